@@ -1,0 +1,360 @@
+//! Caravel's configuration: one TOML file, every key with a default in code.
+//!
+//! [`Config::load`] parses the whole file and reports every unknown key and bad
+//! value at once, each with its key name and line (linkerd's "parse whole, fail
+//! once"). The result is an immutable snapshot shared behind an `Arc`.
+
+mod reader;
+pub mod units;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reader::Reader;
+
+/// Everything the server and the admin commands need to know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Name used in greetings, Received headers and the self-signed certificate.
+    pub hostname: String,
+    /// Where the server keeps everything: store, blobs, certificate, logs.
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    /// `None`: a self-signed certificate for `hostname`, generated once into `data_dir`.
+    pub tls: Option<TlsFiles>,
+    pub dns: Dns,
+    pub limits: Limits,
+    pub store: StoreConfig,
+}
+
+/// Listening sockets per service; an empty list means no such listener.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Listen {
+    pub smtp: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub submissions: Vec<SocketAddr>,
+    pub imap: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+    pub pop3: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+    pub http: Vec<SocketAddr>,
+    pub https: Vec<SocketAddr>,
+}
+
+/// The services Caravel listens for, in the order of the `[listen]` table.
+pub const SERVICES: [&str; 9] =
+    ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https"];
+
+impl Listen {
+    /// The standard ports on every IPv4 address.
+    pub fn standard() -> Listen {
+        let on = |port: u16| vec![SocketAddr::from(([0, 0, 0, 0], port))];
+        Listen {
+            smtp: on(25),
+            submission: on(587),
+            submissions: on(465),
+            imap: on(143),
+            imaps: on(993),
+            pop3: on(110),
+            pop3s: on(995),
+            http: on(8080),
+            https: on(443),
+        }
+    }
+
+    /// The addresses of one service by its `[listen]` key.
+    pub fn service(&self, name: &str) -> &[SocketAddr] {
+        match name {
+            "smtp" => &self.smtp,
+            "submission" => &self.submission,
+            "submissions" => &self.submissions,
+            "imap" => &self.imap,
+            "imaps" => &self.imaps,
+            "pop3" => &self.pop3,
+            "pop3s" => &self.pop3s,
+            "http" => &self.http,
+            "https" => &self.https,
+            _ => &[],
+        }
+    }
+
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut Vec<SocketAddr>> {
+        Some(match name {
+            "smtp" => &mut self.smtp,
+            "submission" => &mut self.submission,
+            "submissions" => &mut self.submissions,
+            "imap" => &mut self.imap,
+            "imaps" => &mut self.imaps,
+            "pop3" => &mut self.pop3,
+            "pop3s" => &mut self.pop3s,
+            "http" => &mut self.http,
+            "https" => &mut self.https,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dns {
+    /// Empty: the system's resolvers (`/etc/resolv.conf`).
+    pub resolvers: Vec<SocketAddr>,
+}
+
+/// Abuse and resource limits. Each has a default and a key in `[limits]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest message accepted (SMTP SIZE, IMAP APPEND).
+    pub max_message_size: u64,
+    /// Open connections across all listeners; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Open connections from one IP address; more are refused with a protocol error.
+    pub max_connections_per_ip: usize,
+    /// How long a session may sit idle before it is closed.
+    pub idle_timeout: Duration,
+    /// On SIGTERM, how long open sessions may finish their work.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 50 << 20,
+            max_connections: 2000,
+            max_connections_per_ip: 50,
+            idle_timeout: Duration::from_secs(30 * 60),
+            shutdown_grace: Duration::from_secs(4),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum StoreConfig {
+    /// SQLite (WAL) for metadata plus blob files, in `data_dir`.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database that several nodes may share.
+    Postgres { url: String },
+}
+
+/// One problem found in the configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// All the problems of one file, reported together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors {
+    pub file: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(f, "{}: {n} configuration error{}", self.file, if n == 1 { "" } else { "s" })?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: system_hostname(),
+            data_dir: PathBuf::from("./caravel-data"),
+            listen: Listen::standard(),
+            tls: None,
+            dns: Dns::default(),
+            limits: Limits::default(),
+            store: StoreConfig::Sqlite,
+        }
+    }
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+impl Config {
+    /// Reads `path`, or the defaults when `path` is `None` and `./caravel.toml`
+    /// does not exist.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("caravel.toml"), false),
+        };
+        let file = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text).map_err(|errors| ConfigErrors { file, errors }),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigErrors {
+                file,
+                errors: vec![ConfigError { key: "(file)".into(), line: None, message: e.to_string() }],
+            }),
+        }
+    }
+
+    /// Parses the text of a configuration file.
+    pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let doc = match toml_edit::Document::parse(text.to_string()) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let mut r = Reader::new(text);
+                r.error("(syntax)", e.span(), e.message().to_string());
+                return Err(r.errors);
+            }
+        };
+        let root = doc.as_table();
+        let mut r = Reader::new(text);
+        let mut cfg = Config::default();
+        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "store"]);
+
+        if let Some(h) = r.string(root, "", "hostname") {
+            match validate_hostname(&h) {
+                Ok(h) => cfg.hostname = h,
+                Err(e) => r.error("hostname", root.get("hostname").and_then(|i| i.span()), e),
+            }
+        }
+        if let Some(d) = r.string(root, "", "data_dir") {
+            if d.is_empty() {
+                r.error("data_dir", root.get("data_dir").and_then(|i| i.span()), "must not be empty");
+            }
+            cfg.data_dir = PathBuf::from(d);
+        }
+        if let Some(t) = r.table(root, "listen") {
+            r.check_keys(t, "listen", &SERVICES);
+            cfg.listen = Listen::default();
+            for service in SERVICES {
+                if let Some(addrs) = r.addresses(t, "listen", service) {
+                    if let Some(slot) = cfg.listen.service_mut(service) {
+                        *slot = addrs;
+                    }
+                }
+            }
+        }
+        if let Some(t) = r.table(root, "tls") {
+            r.check_keys(t, "tls", &["cert", "key"]);
+            let cert = r.string(t, "tls", "cert");
+            let key = r.string(t, "tls", "key");
+            match (cert, key) {
+                (Some(cert), Some(key)) => cfg.tls = Some(TlsFiles { cert: cert.into(), key: key.into() }),
+                (None, None) => {}
+                _ => r.error("tls", t.span(), "set both cert and key, or neither (self-signed)"),
+            }
+        }
+        if let Some(t) = r.table(root, "dns") {
+            r.check_keys(t, "dns", &["resolvers"]);
+            if let Some(addrs) = r.addresses(t, "dns", "resolvers") {
+                cfg.dns.resolvers = addrs;
+            }
+        }
+        if let Some(t) = r.table(root, "limits") {
+            read_limits(&mut r, t, &mut cfg.limits);
+        }
+        if let Some(t) = r.table(root, "store") {
+            r.check_keys(t, "store", &["backend", "url"]);
+            let url = r.string(t, "store", "url");
+            match r.string(t, "store", "backend").as_deref() {
+                None | Some("sqlite") => {}
+                Some("postgres") => match url {
+                    Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                        cfg.store = StoreConfig::Postgres { url }
+                    }
+                    _ => r.error("store.url", t.span(), "backend \"postgres\" needs url = \"postgres://USER:PASSWORD@HOST:PORT/DB\""),
+                },
+                Some(other) => {
+                    let span = t.get("backend").and_then(|i| i.span());
+                    r.error("store.backend", span, format!("{other:?} is not a backend (use \"sqlite\" or \"postgres\")"))
+                }
+            }
+        }
+        if r.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(r.errors)
+        }
+    }
+}
+
+fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
+    const P: &str = "limits";
+    r.check_keys(
+        t,
+        P,
+        &["max_message_size", "max_connections", "max_connections_per_ip", "idle_timeout", "shutdown_grace"],
+    );
+    if let Some(v) = r.size(t, P, "max_message_size") {
+        if v < 1024 {
+            r.error("limits.max_message_size", t.get("max_message_size").and_then(|i| i.span()), "must be at least 1K");
+        }
+        limits.max_message_size = v;
+    }
+    let positive = |r: &mut Reader, key: &str, v: u64| {
+        if v == 0 {
+            r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be at least 1");
+        }
+        v as usize
+    };
+    if let Some(v) = r.count(t, P, "max_connections") {
+        limits.max_connections = positive(r, "max_connections", v);
+    }
+    if let Some(v) = r.count(t, P, "max_connections_per_ip") {
+        limits.max_connections_per_ip = positive(r, "max_connections_per_ip", v);
+    }
+    if let Some(v) = r.duration(t, P, "idle_timeout") {
+        limits.idle_timeout = v;
+    }
+    if let Some(v) = r.duration(t, P, "shutdown_grace") {
+        limits.shutdown_grace = v;
+    }
+}
+
+/// A hostname is a domain name in ASCII (RFC 1123 labels); it is lowercased.
+fn validate_hostname(h: &str) -> Result<String, String> {
+    let h = h.trim_end_matches('.').to_ascii_lowercase();
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(h)
+    } else {
+        Err(format!("{h:?} is not a valid host name (letters, digits, '-' and '.', e.g. \"mail.example.com\")"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

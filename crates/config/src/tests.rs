@@ -1,0 +1,100 @@
+use super::*;
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = Config::parse("").expect("empty config");
+    assert_eq!(c.listen, Listen::standard());
+    assert_eq!(c.data_dir, PathBuf::from("./caravel-data"));
+    assert_eq!(c.limits.max_message_size, 50 << 20);
+}
+
+#[test]
+fn full_interface_example_parses() {
+    let text = r#"
+hostname = "mail.example.test"
+data_dir = "./caravel-data"
+
+[listen]
+smtp        = ["0.0.0.0:25"]
+submission  = ["0.0.0.0:587"]
+submissions = ["0.0.0.0:465"]
+imap        = ["0.0.0.0:143"]
+imaps       = ["0.0.0.0:993"]
+pop3        = ["0.0.0.0:110"]
+pop3s       = ["0.0.0.0:995"]
+http        = ["0.0.0.0:8080"]
+https       = ["0.0.0.0:443"]
+
+[tls]
+cert = "/etc/caravel/fullchain.pem"
+key  = "/etc/caravel/key.pem"
+
+[dns]
+resolvers = ["127.0.0.1:5353"]
+
+[limits]
+max_message_size = "50M"
+
+[store]
+backend = "postgres"
+url = "postgres://caravel:secret@db.internal:5432/caravel"
+"#;
+    let c = Config::parse(text).expect("valid");
+    assert_eq!(c.hostname, "mail.example.test");
+    assert_eq!(c.listen, Listen::standard());
+    assert_eq!(c.dns.resolvers, vec!["127.0.0.1:5353".parse().expect("addr")]);
+    assert!(matches!(c.store, StoreConfig::Postgres { .. }));
+    assert_eq!(c.tls.expect("tls").key, PathBuf::from("/etc/caravel/key.pem"));
+}
+
+#[test]
+fn listen_section_lists_only_what_it_names() {
+    let c = Config::parse("[listen]\nimap = [\"127.0.0.1:1143\", \"[::1]:1143\"]\n").expect("valid");
+    assert_eq!(c.listen.imap.len(), 2);
+    assert!(c.listen.smtp.is_empty());
+    assert!(c.listen.https.is_empty());
+}
+
+#[test]
+fn every_error_is_reported_at_once_with_key_and_line() {
+    let text = "hostname = \"bad host!\"\ncolour = \"blue\"\n[limits]\nmax_message_size = \"lots\"\nmax_connections = -3\n[listen]\nsmtp = [\"nowhere\"]\nftp = [\"0.0.0.0:21\"]\n";
+    let errors = Config::parse(text).expect_err("invalid");
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let find = |key: &str, line: usize| {
+        assert!(
+            errors.iter().any(|e| e.key == key && e.line == Some(line)),
+            "no error for {key} at line {line}: {shown:#?}"
+        )
+    };
+    find("hostname", 1);
+    find("colour", 2);
+    find("limits.max_message_size", 4);
+    find("limits.max_connections", 5);
+    find("listen.smtp", 7);
+    find("listen.ftp", 8);
+    assert_eq!(errors.len(), 6, "{shown:#?}");
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let errors = Config::parse("hostname = \"a\"\n[limits\n").expect_err("invalid");
+    assert_eq!(errors[0].line, Some(2));
+}
+
+#[test]
+fn postgres_needs_a_url_and_unknown_backends_are_refused() {
+    assert!(Config::parse("[store]\nbackend = \"postgres\"\n").is_err());
+    let e = Config::parse("[store]\nbackend = \"mysql\"\n").expect_err("invalid");
+    assert_eq!(e[0].key, "store.backend");
+}
+
+#[test]
+fn tls_needs_both_files() {
+    assert!(Config::parse("[tls]\ncert = \"/a.pem\"\n").is_err());
+}
+
+#[test]
+fn missing_explicit_file_is_an_error_but_missing_default_is_not() {
+    let e = Config::load(Some(Path::new("/nonexistent/caravel.toml"))).expect_err("missing");
+    assert!(e.to_string().contains("/nonexistent/caravel.toml"));
+}
