@@ -1,14 +1,135 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Caravel's store: accounts, mailboxes, messages and the mail log, behind
+//! narrow traits so that protocol code never knows which backend it talks to.
+//!
+//! # The embedded backend's on-disk layout (`data_dir/`)
+//!
+//! ```text
+//! caravel.db, -wal, -shm   SQLite in WAL mode, synchronous=FULL: every index row
+//! blobs/ab/cdef…           message bodies, named by SHA-256 of their content
+//! blobs/tmp/               blobs being written (cleared at start-up)
+//! tls/                     the self-signed certificate, when no [tls] is set
+//! ```
+//!
+//! # Invariants
+//!
+//! 1. A `blobs` row exists only while its file exists and is durable: a blob is
+//!    written (temp, fsync, rename) and its directory fsynced *before* the
+//!    transaction that inserts its row commits.
+//! 2. `blobs.refcount` equals the number of `messages` rows naming the blob; a
+//!    blob whose count reaches 0 loses its row and is listed in `blob_trash`.
+//!    Trash files are unlinked at the start of a later write transaction (under
+//!    SQLite's write lock, so no other process can revive them mid-way) and only
+//!    if no `blobs` row has reappeared for the hash.
+//! 3. `mailboxes.messages`/`size` and `accounts.used` equal the counts and sums
+//!    of their messages; `uidnext` is above every UID, `highestmodseq` at least
+//!    every message's modseq.
+//! 4. A delivery is acknowledged only after its transaction committed (fsync of
+//!    the WAL). Concurrent deliveries share one commit (group commit).
+//!
+//! `caravel store check` verifies all of these.
+
+pub mod address;
+pub mod blobs;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod error;
+pub mod mime;
+pub mod model;
+mod notify;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+pub use address::Address;
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use notify::Notifier;
+
+/// Domains, accounts and aliases.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn add_domain(&self, name: &str) -> Result<Domain>;
+    async fn list_domains(&self) -> Result<Vec<Domain>>;
+    /// Refused while the domain still has users or aliases.
+    async fn del_domain(&self, name: &str) -> Result<()>;
+    /// Creates the account and its standard mailboxes (INBOX, Sent, Drafts,
+    /// Junk, Trash, Archive). The domain must exist.
+    async fn add_user(&self, user: NewUser) -> Result<User>;
+    async fn get_user(&self, address: &Address) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn update_user(&self, address: &Address, update: UserUpdate) -> Result<User>;
+    /// Deletes the account with all its mail.
+    async fn del_user(&self, address: &Address) -> Result<()>;
+    /// Clears failed sign-in counts and any lock.
+    async fn unlock_user(&self, address: &Address) -> Result<()>;
+    async fn add_alias(&self, alias: &Address, targets: &[String]) -> Result<Alias>;
+    async fn list_aliases(&self) -> Result<Vec<Alias>>;
+    async fn del_alias(&self, alias: &Address) -> Result<()>;
+    /// Where mail for `address` goes.
+    async fn resolve(&self, address: &Address) -> Result<Recipient>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Mailboxes and messages.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
+    async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox>;
+    /// Stores one message for every target; the body is stored once. Each
+    /// target succeeds or fails on its own (e.g. one account over quota).
+    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Result<Stored>>>;
+    async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    /// The envelope and MIME structure computed at delivery.
+    async fn structure(
+        &self,
+        mailbox: MailboxId,
+        uid: u32,
+    ) -> Result<(mime::Envelope, mime::BodyPart)>;
+    async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
+    /// Changes flags of `uids`; returns the new modseq.
+    async fn set_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        flags: Flags,
+        keywords: &[String],
+        mode: FlagMode,
+    ) -> Result<u64>;
+    /// Removes `uids` from the mailbox; returns those that were there.
+    async fn expunge(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>>;
+    /// Changes to `mailbox` made from now on, in this process.
+    fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange>;
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// The operator's mail log, read by `caravel trace`.
+#[async_trait]
+pub trait MailLog: Send + Sync {
+    async fn record(&self, event: MailEvent) -> Result<()>;
+    async fn events(&self, query: EventQuery) -> Result<Vec<MailEvent>>;
+}
+
+/// Integrity checks.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    async fn check(&self) -> Result<CheckReport>;
+}
+
+/// Everything a backend provides.
+pub trait Store: Directory + MailStore + MailLog + Maintenance {}
+impl<T: Directory + MailStore + MailLog + Maintenance> Store for T {}
+
+/// Current time in Unix seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

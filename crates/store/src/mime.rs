@@ -1,0 +1,305 @@
+//! The envelope and MIME structure of a message, computed once at delivery
+//! (with mail-parser) and stored beside it, so that IMAP FETCH ENVELOPE,
+//! BODYSTRUCTURE and BODY[section] never parse the message again.
+//!
+//! Offsets are absolute byte positions in the raw message, so a section is a
+//! slice of the blob (RFC 9051 §6.4.5 part numbering follows `parts`).
+
+use mail_parser::{Address as MpAddress, Message, MessageParser, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+
+/// RFC 9051 §7.5.2 ENVELOPE fields. Text fields are the raw header values
+/// (unfolded); addresses are split into name, mailbox and host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub date: Option<String>,
+    pub subject: Option<String>,
+    pub from: Vec<EnvelopeAddress>,
+    pub sender: Vec<EnvelopeAddress>,
+    pub reply_to: Vec<EnvelopeAddress>,
+    pub to: Vec<EnvelopeAddress>,
+    pub cc: Vec<EnvelopeAddress>,
+    pub bcc: Vec<EnvelopeAddress>,
+    pub in_reply_to: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// One address; a group is a start marker (`mailbox` = group name, no host)
+/// and an end marker (all `None`), as RFC 9051 §7.5.2 encodes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeAddress {
+    pub name: Option<String>,
+    pub mailbox: Option<String>,
+    pub host: Option<String>,
+}
+
+/// One MIME part (RFC 2045/2046) with what BODYSTRUCTURE reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyPart {
+    pub media_type: String,
+    pub subtype: String,
+    pub params: Vec<(String, String)>,
+    pub id: Option<String>,
+    pub description: Option<String>,
+    pub encoding: Option<String>,
+    pub disposition: Option<(String, Vec<(String, String)>)>,
+    pub language: Vec<String>,
+    pub location: Option<String>,
+    /// Offsets of this part's header, body and end in the raw message.
+    pub header_start: u64,
+    pub body_start: u64,
+    pub end: u64,
+    /// Lines of the body (text/* and message/rfc822).
+    pub lines: u64,
+    pub parts: Vec<BodyPart>,
+    /// For message/rfc822: the enclosed message's envelope and structure.
+    pub message: Option<Box<(Envelope, BodyPart)>>,
+}
+
+/// Parses a raw message into its envelope and structure.
+pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
+    match MessageParser::default().parse(raw) {
+        Some(msg) => {
+            let env = envelope(&msg);
+            let body = part(&msg, 0, raw, 0);
+            (env, body)
+        }
+        // Not even a header: one text/plain part covering everything.
+        None => (
+            Envelope::default(),
+            BodyPart {
+                media_type: "text".into(),
+                subtype: "plain".into(),
+                params: vec![("charset".into(), "us-ascii".into())],
+                end: raw.len() as u64,
+                lines: count_lines(raw),
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+fn envelope(msg: &Message) -> Envelope {
+    let raw_text = |name: &str| msg.header_raw(name).map(unfold).filter(|s| !s.is_empty());
+    let addrs = |v: Option<&MpAddress>| v.map(addresses).unwrap_or_default();
+    let from = addrs(msg.from());
+    // RFC 9051 §7.5.2: sender and reply-to default to from.
+    let sender = match msg.sender() {
+        Some(a) => addresses(a),
+        None => from.clone(),
+    };
+    let reply_to = match msg.reply_to() {
+        Some(a) => addresses(a),
+        None => from.clone(),
+    };
+    Envelope {
+        date: raw_text("Date"),
+        subject: raw_text("Subject"),
+        from,
+        sender,
+        reply_to,
+        to: addrs(msg.to()),
+        cc: addrs(msg.cc()),
+        bcc: addrs(msg.bcc()),
+        in_reply_to: raw_text("In-Reply-To"),
+        message_id: raw_text("Message-ID"),
+    }
+}
+
+fn unfold(s: &str) -> String {
+    s.replace("\r\n", "").replace('\n', "").trim().to_string()
+}
+
+fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
+    let one = |addr: &mail_parser::Addr| {
+        let full = addr.address.as_deref().unwrap_or("");
+        let (mailbox, host) = match full.rfind('@') {
+            Some(i) => (Some(full[..i].to_string()), Some(full[i + 1..].to_string())),
+            None => (Some(full.to_string()), None),
+        };
+        EnvelopeAddress {
+            name: addr.name.as_ref().map(|n| n.to_string()),
+            mailbox,
+            host,
+        }
+    };
+    match a {
+        MpAddress::List(list) => list.iter().map(one).collect(),
+        MpAddress::Group(groups) => {
+            let mut out = Vec::new();
+            for g in groups {
+                match &g.name {
+                    Some(name) => {
+                        out.push(EnvelopeAddress {
+                            name: None,
+                            mailbox: Some(name.to_string()),
+                            host: None,
+                        });
+                        out.extend(g.addresses.iter().map(one));
+                        out.push(EnvelopeAddress::default());
+                    }
+                    None => out.extend(g.addresses.iter().map(one)),
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `base` shifts offsets of a nested message (mail-parser counts them from the
+/// start of the enclosed message).
+fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
+    let Some(p) = msg.parts.get(index) else {
+        return BodyPart::default();
+    };
+    let (media_type, subtype, params) = match p.content_type() {
+        Some(ct) => (
+            ct.c_type.to_ascii_lowercase(),
+            ct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase(),
+            ct.attributes
+                .as_ref()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| (x.name.to_string(), x.value.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        None => default_type(&p.body),
+    };
+    let header_start = base + p.offset_header as u64;
+    let body_start = base + p.offset_body as u64;
+    let end = base + p.offset_end as u64;
+    let body_bytes = raw
+        .get(body_start as usize..end as usize)
+        .unwrap_or_default();
+    let mut out = BodyPart {
+        media_type,
+        subtype,
+        params,
+        id: p.content_id().map(|s| format!("<{s}>")),
+        description: p.content_description().map(str::to_string),
+        encoding: p
+            .content_transfer_encoding()
+            .map(|s| s.to_ascii_lowercase()),
+        disposition: p.content_disposition().map(|d| {
+            let params = d
+                .attributes
+                .as_ref()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| (x.name.to_string(), x.value.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (d.c_type.to_ascii_lowercase(), params)
+        }),
+        language: p
+            .content_language()
+            .as_text_list()
+            .map(|l| l.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default(),
+        location: p.content_location().map(str::to_string),
+        header_start,
+        body_start,
+        end,
+        lines: count_lines(body_bytes),
+        parts: Vec::new(),
+        message: None,
+    };
+    match &p.body {
+        PartType::Multipart(children) => {
+            out.parts = children
+                .iter()
+                .map(|&c| part(msg, c as usize, raw, base))
+                .collect();
+        }
+        PartType::Message(inner) => {
+            let env = envelope(inner);
+            // mail-parser gives nested parts' offsets in the outer message already.
+            let body = part(inner, 0, raw, base);
+            out.message = Some(Box::new((env, body)));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn default_type(body: &PartType) -> (String, String, Vec<(String, String)>) {
+    // RFC 2045 §5.2: no Content-Type means text/plain; charset=us-ascii.
+    match body {
+        PartType::Message(_) => ("message".into(), "rfc822".into(), vec![]),
+        PartType::Binary(_) | PartType::InlineBinary(_) => {
+            ("application".into(), "octet-stream".into(), vec![])
+        }
+        _ => (
+            "text".into(),
+            "plain".into(),
+            vec![("charset".into(), "us-ascii".into())],
+        ),
+    }
+}
+
+fn count_lines(b: &[u8]) -> u64 {
+    let n = b.iter().filter(|&&c| c == b'\n').count() as u64;
+    if b.last().is_some_and(|&c| c != b'\n') {
+        n + 1
+    } else {
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTI: &[u8] = b"From: \"Ana Lopez\" <ana@example.com>\r\nTo: team: bo@example.org, cy@example.org;\r\nSubject: =?UTF-8?Q?Cotizaci=C3=B3n?=\r\nMessage-ID: <m1@example.com>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\nthere\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.net\r\nSubject: inner\r\n\r\ninner body\r\n--b1--\r\n";
+
+    #[test]
+    fn envelope_keeps_raw_subject_and_splits_addresses() {
+        let (env, _) = analyze(MULTI);
+        assert_eq!(env.subject.as_deref(), Some("=?UTF-8?Q?Cotizaci=C3=B3n?="));
+        assert_eq!(env.message_id.as_deref(), Some("<m1@example.com>"));
+        assert_eq!(env.from[0].name.as_deref(), Some("Ana Lopez"));
+        assert_eq!(env.from[0].mailbox.as_deref(), Some("ana"));
+        assert_eq!(env.from[0].host.as_deref(), Some("example.com"));
+        assert_eq!(env.sender, env.from);
+        // group start, two members, group end
+        assert_eq!(env.to.len(), 4);
+        assert_eq!(env.to[0].mailbox.as_deref(), Some("team"));
+        assert_eq!(env.to[3], EnvelopeAddress::default());
+    }
+
+    #[test]
+    fn structure_offsets_slice_the_raw_message() {
+        let (_, body) = analyze(MULTI);
+        assert_eq!(
+            (body.media_type.as_str(), body.subtype.as_str()),
+            ("multipart", "mixed")
+        );
+        assert_eq!(body.parts.len(), 2);
+        let text = &body.parts[0];
+        assert_eq!(
+            &MULTI[text.body_start as usize..text.end as usize],
+            b"Hello\r\nthere"
+        );
+        assert_eq!(
+            text.params,
+            vec![("charset".to_string(), "utf-8".to_string())]
+        );
+        let nested = &body.parts[1];
+        assert_eq!(nested.subtype, "rfc822");
+        let (inner_env, inner_body) = nested.message.as_deref().expect("nested message");
+        assert_eq!(inner_env.subject.as_deref(), Some("inner"));
+        assert_eq!(
+            &MULTI[inner_body.body_start as usize..inner_body.end as usize],
+            b"inner body"
+        );
+    }
+
+    #[test]
+    fn headerless_input_is_one_text_part() {
+        let (_, body) = analyze(b"");
+        assert_eq!(body.media_type, "text");
+    }
+}

@@ -1,0 +1,291 @@
+//! The data the store keeps, as the protocols see it.
+
+use serde::{Deserialize, Serialize};
+
+pub type AccountId = i64;
+pub type MailboxId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// ASCII (punycode) form, the one used on the wire.
+    pub name: String,
+    /// Unicode form for people.
+    pub display: String,
+    pub users: u64,
+    pub aliases: u64,
+}
+
+/// An account that can sign in and receive mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: AccountId,
+    pub address: String,
+    pub name: Option<String>,
+    /// Bytes; `None` is unlimited.
+    pub quota: Option<u64>,
+    /// Bytes of mail the account holds now.
+    pub used: u64,
+    pub recovery: Option<String>,
+    /// Consecutive failed sign-ins since the last success or unlock.
+    pub failed_logins: u32,
+    /// Unix seconds until which sign-in is refused, if locked.
+    pub locked_until: Option<i64>,
+    #[serde(skip)]
+    pub password_hash: String,
+}
+
+/// What `add_user` needs; the password arrives already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub address: crate::Address,
+    pub name: Option<String>,
+    pub quota: Option<u64>,
+    pub password_hash: String,
+}
+
+/// Fields of an account to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    /// `Some(None)` removes the quota.
+    pub quota: Option<Option<u64>>,
+    pub recovery: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub address: String,
+    pub targets: Vec<String>,
+}
+
+/// Where mail for an address goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A local account.
+    Account(AccountId),
+    /// An alias that expands to these addresses (local or remote).
+    Alias(Vec<String>),
+    /// The domain is ours but nobody has this address.
+    UnknownUser,
+    /// The domain is not one of ours.
+    NotLocal,
+}
+
+/// RFC 6154 special-use attributes of the standard mailboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpecialUse {
+    Inbox,
+    Sent,
+    Drafts,
+    Junk,
+    Trash,
+    Archive,
+}
+
+impl SpecialUse {
+    pub const ALL: [SpecialUse; 6] = [
+        SpecialUse::Inbox,
+        SpecialUse::Sent,
+        SpecialUse::Drafts,
+        SpecialUse::Junk,
+        SpecialUse::Trash,
+        SpecialUse::Archive,
+    ];
+
+    /// The mailbox name created for each new account.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            SpecialUse::Inbox => "INBOX",
+            SpecialUse::Sent => "Sent",
+            SpecialUse::Drafts => "Drafts",
+            SpecialUse::Junk => "Junk",
+            SpecialUse::Trash => "Trash",
+            SpecialUse::Archive => "Archive",
+        }
+    }
+
+    /// The IMAP attribute (RFC 6154 §2); INBOX has none.
+    pub fn attribute(self) -> Option<&'static str> {
+        match self {
+            SpecialUse::Inbox => None,
+            SpecialUse::Sent => Some("\\Sent"),
+            SpecialUse::Drafts => Some("\\Drafts"),
+            SpecialUse::Junk => Some("\\Junk"),
+            SpecialUse::Trash => Some("\\Trash"),
+            SpecialUse::Archive => Some("\\Archive"),
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SpecialUse> {
+        SpecialUse::ALL.into_iter().find(|u| u.default_name() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: String,
+    pub special_use: Option<SpecialUse>,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    pub subscribed: bool,
+    pub messages: u32,
+    pub unseen: u32,
+    pub size: u64,
+}
+
+/// IMAP system flags (RFC 9051 §2.3.2) as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+    pub fn minus(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+}
+
+/// How a flag change combines with the flags a message has (IMAP STORE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// Per-message metadata, without the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub uid: u32,
+    pub modseq: u64,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    /// Unix seconds.
+    pub internal_date: i64,
+    pub size: u64,
+    /// Content address of the raw message.
+    pub blob: String,
+}
+
+/// Which mailbox of an account a delivery goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxTarget {
+    Special(SpecialUse),
+    Name(String),
+}
+
+/// One copy of a message for one account.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub account: AccountId,
+    pub mailbox: MailboxTarget,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// A message to store for one or more accounts; its body is stored once.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub raw: std::sync::Arc<Vec<u8>>,
+    /// Unix seconds.
+    pub internal_date: i64,
+    pub targets: Vec<Target>,
+    /// Who sent it (envelope sender), for the mail log.
+    pub sender: String,
+    /// The session that received it, for the mail log.
+    pub session: String,
+}
+
+/// Where one target's copy landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub mailbox: MailboxId,
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// What the change notifier publishes for a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxChange {
+    Appended { uid: u32, modseq: u64 },
+    FlagsChanged { uids: Vec<u32>, modseq: u64 },
+    Expunged { uids: Vec<u32>, modseq: u64 },
+}
+
+/// The operator's mail log: one event in a message's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailEvent {
+    /// Unix milliseconds.
+    pub ts: i64,
+    pub kind: EventKind,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    /// Reason or outcome in plain words.
+    pub detail: String,
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Received,
+    Rejected,
+    Delivered,
+    Queued,
+    Bounced,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Received => "received",
+            EventKind::Rejected => "rejected",
+            EventKind::Delivered => "delivered",
+            EventKind::Queued => "queued",
+            EventKind::Bounced => "bounced",
+        }
+    }
+    pub fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::Received,
+            EventKind::Rejected,
+            EventKind::Delivered,
+            EventKind::Queued,
+            EventKind::Bounced,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Which events to read back from the mail log.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub limit: usize,
+}
+
+/// The result of a consistency check of a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub messages: u64,
+    pub blobs: u64,
+    pub problems: Vec<String>,
+}

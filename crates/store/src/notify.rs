@@ -1,0 +1,37 @@
+//! In-process change notification: a delivery, flag change or expunge on a
+//! mailbox is published to every session watching it (IMAP IDLE, POP3).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::broadcast;
+
+use crate::model::{MailboxChange, MailboxId};
+
+/// Events a slow watcher may fall behind by before it is told it lagged
+/// (it then re-reads the mailbox state).
+const CHANNEL_CAPACITY: usize = 256;
+
+#[derive(Default)]
+pub struct Notifier {
+    channels: Mutex<HashMap<MailboxId, broadcast::Sender<MailboxChange>>>,
+}
+
+impl Notifier {
+    pub fn subscribe(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(mailbox)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
+    }
+
+    pub fn publish(&self, mailbox: MailboxId, change: MailboxChange) {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = map.get(&mailbox) {
+            if tx.send(change).is_err() {
+                // Nobody listens any more: forget the channel.
+                map.remove(&mailbox);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `caravel store check`: verifies every invariant listed in the crate docs.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::SqliteStore;
+use crate::blobs::BlobStore;
+use crate::{CheckReport, Maintenance, Result};
+
+#[async_trait]
+impl Maintenance for SqliteStore {
+    async fn check(&self) -> Result<CheckReport> {
+        let blobs = self.blobs.clone();
+        self.read(move |c| check(c, &blobs)).await
+    }
+}
+
+fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<Vec<(String, T)>> {
+    let mut st = c.prepare(sql)?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn check(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
+    // One read transaction: a consistent snapshot while the server keeps writing.
+    c.execute_batch("BEGIN")?;
+    let out = check_snapshot(c, blobs);
+    let _ = c.execute_batch("COMMIT");
+    out
+}
+
+fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let mut problem = |p: String| report.problems.push(p);
+
+    let integrity: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if integrity != "ok" {
+        problem(format!("SQLite integrity: {integrity}"));
+    }
+
+    // Blob rows against message references and files.
+    let refs: HashMap<String, i64> =
+        query_pairs::<i64>(c, "SELECT blob, count(*) FROM messages GROUP BY blob")?
+            .into_iter()
+            .collect();
+    let rows: Vec<(String, (i64, i64))> = {
+        let mut st = c.prepare("SELECT hash, size, refcount FROM blobs")?;
+        let r = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        r.collect::<rusqlite::Result<_>>()?
+    };
+    let known: HashSet<&str> = rows.iter().map(|(h, _)| h.as_str()).collect();
+    for (hash, (size, refcount)) in &rows {
+        let actual = refs.get(hash).copied().unwrap_or(0);
+        if actual != *refcount {
+            problem(format!(
+                "blob {hash}: refcount {refcount} but {actual} message(s) use it"
+            ));
+        }
+        match blobs.read(hash) {
+            Ok(data) => {
+                if data.len() as i64 != *size {
+                    problem(format!(
+                        "blob {hash}: {} bytes on disk, {size} in the index",
+                        data.len()
+                    ));
+                } else if BlobStore::hash(&data) != *hash {
+                    problem(format!(
+                        "blob {hash}: content does not match its hash (corrupted)"
+                    ));
+                }
+            }
+            Err(e) => problem(format!("blob {hash}: file unreadable: {e}")),
+        }
+    }
+    for hash in refs.keys() {
+        if !known.contains(hash.as_str()) {
+            problem(format!(
+                "blob {hash}: used by messages but has no index row"
+            ));
+        }
+    }
+    let trash: HashSet<String> = {
+        let mut st = c.prepare("SELECT hash FROM blob_trash")?;
+        let r = st.query_map([], |r| r.get(0))?;
+        r.collect::<rusqlite::Result<_>>()?
+    };
+    let on_disk = blobs.list()?;
+    for hash in &on_disk {
+        if !known.contains(hash.as_str()) && !trash.contains(hash) {
+            problem(format!(
+                "blob {hash}: orphan file, no index row refers to it"
+            ));
+        }
+    }
+
+    // Mailbox counters.
+    let mut st = c.prepare(
+        "SELECT b.name, a.address, b.messages, b.size, b.uidnext, b.highestmodseq,
+                count(m.id), coalesce(sum(m.size), 0), coalesce(max(m.uid), 0), coalesce(max(m.modseq), 0)
+         FROM mailboxes b JOIN accounts a ON a.id = b.account_id
+         LEFT JOIN messages m ON m.mailbox_id = b.id GROUP BY b.id",
+    )?;
+    let mut mailbox_rows = st.query([])?;
+    while let Some(r) = mailbox_rows.next()? {
+        let (name, owner): (String, String) = (r.get(0)?, r.get(1)?);
+        let v: Vec<i64> = (2..10).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+        let (messages, size, uidnext, hms, count, sum, max_uid, max_modseq) =
+            (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        if messages != count || size != sum {
+            problem(format!(
+                "mailbox {name} of {owner}: counters say {messages} messages / {size} bytes, found {count} / {sum}"
+            ));
+        }
+        if uidnext <= max_uid {
+            problem(format!(
+                "mailbox {name} of {owner}: UIDNEXT {uidnext} not above UID {max_uid}"
+            ));
+        }
+        if hms < max_modseq {
+            problem(format!(
+                "mailbox {name} of {owner}: HIGHESTMODSEQ {hms} below a message's {max_modseq}"
+            ));
+        }
+    }
+
+    // Account quotas.
+    for (address, (used, sum)) in {
+        let mut st = c.prepare(
+            "SELECT a.address, a.used, coalesce((SELECT sum(m.size) FROM messages m JOIN mailboxes b
+                 ON b.id = m.mailbox_id WHERE b.account_id = a.id), 0) FROM accounts a",
+        )?;
+        let r = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?),
+            ))
+        })?;
+        r.collect::<rusqlite::Result<Vec<_>>>()?
+    } {
+        if used != sum {
+            problem(format!(
+                "account {address}: quota usage says {used} bytes, its messages hold {sum}"
+            ));
+        }
+    }
+
+    report.messages = refs.values().sum::<i64>() as u64;
+    report.blobs = rows.len() as u64;
+    Ok(report)
+}

@@ -1,0 +1,530 @@
+//! Mailboxes, messages and the mail log in SQLite.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::broadcast;
+
+use super::directory::next_uidvalidity;
+use super::{found, SqliteStore};
+use crate::blobs::BlobStore;
+use crate::mime::{self, BodyPart, Envelope};
+use crate::{
+    now_millis, AccountId, Delivery, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog,
+    MailStore, Mailbox, MailboxChange, MailboxId, MailboxTarget, MessageMeta, Result, SpecialUse,
+    StoreError, Stored,
+};
+
+/// Drops one reference per counted message from each blob; blobs left with
+/// none lose their row and go to the trash (unlinked by a later transaction).
+pub(crate) fn release_blob_counts(c: &Connection, counts: &[(String, i64)]) -> Result<()> {
+    for (hash, n) in counts {
+        let left: i64 = c.query_row(
+            "UPDATE blobs SET refcount = refcount - ?2 WHERE hash = ?1 RETURNING refcount",
+            params![hash, n],
+            |r| r.get(0),
+        )?;
+        if left <= 0 {
+            c.execute("DELETE FROM blobs WHERE hash = ?1", [hash])?;
+            c.execute(
+                "INSERT OR IGNORE INTO blob_trash (hash) VALUES (?1)",
+                [hash],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `(blob, count)` pairs selected by `sql` for one parameter; release them
+/// with [`release_blob_counts`] once the messages are deleted.
+pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(String, i64)>> {
+    let mut st = c.prepare(sql)?;
+    let counts = st
+        .query_map([param], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(counts)
+}
+
+const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
+     messages, size, (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0)";
+
+fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
+    Ok(Mailbox {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        name: r.get(2)?,
+        special_use: r
+            .get::<_, Option<String>>(3)?
+            .as_deref()
+            .and_then(SpecialUse::from_name),
+        uidvalidity: r.get::<_, i64>(4)? as u32,
+        uidnext: r.get::<_, i64>(5)? as u32,
+        highestmodseq: r.get::<_, i64>(6)? as u64,
+        subscribed: r.get(7)?,
+        messages: r.get::<_, i64>(8)? as u32,
+        size: r.get::<_, i64>(9)? as u64,
+        unseen: r.get::<_, i64>(10)? as u32,
+    })
+}
+
+fn find_mailbox(
+    c: &Connection,
+    account: AccountId,
+    target: &MailboxTarget,
+) -> Result<Option<MailboxId>> {
+    let id = match target {
+        MailboxTarget::Special(u) => c
+            .query_row(
+                "SELECT id FROM mailboxes WHERE account_id = ?1 AND special_use = ?2",
+                params![account, u.default_name()],
+                |r| r.get(0),
+            )
+            .optional()?,
+        MailboxTarget::Name(n) => c
+            .query_row(
+                "SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2",
+                params![account, n],
+                |r| r.get(0),
+            )
+            .optional()?,
+    };
+    Ok(id)
+}
+
+/// The delivery's blob is on disk and has a row (or is about to get one).
+/// Runs under the write lock, where the trash cannot unlink it behind us.
+fn ensure_blob(
+    c: &Connection,
+    blobs: &BlobStore,
+    hash: &str,
+    raw: &[u8],
+    batch: &mut super::writer::Batch,
+) -> Result<()> {
+    let known: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
+        [hash],
+        |r| r.get(0),
+    )?;
+    if !known {
+        let path = blobs.path(hash);
+        if !path.exists() {
+            // Unlinked from the trash after our write: write it again.
+            blobs.write_at(&path, raw)?;
+            if let Some(dir) = path.parent() {
+                batch.dirs_to_sync.insert(dir.to_path_buf());
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Parsed {
+    hash: String,
+    envelope: String,
+    structure: String,
+    message_id: Option<String>,
+}
+
+fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
+    let size = d.raw.len() as i64;
+    let (quota, used, address): (Option<i64>, i64, String) = found(
+        c.query_row(
+            "SELECT quota, used, address FROM accounts WHERE id = ?1",
+            [t.account],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        || format!("account {} no longer exists", t.account),
+    )?;
+    if let Some(q) = quota {
+        if used + size > q {
+            return Err(StoreError::OverQuota(format!(
+                "{address} has used {used} of {q} bytes"
+            )));
+        }
+    }
+    let mailbox = match find_mailbox(c, t.account, &t.mailbox)? {
+        Some(m) => m,
+        // A user may have deleted a special folder: fall back to INBOX.
+        None => find_mailbox(c, t.account, &MailboxTarget::Special(SpecialUse::Inbox))?
+            .ok_or_else(|| StoreError::NotFound(format!("{address} has no INBOX")))?,
+    };
+    let (uid, modseq): (i64, i64) = c.query_row(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
+                messages = messages + 1, size = size + ?2
+         WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
+        params![mailbox, size],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    c.execute(
+        "INSERT INTO blobs (hash, size, refcount) VALUES (?1, ?2, 1)
+         ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
+        params![p.hash, size],
+    )?;
+    c.execute(
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, envelope, structure)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![mailbox, uid, modseq, t.flags.0, t.keywords.join(" "), d.internal_date, size, p.hash, p.envelope, p.structure],
+    )?;
+    c.execute(
+        "UPDATE accounts SET used = used + ?2 WHERE id = ?1",
+        params![t.account, size],
+    )?;
+    insert_event(
+        c,
+        &MailEvent {
+            ts: now_millis(),
+            kind: EventKind::Delivered,
+            message_id: p.message_id.clone(),
+            sender: Some(d.sender.clone()),
+            recipient: Some(address),
+            detail: format!("stored in mailbox {mailbox} as UID {uid}"),
+            session: Some(d.session.clone()),
+        },
+    )?;
+    Ok(Stored {
+        mailbox,
+        uid: uid as u32,
+        modseq: modseq as u64,
+    })
+}
+
+fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO mail_log (ts, kind, message_id, sender, recipient, detail, session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        e.ts,
+        e.kind.as_str(),
+        e.message_id,
+        e.sender,
+        e.recipient,
+        e.detail,
+        e.session
+    ])?;
+    Ok(())
+}
+
+fn in_savepoint<R>(c: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    c.execute_batch("SAVEPOINT target")?;
+    let out = f();
+    match &out {
+        Ok(_) => c.execute_batch("RELEASE target")?,
+        Err(_) => c.execute_batch("ROLLBACK TO target; RELEASE target")?,
+    }
+    out
+}
+
+#[async_trait]
+impl MailStore for SqliteStore {
+    async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
+            );
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map([account], mailbox_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox> {
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "{name:?} is not a valid mailbox name"
+            )));
+        }
+        let name = name.to_string();
+        self.writer
+            .write(move |c, _| {
+                let uidvalidity = next_uidvalidity(c, account)?;
+                let n = c.execute(
+                    "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![account, name, uidvalidity],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!("mailbox {name} already exists")));
+                }
+                let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1");
+                Ok(c.query_row(&sql, [c.last_insert_rowid()], mailbox_from_row)?)
+            })
+            .await
+    }
+
+    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Result<Stored>>> {
+        if delivery.targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Off the runtime and outside the write lock: write and fsync the blob,
+        // and parse the message once.
+        let blobs = self.blobs.clone();
+        let raw = delivery.raw.clone();
+        let (written, parsed) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let written = blobs.write(&raw)?;
+            let (env, body) = mime::analyze(&raw);
+            let parsed = Parsed {
+                hash: written.hash.clone(),
+                message_id: env.message_id.clone(),
+                envelope: serde_json::to_string(&env)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+                structure: serde_json::to_string(&body)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            };
+            Ok((written, parsed))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("delivery task failed: {e}")))??;
+
+        let blobs = self.blobs.clone();
+        let d = Arc::new(delivery);
+        let job_d = d.clone();
+        let results = self
+            .writer
+            .write(move |c, batch| {
+                if let Some(dir) = written.new_in_dir {
+                    batch.dirs_to_sync.insert(dir);
+                }
+                ensure_blob(c, &blobs, &parsed.hash, &job_d.raw, batch)?;
+                let results: Vec<Result<Stored>> =
+                    job_d.targets.iter().map(|t| in_savepoint(c, || store_one(c, &job_d, &parsed, t))).collect();
+                if results.iter().all(|r| r.is_err()) {
+                    // Nothing references the blob we may have written.
+                    c.execute(
+                        "INSERT OR IGNORE INTO blob_trash (hash) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
+                        [&parsed.hash],
+                    )?;
+                }
+                Ok(results)
+            })
+            .await?;
+        for s in results.iter().flatten() {
+            self.notifier.publish(
+                s.mailbox,
+                MailboxChange::Appended {
+                    uid: s.uid,
+                    modseq: s.modseq,
+                },
+            );
+        }
+        Ok(results)
+    }
+
+    async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT uid, modseq, flags, keywords, internal_date, size, blob FROM messages
+                 WHERE mailbox_id = ?1 ORDER BY uid",
+            )?;
+            let rows = st.query_map([mailbox], |r| {
+                let keywords: String = r.get(3)?;
+                Ok(MessageMeta {
+                    uid: r.get::<_, i64>(0)? as u32,
+                    modseq: r.get::<_, i64>(1)? as u64,
+                    flags: Flags(r.get::<_, i64>(2)? as u8),
+                    keywords: keywords.split_whitespace().map(str::to_string).collect(),
+                    internal_date: r.get(4)?,
+                    size: r.get::<_, i64>(5)? as u64,
+                    blob: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(Envelope, BodyPart)> {
+        self.read(move |c| {
+            let (env, body): (String, String) = found(
+                c.query_row(
+                    "SELECT envelope, structure FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                    params![mailbox, uid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                ),
+                || format!("no message with UID {uid}"),
+            )?;
+            let bad = |e: serde_json::Error| {
+                StoreError::Backend(format!("stored structure unreadable: {e}"))
+            };
+            Ok((
+                serde_json::from_str(&env).map_err(bad)?,
+                serde_json::from_str(&body).map_err(bad)?,
+            ))
+        })
+        .await
+    }
+
+    async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
+        let blobs = self.blobs.clone();
+        let hash = hash.to_string();
+        tokio::task::spawn_blocking(move || blobs.read(&hash).map_err(StoreError::from))
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    async fn set_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        flags: Flags,
+        keywords: &[String],
+        mode: FlagMode,
+    ) -> Result<u64> {
+        let uids = uids.to_vec();
+        let keywords = keywords.to_vec();
+        let (modseq, changed) = self
+            .writer
+            .write(move |c, _| {
+                let modseq: i64 = found(
+                    c.query_row(
+                        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
+                        [mailbox],
+                        |r| r.get(0),
+                    ),
+                    || format!("no mailbox {mailbox}"),
+                )?;
+                let mut changed = Vec::new();
+                for uid in uids {
+                    let row: Option<(i64, String)> = c
+                        .query_row(
+                            "SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                            params![mailbox, uid],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    let Some((old_flags, old_kw)) = row else { continue };
+                    let old = Flags(old_flags as u8);
+                    let mut kw: Vec<String> = old_kw.split_whitespace().map(str::to_string).collect();
+                    let new = match mode {
+                        FlagMode::Replace => {
+                            kw = keywords.clone();
+                            flags
+                        }
+                        FlagMode::Add => {
+                            for k in &keywords {
+                                if !kw.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                                    kw.push(k.clone());
+                                }
+                            }
+                            old.union(flags)
+                        }
+                        FlagMode::Remove => {
+                            kw.retain(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)));
+                            old.minus(flags)
+                        }
+                    };
+                    let new_kw = kw.join(" ");
+                    if new != old || new_kw != old_kw {
+                        c.execute(
+                            "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+                            params![mailbox, uid, new.0, new_kw, modseq],
+                        )?;
+                        changed.push(uid);
+                    }
+                }
+                Ok((modseq as u64, changed))
+            })
+            .await?;
+        if !changed.is_empty() {
+            self.notifier.publish(
+                mailbox,
+                MailboxChange::FlagsChanged {
+                    uids: changed,
+                    modseq,
+                },
+            );
+        }
+        Ok(modseq)
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
+        let uids = uids.to_vec();
+        let (removed, modseq) = self
+            .writer
+            .write(move |c, _| {
+                let modseq: i64 = found(
+                    c.query_row(
+                        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
+                        [mailbox],
+                        |r| r.get(0),
+                    ),
+                    || format!("no mailbox {mailbox}"),
+                )?;
+                let mut removed = Vec::new();
+                for uid in uids {
+                    let row: Option<(String, i64)> = c
+                        .query_row(
+                            "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size",
+                            params![mailbox, uid],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    let Some((blob, size)) = row else { continue };
+                    release_blob_counts(c, &[(blob, 1)])?;
+                    c.execute(
+                        "UPDATE mailboxes SET messages = messages - 1, size = size - ?2 WHERE id = ?1",
+                        params![mailbox, size],
+                    )?;
+                    c.execute(
+                        "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
+                        params![mailbox, size],
+                    )?;
+                    c.execute(
+                        "INSERT OR REPLACE INTO vanished (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+                        params![mailbox, uid, modseq],
+                    )?;
+                    removed.push(uid);
+                }
+                Ok((removed, modseq as u64))
+            })
+            .await?;
+        if !removed.is_empty() {
+            self.notifier.publish(
+                mailbox,
+                MailboxChange::Expunged {
+                    uids: removed.clone(),
+                    modseq,
+                },
+            );
+        }
+        Ok(removed)
+    }
+
+    fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
+        self.notifier.subscribe(mailbox)
+    }
+}
+
+#[async_trait]
+impl MailLog for SqliteStore {
+    async fn record(&self, event: MailEvent) -> Result<()> {
+        self.writer.write(move |c, _| insert_event(c, &event)).await
+    }
+
+    async fn events(&self, q: EventQuery) -> Result<Vec<MailEvent>> {
+        self.read(move |c| {
+            let limit = if q.limit == 0 { 1000 } else { q.limit } as i64;
+            let mut st = c.prepare(
+                "SELECT ts, kind, message_id, sender, recipient, detail, session FROM mail_log
+                 WHERE (?1 IS NULL OR message_id = ?1) AND (?2 IS NULL OR sender = ?2 COLLATE NOCASE)
+                   AND (?3 IS NULL OR recipient = ?3 COLLATE NOCASE)
+                 ORDER BY id LIMIT ?4",
+            )?;
+            let rows = st.query_map(params![q.message_id, q.sender, q.recipient, limit], |r| {
+                let kind: String = r.get(1)?;
+                Ok(MailEvent {
+                    ts: r.get(0)?,
+                    kind: EventKind::parse(&kind).unwrap_or(EventKind::Received),
+                    message_id: r.get(2)?,
+                    sender: r.get(3)?,
+                    recipient: r.get(4)?,
+                    detail: r.get(5)?,
+                    session: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}

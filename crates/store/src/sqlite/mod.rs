@@ -1,0 +1,110 @@
+//! The embedded backend: SQLite (WAL, synchronous=FULL) plus blob files.
+//! See the crate documentation for the layout and its invariants.
+
+mod check;
+mod directory;
+mod mail;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::blobs::BlobStore;
+use crate::{Notifier, Result, StoreError};
+use writer::Writer;
+
+pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+
+/// How long a writer waits for another process (e.g. an admin command) to
+/// release SQLite's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct SqliteStore {
+    db_path: PathBuf,
+    blobs: BlobStore,
+    writer: Writer,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    notifier: Notifier,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir` and brings its schema
+    /// up to date.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let db_path = data_dir.join("caravel.db");
+        let blobs = BlobStore::open(data_dir.join("blobs"))?;
+        blobs.clean_temp()?;
+        let mut conn = open_connection(&db_path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            writer: Writer::start(conn, blobs.clone()),
+            db_path,
+            blobs,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            notifier: Notifier::default(),
+        })
+    }
+
+    /// Runs a read-only query on a pooled connection, off the async runtime.
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.db_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match taken {
+                Some(c) => c,
+                None => open_connection(&path)?,
+            };
+            let out = f(&conn);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    pub fn blob_store(&self) -> &BlobStore {
+        &self.blobs
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // FULL: a commit is on disk (WAL fsynced) before it returns.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Maps "no row" to `NotFound(what)`.
+pub(crate) fn found<T>(r: rusqlite::Result<T>, what: impl FnOnce() -> String) -> Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

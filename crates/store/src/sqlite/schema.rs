@@ -1,0 +1,120 @@
+//! Versioned schema migrations, applied in order at open. `PRAGMA user_version`
+//! holds the number of migrations applied; never edit one that has shipped,
+//! add the next.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first layout.
+    r#"
+    CREATE TABLE domains (
+        id      INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,          -- lowercase ASCII (punycode)
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE accounts (
+        id            INTEGER PRIMARY KEY,
+        domain_id     INTEGER NOT NULL REFERENCES domains(id),
+        address       TEXT NOT NULL,           -- local part as given, @ ASCII domain
+        address_key   TEXT NOT NULL UNIQUE,    -- lowercased, for lookups
+        name          TEXT,
+        password_hash TEXT NOT NULL,           -- PHC string (argon2id)
+        quota         INTEGER,                 -- bytes, NULL = unlimited
+        used          INTEGER NOT NULL DEFAULT 0,
+        recovery      TEXT,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until  INTEGER,
+        created       INTEGER NOT NULL
+    );
+    CREATE TABLE aliases (
+        id          INTEGER PRIMARY KEY,
+        domain_id   INTEGER NOT NULL REFERENCES domains(id),
+        address     TEXT NOT NULL,
+        address_key TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE alias_targets (
+        alias_id INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        target   TEXT NOT NULL,
+        PRIMARY KEY (alias_id, position)
+    );
+    CREATE TABLE mailboxes (
+        id            INTEGER PRIMARY KEY,
+        account_id    INTEGER NOT NULL REFERENCES accounts(id),
+        name          TEXT NOT NULL,
+        special_use   TEXT,
+        uidvalidity   INTEGER NOT NULL,
+        uidnext       INTEGER NOT NULL DEFAULT 1,
+        highestmodseq INTEGER NOT NULL DEFAULT 1,
+        subscribed    INTEGER NOT NULL DEFAULT 1,
+        messages      INTEGER NOT NULL DEFAULT 0,
+        size          INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE blobs (
+        hash     TEXT PRIMARY KEY,             -- SHA-256 hex of the content
+        size     INTEGER NOT NULL,
+        refcount INTEGER NOT NULL
+    );
+    CREATE TABLE blob_trash (hash TEXT PRIMARY KEY);
+    CREATE TABLE messages (
+        id            INTEGER PRIMARY KEY,
+        mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+        uid           INTEGER NOT NULL,
+        modseq        INTEGER NOT NULL,
+        flags         INTEGER NOT NULL DEFAULT 0,  -- bit set, see model::Flags
+        keywords      TEXT NOT NULL DEFAULT '',    -- space-separated
+        internal_date INTEGER NOT NULL,
+        size          INTEGER NOT NULL,
+        blob          TEXT NOT NULL REFERENCES blobs(hash),
+        envelope      TEXT NOT NULL,               -- JSON, mime::Envelope
+        structure     TEXT NOT NULL,               -- JSON, mime::BodyPart
+        UNIQUE (mailbox_id, uid)
+    );
+    CREATE INDEX messages_blob ON messages(blob);
+    -- Expunged UIDs with the modseq of their removal (QRESYNC VANISHED, RFC 7162).
+    CREATE TABLE vanished (
+        mailbox_id INTEGER NOT NULL,
+        uid        INTEGER NOT NULL,
+        modseq     INTEGER NOT NULL,
+        PRIMARY KEY (mailbox_id, uid)
+    );
+    CREATE TABLE mail_log (
+        id         INTEGER PRIMARY KEY,
+        ts         INTEGER NOT NULL,               -- Unix milliseconds
+        kind       TEXT NOT NULL,
+        message_id TEXT,
+        sender     TEXT,
+        recipient  TEXT,
+        detail     TEXT NOT NULL,
+        session    TEXT
+    );
+    CREATE INDEX mail_log_message_id ON mail_log(message_id);
+    CREATE INDEX mail_log_sender ON mail_log(sender);
+    CREATE INDEX mail_log_recipient ON mail_log(recipient);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database up to the current schema, one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(crate::StoreError::Invalid(format!(
+            "the store has schema version {version}, newer than this Caravel ({}); upgrade Caravel",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
