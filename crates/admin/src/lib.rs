@@ -1,14 +1,194 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The admin service: every administrative action with its validation, used by
+//! the CLI today and by the web API later, so both refuse the same input with
+//! the same words (STYLE.md practice 15).
+
+use std::sync::Arc;
+
+use caravel_config::units::parse_size;
+use caravel_store::address::normalize_domain;
+use caravel_store::{Address, Alias, CheckReport, Domain, NewUser, Store, StoreError, User, UserUpdate};
+
+/// An admin action that was refused or failed; the message is for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError(pub String);
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl std::error::Error for AdminError {}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError(e.to_string())
+    }
+}
+
+impl From<String> for AdminError {
+    fn from(e: String) -> Self {
+        AdminError(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AdminError>;
+
+/// A new account as given on the command line.
+#[derive(Debug, Default)]
+pub struct UserRequest {
+    pub address: String,
+    /// `None`: generate one and return it.
+    pub password: Option<String>,
+    pub name: Option<String>,
+    pub quota: Option<String>,
+}
+
+/// Changes to an account as given on the command line.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub quota: Option<String>,
+    pub recovery: Option<String>,
+}
+
+pub struct Admin {
+    store: Arc<dyn Store>,
+}
+
+fn address(text: &str) -> Result<Address> {
+    Ok(Address::parse(text)?)
+}
+
+/// `0`, `none` and `unlimited` remove the quota; otherwise a size.
+fn quota(text: &str) -> Result<Option<u64>> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "0" | "none" | "unlimited" => Ok(None),
+        t => parse_size(t).map(Some).map_err(|e| AdminError(format!("bad quota: {e}"))),
+    }
+}
+
+fn display_name(text: &str) -> Result<String> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().any(char::is_control) || t.chars().count() > 200 {
+        return Err(AdminError(format!("bad name {text:?}: 1 to 200 printable characters")));
+    }
+    Ok(t.to_string())
+}
+
+impl Admin {
+    pub fn new(store: Arc<dyn Store>) -> Admin {
+        Admin { store }
+    }
+
+    pub async fn domain_add(&self, name: &str) -> Result<Domain> {
+        let name = normalize_domain(name)?;
+        Ok(self.store.add_domain(&name).await?)
+    }
+
+    pub async fn domain_list(&self) -> Result<Vec<Domain>> {
+        Ok(self.store.list_domains().await?)
+    }
+
+    pub async fn domain_del(&self, name: &str) -> Result<()> {
+        let name = normalize_domain(name)?;
+        Ok(self.store.del_domain(&name).await?)
+    }
+
+    /// Creates an account; returns the generated password when none was given.
+    pub async fn user_add(&self, req: UserRequest) -> Result<(User, Option<String>)> {
+        let address = address(&req.address)?;
+        let name = req.name.as_deref().map(display_name).transpose()?;
+        let quota = match req.quota.as_deref() {
+            Some(q) => quota(q)?,
+            None => None,
+        };
+        let (password, generated) = match req.password {
+            Some(p) => (p, None),
+            None => {
+                let p = caravel_auth::generate_password();
+                (p.clone(), Some(p))
+            }
+        };
+        caravel_auth::check_policy(&password, &address.to_string())?;
+        let password_hash = caravel_auth::hash_password(&password)?;
+        let user = self.store.add_user(NewUser { address, name, quota, password_hash }).await?;
+        Ok((user, generated))
+    }
+
+    pub async fn user_set(&self, addr: &str, changes: UserChanges) -> Result<User> {
+        let address = address(addr)?;
+        let mut update = UserUpdate::default();
+        if let Some(n) = changes.name.as_deref() {
+            update.name = Some(display_name(n)?);
+        }
+        if let Some(q) = changes.quota.as_deref() {
+            update.quota = Some(quota(q)?);
+        }
+        if let Some(r) = changes.recovery.as_deref() {
+            let recovery = Address::parse(r).map_err(|e| AdminError(format!("bad recovery address: {e}")))?;
+            if recovery.key() == address.key() {
+                return Err(AdminError("the recovery address must be another mailbox than the account's own".into()));
+            }
+            update.recovery = Some(recovery.to_string());
+        }
+        if update.name.is_none() && update.quota.is_none() && update.recovery.is_none() {
+            return Err(AdminError("nothing to change: give --name, --quota or --recovery".into()));
+        }
+        Ok(self.store.update_user(&address, update).await?)
+    }
+
+    pub async fn user_passwd(&self, addr: &str, password: &str) -> Result<()> {
+        let address = address(addr)?;
+        caravel_auth::check_policy(password, &address.to_string())?;
+        let hash = caravel_auth::hash_password(password)?;
+        self.store
+            .update_user(&address, UserUpdate { password_hash: Some(hash), ..Default::default() })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_list(&self) -> Result<Vec<User>> {
+        Ok(self.store.list_users().await?)
+    }
+
+    pub async fn user_del(&self, addr: &str) -> Result<()> {
+        Ok(self.store.del_user(&address(addr)?).await?)
+    }
+
+    pub async fn user_unlock(&self, addr: &str) -> Result<()> {
+        Ok(self.store.unlock_user(&address(addr)?).await?)
+    }
+
+    pub async fn alias_add(&self, alias: &str, targets: &[String]) -> Result<Alias> {
+        let alias = address(alias)?;
+        if targets.is_empty() {
+            return Err(AdminError("an alias needs at least one target address".into()));
+        }
+        let mut normalized: Vec<String> = Vec::new();
+        for t in targets {
+            let t = address(t)?;
+            if t.key() == alias.key() {
+                return Err(AdminError(format!("alias {alias} cannot point at itself")));
+            }
+            let s = t.to_string();
+            if normalized.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
+                return Err(AdminError(format!("target {s} is given twice")));
+            }
+            normalized.push(s);
+        }
+        Ok(self.store.add_alias(&alias, &normalized).await?)
+    }
+
+    pub async fn alias_list(&self) -> Result<Vec<Alias>> {
+        Ok(self.store.list_aliases().await?)
+    }
+
+    pub async fn alias_del(&self, alias: &str) -> Result<()> {
+        Ok(self.store.del_alias(&address(alias)?).await?)
+    }
+
+    pub async fn store_check(&self) -> Result<CheckReport> {
+        Ok(self.store.check().await?)
     }
 }

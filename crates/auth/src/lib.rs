@@ -1,14 +1,6 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Sign-in secrets: password hashing (argon2id), the password policy, and
+//! generated passwords. Two-factor codes and lockout arrive with sign-in security.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod password;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use password::{generate_password, hash_password, check_policy, verify_password};

@@ -1,14 +1,12 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The listener framework every protocol shares: binding with clear errors, an
+//! accept loop with connection limits, implicit TLS and STARTTLS, session ids,
+//! and graceful shutdown. Protocols only implement [`Handler`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod limits;
+mod listener;
+mod stream;
+pub mod tls;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use limits::ConnectionLimits;
+pub use listener::{bind_all, serve, BoundListener, Handler, Service, Session, Shutdown};
+pub use stream::Stream;
