@@ -1,3 +1,67 @@
-fn main() {
-    println!("Hello, world!");
+use std::process::ExitCode;
+
+use caravel::cli::{Cli, Command};
+use caravel::{commands, import, server::Server};
+use caravel_config::Config;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let server = Server::start(config.clone()).await?;
+    tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "caravel is running");
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    server.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Domain(c) => commands::domain(&config, c).await,
+        Command::User(c) => commands::user(&config, c).await,
+        Command::Alias(c) => commands::alias(&config, c).await,
+        Command::Store(c) => commands::store(&config, c).await,
+        Command::Import(a) => import::run(&config, a).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit 2
+    let serving = matches!(cli.command, Command::Serve);
+    if serving || std::env::var_os("RUST_LOG").is_some() {
+        init_logging();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("caravel: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line for admin commands; a config report may list several keys.
+            eprintln!("caravel: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -42,9 +42,13 @@ pub fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(), String> {
     }
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let names = vec![hostname.to_string(), "localhost".to_string()];
-    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| format!("cannot generate a certificate: {e}"))?;
-    write_private(&dir.join("key.pem"), generated.signing_key.serialize_pem().as_bytes())?;
-    write_private(&cert_path, generated.cert.pem().as_bytes())?;
+    let fail = |e: rcgen::Error| format!("cannot generate a certificate: {e}");
+    let mut params = rcgen::CertificateParams::new(names).map_err(fail)?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, hostname);
+    let key = rcgen::KeyPair::generate().map_err(fail)?;
+    let cert = params.self_signed(&key).map_err(fail)?;
+    write_private(&dir.join("key.pem"), key.serialize_pem().as_bytes())?;
+    write_private(&cert_path, cert.pem().as_bytes())?;
     tracing::info!(hostname, path = %cert_path.display(), "generated a self-signed certificate");
     Ok(())
 }

@@ -1,0 +1,127 @@
+//! The command line of ../shared/INTERFACE.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "caravel", version, about = "An all-in-one business mail server")]
+pub struct Cli {
+    /// Configuration file (default: ./caravel.toml if it exists, else built-in defaults)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server in the foreground (SIGTERM or SIGINT: graceful stop)
+    Serve,
+    /// Mail domains served here
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Accounts
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Addresses that forward to other addresses
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// The message store
+    #[command(subcommand)]
+    Store(StoreCmd),
+    /// Import messages (mbox files, Maildir folders or single message files) into an account
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Json {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    /// Serve mail for DOMAIN
+    Add { domain: String },
+    /// List domains
+    List(Json),
+    /// Stop serving DOMAIN (it must have no users or aliases left)
+    Del { domain: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create an account; without --password-stdin a password is generated and printed once
+    Add {
+        address: String,
+        /// Read the password from one line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// Mailbox quota, e.g. 5G (0: unlimited)
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+    },
+    /// Change an account's name, quota or recovery address
+    Set {
+        address: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        /// Address for password recovery
+        #[arg(long, value_name = "EMAIL")]
+        recovery: Option<String>,
+    },
+    /// List accounts
+    List(Json),
+    /// Delete an account and all its mail
+    Del { address: String },
+    /// Clear failed sign-ins and any lock
+    Unlock { address: String },
+    /// Set a new password, read from standard input
+    Passwd {
+        address: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCmd {
+    /// Forward mail for ALIAS to one or more addresses
+    Add {
+        alias: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases
+    List(Json),
+    /// Delete an alias
+    Del { alias: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// Verify every index entry, blob and counter; exit 1 on damage
+    Check(Json),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The account to import into
+    pub address: String,
+    /// Mailbox to import into (default INBOX; created if missing)
+    #[arg(long, default_value = "INBOX")]
+    pub mailbox: String,
+    /// Mark imported messages as read
+    #[arg(long)]
+    pub seen: bool,
+    /// mbox files, Maildir folders, or files holding one message each
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}

@@ -1,0 +1,190 @@
+//! The admin commands: parse, call the admin service, print. Each returns a
+//! one-line error for stderr; `main` maps it to exit status 1.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use caravel_admin::{Admin, UserChanges, UserRequest};
+use caravel_config::units::format_size;
+use caravel_config::{Config, StoreConfig};
+use caravel_store::sqlite::SqliteStore;
+use caravel_store::Store;
+use serde::Serialize;
+
+use crate::cli::{AliasCmd, DomainCmd, StoreCmd, UserCmd};
+
+pub type CmdResult = Result<(), String>;
+
+/// Opens the store the configuration names.
+pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
+    match &config.store {
+        StoreConfig::Sqlite => SqliteStore::open(&config.data_dir)
+            .map(Arc::new)
+            .map_err(|e| format!("cannot open the store in {}: {e}", config.data_dir.display())),
+        StoreConfig::Postgres { .. } => Err(
+            "[store] backend = \"postgres\" is not available in this version yet; remove [store] to use the embedded store"
+                .into(),
+        ),
+    }
+}
+
+fn admin(config: &Config) -> Result<Admin, String> {
+    let store: Arc<dyn Store> = open_store(config)?;
+    Ok(Admin::new(store))
+}
+
+/// One line from standard input, without its line ending.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn print_json<T: Serialize>(value: &T) -> CmdResult {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
+    let admin = admin(config)?;
+    match cmd {
+        DomainCmd::Add { domain } => {
+            let d = admin.domain_add(&domain).await.map_err(|e| e.to_string())?;
+            println!("domain {} added", d.display);
+        }
+        DomainCmd::Del { domain } => {
+            admin.domain_del(&domain).await.map_err(|e| e.to_string())?;
+            println!("domain {domain} deleted");
+        }
+        DomainCmd::List(j) => {
+            let list = admin.domain_list().await.map_err(|e| e.to_string())?;
+            if j.json {
+                return print_json(&list);
+            }
+            for d in list {
+                let shown =
+                    if d.display != d.name { format!("{} ({})", d.display, d.name) } else { d.name.clone() };
+                println!("{shown}\t{} users\t{} aliases", d.users, d.aliases);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct UserView {
+    address: String,
+    name: Option<String>,
+    quota: Option<u64>,
+    used: u64,
+    recovery: Option<String>,
+    failed_logins: u32,
+    locked: bool,
+}
+
+pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
+    let admin = admin(config)?;
+    let e = |e: caravel_admin::AdminError| e.to_string();
+    match cmd {
+        UserCmd::Add { address, password_stdin, name, quota } => {
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let (user, generated) =
+                admin.user_add(UserRequest { address, password, name, quota }).await.map_err(e)?;
+            println!("user {} added", user.address);
+            if let Some(p) = generated {
+                println!("password (shown once): {p}");
+            }
+        }
+        UserCmd::Set { address, name, quota, recovery } => {
+            let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
+            println!("user {} updated", user.address);
+        }
+        UserCmd::Passwd { address, .. } => {
+            let password = read_password()?;
+            admin.user_passwd(&address, &password).await.map_err(e)?;
+            println!("password of {address} changed");
+        }
+        UserCmd::Del { address } => {
+            admin.user_del(&address).await.map_err(e)?;
+            println!("user {address} deleted with all its mail");
+        }
+        UserCmd::Unlock { address } => {
+            admin.user_unlock(&address).await.map_err(e)?;
+            println!("user {address} unlocked");
+        }
+        UserCmd::List(j) => {
+            let now = caravel_store::now_secs();
+            let users: Vec<UserView> = admin
+                .user_list()
+                .await
+                .map_err(e)?
+                .into_iter()
+                .map(|u| UserView {
+                    locked: u.locked_until.is_some_and(|t| t > now),
+                    address: u.address,
+                    name: u.name,
+                    quota: u.quota,
+                    used: u.used,
+                    recovery: u.recovery,
+                    failed_logins: u.failed_logins,
+                })
+                .collect();
+            if j.json {
+                return print_json(&users);
+            }
+            for u in users {
+                let quota = u.quota.map(format_size).unwrap_or_else(|| "unlimited".into());
+                let lock = if u.locked { "\tLOCKED" } else { "" };
+                println!("{}\t{}\t{} of {quota}{lock}", u.address, u.name.as_deref().unwrap_or("-"), format_size(u.used));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn alias(config: &Config, cmd: AliasCmd) -> CmdResult {
+    let admin = admin(config)?;
+    let e = |e: caravel_admin::AdminError| e.to_string();
+    match cmd {
+        AliasCmd::Add { alias, targets } => {
+            let a = admin.alias_add(&alias, &targets).await.map_err(e)?;
+            println!("alias {} -> {}", a.address, a.targets.join(", "));
+        }
+        AliasCmd::Del { alias } => {
+            admin.alias_del(&alias).await.map_err(e)?;
+            println!("alias {alias} deleted");
+        }
+        AliasCmd::List(j) => {
+            let list = admin.alias_list().await.map_err(e)?;
+            if j.json {
+                return print_json(&list);
+            }
+            for a in list {
+                println!("{}\t{}", a.address, a.targets.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
+    let admin = admin(config)?;
+    match cmd {
+        StoreCmd::Check(j) => {
+            let report = admin.store_check().await.map_err(|e| e.to_string())?;
+            if j.json {
+                print_json(&report)?;
+            } else {
+                for p in &report.problems {
+                    println!("DAMAGE: {p}");
+                }
+                println!("{} messages, {} blobs, {} problem(s)", report.messages, report.blobs, report.problems.len());
+            }
+            if !report.problems.is_empty() {
+                return Err(format!("the store is damaged: {} problem(s) found", report.problems.len()));
+            }
+        }
+    }
+    Ok(())
+}

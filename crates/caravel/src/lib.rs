@@ -1,0 +1,9 @@
+//! The `caravel` binary's library half: wiring the crates into a server, the
+//! admin commands, and the test harness that starts a whole server in-process.
+
+pub mod cli;
+pub mod commands;
+pub mod import;
+mod placeholder;
+pub mod server;
+pub mod testing;

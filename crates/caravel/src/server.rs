@@ -1,0 +1,65 @@
+//! Wires the crates into a running server: store, TLS, listeners, handlers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use caravel_config::Config;
+use caravel_net::{bind_all, serve, Service};
+use caravel_store::sqlite::SqliteStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::commands::open_store;
+use crate::placeholder::Placeholder;
+
+/// A started server; [`Server::stop`] stops it gracefully.
+pub struct Server {
+    pub addrs: Vec<(Service, SocketAddr)>,
+    pub store: Arc<SqliteStore>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the store, prepares TLS and binds every listener; any failure is
+    /// reported before anything is served.
+    pub async fn start(config: Config) -> Result<Server, String> {
+        let store = open_store(&config)?;
+        let tls = caravel_net::tls::acceptor(&config)?;
+        let listeners = bind_all(&config.listen)?;
+        let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
+        let handler = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let limits = config.limits.clone();
+        let task = tokio::spawn(async move {
+            serve(listeners, handler, tls, &limits, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Server { addrs, store, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The first address `service` listens on.
+    pub fn addr(&self, service: Service) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(s, _)| *s == service).map(|(_, a)| *a)
+    }
+
+    /// Stops accepting, lets sessions finish (up to the grace period), returns.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
