@@ -17,7 +17,7 @@ pub const DOMAIN: &str = "example.test";
 
 /// Users created in every test server: (address, password).
 pub const USERS: [(&str, &str); 2] =
-    [("alice@example.test", "Alice-Secret-2026"), ("bob@example.test", "Bob-Secret-2026!")];
+    [("alice@example.test", "Wonderland-Key-2026"), ("bob@example.test", "Builder-Key-2026!")];
 
 pub struct TestServer {
     pub config: Config,

@@ -1,0 +1,179 @@
+//! The admin commands of INTERFACE.md, through the real binary: what they
+//! accept, what they refuse (exit 1, one line, nothing changed), and --json.
+
+mod common;
+
+use common::Env;
+
+fn users_json(env: &Env) -> serde_json::Value {
+    serde_json::from_str(&env.ok(&["user", "list", "--json"])).expect("user list --json is JSON")
+}
+
+fn setup() -> Env {
+    let env = Env::new();
+    env.ok(&["domain", "add", "Example.TEST"]);
+    let r = env.run_with_input(
+        &["user", "add", "Maria.Silva@example.test", "--password-stdin", "--name", "Maria Silva", "--quota", "2G"],
+        "Lisbon-Harbour-42\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env
+}
+
+/// Runs a command that must be refused, and checks that it said why in one
+/// line and changed nothing.
+fn refused(env: &Env, args: &[&str], stdin: &str, says: &str) {
+    let users = users_json(env);
+    let aliases = env.ok(&["alias", "list", "--json"]);
+    let domains = env.ok(&["domain", "list", "--json"]);
+    let r = env.run_with_input(args, stdin);
+    assert_eq!(r.code, 1, "{args:?} should exit 1; stdout {} stderr {}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "one line on stderr for {args:?}: {:?}", r.stderr);
+    assert!(r.stderr.contains(says), "{args:?}: expected {says:?} in {:?}", r.stderr);
+    assert_eq!(users_json(env), users, "{args:?} changed the users");
+    assert_eq!(env.ok(&["alias", "list", "--json"]), aliases, "{args:?} changed the aliases");
+    assert_eq!(env.ok(&["domain", "list", "--json"]), domains, "{args:?} changed the domains");
+}
+
+#[test]
+fn user_add_normalises_and_lists_as_json() {
+    let env = setup();
+    let users = users_json(&env);
+    let u = &users[0];
+    assert_eq!(u["address"], "Maria.Silva@example.test", "local part preserved, domain lowercased");
+    assert_eq!(u["name"], "Maria Silva");
+    assert_eq!(u["quota"], 2u64 << 30);
+    assert_eq!(u["used"], 0);
+    assert_eq!(u["locked"], false);
+    assert!(u.get("password_hash").is_none(), "no secret in output");
+}
+
+#[test]
+fn generated_password_is_printed_once_and_is_strong() {
+    let env = setup();
+    let out = env.ok(&["user", "add", "joao@example.test"]);
+    let password = out.lines().last().and_then(|l| l.split(": ").nth(1)).expect("password line");
+    assert_eq!(password.len(), 20, "{out}");
+    assert_eq!(users_json(&env).as_array().expect("array").len(), 2);
+}
+
+#[test]
+fn unicode_domains_are_stored_as_idna() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "Bücher.DE"]);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["domain", "list", "--json"])).expect("json");
+    assert_eq!(list[0]["name"], "xn--bcher-kva.de");
+    assert_eq!(list[0]["display"], "bücher.de");
+    let r = env.run_with_input(&["user", "add", "info@bücher.de", "--password-stdin"], "Frankfurt-Buch-77\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(users_json(&env)[0]["address"], "info@xn--bcher-kva.de");
+}
+
+#[test]
+fn refusals_exit_1_with_one_line_and_change_nothing() {
+    let env = setup();
+    let strong = "Another-Strong-Pass-9\n";
+    refused(&env, &["user", "add", "someone@unknown.test", "--password-stdin"], strong, "not served here");
+    refused(&env, &["user", "add", "not-an-address", "--password-stdin"], strong, "not an email address");
+    refused(&env, &["user", "add", "two..dots@example.test", "--password-stdin"], strong, "two dots");
+    refused(&env, &["user", "add", "maria.silva@EXAMPLE.test", "--password-stdin"], strong, "already exists");
+    refused(&env, &["user", "add", "new@example.test", "--password-stdin"], "\n", "password is empty");
+    refused(&env, &["user", "add", "new@example.test", "--password-stdin"], "short\n", "too short");
+    refused(&env, &["user", "add", "new@example.test", "--password-stdin"], "password123\n", "most common");
+    refused(&env, &["user", "add", "new@example.test", "--password-stdin", "--quota", "lots"], strong, "bad quota");
+    refused(&env, &["user", "add", "new@example.test", "--password-stdin", "--quota=-5G"], strong, "bad quota");
+    refused(&env, &["user", "set", "maria.silva@example.test", "--quota", "12Q"], "", "bad quota");
+    refused(&env, &["user", "set", "nobody@example.test", "--name", "X"], "", "no user");
+    refused(&env, &["user", "set", "maria.silva@example.test", "--recovery", "nope"], "", "bad recovery address");
+    refused(&env, &["user", "passwd", "maria.silva@example.test", "--password-stdin"], "weak\n", "too short");
+    refused(&env, &["user", "del", "nobody@example.test"], "", "no user");
+    refused(&env, &["user", "unlock", "nobody@example.test"], "", "no user");
+    refused(&env, &["domain", "add", "example.test"], "", "already exists");
+    refused(&env, &["domain", "add", "not a domain"], "", "not a valid domain");
+    refused(&env, &["domain", "add", "localhost"], "", "not a valid domain");
+    refused(&env, &["domain", "del", "example.test"], "", "still has 1 user");
+    refused(&env, &["domain", "del", "other.test"], "", "not served here");
+    refused(&env, &["alias", "add", "sales@unknown.test", "maria.silva@example.test"], "", "not served here");
+    refused(&env, &["alias", "add", "maria.silva@example.test", "x@remote.test"], "", "already a user");
+    refused(&env, &["alias", "add", "sales@example.test", "broken"], "", "not an email address");
+    refused(&env, &["alias", "add", "sales@example.test", "sales@example.test"], "", "itself");
+    refused(&env, &["alias", "del", "nothing@example.test"], "", "no alias");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = setup();
+    for args in [&["user"][..], &["user", "frobnicate"], &["user", "passwd", "a@example.test"], &["alias", "add", "a@example.test"], &["nonsense"]] {
+        let r = env.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn user_lifecycle() {
+    let env = setup();
+    let a = "maria.silva@example.test";
+    env.ok(&["user", "set", a, "--name", "Maria S.", "--quota", "500M", "--recovery", "maria@home.test"]);
+    let u = &users_json(&env)[0];
+    assert_eq!((u["name"].as_str(), u["quota"].as_u64()), (Some("Maria S."), Some(500 << 20)));
+    assert_eq!(u["recovery"], "maria@home.test");
+    env.ok(&["user", "set", a, "--quota", "0"]);
+    assert!(users_json(&env)[0]["quota"].is_null(), "0 removes the quota");
+    let r = env.run_with_input(&["user", "passwd", a, "--password-stdin"], "A-New-Long-Secret-1\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.ok(&["user", "unlock", a]);
+    env.ok(&["user", "del", a]);
+    assert_eq!(users_json(&env), serde_json::json!([]));
+    env.ok(&["domain", "del", "example.test"]);
+    assert_eq!(env.ok(&["domain", "list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn aliases() {
+    let env = setup();
+    env.ok(&["alias", "add", "Sales@Example.test", "maria.silva@example.test", "partner@remote.test"]);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["alias", "list", "--json"])).expect("json");
+    assert_eq!(list[0]["address"], "Sales@example.test");
+    assert_eq!(list[0]["targets"], serde_json::json!(["maria.silva@example.test", "partner@remote.test"]));
+    let r = env.run(&["alias", "add", "sales@example.test", "x@remote.test"]);
+    assert_eq!(r.code, 1);
+    env.ok(&["alias", "del", "SALES@example.test"]);
+    assert_eq!(env.ok(&["alias", "list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn store_check_passes_on_a_good_store() {
+    let env = setup();
+    let out = env.ok(&["store", "check"]);
+    assert!(out.contains("0 problem(s)"), "{out}");
+}
+
+#[test]
+fn store_check_fails_with_a_report_on_damage() {
+    let env = setup();
+    let mbox = env.dir.path().join("in.mbox");
+    std::fs::write(&mbox, "From a@b Sat Jan  1 00:00:00 2026\nSubject: hi\n\nhello\n").expect("mbox");
+    env.ok(&["import", "maria.silva@example.test", mbox.to_str().expect("path")]);
+    let blobs = env.data_dir().join("blobs");
+    let victim = std::fs::read_dir(&blobs)
+        .expect("blobs")
+        .filter_map(|d| d.ok())
+        .find(|d| d.file_name().len() == 2)
+        .expect("a blob directory");
+    let file = std::fs::read_dir(victim.path()).expect("dir").next().expect("blob").expect("entry").path();
+    std::fs::write(&file, b"tampered").expect("tamper");
+    let r = env.run(&["store", "check"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("DAMAGE"), "{}", r.stdout);
+    assert!(r.stderr.contains("damaged"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_config_reports_every_problem_and_exits_1() {
+    let env = Env::with_config("colour = \"blue\"\n[limits]\nmax_message_size = \"huge\"\n");
+    let r = env.run(&["domain", "list"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("2 configuration errors"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 3: colour"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 5: limits.max_message_size"), "{}", r.stderr);
+}

@@ -1,0 +1,103 @@
+//! Helpers shared by the end-to-end tests: run the real `caravel` binary
+//! against a temporary data directory.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_caravel");
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    /// A data directory and a config file with no listeners (admin commands only).
+    pub fn new() -> Env {
+        Self::with_config("[listen]\n")
+    }
+
+    /// `extra` is appended after `data_dir`.
+    pub fn with_config(extra: &str) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("caravel.toml");
+        let text = format!("hostname = \"mail.example.test\"\ndata_dir = {:?}\n{extra}", dir.path().join("data"));
+        std::fs::write(&config, text).expect("write config");
+        Env { dir, config }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config).args(args).env_remove("RUST_LOG");
+        c
+    }
+
+    /// Runs a command with `stdin` as standard input.
+    pub fn run_with_input(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn caravel");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        to_run(child.wait_with_output().expect("wait"))
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, "")
+    }
+
+    /// Runs a command that must succeed, returning its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "caravel {args:?} failed: {}", r.stderr);
+        r.stdout
+    }
+}
+
+pub fn to_run(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A free loopback port (bound then released; fine on a test machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill").success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
