@@ -142,9 +142,7 @@ impl Admin {
         let address = address(addr)?;
         caravel_auth::check_policy(password, &address.to_string())?;
         let hash = caravel_auth::hash_password(password)?;
-        self.store
-            .update_user(&address, UserUpdate { password_hash: Some(hash), ..Default::default() })
-            .await?;
+        self.store.update_user(&address, UserUpdate { password_hash: Some(hash), ..Default::default() }).await?;
         Ok(())
     }
 

@@ -3,4 +3,4 @@
 
 pub mod password;
 
-pub use password::{generate_password, hash_password, check_policy, verify_password};
+pub use password::{check_policy, generate_password, hash_password, verify_password};

@@ -14,10 +14,38 @@ pub const MAX_LENGTH: usize = 256;
 
 /// A small list of the most common passwords; refused whatever their length.
 const COMMON: &[&str] = &[
-    "password", "password1", "password123", "passw0rd", "123456789", "1234567890", "12345678910", "qwertyuiop",
-    "qwerty123", "iloveyou", "sunshine", "princess", "football", "baseball", "welcome1", "welcome123", "letmein123",
-    "administrator", "changeme", "changeme123", "trustno1", "starwars", "dragon123", "monkey123", "abc1234567",
-    "0987654321", "1q2w3e4r5t", "1qaz2wsx3edc", "zaq12wsx", "asdfghjkl", "mustang123", "superman1",
+    "password",
+    "password1",
+    "password123",
+    "passw0rd",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "qwerty123",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "welcome123",
+    "letmein123",
+    "administrator",
+    "changeme",
+    "changeme123",
+    "trustno1",
+    "starwars",
+    "dragon123",
+    "monkey123",
+    "abc1234567",
+    "0987654321",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "zaq12wsx",
+    "asdfghjkl",
+    "mustang123",
+    "superman1",
 ];
 
 fn hasher() -> Argon2<'static> {
@@ -93,7 +121,16 @@ mod tests {
     #[test]
     fn weak_passwords_are_refused() {
         let a = "maria@example.com";
-        for bad in ["", "short", "aaaaaaaaaaaa", "ababababab", "password123", "PASSWORD123", "maria2026!!", "x".repeat(300).as_str()] {
+        for bad in [
+            "",
+            "short",
+            "aaaaaaaaaaaa",
+            "ababababab",
+            "password123",
+            "PASSWORD123",
+            "maria2026!!",
+            "x".repeat(300).as_str(),
+        ] {
             assert!(check_policy(bad, a).is_err(), "{bad:?} accepted");
         }
         assert!(check_policy("Tr4de-Route-Lisbon", a).is_ok());

@@ -63,8 +63,7 @@ pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
                 return print_json(&list);
             }
             for d in list {
-                let shown =
-                    if d.display != d.name { format!("{} ({})", d.display, d.name) } else { d.name.clone() };
+                let shown = if d.display != d.name { format!("{} ({})", d.display, d.name) } else { d.name.clone() };
                 println!("{shown}\t{} users\t{} aliases", d.users, d.aliases);
             }
         }
@@ -89,8 +88,7 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
     match cmd {
         UserCmd::Add { address, password_stdin, name, quota } => {
             let password = if password_stdin { Some(read_password()?) } else { None };
-            let (user, generated) =
-                admin.user_add(UserRequest { address, password, name, quota }).await.map_err(e)?;
+            let (user, generated) = admin.user_add(UserRequest { address, password, name, quota }).await.map_err(e)?;
             println!("user {} added", user.address);
             if let Some(p) = generated {
                 println!("password (shown once): {p}");
@@ -136,7 +134,12 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
             for u in users {
                 let quota = u.quota.map(format_size).unwrap_or_else(|| "unlimited".into());
                 let lock = if u.locked { "\tLOCKED" } else { "" };
-                println!("{}\t{}\t{} of {quota}{lock}", u.address, u.name.as_deref().unwrap_or("-"), format_size(u.used));
+                println!(
+                    "{}\t{}\t{} of {quota}{lock}",
+                    u.address,
+                    u.name.as_deref().unwrap_or("-"),
+                    format_size(u.used)
+                );
             }
         }
     }

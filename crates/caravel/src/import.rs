@@ -123,11 +123,8 @@ fn read_source(path: &Path, out: &mut Vec<Imported>) -> Result<(), String> {
 pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
     let store = open_store(config)?;
     let address = Address::parse(&args.address)?;
-    let user = store
-        .get_user(&address)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no user {address}"))?;
+    let user =
+        store.get_user(&address).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {address}"))?;
     let mut messages = Vec::new();
     for p in &args.paths {
         read_source(p, &mut messages)?;

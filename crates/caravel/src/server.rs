@@ -6,6 +6,7 @@ use std::sync::Arc;
 use caravel_config::Config;
 use caravel_net::{bind_all, serve, Service};
 use caravel_store::sqlite::SqliteStore;
+use caravel_store::Maintenance;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -25,6 +26,10 @@ impl Server {
     /// reported before anything is served.
     pub async fn start(config: Config) -> Result<Server, String> {
         let store = open_store(&config)?;
+        let orphans = store.recover().await.map_err(|e| format!("store recovery failed: {e}"))?;
+        if orphans > 0 {
+            tracing::info!(orphans, "removed blob files left by deliveries interrupted by a crash");
+        }
         let tls = caravel_net::tls::acceptor(&config)?;
         let listeners = bind_all(&config.listen)?;
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();

@@ -51,7 +51,11 @@ impl TestServer {
         admin.domain_add(DOMAIN).await.expect("test domain");
         for (address, password) in USERS {
             admin
-                .user_add(UserRequest { address: address.into(), password: Some(password.into()), ..Default::default() })
+                .user_add(UserRequest {
+                    address: address.into(),
+                    password: Some(password.into()),
+                    ..Default::default()
+                })
                 .await
                 .expect("test user");
         }

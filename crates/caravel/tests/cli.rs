@@ -103,7 +103,13 @@ fn refusals_exit_1_with_one_line_and_change_nothing() {
 #[test]
 fn usage_errors_exit_2() {
     let env = setup();
-    for args in [&["user"][..], &["user", "frobnicate"], &["user", "passwd", "a@example.test"], &["alias", "add", "a@example.test"], &["nonsense"]] {
+    for args in [
+        &["user"][..],
+        &["user", "frobnicate"],
+        &["user", "passwd", "a@example.test"],
+        &["alias", "add", "a@example.test"],
+        &["nonsense"],
+    ] {
         let r = env.run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
     }
@@ -152,7 +158,9 @@ fn store_check_passes_on_a_good_store() {
 fn store_check_fails_with_a_report_on_damage() {
     let env = setup();
     let mbox = env.dir.path().join("in.mbox");
-    std::fs::write(&mbox, "From a@b Sat Jan  1 00:00:00 2026\nSubject: hi\n\nhello\n").expect("mbox");
+    // Large enough (40 KB) to be kept in a blob file rather than in the database.
+    let body = "a line of a long message body\n".repeat(1400);
+    std::fs::write(&mbox, format!("From a@b Sat Jan  1 00:00:00 2026\nSubject: hi\n\n{body}")).expect("mbox");
     env.ok(&["import", "maria.silva@example.test", mbox.to_str().expect("path")]);
     let blobs = env.data_dir().join("blobs");
     let victim = std::fs::read_dir(&blobs)

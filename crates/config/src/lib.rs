@@ -44,17 +44,8 @@ pub struct Listen {
 }
 
 /// The services Caravel listens for, in the order of the `[listen]` table.
-pub const SERVICES: [&str; 9] = [
-    "smtp",
-    "submission",
-    "submissions",
-    "imap",
-    "imaps",
-    "pop3",
-    "pop3s",
-    "http",
-    "https",
-];
+pub const SERVICES: [&str; 9] =
+    ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https"];
 
 impl Listen {
     /// The standard ports on every IPv4 address.
@@ -180,12 +171,7 @@ pub struct ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(
-            f,
-            "{}: {n} configuration error{}",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "{}: {n} configuration error{}", self.file, if n == 1 { "" } else { "s" })?;
         for e in &self.errors {
             write!(f, "\n  {e}")?;
         }
@@ -228,16 +214,10 @@ impl Config {
         let file = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Ok(text) => Config::parse(&text).map_err(|errors| ConfigErrors { file, errors }),
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Config::default())
-            }
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(ConfigErrors {
                 file,
-                errors: vec![ConfigError {
-                    key: "(file)".into(),
-                    line: None,
-                    message: e.to_string(),
-                }],
+                errors: vec![ConfigError { key: "(file)".into(), line: None, message: e.to_string() }],
             }),
         }
     }
@@ -255,13 +235,7 @@ impl Config {
         let root = doc.as_table();
         let mut r = Reader::new(text);
         let mut cfg = Config::default();
-        r.check_keys(
-            root,
-            "",
-            &[
-                "hostname", "data_dir", "listen", "tls", "dns", "limits", "store",
-            ],
-        );
+        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "store"]);
 
         if let Some(h) = r.string(root, "", "hostname") {
             match validate_hostname(&h) {
@@ -271,11 +245,7 @@ impl Config {
         }
         if let Some(d) = r.string(root, "", "data_dir") {
             if d.is_empty() {
-                r.error(
-                    "data_dir",
-                    root.get("data_dir").and_then(|i| i.span()),
-                    "must not be empty",
-                );
+                r.error("data_dir", root.get("data_dir").and_then(|i| i.span()), "must not be empty");
             }
             cfg.data_dir = PathBuf::from(d);
         }
@@ -295,18 +265,9 @@ impl Config {
             let cert = r.string(t, "tls", "cert");
             let key = r.string(t, "tls", "key");
             match (cert, key) {
-                (Some(cert), Some(key)) => {
-                    cfg.tls = Some(TlsFiles {
-                        cert: cert.into(),
-                        key: key.into(),
-                    })
-                }
+                (Some(cert), Some(key)) => cfg.tls = Some(TlsFiles { cert: cert.into(), key: key.into() }),
                 (None, None) => {}
-                _ => r.error(
-                    "tls",
-                    t.span(),
-                    "set both cert and key, or neither (self-signed)",
-                ),
+                _ => r.error("tls", t.span(), "set both cert and key, or neither (self-signed)"),
             }
         }
         if let Some(t) = r.table(root, "dns") {
@@ -327,11 +288,19 @@ impl Config {
                     Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                         cfg.store = StoreConfig::Postgres { url }
                     }
-                    _ => r.error("store.url", t.span(), "backend \"postgres\" needs url = \"postgres://USER:PASSWORD@HOST:PORT/DB\""),
+                    _ => r.error(
+                        "store.url",
+                        t.span(),
+                        "backend \"postgres\" needs url = \"postgres://USER:PASSWORD@HOST:PORT/DB\"",
+                    ),
                 },
                 Some(other) => {
                     let span = t.get("backend").and_then(|i| i.span());
-                    r.error("store.backend", span, format!("{other:?} is not a backend (use \"sqlite\" or \"postgres\")"))
+                    r.error(
+                        "store.backend",
+                        span,
+                        format!("{other:?} is not a backend (use \"sqlite\" or \"postgres\")"),
+                    )
                 }
             }
         }
@@ -348,31 +317,17 @@ fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
     r.check_keys(
         t,
         P,
-        &[
-            "max_message_size",
-            "max_connections",
-            "max_connections_per_ip",
-            "idle_timeout",
-            "shutdown_grace",
-        ],
+        &["max_message_size", "max_connections", "max_connections_per_ip", "idle_timeout", "shutdown_grace"],
     );
     if let Some(v) = r.size(t, P, "max_message_size") {
         if v < 1024 {
-            r.error(
-                "limits.max_message_size",
-                t.get("max_message_size").and_then(|i| i.span()),
-                "must be at least 1K",
-            );
+            r.error("limits.max_message_size", t.get("max_message_size").and_then(|i| i.span()), "must be at least 1K");
         }
         limits.max_message_size = v;
     }
     let positive = |r: &mut Reader, key: &str, v: u64| {
         if v == 0 {
-            r.error(
-                &format!("{P}.{key}"),
-                t.get(key).and_then(|i| i.span()),
-                "must be at least 1",
-            );
+            r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be at least 1");
         }
         v as usize
     };

@@ -15,10 +15,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(source: &'a str) -> Self {
-        Reader {
-            source,
-            errors: Vec::new(),
-        }
+        Reader { source, errors: Vec::new() }
     }
 
     pub(crate) fn line_of(&self, span: Option<Range<usize>>) -> Option<usize> {
@@ -26,34 +23,18 @@ impl<'a> Reader<'a> {
         Some(self.source[..start].bytes().filter(|&b| b == b'\n').count() + 1)
     }
 
-    pub(crate) fn error(
-        &mut self,
-        key: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) {
+    pub(crate) fn error(&mut self, key: &str, span: Option<Range<usize>>, message: impl Into<String>) {
         let line = self.line_of(span);
-        self.errors.push(ConfigError {
-            key: key.to_string(),
-            line,
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { key: key.to_string(), line, message: message.into() });
     }
 
     /// Reports every key of `table` that is not in `known`.
     pub(crate) fn check_keys(&mut self, table: &Table, prefix: &str, known: &[&str]) {
         for (key, item) in table.iter() {
             if !known.contains(&key) {
-                let span = table
-                    .key(key)
-                    .and_then(|k| k.span())
-                    .or_else(|| item.span());
+                let span = table.key(key).and_then(|k| k.span()).or_else(|| item.span());
                 let path = join(prefix, key);
-                self.error(
-                    &path,
-                    span,
-                    format!("unknown key (known keys here: {})", known.join(", ")),
-                );
+                self.error(&path, span, format!("unknown key (known keys here: {})", known.join(", ")));
             }
         }
     }
@@ -64,11 +45,7 @@ impl<'a> Reader<'a> {
         match item.as_table() {
             Some(t) => Some(t),
             None => {
-                self.error(
-                    key,
-                    item.span(),
-                    "expected a table, e.g. [".to_string() + key + "]",
-                );
+                self.error(key, item.span(), "expected a table, e.g. [".to_string() + key + "]");
                 None
             }
         }
@@ -79,11 +56,7 @@ impl<'a> Reader<'a> {
         match item.as_str() {
             Some(s) => Some(s.to_string()),
             None => {
-                self.error(
-                    &join(prefix, key),
-                    item.span(),
-                    "expected a string in double quotes",
-                );
+                self.error(&join(prefix, key), item.span(), "expected a string in double quotes");
                 None
             }
         }
@@ -119,12 +92,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub(crate) fn duration(
-        &mut self,
-        table: &Table,
-        prefix: &str,
-        key: &str,
-    ) -> Option<std::time::Duration> {
+    pub(crate) fn duration(&mut self, table: &Table, prefix: &str, key: &str) -> Option<std::time::Duration> {
         self.parsed(table, prefix, key, |item| {
             if let Some(n) = item.as_integer() {
                 return u64::try_from(n)
@@ -145,24 +113,16 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub(crate) fn addresses(
-        &mut self,
-        table: &Table,
-        prefix: &str,
-        key: &str,
-    ) -> Option<Vec<SocketAddr>> {
+    pub(crate) fn addresses(&mut self, table: &Table, prefix: &str, key: &str) -> Option<Vec<SocketAddr>> {
         self.parsed(table, prefix, key, |item| {
-            let array = item.as_array().ok_or_else(|| {
-                "expected a list of \"ADDRESS:PORT\", e.g. [\"0.0.0.0:25\"]".to_string()
-            })?;
+            let array = item
+                .as_array()
+                .ok_or_else(|| "expected a list of \"ADDRESS:PORT\", e.g. [\"0.0.0.0:25\"]".to_string())?;
             array
                 .iter()
                 .map(|v| {
-                    let s = v.as_str().ok_or_else(|| {
-                        "each entry must be a string \"ADDRESS:PORT\"".to_string()
-                    })?;
-                    s.parse::<SocketAddr>()
-                        .map_err(|_| format!("{s:?} is not ADDRESS:PORT (IPv6: \"[::]:25\")"))
+                    let s = v.as_str().ok_or_else(|| "each entry must be a string \"ADDRESS:PORT\"".to_string())?;
+                    s.parse::<SocketAddr>().map_err(|_| format!("{s:?} is not ADDRESS:PORT (IPv6: \"[::]:25\")"))
                 })
                 .collect()
         })

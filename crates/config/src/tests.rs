@@ -42,21 +42,14 @@ url = "postgres://caravel:secret@db.internal:5432/caravel"
     let c = Config::parse(text).expect("valid");
     assert_eq!(c.hostname, "mail.example.test");
     assert_eq!(c.listen, Listen::standard());
-    assert_eq!(
-        c.dns.resolvers,
-        vec!["127.0.0.1:5353".parse().expect("addr")]
-    );
+    assert_eq!(c.dns.resolvers, vec!["127.0.0.1:5353".parse().expect("addr")]);
     assert!(matches!(c.store, StoreConfig::Postgres { .. }));
-    assert_eq!(
-        c.tls.expect("tls").key,
-        PathBuf::from("/etc/caravel/key.pem")
-    );
+    assert_eq!(c.tls.expect("tls").key, PathBuf::from("/etc/caravel/key.pem"));
 }
 
 #[test]
 fn listen_section_lists_only_what_it_names() {
-    let c =
-        Config::parse("[listen]\nimap = [\"127.0.0.1:1143\", \"[::1]:1143\"]\n").expect("valid");
+    let c = Config::parse("[listen]\nimap = [\"127.0.0.1:1143\", \"[::1]:1143\"]\n").expect("valid");
     assert_eq!(c.listen.imap.len(), 2);
     assert!(c.listen.smtp.is_empty());
     assert!(c.listen.https.is_empty());

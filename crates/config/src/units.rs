@@ -4,10 +4,7 @@
 /// suffix `K`, `M`, `G` or `T` (`"50M"`, `"1G"`; `B`/`iB` suffixes tolerated).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
     let (digits, mult) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let mult: u64 = match c.to_ascii_uppercase() {
@@ -21,22 +18,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
         _ => (t, 1),
     };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (examples: \"50M\", \"1G\", 1048576)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size {text:?} is too large"))
+    let n: u64 =
+        digits.trim().parse().map_err(|_| format!("{text:?} is not a size (examples: \"50M\", \"1G\", 1048576)"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// Formats a byte count the way `parse_size` reads it back when exact.
 pub fn format_size(bytes: u64) -> String {
-    for (unit, mult) in [
-        ("T", 1u64 << 40),
-        ("G", 1 << 30),
-        ("M", 1 << 20),
-        ("K", 1 << 10),
-    ] {
+    for (unit, mult) in [("T", 1u64 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
         if bytes >= mult && bytes.is_multiple_of(mult) {
             return format!("{}{unit}", bytes / mult);
         }
@@ -49,20 +38,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: \"30s\", \"10m\", \"1h\")"))?;
+    let n: u64 =
+        digits.parse().map_err(|_| format!("{text:?} is not a duration (examples: \"30s\", \"10m\", \"1h\")"))?;
     let secs = match unit.trim() {
         "ms" => return Ok(std::time::Duration::from_millis(n)),
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?} (use s, m, h or d)"
-            ))
-        }
+        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use s, m, h or d)")),
     };
     Ok(std::time::Duration::from_secs(secs))
 }
@@ -89,19 +73,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(
-            parse_duration("30s"),
-            Ok(std::time::Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_duration("10m"),
-            Ok(std::time::Duration::from_secs(600))
-        );
+        assert_eq!(parse_duration("30s"), Ok(std::time::Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(std::time::Duration::from_secs(600)));
         assert_eq!(parse_duration("5"), Ok(std::time::Duration::from_secs(5)));
-        assert_eq!(
-            parse_duration("250ms"),
-            Ok(std::time::Duration::from_millis(250))
-        );
+        assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("").is_err());
     }

@@ -36,11 +36,7 @@ impl Stream {
             Stream::Plain(_) => None,
             Stream::Tls(t) => {
                 let (_, conn) = t.get_ref();
-                Some(format!(
-                    "{:?} {:?}",
-                    conn.protocol_version()?,
-                    conn.negotiated_cipher_suite()?.suite()
-                ))
+                Some(format!("{:?} {:?}", conn.protocol_version()?, conn.negotiated_cipher_suite()?.suite()))
             }
         }
     }

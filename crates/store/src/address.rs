@@ -20,16 +20,11 @@ impl Address {
     /// Parses and normalises `text`, or says what is wrong with it.
     pub fn parse(text: &str) -> Result<Address, String> {
         let text = text.trim();
-        let at = text
-            .rfind('@')
-            .ok_or_else(|| format!("{text:?} is not an email address (expected local@domain)"))?;
+        let at = text.rfind('@').ok_or_else(|| format!("{text:?} is not an email address (expected local@domain)"))?;
         let (local, domain) = (&text[..at], &text[at + 1..]);
         validate_local(local).map_err(|e| format!("{text:?}: {e}"))?;
         let domain = normalize_domain(domain).map_err(|e| format!("{text:?}: {e}"))?;
-        Ok(Address {
-            local: local.to_string(),
-            domain,
-        })
+        Ok(Address { local: local.to_string(), domain })
     }
 
     /// The case-insensitive key under which the address is unique.
@@ -55,15 +50,11 @@ fn validate_local(local: &str) -> Result<(), String> {
         return Err("the part before @ is longer than 64 octets".into());
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return Err(
-            "the part before @ cannot start or end with a dot or have two dots in a row".into(),
-        );
+        return Err("the part before @ cannot start or end with a dot or have two dots in a row".into());
     }
     const SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~.";
     if let Some(c) = local.chars().find(|c| {
-        !(c.is_alphanumeric()
-            || SPECIALS.contains(*c)
-            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace()))
+        !(c.is_alphanumeric() || SPECIALS.contains(*c) || (!c.is_ascii() && !c.is_control() && !c.is_whitespace()))
     }) {
         return Err(format!("the character {c:?} is not allowed before @"));
     }
@@ -77,13 +68,10 @@ pub fn normalize_domain(domain: &str) -> Result<String, String> {
     if d.is_empty() {
         return Err("the domain is empty".into());
     }
-    let ascii =
-        idna::domain_to_ascii(d).map_err(|_| format!("{d:?} is not a valid domain name"))?;
+    let ascii = idna::domain_to_ascii(d).map_err(|_| format!("{d:?} is not a valid domain name"))?;
     let labels: Vec<&str> = ascii.split('.').collect();
     if ascii.len() > 253 || labels.len() < 2 {
-        return Err(format!(
-            "{d:?} is not a valid domain name (expected something like example.com)"
-        ));
+        return Err(format!("{d:?} is not a valid domain name (expected something like example.com)"));
     }
     for l in labels {
         let ok = !l.is_empty()

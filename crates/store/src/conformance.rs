@@ -11,21 +11,11 @@ fn addr(s: &str) -> Address {
 }
 
 fn new_user(a: &str, quota: Option<u64>) -> NewUser {
-    NewUser {
-        address: addr(a),
-        name: Some("Test User".into()),
-        quota,
-        password_hash: "$argon2id$test".into(),
-    }
+    NewUser { address: addr(a), name: Some("Test User".into()), quota, password_hash: "$argon2id$test".into() }
 }
 
 fn inbox(account: AccountId) -> Target {
-    Target {
-        account,
-        mailbox: MailboxTarget::Special(SpecialUse::Inbox),
-        flags: Flags::default(),
-        keywords: vec![],
-    }
+    Target { account, mailbox: MailboxTarget::Special(SpecialUse::Inbox), flags: Flags::default(), keywords: vec![] }
 }
 
 pub fn message(n: usize, body_len: usize) -> Arc<Vec<u8>> {
@@ -40,50 +30,25 @@ pub fn message(n: usize, body_len: usize) -> Arc<Vec<u8>> {
 }
 
 pub fn delivery(raw: Arc<Vec<u8>>, targets: Vec<Target>) -> Delivery {
-    Delivery {
-        raw,
-        internal_date: 1_700_000_000,
-        targets,
-        sender: "sender@remote.test".into(),
-        session: "t1".into(),
-    }
+    Delivery { raw, internal_date: 1_700_000_000, targets, sender: "sender@remote.test".into(), session: "t1".into() }
 }
 
 async fn setup(s: &dyn Store) -> (User, User) {
     s.add_domain("example.com").await.expect("domain");
-    let a = s
-        .add_user(new_user("a@example.com", None))
-        .await
-        .expect("user a");
-    let b = s
-        .add_user(new_user("B.Person@Example.com", Some(10_000)))
-        .await
-        .expect("user b");
+    let a = s.add_user(new_user("a@example.com", None)).await.expect("user a");
+    let b = s.add_user(new_user("B.Person@Example.com", Some(500_000))).await.expect("user b");
     (a, b)
 }
 
 pub async fn directory(s: &dyn Store) {
     let (a, b) = setup(s).await;
     assert_eq!(b.address, "B.Person@example.com");
-    assert!(matches!(
-        s.add_domain("example.com").await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        s.add_user(new_user("A@EXAMPLE.COM", None)).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        s.add_user(new_user("x@nowhere.test", None)).await,
-        Err(StoreError::NotFound(_))
-    ));
-    let found = s
-        .get_user(&addr("b.person@EXAMPLE.com"))
-        .await
-        .expect("get")
-        .expect("exists");
+    assert!(matches!(s.add_domain("example.com").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.add_user(new_user("A@EXAMPLE.COM", None)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.add_user(new_user("x@nowhere.test", None)).await, Err(StoreError::NotFound(_))));
+    let found = s.get_user(&addr("b.person@EXAMPLE.com")).await.expect("get").expect("exists");
     assert_eq!(found.id, b.id);
-    assert_eq!(found.quota, Some(10_000));
+    assert_eq!(found.quota, Some(500_000));
 
     let boxes = s.mailboxes(a.id).await.expect("mailboxes");
     let names: Vec<&str> = boxes.iter().map(|m| m.name.as_str()).collect();
@@ -91,126 +56,61 @@ pub async fn directory(s: &dyn Store) {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(boxes.iter().all(|m| m.uidnext == 1 && m.uidvalidity > 0));
-    assert_eq!(
-        boxes
-            .iter()
-            .find(|m| m.name == "Junk")
-            .and_then(|m| m.special_use),
-        Some(SpecialUse::Junk)
-    );
+    assert_eq!(boxes.iter().find(|m| m.name == "Junk").and_then(|m| m.special_use), Some(SpecialUse::Junk));
 
-    s.add_alias(
-        &addr("sales@example.com"),
-        &["a@example.com".into(), "partner@remote.test".into()],
-    )
-    .await
-    .expect("alias");
-    assert!(matches!(
-        s.add_alias(&addr("a@example.com"), &["x@y.test".into()])
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
+    s.add_alias(&addr("sales@example.com"), &["a@example.com".into(), "partner@remote.test".into()])
+        .await
+        .expect("alias");
+    assert!(matches!(s.add_alias(&addr("a@example.com"), &["x@y.test".into()]).await, Err(StoreError::Conflict(_))));
     assert_eq!(
-        s.resolve(&addr("SALES@example.com"))
-            .await
-            .expect("resolve"),
+        s.resolve(&addr("SALES@example.com")).await.expect("resolve"),
         Recipient::Alias(vec!["a@example.com".into(), "partner@remote.test".into()])
     );
-    assert_eq!(
-        s.resolve(&addr("a+news@example.com"))
-            .await
-            .expect("resolve"),
-        Recipient::Account(a.id)
-    );
-    assert_eq!(
-        s.resolve(&addr("nobody@example.com"))
-            .await
-            .expect("resolve"),
-        Recipient::UnknownUser
-    );
-    assert_eq!(
-        s.resolve(&addr("a@elsewhere.test")).await.expect("resolve"),
-        Recipient::NotLocal
-    );
+    assert_eq!(s.resolve(&addr("a+news@example.com")).await.expect("resolve"), Recipient::Account(a.id));
+    assert_eq!(s.resolve(&addr("nobody@example.com")).await.expect("resolve"), Recipient::UnknownUser);
+    assert_eq!(s.resolve(&addr("a@elsewhere.test")).await.expect("resolve"), Recipient::NotLocal);
 
-    assert!(matches!(
-        s.del_domain("example.com").await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(s.del_domain("example.com").await, Err(StoreError::Conflict(_))));
     let u = s
         .update_user(
             &addr("a@example.com"),
-            UserUpdate {
-                quota: Some(Some(5)),
-                name: Some("Ana".into()),
-                ..Default::default()
-            },
+            UserUpdate { quota: Some(Some(5)), name: Some("Ana".into()), ..Default::default() },
         )
         .await
         .expect("update");
     assert_eq!((u.quota, u.name.as_deref()), (Some(5), Some("Ana")));
     s.unlock_user(&addr("a@example.com")).await.expect("unlock");
-    s.del_alias(&addr("sales@example.com"))
-        .await
-        .expect("del alias");
+    s.del_alias(&addr("sales@example.com")).await.expect("del alias");
     s.del_user(&addr("a@example.com")).await.expect("del a");
-    s.del_user(&addr("b.person@example.com"))
-        .await
-        .expect("del b");
-    assert!(matches!(
-        s.del_user(&addr("b.person@example.com")).await,
-        Err(StoreError::NotFound(_))
-    ));
+    s.del_user(&addr("b.person@example.com")).await.expect("del b");
+    assert!(matches!(s.del_user(&addr("b.person@example.com")).await, Err(StoreError::NotFound(_))));
     s.del_domain("example.com").await.expect("del domain");
     assert!(s.list_domains().await.expect("list").is_empty());
 }
 
-pub async fn delivery_shares_one_blob_and_counts(s: &dyn Store) {
+/// Small messages and large ones may be stored differently; both must behave.
+pub async fn delivery_shares_one_blob_and_counts(s: &dyn Store, size: usize) {
     let (a, b) = setup(s).await;
-    let raw = message(1, 2_000);
-    let out = s
-        .deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)]))
-        .await
-        .expect("deliver");
+    let raw = message(1, size);
+    let out = s.deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)])).await.expect("deliver");
     assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
     let report = s.check().await.expect("check");
     assert_eq!((report.messages, report.blobs), (2, 1), "{report:?}");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
-    let inbox_a = s
-        .mailboxes(a.id)
-        .await
-        .expect("mb")
-        .into_iter()
-        .find(|m| m.name == "INBOX")
-        .expect("inbox");
-    assert_eq!(
-        (
-            inbox_a.messages,
-            inbox_a.unseen,
-            inbox_a.uidnext,
-            inbox_a.size
-        ),
-        (1, 1, 2, raw.len() as u64)
-    );
+    let inbox_a = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    assert_eq!((inbox_a.messages, inbox_a.unseen, inbox_a.uidnext, inbox_a.size), (1, 1, 2, raw.len() as u64));
     let msgs = s.messages(inbox_a.id).await.expect("messages");
     assert_eq!(msgs[0].uid, 1);
     assert_eq!(s.read_blob(&msgs[0].blob).await.expect("blob"), *raw);
     let (env, body) = s.structure(inbox_a.id, 1).await.expect("structure");
     assert_eq!(env.subject.as_deref(), Some("test 1"));
     assert_eq!(body.media_type, "text");
-    let user = s
-        .get_user(&addr("a@example.com"))
-        .await
-        .expect("get")
-        .expect("a");
+    let user = s.get_user(&addr("a@example.com")).await.expect("get").expect("a");
     assert_eq!(user.used, raw.len() as u64);
 
     let events = s
-        .events(EventQuery {
-            message_id: Some("<1@remote.test>".into()),
-            ..Default::default()
-        })
+        .events(EventQuery { message_id: Some("<1@remote.test>".into()), ..Default::default() })
         .await
         .expect("events");
     assert_eq!(events.len(), 2);
@@ -219,55 +119,25 @@ pub async fn delivery_shares_one_blob_and_counts(s: &dyn Store) {
 
 pub async fn quota_fails_only_that_recipient(s: &dyn Store) {
     let (a, b) = setup(s).await;
-    let big = message(2, 20_000);
-    let out = s
-        .deliver(delivery(big, vec![inbox(a.id), inbox(b.id)]))
-        .await
-        .expect("deliver");
+    let big = message(2, 600_000);
+    // b's quota is 500,000 bytes.
+    let out = s.deliver(delivery(big, vec![inbox(a.id), inbox(b.id)])).await.expect("deliver");
     assert!(out[0].is_ok());
-    assert!(
-        matches!(out[1], Err(StoreError::OverQuota(_))),
-        "{:?}",
-        out[1]
-    );
-    let user_b = s
-        .get_user(&addr("b.person@example.com"))
-        .await
-        .expect("get")
-        .expect("b");
+    assert!(matches!(out[1], Err(StoreError::OverQuota(_))), "{:?}", out[1]);
+    let user_b = s.get_user(&addr("b.person@example.com")).await.expect("get").expect("b");
     assert_eq!(user_b.used, 0);
     assert!(s.check().await.expect("check").problems.is_empty());
 }
 
 pub async fn flags_modseq_and_notifications(s: &dyn Store) {
     let (a, _) = setup(s).await;
-    let mb = s
-        .mailboxes(a.id)
-        .await
-        .expect("mb")
-        .into_iter()
-        .find(|m| m.name == "INBOX")
-        .expect("inbox");
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
     let mut watch = s.watch(mb.id);
-    s.deliver(delivery(message(3, 100), vec![inbox(a.id)]))
-        .await
-        .expect("deliver");
+    s.deliver(delivery(message(3, 100), vec![inbox(a.id)])).await.expect("deliver");
     let ev = watch.recv().await.expect("appended event");
-    assert!(
-        matches!(ev, MailboxChange::Appended { uid: 1, .. }),
-        "{ev:?}"
-    );
+    assert!(matches!(ev, MailboxChange::Appended { uid: 1, .. }), "{ev:?}");
 
-    let m1 = s
-        .set_flags(
-            mb.id,
-            &[1],
-            Flags::SEEN,
-            &["$Forwarded".into()],
-            FlagMode::Add,
-        )
-        .await
-        .expect("flags");
+    let m1 = s.set_flags(mb.id, &[1], Flags::SEEN, &["$Forwarded".into()], FlagMode::Add).await.expect("flags");
     assert!(
         matches!(watch.recv().await.expect("flag event"), MailboxChange::FlagsChanged { modseq, .. } if modseq == m1)
     );
@@ -275,57 +145,30 @@ pub async fn flags_modseq_and_notifications(s: &dyn Store) {
     assert!(meta.flags.contains(Flags::SEEN));
     assert_eq!(meta.keywords, vec!["$Forwarded".to_string()]);
     assert_eq!(meta.modseq, m1);
-    let m2 = s
-        .set_flags(mb.id, &[1], Flags::SEEN, &[], FlagMode::Remove)
-        .await
-        .expect("flags");
+    let m2 = s.set_flags(mb.id, &[1], Flags::SEEN, &[], FlagMode::Remove).await.expect("flags");
     assert!(m2 > m1);
-    let after = s
-        .mailboxes(a.id)
-        .await
-        .expect("mb")
-        .into_iter()
-        .find(|m| m.id == mb.id)
-        .expect("inbox");
+    let after = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.id == mb.id).expect("inbox");
     assert_eq!(after.unseen, 1);
     assert!(after.highestmodseq >= m2);
 }
 
-pub async fn expunge_frees_blobs(s: &dyn Store, blob_exists: &dyn Fn(&str) -> bool) {
+/// Returns the hash of the freed blob.
+pub async fn expunge_frees_blobs(s: &dyn Store, size: usize) -> String {
     let (a, b) = setup(s).await;
-    let raw = message(4, 500);
-    s.deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)]))
-        .await
-        .expect("deliver");
-    let mb_a = s
-        .mailboxes(a.id)
-        .await
-        .expect("mb")
-        .into_iter()
-        .find(|m| m.name == "INBOX")
-        .expect("inbox");
+    let raw = message(4, size);
+    s.deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)])).await.expect("deliver");
+    let mb_a = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
     let hash = s.messages(mb_a.id).await.expect("m")[0].blob.clone();
 
-    assert_eq!(
-        s.expunge(mb_a.id, &[1, 99]).await.expect("expunge"),
-        vec![1]
-    );
-    assert!(blob_exists(&hash), "still used by b");
-    assert_eq!(
-        s.get_user(&addr("a@example.com"))
-            .await
-            .expect("get")
-            .expect("a")
-            .used,
-        0
-    );
-    s.del_user(&addr("b.person@example.com"))
-        .await
-        .expect("del b");
+    assert_eq!(s.expunge(mb_a.id, &[1, 99]).await.expect("expunge"), vec![1]);
+    assert_eq!(s.read_blob(&hash).await.expect("still used by b"), *raw);
+    assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").used, 0);
+    s.del_user(&addr("b.person@example.com")).await.expect("del b");
     // The trash is emptied at the start of the next write transaction.
     s.add_domain("other.test").await.expect("another write");
-    assert!(!blob_exists(&hash), "blob removed once unreferenced");
+    assert!(s.read_blob(&hash).await.is_err(), "blob removed once unreferenced");
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.blobs, 0);
+    hash
 }

@@ -80,11 +80,7 @@ pub trait MailStore: Send + Sync {
     async fn deliver(&self, delivery: Delivery) -> Result<Vec<Result<Stored>>>;
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// The envelope and MIME structure computed at delivery.
-    async fn structure(
-        &self,
-        mailbox: MailboxId,
-        uid: u32,
-    ) -> Result<(mime::Envelope, mime::BodyPart)>;
+    async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
     /// Changes flags of `uids`; returns the new modseq.
     async fn set_flags(
@@ -112,6 +108,10 @@ pub trait MailLog: Send + Sync {
 #[async_trait]
 pub trait Maintenance: Send + Sync {
     async fn check(&self) -> Result<CheckReport>;
+    /// Crash recovery, run at server start: blob files that no index row
+    /// names (written by deliveries a crash interrupted before their commit)
+    /// are removed. Returns how many were found.
+    async fn recover(&self) -> Result<u64>;
 }
 
 /// Everything a backend provides.
@@ -120,16 +120,10 @@ impl<T: Directory + MailStore + MailLog + Maintenance> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Current time in Unix milliseconds.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -117,11 +117,7 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
             Some(i) => (Some(full[..i].to_string()), Some(full[i + 1..].to_string())),
             None => (Some(full.to_string()), None),
         };
-        EnvelopeAddress {
-            name: addr.name.as_ref().map(|n| n.to_string()),
-            mailbox,
-            host,
-        }
+        EnvelopeAddress { name: addr.name.as_ref().map(|n| n.to_string()), mailbox, host }
     };
     match a {
         MpAddress::List(list) => list.iter().map(one).collect(),
@@ -130,11 +126,7 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
             for g in groups {
                 match &g.name {
                     Some(name) => {
-                        out.push(EnvelopeAddress {
-                            name: None,
-                            mailbox: Some(name.to_string()),
-                            host: None,
-                        });
+                        out.push(EnvelopeAddress { name: None, mailbox: Some(name.to_string()), host: None });
                         out.extend(g.addresses.iter().map(one));
                         out.push(EnvelopeAddress::default());
                     }
@@ -158,11 +150,7 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
             ct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase(),
             ct.attributes
                 .as_ref()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| (x.name.to_string(), x.value.to_string()))
-                        .collect()
-                })
+                .map(|a| a.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect())
                 .unwrap_or_default(),
         ),
         None => default_type(&p.body),
@@ -170,27 +158,19 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
     let header_start = base + p.offset_header as u64;
     let body_start = base + p.offset_body as u64;
     let end = base + p.offset_end as u64;
-    let body_bytes = raw
-        .get(body_start as usize..end as usize)
-        .unwrap_or_default();
+    let body_bytes = raw.get(body_start as usize..end as usize).unwrap_or_default();
     let mut out = BodyPart {
         media_type,
         subtype,
         params,
         id: p.content_id().map(|s| format!("<{s}>")),
         description: p.content_description().map(str::to_string),
-        encoding: p
-            .content_transfer_encoding()
-            .map(|s| s.to_ascii_lowercase()),
+        encoding: p.content_transfer_encoding().map(|s| s.to_ascii_lowercase()),
         disposition: p.content_disposition().map(|d| {
             let params = d
                 .attributes
                 .as_ref()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| (x.name.to_string(), x.value.to_string()))
-                        .collect()
-                })
+                .map(|a| a.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect())
                 .unwrap_or_default();
             (d.c_type.to_ascii_lowercase(), params)
         }),
@@ -209,10 +189,7 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
     };
     match &p.body {
         PartType::Multipart(children) => {
-            out.parts = children
-                .iter()
-                .map(|&c| part(msg, c as usize, raw, base))
-                .collect();
+            out.parts = children.iter().map(|&c| part(msg, c as usize, raw, base)).collect();
         }
         PartType::Message(inner) => {
             let env = envelope(inner);
@@ -229,14 +206,8 @@ fn default_type(body: &PartType) -> (String, String, Vec<(String, String)>) {
     // RFC 2045 §5.2: no Content-Type means text/plain; charset=us-ascii.
     match body {
         PartType::Message(_) => ("message".into(), "rfc822".into(), vec![]),
-        PartType::Binary(_) | PartType::InlineBinary(_) => {
-            ("application".into(), "octet-stream".into(), vec![])
-        }
-        _ => (
-            "text".into(),
-            "plain".into(),
-            vec![("charset".into(), "us-ascii".into())],
-        ),
+        PartType::Binary(_) | PartType::InlineBinary(_) => ("application".into(), "octet-stream".into(), vec![]),
+        _ => ("text".into(), "plain".into(), vec![("charset".into(), "us-ascii".into())]),
     }
 }
 
@@ -273,28 +244,16 @@ mod tests {
     #[test]
     fn structure_offsets_slice_the_raw_message() {
         let (_, body) = analyze(MULTI);
-        assert_eq!(
-            (body.media_type.as_str(), body.subtype.as_str()),
-            ("multipart", "mixed")
-        );
+        assert_eq!((body.media_type.as_str(), body.subtype.as_str()), ("multipart", "mixed"));
         assert_eq!(body.parts.len(), 2);
         let text = &body.parts[0];
-        assert_eq!(
-            &MULTI[text.body_start as usize..text.end as usize],
-            b"Hello\r\nthere"
-        );
-        assert_eq!(
-            text.params,
-            vec![("charset".to_string(), "utf-8".to_string())]
-        );
+        assert_eq!(&MULTI[text.body_start as usize..text.end as usize], b"Hello\r\nthere");
+        assert_eq!(text.params, vec![("charset".to_string(), "utf-8".to_string())]);
         let nested = &body.parts[1];
         assert_eq!(nested.subtype, "rfc822");
         let (inner_env, inner_body) = nested.message.as_deref().expect("nested message");
         assert_eq!(inner_env.subject.as_deref(), Some("inner"));
-        assert_eq!(
-            &MULTI[inner_body.body_start as usize..inner_body.end as usize],
-            b"inner body"
-        );
+        assert_eq!(&MULTI[inner_body.body_start as usize..inner_body.end as usize], b"inner body");
     }
 
     #[test]

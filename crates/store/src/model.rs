@@ -261,15 +261,9 @@ impl EventKind {
         }
     }
     pub fn parse(s: &str) -> Option<EventKind> {
-        [
-            EventKind::Received,
-            EventKind::Rejected,
-            EventKind::Delivered,
-            EventKind::Queued,
-            EventKind::Bounced,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [EventKind::Received, EventKind::Rejected, EventKind::Delivered, EventKind::Queued, EventKind::Bounced]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -20,9 +20,7 @@ pub struct Notifier {
 impl Notifier {
     pub fn subscribe(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(mailbox)
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
-            .subscribe()
+        map.entry(mailbox).or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0).subscribe()
     }
 
     pub fn publish(&self, mailbox: MailboxId, change: MailboxChange) {

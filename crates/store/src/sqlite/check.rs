@@ -15,6 +15,42 @@ impl Maintenance for SqliteStore {
         let blobs = self.blobs.clone();
         self.read(move |c| check(c, &blobs)).await
     }
+
+    async fn recover(&self) -> Result<u64> {
+        let on_disk = {
+            let blobs = self.blobs.clone();
+            tokio::task::spawn_blocking(move || blobs.list())
+                .await
+                .map_err(|e| crate::StoreError::Backend(e.to_string()))??
+        };
+        let mut found = 0;
+        for chunk in on_disk.chunks(1000) {
+            let chunk = chunk.to_vec();
+            // Under the write lock, a file with no row cannot be mid-delivery in
+            // a way that matters: a delivery re-checks its file before its row.
+            found += self
+                .writer
+                .write(move |c| {
+                    let mut n = 0;
+                    for hash in chunk {
+                        let known: bool = c.query_row(
+                            "SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1 AND data IS NULL)",
+                            [&hash],
+                            |r| r.get(0),
+                        )?;
+                        if !known {
+                            c.execute("INSERT OR IGNORE INTO blob_trash (hash) VALUES (?1)", [&hash])?;
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })
+                .await?;
+        }
+        // The trash is emptied at the start of the next transaction.
+        self.writer.write(|_| Ok(())).await?;
+        Ok(found)
+    }
 }
 
 fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<Vec<(String, T)>> {
@@ -22,6 +58,9 @@ fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// size, refcount, inline content.
+type BlobRow = (i64, i64, Option<Vec<u8>>);
 
 fn check(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     // One read transaction: a consistent snapshot while the server keeps writing.
@@ -42,33 +81,29 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
 
     // Blob rows against message references and files.
     let refs: HashMap<String, i64> =
-        query_pairs::<i64>(c, "SELECT blob, count(*) FROM messages GROUP BY blob")?
-            .into_iter()
-            .collect();
-    let rows: Vec<(String, (i64, i64))> = {
-        let mut st = c.prepare("SELECT hash, size, refcount FROM blobs")?;
-        let r = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        query_pairs::<i64>(c, "SELECT blob, count(*) FROM messages GROUP BY blob")?.into_iter().collect();
+    let rows: Vec<(String, BlobRow)> = {
+        let mut st = c.prepare("SELECT hash, size, refcount, data FROM blobs")?;
+        let r = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
         r.collect::<rusqlite::Result<_>>()?
     };
     let known: HashSet<&str> = rows.iter().map(|(h, _)| h.as_str()).collect();
-    for (hash, (size, refcount)) in &rows {
+    let in_files: HashSet<&str> = rows.iter().filter(|(_, (_, _, d))| d.is_none()).map(|(h, _)| h.as_str()).collect();
+    for (hash, (size, refcount, inline)) in &rows {
         let actual = refs.get(hash).copied().unwrap_or(0);
         if actual != *refcount {
-            problem(format!(
-                "blob {hash}: refcount {refcount} but {actual} message(s) use it"
-            ));
+            problem(format!("blob {hash}: refcount {refcount} but {actual} message(s) use it"));
         }
-        match blobs.read(hash) {
+        let content = match inline {
+            Some(data) => Ok(data.clone()),
+            None => blobs.read(hash),
+        };
+        match content {
             Ok(data) => {
                 if data.len() as i64 != *size {
-                    problem(format!(
-                        "blob {hash}: {} bytes on disk, {size} in the index",
-                        data.len()
-                    ));
+                    problem(format!("blob {hash}: {} bytes on disk, {size} in the index", data.len()));
                 } else if BlobStore::hash(&data) != *hash {
-                    problem(format!(
-                        "blob {hash}: content does not match its hash (corrupted)"
-                    ));
+                    problem(format!("blob {hash}: content does not match its hash (corrupted)"));
                 }
             }
             Err(e) => problem(format!("blob {hash}: file unreadable: {e}")),
@@ -76,9 +111,7 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     }
     for hash in refs.keys() {
         if !known.contains(hash.as_str()) {
-            problem(format!(
-                "blob {hash}: used by messages but has no index row"
-            ));
+            problem(format!("blob {hash}: used by messages but has no index row"));
         }
     }
     let trash: HashSet<String> = {
@@ -88,10 +121,8 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     };
     let on_disk = blobs.list()?;
     for hash in &on_disk {
-        if !known.contains(hash.as_str()) && !trash.contains(hash) {
-            problem(format!(
-                "blob {hash}: orphan file, no index row refers to it"
-            ));
+        if !in_files.contains(hash.as_str()) && !trash.contains(hash) {
+            problem(format!("blob {hash}: orphan file, no index row refers to it"));
         }
     }
 
@@ -114,14 +145,10 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
             ));
         }
         if uidnext <= max_uid {
-            problem(format!(
-                "mailbox {name} of {owner}: UIDNEXT {uidnext} not above UID {max_uid}"
-            ));
+            problem(format!("mailbox {name} of {owner}: UIDNEXT {uidnext} not above UID {max_uid}"));
         }
         if hms < max_modseq {
-            problem(format!(
-                "mailbox {name} of {owner}: HIGHESTMODSEQ {hms} below a message's {max_modseq}"
-            ));
+            problem(format!("mailbox {name} of {owner}: HIGHESTMODSEQ {hms} below a message's {max_modseq}"));
         }
     }
 
@@ -131,18 +158,11 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
             "SELECT a.address, a.used, coalesce((SELECT sum(m.size) FROM messages m JOIN mailboxes b
                  ON b.id = m.mailbox_id WHERE b.account_id = a.id), 0) FROM accounts a",
         )?;
-        let r = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?),
-            ))
-        })?;
+        let r = st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))))?;
         r.collect::<rusqlite::Result<Vec<_>>>()?
     } {
         if used != sum {
-            problem(format!(
-                "account {address}: quota usage says {used} bytes, its messages hold {sum}"
-            ));
+            problem(format!("account {address}: quota usage says {used} bytes, its messages hold {sum}"));
         }
     }
 

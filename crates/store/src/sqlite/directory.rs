@@ -7,12 +7,10 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse,
-    StoreError, User, UserUpdate,
+    now_secs, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User, UserUpdate,
 };
 
-const USER_COLUMNS: &str =
-    "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash";
+const USER_COLUMNS: &str = "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -29,19 +27,14 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
 }
 
 fn domain_id(conn: &Connection, domain: &str) -> Result<i64> {
-    found(
-        conn.query_row("SELECT id FROM domains WHERE name = ?1", [domain], |r| {
-            r.get(0)
-        }),
-        || format!("domain {domain} is not served here (add it with: caravel domain add {domain})"),
-    )
+    found(conn.query_row("SELECT id FROM domains WHERE name = ?1", [domain], |r| r.get(0)), || {
+        format!("domain {domain} is not served here (add it with: caravel domain add {domain})")
+    })
 }
 
 fn load_user(conn: &Connection, address: &Address) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM accounts WHERE address_key = ?1");
-    Ok(conn
-        .query_row(&sql, [address.key()], user_from_row)
-        .optional()?)
+    Ok(conn.query_row(&sql, [address.key()], user_from_row).optional()?)
 }
 
 fn require_user(conn: &Connection, address: &Address) -> Result<User> {
@@ -51,11 +44,8 @@ fn require_user(conn: &Connection, address: &Address) -> Result<User> {
 /// A UIDVALIDITY above every other of the account, so a mailbox deleted and
 /// created again never reuses one (RFC 9051 §2.3.1.1).
 pub(crate) fn next_uidvalidity(conn: &Connection, account: i64) -> Result<u32> {
-    let max: Option<i64> = conn.query_row(
-        "SELECT max(uidvalidity) FROM mailboxes WHERE account_id = ?1",
-        [account],
-        |r| r.get(0),
-    )?;
+    let max: Option<i64> =
+        conn.query_row("SELECT max(uidvalidity) FROM mailboxes WHERE account_id = ?1", [account], |r| r.get(0))?;
     let now = now_secs() as u32 as i64;
     Ok(now.max(max.unwrap_or(0) + 1) as u32)
 }
@@ -65,22 +55,15 @@ impl Directory for SqliteStore {
     async fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = name.to_string();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let n = c.execute(
                     "INSERT INTO domains (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![name, now_secs()],
                 )?;
                 if n == 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "domain {name} already exists"
-                    )));
+                    return Err(StoreError::Conflict(format!("domain {name} already exists")));
                 }
-                Ok(Domain {
-                    display: display_domain(&name),
-                    name,
-                    users: 0,
-                    aliases: 0,
-                })
+                Ok(Domain { display: display_domain(&name), name, users: 0, aliases: 0 })
             })
             .await
     }
@@ -109,10 +92,12 @@ impl Directory for SqliteStore {
     async fn del_domain(&self, name: &str) -> Result<()> {
         let name = name.to_string();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let id = domain_id(c, &name)?;
-                let users: i64 = c.query_row("SELECT count(*) FROM accounts WHERE domain_id = ?1", [id], |r| r.get(0))?;
-                let aliases: i64 = c.query_row("SELECT count(*) FROM aliases WHERE domain_id = ?1", [id], |r| r.get(0))?;
+                let users: i64 =
+                    c.query_row("SELECT count(*) FROM accounts WHERE domain_id = ?1", [id], |r| r.get(0))?;
+                let aliases: i64 =
+                    c.query_row("SELECT count(*) FROM aliases WHERE domain_id = ?1", [id], |r| r.get(0))?;
                 if users + aliases > 0 {
                     return Err(StoreError::Conflict(format!(
                         "domain {name} still has {users} user(s) and {aliases} alias(es); delete them first"
@@ -126,7 +111,7 @@ impl Directory for SqliteStore {
 
     async fn add_user(&self, user: NewUser) -> Result<User> {
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let domain = domain_id(c, &user.address.domain)?;
                 let key = user.address.key();
                 let alias: Option<i64> =
@@ -181,13 +166,10 @@ impl Directory for SqliteStore {
     async fn update_user(&self, address: &Address, update: UserUpdate) -> Result<User> {
         let address = address.clone();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let user = require_user(c, &address)?;
                 if let Some(name) = update.name {
-                    c.execute(
-                        "UPDATE accounts SET name = ?1 WHERE id = ?2",
-                        params![name, user.id],
-                    )?;
+                    c.execute("UPDATE accounts SET name = ?1 WHERE id = ?2", params![name, user.id])?;
                 }
                 if let Some(quota) = update.quota {
                     c.execute(
@@ -196,16 +178,10 @@ impl Directory for SqliteStore {
                     )?;
                 }
                 if let Some(recovery) = update.recovery {
-                    c.execute(
-                        "UPDATE accounts SET recovery = ?1 WHERE id = ?2",
-                        params![recovery, user.id],
-                    )?;
+                    c.execute("UPDATE accounts SET recovery = ?1 WHERE id = ?2", params![recovery, user.id])?;
                 }
                 if let Some(hash) = update.password_hash {
-                    c.execute(
-                        "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
-                        params![hash, user.id],
-                    )?;
+                    c.execute("UPDATE accounts SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;
                 }
                 require_user(c, &address)
             })
@@ -215,7 +191,7 @@ impl Directory for SqliteStore {
     async fn del_user(&self, address: &Address) -> Result<()> {
         let address = address.clone();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let user = require_user(c, &address)?;
                 let counts = blob_counts(
                     c,
@@ -242,12 +218,9 @@ impl Directory for SqliteStore {
     async fn unlock_user(&self, address: &Address) -> Result<()> {
         let address = address.clone();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let user = require_user(c, &address)?;
-                c.execute(
-                    "UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-                    [user.id],
-                )?;
+                c.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [user.id])?;
                 Ok(())
             })
             .await
@@ -257,7 +230,7 @@ impl Directory for SqliteStore {
         let alias = alias.clone();
         let targets = targets.to_vec();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let domain = domain_id(c, &alias.domain)?;
                 if load_user(c, &alias)?.is_some() {
                     return Err(StoreError::Conflict(format!("{alias} is already a user")));
@@ -288,16 +261,12 @@ impl Directory for SqliteStore {
                  ORDER BY a.address_key, t.position",
             )?;
             let mut out: Vec<Alias> = Vec::new();
-            let rows =
-                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (address, target) = row?;
                 match out.last_mut() {
                     Some(last) if last.address == address => last.targets.push(target),
-                    _ => out.push(Alias {
-                        address,
-                        targets: vec![target],
-                    }),
+                    _ => out.push(Alias { address, targets: vec![target] }),
                 }
             }
             Ok(out)
@@ -308,7 +277,7 @@ impl Directory for SqliteStore {
     async fn del_alias(&self, alias: &Address) -> Result<()> {
         let alias = alias.clone();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let n = c.execute("DELETE FROM aliases WHERE address_key = ?1", [alias.key()])?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("no alias {alias}")));
@@ -321,33 +290,19 @@ impl Directory for SqliteStore {
     async fn resolve(&self, address: &Address) -> Result<Recipient> {
         let address = address.clone();
         self.read(move |c| {
-            let local: Option<i64> = c
-                .query_row(
-                    "SELECT id FROM domains WHERE name = ?1",
-                    [&address.domain],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let local: Option<i64> =
+                c.query_row("SELECT id FROM domains WHERE name = ?1", [&address.domain], |r| r.get(0)).optional()?;
             if local.is_none() {
                 return Ok(Recipient::NotLocal);
             }
             let mut candidates = vec![address.key()];
             // Subaddressing (RFC 5233): user+tag@ reaches user@ when no exact match.
             if let Some(plus) = address.local.find('+').filter(|&i| i > 0) {
-                candidates.push(format!(
-                    "{}@{}",
-                    address.local[..plus].to_lowercase(),
-                    address.domain
-                ));
+                candidates.push(format!("{}@{}", address.local[..plus].to_lowercase(), address.domain));
             }
             for key in candidates {
-                let account: Option<i64> = c
-                    .query_row(
-                        "SELECT id FROM accounts WHERE address_key = ?1",
-                        [&key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let account: Option<i64> =
+                    c.query_row("SELECT id FROM accounts WHERE address_key = ?1", [&key], |r| r.get(0)).optional()?;
                 if let Some(id) = account {
                     return Ok(Recipient::Account(id));
                 }
@@ -355,9 +310,7 @@ impl Directory for SqliteStore {
                     "SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id
                      WHERE a.address_key = ?1 ORDER BY t.position",
                 )?;
-                let targets: Vec<String> = st
-                    .query_map([&key], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
+                let targets: Vec<String> = st.query_map([&key], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
                 if !targets.is_empty() {
                     return Ok(Recipient::Alias(targets));
                 }

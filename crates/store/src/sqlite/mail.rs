@@ -11,26 +11,29 @@ use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::mime::{self, BodyPart, Envelope};
 use crate::{
-    now_millis, AccountId, Delivery, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog,
-    MailStore, Mailbox, MailboxChange, MailboxId, MailboxTarget, MessageMeta, Result, SpecialUse,
-    StoreError, Stored,
+    now_millis, AccountId, Delivery, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog, MailStore, Mailbox,
+    MailboxChange, MailboxId, MailboxTarget, MessageMeta, Result, SpecialUse, StoreError, Stored,
 };
+
+/// Messages up to this size are stored inside the database, larger ones in
+/// blob files. Small messages then cost no fsync of their own: the group
+/// commit makes them durable together (as Stalwart inlines small blobs).
+pub(crate) const INLINE_MAX: usize = 32 * 1024;
 
 /// Drops one reference per counted message from each blob; blobs left with
 /// none lose their row and go to the trash (unlinked by a later transaction).
 pub(crate) fn release_blob_counts(c: &Connection, counts: &[(String, i64)]) -> Result<()> {
     for (hash, n) in counts {
-        let left: i64 = c.query_row(
-            "UPDATE blobs SET refcount = refcount - ?2 WHERE hash = ?1 RETURNING refcount",
-            params![hash, n],
-            |r| r.get(0),
-        )?;
+        let left: i64 = c
+            .prepare_cached("UPDATE blobs SET refcount = refcount - ?2 WHERE hash = ?1 RETURNING refcount")?
+            .query_row(params![hash, n], |r| r.get(0))?;
         if left <= 0 {
-            c.execute("DELETE FROM blobs WHERE hash = ?1", [hash])?;
-            c.execute(
-                "INSERT OR IGNORE INTO blob_trash (hash) VALUES (?1)",
-                [hash],
-            )?;
+            let in_file: bool = c
+                .prepare_cached("DELETE FROM blobs WHERE hash = ?1 RETURNING data IS NULL")?
+                .query_row([hash], |r| r.get(0))?;
+            if in_file {
+                c.prepare_cached("INSERT OR IGNORE INTO blob_trash (hash) VALUES (?1)")?.execute([hash])?;
+            }
         }
     }
     Ok(())
@@ -40,9 +43,7 @@ pub(crate) fn release_blob_counts(c: &Connection, counts: &[(String, i64)]) -> R
 /// with [`release_blob_counts`] once the messages are deleted.
 pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(String, i64)>> {
     let mut st = c.prepare(sql)?;
-    let counts = st
-        .query_map([param], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let counts = st.query_map([param], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     Ok(counts)
 }
 
@@ -54,10 +55,7 @@ fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
         id: r.get(0)?,
         account: r.get(1)?,
         name: r.get(2)?,
-        special_use: r
-            .get::<_, Option<String>>(3)?
-            .as_deref()
-            .and_then(SpecialUse::from_name),
+        special_use: r.get::<_, Option<String>>(3)?.as_deref().and_then(SpecialUse::from_name),
         uidvalidity: r.get::<_, i64>(4)? as u32,
         uidnext: r.get::<_, i64>(5)? as u32,
         highestmodseq: r.get::<_, i64>(6)? as u64,
@@ -68,11 +66,7 @@ fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
     })
 }
 
-fn find_mailbox(
-    c: &Connection,
-    account: AccountId,
-    target: &MailboxTarget,
-) -> Result<Option<MailboxId>> {
+fn find_mailbox(c: &Connection, account: AccountId, target: &MailboxTarget) -> Result<Option<MailboxId>> {
     let id = match target {
         MailboxTarget::Special(u) => c
             .query_row(
@@ -82,11 +76,9 @@ fn find_mailbox(
             )
             .optional()?,
         MailboxTarget::Name(n) => c
-            .query_row(
-                "SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2",
-                params![account, n],
-                |r| r.get(0),
-            )
+            .query_row("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2", params![account, n], |r| {
+                r.get(0)
+            })
             .optional()?,
     };
     Ok(id)
@@ -94,26 +86,14 @@ fn find_mailbox(
 
 /// The delivery's blob is on disk and has a row (or is about to get one).
 /// Runs under the write lock, where the trash cannot unlink it behind us.
-fn ensure_blob(
-    c: &Connection,
-    blobs: &BlobStore,
-    hash: &str,
-    raw: &[u8],
-    batch: &mut super::writer::Batch,
-) -> Result<()> {
-    let known: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
-        [hash],
-        |r| r.get(0),
-    )?;
+fn ensure_blob(c: &Connection, blobs: &BlobStore, hash: &str, raw: &[u8]) -> Result<()> {
+    let known: bool =
+        c.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?.query_row([hash], |r| r.get(0))?;
     if !known {
         let path = blobs.path(hash);
         if !path.exists() {
             // Unlinked from the trash after our write: write it again.
             blobs.write_at(&path, raw)?;
-            if let Some(dir) = path.parent() {
-                batch.dirs_to_sync.insert(dir.to_path_buf());
-            }
         }
     }
     Ok(())
@@ -128,19 +108,15 @@ struct Parsed {
 
 fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
     let size = d.raw.len() as i64;
+    let inline = d.raw.len() <= INLINE_MAX;
     let (quota, used, address): (Option<i64>, i64, String) = found(
-        c.query_row(
-            "SELECT quota, used, address FROM accounts WHERE id = ?1",
-            [t.account],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        ),
+        c.prepare_cached("SELECT quota, used, address FROM accounts WHERE id = ?1")?
+            .query_row([t.account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
         || format!("account {} no longer exists", t.account),
     )?;
     if let Some(q) = quota {
         if used + size > q {
-            return Err(StoreError::OverQuota(format!(
-                "{address} has used {used} of {q} bytes"
-            )));
+            return Err(StoreError::OverQuota(format!("{address} has used {used} of {q} bytes")));
         }
     }
     let mailbox = match find_mailbox(c, t.account, &t.mailbox)? {
@@ -149,27 +125,23 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         None => find_mailbox(c, t.account, &MailboxTarget::Special(SpecialUse::Inbox))?
             .ok_or_else(|| StoreError::NotFound(format!("{address} has no INBOX")))?,
     };
-    let (uid, modseq): (i64, i64) = c.query_row(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
+    let (uid, modseq): (i64, i64) = c
+        .prepare_cached(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
                 messages = messages + 1, size = size + ?2
          WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
-        params![mailbox, size],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    c.execute(
-        "INSERT INTO blobs (hash, size, refcount) VALUES (?1, ?2, 1)
+        )?
+        .query_row(params![mailbox, size], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    c.prepare_cached(
+        "INSERT INTO blobs (hash, size, refcount, data) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
-        params![p.hash, size],
-    )?;
-    c.execute(
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, envelope, structure)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![p.hash, size, inline.then_some(d.raw.as_slice())])?;
+    c.prepare_cached("INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, envelope, structure)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
         params![mailbox, uid, modseq, t.flags.0, t.keywords.join(" "), d.internal_date, size, p.hash, p.envelope, p.structure],
     )?;
-    c.execute(
-        "UPDATE accounts SET used = used + ?2 WHERE id = ?1",
-        params![t.account, size],
-    )?;
+    c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     insert_event(
         c,
         &MailEvent {
@@ -182,11 +154,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
             session: Some(d.session.clone()),
         },
     )?;
-    Ok(Stored {
-        mailbox,
-        uid: uid as u32,
-        modseq: modseq as u64,
-    })
+    Ok(Stored { mailbox, uid: uid as u32, modseq: modseq as u64 })
 }
 
 fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
@@ -194,15 +162,7 @@ fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
         "INSERT INTO mail_log (ts, kind, message_id, sender, recipient, detail, session)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![
-        e.ts,
-        e.kind.as_str(),
-        e.message_id,
-        e.sender,
-        e.recipient,
-        e.detail,
-        e.session
-    ])?;
+    .execute(params![e.ts, e.kind.as_str(), e.message_id, e.sender, e.recipient, e.detail, e.session])?;
     Ok(())
 }
 
@@ -220,9 +180,7 @@ fn in_savepoint<R>(c: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
 impl MailStore for SqliteStore {
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
-            );
+            let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name");
             let mut st = c.prepare(&sql)?;
             let rows = st.query_map([account], mailbox_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -232,13 +190,11 @@ impl MailStore for SqliteStore {
 
     async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox> {
         if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "{name:?} is not a valid mailbox name"
-            )));
+            return Err(StoreError::Invalid(format!("{name:?} is not a valid mailbox name")));
         }
         let name = name.to_string();
         self.writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let uidvalidity = next_uidvalidity(c, account)?;
                 let n = c.execute(
                     "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -261,18 +217,16 @@ impl MailStore for SqliteStore {
         // and parse the message once.
         let blobs = self.blobs.clone();
         let raw = delivery.raw.clone();
-        let (written, parsed) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let written = blobs.write(&raw)?;
+        let parsed = tokio::task::spawn_blocking(move || -> Result<_> {
+            let hash = if raw.len() <= INLINE_MAX { BlobStore::hash(&raw) } else { blobs.write(&raw)?.hash };
             let (env, body) = mime::analyze(&raw);
             let parsed = Parsed {
-                hash: written.hash.clone(),
+                hash,
                 message_id: env.message_id.clone(),
-                envelope: serde_json::to_string(&env)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-                structure: serde_json::to_string(&body)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+                envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
+                structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
             };
-            Ok((written, parsed))
+            Ok(parsed)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("delivery task failed: {e}")))??;
@@ -282,11 +236,10 @@ impl MailStore for SqliteStore {
         let job_d = d.clone();
         let results = self
             .writer
-            .write(move |c, batch| {
-                if let Some(dir) = written.new_in_dir {
-                    batch.dirs_to_sync.insert(dir);
+            .write(move |c| {
+                if job_d.raw.len() > INLINE_MAX {
+                    ensure_blob(c, &blobs, &parsed.hash, &job_d.raw)?;
                 }
-                ensure_blob(c, &blobs, &parsed.hash, &job_d.raw, batch)?;
                 let results: Vec<Result<Stored>> =
                     job_d.targets.iter().map(|t| in_savepoint(c, || store_one(c, &job_d, &parsed, t))).collect();
                 if results.iter().all(|r| r.is_err()) {
@@ -300,13 +253,7 @@ impl MailStore for SqliteStore {
             })
             .await?;
         for s in results.iter().flatten() {
-            self.notifier.publish(
-                s.mailbox,
-                MailboxChange::Appended {
-                    uid: s.uid,
-                    modseq: s.modseq,
-                },
-            );
+            self.notifier.publish(s.mailbox, MailboxChange::Appended { uid: s.uid, modseq: s.modseq });
         }
         Ok(results)
     }
@@ -344,13 +291,8 @@ impl MailStore for SqliteStore {
                 ),
                 || format!("no message with UID {uid}"),
             )?;
-            let bad = |e: serde_json::Error| {
-                StoreError::Backend(format!("stored structure unreadable: {e}"))
-            };
-            Ok((
-                serde_json::from_str(&env).map_err(bad)?,
-                serde_json::from_str(&body).map_err(bad)?,
-            ))
+            let bad = |e: serde_json::Error| StoreError::Backend(format!("stored structure unreadable: {e}"));
+            Ok((serde_json::from_str(&env).map_err(bad)?, serde_json::from_str(&body).map_err(bad)?))
         })
         .await
     }
@@ -358,9 +300,15 @@ impl MailStore for SqliteStore {
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
         let hash = hash.to_string();
-        tokio::task::spawn_blocking(move || blobs.read(&hash).map_err(StoreError::from))
-            .await
-            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        self.read(move |c| {
+            let inline: Option<Option<Vec<u8>>> =
+                c.query_row("SELECT data FROM blobs WHERE hash = ?1", [&hash], |r| r.get(0)).optional()?;
+            match inline {
+                Some(Some(data)) => Ok(data),
+                _ => blobs.read(&hash).map_err(|e| StoreError::NotFound(format!("blob {hash}: {e}"))),
+            }
+        })
+        .await
     }
 
     async fn set_flags(
@@ -375,7 +323,7 @@ impl MailStore for SqliteStore {
         let keywords = keywords.to_vec();
         let (modseq, changed) = self
             .writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let modseq: i64 = found(
                     c.query_row(
                         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
@@ -427,13 +375,7 @@ impl MailStore for SqliteStore {
             })
             .await?;
         if !changed.is_empty() {
-            self.notifier.publish(
-                mailbox,
-                MailboxChange::FlagsChanged {
-                    uids: changed,
-                    modseq,
-                },
-            );
+            self.notifier.publish(mailbox, MailboxChange::FlagsChanged { uids: changed, modseq });
         }
         Ok(modseq)
     }
@@ -442,7 +384,7 @@ impl MailStore for SqliteStore {
         let uids = uids.to_vec();
         let (removed, modseq) = self
             .writer
-            .write(move |c, _| {
+            .write(move |c| {
                 let modseq: i64 = found(
                     c.query_row(
                         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
@@ -480,13 +422,7 @@ impl MailStore for SqliteStore {
             })
             .await?;
         if !removed.is_empty() {
-            self.notifier.publish(
-                mailbox,
-                MailboxChange::Expunged {
-                    uids: removed.clone(),
-                    modseq,
-                },
-            );
+            self.notifier.publish(mailbox, MailboxChange::Expunged { uids: removed.clone(), modseq });
         }
         Ok(removed)
     }
@@ -499,7 +435,7 @@ impl MailStore for SqliteStore {
 #[async_trait]
 impl MailLog for SqliteStore {
     async fn record(&self, event: MailEvent) -> Result<()> {
-        self.writer.write(move |c, _| insert_event(c, &event)).await
+        self.writer.write(move |c| insert_event(c, &event)).await
     }
 
     async fn events(&self, q: EventQuery) -> Result<Vec<MailEvent>> {

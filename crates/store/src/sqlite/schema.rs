@@ -56,7 +56,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE blobs (
         hash     TEXT PRIMARY KEY,             -- SHA-256 hex of the content
         size     INTEGER NOT NULL,
-        refcount INTEGER NOT NULL
+        refcount INTEGER NOT NULL,
+        data     BLOB                          -- the content when small; NULL: a file
     );
     CREATE TABLE blob_trash (hash TEXT PRIMARY KEY);
     CREATE TABLE messages (
@@ -102,8 +103,7 @@ pub const CURRENT_VERSION: usize = MIGRATIONS.len();
 
 /// Brings the database up to the current schema, one transaction per step.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
         return Err(crate::StoreError::Invalid(format!(
             "the store has schema version {version}, newer than this Caravel ({}); upgrade Caravel",

@@ -14,10 +14,21 @@ async fn directory() {
     suite::directory(&s).await;
 }
 
+/// Larger than `INLINE_MAX`: stored in a blob file.
+const LARGE: usize = 100_000;
+
 #[tokio::test]
 async fn delivery_shares_one_blob_and_counts() {
+    for size in [2_000, LARGE] {
+        let (_d, s) = fresh();
+        suite::delivery_shares_one_blob_and_counts(&s, size).await;
+    }
     let (_d, s) = fresh();
-    suite::delivery_shares_one_blob_and_counts(&s).await;
+    suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
+    assert!(s.blob_store().list().expect("list").is_empty(), "small messages live in the database");
+    let (_d, s) = fresh();
+    suite::delivery_shares_one_blob_and_counts(&s, LARGE).await;
+    assert_eq!(s.blob_store().list().expect("list").len(), 1, "one file for two recipients");
 }
 
 #[tokio::test]
@@ -35,33 +46,23 @@ async fn flags_modseq_and_notifications() {
 #[tokio::test]
 async fn expunge_frees_blobs() {
     let (_d, s) = fresh();
-    let blobs = s.blob_store().clone();
-    suite::expunge_frees_blobs(&s, &|h| blobs.path(h).exists()).await;
+    suite::expunge_frees_blobs(&s, 500).await;
+    let (_d, s) = fresh();
+    let hash = suite::expunge_frees_blobs(&s, LARGE).await;
+    assert!(!s.blob_store().path(&hash).exists(), "the file is unlinked");
 }
 
 #[tokio::test]
 async fn check_reports_a_missing_blob_and_a_bad_counter() {
     let (dir, s) = fresh();
-    suite::delivery_shares_one_blob_and_counts(&s).await;
+    suite::delivery_shares_one_blob_and_counts(&s, LARGE).await;
     let blob = s.blob_store().list().expect("list")[0].clone();
     std::fs::remove_file(s.blob_store().path(&blob)).expect("remove");
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
-    raw.execute("UPDATE accounts SET used = used + 7", [])
-        .expect("tamper");
+    raw.execute("UPDATE accounts SET used = used + 7", []).expect("tamper");
     let report = s.check().await.expect("check");
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.contains("file unreadable")),
-        "{:?}",
-        report.problems
-    );
-    assert!(
-        report.problems.iter().any(|p| p.contains("quota usage")),
-        "{:?}",
-        report.problems
-    );
+    assert!(report.problems.iter().any(|p| p.contains("file unreadable")), "{:?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains("quota usage")), "{:?}", report.problems);
 }
 
 #[tokio::test]
@@ -69,11 +70,7 @@ async fn check_reports_an_orphan_blob_file() {
     let (_d, s) = fresh();
     s.blob_store().write(b"nobody refers to me").expect("write");
     let report = s.check().await.expect("check");
-    assert!(
-        report.problems.iter().any(|p| p.contains("orphan")),
-        "{:?}",
-        report.problems
-    );
+    assert!(report.problems.iter().any(|p| p.contains("orphan")), "{:?}", report.problems);
 }
 
 #[tokio::test]
@@ -81,14 +78,34 @@ async fn reopening_keeps_everything_and_schema_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let s = SqliteStore::open(dir.path()).expect("open");
-        suite::delivery_shares_one_blob_and_counts(&s).await;
+        suite::delivery_shares_one_blob_and_counts(&s, LARGE).await;
     }
     let s = SqliteStore::open(dir.path()).expect("reopen");
     let report = s.check().await.expect("check");
     assert_eq!(report.messages, 2);
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
-    let v: i64 = raw
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .expect("version");
+    let v: i64 = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     assert_eq!(v as usize, super::SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn recover_removes_orphan_blob_files_only() {
+    let (_d, s) = fresh();
+    suite::delivery_shares_one_blob_and_counts(&s, LARGE).await;
+    let orphan = s.blob_store().write(b"left by a crash").expect("write").hash;
+    assert_eq!(s.recover().await.expect("recover"), 1);
+    assert!(!s.blob_store().path(&orphan).exists());
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.messages, 2);
+}
+
+#[tokio::test]
+async fn check_detects_a_corrupted_inline_blob() {
+    let (dir, s) = fresh();
+    suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
+    let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    raw.execute("UPDATE blobs SET data = CAST('garbage' AS BLOB)", []).expect("tamper");
+    let report = s.check().await.expect("check");
+    assert!(report.problems.iter().any(|p| p.contains("bytes on disk")), "{:?}", report.problems);
 }

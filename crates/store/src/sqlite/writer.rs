@@ -1,30 +1,22 @@
 //! The group-commit writer: one thread owns the write connection, takes every
 //! write job waiting in its queue, runs each in its own savepoint inside one
-//! transaction, makes new blob directories durable, commits once (one WAL
-//! fsync), then answers every job. Under load, N concurrent deliveries cost one
+//! transaction, commits once (one WAL fsync), then answers every job. Blob
+//! files are already durable when their job arrives. Under load, N concurrent deliveries cost one
 //! commit instead of N.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::blobs::{sync_dir, BlobStore};
+use crate::blobs::BlobStore;
 use crate::{Result, StoreError};
 
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 512;
 
-/// Per-transaction state that jobs add to.
-pub(crate) struct Batch {
-    /// Directories holding blob files created for this transaction.
-    pub dirs_to_sync: BTreeSet<PathBuf>,
-}
-
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection, &mut Batch) -> Option<Reply> + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Option<Reply> + Send>;
 
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -45,27 +37,20 @@ impl Writer {
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection, &mut Batch) -> Result<R> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(
-            move |conn, batch| match in_savepoint(conn, |c| f(c, batch)) {
-                Ok(value) => Some(Box::new(
-                    move |committed: std::result::Result<(), String>| {
-                        let _ = tx.send(committed.map(|()| value).map_err(StoreError::Backend));
-                    },
-                )),
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    None
-                }
-            },
-        );
-        self.queue
-            .send(job)
-            .map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the store writer has stopped".into()))?
+        let job: Job = Box::new(move |conn| match in_savepoint(conn, f) {
+            Ok(value) => Some(Box::new(move |committed: std::result::Result<(), String>| {
+                let _ = tx.send(committed.map(|()| value).map_err(StoreError::Backend));
+            })),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                None
+            }
+        });
+        self.queue.send(job).map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("the store writer has stopped".into()))?
     }
 }
 
@@ -94,22 +79,15 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
         let outcome = (|| -> std::result::Result<(), String> {
-            conn.execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| e.to_string())?;
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
             // Under the write lock: unlink blobs trashed by earlier transactions.
             if let Err(e) = empty_trash(&conn, &blobs) {
                 tracing::warn!(error = %e, "could not empty the blob trash; will retry");
             }
-            let mut batch = Batch {
-                dirs_to_sync: BTreeSet::new(),
-            };
             for job in jobs.drain(..) {
-                if let Some(reply) = job(&conn, &mut batch) {
+                if let Some(reply) = job(&conn) {
                     replies.push(reply);
                 }
-            }
-            for dir in &batch.dirs_to_sync {
-                sync_dir(dir).map_err(|e| format!("fsync {}: {e}", dir.display()))?;
             }
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         })();
@@ -128,9 +106,8 @@ fn empty_trash(conn: &Connection, blobs: &BlobStore) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT hash, EXISTS (SELECT 1 FROM blobs b WHERE b.hash = t.hash) FROM blob_trash t LIMIT 1000",
     )?;
-    let rows: Vec<(String, bool)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(String, bool)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     let mut delete = conn.prepare_cached("DELETE FROM blob_trash WHERE hash = ?1")?;
     for (hash, revived) in rows {
         if !revived {
