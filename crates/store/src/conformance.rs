@@ -147,6 +147,8 @@ pub async fn flags_modseq_and_notifications(s: &dyn Store) {
     assert_eq!(meta.modseq, m1);
     let m2 = s.set_flags(mb.id, &[1], Flags::SEEN, &[], FlagMode::Remove).await.expect("flags");
     assert!(m2 > m1);
+    let noop = s.set_flags(mb.id, &[1], Flags::SEEN, &[], FlagMode::Remove).await.expect("flags");
+    assert_eq!(noop, m2, "a change that changes nothing does not raise the modseq");
     let after = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.id == mb.id).expect("inbox");
     assert_eq!(after.unseen, 1);
     assert!(after.highestmodseq >= m2);

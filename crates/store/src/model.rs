@@ -167,6 +167,40 @@ pub enum FlagMode {
     Remove,
 }
 
+/// The flags and keywords a message has after a STORE-like change. Keywords
+/// compare case-insensitively (RFC 9051 §2.3.2) and keep their first spelling.
+pub fn merge_flags(
+    old: Flags,
+    old_keywords: &[String],
+    flags: Flags,
+    keywords: &[String],
+    mode: FlagMode,
+) -> (Flags, Vec<String>) {
+    let mut kw: Vec<String> = Vec::new();
+    let add = |k: &String, kw: &mut Vec<String>| {
+        if !kw.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+            kw.push(k.clone());
+        }
+    };
+    match mode {
+        FlagMode::Replace => {
+            keywords.iter().for_each(|k| add(k, &mut kw));
+            (flags, kw)
+        }
+        FlagMode::Add => {
+            old_keywords.iter().chain(keywords).for_each(|k| add(k, &mut kw));
+            (old.union(flags), kw)
+        }
+        FlagMode::Remove => {
+            old_keywords
+                .iter()
+                .filter(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)))
+                .for_each(|k| add(k, &mut kw));
+            (old.minus(flags), kw)
+        }
+    }
+}
+
 /// Per-message metadata, without the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageMeta {
@@ -282,4 +316,28 @@ pub struct CheckReport {
     pub messages: u64,
     pub blobs: u64,
     pub problems: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kw(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn merge_flags_modes() {
+        let old = Flags::SEEN.union(Flags::FLAGGED);
+        let old_kw = kw(&["$Forwarded", "Work"]);
+        let (f, k) = merge_flags(old, &old_kw, Flags::DRAFT, &kw(&["work", "Urgent"]), FlagMode::Add);
+        assert_eq!(f, Flags(Flags::SEEN.0 | Flags::FLAGGED.0 | Flags::DRAFT.0));
+        assert_eq!(k, kw(&["$Forwarded", "Work", "Urgent"]));
+        let (f, k) = merge_flags(old, &old_kw, Flags::SEEN, &kw(&["WORK"]), FlagMode::Remove);
+        assert_eq!(f, Flags::FLAGGED);
+        assert_eq!(k, kw(&["$Forwarded"]));
+        let (f, k) = merge_flags(old, &old_kw, Flags::ANSWERED, &kw(&["a", "A"]), FlagMode::Replace);
+        assert_eq!(f, Flags::ANSWERED);
+        assert_eq!(k, kw(&["a"]));
+    }
 }

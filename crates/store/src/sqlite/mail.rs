@@ -10,6 +10,7 @@ use super::directory::next_uidvalidity;
 use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::mime::{self, BodyPart, Envelope};
+use crate::model::merge_flags;
 use crate::{
     now_millis, AccountId, Delivery, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog, MailStore, Mailbox,
     MailboxChange, MailboxId, MailboxTarget, MessageMeta, Result, SpecialUse, StoreError, Stored,
@@ -97,6 +98,26 @@ fn ensure_blob(c: &Connection, blobs: &BlobStore, hash: &str, raw: &[u8]) -> Res
         }
     }
     Ok(())
+}
+
+/// Raises the mailbox's HIGHESTMODSEQ and returns it (RFC 7162 §3.1.1).
+fn next_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
+    let m: i64 = found(
+        c.prepare_cached(
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
+        )?
+        .query_row([mailbox], |r| r.get(0)),
+        || format!("no mailbox {mailbox}"),
+    )?;
+    Ok(m as u64)
+}
+
+fn current_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
+    let m: i64 = found(
+        c.prepare_cached("SELECT highestmodseq FROM mailboxes WHERE id = ?1")?.query_row([mailbox], |r| r.get(0)),
+        || format!("no mailbox {mailbox}"),
+    )?;
+    Ok(m as u64)
 }
 
 struct Parsed {
@@ -324,54 +345,30 @@ impl MailStore for SqliteStore {
         let (modseq, changed) = self
             .writer
             .write(move |c| {
-                let modseq: i64 = found(
-                    c.query_row(
-                        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
-                        [mailbox],
-                        |r| r.get(0),
-                    ),
-                    || format!("no mailbox {mailbox}"),
-                )?;
-                let mut changed = Vec::new();
+                let mut updates = Vec::new();
                 for uid in uids {
                     let row: Option<(i64, String)> = c
-                        .query_row(
-                            "SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
-                            params![mailbox, uid],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
+                        .prepare_cached("SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?
+                        .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     let Some((old_flags, old_kw)) = row else { continue };
-                    let old = Flags(old_flags as u8);
-                    let mut kw: Vec<String> = old_kw.split_whitespace().map(str::to_string).collect();
-                    let new = match mode {
-                        FlagMode::Replace => {
-                            kw = keywords.clone();
-                            flags
-                        }
-                        FlagMode::Add => {
-                            for k in &keywords {
-                                if !kw.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                                    kw.push(k.clone());
-                                }
-                            }
-                            old.union(flags)
-                        }
-                        FlagMode::Remove => {
-                            kw.retain(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)));
-                            old.minus(flags)
-                        }
-                    };
-                    let new_kw = kw.join(" ");
-                    if new != old || new_kw != old_kw {
-                        c.execute(
-                            "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
-                            params![mailbox, uid, new.0, new_kw, modseq],
-                        )?;
-                        changed.push(uid);
+                    let old_kw: Vec<String> = old_kw.split_whitespace().map(str::to_string).collect();
+                    let (new, new_kw) = merge_flags(Flags(old_flags as u8), &old_kw, flags, &keywords, mode);
+                    if new.0 != old_flags as u8 || new_kw != old_kw {
+                        updates.push((uid, new, new_kw.join(" ")));
                     }
                 }
-                Ok((modseq as u64, changed))
+                if updates.is_empty() {
+                    return Ok((current_modseq(c, mailbox)?, Vec::new()));
+                }
+                let modseq = next_modseq(c, mailbox)?;
+                for (uid, new, kw) in &updates {
+                    c.prepare_cached(
+                        "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+                    )?
+                    .execute(params![mailbox, uid, new.0, kw, modseq as i64])?;
+                }
+                Ok((modseq, updates.into_iter().map(|(uid, _, _)| uid).collect()))
             })
             .await?;
         if !changed.is_empty() {
@@ -385,40 +382,35 @@ impl MailStore for SqliteStore {
         let (removed, modseq) = self
             .writer
             .write(move |c| {
-                let modseq: i64 = found(
-                    c.query_row(
-                        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
-                        [mailbox],
-                        |r| r.get(0),
-                    ),
-                    || format!("no mailbox {mailbox}"),
-                )?;
                 let mut removed = Vec::new();
+                let mut freed = 0i64;
                 for uid in uids {
                     let row: Option<(String, i64)> = c
-                        .query_row(
-                            "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size",
-                            params![mailbox, uid],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
+                        .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size")?
+                        .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     let Some((blob, size)) = row else { continue };
                     release_blob_counts(c, &[(blob, 1)])?;
-                    c.execute(
-                        "UPDATE mailboxes SET messages = messages - 1, size = size - ?2 WHERE id = ?1",
-                        params![mailbox, size],
-                    )?;
-                    c.execute(
-                        "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
-                        params![mailbox, size],
-                    )?;
-                    c.execute(
-                        "INSERT OR REPLACE INTO vanished (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
-                        params![mailbox, uid, modseq],
-                    )?;
+                    freed += size;
                     removed.push(uid);
                 }
-                Ok((removed, modseq as u64))
+                if removed.is_empty() {
+                    return Ok((removed, 0));
+                }
+                let modseq = next_modseq(c, mailbox)?;
+                c.execute(
+                    "UPDATE mailboxes SET messages = messages - ?2, size = size - ?3 WHERE id = ?1",
+                    params![mailbox, removed.len() as i64, freed],
+                )?;
+                c.execute(
+                    "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
+                    params![mailbox, freed],
+                )?;
+                for uid in &removed {
+                    c.prepare_cached("INSERT OR REPLACE INTO vanished (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")?
+                        .execute(params![mailbox, uid, modseq as i64])?;
+                }
+                Ok((removed, modseq))
             })
             .await?;
         if !removed.is_empty() {
