@@ -104,3 +104,42 @@ async fn the_harness_starts_every_listener_on_loopback() {
     let users = t.store().list_users().await.expect("users");
     assert_eq!(users.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_act_on_a_running_server_without_restart() {
+    let t = TestServer::start().await;
+    let config = t.dir.path().join("admin.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n[listen]\n", t.config.data_dir)).expect("config");
+    let cli = move |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(common::BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("caravel");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+        common::to_run(child.wait_with_output().expect("wait"))
+    };
+    let cli2 = cli.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        (
+            cli2(&["domain", "add", "second.test"], ""),
+            cli2(&["user", "add", "carol@second.test", "--password-stdin"], "Harbour-Crane-77\n"),
+            cli2(&["alias", "add", "info@second.test", "carol@second.test"], ""),
+        )
+    })
+    .await
+    .expect("cli");
+    assert_eq!((out.0.code, out.1.code, out.2.code), (0, 0, 0), "{} {} {}", out.0.stderr, out.1.stderr, out.2.stderr);
+    // The running server's own store handle sees the changes at once.
+    let store = t.store();
+    let users: Vec<String> = store.list_users().await.expect("users").into_iter().map(|u| u.address).collect();
+    assert!(users.contains(&"carol@second.test".to_string()), "{users:?}");
+    let info = caravel_store::Address::parse("info@second.test").expect("address");
+    assert!(matches!(store.resolve(&info).await.expect("resolve"), caravel_store::Recipient::Alias(_)));
+    let check = tokio::task::spawn_blocking(move || cli(&["store", "check"], "")).await.expect("check");
+    assert_eq!(check.code, 0, "{}", check.stdout);
+}

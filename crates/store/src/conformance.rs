@@ -174,3 +174,35 @@ pub async fn expunge_frees_blobs(s: &dyn Store, size: usize) -> String {
     assert_eq!(report.blobs, 0);
     hash
 }
+
+pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
+    let event = |kind, recipient: &str, detail: &str| MailEvent {
+        ts: now_millis(),
+        kind,
+        message_id: Some("<q1@remote.test>".into()),
+        sender: Some("Sender@Remote.test".into()),
+        recipient: Some(recipient.into()),
+        detail: detail.into(),
+        session: Some("s1".into()),
+    };
+    s.record(event(EventKind::Received, "a@example.com", "from 192.0.2.1")).await.expect("record");
+    s.record(event(EventKind::Rejected, "nobody@example.com", "550 5.1.1 no such user")).await.expect("record");
+    s.record(event(EventKind::Queued, "x@remote.test", "queued for remote delivery")).await.expect("record");
+    let by_id = s
+        .events(EventQuery { message_id: Some("<q1@remote.test>".into()), ..Default::default() })
+        .await
+        .expect("events");
+    let kinds: Vec<EventKind> = by_id.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EventKind::Received, EventKind::Rejected, EventKind::Queued], "in order");
+    let by_rcpt = s
+        .events(EventQuery { recipient: Some("NOBODY@example.com".into()), ..Default::default() })
+        .await
+        .expect("events");
+    assert_eq!(by_rcpt.len(), 1);
+    assert_eq!(by_rcpt[0].detail, "550 5.1.1 no such user");
+    let by_sender = s
+        .events(EventQuery { sender: Some("sender@remote.test".into()), limit: 2, ..Default::default() })
+        .await
+        .expect("events");
+    assert_eq!(by_sender.len(), 2, "limit applies");
+}

@@ -256,6 +256,46 @@ mod tests {
         assert_eq!(&MULTI[inner_body.body_start as usize..inner_body.end as usize], b"inner body");
     }
 
+    /// Arbitrary bytes (mutations of real messages) never panic, and every
+    /// offset stays inside the message.
+    #[test]
+    fn arbitrary_input_is_analyzed_without_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        fn check(part: &BodyPart, len: u64) {
+            assert!(part.header_start <= part.body_start && part.body_start <= part.end && part.end <= len, "{part:?}");
+            part.parts.iter().for_each(|p| check(p, len));
+            if let Some(inner) = &part.message {
+                check(&inner.1, len);
+            }
+        }
+        for round in 0..3000 {
+            let mut input = MULTI.to_vec();
+            for _ in 0..(1 + next() % 16) {
+                let at = (next() as usize) % input.len().max(1);
+                match next() % 4 {
+                    0 => input[at] = next() as u8,
+                    1 => input.insert(at, b"\r\n-:;=\"<>"[(next() % 10) as usize]),
+                    2 => {
+                        input.remove(at);
+                    }
+                    _ => input.truncate(at),
+                }
+                if input.is_empty() {
+                    break;
+                }
+            }
+            let (_, body) = analyze(&input);
+            check(&body, input.len() as u64);
+            assert!(round < 3000);
+        }
+    }
+
     #[test]
     fn headerless_input_is_one_text_part() {
         let (_, body) = analyze(b"");

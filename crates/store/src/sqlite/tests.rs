@@ -109,3 +109,9 @@ async fn check_detects_a_corrupted_inline_blob() {
     let report = s.check().await.expect("check");
     assert!(report.problems.iter().any(|p| p.contains("bytes on disk")), "{:?}", report.problems);
 }
+
+#[tokio::test]
+async fn mail_log_records_and_finds_events() {
+    let (_d, s) = fresh();
+    suite::mail_log_records_and_finds_events(&s).await;
+}
