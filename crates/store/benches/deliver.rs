@@ -100,6 +100,30 @@ fn disk_bandwidth(dir: &std::path::Path) -> f64 {
     mb_s
 }
 
+/// The ceiling for durable per-message files: 16 threads each writing 100 KB
+/// files through the blob store alone (temp, fsync, rename, directory fsync),
+/// with no database. Returns files per second.
+fn raw_durable_files(dir: &std::path::Path, seconds: f64) -> f64 {
+    let blobs = caravel_store::blobs::BlobStore::open(dir.join("blobs")).expect("blobs");
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let count = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for w in 0..16 {
+            let (blobs, count) = (&blobs, &count);
+            scope.spawn(move || {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    blobs.write(&message(w, n, 100 * 1024)).expect("write");
+                    n += 1;
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let base = std::env::var("BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
@@ -116,5 +140,7 @@ fn main() {
     }
     let dir = tempfile::Builder::new().prefix("caravel-bench").tempdir_in(&base).expect("tempdir");
     println!("disk sequential write + fsync: {:.0} MB/s", disk_bandwidth(dir.path()));
+    let files = raw_durable_files(dir.path(), seconds);
+    println!("durable 100K files alone, 16 threads: {files:.0}/s = {:.0} MB/s", files * 100.0 / 1024.0);
     println!("peak memory (VmHWM): {} MB", peak_rss_kb() / 1024);
 }
