@@ -152,12 +152,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
         let delivery = Delivery {
             raw: Arc::new(m.raw),
             internal_date: now,
-            targets: vec![Target {
-                account: user.id,
-                mailbox: MailboxTarget::Name(args.mailbox.clone()),
-                flags,
-                keywords: vec![],
-            }],
+            targets: vec![Target { flags, ..Target::new(user.id, MailboxTarget::Name(args.mailbox.clone())) }],
             sender: String::new(),
             session: "import".into(),
         };

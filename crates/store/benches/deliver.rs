@@ -58,12 +58,7 @@ async fn run(dir: &std::path::Path, size: usize, writers: usize, seconds: f64) -
                 let d = Delivery {
                     raw: message(w, n, size),
                     internal_date: 0,
-                    targets: vec![Target {
-                        account,
-                        mailbox: MailboxTarget::Special(SpecialUse::Inbox),
-                        flags: Flags::default(),
-                        keywords: vec![],
-                    }],
+                    targets: vec![Target::new(account, MailboxTarget::Special(SpecialUse::Inbox))],
                     sender: "bench@remote.test".into(),
                     session: "bench".into(),
                 };

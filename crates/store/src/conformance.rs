@@ -15,7 +15,7 @@ fn new_user(a: &str, quota: Option<u64>) -> NewUser {
 }
 
 fn inbox(account: AccountId) -> Target {
-    Target { account, mailbox: MailboxTarget::Special(SpecialUse::Inbox), flags: Flags::default(), keywords: vec![] }
+    Target::new(account, MailboxTarget::Special(SpecialUse::Inbox))
 }
 
 pub fn message(n: usize, body_len: usize) -> Arc<Vec<u8>> {
@@ -205,4 +205,28 @@ pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
         .await
         .expect("events");
     assert_eq!(by_sender.len(), 2, "limit applies");
+}
+
+pub async fn per_recipient_prefix_is_part_of_the_message(s: &dyn Store) {
+    let (a, b) = setup(s).await;
+    let raw = message(5, 300);
+    let mut ta = inbox(a.id);
+    ta.prefix = b"Delivered-To: a@example.com\r\n".to_vec();
+    let tb = inbox(b.id);
+    s.deliver(delivery(raw.clone(), vec![ta, tb])).await.expect("deliver");
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    let meta = s.messages(mb.id).await.expect("messages").remove(0);
+    let full = s.read_message(&meta).await.expect("read");
+    assert!(full.starts_with(b"Delivered-To: a@example.com\r\nFrom: Sender"));
+    assert_eq!(meta.size, full.len() as u64);
+    assert_eq!(mb.size, full.len() as u64);
+    let (_, body) = s.structure(mb.id, meta.uid).await.expect("structure");
+    assert_eq!(
+        &full[body.body_start as usize..body.end as usize],
+        &raw[raw.len() - (body.end - body.body_start) as usize..]
+    );
+    assert_eq!(body.end, full.len() as u64);
+    let report = s.check().await.expect("check");
+    assert_eq!((report.messages, report.blobs), (2, 1), "the body is still shared");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -82,6 +82,17 @@ pub trait MailStore: Send + Sync {
     /// The envelope and MIME structure computed at delivery.
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
+    /// The whole message as a client sees it: its prefix, then its blob.
+    async fn read_message(&self, meta: &MessageMeta) -> Result<Vec<u8>> {
+        let blob = self.read_blob(&meta.blob).await?;
+        if meta.prefix.is_empty() {
+            return Ok(blob);
+        }
+        let mut out = Vec::with_capacity(meta.prefix.len() + blob.len());
+        out.extend_from_slice(&meta.prefix);
+        out.extend_from_slice(&blob);
+        Ok(out)
+    }
     /// Changes flags of `uids`; returns the new modseq.
     async fn set_flags(
         &self,

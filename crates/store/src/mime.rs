@@ -56,6 +56,28 @@ pub struct BodyPart {
     pub message: Option<Box<(Envelope, BodyPart)>>,
 }
 
+impl BodyPart {
+    /// Moves every offset `n` bytes later, for header lines placed before the
+    /// body this structure was computed on; they belong to the top header.
+    pub fn shift(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        fn walk(p: &mut BodyPart, n: u64, top: bool) {
+            if !top {
+                p.header_start += n;
+            }
+            p.body_start += n;
+            p.end += n;
+            p.parts.iter_mut().for_each(|c| walk(c, n, false));
+            if let Some(inner) = p.message.as_mut() {
+                walk(&mut inner.1, n, false);
+            }
+        }
+        walk(self, n, true);
+    }
+}
+
 /// Parses a raw message into its envelope and structure.
 pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
     match MessageParser::default().parse(raw) {
@@ -280,7 +302,7 @@ mod tests {
                 let at = (next() as usize) % input.len().max(1);
                 match next() % 4 {
                     0 => input[at] = next() as u8,
-                    1 => input.insert(at, b"\r\n-:;=\"<>"[(next() % 10) as usize]),
+                    1 => input.insert(at, b"\r\n-:;=\"<>"[(next() % 9) as usize]),
                     2 => {
                         input.remove(at);
                     }

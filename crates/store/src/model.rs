@@ -210,9 +210,12 @@ pub struct MessageMeta {
     pub keywords: Vec<String>,
     /// Unix seconds.
     pub internal_date: i64,
+    /// RFC822.SIZE: `prefix` plus the blob.
     pub size: u64,
-    /// Content address of the raw message.
+    /// Content address of the shared body.
     pub blob: String,
+    /// Per-recipient header lines that come before the blob.
+    pub prefix: Vec<u8>,
 }
 
 /// Which mailbox of an account a delivery goes to.
@@ -229,6 +232,26 @@ pub struct Target {
     pub mailbox: MailboxTarget,
     pub flags: Flags,
     pub keywords: Vec<String>,
+    /// Header lines for this recipient only (e.g. `Delivered-To`), stored
+    /// with the message row and placed before the shared body.
+    pub prefix: Vec<u8>,
+    /// Refuse the copy if it would put the account over its quota. SMTP checks
+    /// at RCPT time instead and lets the accepted message in.
+    pub check_quota: bool,
+}
+
+impl Target {
+    /// The account's mailbox with the given role, no extra header, quota checked.
+    pub fn new(account: AccountId, mailbox: MailboxTarget) -> Target {
+        Target {
+            account,
+            mailbox,
+            flags: Flags::default(),
+            keywords: Vec::new(),
+            prefix: Vec::new(),
+            check_quota: true,
+        }
+    }
 }
 
 /// A message to store for one or more accounts; its body is stored once.

@@ -128,14 +128,15 @@ struct Parsed {
 }
 
 fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
-    let size = d.raw.len() as i64;
+    let blob_size = d.raw.len() as i64;
+    let size = (d.raw.len() + t.prefix.len()) as i64;
     let inline = d.raw.len() <= INLINE_MAX;
     let (quota, used, address): (Option<i64>, i64, String) = found(
         c.prepare_cached("SELECT quota, used, address FROM accounts WHERE id = ?1")?
             .query_row([t.account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
         || format!("account {} no longer exists", t.account),
     )?;
-    if let Some(q) = quota {
+    if let Some(q) = quota.filter(|_| t.check_quota) {
         if used + size > q {
             return Err(StoreError::OverQuota(format!("{address} has used {used} of {q} bytes")));
         }
@@ -157,11 +158,24 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         "INSERT INTO blobs (hash, size, refcount, data) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
     )?
-    .execute(params![p.hash, size, inline.then_some(d.raw.as_slice())])?;
-    c.prepare_cached("INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, envelope, structure)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
-        params![mailbox, uid, modseq, t.flags.0, t.keywords.join(" "), d.internal_date, size, p.hash, p.envelope, p.structure],
-    )?;
+    .execute(params![p.hash, blob_size, inline.then_some(d.raw.as_slice())])?;
+    c.prepare_cached(
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        mailbox,
+        uid,
+        modseq,
+        t.flags.0,
+        t.keywords.join(" "),
+        d.internal_date,
+        size,
+        p.hash,
+        t.prefix,
+        p.envelope,
+        p.structure
+    ])?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     insert_event(
         c,
@@ -282,7 +296,7 @@ impl MailStore for SqliteStore {
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT uid, modseq, flags, keywords, internal_date, size, blob FROM messages
+                "SELECT uid, modseq, flags, keywords, internal_date, size, blob, prefix FROM messages
                  WHERE mailbox_id = ?1 ORDER BY uid",
             )?;
             let rows = st.query_map([mailbox], |r| {
@@ -295,6 +309,7 @@ impl MailStore for SqliteStore {
                     internal_date: r.get(4)?,
                     size: r.get::<_, i64>(5)? as u64,
                     blob: r.get(6)?,
+                    prefix: r.get(7)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -304,16 +319,20 @@ impl MailStore for SqliteStore {
 
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(Envelope, BodyPart)> {
         self.read(move |c| {
-            let (env, body): (String, String) = found(
+            let (env, body, prefix_len): (String, String, i64) = found(
                 c.query_row(
-                    "SELECT envelope, structure FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                    "SELECT envelope, structure, length(prefix) FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
                     params![mailbox, uid],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 ),
                 || format!("no message with UID {uid}"),
             )?;
             let bad = |e: serde_json::Error| StoreError::Backend(format!("stored structure unreadable: {e}"));
-            Ok((serde_json::from_str(&env).map_err(bad)?, serde_json::from_str(&body).map_err(bad)?))
+            let mut body: BodyPart = serde_json::from_str(&body).map_err(bad)?;
+            // The structure was computed on the shared body; this copy's own
+            // header lines come first.
+            body.shift(prefix_len as u64);
+            Ok((serde_json::from_str(&env).map_err(bad)?, body))
         })
         .await
     }

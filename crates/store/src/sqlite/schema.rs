@@ -70,6 +70,7 @@ const MIGRATIONS: &[&str] = &[
         internal_date INTEGER NOT NULL,
         size          INTEGER NOT NULL,
         blob          TEXT NOT NULL REFERENCES blobs(hash),
+        prefix        BLOB NOT NULL DEFAULT x'',  -- per-recipient header lines before the blob
         envelope      TEXT NOT NULL,               -- JSON, mime::Envelope
         structure     TEXT NOT NULL,               -- JSON, mime::BodyPart
         UNIQUE (mailbox_id, uid)

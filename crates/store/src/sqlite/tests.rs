@@ -115,3 +115,9 @@ async fn mail_log_records_and_finds_events() {
     let (_d, s) = fresh();
     suite::mail_log_records_and_finds_events(&s).await;
 }
+
+#[tokio::test]
+async fn per_recipient_prefix_is_part_of_the_message() {
+    let (_d, s) = fresh();
+    suite::per_recipient_prefix_is_part_of_the_message(&s).await;
+}
