@@ -155,12 +155,13 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
             targets: vec![Target { flags, ..Target::new(user.id, MailboxTarget::Name(args.mailbox.clone())) }],
             sender: String::new(),
             session: "import".into(),
+            ..Default::default()
         };
         tasks.spawn(async move {
             let hash = caravel_store::blobs::BlobStore::hash(&delivery.raw);
             let out = store.deliver(delivery).await;
             drop(permit);
-            let stored = out.map_err(|e| e.to_string())?.remove(0).map_err(|e| e.to_string())?;
+            let stored = out.map_err(|e| e.to_string())?.stored.remove(0).map_err(|e| e.to_string())?;
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "UID {} {hash}", stored.uid);
             let _ = stdout.flush();

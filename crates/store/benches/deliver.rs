@@ -61,9 +61,10 @@ async fn run(dir: &std::path::Path, size: usize, writers: usize, seconds: f64) -
                     targets: vec![Target::new(account, MailboxTarget::Special(SpecialUse::Inbox))],
                     sender: "bench@remote.test".into(),
                     session: "bench".into(),
+                    ..Default::default()
                 };
                 let r = store.deliver(d).await.expect("deliver");
-                assert!(r[0].is_ok());
+                assert!(r.stored[0].is_ok());
                 n += 1;
                 done.fetch_add(1, Ordering::Relaxed);
             }

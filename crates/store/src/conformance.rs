@@ -30,7 +30,14 @@ pub fn message(n: usize, body_len: usize) -> Arc<Vec<u8>> {
 }
 
 pub fn delivery(raw: Arc<Vec<u8>>, targets: Vec<Target>) -> Delivery {
-    Delivery { raw, internal_date: 1_700_000_000, targets, sender: "sender@remote.test".into(), session: "t1".into() }
+    Delivery {
+        raw,
+        internal_date: 1_700_000_000,
+        targets,
+        sender: "sender@remote.test".into(),
+        session: "t1".into(),
+        ..Default::default()
+    }
 }
 
 async fn setup(s: &dyn Store) -> (User, User) {
@@ -92,7 +99,7 @@ pub async fn directory(s: &dyn Store) {
 pub async fn delivery_shares_one_blob_and_counts(s: &dyn Store, size: usize) {
     let (a, b) = setup(s).await;
     let raw = message(1, size);
-    let out = s.deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)])).await.expect("deliver");
+    let out = s.deliver(delivery(raw.clone(), vec![inbox(a.id), inbox(b.id)])).await.expect("deliver").stored;
     assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
     let report = s.check().await.expect("check");
     assert_eq!((report.messages, report.blobs), (2, 1), "{report:?}");
@@ -121,12 +128,16 @@ pub async fn quota_fails_only_that_recipient(s: &dyn Store) {
     let (a, b) = setup(s).await;
     let big = message(2, 600_000);
     // b's quota is 500,000 bytes.
-    let out = s.deliver(delivery(big, vec![inbox(a.id), inbox(b.id)])).await.expect("deliver");
+    let out = s.deliver(delivery(big.clone(), vec![inbox(a.id), inbox(b.id)])).await.expect("deliver").stored;
     assert!(out[0].is_ok());
     assert!(matches!(out[1], Err(StoreError::OverQuota(_))), "{:?}", out[1]);
     let user_b = s.get_user(&addr("b.person@example.com")).await.expect("get").expect("b");
     assert_eq!(user_b.used, 0);
     assert!(s.check().await.expect("check").problems.is_empty());
+    // SMTP checks quotas at RCPT time and then lets the accepted message in.
+    let unchecked = Target { check_quota: false, ..inbox(b.id) };
+    let out = s.deliver(delivery(big, vec![unchecked])).await.expect("deliver").stored;
+    assert!(out[0].is_ok(), "{out:?}");
 }
 
 pub async fn flags_modseq_and_notifications(s: &dyn Store) {
@@ -229,4 +240,37 @@ pub async fn per_recipient_prefix_is_part_of_the_message(s: &dyn Store) {
     let report = s.check().await.expect("check");
     assert_eq!((report.messages, report.blobs), (2, 1), "the body is still shared");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let raw = message(6, 800);
+    let mut d = delivery(raw.clone(), vec![inbox(a.id)]);
+    d.remote = vec![
+        RemoteRecipient { address: "x@far.test".into(), notify: Some("FAILURE".into()), orcpt: None },
+        RemoteRecipient { address: "y@far.test".into(), ..Default::default() },
+    ];
+    d.dsn = Dsn { envid: Some("env1".into()), ret: Some("HDRS".into()) };
+    let out = s.deliver(d).await.expect("deliver");
+    assert!(out.stored[0].is_ok());
+    let id = out.queued.expect("queued");
+    let queue = s.queued().await.expect("queue");
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].id, id);
+    assert_eq!(queue[0].size, raw.len() as u64);
+    let rcpts: Vec<&str> = queue[0].recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(rcpts, vec!["x@far.test", "y@far.test"]);
+    assert!(queue[0].recipients.iter().all(|r| r.status == "pending" && r.attempts == 0));
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.blobs, 1, "the queue and the mailbox share the body");
+    let events =
+        s.events(EventQuery { recipient: Some("x@far.test".into()), ..Default::default() }).await.expect("events");
+    assert_eq!(events[0].kind, EventKind::Queued);
+    // Only remote recipients: nothing stored locally, still queued.
+    let only_remote = Delivery {
+        remote: vec![RemoteRecipient { address: "z@far.test".into(), ..Default::default() }],
+        ..delivery(message(7, 100), vec![])
+    };
+    assert!(s.deliver(only_remote).await.expect("deliver").queued.is_some());
 }

@@ -75,9 +75,12 @@ pub trait Directory: Send + Sync {
 pub trait MailStore: Send + Sync {
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox>;
-    /// Stores one message for every target; the body is stored once. Each
-    /// target succeeds or fails on its own (e.g. one account over quota).
-    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Result<Stored>>>;
+    /// Stores one message for every target and queues it for the remote
+    /// recipients, in one transaction; the body is stored once. Each target
+    /// succeeds or fails on its own (e.g. one account over quota).
+    async fn deliver(&self, delivery: Delivery) -> Result<DeliveryOutcome>;
+    /// The outbound queue.
+    async fn queued(&self) -> Result<Vec<QueuedMessage>>;
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// The envelope and MIME structure computed at delivery.
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;

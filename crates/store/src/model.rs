@@ -254,17 +254,65 @@ impl Target {
     }
 }
 
-/// A message to store for one or more accounts; its body is stored once.
-#[derive(Debug, Clone)]
+/// A remote recipient to queue for outbound delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteRecipient {
+    pub address: String,
+    /// DSN NOTIFY and ORCPT as given (RFC 3461).
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+}
+
+/// DSN parameters of the whole message (RFC 3461 §4.3, §4.4).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dsn {
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+}
+
+/// A message to store for one or more accounts and to queue for remote
+/// recipients, in one transaction; its body is stored once.
+#[derive(Debug, Clone, Default)]
 pub struct Delivery {
     pub raw: std::sync::Arc<Vec<u8>>,
     /// Unix seconds.
     pub internal_date: i64,
     pub targets: Vec<Target>,
+    /// Recipients elsewhere: queued for the delivery agent.
+    pub remote: Vec<RemoteRecipient>,
+    pub dsn: Dsn,
     /// Who sent it (envelope sender), for the mail log.
     pub sender: String,
     /// The session that received it, for the mail log.
     pub session: String,
+}
+
+/// What became of a delivery.
+#[derive(Debug)]
+pub struct DeliveryOutcome {
+    /// One result per target, in order.
+    pub stored: Vec<Result<Stored, crate::StoreError>>,
+    /// The queue id, when there were remote recipients.
+    pub queued: Option<i64>,
+}
+
+/// A queued message as `caravel queue list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedMessage {
+    pub id: i64,
+    pub sender: String,
+    pub size: u64,
+    pub created: i64,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedRecipient {
+    pub address: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub last_error: Option<String>,
 }
 
 /// Where one target's copy landed.

@@ -80,8 +80,12 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     }
 
     // Blob rows against message references and files.
-    let refs: HashMap<String, i64> =
-        query_pairs::<i64>(c, "SELECT blob, count(*) FROM messages GROUP BY blob")?.into_iter().collect();
+    let refs: HashMap<String, i64> = query_pairs::<i64>(
+        c,
+        "SELECT blob, count(*) FROM (SELECT blob FROM messages UNION ALL SELECT blob FROM queue) GROUP BY blob",
+    )?
+    .into_iter()
+    .collect();
     let rows: Vec<(String, BlobRow)> = {
         let mut st = c.prepare("SELECT hash, size, refcount, data FROM blobs")?;
         let r = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
@@ -92,7 +96,7 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     for (hash, (size, refcount, inline)) in &rows {
         let actual = refs.get(hash).copied().unwrap_or(0);
         if actual != *refcount {
-            problem(format!("blob {hash}: refcount {refcount} but {actual} message(s) use it"));
+            problem(format!("blob {hash}: refcount {refcount} but {actual} message(s) or queue entries use it"));
         }
         let content = match inline {
             Some(data) => Ok(data.clone()),
@@ -166,7 +170,7 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
         }
     }
 
-    report.messages = refs.values().sum::<i64>() as u64;
+    report.messages = c.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
     report.blobs = rows.len() as u64;
     Ok(report)
 }

@@ -12,8 +12,9 @@ use crate::blobs::BlobStore;
 use crate::mime::{self, BodyPart, Envelope};
 use crate::model::merge_flags;
 use crate::{
-    now_millis, AccountId, Delivery, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog, MailStore, Mailbox,
-    MailboxChange, MailboxId, MailboxTarget, MessageMeta, Result, SpecialUse, StoreError, Stored,
+    now_millis, AccountId, Delivery, DeliveryOutcome, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog,
+    MailStore, Mailbox, MailboxChange, MailboxId, MailboxTarget, MessageMeta, QueuedMessage, QueuedRecipient, Result,
+    SpecialUse, StoreError, Stored,
 };
 
 /// Messages up to this size are stored inside the database, larger ones in
@@ -128,9 +129,7 @@ struct Parsed {
 }
 
 fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
-    let blob_size = d.raw.len() as i64;
     let size = (d.raw.len() + t.prefix.len()) as i64;
-    let inline = d.raw.len() <= INLINE_MAX;
     let (quota, used, address): (Option<i64>, i64, String) = found(
         c.prepare_cached("SELECT quota, used, address FROM accounts WHERE id = ?1")?
             .query_row([t.account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
@@ -154,11 +153,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
          WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
         )?
         .query_row(params![mailbox, size], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    c.prepare_cached(
-        "INSERT INTO blobs (hash, size, refcount, data) VALUES (?1, ?2, 1, ?3)
-         ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
-    )?
-    .execute(params![p.hash, blob_size, inline.then_some(d.raw.as_slice())])?;
+    add_blob_ref(c, d, p)?;
     c.prepare_cached(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -190,6 +185,48 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         },
     )?;
     Ok(Stored { mailbox, uid: uid as u32, modseq: modseq as u64 })
+}
+
+/// One more reference to the delivery's blob (creating its row).
+fn add_blob_ref(c: &Connection, d: &Delivery, p: &Parsed) -> Result<()> {
+    let inline = d.raw.len() <= INLINE_MAX;
+    c.prepare_cached(
+        "INSERT INTO blobs (hash, size, refcount, data) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
+    )?
+    .execute(params![p.hash, d.raw.len() as i64, inline.then_some(d.raw.as_slice())])?;
+    Ok(())
+}
+
+/// Puts the message in the outbound queue for its remote recipients.
+fn enqueue(c: &Connection, d: &Delivery, p: &Parsed) -> Result<i64> {
+    add_blob_ref(c, d, p)?;
+    let now = crate::now_secs();
+    let id: i64 = c
+        .prepare_cached(
+            "INSERT INTO queue (blob, sender, created, envid, ret, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?
+        .query_row(params![p.hash, d.sender, now, d.dsn.envid, d.dsn.ret, d.session], |r| r.get(0))?;
+    for r in &d.remote {
+        c.prepare_cached(
+            "INSERT OR IGNORE INTO queue_recipients (queue_id, address, notify, orcpt, next_attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![id, r.address, r.notify, r.orcpt, now])?;
+        insert_event(
+            c,
+            &MailEvent {
+                ts: now_millis(),
+                kind: EventKind::Queued,
+                message_id: p.message_id.clone(),
+                sender: Some(d.sender.clone()),
+                recipient: Some(r.address.clone()),
+                detail: format!("queued for remote delivery as {id}"),
+                session: Some(d.session.clone()),
+            },
+        )?;
+    }
+    Ok(id)
 }
 
 fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
@@ -244,9 +281,9 @@ impl MailStore for SqliteStore {
             .await
     }
 
-    async fn deliver(&self, delivery: Delivery) -> Result<Vec<Result<Stored>>> {
-        if delivery.targets.is_empty() {
-            return Ok(Vec::new());
+    async fn deliver(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
+        if delivery.targets.is_empty() && delivery.remote.is_empty() {
+            return Ok(DeliveryOutcome { stored: Vec::new(), queued: None });
         }
         // Off the runtime and outside the write lock: write and fsync the blob,
         // and parse the message once.
@@ -277,20 +314,55 @@ impl MailStore for SqliteStore {
                 }
                 let results: Vec<Result<Stored>> =
                     job_d.targets.iter().map(|t| in_savepoint(c, || store_one(c, &job_d, &parsed, t))).collect();
-                if results.iter().all(|r| r.is_err()) {
+                let queued = if job_d.remote.is_empty() { None } else { Some(enqueue(c, &job_d, &parsed)?) };
+                if queued.is_none() && results.iter().all(|r| r.is_err()) {
                     // Nothing references the blob we may have written.
                     c.execute(
                         "INSERT OR IGNORE INTO blob_trash (hash) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
                         [&parsed.hash],
                     )?;
                 }
-                Ok(results)
+                Ok(DeliveryOutcome { stored: results, queued })
             })
             .await?;
-        for s in results.iter().flatten() {
+        for s in results.stored.iter().flatten() {
             self.notifier.publish(s.mailbox, MailboxChange::Appended { uid: s.uid, modseq: s.modseq });
         }
         Ok(results)
+    }
+
+    async fn queued(&self) -> Result<Vec<QueuedMessage>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT q.id, q.sender, b.size, q.created, r.address, r.status, r.attempts, r.next_attempt, r.last_error
+                 FROM queue q JOIN blobs b ON b.hash = q.blob JOIN queue_recipients r ON r.queue_id = q.id
+                 ORDER BY q.id, r.address",
+            )?;
+            let mut out: Vec<QueuedMessage> = Vec::new();
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let rcpt = QueuedRecipient {
+                    address: r.get(4)?,
+                    status: r.get(5)?,
+                    attempts: r.get::<_, i64>(6)? as u32,
+                    next_attempt: r.get(7)?,
+                    last_error: r.get(8)?,
+                };
+                match out.last_mut() {
+                    Some(m) if m.id == id => m.recipients.push(rcpt),
+                    _ => out.push(QueuedMessage {
+                        id,
+                        sender: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        created: r.get(3)?,
+                        recipients: vec![rcpt],
+                    }),
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {

@@ -83,6 +83,28 @@ const MIGRATIONS: &[&str] = &[
         modseq     INTEGER NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
     );
+    -- The outbound queue: one row per message, one per remote recipient.
+    CREATE TABLE queue (
+        id      INTEGER PRIMARY KEY,
+        blob    TEXT NOT NULL REFERENCES blobs(hash),
+        sender  TEXT NOT NULL,                 -- '' for the null reverse-path
+        created INTEGER NOT NULL,
+        envid   TEXT,                          -- DSN ENVID (RFC 3461 §4.4)
+        ret     TEXT,                          -- DSN RET: FULL or HDRS
+        session TEXT
+    );
+    CREATE TABLE queue_recipients (
+        queue_id     INTEGER NOT NULL REFERENCES queue(id),
+        address      TEXT NOT NULL,
+        notify       TEXT,                     -- DSN NOTIFY (RFC 3461 §4.1)
+        orcpt        TEXT,                     -- DSN ORCPT (RFC 3461 §4.2)
+        status       TEXT NOT NULL DEFAULT 'pending',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_error   TEXT,
+        PRIMARY KEY (queue_id, address)
+    );
+    CREATE INDEX queue_blob ON queue(blob);
     CREATE TABLE mail_log (
         id         INTEGER PRIMARY KEY,
         ts         INTEGER NOT NULL,               -- Unix milliseconds

@@ -121,3 +121,9 @@ async fn per_recipient_prefix_is_part_of_the_message() {
     let (_d, s) = fresh();
     suite::per_recipient_prefix_is_part_of_the_message(&s).await;
 }
+
+#[tokio::test]
+async fn remote_recipients_are_queued_with_the_local_copies() {
+    let (_d, s) = fresh();
+    suite::remote_recipients_are_queued_with_the_local_copies(&s).await;
+}
