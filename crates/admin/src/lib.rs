@@ -60,11 +60,18 @@ fn address(text: &str) -> Result<Address> {
     Ok(Address::parse(text)?)
 }
 
+/// The largest quota accepted: 1 PiB.
+const MAX_QUOTA: u64 = 1 << 50;
+
 /// `0`, `none` and `unlimited` remove the quota; otherwise a size.
 fn quota(text: &str) -> Result<Option<u64>> {
     match text.trim().to_ascii_lowercase().as_str() {
         "0" | "none" | "unlimited" => Ok(None),
-        t => parse_size(t).map(Some).map_err(|e| AdminError(format!("bad quota: {e}"))),
+        t => match parse_size(t) {
+            Ok(q) if q <= MAX_QUOTA => Ok(Some(q)),
+            Ok(_) => Err(AdminError("bad quota: more than 1024T is not supported".into())),
+            Err(e) => Err(AdminError(format!("bad quota: {e}"))),
+        },
     }
 }
 

@@ -14,6 +14,9 @@ pub struct SignedIn {
 
 pub struct Authenticator {
     directory: Arc<dyn Directory>,
+    /// Each argon2 check takes 19 MiB: at most this many run at once, so a
+    /// flood of sign-ins costs time, not all the memory.
+    checks: Arc<tokio::sync::Semaphore>,
     /// A real hash to verify against when the user does not exist, so that
     /// "no such user" takes as long as "wrong password".
     dummy_hash: String,
@@ -22,7 +25,8 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(directory: Arc<dyn Directory>) -> Authenticator {
         let dummy_hash = crate::hash_password("caravel-dummy-password").unwrap_or_default();
-        Authenticator { directory, dummy_hash }
+        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2;
+        Authenticator { directory, dummy_hash, checks: Arc::new(tokio::sync::Semaphore::new(parallel)) }
     }
 
     /// `Ok(None)` for a wrong user name or password (the caller cannot tell
@@ -37,6 +41,7 @@ impl Authenticator {
             None => (self.dummy_hash.clone(), None),
         };
         let password = password.to_string();
+        let _permit = self.checks.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
         // argon2 takes tens of milliseconds of CPU: off the async threads.
         let ok = tokio::task::spawn_blocking(move || crate::verify_password(&password, &hash))
             .await

@@ -15,7 +15,20 @@ use crate::cli::{AliasCmd, DomainCmd, StoreCmd, UserCmd};
 
 pub type CmdResult = Result<(), String>;
 
-/// Opens the store the configuration names.
+/// Opens the store of a server that has run before: admin commands never
+/// create one (a wrong directory would otherwise get a store of its own that
+/// the server never sees).
+pub fn open_existing_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
+    if matches!(config.store, StoreConfig::Sqlite) && !config.data_dir.join("caravel.db").exists() {
+        return Err(format!(
+            "no Caravel store in {}: start the server once (caravel serve) to create it, or point --config or data_dir at the server's data",
+            config.data_dir.display()
+        ));
+    }
+    open_store(config)
+}
+
+/// Opens the store the configuration names, creating it if needed.
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
     match &config.store {
         StoreConfig::Sqlite => SqliteStore::open(&config.data_dir)
@@ -29,7 +42,7 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
 }
 
 fn admin(config: &Config) -> Result<Admin, String> {
-    let store: Arc<dyn Store> = open_store(config)?;
+    let store: Arc<dyn Store> = open_existing_store(config)?;
     Ok(Admin::new(store))
 }
 

@@ -13,7 +13,7 @@ use caravel_store::{Address, Delivery, Directory, Flags, MailStore, MailboxTarge
 use tokio::sync::Semaphore;
 
 use crate::cli::ImportArgs;
-use crate::commands::{open_store, CmdResult};
+use crate::commands::{open_existing_store, CmdResult};
 
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 16;
@@ -121,7 +121,7 @@ fn read_source(path: &Path, out: &mut Vec<Imported>) -> Result<(), String> {
 }
 
 pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let address = Address::parse(&args.address)?;
     let user =
         store.get_user(&address).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {address}"))?;

@@ -163,12 +163,14 @@ fn store_check_fails_with_a_report_on_damage() {
     std::fs::write(&mbox, format!("From a@b Sat Jan  1 00:00:00 2026\nSubject: hi\n\n{body}")).expect("mbox");
     env.ok(&["import", "maria.silva@example.test", mbox.to_str().expect("path")]);
     let blobs = env.data_dir().join("blobs");
-    let victim = std::fs::read_dir(&blobs)
+    let file = std::fs::read_dir(&blobs)
         .expect("blobs")
         .filter_map(|d| d.ok())
-        .find(|d| d.file_name().len() == 2)
-        .expect("a blob directory");
-    let file = std::fs::read_dir(victim.path()).expect("dir").next().expect("blob").expect("entry").path();
+        .filter(|d| d.file_name().len() == 2)
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("dir").filter_map(|f| f.ok()))
+        .next()
+        .expect("a blob file")
+        .path();
     std::fs::write(&file, b"tampered").expect("tamper");
     let r = env.run(&["store", "check"]);
     assert_eq!(r.code, 1);
@@ -184,4 +186,19 @@ fn bad_config_reports_every_problem_and_exits_1() {
     assert!(r.stderr.contains("2 configuration errors"), "{}", r.stderr);
     assert!(r.stderr.contains("line 3: colour"), "{}", r.stderr);
     assert!(r.stderr.contains("line 5: limits.max_message_size"), "{}", r.stderr);
+}
+
+#[test]
+fn admin_commands_never_create_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = common::to_run(
+        std::process::Command::new(common::BIN)
+            .current_dir(dir.path())
+            .args(["domain", "add", "example.test"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no Caravel store"), "{}", r.stderr);
+    assert!(!dir.path().join("caravel-data").exists(), "a failed command changes nothing");
 }

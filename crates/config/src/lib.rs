@@ -213,7 +213,17 @@ impl Config {
         };
         let file = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text).map_err(|errors| ConfigErrors { file, errors }),
+            Ok(text) => {
+                let mut config = Config::parse(&text).map_err(|errors| ConfigErrors { file, errors })?;
+                // A relative data_dir is relative to the file that names it, so
+                // `--config /etc/caravel.toml` means the same from any directory.
+                if config.data_dir.is_relative() && text_sets_data_dir(&text) {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        config.data_dir = dir.join(&config.data_dir);
+                    }
+                }
+                Ok(config)
+            }
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(ConfigErrors {
                 file,
@@ -312,6 +322,10 @@ impl Config {
     }
 }
 
+fn text_sets_data_dir(text: &str) -> bool {
+    toml_edit::Document::parse(text.to_string()).is_ok_and(|d| d.as_table().contains_key("data_dir"))
+}
+
 fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
     const P: &str = "limits";
     r.check_keys(
@@ -326,10 +340,10 @@ fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
         limits.max_message_size = v;
     }
     let positive = |r: &mut Reader, key: &str, v: u64| {
-        if v == 0 {
-            r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be at least 1");
+        if v == 0 || v > 1_000_000 {
+            r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be from 1 to 1000000");
         }
-        v as usize
+        v.min(1_000_000) as usize
     };
     if let Some(v) = r.count(t, P, "max_connections") {
         limits.max_connections = positive(r, "max_connections", v);

@@ -98,3 +98,22 @@ fn missing_explicit_file_is_an_error_but_missing_default_is_not() {
     let e = Config::load(Some(Path::new("/nonexistent/caravel.toml"))).expect_err("missing");
     assert!(e.to_string().contains("/nonexistent/caravel.toml"));
 }
+
+#[test]
+fn relative_data_dir_is_relative_to_the_config_file() {
+    let dir = std::env::temp_dir().join(format!("caravel-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("caravel.toml");
+    std::fs::write(&file, "data_dir = \"mail-data\"\n").expect("write");
+    let c = Config::load(Some(&file)).expect("load");
+    assert_eq!(c.data_dir, dir.join("mail-data"));
+    std::fs::write(&file, "data_dir = \"/var/lib/caravel\"\n").expect("write");
+    assert_eq!(Config::load(Some(&file)).expect("load").data_dir, PathBuf::from("/var/lib/caravel"));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn absurd_limits_are_refused() {
+    assert!(Config::parse("[limits]\nmax_connections = 99999999999\n").is_err());
+    assert!(Config::parse("[limits]\nidle_timeout = \"99999999999999999d\"\n").is_err());
+}

@@ -40,15 +40,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (digits, unit) = t.split_at(split);
     let n: u64 =
         digits.parse().map_err(|_| format!("{text:?} is not a duration (examples: \"30s\", \"10m\", \"1h\")"))?;
-    let secs = match unit.trim() {
+    let mult = match unit.trim() {
         "ms" => return Ok(std::time::Duration::from_millis(n)),
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         other => return Err(format!("unknown duration unit {other:?} in {text:?} (use s, m, h or d)")),
     };
-    Ok(std::time::Duration::from_secs(secs))
+    n.checked_mul(mult).map(std::time::Duration::from_secs).ok_or_else(|| format!("duration {text:?} is too long"))
 }
 
 #[cfg(test)]
@@ -79,5 +79,6 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 }

@@ -32,6 +32,19 @@ impl Drop for Slot {
     }
 }
 
+/// The key one client's connections are counted under: IPv4-mapped IPv6
+/// addresses count as IPv4, and an IPv6 client is its /64 (one host or
+/// subscriber usually has a whole /64 to pick addresses from).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 impl ConnectionLimits {
     pub fn new(max_total: usize, max_per_ip: usize) -> ConnectionLimits {
         ConnectionLimits {
@@ -50,6 +63,7 @@ impl ConnectionLimits {
     /// Admits a connection from `ip` with a reserved slot, or returns `None`
     /// if that address already has the most connections allowed.
     pub fn admit(&self, ip: IpAddr, reserved: OwnedSemaphorePermit) -> Option<Slot> {
+        let ip = client_key(ip);
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= self.max_per_ip {
@@ -75,6 +89,15 @@ mod tests {
         assert!(limits.admit(other, limits.reserve().await.expect("slot")).is_some(), "other IP admitted");
         drop(a);
         assert!(limits.admit(ip, limits.reserve().await.expect("slot")).is_some(), "slot released");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(client_key(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
     }
 
     #[tokio::test]

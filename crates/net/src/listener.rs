@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use caravel_config::{Limits, Listen};
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn, Instrument};
 
@@ -130,10 +131,17 @@ pub fn bind_all(listen: &Listen) -> Result<Vec<BoundListener>, String> {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // "[::]:25" next to "0.0.0.0:25" must not collide: IPv6 sockets take IPv6 only.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 fn explain_bind_error(service: Service, addr: SocketAddr, e: &std::io::Error) -> String {
@@ -166,7 +174,8 @@ fn next_session_id() -> String {
 }
 
 /// Serves every listener until `shutdown` resolves, then stops accepting, tells
-/// open sessions to finish, and waits up to `limits.shutdown_grace` for them.
+/// open sessions to finish, waits up to `limits.shutdown_grace` for them, and
+/// aborts those still running.
 pub async fn serve(
     listeners: Vec<BoundListener>,
     handler: Arc<dyn Handler>,
@@ -175,7 +184,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let conn_limits = ConnectionLimits::new(limits.max_connections, limits.max_connections_per_ip);
     let mut accept_loops = Vec::new();
     for l in listeners {
@@ -186,23 +194,15 @@ pub async fn serve(
             limits: conn_limits.clone(),
             idle_timeout: limits.idle_timeout,
             shutdown: Shutdown(stop_rx.clone()),
-            done: done_tx.clone(),
+            grace: limits.shutdown_grace,
         };
         accept_loops.push(tokio::spawn(accept_loop(l, ctx)));
     }
-    drop(done_tx);
     shutdown.await;
     info!("shutting down: no new connections, letting open sessions finish");
     let _ = stop_tx.send(true);
-    for a in &accept_loops {
-        a.abort();
-    }
     for a in accept_loops {
         let _ = a.await;
-    }
-    // Every session holds a `done` sender; recv returns None when all are gone.
-    if tokio::time::timeout(limits.shutdown_grace, done_rx.recv()).await.is_err() {
-        warn!(grace = ?limits.shutdown_grace, "sessions still open after the grace period; closing them");
     }
 }
 
@@ -212,14 +212,21 @@ struct AcceptContext {
     limits: ConnectionLimits,
     idle_timeout: Duration,
     shutdown: Shutdown,
-    done: mpsc::Sender<()>,
+    grace: Duration,
 }
 
 async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
+    let mut sessions = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
+    let mut stop = ctx.shutdown.clone();
     loop {
-        let Some(reserved) = ctx.limits.reserve().await else { return };
-        let (tcp, peer) = match l.listener.accept().await {
+        // Reap finished sessions so the set does not grow.
+        while sessions.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = stop.requested() => break,
+            a = l.listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
             Ok(c) => {
                 backoff = Duration::from_millis(10);
                 c
@@ -232,13 +239,19 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
                 continue;
             }
         };
+        // At the total limit, wait for a slot (the client waits; further
+        // clients wait in the kernel's backlog meanwhile).
+        let reserved = tokio::select! {
+            _ = stop.requested() => break,
+            r = ctx.limits.reserve() => match r { Some(r) => r, None => break },
+        };
         let _ = tcp.set_nodelay(true);
         let id = next_session_id();
         let span = tracing::info_span!("session", id = %id, service = %l.service, peer = %peer);
         let handler = ctx.handler.clone();
         let Some(slot) = ctx.limits.admit(peer.ip(), reserved) else {
             warn!(parent: &span, "too many connections from this address; refused");
-            tokio::spawn(async move { handler.refuse(l.service, Stream::Plain(tcp)).await }.instrument(span));
+            sessions.spawn(async move { handler.refuse(l.service, Stream::Plain(tcp)).await }.instrument(span));
             continue;
         };
         let session = Session {
@@ -250,8 +263,7 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
             idle_timeout: ctx.idle_timeout,
             shutdown: ctx.shutdown.clone(),
         };
-        let done = ctx.done.clone();
-        tokio::spawn(
+        sessions.spawn(
             async move {
                 let started = Instant::now();
                 info!("connected");
@@ -272,9 +284,15 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
                 handler.handle(session, stream).await;
                 info!(duration_ms = started.elapsed().as_millis() as u64, "closed");
                 drop(slot);
-                drop(done);
             }
             .instrument(span),
         );
     }
+    drop(l.listener);
+    let open = sessions.len();
+    let finished = tokio::time::timeout(ctx.grace, async { while sessions.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        warn!(service = %l.service, open, grace = ?ctx.grace, "sessions still open after the grace period; closing them");
+    }
+    // Dropping the set aborts whatever is left.
 }

@@ -22,9 +22,26 @@ pub struct WrittenBlob {
 }
 
 impl BlobStore {
+    /// Opens (creating if needed) the blob directory with its 256 prefix
+    /// directories, made durable once so no blob can vanish with its directory.
     pub fn open(root: PathBuf) -> std::io::Result<BlobStore> {
-        fs::create_dir_all(root.join("tmp"))?;
+        if !root.join("ff").is_dir() {
+            fs::create_dir_all(root.join("tmp"))?;
+            for i in 0..=255u8 {
+                fs::create_dir_all(root.join(format!("{i:02x}")))?;
+            }
+            sync_dir(&root)?;
+            if let Some(parent) = root.parent() {
+                sync_dir(parent)?;
+            }
+        }
         Ok(BlobStore { root })
+    }
+
+    /// Whether `hash` is a blob address (64 lowercase hex digits); nothing
+    /// else may become a path.
+    pub fn is_hash(hash: &str) -> bool {
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     pub fn hash(data: &[u8]) -> String {
@@ -47,6 +64,9 @@ impl BlobStore {
         let hash = Self::hash(data);
         let path = self.path(&hash);
         if path.exists() {
+            // Another writer may have renamed it in but not yet made the
+            // directory entry durable: do it before anyone relies on it.
+            sync_dir(path.parent().unwrap_or(&self.root))?;
             return Ok(WrittenBlob { hash, created: false });
         }
         self.write_at(&path, data)?;
@@ -72,11 +92,17 @@ impl BlobStore {
     }
 
     pub fn read(&self, hash: &str) -> std::io::Result<Vec<u8>> {
+        if !Self::is_hash(hash) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a blob address"));
+        }
         fs::read(self.path(hash))
     }
 
     /// Removes a blob file; a missing file is not an error.
     pub fn remove(&self, hash: &str) -> std::io::Result<()> {
+        if !Self::is_hash(hash) {
+            return Ok(());
+        }
         match fs::remove_file(self.path(hash)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -99,10 +125,18 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Clears temporary files left by a crash (none can be referenced).
+    /// Clears temporary files left by processes that have died (none can be
+    /// referenced); those of live processes (a running server while an admin
+    /// command opens the store) are left alone.
     pub fn clean_temp(&self) -> std::io::Result<()> {
         for f in fs::read_dir(self.root.join("tmp"))? {
-            let _ = fs::remove_file(f?.path());
+            let f = f?;
+            let name = f.file_name().to_string_lossy().to_string();
+            let pid = name.split('.').next().unwrap_or("");
+            let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+            if !alive {
+                let _ = fs::remove_file(f.path());
+            }
         }
         Ok(())
     }
@@ -112,4 +146,36 @@ impl BlobStore {
 /// disk once its directory is fsynced).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hashes_become_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = BlobStore::open(dir.path().join("blobs")).expect("open");
+        for bad in ["../../etc/passwd", "/etc/passwd", "ab", "é9", &"A".repeat(64)] {
+            assert!(b.read(bad).is_err(), "{bad}");
+        }
+        let w = b.write(b"content").expect("write");
+        assert!(w.created);
+        assert_eq!(b.read(&w.hash).expect("read"), b"content");
+        assert!(!b.write(b"content").expect("again").created);
+        assert_eq!(b.list().expect("list"), vec![w.hash]);
+    }
+
+    #[test]
+    fn temp_files_of_live_processes_survive_cleaning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = BlobStore::open(dir.path().join("blobs")).expect("open");
+        let mine = dir.path().join(format!("blobs/tmp/{}.7", std::process::id()));
+        let dead = dir.path().join("blobs/tmp/999999999.1");
+        std::fs::write(&mine, b"in progress").expect("write");
+        std::fs::write(&dead, b"left by a crash").expect("write");
+        b.clean_temp().expect("clean");
+        assert!(mine.exists());
+        assert!(!dead.exists());
+    }
 }

@@ -32,6 +32,8 @@ impl Env {
         let config = dir.path().join("caravel.toml");
         let text = format!("hostname = \"mail.example.test\"\ndata_dir = {:?}\n{extra}", dir.path().join("data"));
         std::fs::write(&config, text).expect("write config");
+        // As after the server's first start: admin commands need a store.
+        caravel_store::sqlite::SqliteStore::open(&dir.path().join("data")).expect("create the store");
         Env { dir, config }
     }
 

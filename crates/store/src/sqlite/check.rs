@@ -62,16 +62,31 @@ fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result
 /// size, refcount, inline content.
 type BlobRow = (i64, i64, Option<Vec<u8>>);
 
+/// Blob files younger than this without a row may belong to a delivery in
+/// progress (the file is written before its row); older ones are orphans.
+const IN_FLIGHT_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn check(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     // One read transaction: a consistent snapshot while the server keeps writing.
     c.execute_batch("BEGIN")?;
     let out = check_snapshot(c, blobs);
     let _ = c.execute_batch("COMMIT");
-    out
+    let (mut report, missing) = out?;
+    // A file the snapshot still names may have been expunged and unlinked
+    // since: only a row that still exists without its file is damage.
+    for (hash, error) in missing {
+        let still: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)", [&hash], |r| r.get(0))?;
+        if still && blobs.read(&hash).is_err() {
+            report.problems.push(format!("blob {hash}: file unreadable: {error}"));
+        }
+    }
+    Ok(report)
 }
 
-fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
+/// The report, and the blobs whose file could not be read (to re-check).
+fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec<(String, String)>)> {
     let mut report = CheckReport::default();
+    let mut missing = Vec::new();
     let mut problem = |p: String| report.problems.push(p);
 
     let integrity: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
@@ -110,7 +125,7 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
                     problem(format!("blob {hash}: content does not match its hash (corrupted)"));
                 }
             }
-            Err(e) => problem(format!("blob {hash}: file unreadable: {e}")),
+            Err(e) => missing.push((hash.clone(), e.to_string())),
         }
     }
     for hash in refs.keys() {
@@ -125,7 +140,10 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
     };
     let on_disk = blobs.list()?;
     for hash in &on_disk {
-        if !in_files.contains(hash.as_str()) && !trash.contains(hash) {
+        let young = std::fs::metadata(blobs.path(hash))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().map(|age| age < IN_FLIGHT_AGE).unwrap_or(true));
+        if !in_files.contains(hash.as_str()) && !trash.contains(hash) && !young {
             problem(format!("blob {hash}: orphan file, no index row refers to it"));
         }
     }
@@ -172,5 +190,5 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<CheckReport> {
 
     report.messages = c.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
     report.blobs = rows.len() as u64;
-    Ok(report)
+    Ok((report, missing))
 }

@@ -50,7 +50,7 @@ impl Writer {
             }
         });
         self.queue.send(job).map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("the store writer has stopped".into()))?
+        rx.await.map_err(|_| StoreError::Backend("the write was not completed; try again".into()))?
     }
 }
 
@@ -88,6 +88,12 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
                 if let Some(reply) = job(&conn) {
                     replies.push(reply);
                 }
+                // SQLite rolls the whole transaction back by itself on some
+                // errors (disk full, I/O error). Then a later job's SAVEPOINT
+                // would open and commit a transaction of its own: stop here.
+                if conn.is_autocommit() {
+                    return Err("the transaction was rolled back after a storage error".into());
+                }
             }
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         })();
@@ -97,7 +103,7 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
         for reply in replies {
             reply(outcome.clone());
         }
-        // Jobs not reached (BEGIN failed) drop their sender: callers see an error.
+        // Jobs not reached drop their sender: their callers see an error.
         drop(jobs);
     }
 }
