@@ -5,5 +5,6 @@ pub mod cli;
 pub mod commands;
 pub mod import;
 mod placeholder;
+mod router;
 pub mod server;
 pub mod testing;

@@ -18,10 +18,12 @@ fn init_logging() {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let server = Server::start(config.clone()).await?;
-    tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "caravel is running");
+    // Handlers first: a SIGTERM that arrives while the listeners come up must
+    // stop the server gracefully, not kill it.
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let server = Server::start(config.clone()).await?;
+    tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "caravel is running");
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),

@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 use crate::commands::open_store;
 use crate::placeholder::Placeholder;
+use crate::router::Router;
+use caravel_smtp::pipeline::{Pipeline, SizeStage};
 
 /// A started server; [`Server::stop`] stops it gracefully.
 pub struct Server {
@@ -33,7 +35,22 @@ impl Server {
         let tls = caravel_net::tls::acceptor(&config)?;
         let listeners = bind_all(&config.listen)?;
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
-        let handler = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
+        let placeholder = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
+        let (mx, submission, submissions) =
+            caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
+        let smtp = Arc::new(caravel_smtp::SmtpServer {
+            mx,
+            submission,
+            submissions,
+            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone())),
+            pipeline: Arc::new(Pipeline::new(vec![Box::new(SizeStage { max: config.limits.max_message_size })])),
+            timeouts: caravel_smtp::Timeouts {
+                command: config.smtp.command_timeout,
+                data: config.smtp.data_timeout,
+                auth_failure_delay: config.smtp.auth_failure_delay,
+            },
+        });
+        let handler = Arc::new(Router { smtp, other: placeholder });
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = config.limits.clone();
         let task = tokio::spawn(async move {

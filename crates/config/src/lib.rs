@@ -26,7 +26,41 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub dns: Dns,
     pub limits: Limits,
+    pub smtp: Smtp,
     pub store: StoreConfig,
+}
+
+/// `[smtp]`: limits and behaviour of the SMTP listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    /// Recipients per message; more get 452 4.5.3.
+    pub max_recipients: usize,
+    /// Error replies in one session before it is closed with 421.
+    pub max_errors: usize,
+    /// Longest line of message text, CRLF included (RFC 5321: 1000).
+    pub max_line_length: usize,
+    /// Over-quota recipients get 552 5.2.2 (permanent) instead of 452 4.2.2.
+    pub over_quota_permanent: bool,
+    /// Waiting for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Duration,
+    /// Waiting for the next block of message data (§4.5.3.2.5).
+    pub data_timeout: Duration,
+    /// Pause after a failed AUTH.
+    pub auth_failure_delay: Duration,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            max_recipients: 100,
+            max_errors: 10,
+            max_line_length: 1000,
+            over_quota_permanent: false,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            auth_failure_delay: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Listening sockets per service; an empty list means no such listener.
@@ -190,6 +224,7 @@ impl Default for Config {
             tls: None,
             dns: Dns::default(),
             limits: Limits::default(),
+            smtp: Smtp::default(),
             store: StoreConfig::Sqlite,
         }
     }
@@ -245,7 +280,7 @@ impl Config {
         let root = doc.as_table();
         let mut r = Reader::new(text);
         let mut cfg = Config::default();
-        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "store"]);
+        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "store"]);
 
         if let Some(h) = r.string(root, "", "hostname") {
             match validate_hostname(&h) {
@@ -289,6 +324,9 @@ impl Config {
         if let Some(t) = r.table(root, "limits") {
             read_limits(&mut r, t, &mut cfg.limits);
         }
+        if let Some(t) = r.table(root, "smtp") {
+            read_smtp(&mut r, t, &mut cfg.smtp);
+        }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);
             let url = r.string(t, "store", "url");
@@ -319,6 +357,59 @@ impl Config {
         } else {
             Err(r.errors)
         }
+    }
+}
+
+fn read_smtp(r: &mut Reader, t: &toml_edit::Table, smtp: &mut Smtp) {
+    const P: &str = "smtp";
+    r.check_keys(
+        t,
+        P,
+        &[
+            "max_recipients",
+            "max_errors",
+            "max_line_length",
+            "over_quota",
+            "command_timeout",
+            "data_timeout",
+            "auth_failure_delay",
+        ],
+    );
+    let ranged = |r: &mut Reader, key: &str, min: u64, max: u64| -> Option<usize> {
+        let v = r.count(t, P, key)?;
+        if v < min || v > max {
+            r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), format!("must be from {min} to {max}"));
+            return None;
+        }
+        Some(v as usize)
+    };
+    if let Some(v) = ranged(r, "max_recipients", 1, 100_000) {
+        smtp.max_recipients = v;
+    }
+    if let Some(v) = ranged(r, "max_errors", 1, 1000) {
+        smtp.max_errors = v;
+    }
+    if let Some(v) = ranged(r, "max_line_length", 1000, 1_000_000) {
+        smtp.max_line_length = v;
+    }
+    match r.string(t, P, "over_quota").as_deref() {
+        None => {}
+        Some("temporary") => smtp.over_quota_permanent = false,
+        Some("permanent") => smtp.over_quota_permanent = true,
+        Some(other) => r.error(
+            "smtp.over_quota",
+            t.get("over_quota").and_then(|i| i.span()),
+            format!("{other:?}: use \"temporary\" (452 4.2.2) or \"permanent\" (552 5.2.2)"),
+        ),
+    }
+    if let Some(v) = r.duration(t, P, "command_timeout") {
+        smtp.command_timeout = v;
+    }
+    if let Some(v) = r.duration(t, P, "data_timeout") {
+        smtp.data_timeout = v;
+    }
+    if let Some(v) = r.duration(t, P, "auth_failure_delay") {
+        smtp.auth_failure_delay = v;
     }
 }
 

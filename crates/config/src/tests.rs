@@ -117,3 +117,14 @@ fn absurd_limits_are_refused() {
     assert!(Config::parse("[limits]\nmax_connections = 99999999999\n").is_err());
     assert!(Config::parse("[limits]\nidle_timeout = \"99999999999999999d\"\n").is_err());
 }
+
+#[test]
+fn smtp_section() {
+    let c = Config::parse("[smtp]\nmax_recipients = 5\nover_quota = \"permanent\"\ncommand_timeout = \"2s\"\n")
+        .expect("valid");
+    assert_eq!(c.smtp.max_recipients, 5);
+    assert!(c.smtp.over_quota_permanent);
+    assert_eq!(c.smtp.command_timeout, Duration::from_secs(2));
+    let e = Config::parse("[smtp]\nmax_line_length = 10\nover_quota = \"maybe\"\n").expect_err("invalid");
+    assert_eq!(e.len(), 2);
+}

@@ -12,6 +12,8 @@ use tokio_rustls::TlsAcceptor;
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Taken out for a TLS upgrade; reads end, writes fail.
+    Closed,
 }
 
 impl Stream {
@@ -27,13 +29,14 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?))),
             Stream::Tls(_) => Err(io::Error::other("TLS is already active")),
+            Stream::Closed => Err(io::Error::other("the connection is closed")),
         }
     }
 
     /// The negotiated TLS version and cipher, for Received headers and logs.
     pub fn tls_info(&self) -> Option<String> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Closed => None,
             Stream::Tls(t) => {
                 let (_, conn) = t.get_ref();
                 Some(format!("{:?} {:?}", conn.protocol_version()?, conn.negotiated_cipher_suite()?.suite()))
@@ -47,6 +50,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Closed => Poll::Ready(Ok(())),
         }
     }
 }
@@ -56,6 +60,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -63,6 +68,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -70,6 +76,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 }

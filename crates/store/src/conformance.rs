@@ -73,7 +73,10 @@ pub async fn directory(s: &dyn Store) {
         s.resolve(&addr("SALES@example.com")).await.expect("resolve"),
         Recipient::Alias(vec!["a@example.com".into(), "partner@remote.test".into()])
     );
-    assert_eq!(s.resolve(&addr("a+news@example.com")).await.expect("resolve"), Recipient::Account(a.id));
+    match s.resolve(&addr("a+news@example.com")).await.expect("resolve") {
+        Recipient::Account(u) => assert_eq!((u.id, u.address.as_str()), (a.id, "a@example.com")),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(s.resolve(&addr("nobody@example.com")).await.expect("resolve"), Recipient::UnknownUser);
     assert_eq!(s.resolve(&addr("a@elsewhere.test")).await.expect("resolve"), Recipient::NotLocal);
 

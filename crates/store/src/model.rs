@@ -63,7 +63,7 @@ pub struct Alias {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
     /// A local account.
-    Account(AccountId),
+    Account(Box<User>),
     /// An alias that expands to these addresses (local or remote).
     Alias(Vec<String>),
     /// The domain is ours but nobody has this address.

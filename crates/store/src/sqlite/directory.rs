@@ -301,10 +301,9 @@ impl Directory for SqliteStore {
                 candidates.push(format!("{}@{}", address.local[..plus].to_lowercase(), address.domain));
             }
             for key in candidates {
-                let account: Option<i64> =
-                    c.query_row("SELECT id FROM accounts WHERE address_key = ?1", [&key], |r| r.get(0)).optional()?;
-                if let Some(id) = account {
-                    return Ok(Recipient::Account(id));
+                let sql = format!("SELECT {USER_COLUMNS} FROM accounts WHERE address_key = ?1");
+                if let Some(user) = c.prepare_cached(&sql)?.query_row([&key], user_from_row).optional()? {
+                    return Ok(Recipient::Account(Box::new(user)));
                 }
                 let mut st = c.prepare_cached(
                     "SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id

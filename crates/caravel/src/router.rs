@@ -1,0 +1,32 @@
+//! Sends each connection to its protocol by the listener it came in on.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use caravel_net::{Handler, Service, Session, Stream};
+
+pub struct Router {
+    pub smtp: Arc<dyn Handler>,
+    /// Services whose protocol has not landed yet.
+    pub other: Arc<dyn Handler>,
+}
+
+impl Router {
+    fn pick(&self, service: Service) -> &Arc<dyn Handler> {
+        match service {
+            Service::Smtp | Service::Submission | Service::Submissions => &self.smtp,
+            _ => &self.other,
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Router {
+    async fn handle(&self, session: Session, stream: Stream) {
+        self.pick(session.service).handle(session, stream).await
+    }
+
+    async fn refuse(&self, service: Service, stream: Stream) {
+        self.pick(service).refuse(service, stream).await
+    }
+}

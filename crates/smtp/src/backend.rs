@@ -1,0 +1,65 @@
+//! What a session needs from the rest of the server, as one narrow trait: the
+//! store-backed implementation lives in `store_backend.rs`; unit tests use a
+//! fake.
+
+use async_trait::async_trait;
+use caravel_auth::SignedIn;
+use caravel_store::{AccountId, Dsn, MailEvent, RemoteRecipient};
+
+/// A failure the client should retry (4xx).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TempFailure(pub String);
+
+/// A local account a recipient address leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRecipient {
+    pub account: AccountId,
+    /// The account's address (for Delivered-To).
+    pub address: String,
+    /// The account cannot take a message of the announced size.
+    pub over_quota: bool,
+}
+
+/// Where mail for an address goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Local accounts and/or remote addresses (an alias may have both).
+    Deliver { local: Vec<LocalRecipient>, remote: Vec<String> },
+    /// The domain is ours but no such user or alias.
+    UnknownUser,
+    /// Not one of our domains.
+    NotLocal,
+}
+
+/// A message accepted at the end of DATA, ready to be stored and queued.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// This message's id (in the Received header and the reply).
+    pub id: String,
+    /// The Message-ID header, for the mail log.
+    pub message_id: Option<String>,
+    pub sender: String,
+    /// The message with the Received header already in front.
+    pub message: Vec<u8>,
+    pub local: Vec<LocalRecipient>,
+    pub remote: Vec<RemoteRecipient>,
+    /// The filter said: file it in Junk.
+    pub junk: bool,
+    pub dsn: Dsn,
+    pub session: String,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Resolves a recipient; `size` is the SIZE the client announced (or 0).
+    async fn lookup(&self, address: &str, size: u64) -> Result<Lookup, TempFailure>;
+    /// `Ok(None)`: wrong user name or password.
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure>;
+    /// Whether a signed-in user may use `from` as sender: their own address
+    /// or an alias that delivers to them.
+    async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure>;
+    /// Stores and queues. `Err` answers 451.
+    async fn deliver(&self, message: Accepted) -> Result<(), TempFailure>;
+    /// Writes an event to the operator's mail log.
+    async fn log(&self, event: MailEvent);
+}

@@ -1,0 +1,718 @@
+//! The SMTP session state machine (RFC 5321 §4.1.4 command order): lines and
+//! data in, replies and the next thing to read out. All socket work is the
+//! driver's (`server.rs`); everything else the session asks of a [`Backend`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use caravel_auth::sasl::{self, SaslError};
+use caravel_auth::SignedIn;
+use caravel_store::{now_millis, now_secs, Address, Dsn, EventKind, MailEvent, RemoteRecipient};
+
+use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
+use crate::command::{self, Command, ParseError};
+use crate::data::{bare_line_ending, DataError, DataReceiver};
+use crate::pipeline::{MessageContext, Pipeline, Verdict};
+use crate::received::{received_header, TraceInfo};
+use crate::reply::Reply;
+
+/// Which door the session came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Port 25: mail from the Internet for local domains; no AUTH.
+    Mx,
+    /// Port 587: STARTTLS, then AUTH, before any mail.
+    Submission,
+    /// Port 465: implicit TLS, then AUTH, before any mail.
+    Submissions,
+}
+
+pub struct SessionConfig {
+    pub hostname: String,
+    pub kind: Kind,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    /// Errors after which the session is closed with 421.
+    pub max_errors: usize,
+    /// Longest message line, CRLF included (RFC 5321 §4.5.3.1.6: 1000).
+    pub max_line_length: usize,
+    /// Over-quota recipients get 552 5.2.2 instead of 452 4.2.2.
+    pub over_quota_permanent: bool,
+}
+
+/// What the driver reads after sending the replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Command,
+    /// Message text up to `<CRLF>.<CRLF>`, through [`Session::data_receiver`].
+    Data,
+    /// Exactly `size` octets for BDAT, given to [`Session::bdat_piece`].
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    /// A SASL response line (may be longer than a command line).
+    AuthResponse,
+    /// Discard anything buffered, then the TLS handshake.
+    StartTls,
+    Close,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub replies: Vec<Reply>,
+    pub next: Next,
+    /// A failed sign-in: the driver waits before reading on.
+    pub auth_failed: bool,
+}
+
+impl Step {
+    fn reply(r: Reply) -> Step {
+        Step { replies: vec![r], next: Next::Command, auth_failed: false }
+    }
+    fn then(r: Reply, next: Next) -> Step {
+        Step { replies: vec![r], next, auth_failed: false }
+    }
+}
+
+struct MailTx {
+    from: String,
+    declared_size: u64,
+    smtputf8: bool,
+    dsn: Dsn,
+    local: Vec<LocalRecipient>,
+    remote: Vec<RemoteRecipient>,
+    /// Recipient addresses as accepted, for the mail log and the filter.
+    accepted: Vec<String>,
+    bdat: Option<Bdat>,
+}
+
+struct Bdat {
+    data: Vec<u8>,
+    error: Option<DataError>,
+    prev_cr: bool,
+}
+
+enum AuthPending {
+    Plain,
+    LoginUser,
+    LoginPassword(String),
+}
+
+pub struct Session<B: Backend> {
+    cfg: Arc<SessionConfig>,
+    backend: Arc<B>,
+    pipeline: Arc<Pipeline>,
+    peer: IpAddr,
+    id: String,
+    tls: Option<String>,
+    helo: Option<String>,
+    esmtp: bool,
+    user: Option<SignedIn>,
+    tx: Option<MailTx>,
+    auth: Option<AuthPending>,
+    errors: usize,
+    /// Messages accepted so far, for their ids.
+    messages: u32,
+}
+
+impl<B: Backend> Session<B> {
+    /// `tls` is the TLS description when the connection started with TLS.
+    pub fn new(
+        cfg: Arc<SessionConfig>,
+        backend: Arc<B>,
+        pipeline: Arc<Pipeline>,
+        peer: IpAddr,
+        id: String,
+        tls: Option<String>,
+    ) -> Session<B> {
+        Session {
+            cfg,
+            backend,
+            pipeline,
+            peer,
+            id,
+            tls,
+            helo: None,
+            esmtp: false,
+            user: None,
+            tx: None,
+            auth: None,
+            errors: 0,
+            messages: 0,
+        }
+    }
+
+    pub fn greeting(&self) -> Reply {
+        Reply::plain(220, format!("{} ESMTP Caravel", self.cfg.hostname))
+    }
+
+    pub fn timeout_reply(&self) -> Reply {
+        Reply::new(421, "4.4.2", format!("{} Timeout, closing connection", self.cfg.hostname))
+    }
+
+    pub fn shutdown_reply(&self) -> Reply {
+        Reply::new(421, "4.3.2", format!("{} Service shutting down, try again later", self.cfg.hostname))
+    }
+
+    pub fn signed_in(&self) -> Option<&SignedIn> {
+        self.user.as_ref()
+    }
+
+    pub fn data_receiver(&self) -> DataReceiver {
+        DataReceiver::new(self.cfg.max_message_size, self.cfg.max_line_length)
+    }
+
+    /// After a successful STARTTLS handshake: forget everything learned
+    /// before it (RFC 3207 §4.2); the client must say EHLO again.
+    pub fn tls_started(&mut self, description: String) {
+        self.tls = Some(description);
+        self.helo = None;
+        self.esmtp = false;
+        self.tx = None;
+        self.auth = None;
+    }
+
+    /// A command line longer than the limit.
+    pub fn line_too_long(&mut self) -> Step {
+        self.error(Reply::new(500, "5.5.2", "Line too long"))
+    }
+
+    /// Counts an error reply; too many close the session (STYLE: abuse limits).
+    fn error(&mut self, r: Reply) -> Step {
+        self.errors += 1;
+        if self.errors >= self.cfg.max_errors {
+            let bye = Reply::new(421, "4.7.0", format!("{} Too many errors, closing connection", self.cfg.hostname));
+            return Step { replies: vec![r, bye], next: Next::Close, auth_failed: false };
+        }
+        Step::reply(r)
+    }
+
+    pub async fn line(&mut self, line: &[u8]) -> Step {
+        if let Some(pending) = self.auth.take() {
+            return self.auth_response(pending, line).await;
+        }
+        let cmd = match command::parse(line) {
+            Ok(c) => c,
+            Err(ParseError::Http) => return Step { replies: vec![], next: Next::Close, auth_failed: false },
+            Err(ParseError::Unknown) => return self.error(Reply::new(500, "5.5.1", "Command unrecognized")),
+            Err(ParseError::Encoding) => return self.error(Reply::new(500, "5.5.2", "Invalid UTF-8 in command")),
+            Err(ParseError::Syntax(why)) => {
+                return self.error(Reply::new(501, "5.5.4", format!("Syntax error: {why}")))
+            }
+        };
+        match cmd {
+            Command::Ehlo(name) => self.ehlo(name, true),
+            Command::Helo(name) => self.ehlo(name, false),
+            Command::Mail { from, params } => self.mail(from.address, params).await,
+            Command::Rcpt { to, params } => self.rcpt(to.address, params).await,
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat_start(size, last),
+            Command::Rset => {
+                self.tx = None;
+                Step::reply(Reply::new(250, "2.0.0", "Ok"))
+            }
+            Command::Noop => Step::reply(Reply::new(250, "2.0.0", "Ok")),
+            Command::Quit => {
+                Step::then(Reply::new(221, "2.0.0", format!("{} closing connection", self.cfg.hostname)), Next::Close)
+            }
+            // RFC 5321 §3.5.3: a server that will not verify says 252.
+            Command::Vrfy(_) => {
+                Step::reply(Reply::new(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery"))
+            }
+            Command::Expn(_) => Step::reply(Reply::new(502, "5.5.1", "EXPN not available")),
+            Command::Help => Step::reply(Reply::new(
+                214,
+                "2.0.0",
+                "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH",
+            )),
+            Command::StartTls => self.starttls(),
+            Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await,
+        }
+    }
+
+    fn ehlo(&mut self, name: String, esmtp: bool) -> Step {
+        self.helo = Some(name);
+        self.esmtp = esmtp;
+        self.tx = None;
+        let host = &self.cfg.hostname;
+        if !esmtp {
+            return Step::reply(Reply::plain(250, host.clone()));
+        }
+        let mut lines = vec![
+            format!("{host} Hello"),
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.cfg.max_message_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+            "DSN".into(),
+        ];
+        if self.tls.is_none() {
+            lines.push("STARTTLS".into());
+        }
+        // RFC 4954 §4 and RFC 8314: never offer AUTH over a plain connection.
+        if self.tls.is_some() && self.cfg.kind != Kind::Mx && self.user.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        Step::reply(Reply::multiline(250, lines))
+    }
+
+    fn starttls(&mut self) -> Step {
+        if self.tls.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "TLS already active"));
+        }
+        Step::then(Reply::new(220, "2.0.0", "Ready to start TLS"), Next::StartTls)
+    }
+
+    async fn mail(&mut self, from: String, params: command::Params) -> Step {
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Send EHLO first"));
+        }
+        if self.tx.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
+        }
+        if self.cfg.kind != Kind::Mx {
+            if self.tls.is_none() {
+                return self.error(Reply::new(530, "5.7.0", "Must issue a STARTTLS command first"));
+            }
+            if self.user.is_none() {
+                return self.error(Reply::new(530, "5.7.0", "Authentication required"));
+            }
+        }
+        let mut tx = MailTx {
+            from: String::new(),
+            declared_size: 0,
+            smtputf8: false,
+            dsn: Dsn::default(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            accepted: Vec::new(),
+            bdat: None,
+        };
+        if !params.is_empty() && !self.esmtp {
+            return self.error(Reply::new(555, "5.5.4", "Parameters need EHLO"));
+        }
+        for (key, value) in params {
+            match (key.as_str(), value.as_deref()) {
+                ("SIZE", Some(v)) => match v.parse::<u64>() {
+                    Ok(n) if n > self.cfg.max_message_size => {
+                        return self.error(Reply::new(
+                            552,
+                            "5.3.4",
+                            format!("Message size exceeds fixed maximum message size of {}", self.cfg.max_message_size),
+                        ))
+                    }
+                    Ok(n) => tx.declared_size = n,
+                    Err(_) => return self.error(Reply::new(501, "5.5.4", "Bad SIZE value")),
+                },
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+                ("SMTPUTF8", None) => tx.smtputf8 = true,
+                ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") => {
+                    tx.dsn.ret = Some(v.to_ascii_uppercase())
+                }
+                ("ENVID", Some(v)) if !v.is_empty() && v.len() <= 100 => tx.dsn.envid = Some(v.to_string()),
+                // RFC 4954 §5: accepted and not trusted.
+                ("AUTH", Some(_)) => {}
+                _ => return self.error(Reply::new(555, "5.5.4", format!("Unsupported parameter {key}"))),
+            }
+        }
+        if !from.is_ascii() && !tx.smtputf8 {
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII sender address needs the SMTPUTF8 parameter"));
+        }
+        let from = if from.is_empty() {
+            String::new()
+        } else {
+            match Address::parse(&from) {
+                Ok(a) => a.to_string(),
+                Err(e) => return self.error(Reply::new(501, "5.1.7", format!("Bad sender address: {e}"))),
+            }
+        };
+        if let Some(user) = &self.user {
+            let allowed = match from.is_empty() {
+                true => Ok(false),
+                false => self.backend.may_send_as(user, &from).await,
+            };
+            match allowed {
+                Ok(true) => {}
+                Ok(false) => {
+                    let text = format!("Sender address <{from}> is not owned by user {}", user.address);
+                    return self.error(Reply::new(553, "5.7.1", text));
+                }
+                Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary failure: {}", e.0))),
+            }
+        }
+        tx.from = from;
+        self.tx = Some(tx);
+        Step::reply(Reply::new(250, "2.1.0", "Ok"))
+    }
+
+    async fn rcpt(&mut self, to: String, params: command::Params) -> Step {
+        let Some(tx) = self.tx.as_ref() else {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
+        };
+        if tx.accepted.len() >= self.cfg.max_recipients {
+            return Step::reply(Reply::new(452, "4.5.3", "Too many recipients"));
+        }
+        let smtputf8 = tx.smtputf8;
+        let declared_size = tx.declared_size;
+        let mut rcpt = RemoteRecipient::default();
+        for (key, value) in params {
+            match (key.as_str(), value) {
+                ("NOTIFY", Some(v)) if valid_notify(&v) => rcpt.notify = Some(v.to_ascii_uppercase()),
+                ("ORCPT", Some(v)) if v.contains(';') && v.len() <= 500 => rcpt.orcpt = Some(v),
+                _ => return self.error(Reply::new(555, "5.5.4", format!("Unsupported parameter {key}"))),
+            }
+        }
+        if !to.is_ascii() && !smtputf8 {
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII recipient address needs SMTPUTF8"));
+        }
+        let address = match Address::parse(&to) {
+            Ok(a) => a.to_string(),
+            Err(e) => return self.error(Reply::new(501, "5.1.3", format!("Bad recipient address: {e}"))),
+        };
+        let lookup = match self.backend.lookup(&address, declared_size).await {
+            Ok(l) => l,
+            Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary lookup failure: {}", e.0))),
+        };
+        let (local, remote) = match lookup {
+            Lookup::Deliver { local, remote } => (local, remote),
+            Lookup::UnknownUser => {
+                self.log_rejected(&address, "550 5.1.1 no such user").await;
+                return self.error(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{address}>: Recipient address rejected: User unknown"),
+                ));
+            }
+            Lookup::NotLocal if self.user.is_some() => (Vec::new(), vec![address.clone()]),
+            Lookup::NotLocal => {
+                self.log_rejected(&address, "554 5.7.1 relay access denied").await;
+                return self.error(Reply::new(554, "5.7.1", format!("<{address}>: Relay access denied")));
+            }
+        };
+        if local.iter().any(|l| l.over_quota) {
+            self.log_rejected(&address, "mailbox full").await;
+            let r = match self.cfg.over_quota_permanent {
+                true => Reply::new(552, "5.2.2", format!("<{address}>: Mailbox full")),
+                false => Reply::new(452, "4.2.2", format!("<{address}>: Mailbox full, try again later")),
+            };
+            return Step::reply(r);
+        }
+        let Some(tx) = self.tx.as_mut() else {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
+        };
+        for l in local {
+            if !tx.local.iter().any(|x| x.account == l.account) {
+                tx.local.push(l);
+            }
+        }
+        for r in remote {
+            if !tx.remote.iter().any(|x| x.address.eq_ignore_ascii_case(&r)) {
+                tx.remote.push(RemoteRecipient { address: r, ..rcpt.clone() });
+            }
+        }
+        tx.accepted.push(address);
+        Step::reply(Reply::new(250, "2.1.5", "Ok"))
+    }
+
+    fn data(&mut self) -> Step {
+        match &self.tx {
+            None => self.error(Reply::new(503, "5.5.1", "Need MAIL command")),
+            Some(tx) if tx.accepted.is_empty() => self.error(Reply::new(554, "5.5.1", "No valid recipients")),
+            Some(tx) if tx.bdat.is_some() => self.error(Reply::new(503, "5.5.1", "DATA after BDAT")),
+            Some(_) => Step::then(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"), Next::Data),
+        }
+    }
+
+    /// The DATA receiver found the end of the message.
+    pub async fn data_done(&mut self, result: Result<Vec<u8>, DataError>) -> Step {
+        match result {
+            Ok(message) => self.finish(message).await,
+            Err(e) => {
+                let tx = self.tx.take();
+                self.refuse_data(e, tx).await
+            }
+        }
+    }
+
+    async fn refuse_data(&mut self, e: DataError, tx: Option<MailTx>) -> Step {
+        let reply = match e {
+            DataError::TooBig => Reply::new(
+                552,
+                "5.3.4",
+                format!("Message size exceeds fixed maximum message size of {}", self.cfg.max_message_size),
+            ),
+            DataError::LineTooLong => {
+                Reply::new(500, "5.5.2", format!("Message line longer than {} octets", self.cfg.max_line_length))
+            }
+            DataError::BareLineEnding => {
+                Reply::new(554, "5.6.0", "Message contains a bare CR or LF; lines must end with CRLF")
+            }
+        };
+        if let Some(tx) = tx {
+            for rcpt in &tx.accepted {
+                self.log(EventKind::Rejected, &tx.from, rcpt, &reply.lines.join(" ")).await;
+            }
+        }
+        self.error(reply)
+    }
+
+    fn bdat_start(&mut self, size: u64, last: bool) -> Step {
+        // RFC 3030 §2: the chunk is read in any case; errors are answered after it.
+        if let Some(tx) = self.tx.as_mut() {
+            if !tx.accepted.is_empty() && tx.bdat.is_none() {
+                tx.bdat = Some(Bdat { data: Vec::new(), error: None, prev_cr: false });
+            }
+        }
+        Step { replies: vec![], next: Next::Bdat { size, last }, auth_failed: false }
+    }
+
+    /// Part of a BDAT chunk.
+    pub fn bdat_piece(&mut self, piece: &[u8]) {
+        let max = self.cfg.max_message_size;
+        if let Some(b) = self.tx.as_mut().and_then(|t| t.bdat.as_mut()) {
+            if b.error.is_none() {
+                if bare_line_ending(piece, b.prev_cr) {
+                    b.error = Some(DataError::BareLineEnding);
+                } else if (b.data.len() + piece.len()) as u64 > max {
+                    b.error = Some(DataError::TooBig);
+                } else {
+                    b.data.extend_from_slice(piece);
+                }
+                if b.error.is_some() {
+                    b.data = Vec::new();
+                }
+            }
+            b.prev_cr = piece.last() == Some(&b'\r');
+        }
+    }
+
+    /// The whole BDAT chunk has been read.
+    pub async fn bdat_end(&mut self, size: u64, last: bool) -> Step {
+        let Some(tx) = self.tx.as_mut() else {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
+        };
+        let Some(b) = tx.bdat.as_mut() else {
+            return self.error(Reply::new(554, "5.5.1", "No valid recipients"));
+        };
+        if !last {
+            return Step::reply(Reply::new(250, "2.0.0", format!("{size} octets received")));
+        }
+        if b.prev_cr {
+            b.error.get_or_insert(DataError::BareLineEnding);
+        }
+        let b = tx.bdat.take();
+        match b {
+            Some(Bdat { error: Some(e), .. }) => {
+                let tx = self.tx.take();
+                self.refuse_data(e, tx).await
+            }
+            Some(Bdat { data, .. }) => self.finish(data).await,
+            None => self.error(Reply::new(503, "5.5.1", "Need MAIL command")),
+        }
+    }
+
+    /// Filters, adds the trace header, stores and queues; 250 only once all
+    /// of it is on disk.
+    async fn finish(&mut self, message: Vec<u8>) -> Step {
+        let Some(tx) = self.tx.take() else {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
+        };
+        let helo = self.helo.clone().unwrap_or_default();
+        let mut ctx = MessageContext {
+            message: &message,
+            sender: &tx.from,
+            recipients: &tx.accepted,
+            peer: self.peer,
+            helo: &helo,
+            authenticated: self.user.is_some(),
+            tags: Vec::new(),
+            score: 0.0,
+        };
+        let verdict = self.pipeline.run(&mut ctx);
+        let junk = match verdict {
+            Verdict::Accept => false,
+            Verdict::Junk => true,
+            Verdict::Reject { code, enhanced, text } => {
+                for rcpt in &tx.accepted {
+                    self.log(EventKind::Rejected, &tx.from, rcpt, &format!("{code} {enhanced} {text}")).await;
+                }
+                return Step::reply(Reply::new(code, enhanced, text));
+            }
+        };
+        self.messages += 1;
+        let id = format!("{}{:02x}", self.id, self.messages);
+        let message_id = header_value(&message, "message-id");
+        let trace = received_header(&TraceInfo {
+            helo: &helo,
+            peer: self.peer,
+            hostname: &self.cfg.hostname,
+            esmtp: self.esmtp,
+            tls: self.tls.as_deref(),
+            authenticated: self.user.is_some(),
+            smtputf8: tx.smtputf8,
+            id: &id,
+            single_recipient: (tx.accepted.len() == 1).then(|| tx.accepted[0].as_str()),
+            now: now_secs(),
+        });
+        let mut full = Vec::with_capacity(trace.len() + message.len());
+        full.extend_from_slice(trace.as_bytes());
+        full.extend_from_slice(&message);
+        let size = full.len();
+        let accepted = Accepted {
+            id: id.clone(),
+            message_id: message_id.clone(),
+            sender: tx.from.clone(),
+            message: full,
+            local: tx.local,
+            remote: tx.remote,
+            junk,
+            dsn: tx.dsn,
+            session: self.id.clone(),
+        };
+        for rcpt in &tx.accepted {
+            let detail =
+                format!("from {} ({}), {size} bytes{}", self.peer, helo, if junk { ", filed as junk" } else { "" });
+            self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
+        }
+        match self.backend.deliver(accepted).await {
+            Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
+            Err(e) => {
+                for rcpt in &tx.accepted {
+                    self.log(EventKind::Rejected, &tx.from, rcpt, &format!("451 storage failure: {}", e.0)).await;
+                }
+                Step::reply(Reply::new(451, "4.3.0", "Temporary storage failure, please try again"))
+            }
+        }
+    }
+
+    async fn log(&self, kind: EventKind, sender: &str, recipient: &str, detail: &str) {
+        self.log_message(kind, None, sender, recipient, detail).await
+    }
+
+    async fn log_message(
+        &self,
+        kind: EventKind,
+        message_id: Option<String>,
+        sender: &str,
+        recipient: &str,
+        detail: &str,
+    ) {
+        self.backend
+            .log(MailEvent {
+                ts: now_millis(),
+                kind,
+                message_id,
+                sender: Some(sender.to_string()),
+                recipient: Some(recipient.to_string()),
+                detail: detail.to_string(),
+                session: Some(self.id.clone()),
+            })
+            .await;
+    }
+
+    async fn log_rejected(&self, recipient: &str, why: &str) {
+        let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
+        self.log(EventKind::Rejected, &sender, recipient, why).await;
+    }
+
+    async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Step {
+        if self.cfg.kind == Kind::Mx {
+            return self.error(Reply::new(502, "5.5.1", "AUTH is not available on this port; use port 587 or 465"));
+        }
+        if self.tls.is_none() {
+            return self.error(Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism"));
+        }
+        if self.user.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Already authenticated"));
+        }
+        if self.tx.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "AUTH not allowed during a mail transaction"));
+        }
+        match (mechanism.as_str(), initial) {
+            ("PLAIN", Some(resp)) => self.auth_response(AuthPending::Plain, resp.as_bytes()).await,
+            ("PLAIN", None) => {
+                self.auth = Some(AuthPending::Plain);
+                Step::then(Reply::plain(334, ""), Next::AuthResponse)
+            }
+            ("LOGIN", Some(resp)) => self.auth_response(AuthPending::LoginUser, resp.as_bytes()).await,
+            ("LOGIN", None) => {
+                self.auth = Some(AuthPending::LoginUser);
+                Step::then(Reply::plain(334, sasl::LOGIN_USERNAME_CHALLENGE), Next::AuthResponse)
+            }
+            _ => self.error(Reply::new(504, "5.5.4", "Unrecognized authentication type")),
+        }
+    }
+
+    async fn auth_response(&mut self, pending: AuthPending, line: &[u8]) -> Step {
+        let text = String::from_utf8_lossy(line);
+        let decoded = match pending {
+            AuthPending::Plain => sasl::plain(&text).map(|c| (c.username, c.password)),
+            AuthPending::LoginUser => match sasl::login_step(&text) {
+                Ok(user) => {
+                    self.auth = Some(AuthPending::LoginPassword(user));
+                    return Step::then(Reply::plain(334, sasl::LOGIN_PASSWORD_CHALLENGE), Next::AuthResponse);
+                }
+                Err(e) => Err(e),
+            },
+            AuthPending::LoginPassword(user) => sasl::login_step(&text).map(|p| (user, p)),
+        };
+        let (username, password) = match decoded {
+            Ok(c) => c,
+            Err(SaslError::Cancelled) => return self.error(Reply::new(501, "5.7.0", "Authentication cancelled")),
+            Err(SaslError::Malformed) => return self.error(Reply::new(501, "5.5.2", "Cannot decode the response")),
+            Err(SaslError::AuthzidNotAllowed) => {
+                return self.error(Reply::new(535, "5.7.8", "Authorization as another user is not allowed"))
+            }
+        };
+        match self.backend.authenticate(&username, &password).await {
+            Ok(Some(user)) => {
+                tracing::info!(user = %user.address, "signed in");
+                self.user = Some(user);
+                Step::reply(Reply::new(235, "2.7.0", "Authentication successful"))
+            }
+            Ok(None) => {
+                tracing::info!(username = %username, "sign-in failed");
+                let mut step = self.error(Reply::new(535, "5.7.8", "Authentication credentials invalid"));
+                step.auth_failed = true;
+                step
+            }
+            Err(e) => Step::reply(Reply::new(454, "4.7.0", format!("Temporary authentication failure: {}", e.0))),
+        }
+    }
+}
+
+/// The unfolded value of the first header field `name` (lowercase), if any.
+pub fn header_value(message: &[u8], name: &str) -> Option<String> {
+    let end = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(message.len());
+    let head = String::from_utf8_lossy(&message[..end]);
+    let mut found: Option<String> = None;
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = found.as_mut() {
+                v.push_str(line.trim_start());
+                continue;
+            }
+        }
+        if found.is_some() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            if n.trim().eq_ignore_ascii_case(name) {
+                found = Some(v.trim().to_string());
+            }
+        }
+    }
+    found.filter(|v| !v.is_empty())
+}
+
+/// RFC 3461 §4.1: NEVER alone, or any of SUCCESS, FAILURE, DELAY.
+fn valid_notify(v: &str) -> bool {
+    let parts: Vec<String> = v.split(',').map(|p| p.to_ascii_uppercase()).collect();
+    if parts.len() == 1 && parts[0] == "NEVER" {
+        return true;
+    }
+    !parts.is_empty() && parts.iter().all(|p| matches!(p.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
+}

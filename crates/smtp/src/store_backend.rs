@@ -1,0 +1,118 @@
+//! The [`Backend`] over the store and the authenticator: how a running server
+//! resolves, signs in, stores and queues.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use caravel_auth::{Authenticator, SignedIn};
+use caravel_store::{
+    Address, Delivery, Directory, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User,
+};
+
+use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
+
+pub struct StoreBackend {
+    store: Arc<dyn Store>,
+    auth: Authenticator,
+}
+
+impl StoreBackend {
+    pub fn new(store: Arc<dyn Store>) -> StoreBackend {
+        let auth = Authenticator::new(store.clone() as Arc<dyn Directory>);
+        StoreBackend { store, auth }
+    }
+}
+
+fn temp(e: caravel_store::StoreError) -> TempFailure {
+    TempFailure(e.to_string())
+}
+
+fn local(user: &User, size: u64) -> LocalRecipient {
+    let over_quota = user.quota.is_some_and(|q| user.used.saturating_add(size) > q || user.used >= q);
+    LocalRecipient { account: user.id, address: user.address.clone(), over_quota }
+}
+
+#[async_trait]
+impl Backend for StoreBackend {
+    async fn lookup(&self, address: &str, size: u64) -> Result<Lookup, TempFailure> {
+        let Ok(address) = Address::parse(address) else { return Ok(Lookup::UnknownUser) };
+        match self.store.resolve(&address).await.map_err(temp)? {
+            Recipient::Account(user) => Ok(Lookup::Deliver { local: vec![local(&user, size)], remote: vec![] }),
+            Recipient::Alias(targets) => {
+                // Expanded once: a target that is itself an alias is not followed.
+                let (mut locals, mut remote) = (Vec::new(), Vec::new());
+                for t in targets {
+                    let Ok(target) = Address::parse(&t) else { continue };
+                    match self.store.resolve(&target).await.map_err(temp)? {
+                        Recipient::Account(user) => locals.push(local(&user, size)),
+                        Recipient::NotLocal => remote.push(target.to_string()),
+                        other => tracing::warn!(alias = %address, target = %t, ?other, "alias target skipped"),
+                    }
+                }
+                if locals.is_empty() && remote.is_empty() {
+                    return Ok(Lookup::UnknownUser);
+                }
+                Ok(Lookup::Deliver { local: locals, remote })
+            }
+            Recipient::UnknownUser => Ok(Lookup::UnknownUser),
+            Recipient::NotLocal => Ok(Lookup::NotLocal),
+        }
+    }
+
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure> {
+        self.auth.verify(username, password).await.map_err(temp)
+    }
+
+    async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure> {
+        let (Ok(from), Ok(own)) = (Address::parse(from), Address::parse(&user.address)) else { return Ok(false) };
+        if from.key() == own.key() {
+            return Ok(true);
+        }
+        // An alias the user receives for is theirs to send as.
+        Ok(match self.store.resolve(&from).await.map_err(temp)? {
+            Recipient::Alias(targets) => targets.iter().any(|t| Address::parse(t).is_ok_and(|t| t.key() == own.key())),
+            Recipient::Account(u) => u.id == user.account,
+            _ => false,
+        })
+    }
+
+    async fn deliver(&self, m: Accepted) -> Result<(), TempFailure> {
+        let mailbox = MailboxTarget::Special(if m.junk { SpecialUse::Junk } else { SpecialUse::Inbox });
+        let targets = m
+            .local
+            .iter()
+            .map(|l| Target {
+                // RFC 5321 §4.4: the final delivery adds Return-Path.
+                prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n", m.sender, l.address).into_bytes(),
+                check_quota: false,
+                ..Target::new(l.account, mailbox.clone())
+            })
+            .collect();
+        let delivery = Delivery {
+            raw: Arc::new(m.message),
+            internal_date: caravel_store::now_secs(),
+            targets,
+            remote: m.remote,
+            dsn: m.dsn,
+            sender: m.sender,
+            session: m.id,
+        };
+        let outcome = self.store.deliver(delivery).await.map_err(temp)?;
+        for r in outcome.stored {
+            match r {
+                Ok(_) => {}
+                // Storage trouble: the client retries the whole message.
+                Err(e) if e.is_transient() => return Err(temp(e)),
+                // The account went away since RCPT: nothing to retry.
+                Err(e) => tracing::warn!(error = %e, "a recipient could not be stored"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn log(&self, event: MailEvent) {
+        if let Err(e) = self.store.record(event).await {
+            tracing::warn!(error = %e, "could not write the mail log");
+        }
+    }
+}
