@@ -24,8 +24,12 @@ fn sigterm_stops_the_server_within_5_seconds() {
     let env = Env::with_config(&listen_config(&[("smtp", smtp), ("http", http)]));
     let mut child = env.command(&["serve"]).stderr(Stdio::piped()).spawn().expect("serve");
     wait_for_port(http);
-    // An open session that has not finished reading its greeting.
-    let mut open = std::net::TcpStream::connect(("127.0.0.1", smtp)).expect("connect");
+    // An open SMTP session, idle between commands.
+    let open = std::net::TcpStream::connect(("127.0.0.1", smtp)).expect("connect");
+    let mut open = BufReader::new(open);
+    let mut greeting = String::new();
+    open.read_line(&mut greeting).expect("greeting");
+    assert!(greeting.starts_with("220 "), "{greeting:?}");
     send_signal(child.id(), "-TERM");
     let started = Instant::now();
     loop {
@@ -36,9 +40,9 @@ fn sigterm_stops_the_server_within_5_seconds() {
         assert!(started.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut greeting = String::new();
-    let _ = open.read_to_string(&mut greeting);
-    assert!(greeting.starts_with("220 ") && greeting.contains("\r\n421 4.3.2"), "{greeting:?}");
+    let mut goodbye = String::new();
+    let _ = open.read_to_string(&mut goodbye);
+    assert!(goodbye.starts_with("421 4.3.2"), "the idle session is told the server stops: {goodbye:?}");
     let mut log = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
     assert!(log.contains("SIGTERM received") && log.contains("stopped"), "{log}");
