@@ -115,3 +115,75 @@ fn sigkill_during_deliveries_loses_nothing_acknowledged() {
         });
     }
 }
+
+/// The issue's own scenario: the *server* is SIGKILLed while 16 SMTP clients
+/// stream messages into it. Every message that got its 250 must be in the
+/// mailbox after a restart, byte for byte, and the store must check clean.
+#[test]
+fn sigkill_of_the_server_during_smtp_deliveries_loses_nothing_acknowledged() {
+    let (smtp, http) = (free_port(), free_port());
+    let env = Env::with_config(&format!("[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nhttp = [\"127.0.0.1:{http}\"]\n"));
+    env.ok(&["domain", "add", "example.test"]);
+    let r = env.run_with_input(&["user", "add", "alice@example.test", "--password-stdin"], "Wonderland-Key-2026\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let stream = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_stream.py");
+
+    let mut acked: std::collections::HashMap<String, String> = Default::default();
+    for (round, kill_after) in [(1, 150), (2, 600)] {
+        let mut server = env.command(&["serve"]).stderr(Stdio::null()).spawn().expect("serve");
+        wait_for_port(smtp);
+        let mut client = std::process::Command::new("python3")
+            .args([stream, &smtp.to_string(), "16", "4000", &format!("r{round}")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut seen = 0;
+        for line in BufReader::new(client.stdout.take().expect("stdout")).lines() {
+            let line = line.expect("line");
+            let mut parts = line.split_whitespace().skip(1);
+            let (id, hash) = (parts.next().expect("id").to_string(), parts.next().expect("hash").to_string());
+            acked.insert(id, hash);
+            seen += 1;
+            if seen == kill_after {
+                server.kill().expect("SIGKILL the server");
+            }
+        }
+        client.wait().expect("client");
+        server.wait().expect("reaped");
+        assert!(seen >= kill_after && seen < 4000, "round {round}: {seen} acknowledged; the kill came too late");
+
+        // Start-up is crash recovery.
+        let mut again = env.command(&["serve"]).stderr(Stdio::null()).spawn().expect("serve");
+        wait_for_port(http);
+        send_signal(again.id(), "-TERM");
+        assert!(again.wait().expect("wait").success());
+        let check = env.run(&["store", "check"]);
+        assert_eq!(check.code, 0, "round {round}: damage after the kill:\n{}{}", check.stdout, check.stderr);
+
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let store = SqliteStore::open(&env.data_dir()).expect("open store");
+            let user =
+                store.get_user(&Address::parse("alice@example.test").expect("a")).await.expect("get").expect("alice");
+            let inbox = store
+                .mailboxes(user.id)
+                .await
+                .expect("mailboxes")
+                .into_iter()
+                .find(|m| m.name == "INBOX")
+                .expect("INBOX");
+            let mut stored: std::collections::HashMap<String, String> = Default::default();
+            for m in store.messages(inbox.id).await.expect("messages") {
+                let raw = store.read_message(&m).await.expect("readable");
+                let start = raw.windows(26).position(|w| w == b"From: stream@remote.test\r\n").expect("the sent text");
+                let text = String::from_utf8_lossy(&raw[start..]).to_string();
+                let id = text.lines().find_map(|l| l.strip_prefix("Message-ID: ")).expect("Message-ID").to_string();
+                use sha2::Digest;
+                stored.insert(id, hex::encode(sha2::Sha256::digest(&raw[start..])));
+            }
+            for (id, hash) in &acked {
+                assert_eq!(stored.get(id), Some(hash), "round {round}: acknowledged {id} missing or altered");
+            }
+        });
+    }
+}
