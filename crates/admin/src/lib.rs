@@ -165,8 +165,9 @@ impl Admin {
         Ok(self.store.unlock_user(&address(addr)?).await?)
     }
 
+    /// `alias` may be `@domain`: the catch-all for unknown addresses of the domain.
     pub async fn alias_add(&self, alias: &str, targets: &[String]) -> Result<Alias> {
-        let alias = address(alias)?;
+        let alias = Address::parse_alias(alias)?;
         if targets.is_empty() {
             return Err(AdminError("an alias needs at least one target address".into()));
         }
@@ -190,7 +191,7 @@ impl Admin {
     }
 
     pub async fn alias_del(&self, alias: &str) -> Result<()> {
-        Ok(self.store.del_alias(&address(alias)?).await?)
+        Ok(self.store.del_alias(&Address::parse_alias(alias)?).await?)
     }
 
     pub async fn store_check(&self) -> Result<CheckReport> {

@@ -145,6 +145,9 @@ fn aliases() {
     assert_eq!(r.code, 1);
     env.ok(&["alias", "del", "SALES@example.test"]);
     assert_eq!(env.ok(&["alias", "list", "--json"]).trim(), "[]");
+    env.ok(&["alias", "add", "@Example.TEST", "maria.silva@example.test"]);
+    assert!(env.ok(&["alias", "list"]).contains("@example.test\tmaria.silva@example.test"));
+    env.ok(&["alias", "del", "@example.test"]);
 }
 
 #[test]

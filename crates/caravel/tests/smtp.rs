@@ -20,7 +20,12 @@ fn env_ports(t: &TestServer) -> Vec<(&'static str, String)> {
 
 /// Runs a scenario of `smtp_scenarios.py`; returns its standard output.
 async fn scenario(t: &TestServer, name: &str) -> Vec<u8> {
-    let env = env_ports(t);
+    scenario_with(t, name, vec![]).await
+}
+
+async fn scenario_with(t: &TestServer, name: &str, extra: Vec<(&'static str, String)>) -> Vec<u8> {
+    let mut env = env_ports(t);
+    env.extend(extra);
     let name = name.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3").arg(SCENARIOS).arg(&name).envs(env).output().expect("python3")
@@ -234,4 +239,44 @@ async fn msmtp_sends_through_submission() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bob = inbox(&*t.store(), "bob@example.test").await;
     assert!(String::from_utf8_lossy(&bob[0].1).contains("Subject: via msmtp"));
+}
+
+async fn over_quota_reply(permanent: bool) -> String {
+    let t = TestServer::start_with(|c| c.smtp.over_quota_permanent = permanent).await;
+    let store = t.store();
+    let bob = Address::parse("bob@example.test").expect("bob");
+    let update = caravel_store::UserUpdate { quota: Some(Some(100)), ..Default::default() };
+    store.update_user(&bob, update).await.expect("quota");
+    let want = if permanent { "552 5.2.2" } else { "452 4.2.2" };
+    scenario_with(&t, "over_quota", vec![("WANT", want.to_string())]).await;
+    want.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_quota_recipients_get_452_or_552_as_configured() {
+    assert_eq!(over_quota_reply(false).await, "452 4.2.2");
+    assert_eq!(over_quota_reply(true).await, "552 5.2.2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_data_transfer_is_dropped_at_its_timeout() {
+    let t = TestServer::start_with(|c| c.smtp.data_timeout = std::time::Duration::from_secs(1)).await;
+    scenario(&t, "data_timeout").await;
+    assert!(inbox(&*t.store(), "alice@example.test").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sign_in_is_answered_after_the_delay() {
+    let t = TestServer::start_with(|c| c.smtp.auth_failure_delay = std::time::Duration::from_secs(1)).await;
+    scenario(&t, "auth_delay").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catch_all_alias_takes_unknown_addresses_of_its_domain() {
+    let t = TestServer::start().await;
+    let store = t.store();
+    let all = Address::catch_all("example.test").expect("catch-all");
+    store.add_alias(&all, &["alice@example.test".into()]).await.expect("alias");
+    scenario(&t, "catch_all").await;
+    assert_eq!(inbox(&*store, "alice@example.test").await.len(), 1);
 }

@@ -27,6 +27,20 @@ impl Address {
         Ok(Address { local: local.to_string(), domain })
     }
 
+    /// The catch-all of a domain (`@example.com`): mail for any unknown
+    /// address of the domain.
+    pub fn catch_all(domain: &str) -> Result<Address, String> {
+        Ok(Address { local: String::new(), domain: normalize_domain(domain)? })
+    }
+
+    /// An address, or `@domain` for a catch-all.
+    pub fn parse_alias(text: &str) -> Result<Address, String> {
+        match text.trim().strip_prefix('@') {
+            Some(domain) => Address::catch_all(domain),
+            None => Address::parse(text),
+        }
+    }
+
     /// The case-insensitive key under which the address is unique.
     pub fn key(&self) -> String {
         format!("{}@{}", self.local.to_lowercase(), self.domain)

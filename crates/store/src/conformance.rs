@@ -78,6 +78,14 @@ pub async fn directory(s: &dyn Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(s.resolve(&addr("nobody@example.com")).await.expect("resolve"), Recipient::UnknownUser);
+    let catch_all = Address::catch_all("example.com").expect("catch-all");
+    s.add_alias(&catch_all, &["a@example.com".into()]).await.expect("catch-all alias");
+    assert_eq!(
+        s.resolve(&addr("nobody@example.com")).await.expect("resolve"),
+        Recipient::Alias(vec!["a@example.com".into()])
+    );
+    assert!(matches!(s.resolve(&addr("a@example.com")).await.expect("resolve"), Recipient::Account(_)), "exact first");
+    s.del_alias(&catch_all).await.expect("del catch-all");
     assert_eq!(s.resolve(&addr("a@elsewhere.test")).await.expect("resolve"), Recipient::NotLocal);
 
     assert!(matches!(s.del_domain("example.com").await, Err(StoreError::Conflict(_))));

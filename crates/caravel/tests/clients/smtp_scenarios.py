@@ -266,5 +266,46 @@ def many_connections():
         s.close()
 
 
+def over_quota():
+    want = os.environ["WANT"].encode()
+    r = Raw(SMTP)
+    r.reply()
+    r.cmd(b"EHLO client")
+    # bob's quota is 100 bytes: a 500-byte message does not fit.
+    r.cmd(b"MAIL FROM:<x@remote.test> SIZE=500")
+    code, text = r.cmd(b"RCPT TO:<bob@example.test>")
+    expect(b"%d %s" % (code, text[:5]) == want, f"over quota: expected {want!r}, got {code} {text!r}")
+    expect(r.cmd(b"RCPT TO:<alice@example.test>")[0] == 250, "others still accepted")
+
+
+def data_timeout():
+    r = Raw(SMTP)
+    r.reply()
+    r.cmd(b"EHLO client")
+    r.cmd(b"MAIL FROM:<x@remote.test>")
+    r.cmd(b"RCPT TO:<alice@example.test>")
+    expect(r.cmd(b"DATA")[0] == 354, "DATA")
+    r.send(b"Subject: stalled\r\n\r\nhalf a message")
+    started = time.time()
+    code, text = r.reply()
+    expect(code == 421 and text.startswith(b"4.4.2"), f"stalled DATA gets 421 4.4.2: {code} {text!r}")
+    expect(0.5 < time.time() - started < 5, "after the data timeout")
+
+
+def auth_delay():
+    with smtplib.SMTP_SSL(HOST, SUBS, context=tls_context()) as s:
+        started = time.time()
+        refused(lambda: s.login(ALICE[0], "Wrong-Password-99"), 535, "5.7.8")
+        took = time.time() - started
+        expect(took >= 1.0, f"a failed sign-in is answered after the delay, took {took:.2f}s")
+        s.login(*ALICE)
+
+
+def catch_all():
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.sendmail("x@remote.test", ["anything-at-all@example.test"], b"Subject: catch-all\r\n\r\nx\r\n")
+        refused(lambda: s.sendmail("x@remote.test", ["someone@other.test"], b"Subject: x\r\n\r\nx\r\n"), 554, "5.7.1")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

@@ -300,6 +300,8 @@ impl Directory for SqliteStore {
             if let Some(plus) = address.local.find('+').filter(|&i| i > 0) {
                 candidates.push(format!("{}@{}", address.local[..plus].to_lowercase(), address.domain));
             }
+            // Last, the domain's catch-all alias, if it has one.
+            candidates.push(format!("@{}", address.domain));
             for key in candidates {
                 let sql = format!("SELECT {USER_COLUMNS} FROM accounts WHERE address_key = ?1");
                 if let Some(user) = c.prepare_cached(&sql)?.query_row([&key], user_from_row).optional()? {
