@@ -246,6 +246,33 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_lines_never_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let seeds: &[&[u8]] =
+            &[b"MAIL FROM:<a@b.c> SIZE=1", b"RCPT TO:<\"q\\\"x\"@b.c>", b"BDAT 9 LAST", b"AUTH PLAIN =", b"EHLO x"];
+        for _ in 0..5000 {
+            let mut line = seeds[(next() % seeds.len() as u64) as usize].to_vec();
+            for _ in 0..(next() % 6) {
+                let at = (next() as usize) % (line.len() + 1);
+                match next() % 3 {
+                    0 => line.insert(at, next() as u8),
+                    1 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => line.insert(at, b"<>:\"@ =\\"[(next() % 8) as usize]),
+                }
+            }
+            let _ = parse(&line);
+        }
+    }
+
+    #[test]
     fn others() {
         assert_eq!(p("BDAT 1000 LAST"), Ok(Command::Bdat { size: 1000, last: true }));
         assert_eq!(p("bdat 5"), Ok(Command::Bdat { size: 5, last: false }));

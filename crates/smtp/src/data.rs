@@ -205,6 +205,40 @@ mod tests {
         assert!(matches!(r.feed(b"01234567\r\n.\r\n"), Feed::Done { result: Ok(_), .. }), "1000 counts the CRLF");
     }
 
+    /// Random input, fed whole and in random pieces, gives the same outcome
+    /// at the same place (a cheap stand-in for a fuzzer on stable Rust).
+    #[test]
+    fn any_split_of_any_input_gives_the_same_result() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet: &[&[u8]] = &[b"a", b"\r\n", b"\r", b"\n", b".", b"..", b"\r\n.\r\n", b"xyz", b"\xff"];
+        for _ in 0..2000 {
+            let mut input = Vec::new();
+            for _ in 0..(next() % 40) {
+                input.extend_from_slice(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            input.extend_from_slice(b"\r\n.\r\n");
+            let whole = DataReceiver::new(64, 20).feed(&input);
+            let mut r = DataReceiver::new(64, 20);
+            let mut pos = 0;
+            let split = loop {
+                let n = 1 + (next() % 7) as usize;
+                let end = (pos + n).min(input.len());
+                match r.feed(&input[pos..end]) {
+                    Feed::More => pos = end,
+                    Feed::Done { consumed, result } => break Feed::Done { consumed: pos + consumed, result },
+                }
+                assert!(pos < input.len(), "the end was never found in {input:?}");
+            };
+            assert_eq!(whole, split, "{input:?}");
+        }
+    }
+
     #[test]
     fn bdat_bare_line_endings() {
         assert!(!bare_line_ending(b"a\r\nb\r\n", false));

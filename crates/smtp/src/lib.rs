@@ -11,5 +11,8 @@ pub mod server;
 pub mod session;
 pub mod store_backend;
 
+#[cfg(test)]
+mod session_tests;
+
 pub use server::{session_configs, SmtpServer, Timeouts};
 pub use store_backend::StoreBackend;
