@@ -18,6 +18,16 @@ fn init_logging() {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    // Every connection is a file descriptor: raise the soft limit to the hard one.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if (n as usize) < config.limits.max_connections + 64 => tracing::warn!(
+            limit = n,
+            max_connections = config.limits.max_connections,
+            "the open-files limit is below [limits] max_connections; raise it (ulimit -n, LimitNOFILE=)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
     // Handlers first: a SIGTERM that arrives while the listeners come up must
     // stop the server gracefully, not kill it.
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;

@@ -298,11 +298,13 @@ impl<B: Backend> Session<B> {
             match (key.as_str(), value.as_deref()) {
                 ("SIZE", Some(v)) => match v.parse::<u64>() {
                     Ok(n) if n > self.cfg.max_message_size => {
+                        let why = format!("552 5.3.4 announced size {n} over the limit");
+                        self.log(EventKind::Rejected, &from, "", &why).await;
                         return self.error(Reply::new(
                             552,
                             "5.3.4",
                             format!("Message size exceeds fixed maximum message size of {}", self.cfg.max_message_size),
-                        ))
+                        ));
                     }
                     Ok(n) => tx.declared_size = n,
                     Err(_) => return self.error(Reply::new(501, "5.5.4", "Bad SIZE value")),
@@ -338,6 +340,7 @@ impl<B: Backend> Session<B> {
                 Ok(true) => {}
                 Ok(false) => {
                     let text = format!("Sender address <{from}> is not owned by user {}", user.address);
+                    self.log(EventKind::Rejected, &from, "", &format!("553 5.7.1 {text}")).await;
                     return self.error(Reply::new(553, "5.7.1", text));
                 }
                 Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary failure: {}", e.0))),
