@@ -7,6 +7,7 @@ use caravel_net::{Handler, Service, Session, Stream};
 
 pub struct Router {
     pub smtp: Arc<dyn Handler>,
+    pub pop3: Arc<dyn Handler>,
     /// Services whose protocol has not landed yet.
     pub other: Arc<dyn Handler>,
 }
@@ -15,6 +16,7 @@ impl Router {
     fn pick(&self, service: Service) -> &Arc<dyn Handler> {
         match service {
             Service::Smtp | Service::Submission | Service::Submissions => &self.smtp,
+            Service::Pop3 | Service::Pop3s => &self.pop3,
             _ => &self.other,
         }
     }

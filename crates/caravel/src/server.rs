@@ -50,7 +50,17 @@ impl Server {
                 auth_failure_delay: config.smtp.auth_failure_delay,
             },
         });
-        let handler = Arc::new(Router { smtp, other: placeholder });
+        let pop3 = Arc::new(caravel_pop3::Pop3Server {
+            config: Arc::new(caravel_pop3::Config {
+                hostname: config.hostname.clone(),
+                max_errors: config.pop3.max_errors,
+            }),
+            maildrops: Arc::new(caravel_pop3::StoreMaildrops::new(store.clone())),
+            locks: caravel_pop3::Locks::default(),
+            idle_timeout: config.pop3.idle_timeout,
+            auth_failure_delay: config.pop3.auth_failure_delay,
+        });
+        let handler = Arc::new(Router { smtp, pop3, other: placeholder });
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = config.limits.clone();
         let task = tokio::spawn(async move {

@@ -27,7 +27,25 @@ pub struct Config {
     pub dns: Dns,
     pub limits: Limits,
     pub smtp: Smtp,
+    pub pop3: Pop3,
     pub store: StoreConfig,
+}
+
+/// `[pop3]`: limits of the POP3 listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pop3 {
+    /// RFC 1939 §3: an inactivity timer of at least 10 minutes.
+    pub idle_timeout: Duration,
+    /// Error replies before the session is closed.
+    pub max_errors: usize,
+    /// Pause after a failed sign-in.
+    pub auth_failure_delay: Duration,
+}
+
+impl Default for Pop3 {
+    fn default() -> Self {
+        Pop3 { idle_timeout: Duration::from_secs(600), max_errors: 10, auth_failure_delay: Duration::from_secs(2) }
+    }
 }
 
 /// `[smtp]`: limits and behaviour of the SMTP listeners.
@@ -225,6 +243,7 @@ impl Default for Config {
             dns: Dns::default(),
             limits: Limits::default(),
             smtp: Smtp::default(),
+            pop3: Pop3::default(),
             store: StoreConfig::Sqlite,
         }
     }
@@ -280,7 +299,7 @@ impl Config {
         let root = doc.as_table();
         let mut r = Reader::new(text);
         let mut cfg = Config::default();
-        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "store"]);
+        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "store"]);
 
         if let Some(h) = r.string(root, "", "hostname") {
             match validate_hostname(&h) {
@@ -326,6 +345,21 @@ impl Config {
         }
         if let Some(t) = r.table(root, "smtp") {
             read_smtp(&mut r, t, &mut cfg.smtp);
+        }
+        if let Some(t) = r.table(root, "pop3") {
+            r.check_keys(t, "pop3", &["idle_timeout", "max_errors", "auth_failure_delay"]);
+            if let Some(v) = r.duration(t, "pop3", "idle_timeout") {
+                cfg.pop3.idle_timeout = v;
+            }
+            if let Some(v) = r.count(t, "pop3", "max_errors") {
+                if v == 0 || v > 1000 {
+                    r.error("pop3.max_errors", t.get("max_errors").and_then(|i| i.span()), "must be from 1 to 1000");
+                }
+                cfg.pop3.max_errors = v.clamp(1, 1000) as usize;
+            }
+            if let Some(v) = r.duration(t, "pop3", "auth_failure_delay") {
+                cfg.pop3.auth_failure_delay = v;
+            }
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);

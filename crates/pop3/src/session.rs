@@ -1,0 +1,382 @@
+//! The POP3 session state machine (RFC 1939 §3): AUTHORIZATION, TRANSACTION,
+//! UPDATE. Lines in, replies out; socket work is the driver's.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use caravel_auth::sasl::{self, SaslError};
+use caravel_auth::SignedIn;
+use caravel_store::AccountId;
+
+use crate::backend::{Maildrops, Snapshot};
+use crate::command::{self, Command, ParseError};
+
+/// What the driver does after writing the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Command,
+    /// The next line is a SASL response.
+    AuthResponse,
+    StartTls,
+    Close,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub reply: Vec<u8>,
+    pub next: Next,
+    pub auth_failed: bool,
+}
+
+fn ok(text: &str) -> Step {
+    Step { reply: format!("+OK {text}\r\n").into_bytes(), next: Next::Command, auth_failed: false }
+}
+
+fn err(text: &str) -> Step {
+    Step { reply: format!("-ERR {text}\r\n").into_bytes(), next: Next::Command, auth_failed: false }
+}
+
+/// The accounts that have a POP3 session in TRANSACTION state in this process
+/// (RFC 1939 §8: one maildrop, one session; IMAP is not blocked).
+#[derive(Default, Clone)]
+pub struct Locks(Arc<Mutex<HashSet<AccountId>>>);
+
+/// Releases the maildrop lock when the session ends, however it ends.
+pub struct LockGuard {
+    locks: Locks,
+    account: AccountId,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.locks.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
+    }
+}
+
+impl Locks {
+    fn take(&self, account: AccountId) -> Option<LockGuard> {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(account).then(|| LockGuard { locks: self.clone(), account })
+    }
+}
+
+pub struct Config {
+    pub hostname: String,
+    /// Error replies before the session is closed.
+    pub max_errors: usize,
+}
+
+enum State {
+    Authorization { user: Option<String> },
+    Transaction { snapshot: Snapshot, deleted: BTreeSet<usize>, _lock: LockGuard },
+}
+
+pub struct Session<M: Maildrops> {
+    cfg: Arc<Config>,
+    maildrops: Arc<M>,
+    locks: Locks,
+    tls: bool,
+    /// TLS is possible here (STLS offered while not yet active).
+    starttls_available: bool,
+    state: State,
+    sasl_pending: bool,
+    errors: usize,
+}
+
+impl<M: Maildrops> Session<M> {
+    pub fn new(cfg: Arc<Config>, maildrops: Arc<M>, locks: Locks, tls: bool) -> Session<M> {
+        Session {
+            cfg,
+            maildrops,
+            locks,
+            tls,
+            starttls_available: !tls,
+            state: State::Authorization { user: None },
+            sasl_pending: false,
+            errors: 0,
+        }
+    }
+
+    pub fn greeting(&self) -> Vec<u8> {
+        format!("+OK {} Caravel POP3 ready\r\n", self.cfg.hostname).into_bytes()
+    }
+
+    pub fn timeout_reply(&self) -> Vec<u8> {
+        b"-ERR Disconnected for inactivity\r\n".to_vec()
+    }
+
+    pub fn shutdown_reply(&self) -> Vec<u8> {
+        b"-ERR [SYS/TEMP] Server shutting down, try again later\r\n".to_vec()
+    }
+
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.starttls_available = false;
+    }
+
+    pub fn line_too_long(&mut self) -> Step {
+        self.error("Line too long")
+    }
+
+    fn error(&mut self, text: &str) -> Step {
+        self.errors += 1;
+        if self.errors >= self.cfg.max_errors {
+            let mut s = err(&format!("{text}; too many errors, closing connection"));
+            s.next = Next::Close;
+            return s;
+        }
+        err(text)
+    }
+
+    fn capa(&self) -> Step {
+        let mut lines =
+            vec!["+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
+        lines.push("EXPIRE NEVER");
+        lines.push("UTF8");
+        lines.push("IMPLEMENTATION Caravel");
+        if self.tls {
+            // RFC 2595 §4: offer plain-text sign-in only where it is protected.
+            if matches!(self.state, State::Authorization { .. }) {
+                lines.push("USER");
+                lines.push("SASL PLAIN");
+            }
+        } else if self.starttls_available {
+            lines.push("STLS");
+        }
+        let mut reply = lines.join("\r\n");
+        reply.push_str("\r\n.\r\n");
+        Step { reply: reply.into_bytes(), next: Next::Command, auth_failed: false }
+    }
+
+    pub async fn line(&mut self, line: &[u8]) -> Step {
+        if std::mem::take(&mut self.sasl_pending) {
+            return self.sasl_response(&String::from_utf8_lossy(line)).await;
+        }
+        let cmd = match command::parse(line) {
+            Ok(c) => c,
+            Err(ParseError::Unknown) => return self.error("Unknown command"),
+            Err(ParseError::Syntax(why)) => return self.error(why),
+        };
+        match (&self.state, cmd) {
+            (_, Command::Capa) => self.capa(),
+            (_, Command::Noop) if matches!(self.state, State::Transaction { .. }) => ok(""),
+            (_, Command::Quit) => self.quit().await,
+            (State::Authorization { .. }, Command::Stls) => {
+                if !self.starttls_available {
+                    return self.error("TLS is already active");
+                }
+                Step { reply: b"+OK Begin TLS negotiation\r\n".to_vec(), next: Next::StartTls, auth_failed: false }
+            }
+            (State::Authorization { .. }, Command::Utf8) => ok("UTF8 enabled"),
+            (State::Authorization { .. }, Command::User(name)) => {
+                if !self.tls {
+                    return self.error("[AUTH] Plain-text sign-in is not allowed before TLS; use STLS or port 995");
+                }
+                self.state = State::Authorization { user: Some(name) };
+                ok("Send your password")
+            }
+            (State::Authorization { user }, Command::Pass(password)) => {
+                let Some(user) = user.clone() else {
+                    return self.error("Send USER first");
+                };
+                self.state = State::Authorization { user: None };
+                if !self.tls {
+                    return self.error("[AUTH] Plain-text sign-in is not allowed before TLS; use STLS or port 995");
+                }
+                self.sign_in(&user, &password).await
+            }
+            (State::Authorization { .. }, Command::Auth { mechanism, initial }) => {
+                if !self.tls {
+                    return self.error("[AUTH] Sign-in is not allowed before TLS; use STLS or port 995");
+                }
+                if mechanism != "PLAIN" {
+                    return self.error("Unsupported SASL mechanism; use PLAIN");
+                }
+                match initial {
+                    Some(resp) => self.sasl_response(&resp).await,
+                    None => {
+                        self.sasl_pending = true;
+                        Step { reply: b"+ \r\n".to_vec(), next: Next::AuthResponse, auth_failed: false }
+                    }
+                }
+            }
+            (State::Authorization { .. }, _) => self.error("Sign in first"),
+            (State::Transaction { .. }, Command::Stls | Command::User(_) | Command::Pass(_) | Command::Auth { .. }) => {
+                self.error("Already signed in")
+            }
+            (State::Transaction { .. }, cmd) => self.transaction(cmd).await,
+        }
+    }
+
+    async fn sasl_response(&mut self, response: &str) -> Step {
+        match sasl::plain(response) {
+            Ok(c) => self.sign_in(&c.username, &c.password).await,
+            Err(SaslError::Cancelled) => self.error("Authentication cancelled"),
+            Err(SaslError::Malformed) => self.error("Cannot decode the response"),
+            Err(SaslError::AuthzidNotAllowed) => self.error("[AUTH] Authorization as another user is not allowed"),
+        }
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Step {
+        let user: SignedIn = match self.maildrops.authenticate(username, password).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                tracing::info!(username, "sign-in failed");
+                let mut s = self.error("[AUTH] Authentication failed");
+                s.auth_failed = true;
+                return s;
+            }
+            Err(e) => return err(&format!("[SYS/TEMP] {}", e.0)),
+        };
+        let Some(lock) = self.locks.take(user.account) else {
+            return err("[IN-USE] Another POP3 session is using this mailbox");
+        };
+        match self.maildrops.open(&user).await {
+            Ok(snapshot) => {
+                tracing::info!(user = %user.address, messages = snapshot.messages.len(), "signed in");
+                let n = snapshot.messages.len();
+                let size: u64 = snapshot.messages.iter().map(|m| m.size).sum();
+                self.state = State::Transaction { snapshot, deleted: BTreeSet::new(), _lock: lock };
+                ok(&format!("Mailbox open, {n} messages ({size} octets)"))
+            }
+            Err(e) => err(&format!("[SYS/TEMP] {}", e.0)),
+        }
+    }
+
+    /// A message number that exists and is not marked deleted (0-based index).
+    fn index(&self, n: u32) -> Option<usize> {
+        let State::Transaction { snapshot, deleted, .. } = &self.state else { return None };
+        let i = (n as usize).checked_sub(1)?;
+        (i < snapshot.messages.len() && !deleted.contains(&i)).then_some(i)
+    }
+
+    async fn transaction(&mut self, cmd: Command) -> Step {
+        let State::Transaction { snapshot, deleted, .. } = &self.state else {
+            return self.error("Sign in first");
+        };
+        let live = || snapshot.messages.iter().enumerate().filter(|(i, _)| !deleted.contains(i));
+        let uidl = |m: &caravel_store::MessageMeta| format!("{:08x}{:08x}", snapshot.uidvalidity, m.uid);
+        match cmd {
+            Command::Stat => {
+                let (n, size) = live().fold((0, 0u64), |(n, s), (_, m)| (n + 1, s + m.size));
+                ok(&format!("{n} {size}"))
+            }
+            Command::List(None) | Command::Uidl(None) => {
+                let is_uidl = matches!(cmd, Command::Uidl(_));
+                let mut out = String::from("+OK\r\n");
+                for (i, m) in live() {
+                    let value = if is_uidl { uidl(m) } else { m.size.to_string() };
+                    out.push_str(&format!("{} {value}\r\n", i + 1));
+                }
+                out.push_str(".\r\n");
+                Step { reply: out.into_bytes(), next: Next::Command, auth_failed: false }
+            }
+            Command::List(Some(n)) | Command::Uidl(Some(n)) => {
+                let is_uidl = matches!(cmd, Command::Uidl(_));
+                match self.index(n) {
+                    Some(i) => {
+                        let State::Transaction { snapshot, .. } = &self.state else { return err("") };
+                        let m = &snapshot.messages[i];
+                        let value = if is_uidl {
+                            format!("{:08x}{:08x}", snapshot.uidvalidity, m.uid)
+                        } else {
+                            m.size.to_string()
+                        };
+                        ok(&format!("{n} {value}"))
+                    }
+                    None => self.error("No such message"),
+                }
+            }
+            Command::Retr(n) | Command::Top(n, _) => {
+                let Some(i) = self.index(n) else { return self.error("No such message") };
+                let State::Transaction { snapshot, .. } = &self.state else { return err("") };
+                let meta = snapshot.messages[i].clone();
+                let raw = match self.maildrops.read(&meta).await {
+                    Ok(r) => r,
+                    Err(e) => return err(&format!("[SYS/TEMP] {}", e.0)),
+                };
+                let body_lines = match cmd {
+                    Command::Top(_, lines) => Some(lines as usize),
+                    _ => None,
+                };
+                let mut reply = format!("+OK {} octets\r\n", meta.size).into_bytes();
+                stuff(&raw, body_lines, &mut reply);
+                Step { reply, next: Next::Command, auth_failed: false }
+            }
+            Command::Dele(n) => match self.index(n) {
+                Some(i) => {
+                    if let State::Transaction { deleted, .. } = &mut self.state {
+                        deleted.insert(i);
+                    }
+                    ok(&format!("Message {n} deleted"))
+                }
+                None => self.error("No such message"),
+            },
+            Command::Rset => {
+                if let State::Transaction { deleted, .. } = &mut self.state {
+                    deleted.clear();
+                }
+                ok("")
+            }
+            Command::Noop => ok(""),
+            _ => self.error("Not allowed now"),
+        }
+    }
+
+    /// QUIT: in TRANSACTION, enter UPDATE and remove the deleted messages
+    /// (RFC 1939 §6); only then is anything removed.
+    async fn quit(&mut self) -> Step {
+        let state = std::mem::replace(&mut self.state, State::Authorization { user: None });
+        let mut step = match state {
+            State::Transaction { snapshot, deleted, _lock } => {
+                let uids: Vec<u32> = deleted.iter().map(|&i| snapshot.messages[i].uid).collect();
+                if uids.is_empty() {
+                    ok(&format!("{} closing connection", self.cfg.hostname))
+                } else {
+                    match self.maildrops.expunge(snapshot.mailbox, &uids).await {
+                        Ok(()) => ok(&format!("{} messages deleted, closing connection", uids.len())),
+                        // RFC 1939 §6: the UPDATE state may fail; nothing is lost.
+                        Err(e) => err(&format!("[SYS/TEMP] Some deleted messages not removed: {}", e.0)),
+                    }
+                }
+            }
+            State::Authorization { .. } => ok(&format!("{} closing connection", self.cfg.hostname)),
+        };
+        step.next = Next::Close;
+        step
+    }
+}
+
+/// Appends the message (or its header and first `body_lines` lines) as a
+/// POP3 multi-line response: CRLF line endings (a bare LF becomes CRLF), a
+/// leading dot doubled (RFC 1939 §3), and the final `.` line.
+pub fn stuff(raw: &[u8], body_lines: Option<usize>, out: &mut Vec<u8>) {
+    let mut in_body = false;
+    let mut body_count = 0usize;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_body {
+            if let Some(max) = body_lines {
+                if body_count >= max {
+                    break;
+                }
+            }
+            body_count += 1;
+        }
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        if !in_body && line.is_empty() {
+            in_body = true;
+        }
+        rest = next;
+    }
+    out.extend_from_slice(b".\r\n");
+}

@@ -1,0 +1,53 @@
+//! [`Maildrops`] over the store and the authenticator.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use caravel_auth::{Authenticator, SignedIn};
+use caravel_store::{Directory, MailboxId, MessageMeta, SpecialUse, Store};
+
+use crate::backend::{Maildrops, Snapshot, TempFailure};
+
+pub struct StoreMaildrops {
+    store: Arc<dyn Store>,
+    auth: Authenticator,
+}
+
+impl StoreMaildrops {
+    pub fn new(store: Arc<dyn Store>) -> StoreMaildrops {
+        let auth = Authenticator::new(store.clone() as Arc<dyn Directory>);
+        StoreMaildrops { store, auth }
+    }
+}
+
+fn temp(e: caravel_store::StoreError) -> TempFailure {
+    TempFailure(e.to_string())
+}
+
+#[async_trait]
+impl Maildrops for StoreMaildrops {
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure> {
+        self.auth.verify(username, password).await.map_err(temp)
+    }
+
+    async fn open(&self, user: &SignedIn) -> Result<Snapshot, TempFailure> {
+        let inbox = self
+            .store
+            .mailboxes(user.account)
+            .await
+            .map_err(temp)?
+            .into_iter()
+            .find(|m| m.special_use == Some(SpecialUse::Inbox))
+            .ok_or_else(|| TempFailure("the account has no INBOX".into()))?;
+        let messages = self.store.messages(inbox.id).await.map_err(temp)?;
+        Ok(Snapshot { mailbox: inbox.id, uidvalidity: inbox.uidvalidity, messages })
+    }
+
+    async fn read(&self, meta: &MessageMeta) -> Result<Vec<u8>, TempFailure> {
+        self.store.read_message(meta).await.map_err(temp)
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: &[u32]) -> Result<(), TempFailure> {
+        self.store.expunge(mailbox, uids).await.map_err(temp).map(|_| ())
+    }
+}
