@@ -46,6 +46,13 @@ impl Authenticator {
         let ok = tokio::task::spawn_blocking(move || crate::verify_password(&password, &hash))
             .await
             .map_err(|e| StoreError::Backend(format!("password check failed: {e}")))?;
+        if let Some(user) = &user {
+            // Shared by every protocol, so lockout (sign-in security) sees all
+            // attempts. A success with nothing to clear writes nothing.
+            if !ok || user.failed_logins > 0 {
+                self.directory.record_sign_in(user.id, ok).await?;
+            }
+        }
         Ok(if ok { signed_in } else { None })
     }
 }

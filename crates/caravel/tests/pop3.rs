@@ -161,3 +161,39 @@ async fn getmail6_downloads_into_a_maildir() {
     assert_eq!(std::fs::read_dir(maildir.join("new")).expect("new").count(), 2);
     assert_eq!(inbox_count(&*store).await, 0, "delete = true removed them on the server");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_sign_ins_are_counted_across_pop3_and_smtp() {
+    let t = TestServer::start_with(|c| {
+        c.pop3.auth_failure_delay = std::time::Duration::ZERO;
+        c.smtp.auth_failure_delay = std::time::Duration::ZERO;
+    })
+    .await;
+    let store = t.store();
+    let failed = |store: Arc<dyn Store>| async move {
+        store
+            .get_user(&Address::parse("alice@example.test").expect("a"))
+            .await
+            .expect("get")
+            .expect("alice")
+            .failed_logins
+    };
+    scenario(&t, "fail_once").await;
+    assert_eq!(failed(store.clone()).await, 1);
+    let mut smtp = Command::new("python3");
+    smtp.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_scenarios.py"))
+        .arg("fail_once")
+        .env("SUBMISSIONS_PORT", t.addr(Service::Submissions).port().to_string());
+    let o = run(smtp).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(failed(store.clone()).await, 2, "SMTP and POP3 failures add up");
+    scenario(&t, "sign_in_once").await;
+    assert_eq!(failed(store.clone()).await, 0, "a success clears the count");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pop3_idle_timeout_and_line_limit() {
+    let t = TestServer::start_with(|c| c.pop3.idle_timeout = std::time::Duration::from_secs(1)).await;
+    scenario(&t, "idle_timeout").await;
+    scenario(&t, "long_line").await;
+}

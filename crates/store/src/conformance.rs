@@ -97,7 +97,14 @@ pub async fn directory(s: &dyn Store) {
         .await
         .expect("update");
     assert_eq!((u.quota, u.name.as_deref()), (Some(5), Some("Ana")));
+    s.record_sign_in(a.id, false).await.expect("failure");
+    s.record_sign_in(a.id, false).await.expect("failure");
+    assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 2);
     s.unlock_user(&addr("a@example.com")).await.expect("unlock");
+    assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 0);
+    s.record_sign_in(a.id, false).await.expect("failure");
+    s.record_sign_in(a.id, true).await.expect("success");
+    assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 0);
     s.del_alias(&addr("sales@example.com")).await.expect("del alias");
     s.del_user(&addr("a@example.com")).await.expect("del a");
     s.del_user(&addr("b.person@example.com")).await.expect("del b");

@@ -63,6 +63,9 @@ pub trait Directory: Send + Sync {
     async fn del_user(&self, address: &Address) -> Result<()>;
     /// Clears failed sign-in counts and any lock.
     async fn unlock_user(&self, address: &Address) -> Result<()>;
+    /// Counts a sign-in attempt of any protocol: a failure adds one to the
+    /// account's failed sign-ins, a success clears them.
+    async fn record_sign_in(&self, account: AccountId, success: bool) -> Result<()>;
     async fn add_alias(&self, alias: &Address, targets: &[String]) -> Result<Alias>;
     async fn list_aliases(&self) -> Result<Vec<Alias>>;
     async fn del_alias(&self, alias: &Address) -> Result<()>;

@@ -102,5 +102,34 @@ def drop_after_dele():
     print(n)
 
 
+def fail_once():
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    p.user(USER)
+    expect(error_of(lambda: p.pass_("Not-The-Password")) is not None, "wrong password refused")
+
+
+def sign_in_once():
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    p.user(USER)
+    p.pass_(PASSWORD)
+    p.quit()
+
+
+def idle_timeout():
+    import time
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    started = time.time()
+    line = p.file.readline()
+    expect(line.startswith(b"-ERR") and b"inactivity" in line, f"idle client told why: {line!r}")
+    expect(0.5 < time.time() - started < 5, "after the configured timeout")
+
+
+def long_line():
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    err = error_of(lambda: p._shortcmd("NOOP " + "x" * 300))
+    expect(err is not None and b"too long" in err.lower(), f"overlong line: {err!r}")
+    expect(p.capa() is not None, "the session goes on")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

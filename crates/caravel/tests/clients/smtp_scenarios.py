@@ -301,6 +301,15 @@ def auth_delay():
         s.login(*ALICE)
 
 
+def fail_once():
+    import base64
+    with smtplib.SMTP_SSL(HOST, SUBS, context=tls_context()) as s:
+        s.ehlo()
+        token = base64.b64encode(b"\0" + ALICE[0].encode() + b"\0Not-The-Password").decode()
+        code, _ = s.docmd("AUTH", "PLAIN " + token)
+        expect(code == 535, f"one wrong AUTH PLAIN: {code}")
+
+
 def catch_all():
     with smtplib.SMTP(HOST, SMTP) as s:
         s.sendmail("x@remote.test", ["anything-at-all@example.test"], b"Subject: catch-all\r\n\r\nx\r\n")

@@ -7,7 +7,8 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User, UserUpdate,
+    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User,
+    UserUpdate,
 };
 
 const USER_COLUMNS: &str = "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash";
@@ -221,6 +222,19 @@ impl Directory for SqliteStore {
             .write(move |c| {
                 let user = require_user(c, &address)?;
                 c.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [user.id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_sign_in(&self, account: AccountId, success: bool) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                let sql = match success {
+                    true => "UPDATE accounts SET failed_logins = 0 WHERE id = ?1 AND failed_logins <> 0",
+                    false => "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = ?1",
+                };
+                c.prepare_cached(sql)?.execute([account])?;
                 Ok(())
             })
             .await
