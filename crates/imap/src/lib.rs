@@ -1,0 +1,5 @@
+//! IMAP4rev2 / IMAP4rev1: the command receiver and parser, the session state
+//! machine, and the tokio driver.
+
+pub mod cursor;
+pub mod receiver;
