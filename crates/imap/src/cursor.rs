@@ -225,7 +225,9 @@ impl<'a> Cursor<'a> {
     /// A mailbox name or pattern: astring, plus `%` and `*` for LIST patterns.
     pub fn list_mailbox(&mut self) -> PResult<String> {
         match self.peek() {
-            Some(b'"') | Some(b'{') => String::from_utf8(self.string()?).map_err(|_| SyntaxError("invalid UTF-8".into())),
+            Some(b'"') | Some(b'{') => {
+                String::from_utf8(self.string()?).map_err(|_| SyntaxError("invalid UTF-8".into()))
+            }
             _ => {
                 let a = self.take_while(|c| is_astring_char(c) || c == b'%' || c == b'*');
                 if a.is_empty() {
@@ -379,7 +381,9 @@ mod tests {
     fn sequence_sets() {
         let mut c = Cursor::new(b"1,3:5,7:*");
         let s = c.sequence_set().expect("set");
-        assert!(s.contains(1, 10) && s.contains(4, 10) && s.contains(10, 10) && !s.contains(2, 10) && !s.contains(6, 10));
+        assert!(
+            s.contains(1, 10) && s.contains(4, 10) && s.contains(10, 10) && !s.contains(2, 10) && !s.contains(6, 10)
+        );
         assert!(Cursor::new(b"0").sequence_set().is_err());
         let s = Cursor::new(b"*:4").sequence_set().expect("reversed");
         assert!(s.contains(3, 3) && s.contains(5, 10) && !s.contains(3, 10));

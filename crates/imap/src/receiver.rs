@@ -187,7 +187,10 @@ mod tests {
         r.feed(b"a APPEND INBOX {11+}\r\nx\r\n{3}\r\nabc\r\nb NOOP\r\n");
         assert_eq!(
             events(&mut r),
-            vec![Event::Command(b"a APPEND INBOX {11+}\r\nx\r\n{3}\r\nabc\r\n".to_vec()), Event::Command(b"b NOOP\r\n".to_vec())]
+            vec![
+                Event::Command(b"a APPEND INBOX {11+}\r\nx\r\n{3}\r\nabc\r\n".to_vec()),
+                Event::Command(b"b NOOP\r\n".to_vec())
+            ]
         );
     }
 
@@ -196,7 +199,7 @@ mod tests {
         let mut r = Receiver::new(40, 10);
         r.feed(b"t1 APPEND INBOX {11}\r\n");
         assert_eq!(events(&mut r), vec![Event::TooLong { tag: Some("t1".into()), literal: true }]);
-        r.feed(b"t2 NOOP " );
+        r.feed(b"t2 NOOP ");
         r.feed(&[b'x'; 50]);
         assert_eq!(events(&mut r), vec![Event::TooLong { tag: Some("t2".into()), literal: false }]);
         r.feed(b"more junk\r\nt3 NOOP\r\n");

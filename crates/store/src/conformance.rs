@@ -292,3 +292,41 @@ pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
     };
     assert!(s.deliver(only_remote).await.expect("deliver").queued.is_some());
 }
+
+pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let find =
+        |name: &'static str| async move { s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == name) };
+    s.create_mailbox(a.id, "Clients").await.expect("create");
+    s.create_mailbox(a.id, "Clients/Lisbon").await.expect("create child");
+    s.rename_mailbox(a.id, "Clients", "Customers").await.expect("rename");
+    assert!(find("Customers/Lisbon").await.is_some(), "children follow");
+    assert!(find("Clients").await.is_none());
+    assert!(matches!(s.rename_mailbox(a.id, "Customers", "Sent").await, Err(StoreError::Conflict(_))));
+
+    s.deliver(delivery(message(8, 100), vec![inbox(a.id)])).await.expect("deliver");
+    s.deliver(delivery(message(9, 100), vec![inbox(a.id)])).await.expect("deliver");
+    let inbox_box = find("INBOX").await.expect("inbox");
+    let customers = find("Customers").await.expect("customers");
+    let pairs = s.copy_messages(inbox_box.id, &[1, 2, 77], customers.id, false).await.expect("copy");
+    assert_eq!(pairs, vec![(1, 1), (2, 2)]);
+    let moved = s.copy_messages(inbox_box.id, &[1], customers.id, true).await.expect("move");
+    assert_eq!(moved, vec![(1, 3)]);
+    assert_eq!(find("INBOX").await.expect("inbox").messages, 1);
+    assert_eq!(find("Customers").await.expect("c").messages, 3);
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.blobs, 2, "copies share bodies");
+
+    s.rename_mailbox(a.id, "INBOX", "Old Inbox").await.expect("rename INBOX");
+    assert_eq!(find("INBOX").await.expect("inbox").messages, 0, "INBOX stays, empty");
+    assert_eq!(find("Old Inbox").await.expect("old").messages, 1);
+    s.set_subscribed(a.id, "Old Inbox", false).await.expect("unsubscribe");
+    assert!(!find("Old Inbox").await.expect("old").subscribed);
+    s.delete_mailbox(a.id, "Customers").await.expect("delete");
+    assert!(find("Customers").await.is_none());
+    assert!(s.delete_mailbox(a.id, "INBOX").await.is_err());
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.messages, 1);
+}

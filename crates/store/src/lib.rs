@@ -114,6 +114,27 @@ pub trait MailStore: Send + Sync {
     fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange>;
 }
 
+/// Mailbox management for IMAP: rename, delete, subscribe, copy and move.
+#[async_trait]
+pub trait Folders: Send + Sync {
+    /// Renames a mailbox and its children (`a` and `a/...`). Renaming INBOX
+    /// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    /// Deletes a mailbox with its messages; INBOX cannot be deleted.
+    async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()>;
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
+    /// Copies messages (body shared) and returns (source UID, new UID) pairs.
+    /// With `expunge_source` it is a MOVE: the originals are removed in the
+    /// same transaction.
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+        expunge_source: bool,
+    ) -> Result<Vec<(u32, u32)>>;
+}
+
 /// The operator's mail log, read by `caravel trace`.
 #[async_trait]
 pub trait MailLog: Send + Sync {
@@ -132,8 +153,8 @@ pub trait Maintenance: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Store: Directory + MailStore + MailLog + Maintenance {}
-impl<T: Directory + MailStore + MailLog + Maintenance> Store for T {}
+pub trait Store: Directory + MailStore + Folders + MailLog + Maintenance {}
+impl<T: Directory + MailStore + Folders + MailLog + Maintenance> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

@@ -49,10 +49,11 @@ pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(
     Ok(counts)
 }
 
-const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
+pub(crate) const MAILBOX_COLUMNS: &str =
+    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
      messages, size, (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0)";
 
-fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
+pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
         id: r.get(0)?,
         account: r.get(1)?,
@@ -119,6 +120,41 @@ fn current_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
         || format!("no mailbox {mailbox}"),
     )?;
     Ok(m as u64)
+}
+
+/// Removes `uids` from a mailbox inside the caller's transaction: counters,
+/// quota, blob references and the QRESYNC `vanished` record. Returns the UIDs
+/// that were there and the new modseq.
+pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<(Vec<u32>, u64)> {
+    let mut removed = Vec::new();
+    let mut freed = 0i64;
+    for &uid in uids {
+        let row: Option<(String, i64)> = c
+            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size")?
+            .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((blob, size)) = row else { continue };
+        release_blob_counts(c, &[(blob, 1)])?;
+        freed += size;
+        removed.push(uid);
+    }
+    if removed.is_empty() {
+        return Ok((removed, 0));
+    }
+    let modseq = next_modseq(c, mailbox)?;
+    c.execute(
+        "UPDATE mailboxes SET messages = messages - ?2, size = size - ?3 WHERE id = ?1",
+        params![mailbox, removed.len() as i64, freed],
+    )?;
+    c.execute(
+        "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
+        params![mailbox, freed],
+    )?;
+    for uid in &removed {
+        c.prepare_cached("INSERT OR REPLACE INTO vanished (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")?
+            .execute(params![mailbox, uid, modseq as i64])?;
+    }
+    Ok((removed, modseq))
 }
 
 struct Parsed {
@@ -470,40 +506,7 @@ impl MailStore for SqliteStore {
 
     async fn expunge(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
         let uids = uids.to_vec();
-        let (removed, modseq) = self
-            .writer
-            .write(move |c| {
-                let mut removed = Vec::new();
-                let mut freed = 0i64;
-                for uid in uids {
-                    let row: Option<(String, i64)> = c
-                        .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size")?
-                        .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    let Some((blob, size)) = row else { continue };
-                    release_blob_counts(c, &[(blob, 1)])?;
-                    freed += size;
-                    removed.push(uid);
-                }
-                if removed.is_empty() {
-                    return Ok((removed, 0));
-                }
-                let modseq = next_modseq(c, mailbox)?;
-                c.execute(
-                    "UPDATE mailboxes SET messages = messages - ?2, size = size - ?3 WHERE id = ?1",
-                    params![mailbox, removed.len() as i64, freed],
-                )?;
-                c.execute(
-                    "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
-                    params![mailbox, freed],
-                )?;
-                for uid in &removed {
-                    c.prepare_cached("INSERT OR REPLACE INTO vanished (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")?
-                        .execute(params![mailbox, uid, modseq as i64])?;
-                }
-                Ok((removed, modseq))
-            })
-            .await?;
+        let (removed, modseq) = self.writer.write(move |c| expunge_uids(c, mailbox, &uids)).await?;
         if !removed.is_empty() {
             self.notifier.publish(mailbox, MailboxChange::Expunged { uids: removed.clone(), modseq });
         }

@@ -3,6 +3,7 @@
 
 mod check;
 mod directory;
+mod folders;
 mod mail;
 mod schema;
 mod writer;

@@ -136,3 +136,9 @@ async fn remote_recipients_are_queued_with_the_local_copies() {
     let (_d, s) = fresh();
     suite::remote_recipients_are_queued_with_the_local_copies(&s).await;
 }
+
+#[tokio::test]
+async fn folders_rename_delete_copy_move() {
+    let (_d, s) = fresh();
+    suite::folders_rename_delete_copy_move(&s).await;
+}

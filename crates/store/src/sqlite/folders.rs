@@ -1,0 +1,193 @@
+//! Mailbox rename, delete, subscription, and copy/move of messages.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::directory::next_uidvalidity;
+use super::mail::expunge_uids;
+use super::SqliteStore;
+use crate::{AccountId, Folders, MailboxChange, MailboxId, Result, StoreError};
+
+fn mailbox_id(c: &Connection, account: AccountId, name: &str) -> Result<MailboxId> {
+    c.query_row("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2", params![account, name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no mailbox {name}")))
+}
+
+#[async_trait]
+impl Folders for SqliteStore {
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.writer
+            .write(move |c| {
+                let id = mailbox_id(c, account, &from)?;
+                let taken: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ?1 AND name = ?2)",
+                    params![account, to],
+                    |r| r.get(0),
+                )?;
+                if taken {
+                    return Err(StoreError::Conflict(format!("mailbox {to} already exists")));
+                }
+                if from == "INBOX" {
+                    // RFC 9051 §6.3.6: the messages move to a new mailbox; INBOX stays, empty.
+                    let uidvalidity = next_uidvalidity(c, account)?;
+                    c.execute(
+                        "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3)",
+                        params![account, to, uidvalidity],
+                    )?;
+                    let new_id = c.last_insert_rowid();
+                    c.execute("UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1", params![id, new_id])?;
+                    c.execute(
+                        "UPDATE mailboxes SET (messages, size, uidnext, highestmodseq) =
+                           (SELECT messages, size, uidnext, highestmodseq FROM mailboxes WHERE id = ?1) WHERE id = ?2",
+                        params![id, new_id],
+                    )?;
+                    let uidvalidity = next_uidvalidity(c, account)?;
+                    c.execute(
+                        "UPDATE mailboxes SET messages = 0, size = 0, uidvalidity = ?2 WHERE id = ?1",
+                        params![id, uidvalidity],
+                    )?;
+                    return Ok(());
+                }
+                c.execute("UPDATE mailboxes SET name = ?2 WHERE id = ?1", params![id, to])?;
+                // Children follow: from/x becomes to/x.
+                c.execute(
+                    "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
+                     WHERE account_id = ?1 AND substr(name, 1, length(?2)) = ?2",
+                    params![account, format!("{from}/"), format!("{to}/")],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
+        }
+        let name = name.to_string();
+        let (id, removed, modseq) = self
+            .writer
+            .write(move |c| {
+                let id = mailbox_id(c, account, &name)?;
+                let uids: Vec<u32> = {
+                    let mut st = c.prepare("SELECT uid FROM messages WHERE mailbox_id = ?1")?;
+                    let r = st.query_map([id], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
+                    r.collect::<rusqlite::Result<_>>()?
+                };
+                let (removed, modseq) = expunge_uids(c, id, &uids)?;
+                c.execute("DELETE FROM vanished WHERE mailbox_id = ?1", [id])?;
+                c.execute("DELETE FROM mailboxes WHERE id = ?1", [id])?;
+                Ok((id, removed, modseq))
+            })
+            .await?;
+        if !removed.is_empty() {
+            self.notifier.publish(id, MailboxChange::Expunged { uids: removed, modseq });
+        }
+        Ok(())
+    }
+
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()> {
+        let name = name.to_string();
+        self.writer
+            .write(move |c| {
+                let id = mailbox_id(c, account, &name)?;
+                c.execute("UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1", params![id, subscribed])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+        expunge_source: bool,
+    ) -> Result<Vec<(u32, u32)>> {
+        let uids = uids.to_vec();
+        let (pairs, dest_modseq, removed, src_modseq) = self
+            .writer
+            .write(move |c| {
+                let (quota, used): (Option<i64>, i64) = c.query_row(
+                    "SELECT a.quota, a.used FROM accounts a JOIN mailboxes b ON b.account_id = a.id WHERE b.id = ?1",
+                    [to],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let total: i64 = {
+                    let mut sum = 0;
+                    for uid in &uids {
+                        let size: Option<i64> = c
+                            .prepare_cached("SELECT size FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?
+                            .query_row(params![from, uid], |r| r.get(0))
+                            .optional()?;
+                        sum += size.unwrap_or(0);
+                    }
+                    sum
+                };
+                let same_account: bool = c.query_row(
+                    "SELECT (SELECT account_id FROM mailboxes WHERE id = ?1) = (SELECT account_id FROM mailboxes WHERE id = ?2)",
+                    params![from, to],
+                    |r| r.get(0),
+                )?;
+                // A move within one account does not grow it.
+                let grows = !(expunge_source && same_account);
+                if let Some(q) = quota {
+                    if grows && used + total > q {
+                        return Err(StoreError::OverQuota(format!("{used} of {q} bytes used")));
+                    }
+                }
+                let mut pairs = Vec::new();
+                let mut modseq = 0;
+                for uid in &uids {
+                    let exists: bool = c
+                        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2)")?
+                        .query_row(params![from, uid], |r| r.get(0))?;
+                    if !exists {
+                        continue;
+                    }
+                    let (new_uid, m): (i64, i64) = c
+                        .prepare_cached(
+                            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
+                               messages = messages + 1,
+                               size = size + (SELECT size FROM messages WHERE mailbox_id = ?2 AND uid = ?3)
+                             WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
+                        )?
+                        .query_row(params![to, from, uid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    c.prepare_cached(
+                        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure)
+                         SELECT ?1, ?2, ?3, flags, keywords, internal_date, size, blob, prefix, envelope, structure
+                         FROM messages WHERE mailbox_id = ?4 AND uid = ?5",
+                    )?
+                    .execute(params![to, new_uid, m, from, uid])?;
+                    c.prepare_cached(
+                        "UPDATE blobs SET refcount = refcount + 1 WHERE hash = (SELECT blob FROM messages WHERE mailbox_id = ?1 AND uid = ?2)",
+                    )?
+                    .execute(params![from, uid])?;
+                    c.prepare_cached(
+                        "UPDATE accounts SET used = used + (SELECT size FROM messages WHERE mailbox_id = ?2 AND uid = ?3)
+                         WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
+                    )?
+                    .execute(params![to, from, uid])?;
+                    pairs.push((*uid, new_uid as u32));
+                    modseq = m as u64;
+                }
+                let (removed, src_modseq) = if expunge_source {
+                    let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+                    expunge_uids(c, from, &moved)?
+                } else {
+                    (Vec::new(), 0)
+                };
+                Ok((pairs, modseq, removed, src_modseq))
+            })
+            .await?;
+        for (_, new_uid) in &pairs {
+            self.notifier.publish(to, MailboxChange::Appended { uid: *new_uid, modseq: dest_modseq });
+        }
+        if !removed.is_empty() {
+            self.notifier.publish(from, MailboxChange::Expunged { uids: removed, modseq: src_modseq });
+        }
+        Ok(pairs)
+    }
+}
