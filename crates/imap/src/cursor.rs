@@ -68,6 +68,11 @@ impl<'a> Cursor<'a> {
         Cursor { b, pos: 0 }
     }
 
+    /// The bytes from `start` to the current position.
+    pub fn b_slice(&self, start: usize) -> Vec<u8> {
+        self.b[start..self.pos].to_vec()
+    }
+
     pub fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }

@@ -177,6 +177,11 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
         ),
         None => default_type(&p.body),
     };
+    let (media_type, subtype, mut params) = (media_type, subtype, params);
+    // RFC 2045 §5.2: a text part without a charset is us-ascii.
+    if media_type == "text" && !params.iter().any(|(k, _)| k.eq_ignore_ascii_case("charset")) {
+        params.push(("charset".into(), "us-ascii".into()));
+    }
     let header_start = base + p.offset_header as u64;
     let body_start = base + p.offset_body as u64;
     let end = base + p.offset_end as u64;

@@ -1,0 +1,390 @@
+//! IMAP commands (RFC 9051 §6 and the extensions Caravel announces), parsed
+//! from one whole command as the receiver delivers it.
+
+use crate::cursor::{err, Cursor, PResult, SequenceSet};
+use crate::fetch::{parse_fetch_items, FetchItem};
+use crate::search::{parse_search, SearchKey};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Id,
+    Enable(Vec<String>),
+    Login { user: String, password: String },
+    Authenticate { mechanism: String, initial: Option<String> },
+    Select { mailbox: String, condstore: bool },
+    Examine { mailbox: String, condstore: bool },
+    Create { mailbox: String },
+    Delete { mailbox: String },
+    Rename { from: String, to: String },
+    Subscribe { mailbox: String },
+    Unsubscribe { mailbox: String },
+    List { reference: String, patterns: Vec<String>, subscribed: bool, special_use: bool, status: Vec<StatusItem> },
+    Lsub { reference: String, pattern: String },
+    Namespace,
+    Status { mailbox: String, items: Vec<StatusItem> },
+    Append { mailbox: String, flags: Vec<String>, date: Option<i64>, message: Vec<u8> },
+    Idle,
+    Check,
+    Close,
+    Unselect,
+    Expunge { uids: Option<SequenceSet> },
+    Search { keys: Vec<SearchKey>, esearch: Option<Vec<String>> },
+    Fetch { set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64> },
+    Store { set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String>, unchanged_since: Option<u64> },
+    Copy { set: SequenceSet, mailbox: String },
+    Move { set: SequenceSet, mailbox: String },
+    GetQuotaRoot { mailbox: String },
+    GetQuota { root: String },
+}
+
+/// A parsed command with its tag; `uid` for the UID variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub tag: String,
+    pub uid: bool,
+    pub command: Command,
+}
+
+/// Why a command could not be parsed: the tag (if it was read) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseFailure {
+    pub tag: Option<String>,
+    pub reason: String,
+}
+
+pub fn parse(input: &[u8]) -> Result<Tagged, ParseFailure> {
+    let mut c = Cursor::new(input);
+    let tag = c.tag().map_err(|e| ParseFailure { tag: None, reason: e.0 })?;
+    let fail = |e: crate::cursor::SyntaxError| ParseFailure { tag: Some(tag.clone()), reason: e.0 };
+    c.sp().map_err(fail)?;
+    let name = c.atom().map_err(fail)?.to_ascii_uppercase();
+    let (uid, name) = if name == "UID" {
+        c.sp().map_err(fail)?;
+        (true, c.atom().map_err(fail)?.to_ascii_uppercase())
+    } else {
+        (false, name)
+    };
+    let command = body(&mut c, &name, uid).map_err(fail)?;
+    c.end().map_err(fail)?;
+    Ok(Tagged { tag, uid, command })
+}
+
+fn mailbox(c: &mut Cursor) -> PResult<String> {
+    c.sp()?;
+    c.astring_utf8()
+}
+
+fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
+    c.expect(b'(')?;
+    let mut items = Vec::new();
+    loop {
+        if c.eat(b')') {
+            break;
+        }
+        if !items.is_empty() {
+            c.sp()?;
+        }
+        items.push(match c.atom()?.to_ascii_uppercase().as_str() {
+            "MESSAGES" => StatusItem::Messages,
+            "RECENT" => StatusItem::Recent,
+            "UIDNEXT" => StatusItem::UidNext,
+            "UIDVALIDITY" => StatusItem::UidValidity,
+            "UNSEEN" => StatusItem::Unseen,
+            "DELETED" => StatusItem::Deleted,
+            "SIZE" => StatusItem::Size,
+            "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            _ => return err("unknown STATUS item"),
+        });
+    }
+    Ok(items)
+}
+
+fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
+    if uid && !matches!(name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE" | "EXPUNGE") {
+        return err("UID goes only with FETCH, STORE, SEARCH, COPY, MOVE and EXPUNGE");
+    }
+    Ok(match name {
+        "CAPABILITY" => Command::Capability,
+        "NOOP" => Command::Noop,
+        "LOGOUT" => Command::Logout,
+        "STARTTLS" => Command::StartTls,
+        "ID" => {
+            // RFC 2971: ID ( "name" "value" ... ) or NIL; the content is ignored.
+            c.sp()?;
+            if c.eat(b'(') {
+                while !c.eat(b')') {
+                    let _ = c.eat(b' ');
+                    if c.peek().is_none() {
+                        return err("unterminated ID list");
+                    }
+                    let _ = c.astring().or_else(|_| c.atom().map(|a| a.into_bytes()))?;
+                }
+            } else {
+                c.atom()?;
+            }
+            Command::Id
+        }
+        "ENABLE" => {
+            let mut caps = Vec::new();
+            while c.eat(b' ') {
+                caps.push(c.atom()?.to_ascii_uppercase());
+            }
+            if caps.is_empty() {
+                return err("ENABLE needs a capability");
+            }
+            Command::Enable(caps)
+        }
+        "LOGIN" => {
+            c.sp()?;
+            let user = c.astring_utf8()?;
+            c.sp()?;
+            let password = c.astring_utf8()?;
+            Command::Login { user, password }
+        }
+        "AUTHENTICATE" => {
+            c.sp()?;
+            let mechanism = c.atom()?.to_ascii_uppercase();
+            let initial = if c.eat(b' ') {
+                let start = c.pos;
+                while c.peek().is_some_and(|b| b != b'\r' && b != b'\n') {
+                    c.pos += 1;
+                }
+                Some(String::from_utf8_lossy(&c.b_slice(start)).into_owned())
+            } else {
+                None
+            };
+            Command::Authenticate { mechanism, initial }
+        }
+        "SELECT" | "EXAMINE" => {
+            let mailbox = mailbox(c)?;
+            let mut condstore = false;
+            if c.eat(b' ') {
+                // select-params: (CONDSTORE) (RFC 7162); QRESYNC is not announced.
+                c.expect(b'(')?;
+                while !c.eat(b')') {
+                    let _ = c.eat(b' ');
+                    match c.atom()?.to_ascii_uppercase().as_str() {
+                        "CONDSTORE" => condstore = true,
+                        _ => return err("unknown SELECT parameter"),
+                    }
+                }
+            }
+            if name == "SELECT" {
+                Command::Select { mailbox, condstore }
+            } else {
+                Command::Examine { mailbox, condstore }
+            }
+        }
+        "CREATE" => {
+            let mailbox = mailbox(c)?;
+            if c.eat(b' ') {
+                // CREATE-SPECIAL-USE parameters are accepted and ignored.
+                c.expect(b'(')?;
+                let mut depth = 1;
+                while depth > 0 {
+                    match c.peek() {
+                        Some(b'(') => depth += 1,
+                        Some(b')') => depth -= 1,
+                        None => return err("unterminated CREATE parameters"),
+                        _ => {}
+                    }
+                    c.pos += 1;
+                }
+            }
+            Command::Create { mailbox }
+        }
+        "DELETE" => Command::Delete { mailbox: mailbox(c)? },
+        "RENAME" => {
+            let from = mailbox(c)?;
+            let to = mailbox(c)?;
+            Command::Rename { from, to }
+        }
+        "SUBSCRIBE" => Command::Subscribe { mailbox: mailbox(c)? },
+        "UNSUBSCRIBE" => Command::Unsubscribe { mailbox: mailbox(c)? },
+        "LIST" => list(c)?,
+        "LSUB" => {
+            c.sp()?;
+            let reference = c.astring_utf8()?;
+            c.sp()?;
+            let pattern = c.list_mailbox()?;
+            Command::Lsub { reference, pattern }
+        }
+        "NAMESPACE" => Command::Namespace,
+        "STATUS" => {
+            let mailbox = mailbox(c)?;
+            c.sp()?;
+            Command::Status { mailbox, items: status_items(c)? }
+        }
+        "APPEND" => {
+            let mailbox = mailbox(c)?;
+            c.sp()?;
+            let mut flags = Vec::new();
+            if c.peek() == Some(b'(') {
+                flags = c.flag_list(false)?;
+                c.sp()?;
+            }
+            let mut date = None;
+            if c.peek() == Some(b'"') {
+                date = Some(c.date_time()?);
+                c.sp()?;
+            }
+            let message = c.string()?;
+            Command::Append { mailbox, flags, date, message }
+        }
+        "IDLE" => Command::Idle,
+        "CHECK" => Command::Check,
+        "CLOSE" => Command::Close,
+        "UNSELECT" => Command::Unselect,
+        "EXPUNGE" => {
+            let uids = if uid {
+                c.sp()?;
+                Some(c.sequence_set()?)
+            } else {
+                None
+            };
+            Command::Expunge { uids }
+        }
+        "SEARCH" => {
+            c.sp()?;
+            let (keys, esearch) = parse_search(c)?;
+            Command::Search { keys, esearch }
+        }
+        "FETCH" => {
+            c.sp()?;
+            let set = c.sequence_set()?;
+            c.sp()?;
+            let items = parse_fetch_items(c)?;
+            let mut changed_since = None;
+            if c.eat(b' ') {
+                c.expect(b'(')?;
+                let m = c.atom()?.to_ascii_uppercase();
+                if m != "CHANGEDSINCE" {
+                    return err("unknown FETCH modifier");
+                }
+                c.sp()?;
+                changed_since = Some(c.number64()?);
+                c.expect(b')')?;
+            }
+            Command::Fetch { set, items, changed_since }
+        }
+        "STORE" => {
+            c.sp()?;
+            let set = c.sequence_set()?;
+            c.sp()?;
+            let mut unchanged_since = None;
+            if c.eat(b'(') {
+                let m = c.atom()?.to_ascii_uppercase();
+                if m != "UNCHANGEDSINCE" {
+                    return err("unknown STORE modifier");
+                }
+                c.sp()?;
+                unchanged_since = Some(c.number64()?);
+                c.expect(b')')?;
+                c.sp()?;
+            }
+            let item = c.atom()?.to_ascii_uppercase();
+            let (mode, rest) = match item.as_bytes().first() {
+                Some(b'+') => (StoreMode::Add, &item[1..]),
+                Some(b'-') => (StoreMode::Remove, &item[1..]),
+                _ => (StoreMode::Replace, &item[..]),
+            };
+            let silent = match rest {
+                "FLAGS" => false,
+                "FLAGS.SILENT" => true,
+                _ => return err("expected FLAGS or FLAGS.SILENT"),
+            };
+            c.sp()?;
+            let flags = c.flag_list(true)?;
+            Command::Store { set, mode, silent, flags, unchanged_since }
+        }
+        "COPY" | "MOVE" => {
+            c.sp()?;
+            let set = c.sequence_set()?;
+            let mailbox = mailbox(c)?;
+            if name == "COPY" {
+                Command::Copy { set, mailbox }
+            } else {
+                Command::Move { set, mailbox }
+            }
+        }
+        "GETQUOTAROOT" => Command::GetQuotaRoot { mailbox: mailbox(c)? },
+        "GETQUOTA" => Command::GetQuota { root: mailbox(c)? },
+        _ => return err("unknown command"),
+    })
+}
+
+/// LIST with the LIST-EXTENDED selection and return options (RFC 5258,
+/// RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
+fn list(c: &mut Cursor) -> PResult<Command> {
+    c.sp()?;
+    let mut subscribed = false;
+    let mut special_use = false;
+    if c.eat(b'(') {
+        while !c.eat(b')') {
+            let _ = c.eat(b' ');
+            match c.atom()?.to_ascii_uppercase().as_str() {
+                "SUBSCRIBED" => subscribed = true,
+                "SPECIAL-USE" => special_use = true,
+                "REMOTE" | "RECURSIVEMATCH" => {}
+                _ => return err("unknown LIST selection option"),
+            }
+        }
+        c.sp()?;
+    }
+    let reference = c.astring_utf8()?;
+    c.sp()?;
+    let mut patterns = Vec::new();
+    if c.eat(b'(') {
+        while !c.eat(b')') {
+            let _ = c.eat(b' ');
+            patterns.push(c.list_mailbox()?);
+        }
+    } else {
+        patterns.push(c.list_mailbox()?);
+    }
+    let mut status = Vec::new();
+    if c.eat(b' ') {
+        let r = c.atom()?.to_ascii_uppercase();
+        if r != "RETURN" {
+            return err("expected RETURN");
+        }
+        c.sp()?;
+        c.expect(b'(')?;
+        while !c.eat(b')') {
+            let _ = c.eat(b' ');
+            match c.atom()?.to_ascii_uppercase().as_str() {
+                "SUBSCRIBED" | "CHILDREN" => {}
+                "SPECIAL-USE" => special_use = true,
+                "STATUS" => {
+                    c.sp()?;
+                    status = status_items(c)?;
+                }
+                _ => return err("unknown LIST return option"),
+            }
+        }
+    }
+    Ok(Command::List { reference, patterns, subscribed, special_use, status })
+}

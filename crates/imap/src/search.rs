@@ -1,0 +1,315 @@
+//! SEARCH keys (RFC 9051 §6.4.4): parsing, and matching against a message.
+//! Header and body keys compare decoded text (RFC 2047 words, charsets,
+//! transfer encodings), so `SUBJECT 报价` finds a GB2312-encoded subject.
+
+use caravel_store::{Flags, MessageMeta};
+use mail_parser::{MessageParser, MimeHeaders};
+
+use crate::cursor::{err, Cursor, PResult, SequenceSet};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Seq(SequenceSet),
+    Uid(SequenceSet),
+    Flag(Flags, bool),
+    Keyword(String, bool),
+    New,
+    Old,
+    Recent,
+    Larger(u64),
+    Smaller(u64),
+    /// INTERNALDATE before/on/since (days since the epoch).
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Header(String, String),
+    Body(String),
+    Text(String),
+    ModSeq(u64),
+    Not(Box<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    And(Vec<SearchKey>),
+}
+
+/// Keys, and the ESEARCH return options when `RETURN (...)` was given.
+pub fn parse_search(c: &mut Cursor) -> PResult<(Vec<SearchKey>, Option<Vec<String>>)> {
+    let mut esearch = None;
+    let start = c.pos;
+    if c.atom().map(|a| a.eq_ignore_ascii_case("RETURN")).unwrap_or(false) {
+        c.sp()?;
+        c.expect(b'(')?;
+        let mut opts = Vec::new();
+        while !c.eat(b')') {
+            let _ = c.eat(b' ');
+            opts.push(c.atom()?.to_ascii_uppercase());
+        }
+        esearch = Some(opts);
+        c.sp()?;
+    } else {
+        c.pos = start;
+    }
+    let start = c.pos;
+    if c.atom().map(|a| a.eq_ignore_ascii_case("CHARSET")).unwrap_or(false) {
+        c.sp()?;
+        let charset = c.astring_utf8()?.to_ascii_uppercase();
+        if charset != "UTF-8" && charset != "US-ASCII" {
+            return err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+        }
+        c.sp()?;
+    } else {
+        c.pos = start;
+    }
+    let mut keys = vec![key(c)?];
+    while c.eat(b' ') {
+        keys.push(key(c)?);
+    }
+    Ok((keys, esearch))
+}
+
+fn text(c: &mut Cursor) -> PResult<String> {
+    c.sp()?;
+    Ok(String::from_utf8_lossy(&c.astring()?).into_owned())
+}
+
+fn key(c: &mut Cursor) -> PResult<SearchKey> {
+    if c.eat(b'(') {
+        let mut keys = vec![key(c)?];
+        while c.eat(b' ') {
+            keys.push(key(c)?);
+        }
+        c.expect(b')')?;
+        return Ok(SearchKey::And(keys));
+    }
+    if c.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$') {
+        return Ok(SearchKey::Seq(c.sequence_set()?));
+    }
+    let word = c.atom()?.to_ascii_uppercase();
+    let date = |c: &mut Cursor| -> PResult<i64> {
+        c.sp()?;
+        c.date()
+    };
+    Ok(match word.as_str() {
+        "ALL" => SearchKey::All,
+        "ANSWERED" => SearchKey::Flag(Flags::ANSWERED, true),
+        "UNANSWERED" => SearchKey::Flag(Flags::ANSWERED, false),
+        "DELETED" => SearchKey::Flag(Flags::DELETED, true),
+        "UNDELETED" => SearchKey::Flag(Flags::DELETED, false),
+        "DRAFT" => SearchKey::Flag(Flags::DRAFT, true),
+        "UNDRAFT" => SearchKey::Flag(Flags::DRAFT, false),
+        "FLAGGED" => SearchKey::Flag(Flags::FLAGGED, true),
+        "UNFLAGGED" => SearchKey::Flag(Flags::FLAGGED, false),
+        "SEEN" => SearchKey::Flag(Flags::SEEN, true),
+        "UNSEEN" => SearchKey::Flag(Flags::SEEN, false),
+        "NEW" => SearchKey::New,
+        "OLD" => SearchKey::Old,
+        "RECENT" => SearchKey::Recent,
+        "KEYWORD" => SearchKey::Keyword(text(c)?, true),
+        "UNKEYWORD" => SearchKey::Keyword(text(c)?, false),
+        "LARGER" => {
+            c.sp()?;
+            SearchKey::Larger(c.number64()?)
+        }
+        "SMALLER" => {
+            c.sp()?;
+            SearchKey::Smaller(c.number64()?)
+        }
+        "BEFORE" => SearchKey::Before(date(c)?),
+        "ON" => SearchKey::On(date(c)?),
+        "SINCE" => SearchKey::Since(date(c)?),
+        "SENTBEFORE" => SearchKey::SentBefore(date(c)?),
+        "SENTON" => SearchKey::SentOn(date(c)?),
+        "SENTSINCE" => SearchKey::SentSince(date(c)?),
+        "FROM" | "TO" | "CC" | "BCC" | "SUBJECT" => SearchKey::Header(word.to_ascii_lowercase(), text(c)?),
+        "HEADER" => {
+            let field = text(c)?.to_ascii_lowercase();
+            SearchKey::Header(field, text(c)?)
+        }
+        "BODY" => SearchKey::Body(text(c)?),
+        "TEXT" => SearchKey::Text(text(c)?),
+        "UID" => {
+            c.sp()?;
+            SearchKey::Uid(c.sequence_set()?)
+        }
+        "MODSEQ" => {
+            c.sp()?;
+            SearchKey::ModSeq(c.number64()?)
+        }
+        "NOT" => {
+            c.sp()?;
+            SearchKey::Not(Box::new(key(c)?))
+        }
+        "OR" => {
+            c.sp()?;
+            let a = key(c)?;
+            c.sp()?;
+            SearchKey::Or(Box::new(a), Box::new(key(c)?))
+        }
+        _ => return err("unknown SEARCH key"),
+    })
+}
+
+/// Whether any key needs the message's content.
+pub fn needs_content(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) => true,
+        SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => true,
+        SearchKey::Not(k) => needs_content(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => needs_content(std::slice::from_ref(a)) || needs_content(std::slice::from_ref(b)),
+        SearchKey::And(ks) => needs_content(ks),
+        _ => false,
+    })
+}
+
+/// One message as SEARCH sees it.
+pub struct Candidate<'a> {
+    pub seq: u32,
+    pub meta: &'a MessageMeta,
+    pub largest_seq: u32,
+    pub largest_uid: u32,
+    /// The whole message, when a key needs it.
+    pub raw: Option<&'a [u8]>,
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn header_text(raw: &[u8], field: &str) -> Vec<String> {
+    let Some(msg) = MessageParser::default().parse(raw) else { return vec![] };
+    let mut out = Vec::new();
+    for h in msg.headers() {
+        if h.name.as_str().eq_ignore_ascii_case(field) {
+            if let Some(raw_value) = raw.get(h.offset_start as usize..h.offset_end as usize) {
+                out.push(String::from_utf8_lossy(raw_value).into_owned());
+            }
+            match &h.value {
+                mail_parser::HeaderValue::Text(t) => out.push(t.to_string()),
+                mail_parser::HeaderValue::TextList(l) => out.extend(l.iter().map(|t| t.to_string())),
+                mail_parser::HeaderValue::Address(a) => {
+                    for addr in a.iter() {
+                        out.push(format!(
+                            "{} <{}>",
+                            addr.name.as_deref().unwrap_or(""),
+                            addr.address.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn body_text(raw: &[u8]) -> String {
+    let Some(msg) = MessageParser::default().parse(raw) else { return String::from_utf8_lossy(raw).into_owned() };
+    let mut out = String::new();
+    for i in 0..msg.text_body_count() {
+        if let Some(t) = msg.body_text(i) {
+            out.push_str(&t);
+            out.push('\n');
+        }
+    }
+    for i in 0..msg.html_body_count() {
+        if let Some(t) = msg.body_html(i) {
+            out.push_str(&t);
+            out.push('\n');
+        }
+    }
+    for part in msg.attachments() {
+        if let Some(name) = part.attachment_name() {
+            out.push_str(name);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn sent_day(raw: &[u8]) -> Option<i64> {
+    let msg = MessageParser::default().parse(raw)?;
+    let d = msg.date()?;
+    Some(d.to_timestamp().div_euclid(86400))
+}
+
+pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
+    let day = m.meta.internal_date.div_euclid(86400);
+    match key {
+        SearchKey::All => true,
+        SearchKey::Seq(set) => set.contains(m.seq, m.largest_seq),
+        SearchKey::Uid(set) => set.contains(m.meta.uid, m.largest_uid),
+        SearchKey::Flag(f, on) => m.meta.flags.contains(*f) == *on,
+        SearchKey::Keyword(k, on) => m.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) == *on,
+        // Caravel reports no message as \Recent (RFC 9051 removed it).
+        SearchKey::New | SearchKey::Recent => false,
+        SearchKey::Old => true,
+        SearchKey::Larger(n) => m.meta.size > *n,
+        SearchKey::Smaller(n) => m.meta.size < *n,
+        SearchKey::Before(d) => day < *d,
+        SearchKey::On(d) => day == *d,
+        SearchKey::Since(d) => day >= *d,
+        SearchKey::SentBefore(d) => m.raw.and_then(sent_day).is_some_and(|s| s < *d),
+        SearchKey::SentOn(d) => m.raw.and_then(sent_day).is_some_and(|s| s == *d),
+        SearchKey::SentSince(d) => m.raw.and_then(sent_day).is_some_and(|s| s >= *d),
+        SearchKey::Header(field, needle) => {
+            let values = m.raw.map(|r| header_text(r, field)).unwrap_or_default();
+            // An empty string matches every message that has the field.
+            !values.is_empty() && values.iter().any(|v| contains_ci(v, needle))
+        }
+        SearchKey::Body(needle) => m.raw.is_some_and(|r| contains_ci(&body_text(r), needle)),
+        SearchKey::Text(needle) => m.raw.is_some_and(|r| {
+            contains_ci(&String::from_utf8_lossy(r), needle) || contains_ci(&body_text(r), needle) || {
+                let decoded_subject = header_text(r, "subject").join(" ");
+                contains_ci(&decoded_subject, needle)
+            }
+        }),
+        SearchKey::ModSeq(n) => m.meta.modseq >= *n,
+        SearchKey::Not(k) => !matches(k, m),
+        SearchKey::Or(a, b) => matches(a, m) || matches(b, m),
+        SearchKey::And(keys) => keys.iter().all(|k| matches(k, m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Vec<SearchKey> {
+        parse_search(&mut Cursor::new(s.as_bytes())).expect(s).0
+    }
+
+    fn meta() -> MessageMeta {
+        MessageMeta {
+            uid: 7,
+            modseq: 3,
+            flags: Flags::SEEN,
+            keywords: vec!["$Work".into()],
+            internal_date: 86400 * 10 + 5,
+            size: 500,
+            blob: String::new(),
+            prefix: vec![],
+        }
+    }
+
+    #[test]
+    fn keys_match() {
+        let raw = "From: =?UTF-8?B?5p2O5Lyf?= <li@far.test>\r\nSubject: =?GB2312?B?sai827Wl?=\r\nDate: Mon, 12 Jan 1970 10:00:00 +0000\r\n\r\nPlease find the 报价 attached.\r\n".as_bytes();
+        let m = meta();
+        let cand = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: Some(raw) };
+        let all = |s: &str| parse(s).iter().all(|k| matches(k, &cand));
+        assert!(all("SEEN UNFLAGGED KEYWORD $work"));
+        assert!(all("CHARSET UTF-8 SUBJECT \"报价单\""), "GB2312 subject decoded");
+        assert!(all("FROM \"李伟\"") && all("FROM li@far.test"));
+        assert!(all("BODY \"报价\"") && all("TEXT attached"));
+        assert!(!all("BODY missing"));
+        assert!(all("2 UID 7 LARGER 100 SMALLER 1000"));
+        assert!(all("ON 11-Jan-1970 SENTON 12-Jan-1970 SINCE 1-Jan-1970 BEFORE 12-Jan-1970"));
+        assert!(all("OR DELETED SEEN") && all("NOT DELETED") && all("(SEEN NOT FLAGGED)"));
+        assert!(all("HEADER Date 1970") && !all("HEADER X-Missing \"\""));
+        assert!(parse_search(&mut Cursor::new(b"CHARSET KOI8-R ALL")).is_err());
+        assert!(needs_content(&parse("NOT SUBJECT x")) && !needs_content(&parse("SEEN 1:*")));
+    }
+}
