@@ -60,6 +60,11 @@ pub fn login_step(response_b64: &str) -> Result<String, SaslError> {
 pub const LOGIN_USERNAME_CHALLENGE: &str = "VXNlcm5hbWU6";
 pub const LOGIN_PASSWORD_CHALLENGE: &str = "UGFzc3dvcmQ6";
 
+/// Plain base64 decoding (for BINARY fetches of base64 parts).
+pub fn decode_base64(data: &[u8]) -> Option<Vec<u8>> {
+    STANDARD.decode(data).ok()
+}
+
 pub fn encode(data: &[u8]) -> String {
     STANDARD.encode(data)
 }

@@ -8,6 +8,7 @@ use caravel_net::{Handler, Service, Session, Stream};
 pub struct Router {
     pub smtp: Arc<dyn Handler>,
     pub pop3: Arc<dyn Handler>,
+    pub imap: Arc<dyn Handler>,
     /// Services whose protocol has not landed yet.
     pub other: Arc<dyn Handler>,
 }
@@ -17,6 +18,7 @@ impl Router {
         match service {
             Service::Smtp | Service::Submission | Service::Submissions => &self.smtp,
             Service::Pop3 | Service::Pop3s => &self.pop3,
+            Service::Imap | Service::Imaps => &self.imap,
             _ => &self.other,
         }
     }

@@ -60,7 +60,20 @@ impl Server {
             idle_timeout: config.pop3.idle_timeout,
             auth_failure_delay: config.pop3.auth_failure_delay,
         });
-        let handler = Arc::new(Router { smtp, pop3, other: placeholder });
+        let imap = Arc::new(caravel_imap::ImapServer {
+            ctx: Arc::new(caravel_imap::Context {
+                config: caravel_imap::Config {
+                    hostname: config.hostname.clone(),
+                    max_bad: config.imap.max_errors,
+                    max_message_size: config.limits.max_message_size,
+                },
+                store: store.clone(),
+                auth: caravel_auth::Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>),
+            }),
+            idle_timeout: config.imap.idle_timeout,
+            auth_failure_delay: config.imap.auth_failure_delay,
+        });
+        let handler = Arc::new(Router { smtp, pop3, imap, other: placeholder });
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = config.limits.clone();
         let task = tokio::spawn(async move {

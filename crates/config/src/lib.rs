@@ -28,7 +28,25 @@ pub struct Config {
     pub limits: Limits,
     pub smtp: Smtp,
     pub pop3: Pop3,
+    pub imap: Imap,
     pub store: StoreConfig,
+}
+
+/// `[imap]`: limits of the IMAP listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imap {
+    /// RFC 9051 §5.4: an inactivity timer of at least 30 minutes.
+    pub idle_timeout: Duration,
+    /// BAD replies before the session is closed with BYE.
+    pub max_errors: usize,
+    /// Pause after a failed sign-in.
+    pub auth_failure_delay: Duration,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Imap { idle_timeout: Duration::from_secs(1800), max_errors: 10, auth_failure_delay: Duration::from_secs(2) }
+    }
 }
 
 /// `[pop3]`: limits of the POP3 listeners.
@@ -244,6 +262,7 @@ impl Default for Config {
             limits: Limits::default(),
             smtp: Smtp::default(),
             pop3: Pop3::default(),
+            imap: Imap::default(),
             store: StoreConfig::Sqlite,
         }
     }
@@ -299,7 +318,11 @@ impl Config {
         let root = doc.as_table();
         let mut r = Reader::new(text);
         let mut cfg = Config::default();
-        r.check_keys(root, "", &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "store"]);
+        r.check_keys(
+            root,
+            "",
+            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "store"],
+        );
 
         if let Some(h) = r.string(root, "", "hostname") {
             match validate_hostname(&h) {
@@ -347,19 +370,12 @@ impl Config {
             read_smtp(&mut r, t, &mut cfg.smtp);
         }
         if let Some(t) = r.table(root, "pop3") {
-            r.check_keys(t, "pop3", &["idle_timeout", "max_errors", "auth_failure_delay"]);
-            if let Some(v) = r.duration(t, "pop3", "idle_timeout") {
-                cfg.pop3.idle_timeout = v;
-            }
-            if let Some(v) = r.count(t, "pop3", "max_errors") {
-                if v == 0 || v > 1000 {
-                    r.error("pop3.max_errors", t.get("max_errors").and_then(|i| i.span()), "must be from 1 to 1000");
-                }
-                cfg.pop3.max_errors = v.clamp(1, 1000) as usize;
-            }
-            if let Some(v) = r.duration(t, "pop3", "auth_failure_delay") {
-                cfg.pop3.auth_failure_delay = v;
-            }
+            let p = &mut cfg.pop3;
+            read_session_limits(&mut r, t, "pop3", (&mut p.idle_timeout, &mut p.max_errors, &mut p.auth_failure_delay));
+        }
+        if let Some(t) = r.table(root, "imap") {
+            let i = &mut cfg.imap;
+            read_session_limits(&mut r, t, "imap", (&mut i.idle_timeout, &mut i.max_errors, &mut i.auth_failure_delay));
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);
@@ -391,6 +407,32 @@ impl Config {
         } else {
             Err(r.errors)
         }
+    }
+}
+
+/// `idle_timeout`, `max_errors` and `auth_failure_delay` of a mail-reading protocol.
+fn read_session_limits(
+    r: &mut Reader,
+    t: &toml_edit::Table,
+    prefix: &str,
+    (idle, errors, delay): (&mut Duration, &mut usize, &mut Duration),
+) {
+    r.check_keys(t, prefix, &["idle_timeout", "max_errors", "auth_failure_delay"]);
+    if let Some(v) = r.duration(t, prefix, "idle_timeout") {
+        *idle = v;
+    }
+    if let Some(v) = r.count(t, prefix, "max_errors") {
+        if v == 0 || v > 1000 {
+            r.error(
+                &format!("{prefix}.max_errors"),
+                t.get("max_errors").and_then(|i| i.span()),
+                "must be from 1 to 1000",
+            );
+        }
+        *errors = v.clamp(1, 1000) as usize;
+    }
+    if let Some(v) = r.duration(t, prefix, "auth_failure_delay") {
+        *delay = v;
     }
 }
 

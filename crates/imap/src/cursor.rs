@@ -59,8 +59,10 @@ fn is_atom_char(c: u8) -> bool {
     c > 0x20 && c < 0x7f && !b"(){ %*\"\\]".contains(&c)
 }
 
+/// Also 8-bit bytes: clients such as Python's imaplib send UTF-8 search
+/// strings unquoted after CHARSET UTF-8, and Dovecot takes them too.
 fn is_astring_char(c: u8) -> bool {
-    is_atom_char(c) || c == b']'
+    is_atom_char(c) || c == b']' || c >= 0x80
 }
 
 impl<'a> Cursor<'a> {
@@ -129,7 +131,7 @@ impl<'a> Cursor<'a> {
 
     /// A tag: astring characters except '+'.
     pub fn tag(&mut self) -> PResult<String> {
-        let t = self.take_while(|c| is_astring_char(c) && c != b'+');
+        let t = self.take_while(|c| is_astring_char(c) && c != b'+' && c < 0x80);
         if t.is_empty() {
             return err("expected a tag");
         }

@@ -1,8 +1,17 @@
 //! IMAP4rev2 / IMAP4rev1: the command receiver and parser, the session state
 //! machine, and the tokio driver.
 
+pub mod append;
 pub mod command;
 pub mod cursor;
 pub mod fetch;
+pub mod list;
 pub mod receiver;
 pub mod search;
+pub mod selected;
+pub mod server;
+pub mod session;
+pub mod utf7;
+
+pub use server::ImapServer;
+pub use session::{Config, Context};

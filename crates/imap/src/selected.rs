@@ -1,0 +1,676 @@
+//! The Selected state: the session's view of one mailbox (sequence numbers to
+//! UIDs), kept in step with the store through the change notifier, and the
+//! commands that work on it (RFC 9051 §6.4).
+
+use caravel_auth::SignedIn;
+use caravel_store::{FlagMode, Flags, Mailbox, MailboxChange, MessageMeta, StoreError};
+use tokio::sync::broadcast;
+
+use crate::append::split_flags;
+use crate::command::{Command, StoreMode, Tagged};
+use crate::cursor::{SequenceSet, STAR};
+use crate::fetch::{self, FetchItem};
+use crate::search::{self, Candidate, SearchKey};
+use crate::session::{tagged, Context, Next, Session, State, Step};
+
+pub struct Selected {
+    pub mailbox: Mailbox,
+    pub read_only: bool,
+    /// The messages in sequence-number order, as this session knows them.
+    pub messages: Vec<MessageMeta>,
+    watch: broadcast::Receiver<MailboxChange>,
+    /// A change was seen by [`Selected::changed`] and not yet synced.
+    pending: bool,
+}
+
+pub fn flags_text(m: &MessageMeta) -> String {
+    let mut f: Vec<String> = Vec::new();
+    for (flag, name) in [
+        (Flags::SEEN, "\\Seen"),
+        (Flags::ANSWERED, "\\Answered"),
+        (Flags::FLAGGED, "\\Flagged"),
+        (Flags::DELETED, "\\Deleted"),
+        (Flags::DRAFT, "\\Draft"),
+    ] {
+        if m.flags.contains(flag) {
+            f.push(name.into());
+        }
+    }
+    f.extend(m.keywords.iter().cloned());
+    f.join(" ")
+}
+
+/// `17-Jul-1996 02:44:25 +0000` (RFC 9051 date-time), in UTC.
+pub fn internal_date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}-{}-{year:04} {:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+impl Selected {
+    pub async fn open(
+        session: &Session,
+        user: &SignedIn,
+        name: &str,
+        read_only: bool,
+    ) -> Result<(Selected, Vec<u8>), String> {
+        let store = &session.ctx.store;
+        let mailbox = match session.find_mailbox(user.account, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err("[NONEXISTENT] No such mailbox".into()),
+            Err(e) => return Err(format!("[UNAVAILABLE] {e}")),
+        };
+        // Watch first, then read: no change can fall between the two.
+        let watch = store.watch(mailbox.id);
+        let messages = store.messages(mailbox.id).await.map_err(|e| format!("[UNAVAILABLE] {e}"))?;
+        let mut keywords: Vec<String> = Vec::new();
+        for m in &messages {
+            for k in &m.keywords {
+                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.clone());
+                }
+            }
+        }
+        for k in ["$Forwarded", "$MDNSent", "$Junk", "$NotJunk"] {
+            if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                keywords.push(k.into());
+            }
+        }
+        let kw = keywords.join(" ");
+        let mut out = format!("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft {kw})\r\n").into_bytes();
+        let permanent =
+            if read_only { String::new() } else { format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft {kw} \\*") };
+        out.extend(format!("* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n").into_bytes());
+        out.extend(format!("* {} EXISTS\r\n", messages.len()).into_bytes());
+        out.extend_from_slice(b"* 0 RECENT\r\n");
+        if let Some(pos) = messages.iter().position(|m| !m.flags.contains(Flags::SEEN)) {
+            out.extend(format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).into_bytes());
+        }
+        out.extend(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uidvalidity).into_bytes());
+        out.extend(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mailbox.uidnext).into_bytes());
+        out.extend(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", mailbox.highestmodseq).into_bytes());
+        Ok((Selected { mailbox, read_only, messages, watch, pending: false }, out))
+    }
+
+    /// Whether the store has announced a change since the last sync.
+    fn drain(&mut self) -> bool {
+        let mut changed = std::mem::take(&mut self.pending);
+        loop {
+            match self.watch.try_recv() {
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => changed = true,
+                Err(_) => return changed,
+            }
+        }
+    }
+
+    /// Waits until the mailbox changes (for IDLE).
+    pub async fn changed(&mut self) {
+        if !self.pending {
+            match self.watch.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.pending = true,
+                // No notifier any more: nothing will ever change.
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// Brings the view up to date and says what changed: EXISTS for new
+    /// messages, FETCH FLAGS for changed ones, and EXPUNGE only when
+    /// `allow_expunge` (never during FETCH, STORE or SEARCH, RFC 9051 §7.5.1).
+    pub async fn sync(&mut self, ctx: &Context, allow_expunge: bool) -> Vec<u8> {
+        if !self.drain() {
+            return Vec::new();
+        }
+        let Ok(fresh) = ctx.store.messages(self.mailbox.id).await else { return Vec::new() };
+        let mut out = Vec::new();
+        let fresh_by_uid: std::collections::HashMap<u32, &MessageMeta> = fresh.iter().map(|m| (m.uid, m)).collect();
+        // Flag changes of messages both sides know.
+        for (i, m) in self.messages.iter_mut().enumerate() {
+            if let Some(f) = fresh_by_uid.get(&m.uid) {
+                if f.modseq != m.modseq || f.flags != m.flags || f.keywords != m.keywords {
+                    *m = (*f).clone();
+                    out.extend(
+                        format!(
+                            "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n",
+                            i + 1,
+                            m.uid,
+                            flags_text(m),
+                            m.modseq
+                        )
+                        .into_bytes(),
+                    );
+                }
+            }
+        }
+        if allow_expunge {
+            // From the end, so each number is right when it is sent.
+            for i in (0..self.messages.len()).rev() {
+                if !fresh_by_uid.contains_key(&self.messages[i].uid) {
+                    self.messages.remove(i);
+                    out.extend(format!("* {} EXPUNGE\r\n", i + 1).into_bytes());
+                }
+            }
+        }
+        let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
+        let before = self.messages.len();
+        self.messages.extend(fresh.iter().filter(|m| m.uid > last).cloned());
+        if self.messages.len() != before {
+            out.extend(format!("* {} EXISTS\r\n", self.messages.len()).into_bytes());
+        }
+        if let Ok(boxes) = ctx.store.mailboxes(self.mailbox.account).await {
+            if let Some(m) = boxes.into_iter().find(|b| b.id == self.mailbox.id) {
+                self.mailbox = m;
+            }
+        }
+        out
+    }
+
+    /// Indexes (0-based) of the messages a set names; `None` if a sequence
+    /// number is out of range (an error for non-UID commands).
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<usize>> {
+        let SequenceSet::Ranges(ranges) = set else { return Some(Vec::new()) };
+        if uid {
+            let largest = self.messages.last().map(|m| m.uid).unwrap_or(0);
+            return Some(
+                self.messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| set.contains(m.uid, largest))
+                    .map(|(i, _)| i)
+                    .collect(),
+            );
+        }
+        let n = self.messages.len() as u32;
+        for r in ranges {
+            for v in [r.from, r.to] {
+                if v != STAR && v > n {
+                    return None;
+                }
+            }
+            if n == 0 {
+                return None;
+            }
+        }
+        Some((1..=n).filter(|&s| set.contains(s, n)).map(|s| s as usize - 1).collect())
+    }
+}
+
+fn step(out: Vec<u8>) -> Step {
+    Step { out, next: Next::Command, auth_failed: false }
+}
+
+pub async fn execute(session: &mut Session, t: Tagged) -> Step {
+    let tag = t.tag.clone();
+    let ctx = session.ctx.clone();
+    let condstore = session.condstore;
+    let user = match &session.state {
+        State::Selected(u, _) => u.clone(),
+        _ => return session.bad(&tag, "Select a mailbox first"),
+    };
+    let moving = matches!(t.command, Command::Move { .. });
+    let closing = matches!(t.command, Command::Close);
+    let State::Selected(_, sel) = &mut session.state else { return session.bad(&tag, "Select a mailbox first") };
+    match t.command {
+        Command::Noop | Command::Check => {
+            let mut out = sel.sync(&ctx, true).await;
+            out.extend(tagged(&tag, "OK", "NOOP completed"));
+            step(out)
+        }
+        Command::Idle => Step { out: b"+ idling\r\n".to_vec(), next: Next::Idle(tag), auth_failed: false },
+        Command::Close | Command::Unselect => {
+            if closing && !sel.read_only {
+                let deleted: Vec<u32> =
+                    sel.messages.iter().filter(|m| m.flags.contains(Flags::DELETED)).map(|m| m.uid).collect();
+                if !deleted.is_empty() {
+                    if let Err(e) = ctx.store.expunge(sel.mailbox.id, &deleted).await {
+                        return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                    }
+                }
+            }
+            session.state = State::Authenticated(user);
+            step(tagged(&tag, "OK", "Mailbox closed"))
+        }
+        Command::Expunge { uids } => {
+            if sel.read_only {
+                return step(tagged(&tag, "NO", "[READ-ONLY] Mailbox is read-only"));
+            }
+            let mut out = sel.sync(&ctx, true).await;
+            let within = uids.as_ref().and_then(|set| sel.resolve(set, true));
+            let targets: Vec<u32> = sel
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| m.flags.contains(Flags::DELETED) && within.as_ref().is_none_or(|w| w.contains(i)))
+                .map(|(_, m)| m.uid)
+                .collect();
+            if !targets.is_empty() {
+                if let Err(e) = ctx.store.expunge(sel.mailbox.id, &targets).await {
+                    return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                }
+                out.extend(sel.sync(&ctx, true).await);
+            }
+            out.extend(tagged(&tag, "OK", "EXPUNGE completed"));
+            step(out)
+        }
+        Command::Search { keys, esearch } => {
+            let mut out = sel.sync(&ctx, t.uid).await;
+            let hits = match search_messages(&ctx, sel, &keys).await {
+                Ok(h) => h,
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            };
+            let numbers: Vec<u32> =
+                hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
+            match esearch {
+                None => {
+                    out.extend_from_slice(b"* SEARCH");
+                    for n in &numbers {
+                        out.extend(format!(" {n}").into_bytes());
+                    }
+                    out.extend_from_slice(b"\r\n");
+                }
+                Some(opts) => out.extend(esearch_line(&tag, t.uid, &numbers, &opts).into_bytes()),
+            }
+            out.extend(tagged(&tag, "OK", "SEARCH completed"));
+            step(out)
+        }
+        Command::Fetch { set, items, changed_since } => {
+            let mut out = sel.sync(&ctx, t.uid).await;
+            let Some(indexes) = sel.resolve(&set, t.uid) else {
+                return session.bad(&tag, "Invalid sequence number");
+            };
+            let mut items = items;
+            if t.uid && !items.contains(&FetchItem::Uid) {
+                items.insert(0, FetchItem::Uid);
+            }
+            if (changed_since.is_some() || condstore) && !items.contains(&FetchItem::ModSeq) && changed_since.is_some()
+            {
+                items.push(FetchItem::ModSeq);
+            }
+            match fetch_messages(&ctx, sel, &indexes, &items, changed_since).await {
+                Ok(bytes) => out.extend(bytes),
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            }
+            out.extend(tagged(&tag, "OK", "FETCH completed"));
+            step(out)
+        }
+        Command::Store { set, mode, silent, flags, unchanged_since } => {
+            if sel.read_only {
+                return step(tagged(&tag, "NO", "[READ-ONLY] Mailbox is read-only"));
+            }
+            let mut out = sel.sync(&ctx, t.uid).await;
+            let Some(indexes) = sel.resolve(&set, t.uid) else {
+                return session.bad(&tag, "Invalid sequence number");
+            };
+            let (f, kw) = match split_flags(&flags) {
+                Ok(x) => x,
+                Err(e) => return session.bad(&tag, &e),
+            };
+            let (mut ok, mut modified) = (Vec::new(), Vec::new());
+            for &i in &indexes {
+                let m = &sel.messages[i];
+                match unchanged_since {
+                    Some(n) if m.modseq > n => modified.push(if t.uid { m.uid } else { i as u32 + 1 }),
+                    _ => ok.push(m.uid),
+                }
+            }
+            let mode = match mode {
+                StoreMode::Replace => FlagMode::Replace,
+                StoreMode::Add => FlagMode::Add,
+                StoreMode::Remove => FlagMode::Remove,
+            };
+            if !ok.is_empty() {
+                if let Err(e) = ctx.store.set_flags(sel.mailbox.id, &ok, f, &kw, mode).await {
+                    return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                }
+            }
+            // Our own change comes back through the notifier; show it now.
+            let fresh = match ctx.store.messages(sel.mailbox.id).await {
+                Ok(f) => f,
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            };
+            for &i in &indexes {
+                let uid = sel.messages[i].uid;
+                if let Some(f) = fresh.iter().find(|m| m.uid == uid) {
+                    sel.messages[i] = f.clone();
+                }
+                let m = &sel.messages[i];
+                if !silent && ok.contains(&uid) {
+                    let uid_item = if t.uid { format!("UID {} ", m.uid) } else { String::new() };
+                    let modseq = if condstore || unchanged_since.is_some() {
+                        format!(" MODSEQ ({})", m.modseq)
+                    } else {
+                        String::new()
+                    };
+                    out.extend(
+                        format!("* {} FETCH ({uid_item}FLAGS ({}){modseq})\r\n", i + 1, flags_text(m)).into_bytes(),
+                    );
+                }
+            }
+            let _ = sel.drain();
+            if modified.is_empty() {
+                out.extend(tagged(&tag, "OK", "STORE completed"));
+            } else {
+                let list: Vec<String> = modified.iter().map(u32::to_string).collect();
+                out.extend(tagged(
+                    &tag,
+                    "OK",
+                    &format!("[MODIFIED {}] Conditional STORE failed for some", list.join(",")),
+                ));
+            }
+            step(out)
+        }
+        Command::Copy { set, mailbox } | Command::Move { set, mailbox } => {
+            if moving && sel.read_only {
+                return step(tagged(&tag, "NO", "[READ-ONLY] Mailbox is read-only"));
+            }
+            let mut out = sel.sync(&ctx, true).await;
+            let Some(indexes) = sel.resolve(&set, t.uid) else {
+                return session.bad(&tag, "Invalid sequence number");
+            };
+            let Ok(name) = crate::session::mailbox_name(&mailbox, session.utf8) else {
+                return step(tagged(&tag, "NO", "Invalid mailbox name"));
+            };
+            let State::Selected(_, sel) = &mut session.state else { return step(Vec::new()) };
+            let target = match ctx.store.mailboxes(user.account).await {
+                Ok(b) => b.into_iter().find(|m| m.name == name),
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            };
+            let Some(target) = target else { return step(tagged(&tag, "NO", "[TRYCREATE] No such mailbox")) };
+            let uids: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
+            let pairs = match ctx.store.copy_messages(sel.mailbox.id, &uids, target.id, moving).await {
+                Ok(p) => p,
+                Err(StoreError::OverQuota(_)) => return step(tagged(&tag, "NO", "[OVERQUOTA] Mailbox is full")),
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            };
+            let code = if pairs.is_empty() {
+                String::new()
+            } else {
+                let src: Vec<String> = pairs.iter().map(|p| p.0.to_string()).collect();
+                let dst: Vec<String> = pairs.iter().map(|p| p.1.to_string()).collect();
+                format!("[COPYUID {} {} {}] ", target.uidvalidity, src.join(","), dst.join(","))
+            };
+            if moving {
+                out.extend(format!("* OK {code}Moved\r\n").into_bytes());
+                out.extend(sel.sync(&ctx, true).await);
+                out.extend(tagged(&tag, "OK", "MOVE completed"));
+            } else {
+                out.extend(tagged(&tag, "OK", &format!("{code}COPY completed")));
+            }
+            step(out)
+        }
+        _ => session.bad(&tag, "Command not valid in this state"),
+    }
+}
+
+fn esearch_line(tag: &str, uid: bool, numbers: &[u32], opts: &[String]) -> String {
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    let opts: Vec<&str> = if opts.is_empty() { vec!["ALL"] } else { opts.iter().map(String::as_str).collect() };
+    if !numbers.is_empty() {
+        for o in opts {
+            match o {
+                "MIN" => line.push_str(&format!(" MIN {}", numbers[0])),
+                "MAX" => line.push_str(&format!(" MAX {}", numbers[numbers.len() - 1])),
+                "COUNT" => line.push_str(&format!(" COUNT {}", numbers.len())),
+                "ALL" => line.push_str(&format!(" ALL {}", compress(numbers))),
+                _ => {}
+            }
+        }
+    } else if opts.contains(&"COUNT") {
+        line.push_str(" COUNT 0");
+    }
+    line.push_str("\r\n");
+    line
+}
+
+/// `1,2,3,7` becomes `1:3,7`.
+fn compress(numbers: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        let mut end = start;
+        while i + 1 < numbers.len() && numbers[i + 1] == end + 1 {
+            i += 1;
+            end = numbers[i];
+        }
+        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> Result<Vec<usize>, StoreError> {
+    let content = search::needs_content(keys);
+    let largest_seq = sel.messages.len() as u32;
+    let largest_uid = sel.messages.last().map(|m| m.uid).unwrap_or(0);
+    let mut hits = Vec::new();
+    for (i, m) in sel.messages.iter().enumerate() {
+        let raw = if content { ctx.store.read_message(m).await.ok() } else { None };
+        let cand = Candidate { seq: i as u32 + 1, meta: m, largest_seq, largest_uid, raw: raw.as_deref() };
+        if keys.iter().all(|k| search::matches(k, &cand)) {
+            hits.push(i);
+        }
+    }
+    Ok(hits)
+}
+
+async fn fetch_messages(
+    ctx: &Context,
+    sel: &mut Selected,
+    indexes: &[usize],
+    items: &[FetchItem],
+    changed_since: Option<u64>,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    let needs_structure = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Envelope
+                | FetchItem::Body
+                | FetchItem::BodyStructure
+                | FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
+        )
+    });
+    let needs_raw = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Rfc822
+                | FetchItem::Rfc822Header
+                | FetchItem::Rfc822Text
+                | FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
+        )
+    });
+    let sets_seen = !sel.read_only && items.iter().any(FetchItem::sets_seen);
+    // Mark as read first, so the FLAGS we return are the new ones.
+    if sets_seen {
+        let unseen: Vec<u32> = indexes
+            .iter()
+            .map(|&i| &sel.messages[i])
+            .filter(|m| !m.flags.contains(Flags::SEEN))
+            .map(|m| m.uid)
+            .collect();
+        if !unseen.is_empty() {
+            ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
+            let fresh = ctx.store.messages(sel.mailbox.id).await?;
+            for m in sel.messages.iter_mut() {
+                if let Some(f) = fresh.iter().find(|f| f.uid == m.uid && unseen.contains(&m.uid)) {
+                    *m = f.clone();
+                }
+            }
+            let _ = sel.drain();
+        }
+    }
+    for &i in indexes {
+        let m = sel.messages[i].clone();
+        if changed_since.is_some_and(|n| m.modseq <= n) {
+            continue;
+        }
+        let structure = if needs_structure { ctx.store.structure(sel.mailbox.id, m.uid).await.ok() } else { None };
+        let raw = if needs_raw { ctx.store.read_message(&m).await.ok() } else { None };
+        if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
+            // Expunged by another session meanwhile: nothing to show.
+            continue;
+        }
+        let mut line = format!("* {} FETCH (", i + 1).into_bytes();
+        let mut first = true;
+        let mut flags_sent = false;
+        for item in items {
+            if !first {
+                line.push(b' ');
+            }
+            first = false;
+            match item {
+                FetchItem::Flags => {
+                    flags_sent = true;
+                    line.extend(format!("FLAGS ({})", flags_text(&m)).into_bytes());
+                }
+                FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
+                FetchItem::InternalDate => {
+                    line.extend(format!("INTERNALDATE \"{}\"", internal_date(m.internal_date)).into_bytes())
+                }
+                FetchItem::Rfc822Size => line.extend(format!("RFC822.SIZE {}", m.size).into_bytes()),
+                FetchItem::ModSeq => line.extend(format!("MODSEQ ({})", m.modseq).into_bytes()),
+                FetchItem::Envelope => {
+                    line.extend_from_slice(b"ENVELOPE ");
+                    if let Some((env, _)) = &structure {
+                        fetch::envelope(&mut line, env);
+                    }
+                }
+                FetchItem::Body | FetchItem::BodyStructure => {
+                    let ext = matches!(item, FetchItem::BodyStructure);
+                    line.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                    if let Some((_, body)) = &structure {
+                        fetch::body_structure(&mut line, body, ext);
+                    }
+                }
+                FetchItem::Rfc822 | FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let body_start =
+                        structure.as_ref().map(|s| s.1.body_start as usize).unwrap_or_else(|| header_end(raw));
+                    let (name, data) = match item {
+                        FetchItem::Rfc822 => ("RFC822", raw),
+                        FetchItem::Rfc822Header => ("RFC822.HEADER", &raw[..body_start.min(raw.len())]),
+                        _ => ("RFC822.TEXT", &raw[body_start.min(raw.len())..]),
+                    };
+                    line.extend(format!("{name} ").into_bytes());
+                    fetch::string(&mut line, data);
+                }
+                FetchItem::Section { section, partial, .. } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let data =
+                        structure.as_ref().and_then(|(_, b)| fetch::section_bytes(raw, b, section)).unwrap_or_default();
+                    let data = fetch::apply_partial(data, *partial);
+                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
+                    line.extend(format!("BODY[{}]{origin} ", fetch::section_name(section)).into_bytes());
+                    fetch::string(&mut line, &data);
+                }
+                FetchItem::Binary { part, partial, .. } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    let data = fetch::apply_partial(decoded, *partial);
+                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
+                    line.extend(format!("BINARY[{}]{origin} ~{{{}}}\r\n", name.join("."), data.len()).into_bytes());
+                    line.extend_from_slice(&data);
+                }
+                FetchItem::BinarySize { part } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    line.extend(format!("BINARY.SIZE[{}] {}", name.join("."), decoded.len()).into_bytes());
+                }
+            }
+        }
+        if sets_seen && !flags_sent && items.iter().any(FetchItem::sets_seen) {
+            line.extend(format!(" FLAGS ({})", flags_text(&m)).into_bytes());
+        }
+        line.extend_from_slice(b")\r\n");
+        out.extend(line);
+    }
+    Ok(out)
+}
+
+fn header_end(raw: &[u8]) -> usize {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len())
+}
+
+/// The content of a part with its transfer encoding removed (RFC 3516 BINARY).
+fn decode_part(raw: &[u8], root: &caravel_store::mime::BodyPart, part: &[u32]) -> Option<Vec<u8>> {
+    let p = fetch::find_part(root, part)?;
+    let data = raw.get(p.body_start as usize..p.end as usize)?;
+    match p.encoding.as_deref() {
+        Some("base64") => {
+            let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            caravel_auth::sasl::decode_base64(&clean)
+        }
+        Some("quoted-printable") => Some(decode_qp(data)),
+        _ => Some(data.to_vec()),
+    }
+}
+
+fn decode_qp(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'=' if data.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
+            b'=' if data.get(i + 1) == Some(&b'\n') => i += 2,
+            b'=' => {
+                let hex = data
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'=');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_sets() {
+        assert_eq!(internal_date(837_571_465), "17-Jul-1996 02:44:25 +0000");
+        assert_eq!(compress(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(decode_qp(b"caf=C3=A9 =\r\nend"), "café end".as_bytes());
+    }
+}

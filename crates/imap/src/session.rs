@@ -1,0 +1,498 @@
+//! The IMAP session state machine (RFC 9051 §3): NotAuthenticated,
+//! Authenticated, Selected (which owns the selected mailbox's view), Logout.
+//! Commands in, response bytes out; the driver does the socket work.
+
+use std::sync::Arc;
+
+use caravel_auth::sasl::{self, SaslError};
+use caravel_auth::{Authenticator, SignedIn};
+use caravel_store::{AccountId, Mailbox, SpecialUse, Store, StoreError};
+
+use crate::command::{self, Command, StatusItem, Tagged};
+use crate::fetch::string;
+use crate::selected::Selected;
+use crate::utf7;
+
+pub struct Config {
+    pub hostname: String,
+    /// BAD replies after which the session is closed with BYE.
+    pub max_bad: usize,
+    /// Largest message APPEND accepts (APPENDLIMIT).
+    pub max_message_size: u64,
+}
+
+/// What the server shares with every session.
+pub struct Context {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub auth: Authenticator,
+}
+
+/// What the driver does after writing `out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Command,
+    /// The next line is a SASL response for this tag.
+    AuthResponse(String),
+    StartTls,
+    /// In IDLE for this tag: wait for DONE or a mailbox change.
+    Idle(String),
+    Close,
+}
+
+pub struct Step {
+    pub out: Vec<u8>,
+    pub next: Next,
+    pub auth_failed: bool,
+}
+
+impl Step {
+    fn new(out: Vec<u8>) -> Step {
+        Step { out, next: Next::Command, auth_failed: false }
+    }
+}
+
+pub(crate) enum State {
+    NotAuthenticated,
+    Authenticated(SignedIn),
+    Selected(SignedIn, Box<Selected>),
+    Logout,
+}
+
+pub struct Session {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) state: State,
+    pub(crate) tls: bool,
+    /// UTF8=ACCEPT enabled: mailbox names and strings in UTF-8 (RFC 9051 §6.3.1).
+    pub(crate) utf8: bool,
+    pub(crate) condstore: bool,
+    bad: usize,
+}
+
+pub(crate) fn tagged(tag: &str, status: &str, text: &str) -> Vec<u8> {
+    format!("{tag} {status} {text}\r\n").into_bytes()
+}
+
+/// A mailbox name as the client sent it, made into the stored UTF-8 name.
+pub(crate) fn mailbox_name(raw: &str, utf8: bool) -> Result<String, &'static str> {
+    let name =
+        if utf8 { raw.to_string() } else { utf7::decode(raw).ok_or("invalid modified UTF-7 in mailbox name")? };
+    if name.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".into());
+    }
+    let bad = name.is_empty()
+        || name.starts_with('/')
+        || name.ends_with('/')
+        || name.contains("//")
+        || name.split('/').any(|p| p == "." || p == "..")
+        || name.chars().any(|c| c.is_control() || c == '*' || c == '%');
+    if bad {
+        return Err("invalid mailbox name");
+    }
+    Ok(name)
+}
+
+impl Session {
+    pub fn new(ctx: Arc<Context>, tls: bool) -> Session {
+        Session { ctx, state: State::NotAuthenticated, tls, utf8: false, condstore: false, bad: 0 }
+    }
+
+    pub fn greeting(&self) -> Vec<u8> {
+        format!("* OK [CAPABILITY {}] {} Caravel IMAP ready\r\n", self.capabilities(), self.ctx.config.hostname)
+            .into_bytes()
+    }
+
+    pub fn timeout_reply(&self) -> Vec<u8> {
+        b"* BYE Autologout; idle for too long\r\n".to_vec()
+    }
+
+    pub fn shutdown_reply(&self) -> Vec<u8> {
+        b"* BYE [UNAVAILABLE] Server shutting down\r\n".to_vec()
+    }
+
+    /// Waits for a change of the selected mailbox (forever when none is selected).
+    pub async fn idle_wait(&mut self) {
+        match &mut self.state {
+            State::Selected(_, s) => s.changed().await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The untagged responses for changes, during IDLE (EXPUNGE allowed).
+    pub async fn idle_sync(&mut self) -> Vec<u8> {
+        let ctx = self.ctx.clone();
+        match &mut self.state {
+            State::Selected(_, s) => s.sync(&ctx, true).await,
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+    }
+
+    pub fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
+        caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
+        caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
+        let mut s = caps.join(" ");
+        s.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.max_message_size));
+        if self.tls {
+            if matches!(self.state, State::NotAuthenticated) {
+                s.push_str(" AUTH=PLAIN");
+            }
+        } else {
+            // RFC 9051 §6.2.3: no LOGIN and no AUTHENTICATE before TLS.
+            s.push_str(" STARTTLS LOGINDISABLED");
+        }
+        s
+    }
+
+    /// A whole command from the receiver.
+    pub async fn command(&mut self, input: &[u8]) -> Step {
+        let cmd = match command::parse(input) {
+            Ok(c) => c,
+            Err(e) => return self.bad(e.tag.as_deref().unwrap_or("*"), &e.reason),
+        };
+        self.execute(cmd).await
+    }
+
+    /// A command over the size limits.
+    pub fn too_long(&mut self, tag: Option<&str>, literal: bool) -> Step {
+        let text = if literal { "[TOOBIG] Literal too large" } else { "Command line too long" };
+        match tag {
+            Some(t) if literal => Step::new(tagged(t, "NO", text)),
+            Some(t) => self.bad(t, text),
+            None => self.bad("*", text),
+        }
+    }
+
+    pub(crate) fn bad(&mut self, tag: &str, why: &str) -> Step {
+        self.bad += 1;
+        let mut out = tagged(tag, "BAD", why);
+        if self.bad >= self.ctx.config.max_bad {
+            out.extend_from_slice(b"* BYE Too many invalid commands\r\n");
+            return Step { out, next: Next::Close, auth_failed: false };
+        }
+        Step::new(out)
+    }
+
+    async fn execute(&mut self, t: Tagged) -> Step {
+        let tag = t.tag.clone();
+        match (&self.state, &t.command) {
+            (_, Command::Capability) => {
+                let mut out = format!("* CAPABILITY {}\r\n", self.capabilities()).into_bytes();
+                out.extend(tagged(&tag, "OK", "CAPABILITY completed"));
+                Step::new(out)
+            }
+            (_, Command::Logout) => {
+                self.state = State::Logout;
+                let mut out = b"* BYE Logging out\r\n".to_vec();
+                out.extend(tagged(&tag, "OK", "LOGOUT completed"));
+                Step { out, next: Next::Close, auth_failed: false }
+            }
+            (_, Command::Id) => {
+                let mut out = b"* ID (\"name\" \"Caravel\")\r\n".to_vec();
+                out.extend(tagged(&tag, "OK", "ID completed"));
+                Step::new(out)
+            }
+            (State::NotAuthenticated, Command::Noop) | (State::Authenticated(_), Command::Noop) => {
+                Step::new(tagged(&tag, "OK", "NOOP completed"))
+            }
+            (State::NotAuthenticated, Command::StartTls) => {
+                if self.tls {
+                    return self.bad(&tag, "TLS is already active");
+                }
+                Step { out: tagged(&tag, "OK", "Begin TLS negotiation now"), next: Next::StartTls, auth_failed: false }
+            }
+            (State::NotAuthenticated, Command::Login { user, password }) => {
+                if !self.tls {
+                    return Step::new(tagged(&tag, "NO", "[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS"));
+                }
+                let (u, p) = (user.clone(), password.clone());
+                self.sign_in(&tag, &u, &p).await
+            }
+            (State::NotAuthenticated, Command::Authenticate { mechanism, initial }) => {
+                if !self.tls {
+                    return Step::new(tagged(
+                        &tag,
+                        "NO",
+                        "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
+                    ));
+                }
+                if mechanism != "PLAIN" {
+                    return Step::new(tagged(&tag, "NO", "Unsupported mechanism; use PLAIN"));
+                }
+                match initial.clone() {
+                    Some(resp) => self.sasl_response(&tag, &resp).await,
+                    None => Step { out: b"+ \r\n".to_vec(), next: Next::AuthResponse(tag), auth_failed: false },
+                }
+            }
+            (State::NotAuthenticated, _) => self.bad(&tag, "Not allowed before sign-in"),
+            (State::Logout, _) => Step { out: Vec::new(), next: Next::Close, auth_failed: false },
+            (_, Command::StartTls | Command::Login { .. } | Command::Authenticate { .. }) => {
+                self.bad(&tag, "Already signed in")
+            }
+            _ => self.authenticated(t).await,
+        }
+    }
+
+    /// A SASL response line for a pending AUTHENTICATE.
+    pub async fn sasl_response(&mut self, tag: &str, line: &str) -> Step {
+        match sasl::plain(line) {
+            Ok(c) => self.sign_in(tag, &c.username, &c.password).await,
+            Err(SaslError::Cancelled) => self.bad(tag, "AUTHENTICATE cancelled"),
+            Err(SaslError::Malformed) => self.bad(tag, "Cannot decode the response"),
+            Err(SaslError::AuthzidNotAllowed) => {
+                Step::new(tagged(tag, "NO", "[AUTHORIZATIONFAILED] Acting as another user is not allowed"))
+            }
+        }
+    }
+
+    async fn sign_in(&mut self, tag: &str, user: &str, password: &str) -> Step {
+        match self.ctx.auth.verify(user, password).await {
+            Ok(Some(u)) => {
+                tracing::info!(user = %u.address, "signed in");
+                self.state = State::Authenticated(u);
+                let text = format!("[CAPABILITY {}] Signed in", self.capabilities());
+                Step::new(tagged(tag, "OK", &text))
+            }
+            Ok(None) => {
+                tracing::info!(username = %user, "sign-in failed");
+                Step {
+                    out: tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed"),
+                    next: Next::Command,
+                    auth_failed: true,
+                }
+            }
+            Err(e) => Step::new(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+        }
+    }
+
+    pub(crate) fn user(&self) -> Option<&SignedIn> {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => Some(u),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn encode_name(&self, name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let shown = if self.utf8 { name.to_string() } else { utf7::encode(name) };
+        string(&mut out, shown.as_bytes());
+        out
+    }
+
+    pub(crate) async fn find_mailbox(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>, StoreError> {
+        Ok(self.ctx.store.mailboxes(account).await?.into_iter().find(|m| m.name == name))
+    }
+
+    /// Commands of the Authenticated state (and those valid in both).
+    async fn authenticated(&mut self, t: Tagged) -> Step {
+        let tag = t.tag.clone();
+        let Some(user) = self.user().cloned() else { return self.bad(&tag, "Sign in first") };
+        let utf8 = self.utf8;
+        let name = |raw: &str| mailbox_name(raw, utf8);
+        let read_only = matches!(t.command, Command::Examine { .. });
+        let subscribe = matches!(t.command, Command::Subscribe { .. });
+        match t.command {
+            Command::Enable(caps) => {
+                let mut enabled = Vec::new();
+                for c in caps {
+                    match c.as_str() {
+                        "UTF8=ACCEPT" | "IMAP4REV2" => {
+                            self.utf8 = true;
+                            enabled.push(c);
+                        }
+                        "CONDSTORE" => {
+                            self.condstore = true;
+                            enabled.push(c);
+                        }
+                        _ => {}
+                    }
+                }
+                let mut out = format!("* ENABLED {}\r\n", enabled.join(" ")).into_bytes();
+                out.extend(tagged(&tag, "OK", "ENABLE completed"));
+                Step::new(out)
+            }
+            Command::Select { mailbox, condstore } | Command::Examine { mailbox, condstore } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                // A new SELECT first leaves any selected mailbox (RFC 9051 §6.3.2).
+                let mut out = Vec::new();
+                if matches!(self.state, State::Selected(..)) {
+                    out.extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
+                    self.state = State::Authenticated(user.clone());
+                }
+                if condstore {
+                    self.condstore = true;
+                }
+                match Selected::open(self, &user, &mb, read_only).await {
+                    Ok((selected, text)) => {
+                        out.extend(text);
+                        let code = if read_only { "[READ-ONLY]" } else { "[READ-WRITE]" };
+                        out.extend(tagged(
+                            &tag,
+                            "OK",
+                            &format!("{code} {} completed", if read_only { "EXAMINE" } else { "SELECT" }),
+                        ));
+                        self.state = State::Selected(user, Box::new(selected));
+                        Step::new(out)
+                    }
+                    Err(why) => {
+                        out.extend(tagged(&tag, "NO", &why));
+                        Step::new(out)
+                    }
+                }
+            }
+            Command::Create { mailbox } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                if mb == "INBOX" {
+                    return Step::new(tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists"));
+                }
+                // Missing parents are created too (RFC 9051 §6.3.4).
+                let mut path = String::new();
+                let parts: Vec<&str> = mb.split('/').collect();
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        path.push('/');
+                    }
+                    path.push_str(part);
+                    match self.ctx.store.create_mailbox(user.account, &path).await {
+                        Ok(_) => {}
+                        Err(StoreError::Conflict(_)) if i + 1 < parts.len() => {}
+                        Err(StoreError::Conflict(_)) => {
+                            return Step::new(tagged(&tag, "NO", "[ALREADYEXISTS] Mailbox already exists"))
+                        }
+                        Err(e) => return Step::new(tagged(&tag, "NO", &e.to_string())),
+                    }
+                }
+                Step::new(tagged(&tag, "OK", "CREATE completed"))
+            }
+            Command::Delete { mailbox } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                if let State::Selected(_, s) = &self.state {
+                    if s.mailbox.name == mb {
+                        return Step::new(tagged(&tag, "NO", "[INUSE] Unselect the mailbox first"));
+                    }
+                }
+                match self.ctx.store.delete_mailbox(user.account, &mb).await {
+                    Ok(()) => Step::new(tagged(&tag, "OK", "DELETE completed")),
+                    Err(StoreError::NotFound(_)) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
+                    Err(e) => Step::new(tagged(&tag, "NO", &e.to_string())),
+                }
+            }
+            Command::Rename { from, to } => {
+                let (Ok(from), Ok(to)) = (name(&from), name(&to)) else {
+                    return Step::new(tagged(&tag, "NO", "Invalid mailbox name"));
+                };
+                match self.ctx.store.rename_mailbox(user.account, &from, &to).await {
+                    Ok(()) => Step::new(tagged(&tag, "OK", "RENAME completed")),
+                    Err(StoreError::NotFound(_)) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
+                    Err(StoreError::Conflict(_)) => Step::new(tagged(&tag, "NO", "[ALREADYEXISTS] Target exists")),
+                    Err(e) => Step::new(tagged(&tag, "NO", &e.to_string())),
+                }
+            }
+            Command::Subscribe { mailbox } | Command::Unsubscribe { mailbox } => {
+                let on = subscribe;
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                match self.ctx.store.set_subscribed(user.account, &mb, on).await {
+                    Ok(()) => Step::new(tagged(&tag, "OK", "Done")),
+                    Err(StoreError::NotFound(_)) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
+                    Err(e) => Step::new(tagged(&tag, "NO", &e.to_string())),
+                }
+            }
+            Command::List { reference, patterns, subscribed, special_use, status } => {
+                let out =
+                    crate::list::list(self, &user, &reference, &patterns, subscribed, special_use, &status, &tag).await;
+                Step::new(out)
+            }
+            Command::Lsub { reference, pattern } => {
+                let out = crate::list::lsub(self, &user, &reference, &pattern, &tag).await;
+                Step::new(out)
+            }
+            Command::Namespace => {
+                let mut out = b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n".to_vec();
+                out.extend(tagged(&tag, "OK", "NAMESPACE completed"));
+                Step::new(out)
+            }
+            Command::Status { mailbox, items } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                match self.find_mailbox(user.account, &mb).await {
+                    Ok(Some(m)) => {
+                        let mut out = b"* STATUS ".to_vec();
+                        out.extend(self.encode_name(&m.name));
+                        out.extend(format!(" ({})\r\n", status_items(&m, &items)).into_bytes());
+                        out.extend(tagged(&tag, "OK", "STATUS completed"));
+                        Step::new(out)
+                    }
+                    Ok(None) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
+                    Err(e) => Step::new(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                }
+            }
+            Command::Append { mailbox, flags, date, message } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                crate::append::append(self, &user, &tag, &mb, &flags, date, message).await
+            }
+            Command::GetQuotaRoot { mailbox } => {
+                let mut out = b"* QUOTAROOT ".to_vec();
+                out.extend(self.encode_name(&mailbox));
+                out.extend_from_slice(b" \"\"\r\n");
+                out.extend(self.quota_line(&user).await);
+                out.extend(tagged(&tag, "OK", "GETQUOTAROOT completed"));
+                Step::new(out)
+            }
+            Command::GetQuota { root } => {
+                if !root.is_empty() {
+                    return Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such quota root"));
+                }
+                let mut out = self.quota_line(&user).await;
+                out.extend(tagged(&tag, "OK", "GETQUOTA completed"));
+                Step::new(out)
+            }
+            Command::Idle if !matches!(self.state, State::Selected(..)) => {
+                Step { out: b"+ idling\r\n".to_vec(), next: Next::Idle(tag), auth_failed: false }
+            }
+            _ => match &self.state {
+                State::Selected(..) => crate::selected::execute(self, t).await,
+                _ => self.bad(&tag, "Select a mailbox first"),
+            },
+        }
+    }
+
+    async fn quota_line(&self, user: &SignedIn) -> Vec<u8> {
+        let address = caravel_store::Address::parse(&user.address);
+        let account = match address {
+            Ok(a) => self.ctx.store.get_user(&a).await.ok().flatten(),
+            Err(_) => None,
+        };
+        match account.and_then(|a| a.quota.map(|q| (a.used, q))) {
+            // RFC 9208: STORAGE in units of 1024 octets.
+            Some((used, quota)) => {
+                format!("* QUOTA \"\" (STORAGE {} {})\r\n", used.div_ceil(1024), quota / 1024).into_bytes()
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {
+    items
+        .iter()
+        .map(|i| match i {
+            StatusItem::Messages => format!("MESSAGES {}", m.messages),
+            StatusItem::Recent => "RECENT 0".to_string(),
+            StatusItem::UidNext => format!("UIDNEXT {}", m.uidnext),
+            StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uidvalidity),
+            StatusItem::Unseen => format!("UNSEEN {}", m.unseen),
+            StatusItem::Deleted => "DELETED 0".to_string(),
+            StatusItem::Size => format!("SIZE {}", m.size),
+            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", m.highestmodseq),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The special-use attribute of a mailbox (RFC 6154).
+pub(crate) fn special_attribute(m: &Mailbox) -> Option<&'static str> {
+    m.special_use.and_then(SpecialUse::attribute)
+}
