@@ -1,0 +1,199 @@
+"""IMAP scenarios run by tests/imap.rs with Python's imaplib. Usage:
+imap_scenarios.py SCENARIO; ports from IMAP_PORT, IMAPS_PORT, SMTP_PORT,
+POP3S_PORT. Each scenario asserts and exits non-zero with a message if not."""
+
+import imaplib
+import os
+import poplib
+import re
+import smtplib
+import socket
+import ssl
+import sys
+import time
+
+HOST = "127.0.0.1"
+IMAP = int(os.environ.get("IMAP_PORT", "0"))
+IMAPS = int(os.environ.get("IMAPS_PORT", "0"))
+SMTP = int(os.environ.get("SMTP_PORT", "0"))
+POP3S = int(os.environ.get("POP3S_PORT", "0"))
+USER, PASSWORD = "alice@example.test", "Wonderland-Key-2026"
+
+
+def ctx():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def expect(cond, what):
+    if not cond:
+        print("FAILED:", what, file=sys.stderr)
+        sys.exit(1)
+
+
+def ok(result, what):
+    typ, data = result
+    expect(typ == "OK", f"{what}: {typ} {data}")
+    return data
+
+
+def send(subject, body="hello", to=USER):
+    msg = f"From: Li Wei <li@far.test>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{time.time_ns()}@far.test>\r\n\r\n{body}\r\n"
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.sendmail("li@far.test", [to], msg.encode())
+
+
+def login():
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    ok(m.login(USER, PASSWORD), "login")
+    return m
+
+
+def every_family():
+    # Sign-in: nothing before TLS.
+    m = imaplib.IMAP4(HOST, IMAP)
+    expect("LOGINDISABLED" in m.capabilities and "STARTTLS" in m.capabilities, f"{m.capabilities}")
+    try:
+        m.login(USER, PASSWORD)
+        expect(False, "LOGIN accepted before STARTTLS")
+    except imaplib.IMAP4.error as e:
+        expect("PRIVACYREQUIRED" in str(e), f"{e}")
+    m.starttls(ssl_context=ctx())
+    expect("AUTH=PLAIN" in m.capabilities and "LOGINDISABLED" not in m.capabilities, f"{m.capabilities}")
+    try:
+        m.login(USER, "wrong")
+        expect(False, "wrong password accepted")
+    except imaplib.IMAP4.error as e:
+        expect("AUTHENTICATIONFAILED" in str(e), f"{e}")
+    ok(m.login(USER, PASSWORD), "login after STARTTLS")
+    m.logout()
+
+    send("=?UTF-8?B?5oql5Lu35Y2V?=", "您好，附件是报价单。")
+    send("second", "plain text")
+    m = login()
+    # Mailboxes, with a Chinese name in modified UTF-7.
+    ok(m.create("&W6JiNw-/&YqVO9w-"), "CREATE 客户/报价")
+    names = b" ".join(ok(m.list(), "LIST"))
+    expect(b'"&W6JiNw-/&YqVO9w-"' in names and b"\\Sent" in names and b"\\HasChildren" in names, f"{names}")
+    ok(m.rename("&W6JiNw-/&YqVO9w-", "&W6JiNw-/Quotes"), "RENAME")
+    ok(m.subscribe("&W6JiNw-/Quotes"), "SUBSCRIBE")
+    expect(any(b"Quotes" in l for l in ok(m.lsub(), "LSUB")), "LSUB shows it")
+    status = ok(m.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)"), "STATUS")[0]
+    expect(b"MESSAGES 2" in status and b"UNSEEN 2" in status, f"{status}")
+    # SELECT and FETCH.
+    data = ok(m.select("INBOX"), "SELECT")
+    expect(data == [b"2"], f"EXISTS {data}")
+    env = ok(m.fetch("1", "(UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE INTERNALDATE)"), "FETCH")[0]
+    expect(b'"=?UTF-8?B?5oql5Lu35Y2V?="' in env and b'("Li Wei" NIL "li" "far.test")' in env, f"{env}")
+    expect(b'BODYSTRUCTURE ("text" "plain"' in env, f"{env}")
+    peek = ok(m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), "FETCH PEEK")
+    expect(b"Subject: =?UTF-8?B?5oql5Lu35Y2V?=" in peek[0][1], f"{peek}")
+    flags = ok(m.fetch("1", "FLAGS"), "FLAGS")[0]
+    expect(b"\\Seen" not in flags, "PEEK does not set \\Seen")
+    body = ok(m.fetch("1", "(BODY[TEXT])"), "FETCH BODY[TEXT]")
+    expect("报价单".encode() in body[0][1], f"{body}")
+    expect(b"\\Seen" in ok(m.fetch("1", "FLAGS"), "FLAGS")[0], "BODY[] sets \\Seen")
+    part = ok(m.fetch("2", "(BODY.PEEK[1]<0.5>)"), "partial")
+    expect(b'BODY[1]<0> "plain"' in part[0], f"partial fetch {part}")
+    # SEARCH, decoded: the subject is base64 UTF-8, the body 8-bit.
+    expect(ok(m.search("UTF-8", "SUBJECT", "报价".encode()), "SEARCH subject") == [b"1"], "subject search")
+    expect(ok(m.search("UTF-8", "BODY", "附件".encode()), "SEARCH body") == [b"1"], "body search")
+    expect(ok(m.search(None, "UNSEEN"), "SEARCH UNSEEN") == [b"2"], "unseen")
+    expect(ok(m.uid("SEARCH", "ALL"), "UID SEARCH") == [b"1 2"], "uid search")
+    # STORE, COPY, MOVE, EXPUNGE.
+    stored = ok(m.store("2", "+FLAGS", "(\\Flagged $Quote)"), "STORE")[0]
+    expect(b"\\Flagged" in stored and b"$Quote" in stored, f"{stored}")
+    copied = ok(m.copy("1:2", "&W6JiNw-/Quotes"), "COPY")
+    expect(b"COPYUID" in copied[0], f"{copied}")
+    typ, data = m.uid("MOVE", "1", "Archive")
+    expect(typ == "OK", f"MOVE {data}")
+    expect(ok(m.select("INBOX"), "SELECT again") == [b"1"], "moved out")
+    ok(m.store("1", "+FLAGS", "\\Deleted"), "mark deleted")
+    expunged = ok(m.expunge(), "EXPUNGE")
+    expect(expunged[-1] == b"1", f"{expunged}")
+    # APPEND with APPENDUID.
+    appended = ok(m.append("INBOX", "(\\Seen)", None, b"Subject: draft\r\n\r\nbody\r\n"), "APPEND")
+    expect(b"APPENDUID" in appended[0], f"{appended}")
+    ok(m.noop(), "NOOP")
+    expect(ok(m.select("&W6JiNw-/Quotes"), "SELECT child") == [b"2"], "two copies")
+    quota = m.getquotaroot("INBOX")
+    expect(quota[0] == "OK", f"{quota}")
+    m.close()
+    ok(m.delete("&W6JiNw-/Quotes"), "DELETE")
+    m.logout()
+
+
+def two_sessions():
+    a, b = login(), login()
+    ok(a.select("INBOX"), "A select")
+    ok(b.select("INBOX"), "B select")
+    # B waits in IDLE; a delivery reaches it within a second.
+    tag = b._new_tag().decode()
+    b.send(f"{tag} IDLE\r\n".encode())
+    expect(b.readline().startswith(b"+"), "IDLE continuation")
+    started = time.time()
+    send("pushed")
+    line = b.readline()
+    expect(re.match(rb"\* \d+ EXISTS", line) is not None, f"IDLE push: {line!r}")
+    expect(time.time() - started < 1.0, f"pushed within a second ({time.time() - started:.2f}s)")
+    b.send(b"DONE\r\n")
+    while not b.readline().startswith(tag.encode()):
+        pass
+    # A changes flags; B sees them at its next NOOP.
+    ok(a.noop(), "A noop")
+    ok(a.store("1", "+FLAGS", "(\\Flagged)"), "A store")
+    b.noop()
+    fetches = b.untagged_responses.pop("FETCH", [])
+    expect(any(b"\\Flagged" in f for f in fetches), f"flag propagation: {fetches}")
+    # A expunges; B is told at its next NOOP.
+    ok(a.store("1", "+FLAGS", "(\\Deleted)"), "A delete")
+    ok(a.expunge(), "A expunge")
+    b.noop()
+    expunges = b.untagged_responses.pop("EXPUNGE", [])
+    expect(expunges == [b"1"], f"expunge propagation: {expunges}")
+    a.logout()
+    b.logout()
+
+
+def pop3_dele_seen_by_imap():
+    send("for pop3")
+    m = login()
+    expect(ok(m.select("INBOX"), "SELECT") == [b"1"], "one message")
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    p.user(USER)
+    p.pass_(PASSWORD)
+    p.dele(1)
+    p.quit()
+    m.noop()
+    expunges = m.untagged_responses.pop("EXPUNGE", [])
+    expect(expunges == [b"1"], f"IMAP sees the POP3 deletion: {expunges}")
+    m.logout()
+
+
+def limits():
+    s = socket.create_connection((HOST, IMAP))
+    s.recv(4096)
+    # Repeated BAD closes the session.
+    for i in range(5):
+        s.sendall(b"x%d FROBNICATE\r\n" % i)
+    data = b""
+    s.settimeout(5)
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    expect(data.count(b" BAD ") == 5 and b"* BYE" in data, f"{data!r}")
+    # A literal over APPENDLIMIT is refused before it is sent.
+    m = login()
+    tag = m._new_tag().decode()
+    m.send(f"{tag} APPEND INBOX {{999999999}}\r\n".encode())
+    line = m.readline()
+    expect(line.startswith(tag.encode() + b" NO [TOOBIG]"), f"{line!r}")
+    m.logout()
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()

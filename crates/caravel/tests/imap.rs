@@ -1,0 +1,65 @@
+//! IMAP end to end with Python's imaplib: every command family, two
+//! concurrent sessions (IDLE push, flag and expunge propagation), POP3 and
+//! IMAP on one mailbox, and the limits.
+
+use std::process::Command;
+
+use caravel::testing::TestServer;
+use caravel_net::Service;
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/imap_scenarios.py");
+
+async fn scenario(t: &TestServer, name: &str) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(SCENARIOS).arg(name);
+    for (var, service) in [
+        ("IMAP_PORT", Service::Imap),
+        ("IMAPS_PORT", Service::Imaps),
+        ("SMTP_PORT", Service::Smtp),
+        ("POP3S_PORT", Service::Pop3s),
+    ] {
+        cmd.env(var, t.addr(service).port().to_string());
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("python3")).await.expect("scenario");
+    assert!(
+        out.status.success(),
+        "{name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn quick(c: &mut caravel_config::Config) {
+    c.imap.auth_failure_delay = std::time::Duration::from_millis(100);
+    c.imap.max_errors = 5;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imaplib_every_command_family() {
+    let t = TestServer::start_with(quick).await;
+    scenario(&t, "every_family").await;
+    let report = caravel_store::Maintenance::check(&*t.store()).await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sessions_see_each_other_and_idle_is_pushed() {
+    let t = TestServer::start_with(quick).await;
+    scenario(&t, "two_sessions").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pop3_deletion_is_seen_by_imap() {
+    let t = TestServer::start_with(quick).await;
+    scenario(&t, "pop3_dele_seen_by_imap").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_bad_commands_and_oversized_literals() {
+    let t = TestServer::start_with(|c| {
+        quick(c);
+        c.limits.max_message_size = 1 << 20;
+    })
+    .await;
+    scenario(&t, "limits").await;
+}
