@@ -523,12 +523,19 @@ async fn fetch_messages(
             let _ = sel.drain();
         }
     }
+    // One query for every structure, not one per message.
+    let mut structures = if needs_structure {
+        let uids: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
+        ctx.store.structures(sel.mailbox.id, &uids).await?
+    } else {
+        Default::default()
+    };
     for &i in indexes {
         let m = sel.messages[i].clone();
         if changed_since.is_some_and(|n| m.modseq <= n) {
             continue;
         }
-        let structure = if needs_structure { ctx.store.structure(sel.mailbox.id, m.uid).await.ok() } else { None };
+        let structure = if needs_structure { structures.remove(&m.uid) } else { None };
         let raw = if needs_raw { ctx.store.read_message(&m).await.ok() } else { None };
         if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
             // Expunged by another session meanwhile: nothing to show.

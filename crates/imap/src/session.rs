@@ -484,7 +484,7 @@ pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {
             StatusItem::UidNext => format!("UIDNEXT {}", m.uidnext),
             StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uidvalidity),
             StatusItem::Unseen => format!("UNSEEN {}", m.unseen),
-            StatusItem::Deleted => "DELETED 0".to_string(),
+            StatusItem::Deleted => format!("DELETED {}", m.deleted),
             StatusItem::Size => format!("SIZE {}", m.size),
             StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", m.highestmodseq),
         })

@@ -87,6 +87,12 @@ pub trait MailStore: Send + Sync {
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// The envelope and MIME structure computed at delivery.
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;
+    /// The structures of many messages at once (FETCH 1:* ENVELOPE).
+    async fn structures(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+    ) -> Result<std::collections::HashMap<u32, (mime::Envelope, mime::BodyPart)>>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
     /// The whole message as a client sees it: its prefix, then its blob.
     async fn read_message(&self, meta: &MessageMeta) -> Result<Vec<u8>> {

@@ -134,6 +134,8 @@ pub struct Mailbox {
     pub subscribed: bool,
     pub messages: u32,
     pub unseen: u32,
+    /// Messages flagged \Deleted (STATUS DELETED, RFC 9051).
+    pub deleted: u32,
     pub size: u64,
 }
 

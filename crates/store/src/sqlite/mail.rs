@@ -51,7 +51,8 @@ pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(
 
 pub(crate) const MAILBOX_COLUMNS: &str =
     "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
-     messages, size, (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0)";
+     messages, size, (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0),
+     (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 8 = 8)";
 
 pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
@@ -66,6 +67,7 @@ pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
         messages: r.get::<_, i64>(8)? as u32,
         size: r.get::<_, i64>(9)? as u64,
         unseen: r.get::<_, i64>(10)? as u32,
+        deleted: r.get::<_, i64>(11)? as u32,
     })
 }
 
@@ -441,6 +443,34 @@ impl MailStore for SqliteStore {
             // header lines come first.
             body.shift(prefix_len as u64);
             Ok((serde_json::from_str(&env).map_err(bad)?, body))
+        })
+        .await
+    }
+
+    async fn structures(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+    ) -> Result<std::collections::HashMap<u32, (Envelope, BodyPart)>> {
+        let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT uid, envelope, structure, length(prefix) FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+            )?;
+            let mut rows = st.query([mailbox])?;
+            let mut out = std::collections::HashMap::with_capacity(wanted.len());
+            let bad = |e: serde_json::Error| StoreError::Backend(format!("stored structure unreadable: {e}"));
+            while let Some(r) = rows.next()? {
+                let uid = r.get::<_, i64>(0)? as u32;
+                if !wanted.contains(&uid) {
+                    continue;
+                }
+                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?).map_err(bad)?;
+                let mut body: BodyPart = serde_json::from_str(&r.get::<_, String>(2)?).map_err(bad)?;
+                body.shift(r.get::<_, i64>(3)? as u64);
+                out.insert(uid, (env, body));
+            }
+            Ok(out)
         })
         .await
     }
