@@ -249,6 +249,25 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Text decoded at delivery (display names, parameter values) goes back to
+/// clients as an RFC 2047 encoded word when it is not ASCII, which every
+/// IMAP4rev1 client can read (Dovecot sends the raw header text instead).
+pub fn text(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        string(out, s.as_bytes());
+    } else {
+        let word = format!("=?UTF-8?B?{}?=", caravel_auth::sasl::encode(s.as_bytes()));
+        string(out, word.as_bytes());
+    }
+}
+
+fn ntext(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => text(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
 pub fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => string(out, s.as_bytes()),
@@ -264,7 +283,7 @@ fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
     out.push(b'(');
     for a in list {
         out.push(b'(');
-        nstring(out, a.name.as_deref());
+        ntext(out, a.name.as_deref());
         out.extend_from_slice(b" NIL ");
         nstring(out, a.mailbox.as_deref());
         out.push(b' ');
@@ -303,7 +322,7 @@ fn params(out: &mut Vec<u8>, params: &[(String, String)]) {
         }
         string(out, k.as_bytes());
         out.push(b' ');
-        string(out, v.as_bytes());
+        text(out, v);
     }
     out.push(b')');
 }
@@ -367,7 +386,7 @@ pub fn body_structure(out: &mut Vec<u8>, p: &BodyPart, extended: bool) {
     out.push(b' ');
     nstring(out, p.id.as_deref());
     out.push(b' ');
-    nstring(out, p.description.as_deref());
+    ntext(out, p.description.as_deref());
     out.push(b' ');
     string(out, p.encoding.as_deref().unwrap_or("7bit").as_bytes());
     out.extend_from_slice(format!(" {}", p.end - p.body_start).as_bytes());

@@ -1,0 +1,93 @@
+//! An IMAP session over a real store in a temporary directory, driven with
+//! whole commands: the state machine without sockets.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use caravel_auth::Authenticator;
+use caravel_imap::session::Session;
+use caravel_imap::{Config, Context};
+use caravel_store::sqlite::SqliteStore;
+use caravel_store::{Address, Delivery, Directory, MailStore, MailboxTarget, NewUser, SpecialUse, Store, Target};
+
+pub const USER: &str = "alice@example.test";
+pub const PASSWORD: &str = "Wonderland-Key-2026";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub ctx: Arc<Context>,
+    pub account: i64,
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
+        store.add_domain("example.test").await.expect("domain");
+        let hash = caravel_auth::hash_password(PASSWORD).expect("hash");
+        let user = store
+            .add_user(NewUser {
+                address: Address::parse(USER).expect("a"),
+                name: None,
+                quota: Some(10 << 20),
+                password_hash: hash,
+            })
+            .await
+            .expect("user");
+        let ctx = Arc::new(Context {
+            config: Config { hostname: "mail.example.test".into(), max_bad: 5, max_message_size: 1 << 20 },
+            store: store.clone(),
+            auth: Authenticator::new(store.clone() as Arc<dyn Directory>),
+        });
+        Harness { dir, store, ctx, account: user.id }
+    }
+
+    pub async fn deliver(&self, raw: &str) {
+        self.deliver_bytes(raw.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()).await
+    }
+
+    /// Delivers exactly these bytes (8-bit charsets stay as they are).
+    pub async fn deliver_bytes(&self, raw: Vec<u8>) {
+        let d = Delivery {
+            raw: Arc::new(raw),
+            internal_date: 1_700_000_000,
+            targets: vec![Target::new(self.account, MailboxTarget::Special(SpecialUse::Inbox))],
+            sender: "x@far.test".into(),
+            ..Default::default()
+        };
+        assert!(self.store.deliver(d).await.expect("deliver").stored[0].is_ok());
+    }
+
+    pub fn session(&self, tls: bool) -> Session {
+        Session::new(self.ctx.clone(), tls)
+    }
+
+    /// A signed-in session (over TLS).
+    pub async fn signed_in(&self) -> Session {
+        let mut s = self.session(true);
+        let out = run(&mut s, &format!("l LOGIN {USER} {PASSWORD}")).await;
+        assert!(out.contains("l OK"), "{out}");
+        s
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+/// Runs one command line (CRLF added) and returns the response text.
+pub async fn run(s: &mut Session, line: &str) -> String {
+    let mut cmd = line.as_bytes().to_vec();
+    cmd.extend_from_slice(b"\r\n");
+    let step = s.command(&cmd).await;
+    String::from_utf8_lossy(&step.out).into_owned()
+}
+
+/// Runs a command given as raw bytes (with literals already in place).
+pub async fn run_raw(s: &mut Session, cmd: &[u8]) -> String {
+    String::from_utf8_lossy(&s.command(cmd).await.out).into_owned()
+}
+
+pub const SIMPLE: &str = "From: Ana Lopez <ana@far.test>\nTo: alice@example.test\nSubject: Quote\nMessage-ID: <q1@far.test>\nDate: Tue, 14 Nov 2023 22:13:20 +0000\n\nPrices attached.\n";

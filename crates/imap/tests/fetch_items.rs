@@ -1,0 +1,85 @@
+//! SELECT/EXAMINE responses, FETCH items and sections, \Seen side effects.
+
+mod common;
+
+use common::*;
+
+const MIXED: &str = "From: a@far.test\nSubject: files\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\nSee attached.\n--b\nContent-Type: application/pdf; name=\"q.pdf\"\nContent-Disposition: attachment; filename=\"q.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n";
+
+#[tokio::test]
+async fn select_reports_the_mailbox() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    let out = run(&mut s, "s SELECT INBOX").await;
+    for want in [
+        "* FLAGS (",
+        "* OK [PERMANENTFLAGS (",
+        "* 1 EXISTS",
+        "* OK [UNSEEN 1]",
+        "* OK [UIDVALIDITY ",
+        "* OK [UIDNEXT 2]",
+        "* OK [HIGHESTMODSEQ ",
+        "s OK [READ-WRITE]",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let out = run(&mut s, "e EXAMINE INBOX").await;
+    assert!(out.starts_with("* OK [CLOSED]") && out.contains("e OK [READ-ONLY]"), "{out}");
+    assert!(run(&mut s, "f FETCH 1 BODY[]").await.contains("FETCH (BODY[] "), "read-only FETCH works");
+    assert!(!run(&mut s, "f FETCH 1 FLAGS").await.contains("\\Seen"), "read-only never sets \\Seen");
+    assert!(run(&mut s, "s STORE 1 +FLAGS (\\Seen)").await.starts_with("s NO [READ-ONLY]"));
+}
+
+#[tokio::test]
+async fn fetch_items_and_sections() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    h.deliver(MIXED).await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    let out = run(&mut s, "f FETCH 1 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)").await;
+    assert!(out.contains("INTERNALDATE \"14-Nov-2023 22:13:20 +0000\""), "{out}");
+    assert!(
+        out.contains(
+            "ENVELOPE (\"Tue, 14 Nov 2023 22:13:20 +0000\" \"Quote\" ((\"Ana Lopez\" NIL \"ana\" \"far.test\"))"
+        ),
+        "{out}"
+    );
+    let out = run(&mut s, "f FETCH 2 (BODYSTRUCTURE)").await;
+    assert!(out.contains("(\"application\" \"pdf\" (\"name\" \"q.pdf\") NIL NIL \"base64\" 12 NIL (\"attachment\" (\"filename\" \"q.pdf\")) NIL NIL)"), "{out}");
+    let out = run(&mut s, "f FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.MIME] BINARY.PEEK[2] BINARY.SIZE[2])").await;
+    assert!(out.contains("BODY[1] \"See attached.\""), "{out}");
+    assert!(out.contains("BODY[2.MIME] {"), "{out}");
+    assert!(out.contains("BINARY[2] ~{9}\r\n%PDF-1.4\n"), "{out}");
+    assert!(out.contains("BINARY.SIZE[2] 9"), "{out}");
+    let out = run(&mut s, "f FETCH 1:2 (FLAGS)").await;
+    assert!(!out.contains("\\Seen"), "PEEK left them unread: {out}");
+    let out = run(&mut s, "f FETCH 1 (RFC822.HEADER BODY[HEADER.FIELDS.NOT (TO MESSAGE-ID DATE FROM)])").await;
+    assert!(out.contains("BODY[HEADER.FIELDS.NOT (TO MESSAGE-ID DATE FROM)] {18}\r\nSubject: Quote\r\n\r\n"), "{out}");
+    let out = run(&mut s, "f FETCH 1 BODY[TEXT]<7.5>").await;
+    assert!(out.contains("BODY[TEXT]<7> \"attac\"") && out.contains("FLAGS (\\Seen)"), "non-peek sets \\Seen: {out}");
+    let out = run(&mut s, "u UID FETCH 2 (FLAGS)").await;
+    assert!(out.starts_with("* 2 FETCH (UID 2 FLAGS ())"), "UID FETCH adds UID: {out}");
+    assert!(run(&mut s, "f FETCH 3 FLAGS").await.starts_with("f BAD"), "no message 3");
+    assert!(run(&mut s, "u UID FETCH 3:9 FLAGS").await.starts_with("u OK"), "UID ranges may name nothing");
+    let out = run(&mut s, "f FETCH 1:* FAST").await;
+    assert!(out.contains("* 1 FETCH (FLAGS") && out.contains("* 2 FETCH (FLAGS"), "{out}");
+}
+
+#[tokio::test]
+async fn condstore_modseq_and_changedsince() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX (CONDSTORE)").await;
+    let out = run(&mut s, "f FETCH 1:* (MODSEQ)").await;
+    let modseq: u64 =
+        out.split("MODSEQ (").nth(2).and_then(|r| r.split(')').next()).and_then(|n| n.parse().ok()).expect("modseq");
+    run(&mut s, "s STORE 2 +FLAGS.SILENT (\\Flagged)").await;
+    let out = run(&mut s, &format!("f FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})")).await;
+    assert!(out.contains("* 2 FETCH") && !out.contains("* 1 FETCH"), "{out}");
+    let out = run(&mut s, "s STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)").await;
+    assert!(out.contains("[MODIFIED "), "{out}");
+}

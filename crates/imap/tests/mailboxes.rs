@@ -1,0 +1,60 @@
+//! CREATE, DELETE, RENAME, SUBSCRIBE, LIST, LSUB, STATUS, NAMESPACE and names.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn create_list_rename_delete_with_chinese_names() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    assert!(run(&mut s, "c CREATE &W6JiNw-/&YqVO9w-").await.starts_with("c OK"));
+    let list = run(&mut s, "l LIST \"\" *").await;
+    assert!(list.contains("* LIST (\\HasChildren) \"/\" \"&W6JiNw-\""), "parent created: {list}");
+    assert!(list.contains("* LIST (\\HasNoChildren) \"/\" \"&W6JiNw-/&YqVO9w-\""), "{list}");
+    assert!(list.contains("\\Sent) \"/\" \"Sent\""), "special-use: {list}");
+    assert!(run(&mut s, "c CREATE Sent").await.starts_with("c NO [ALREADYEXISTS]"));
+    assert!(run(&mut s, "c CREATE inbox").await.starts_with("c NO [ALREADYEXISTS]"));
+    for bad in ["a/../b", "/lead", "trail/", "a//b", "\"x*y\""] {
+        assert!(run(&mut s, &format!("c CREATE {bad}")).await.starts_with("c NO"), "{bad}");
+    }
+    assert!(run(&mut s, "r RENAME &W6JiNw- Clients").await.starts_with("r OK"));
+    let list = run(&mut s, "l LIST \"\" Clients/%").await;
+    assert!(list.contains("\"Clients/&YqVO9w-\""), "children renamed: {list}");
+    assert!(run(&mut s, "d DELETE Clients/&YqVO9w-").await.starts_with("d OK"));
+    assert!(run(&mut s, "d DELETE Nope").await.starts_with("d NO [NONEXISTENT]"));
+    assert!(run(&mut s, "d DELETE INBOX").await.starts_with("d NO"));
+}
+
+#[tokio::test]
+async fn utf8_accept_names_are_sent_as_utf8() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    assert!(run(&mut s, "e ENABLE UTF8=ACCEPT").await.starts_with("* ENABLED UTF8=ACCEPT"));
+    assert!(run_raw(&mut s, "c CREATE \"报价\"\r\n".as_bytes()).await.starts_with("c OK"));
+    let list = run(&mut s, "l LIST \"\" %").await;
+    assert!(list.contains("{6}\r\n报价"), "{list}");
+}
+
+#[tokio::test]
+async fn list_variants_lsub_status_namespace() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    assert_eq!(run(&mut s, "l LIST \"\" \"\"").await, "* LIST (\\Noselect) \"/\" \"\"\r\nl OK LIST completed\r\n");
+    let special = run(&mut s, "l LIST (SPECIAL-USE) \"\" *").await;
+    assert!(!special.contains("\"INBOX\"") && special.contains("\\Junk"), "{special}");
+    let with_status = run(&mut s, "l LIST \"\" INBOX RETURN (STATUS (MESSAGES UNSEEN))").await;
+    assert!(with_status.contains("* STATUS \"INBOX\" (MESSAGES 1 UNSEEN 1)"), "{with_status}");
+    assert!(run(&mut s, "u UNSUBSCRIBE Junk").await.starts_with("u OK"));
+    let lsub = run(&mut s, "s LSUB \"\" *").await;
+    assert!(!lsub.contains("Junk") && lsub.contains("\"Trash\""), "{lsub}");
+    let subscribed = run(&mut s, "l LIST (SUBSCRIBED) \"\" *").await;
+    assert!(!subscribed.contains("Junk") && subscribed.contains("\\Subscribed"), "{subscribed}");
+    let status = run(&mut s, "s STATUS inbox (MESSAGES UIDNEXT UNSEEN DELETED SIZE HIGHESTMODSEQ)").await;
+    assert!(status.starts_with("* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2 UNSEEN 1 DELETED 0 SIZE "), "{status}");
+    assert!(run(&mut s, "s STATUS Nope (MESSAGES)").await.starts_with("s NO [NONEXISTENT]"));
+    assert!(run(&mut s, "n NAMESPACE").await.starts_with("* NAMESPACE ((\"\" \"/\")) NIL NIL"));
+    let quota = run(&mut s, "q GETQUOTAROOT INBOX").await;
+    assert!(quota.contains("* QUOTA \"\" (STORAGE 1 10240)"), "{quota}");
+}

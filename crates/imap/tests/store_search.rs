@@ -1,0 +1,96 @@
+//! STORE, SEARCH/ESEARCH, EXPUNGE, CLOSE, COPY, MOVE, APPEND.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn store_modes() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    assert!(run(&mut s, "a STORE 1 +FLAGS (\\Flagged $Quote)")
+        .await
+        .starts_with("* 1 FETCH (FLAGS (\\Flagged $Quote))"));
+    assert!(run(&mut s, "b STORE 1 -FLAGS ($quote)").await.starts_with("* 1 FETCH (FLAGS (\\Flagged))"));
+    assert!(run(&mut s, "c STORE 1 FLAGS (\\Seen \\Answered)")
+        .await
+        .starts_with("* 1 FETCH (FLAGS (\\Seen \\Answered))"));
+    assert_eq!(run(&mut s, "d STORE 1 +FLAGS.SILENT (\\Draft)").await, "d OK STORE completed\r\n");
+    assert!(run(&mut s, "e STORE 1 +FLAGS (\\Recent)").await.starts_with("e BAD"));
+    assert!(run(&mut s, "f UID STORE 1 -FLAGS (\\Draft)").await.starts_with("* 1 FETCH (UID 1 FLAGS"));
+}
+
+#[tokio::test]
+async fn search_and_esearch() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    h.deliver("From: =?GBK?B?wO7Cxw==?= <li@far.test>\nSubject: =?GB2312?B?sai827Wl?=\nContent-Type: text/plain; charset=gbk\nContent-Transfer-Encoding: base64\n\nxPq6w6Osx+u/tLGovNu1pQ==\n").await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    assert!(run(&mut s, "a SEARCH ALL").await.starts_with("* SEARCH 1 2\r\n"));
+    assert!(run_raw(&mut s, "b SEARCH CHARSET UTF-8 SUBJECT \"报价\"\r\n".as_bytes())
+        .await
+        .starts_with("* SEARCH 2\r\n"));
+    assert!(
+        run_raw(&mut s, "c SEARCH CHARSET UTF-8 BODY \"请看\"\r\n".as_bytes()).await.starts_with("* SEARCH 2\r\n"),
+        "GBK body decoded"
+    );
+    assert!(run_raw(&mut s, "d SEARCH FROM \"李\"\r\n".as_bytes()).await.starts_with("* SEARCH 2\r\n"));
+    assert!(run(&mut s, "e SEARCH OR SUBJECT quote FROM li NOT DELETED").await.starts_with("* SEARCH 1 2"));
+    assert!(run(&mut s, "f UID SEARCH UID 2:*").await.starts_with("* SEARCH 2\r\n"));
+    assert!(run(&mut s, "g SEARCH SENTON 14-Nov-2023").await.starts_with("* SEARCH 1\r\n"));
+    let es = run(&mut s, "h SEARCH RETURN (MIN MAX COUNT) ALL").await;
+    assert!(es.starts_with("* ESEARCH (TAG \"h\") MIN 1 MAX 2 COUNT 2"), "{es}");
+    assert!(run(&mut s, "i SEARCH CHARSET KOI8-R ALL").await.starts_with("i BAD [BADCHARSET"));
+}
+
+#[tokio::test]
+async fn expunge_close_copy_move_append() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        h.deliver(SIMPLE).await;
+    }
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    run(&mut s, "a STORE 1,3 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(run(&mut s, "b EXPUNGE").await, "* 3 EXPUNGE\r\n* 1 EXPUNGE\r\nb OK EXPUNGE completed\r\n");
+    let copy = run(&mut s, "c COPY 1 Archive").await;
+    assert!(copy.starts_with("c OK [COPYUID ") && copy.contains(" 2 1]"), "{copy}");
+    assert!(run(&mut s, "d COPY 1 Nowhere").await.starts_with("d NO [TRYCREATE]"));
+    let moved = run(&mut s, "e UID MOVE 2 Trash").await;
+    assert!(moved.starts_with("* OK [COPYUID ") && moved.contains("* 1 EXPUNGE\r\ne OK MOVE completed"), "{moved}");
+    let appended = run_raw(
+        &mut s,
+        b"f APPEND INBOX (\\Seen) \" 5-Nov-2024 10:00:00 +0100\" {20}\r\nSubject: x\r\n\r\nbody\r\n\r\n",
+    )
+    .await;
+    assert!(appended.contains("* 1 EXISTS") && appended.contains("f OK [APPENDUID "), "{appended}");
+    let date = run(&mut s, "g FETCH 1 INTERNALDATE").await;
+    assert!(date.contains("\"05-Nov-2024 09:00:00 +0000\""), "{date}");
+    assert!(run_raw(&mut s, b"h APPEND Nowhere {3}\r\nx\r\n\r\n").await.starts_with("h NO [TRYCREATE]"));
+    run(&mut s, "i STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    assert!(run(&mut s, "j CLOSE").await.starts_with("j OK"));
+    let status = run(&mut s, "k STATUS INBOX (MESSAGES)").await;
+    assert!(status.contains("(MESSAGES 0)"), "CLOSE expunged: {status}");
+}
+
+#[tokio::test]
+async fn append_over_quota_is_refused() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    let big = "x".repeat(600_000);
+    let mut cmd = format!("a APPEND INBOX {{{}}}\r\n", big.len() + 14).into_bytes();
+    cmd.extend_from_slice(b"Subject: b\r\n\r\n");
+    cmd.extend_from_slice(big.as_bytes());
+    cmd.extend_from_slice(b"\r\n");
+    for _ in 0..25 {
+        let out = run_raw(&mut s, &cmd).await;
+        if out.starts_with("a NO [OVERQUOTA]") {
+            return;
+        }
+        assert!(out.starts_with("a OK"), "{out}");
+    }
+    panic!("the 10 MB quota was never reached");
+}
