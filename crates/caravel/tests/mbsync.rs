@@ -40,11 +40,21 @@ fn message_ids(files: &[std::path::PathBuf]) -> Vec<String> {
 async fn mbsync(rc: &Path) {
     let rc = rc.to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("mbsync").arg("-c").arg(&rc).arg("-a").output().expect("mbsync is installed (scripts/test-packages.txt)")
+        Command::new("mbsync")
+            .arg("-c")
+            .arg(&rc)
+            .arg("-a")
+            .output()
+            .expect("mbsync is installed (scripts/test-packages.txt)")
     })
     .await
     .expect("mbsync");
-    assert!(out.status.success(), "mbsync: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mbsync: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,7 +145,9 @@ async fn mbsync_two_way_sync_of_1000_messages() {
     assert_eq!(flagged, 10, "local flags reached the server");
     let seen_local = files
         .iter()
-        .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().split(":2,").nth(1).is_some_and(|i| i.contains('S'))))
+        .filter(|f| {
+            f.file_name().is_some_and(|n| n.to_string_lossy().split(":2,").nth(1).is_some_and(|i| i.contains('S')))
+        })
         .count();
     assert!(seen_local >= 10, "server \\Seen reached the local side ({seen_local})");
     let report = caravel_store::Maintenance::check(&*store).await.expect("check");
