@@ -61,15 +61,15 @@ impl Server {
             auth_failure_delay: config.pop3.auth_failure_delay,
         });
         let imap = Arc::new(caravel_imap::ImapServer {
-            ctx: Arc::new(caravel_imap::Context {
-                config: caravel_imap::Config {
+            ctx: Arc::new(caravel_imap::Context::new(
+                caravel_imap::Config {
                     hostname: config.hostname.clone(),
+                    max_sessions_per_user: config.imap.max_sessions_per_user,
                     max_bad: config.imap.max_errors,
                     max_message_size: config.limits.max_message_size,
                 },
-                store: store.clone(),
-                auth: caravel_auth::Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>),
-            }),
+                store.clone(),
+            )),
             idle_timeout: config.imap.idle_timeout,
             auth_failure_delay: config.imap.auth_failure_delay,
         });

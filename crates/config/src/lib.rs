@@ -37,6 +37,8 @@ pub struct Config {
 pub struct Imap {
     /// RFC 9051 §5.4: an inactivity timer of at least 30 minutes.
     pub idle_timeout: Duration,
+    /// Signed-in IMAP sessions one account may have at once.
+    pub max_sessions_per_user: usize,
     /// BAD replies before the session is closed with BYE.
     pub max_errors: usize,
     /// Pause after a failed sign-in.
@@ -45,7 +47,12 @@ pub struct Imap {
 
 impl Default for Imap {
     fn default() -> Self {
-        Imap { idle_timeout: Duration::from_secs(1800), max_errors: 10, auth_failure_delay: Duration::from_secs(2) }
+        Imap {
+            idle_timeout: Duration::from_secs(1800),
+            max_sessions_per_user: 50,
+            max_errors: 10,
+            auth_failure_delay: Duration::from_secs(2),
+        }
     }
 }
 
@@ -376,6 +383,13 @@ impl Config {
         if let Some(t) = r.table(root, "imap") {
             let i = &mut cfg.imap;
             read_session_limits(&mut r, t, "imap", (&mut i.idle_timeout, &mut i.max_errors, &mut i.auth_failure_delay));
+            if let Some(v) = r.count(t, "imap", "max_sessions_per_user") {
+                if v == 0 || v > 100_000 {
+                    let span = t.get("max_sessions_per_user").and_then(|i| i.span());
+                    r.error("imap.max_sessions_per_user", span, "must be from 1 to 100000");
+                }
+                i.max_sessions_per_user = v.clamp(1, 100_000) as usize;
+            }
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);
@@ -417,7 +431,12 @@ fn read_session_limits(
     prefix: &str,
     (idle, errors, delay): (&mut Duration, &mut usize, &mut Duration),
 ) {
-    r.check_keys(t, prefix, &["idle_timeout", "max_errors", "auth_failure_delay"]);
+    let known: &[&str] = if prefix == "imap" {
+        &["idle_timeout", "max_errors", "auth_failure_delay", "max_sessions_per_user"]
+    } else {
+        &["idle_timeout", "max_errors", "auth_failure_delay"]
+    };
+    r.check_keys(t, prefix, known);
     if let Some(v) = r.duration(t, prefix, "idle_timeout") {
         *idle = v;
     }

@@ -37,7 +37,7 @@ impl ImapServer {
         let mut receiver = Receiver::new(MAX_LINE, self.ctx.config.max_message_size as usize);
         let mut next = Next::Command;
         let mut shutdown = net.shutdown.clone();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; 8 * 1024];
         loop {
             match next.clone() {
                 Next::Close => break,

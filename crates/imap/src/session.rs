@@ -15,6 +15,8 @@ use crate::utf7;
 
 pub struct Config {
     pub hostname: String,
+    /// Signed-in sessions one account may have at once ([LIMIT] beyond).
+    pub max_sessions_per_user: usize,
     /// BAD replies after which the session is closed with BYE.
     pub max_bad: usize,
     /// Largest message APPEND accepts (APPENDLIMIT).
@@ -26,6 +28,33 @@ pub struct Context {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
+    /// Signed-in sessions per account.
+    pub sessions: std::sync::Mutex<std::collections::HashMap<AccountId, usize>>,
+}
+
+impl Context {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Context {
+        let auth = Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>);
+        Context { config, store, auth, sessions: Default::default() }
+    }
+}
+
+/// Counts a signed-in session of an account until dropped.
+pub(crate) struct SessionSlot {
+    ctx: Arc<Context>,
+    account: AccountId,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut map = self.ctx.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.account);
+            }
+        }
+    }
 }
 
 /// What the driver does after writing `out`.
@@ -67,6 +96,7 @@ pub struct Session {
     pub(crate) utf8: bool,
     pub(crate) condstore: bool,
     bad: usize,
+    _slot: Option<SessionSlot>,
 }
 
 pub(crate) fn tagged(tag: &str, status: &str, text: &str) -> Vec<u8> {
@@ -94,7 +124,7 @@ pub(crate) fn mailbox_name(raw: &str, utf8: bool) -> Result<String, &'static str
 
 impl Session {
     pub fn new(ctx: Arc<Context>, tls: bool) -> Session {
-        Session { ctx, state: State::NotAuthenticated, tls, utf8: false, condstore: false, bad: 0 }
+        Session { ctx, state: State::NotAuthenticated, tls, utf8: false, condstore: false, bad: 0, _slot: None }
     }
 
     pub fn greeting(&self) -> Vec<u8> {
@@ -252,6 +282,15 @@ impl Session {
     async fn sign_in(&mut self, tag: &str, user: &str, password: &str) -> Step {
         match self.ctx.auth.verify(user, password).await {
             Ok(Some(u)) => {
+                {
+                    let mut map = self.ctx.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = map.entry(u.account).or_insert(0);
+                    if *n >= self.ctx.config.max_sessions_per_user {
+                        return Step::new(tagged(tag, "NO", "[LIMIT] Too many sessions for this account"));
+                    }
+                    *n += 1;
+                }
+                self._slot = Some(SessionSlot { ctx: self.ctx.clone(), account: u.account });
                 tracing::info!(user = %u.address, "signed in");
                 self.state = State::Authenticated(u);
                 let text = format!("[CAPABILITY {}] Signed in", self.capabilities());

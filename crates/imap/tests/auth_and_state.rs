@@ -62,3 +62,18 @@ async fn logout_says_bye() {
     assert_eq!(step.next, Next::Close);
     assert_eq!(String::from_utf8_lossy(&step.out), "* BYE Logging out\r\nz OK LOGOUT completed\r\n");
 }
+
+#[tokio::test]
+async fn sessions_per_account_are_limited() {
+    let h = Harness::new().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(h.signed_in().await);
+    }
+    let mut fourth = h.session(true);
+    let out = run(&mut fourth, &format!("l LOGIN {USER} {PASSWORD}")).await;
+    assert!(out.starts_with("l NO [LIMIT]"), "{out}");
+    held.pop();
+    let mut again = h.session(true);
+    assert!(run(&mut again, &format!("l LOGIN {USER} {PASSWORD}")).await.starts_with("l OK"), "a slot freed");
+}

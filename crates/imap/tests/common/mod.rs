@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use caravel_auth::Authenticator;
 use caravel_imap::session::Session;
 use caravel_imap::{Config, Context};
 use caravel_store::sqlite::SqliteStore;
@@ -36,11 +35,13 @@ impl Harness {
             })
             .await
             .expect("user");
-        let ctx = Arc::new(Context {
-            config: Config { hostname: "mail.example.test".into(), max_bad: 5, max_message_size: 1 << 20 },
-            store: store.clone(),
-            auth: Authenticator::new(store.clone() as Arc<dyn Directory>),
-        });
+        let config = Config {
+            hostname: "mail.example.test".into(),
+            max_sessions_per_user: 3,
+            max_bad: 5,
+            max_message_size: 1 << 20,
+        };
+        let ctx = Arc::new(Context::new(config, store.clone()));
         Harness { dir, store, ctx, account: user.id }
     }
 
