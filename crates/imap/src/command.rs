@@ -52,6 +52,8 @@ pub enum Command {
     Unselect,
     Expunge { uids: Option<SequenceSet> },
     Search { keys: Vec<SearchKey>, esearch: Option<Vec<String>> },
+    Sort { criteria: Vec<crate::sort::SortCriterion>, keys: Vec<SearchKey> },
+    Thread { references: bool, keys: Vec<SearchKey> },
     Fetch { set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64> },
     Store { set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String>, unchanged_since: Option<u64> },
     Copy { set: SequenceSet, mailbox: String },
@@ -92,6 +94,15 @@ pub fn parse(input: &[u8]) -> Result<Tagged, ParseFailure> {
     Ok(Tagged { tag, uid, command })
 }
 
+/// The charset SORT and THREAD require (RFC 5256 §3).
+fn charset(c: &mut Cursor) -> PResult<()> {
+    let cs = String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase();
+    if cs != "UTF-8" && cs != "US-ASCII" {
+        return err("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+    }
+    Ok(())
+}
+
 fn mailbox(c: &mut Cursor) -> PResult<String> {
     c.sp()?;
     c.astring_utf8()
@@ -123,7 +134,7 @@ fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
 }
 
 fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
-    if uid && !matches!(name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE" | "EXPUNGE") {
+    if uid && !matches!(name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE" | "EXPUNGE" | "SORT" | "THREAD") {
         return err("UID goes only with FETCH, STORE, SEARCH, COPY, MOVE and EXPUNGE");
     }
     Ok(match name {
@@ -271,6 +282,28 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
             c.sp()?;
             let (keys, esearch) = parse_search(c)?;
             Command::Search { keys, esearch }
+        }
+        "SORT" => {
+            c.sp()?;
+            let criteria = crate::sort::parse_criteria(c)?;
+            c.sp()?;
+            charset(c)?;
+            c.sp()?;
+            let (keys, _) = parse_search(c)?;
+            Command::Sort { criteria, keys }
+        }
+        "THREAD" => {
+            c.sp()?;
+            let references = match c.atom()?.to_ascii_uppercase().as_str() {
+                "REFERENCES" => true,
+                "ORDEREDSUBJECT" => false,
+                _ => return err("unknown THREAD algorithm; use REFERENCES or ORDEREDSUBJECT"),
+            };
+            c.sp()?;
+            charset(c)?;
+            c.sp()?;
+            let (keys, _) = parse_search(c)?;
+            Command::Thread { references, keys }
         }
         "FETCH" => {
             c.sp()?;

@@ -11,6 +11,7 @@ pub mod search;
 pub mod selected;
 pub mod server;
 pub mod session;
+pub mod sort;
 pub mod utf7;
 
 pub use server::ImapServer;

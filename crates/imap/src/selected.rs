@@ -289,6 +289,24 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             out.extend(tagged(&tag, "OK", "SEARCH completed"));
             step(out)
         }
+        Command::Sort { criteria, keys } => {
+            let mut out = sel.sync(&ctx, t.uid).await;
+            match sort_or_thread(&ctx, sel, &keys, Some(&criteria), false, t.uid).await {
+                Ok(line) => out.extend(line.into_bytes()),
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            }
+            out.extend(tagged(&tag, "OK", "SORT completed"));
+            step(out)
+        }
+        Command::Thread { references, keys } => {
+            let mut out = sel.sync(&ctx, t.uid).await;
+            match sort_or_thread(&ctx, sel, &keys, None, references, t.uid).await {
+                Ok(line) => out.extend(line.into_bytes()),
+                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            }
+            out.extend(tagged(&tag, "OK", "THREAD completed"));
+            step(out)
+        }
         Command::Fetch { set, items, changed_since } => {
             let mut out = sel.sync(&ctx, t.uid).await;
             let Some(indexes) = sel.resolve(&set, t.uid) else {
@@ -456,6 +474,82 @@ fn compress(numbers: &[u32]) -> String {
         i += 1;
     }
     parts.join(",")
+}
+
+/// The message ids a message refers to: References, or else In-Reply-To.
+fn references_of(raw: &[u8]) -> Vec<String> {
+    let ids = |v: &str| -> Vec<String> {
+        v.split('<').skip(1).filter_map(|p| p.split('>').next()).map(|id| format!("<{}>", id.trim())).collect()
+    };
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]).replace("\r\n ", " ").replace("\r\n\t", " ");
+    let field = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.to_string())
+        })
+    };
+    let refs = field("references").map(|v| ids(&v)).unwrap_or_default();
+    if !refs.is_empty() {
+        return refs;
+    }
+    field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()
+}
+
+async fn sort_or_thread(
+    ctx: &Context,
+    sel: &Selected,
+    keys: &[SearchKey],
+    criteria: Option<&[crate::sort::SortCriterion]>,
+    references: bool,
+    uid: bool,
+) -> Result<String, StoreError> {
+    let hits = search_messages(ctx, sel, keys).await?;
+    let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
+    let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
+    let mut refs = std::collections::HashMap::new();
+    if criteria.is_none() && references {
+        for &i in &hits {
+            let raw = ctx.store.read_message(&sel.messages[i]).await?;
+            refs.insert(sel.messages[i].uid, references_of(&raw));
+        }
+    }
+    let mut items: Vec<crate::sort::SortItem> = hits
+        .iter()
+        .filter_map(|&i| {
+            let m = &sel.messages[i];
+            let (env, _) = structures.get(&m.uid)?;
+            Some(crate::sort::SortItem {
+                seq: i as u32 + 1,
+                uid: m.uid,
+                size: m.size,
+                internal_date: m.internal_date,
+                envelope: env,
+                references: refs.remove(&m.uid).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let number = |i: &crate::sort::SortItem| if uid { i.uid } else { i.seq };
+    Ok(match criteria {
+        Some(c) => {
+            crate::sort::sort(&mut items, c);
+            let list: Vec<String> = items.iter().map(|i| number(i).to_string()).collect();
+            let mut line = "* SORT".to_string();
+            for n in list {
+                line.push(' ');
+                line.push_str(&n);
+            }
+            line + "\r\n"
+        }
+        None => {
+            let threads = if references {
+                crate::sort::references(&items, number)
+            } else {
+                crate::sort::ordered_subject(&items, number)
+            };
+            format!("* THREAD {}\r\n", crate::sort::render(&threads))
+        }
+    })
 }
 
 async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> Result<Vec<usize>, StoreError> {
