@@ -34,8 +34,8 @@ pub enum Command {
     Enable(Vec<String>),
     Login { user: String, password: String },
     Authenticate { mechanism: String, initial: Option<String> },
-    Select { mailbox: String, condstore: bool },
-    Examine { mailbox: String, condstore: bool },
+    Select { mailbox: String, condstore: bool, qresync: Option<Qresync> },
+    Examine { mailbox: String, condstore: bool, qresync: Option<Qresync> },
     Create { mailbox: String },
     Delete { mailbox: String },
     Rename { from: String, to: String },
@@ -54,12 +54,20 @@ pub enum Command {
     Search { keys: Vec<SearchKey>, esearch: Option<Vec<String>> },
     Sort { criteria: Vec<crate::sort::SortCriterion>, keys: Vec<SearchKey> },
     Thread { references: bool, keys: Vec<SearchKey> },
-    Fetch { set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64> },
+    Fetch { set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64>, vanished: bool },
     Store { set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String>, unchanged_since: Option<u64> },
     Copy { set: SequenceSet, mailbox: String },
     Move { set: SequenceSet, mailbox: String },
     GetQuotaRoot { mailbox: String },
     GetQuota { root: String },
+}
+
+/// SELECT's QRESYNC parameter (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
 }
 
 /// A parsed command with its tag; `uid` for the UID variants.
@@ -192,21 +200,45 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
         "SELECT" | "EXAMINE" => {
             let mailbox = mailbox(c)?;
             let mut condstore = false;
+            let mut qresync = None;
             if c.eat(b' ') {
-                // select-params: (CONDSTORE) (RFC 7162); QRESYNC is not announced.
+                // select-params (RFC 7162): CONDSTORE, QRESYNC (uidvalidity modseq [known-uids [seq-match]]).
                 c.expect(b'(')?;
                 while !c.eat(b')') {
                     let _ = c.eat(b' ');
                     match c.atom()?.to_ascii_uppercase().as_str() {
                         "CONDSTORE" => condstore = true,
+                        "QRESYNC" => {
+                            c.sp()?;
+                            c.expect(b'(')?;
+                            let uidvalidity = c.number()?;
+                            c.sp()?;
+                            let modseq = c.number64()?;
+                            let mut known_uids = None;
+                            if c.eat(b' ') && c.peek() != Some(b'(') {
+                                known_uids = Some(c.sequence_set()?);
+                                let _ = c.eat(b' ');
+                            }
+                            if c.eat(b'(') {
+                                // seq-match-data is accepted and not needed.
+                                while !c.eat(b')') {
+                                    if c.peek().is_none() {
+                                        return err("unterminated QRESYNC");
+                                    }
+                                    c.pos += 1;
+                                }
+                            }
+                            c.expect(b')')?;
+                            qresync = Some(Qresync { uidvalidity, modseq, known_uids });
+                        }
                         _ => return err("unknown SELECT parameter"),
                     }
                 }
             }
             if name == "SELECT" {
-                Command::Select { mailbox, condstore }
+                Command::Select { mailbox, condstore, qresync }
             } else {
-                Command::Examine { mailbox, condstore }
+                Command::Examine { mailbox, condstore, qresync }
             }
         }
         "CREATE" => {
@@ -311,17 +343,25 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
             c.sp()?;
             let items = parse_fetch_items(c)?;
             let mut changed_since = None;
+            let mut vanished = false;
             if c.eat(b' ') {
                 c.expect(b'(')?;
-                let m = c.atom()?.to_ascii_uppercase();
-                if m != "CHANGEDSINCE" {
-                    return err("unknown FETCH modifier");
+                while !c.eat(b')') {
+                    let _ = c.eat(b' ');
+                    match c.atom()?.to_ascii_uppercase().as_str() {
+                        "CHANGEDSINCE" => {
+                            c.sp()?;
+                            changed_since = Some(c.number64()?);
+                        }
+                        "VANISHED" => vanished = true,
+                        _ => return err("unknown FETCH modifier"),
+                    }
                 }
-                c.sp()?;
-                changed_since = Some(c.number64()?);
-                c.expect(b')')?;
+                if vanished && (changed_since.is_none() || !uid) {
+                    return err("VANISHED needs UID FETCH with CHANGEDSINCE");
+                }
             }
-            Command::Fetch { set, items, changed_since }
+            Command::Fetch { set, items, changed_since, vanished }
         }
         "STORE" => {
             c.sp()?;

@@ -21,6 +21,8 @@ pub struct Selected {
     watch: broadcast::Receiver<MailboxChange>,
     /// A change was seen by [`Selected::changed`] and not yet synced.
     pending: bool,
+    /// QRESYNC is on: expunges are reported as VANISHED.
+    pub qresync: bool,
 }
 
 pub fn flags_text(m: &MessageMeta) -> String {
@@ -105,7 +107,7 @@ impl Selected {
         out.extend(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uidvalidity).into_bytes());
         out.extend(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mailbox.uidnext).into_bytes());
         out.extend(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", mailbox.highestmodseq).into_bytes());
-        Ok((Selected { mailbox, read_only, messages, watch, pending: false }, out))
+        Ok((Selected { mailbox, read_only, messages, watch, pending: false, qresync: false }, out))
     }
 
     /// Whether the store has announced a change since the last sync.
@@ -159,12 +161,21 @@ impl Selected {
             }
         }
         if allow_expunge {
+            let mut vanished = Vec::new();
             // From the end, so each number is right when it is sent.
             for i in (0..self.messages.len()).rev() {
                 if !fresh_by_uid.contains_key(&self.messages[i].uid) {
-                    self.messages.remove(i);
-                    out.extend(format!("* {} EXPUNGE\r\n", i + 1).into_bytes());
+                    let gone = self.messages.remove(i);
+                    if self.qresync {
+                        vanished.push(gone.uid);
+                    } else {
+                        out.extend(format!("* {} EXPUNGE\r\n", i + 1).into_bytes());
+                    }
                 }
+            }
+            if !vanished.is_empty() {
+                vanished.sort_unstable();
+                out.extend(format!("* VANISHED {}\r\n", compress(&vanished)).into_bytes());
             }
         }
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
@@ -176,6 +187,33 @@ impl Selected {
         if let Ok(boxes) = ctx.store.mailboxes(self.mailbox.account).await {
             if let Some(m) = boxes.into_iter().find(|b| b.id == self.mailbox.id) {
                 self.mailbox = m;
+            }
+        }
+        out
+    }
+
+    /// SELECT (QRESYNC ...): what changed since the client's last sync
+    /// (RFC 7162 §3.2.5.1): VANISHED (EARLIER) and FETCH of changed flags.
+    pub async fn resync(&mut self, ctx: &Context, q: &crate::command::Qresync) -> Vec<u8> {
+        if q.uidvalidity != self.mailbox.uidvalidity {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if let Ok(mut gone) = ctx.store.vanished_since(self.mailbox.id, q.modseq).await {
+            if let Some(known) = &q.known_uids {
+                let largest = self.mailbox.uidnext.saturating_sub(1);
+                gone.retain(|u| known.contains(*u, largest));
+            }
+            if !gone.is_empty() {
+                out.extend(format!("* VANISHED (EARLIER) {}\r\n", compress(&gone)).into_bytes());
+            }
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.modseq > q.modseq {
+                out.extend(
+                    format!("* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n", i + 1, m.uid, flags_text(m), m.modseq)
+                        .into_bytes(),
+                );
             }
         }
         out
@@ -219,6 +257,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
     let tag = t.tag.clone();
     let ctx = session.ctx.clone();
     let condstore = session.condstore;
+    let session_qresync = session.qresync;
     let user = match &session.state {
         State::Selected(u, _) => u.clone(),
         _ => return session.bad(&tag, "Select a mailbox first"),
@@ -307,11 +346,23 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             out.extend(tagged(&tag, "OK", "THREAD completed"));
             step(out)
         }
-        Command::Fetch { set, items, changed_since } => {
+        Command::Fetch { set, items, changed_since, vanished } => {
             let mut out = sel.sync(&ctx, t.uid).await;
             let Some(indexes) = sel.resolve(&set, t.uid) else {
                 return session.bad(&tag, "Invalid sequence number");
             };
+            if vanished {
+                if !session_qresync {
+                    return session.bad(&tag, "ENABLE QRESYNC first");
+                }
+                if let Ok(mut gone) = ctx.store.vanished_since(sel.mailbox.id, changed_since.unwrap_or(0)).await {
+                    let largest = sel.mailbox.uidnext.saturating_sub(1);
+                    gone.retain(|u| set.contains(*u, largest));
+                    if !gone.is_empty() {
+                        out.extend(format!("* VANISHED (EARLIER) {}\r\n", compress(&gone)).into_bytes());
+                    }
+                }
+            }
             let mut items = items;
             if t.uid && !items.contains(&FetchItem::Uid) {
                 items.insert(0, FetchItem::Uid);

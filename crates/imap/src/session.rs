@@ -95,6 +95,8 @@ pub struct Session {
     /// UTF8=ACCEPT enabled: mailbox names and strings in UTF-8 (RFC 9051 §6.3.1).
     pub(crate) utf8: bool,
     pub(crate) condstore: bool,
+    /// QRESYNC enabled (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE.
+    pub(crate) qresync: bool,
     bad: usize,
     _slot: Option<SessionSlot>,
 }
@@ -124,7 +126,16 @@ pub(crate) fn mailbox_name(raw: &str, utf8: bool) -> Result<String, &'static str
 
 impl Session {
     pub fn new(ctx: Arc<Context>, tls: bool) -> Session {
-        Session { ctx, state: State::NotAuthenticated, tls, utf8: false, condstore: false, bad: 0, _slot: None }
+        Session {
+            ctx,
+            state: State::NotAuthenticated,
+            tls,
+            utf8: false,
+            condstore: false,
+            qresync: false,
+            bad: 0,
+            _slot: None,
+        }
     }
 
     pub fn greeting(&self) -> Vec<u8> {
@@ -165,7 +176,7 @@ impl Session {
         let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
-        caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]);
+        caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC"]);
         let mut s = caps.join(" ");
         s.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.max_message_size));
         if self.tls {
@@ -348,6 +359,11 @@ impl Session {
                             self.condstore = true;
                             enabled.push(c);
                         }
+                        "QRESYNC" => {
+                            self.condstore = true;
+                            self.qresync = true;
+                            enabled.push(c);
+                        }
                         _ => {}
                     }
                 }
@@ -355,7 +371,10 @@ impl Session {
                 out.extend(tagged(&tag, "OK", "ENABLE completed"));
                 Step::new(out)
             }
-            Command::Select { mailbox, condstore } | Command::Examine { mailbox, condstore } => {
+            Command::Select { mailbox, condstore, qresync } | Command::Examine { mailbox, condstore, qresync } => {
+                if qresync.is_some() && !self.qresync {
+                    return self.bad(&tag, "ENABLE QRESYNC first");
+                }
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
                 // A new SELECT first leaves any selected mailbox (RFC 9051 §6.3.2).
                 let mut out = Vec::new();
@@ -367,8 +386,12 @@ impl Session {
                     self.condstore = true;
                 }
                 match Selected::open(self, &user, &mb, read_only).await {
-                    Ok((selected, text)) => {
+                    Ok((mut selected, text)) => {
                         out.extend(text);
+                        selected.qresync = self.qresync;
+                        if let Some(q) = &qresync {
+                            out.extend(selected.resync(&self.ctx, q).await);
+                        }
                         let code = if read_only { "[READ-ONLY]" } else { "[READ-WRITE]" };
                         out.extend(tagged(
                             &tag,

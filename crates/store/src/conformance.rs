@@ -191,7 +191,11 @@ pub async fn expunge_frees_blobs(s: &dyn Store, size: usize) -> String {
     let mb_a = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
     let hash = s.messages(mb_a.id).await.expect("m")[0].blob.clone();
 
+    let before =
+        s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.id == mb_a.id).expect("inbox").highestmodseq;
     assert_eq!(s.expunge(mb_a.id, &[1, 99]).await.expect("expunge"), vec![1]);
+    assert_eq!(s.vanished_since(mb_a.id, before).await.expect("vanished"), vec![1]);
+    assert!(s.vanished_since(mb_a.id, before + 1).await.expect("vanished").is_empty());
     assert_eq!(s.read_blob(&hash).await.expect("still used by b"), *raw);
     assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").used, 0);
     s.del_user(&addr("b.person@example.com")).await.expect("del b");

@@ -543,6 +543,16 @@ impl MailStore for SqliteStore {
         Ok(removed)
     }
 
+    async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>> {
+        self.read(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT uid FROM vanished WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid")?;
+            let rows = st.query_map(params![mailbox, modseq as i64], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
         self.notifier.subscribe(mailbox)
     }
