@@ -178,8 +178,11 @@ pub async fn flags_modseq_and_notifications(s: &dyn Store) {
     assert!(m2 > m1);
     let noop = s.set_flags(mb.id, &[1], Flags::SEEN, &[], FlagMode::Remove).await.expect("flags");
     assert_eq!(noop, m2, "a change that changes nothing does not raise the modseq");
+    s.set_flags(mb.id, &[1], Flags::DELETED, &[], FlagMode::Add).await.expect("flags");
     let after = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.id == mb.id).expect("inbox");
-    assert_eq!(after.unseen, 1);
+    assert_eq!((after.unseen, after.deleted), (1, 1));
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(after.highestmodseq >= m2);
 }
 

@@ -151,14 +151,21 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec
     // Mailbox counters.
     let mut st = c.prepare(
         "SELECT b.name, a.address, b.messages, b.size, b.uidnext, b.highestmodseq,
-                count(m.id), coalesce(sum(m.size), 0), coalesce(max(m.uid), 0), coalesce(max(m.modseq), 0)
+                count(m.id), coalesce(sum(m.size), 0), coalesce(max(m.uid), 0), coalesce(max(m.modseq), 0),
+                b.unseen, b.deleted, coalesce(sum(m.flags & 1 = 0), 0), coalesce(sum(m.flags & 8 = 8), 0)
          FROM mailboxes b JOIN accounts a ON a.id = b.account_id
          LEFT JOIN messages m ON m.mailbox_id = b.id GROUP BY b.id",
     )?;
     let mut mailbox_rows = st.query([])?;
     while let Some(r) = mailbox_rows.next()? {
         let (name, owner): (String, String) = (r.get(0)?, r.get(1)?);
-        let v: Vec<i64> = (2..10).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+        let v: Vec<i64> = (2..14).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+        if v[8] != v[10] || v[9] != v[11] {
+            problem(format!(
+                "mailbox {name} of {owner}: counters say {} unseen / {} deleted, found {} / {}",
+                v[8], v[9], v[10], v[11]
+            ));
+        }
         let (messages, size, uidnext, hms, count, sum, max_uid, max_modseq) =
             (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
         if messages != count || size != sum {

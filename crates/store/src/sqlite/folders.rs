@@ -39,13 +39,14 @@ impl Folders for SqliteStore {
                     let new_id = c.last_insert_rowid();
                     c.execute("UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1", params![id, new_id])?;
                     c.execute(
-                        "UPDATE mailboxes SET (messages, size, uidnext, highestmodseq) =
-                           (SELECT messages, size, uidnext, highestmodseq FROM mailboxes WHERE id = ?1) WHERE id = ?2",
+                        "UPDATE mailboxes SET (messages, size, uidnext, highestmodseq, unseen, deleted) =
+                           (SELECT messages, size, uidnext, highestmodseq, unseen, deleted FROM mailboxes WHERE id = ?1)
+                         WHERE id = ?2",
                         params![id, new_id],
                     )?;
                     let uidvalidity = next_uidvalidity(c, account)?;
                     c.execute(
-                        "UPDATE mailboxes SET messages = 0, size = 0, uidvalidity = ?2 WHERE id = ?1",
+                        "UPDATE mailboxes SET messages = 0, size = 0, unseen = 0, deleted = 0, uidvalidity = ?2 WHERE id = ?1",
                         params![id, uidvalidity],
                     )?;
                     return Ok(());
@@ -151,7 +152,9 @@ impl Folders for SqliteStore {
                         .prepare_cached(
                             "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
                                messages = messages + 1,
-                               size = size + (SELECT size FROM messages WHERE mailbox_id = ?2 AND uid = ?3)
+                               size = size + (SELECT size FROM messages WHERE mailbox_id = ?2 AND uid = ?3),
+                               unseen = unseen + (SELECT flags & 1 = 0 FROM messages WHERE mailbox_id = ?2 AND uid = ?3),
+                               deleted = deleted + (SELECT flags & 8 = 8 FROM messages WHERE mailbox_id = ?2 AND uid = ?3)
                              WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
                         )?
                         .query_row(params![to, from, uid], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -51,8 +51,7 @@ pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(
 
 pub(crate) const MAILBOX_COLUMNS: &str =
     "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
-     messages, size, (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0),
-     (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 8 = 8)";
+     messages, size, unseen, deleted";
 
 pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
@@ -124,20 +123,29 @@ fn current_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
     Ok(m as u64)
 }
 
+/// (unseen, deleted) contributions of one message with these flags.
+pub(crate) fn flag_counts(flags: Flags) -> (i64, i64) {
+    (i64::from(!flags.contains(Flags::SEEN)), i64::from(flags.contains(Flags::DELETED)))
+}
+
 /// Removes `uids` from a mailbox inside the caller's transaction: counters,
 /// quota, blob references and the QRESYNC `vanished` record. Returns the UIDs
 /// that were there and the new modseq.
 pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<(Vec<u32>, u64)> {
     let mut removed = Vec::new();
     let mut freed = 0i64;
+    let (mut unseen, mut deleted) = (0i64, 0i64);
     for &uid in uids {
-        let row: Option<(String, i64)> = c
-            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size")?
-            .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        let row: Option<(String, i64, i64)> = c
+            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size, flags")?
+            .query_row(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((blob, size)) = row else { continue };
+        let Some((blob, size, flags)) = row else { continue };
         release_blob_counts(c, &[(blob, 1)])?;
         freed += size;
+        let (u, d) = flag_counts(Flags(flags as u8));
+        unseen += u;
+        deleted += d;
         removed.push(uid);
     }
     if removed.is_empty() {
@@ -145,8 +153,9 @@ pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> 
     }
     let modseq = next_modseq(c, mailbox)?;
     c.execute(
-        "UPDATE mailboxes SET messages = messages - ?2, size = size - ?3 WHERE id = ?1",
-        params![mailbox, removed.len() as i64, freed],
+        "UPDATE mailboxes SET messages = messages - ?2, size = size - ?3, unseen = unseen - ?4, deleted = deleted - ?5
+         WHERE id = ?1",
+        params![mailbox, removed.len() as i64, freed, unseen, deleted],
     )?;
     c.execute(
         "UPDATE accounts SET used = used - ?2 WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?1)",
@@ -187,10 +196,12 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
     let (uid, modseq): (i64, i64) = c
         .prepare_cached(
             "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1,
-                messages = messages + 1, size = size + ?2
+                messages = messages + 1, size = size + ?2, unseen = unseen + ?3, deleted = deleted + ?4
          WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
         )?
-        .query_row(params![mailbox, size], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row(params![mailbox, size, flag_counts(t.flags).0, flag_counts(t.flags).1], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     add_blob_ref(c, d, p)?;
     c.prepare_cached(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure)
@@ -503,6 +514,7 @@ impl MailStore for SqliteStore {
             .writer
             .write(move |c| {
                 let mut updates = Vec::new();
+                let (mut unseen_delta, mut deleted_delta) = (0i64, 0i64);
                 for uid in uids {
                     let row: Option<(i64, String)> = c
                         .prepare_cached("SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?
@@ -512,6 +524,10 @@ impl MailStore for SqliteStore {
                     let old_kw: Vec<String> = old_kw.split_whitespace().map(str::to_string).collect();
                     let (new, new_kw) = merge_flags(Flags(old_flags as u8), &old_kw, flags, &keywords, mode);
                     if new.0 != old_flags as u8 || new_kw != old_kw {
+                        let (ou, od) = flag_counts(Flags(old_flags as u8));
+                        let (nu, nd) = flag_counts(new);
+                        unseen_delta += nu - ou;
+                        deleted_delta += nd - od;
                         updates.push((uid, new, new_kw.join(" ")));
                     }
                 }
@@ -519,6 +535,8 @@ impl MailStore for SqliteStore {
                     return Ok((current_modseq(c, mailbox)?, Vec::new()));
                 }
                 let modseq = next_modseq(c, mailbox)?;
+                c.prepare_cached("UPDATE mailboxes SET unseen = unseen + ?2, deleted = deleted + ?3 WHERE id = ?1")?
+                    .execute(params![mailbox, unseen_delta, deleted_delta])?;
                 for (uid, new, kw) in &updates {
                     c.prepare_cached(
                         "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
