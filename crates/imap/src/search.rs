@@ -152,10 +152,25 @@ fn key(c: &mut Cursor) -> PResult<SearchKey> {
     })
 }
 
+/// Header fields the stored envelope answers without reading the message.
+const ENVELOPE_FIELDS: [&str; 7] = ["subject", "from", "to", "cc", "bcc", "message-id", "in-reply-to"];
+
+/// Whether any key needs the stored envelope.
+pub fn needs_envelope(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::Header(f, _) => ENVELOPE_FIELDS.contains(&f.as_str()),
+        SearchKey::Not(k) => needs_envelope(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => needs_envelope(std::slice::from_ref(a)) || needs_envelope(std::slice::from_ref(b)),
+        SearchKey::And(ks) => needs_envelope(ks),
+        _ => false,
+    })
+}
+
 /// Whether any key needs the message's content.
 pub fn needs_content(keys: &[SearchKey]) -> bool {
     keys.iter().any(|k| match k {
-        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) => true,
+        SearchKey::Header(f, _) => !ENVELOPE_FIELDS.contains(&f.as_str()),
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
         SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => true,
         SearchKey::Not(k) => needs_content(std::slice::from_ref(k)),
         SearchKey::Or(a, b) => needs_content(std::slice::from_ref(a)) || needs_content(std::slice::from_ref(b)),
@@ -172,6 +187,45 @@ pub struct Candidate<'a> {
     pub largest_uid: u32,
     /// The whole message, when a key needs it.
     pub raw: Option<&'a [u8]>,
+    /// The envelope stored at delivery, when a key needs it.
+    pub envelope: Option<&'a caravel_store::mime::Envelope>,
+}
+
+/// Decodes RFC 2047 words in a raw header value.
+fn decoded(raw: &str) -> String {
+    if !raw.contains("=?") {
+        return raw.to_string();
+    }
+    let h = format!("Subject: {raw}\r\n\r\n");
+    MessageParser::default()
+        .parse(h.as_bytes())
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_else(|| raw.to_string())
+}
+
+fn envelope_values(e: &caravel_store::mime::Envelope, field: &str) -> Vec<String> {
+    let addrs = |list: &[caravel_store::mime::EnvelopeAddress]| -> Vec<String> {
+        list.iter()
+            .map(|a| {
+                format!(
+                    "{} <{}@{}>",
+                    a.name.as_deref().unwrap_or(""),
+                    a.mailbox.as_deref().unwrap_or(""),
+                    a.host.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    match field {
+        "subject" => e.subject.iter().flat_map(|s| [s.clone(), decoded(s)]).collect(),
+        "from" => addrs(&e.from),
+        "to" => addrs(&e.to),
+        "cc" => addrs(&e.cc),
+        "bcc" => addrs(&e.bcc),
+        "message-id" => e.message_id.iter().cloned().collect(),
+        "in-reply-to" => e.in_reply_to.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn contains_ci(hay: &str, needle: &str) -> bool {
@@ -255,7 +309,10 @@ pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
         SearchKey::SentOn(d) => m.raw.and_then(sent_day).is_some_and(|s| s == *d),
         SearchKey::SentSince(d) => m.raw.and_then(sent_day).is_some_and(|s| s >= *d),
         SearchKey::Header(field, needle) => {
-            let values = m.raw.map(|r| header_text(r, field)).unwrap_or_default();
+            let values = match m.envelope {
+                Some(e) if ENVELOPE_FIELDS.contains(&field.as_str()) => envelope_values(e, field),
+                _ => m.raw.map(|r| header_text(r, field)).unwrap_or_default(),
+            };
             // An empty string matches every message that has the field.
             !values.is_empty() && values.iter().any(|v| contains_ci(v, needle))
         }
@@ -298,7 +355,7 @@ mod tests {
     fn keys_match() {
         let raw = "From: =?UTF-8?B?5p2O5Lyf?= <li@far.test>\r\nSubject: =?GB2312?B?sai827Wl?=\r\nDate: Mon, 12 Jan 1970 10:00:00 +0000\r\n\r\nPlease find the 报价 attached.\r\n".as_bytes();
         let m = meta();
-        let cand = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: Some(raw) };
+        let cand = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: Some(raw), envelope: None };
         let all = |s: &str| parse(s).iter().all(|k| matches(k, &cand));
         assert!(all("SEEN UNFLAGGED KEYWORD $work"));
         assert!(all("CHARSET UTF-8 SUBJECT \"报价单\""), "GB2312 subject decoded");
@@ -310,6 +367,13 @@ mod tests {
         assert!(all("OR DELETED SEEN") && all("NOT DELETED") && all("(SEEN NOT FLAGGED)"));
         assert!(all("HEADER Date 1970") && !all("HEADER X-Missing \"\""));
         assert!(parse_search(&mut Cursor::new(b"CHARSET KOI8-R ALL")).is_err());
-        assert!(needs_content(&parse("NOT SUBJECT x")) && !needs_content(&parse("SEEN 1:*")));
+        assert!(needs_envelope(&parse("NOT SUBJECT x")) && !needs_content(&parse("NOT SUBJECT x")));
+        assert!(needs_content(&parse("HEADER X-Mailer y")) && !needs_content(&parse("SEEN 1:*")));
+        let (env, _) = caravel_store::mime::analyze(raw);
+        let by_env = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: None, envelope: Some(&env) };
+        assert!(
+            parse("SUBJECT \"报价单\" FROM \"李伟\"").iter().all(|k| matches(k, &by_env)),
+            "from the envelope alone"
+        );
     }
 }

@@ -119,6 +119,7 @@ impl ImapServer {
                         return;
                     }
                     let between = matches!(next, Next::Command);
+                    stream.quickack();
                     let read = tokio::select! {
                         r = tokio::time::timeout(self.idle_timeout, stream.read(&mut chunk)) => r,
                         _ = shutdown.requested(), if between => {

@@ -246,10 +246,6 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
             r = ctx.limits.reserve() => match r { Some(r) => r, None => break },
         };
         let _ = tcp.set_nodelay(true);
-        // Acknowledge at once: a client that sends a literal and its CRLF in
-        // two writes (Python's imaplib) otherwise waits out Nagle against our
-        // delayed ACK, 40 ms per APPEND.
-        let _ = socket2::SockRef::from(&tcp).set_tcp_quickack(true);
         let id = next_session_id();
         let span = tracing::info_span!("session", id = %id, service = %l.service, peer = %peer);
         let handler = ctx.handler.clone();

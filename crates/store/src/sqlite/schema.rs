@@ -119,10 +119,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX mail_log_sender ON mail_log(sender);
     CREATE INDEX mail_log_recipient ON mail_log(recipient);
     "#,
-    // 2: unseen and \Deleted counts kept per mailbox, like `messages`:
+    // 2: an index for counting unseen and deleted messages (superseded by 3).
+    r#"
+    CREATE INDEX messages_mailbox_flags ON messages(mailbox_id, flags);
+    "#,
+    // 3: unseen and \Deleted counts kept per mailbox, like `messages`:
     // counting them on every LIST/STATUS/APPEND read every row of the mailbox
     // (milliseconds on a 10,000-message INBOX).
     r#"
+    DROP INDEX IF EXISTS messages_mailbox_flags;
     ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE mailboxes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
     UPDATE mailboxes SET

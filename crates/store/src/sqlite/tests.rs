@@ -144,7 +144,7 @@ async fn folders_rename_delete_copy_move() {
 }
 
 /// A store written by schema version 1 is brought up to date at open, and
-/// the counters migration 2 adds are right.
+/// the counters migration 3 adds are right.
 #[tokio::test]
 async fn upgrade_from_schema_version_1() {
     let dir = tempfile::tempdir().expect("tempdir");
