@@ -607,18 +607,14 @@ async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> R
     let content = search::needs_content(keys);
     // Subject, From, To... come from the envelope stored at delivery: one
     // query, no message read.
-    let envelopes = if search::needs_envelope(keys) {
-        let uids: Vec<u32> = sel.messages.iter().map(|m| m.uid).collect();
-        ctx.store.structures(sel.mailbox.id, &uids).await?
-    } else {
-        Default::default()
-    };
+    let envelopes =
+        if search::needs_envelope(keys) { ctx.store.envelopes(sel.mailbox.id).await? } else { Default::default() };
     let largest_seq = sel.messages.len() as u32;
     let largest_uid = sel.messages.last().map(|m| m.uid).unwrap_or(0);
     let mut hits = Vec::new();
     for (i, m) in sel.messages.iter().enumerate() {
         let raw = if content { ctx.store.read_message(m).await.ok() } else { None };
-        let envelope = envelopes.get(&m.uid).map(|(e, _)| e);
+        let envelope = envelopes.get(&m.uid);
         let cand = Candidate { seq: i as u32 + 1, meta: m, largest_seq, largest_uid, raw: raw.as_deref(), envelope };
         if keys.iter().all(|k| search::matches(k, &cand)) {
             hits.push(i);

@@ -93,6 +93,8 @@ pub trait MailStore: Send + Sync {
         mailbox: MailboxId,
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, (mime::Envelope, mime::BodyPart)>>;
+    /// The envelopes of a mailbox's messages, by UID (SEARCH SUBJECT, SORT).
+    async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, mime::Envelope>>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
     /// The whole message as a client sees it: its prefix, then its blob.
     async fn read_message(&self, meta: &MessageMeta) -> Result<Vec<u8>> {

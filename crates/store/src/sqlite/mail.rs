@@ -486,6 +486,21 @@ impl MailStore for SqliteStore {
         .await
     }
 
+    async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, Envelope>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT uid, envelope FROM messages WHERE mailbox_id = ?1")?;
+            let mut rows = st.query([mailbox])?;
+            let mut out = std::collections::HashMap::new();
+            while let Some(r) = rows.next()? {
+                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?)
+                    .map_err(|e| StoreError::Backend(format!("stored envelope unreadable: {e}")))?;
+                out.insert(r.get::<_, i64>(0)? as u32, env);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
         let hash = hash.to_string();
