@@ -631,17 +631,17 @@ async fn fetch_messages(
     changed_since: Option<u64>,
 ) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
-    let needs_structure = items.iter().any(|i| {
+    let needs_body = items.iter().any(|i| {
         matches!(
             i,
-            FetchItem::Envelope
-                | FetchItem::Body
+            FetchItem::Body
                 | FetchItem::BodyStructure
                 | FetchItem::Section { .. }
                 | FetchItem::Binary { .. }
                 | FetchItem::BinarySize { .. }
         )
     });
+    let needs_structure = needs_body || items.contains(&FetchItem::Envelope);
     let needs_raw = items.iter().any(|i| {
         matches!(
             i,
@@ -673,10 +673,18 @@ async fn fetch_messages(
             let _ = sel.drain();
         }
     }
-    // One query for every structure, not one per message.
-    let mut structures = if needs_structure {
+    // One query for every structure, not one per message; just the
+    // envelopes when no body structure is asked for (FETCH 1:* ENVELOPE).
+    let mut structures = if needs_body {
         let uids: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
         ctx.store.structures(sel.mailbox.id, &uids).await?
+    } else if needs_structure {
+        ctx.store
+            .envelopes(sel.mailbox.id)
+            .await?
+            .into_iter()
+            .map(|(uid, env)| (uid, (env, caravel_store::mime::BodyPart::default())))
+            .collect()
     } else {
         Default::default()
     };
