@@ -1,6 +1,7 @@
 """Memory per idle IMAP connection: opens N signed-in IMAPS sessions (INBOX
 selected) after a warm-up, and reports the server's RSS growth per session.
-Usage: imap_idle_rss.py --port P --user U --password W --pid PID [--count 1000]"""
+Usage: imap_idle_rss.py --port P --user U --password W --pid PID [--count 1000]
+(with [imap] max_sessions_per_user raised above the count)."""
 
 import argparse
 import imaplib
