@@ -246,8 +246,9 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn sequence_set(&mut self) -> PResult<SequenceSet> {
-        if self.eat(b'$') {
-            return Ok(SequenceSet::Saved);
+        if self.peek() == Some(b'$') {
+            // SEARCHRES (RFC 5182) is not announced.
+            return err("the saved search result ($) is not supported");
         }
         let mut ranges = Vec::new();
         loop {

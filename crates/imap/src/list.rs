@@ -8,15 +8,42 @@ use crate::command::StatusItem;
 use crate::session::{mailbox_name, special_attribute, status_items, tagged, Session};
 
 /// `*` matches anything, `%` anything but the separator (RFC 9051 §6.3.9).
+/// Dynamic programming over (pattern, name) positions: linear in their
+/// product whatever the wildcards (no exponential backtracking).
 pub fn pattern_matches(pattern: &[char], name: &[char]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|i| pattern_matches(&pattern[1..], &name[i..])),
-        Some('%') => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != '/')
-            .any(|i| pattern_matches(&pattern[1..], &name[i..])),
-        Some(&p) => name.first().is_some_and(|&n| n == p) && pattern_matches(&pattern[1..], &name[1..]),
+    let n = name.len();
+    // ok[j]: the pattern so far matches name[..j].
+    let mut ok = vec![false; n + 1];
+    ok[0] = true;
+    for &pc in pattern {
+        let mut next = vec![false; n + 1];
+        match pc {
+            '*' => {
+                let mut any = false;
+                for j in 0..=n {
+                    any |= ok[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=n {
+                    if j > 0 && name[j - 1] == '/' {
+                        any = false;
+                    }
+                    any |= ok[j];
+                    next[j] = any;
+                }
+            }
+            c => {
+                for j in 1..=n {
+                    next[j] = ok[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        ok = next;
     }
+    ok[n]
 }
 
 fn matches(pattern: &str, name: &str) -> bool {
@@ -125,5 +152,8 @@ mod tests {
         assert!(matches("a/*", "a/b/c") && !matches("a/*", "a"));
         assert!(matches("inbox", "INBOX") && matches("InBox", "INBOX"));
         assert!(matches("客户/*", "客户/报价"));
+        assert!(matches("a/%/c", "a/b/c") && !matches("a/%/c", "a/b/x/c"));
+        let hostile = "*a".repeat(30) + "b";
+        assert!(!matches(&hostile, &"a".repeat(60)), "no exponential backtracking");
     }
 }

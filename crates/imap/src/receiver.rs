@@ -19,6 +19,8 @@ pub struct Receiver {
     scan: usize,
     /// Bytes of literal still to take before scanning again.
     literal_left: usize,
+    /// Bytes of a refused LITERAL+ literal still to throw away.
+    discard_left: usize,
     /// Skipping the rest of a refused command up to its end of line.
     skipping: bool,
     max_line: usize,
@@ -32,6 +34,7 @@ impl Receiver {
             buf: Vec::new(),
             scan: 0,
             literal_left: 0,
+            discard_left: 0,
             skipping: false,
             max_line,
             max_literal,
@@ -45,7 +48,16 @@ impl Receiver {
     }
 
     pub fn feed(&mut self, input: &[u8]) {
-        self.buf.extend_from_slice(input);
+        // A refused literal's bytes are dropped as they arrive, never stored.
+        let drop = self.discard_left.min(input.len());
+        self.discard_left -= drop;
+        self.buf.extend_from_slice(&input[drop..]);
+    }
+
+    /// The largest literal accepted from now on (small before sign-in).
+    pub fn set_max_literal(&mut self, max: usize) {
+        self.max_literal = max;
+        self.max_command = max.saturating_add(64 * self.max_line);
     }
 
     /// The next event, or `None` when more bytes are needed.
@@ -92,9 +104,12 @@ impl Receiver {
                         self.buf.drain(..end);
                         self.scan = 0;
                         if !sync {
-                            // LITERAL+ (RFC 7888 §5): the bytes come anyway; skip them.
-                            self.literal_left = 0;
-                            self.skipping_literal(n);
+                            // LITERAL+ (RFC 7888 §5): the bytes come anyway;
+                            // throw them away, then the rest of their line.
+                            let have = self.buf.len().min(n);
+                            self.buf.drain(..have);
+                            self.discard_left = n - have;
+                            self.skipping = true;
                         }
                         return Some(Event::TooLong { tag, literal: true });
                     }
@@ -111,18 +126,6 @@ impl Receiver {
                 }
             }
         }
-    }
-
-    fn skipping_literal(&mut self, n: usize) {
-        // Drop the literal's bytes as they arrive, then the rest of its line.
-        let have = self.buf.len().min(n);
-        self.buf.drain(..have);
-        if have < n {
-            self.literal_left = n - have;
-            // The literal bytes are not part of any command: keep scan at 0 and
-            // let the literal branch consume them, then skip to end of line.
-        }
-        self.skipping = true;
     }
 
     fn line_start(&self) -> usize {
@@ -204,5 +207,14 @@ mod tests {
         assert_eq!(events(&mut r), vec![Event::TooLong { tag: Some("t2".into()), literal: false }]);
         r.feed(b"more junk\r\nt3 NOOP\r\n");
         assert_eq!(events(&mut r), vec![Event::Command(b"t3 NOOP\r\n".to_vec())]);
+        // A refused LITERAL+ literal is thrown away as it arrives.
+        r.feed(b"t4 APPEND INBOX {100000+}\r\n");
+        assert_eq!(events(&mut r), vec![Event::TooLong { tag: Some("t4".into()), literal: true }]);
+        for _ in 0..100 {
+            r.feed(&[b'z'; 1000]);
+            assert!(r.buf.len() < 100, "nothing of the literal is kept");
+        }
+        r.feed(b"\r\nt5 NOOP\r\n");
+        assert_eq!(events(&mut r), vec![Event::Command(b"t5 NOOP\r\n".to_vec())]);
     }
 }

@@ -63,23 +63,30 @@ pub fn parse_search(c: &mut Cursor) -> PResult<(Vec<SearchKey>, Option<Vec<Strin
     } else {
         c.pos = start;
     }
-    let mut keys = vec![key(c)?];
+    let mut keys = vec![key(c, 0)?];
     while c.eat(b' ') {
-        keys.push(key(c)?);
+        keys.push(key(c, 0)?);
     }
     Ok((keys, esearch))
 }
+
+/// Nesting of parentheses, NOT and OR allowed in one SEARCH; deeper is BAD
+/// (unbounded recursion would overflow the stack on hostile input).
+const MAX_DEPTH: usize = 64;
 
 fn text(c: &mut Cursor) -> PResult<String> {
     c.sp()?;
     Ok(String::from_utf8_lossy(&c.astring()?).into_owned())
 }
 
-fn key(c: &mut Cursor) -> PResult<SearchKey> {
+fn key(c: &mut Cursor, depth: usize) -> PResult<SearchKey> {
+    if depth > MAX_DEPTH {
+        return err("search keys nested too deeply");
+    }
     if c.eat(b'(') {
-        let mut keys = vec![key(c)?];
+        let mut keys = vec![key(c, depth + 1)?];
         while c.eat(b' ') {
-            keys.push(key(c)?);
+            keys.push(key(c, depth + 1)?);
         }
         c.expect(b')')?;
         return Ok(SearchKey::And(keys));
@@ -140,13 +147,13 @@ fn key(c: &mut Cursor) -> PResult<SearchKey> {
         }
         "NOT" => {
             c.sp()?;
-            SearchKey::Not(Box::new(key(c)?))
+            SearchKey::Not(Box::new(key(c, depth + 1)?))
         }
         "OR" => {
             c.sp()?;
-            let a = key(c)?;
+            let a = key(c, depth + 1)?;
             c.sp()?;
-            SearchKey::Or(Box::new(a), Box::new(key(c)?))
+            SearchKey::Or(Box::new(a), Box::new(key(c, depth + 1)?))
         }
         _ => return err("unknown SEARCH key"),
     })
@@ -367,6 +374,10 @@ mod tests {
         assert!(all("OR DELETED SEEN") && all("NOT DELETED") && all("(SEEN NOT FLAGGED)"));
         assert!(all("HEADER Date 1970") && !all("HEADER X-Missing \"\""));
         assert!(parse_search(&mut Cursor::new(b"CHARSET KOI8-R ALL")).is_err());
+        let deep = format!("{}ALL{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse_search(&mut Cursor::new(deep.as_bytes())).is_err(), "deep nesting refused, no overflow");
+        let nots = "NOT ".repeat(10_000) + "ALL";
+        assert!(parse_search(&mut Cursor::new(nots.as_bytes())).is_err());
         assert!(needs_envelope(&parse("NOT SUBJECT x")) && !needs_content(&parse("NOT SUBJECT x")));
         assert!(needs_content(&parse("HEADER X-Mailer y")) && !needs_content(&parse("SEEN 1:*")));
         let (env, _) = caravel_store::mime::analyze(raw);

@@ -23,6 +23,8 @@ pub struct Selected {
     pending: bool,
     /// QRESYNC is on: expunges are reported as VANISHED.
     pub qresync: bool,
+    /// CONDSTORE is on: flag updates carry MODSEQ (RFC 7162 §3.1.4.1).
+    pub condstore: bool,
 }
 
 pub fn flags_text(m: &MessageMeta) -> String {
@@ -107,7 +109,7 @@ impl Selected {
         out.extend(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uidvalidity).into_bytes());
         out.extend(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mailbox.uidnext).into_bytes());
         out.extend(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", mailbox.highestmodseq).into_bytes());
-        Ok((Selected { mailbox, read_only, messages, watch, pending: false, qresync: false }, out))
+        Ok((Selected { mailbox, read_only, messages, watch, pending: false, qresync: false, condstore: false }, out))
     }
 
     /// Whether the store has announced a change since the last sync.
@@ -159,6 +161,10 @@ impl Selected {
                     );
                 }
             }
+        }
+        if !allow_expunge && self.messages.iter().any(|m| !fresh_by_uid.contains_key(&m.uid)) {
+            // Expunges this command may not report: the next one will.
+            self.pending = true;
         }
         if allow_expunge {
             let mut vanished = Vec::new();
@@ -253,6 +259,18 @@ fn step(out: Vec<u8>) -> Step {
     Step { out, next: Next::Command, auth_failed: false }
 }
 
+/// Untagged responses already owed to the client, then the tagged one: a
+/// NO or BAD must not swallow the EXPUNGE/EXISTS a sync produced.
+fn after(mut out: Vec<u8>, tagged: Vec<u8>) -> Vec<u8> {
+    out.extend(tagged);
+    out
+}
+
+fn prefixed(out: Vec<u8>, mut s: Step) -> Step {
+    s.out = after(out, std::mem::take(&mut s.out));
+    s
+}
+
 pub async fn execute(session: &mut Session, t: Tagged) -> Step {
     let tag = t.tag.clone();
     let ctx = session.ctx.clone();
@@ -290,7 +308,8 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                 return step(tagged(&tag, "NO", "[READ-ONLY] Mailbox is read-only"));
             }
             let mut out = sel.sync(&ctx, true).await;
-            let within = uids.as_ref().and_then(|set| sel.resolve(set, true));
+            let within: Option<std::collections::HashSet<usize>> =
+                uids.as_ref().and_then(|set| sel.resolve(set, true)).map(|v| v.into_iter().collect());
             let targets: Vec<u32> = sel
                 .messages
                 .iter()
@@ -300,7 +319,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                 .collect();
             if !targets.is_empty() {
                 if let Err(e) = ctx.store.expunge(sel.mailbox.id, &targets).await {
-                    return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
                 }
                 out.extend(sel.sync(&ctx, true).await);
             }
@@ -311,7 +330,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let mut out = sel.sync(&ctx, t.uid).await;
             let hits = match search_messages(&ctx, sel, &keys).await {
                 Ok(h) => h,
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             };
             let numbers: Vec<u32> =
                 hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
@@ -332,7 +351,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let mut out = sel.sync(&ctx, t.uid).await;
             match sort_or_thread(&ctx, sel, &keys, Some(&criteria), false, t.uid).await {
                 Ok(line) => out.extend(line.into_bytes()),
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             }
             out.extend(tagged(&tag, "OK", "SORT completed"));
             step(out)
@@ -341,7 +360,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let mut out = sel.sync(&ctx, t.uid).await;
             match sort_or_thread(&ctx, sel, &keys, None, references, t.uid).await {
                 Ok(line) => out.extend(line.into_bytes()),
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             }
             out.extend(tagged(&tag, "OK", "THREAD completed"));
             step(out)
@@ -349,11 +368,11 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
         Command::Fetch { set, items, changed_since, vanished } => {
             let mut out = sel.sync(&ctx, t.uid).await;
             let Some(indexes) = sel.resolve(&set, t.uid) else {
-                return session.bad(&tag, "Invalid sequence number");
+                return prefixed(out, session.bad(&tag, "Invalid sequence number"));
             };
             if vanished {
                 if !session_qresync {
-                    return session.bad(&tag, "ENABLE QRESYNC first");
+                    return prefixed(out, session.bad(&tag, "ENABLE QRESYNC first"));
                 }
                 if let Ok(mut gone) = ctx.store.vanished_since(sel.mailbox.id, changed_since.unwrap_or(0)).await {
                     let largest = sel.mailbox.uidnext.saturating_sub(1);
@@ -373,7 +392,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             }
             match fetch_messages(&ctx, sel, &indexes, &items, changed_since).await {
                 Ok(bytes) => out.extend(bytes),
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             }
             out.extend(tagged(&tag, "OK", "FETCH completed"));
             step(out)
@@ -384,11 +403,11 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             }
             let mut out = sel.sync(&ctx, t.uid).await;
             let Some(indexes) = sel.resolve(&set, t.uid) else {
-                return session.bad(&tag, "Invalid sequence number");
+                return prefixed(out, session.bad(&tag, "Invalid sequence number"));
             };
             let (f, kw) = match split_flags(&flags) {
                 Ok(x) => x,
-                Err(e) => return session.bad(&tag, &e),
+                Err(e) => return prefixed(out, session.bad(&tag, &e)),
             };
             let (mut ok, mut modified) = (Vec::new(), Vec::new());
             for &i in &indexes {
@@ -405,22 +424,23 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             };
             if !ok.is_empty() {
                 if let Err(e) = ctx.store.set_flags(sel.mailbox.id, &ok, f, &kw, mode).await {
-                    return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
                 }
             }
             // Our own change comes back through the notifier; show it now.
             let fresh = match ctx.store.messages(sel.mailbox.id).await {
                 Ok(f) => f,
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             };
+            let fresh: std::collections::HashMap<u32, MessageMeta> = fresh.into_iter().map(|m| (m.uid, m)).collect();
             for &i in &indexes {
                 let uid = sel.messages[i].uid;
-                if let Some(f) = fresh.iter().find(|m| m.uid == uid) {
+                if let Some(f) = fresh.get(&uid) {
                     sel.messages[i] = f.clone();
                 }
                 let m = &sel.messages[i];
                 if !silent && ok.contains(&uid) {
-                    let uid_item = if t.uid { format!("UID {} ", m.uid) } else { String::new() };
+                    let uid_item = if t.uid || condstore { format!("UID {} ", m.uid) } else { String::new() };
                     let modseq = if condstore || unchanged_since.is_some() {
                         format!(" MODSEQ ({})", m.modseq)
                     } else {
@@ -431,7 +451,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                     );
                 }
             }
-            let _ = sel.drain();
+
             if modified.is_empty() {
                 out.extend(tagged(&tag, "OK", "STORE completed"));
             } else {
@@ -448,24 +468,28 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             if moving && sel.read_only {
                 return step(tagged(&tag, "NO", "[READ-ONLY] Mailbox is read-only"));
             }
-            let mut out = sel.sync(&ctx, true).await;
+            let mut out = sel.sync(&ctx, t.uid).await;
             let Some(indexes) = sel.resolve(&set, t.uid) else {
-                return session.bad(&tag, "Invalid sequence number");
+                return prefixed(out, session.bad(&tag, "Invalid sequence number"));
             };
             let Ok(name) = crate::session::mailbox_name(&mailbox, session.utf8) else {
-                return step(tagged(&tag, "NO", "Invalid mailbox name"));
+                return step(after(out, tagged(&tag, "NO", "Invalid mailbox name")));
             };
             let State::Selected(_, sel) = &mut session.state else { return step(Vec::new()) };
             let target = match ctx.store.mailboxes(user.account).await {
                 Ok(b) => b.into_iter().find(|m| m.name == name),
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             };
-            let Some(target) = target else { return step(tagged(&tag, "NO", "[TRYCREATE] No such mailbox")) };
+            let Some(target) = target else {
+                return step(after(out, tagged(&tag, "NO", "[TRYCREATE] No such mailbox")));
+            };
             let uids: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
             let pairs = match ctx.store.copy_messages(sel.mailbox.id, &uids, target.id, moving).await {
                 Ok(p) => p,
-                Err(StoreError::OverQuota(_)) => return step(tagged(&tag, "NO", "[OVERQUOTA] Mailbox is full")),
-                Err(e) => return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                Err(StoreError::OverQuota(_)) => {
+                    return step(after(out, tagged(&tag, "NO", "[OVERQUOTA] Mailbox is full")))
+                }
+                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
             };
             let code = if pairs.is_empty() {
                 String::new()
@@ -598,7 +622,10 @@ async fn sort_or_thread(
             } else {
                 crate::sort::ordered_subject(&items, number)
             };
-            format!("* THREAD {}\r\n", crate::sort::render(&threads))
+            match crate::sort::render(&threads) {
+                t if t.is_empty() => "* THREAD\r\n".to_string(),
+                t => format!("* THREAD {t}\r\n"),
+            }
         }
     })
 }
@@ -664,13 +691,14 @@ async fn fetch_messages(
             .collect();
         if !unseen.is_empty() {
             ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
-            let fresh = ctx.store.messages(sel.mailbox.id).await?;
-            for m in sel.messages.iter_mut() {
-                if let Some(f) = fresh.iter().find(|f| f.uid == m.uid && unseen.contains(&m.uid)) {
+            let fresh: std::collections::HashMap<u32, MessageMeta> =
+                ctx.store.messages(sel.mailbox.id).await?.into_iter().map(|m| (m.uid, m)).collect();
+            let unseen: std::collections::HashSet<u32> = unseen.into_iter().collect();
+            for m in sel.messages.iter_mut().filter(|m| unseen.contains(&m.uid)) {
+                if let Some(f) = fresh.get(&m.uid) {
                     *m = f.clone();
                 }
             }
-            let _ = sel.drain();
         }
     }
     // One query for every structure, not one per message; just the

@@ -13,6 +13,8 @@ use crate::session::{Context, Next, Session};
 
 /// Longest command line outside literals.
 const MAX_LINE: usize = 64 * 1024;
+/// Largest literal before sign-in.
+const PRE_AUTH_LITERAL: usize = 8 * 1024;
 
 pub struct ImapServer {
     pub ctx: Arc<Context>,
@@ -34,7 +36,8 @@ impl ImapServer {
     async fn run(&self, net: NetSession, mut stream: Stream) {
         let mut session = Session::new(self.ctx.clone(), stream.is_tls());
         let mut out = session.greeting();
-        let mut receiver = Receiver::new(MAX_LINE, self.ctx.config.max_message_size as usize);
+        // Until sign-in, literals are small (a user name, a password).
+        let mut receiver = Receiver::new(MAX_LINE, PRE_AUTH_LITERAL);
         let mut next = Next::Command;
         let mut shutdown = net.shutdown.clone();
         let mut chunk = vec![0u8; 8 * 1024];
@@ -139,6 +142,9 @@ impl ImapServer {
                 }
             };
             out.extend(step.out);
+            if session.signed_in() {
+                receiver.set_max_literal(self.ctx.config.max_message_size as usize);
+            }
             if step.auth_failed {
                 if !write(&mut stream, &mut out).await {
                     return;

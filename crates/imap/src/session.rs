@@ -173,7 +173,7 @@ impl Session {
     }
 
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC"]);
@@ -320,6 +320,10 @@ impl Session {
         }
     }
 
+    pub fn signed_in(&self) -> bool {
+        self.user().is_some()
+    }
+
     pub(crate) fn user(&self) -> Option<&SignedIn> {
         match &self.state {
             State::Authenticated(u) | State::Selected(u, _) => Some(u),
@@ -351,15 +355,15 @@ impl Session {
                 let mut enabled = Vec::new();
                 for c in caps {
                     match c.as_str() {
-                        "UTF8=ACCEPT" | "IMAP4REV2" => {
+                        "UTF8=ACCEPT" if !self.utf8 => {
                             self.utf8 = true;
                             enabled.push(c);
                         }
-                        "CONDSTORE" => {
+                        "CONDSTORE" if !self.condstore => {
                             self.condstore = true;
                             enabled.push(c);
                         }
-                        "QRESYNC" => {
+                        "QRESYNC" if !self.qresync => {
                             self.condstore = true;
                             self.qresync = true;
                             enabled.push(c);
@@ -367,7 +371,15 @@ impl Session {
                         _ => {}
                     }
                 }
-                let mut out = format!("* ENABLED {}\r\n", enabled.join(" ")).into_bytes();
+                if let State::Selected(_, sel) = &mut self.state {
+                    sel.qresync = self.qresync;
+                    sel.condstore = self.condstore;
+                }
+                let mut out = if enabled.is_empty() {
+                    b"* ENABLED\r\n".to_vec()
+                } else {
+                    format!("* ENABLED {}\r\n", enabled.join(" ")).into_bytes()
+                };
                 out.extend(tagged(&tag, "OK", "ENABLE completed"));
                 Step::new(out)
             }
@@ -389,6 +401,7 @@ impl Session {
                     Ok((mut selected, text)) => {
                         out.extend(text);
                         selected.qresync = self.qresync;
+                        selected.condstore = self.condstore;
                         if let Some(q) = &qresync {
                             out.extend(selected.resync(&self.ctx, q).await);
                         }
@@ -408,7 +421,9 @@ impl Session {
                 }
             }
             Command::Create { mailbox } => {
-                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                // RFC 9051 §6.3.4: a trailing separator says "will have children".
+                let trimmed = mailbox.strip_suffix('/').unwrap_or(&mailbox);
+                let Ok(mb) = name(trimmed) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
                 if mb == "INBOX" {
                     return Step::new(tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists"));
                 }
@@ -497,8 +512,14 @@ impl Session {
                 crate::append::append(self, &user, &tag, &mb, &flags, date, message).await
             }
             Command::GetQuotaRoot { mailbox } => {
+                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                match self.find_mailbox(user.account, &mb).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
+                    Err(e) => return Step::new(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                }
                 let mut out = b"* QUOTAROOT ".to_vec();
-                out.extend(self.encode_name(&mailbox));
+                out.extend(self.encode_name(&mb));
                 out.extend_from_slice(b" \"\"\r\n");
                 out.extend(self.quota_line(&user).await);
                 out.extend(tagged(&tag, "OK", "GETQUOTAROOT completed"));

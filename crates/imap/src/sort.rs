@@ -86,11 +86,12 @@ pub fn base_subject(subject: &str) -> String {
         // Leaders: blobs and re/fw/fwd with optional blob, then ':'.
         loop {
             let t = s.trim_start().to_string();
-            let lower = t.to_lowercase();
             let mut done = true;
             for prefix in ["re", "fwd", "fw"] {
-                if let Some(rest) = lower.strip_prefix(prefix) {
-                    let rest_orig = &t[t.len() - rest.len()..];
+                // ASCII-only comparison: byte offsets stay valid for any text.
+                let head = t.get(..prefix.len());
+                if head.is_some_and(|h| h.eq_ignore_ascii_case(prefix)) {
+                    let rest_orig = &t[prefix.len()..];
                     let after_blob = strip_blob(rest_orig).unwrap_or(rest_orig);
                     if let Some(after) = after_blob.trim_start().strip_prefix(':') {
                         s = after.to_string();
@@ -417,6 +418,8 @@ mod tests {
             ("Re[2]: Quote", "quote"),
             ("[only a blob]", "[only a blob]"),
             ("=?UTF-8?B?UmU6IOaKpeS7tw==?=", "报价"),
+            ("Re: İİİ", "i̇i̇i̇"),
+            ("ReKx", "rekx"),
         ] {
             assert_eq!(base_subject(raw), base, "{raw}");
         }

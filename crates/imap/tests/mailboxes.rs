@@ -15,7 +15,9 @@ async fn create_list_rename_delete_with_chinese_names() {
     assert!(list.contains("\\Sent) \"/\" \"Sent\""), "special-use: {list}");
     assert!(run(&mut s, "c CREATE Sent").await.starts_with("c NO [ALREADYEXISTS]"));
     assert!(run(&mut s, "c CREATE inbox").await.starts_with("c NO [ALREADYEXISTS]"));
-    for bad in ["a/../b", "/lead", "trail/", "a//b", "\"x*y\""] {
+    assert!(run(&mut s, "c CREATE Work/").await.starts_with("c OK"), "a trailing separator is allowed");
+    assert!(run(&mut s, "l LIST \"\" Work").await.contains("\"Work\""));
+    for bad in ["a/../b", "/lead", "a//b", "\"x*y\"", "trail//"] {
         assert!(run(&mut s, &format!("c CREATE {bad}")).await.starts_with("c NO"), "{bad}");
     }
     assert!(run(&mut s, "r RENAME &W6JiNw- Clients").await.starts_with("r OK"));

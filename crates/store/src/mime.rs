@@ -135,9 +135,11 @@ fn unfold(s: &str) -> String {
 fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
     let one = |addr: &mail_parser::Addr| {
         let full = addr.address.as_deref().unwrap_or("");
+        // A NIL host would read as a group marker (RFC 9051 §7.5.2): an
+        // address without a domain gets a placeholder, as Dovecot does.
         let (mailbox, host) = match full.rfind('@') {
             Some(i) => (Some(full[..i].to_string()), Some(full[i + 1..].to_string())),
-            None => (Some(full.to_string()), None),
+            None => (Some(full.to_string()), Some("MISSING_DOMAIN".to_string())),
         };
         EnvelopeAddress { name: addr.name.as_ref().map(|n| n.to_string()), mailbox, host }
     };
