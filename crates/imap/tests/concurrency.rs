@@ -1,0 +1,53 @@
+//! Two sessions on one mailbox: sequence numbers stay right, expunges are
+//! reported exactly once, at the moments RFC 9051 §7.5.1 allows.
+
+mod common;
+
+use common::*;
+
+async fn two() -> (Harness, caravel_imap::session::Session, caravel_imap::session::Session) {
+    let h = Harness::new().await;
+    for i in 0..5 {
+        h.deliver(&SIMPLE.replace("Subject: Quote", &format!("Subject: m{}", i + 1))).await;
+    }
+    let mut a = h.signed_in().await;
+    let mut b = h.signed_in().await;
+    run(&mut a, "s SELECT INBOX").await;
+    run(&mut b, "s SELECT INBOX").await;
+    (h, a, b)
+}
+
+#[tokio::test]
+async fn no_expunge_during_fetch_then_reported_once() {
+    let (_h, mut a, mut b) = two().await;
+    run(&mut b, "x STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    run(&mut b, "x EXPUNGE").await;
+    let fetch = run(&mut a, "f FETCH 1:* (FLAGS)").await;
+    assert!(!fetch.contains("EXPUNGE"), "not during FETCH: {fetch}");
+    let noop = run(&mut a, "n NOOP").await;
+    assert_eq!(noop.matches("* 1 EXPUNGE").count(), 1, "then once: {noop}");
+    assert!(!run(&mut a, "n NOOP").await.contains("EXPUNGE"), "and not again");
+}
+
+#[tokio::test]
+async fn move_by_sequence_number_after_another_sessions_expunge() {
+    let (h, mut a, mut b) = two().await;
+    run(&mut b, "x STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    run(&mut b, "x EXPUNGE").await;
+    // In a's numbering message 3 is still "m3".
+    let out = run(&mut a, "m MOVE 3 Archive").await;
+    assert!(out.contains("m OK MOVE completed"), "{out}");
+    let mut c = h.signed_in().await;
+    run(&mut c, "s SELECT Archive").await;
+    let moved = run(&mut c, "f FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])").await;
+    assert!(moved.contains("Subject: m3"), "the message the client meant: {moved}");
+}
+
+#[tokio::test]
+async fn a_no_keeps_the_expunges_it_carried() {
+    let (_h, mut a, mut b) = two().await;
+    run(&mut b, "x STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    run(&mut b, "x EXPUNGE").await;
+    let out = run(&mut a, "c UID COPY 1 Nowhere").await;
+    assert!(out.contains("* 2 EXPUNGE") && out.contains("c NO [TRYCREATE]"), "{out}");
+}
