@@ -102,7 +102,7 @@ async fn the_harness_starts_every_listener_on_loopback() {
     .await
     .expect("clients");
     assert!(lines.0.starts_with("220 mail.example.test ESMTP"), "{}", lines.0);
-    assert!(lines.1.starts_with("* OK [CAPABILITY IMAP4rev1 "), "{}", lines.1);
+    assert!(lines.1.starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 "), "{}", lines.1);
     assert!(lines.2.starts_with("+OK mail.example.test Caravel POP3"), "{}", lines.2);
     assert!(lines.3.starts_with("HTTP/1.1 200 OK") && lines.3.ends_with("ok\n"), "{}", lines.3);
     let users = t.store().list_users().await.expect("users");

@@ -102,9 +102,12 @@ impl Selected {
             if read_only { String::new() } else { format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft {kw} \\*") };
         out.extend(format!("* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n").into_bytes());
         out.extend(format!("* {} EXISTS\r\n", messages.len()).into_bytes());
-        out.extend_from_slice(b"* 0 RECENT\r\n");
-        if let Some(pos) = messages.iter().position(|m| !m.flags.contains(Flags::SEEN)) {
-            out.extend(format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).into_bytes());
+        // RECENT and the UNSEEN code are IMAP4rev1 only (RFC 9051 Appendix E).
+        if !session.rev2 {
+            out.extend_from_slice(b"* 0 RECENT\r\n");
+            if let Some(pos) = messages.iter().position(|m| !m.flags.contains(Flags::SEEN)) {
+                out.extend(format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).into_bytes());
+            }
         }
         out.extend(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uidvalidity).into_bytes());
         out.extend(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mailbox.uidnext).into_bytes());
@@ -276,6 +279,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
     let ctx = session.ctx.clone();
     let condstore = session.condstore;
     let session_qresync = session.qresync;
+    let rev2 = session.rev2;
     let user = match &session.state {
         State::Selected(u, _) => u.clone(),
         _ => return session.bad(&tag, "Select a mailbox first"),
@@ -334,6 +338,8 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             };
             let numbers: Vec<u32> =
                 hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
+            // IMAP4rev2 (RFC 9051 §6.4.4) answers every SEARCH with ESEARCH.
+            let esearch = if rev2 { Some(esearch.unwrap_or_default()) } else { esearch };
             match esearch {
                 None => {
                     out.extend_from_slice(b"* SEARCH");

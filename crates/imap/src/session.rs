@@ -94,6 +94,8 @@ pub struct Session {
     pub(crate) tls: bool,
     /// UTF8=ACCEPT enabled: mailbox names and strings in UTF-8 (RFC 9051 §6.3.1).
     pub(crate) utf8: bool,
+    /// IMAP4rev2 enabled (RFC 9051 §2.1): UTF-8 names, ESEARCH, no RECENT.
+    pub(crate) rev2: bool,
     pub(crate) condstore: bool,
     /// QRESYNC enabled (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE.
     pub(crate) qresync: bool,
@@ -131,6 +133,7 @@ impl Session {
             state: State::NotAuthenticated,
             tls,
             utf8: false,
+            rev2: false,
             condstore: false,
             qresync: false,
             bad: 0,
@@ -173,7 +176,7 @@ impl Session {
     }
 
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
+        let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC"]);
@@ -358,6 +361,11 @@ impl Session {
                         "UTF8=ACCEPT" if !self.utf8 => {
                             self.utf8 = true;
                             enabled.push(c);
+                        }
+                        "IMAP4REV2" if !self.rev2 => {
+                            self.rev2 = true;
+                            self.utf8 = true;
+                            enabled.push("IMAP4rev2".into());
                         }
                         "CONDSTORE" if !self.condstore => {
                             self.condstore = true;

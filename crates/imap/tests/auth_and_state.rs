@@ -77,3 +77,20 @@ async fn sessions_per_account_are_limited() {
     let mut again = h.session(true);
     assert!(run(&mut again, &format!("l LOGIN {USER} {PASSWORD}")).await.starts_with("l OK"), "a slot freed");
 }
+
+#[tokio::test]
+async fn imap4rev2_once_enabled() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    assert!(run(&mut s, "c CAPABILITY").await.contains("IMAP4rev1 IMAP4rev2"));
+    let before = run(&mut s, "a SELECT INBOX").await;
+    assert!(before.contains("* 0 RECENT") && before.contains("[UNSEEN 1]"), "rev1 by default: {before}");
+    assert!(run(&mut s, "b SEARCH ALL").await.starts_with("* SEARCH 1\r\n"));
+    assert_eq!(run(&mut s, "e ENABLE IMAP4rev2").await, "* ENABLED IMAP4rev2\r\ne OK ENABLE completed\r\n");
+    let after = run(&mut s, "a SELECT INBOX").await;
+    assert!(!after.contains("RECENT") && !after.contains("[UNSEEN"), "{after}");
+    assert!(run(&mut s, "b SEARCH ALL").await.starts_with("* ESEARCH (TAG \"b\") ALL 1\r\n"));
+    assert!(run(&mut s, "b UID SEARCH DELETED").await.starts_with("* ESEARCH (TAG \"b\") UID\r\n"));
+    assert_eq!(run(&mut s, "e ENABLE IMAP4rev2").await, "* ENABLED\r\ne OK ENABLE completed\r\n", "only once");
+}
