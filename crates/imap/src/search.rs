@@ -30,6 +30,8 @@ pub enum SearchKey {
     Body(String),
     Text(String),
     ModSeq(u64),
+    /// A header key the store already answered: these UIDs match.
+    UidIn(std::collections::BTreeSet<u32>),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -161,6 +163,36 @@ fn key(c: &mut Cursor, depth: usize) -> PResult<SearchKey> {
 
 /// Header fields the stored envelope answers without reading the message.
 const ENVELOPE_FIELDS: [&str; 7] = ["subject", "from", "to", "cc", "bcc", "message-id", "in-reply-to"];
+
+/// The (field, text) of every header key, for the store to answer first.
+pub fn header_keys(keys: &[SearchKey], out: &mut Vec<(String, String)>) {
+    for k in keys {
+        match k {
+            SearchKey::Header(f, n) => out.push((f.clone(), n.clone())),
+            SearchKey::Not(k) => header_keys(std::slice::from_ref(k), out),
+            SearchKey::Or(a, b) => {
+                header_keys(std::slice::from_ref(a), out);
+                header_keys(std::slice::from_ref(b), out);
+            }
+            SearchKey::And(ks) => header_keys(ks, out),
+            _ => {}
+        }
+    }
+}
+
+/// Replaces header keys the store answered with their UID sets.
+pub fn substitute(key: SearchKey, answers: &std::collections::HashMap<(String, String), Vec<u32>>) -> SearchKey {
+    match key {
+        SearchKey::Header(f, n) => match answers.get(&(f.clone(), n.clone())) {
+            Some(uids) => SearchKey::UidIn(uids.iter().copied().collect()),
+            None => SearchKey::Header(f, n),
+        },
+        SearchKey::Not(k) => SearchKey::Not(Box::new(substitute(*k, answers))),
+        SearchKey::Or(a, b) => SearchKey::Or(Box::new(substitute(*a, answers)), Box::new(substitute(*b, answers))),
+        SearchKey::And(ks) => SearchKey::And(ks.into_iter().map(|k| substitute(k, answers)).collect()),
+        other => other,
+    }
+}
 
 /// Whether any key needs the stored envelope.
 pub fn needs_envelope(keys: &[SearchKey]) -> bool {
@@ -331,6 +363,7 @@ pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
             }
         }),
         SearchKey::ModSeq(n) => m.meta.modseq >= *n,
+        SearchKey::UidIn(uids) => uids.contains(&m.meta.uid),
         SearchKey::Not(k) => !matches(k, m),
         SearchKey::Or(a, b) => matches(a, m) || matches(b, m),
         SearchKey::And(keys) => keys.iter().all(|k| matches(k, m)),

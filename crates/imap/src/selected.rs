@@ -637,6 +637,22 @@ async fn sort_or_thread(
 }
 
 async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> Result<Vec<usize>, StoreError> {
+    // Header keys the store can answer from its decoded columns go first.
+    let mut pairs = Vec::new();
+    search::header_keys(keys, &mut pairs);
+    let mut answers = std::collections::HashMap::new();
+    for (field, needle) in pairs {
+        if let Some(uids) = ctx.store.header_search(sel.mailbox.id, &field, &needle).await? {
+            answers.insert((field, needle), uids);
+        }
+    }
+    let substituted: Vec<SearchKey>;
+    let keys = if answers.is_empty() {
+        keys
+    } else {
+        substituted = keys.iter().cloned().map(|k| search::substitute(k, &answers)).collect();
+        &substituted[..]
+    };
     let content = search::needs_content(keys);
     // Subject, From, To... come from the envelope stored at delivery: one
     // query, no message read.

@@ -118,6 +118,10 @@ pub trait MailStore: Send + Sync {
     ) -> Result<u64>;
     /// Removes `uids` from the mailbox; returns those that were there.
     async fn expunge(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>>;
+    /// UIDs whose decoded `field` (subject, from, to, cc, bcc) contains
+    /// `needle`, case-insensitively; `None` when the store cannot answer
+    /// (another field, or messages stored before this was kept).
+    async fn header_search(&self, mailbox: MailboxId, field: &str, needle: &str) -> Result<Option<Vec<u32>>>;
     /// UIDs expunged from `mailbox` after `modseq` (QRESYNC, RFC 7162 §3.2.5).
     async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>>;
     /// Changes to `mailbox` made from now on, in this process.

@@ -78,6 +78,41 @@ impl BodyPart {
     }
 }
 
+/// Decoded, lowercased header text that SEARCH compares against (subject,
+/// and "name <address>" lines for the address fields), stored at delivery
+/// so header searches run in the database instead of parsing messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchText {
+    pub subject: String,
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+}
+
+pub fn search_text(raw: &[u8]) -> SearchText {
+    let Some(msg) = MessageParser::default().parse_headers(raw) else { return SearchText::default() };
+    let list = |a: Option<&MpAddress>| -> String {
+        a.map(|a| {
+            a.iter()
+                .map(|x| format!("{} <{}>", x.name.as_deref().unwrap_or(""), x.address.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+        .to_lowercase()
+    };
+    let raw_subject = msg.header_raw("Subject").map(unfold).unwrap_or_default();
+    let decoded = msg.subject().unwrap_or_default();
+    SearchText {
+        subject: format!("{raw_subject}\n{decoded}").to_lowercase(),
+        from: list(msg.from()),
+        to: list(msg.to()),
+        cc: list(msg.cc()),
+        bcc: list(msg.bcc()),
+    }
+}
+
 /// Parses a raw message into its envelope and structure.
 pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
     match MessageParser::default().parse(raw) {

@@ -170,6 +170,7 @@ pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> 
 
 struct Parsed {
     hash: String,
+    search: mime::SearchText,
     envelope: String,
     structure: String,
     message_id: Option<String>,
@@ -204,8 +205,9 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         })?;
     add_blob_ref(c, d, p)?;
     c.prepare_cached(
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure,
+                               s_subject, s_from, s_to, s_cc, s_bcc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         mailbox,
@@ -218,7 +220,12 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         p.hash,
         t.prefix,
         p.envelope,
-        p.structure
+        p.structure,
+        p.search.subject,
+        p.search.from,
+        p.search.to,
+        p.search.cc,
+        p.search.bcc
     ])?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     insert_event(
@@ -343,6 +350,7 @@ impl MailStore for SqliteStore {
             let (env, body) = mime::analyze(&raw);
             let parsed = Parsed {
                 hash,
+                search: mime::search_text(&raw),
                 message_id: env.message_id.clone(),
                 envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
                 structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
@@ -574,6 +582,34 @@ impl MailStore for SqliteStore {
             self.notifier.publish(mailbox, MailboxChange::Expunged { uids: removed.clone(), modseq });
         }
         Ok(removed)
+    }
+
+    async fn header_search(&self, mailbox: MailboxId, field: &str, needle: &str) -> Result<Option<Vec<u32>>> {
+        let column = match field {
+            "subject" => "s_subject",
+            "from" => "s_from",
+            "to" => "s_to",
+            "cc" => "s_cc",
+            "bcc" => "s_bcc",
+            _ => return Ok(None),
+        };
+        let needle = needle.to_lowercase();
+        self.read(move |c| {
+            let missing: bool = c
+                .prepare_cached(&format!("SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND {column} IS NULL)"))?
+                .query_row([mailbox], |r| r.get(0))?;
+            if missing {
+                return Ok(None);
+            }
+            // An empty needle matches every message that has the field.
+            let sql = format!(
+                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND {column} <> '' AND instr({column}, ?2) > 0 ORDER BY uid"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(params![mailbox, needle], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
+            Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+        })
+        .await
     }
 
     async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>> {

@@ -134,6 +134,15 @@ const MIGRATIONS: &[&str] = &[
         unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 1 = 0),
         deleted = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.flags & 8 = 8);
     "#,
+    // 4: decoded header text for SEARCH (mime::SearchText); NULL for messages
+    // stored before, which SEARCH then reads the slow way.
+    r#"
+    ALTER TABLE messages ADD COLUMN s_subject TEXT;
+    ALTER TABLE messages ADD COLUMN s_from TEXT;
+    ALTER TABLE messages ADD COLUMN s_to TEXT;
+    ALTER TABLE messages ADD COLUMN s_cc TEXT;
+    ALTER TABLE messages ADD COLUMN s_bcc TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
