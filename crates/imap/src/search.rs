@@ -322,6 +322,30 @@ fn body_text(raw: &[u8]) -> String {
     out
 }
 
+/// For a plain ASCII message with no transfer encoding, the decoded body is
+/// its raw body: search that directly instead of parsing the MIME tree.
+fn plain_body(raw: &[u8]) -> Option<&[u8]> {
+    if !raw.is_ascii() {
+        return None;
+    }
+    let lower_has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    if lower_has(b"base64") || lower_has(b"quoted-printable") || lower_has(b"=?") || lower_has(b"text/html") {
+        return None;
+    }
+    let start = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len());
+    Some(&raw[start..])
+}
+
+fn body_contains(raw: &[u8], needle: &str) -> bool {
+    match plain_body(raw) {
+        Some(body) if needle.is_ascii() => {
+            let n = needle.as_bytes();
+            n.is_empty() || body.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+        }
+        _ => contains_ci(&body_text(raw), needle),
+    }
+}
+
 fn sent_day(raw: &[u8]) -> Option<i64> {
     let msg = MessageParser::default().parse(raw)?;
     let d = msg.date()?;
@@ -355,7 +379,7 @@ pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
             // An empty string matches every message that has the field.
             !values.is_empty() && values.iter().any(|v| contains_ci(v, needle))
         }
-        SearchKey::Body(needle) => m.raw.is_some_and(|r| contains_ci(&body_text(r), needle)),
+        SearchKey::Body(needle) => m.raw.is_some_and(|r| body_contains(r, needle)),
         SearchKey::Text(needle) => m.raw.is_some_and(|r| {
             contains_ci(&String::from_utf8_lossy(r), needle) || contains_ci(&body_text(r), needle) || {
                 let decoded_subject = header_text(r, "subject").join(" ");
@@ -402,6 +426,10 @@ mod tests {
         assert!(all("FROM \"李伟\"") && all("FROM li@far.test"));
         assert!(all("BODY \"报价\"") && all("TEXT attached"));
         assert!(!all("BODY missing"));
+        let plain = b"Subject: needle in header\r\n\r\nPlain ASCII Body text\r\n";
+        let c2 = Candidate { seq: 1, meta: &m, largest_seq: 1, largest_uid: 9, raw: Some(plain), envelope: None };
+        assert!(parse("BODY \"ascii body\"").iter().all(|k| matches(k, &c2)), "fast path, any case");
+        assert!(!parse("BODY needle").iter().all(|k| matches(k, &c2)), "BODY does not look at the header");
         assert!(all("2 UID 7 LARGER 100 SMALLER 1000"));
         assert!(all("ON 11-Jan-1970 SENTON 12-Jan-1970 SINCE 1-Jan-1970 BEFORE 12-Jan-1970"));
         assert!(all("OR DELETED SEEN") && all("NOT DELETED") && all("(SEEN NOT FLAGGED)"));

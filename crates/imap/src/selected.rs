@@ -661,12 +661,26 @@ async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> R
     let largest_seq = sel.messages.len() as u32;
     let largest_uid = sel.messages.last().map(|m| m.uid).unwrap_or(0);
     let mut hits = Vec::new();
-    for (i, m) in sel.messages.iter().enumerate() {
-        let raw = if content { ctx.store.read_message(m).await.ok() } else { None };
-        let envelope = envelopes.get(&m.uid);
-        let cand = Candidate { seq: i as u32 + 1, meta: m, largest_seq, largest_uid, raw: raw.as_deref(), envelope };
-        if keys.iter().all(|k| search::matches(k, &cand)) {
-            hits.push(i);
+    // Bodies are read a chunk at a time in one query each, not one by one.
+    for (chunk_index, chunk) in sel.messages.chunks(256).enumerate() {
+        let mut bodies: std::collections::HashMap<u32, Vec<u8>> = if content {
+            let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+            ctx.store.read_messages(sel.mailbox.id, &uids).await?.into_iter().collect()
+        } else {
+            Default::default()
+        };
+        for (j, m) in chunk.iter().enumerate() {
+            let i = chunk_index * 256 + j;
+            let raw = bodies.remove(&m.uid);
+            if content && raw.is_none() {
+                continue; // expunged meanwhile
+            }
+            let envelope = envelopes.get(&m.uid);
+            let cand =
+                Candidate { seq: i as u32 + 1, meta: m, largest_seq, largest_uid, raw: raw.as_deref(), envelope };
+            if keys.iter().all(|k| search::matches(k, &cand)) {
+                hits.push(i);
+            }
         }
     }
     Ok(hits)

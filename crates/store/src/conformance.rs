@@ -128,6 +128,8 @@ pub async fn delivery_shares_one_blob_and_counts(s: &dyn Store, size: usize) {
     let msgs = s.messages(inbox_a.id).await.expect("messages");
     assert_eq!(msgs[0].uid, 1);
     assert_eq!(s.read_blob(&msgs[0].blob).await.expect("blob"), *raw);
+    let many = s.read_messages(inbox_a.id, &[1, 7]).await.expect("read_messages");
+    assert_eq!(many, vec![(1, (*raw).clone())], "existing UIDs only, prefix and body");
     assert_eq!(s.header_search(inbox_a.id, "subject", "TEST 1").await.expect("search"), Some(vec![1]));
     assert_eq!(s.header_search(inbox_a.id, "from", "sender@remote").await.expect("search"), Some(vec![1]));
     assert_eq!(s.header_search(inbox_a.id, "subject", "absent").await.expect("search"), Some(vec![]));

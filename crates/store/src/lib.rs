@@ -96,6 +96,9 @@ pub trait MailStore: Send + Sync {
     /// The envelopes of a mailbox's messages, by UID (SEARCH SUBJECT, SORT).
     async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, mime::Envelope>>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
+    /// Several whole messages (prefix + blob) in one query, by UID; UIDs
+    /// that no longer exist are left out (SEARCH BODY/TEXT over a mailbox).
+    async fn read_messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>>;
     /// The whole message as a client sees it: its prefix, then its blob.
     async fn read_message(&self, meta: &MessageMeta) -> Result<Vec<u8>> {
         let blob = self.read_blob(&meta.blob).await?;

@@ -509,6 +509,37 @@ impl MailStore for SqliteStore {
         .await
     }
 
+    async fn read_messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>> {
+        let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        let (lo, hi) = (uids.iter().min().copied().unwrap_or(0), uids.iter().max().copied().unwrap_or(0));
+        let blobs = self.blobs.clone();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT m.uid, m.prefix, m.blob, b.data FROM messages m JOIN blobs b ON b.hash = m.blob
+                 WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
+            )?;
+            let mut rows = st.query(params![mailbox, lo, hi])?;
+            let mut out = Vec::with_capacity(wanted.len());
+            while let Some(r) = rows.next()? {
+                let uid = r.get::<_, i64>(0)? as u32;
+                if !wanted.contains(&uid) {
+                    continue;
+                }
+                let mut full: Vec<u8> = r.get(1)?;
+                match r.get::<_, Option<Vec<u8>>>(3)? {
+                    Some(data) => full.extend_from_slice(&data),
+                    None => {
+                        let hash: String = r.get(2)?;
+                        full.extend_from_slice(&blobs.read(&hash)?);
+                    }
+                }
+                out.push((uid, full));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
         let hash = hash.to_string();
