@@ -47,17 +47,8 @@ pub fn flags_text(m: &MessageMeta) -> String {
 /// `17-Jul-1996 02:44:25 +0000` (RFC 9051 date-time), in UTC.
 pub fn internal_date(unix: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let days = unix.div_euclid(86400);
     let secs = unix.rem_euclid(86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = caravel_store::civil_from_days(unix.div_euclid(86400));
     format!(
         "{day:02}-{}-{year:04} {:02}:{:02}:{:02} +0000",
         MONTHS[(month - 1) as usize],
