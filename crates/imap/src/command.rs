@@ -461,3 +461,74 @@ fn list(c: &mut Cursor) -> PResult<Command> {
     }
     Ok(Command::List { reference, patterns, subscribed, special_use, status })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Tagged {
+        parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e:?}"))
+    }
+
+    #[test]
+    fn commands_real_clients_send() {
+        assert!(matches!(
+            p("a1 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5)\r\n").command,
+            Command::Fetch { changed_since: Some(5), .. }
+        ));
+        assert!(matches!(p("a2 SELECT \"INBOX\" (CONDSTORE)\r\n").command, Command::Select { condstore: true, .. }));
+        assert!(matches!(
+            p("a3 FETCH 1 BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID PRIORITY X-PRIORITY REFERENCES NEWSGROUPS IN-REPLY-TO CONTENT-TYPE REPLY-TO)]\r\n").command,
+            Command::Fetch { .. }
+        ));
+        assert!(matches!(
+            p("a4 LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))\r\n").command,
+            Command::List { subscribed: true, .. }
+        ));
+        assert!(matches!(
+            p("a5 STORE 1:3 +FLAGS.SILENT (\\Seen $Junk)\r\n").command,
+            Command::Store { silent: true, .. }
+        ));
+        assert!(matches!(p("a6 ID (\"name\" \"Thunderbird\" \"version\" \"128\")\r\n").command, Command::Id));
+        assert!(matches!(p("a7 APPEND Sent (\\Seen) {3}\r\nabc\r\n").command, Command::Append { .. }));
+        assert!(parse(b"a8 UID NOOP\r\n").is_err(), "UID only with some commands");
+        assert_eq!(parse(b"\r\n").err().map(|e| e.tag), Some(None));
+    }
+
+    /// Mutated real commands never panic the parser (a stand-in for a fuzzer
+    /// on stable Rust; the receiver is exercised the same way below).
+    #[test]
+    fn arbitrary_commands_never_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let seeds: &[&[u8]] = &[
+            b"a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (A B)]<0.10>) (CHANGEDSINCE 5 VANISHED)\r\n",
+            b"b SEARCH CHARSET UTF-8 OR (FROM \"x\" SUBJECT {3}\r\nabc) NOT SINCE 1-Jan-2020\r\n",
+            b"c SELECT INBOX (QRESYNC (1 2 1:5 (1,2 3,4)))\r\n",
+            b"d APPEND x (\\Seen) \"01-Jan-2020 10:00:00 +0100\" ~{3}\r\nabc\r\n",
+            b"e SORT (REVERSE DATE SUBJECT) UTF-8 ALL\r\n",
+        ];
+        for _ in 0..20_000 {
+            let mut cmd = seeds[(next() % seeds.len() as u64) as usize].to_vec();
+            for _ in 0..(1 + next() % 8) {
+                let at = (next() as usize) % (cmd.len() + 1);
+                match next() % 3 {
+                    0 => cmd.insert(at, next() as u8),
+                    1 if at < cmd.len() => {
+                        cmd.remove(at);
+                    }
+                    _ => cmd.insert(at, b"(){}[]<>\"\\ *%$:.+-0123456789"[(next() % 28) as usize]),
+                }
+            }
+            let _ = parse(&cmd);
+            let mut r = crate::receiver::Receiver::new(256, 64);
+            r.feed(&cmd);
+            while r.next_event().is_some() {}
+        }
+    }
+}
