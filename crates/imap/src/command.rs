@@ -117,16 +117,8 @@ fn mailbox(c: &mut Cursor) -> PResult<String> {
 }
 
 fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
-    c.expect(b'(')?;
-    let mut items = Vec::new();
-    loop {
-        if c.eat(b')') {
-            break;
-        }
-        if !items.is_empty() {
-            c.sp()?;
-        }
-        items.push(match c.atom()?.to_ascii_uppercase().as_str() {
+    c.paren_list(|c| {
+        Ok(match c.atom()?.to_ascii_uppercase().as_str() {
             "MESSAGES" => StatusItem::Messages,
             "RECENT" => StatusItem::Recent,
             "UIDNEXT" => StatusItem::UidNext,
@@ -136,9 +128,8 @@ fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
             "SIZE" => StatusItem::Size,
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
             _ => return err("unknown STATUS item"),
-        });
-    }
-    Ok(items)
+        })
+    })
 }
 
 fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {

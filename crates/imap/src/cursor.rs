@@ -273,6 +273,19 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
 
+    /// `( item SP item ... )`, possibly empty.
+    pub fn paren_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+        self.expect(b'(')?;
+        let mut out = Vec::new();
+        while !self.eat(b')') {
+            if !out.is_empty() {
+                self.sp()?;
+            }
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+
     /// A parenthesised list of flags (or a single flag when `bare` allows it).
     pub fn flag_list(&mut self, bare: bool) -> PResult<Vec<String>> {
         let paren = self.eat(b'(');

@@ -63,18 +63,8 @@ impl FetchItem {
 }
 
 pub fn parse_fetch_items(c: &mut Cursor) -> PResult<Vec<FetchItem>> {
-    if c.eat(b'(') {
-        let mut items = Vec::new();
-        loop {
-            if c.eat(b')') {
-                break;
-            }
-            if !items.is_empty() {
-                c.sp()?;
-            }
-            items.push(item(c)?);
-        }
-        return Ok(items);
+    if c.peek() == Some(b'(') {
+        return c.paren_list(item);
     }
     let start = c.pos;
     let word = c.atom()?.to_ascii_uppercase();
@@ -182,17 +172,7 @@ fn section(c: &mut Cursor) -> PResult<Section> {
         "MIME" if !part.is_empty() => SectionText::Mime,
         "HEADER.FIELDS" | "HEADER.FIELDS.NOT" => {
             c.sp()?;
-            c.expect(b'(')?;
-            let mut fields = Vec::new();
-            loop {
-                if c.eat(b')') {
-                    break;
-                }
-                if !fields.is_empty() {
-                    c.sp()?;
-                }
-                fields.push(String::from_utf8_lossy(&c.astring()?).to_string());
-            }
+            let fields = c.paren_list(|c| Ok(String::from_utf8_lossy(&c.astring()?).to_string()))?;
             if fields.is_empty() {
                 return err("HEADER.FIELDS needs at least one field");
             }

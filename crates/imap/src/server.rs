@@ -50,10 +50,8 @@ impl ImapServer {
                     }
                     // RFC 9051 §6.2.1: nothing pipelined before the handshake counts.
                     receiver.clear();
-                    let plain = std::mem::replace(&mut stream, Stream::Closed);
-                    match tokio::time::timeout(Duration::from_secs(30), plain.start_tls(&net.tls)).await {
-                        Ok(Ok(s)) => stream = s,
-                        _ => return,
+                    if stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
+                        return;
                     }
                     session.tls_started();
                     next = Next::Command;

@@ -46,6 +46,20 @@ impl Stream {
         let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
     }
 
+    /// STARTTLS/STLS: upgrades this plain connection in place, giving up after
+    /// `timeout`. On failure the stream is left closed.
+    pub async fn upgrade(&mut self, acceptor: &TlsAcceptor, timeout: std::time::Duration) -> io::Result<()> {
+        let plain = std::mem::replace(self, Stream::Closed);
+        match tokio::time::timeout(timeout, plain.start_tls(acceptor)).await {
+            Ok(Ok(tls)) => {
+                *self = tls;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+        }
+    }
+
     /// The negotiated TLS version and cipher, for Received headers and logs.
     pub fn tls_info(&self) -> Option<String> {
         match self {

@@ -44,10 +44,8 @@ impl<M: Maildrops> Pop3Server<M> {
                     out.clear();
                     // Nothing sent before the handshake counts after it (RFC 2595 §4).
                     buf.clear();
-                    let plain = std::mem::replace(&mut stream, Stream::Closed);
-                    match tokio::time::timeout(Duration::from_secs(30), plain.start_tls(&net.tls)).await {
-                        Ok(Ok(s)) => stream = s,
-                        _ => return,
+                    if stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
+                        return;
                     }
                     session.tls_started();
                     next = Next::Command;

@@ -147,10 +147,8 @@ impl<B: Backend> SmtpServer<B> {
                     // RFC 3207 §4.2 / CVE-2011-0411: nothing sent before the
                     // handshake may be taken as a command after it.
                     conn.buf.clear();
-                    let plain = std::mem::replace(&mut conn.stream, Stream::Closed);
-                    match tokio::time::timeout(Duration::from_secs(30), plain.start_tls(&net.tls)).await {
-                        Ok(Ok(s)) => conn.stream = s,
-                        _ => return End::Gone,
+                    if conn.stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
+                        return End::Gone;
                     }
                     session.tls_started(conn.stream.tls_info().unwrap_or_default());
                     next = Next::Command;

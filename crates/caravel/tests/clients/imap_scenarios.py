@@ -3,34 +3,19 @@ imap_scenarios.py SCENARIO; ports from IMAP_PORT, IMAPS_PORT, SMTP_PORT,
 POP3S_PORT. Each scenario asserts and exits non-zero with a message if not."""
 
 import imaplib
-import os
 import poplib
 import re
 import smtplib
 import socket
-import ssl
 import sys
 import time
 
-HOST = "127.0.0.1"
-IMAP = int(os.environ.get("IMAP_PORT", "0"))
-IMAPS = int(os.environ.get("IMAPS_PORT", "0"))
-SMTP = int(os.environ.get("SMTP_PORT", "0"))
-POP3S = int(os.environ.get("POP3S_PORT", "0"))
-USER, PASSWORD = "alice@example.test", "Wonderland-Key-2026"
+from common import HOST, PASSWORD, USER, ctx, expect, port
 
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
-
-
-def expect(cond, what):
-    if not cond:
-        print("FAILED:", what, file=sys.stderr)
-        sys.exit(1)
+IMAP = port("IMAP_PORT")
+IMAPS = port("IMAPS_PORT")
+SMTP = port("SMTP_PORT")
+POP3S = port("POP3S_PORT")
 
 
 def ok(result, what):

@@ -3,29 +3,14 @@ pop3_scenarios.py SCENARIO; ports from POP3_PORT and POP3S_PORT. Each
 scenario asserts what the protocol must do and exits non-zero if not."""
 
 import base64
-import os
 import poplib
 import socket
-import ssl
 import sys
 
-HOST = "127.0.0.1"
-POP3 = int(os.environ.get("POP3_PORT", "0"))
-POP3S = int(os.environ.get("POP3S_PORT", "0"))
-USER, PASSWORD = "alice@example.test", "Wonderland-Key-2026"
+from common import HOST, PASSWORD, USER, ctx, expect, port
 
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
-
-
-def expect(cond, what):
-    if not cond:
-        print("FAILED:", what, file=sys.stderr)
-        sys.exit(1)
+POP3 = port("POP3_PORT")
+POP3S = port("POP3S_PORT")
 
 
 def error_of(fn):

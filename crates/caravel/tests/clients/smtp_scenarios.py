@@ -6,28 +6,16 @@ asserts what the protocol must do and exits non-zero with a message if not."""
 import os
 import smtplib
 import socket
-import ssl
 import sys
 import time
 
-HOST = "127.0.0.1"
-SMTP = int(os.environ.get("SMTP_PORT", "0"))
-SUB = int(os.environ.get("SUBMISSION_PORT", "0"))
-SUBS = int(os.environ.get("SUBMISSIONS_PORT", "0"))
-ALICE = ("alice@example.test", "Wonderland-Key-2026")
+from common import HOST, PASSWORD, USER, expect, port
+from common import ctx as tls_context
 
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def expect(cond, what):
-    if not cond:
-        print("FAILED:", what, file=sys.stderr)
-        sys.exit(1)
+SMTP = port("SMTP_PORT")
+SUB = port("SUBMISSION_PORT")
+SUBS = port("SUBMISSIONS_PORT")
+ALICE = (USER, PASSWORD)
 
 
 def refused(fn, code, enhanced=None):
