@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use caravel_config::Config;
+use caravel_store::mime::to_crlf;
 use caravel_store::{Address, Delivery, Directory, Flags, MailStore, MailboxTarget, Store, Target};
 use tokio::sync::Semaphore;
 
@@ -22,20 +23,6 @@ const IN_FLIGHT: usize = 16;
 pub struct Imported {
     pub raw: Vec<u8>,
     pub flags: Flags,
-}
-
-/// Normalises line endings to CRLF, as SMTP delivers and IMAP sizes count them.
-pub fn to_crlf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
 }
 
 /// Splits an mbox (mboxrd/mboxo: "From " separator lines, ">From " quoting).
@@ -107,15 +94,15 @@ fn read_source(path: &Path, out: &mut Vec<Imported>) -> Result<(), String> {
         for f in files {
             let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             let raw = std::fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            out.push(Imported { raw: to_crlf(&raw), flags: maildir_flags(&name) });
+            out.push(Imported { raw: to_crlf(raw), flags: maildir_flags(&name) });
         }
         return Ok(());
     }
     let data = std::fs::read(path).map_err(err)?;
     if data.starts_with(b"From ") {
-        out.extend(split_mbox(&data).into_iter().map(|m| Imported { raw: to_crlf(&m), flags: Flags::default() }));
+        out.extend(split_mbox(&data).into_iter().map(|m| Imported { raw: to_crlf(m), flags: Flags::default() }));
     } else {
-        out.push(Imported { raw: to_crlf(&data), flags: Flags::default() });
+        out.push(Imported { raw: to_crlf(data), flags: Flags::default() });
     }
     Ok(())
 }
@@ -193,12 +180,12 @@ mod tests {
         let m = split_mbox(mbox);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0], b"Subject: one\n\nFrom here\n>From there\n\n");
-        assert_eq!(to_crlf(&m[1]), b"Subject: two\r\n\r\nbody\r\n");
+        assert_eq!(to_crlf(m[1].clone()), b"Subject: two\r\n\r\nbody\r\n");
     }
 
     #[test]
     fn crlf_is_not_doubled() {
-        assert_eq!(to_crlf(b"a\r\nb\nc"), b"a\r\nb\r\nc");
+        assert_eq!(to_crlf(b"a\r\nb\nc".to_vec()), b"a\r\nb\r\nc");
     }
 
     #[test]

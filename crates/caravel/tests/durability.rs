@@ -60,6 +60,16 @@ fn import_and_kill(env: &Env, round: usize, count: usize, kill_after: usize) -> 
     acked
 }
 
+/// The store after a restart, and the messages of `user`'s INBOX.
+async fn inbox(env: &Env, user: &str) -> (SqliteStore, Vec<caravel_store::MessageMeta>) {
+    let store = SqliteStore::open(&env.data_dir()).expect("open store");
+    let user = store.get_user(&Address::parse(user).expect("addr")).await.expect("get").expect("user");
+    let mailboxes = store.mailboxes(user.id).await.expect("mailboxes");
+    let inbox = mailboxes.into_iter().find(|m| m.name == "INBOX").expect("INBOX");
+    let messages = store.messages(inbox.id).await.expect("messages");
+    (store, messages)
+}
+
 /// Starts and stops the server once: start-up is crash recovery.
 fn restart_server(env: &Env) {
     let http = free_port();
@@ -93,17 +103,8 @@ fn sigkill_during_deliveries_loses_nothing_acknowledged() {
 
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
-            let store = SqliteStore::open(&env.data_dir()).expect("open store");
-            let user = store.get_user(&Address::parse(USER).expect("addr")).await.expect("get").expect("user");
-            let inbox = store
-                .mailboxes(user.id)
-                .await
-                .expect("mailboxes")
-                .into_iter()
-                .find(|m| m.name == "INBOX")
-                .expect("INBOX");
-            let present: HashSet<(u32, String)> =
-                store.messages(inbox.id).await.expect("messages").into_iter().map(|m| (m.uid, m.blob)).collect();
+            let (store, messages) = inbox(&env, USER).await;
+            let present: HashSet<(u32, String)> = messages.into_iter().map(|m| (m.uid, m.blob)).collect();
             for (uid, hash) in &all_acked {
                 assert!(present.contains(&(*uid, hash.clone())), "round {round}: acknowledged UID {uid} is missing");
                 let body = store.read_blob(hash).await.expect("blob readable");
@@ -162,18 +163,9 @@ fn sigkill_of_the_server_during_smtp_deliveries_loses_nothing_acknowledged() {
 
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
-            let store = SqliteStore::open(&env.data_dir()).expect("open store");
-            let user =
-                store.get_user(&Address::parse("alice@example.test").expect("a")).await.expect("get").expect("alice");
-            let inbox = store
-                .mailboxes(user.id)
-                .await
-                .expect("mailboxes")
-                .into_iter()
-                .find(|m| m.name == "INBOX")
-                .expect("INBOX");
+            let (store, messages) = inbox(&env, "alice@example.test").await;
             let mut stored: std::collections::HashMap<String, String> = Default::default();
-            for m in store.messages(inbox.id).await.expect("messages") {
+            for m in messages {
                 let raw = store.read_message(&m).await.expect("readable");
                 let start = raw.windows(26).position(|w| w == b"From: stream@remote.test\r\n").expect("the sent text");
                 let text = String::from_utf8_lossy(&raw[start..]).to_string();

@@ -30,23 +30,6 @@ pub fn split_flags(list: &[String]) -> Result<(Flags, Vec<String>), String> {
     Ok((flags, keywords))
 }
 
-/// Bare LF becomes CRLF: what is stored is what every protocol serves.
-fn to_crlf(data: Vec<u8>) -> Vec<u8> {
-    if !data.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || data[i - 1] != b'\r')) {
-        return data;
-    }
-    let mut out = Vec::with_capacity(data.len() + 64);
-    let mut prev = 0u8;
-    for b in data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
-}
-
 pub async fn append(
     session: &mut Session,
     user: &SignedIn,
@@ -73,7 +56,7 @@ pub async fn append(
         Err(e) => return step(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
     };
     let delivery = Delivery {
-        raw: Arc::new(to_crlf(message)),
+        raw: Arc::new(caravel_store::mime::to_crlf(message)),
         internal_date: date.unwrap_or_else(caravel_store::now_secs),
         targets: vec![Target {
             flags,

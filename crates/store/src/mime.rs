@@ -113,6 +113,25 @@ pub fn search_text(raw: &[u8]) -> SearchText {
     }
 }
 
+/// Bare LF becomes CRLF, as SMTP delivers and as IMAP sizes and POP3
+/// dot-stuffing count; used wherever a message enters other than by SMTP
+/// (import, IMAP APPEND). Unchanged input is returned without copying.
+pub fn to_crlf(data: Vec<u8>) -> Vec<u8> {
+    if !data.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || data[i - 1] != b'\r')) {
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
+    let mut prev = 0u8;
+    for b in data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
 /// Parses a raw message into its envelope and structure.
 pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
     match MessageParser::default().parse(raw) {
