@@ -35,6 +35,8 @@ impl Server {
         let tls = caravel_net::tls::acceptor(&config)?;
         let listeners = bind_all(&config.listen)?;
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
+        // One authenticator (and one set of password-check threads) for all protocols.
+        let auth = Arc::new(caravel_auth::Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>));
         let placeholder = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
@@ -42,7 +44,7 @@ impl Server {
             mx,
             submission,
             submissions,
-            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone())),
+            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone())),
             pipeline: Arc::new(Pipeline::new(vec![Box::new(SizeStage { max: config.limits.max_message_size })])),
             timeouts: caravel_smtp::Timeouts {
                 command: config.smtp.command_timeout,
@@ -55,7 +57,7 @@ impl Server {
                 hostname: config.hostname.clone(),
                 max_errors: config.pop3.max_errors,
             }),
-            maildrops: Arc::new(caravel_pop3::StoreMaildrops::new(store.clone())),
+            maildrops: Arc::new(caravel_pop3::StoreMaildrops::new(store.clone(), auth.clone())),
             locks: caravel_pop3::Locks::default(),
             idle_timeout: config.pop3.idle_timeout,
             auth_failure_delay: config.pop3.auth_failure_delay,
@@ -69,6 +71,7 @@ impl Server {
                     max_message_size: config.limits.max_message_size,
                 },
                 store.clone(),
+                auth,
             )),
             idle_timeout: config.imap.idle_timeout,
             auth_failure_delay: config.imap.auth_failure_delay,

@@ -27,14 +27,15 @@ pub struct Config {
 pub struct Context {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     /// Signed-in sessions per account.
     pub sessions: std::sync::Mutex<std::collections::HashMap<AccountId, usize>>,
 }
 
 impl Context {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Context {
-        let auth = Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>);
+    /// `auth` is shared with the other protocols: one set of password-check
+    /// threads for the whole server.
+    pub fn new(config: Config, store: Arc<dyn Store>, auth: Arc<Authenticator>) -> Context {
         Context { config, store, auth, sessions: Default::default() }
     }
 }

@@ -4,18 +4,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use caravel_auth::{Authenticator, SignedIn};
-use caravel_store::{Directory, MailboxId, MessageMeta, SpecialUse, Store};
+use caravel_store::{MailboxId, MessageMeta, SpecialUse, Store};
 
 use crate::backend::{Maildrops, Snapshot, TempFailure};
 
 pub struct StoreMaildrops {
     store: Arc<dyn Store>,
-    auth: Authenticator,
+    auth: Arc<Authenticator>,
 }
 
 impl StoreMaildrops {
-    pub fn new(store: Arc<dyn Store>) -> StoreMaildrops {
-        let auth = Authenticator::new(store.clone() as Arc<dyn Directory>);
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>) -> StoreMaildrops {
         StoreMaildrops { store, auth }
     }
 }

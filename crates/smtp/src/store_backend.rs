@@ -5,20 +5,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use caravel_auth::{Authenticator, SignedIn};
-use caravel_store::{
-    Address, Delivery, Directory, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User,
-};
+use caravel_store::{Address, Delivery, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User};
 
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
 
 pub struct StoreBackend {
     store: Arc<dyn Store>,
-    auth: Authenticator,
+    auth: Arc<Authenticator>,
 }
 
 impl StoreBackend {
-    pub fn new(store: Arc<dyn Store>) -> StoreBackend {
-        let auth = Authenticator::new(store.clone() as Arc<dyn Directory>);
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>) -> StoreBackend {
         StoreBackend { store, auth }
     }
 }

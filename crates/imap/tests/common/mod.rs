@@ -41,7 +41,8 @@ impl Harness {
             max_bad: 5,
             max_message_size: 1 << 20,
         };
-        let ctx = Arc::new(Context::new(config, store.clone()));
+        let auth = Arc::new(caravel_auth::Authenticator::new(store.clone() as Arc<dyn Directory>));
+        let ctx = Arc::new(Context::new(config, store.clone(), auth));
         Harness { dir, store, ctx, account: user.id }
     }
 
