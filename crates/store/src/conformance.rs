@@ -217,6 +217,39 @@ pub async fn expunge_frees_blobs(s: &dyn Store, size: usize) -> String {
     hash
 }
 
+/// Header search stays exact as a mailbox changes between searches: new
+/// deliveries, expunges, moves out and in, and a deleted and recreated mailbox.
+pub async fn header_search_follows_changes(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let find = |mb: MailboxId, needle: &'static str| async move {
+        s.header_search(mb, "subject", needle).await.expect("search").expect("answered")
+    };
+    for n in 1..=3 {
+        s.deliver(delivery(message(n, 500), vec![inbox(a.id)])).await.expect("deliver");
+    }
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    assert_eq!(find(mb.id, "test").await, vec![1, 2, 3]);
+    s.deliver(delivery(message(4, 500), vec![inbox(a.id)])).await.expect("deliver");
+    assert_eq!(find(mb.id, "test").await, vec![1, 2, 3, 4]);
+    s.expunge(mb.id, &[2]).await.expect("expunge");
+    assert_eq!(find(mb.id, "test").await, vec![1, 3, 4]);
+    assert_eq!(find(mb.id, "test 2").await, Vec::<u32>::new());
+    // An expunge and a delivery between two searches leave the count equal.
+    s.expunge(mb.id, &[3]).await.expect("expunge");
+    s.deliver(delivery(message(5, 500), vec![inbox(a.id)])).await.expect("deliver");
+    assert_eq!(find(mb.id, "test").await, vec![1, 4, 5]);
+    assert_eq!(find(mb.id, "test 5").await, vec![5]);
+
+    let other = s.create_mailbox(a.id, "Quotes").await.expect("create");
+    assert_eq!(find(other.id, "test").await, Vec::<u32>::new());
+    s.copy_messages(mb.id, &[4], other.id, true).await.expect("move");
+    assert_eq!(find(mb.id, "test").await, vec![1, 5]);
+    assert_eq!(find(other.id, "test 4").await, vec![1]);
+    s.delete_mailbox(a.id, "Quotes").await.expect("delete");
+    let again = s.create_mailbox(a.id, "Quotes").await.expect("recreate");
+    assert_eq!(find(again.id, "test").await, Vec::<u32>::new());
+}
+
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
     let event = |kind, recipient: &str, detail: &str| MailEvent {
         ts: now_millis(),

@@ -33,6 +33,7 @@ pub mod blobs;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod header_cache;
 pub mod mime;
 pub mod model;
 mod notify;

@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use super::directory::next_uidvalidity;
 use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
+use crate::header_cache::{self, HeaderRow, MailboxHeaders};
 use crate::mime::{self, BodyPart, Envelope};
 use crate::model::merge_flags;
 use crate::{
@@ -616,29 +617,46 @@ impl MailStore for SqliteStore {
     }
 
     async fn header_search(&self, mailbox: MailboxId, field: &str, needle: &str) -> Result<Option<Vec<u32>>> {
-        let column = match field {
-            "subject" => "s_subject",
-            "from" => "s_from",
-            "to" => "s_to",
-            "cc" => "s_cc",
-            "bcc" => "s_bcc",
-            _ => return Ok(None),
-        };
-        let needle = needle.to_lowercase();
+        if !header_cache::FIELDS.contains(&field) {
+            return Ok(None);
+        }
+        let (field, needle) = (field.to_string(), needle.to_lowercase());
+        let cache = self.header_cache.clone();
         self.read(move |c| {
-            let missing: bool = c
-                .prepare_cached(&format!("SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND {column} IS NULL)"))?
-                .query_row([mailbox], |r| r.get(0))?;
-            if missing {
-                return Ok(None);
+            // One snapshot for the counters and the rows read to catch up.
+            let tx = c.unchecked_transaction()?;
+            let (uidvalidity, uidnext, messages) = found(
+                tx.prepare_cached("SELECT uidvalidity, uidnext, messages FROM mailboxes WHERE id = ?1")?
+                    .query_row([mailbox], |r| {
+                        Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)? as usize))
+                    }),
+                || format!("mailbox {mailbox}"),
+            )?;
+            let entry = cache.entry(mailbox, uidvalidity);
+            let mut headers = entry.lock().unwrap_or_else(|e| e.into_inner());
+            if headers.uidvalidity != uidvalidity {
+                *headers = MailboxHeaders::new(uidvalidity);
             }
-            // An empty needle matches every message that has the field.
-            let sql = format!(
-                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND {column} <> '' AND instr({column}, ?2) > 0 ORDER BY uid"
-            );
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(params![mailbox, needle], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
-            Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+            if headers.uidnext < uidnext {
+                let Some(rows) = header_rows(&tx, mailbox, headers.uidnext)? else {
+                    // Rows stored before migration 4 have no decoded text.
+                    drop(headers);
+                    cache.forget(mailbox);
+                    return Ok(None);
+                };
+                headers.append(rows);
+                headers.uidnext = uidnext;
+            }
+            if headers.len() != messages {
+                let mut st = tx.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
+                let present = st.query_map([mailbox], |r| r.get::<_, u32>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                headers.retain(&present);
+            }
+            let hits = headers.search(&field, &needle);
+            let bytes = headers.bytes();
+            drop(headers);
+            cache.settle(mailbox, bytes);
+            Ok(hits)
         })
         .await
     }
@@ -689,4 +707,26 @@ impl MailLog for SqliteStore {
         })
         .await
     }
+}
+
+/// Decoded header text of the messages of `mailbox` from UID `from` on, or
+/// None if one of them has none (stored before migration 4).
+fn header_rows(c: &Connection, mailbox: MailboxId, from: u32) -> Result<Option<Vec<HeaderRow>>> {
+    let mut st = c.prepare_cached(
+        "SELECT uid, s_subject, s_from, s_to, s_cc, s_bcc FROM messages
+         WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid",
+    )?;
+    let mut rows = st.query(params![mailbox, from])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut fields: [String; 5] = Default::default();
+        for (i, f) in fields.iter_mut().enumerate() {
+            match r.get::<_, Option<String>>(i + 1)? {
+                Some(text) => *f = text,
+                None => return Ok(None),
+            }
+        }
+        out.push(HeaderRow { uid: r.get(0)?, fields });
+    }
+    Ok(Some(out))
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::blobs::BlobStore;
+use crate::header_cache::HeaderCache;
 use crate::{Notifier, Result, StoreError};
 use writer::Writer;
 
@@ -30,6 +31,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Mutex<Vec<Connection>>>,
     notifier: Notifier,
+    header_cache: Arc<HeaderCache>,
 }
 
 impl SqliteStore {
@@ -50,6 +52,7 @@ impl SqliteStore {
             blobs,
             readers: Arc::new(Mutex::new(Vec::new())),
             notifier: Notifier::default(),
+            header_cache: Arc::new(HeaderCache::default()),
         })
     }
 

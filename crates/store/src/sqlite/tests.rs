@@ -32,6 +32,12 @@ async fn delivery_shares_one_blob_and_counts() {
 }
 
 #[tokio::test]
+async fn header_search_follows_changes() {
+    let (_d, s) = fresh();
+    suite::header_search_follows_changes(&s).await;
+}
+
+#[tokio::test]
 async fn quota_fails_only_that_recipient() {
     let (_d, s) = fresh();
     suite::quota_fails_only_that_recipient(&s).await;
