@@ -63,3 +63,9 @@ async fn repeated_bad_commands_and_oversized_literals() {
     .await;
     scenario(&t, "limits").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compress_deflate_carries_commands_literals_and_large_fetches() {
+    let t = TestServer::start().await;
+    scenario(&t, "compress").await;
+}

@@ -30,36 +30,112 @@ pub enum Command {
     Noop,
     Logout,
     StartTls,
+    /// RFC 4978: COMPRESS DEFLATE.
+    Compress(String),
     Id,
     Enable(Vec<String>),
-    Login { user: String, password: String },
-    Authenticate { mechanism: String, initial: Option<String> },
-    Select { mailbox: String, condstore: bool, qresync: Option<Qresync> },
-    Examine { mailbox: String, condstore: bool, qresync: Option<Qresync> },
-    Create { mailbox: String },
-    Delete { mailbox: String },
-    Rename { from: String, to: String },
-    Subscribe { mailbox: String },
-    Unsubscribe { mailbox: String },
-    List { reference: String, patterns: Vec<String>, subscribed: bool, special_use: bool, status: Vec<StatusItem> },
-    Lsub { reference: String, pattern: String },
+    Login {
+        user: String,
+        password: String,
+    },
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Select {
+        mailbox: String,
+        condstore: bool,
+        qresync: Option<Qresync>,
+    },
+    Examine {
+        mailbox: String,
+        condstore: bool,
+        qresync: Option<Qresync>,
+    },
+    Create {
+        mailbox: String,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    List {
+        reference: String,
+        patterns: Vec<String>,
+        subscribed: bool,
+        special_use: bool,
+        status: Vec<StatusItem>,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
     Namespace,
-    Status { mailbox: String, items: Vec<StatusItem> },
-    Append { mailbox: String, flags: Vec<String>, date: Option<i64>, message: Vec<u8> },
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<String>,
+        date: Option<i64>,
+        message: Vec<u8>,
+    },
     Idle,
     Check,
     Close,
     Unselect,
-    Expunge { uids: Option<SequenceSet> },
-    Search { keys: Vec<SearchKey>, esearch: Option<Vec<String>> },
-    Sort { criteria: Vec<crate::sort::SortCriterion>, keys: Vec<SearchKey> },
-    Thread { references: bool, keys: Vec<SearchKey> },
-    Fetch { set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64>, vanished: bool },
-    Store { set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String>, unchanged_since: Option<u64> },
-    Copy { set: SequenceSet, mailbox: String },
-    Move { set: SequenceSet, mailbox: String },
-    GetQuotaRoot { mailbox: String },
-    GetQuota { root: String },
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        keys: Vec<SearchKey>,
+        esearch: Option<Vec<String>>,
+    },
+    Sort {
+        criteria: Vec<crate::sort::SortCriterion>,
+        keys: Vec<SearchKey>,
+    },
+    Thread {
+        references: bool,
+        keys: Vec<SearchKey>,
+    },
+    Fetch {
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    },
+    Store {
+        set: SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<String>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Move {
+        set: SequenceSet,
+        mailbox: String,
+    },
+    GetQuotaRoot {
+        mailbox: String,
+    },
+    GetQuota {
+        root: String,
+    },
 }
 
 /// SELECT's QRESYNC parameter (RFC 7162 §3.2.5).
@@ -141,6 +217,10 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
         "NOOP" => Command::Noop,
         "LOGOUT" => Command::Logout,
         "STARTTLS" => Command::StartTls,
+        "COMPRESS" => {
+            c.sp()?;
+            Command::Compress(c.atom()?.to_ascii_uppercase())
+        }
         "ID" => {
             // RFC 2971: ID ( "name" "value" ... ) or NIL; the content is ignored.
             c.sp()?;

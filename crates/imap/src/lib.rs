@@ -4,6 +4,7 @@
 pub mod append;
 pub mod command;
 pub mod cursor;
+pub mod deflate;
 pub mod fetch;
 pub mod list;
 pub mod receiver;

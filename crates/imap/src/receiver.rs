@@ -47,6 +47,14 @@ impl Receiver {
         *self = Receiver::new(self.max_line, self.max_literal);
     }
 
+    /// Takes the bytes received after the last command, which belong to no
+    /// command yet (after COMPRESS they are compressed and must be decoded).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        let pending = std::mem::take(&mut self.buf);
+        self.clear();
+        pending
+    }
+
     pub fn feed(&mut self, input: &[u8]) {
         // A refused literal's bytes are dropped as they arrive, never stored.
         let drop = self.discard_left.min(input.len());

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use caravel_net::{Handler, Service, Session as NetSession, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::deflate::Deflate;
 use crate::receiver::{Event, Receiver};
 use crate::session::{Context, Next, Session};
 
@@ -23,48 +24,107 @@ pub struct ImapServer {
     pub auth_failure_delay: Duration,
 }
 
-async fn write(stream: &mut Stream, out: &mut Vec<u8>) -> bool {
-    if out.is_empty() {
-        return true;
+/// The connection: the stream, plus DEFLATE once COMPRESS is active.
+struct Conn {
+    stream: Stream,
+    deflate: Option<Box<Deflate>>,
+    chunk: Vec<u8>,
+    plain: Vec<u8>,
+    wire: Vec<u8>,
+}
+
+impl Conn {
+    /// Sends and clears `out`; false if the client is gone.
+    async fn write(&mut self, out: &mut Vec<u8>) -> bool {
+        if out.is_empty() {
+            return true;
+        }
+        let bytes = match &mut self.deflate {
+            Some(d) => {
+                self.wire.clear();
+                d.compress(out, &mut self.wire);
+                &self.wire
+            }
+            None => &*out,
+        };
+        let ok = self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok();
+        out.clear();
+        ok
     }
-    let ok = stream.write_all(out).await.is_ok() && stream.flush().await.is_ok();
-    out.clear();
-    ok
+
+    /// Reads what the client sent into the receiver; false at end of stream
+    /// or on an error (including a corrupt compressed stream).
+    async fn read(&mut self, receiver: &mut Receiver) -> bool {
+        let n = match self.stream.read(&mut self.chunk).await {
+            Ok(n) if n > 0 => n,
+            _ => return false,
+        };
+        match &mut self.deflate {
+            Some(d) => {
+                self.plain.clear();
+                if d.decompress(&self.chunk[..n], &mut self.plain).is_err() {
+                    return false;
+                }
+                receiver.feed(&self.plain);
+                self.plain = Vec::new();
+            }
+            None => receiver.feed(&self.chunk[..n]),
+        }
+        true
+    }
 }
 
 impl ImapServer {
-    async fn run(&self, net: NetSession, mut stream: Stream) {
+    async fn run(&self, net: NetSession, stream: Stream) {
         let mut session = Session::new(self.ctx.clone(), stream.is_tls());
+        let mut conn = Conn { stream, deflate: None, chunk: vec![0u8; 8 * 1024], plain: Vec::new(), wire: Vec::new() };
         let mut out = session.greeting();
         // Until sign-in, literals are small (a user name, a password).
         let mut receiver = Receiver::new(MAX_LINE, PRE_AUTH_LITERAL);
         let mut next = Next::Command;
         let mut shutdown = net.shutdown.clone();
-        let mut chunk = vec![0u8; 8 * 1024];
         loop {
             match next.clone() {
                 Next::Close => break,
                 Next::StartTls => {
-                    if !write(&mut stream, &mut out).await {
+                    if !conn.write(&mut out).await {
                         return;
                     }
                     // RFC 9051 §6.2.1: nothing pipelined before the handshake counts.
                     receiver.clear();
-                    if stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
+                    if conn.stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
                         return;
                     }
                     session.tls_started();
                     next = Next::Command;
                     continue;
                 }
+                Next::Compress => {
+                    // RFC 4978 §3: compression starts right after the tagged OK.
+                    if !conn.write(&mut out).await {
+                        return;
+                    }
+                    conn.deflate = Some(Box::default());
+                    // Bytes the client pipelined after COMPRESS are compressed.
+                    let pending = receiver.take_pending();
+                    if let Some(d) = &mut conn.deflate {
+                        let mut plain = Vec::new();
+                        if d.decompress(&pending, &mut plain).is_err() {
+                            return;
+                        }
+                        receiver.feed(&plain);
+                    }
+                    next = Next::Command;
+                    continue;
+                }
                 Next::Idle(tag) => {
-                    if !write(&mut stream, &mut out).await {
+                    if !conn.write(&mut out).await {
                         return;
                     }
                     // New mail may have come between the command and now.
                     out.extend(session.idle_sync().await);
                     loop {
-                        if !write(&mut stream, &mut out).await {
+                        if !conn.write(&mut out).await {
                             return;
                         }
                         if let Some(ev) = receiver.next_event() {
@@ -77,19 +137,19 @@ impl ImapServer {
                             break;
                         }
                         tokio::select! {
-                            r = tokio::time::timeout(self.idle_timeout, stream.read(&mut chunk)) => match r {
-                                Ok(Ok(n)) if n > 0 => receiver.feed(&chunk[..n]),
-                                Ok(_) => return,
+                            r = tokio::time::timeout(self.idle_timeout, conn.read(&mut receiver)) => match r {
+                                Ok(true) => {}
+                                Ok(false) => return,
                                 Err(_) => {
                                     out.extend(session.timeout_reply());
-                                    let _ = write(&mut stream, &mut out).await;
+                                    let _ = conn.write(&mut out).await;
                                     return;
                                 }
                             },
                             _ = session.idle_wait() => out.extend(session.idle_sync().await),
                             _ = shutdown.requested() => {
                                 out.extend(session.shutdown_reply());
-                                let _ = write(&mut stream, &mut out).await;
+                                let _ = conn.write(&mut out).await;
                                 return;
                             }
                         }
@@ -109,28 +169,28 @@ impl ImapServer {
                 },
                 Some(Event::Continue) => {
                     out.extend_from_slice(b"+ Ready for literal data\r\n");
-                    if !write(&mut stream, &mut out).await {
+                    if !conn.write(&mut out).await {
                         return;
                     }
                     continue;
                 }
                 Some(Event::TooLong { tag, literal }) => session.too_long(tag.as_deref(), literal),
                 None => {
-                    if !write(&mut stream, &mut out).await {
+                    if !conn.write(&mut out).await {
                         return;
                     }
                     let between = matches!(next, Next::Command);
-                    stream.quickack();
+                    conn.stream.quickack();
                     let read = tokio::select! {
-                        r = tokio::time::timeout(self.idle_timeout, stream.read(&mut chunk)) => r,
+                        r = tokio::time::timeout(self.idle_timeout, conn.read(&mut receiver)) => r,
                         _ = shutdown.requested(), if between => {
                             out.extend(session.shutdown_reply());
                             break;
                         }
                     };
                     match read {
-                        Ok(Ok(n)) if n > 0 => receiver.feed(&chunk[..n]),
-                        Ok(_) => return,
+                        Ok(true) => {}
+                        Ok(false) => return,
                         Err(_) => {
                             out.extend(session.timeout_reply());
                             break;
@@ -144,15 +204,15 @@ impl ImapServer {
                 receiver.set_max_literal(self.ctx.config.max_message_size as usize);
             }
             if step.auth_failed {
-                if !write(&mut stream, &mut out).await {
+                if !conn.write(&mut out).await {
                     return;
                 }
                 tokio::time::sleep(self.auth_failure_delay).await;
             }
             next = step.next;
         }
-        let _ = write(&mut stream, &mut out).await;
-        let _ = stream.shutdown().await;
+        let _ = conn.write(&mut out).await;
+        let _ = conn.stream.shutdown().await;
     }
 }
 

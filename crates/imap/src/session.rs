@@ -65,6 +65,8 @@ pub enum Next {
     /// The next line is a SASL response for this tag.
     AuthResponse(String),
     StartTls,
+    /// Compress both directions with DEFLATE from the next byte on (RFC 4978 §3).
+    Compress,
     /// In IDLE for this tag: wait for DONE or a mailbox change.
     Idle(String),
     Close,
@@ -100,6 +102,8 @@ pub struct Session {
     pub(crate) condstore: bool,
     /// QRESYNC enabled (RFC 7162 §3.2.3): VANISHED replaces EXPUNGE.
     pub(crate) qresync: bool,
+    /// COMPRESS=DEFLATE is active.
+    compressed: bool,
     bad: usize,
     _slot: Option<SessionSlot>,
 }
@@ -137,6 +141,7 @@ impl Session {
             rev2: false,
             condstore: false,
             qresync: false,
+            compressed: false,
             bad: 0,
             _slot: None,
         }
@@ -181,6 +186,9 @@ impl Session {
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC"]);
+        if !self.compressed {
+            caps.push("COMPRESS=DEFLATE");
+        }
         let mut s = caps.join(" ");
         s.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.max_message_size));
         if self.tls {
@@ -276,6 +284,17 @@ impl Session {
             }
             (State::NotAuthenticated, _) => self.bad(&tag, "Not allowed before sign-in"),
             (State::Logout, _) => Step { out: Vec::new(), next: Next::Close, auth_failed: false },
+            (_, Command::Compress(mechanism)) => {
+                // RFC 4978 §3: BAD for an unknown mechanism or COMPRESS twice.
+                if mechanism != "DEFLATE" {
+                    return self.bad(&tag, "Unknown compression mechanism; DEFLATE is supported");
+                }
+                if self.compressed {
+                    return self.bad(&tag, "[COMPRESSIONACTIVE] DEFLATE is already active");
+                }
+                self.compressed = true;
+                Step { out: tagged(&tag, "OK", "DEFLATE active"), next: Next::Compress, auth_failed: false }
+            }
             (_, Command::StartTls | Command::Login { .. } | Command::Authenticate { .. }) => {
                 self.bad(&tag, "Already signed in")
             }

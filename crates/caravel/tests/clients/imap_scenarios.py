@@ -9,6 +9,7 @@ import smtplib
 import socket
 import sys
 import time
+import zlib
 
 from common import HOST, PASSWORD, USER, ctx, expect, port
 
@@ -178,6 +179,72 @@ def limits():
     line = m.readline()
     expect(line.startswith(tag.encode() + b" NO [TOOBIG]"), f"{line!r}")
     m.logout()
+
+
+def compress():
+    """COMPRESS=DEFLATE (RFC 4978) over implicit TLS, the way clients use it:
+    raw DEFLATE both ways, every server burst decodable at once."""
+    big = "".join(f"line {i} of a long quotation, price list and terms\r\n" for i in range(20000))
+    send("compressed", big)
+    raw = ctx().wrap_socket(socket.create_connection((HOST, IMAPS)), server_hostname=HOST)
+    raw.settimeout(10)
+    buf = b""
+
+    def line_plain():
+        nonlocal buf
+        while b"\r\n" not in buf:
+            buf += raw.recv(65536)
+        head, _, buf = buf.partition(b"\r\n")
+        return head
+
+    expect(b"COMPRESS=DEFLATE" in line_plain(), "capability in greeting")
+    raw.sendall(b"c0 COMPRESS DEFLATE\r\n")
+    r = line_plain()
+    expect(r.startswith(b"c0 BAD"), f"COMPRESS before sign-in: {r!r}")
+    raw.sendall(f'a1 LOGIN "{USER}" "{PASSWORD}"\r\n'.encode())
+    while not line_plain().startswith(b"a1 OK"):
+        pass
+    raw.sendall(b"a2 COMPRESS DEFLATE\r\n")
+    r = line_plain()
+    expect(r == b"a2 OK DEFLATE active", f"{r!r}")
+    expect(buf == b"", "nothing uncompressed after the OK")
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    decomp = zlib.decompressobj(-15)
+    plain = b""
+
+    def send_c(data):
+        raw.sendall(comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH))
+
+    def until(tag):
+        nonlocal plain
+        while tag + b" " not in plain:
+            chunk = raw.recv(65536)
+            expect(chunk, "connection closed")
+            plain += decomp.decompress(chunk)
+        out, plain = plain, b""
+        return out
+
+    send_c(b"a3 SELECT INBOX\r\na4 UID SEARCH SUBJECT compressed\r\n")
+    out = until(b"a4")
+    expect(b"a3 OK" in out and b"a4 OK" in out, f"{out!r}")
+    uid = re.search(rb"\* SEARCH (\d+)", out).group(1)
+    send_c(b"a5 UID FETCH " + uid + b" BODY.PEEK[TEXT]\r\n")
+    out = until(b"a5")
+    expect(big.encode() in out, "a large FETCH arrives whole through DEFLATE")
+    send_c(b"a6 COMPRESS DEFLATE\r\n")
+    out = until(b"a6")
+    expect(b"a6 BAD [COMPRESSIONACTIVE]" in out, f"{out!r}")
+    # A literal through the compressed stream: APPEND with a continuation.
+    msg = b"From: x@far.test\r\nSubject: appended compressed\r\n\r\nhi\r\n"
+    send_c(b"a7 APPEND INBOX {%d}\r\n" % len(msg))
+    out = until(b"+")
+    send_c(msg + b"\r\n")
+    out = until(b"a7")
+    expect(b"a7 OK [APPENDUID" in out, f"{out!r}")
+    send_c(b"a8 LOGOUT\r\n")
+    out = until(b"a8")
+    expect(b"* BYE" in out, f"{out!r}")
+    raw.close()
 
 
 if __name__ == "__main__":
