@@ -6,6 +6,7 @@ pub mod command;
 pub mod cursor;
 pub mod deflate;
 pub mod fetch;
+pub mod fetch_run;
 pub mod list;
 pub mod receiver;
 pub mod search;

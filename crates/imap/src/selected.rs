@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 use crate::append::split_flags;
 use crate::command::{Command, StoreMode, Tagged};
 use crate::cursor::{SequenceSet, STAR};
-use crate::fetch::{self, FetchItem};
+use crate::fetch::FetchItem;
+use crate::fetch_run;
 use crate::search::{self, Candidate, SearchKey};
 use crate::session::{tagged, Context, Next, Session, State, Step};
 
@@ -25,6 +26,8 @@ pub struct Selected {
     pub qresync: bool,
     /// CONDSTORE is on: flag updates carry MODSEQ (RFC 7162 §3.1.4.1).
     pub condstore: bool,
+    /// The rest of a FETCH answered in chunks (see [`fetch_run`]).
+    pub(crate) fetching: Option<fetch_run::FetchJob>,
 }
 
 pub fn flags_text(m: &MessageMeta) -> String {
@@ -103,7 +106,19 @@ impl Selected {
         out.extend(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", mailbox.uidvalidity).into_bytes());
         out.extend(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mailbox.uidnext).into_bytes());
         out.extend(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", mailbox.highestmodseq).into_bytes());
-        Ok((Selected { mailbox, read_only, messages, watch, pending: false, qresync: false, condstore: false }, out))
+        Ok((
+            Selected {
+                mailbox,
+                read_only,
+                messages,
+                watch,
+                pending: false,
+                qresync: false,
+                condstore: false,
+                fetching: None,
+            },
+            out,
+        ))
     }
 
     /// Whether the store has announced a change since the last sync.
@@ -387,12 +402,13 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             {
                 items.push(FetchItem::ModSeq);
             }
-            match fetch_messages(&ctx, sel, &indexes, &items, changed_since).await {
-                Ok(bytes) => out.extend(bytes),
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+            if !sel.read_only && items.iter().any(FetchItem::sets_seen) {
+                if let Err(e) = fetch_run::mark_seen(&ctx, sel, &indexes).await {
+                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                }
             }
-            out.extend(tagged(&tag, "OK", "FETCH completed"));
-            step(out)
+            let job = fetch_run::FetchJob::new(tag, indexes, items, changed_since, sel.read_only);
+            fetch_run::run(&ctx, sel, job, out).await
         }
         Command::Store { set, mode, silent, flags, unchanged_since } => {
             if sel.read_only {
@@ -677,212 +693,6 @@ async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> R
     Ok(hits)
 }
 
-async fn fetch_messages(
-    ctx: &Context,
-    sel: &mut Selected,
-    indexes: &[usize],
-    items: &[FetchItem],
-    changed_since: Option<u64>,
-) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::new();
-    let needs_body = items.iter().any(|i| {
-        matches!(
-            i,
-            FetchItem::Body
-                | FetchItem::BodyStructure
-                | FetchItem::Section { .. }
-                | FetchItem::Binary { .. }
-                | FetchItem::BinarySize { .. }
-        )
-    });
-    let needs_structure = needs_body || items.contains(&FetchItem::Envelope);
-    let needs_raw = items.iter().any(|i| {
-        matches!(
-            i,
-            FetchItem::Rfc822
-                | FetchItem::Rfc822Header
-                | FetchItem::Rfc822Text
-                | FetchItem::Section { .. }
-                | FetchItem::Binary { .. }
-                | FetchItem::BinarySize { .. }
-        )
-    });
-    let sets_seen = !sel.read_only && items.iter().any(FetchItem::sets_seen);
-    // Mark as read first, so the FLAGS we return are the new ones.
-    if sets_seen {
-        let unseen: Vec<u32> = indexes
-            .iter()
-            .map(|&i| &sel.messages[i])
-            .filter(|m| !m.flags.contains(Flags::SEEN))
-            .map(|m| m.uid)
-            .collect();
-        if !unseen.is_empty() {
-            ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
-            let fresh: std::collections::HashMap<u32, MessageMeta> =
-                ctx.store.messages(sel.mailbox.id).await?.into_iter().map(|m| (m.uid, m)).collect();
-            let unseen: std::collections::HashSet<u32> = unseen.into_iter().collect();
-            for m in sel.messages.iter_mut().filter(|m| unseen.contains(&m.uid)) {
-                if let Some(f) = fresh.get(&m.uid) {
-                    *m = f.clone();
-                }
-            }
-        }
-    }
-    // One query for every structure, not one per message; just the
-    // envelopes when no body structure is asked for (FETCH 1:* ENVELOPE).
-    let mut structures = if needs_body {
-        let uids: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
-        ctx.store.structures(sel.mailbox.id, &uids).await?
-    } else if needs_structure {
-        ctx.store
-            .envelopes(sel.mailbox.id)
-            .await?
-            .into_iter()
-            .map(|(uid, env)| (uid, (env, caravel_store::mime::BodyPart::default())))
-            .collect()
-    } else {
-        Default::default()
-    };
-    for &i in indexes {
-        let m = sel.messages[i].clone();
-        if changed_since.is_some_and(|n| m.modseq <= n) {
-            continue;
-        }
-        let structure = if needs_structure { structures.remove(&m.uid) } else { None };
-        let raw = if needs_raw { ctx.store.read_message(&m).await.ok() } else { None };
-        if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
-            // Expunged by another session meanwhile: nothing to show.
-            continue;
-        }
-        let mut line = format!("* {} FETCH (", i + 1).into_bytes();
-        let mut first = true;
-        let mut flags_sent = false;
-        for item in items {
-            if !first {
-                line.push(b' ');
-            }
-            first = false;
-            match item {
-                FetchItem::Flags => {
-                    flags_sent = true;
-                    line.extend(format!("FLAGS ({})", flags_text(&m)).into_bytes());
-                }
-                FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
-                FetchItem::InternalDate => {
-                    line.extend(format!("INTERNALDATE \"{}\"", internal_date(m.internal_date)).into_bytes())
-                }
-                FetchItem::Rfc822Size => line.extend(format!("RFC822.SIZE {}", m.size).into_bytes()),
-                FetchItem::ModSeq => line.extend(format!("MODSEQ ({})", m.modseq).into_bytes()),
-                FetchItem::Envelope => {
-                    line.extend_from_slice(b"ENVELOPE ");
-                    if let Some((env, _)) = &structure {
-                        fetch::envelope(&mut line, env);
-                    }
-                }
-                FetchItem::Body | FetchItem::BodyStructure => {
-                    let ext = matches!(item, FetchItem::BodyStructure);
-                    line.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                    if let Some((_, body)) = &structure {
-                        fetch::body_structure(&mut line, body, ext);
-                    }
-                }
-                FetchItem::Rfc822 | FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let body_start =
-                        structure.as_ref().map(|s| s.1.body_start as usize).unwrap_or_else(|| header_end(raw));
-                    let (name, data) = match item {
-                        FetchItem::Rfc822 => ("RFC822", raw),
-                        FetchItem::Rfc822Header => ("RFC822.HEADER", &raw[..body_start.min(raw.len())]),
-                        _ => ("RFC822.TEXT", &raw[body_start.min(raw.len())..]),
-                    };
-                    line.extend(format!("{name} ").into_bytes());
-                    fetch::string(&mut line, data);
-                }
-                FetchItem::Section { section, partial, .. } => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let data =
-                        structure.as_ref().and_then(|(_, b)| fetch::section_bytes(raw, b, section)).unwrap_or_default();
-                    let data = fetch::apply_partial(data, *partial);
-                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
-                    line.extend(format!("BODY[{}]{origin} ", fetch::section_name(section)).into_bytes());
-                    fetch::string(&mut line, &data);
-                }
-                FetchItem::Binary { part, partial, .. } => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
-                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
-                    let data = fetch::apply_partial(decoded, *partial);
-                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
-                    line.extend(format!("BINARY[{}]{origin} ~{{{}}}\r\n", name.join("."), data.len()).into_bytes());
-                    line.extend_from_slice(&data);
-                }
-                FetchItem::BinarySize { part } => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
-                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
-                    line.extend(format!("BINARY.SIZE[{}] {}", name.join("."), decoded.len()).into_bytes());
-                }
-            }
-        }
-        if sets_seen && !flags_sent && items.iter().any(FetchItem::sets_seen) {
-            line.extend(format!(" FLAGS ({})", flags_text(&m)).into_bytes());
-        }
-        line.extend_from_slice(b")\r\n");
-        out.extend(line);
-    }
-    Ok(out)
-}
-
-fn header_end(raw: &[u8]) -> usize {
-    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len())
-}
-
-/// The content of a part with its transfer encoding removed (RFC 3516 BINARY).
-fn decode_part(raw: &[u8], root: &caravel_store::mime::BodyPart, part: &[u32]) -> Option<Vec<u8>> {
-    let p = fetch::find_part(root, part)?;
-    let data = raw.get(p.body_start as usize..p.end as usize)?;
-    match p.encoding.as_deref() {
-        Some("base64") => {
-            let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-            caravel_auth::sasl::decode_base64(&clean)
-        }
-        Some("quoted-printable") => Some(decode_qp(data)),
-        _ => Some(data.to_vec()),
-    }
-}
-
-fn decode_qp(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'=' if data.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
-            b'=' if data.get(i + 1) == Some(&b'\n') => i += 2,
-            b'=' => {
-                let hex = data
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'=');
-                        i += 1;
-                    }
-                }
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -891,6 +701,5 @@ mod tests {
     fn dates_and_sets() {
         assert_eq!(internal_date(837_571_465), "17-Jul-1996 02:44:25 +0000");
         assert_eq!(compress(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
-        assert_eq!(decode_qp(b"caf=C3=A9 =\r\nend"), "café end".as_bytes());
     }
 }

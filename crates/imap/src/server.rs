@@ -31,6 +31,8 @@ struct Conn {
     chunk: Vec<u8>,
     plain: Vec<u8>,
     wire: Vec<u8>,
+    /// A client that stops reading is dropped after this long.
+    write_timeout: Duration,
 }
 
 impl Conn {
@@ -47,7 +49,8 @@ impl Conn {
             }
             None => &*out,
         };
-        let ok = self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok();
+        let sent = async { self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok() };
+        let ok = tokio::time::timeout(self.write_timeout, sent).await.unwrap_or(false);
         out.clear();
         ok
     }
@@ -77,7 +80,14 @@ impl Conn {
 impl ImapServer {
     async fn run(&self, net: NetSession, stream: Stream) {
         let mut session = Session::new(self.ctx.clone(), stream.is_tls());
-        let mut conn = Conn { stream, deflate: None, chunk: vec![0u8; 8 * 1024], plain: Vec::new(), wire: Vec::new() };
+        let mut conn = Conn {
+            stream,
+            deflate: None,
+            chunk: vec![0u8; 8 * 1024],
+            plain: Vec::new(),
+            wire: Vec::new(),
+            write_timeout: self.idle_timeout,
+        };
         let mut out = session.greeting();
         // Until sign-in, literals are small (a user name, a password).
         let mut receiver = Receiver::new(MAX_LINE, PRE_AUTH_LITERAL);
@@ -97,6 +107,15 @@ impl ImapServer {
                     }
                     session.tls_started();
                     next = Next::Command;
+                    continue;
+                }
+                Next::Resume => {
+                    if !conn.write(&mut out).await {
+                        return;
+                    }
+                    let step = session.resume().await;
+                    out.extend(step.out);
+                    next = step.next;
                     continue;
                 }
                 Next::Compress => {

@@ -65,6 +65,8 @@ pub enum Next {
     /// The next line is a SASL response for this tag.
     AuthResponse(String),
     StartTls,
+    /// More of the answer to come: send `out`, then call [`Session::resume`].
+    Resume,
     /// Compress both directions with DEFLATE from the next byte on (RFC 4978 §3).
     Compress,
     /// In IDLE for this tag: wait for DONE or a mailbox change.
@@ -209,6 +211,18 @@ impl Session {
             Err(e) => return self.bad(e.tag.as_deref().unwrap_or("*"), &e.reason),
         };
         self.execute(cmd).await
+    }
+
+    /// The next chunk of a command answered in parts (a large FETCH).
+    pub async fn resume(&mut self) -> Step {
+        let ctx = self.ctx.clone();
+        match &mut self.state {
+            State::Selected(_, sel) => match sel.fetching.take() {
+                Some(job) => crate::fetch_run::run(&ctx, sel, job, Vec::new()).await,
+                None => Step::new(Vec::new()),
+            },
+            _ => Step::new(Vec::new()),
+        }
     }
 
     /// A command over the size limits.

@@ -83,3 +83,46 @@ async fn condstore_modseq_and_changedsince() {
     let out = run(&mut s, "s STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)").await;
     assert!(out.contains("[MODIFIED "), "{out}");
 }
+
+/// A FETCH larger than one chunk is answered in parts, each sent before the
+/// next is built; a message expunged by another session between parts is
+/// left out, and its EXPUNGE waits for the next command (RFC 9051 §7.5.1).
+#[tokio::test]
+async fn large_fetch_is_answered_in_chunks() {
+    use caravel_imap::fetch_run::CHUNK;
+    use caravel_imap::session::Next;
+    let h = Harness::new().await;
+    let filler = "x".repeat(98) + "\n";
+    for i in 1..=30 {
+        h.deliver(&format!("From: a@far.test\nSubject: big {i}\n\n{}", filler.repeat(1000))).await;
+    }
+    let mut s = h.signed_in().await;
+    let mut other = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    run(&mut other, "o SELECT INBOX").await;
+
+    let step = s.command(b"f FETCH 1:* BODY.PEEK[]\r\n").await;
+    assert!(matches!(step.next, Next::Resume), "a 3 MB answer comes in parts");
+    assert!(step.out.len() < CHUNK + 110_000, "one chunk and at most one message: {}", step.out.len());
+    assert!(!String::from_utf8_lossy(&step.out).contains("f OK"));
+    let mut text = String::from_utf8_lossy(&step.out).into_owned();
+    // Message 30 is expunged elsewhere while the answer is being sent.
+    assert!(run(&mut other, "o STORE 30 +FLAGS.SILENT (\\Deleted)").await.contains("o OK"));
+    assert!(run(&mut other, "o EXPUNGE").await.contains("o OK"));
+    let mut parts = 1;
+    loop {
+        let step = s.resume().await;
+        parts += 1;
+        assert!(step.out.len() < CHUNK + 110_000);
+        text.push_str(&String::from_utf8_lossy(&step.out));
+        if !matches!(step.next, Next::Resume) {
+            break;
+        }
+    }
+    assert!(parts >= 3, "{parts} parts");
+    assert_eq!(text.matches(" FETCH (BODY[] {").count(), 29, "all but the expunged one");
+    assert!(!text.contains("* 30 FETCH") && !text.contains("EXPUNGE"), "no EXPUNGE during FETCH");
+    assert!(text.ends_with("f OK FETCH completed\r\n"));
+    assert_eq!(text.matches("f OK").count(), 1);
+    assert!(run(&mut s, "n NOOP").await.contains("* 30 EXPUNGE"));
+}

@@ -83,13 +83,19 @@ impl Harness {
 pub async fn run(s: &mut Session, line: &str) -> String {
     let mut cmd = line.as_bytes().to_vec();
     cmd.extend_from_slice(b"\r\n");
-    let step = s.command(&cmd).await;
-    String::from_utf8_lossy(&step.out).into_owned()
+    run_raw(s, &cmd).await
 }
 
-/// Runs a command given as raw bytes (with literals already in place).
+/// Runs a command given as raw bytes (with literals already in place), with
+/// every chunk of an answer given in parts, as the driver sends them.
 pub async fn run_raw(s: &mut Session, cmd: &[u8]) -> String {
-    String::from_utf8_lossy(&s.command(cmd).await.out).into_owned()
+    let mut step = s.command(cmd).await;
+    let mut out = std::mem::take(&mut step.out);
+    while matches!(step.next, caravel_imap::session::Next::Resume) {
+        step = s.resume().await;
+        out.extend(std::mem::take(&mut step.out));
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub const SIMPLE: &str = "From: Ana Lopez <ana@far.test>\nTo: alice@example.test\nSubject: Quote\nMessage-ID: <q1@far.test>\nDate: Tue, 14 Nov 2023 22:13:20 +0000\n\nPrices attached.\n";

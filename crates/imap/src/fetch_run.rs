@@ -1,0 +1,280 @@
+//! FETCH execution (RFC 9051 §6.4.5): \Seen is set first, then the answer is
+//! built a chunk at a time. The driver sends each chunk before asking for the
+//! next ([`Next::Resume`]), so a FETCH 1:* of a large mailbox never holds more
+//! than about [`CHUNK`] of responses (plus one message) in memory.
+
+use std::collections::{HashMap, HashSet};
+
+use caravel_store::mime::{BodyPart, Envelope};
+use caravel_store::{FlagMode, Flags, MessageMeta, StoreError};
+
+use crate::fetch::{self, FetchItem};
+use crate::selected::{flags_text, internal_date, Selected};
+use crate::session::{tagged, Context, Next, Step};
+
+/// Responses gathered before they are handed to the driver.
+pub const CHUNK: usize = 1 << 20;
+/// Messages whose structures are read in one query.
+const BATCH: usize = 256;
+
+/// A FETCH in progress: what was asked, and how far it got.
+pub struct FetchJob {
+    tag: String,
+    indexes: Vec<usize>,
+    items: Vec<FetchItem>,
+    changed_since: Option<u64>,
+    /// \Seen was set by this FETCH: FLAGS go with every message (RFC 9051 §6.4.5).
+    sets_seen: bool,
+    done: usize,
+    /// Envelopes of the whole mailbox, read once, when only ENVELOPE is asked.
+    envelopes: Option<HashMap<u32, Envelope>>,
+}
+
+impl FetchJob {
+    pub fn new(
+        tag: String,
+        indexes: Vec<usize>,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+        read_only: bool,
+    ) -> FetchJob {
+        let sets_seen = !read_only && items.iter().any(FetchItem::sets_seen);
+        FetchJob { tag, indexes, items, changed_since, sets_seen, done: 0, envelopes: None }
+    }
+}
+
+/// Marks the messages read before any is answered, so the FLAGS returned are
+/// the new ones.
+pub async fn mark_seen(ctx: &Context, sel: &mut Selected, indexes: &[usize]) -> Result<(), StoreError> {
+    let unseen: Vec<u32> =
+        indexes.iter().map(|&i| &sel.messages[i]).filter(|m| !m.flags.contains(Flags::SEEN)).map(|m| m.uid).collect();
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
+    let fresh: HashMap<u32, MessageMeta> =
+        ctx.store.messages(sel.mailbox.id).await?.into_iter().map(|m| (m.uid, m)).collect();
+    let unseen: HashSet<u32> = unseen.into_iter().collect();
+    for m in sel.messages.iter_mut().filter(|m| unseen.contains(&m.uid)) {
+        if let Some(f) = fresh.get(&m.uid) {
+            *m = f.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Answers the next chunk of `job` after `out`: the tagged OK when it is the
+/// last, otherwise [`Next::Resume`] with the job kept in `sel`.
+pub async fn run(ctx: &Context, sel: &mut Selected, mut job: FetchJob, mut out: Vec<u8>) -> Step {
+    match fetch_chunk(ctx, sel, &mut job, &mut out).await {
+        Ok(()) if job.done < job.indexes.len() => {
+            sel.fetching = Some(job);
+            Step { out, next: Next::Resume, auth_failed: false }
+        }
+        Ok(()) => {
+            out.extend(tagged(&job.tag, "OK", "FETCH completed"));
+            Step { out, next: Next::Command, auth_failed: false }
+        }
+        Err(e) => {
+            out.extend(tagged(&job.tag, "NO", &format!("[UNAVAILABLE] {e}")));
+            Step { out, next: Next::Command, auth_failed: false }
+        }
+    }
+}
+
+async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let items = &job.items;
+    let needs_body = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Body
+                | FetchItem::BodyStructure
+                | FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
+        )
+    });
+    let needs_structure = needs_body || items.contains(&FetchItem::Envelope);
+    let needs_raw = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Rfc822
+                | FetchItem::Rfc822Header
+                | FetchItem::Rfc822Text
+                | FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
+        )
+    });
+    let batch: Vec<usize> = job.indexes[job.done..].iter().take(BATCH).copied().collect();
+    // One query for the batch's structures, not one per message; for
+    // ENVELOPE alone, the mailbox's envelopes once (FETCH 1:* ENVELOPE).
+    let mut structures: HashMap<u32, (Envelope, BodyPart)> = if needs_body {
+        let uids: Vec<u32> = batch.iter().map(|&i| sel.messages[i].uid).collect();
+        ctx.store.structures(sel.mailbox.id, &uids).await?
+    } else {
+        HashMap::new()
+    };
+    if needs_structure && !needs_body && job.envelopes.is_none() {
+        job.envelopes = Some(ctx.store.envelopes(sel.mailbox.id).await?);
+    }
+    let sets_seen = job.sets_seen;
+    let items = &job.items;
+    for &i in &batch {
+        job.done += 1;
+        let m = sel.messages[i].clone();
+        if job.changed_since.is_some_and(|n| m.modseq <= n) {
+            continue;
+        }
+        let structure = match (needs_body, needs_structure, &mut job.envelopes) {
+            (true, _, _) => structures.remove(&m.uid),
+            (false, true, Some(envelopes)) => envelopes.remove(&m.uid).map(|e| (e, BodyPart::default())),
+            _ => None,
+        };
+        let raw = if needs_raw { ctx.store.read_message(&m).await.ok() } else { None };
+        if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
+            // Expunged by another session meanwhile: nothing to show.
+            continue;
+        }
+        let mut line = format!("* {} FETCH (", i + 1).into_bytes();
+        let mut first = true;
+        let mut flags_sent = false;
+        for item in items {
+            if !first {
+                line.push(b' ');
+            }
+            first = false;
+            match item {
+                FetchItem::Flags => {
+                    flags_sent = true;
+                    line.extend(format!("FLAGS ({})", flags_text(&m)).into_bytes());
+                }
+                FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
+                FetchItem::InternalDate => {
+                    line.extend(format!("INTERNALDATE \"{}\"", internal_date(m.internal_date)).into_bytes())
+                }
+                FetchItem::Rfc822Size => line.extend(format!("RFC822.SIZE {}", m.size).into_bytes()),
+                FetchItem::ModSeq => line.extend(format!("MODSEQ ({})", m.modseq).into_bytes()),
+                FetchItem::Envelope => {
+                    line.extend_from_slice(b"ENVELOPE ");
+                    if let Some((env, _)) = &structure {
+                        fetch::envelope(&mut line, env);
+                    }
+                }
+                FetchItem::Body | FetchItem::BodyStructure => {
+                    let ext = matches!(item, FetchItem::BodyStructure);
+                    line.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                    if let Some((_, body)) = &structure {
+                        fetch::body_structure(&mut line, body, ext);
+                    }
+                }
+                FetchItem::Rfc822 | FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let body_start =
+                        structure.as_ref().map(|s| s.1.body_start as usize).unwrap_or_else(|| header_end(raw));
+                    let (name, data) = match item {
+                        FetchItem::Rfc822 => ("RFC822", raw),
+                        FetchItem::Rfc822Header => ("RFC822.HEADER", &raw[..body_start.min(raw.len())]),
+                        _ => ("RFC822.TEXT", &raw[body_start.min(raw.len())..]),
+                    };
+                    line.extend(format!("{name} ").into_bytes());
+                    fetch::string(&mut line, data);
+                }
+                FetchItem::Section { section, partial, .. } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let data =
+                        structure.as_ref().and_then(|(_, b)| fetch::section_bytes(raw, b, section)).unwrap_or_default();
+                    let data = fetch::apply_partial(data, *partial);
+                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
+                    line.extend(format!("BODY[{}]{origin} ", fetch::section_name(section)).into_bytes());
+                    fetch::string(&mut line, &data);
+                }
+                FetchItem::Binary { part, partial, .. } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    let data = fetch::apply_partial(decoded, *partial);
+                    let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
+                    line.extend(format!("BINARY[{}]{origin} ~{{{}}}\r\n", name.join("."), data.len()).into_bytes());
+                    line.extend_from_slice(&data);
+                }
+                FetchItem::BinarySize { part } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    line.extend(format!("BINARY.SIZE[{}] {}", name.join("."), decoded.len()).into_bytes());
+                }
+            }
+        }
+        if sets_seen && !flags_sent {
+            line.extend(format!(" FLAGS ({})", flags_text(&m)).into_bytes());
+        }
+        line.extend_from_slice(b")\r\n");
+        out.extend(line);
+        if out.len() >= CHUNK {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn header_end(raw: &[u8]) -> usize {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len())
+}
+
+/// The content of a part with its transfer encoding removed (RFC 3516 BINARY).
+fn decode_part(raw: &[u8], root: &caravel_store::mime::BodyPart, part: &[u32]) -> Option<Vec<u8>> {
+    let p = fetch::find_part(root, part)?;
+    let data = raw.get(p.body_start as usize..p.end as usize)?;
+    match p.encoding.as_deref() {
+        Some("base64") => {
+            let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            caravel_auth::sasl::decode_base64(&clean)
+        }
+        Some("quoted-printable") => Some(decode_qp(data)),
+        _ => Some(data.to_vec()),
+    }
+}
+
+fn decode_qp(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'=' if data.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
+            b'=' if data.get(i + 1) == Some(&b'\n') => i += 2,
+            b'=' => {
+                let hex = data
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'=');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable_is_decoded_for_binary() {
+        assert_eq!(decode_qp(b"caf=C3=A9 =\r\nend"), "caf\u{e9} end".as_bytes());
+        assert_eq!(decode_qp(b"=ZZ=4"), b"=ZZ=4");
+    }
+}
