@@ -1,7 +1,10 @@
 """Memory per idle IMAP connection: opens N signed-in IMAPS sessions (INBOX
 selected) after a warm-up, and reports the server's RSS growth per session.
 Usage: imap_idle_rss.py --port P --user U --password W --pid PID [--count 1000]
-(with [imap] max_sessions_per_user raised above the count)."""
+A user of the form user{n}@example.test spreads the sessions over user1..user100
+(Dovecot allows 10 per user and address by default); with one user, raise
+Caravel's [imap] max_sessions_per_user above the count. Also reports the
+memory (RSS and PSS over the process tree) once every session is closed."""
 
 import argparse
 import imaplib
@@ -22,11 +25,21 @@ ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 
 
+def tree():
+    import os
+    pids = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and open(f"/proc/{p}/stat").read().split(") ")[1].split()[1] == args.pid:
+                pids.append(p)
+        except OSError:
+            pass
+    return [args.pid] + pids
+
+
 def rss_kb():
     total = 0
-    import os
-    pids = [args.pid] + [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().split()[3] == args.pid]
-    for p in pids:
+    for p in tree():
         try:
             for line in open(f"/proc/{p}/status"):
                 if line.startswith("VmRSS"):
@@ -36,9 +49,26 @@ def rss_kb():
     return total
 
 
+def pss_kb():
+    total = 0
+    for p in tree():
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+opened = 0
+
+
 def session():
+    global opened
+    opened += 1
     m = imaplib.IMAP4_SSL("127.0.0.1", args.port, ssl_context=ctx)
-    m.login(args.user, args.password)
+    m.login(args.user.replace("{n}", str(opened % 100 + 1)), args.password)
     m.select("INBOX")
     return m
 
@@ -55,3 +85,5 @@ for m in held:
         m.logout()
     except Exception:
         pass
+time.sleep(5)
+print(f"after closing every session: RSS {rss_kb()} KB, PSS {pss_kb()} KB")

@@ -25,6 +25,9 @@ pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 /// release SQLite's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Read connections kept open between reads.
+const MAX_IDLE_READERS: usize = 8;
+
 pub struct SqliteStore {
     db_path: PathBuf,
     blobs: BlobStore,
@@ -71,7 +74,12 @@ impl SqliteStore {
                 None => open_connection(&path)?,
             };
             let out = f(&conn);
-            pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
+            // A burst may open many connections; keeping them all would keep
+            // their page caches (2 MB each) after the burst is over.
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
             out
         })
         .await

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# IMAP, Caravel against Dovecot (fed by Postfix over LMTP, from ../shared/bench),
+# one after the other in one run, over TLS on both sides:
+#  - the harness' imap step: 10,000 1 KB messages in user100's INBOX, then
+#    LOGIN, SELECT, FETCH 1:* (FLAGS ENVELOPE), and POP3 on the same mailbox;
+#  - bench/imap_ops.py: UID SEARCH of a header and of body text, APPEND rate;
+#  - bench/imap_idle_rss.py: memory per idle IMAPS session (1,000 of them),
+#    then the memory left once they are closed.
+#   cargo build --release && bash bench/imap-side-by-side.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-../shared/bench}
+export PB=${PB:-/var/tmp/peerbench}
+SESSIONS=${SESSIONS:-1000}
+[[ -x target/release/caravel ]] || { echo "build first: cargo build --release"; exit 1; }
+
+bash "$B/peerbench.sh" install
+bash "$B/peerbench.sh" wipe
+PB_TLS=yes bash "$B/peerbench.sh" setup
+bash "$B/peerbench.sh" start
+OUT=$PB/results/ref-imap bash "$B/peerbench.sh" bench --quick --steps mem-idle,imap --tls starttls
+echo "== Dovecot: search and append"
+python3 bench/imap_ops.py --port 1143 --starttls --user user100@example.test --password pass
+echo "== Dovecot: idle sessions"
+python3 bench/imap_idle_rss.py --port 1993 --user 'user{n}@example.test' --password pass \
+  --pid "$(cat "$PB/run/dovecot/master.pid")" --count "$SESSIONS"
+bash "$B/peerbench.sh" stop
+
+dir=$PB/caravel-imap
+rm -rf "$dir" && mkdir -p "$dir"
+cat > "$dir/caravel.toml" <<TOML
+hostname = "mx.example.test"
+data_dir = "$dir/data"
+[listen]
+smtp  = ["127.0.0.1:3525"]
+imap  = ["127.0.0.1:3143"]
+imaps = ["127.0.0.1:3993"]
+pop3  = ["127.0.0.1:3110"]
+http  = ["127.0.0.1:3080"]
+[limits]
+max_connections_per_ip = 5000
+TOML
+C="target/release/caravel --config $dir/caravel.toml"
+$C serve > "$dir/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+$C domain add example.test
+for i in $(seq 1 100); do echo "Bench-Password-2026" | $C user add "user$i@example.test" --password-stdin >/dev/null; done
+python3 "$B/run_bench.py" --quick --label caravel --out "$PB/results/caravel-imap" --smtp-port 3525 \
+  --imap-port 3143 --pop-port 3110 --tls starttls --password Bench-Password-2026 \
+  --steps mem-idle,imap --count-imap --pid "caravel=$pid"
+echo "== Caravel: search and append"
+python3 bench/imap_ops.py --port 3143 --starttls --user user100@example.test --password Bench-Password-2026
+echo "== Caravel: idle sessions"
+python3 bench/imap_idle_rss.py --port 3993 --user 'user{n}@example.test' --password Bench-Password-2026 \
+  --pid "$pid" --count "$SESSIONS"
+python3 "$B/compare.py" "$PB/results/ref-imap" "$PB/results/caravel-imap"
