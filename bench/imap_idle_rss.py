@@ -18,6 +18,8 @@ a.add_argument("--password", required=True)
 a.add_argument("--pid", required=True)
 a.add_argument("--count", type=int, default=1000)
 a.add_argument("--warmup", type=int, default=100)
+a.add_argument("--plain", action="store_true", help="IMAP without TLS (Dovecot proxies each TLS session through\n"
+               "an imap-login process, 100 at most by default)")
 args = a.parse_args()
 
 ctx = ssl.create_default_context()
@@ -67,7 +69,10 @@ opened = 0
 def session():
     global opened
     opened += 1
-    m = imaplib.IMAP4_SSL("127.0.0.1", args.port, ssl_context=ctx)
+    if args.plain:
+        m = imaplib.IMAP4("127.0.0.1", args.port)
+    else:
+        m = imaplib.IMAP4_SSL("127.0.0.1", args.port, ssl_context=ctx)
     m.login(args.user.replace("{n}", str(opened % 100 + 1)), args.password)
     m.select("INBOX")
     return m

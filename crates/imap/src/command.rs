@@ -24,6 +24,24 @@ pub enum StatusItem {
     HighestModSeq,
 }
 
+/// LIST-EXTENDED selection and return options (RFC 5258 §3, RFC 6154,
+/// RFC 5819).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Extended syntax was used: missing parents are \NonExistent.
+    pub extended: bool,
+    /// Selection SUBSCRIBED: subscribed names, existing or not.
+    pub subscribed: bool,
+    /// Selection SPECIAL-USE: only mailboxes with a special use.
+    pub special_use: bool,
+    /// Selection RECURSIVEMATCH: parents of matches excluded by `%` too.
+    pub recursive: bool,
+    /// Return SUBSCRIBED: the \Subscribed attribute.
+    pub return_subscribed: bool,
+    /// Return STATUS (LIST-STATUS).
+    pub status: Vec<StatusItem>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Capability,
@@ -71,9 +89,7 @@ pub enum Command {
     List {
         reference: String,
         patterns: Vec<String>,
-        subscribed: bool,
-        special_use: bool,
-        status: Vec<StatusItem>,
+        options: ListOptions,
     },
     Lsub {
         reference: String,
@@ -193,7 +209,7 @@ fn mailbox(c: &mut Cursor) -> PResult<String> {
 }
 
 fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
-    c.paren_list(|c| {
+    let items = c.paren_list(|c| {
         Ok(match c.atom()?.to_ascii_uppercase().as_str() {
             "MESSAGES" => StatusItem::Messages,
             "RECENT" => StatusItem::Recent,
@@ -205,7 +221,12 @@ fn status_items(c: &mut Cursor) -> PResult<Vec<StatusItem>> {
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
             _ => return err("unknown STATUS item"),
         })
-    })
+    })?;
+    // RFC 9051 §9: status-att-list has at least one item.
+    if items.is_empty() {
+        return err("STATUS needs at least one item");
+    }
+    Ok(items)
 }
 
 fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
@@ -484,17 +505,23 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
 /// RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
 fn list(c: &mut Cursor) -> PResult<Command> {
     c.sp()?;
-    let mut subscribed = false;
-    let mut special_use = false;
+    let mut options = ListOptions::default();
     if c.eat(b'(') {
+        options.extended = true;
+        let mut others = false;
         while !c.eat(b')') {
             let _ = c.eat(b' ');
             match c.atom()?.to_ascii_uppercase().as_str() {
-                "SUBSCRIBED" => subscribed = true,
-                "SPECIAL-USE" => special_use = true,
-                "REMOTE" | "RECURSIVEMATCH" => {}
+                "SUBSCRIBED" => (options.subscribed, others) = (true, true),
+                "SPECIAL-USE" => (options.special_use, others) = (true, true),
+                "RECURSIVEMATCH" => options.recursive = true,
+                "REMOTE" => {}
                 _ => return err("unknown LIST selection option"),
             }
+        }
+        // RFC 5258 §3.1: RECURSIVEMATCH needs another selection option.
+        if options.recursive && !others {
+            return err("RECURSIVEMATCH needs another selection option");
         }
         c.sp()?;
     }
@@ -502,6 +529,7 @@ fn list(c: &mut Cursor) -> PResult<Command> {
     c.sp()?;
     let mut patterns = Vec::new();
     if c.eat(b'(') {
+        options.extended = true;
         while !c.eat(b')') {
             let _ = c.eat(b' ');
             patterns.push(c.list_mailbox()?);
@@ -509,28 +537,29 @@ fn list(c: &mut Cursor) -> PResult<Command> {
     } else {
         patterns.push(c.list_mailbox()?);
     }
-    let mut status = Vec::new();
     if c.eat(b' ') {
         let r = c.atom()?.to_ascii_uppercase();
         if r != "RETURN" {
             return err("expected RETURN");
         }
+        options.extended = true;
         c.sp()?;
         c.expect(b'(')?;
         while !c.eat(b')') {
             let _ = c.eat(b' ');
             match c.atom()?.to_ascii_uppercase().as_str() {
-                "SUBSCRIBED" | "CHILDREN" => {}
-                "SPECIAL-USE" => special_use = true,
+                "SUBSCRIBED" => options.return_subscribed = true,
+                // Children and special-use attributes are always given.
+                "CHILDREN" | "SPECIAL-USE" => {}
                 "STATUS" => {
                     c.sp()?;
-                    status = status_items(c)?;
+                    options.status = status_items(c)?;
                 }
                 _ => return err("unknown LIST return option"),
             }
         }
     }
-    Ok(Command::List { reference, patterns, subscribed, special_use, status })
+    Ok(Command::List { reference, patterns, options })
 }
 
 #[cfg(test)]
@@ -554,7 +583,12 @@ mod tests {
         ));
         assert!(matches!(
             p("a4 LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))\r\n").command,
-            Command::List { subscribed: true, .. }
+            Command::List { options: ListOptions { subscribed: true, .. }, .. }
+        ));
+        assert!(parse(b"a9 LIST (RECURSIVEMATCH) \"\" %\r\n").is_err(), "RECURSIVEMATCH alone is BAD");
+        assert!(matches!(
+            p("b1 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (SUBSCRIBED)\r\n").command,
+            Command::List { options: ListOptions { recursive: true, return_subscribed: true, .. }, .. }
         ));
         assert!(matches!(
             p("a5 STORE 1:3 +FLAGS.SILENT (\\Seen $Junk)\r\n").command,

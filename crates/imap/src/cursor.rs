@@ -246,9 +246,9 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn sequence_set(&mut self) -> PResult<SequenceSet> {
-        if self.peek() == Some(b'$') {
-            // SEARCHRES (RFC 5182) is not announced.
-            return err("the saved search result ($) is not supported");
+        // SEARCHRES (RFC 5182): `$` is the result a SEARCH ... RETURN (SAVE) kept.
+        if self.eat(b'$') {
+            return Ok(SequenceSet::Saved);
         }
         let mut ranges = Vec::new();
         loop {

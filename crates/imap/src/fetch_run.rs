@@ -25,6 +25,9 @@ pub struct FetchJob {
     changed_since: Option<u64>,
     /// \Seen was set by this FETCH: FLAGS go with every message (RFC 9051 §6.4.5).
     sets_seen: bool,
+    /// CONDSTORE on: a FETCH that sets \Seen also reports UID and MODSEQ
+    /// (RFC 7162 §3.1.4.1, §3.2.4).
+    condstore: bool,
     done: usize,
     /// Envelopes of the whole mailbox, read once, when only ENVELOPE is asked.
     envelopes: Option<HashMap<u32, Envelope>>,
@@ -37,9 +40,10 @@ impl FetchJob {
         items: Vec<FetchItem>,
         changed_since: Option<u64>,
         read_only: bool,
+        condstore: bool,
     ) -> FetchJob {
         let sets_seen = !read_only && items.iter().any(FetchItem::sets_seen);
-        FetchJob { tag, indexes, items, changed_since, sets_seen, done: 0, envelopes: None }
+        FetchJob { tag, indexes, items, changed_since, sets_seen, condstore, done: 0, envelopes: None }
     }
 }
 
@@ -75,14 +79,18 @@ pub async fn run(ctx: &Context, sel: &mut Selected, mut job: FetchJob, mut out: 
             out.extend(tagged(&job.tag, "OK", "FETCH completed"));
             Step { out, next: Next::Command, auth_failed: false }
         }
-        Err(e) => {
+        Err(FetchError::Store(e)) => {
             out.extend(tagged(&job.tag, "NO", &format!("[UNAVAILABLE] {e}")));
+            Step { out, next: Next::Command, auth_failed: false }
+        }
+        Err(FetchError::UnknownCte) => {
+            out.extend(tagged(&job.tag, "NO", "[UNKNOWN-CTE] Cannot decode the part's transfer encoding"));
             Step { out, next: Next::Command, auth_failed: false }
         }
     }
 }
 
-async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mut Vec<u8>) -> Result<(), StoreError> {
+async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mut Vec<u8>) -> Result<(), FetchError> {
     let items = &job.items;
     let needs_body = items.iter().any(|i| {
         matches!(
@@ -191,7 +199,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
                 }
                 FetchItem::Binary { part, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let decoded = binary(raw, structure.as_ref().map(|s| &s.1), part)?;
                     let name: Vec<String> = part.iter().map(u32::to_string).collect();
                     let data = fetch::apply_partial(decoded, *partial);
                     let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
@@ -200,7 +208,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
                 }
                 FetchItem::BinarySize { part } => {
                     let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = structure.as_ref().and_then(|(_, b)| decode_part(raw, b, part)).unwrap_or_default();
+                    let decoded = binary(raw, structure.as_ref().map(|s| &s.1), part)?;
                     let name: Vec<String> = part.iter().map(u32::to_string).collect();
                     line.extend(format!("BINARY.SIZE[{}] {}", name.join("."), decoded.len()).into_bytes());
                 }
@@ -208,6 +216,14 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
         }
         if sets_seen && !flags_sent {
             line.extend(format!(" FLAGS ({})", flags_text(&m)).into_bytes());
+        }
+        if sets_seen && job.condstore {
+            if !items.contains(&FetchItem::Uid) {
+                line.extend(format!(" UID {}", m.uid).into_bytes());
+            }
+            if !items.contains(&FetchItem::ModSeq) {
+                line.extend(format!(" MODSEQ ({})", m.modseq).into_bytes());
+            }
         }
         line.extend_from_slice(b")\r\n");
         out.extend(line);
@@ -222,17 +238,37 @@ fn header_end(raw: &[u8]) -> usize {
     raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len())
 }
 
-/// The content of a part with its transfer encoding removed (RFC 3516 BINARY).
-fn decode_part(raw: &[u8], root: &caravel_store::mime::BodyPart, part: &[u32]) -> Option<Vec<u8>> {
-    let p = fetch::find_part(root, part)?;
-    let data = raw.get(p.body_start as usize..p.end as usize)?;
-    match p.encoding.as_deref() {
+/// BINARY[part] (RFC 3516 §4.2): the part with its transfer encoding removed;
+/// an empty section is the whole message, as with BODY[]. A part that does
+/// not exist is empty.
+fn binary(raw: &[u8], root: Option<&BodyPart>, part: &[u32]) -> Result<Vec<u8>, FetchError> {
+    if part.is_empty() {
+        return Ok(raw.to_vec());
+    }
+    let Some(p) = root.and_then(|r| fetch::find_part(r, part)) else { return Ok(Vec::new()) };
+    let data = raw.get(p.body_start as usize..p.end as usize).unwrap_or_default();
+    match p.encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("base64") => {
             let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-            caravel_auth::sasl::decode_base64(&clean)
+            caravel_auth::sasl::decode_base64(&clean).ok_or(FetchError::UnknownCte)
         }
-        Some("quoted-printable") => Some(decode_qp(data)),
-        _ => Some(data.to_vec()),
+        Some("quoted-printable") => Ok(decode_qp(data)),
+        None | Some("7bit" | "8bit" | "binary") => Ok(data.to_vec()),
+        // RFC 3516 §4.3: an encoding the server cannot undo fails the FETCH.
+        Some(_) => Err(FetchError::UnknownCte),
+    }
+}
+
+/// Why a FETCH stopped.
+pub enum FetchError {
+    Store(StoreError),
+    /// A BINARY part's transfer encoding cannot be decoded (RFC 3516 §4.3).
+    UnknownCte,
+}
+
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        FetchError::Store(e)
     }
 }
 

@@ -47,7 +47,12 @@ pub fn parse_search(c: &mut Cursor) -> PResult<(Vec<SearchKey>, Option<Vec<Strin
         let mut opts = Vec::new();
         while !c.eat(b')') {
             let _ = c.eat(b' ');
-            opts.push(c.atom()?.to_ascii_uppercase());
+            let opt = c.atom()?.to_ascii_uppercase();
+            // RFC 4731 §3.1 and RFC 5182: anything else is BAD (RFC 4466 §2.6).
+            if !matches!(opt.as_str(), "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE") {
+                return err("unknown SEARCH return option");
+            }
+            opts.push(opt);
         }
         esearch = Some(opts);
         c.sp()?;
@@ -181,15 +186,25 @@ pub fn header_keys(keys: &[SearchKey], out: &mut Vec<(String, String)>) {
 }
 
 /// Replaces header keys the store answered with their UID sets.
-pub fn substitute(key: SearchKey, answers: &std::collections::HashMap<(String, String), Vec<u32>>) -> SearchKey {
+/// Replaces header keys the store answered, and `$` (RFC 5182: the saved
+/// result, as UIDs), with UID sets.
+pub fn substitute(
+    key: SearchKey,
+    answers: &std::collections::HashMap<(String, String), Vec<u32>>,
+    saved: &[u32],
+) -> SearchKey {
+    let again = |k: SearchKey| substitute(k, answers, saved);
     match key {
         SearchKey::Header(f, n) => match answers.get(&(f.clone(), n.clone())) {
             Some(uids) => SearchKey::UidIn(uids.iter().copied().collect()),
             None => SearchKey::Header(f, n),
         },
-        SearchKey::Not(k) => SearchKey::Not(Box::new(substitute(*k, answers))),
-        SearchKey::Or(a, b) => SearchKey::Or(Box::new(substitute(*a, answers)), Box::new(substitute(*b, answers))),
-        SearchKey::And(ks) => SearchKey::And(ks.into_iter().map(|k| substitute(k, answers)).collect()),
+        SearchKey::Seq(SequenceSet::Saved) | SearchKey::Uid(SequenceSet::Saved) => {
+            SearchKey::UidIn(saved.iter().copied().collect())
+        }
+        SearchKey::Not(k) => SearchKey::Not(Box::new(again(*k))),
+        SearchKey::Or(a, b) => SearchKey::Or(Box::new(again(*a)), Box::new(again(*b))),
+        SearchKey::And(ks) => SearchKey::And(ks.into_iter().map(again).collect()),
         other => other,
     }
 }
@@ -349,7 +364,8 @@ fn body_contains(raw: &[u8], needle: &str) -> bool {
 fn sent_day(raw: &[u8]) -> Option<i64> {
     let msg = MessageParser::default().parse(raw)?;
     let d = msg.date()?;
-    Some(d.to_timestamp().div_euclid(86400))
+    // RFC 9051 §6.4.4: the date as written, its time and zone disregarded.
+    Some(crate::cursor::days_from_civil(d.year as i64, d.month as i64, d.day as i64))
 }
 
 pub fn matches(key: &SearchKey, m: &Candidate) -> bool {

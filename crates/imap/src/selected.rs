@@ -28,6 +28,8 @@ pub struct Selected {
     pub condstore: bool,
     /// The rest of a FETCH answered in chunks (see [`fetch_run`]).
     pub(crate) fetching: Option<fetch_run::FetchJob>,
+    /// UIDs saved by SEARCH RETURN (SAVE), sorted: `$` (RFC 5182).
+    saved: Vec<u32>,
 }
 
 pub fn flags_text(m: &MessageMeta) -> String {
@@ -116,6 +118,7 @@ impl Selected {
                 qresync: false,
                 condstore: false,
                 fetching: None,
+                saved: Vec::new(),
             },
             out,
         ))
@@ -237,7 +240,17 @@ impl Selected {
     /// Indexes (0-based) of the messages a set names; `None` if a sequence
     /// number is out of range (an error for non-UID commands).
     fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<usize>> {
-        let SequenceSet::Ranges(ranges) = set else { return Some(Vec::new()) };
+        let SequenceSet::Ranges(ranges) = set else {
+            // `$`: the saved messages still here (RFC 5182 §2.1), UID or not.
+            return Some(
+                self.messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| self.saved.binary_search(&m.uid).is_ok())
+                    .map(|(i, _)| i)
+                    .collect(),
+            );
+        };
         if uid {
             let largest = self.messages.last().map(|m| m.uid).unwrap_or(0);
             return Some(
@@ -338,15 +351,26 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
         }
         Command::Search { keys, esearch } => {
             let mut out = sel.sync(&ctx, t.uid).await;
+            let save = esearch.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE"));
             let hits = match search_messages(&ctx, sel, &keys).await {
                 Ok(h) => h,
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => {
+                    if save {
+                        sel.saved.clear(); // RFC 5182 §2.1: a failed SAVE empties `$`
+                    }
+                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                }
             };
             let numbers: Vec<u32> =
                 hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
+            if let Some(opts) = esearch.as_ref().filter(|_| save) {
+                sel.saved = saved_result(&hits.iter().map(|&i| sel.messages[i].uid).collect::<Vec<_>>(), opts);
+            }
             // IMAP4rev2 (RFC 9051 §6.4.4) answers every SEARCH with ESEARCH.
             let esearch = if rev2 { Some(esearch.unwrap_or_default()) } else { esearch };
             match esearch {
+                // RETURN (SAVE) alone answers nothing but the tagged OK (RFC 5182 §2.4).
+                Some(opts) if opts.iter().all(|o| o == "SAVE") && !opts.is_empty() => {}
                 None => {
                     out.extend_from_slice(b"* SEARCH");
                     for n in &numbers {
@@ -407,7 +431,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                     return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
                 }
             }
-            let job = fetch_run::FetchJob::new(tag, indexes, items, changed_since, sel.read_only);
+            let job = fetch_run::FetchJob::new(tag, indexes, items, changed_since, sel.read_only, condstore);
             fetch_run::run(&ctx, sel, job, out).await
         }
         Command::Store { set, mode, silent, flags, unchanged_since } => {
@@ -522,6 +546,20 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
         }
         _ => session.bad(&tag, "Command not valid in this state"),
     }
+}
+
+/// What SAVE keeps: with MIN and/or MAX alone, just those (RFC 5182 §2.4);
+/// otherwise every match. `uids` ascending.
+fn saved_result(uids: &[u32], opts: &[String]) -> Vec<u32> {
+    let has = |o: &str| opts.iter().any(|x| x == o);
+    if (has("MIN") || has("MAX")) && !has("ALL") && !has("COUNT") {
+        let mut v: Vec<u32> = Vec::new();
+        v.extend(uids.first().filter(|_| has("MIN")));
+        v.extend(uids.last().filter(|_| has("MAX")));
+        v.dedup();
+        return v;
+    }
+    uids.to_vec()
 }
 
 fn esearch_line(tag: &str, uid: bool, numbers: &[u32], opts: &[String]) -> String {
@@ -653,13 +691,9 @@ async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> R
             answers.insert((field, needle), uids);
         }
     }
-    let substituted: Vec<SearchKey>;
-    let keys = if answers.is_empty() {
-        keys
-    } else {
-        substituted = keys.iter().cloned().map(|k| search::substitute(k, &answers)).collect();
-        &substituted[..]
-    };
+    let substituted: Vec<SearchKey> =
+        keys.iter().cloned().map(|k| search::substitute(k, &answers, &sel.saved)).collect();
+    let keys = &substituted[..];
     let content = search::needs_content(keys);
     // Subject, From, To... come from the envelope stored at delivery: one
     // query, no message read.

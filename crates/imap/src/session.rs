@@ -187,7 +187,7 @@ impl Session {
         let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "UIDPLUS", "MOVE"];
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
-        caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC"]);
+        caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC", "SEARCHRES"]);
         if !self.compressed {
             caps.push("COMPRESS=DEFLATE");
         }
@@ -208,6 +208,10 @@ impl Session {
     pub async fn command(&mut self, input: &[u8]) -> Step {
         let cmd = match command::parse(input) {
             Ok(c) => c,
+            // RFC 9051 §6.4.4: an unsupported charset is NO, not BAD.
+            Err(e) if e.reason.starts_with("[BADCHARSET") && e.tag.is_some() => {
+                return Step::new(tagged(e.tag.as_deref().unwrap_or("*"), "NO", &e.reason))
+            }
             Err(e) => return self.bad(e.tag.as_deref().unwrap_or("*"), &e.reason),
         };
         self.execute(cmd).await
@@ -429,19 +433,32 @@ impl Session {
                 if qresync.is_some() && !self.qresync {
                     return self.bad(&tag, "ENABLE QRESYNC first");
                 }
-                let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
-                // A new SELECT first leaves any selected mailbox (RFC 9051 §6.3.2).
+                // A new SELECT first leaves any selected mailbox, even when it
+                // fails (RFC 9051 §6.3.2).
                 let mut out = Vec::new();
                 if matches!(self.state, State::Selected(..)) {
                     out.extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
                     self.state = State::Authenticated(user.clone());
                 }
+                let Ok(mb) = name(&mailbox) else {
+                    out.extend(tagged(&tag, "NO", "Invalid mailbox name"));
+                    return Step::new(out);
+                };
                 if condstore {
                     self.condstore = true;
                 }
                 match Selected::open(self, &user, &mb, read_only).await {
                     Ok((mut selected, text)) => {
                         out.extend(text);
+                        // RFC 9051 §6.3.2: IMAP4rev2 also gets the mailbox's LIST line.
+                        if self.rev2 {
+                            let store = &self.ctx.store;
+                            if let (Ok(all), Ok(subs)) =
+                                (store.mailboxes(user.account).await, store.subscriptions(user.account).await)
+                            {
+                                out.extend(crate::list::selected_line(self, &all, subs, &selected.mailbox));
+                            }
+                        }
                         selected.qresync = self.qresync;
                         selected.condstore = self.condstore;
                         if let Some(q) = &qresync {
@@ -509,6 +526,7 @@ impl Session {
                     Ok(()) => Step::new(tagged(&tag, "OK", "RENAME completed")),
                     Err(StoreError::NotFound(_)) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
                     Err(StoreError::Conflict(_)) => Step::new(tagged(&tag, "NO", "[ALREADYEXISTS] Target exists")),
+                    Err(StoreError::Invalid(why)) => Step::new(tagged(&tag, "NO", &format!("[CANNOT] {why}"))),
                     Err(e) => Step::new(tagged(&tag, "NO", &e.to_string())),
                 }
             }
@@ -521,10 +539,8 @@ impl Session {
                     Err(e) => Step::new(tagged(&tag, "NO", &e.to_string())),
                 }
             }
-            Command::List { reference, patterns, subscribed, special_use, status } => {
-                let out =
-                    crate::list::list(self, &user, &reference, &patterns, subscribed, special_use, &status, &tag).await;
-                Step::new(out)
+            Command::List { reference, patterns, options } => {
+                Step::new(crate::list::list(self, &user, &reference, &patterns, &options, &tag).await)
             }
             Command::Lsub { reference, pattern } => {
                 let out = crate::list::lsub(self, &user, &reference, &pattern, &tag).await;

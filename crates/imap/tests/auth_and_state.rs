@@ -94,3 +94,18 @@ async fn imap4rev2_once_enabled() {
     assert!(run(&mut s, "b UID SEARCH DELETED").await.starts_with("* ESEARCH (TAG \"b\") UID\r\n"));
     assert_eq!(run(&mut s, "e ENABLE IMAP4rev2").await, "* ENABLED\r\ne OK ENABLE completed\r\n", "only once");
 }
+
+/// RFC 9051 §6.3.2: a SELECT that fails still leaves the selected mailbox;
+/// IMAP4rev2 gets an untagged LIST of the mailbox it selects.
+#[tokio::test]
+async fn failed_select_deselects_and_rev2_select_lists_the_mailbox() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    let out = run(&mut s, "s SELECT \"bad&name\"").await;
+    assert!(out.contains("* OK [CLOSED]") && out.contains("s NO"), "{out}");
+    assert!(run(&mut s, "f FETCH 1 FLAGS").await.starts_with("f BAD"), "nothing selected any more");
+    run(&mut s, "e ENABLE IMAP4rev2").await;
+    let out = run(&mut s, "s SELECT INBOX").await;
+    assert!(out.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"INBOX\"\r\n"), "{out}");
+}

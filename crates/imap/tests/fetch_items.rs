@@ -126,3 +126,34 @@ async fn large_fetch_is_answered_in_chunks() {
     assert_eq!(text.matches("f OK").count(), 1);
     assert!(run(&mut s, "n NOOP").await.contains("* 30 EXPUNGE"));
 }
+
+/// RFC 3516: BINARY[] is the whole message; a transfer encoding the server
+/// cannot undo fails the FETCH with [UNKNOWN-CTE].
+#[tokio::test]
+async fn binary_whole_message_and_unknown_encodings() {
+    let h = Harness::new().await;
+    h.deliver(MIXED).await;
+    h.deliver("From: a@far.test\nSubject: old\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 f\n").await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    let whole = run(&mut s, "a FETCH 1 BINARY.PEEK[]").await;
+    let body = run(&mut s, "b FETCH 1 BODY.PEEK[]").await;
+    let size = body.split("BODY[] {").nth(1).and_then(|r| r.split('}').next()).expect("size");
+    assert!(whole.contains(&format!("BINARY[] ~{{{size}}}\r\nFrom: a@far.test")), "{whole}");
+    assert!(run(&mut s, "c FETCH 1 BINARY.SIZE[]").await.contains(&format!("BINARY.SIZE[] {size}")));
+    let out = run(&mut s, "d FETCH 2 BINARY.PEEK[1]").await;
+    assert!(out.starts_with("d NO [UNKNOWN-CTE]"), "{out}");
+}
+
+/// RFC 7162 §3.1.4.1: with CONDSTORE on, a FETCH that sets \Seen reports
+/// the new MODSEQ (and the UID) with the flags.
+#[tokio::test]
+async fn condstore_fetch_that_sets_seen_reports_modseq() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "e ENABLE CONDSTORE").await;
+    run(&mut s, "s SELECT INBOX").await;
+    let out = run(&mut s, "f FETCH 1 BODY[TEXT]").await;
+    assert!(out.contains("FLAGS (\\Seen) UID 1 MODSEQ ("), "{out}");
+}

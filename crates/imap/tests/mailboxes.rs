@@ -60,3 +60,43 @@ async fn list_variants_lsub_status_namespace() {
     let quota = run(&mut s, "q GETQUOTAROOT INBOX").await;
     assert!(quota.contains("* QUOTA \"\" (STORAGE 1 10240)"), "{quota}");
 }
+
+/// RFC 5258 and RFC 3501 §6.3.8/§6.3.9: missing parents, subscriptions that
+/// outlive their mailbox, RETURN (SUBSCRIBED), RECURSIVEMATCH with CHILDINFO,
+/// LSUB's \Noselect parents, and RENAME's corner cases.
+#[tokio::test]
+async fn list_extended_subscriptions_and_missing_parents() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    assert!(run(&mut s, "c CREATE Trade/Asia/Quotes").await.starts_with("c OK"));
+    assert!(run(&mut s, "d DELETE Trade/Asia").await.starts_with("d OK"));
+    // A parent with no mailbox: \Noselect in RFC 3501 LIST, \NonExistent in LIST-EXTENDED.
+    let plain = run(&mut s, "l LIST \"\" Trade/%").await;
+    assert!(plain.contains("* LIST (\\Noselect \\HasChildren) \"/\" \"Trade/Asia\""), "{plain}");
+    let ext = run(&mut s, "l LIST () \"\" Trade/%").await;
+    assert!(ext.contains("* LIST (\\NonExistent \\HasChildren) \"/\" \"Trade/Asia\""), "{ext}");
+    // The deleted mailbox is still subscribed; LIST (SUBSCRIBED) shows it.
+    let subs = run(&mut s, "l LIST (SUBSCRIBED) \"\" \"Trade/*\"").await;
+    assert!(subs.contains("* LIST (\\NonExistent \\HasChildren \\Subscribed) \"/\" \"Trade/Asia\""), "{subs}");
+    assert!(subs.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Trade/Asia/Quotes\""), "{subs}");
+    assert!(run(&mut s, "u UNSUBSCRIBE Trade/Asia").await.starts_with("u OK"));
+    assert!(run(&mut s, "u UNSUBSCRIBE Trade").await.starts_with("u OK"));
+    let ret = run(&mut s, "l LIST \"\" Trade RETURN (SUBSCRIBED)").await;
+    assert!(ret.contains("* LIST (\\HasChildren) \"/\" \"Trade\""), "unsubscribed: {ret}");
+    let ret = run(&mut s, "l LIST \"\" Trade/Asia/Quotes RETURN (SUBSCRIBED CHILDREN)").await;
+    assert!(ret.contains("(\\HasNoChildren \\Subscribed)"), "{ret}");
+    // RECURSIVEMATCH: Trade is not subscribed, but a child % cannot reach is.
+    let rec = run(&mut s, "l LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
+    assert!(rec.contains("* LIST (\\HasChildren) \"/\" \"Trade\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"), "{rec}");
+    assert!(run(&mut s, "l LIST (RECURSIVEMATCH) \"\" %").await.starts_with("l BAD"));
+    let lsub = run(&mut s, "l LSUB \"\" %").await;
+    assert!(lsub.contains("* LSUB (\\Noselect) \"/\" \"Trade\""), "{lsub}");
+    assert!(lsub.contains("* LSUB () \"/\" \"INBOX\""), "{lsub}");
+    // RENAME makes missing parents and never moves a mailbox into itself.
+    assert!(run(&mut s, "r RENAME Trade Trade/Old").await.starts_with("r NO [CANNOT]"));
+    assert!(run(&mut s, "r RENAME Trade/Asia/Quotes Offers/2026/Quotes").await.starts_with("r OK"));
+    let list = run(&mut s, "l LIST \"\" Offers/%").await;
+    assert!(list.contains("* LIST (\\HasChildren) \"/\" \"Offers/2026\""), "parent created: {list}");
+    // STATUS needs at least one item (RFC 9051 §9).
+    assert!(run(&mut s, "s STATUS INBOX ()").await.starts_with("s BAD"));
+}

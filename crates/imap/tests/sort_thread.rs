@@ -34,7 +34,7 @@ async fn sort_by_criteria() {
         "base subjects equal"
     );
     assert!(run(&mut s, "e UID SORT (ARRIVAL) UTF-8 SUBJECT quote").await.starts_with("* SORT 1 2 3 5\r\n"));
-    assert!(run(&mut s, "f SORT (DATE) KOI8-R ALL").await.starts_with("f BAD"));
+    assert!(run(&mut s, "f SORT (DATE) KOI8-R ALL").await.starts_with("f NO [BADCHARSET"), "RFC 5256: NO, not BAD");
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ async fn search_and_esearch() {
     assert!(run(&mut s, "g SEARCH SENTON 14-Nov-2023").await.starts_with("* SEARCH 1\r\n"));
     let es = run(&mut s, "h SEARCH RETURN (MIN MAX COUNT) ALL").await;
     assert!(es.starts_with("* ESEARCH (TAG \"h\") MIN 1 MAX 2 COUNT 2"), "{es}");
-    assert!(run(&mut s, "i SEARCH CHARSET KOI8-R ALL").await.starts_with("i BAD [BADCHARSET"));
+    assert!(run(&mut s, "i SEARCH CHARSET KOI8-R ALL").await.starts_with("i NO [BADCHARSET"), "RFC 9051: NO");
 }
 
 #[tokio::test]
@@ -93,4 +93,46 @@ async fn append_over_quota_is_refused() {
         assert!(out.starts_with("a OK"), "{out}");
     }
     panic!("the 10 MB quota was never reached");
+}
+
+/// SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result for `$`, answers
+/// nothing else when alone, keeps MIN/MAX only when asked for those alone,
+/// and is forgotten on a new SELECT. Unknown return options are BAD.
+#[tokio::test]
+async fn searchres_saves_results_for_dollar() {
+    let h = Harness::new().await;
+    for subject in ["alpha", "beta", "alpha again", "gamma"] {
+        h.deliver(&format!("From: a@far.test\nSubject: {subject}\n\nbody\n")).await;
+    }
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    assert_eq!(run(&mut s, "a SEARCH RETURN (SAVE) SUBJECT alpha").await, "a OK SEARCH completed\r\n");
+    assert!(run(&mut s, "b FETCH $ (UID)").await.starts_with("* 1 FETCH (UID 1)\r\n* 3 FETCH (UID 3)\r\nb OK"));
+    assert!(run(&mut s, "c UID SEARCH $").await.starts_with("* SEARCH 1 3\r\n"));
+    assert!(run(&mut s, "d SEARCH NOT $").await.starts_with("* SEARCH 2 4\r\n"));
+    assert!(run(&mut s, "e STORE $ +FLAGS.SILENT (\\Flagged)").await.starts_with("e OK"));
+    assert!(run(&mut s, "f SEARCH FLAGGED").await.starts_with("* SEARCH 1 3\r\n"));
+    let out = run(&mut s, "g SEARCH RETURN (SAVE MAX) ALL").await;
+    assert!(out.starts_with("* ESEARCH (TAG \"g\") MAX 4\r\n"), "{out}");
+    assert!(run(&mut s, "h SEARCH $").await.starts_with("* SEARCH 4\r\n"), "MAX alone saves the maximum");
+    assert!(run(&mut s, "i SEARCH RETURN (SAVE COUNT) ALL").await.starts_with("* ESEARCH (TAG \"i\") COUNT 4"));
+    assert!(run(&mut s, "j SEARCH $").await.starts_with("* SEARCH 1 2 3 4\r\n"));
+    assert!(run(&mut s, "k SEARCH RETURN (FROBNICATE) ALL").await.starts_with("k BAD"));
+    run(&mut s, "s SELECT INBOX").await;
+    assert!(run(&mut s, "l SEARCH $").await.starts_with("* SEARCH\r\n"), "a new SELECT empties $");
+}
+
+/// SENTON/SENTBEFORE/SENTSINCE use the Date: header's own day, whatever its
+/// zone (RFC 9051 §6.4.4): 23:30 -0500 is the 1st, though UTC says the 2nd.
+#[tokio::test]
+async fn sent_dates_use_the_header_day_not_utc() {
+    let h = Harness::new().await;
+    h.deliver("From: a@far.test\nDate: Wed, 1 Jul 2026 23:30:00 -0500\nSubject: late\n\nx\n").await;
+    h.deliver("From: a@far.test\nDate: Thu, 2 Jul 2026 00:30:00 +0300\nSubject: early\n\nx\n").await;
+    let mut s = h.signed_in().await;
+    run(&mut s, "s SELECT INBOX").await;
+    assert!(run(&mut s, "a SEARCH SENTON 1-Jul-2026").await.starts_with("* SEARCH 1\r\n"));
+    assert!(run(&mut s, "b SEARCH SENTON 2-Jul-2026").await.starts_with("* SEARCH 2\r\n"));
+    assert!(run(&mut s, "c SEARCH SENTBEFORE 2-Jul-2026").await.starts_with("* SEARCH 1\r\n"));
+    assert!(run(&mut s, "d SEARCH SENTSINCE 2-Jul-2026").await.starts_with("* SEARCH 2\r\n"));
 }

@@ -372,6 +372,23 @@ pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
     s.delete_mailbox(a.id, "Customers").await.expect("delete");
     assert!(find("Customers").await.is_none());
     assert!(s.delete_mailbox(a.id, "INBOX").await.is_err());
+    // A subscription outlives its mailbox until unsubscribed.
+    let subs = s.subscriptions(a.id).await.expect("subscriptions");
+    assert!(subs.contains(&"Customers".to_string()) && !subs.contains(&"Old Inbox".to_string()), "{subs:?}");
+    s.set_subscribed(a.id, "Customers", false).await.expect("unsubscribe a deleted mailbox");
+    assert!(!s.subscriptions(a.id).await.expect("subs").contains(&"Customers".to_string()));
+    assert!(matches!(s.set_subscribed(a.id, "Nowhere", true).await, Err(StoreError::NotFound(_))));
+    // RENAME creates missing parents, moves subscriptions along, and never
+    // moves a mailbox inside itself.
+    s.rename_mailbox(a.id, "Old Inbox", "Archive/2026/Old").await.expect("rename deep");
+    assert!(find("Archive/2026").await.is_some() && find("Archive/2026/Old").await.is_some());
+    s.create_mailbox(a.id, "Quotes").await.expect("create");
+    s.create_mailbox(a.id, "Quotes/EU").await.expect("create child");
+    assert!(matches!(s.rename_mailbox(a.id, "Quotes", "Quotes/EU/x").await, Err(StoreError::Invalid(_))));
+    s.rename_mailbox(a.id, "Quotes", "Offers").await.expect("rename with child");
+    let subs = s.subscriptions(a.id).await.expect("subs");
+    assert!(subs.contains(&"Offers/EU".to_string()) && !subs.iter().any(|n| n.starts_with("Quotes")), "{subs:?}");
+    assert!(find("Offers/EU").await.expect("child moved").subscribed);
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.messages, 1);

@@ -140,7 +140,11 @@ pub trait Folders: Send + Sync {
     async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
     /// Deletes a mailbox with its messages; INBOX cannot be deleted.
     async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Subscribing needs an existing mailbox; a subscription outlives its
+    /// mailbox until unsubscribed (RFC 9051 §6.3.7).
     async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
+    /// Every subscribed name, existing or not, sorted.
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>>;
     /// Copies messages (body shared) and returns (source UID, new UID) pairs.
     /// With `expunge_source` it is a MOVE: the originals are removed in the
     /// same transaction.

@@ -210,6 +210,7 @@ impl Directory for SqliteStore {
                 )?;
                 release_blob_counts(c, &counts)?;
                 c.execute("DELETE FROM mailboxes WHERE account_id = ?1", [user.id])?;
+                c.execute("DELETE FROM subscriptions WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;
                 Ok(())
             })

@@ -14,11 +14,35 @@ fn mailbox_id(c: &Connection, account: AccountId, name: &str) -> Result<MailboxI
         .ok_or_else(|| StoreError::NotFound(format!("no mailbox {name}")))
 }
 
+/// RFC 9051 §6.3.6: RENAME creates the superior names the new name needs.
+fn create_parents(c: &Connection, account: AccountId, name: &str) -> Result<()> {
+    let mut end = 0;
+    while let Some(i) = name[end..].find('/') {
+        end += i;
+        let parent = &name[..end];
+        end += 1;
+        let exists: bool = c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ?1 AND name = ?2)",
+            params![account, parent],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            let uidvalidity = next_uidvalidity(c, account)?;
+            c.execute(
+                "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3)",
+                params![account, parent, uidvalidity],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Folders for SqliteStore {
     async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
         let (from, to) = (from.to_string(), to.to_string());
-        self.writer
+        let emptied = self
+            .writer
             .write(move |c| {
                 let id = mailbox_id(c, account, &from)?;
                 let taken: bool = c.query_row(
@@ -29,6 +53,9 @@ impl Folders for SqliteStore {
                 if taken {
                     return Err(StoreError::Conflict(format!("mailbox {to} already exists")));
                 }
+                if to.starts_with(&format!("{from}/")) {
+                    return Err(StoreError::Invalid(format!("{from} cannot be moved inside itself")));
+                }
                 if from == "INBOX" {
                     // RFC 9051 §6.3.6: the messages move to a new mailbox; INBOX stays, empty.
                     let uidvalidity = next_uidvalidity(c, account)?;
@@ -37,6 +64,14 @@ impl Folders for SqliteStore {
                         params![account, to, uidvalidity],
                     )?;
                     let new_id = c.last_insert_rowid();
+                    create_parents(c, account, &to)?;
+                    let moved: Vec<u32> = {
+                        let mut st = c.prepare("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
+                        let r = st.query_map([id], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
+                        r.collect::<rusqlite::Result<_>>()?
+                    };
+                    let modseq: i64 =
+                        c.query_row("SELECT highestmodseq FROM mailboxes WHERE id = ?1", [id], |r| r.get(0))?;
                     c.execute("UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1", params![id, new_id])?;
                     c.execute(
                         "UPDATE mailboxes SET (messages, size, uidnext, highestmodseq, unseen, deleted) =
@@ -49,18 +84,35 @@ impl Folders for SqliteStore {
                         "UPDATE mailboxes SET messages = 0, size = 0, unseen = 0, deleted = 0, uidvalidity = ?2 WHERE id = ?1",
                         params![id, uidvalidity],
                     )?;
-                    return Ok(());
+                    return Ok(Some((id, moved, modseq as u64)));
                 }
-                c.execute("UPDATE mailboxes SET name = ?2 WHERE id = ?1", params![id, to])?;
-                // Children follow: from/x becomes to/x.
+                // Children follow (from/x becomes to/x), and so do subscriptions.
+                // A clash between mailboxes is an error; between subscriptions, one is kept.
+                for update in ["UPDATE mailboxes", "UPDATE OR REPLACE subscriptions"] {
+                    c.execute(
+                        &format!(
+                            "{update} SET name = ?3 || substr(name, length(?2) + 1)
+                             WHERE account_id = ?1 AND substr(name, 1, length(?2)) = ?2"
+                        ),
+                        params![account, format!("{from}/"), format!("{to}/")],
+                    )?;
+                }
                 c.execute(
-                    "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
-                     WHERE account_id = ?1 AND substr(name, 1, length(?2)) = ?2",
-                    params![account, format!("{from}/"), format!("{to}/")],
+                    "UPDATE OR REPLACE subscriptions SET name = ?3 WHERE account_id = ?1 AND name = ?2",
+                    params![account, from, to],
                 )?;
-                Ok(())
+                c.execute("UPDATE mailboxes SET name = ?2 WHERE id = ?1", params![id, to])?;
+                create_parents(c, account, &to)?;
+                Ok(None)
             })
-            .await
+            .await?;
+        // Sessions that have INBOX selected see its messages leave.
+        if let Some((inbox, uids, modseq)) = emptied {
+            if !uids.is_empty() {
+                self.notifier.publish(inbox, MailboxChange::Expunged { uids, modseq });
+            }
+        }
+        Ok(())
     }
 
     async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()> {
@@ -93,11 +145,31 @@ impl Folders for SqliteStore {
         let name = name.to_string();
         self.writer
             .write(move |c| {
-                let id = mailbox_id(c, account, &name)?;
-                c.execute("UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1", params![id, subscribed])?;
+                if subscribed {
+                    // Only an existing mailbox can be subscribed (RFC 9051 §6.3.7 allows the check).
+                    mailbox_id(c, account, &name)?;
+                    c.execute("INSERT OR IGNORE INTO subscriptions VALUES (?1, ?2)", params![account, name])?;
+                } else {
+                    let n = c.execute(
+                        "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+                        params![account, name],
+                    )?;
+                    if n == 0 {
+                        mailbox_id(c, account, &name)?;
+                    }
+                }
                 Ok(())
             })
             .await
+    }
+
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?;
+            let rows = st.query_map([account], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     async fn copy_messages(

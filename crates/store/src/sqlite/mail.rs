@@ -50,8 +50,8 @@ pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(
     Ok(counts)
 }
 
-pub(crate) const MAILBOX_COLUMNS: &str =
-    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed,
+pub(crate) const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq,
+     EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
      messages, size, unseen, deleted";
 
 pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {

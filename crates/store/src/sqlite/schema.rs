@@ -143,6 +143,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN s_cc TEXT;
     ALTER TABLE messages ADD COLUMN s_bcc TEXT;
     "#,
+    // 5: subscriptions are names, not a mailbox column: a subscription
+    // outlives its mailbox (RFC 9051 §6.3.7; LIST reports it \NonExistent,
+    // RFC 5258 §3.1). New mailboxes are subscribed, as before. The old
+    // `mailboxes.subscribed` column is no longer read.
+    r#"
+    CREATE TABLE subscriptions (
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name       TEXT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+    CREATE TRIGGER subscribe_new_mailbox AFTER INSERT ON mailboxes BEGIN
+        INSERT OR IGNORE INTO subscriptions VALUES (NEW.account_id, NEW.name);
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -163,7 +163,8 @@ async fn upgrade_from_schema_version_1() {
         "ALTER TABLE mailboxes DROP COLUMN unseen; ALTER TABLE mailboxes DROP COLUMN deleted;
          ALTER TABLE messages DROP COLUMN s_subject; ALTER TABLE messages DROP COLUMN s_from;
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
-         ALTER TABLE messages DROP COLUMN s_bcc; PRAGMA user_version = 1;",
+         ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
+         PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
     drop(raw);
@@ -173,6 +174,12 @@ async fn upgrade_from_schema_version_1() {
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
     let unseen: i64 = raw.query_row("SELECT sum(unseen) FROM mailboxes", [], |r| r.get(0)).expect("unseen");
     assert_eq!(unseen, 2, "both delivered copies counted as unseen");
+    let (mailboxes, subscriptions): (i64, i64) = raw
+        .query_row("SELECT (SELECT count(*) FROM mailboxes), (SELECT count(*) FROM subscriptions)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("counts");
+    assert_eq!(subscriptions, mailboxes, "subscribed mailboxes keep their subscription (migration 5)");
     // Messages from before migration 4 have no search text: SEARCH falls back.
     let inbox: i64 =
         raw.query_row("SELECT id FROM mailboxes WHERE name = 'INBOX' LIMIT 1", [], |r| r.get(0)).expect("inbox");
