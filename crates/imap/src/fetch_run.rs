@@ -155,7 +155,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
             match item {
                 FetchItem::Flags => {
                     flags_sent = true;
-                    line.extend(format!("FLAGS ({})", flags_text(&m)).into_bytes());
+                    line.extend(format!("FLAGS ({})", flags_text(&m, sel.is_recent(m.uid))).into_bytes());
                 }
                 FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
                 FetchItem::InternalDate => {
@@ -215,7 +215,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
             }
         }
         if sets_seen && !flags_sent {
-            line.extend(format!(" FLAGS ({})", flags_text(&m)).into_bytes());
+            line.extend(format!(" FLAGS ({})", flags_text(&m, sel.is_recent(m.uid))).into_bytes());
         }
         if sets_seen && job.condstore {
             if !items.contains(&FetchItem::Uid) {

@@ -243,6 +243,8 @@ pub struct Candidate<'a> {
     pub raw: Option<&'a [u8]>,
     /// The envelope stored at delivery, when a key needs it.
     pub envelope: Option<&'a caravel_store::mime::Envelope>,
+    /// \Recent to this session (always false in IMAP4rev2).
+    pub recent: bool,
 }
 
 /// Decodes RFC 2047 words in a raw header value.
@@ -376,9 +378,10 @@ pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
         SearchKey::Uid(set) => set.contains(m.meta.uid, m.largest_uid),
         SearchKey::Flag(f, on) => m.meta.flags.contains(*f) == *on,
         SearchKey::Keyword(k, on) => m.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) == *on,
-        // Caravel reports no message as \Recent (RFC 9051 removed it).
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::Old => true,
+        // RFC 3501 §6.4.4: NEW is RECENT UNSEEN; OLD is NOT RECENT.
+        SearchKey::Recent => m.recent,
+        SearchKey::New => m.recent && !m.meta.flags.contains(Flags::SEEN),
+        SearchKey::Old => !m.recent,
         SearchKey::Larger(n) => m.meta.size > *n,
         SearchKey::Smaller(n) => m.meta.size < *n,
         SearchKey::Before(d) => day < *d,
@@ -435,7 +438,15 @@ mod tests {
     fn keys_match() {
         let raw = "From: =?UTF-8?B?5p2O5Lyf?= <li@far.test>\r\nSubject: =?GB2312?B?sai827Wl?=\r\nDate: Mon, 12 Jan 1970 10:00:00 +0000\r\n\r\nPlease find the 报价 attached.\r\n".as_bytes();
         let m = meta();
-        let cand = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: Some(raw), envelope: None };
+        let cand = Candidate {
+            seq: 2,
+            meta: &m,
+            largest_seq: 5,
+            largest_uid: 9,
+            raw: Some(raw),
+            envelope: None,
+            recent: false,
+        };
         let all = |s: &str| parse(s).iter().all(|k| matches(k, &cand));
         assert!(all("SEEN UNFLAGGED KEYWORD $work"));
         assert!(all("CHARSET UTF-8 SUBJECT \"报价单\""), "GB2312 subject decoded");
@@ -443,7 +454,15 @@ mod tests {
         assert!(all("BODY \"报价\"") && all("TEXT attached"));
         assert!(!all("BODY missing"));
         let plain = b"Subject: needle in header\r\n\r\nPlain ASCII Body text\r\n";
-        let c2 = Candidate { seq: 1, meta: &m, largest_seq: 1, largest_uid: 9, raw: Some(plain), envelope: None };
+        let c2 = Candidate {
+            seq: 1,
+            meta: &m,
+            largest_seq: 1,
+            largest_uid: 9,
+            raw: Some(plain),
+            envelope: None,
+            recent: false,
+        };
         assert!(parse("BODY \"ascii body\"").iter().all(|k| matches(k, &c2)), "fast path, any case");
         assert!(!parse("BODY needle").iter().all(|k| matches(k, &c2)), "BODY does not look at the header");
         assert!(all("2 UID 7 LARGER 100 SMALLER 1000"));
@@ -458,7 +477,15 @@ mod tests {
         assert!(needs_envelope(&parse("NOT SUBJECT x")) && !needs_content(&parse("NOT SUBJECT x")));
         assert!(needs_content(&parse("HEADER X-Mailer y")) && !needs_content(&parse("SEEN 1:*")));
         let (env, _) = caravel_store::mime::analyze(raw);
-        let by_env = Candidate { seq: 2, meta: &m, largest_seq: 5, largest_uid: 9, raw: None, envelope: Some(&env) };
+        let by_env = Candidate {
+            seq: 2,
+            meta: &m,
+            largest_seq: 5,
+            largest_uid: 9,
+            raw: None,
+            envelope: Some(&env),
+            recent: false,
+        };
         assert!(
             parse("SUBJECT \"报价单\" FROM \"李伟\"").iter().all(|k| matches(k, &by_env)),
             "from the envelope alone"

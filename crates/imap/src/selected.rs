@@ -30,9 +30,16 @@ pub struct Selected {
     pub(crate) fetching: Option<fetch_run::FetchJob>,
     /// UIDs saved by SEARCH RETURN (SAVE), sorted: `$` (RFC 5182).
     saved: Vec<u32>,
+    /// UID ranges `[from, to)` that are \Recent to this session (RFC 3501
+    /// §2.3.2); empty in IMAP4rev2, which has no \Recent.
+    recent: Vec<(u32, u32)>,
+    /// IMAP4rev1: new messages are claimed as \Recent (read-write) or
+    /// shown as such while unclaimed (read-only).
+    track_recent: bool,
 }
 
-pub fn flags_text(m: &MessageMeta) -> String {
+/// The FLAGS list of a message; `recent` adds \Recent (IMAP4rev1 only).
+pub fn flags_text(m: &MessageMeta, recent: bool) -> String {
     let mut f: Vec<String> = Vec::new();
     for (flag, name) in [
         (Flags::SEEN, "\\Seen"),
@@ -44,6 +51,9 @@ pub fn flags_text(m: &MessageMeta) -> String {
         if m.flags.contains(flag) {
             f.push(name.into());
         }
+    }
+    if recent {
+        f.push("\\Recent".into());
     }
     f.extend(m.keywords.iter().cloned());
     f.join(" ")
@@ -63,7 +73,24 @@ pub fn internal_date(unix: i64) -> String {
     )
 }
 
+/// The UIDs recent to a session that opens `mailbox`: claimed for good by a
+/// read-write SELECT, only looked at by EXAMINE.
+async fn recent_range(session: &Session, mailbox: &Mailbox, read_only: bool) -> (u32, u32) {
+    if read_only {
+        return (mailbox.first_recent, mailbox.uidnext);
+    }
+    session.ctx.store.claim_recent(mailbox.id).await.unwrap_or((0, 0))
+}
+
+fn in_ranges(ranges: &[(u32, u32)], uid: u32) -> bool {
+    ranges.iter().any(|&(from, to)| uid >= from && uid < to)
+}
+
 impl Selected {
+    pub fn is_recent(&self, uid: u32) -> bool {
+        in_ranges(&self.recent, uid)
+    }
+
     pub async fn open(
         session: &Session,
         user: &SignedIn,
@@ -99,8 +126,10 @@ impl Selected {
         out.extend(format!("* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n").into_bytes());
         out.extend(format!("* {} EXISTS\r\n", messages.len()).into_bytes());
         // RECENT and the UNSEEN code are IMAP4rev1 only (RFC 9051 Appendix E).
+        let recent = if session.rev2 { Vec::new() } else { vec![recent_range(session, &mailbox, read_only).await] };
         if !session.rev2 {
-            out.extend_from_slice(b"* 0 RECENT\r\n");
+            let n = messages.iter().filter(|m| in_ranges(&recent, m.uid)).count();
+            out.extend(format!("* {n} RECENT\r\n").into_bytes());
             if let Some(pos) = messages.iter().position(|m| !m.flags.contains(Flags::SEEN)) {
                 out.extend(format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).into_bytes());
             }
@@ -119,6 +148,8 @@ impl Selected {
                 condstore: false,
                 fetching: None,
                 saved: Vec::new(),
+                recent,
+                track_recent: !session.rev2,
             },
             out,
         ))
@@ -166,7 +197,7 @@ impl Selected {
                             "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n",
                             i + 1,
                             m.uid,
-                            flags_text(m),
+                            flags_text(m, in_ranges(&self.recent, m.uid)),
                             m.modseq
                         )
                         .into_bytes(),
@@ -207,6 +238,17 @@ impl Selected {
                 self.mailbox = m;
             }
         }
+        // RFC 3501 §7.3.2: new messages come with the new RECENT count.
+        if self.track_recent && self.messages.len() > before {
+            let range = if self.read_only {
+                (self.mailbox.first_recent, self.mailbox.uidnext)
+            } else {
+                ctx.store.claim_recent(self.mailbox.id).await.unwrap_or((0, 0))
+            };
+            self.recent.push(range);
+            let n = self.messages.iter().filter(|m| self.is_recent(m.uid)).count();
+            out.extend(format!("* {n} RECENT\r\n").into_bytes());
+        }
         out
     }
 
@@ -229,8 +271,14 @@ impl Selected {
         for (i, m) in self.messages.iter().enumerate() {
             if m.modseq > q.modseq {
                 out.extend(
-                    format!("* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n", i + 1, m.uid, flags_text(m), m.modseq)
-                        .into_bytes(),
+                    format!(
+                        "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n",
+                        i + 1,
+                        m.uid,
+                        flags_text(m, self.is_recent(m.uid)),
+                        m.modseq
+                    )
+                    .into_bytes(),
                 );
             }
         }
@@ -484,7 +532,12 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                         String::new()
                     };
                     out.extend(
-                        format!("* {} FETCH ({uid_item}FLAGS ({}){modseq})\r\n", i + 1, flags_text(m)).into_bytes(),
+                        format!(
+                            "* {} FETCH ({uid_item}FLAGS ({}){modseq})\r\n",
+                            i + 1,
+                            flags_text(m, sel.is_recent(m.uid))
+                        )
+                        .into_bytes(),
                     );
                 }
             }
@@ -717,8 +770,15 @@ async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> R
                 continue; // expunged meanwhile
             }
             let envelope = envelopes.get(&m.uid);
-            let cand =
-                Candidate { seq: i as u32 + 1, meta: m, largest_seq, largest_uid, raw: raw.as_deref(), envelope };
+            let cand = Candidate {
+                seq: i as u32 + 1,
+                meta: m,
+                largest_seq,
+                largest_uid,
+                raw: raw.as_deref(),
+                envelope,
+                recent: sel.is_recent(m.uid),
+            };
             if keys.iter().all(|k| search::matches(k, &cand)) {
                 hits.push(i);
             }

@@ -622,7 +622,7 @@ pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {
         .iter()
         .map(|i| match i {
             StatusItem::Messages => format!("MESSAGES {}", m.messages),
-            StatusItem::Recent => "RECENT 0".to_string(),
+            StatusItem::Recent => format!("RECENT {}", m.recent),
             StatusItem::UidNext => format!("UIDNEXT {}", m.uidnext),
             StatusItem::UidValidity => format!("UIDVALIDITY {}", m.uidvalidity),
             StatusItem::Unseen => format!("UNSEEN {}", m.unseen),

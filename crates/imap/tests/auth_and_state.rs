@@ -85,7 +85,7 @@ async fn imap4rev2_once_enabled() {
     let mut s = h.signed_in().await;
     assert!(run(&mut s, "c CAPABILITY").await.contains("IMAP4rev1 IMAP4rev2"));
     let before = run(&mut s, "a SELECT INBOX").await;
-    assert!(before.contains("* 0 RECENT") && before.contains("[UNSEEN 1]"), "rev1 by default: {before}");
+    assert!(before.contains("* 1 RECENT") && before.contains("[UNSEEN 1]"), "rev1 by default: {before}");
     assert!(run(&mut s, "b SEARCH ALL").await.starts_with("* SEARCH 1\r\n"));
     assert_eq!(run(&mut s, "e ENABLE IMAP4rev2").await, "* ENABLED IMAP4rev2\r\ne OK ENABLE completed\r\n");
     let after = run(&mut s, "a SELECT INBOX").await;

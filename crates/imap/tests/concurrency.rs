@@ -51,3 +51,33 @@ async fn a_no_keeps_the_expunges_it_carried() {
     let out = run(&mut a, "c UID COPY 1 Nowhere").await;
     assert!(out.contains("* 2 EXPUNGE") && out.contains("c NO [TRYCREATE]"), "{out}");
 }
+
+/// \Recent (RFC 3501 §2.3.2), for IMAP4rev1 sessions: a message is recent
+/// to the first session that sees it only; EXAMINE looks without claiming;
+/// RECENT, NEW and OLD search by it; STATUS counts the unclaimed ones.
+#[tokio::test]
+async fn recent_belongs_to_the_first_session_that_sees_it() {
+    let h = Harness::new().await;
+    h.deliver(SIMPLE).await;
+    let mut a = h.signed_in().await;
+    let mut b = h.signed_in().await;
+    let out = run(&mut b, "x EXAMINE INBOX").await;
+    assert!(out.contains("* 1 RECENT"), "EXAMINE shows, but does not claim: {out}");
+    let out = run(&mut a, "s SELECT INBOX").await;
+    assert!(out.contains("* 1 RECENT"), "{out}");
+    assert!(run(&mut a, "f FETCH 1 FLAGS").await.contains("FLAGS (\\Recent)"));
+    let out = run(&mut b, "s SELECT INBOX").await;
+    assert!(out.contains("* 0 RECENT"), "already claimed by a: {out}");
+    assert!(run(&mut b, "t STATUS INBOX (RECENT)").await.contains("RECENT 0"));
+    h.deliver(SIMPLE).await;
+    let out = run(&mut b, "n NOOP").await;
+    assert!(out.contains("* 2 EXISTS\r\n* 1 RECENT\r\n"), "b saw it first: {out}");
+    let out = run(&mut a, "n NOOP").await;
+    assert!(out.contains("* 2 EXISTS\r\n* 1 RECENT\r\n"), "a keeps its own: {out}");
+    assert!(run(&mut a, "r SEARCH RECENT").await.starts_with("* SEARCH 1\r\n"));
+    assert!(run(&mut a, "o SEARCH OLD").await.starts_with("* SEARCH 2\r\n"));
+    run(&mut a, "f FETCH 1 BODY[]").await;
+    assert!(run(&mut a, "w SEARCH NEW").await.starts_with("* SEARCH\r\n"), "NEW is RECENT and UNSEEN");
+    let out = run(&mut b, "r SEARCH RECENT").await;
+    assert!(out.contains("* SEARCH 2\r\n") && out.contains("FLAGS (\\Seen) MODSEQ"), "{out}");
+}

@@ -58,9 +58,12 @@ async fn fetch_items_and_sections() {
     let out = run(&mut s, "f FETCH 1 (RFC822.HEADER BODY[HEADER.FIELDS.NOT (TO MESSAGE-ID DATE FROM)])").await;
     assert!(out.contains("BODY[HEADER.FIELDS.NOT (TO MESSAGE-ID DATE FROM)] {18}\r\nSubject: Quote\r\n\r\n"), "{out}");
     let out = run(&mut s, "f FETCH 1 BODY[TEXT]<7.5>").await;
-    assert!(out.contains("BODY[TEXT]<7> \"attac\"") && out.contains("FLAGS (\\Seen)"), "non-peek sets \\Seen: {out}");
+    assert!(
+        out.contains("BODY[TEXT]<7> \"attac\"") && out.contains("FLAGS (\\Seen \\Recent)"),
+        "non-peek sets \\Seen: {out}"
+    );
     let out = run(&mut s, "u UID FETCH 2 (FLAGS)").await;
-    assert!(out.starts_with("* 2 FETCH (UID 2 FLAGS ())"), "UID FETCH adds UID: {out}");
+    assert!(out.starts_with("* 2 FETCH (UID 2 FLAGS (\\Recent))"), "UID FETCH adds UID: {out}");
     assert!(run(&mut s, "f FETCH 3 FLAGS").await.starts_with("f BAD"), "no message 3");
     assert!(run(&mut s, "u UID FETCH 3:9 FLAGS").await.starts_with("u OK"), "UID ranges may name nothing");
     let out = run(&mut s, "f FETCH 1:* FAST").await;
@@ -155,5 +158,5 @@ async fn condstore_fetch_that_sets_seen_reports_modseq() {
     run(&mut s, "e ENABLE CONDSTORE").await;
     run(&mut s, "s SELECT INBOX").await;
     let out = run(&mut s, "f FETCH 1 BODY[TEXT]").await;
-    assert!(out.contains("FLAGS (\\Seen) UID 1 MODSEQ ("), "{out}");
+    assert!(out.contains("FLAGS (\\Seen \\Recent) UID 1 MODSEQ ("), "{out}");
 }

@@ -250,6 +250,22 @@ pub async fn header_search_follows_changes(s: &dyn Store) {
     assert_eq!(find(again.id, "test").await, Vec::<u32>::new());
 }
 
+/// \Recent (RFC 3501 §2.3.2): each message is claimed by one caller only.
+pub async fn recent_is_claimed_once(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    for n in 1..=2 {
+        s.deliver(delivery(message(n, 300), vec![inbox(a.id)])).await.expect("deliver");
+    }
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    assert_eq!((mb.first_recent, mb.recent), (1, 2));
+    assert_eq!(s.claim_recent(mb.id).await.expect("claim"), (1, 3));
+    assert_eq!(s.claim_recent(mb.id).await.expect("claim again"), (3, 3), "nothing left to claim");
+    s.deliver(delivery(message(3, 300), vec![inbox(a.id)])).await.expect("deliver");
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    assert_eq!((mb.first_recent, mb.recent), (3, 1));
+    assert_eq!(s.claim_recent(mb.id).await.expect("claim"), (3, 4));
+}
+
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
     let event = |kind, recipient: &str, detail: &str| MailEvent {
         ts: now_millis(),

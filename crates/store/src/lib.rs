@@ -126,6 +126,10 @@ pub trait MailStore: Send + Sync {
     /// `needle`, case-insensitively; `None` when the store cannot answer
     /// (another field, or messages stored before this was kept).
     async fn header_search(&self, mailbox: MailboxId, field: &str, needle: &str) -> Result<Option<Vec<u32>>>;
+    /// Claims the messages no session has seen as \Recent yet (RFC 3501
+    /// §2.3.2): returns the UID range `[first, next)` that is now this
+    /// caller's; the next caller gets only newer ones.
+    async fn claim_recent(&self, mailbox: MailboxId) -> Result<(u32, u32)>;
     /// UIDs expunged from `mailbox` after `modseq` (QRESYNC, RFC 7162 §3.2.5).
     async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>>;
     /// Changes to `mailbox` made from now on, in this process.

@@ -137,6 +137,10 @@ pub struct Mailbox {
     /// Messages flagged \Deleted (STATUS DELETED, RFC 9051).
     pub deleted: u32,
     pub size: u64,
+    /// The lowest UID no IMAP4rev1 session has yet seen as \Recent
+    /// (RFC 3501 §2.3.2), and how many messages are at or above it.
+    pub first_recent: u32,
+    pub recent: u32,
 }
 
 /// IMAP system flags (RFC 9051 §2.3.2) as a bit set.

@@ -52,7 +52,8 @@ pub(crate) fn blob_counts(c: &Connection, sql: &str, param: i64) -> Result<Vec<(
 
 pub(crate) const MAILBOX_COLUMNS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq,
      EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
-     messages, size, unseen, deleted";
+     messages, size, unseen, deleted, recent_uid,
+     (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.uid >= mailboxes.recent_uid)";
 
 pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
@@ -68,6 +69,8 @@ pub(crate) fn mailbox_from_row(r: &rusqlite::Row) -> rusqlite::Result<Mailbox> {
         size: r.get::<_, i64>(9)? as u64,
         unseen: r.get::<_, i64>(10)? as u32,
         deleted: r.get::<_, i64>(11)? as u32,
+        first_recent: r.get::<_, i64>(12)? as u32,
+        recent: r.get::<_, i64>(13)? as u32,
     })
 }
 
@@ -659,6 +662,23 @@ impl MailStore for SqliteStore {
             Ok(hits)
         })
         .await
+    }
+
+    async fn claim_recent(&self, mailbox: MailboxId) -> Result<(u32, u32)> {
+        self.writer
+            .write(move |c| {
+                let (first, next): (i64, i64) = found(
+                    c.query_row("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?1", [mailbox], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    }),
+                    || format!("mailbox {mailbox}"),
+                )?;
+                if first < next {
+                    c.execute("UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1", params![mailbox, next])?;
+                }
+                Ok((first as u32, next as u32))
+            })
+            .await
     }
 
     async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>> {

@@ -158,6 +158,13 @@ const MIGRATIONS: &[&str] = &[
         INSERT OR IGNORE INTO subscriptions VALUES (NEW.account_id, NEW.name);
     END;
     "#,
+    // 6: \Recent for IMAP4rev1 (RFC 3501 §2.3.2): messages from this UID on
+    // are recent to the next session that selects the mailbox. Nothing is
+    // recent right after the upgrade.
+    r#"
+    ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+    UPDATE mailboxes SET recent_uid = uidnext;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -38,6 +38,12 @@ async fn header_search_follows_changes() {
 }
 
 #[tokio::test]
+async fn recent_is_claimed_once() {
+    let (_d, s) = fresh();
+    suite::recent_is_claimed_once(&s).await;
+}
+
+#[tokio::test]
 async fn quota_fails_only_that_recipient() {
     let (_d, s) = fresh();
     suite::quota_fails_only_that_recipient(&s).await;
@@ -164,6 +170,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE messages DROP COLUMN s_subject; ALTER TABLE messages DROP COLUMN s_from;
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
          ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
+         ALTER TABLE mailboxes DROP COLUMN recent_uid;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
