@@ -36,7 +36,7 @@ pub async fn append(
     tag: &str,
     mailbox: &str,
     flags: &[String],
-    date: Option<i64>,
+    date: Option<(i64, i32)>,
     message: Vec<u8>,
 ) -> Step {
     let step = |out| Step { out, next: crate::session::Next::Command, auth_failed: false };
@@ -57,7 +57,8 @@ pub async fn append(
     };
     let delivery = Delivery {
         raw: Arc::new(caravel_store::mime::to_crlf(message)),
-        internal_date: date.unwrap_or_else(caravel_store::now_secs),
+        internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
+        internal_zone: date.map(|d| d.1).unwrap_or(0),
         targets: vec![Target {
             flags,
             keywords,

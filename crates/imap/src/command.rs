@@ -103,8 +103,11 @@ pub enum Command {
     Append {
         mailbox: String,
         flags: Vec<String>,
-        date: Option<i64>,
+        /// Unix seconds and the zone in minutes east of UTC.
+        date: Option<(i64, i32)>,
         message: Vec<u8>,
+        /// Sent as `UTF8 (~{n}...)` (RFC 6855 §4), only after ENABLE UTF8=ACCEPT.
+        utf8: bool,
     },
     Idle,
     Check,
@@ -386,8 +389,16 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
                 date = Some(c.date_time()?);
                 c.sp()?;
             }
+            let start = c.pos;
+            let utf8 = c.atom().is_ok_and(|a| a.eq_ignore_ascii_case("UTF8")) && c.eat(b' ') && c.eat(b'(');
+            if !utf8 {
+                c.pos = start;
+            }
             let message = c.string()?;
-            Command::Append { mailbox, flags, date, message }
+            if utf8 {
+                c.expect(b')')?;
+            }
+            Command::Append { mailbox, flags, date, message, utf8 }
         }
         "IDLE" => Command::Idle,
         "CHECK" => Command::Check,
@@ -595,7 +606,11 @@ mod tests {
             Command::Store { silent: true, .. }
         ));
         assert!(matches!(p("a6 ID (\"name\" \"Thunderbird\" \"version\" \"128\")\r\n").command, Command::Id));
-        assert!(matches!(p("a7 APPEND Sent (\\Seen) {3}\r\nabc\r\n").command, Command::Append { .. }));
+        assert!(matches!(p("a7 APPEND Sent (\\Seen) {3}\r\nabc\r\n").command, Command::Append { utf8: false, .. }));
+        assert!(matches!(
+            p("b2 APPEND Sent UTF8 (~{3}\r\nabc)\r\n").command,
+            Command::Append { utf8: true, ref message, .. } if message == b"abc"
+        ));
         assert!(parse(b"a8 UID NOOP\r\n").is_err(), "UID only with some commands");
         assert_eq!(parse(b"\r\n").err().map(|e| e.tag), Some(None));
     }

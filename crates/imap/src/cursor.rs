@@ -332,8 +332,9 @@ impl<'a> Cursor<'a> {
         Ok(days_from_civil(year as i64, month, day as i64))
     }
 
-    /// `"dd-Mon-yyyy hh:mm:ss +zzzz"`, as Unix seconds.
-    pub fn date_time(&mut self) -> PResult<i64> {
+    /// `"dd-Mon-yyyy hh:mm:ss +zzzz"`, as Unix seconds and the zone in
+    /// minutes east of UTC.
+    pub fn date_time(&mut self) -> PResult<(i64, i32)> {
         self.expect(b'"')?;
         let _ = self.eat(b' ');
         let day = self.number()?;
@@ -357,12 +358,12 @@ impl<'a> Cursor<'a> {
         let zone = self.number()? as i64;
         self.expect(b'"')?;
         let month = month_number(mon).ok_or_else(|| SyntaxError("bad month".into()))?;
-        if h > 23 || m > 59 || s > 60 || !(1..=31).contains(&day) {
+        if h > 23 || m > 59 || s > 60 || !(1..=31).contains(&day) || zone % 100 > 59 || zone > 2359 {
             return err("bad date-time");
         }
         let days = days_from_civil(year as i64, month, day as i64);
-        let offset = sign * ((zone / 100) * 3600 + (zone % 100) * 60);
-        Ok(days * 86400 + h as i64 * 3600 + m as i64 * 60 + s as i64 - offset)
+        let minutes = sign * ((zone / 100) * 60 + zone % 100);
+        Ok((days * 86400 + h as i64 * 3600 + m as i64 * 60 + s as i64 - minutes * 60, minutes as i32))
     }
 }
 
@@ -413,7 +414,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(Cursor::new(b"1-Jan-1970").date().expect("d"), 0);
-        assert_eq!(Cursor::new(b"\"17-Jul-1996 02:44:25 -0700\"").date_time().expect("dt"), 837_596_665);
+        assert_eq!(Cursor::new(b"\"17-Jul-1996 02:44:25 -0700\"").date_time().expect("dt"), (837_596_665, -420));
         assert!(Cursor::new(b"32-Jan-2020").date().is_err());
     }
 

@@ -158,9 +158,9 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
                     line.extend(format!("FLAGS ({})", flags_text(&m, sel.is_recent(m.uid))).into_bytes());
                 }
                 FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
-                FetchItem::InternalDate => {
-                    line.extend(format!("INTERNALDATE \"{}\"", internal_date(m.internal_date)).into_bytes())
-                }
+                FetchItem::InternalDate => line.extend(
+                    format!("INTERNALDATE \"{}\"", internal_date(m.internal_date, m.internal_zone)).into_bytes(),
+                ),
                 FetchItem::Rfc822Size => line.extend(format!("RFC822.SIZE {}", m.size).into_bytes()),
                 FetchItem::ModSeq => line.extend(format!("MODSEQ ({})", m.modseq).into_bytes()),
                 FetchItem::Envelope => {

@@ -371,7 +371,8 @@ fn sent_day(raw: &[u8]) -> Option<i64> {
 }
 
 pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
-    let day = m.meta.internal_date.div_euclid(86400);
+    // RFC 9051 §6.4.4: the internal date's own day, in its own zone.
+    let day = (m.meta.internal_date + m.meta.internal_zone as i64 * 60).div_euclid(86400);
     match key {
         SearchKey::All => true,
         SearchKey::Seq(set) => set.contains(m.seq, m.largest_seq),
@@ -428,6 +429,7 @@ mod tests {
             flags: Flags::SEEN,
             keywords: vec!["$Work".into()],
             internal_date: 86400 * 10 + 5,
+            internal_zone: 0,
             size: 500,
             blob: String::new(),
             prefix: vec![],

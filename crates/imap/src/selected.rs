@@ -59,17 +59,22 @@ pub fn flags_text(m: &MessageMeta, recent: bool) -> String {
     f.join(" ")
 }
 
-/// `17-Jul-1996 02:44:25 +0000` (RFC 9051 date-time), in UTC.
-pub fn internal_date(unix: i64) -> String {
+/// `17-Jul-1996 02:44:25 -0700` (RFC 9051 date-time), in the zone it was
+/// given in (`zone`: minutes east of UTC).
+pub fn internal_date(unix: i64, zone: i32) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = unix.rem_euclid(86400);
-    let (year, month, day) = caravel_store::civil_from_days(unix.div_euclid(86400));
+    let local = unix + zone as i64 * 60;
+    let secs = local.rem_euclid(86400);
+    let (year, month, day) = caravel_store::civil_from_days(local.div_euclid(86400));
+    let sign = if zone < 0 { '-' } else { '+' };
     format!(
-        "{day:02}-{}-{year:04} {:02}:{:02}:{:02} +0000",
+        "{day:02}-{}-{year:04} {:02}:{:02}:{:02} {sign}{:02}{:02}",
         MONTHS[(month - 1) as usize],
         secs / 3600,
         secs % 3600 / 60,
-        secs % 60
+        secs % 60,
+        zone.abs() / 60,
+        zone.abs() % 60
     )
 }
 
@@ -793,7 +798,9 @@ mod tests {
 
     #[test]
     fn dates_and_sets() {
-        assert_eq!(internal_date(837_571_465), "17-Jul-1996 02:44:25 +0000");
+        assert_eq!(internal_date(837_571_465, 0), "17-Jul-1996 02:44:25 +0000");
+        assert_eq!(internal_date(837_596_665, -420), "17-Jul-1996 02:44:25 -0700");
+        assert_eq!(internal_date(837_571_465, 330), "17-Jul-1996 08:14:25 +0530");
         assert_eq!(compress(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
     }
 }

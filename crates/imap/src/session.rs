@@ -565,7 +565,10 @@ impl Session {
                     Err(e) => Step::new(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
                 }
             }
-            Command::Append { mailbox, flags, date, message } => {
+            Command::Append { mailbox, flags, date, message, utf8 } => {
+                if utf8 && !self.utf8 {
+                    return self.bad(&tag, "ENABLE UTF8=ACCEPT first");
+                }
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
                 crate::append::append(self, &user, &tag, &mb, &flags, date, message).await
             }

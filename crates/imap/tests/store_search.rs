@@ -68,7 +68,7 @@ async fn expunge_close_copy_move_append() {
     .await;
     assert!(appended.contains("* 1 EXISTS") && appended.contains("f OK [APPENDUID "), "{appended}");
     let date = run(&mut s, "g FETCH 1 INTERNALDATE").await;
-    assert!(date.contains("\"05-Nov-2024 09:00:00 +0000\""), "{date}");
+    assert!(date.contains("\"05-Nov-2024 10:00:00 +0100\""), "the zone APPEND gave: {date}");
     assert!(run_raw(&mut s, b"h APPEND Nowhere {3}\r\nx\r\n\r\n").await.starts_with("h NO [TRYCREATE]"));
     run(&mut s, "i STORE 1 +FLAGS.SILENT (\\Deleted)").await;
     assert!(run(&mut s, "j CLOSE").await.starts_with("j OK"));
@@ -135,4 +135,35 @@ async fn sent_dates_use_the_header_day_not_utc() {
     assert!(run(&mut s, "b SEARCH SENTON 2-Jul-2026").await.starts_with("* SEARCH 2\r\n"));
     assert!(run(&mut s, "c SEARCH SENTBEFORE 2-Jul-2026").await.starts_with("* SEARCH 1\r\n"));
     assert!(run(&mut s, "d SEARCH SENTSINCE 2-Jul-2026").await.starts_with("* SEARCH 2\r\n"));
+}
+
+/// RFC 9051 §6.3.12 and §6.4.4: APPEND's date keeps its zone; INTERNALDATE
+/// shows it, and BEFORE/ON/SINCE compare that zone's calendar day.
+#[tokio::test]
+async fn internal_date_keeps_its_zone() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    let msg = "From: a@far.test\r\nSubject: zoned\r\n\r\nx\r\n";
+    let cmd = format!("a APPEND INBOX \"01-Jul-2026 23:30:00 -0500\" {{{}}}\r\n{msg}\r\n", msg.len());
+    assert!(run_raw(&mut s, cmd.as_bytes()).await.contains("a OK"));
+    run(&mut s, "s SELECT INBOX").await;
+    let out = run(&mut s, "f FETCH 1 INTERNALDATE").await;
+    assert!(out.contains("INTERNALDATE \"01-Jul-2026 23:30:00 -0500\""), "{out}");
+    assert!(run(&mut s, "b SEARCH ON 1-Jul-2026").await.starts_with("* SEARCH 1\r\n"), "the 2nd in UTC");
+    assert!(run(&mut s, "c SEARCH SINCE 2-Jul-2026").await.starts_with("* SEARCH\r\n"));
+    assert!(run(&mut s, "d SEARCH BEFORE 2-Jul-2026").await.starts_with("* SEARCH 1\r\n"));
+}
+
+/// RFC 6855 §4: with UTF8=ACCEPT on, APPEND takes `UTF8 (literal8)`.
+#[tokio::test]
+async fn append_utf8_form_after_enable() {
+    let h = Harness::new().await;
+    let mut s = h.signed_in().await;
+    let msg = "From: 李 <li@far.test>\r\nSubject: 报价\r\n\r\n您好\r\n";
+    let cmd = format!("a APPEND INBOX UTF8 (~{{{}}}\r\n{msg})\r\n", msg.len());
+    assert!(run_raw(&mut s, cmd.as_bytes()).await.starts_with("a BAD"), "not before ENABLE");
+    run(&mut s, "e ENABLE UTF8=ACCEPT").await;
+    assert!(run_raw(&mut s, cmd.as_bytes()).await.contains("a OK [APPENDUID"));
+    run(&mut s, "s SELECT INBOX").await;
+    assert!(run(&mut s, "f FETCH 1 BODY.PEEK[]").await.contains(msg));
 }

@@ -21,6 +21,7 @@ fn meta(uid: u32, size: usize) -> MessageMeta {
         flags: Flags::default(),
         keywords: vec![],
         internal_date: 0,
+        internal_zone: 0,
         size: size as u64,
         blob: String::new(),
         prefix: vec![],

@@ -88,6 +88,7 @@ impl Backend for StoreBackend {
         let delivery = Delivery {
             raw: Arc::new(m.message),
             internal_date: caravel_store::now_secs(),
+            internal_zone: 0,
             targets,
             remote: m.remote,
             dsn: m.dsn,

@@ -216,6 +216,9 @@ pub struct MessageMeta {
     pub keywords: Vec<String>,
     /// Unix seconds.
     pub internal_date: i64,
+    /// The zone the internal date was given in, minutes east of UTC (IMAP
+    /// APPEND keeps it, RFC 9051 §6.3.12; SEARCH SINCE uses its day).
+    pub internal_zone: i32,
     /// RFC822.SIZE: `prefix` plus the blob.
     pub size: u64,
     /// Content address of the shared body.
@@ -283,6 +286,8 @@ pub struct Delivery {
     pub raw: std::sync::Arc<Vec<u8>>,
     /// Unix seconds.
     pub internal_date: i64,
+    /// Minutes east of UTC of the internal date (0 unless APPEND gave one).
+    pub internal_zone: i32,
     pub targets: Vec<Target>,
     /// Recipients elsewhere: queued for the delivery agent.
     pub remote: Vec<RemoteRecipient>,

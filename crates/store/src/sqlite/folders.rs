@@ -232,9 +232,9 @@ impl Folders for SqliteStore {
                         .query_row(params![to, from, uid], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     c.prepare_cached(
                         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure,
-                                               s_subject, s_from, s_to, s_cc, s_bcc)
+                                               s_subject, s_from, s_to, s_cc, s_bcc, internal_zone)
                          SELECT ?1, ?2, ?3, flags, keywords, internal_date, size, blob, prefix, envelope, structure,
-                                s_subject, s_from, s_to, s_cc, s_bcc
+                                s_subject, s_from, s_to, s_cc, s_bcc, internal_zone
                          FROM messages WHERE mailbox_id = ?4 AND uid = ?5",
                     )?
                     .execute(params![to, new_uid, m, from, uid])?;

@@ -210,8 +210,8 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
     add_blob_ref(c, d, p)?;
     c.prepare_cached(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure,
-                               s_subject, s_from, s_to, s_cc, s_bcc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                               s_subject, s_from, s_to, s_cc, s_bcc, internal_zone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         mailbox,
@@ -229,7 +229,8 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         p.search.from,
         p.search.to,
         p.search.cc,
-        p.search.bcc
+        p.search.bcc,
+        d.internal_zone
     ])?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     insert_event(
@@ -429,7 +430,7 @@ impl MailStore for SqliteStore {
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT uid, modseq, flags, keywords, internal_date, size, blob, prefix FROM messages
+                "SELECT uid, modseq, flags, keywords, internal_date, size, blob, prefix, internal_zone FROM messages
                  WHERE mailbox_id = ?1 ORDER BY uid",
             )?;
             let rows = st.query_map([mailbox], |r| {
@@ -440,6 +441,7 @@ impl MailStore for SqliteStore {
                     flags: Flags(r.get::<_, i64>(2)? as u8),
                     keywords: keywords.split_whitespace().map(str::to_string).collect(),
                     internal_date: r.get(4)?,
+                    internal_zone: r.get(8)?,
                     size: r.get::<_, i64>(5)? as u64,
                     blob: r.get(6)?,
                     prefix: r.get(7)?,

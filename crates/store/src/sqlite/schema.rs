@@ -165,6 +165,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
     UPDATE mailboxes SET recent_uid = uidnext;
     "#,
+    // 7: the zone of the internal date, minutes east of UTC.
+    r#"
+    ALTER TABLE messages ADD COLUMN internal_zone INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

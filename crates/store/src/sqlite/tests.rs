@@ -170,7 +170,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE messages DROP COLUMN s_subject; ALTER TABLE messages DROP COLUMN s_from;
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
          ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
-         ALTER TABLE mailboxes DROP COLUMN recent_uid;
+         ALTER TABLE mailboxes DROP COLUMN recent_uid; ALTER TABLE messages DROP COLUMN internal_zone;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
