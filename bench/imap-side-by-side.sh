@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-../shared/bench}
 export PB=${PB:-/var/tmp/peerbench}
-SESSIONS=${SESSIONS:-1000}
+# 50 warm-up sessions, then 950 measured: 1,000 in all, 10 per user, which
+# is Dovecot's default limit per user and address.
+SESSIONS=${SESSIONS:-950}
 [[ -x target/release/caravel ]] || { echo "build first: cargo build --release"; exit 1; }
 
 bash "$B/peerbench.sh" install
@@ -26,7 +28,7 @@ echo "== Dovecot: search and append"
 python3 bench/imap_ops.py --port 1143 --starttls --user user100@example.test --password pass
 echo "== Dovecot: idle sessions"
 python3 bench/imap_idle_rss.py --port 1143 --plain --user 'user{n}@example.test' --password pass \
-  --pid "$(cat "$PB/run/dovecot/master.pid")" --count "$SESSIONS" || echo "Dovecot idle sessions: failed"
+  --pid "$(cat "$PB/run/dovecot/master.pid")" --count "$SESSIONS" --warmup 50 || echo "Dovecot idle sessions: failed"
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel-imap
@@ -57,5 +59,5 @@ echo "== Caravel: search and append"
 python3 bench/imap_ops.py --port 3143 --starttls --user user100@example.test --password Bench-Password-2026
 echo "== Caravel: idle sessions"
 python3 bench/imap_idle_rss.py --port 3993 --user 'user{n}@example.test' --password Bench-Password-2026 \
-  --pid "$pid" --count "$SESSIONS"
+  --pid "$pid" --count "$SESSIONS" --warmup 50
 python3 "$B/compare.py" "$PB/results/ref-imap" "$PB/results/caravel-imap"

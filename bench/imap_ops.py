@@ -38,9 +38,12 @@ def timed(label, fn, rounds=3):
     return result
 
 
-hits = timed("UID SEARCH HEADER Subject", lambda: m.uid("SEARCH", "HEADER", "Subject", "smtpload 4242"))
+# Quoted: imaplib sends arguments as they are, and an unquoted "smtpload 4242"
+# would be HEADER Subject smtpload plus the sequence number 4242. The
+# harness' subjects are "smtpload <time> #N": one message matches.
+hits = timed("UID SEARCH HEADER Subject", lambda: m.uid("SEARCH", "HEADER", "Subject", '"#4242"'))
 print("  hits:", len(hits[1][0].split()))
-hits = timed("UID SEARCH BODY", lambda: m.uid("SEARCH", "BODY", "zzzz-not-there"))
+hits = timed("UID SEARCH BODY", lambda: m.uid("SEARCH", "BODY", '"zzzz-not-there"'))
 print("  hits:", len(hits[1][0].split()))
 try:
     m.create("BenchAppend")

@@ -31,7 +31,8 @@ pub enum SearchKey {
     Text(String),
     ModSeq(u64),
     /// A header key the store already answered: these UIDs match.
-    UidIn(std::collections::BTreeSet<u32>),
+    /// Sorted ascending; looked up by binary search.
+    UidIn(Vec<u32>),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -196,12 +197,10 @@ pub fn substitute(
     let again = |k: SearchKey| substitute(k, answers, saved);
     match key {
         SearchKey::Header(f, n) => match answers.get(&(f.clone(), n.clone())) {
-            Some(uids) => SearchKey::UidIn(uids.iter().copied().collect()),
+            Some(uids) => SearchKey::UidIn(uids.clone()),
             None => SearchKey::Header(f, n),
         },
-        SearchKey::Seq(SequenceSet::Saved) | SearchKey::Uid(SequenceSet::Saved) => {
-            SearchKey::UidIn(saved.iter().copied().collect())
-        }
+        SearchKey::Seq(SequenceSet::Saved) | SearchKey::Uid(SequenceSet::Saved) => SearchKey::UidIn(saved.to_vec()),
         SearchKey::Not(k) => SearchKey::Not(Box::new(again(*k))),
         SearchKey::Or(a, b) => SearchKey::Or(Box::new(again(*a)), Box::new(again(*b))),
         SearchKey::And(ks) => SearchKey::And(ks.into_iter().map(again).collect()),
@@ -407,7 +406,7 @@ pub fn matches(key: &SearchKey, m: &Candidate) -> bool {
             }
         }),
         SearchKey::ModSeq(n) => m.meta.modseq >= *n,
-        SearchKey::UidIn(uids) => uids.contains(&m.meta.uid),
+        SearchKey::UidIn(uids) => uids.binary_search(&m.meta.uid).is_ok(),
         SearchKey::Not(k) => !matches(k, m),
         SearchKey::Or(a, b) => matches(a, m) || matches(b, m),
         SearchKey::And(keys) => keys.iter().all(|k| matches(k, m)),
