@@ -81,10 +81,14 @@ def session():
 held = [session() for _ in range(args.warmup)]
 time.sleep(1)
 before = rss_kb()
+before_pss = pss_kb()
 held += [session() for _ in range(args.count)]
 time.sleep(2)
 after = rss_kb()
+after_pss = pss_kb()
 print(f"{args.count} idle sessions: RSS {before} KB -> {after} KB = {(after - before) / args.count:.1f} KB per session")
+print(f"  PSS {before_pss} KB -> {after_pss} KB = {(after_pss - before_pss) / args.count:.1f} KB per session"
+      " (shared pages counted once: the fair figure for a process per session)")
 for m in held:
     try:
         m.logout()

@@ -130,7 +130,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
     let items = &job.items;
     for &i in &batch {
         job.done += 1;
-        let m = sel.messages[i].clone();
+        let m = &sel.messages[i];
         if job.changed_since.is_some_and(|n| m.modseq <= n) {
             continue;
         }
@@ -139,7 +139,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
             (false, true, Some(envelopes)) => envelopes.remove(&m.uid).map(|e| (e, BodyPart::default())),
             _ => None,
         };
-        let raw = if needs_raw { ctx.store.read_message(&m).await.ok() } else { None };
+        let raw = if needs_raw { ctx.store.read_message(m).await.ok() } else { None };
         if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
             // Expunged by another session meanwhile: nothing to show.
             continue;
@@ -155,7 +155,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
             match item {
                 FetchItem::Flags => {
                     flags_sent = true;
-                    line.extend(format!("FLAGS ({})", flags_text(&m, sel.is_recent(m.uid))).into_bytes());
+                    line.extend(format!("FLAGS ({})", flags_text(m, sel.is_recent(m.uid))).into_bytes());
                 }
                 FetchItem::Uid => line.extend(format!("UID {}", m.uid).into_bytes()),
                 FetchItem::InternalDate => line.extend(
@@ -215,7 +215,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
             }
         }
         if sets_seen && !flags_sent {
-            line.extend(format!(" FLAGS ({})", flags_text(&m, sel.is_recent(m.uid))).into_bytes());
+            line.extend(format!(" FLAGS ({})", flags_text(m, sel.is_recent(m.uid))).into_bytes());
         }
         if sets_seen && job.condstore {
             if !items.contains(&FetchItem::Uid) {
