@@ -81,3 +81,15 @@ async fn recent_belongs_to_the_first_session_that_sees_it() {
     let out = run(&mut b, "r SEARCH RECENT").await;
     assert!(out.contains("* SEARCH 2\r\n") && out.contains("FLAGS (\\Seen) MODSEQ"), "{out}");
 }
+
+/// RFC 9051 §6.3.6: RENAME INBOX moves its messages out; a session that has
+/// INBOX selected sees them expunged.
+#[tokio::test]
+async fn rename_inbox_empties_it_for_other_sessions() {
+    let (_h, mut a, mut b) = two().await;
+    run(&mut b, "u UNSELECT").await;
+    assert!(run(&mut b, "r RENAME INBOX Old").await.starts_with("r OK"));
+    let out = run(&mut a, "n NOOP").await;
+    assert_eq!(out.matches(" EXPUNGE\r\n").count(), 5, "{out}");
+    assert!(run(&mut b, "s STATUS Old (MESSAGES)").await.contains("MESSAGES 5"));
+}
