@@ -1,10 +1,13 @@
-//! Sign-in: password hashing (argon2id) and policy, SASL decoding, and the
-//! check of a user's credentials against the store. Two-factor codes and
-//! lockout arrive with sign-in security.
+//! Sign-in: password hashing (argon2id) and policy, SASL decoding, the check
+//! of credentials against the store with account lockout and a per-address
+//! ban, TOTP second factor codes, app passwords and QR codes for enrollment.
 
+pub mod guard;
 pub mod password;
+pub mod qr;
 pub mod sasl;
+pub mod totp;
 mod verify;
 
 pub use password::{check_policy, generate_password, hash_password, verify_password};
-pub use verify::{Authenticator, SignedIn};
+pub use verify::{secret_hash, Authenticator, SignIn, SignInPolicy, SignedIn};

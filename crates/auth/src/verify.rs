@@ -1,9 +1,12 @@
 //! Checking a user name and password against the store, in constant time
 //! whether or not the user exists.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use caravel_store::{AccountId, Address, Directory, StoreError};
+use caravel_store::{now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, StoreError};
+
+use crate::guard::{BanPolicy, IpGuard};
 
 /// Who signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,29 +84,71 @@ impl HashThreads {
     }
 }
 
+/// The sign-in rules: account lockout and the per-address ban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInPolicy {
+    pub lock: LockPolicy,
+    pub ban: BanPolicy,
+}
+
+impl Default for SignInPolicy {
+    /// 5 failures in 15 minutes lock an account for 15 minutes (doubling);
+    /// 20 failures from one address in 15 minutes ban it for an hour.
+    fn default() -> Self {
+        SignInPolicy {
+            lock: LockPolicy { max_failures: 5, window_secs: 900, lock_secs: 900 },
+            ban: BanPolicy { max_failures: 20, window_secs: 900, ban_secs: 3600 },
+        }
+    }
+}
+
+/// The outcome of a sign-in, for each protocol to word in its own way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Ok(SignedIn),
+    /// Wrong user name or password (the caller cannot tell which, on purpose).
+    Failed,
+    /// The account is locked after repeated failures.
+    Locked,
+    /// The account password was right, but two-factor sign-in is on: mail
+    /// clients must use an app password.
+    AppPasswordRequired,
+    /// Too many failures from this address: it is banned for a while.
+    Banned,
+}
+
 pub struct Authenticator {
-    directory: Arc<dyn Directory>,
+    accounts: Arc<dyn Accounts>,
     checks: HashThreads,
+    policy: SignInPolicy,
+    ips: IpGuard,
+}
+
+/// SHA-256 of an app password or recovery code, as the store keeps it.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    // Spaces and dashes are how the secret was shown, not part of it.
+    let clean: String = secret.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_lowercase();
+    hex::encode(sha2::Sha256::digest(clean.as_bytes()))
 }
 
 impl Authenticator {
-    pub fn new(directory: Arc<dyn Directory>) -> Authenticator {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Authenticator { directory, checks: HashThreads::new(threads) }
+    pub fn new(accounts: Arc<dyn Accounts>) -> Authenticator {
+        Authenticator::with_policy(accounts, SignInPolicy::default())
     }
 
-    /// `Ok(None)` for a wrong user name or password (the caller cannot tell
-    /// which, on purpose); `Err` for a store failure (a temporary error).
-    pub async fn verify(&self, username: &str, password: &str) -> Result<Option<SignedIn>, StoreError> {
-        let user = match Address::parse(username) {
-            Ok(address) => self.directory.get_user(&address).await?,
-            Err(_) => None,
-        };
-        let (hash, signed_in) = match &user {
-            Some(u) => (u.password_hash.clone(), Some(SignedIn { account: u.id, address: u.address.clone() })),
-            // "No such user" takes as long as "wrong password".
-            None => (DUMMY_HASH.to_string(), None),
-        };
+    pub fn with_policy(accounts: Arc<dyn Accounts>, policy: SignInPolicy) -> Authenticator {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Authenticator { accounts, checks: HashThreads::new(threads), policy, ips: IpGuard::new(policy.ban) }
+    }
+
+    /// Whether `ip` is banned now (checked before anything else).
+    pub fn banned(&self, ip: IpAddr) -> bool {
+        self.ips.banned(ip, now_secs())
+    }
+
+    /// Checks a password with argon2 on the check threads.
+    async fn password_matches(&self, password: &str, hash: String) -> Result<bool, StoreError> {
         // argon2 takes tens of milliseconds of CPU: off the async threads.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let queue = self.checks.queue.clone();
@@ -113,15 +158,91 @@ impl Authenticator {
             .map_err(|e| StoreError::Backend(format!("password check failed: {e}")))?
             .map_err(|_| StoreError::Backend("the password checker has stopped".into()))?;
         self.checks.ensure_worker();
-        let ok = rx.await.map_err(|_| StoreError::Backend("the password check was lost".into()))?;
-        if let Some(user) = &user {
-            // Shared by every protocol, so lockout (sign-in security) sees all
-            // attempts. A success with nothing to clear writes nothing.
-            if !ok || user.failed_logins > 0 {
-                self.directory.record_sign_in(user.id, ok).await?;
-            }
+        rx.await.map_err(|_| StoreError::Backend("the password check was lost".into()))
+    }
+
+    /// Signs in a mail client (IMAP, POP3, SMTP AUTH) from `ip`: the account
+    /// password, or an app password; only an app password once two-factor
+    /// sign-in is on. Failures count towards the account lock and the
+    /// address ban. `Err` is a store failure (a temporary error).
+    pub async fn verify(&self, username: &str, password: &str, ip: IpAddr) -> Result<SignIn, StoreError> {
+        let now = now_secs();
+        if self.ips.banned(ip, now) {
+            return Ok(SignIn::Banned);
         }
-        Ok(if ok { signed_in } else { None })
+        let user = match Address::parse(username) {
+            Ok(address) => self.accounts.get_user(&address).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            // "No such user" takes as long as "wrong password".
+            self.password_matches(password, DUMMY_HASH.to_string()).await?;
+            self.address_failure(ip, now, username).await;
+            return Ok(SignIn::Failed);
+        };
+        if user.locked_until.is_some_and(|t| t > now) {
+            return Ok(SignIn::Locked);
+        }
+        let signed_in = SignedIn { account: user.id, address: user.address.clone() };
+        if self.accounts.use_app_password(user.id, &secret_hash(password)).await? {
+            self.accounts.record_success(user.id).await?;
+            return Ok(SignIn::Ok(signed_in));
+        }
+        if self.password_matches(password, user.password_hash.clone()).await? {
+            if user.totp_enabled {
+                return Ok(SignIn::AppPasswordRequired);
+            }
+            if user.failed_logins > 0 {
+                self.accounts.record_success(user.id).await?;
+            }
+            return Ok(SignIn::Ok(signed_in));
+        }
+        self.address_failure(ip, now, username).await;
+        if let Some(until) = self.accounts.record_failure(user.id, now, self.policy.lock).await? {
+            let minutes = (until - now + 59) / 60;
+            tracing::warn!(user = %user.address, %ip, minutes, "account locked after repeated failed sign-ins");
+            self.log(
+                EventKind::Locked,
+                &user.address,
+                format!(
+                    "account locked for {minutes} minutes after {} failed sign-ins; the last from {ip}",
+                    self.policy.lock.max_failures
+                ),
+            )
+            .await;
+        }
+        Ok(SignIn::Failed)
+    }
+
+    async fn address_failure(&self, ip: IpAddr, now: i64, username: &str) {
+        if self.ips.failure(ip, now) {
+            let minutes = self.policy.ban.ban_secs / 60;
+            tracing::warn!(%ip, minutes, "address banned after repeated failed sign-ins");
+            self.log(
+                EventKind::Banned,
+                username,
+                format!(
+                    "{ip} banned for {minutes} minutes after {} failed sign-ins across accounts",
+                    self.policy.ban.max_failures
+                ),
+            )
+            .await;
+        }
+    }
+
+    async fn log(&self, kind: EventKind, who: &str, detail: String) {
+        let event = MailEvent {
+            ts: now_millis(),
+            kind,
+            message_id: None,
+            sender: None,
+            recipient: Some(who.to_string()),
+            detail,
+            session: None,
+        };
+        if let Err(e) = self.accounts.record(event).await {
+            tracing::error!(error = %e, "cannot write the mail log");
+        }
     }
 }
 

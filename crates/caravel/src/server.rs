@@ -36,7 +36,7 @@ impl Server {
         let listeners = bind_all(&config.listen)?;
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
         // One authenticator (and one set of password-check threads) for all protocols.
-        let auth = Arc::new(caravel_auth::Authenticator::new(store.clone() as Arc<dyn caravel_store::Directory>));
+        let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
         let placeholder = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
@@ -109,5 +109,22 @@ impl Drop for Server {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+    }
+}
+
+/// The `[security]` section as the authenticator takes it.
+fn sign_in_policy(s: &caravel_config::Security) -> caravel_auth::SignInPolicy {
+    let secs = |d: std::time::Duration| d.as_secs() as i64;
+    caravel_auth::SignInPolicy {
+        lock: caravel_store::LockPolicy {
+            max_failures: s.max_failed_logins,
+            window_secs: secs(s.failure_window),
+            lock_secs: secs(s.lockout),
+        },
+        ban: caravel_auth::guard::BanPolicy {
+            max_failures: s.ip_max_failed_logins,
+            window_secs: secs(s.failure_window),
+            ban_secs: secs(s.ip_ban),
+        },
     }
 }

@@ -28,6 +28,7 @@ pub struct Config {
     pub limits: Limits,
     pub smtp: Smtp,
     pub pop3: Pop3,
+    pub security: Security,
     pub imap: Imap,
     pub store: StoreConfig,
 }
@@ -52,6 +53,33 @@ impl Default for Imap {
             max_sessions_per_user: 50,
             max_errors: 10,
             auth_failure_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[security]`: account lockout and the per-address ban, for sign-ins of
+/// every protocol together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Security {
+    /// Failed sign-ins within `failure_window` that lock an account.
+    pub max_failed_logins: u32,
+    pub failure_window: Duration,
+    /// The first lock; each further one before a success lasts twice as long.
+    pub lockout: Duration,
+    /// Failed sign-ins from one address (any accounts) within
+    /// `failure_window` that ban it.
+    pub ip_max_failed_logins: u32,
+    pub ip_ban: Duration,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            max_failed_logins: 5,
+            failure_window: Duration::from_secs(900),
+            lockout: Duration::from_secs(900),
+            ip_max_failed_logins: 20,
+            ip_ban: Duration::from_secs(3600),
         }
     }
 }
@@ -269,6 +297,7 @@ impl Default for Config {
             limits: Limits::default(),
             smtp: Smtp::default(),
             pop3: Pop3::default(),
+            security: Security::default(),
             imap: Imap::default(),
             store: StoreConfig::Sqlite,
         }
@@ -328,7 +357,7 @@ impl Config {
         r.check_keys(
             root,
             "",
-            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "store"],
+            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store"],
         );
 
         if let Some(h) = r.string(root, "", "hostname") {
@@ -391,6 +420,9 @@ impl Config {
                 i.max_sessions_per_user = v.clamp(1, 100_000) as usize;
             }
         }
+        if let Some(t) = r.table(root, "security") {
+            read_security(&mut r, t, &mut cfg.security);
+        }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);
             let url = r.string(t, "store", "url");
@@ -425,6 +457,30 @@ impl Config {
 }
 
 /// `idle_timeout`, `max_errors` and `auth_failure_delay` of a mail-reading protocol.
+fn read_security(r: &mut Reader, t: &toml_edit::Table, s: &mut Security) {
+    r.check_keys(t, "security", &["max_failed_logins", "failure_window", "lockout", "ip_max_failed_logins", "ip_ban"]);
+    for (key, field) in
+        [("max_failed_logins", &mut s.max_failed_logins), ("ip_max_failed_logins", &mut s.ip_max_failed_logins)]
+    {
+        if let Some(v) = r.count(t, "security", key) {
+            if v == 0 || v > 10_000 {
+                r.error(&format!("security.{key}"), t.get(key).and_then(|i| i.span()), "must be from 1 to 10000");
+            }
+            *field = v.clamp(1, 10_000) as u32;
+        }
+    }
+    for (key, field) in
+        [("failure_window", &mut s.failure_window), ("lockout", &mut s.lockout), ("ip_ban", &mut s.ip_ban)]
+    {
+        if let Some(v) = r.duration(t, "security", key) {
+            if v.is_zero() {
+                r.error(&format!("security.{key}"), t.get(key).and_then(|i| i.span()), "must be more than 0");
+            }
+            *field = v;
+        }
+    }
+}
+
 fn read_session_limits(
     r: &mut Reader,
     t: &toml_edit::Table,

@@ -128,3 +128,18 @@ fn smtp_section() {
     let e = Config::parse("[smtp]\nmax_line_length = 10\nover_quota = \"maybe\"\n").expect_err("invalid");
     assert_eq!(e.len(), 2);
 }
+
+#[test]
+fn security_section_sets_lockout_and_ban() {
+    assert_eq!(Config::parse("").expect("defaults").security, Security::default());
+    let c = Config::parse("[security]\nmax_failed_logins = 3\nfailure_window = \"10m\"\nlockout = \"1h\"\nip_max_failed_logins = 50\nip_ban = \"2h\"\n")
+        .expect("valid");
+    assert_eq!(c.security.max_failed_logins, 3);
+    assert_eq!(c.security.failure_window, Duration::from_secs(600));
+    assert_eq!(c.security.lockout, Duration::from_secs(3600));
+    assert_eq!((c.security.ip_max_failed_logins, c.security.ip_ban), (50, Duration::from_secs(7200)));
+    let e = Config::parse("[security]\nmax_failed_logins = 0\nip_ban = \"0s\"\nlock = 3\n").expect_err("invalid");
+    for key in ["security.max_failed_logins", "security.ip_ban", "security.lock"] {
+        assert!(format!("{e:?}").contains(key), "{key}: {e:?}");
+    }
+}

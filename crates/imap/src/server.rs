@@ -79,7 +79,7 @@ impl Conn {
 
 impl ImapServer {
     async fn run(&self, net: NetSession, stream: Stream) {
-        let mut session = Session::new(self.ctx.clone(), stream.is_tls());
+        let mut session = Session::new(self.ctx.clone(), stream.is_tls(), net.peer.ip());
         let mut conn = Conn {
             stream,
             deflate: None,

@@ -2,10 +2,11 @@
 //! Authenticated, Selected (which owns the selected mailbox's view), Logout.
 //! Commands in, response bytes out; the driver does the socket work.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use caravel_auth::sasl::{self, SaslError};
-use caravel_auth::{Authenticator, SignedIn};
+use caravel_auth::{Authenticator, SignIn, SignedIn};
 use caravel_store::{AccountId, Mailbox, SpecialUse, Store, StoreError};
 
 use crate::command::{self, Command, StatusItem, Tagged};
@@ -108,6 +109,8 @@ pub struct Session {
     compressed: bool,
     bad: usize,
     _slot: Option<SessionSlot>,
+    /// The client's address, for lockout and the address ban.
+    peer: IpAddr,
 }
 
 pub(crate) fn tagged(tag: &str, status: &str, text: &str) -> Vec<u8> {
@@ -134,8 +137,9 @@ pub(crate) fn mailbox_name(raw: &str, utf8: bool) -> Result<String, &'static str
 }
 
 impl Session {
-    pub fn new(ctx: Arc<Context>, tls: bool) -> Session {
+    pub fn new(ctx: Arc<Context>, tls: bool, peer: IpAddr) -> Session {
         Session {
+            peer,
             ctx,
             state: State::NotAuthenticated,
             tls,
@@ -333,8 +337,13 @@ impl Session {
     }
 
     async fn sign_in(&mut self, tag: &str, user: &str, password: &str) -> Step {
-        match self.ctx.auth.verify(user, password).await {
-            Ok(Some(u)) => {
+        let refused = |code: &str, text: &str, auth_failed: bool| Step {
+            out: tagged(tag, "NO", &format!("[{code}] {text}")),
+            next: Next::Command,
+            auth_failed,
+        };
+        match self.ctx.auth.verify(user, password, self.peer).await {
+            Ok(SignIn::Ok(u)) => {
                 {
                     let mut map = self.ctx.sessions.lock().unwrap_or_else(|e| e.into_inner());
                     let n = map.entry(u.account).or_insert(0);
@@ -349,13 +358,23 @@ impl Session {
                 let text = format!("[CAPABILITY {}] Signed in", self.capabilities());
                 Step::new(tagged(tag, "OK", &text))
             }
-            Ok(None) => {
+            // RFC 5530 response codes.
+            Ok(SignIn::Failed) => {
                 tracing::info!(username = %user, "sign-in failed");
-                Step {
-                    out: tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed"),
-                    next: Next::Command,
-                    auth_failed: true,
-                }
+                refused("AUTHENTICATIONFAILED", "Authentication failed", true)
+            }
+            Ok(SignIn::AppPasswordRequired) => refused(
+                "AUTHENTICATIONFAILED",
+                "Two-factor sign-in is on for this account: create an app password for this mail program and use it instead",
+                true,
+            ),
+            Ok(SignIn::Locked) => refused(
+                "AUTHENTICATIONFAILED",
+                "Account locked after too many failed sign-ins; try again later or ask your administrator",
+                false,
+            ),
+            Ok(SignIn::Banned) => {
+                refused("UNAVAILABLE", "Too many failed sign-ins from your address; try again later", false)
             }
             Err(e) => Step::new(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
         }

@@ -1,7 +1,9 @@
 //! What a POP3 session needs from the rest of the server.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{MailboxId, MessageMeta};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +20,8 @@ pub struct Snapshot {
 
 #[async_trait]
 pub trait Maildrops: Send + Sync + 'static {
-    /// `Ok(None)`: wrong user name or password.
-    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure>;
+    /// Signs in from `peer` (lockout and the address ban apply).
+    async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure>;
     /// The account's INBOX.
     async fn open(&self, user: &SignedIn) -> Result<Snapshot, TempFailure>;
     async fn read(&self, meta: &MessageMeta) -> Result<Vec<u8>, TempFailure>;

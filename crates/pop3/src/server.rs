@@ -27,8 +27,13 @@ pub struct Pop3Server<M: Maildrops> {
 
 impl<M: Maildrops> Pop3Server<M> {
     async fn run(&self, net: NetSession, mut stream: Stream) {
-        let mut session =
-            Session::new(self.config.clone(), self.maildrops.clone(), self.locks.clone(), stream.is_tls());
+        let mut session = Session::new(
+            self.config.clone(),
+            self.maildrops.clone(),
+            self.locks.clone(),
+            stream.is_tls(),
+            net.peer.ip(),
+        );
         let mut out = session.greeting();
         let mut buf: Vec<u8> = Vec::new();
         let mut next = Next::Command;

@@ -2,10 +2,11 @@
 //! UPDATE. Lines in, replies out; socket work is the driver's.
 
 use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use caravel_auth::sasl::{self, SaslError};
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::AccountId;
 
 use crate::backend::{Maildrops, Snapshot};
@@ -27,6 +28,11 @@ pub struct Step {
     pub next: Next,
     pub auth_failed: bool,
 }
+
+const APP_PASSWORD_REQUIRED: &str =
+    "[AUTH] Two-factor sign-in is on for this account: create an app password for this mail program and use it instead";
+const LOCKED: &str = "[AUTH] Account locked after too many failed sign-ins; try again later or ask your administrator";
+const BANNED: &str = "[SYS/TEMP] Too many failed sign-ins from your address; try again later";
 
 fn ok(text: &str) -> Step {
     Step { reply: format!("+OK {text}\r\n").into_bytes(), next: Next::Command, auth_failed: false }
@@ -81,11 +87,14 @@ pub struct Session<M: Maildrops> {
     state: State,
     sasl_pending: bool,
     errors: usize,
+    /// The client's address, for lockout and the address ban.
+    peer: IpAddr,
 }
 
 impl<M: Maildrops> Session<M> {
-    pub fn new(cfg: Arc<Config>, maildrops: Arc<M>, locks: Locks, tls: bool) -> Session<M> {
+    pub fn new(cfg: Arc<Config>, maildrops: Arc<M>, locks: Locks, tls: bool, peer: IpAddr) -> Session<M> {
         Session {
+            peer,
             cfg,
             maildrops,
             locks,
@@ -218,14 +227,23 @@ impl<M: Maildrops> Session<M> {
     }
 
     async fn sign_in(&mut self, username: &str, password: &str) -> Step {
-        let user: SignedIn = match self.maildrops.authenticate(username, password).await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
+        // RFC 3206 response codes: [AUTH] for credentials, [SYS/TEMP] for
+        // a condition that will pass.
+        let user: SignedIn = match self.maildrops.authenticate(username, password, self.peer).await {
+            Ok(SignIn::Ok(u)) => u,
+            Ok(SignIn::Failed) => {
                 tracing::info!(username, "sign-in failed");
                 let mut s = self.error("[AUTH] Authentication failed");
                 s.auth_failed = true;
                 return s;
             }
+            Ok(SignIn::AppPasswordRequired) => {
+                let mut s = self.error(APP_PASSWORD_REQUIRED);
+                s.auth_failed = true;
+                return s;
+            }
+            Ok(SignIn::Locked) => return self.error(LOCKED),
+            Ok(SignIn::Banned) => return self.error(BANNED),
             Err(e) => return err(&format!("[SYS/TEMP] {}", e.0)),
         };
         let Some(lock) = self.locks.take(user.account) else {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{Flags, MailboxId, MessageMeta};
 
 use crate::backend::{Maildrops, Snapshot, TempFailure};
@@ -30,8 +30,13 @@ fn meta(uid: u32, size: usize) -> MessageMeta {
 
 #[async_trait]
 impl Maildrops for Fake {
-    async fn authenticate(&self, u: &str, p: &str) -> Result<Option<SignedIn>, TempFailure> {
-        Ok((u == "alice@example.test" && p == "right").then(|| SignedIn { account: 7, address: u.into() }))
+    async fn authenticate(&self, u: &str, p: &str, _: std::net::IpAddr) -> Result<SignIn, TempFailure> {
+        Ok(match (u, p) {
+            ("alice@example.test", "right") => SignIn::Ok(SignedIn { account: 7, address: u.into() }),
+            ("locked@example.test", _) => SignIn::Locked,
+            ("twofactor@example.test", "right") => SignIn::AppPasswordRequired,
+            _ => SignIn::Failed,
+        })
     }
     async fn open(&self, _: &SignedIn) -> Result<Snapshot, TempFailure> {
         let messages = self.bodies.iter().enumerate().map(|(i, b)| meta(i as u32 + 10, b.len())).collect();
@@ -59,7 +64,7 @@ fn fake() -> Arc<Fake> {
 
 fn session(f: &Arc<Fake>, locks: &Locks, tls: bool) -> Session<Fake> {
     let cfg = Arc::new(Config { hostname: "mail.example.test".into(), max_errors: 5 });
-    Session::new(cfg, f.clone(), locks.clone(), tls)
+    Session::new(cfg, f.clone(), locks.clone(), tls, std::net::Ipv4Addr::LOCALHOST.into())
 }
 
 async fn say(s: &mut Session<Fake>, line: &str) -> String {
@@ -179,4 +184,16 @@ fn stuffing_is_exact() {
     let mut out = Vec::new();
     stuff(b"H: 1\r\n\r\nl1\r\nl2\r\n", Some(0), &mut out);
     assert_eq!(out, b"H: 1\r\n\r\n.\r\n");
+}
+
+#[tokio::test]
+async fn locked_accounts_and_two_factor_accounts_get_plain_answers() {
+    let (f, locks) = (fake(), Locks::default());
+    let mut s = session(&f, &locks, true);
+    say(&mut s, "USER locked@example.test").await;
+    let r = say(&mut s, "PASS anything").await;
+    assert!(r.starts_with("-ERR [AUTH] Account locked"), "{r}");
+    say(&mut s, "USER twofactor@example.test").await;
+    let r = say(&mut s, "PASS right").await;
+    assert!(r.starts_with("-ERR [AUTH] Two-factor sign-in is on") && r.contains("app password"), "{r}");
 }

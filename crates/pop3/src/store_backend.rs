@@ -1,9 +1,10 @@
 //! [`Maildrops`] over the store and the authenticator.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use caravel_auth::{Authenticator, SignedIn};
+use caravel_auth::{Authenticator, SignIn, SignedIn};
 use caravel_store::{MailboxId, MessageMeta, SpecialUse, Store};
 
 use crate::backend::{Maildrops, Snapshot, TempFailure};
@@ -25,8 +26,8 @@ fn temp(e: caravel_store::StoreError) -> TempFailure {
 
 #[async_trait]
 impl Maildrops for StoreMaildrops {
-    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure> {
-        self.auth.verify(username, password).await.map_err(temp)
+    async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure> {
+        self.auth.verify(username, password, peer).await.map_err(temp)
     }
 
     async fn open(&self, user: &SignedIn) -> Result<Snapshot, TempFailure> {

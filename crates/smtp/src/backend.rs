@@ -2,8 +2,10 @@
 //! store-backed implementation lives in `store_backend.rs`; unit tests use a
 //! fake.
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{AccountId, Dsn, MailEvent, RemoteRecipient};
 
 /// A failure the client should retry (4xx).
@@ -53,8 +55,8 @@ pub struct Accepted {
 pub trait Backend: Send + Sync + 'static {
     /// Resolves a recipient; `size` is the SIZE the client announced (or 0).
     async fn lookup(&self, address: &str, size: u64) -> Result<Lookup, TempFailure>;
-    /// `Ok(None)`: wrong user name or password.
-    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure>;
+    /// Signs in from `peer` (lockout and the address ban apply).
+    async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure>;
     /// Whether a signed-in user may use `from` as sender: their own address
     /// or an alias that delivers to them.
     async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure>;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use caravel_auth::sasl::{self, SaslError};
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{now_millis, now_secs, Address, Dsn, EventKind, MailEvent, RemoteRecipient};
 
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
@@ -670,17 +670,32 @@ impl<B: Backend> Session<B> {
                 return self.error(Reply::new(535, "5.7.8", "Authorization as another user is not allowed"))
             }
         };
-        match self.backend.authenticate(&username, &password).await {
-            Ok(Some(user)) => {
+        // RFC 4954 §6: 535 5.7.8 for credentials; 454 4.7.0 for a condition
+        // that will pass (here: the address ban).
+        let refused = |text: &str| Reply::new(535, "5.7.8", text);
+        match self.backend.authenticate(&username, &password, self.peer).await {
+            Ok(SignIn::Ok(user)) => {
                 tracing::info!(user = %user.address, "signed in");
                 self.user = Some(user);
                 Step::reply(Reply::new(235, "2.7.0", "Authentication successful"))
             }
-            Ok(None) => {
-                tracing::info!(username = %username, "sign-in failed");
-                let mut step = self.error(Reply::new(535, "5.7.8", "Authentication credentials invalid"));
+            Ok(outcome @ (SignIn::Failed | SignIn::AppPasswordRequired)) => {
+                tracing::info!(username = %username, ?outcome, "sign-in failed");
+                let text = match outcome {
+                    SignIn::AppPasswordRequired => {
+                        "Two-factor sign-in is on for this account: create an app password for this mail program and use it instead"
+                    }
+                    _ => "Authentication credentials invalid",
+                };
+                let mut step = self.error(refused(text));
                 step.auth_failed = true;
                 step
+            }
+            Ok(SignIn::Locked) => self.error(refused(
+                "Account locked after too many failed sign-ins; try again later or ask your administrator",
+            )),
+            Ok(SignIn::Banned) => {
+                self.error(Reply::new(454, "4.7.0", "Too many failed sign-ins from your address; try again later"))
             }
             Err(e) => Step::reply(Reply::new(454, "4.7.0", format!("Temporary authentication failure: {}", e.0))),
         }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use caravel_auth::SignedIn;
+use caravel_auth::{SignIn, SignedIn};
 use caravel_store::MailEvent;
 
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
@@ -28,9 +28,14 @@ impl Backend for Fake {
             _ => Lookup::NotLocal,
         })
     }
-    async fn authenticate(&self, user: &str, password: &str) -> Result<Option<SignedIn>, TempFailure> {
-        Ok((user == "alice@example.test" && password == "right")
-            .then(|| SignedIn { account: 1, address: user.to_string() }))
+    async fn authenticate(&self, user: &str, password: &str, _: std::net::IpAddr) -> Result<SignIn, TempFailure> {
+        Ok(match (user, password) {
+            ("alice@example.test", "right") => SignIn::Ok(SignedIn { account: 1, address: user.to_string() }),
+            ("locked@example.test", _) => SignIn::Locked,
+            ("twofactor@example.test", "right") => SignIn::AppPasswordRequired,
+            (_, "from-banned-address") => SignIn::Banned,
+            _ => SignIn::Failed,
+        })
     }
     async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure> {
         Ok(user.address == from)
@@ -203,4 +208,21 @@ async fn http_requests_close_silently_and_vrfy_reveals_nothing() {
     assert!(say(&mut s, "EXPN staff").await.starts_with("502"));
     let step = s.line(b"POST / HTTP/1.1").await;
     assert_eq!((step.next, step.replies.len()), (Next::Close, 0));
+}
+
+/// Locked accounts, accounts with two-factor sign-in and banned addresses
+/// each get their own plain answer (RFC 4954 §6 codes).
+#[tokio::test]
+async fn auth_refusals_say_why() {
+    let (mut s, _) = session(Kind::Submission, false);
+    s.line(b"EHLO c").await;
+    s.line(b"STARTTLS").await;
+    s.tls_started("TLSv1_3".into());
+    s.line(b"EHLO c").await;
+    let r = say(&mut s, "AUTH PLAIN AGxvY2tlZEBleGFtcGxlLnRlc3QAeA==").await;
+    assert!(r.starts_with("535 5.7.8 Account locked"), "{r}");
+    let r = say(&mut s, "AUTH PLAIN AHR3b2ZhY3RvckBleGFtcGxlLnRlc3QAcmlnaHQ=").await;
+    assert!(r.starts_with("535 5.7.8 Two-factor sign-in is on") && r.contains("app password"), "{r}");
+    let r = say(&mut s, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABmcm9tLWJhbm5lZC1hZGRyZXNz").await;
+    assert!(r.starts_with("454 4.7.0 Too many failed sign-ins from your address"), "{r}");
 }

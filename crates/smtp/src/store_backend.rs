@@ -1,10 +1,11 @@
 //! The [`Backend`] over the store and the authenticator: how a running server
 //! resolves, signs in, stores and queues.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use caravel_auth::{Authenticator, SignedIn};
+use caravel_auth::{Authenticator, SignIn, SignedIn};
 use caravel_store::{Address, Delivery, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User};
 
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
@@ -56,8 +57,8 @@ impl Backend for StoreBackend {
         }
     }
 
-    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<SignedIn>, TempFailure> {
-        self.auth.verify(username, password).await.map_err(temp)
+    async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure> {
+        self.auth.verify(username, password, peer).await.map_err(temp)
     }
 
     async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure> {

@@ -97,13 +97,13 @@ pub async fn directory(s: &dyn Store) {
         .await
         .expect("update");
     assert_eq!((u.quota, u.name.as_deref()), (Some(5), Some("Ana")));
-    s.record_sign_in(a.id, false).await.expect("failure");
-    s.record_sign_in(a.id, false).await.expect("failure");
+    s.record_failure(a.id, 1000, POLICY).await.expect("failure");
+    s.record_failure(a.id, 1001, POLICY).await.expect("failure");
     assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 2);
     s.unlock_user(&addr("a@example.com")).await.expect("unlock");
     assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 0);
-    s.record_sign_in(a.id, false).await.expect("failure");
-    s.record_sign_in(a.id, true).await.expect("success");
+    s.record_failure(a.id, 1002, POLICY).await.expect("failure");
+    s.record_success(a.id).await.expect("success");
     assert_eq!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").failed_logins, 0);
     s.del_alias(&addr("sales@example.com")).await.expect("del alias");
     s.del_user(&addr("a@example.com")).await.expect("del a");
@@ -264,6 +264,76 @@ pub async fn recent_is_claimed_once(s: &dyn Store) {
     let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
     assert_eq!((mb.first_recent, mb.recent), (3, 1));
     assert_eq!(s.claim_recent(mb.id).await.expect("claim"), (3, 4));
+}
+
+const POLICY: LockPolicy = LockPolicy { max_failures: 5, window_secs: 900, lock_secs: 900 };
+
+/// Lockout: five failures within the window lock the account; the next lock
+/// lasts twice as long; failures spread wider than the window never lock.
+pub async fn failures_lock_the_account_for_longer_each_time(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let t0 = 10_000;
+    for i in 0..4 {
+        assert_eq!(s.record_failure(a.id, t0 + i, POLICY).await.expect("failure"), None);
+    }
+    assert_eq!(s.record_failure(a.id, t0 + 4, POLICY).await.expect("fifth"), Some(t0 + 4 + 900));
+    let user = s.get_user(&addr("a@example.com")).await.expect("get").expect("a");
+    assert_eq!(user.locked_until, Some(t0 + 904));
+    let t1 = t0 + 2000;
+    for i in 0..4 {
+        s.record_failure(a.id, t1 + i, POLICY).await.expect("failure");
+    }
+    assert_eq!(s.record_failure(a.id, t1 + 4, POLICY).await.expect("again"), Some(t1 + 4 + 1800), "doubled");
+    // One failure every 16 minutes never reaches five in 15 minutes.
+    s.unlock_user(&addr("a@example.com")).await.expect("unlock");
+    for i in 0..10 {
+        assert_eq!(s.record_failure(a.id, t1 + 10_000 + i * 960, POLICY).await.expect("slow"), None);
+    }
+    // After unlock and a success, the first lock is short again.
+    s.record_success(a.id).await.expect("success");
+    let t2 = t1 + 100_000;
+    for i in 0..4 {
+        s.record_failure(a.id, t2 + i, POLICY).await.expect("failure");
+    }
+    assert_eq!(s.record_failure(a.id, t2 + 4, POLICY).await.expect("fifth"), Some(t2 + 4 + 900));
+}
+
+/// TOTP state, single-use time steps and recovery codes, app passwords.
+pub async fn second_factor_and_app_passwords(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    assert_eq!(s.totp(a.id).await.expect("totp"), TotpState::default());
+    assert!(s.enable_totp(a.id, vec![]).await.is_err(), "nothing to confirm");
+    s.set_totp_secret(a.id, Some("JBSWY3DPEHPK3PXP".into())).await.expect("enroll");
+    let t = s.totp(a.id).await.expect("totp");
+    assert_eq!((t.secret.as_deref(), t.enabled), (Some("JBSWY3DPEHPK3PXP"), false));
+    assert!(!s.get_user(&addr("a@example.com")).await.expect("get").expect("a").totp_enabled);
+    s.enable_totp(a.id, vec!["h1".into(), "h2".into()]).await.expect("confirm");
+    assert!(s.get_user(&addr("a@example.com")).await.expect("get").expect("a").totp_enabled);
+    assert!(s.use_totp_step(a.id, 100).await.expect("step"));
+    assert!(!s.use_totp_step(a.id, 100).await.expect("replay"), "a code is taken once");
+    assert!(!s.use_totp_step(a.id, 99).await.expect("older"));
+    assert!(s.use_totp_step(a.id, 101).await.expect("next"));
+    assert!(s.use_recovery_code(a.id, "h1").await.expect("code"));
+    assert!(!s.use_recovery_code(a.id, "h1").await.expect("used"), "single use");
+    assert!(!s.use_recovery_code(a.id, "nope").await.expect("unknown"));
+
+    let p = s.add_app_password(a.id, "iPhone", "hash-1").await.expect("add");
+    assert_eq!((p.name.as_str(), p.last_used), ("iPhone", None));
+    assert!(matches!(s.add_app_password(a.id, "iPhone", "hash-2").await, Err(StoreError::Conflict(_))));
+    s.add_app_password(a.id, "Outlook", "hash-3").await.expect("add");
+    assert!(s.use_app_password(a.id, "hash-1").await.expect("use"));
+    assert!(!s.use_app_password(a.id, "hash-9").await.expect("unknown"));
+    let list = s.app_passwords(a.id).await.expect("list");
+    assert_eq!(list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["Outlook", "iPhone"]);
+    assert!(list[1].last_used.is_some(), "use recorded");
+    s.del_app_password(a.id, "iPhone").await.expect("del");
+    assert!(!s.use_app_password(a.id, "hash-1").await.expect("revoked"));
+    assert!(matches!(s.del_app_password(a.id, "iPhone").await, Err(StoreError::NotFound(_))));
+    // Turning the second factor off forgets the recovery codes.
+    s.set_totp_secret(a.id, None).await.expect("disable");
+    assert!(!s.use_recovery_code(a.id, "h2").await.expect("gone"));
+    assert!(!s.totp(a.id).await.expect("totp").enabled);
+    s.del_user(&addr("a@example.com")).await.expect("del user with app passwords");
 }
 
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {

@@ -64,14 +64,41 @@ pub trait Directory: Send + Sync {
     async fn del_user(&self, address: &Address) -> Result<()>;
     /// Clears failed sign-in counts and any lock.
     async fn unlock_user(&self, address: &Address) -> Result<()>;
-    /// Counts a sign-in attempt of any protocol: a failure adds one to the
-    /// account's failed sign-ins, a success clears them.
-    async fn record_sign_in(&self, account: AccountId, success: bool) -> Result<()>;
     async fn add_alias(&self, alias: &Address, targets: &[String]) -> Result<Alias>;
     async fn list_aliases(&self) -> Result<Vec<Alias>>;
     async fn del_alias(&self, alias: &Address) -> Result<()>;
     /// Where mail for `address` goes.
     async fn resolve(&self, address: &Address) -> Result<Recipient>;
+}
+
+/// Sign-in security: failed sign-ins and lockout, the TOTP second factor,
+/// recovery codes and app passwords. Secrets arrive hashed (codes and app
+/// passwords) or as the TOTP key the authenticator app also holds.
+#[async_trait]
+pub trait Security: Send + Sync {
+    /// Counts a failed sign-in of any protocol at `now` (Unix seconds). With
+    /// `policy.max_failures` within the window the account is locked; the
+    /// lock's end is returned then.
+    async fn record_failure(&self, account: AccountId, now: i64, policy: LockPolicy) -> Result<Option<i64>>;
+    /// A successful sign-in clears failures and the lock doubling.
+    async fn record_success(&self, account: AccountId) -> Result<()>;
+    async fn totp(&self, account: AccountId) -> Result<TotpState>;
+    /// Enrollment: a new secret, not yet enforced (`enabled` false); None
+    /// turns the second factor off and forgets the recovery codes.
+    async fn set_totp_secret(&self, account: AccountId, secret: Option<String>) -> Result<()>;
+    /// Confirmation: enforce the second factor and keep these recovery code hashes.
+    async fn enable_totp(&self, account: AccountId, recovery_hashes: Vec<String>) -> Result<()>;
+    /// Accepts the code of time step `step` once: true and remembered if it
+    /// is newer than the last accepted one (RFC 6238 §5.2), else false.
+    async fn use_totp_step(&self, account: AccountId, step: i64) -> Result<bool>;
+    /// Consumes a recovery code (by hash): true if it existed.
+    async fn use_recovery_code(&self, account: AccountId, hash: &str) -> Result<bool>;
+    /// A name already taken by the account is a Conflict.
+    async fn add_app_password(&self, account: AccountId, name: &str, hash: &str) -> Result<AppPassword>;
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>>;
+    async fn del_app_password(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Whether `hash` is one of the account's app passwords; records its use.
+    async fn use_app_password(&self, account: AccountId, hash: &str) -> Result<bool>;
 }
 
 /// Mailboxes and messages.
@@ -178,9 +205,13 @@ pub trait Maintenance: Send + Sync {
     async fn recover(&self) -> Result<u64>;
 }
 
+/// What sign-in needs: accounts, their security state, and the mail log.
+pub trait Accounts: Directory + Security + MailLog {}
+impl<T: Directory + Security + MailLog> Accounts for T {}
+
 /// Everything a backend provides.
-pub trait Store: Directory + MailStore + Folders + MailLog + Maintenance {}
-impl<T: Directory + MailStore + Folders + MailLog + Maintenance> Store for T {}
+pub trait Store: Accounts + MailStore + Folders + Maintenance {}
+impl<T: Accounts + MailStore + Folders + Maintenance> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

@@ -30,8 +30,42 @@ pub struct User {
     pub failed_logins: u32,
     /// Unix seconds until which sign-in is refused, if locked.
     pub locked_until: Option<i64>,
+    /// Two-factor sign-in is on (TOTP confirmed): mail clients need app passwords.
+    pub totp_enabled: bool,
     #[serde(skip)]
     pub password_hash: String,
+}
+
+/// A password for one mail client or device, usable instead of the account
+/// password (and the only kind accepted by IMAP, POP3 and SMTP once two-factor
+/// sign-in is on). Only a hash of it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPassword {
+    pub name: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_used: Option<i64>,
+}
+
+/// When repeated failed sign-ins lock an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockPolicy {
+    /// This many failures within `window_secs` lock the account.
+    pub max_failures: u32,
+    pub window_secs: i64,
+    /// The first lock lasts this long; each further lock before a success
+    /// lasts twice as long as the one before.
+    pub lock_secs: i64,
+}
+
+/// The account's second factor, as the sign-in code needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TotpState {
+    /// Base32 secret: set by enrollment, active once `enabled`.
+    pub secret: Option<String>,
+    pub enabled: bool,
+    /// The last time step whose code was accepted (no code is taken twice).
+    pub last_step: i64,
 }
 
 /// What `add_user` needs; the password arrives already hashed.
@@ -364,6 +398,10 @@ pub enum EventKind {
     Delivered,
     Queued,
     Bounced,
+    /// An account was locked after repeated failed sign-ins.
+    Locked,
+    /// An address was banned after failed sign-ins across accounts.
+    Banned,
 }
 
 impl EventKind {
@@ -374,12 +412,22 @@ impl EventKind {
             EventKind::Delivered => "delivered",
             EventKind::Queued => "queued",
             EventKind::Bounced => "bounced",
+            EventKind::Locked => "locked",
+            EventKind::Banned => "banned",
         }
     }
     pub fn parse(s: &str) -> Option<EventKind> {
-        [EventKind::Received, EventKind::Rejected, EventKind::Delivered, EventKind::Queued, EventKind::Bounced]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            EventKind::Received,
+            EventKind::Rejected,
+            EventKind::Delivered,
+            EventKind::Queued,
+            EventKind::Bounced,
+            EventKind::Locked,
+            EventKind::Banned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -41,7 +41,7 @@ impl Harness {
             max_bad: 5,
             max_message_size: 1 << 20,
         };
-        let auth = Arc::new(caravel_auth::Authenticator::new(store.clone() as Arc<dyn Directory>));
+        let auth = Arc::new(caravel_auth::Authenticator::new(store.clone()));
         let ctx = Arc::new(Context::new(config, store.clone(), auth));
         Harness { dir, store, ctx, account: user.id }
     }
@@ -63,7 +63,7 @@ impl Harness {
     }
 
     pub fn session(&self, tls: bool) -> Session {
-        Session::new(self.ctx.clone(), tls)
+        Session::new(self.ctx.clone(), tls, std::net::Ipv4Addr::LOCALHOST.into())
     }
 
     /// A signed-in session (over TLS).

@@ -7,11 +7,11 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User,
-    UserUpdate,
+    now_secs, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User, UserUpdate,
 };
 
-const USER_COLUMNS: &str = "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash";
+const USER_COLUMNS: &str =
+    "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash, totp_enabled";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -24,6 +24,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         failed_logins: r.get::<_, i64>(6)? as u32,
         locked_until: r.get(7)?,
         password_hash: r.get(8)?,
+        totp_enabled: r.get(9)?,
     })
 }
 
@@ -210,6 +211,8 @@ impl Directory for SqliteStore {
                 )?;
                 release_blob_counts(c, &counts)?;
                 c.execute("DELETE FROM mailboxes WHERE account_id = ?1", [user.id])?;
+                c.execute("DELETE FROM app_passwords WHERE account_id = ?1", [user.id])?;
+                c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM subscriptions WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;
                 Ok(())
@@ -222,20 +225,11 @@ impl Directory for SqliteStore {
         self.writer
             .write(move |c| {
                 let user = require_user(c, &address)?;
-                c.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [user.id])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn record_sign_in(&self, account: AccountId, success: bool) -> Result<()> {
-        self.writer
-            .write(move |c| {
-                let sql = match success {
-                    true => "UPDATE accounts SET failed_logins = 0 WHERE id = ?1 AND failed_logins <> 0",
-                    false => "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = ?1",
-                };
-                c.prepare_cached(sql)?.execute([account])?;
+                c.execute(
+                    "UPDATE accounts SET failed_logins = 0, locked_until = NULL, first_failure = NULL, lock_count = 0
+                     WHERE id = ?1",
+                    [user.id],
+                )?;
                 Ok(())
             })
             .await

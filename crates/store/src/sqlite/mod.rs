@@ -6,6 +6,7 @@ mod directory;
 mod folders;
 mod mail;
 mod schema;
+mod security;
 mod writer;
 
 use std::path::{Path, PathBuf};

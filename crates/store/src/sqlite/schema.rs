@@ -169,6 +169,32 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN internal_zone INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 8: sign-in security. `failed_logins` counts failures since
+    // `first_failure` (the window); `lock_count` doubles each further lock.
+    // Recovery codes and app passwords are kept as SHA-256 hashes: both are
+    // long random strings, not words a person chose.
+    r#"
+    ALTER TABLE accounts ADD COLUMN first_failure INTEGER;
+    ALTER TABLE accounts ADD COLUMN lock_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN totp_secret TEXT;
+    ALTER TABLE accounts ADD COLUMN totp_enabled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE recovery_codes (
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        hash       TEXT NOT NULL,
+        PRIMARY KEY (account_id, hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE app_passwords (
+        id         INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name       TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        created    INTEGER NOT NULL,
+        last_used  INTEGER,
+        UNIQUE (account_id, name),
+        UNIQUE (account_id, hash)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -44,6 +44,18 @@ async fn recent_is_claimed_once() {
 }
 
 #[tokio::test]
+async fn failures_lock_the_account_for_longer_each_time() {
+    let (_d, s) = fresh();
+    suite::failures_lock_the_account_for_longer_each_time(&s).await;
+}
+
+#[tokio::test]
+async fn second_factor_and_app_passwords() {
+    let (_d, s) = fresh();
+    suite::second_factor_and_app_passwords(&s).await;
+}
+
+#[tokio::test]
 async fn quota_fails_only_that_recipient() {
     let (_d, s) = fresh();
     suite::quota_fails_only_that_recipient(&s).await;
@@ -171,6 +183,10 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
          ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
          ALTER TABLE mailboxes DROP COLUMN recent_uid; ALTER TABLE messages DROP COLUMN internal_zone;
+         DROP TABLE app_passwords; DROP TABLE recovery_codes;
+         ALTER TABLE accounts DROP COLUMN first_failure; ALTER TABLE accounts DROP COLUMN lock_count;
+         ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
+         ALTER TABLE accounts DROP COLUMN totp_last_step;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

@@ -1,0 +1,203 @@
+//! Sign-in security in the embedded store: lockout counters, TOTP state,
+//! recovery codes and app passwords.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::{found, SqliteStore};
+use crate::{now_secs, AccountId, AppPassword, LockPolicy, Result, Security, StoreError, TotpState};
+
+#[async_trait]
+impl Security for SqliteStore {
+    async fn record_failure(&self, account: AccountId, now: i64, policy: LockPolicy) -> Result<Option<i64>> {
+        self.writer
+            .write(move |c| {
+                let (failures, first, locks): (i64, Option<i64>, i64) = found(
+                    c.query_row(
+                        "SELECT failed_logins, first_failure, lock_count FROM accounts WHERE id = ?1",
+                        [account],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    ),
+                    || format!("account {account}"),
+                )?;
+                // A failure outside the window starts a new one.
+                let (failures, first) = match first {
+                    Some(f) if now - f < policy.window_secs => (failures + 1, f),
+                    _ => (1, now),
+                };
+                if failures < policy.max_failures as i64 {
+                    c.execute(
+                        "UPDATE accounts SET failed_logins = ?2, first_failure = ?3 WHERE id = ?1",
+                        params![account, failures, first],
+                    )?;
+                    return Ok(None);
+                }
+                // Locked: 15 minutes, then 30, 60 ... for repeated locks.
+                let until = now + policy.lock_secs.saturating_mul(1 << locks.min(20));
+                c.execute(
+                    "UPDATE accounts SET failed_logins = 0, first_failure = NULL, locked_until = ?2,
+                            lock_count = lock_count + 1
+                     WHERE id = ?1",
+                    params![account, until],
+                )?;
+                Ok(Some(until))
+            })
+            .await
+    }
+
+    async fn record_success(&self, account: AccountId) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE accounts SET failed_logins = 0, first_failure = NULL, lock_count = 0
+                     WHERE id = ?1 AND (failed_logins <> 0 OR lock_count <> 0)",
+                )?
+                .execute([account])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn totp(&self, account: AccountId) -> Result<TotpState> {
+        self.read(move |c| {
+            found(
+                c.prepare_cached("SELECT totp_secret, totp_enabled, totp_last_step FROM accounts WHERE id = ?1")?
+                    .query_row([account], |r| {
+                        Ok(TotpState { secret: r.get(0)?, enabled: r.get(1)?, last_step: r.get(2)? })
+                    }),
+                || format!("account {account}"),
+            )
+        })
+        .await
+    }
+
+    async fn set_totp_secret(&self, account: AccountId, secret: Option<String>) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE accounts SET totp_secret = ?2, totp_enabled = 0, totp_last_step = 0 WHERE id = ?1",
+                    params![account, secret],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("account {account}")));
+                }
+                c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [account])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn enable_totp(&self, account: AccountId, recovery_hashes: Vec<String>) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE accounts SET totp_enabled = 1 WHERE id = ?1 AND totp_secret IS NOT NULL",
+                    [account],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::Invalid("no two-factor enrollment to confirm".into()));
+                }
+                c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [account])?;
+                for h in &recovery_hashes {
+                    c.execute("INSERT OR IGNORE INTO recovery_codes VALUES (?1, ?2)", params![account, h])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn use_totp_step(&self, account: AccountId, step: i64) -> Result<bool> {
+        self.writer
+            .write(move |c| {
+                // One statement: two sign-ins racing with one code cannot both win.
+                let n = c.execute(
+                    "UPDATE accounts SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2",
+                    params![account, step],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn use_recovery_code(&self, account: AccountId, hash: &str) -> Result<bool> {
+        let hash = hash.to_string();
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "DELETE FROM recovery_codes WHERE account_id = ?1 AND hash = ?2",
+                    params![account, hash],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn add_app_password(&self, account: AccountId, name: &str, hash: &str) -> Result<AppPassword> {
+        let (name, hash) = (name.to_string(), hash.to_string());
+        self.writer
+            .write(move |c| {
+                let taken: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM app_passwords WHERE account_id = ?1 AND name = ?2)",
+                    params![account, name],
+                    |r| r.get(0),
+                )?;
+                if taken {
+                    return Err(StoreError::Conflict(format!("an app password named {name} already exists")));
+                }
+                let created = now_secs();
+                c.execute(
+                    "INSERT INTO app_passwords (account_id, name, hash, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![account, name, hash, created],
+                )?;
+                Ok(AppPassword { name, created, last_used: None })
+            })
+            .await
+    }
+
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT name, created, last_used FROM app_passwords WHERE account_id = ?1 ORDER BY name",
+            )?;
+            let rows = st.query_map([account], |r| {
+                Ok(AppPassword { name: r.get(0)?, created: r.get(1)?, last_used: r.get(2)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn del_app_password(&self, account: AccountId, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.writer
+            .write(move |c| {
+                let n =
+                    c.execute("DELETE FROM app_passwords WHERE account_id = ?1 AND name = ?2", params![account, name])?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("no app password named {name}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn use_app_password(&self, account: AccountId, hash: &str) -> Result<bool> {
+        let hash = hash.to_string();
+        // A read first: most sign-ins with an account password never write.
+        let known: Option<i64> = self
+            .read(move |c| {
+                Ok(c.prepare_cached("SELECT id FROM app_passwords WHERE account_id = ?1 AND hash = ?2")?
+                    .query_row(params![account, hash], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        let Some(id) = known else { return Ok(false) };
+        self.writer
+            .write(move |c| {
+                c.execute("UPDATE app_passwords SET last_used = ?2 WHERE id = ?1", params![id, now_secs()])?;
+                Ok(())
+            })
+            .await?;
+        Ok(true)
+    }
+}
