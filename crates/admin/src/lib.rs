@@ -2,11 +2,14 @@
 //! the CLI today and by the web API later, so both refuse the same input with
 //! the same words (STYLE.md practice 15).
 
+mod two_factor;
+
 use std::sync::Arc;
 
 use caravel_config::units::parse_size;
 use caravel_store::address::normalize_domain;
 use caravel_store::{Address, Alias, CheckReport, Domain, NewUser, Store, StoreError, User, UserUpdate};
+pub use two_factor::{Enrollment, RECOVERY_CODES};
 
 /// An admin action that was refused or failed; the message is for people.
 #[derive(Debug, Clone, PartialEq, Eq)]

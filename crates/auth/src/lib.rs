@@ -9,5 +9,7 @@ pub mod sasl;
 pub mod totp;
 mod verify;
 
-pub use password::{check_policy, generate_password, hash_password, verify_password};
+pub use password::{
+    check_policy, generate_app_password, generate_password, generate_recovery_code, hash_password, verify_password,
+};
 pub use verify::{secret_hash, Authenticator, SignIn, SignInPolicy, SignedIn};

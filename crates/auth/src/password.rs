@@ -104,6 +104,26 @@ pub fn generate_password() -> String {
     (0..20).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// Random characters from `alphabet`, in groups of `group` joined by `-`.
+fn grouped(alphabet: &[u8], groups: usize, group: usize) -> String {
+    (0..groups)
+        .map(|_| (0..group).map(|_| alphabet[rand::random_range(0..alphabet.len())] as char).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// An app password: 16 lower-case letters in groups of four (75 bits),
+/// easy to type on a phone. Dashes and spaces are ignored when it is used.
+pub fn generate_app_password() -> String {
+    grouped(b"abcdefghijklmnopqrstuvwxyz", 4, 4)
+}
+
+/// A single-use recovery code for the second factor: 10 characters without
+/// look-alikes in two groups (about 49 bits).
+pub fn generate_recovery_code() -> String {
+    grouped(b"abcdefghjkmnpqrstuvwxyz23456789", 2, 5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,41 @@ pub enum Command {
     Store(StoreCmd),
     /// Import messages (mbox files, Maildir folders or single message files) into an account
     Import(ImportArgs),
+    /// Two-factor sign-in with an authenticator app (TOTP)
+    #[command(subcommand, name = "2fa")]
+    TwoFactor(TwoFactorCmd),
+    /// Passwords for mail programs and devices (needed once two-factor sign-in is on)
+    #[command(subcommand, name = "app-password")]
+    AppPassword(AppPasswordCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwoFactorCmd {
+    /// Start enrollment: prints the otpauth:// URI and a QR code to scan; nothing is enforced until confirm
+    Enroll {
+        address: String,
+        /// Also write the QR code as a PNG image
+        #[arg(long, value_name = "FILE.png")]
+        qr: Option<PathBuf>,
+    },
+    /// Turn two-factor sign-in on with the first code the app shows; prints recovery codes
+    Confirm { address: String, code: String },
+    /// Turn two-factor sign-in off
+    Disable { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppPasswordCmd {
+    /// Make a password for one program or device; printed once, alone on the last line
+    Add { address: String, name: String },
+    /// List an account's app passwords (names and dates, never the passwords)
+    List {
+        address: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Revoke an app password
+    Del { address: String, name: String },
 }
 
 #[derive(Debug, Args)]

@@ -41,7 +41,7 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
     }
 }
 
-fn admin(config: &Config) -> Result<Admin, String> {
+pub(crate) fn admin(config: &Config) -> Result<Admin, String> {
     let store: Arc<dyn Store> = open_existing_store(config)?;
     Ok(Admin::new(store))
 }
@@ -53,7 +53,7 @@ fn read_password() -> Result<String, String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn print_json<T: Serialize>(value: &T) -> CmdResult {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> CmdResult {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())

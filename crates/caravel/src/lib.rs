@@ -6,5 +6,6 @@ pub mod commands;
 pub mod import;
 mod placeholder;
 mod router;
+pub mod security_commands;
 pub mod server;
 pub mod testing;

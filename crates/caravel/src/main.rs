@@ -7,7 +7,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use caravel::cli::{Cli, Command};
-use caravel::{commands, import, server::Server};
+use caravel::{commands, import, security_commands, server::Server};
 use caravel_config::Config;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -58,6 +58,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Alias(c) => commands::alias(&config, c).await,
         Command::Store(c) => commands::store(&config, c).await,
         Command::Import(a) => import::run(&config, a).await,
+        Command::TwoFactor(c) => security_commands::two_factor(&config, c).await,
+        Command::AppPassword(c) => security_commands::app_password(&config, c).await,
     }
 }
 

@@ -2,31 +2,14 @@
 //! concurrent sessions (IDLE push, flag and expunge propagation), POP3 and
 //! IMAP on one mailbox, and the limits.
 
-use std::process::Command;
+mod common;
 
 use caravel::testing::TestServer;
-use caravel_net::Service;
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/imap_scenarios.py");
 
 async fn scenario(t: &TestServer, name: &str) {
-    let mut cmd = Command::new("python3");
-    cmd.arg(SCENARIOS).arg(name);
-    for (var, service) in [
-        ("IMAP_PORT", Service::Imap),
-        ("IMAPS_PORT", Service::Imaps),
-        ("SMTP_PORT", Service::Smtp),
-        ("POP3S_PORT", Service::Pop3s),
-    ] {
-        cmd.env(var, t.addr(service).port().to_string());
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("python3")).await.expect("scenario");
-    assert!(
-        out.status.success(),
-        "{name}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_scenario(SCENARIOS, name, t, vec![]).await;
 }
 
 fn quick(c: &mut caravel_config::Config) {

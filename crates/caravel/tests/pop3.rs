@@ -1,6 +1,8 @@
 //! POP3 end to end: Python's poplib, fetchmail and getmail6 against a whole
 //! server on loopback.
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -38,14 +40,7 @@ async fn run(cmd: Command) -> std::process::Output {
 }
 
 async fn scenario(t: &TestServer, name: &str) -> String {
-    let mut cmd = Command::new("python3");
-    cmd.arg(SCENARIOS)
-        .arg(name)
-        .env("POP3_PORT", t.addr(Service::Pop3).port().to_string())
-        .env("POP3S_PORT", t.addr(Service::Pop3s).port().to_string());
-    let out = run(cmd).await;
-    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&common::python_scenario(SCENARIOS, name, t, vec![]).await).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -180,12 +175,8 @@ async fn failed_sign_ins_are_counted_across_pop3_and_smtp() {
     };
     scenario(&t, "fail_once").await;
     assert_eq!(failed(store.clone()).await, 1);
-    let mut smtp = Command::new("python3");
-    smtp.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_scenarios.py"))
-        .arg("fail_once")
-        .env("SUBMISSIONS_PORT", t.addr(Service::Submissions).port().to_string());
-    let o = run(smtp).await;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let smtp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_scenarios.py");
+    common::python_scenario(smtp, "fail_once", &t, vec![]).await;
     assert_eq!(failed(store.clone()).await, 2, "SMTP and POP3 failures add up");
     scenario(&t, "sign_in_once").await;
     assert_eq!(failed(store.clone()).await, 0, "a success clears the count");

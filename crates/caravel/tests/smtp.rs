@@ -1,6 +1,8 @@
 //! SMTP end to end: real clients (Python's smtplib and raw sockets, swaks,
 //! msmtp) against a whole server on loopback; the store is checked after.
 
+mod common;
+
 use std::process::Command;
 
 use caravel::testing::TestServer;
@@ -10,30 +12,14 @@ use caravel_store::{Address, MessageMeta, Store};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_scenarios.py");
 
-fn env_ports(t: &TestServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("SMTP_PORT", t.addr(Service::Smtp).port().to_string()),
-        ("SUBMISSION_PORT", t.addr(Service::Submission).port().to_string()),
-        ("SUBMISSIONS_PORT", t.addr(Service::Submissions).port().to_string()),
-    ]
-}
-
 /// Runs a scenario of `smtp_scenarios.py`; returns its standard output.
 async fn scenario(t: &TestServer, name: &str) -> Vec<u8> {
     scenario_with(t, name, vec![]).await
 }
 
 async fn scenario_with(t: &TestServer, name: &str, extra: Vec<(&'static str, String)>) -> Vec<u8> {
-    let mut env = env_ports(t);
-    env.extend(extra);
-    let name = name.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(SCENARIOS).arg(&name).envs(env).output().expect("python3")
-    })
-    .await
-    .expect("scenario");
-    assert!(out.status.success(), "scenario failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
+    let extra = extra.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    common::python_scenario(SCENARIOS, name, t, extra).await
 }
 
 async fn inbox(store: &dyn Store, address: &str) -> Vec<(MessageMeta, Vec<u8>)> {

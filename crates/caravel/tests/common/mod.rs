@@ -103,3 +103,29 @@ pub fn send_signal(pid: u32, signal: &str) {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Runs `python3 SCRIPT NAME` against the server `t`, with every listener's
+/// port in the environment (`IMAP_PORT`, `POP3S_PORT`, ...) plus `extra`.
+/// Fails the test with the script's output unless it succeeds; returns its
+/// standard output.
+pub async fn python_scenario(
+    script: &str,
+    name: &str,
+    t: &caravel::testing::TestServer,
+    extra: Vec<(String, String)>,
+) -> Vec<u8> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(name);
+    for (service, addr) in &t.server.addrs {
+        cmd.env(format!("{}_PORT", service.key().to_uppercase()), addr.port().to_string());
+    }
+    cmd.envs(extra);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("python3")).await.expect("scenario");
+    assert!(
+        out.status.success(),
+        "{name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -1,0 +1,140 @@
+"""Sign-in security end to end, run by tests/sign_in_security.rs: the real
+`caravel` binary for 2fa and app-password commands, Python's imaplib,
+poplib and smtplib as the mail programs. Usage: security_scenarios.py
+SCENARIO; ports from IMAPS_PORT, POP3S_PORT, SUBMISSIONS_PORT; the binary and
+its config from CARAVEL_BIN and CARAVEL_CONFIG; the database from CARAVEL_DB."""
+
+import base64
+import hmac
+import imaplib
+import json
+import os
+import poplib
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import time
+
+from common import HOST, PASSWORD, USER, ctx, expect, port
+
+IMAPS = port("IMAPS_PORT")
+POP3S = port("POP3S_PORT")
+SUBMISSIONS = port("SUBMISSIONS_PORT")
+BOB, BOB_PASSWORD = "bob@example.test", "Builder-Key-2026!"
+
+
+def caravel(*args, check=True):
+    p = subprocess.run([os.environ["CARAVEL_BIN"], "--config", os.environ["CARAVEL_CONFIG"], *args],
+                       capture_output=True, text=True)
+    if check:
+        expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stderr}")
+    return p
+
+
+def totp(secret, at=None):
+    """RFC 6238 with HMAC-SHA-1, 6 digits, 30 s: what an authenticator app shows."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = int((at if at is not None else time.time()) // 30)
+    mac = hmac.new(key, counter.to_bytes(8, "big"), "sha1").digest()
+    o = mac[-1] & 15
+    return "%06d" % ((int.from_bytes(mac[o:o + 4], "big") & 0x7FFFFFFF) % 1000000)
+
+
+def attempt(sign_in, errors):
+    """(ok, the server's words when refused)."""
+    try:
+        sign_in()
+        return True, ""
+    except errors as e:
+        return False, str(e)
+
+
+def imap_login(user, password):
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    return attempt(lambda: (m.login(user, password), m.logout()), imaplib.IMAP4.error)
+
+
+def pop3_login(user, password):
+    p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+    return attempt(lambda: (p.user(user), p.pass_(password), p.quit()), poplib.error_proto)
+
+
+def smtp_login(user, password):
+    s = smtplib.SMTP_SSL(HOST, SUBMISSIONS, context=ctx())
+    return attempt(lambda: (s.login(user, password), s.quit()), smtplib.SMTPException)
+
+
+def two_factor():
+    qr = os.path.join(os.path.dirname(os.environ["CARAVEL_CONFIG"]), "qr.png")
+    out = caravel("2fa", "enroll", USER, "--qr", qr).stdout
+    uri = out.strip().splitlines()[-1]
+    expect(uri.startswith("otpauth://totp/example.test:alice@example.test?secret="), uri)
+    secret = uri.split("secret=")[1].split("&")[0]
+    expect("█" in out or "▀" in out, "a QR code drawn in the terminal")
+    with open(qr, "rb") as f:
+        expect(f.read(8) == b"\x89PNG\r\n\x1a\n", "--qr writes a PNG")
+    # Nothing is enforced before confirmation.
+    expect(imap_login(USER, PASSWORD)[0], "password still works before confirm")
+    wrong = caravel("2fa", "confirm", USER, "000000" if totp(secret) != "000000" else "111111", check=False)
+    expect(wrong.returncode == 1 and "not right" in wrong.stderr, wrong.stderr)
+    out = caravel("2fa", "confirm", USER, totp(secret)).stdout.strip().splitlines()
+    codes = out[-10:]
+    expect(len(set(codes)) == 10 and all(len(c) == 11 and c[5] == "-" for c in codes), f"{out}")
+    again = caravel("2fa", "confirm", USER, totp(secret), check=False)
+    expect(again.returncode == 1 and "already on" in again.stderr, again.stderr)
+    # The account password alone no longer signs mail programs in.
+    for name, login in [("IMAP", imap_login), ("POP3", pop3_login), ("SMTP", smtp_login)]:
+        ok, text = login(USER, PASSWORD)
+        expect(not ok and "app password" in text, f"{name} with the bare password: {text}")
+    password = caravel("app-password", "add", USER, "Phone").stdout.strip().splitlines()[-1]
+    expect(len(password) == 19 and password.count("-") == 3, password)
+    for name, login in [("IMAP", imap_login), ("POP3", pop3_login), ("SMTP", smtp_login)]:
+        ok, text = login(USER, password)
+        expect(ok, f"{name} with the app password: {text}")
+    expect(imap_login(USER, password.replace("-", " ").upper())[0], "spaces and case are forgiven")
+    listed = json.loads(caravel("app-password", "list", USER, "--json").stdout)
+    expect([p["name"] for p in listed] == ["Phone"] and listed[0]["last_used"], f"{listed}")
+    dup = caravel("app-password", "add", USER, "Phone", check=False)
+    expect(dup.returncode == 1, "one name, one password")
+    caravel("app-password", "del", USER, "Phone")
+    ok, text = imap_login(USER, password)
+    expect(not ok and "AUTHENTICATIONFAILED" in text, f"revoked: {text}")
+    caravel("2fa", "disable", USER)
+    expect(imap_login(USER, PASSWORD)[0], "password works again once two-factor is off")
+
+
+def lockout():
+    # Five failures across IMAP and SMTP lock the account for every protocol.
+    for login in [imap_login, smtp_login, imap_login, smtp_login, imap_login]:
+        expect(not login(BOB, "wrong password")[0], "wrong password refused")
+    ok, text = imap_login(BOB, BOB_PASSWORD)
+    expect(not ok and "locked" in text, f"IMAP while locked: {text}")
+    ok, text = smtp_login(BOB, BOB_PASSWORD)
+    expect(not ok and "535" in text and "locked" in text, f"SMTP while locked: {text}")
+    ok, text = pop3_login(BOB, BOB_PASSWORD)
+    expect(not ok and "locked" in text, f"POP3 while locked: {text}")
+    db = sqlite3.connect(f"file:{os.environ['CARAVEL_DB']}?mode=ro", uri=True)
+    rows = db.execute("SELECT detail FROM mail_log WHERE kind = 'locked' AND recipient = ?", (BOB,)).fetchall()
+    expect(len(rows) == 1 and "127.0.0.1" in rows[0][0], f"mail log: {rows}")
+    users = json.loads(caravel("user", "list", "--json").stdout)
+    expect([u["locked"] for u in users if u["address"] == BOB] == [True], f"{users}")
+    caravel("user", "unlock", BOB)
+    expect(imap_login(BOB, BOB_PASSWORD)[0], "unlocked by the CLI")
+
+
+def ip_ban():
+    # The server allows 4 failures per address: spread over accounts and POP3.
+    for user in ["nobody@example.test", BOB, "ghost@example.test", USER]:
+        expect(not pop3_login(user, "wrong password")[0], "refused")
+    ok, text = imap_login(USER, PASSWORD)
+    expect(not ok and "UNAVAILABLE" in text and "your address" in text, f"IMAP from a banned address: {text}")
+    ok, text = smtp_login(USER, PASSWORD)
+    expect(not ok and "454" in text, f"SMTP from a banned address: {text}")
+    db = sqlite3.connect(f"file:{os.environ['CARAVEL_DB']}?mode=ro", uri=True)
+    rows = db.execute("SELECT detail FROM mail_log WHERE kind = 'banned'").fetchall()
+    expect(len(rows) == 1 and rows[0][0].startswith("127.0.0.1 banned"), f"mail log: {rows}")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()
