@@ -38,11 +38,16 @@ async fn serve(config: Config) -> Result<(), String> {
     // stop the server gracefully, not kill it.
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let server = Server::start(config.clone()).await?;
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "caravel is running");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received"); break }
+            _ = int.recv() => { tracing::info!("SIGINT received"); break }
+            // SIGHUP: reload the TLS certificates (a renewal hook's signal).
+            _ = hup.recv() => { let _ = server.reload_tls(); }
+        }
     }
     server.stop().await;
     tracing::info!("stopped");

@@ -13,15 +13,22 @@ use tokio::task::JoinHandle;
 use crate::commands::open_store;
 use crate::placeholder::Placeholder;
 use crate::router::Router;
+use caravel_net::tls::Certificates;
 use caravel_smtp::pipeline::{Pipeline, SizeStage};
 
 /// A started server; [`Server::stop`] stops it gracefully.
 pub struct Server {
     pub addrs: Vec<(Service, SocketAddr)>,
     pub store: Arc<SqliteStore>,
+    /// The certificates in use; reloaded when their files change.
+    pub certificates: Arc<Certificates>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    watcher: JoinHandle<()>,
 }
+
+/// How often certificate files are checked for a renewal.
+const CERT_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Server {
     /// Opens the store, prepares TLS and binds every listener; any failure is
@@ -32,7 +39,8 @@ impl Server {
         if orphans > 0 {
             tracing::info!(orphans, "removed blob files left by deliveries interrupted by a crash");
         }
-        let tls = caravel_net::tls::acceptor(&config)?;
+        let certificates = Certificates::from_config(&config)?;
+        let tls = caravel_net::tls::acceptor(certificates.clone())?;
         let listeners = bind_all(&config.listen)?;
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
         // One authenticator (and one set of password-check threads) for all protocols.
@@ -85,7 +93,14 @@ impl Server {
             })
             .await
         });
-        Ok(Server { addrs, store, stop: Some(stop), task: Some(task) })
+        let watched = certificates.clone();
+        let watcher = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CERT_CHECK).await;
+                let _ = watched.reload_if_changed();
+            }
+        });
+        Ok(Server { addrs, store, certificates, stop: Some(stop), task: Some(task), watcher })
     }
 
     /// The first address `service` listens on.
@@ -93,8 +108,14 @@ impl Server {
         self.addrs.iter().find(|(s, _)| *s == service).map(|(_, a)| *a)
     }
 
+    /// Reloads the TLS certificates now (SIGHUP); the old ones stay on error.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        self.certificates.reload()
+    }
+
     /// Stops accepting, lets sessions finish (up to the grace period), returns.
     pub async fn stop(mut self) {
+        self.watcher.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -106,6 +127,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.watcher.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

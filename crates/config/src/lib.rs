@@ -24,6 +24,9 @@ pub struct Config {
     pub listen: Listen,
     /// `None`: a self-signed certificate for `hostname`, generated once into `data_dir`.
     pub tls: Option<TlsFiles>,
+    /// `[tls.sni."HOST"]`: certificates chosen by the name the client asks
+    /// for (SNI); `tls` (or the self-signed one) for every other name.
+    pub tls_sni: Vec<(String, TlsFiles)>,
     pub dns: Dns,
     pub limits: Limits,
     pub smtp: Smtp,
@@ -293,6 +296,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./caravel-data"),
             listen: Listen::standard(),
             tls: None,
+            tls_sni: Vec::new(),
             dns: Dns::default(),
             limits: Limits::default(),
             smtp: Smtp::default(),
@@ -384,7 +388,23 @@ impl Config {
             }
         }
         if let Some(t) = r.table(root, "tls") {
-            r.check_keys(t, "tls", &["cert", "key"]);
+            r.check_keys(t, "tls", &["cert", "key", "sni"]);
+            if let Some(sni) = r.table(t, "sni") {
+                for (name, item) in sni.iter() {
+                    let prefix = format!("tls.sni.{name}");
+                    let files = item.as_table().map(|e| {
+                        r.check_keys(e, &prefix, &["cert", "key"]);
+                        (r.string(e, &prefix, "cert"), r.string(e, &prefix, "key"))
+                    });
+                    match (validate_hostname(name.trim_start_matches("*.")), files) {
+                        (Ok(_), Some((Some(cert), Some(key)))) => cfg
+                            .tls_sni
+                            .push((name.to_ascii_lowercase(), TlsFiles { cert: cert.into(), key: key.into() })),
+                        (Err(e), _) => r.error(&prefix, item.span(), format!("not a host name: {e}")),
+                        _ => r.error(&prefix, item.span(), "set cert and key, e.g. { cert = \"...\", key = \"...\" }"),
+                    }
+                }
+            }
             let cert = r.string(t, "tls", "cert");
             let key = r.string(t, "tls", "key");
             match (cert, key) {

@@ -143,3 +143,20 @@ fn security_section_sets_lockout_and_ban() {
         assert!(format!("{e:?}").contains(key), "{key}: {e:?}");
     }
 }
+
+#[test]
+fn tls_sni_certificates_by_host_name() {
+    let c = Config::parse(
+        "[tls]\ncert = \"/a.pem\"\nkey = \"/a.key\"\n[tls.sni.\"mail.Other.test\"]\ncert = \"/b.pem\"\nkey = \"/b.key\"\n[tls.sni.\"*.third.test\"]\ncert = \"/c.pem\"\nkey = \"/c.key\"\n",
+    )
+    .expect("valid");
+    assert_eq!(c.tls_sni.len(), 2);
+    assert_eq!(c.tls_sni[0].0, "mail.other.test");
+    assert_eq!(c.tls_sni[1].1.key, PathBuf::from("/c.key"));
+    let e = Config::parse(
+        "[tls.sni.\"bad host!\"]\ncert = \"/b.pem\"\nkey = \"/b.key\"\n[tls.sni.\"ok.test\"]\ncert = \"/x\"\n",
+    )
+    .expect_err("invalid");
+    let text = format!("{e:?}");
+    assert!(text.contains("tls.sni.bad host!") && text.contains("tls.sni.ok.test"), "{text}");
+}

@@ -53,7 +53,8 @@ async fn start(services: &[&str], limits: Limits, work: Duration) -> Running {
         *listen.service_mut(s).expect("service") = vec!["127.0.0.1:0".parse().expect("addr")];
     }
     let config = Config { data_dir: dir.path().to_path_buf(), listen, ..Config::default() };
-    let tls = caravel_net::tls::acceptor(&config).expect("tls");
+    let certs = caravel_net::tls::Certificates::from_config(&config).expect("certificates");
+    let tls = caravel_net::tls::acceptor(certs).expect("tls");
     let listeners = bind_all(&config.listen).expect("bind");
     let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
     let (stop, stopped) = oneshot::channel::<()>();

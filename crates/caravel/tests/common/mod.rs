@@ -114,8 +114,19 @@ pub async fn python_scenario(
     t: &caravel::testing::TestServer,
     extra: Vec<(String, String)>,
 ) -> Vec<u8> {
+    python_scenario_args(script, name, &[], t, extra).await
+}
+
+/// [`python_scenario`] with arguments after the scenario's name.
+pub async fn python_scenario_args(
+    script: &str,
+    name: &str,
+    args: &[&str],
+    t: &caravel::testing::TestServer,
+    extra: Vec<(String, String)>,
+) -> Vec<u8> {
     let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(name);
+    cmd.arg(script).arg(name).args(args);
     for (service, addr) in &t.server.addrs {
         cmd.env(format!("{}_PORT", service.key().to_uppercase()), addr.port().to_string());
     }
