@@ -17,6 +17,12 @@ pub struct Enrollment {
     pub secret: String,
 }
 
+/// The Key URI, with the mail domain as the issuer apps show above the code.
+fn uri(user: &User, key: &[u8]) -> String {
+    let issuer = user.address.rsplit('@').next().unwrap_or("Caravel");
+    totp::otpauth_uri(issuer, &user.address, key)
+}
+
 impl Admin {
     async fn existing_user(&self, addr: &str) -> Result<User> {
         let address = address(addr)?;
@@ -35,9 +41,17 @@ impl Admin {
         let key = totp::new_secret();
         let secret = totp::base32_encode(&key);
         self.store.set_totp_secret(user.id, Some(secret.clone())).await?;
-        // The issuer apps show above the code: the mail domain.
-        let issuer = user.address.rsplit('@').next().unwrap_or("Caravel").to_string();
-        Ok(Enrollment { uri: totp::otpauth_uri(&issuer, &user.address, &key), secret })
+        Ok(Enrollment { uri: uri(&user, &key), secret })
+    }
+
+    /// The otpauth:// URI of an enrollment not confirmed yet (for its QR code).
+    pub async fn pending_enrollment_uri(&self, addr: &str) -> Result<String> {
+        let user = self.existing_user(addr).await?;
+        let state = self.store.totp(user.id).await?;
+        match state.secret.as_deref().and_then(totp::base32_decode) {
+            Some(key) if !state.enabled => Ok(uri(&user, &key)),
+            _ => Err(AdminError("no two-factor enrollment is waiting for confirmation".into())),
+        }
     }
 
     /// Turns the second factor on with a first code from the app (at `now`),

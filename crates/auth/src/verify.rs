@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use caravel_store::{now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, StoreError};
+use caravel_store::{
+    now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, StoreError, User,
+};
 
 use crate::guard::{BanPolicy, IpGuard};
 
@@ -102,6 +104,13 @@ impl Default for SignInPolicy {
     }
 }
 
+/// What the credentials turned out to be.
+enum Checked {
+    Password(User),
+    AppPassword(User),
+    Refused(SignIn),
+}
+
 /// The outcome of a sign-in, for each protocol to word in its own way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignIn {
@@ -166,9 +175,48 @@ impl Authenticator {
     /// sign-in is on. Failures count towards the account lock and the
     /// address ban. `Err` is a store failure (a temporary error).
     pub async fn verify(&self, username: &str, password: &str, ip: IpAddr) -> Result<SignIn, StoreError> {
+        Ok(match self.check(username, password, ip, true).await? {
+            Checked::Password(user) if user.totp_enabled => SignIn::AppPasswordRequired,
+            Checked::Password(user) | Checked::AppPassword(user) => {
+                SignIn::Ok(SignedIn { account: user.id, address: user.address })
+            }
+            Checked::Refused(outcome) => outcome,
+        })
+    }
+
+    /// The first step of a web sign-in: the account password only (app
+    /// passwords are for mail programs). `Ok(user)` with `user.totp_enabled`
+    /// means a second factor must follow ([`Authenticator::second_factor_failed`]
+    /// counts its wrong codes).
+    pub async fn verify_web(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<Result<User, SignIn>, StoreError> {
+        Ok(match self.check(username, password, ip, false).await? {
+            Checked::Password(user) | Checked::AppPassword(user) => Ok(user),
+            Checked::Refused(outcome) => Err(outcome),
+        })
+    }
+
+    /// A wrong second-factor code counts as a failed sign-in: six digits
+    /// must not be guessable by trying (lockout and ban apply).
+    pub async fn second_factor_failed(&self, user: &User, ip: IpAddr) -> Result<(), StoreError> {
+        let now = now_secs();
+        self.failure(user, ip, now).await
+    }
+
+    async fn check(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+        app_passwords: bool,
+    ) -> Result<Checked, StoreError> {
         let now = now_secs();
         if self.ips.banned(ip, now) {
-            return Ok(SignIn::Banned);
+            return Ok(Checked::Refused(SignIn::Banned));
         }
         let user = match Address::parse(username) {
             Ok(address) => self.accounts.get_user(&address).await?,
@@ -178,26 +226,28 @@ impl Authenticator {
             // "No such user" takes as long as "wrong password".
             self.password_matches(password, DUMMY_HASH.to_string()).await?;
             self.address_failure(ip, now, username).await;
-            return Ok(SignIn::Failed);
+            return Ok(Checked::Refused(SignIn::Failed));
         };
         if user.locked_until.is_some_and(|t| t > now) {
-            return Ok(SignIn::Locked);
+            return Ok(Checked::Refused(SignIn::Locked));
         }
-        let signed_in = SignedIn { account: user.id, address: user.address.clone() };
-        if self.accounts.use_app_password(user.id, &secret_hash(password)).await? {
+        if app_passwords && self.accounts.use_app_password(user.id, &secret_hash(password)).await? {
             self.accounts.record_success(user.id).await?;
-            return Ok(SignIn::Ok(signed_in));
+            return Ok(Checked::AppPassword(user));
         }
         if self.password_matches(password, user.password_hash.clone()).await? {
-            if user.totp_enabled {
-                return Ok(SignIn::AppPasswordRequired);
-            }
-            if user.failed_logins > 0 {
+            if user.failed_logins > 0 && !user.totp_enabled {
                 self.accounts.record_success(user.id).await?;
             }
-            return Ok(SignIn::Ok(signed_in));
+            return Ok(Checked::Password(user));
         }
-        self.address_failure(ip, now, username).await;
+        self.failure(&user, ip, now).await?;
+        Ok(Checked::Refused(SignIn::Failed))
+    }
+
+    /// Counts a failure for the account and the address; logs a lock.
+    async fn failure(&self, user: &User, ip: IpAddr, now: i64) -> Result<(), StoreError> {
+        self.address_failure(ip, now, &user.address).await;
         if let Some(until) = self.accounts.record_failure(user.id, now, self.policy.lock).await? {
             let minutes = (until - now + 59) / 60;
             tracing::warn!(user = %user.address, %ip, minutes, "account locked after repeated failed sign-ins");
@@ -211,7 +261,12 @@ impl Authenticator {
             )
             .await;
         }
-        Ok(SignIn::Failed)
+        Ok(())
+    }
+
+    /// A completed sign-in (after the second factor) clears failures.
+    pub async fn succeeded(&self, user: &User) -> Result<(), StoreError> {
+        self.accounts.record_success(user.id).await
     }
 
     async fn address_failure(&self, ip: IpAddr, now: i64, username: &str) {

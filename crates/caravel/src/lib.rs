@@ -4,7 +4,6 @@
 pub mod cli;
 pub mod commands;
 pub mod import;
-mod placeholder;
 mod router;
 pub mod security_commands;
 pub mod server;

@@ -9,8 +9,7 @@ pub struct Router {
     pub smtp: Arc<dyn Handler>,
     pub pop3: Arc<dyn Handler>,
     pub imap: Arc<dyn Handler>,
-    /// Services whose protocol has not landed yet.
-    pub other: Arc<dyn Handler>,
+    pub http: Arc<dyn Handler>,
 }
 
 impl Router {
@@ -19,7 +18,7 @@ impl Router {
             Service::Smtp | Service::Submission | Service::Submissions => &self.smtp,
             Service::Pop3 | Service::Pop3s => &self.pop3,
             Service::Imap | Service::Imaps => &self.imap,
-            _ => &self.other,
+            Service::Http | Service::Https => &self.http,
         }
     }
 }

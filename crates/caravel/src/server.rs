@@ -11,7 +11,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::commands::open_store;
-use crate::placeholder::Placeholder;
 use crate::router::Router;
 use caravel_net::tls::Certificates;
 use caravel_smtp::pipeline::{Pipeline, SizeStage};
@@ -45,7 +44,6 @@ impl Server {
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
         // One authenticator (and one set of password-check threads) for all protocols.
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
-        let placeholder = Arc::new(Placeholder { hostname: config.hostname.clone(), store: store.clone() });
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -79,12 +77,18 @@ impl Server {
                     max_message_size: config.limits.max_message_size,
                 },
                 store.clone(),
-                auth,
+                auth.clone(),
             )),
             idle_timeout: config.imap.idle_timeout,
             auth_failure_delay: config.imap.auth_failure_delay,
         });
-        let handler = Arc::new(Router { smtp, pop3, imap, other: placeholder });
+        let http = Arc::new(caravel_http::HttpServer::new(caravel_http::State {
+            hostname: config.hostname.clone(),
+            store: store.clone(),
+            auth,
+            admin: caravel_admin::Admin::new(store.clone()),
+        }));
+        let handler = Arc::new(Router { smtp, pop3, imap, http });
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = config.limits.clone();
         let task = tokio::spawn(async move {

@@ -15,14 +15,7 @@ fn quick(c: &mut caravel_config::Config) {
 }
 
 async fn scenario(t: &TestServer, name: &str) {
-    let config = t.dir.path().join("admin.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n[listen]\n", t.config.data_dir)).expect("config");
-    let env = vec![
-        ("CARAVEL_BIN".to_string(), common::BIN.to_string()),
-        ("CARAVEL_CONFIG".to_string(), config.display().to_string()),
-        ("CARAVEL_DB".to_string(), t.config.data_dir.join("caravel.db").display().to_string()),
-    ];
-    common::python_scenario(SCENARIOS, name, t, env).await;
+    common::python_scenario(SCENARIOS, name, t, common::admin_env(t)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

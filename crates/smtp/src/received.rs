@@ -46,22 +46,7 @@ pub fn received_header(t: &TraceInfo) -> String {
     h
 }
 
-/// `Sat, 28 Nov 2026 13:36:41 +0000` (RFC 5322 §3.3), in UTC.
-pub fn rfc5322_date(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let days = unix.div_euclid(86400);
-    let secs = unix.rem_euclid(86400);
-    let (year, month, day) = caravel_store::civil_from_days(days);
-    format!(
-        "{}, {day} {} {year} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+pub use caravel_store::rfc5322_date;
 
 #[cfg(test)]
 mod tests {

@@ -336,6 +336,45 @@ pub async fn second_factor_and_app_passwords(s: &dyn Store) {
     s.del_user(&addr("a@example.com")).await.expect("del user with app passwords");
 }
 
+/// Web sessions: found until they expire, updated in place, and revoked by
+/// sign-out, by "sign out everywhere" and by a password change.
+pub async fn web_sessions_expire_and_are_revoked(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let session = |expires| WebSession {
+        account: a.id,
+        created: 1000,
+        expires,
+        pending: true,
+        code_hash: None,
+        code_expires: 0,
+        code_sent: 0,
+        codes_sent: 0,
+        code_failures: 0,
+    };
+    s.create_web_session("t1", session(2000)).await.expect("create");
+    assert_eq!(s.web_session("t1", 1500).await.expect("get"), Some(session(2000)));
+    assert_eq!(s.web_session("t1", 2000).await.expect("get"), None, "expired");
+    assert_eq!(s.web_session("nope", 1500).await.expect("get"), None);
+    let done = WebSession { pending: false, code_hash: Some("h".into()), codes_sent: 1, ..session(3000) };
+    s.update_web_session("t1", done.clone()).await.expect("update");
+    assert_eq!(s.web_session("t1", 1500).await.expect("get"), Some(done));
+    s.delete_web_session("t1").await.expect("sign out");
+    assert_eq!(s.web_session("t1", 1500).await.expect("get"), None);
+    s.create_web_session("t2", session(5000)).await.expect("create");
+    s.add_app_password(a.id, "Phone", "hash").await.expect("app password");
+    s.revoke_all(a.id, false).await.expect("revoke");
+    assert_eq!(s.web_session("t2", 1500).await.expect("get"), None);
+    assert!(s.use_app_password(a.id, "hash").await.expect("kept"), "app passwords kept unless asked");
+    s.revoke_all(a.id, true).await.expect("revoke all");
+    assert!(!s.use_app_password(a.id, "hash").await.expect("gone"));
+    s.create_web_session("t3", session(5000)).await.expect("create");
+    let update = UserUpdate { password_hash: Some("new".into()), ..Default::default() };
+    s.update_user(&addr("a@example.com"), update).await.expect("passwd");
+    assert_eq!(s.web_session("t3", 1500).await.expect("get"), None, "a password change signs out");
+    s.create_web_session("t4", session(5000)).await.expect("create");
+    s.del_user(&addr("a@example.com")).await.expect("delete with a session");
+}
+
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
     let event = |kind, recipient: &str, detail: &str| MailEvent {
         ts: now_millis(),

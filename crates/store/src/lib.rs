@@ -58,6 +58,7 @@ pub trait Directory: Send + Sync {
     /// Junk, Trash, Archive). The domain must exist.
     async fn add_user(&self, user: NewUser) -> Result<User>;
     async fn get_user(&self, address: &Address) -> Result<Option<User>>;
+    async fn user_by_id(&self, account: AccountId) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
     async fn update_user(&self, address: &Address, update: UserUpdate) -> Result<User>;
     /// Deletes the account with all its mail.
@@ -99,6 +100,15 @@ pub trait Security: Send + Sync {
     async fn del_app_password(&self, account: AccountId, name: &str) -> Result<()>;
     /// Whether `hash` is one of the account's app passwords; records its use.
     async fn use_app_password(&self, account: AccountId, hash: &str) -> Result<bool>;
+    async fn create_web_session(&self, token_hash: &str, session: WebSession) -> Result<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn web_session(&self, token_hash: &str, now: i64) -> Result<Option<WebSession>>;
+    /// Replaces the session's state (second factor done, an emailed code).
+    async fn update_web_session(&self, token_hash: &str, session: WebSession) -> Result<()>;
+    async fn delete_web_session(&self, token_hash: &str) -> Result<()>;
+    /// Signs the account out everywhere: every web session and, with
+    /// `app_passwords`, every app password. A password change does the first.
+    async fn revoke_all(&self, account: AccountId, app_passwords: bool) -> Result<()>;
 }
 
 /// Mailboxes and messages.
@@ -221,6 +231,23 @@ pub fn now_secs() -> i64 {
 /// The civil date (year, month 1-12, day 1-31) of a day count since
 /// 1970-01-01 (Howard Hinnant's algorithm); for the date formats of SMTP
 /// (RFC 5322) and IMAP (INTERNALDATE).
+/// `Sat, 28 Nov 2026 13:36:41 +0000` (RFC 5322 §3.3), in UTC.
+pub fn rfc5322_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{}, {day} {} {year} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -58,6 +58,23 @@ pub struct LockPolicy {
     pub lock_secs: i64,
 }
 
+/// A web sign-in session (the cookie itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub account: AccountId,
+    pub created: i64,
+    pub expires: i64,
+    /// Password given; the second factor is still awaited.
+    pub pending: bool,
+    /// An emailed code: its hash, when it stops working, when it was sent,
+    /// how many were sent and how many wrong tries it had.
+    pub code_hash: Option<String>,
+    pub code_expires: i64,
+    pub code_sent: i64,
+    pub codes_sent: u32,
+    pub code_failures: u32,
+}
+
 /// The account's second factor, as the sign-in code needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TotpState {

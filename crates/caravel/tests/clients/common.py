@@ -25,3 +25,18 @@ def expect(cond, what):
     if not cond:
         print("FAILED:", what, file=sys.stderr)
         sys.exit(1)
+
+
+def totp(secret, at=None):
+    """RFC 6238 with HMAC-SHA-1, 6 digits, 30 s: what an authenticator app
+    shows for the base32 SECRET (or an otpauth:// URI holding it)."""
+    import base64
+    import hmac
+    import time
+    if secret.startswith("otpauth://"):
+        secret = secret.split("secret=")[1].split("&")[0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = int((at if at is not None else time.time()) // 30)
+    mac = hmac.new(key, counter.to_bytes(8, "big"), "sha1").digest()
+    o = mac[-1] & 15
+    return "%06d" % ((int.from_bytes(mac[o:o + 4], "big") & 0x7FFFFFFF) % 1000000)

@@ -4,8 +4,6 @@ poplib and smtplib as the mail programs. Usage: security_scenarios.py
 SCENARIO; ports from IMAPS_PORT, POP3S_PORT, SUBMISSIONS_PORT; the binary and
 its config from CARAVEL_BIN and CARAVEL_CONFIG; the database from CARAVEL_DB."""
 
-import base64
-import hmac
 import imaplib
 import json
 import os
@@ -14,9 +12,8 @@ import smtplib
 import sqlite3
 import subprocess
 import sys
-import time
 
-from common import HOST, PASSWORD, USER, ctx, expect, port
+from common import HOST, PASSWORD, USER, ctx, expect, port, totp
 
 IMAPS = port("IMAPS_PORT")
 POP3S = port("POP3S_PORT")
@@ -30,15 +27,6 @@ def caravel(*args, check=True):
     if check:
         expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stderr}")
     return p
-
-
-def totp(secret, at=None):
-    """RFC 6238 with HMAC-SHA-1, 6 digits, 30 s: what an authenticator app shows."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    counter = int((at if at is not None else time.time()) // 30)
-    mac = hmac.new(key, counter.to_bytes(8, "big"), "sha1").digest()
-    o = mac[-1] & 15
-    return "%06d" % ((int.from_bytes(mac[o:o + 4], "big") & 0x7FFFFFFF) % 1000000)
 
 
 def attempt(sign_in, errors):

@@ -140,3 +140,16 @@ pub async fn python_scenario_args(
     );
     out.stdout
 }
+
+/// The environment a scenario needs to run admin commands against the
+/// running server `t`: CARAVEL_BIN, CARAVEL_CONFIG (written next to its data)
+/// and CARAVEL_DB.
+pub fn admin_env(t: &caravel::testing::TestServer) -> Vec<(String, String)> {
+    let config = t.dir.path().join("admin.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n[listen]\n", t.config.data_dir)).expect("config");
+    vec![
+        ("CARAVEL_BIN".to_string(), BIN.to_string()),
+        ("CARAVEL_CONFIG".to_string(), config.display().to_string()),
+        ("CARAVEL_DB".to_string(), t.config.data_dir.join("caravel.db").display().to_string()),
+    ]
+}

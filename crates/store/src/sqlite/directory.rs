@@ -7,7 +7,8 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User, UserUpdate,
+    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User,
+    UserUpdate,
 };
 
 const USER_COLUMNS: &str =
@@ -155,6 +156,14 @@ impl Directory for SqliteStore {
         self.read(move |c| load_user(c, &address)).await
     }
 
+    async fn user_by_id(&self, account: AccountId) -> Result<Option<User>> {
+        self.read(move |c| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM accounts WHERE id = ?1");
+            Ok(c.prepare_cached(&sql)?.query_row([account], user_from_row).optional()?)
+        })
+        .await
+    }
+
     async fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
             let sql = format!("SELECT {USER_COLUMNS} FROM accounts ORDER BY address_key");
@@ -184,6 +193,8 @@ impl Directory for SqliteStore {
                 }
                 if let Some(hash) = update.password_hash {
                     c.execute("UPDATE accounts SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;
+                    // A new password signs every web session out.
+                    c.execute("DELETE FROM web_sessions WHERE account_id = ?1", [user.id])?;
                 }
                 require_user(c, &address)
             })
@@ -212,6 +223,7 @@ impl Directory for SqliteStore {
                 release_blob_counts(c, &counts)?;
                 c.execute("DELETE FROM mailboxes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM app_passwords WHERE account_id = ?1", [user.id])?;
+                c.execute("DELETE FROM web_sessions WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM subscriptions WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;

@@ -195,6 +195,24 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (account_id, hash)
     );
     "#,
+    // 9: web sign-in sessions, by the SHA-256 of their cookie. A session
+    // waiting for its second factor is `pending`; an emailed code (its hash)
+    // lives in the session it was sent for.
+    r#"
+    CREATE TABLE web_sessions (
+        token_hash    TEXT PRIMARY KEY,
+        account_id    INTEGER NOT NULL REFERENCES accounts(id),
+        created       INTEGER NOT NULL,
+        expires       INTEGER NOT NULL,
+        pending       INTEGER NOT NULL,
+        code_hash     TEXT,
+        code_expires  INTEGER NOT NULL DEFAULT 0,
+        code_sent     INTEGER NOT NULL DEFAULT 0,
+        codes_sent    INTEGER NOT NULL DEFAULT 0,
+        code_failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX web_sessions_account ON web_sessions(account_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
 use super::{found, SqliteStore};
-use crate::{now_secs, AccountId, AppPassword, LockPolicy, Result, Security, StoreError, TotpState};
+use crate::{now_secs, AccountId, AppPassword, LockPolicy, Result, Security, StoreError, TotpState, WebSession};
 
 #[async_trait]
 impl Security for SqliteStore {
@@ -199,5 +199,91 @@ impl Security for SqliteStore {
             })
             .await?;
         Ok(true)
+    }
+
+    async fn create_web_session(&self, token_hash: &str, session: WebSession) -> Result<()> {
+        let token = token_hash.to_string();
+        self.writer
+            .write(move |c| {
+                // Expired sessions go as new ones come.
+                c.execute("DELETE FROM web_sessions WHERE expires < ?1", [session.created])?;
+                c.execute(
+                    "INSERT INTO web_sessions (token_hash, account_id, created, expires, pending) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![token, session.account, session.created, session.expires, session.pending],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn web_session(&self, token_hash: &str, now: i64) -> Result<Option<WebSession>> {
+        let token = token_hash.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT account_id, created, expires, pending, code_hash, code_expires, code_sent, codes_sent, code_failures
+                 FROM web_sessions WHERE token_hash = ?1 AND expires > ?2",
+            )?
+            .query_row(params![token, now], |r| {
+                Ok(WebSession {
+                    account: r.get(0)?,
+                    created: r.get(1)?,
+                    expires: r.get(2)?,
+                    pending: r.get(3)?,
+                    code_hash: r.get(4)?,
+                    code_expires: r.get(5)?,
+                    code_sent: r.get(6)?,
+                    codes_sent: r.get(7)?,
+                    code_failures: r.get(8)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn update_web_session(&self, token_hash: &str, s: WebSession) -> Result<()> {
+        let token = token_hash.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "UPDATE web_sessions SET expires = ?2, pending = ?3, code_hash = ?4, code_expires = ?5, code_sent = ?6,
+                            codes_sent = ?7, code_failures = ?8
+                     WHERE token_hash = ?1",
+                    params![
+                        token,
+                        s.expires,
+                        s.pending,
+                        s.code_hash,
+                        s.code_expires,
+                        s.code_sent,
+                        s.codes_sent,
+                        s.code_failures
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_web_session(&self, token_hash: &str) -> Result<()> {
+        let token = token_hash.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [token])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn revoke_all(&self, account: AccountId, app_passwords: bool) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                c.execute("DELETE FROM web_sessions WHERE account_id = ?1", [account])?;
+                if app_passwords {
+                    c.execute("DELETE FROM app_passwords WHERE account_id = ?1", [account])?;
+                }
+                Ok(())
+            })
+            .await
     }
 }

@@ -1,0 +1,26 @@
+//! The web sign-in API end to end over HTTP: password then TOTP, recovery
+//! or an emailed code (read from the recovery mailbox over IMAP), replays
+//! refused, enrollment with a PNG QR code, app passwords, sign-out and
+//! revocation by a password change; the Secure cookie over HTTPS.
+
+mod common;
+
+use caravel::testing::TestServer;
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/web_scenarios.py");
+
+async fn scenario(t: &TestServer, name: &str) {
+    common::python_scenario(SCENARIOS, name, t, common::admin_env(t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_with_each_second_factor() {
+    let t = TestServer::start().await;
+    scenario(&t, "web_sign_in").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookies_are_secure_over_https() {
+    let t = TestServer::start().await;
+    scenario(&t, "https_cookie_is_secure").await;
+}

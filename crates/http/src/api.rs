@@ -1,0 +1,380 @@
+//! The JSON API of web sign-in (`/api/v1/...`). Every answer is JSON; an
+//! error is `{"error": "what went wrong, in plain words"}`.
+//!
+//! Sign-in is two steps when two-factor sign-in is on: `POST /session` with
+//! the password gives a session that only the second factor (`/session/totp`,
+//! `/session/recovery` or `/session/email` after `/session/email-code`) can
+//! complete. Wrong codes count as failed sign-ins (lockout and ban apply).
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, FromRequestParts, Json, Path, State as AxState};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use caravel_auth::{secret_hash, totp, SignIn};
+use caravel_store::{now_secs, User, WebSession};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{cookie, email_code, Client, State};
+
+type St = AxState<Arc<State>>;
+
+/// A signed-in web session lasts this long.
+const SESSION_SECS: i64 = 12 * 3600;
+/// The time to give the second factor after the password.
+const PENDING_SECS: i64 = 600;
+
+fn error(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "error": text }))).into_response()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, &format!("temporary failure, try again: {e}"))
+}
+
+pub async fn healthz(AxState(st): St) -> Response {
+    match st.store.list_domains().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    }
+}
+
+/// The request's session and its account. `pending_ok`: a session still
+/// waiting for its second factor will do.
+pub struct Current {
+    token: String,
+    token_hash: String,
+    session: WebSession,
+    user: User,
+}
+
+/// A signed-in session (the second factor, if any, given).
+pub struct Full(Current);
+/// A session waiting for its second factor.
+pub struct Pending(Current);
+
+impl FromRequestParts<Arc<State>> for Full {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Response> {
+        current(st, &parts.headers, false).await.map(Full)
+    }
+}
+
+impl FromRequestParts<Arc<State>> for Pending {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Response> {
+        current(st, &parts.headers, true).await.map(Pending)
+    }
+}
+
+async fn current(st: &State, headers: &HeaderMap, pending_ok: bool) -> Result<Current, Response> {
+    let Some(token) = cookie::token(headers) else {
+        return Err(error(StatusCode::UNAUTHORIZED, "Not signed in."));
+    };
+    let token_hash = cookie::token_hash(&token);
+    let session = st.store.web_session(&token_hash, now_secs()).await.map_err(unavailable)?;
+    let Some(session) = session else {
+        return Err(error(StatusCode::UNAUTHORIZED, "Not signed in (or the session has ended)."));
+    };
+    if session.pending && !pending_ok {
+        return Err(error(StatusCode::UNAUTHORIZED, "Finish signing in with your second factor first."));
+    }
+    if !session.pending && pending_ok {
+        return Err(error(StatusCode::CONFLICT, "Already signed in."));
+    }
+    let user = st.store.user_by_id(session.account).await.map_err(unavailable)?;
+    let Some(user) = user else { return Err(error(StatusCode::UNAUTHORIZED, "The account no longer exists.")) };
+    if user.locked_until.is_some_and(|t| t > now_secs()) {
+        return Err(locked());
+    }
+    Ok(Current { token, token_hash, session, user })
+}
+
+fn locked() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "This account is locked after too many failed sign-ins. Try again later or ask your administrator.",
+    )
+}
+
+fn second_factors(user: &User) -> Vec<&'static str> {
+    let mut m = vec!["totp", "recovery"];
+    if user.recovery.is_some() {
+        m.push("email");
+    }
+    m
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    address: String,
+    password: String,
+}
+
+pub async fn sign_in(AxState(st): St, Extension(client): Extension<Client>, Json(c): Json<Credentials>) -> Response {
+    let user = match st.auth.verify_web(&c.address, &c.password, client.ip).await {
+        Err(e) => return unavailable(e),
+        Ok(Err(SignIn::Locked)) => return locked(),
+        Ok(Err(SignIn::Banned)) => {
+            return error(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from your address. Try again later.")
+        }
+        Ok(Err(_)) => return error(StatusCode::UNAUTHORIZED, "Wrong address or password."),
+        Ok(Ok(user)) => user,
+    };
+    let (token, now) = (cookie::new_token(), now_secs());
+    let pending = user.totp_enabled;
+    let lifetime = if pending { PENDING_SECS } else { SESSION_SECS };
+    let session = WebSession {
+        account: user.id,
+        created: now,
+        expires: now + lifetime,
+        pending,
+        code_hash: None,
+        code_expires: 0,
+        code_sent: 0,
+        codes_sent: 0,
+        code_failures: 0,
+    };
+    if let Err(e) = st.store.create_web_session(&cookie::token_hash(&token), session).await {
+        return unavailable(e);
+    }
+    if !pending {
+        let _ = st.auth.succeeded(&user).await;
+    }
+    let mut headers = HeaderMap::new();
+    cookie::set(&mut headers, &client, &token, lifetime);
+    let body = if pending {
+        json!({ "signed_in": false, "address": user.address, "second_factor": second_factors(&user) })
+    } else {
+        json!({ "signed_in": true, "address": user.address })
+    };
+    (StatusCode::OK, headers, Json(body)).into_response()
+}
+
+/// The second factor was right: the session becomes a full one.
+async fn complete(st: &State, client: &Client, mut cur: Current) -> Response {
+    let now = now_secs();
+    cur.session.pending = false;
+    cur.session.code_hash = None;
+    cur.session.expires = now + SESSION_SECS;
+    if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
+        return unavailable(e);
+    }
+    let _ = st.auth.succeeded(&cur.user).await;
+    // The same cookie now lasts the whole session.
+    let mut headers = HeaderMap::new();
+    cookie::set(&mut headers, client, &cur.token, SESSION_SECS);
+    (StatusCode::OK, headers, Json(json!({ "signed_in": true, "address": cur.user.address }))).into_response()
+}
+
+/// A wrong code: counted as a failed sign-in.
+async fn wrong_code(st: &State, client: &Client, user: &User, text: &str) -> Response {
+    if let Err(e) = st.auth.second_factor_failed(user, client.ip).await {
+        return unavailable(e);
+    }
+    error(StatusCode::UNAUTHORIZED, text)
+}
+
+#[derive(Deserialize)]
+pub struct Code {
+    code: String,
+}
+
+pub async fn second_factor_totp(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Pending(cur): Pending,
+    Json(c): Json<Code>,
+) -> Response {
+    let state = match st.store.totp(cur.user.id).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    let Some(key) = state.secret.as_deref().and_then(totp::base32_decode).filter(|_| state.enabled) else {
+        return error(StatusCode::BAD_REQUEST, "This account has no authenticator app.");
+    };
+    let now = now_secs();
+    match totp::matching_step(&key, &c.code, now, state.last_step) {
+        Some(step) => match st.store.use_totp_step(cur.user.id, step).await {
+            Ok(true) => complete(&st, &client, cur).await,
+            Ok(false) => {
+                wrong_code(&st, &client, &cur.user, "That code was already used; wait for the next one.").await
+            }
+            Err(e) => unavailable(e),
+        },
+        None if totp::matching_step(&key, &c.code, now, i64::MIN).is_some() => {
+            wrong_code(&st, &client, &cur.user, "That code was already used; wait for the next one.").await
+        }
+        None => wrong_code(&st, &client, &cur.user, "That code is not right.").await,
+    }
+}
+
+pub async fn second_factor_recovery(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Pending(cur): Pending,
+    Json(c): Json<Code>,
+) -> Response {
+    match st.store.use_recovery_code(cur.user.id, &secret_hash(&c.code)).await {
+        Ok(true) => complete(&st, &client, cur).await,
+        Ok(false) => wrong_code(&st, &client, &cur.user, "That recovery code is not right, or was used before.").await,
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn send_email_code(AxState(st): St, Pending(mut cur): Pending) -> Response {
+    let Some(recovery) = cur.user.recovery.clone() else {
+        return error(StatusCode::BAD_REQUEST, "This account has no recovery address to send a code to.");
+    };
+    let now = now_secs();
+    if cur.session.codes_sent >= email_code::MAX_SENT {
+        return error(StatusCode::TOO_MANY_REQUESTS, "Too many codes for this sign-in; start again later.");
+    }
+    if now - cur.session.code_sent < email_code::RESEND_SECS {
+        return error(StatusCode::TOO_MANY_REQUESTS, "A code was just sent; wait a minute before asking again.");
+    }
+    let code = email_code::new_code();
+    cur.session.code_hash = Some(secret_hash(&code));
+    cur.session.code_expires = now + email_code::VALID_SECS;
+    cur.session.code_sent = now;
+    cur.session.codes_sent += 1;
+    cur.session.code_failures = 0;
+    if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
+        return unavailable(e);
+    }
+    if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, &cur.user.address, &code).await {
+        return unavailable(e);
+    }
+    (StatusCode::ACCEPTED, Json(json!({ "sent_to": mask(&recovery) }))).into_response()
+}
+
+/// `a***@example.com`: enough to recognise, not to harvest.
+fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".into(),
+    }
+}
+
+pub async fn second_factor_email(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Pending(mut cur): Pending,
+    Json(c): Json<Code>,
+) -> Response {
+    let now = now_secs();
+    let usable = cur.session.code_hash.is_some()
+        && now < cur.session.code_expires
+        && cur.session.code_failures < email_code::MAX_FAILURES;
+    if usable && cur.session.code_hash.as_deref() == Some(secret_hash(c.code.trim()).as_str()) {
+        return complete(&st, &client, cur).await;
+    }
+    if usable {
+        cur.session.code_failures += 1;
+        if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session.clone()).await {
+            return unavailable(e);
+        }
+    }
+    let text = if usable { "That code is not right." } else { "That code has expired or was used; ask for a new one." };
+    wrong_code(&st, &client, &cur.user, text).await
+}
+
+pub async fn whoami(AxState(st): St, headers: HeaderMap) -> Response {
+    let (full, pending) = (current(&st, &headers, false).await, current(&st, &headers, true).await);
+    match full.or(pending) {
+        Ok(cur) => Json(json!({
+            "address": cur.user.address,
+            "signed_in": !cur.session.pending,
+            "two_factor": cur.user.totp_enabled,
+            "expires": cur.session.expires,
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+pub async fn sign_out(AxState(st): St, Extension(client): Extension<Client>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie::token(&headers) {
+        if let Err(e) = st.store.delete_web_session(&cookie::token_hash(&token)).await {
+            return unavailable(e);
+        }
+    }
+    let mut out = HeaderMap::new();
+    cookie::set(&mut out, &client, "", 0);
+    (StatusCode::OK, out, Json(json!({ "signed_in": false }))).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Everywhere {
+    #[serde(default)]
+    app_passwords: bool,
+}
+
+/// Signs the account out of every web session (and, if asked, revokes every
+/// app password): for a lost phone or a password that leaked.
+pub async fn sign_out_everywhere(AxState(st): St, Full(cur): Full, Json(e): Json<Everywhere>) -> Response {
+    match st.store.revoke_all(cur.user.id, e.app_passwords).await {
+        Ok(()) => Json(json!({ "signed_out": true, "app_passwords_revoked": e.app_passwords })).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn admin_error(e: caravel_admin::AdminError) -> Response {
+    error(StatusCode::BAD_REQUEST, &e.0)
+}
+
+pub async fn enroll(AxState(st): St, Full(cur): Full) -> Response {
+    match st.admin.totp_enroll(&cur.user.address).await {
+        Ok(e) => Json(json!({ "uri": e.uri, "secret": e.secret, "qr": "/api/v1/2fa/qr.png" })).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+pub async fn enroll_qr(AxState(st): St, Full(cur): Full) -> Response {
+    let uri = match st.admin.pending_enrollment_uri(&cur.user.address).await {
+        Ok(u) => u,
+        Err(e) => return admin_error(e),
+    };
+    match caravel_auth::qr::png(&uri, 6) {
+        Ok(png) => ([(CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn confirm(AxState(st): St, Full(cur): Full, Json(c): Json<Code>) -> Response {
+    match st.admin.totp_confirm(&cur.user.address, &c.code, now_secs()).await {
+        Ok(codes) => Json(json!({ "two_factor": true, "recovery_codes": codes })).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+pub async fn app_passwords(AxState(st): St, Full(cur): Full) -> Response {
+    match st.admin.app_password_list(&cur.user.address).await {
+        Ok(list) => Json(json!(list)).into_response(),
+        Err(e) => admin_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewAppPassword {
+    name: String,
+}
+
+pub async fn add_app_password(AxState(st): St, Full(cur): Full, Json(n): Json<NewAppPassword>) -> Response {
+    match st.admin.app_password_add(&cur.user.address, &n.name).await {
+        Ok(password) => {
+            (StatusCode::CREATED, Json(json!({ "name": n.name.trim(), "password": password }))).into_response()
+        }
+        Err(e) => admin_error(e),
+    }
+}
+
+pub async fn del_app_password(AxState(st): St, Full(cur): Full, Path(name): Path<String>) -> Response {
+    match st.admin.app_password_del(&cur.user.address, &name).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, &e.0),
+    }
+}

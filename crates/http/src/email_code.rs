@@ -1,0 +1,64 @@
+//! The emailed sign-in code: six digits sent to the account's recovery
+//! address through Caravel's own delivery (a local mailbox at once, another
+//! domain through the outbound queue).
+
+use std::sync::Arc;
+
+use caravel_store::{
+    now_secs, Address, Delivery, MailboxTarget, Recipient, RemoteRecipient, SpecialUse, Store, Target,
+};
+
+/// How long a code works.
+pub const VALID_SECS: i64 = 600;
+/// Time between two codes for one sign-in.
+pub const RESEND_SECS: i64 = 60;
+/// Codes one sign-in may ask for.
+pub const MAX_SENT: u32 = 5;
+/// Wrong tries before a code stops working.
+pub const MAX_FAILURES: u32 = 5;
+
+pub fn new_code() -> String {
+    format!("{:06}", rand::random_range(0..1_000_000u32))
+}
+
+/// Sends `code` to `recovery` for `account_address`.
+pub async fn send(
+    store: &Arc<dyn Store>,
+    hostname: &str,
+    recovery: &str,
+    account_address: &str,
+    code: &str,
+) -> Result<(), String> {
+    let to = Address::parse(recovery).map_err(|e| format!("the recovery address is not valid: {e}"))?;
+    let date = caravel_store::rfc5322_date(now_secs());
+    let message = format!(
+        "From: Caravel <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: Your sign-in code: {code}\r\nDate: {date}\r\n\
+         Message-ID: <{}@{hostname}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Auto-Submitted: auto-generated\r\n\r\n\
+         Someone (we hope you) is signing in to {account_address} and asked for a code.\r\n\r\n\
+         Your code is: {code}\r\n\r\nIt works once, for the next 10 minutes. If this was not you, change your\r\n\
+         password and tell your administrator.\r\n",
+        crate::cookie::new_token()
+    );
+    let mut delivery = Delivery {
+        raw: Arc::new(message.into_bytes()),
+        internal_date: now_secs(),
+        sender: format!("postmaster@{hostname}"),
+        session: "web-sign-in".into(),
+        ..Default::default()
+    };
+    match store.resolve(&to).await.map_err(|e| e.to_string())? {
+        Recipient::Account(user) => {
+            delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
+        }
+        Recipient::NotLocal => {
+            delivery.remote.push(RemoteRecipient { address: to.to_string(), notify: None, orcpt: None })
+        }
+        _ => return Err("the recovery address cannot receive mail".into()),
+    }
+    let outcome = store.deliver(delivery).await.map_err(|e| e.to_string())?;
+    match outcome.stored.first() {
+        Some(Err(e)) => Err(format!("the code could not be delivered: {e:?}")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,106 @@
+//! The `http` and `https` listeners: the health check and the JSON API under
+//! `/api/v1/` (web sign-in with a second factor, two-factor enrollment, app
+//! passwords) that the web UI builds its pages on. axum over hyper, one
+//! connection at a time from the `net` listeners.
+
+mod api;
+mod cookie;
+mod email_code;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use caravel_admin::Admin;
+use caravel_auth::Authenticator;
+use caravel_net::{Handler, Service, Session, Stream};
+use caravel_store::Store;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+
+/// JSON bodies are small; anything larger is refused before it is read.
+const MAX_BODY: usize = 64 * 1024;
+/// A client that does not send its request head in this time is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers share.
+pub struct State {
+    pub hostname: String,
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Authenticator>,
+    pub admin: Admin,
+}
+
+/// Where a request came from (set per connection).
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub ip: IpAddr,
+    /// Over TLS: session cookies get `Secure`.
+    pub https: bool,
+}
+
+pub struct HttpServer {
+    router: axum::Router,
+}
+
+impl HttpServer {
+    pub fn new(state: State) -> HttpServer {
+        let router = axum::Router::new()
+            .route("/healthz", get(api::healthz))
+            .route("/api/v1/session", post(api::sign_in).get(api::whoami).delete(api::sign_out))
+            .route("/api/v1/session/totp", post(api::second_factor_totp))
+            .route("/api/v1/session/recovery", post(api::second_factor_recovery))
+            .route("/api/v1/session/email-code", post(api::send_email_code))
+            .route("/api/v1/session/email", post(api::second_factor_email))
+            .route("/api/v1/sign-out-everywhere", post(api::sign_out_everywhere))
+            .route("/api/v1/2fa/enroll", post(api::enroll))
+            .route("/api/v1/2fa/qr.png", get(api::enroll_qr))
+            .route("/api/v1/2fa/confirm", post(api::confirm))
+            .route("/api/v1/app-passwords", get(api::app_passwords).post(api::add_app_password))
+            .route("/api/v1/app-passwords/{name}", delete(api::del_app_password))
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(Arc::new(state));
+        HttpServer { router }
+    }
+}
+
+#[async_trait]
+impl Handler for HttpServer {
+    async fn handle(&self, session: Session, stream: Stream) {
+        let client = Client { ip: session.peer.ip(), https: session.service == Service::Https };
+        let router = self.router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(client);
+            router.clone().oneshot(req.map(Body::new))
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let mut shutdown = session.shutdown.clone();
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => if let Err(e) = r {
+                tracing::debug!(error = %e, "http connection ended");
+            },
+            _ = shutdown.requested() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+
+    async fn refuse(&self, _service: Service, mut stream: Stream) {
+        let body = "too many connections from your address\n";
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+}
