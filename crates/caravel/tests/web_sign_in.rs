@@ -24,3 +24,9 @@ async fn cookies_are_secure_over_https() {
     let t = TestServer::start().await;
     scenario(&t, "https_cookie_is_secure").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgotten_password_is_reset_through_the_recovery_address() {
+    let t = TestServer::start().await;
+    scenario(&t, "password_reset").await;
+}

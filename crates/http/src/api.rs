@@ -26,6 +26,11 @@ type St = AxState<Arc<State>>;
 const SESSION_SECS: i64 = 12 * 3600;
 /// The time to give the second factor after the password.
 const PENDING_SECS: i64 = 600;
+/// A password-reset code works this long.
+const RESET_SECS: i64 = 900;
+/// Every refused credential is answered after this pause (as the mail
+/// protocols do), so guessing is slow.
+const FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn error(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "error": text }))).into_response()
@@ -121,7 +126,10 @@ pub async fn sign_in(AxState(st): St, Extension(client): Extension<Client>, Json
         Ok(Err(SignIn::Banned)) => {
             return error(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from your address. Try again later.")
         }
-        Ok(Err(_)) => return error(StatusCode::UNAUTHORIZED, "Wrong address or password."),
+        Ok(Err(_)) => {
+            tokio::time::sleep(FAILURE_DELAY).await;
+            return error(StatusCode::UNAUTHORIZED, "Wrong address or password.");
+        }
         Ok(Ok(user)) => user,
     };
     let (token, now) = (cookie::new_token(), now_secs());
@@ -175,6 +183,7 @@ async fn wrong_code(st: &State, client: &Client, user: &User, text: &str) -> Res
     if let Err(e) = st.auth.second_factor_failed(user, client.ip).await {
         return unavailable(e);
     }
+    tokio::time::sleep(FAILURE_DELAY).await;
     error(StatusCode::UNAUTHORIZED, text)
 }
 
@@ -245,7 +254,8 @@ pub async fn send_email_code(AxState(st): St, Pending(mut cur): Pending) -> Resp
     if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
         return unavailable(e);
     }
-    if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, &cur.user.address, &code).await {
+    let message = email_code::code_message(&cur.user.address, &code);
+    if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, message).await {
         return unavailable(e);
     }
     (StatusCode::ACCEPTED, Json(json!({ "sent_to": mask(&recovery) }))).into_response()
@@ -376,5 +386,89 @@ pub async fn del_app_password(AxState(st): St, Full(cur): Full, Path(name): Path
     match st.admin.app_password_del(&cur.user.address, &name).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, &e.0),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    address: String,
+}
+
+/// Self-service "forgot password": a one-time code to the recovery address,
+/// valid 15 minutes. The answer is the same whether or not the account
+/// exists or has a recovery address (no account discovery).
+pub async fn password_reset(AxState(st): St, Json(r): Json<ResetRequest>) -> Response {
+    let answer = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "sent": "if the account has a recovery address, a reset code is on its way" })),
+    )
+        .into_response();
+    let Ok(address) = caravel_store::Address::parse(&r.address) else { return answer };
+    let user = match st.store.get_user(&address).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return answer,
+        Err(e) => return unavailable(e),
+    };
+    let Some(recovery) = user.recovery.clone() else { return answer };
+    let (token, now) = (cookie::new_token(), now_secs());
+    let made = st
+        .store
+        .create_reset_token(&cookie::token_hash(&token), user.id, now, now + RESET_SECS, now - email_code::RESEND_SECS)
+        .await;
+    match made {
+        Ok(true) => {
+            let message = email_code::reset_message(&user.address, &token);
+            if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, message).await {
+                return unavailable(e);
+            }
+            answer
+        }
+        // One a minute: the same answer, nothing sent.
+        Ok(false) => answer,
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetConfirm {
+    token: String,
+    password: String,
+}
+
+/// Sets the new password with a reset code; every web session of the
+/// account ends (the password change does it).
+pub async fn password_reset_confirm(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Json(r): Json<ResetConfirm>,
+) -> Response {
+    let now = now_secs();
+    let token = r.token.trim().to_ascii_lowercase();
+    let token_hash = cookie::token_hash(&token);
+    let (account, expires) = match st.store.take_reset_token(&token_hash, now).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            tokio::time::sleep(FAILURE_DELAY).await;
+            return error(StatusCode::BAD_REQUEST, "That reset code is not right, was used, or has expired.");
+        }
+        Err(e) => return unavailable(e),
+    };
+    let user = match st.store.user_by_id(account).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return error(StatusCode::BAD_REQUEST, "The account no longer exists."),
+        Err(e) => return unavailable(e),
+    };
+    match st.admin.user_passwd(&user.address, &r.password).await {
+        Ok(()) => {
+            tracing::info!(user = %user.address, ip = %client.ip, "password reset through the recovery address");
+            // Whoever holds the recovery mailbox may sign in again at once.
+            let _ = st.admin.user_unlock(&user.address).await;
+            Json(json!({ "password_changed": true })).into_response()
+        }
+        Err(e) => {
+            // A refused password (too short, too common) keeps the code usable.
+            let _ = st.store.create_reset_token(&token_hash, account, now, expires, i64::MAX).await;
+            error(StatusCode::BAD_REQUEST, &e.0)
+        }
     }
 }

@@ -21,23 +21,43 @@ pub fn new_code() -> String {
     format!("{:06}", rand::random_range(0..1_000_000u32))
 }
 
-/// Sends `code` to `recovery` for `account_address`.
+/// The sign-in code message.
+pub fn code_message(account_address: &str, code: &str) -> (String, String) {
+    (
+        format!("Your sign-in code: {code}"),
+        format!(
+            "Someone (we hope you) is signing in to {account_address} and asked for a code.\r\n\r\n\
+             Your code is: {code}\r\n\r\nIt works once, for the next 10 minutes. If this was not you, change your\r\n\
+             password and tell your administrator.\r\n"
+        ),
+    )
+}
+
+/// The password-reset message.
+pub fn reset_message(account_address: &str, token: &str) -> (String, String) {
+    (
+        format!("Reset the password of {account_address}"),
+        format!(
+            "Someone (we hope you) asked to reset the password of {account_address}.\r\n\r\n\
+             Your reset code is: {token}\r\n\r\nIt works once, for the next 15 minutes. If this was not you, ignore this\r\n\
+             message: the password stays as it is.\r\n"
+        ),
+    )
+}
+
+/// Sends a plain-text notice to `recovery` through Caravel's own delivery.
 pub async fn send(
     store: &Arc<dyn Store>,
     hostname: &str,
     recovery: &str,
-    account_address: &str,
-    code: &str,
+    (subject, body): (String, String),
 ) -> Result<(), String> {
     let to = Address::parse(recovery).map_err(|e| format!("the recovery address is not valid: {e}"))?;
     let date = caravel_store::rfc5322_date(now_secs());
     let message = format!(
-        "From: Caravel <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: Your sign-in code: {code}\r\nDate: {date}\r\n\
+        "From: Caravel <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
          Message-ID: <{}@{hostname}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Auto-Submitted: auto-generated\r\n\r\n\
-         Someone (we hope you) is signing in to {account_address} and asked for a code.\r\n\r\n\
-         Your code is: {code}\r\n\r\nIt works once, for the next 10 minutes. If this was not you, change your\r\n\
-         password and tell your administrator.\r\n",
+         Auto-Submitted: auto-generated\r\n\r\n{body}",
         crate::cookie::new_token()
     );
     let mut delivery = Delivery {

@@ -52,12 +52,15 @@ impl HttpServer {
     pub fn new(state: State) -> HttpServer {
         let router = axum::Router::new()
             .route("/healthz", get(api::healthz))
+            .route("/api/v1/openapi.json", get(openapi))
             .route("/api/v1/session", post(api::sign_in).get(api::whoami).delete(api::sign_out))
             .route("/api/v1/session/totp", post(api::second_factor_totp))
             .route("/api/v1/session/recovery", post(api::second_factor_recovery))
             .route("/api/v1/session/email-code", post(api::send_email_code))
             .route("/api/v1/session/email", post(api::second_factor_email))
             .route("/api/v1/sign-out-everywhere", post(api::sign_out_everywhere))
+            .route("/api/v1/password-reset", post(api::password_reset))
+            .route("/api/v1/password-reset/confirm", post(api::password_reset_confirm))
             .route("/api/v1/2fa/enroll", post(api::enroll))
             .route("/api/v1/2fa/qr.png", get(api::enroll_qr))
             .route("/api/v1/2fa/confirm", post(api::confirm))
@@ -67,6 +70,13 @@ impl HttpServer {
             .with_state(Arc::new(state));
         HttpServer { router }
     }
+}
+
+/// The API's description (OpenAPI 3), kept next to the routes it describes.
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 #[async_trait]
@@ -102,5 +112,27 @@ impl Handler for HttpServer {
         );
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route the router serves is described in openapi.json, and the
+    /// other way round.
+    #[test]
+    fn openapi_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let mut described: Vec<String> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
+        described.push("/api/v1/openapi.json".into());
+        let source = include_str!("lib.rs");
+        let mut routed: Vec<String> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+            .filter_map(|l| l.split('"').next())
+            .map(str::to_string)
+            .collect();
+        described.sort();
+        routed.sort();
+        assert_eq!(described, routed);
     }
 }

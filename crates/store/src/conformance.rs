@@ -371,8 +371,16 @@ pub async fn web_sessions_expire_and_are_revoked(s: &dyn Store) {
     let update = UserUpdate { password_hash: Some("new".into()), ..Default::default() };
     s.update_user(&addr("a@example.com"), update).await.expect("passwd");
     assert_eq!(s.web_session("t3", 1500).await.expect("get"), None, "a password change signs out");
+    // Password-reset tokens: one use, until they expire; one per minute.
+    assert!(s.create_reset_token("r1", a.id, 100, 1000, 40).await.expect("token"));
+    assert!(!s.create_reset_token("r2", a.id, 120, 1020, 60).await.expect("too soon"));
+    assert!(s.create_reset_token("r3", a.id, 170, 1070, 110).await.expect("a minute later"));
+    assert_eq!(s.take_reset_token("r1", 500).await.expect("take"), Some((a.id, 1000)));
+    assert_eq!(s.take_reset_token("r1", 500).await.expect("again"), None, "one use");
+    assert_eq!(s.take_reset_token("r3", 1070).await.expect("late"), None, "expired");
     s.create_web_session("t4", session(5000)).await.expect("create");
-    s.del_user(&addr("a@example.com")).await.expect("delete with a session");
+    s.create_reset_token("r4", a.id, 2000, 3000, 1940).await.expect("token");
+    s.del_user(&addr("a@example.com")).await.expect("delete with a session and a token");
 }
 
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {

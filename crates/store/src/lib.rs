@@ -109,6 +109,19 @@ pub trait Security: Send + Sync {
     /// Signs the account out everywhere: every web session and, with
     /// `app_passwords`, every app password. A password change does the first.
     async fn revoke_all(&self, account: AccountId, app_passwords: bool) -> Result<()>;
+    /// A password-reset token (by hash) for `account`, usable until
+    /// `expires`. Refused (false) if one was made after `not_after_last`
+    /// (rate limit); older ones stay valid until they expire.
+    async fn create_reset_token(
+        &self,
+        token_hash: &str,
+        account: AccountId,
+        now: i64,
+        expires: i64,
+        not_after_last: i64,
+    ) -> Result<bool>;
+    /// Consumes a token: its account and expiry if it exists and has not expired.
+    async fn take_reset_token(&self, token_hash: &str, now: i64) -> Result<Option<(AccountId, i64)>>;
 }
 
 /// Mailboxes and messages.

@@ -58,17 +58,21 @@ def imap_ok(user, password):
         return False
 
 
-def code_in_inbox(user, password):
-    """The newest sign-in code delivered to USER's INBOX."""
+def found_in_inbox(user, password, subject, pattern):
+    """PATTERN's group in the newest message of USER's INBOX with SUBJECT."""
     m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
     m.login(user, password)
     m.select("INBOX")
-    typ, data = m.search(None, "SUBJECT", '"sign-in code"')
+    typ, data = m.search(None, "SUBJECT", f'"{subject}"')
     ids = data[0].split()
-    expect(ids, "the code arrived in the recovery mailbox")
+    expect(ids, f"{subject!r} arrived in the recovery mailbox")
     typ, msg = m.fetch(ids[-1], "(BODY.PEEK[])")
     m.logout()
-    return re.search(rb"Your code is: (\d{6})", msg[0][1]).group(1).decode()
+    return re.search(pattern, msg[0][1]).group(1).decode()
+
+
+def code_in_inbox(user, password):
+    return found_in_inbox(user, password, "sign-in code", rb"Your code is: (\d{6})")
 
 
 def web_sign_in():
@@ -166,6 +170,34 @@ def web_sign_in():
     expect(p.returncode == 0, p.stderr)
     status, _ = b.call("GET", "/api/v1/session")
     expect(status == 401, "revoked by the password change")
+
+
+def reset_code_in_inbox(user, password):
+    return found_in_inbox(user, password, "Reset the password", rb"Your reset code is: ([0-9a-f]{64})")
+
+
+def password_reset():
+    """Forgot password: a one-time code to the recovery address (alice's
+    mailbox, read over IMAP), then a new password; sessions end."""
+    b = Browser()
+    status, body = b.call("POST", "/api/v1/password-reset", {"address": "nobody@example.test"})
+    expect(status == 202, "the same answer for an unknown account")
+    caravel("user", "set", BOB, "--recovery", USER)
+    signed_in = Browser()
+    signed_in.call("POST", "/api/v1/session", {"address": BOB, "password": BOB_PASSWORD})
+    status, body = b.call("POST", "/api/v1/password-reset", {"address": BOB})
+    expect(status == 202, f"{status} {body}")
+    token = reset_code_in_inbox(USER, PASSWORD)
+    status, body = b.call("POST", "/api/v1/password-reset/confirm", {"token": token, "password": "short"})
+    expect(status == 400 and "at least 10" in body["error"], f"policy: {status} {body}")
+    new = "Fresh-Harbour-Key-2027"
+    status, body = b.call("POST", "/api/v1/password-reset/confirm", {"token": token, "password": new})
+    expect(status == 200 and body["password_changed"], f"{status} {body}")
+    status, body = b.call("POST", "/api/v1/password-reset/confirm", {"token": token, "password": "Another-New-Key-2028"})
+    expect(status == 400, f"a used code: {status} {body}")
+    expect(imap_ok(BOB, new) and not imap_ok(BOB, BOB_PASSWORD), "the new password works, the old one not")
+    status, _ = signed_in.call("GET", "/api/v1/session")
+    expect(status == 401, "web sessions ended by the reset")
 
 
 def https_cookie_is_secure():

@@ -224,6 +224,7 @@ impl Directory for SqliteStore {
                 c.execute("DELETE FROM mailboxes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM app_passwords WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM web_sessions WHERE account_id = ?1", [user.id])?;
+                c.execute("DELETE FROM reset_tokens WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM subscriptions WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;

@@ -213,6 +213,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX web_sessions_account ON web_sessions(account_id);
     "#,
+    // 10: self-service password reset: one-time tokens (their SHA-256) sent
+    // to the recovery address.
+    r#"
+    CREATE TABLE reset_tokens (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        created    INTEGER NOT NULL,
+        expires    INTEGER NOT NULL
+    );
+    CREATE INDEX reset_tokens_account ON reset_tokens(account_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -286,4 +286,48 @@ impl Security for SqliteStore {
             })
             .await
     }
+
+    async fn create_reset_token(
+        &self,
+        token_hash: &str,
+        account: AccountId,
+        now: i64,
+        expires: i64,
+        not_after_last: i64,
+    ) -> Result<bool> {
+        let token = token_hash.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute("DELETE FROM reset_tokens WHERE expires <= ?1", [now])?;
+                let recent: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM reset_tokens WHERE account_id = ?1 AND created > ?2)",
+                    params![account, not_after_last],
+                    |r| r.get(0),
+                )?;
+                if recent {
+                    return Ok(false);
+                }
+                c.execute(
+                    "INSERT INTO reset_tokens (token_hash, account_id, created, expires) VALUES (?1, ?2, ?3, ?4)",
+                    params![token, account, now, expires],
+                )?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn take_reset_token(&self, token_hash: &str, now: i64) -> Result<Option<(AccountId, i64)>> {
+        let token = token_hash.to_string();
+        self.writer
+            .write(move |c| {
+                Ok(c.query_row(
+                    "DELETE FROM reset_tokens WHERE token_hash = ?1 RETURNING account_id, expires",
+                    [token],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?
+                .filter(|(_, expires)| *expires > now))
+            })
+            .await
+    }
 }
