@@ -38,6 +38,15 @@ pub enum Command {
     /// Passwords for mail programs and devices (needed once two-factor sign-in is on)
     #[command(subcommand, name = "app-password")]
     AppPassword(AppPasswordCmd),
+    /// TLS certificates
+    #[command(subcommand)]
+    Tls(TlsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCmd {
+    /// Check every certificate in use: expiry, the names it covers, its chain; exit 1 on a problem
+    Check(Json),
 }
 
 #[derive(Debug, Subcommand)]

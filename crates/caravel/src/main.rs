@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Import(a) => import::run(&config, a).await,
         Command::TwoFactor(c) => security_commands::two_factor(&config, c).await,
         Command::AppPassword(c) => security_commands::app_password(&config, c).await,
+        Command::Tls(c) => security_commands::tls(&config, c),
     }
 }
 

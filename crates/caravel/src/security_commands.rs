@@ -2,7 +2,7 @@
 
 use caravel_config::Config;
 
-use crate::cli::{AppPasswordCmd, TwoFactorCmd};
+use crate::cli::{AppPasswordCmd, TlsCmd, TwoFactorCmd};
 use crate::commands::{admin, print_json, CmdResult};
 
 pub async fn two_factor(config: &Config, cmd: TwoFactorCmd) -> CmdResult {
@@ -60,6 +60,35 @@ pub async fn app_password(config: &Config, cmd: AppPasswordCmd) -> CmdResult {
             admin.app_password_del(&address, &name).await.map_err(|e| e.to_string())?;
             println!("app password {name} of {address} revoked");
         }
+    }
+    Ok(())
+}
+
+pub fn tls(config: &Config, cmd: TlsCmd) -> CmdResult {
+    let TlsCmd::Check(json) = cmd;
+    let roots = caravel_admin::tls_check::system_roots();
+    let reports = caravel_admin::tls_check::check(config, &roots, caravel_store::now_secs())?;
+    if json.json {
+        print_json(&reports)?;
+    } else {
+        for r in &reports {
+            let verdict = if r.problems.is_empty() { "OK" } else { "PROBLEM" };
+            println!(
+                "{verdict}\t{} ({}): {}, valid until {} ({} days)",
+                r.used_for,
+                r.file,
+                r.names.join(", "),
+                date(r.not_after),
+                r.days_left
+            );
+            for p in &r.problems {
+                println!("  - {p}");
+            }
+        }
+    }
+    let problems: usize = reports.iter().map(|r| r.problems.len()).sum();
+    if problems > 0 {
+        return Err(format!("{problems} certificate problem(s) found"));
     }
     Ok(())
 }

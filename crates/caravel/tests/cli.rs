@@ -205,3 +205,17 @@ fn admin_commands_never_create_a_store() {
     assert!(r.stderr.contains("no Caravel store"), "{}", r.stderr);
     assert!(!dir.path().join("caravel-data").exists(), "a failed command changes nothing");
 }
+
+#[test]
+fn tls_check_says_what_is_wrong_with_the_certificate() {
+    let env = Env::new();
+    caravel_net::tls::ensure_self_signed(&env.data_dir().join("tls"), "mail.example.test").expect("certificate");
+    let r = env.run(&["tls", "check"]);
+    assert_eq!(r.code, 1, "a self-signed certificate is a problem");
+    assert!(r.stdout.starts_with("PROBLEM\tdefault") && r.stdout.contains("self-signed"), "{}", r.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let r = env.run(&["tls", "check", "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(reports[0]["names"], serde_json::json!(["mail.example.test", "localhost"]));
+    assert_eq!(reports[0]["self_signed"], true);
+}
