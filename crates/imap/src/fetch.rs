@@ -215,13 +215,18 @@ fn quote_if_needed(s: &str) -> String {
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     let plain = s.len() < 1024 && s.iter().all(|&b| b >= 0x20 && b != 0x7f && b < 0x80);
     if plain {
+        out.reserve(s.len() + 2);
         out.push(b'"');
-        for &b in s {
+        // Copy runs between the characters that need a backslash.
+        let mut start = 0;
+        for (i, &b) in s.iter().enumerate() {
             if b == b'"' || b == b'\\' {
+                out.extend_from_slice(&s[start..i]);
                 out.push(b'\\');
+                start = i;
             }
-            out.push(b);
         }
+        out.extend_from_slice(&s[start..]);
         out.push(b'"');
     } else {
         out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
@@ -470,6 +475,20 @@ pub fn apply_partial(data: Vec<u8>, partial: Option<(u32, u32)>) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn strings_are_quoted_with_escapes_or_sent_as_literals() {
+        let show = |s: &[u8]| {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        assert_eq!(show(b"plain text"), "\"plain text\"");
+        assert_eq!(show(b"say \"hi\" \\o/"), "\"say \\\"hi\\\" \\\\o/\"");
+        assert_eq!(show(b"\"\""), "\"\\\"\\\"\"");
+        assert_eq!(show(b"line\r\nbreak"), "{11}\r\nline\r\nbreak");
+        assert_eq!(show("报价".as_bytes()), "{6}\r\n报价");
+    }
     use super::*;
 
     fn items(s: &str) -> Vec<FetchItem> {

@@ -115,6 +115,8 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
         )
     });
     let batch: Vec<usize> = job.indexes[job.done..].iter().take(BATCH).copied().collect();
+    // One allocation for the chunk rather than doubling as it grows.
+    out.reserve(CHUNK.min(batch.len() * 512));
     // One query for the batch's structures, not one per message; for
     // ENVELOPE alone, the mailbox's envelopes once (FETCH 1:* ENVELOPE).
     let mut structures: HashMap<u32, (Envelope, BodyPart)> = if needs_body {
