@@ -109,7 +109,7 @@ fn check_one(
     } else {
         // Judged as on the day it is valid, so an expired certificate is
         // reported as such above, not as a broken chain here.
-        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.clamp(0, not_after - 1).max(0) as u64));
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.min(not_after - 1).max(0) as u64));
         let verified = end_entity.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             anchors,

@@ -23,9 +23,53 @@ struct Entry {
     banned_until: i64,
 }
 
-pub struct IpGuard {
+/// Failures per key within a window; enough of them ban the key for a while.
+/// Bounded: at [`PRUNE_AT`] entries old ones go, and if that is not enough
+/// every key not banned is forgotten (a flood of fresh keys cannot grow it).
+pub struct Counter<K> {
     policy: BanPolicy,
-    entries: Mutex<HashMap<IpAddr, Entry>>,
+    entries: Mutex<HashMap<K, Entry>>,
+}
+
+impl<K: std::hash::Hash + Eq> Counter<K> {
+    pub fn new(policy: BanPolicy) -> Counter<K> {
+        Counter { policy, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn banned(&self, key: &K, now: i64) -> bool {
+        self.entries().get(key).is_some_and(|e| e.banned_until > now)
+    }
+
+    /// Counts a failure; true when it bans the key (this failure only).
+    pub fn failure(&self, key: K, now: i64) -> bool {
+        let p = self.policy;
+        let mut entries = self.entries();
+        if entries.len() >= PRUNE_AT {
+            entries.retain(|_, e| e.banned_until > now || e.failures.back().is_some_and(|&t| now - t < p.window_secs));
+            if entries.len() >= PRUNE_AT {
+                entries.retain(|_, e| e.banned_until > now);
+            }
+        }
+        let e = entries.entry(key).or_default();
+        while e.failures.front().is_some_and(|&t| now - t >= p.window_secs) {
+            e.failures.pop_front();
+        }
+        e.failures.push_back(now);
+        if e.failures.len() >= p.max_failures as usize && e.banned_until <= now {
+            e.banned_until = now.saturating_add(p.ban_secs);
+            e.failures.clear();
+            return true;
+        }
+        false
+    }
+
+    pub fn lift(&self, key: &K) {
+        self.entries().remove(key);
+    }
 }
 
 /// The key an address counts under: itself, or its /64 for IPv6.
@@ -40,43 +84,27 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The per-address ban.
+pub struct IpGuard(Counter<IpAddr>);
+
 impl IpGuard {
     pub fn new(policy: BanPolicy) -> IpGuard {
-        IpGuard { policy, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        IpGuard(Counter::new(policy))
     }
 
     /// Whether `ip` is banned at `now`.
     pub fn banned(&self, ip: IpAddr, now: i64) -> bool {
-        self.entries().get(&key(ip)).is_some_and(|e| e.banned_until > now)
+        self.0.banned(&key(ip), now)
     }
 
     /// Counts a failure; true when it bans the address (this failure only).
     pub fn failure(&self, ip: IpAddr, now: i64) -> bool {
-        let p = self.policy;
-        let mut entries = self.entries();
-        if entries.len() >= PRUNE_AT {
-            entries.retain(|_, e| e.banned_until > now || e.failures.back().is_some_and(|&t| now - t < p.window_secs));
-        }
-        let e = entries.entry(key(ip)).or_default();
-        while e.failures.front().is_some_and(|&t| now - t >= p.window_secs) {
-            e.failures.pop_front();
-        }
-        e.failures.push_back(now);
-        if e.failures.len() >= p.max_failures as usize && e.banned_until <= now {
-            e.banned_until = now + p.ban_secs;
-            e.failures.clear();
-            return true;
-        }
-        false
+        self.0.failure(key(ip), now)
     }
 
     /// Lifts a ban (and forgets the failures) of `ip`.
     pub fn lift(&self, ip: IpAddr) {
-        self.entries().remove(&key(ip));
+        self.0.lift(&key(ip))
     }
 }
 
@@ -103,6 +131,19 @@ mod tests {
         for i in 0..10 {
             assert!(!g.failure(ip, i * 31));
         }
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_stays_bounded_and_bans_survive_it() {
+        let c: Counter<u32> = Counter::new(P);
+        for _ in 0..3 {
+            c.failure(u32::MAX, 10);
+        }
+        for k in 0..(PRUNE_AT as u32 * 3) {
+            c.failure(k, 11);
+        }
+        assert!(c.entries().len() <= PRUNE_AT, "{}", c.entries().len());
+        assert!(c.banned(&u32::MAX, 12), "a ban is never pruned while it lasts");
     }
 
     #[test]

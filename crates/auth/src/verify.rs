@@ -1,6 +1,7 @@
 //! Checking a user name and password against the store, in constant time
 //! whether or not the user exists.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use caravel_store::{
     now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, StoreError, User,
 };
 
-use crate::guard::{BanPolicy, IpGuard};
+use crate::guard::{BanPolicy, Counter, IpGuard};
 
 /// Who signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +132,12 @@ pub struct Authenticator {
     checks: HashThreads,
     policy: SignInPolicy,
     ips: IpGuard,
+    /// Failures for names that are no account "lock" them too, so a
+    /// "locked" answer never tells that an account exists.
+    unknown: Counter<String>,
+    /// One sign-in attempt per account at a time: parallel guesses all see
+    /// the failures counted before them (no burst gets past the lock).
+    gates: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// SHA-256 of an app password or recovery code, as the store keeps it.
@@ -148,7 +155,32 @@ impl Authenticator {
 
     pub fn with_policy(accounts: Arc<dyn Accounts>, policy: SignInPolicy) -> Authenticator {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Authenticator { accounts, checks: HashThreads::new(threads), policy, ips: IpGuard::new(policy.ban) }
+        let as_ban = BanPolicy {
+            max_failures: policy.lock.max_failures,
+            window_secs: policy.lock.window_secs,
+            ban_secs: policy.lock.lock_secs,
+        };
+        Authenticator {
+            accounts,
+            checks: HashThreads::new(threads),
+            policy,
+            ips: IpGuard::new(policy.ban),
+            unknown: Counter::new(as_ban),
+            gates: Default::default(),
+        }
+    }
+
+    /// Waits for the account's other sign-in attempts to finish; hold the
+    /// guard until this attempt's failure (if any) is counted.
+    pub async fn gate(&self, account: AccountId) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+            if gates.len() > 10_000 {
+                gates.retain(|_, g| Arc::strong_count(g) > 1);
+            }
+            gates.entry(account).or_default().clone()
+        };
+        gate.lock_owned().await
     }
 
     /// Whether `ip` is banned now (checked before anything else).
@@ -160,12 +192,17 @@ impl Authenticator {
     async fn password_matches(&self, password: &str, hash: String) -> Result<bool, StoreError> {
         // argon2 takes tens of milliseconds of CPU: off the async threads.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let queue = self.checks.queue.clone();
         let job = (password.to_string(), hash, tx);
-        tokio::task::spawn_blocking(move || queue.send(job))
-            .await
-            .map_err(|e| StoreError::Backend(format!("password check failed: {e}")))?
-            .map_err(|_| StoreError::Backend("the password checker has stopped".into()))?;
+        // A full queue (a flood of sign-ins) is refused at once, as a
+        // temporary failure: waiting would tie up threads the store needs.
+        self.checks.queue.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => {
+                StoreError::Backend("too many sign-ins at once; try again".into())
+            }
+            std::sync::mpsc::TrySendError::Disconnected(_) => {
+                StoreError::Backend("the password checker has stopped".into())
+            }
+        })?;
         self.checks.ensure_worker();
         rx.await.map_err(|_| StoreError::Backend("the password check was lost".into()))
     }
@@ -218,25 +255,43 @@ impl Authenticator {
         if self.ips.banned(ip, now) {
             return Ok(Checked::Refused(SignIn::Banned));
         }
-        let user = match Address::parse(username) {
-            Ok(address) => self.accounts.get_user(&address).await?,
-            Err(_) => None,
+        let address = Address::parse(username).ok();
+        let user = match &address {
+            Some(a) => self.accounts.get_user(a).await?,
+            None => None,
         };
         let Some(user) = user else {
-            // "No such user" takes as long as "wrong password".
+            // "No such user" takes as long as "wrong password", and locks
+            // like an account does.
+            let name = username.to_lowercase();
             self.password_matches(password, DUMMY_HASH.to_string()).await?;
+            if self.unknown.banned(&name, now) {
+                return Ok(Checked::Refused(SignIn::Locked));
+            }
+            self.unknown.failure(name, now);
             self.address_failure(ip, now, username).await;
             return Ok(Checked::Refused(SignIn::Failed));
         };
-        if user.locked_until.is_some_and(|t| t > now) {
-            return Ok(Checked::Refused(SignIn::Locked));
-        }
+        let _gate = self.gate(user.id).await;
+        // Read again under the gate: an attempt just before may have locked it.
+        let user = match &address {
+            Some(a) => self.accounts.get_user(a).await?.unwrap_or(user),
+            None => user,
+        };
+        // App passwords are long random secrets: they work through a lock,
+        // so an attacker locking the account does not cut off its phones.
+        // They do not clear the failures (those may be second-factor guesses).
         if app_passwords && self.accounts.use_app_password(user.id, &secret_hash(password)).await? {
-            self.accounts.record_success(user.id).await?;
             return Ok(Checked::AppPassword(user));
         }
+        if user.locked_until.is_some_and(|t| t > now) {
+            // As slow as any refusal: the answer's timing tells nothing more.
+            self.password_matches(password, DUMMY_HASH.to_string()).await?;
+            return Ok(Checked::Refused(SignIn::Locked));
+        }
         if self.password_matches(password, user.password_hash.clone()).await? {
-            if user.failed_logins > 0 && !user.totp_enabled {
+            // With a second factor to come, the failures stay until it succeeds.
+            if !user.totp_enabled && (user.failed_logins > 0 || user.locked_until.is_some()) {
                 self.accounts.record_success(user.id).await?;
             }
             return Ok(Checked::Password(user));

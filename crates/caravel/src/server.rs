@@ -101,7 +101,8 @@ impl Server {
         let watcher = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(CERT_CHECK).await;
-                let _ = watched.reload_if_changed();
+                let watched = watched.clone();
+                let _ = tokio::task::spawn_blocking(move || watched.reload_if_changed()).await;
             }
         });
         Ok(Server { addrs, store, certificates, stop: Some(stop), task: Some(task), watcher })

@@ -493,10 +493,10 @@ fn read_security(r: &mut Reader, t: &toml_edit::Table, s: &mut Security) {
         [("failure_window", &mut s.failure_window), ("lockout", &mut s.lockout), ("ip_ban", &mut s.ip_ban)]
     {
         if let Some(v) = r.duration(t, "security", key) {
-            if v.is_zero() {
-                r.error(&format!("security.{key}"), t.get(key).and_then(|i| i.span()), "must be more than 0");
+            if v.is_zero() || v > Duration::from_secs(365 * 86_400) {
+                r.error(&format!("security.{key}"), t.get(key).and_then(|i| i.span()), "must be from 1s to 365d");
             }
-            *field = v;
+            *field = v.clamp(Duration::from_secs(1), Duration::from_secs(365 * 86_400));
         }
     }
 }

@@ -138,8 +138,9 @@ fn security_section_sets_lockout_and_ban() {
     assert_eq!(c.security.failure_window, Duration::from_secs(600));
     assert_eq!(c.security.lockout, Duration::from_secs(3600));
     assert_eq!((c.security.ip_max_failed_logins, c.security.ip_ban), (50, Duration::from_secs(7200)));
-    let e = Config::parse("[security]\nmax_failed_logins = 0\nip_ban = \"0s\"\nlock = 3\n").expect_err("invalid");
-    for key in ["security.max_failed_logins", "security.ip_ban", "security.lock"] {
+    let e = Config::parse("[security]\nmax_failed_logins = 0\nip_ban = \"0s\"\nlock = 3\nlockout = \"400d\"\n")
+        .expect_err("invalid");
+    for key in ["security.max_failed_logins", "security.ip_ban", "security.lock", "security.lockout"] {
         assert!(format!("{e:?}").contains(key), "{key}: {e:?}");
     }
 }

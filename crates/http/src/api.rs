@@ -28,6 +28,8 @@ const SESSION_SECS: i64 = 12 * 3600;
 const PENDING_SECS: i64 = 600;
 /// A password-reset code works this long.
 const RESET_SECS: i64 = 900;
+/// One reset code per account in this time.
+const RESET_INTERVAL_SECS: i64 = 300;
 /// Every refused credential is answered after this pause (as the mail
 /// protocols do), so guessing is slow.
 const FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -36,8 +38,10 @@ fn error(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "error": text }))).into_response()
 }
 
+/// The details go to the log, not to a client that may not be signed in.
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, &format!("temporary failure, try again: {e}"))
+    tracing::error!(error = %e, "web API request failed");
+    error(StatusCode::SERVICE_UNAVAILABLE, "Temporary failure on the server; try again in a moment.")
 }
 
 pub async fn healthz(AxState(st): St) -> Response {
@@ -50,7 +54,6 @@ pub async fn healthz(AxState(st): St) -> Response {
 /// The request's session and its account. `pending_ok`: a session still
 /// waiting for its second factor will do.
 pub struct Current {
-    token: String,
     token_hash: String,
     session: WebSession,
     user: User,
@@ -71,8 +74,16 @@ impl FromRequestParts<Arc<State>> for Full {
 impl FromRequestParts<Arc<State>> for Pending {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Response> {
+        // A banned address guesses no more codes, even on a session it has.
+        if parts.extensions.get::<Client>().is_some_and(|c| st.auth.banned(c.ip)) {
+            return Err(banned());
+        }
         current(st, &parts.headers, true).await.map(Pending)
     }
+}
+
+fn banned() -> Response {
+    error(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from your address. Try again later.")
 }
 
 async fn current(st: &State, headers: &HeaderMap, pending_ok: bool) -> Result<Current, Response> {
@@ -92,10 +103,31 @@ async fn current(st: &State, headers: &HeaderMap, pending_ok: bool) -> Result<Cu
     }
     let user = st.store.user_by_id(session.account).await.map_err(unavailable)?;
     let Some(user) = user else { return Err(error(StatusCode::UNAUTHORIZED, "The account no longer exists.")) };
-    if user.locked_until.is_some_and(|t| t > now_secs()) {
+    // A lock stops new sign-ins; a session signed in before it goes on (so
+    // its owner can still sign out everywhere or revoke app passwords).
+    if session.pending && user.locked_until.is_some_and(|t| t > now_secs()) {
         return Err(locked());
     }
-    Ok(Current { token, token_hash, session, user })
+    Ok(Current { token_hash, session, user })
+}
+
+/// Serializes one account's second-factor attempts and reads its state
+/// again under that lock, so each of many parallel guesses sees the failures
+/// counted before it (a burst gets no more tries than one at a time).
+async fn gated(st: &State, mut cur: Current) -> Result<(tokio::sync::OwnedMutexGuard<()>, Current), Response> {
+    let guard = st.auth.gate(cur.user.id).await;
+    let now = now_secs();
+    let session = st.store.web_session(&cur.token_hash, now).await.map_err(unavailable)?;
+    let Some(session) = session.filter(|s| s.pending) else {
+        return Err(error(StatusCode::UNAUTHORIZED, "This sign-in has ended; start again."));
+    };
+    let user = st.store.user_by_id(session.account).await.map_err(unavailable)?;
+    let Some(user) = user else { return Err(error(StatusCode::UNAUTHORIZED, "The account no longer exists.")) };
+    if user.locked_until.is_some_and(|t| t > now) {
+        return Err(locked());
+    }
+    (cur.session, cur.user) = (session, user);
+    Ok((guard, cur))
 }
 
 fn locked() -> Response {
@@ -123,9 +155,7 @@ pub async fn sign_in(AxState(st): St, Extension(client): Extension<Client>, Json
     let user = match st.auth.verify_web(&c.address, &c.password, client.ip).await {
         Err(e) => return unavailable(e),
         Ok(Err(SignIn::Locked)) => return locked(),
-        Ok(Err(SignIn::Banned)) => {
-            return error(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from your address. Try again later.")
-        }
+        Ok(Err(SignIn::Banned)) => return banned(),
         Ok(Err(_)) => {
             tokio::time::sleep(FAILURE_DELAY).await;
             return error(StatusCode::UNAUTHORIZED, "Wrong address or password.");
@@ -162,19 +192,22 @@ pub async fn sign_in(AxState(st): St, Extension(client): Extension<Client>, Json
     (StatusCode::OK, headers, Json(body)).into_response()
 }
 
-/// The second factor was right: the session becomes a full one.
-async fn complete(st: &State, client: &Client, mut cur: Current) -> Response {
+/// The second factor was right: a new, full session replaces the pending
+/// one (a new token: whoever saw the pending cookie gains nothing).
+async fn complete(st: &State, client: &Client, cur: Current) -> Response {
     let now = now_secs();
-    cur.session.pending = false;
-    cur.session.code_hash = None;
-    cur.session.expires = now + SESSION_SECS;
-    if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
+    let token = cookie::new_token();
+    let session =
+        WebSession { pending: false, code_hash: None, created: now, expires: now + SESSION_SECS, ..cur.session };
+    if let Err(e) = st.store.create_web_session(&cookie::token_hash(&token), session).await {
+        return unavailable(e);
+    }
+    if let Err(e) = st.store.delete_web_session(&cur.token_hash).await {
         return unavailable(e);
     }
     let _ = st.auth.succeeded(&cur.user).await;
-    // The same cookie now lasts the whole session.
     let mut headers = HeaderMap::new();
-    cookie::set(&mut headers, client, &cur.token, SESSION_SECS);
+    cookie::set(&mut headers, client, &token, SESSION_SECS);
     (StatusCode::OK, headers, Json(json!({ "signed_in": true, "address": cur.user.address }))).into_response()
 }
 
@@ -184,7 +217,8 @@ async fn wrong_code(st: &State, client: &Client, user: &User, text: &str) -> Res
         return unavailable(e);
     }
     tokio::time::sleep(FAILURE_DELAY).await;
-    error(StatusCode::UNAUTHORIZED, text)
+    // 400, not 401: the session stands; the code was wrong.
+    error(StatusCode::BAD_REQUEST, text)
 }
 
 #[derive(Deserialize)]
@@ -198,6 +232,10 @@ pub async fn second_factor_totp(
     Pending(cur): Pending,
     Json(c): Json<Code>,
 ) -> Response {
+    let (_gate, cur) = match gated(&st, cur).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     let state = match st.store.totp(cur.user.id).await {
         Ok(s) => s,
         Err(e) => return unavailable(e),
@@ -221,12 +259,27 @@ pub async fn second_factor_totp(
     }
 }
 
+/// A TOTP code or a recovery code of `user` (each taken once).
+async fn second_factor_ok(st: &State, user: &User, code: &str, now: i64) -> Result<bool, caravel_store::StoreError> {
+    let state = st.store.totp(user.id).await?;
+    if let Some(key) = state.secret.as_deref().and_then(totp::base32_decode).filter(|_| state.enabled) {
+        if let Some(step) = totp::matching_step(&key, code, now, state.last_step) {
+            return st.store.use_totp_step(user.id, step).await;
+        }
+    }
+    st.store.use_recovery_code(user.id, &secret_hash(code)).await
+}
+
 pub async fn second_factor_recovery(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Pending(cur): Pending,
     Json(c): Json<Code>,
 ) -> Response {
+    let (_gate, cur) = match gated(&st, cur).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     match st.store.use_recovery_code(cur.user.id, &secret_hash(&c.code)).await {
         Ok(true) => complete(&st, &client, cur).await,
         Ok(false) => wrong_code(&st, &client, &cur.user, "That recovery code is not right, or was used before.").await,
@@ -234,7 +287,11 @@ pub async fn second_factor_recovery(
     }
 }
 
-pub async fn send_email_code(AxState(st): St, Pending(mut cur): Pending) -> Response {
+pub async fn send_email_code(AxState(st): St, Pending(cur): Pending) -> Response {
+    let (_gate, mut cur) = match gated(&st, cur).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     let Some(recovery) = cur.user.recovery.clone() else {
         return error(StatusCode::BAD_REQUEST, "This account has no recovery address to send a code to.");
     };
@@ -272,9 +329,13 @@ fn mask(address: &str) -> String {
 pub async fn second_factor_email(
     AxState(st): St,
     Extension(client): Extension<Client>,
-    Pending(mut cur): Pending,
+    Pending(cur): Pending,
     Json(c): Json<Code>,
 ) -> Response {
+    let (_gate, mut cur) = match gated(&st, cur).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     let now = now_secs();
     let usable = cur.session.code_hash.is_some()
         && now < cur.session.code_expires
@@ -336,7 +397,36 @@ fn admin_error(e: caravel_admin::AdminError) -> Response {
     error(StatusCode::BAD_REQUEST, &e.0)
 }
 
-pub async fn enroll(AxState(st): St, Full(cur): Full) -> Response {
+#[derive(Deserialize)]
+pub struct Reauth {
+    password: String,
+}
+
+/// Actions that give lasting access (a new app password, a new second
+/// factor) ask for the password again: a stolen session cookie alone must
+/// not be enough to keep the account.
+async fn reauthenticate(st: &State, client: &Client, user: &User, password: &str) -> Result<(), Response> {
+    match st.auth.verify_web(&user.address, password, client.ip).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(SignIn::Locked)) => Err(locked()),
+        Ok(Err(SignIn::Banned)) => Err(banned()),
+        Ok(Err(_)) => {
+            tokio::time::sleep(FAILURE_DELAY).await;
+            Err(error(StatusCode::FORBIDDEN, "Your password is needed for this, and that one is not right."))
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+pub async fn enroll(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Full(cur): Full,
+    Json(r): Json<Reauth>,
+) -> Response {
+    if let Err(r) = reauthenticate(&st, &client, &cur.user, &r.password).await {
+        return r;
+    }
     match st.admin.totp_enroll(&cur.user.address).await {
         Ok(e) => Json(json!({ "uri": e.uri, "secret": e.secret, "qr": "/api/v1/2fa/qr.png" })).into_response(),
         Err(e) => admin_error(e),
@@ -371,9 +461,19 @@ pub async fn app_passwords(AxState(st): St, Full(cur): Full) -> Response {
 #[derive(Deserialize)]
 pub struct NewAppPassword {
     name: String,
+    /// The account password, asked again.
+    password: String,
 }
 
-pub async fn add_app_password(AxState(st): St, Full(cur): Full, Json(n): Json<NewAppPassword>) -> Response {
+pub async fn add_app_password(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Full(cur): Full,
+    Json(n): Json<NewAppPassword>,
+) -> Response {
+    if let Err(r) = reauthenticate(&st, &client, &cur.user, &n.password).await {
+        return r;
+    }
     match st.admin.app_password_add(&cur.user.address, &n.name).await {
         Ok(password) => {
             (StatusCode::CREATED, Json(json!({ "name": n.name.trim(), "password": password }))).into_response()
@@ -395,44 +495,50 @@ pub struct ResetRequest {
 }
 
 /// Self-service "forgot password": a one-time code to the recovery address,
-/// valid 15 minutes. The answer is the same whether or not the account
-/// exists or has a recovery address (no account discovery).
-pub async fn password_reset(AxState(st): St, Json(r): Json<ResetRequest>) -> Response {
-    let answer = (
-        StatusCode::ACCEPTED,
-        Json(json!({ "sent": "if the account has a recovery address, a reset code is on its way" })),
-    )
-        .into_response();
-    let Ok(address) = caravel_store::Address::parse(&r.address) else { return answer };
-    let user = match st.store.get_user(&address).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return answer,
-        Err(e) => return unavailable(e),
-    };
-    let Some(recovery) = user.recovery.clone() else { return answer };
+/// valid 15 minutes, at most one every 5 minutes. The answer is the same,
+/// and as fast, whether or not the account exists or has a recovery address
+/// (the work happens after the answer): no account discovery.
+pub async fn password_reset(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Json(r): Json<ResetRequest>,
+) -> Response {
+    if st.auth.banned(client.ip) {
+        return banned();
+    }
+    tokio::spawn(async move {
+        if let Err(e) = send_reset(&st, &r.address).await {
+            tracing::warn!(error = %e, "password reset code not sent");
+        }
+    });
+    (StatusCode::ACCEPTED, Json(json!({ "sent": "if the account has a recovery address, a reset code is on its way" })))
+        .into_response()
+}
+
+async fn send_reset(st: &State, address: &str) -> Result<(), String> {
+    let Ok(address) = caravel_store::Address::parse(address) else { return Ok(()) };
+    let Some(user) = st.store.get_user(&address).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some(recovery) = user.recovery.clone() else { return Ok(()) };
     let (token, now) = (cookie::new_token(), now_secs());
     let made = st
         .store
-        .create_reset_token(&cookie::token_hash(&token), user.id, now, now + RESET_SECS, now - email_code::RESEND_SECS)
-        .await;
-    match made {
-        Ok(true) => {
-            let message = email_code::reset_message(&user.address, &token);
-            if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, message).await {
-                return unavailable(e);
-            }
-            answer
-        }
-        // One a minute: the same answer, nothing sent.
-        Ok(false) => answer,
-        Err(e) => unavailable(e),
+        .create_reset_token(&cookie::token_hash(&token), user.id, now, now + RESET_SECS, now - RESET_INTERVAL_SECS)
+        .await
+        .map_err(|e| e.to_string())?;
+    if made {
+        email_code::send(&st.store, &st.hostname, &recovery, email_code::reset_message(&user.address, &token)).await?;
     }
+    Ok(())
 }
 
 #[derive(Deserialize)]
 pub struct ResetConfirm {
     token: String,
     password: String,
+    /// With two-factor sign-in on: a code from the app or a recovery code.
+    /// The recovery mailbox alone must not be enough to take the account.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// Sets the new password with a reset code; every web session of the
@@ -458,16 +564,49 @@ pub async fn password_reset_confirm(
         Ok(None) => return error(StatusCode::BAD_REQUEST, "The account no longer exists."),
         Err(e) => return unavailable(e),
     };
+    // Anything refused below keeps the code usable for another try.
+    let restore = || st.store.create_reset_token(&token_hash, account, now, expires, i64::MAX);
+    if user.totp_enabled {
+        let _gate = st.auth.gate(user.id).await;
+        let ok = match r.code.as_deref() {
+            Some(code) => match second_factor_ok(&st, &user, code, now).await {
+                Ok(ok) => ok,
+                Err(e) => return unavailable(e),
+            },
+            None => false,
+        };
+        if !ok {
+            let _ = restore().await;
+            return wrong_code(
+                &st,
+                &client,
+                &user,
+                "This account has two-factor sign-in: give a code from the authenticator app, or a recovery code.",
+            )
+            .await;
+        }
+    }
     match st.admin.user_passwd(&user.address, &r.password).await {
         Ok(()) => {
             tracing::info!(user = %user.address, ip = %client.ip, "password reset through the recovery address");
-            // Whoever holds the recovery mailbox may sign in again at once.
+            // Whoever holds the recovery mailbox (and the second factor, if
+            // any) may sign in again at once.
             let _ = st.admin.user_unlock(&user.address).await;
+            // The account itself is told, so a reset it did not ask for shows.
+            let notice = (
+                "Your password was changed".to_string(),
+                format!(
+                    "The password of {} was reset through its recovery address, from {}.\r\n\
+                     Every web session and app password was signed out. If this was not you, tell your\r\n\
+                     administrator at once.\r\n",
+                    user.address, client.ip
+                ),
+            );
+            let _ = email_code::send(&st.store, &st.hostname, &user.address, notice).await;
             Json(json!({ "password_changed": true })).into_response()
         }
         Err(e) => {
-            // A refused password (too short, too common) keeps the code usable.
-            let _ = st.store.create_reset_token(&token_hash, account, now, expires, i64::MAX).await;
+            let _ = restore().await;
             error(StatusCode::BAD_REQUEST, &e.0)
         }
     }

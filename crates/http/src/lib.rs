@@ -67,9 +67,17 @@ impl HttpServer {
             .route("/api/v1/app-passwords", get(api::app_passwords).post(api::add_app_password))
             .route("/api/v1/app-passwords/{name}", delete(api::del_app_password))
             .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(axum::middleware::map_response(no_store))
             .with_state(Arc::new(state));
         HttpServer { router }
     }
+}
+
+/// Answers carry secrets (codes, app passwords, the TOTP key): no cache
+/// may keep them.
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The API's description (OpenAPI 3), kept next to the routes it describes.
@@ -79,6 +87,12 @@ async fn openapi() -> impl axum::response::IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
+fn plain_http_refused() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "error": "Sign-in works over HTTPS only: use the https:// address." });
+    (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
 #[async_trait]
 impl Handler for HttpServer {
     async fn handle(&self, session: Session, stream: Stream) {
@@ -86,7 +100,16 @@ impl Handler for HttpServer {
         let router = self.router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(client);
-            router.clone().oneshot(req.map(Body::new))
+            let router = router.clone();
+            async move {
+                // Passwords and codes never cross the network in clear text:
+                // plain HTTP serves the API to this machine only (a local
+                // reverse proxy that terminates TLS).
+                if req.uri().path().starts_with("/api/") && !client.https && !client.ip.is_loopback() {
+                    return Ok(plain_http_refused());
+                }
+                router.oneshot(req.map(Body::new)).await
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);

@@ -95,6 +95,9 @@ impl Certificates {
 
     /// Reloads every certificate now (SIGHUP).
     pub fn reload(&self) -> Result<(), String> {
+        // Taken before reading: a file that changes while it is read is
+        // seen as a change at the next check, not lost.
+        let before = self.stamps();
         match self.load() {
             Ok(fresh) => {
                 *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -103,7 +106,7 @@ impl Certificates {
             }
             Err(e) => {
                 // Do not try the same broken files every few seconds.
-                self.loaded.write().unwrap_or_else(|e| e.into_inner()).stamps = self.stamps();
+                self.loaded.write().unwrap_or_else(|e| e.into_inner()).stamps = before;
                 tracing::error!(error = %e, "TLS certificates not reloaded; the previous ones stay in use");
                 Err(e)
             }

@@ -296,6 +296,18 @@ pub async fn failures_lock_the_account_for_longer_each_time(s: &dyn Store) {
         s.record_failure(a.id, t2 + i, POLICY).await.expect("failure");
     }
     assert_eq!(s.record_failure(a.id, t2 + 4, POLICY).await.expect("fifth"), Some(t2 + 4 + 900));
+    // However often it is attacked, a lock lasts at most a day.
+    let mut t = t2 + 10_000;
+    let mut last = 0;
+    for _ in 0..12 {
+        for i in 0..4 {
+            s.record_failure(a.id, t + i, POLICY).await.expect("failure");
+        }
+        let until = s.record_failure(a.id, t + 4, POLICY).await.expect("lock").expect("locked");
+        last = until - (t + 4);
+        t = until + 1;
+    }
+    assert_eq!(last, 86_400);
 }
 
 /// TOTP state, single-use time steps and recovery codes, app passwords.
@@ -368,9 +380,11 @@ pub async fn web_sessions_expire_and_are_revoked(s: &dyn Store) {
     s.revoke_all(a.id, true).await.expect("revoke all");
     assert!(!s.use_app_password(a.id, "hash").await.expect("gone"));
     s.create_web_session("t3", session(5000)).await.expect("create");
+    s.add_app_password(a.id, "Laptop", "hash-2").await.expect("app password");
     let update = UserUpdate { password_hash: Some("new".into()), ..Default::default() };
     s.update_user(&addr("a@example.com"), update).await.expect("passwd");
     assert_eq!(s.web_session("t3", 1500).await.expect("get"), None, "a password change signs out");
+    assert!(!s.use_app_password(a.id, "hash-2").await.expect("gone"), "and revokes app passwords");
     // Password-reset tokens: one use, until they expire; one per minute.
     assert!(s.create_reset_token("r1", a.id, 100, 1000, 40).await.expect("token"));
     assert!(!s.create_reset_token("r2", a.id, 120, 1020, 60).await.expect("too soon"));

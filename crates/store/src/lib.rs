@@ -107,7 +107,7 @@ pub trait Security: Send + Sync {
     async fn update_web_session(&self, token_hash: &str, session: WebSession) -> Result<()>;
     async fn delete_web_session(&self, token_hash: &str) -> Result<()>;
     /// Signs the account out everywhere: every web session and, with
-    /// `app_passwords`, every app password. A password change does the first.
+    /// `app_passwords`, every app password. A password change does both.
     async fn revoke_all(&self, account: AccountId, app_passwords: bool) -> Result<()>;
     /// A password-reset token (by hash) for `account`, usable until
     /// `expires`. Refused (false) if one was made after `not_after_last`

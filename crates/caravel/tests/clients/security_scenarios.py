@@ -93,6 +93,7 @@ def two_factor():
 
 
 def lockout():
+    phone = caravel("app-password", "add", BOB, "Phone").stdout.strip().splitlines()[-1]
     # Five failures across IMAP and SMTP lock the account for every protocol.
     for login in [imap_login, smtp_login, imap_login, smtp_login, imap_login]:
         expect(not login(BOB, "wrong password")[0], "wrong password refused")
@@ -102,6 +103,8 @@ def lockout():
     expect(not ok and "535" in text and "locked" in text, f"SMTP while locked: {text}")
     ok, text = pop3_login(BOB, BOB_PASSWORD)
     expect(not ok and "locked" in text, f"POP3 while locked: {text}")
+    # An attacker locking the account does not cut off its phone.
+    expect(imap_login(BOB, phone)[0], "an app password works through the lock")
     db = sqlite3.connect(f"file:{os.environ['CARAVEL_DB']}?mode=ro", uri=True)
     rows = db.execute("SELECT detail FROM mail_log WHERE kind = 'locked' AND recipient = ?", (BOB,)).fetchall()
     expect(len(rows) == 1 and "127.0.0.1" in rows[0][0], f"mail log: {rows}")

@@ -193,8 +193,12 @@ impl Directory for SqliteStore {
                 }
                 if let Some(hash) = update.password_hash {
                     c.execute("UPDATE accounts SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;
-                    // A new password signs every web session out.
-                    c.execute("DELETE FROM web_sessions WHERE account_id = ?1", [user.id])?;
+                    // A new password signs out every web session and app password
+                    // (the old password may have leaked with them), and voids
+                    // pending reset codes.
+                    for table in ["web_sessions", "app_passwords", "reset_tokens"] {
+                        c.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [user.id])?;
+                    }
                 }
                 require_user(c, &address)
             })

@@ -32,8 +32,11 @@ impl Security for SqliteStore {
                     )?;
                     return Ok(None);
                 }
-                // Locked: 15 minutes, then 30, 60 ... for repeated locks.
-                let until = now + policy.lock_secs.saturating_mul(1 << locks.min(20));
+                // Locked: 15 minutes, then 30, 60 ... for repeated locks, at
+                // most a day (or the configured lock, if longer): repeated
+                // attacks must not lock the owner out for good.
+                let cap = policy.lock_secs.max(86_400);
+                let until = now.saturating_add(policy.lock_secs.saturating_mul(1 << locks.min(20)).min(cap));
                 c.execute(
                     "UPDATE accounts SET failed_logins = 0, first_failure = NULL, locked_until = ?2,
                             lock_count = lock_count + 1
@@ -49,8 +52,8 @@ impl Security for SqliteStore {
         self.writer
             .write(move |c| {
                 c.prepare_cached(
-                    "UPDATE accounts SET failed_logins = 0, first_failure = NULL, lock_count = 0
-                     WHERE id = ?1 AND (failed_logins <> 0 OR lock_count <> 0)",
+                    "UPDATE accounts SET failed_logins = 0, first_failure = NULL, lock_count = 0, locked_until = NULL
+                     WHERE id = ?1 AND (failed_logins <> 0 OR lock_count <> 0 OR locked_until IS NOT NULL)",
                 )?
                 .execute([account])?;
                 Ok(())
