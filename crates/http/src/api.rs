@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, FromRequestParts, Json, Path, State as AxState};
+use axum::extract::{Extension, FromRequest, FromRequestParts, Json, Path, State as AxState};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -33,6 +33,21 @@ const RESET_INTERVAL_SECS: i64 = 300;
 /// Every refused credential is answered after this pause (as the mail
 /// protocols do), so guessing is slow.
 const FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A JSON body; a malformed one is refused in JSON too, like every error.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(r) => {
+                Err(error(r.status(), &format!("This request is not what the endpoint takes: {}", r.body_text())))
+            }
+        }
+    }
+}
 
 fn error(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "error": text }))).into_response()
@@ -151,7 +166,11 @@ pub struct Credentials {
     password: String,
 }
 
-pub async fn sign_in(AxState(st): St, Extension(client): Extension<Client>, Json(c): Json<Credentials>) -> Response {
+pub async fn sign_in(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> Response {
     let user = match st.auth.verify_web(&c.address, &c.password, client.ip).await {
         Err(e) => return unavailable(e),
         Ok(Err(SignIn::Locked)) => return locked(),
@@ -230,7 +249,7 @@ pub async fn second_factor_totp(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Pending(cur): Pending,
-    Json(c): Json<Code>,
+    JsonBody(c): JsonBody<Code>,
 ) -> Response {
     let (_gate, cur) = match gated(&st, cur).await {
         Ok(g) => g,
@@ -274,7 +293,7 @@ pub async fn second_factor_recovery(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Pending(cur): Pending,
-    Json(c): Json<Code>,
+    JsonBody(c): JsonBody<Code>,
 ) -> Response {
     let (_gate, cur) = match gated(&st, cur).await {
         Ok(g) => g,
@@ -330,7 +349,7 @@ pub async fn second_factor_email(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Pending(cur): Pending,
-    Json(c): Json<Code>,
+    JsonBody(c): JsonBody<Code>,
 ) -> Response {
     let (_gate, mut cur) = match gated(&st, cur).await {
         Ok(g) => g,
@@ -386,7 +405,7 @@ pub struct Everywhere {
 
 /// Signs the account out of every web session (and, if asked, revokes every
 /// app password): for a lost phone or a password that leaked.
-pub async fn sign_out_everywhere(AxState(st): St, Full(cur): Full, Json(e): Json<Everywhere>) -> Response {
+pub async fn sign_out_everywhere(AxState(st): St, Full(cur): Full, JsonBody(e): JsonBody<Everywhere>) -> Response {
     match st.store.revoke_all(cur.user.id, e.app_passwords).await {
         Ok(()) => Json(json!({ "signed_out": true, "app_passwords_revoked": e.app_passwords })).into_response(),
         Err(e) => unavailable(e),
@@ -422,7 +441,7 @@ pub async fn enroll(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Full(cur): Full,
-    Json(r): Json<Reauth>,
+    JsonBody(r): JsonBody<Reauth>,
 ) -> Response {
     if let Err(r) = reauthenticate(&st, &client, &cur.user, &r.password).await {
         return r;
@@ -444,7 +463,7 @@ pub async fn enroll_qr(AxState(st): St, Full(cur): Full) -> Response {
     }
 }
 
-pub async fn confirm(AxState(st): St, Full(cur): Full, Json(c): Json<Code>) -> Response {
+pub async fn confirm(AxState(st): St, Full(cur): Full, JsonBody(c): JsonBody<Code>) -> Response {
     match st.admin.totp_confirm(&cur.user.address, &c.code, now_secs()).await {
         Ok(codes) => Json(json!({ "two_factor": true, "recovery_codes": codes })).into_response(),
         Err(e) => admin_error(e),
@@ -469,7 +488,7 @@ pub async fn add_app_password(
     AxState(st): St,
     Extension(client): Extension<Client>,
     Full(cur): Full,
-    Json(n): Json<NewAppPassword>,
+    JsonBody(n): JsonBody<NewAppPassword>,
 ) -> Response {
     if let Err(r) = reauthenticate(&st, &client, &cur.user, &n.password).await {
         return r;
@@ -501,7 +520,7 @@ pub struct ResetRequest {
 pub async fn password_reset(
     AxState(st): St,
     Extension(client): Extension<Client>,
-    Json(r): Json<ResetRequest>,
+    JsonBody(r): JsonBody<ResetRequest>,
 ) -> Response {
     if st.auth.banned(client.ip) {
         return banned();
@@ -546,7 +565,7 @@ pub struct ResetConfirm {
 pub async fn password_reset_confirm(
     AxState(st): St,
     Extension(client): Extension<Client>,
-    Json(r): Json<ResetConfirm>,
+    JsonBody(r): JsonBody<ResetConfirm>,
 ) -> Response {
     let now = now_secs();
     let token = r.token.trim().to_ascii_lowercase();

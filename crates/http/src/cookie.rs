@@ -56,6 +56,30 @@ mod tests {
         assert_eq!(super::token(&h), None);
     }
 
+    /// Random Cookie headers: a token or none, never a panic.
+    #[test]
+    fn random_cookie_headers_never_panic() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"caravel_session=;; =abcdef0123456789\x7f\xff \t";
+        for _ in 0..5000 {
+            let len = (next() % 120) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect();
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                h.insert(COOKIE, v);
+            }
+            if let Some(t) = token(&h) {
+                assert_eq!(t.len(), 64);
+            }
+        }
+    }
+
     #[test]
     fn cookie_flags() {
         let mut h = HeaderMap::new();

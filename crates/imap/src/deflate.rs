@@ -120,6 +120,43 @@ mod tests {
         assert_eq!(out.len(), text.len());
     }
 
+    /// Random and corrupted compressed input (a stand-in for a fuzzer on
+    /// stable Rust): an error or some bytes, never a panic or a hang.
+    #[test]
+    fn random_and_mutated_input_never_panics() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, b"a1 LOGIN user pass\r\na2 SELECT INBOX\r\n").expect("write");
+        std::io::Write::flush(&mut enc).expect("flush");
+        let good = enc.get_ref().clone();
+        for round in 0..2000 {
+            let mut input = if round % 2 == 0 { good.clone() } else { Vec::new() };
+            let len = (next() % 300) as usize;
+            if input.is_empty() {
+                input = (0..len).map(|_| next() as u8).collect();
+            } else {
+                for _ in 0..(1 + next() % 4) {
+                    let i = (next() as usize) % input.len();
+                    input[i] = next() as u8;
+                }
+            }
+            let mut d = Deflate::default();
+            let mut out = Vec::new();
+            for chunk in input.chunks(1 + (next() % 64) as usize) {
+                if d.decompress(chunk, &mut out).is_err() {
+                    break;
+                }
+            }
+            assert!(out.len() < 1 << 20, "bounded output for {} bytes of input", input.len());
+        }
+    }
+
     #[test]
     fn garbage_is_an_error() {
         let mut d = Deflate::default();

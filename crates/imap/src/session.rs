@@ -376,7 +376,11 @@ impl Session {
             Ok(SignIn::Banned) => {
                 refused("UNAVAILABLE", "Too many failed sign-ins from your address; try again later", false)
             }
-            Err(e) => Step::new(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+            // Before sign-in, the details go to the log only.
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in could not be checked");
+                Step::new(tagged(tag, "NO", "[UNAVAILABLE] Sign-in is not possible right now; try again later"))
+            }
         }
     }
 

@@ -244,7 +244,11 @@ impl<M: Maildrops> Session<M> {
             }
             Ok(SignIn::Locked) => return self.error(LOCKED),
             Ok(SignIn::Banned) => return self.error(BANNED),
-            Err(e) => return err(&format!("[SYS/TEMP] {}", e.0)),
+            Err(e) => {
+                // Before sign-in, the details go to the log only.
+                tracing::error!(error = %e.0, "sign-in could not be checked");
+                return err("[SYS/TEMP] Sign-in is not possible right now; try again later");
+            }
         };
         let Some(lock) = self.locks.take(user.account) else {
             return err("[IN-USE] Another POP3 session is using this mailbox");

@@ -697,7 +697,11 @@ impl<B: Backend> Session<B> {
             Ok(SignIn::Banned) => {
                 self.error(Reply::new(454, "4.7.0", "Too many failed sign-ins from your address; try again later"))
             }
-            Err(e) => Step::reply(Reply::new(454, "4.7.0", format!("Temporary authentication failure: {}", e.0))),
+            Err(e) => {
+                // Before sign-in, the details go to the log only.
+                tracing::error!(error = %e.0, "sign-in could not be checked");
+                Step::reply(Reply::new(454, "4.7.0", "Temporary authentication failure; try again later"))
+            }
         }
     }
 }

@@ -79,6 +79,8 @@ def web_sign_in():
     b = Browser()
     status, body = b.call("GET", "/healthz")
     expect(status == 200 and body == b"ok\n", f"healthz {status} {body}")
+    status, body = b.call("POST", "/api/v1/session", {"address": USER})
+    expect(status == 422 and "password" in body["error"], f"a malformed request, answered in JSON: {status} {body}")
     status, body = b.call("POST", "/api/v1/session", {"address": USER, "password": "wrong"})
     expect(status == 401 and "Wrong address or password" in body["error"], f"{status} {body}")
     status, body = b.call("POST", "/api/v1/session", {"address": USER, "password": PASSWORD})
