@@ -41,6 +41,34 @@ pub enum Command {
     /// TLS certificates
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// DKIM signing keys for outgoing mail
+    #[command(subcommand)]
+    Dkim(DkimCmd),
+    /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
+    Dns {
+        domain: String,
+        #[command(flatten)]
+        json: Json,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCmd {
+    /// Make a signing key for DOMAIN and print the TXT record to publish
+    Generate {
+        domain: String,
+        /// rsa (2048 bits; every receiver checks it) or ed25519 (RFC 8463)
+        #[arg(long, default_value = "rsa")]
+        algo: String,
+    },
+    /// List DOMAIN's keys (selector, algorithm, date)
+    List {
+        domain: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete a key (after its successor's record is published)
+    Del { domain: String, selector: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod dns_commands;
 pub mod import;
 mod router;
 pub mod security_commands;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use caravel::cli::{Cli, Command};
-use caravel::{commands, import, security_commands, server::Server};
+use caravel::{commands, dns_commands, import, security_commands, server::Server};
 use caravel_config::Config;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -66,6 +66,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::TwoFactor(c) => security_commands::two_factor(&config, c).await,
         Command::AppPassword(c) => security_commands::app_password(&config, c).await,
         Command::Tls(c) => security_commands::tls(&config, c),
+        Command::Dkim(c) => dns_commands::dkim(&config, c).await,
+        Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }
 }
 

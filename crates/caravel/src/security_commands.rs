@@ -94,7 +94,7 @@ pub fn tls(config: &Config, cmd: TlsCmd) -> CmdResult {
 }
 
 /// `2026-11-28 16:25 UTC`.
-fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let (y, m, d) = caravel_store::civil_from_days(unix.div_euclid(86400));
     let secs = unix.rem_euclid(86400);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)

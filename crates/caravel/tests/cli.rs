@@ -219,3 +219,49 @@ fn tls_check_says_what_is_wrong_with_the_certificate() {
     assert_eq!(reports[0]["names"], serde_json::json!(["mail.example.test", "localhost"]));
     assert_eq!(reports[0]["self_signed"], true);
 }
+
+#[test]
+fn dkim_keys_and_the_records_a_domain_publishes() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "export.test"]);
+    let r = env.run(&["dkim", "generate", "nowhere.test"]);
+    assert_eq!(r.code, 1, "only for domains served here");
+    let out = env.ok(&["dkim", "generate", "export.test", "--algo", "ed25519"]);
+    let record = out.lines().last().expect("record");
+    assert!(record.contains("._domainkey.export.test TXT \"v=DKIM1; k=ed25519; p="), "{out}");
+    let out = env.ok(&["dkim", "generate", "EXPORT.test"]);
+    assert!(out.contains("k=rsa; p=MIIBIjAN"), "RSA 2048 SubjectPublicKeyInfo: {out}");
+    let keys: serde_json::Value =
+        serde_json::from_str(&env.ok(&["dkim", "list", "export.test", "--json"])).expect("json");
+    assert_eq!(keys.as_array().expect("keys").len(), 2);
+    assert!(keys[0].get("private_key").is_none(), "private keys are never printed");
+    assert_eq!(env.run(&["dkim", "generate", "export.test", "--algo", "dsa"]).code, 1);
+
+    let records: serde_json::Value = serde_json::from_str(&env.ok(&["dns", "export.test", "--json"])).expect("json");
+    let find = |name: &str, kind: &str| {
+        records.as_array().expect("records").iter().filter(|r| r["name"] == name && r["type"] == kind).count()
+    };
+    assert_eq!(find("export.test", "MX"), 1);
+    assert_eq!(find("export.test", "TXT"), 1, "SPF");
+    assert_eq!(
+        records
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["name"].as_str().is_some_and(|n| n.ends_with("._domainkey.export.test")))
+            .count(),
+        2
+    );
+    for (name, kind) in [
+        ("_dmarc.export.test", "TXT"),
+        ("_mta-sts.export.test", "TXT"),
+        ("_smtp._tls.export.test", "TXT"),
+        ("_imaps._tcp.export.test", "SRV"),
+        ("_submissions._tcp.export.test", "SRV"),
+        ("autoconfig.export.test", "CNAME"),
+    ] {
+        assert_eq!(find(name, kind), 1, "{name} {kind}");
+    }
+    let text = env.ok(&["dns", "export.test"]);
+    assert!(text.contains("export.test\tMX\t10 mail.example.test."), "{text}");
+}

@@ -397,6 +397,27 @@ pub async fn web_sessions_expire_and_are_revoked(s: &dyn Store) {
     s.del_user(&addr("a@example.com")).await.expect("delete with a session and a token");
 }
 
+/// DKIM keys: per domain and selector, newest first, removable.
+pub async fn dkim_keys_per_domain_and_selector(s: &dyn Store) {
+    let key = |selector: &str, created| DkimKey {
+        domain: "example.com".into(),
+        selector: selector.into(),
+        algorithm: "ed25519-sha256".into(),
+        private_key: "PEM".into(),
+        public_key: "p".into(),
+        created,
+    };
+    s.add_dkim_key(key("old", 1)).await.expect("add");
+    s.add_dkim_key(key("new", 2)).await.expect("add");
+    assert!(matches!(s.add_dkim_key(key("new", 3)).await, Err(StoreError::Conflict(_))));
+    let keys = s.dkim_keys("example.com").await.expect("keys");
+    assert_eq!(keys.iter().map(|k| k.selector.as_str()).collect::<Vec<_>>(), vec!["new", "old"]);
+    assert!(s.dkim_keys("other.test").await.expect("none").is_empty());
+    s.del_dkim_key("example.com", "old").await.expect("del");
+    assert!(matches!(s.del_dkim_key("example.com", "old").await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.dkim_keys("example.com").await.expect("keys").len(), 1);
+}
+
 pub async fn mail_log_records_and_finds_events(s: &dyn Store) {
     let event = |kind, recipient: &str, detail: &str| MailEvent {
         ts: now_millis(),

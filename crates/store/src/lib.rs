@@ -228,13 +228,24 @@ pub trait Maintenance: Send + Sync {
     async fn recover(&self) -> Result<u64>;
 }
 
+/// DKIM signing keys (outbound mail signs with them; `caravel dns` prints
+/// their records).
+#[async_trait]
+pub trait DkimKeys: Send + Sync {
+    /// A selector already used for the domain is a Conflict.
+    async fn add_dkim_key(&self, key: DkimKey) -> Result<()>;
+    /// The domain's keys, newest first.
+    async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKey>>;
+    async fn del_dkim_key(&self, domain: &str, selector: &str) -> Result<()>;
+}
+
 /// What sign-in needs: accounts, their security state, and the mail log.
 pub trait Accounts: Directory + Security + MailLog {}
 impl<T: Directory + Security + MailLog> Accounts for T {}
 
 /// Everything a backend provides.
-pub trait Store: Accounts + MailStore + Folders + Maintenance {}
-impl<T: Accounts + MailStore + Folders + Maintenance> Store for T {}
+pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys {}
+impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

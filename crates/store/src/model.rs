@@ -75,6 +75,22 @@ pub struct WebSession {
     pub code_failures: u32,
 }
 
+/// A DKIM signing key (RFC 6376; Ed25519 per RFC 8463).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimKey {
+    /// ASCII form of the domain.
+    pub domain: String,
+    pub selector: String,
+    /// "ed25519-sha256" or "rsa-sha256".
+    pub algorithm: String,
+    /// PKCS#8 PEM.
+    #[serde(skip_serializing)]
+    pub private_key: String,
+    /// The `p=` value of the DNS record (base64).
+    pub public_key: String,
+    pub created: i64,
+}
+
 /// The account's second factor, as the sign-in code needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TotpState {

@@ -3,6 +3,7 @@
 
 mod check;
 mod directory;
+mod dkim;
 mod folders;
 mod mail;
 mod schema;
@@ -102,6 +103,19 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
+}
+
+/// Runs a DELETE that must remove a row; none removed is `NotFound(what)`.
+pub(crate) fn delete_one(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    match c.execute(sql, params)? {
+        0 => Err(StoreError::NotFound(what())),
+        _ => Ok(()),
+    }
 }
 
 /// Maps "no row" to `NotFound(what)`.

@@ -224,6 +224,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reset_tokens_account ON reset_tokens(account_id);
     "#,
+    // 11: DKIM signing keys per domain and selector (RFC 6376); several per
+    // domain while a new one is rotated in.
+    r#"
+    CREATE TABLE dkim_keys (
+        domain      TEXT NOT NULL,
+        selector    TEXT NOT NULL,
+        algorithm   TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        public_key  TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        PRIMARY KEY (domain, selector)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use super::{found, SqliteStore};
+use super::{delete_one, found, SqliteStore};
 use crate::{now_secs, AccountId, AppPassword, LockPolicy, Result, Security, StoreError, TotpState, WebSession};
 
 #[async_trait]
@@ -174,12 +174,8 @@ impl Security for SqliteStore {
         let name = name.to_string();
         self.writer
             .write(move |c| {
-                let n =
-                    c.execute("DELETE FROM app_passwords WHERE account_id = ?1 AND name = ?2", params![account, name])?;
-                if n == 0 {
-                    return Err(StoreError::NotFound(format!("no app password named {name}")));
-                }
-                Ok(())
+                let sql = "DELETE FROM app_passwords WHERE account_id = ?1 AND name = ?2";
+                delete_one(c, sql, params![account, name], || format!("no app password named {name}"))
             })
             .await
     }

@@ -62,6 +62,12 @@ async fn web_sessions_expire_and_are_revoked() {
 }
 
 #[tokio::test]
+async fn dkim_keys_per_domain_and_selector() {
+    let (_d, s) = fresh();
+    suite::dkim_keys_per_domain_and_selector(&s).await;
+}
+
+#[tokio::test]
 async fn quota_fails_only_that_recipient() {
     let (_d, s) = fresh();
     suite::quota_fails_only_that_recipient(&s).await;
@@ -189,7 +195,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
          ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
          ALTER TABLE mailboxes DROP COLUMN recent_uid; ALTER TABLE messages DROP COLUMN internal_zone;
-         DROP TABLE reset_tokens; DROP TABLE web_sessions; DROP TABLE app_passwords; DROP TABLE recovery_codes;
+         DROP TABLE dkim_keys; DROP TABLE reset_tokens; DROP TABLE web_sessions; DROP TABLE app_passwords; DROP TABLE recovery_codes;
          ALTER TABLE accounts DROP COLUMN first_failure; ALTER TABLE accounts DROP COLUMN lock_count;
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
          ALTER TABLE accounts DROP COLUMN totp_last_step;

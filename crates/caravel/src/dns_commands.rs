@@ -1,0 +1,50 @@
+//! `caravel dkim` and `caravel dns`: what a domain publishes so that its mail
+//! is accepted abroad.
+
+use caravel_admin::dkim::{dkim_txt, Algorithm};
+use caravel_config::Config;
+
+use crate::cli::DkimCmd;
+use crate::commands::{admin, print_json, CmdResult};
+
+pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
+    let admin = admin(config)?;
+    match cmd {
+        DkimCmd::Generate { domain, algo } => {
+            let algorithm = Algorithm::parse(&algo).map_err(|e| e.to_string())?;
+            let key = admin.dkim_generate(&domain, algorithm).await.map_err(|e| e.to_string())?;
+            println!(
+                "Key {} made for {} ({}). Publish this record, then mail is signed with it:",
+                key.selector, key.domain, key.algorithm
+            );
+            println!("{}._domainkey.{} TXT \"{}\"", key.selector, key.domain, dkim_txt(&key));
+        }
+        DkimCmd::List { domain, json } => {
+            let keys = admin.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
+            if json.json {
+                return print_json(&keys);
+            }
+            for k in keys {
+                println!("{}\t{}\t{}", k.selector, k.algorithm, crate::security_commands::date(k.created));
+            }
+        }
+        DkimCmd::Del { domain, selector } => {
+            admin.dkim_del(&domain, &selector).await.map_err(|e| e.to_string())?;
+            println!("key {selector} of {domain} deleted");
+        }
+    }
+    Ok(())
+}
+
+pub async fn dns(config: &Config, domain: &str, json: bool) -> CmdResult {
+    let admin = admin(config)?;
+    let records = admin.dns_records(domain, &config.hostname).await.map_err(|e| e.to_string())?;
+    if json {
+        return print_json(&records);
+    }
+    for r in records {
+        let value = if r.kind == "TXT" { format!("\"{}\"", r.value) } else { r.value.clone() };
+        println!("{}\t{}\t{}\n\t; {}", r.name, r.kind, value, r.why);
+    }
+    Ok(())
+}
