@@ -3,6 +3,7 @@
 //! the sender when it cannot be delivered (RFC 3464 reports). The worker
 //! that connects to other servers drives these.
 
+pub mod client;
 pub mod dsn;
 pub mod route;
 pub mod schedule;

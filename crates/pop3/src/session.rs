@@ -369,36 +369,4 @@ impl<M: Maildrops> Session<M> {
     }
 }
 
-/// Appends the message (or its header and first `body_lines` lines) as a
-/// POP3 multi-line response: CRLF line endings (a bare LF becomes CRLF), a
-/// leading dot doubled (RFC 1939 §3), and the final `.` line.
-pub fn stuff(raw: &[u8], body_lines: Option<usize>, out: &mut Vec<u8>) {
-    let mut in_body = false;
-    let mut body_count = 0usize;
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if in_body {
-            if let Some(max) = body_lines {
-                if body_count >= max {
-                    break;
-                }
-            }
-            body_count += 1;
-        }
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-        if !in_body && line.is_empty() {
-            in_body = true;
-        }
-        rest = next;
-    }
-    out.extend_from_slice(b".\r\n");
-}
+pub use caravel_store::mime::dot_stuff as stuff;

@@ -303,6 +303,41 @@ fn count_lines(b: &[u8]) -> u64 {
     }
 }
 
+/// Appends the message (or its header and first `body_lines` lines) as the
+/// wire form POP3 (RFC 1939 §3) and SMTP DATA (RFC 5321 §4.5.2) share: CRLF
+/// line endings (a bare LF becomes CRLF), a leading dot doubled, and the
+/// final `.` line.
+pub fn dot_stuff(raw: &[u8], body_lines: Option<usize>, out: &mut Vec<u8>) {
+    let mut in_body = false;
+    let mut body_count = 0usize;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_body {
+            if let Some(max) = body_lines {
+                if body_count >= max {
+                    break;
+                }
+            }
+            body_count += 1;
+        }
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        if !in_body && line.is_empty() {
+            in_body = true;
+        }
+        rest = next;
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
