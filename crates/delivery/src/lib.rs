@@ -7,3 +7,4 @@ pub mod client;
 pub mod dsn;
 pub mod route;
 pub mod schedule;
+pub mod transport;

@@ -1,0 +1,160 @@
+//! The tokio driver of [`Client`]: one connection to one host, TLS when the
+//! client asks for it, a timeout on every wait (RFC 5321 §4.5.3.2).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::TlsConnector;
+
+use crate::client::{Action, Client, Outcome};
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How long each step may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Any reply (RFC 5321 §4.5.3.2 asks for 5 minutes; 10 after the final dot).
+    pub reply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(60), reply: Duration::from_secs(600) }
+    }
+}
+
+/// Opportunistic TLS (RFC 7435): encryption against passive listening,
+/// whatever certificate the server shows. MTA-STS and DANE, when they apply,
+/// verify instead.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// TLS 1.2 and 1.3, any certificate (see [`AnyCertificate`]).
+pub fn opportunistic_tls() -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("TLS 1.2 and 1.3 are supported by ring")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Runs `client` over a connection to `addr` (`host` is the name for TLS
+/// SNI) and returns each recipient's outcome.
+pub async fn deliver(
+    mut client: Client,
+    addr: SocketAddr,
+    host: &str,
+    tls: Arc<ClientConfig>,
+    t: Timeouts,
+) -> Vec<Outcome> {
+    let stream = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            client.connection_lost(&format!("cannot connect to {host} ({addr}): {e}"));
+            return client.outcomes();
+        }
+        Err(_) => {
+            client.connection_lost(&format!("no answer from {host} ({addr})"));
+            return client.outcomes();
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut io: Box<dyn Io> = Box::new(stream);
+    let mut buf = vec![0u8; 16 * 1024];
+    while !client.is_done() {
+        let n = match tokio::time::timeout(t.reply, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) => {
+                client.connection_lost(&format!("{host} closed the connection"));
+                break;
+            }
+            Err(_) => {
+                client.connection_lost(&format!("{host} did not answer in time"));
+                break;
+            }
+        };
+        let mut actions = client.receive(&buf[..n]);
+        while !actions.is_empty() {
+            let mut next = Vec::new();
+            for action in actions {
+                match action {
+                    Action::Send(bytes) => {
+                        if io.write_all(&bytes).await.and(io.flush().await).is_err() {
+                            client.connection_lost(&format!("{host} closed the connection"));
+                            return client.outcomes();
+                        }
+                    }
+                    Action::StartTls => {
+                        let name = match ServerName::try_from(host.to_string()) {
+                            Ok(n) => n,
+                            Err(_) => ServerName::IpAddress(addr.ip().into()),
+                        };
+                        let connector = TlsConnector::from(tls.clone());
+                        // The plain stream is handed to TLS; nothing is buffered past STARTTLS's reply.
+                        let plain: Box<dyn Io> = std::mem::replace(&mut io, Box::new(tokio::io::empty()));
+                        match tokio::time::timeout(t.reply, connector.connect(name, plain)).await {
+                            Ok(Ok(s)) => io = Box::new(s),
+                            _ => {
+                                client.connection_lost(&format!("the TLS handshake with {host} failed"));
+                                return client.outcomes();
+                            }
+                        }
+                        next.extend(client.tls_started());
+                    }
+                    Action::Close => {
+                        let _ = io.shutdown().await;
+                        return client.outcomes();
+                    }
+                }
+            }
+            actions = next;
+        }
+    }
+    client.outcomes()
+}
