@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod dsn;
+pub mod resolve;
 pub mod route;
 pub mod schedule;
 pub mod transport;

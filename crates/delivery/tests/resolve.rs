@@ -1,0 +1,82 @@
+//! MX routing through a real DNS server on loopback: dnsmasq answers for a
+//! few made-up domains (`--local=/#/`: nothing else, nothing from outside).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use caravel_delivery::resolve::Resolver;
+use caravel_delivery::route::Route;
+
+struct Dnsmasq(Child);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// dnsmasq on 127.0.0.1:PORT with these records only.
+fn dnsmasq() -> (Dnsmasq, SocketAddr) {
+    let port = free_port();
+    let child = Command::new("dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            "--pid-file=",
+            "--local=/#/",
+            "--mx-host=buyer.test,mx2.buyer.test,20",
+            "--mx-host=buyer.test,mx1.buyer.test,10",
+            "--host-record=mx1.buyer.test,127.0.0.1",
+            "--host-record=mx2.buyer.test,127.0.0.2",
+            "--host-record=plain.test,127.0.0.3",
+        ])
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq installed (Debian package dnsmasq-base)");
+    // Ready once it answers over TCP too.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Dnsmasq(child), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[tokio::test]
+async fn mx_preference_implicit_mx_and_missing_domains() {
+    let (_dns, addr) = dnsmasq();
+    let r = Resolver::new(&[addr], Duration::from_secs(5)).expect("resolver");
+    assert_eq!(
+        r.route("buyer.test").await.expect("route"),
+        Route::Hosts(vec!["mx1.buyer.test".into(), "mx2.buyer.test".into()])
+    );
+    assert_eq!(
+        r.addresses("mx2.buyer.test").await.expect("a"),
+        vec!["127.0.0.2".parse::<std::net::IpAddr>().expect("ip")]
+    );
+    // No MX, but an address: the domain itself (RFC 5321 §5.1).
+    assert_eq!(r.route("plain.test").await.expect("route"), Route::Hosts(vec!["plain.test".into()]));
+    // Neither: no mail host.
+    assert_eq!(r.route("nowhere.test").await.expect("route"), Route::NoMailHost);
+    assert!(r.addresses("nowhere.test").await.expect("none").is_empty());
+}
+
+#[tokio::test]
+async fn a_dns_server_that_does_not_answer_is_a_temporary_failure() {
+    let silent = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let r = Resolver::new(&[silent], Duration::from_millis(200)).expect("resolver");
+    assert!(r.route("buyer.test").await.is_err());
+}
