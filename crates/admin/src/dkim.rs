@@ -107,6 +107,19 @@ impl Admin {
         Ok(key)
     }
 
+    pub async fn queue_list(&self) -> Result<Vec<caravel_store::QueuedMessage>> {
+        Ok(self.store.queued().await?)
+    }
+
+    /// Makes message `id` (every message: None) due now.
+    pub async fn queue_retry(&self, id: Option<i64>) -> Result<u64> {
+        Ok(self.store.retry_queued(id, now_secs()).await?)
+    }
+
+    pub async fn queue_del(&self, id: i64) -> Result<()> {
+        Ok(self.store.del_queued(id).await?)
+    }
+
     pub async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKey>> {
         Ok(self.store.dkim_keys(&normalize_domain(domain)?).await?)
     }

@@ -44,12 +44,30 @@ pub enum Command {
     /// DKIM signing keys for outgoing mail
     #[command(subcommand)]
     Dkim(DkimCmd),
+    /// The outbound queue
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
     Dns {
         domain: String,
         #[command(flatten)]
         json: Json,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Messages waiting to go out, with each recipient's state
+    List(Json),
+    /// Try a message (or every message: --all) again now
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove a message from the queue (it is not sent, and no bounce is made)
+    Del { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

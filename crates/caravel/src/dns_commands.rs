@@ -4,7 +4,7 @@
 use caravel_admin::dkim::{dkim_txt, Algorithm};
 use caravel_config::Config;
 
-use crate::cli::DkimCmd;
+use crate::cli::{DkimCmd, QueueCmd};
 use crate::commands::{admin, print_json, CmdResult};
 
 pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
@@ -45,6 +45,44 @@ pub async fn dns(config: &Config, domain: &str, json: bool) -> CmdResult {
     for r in records {
         let value = if r.kind == "TXT" { format!("\"{}\"", r.value) } else { r.value.clone() };
         println!("{}\t{}\t{}\n\t; {}", r.name, r.kind, value, r.why);
+    }
+    Ok(())
+}
+
+pub async fn queue(config: &Config, cmd: QueueCmd) -> CmdResult {
+    let admin = admin(config)?;
+    match cmd {
+        QueueCmd::List(json) => {
+            let list = admin.queue_list().await.map_err(|e| e.to_string())?;
+            if json.json {
+                return print_json(&list);
+            }
+            for m in &list {
+                let from = if m.sender.is_empty() { "<>" } else { m.sender.as_str() };
+                println!("{}\t{from}\t{} bytes\tqueued {}", m.id, m.size, crate::security_commands::date(m.created));
+                for r in &m.recipients {
+                    let error = r.last_error.as_deref().map(|e| format!("\t{e}")).unwrap_or_default();
+                    println!(
+                        "\t{}\t{}\t{} attempts\tnext {}{error}",
+                        r.address,
+                        r.status,
+                        r.attempts,
+                        crate::security_commands::date(r.next_attempt)
+                    );
+                }
+            }
+            if list.is_empty() {
+                println!("the queue is empty");
+            }
+        }
+        QueueCmd::Retry { id, .. } => {
+            let n = admin.queue_retry(id).await.map_err(|e| e.to_string())?;
+            println!("{n} recipient(s) will be tried again now");
+        }
+        QueueCmd::Del { id } => {
+            admin.queue_del(id).await.map_err(|e| e.to_string())?;
+            println!("message {id} removed from the queue");
+        }
     }
     Ok(())
 }

@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::AppPassword(c) => security_commands::app_password(&config, c).await,
         Command::Tls(c) => security_commands::tls(&config, c),
         Command::Dkim(c) => dns_commands::dkim(&config, c).await,
+        Command::Queue(c) => dns_commands::queue(&config, c).await,
         Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }
 }

@@ -265,3 +265,37 @@ fn dkim_keys_and_the_records_a_domain_publishes() {
     let text = env.ok(&["dns", "export.test"]);
     assert!(text.contains("export.test\tMX\t10 mail.example.test."), "{text}");
 }
+
+#[test]
+fn queue_list_retry_and_del() {
+    let env = Env::new();
+    assert!(env.ok(&["queue", "list"]).contains("the queue is empty"));
+    // A message for another domain, queued as SMTP would queue it.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let id = rt.block_on(async {
+        use caravel_store::{Delivery, MailStore, RemoteRecipient};
+        let store = caravel_store::sqlite::SqliteStore::open(&env.data_dir()).expect("store");
+        let d = Delivery {
+            raw: std::sync::Arc::new(b"Subject: quote\r\n\r\nhello\r\n".to_vec()),
+            internal_date: 1,
+            sender: "sales@export.test".into(),
+            remote: vec![
+                RemoteRecipient { address: "buyer@far.test".into(), ..Default::default() },
+                RemoteRecipient { address: "agent@far.test".into(), ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        store.deliver(d).await.expect("deliver").queued.expect("queued")
+    });
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["queue", "list", "--json"])).expect("json");
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["recipients"].as_array().expect("rcpts").len(), 2);
+    assert!(env.ok(&["queue", "list"]).contains("buyer@far.test\tpending"));
+    assert!(env.ok(&["queue", "retry", &id.to_string()]).starts_with("2 recipient(s)"));
+    assert!(env.ok(&["queue", "retry", "--all"]).starts_with("2 recipient(s)"));
+    assert_eq!(env.run(&["queue", "retry"]).code, 2, "an id or --all");
+    assert_eq!(env.run(&["queue", "del", "999"]).code, 1);
+    env.ok(&["queue", "del", &id.to_string()]);
+    assert!(env.ok(&["queue", "list"]).contains("the queue is empty"));
+    env.ok(&["store", "check"]);
+}

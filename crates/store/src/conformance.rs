@@ -504,7 +504,19 @@ pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
         remote: vec![RemoteRecipient { address: "z@far.test".into(), ..Default::default() }],
         ..delivery(message(7, 100), vec![])
     };
-    assert!(s.deliver(only_remote).await.expect("deliver").queued.is_some());
+    let only = s.deliver(only_remote).await.expect("deliver").queued.expect("queued");
+    // Retry makes pending recipients due now; delete drops the message and,
+    // once nothing uses it, its body.
+    assert_eq!(s.retry_queued(Some(id), 5).await.expect("retry"), 2);
+    assert!(s.queued().await.expect("queue")[0].recipients.iter().all(|r| r.next_attempt == 5));
+    assert_eq!(s.retry_queued(None, 6).await.expect("retry all"), 3);
+    assert!(matches!(s.retry_queued(Some(999), 7).await, Err(StoreError::NotFound(_))));
+    s.del_queued(only).await.expect("del");
+    assert!(matches!(s.del_queued(only).await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.queued().await.expect("queue").len(), 1);
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.blobs, 1, "the deleted message's own body is gone; the shared one stays");
 }
 
 pub async fn folders_rename_delete_copy_move(s: &dyn Store) {

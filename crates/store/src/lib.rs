@@ -135,6 +135,11 @@ pub trait MailStore: Send + Sync {
     async fn deliver(&self, delivery: Delivery) -> Result<DeliveryOutcome>;
     /// The outbound queue.
     async fn queued(&self) -> Result<Vec<QueuedMessage>>;
+    /// Makes the pending recipients of message `id` (every message: None)
+    /// due now; returns how many recipients that touched.
+    async fn retry_queued(&self, id: Option<i64>, now: i64) -> Result<u64>;
+    /// Removes message `id` from the queue (its body goes once unused).
+    async fn del_queued(&self, id: i64) -> Result<()>;
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// The envelope and MIME structure computed at delivery.
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;

@@ -427,6 +427,39 @@ impl MailStore for SqliteStore {
         .await
     }
 
+    async fn retry_queued(&self, id: Option<i64>, now: i64) -> Result<u64> {
+        self.writer
+            .write(move |c| {
+                if let Some(id) = id {
+                    super::found(
+                        c.query_row("SELECT id FROM queue WHERE id = ?1", [id], |r| r.get::<_, i64>(0)),
+                        || format!("no queued message {id}"),
+                    )?;
+                }
+                let n = c.execute(
+                    "UPDATE queue_recipients SET next_attempt = ?2
+                     WHERE status = 'pending' AND (?1 IS NULL OR queue_id = ?1)",
+                    params![id, now],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn del_queued(&self, id: i64) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                let blob: String =
+                    super::found(c.query_row("SELECT blob FROM queue WHERE id = ?1", [id], |r| r.get(0)), || {
+                        format!("no queued message {id}")
+                    })?;
+                c.execute("DELETE FROM queue_recipients WHERE queue_id = ?1", [id])?;
+                c.execute("DELETE FROM queue WHERE id = ?1", [id])?;
+                release_blob_counts(c, &[(blob, 1)])
+            })
+            .await
+    }
+
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
