@@ -64,3 +64,30 @@ async fn a_server_that_is_not_there_is_a_temporary_failure() {
     let outcomes = deliver(client, port, "gone.test", opportunistic_tls(), Timeouts::default()).await;
     assert!(matches!(&outcomes[0], Outcome::Temporary(r) if r.text.contains("cannot connect")), "{outcomes:?}");
 }
+
+/// RFC 8601 §5: results that claim to come from this server, arriving from
+/// outside, are removed before the message is stored; others stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_authentication_results_naming_us_are_removed() {
+    let t = TestServer::start().await;
+    let mut env = envelope(&["alice@example.test"], "pay now");
+    env.message = Arc::new(
+        b"Authentication-Results: mail.example.test;\r\n dkim=pass header.d=bank.test\r\nAuthentication-Results: mx.far.test; spf=pass\r\nFrom: bank@bank.test\r\nSubject: invoice\r\n\r\npay now\r\n"
+            .to_vec(),
+    );
+    let settings =
+        Settings { hostname: "mail.far.test".into(), tls_possible: true, tls_required: false, credentials: None };
+    let outcomes = deliver(
+        Client::new(settings, env),
+        t.addr(Service::Smtp),
+        "mail.example.test",
+        opportunistic_tls(),
+        Timeouts::default(),
+    )
+    .await;
+    assert!(matches!(outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
+    let got = inbox(&*t.store(), "alice@example.test").await;
+    assert!(!got[0].contains("Authentication-Results: mail.example.test"), "{}", got[0]);
+    assert!(!got[0].contains("header.d=bank.test"), "its folded line too");
+    assert!(got[0].contains("Authentication-Results: mx.far.test; spf=pass"), "{}", got[0]);
+}

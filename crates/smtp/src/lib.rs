@@ -1,6 +1,7 @@
 //! SMTP: the command codec, the DATA receiver and the session state machine,
 //! free of I/O, and the tokio driver that runs them on a connection.
 
+pub mod auth_results;
 pub mod backend;
 pub mod command;
 pub mod data;

@@ -560,6 +560,8 @@ impl<B: Backend> Session<B> {
             single_recipient: (tx.accepted.len() == 1).then(|| tx.accepted[0].as_str()),
             now: now_secs(),
         });
+        // RFC 8601 §5: results claiming to be ours did not come from us.
+        let message = crate::auth_results::strip_forged(&message, &self.cfg.hostname);
         let mut full = Vec::with_capacity(trace.len() + message.len());
         full.extend_from_slice(trace.as_bytes());
         full.extend_from_slice(&message);

@@ -1,0 +1,81 @@
+//! RFC 8601 §5: an `Authentication-Results` field that names this server
+//! (its authserv-id is our hostname) but arrives from outside is a forgery,
+//! meant to make readers or filters trust a message we never checked. Such
+//! fields are removed before the message is stored.
+
+use std::borrow::Cow;
+
+/// The message without `Authentication-Results` fields whose authserv-id is
+/// `hostname` (compared without case). Other fields, and the body, are kept
+/// byte for byte; a message without any is returned as is.
+pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
+    let head_end = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(message.len());
+    let mut out: Option<Vec<u8>> = None;
+    let mut pos = 0;
+    while pos < head_end {
+        // One field: its first line and any folded continuation lines.
+        let mut end = pos;
+        loop {
+            end = match message[end..head_end].windows(2).position(|w| w == b"\r\n") {
+                Some(i) => end + i + 2,
+                None => head_end,
+            };
+            if end >= head_end || !matches!(message[end], b' ' | b'\t') {
+                break;
+            }
+        }
+        let field = &message[pos..end];
+        if is_ours(field, hostname) {
+            out.get_or_insert_with(|| message[..pos].to_vec());
+        } else if let Some(o) = out.as_mut() {
+            o.extend_from_slice(field);
+        }
+        pos = end;
+    }
+    match out {
+        Some(mut o) => {
+            o.extend_from_slice(&message[head_end..]);
+            Cow::Owned(o)
+        }
+        None => Cow::Borrowed(message),
+    }
+}
+
+fn is_ours(field: &[u8], hostname: &str) -> bool {
+    let text = String::from_utf8_lossy(field);
+    let Some((name, value)) = text.split_once(':') else { return false };
+    if !name.trim().eq_ignore_ascii_case("authentication-results") {
+        return false;
+    }
+    // RFC 8601 §2.2: authserv-id [ CFWS authres-version ] ";" ...
+    let id = value.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+    id.trim_end_matches('.').eq_ignore_ascii_case(hostname.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fields_naming_us_go_with_their_folded_lines() {
+        let m = b"Received: from x\r\nAuthentication-Results: MAIL.example.test;\r\n\tdkim=pass header.d=bank.test\r\nAuthentication-Results: mx.google.com; spf=pass\r\nauthentication-results: mail.example.test 1; dmarc=pass\r\nSubject: pay now\r\n\r\nAuthentication-Results: mail.example.test; in the body stays\r\n";
+        let out = strip_forged(m, "mail.example.test");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "Received: from x\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: pay now\r\n\r\nAuthentication-Results: mail.example.test; in the body stays\r\n"
+        );
+    }
+
+    #[test]
+    fn untouched_messages_are_not_copied() {
+        let m = b"Subject: hi\r\nAuthentication-Results: other.test; spf=pass\r\n\r\nbody\r\n";
+        assert!(matches!(strip_forged(m, "mail.example.test"), Cow::Borrowed(_)));
+        assert!(matches!(strip_forged(b"no header end", "mail.example.test"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_field_at_the_very_end_of_the_header() {
+        let m = b"Subject: x\r\nAuthentication-Results: mail.example.test; spf=pass\r\n\r\n";
+        assert_eq!(&*strip_forged(m, "mail.example.test"), b"Subject: x\r\n\r\n");
+    }
+}
