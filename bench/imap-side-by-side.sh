@@ -32,26 +32,12 @@ python3 bench/imap_idle_rss.py --port 1143 --plain --user 'user{n}@example.test'
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel-imap
-rm -rf "$dir" && mkdir -p "$dir"
-cat > "$dir/caravel.toml" <<TOML
-hostname = "mx.example.test"
-data_dir = "$dir/data"
-[listen]
-smtp  = ["127.0.0.1:3525"]
-imap  = ["127.0.0.1:3143"]
+source bench/caravel-lib.sh
+start_caravel "$dir" 1 100 'smtp = ["127.0.0.1:3525"]
+imap = ["127.0.0.1:3143"]
 imaps = ["127.0.0.1:3993"]
-pop3  = ["127.0.0.1:3110"]
-http  = ["127.0.0.1:3080"]
-[limits]
-max_connections_per_ip = 5000
-TOML
-C="target/release/caravel --config $dir/caravel.toml"
-$C serve > "$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
-$C domain add example.test
-for i in $(seq 1 100); do echo "Bench-Password-2026" | $C user add "user$i@example.test" --password-stdin >/dev/null; done
+pop3 = ["127.0.0.1:3110"]' '[limits]
+max_connections_per_ip = 5000'
 python3 "$B/run_bench.py" --quick --label caravel --out "$PB/results/caravel-imap" --smtp-port 3525 \
   --imap-port 3143 --pop-port 3110 --tls starttls --password Bench-Password-2026 \
   --steps mem-idle,imap --count-imap --pid "caravel=$pid"

@@ -17,21 +17,8 @@ python3 bench/pop3_retr.py --smtp-port 2525 --pop3s-port 1995 --user user100@exa
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel-pop
-rm -rf "$dir" && mkdir -p "$dir"
-cat > "$dir/caravel.toml" <<TOML
-hostname = "mx.example.test"
-data_dir = "$dir/data"
-[listen]
-smtp  = ["127.0.0.1:3525"]
-pop3s = ["127.0.0.1:3995"]
-http  = ["127.0.0.1:3080"]
-TOML
-C="target/release/caravel --config $dir/caravel.toml"
-$C serve > "$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
-$C domain add example.test
-echo "Bench-Password-2026" | $C user add user100@example.test --password-stdin
+source bench/caravel-lib.sh
+start_caravel "$dir" 100 100 'smtp = ["127.0.0.1:3525"]
+pop3s = ["127.0.0.1:3995"]'
 echo "== Caravel"
 python3 bench/pop3_retr.py --smtp-port 3525 --pop3s-port 3995 --user user100@example.test --password Bench-Password-2026

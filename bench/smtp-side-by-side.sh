@@ -18,21 +18,8 @@ OUT=$PB/results/ref-smtp bash "$B/peerbench.sh" bench "$mode" --steps smtp,mem-i
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel
-rm -rf "$dir" && mkdir -p "$dir"
-cat > "$dir/caravel.toml" <<TOML
-hostname = "mx.example.test"
-data_dir = "$dir/data"
-[listen]
-smtp = ["127.0.0.1:3525"]
-http = ["127.0.0.1:3080"]
-TOML
-C="target/release/caravel --config $dir/caravel.toml"
-$C serve > "$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
-$C domain add example.test
-for i in $(seq 1 100); do echo "Bench-Password-2026" | $C user add "user$i@example.test" --password-stdin >/dev/null; done
+source bench/caravel-lib.sh
+start_caravel "$dir" 1 100 'smtp = ["127.0.0.1:3525"]'
 # Caravel answers 250 only once a message is stored: count rows.
 cat > "$dir/count.py" <<PY
 import sqlite3

@@ -1,0 +1,22 @@
+# Shared by the side-by-side scripts (source it): starts the release build of
+# Caravel for a benchmark, with the harness' users.
+#   start_caravel DIR FIRST LAST LISTEN_LINES [EXTRA_TOML]
+# writes DIR/caravel.toml (data in DIR/data, /healthz on 127.0.0.1:3080),
+# starts `caravel serve` (stopped when the script exits), waits until it
+# answers, adds example.test and userFIRST..userLAST@example.test with the
+# password Bench-Password-2026. Sets `pid` and `C` (the CLI with its config).
+start_caravel() {
+  local dir=$1 first=$2 last=$3 listen=$4 extra=${5:-}
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'hostname = "mx.example.test"\ndata_dir = "%s/data"\n[listen]\n%s\nhttp = ["127.0.0.1:3080"]\n%s\n' \
+    "$dir" "$listen" "$extra" > "$dir/caravel.toml"
+  C="target/release/caravel --config $dir/caravel.toml"
+  $C serve > "$dir/serve.log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+  $C domain add example.test
+  for i in $(seq "$first" "$last"); do
+    echo "Bench-Password-2026" | $C user add "user$i@example.test" --password-stdin >/dev/null
+  done
+}
