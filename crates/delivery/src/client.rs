@@ -609,13 +609,7 @@ mod tests {
     /// recipient is only ever delivered after a 250 to the final dot.
     #[test]
     fn random_server_bytes_never_panic() {
-        let mut state: u64 = 0xdead_beef_cafe_f00d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0xdead_beef_cafe_f00d);
         let pieces = [
             "220 x\r\n",
             "250 ok\r\n",

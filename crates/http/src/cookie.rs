@@ -59,13 +59,7 @@ mod tests {
     /// Random Cookie headers: a token or none, never a panic.
     #[test]
     fn random_cookie_headers_never_panic() {
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0x2545_f491_4f6c_dd1d);
         let alphabet = b"caravel_session=;; =abcdef0123456789\x7f\xff \t";
         for _ in 0..5000 {
             let len = (next() % 120) as usize;

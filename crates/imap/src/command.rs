@@ -619,13 +619,7 @@ mod tests {
     /// on stable Rust; the receiver is exercised the same way below).
     #[test]
     fn arbitrary_commands_never_panic() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0x9e37_79b9_7f4a_7c15);
         let seeds: &[&[u8]] = &[
             b"a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (A B)]<0.10>) (CHANGEDSINCE 5 VANISHED)\r\n",
             b"b SEARCH CHARSET UTF-8 OR (FROM \"x\" SUBJECT {3}\r\nabc) NOT SINCE 1-Jan-2020\r\n",

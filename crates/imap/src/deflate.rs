@@ -124,13 +124,7 @@ mod tests {
     /// stable Rust): an error or some bytes, never a panic or a hang.
     #[test]
     fn random_and_mutated_input_never_panics() {
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0x9e37_79b9_7f4a_7c15);
         let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut enc, b"a1 LOGIN user pass\r\na2 SELECT INBOX\r\n").expect("write");
         std::io::Write::flush(&mut enc).expect("flush");

@@ -86,19 +86,13 @@ mod tests {
 
     #[test]
     fn arbitrary_lines_never_panic() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0x2545_f491_4f6c_dd1d);
         let seeds: &[&[u8]] = &[b"TOP 1 10", b"USER a@b.c", b"AUTH PLAIN AGEAYg==", b"UIDL 3", b"PASS x y"];
         for _ in 0..20_000 {
             let mut line = seeds[(next() % seeds.len() as u64) as usize].to_vec();
             for _ in 0..(1 + next() % 6) {
                 let at = (next() as usize) % (line.len() + 1);
-                if next() % 2 == 0 {
+                if next().is_multiple_of(2) {
                     line.insert(at, next() as u8);
                 } else if at < line.len() {
                     line.remove(at);

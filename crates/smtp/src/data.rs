@@ -209,13 +209,7 @@ mod tests {
     /// at the same place (a cheap stand-in for a fuzzer on stable Rust).
     #[test]
     fn any_split_of_any_input_gives_the_same_result() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = caravel_testkit::xorshift(0x9e37_79b9_7f4a_7c15);
         let alphabet: &[&[u8]] = &[b"a", b"\r\n", b"\r", b"\n", b".", b"..", b"\r\n.\r\n", b"xyz", b"\xff"];
         for _ in 0..2000 {
             let mut input = Vec::new();
