@@ -82,7 +82,7 @@ pub struct Pending(Current);
 impl FromRequestParts<Arc<State>> for Full {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Response> {
-        current(st, &parts.headers, false).await.map(Full)
+        current(st, &parts.headers, Want::Full).await.map(Full)
     }
 }
 
@@ -93,7 +93,7 @@ impl FromRequestParts<Arc<State>> for Pending {
         if parts.extensions.get::<Client>().is_some_and(|c| st.auth.banned(c.ip)) {
             return Err(banned());
         }
-        current(st, &parts.headers, true).await.map(Pending)
+        current(st, &parts.headers, Want::Pending).await.map(Pending)
     }
 }
 
@@ -101,7 +101,18 @@ fn banned() -> Response {
     error(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins from your address. Try again later.")
 }
 
-async fn current(st: &State, headers: &HeaderMap, pending_ok: bool) -> Result<Current, Response> {
+/// Which session a request needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Signed in (the second factor, if any, given).
+    Full,
+    /// Waiting for its second factor.
+    Pending,
+    /// Either (who is this?).
+    Any,
+}
+
+async fn current(st: &State, headers: &HeaderMap, want: Want) -> Result<Current, Response> {
     let Some(token) = cookie::token(headers) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Not signed in."));
     };
@@ -110,10 +121,10 @@ async fn current(st: &State, headers: &HeaderMap, pending_ok: bool) -> Result<Cu
     let Some(session) = session else {
         return Err(error(StatusCode::UNAUTHORIZED, "Not signed in (or the session has ended)."));
     };
-    if session.pending && !pending_ok {
+    if session.pending && want == Want::Full {
         return Err(error(StatusCode::UNAUTHORIZED, "Finish signing in with your second factor first."));
     }
-    if !session.pending && pending_ok {
+    if !session.pending && want == Want::Pending {
         return Err(error(StatusCode::CONFLICT, "Already signed in."));
     }
     let user = st.store.user_by_id(session.account).await.map_err(unavailable)?;
@@ -373,8 +384,7 @@ pub async fn second_factor_email(
 }
 
 pub async fn whoami(AxState(st): St, headers: HeaderMap) -> Response {
-    let (full, pending) = (current(&st, &headers, false).await, current(&st, &headers, true).await);
-    match full.or(pending) {
+    match current(&st, &headers, Want::Any).await {
         Ok(cur) => Json(json!({
             "address": cur.user.address,
             "signed_in": !cur.session.pending,
