@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use caravel_store::mime::{BodyPart, Envelope};
-use caravel_store::{FlagMode, Flags, MessageMeta, StoreError};
+use caravel_store::{FlagMode, Flags, StoreError};
 
 use crate::fetch::{self, FetchItem};
 use crate::selected::{flags_text, internal_date, Selected};
@@ -55,14 +55,13 @@ pub async fn mark_seen(ctx: &Context, sel: &mut Selected, indexes: &[usize]) -> 
     if unseen.is_empty() {
         return Ok(());
     }
-    ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
-    let fresh: HashMap<u32, MessageMeta> =
-        ctx.store.messages(sel.mailbox.id).await?.into_iter().map(|m| (m.uid, m)).collect();
+    let modseq = ctx.store.set_flags(sel.mailbox.id, &unseen, Flags::SEEN, &[], FlagMode::Add).await?;
+    // The view is updated in place, not read again from the store: a change
+    // made meanwhile by another session still shows at the next sync.
     let unseen: HashSet<u32> = unseen.into_iter().collect();
     for m in sel.messages.iter_mut().filter(|m| unseen.contains(&m.uid)) {
-        if let Some(f) = fresh.get(&m.uid) {
-            *m = f.clone();
-        }
+        m.flags = m.flags.union(Flags::SEEN);
+        m.modseq = modseq;
     }
     Ok(())
 }
