@@ -580,12 +580,15 @@ pub async fn password_reset_confirm(
     let now = now_secs();
     let token = r.token.trim().to_ascii_lowercase();
     let token_hash = cookie::token_hash(&token);
-    let (account, expires) = match st.store.take_reset_token(&token_hash, now).await {
+    // Checked first, taken last: a refused password or second factor keeps
+    // the code usable for another try.
+    let refused = || async {
+        tokio::time::sleep(FAILURE_DELAY).await;
+        error(StatusCode::BAD_REQUEST, "That reset code is not right, was used, or has expired.")
+    };
+    let account = match st.store.reset_token_account(&token_hash, now).await {
         Ok(Some(a)) => a,
-        Ok(None) => {
-            tokio::time::sleep(FAILURE_DELAY).await;
-            return error(StatusCode::BAD_REQUEST, "That reset code is not right, was used, or has expired.");
-        }
+        Ok(None) => return refused().await,
         Err(e) => return unavailable(e),
     };
     let user = match st.store.user_by_id(account).await {
@@ -593,10 +596,11 @@ pub async fn password_reset_confirm(
         Ok(None) => return error(StatusCode::BAD_REQUEST, "The account no longer exists."),
         Err(e) => return unavailable(e),
     };
-    // Anything refused below keeps the code usable for another try.
-    let restore = || st.store.create_reset_token(&token_hash, account, now, expires, i64::MAX);
+    if let Err(e) = caravel_auth::check_policy(&r.password, &user.address) {
+        return error(StatusCode::BAD_REQUEST, &e);
+    }
+    let _gate = st.auth.gate(user.id).await;
     if user.totp_enabled {
-        let _gate = st.auth.gate(user.id).await;
         let ok = match r.code.as_deref() {
             Some(code) => match second_factor_ok(&st, &user, code, now).await {
                 Ok(ok) => ok,
@@ -605,7 +609,6 @@ pub async fn password_reset_confirm(
             None => false,
         };
         if !ok {
-            let _ = restore().await;
             return wrong_code(
                 &st,
                 &client,
@@ -614,6 +617,11 @@ pub async fn password_reset_confirm(
             )
             .await;
         }
+    }
+    match st.store.take_reset_token(&token_hash, now).await {
+        Ok(Some((taken, _))) if taken == account => {}
+        Ok(_) => return refused().await,
+        Err(e) => return unavailable(e),
     }
     match st.admin.user_passwd(&user.address, &r.password).await {
         Ok(()) => {
@@ -634,9 +642,6 @@ pub async fn password_reset_confirm(
             let _ = email_code::send(&st.store, &st.hostname, &user.address, notice).await;
             Json(json!({ "password_changed": true })).into_response()
         }
-        Err(e) => {
-            let _ = restore().await;
-            error(StatusCode::BAD_REQUEST, &e.0)
-        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.0),
     }
 }

@@ -389,7 +389,9 @@ pub async fn web_sessions_expire_and_are_revoked(s: &dyn Store) {
     assert!(s.create_reset_token("r1", a.id, 100, 1000, 40).await.expect("token"));
     assert!(!s.create_reset_token("r2", a.id, 120, 1020, 60).await.expect("too soon"));
     assert!(s.create_reset_token("r3", a.id, 170, 1070, 110).await.expect("a minute later"));
-    assert_eq!(s.take_reset_token("r1", 500).await.expect("take"), Some((a.id, 1000)));
+    assert_eq!(s.reset_token_account("r1", 500).await.expect("peek"), Some(a.id));
+    assert_eq!(s.reset_token_account("r1", 1000).await.expect("peek"), None, "expired");
+    assert_eq!(s.take_reset_token("r1", 500).await.expect("take"), Some((a.id, 1000)), "peeking kept it");
     assert_eq!(s.take_reset_token("r1", 500).await.expect("again"), None, "one use");
     assert_eq!(s.take_reset_token("r3", 1070).await.expect("late"), None, "expired");
     s.create_web_session("t4", session(5000)).await.expect("create");

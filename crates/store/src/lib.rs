@@ -120,6 +120,8 @@ pub trait Security: Send + Sync {
         expires: i64,
         not_after_last: i64,
     ) -> Result<bool>;
+    /// The account of a token that exists and has not expired (it stays).
+    async fn reset_token_account(&self, token_hash: &str, now: i64) -> Result<Option<AccountId>>;
     /// Consumes a token: its account and expiry if it exists and has not expired.
     async fn take_reset_token(&self, token_hash: &str, now: i64) -> Result<Option<(AccountId, i64)>>;
 }

@@ -315,6 +315,16 @@ impl Security for SqliteStore {
             .await
     }
 
+    async fn reset_token_account(&self, token_hash: &str, now: i64) -> Result<Option<AccountId>> {
+        let token = token_hash.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT account_id FROM reset_tokens WHERE token_hash = ?1 AND expires > ?2")?
+                .query_row(params![token, now], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
     async fn take_reset_token(&self, token_hash: &str, now: i64) -> Result<Option<(AccountId, i64)>> {
         let token = token_hash.to_string();
         self.writer
