@@ -1,0 +1,105 @@
+//! DNS for Caravel: one resolver, built from `[dns] resolvers` (or the
+//! system's settings), shared by outbound routing (MX, addresses) and the
+//! inbound checks (SPF, DKIM, DMARC through mail-auth).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use mail_auth;
+use mail_auth::hickory_resolver::config::{NameServerConfig, ProtocolConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::proto::op::ResponseCode;
+use mail_auth::{IpLookupStrategy, MessageAuthenticator};
+
+/// What an MX lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MxAnswer {
+    /// (preference, exchange) pairs.
+    Records(Vec<(u16, String)>),
+    /// The name exists but has no MX records.
+    NoRecords,
+    /// The name does not exist (NXDOMAIN).
+    NoDomain,
+}
+
+/// The shared resolver. Cheap to clone.
+#[derive(Clone)]
+pub struct Resolver {
+    auth: Arc<MessageAuthenticator>,
+}
+
+impl Resolver {
+    /// Asks `servers` (UDP, then TCP); the system's resolvers if none.
+    /// `timeout` bounds each try (two tries per server).
+    pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<Resolver, String> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = timeout;
+        opts.attempts = 2;
+        let auth = if servers.is_empty() {
+            MessageAuthenticator::new_system_conf()
+                .map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
+        } else {
+            let mut name_servers = Vec::new();
+            for s in servers {
+                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Udp));
+                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Tcp));
+            }
+            let config = ResolverConfig::from_parts(None, Vec::new(), name_servers);
+            MessageAuthenticator::new(config, opts).map_err(|e| format!("cannot set up DNS: {e}"))?
+        };
+        Ok(Resolver { auth: Arc::new(auth) })
+    }
+
+    /// The mail-auth verifier over this resolver (SPF, DKIM, DMARC, ARC).
+    pub fn authenticator(&self) -> &MessageAuthenticator {
+        &self.auth
+    }
+
+    /// The MX records of `domain`. `Err` is a temporary failure (try later).
+    pub async fn mx(&self, domain: &str) -> Result<MxAnswer, String> {
+        let fqdn = fqdn(domain);
+        match self.auth.mx_lookup(fqdn.as_str(), no_cache()).await {
+            Ok(records) => {
+                let mut out = Vec::new();
+                for mx in records.iter() {
+                    for exchange in &mx.exchanges {
+                        out.push((mx.preference, exchange.clone()));
+                    }
+                }
+                Ok(if out.is_empty() { MxAnswer::NoRecords } else { MxAnswer::Records(out) })
+            }
+            Err(mail_auth::Error::DnsRecordNotFound(code)) if code == ResponseCode::NXDomain => Ok(MxAnswer::NoDomain),
+            Err(mail_auth::Error::DnsRecordNotFound(_)) => Ok(MxAnswer::NoRecords),
+            Err(e) => Err(format!("DNS lookup of {domain} failed: {e}")),
+        }
+    }
+
+    /// The addresses of `host` (IPv4 first, then IPv6); none if it has none.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        let fqdn = fqdn(host);
+        let v4 = self.auth.ip_lookup(&fqdn, IpLookupStrategy::Ipv4Only, 16, no_cache(), no_cache()).await;
+        let v6 = self.auth.ip_lookup(&fqdn, IpLookupStrategy::Ipv6Only, 16, no_cache(), no_cache()).await;
+        let mut out = Vec::new();
+        let mut failure = None;
+        for found in [v4, v6] {
+            match found {
+                Ok(ips) => out.extend(ips),
+                Err(mail_auth::Error::DnsRecordNotFound(_)) => {}
+                Err(e) => failure = Some(format!("DNS lookup of {host} failed: {e}")),
+            }
+        }
+        match failure {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+/// Lookups go uncached here; hickory keeps its own cache by TTL.
+fn no_cache<V>() -> Option<&'static mail_auth::common::cache::NoCache<String, V>> {
+    None
+}
