@@ -521,6 +521,84 @@ pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
     assert_eq!(report.blobs, 1, "the deleted message's own body is gone; the shared one stays");
 }
 
+pub async fn the_worker_takes_due_recipients_and_records_attempts(s: &dyn Store) {
+    let now = crate::now_secs();
+    let signal = s.queue_signal();
+    let woken = signal.notified();
+    let mut d = delivery(message(8, 300), vec![]);
+    d.sender = "sales@caravel.test".into();
+    d.remote = ["a@far.test", "b@far.test", "c@far.test"]
+        .iter()
+        .map(|a| RemoteRecipient { address: a.to_string(), ..Default::default() })
+        .collect();
+    let id = s.deliver(d).await.expect("deliver").queued.expect("queued");
+    tokio::time::timeout(std::time::Duration::from_secs(5), woken).await.expect("queueing wakes the worker");
+    assert!(s.next_due().await.expect("next").is_some_and(|t| t <= now + 1));
+    let jobs = s.due(now + 1, 10, &[]).await.expect("due");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, id);
+    assert_eq!(jobs[0].sender, "sales@caravel.test");
+    assert_eq!(jobs[0].recipients.len(), 3);
+    assert!(!jobs[0].delay_notice_sent);
+    assert!(s.due(now + 1, 10, &[id]).await.expect("due").is_empty(), "busy messages are left out");
+    assert_eq!(s.read_blob(&jobs[0].blob).await.expect("body"), *message(8, 300));
+    // a delivered, b retried later, c failed.
+    s.record_attempt(Attempt {
+        queue_id: id,
+        message_id: Some("<m8@test>".into()),
+        results: vec![
+            ("a@far.test".into(), RecipientResult::Delivered { detail: "mx.far.test said 250 ok".into() }),
+            ("b@far.test".into(), RecipientResult::Retry { at: now + 300, error: "451 later".into() }),
+            ("c@far.test".into(), RecipientResult::Failed { error: "550 no such user".into() }),
+        ],
+        delay_notice_sent: true,
+    })
+    .await
+    .expect("record");
+    let q = s.queued().await.expect("queue");
+    assert_eq!(q[0].recipients.len(), 1);
+    assert_eq!(q[0].recipients[0].address, "b@far.test");
+    assert_eq!(q[0].recipients[0].attempts, 1);
+    assert_eq!(q[0].recipients[0].last_error.as_deref(), Some("451 later"));
+    assert!(s.due(now + 1, 10, &[]).await.expect("due").is_empty(), "b waits");
+    assert_eq!(s.next_due().await.expect("next"), Some(now + 300));
+    let later = s.due(now + 300, 10, &[]).await.expect("due");
+    assert!(later[0].delay_notice_sent);
+    assert_eq!(later[0].recipients[0].attempts, 1);
+    let kinds = |r: &str| {
+        let r = r.to_string();
+        async move {
+            s.events(EventQuery { recipient: Some(r), ..Default::default() })
+                .await
+                .expect("events")
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(kinds("a@far.test").await.contains(&EventKind::Delivered));
+    assert!(kinds("b@far.test").await.contains(&EventKind::Deferred));
+    assert!(kinds("c@far.test").await.contains(&EventKind::Bounced));
+    // The last recipient done: the message and its body go.
+    s.record_attempt(Attempt {
+        queue_id: id,
+        message_id: None,
+        results: vec![("b@far.test".into(), RecipientResult::Delivered { detail: "250 ok".into() })],
+        delay_notice_sent: false,
+    })
+    .await
+    .expect("record");
+    assert!(s.queued().await.expect("queue").is_empty());
+    assert_eq!(s.next_due().await.expect("next"), None);
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.blobs, 0);
+    // An attempt on a message deleted meanwhile is ignored.
+    s.record_attempt(Attempt { queue_id: id, message_id: None, results: vec![], delay_notice_sent: false })
+        .await
+        .expect("gone is fine");
+}
+
 pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
     let (a, _) = setup(s).await;
     let find =

@@ -225,6 +225,22 @@ pub trait MailLog: Send + Sync {
     async fn events(&self, query: EventQuery) -> Result<Vec<MailEvent>>;
 }
 
+/// The outbound queue as the delivery worker sees it.
+#[async_trait]
+pub trait OutboundQueue: Send + Sync {
+    /// Messages with recipients due at `now`, oldest first, at most `limit`
+    /// messages; recipients whose message is in `busy` are left out.
+    async fn due(&self, now: i64, limit: usize, busy: &[i64]) -> Result<Vec<QueueJob>>;
+    /// When the next pending recipient is due (None: the queue is empty).
+    async fn next_due(&self) -> Result<Option<i64>>;
+    /// Records one attempt: delivered and failed recipients leave the queue,
+    /// the others wait; a message with no recipient left goes (its body
+    /// once unused). Each result is also a mail-log event.
+    async fn record_attempt(&self, attempt: Attempt) -> Result<()>;
+    /// Notified when something is queued or made due (the worker's wake-up).
+    fn queue_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+}
+
 /// Integrity checks.
 #[async_trait]
 pub trait Maintenance: Send + Sync {
@@ -251,8 +267,8 @@ pub trait Accounts: Directory + Security + MailLog {}
 impl<T: Directory + Security + MailLog> Accounts for T {}
 
 /// Everything a backend provides.
-pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys {}
-impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys> Store for T {}
+pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue {}
+impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

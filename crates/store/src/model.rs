@@ -393,6 +393,57 @@ pub struct QueuedRecipient {
     pub last_error: Option<String>,
 }
 
+/// A queued message with its recipients that are due now, as the delivery
+/// worker takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueJob {
+    pub id: i64,
+    /// The envelope sender ('' for the null reverse-path).
+    pub sender: String,
+    /// The body's blob.
+    pub blob: String,
+    /// When it was queued (Unix seconds).
+    pub created: i64,
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    /// The sender was already told that it is late.
+    pub delay_notice_sent: bool,
+    /// Pending recipients whose next attempt is due.
+    pub recipients: Vec<JobRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecipient {
+    pub address: String,
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// What became of one recipient in a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientResult {
+    /// Accepted by the next server (the detail names it and quotes its reply).
+    Delivered { detail: String },
+    /// Try again at `at` (Unix seconds).
+    Retry { at: i64, error: String },
+    /// Given up; the sender was told (or is not to be told).
+    Failed { error: String },
+}
+
+/// One attempt at a queued message, recorded in one transaction with its
+/// mail-log events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub queue_id: i64,
+    /// The message's Message-ID, for the mail log.
+    pub message_id: Option<String>,
+    pub results: Vec<(String, RecipientResult)>,
+    /// The "delayed" notice was sent with this attempt.
+    pub delay_notice_sent: bool,
+}
+
 /// Where one target's copy landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -431,6 +482,8 @@ pub enum EventKind {
     Delivered,
     Queued,
     Bounced,
+    /// A delivery attempt failed temporarily; it will be retried.
+    Deferred,
     /// An account was locked after repeated failed sign-ins.
     Locked,
     /// An address was banned after failed sign-ins across accounts.
@@ -445,6 +498,7 @@ impl EventKind {
             EventKind::Delivered => "delivered",
             EventKind::Queued => "queued",
             EventKind::Bounced => "bounced",
+            EventKind::Deferred => "deferred",
             EventKind::Locked => "locked",
             EventKind::Banned => "banned",
         }
@@ -456,6 +510,7 @@ impl EventKind {
             EventKind::Delivered,
             EventKind::Queued,
             EventKind::Bounced,
+            EventKind::Deferred,
             EventKind::Locked,
             EventKind::Banned,
         ]

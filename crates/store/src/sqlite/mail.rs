@@ -290,7 +290,7 @@ fn enqueue(c: &Connection, d: &Delivery, p: &Parsed) -> Result<i64> {
     Ok(id)
 }
 
-fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
+pub(crate) fn insert_event(c: &Connection, e: &MailEvent) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO mail_log (ts, kind, message_id, sender, recipient, detail, session)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -387,6 +387,9 @@ impl MailStore for SqliteStore {
                 Ok(DeliveryOutcome { stored: results, queued })
             })
             .await?;
+        if results.queued.is_some() {
+            self.queue_signal.notify_one();
+        }
         for s in results.stored.iter().flatten() {
             self.notifier.publish(s.mailbox, MailboxChange::Appended { uid: s.uid, modseq: s.modseq });
         }
@@ -444,6 +447,7 @@ impl MailStore for SqliteStore {
                 Ok(n as u64)
             })
             .await
+            .inspect(|_| self.queue_signal.notify_one())
     }
 
     async fn del_queued(&self, id: i64) -> Result<()> {

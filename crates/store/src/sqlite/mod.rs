@@ -6,6 +6,7 @@ mod directory;
 mod dkim;
 mod folders;
 mod mail;
+mod queue;
 mod schema;
 mod security;
 mod writer;
@@ -37,6 +38,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     notifier: Notifier,
     header_cache: Arc<HeaderCache>,
+    queue_signal: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -58,6 +60,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             notifier: Notifier::default(),
             header_cache: Arc::new(HeaderCache::default()),
+            queue_signal: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

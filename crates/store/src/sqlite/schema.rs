@@ -237,6 +237,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (domain, selector)
     );
     "#,
+    // 12: the delivery worker: whether the sender was told the message is
+    // late (once), and the due recipients found without a scan.
+    r#"
+    ALTER TABLE queue ADD COLUMN notice_sent INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX queue_due ON queue_recipients(status, next_attempt);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -168,6 +168,12 @@ async fn per_recipient_prefix_is_part_of_the_message() {
 }
 
 #[tokio::test]
+async fn the_worker_takes_due_recipients_and_records_attempts() {
+    let (_d, s) = fresh();
+    suite::the_worker_takes_due_recipients_and_records_attempts(&s).await;
+}
+
+#[tokio::test]
 async fn remote_recipients_are_queued_with_the_local_copies() {
     let (_d, s) = fresh();
     suite::remote_recipients_are_queued_with_the_local_copies(&s).await;
