@@ -4,6 +4,7 @@
 //! value at once, each with its key name and line (linkerd's "parse whole, fail
 //! once"). The result is an immutable snapshot shared behind an `Arc`.
 
+mod delivery;
 mod reader;
 pub mod units;
 
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use delivery::{Delivery, Relay};
 use reader::Reader;
 
 /// Everything the server and the admin commands need to know.
@@ -34,6 +36,7 @@ pub struct Config {
     pub security: Security,
     pub imap: Imap,
     pub store: StoreConfig,
+    pub delivery: Delivery,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -304,6 +307,7 @@ impl Default for Config {
             security: Security::default(),
             imap: Imap::default(),
             store: StoreConfig::Sqlite,
+            delivery: Delivery::default(),
         }
     }
 }
@@ -361,7 +365,7 @@ impl Config {
         r.check_keys(
             root,
             "",
-            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store"],
+            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store", "delivery"],
         );
 
         if let Some(h) = r.string(root, "", "hostname") {
@@ -442,6 +446,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "security") {
             read_security(&mut r, t, &mut cfg.security);
+        }
+        if let Some(t) = r.table(root, "delivery") {
+            delivery::read(&mut r, t, &mut cfg.delivery);
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);

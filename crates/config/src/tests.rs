@@ -161,3 +161,38 @@ fn tls_sni_certificates_by_host_name() {
     let text = format!("{e:?}");
     assert!(text.contains("tls.sni.bad host!") && text.contains("tls.sni.ok.test"), "{text}");
 }
+
+#[test]
+fn delivery_section_sets_retries_limits_and_relays() {
+    let d = Config::parse("").expect("defaults").delivery;
+    assert_eq!(d, crate::Delivery::default());
+    assert_eq!(d.retry.len(), 7);
+    assert_eq!((d.mx_port, d.delay_notice, d.expire), (25, Duration::from_secs(4 * 3600), Duration::from_secs(432_000)));
+    let c = Config::parse(
+        "[delivery]\nretry = [\"1s\", \"2s\"]\nexpire = \"1h\"\nmax_connections = 4\nmax_connections_per_domain = 2\nmx_port = 2525\nsmarthost = { host = \"Smtp.Provider.test\", port = 587, user = \"u\", password = \"p\" }\n[delivery.routes]\n\"Partner.test\" = \"gw.partner.test:25\"\n",
+    )
+    .expect("valid");
+    let d = c.delivery;
+    assert_eq!(d.retry, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+    assert_eq!((d.max_connections, d.max_connections_per_domain, d.mx_port), (4, 2, 2525));
+    let relay = d.smarthost.expect("smarthost");
+    assert_eq!((relay.host.as_str(), relay.port, relay.user.as_deref()), ("smtp.provider.test", 587, Some("u")));
+    assert_eq!(d.routes[0].0, "partner.test");
+    assert_eq!((d.routes[0].1.host.as_str(), d.routes[0].1.port), ("gw.partner.test", 25));
+    let e = Config::parse(
+        "[delivery]\nretry = []\nexpire = \"0s\"\nmx_port = 70000\nmax_connections = 0\nsmarthost = \"nohost\"\nwhat = 1\n[delivery.routes]\n\"x.test\" = { host = \"h\", user = \"u\" }\n",
+    )
+    .expect_err("invalid");
+    let text = format!("{e:?}");
+    for key in [
+        "delivery.retry",
+        "delivery.expire",
+        "delivery.mx_port",
+        "delivery.max_connections",
+        "delivery.smarthost",
+        "delivery.what",
+        "delivery.routes.x.test",
+    ] {
+        assert!(text.contains(key), "{key}: {text}");
+    }
+}
