@@ -5,15 +5,26 @@
 # starts `caravel serve` (stopped when the script exits), waits until it
 # answers, adds example.test and userFIRST..userLAST@example.test with the
 # password Bench-Password-2026. Sets `pid` and `C` (the CLI with its config).
+# DNS (SPF, DKIM, DMARC of every inbound message; MX of outbound mail) goes
+# to dnsmasq on 127.0.0.1:15353, which knows no names (--local=/#/) unless
+# DNSMASQ_RECORDS adds some, never to the machine's resolver.
+start_dnsmasq() {
+  # shellcheck disable=SC2086
+  dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
+    --listen-address=127.0.0.1 --port=15353 --pid-file= --local=/#/ ${DNSMASQ_RECORDS:-} &
+  dns_pid=$!
+  sleep 0.3
+}
 start_caravel() {
   local dir=$1 first=$2 last=$3 listen=$4 extra=${5:-}
   rm -rf "$dir" && mkdir -p "$dir"
-  printf 'hostname = "mx.example.test"\ndata_dir = "%s/data"\n[listen]\n%s\nhttp = ["127.0.0.1:3080"]\n%s\n' \
+  start_dnsmasq
+  printf 'hostname = "mx.example.test"\ndata_dir = "%s/data"\ndns.resolvers = ["127.0.0.1:15353"]\n[listen]\n%s\nhttp = ["127.0.0.1:3080"]\n%s\n' \
     "$dir" "$listen" "$extra" > "$dir/caravel.toml"
   C="target/release/caravel --config $dir/caravel.toml"
   $C serve > "$dir/serve.log" 2>&1 &
   pid=$!
-  trap 'kill $pid 2>/dev/null || true' EXIT
+  trap 'kill $pid $dns_pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:3080/healthz >/dev/null 2>&1 && break; sleep 0.1; done
   $C domain add example.test
   for i in $(seq "$first" "$last"); do

@@ -24,6 +24,39 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     watcher: JoinHandle<()>,
+    /// The outbound queue worker.
+    delivery: JoinHandle<()>,
+}
+
+/// How long one DNS query may take (two tries per server).
+const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The queue worker's settings from `[delivery]`.
+fn worker_config(config: &Config) -> caravel_delivery::worker::WorkerConfig {
+    use caravel_delivery::route::{Relay, Routes};
+    let d = &config.delivery;
+    let relay = |r: &caravel_config::Relay| Relay {
+        host: r.host.clone(),
+        port: r.port,
+        credentials: r.user.clone().zip(r.password.clone()),
+    };
+    let secs = |t: std::time::Duration| t.as_secs() as i64;
+    caravel_delivery::worker::WorkerConfig {
+        hostname: config.hostname.clone(),
+        schedule: caravel_delivery::schedule::Schedule {
+            retry_secs: d.retry.iter().map(|t| secs(*t)).collect(),
+            delay_notice_secs: secs(d.delay_notice),
+            expire_secs: secs(d.expire),
+        },
+        routes: Routes {
+            per_domain: d.routes.iter().map(|(domain, r)| (domain.clone(), relay(r))).collect(),
+            smarthost: d.smarthost.as_ref().map(relay),
+        },
+        mx_port: d.mx_port,
+        max_connections: d.max_connections,
+        max_connections_per_domain: d.max_connections_per_domain,
+        timeouts: caravel_delivery::transport::Timeouts { connect: d.connect_timeout, reply: d.reply_timeout },
+    }
 }
 
 /// How often certificate files are checked for a renewal.
@@ -44,6 +77,7 @@ impl Server {
         let addrs = listeners.iter().map(|l| (l.service, l.addr)).collect();
         // One authenticator (and one set of password-check threads) for all protocols.
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
+        let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -51,7 +85,14 @@ impl Server {
             submission,
             submissions,
             backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone())),
-            pipeline: Arc::new(Pipeline::new(vec![Box::new(SizeStage { max: config.limits.max_message_size })])),
+            pipeline: Arc::new(Pipeline::new(vec![
+                Box::new(SizeStage { max: config.limits.max_message_size }),
+                Box::new(caravel_filter::AuthenticationStage {
+                    dns: dns.clone(),
+                    hostname: config.hostname.clone(),
+                    store: store.clone(),
+                }),
+            ])),
             timeouts: caravel_smtp::Timeouts {
                 command: config.smtp.command_timeout,
                 data: config.smtp.data_timeout,
@@ -89,6 +130,13 @@ impl Server {
             admin: caravel_admin::Admin::new(store.clone()),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
+        let worker = caravel_delivery::worker::Worker::new(
+            store.clone(),
+            dns,
+            worker_config(&config),
+            caravel_delivery::transport::opportunistic_tls(),
+        );
+        let delivery = tokio::spawn(worker.run());
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = config.limits.clone();
         let task = tokio::spawn(async move {
@@ -105,7 +153,7 @@ impl Server {
                 let _ = tokio::task::spawn_blocking(move || watched.reload_if_changed()).await;
             }
         });
-        Ok(Server { addrs, store, certificates, stop: Some(stop), task: Some(task), watcher })
+        Ok(Server { addrs, store, certificates, stop: Some(stop), task: Some(task), watcher, delivery })
     }
 
     /// The first address `service` listens on.
@@ -121,6 +169,8 @@ impl Server {
     /// Stops accepting, lets sessions finish (up to the grace period), returns.
     pub async fn stop(mut self) {
         self.watcher.abort();
+        // An attempt cut short is recorded as nothing: it is tried again.
+        self.delivery.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -133,6 +183,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.watcher.abort();
+        self.delivery.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use caravel_admin::{Admin, UserRequest};
 use caravel_config::{Config, Listen};
+use caravel_dns::test_server::TestDns;
 use caravel_net::Service;
 use caravel_store::Store;
 
@@ -23,6 +24,9 @@ pub struct TestServer {
     pub config: Config,
     pub server: Server,
     pub dir: tempfile::TempDir,
+    /// The server's own DNS server on loopback (empty unless the test adds
+    /// records); None when the test named its resolvers itself.
+    pub dns: Option<Arc<TestDns>>,
 }
 
 /// A configuration with every listener on 127.0.0.1 port 0 (the kernel picks).
@@ -43,23 +47,32 @@ impl TestServer {
 
     /// Starts a server after `adjust` has changed the test configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_for(DOMAIN, adjust).await
+    }
+
+    /// Starts a server for `domain` (hostname mail.DOMAIN, users alice@ and
+    /// bob@ it) after `adjust` has changed the configuration. Unless
+    /// `adjust` names resolvers, a test DNS server of its own answers.
+    pub async fn start_for(domain: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = loopback_config(dir.path());
+        config.hostname = format!("mail.{domain}");
         adjust(&mut config);
+        let dns = config.dns.resolvers.is_empty().then(|| Arc::new(TestDns::start()));
+        if let Some(dns) = &dns {
+            config.dns.resolvers = vec![dns.addr()];
+        }
         let server = Server::start(config.clone()).await.expect("test server starts");
         let admin = Admin::new(server.store.clone() as Arc<dyn Store>);
-        admin.domain_add(DOMAIN).await.expect("test domain");
+        admin.domain_add(domain).await.expect("test domain");
         for (address, password) in USERS {
+            let address = address.replace(DOMAIN, domain);
             admin
-                .user_add(UserRequest {
-                    address: address.into(),
-                    password: Some(password.into()),
-                    ..Default::default()
-                })
+                .user_add(UserRequest { address, password: Some(password.into()), ..Default::default() })
                 .await
                 .expect("test user");
         }
-        TestServer { config, server, dir }
+        TestServer { config, server, dir, dns }
     }
 
     pub fn addr(&self, service: Service) -> SocketAddr {
@@ -68,5 +81,19 @@ impl TestServer {
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.server.store.clone()
+    }
+
+    /// The messages in `who`'s INBOX, as text, oldest first.
+    pub async fn inbox(&self, who: &str) -> Vec<String> {
+        let store = self.store();
+        let address = caravel_store::Address::parse(who).expect("address");
+        let user = store.get_user(&address).await.expect("get").expect("user");
+        let mailboxes = store.mailboxes(user.id).await.expect("mailboxes");
+        let inbox = mailboxes.into_iter().find(|m| m.name == "INBOX").expect("INBOX");
+        let mut out = Vec::new();
+        for m in store.messages(inbox.id).await.expect("messages") {
+            out.push(String::from_utf8_lossy(&store.read_message(&m).await.expect("read")).into_owned());
+        }
+        out
     }
 }

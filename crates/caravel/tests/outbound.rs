@@ -8,7 +8,6 @@ use caravel::testing::TestServer;
 use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
 use caravel_delivery::transport::{deliver, opportunistic_tls, Timeouts};
 use caravel_net::Service;
-use caravel_store::{Address, Store};
 
 fn envelope(rcpts: &[&str], body: &str) -> Envelope {
     let message = format!(
@@ -25,16 +24,6 @@ fn envelope(rcpts: &[&str], body: &str) -> Envelope {
     }
 }
 
-async fn inbox(store: &dyn Store, who: &str) -> Vec<String> {
-    let user = store.get_user(&Address::parse(who).expect("address")).await.expect("get").expect("user");
-    let mb = store.mailboxes(user.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("INBOX");
-    let mut out = Vec::new();
-    for m in store.messages(mb.id).await.expect("messages") {
-        out.push(String::from_utf8_lossy(&store.read_message(&m).await.expect("read")).into_owned());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_transaction_per_domain_over_starttls_with_outcomes_per_recipient() {
     let t = TestServer::start().await;
@@ -47,12 +36,11 @@ async fn one_transaction_per_domain_over_starttls_with_outcomes_per_recipient() 
     assert!(matches!(&outcomes[0], Outcome::Delivered(r) if r.code == 250), "{outcomes:?}");
     assert!(matches!(&outcomes[1], Outcome::Permanent(r) if r.status() == "5.1.1"), "{outcomes:?}");
     assert!(matches!(&outcomes[2], Outcome::Delivered(_)), "{outcomes:?}");
-    let store = t.store();
-    let got = inbox(&*store, "alice@example.test").await;
+    let got = t.inbox("alice@example.test").await;
     assert_eq!(got.len(), 1);
     assert!(got[0].contains("with ESMTPS"), "the Received header says TLS was used: {}", got[0]);
     assert!(got[0].contains("\r\n.a line with a dot\r\n"), "dot-stuffing undone by the receiver");
-    assert_eq!(inbox(&*store, "bob@example.test").await.len(), 1);
+    assert_eq!(t.inbox("bob@example.test").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,8 +74,9 @@ async fn forged_authentication_results_naming_us_are_removed() {
     )
     .await;
     assert!(matches!(outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
-    let got = inbox(&*t.store(), "alice@example.test").await;
-    assert!(!got[0].contains("Authentication-Results: mail.example.test"), "{}", got[0]);
+    let got = t.inbox("alice@example.test").await;
+    // Only our own results remain: the forged field and its folded line are gone.
+    assert_eq!(got[0].matches("Authentication-Results: mail.example.test;").count(), 1, "{}", got[0]);
     assert!(!got[0].contains("header.d=bank.test"), "its folded line too");
     assert!(got[0].contains("Authentication-Results: mx.far.test; spf=pass"), "{}", got[0]);
 }

@@ -18,7 +18,7 @@ pub struct Delivery {
     /// Outbound connections at once to one destination domain.
     pub max_connections_per_domain: usize,
     pub connect_timeout: Duration,
-    /// Each reply (RFC 5321 §4.5.3.2: 5 minutes; 10 after the final dot, which gets twice this).
+    /// Each reply (RFC 5321 §4.5.3.2 asks for at least 5 minutes).
     pub reply_timeout: Duration,
     /// The port of other domains' MX hosts: 25 (another port is for tests).
     pub mx_port: u16,
@@ -105,10 +105,9 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, d: &mut Delivery) {
             *field = v.clamp(Duration::from_secs(1), MAX_TIME);
         }
     }
-    for (key, field) in [
-        ("max_connections", &mut d.max_connections),
-        ("max_connections_per_domain", &mut d.max_connections_per_domain),
-    ] {
+    for (key, field) in
+        [("max_connections", &mut d.max_connections), ("max_connections_per_domain", &mut d.max_connections_per_domain)]
+    {
         if let Some(v) = r.count(t, P, key) {
             if v == 0 || v > 10_000 {
                 r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be from 1 to 10000");
@@ -147,7 +146,11 @@ fn relay(r: &mut Reader, item: &toml_edit::Item, key: &str) -> Option<Relay> {
         };
     }
     let Some(t) = item.as_table_like() else {
-        r.error(key, item.span(), "expected \"HOST:PORT\" or { host = \"...\", port = 587, user = \"...\", password = \"...\" }");
+        r.error(
+            key,
+            item.span(),
+            "expected \"HOST:PORT\" or { host = \"...\", port = 587, user = \"...\", password = \"...\" }",
+        );
         return None;
     };
     let mut out = Relay { host: String::new(), port: 25, user: None, password: None };
@@ -177,7 +180,8 @@ fn relay(r: &mut Reader, item: &toml_edit::Item, key: &str) -> Option<Relay> {
 
 fn host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?}: expected \"HOST:PORT\""))?;
-    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?}: the port is not 1 to 65535"))?;
+    let port =
+        port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("{s:?}: the port is not 1 to 65535"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{s:?}: the host is missing"));

@@ -365,7 +365,10 @@ impl Config {
         r.check_keys(
             root,
             "",
-            &["hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store", "delivery"],
+            &[
+                "hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store",
+                "delivery",
+            ],
         );
 
         if let Some(h) = r.string(root, "", "hostname") {

@@ -167,7 +167,10 @@ fn delivery_section_sets_retries_limits_and_relays() {
     let d = Config::parse("").expect("defaults").delivery;
     assert_eq!(d, crate::Delivery::default());
     assert_eq!(d.retry.len(), 7);
-    assert_eq!((d.mx_port, d.delay_notice, d.expire), (25, Duration::from_secs(4 * 3600), Duration::from_secs(432_000)));
+    assert_eq!(
+        (d.mx_port, d.delay_notice, d.expire),
+        (25, Duration::from_secs(4 * 3600), Duration::from_secs(432_000))
+    );
     let c = Config::parse(
         "[delivery]\nretry = [\"1s\", \"2s\"]\nexpire = \"1h\"\nmax_connections = 4\nmax_connections_per_domain = 2\nmx_port = 2525\nsmarthost = { host = \"Smtp.Provider.test\", port = 587, user = \"u\", password = \"p\" }\n[delivery.routes]\n\"Partner.test\" = \"gw.partner.test:25\"\n",
     )

@@ -1,11 +1,14 @@
-//! Outbound delivery, the parts that decide without doing I/O: when to try
-//! a queued message again, where to take it (MX routing), and what to tell
-//! the sender when it cannot be delivered (RFC 3464 reports). The worker
-//! that connects to other servers drives these.
+//! Outbound delivery. Without I/O: when to try a queued message again
+//! (`schedule`), where to take it (`route`), the SMTP client (`client`) and
+//! what to tell the sender when it cannot be delivered (`dsn`). With I/O:
+//! the MX lookup (`resolve`), one connection (`transport`), DKIM signing
+//! (`sign`) and the queue worker that drives them all (`worker`).
 
 pub mod client;
 pub mod dsn;
 pub mod resolve;
 pub mod route;
 pub mod schedule;
+pub mod sign;
 pub mod transport;
+pub mod worker;

@@ -1,12 +1,12 @@
 //! The tokio driver of [`Client`]: one connection to one host, TLS when the
 //! client asks for it, a timeout on every wait (RFC 5321 §4.5.3.2).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -84,16 +84,35 @@ pub fn opportunistic_tls() -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+async fn connect(local: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(local) = local else { return TcpStream::connect(addr).await };
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
+}
+
 /// Runs `client` over a connection to `addr` (`host` is the name for TLS
 /// SNI) and returns each recipient's outcome.
 pub async fn deliver(
-    mut client: Client,
+    client: Client,
     addr: SocketAddr,
     host: &str,
     tls: Arc<ClientConfig>,
     t: Timeouts,
 ) -> Vec<Outcome> {
-    let stream = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+    deliver_from(client, None, addr, host, tls, t).await
+}
+
+/// [`deliver`] from the local address `local` (None: the system's choice).
+pub async fn deliver_from(
+    mut client: Client,
+    local: Option<IpAddr>,
+    addr: SocketAddr,
+    host: &str,
+    tls: Arc<ClientConfig>,
+    t: Timeouts,
+) -> Vec<Outcome> {
+    let stream = match tokio::time::timeout(t.connect, connect(local, addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             client.connection_lost(&format!("cannot connect to {host} ({addr}): {e}"));

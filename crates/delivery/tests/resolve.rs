@@ -2,58 +2,26 @@
 //! few made-up domains (`--local=/#/`: nothing else, nothing from outside).
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use caravel_delivery::resolve::route;
 use caravel_delivery::route::Route;
+use caravel_dns::test_server::{Dnsmasq, ReservedPort};
 use caravel_dns::Resolver;
-
-struct Dnsmasq(Child);
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// dnsmasq on 127.0.0.1:PORT with these records only.
 fn dnsmasq() -> (Dnsmasq, SocketAddr) {
-    let port = free_port();
-    let child = Command::new("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--listen-address=127.0.0.1",
-            "--pid-file=",
-            "--local=/#/",
-            "--mx-host=buyer.test,mx2.buyer.test,20",
-            "--mx-host=buyer.test,mx1.buyer.test,10",
-            "--host-record=mx1.buyer.test,127.0.0.1",
-            "--host-record=mx2.buyer.test,127.0.0.2",
-            "--host-record=plain.test,127.0.0.3",
-        ])
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dnsmasq installed (Debian package dnsmasq-base)");
-    // Ready once it answers over TCP too.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Dnsmasq(child), SocketAddr::from(([127, 0, 0, 1], port)))
+    let port = ReservedPort::new();
+    let addr = port.addr();
+    let records = [
+        "--mx-host=buyer.test,mx2.buyer.test,20",
+        "--mx-host=buyer.test,mx1.buyer.test,10",
+        "--host-record=mx1.buyer.test,127.0.0.1",
+        "--host-record=mx2.buyer.test,127.0.0.2",
+        "--host-record=plain.test,127.0.0.3",
+    ];
+    let records: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    (Dnsmasq::start(port, &records), addr)
 }
 
 #[tokio::test]
@@ -77,7 +45,7 @@ async fn mx_preference_implicit_mx_and_missing_domains() {
 
 #[tokio::test]
 async fn a_dns_server_that_does_not_answer_is_a_temporary_failure() {
-    let silent = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let silent = ReservedPort::new().addr();
     let r = Resolver::new(&[silent], Duration::from_millis(200)).expect("resolver");
     assert!(route(&r, "buyer.test").await.is_err());
 }

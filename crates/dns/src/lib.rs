@@ -68,7 +68,7 @@ impl Resolver {
                 }
                 Ok(if out.is_empty() { MxAnswer::NoRecords } else { MxAnswer::Records(out) })
             }
-            Err(mail_auth::Error::DnsRecordNotFound(code)) if code == ResponseCode::NXDomain => Ok(MxAnswer::NoDomain),
+            Err(mail_auth::Error::DnsRecordNotFound(ResponseCode::NXDomain)) => Ok(MxAnswer::NoDomain),
             Err(mail_auth::Error::DnsRecordNotFound(_)) => Ok(MxAnswer::NoRecords),
             Err(e) => Err(format!("DNS lookup of {domain} failed: {e}")),
         }
@@ -103,3 +103,5 @@ fn fqdn(name: &str) -> String {
 fn no_cache<V>() -> Option<&'static mail_auth::common::cache::NoCache<String, V>> {
     None
 }
+
+pub mod test_server;

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use caravel_store::{
-    now_secs, Address, Delivery, MailboxTarget, Recipient, RemoteRecipient, SpecialUse, Store, Target,
-};
+use caravel_store::{now_secs, Address, Store};
 
 /// How long a code works.
 pub const VALID_SECS: i64 = 600;
@@ -60,25 +58,6 @@ pub async fn send(
          Auto-Submitted: auto-generated\r\n\r\n{body}",
         crate::cookie::new_token()
     );
-    let mut delivery = Delivery {
-        raw: Arc::new(message.into_bytes()),
-        internal_date: now_secs(),
-        sender: format!("postmaster@{hostname}"),
-        session: "web-sign-in".into(),
-        ..Default::default()
-    };
-    match store.resolve(&to).await.map_err(|e| e.to_string())? {
-        Recipient::Account(user) => {
-            delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
-        }
-        Recipient::NotLocal => {
-            delivery.remote.push(RemoteRecipient { address: to.to_string(), notify: None, orcpt: None })
-        }
-        _ => return Err("the recovery address cannot receive mail".into()),
-    }
-    let outcome = store.deliver(delivery).await.map_err(|e| e.to_string())?;
-    match outcome.stored.first() {
-        Some(Err(e)) => Err(format!("the code could not be delivered: {e:?}")),
-        _ => Ok(()),
-    }
+    let sender = format!("postmaster@{hostname}");
+    caravel_store::send_system_mail(store.as_ref(), &to.to_string(), &sender, message.into_bytes(), "web-sign-in").await
 }

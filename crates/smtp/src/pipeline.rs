@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use async_trait::async_trait;
+
 /// What to do with a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -26,14 +28,20 @@ pub struct MessageContext<'a> {
     pub peer: IpAddr,
     pub helo: &'a str,
     pub authenticated: bool,
+    /// Received on the MX listener (from other servers), not submitted.
+    pub inbound: bool,
+    /// Short results for the mail log, e.g. "spf=pass".
     pub tags: Vec<String>,
     pub score: f64,
+    /// Header fields (with their CRLF) to put in front of the message.
+    pub headers: Vec<String>,
 }
 
+#[async_trait]
 pub trait Stage: Send + Sync {
     fn name(&self) -> &'static str;
     /// `Some` decides; `None` passes the message to the next stage.
-    fn check(&self, ctx: &mut MessageContext) -> Option<Verdict>;
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict>;
 }
 
 /// Stages in order; the first decision wins. With no decision the message is
@@ -48,9 +56,9 @@ impl Pipeline {
         Pipeline { stages, junk_score: 5.0 }
     }
 
-    pub fn run(&self, ctx: &mut MessageContext) -> Verdict {
+    pub async fn run(&self, ctx: &mut MessageContext<'_>) -> Verdict {
         for stage in &self.stages {
-            if let Some(v) = stage.check(ctx) {
+            if let Some(v) = stage.check(ctx).await {
                 ctx.tags.push(format!("decided-by:{}", stage.name()));
                 return v;
             }
@@ -69,12 +77,13 @@ pub struct SizeStage {
     pub max: u64,
 }
 
+#[async_trait]
 impl Stage for SizeStage {
     fn name(&self) -> &'static str {
         "size"
     }
 
-    fn check(&self, ctx: &mut MessageContext) -> Option<Verdict> {
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
         (ctx.message.len() as u64 > self.max).then(|| Verdict::Reject {
             code: 552,
             enhanced: "5.3.4",
@@ -88,11 +97,12 @@ mod tests {
     use super::*;
 
     struct Score(f64);
+    #[async_trait]
     impl Stage for Score {
         fn name(&self) -> &'static str {
             "score"
         }
-        fn check(&self, ctx: &mut MessageContext) -> Option<Verdict> {
+        async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
             ctx.score += self.0;
             None
         }
@@ -106,17 +116,19 @@ mod tests {
             peer: "127.0.0.1".parse().expect("ip"),
             helo: "h",
             authenticated: false,
+            inbound: true,
             tags: vec![],
             score: 0.0,
+            headers: vec![],
         }
     }
 
-    #[test]
-    fn size_stage_rejects_and_score_files_as_junk() {
+    #[tokio::test]
+    async fn size_stage_rejects_and_score_files_as_junk() {
         let p = Pipeline::new(vec![Box::new(SizeStage { max: 10 }), Box::new(Score(6.0))]);
-        assert!(matches!(p.run(&mut ctx(b"01234567890")), Verdict::Reject { code: 552, .. }));
-        assert_eq!(p.run(&mut ctx(b"short")), Verdict::Junk);
+        assert!(matches!(p.run(&mut ctx(b"01234567890")).await, Verdict::Reject { code: 552, .. }));
+        assert_eq!(p.run(&mut ctx(b"short")).await, Verdict::Junk);
         let p = Pipeline::new(vec![Box::new(SizeStage { max: 10 })]);
-        assert_eq!(p.run(&mut ctx(b"short")), Verdict::Accept);
+        assert_eq!(p.run(&mut ctx(b"short")).await, Verdict::Accept);
     }
 }

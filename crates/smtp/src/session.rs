@@ -531,10 +531,13 @@ impl<B: Backend> Session<B> {
             peer: self.peer,
             helo: &helo,
             authenticated: self.user.is_some(),
+            inbound: self.cfg.kind == Kind::Mx,
             tags: Vec::new(),
             score: 0.0,
+            headers: Vec::new(),
         };
-        let verdict = self.pipeline.run(&mut ctx);
+        let verdict = self.pipeline.run(&mut ctx).await;
+        let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
         let junk = match verdict {
             Verdict::Accept => false,
             Verdict::Junk => true,
@@ -562,7 +565,10 @@ impl<B: Backend> Session<B> {
         });
         // RFC 8601 §5: results claiming to be ours did not come from us.
         let message = crate::auth_results::strip_forged(&message, &self.cfg.hostname);
-        let mut full = Vec::with_capacity(trace.len() + message.len());
+        let added: String = added.concat();
+        let mut full = Vec::with_capacity(added.len() + trace.len() + message.len());
+        // RFC 8601 §5: our results go on top, above our Received field.
+        full.extend_from_slice(added.as_bytes());
         full.extend_from_slice(trace.as_bytes());
         full.extend_from_slice(&message);
         let size = full.len();
@@ -578,8 +584,13 @@ impl<B: Backend> Session<B> {
             session: self.id.clone(),
         };
         for rcpt in &tx.accepted {
-            let detail =
-                format!("from {} ({}), {size} bytes{}", self.peer, helo, if junk { ", filed as junk" } else { "" });
+            let results: String = tags.iter().filter(|t| t.contains('=')).map(|t| format!(", {t}")).collect();
+            let detail = format!(
+                "from {} ({}), {size} bytes{results}{}",
+                self.peer,
+                helo,
+                if junk { ", filed as junk" } else { "" }
+            );
             self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
         }
         match self.backend.deliver(accepted).await {

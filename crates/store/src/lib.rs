@@ -38,6 +38,7 @@ pub mod mime;
 pub mod model;
 mod notify;
 pub mod sqlite;
+mod system_mail;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -46,6 +47,7 @@ pub use address::Address;
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use notify::Notifier;
+pub use system_mail::send_system_mail;
 
 /// Domains, accounts and aliases.
 #[async_trait]

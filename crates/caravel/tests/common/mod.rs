@@ -12,6 +12,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_caravel");
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The DNS server the config names (loopback; no records unless added).
+    pub dns: caravel_dns::test_server::TestDns,
 }
 
 pub struct Run {
@@ -30,11 +32,16 @@ impl Env {
     pub fn with_config(extra: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("caravel.toml");
-        let text = format!("hostname = \"mail.example.test\"\ndata_dir = {:?}\n{extra}", dir.path().join("data"));
+        let dns = caravel_dns::test_server::TestDns::start();
+        // A dotted key, so that it stays at the top level before `extra`.
+        let resolvers =
+            if extra.contains("[dns]") { String::new() } else { format!("dns.resolvers = [\"{}\"]\n", dns.addr()) };
+        let text =
+            format!("hostname = \"mail.example.test\"\ndata_dir = {:?}\n{resolvers}{extra}", dir.path().join("data"));
         std::fs::write(&config, text).expect("write config");
         // As after the server's first start: admin commands need a store.
         caravel_store::sqlite::SqliteStore::open(&dir.path().join("data")).expect("create the store");
-        Env { dir, config }
+        Env { dir, config, dns }
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -1,0 +1,291 @@
+//! Outbound delivery end to end: two Caravel servers (export.test sends,
+//! buyer.test receives) and dnsmasq on loopback serving MX, A, SPF, DKIM
+//! and DMARC records. The sender's queue worker routes by MX, signs with
+//! DKIM, retries, and bounces into the sender's INBOX; the receiver checks
+//! SPF, DKIM and DMARC and writes Authentication-Results.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use caravel::testing::TestServer;
+use caravel_admin::Admin;
+use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
+use caravel_delivery::transport::{deliver, opportunistic_tls, Timeouts};
+use caravel_dns::test_server::{Dnsmasq, ReservedPort};
+use caravel_net::Service;
+use caravel_store::{EventKind, EventQuery, Store};
+
+const ALICE_PASSWORD: &str = "Wonderland-Key-2026";
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+}
+
+/// The two servers and their DNS.
+struct World {
+    sender: TestServer,
+    receiver: Option<TestServer>,
+    receiver_port: u16,
+    dns_addr: SocketAddr,
+    _dns: Dnsmasq,
+}
+
+/// Starts the sender (with DKIM keys, RSA and Ed25519), dnsmasq with every
+/// record, and the receiver listening for SMTP on `receiver_port`.
+async fn world(receiver_max_recipients: Option<usize>) -> World {
+    let dns_port = ReservedPort::new();
+    let dns_addr = dns_port.addr();
+    let receiver_port = free_tcp_port();
+    let sender = TestServer::start_for("export.test", |c| {
+        c.dns.resolvers = vec![dns_addr];
+        c.delivery.mx_port = receiver_port;
+        c.delivery.retry = vec![Duration::from_secs(1)];
+    })
+    .await;
+    let admin = Admin::new(sender.store());
+    let mut records = vec![
+        "--mx-host=buyer.test,mx.buyer.test,10".to_string(),
+        "--host-record=mx.buyer.test,127.0.0.1".to_string(),
+        "--mx-host=export.test,mail.export.test,10".to_string(),
+        "--host-record=mail.export.test,127.0.0.1".to_string(),
+        Dnsmasq::txt("export.test", "v=spf1 ip4:127.0.0.1 -all"),
+        Dnsmasq::txt("_dmarc.export.test", "v=DMARC1; p=reject"),
+        Dnsmasq::txt("buyer.test", "v=spf1 ip4:127.0.0.1 -all"),
+        "--mx-host=nomail.test,.,0".to_string(),
+    ];
+    for algorithm in [caravel_admin::dkim::Algorithm::Rsa, caravel_admin::dkim::Algorithm::Ed25519] {
+        let key = admin.dkim_generate("export.test", algorithm).await.expect("dkim key");
+        records.push(Dnsmasq::txt(
+            &format!("{}._domainkey.export.test", key.selector),
+            &caravel_admin::dkim::dkim_txt(&key),
+        ));
+    }
+    let dns = Dnsmasq::start(dns_port, &records);
+    let receiver = Some(start_receiver(receiver_port, dns_addr, receiver_max_recipients).await);
+    World { sender, receiver, receiver_port, dns_addr, _dns: dns }
+}
+
+async fn start_receiver(port: u16, dns: SocketAddr, max_recipients: Option<usize>) -> TestServer {
+    TestServer::start_for("buyer.test", |c| {
+        c.dns.resolvers = vec![dns];
+        c.listen.smtp = vec![SocketAddr::from(([127, 0, 0, 1], port))];
+        if let Some(n) = max_recipients {
+            c.smtp.max_recipients = n;
+        }
+    })
+    .await
+}
+
+/// alice@export.test submits a message over STARTTLS with AUTH, as a mail
+/// program would.
+async fn submit(sender: &TestServer, to: &[&str], subject: &str) {
+    let message = format!(
+        "From: Alice <alice@export.test>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@export.test>\r\n\
+         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nPrices attached.\r\n",
+        to.join(", "),
+        subject.replace(' ', "-")
+    );
+    let env = Envelope {
+        from: "alice@export.test".into(),
+        recipients: to.iter().map(|a| Recipient { address: a.to_string(), notify: None, orcpt: None }).collect(),
+        message: Arc::new(message.into_bytes()),
+        eight_bit: false,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+    };
+    let settings = Settings {
+        hostname: "laptop.export.test".into(),
+        tls_possible: true,
+        tls_required: true,
+        credentials: Some(("alice@export.test".into(), ALICE_PASSWORD.into())),
+    };
+    let outcomes = deliver(
+        Client::new(settings, env),
+        sender.addr(Service::Submission),
+        "mail.export.test",
+        opportunistic_tls(),
+        Timeouts::default(),
+    )
+    .await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "submission: {outcomes:?}");
+}
+
+/// Waits (up to 30 s) until `who`'s INBOX has `n` messages.
+async fn wait_for_inbox(server: &TestServer, who: &str, n: usize) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let got = server.inbox(who).await;
+        if got.len() >= n {
+            return got;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let queue = server.store().queued().await.expect("queue");
+            panic!("{who} has {} of {n} messages; queue: {queue:?}", got.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn events(store: &dyn Store, recipient: &str) -> Vec<(EventKind, String)> {
+    store
+        .events(EventQuery { recipient: Some(recipient.into()), ..Default::default() })
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| (e.kind, e.detail))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivered_through_the_mx_signed_and_verified() {
+    let w = world(None).await;
+    submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
+    let receiver = w.receiver.as_ref().expect("receiver");
+    let got = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
+    let m = &got[0];
+    let results = m.split("\r\n\r\n").next().expect("headers");
+    assert!(results.contains("\r\nAuthentication-Results: mail.buyer.test;"), "{results}");
+    assert_eq!(results.matches("Authentication-Results:").count(), 1, "{results}");
+    for expected in ["dkim=pass", "spf=pass", "dmarc=pass", "header.d=export.test", "smtp.mailfrom=alice@export.test"] {
+        assert!(results.contains(expected), "{expected} in {results}");
+    }
+    assert_eq!(m.matches("DKIM-Signature:").count(), 2, "one signature per key (RSA and Ed25519)");
+    assert!(m.contains("a=ed25519-sha256") && m.contains("a=rsa-sha256"));
+    assert!(m.contains("with ESMTPS"), "sent over TLS: {m}");
+    wait_for_inbox(&receiver, "bob@buyer.test", 1).await;
+    // The sender's queue is empty; its log has the delivery with the MX's reply.
+    let start = Instant::now();
+    while !w.sender.store().queued().await.expect("queue").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "queue not emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = events(&*w.sender.store(), "alice@buyer.test").await;
+    assert!(log.iter().any(|(k, d)| *k == EventKind::Delivered && d.contains("mx.buyer.test said: 250")), "{log:?}");
+    // The receiver's log has the verdicts.
+    let log = events(&*receiver.store(), "alice@buyer.test").await;
+    assert!(
+        log.iter().any(|(k, d)| *k == EventKind::Received && d.contains("spf=pass") && d.contains("dmarc=pass")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_remote_user_is_bounced_to_the_senders_inbox() {
+    let w = world(None).await;
+    submit(&w.sender, &["nobody@buyer.test", "alice@nomail.test"], "Quotation 2").await;
+    let got = wait_for_inbox(&w.sender, "alice@export.test", 1).await;
+    let mut reports = got.join("\r\n----\r\n");
+    if !(reports.contains("nobody@buyer.test") && reports.contains("alice@nomail.test")) {
+        // The two domains are tried in parallel: maybe two reports.
+        reports = wait_for_inbox(&w.sender, "alice@export.test", 2).await.join("\r\n----\r\n");
+    }
+    assert!(reports.contains("Subject: Undelivered mail: Quotation 2"), "{reports}");
+    assert!(reports.contains("Content-Type: multipart/report; report-type=delivery-status"));
+    assert!(reports.contains("nobody@buyer.test: the receiving server says this mailbox does not exist"));
+    assert!(reports.contains("mx.buyer.test said: \"550 5.1.1"), "{reports}");
+    assert!(reports.contains("Status: 5.1.1") && reports.contains("Action: failed"));
+    assert!(reports.contains("alice@nomail.test") && reports.contains("null MX"), "{reports}");
+    assert!(w.sender.store().queued().await.expect("queue").is_empty());
+    let log = events(&*w.sender.store(), "nobody@buyer.test").await;
+    assert!(log.iter().any(|(k, _)| *k == EventKind::Bounced), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_is_down_gets_the_message_when_it_returns() {
+    let mut w = world(None).await;
+    if let Some(r) = w.receiver.take() {
+        r.server.stop().await;
+    }
+    submit(&w.sender, &["alice@buyer.test"], "Quotation 3").await;
+    // Tried, failed, waiting.
+    let start = Instant::now();
+    loop {
+        let q = w.sender.store().queued().await.expect("queue");
+        if q.first().is_some_and(|m| m.recipients[0].attempts >= 1) {
+            assert!(q[0].recipients[0].last_error.as_deref().unwrap_or("").contains("cannot connect"), "{q:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no attempt recorded: {q:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = events(&*w.sender.store(), "alice@buyer.test").await;
+    assert!(log.iter().any(|(k, _)| *k == EventKind::Deferred), "{log:?}");
+    let receiver = start_receiver(w.receiver_port, w.dns_addr, None).await;
+    let got = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
+    assert!(got[0].contains("Subject: Quotation 3"));
+    assert!(w.sender.inbox("alice@export.test").await.is_empty(), "no bounce");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temporary_failure_for_one_of_two_recipients_retries_only_that_one() {
+    // The receiver takes one recipient per transaction: the second RCPT
+    // gets 452 4.5.3 and must be retried alone.
+    let w = world(Some(1)).await;
+    submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
+    let receiver = w.receiver.as_ref().expect("receiver");
+    let alice = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
+    let bob = wait_for_inbox(&receiver, "bob@buyer.test", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.inbox("alice@buyer.test").await.len(), 1, "alice's copy is not sent twice");
+    assert_eq!(receiver.inbox("bob@buyer.test").await.len(), 1);
+    assert!(alice[0].contains("Quotation 4") && bob[0].contains("Quotation 4"));
+    let (a, b) =
+        (events(&*w.sender.store(), "alice@buyer.test").await, events(&*w.sender.store(), "bob@buyer.test").await);
+    assert!(!a.iter().any(|(k, _)| *k == EventKind::Deferred), "{a:?}");
+    assert!(b.iter().any(|(k, d)| *k == EventKind::Deferred && d.contains("452")), "{b:?}");
+    assert!(b.iter().any(|(k, _)| *k == EventKind::Delivered), "{b:?}");
+}
+
+/// Sends straight to the receiver's MX from 127.0.0.2, which export.test's
+/// SPF does not list.
+async fn forge(receiver: &TestServer, from_header: &str, mail_from: &str) -> Vec<Outcome> {
+    let message = format!("From: {from_header}\r\nTo: alice@buyer.test\r\nSubject: Pay this invoice\r\n\r\nNow.\r\n");
+    let env = Envelope {
+        from: mail_from.into(),
+        recipients: vec![Recipient { address: "alice@buyer.test".into(), notify: None, orcpt: None }],
+        message: Arc::new(message.into_bytes()),
+        eight_bit: false,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+    };
+    let settings =
+        Settings { hostname: "forger.test".into(), tls_possible: false, tls_required: false, credentials: None };
+    caravel_delivery::transport::deliver_from(
+        Client::new(settings, env),
+        Some("127.0.0.2".parse().expect("ip")),
+        receiver.addr(Service::Smtp),
+        "mx.buyer.test",
+        opportunistic_tls(),
+        Timeouts::default(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_senders_are_refused_by_dmarc_and_for_our_own_domains() {
+    let w = world(None).await;
+    let receiver = w.receiver.as_ref().expect("receiver");
+    // export.test publishes p=reject; SPF fails from 127.0.0.2, no DKIM.
+    let outcomes = forge(receiver, "alice@export.test", "alice@export.test").await;
+    assert!(
+        matches!(&outcomes[0], Outcome::Permanent(r) if r.code == 550 && r.text.contains("DMARC policy of export.test")),
+        "{outcomes:?}"
+    );
+    // From: one of the receiver's own domains, from outside, unauthenticated.
+    let outcomes = forge(receiver, "bob@buyer.test", "").await;
+    assert!(
+        matches!(&outcomes[0], Outcome::Permanent(r) if r.code == 550 && r.text.contains("hosted here")),
+        "{outcomes:?}"
+    );
+    assert!(receiver.inbox("alice@buyer.test").await.is_empty());
+    let log = events(&*receiver.store(), "alice@buyer.test").await;
+    assert_eq!(log.iter().filter(|(k, _)| *k == EventKind::Rejected).count(), 2, "{log:?}");
+    // An outside domain without DMARC, SPF failing: accepted, results recorded.
+    let outcomes = forge(receiver, "someone@elsewhere.test", "someone@export.test").await;
+    assert!(matches!(&outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
+    let got = receiver.inbox("alice@buyer.test").await;
+    assert!(got[0].contains("spf=fail") && got[0].contains("smtp.mailfrom=someone@export.test"), "{}", got[0]);
+}

@@ -1,0 +1,126 @@
+//! DKIM signing of outbound mail (RFC 6376; Ed25519 per RFC 8463) with the
+//! keys `caravel dkim generate` made. The signing domain is the From:
+//! domain, so DMARC sees it aligned (RFC 7489 §3.1.1). Every key the domain
+//! has signs: during a rotation the new key's signature verifies once its
+//! record is published, the old one until then.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use caravel_dns::mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use caravel_dns::mail_auth::common::headers::HeaderWriter;
+use caravel_dns::mail_auth::dkim::{Canonicalization, DkimSigner};
+use caravel_store::{DkimKey, Store};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The headers signed, when present (RFC 6376 §5.4.1's list).
+const SIGNED_HEADERS: [&str; 12] = [
+    "From",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "To",
+    "Cc",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+/// How long looked-up keys are reused before the store is asked again.
+const KEY_CACHE: Duration = Duration::from_secs(60);
+
+/// A domain's keys and when they were read.
+type CachedKeys = (Instant, Arc<Vec<DkimKey>>);
+
+pub struct Signer {
+    store: Arc<dyn Store>,
+    cache: Mutex<HashMap<String, CachedKeys>>,
+}
+
+impl Signer {
+    pub fn new(store: Arc<dyn Store>) -> Signer {
+        Signer { store, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The message with a DKIM-Signature per key of its From: domain in
+    /// front; unchanged when the domain has no key.
+    pub async fn sign(&self, raw: &[u8]) -> Vec<u8> {
+        let Some(domain) = from_domain(raw) else { return raw.to_vec() };
+        let keys = self.keys(&domain).await;
+        let mut headers = String::new();
+        for key in keys.iter().take(3) {
+            match sign_with(key, raw) {
+                Ok(h) => headers.push_str(&h),
+                Err(e) => tracing::warn!(domain, selector = key.selector, error = e, "DKIM signing failed"),
+            }
+        }
+        let mut out = Vec::with_capacity(headers.len() + raw.len());
+        out.extend_from_slice(headers.as_bytes());
+        out.extend_from_slice(raw);
+        out
+    }
+
+    async fn keys(&self, domain: &str) -> Arc<Vec<DkimKey>> {
+        if let Some((at, keys)) = self.cache.lock().ok().and_then(|c| c.get(domain).cloned()) {
+            if at.elapsed() < KEY_CACHE {
+                return keys;
+            }
+        }
+        let keys = Arc::new(self.store.dkim_keys(domain).await.unwrap_or_else(|e| {
+            tracing::warn!(domain, error = %e, "cannot read DKIM keys");
+            Vec::new()
+        }));
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(domain.to_string(), (Instant::now(), keys.clone()));
+        }
+        keys
+    }
+}
+
+/// One `DKIM-Signature:` header (folded, ending in CRLF).
+pub fn sign_with(key: &DkimKey, raw: &[u8]) -> Result<String, String> {
+    let der = PrivatePkcs8KeyDer::from_pem_slice(key.private_key.as_bytes()).map_err(|e| e.to_string())?;
+    let signature = match key.algorithm.as_str() {
+        "ed25519-sha256" => {
+            let k = Ed25519Key::from_pkcs8_der(der.secret_pkcs8_der()).map_err(|e| e.to_string())?;
+            signer(DkimSigner::from_key(k), key).sign(raw)
+        }
+        "rsa-sha256" => {
+            let k = RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(der)).map_err(|e| e.to_string())?;
+            signer(DkimSigner::from_key(k), key).sign(raw)
+        }
+        other => return Err(format!("unknown DKIM algorithm {other}")),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(signature.to_header())
+}
+
+fn signer<T: caravel_dns::mail_auth::common::crypto::SigningKey>(
+    s: DkimSigner<T, caravel_dns::mail_auth::dkim::NeedDomain>,
+    key: &DkimKey,
+) -> DkimSigner<T, caravel_dns::mail_auth::dkim::Done> {
+    s.domain(key.domain.clone())
+        .selector(key.selector.clone())
+        .headers(SIGNED_HEADERS)
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed)
+}
+
+/// The domain of the From: header's address (lowercased).
+pub fn from_domain(raw: &[u8]) -> Option<String> {
+    let from = crate::worker::header_value(raw, "From")?;
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &from[a + 1..b],
+        _ => from.as_str(),
+    };
+    let domain = address.rsplit_once('@')?.1.trim().trim_end_matches('.');
+    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+}

@@ -1,0 +1,176 @@
+//! Sender authentication of mail from other servers (MX listener only):
+//! SPF (RFC 7208), DKIM (RFC 6376), ARC (RFC 8617) and DMARC (RFC 7489),
+//! through mail-auth over the shared resolver. The results go into an
+//! `Authentication-Results` field (RFC 8601) with our hostname as
+//! authserv-id, and into the mail log. Two cases are refused outright:
+//! a DMARC failure where the domain asks for `p=reject`, and mail that
+//! claims one of our own domains in From: without passing SPF or DKIM for
+//! it (nobody outside sends as us).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use caravel_dns::mail_auth::common::headers::HeaderWriter;
+use caravel_dns::mail_auth::dmarc::verify::DmarcParameters;
+use caravel_dns::mail_auth::dmarc::Policy;
+use caravel_dns::mail_auth::spf::verify::SpfParameters;
+use caravel_dns::mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult,
+};
+use caravel_dns::Resolver;
+use caravel_smtp::pipeline::{MessageContext, Stage, Verdict};
+use caravel_store::{Address, Recipient, Store};
+
+use crate::org_domain::org_domain;
+
+/// Added to the score when DMARC fails and the domain asks for quarantine.
+pub const QUARANTINE_SCORE: f64 = 5.0;
+
+pub struct AuthenticationStage {
+    pub dns: Resolver,
+    /// The authserv-id (RFC 8601 §2.5).
+    pub hostname: String,
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Stage for AuthenticationStage {
+    fn name(&self) -> &'static str {
+        "authentication"
+    }
+
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
+        if !ctx.inbound || ctx.authenticated {
+            return None;
+        }
+        let auth = self.dns.authenticator();
+        let helo = ctx.helo.trim_start_matches('[').trim_end_matches(']');
+        let spf = if ctx.sender.is_empty() {
+            auth.verify_spf(SpfParameters::verify_ehlo(ctx.peer, helo, &self.hostname)).await
+        } else {
+            auth.verify_spf(SpfParameters::verify_mail_from(ctx.peer, helo, &self.hostname, ctx.sender)).await
+        };
+        let mut header = AuthenticationResults::new(&self.hostname);
+        ctx.tags.push(format!("spf={}", spf_word(&spf)));
+        let Some(message) = AuthenticatedMessage::parse(ctx.message) else {
+            // Headers too broken for DKIM and DMARC: SPF is all there is.
+            header = header.with_spf_mailfrom_result(&spf, ctx.peer, ctx.sender, helo);
+            ctx.headers.push(header.to_header());
+            return None;
+        };
+        let dkim = auth.verify_dkim(&message).await;
+        let arc = auth.verify_arc(&message).await;
+        let mail_from_domain = ctx.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        let mail_from_domain = mail_from_domain.as_deref().unwrap_or(helo);
+        let dmarc = auth
+            .verify_dmarc(
+                DmarcParameters::new(&message, &dkim, mail_from_domain, &spf).with_domain_suffix_fn(org_domain),
+            )
+            .await;
+        let from_domain = message.from.first().and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
+        let from_domain = from_domain.unwrap_or_default();
+        header = header
+            .with_dkim_results(&dkim, &from_domain)
+            .with_spf_mailfrom_result(&spf, ctx.peer, ctx.sender, helo)
+            .with_arc_result(&arc, ctx.peer)
+            .with_dmarc_result(&dmarc);
+        ctx.headers.push(header.to_header());
+        ctx.tags.push(format!("dkim={}", dkim_word(&dkim)));
+        ctx.tags.push(format!("dmarc={}", dmarc_word(&dmarc)));
+
+        if dmarc_failed(&dmarc) {
+            match dmarc.policy() {
+                Policy::Reject => {
+                    return Some(Verdict::Reject {
+                        code: 550,
+                        enhanced: "5.7.1",
+                        text: format!(
+                            "Rejected by the DMARC policy of {}: neither SPF nor DKIM show it was sent by them",
+                            dmarc.domain()
+                        ),
+                    })
+                }
+                Policy::Quarantine => ctx.score += QUARANTINE_SCORE,
+                _ => {}
+            }
+        }
+        if !from_domain.is_empty()
+            && !aligned_pass(&spf, mail_from_domain, &dkim, &from_domain)
+            && self.is_local(&from_domain).await
+        {
+            return Some(Verdict::Reject {
+                code: 550,
+                enhanced: "5.7.1",
+                text: format!(
+                    "The sender claims to be {from_domain}, which is hosted here, but it was not sent by this server \
+                     (SPF and DKIM do not pass)"
+                ),
+            });
+        }
+        None
+    }
+}
+
+impl AuthenticationStage {
+    async fn is_local(&self, domain: &str) -> bool {
+        let Ok(postmaster) = Address::parse(&format!("postmaster@{domain}")) else { return false };
+        !matches!(self.store.resolve(&postmaster).await, Ok(Recipient::NotLocal) | Err(_))
+    }
+}
+
+/// Both DMARC checks failed (as opposed to: no record, or a DNS error).
+fn dmarc_failed(d: &DmarcOutput) -> bool {
+    let failed = |r: &DmarcResult| matches!(r, DmarcResult::Fail(_) | DmarcResult::None);
+    !d.domain().is_empty() && d.policy() != Policy::Unspecified && failed(d.spf_result()) && failed(d.dkim_result())
+}
+
+/// SPF or DKIM passed for the From: domain's organization (DMARC's relaxed
+/// alignment, RFC 7489 §3.1), whether or not the domain publishes DMARC.
+fn aligned_pass(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], from_domain: &str) -> bool {
+    let org = org_domain(from_domain);
+    let spf_ok = spf.result() == SpfResult::Pass && org_domain(mail_from_domain) == org;
+    let dkim_ok =
+        dkim.iter().any(|o| o.result() == &DkimResult::Pass && o.signature().is_some_and(|s| org_domain(&s.d) == org));
+    spf_ok || dkim_ok
+}
+
+fn spf_word(spf: &SpfOutput) -> &'static str {
+    match spf.result() {
+        SpfResult::Pass => "pass",
+        SpfResult::Fail => "fail",
+        SpfResult::SoftFail => "softfail",
+        SpfResult::Neutral => "neutral",
+        SpfResult::TempError => "temperror",
+        SpfResult::PermError => "permerror",
+        SpfResult::None => "none",
+    }
+}
+
+fn dkim_word(dkim: &[DkimOutput]) -> &'static str {
+    if dkim.is_empty() {
+        return "none";
+    }
+    if dkim.iter().any(|o| o.result() == &DkimResult::Pass) {
+        return "pass";
+    }
+    match dkim[0].result() {
+        DkimResult::Neutral(_) => "neutral",
+        DkimResult::TempError(_) => "temperror",
+        DkimResult::PermError(_) => "permerror",
+        _ => "fail",
+    }
+}
+
+fn dmarc_word(d: &DmarcOutput) -> &'static str {
+    let pass = |r: &DmarcResult| matches!(r, DmarcResult::Pass);
+    let temp = |r: &DmarcResult| matches!(r, DmarcResult::TempError(_));
+    if d.domain().is_empty() || d.policy() == Policy::Unspecified && !temp(d.spf_result()) {
+        "none"
+    } else if pass(d.spf_result()) || pass(d.dkim_result()) {
+        "pass"
+    } else if temp(d.spf_result()) || temp(d.dkim_result()) {
+        "temperror"
+    } else {
+        "fail"
+    }
+}

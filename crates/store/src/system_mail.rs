@@ -1,0 +1,39 @@
+//! Mail the server itself writes (sign-in codes, delivery reports): into
+//! the recipient's INBOX when the address is local, else into the queue.
+
+use std::sync::Arc;
+
+use crate::{now_secs, Address, Delivery, MailboxTarget, Recipient, RemoteRecipient, SpecialUse, Store, Target};
+
+/// Delivers `raw` to `to` with envelope sender `sender` ('' for a delivery
+/// report, RFC 5321 §4.5.5); `session` names the cause in the mail log.
+pub async fn send_system_mail(
+    store: &dyn Store,
+    to: &str,
+    sender: &str,
+    raw: Vec<u8>,
+    session: &str,
+) -> Result<(), String> {
+    let to = Address::parse(to).map_err(|e| format!("{to:?} is not a valid address: {e}"))?;
+    let mut delivery = Delivery {
+        raw: Arc::new(raw),
+        internal_date: now_secs(),
+        sender: sender.to_string(),
+        session: session.to_string(),
+        ..Default::default()
+    };
+    match store.resolve(&to).await.map_err(|e| e.to_string())? {
+        Recipient::Account(user) => {
+            delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
+        }
+        Recipient::NotLocal => {
+            delivery.remote.push(RemoteRecipient { address: to.to_string(), notify: None, orcpt: None })
+        }
+        Recipient::Alias(_) | Recipient::UnknownUser => return Err(format!("{to} cannot receive mail here")),
+    }
+    let outcome = store.deliver(delivery).await.map_err(|e| e.to_string())?;
+    match outcome.stored.first() {
+        Some(Err(e)) => Err(format!("it could not be stored for {to}: {e}")),
+        _ => Ok(()),
+    }
+}
