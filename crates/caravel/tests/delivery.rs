@@ -143,7 +143,7 @@ async fn delivered_through_the_mx_signed_and_verified() {
     let w = world(None).await;
     submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
     let receiver = w.receiver.as_ref().expect("receiver");
-    let got = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
+    let got = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     let m = &got[0];
     let results = m.split("\r\n\r\n").next().expect("headers");
     assert!(results.contains("\r\nAuthentication-Results: mail.buyer.test;"), "{results}");
@@ -154,7 +154,7 @@ async fn delivered_through_the_mx_signed_and_verified() {
     assert_eq!(m.matches("DKIM-Signature:").count(), 2, "one signature per key (RSA and Ed25519)");
     assert!(m.contains("a=ed25519-sha256") && m.contains("a=rsa-sha256"));
     assert!(m.contains("with ESMTPS"), "sent over TLS: {m}");
-    wait_for_inbox(&receiver, "bob@buyer.test", 1).await;
+    wait_for_inbox(receiver, "bob@buyer.test", 1).await;
     // The sender's queue is empty; its log has the delivery with the MX's reply.
     let start = Instant::now();
     while !w.sender.store().queued().await.expect("queue").is_empty() {
@@ -225,8 +225,8 @@ async fn a_temporary_failure_for_one_of_two_recipients_retries_only_that_one() {
     let w = world(Some(1)).await;
     submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
     let receiver = w.receiver.as_ref().expect("receiver");
-    let alice = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
-    let bob = wait_for_inbox(&receiver, "bob@buyer.test", 1).await;
+    let alice = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
+    let bob = wait_for_inbox(receiver, "bob@buyer.test", 1).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.inbox("alice@buyer.test").await.len(), 1, "alice's copy is not sent twice");
     assert_eq!(receiver.inbox("bob@buyer.test").await.len(), 1);
