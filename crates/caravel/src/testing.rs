@@ -97,3 +97,39 @@ impl TestServer {
         out
     }
 }
+
+/// Submits `message` from `from` to `to` over STARTTLS with AUTH PLAIN at
+/// the submission listener `addr`, as a mail program would; each
+/// recipient's outcome.
+pub async fn submit(
+    addr: SocketAddr,
+    (user, password): (&str, &str),
+    from: &str,
+    to: &[&str],
+    message: Vec<u8>,
+) -> Vec<caravel_delivery::client::Outcome> {
+    use caravel_delivery::client::{Client, Envelope, Recipient, Settings};
+    let env = Envelope {
+        from: from.into(),
+        recipients: to.iter().map(|a| Recipient { address: a.to_string(), notify: None, orcpt: None }).collect(),
+        message: Arc::new(message),
+        eight_bit: false,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+    };
+    let settings = Settings {
+        hostname: "laptop.test".into(),
+        tls_possible: true,
+        tls_required: true,
+        credentials: Some((user.into(), password.into())),
+    };
+    caravel_delivery::transport::deliver(
+        Client::new(settings, env),
+        addr,
+        "mail.test",
+        caravel_delivery::transport::opportunistic_tls(),
+        caravel_delivery::transport::Timeouts::default(),
+    )
+    .await
+}

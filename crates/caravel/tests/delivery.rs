@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use caravel::testing::TestServer;
+use caravel::testing::{submit, TestServer};
 use caravel_admin::Admin;
 use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
 use caravel_delivery::transport::{deliver, opportunistic_tls, Timeouts};
@@ -79,36 +79,16 @@ async fn start_receiver(port: u16, dns: SocketAddr, max_recipients: Option<usize
 
 /// alice@export.test submits a message over STARTTLS with AUTH, as a mail
 /// program would.
-async fn submit(sender: &TestServer, to: &[&str], subject: &str) {
+async fn submit_as_alice(sender: &TestServer, to: &[&str], subject: &str) {
     let message = format!(
         "From: Alice <alice@export.test>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@export.test>\r\n\
          Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nPrices attached.\r\n",
         to.join(", "),
         subject.replace(' ', "-")
     );
-    let env = Envelope {
-        from: "alice@export.test".into(),
-        recipients: to.iter().map(|a| Recipient { address: a.to_string(), notify: None, orcpt: None }).collect(),
-        message: Arc::new(message.into_bytes()),
-        eight_bit: false,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-    };
-    let settings = Settings {
-        hostname: "laptop.export.test".into(),
-        tls_possible: true,
-        tls_required: true,
-        credentials: Some(("alice@export.test".into(), ALICE_PASSWORD.into())),
-    };
-    let outcomes = deliver(
-        Client::new(settings, env),
-        sender.addr(Service::Submission),
-        "mail.export.test",
-        opportunistic_tls(),
-        Timeouts::default(),
-    )
-    .await;
+    let credentials = ("alice@export.test", ALICE_PASSWORD);
+    let outcomes =
+        submit(sender.addr(Service::Submission), credentials, "alice@export.test", to, message.into_bytes()).await;
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "submission: {outcomes:?}");
 }
 
@@ -141,7 +121,7 @@ async fn events(store: &dyn Store, recipient: &str) -> Vec<(EventKind, String)> 
 #[tokio::test(flavor = "multi_thread")]
 async fn delivered_through_the_mx_signed_and_verified() {
     let w = world(None).await;
-    submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
+    submit_as_alice(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
     let receiver = w.receiver.as_ref().expect("receiver");
     let got = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     let m = &got[0];
@@ -174,7 +154,7 @@ async fn delivered_through_the_mx_signed_and_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_remote_user_is_bounced_to_the_senders_inbox() {
     let w = world(None).await;
-    submit(&w.sender, &["nobody@buyer.test", "alice@nomail.test"], "Quotation 2").await;
+    submit_as_alice(&w.sender, &["nobody@buyer.test", "alice@nomail.test"], "Quotation 2").await;
     let got = wait_for_inbox(&w.sender, "alice@export.test", 1).await;
     let mut reports = got.join("\r\n----\r\n");
     if !(reports.contains("nobody@buyer.test") && reports.contains("alice@nomail.test")) {
@@ -198,7 +178,7 @@ async fn a_receiver_that_is_down_gets_the_message_when_it_returns() {
     if let Some(r) = w.receiver.take() {
         r.server.stop().await;
     }
-    submit(&w.sender, &["alice@buyer.test"], "Quotation 3").await;
+    submit_as_alice(&w.sender, &["alice@buyer.test"], "Quotation 3").await;
     // Tried, failed, waiting.
     let start = Instant::now();
     loop {
@@ -223,7 +203,7 @@ async fn a_temporary_failure_for_one_of_two_recipients_retries_only_that_one() {
     // The receiver takes one recipient per transaction: the second RCPT
     // gets 452 4.5.3 and must be retried alone.
     let w = world(Some(1)).await;
-    submit(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
+    submit_as_alice(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
     let receiver = w.receiver.as_ref().expect("receiver");
     let alice = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     let bob = wait_for_inbox(receiver, "bob@buyer.test", 1).await;
