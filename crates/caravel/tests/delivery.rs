@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use caravel::testing::{submit, TestServer};
 use caravel_admin::Admin;
 use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
-use caravel_delivery::transport::{deliver, opportunistic_tls, Timeouts};
+use caravel_delivery::transport::{opportunistic_tls, Timeouts};
 use caravel_dns::test_server::{Dnsmasq, ReservedPort};
 use caravel_net::Service;
 use caravel_store::{EventKind, EventQuery, Store};
