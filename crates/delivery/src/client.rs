@@ -147,6 +147,7 @@ struct Extensions {
     starttls: bool,
     dsn: bool,
     auth_plain: bool,
+    chunking: bool,
 }
 
 pub struct Client {
@@ -310,6 +311,14 @@ impl Client {
                 if !self.mail_ok || self.accepted.is_empty() {
                     return self.quit();
                 }
+                if self.ext.chunking {
+                    // RFC 3030: the message as it is, in one last chunk; no
+                    // dot-stuffing and no wait for 354.
+                    let mut chunk = format!("BDAT {} LAST\r\n", self.env.message.len()).into_bytes();
+                    chunk.extend_from_slice(&self.env.message);
+                    self.state = State::Dot;
+                    return vec![Action::Send(chunk)];
+                }
                 self.state = State::Data;
                 vec![Action::Send(b"DATA\r\n".to_vec())]
             }
@@ -436,6 +445,7 @@ fn extensions(text: &str) -> Extensions {
             "SMTPUTF8" => e.smtputf8 = true,
             "STARTTLS" => e.starttls = true,
             "DSN" => e.dsn = true,
+            "CHUNKING" => e.chunking = true,
             "SIZE" => e.size = Some(words.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(0)),
             "AUTH" => {
                 e.auth_plain |= words[i + 1..]
@@ -514,6 +524,28 @@ mod tests {
         assert!(matches!(&o[0], Outcome::Delivered(r) if r.text.contains("queued as 42")));
         assert!(matches!(&o[1], Outcome::Permanent(r) if r.status() == "5.1.1"));
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn chunking_sends_the_message_unstuffed_in_one_last_bdat() {
+        let mut c = Client::new(Settings { tls_possible: false, ..settings() }, env(&["a@far.test"]));
+        let sent = talk(
+            &mut c,
+            &[
+                "220 mx.far.test ESMTP",
+                "250-mx.far.test hello\r\n250-PIPELINING\r\n250 CHUNKING",
+                "250 2.1.0 ok",
+                "250 2.1.5 ok",
+                "250 2.0.0 queued as 43",
+                "221 bye",
+            ],
+        );
+        assert!(
+            sent.contains("RCPT TO:<a@far.test>\r\nBDAT 31 LAST\r\nSubject: hi\r\n\r\n.dot line\r\nend\r\nQUIT\r\n"),
+            "{sent}"
+        );
+        assert!(!sent.contains("DATA"), "{sent}");
+        assert!(matches!(&c.outcomes()[0], Outcome::Delivered(r) if r.text.contains("queued as 43")));
     }
 
     #[test]
