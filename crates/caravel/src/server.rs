@@ -53,6 +53,7 @@ fn worker_config(config: &Config) -> caravel_delivery::worker::WorkerConfig {
             smarthost: d.smarthost.as_ref().map(relay),
         },
         mx_port: d.mx_port,
+        https_port: d.https_port,
         max_connections: d.max_connections,
         max_connections_per_domain: d.max_connections_per_domain,
         timeouts: caravel_delivery::transport::Timeouts { connect: d.connect_timeout, reply: d.reply_timeout },

@@ -22,6 +22,8 @@ pub struct Delivery {
     pub reply_timeout: Duration,
     /// The port of other domains' MX hosts: 25 (another port is for tests).
     pub mx_port: u16,
+    /// The port MTA-STS policies are fetched from: 443 (another is for tests).
+    pub https_port: u16,
     /// Everything not routed per domain goes here instead of the MX.
     pub smarthost: Option<Relay>,
     /// (domain, relay) pairs.
@@ -50,6 +52,7 @@ impl Default for Delivery {
             connect_timeout: Duration::from_secs(60),
             reply_timeout: m(5),
             mx_port: 25,
+            https_port: 443,
             smarthost: None,
             routes: Vec::new(),
         }
@@ -72,6 +75,7 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, d: &mut Delivery) {
             "connect_timeout",
             "reply_timeout",
             "mx_port",
+            "https_port",
             "smarthost",
             "routes",
         ],
@@ -115,10 +119,12 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, d: &mut Delivery) {
             *field = v.clamp(1, 10_000) as usize;
         }
     }
-    if let Some(v) = r.count(t, P, "mx_port") {
-        match u16::try_from(v) {
-            Ok(p) if p > 0 => d.mx_port = p,
-            _ => r.error("delivery.mx_port", t.get("mx_port").and_then(|i| i.span()), "must be a port, 1 to 65535"),
+    for (key, field) in [("mx_port", &mut d.mx_port), ("https_port", &mut d.https_port)] {
+        if let Some(v) = r.count(t, P, key) {
+            match u16::try_from(v) {
+                Ok(p) if p > 0 => *field = p,
+                _ => r.error(&format!("{P}.{key}"), t.get(key).and_then(|i| i.span()), "must be a port, 1 to 65535"),
+            }
         }
     }
     if let Some(item) = t.get("smarthost") {

@@ -159,8 +159,12 @@ pub async fn deliver_from(
                         let plain: Box<dyn Io> = std::mem::replace(&mut io, Box::new(tokio::io::empty()));
                         match tokio::time::timeout(t.reply, connector.connect(name, plain)).await {
                             Ok(Ok(s)) => io = Box::new(s),
-                            _ => {
-                                client.connection_lost(&format!("the TLS handshake with {host} failed"));
+                            Ok(Err(e)) => {
+                                client.connection_lost(&format!("the TLS handshake with {host} failed: {e}"));
+                                return client.outcomes();
+                            }
+                            Err(_) => {
+                                client.connection_lost(&format!("the TLS handshake with {host} timed out"));
                                 return client.outcomes();
                             }
                         }

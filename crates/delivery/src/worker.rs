@@ -15,6 +15,7 @@ use tokio_rustls::rustls::ClientConfig;
 
 use crate::client::{Client, Envelope, Outcome, Recipient, Reply, Settings};
 use crate::dsn::{self, RecipientStatus};
+use crate::mta_sts::{Mode, MtaSts};
 use crate::route::{by_domain, Relay, Route, Routes};
 use crate::schedule::{Next, Schedule};
 use crate::sign::Signer;
@@ -29,6 +30,8 @@ pub struct WorkerConfig {
     pub routes: Routes,
     /// The port of MX hosts (25).
     pub mx_port: u16,
+    /// The port MTA-STS policies are fetched from (443).
+    pub https_port: u16,
     pub max_connections: usize,
     pub max_connections_per_domain: usize,
     pub timeouts: Timeouts,
@@ -39,6 +42,9 @@ pub struct Worker {
     dns: Resolver,
     cfg: WorkerConfig,
     tls: Arc<ClientConfig>,
+    /// Certificate-checking TLS, where MTA-STS asks for it.
+    verified_tls: Arc<ClientConfig>,
+    mta_sts: MtaSts,
     signer: Signer,
     connections: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -51,7 +57,10 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 
 impl Worker {
     pub fn new(store: Arc<dyn Store>, dns: Resolver, cfg: WorkerConfig, tls: Arc<ClientConfig>) -> Arc<Worker> {
+        let verified_tls = crate::mta_sts::verified_tls();
         Arc::new(Worker {
+            mta_sts: MtaSts::new(dns.clone(), verified_tls.clone(), cfg.https_port),
+            verified_tls,
             signer: Signer::new(store.clone()),
             connections: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
             per_domain: Mutex::new(HashMap::new()),
@@ -316,6 +325,31 @@ impl Worker {
                 Err(e) => return all(Outcome::Temporary(Reply { code: 451, text: format!("4.4.3 {e}") })),
             },
         };
+        // RFC 8461 §5: only the policy's MX hosts, over verified TLS.
+        let mut verify = false;
+        let mut hosts = hosts;
+        if relay.is_none() {
+            if let Some(policy) = self.mta_sts.policy(domain).await {
+                let allowed: Vec<String> = hosts.iter().filter(|h| policy.allows(h)).cloned().collect();
+                match policy.mode {
+                    Mode::Enforce if allowed.is_empty() => {
+                        let text = format!(
+                            "4.7.5 none of {domain}'s MX hosts ({}) is in its MTA-STS policy",
+                            hosts.join(", ")
+                        );
+                        return all(Outcome::Temporary(Reply { code: 451, text }));
+                    }
+                    Mode::Enforce => {
+                        hosts = allowed;
+                        verify = true;
+                    }
+                    Mode::Testing if allowed.len() < hosts.len() => {
+                        tracing::warn!(domain, "MX hosts outside the MTA-STS policy (testing mode: delivered anyway)")
+                    }
+                    _ => {}
+                }
+            }
+        }
         let slots = self.domain_slots(domain);
         let Ok(_domain_slot) = slots.acquire_owned().await else {
             return all(Outcome::Temporary(Reply { code: 451, text: "4.3.0 shutting down".into() }));
@@ -344,13 +378,13 @@ impl Worker {
                 let settings = Settings {
                     hostname: self.cfg.hostname.clone(),
                     tls_possible: true,
-                    tls_required: relay.as_ref().is_some_and(|r| r.credentials.is_some()),
+                    tls_required: verify || relay.as_ref().is_some_and(|r| r.credentials.is_some()),
                     credentials: relay.as_ref().and_then(|r: &Relay| r.credentials.clone()),
                 };
                 let client = Client::new(settings, env.clone());
+                let tls = if verify { self.verified_tls.clone() } else { self.tls.clone() };
                 let outcomes =
-                    transport::deliver(client, SocketAddr::new(ip, port), host, self.tls.clone(), self.cfg.timeouts)
-                        .await;
+                    transport::deliver(client, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;
                 let unreachable =
                     outcomes.iter().all(|o| matches!(o, Outcome::Temporary(r) if r.text.starts_with("4.4.2")));
                 last = addresses.iter().cloned().zip(outcomes).map(|(a, o)| (a, o, Some(host.clone()))).collect();

@@ -105,3 +105,19 @@ fn no_cache<V>() -> Option<&'static mail_auth::common::cache::NoCache<String, V>
 }
 
 pub mod test_server;
+
+impl Resolver {
+    /// The `id` of the domain's MTA-STS record (`_mta-sts.DOMAIN` TXT,
+    /// RFC 8461 §3.1); None when it has none. `Err` is a temporary failure.
+    pub async fn mta_sts_id(&self, domain: &str) -> Result<Option<String>, String> {
+        let name = fqdn(&format!("_mta-sts.{}", domain.trim_end_matches('.')));
+        match self.auth.txt_lookup::<mail_auth::mta_sts::MtaSts>(name.as_str(), no_cache()).await {
+            Ok(record) => Ok(Some(record.id.clone())),
+            Err(mail_auth::Error::DnsRecordNotFound(_))
+            | Err(mail_auth::Error::InvalidRecordType)
+            | Err(mail_auth::Error::ParseError)
+            | Err(mail_auth::Error::UnsupportedVersion) => Ok(None),
+            Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
+        }
+    }
+}
