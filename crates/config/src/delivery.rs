@@ -18,7 +18,8 @@ pub struct Delivery {
     /// Outbound connections at once to one destination domain.
     pub max_connections_per_domain: usize,
     pub connect_timeout: Duration,
-    /// Each reply (RFC 5321 §4.5.3.2 asks for at least 5 minutes).
+    /// Each reply (RFC 5321 §4.5.3.2 asks for at least 5 minutes); the
+    /// reply after the message itself gets twice this.
     pub reply_timeout: Duration,
     /// The port of other domains' MX hosts: 25 (another port is for tests).
     pub mx_port: u16,

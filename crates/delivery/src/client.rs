@@ -198,6 +198,12 @@ impl Client {
         self.state == State::Done
     }
 
+    /// Waiting for the reply to the end of the message, which RFC 5321
+    /// §4.5.3.2.6 gives 10 minutes where other replies get 5.
+    pub fn awaiting_final_reply(&self) -> bool {
+        self.state == State::Dot
+    }
+
     /// The connection broke or timed out: nothing undecided was delivered.
     pub fn connection_lost(&mut self, why: &str) {
         self.fail_rest(&Reply::local(421, &format!("4.4.2 {why}")));

@@ -21,7 +21,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub connect: Duration,
-    /// Any reply (RFC 5321 §4.5.3.2 asks for 5 minutes; 10 after the final dot).
+    /// Any reply (RFC 5321 §4.5.3.2 asks for 5 minutes); the reply to the
+    /// end of the message gets twice this (10 minutes there).
     pub reply: Duration,
 }
 
@@ -127,7 +128,8 @@ pub async fn deliver_from(
     let mut io: Box<dyn Io> = Box::new(stream);
     let mut buf = vec![0u8; 16 * 1024];
     while !client.is_done() {
-        let n = match tokio::time::timeout(t.reply, io.read(&mut buf)).await {
+        let wait = if client.awaiting_final_reply() { t.reply * 2 } else { t.reply };
+        let n = match tokio::time::timeout(wait, io.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => n,
             Ok(_) => {
                 client.connection_lost(&format!("{host} closed the connection"));
