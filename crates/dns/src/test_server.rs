@@ -2,7 +2,9 @@
 //! thread: it answers from records the test adds, NXDOMAIN for names it
 //! has none for, and can be told to stay silent (a timeout) or fail
 //! (SERVFAIL) for a name. Tests point `[dns] resolvers` at it, so they
-//! never ask the machine's own resolver.
+//! never ask the machine's own resolver. CNAMEs are followed inside the
+//! zone, as an authoritative server does, so the RFC 7208 suite's aliases
+//! resolve without the client chasing them.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -11,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_auth::hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
+use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, TXT};
 use mail_auth::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 #[derive(Clone)]
@@ -21,7 +23,15 @@ enum Entry {
     ServFail,
 }
 
-type Zone = HashMap<String, HashMap<RecordType, Entry>>;
+/// What one name has: entries by type, and what queries for any other type
+/// get (`None`: NOERROR with no answer).
+#[derive(Clone, Default)]
+struct Node {
+    types: HashMap<RecordType, Entry>,
+    otherwise: Option<Entry>,
+}
+
+type Zone = HashMap<String, Node>;
 
 pub struct TestDns {
     addr: SocketAddr,
@@ -33,8 +43,17 @@ fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// `n` as a DNS name. Labels may hold any bytes (RFC 2181 §11), such as the
+/// ':' and '/' of an SPF suite case that hickory's text parser refuses; those
+/// are taken label by label as they are.
 fn name(n: &str) -> Name {
-    Name::from_str_relaxed(format!("{}.", n.trim_end_matches('.'))).expect("a valid DNS name")
+    let n = n.trim_end_matches('.');
+    Name::from_str_relaxed(format!("{n}.")).unwrap_or_else(|_| {
+        let labels = n.split('.').map(str::as_bytes);
+        let mut raw = Name::from_labels(labels).expect("labels of at most 63 bytes");
+        raw.set_fqdn(true);
+        raw
+    })
 }
 
 impl TestDns {
@@ -56,7 +75,7 @@ impl TestDns {
 
     fn put(&self, n: &str, rtype: RecordType, entry: Entry) {
         let mut zone = self.zone.lock().unwrap_or_else(|p| p.into_inner());
-        let types = zone.entry(key(n)).or_default();
+        let types = &mut zone.entry(key(n)).or_default().types;
         match (types.get_mut(&rtype), entry) {
             (Some(Entry::Records(have)), Entry::Records(more)) => have.extend(more),
             (_, entry) => {
@@ -93,6 +112,13 @@ impl TestDns {
         self.put(n, RecordType::PTR, Entry::Records(vec![RData::PTR(PTR(name(target)))]));
     }
 
+    /// An alias: queries for `n` get the CNAME and, when `target` is in the
+    /// zone, its records too (the chain is followed a few steps, so a loop
+    /// ends).
+    pub fn cname(&self, n: &str, target: &str) {
+        self.put(n, RecordType::CNAME, Entry::Records(vec![RData::CNAME(CNAME(name(target)))]));
+    }
+
     /// Makes `n` exist with no records of any type asked (NOERROR, empty).
     pub fn exists(&self, n: &str) {
         let mut zone = self.zone.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,6 +133,13 @@ impl TestDns {
     /// Queries for `n` of type `rtype` get SERVFAIL.
     pub fn servfail(&self, n: &str, rtype: RecordType) {
         self.put(n, rtype, Entry::ServFail);
+    }
+
+    /// Queries for `n` of every type it has no records for get no answer
+    /// (the SPF suite's `TIMEOUT`: only the types listed before it answer).
+    pub fn silent_all(&self, n: &str) {
+        let mut zone = self.zone.lock().unwrap_or_else(|p| p.into_inner());
+        zone.entry(key(n)).or_default().otherwise = Some(Entry::Silent);
     }
 }
 
@@ -141,25 +174,47 @@ fn answer(query: &Message, zone: &Zone) -> Option<Message> {
         return Some(reply);
     };
     reply.add_query(q.clone());
-    let n = key(&q.name().to_ascii());
-    match zone.get(&n) {
-        None => {
+    let mut owner = q.name().clone();
+    // Each step follows one CNAME; eight is plenty for tests and ends a loop
+    // (answered with the chain so far, which the client treats as no data).
+    for _ in 0..8 {
+        let Some(node) = zone.get(&label_key(&owner)) else {
             reply.set_response_code(ResponseCode::NXDomain);
+            break;
+        };
+        if q.query_type() != RecordType::CNAME {
+            if let Some(Entry::Records(records)) = node.types.get(&RecordType::CNAME) {
+                if let Some(RData::CNAME(CNAME(target))) = records.first() {
+                    let target = target.clone();
+                    reply.add_answer(Record::from_rdata(owner, 300, RData::CNAME(CNAME(target.clone()))));
+                    owner = target;
+                    continue;
+                }
+            }
         }
-        Some(types) => match types.get(&q.query_type()) {
+        match node.types.get(&q.query_type()).or(node.otherwise.as_ref()) {
             Some(Entry::Silent) => return None,
             Some(Entry::ServFail) => {
                 reply.set_response_code(ResponseCode::ServFail);
             }
             Some(Entry::Records(records)) => {
                 for r in records {
-                    reply.add_answer(Record::from_rdata(q.name().clone(), 300, r.clone()));
+                    reply.add_answer(Record::from_rdata(owner.clone(), 300, r.clone()));
                 }
             }
             None => {}
-        },
+        }
+        break;
     }
     Some(reply)
+}
+
+/// The zone key of a name from the wire: its labels as they are (not
+/// `to_ascii`, which escapes odd bytes such as the spaces in a label the
+/// SPF suite's macro test expands to), lowercased.
+fn label_key(n: &Name) -> String {
+    let labels: Vec<String> = n.iter().map(|l| String::from_utf8_lossy(l).to_ascii_lowercase()).collect();
+    labels.join(".")
 }
 
 /// dnsmasq (Debian package dnsmasq-base) on 127.0.0.1:`port`, answering

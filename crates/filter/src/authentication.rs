@@ -7,6 +7,8 @@
 //! claims one of our own domains in From: without passing SPF or DKIM for
 //! it (nobody outside sends as us).
 
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,11 +17,13 @@ use caravel_dns::mail_auth::dmarc::verify::DmarcParameters;
 use caravel_dns::mail_auth::dmarc::Policy;
 use caravel_dns::mail_auth::spf::verify::SpfParameters;
 use caravel_dns::mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult,
+    ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
+    SpfOutput, SpfResult,
 };
 use caravel_dns::Resolver;
 use caravel_smtp::pipeline::{MessageContext, Stage, Verdict};
 use caravel_store::{Address, Recipient, Store};
+use futures_util::FutureExt;
 
 use crate::org_domain::org_domain;
 
@@ -44,12 +48,8 @@ impl Stage for AuthenticationStage {
             return None;
         }
         let auth = self.dns.authenticator();
-        let helo = ctx.helo.trim_start_matches('[').trim_end_matches(']');
-        let spf = if ctx.sender.is_empty() {
-            auth.verify_spf(SpfParameters::verify_ehlo(ctx.peer, helo, &self.hostname)).await
-        } else {
-            auth.verify_spf(SpfParameters::verify_mail_from(ctx.peer, helo, &self.hostname, ctx.sender)).await
-        };
+        let helo = helo_identity(ctx.helo);
+        let spf = check_spf(&self.dns, ctx.peer, ctx.helo, &self.hostname, ctx.sender).await;
         let mut header = AuthenticationResults::new(&self.hostname);
         ctx.tags.push(format!("spf={}", spf_word(&spf)));
         let Some(message) = AuthenticatedMessage::parse(ctx.message) else {
@@ -58,15 +58,18 @@ impl Stage for AuthenticationStage {
             ctx.headers.push(header.to_header());
             return None;
         };
-        let dkim = auth.verify_dkim(&message).await;
-        let arc = auth.verify_arc(&message).await;
+        let dkim = guarded("DKIM", auth.verify_dkim(&message), Vec::new).await;
+        let arc = guarded("ARC", auth.verify_arc(&message), ArcOutput::default).await;
         let mail_from_domain = ctx.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
         let mail_from_domain = mail_from_domain.as_deref().unwrap_or(helo);
-        let dmarc = auth
-            .verify_dmarc(
+        let dmarc = guarded(
+            "DMARC",
+            auth.verify_dmarc(
                 DmarcParameters::new(&message, &dkim, mail_from_domain, &spf).with_domain_suffix_fn(org_domain),
-            )
-            .await;
+            ),
+            DmarcOutput::default,
+        )
+        .await;
         let from_domain = message.from.first().and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
         let from_domain = from_domain.unwrap_or_default();
         header = header
@@ -109,6 +112,43 @@ impl Stage for AuthenticationStage {
         }
         None
     }
+}
+
+/// SPF for a message from `ip` (RFC 7208 §2.3, §2.4): the MAIL FROM identity,
+/// or the HELO identity when the reverse-path is null. `helo` is the EHLO
+/// argument as received (an address literal's brackets are dropped here);
+/// `hostname` is ours, for the `%{r}` macro.
+pub async fn check_spf(resolver: &Resolver, ip: IpAddr, helo: &str, hostname: &str, mail_from: &str) -> SpfOutput {
+    let auth = resolver.authenticator();
+    let helo = helo_identity(helo);
+    let domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d).to_string();
+    let check = async {
+        if mail_from.is_empty() {
+            auth.verify_spf(SpfParameters::verify_ehlo(ip, helo, hostname)).await
+        } else {
+            auth.verify_spf(SpfParameters::verify_mail_from(ip, helo, hostname, mail_from)).await
+        }
+    };
+    guarded("SPF", check, || SpfOutput::new(domain).with_result(SpfResult::TempError)).await
+}
+
+/// mail-auth reads bytes strangers wrote (DNS records, header fields); a
+/// panic inside it must cost this one check, not the SMTP session. (Seen:
+/// an SPF record with a /0 CIDR length overflows a shift in mail-auth
+/// 0.7.5 where overflow checks are on.)
+async fn guarded<T>(what: &str, check: impl std::future::Future<Output = T>, fallback: impl FnOnce() -> T) -> T {
+    match AssertUnwindSafe(check).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(check = what, "the check failed inside mail-auth; treated as a temporary error");
+            fallback()
+        }
+    }
+}
+
+/// The HELO name without an address literal's brackets.
+fn helo_identity(helo: &str) -> &str {
+    helo.trim_start_matches('[').trim_end_matches(']')
 }
 
 impl AuthenticationStage {
