@@ -14,6 +14,10 @@ if ((${#missing[@]})); then
   echo "== installing: ${missing[*]}"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
+  # postfix asks how to configure the system MTA: "No configuration" (no
+  # /etc/postfix/main.cf, no system instance on port 25); the tests run
+  # their own instances with their own directories and ports.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 

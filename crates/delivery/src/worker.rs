@@ -51,9 +51,10 @@ pub struct Worker {
     busy: Mutex<HashSet<i64>>,
 }
 
-/// Longest sleep between looks at the queue (the store's signal usually
-/// wakes the worker sooner).
-const IDLE_POLL: Duration = Duration::from_secs(30);
+/// Longest sleep between looks at the queue. The store's signal wakes the
+/// worker at once for mail queued by this process; this bounds the wait for
+/// changes made by another one (`caravel queue retry`, another node).
+const IDLE_POLL: Duration = Duration::from_secs(2);
 
 impl Worker {
     pub fn new(store: Arc<dyn Store>, dns: Resolver, cfg: WorkerConfig, tls: Arc<ClientConfig>) -> Arc<Worker> {
