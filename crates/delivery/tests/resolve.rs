@@ -49,3 +49,16 @@ async fn a_dns_server_that_does_not_answer_is_a_temporary_failure() {
     let r = Resolver::new(&[silent], Duration::from_millis(200)).expect("resolver");
     assert!(route(&r, "buyer.test").await.is_err());
 }
+
+#[tokio::test]
+async fn servfail_is_a_temporary_failure_not_a_missing_domain() {
+    use caravel_dns::mail_auth::hickory_resolver::proto::rr::RecordType;
+    let dns = caravel_dns::test_server::TestDns::start();
+    dns.servfail("broken.test", RecordType::MX);
+    dns.mx("halfbroken.test", 10, "mx.halfbroken.test");
+    dns.servfail("mx.halfbroken.test", RecordType::A);
+    dns.servfail("mx.halfbroken.test", RecordType::AAAA);
+    let r = Resolver::new(&[dns.addr()], Duration::from_millis(500)).expect("resolver");
+    assert!(route(&r, "broken.test").await.is_err(), "SERVFAIL must not bounce the mail as 'no such domain'");
+    assert!(r.addresses("mx.halfbroken.test").await.is_err());
+}

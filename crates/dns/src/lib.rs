@@ -69,7 +69,10 @@ impl Resolver {
                 Ok(if out.is_empty() { MxAnswer::NoRecords } else { MxAnswer::Records(out) })
             }
             Err(mail_auth::Error::DnsRecordNotFound(ResponseCode::NXDomain)) => Ok(MxAnswer::NoDomain),
-            Err(mail_auth::Error::DnsRecordNotFound(_)) => Ok(MxAnswer::NoRecords),
+            Err(mail_auth::Error::DnsRecordNotFound(ResponseCode::NoError)) => Ok(MxAnswer::NoRecords),
+            // hickory reports SERVFAIL and REFUSED as "no records" too: those
+            // are failures to ask again later, never answers.
+            Err(mail_auth::Error::DnsRecordNotFound(code)) => Err(format!("DNS lookup of {domain} failed: {code}")),
             Err(e) => Err(format!("DNS lookup of {domain} failed: {e}")),
         }
     }
@@ -84,7 +87,7 @@ impl Resolver {
         for found in [v4, v6] {
             match found {
                 Ok(ips) => out.extend(ips),
-                Err(mail_auth::Error::DnsRecordNotFound(_)) => {}
+                Err(mail_auth::Error::DnsRecordNotFound(ResponseCode::NXDomain | ResponseCode::NoError)) => {}
                 Err(e) => failure = Some(format!("DNS lookup of {host} failed: {e}")),
             }
         }
@@ -113,7 +116,7 @@ impl Resolver {
         let name = fqdn(&format!("_mta-sts.{}", domain.trim_end_matches('.')));
         match self.auth.txt_lookup::<mail_auth::mta_sts::MtaSts>(name.as_str(), no_cache()).await {
             Ok(record) => Ok(Some(record.id.clone())),
-            Err(mail_auth::Error::DnsRecordNotFound(_))
+            Err(mail_auth::Error::DnsRecordNotFound(ResponseCode::NXDomain | ResponseCode::NoError))
             | Err(mail_auth::Error::InvalidRecordType)
             | Err(mail_auth::Error::ParseError)
             | Err(mail_auth::Error::UnsupportedVersion) => Ok(None),
