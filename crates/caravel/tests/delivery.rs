@@ -268,4 +268,22 @@ async fn forged_senders_are_refused_by_dmarc_and_for_our_own_domains() {
     assert!(matches!(&outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
     let got = receiver.inbox("alice@buyer.test").await;
     assert!(got[0].contains("spf=fail") && got[0].contains("smtp.mailfrom=someone@export.test"), "{}", got[0]);
+
+    // A second address or a second From: field naming our domain.
+    for from in ["someone@elsewhere.test, bob@buyer.test", "someone@elsewhere.test\r\nFrom: bob@buyer.test"] {
+        let outcomes = forge(receiver, from, "someone@elsewhere.test").await;
+        assert!(matches!(&outcomes[0], Outcome::Permanent(r) if r.code == 550), "{from}: {outcomes:?}");
+    }
+    // A DKIM signature whose i= (quoted-printable) and a HELO name try to
+    // add results of their own: they stay quoted inside our one field.
+    let sneaky = "someone@elsewhere.test\r\nDKIM-Signature: v=1; a=rsa-sha256; d=elsewhere.test; s=s; h=from; bh=AAAA;\r\n b=AAAA; i=a=0D=0AAuthentication-Results:=20mail.buyer.test=3B=20dmarc=3Dpass";
+    let outcomes = forge(receiver, sneaky, "").await;
+    assert!(matches!(&outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
+    let got = receiver.inbox("alice@buyer.test").await;
+    let newest = got.last().expect("delivered");
+    let header_block = newest.split("\r\n\r\n").next().expect("headers");
+    let fields: Vec<&str> = header_block.split("\r\n").filter(|l| l.starts_with("Authentication-Results:")).collect();
+    assert_eq!(fields.len(), 1, "{header_block}");
+    assert!(!header_block.contains("dmarc=pass"), "{header_block}");
+    assert!(header_block.contains("smtp.helo=forger.test"), "{header_block}");
 }

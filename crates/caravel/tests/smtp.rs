@@ -47,11 +47,11 @@ async fn smtplib_delivers_byte_exact() {
     let msgs = inbox(&*store, "alice@example.test").await;
     assert_eq!(msgs.len(), 1);
     let raw = &msgs[0].1;
-    assert!(raw.starts_with(b"Return-Path: <li@remote.test>\r\nDelivered-To: alice@example.test\r\nAuthentication-Results: mail.example.test;\r\n\tspf=none "), "{}", String::from_utf8_lossy(raw));
+    assert!(raw.starts_with(b"Return-Path: <li@remote.test>\r\nDelivered-To: alice@example.test\r\nAuthentication-Results: mail.example.test;\r\n\tdkim=none;\r\n\tspf=none "), "{}", String::from_utf8_lossy(raw));
     let text = String::from_utf8_lossy(raw);
     assert!(
         text.contains(
-            "policy.dmarc=none\r\nReceived: from client.remote.test ([127.0.0.1])\r\n\tby mail.example.test (Caravel) with ESMTP\r\n"
+            "dmarc=none header.from=remote.test\r\nReceived: from client.remote.test ([127.0.0.1])\r\n\tby mail.example.test (Caravel) with ESMTP\r\n"
         ),
         "{text}"
     );

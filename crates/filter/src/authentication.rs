@@ -12,19 +12,18 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use caravel_dns::mail_auth::common::headers::HeaderWriter;
 use caravel_dns::mail_auth::dmarc::verify::DmarcParameters;
 use caravel_dns::mail_auth::dmarc::Policy;
 use caravel_dns::mail_auth::spf::verify::SpfParameters;
 use caravel_dns::mail_auth::{
-    ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
-    SpfOutput, SpfResult,
+    ArcOutput, AuthenticatedMessage, DkimOutput, DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult,
 };
 use caravel_dns::Resolver;
 use caravel_smtp::pipeline::{MessageContext, Stage, Verdict};
 use caravel_store::{Address, Recipient, Store};
 use futures_util::FutureExt;
 
+use crate::auth_results::{self, Found};
 use crate::org_domain::org_domain;
 
 /// Added to the score when DMARC fails and the domain asks for quarantine.
@@ -50,12 +49,19 @@ impl Stage for AuthenticationStage {
         let auth = self.dns.authenticator();
         let helo = helo_identity(ctx.helo);
         let spf = check_spf(&self.dns, ctx.peer, ctx.helo, &self.hostname, ctx.sender).await;
-        let mut header = AuthenticationResults::new(&self.hostname);
         ctx.tags.push(format!("spf={}", spf_word(&spf)));
+        let mut found = Found {
+            dkim: &[],
+            spf: spf_word(&spf),
+            mail_from: ctx.sender,
+            helo,
+            arc: None,
+            dmarc: None,
+            peer: ctx.peer,
+        };
         let Some(message) = AuthenticatedMessage::parse(ctx.message) else {
             // Headers too broken for DKIM and DMARC: SPF is all there is.
-            header = header.with_spf_mailfrom_result(&spf, ctx.peer, ctx.sender, helo);
-            ctx.headers.push(header.to_header());
+            ctx.headers.push(auth_results::header(&self.hostname, &found));
             return None;
         };
         let dkim = guarded("DKIM", auth.verify_dkim(&message), Vec::new).await;
@@ -70,45 +76,43 @@ impl Stage for AuthenticationStage {
             DmarcOutput::default,
         )
         .await;
-        let from_domain = message.from.first().and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
-        let from_domain = from_domain.unwrap_or_default();
-        header = header
-            .with_dkim_results(&dkim, &from_domain)
-            .with_spf_mailfrom_result(&spf, ctx.peer, ctx.sender, helo)
-            .with_arc_result(&arc, ctx.peer)
-            .with_dmarc_result(&dmarc);
-        ctx.headers.push(header.to_header());
+        let dmarc_result = dmarc_word(&dmarc);
+        found.dkim = &dkim;
+        found.arc = Some(&arc);
+        found.dmarc = Some((dmarc_result, &dmarc));
+        ctx.headers.push(auth_results::header(&self.hostname, &found));
         ctx.tags.push(format!("dkim={}", dkim_word(&dkim)));
-        ctx.tags.push(format!("dmarc={}", dmarc_word(&dmarc)));
+        ctx.tags.push(format!("dmarc={dmarc_result}"));
 
-        if dmarc_failed(&dmarc) {
+        // RFC 5322 §3.6 allows one From: field; DMARC cannot judge more
+        // (RFC 7489 §6.6.1), and a second one could carry a forged name.
+        let from_fields = message.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case(b"From")).count();
+        if from_fields > 1 {
+            return Some(reject("The message has more than one From: field"));
+        }
+        if dmarc_failed(&dmarc) && within_pct(&dmarc) {
             match dmarc.policy() {
                 Policy::Reject => {
-                    return Some(Verdict::Reject {
-                        code: 550,
-                        enhanced: "5.7.1",
-                        text: format!(
-                            "Rejected by the DMARC policy of {}: neither SPF nor DKIM show it was sent by them",
-                            dmarc.domain()
-                        ),
-                    })
+                    return Some(reject(&format!(
+                        "Rejected by the DMARC policy of {}: neither SPF nor DKIM show it was sent by them",
+                        dmarc.domain()
+                    )))
                 }
                 Policy::Quarantine => ctx.score += QUARANTINE_SCORE,
                 _ => {}
             }
         }
-        if !from_domain.is_empty()
-            && !aligned_pass(&spf, mail_from_domain, &dkim, &from_domain)
-            && self.is_local(&from_domain).await
-        {
-            return Some(Verdict::Reject {
-                code: 550,
-                enhanced: "5.7.1",
-                text: format!(
+        // Every domain the From: field names, not just the first.
+        let mut from_domains: Vec<String> =
+            message.from.iter().filter_map(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).collect();
+        from_domains.dedup();
+        for from_domain in from_domains {
+            if !passes_for(&spf, mail_from_domain, &dkim, &from_domain) && self.is_local(&from_domain).await {
+                return Some(reject(&format!(
                     "The sender claims to be {from_domain}, which is hosted here, but it was not sent by this server \
                      (SPF and DKIM do not pass)"
-                ),
-            });
+                )));
+            }
         }
         None
     }
@@ -158,20 +162,42 @@ impl AuthenticationStage {
     }
 }
 
-/// Both DMARC checks failed (as opposed to: no record, or a DNS error).
+/// The domain publishes DMARC and neither SPF nor DKIM passed aligned
+/// (as opposed to: no record, or a DNS error).
 fn dmarc_failed(d: &DmarcOutput) -> bool {
     let failed = |r: &DmarcResult| matches!(r, DmarcResult::Fail(_) | DmarcResult::None);
-    !d.domain().is_empty() && d.policy() != Policy::Unspecified && failed(d.spf_result()) && failed(d.dkim_result())
+    d.dmarc_record().is_some() && failed(d.spf_result()) && failed(d.dkim_result())
 }
 
-/// SPF or DKIM passed for the From: domain's organization (DMARC's relaxed
-/// alignment, RFC 7489 §3.1), whether or not the domain publishes DMARC.
-fn aligned_pass(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], from_domain: &str) -> bool {
-    let org = org_domain(from_domain);
-    let spf_ok = spf.result() == SpfResult::Pass && org_domain(mail_from_domain) == org;
-    let dkim_ok =
-        dkim.iter().any(|o| o.result() == &DkimResult::Pass && o.signature().is_some_and(|s| org_domain(&s.d) == org));
+/// Whether a failure falls within the record's `pct` (RFC 7489 §6.3: the
+/// policy applies to that share of failing mail, picked at random).
+fn within_pct(d: &DmarcOutput) -> bool {
+    let pct = d.dmarc_record().map_or(100, |r| r.pct.min(100)) as u64;
+    pct == 100 || random_below_100() < pct
+}
+
+fn random_below_100() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish() % 100
+}
+
+/// SPF or DKIM passed for `domain` itself or a name under it. Used for our
+/// own domains, so it needs no list of public suffixes: nobody else can
+/// publish records under them.
+fn passes_for(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], domain: &str) -> bool {
+    let within = |d: &str| {
+        let d = d.trim_end_matches('.').to_ascii_lowercase();
+        d == domain || d.ends_with(&format!(".{domain}"))
+    };
+    let spf_ok = spf.result() == SpfResult::Pass && within(mail_from_domain);
+    let dkim_ok = dkim.iter().any(|o| o.result() == &DkimResult::Pass && o.signature().is_some_and(|s| within(&s.d)));
     spf_ok || dkim_ok
+}
+
+fn reject(text: &str) -> Verdict {
+    Verdict::Reject { code: 550, enhanced: "5.7.1", text: text.to_string() }
 }
 
 fn spf_word(spf: &SpfOutput) -> &'static str {
@@ -204,12 +230,15 @@ fn dkim_word(dkim: &[DkimOutput]) -> &'static str {
 fn dmarc_word(d: &DmarcOutput) -> &'static str {
     let pass = |r: &DmarcResult| matches!(r, DmarcResult::Pass);
     let temp = |r: &DmarcResult| matches!(r, DmarcResult::TempError(_));
-    if d.domain().is_empty() || d.policy() == Policy::Unspecified && !temp(d.spf_result()) {
+    let perm = |r: &DmarcResult| matches!(r, DmarcResult::PermError(_));
+    if temp(d.spf_result()) || temp(d.dkim_result()) {
+        "temperror"
+    } else if perm(d.spf_result()) || perm(d.dkim_result()) {
+        "permerror"
+    } else if d.dmarc_record().is_none() {
         "none"
     } else if pass(d.spf_result()) || pass(d.dkim_result()) {
         "pass"
-    } else if temp(d.spf_result()) || temp(d.dkim_result()) {
-        "temperror"
     } else {
         "fail"
     }

@@ -2,6 +2,7 @@
 //! has sender authentication (SPF, DKIM, DMARC, ARC); spam scoring and the
 //! antivirus scan come as more stages.
 
+pub mod auth_results;
 pub mod authentication;
 pub mod org_domain;
 
