@@ -45,6 +45,8 @@ struct Replies {
 
 /// Longest reply line accepted (RFC 5321 §4.5.3.1.5 says 512; some send more).
 const MAX_LINE: usize = 4096;
+/// Most lines in one reply (an EHLO reply has a dozen or two).
+const MAX_LINES: usize = 100;
 
 impl Replies {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Reply>, String> {
@@ -57,6 +59,9 @@ impl Replies {
             let Some(code) = code else { return Err(format!("not an SMTP reply: {line:?}")) };
             let more = line.as_bytes().get(3) == Some(&b'-');
             self.lines.push(line.get(4..).unwrap_or("").to_string());
+            if self.lines.len() > MAX_LINES {
+                return Err("a reply has too many lines".into());
+            }
             if !more {
                 out.push(Reply { code, text: std::mem::take(&mut self.lines).join(" ") });
             }
@@ -221,8 +226,17 @@ impl Client {
             }
         };
         let mut actions = Vec::new();
-        for r in replies {
-            actions.extend(self.reply(r));
+        let count = replies.len();
+        for (i, r) in replies.into_iter().enumerate() {
+            let next = self.reply(r);
+            // RFC 3207 §5: nothing may follow the 220 to STARTTLS in the
+            // clear; bytes that did were injected by someone on the path.
+            if next.contains(&Action::StartTls) && (i + 1 < count || !self.replies.buf.is_empty()) {
+                self.fail_rest(&Reply::local(421, "4.7.0 the server sent more after agreeing to start TLS"));
+                self.state = State::Done;
+                return vec![Action::Close];
+            }
+            actions.extend(next);
             if self.state == State::Done {
                 break;
             }
@@ -530,6 +544,26 @@ mod tests {
         assert!(matches!(&o[0], Outcome::Delivered(r) if r.text.contains("queued as 42")));
         assert!(matches!(&o[1], Outcome::Permanent(r) if r.status() == "5.1.1"));
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn bytes_after_the_starttls_reply_end_the_connection() {
+        let mut c = Client::new(settings(), env(&["a@far.test"]));
+        talk(&mut c, &["220 mx.far.test ESMTP", "250-mx.far.test\r\n250 STARTTLS"]);
+        let sent = talk(&mut c, &["220 go ahead\r\n250 injected"]);
+        assert_eq!(sent, "<CLOSE>", "no TLS over a tampered stream");
+        assert!(matches!(&c.outcomes()[0], Outcome::Temporary(r) if r.text.contains("after agreeing to start TLS")));
+    }
+
+    #[test]
+    fn an_endless_reply_is_cut_off() {
+        let mut c = Client::new(settings(), env(&["a@far.test"]));
+        talk(&mut c, &["220 mx.far.test ESMTP"]);
+        let mut sent = String::new();
+        for _ in 0..200 {
+            sent.push_str(&talk(&mut c, &["250-more"]));
+        }
+        assert!(sent.contains("<CLOSE>") && c.is_done());
     }
 
     #[test]

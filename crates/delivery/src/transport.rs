@@ -125,7 +125,26 @@ pub async fn deliver_from(
         }
     };
     let _ = stream.set_nodelay(true);
-    let mut io: Box<dyn Io> = Box::new(stream);
+    // A server that trickles bytes or stops reading may not hold a
+    // connection slot for ever: the whole attempt has a limit too.
+    let limit = t.reply * ATTEMPT_REPLIES;
+    if tokio::time::timeout(limit, converse(&mut client, Box::new(stream), addr, host, &tls, t)).await.is_err() {
+        client.connection_lost(&format!("the attempt at {host} took longer than {} s", limit.as_secs()));
+    }
+    client.outcomes()
+}
+
+/// Replies' worth of time a whole attempt may take.
+const ATTEMPT_REPLIES: u32 = 6;
+
+async fn converse(
+    client: &mut Client,
+    mut io: Box<dyn Io>,
+    addr: SocketAddr,
+    host: &str,
+    tls: &Arc<ClientConfig>,
+    t: Timeouts,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     while !client.is_done() {
         let wait = if client.awaiting_final_reply() { t.reply * 2 } else { t.reply };
@@ -133,11 +152,11 @@ pub async fn deliver_from(
             Ok(Ok(n)) if n > 0 => n,
             Ok(_) => {
                 client.connection_lost(&format!("{host} closed the connection"));
-                break;
+                return;
             }
             Err(_) => {
                 client.connection_lost(&format!("{host} did not answer in time"));
-                break;
+                return;
             }
         };
         let mut actions = client.receive(&buf[..n]);
@@ -146,9 +165,15 @@ pub async fn deliver_from(
             for action in actions {
                 match action {
                     Action::Send(bytes) => {
-                        if io.write_all(&bytes).await.and(io.flush().await).is_err() {
-                            client.connection_lost(&format!("{host} closed the connection"));
-                            return client.outcomes();
+                        // RFC 5321 §4.5.3.2: sending waits are bounded too.
+                        let sent = tokio::time::timeout(t.reply, async {
+                            io.write_all(&bytes).await?;
+                            io.flush().await
+                        })
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            client.connection_lost(&format!("{host} stopped taking data"));
+                            return;
                         }
                     }
                     Action::StartTls => {
@@ -157,29 +182,29 @@ pub async fn deliver_from(
                             Err(_) => ServerName::IpAddress(addr.ip().into()),
                         };
                         let connector = TlsConnector::from(tls.clone());
-                        // The plain stream is handed to TLS; nothing is buffered past STARTTLS's reply.
+                        // The plain stream is handed to TLS; the client made
+                        // sure nothing was buffered past STARTTLS's reply.
                         let plain: Box<dyn Io> = std::mem::replace(&mut io, Box::new(tokio::io::empty()));
                         match tokio::time::timeout(t.reply, connector.connect(name, plain)).await {
                             Ok(Ok(s)) => io = Box::new(s),
                             Ok(Err(e)) => {
                                 client.connection_lost(&format!("the TLS handshake with {host} failed: {e}"));
-                                return client.outcomes();
+                                return;
                             }
                             Err(_) => {
                                 client.connection_lost(&format!("the TLS handshake with {host} timed out"));
-                                return client.outcomes();
+                                return;
                             }
                         }
                         next.extend(client.tls_started());
                     }
                     Action::Close => {
                         let _ = io.shutdown().await;
-                        return client.outcomes();
+                        return;
                     }
                 }
             }
             actions = next;
         }
     }
-    client.outcomes()
 }

@@ -83,3 +83,20 @@ async fn the_reply_to_the_message_may_take_twice_as_long() {
     let o = deliver(client(), addr, "slow.test", opportunistic_tls(), T).await;
     assert!(matches!(&o[0], Outcome::Temporary(_)), "{o:?}");
 }
+
+#[tokio::test]
+async fn a_server_that_trickles_bytes_is_given_up_at_the_attempt_limit() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.expect("accept");
+        // "2222...": never a whole line, each byte well within the reply timeout.
+        while tcp.write_all(b"2").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let o = deliver(client(), addr, "slow.test", opportunistic_tls(), T).await;
+    assert!(matches!(&o[0], Outcome::Temporary(r) if r.text.contains("took longer")), "{o:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "6 replies' worth of time: 2.4 s");
+}
