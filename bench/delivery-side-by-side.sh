@@ -34,7 +34,7 @@
 #   N-th received message): the steady drain rate. The time from the
 #   release to the first message is shown apart ("start"): a running
 #   Caravel learns of a `queue retry` from another process only at its
-#   next look at the queue (at most 30 s later), Postfix's flush is a
+#   next look at the queue (at most 2 s later), Postfix's flush is a
 #   direct request to its queue manager.
 # - Same limits on both (printed): 10 connections per destination
 #   (Caravel max_connections_per_domain, default 10; Postfix

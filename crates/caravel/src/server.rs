@@ -88,6 +88,7 @@ impl Server {
             backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone())),
             pipeline: Arc::new(Pipeline::new(vec![
                 Box::new(SizeStage { max: config.limits.max_message_size }),
+                Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),
                 Box::new(caravel_filter::AuthenticationStage {
                     dns: dns.clone(),
                     hostname: config.hostname.clone(),

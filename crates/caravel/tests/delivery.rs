@@ -274,6 +274,11 @@ async fn forged_senders_are_refused_by_dmarc_and_for_our_own_domains() {
         let outcomes = forge(receiver, from, "someone@elsewhere.test").await;
         assert!(matches!(&outcomes[0], Outcome::Permanent(r) if r.code == 550), "{from}: {outcomes:?}");
     }
+    // A mail loop: more Received: fields than [smtp] max_hops (50).
+    let looping =
+        format!("someone@elsewhere.test{}", "\r\nReceived: from a by b; Sat, 28 Nov 2026 10:00:00 +0000".repeat(51));
+    let outcomes = forge(receiver, &looping, "someone@elsewhere.test").await;
+    assert!(matches!(&outcomes[0], Outcome::Permanent(r) if r.code == 554 && r.text.contains("5.4.6")), "{outcomes:?}");
     // A DKIM signature whose i= (quoted-printable) and a HELO name try to
     // add results of their own: they stay quoted inside our one field.
     let sneaky = "someone@elsewhere.test\r\nDKIM-Signature: v=1; a=rsa-sha256; d=elsewhere.test; s=s; h=from; bh=AAAA;\r\n b=AAAA; i=a=0D=0AAuthentication-Results:=20mail.buyer.test=3B=20dmarc=3Dpass";

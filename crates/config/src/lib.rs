@@ -124,6 +124,8 @@ pub struct Smtp {
     pub data_timeout: Duration,
     /// Pause after a failed AUTH.
     pub auth_failure_delay: Duration,
+    /// Most `Received:` fields a message may carry (more: a mail loop).
+    pub max_hops: usize,
 }
 
 impl Default for Smtp {
@@ -136,6 +138,7 @@ impl Default for Smtp {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             auth_failure_delay: Duration::from_secs(2),
+            max_hops: 50,
         }
     }
 }
@@ -554,6 +557,7 @@ fn read_smtp(r: &mut Reader, t: &toml_edit::Table, smtp: &mut Smtp) {
             "command_timeout",
             "data_timeout",
             "auth_failure_delay",
+            "max_hops",
         ],
     );
     let ranged = |r: &mut Reader, key: &str, min: u64, max: u64| -> Option<usize> {
@@ -572,6 +576,9 @@ fn read_smtp(r: &mut Reader, t: &toml_edit::Table, smtp: &mut Smtp) {
     }
     if let Some(v) = ranged(r, "max_line_length", 1000, 1_000_000) {
         smtp.max_line_length = v;
+    }
+    if let Some(v) = ranged(r, "max_hops", 10, 1000) {
+        smtp.max_hops = v;
     }
     match r.string(t, P, "over_quota").as_deref() {
         None => {}

@@ -127,6 +127,8 @@ fn smtp_section() {
     assert_eq!(c.smtp.command_timeout, Duration::from_secs(2));
     let e = Config::parse("[smtp]\nmax_line_length = 10\nover_quota = \"maybe\"\n").expect_err("invalid");
     assert_eq!(e.len(), 2);
+    assert_eq!(Config::parse("[smtp]\nmax_hops = 30\n").expect("valid").smtp.max_hops, 30);
+    assert!(Config::parse("[smtp]\nmax_hops = 3\n").is_err(), "at least 10");
 }
 
 #[test]

@@ -410,7 +410,7 @@ impl Client {
             if let Some(ret) = &self.env.ret {
                 mail.push_str(&format!(" RET={ret}"));
             }
-            if let Some(envid) = &self.env.envid {
+            if let Some(envid) = self.env.envid.as_ref().filter(|e| is_xtext(e)) {
                 mail.push_str(&format!(" ENVID={envid}"));
             }
         }
@@ -436,13 +436,33 @@ impl Client {
             if let Some(n) = &r.notify {
                 line.push_str(&format!(" NOTIFY={n}"));
             }
-            if let Some(o) = &r.orcpt {
+            let orcpt = r.orcpt.as_ref().filter(|o| {
+                o.split_once(';').is_some_and(|(kind, addr)| {
+                    !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && is_xtext(addr)
+                })
+            });
+            if let Some(o) = orcpt {
                 line.push_str(&format!(" ORCPT={o}"));
             }
         }
         line.push_str("\r\n");
         Action::Send(line.into_bytes())
     }
+}
+
+/// RFC 3461 §4: printable ASCII but `+` and `=`, which only `+XX` may
+/// stand for. Anything else is not passed on (it could carry more SMTP).
+fn is_xtext(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' if b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit())) => i += 3,
+            b'!'..=b'~' if b[i] != b'+' && b[i] != b'=' => i += 1,
+            _ => return false,
+        }
+    }
+    !b.is_empty()
 }
 
 fn classify(r: &Reply) -> Outcome {
@@ -544,6 +564,18 @@ mod tests {
         assert!(matches!(&o[0], Outcome::Delivered(r) if r.text.contains("queued as 42")));
         assert!(matches!(&o[1], Outcome::Permanent(r) if r.status() == "5.1.1"));
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn dsn_parameters_that_are_not_xtext_are_not_passed_on() {
+        assert!(is_xtext("Q1") && is_xtext("a+2Bb") && is_xtext("rfc822"));
+        assert!(!is_xtext("a b") && !is_xtext("a=b") && !is_xtext("a+zz") && !is_xtext("") && !is_xtext("é"));
+        let mut e = env(&["a@far.test"]);
+        e.envid = Some("bad id".into());
+        e.recipients[0].orcpt = Some("rfc822;a@far.test SIZE=1".into());
+        let mut c = Client::new(Settings { tls_possible: false, ..settings() }, e);
+        let sent = talk(&mut c, &["220 x", "250-x\r\n250-PIPELINING\r\n250 DSN"]);
+        assert!(sent.contains("MAIL FROM:<sales@export.test> RET=HDRS\r\nRCPT TO:<a@far.test>\r\n"), "{sent}");
     }
 
     #[test]

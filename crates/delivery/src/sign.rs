@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use caravel_dns::mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use caravel_dns::mail_auth::common::headers::HeaderWriter;
 use caravel_dns::mail_auth::dkim::{Canonicalization, DkimSigner};
+use caravel_dns::mail_auth::AuthenticatedMessage;
 use caravel_store::{DkimKey, Store};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -48,9 +49,17 @@ impl Signer {
     }
 
     /// The message with a DKIM-Signature per key of its From: domain in
-    /// front; unchanged when the domain has no key.
-    pub async fn sign(&self, raw: &[u8]) -> Vec<u8> {
+    /// front; unchanged when the domain has no key, or when the From:
+    /// domain is not the envelope sender's (`caravel` checked that the
+    /// sender may use the envelope address, not what From: says: a user of
+    /// one domain gets no signature for another, and forwarded mail from
+    /// elsewhere is not signed as ours).
+    pub async fn sign(&self, raw: &[u8], envelope_sender: &str) -> Vec<u8> {
         let Some(domain) = from_domain(raw) else { return raw.to_vec() };
+        let sender_domain = envelope_sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        if sender_domain.as_deref() != Some(domain.as_str()) {
+            return raw.to_vec();
+        }
         let keys = self.keys(&domain).await;
         let mut headers = String::new();
         for key in keys.iter().take(3) {
@@ -115,12 +124,32 @@ fn signer<T: caravel_dns::mail_auth::common::crypto::SigningKey>(
 }
 
 /// The domain of the From: header's address (lowercased).
+/// None when there is not exactly one From: field, or its addresses are in
+/// more than one domain: such a message is not signed.
 pub fn from_domain(raw: &[u8]) -> Option<String> {
-    let from = crate::worker::header_value(raw, "From")?;
-    let address = match (from.rfind('<'), from.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &from[a + 1..b],
-        _ => from.as_str(),
-    };
-    let domain = address.rsplit_once('@')?.1.trim().trim_end_matches('.');
-    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+    let message = AuthenticatedMessage::parse(raw)?;
+    if message.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case(b"From")).count() != 1 {
+        return None;
+    }
+    let mut domains = message
+        .from
+        .iter()
+        .filter_map(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+    let first = domains.next().filter(|d| !d.is_empty())?;
+    domains.all(|d| d == first).then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_domain;
+
+    #[test]
+    fn one_from_field_in_one_domain_or_no_signing_domain() {
+        assert_eq!(from_domain(b"From: Ana <Ana@Export.test>\r\n\r\nx").as_deref(), Some("export.test"));
+        assert_eq!(from_domain(b"From: a@export.test, b@export.test\r\n\r\nx").as_deref(), Some("export.test"));
+        assert_eq!(from_domain(b"From: a@evil.test, b@export.test\r\n\r\nx"), None);
+        assert_eq!(from_domain(b"From: a@export.test\r\nFrom: b@export.test\r\n\r\nx"), None);
+        assert_eq!(from_domain(b"Subject: none\r\n\r\nx"), None);
+    }
 }

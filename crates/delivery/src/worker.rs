@@ -51,6 +51,14 @@ pub struct Worker {
     busy: Mutex<HashSet<i64>>,
 }
 
+/// What one look at the queue did.
+struct Taken {
+    /// Attempts started.
+    started: usize,
+    /// Something due was left for later (its domain, or the worker, was busy).
+    waiting: bool,
+}
+
 /// Longest sleep between looks at the queue. The store's signal wakes the
 /// worker at once for mail queued by this process; this bounds the wait for
 /// changes made by another one (`caravel queue retry`, another node).
@@ -85,7 +93,10 @@ impl Worker {
             queued.as_mut().enable();
             done.as_mut().enable();
             let sleep = match self.take_due(&finished).await {
-                Ok(()) => self.until_next_due().await,
+                // Everything due is under way or waits for a busy domain:
+                // a finished attempt (or new mail) wakes the loop.
+                Ok(Taken { started: 0, waiting: true }) => IDLE_POLL,
+                Ok(_) => self.until_next_due().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the outbound queue");
                     Duration::from_secs(5)
@@ -101,17 +112,25 @@ impl Worker {
 
     /// Starts a task for every due message not already being delivered,
     /// as many as there are free connections.
-    async fn take_due(self: &Arc<Self>, finished: &Arc<tokio::sync::Notify>) -> Result<(), String> {
+    async fn take_due(self: &Arc<Self>, finished: &Arc<tokio::sync::Notify>) -> Result<Taken, String> {
         let busy: Vec<i64> = self.busy.lock().map_err(|_| "poisoned")?.iter().copied().collect();
         let room = self.cfg.max_connections.saturating_sub(busy.len());
         if room == 0 {
-            return Ok(());
+            return Ok(Taken { started: 0, waiting: !busy.is_empty() });
         }
-        let jobs = self.store.due(now_secs(), room, &busy).await.map_err(|e| e.to_string())?;
+        // Look further than `room`: messages for a domain at its connection
+        // limit are passed over, so one slow domain cannot hold every slot.
+        let jobs = self.store.due(now_secs(), room * 4, &busy).await.map_err(|e| e.to_string())?;
+        let mut taken = Taken { started: 0, waiting: !busy.is_empty() };
         for job in jobs {
             if job.recipients.is_empty() {
                 continue;
             }
+            if taken.started == room || self.all_domains_saturated(&job) {
+                taken.waiting = true;
+                continue;
+            }
+            taken.started += 1;
             self.busy.lock().map_err(|_| "poisoned")?.insert(job.id);
             let me = self.clone();
             let finished = finished.clone();
@@ -124,7 +143,14 @@ impl Worker {
                 finished.notify_one();
             });
         }
-        Ok(())
+        Ok(taken)
+    }
+
+    /// Every domain of `job` has all its connections in use.
+    fn all_domains_saturated(&self, job: &QueueJob) -> bool {
+        by_domain(job.recipients.iter().map(|r| r.address.as_str()))
+            .keys()
+            .all(|domain| self.domain_slots(domain).available_permits() == 0)
     }
 
     async fn until_next_due(&self) -> Duration {
@@ -142,18 +168,24 @@ impl Worker {
             Err(e) => {
                 let error = format!("the queued message cannot be read: {e}");
                 tracing::error!(queue = job.id, %error);
-                let at = now_secs() + 300;
-                let results = job
+                let outcomes = job
                     .recipients
                     .iter()
-                    .map(|r| (r.address.clone(), RecipientResult::Retry { at, error: error.clone() }))
+                    .map(|r| {
+                        (
+                            r.address.clone(),
+                            Outcome::Temporary(Reply { code: 451, text: format!("4.3.0 {error}") }),
+                            None,
+                        )
+                    })
                     .collect();
-                self.record(&job, None, results, false).await;
+                // Retried on the schedule, and given up at expiry like any other failure.
+                self.conclude(&job, b"", None, outcomes).await;
                 return;
             }
         };
         let message_id = header_value(&raw, "Message-ID");
-        let signed = Arc::new(self.signer.sign(&raw).await);
+        let signed = Arc::new(self.signer.sign(&raw, &job.sender).await);
         let mut outcomes: Vec<(String, Outcome, Option<String>)> = Vec::new();
         let domains = by_domain(job.recipients.iter().map(|r| r.address.as_str()));
         let mut tasks = tokio::task::JoinSet::new();
@@ -182,6 +214,13 @@ impl Worker {
             match done {
                 Ok(list) => outcomes.extend(list),
                 Err(e) => tracing::error!(queue = job.id, error = %e, "a delivery task failed"),
+            }
+        }
+        // A recipient whose task failed still gets a result: tried again later.
+        for r in &job.recipients {
+            if !outcomes.iter().any(|(a, _, _)| *a == r.address) {
+                let reply = Reply { code: 451, text: "4.3.0 internal error during delivery".into() };
+                outcomes.push((r.address.clone(), Outcome::Temporary(reply), None));
             }
         }
         self.conclude(&job, &raw, message_id, outcomes).await;
@@ -284,8 +323,16 @@ impl Worker {
         delay_notice_sent: bool,
     ) {
         let attempt = Attempt { queue_id: job.id, message_id, results, delay_notice_sent };
+        // Not recorded means delivered again later: try hard.
+        for wait in [1, 5, 30] {
+            match self.store.record_attempt(attempt.clone()).await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(queue = job.id, error = %e, "cannot record a delivery attempt; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
         if let Err(e) = self.store.record_attempt(attempt).await {
-            tracing::error!(queue = job.id, error = %e, "cannot record a delivery attempt");
+            tracing::error!(queue = job.id, error = %e, "cannot record a delivery attempt; it will be made again");
         }
     }
 
@@ -383,6 +430,8 @@ impl Worker {
                     credentials: relay.as_ref().and_then(|r: &Relay| r.credentials.clone()),
                 };
                 let client = Client::new(settings, env.clone());
+                // A password goes only to a relay that proves who it is.
+                let verify = verify || relay.as_ref().is_some_and(|r| r.credentials.is_some());
                 let tls = if verify { self.verified_tls.clone() } else { self.tls.clone() };
                 let outcomes =
                     transport::deliver(client, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;

@@ -4,6 +4,8 @@
 
 pub mod auth_results;
 pub mod authentication;
+pub mod hops;
 pub mod org_domain;
 
 pub use authentication::AuthenticationStage;
+pub use hops::HopLimit;

@@ -593,10 +593,36 @@ pub async fn the_worker_takes_due_recipients_and_records_attempts(s: &dyn Store)
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.blobs, 0);
-    // An attempt on a message deleted meanwhile is ignored.
-    s.record_attempt(Attempt { queue_id: id, message_id: None, results: vec![], delay_notice_sent: false })
+    // An attempt on a message deleted meanwhile is ignored, and its id is
+    // never given to a new message (which that attempt would then touch).
+    let mut d = delivery(message(9, 100), vec![]);
+    d.remote = vec![RemoteRecipient { address: "a@far.test".into(), ..Default::default() }];
+    let newer = s.deliver(d).await.expect("deliver").queued.expect("queued");
+    assert!(newer > id, "queue ids are not reused: {newer} after {id}");
+    s.record_attempt(Attempt {
+        queue_id: id,
+        message_id: None,
+        results: vec![("a@far.test".into(), RecipientResult::Delivered { detail: "late".into() })],
+        delay_notice_sent: false,
+    })
+    .await
+    .expect("gone is fine");
+    assert_eq!(s.queued().await.expect("queue").len(), 1, "the newer message is untouched");
+}
+
+pub async fn system_mail_reaches_accounts_aliases_and_the_queue(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    s.add_alias(&Address::parse("sales@example.com").expect("alias"), &["a@example.com".into(), "x@far.test".into()])
         .await
-        .expect("gone is fine");
+        .expect("alias");
+    let report = b"Subject: report\r\n\r\nx\r\n".to_vec();
+    crate::send_system_mail(s, "sales@example.com", "", report.clone(), "test").await.expect("to the alias");
+    let inbox = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("INBOX");
+    assert_eq!(s.messages(inbox.id).await.expect("messages").len(), 1, "the alias's local target");
+    let queue = s.queued().await.expect("queue");
+    assert_eq!(queue[0].recipients[0].address, "x@far.test", "and its remote one");
+    assert_eq!(queue[0].sender, "", "a report has the null sender");
+    assert!(crate::send_system_mail(s, "nobody@example.com", "", report, "test").await.is_err());
 }
 
 pub async fn folders_rename_delete_copy_move(s: &dyn Store) {

@@ -22,14 +22,24 @@ pub async fn send_system_mail(
         session: session.to_string(),
         ..Default::default()
     };
-    match store.resolve(&to).await.map_err(|e| e.to_string())? {
-        Recipient::Account(user) => {
-            delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
+    // Users may send as an alias: its report goes to the alias's targets
+    // (one level, as the SMTP server expands them).
+    let addresses = match store.resolve(&to).await.map_err(|e| e.to_string())? {
+        Recipient::Alias(targets) => targets,
+        _ => vec![to.to_string()],
+    };
+    for address in addresses {
+        let Ok(parsed) = Address::parse(&address) else { continue };
+        match store.resolve(&parsed).await.map_err(|e| e.to_string())? {
+            Recipient::Account(user) => {
+                delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
+            }
+            Recipient::NotLocal => delivery.remote.push(RemoteRecipient { address, notify: None, orcpt: None }),
+            Recipient::Alias(_) | Recipient::UnknownUser => {}
         }
-        Recipient::NotLocal => {
-            delivery.remote.push(RemoteRecipient { address: to.to_string(), notify: None, orcpt: None })
-        }
-        Recipient::Alias(_) | Recipient::UnknownUser => return Err(format!("{to} cannot receive mail here")),
+    }
+    if delivery.targets.is_empty() && delivery.remote.is_empty() {
+        return Err(format!("{to} cannot receive mail here"));
     }
     let outcome = store.deliver(delivery).await.map_err(|e| e.to_string())?;
     match outcome.stored.first() {

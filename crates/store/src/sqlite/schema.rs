@@ -243,6 +243,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue ADD COLUMN notice_sent INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX queue_due ON queue_recipients(status, next_attempt);
     "#,
+    // 13: queue ids are never reused (AUTOINCREMENT), so an attempt that
+    // finishes after `caravel queue del` cannot touch a newer message that
+    // got the same id.
+    r#"
+    CREATE TABLE queue_new (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        blob        TEXT NOT NULL REFERENCES blobs(hash),
+        sender      TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        envid       TEXT,
+        ret         TEXT,
+        session     TEXT,
+        notice_sent INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO queue_new (id, blob, sender, created, envid, ret, session, notice_sent)
+        SELECT id, blob, sender, created, envid, ret, session, notice_sent FROM queue;
+    DROP TABLE queue;
+    ALTER TABLE queue_new RENAME TO queue;
+    CREATE INDEX queue_blob ON queue(blob);
+    "#,
 ];
 
 /// The schema version this build writes.

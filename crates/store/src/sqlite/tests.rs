@@ -174,6 +174,12 @@ async fn the_worker_takes_due_recipients_and_records_attempts() {
 }
 
 #[tokio::test]
+async fn system_mail_reaches_accounts_aliases_and_the_queue() {
+    let (_d, s) = fresh();
+    suite::system_mail_reaches_accounts_aliases_and_the_queue(&s).await;
+}
+
+#[tokio::test]
 async fn remote_recipients_are_queued_with_the_local_copies() {
     let (_d, s) = fresh();
     suite::remote_recipients_are_queued_with_the_local_copies(&s).await;
