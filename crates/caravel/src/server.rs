@@ -132,9 +132,22 @@ impl Server {
             admin: caravel_admin::Admin::new(store.clone()),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
+        let dane = if config.dns.dnssec {
+            let anchors = match &config.dns.trust_anchor {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| format!("cannot read [dns] trust_anchor {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            Some(caravel_dns::dnssec::Validating::new(&config.dns.resolvers, DNS_TIMEOUT, anchors.as_deref())?)
+        } else {
+            None
+        };
         let worker = caravel_delivery::worker::Worker::new(
             store.clone(),
             dns,
+            dane,
             worker_config(&config),
             caravel_delivery::transport::opportunistic_tls(),
         );

@@ -220,6 +220,12 @@ pub struct TlsFiles {
 pub struct Dns {
     /// Empty: the system's resolvers (`/etc/resolv.conf`).
     pub resolvers: Vec<SocketAddr>,
+    /// Validate DNSSEC (for DANE, RFC 7672); the resolvers must pass
+    /// DNSSEC records through.
+    pub dnssec: bool,
+    /// DNSKEY records to trust instead of the IANA root keys (a private
+    /// root, e.g. in tests).
+    pub trust_anchor: Option<PathBuf>,
 }
 
 /// Abuse and resource limits. Each has a default and a key in `[limits]`.
@@ -424,9 +430,17 @@ impl Config {
             }
         }
         if let Some(t) = r.table(root, "dns") {
-            r.check_keys(t, "dns", &["resolvers"]);
+            r.check_keys(t, "dns", &["resolvers", "dnssec", "trust_anchor"]);
             if let Some(addrs) = r.addresses(t, "dns", "resolvers") {
                 cfg.dns.resolvers = addrs;
+            }
+            if let Some(on) =
+                r.parsed(t, "dns", "dnssec", |i| i.as_bool().ok_or_else(|| "expected true or false".into()))
+            {
+                cfg.dns.dnssec = on;
+            }
+            if let Some(path) = r.string(t, "dns", "trust_anchor") {
+                cfg.dns.trust_anchor = Some(PathBuf::from(path));
             }
         }
         if let Some(t) = r.table(root, "limits") {

@@ -201,3 +201,15 @@ fn delivery_section_sets_retries_limits_and_relays() {
         assert!(text.contains(key), "{key}: {text}");
     }
 }
+
+#[test]
+fn dns_section_sets_resolvers_and_dnssec() {
+    let c = Config::parse(
+        "[dns]\nresolvers = [\"127.0.0.1:5353\"]\ndnssec = true\ntrust_anchor = \"/etc/caravel/root.key\"\n",
+    )
+    .expect("valid");
+    assert!(c.dns.dnssec);
+    assert_eq!(c.dns.trust_anchor, Some(PathBuf::from("/etc/caravel/root.key")));
+    assert!(!Config::parse("").expect("defaults").dns.dnssec, "off unless asked for");
+    assert!(Config::parse("[dns]\ndnssec = \"yes\"\n").is_err());
+}

@@ -20,6 +20,7 @@ use crate::route::{by_domain, Relay, Route, Routes};
 use crate::schedule::{Next, Schedule};
 use crate::sign::Signer;
 use crate::transport::{self, Timeouts};
+use caravel_dns::dnssec::{Secure, Validating};
 
 /// How the worker behaves; from `[delivery]`.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct Worker {
     /// Certificate-checking TLS, where MTA-STS asks for it.
     verified_tls: Arc<ClientConfig>,
     mta_sts: MtaSts,
+    /// DNSSEC-validated lookups for DANE, when `[dns] dnssec` is on.
+    dane: Option<Validating>,
     signer: Signer,
     connections: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -65,9 +68,16 @@ struct Taken {
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, dns: Resolver, cfg: WorkerConfig, tls: Arc<ClientConfig>) -> Arc<Worker> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        dns: Resolver,
+        dane: Option<Validating>,
+        cfg: WorkerConfig,
+        tls: Arc<ClientConfig>,
+    ) -> Arc<Worker> {
         let verified_tls = crate::mta_sts::verified_tls();
         Arc::new(Worker {
+            dane,
             mta_sts: MtaSts::new(dns.clone(), verified_tls.clone(), cfg.https_port),
             verified_tls,
             signer: Signer::new(store.clone()),
@@ -398,6 +408,13 @@ impl Worker {
                 }
             }
         }
+        let dane_applies = match (&self.dane, &relay) {
+            (Some(v), None) => match v.mx_is_secure(domain).await {
+                Ok(secure) => secure,
+                Err(e) => return all(Outcome::Temporary(Reply { code: 451, text: format!("4.7.5 {e}") })),
+            },
+            _ => false,
+        };
         let slots = self.domain_slots(domain);
         let Ok(_domain_slot) = slots.acquire_owned().await else {
             return all(Outcome::Temporary(Reply { code: 451, text: "4.3.0 shutting down".into() }));
@@ -419,6 +436,20 @@ impl Worker {
                     }
                 },
             };
+            // RFC 7672: signed TLSA records for a host from a signed MX
+            // lookup decide how to check its certificate.
+            let dane = match (&self.dane, dane_applies) {
+                (Some(v), true) => match v.tlsa(host, port).await {
+                    Ok(Secure::Yes(records)) => Some(crate::dane::usable(&records)),
+                    Ok(Secure::No) => None,
+                    Err(e) => {
+                        // §2.2: a failed lookup of a signed zone is no reason to go without.
+                        last = all(Outcome::Temporary(Reply { code: 451, text: format!("4.7.5 {e}") }));
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             for ip in ips {
                 let Ok(_connection) = self.connections.clone().acquire_owned().await else {
                     return last;
@@ -426,13 +457,20 @@ impl Worker {
                 let settings = Settings {
                     hostname: self.cfg.hostname.clone(),
                     tls_possible: true,
-                    tls_required: verify || relay.as_ref().is_some_and(|r| r.credentials.is_some()),
+                    tls_required: verify || dane.is_some() || relay.as_ref().is_some_and(|r| r.credentials.is_some()),
                     credentials: relay.as_ref().and_then(|r: &Relay| r.credentials.clone()),
                 };
                 let client = Client::new(settings, env.clone());
                 // A password goes only to a relay that proves who it is.
                 let verify = verify || relay.as_ref().is_some_and(|r| r.credentials.is_some());
-                let tls = if verify { self.verified_tls.clone() } else { self.tls.clone() };
+                let tls = match &dane {
+                    // DANE wins over MTA-STS (RFC 8461 §2). Records that are all
+                    // unusable still demand TLS, unauthenticated (RFC 7672 §2.2).
+                    Some(records) if !records.is_empty() => crate::dane::tls_config(records.clone()),
+                    Some(_) => self.tls.clone(),
+                    None if verify => self.verified_tls.clone(),
+                    None => self.tls.clone(),
+                };
                 let outcomes =
                     transport::deliver(client, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;
                 let unreachable =

@@ -320,3 +320,84 @@ impl Default for ReservedPort {
         Self::new()
     }
 }
+
+/// Knot DNS (Debian packages knot, knot-dnsutils) on 127.0.0.1:`port`,
+/// serving one DNSSEC-signed root zone made of `records` (zone-file lines
+/// under "."), so that a validating resolver can be given its key as the
+/// trust anchor. Killed on drop.
+pub struct Knot {
+    child: std::process::Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop (the tests' own tempfile is not a
+/// dependency of this crate).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Knot {
+    pub fn start(port: ReservedPort, records: &[String]) -> Knot {
+        let number = port.number();
+        let dir = std::env::temp_dir().join(format!("caravel-knot-{}-{number}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("db")).expect("knot directory");
+        let d = dir.display();
+        let conf = format!(
+            "server:\n    listen: 127.0.0.1@{number}\n    rundir: {d}\n    user: root:root\n\
+             database:\n    storage: {d}/db\n    kasp-db: {d}/keys\n\
+             policy:\n  - id: test\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n\
+             template:\n  - id: default\n    storage: {d}\n    dnssec-signing: on\n    dnssec-policy: test\n    zonefile-sync: -1\n\
+             zone:\n  - domain: .\n    file: root.zone\n"
+        );
+        std::fs::write(dir.join("knot.conf"), conf).expect("knot.conf");
+        let mut zone = String::from(". 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300\n. 300 IN NS ns.test.\nns.test. 300 IN A 127.0.0.1\n");
+        for r in records {
+            zone.push_str(r);
+            zone.push('\n');
+        }
+        std::fs::write(dir.join("root.zone"), zone).expect("root.zone");
+        drop(port);
+        let child = std::process::Command::new("knotd")
+            .arg("-c")
+            .arg(dir.join("knot.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("knotd installed (Debian package knot)");
+        let knot = Knot { child, port: number, _dir: TempDir(dir) };
+        // Signed and answering once its key can be read.
+        for _ in 0..100 {
+            if knot.anchor().contains("DNSKEY") {
+                return knot;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("knotd on port {number} does not serve a signed zone");
+    }
+
+    /// The zone's DNSKEY records, as a trust-anchor file holds them.
+    pub fn anchor(&self) -> String {
+        let out = std::process::Command::new("kdig")
+            .args(["@127.0.0.1", "-p", &self.port.to_string(), "+short", "+time=1", "+retry=0", "DNSKEY", "."])
+            .output()
+            .expect("kdig installed (Debian package knot-dnsutils)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
+            .map(|l| format!(". 300 IN DNSKEY {l}\n"))
+            .collect()
+    }
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
