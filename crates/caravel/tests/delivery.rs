@@ -34,9 +34,13 @@ struct World {
 /// Starts the sender (with DKIM keys, RSA and Ed25519), dnsmasq with every
 /// record, and the receiver listening for SMTP on `receiver_port`.
 async fn world(receiver_max_recipients: Option<usize>) -> World {
+    world_with(receiver_max_recipients, free_tcp_port(), &[]).await
+}
+
+/// [`world`] with the receiver on `receiver_port` and more DNS records.
+async fn world_with(receiver_max_recipients: Option<usize>, receiver_port: u16, extra: &[String]) -> World {
     let dns_port = ReservedPort::new();
     let dns_addr = dns_port.addr();
-    let receiver_port = free_tcp_port();
     let sender = TestServer::start_for("export.test", |c| {
         c.dns.resolvers = vec![dns_addr];
         c.delivery.mx_port = receiver_port;
@@ -54,6 +58,7 @@ async fn world(receiver_max_recipients: Option<usize>) -> World {
         Dnsmasq::txt("buyer.test", "v=spf1 ip4:127.0.0.1 -all"),
         "--mx-host=nomail.test,.,0".to_string(),
     ];
+    records.extend(extra.iter().cloned());
     for algorithm in [caravel_admin::dkim::Algorithm::Rsa, caravel_admin::dkim::Algorithm::Ed25519] {
         let key = admin.dkim_generate("export.test", algorithm).await.expect("dkim key");
         records.push(Dnsmasq::txt(
@@ -196,6 +201,32 @@ async fn a_receiver_that_is_down_gets_the_message_when_it_returns() {
     let got = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
     assert!(got[0].contains("Subject: Quotation 3"));
     assert!(w.sender.inbox("alice@export.test").await.is_empty(), "no bounce");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_mx_that_refuses_at_the_greeting_hands_over_to_the_next() {
+    // mxa.buyer.test (preference 5, on 127.0.0.3) answers 421 and hangs up.
+    let port = free_tcp_port();
+    let busy = tokio::net::TcpListener::bind(("127.0.0.3", port)).await.expect("bind 127.0.0.3");
+    let tried = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = tried.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = busy.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            use tokio::io::AsyncWriteExt;
+            let _ = tcp.write_all(b"421 4.3.2 mxa.buyer.test too busy\r\n").await;
+        }
+    });
+    let extra =
+        ["--mx-host=buyer.test,mxa.buyer.test,5".to_string(), "--host-record=mxa.buyer.test,127.0.0.3".to_string()];
+    let w = world_with(None, port, &extra).await;
+    submit_as_alice(&w.sender, &["alice@buyer.test"], "Quotation 5").await;
+    let receiver = w.receiver.as_ref().expect("receiver");
+    let got = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
+    assert!(got[0].contains("Quotation 5"));
+    assert!(tried.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the preferred MX was tried first");
+    let log = events(&*w.sender.store(), "alice@buyer.test").await;
+    assert!(!log.iter().any(|(k, _)| *k == EventKind::Deferred), "no retry needed: {log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -169,6 +169,8 @@ pub struct Client {
     outcomes: Vec<Option<Outcome>>,
     /// Recipients whose RCPT was accepted, waiting for the end of DATA.
     accepted: Vec<usize>,
+    /// MAIL FROM was sent: the server took part in a transaction.
+    mail_sent: bool,
 }
 
 impl Client {
@@ -185,6 +187,7 @@ impl Client {
             seen: 0,
             outcomes: vec![None; n],
             accepted: Vec::new(),
+            mail_sent: false,
         }
     }
 
@@ -207,6 +210,13 @@ impl Client {
     /// §4.5.3.2.6 gives 10 minutes where other replies get 5.
     pub fn awaiting_final_reply(&self) -> bool {
         self.state == State::Dot
+    }
+
+    /// Whether the attempt got as far as MAIL FROM. If not (no connection,
+    /// a refusing greeting, EHLO or STARTTLS failing), the next MX host
+    /// may do better (RFC 5321 §5.1).
+    pub fn began_transaction(&self) -> bool {
+        self.mail_sent
     }
 
     /// The connection broke or timed out: nothing undecided was delivered.
@@ -416,6 +426,7 @@ impl Client {
         }
         mail.push_str("\r\n");
         let n = self.env.recipients.len();
+        self.mail_sent = true;
         self.state = State::Envelope;
         self.seen = 0;
         let mut out = mail.into_bytes();

@@ -26,7 +26,7 @@ pub enum Route {
 
 /// The route from the MX lookup: `mx` as found (empty: none), and whether
 /// the domain itself has an address (the implicit MX, RFC 5321 §5.1).
-/// Equal preferences keep the resolver's order (it randomizes them).
+/// Equal preferences keep the order given (`resolve` shuffles it first).
 pub fn from_mx(domain: &str, mx: &[Mx], domain_has_address: bool) -> Route {
     let dotless = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
     // RFC 7505 §3: a single MX of "." is a null MX.

@@ -106,22 +106,35 @@ pub async fn deliver(
 
 /// [`deliver`] from the local address `local` (None: the system's choice).
 pub async fn deliver_from(
-    mut client: Client,
+    client: Client,
     local: Option<IpAddr>,
     addr: SocketAddr,
     host: &str,
     tls: Arc<ClientConfig>,
     t: Timeouts,
 ) -> Vec<Outcome> {
+    attempt(client, local, addr, host, tls, t).await.0
+}
+
+/// [`deliver_from`], also saying whether a transaction began (MAIL FROM
+/// was sent): if not, another host of the domain is worth trying.
+pub async fn attempt(
+    mut client: Client,
+    local: Option<IpAddr>,
+    addr: SocketAddr,
+    host: &str,
+    tls: Arc<ClientConfig>,
+    t: Timeouts,
+) -> (Vec<Outcome>, bool) {
     let stream = match tokio::time::timeout(t.connect, connect(local, addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             client.connection_lost(&format!("cannot connect to {host} ({addr}): {e}"));
-            return client.outcomes();
+            return (client.outcomes(), false);
         }
         Err(_) => {
             client.connection_lost(&format!("no answer from {host} ({addr})"));
-            return client.outcomes();
+            return (client.outcomes(), false);
         }
     };
     let _ = stream.set_nodelay(true);
@@ -131,7 +144,7 @@ pub async fn deliver_from(
     if tokio::time::timeout(limit, converse(&mut client, Box::new(stream), addr, host, &tls, t)).await.is_err() {
         client.connection_lost(&format!("the attempt at {host} took longer than {} s", limit.as_secs()));
     }
-    client.outcomes()
+    (client.outcomes(), client.began_transaction())
 }
 
 /// Replies' worth of time a whole attempt may take.

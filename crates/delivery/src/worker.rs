@@ -471,10 +471,11 @@ impl Worker {
                     None if verify => self.verified_tls.clone(),
                     None => self.tls.clone(),
                 };
-                let outcomes =
-                    transport::deliver(client, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;
-                let unreachable =
-                    outcomes.iter().all(|o| matches!(o, Outcome::Temporary(r) if r.text.starts_with("4.4.2")));
+                let (outcomes, began) =
+                    transport::attempt(client, None, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;
+                // No transaction and nothing permanent: this host could not
+                // take it (down, refusing, TLS failing); the next may.
+                let unreachable = !began && outcomes.iter().all(|o| matches!(o, Outcome::Temporary(_)));
                 last = addresses.iter().cloned().zip(outcomes).map(|(a, o)| (a, o, Some(host.clone()))).collect();
                 if !unreachable {
                     return last;
