@@ -85,7 +85,7 @@ impl Server {
             mx,
             submission,
             submissions,
-            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone())),
+            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname)),
             pipeline: Arc::new(Pipeline::new(vec![
                 Box::new(SizeStage { max: config.limits.max_message_size }),
                 Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),

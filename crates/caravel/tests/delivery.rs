@@ -67,13 +67,17 @@ async fn world_with(receiver_max_recipients: Option<usize>, receiver_port: u16, 
         ));
     }
     let dns = Dnsmasq::start(dns_port, &records);
-    let receiver = Some(start_receiver(receiver_port, dns_addr, receiver_max_recipients).await);
+    let sender_mx = sender.addr(Service::Smtp).port();
+    let receiver = Some(start_receiver(receiver_port, dns_addr, receiver_max_recipients, sender_mx).await);
     World { sender, receiver, receiver_port, dns_addr, _dns: dns }
 }
 
-async fn start_receiver(port: u16, dns: SocketAddr, max_recipients: Option<usize>) -> TestServer {
+/// buyer.test's server; its own outbound mail (delivery notices) reaches
+/// export.test's MX at `sender_mx_port`.
+async fn start_receiver(port: u16, dns: SocketAddr, max_recipients: Option<usize>, sender_mx_port: u16) -> TestServer {
     TestServer::start_for("buyer.test", |c| {
         c.dns.resolvers = vec![dns];
+        c.delivery.mx_port = sender_mx_port;
         c.listen.smtp = vec![SocketAddr::from(([127, 0, 0, 1], port))];
         if let Some(n) = max_recipients {
             c.smtp.max_recipients = n;
@@ -197,7 +201,7 @@ async fn a_receiver_that_is_down_gets_the_message_when_it_returns() {
     }
     let log = events(&*w.sender.store(), "alice@buyer.test").await;
     assert!(log.iter().any(|(k, _)| *k == EventKind::Deferred), "{log:?}");
-    let receiver = start_receiver(w.receiver_port, w.dns_addr, None).await;
+    let receiver = start_receiver(w.receiver_port, w.dns_addr, None, w.sender.addr(Service::Smtp).port()).await;
     let got = wait_for_inbox(&receiver, "alice@buyer.test", 1).await;
     assert!(got[0].contains("Subject: Quotation 3"));
     assert!(w.sender.inbox("alice@export.test").await.is_empty(), "no bounce");
@@ -227,6 +231,90 @@ async fn a_first_mx_that_refuses_at_the_greeting_hands_over_to_the_next() {
     assert!(tried.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the preferred MX was tried first");
     let log = events(&*w.sender.store(), "alice@buyer.test").await;
     assert!(!log.iter().any(|(k, _)| *k == EventKind::Deferred), "no retry needed: {log:?}");
+}
+
+/// A server that takes everything and offers no DSN extension.
+async fn plain_sink(ip: &str, port: u16) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind((ip, port)).await.expect("bind the sink");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = tcp.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink.test ESMTP\r\n").await;
+                let mut data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = match line.as_str() {
+                        "." if data => {
+                            data = false;
+                            b"250 2.0.0 taken\r\n"
+                        }
+                        _ if data => continue,
+                        l if l.starts_with("EHLO") => b"250-sink.test\r\n250 PIPELINING\r\n",
+                        l if l.starts_with("DATA") => {
+                            data = true;
+                            b"354 go\r\n"
+                        }
+                        l if l.starts_with("QUIT") => b"221 bye\r\n",
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_success_brings_delivered_and_relayed_notices() {
+    let port = free_tcp_port();
+    plain_sink("127.0.0.3", port).await;
+    let extra = ["--mx-host=sink.test,mx.sink.test,10".to_string(), "--host-record=mx.sink.test,127.0.0.3".to_string()];
+    let w = world_with(None, port, &extra).await;
+    let message =
+        b"From: Alice <alice@export.test>\r\nSubject: Quotation 6\r\nMessage-ID: <q6@export.test>\r\n\r\nHi.\r\n";
+    let env = Envelope {
+        from: "alice@export.test".into(),
+        recipients: ["bob@buyer.test", "x@sink.test"]
+            .iter()
+            .map(|a| Recipient { address: a.to_string(), notify: Some("SUCCESS,FAILURE".into()), orcpt: None })
+            .collect(),
+        message: Arc::new(message.to_vec()),
+        eight_bit: false,
+        smtputf8: false,
+        ret: None,
+        envid: Some("Q6".into()),
+    };
+    let settings = Settings {
+        hostname: "laptop.export.test".into(),
+        tls_possible: true,
+        tls_required: true,
+        credentials: Some(("alice@export.test".into(), ALICE_PASSWORD.into())),
+    };
+    let outcomes = caravel_delivery::transport::deliver(
+        Client::new(settings, env),
+        w.sender.addr(Service::Submission),
+        "mail.export.test",
+        opportunistic_tls(),
+        Timeouts::default(),
+    )
+    .await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+    // sink.test cannot report: Caravel says "relayed" itself. buyer.test (a
+    // Caravel, with DSN) got NOTIFY passed on, stored the message and sent
+    // "delivered" back through export.test's MX.
+    let notices = wait_for_inbox(&w.sender, "alice@export.test", 2).await.join("\r\n----\r\n");
+    assert!(
+        notices.contains("Action: relayed") && notices.contains("Final-Recipient: rfc822; x@sink.test"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains("Action: delivered") && notices.contains("Final-Recipient: rfc822; bob@buyer.test"),
+        "{notices}"
+    );
+    assert!(notices.contains("Reporting-MTA: dns; mail.buyer.test") && notices.contains("Original-Envelope-Id: Q6"));
+    assert!(notices.contains("Subject: Delivered: Quotation 6"), "{notices}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -219,6 +219,13 @@ impl Client {
         self.mail_sent
     }
 
+    /// Whether the server offered DSN (RFC 3461): then it reports delivery
+    /// itself; if not, a sender who asked for NOTIFY=SUCCESS is told now
+    /// that the message was relayed.
+    pub fn peer_reports(&self) -> bool {
+        self.ext.dsn
+    }
+
     /// The connection broke or timed out: nothing undecided was delivered.
     pub fn connection_lost(&mut self, why: &str) {
         self.fail_rest(&Reply::local(421, &format!("4.4.2 {why}")));

@@ -21,6 +21,10 @@ pub struct RecipientStatus {
 pub enum Action {
     Failed,
     Delayed,
+    /// Stored in the recipient's mailbox here (NOTIFY=SUCCESS, RFC 3461 §6.2).
+    Delivered,
+    /// Handed to a server that cannot report further (no DSN extension).
+    Relayed,
 }
 
 impl Action {
@@ -28,6 +32,8 @@ impl Action {
         match self {
             Action::Failed => "failed",
             Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
         }
     }
 }
@@ -58,6 +64,10 @@ pub fn explain(status: &str, action: Action) -> &'static str {
     let class_detail: Vec<&str> = status.split('.').collect();
     match (action, class_detail.as_slice()) {
         (Action::Delayed, _) => "it has not been delivered yet; Caravel keeps trying",
+        (Action::Delivered, _) => "it was delivered to the recipient's mailbox",
+        (Action::Relayed, _) => {
+            "it was handed to the recipient's server, which does not confirm delivery, so no further notice will come"
+        }
         (_, [_, "1", "1"]) => {
             "the receiving server says this mailbox does not exist (check the spelling of the address)"
         }
@@ -93,14 +103,20 @@ pub fn report(
     boundary: &str,
 ) -> Vec<u8> {
     let failed = statuses.iter().any(|s| s.action == Action::Failed);
-    let subject = if failed { "Undelivered mail: " } else { "Delayed mail: " };
+    let delayed = statuses.iter().any(|s| s.action == Action::Delayed);
+    let (subject, opening) = if failed {
+        ("Undelivered mail: ", "Your message could not be delivered to every recipient.\r\n\r\n")
+    } else if delayed {
+        (
+            "Delayed mail: ",
+            "Your message has not reached every recipient yet. Nothing needs to be done for now:\r\nCaravel keeps trying and will tell you if it gives up.\r\n\r\n",
+        )
+    } else {
+        ("Delivered: ", "You asked to be told when your message arrives.\r\n\r\n")
+    };
     let about = subject_of(original.message).unwrap_or_else(|| "(no subject)".into());
     let mut human = String::new();
-    human.push_str(if failed {
-        "Your message could not be delivered to every recipient.\r\n\r\n"
-    } else {
-        "Your message has not reached every recipient yet. Nothing needs to be done for now:\r\nCaravel keeps trying and will tell you if it gives up.\r\n\r\n"
-    });
+    human.push_str(opening);
     human.push_str(&format!("Subject: {about}\r\n\r\n"));
     for s in statuses {
         human.push_str(&format!("{}: {}.\r\n", s.recipient, explain(&s.status, s.action)));
@@ -221,6 +237,18 @@ mod tests {
         assert!(r.contains("Action: delayed") && r.contains("Status: 4.4.1"));
         assert!(
             r.contains("Content-Type: message/rfc822\r\n\r\nFrom: sales@export.test") && r.contains("Prices attached")
+        );
+    }
+
+    #[test]
+    fn success_notices_say_delivered_or_relayed() {
+        let mut s = unknown_user();
+        s.action = Action::Relayed;
+        s.status = "2.0.0".into();
+        let r = String::from_utf8(report("mail.export.test", &original(false), &[s], "d", "B")).expect("utf8");
+        assert!(r.contains("Subject: Delivered: Quotation 42"), "{r}");
+        assert!(
+            r.contains("does not confirm delivery") && r.contains("Action: relayed") && r.contains("Status: 2.0.0")
         );
     }
 

@@ -113,11 +113,19 @@ pub async fn deliver_from(
     tls: Arc<ClientConfig>,
     t: Timeouts,
 ) -> Vec<Outcome> {
-    attempt(client, local, addr, host, tls, t).await.0
+    attempt(client, local, addr, host, tls, t).await.outcomes
 }
 
-/// [`deliver_from`], also saying whether a transaction began (MAIL FROM
-/// was sent): if not, another host of the domain is worth trying.
+/// What one connection did.
+pub struct Attempted {
+    pub outcomes: Vec<Outcome>,
+    /// MAIL FROM was sent: if not, another host of the domain is worth trying.
+    pub began: bool,
+    /// The server offered DSN.
+    pub peer_reports: bool,
+}
+
+/// [`deliver_from`], also saying how far it got.
 pub async fn attempt(
     mut client: Client,
     local: Option<IpAddr>,
@@ -125,16 +133,16 @@ pub async fn attempt(
     host: &str,
     tls: Arc<ClientConfig>,
     t: Timeouts,
-) -> (Vec<Outcome>, bool) {
+) -> Attempted {
     let stream = match tokio::time::timeout(t.connect, connect(local, addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             client.connection_lost(&format!("cannot connect to {host} ({addr}): {e}"));
-            return (client.outcomes(), false);
+            return Attempted { outcomes: client.outcomes(), began: false, peer_reports: false };
         }
         Err(_) => {
             client.connection_lost(&format!("no answer from {host} ({addr})"));
-            return (client.outcomes(), false);
+            return Attempted { outcomes: client.outcomes(), began: false, peer_reports: false };
         }
     };
     let _ = stream.set_nodelay(true);
@@ -144,7 +152,7 @@ pub async fn attempt(
     if tokio::time::timeout(limit, converse(&mut client, Box::new(stream), addr, host, &tls, t)).await.is_err() {
         client.connection_lost(&format!("the attempt at {host} took longer than {} s", limit.as_secs()));
     }
-    (client.outcomes(), client.began_transaction())
+    Attempted { outcomes: client.outcomes(), began: client.began_transaction(), peer_reports: client.peer_reports() }
 }
 
 /// Replies' worth of time a whole attempt may take.

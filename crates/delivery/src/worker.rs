@@ -196,7 +196,7 @@ impl Worker {
         };
         let message_id = header_value(&raw, "Message-ID");
         let signed = Arc::new(self.signer.sign(&raw, &job.sender).await);
-        let mut outcomes: Vec<(String, Outcome, Option<String>)> = Vec::new();
+        let mut outcomes: Vec<(String, Outcome, Option<Hop>)> = Vec::new();
         let domains = by_domain(job.recipients.iter().map(|r| r.address.as_str()));
         let mut tasks = tokio::task::JoinSet::new();
         for (domain, addresses) in domains {
@@ -242,13 +242,16 @@ impl Worker {
         job: &QueueJob,
         raw: &[u8],
         message_id: Option<String>,
-        outcomes: Vec<(String, Outcome, Option<String>)>,
+        outcomes: Vec<(String, Outcome, Option<Hop>)>,
     ) {
         let now = now_secs();
         let mut results = Vec::new();
         let mut failed = Vec::new();
         let mut delayed = Vec::new();
-        for (address, outcome, host) in outcomes {
+        let mut relayed = Vec::new();
+        for (address, outcome, hop) in outcomes {
+            let host = hop.as_ref().map(|h| h.name.clone());
+            let next_hop_reports = hop.as_ref().is_some_and(|h| h.reports);
             let rcpt = job.recipients.iter().find(|r| r.address == address);
             let attempts = rcpt.map(|r| r.attempts).unwrap_or(0) + 1;
             let said = |reply: &Reply| match &host {
@@ -266,6 +269,12 @@ impl Worker {
             let wants = |what: &str| notify_wants(rcpt.and_then(|r| r.notify.as_deref()), what);
             match outcome {
                 Outcome::Delivered(reply) => {
+                    // RFC 3461 §5.2.2: asked for SUCCESS, but the next hop
+                    // cannot carry the request on: say "relayed" now.
+                    if wants("SUCCESS") && !next_hop_reports {
+                        relayed
+                            .push(RecipientStatus { status: "2.0.0".into(), ..status(dsn::Action::Relayed, &reply) });
+                    }
                     results.push((address.clone(), RecipientResult::Delivered { detail: said(&reply) }));
                 }
                 Outcome::Permanent(reply) => {
@@ -300,6 +309,9 @@ impl Worker {
         };
         if !failed.is_empty() {
             self.notify_sender(&original, &failed).await;
+        }
+        if !relayed.is_empty() {
+            self.notify_sender(&original, &relayed).await;
         }
         let notice_due = self.cfg.schedule.delay_notice_due(job.created, job.delay_notice_sent, now);
         let notice_sent = notice_due && !delayed.is_empty() && self.notify_sender(&original, &delayed).await;
@@ -361,7 +373,7 @@ impl Worker {
 
     /// Delivers `env` (all recipients in `domain`) and returns, per
     /// recipient, its outcome and the host that gave it.
-    async fn deliver_domain(&self, domain: &str, env: Envelope) -> Vec<(String, Outcome, Option<String>)> {
+    async fn deliver_domain(&self, domain: &str, env: Envelope) -> Vec<(String, Outcome, Option<Hop>)> {
         let addresses: Vec<String> = env.recipients.iter().map(|r| r.address.clone()).collect();
         let all = |outcome: Outcome| addresses.iter().map(|a| (a.clone(), outcome.clone(), None)).collect::<Vec<_>>();
         let (hosts, port, relay) = match self.cfg.routes.relay_for(domain) {
@@ -471,12 +483,13 @@ impl Worker {
                     None if verify => self.verified_tls.clone(),
                     None => self.tls.clone(),
                 };
-                let (outcomes, began) =
+                let transport::Attempted { outcomes, began, peer_reports } =
                     transport::attempt(client, None, SocketAddr::new(ip, port), host, tls, self.cfg.timeouts).await;
                 // No transaction and nothing permanent: this host could not
                 // take it (down, refusing, TLS failing); the next may.
                 let unreachable = !began && outcomes.iter().all(|o| matches!(o, Outcome::Temporary(_)));
-                last = addresses.iter().cloned().zip(outcomes).map(|(a, o)| (a, o, Some(host.clone()))).collect();
+                let hop = Hop { name: host.clone(), reports: peer_reports };
+                last = addresses.iter().cloned().zip(outcomes).map(|(a, o)| (a, o, Some(hop.clone()))).collect();
                 if !unreachable {
                     return last;
                 }
@@ -487,11 +500,19 @@ impl Worker {
     }
 }
 
+/// The server that answered for a recipient.
+#[derive(Debug, Clone)]
+struct Hop {
+    name: String,
+    /// It offered DSN, so it carries NOTIFY on itself.
+    reports: bool,
+}
+
 /// NOTIFY (RFC 3461 §4.1): absent means failures are reported, and so
-/// are delays (the server's choice); NEVER means nothing.
+/// are delays (the server's choice), not successes; NEVER means nothing.
 fn notify_wants(notify: Option<&str>, what: &str) -> bool {
     match notify {
-        None => true,
+        None => what != "SUCCESS",
         Some(n) => n.split(',').any(|v| v.trim().eq_ignore_ascii_case(what)),
     }
 }
@@ -539,6 +560,7 @@ mod tests {
         assert!(notify_wants(Some("SUCCESS,FAILURE"), "FAILURE"));
         assert!(!notify_wants(Some("NEVER"), "FAILURE"));
         assert!(!notify_wants(Some("FAILURE"), "DELAY"));
+        assert!(!notify_wants(None, "SUCCESS") && notify_wants(Some("SUCCESS"), "SUCCESS"));
     }
 
     #[test]

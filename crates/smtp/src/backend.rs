@@ -20,6 +20,9 @@ pub struct LocalRecipient {
     pub address: String,
     /// The account cannot take a message of the announced size.
     pub over_quota: bool,
+    /// DSN NOTIFY and ORCPT given at RCPT (RFC 3461).
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
 }
 
 /// Where mail for an address goes.

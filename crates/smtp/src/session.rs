@@ -408,7 +408,7 @@ impl<B: Backend> Session<B> {
         };
         for l in local {
             if !tx.local.iter().any(|x| x.account == l.account) {
-                tx.local.push(l);
+                tx.local.push(LocalRecipient { notify: rcpt.notify.clone(), orcpt: rcpt.orcpt.clone(), ..l });
             }
         }
         for r in remote {

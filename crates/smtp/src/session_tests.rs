@@ -20,7 +20,13 @@ struct Fake {
 #[async_trait]
 impl Backend for Fake {
     async fn lookup(&self, address: &str, _size: u64) -> Result<Lookup, TempFailure> {
-        let local = |account| LocalRecipient { account, address: address.to_string(), over_quota: false };
+        let local = |account| LocalRecipient {
+            account,
+            address: address.to_string(),
+            over_quota: false,
+            notify: None,
+            orcpt: None,
+        };
         Ok(match address {
             "alice@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec![] },
             "team@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec!["ext@far.test".into()] },

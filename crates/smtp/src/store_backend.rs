@@ -13,11 +13,51 @@ use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
 pub struct StoreBackend {
     store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
+    /// Our name, in delivery notices.
+    hostname: String,
 }
 
 impl StoreBackend {
-    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>) -> StoreBackend {
-        StoreBackend { store, auth }
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, hostname: &str) -> StoreBackend {
+        StoreBackend { store, auth, hostname: hostname.to_string() }
+    }
+
+    /// NOTIFY=SUCCESS (RFC 3461 §6.2): tell the sender the message is in
+    /// the mailboxes of the recipients who asked.
+    async fn notify_delivered(&self, m: &Accepted, message: &[u8], stored: &[bool]) {
+        use caravel_delivery::dsn;
+        let wanted: Vec<dsn::RecipientStatus> = m
+            .local
+            .iter()
+            .zip(stored)
+            .filter(|(l, ok)| **ok && l.notify.as_deref().is_some_and(|n| n.split(',').any(|v| v == "SUCCESS")))
+            .map(|(l, _)| dsn::RecipientStatus {
+                recipient: l.address.clone(),
+                original_recipient: l.orcpt.clone(),
+                action: dsn::Action::Delivered,
+                status: "2.0.0".into(),
+                remote_mta: None,
+                reply: None,
+            })
+            .collect();
+        if wanted.is_empty() || !dsn::should_report(&m.sender) {
+            return;
+        }
+        let now = caravel_store::now_secs();
+        let original = dsn::Original {
+            sender: &m.sender,
+            message,
+            envid: m.dsn.envid.as_deref(),
+            return_full: m.dsn.ret.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("FULL")),
+            arrival: now,
+        };
+        let boundary = format!("delivered-{}", m.id);
+        let report = dsn::report(&self.hostname, &original, &wanted, &caravel_store::rfc5322_date(now), &boundary);
+        if let Err(e) =
+            caravel_store::send_system_mail(self.store.as_ref(), &m.sender, "", report, "delivery report").await
+        {
+            tracing::warn!(error = %e, "cannot send a delivery notice");
+        }
     }
 }
 
@@ -27,7 +67,7 @@ fn temp(e: caravel_store::StoreError) -> TempFailure {
 
 fn local(user: &User, size: u64) -> LocalRecipient {
     let over_quota = user.quota.is_some_and(|q| user.used.saturating_add(size) > q || user.used >= q);
-    LocalRecipient { account: user.id, address: user.address.clone(), over_quota }
+    LocalRecipient { account: user.id, address: user.address.clone(), over_quota, notify: None, orcpt: None }
 }
 
 #[async_trait]
@@ -74,7 +114,7 @@ impl Backend for StoreBackend {
         })
     }
 
-    async fn deliver(&self, m: Accepted) -> Result<(), TempFailure> {
+    async fn deliver(&self, mut m: Accepted) -> Result<(), TempFailure> {
         let mailbox = MailboxTarget::Special(if m.junk { SpecialUse::Junk } else { SpecialUse::Inbox });
         let targets = m
             .local
@@ -86,17 +126,19 @@ impl Backend for StoreBackend {
                 ..Target::new(l.account, mailbox.clone())
             })
             .collect();
+        let raw = Arc::new(std::mem::take(&mut m.message));
         let delivery = Delivery {
-            raw: Arc::new(m.message),
+            raw: raw.clone(),
             internal_date: caravel_store::now_secs(),
             internal_zone: 0,
             targets,
-            remote: m.remote,
-            dsn: m.dsn,
-            sender: m.sender,
-            session: m.id,
+            remote: m.remote.clone(),
+            dsn: m.dsn.clone(),
+            sender: m.sender.clone(),
+            session: m.id.clone(),
         };
         let outcome = self.store.deliver(delivery).await.map_err(temp)?;
+        let stored: Vec<bool> = outcome.stored.iter().map(|r| r.is_ok()).collect();
         for r in outcome.stored {
             match r {
                 Ok(_) => {}
@@ -106,6 +148,7 @@ impl Backend for StoreBackend {
                 Err(e) => tracing::warn!(error = %e, "a recipient could not be stored"),
             }
         }
+        self.notify_delivered(&m, &raw, &stored).await;
         Ok(())
     }
 
