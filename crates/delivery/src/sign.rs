@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use caravel_dns::mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use caravel_dns::mail_auth::common::headers::HeaderWriter;
 use caravel_dns::mail_auth::dkim::{Canonicalization, DkimSigner};
-use caravel_dns::mail_auth::AuthenticatedMessage;
 use caravel_store::{DkimKey, Store};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -127,15 +126,44 @@ fn signer<T: caravel_dns::mail_auth::common::crypto::SigningKey>(
 /// None when there is not exactly one From: field, or its addresses are in
 /// more than one domain: such a message is not signed.
 pub fn from_domain(raw: &[u8]) -> Option<String> {
-    let message = AuthenticatedMessage::parse(raw)?;
-    if message.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case(b"From")).count() != 1 {
-        return None;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]);
+    // Unfolded fields named From.
+    let mut fields: Vec<String> = Vec::new();
+    let mut in_from = false;
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if in_from {
+                if let Some(last) = fields.last_mut() {
+                    last.push_str(line);
+                }
+            }
+            continue;
+        }
+        in_from = line.split_once(':').is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("From"));
+        if in_from {
+            fields.push(line.split_once(':').map(|(_, v)| v.to_string()).unwrap_or_default());
+        }
     }
-    let mut domains = message
-        .from
-        .iter()
-        .filter_map(|a| a.rsplit_once('@'))
-        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase());
+    let [field] = fields.as_slice() else { return None };
+    // Each address: inside <...>, else the word holding '@'; quoted
+    // display names may hold commas, so quotes are skipped first.
+    let mut unquoted = String::new();
+    let mut quoted = false;
+    for c in field.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            _ => unquoted.push(c),
+        }
+    }
+    let mut domains = unquoted.split(',').filter_map(|part| {
+        let address = match (part.find('<'), part.rfind('>')) {
+            (Some(a), Some(b)) if a < b => part[a + 1..b].to_string(),
+            _ => part.split_whitespace().find(|w| w.contains('@'))?.to_string(),
+        };
+        Some(address.rsplit_once('@')?.1.trim().trim_end_matches('.').to_ascii_lowercase())
+    });
     let first = domains.next().filter(|d| !d.is_empty())?;
     domains.all(|d| d == first).then_some(first)
 }
@@ -151,5 +179,7 @@ mod tests {
         assert_eq!(from_domain(b"From: a@evil.test, b@export.test\r\n\r\nx"), None);
         assert_eq!(from_domain(b"From: a@export.test\r\nFrom: b@export.test\r\n\r\nx"), None);
         assert_eq!(from_domain(b"Subject: none\r\n\r\nx"), None);
+        assert_eq!(from_domain(b"From: \"Doe, Jane\" <jane@export.test>\r\n\r\nx").as_deref(), Some("export.test"));
+        assert_eq!(from_domain(b"From:\r\n a@evil.test,\r\n b@export.test\r\n\r\nx"), None, "folded");
     }
 }

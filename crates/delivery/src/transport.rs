@@ -186,13 +186,9 @@ async fn converse(
             for action in actions {
                 match action {
                     Action::Send(bytes) => {
-                        // RFC 5321 §4.5.3.2: sending waits are bounded too.
-                        let sent = tokio::time::timeout(t.reply, async {
-                            io.write_all(&bytes).await?;
-                            io.flush().await
-                        })
-                        .await;
-                        if !matches!(sent, Ok(Ok(()))) {
+                        // A server that stops reading is cut off by the
+                        // attempt's overall limit (see `attempt`).
+                        if io.write_all(&bytes).await.is_err() || io.flush().await.is_err() {
                             client.connection_lost(&format!("{host} stopped taking data"));
                             return;
                         }

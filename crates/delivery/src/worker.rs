@@ -52,6 +52,13 @@ pub struct Worker {
     connections: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
     busy: Mutex<HashSet<i64>>,
+    /// Attempts under way per destination domain (running or waiting for
+    /// one of its connections).
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+fn addresses(job: &QueueJob) -> Vec<String> {
+    job.recipients.iter().map(|r| r.address.clone()).collect()
 }
 
 /// What one look at the queue did.
@@ -84,6 +91,7 @@ impl Worker {
             connections: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
             per_domain: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
             store,
             dns,
             cfg,
@@ -128,20 +136,28 @@ impl Worker {
         if room == 0 {
             return Ok(Taken { started: 0, waiting: !busy.is_empty() });
         }
-        // Look further than `room`: messages for a domain at its connection
-        // limit are passed over, so one slow domain cannot hold every slot.
-        let jobs = self.store.due(now_secs(), room * 4, &busy).await.map_err(|e| e.to_string())?;
+        // Messages for a domain with enough attempts under way are passed
+        // over, so one slow domain cannot hold every slot: when a look finds
+        // only such messages, a longer look follows.
+        let now = now_secs();
+        let mut jobs = self.store.due(now, room, &busy).await.map_err(|e| e.to_string())?;
+        if jobs.len() == room && jobs.iter().all(|j| self.all_domains_saturated(&addresses(j))) {
+            jobs = self.store.due(now, room * 4, &busy).await.map_err(|e| e.to_string())?;
+        }
         let mut taken = Taken { started: 0, waiting: !busy.is_empty() };
         for job in jobs {
             if job.recipients.is_empty() {
                 continue;
             }
-            if taken.started == room || self.all_domains_saturated(&job) {
+            if taken.started == room || self.all_domains_saturated(&addresses(&job)) {
                 taken.waiting = true;
                 continue;
             }
             taken.started += 1;
             self.busy.lock().map_err(|_| "poisoned")?.insert(job.id);
+            let domains: Vec<String> =
+                by_domain(job.recipients.iter().map(|r| r.address.as_str())).into_keys().collect();
+            self.count_in_flight(&domains, true);
             let me = self.clone();
             let finished = finished.clone();
             tokio::spawn(async move {
@@ -150,17 +166,34 @@ impl Worker {
                 if let Ok(mut busy) = me.busy.lock() {
                     busy.remove(&id);
                 }
+                me.count_in_flight(&domains, false);
                 finished.notify_one();
             });
         }
         Ok(taken)
     }
 
-    /// Every domain of `job` has all its connections in use.
-    fn all_domains_saturated(&self, job: &QueueJob) -> bool {
-        by_domain(job.recipients.iter().map(|r| r.address.as_str()))
+    /// Every domain of these recipients has enough attempts under way
+    /// (twice its connection limit, or half of all slots if more), so that a
+    /// connection freed is taken at once by an attempt already waiting,
+    /// while the other half of the slots stays free for other domains.
+    fn all_domains_saturated(&self, addresses: &[String]) -> bool {
+        let Ok(in_flight) = self.in_flight.lock() else { return false };
+        let enough = (self.cfg.max_connections_per_domain.max(1) * 2).max(self.cfg.max_connections / 2);
+        by_domain(addresses.iter().map(|a| a.as_str()))
             .keys()
-            .all(|domain| self.domain_slots(domain).available_permits() == 0)
+            .all(|domain| in_flight.get(domain).copied().unwrap_or(0) >= enough)
+    }
+
+    fn count_in_flight(&self, domains: &[String], started: bool) {
+        let Ok(mut in_flight) = self.in_flight.lock() else { return };
+        for d in domains {
+            let n = in_flight.entry(d.clone()).or_insert(0);
+            *n = if started { *n + 1 } else { n.saturating_sub(1) };
+            if *n == 0 {
+                in_flight.remove(d);
+            }
+        }
     }
 
     async fn until_next_due(&self) -> Duration {

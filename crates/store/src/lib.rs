@@ -230,7 +230,7 @@ pub trait MailLog: Send + Sync {
 /// The outbound queue as the delivery worker sees it.
 #[async_trait]
 pub trait OutboundQueue: Send + Sync {
-    /// Messages with recipients due at `now`, oldest first, at most `limit`
+    /// Messages with recipients due at `now`, earliest due first, at most `limit`
     /// messages; recipients whose message is in `busy` are left out.
     async fn due(&self, now: i64, limit: usize, busy: &[i64]) -> Result<Vec<QueueJob>>;
     /// When the next pending recipient is due (None: the queue is empty).

@@ -13,20 +13,26 @@ use crate::{Attempt, EventKind, JobRecipient, MailEvent, OutboundQueue, QueueJob
 #[async_trait]
 impl OutboundQueue for SqliteStore {
     async fn due(&self, now: i64, limit: usize, busy: &[i64]) -> Result<Vec<QueueJob>> {
-        let busy = busy.to_vec();
+        // One read: the due messages (busy ones left out, the limit applied
+        // in SQL along the (status, next_attempt) index), then each one.
+        let busy = json_ids(busy);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT DISTINCT queue_id FROM queue_recipients WHERE status = 'pending' AND next_attempt <= ?1
-                 ORDER BY queue_id",
+                "SELECT DISTINCT queue_id FROM queue_recipients
+                 WHERE status = 'pending' AND next_attempt <= ?1
+                   AND queue_id NOT IN (SELECT value FROM json_each(?2))
+                 LIMIT ?3",
             )?;
-            let ids: Vec<i64> = st
-                .query_map([now], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?
-                .into_iter()
-                .filter(|id| !busy.contains(id))
-                .take(limit)
-                .collect();
-            ids.into_iter().map(|id| job(c, id, now)).collect()
+            let ids: Vec<i64> =
+                st.query_map(params![now, busy, limit], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+            // A message deleted between the two statements is left out.
+            ids.into_iter()
+                .filter_map(|id| match job(c, id, now) {
+                    Err(crate::StoreError::NotFound(_)) => None,
+                    other => Some(other),
+                })
+                .collect()
         })
         .await
     }
@@ -49,10 +55,23 @@ impl OutboundQueue for SqliteStore {
     }
 }
 
+/// Message ids as a JSON array, for `json_each` in SQL.
+fn json_ids(ids: &[i64]) -> String {
+    format!("[{}]", ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","))
+}
+
 fn job(c: &Connection, id: i64, now: i64) -> Result<QueueJob> {
-    let (sender, blob, created, envid, ret, notice): (String, String, i64, Option<String>, Option<String>, i64) = c
+    let row = c
         .prepare_cached("SELECT sender, blob, created, envid, ret, notice_sent FROM queue WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
+    let (sender, blob, created, envid, ret, notice): (String, String, i64, Option<String>, Option<String>, i64) =
+        match row {
+            Ok(row) => row,
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                return Err(crate::StoreError::NotFound(format!("queued message {id}")))
+            }
+            Err(e) => return Err(e.into()),
+        };
     let mut st = c.prepare_cached(
         "SELECT address, notify, orcpt, attempts FROM queue_recipients
          WHERE queue_id = ?1 AND status = 'pending' AND next_attempt <= ?2 ORDER BY address",
