@@ -111,6 +111,20 @@ fn no_cache<V>() -> Option<&'static mail_auth::common::cache::NoCache<String, V>
 pub mod test_server;
 
 impl Resolver {
+    /// The TXT records at `name`, each one's strings joined; none when
+    /// there are none. `Err` is a temporary failure.
+    pub async fn txt_records(&self, name: &str) -> Result<Vec<String>, String> {
+        let fqdn = fqdn(name);
+        match self.auth.resolver().txt_lookup(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup
+                .iter()
+                .map(|txt| txt.txt_data().iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
+        }
+    }
+
     /// The `id` of the domain's MTA-STS record (`_mta-sts.DOMAIN` TXT,
     /// RFC 8461 §3.1); None when it has none. `Err` is a temporary failure.
     pub async fn mta_sts_id(&self, domain: &str) -> Result<Option<String>, String> {

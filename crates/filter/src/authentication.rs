@@ -126,6 +126,13 @@ pub async fn check_spf(resolver: &Resolver, ip: IpAddr, helo: &str, hostname: &s
     let auth = resolver.authenticator();
     let helo = helo_identity(helo);
     let domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d).to_string();
+    // RFC 7208 §4.5: more than one SPF record is a permerror (mail-auth
+    // would take the first).
+    if let Ok(records) = resolver.txt_records(&domain).await {
+        if records.iter().filter(|r| is_spf_record(r)).count() > 1 {
+            return SpfOutput::new(domain).with_result(SpfResult::PermError);
+        }
+    }
     let check = async {
         if mail_from.is_empty() {
             auth.verify_spf(SpfParameters::verify_ehlo(ip, helo, hostname)).await
@@ -148,6 +155,12 @@ async fn guarded<T>(what: &str, check: impl std::future::Future<Output = T>, fal
             fallback()
         }
     }
+}
+
+/// "v=spf1" alone or followed by a space, in any case (RFC 7208 §4.5).
+fn is_spf_record(txt: &str) -> bool {
+    let t = txt.as_bytes();
+    t.len() >= 6 && t[..6].eq_ignore_ascii_case(b"v=spf1") && (t.len() == 6 || t[6] == b' ')
 }
 
 /// The HELO name without an address literal's brackets.

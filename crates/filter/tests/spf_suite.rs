@@ -72,8 +72,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("mx-colon-domain", "mx:foo:bar/baz.example.com is refused (the / is read as a CIDR), suite wants pass"),
     ("mx-colon-domain-ip4mapped", "mx:foo:bar/baz.example.com is refused (the / is read as a CIDR), suite wants pass"),
     // Record selection.
-    ("multitxt1", "of several SPF records the first that parses is used; RFC 7208 4.5 says permerror"),
-    ("multitxt2", "of several SPF records the first that parses is used; RFC 7208 4.5 says permerror"),
     // Names that cannot be put into a query: TempError instead of None/PermError/no-match.
     ("domain-literal", "Name error on the MAIL FROM domain [1.2.3.5]: temperror, suite wants none"),
     ("emptylabel", "Name error on the MAIL FROM domain A...example.com: temperror, suite wants none"),
