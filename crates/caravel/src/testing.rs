@@ -83,6 +83,46 @@ impl TestServer {
         self.server.store.clone()
     }
 
+    /// `from` (alice@ or bob@ this server's domain) submits a small message
+    /// to `to` over STARTTLS with AUTH, as a mail program would; every
+    /// recipient must be accepted.
+    pub async fn submit_as(&self, from: &str, to: &[&str], subject: &str) {
+        let local = from.split('@').next().unwrap_or("");
+        let (_, password) =
+            USERS.iter().find(|(a, _)| a.split('@').next() == Some(local)).expect("one of the test users");
+        let message = format!(
+            "From: <{from}>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@{}>\r\n\
+             Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nPrices attached.\r\n",
+            to.join(", "),
+            subject.replace(' ', "-"),
+            from.rsplit('@').next().unwrap_or("test")
+        );
+        let outcomes = submit(self.addr(Service::Submission), (from, password), from, to, message.into_bytes()).await;
+        assert!(
+            outcomes.iter().all(|o| matches!(o, caravel_delivery::client::Outcome::Delivered(_))),
+            "submission: {outcomes:?}"
+        );
+    }
+
+    /// The error recorded for `address` after its first failed attempt
+    /// (waiting up to 30 s for one).
+    pub async fn wait_for_deferral(&self, address: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let queue = self.store().queued().await.expect("queue");
+            let error = queue
+                .iter()
+                .flat_map(|m| &m.recipients)
+                .find(|r| r.address == address && r.attempts >= 1)
+                .and_then(|r| r.last_error.clone());
+            if let Some(error) = error {
+                return error;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "{address} not tried: {queue:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The messages in `who`'s INBOX, as text, oldest first.
     pub async fn inbox(&self, who: &str) -> Vec<String> {
         let store = self.store();

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use caravel::testing::{submit, TestServer};
+use caravel::testing::TestServer;
 use caravel_admin::Admin;
 use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
 use caravel_delivery::transport::{opportunistic_tls, Timeouts};
@@ -86,21 +86,6 @@ async fn start_receiver(port: u16, dns: SocketAddr, max_recipients: Option<usize
     .await
 }
 
-/// alice@export.test submits a message over STARTTLS with AUTH, as a mail
-/// program would.
-async fn submit_as_alice(sender: &TestServer, to: &[&str], subject: &str) {
-    let message = format!(
-        "From: Alice <alice@export.test>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@export.test>\r\n\
-         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nPrices attached.\r\n",
-        to.join(", "),
-        subject.replace(' ', "-")
-    );
-    let credentials = ("alice@export.test", ALICE_PASSWORD);
-    let outcomes =
-        submit(sender.addr(Service::Submission), credentials, "alice@export.test", to, message.into_bytes()).await;
-    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "submission: {outcomes:?}");
-}
-
 /// Waits (up to 30 s) until `who`'s INBOX has `n` messages.
 async fn wait_for_inbox(server: &TestServer, who: &str, n: usize) -> Vec<String> {
     let start = Instant::now();
@@ -130,7 +115,7 @@ async fn events(store: &dyn Store, recipient: &str) -> Vec<(EventKind, String)> 
 #[tokio::test(flavor = "multi_thread")]
 async fn delivered_through_the_mx_signed_and_verified() {
     let w = world(None).await;
-    submit_as_alice(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
+    w.sender.submit_as("alice@export.test", &["alice@buyer.test", "bob@buyer.test"], "Quotation 1").await;
     let receiver = w.receiver.as_ref().expect("receiver");
     let got = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     let m = &got[0];
@@ -163,7 +148,7 @@ async fn delivered_through_the_mx_signed_and_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_remote_user_is_bounced_to_the_senders_inbox() {
     let w = world(None).await;
-    submit_as_alice(&w.sender, &["nobody@buyer.test", "alice@nomail.test"], "Quotation 2").await;
+    w.sender.submit_as("alice@export.test", &["nobody@buyer.test", "alice@nomail.test"], "Quotation 2").await;
     let got = wait_for_inbox(&w.sender, "alice@export.test", 1).await;
     let mut reports = got.join("\r\n----\r\n");
     if !(reports.contains("nobody@buyer.test") && reports.contains("alice@nomail.test")) {
@@ -187,18 +172,10 @@ async fn a_receiver_that_is_down_gets_the_message_when_it_returns() {
     if let Some(r) = w.receiver.take() {
         r.server.stop().await;
     }
-    submit_as_alice(&w.sender, &["alice@buyer.test"], "Quotation 3").await;
+    w.sender.submit_as("alice@export.test", &["alice@buyer.test"], "Quotation 3").await;
     // Tried, failed, waiting.
-    let start = Instant::now();
-    loop {
-        let q = w.sender.store().queued().await.expect("queue");
-        if q.first().is_some_and(|m| m.recipients[0].attempts >= 1) {
-            assert!(q[0].recipients[0].last_error.as_deref().unwrap_or("").contains("cannot connect"), "{q:?}");
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "no attempt recorded: {q:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let error = w.sender.wait_for_deferral("alice@buyer.test").await;
+    assert!(error.contains("cannot connect"), "{error}");
     let log = events(&*w.sender.store(), "alice@buyer.test").await;
     assert!(log.iter().any(|(k, _)| *k == EventKind::Deferred), "{log:?}");
     let receiver = start_receiver(w.receiver_port, w.dns_addr, None, w.sender.addr(Service::Smtp).port()).await;
@@ -224,7 +201,7 @@ async fn a_first_mx_that_refuses_at_the_greeting_hands_over_to_the_next() {
     let extra =
         ["--mx-host=buyer.test,mxa.buyer.test,5".to_string(), "--host-record=mxa.buyer.test,127.0.0.3".to_string()];
     let w = world_with(None, port, &extra).await;
-    submit_as_alice(&w.sender, &["alice@buyer.test"], "Quotation 5").await;
+    w.sender.submit_as("alice@export.test", &["alice@buyer.test"], "Quotation 5").await;
     let receiver = w.receiver.as_ref().expect("receiver");
     let got = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     assert!(got[0].contains("Quotation 5"));
@@ -322,7 +299,7 @@ async fn a_temporary_failure_for_one_of_two_recipients_retries_only_that_one() {
     // The receiver takes one recipient per transaction: the second RCPT
     // gets 452 4.5.3 and must be retried alone.
     let w = world(Some(1)).await;
-    submit_as_alice(&w.sender, &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
+    w.sender.submit_as("alice@export.test", &["alice@buyer.test", "bob@buyer.test"], "Quotation 4").await;
     let receiver = w.receiver.as_ref().expect("receiver");
     let alice = wait_for_inbox(receiver, "alice@buyer.test", 1).await;
     let bob = wait_for_inbox(receiver, "bob@buyer.test", 1).await;

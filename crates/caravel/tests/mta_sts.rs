@@ -156,23 +156,9 @@ async fn enforced_policies_deliver_only_over_verified_tls_to_their_mx_hosts() {
 
     // strict.test: its MX is not in the policy; wrongname.test: its MX's
     // certificate is not for that name. Both wait in the queue, with why.
-    let start = Instant::now();
-    loop {
-        let queue = sender.store().queued().await.expect("queue");
-        let error = |who: &str| {
-            queue
-                .iter()
-                .flat_map(|m| &m.recipients)
-                .find(|r| r.address == who && r.attempts >= 1)
-                .and_then(|r| r.last_error.clone())
-        };
-        if let (Some(strict), Some(wrong)) = (error("someone@strict.test"), error("someone@wrongname.test")) {
-            assert!(strict.contains("MTA-STS policy"), "{strict}");
-            assert!(wrong.contains("TLS handshake") && wrong.contains("mx.wrongname.test"), "{wrong}");
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{queue:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let strict = sender.wait_for_deferral("someone@strict.test").await;
+    assert!(strict.contains("MTA-STS policy"), "{strict}");
+    let wrong = sender.wait_for_deferral("someone@wrongname.test").await;
+    assert!(wrong.contains("TLS handshake") && wrong.contains("mx.wrongname.test"), "{wrong}");
     assert!(sender.inbox("alice@export.test").await.is_empty(), "deferred, not bounced");
 }

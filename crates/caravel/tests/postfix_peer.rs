@@ -11,17 +11,11 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use caravel::testing::TestServer;
 use caravel_config::Relay;
-use caravel_delivery::client::{Client, Envelope, Outcome, Recipient, Settings};
-use caravel_delivery::transport::{deliver, opportunistic_tls, Timeouts};
-use caravel_net::Service;
 use caravel_store::{EventKind, EventQuery, Store};
-
-const ALICE_PASSWORD: &str = "Wonderland-Key-2026";
 
 /// The services of the instance: smtpd on `{port}`, the virtual(8)
 /// delivery agent, and postlogd (the log goes to a file, not syslog). No
@@ -265,41 +259,6 @@ async fn sender(postfix: &Postfix) -> TestServer {
     .await
 }
 
-/// alice@export.test submits a message over STARTTLS with AUTH, as a mail
-/// program would.
-async fn submit(sender: &TestServer, to: &[&str], subject: &str) {
-    let message = format!(
-        "From: Alice <alice@export.test>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@export.test>\r\n\
-         Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nPrices attached.\r\n",
-        to.join(", "),
-        subject.replace(' ', "-")
-    );
-    let env = Envelope {
-        from: "alice@export.test".into(),
-        recipients: to.iter().map(|a| Recipient { address: a.to_string(), notify: None, orcpt: None }).collect(),
-        message: Arc::new(message.into_bytes()),
-        eight_bit: false,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-    };
-    let settings = Settings {
-        hostname: "laptop.export.test".into(),
-        tls_possible: true,
-        tls_required: true,
-        credentials: Some(("alice@export.test".into(), ALICE_PASSWORD.into())),
-    };
-    let outcomes = deliver(
-        Client::new(settings, env),
-        sender.addr(Service::Submission),
-        "mail.export.test",
-        opportunistic_tls(),
-        Timeouts::default(),
-    )
-    .await;
-    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "submission: {outcomes:?}");
-}
-
 async fn events(store: &dyn Store, recipient: &str) -> Vec<(EventKind, String)> {
     store
         .events(EventQuery { recipient: Some(recipient.into()), ..Default::default() })
@@ -326,7 +285,7 @@ async fn wait_for_empty_queue(sender: &TestServer) {
 async fn postfix_receives_over_starttls_into_its_maildir() {
     let Some(postfix) = Postfix::start(&["someone@buyer.test"]) else { return };
     let caravel = sender(&postfix).await;
-    submit(&caravel, &["someone@buyer.test"], "Quotation 1").await;
+    caravel.submit_as("alice@export.test", &["someone@buyer.test"], "Quotation 1").await;
     let got = postfix.wait_for_maildir("someone", 1, &caravel).await;
     let m = &got[0];
     let headers = m.split("\n\n").next().expect("headers");
@@ -361,7 +320,7 @@ async fn an_unknown_user_at_postfix_is_bounced_to_the_senders_inbox() {
     let Some(postfix) = Postfix::start(&["someone@buyer.test"]) else { return };
     let caravel = sender(&postfix).await;
     // One transaction, two recipients: Postfix takes one, refuses the other.
-    submit(&caravel, &["someone@buyer.test", "nobody@buyer.test"], "Quotation 2").await;
+    caravel.submit_as("alice@export.test", &["someone@buyer.test", "nobody@buyer.test"], "Quotation 2").await;
     let got = postfix.wait_for_maildir("someone", 1, &caravel).await;
     assert!(got[0].contains("Subject: Quotation 2"));
 

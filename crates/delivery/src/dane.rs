@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use caravel_dns::dnssec::Tlsa;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 /// The records RFC 7672 lets an SMTP client use.
 pub fn usable(records: &[Tlsa]) -> Vec<Tlsa> {
@@ -25,15 +25,8 @@ pub fn usable(records: &[Tlsa]) -> Vec<Tlsa> {
 
 /// TLS that accepts only a certificate matching `records` (all usable).
 pub fn tls_config(records: Vec<Tlsa>) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(DaneVerifier { records, provider: provider.clone() });
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("TLS 1.2 and 1.3 are supported by ring")
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Arc::new(config)
+    let provider = crate::tls::provider();
+    crate::tls::with_verifier(provider.clone(), Arc::new(DaneVerifier { records, provider }))
 }
 
 #[derive(Debug)]
@@ -97,27 +90,7 @@ impl ServerCertVerifier for DaneVerifier {
         Err(rustls::Error::General("the certificate matches none of the host's TLSA records (DANE)".into()))
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
+    crate::tls::signature_checks!();
 }
 
 /// One DER element at the start of `der`: (tag, whole element, contents).

@@ -12,5 +12,6 @@ pub mod resolve;
 pub mod route;
 pub mod schedule;
 pub mod sign;
+mod tls;
 pub mod transport;
 pub mod worker;

@@ -12,7 +12,7 @@ use caravel_dns::Resolver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,21 +218,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// TLS that verifies the server's certificate against the system's roots
-/// (Debian: /etc/ssl/certs; `SSL_CERT_FILE` overrides) and its name.
-pub fn verified_tls() -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&tokio_rustls::rustls::version::TLS13, &tokio_rustls::rustls::version::TLS12])
-        .expect("TLS 1.2 and 1.3 are supported by ring")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
-}
+pub use crate::tls::verified_tls;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_auth::hickory_resolver::config::{NameServerConfig, ProtocolConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::config::ResolverOpts;
 use mail_auth::hickory_resolver::name_server::TokioConnectionProvider;
 use mail_auth::hickory_resolver::proto::dnssec::{Algorithm, PublicKeyBuf, TrustAnchors};
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType};
@@ -46,13 +46,7 @@ impl Validating {
         let mut builder = if servers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
         } else {
-            let mut name_servers = Vec::new();
-            for s in servers {
-                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Udp));
-                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Tcp));
-            }
-            let config = ResolverConfig::from_parts(None, Vec::new(), name_servers);
-            TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
+            TokioResolver::builder_with_config(crate::servers_config(servers), TokioConnectionProvider::default())
         }
         .with_options(opts);
         if let Some(text) = anchors {

@@ -40,13 +40,7 @@ impl Resolver {
             MessageAuthenticator::new_system_conf()
                 .map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
         } else {
-            let mut name_servers = Vec::new();
-            for s in servers {
-                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Udp));
-                name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Tcp));
-            }
-            let config = ResolverConfig::from_parts(None, Vec::new(), name_servers);
-            MessageAuthenticator::new(config, opts).map_err(|e| format!("cannot set up DNS: {e}"))?
+            MessageAuthenticator::new(servers_config(servers), opts).map_err(|e| format!("cannot set up DNS: {e}"))?
         };
         Ok(Resolver { auth: Arc::new(auth) })
     }
@@ -97,6 +91,16 @@ impl Resolver {
             _ => Ok(out),
         }
     }
+}
+
+/// `servers`, each asked over UDP and then TCP (for long answers).
+pub(crate) fn servers_config(servers: &[SocketAddr]) -> ResolverConfig {
+    let mut name_servers = Vec::new();
+    for s in servers {
+        name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Udp));
+        name_servers.push(NameServerConfig::new(*s, ProtocolConfig::Tcp));
+    }
+    ResolverConfig::from_parts(None, Vec::new(), name_servers)
 }
 
 fn fqdn(name: &str) -> String {

@@ -214,7 +214,12 @@ fn reject(text: &str) -> Verdict {
 }
 
 fn spf_word(spf: &SpfOutput) -> &'static str {
-    match spf.result() {
+    spf_result_word(spf.result())
+}
+
+/// The result's name in Authentication-Results (RFC 8601 §2.7.2).
+pub fn spf_result_word(result: SpfResult) -> &'static str {
+    match result {
         SpfResult::Pass => "pass",
         SpfResult::Fail => "fail",
         SpfResult::SoftFail => "softfail",

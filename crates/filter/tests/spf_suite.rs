@@ -14,10 +14,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use caravel_dns::mail_auth::SpfResult;
 use caravel_dns::test_server::TestDns;
 use caravel_dns::Resolver;
-use caravel_filter::authentication::check_spf;
+use caravel_filter::authentication::{check_spf, spf_result_word};
 use serde_json::{Map, Value};
 
 const SUITE: &str = include_str!("data/rfc7208-tests.json");
@@ -209,9 +208,9 @@ async fn run(resolver: &Resolver, test: &Value) -> Result<(Vec<String>, String),
         Ok((result, explanation)) => match test["explanation"].as_str() {
             Some(wanted) if explanation.as_deref().unwrap_or("DEFAULT") != wanted => {
                 expected = expected.iter().map(|r| format!("{r} (explanation {wanted:?})")).collect();
-                format!("{} (explanation {:?})", word(result), explanation.as_deref().unwrap_or("DEFAULT"))
+                format!("{} (explanation {:?})", spf_result_word(result), explanation.as_deref().unwrap_or("DEFAULT"))
             }
-            _ => word(result).to_string(),
+            _ => spf_result_word(result).to_string(),
         },
         Err(e) if e.is_panic() => {
             let payload = e.into_panic();
@@ -286,17 +285,5 @@ fn strings(value: &Value) -> Result<Vec<String>, String> {
             list.iter().map(|s| s.as_str().map(str::to_string).ok_or(format!("TXT string {s}"))).collect()
         }
         other => Err(format!("TXT {other}")),
-    }
-}
-
-fn word(result: SpfResult) -> &'static str {
-    match result {
-        SpfResult::Pass => "pass",
-        SpfResult::Fail => "fail",
-        SpfResult::SoftFail => "softfail",
-        SpfResult::Neutral => "neutral",
-        SpfResult::TempError => "temperror",
-        SpfResult::PermError => "permerror",
-        SpfResult::None => "none",
     }
 }
