@@ -14,7 +14,7 @@ bash "$B/peerbench.sh" install
 bash "$B/peerbench.sh" wipe
 bash "$B/peerbench.sh" setup
 bash "$B/peerbench.sh" start
-OUT=$PB/results/ref-smtp bash "$B/peerbench.sh" bench "$mode" --steps smtp,mem-idle
+OUT=$PB/results/ref-smtp bash "$B/peerbench.sh" bench "$mode" --sender loadgen@partner.test --steps smtp,mem-idle
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel
@@ -27,5 +27,5 @@ c = sqlite3.connect("file:$dir/data/caravel.db?mode=ro", uri=True)
 print(c.execute("select count(*) from messages").fetchone()[0])
 PY
 python3 "$B/run_bench.py" "$mode" --label caravel --out "$PB/results/caravel-smtp" --smtp-port 3525 \
-  --steps smtp,mem-idle --count-cmd "python3 $dir/count.py" --pid "caravel=$pid"
+  --sender loadgen@partner.test --steps smtp,mem-idle --count-cmd "python3 $dir/count.py" --pid "caravel=$pid"
 python3 "$B/compare.py" "$PB/results/ref-smtp" "$PB/results/caravel-smtp"

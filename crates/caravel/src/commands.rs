@@ -25,8 +25,15 @@ pub fn open_existing_store(config: &Config) -> Result<Arc<SqliteStore>, String> 
             config.data_dir.display()
         ));
     }
-    open_store(config)
+    let store = open_store(config)?;
+    let _ = USED_STORE.set(config.data_dir.clone());
+    Ok(store)
 }
+
+/// The data directory an admin command used; `main` names it on stderr after
+/// success (stdout stays clean for --json), so a command run with the wrong
+/// configuration shows at once which store it read or changed.
+pub static USED_STORE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
 /// Opens the store the configuration names, creating it if needed.
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {

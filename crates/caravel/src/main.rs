@@ -86,7 +86,12 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(dir) = commands::USED_STORE.get() {
+                eprintln!("caravel: store in {}", dir.display());
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             // One line for admin commands; a config report may list several keys.
             eprintln!("caravel: {e}");

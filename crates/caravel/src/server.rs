@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::commands::open_store;
 use crate::router::Router;
 use caravel_net::tls::Certificates;
-use caravel_smtp::pipeline::{Pipeline, SizeStage};
+use caravel_smtp::pipeline::{MimeDepthStage, Pipeline, SizeStage};
 
 /// A started server; [`Server::stop`] stops it gracefully.
 pub struct Server {
@@ -60,6 +60,23 @@ fn worker_config(config: &Config) -> caravel_delivery::worker::WorkerConfig {
     }
 }
 
+/// Refuses a data directory that other users can change (they could read or
+/// replace mail, password hashes and keys); warns when they can read it.
+fn check_data_dir(config: &Config) -> Result<(), String> {
+    if !matches!(config.store, caravel_config::StoreConfig::Sqlite) || !config.data_dir.exists() {
+        return Ok(());
+    }
+    let audit = caravel_store::private::audit(&config.data_dir)
+        .map_err(|e| format!("cannot check {}: {e}", config.data_dir.display()))?;
+    for w in &audit.warn {
+        tracing::warn!("data_dir: {w}");
+    }
+    match audit.refuse.first() {
+        Some(first) => Err(format!("refusing to start: {first}")),
+        None => Ok(()),
+    }
+}
+
 /// How often certificate files are checked for a renewal.
 const CERT_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -67,6 +84,7 @@ impl Server {
     /// Opens the store, prepares TLS and binds every listener; any failure is
     /// reported before anything is served.
     pub async fn start(config: Config) -> Result<Server, String> {
+        check_data_dir(&config)?;
         let store = open_store(&config)?;
         let orphans = store.recover().await.map_err(|e| format!("store recovery failed: {e}"))?;
         if orphans > 0 {
@@ -88,6 +106,7 @@ impl Server {
             backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname)),
             pipeline: Arc::new(Pipeline::new(vec![
                 Box::new(SizeStage { max: config.limits.max_message_size }),
+                Box::new(MimeDepthStage { max: config.limits.max_mime_depth }),
                 Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),
                 Box::new(caravel_filter::AuthenticationStage {
                     dns: dns.clone(),

@@ -103,7 +103,7 @@ pub struct Pop3 {
 
 impl Default for Pop3 {
     fn default() -> Self {
-        Pop3 { idle_timeout: Duration::from_secs(600), max_errors: 10, auth_failure_delay: Duration::from_secs(2) }
+        Pop3 { idle_timeout: Duration::from_secs(30 * 60), max_errors: 10, auth_failure_delay: Duration::from_secs(2) }
     }
 }
 
@@ -237,8 +237,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections from one IP address; more are refused with a protocol error.
     pub max_connections_per_ip: usize,
-    /// How long a session may sit idle before it is closed.
+    /// How long a POP3 or IMAP session may sit idle before it is closed,
+    /// unless `[pop3]`/`[imap]` `idle_timeout` says otherwise.
     pub idle_timeout: Duration,
+    /// Deepest MIME nesting (multipart and message/rfc822 levels) accepted.
+    pub max_mime_depth: usize,
     /// On SIGTERM, how long open sessions may finish their work.
     pub shutdown_grace: Duration,
 }
@@ -250,6 +253,7 @@ impl Default for Limits {
             max_connections: 2000,
             max_connections_per_ip: 50,
             idle_timeout: Duration::from_secs(30 * 60),
+            max_mime_depth: 50,
             shutdown_grace: Duration::from_secs(4),
         }
     }
@@ -446,6 +450,9 @@ impl Config {
         if let Some(t) = r.table(root, "limits") {
             read_limits(&mut r, t, &mut cfg.limits);
         }
+        // The protocols' own keys, read below, override the common one.
+        cfg.pop3.idle_timeout = cfg.limits.idle_timeout;
+        cfg.imap.idle_timeout = cfg.limits.idle_timeout;
         if let Some(t) = r.table(root, "smtp") {
             read_smtp(&mut r, t, &mut cfg.smtp);
         }
@@ -624,8 +631,22 @@ fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
     r.check_keys(
         t,
         P,
-        &["max_message_size", "max_connections", "max_connections_per_ip", "idle_timeout", "shutdown_grace"],
+        &[
+            "max_message_size",
+            "max_connections",
+            "max_connections_per_ip",
+            "idle_timeout",
+            "max_mime_depth",
+            "shutdown_grace",
+        ],
     );
+    if let Some(v) = r.count(t, P, "max_mime_depth") {
+        // The store keeps at most MAX_MIME_DEPTH levels of structure.
+        if v == 0 || v > 60 {
+            r.error("limits.max_mime_depth", t.get("max_mime_depth").and_then(|i| i.span()), "must be from 1 to 60");
+        }
+        limits.max_mime_depth = v.clamp(1, 60) as usize;
+    }
     if let Some(v) = r.size(t, P, "max_message_size") {
         if v < 1024 {
             r.error("limits.max_message_size", t.get("max_message_size").and_then(|i| i.span()), "must be at least 1K");

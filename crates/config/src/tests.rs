@@ -119,6 +119,25 @@ fn absurd_limits_are_refused() {
 }
 
 #[test]
+fn mime_depth_has_a_default_and_a_bound() {
+    assert_eq!(Config::parse("").expect("empty").limits.max_mime_depth, 50);
+    assert_eq!(Config::parse("[limits]\nmax_mime_depth = 20\n").expect("valid").limits.max_mime_depth, 20);
+    assert!(Config::parse("[limits]\nmax_mime_depth = 0\n").is_err());
+    assert!(Config::parse("[limits]\nmax_mime_depth = 61\n").is_err());
+}
+
+/// `[limits] idle_timeout` is what POP3 and IMAP use unless their own key
+/// says otherwise.
+#[test]
+fn common_idle_timeout_is_the_protocols_default() {
+    let c = Config::parse("").expect("empty");
+    assert_eq!((c.pop3.idle_timeout, c.imap.idle_timeout), (c.limits.idle_timeout, c.limits.idle_timeout));
+    let c = Config::parse("[limits]\nidle_timeout = \"12m\"\n[imap]\nidle_timeout = \"40m\"\n").expect("valid");
+    assert_eq!(c.pop3.idle_timeout, Duration::from_secs(720));
+    assert_eq!(c.imap.idle_timeout, Duration::from_secs(2400));
+}
+
+#[test]
 fn smtp_section() {
     let c = Config::parse("[smtp]\nmax_recipients = 5\nover_quota = \"permanent\"\ncommand_timeout = \"2s\"\n")
         .expect("valid");

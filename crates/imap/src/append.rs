@@ -53,7 +53,7 @@ pub async fn append(
     let target_box = match session.find_mailbox(user.account, mailbox).await {
         Ok(Some(m)) => m,
         Ok(None) => return step(tagged(tag, "NO", "[TRYCREATE] No such mailbox")),
-        Err(e) => return step(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+        Err(e) => return step(tagged(tag, "NO", &crate::errors::store_failure(&e))),
     };
     let delivery = Delivery {
         raw: Arc::new(caravel_store::mime::to_crlf(message)),
@@ -85,7 +85,7 @@ pub async fn append(
             out.extend(tagged(tag, "OK", &text));
         }
         Err(StoreError::OverQuota(_)) => out.extend(tagged(tag, "NO", "[OVERQUOTA] Mailbox is full")),
-        Err(e) => out.extend(tagged(tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+        Err(e) => out.extend(tagged(tag, "NO", &crate::errors::store_failure(&e))),
     }
     step(out)
 }

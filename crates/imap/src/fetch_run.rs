@@ -79,7 +79,7 @@ pub async fn run(ctx: &Context, sel: &mut Selected, mut job: FetchJob, mut out: 
             Step { out, next: Next::Command, auth_failed: false }
         }
         Err(FetchError::Store(e)) => {
-            out.extend(tagged(&job.tag, "NO", &format!("[UNAVAILABLE] {e}")));
+            out.extend(tagged(&job.tag, "NO", &crate::errors::store_failure(&e)));
             Step { out, next: Next::Command, auth_failed: false }
         }
         Err(FetchError::UnknownCte) => {

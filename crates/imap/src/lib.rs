@@ -5,6 +5,7 @@ pub mod append;
 pub mod command;
 pub mod cursor;
 pub mod deflate;
+pub mod errors;
 pub mod fetch;
 pub mod fetch_run;
 pub mod list;

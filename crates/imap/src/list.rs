@@ -139,7 +139,7 @@ pub async fn list(
     let store = &session.ctx.store;
     let (all, subscribed) = match (store.mailboxes(user.account).await, store.subscriptions(user.account).await) {
         (Ok(a), Ok(s)) => (a, s),
-        (Err(e), _) | (_, Err(e)) => return tagged(tag, "NO", &format!("[UNAVAILABLE] {e}")),
+        (Err(e), _) | (_, Err(e)) => return tagged(tag, "NO", &crate::errors::store_failure(&e)),
     };
     let names = Names::new(&all, subscribed);
     let pats: Vec<String> = patterns.iter().filter_map(|p| full_pattern(session, reference, p)).collect();
@@ -216,7 +216,7 @@ pub async fn lsub(session: &Session, user: &SignedIn, reference: &str, pattern: 
     let store = &session.ctx.store;
     let (all, subscribed) = match (store.mailboxes(user.account).await, store.subscriptions(user.account).await) {
         (Ok(a), Ok(s)) => (a, s),
-        (Err(e), _) | (_, Err(e)) => return tagged(tag, "NO", &format!("[UNAVAILABLE] {e}")),
+        (Err(e), _) | (_, Err(e)) => return tagged(tag, "NO", &crate::errors::store_failure(&e)),
     };
     let names = Names::new(&all, subscribed);
     let Some(p) = full_pattern(session, reference, pattern) else { return tagged(tag, "OK", "LSUB completed") };

@@ -288,7 +288,8 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 }
 
 fn header_text(raw: &[u8], field: &str) -> Vec<String> {
-    let Some(msg) = MessageParser::default().parse(raw) else { return vec![] };
+    // The top header only: nothing of the body is parsed.
+    let Some(msg) = MessageParser::default().parse_headers(raw) else { return vec![] };
     let mut out = Vec::new();
     for h in msg.headers() {
         if h.name.as_str().eq_ignore_ascii_case(field) {
@@ -315,7 +316,11 @@ fn header_text(raw: &[u8], field: &str) -> Vec<String> {
 }
 
 fn body_text(raw: &[u8]) -> String {
-    let Some(msg) = MessageParser::default().parse(raw) else { return String::from_utf8_lossy(raw).into_owned() };
+    // Bounded against hostile nesting (see caravel_store::mime::with_parsed).
+    caravel_store::mime::with_parsed(raw, decoded_text).unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
+}
+
+fn decoded_text(msg: &mail_parser::Message) -> String {
     let mut out = String::new();
     for i in 0..msg.text_body_count() {
         if let Some(t) = msg.body_text(i) {
@@ -363,7 +368,7 @@ fn body_contains(raw: &[u8], needle: &str) -> bool {
 }
 
 fn sent_day(raw: &[u8]) -> Option<i64> {
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = MessageParser::default().parse_headers(raw)?;
     let d = msg.date()?;
     // RFC 9051 §6.4.4: the date as written, its time and zone disregarded.
     Some(crate::cursor::days_from_civil(d.year as i64, d.month as i64, d.day as i64))

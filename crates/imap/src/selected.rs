@@ -106,11 +106,11 @@ impl Selected {
         let mailbox = match session.find_mailbox(user.account, name).await {
             Ok(Some(m)) => m,
             Ok(None) => return Err("[NONEXISTENT] No such mailbox".into()),
-            Err(e) => return Err(format!("[UNAVAILABLE] {e}")),
+            Err(e) => return Err(crate::errors::store_failure(&e)),
         };
         // Watch first, then read: no change can fall between the two.
         let watch = store.watch(mailbox.id);
-        let messages = store.messages(mailbox.id).await.map_err(|e| format!("[UNAVAILABLE] {e}"))?;
+        let messages = store.messages(mailbox.id).await.map_err(|e| crate::errors::store_failure(&e))?;
         let mut keywords: Vec<String> = Vec::new();
         for m in &messages {
             for k in &m.keywords {
@@ -372,7 +372,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                     sel.messages.iter().filter(|m| m.flags.contains(Flags::DELETED)).map(|m| m.uid).collect();
                 if !deleted.is_empty() {
                     if let Err(e) = ctx.store.expunge(sel.mailbox.id, &deleted).await {
-                        return step(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")));
+                        return step(tagged(&tag, "NO", &crate::errors::store_failure(&e)));
                     }
                 }
             }
@@ -395,7 +395,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                 .collect();
             if !targets.is_empty() {
                 if let Err(e) = ctx.store.expunge(sel.mailbox.id, &targets).await {
-                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                    return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e))));
                 }
                 out.extend(sel.sync(&ctx, true).await);
             }
@@ -411,7 +411,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                     if save {
                         sel.saved.clear(); // RFC 5182 §2.1: a failed SAVE empties `$`
                     }
-                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                    return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e))));
                 }
             };
             let numbers: Vec<u32> =
@@ -440,7 +440,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let mut out = sel.sync(&ctx, t.uid).await;
             match sort_or_thread(&ctx, sel, &keys, Some(&criteria), false, t.uid).await {
                 Ok(line) => out.extend(line.into_bytes()),
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             }
             out.extend(tagged(&tag, "OK", "SORT completed"));
             step(out)
@@ -449,7 +449,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let mut out = sel.sync(&ctx, t.uid).await;
             match sort_or_thread(&ctx, sel, &keys, None, references, t.uid).await {
                 Ok(line) => out.extend(line.into_bytes()),
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             }
             out.extend(tagged(&tag, "OK", "THREAD completed"));
             step(out)
@@ -481,7 +481,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             }
             if !sel.read_only && items.iter().any(FetchItem::sets_seen) {
                 if let Err(e) = fetch_run::mark_seen(&ctx, sel, &indexes).await {
-                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                    return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e))));
                 }
             }
             let job = fetch_run::FetchJob::new(tag, indexes, items, changed_since, sel.read_only, condstore);
@@ -514,13 +514,13 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             };
             if !ok.is_empty() {
                 if let Err(e) = ctx.store.set_flags(sel.mailbox.id, &ok, f, &kw, mode).await {
-                    return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))));
+                    return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e))));
                 }
             }
             // Our own change comes back through the notifier; show it now.
             let fresh = match ctx.store.messages(sel.mailbox.id).await {
                 Ok(f) => f,
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             };
             let fresh: std::collections::HashMap<u32, MessageMeta> = fresh.into_iter().map(|m| (m.uid, m)).collect();
             for &i in &indexes {
@@ -573,7 +573,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             let State::Selected(_, sel) = &mut session.state else { return step(Vec::new()) };
             let target = match ctx.store.mailboxes(user.account).await {
                 Ok(b) => b.into_iter().find(|m| m.name == name),
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             };
             let Some(target) = target else {
                 return step(after(out, tagged(&tag, "NO", "[TRYCREATE] No such mailbox")));
@@ -584,7 +584,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                 Err(StoreError::OverQuota(_)) => {
                     return step(after(out, tagged(&tag, "NO", "[OVERQUOTA] Mailbox is full")))
                 }
-                Err(e) => return step(after(out, tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}")))),
+                Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             };
             let code = if pairs.is_empty() {
                 String::new()
@@ -661,6 +661,9 @@ fn compress(numbers: &[u32]) -> String {
 }
 
 /// The message ids a message refers to: References, or else In-Reply-To.
+/// References kept per message for THREAD=REFERENCES.
+const MAX_REFERENCES: usize = 100;
+
 fn references_of(raw: &[u8]) -> Vec<String> {
     let ids = |v: &str| -> Vec<String> {
         v.split('<').skip(1).filter_map(|p| p.split('>').next()).map(|id| format!("<{}>", id.trim())).collect()
@@ -673,8 +676,11 @@ fn references_of(raw: &[u8]) -> Vec<String> {
             n.trim().eq_ignore_ascii_case(name).then(|| v.to_string())
         })
     };
-    let refs = field("references").map(|v| ids(&v)).unwrap_or_default();
+    let mut refs = field("references").map(|v| ids(&v)).unwrap_or_default();
     if !refs.is_empty() {
+        // The nearest ancestors are the last ones (RFC 5322 §3.6.4); a
+        // hostile list of thousands would cost quadratic time to link.
+        refs.drain(..refs.len().saturating_sub(MAX_REFERENCES));
         return refs;
     }
     field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()

@@ -218,15 +218,14 @@ impl ImapServer {
                     continue;
                 }
             };
+            // The pause comes before the refusal: a guesser that opens a new
+            // connection per try must wait for each answer.
+            if step.auth_failed {
+                tokio::time::sleep(self.auth_failure_delay).await;
+            }
             out.extend(step.out);
             if session.signed_in() {
                 receiver.set_max_literal(self.ctx.config.max_message_size as usize);
-            }
-            if step.auth_failed {
-                if !conn.write(&mut out).await {
-                    return;
-                }
-                tokio::time::sleep(self.auth_failure_delay).await;
             }
             next = step.next;
         }

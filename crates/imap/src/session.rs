@@ -585,7 +585,7 @@ impl Session {
                         Step::new(out)
                     }
                     Ok(None) => Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
-                    Err(e) => Step::new(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                    Err(e) => Step::new(tagged(&tag, "NO", &crate::errors::store_failure(&e))),
                 }
             }
             Command::Append { mailbox, flags, date, message, utf8 } => {
@@ -600,7 +600,7 @@ impl Session {
                 match self.find_mailbox(user.account, &mb).await {
                     Ok(Some(_)) => {}
                     Ok(None) => return Step::new(tagged(&tag, "NO", "[NONEXISTENT] No such mailbox")),
-                    Err(e) => return Step::new(tagged(&tag, "NO", &format!("[UNAVAILABLE] {e}"))),
+                    Err(e) => return Step::new(tagged(&tag, "NO", &crate::errors::store_failure(&e))),
                 }
                 let mut out = b"* QUOTAROOT ".to_vec();
                 out.extend(self.encode_name(&mb));

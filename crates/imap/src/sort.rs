@@ -280,6 +280,9 @@ pub fn ordered_subject(items: &[SortItem], number: impl Fn(&SortItem) -> u32) ->
     threads.into_iter().map(|(_, _, t)| t).collect()
 }
 
+/// The deepest thread built; replies below are threads of their own.
+pub const MAX_THREAD_DEPTH: usize = 256;
+
 /// REFERENCES (RFC 5256 §4, after Jamie Zawinski's algorithm).
 pub fn references(items: &[SortItem], number: impl Fn(&SortItem) -> u32) -> Vec<Thread> {
     #[derive(Default)]
@@ -341,6 +344,19 @@ pub fn references(items: &[SortItem], number: impl Fn(&SortItem) -> u32) -> Vec<
                 }
             }
         }
+    }
+    // Every walk below recurses once per level: a chain deeper than
+    // MAX_THREAD_DEPTH (a hostile run of replies) is cut into threads.
+    let mut stack: Vec<(usize, usize)> =
+        (0..nodes.len()).filter(|&n| nodes[n].parent.is_none()).map(|n| (n, 0)).collect();
+    while let Some((n, depth)) = stack.pop() {
+        if depth + 1 >= MAX_THREAD_DEPTH {
+            for c in std::mem::take(&mut nodes[n].children) {
+                nodes[c].parent = None;
+                stack.push((c, 0));
+            }
+        }
+        stack.extend(nodes[n].children.iter().map(|&c| (c, depth + 1)));
     }
     let date = |n: usize, nodes: &[Node]| -> (i64, u32) {
         // A node's date is its message's, or its first child's.
@@ -423,6 +439,39 @@ mod tests {
         ] {
             assert_eq!(base_subject(raw), base, "{raw}");
         }
+    }
+
+    /// 5,000 messages, each replying to the one before: the chain is cut
+    /// every MAX_THREAD_DEPTH levels instead of recursing 5,000 deep.
+    #[test]
+    fn a_hostile_reply_chain_is_cut_not_recursed() {
+        const STACK: usize = 1 << 20;
+        let n = 5000usize;
+        let result = std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || {
+                let envelopes: Vec<Envelope> =
+                    (0..n).map(|i| Envelope { message_id: Some(format!("<m{i}@x>")), ..Default::default() }).collect();
+                let items: Vec<SortItem> = envelopes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| SortItem {
+                        seq: i as u32 + 1,
+                        uid: i as u32 + 1,
+                        size: 0,
+                        internal_date: i as i64,
+                        envelope: e,
+                        references: if i == 0 { vec![] } else { vec![format!("<m{}@x>", i - 1)] },
+                    })
+                    .collect();
+                let threads = references(&items, |i| i.seq);
+                (threads.len(), render(&threads).len())
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(result.0, n.div_ceil(MAX_THREAD_DEPTH));
+        assert!(result.1 > 4 * n, "every message is listed");
     }
 
     #[test]

@@ -166,7 +166,14 @@ pub fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(), String> {
     if cert_path.exists() && dir.join("key.pem").exists() {
         return Ok(());
     }
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let fail = |e: rcgen::Error| format!("cannot generate a certificate: {e}");
     let mut params = rcgen::CertificateParams::new(names).map_err(fail)?;

@@ -70,14 +70,12 @@ impl<M: Maildrops> Pop3Server<M> {
                 } else {
                     session.line(&line).await
                 };
-                out.extend_from_slice(&step.reply);
+                // The pause comes before the refusal: a guesser that opens a
+                // new connection per try must wait for each answer.
                 if step.auth_failed {
-                    if stream.write_all(&out).await.is_err() {
-                        return;
-                    }
-                    out.clear();
                     tokio::time::sleep(self.auth_failure_delay).await;
                 }
+                out.extend_from_slice(&step.reply);
                 next = step.next;
                 continue;
             }
@@ -122,7 +120,7 @@ impl<M: Maildrops> Handler for Pop3Server<M> {
 
     async fn refuse(&self, service: Service, mut stream: Stream) {
         if service != Service::Pop3s {
-            let _ = stream.write_all(b"-ERR [IN-USE] Too many connections from your address\r\n").await;
+            let _ = stream.write_all(b"-ERR [SYS/TEMP] Too many connections from your address\r\n").await;
         }
         let _ = stream.shutdown().await;
     }

@@ -14,6 +14,9 @@ pub enum DataError {
     LineTooLong,
     /// A bare CR or LF (554 5.6.0).
     BareLineEnding,
+    /// A NUL byte (554 5.6.0): without BINARYMIME (RFC 3030 §3) the data is
+    /// text, and a next hop that drops NULs would see another message.
+    Nul,
 }
 
 /// How a chunk of input ended.
@@ -104,6 +107,9 @@ impl DataReceiver {
         let stored_body = &line[..line.len().min(len - if crlf { 2 } else { 1 })];
         if !crlf || stored_body.contains(&b'\r') {
             self.fail(DataError::BareLineEnding);
+        }
+        if stored_body.contains(&0) {
+            self.fail(DataError::Nul);
         }
         // RFC 5321 §4.5.2: a leading dot was doubled by the sender.
         let content = if self.after_crlf && line.first() == Some(&b'.') { &line[1..] } else { &line[..] };
@@ -230,6 +236,15 @@ mod tests {
                 assert!(pos < input.len(), "the end was never found in {input:?}");
             };
             assert_eq!(whole, split, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_in_data() {
+        let mut r = DataReceiver::new(1000, 1000);
+        match r.feed(b"Subject: x\r\n\r\nbody\0with nul\r\n.\r\n") {
+            Feed::Done { result, .. } => assert_eq!(result, Err(DataError::Nul)),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -92,6 +92,29 @@ impl Stage for SizeStage {
     }
 }
 
+/// Refuses messages whose MIME parts nest deeper than `max` levels, as
+/// Postfix does past its mime_nesting_limit: no client needs them, and every
+/// reader of the message would have to walk them.
+pub struct MimeDepthStage {
+    pub max: usize,
+}
+
+#[async_trait]
+impl Stage for MimeDepthStage {
+    fn name(&self) -> &'static str {
+        "mime-depth"
+    }
+
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
+        let depth = caravel_store::mime::nesting_depth(ctx.message);
+        (depth > self.max).then(|| Verdict::Reject {
+            code: 554,
+            enhanced: "5.6.0",
+            text: format!("Message MIME structure nests {depth} levels deep; the limit is {}", self.max),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,13 +224,12 @@ impl<B: Backend> SmtpServer<B> {
                     session.bdat_end(size, last).await
                 }
             };
-            conn.push(&step.replies);
+            // The pause comes before the refusal: a guesser that opens a new
+            // connection per try must wait for each answer.
             if step.auth_failed {
-                if conn.flush().await.is_err() {
-                    return End::Gone;
-                }
                 tokio::time::sleep(self.timeouts.auth_failure_delay).await;
             }
+            conn.push(&step.replies);
             next = step.next;
         }
     }

@@ -453,6 +453,7 @@ impl<B: Backend> Session<B> {
             DataError::BareLineEnding => {
                 Reply::new(554, "5.6.0", "Message contains a bare CR or LF; lines must end with CRLF")
             }
+            DataError::Nul => Reply::new(554, "5.6.0", "Message contains a NUL byte; BINARYMIME is not offered"),
         };
         if let Some(tx) = tx {
             for rcpt in &tx.accepted {
@@ -479,6 +480,8 @@ impl<B: Backend> Session<B> {
             if b.error.is_none() {
                 if bare_line_ending(piece, b.prev_cr) {
                     b.error = Some(DataError::BareLineEnding);
+                } else if piece.contains(&0) {
+                    b.error = Some(DataError::Nul);
                 } else if (b.data.len() + piece.len()) as u64 > max {
                     b.error = Some(DataError::TooBig);
                 } else {

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::private;
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
@@ -26,9 +28,9 @@ impl BlobStore {
     /// directories, made durable once so no blob can vanish with its directory.
     pub fn open(root: PathBuf) -> std::io::Result<BlobStore> {
         if !root.join("ff").is_dir() {
-            fs::create_dir_all(root.join("tmp"))?;
+            private::create_dir(&root.join("tmp"))?;
             for i in 0..=255u8 {
-                fs::create_dir_all(root.join(format!("{i:02x}")))?;
+                private::create_dir(&root.join(format!("{i:02x}")))?;
             }
             sync_dir(&root)?;
             if let Some(parent) = root.parent() {
@@ -77,13 +79,13 @@ impl BlobStore {
     /// the directory fsynced: on return the blob survives a power loss.
     pub(crate) fn write_at(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir)?;
+        private::create_dir(dir)?;
         let tmp = self.root.join("tmp").join(format!(
             "{}.{}",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut f = File::create(&tmp)?;
+        let mut f = private::create_file(&tmp, true)?;
         f.write_all(data)?;
         f.sync_data()?;
         drop(f);

@@ -279,6 +279,7 @@ pub async fn failures_lock_the_account_for_longer_each_time(s: &dyn Store) {
     assert_eq!(s.record_failure(a.id, t0 + 4, POLICY).await.expect("fifth"), Some(t0 + 4 + 900));
     let user = s.get_user(&addr("a@example.com")).await.expect("get").expect("a");
     assert_eq!(user.locked_until, Some(t0 + 904));
+    assert_eq!(user.failed_logins, 5, "the failures that locked it stay visible beside the lock");
     let t1 = t0 + 2000;
     for i in 0..4 {
         s.record_failure(a.id, t1 + i, POLICY).await.expect("failure");
@@ -635,6 +636,19 @@ pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
     assert!(find("Customers/Lisbon").await.is_some(), "children follow");
     assert!(find("Clients").await.is_none());
     assert!(matches!(s.rename_mailbox(a.id, "Customers", "Sent").await, Err(StoreError::Conflict(_))));
+    // Issue 12: a child's new name taken (r/q left behind by DELETE r) is a
+    // conflict, refused before anything moves.
+    for name in ["p", "p/q"] {
+        s.create_mailbox(a.id, name).await.expect("create");
+    }
+    s.rename_mailbox(a.id, "p", "r").await.expect("rename p");
+    s.delete_mailbox(a.id, "r").await.expect("delete r, r/q stays");
+    for name in ["p", "p/q"] {
+        s.create_mailbox(a.id, name).await.expect("create again");
+    }
+    assert!(matches!(s.rename_mailbox(a.id, "p", "r").await, Err(StoreError::Conflict(_))));
+    let names: Vec<String> = s.mailboxes(a.id).await.expect("list").into_iter().map(|m| m.name).collect();
+    assert!(names.contains(&"p".into()) && names.contains(&"p/q".into()) && names.contains(&"r/q".into()), "{names:?}");
 
     s.deliver(delivery(message(8, 100), vec![inbox(a.id)])).await.expect("deliver");
     s.deliver(delivery(message(9, 100), vec![inbox(a.id)])).await.expect("deliver");

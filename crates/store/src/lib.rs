@@ -37,6 +37,7 @@ pub mod header_cache;
 pub mod mime;
 pub mod model;
 mod notify;
+pub mod private;
 pub mod sqlite;
 mod system_mail;
 

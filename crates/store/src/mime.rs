@@ -132,14 +132,186 @@ pub fn to_crlf(data: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// Parses a raw message into its envelope and structure.
-pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
-    match MessageParser::default().parse(raw) {
-        Some(msg) => {
-            let env = envelope(&msg);
-            let body = part(&msg, 0, raw, 0);
-            (env, body)
+/// The deepest MIME nesting the store keeps as structure. A part nested
+/// deeper is kept as an opaque `application/octet-stream` leaf, so no walk
+/// over a stored structure recurses further, and the stored JSON (two levels
+/// per MIME level) stays inside serde_json's recursion limit of 128.
+/// `[limits] max_mime_depth` (at most this) refuses deeper messages earlier.
+pub const MAX_MIME_DEPTH: usize = 60;
+
+/// How deeply a message's MIME parts nest: 0 for a single-part message, 1
+/// for a multipart of single parts; each multipart and each message/rfc822
+/// adds a level. Walked with an explicit stack, never by recursion.
+pub fn nesting_depth(raw: &[u8]) -> usize {
+    with_parsed(raw, message_depth).unwrap_or(0)
+}
+
+fn message_depth(msg: &Message) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Message, usize, usize)> = vec![(msg, 0, 0)];
+    while let Some((m, index, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match m.parts.get(index).map(|p| &p.body) {
+            Some(PartType::Multipart(children)) => {
+                // mail-parser numbers parts in document order, so a child
+                // always comes after its parent: no cycle can form.
+                stack.extend(children.iter().filter(|&&c| c as usize > index).map(|&c| (m, c as usize, depth + 1)))
+            }
+            Some(PartType::Message(inner)) => stack.push((inner, 0, depth + 1)),
+            _ => {}
         }
+    }
+    deepest
+}
+
+/// Parses `raw` with mail-parser and hands the message to `f`, safe against
+/// hostile nesting: encoded enclosed messages are defused first (see
+/// [`defuse_encoded_messages`]) and the result is dropped without recursion.
+/// `None` when there is not even a header.
+pub fn with_parsed<R>(raw: &[u8], f: impl FnOnce(&Message) -> R) -> Option<R> {
+    let input = defuse_encoded_messages(raw);
+    let msg = MessageParser::default().parse(input.as_ref())?;
+    let out = f(&msg);
+    drop_flat(msg);
+    Some(out)
+}
+
+/// The header name that replaces `Content-Transfer-Encoding` (same length,
+/// so every offset stays valid) in the copy mail-parser reads.
+const DEFUSED_ENCODING: &[u8] = b"X-Caravel-Defused-Encodin";
+
+/// mail-parser decodes a base64 or quoted-printable message/rfc822 part and
+/// parses it again by recursion, and copies the whole decoded text once per
+/// message nested inside it: a small message can then take gigabytes and
+/// overflow the stack (RFC 2046 §5.2.1 forbids those encodings there anyway).
+/// This returns a copy in which the encoding field of every part that is, or
+/// may be (no Content-Type inside a multipart), an enclosed message is
+/// renamed, so mail-parser reads the part as it is, iteratively, like any
+/// other. Input without such a part is returned as it is.
+pub fn defuse_encoded_messages(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut at = 0;
+    // A header block starts the message, follows a boundary line ("--"),
+    // and starts the body of an enclosed message.
+    let mut block_start = Some(0usize);
+    let mut is_part = false;
+    while at < raw.len() {
+        let Some(start) = block_start.take() else {
+            // In a body: find the next line that starts with "--".
+            let line_end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i + 1);
+            if raw[at..].starts_with(b"--") {
+                block_start = Some(line_end);
+                is_part = true;
+            }
+            at = line_end;
+            continue;
+        };
+        let block = HeaderBlock::scan(raw, start);
+        let encoded = block.encoding.filter(|&(_, base64_or_qp)| base64_or_qp);
+        let message = match &block.content_type {
+            Some(ct) => ct.starts_with("message/"),
+            None => is_part,
+        };
+        if let (Some((name_at, _)), true) = (encoded, message) {
+            let copy = out.get_or_insert_with(|| raw.to_vec());
+            copy[name_at..name_at + DEFUSED_ENCODING.len()].copy_from_slice(DEFUSED_ENCODING);
+        }
+        at = block.end;
+        // An enclosed message's own header block follows this one.
+        if block.content_type.as_deref().is_some_and(|ct| ct.starts_with("message/")) {
+            block_start = Some(block.end);
+            is_part = false;
+        }
+    }
+    match out {
+        Some(copy) => std::borrow::Cow::Owned(copy),
+        None => std::borrow::Cow::Borrowed(raw),
+    }
+}
+
+/// What [`defuse_encoded_messages`] needs of one header block.
+struct HeaderBlock {
+    /// The media type, lowercased, without parameters.
+    content_type: Option<String>,
+    /// Where the Content-Transfer-Encoding name starts, and whether its
+    /// value is base64 or quoted-printable.
+    encoding: Option<(usize, bool)>,
+    /// Just past the blank line that ends the block.
+    end: usize,
+}
+
+impl HeaderBlock {
+    fn scan(raw: &[u8], start: usize) -> HeaderBlock {
+        let mut block = HeaderBlock { content_type: None, encoding: None, end: raw.len() };
+        let mut at = start;
+        // (name start, value) of the field being read, continuation lines included.
+        let mut field: Option<(usize, Vec<u8>)> = None;
+        loop {
+            let line_end = memchr::memchr(b'\n', &raw[at.min(raw.len())..]).map_or(raw.len(), |i| at + i + 1);
+            let line = &raw[at.min(raw.len())..line_end];
+            let continues = matches!(line.first(), Some(b' ' | b'\t'));
+            if !continues {
+                if let Some((name_at, value)) = field.take() {
+                    block.note(raw, name_at, &value);
+                }
+            }
+            let blank = line.iter().all(|b| matches!(b, b'\r' | b'\n'));
+            if blank || at >= raw.len() {
+                block.end = line_end;
+                return block;
+            }
+            match (&mut field, continues) {
+                (Some((_, value)), true) => value.extend_from_slice(line),
+                _ => field = Some((at, line.to_vec())),
+            }
+            at = line_end;
+        }
+    }
+
+    fn note(&mut self, raw: &[u8], name_at: usize, field: &[u8]) {
+        let Some(colon) = field.iter().position(|&b| b == b':') else { return };
+        let name = field[..colon].trim_ascii();
+        let value = String::from_utf8_lossy(&field[colon + 1..]).to_ascii_lowercase();
+        let value = value.split(';').next().unwrap_or("").split_whitespace().collect::<String>();
+        if name.eq_ignore_ascii_case(b"content-type") {
+            self.content_type = Some(value);
+        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding")
+            && raw.len() >= name_at + DEFUSED_ENCODING.len()
+        {
+            self.encoding = Some((name_at, value == "base64" || value == "quoted-printable"));
+        }
+    }
+}
+
+/// Drops a parsed message without recursing once per nested message/rfc822
+/// level (the derived drop would, and 2,000 levels overflow a thread's stack):
+/// enclosed messages are moved out onto a list first.
+fn drop_flat(msg: Message<'_>) {
+    let mut pending = vec![msg];
+    let mut done = Vec::new();
+    while let Some(mut m) = pending.pop() {
+        for p in m.parts.iter_mut() {
+            if let PartType::Message(_) = p.body {
+                if let PartType::Message(inner) = std::mem::take(&mut p.body) {
+                    pending.push(inner);
+                }
+            }
+        }
+        done.push(m);
+    }
+}
+
+/// Parses a raw message into its envelope and structure, nesting at most
+/// [`MAX_MIME_DEPTH`] levels.
+pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
+    analyze_limited(raw, MAX_MIME_DEPTH)
+}
+
+/// As [`analyze`], with parts below `max_depth` levels kept as opaque leaves.
+pub fn analyze_limited(raw: &[u8], max_depth: usize) -> (Envelope, BodyPart) {
+    let max_depth = max_depth.min(MAX_MIME_DEPTH);
+    match with_parsed(raw, |msg| (envelope(msg), part(msg, 0, raw, 0, max_depth))) {
+        Some(analyzed) => analyzed,
         // Not even a header: one text/plain part covering everything.
         None => (
             Envelope::default(),
@@ -217,8 +389,10 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
 }
 
 /// `base` shifts offsets of a nested message (mail-parser counts them from the
-/// start of the enclosed message).
-fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
+/// start of the enclosed message). `levels` is how many more levels of
+/// nesting may follow; a container with none left becomes an opaque leaf.
+/// The recursion is bounded by `levels` (at most [`MAX_MIME_DEPTH`]).
+fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize) -> BodyPart {
     let Some(p) = msg.parts.get(index) else {
         return BodyPart::default();
     };
@@ -248,7 +422,7 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
         params,
         id: p.content_id().map(|s| format!("<{s}>")),
         description: p.content_description().map(str::to_string),
-        encoding: p.content_transfer_encoding().map(|s| s.to_ascii_lowercase()),
+        encoding: p.content_transfer_encoding().map(|s| s.to_ascii_lowercase()).or_else(|| defused_encoding(p, raw)),
         disposition: p.content_disposition().map(|d| {
             let params = d
                 .attributes
@@ -271,18 +445,40 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64) -> BodyPart {
         message: None,
     };
     match &p.body {
+        PartType::Multipart(_) | PartType::Message(_) if levels == 0 => opaque(&mut out),
         PartType::Multipart(children) => {
-            out.parts = children.iter().map(|&c| part(msg, c as usize, raw, base)).collect();
+            // Children come after their parent in document order; anything
+            // else would be a cycle.
+            let children = children.iter().filter(|&&c| c as usize > index);
+            out.parts = children.map(|&c| part(msg, c as usize, raw, base, levels - 1)).collect();
         }
         PartType::Message(inner) => {
             let env = envelope(inner);
             // mail-parser gives nested parts' offsets in the outer message already.
-            let body = part(inner, 0, raw, base);
+            let body = part(inner, 0, raw, base, levels - 1);
             out.message = Some(Box::new((env, body)));
         }
         _ => {}
     }
     out
+}
+
+/// The encoding of a part whose encoding field was renamed for parsing.
+fn defused_encoding(p: &mail_parser::MessagePart, raw: &[u8]) -> Option<String> {
+    let name = std::str::from_utf8(DEFUSED_ENCODING).ok()?;
+    let h = p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+    let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+    Some(String::from_utf8_lossy(value).trim().to_ascii_lowercase())
+}
+
+/// A container too deep to describe: its body is one opaque leaf, still
+/// readable as BODY[section] and as part of the whole message.
+fn opaque(p: &mut BodyPart) {
+    p.media_type = "application".into();
+    p.subtype = "octet-stream".into();
+    p.params.clear();
+    p.parts.clear();
+    p.message = None;
 }
 
 fn default_type(body: &PartType) -> (String, String, Vec<(String, String)>) {
@@ -406,6 +602,90 @@ mod tests {
             check(&body, input.len() as u64);
             assert!(round < 3000);
         }
+    }
+
+    /// Runs `f` on a thread with a smaller stack than a tokio worker's
+    /// (2 MiB), so a recursion per level would overflow here first.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let t = std::thread::Builder::new().stack_size(1 << 20).spawn(f).expect("thread");
+        t.join().expect("no stack overflow or panic")
+    }
+
+    fn depth_of(part: &BodyPart) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(part, 0)];
+        while let Some((p, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            stack.extend(p.parts.iter().map(|c| (c, d + 1)));
+            if let Some(inner) = &p.message {
+                stack.push((&inner.1, d + 1));
+            }
+        }
+        deepest
+    }
+
+    /// Issue 12: 1,000 multipart levels (the 68 KB message), 2,000 chained
+    /// message/rfc822 levels and 1,000 alternating levels overflowed a
+    /// worker's stack. Each is measured and analyzed on a 1 MiB stack, its
+    /// stored structure stops at MAX_MIME_DEPTH, and it still reads back.
+    #[test]
+    fn hostile_nesting_is_bounded_without_recursion() {
+        use caravel_testkit::{nested_message, Nesting};
+        for (kind, levels) in [(Nesting::Multipart, 1000), (Nesting::Message, 2000), (Nesting::Alternating, 1000)] {
+            let raw = nested_message(kind, levels, "a@x.test", "b@y.test");
+            if kind == Nesting::Multipart {
+                assert!((60_000..75_000).contains(&raw.len()), "the 68 KB message: {}", raw.len());
+            }
+            let (depth, body, json) = on_small_stack(move || {
+                let depth = nesting_depth(&raw);
+                let (_, body) = analyze(&raw);
+                let json = serde_json::to_string(&body).expect("serializes");
+                (depth, body, json)
+            });
+            assert_eq!(depth, levels, "{kind:?}");
+            assert_eq!(depth_of(&body), MAX_MIME_DEPTH, "{kind:?}");
+            let back: BodyPart = serde_json::from_str(&json).expect("the stored structure reads back");
+            assert_eq!(back, body);
+        }
+    }
+
+    /// A base64 message/rfc822 holding 3,000 chained messages and 1 MB:
+    /// mail-parser alone would recurse 3,000 levels and copy the megabyte
+    /// at each (3 GB). Defused, it is one opaque enclosed message, its
+    /// encoding still reported as base64.
+    #[test]
+    fn encoded_enclosed_messages_are_not_parsed_by_recursion() {
+        let raw = caravel_testkit::encoded_nested_message(3000, 1 << 20);
+        let (depth, body) = on_small_stack(move || (nesting_depth(&raw), analyze(&raw).1));
+        assert!(depth <= 3, "the encoded text is not a chain of messages: {depth}");
+        let attached = &body.parts[1];
+        assert_eq!((attached.media_type.as_str(), attached.encoding.as_deref()), ("message", Some("base64")));
+        // Ordinary base64 attachments are untouched.
+        let pdf = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
+        assert!(matches!(defuse_encoded_messages(pdf), std::borrow::Cow::Borrowed(_)));
+        let (_, body) = analyze(pdf);
+        assert_eq!(body.parts[0].encoding.as_deref(), Some("base64"));
+    }
+
+    #[test]
+    fn a_container_at_the_limit_becomes_an_opaque_leaf() {
+        use caravel_testkit::{nested_message, Nesting};
+        let raw = nested_message(Nesting::Multipart, 5, "a@x.test", "b@y.test");
+        assert_eq!(nesting_depth(&raw), 5);
+        let (_, full) = analyze_limited(&raw, 5);
+        assert_eq!(depth_of(&full), 5);
+        let (_, cut) = analyze_limited(&raw, 3);
+        assert_eq!(depth_of(&cut), 3);
+        let mut leaf = &cut;
+        while let Some(child) = leaf.parts.first() {
+            leaf = child;
+        }
+        assert_eq!((leaf.media_type.as_str(), leaf.subtype.as_str()), ("application", "octet-stream"));
+        // The opaque leaf still slices the deeper parts' bytes.
+        let inner = &raw[leaf.body_start as usize..leaf.end as usize];
+        assert!(inner.windows(10).any(|w| w == b"the bottom"));
+        assert_eq!(nesting_depth(MULTI), 2);
+        assert_eq!(nesting_depth(b"Subject: plain\r\n\r\nbody\r\n"), 0);
     }
 
     #[test]

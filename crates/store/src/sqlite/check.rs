@@ -181,6 +181,24 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec
         }
     }
 
+    // Stored structures: each must read back (FETCH analyzes an unreadable
+    // one again from its bytes, but it is damage all the same).
+    let mut st = c.prepare(
+        "SELECT b.name, a.address, m.uid, m.envelope, m.structure FROM messages m
+         JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id",
+    )?;
+    let mut messages = st.query([])?;
+    while let Some(r) = messages.next()? {
+        let (env, body): (String, String) = (r.get(3)?, r.get(4)?);
+        let unreadable = serde_json::from_str::<crate::mime::Envelope>(&env)
+            .and_then(|_| serde_json::from_str::<crate::mime::BodyPart>(&body))
+            .err();
+        if let Some(e) = unreadable {
+            let (name, owner, uid): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            problem(format!("message UID {uid} in mailbox {name} of {owner}: stored structure unreadable ({e})"));
+        }
+    }
+
     // Account quotas.
     for (address, (used, sum)) in {
         let mut st = c.prepare(

@@ -56,6 +56,20 @@ impl Folders for SqliteStore {
                 if to.starts_with(&format!("{from}/")) {
                     return Err(StoreError::Invalid(format!("{from} cannot be moved inside itself")));
                 }
+                // A child's new name may be taken too (from/x becomes to/x):
+                // refuse before anything moves.
+                let clash: Option<String> = c
+                    .query_row(
+                        "SELECT t.name FROM mailboxes f JOIN mailboxes t ON t.account_id = f.account_id
+                           AND t.name = ?3 || substr(f.name, length(?2) + 1)
+                         WHERE f.account_id = ?1 AND substr(f.name, 1, length(?2)) = ?2 LIMIT 1",
+                        params![account, format!("{from}/"), format!("{to}/")],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(name) = clash {
+                    return Err(StoreError::Conflict(format!("mailbox {name} already exists")));
+                }
                 if from == "INBOX" {
                     // RFC 9051 §6.3.6: the messages move to a new mailbox; INBOX stays, empty.
                     let uidvalidity = next_uidvalidity(c, account)?;

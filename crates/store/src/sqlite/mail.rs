@@ -490,21 +490,17 @@ impl MailStore for SqliteStore {
     }
 
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(Envelope, BodyPart)> {
+        let blobs = self.blobs.clone();
         self.read(move |c| {
-            let (env, body, prefix_len): (String, String, i64) = found(
+            let row: StructureRow = found(
                 c.query_row(
-                    "SELECT envelope, structure, length(prefix) FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                    "SELECT envelope, structure, length(prefix), blob FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
                     params![mailbox, uid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 ),
                 || format!("no message with UID {uid}"),
             )?;
-            let bad = |e: serde_json::Error| StoreError::Backend(format!("stored structure unreadable: {e}"));
-            let mut body: BodyPart = serde_json::from_str(&body).map_err(bad)?;
-            // The structure was computed on the shared body; this copy's own
-            // header lines come first.
-            body.shift(prefix_len as u64);
-            Ok((serde_json::from_str(&env).map_err(bad)?, body))
+            decode_structure(c, &blobs, (mailbox, uid), row)
         })
         .await
     }
@@ -515,22 +511,20 @@ impl MailStore for SqliteStore {
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, (Envelope, BodyPart)>> {
         let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        let blobs = self.blobs.clone();
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT uid, envelope, structure, length(prefix) FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+                "SELECT uid, envelope, structure, length(prefix), blob FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
             )?;
             let mut rows = st.query([mailbox])?;
             let mut out = std::collections::HashMap::with_capacity(wanted.len());
-            let bad = |e: serde_json::Error| StoreError::Backend(format!("stored structure unreadable: {e}"));
             while let Some(r) = rows.next()? {
                 let uid = r.get::<_, i64>(0)? as u32;
                 if !wanted.contains(&uid) {
                     continue;
                 }
-                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?).map_err(bad)?;
-                let mut body: BodyPart = serde_json::from_str(&r.get::<_, String>(2)?).map_err(bad)?;
-                body.shift(r.get::<_, i64>(3)? as u64);
-                out.insert(uid, (env, body));
+                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                out.insert(uid, decode_structure(c, &blobs, (mailbox, uid), row)?);
             }
             Ok(out)
         })
@@ -586,15 +580,7 @@ impl MailStore for SqliteStore {
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
         let hash = hash.to_string();
-        self.read(move |c| {
-            let inline: Option<Option<Vec<u8>>> =
-                c.query_row("SELECT data FROM blobs WHERE hash = ?1", [&hash], |r| r.get(0)).optional()?;
-            match inline {
-                Some(Some(data)) => Ok(data),
-                _ => blobs.read(&hash).map_err(|e| StoreError::NotFound(format!("blob {hash}: {e}"))),
-            }
-        })
-        .await
+        self.read(move |c| blob_bytes(c, &blobs, &hash)).await
     }
 
     async fn set_flags(
@@ -770,6 +756,45 @@ impl MailLog for SqliteStore {
 
 /// Decoded header text of the messages of `mailbox` from UID `from` on, or
 /// None if one of them has none (stored before migration 4).
+/// A blob's bytes, kept in its row (small ones) or in its file.
+fn blob_bytes(c: &Connection, blobs: &BlobStore, hash: &str) -> Result<Vec<u8>> {
+    let inline: Option<Option<Vec<u8>>> =
+        c.query_row("SELECT data FROM blobs WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
+    match inline {
+        Some(Some(data)) => Ok(data),
+        _ => blobs.read(hash).map_err(|e| StoreError::NotFound(format!("blob {hash}: {e}"))),
+    }
+}
+
+/// A message row's stored envelope and structure (JSON), the length of its
+/// own header prefix, and its body blob.
+type StructureRow = (String, String, i64, String);
+
+/// Reads a message's stored envelope and structure. One whose stored form
+/// cannot be read (written before the MIME depth limit, or damaged) is
+/// analyzed again from its bytes, so one message never makes a FETCH of a
+/// whole range fail; `store check` lists such messages.
+fn decode_structure(
+    c: &Connection,
+    blobs: &BlobStore,
+    (mailbox, uid): (MailboxId, u32),
+    (env, body, prefix_len, blob): StructureRow,
+) -> Result<(Envelope, BodyPart)> {
+    let decoded =
+        serde_json::from_str::<Envelope>(&env).and_then(|e| Ok((e, serde_json::from_str::<BodyPart>(&body)?)));
+    let (env, mut body) = match decoded {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(mailbox, uid, error = %e, "stored structure unreadable; analyzing the message again");
+            mime::analyze(&blob_bytes(c, blobs, &blob)?)
+        }
+    };
+    // The structure was computed on the shared body; this copy's own header
+    // lines come first.
+    body.shift(prefix_len as u64);
+    Ok((env, body))
+}
+
 fn header_rows(c: &Connection, mailbox: MailboxId, from: u32) -> Result<Option<Vec<HeaderRow>>> {
     let mut st = c.prepare_cached(
         "SELECT uid, s_subject, s_from, s_to, s_cc, s_bcc FROM messages

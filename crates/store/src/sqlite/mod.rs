@@ -45,9 +45,13 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir` and brings its schema
     /// up to date.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(data_dir)
+        crate::private::create_dir(data_dir)
             .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let db_path = data_dir.join("caravel.db");
+        // Created here 0600 so that SQLite, which gives its WAL and SHM files
+        // the database file's mode, makes them private too.
+        crate::private::create_file(&db_path, false)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", db_path.display())))?;
         let blobs = BlobStore::open(data_dir.join("blobs"))?;
         blobs.clean_temp()?;
         let mut conn = open_connection(&db_path)?;

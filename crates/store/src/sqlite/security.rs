@@ -37,11 +37,13 @@ impl Security for SqliteStore {
                 // attacks must not lock the owner out for good.
                 let cap = policy.lock_secs.max(86_400);
                 let until = now.saturating_add(policy.lock_secs.saturating_mul(1 << locks.min(20)).min(cap));
+                // The count stays visible beside the lock (`user list`); with
+                // no window start, the next failure after the lock counts from 1.
                 c.execute(
-                    "UPDATE accounts SET failed_logins = 0, first_failure = NULL, locked_until = ?2,
+                    "UPDATE accounts SET failed_logins = ?3, first_failure = NULL, locked_until = ?2,
                             lock_count = lock_count + 1
                      WHERE id = ?1",
-                    params![account, until],
+                    params![account, until, failures],
                 )?;
                 Ok(Some(until))
             })

@@ -233,3 +233,53 @@ async fn upgrade_from_schema_version_1() {
         raw.query_row("SELECT id FROM mailboxes WHERE name = 'INBOX' LIMIT 1", [], |r| r.get(0)).expect("inbox");
     assert_eq!(crate::MailStore::header_search(&s, inbox, "subject", "test").await.expect("search"), None);
 }
+
+/// Issue 12: a structure stored before the depth limit (deeper than
+/// serde_json reads back) made every FETCH of its mailbox fail. It is now
+/// analyzed again from the message's bytes, its neighbours are unaffected,
+/// and `store check` names it.
+#[tokio::test]
+async fn an_unreadable_stored_structure_is_rebuilt_and_reported() {
+    use crate::mime::BodyPart;
+    use crate::{Address, Directory, MailStore, MailboxTarget, NewUser, SpecialUse, Target};
+    let (dir, s) = fresh();
+    s.add_domain("example.com").await.expect("domain");
+    let user = NewUser {
+        address: Address::parse("a@example.com").expect("address"),
+        name: None,
+        quota: None,
+        password_hash: "$argon2id$test".into(),
+    };
+    let a = s.add_user(user).await.expect("user");
+    let deep =
+        caravel_testkit::nested_message(caravel_testkit::Nesting::Multipart, 70, "x@remote.test", "a@example.com");
+    for raw in [suite::message(1, 300), std::sync::Arc::new(deep), suite::message(2, 300)] {
+        let mut target = Target::new(a.id, MailboxTarget::Special(SpecialUse::Inbox));
+        target.prefix = b"Delivered-To: a@example.com\r\n".to_vec();
+        s.deliver(suite::delivery(raw, vec![target])).await.expect("deliver");
+    }
+    let inbox = s.mailboxes(a.id).await.expect("mailboxes").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    let healthy = s.structures(inbox.id, &[1, 2, 3]).await.expect("structures");
+
+    // What the old code stored: the full 70 levels, which serde_json cannot read.
+    let mut old = BodyPart { media_type: "text".into(), subtype: "plain".into(), ..Default::default() };
+    for _ in 0..70 {
+        old = BodyPart {
+            media_type: "multipart".into(),
+            subtype: "mixed".into(),
+            parts: vec![old],
+            ..Default::default()
+        };
+    }
+    let old_json = serde_json::to_string(&old).expect("json");
+    assert!(serde_json::from_str::<BodyPart>(&old_json).is_err(), "deeper than serde_json reads");
+    let db = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    db.execute("UPDATE messages SET structure = ?1 WHERE uid = 2", [&old_json]).expect("tamper");
+
+    let rebuilt = s.structures(inbox.id, &[1, 2, 3]).await.expect("one message does not fail the range");
+    assert_eq!(rebuilt, healthy, "the same structure as analyzed at delivery, prefix included");
+    assert_eq!(s.structure(inbox.id, 2).await.expect("structure").1, healthy[&2].1);
+    let report = s.check().await.expect("check");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].contains("UID 2 in mailbox INBOX of a@example.com"), "{:?}", report.problems);
+}

@@ -1,0 +1,123 @@
+"""Hostile input end to end, run by tests/hostile_input.rs (issue 12): deeply
+nested MIME messages sent to port 25 and to submission, and APPENDed; the
+pause before a failed sign-in, measured on fresh connections. Usage:
+hostile_scenarios.py SCENARIO; ports from SMTP_PORT, SUBMISSIONS_PORT,
+IMAPS_PORT, POP3S_PORT; message files from MESSAGES (separated by ':'); the
+configured pause from PAUSE_MS."""
+
+import imaplib
+import os
+import poplib
+import smtplib
+import sys
+import time
+
+from common import HOST, PASSWORD, USER, ctx, expect, port
+
+SMTP = port("SMTP_PORT")
+SUBMISSIONS = port("SUBMISSIONS_PORT")
+IMAPS = port("IMAPS_PORT")
+POP3S = port("POP3S_PORT")
+BOB = "bob@example.test"
+HEALTHY = b"From: <partner@remote.test>\r\nTo: <alice@example.test>\r\nSubject: healthy\r\n\r\nhello\r\n"
+
+
+def messages():
+    return [open(p, "rb").read() for p in os.environ["MESSAGES"].split(":")]
+
+
+def refused_with_560(send, what):
+    try:
+        send()
+    except smtplib.SMTPDataError as e:
+        expect(e.smtp_code == 554 and b"5.6.0" in e.smtp_error, f"{what}: {e}")
+        return
+    expect(False, f"{what}: accepted")
+
+
+def still_serving():
+    s = smtplib.SMTP(HOST, SMTP)
+    s.sendmail("partner@remote.test", [USER], HEALTHY)
+    s.quit()
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(USER, PASSWORD)
+    m.logout()
+
+
+def deep_mx():
+    for i, msg in enumerate(messages()):
+        s = smtplib.SMTP(HOST, SMTP)
+        refused_with_560(lambda: s.sendmail("partner@remote.test", [USER], msg), f"port 25, message {i}")
+        # The session goes on after the refusal.
+        s.sendmail("partner@remote.test", [USER], HEALTHY)
+        s.quit()
+    still_serving()
+
+
+def deep_submission():
+    for i, msg in enumerate(messages()):
+        s = smtplib.SMTP_SSL(HOST, SUBMISSIONS, context=ctx())
+        s.login(USER, PASSWORD)
+        body = msg.replace(b"<a@x.test>", USER.encode(), 1)
+        refused_with_560(lambda: s.sendmail(USER, [BOB], body), f"submission, message {i}")
+        s.quit()
+    still_serving()
+
+
+def deep_append_then_fetch_range():
+    """A deep message between healthy ones: the range FETCH answers for all
+    three, and the deep one reads back byte for byte."""
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(USER, PASSWORD)
+    deep = messages()
+    for msg in [HEALTHY, *deep, HEALTHY]:
+        typ, data = m.append("INBOX", None, None, msg)
+        expect(typ == "OK", f"APPEND: {typ} {data}")
+    m.select("INBOX")
+    total = 2 + len(deep)
+    typ, data = m.fetch(f"1:*", "(UID FLAGS BODYSTRUCTURE)")
+    expect(typ == "OK", f"FETCH 1:*: {typ} {data}")
+    answered = [d for d in data if isinstance(d, bytes) and b"BODYSTRUCTURE" in d]
+    expect(len(answered) == total, f"{len(answered)} of {total} messages answered: {data!r:.300}")
+    for i, msg in enumerate(deep):
+        typ, data = m.fetch(str(i + 2), "(BODY.PEEK[])")
+        expect(typ == "OK" and data[0][1] == msg, f"BODY.PEEK[] of deep message {i}: {typ}")
+        typ, data = m.fetch(str(i + 2), "(BODY.PEEK[1.MIME])")
+        expect(typ == "OK", f"BODY[1.MIME] of deep message {i}: {typ} {data}")
+    m.logout()
+    still_serving()
+
+
+def timed(what, fail):
+    """Seconds from sending the failing sign-in to its answer."""
+    start = time.monotonic()
+    try:
+        fail()
+    except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException):
+        return time.monotonic() - start
+    expect(False, f"{what}: the wrong password was accepted")
+
+
+def pause_before_the_reply():
+    """Each try on a fresh connection, as a guesser would: the refusal itself
+    comes only after the pause."""
+    pause = int(os.environ["PAUSE_MS"]) / 1000
+    wrong = "not-the-password"
+    for what in ["imap", "pop3", "smtp"]:
+        if what == "imap":
+            m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+            took = timed(what, lambda: m.login(USER, wrong))
+        elif what == "pop3":
+            p = poplib.POP3_SSL(HOST, POP3S, context=ctx())
+            p.user(USER)
+            took = timed(what, lambda: p.pass_(wrong))
+        else:
+            s = smtplib.SMTP_SSL(HOST, SUBMISSIONS, context=ctx())
+            s.ehlo()
+            took = timed(what, lambda: s.auth("PLAIN", lambda challenge=None: f"\0{USER}\0{wrong}"))
+        expect(took >= pause * 0.9, f"{what}: refused after {took:.3f}s, the pause is {pause:.3f}s")
+    print("pause ok")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()
