@@ -31,7 +31,26 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 passed=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
 failed=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+echo "== fuzz: saved crash inputs, then every target ${FUZZ_SECONDS:=30} s (scripts/fuzz.sh)"
+flog=$(mktemp)
+trap 'rm -f "$log" "$flog"' EXIT
+if bash scripts/fuzz.sh replay 0 >"$flog" 2>&1; then echo "fuzz regressions: replayed"; else
+  tail -60 "$flog"; failed=$((failed + 1)); fi
+for t in $(bash scripts/fuzz.sh list 0); do
+  if bash scripts/fuzz.sh "$t" "$FUZZ_SECONDS" >"$flog" 2>&1; then
+    passed=$((passed + 1))
+    echo "fuzz $t: $(grep -h '^Done' "$flog" | tail -1)"
+  else
+    tail -60 "$flog"
+    echo "fuzz $t: FAILED (the input is in fuzz/artifacts/$t/)"
+    failed=$((failed + 1))
+  fi
+done
 echo "== smoke test: caravel serve on built-in defaults"
-bash scripts/smoke-defaults.sh
-passed=$((passed + 1))
-echo "total: $passed passed, $failed failed"
+skipped=0
+smoke=$(bash scripts/smoke-defaults.sh) || { echo "$smoke"; exit 1; }
+echo "$smoke"
+# A skip (ports taken, not root) is not a pass.
+if [[ "$smoke" == *"smoke test passed"* ]]; then passed=$((passed + 1)); else skipped=$((skipped + 1)); fi
+echo "total: $passed passed, $failed failed, $skipped skipped"
+((failed == 0))
