@@ -151,3 +151,40 @@ fn import_stores_deep_messages_flattened() {
     let r = env.run(&["store", "check"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
 }
+
+/// Sends `command` over and over without ever reading the replies; the
+/// server must give up on us (its writes time out) within `limit`, which
+/// shows as our writes failing once it has closed the connection.
+async fn never_reading_client_is_dropped(addr: std::net::SocketAddr, command: &[u8], limit: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (_unread, mut write) = stream.into_split();
+    let batch = command.repeat(1000);
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(limit, async {
+        loop {
+            if write.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(outcome.is_ok(), "{addr}: still connected after {:?} without reading", started.elapsed());
+}
+
+/// Issue 12: only IMAP had a write timeout; an SMTP or POP3 client that
+/// stops reading held its session for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_stop_reading_are_dropped() {
+    let short = Duration::from_secs(1);
+    let t = TestServer::start_with(|c| {
+        c.smtp.command_timeout = short;
+        c.pop3.idle_timeout = short;
+        c.imap.idle_timeout = short;
+    })
+    .await;
+    let limit = Duration::from_secs(15);
+    never_reading_client_is_dropped(t.addr(caravel_net::Service::Smtp), b"EHLO client.test\r\n", limit).await;
+    never_reading_client_is_dropped(t.addr(caravel_net::Service::Pop3), b"CAPA\r\n", limit).await;
+    never_reading_client_is_dropped(t.addr(caravel_net::Service::Imap), b"a CAPABILITY\r\n", limit).await;
+}

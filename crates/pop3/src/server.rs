@@ -43,10 +43,9 @@ impl<M: Maildrops> Pop3Server<M> {
             match next {
                 Next::Close => break,
                 Next::StartTls => {
-                    if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                    if !send(&mut stream, &mut out, self.idle_timeout).await {
                         return;
                     }
-                    out.clear();
                     // Nothing sent before the handshake counts after it (RFC 2595 §4).
                     buf.clear();
                     if stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
@@ -83,11 +82,8 @@ impl<M: Maildrops> Pop3Server<M> {
                 buf.clear();
                 discarding = true;
             }
-            if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-                    return;
-                }
-                out.clear();
+            if !out.is_empty() && !send(&mut stream, &mut out, self.idle_timeout).await {
+                return;
             }
             let mut chunk = [0u8; 4096];
             let read = tokio::select! {
@@ -106,10 +102,19 @@ impl<M: Maildrops> Pop3Server<M> {
                 Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        let _ = stream.write_all(&out).await;
-        let _ = stream.flush().await;
+        let _ = send(&mut stream, &mut out, self.idle_timeout).await;
         let _ = stream.shutdown().await;
     }
+}
+
+/// Sends and clears `out`; false when the client is gone or has not taken
+/// the bytes within `timeout` (a client that stops reading is dropped rather
+/// than holding its session for ever).
+async fn send(stream: &mut Stream, out: &mut Vec<u8>, timeout: Duration) -> bool {
+    let sent = async { stream.write_all(out).await.is_ok() && stream.flush().await.is_ok() };
+    let ok = tokio::time::timeout(timeout, sent).await.unwrap_or(false);
+    out.clear();
+    ok
 }
 
 #[async_trait]

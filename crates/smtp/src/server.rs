@@ -50,13 +50,21 @@ struct Conn {
     stream: Stream,
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// A client that stops reading our replies is dropped after this long
+    /// (else it would hold the session and its buffers for ever).
+    write_timeout: Duration,
 }
 
 impl Conn {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
+            let send = async {
+                self.stream.write_all(&self.out).await?;
+                self.stream.flush().await
+            };
+            tokio::time::timeout(self.write_timeout, send)
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))??;
             self.out.clear();
         }
         Ok(())
@@ -109,7 +117,8 @@ impl<B: Backend> SmtpServer<B> {
             net.id.clone(),
             tls,
         );
-        let mut conn = Conn { stream, buf: Vec::new(), out: session.greeting().to_bytes() };
+        let mut conn =
+            Conn { stream, buf: Vec::new(), out: session.greeting().to_bytes(), write_timeout: self.timeouts.command };
         let mut shutdown = net.shutdown.clone();
         let end = self.drive(&mut session, &mut conn, &net, &mut shutdown).await;
         let last = match end {
