@@ -412,9 +412,13 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize) -> Bo
     if media_type == "text" && !params.iter().any(|(k, _)| k.eq_ignore_ascii_case("charset")) {
         params.push(("charset".into(), "us-ascii".into()));
     }
-    let header_start = base + p.offset_header as u64;
-    let body_start = base + p.offset_body as u64;
-    let end = base + p.offset_end as u64;
+    // On malformed input mail-parser's offsets can run past the message or
+    // out of order (found by fuzzing): clamp them, so that every section is
+    // a valid slice of the message.
+    let len = raw.len() as u64;
+    let header_start = (base + p.offset_header as u64).min(len);
+    let body_start = (base + p.offset_body as u64).clamp(header_start, len);
+    let end = (base + p.offset_end as u64).clamp(body_start, len);
     let body_bytes = raw.get(body_start as usize..end as usize).unwrap_or_default();
     let mut out = BodyPart {
         media_type,
@@ -686,6 +690,32 @@ mod tests {
         assert!(inner.windows(10).any(|w| w == b"the bottom"));
         assert_eq!(nesting_depth(MULTI), 2);
         assert_eq!(nesting_depth(b"Subject: plain\r\n\r\nbody\r\n"), 0);
+    }
+
+    /// Every input a fuzz target once failed on (fuzz/regressions/mime)
+    /// keeps the invariants the target checks.
+    #[test]
+    fn fuzz_regressions_hold() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/mime");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/mime") {
+            let raw = std::fs::read(entry.expect("entry").path()).expect("read");
+            let _ = nesting_depth(&raw);
+            let (_, body) = analyze(&raw);
+            let mut stack = vec![(&body, 0usize)];
+            while let Some((p, depth)) = stack.pop() {
+                assert!(depth <= MAX_MIME_DEPTH);
+                assert!(p.header_start <= p.body_start && p.body_start <= p.end && p.end <= raw.len() as u64, "{p:?}");
+                stack.extend(p.parts.iter().map(|c| (c, depth + 1)));
+                if let Some(inner) = &p.message {
+                    stack.push((&inner.1, depth + 1));
+                }
+            }
+            let json = serde_json::to_string(&body).expect("json");
+            assert_eq!(serde_json::from_str::<BodyPart>(&json).expect("reads back"), body);
+            n += 1;
+        }
+        assert!(n >= 1);
     }
 
     #[test]
