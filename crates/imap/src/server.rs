@@ -1,12 +1,14 @@
-//! The tokio driver for IMAP sessions: feeds the receiver, runs commands,
-//! sends continuation requests for literals, performs STARTTLS and IDLE.
+//! The IMAP side of the shared connection driver (`caravel_net::driver`):
+//! feeds the receiver (line and literal framing), runs commands, sends
+//! continuation requests for literals, performs STARTTLS, COMPRESS and IDLE.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use caravel_net::{Handler, Service, Session as NetSession, Stream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use caravel_net::driver::CorruptStream;
+use caravel_net::{Connection, End, Handler, Layer, Service, Session as NetSession, Stream};
+use tokio::io::AsyncWriteExt;
 
 use crate::deflate::Deflate;
 use crate::receiver::{Event, Receiver};
@@ -24,71 +26,34 @@ pub struct ImapServer {
     pub auth_failure_delay: Duration,
 }
 
-/// The connection: the stream, plus DEFLATE once COMPRESS is active.
-struct Conn {
-    stream: Stream,
-    deflate: Option<Box<Deflate>>,
-    chunk: Vec<u8>,
-    plain: Vec<u8>,
-    wire: Vec<u8>,
-    /// A client that stops reading is dropped after this long.
-    write_timeout: Duration,
+/// COMPRESS=DEFLATE (RFC 4978) as a layer of the connection driver.
+impl Layer for Deflate {
+    fn encode(&mut self, plain: &[u8], wire: &mut Vec<u8>) {
+        self.compress(plain, wire);
+    }
+    fn decode(&mut self, wire: &[u8], plain: &mut Vec<u8>) -> Result<(), CorruptStream> {
+        self.decompress(wire, plain).map_err(|_| CorruptStream)
+    }
 }
 
-impl Conn {
-    /// Sends and clears `out`; false if the client is gone.
-    async fn write(&mut self, out: &mut Vec<u8>) -> bool {
-        if out.is_empty() {
-            return true;
-        }
-        let bytes = match &mut self.deflate {
-            Some(d) => {
-                self.wire.clear();
-                d.compress(out, &mut self.wire);
-                &self.wire
-            }
-            None => &*out,
-        };
-        let sent = async { self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok() };
-        let ok = tokio::time::timeout(self.write_timeout, sent).await.unwrap_or(false);
-        out.clear();
-        ok
-    }
-
-    /// Reads what the client sent into the receiver; false at end of stream
-    /// or on an error (including a corrupt compressed stream).
-    async fn read(&mut self, receiver: &mut Receiver) -> bool {
-        let n = match self.stream.read(&mut self.chunk).await {
-            Ok(n) if n > 0 => n,
-            _ => return false,
-        };
-        match &mut self.deflate {
-            Some(d) => {
-                self.plain.clear();
-                if d.decompress(&self.chunk[..n], &mut self.plain).is_err() {
-                    return false;
-                }
-                receiver.feed(&self.plain);
-                self.plain = Vec::new();
-            }
-            None => receiver.feed(&self.chunk[..n]),
-        }
-        true
-    }
+/// Reads what the client sends next into the receiver.
+async fn read(
+    conn: &mut Connection<Stream>,
+    receiver: &mut Receiver,
+    timeout: Duration,
+    shutdown: Option<&mut caravel_net::Shutdown>,
+) -> Result<(), End> {
+    conn.fill(timeout, shutdown).await?;
+    receiver.feed(&std::mem::take(conn.input()));
+    Ok(())
 }
 
 impl ImapServer {
     async fn run(&self, net: NetSession, stream: Stream) {
         let mut session = Session::new(self.ctx.clone(), stream.is_tls(), net.peer.ip());
-        let mut conn = Conn {
-            stream,
-            deflate: None,
-            chunk: vec![0u8; 8 * 1024],
-            plain: Vec::new(),
-            wire: Vec::new(),
-            write_timeout: self.idle_timeout,
-        };
-        let mut out = session.greeting();
+        // A client that stops reading is dropped after the idle timeout.
+        let mut conn = Connection::new(stream, self.idle_timeout);
+        conn.send(&session.greeting());
         // Until sign-in, literals are small (a user name, a password).
         let mut receiver = Receiver::new(MAX_LINE, PRE_AUTH_LITERAL);
         let mut next = Next::Command;
@@ -97,12 +62,9 @@ impl ImapServer {
             match next.clone() {
                 Next::Close => break,
                 Next::StartTls => {
-                    if !conn.write(&mut out).await {
-                        return;
-                    }
                     // RFC 9051 §6.2.1: nothing pipelined before the handshake counts.
                     receiver.clear();
-                    if conn.stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
+                    if conn.start_tls(&net.tls, Duration::from_secs(30)).await.is_err() {
                         return;
                     }
                     session.tls_started();
@@ -110,65 +72,61 @@ impl ImapServer {
                     continue;
                 }
                 Next::Resume => {
-                    if !conn.write(&mut out).await {
+                    if conn.flush().await.is_err() {
                         return;
                     }
                     let step = session.resume().await;
-                    out.extend(step.out);
+                    conn.send(&step.out);
                     next = step.next;
                     continue;
                 }
                 Next::Compress => {
-                    // RFC 4978 §3: compression starts right after the tagged OK.
-                    if !conn.write(&mut out).await {
+                    // RFC 4978 §3: compression starts right after the tagged OK;
+                    // bytes the client pipelined after COMPRESS are compressed.
+                    if conn.flush().await.is_err() {
                         return;
                     }
-                    conn.deflate = Some(Box::default());
-                    // Bytes the client pipelined after COMPRESS are compressed.
-                    let pending = receiver.take_pending();
-                    if let Some(d) = &mut conn.deflate {
-                        let mut plain = Vec::new();
-                        if d.decompress(&pending, &mut plain).is_err() {
-                            return;
-                        }
-                        receiver.feed(&plain);
+                    *conn.input() = receiver.take_pending();
+                    if conn.start_layer(Box::<Deflate>::default()).is_err() {
+                        return;
                     }
+                    receiver.feed(&std::mem::take(conn.input()));
                     next = Next::Command;
                     continue;
                 }
                 Next::Idle(tag) => {
-                    if !conn.write(&mut out).await {
+                    if conn.flush().await.is_err() {
                         return;
                     }
                     // New mail may have come between the command and now.
-                    out.extend(session.idle_sync().await);
+                    conn.send(&session.idle_sync().await);
                     loop {
-                        if !conn.write(&mut out).await {
+                        if conn.flush().await.is_err() {
                             return;
                         }
                         if let Some(ev) = receiver.next_event() {
                             match ev {
                                 Event::Command(line) if line.trim_ascii().eq_ignore_ascii_case(b"DONE") => {
-                                    out.extend(format!("{tag} OK IDLE terminated\r\n").into_bytes());
+                                    conn.send(format!("{tag} OK IDLE terminated\r\n").as_bytes());
                                 }
-                                _ => out.extend(format!("{tag} BAD Expected DONE\r\n").into_bytes()),
+                                _ => conn.send(format!("{tag} BAD Expected DONE\r\n").as_bytes()),
                             }
                             break;
                         }
                         tokio::select! {
-                            r = tokio::time::timeout(self.idle_timeout, conn.read(&mut receiver)) => match r {
-                                Ok(true) => {}
-                                Ok(false) => return,
-                                Err(_) => {
-                                    out.extend(session.timeout_reply());
-                                    let _ = conn.write(&mut out).await;
+                            r = read(&mut conn, &mut receiver, self.idle_timeout, None) => match r {
+                                Ok(()) => {}
+                                Err(End::Timeout) => {
+                                    conn.send(&session.timeout_reply());
+                                    conn.close().await;
                                     return;
                                 }
+                                Err(_) => return,
                             },
-                            _ = session.idle_wait() => out.extend(session.idle_sync().await),
+                            _ = session.idle_wait() => conn.send(&session.idle_sync().await),
                             _ = shutdown.requested() => {
-                                out.extend(session.shutdown_reply());
-                                let _ = conn.write(&mut out).await;
+                                conn.send(&session.shutdown_reply());
+                                conn.close().await;
                                 return;
                             }
                         }
@@ -187,50 +145,46 @@ impl ImapServer {
                     _ => session.command(&bytes).await,
                 },
                 Some(Event::Continue) => {
-                    out.extend_from_slice(b"+ Ready for literal data\r\n");
-                    if !conn.write(&mut out).await {
+                    conn.send(b"+ Ready for literal data\r\n");
+                    if conn.flush().await.is_err() {
                         return;
                     }
                     continue;
                 }
                 Some(Event::TooLong { tag, literal }) => session.too_long(tag.as_deref(), literal),
                 None => {
-                    if !conn.write(&mut out).await {
+                    if conn.flush().await.is_err() {
                         return;
                     }
+                    // Shutdown is noticed between commands, not during SASL.
                     let between = matches!(next, Next::Command);
-                    conn.stream.quickack();
-                    let read = tokio::select! {
-                        r = tokio::time::timeout(self.idle_timeout, conn.read(&mut receiver)) => r,
-                        _ = shutdown.requested(), if between => {
-                            out.extend(session.shutdown_reply());
+                    let watch = if between { Some(&mut shutdown) } else { None };
+                    match read(&mut conn, &mut receiver, self.idle_timeout, watch).await {
+                        Ok(()) => {}
+                        Err(End::Gone) => return,
+                        Err(End::Timeout) => {
+                            conn.send(&session.timeout_reply());
                             break;
                         }
-                    };
-                    match read {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(_) => {
-                            out.extend(session.timeout_reply());
+                        Err(End::Shutdown) => {
+                            conn.send(&session.shutdown_reply());
                             break;
                         }
                     }
                     continue;
                 }
             };
-            // The pause comes before the refusal: a guesser that opens a new
-            // connection per try must wait for each answer.
             if step.auth_failed {
-                tokio::time::sleep(self.auth_failure_delay).await;
+                conn.refuse_after_pause(self.auth_failure_delay, &step.out).await;
+            } else {
+                conn.send(&step.out);
             }
-            out.extend(step.out);
             if session.signed_in() {
                 receiver.set_max_literal(self.ctx.config.max_message_size as usize);
             }
             next = step.next;
         }
-        let _ = conn.write(&mut out).await;
-        let _ = conn.stream.shutdown().await;
+        conn.close().await;
     }
 }
 

@@ -77,7 +77,7 @@ impl fmt::Display for Service {
 
 /// Resolves when shutdown has been requested.
 #[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub struct Shutdown(pub(crate) watch::Receiver<bool>);
 
 impl Shutdown {
     pub fn is_requested(&self) -> bool {

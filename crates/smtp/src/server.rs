@@ -1,13 +1,14 @@
-//! The tokio driver: reads lines and data from the connection, feeds the
-//! session, writes its replies (flushed when no complete command is waiting,
-//! which is what PIPELINING needs), and performs STARTTLS.
+//! The SMTP side of the shared connection driver (`caravel_net::driver`):
+//! which framing comes next (command lines, DATA, BDAT chunks), fed to the
+//! session state machine; its replies are flushed when no complete command
+//! is waiting, which is what PIPELINING needs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use caravel_net::{Handler, Service, Session as NetSession, Stream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession, Stream};
+use tokio::io::AsyncWriteExt;
 
 use crate::backend::Backend;
 use crate::pipeline::Pipeline;
@@ -38,66 +39,6 @@ pub struct SmtpServer<B: Backend> {
     pub timeouts: Timeouts,
 }
 
-/// Why a connection ended early.
-enum End {
-    /// The client closed, or the connection broke.
-    Gone,
-    Timeout,
-    Shutdown,
-}
-
-struct Conn {
-    stream: Stream,
-    buf: Vec<u8>,
-    out: Vec<u8>,
-    /// A client that stops reading our replies is dropped after this long
-    /// (else it would hold the session and its buffers for ever).
-    write_timeout: Duration,
-}
-
-impl Conn {
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            let send = async {
-                self.stream.write_all(&self.out).await?;
-                self.stream.flush().await
-            };
-            tokio::time::timeout(self.write_timeout, send)
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))??;
-            self.out.clear();
-        }
-        Ok(())
-    }
-
-    fn push(&mut self, replies: &[Reply]) {
-        for r in replies {
-            self.out.extend_from_slice(&r.to_bytes());
-        }
-    }
-
-    /// Reads more input into `buf`.
-    async fn fill(&mut self, timeout: Duration, shutdown: Option<&mut caravel_net::Shutdown>) -> Result<(), End> {
-        let mut chunk = [0u8; 16 * 1024];
-        let read = self.stream.read(&mut chunk);
-        let n = match shutdown {
-            Some(s) => tokio::select! {
-                r = tokio::time::timeout(timeout, read) => r,
-                _ = s.requested() => return Err(End::Shutdown),
-            },
-            None => tokio::time::timeout(timeout, read).await,
-        };
-        match n {
-            Err(_) => Err(End::Timeout),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(End::Gone),
-            Ok(Ok(n)) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-        }
-    }
-}
-
 impl<B: Backend> SmtpServer<B> {
     fn config(&self, service: Service) -> Arc<SessionConfig> {
         match service {
@@ -117,8 +58,10 @@ impl<B: Backend> SmtpServer<B> {
             net.id.clone(),
             tls,
         );
-        let mut conn =
-            Conn { stream, buf: Vec::new(), out: session.greeting().to_bytes(), write_timeout: self.timeouts.command };
+        // A client that stops reading our replies is dropped after the
+        // command timeout.
+        let mut conn = Connection::new(stream, self.timeouts.command);
+        conn.send(&session.greeting().to_bytes());
         let mut shutdown = net.shutdown.clone();
         let end = self.drive(&mut session, &mut conn, &net, &mut shutdown).await;
         let last = match end {
@@ -127,90 +70,55 @@ impl<B: Backend> SmtpServer<B> {
             End::Shutdown => Some(session.shutdown_reply()),
         };
         if let Some(r) = last {
-            conn.push(&[r]);
+            conn.send(&r.to_bytes());
         }
-        let _ = conn.flush().await;
-        let _ = conn.stream.shutdown().await;
+        conn.close().await;
     }
 
     async fn drive(
         &self,
         session: &mut Session<B>,
-        conn: &mut Conn,
+        conn: &mut Connection<Stream>,
         net: &NetSession,
         shutdown: &mut caravel_net::Shutdown,
     ) -> End {
         let mut next = Next::Command;
-        // Skipping the rest of an over-long line.
-        let mut discarding = false;
         loop {
             let step: Step = match next {
-                Next::Close => {
-                    let _ = conn.flush().await;
-                    return End::Gone;
-                }
+                Next::Close => return End::Gone,
                 Next::StartTls => {
-                    if conn.flush().await.is_err() {
-                        return End::Gone;
+                    if let Err(e) = conn.start_tls(&net.tls, Duration::from_secs(30)).await {
+                        return e;
                     }
-                    // RFC 3207 §4.2 / CVE-2011-0411: nothing sent before the
-                    // handshake may be taken as a command after it.
-                    conn.buf.clear();
-                    if conn.stream.upgrade(&net.tls, Duration::from_secs(30)).await.is_err() {
-                        return End::Gone;
-                    }
-                    session.tls_started(conn.stream.tls_info().unwrap_or_default());
+                    session.tls_started(conn.stream().tls_info().unwrap_or_default());
                     next = Next::Command;
                     continue;
                 }
                 Next::Command | Next::AuthResponse => {
                     let limit = if next == Next::AuthResponse { MAX_AUTH_LINE } else { MAX_COMMAND_LINE };
-                    match conn.buf.iter().position(|&b| b == b'\n') {
-                        Some(pos) => {
-                            let mut line: Vec<u8> = conn.buf.drain(..=pos).collect();
-                            line.pop();
-                            if line.last() == Some(&b'\r') {
-                                line.pop();
-                            }
-                            if std::mem::take(&mut discarding) || line.len() + 2 > limit {
-                                session.line_too_long()
-                            } else {
-                                session.line(&line).await
-                            }
-                        }
-                        None => {
-                            if conn.buf.len() > limit {
-                                conn.buf.clear();
-                                discarding = true;
-                            }
-                            // Nothing complete is waiting: answer what was pipelined.
-                            if conn.flush().await.is_err() {
-                                return End::Gone;
-                            }
-                            let between_commands = next == Next::Command && conn.buf.is_empty();
-                            let watch = if between_commands { Some(&mut *shutdown) } else { None };
-                            if let Err(e) = conn.fill(self.timeouts.command, watch).await {
-                                return e;
-                            }
-                            continue;
-                        }
+                    let watch = if next == Next::Command { Some(&mut *shutdown) } else { None };
+                    match conn.next_line(limit, self.timeouts.command, watch).await {
+                        Ok(Line::Complete(line)) => session.line(&line).await,
+                        Ok(Line::TooLong) => session.line_too_long(),
+                        Err(e) => return e,
                     }
                 }
                 Next::Data => {
-                    if conn.flush().await.is_err() {
-                        return End::Gone;
+                    // The 354 goes out before the data can come.
+                    if let Err(e) = conn.flush().await {
+                        return e;
                     }
                     let mut receiver = session.data_receiver();
                     loop {
-                        match receiver.feed(&conn.buf) {
+                        match receiver.feed(conn.input()) {
                             crate::data::Feed::More => {
-                                conn.buf.clear();
+                                conn.input().clear();
                                 if let Err(e) = conn.fill(self.timeouts.data, None).await {
                                     return e;
                                 }
                             }
                             crate::data::Feed::Done { consumed, result } => {
-                                conn.buf.drain(..consumed);
+                                conn.input().drain(..consumed);
                                 break session.data_done(result).await;
                             }
                         }
@@ -219,9 +127,10 @@ impl<B: Backend> SmtpServer<B> {
                 Next::Bdat { size, last } => {
                     let mut remaining = size;
                     loop {
-                        let take = (remaining.min(conn.buf.len() as u64)) as usize;
-                        session.bdat_piece(&conn.buf[..take]);
-                        conn.buf.drain(..take);
+                        let input = conn.input();
+                        let take = (remaining.min(input.len() as u64)) as usize;
+                        session.bdat_piece(&input[..take]);
+                        input.drain(..take);
                         remaining -= take as u64;
                         if remaining == 0 {
                             break;
@@ -233,12 +142,12 @@ impl<B: Backend> SmtpServer<B> {
                     session.bdat_end(size, last).await
                 }
             };
-            // The pause comes before the refusal: a guesser that opens a new
-            // connection per try must wait for each answer.
+            let replies: Vec<u8> = step.replies.iter().flat_map(|r| r.to_bytes()).collect();
             if step.auth_failed {
-                tokio::time::sleep(self.timeouts.auth_failure_delay).await;
+                conn.refuse_after_pause(self.timeouts.auth_failure_delay, &replies).await;
+            } else {
+                conn.send(&replies);
             }
-            conn.push(&step.replies);
             next = step.next;
         }
     }
