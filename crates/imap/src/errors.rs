@@ -11,6 +11,10 @@ pub fn store_failure(e: &StoreError) -> String {
             tracing::error!(error = %detail, "storage failure");
             "[UNAVAILABLE] Storage failure, try again later".to_string()
         }
+        StoreError::Full(detail) => {
+            tracing::error!(error = %detail, "mail storage full");
+            "[OVERQUOTA] The mail server's storage is full; try again later".to_string()
+        }
         // RFC 5530 §3: the account is over its limit.
         StoreError::OverQuota(_) => format!("[OVERQUOTA] {e}"),
         StoreError::Conflict(_) => format!("[ALREADYEXISTS] {e}"),

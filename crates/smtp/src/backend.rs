@@ -12,6 +12,16 @@ use caravel_store::{AccountId, Dsn, MailEvent, RemoteRecipient};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TempFailure(pub String);
 
+impl TempFailure {
+    /// Words the store uses for a full disk (`StoreError::Full`).
+    pub const FULL: &'static str = "mail storage full";
+
+    /// The disk is full (452 4.3.1 rather than 451 4.3.0).
+    pub fn is_full(&self) -> bool {
+        self.0.starts_with(Self::FULL)
+    }
+}
+
 /// A local account a recipient address leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalRecipient {

@@ -599,10 +599,16 @@ impl<B: Backend> Session<B> {
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
             Err(e) => {
+                let code = if e.is_full() { 452 } else { 451 };
                 for rcpt in &tx.accepted {
-                    self.log(EventKind::Rejected, &tx.from, rcpt, &format!("451 storage failure: {}", e.0)).await;
+                    self.log(EventKind::Rejected, &tx.from, rcpt, &format!("{code} {}", e.0)).await;
                 }
-                Step::reply(Reply::new(451, "4.3.0", "Temporary storage failure, please try again"))
+                if e.is_full() {
+                    // RFC 3463 §3.4: mail system full.
+                    Step::reply(Reply::new(452, "4.3.1", "Insufficient system storage, please try again later"))
+                } else {
+                    Step::reply(Reply::new(451, "4.3.0", "Temporary storage failure, please try again"))
+                }
             }
         }
     }

@@ -158,3 +158,13 @@ impl Backend for StoreBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The SMTP reply to a full disk depends on the store's words for it.
+    #[test]
+    fn a_full_store_is_a_full_temp_failure() {
+        assert!(super::temp(caravel_store::StoreError::Full("ENOSPC".into())).is_full());
+        assert!(!super::temp(caravel_store::StoreError::Backend("locked".into())).is_full());
+    }
+}

@@ -18,24 +18,36 @@ pub enum StoreError {
     /// Disk or database trouble; the operation did not take effect.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The disk is full; the operation did not take effect, and may once
+    /// space is freed (SMTP 452 4.3.1, IMAP NO [OVERQUOTA]).
+    #[error("mail storage full: {0}")]
+    Full(String),
 }
 
 impl StoreError {
     /// Whether retrying later may succeed (maps to 4xx / NO [UNAVAILABLE]).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Backend(_))
+        matches!(self, StoreError::Backend(_) | StoreError::Full(_))
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        // ENOSPC, and EDQUOT (a file system quota on the server's user).
+        if e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122)) {
+            StoreError::Full(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
     }
 }
 

@@ -88,6 +88,32 @@ def deep_append_then_fetch_range():
     still_serving()
 
 
+def disk_full():
+    """PHASE=full: the disk is full; a large message is refused with 452 4.3.1
+    and APPEND with NO [OVERQUOTA], and the session goes on. PHASE=freed:
+    both are accepted again."""
+    big = HEALTHY + (b"x" * 78 + b"\r\n") * 5000
+    phase = os.environ["PHASE"]
+    s = smtplib.SMTP(HOST, SMTP)
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(USER, PASSWORD)
+    if phase == "full":
+        try:
+            s.sendmail("partner@remote.test", [USER], big)
+            expect(False, "accepted on a full disk")
+        except smtplib.SMTPDataError as e:
+            expect(e.smtp_code == 452 and b"4.3.1" in e.smtp_error, f"full disk: {e}")
+        typ, data = m.append("INBOX", None, None, big)
+        expect(typ == "NO" and b"[OVERQUOTA]" in data[0], f"APPEND on a full disk: {typ} {data}")
+        s.noop()
+    else:
+        s.sendmail("partner@remote.test", [USER], big)
+        typ, data = m.append("INBOX", None, None, big)
+        expect(typ == "OK", f"APPEND after space returned: {typ} {data}")
+    m.logout()
+    s.quit()
+
+
 def timed(what, fail):
     """Seconds from sending the failing sign-in to its answer."""
     start = time.monotonic()

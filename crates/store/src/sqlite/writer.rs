@@ -15,7 +15,34 @@ use crate::{Result, StoreError};
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 512;
 
-type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Reply = Box<dyn FnOnce(Committed) + Send>;
+
+/// How a group transaction ended, for every job in it (so, cloneable).
+type Committed = std::result::Result<(), CommitError>;
+
+#[derive(Clone)]
+struct CommitError {
+    /// The disk was full (StoreError::Full), rather than another failure.
+    full: bool,
+    text: String,
+}
+
+impl CommitError {
+    fn store_error(self) -> StoreError {
+        if self.full {
+            StoreError::Full(self.text)
+        } else {
+            StoreError::Backend(self.text)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CommitError {
+    fn from(e: rusqlite::Error) -> Self {
+        let text = e.to_string();
+        CommitError { full: matches!(StoreError::from(e), StoreError::Full(_)), text }
+    }
+}
 type Job = Box<dyn FnOnce(&Connection) -> Option<Reply> + Send>;
 
 #[derive(Clone)]
@@ -41,8 +68,8 @@ impl Writer {
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let job: Job = Box::new(move |conn| match in_savepoint(conn, f) {
-            Ok(value) => Some(Box::new(move |committed: std::result::Result<(), String>| {
-                let _ = tx.send(committed.map(|()| value).map_err(StoreError::Backend));
+            Ok(value) => Some(Box::new(move |committed: Committed| {
+                let _ = tx.send(committed.map(|()| value).map_err(CommitError::store_error));
             })),
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -78,8 +105,8 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
-        let outcome = (|| -> std::result::Result<(), String> {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+        let outcome = (|| -> Committed {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
             // Under the write lock: unlink blobs trashed by earlier transactions.
             if let Err(e) = empty_trash(&conn, &blobs) {
                 tracing::warn!(error = %e, "could not empty the blob trash; will retry");
@@ -92,10 +119,11 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
                 // errors (disk full, I/O error). Then a later job's SAVEPOINT
                 // would open and commit a transaction of its own: stop here.
                 if conn.is_autocommit() {
-                    return Err("the transaction was rolled back after a storage error".into());
+                    let text = "the transaction was rolled back after a storage error".to_string();
+                    return Err(CommitError { full: false, text });
                 }
             }
-            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+            Ok(conn.execute_batch("COMMIT")?)
         })();
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
