@@ -46,6 +46,9 @@ for t in $(bash scripts/fuzz.sh list 0); do
     failed=$((failed + 1))
   fi
 done
+echo "== docs/PERFORMANCE.md is what scripts/perf-report.py makes of bench/results"
+python3 scripts/perf-report.py
+git diff --exit-code -- docs/ >/dev/null || { git diff --stat -- docs/; echo "run python3 scripts/perf-report.py and commit docs/"; exit 1; }
 echo "== smoke test: caravel serve on built-in defaults"
 skipped=0
 smoke=$(bash scripts/smoke-defaults.sh) || { echo "$smoke"; exit 1; }
