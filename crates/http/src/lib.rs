@@ -17,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use caravel_admin::Admin;
 use caravel_auth::Authenticator;
-use caravel_net::{Handler, Service, Session, Stream};
+use caravel_net::{Handler, Service, Session, Stream, Transport};
 use caravel_store::Store;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
@@ -93,9 +93,9 @@ fn plain_http_refused() -> axum::response::Response {
     (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
-#[async_trait]
-impl Handler for HttpServer {
-    async fn handle(&self, session: Session, stream: Stream) {
+impl HttpServer {
+    /// Serves HTTP/1.1 requests over `stream` until it closes.
+    pub async fn serve_connection<S: Transport + 'static>(&self, session: Session, stream: S) {
         let client = Client { ip: session.peer.ip(), https: session.service == Service::Https };
         let router = self.router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -125,6 +125,13 @@ impl Handler for HttpServer {
                 let _ = conn.await;
             }
         }
+    }
+}
+
+#[async_trait]
+impl Handler for HttpServer {
+    async fn handle(&self, session: Session, stream: Stream) {
+        self.serve_connection(session, stream).await
     }
 
     async fn refuse(&self, _service: Service, mut stream: Stream) {

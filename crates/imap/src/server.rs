@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use caravel_net::driver::CorruptStream;
-use caravel_net::{Connection, End, Handler, Layer, Service, Session as NetSession, Stream};
+use caravel_net::{Connection, End, Handler, Layer, Service, Session as NetSession, Stream, Transport};
 use tokio::io::AsyncWriteExt;
 
 use crate::deflate::Deflate;
@@ -37,8 +37,8 @@ impl Layer for Deflate {
 }
 
 /// Reads what the client sends next into the receiver.
-async fn read(
-    conn: &mut Connection<Stream>,
+async fn read<S: Transport>(
+    conn: &mut Connection<S>,
     receiver: &mut Receiver,
     timeout: Duration,
     shutdown: Option<&mut caravel_net::Shutdown>,
@@ -49,7 +49,8 @@ async fn read(
 }
 
 impl ImapServer {
-    async fn run(&self, net: NetSession, stream: Stream) {
+    /// Runs one IMAP session over `stream` to its end.
+    pub async fn serve_connection<S: Transport>(&self, net: NetSession, stream: S) {
         let mut session = Session::new(self.ctx.clone(), stream.is_tls(), net.peer.ip());
         // A client that stops reading is dropped after the idle timeout.
         let mut conn = Connection::new(stream, self.idle_timeout);
@@ -191,7 +192,7 @@ impl ImapServer {
 #[async_trait]
 impl Handler for ImapServer {
     async fn handle(&self, session: NetSession, stream: Stream) {
-        self.run(session, stream).await
+        self.serve_connection(session, stream).await
     }
 
     async fn refuse(&self, service: Service, mut stream: Stream) {

@@ -29,6 +29,15 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
 
     /// Called before each read (TCP quick-ACK, see [`Stream::quickack`]).
     fn before_read(&self) {}
+
+    fn is_tls(&self) -> bool {
+        false
+    }
+
+    /// The negotiated TLS version and cipher.
+    fn tls_info(&self) -> Option<String> {
+        None
+    }
 }
 
 #[async_trait]
@@ -39,6 +48,14 @@ impl Transport for Stream {
 
     fn before_read(&self) {
         self.quickack();
+    }
+
+    fn is_tls(&self) -> bool {
+        Stream::is_tls(self)
+    }
+
+    fn tls_info(&self) -> Option<String> {
+        Stream::tls_info(self)
     }
 }
 

@@ -80,6 +80,12 @@ impl fmt::Display for Service {
 pub struct Shutdown(pub(crate) watch::Receiver<bool>);
 
 impl Shutdown {
+    /// A shutdown signal that fires when `rx` turns true (for sessions run
+    /// outside a listener: tests and fuzzing).
+    pub fn new(rx: watch::Receiver<bool>) -> Shutdown {
+        Shutdown(rx)
+    }
+
     pub fn is_requested(&self) -> bool {
         *self.0.borrow()
     }

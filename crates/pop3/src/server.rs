@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession, Stream};
+use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession, Stream, Transport};
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::Maildrops;
@@ -27,7 +27,8 @@ pub struct Pop3Server<M: Maildrops> {
 }
 
 impl<M: Maildrops> Pop3Server<M> {
-    async fn run(&self, net: NetSession, stream: Stream) {
+    /// Runs one POP3 session over `stream` to its end.
+    pub async fn serve_connection<S: Transport>(&self, net: NetSession, stream: S) {
         let mut session = Session::new(
             self.config.clone(),
             self.maildrops.clone(),
@@ -81,7 +82,7 @@ impl<M: Maildrops> Pop3Server<M> {
 #[async_trait]
 impl<M: Maildrops> Handler for Pop3Server<M> {
     async fn handle(&self, session: NetSession, stream: Stream) {
-        self.run(session, stream).await
+        self.serve_connection(session, stream).await
     }
 
     async fn refuse(&self, service: Service, mut stream: Stream) {

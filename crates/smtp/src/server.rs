@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession, Stream};
+use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession, Stream, Transport};
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::Backend;
@@ -48,7 +48,8 @@ impl<B: Backend> SmtpServer<B> {
         }
     }
 
-    async fn run(&self, net: NetSession, stream: Stream) {
+    /// Runs one SMTP session over `stream` to its end.
+    pub async fn serve_connection<S: Transport>(&self, net: NetSession, stream: S) {
         let tls = stream.tls_info();
         let mut session = Session::new(
             self.config(net.service),
@@ -75,10 +76,10 @@ impl<B: Backend> SmtpServer<B> {
         conn.close().await;
     }
 
-    async fn drive(
+    async fn drive<S: Transport>(
         &self,
         session: &mut Session<B>,
-        conn: &mut Connection<Stream>,
+        conn: &mut Connection<S>,
         net: &NetSession,
         shutdown: &mut caravel_net::Shutdown,
     ) -> End {
@@ -156,7 +157,7 @@ impl<B: Backend> SmtpServer<B> {
 #[async_trait]
 impl<B: Backend> Handler for SmtpServer<B> {
     async fn handle(&self, session: NetSession, stream: Stream) {
-        self.run(session, stream).await
+        self.serve_connection(session, stream).await
     }
 
     async fn refuse(&self, service: Service, mut stream: Stream) {
