@@ -245,3 +245,29 @@ async fn a_full_disk_refuses_cleanly_and_recovers() {
     let report = t.store().check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rename_onto_a_child_left_by_delete_is_already_exists() {
+    let t = TestServer::start().await;
+    common::python_scenario(SCENARIOS, "rename_onto_a_left_child", &t, vec![]).await;
+}
+
+/// Issue 12: the per-address connection limit is a temporary condition
+/// ([SYS/TEMP], RFC 3206), not a locked maildrop ([IN-USE]).
+#[tokio::test(flavor = "multi_thread")]
+async fn pop3_per_address_limit_says_sys_temp() {
+    use tokio::io::AsyncReadExt;
+    let t = TestServer::start_with(|c| c.limits.max_connections_per_ip = 1).await;
+    let addr = t.addr(caravel_net::Service::Pop3);
+    let mut first = tokio::net::TcpStream::connect(addr).await.expect("first");
+    let mut greeting = [0u8; 64];
+    let n = first.read(&mut greeting).await.expect("greeting");
+    assert!(greeting[..n].starts_with(b"+OK"));
+    let mut second = tokio::net::TcpStream::connect(addr).await.expect("second");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut reply))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert!(reply.starts_with(b"-ERR [SYS/TEMP]"), "{}", String::from_utf8_lossy(&reply));
+}

@@ -205,6 +205,14 @@ async fn bdat_errors_are_answered_after_the_chunk() {
     s.line(b"BDAT 0 LAST").await;
     let end = s.bdat_end(0, true).await;
     assert_eq!((end.replies[0].code, &end.replies[0].lines[0][..5]), (554, "5.6.0"), "bare LF in BDAT");
+    // Issue 12: NUL is refused too (no BINARYMIME), in DATA and in BDAT.
+    say(&mut s, "MAIL FROM:<a@far.test>").await;
+    say(&mut s, "RCPT TO:<alice@example.test>").await;
+    s.line(b"BDAT 6 LAST").await;
+    s.bdat_piece(b"a\0b\r\n\r\n");
+    let end = s.bdat_end(6, true).await;
+    assert_eq!((end.replies[0].code, &end.replies[0].lines[0][..5]), (554, "5.6.0"), "NUL in BDAT");
+    assert!(end.replies[0].lines[0].contains("NUL"));
 }
 
 #[tokio::test]

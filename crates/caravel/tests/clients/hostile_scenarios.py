@@ -114,6 +114,20 @@ def disk_full():
     s.quit()
 
 
+def rename_onto_a_left_child():
+    """Issue 12: DELETE r leaves r/q; RENAME p r must then be refused as
+    ALREADYEXISTS, with no store text (SQL) in the reply."""
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(USER, PASSWORD)
+    for step in [("create", "p/q"), ("rename", "p", "r"), ("delete", "r"), ("create", "p/q")]:
+        typ, data = getattr(m, step[0])(*step[1:])
+        expect(typ == "OK", f"{step}: {typ} {data}")
+    typ, data = m.rename("p", "r")
+    text = data[0].decode()
+    expect(typ == "NO" and text.startswith("[ALREADYEXISTS]") and "UNIQUE" not in text, f"RENAME p r: {typ} {text}")
+    m.logout()
+
+
 def timed(what, fail):
     """Seconds from sending the failing sign-in to its answer."""
     start = time.monotonic()
