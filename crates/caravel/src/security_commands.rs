@@ -13,7 +13,13 @@ pub async fn two_factor(config: &Config, cmd: TwoFactorCmd) -> CmdResult {
             let drawing = caravel_auth::qr::terminal(&e.uri)?;
             if let Some(path) = qr {
                 let png = caravel_auth::qr::png(&e.uri, 8)?;
-                std::fs::write(&path, png).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+                // It holds the TOTP secret: for the owner's eyes only.
+                let write = |path: &std::path::Path| -> std::io::Result<()> {
+                    use std::io::Write;
+                    let _ = std::fs::remove_file(path);
+                    caravel_store::private::create_file(path, true)?.write_all(&png)
+                };
+                write(&path).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
             }
             println!("Scan this code with an authenticator app (or type the key {}):", e.secret);
             println!("{drawing}");

@@ -183,6 +183,7 @@ async fn clients_that_stop_reading_are_dropped() {
         c.imap.idle_timeout = short;
     })
     .await;
+    common::python_scenario(SCENARIOS, "tls_client_stops_reading", &t, vec![]).await;
     let limit = Duration::from_secs(15);
     never_reading_client_is_dropped(t.addr(caravel_net::Service::Smtp), b"EHLO client.test\r\n", limit).await;
     never_reading_client_is_dropped(t.addr(caravel_net::Service::Pop3), b"CAPA\r\n", limit).await;

@@ -250,10 +250,12 @@ impl<S: Transport> Connection<S> {
         self.stream.start_tls(acceptor, timeout).await.map_err(|_| End::Gone)
     }
 
-    /// Sends what is queued (within the write timeout) and closes.
+    /// Sends what is queued and closes, each within the write timeout: a
+    /// TLS close_notify to a client that stopped reading must not hold the
+    /// session either.
     pub async fn close(&mut self) {
         let _ = self.flush().await;
-        let _ = self.stream.shutdown().await;
+        let _ = tokio::time::timeout(self.write_timeout, self.stream.shutdown()).await;
     }
 }
 

@@ -20,8 +20,14 @@ impl StoreMaildrops {
     }
 }
 
+/// Storage trouble in general words; the details go to the log, not to the
+/// client.
 fn temp(e: caravel_store::StoreError) -> TempFailure {
-    TempFailure(e.to_string())
+    tracing::error!(error = %e, "POP3 storage failure");
+    TempFailure(match e {
+        caravel_store::StoreError::Full(_) => "Mail storage is full, try again later".into(),
+        _ => "Storage failure, try again later".into(),
+    })
 }
 
 #[async_trait]

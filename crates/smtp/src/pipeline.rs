@@ -106,7 +106,13 @@ impl Stage for MimeDepthStage {
     }
 
     async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
-        let depth = caravel_store::mime::nesting_depth(ctx.message);
+        // Parsing a large message takes a while: not on a runtime thread.
+        let depth = if ctx.message.len() < 256 * 1024 {
+            caravel_store::mime::nesting_depth(ctx.message)
+        } else {
+            let copy = ctx.message.to_vec();
+            tokio::task::spawn_blocking(move || caravel_store::mime::nesting_depth(&copy)).await.unwrap_or(usize::MAX)
+        };
         (depth > self.max).then(|| Verdict::Reject {
             code: 554,
             enhanced: "5.6.0",

@@ -38,6 +38,7 @@ pub mod mime;
 pub mod model;
 mod notify;
 pub mod private;
+mod safe_parse;
 pub mod sqlite;
 mod system_mail;
 

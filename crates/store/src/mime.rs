@@ -6,6 +6,8 @@
 //! slice of the blob (RFC 9051 §6.4.5 part numbering follows `parts`).
 
 use mail_parser::{Address as MpAddress, Message, MessageParser, MimeHeaders, PartType};
+
+use crate::safe_parse::{self, Prepared};
 use serde::{Deserialize, Serialize};
 
 /// RFC 9051 §7.5.2 ENVELOPE fields. Text fields are the raw header values
@@ -165,128 +167,24 @@ fn message_depth(msg: &Message) -> usize {
 }
 
 /// Parses `raw` with mail-parser and hands the message to `f`, safe against
-/// hostile nesting: encoded enclosed messages are defused first (see
-/// [`defuse_encoded_messages`]) and the result is dropped without recursion.
-/// `None` when there is not even a header.
+/// hostile nesting (see [`crate::safe_parse`]); the result is dropped without
+/// recursion. `None` when there is not even a header.
 pub fn with_parsed<R>(raw: &[u8], f: impl FnOnce(&Message) -> R) -> Option<R> {
-    let input = defuse_encoded_messages(raw);
-    let msg = MessageParser::default().parse(input.as_ref())?;
-    let out = f(&msg);
+    with_prepared(raw, |msg, _| f(msg))
+}
+
+fn with_prepared<R>(raw: &[u8], f: impl FnOnce(&Message, &Prepared) -> R) -> Option<R> {
+    let prepared = safe_parse::prepare(raw);
+    let msg = MessageParser::default().parse(prepared.bytes.as_ref())?;
+    let out = f(&msg, &prepared);
     drop_flat(msg);
     Some(out)
-}
-
-/// The header name that replaces `Content-Transfer-Encoding` (same length,
-/// so every offset stays valid) in the copy mail-parser reads.
-const DEFUSED_ENCODING: &[u8] = b"X-Caravel-Defused-Encodin";
-
-/// mail-parser decodes a base64 or quoted-printable message/rfc822 part and
-/// parses it again by recursion, and copies the whole decoded text once per
-/// message nested inside it: a small message can then take gigabytes and
-/// overflow the stack (RFC 2046 §5.2.1 forbids those encodings there anyway).
-/// This returns a copy in which the encoding field of every part that is, or
-/// may be (no Content-Type inside a multipart), an enclosed message is
-/// renamed, so mail-parser reads the part as it is, iteratively, like any
-/// other. Input without such a part is returned as it is.
-pub fn defuse_encoded_messages(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut at = 0;
-    // A header block starts the message, follows a boundary line ("--"),
-    // and starts the body of an enclosed message.
-    let mut block_start = Some(0usize);
-    let mut is_part = false;
-    while at < raw.len() {
-        let Some(start) = block_start.take() else {
-            // In a body: find the next line that starts with "--".
-            let line_end = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i + 1);
-            if raw[at..].starts_with(b"--") {
-                block_start = Some(line_end);
-                is_part = true;
-            }
-            at = line_end;
-            continue;
-        };
-        let block = HeaderBlock::scan(raw, start);
-        let encoded = block.encoding.filter(|&(_, base64_or_qp)| base64_or_qp);
-        let message = match &block.content_type {
-            Some(ct) => ct.starts_with("message/"),
-            None => is_part,
-        };
-        if let (Some((name_at, _)), true) = (encoded, message) {
-            let copy = out.get_or_insert_with(|| raw.to_vec());
-            copy[name_at..name_at + DEFUSED_ENCODING.len()].copy_from_slice(DEFUSED_ENCODING);
-        }
-        at = block.end;
-        // An enclosed message's own header block follows this one.
-        if block.content_type.as_deref().is_some_and(|ct| ct.starts_with("message/")) {
-            block_start = Some(block.end);
-            is_part = false;
-        }
-    }
-    match out {
-        Some(copy) => std::borrow::Cow::Owned(copy),
-        None => std::borrow::Cow::Borrowed(raw),
-    }
-}
-
-/// What [`defuse_encoded_messages`] needs of one header block.
-struct HeaderBlock {
-    /// The media type, lowercased, without parameters.
-    content_type: Option<String>,
-    /// Where the Content-Transfer-Encoding name starts, and whether its
-    /// value is base64 or quoted-printable.
-    encoding: Option<(usize, bool)>,
-    /// Just past the blank line that ends the block.
-    end: usize,
-}
-
-impl HeaderBlock {
-    fn scan(raw: &[u8], start: usize) -> HeaderBlock {
-        let mut block = HeaderBlock { content_type: None, encoding: None, end: raw.len() };
-        let mut at = start;
-        // (name start, value) of the field being read, continuation lines included.
-        let mut field: Option<(usize, Vec<u8>)> = None;
-        loop {
-            let line_end = memchr::memchr(b'\n', &raw[at.min(raw.len())..]).map_or(raw.len(), |i| at + i + 1);
-            let line = &raw[at.min(raw.len())..line_end];
-            let continues = matches!(line.first(), Some(b' ' | b'\t'));
-            if !continues {
-                if let Some((name_at, value)) = field.take() {
-                    block.note(raw, name_at, &value);
-                }
-            }
-            let blank = line.iter().all(|b| matches!(b, b'\r' | b'\n'));
-            if blank || at >= raw.len() {
-                block.end = line_end;
-                return block;
-            }
-            match (&mut field, continues) {
-                (Some((_, value)), true) => value.extend_from_slice(line),
-                _ => field = Some((at, line.to_vec())),
-            }
-            at = line_end;
-        }
-    }
-
-    fn note(&mut self, raw: &[u8], name_at: usize, field: &[u8]) {
-        let Some(colon) = field.iter().position(|&b| b == b':') else { return };
-        let name = field[..colon].trim_ascii();
-        let value = String::from_utf8_lossy(&field[colon + 1..]).to_ascii_lowercase();
-        let value = value.split(';').next().unwrap_or("").split_whitespace().collect::<String>();
-        if name.eq_ignore_ascii_case(b"content-type") {
-            self.content_type = Some(value);
-        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding")
-            && raw.len() >= name_at + DEFUSED_ENCODING.len()
-        {
-            self.encoding = Some((name_at, value == "base64" || value == "quoted-printable"));
-        }
-    }
 }
 
 /// Drops a parsed message without recursing once per nested message/rfc822
 /// level (the derived drop would, and 2,000 levels overflow a thread's stack):
 /// enclosed messages are moved out onto a list first.
-fn drop_flat(msg: Message<'_>) {
+pub(crate) fn drop_flat(msg: Message<'_>) {
     let mut pending = vec![msg];
     let mut done = Vec::new();
     while let Some(mut m) = pending.pop() {
@@ -310,7 +208,7 @@ pub fn analyze(raw: &[u8]) -> (Envelope, BodyPart) {
 /// As [`analyze`], with parts below `max_depth` levels kept as opaque leaves.
 pub fn analyze_limited(raw: &[u8], max_depth: usize) -> (Envelope, BodyPart) {
     let max_depth = max_depth.min(MAX_MIME_DEPTH);
-    match with_parsed(raw, |msg| (envelope(msg), part(msg, 0, raw, 0, max_depth))) {
+    match with_prepared(raw, |msg, prepared| (envelope(msg), part(msg, 0, raw, 0, max_depth, prepared))) {
         Some(analyzed) => analyzed,
         // Not even a header: one text/plain part covering everything.
         None => (
@@ -392,7 +290,7 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
 /// start of the enclosed message). `levels` is how many more levels of
 /// nesting may follow; a container with none left becomes an opaque leaf.
 /// The recursion is bounded by `levels` (at most [`MAX_MIME_DEPTH`]).
-fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize) -> BodyPart {
+fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize, prepared: &Prepared) -> BodyPart {
     let Some(p) = msg.parts.get(index) else {
         return BodyPart::default();
     };
@@ -426,7 +324,10 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize) -> Bo
         params,
         id: p.content_id().map(|s| format!("<{s}>")),
         description: p.content_description().map(str::to_string),
-        encoding: p.content_transfer_encoding().map(|s| s.to_ascii_lowercase()).or_else(|| defused_encoding(p, raw)),
+        encoding: p
+            .content_transfer_encoding()
+            .map(|s| s.to_ascii_lowercase())
+            .or_else(|| prepared.renamed_encoding(p, raw)),
         disposition: p.content_disposition().map(|d| {
             let params = d
                 .attributes
@@ -448,31 +349,29 @@ fn part(msg: &Message, index: usize, raw: &[u8], base: u64, levels: usize) -> Bo
         parts: Vec::new(),
         message: None,
     };
+    if prepared.retyped(p) {
+        // An enclosed message sent base64 or quoted-printable (RFC 2046
+        // §5.2.1 forbids it): one opaque part, as mail-parser was told.
+        opaque(&mut out);
+        return out;
+    }
     match &p.body {
         PartType::Multipart(_) | PartType::Message(_) if levels == 0 => opaque(&mut out),
         PartType::Multipart(children) => {
             // Children come after their parent in document order; anything
             // else would be a cycle.
             let children = children.iter().filter(|&&c| c as usize > index);
-            out.parts = children.map(|&c| part(msg, c as usize, raw, base, levels - 1)).collect();
+            out.parts = children.map(|&c| part(msg, c as usize, raw, base, levels - 1, prepared)).collect();
         }
         PartType::Message(inner) => {
             let env = envelope(inner);
             // mail-parser gives nested parts' offsets in the outer message already.
-            let body = part(inner, 0, raw, base, levels - 1);
+            let body = part(inner, 0, raw, base, levels - 1, prepared);
             out.message = Some(Box::new((env, body)));
         }
         _ => {}
     }
     out
-}
-
-/// The encoding of a part whose encoding field was renamed for parsing.
-fn defused_encoding(p: &mail_parser::MessagePart, raw: &[u8]) -> Option<String> {
-    let name = std::str::from_utf8(DEFUSED_ENCODING).ok()?;
-    let h = p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
-    let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
-    Some(String::from_utf8_lossy(value).trim().to_ascii_lowercase())
 }
 
 /// A container too deep to describe: its body is one opaque leaf, still
@@ -653,22 +552,54 @@ mod tests {
         }
     }
 
-    /// A base64 message/rfc822 holding 3,000 chained messages and 1 MB:
-    /// mail-parser alone would recurse 3,000 levels and copy the megabyte
-    /// at each (3 GB). Defused, it is one opaque enclosed message, its
-    /// encoding still reported as base64.
+    /// A chain of 3,000 enclosed messages and 1 MB of padding, sent base64
+    /// inside a message/rfc822 part (mail-parser alone would recurse 3,000
+    /// levels and copy the megabyte at each: 3 GB), in every disguise found
+    /// in review: plain, a headerless multipart/digest child, a boundary
+    /// repeated mid-line, an encoded-word encoding value, a mangled field
+    /// name. Each is analyzed on a small stack; the part is one opaque leaf
+    /// and its siblings are all still there.
     #[test]
-    fn encoded_enclosed_messages_are_not_parsed_by_recursion() {
-        let raw = caravel_testkit::encoded_nested_message(3000, 1 << 20);
-        let (depth, body) = on_small_stack(move || (nesting_depth(&raw), analyze(&raw).1));
-        assert!(depth <= 3, "the encoded text is not a chain of messages: {depth}");
-        let attached = &body.parts[1];
-        assert_eq!((attached.media_type.as_str(), attached.encoding.as_deref()), ("message", Some("base64")));
-        // Ordinary base64 attachments are untouched.
-        let pdf = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
-        assert!(matches!(defuse_encoded_messages(pdf), std::borrow::Cow::Borrowed(_)));
+    fn encoded_enclosed_messages_are_never_parsed_by_recursion() {
+        let mut chain = caravel_testkit::nested_message(caravel_testkit::Nesting::Message, 3000, "a@x", "b@y");
+        chain.extend(std::iter::repeat_n(b'x', 1 << 20));
+        let b64 = String::from_utf8(caravel_testkit::base64_lines(&chain)).expect("ascii");
+        let pdf = "--e\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n";
+        let cases = [
+            format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\nContent-Type: text/plain\r\n\r\nsee\r\n--e\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}{pdf}--e--\r\n"),
+            format!("Content-Type: multipart/digest; boundary=e\r\n\r\n--e\r\n\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}{pdf}--e--\r\n"),
+            format!("Content-Type: multipart/mixed; boundary=e\r\n\r\nx--e\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}{pdf}--e--\r\n"),
+            format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: =?us-ascii?Q?base64?=\r\n\r\n{b64}{pdf}--e--\r\n"),
+            format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\nContent-Type: message/rfc822\r\n:Content-Transfer- Encoding: base64\r\n\r\n{b64}{pdf}--e--\r\n"),
+            format!("Content -Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}"),
+        ];
+        for (i, case) in cases.into_iter().enumerate() {
+            let raw = case.into_bytes();
+            let (depth, body) = on_small_stack(move || (nesting_depth(&raw), analyze(&raw).1));
+            assert!(depth <= 3, "case {i}: the encoded text is not a chain of messages: {depth}");
+            let mut all = vec![&body];
+            let mut k = 0;
+            while k < all.len() {
+                let p = all[k];
+                all.extend(p.parts.iter());
+                all.extend(p.message.as_ref().map(|m| &m.1));
+                k += 1;
+            }
+            let encoded =
+                |p: &&BodyPart| p.encoding.as_deref().is_some_and(|e| e.contains("base64")) && p.subtype != "pdf";
+            let leaf =
+                all.iter().find(|p| encoded(p)).unwrap_or_else(|| panic!("case {i}: the encoded part: {body:?}"));
+            assert_eq!((leaf.media_type.as_str(), leaf.message.is_none()), ("application", true), "case {i}");
+            if i < 5 {
+                assert!(body.parts.iter().any(|p| p.subtype == "pdf"), "case {i}: the sibling after it: {body:?}");
+            }
+        }
+        // Ordinary base64 parts keep their encoding and are decoded for search.
+        let pdf = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nSGVsbG8gd29ybGQ=\r\n--b--\r\n";
         let (_, body) = analyze(pdf);
         assert_eq!(body.parts[0].encoding.as_deref(), Some("base64"));
+        let text = with_parsed(pdf, |m| m.body_text(0).map(|t| t.to_string())).flatten();
+        assert_eq!(text.as_deref(), Some("Hello world"));
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub fn audit(data_dir: &Path) -> io::Result<Audit> {
         paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
     }
     for path in paths {
-        let meta = match fs::symlink_metadata(&path) {
+        // The target's mode: a link's own is always 777.
+        let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),

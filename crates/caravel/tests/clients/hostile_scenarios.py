@@ -128,6 +128,29 @@ def rename_onto_a_left_child():
     m.logout()
 
 
+def tls_client_stops_reading():
+    """Over implicit TLS, a client that sends and never reads is dropped:
+    the server's writes, and then its TLS close, give up after the timeout."""
+    import socket
+    import ssl
+    for what, p, command in [("imaps", IMAPS, b"a CAPABILITY\r\n"), ("pop3s", POP3S, b"CAPA\r\n"),
+                             ("submissions", SUBMISSIONS, b"EHLO client.test\r\n")]:
+        raw = socket.create_connection((HOST, p))
+        tls = ctx().wrap_socket(raw, server_hostname="mail.example.test")
+        tls.settimeout(20)
+        start = time.monotonic()
+        try:
+            while True:
+                tls.sendall(command * 1000)
+        except socket.timeout:
+            expect(False, f"{what}: still connected after {time.monotonic() - start:.1f}s without reading")
+        except (OSError, ssl.SSLError):
+            pass
+        took = time.monotonic() - start
+        expect(took < 15, f"{what}: dropped only after {took:.1f}s")
+        tls.close()
+
+
 def timed(what, fail):
     """Seconds from sending the failing sign-in to its answer."""
     start = time.monotonic()

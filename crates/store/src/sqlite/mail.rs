@@ -762,7 +762,8 @@ fn blob_bytes(c: &Connection, blobs: &BlobStore, hash: &str) -> Result<Vec<u8>> 
         c.query_row("SELECT data FROM blobs WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
     match inline {
         Some(Some(data)) => Ok(data),
-        _ => blobs.read(hash).map_err(|e| StoreError::NotFound(format!("blob {hash}: {e}"))),
+        Some(None) => blobs.read(hash).map_err(|e| StoreError::Backend(format!("blob {hash}: {e}"))),
+        None => Err(StoreError::NotFound("no such message data".into())),
     }
 }
 

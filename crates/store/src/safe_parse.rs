@@ -1,0 +1,236 @@
+//! What mail-parser may be given. It parses iteratively, with one exception:
+//! a message/rfc822 (or message/global, or a multipart/digest child without
+//! Content-Type) sent base64 or quoted-printable is decoded and parsed again
+//! by recursion, and `into_owned` then recurses once per message enclosed in
+//! it and copies the whole decoded text at each level. One such part holding
+//! a chain of 10,000 messages overflows the stack; with padding it takes
+//! gigabytes. RFC 2046 §5.2.1 forbids those encodings there anyway.
+//!
+//! So no such part may reach mail-parser's decoder. [`prepare`] finds them
+//! with a parse in which no part is decoded at all (every line mail-parser
+//! would read as a Content-Transfer-Encoding field is renamed: that parse is
+//! safe by construction), and changes their declared type in a copy
+//! (`message/...` becomes `xessage/...`, an opaque part mail-parser decodes
+//! but does not parse), or renames their encoding when they have no type.
+//! It repeats until a parse finds none, since a misparsed part can hide the
+//! next one; if that takes too long it gives up decoding altogether. Every
+//! change keeps the length, so offsets into the copy are offsets into the
+//! message.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use mail_parser::{HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+/// Rounds of finding and changing encoded enclosed messages before giving up
+/// on decoding.
+const MAX_ROUNDS: usize = 8;
+
+/// The bytes to give mail-parser, and what was changed in them.
+pub struct Prepared<'a> {
+    pub bytes: Cow<'a, [u8]>,
+    /// Where a renamed Content-Transfer-Encoding field starts (its line).
+    renamed: HashSet<u32>,
+    /// Where a Content-Type field whose type was changed starts.
+    retyped: HashSet<u32>,
+}
+
+impl Prepared<'_> {
+    /// Whether mail-parser was told this part is not a message.
+    pub fn retyped(&self, p: &MessagePart) -> bool {
+        !self.retyped.is_empty()
+            && p.headers.iter().any(|h| h.name == HeaderName::ContentType && self.retyped.contains(&h.offset_field))
+    }
+
+    /// The encoding a part declared in a field that was renamed for parsing.
+    pub fn renamed_encoding(&self, p: &MessagePart, raw: &[u8]) -> Option<String> {
+        let h = p.headers.iter().find(|h| self.renamed.contains(&h.offset_field))?;
+        let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+        Some(String::from_utf8_lossy(value).trim().to_ascii_lowercase())
+    }
+}
+
+pub fn prepare(raw: &[u8]) -> Prepared<'_> {
+    let mut bytes: Cow<[u8]> = Cow::Borrowed(raw);
+    let mut renamed = HashSet::new();
+    let mut retyped = HashSet::new();
+    for _ in 0..MAX_ROUNDS {
+        let (plain, lines) = without_encodings(&bytes);
+        let found = match MessageParser::default().parse(plain.as_ref()) {
+            Some(msg) => {
+                let found = encoded_messages(&msg, &bytes, &lines);
+                crate::mime::drop_flat(msg);
+                found
+            }
+            None => Vec::new(),
+        };
+        if found.is_empty() {
+            return Prepared { bytes, renamed, retyped };
+        }
+        let copy = bytes.to_mut();
+        for f in found {
+            match f.content_type {
+                Some((field, value)) if retype(copy, value) => drop(retyped.insert(field)),
+                _ => {
+                    rename_encoding(copy, f.encoding_field as usize);
+                    renamed.insert(f.encoding_field);
+                }
+            }
+        }
+    }
+    // Still finding more: parse nothing decoded.
+    let (plain, lines) = without_encodings(raw);
+    Prepared { bytes: plain, renamed: lines, retyped: HashSet::new() }
+}
+
+/// An enclosed message sent encoded: where its encoding field starts, and its
+/// Content-Type field (start, value range), if it has one.
+struct Found {
+    encoding_field: u32,
+    content_type: Option<(u32, (usize, usize))>,
+}
+
+/// The message parts (at any depth, walked without recursion) whose renamed
+/// encoding field says base64, quoted-printable or anything but an identity
+/// encoding.
+fn encoded_messages(msg: &Message, original: &[u8], renamed: &HashSet<u32>) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut stack: Vec<&Message> = vec![msg];
+    while let Some(m) = stack.pop() {
+        // A part without Content-Type in a multipart/digest is a message
+        // (RFC 2046 §5.1.5), whatever became of it in this parse.
+        let in_digest: HashSet<usize> = m
+            .parts
+            .iter()
+            .filter(|p| {
+                p.content_type().is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("digest")))
+            })
+            .filter_map(|p| match &p.body {
+                PartType::Multipart(children) => Some(children.iter().map(|&c| c as usize)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (index, p) in m.parts.iter().enumerate() {
+            if let PartType::Message(inner) = &p.body {
+                stack.push(inner);
+            }
+            // What mail-parser would decode and parse again: a part declared
+            // a message, however this parse read its body.
+            let declared = match p.content_type() {
+                Some(ct) => {
+                    ct.ctype().eq_ignore_ascii_case("message")
+                        && ct
+                            .subtype()
+                            .is_some_and(|s| s.eq_ignore_ascii_case("rfc822") || s.eq_ignore_ascii_case("global"))
+                }
+                None => in_digest.contains(&index),
+            };
+            if !declared {
+                continue;
+            }
+            let Some(cte) = p.headers.iter().find(|h| renamed.contains(&h.offset_field)) else { continue };
+            let value = original.get(cte.offset_start as usize..cte.offset_end as usize).unwrap_or_default();
+            let value = String::from_utf8_lossy(value).trim().to_ascii_lowercase();
+            if matches!(value.as_str(), "" | "7bit" | "8bit" | "binary") {
+                continue;
+            }
+            let content_type = p
+                .headers
+                .iter()
+                .find(|h| h.name == HeaderName::ContentType)
+                .map(|h| (h.offset_field, (h.offset_start as usize, h.offset_end as usize)));
+            found.push(Found { encoding_field: cte.offset_field, content_type });
+        }
+    }
+    found
+}
+
+/// `message/...` becomes `xessage/...` in a Content-Type value; false when
+/// the value does not start with "message".
+fn retype(bytes: &mut [u8], (start, end): (usize, usize)) -> bool {
+    let Some(value) = bytes.get_mut(start..end.min(start + 4096)) else { return false };
+    let at = value.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(value.len());
+    if value.len() >= at + 7 && value[at..at + 7].eq_ignore_ascii_case(b"message") {
+        value[at] = b'x';
+        true
+    } else {
+        false
+    }
+}
+
+/// A copy in which every line that mail-parser would read as a
+/// Content-Transfer-Encoding field is renamed, and where those lines start.
+pub fn without_encodings(bytes: &[u8]) -> (Cow<'_, [u8]>, HashSet<u32>) {
+    let mut out: Cow<[u8]> = Cow::Borrowed(bytes);
+    let mut lines = HashSet::new();
+    let mut start = 0usize;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        if let Some(name_at) = encoding_field_name(&bytes[start..end]) {
+            out.to_mut()[start + name_at] = b'X';
+            lines.insert(start as u32);
+        }
+        start = end + 1;
+    }
+    (out, lines)
+}
+
+fn rename_encoding(bytes: &mut [u8], line: usize) {
+    let end = memchr::memchr(b'\n', &bytes[line..]).map_or(bytes.len(), |i| line + i);
+    if let Some(name_at) = encoding_field_name(&bytes[line..end]) {
+        bytes[line + name_at] = b'X';
+    }
+}
+
+/// Where the name starts when `line` is, as mail-parser reads header names
+/// (leading colons skipped, whitespace anywhere in the name dropped, case
+/// ignored), a Content-Transfer-Encoding field.
+fn encoding_field_name(line: &[u8]) -> Option<usize> {
+    const NAME: &[u8] = b"content-transfer-encoding";
+    let mut first = None;
+    let mut len = 0;
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            b':' if first.is_none() => {}
+            b':' => return (len == NAME.len()).then_some(first).flatten(),
+            b if b.is_ascii_whitespace() => {}
+            b => {
+                if len >= NAME.len() || !b.eq_ignore_ascii_case(&NAME[len]) {
+                    return None;
+                }
+                first.get_or_insert(i);
+                len += 1;
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_as_mail_parser_reads_them() {
+        for line in [
+            &b"Content-Transfer-Encoding: base64"[..],
+            b"content-transfer-encoding:base64",
+            b":Content-Transfer-Encoding: base64",
+            b" Content-Transfer- Encoding : base64",
+            b"C o n t e n t-Transfer-Encoding: x",
+        ] {
+            assert!(encoding_field_name(line).is_some(), "{}", String::from_utf8_lossy(line));
+        }
+        for line in [&b"Content-Type: text/plain"[..], b"Content-Transfer-Encodings: x", b"Content-Transfer", b"x: y"] {
+            assert!(encoding_field_name(line).is_none(), "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn ordinary_mail_is_parsed_as_it_is() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n";
+        let p = prepare(raw);
+        assert!(matches!(p.bytes, Cow::Borrowed(_)));
+    }
+}
