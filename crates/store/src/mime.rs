@@ -572,6 +572,12 @@ mod tests {
             format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: =?us-ascii?Q?base64?=\r\n\r\n{b64}{pdf}--e--\r\n"),
             format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\nContent-Type: message/rfc822\r\n:Content-Transfer- Encoding: base64\r\n\r\n{b64}{pdf}--e--\r\n"),
             format!("Content -Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}"),
+            // Found in a second review: a header on the boundary line, a
+            // second encoding field (mail-parser reads the last), a field
+            // after a bare CR.
+            format!("Content-Type: multipart/mixed; boundary=e\r\n\r\n--eContent-Transfer-Encoding: base64\r\nContent-Type: message/rfc822\r\n\r\n{b64}--e--\r\n"),
+            format!("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}"),
+            format!("Content-Type: message/rfc822\r\n\rContent-Transfer-Encoding: base64\r\n\r\n{b64}"),
         ];
         for (i, case) in cases.into_iter().enumerate() {
             let raw = case.into_bytes();

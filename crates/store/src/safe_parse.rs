@@ -29,8 +29,9 @@ const MAX_ROUNDS: usize = 8;
 /// The bytes to give mail-parser, and what was changed in them.
 pub struct Prepared<'a> {
     pub bytes: Cow<'a, [u8]>,
-    /// Where a renamed Content-Transfer-Encoding field starts (its line).
-    renamed: HashSet<u32>,
+    /// Where the first letter of a renamed Content-Transfer-Encoding field
+    /// name is.
+    renamed: Vec<u32>,
     /// Where a Content-Type field whose type was changed starts.
     retyped: HashSet<u32>,
 }
@@ -42,17 +43,33 @@ impl Prepared<'_> {
             && p.headers.iter().any(|h| h.name == HeaderName::ContentType && self.retyped.contains(&h.offset_field))
     }
 
-    /// The encoding a part declared in a field that was renamed for parsing.
+    /// The encoding a part declared in a field that was renamed for parsing
+    /// (the last such field, as mail-parser would read it).
     pub fn renamed_encoding(&self, p: &MessagePart, raw: &[u8]) -> Option<String> {
-        let h = p.headers.iter().find(|h| self.renamed.contains(&h.offset_field))?;
-        let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
-        Some(String::from_utf8_lossy(value).trim().to_ascii_lowercase())
+        renamed_fields(p, &self.renamed).last().map(|h| field_value(h, raw))
     }
+}
+
+/// The fields of `p` whose name holds one of the renamed positions.
+fn renamed_fields<'a>(p: &'a MessagePart, renamed: &[u32]) -> Vec<&'a mail_parser::Header<'a>> {
+    p.headers
+        .iter()
+        .filter(|h| {
+            // `renamed` is sorted: is there a position in [field, value)?
+            let i = renamed.partition_point(|&pos| pos < h.offset_field);
+            renamed.get(i).is_some_and(|&pos| pos < h.offset_start)
+        })
+        .collect()
+}
+
+fn field_value(h: &mail_parser::Header, raw: &[u8]) -> String {
+    let value = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+    String::from_utf8_lossy(value).trim().to_ascii_lowercase()
 }
 
 pub fn prepare(raw: &[u8]) -> Prepared<'_> {
     let mut bytes: Cow<[u8]> = Cow::Borrowed(raw);
-    let mut renamed = HashSet::new();
+    let mut renamed = Vec::new();
     let mut retyped = HashSet::new();
     for _ in 0..MAX_ROUNDS {
         let (plain, lines) = without_encodings(&bytes);
@@ -65,6 +82,7 @@ pub fn prepare(raw: &[u8]) -> Prepared<'_> {
             None => Vec::new(),
         };
         if found.is_empty() {
+            renamed.sort_unstable();
             return Prepared { bytes, renamed, retyped };
         }
         let copy = bytes.to_mut();
@@ -72,8 +90,10 @@ pub fn prepare(raw: &[u8]) -> Prepared<'_> {
             match f.content_type {
                 Some((field, value)) if retype(copy, value) => drop(retyped.insert(field)),
                 _ => {
-                    rename_encoding(copy, f.encoding_field as usize);
-                    renamed.insert(f.encoding_field);
+                    for pos in f.encoding_names {
+                        copy[pos as usize] = b'X';
+                        renamed.push(pos);
+                    }
                 }
             }
         }
@@ -83,17 +103,17 @@ pub fn prepare(raw: &[u8]) -> Prepared<'_> {
     Prepared { bytes: plain, renamed: lines, retyped: HashSet::new() }
 }
 
-/// An enclosed message sent encoded: where its encoding field starts, and its
-/// Content-Type field (start, value range), if it has one.
+/// An enclosed message sent encoded: where its encoding fields' names start,
+/// and its Content-Type field (start, value range), if it has one.
 struct Found {
-    encoding_field: u32,
+    encoding_names: Vec<u32>,
     content_type: Option<(u32, (usize, usize))>,
 }
 
 /// The message parts (at any depth, walked without recursion) whose renamed
 /// encoding field says base64, quoted-printable or anything but an identity
 /// encoding.
-fn encoded_messages(msg: &Message, original: &[u8], renamed: &HashSet<u32>) -> Vec<Found> {
+fn encoded_messages(msg: &Message, original: &[u8], renamed: &[u32]) -> Vec<Found> {
     let mut found = Vec::new();
     let mut stack: Vec<&Message> = vec![msg];
     while let Some(m) = stack.pop() {
@@ -129,18 +149,26 @@ fn encoded_messages(msg: &Message, original: &[u8], renamed: &HashSet<u32>) -> V
             if !declared {
                 continue;
             }
-            let Some(cte) = p.headers.iter().find(|h| renamed.contains(&h.offset_field)) else { continue };
-            let value = original.get(cte.offset_start as usize..cte.offset_end as usize).unwrap_or_default();
-            let value = String::from_utf8_lossy(value).trim().to_ascii_lowercase();
-            if matches!(value.as_str(), "" | "7bit" | "8bit" | "binary") {
+            // Any of its encoding fields (mail-parser reads the last one).
+            let fields = renamed_fields(p, renamed);
+            let identity =
+                |h: &&mail_parser::Header| matches!(field_value(h, original).as_str(), "" | "7bit" | "8bit" | "binary");
+            if fields.iter().all(identity) {
                 continue;
             }
+            let encoding_names = fields
+                .iter()
+                .filter_map(|h| {
+                    let i = renamed.partition_point(|&pos| pos < h.offset_field);
+                    renamed.get(i).copied()
+                })
+                .collect();
             let content_type = p
                 .headers
                 .iter()
                 .find(|h| h.name == HeaderName::ContentType)
                 .map(|h| (h.offset_field, (h.offset_start as usize, h.offset_end as usize)));
-            found.push(Found { encoding_field: cte.offset_field, content_type });
+            found.push(Found { encoding_names, content_type });
         }
     }
     found
@@ -159,52 +187,39 @@ fn retype(bytes: &mut [u8], (start, end): (usize, usize)) -> bool {
     }
 }
 
-/// A copy in which every line that mail-parser would read as a
-/// Content-Transfer-Encoding field is renamed, and where those lines start.
-pub fn without_encodings(bytes: &[u8]) -> (Cow<'_, [u8]>, HashSet<u32>) {
+/// A copy in which every Content-Transfer-Encoding field name, wherever it
+/// stands (mail-parser may start reading a header mid-line, after a boundary,
+/// after whitespace, after colons), is renamed, and where (sorted) the
+/// renamed letters are. Renaming a look-alike in a body changes nothing that
+/// matters: this copy is only read for its structure.
+pub fn without_encodings(bytes: &[u8]) -> (Cow<'_, [u8]>, Vec<u32>) {
     let mut out: Cow<[u8]> = Cow::Borrowed(bytes);
-    let mut lines = HashSet::new();
-    let mut start = 0usize;
-    while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        if let Some(name_at) = encoding_field_name(&bytes[start..end]) {
-            out.to_mut()[start + name_at] = b'X';
-            lines.insert(start as u32);
+    let mut renamed = Vec::new();
+    for at in memchr::memchr2_iter(b'c', b'C', bytes) {
+        if is_encoding_field_name(&bytes[at..]) {
+            out.to_mut()[at] = b'X';
+            renamed.push(at as u32);
         }
-        start = end + 1;
     }
-    (out, lines)
+    (out, renamed)
 }
 
-fn rename_encoding(bytes: &mut [u8], line: usize) {
-    let end = memchr::memchr(b'\n', &bytes[line..]).map_or(bytes.len(), |i| line + i);
-    if let Some(name_at) = encoding_field_name(&bytes[line..end]) {
-        bytes[line + name_at] = b'X';
-    }
-}
-
-/// Where the name starts when `line` is, as mail-parser reads header names
-/// (leading colons skipped, whitespace anywhere in the name dropped, case
-/// ignored), a Content-Transfer-Encoding field.
-fn encoding_field_name(line: &[u8]) -> Option<usize> {
+/// Whether `rest` starts with a Content-Transfer-Encoding field name as
+/// mail-parser reads names (whitespace anywhere in it dropped, case ignored,
+/// no line break) followed by its colon.
+fn is_encoding_field_name(rest: &[u8]) -> bool {
     const NAME: &[u8] = b"content-transfer-encoding";
-    let mut first = None;
     let mut len = 0;
-    for (i, &b) in line.iter().enumerate() {
+    for &b in rest {
         match b {
-            b':' if first.is_none() => {}
-            b':' => return (len == NAME.len()).then_some(first).flatten(),
+            b'\n' => return false,
+            b':' => return len == NAME.len(),
             b if b.is_ascii_whitespace() => {}
-            b => {
-                if len >= NAME.len() || !b.eq_ignore_ascii_case(&NAME[len]) {
-                    return None;
-                }
-                first.get_or_insert(i);
-                len += 1;
-            }
+            b if len < NAME.len() && b.eq_ignore_ascii_case(&NAME[len]) => len += 1,
+            _ => return false,
         }
     }
-    None
+    false
 }
 
 #[cfg(test)]
@@ -218,12 +233,16 @@ mod tests {
             b"content-transfer-encoding:base64",
             b":Content-Transfer-Encoding: base64",
             b" Content-Transfer- Encoding : base64",
-            b"C o n t e n t-Transfer-Encoding: x",
+            b"\rContent-Transfer-Encoding: base64",
+            b"--eContent-Transfer-Encoding: base64",
         ] {
-            assert!(encoding_field_name(line).is_some(), "{}", String::from_utf8_lossy(line));
+            let (_, renamed) = without_encodings(line);
+            assert_eq!(renamed.len(), 1, "{}", String::from_utf8_lossy(line));
         }
-        for line in [&b"Content-Type: text/plain"[..], b"Content-Transfer-Encodings: x", b"Content-Transfer", b"x: y"] {
-            assert!(encoding_field_name(line).is_none(), "{}", String::from_utf8_lossy(line));
+        for line in
+            [&b"Content-Type: text/plain"[..], b"Content-Transfer-Encodings: x", b"Content-Transfer\n-Encoding: x"]
+        {
+            assert!(without_encodings(line).1.is_empty(), "{}", String::from_utf8_lossy(line));
         }
     }
 
