@@ -524,7 +524,12 @@ impl MailStore for SqliteStore {
                     continue;
                 }
                 let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-                out.insert(uid, decode_structure(c, &blobs, (mailbox, uid), row)?);
+                // One damaged message (structure and bytes both unreadable)
+                // is left out; the range is still answered.
+                match decode_structure(c, &blobs, (mailbox, uid), row) {
+                    Ok(structure) => drop(out.insert(uid, structure)),
+                    Err(e) => tracing::error!(mailbox, uid, error = %e, "message unreadable; left out of the answer"),
+                }
             }
             Ok(out)
         })
