@@ -43,7 +43,14 @@ impl From<rusqlite::Error> for CommitError {
         CommitError { full: matches!(StoreError::from(e), StoreError::Full(_)), text }
     }
 }
-type Job = Box<dyn FnOnce(&Connection) -> Option<Reply> + Send>;
+/// A job's own outcome: its reply once the batch commits, or that it failed
+/// (and whether for a full disk, which may have rolled the batch back).
+enum Ran {
+    Done(Reply),
+    Failed { full: bool },
+}
+
+type Job = Box<dyn FnOnce(&Connection) -> Ran + Send>;
 
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -68,12 +75,13 @@ impl Writer {
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let job: Job = Box::new(move |conn| match in_savepoint(conn, f) {
-            Ok(value) => Some(Box::new(move |committed: Committed| {
+            Ok(value) => Ran::Done(Box::new(move |committed: Committed| {
                 let _ = tx.send(committed.map(|()| value).map_err(CommitError::store_error));
             })),
             Err(e) => {
+                let full = matches!(e, StoreError::Full(_));
                 let _ = tx.send(Err(e));
-                None
+                Ran::Failed { full }
             }
         });
         self.queue.send(job).map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
@@ -112,15 +120,19 @@ fn run(conn: Connection, blobs: BlobStore, rx: mpsc::Receiver<Job>) {
                 tracing::warn!(error = %e, "could not empty the blob trash; will retry");
             }
             for job in jobs.drain(..) {
-                if let Some(reply) = job(&conn) {
-                    replies.push(reply);
-                }
+                let full = match job(&conn) {
+                    Ran::Done(reply) => {
+                        replies.push(reply);
+                        false
+                    }
+                    Ran::Failed { full } => full,
+                };
                 // SQLite rolls the whole transaction back by itself on some
                 // errors (disk full, I/O error). Then a later job's SAVEPOINT
                 // would open and commit a transaction of its own: stop here.
                 if conn.is_autocommit() {
                     let text = "the transaction was rolled back after a storage error".to_string();
-                    return Err(CommitError { full: false, text });
+                    return Err(CommitError { full, text });
                 }
             }
             Ok(conn.execute_batch("COMMIT")?)
