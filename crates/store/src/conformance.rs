@@ -248,6 +248,18 @@ pub async fn header_search_follows_changes(s: &dyn Store) {
     s.delete_mailbox(a.id, "Quotes").await.expect("delete");
     let again = s.create_mailbox(a.id, "Quotes").await.expect("recreate");
     assert_eq!(find(again.id, "test").await, Vec::<u32>::new());
+    // RFC 3501 §2.3.1.1: the same name is a new mailbox. Its id is new (no
+    // cache or session keyed by the old one sees it), its UIDVALIDITY larger,
+    // and its UID 1 is not the old UID 1.
+    assert_ne!(again.id, other.id, "a deleted mailbox's id is never reused");
+    assert!(again.uidvalidity > other.uidvalidity, "{} > {}", again.uidvalidity, other.uidvalidity);
+    let target = Target::new(a.id, MailboxTarget::Name("Quotes".into()));
+    s.deliver(delivery(message(9, 500), vec![target])).await.expect("deliver");
+    assert_eq!(find(again.id, "test 4").await, Vec::<u32>::new(), "nothing of the deleted mailbox shows through");
+    assert_eq!(find(again.id, "test 9").await, vec![1]);
+    s.delete_mailbox(a.id, "Quotes").await.expect("delete");
+    let third = s.create_mailbox(a.id, "Quotes").await.expect("recreate");
+    assert!(third.id != again.id && third.uidvalidity > again.uidvalidity);
 }
 
 /// \Recent (RFC 3501 §2.3.2): each message is claimed by one caller only.

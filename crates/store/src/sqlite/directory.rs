@@ -44,13 +44,47 @@ fn require_user(conn: &Connection, address: &Address) -> Result<User> {
     load_user(conn, address)?.ok_or_else(|| StoreError::NotFound(format!("no user {address}")))
 }
 
-/// A UIDVALIDITY above every other of the account, so a mailbox deleted and
-/// created again never reuses one (RFC 9051 §2.3.1.1).
+/// The next value of a counter in `serials` that only goes up: above what it
+/// gave last and above `floor` (what the tables hold now).
+fn next_serial(conn: &Connection, name: &str, floor: i64) -> Result<i64> {
+    let last: Option<i64> =
+        conn.query_row("SELECT value FROM serials WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    let next = last.unwrap_or(0).max(floor) + 1;
+    conn.execute(
+        "INSERT INTO serials VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![name, next],
+    )?;
+    Ok(next)
+}
+
+/// A UIDVALIDITY above every other the account ever had, so a mailbox
+/// deleted and created again never reuses one (RFC 3501 §2.3.1.1).
 pub(crate) fn next_uidvalidity(conn: &Connection, account: i64) -> Result<u32> {
     let max: Option<i64> =
         conn.query_row("SELECT max(uidvalidity) FROM mailboxes WHERE account_id = ?1", [account], |r| r.get(0))?;
-    let now = now_secs() as u32 as i64;
-    Ok(now.max(max.unwrap_or(0) + 1) as u32)
+    // The time keeps values apart across a restore from backup.
+    let floor = (now_secs() as u32 as i64 - 1).max(max.unwrap_or(0));
+    let next = next_serial(conn, &format!("uidvalidity:{account}"), floor)?;
+    u32::try_from(next).map_err(|_| StoreError::Invalid("the account has run out of UIDVALIDITY values".into()))
+}
+
+/// Creates a mailbox with an id no mailbox ever had and a new UIDVALIDITY;
+/// `None` when the account already has one of that name.
+pub(crate) fn insert_mailbox(
+    conn: &Connection,
+    account: i64,
+    name: &str,
+    special_use: Option<&str>,
+) -> Result<Option<i64>> {
+    let max_id: Option<i64> = conn.query_row("SELECT max(id) FROM mailboxes", [], |r| r.get(0))?;
+    let id = next_serial(conn, "mailbox_id", max_id.unwrap_or(0))?;
+    let uidvalidity = next_uidvalidity(conn, account)?;
+    let n = conn.execute(
+        "INSERT INTO mailboxes (id, account_id, name, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+        params![id, account, name, special_use, uidvalidity],
+    )?;
+    Ok((n == 1).then_some(id))
 }
 
 #[async_trait]
@@ -139,12 +173,8 @@ impl Directory for SqliteStore {
                     return Err(StoreError::Conflict(format!("user {} already exists", user.address)));
                 }
                 let account = c.last_insert_rowid();
-                let uidvalidity = next_uidvalidity(c, account)?;
                 for special in SpecialUse::ALL {
-                    c.execute(
-                        "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4)",
-                        params![account, special.default_name(), special.default_name(), uidvalidity],
-                    )?;
+                    insert_mailbox(c, account, special.default_name(), Some(special.default_name()))?;
                 }
                 require_user(c, &user.address)
             })

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::directory::next_uidvalidity;
+use super::directory::{insert_mailbox, next_uidvalidity};
 use super::mail::expunge_uids;
 use super::SqliteStore;
 use crate::{AccountId, Folders, MailboxChange, MailboxId, Result, StoreError};
@@ -27,11 +27,7 @@ fn create_parents(c: &Connection, account: AccountId, name: &str) -> Result<()> 
             |r| r.get(0),
         )?;
         if !exists {
-            let uidvalidity = next_uidvalidity(c, account)?;
-            c.execute(
-                "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3)",
-                params![account, parent, uidvalidity],
-            )?;
+            insert_mailbox(c, account, parent, None)?;
         }
     }
     Ok(())
@@ -72,12 +68,8 @@ impl Folders for SqliteStore {
                 }
                 if from == "INBOX" {
                     // RFC 9051 §6.3.6: the messages move to a new mailbox; INBOX stays, empty.
-                    let uidvalidity = next_uidvalidity(c, account)?;
-                    c.execute(
-                        "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3)",
-                        params![account, to, uidvalidity],
-                    )?;
-                    let new_id = c.last_insert_rowid();
+                    let new_id = insert_mailbox(c, account, &to, None)?
+                        .ok_or_else(|| StoreError::Conflict(format!("mailbox {to} already exists")))?;
                     create_parents(c, account, &to)?;
                     let moved: Vec<u32> = {
                         let mut st = c.prepare("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
@@ -149,6 +141,8 @@ impl Folders for SqliteStore {
                 Ok((id, removed, modseq))
             })
             .await?;
+        // Its id is never given again; what was cached under it goes now.
+        self.header_cache.forget(id);
         if !removed.is_empty() {
             self.notifier.publish(id, MailboxChange::Expunged { uids: removed, modseq });
         }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::broadcast;
 
-use super::directory::next_uidvalidity;
+use super::directory::insert_mailbox;
 use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::header_cache::{self, HeaderRow, MailboxHeaders};
@@ -328,16 +328,11 @@ impl MailStore for SqliteStore {
         let name = name.to_string();
         self.writer
             .write(move |c| {
-                let uidvalidity = next_uidvalidity(c, account)?;
-                let n = c.execute(
-                    "INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                    params![account, name, uidvalidity],
-                )?;
-                if n == 0 {
+                let Some(id) = insert_mailbox(c, account, &name, None)? else {
                     return Err(StoreError::Conflict(format!("mailbox {name} already exists")));
-                }
+                };
                 let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1");
-                Ok(c.query_row(&sql, [c.last_insert_rowid()], mailbox_from_row)?)
+                Ok(c.query_row(&sql, [id], mailbox_from_row)?)
             })
             .await
     }

@@ -263,6 +263,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_new RENAME TO queue;
     CREATE INDEX queue_blob ON queue(blob);
     "#,
+    // 14: counters that only go up. A mailbox id is never given twice (a
+    // mailbox deleted and created again is a new mailbox to every cache and
+    // every session that watched the old one), and neither is an account's
+    // UIDVALIDITY (RFC 3501 §2.3.1.1), even when the mailbox that held the
+    // highest was deleted.
+    r#"
+    CREATE TABLE serials (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO serials SELECT 'mailbox_id', coalesce(max(id), 0) FROM mailboxes;
+    INSERT INTO serials SELECT 'uidvalidity:' || account_id, max(uidvalidity) FROM mailboxes GROUP BY account_id;
+    "#,
 ];
 
 /// The schema version this build writes.

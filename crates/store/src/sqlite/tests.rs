@@ -211,7 +211,7 @@ async fn upgrade_from_schema_version_1() {
          DROP TABLE dkim_keys; DROP TABLE reset_tokens; DROP TABLE web_sessions; DROP TABLE app_passwords; DROP TABLE recovery_codes;
          ALTER TABLE accounts DROP COLUMN first_failure; ALTER TABLE accounts DROP COLUMN lock_count;
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
-         ALTER TABLE accounts DROP COLUMN totp_last_step;
+         ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

@@ -1,0 +1,19 @@
+//! IMAP exactness against a running server, one test per RFC corner an
+//! independent compliance suite checks (the scenarios, with raw command
+//! lines, are in tests/clients/imap_exactness.py).
+
+mod common;
+
+use caravel::testing::TestServer;
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/imap_exactness.py");
+
+async fn scenario(name: &str) {
+    let t = TestServer::start().await;
+    common::python_scenario(SCENARIOS, name, &t, vec![]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_then_create_is_a_new_mailbox() {
+    scenario("delete_then_create").await;
+}
