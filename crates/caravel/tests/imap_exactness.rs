@@ -17,3 +17,23 @@ async fn scenario(name: &str) {
 async fn delete_then_create_is_a_new_mailbox() {
     scenario("delete_then_create").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_header_keys_follow_rfc_3501() {
+    scenario("search_header_semantics").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_rfc822_part_numbers() {
+    scenario("message_rfc822_sections").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_decoding_sizes_and_literal8() {
+    scenario("binary_exact").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn largest_number_is_not_star() {
+    scenario("sequence_set_numbers").await;
+}

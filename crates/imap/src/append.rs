@@ -56,7 +56,7 @@ pub async fn append(
         Err(e) => return step(tagged(tag, "NO", &crate::errors::store_failure(&e))),
     };
     let delivery = Delivery {
-        raw: Arc::new(caravel_store::mime::to_crlf(message)),
+        raw: Arc::new(message),
         internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
         internal_zone: date.map(|d| d.1).unwrap_or(0),
         targets: vec![Target {

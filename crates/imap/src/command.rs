@@ -108,6 +108,8 @@ pub enum Command {
         message: Vec<u8>,
         /// Sent as `UTF8 (~{n}...)` (RFC 6855 §4), only after ENABLE UTF8=ACCEPT.
         utf8: bool,
+        /// Sent as a literal8 `~{n}` (RFC 3516 §4.4): stored exactly as sent.
+        binary: bool,
     },
     Idle,
     Check,
@@ -394,11 +396,12 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
             if !utf8 {
                 c.pos = start;
             }
+            let binary = c.peek() == Some(b'~');
             let message = c.string()?;
             if utf8 {
                 c.expect(b')')?;
             }
-            Command::Append { mailbox, flags, date, message, utf8 }
+            Command::Append { mailbox, flags, date, message, utf8, binary }
         }
         "IDLE" => Command::Idle,
         "CHECK" => Command::Check,

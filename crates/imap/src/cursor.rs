@@ -21,11 +21,13 @@ pub fn err<T>(what: &str) -> PResult<T> {
 /// One range of a sequence set; `u32::MAX` stands for `*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeqRange {
-    pub from: u32,
-    pub to: u32,
+    pub from: u64,
+    pub to: u64,
 }
 
-pub const STAR: u32 = u32::MAX;
+/// `*`: kept apart from every number, so `4294967295` is a number and not
+/// the last message (RFC 9051 §9 seq-number).
+pub const STAR: u64 = u64::MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SequenceSet {
@@ -40,10 +42,10 @@ impl SequenceSet {
         match self {
             SequenceSet::Saved => false,
             SequenceSet::Ranges(rs) => rs.iter().any(|r| {
-                let a = if r.from == STAR { largest } else { r.from };
-                let b = if r.to == STAR { largest } else { r.to };
+                let a = if r.from == STAR { largest as u64 } else { r.from };
+                let b = if r.to == STAR { largest as u64 } else { r.to };
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                n >= lo && n <= hi
+                (n as u64) >= lo && (n as u64) <= hi
             }),
         }
     }
@@ -262,7 +264,7 @@ impl<'a> Cursor<'a> {
         Ok(SequenceSet::Ranges(ranges))
     }
 
-    fn seq_number(&mut self) -> PResult<u32> {
+    fn seq_number(&mut self) -> PResult<u64> {
         if self.eat(b'*') {
             return Ok(STAR);
         }
@@ -270,7 +272,7 @@ impl<'a> Cursor<'a> {
         if n == 0 {
             return err("0 is not a valid sequence number");
         }
-        Ok(n)
+        Ok(n as u64)
     }
 
     /// `( item SP item ... )`, possibly empty.

@@ -108,6 +108,10 @@ fn partial(c: &mut Cursor) -> PResult<Option<(u32, u32)>> {
         return Ok(None);
     }
     let origin = c.number()?;
+    // `<origin>` alone (Dovecot and Cyrus accept it): to the end.
+    if c.eat(b'>') {
+        return Ok(Some((origin, u32::MAX)));
+    }
     c.expect(b'.')?;
     let len = c.number()?;
     if len == 0 {
@@ -228,6 +232,11 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
         }
         out.extend_from_slice(&s[start..]);
         out.push(b'"');
+    } else if s.contains(&0) {
+        // NUL is not a CHAR8: only a literal8 may carry it (RFC 3516 §4.2,
+        // RFC 9051 §4.3), whatever asked for the bytes.
+        out.extend_from_slice(format!("~{{{}}}\r\n", s.len()).as_bytes());
+        out.extend_from_slice(s);
     } else {
         out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
         out.extend_from_slice(s);
@@ -393,14 +402,24 @@ pub fn body_structure(out: &mut Vec<u8>, p: &BodyPart, extended: bool) {
     out.push(b')');
 }
 
-/// The part a section's part numbers name (RFC 9051 §6.4.5): the message's
-/// own body is part 1 when it is not multipart.
+/// The part a section's part numbers name (RFC 3501 §6.4.5). At the top, the
+/// message itself is the container: part 1 of a message that is not
+/// multipart is its body, even when that body is a message/rfc822 (then
+/// `1` is the whole enclosed message). Below the top, the parts of a
+/// message/rfc822 part are those of the message it encloses (`3.1`, or `1.1`
+/// for a message/rfc822 at the top); a part that is neither multipart nor a
+/// message has no parts.
 pub fn find_part<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
     let mut cur = root;
-    for &n in path {
-        let container = match (&cur.message, cur.media_type.as_str()) {
-            (Some(inner), "message") if cur.subtype == "rfc822" => &inner.1,
-            _ => cur,
+    for (depth, &n) in path.iter().enumerate() {
+        let container = if depth == 0 {
+            cur
+        } else {
+            match &cur.message {
+                Some(inner) if cur.media_type == "message" => &inner.1,
+                _ if cur.media_type == "multipart" => cur,
+                _ => return None,
+            }
         };
         cur = if container.media_type == "multipart" {
             container.parts.get(n as usize - 1)?

@@ -273,34 +273,52 @@ impl From<StoreError> for FetchError {
     }
 }
 
+/// Quoted-printable decoding (RFC 2045 §6.7): whitespace at the end of a
+/// line was added in transport and goes (rule 3); `=` ending a line, after
+/// any such whitespace, is a soft break and joins it to the next (rule 5);
+/// `=XX` is a byte; anything else is kept as it is. Hard line breaks keep
+/// their form.
 fn decode_qp(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'=' if data.get(i + 1..i + 3) == Some(b"\r\n") => i += 3,
-            b'=' if data.get(i + 1) == Some(&b'\n') => i += 2,
-            b'=' => {
-                let hex = data
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'=');
-                        i += 1;
-                    }
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, eol, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let end = if i > 0 && rest[i - 1] == b'\r' { i - 1 } else { i };
+                (&rest[..end], &rest[end..=i], &rest[i + 1..])
+            }
+            None => (rest, &b""[..], &b""[..]),
+        };
+        let mut line = line;
+        while let [head @ .., b' ' | b'\t'] = line {
+            line = head;
+        }
+        let soft = line.last() == Some(&b'=');
+        if soft {
+            line = &line[..line.len() - 1];
+        }
+        let mut i = 0;
+        while i < line.len() {
+            let hex = (line[i] == b'=')
+                .then(|| line.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(line[i]);
+                    i += 1;
                 }
             }
-            b => {
-                out.push(b);
-                i += 1;
-            }
         }
+        if !soft {
+            out.extend_from_slice(eol);
+        }
+        rest = next;
     }
     out
 }
@@ -313,5 +331,9 @@ mod tests {
     fn quoted_printable_is_decoded_for_binary() {
         assert_eq!(decode_qp(b"caf=C3=A9 =\r\nend"), "caf\u{e9} end".as_bytes());
         assert_eq!(decode_qp(b"=ZZ=4"), b"=ZZ=4");
+        // Transport padding at line ends goes; `=` after it is a soft break.
+        assert_eq!(decode_qp(b"foo \t\r\nbar=  \r\nbaz\tqux\r\n"), b"foo\r\nbarbaz\tqux\r\n");
+        assert_eq!(decode_qp(b"a=20\r\nb=09\nc=\n"), b"a \r\nb\t\nc");
+        assert_eq!(decode_qp(b"tail  "), b"tail");
     }
 }

@@ -299,15 +299,7 @@ fn header_text(raw: &[u8], field: &str) -> Vec<String> {
             match &h.value {
                 mail_parser::HeaderValue::Text(t) => out.push(t.to_string()),
                 mail_parser::HeaderValue::TextList(l) => out.extend(l.iter().map(|t| t.to_string())),
-                mail_parser::HeaderValue::Address(a) => {
-                    for addr in a.iter() {
-                        out.push(format!(
-                            "{} <{}>",
-                            addr.name.as_deref().unwrap_or(""),
-                            addr.address.as_deref().unwrap_or("")
-                        ));
-                    }
-                }
+                mail_parser::HeaderValue::Address(a) => out.push(caravel_store::mime::address_search_text(a)),
                 _ => {}
             }
         }

@@ -318,7 +318,7 @@ impl Selected {
         let n = self.messages.len() as u32;
         for r in ranges {
             for v in [r.from, r.to] {
-                if v != STAR && v > n {
+                if v != STAR && v > n as u64 {
                     return None;
                 }
             }

@@ -588,11 +588,13 @@ impl Session {
                     Err(e) => Step::new(tagged(&tag, "NO", &crate::errors::store_failure(&e))),
                 }
             }
-            Command::Append { mailbox, flags, date, message, utf8 } => {
+            Command::Append { mailbox, flags, date, message, utf8, binary } => {
                 if utf8 && !self.utf8 {
                     return self.bad(&tag, "ENABLE UTF8=ACCEPT first");
                 }
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                // Line ends of a binary literal are content, not to be mended.
+                let message = if binary { message } else { caravel_store::mime::to_crlf(message) };
                 crate::append::append(self, &user, &tag, &mb, &flags, date, message).await
             }
             Command::GetQuotaRoot { mailbox } => {

@@ -106,7 +106,7 @@ impl MailboxHeaders {
     /// None: a field this cache does not keep, or a needle it cannot answer.
     pub fn search(&self, field: &str, needle: &str) -> Option<Vec<u32>> {
         let index = FIELDS.iter().position(|f| *f == field)?;
-        if needle.contains('\0') {
+        if needle.contains('\0') || needle.contains(crate::mime::FIELD_PRESENT) {
             return None;
         }
         let column = &self.columns[index];

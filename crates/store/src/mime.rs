@@ -92,27 +92,55 @@ pub struct SearchText {
     pub bcc: String,
 }
 
+/// Starts the stored text of every field the message has, so that SEARCH
+/// `HEADER name ""` matches exactly the messages that have the field, even an
+/// empty one (RFC 3501 §6.4.4); a needle never holds it.
+pub const FIELD_PRESENT: char = '\u{1}';
+
 pub fn search_text(raw: &[u8]) -> SearchText {
     let Some(msg) = MessageParser::default().parse_headers(raw) else { return SearchText::default() };
-    let list = |a: Option<&MpAddress>| -> String {
-        a.map(|a| {
-            a.iter()
-                .map(|x| format!("{} <{}>", x.name.as_deref().unwrap_or(""), x.address.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-        .to_lowercase()
+    let present = |name: &str| msg.header_raw(name).is_some();
+    let field = |name: &str, a: Option<&MpAddress>| -> String {
+        if !present(name) {
+            return String::new();
+        }
+        format!("{FIELD_PRESENT}{}", a.map(address_search_text).unwrap_or_default()).to_lowercase()
     };
-    let raw_subject = msg.header_raw("Subject").map(unfold).unwrap_or_default();
-    let decoded = msg.subject().unwrap_or_default();
+    let subject = match msg.header_raw("Subject") {
+        Some(raw_subject) => {
+            format!("{FIELD_PRESENT}{}\n{}", unfold(raw_subject), msg.subject().unwrap_or_default()).to_lowercase()
+        }
+        None => String::new(),
+    };
     SearchText {
-        subject: format!("{raw_subject}\n{decoded}").to_lowercase(),
-        from: list(msg.from()),
-        to: list(msg.to()),
-        cc: list(msg.cc()),
-        bcc: list(msg.bcc()),
+        subject,
+        from: field("From", msg.from()),
+        to: field("To", msg.to()),
+        cc: field("Cc", msg.cc()),
+        bcc: field("Bcc", msg.bcc()),
     }
+}
+
+/// What an address key (FROM, TO, CC, BCC) matches (RFC 3501 §6.4.4): a
+/// `name <mailbox@host>` line per address, so the display name, the mailbox
+/// and the domain all match, and the name of each group (`team:;` has no
+/// address, and `TO team` still finds it).
+pub fn address_search_text(a: &MpAddress) -> String {
+    let line =
+        |x: &mail_parser::Addr| format!("{} <{}>", x.name.as_deref().unwrap_or(""), x.address.as_deref().unwrap_or(""));
+    let mut lines: Vec<String> = Vec::new();
+    match a {
+        MpAddress::List(list) => lines.extend(list.iter().filter(|x| is_address(x)).map(line)),
+        MpAddress::Group(groups) => {
+            for g in groups {
+                if let Some(name) = &g.name {
+                    lines.push(format!("{name}:"));
+                }
+                lines.extend(g.addresses.iter().filter(|x| is_address(x)).map(line));
+            }
+        }
+    }
+    lines.join("\n")
 }
 
 /// Bare LF becomes CRLF, as SMTP delivers and as IMAP sizes and POP3
@@ -256,6 +284,13 @@ fn unfold(s: &str) -> String {
     s.replace("\r\n", "").replace('\n', "").trim().to_string()
 }
 
+/// Whether mail-parser's entry is an address at all: `group: (comment) ;`
+/// gives an entry with the comment as its name and no address, which is not
+/// a member (RFC 5322 §3.4), and must not become one in ENVELOPE or SEARCH.
+fn is_address(a: &mail_parser::Addr) -> bool {
+    a.address.as_deref().is_some_and(|x| !x.trim().is_empty())
+}
+
 fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
     let one = |addr: &mail_parser::Addr| {
         let full = addr.address.as_deref().unwrap_or("");
@@ -268,17 +303,18 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
         EnvelopeAddress { name: addr.name.as_ref().map(|n| n.to_string()), mailbox, host }
     };
     match a {
-        MpAddress::List(list) => list.iter().map(one).collect(),
+        MpAddress::List(list) => list.iter().filter(|x| is_address(x)).map(one).collect(),
         MpAddress::Group(groups) => {
             let mut out = Vec::new();
             for g in groups {
+                let members = g.addresses.iter().filter(|x| is_address(x)).map(one);
                 match &g.name {
                     Some(name) => {
                         out.push(EnvelopeAddress { name: None, mailbox: Some(name.to_string()), host: None });
-                        out.extend(g.addresses.iter().map(one));
+                        out.extend(members);
                         out.push(EnvelopeAddress::default());
                     }
-                    None => out.extend(g.addresses.iter().map(one)),
+                    None => out.extend(members),
                 }
             }
             out
@@ -653,6 +689,37 @@ mod tests {
             n += 1;
         }
         assert!(n >= 1);
+    }
+
+    /// RFC 3501 §7.4.2: a group is a start marker (NIL NIL name NIL), its
+    /// members and an end marker; a comment in a group is no member.
+    #[test]
+    fn groups_in_envelopes_and_search_text() {
+        let marker = |m: &str| EnvelopeAddress { name: None, mailbox: Some(m.into()), host: None };
+        let end = EnvelopeAddress::default();
+        let to = |field: &str| {
+            let raw = format!("From: a@b.test\r\nTo: {field}\r\n\r\nbody\r\n");
+            (analyze(raw.as_bytes()).0.to, search_text(raw.as_bytes()).to)
+        };
+        for field in ["groupname:;", "groupname: (comment) ;", "groupname: ;"] {
+            let (env, text) = to(field);
+            assert_eq!(env, vec![marker("groupname"), end.clone()], "{field}");
+            assert_eq!(text, format!("{FIELD_PRESENT}groupname:"), "{field}");
+        }
+        let (env, text) = to("Team: \"Ana Lopez\" <ana@far.test>;, li@far.test");
+        let ana = EnvelopeAddress {
+            name: Some("Ana Lopez".into()),
+            mailbox: Some("ana".into()),
+            host: Some("far.test".into()),
+        };
+        let li = EnvelopeAddress { name: None, mailbox: Some("li".into()), host: Some("far.test".into()) };
+        assert_eq!(env, vec![marker("Team"), ana, end, li]);
+        assert_eq!(text, format!("{FIELD_PRESENT}team:\nana lopez <ana@far.test>\n <li@far.test>"));
+        assert_eq!(to("(only a comment)").0, vec![], "no address invented");
+        let absent = search_text(b"From: a@b.test\r\n\r\nbody\r\n");
+        assert!(absent.subject.is_empty() && absent.to.is_empty(), "no field, no text: {absent:?}");
+        let empty = search_text(b"From: a@b.test\r\nSubject:\r\nTo:\r\n\r\nbody\r\n");
+        assert!(empty.subject.starts_with(FIELD_PRESENT) && empty.to.starts_with(FIELD_PRESENT), "{empty:?}");
     }
 
     #[test]

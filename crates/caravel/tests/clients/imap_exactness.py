@@ -41,5 +41,239 @@ def delete_then_create():
     c.close()
 
 
+def fetch_body(c, seq, section):
+    """The bytes of BODY[SECTION] of message SEQ (None when absent)."""
+    r = c.ok(f"FETCH {seq} BODY.PEEK[{section}]")
+    line = r.lines("FETCH")[0]
+    m = re.search(rb"BODY\[[^\]]*\] (?:~?\{(\d+)\}\r\n|\"((?:[^\"\\\\]|\\\\.)*)\"|NIL)", line, re.S)
+    expect(m, f"BODY[{section}]: {line!r}")
+    if m.group(1) is not None:
+        start = m.end()
+        return line[start:start + int(m.group(1))]
+    if m.group(2) is not None:
+        return re.sub(rb"\\\\(.)", rb"\1", m.group(2))
+    return None
+
+
+def crlf(s):
+    return s.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def search_header_semantics():
+    """RFC 3501 §6.4.4: HEADER with an empty string matches the messages
+    that have the field, and only those; address keys match the display
+    name, the mailbox and the domain of every address, and a group's name."""
+    c = Imap()
+    c.append("From: \"Ana Lopez\" <ana@far.test>\nTo: purchasing:;\nSubject: offer\n\nbody\n")
+    c.append("From: li@east.test\nTo: Bob Stone <bob@corp.test>, carol@corp.test\nCc: team: (nobody) ;\n\nno subject\n")
+    c.append("From: x@far.test\nTo: dan@y.test\nSubject:\n\nempty subject\n")
+    c.select()
+    cases = {
+        'HEADER Subject ""': [1, 3],
+        'SUBJECT ""': [1, 3],
+        'HEADER To ""': [1, 2, 3],
+        'HEADER Cc ""': [2],
+        'HEADER X-Missing ""': [],
+        "TO purchasing": [1],
+        'TO "purchasing"': [1],
+        "CC team": [2],
+        "CC nobody": [],
+        "FROM ana": [1],
+        "FROM lopez": [1],
+        'FROM "Ana Lopez"': [1],
+        "FROM far.test": [1, 3],
+        "FROM ana@far.test": [1],
+        "TO bob": [2],
+        "TO stone": [2],
+        "TO corp.test": [2],
+        "TO carol": [2],
+        "NOT HEADER Subject \"\"": [2],
+    }
+    for key, want in cases.items():
+        got = search_numbers(c.ok(f"SEARCH {key}"))
+        expect(got == want, f"SEARCH {key}: {got}, want {want}")
+    env = c.ok("FETCH 1 ENVELOPE").text()
+    expect('((NIL NIL "purchasing" NIL)(NIL NIL NIL NIL))' in env, f"group markers: {env}")
+    env = c.ok("FETCH 2 ENVELOPE").text()
+    expect('((NIL NIL "team" NIL)(NIL NIL NIL NIL))' in env, f"a comment is no member: {env}")
+    c.close()
+
+
+NESTED = """From: outer@far.test
+Date: Mon, 2 Dec 2024 10:00:00 +0000
+MIME-Version: 1.0
+Content-Type: message/rfc822
+
+From: middle@far.test
+Subject: middle
+MIME-Version: 1.0
+Content-Type: message/rfc822
+
+From: inner@far.test
+Subject: inner
+
+inner text
+"""
+
+DIGEST = """From: outer@far.test
+MIME-Version: 1.0
+Content-Type: message/rfc822
+
+From: list@far.test
+Subject: digest
+Content-Type: multipart/digest; boundary="d"
+
+preamble
+--d
+
+From: one@far.test
+Subject: one
+
+first body
+--d
+X-Part: second
+
+From: two@far.test
+Subject: two
+
+second body
+--d--
+"""
+
+FORWARD = """From: fw@far.test
+Subject: Fwd: quote
+Content-Type: multipart/mixed; boundary="m"
+
+--m
+Content-Type: text/plain
+
+see below
+--m
+Content-Type: message/rfc822
+
+From: orig@far.test
+Subject: quote
+Content-Type: multipart/alternative; boundary="a"
+
+--a
+Content-Type: text/plain
+
+plain quote
+--a
+Content-Type: text/html
+
+<p>html quote</p>
+--a--
+--m--
+"""
+
+
+def message_rfc822_sections():
+    """RFC 3501 §6.4.5: for a message whose own type is message/rfc822,
+    part 1 is the whole enclosed message, 1.HEADER and 1.TEXT its header and
+    text, 1.1 its first part; and so on one level down."""
+    c = Imap()
+    for m in (NESTED, DIGEST, FORWARD):
+        c.append(m)
+    c.select()
+    middle = "From: middle@far.test\nSubject: middle\nMIME-Version: 1.0\nContent-Type: message/rfc822\n\n"
+    inner = "From: inner@far.test\nSubject: inner\n\ninner text\n"
+    want = {
+        (1, "1"): middle + inner,
+        (1, "1.HEADER"): middle,
+        (1, "1.TEXT"): inner,
+        (1, "1.1"): inner,
+        (1, "1.1.HEADER"): "From: inner@far.test\nSubject: inner\n\n",
+        (1, "1.1.TEXT"): "inner text\n",
+        (1, "1.1.1"): "inner text\n",
+        (1, "TEXT"): middle + inner,
+        (2, "1.HEADER"): 'From: list@far.test\nSubject: digest\nContent-Type: multipart/digest; boundary="d"\n\n',
+        (2, "1.1"): "From: one@far.test\nSubject: one\n\nfirst body",
+        (2, "1.1.MIME"): "\n",
+        (2, "1.1.HEADER"): "From: one@far.test\nSubject: one\n\n",
+        (2, "1.1.TEXT"): "first body",
+        (2, "1.2.MIME"): "X-Part: second\n\n",
+        (2, "1.2.TEXT"): "second body",
+        (3, "1"): "see below",
+        (3, "2.HEADER"): 'From: orig@far.test\nSubject: quote\nContent-Type: multipart/alternative; boundary="a"\n\n',
+        (3, "2.1"): "plain quote",
+        (3, "2.2"): "<p>html quote</p>",
+        (3, "2.2.MIME"): "Content-Type: text/html\n\n",
+    }
+    for (seq, section), text in want.items():
+        got = fetch_body(c, seq, section)
+        expect(got == crlf(text), f"{seq} BODY[{section}]: {got!r}, want {crlf(text)!r}")
+    for seq, section in [(1, "2"), (1, "1.1.1.1"), (3, "1.1"), (3, "3")]:
+        got = fetch_body(c, seq, section)
+        expect(not got, f"{seq} BODY[{section}] does not exist: {got!r}")
+    c.close()
+
+
+def literal8(r, item):
+    line = b"".join(r.lines("FETCH"))
+    m = re.search(re.escape(item.encode()) + rb" (~?)\{(\d+)\}\r\n", line)
+    expect(m, f"{item} as a literal: {line!r}")
+    start = m.end()
+    return m.group(1) == b"~", line[start:start + int(m.group(2))]
+
+
+def binary_exact():
+    """RFC 3516 and RFC 2045 §6.7: BINARY decodes quoted-printable with
+    transport padding dropped and soft breaks joined; BINARY.SIZE is the
+    size of what BINARY returns; content with NUL goes only in a literal8,
+    and what was appended as binary keeps its exact bytes and size."""
+    c = Imap()
+    qp_body = "price  \t\r\nlist=  \r\ntotal=3D 5=\r\n0 USD =\t\r\nend\t"
+    msg = ("From: a@far.test\r\nSubject: qp\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+           "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           + qp_body + "\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--b--\r\n")
+    c.append(msg.encode())
+    c.select()
+    decoded = b"price\r\nlisttotal= 50 USD end"
+    _, data = literal8(c.ok("FETCH 1 BINARY.PEEK[1]"), "BINARY[1]")
+    expect(data == decoded, f"BINARY[1]: {data!r}")
+    size = c.ok("FETCH 1 BINARY.SIZE[1]").text()
+    expect(f"BINARY.SIZE[1] {len(decoded)}" in size, f"{size} (want {len(decoded)})")
+    tilde, data = literal8(c.ok("FETCH 1 BINARY.PEEK[2]"), "BINARY[2]")
+    expect(tilde and data == b"\x00\x01\x02\x03", f"NUL bytes in a literal8: {data!r}")
+    expect("BINARY.SIZE[2] 4" in c.ok("FETCH 1 BINARY.SIZE[2]").text(), "size of the decoded part")
+    # Appended as binary: NUL and a bare LF, kept byte for byte.
+    raw = b"From: b@far.test\r\nSubject: bin\r\n\r\nab\x00cd\nend\r\n"
+    tag = c.tag()
+    c.send(f"{tag} APPEND INBOX ~{{{len(raw)}+}}\r\n".encode() + raw + b"\r\n")
+    r = c.read_until(tag)
+    expect(r.ok, f"APPEND of a literal8: {r}")
+    r = c.ok("FETCH 2 (RFC822.SIZE BINARY.SIZE[] BODY.PEEK[])")
+    text = r.text()
+    expect(f"RFC822.SIZE {len(raw)}" in text and f"BINARY.SIZE[] {len(raw)}" in text, text)
+    tilde, data = literal8(r, "BODY[]")
+    expect(tilde and data == raw, f"BODY[] with NUL only as a literal8: {data!r}")
+    tilde, data = literal8(c.ok("FETCH 2 BINARY.PEEK[]"), "BINARY[]")
+    expect(tilde and data == raw, "BINARY[]")
+    tilde, data = literal8(c.ok("FETCH 2 BINARY.PEEK[1]"), "BINARY[1]")
+    expect(tilde and data == b"ab\x00cd\nend\r\n", f"BINARY[1]: {data!r}")
+    c.close()
+
+
+def sequence_set_numbers():
+    """RFC 9051 §9: 4294967295 is a number; only `*` is the last message."""
+    c = Imap()
+    for n in range(3):
+        c.append(f"From: a@far.test\nSubject: n{n}\n\nbody\n")
+    c.select()
+    expect(search_numbers(c.ok("UID SEARCH UID 5:4294967295")) == [], "beyond the last UID: empty")
+    expect(search_numbers(c.ok("UID SEARCH UID 5:*")) == [3], "n:* still has the last message")
+    expect(search_numbers(c.ok("UID SEARCH UID 2:4294967295")) == [2, 3], "a range to the largest number")
+    expect(search_numbers(c.ok("UID SEARCH UID 4294967295")) == [], "the number alone")
+    expect(search_numbers(c.ok("SEARCH 4294967295:*")) == [3], "as a sequence range")
+    r = c.ok("UID FETCH 4294967295 UID")
+    expect(not r.lines("FETCH"), f"no such UID: {r}")
+    r = c.ok("UID FETCH 3:4294967295 UID")
+    expect(len(r.lines("FETCH")) == 1, f"{r}")
+    c.close()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
