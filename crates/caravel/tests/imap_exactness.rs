@@ -37,3 +37,13 @@ async fn binary_decoding_sizes_and_literal8() {
 async fn largest_number_is_not_star() {
     scenario("sequence_set_numbers").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn condstore_is_enabled_by_the_commands_that_use_it() {
+    scenario("condstore_enabling").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_keywords_are_announced_in_flags_first() {
+    scenario("flags_announced").await;
+}

@@ -150,7 +150,22 @@ fn key(c: &mut Cursor, depth: usize) -> PResult<SearchKey> {
             SearchKey::Uid(c.sequence_set()?)
         }
         "MODSEQ" => {
+            // RFC 7162 §3.1.5: MODSEQ [entry-name SP entry-type-req SP] value.
+            // Flags share the message's one mod-sequence here, so the entry
+            // named does not narrow the match.
             c.sp()?;
+            if c.peek() == Some(b'"') {
+                let entry = String::from_utf8_lossy(&c.astring()?).to_ascii_lowercase();
+                if !entry.starts_with("/flags/") {
+                    return err("MODSEQ entry names are /flags/<flag>");
+                }
+                c.sp()?;
+                let kind = c.atom()?.to_ascii_lowercase();
+                if !matches!(kind.as_str(), "priv" | "shared" | "all") {
+                    return err("MODSEQ entry type is priv, shared or all");
+                }
+                c.sp()?;
+            }
             SearchKey::ModSeq(c.number64()?)
         }
         "NOT" => {
@@ -206,6 +221,18 @@ pub fn substitute(
         SearchKey::And(ks) => SearchKey::And(ks.into_iter().map(again).collect()),
         other => other,
     }
+}
+
+/// Whether any key is MODSEQ: it turns CONDSTORE on, and the reply gives the
+/// highest mod-sequence of the matches (RFC 7162 §3.1.5).
+pub fn uses_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => uses_modseq(std::slice::from_ref(a)) || uses_modseq(std::slice::from_ref(b)),
+        SearchKey::And(ks) => uses_modseq(ks),
+        _ => false,
+    })
 }
 
 /// Whether any key needs the stored envelope.

@@ -36,6 +36,8 @@ pub struct Selected {
     /// IMAP4rev1: new messages are claimed as \Recent (read-write) or
     /// shown as such while unclaimed (read-only).
     track_recent: bool,
+    /// The keywords the client was told of in FLAGS (RFC 3501 §7.2.6).
+    keywords: Vec<String>,
 }
 
 /// The FLAGS list of a message; `recent` adds \Recent (IMAP4rev1 only).
@@ -87,6 +89,16 @@ async fn recent_range(session: &Session, mailbox: &Mailbox, read_only: bool) -> 
     session.ctx.store.claim_recent(mailbox.id).await.unwrap_or((0, 0))
 }
 
+/// FLAGS and PERMANENTFLAGS for a mailbox with these keywords.
+fn flags_lines(keywords: &[String], read_only: bool) -> Vec<u8> {
+    let kw = keywords.join(" ");
+    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    let mut out = format!("* FLAGS ({system} {kw})\r\n").into_bytes();
+    let permanent = if read_only { String::new() } else { format!("{system} {kw} \\*") };
+    out.extend(format!("* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n").into_bytes());
+    out
+}
+
 fn in_ranges(ranges: &[(u32, u32)], uid: u32) -> bool {
     ranges.iter().any(|&(from, to)| uid >= from && uid < to)
 }
@@ -94,6 +106,26 @@ fn in_ranges(ranges: &[(u32, u32)], uid: u32) -> bool {
 impl Selected {
     pub fn is_recent(&self, uid: u32) -> bool {
         in_ranges(&self.recent, uid)
+    }
+
+    /// RFC 3501 §7.2.6: a keyword that first appears in the mailbox (set by
+    /// this session or another) is announced in a new FLAGS, and in
+    /// PERMANENTFLAGS, before any FETCH shows it.
+    fn learn_keywords<'a>(&mut self, messages: impl IntoIterator<Item = &'a MessageMeta>) -> Vec<u8> {
+        let mut added = false;
+        for m in messages {
+            for k in &m.keywords {
+                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    self.keywords.push(k.clone());
+                    added = true;
+                }
+            }
+        }
+        if added {
+            flags_lines(&self.keywords, self.read_only)
+        } else {
+            Vec::new()
+        }
     }
 
     pub async fn open(
@@ -124,11 +156,7 @@ impl Selected {
                 keywords.push(k.into());
             }
         }
-        let kw = keywords.join(" ");
-        let mut out = format!("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft {kw})\r\n").into_bytes();
-        let permanent =
-            if read_only { String::new() } else { format!("\\Answered \\Flagged \\Deleted \\Seen \\Draft {kw} \\*") };
-        out.extend(format!("* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n").into_bytes());
+        let mut out = flags_lines(&keywords, read_only);
         out.extend(format!("* {} EXISTS\r\n", messages.len()).into_bytes());
         // RECENT and the UNSEEN code are IMAP4rev1 only (RFC 9051 Appendix E).
         let recent = if session.rev2 { Vec::new() } else { vec![recent_range(session, &mailbox, read_only).await] };
@@ -155,6 +183,7 @@ impl Selected {
                 saved: Vec::new(),
                 recent,
                 track_recent: !session.rev2,
+                keywords,
             },
             out,
         ))
@@ -190,20 +219,21 @@ impl Selected {
             return Vec::new();
         }
         let Ok(fresh) = ctx.store.messages(self.mailbox.id).await else { return Vec::new() };
-        let mut out = Vec::new();
+        let mut out = self.learn_keywords(&fresh);
         let fresh_by_uid: std::collections::HashMap<u32, &MessageMeta> = fresh.iter().map(|m| (m.uid, m)).collect();
         // Flag changes of messages both sides know.
         for (i, m) in self.messages.iter_mut().enumerate() {
             if let Some(f) = fresh_by_uid.get(&m.uid) {
                 if f.modseq != m.modseq || f.flags != m.flags || f.keywords != m.keywords {
                     *m = (*f).clone();
+                    // MODSEQ only once CONDSTORE is on (RFC 7162 §3.1).
+                    let modseq = if self.condstore { format!(" MODSEQ ({})", m.modseq) } else { String::new() };
                     out.extend(
                         format!(
-                            "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))\r\n",
+                            "* {} FETCH (UID {} FLAGS ({}){modseq})\r\n",
                             i + 1,
                             m.uid,
                             flags_text(m, in_ranges(&self.recent, m.uid)),
-                            m.modseq
                         )
                         .into_bytes(),
                     );
@@ -346,7 +376,49 @@ fn prefixed(out: Vec<u8>, mut s: Step) -> Step {
     s
 }
 
+/// Whether a command turns CONDSTORE on for the session (RFC 7162 §3.1):
+/// FETCH of MODSEQ or with CHANGEDSINCE, SEARCH MODSEQ, STORE UNCHANGEDSINCE.
+fn enables_condstore(c: &Command) -> bool {
+    match c {
+        Command::Fetch { items, changed_since, .. } => changed_since.is_some() || items.contains(&FetchItem::ModSeq),
+        Command::Search { keys, .. } | Command::Sort { keys, .. } | Command::Thread { keys, .. } => {
+            search::uses_modseq(keys)
+        }
+        Command::Store { unchanged_since, .. } => unchanged_since.is_some(),
+        _ => false,
+    }
+}
+
+impl Selected {
+    /// The mailbox's highest mod-sequence as this session knows it.
+    pub fn highest_modseq(&self) -> u64 {
+        self.messages.iter().map(|m| m.modseq).max().unwrap_or(0).max(self.mailbox.highestmodseq)
+    }
+}
+
+/// Turns CONDSTORE on for the session; when that happens with a mailbox
+/// selected, the `OK [HIGHESTMODSEQ]` the client has not seen yet (RFC 7162
+/// §3.1) comes first.
+pub fn enable_condstore(session: &mut Session) -> Vec<u8> {
+    if session.condstore {
+        return Vec::new();
+    }
+    session.condstore = true;
+    match &mut session.state {
+        State::Selected(_, sel) => {
+            sel.condstore = true;
+            format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).into_bytes()
+        }
+        _ => Vec::new(),
+    }
+}
+
 pub async fn execute(session: &mut Session, t: Tagged) -> Step {
+    let first = if enables_condstore(&t.command) { enable_condstore(session) } else { Vec::new() };
+    prefixed(first, execute_command(session, t).await)
+}
+
+async fn execute_command(session: &mut Session, t: Tagged) -> Step {
     let tag = t.tag.clone();
     let ctx = session.ctx.clone();
     let condstore = session.condstore;
@@ -416,6 +488,10 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
             };
             let numbers: Vec<u32> =
                 hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
+            // RFC 7162 §3.1.5: with a MODSEQ key, the highest mod-sequence of
+            // the messages found (none when nothing is found).
+            let highest =
+                search::uses_modseq(&keys).then(|| hits.iter().map(|&i| sel.messages[i].modseq).max()).flatten();
             if let Some(opts) = esearch.as_ref().filter(|_| save) {
                 sel.saved = saved_result(&hits.iter().map(|&i| sel.messages[i].uid).collect::<Vec<_>>(), opts);
             }
@@ -429,9 +505,19 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                     for n in &numbers {
                         out.extend(format!(" {n}").into_bytes());
                     }
+                    if let Some(m) = highest {
+                        out.extend(format!(" (MODSEQ {m})").into_bytes());
+                    }
                     out.extend_from_slice(b"\r\n");
                 }
-                Some(opts) => out.extend(esearch_line(&tag, t.uid, &numbers, &opts).into_bytes()),
+                Some(opts) => {
+                    let mut line = esearch_line(&tag, t.uid, &numbers, &opts);
+                    if let Some(m) = highest {
+                        line.truncate(line.len() - 2);
+                        line.push_str(&format!(" MODSEQ {m}\r\n"));
+                    }
+                    out.extend(line.into_bytes());
+                }
             }
             out.extend(tagged(&tag, "OK", "SEARCH completed"));
             step(out)
@@ -522,6 +608,7 @@ pub async fn execute(session: &mut Session, t: Tagged) -> Step {
                 Ok(f) => f,
                 Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             };
+            out.extend(sel.learn_keywords(&fresh));
             let fresh: std::collections::HashMap<u32, MessageMeta> = fresh.into_iter().map(|m| (m.uid, m)).collect();
             for &i in &indexes {
                 let uid = sel.messages[i].uid;

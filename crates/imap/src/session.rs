@@ -18,7 +18,7 @@ pub struct Config {
     pub hostname: String,
     /// Signed-in sessions one account may have at once ([LIMIT] beyond).
     pub max_sessions_per_user: usize,
-    /// BAD replies after which the session is closed with BYE.
+    /// BAD replies in a row after which the session is closed with BYE.
     pub max_bad: usize,
     /// Largest message APPEND accepts (APPENDLIMIT).
     pub max_message_size: u64,
@@ -218,7 +218,14 @@ impl Session {
             }
             Err(e) => return self.bad(e.tag.as_deref().unwrap_or("*"), &e.reason),
         };
-        self.execute(cmd).await
+        let bad = self.bad;
+        let step = self.execute(cmd).await;
+        // The limit is on BAD commands in a row, as Dovecot counts them: a
+        // client that mixes in a wrong one now and then is not cut off.
+        if self.bad == bad {
+            self.bad = 0;
+        }
+        step
     }
 
     /// The next chunk of a command answered in parts (a large FETCH).
@@ -576,9 +583,16 @@ impl Session {
             }
             Command::Status { mailbox, items } => {
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
+                // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) turns CONDSTORE on.
+                let first = if items.contains(&StatusItem::HighestModSeq) {
+                    crate::selected::enable_condstore(self)
+                } else {
+                    Vec::new()
+                };
                 match self.find_mailbox(user.account, &mb).await {
                     Ok(Some(m)) => {
-                        let mut out = b"* STATUS ".to_vec();
+                        let mut out = first;
+                        out.extend_from_slice(b"* STATUS ");
                         out.extend(self.encode_name(&m.name));
                         out.extend(format!(" ({})\r\n", status_items(&m, &items)).into_bytes());
                         out.extend(tagged(&tag, "OK", "STATUS completed"));

@@ -10,9 +10,10 @@ async fn store_modes() {
     h.deliver(SIMPLE).await;
     let mut s = h.signed_in().await;
     run(&mut s, "s SELECT INBOX").await;
-    assert!(run(&mut s, "a STORE 1 +FLAGS (\\Flagged $Quote)")
-        .await
-        .starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent $Quote))"));
+    // $Quote is new to the mailbox: FLAGS names it first (RFC 3501 §7.2.6).
+    let out = run(&mut s, "a STORE 1 +FLAGS (\\Flagged $Quote)").await;
+    assert!(out.starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk $Quote)\r\n* OK [PERMANENTFLAGS ("), "{out}");
+    assert!(out.contains("\r\n* 1 FETCH (FLAGS (\\Flagged \\Recent $Quote))\r\n"), "{out}");
     assert!(run(&mut s, "b STORE 1 -FLAGS ($quote)").await.starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent))"));
     assert!(run(&mut s, "c STORE 1 FLAGS (\\Seen \\Answered)")
         .await

@@ -275,5 +275,90 @@ def sequence_set_numbers():
     c.close()
 
 
+def condstore_enabling():
+    """RFC 7162 §3.1: FETCH MODSEQ, SEARCH MODSEQ, STORE UNCHANGEDSINCE and
+    STATUS HIGHESTMODSEQ turn CONDSTORE on: `OK [HIGHESTMODSEQ]` once, and
+    from then on MODSEQ in the FETCH replies flag changes cause; before,
+    none."""
+    a, b = Imap(), Imap()
+    for n in range(2):
+        a.append(f"From: a@far.test\nSubject: m{n}\n\nbody\n")
+    a.select()
+    b.select()
+    b.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    r = a.ok("NOOP")
+    expect(r.lines("FETCH") and b"MODSEQ" not in r.lines("FETCH")[0], f"no MODSEQ before CONDSTORE: {r}")
+    r = a.ok("STORE 2 +FLAGS (\\Seen)")
+    expect(b"MODSEQ" not in r.text().encode(), f"STORE before CONDSTORE: {r}")
+    r = a.ok("FETCH 1 (FLAGS MODSEQ)")
+    expect(r.text().count("[HIGHESTMODSEQ ") == 1 and r.untagged[0].startswith(b"* OK [HIGHESTMODSEQ "), f"{r}")
+    expect(re.search(rb"MODSEQ \(\d+\)", r.lines("FETCH")[0]), f"{r}")
+    r = a.ok("FETCH 1 (MODSEQ)")
+    expect("HIGHESTMODSEQ" not in r.text(), f"announced once: {r}")
+    b.ok("STORE 2 -FLAGS.SILENT (\\Seen)")
+    r = a.ok("NOOP")
+    expect(r.lines("FETCH") and re.search(rb"MODSEQ \(\d+\)", r.lines("FETCH")[0]), f"unsolicited after: {r}")
+    r = a.ok("STORE 1 +FLAGS (\\Answered)")
+    expect(re.search(rb"UID 1 .*MODSEQ \(\d+\)", r.lines("FETCH")[0]), f"STORE after: {r}")
+
+    c = Imap()
+    c.select()
+    r = c.ok('SEARCH MODSEQ "/flags/\\\\flagged" all 1')
+    expect(r.untagged[0].startswith(b"* OK [HIGHESTMODSEQ "), f"SEARCH MODSEQ enables: {r}")
+    expect(re.search(rb"^\* SEARCH 1 2 \(MODSEQ \d+\)$", r.lines("SEARCH")[0]), f"{r}")
+    r = c.ok("SEARCH MODSEQ 999999999")
+    expect(r.lines("SEARCH")[0] == b"* SEARCH", f"nothing found, no MODSEQ: {r}")
+    r = c.ok("SEARCH RETURN (COUNT) MODSEQ 1")
+    expect(re.search(rb"COUNT 2 MODSEQ \d+", r.lines("ESEARCH")[0]), f"{r}")
+    r = c.cmd('SEARCH MODSEQ "/flags/\\\\seen" sometimes 1')
+    expect(r.status() == "BAD", f"a parse error is BAD: {r}")
+    c.ok("NOOP")
+
+    d = Imap()
+    d.select()
+    r = d.ok("STORE 1 (UNCHANGEDSINCE 999999999) +FLAGS (\\Draft)")
+    expect(r.untagged[0].startswith(b"* OK [HIGHESTMODSEQ ") and b"MODSEQ (" in r.lines("FETCH")[0], f"{r}")
+    e = Imap()
+    e.select()
+    r = e.ok("STATUS INBOX (HIGHESTMODSEQ)")
+    expect(r.untagged[0].startswith(b"* OK [HIGHESTMODSEQ "), f"STATUS enables: {r}")
+    b.ok("STORE 1 -FLAGS.SILENT (\\Draft)")
+    r = e.ok("NOOP")
+    expect(re.search(rb"MODSEQ \(\d+\)", r.lines("FETCH")[0]), f"{r}")
+    for x in (a, b, c, d, e):
+        x.close()
+
+
+def flags_announced():
+    """RFC 3501 §7.2.6: a keyword new to the mailbox is announced in FLAGS
+    (and PERMANENTFLAGS) before any FETCH reply uses it, whoever set it."""
+    a, b = Imap(), Imap()
+    a.append("From: a@far.test\nSubject: one\n\nbody\n")
+    r = a.select()
+    expect(b"$Urgent" not in r.lines("FLAGS")[0], f"{r}")
+    b.select()
+
+    def announced_first(r, keyword):
+        lines = r.untagged
+        flags = [i for i, x in enumerate(lines) if x.startswith(b"* FLAGS ") and keyword in x]
+        perm = [i for i, x in enumerate(lines) if b"[PERMANENTFLAGS " in x and keyword in x]
+        fetch = [i for i, x in enumerate(lines) if b" FETCH " in x and keyword in x]
+        expect(flags and perm and fetch and flags[0] < fetch[0], f"FLAGS naming {keyword} before FETCH: {r}")
+
+    announced_first(a.ok("STORE 1 +FLAGS ($Urgent)"), b"$Urgent")
+    b.ok("STORE 1 +FLAGS.SILENT ($Other)")
+    announced_first(a.ok("NOOP"), b"$Other")
+    b.ok("UNSELECT")
+    b.append("From: b@far.test\nSubject: two\n\nbody\n", flags="$Fresh")
+    r = a.ok("NOOP")
+    expect(any(x.startswith(b"* FLAGS ") and b"$Fresh" in x for x in r.untagged), f"APPEND's keyword: {r}")
+    r = a.ok("FETCH 2 FLAGS")
+    expect(b"$Fresh" in r.lines("FETCH")[0] and not r.lines("FLAGS"), f"known now: {r}")
+    r = a.ok("STORE 1 +FLAGS ($urgent)")
+    expect(not r.lines("FLAGS"), f"keywords compare without case: {r}")
+    a.close()
+    b.close()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
