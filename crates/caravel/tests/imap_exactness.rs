@@ -47,3 +47,8 @@ async fn condstore_is_enabled_by_the_commands_that_use_it() {
 async fn new_keywords_are_announced_in_flags_first() {
     scenario("flags_announced").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_list_extended_and_lsub() {
+    scenario("subscriptions").await;
+}

@@ -69,6 +69,12 @@ async fn list_extended_subscriptions_and_missing_parents() {
     let h = Harness::new().await;
     let mut s = h.signed_in().await;
     assert!(run(&mut s, "c CREATE Trade/Asia/Quotes").await.starts_with("c OK"));
+    // CREATE does not subscribe (as in Dovecot); the client does.
+    let none = run(&mut s, "l LIST (SUBSCRIBED) \"\" \"Trade*\"").await;
+    assert_eq!(none, "l OK LIST completed\r\n");
+    for name in ["Trade", "Trade/Asia", "Trade/Asia/Quotes"] {
+        assert!(run(&mut s, &format!("s SUBSCRIBE {name}")).await.starts_with("s OK"));
+    }
     assert!(run(&mut s, "d DELETE Trade/Asia").await.starts_with("d OK"));
     // A parent with no mailbox: \Noselect in RFC 3501 LIST, \NonExistent in LIST-EXTENDED.
     let plain = run(&mut s, "l LIST \"\" Trade/%").await;

@@ -360,5 +360,55 @@ def flags_announced():
     b.close()
 
 
+def subscriptions():
+    """RFC 5258 §3 and RFC 3501 §6.3.9: CREATE subscribes nothing;
+    RETURN (SUBSCRIBED) marks only subscribed names; RECURSIVEMATCH gives
+    CHILDINFO for a parent whose subscribed child the pattern does not reach;
+    LSUB shows such a parent as \\Noselect, and an unsubscribed name is
+    gone from LSUB even when its children are subscribed."""
+    c = Imap()
+
+    def listed(r, kind="LIST"):
+        out = {}
+        for line in r.lines(kind):
+            m = re.match(rb'\* (?:LIST|LSUB) \(([^)]*)\) "/" "?([^" ]+)"?( .*)?$', line)
+            expect(m, f"{line!r}")
+            out[m.group(2).decode()] = (m.group(1).decode(), (m.group(3) or b"").decode().strip())
+        return out
+
+    for name in ["Sales/", "Sales/Asia", "Sales/Europe/", "Sales/Europe/Germany", "Sales/Africa/Kenya", "Sales/Gone"]:
+        c.ok(f"CREATE {name}")
+    expect(listed(c.ok('LIST (SUBSCRIBED) "" "Sales*"')) == {}, "CREATE subscribes nothing")
+    for name in ["Sales/Asia", "Sales/Europe/Germany", "Sales/Africa/Kenya", "Sales/Gone"]:
+        c.ok(f"SUBSCRIBE {name}")
+    c.ok("DELETE Sales/Gone")
+    got = listed(c.ok('LIST "" "Sales/%" RETURN (SUBSCRIBED CHILDREN)'))
+    expect(got.get("Sales/Asia", ("",))[0] == "\\HasNoChildren \\Subscribed", f"{got}")
+    expect(got.get("Sales/Europe", ("",))[0] == "\\HasChildren", f"not subscribed: {got}")
+    expect(got.get("Sales/Africa", ("",))[0] == "\\HasChildren", f"{got}")
+    expect("Sales/Gone" not in got, f"a deleted mailbox is not listed without SUBSCRIBED: {got}")
+    got = listed(c.ok('LIST (SUBSCRIBED) "" "Sales/*"'))
+    expect(set(got) == {"Sales/Asia", "Sales/Europe/Germany", "Sales/Africa/Kenya", "Sales/Gone"}, f"{got}")
+    expect(got["Sales/Gone"][0] == "\\NonExistent \\Subscribed", f"{got}")
+    got = listed(c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "Sales/%"'))
+    expect(got.get("Sales/Europe", ("", ""))[1].upper() == '("CHILDINFO" ("SUBSCRIBED"))', f"{got}")
+    expect("\\Subscribed" not in got["Sales/Europe"][0], f"{got}")
+    expect(got["Sales/Asia"] == ("\\HasNoChildren \\Subscribed", ""), f"{got}")
+    got = listed(c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "*Germany"'))
+    expect(list(got) == ["Sales/Europe/Germany"], f"the child matched itself: no CHILDINFO parent: {got}")
+    got = listed(c.ok('LSUB "" "Sales/%"'), "LSUB")
+    expect(got.get("Sales/Asia") == ("", ""), f"{got}")
+    expect(got.get("Sales/Europe") == ("\\Noselect", "") and got.get("Sales/Africa") == ("\\Noselect", ""), f"{got}")
+    got = listed(c.ok('LSUB "" "Sales/*"'), "LSUB")
+    expect("Sales/Europe" not in got and "Sales/Europe/Germany" in got, f"children listed themselves: {got}")
+    c.ok("SUBSCRIBE Sales/Europe")
+    expect(listed(c.ok('LSUB "" "Sales/%"'), "LSUB")["Sales/Europe"] == ("", ""), "subscribed now")
+    c.ok("UNSUBSCRIBE Sales/Europe")
+    c.ok("UNSUBSCRIBE Sales/Europe/Germany")
+    got = listed(c.ok('LSUB "" "Sales/*"'), "LSUB")
+    expect("Sales/Europe" not in got and "Sales/Europe/Germany" not in got, f"{got}")
+    c.close()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

@@ -175,6 +175,10 @@ impl Directory for SqliteStore {
                 let account = c.last_insert_rowid();
                 for special in SpecialUse::ALL {
                     insert_mailbox(c, account, special.default_name(), Some(special.default_name()))?;
+                    c.execute(
+                        "INSERT OR IGNORE INTO subscriptions VALUES (?1, ?2)",
+                        params![account, special.default_name()],
+                    )?;
                 }
                 require_user(c, &user.address)
             })

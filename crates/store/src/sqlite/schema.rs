@@ -273,6 +273,13 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO serials SELECT 'mailbox_id', coalesce(max(id), 0) FROM mailboxes;
     INSERT INTO serials SELECT 'uidvalidity:' || account_id, max(uidvalidity) FROM mailboxes GROUP BY account_id;
     "#,
+    // 15: CREATE no longer subscribes (RFC 3501 §6.3.6 leaves it to the
+    // client, and clients that want it send SUBSCRIBE): only the mailboxes
+    // every new account starts with are subscribed, by the code that
+    // creates them. Existing subscriptions stay.
+    r#"
+    DROP TRIGGER subscribe_new_mailbox;
+    "#,
 ];
 
 /// The schema version this build writes.
