@@ -6,6 +6,7 @@ pub mod guard;
 pub mod password;
 pub mod qr;
 pub mod sasl;
+pub mod token;
 pub mod totp;
 mod verify;
 

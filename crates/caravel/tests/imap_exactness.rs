@@ -52,3 +52,8 @@ async fn new_keywords_are_announced_in_flags_first() {
 async fn subscriptions_list_extended_and_lsub() {
     scenario("subscriptions").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sort_and_thread_follow_rfc_5256() {
+    scenario("sort_and_thread").await;
+}

@@ -1,10 +1,12 @@
-//! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315).
+//! APPEND (RFC 9051 §6.3.12) with UIDPLUS APPENDUID (RFC 4315), MULTIAPPEND
+//! (RFC 3502) and CATENATE (RFC 4469).
 
 use std::sync::Arc;
 
 use caravel_auth::SignedIn;
 use caravel_store::{Delivery, Flags, MailboxTarget, StoreError, Target};
 
+use crate::command::{AppendData, AppendMessage, CatPart};
 use crate::session::{tagged, Session, Step};
 
 /// System flags and keywords from a flag list.
@@ -30,62 +32,131 @@ pub fn split_flags(list: &[String]) -> Result<(Flags, Vec<String>), String> {
     Ok((flags, keywords))
 }
 
+/// APPEND (RFC 9051 §6.3.12) of one message or several (MULTIAPPEND, RFC
+/// 3502: all or none), each given whole or built by CATENATE (RFC 4469)
+/// from text and URLs of messages on this server.
 pub async fn append(
     session: &mut Session,
     user: &SignedIn,
     tag: &str,
     mailbox: &str,
-    flags: &[String],
-    date: Option<(i64, i32)>,
-    message: Vec<u8>,
+    messages: Vec<AppendMessage>,
 ) -> Step {
     let step = |out| Step { out, next: crate::session::Next::Command, auth_failed: false };
-    if message.is_empty() {
-        return step(tagged(tag, "NO", "Empty message"));
-    }
-    if message.len() as u64 > session.ctx.config.max_message_size {
-        return step(tagged(tag, "NO", "[TOOBIG] Message larger than APPENDLIMIT"));
-    }
-    let (flags, keywords) = match split_flags(flags) {
-        Ok(x) => x,
-        Err(e) => return session.bad(tag, &e),
-    };
     let target_box = match session.find_mailbox(user.account, mailbox).await {
         Ok(Some(m)) => m,
         Ok(None) => return step(tagged(tag, "NO", "[TRYCREATE] No such mailbox")),
         Err(e) => return step(tagged(tag, "NO", &crate::errors::store_failure(&e))),
     };
-    let delivery = Delivery {
-        raw: Arc::new(message),
-        internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
-        internal_zone: date.map(|d| d.1).unwrap_or(0),
-        targets: vec![Target {
-            flags,
-            keywords,
-            ..Target::new(user.account, MailboxTarget::Name(mailbox.to_string()))
-        }],
-        sender: user.address.clone(),
-        session: "imap-append".into(),
-        ..Default::default()
-    };
-    let result = match session.ctx.store.deliver(delivery).await {
-        Ok(mut o) => o.stored.remove(0),
-        Err(e) => Err(e),
-    };
-    let mut out = Vec::new();
-    match result {
-        Ok(stored) => {
-            // Our own APPEND to the selected mailbox shows up at once.
-            if let crate::session::State::Selected(_, s) = &mut session.state {
-                if s.mailbox.id == stored.mailbox {
-                    out.extend(s.sync(&session.ctx, true).await);
-                }
-            }
-            let text = format!("[APPENDUID {} {}] APPEND completed", target_box.uidvalidity, stored.uid);
-            out.extend(tagged(tag, "OK", &text));
+    // Everything is checked and built before anything is stored.
+    let mut ready = Vec::with_capacity(messages.len());
+    for m in messages {
+        if m.utf8 && !session.utf8 {
+            return session.bad(tag, "ENABLE UTF8=ACCEPT first");
         }
-        Err(StoreError::OverQuota(_)) => out.extend(tagged(tag, "NO", "[OVERQUOTA] Mailbox is full")),
-        Err(e) => out.extend(tagged(tag, "NO", &crate::errors::store_failure(&e))),
+        let (flags, keywords) = match split_flags(&m.flags) {
+            Ok(x) => x,
+            Err(e) => return session.bad(tag, &e),
+        };
+        let raw = match m.data {
+            // Line ends of a binary literal are content, not to be mended.
+            AppendData::Literal { bytes, binary: true } => bytes,
+            AppendData::Literal { bytes, binary: false } => caravel_store::mime::to_crlf(bytes),
+            AppendData::Catenate(parts) => match catenate(session, user, &parts).await {
+                Ok(raw) => raw,
+                Err(code) => return step(tagged(tag, "NO", &code)),
+            },
+        };
+        if raw.is_empty() {
+            return step(tagged(tag, "NO", "Empty message"));
+        }
+        if raw.len() as u64 > session.ctx.config.max_message_size {
+            return step(tagged(tag, "NO", "[TOOBIG] Message larger than APPENDLIMIT"));
+        }
+        ready.push((raw, flags, keywords, m.date));
     }
+    let mut uids = Vec::new();
+    let mut failure = None;
+    for (raw, flags, keywords, date) in ready {
+        let delivery = Delivery {
+            raw: Arc::new(raw),
+            internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
+            internal_zone: date.map(|d| d.1).unwrap_or(0),
+            targets: vec![Target {
+                flags,
+                keywords,
+                ..Target::new(user.account, MailboxTarget::Name(mailbox.to_string()))
+            }],
+            sender: user.address.clone(),
+            session: "imap-append".into(),
+            ..Default::default()
+        };
+        let result = match session.ctx.store.deliver(delivery).await {
+            Ok(mut o) => o.stored.remove(0),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(stored) => uids.push(stored.uid),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        // RFC 3502 §6: if any message cannot be appended, none is.
+        if !uids.is_empty() {
+            if let Err(undo) = session.ctx.store.expunge(target_box.id, &uids).await {
+                tracing::error!(error = %undo, "MULTIAPPEND could not take back the messages it had stored");
+            }
+        }
+        let text = match e {
+            StoreError::OverQuota(_) => "[OVERQUOTA] Mailbox is full".to_string(),
+            e => crate::errors::store_failure(&e),
+        };
+        return step(tagged(tag, "NO", &text));
+    }
+    let mut out = Vec::new();
+    // Our own APPEND to the selected mailbox shows up at once.
+    if let crate::session::State::Selected(_, s) = &mut session.state {
+        if s.mailbox.id == target_box.id {
+            out.extend(s.sync(&session.ctx, true).await);
+        }
+    }
+    let text = format!("[APPENDUID {} {}] APPEND completed", target_box.uidvalidity, crate::selected::compress(&uids));
+    out.extend(tagged(tag, "OK", &text));
     step(out)
+}
+
+/// The message a CATENATE part list makes (RFC 4469 §5): text as given,
+/// URLs replaced by what they name. A URL that names nothing fails the
+/// APPEND with `[BADURL url]`.
+async fn catenate(session: &Session, user: &SignedIn, parts: &[CatPart]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for part in parts {
+        match part {
+            CatPart::Text(bytes) => out.extend_from_slice(bytes),
+            CatPart::Url(text) => {
+                let found = match crate::url::parse(text) {
+                    // An authorized URL is checked as URLFETCH checks it; a
+                    // plain one must name the user's own mail.
+                    Some(u) if u.auth.is_some() => crate::urlauth::fetch_authorized(session, user, &u).await,
+                    Some(u) if u.user.as_deref().is_none_or(|n| n.eq_ignore_ascii_case(&user.address)) => {
+                        crate::urlauth::resolve(session, user.account, &u).await
+                    }
+                    _ => None,
+                };
+                let Some(found) = found else {
+                    let mut code = b"[BADURL ".to_vec();
+                    crate::fetch::string(&mut code, text.as_bytes());
+                    return Err(format!("{}] The URL names no message here", String::from_utf8_lossy(&code)));
+                };
+                out.extend_from_slice(&found.data);
+            }
+        }
+        if out.len() as u64 > session.ctx.config.max_message_size {
+            return Err("[TOOBIG] Message larger than APPENDLIMIT".into());
+        }
+    }
+    Ok(out)
 }

@@ -100,16 +100,18 @@ pub enum Command {
         mailbox: String,
         items: Vec<StatusItem>,
     },
+    /// APPEND of one message or, with MULTIAPPEND (RFC 3502), several.
     Append {
         mailbox: String,
-        flags: Vec<String>,
-        /// Unix seconds and the zone in minutes east of UTC.
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
-        /// Sent as `UTF8 (~{n}...)` (RFC 6855 §4), only after ENABLE UTF8=ACCEPT.
-        utf8: bool,
-        /// Sent as a literal8 `~{n}` (RFC 3516 §4.4): stored exactly as sent.
-        binary: bool,
+        messages: Vec<AppendMessage>,
+    },
+    /// GENURLAUTH (RFC 4467 §4.2): (URL, mechanism) pairs.
+    GenUrlAuth(Vec<(String, String)>),
+    /// URLFETCH (RFC 4467 §4.3, RFC 5524).
+    UrlFetch(Vec<UrlFetch>),
+    /// RESETKEY (RFC 4467 §4.1): one mailbox's keys, or all.
+    ResetKey {
+        mailbox: Option<String>,
     },
     Idle,
     Check,
@@ -157,6 +159,44 @@ pub enum Command {
     GetQuota {
         root: String,
     },
+}
+
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    /// Unix seconds and the zone in minutes east of UTC.
+    pub date: Option<(i64, i32)>,
+    pub data: AppendData,
+    /// Sent as `UTF8 (~{n}...)` (RFC 6855 §4), only after ENABLE UTF8=ACCEPT.
+    pub utf8: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendData {
+    /// The message itself; `binary` when sent as a literal8 `~{n}` (RFC 3516
+    /// §4.4): stored exactly as sent.
+    Literal { bytes: Vec<u8>, binary: bool },
+    /// CATENATE (RFC 4469): the message made of these parts, in order.
+    Catenate(Vec<CatPart>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    Text(Vec<u8>),
+    /// An IMAP URL (RFC 5092) naming a message or part on this server.
+    Url(String),
+}
+
+/// One URL of URLFETCH, with the RFC 5524 parameters when given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UrlFetch {
+    pub url: String,
+    /// `(url ...)` form: the response gives each asked item in parentheses.
+    pub extended: bool,
+    pub body_part_structure: bool,
+    pub binary: bool,
+    pub body: bool,
 }
 
 /// SELECT's QRESYNC parameter (RFC 7162 §3.2.5).
@@ -380,28 +420,47 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
         }
         "APPEND" => {
             let mailbox = mailbox(c)?;
-            c.sp()?;
-            let mut flags = Vec::new();
-            if c.peek() == Some(b'(') {
-                flags = c.flag_list(false)?;
+            let mut messages = Vec::new();
+            // MULTIAPPEND (RFC 3502 §6): append-message repeats.
+            while c.eat(b' ') {
+                messages.push(append_message(c)?);
+            }
+            if messages.is_empty() {
+                return err("APPEND needs a message");
+            }
+            Command::Append { mailbox, messages }
+        }
+        "GENURLAUTH" => {
+            let mut pairs = Vec::new();
+            while c.eat(b' ') {
+                let url = c.astring_utf8()?;
                 c.sp()?;
+                pairs.push((url, c.atom()?.to_ascii_uppercase()));
             }
-            let mut date = None;
-            if c.peek() == Some(b'"') {
-                date = Some(c.date_time()?);
-                c.sp()?;
+            if pairs.is_empty() {
+                return err("GENURLAUTH needs a URL and a mechanism");
             }
-            let start = c.pos;
-            let utf8 = c.atom().is_ok_and(|a| a.eq_ignore_ascii_case("UTF8")) && c.eat(b' ') && c.eat(b'(');
-            if !utf8 {
-                c.pos = start;
+            Command::GenUrlAuth(pairs)
+        }
+        "URLFETCH" => {
+            let mut urls = Vec::new();
+            while c.eat(b' ') {
+                urls.push(url_fetch(c)?);
             }
-            let binary = c.peek() == Some(b'~');
-            let message = c.string()?;
-            if utf8 {
-                c.expect(b')')?;
+            if urls.is_empty() {
+                return err("URLFETCH needs a URL");
             }
-            Command::Append { mailbox, flags, date, message, utf8, binary }
+            Command::UrlFetch(urls)
+        }
+        "RESETKEY" => {
+            let mailbox = if c.eat(b' ') { Some(c.astring_utf8()?) } else { None };
+            // Mechanisms after the mailbox: INTERNAL is the only one.
+            while c.eat(b' ') {
+                if !c.atom()?.eq_ignore_ascii_case("INTERNAL") {
+                    return err("unknown URLAUTH mechanism; INTERNAL is supported");
+                }
+            }
+            Command::ResetKey { mailbox }
         }
         "IDLE" => Command::Idle,
         "CHECK" => Command::Check,
@@ -515,6 +574,81 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
     })
 }
 
+/// append-message (RFC 3502, RFC 4469 §5, RFC 6855 §4):
+/// `[flag-list SP] [date-time SP] (literal / literal8 / CATENATE (...) / UTF8 (literal8))`.
+fn append_message(c: &mut Cursor) -> PResult<AppendMessage> {
+    let mut flags = Vec::new();
+    if c.peek() == Some(b'(') {
+        flags = c.flag_list(false)?;
+        c.sp()?;
+    }
+    let mut date = None;
+    if c.peek() == Some(b'"') {
+        date = Some(c.date_time()?);
+        c.sp()?;
+    }
+    let start = c.pos;
+    let word = c.atom().map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+    let (data, utf8) = match word.as_str() {
+        "CATENATE" => {
+            c.sp()?;
+            c.expect(b'(')?;
+            let mut parts = Vec::new();
+            while !c.eat(b')') {
+                if !parts.is_empty() {
+                    c.sp()?;
+                }
+                let kind = c.atom()?.to_ascii_uppercase();
+                c.sp()?;
+                parts.push(match kind.as_str() {
+                    "TEXT" => CatPart::Text(c.string()?),
+                    "URL" => CatPart::Url(c.astring_utf8()?),
+                    _ => return err("CATENATE parts are TEXT or URL"),
+                });
+            }
+            if parts.is_empty() {
+                return err("CATENATE needs a part");
+            }
+            (AppendData::Catenate(parts), false)
+        }
+        "UTF8" => {
+            c.sp()?;
+            c.expect(b'(')?;
+            let binary = c.peek() == Some(b'~');
+            let bytes = c.string()?;
+            c.expect(b')')?;
+            (AppendData::Literal { bytes, binary }, true)
+        }
+        _ => {
+            c.pos = start;
+            let binary = c.peek() == Some(b'~');
+            (AppendData::Literal { bytes: c.string()?, binary }, false)
+        }
+    };
+    Ok(AppendMessage { flags, date, data, utf8 })
+}
+
+/// A URLFETCH argument: a URL, or `(url *(SP param))` (RFC 5524 §3.1).
+fn url_fetch(c: &mut Cursor) -> PResult<UrlFetch> {
+    if !c.eat(b'(') {
+        return Ok(UrlFetch { url: c.astring_utf8()?, ..Default::default() });
+    }
+    let mut item = UrlFetch { url: c.astring_utf8()?, extended: true, ..Default::default() };
+    while c.eat(b' ') {
+        match c.atom()?.to_ascii_uppercase().as_str() {
+            "BODYPARTSTRUCTURE" => item.body_part_structure = true,
+            "BINARY" => item.binary = true,
+            "BODY" => item.body = true,
+            _ => return err("URLFETCH parameters are BODYPARTSTRUCTURE, BINARY and BODY"),
+        }
+    }
+    c.expect(b')')?;
+    if item.binary && item.body {
+        return err("URLFETCH takes BINARY or BODY, not both");
+    }
+    Ok(item)
+}
+
 /// LIST with the LIST-EXTENDED selection and return options (RFC 5258,
 /// RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
 fn list(c: &mut Cursor) -> PResult<Command> {
@@ -609,11 +743,32 @@ mod tests {
             Command::Store { silent: true, .. }
         ));
         assert!(matches!(p("a6 ID (\"name\" \"Thunderbird\" \"version\" \"128\")\r\n").command, Command::Id));
-        assert!(matches!(p("a7 APPEND Sent (\\Seen) {3}\r\nabc\r\n").command, Command::Append { utf8: false, .. }));
         assert!(matches!(
-            p("b2 APPEND Sent UTF8 (~{3}\r\nabc)\r\n").command,
-            Command::Append { utf8: true, ref message, .. } if message == b"abc"
+            p("a7 APPEND Sent (\\Seen) {3}\r\nabc\r\n").command,
+            Command::Append { ref messages, .. } if messages.len() == 1 && !messages[0].utf8
         ));
+        let Command::Append { messages, .. } = p("b2 APPEND Sent UTF8 (~{3}\r\nabc)\r\n").command else { panic!() };
+        assert!(messages[0].utf8 && messages[0].data == AppendData::Literal { bytes: b"abc".to_vec(), binary: true });
+        let Command::Append { messages, .. } = p(
+            "b3 APPEND Box (\\Seen) {1}\r\na \" 5-Nov-2024 10:00:00 +0100\" CATENATE (URL \"/INBOX/;UID=1\" TEXT {2}\r\nbc) ~{1}\r\nd\r\n",
+        )
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(messages.len(), 3, "MULTIAPPEND");
+        assert_eq!(
+            messages[1].data,
+            AppendData::Catenate(vec![CatPart::Url("/INBOX/;UID=1".into()), CatPart::Text(b"bc".to_vec())])
+        );
+        assert!(messages[1].date.is_some() && messages[0].flags == ["\\Seen"]);
+        assert!(parse(b"b4 APPEND Box\r\n").is_err() && parse(b"b5 APPEND Box CATENATE ()\r\n").is_err());
+        assert!(matches!(
+            p("b6 URLFETCH \"imap://a@b/INBOX/;UID=1;URLAUTH=anonymous:INTERNAL:00\" (\"x\" BINARY BODYPARTSTRUCTURE)\r\n").command,
+            Command::UrlFetch(ref u) if u.len() == 2 && u[1].binary && u[1].body_part_structure && !u[0].extended
+        ));
+        assert!(matches!(p("b7 RESETKEY\r\n").command, Command::ResetKey { mailbox: None }));
+        assert!(matches!(p("b8 GENURLAUTH \"u\" INTERNAL\r\n").command, Command::GenUrlAuth(ref v) if v.len() == 1));
         assert!(parse(b"a8 UID NOOP\r\n").is_err(), "UID only with some commands");
         assert_eq!(parse(b"\r\n").err().map(|e| e.tag), Some(None));
     }

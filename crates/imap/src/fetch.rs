@@ -162,7 +162,8 @@ fn item(c: &mut Cursor) -> PResult<FetchItem> {
 
 fn section(c: &mut Cursor) -> PResult<Section> {
     let part = part_numbers(c)?;
-    if c.peek() == Some(b']') {
+    // `]` in FETCH; the end of the text in a URL's ;SECTION= (RFC 5092).
+    if c.peek() == Some(b']') || c.peek().is_none() {
         return Ok(Section { part, text: SectionText::All });
     }
     let start = c.pos;
@@ -185,6 +186,15 @@ fn section(c: &mut Cursor) -> PResult<Section> {
         _ => return err("unknown section"),
     };
     Ok(Section { part, text })
+}
+
+/// A section spec written out (`1.2.HEADER`, `TEXT`, `HEADER.FIELDS (FROM)`),
+/// as an IMAP URL's `;SECTION=` carries it (RFC 5092 §6).
+pub fn parse_section(text: &str) -> Option<Section> {
+    let mut c = Cursor::new(text.as_bytes());
+    let s = section(&mut c).ok()?;
+    c.end().ok()?;
+    Some(s)
 }
 
 /// The section name as it appears in the response.

@@ -242,7 +242,7 @@ fn header_end(raw: &[u8]) -> usize {
 /// BINARY[part] (RFC 3516 §4.2): the part with its transfer encoding removed;
 /// an empty section is the whole message, as with BODY[]. A part that does
 /// not exist is empty.
-fn binary(raw: &[u8], root: Option<&BodyPart>, part: &[u32]) -> Result<Vec<u8>, FetchError> {
+pub(crate) fn binary(raw: &[u8], root: Option<&BodyPart>, part: &[u32]) -> Result<Vec<u8>, FetchError> {
     if part.is_empty() {
         return Ok(raw.to_vec());
     }

@@ -15,6 +15,8 @@ pub mod selected;
 pub mod server;
 pub mod session;
 pub mod sort;
+pub mod url;
+pub mod urlauth;
 pub mod utf7;
 
 pub use server::ImapServer;

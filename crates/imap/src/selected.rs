@@ -731,7 +731,7 @@ fn esearch_line(tag: &str, uid: bool, numbers: &[u32], opts: &[String]) -> Strin
 }
 
 /// `1,2,3,7` becomes `1:3,7`.
-fn compress(numbers: &[u32]) -> String {
+pub(crate) fn compress(numbers: &[u32]) -> String {
     let mut parts = Vec::new();
     let mut i = 0;
     while i < numbers.len() {
@@ -752,9 +752,9 @@ fn compress(numbers: &[u32]) -> String {
 const MAX_REFERENCES: usize = 100;
 
 fn references_of(raw: &[u8]) -> Vec<String> {
-    let ids = |v: &str| -> Vec<String> {
-        v.split('<').skip(1).filter_map(|p| p.split('>').next()).map(|id| format!("<{}>", id.trim())).collect()
-    };
+    // Only valid message ids count (RFC 5256 §3): a References field without
+    // one falls back to the first valid id of In-Reply-To.
+    let ids = crate::sort::message_ids;
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
     let head = String::from_utf8_lossy(&raw[..end]).replace("\r\n ", " ").replace("\r\n\t", " ");
     let field = |name: &str| {

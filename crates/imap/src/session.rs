@@ -82,7 +82,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn new(out: Vec<u8>) -> Step {
+    pub(crate) fn new(out: Vec<u8>) -> Step {
         Step { out, next: Next::Command, auth_failed: false }
     }
 }
@@ -192,6 +192,7 @@ impl Session {
         caps.extend(["UNSELECT", "SPECIAL-USE", "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"]);
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC", "SEARCHRES"]);
+        caps.extend(["MULTIAPPEND", "CATENATE", "URLAUTH", "URLAUTH=BINARY"]);
         if !self.compressed {
             caps.push("COMPRESS=DEFLATE");
         }
@@ -602,14 +603,19 @@ impl Session {
                     Err(e) => Step::new(tagged(&tag, "NO", &crate::errors::store_failure(&e))),
                 }
             }
-            Command::Append { mailbox, flags, date, message, utf8, binary } => {
-                if utf8 && !self.utf8 {
-                    return self.bad(&tag, "ENABLE UTF8=ACCEPT first");
-                }
+            Command::Append { mailbox, messages } => {
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
-                // Line ends of a binary literal are content, not to be mended.
-                let message = if binary { message } else { caravel_store::mime::to_crlf(message) };
-                crate::append::append(self, &user, &tag, &mb, &flags, date, message).await
+                crate::append::append(self, &user, &tag, &mb, messages).await
+            }
+            Command::GenUrlAuth(pairs) => crate::urlauth::genurlauth(self, &user, &tag, &pairs).await,
+            Command::UrlFetch(items) => crate::urlauth::urlfetch(self, &user, &tag, &items).await,
+            Command::ResetKey { mailbox } => {
+                let mb = match mailbox.as_deref().map(name) {
+                    Some(Ok(m)) => Some(m),
+                    Some(Err(_)) => return Step::new(tagged(&tag, "NO", "Invalid mailbox name")),
+                    None => None,
+                };
+                crate::urlauth::resetkey(self, &user, &tag, mb.as_deref()).await
             }
             Command::GetQuotaRoot { mailbox } => {
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };

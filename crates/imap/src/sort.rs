@@ -1,10 +1,17 @@
-//! SORT and THREAD (RFC 5256): base subjects, sort keys from the stored
-//! envelope, and the ORDEREDSUBJECT and REFERENCES threading algorithms.
+//! SORT and THREAD (RFC 5256): base subjects (§2.1), sent dates (§2.2), sort
+//! keys from the stored envelope (§3), the ORDEREDSUBJECT and REFERENCES
+//! threading algorithms (§3) and the thread response (§4).
+//!
+//! Strings are compared with the i;unicode-casemap collation (RFC 5051), as
+//! RFC 5256 §7 requires. Every walk over a thread tree uses an explicit stack:
+//! a hostile mailbox may hold reply chains a hundred thousand messages deep.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
 
-use caravel_store::mime::Envelope;
+use caravel_store::mime::{Envelope, EnvelopeAddress};
 
 use crate::cursor::{err, Cursor, PResult};
 
@@ -27,6 +34,8 @@ pub struct SortCriterion {
     pub reverse: bool,
 }
 
+/// `"(" sort-criterion *(SP sort-criterion) ")"`, where
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256 §5, RFC 5957 §3).
 pub fn parse_criteria(c: &mut Cursor) -> PResult<Vec<SortCriterion>> {
     c.expect(b'(')?;
     let mut out = Vec::new();
@@ -40,7 +49,7 @@ pub fn parse_criteria(c: &mut Cursor) -> PResult<Vec<SortCriterion>> {
         }
         let word = c.atom()?.to_ascii_uppercase();
         let key = match word.as_str() {
-            "REVERSE" => {
+            "REVERSE" if !reverse => {
                 reverse = true;
                 continue;
             }
@@ -64,79 +73,126 @@ pub fn parse_criteria(c: &mut Cursor) -> PResult<Vec<SortCriterion>> {
     Ok(out)
 }
 
-/// RFC 5256 §2.1 base subject: without "Re:", "Fwd:", "[blob]" prefixes and
-/// "(fwd)" trailers, white space collapsed, compared case-insensitively.
+// ---------------------------------------------------------------------------
+// Base subject, RFC 5256 §2.1.
+
+/// The base subject of a Subject header value (RFC 5256 §2.1), not yet
+/// case-mapped: compare base subjects through [`casemap`].
 pub fn base_subject(subject: &str) -> String {
-    let decoded = decode_words(subject);
-    let mut s: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
+    extract_base_subject(subject).0
+}
+
+/// RFC 5256 §2.1, step by step, and whether the message "is a reply or
+/// forward" (§3, REFERENCES): the extraction removed a subj-refwd, a "(fwd)"
+/// subj-trailer, or a subj-fwd-hdr and subj-fwd-trl. Removing a subj-blob or
+/// white space alone does not make a reply.
+pub fn extract_base_subject(subject: &str) -> (String, bool) {
+    // (1) Encoded words decoded to UTF-8; tabs, continuations and runs of
+    // white space become a single space.
+    let collapsed = collapse_white_space(&decode_words(subject));
+    let mut s = collapsed.as_str();
+    let mut reply = false;
     loop {
-        let before = s.clone();
-        // Trailers: "(fwd)" and white space.
+        // (2) subj-trailer = "(fwd)" / WSP, removed until none is left.
         loop {
-            let t = s.trim_end();
-            if let Some(rest) =
-                t.strip_suffix("(fwd)").or_else(|| t.strip_suffix("(FWD)")).or_else(|| t.strip_suffix("(Fwd)"))
-            {
-                s = rest.to_string();
+            if let Some(rest) = s.strip_suffix(is_wsp) {
+                s = rest;
+            } else if s.len() >= 5 && s.as_bytes()[s.len() - 5..].eq_ignore_ascii_case(b"(fwd)") {
+                s = &s[..s.len() - 5];
+                reply = true;
             } else {
-                s = t.to_string();
                 break;
             }
         }
-        // Leaders: blobs and re/fw/fwd with optional blob, then ':'.
+        // (3) subj-leader, (4) a subj-blob that leaves a non-empty subj-base,
+        // (5) repeated until neither matches.
         loop {
-            let t = s.trim_start().to_string();
-            let mut done = true;
-            for prefix in ["re", "fwd", "fw"] {
-                // ASCII-only comparison: byte offsets stay valid for any text.
-                let head = t.get(..prefix.len());
-                if head.is_some_and(|h| h.eq_ignore_ascii_case(prefix)) {
-                    let rest_orig = &t[prefix.len()..];
-                    let after_blob = strip_blob(rest_orig).unwrap_or(rest_orig);
-                    if let Some(after) = after_blob.trim_start().strip_prefix(':') {
-                        s = after.to_string();
-                        done = false;
-                        break;
-                    }
-                }
+            let before = s.len();
+            while let Some((rest, refwd)) = strip_leader(s) {
+                s = rest;
+                reply |= refwd;
             }
-            if done {
-                if let Some(after) = strip_blob(&t) {
-                    if !after.trim().is_empty() {
-                        s = after.to_string();
-                        continue;
-                    }
-                }
-                s = t;
+            if let Some(rest) = strip_blob(s).filter(|rest| !rest.is_empty()) {
+                s = rest;
+            }
+            if s.len() == before {
                 break;
             }
         }
-        // "[fwd: ... ]" wrapper.
-        if let Some(inner) =
-            s.strip_prefix("[fwd:").or_else(|| s.strip_prefix("[Fwd:")).or_else(|| s.strip_prefix("[FWD:"))
-        {
-            if let Some(inner) = inner.strip_suffix(']') {
-                s = inner.to_string();
-            }
-        }
-        if s == before {
+        // (6) subj-fwd-hdr "[fwd:" ... subj-fwd-trl "]": removed, then back
+        // to step (2).
+        if s.len() >= 6 && s.as_bytes()[..5].eq_ignore_ascii_case(b"[fwd:") && s.ends_with(']') {
+            s = &s[5..s.len() - 1];
+            reply = true;
+        } else {
             break;
         }
     }
-    s.trim().to_lowercase()
+    // (7) What is left is the base subject.
+    (s.to_string(), reply)
 }
 
-fn strip_blob(s: &str) -> Option<&str> {
-    let t = s.trim_start();
-    let rest = t.strip_prefix('[')?;
-    let end = rest.find(']')?;
-    if rest[..end].contains('[') {
-        return None;
+/// WSP (RFC 5234): after step (1) only spaces remain, tabs are kept for
+/// completeness.
+fn is_wsp(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn collapse_white_space(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if matches!(c, ' ' | '\t' | '\r' | '\n') {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c);
+            in_space = false;
+        }
     }
-    Some(&rest[end + 1..])
+    out
 }
 
-/// Decodes RFC 2047 encoded words of a raw header value (for sorting).
+/// `subj-leader = (*subj-blob subj-refwd) / WSP`: the text after one leader,
+/// and whether that leader held a subj-refwd.
+fn strip_leader(s: &str) -> Option<(&str, bool)> {
+    if let Some(rest) = s.strip_prefix(is_wsp) {
+        return Some((rest, false));
+    }
+    let mut t = s;
+    while let Some(rest) = strip_blob(t) {
+        t = rest;
+    }
+    strip_refwd(t).map(|rest| (rest, true))
+}
+
+/// `subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"`, in any case.
+fn strip_refwd(s: &str) -> Option<&str> {
+    for word in [&b"re"[..], b"fwd", b"fw"] {
+        if s.as_bytes().get(..word.len()).is_some_and(|head| head.eq_ignore_ascii_case(word)) {
+            // The word is ASCII: the byte offset is a character boundary.
+            let t = s[word.len()..].trim_start_matches(is_wsp);
+            // A '[' that does not open a blob cannot be followed by ':'.
+            let t = strip_blob(t).unwrap_or(t);
+            if let Some(rest) = t.strip_prefix(':') {
+                return Some(rest);
+            }
+        }
+    }
+    None
+}
+
+/// `subj-blob = "[" *BLOBCHAR "]" *WSP`, BLOBCHAR being any character but
+/// NUL, '[' and ']' (`%x01-5a / %x5c / %x5e-ff`).
+fn strip_blob(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix('[')?;
+    let end = rest.find(['[', ']', '\0'])?;
+    (rest.as_bytes()[end] == b']').then(|| rest[end + 1..].trim_start_matches(is_wsp))
+}
+
+/// Decodes the RFC 2047 encoded words of a raw header value.
 fn decode_words(s: &str) -> String {
     if !s.contains("=?") {
         return s.to_string();
@@ -148,6 +204,108 @@ fn decode_words(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
+// ---------------------------------------------------------------------------
+// The i;unicode-casemap collation, RFC 5051 §2.
+
+/// The i;unicode-casemap form of a string (RFC 5051 §2): every character is
+/// replaced by its simple titlecase mapping, then by its full decomposition
+/// (canonical and compatibility, formatting tags dropped). Two strings
+/// compare as these forms compare octet by octet (`String`'s `Ord`).
+///
+/// Without the Unicode data tables at hand, the titlecase mapping is the
+/// standard library's uppercase mapping where that is a single character,
+/// corrected where the two differ (digraphs, Georgian, Greek with
+/// ypogegrammeni); decompositions cover Latin, Greek, Cyrillic, general
+/// punctuation, letterlike symbols, number forms, Latin ligatures, full-width
+/// ASCII and Hangul syllables. Elsewhere a character stands for itself.
+pub fn casemap(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        decompose(titlecase(c), &mut out);
+    }
+    out
+}
+
+/// The simple titlecase mapping (UnicodeData.txt field 14).
+fn titlecase(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_uppercase();
+    }
+    let cp = c as u32;
+    let mapped = match cp {
+        // DŽ Dž dž, LJ Lj lj, NJ Nj nj, DZ Dz dz: the titlecase is the middle one.
+        0x1C4..=0x1C6 => 0x1C5,
+        0x1C7..=0x1C9 => 0x1C8,
+        0x1CA..=0x1CC => 0x1CB,
+        0x1F1..=0x1F3 => 0x1F2,
+        // Georgian Mkhedruli has an uppercase (Mtavruli) but no titlecase.
+        0x10D0..=0x10FA | 0x10FD..=0x10FF => cp,
+        // Greek with ypogegrammeni: full uppercase takes two characters,
+        // the simple titlecase is the prosgegrammeni letter.
+        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => cp + 8,
+        0x1FB3 | 0x1FC3 | 0x1FF3 => cp + 9,
+        _ => {
+            let mut upper = c.to_uppercase();
+            return match (upper.next(), upper.next()) {
+                (Some(u), None) => u,
+                // No simple mapping (ß, ŉ, ligatures...): unchanged.
+                _ => c,
+            };
+        }
+    };
+    char::from_u32(mapped).unwrap_or(c)
+}
+
+/// Appends the full decomposition of `c` (RFC 5051 §2 step 2b).
+fn decompose(c: char, out: &mut String) {
+    const S_BASE: u32 = 0xAC00;
+    const L_BASE: u32 = 0x1100;
+    const V_BASE: u32 = 0x1161;
+    const T_BASE: u32 = 0x11A7;
+    const T_COUNT: u32 = 28;
+    const N_COUNT: u32 = 21 * T_COUNT;
+    let cp = c as u32;
+    let push = |out: &mut String, cp: u32| out.push(char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER));
+    match cp {
+        // Hangul syllables (The Unicode Standard §3.12).
+        0xAC00..=0xD7A3 => {
+            let s = cp - S_BASE;
+            push(out, L_BASE + s / N_COUNT);
+            push(out, V_BASE + (s % N_COUNT) / T_COUNT);
+            if !s.is_multiple_of(T_COUNT) {
+                push(out, T_BASE + s % T_COUNT);
+            }
+        }
+        // Full-width ASCII and the ideographic space (<wide>).
+        0xFF01..=0xFF5E => push(out, cp - 0xFEE0),
+        0x3000 => out.push(' '),
+        _ => match decompositions().get(&c) {
+            Some(d) => out.push_str(d),
+            None => out.push(c),
+        },
+    }
+}
+
+fn decompositions() -> &'static HashMap<char, &'static str> {
+    static TABLE: OnceLock<HashMap<char, &'static str>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        DECOMPOSITIONS
+            .split('|')
+            .filter_map(|record| {
+                let mut chars = record.chars();
+                let key = chars.next()?;
+                Some((key, chars.as_str()))
+            })
+            .collect()
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Sort keys.
+
 /// What sorting and threading need to know about one message.
 pub struct SortItem<'a> {
     pub seq: u32,
@@ -155,333 +313,1395 @@ pub struct SortItem<'a> {
     pub size: u64,
     pub internal_date: i64,
     pub envelope: &'a Envelope,
-    /// Message ids named in References (in order), or in In-Reply-To.
+    /// The message's references for THREAD=REFERENCES (RFC 5256 §3): the
+    /// message ids of References, or else the first valid one of
+    /// In-Reply-To. Each is normalized again as by [`message_ids`].
     pub references: Vec<String>,
 }
 
+/// The sent date (RFC 5256 §2.2): the Date header in UTC, or the
+/// INTERNALDATE when it is missing or cannot be parsed.
 fn sent_date(e: &Envelope, internal: i64) -> i64 {
-    e.date
-        .as_deref()
-        .and_then(|d| {
-            let h = format!("Date: {d}\r\n\r\n");
-            mail_parser::MessageParser::default().parse(h.as_bytes()).and_then(|m| m.date().map(|d| d.to_timestamp()))
-        })
-        .unwrap_or(internal)
+    e.date.as_deref().and_then(parse_date).unwrap_or(internal)
 }
 
-fn first_mailbox(list: &[caravel_store::mime::EnvelopeAddress], display: bool) -> String {
-    list.first()
-        .map(|a| {
-            if display {
-                if let Some(n) = a.name.as_deref().filter(|n| !n.is_empty()) {
-                    return decode_words(n).to_lowercase();
-                }
-            }
-            format!("{}@{}", a.mailbox.as_deref().unwrap_or(""), a.host.as_deref().unwrap_or("")).to_lowercase()
-        })
-        .unwrap_or_default()
+fn parse_date(value: &str) -> Option<i64> {
+    let header = format!("Date: {value}\r\n\r\n");
+    let message = mail_parser::MessageParser::default().parse(header.as_bytes())?;
+    let date = message.date()?;
+    date.is_valid().then(|| date.to_timestamp())
 }
 
-fn compare(a: &SortItem, b: &SortItem, c: &SortCriterion) -> Ordering {
-    let o = match c.key {
-        SortKey::Arrival => a.internal_date.cmp(&b.internal_date),
-        SortKey::Date => sent_date(a.envelope, a.internal_date).cmp(&sent_date(b.envelope, b.internal_date)),
-        SortKey::Size => a.size.cmp(&b.size),
-        SortKey::Subject => base_subject(a.envelope.subject.as_deref().unwrap_or(""))
-            .cmp(&base_subject(b.envelope.subject.as_deref().unwrap_or(""))),
-        SortKey::From => first_mailbox(&a.envelope.from, false).cmp(&first_mailbox(&b.envelope.from, false)),
-        SortKey::To => first_mailbox(&a.envelope.to, false).cmp(&first_mailbox(&b.envelope.to, false)),
-        SortKey::Cc => first_mailbox(&a.envelope.cc, false).cmp(&first_mailbox(&b.envelope.cc, false)),
-        SortKey::DisplayFrom => first_mailbox(&a.envelope.from, true).cmp(&first_mailbox(&b.envelope.from, true)),
-        SortKey::DisplayTo => first_mailbox(&a.envelope.to, true).cmp(&first_mailbox(&b.envelope.to, true)),
+fn subject_of<'a>(item: &SortItem<'a>) -> &'a str {
+    item.envelope.subject.as_deref().unwrap_or("")
+}
+
+/// FROM, TO, CC: the addr-mailbox of the first address (RFC 5256 §3); a
+/// missing one is the empty string, which sorts first.
+fn mailbox_key(list: &[EnvelopeAddress]) -> String {
+    list.first().and_then(|a| a.mailbox.as_deref()).map(casemap).unwrap_or_default()
+}
+
+/// DISPLAYFROM, DISPLAYTO (RFC 5957 §3): the display name of the first
+/// address, or its addr-spec when it has none.
+fn display_key(list: &[EnvelopeAddress]) -> String {
+    let Some(a) = list.first() else {
+        return String::new();
     };
-    if c.reverse {
-        o.reverse()
-    } else {
-        o
+    match (a.name.as_deref().filter(|n| !n.is_empty()), a.mailbox.as_deref(), a.host.as_deref()) {
+        (Some(name), _, _) => casemap(name),
+        (None, Some(mailbox), Some(host)) => casemap(&format!("{mailbox}@{host}")),
+        (None, Some(mailbox), None) => casemap(mailbox),
+        (None, None, _) => String::new(),
     }
 }
 
-/// Sorts by the criteria; ties are broken by sequence number (RFC 5256 §3).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum KeyValue {
+    Number(i128),
+    Text(String),
+}
+
+/// One criterion's key; every item has the same variant at one position.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Ascending(KeyValue),
+    Descending(Reverse<KeyValue>),
+}
+
+fn key_value(item: &SortItem, key: SortKey) -> KeyValue {
+    let e = item.envelope;
+    match key {
+        SortKey::Arrival => KeyValue::Number(item.internal_date.into()),
+        SortKey::Date => KeyValue::Number(sent_date(e, item.internal_date).into()),
+        SortKey::Size => KeyValue::Number(item.size.into()),
+        SortKey::Subject => KeyValue::Text(casemap(&base_subject(subject_of(item)))),
+        SortKey::From => KeyValue::Text(mailbox_key(&e.from)),
+        SortKey::To => KeyValue::Text(mailbox_key(&e.to)),
+        SortKey::Cc => KeyValue::Text(mailbox_key(&e.cc)),
+        SortKey::DisplayFrom => KeyValue::Text(display_key(&e.from)),
+        SortKey::DisplayTo => KeyValue::Text(display_key(&e.to)),
+    }
+}
+
+/// Sorts by the criteria, each computed once per message. REVERSE turns only
+/// its own criterion around; ties are broken by sequence number, never
+/// reversed (RFC 5256 §3).
 pub fn sort(items: &mut [SortItem], criteria: &[SortCriterion]) {
-    items.sort_by(|a, b| {
-        criteria.iter().map(|c| compare(a, b, c)).find(|o| *o != Ordering::Equal).unwrap_or_else(|| a.seq.cmp(&b.seq))
+    items.sort_by_cached_key(|item| {
+        let keys: Vec<Key> = criteria
+            .iter()
+            .map(|c| {
+                let value = key_value(item, c.key);
+                if c.reverse {
+                    Key::Descending(Reverse(value))
+                } else {
+                    Key::Ascending(value)
+                }
+            })
+            .collect();
+        (keys, item.seq)
     });
 }
 
-/// A thread: a message (or a missing one) and its replies.
+// ---------------------------------------------------------------------------
+// Message ids.
+
+/// The valid message ids of a header value (RFC 5322 §3.6.4 msg-id: with an
+/// '@' and a closing '>'), normalized as RFC 5256 §3 requires so that
+/// differently quoted forms of one id match: quotes, quoted-pair
+/// backslashes, comments and white space removed, the result compared case
+/// sensitively. `<"01KF8JCEOCBS0045PS"@xxx.yyy.com>` becomes
+/// `<01KF8JCEOCBS0045PS@xxx.yyy.com>`. Invalid ids are skipped.
+pub fn message_ids(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let (id, next) = parse_msg_id(&rest[start + 1..]);
+        out.extend(id);
+        rest = next;
+    }
+    out
+}
+
+fn first_message_id(value: &str) -> Option<String> {
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let (id, next) = parse_msg_id(&rest[start + 1..]);
+        if id.is_some() {
+            return id;
+        }
+        rest = next;
+    }
+    None
+}
+
+/// One msg-id after its '<': the normalized id if valid, and what follows.
+fn parse_msg_id(s: &str) -> (Option<String>, &str) {
+    let mut id = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '>' => {
+                let valid = id.find('@').is_some_and(|at| at > 0 && at + 1 < id.len());
+                return (valid.then(|| format!("<{id}>")), &s[i + 1..]);
+            }
+            // An unclosed id: start again from the next one.
+            '<' => return (None, &s[i..]),
+            '"' => loop {
+                match chars.next() {
+                    Some((_, '"')) | None => break,
+                    Some((_, '\\')) => id.extend(chars.next().map(|(_, e)| e)),
+                    Some((_, q)) => id.push(q),
+                }
+            },
+            '(' => {
+                let mut depth = 1;
+                while depth > 0 {
+                    match chars.next() {
+                        None => break,
+                        Some((_, '\\')) => {
+                            chars.next();
+                        }
+                        Some((_, '(')) => depth += 1,
+                        Some((_, ')')) => depth -= 1,
+                        Some(_) => {}
+                    }
+                }
+            }
+            '\\' => id.extend(chars.next().map(|(_, e)| e)),
+            c if c.is_whitespace() => {}
+            c => id.push(c),
+        }
+    }
+    (None, "")
+}
+
+// ---------------------------------------------------------------------------
+// Threads.
+
+/// A thread: a message (or, for `number: None`, a missing one) and its
+/// replies. Dropping it does not recurse, however deep it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thread {
     pub number: Option<u32>,
     pub children: Vec<Thread>,
 }
 
-/// RFC 5256 thread-list syntax: `(1 2 (3)(4))`.
-pub fn render(threads: &[Thread]) -> String {
-    fn one(t: &Thread, out: &mut String) {
-        if let Some(n) = t.number {
-            out.push_str(&n.to_string());
-        }
-        match t.children.len() {
-            0 => {}
-            1 if t.number.is_some() => {
-                out.push(' ');
-                one(&t.children[0], out);
-            }
-            _ => {
-                if t.number.is_some() {
-                    out.push(' ');
-                }
-                for c in &t.children {
-                    out.push('(');
-                    one(c, out);
-                    out.push(')');
-                }
-            }
+impl Thread {
+    pub fn leaf(number: u32) -> Thread {
+        Thread { number: Some(number), children: Vec::new() }
+    }
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.children);
+        while let Some(mut t) = stack.pop() {
+            stack.append(&mut t.children);
         }
     }
+}
+
+/// The thread-list of a THREAD response (RFC 5256 §4): `(1 2 3)` is a chain,
+/// `(1 (2)(3))` a message with two replies, `((2)(3))` two messages whose
+/// common parent is missing. A missing parent with a single child stands
+/// for that child (thread-nested needs two thread-lists).
+pub fn render(threads: &[Thread]) -> String {
+    enum Step<'a> {
+        Text(&'static str),
+        Members(&'a Thread),
+    }
+    fn is_empty(t: &Thread) -> bool {
+        t.number.is_none() && t.children.is_empty()
+    }
     let mut out = String::new();
-    for t in threads {
-        out.push('(');
-        one(t, &mut out);
-        out.push(')');
+    let mut stack: Vec<Step> = Vec::new();
+    for t in threads.iter().filter(|t| !is_empty(t)) {
+        stack.push(Step::Text(")"));
+        stack.push(Step::Members(t));
+        stack.push(Step::Text("("));
+        while let Some(step) = stack.pop() {
+            let mut t = match step {
+                Step::Text(s) => {
+                    out.push_str(s);
+                    continue;
+                }
+                Step::Members(t) => t,
+            };
+            while t.number.is_none() && t.children.len() == 1 {
+                t = &t.children[0];
+            }
+            if let Some(n) = t.number {
+                let _ = write!(out, "{n}");
+            }
+            let children: Vec<&Thread> = t.children.iter().filter(|c| !is_empty(c)).collect();
+            match children.as_slice() {
+                [] => {}
+                [only] => {
+                    stack.push(Step::Members(only));
+                    if t.number.is_some() {
+                        stack.push(Step::Text(" "));
+                    }
+                }
+                many => {
+                    for c in many.iter().rev() {
+                        stack.push(Step::Text(")"));
+                        stack.push(Step::Members(c));
+                        stack.push(Step::Text("("));
+                    }
+                    if t.number.is_some() {
+                        stack.push(Step::Text(" "));
+                    }
+                }
+            }
+        }
     }
     out
 }
 
-fn by_date(items: &[SortItem], n: u32) -> (i64, u32) {
-    items
-        .iter()
-        .find(|i| i.seq == n || i.uid == n)
-        .map(|i| (sent_date(i.envelope, i.internal_date), i.seq))
-        .unwrap_or((0, n))
-}
-
-/// ORDEREDSUBJECT: messages grouped by base subject, each group sorted by
-/// date; the first is the parent of the others (RFC 5256 §4).
+/// THREAD=ORDEREDSUBJECT (RFC 5256 §3): messages sorted by base subject,
+/// then sent date (then sequence number), split into one thread per base
+/// subject, threads sorted by the sent date of their first message. The
+/// first message is the parent of all the others, which are siblings.
 pub fn ordered_subject(items: &[SortItem], number: impl Fn(&SortItem) -> u32) -> Vec<Thread> {
-    let mut sorted: Vec<&SortItem> = items.iter().collect();
-    sorted.sort_by_key(|i| {
-        (base_subject(i.envelope.subject.as_deref().unwrap_or("")), sent_date(i.envelope, i.internal_date), i.seq)
-    });
-    let mut threads: Vec<(String, i64, Thread)> = Vec::new();
-    for i in sorted {
-        let subject = base_subject(i.envelope.subject.as_deref().unwrap_or(""));
+    let keys: Vec<(String, i64, u32)> = items
+        .iter()
+        .map(|i| (casemap(&base_subject(subject_of(i))), sent_date(i.envelope, i.internal_date), i.seq))
+        .collect();
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut threads: Vec<((i64, u32), Thread)> = Vec::new();
+    let mut subject: Option<&str> = None;
+    for i in order {
+        let leaf = Thread::leaf(number(&items[i]));
         match threads.last_mut() {
-            Some((s, _, t)) if *s == subject => t.children.push(Thread { number: Some(number(i)), children: vec![] }),
-            _ => threads.push((
-                subject,
-                sent_date(i.envelope, i.internal_date),
-                Thread { number: Some(number(i)), children: vec![] },
-            )),
+            Some((_, thread)) if subject == Some(keys[i].0.as_str()) => thread.children.push(leaf),
+            _ => {
+                threads.push(((keys[i].1, keys[i].2), leaf));
+                subject = Some(keys[i].0.as_str());
+            }
         }
     }
-    threads.sort_by_key(|(_, d, t)| (*d, t.number));
-    threads.into_iter().map(|(_, _, t)| t).collect()
+    threads.sort_by_key(|(first, _)| *first);
+    threads.into_iter().map(|(_, t)| t).collect()
 }
 
-/// The deepest thread built; replies below are threads of their own.
-pub const MAX_THREAD_DEPTH: usize = 256;
+const NIL: u32 = u32::MAX;
 
-/// REFERENCES (RFC 5256 §4, after Jamie Zawinski's algorithm).
-pub fn references(items: &[SortItem], number: impl Fn(&SortItem) -> u32) -> Vec<Thread> {
-    #[derive(Default)]
-    struct Node {
-        item: Option<usize>,
-        parent: Option<usize>,
-        children: Vec<usize>,
+/// A link/cut forest (Sleator and Tarjan) over the thread containers: finds
+/// the root of a container's tree in amortized logarithmic time, so that
+/// the loop checks of REFERENCES step 1 never walk a long chain of
+/// ancestors. Splay trees over preferred paths; a node's `up` is its splay
+/// parent, or the path parent when the node is the root of its splay tree.
+#[derive(Default)]
+struct LinkCut {
+    child: Vec<[u32; 2]>,
+    up: Vec<u32>,
+}
+
+impl LinkCut {
+    fn add(&mut self) {
+        self.child.push([NIL, NIL]);
+        self.up.push(NIL);
     }
-    /// The sort date of a node (its message's, or its first reply's).
-    type NodeDate<'a> = dyn Fn(usize, &[Node]) -> (i64, u32) + 'a;
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    fn node_for(by_id: &mut HashMap<String, usize>, id: &str, nodes: &mut Vec<Node>) -> usize {
-        *by_id.entry(id.to_string()).or_insert_with(|| {
-            nodes.push(Node::default());
-            nodes.len() - 1
-        })
+
+    fn is_splay_root(&self, x: u32) -> bool {
+        let p = self.up[x as usize];
+        p == NIL || (self.child[p as usize][0] != x && self.child[p as usize][1] != x)
     }
-    fn is_ancestor(nodes: &[Node], anc: usize, mut n: usize) -> bool {
-        loop {
-            if n == anc {
-                return true;
+
+    fn rotate(&mut self, x: u32) {
+        let y = self.up[x as usize];
+        let z = self.up[y as usize];
+        let side = usize::from(self.child[y as usize][1] == x);
+        if !self.is_splay_root(y) {
+            let y_side = usize::from(self.child[z as usize][1] == y);
+            self.child[z as usize][y_side] = x;
+        }
+        self.up[x as usize] = z;
+        let moved = self.child[x as usize][side ^ 1];
+        self.child[y as usize][side] = moved;
+        if moved != NIL {
+            self.up[moved as usize] = y;
+        }
+        self.child[x as usize][side ^ 1] = y;
+        self.up[y as usize] = x;
+    }
+
+    fn splay(&mut self, x: u32) {
+        while !self.is_splay_root(x) {
+            let y = self.up[x as usize];
+            if !self.is_splay_root(y) {
+                let z = self.up[y as usize];
+                let zig_zig = (self.child[y as usize][0] == x) == (self.child[z as usize][0] == y);
+                self.rotate(if zig_zig { y } else { x });
             }
-            match nodes[n].parent {
-                Some(p) => n = p,
-                None => return false,
-            }
+            self.rotate(x);
         }
     }
-    fn link(nodes: &mut [Node], parent: usize, child: usize) {
-        if parent == child || is_ancestor(nodes, child, parent) {
+
+    /// Makes the path from the root of `x`'s tree to `x` preferred, with `x`
+    /// at the root of its splay tree.
+    fn access(&mut self, x: u32) {
+        let mut last = NIL;
+        let mut y = x;
+        while y != NIL {
+            self.splay(y);
+            self.child[y as usize][1] = last;
+            last = y;
+            y = self.up[y as usize];
+        }
+        self.splay(x);
+    }
+
+    fn find_root(&mut self, x: u32) -> u32 {
+        self.access(x);
+        let mut r = x;
+        while self.child[r as usize][0] != NIL {
+            r = self.child[r as usize][0];
+        }
+        self.splay(r);
+        r
+    }
+
+    /// `child` must be the root of its tree.
+    fn link(&mut self, child: u32, parent: u32) {
+        self.access(child);
+        self.up[child as usize] = parent;
+    }
+
+    fn cut(&mut self, x: u32) {
+        self.access(x);
+        let left = self.child[x as usize][0];
+        if left != NIL {
+            self.up[left as usize] = NIL;
+            self.child[x as usize][0] = NIL;
+        }
+    }
+}
+
+/// The containers of REFERENCES step 1: messages first (index = item
+/// index), then dummies. Parent links are kept in `parent` and mirrored in
+/// the link/cut forest for the loop checks.
+#[derive(Default)]
+struct Containers {
+    parent: Vec<Option<usize>>,
+    child_count: Vec<u32>,
+    forest: LinkCut,
+}
+
+impl Containers {
+    fn add(&mut self) -> usize {
+        self.parent.push(None);
+        self.child_count.push(0);
+        self.forest.add();
+        self.parent.len() - 1
+    }
+
+    /// Whether making `parent` the parent of `child`, the root of its tree,
+    /// would close a loop: `parent` is `child` or one of its descendants.
+    fn closes_loop(&mut self, parent: usize, child: usize) -> bool {
+        parent == child || (self.child_count[child] > 0 && self.forest.find_root(parent as u32) == child as u32)
+    }
+
+    fn link(&mut self, child: usize, parent: usize) {
+        self.forest.link(child as u32, parent as u32);
+        self.parent[child] = Some(parent);
+        self.child_count[parent] += 1;
+    }
+
+    fn unlink(&mut self, child: usize) {
+        if let Some(p) = self.parent[child].take() {
+            self.forest.cut(child as u32);
+            self.child_count[p] -= 1;
+        }
+    }
+
+    /// Step 1.B: `parent` replaces the current parent of `child`, unless
+    /// that would close a loop (then the existing link stays).
+    fn reparent(&mut self, child: usize, parent: usize) {
+        let old = self.parent[child];
+        if old == Some(parent) {
             return;
         }
-        if let Some(old) = nodes[child].parent {
-            nodes[old].children.retain(|&c| c != child);
-        }
-        nodes[child].parent = Some(parent);
-        nodes[parent].children.push(child);
-    }
-    for (idx, item) in items.iter().enumerate() {
-        // A missing or duplicate Message-ID gets a unique one.
-        let id = match item.envelope.message_id.as_deref() {
-            Some(m) if by_id.get(m).is_none_or(|&n| nodes[n].item.is_none()) => m.to_string(),
-            _ => format!("<caravel-unique-{idx}>"),
-        };
-        let this = node_for(&mut by_id, &id, &mut nodes);
-        nodes[this].item = Some(idx);
-        let refs: Vec<usize> = item.references.iter().map(|r| node_for(&mut by_id, r, &mut nodes)).collect();
-        for pair in refs.windows(2) {
-            if nodes[pair[1]].parent.is_none() {
-                link(&mut nodes, pair[0], pair[1]);
-            }
-        }
-        match refs.last() {
-            Some(&p) => link(&mut nodes, p, this),
-            None => {
-                if let Some(old) = nodes[this].parent.take() {
-                    nodes[old].children.retain(|&c| c != this);
-                }
-            }
+        self.unlink(child);
+        let new = if self.closes_loop(parent, child) { old } else { Some(parent) };
+        if let Some(p) = new {
+            self.link(child, p);
         }
     }
-    // Every walk below recurses once per level: a chain deeper than
-    // MAX_THREAD_DEPTH (a hostile run of replies) is cut into threads.
-    let mut stack: Vec<(usize, usize)> =
-        (0..nodes.len()).filter(|&n| nodes[n].parent.is_none()).map(|n| (n, 0)).collect();
-    while let Some((n, depth)) = stack.pop() {
-        if depth + 1 >= MAX_THREAD_DEPTH {
-            for c in std::mem::take(&mut nodes[n].children) {
-                nodes[c].parent = None;
-                stack.push((c, 0));
-            }
-        }
-        stack.extend(nodes[n].children.iter().map(|&c| (c, depth + 1)));
-    }
-    let date = |n: usize, nodes: &[Node]| -> (i64, u32) {
-        // A node's date is its message's, or its first child's.
-        fn first(nodes: &[Node], items: &[SortItem], n: usize) -> Option<(i64, u32)> {
-            if let Some(i) = nodes[n].item {
-                return Some((sent_date(items[i].envelope, items[i].internal_date), items[i].seq));
-            }
-            nodes[n].children.iter().filter_map(|&c| first(nodes, items, c)).min()
-        }
-        first(nodes, items, n).unwrap_or((i64::MAX, u32::MAX))
-    };
-    fn build(
-        nodes: &[Node],
-        n: usize,
-        items: &[SortItem],
-        number: &dyn Fn(&SortItem) -> u32,
-        date: &NodeDate,
-    ) -> Vec<Thread> {
-        let mut kids: Vec<usize> = nodes[n].children.clone();
-        kids.sort_by_key(|&c| date(c, nodes));
-        let children: Vec<Thread> = kids.iter().flat_map(|&c| build(nodes, c, items, number, date)).collect();
-        match nodes[n].item {
-            Some(i) => vec![Thread { number: Some(number(&items[i])), children }],
-            // A missing message with one reply is replaced by that reply; with
-            // several it stays as an empty parent (RFC 5256 §4 step 4).
-            None if children.len() <= 1 => children,
-            None => vec![Thread { number: None, children }],
-        }
-    }
-    let mut roots: Vec<usize> = (0..nodes.len()).filter(|&n| nodes[n].parent.is_none()).collect();
-    roots.sort_by_key(|&r| date(r, &nodes));
-    let mut threads: Vec<Thread> = Vec::new();
-    let mut subject_of_thread: HashMap<String, usize> = HashMap::new();
-    for r in roots {
-        for t in build(&nodes, r, items, &number, &date) {
-            // Step 5: threads whose roots share a base subject are merged.
-            let root_item = first_item(&t).and_then(|n| items.iter().find(|i| number(i) == n));
-            let subject =
-                root_item.map(|i| base_subject(i.envelope.subject.as_deref().unwrap_or(""))).unwrap_or_default();
-            if !subject.is_empty() {
-                if let Some(&pos) = subject_of_thread.get(&subject) {
-                    let existing = &mut threads[pos];
-                    if existing.number.is_none() {
-                        existing.children.push(t);
-                    } else {
-                        let old = std::mem::replace(existing, Thread { number: None, children: vec![] });
-                        existing.children = vec![old, t];
-                    }
-                    continue;
-                }
-                subject_of_thread.insert(subject, threads.len());
-            }
-            threads.push(t);
-        }
-    }
-    let _ = by_date;
-    threads
 }
 
-fn first_item(t: &Thread) -> Option<u32> {
-    t.number.or_else(|| t.children.iter().find_map(first_item))
+/// THREAD=REFERENCES (RFC 5256 §3), steps (1) to (6).
+pub fn references(items: &[SortItem], number: impl Fn(&SortItem) -> u32) -> Vec<Thread> {
+    let n = items.len();
+    let date: Vec<(i64, u32)> = items.iter().map(|i| (sent_date(i.envelope, i.internal_date), i.seq)).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| items[i].seq);
+
+    // (1) Containers: one per message; a Message-ID belongs to the first
+    // message (lowest sequence number) that has it, a later duplicate or a
+    // message without a valid one stays anonymous, which is a unique id.
+    let mut containers = Containers::default();
+    for _ in 0..n {
+        containers.add();
+    }
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for &i in &order {
+        if let Some(id) = items[i].envelope.message_id.as_deref().and_then(first_message_id) {
+            by_id.entry(id).or_insert(i);
+        }
+    }
+    for &i in &order {
+        // Unknown ids get a dummy, shared by every later reference to them.
+        let refs: Vec<usize> = items[i]
+            .references
+            .iter()
+            .filter_map(|r| first_message_id(r))
+            .map(|id| *by_id.entry(id).or_insert_with(|| containers.add()))
+            .collect();
+        // (1.A) Each reference is the parent of the next, unless that one
+        // already has a parent or the link would close a loop.
+        for pair in refs.windows(2) {
+            let (parent, child) = (pair[0], pair[1]);
+            if containers.parent[child].is_none() && !containers.closes_loop(parent, child) {
+                containers.link(child, parent);
+            }
+        }
+        // (1.B) The last reference is the message's parent, replacing an
+        // earlier one; no references, no parent.
+        match refs.last() {
+            Some(&parent) => containers.reparent(i, parent),
+            None => containers.unlink(i),
+        }
+    }
+    let total = containers.parent.len();
+    let mut kids: Vec<Vec<usize>> = vec![Vec::new(); total];
+    for (c, p) in containers.parent.iter().enumerate() {
+        if let Some(p) = p {
+            kids[*p].push(c);
+        }
+    }
+    let is_dummy = |x: usize| x >= n;
+
+    // (2) The root set: every container without a parent.
+    let roots: Vec<usize> = (0..total).filter(|&x| containers.parent[x].is_none()).collect();
+    drop(containers);
+
+    // (3) Prune dummies, bottom up: below the root a dummy is replaced by its
+    // children (none: it is deleted). Afterwards every child is a message.
+    for &root in &roots {
+        let mut stack = vec![(root, false)];
+        while let Some((x, visited)) = stack.pop() {
+            if !visited {
+                stack.push((x, true));
+                stack.extend(kids[x].iter().map(|&c| (c, false)));
+                continue;
+            }
+            if kids[x].iter().any(|&c| is_dummy(c)) {
+                let mut spliced = Vec::with_capacity(kids[x].len());
+                for c in std::mem::take(&mut kids[x]) {
+                    if is_dummy(c) {
+                        // Smaller into larger: each container moves O(log n) times.
+                        let mut grandchildren = std::mem::take(&mut kids[c]);
+                        if grandchildren.len() > spliced.len() {
+                            std::mem::swap(&mut grandchildren, &mut spliced);
+                        }
+                        spliced.append(&mut grandchildren);
+                    } else {
+                        spliced.push(c);
+                    }
+                }
+                kids[x] = spliced;
+            }
+        }
+    }
+    // At the top, a dummy is deleted without children, replaced by its only
+    // child, and kept with several.
+    let mut top: Vec<usize> = Vec::with_capacity(roots.len());
+    for r in roots {
+        match (is_dummy(r), kids[r].len()) {
+            (false, _) => top.push(r),
+            (true, 0) => {}
+            (true, 1) => top.push(kids[r][0]),
+            (true, _) => top.push(r),
+        }
+    }
+
+    // (4) Sort the top level by sent date; a dummy by its first child's.
+    for &r in &top {
+        if is_dummy(r) {
+            kids[r].sort_by_key(|&c| date[c]);
+        }
+    }
+    let first_date = |x: usize, kids: &[Vec<usize>]| if is_dummy(x) { date[kids[x][0]] } else { date[x] };
+    top.sort_by_key(|&r| first_date(r, &kids));
+
+    // (5) Gather threads whose subjects match. The thread subject is the base
+    // subject of the message, or of a dummy's first child.
+    let mut is_reply = vec![false; total];
+    let subjects: Vec<Option<String>> = top
+        .iter()
+        .map(|&r| {
+            let m = if is_dummy(r) { kids[r][0] } else { r };
+            let (base, reply) = extract_base_subject(subject_of(&items[m]));
+            if !is_dummy(r) {
+                is_reply[r] = reply;
+            }
+            (!base.is_empty()).then(|| casemap(&base))
+        })
+        .collect();
+    // (5.B) One container per subject: a dummy is preferred to a message, a
+    // message that is not a reply or forward to one that is.
+    let mut table: HashMap<&str, usize> = HashMap::new();
+    for (&r, subject) in top.iter().zip(&subjects) {
+        let Some(subject) = subject.as_deref() else {
+            continue;
+        };
+        match table.get(subject) {
+            None => {
+                table.insert(subject, r);
+            }
+            Some(&t) => {
+                if !is_dummy(t) && (is_dummy(r) || (is_reply[t] && !is_reply[r])) {
+                    table.insert(subject, r);
+                }
+            }
+        }
+    }
+    // (5.C) Merge every other thread with that subject into it.
+    let mut removed = vec![false; total];
+    let mut merged: Vec<usize> = Vec::new();
+    for (&r, subject) in top.iter().zip(&subjects) {
+        let Some(subject) = subject.as_deref() else {
+            continue;
+        };
+        let Some(&t) = table.get(subject) else {
+            continue;
+        };
+        if t == r {
+            continue;
+        }
+        removed[r] = true;
+        if is_dummy(t) && is_dummy(r) {
+            let children = std::mem::take(&mut kids[r]);
+            kids[t].extend(children);
+        } else if is_dummy(t) || (is_reply[r] && !is_reply[t]) {
+            kids[t].push(r);
+        } else {
+            // A new dummy holds both; it takes the table's place.
+            let dummy = kids.len();
+            kids.push(vec![t, r]);
+            removed[t] = true;
+            merged.push(dummy);
+            table.insert(subject, dummy);
+        }
+    }
+    top.retain(|&r| !removed[r]);
+    top.extend(merged);
+
+    // (6) Sort every set of siblings by sent date, a dummy (at the top
+    // only) by its first child once its children are sorted.
+    for k in kids.iter_mut() {
+        k.sort_by_key(|&c| date[c]);
+    }
+    top.sort_by_key(|&r| first_date(r, &kids));
+
+    top.into_iter().map(|r| build_thread(r, &kids, &|x| (!is_dummy(x)).then(|| number(&items[x])))).collect()
 }
+
+/// The thread below container `root`, built without recursion.
+fn build_thread(root: usize, kids: &[Vec<usize>], number: &dyn Fn(usize) -> Option<u32>) -> Thread {
+    // (container, next child to visit, children built so far)
+    let mut stack: Vec<(usize, usize, Vec<Thread>)> = vec![(root, 0, Vec::with_capacity(kids[root].len()))];
+    loop {
+        let Some(frame) = stack.last_mut() else {
+            return Thread { number: None, children: Vec::new() };
+        };
+        if let Some(&c) = kids[frame.0].get(frame.1) {
+            frame.1 += 1;
+            stack.push((c, 0, Vec::with_capacity(kids[c].len())));
+            continue;
+        }
+        let Some((x, _, children)) = stack.pop() else {
+            continue;
+        };
+        let thread = Thread { number: number(x), children };
+        match stack.last_mut() {
+            Some(parent) => parent.2.push(thread),
+            None => return thread,
+        }
+    }
+}
+
+/// Canonical and compatibility decompositions (UnicodeData.txt field 5,
+/// applied until none is left) of the characters that are their own simple
+/// titlecase in U+00A0..U+04FF, U+1E00..U+1FFF, U+2000..U+218F and
+/// U+FB00..U+FB06. Records are separated by '|': the character, then its
+/// decomposition. Generated from the Unicode Character Database 14.0.
+static DECOMPOSITIONS: &str = "\
+    \u{a0} |\u{a8} \u{308}|\u{aa}a|\u{af} \u{304}|\u{b2}2|\u{b3}3|\u{b4} \u{301}|\u{b8} \u{327}|\u{b9}1|\u{ba}o|\
+    \u{bc}1\u{2044}4|\u{bd}1\u{2044}2|\u{be}3\u{2044}4|\u{c0}A\u{300}|\u{c1}A\u{301}|\u{c2}A\u{302}|\
+    \u{c3}A\u{303}|\u{c4}A\u{308}|\u{c5}A\u{30a}|\u{c7}C\u{327}|\u{c8}E\u{300}|\u{c9}E\u{301}|\u{ca}E\u{302}|\
+    \u{cb}E\u{308}|\u{cc}I\u{300}|\u{cd}I\u{301}|\u{ce}I\u{302}|\u{cf}I\u{308}|\u{d1}N\u{303}|\u{d2}O\u{300}|\
+    \u{d3}O\u{301}|\u{d4}O\u{302}|\u{d5}O\u{303}|\u{d6}O\u{308}|\u{d9}U\u{300}|\u{da}U\u{301}|\u{db}U\u{302}|\
+    \u{dc}U\u{308}|\u{dd}Y\u{301}|\u{100}A\u{304}|\u{102}A\u{306}|\u{104}A\u{328}|\u{106}C\u{301}|\u{108}C\u{302}|\
+    \u{10a}C\u{307}|\u{10c}C\u{30c}|\u{10e}D\u{30c}|\u{112}E\u{304}|\u{114}E\u{306}|\u{116}E\u{307}|\
+    \u{118}E\u{328}|\u{11a}E\u{30c}|\u{11c}G\u{302}|\u{11e}G\u{306}|\u{120}G\u{307}|\u{122}G\u{327}|\
+    \u{124}H\u{302}|\u{128}I\u{303}|\u{12a}I\u{304}|\u{12c}I\u{306}|\u{12e}I\u{328}|\u{130}I\u{307}|\u{132}IJ|\
+    \u{134}J\u{302}|\u{136}K\u{327}|\u{139}L\u{301}|\u{13b}L\u{327}|\u{13d}L\u{30c}|\u{13f}L\u{b7}|\
+    \u{143}N\u{301}|\u{145}N\u{327}|\u{147}N\u{30c}|\u{149}\u{2bc}n|\u{14c}O\u{304}|\u{14e}O\u{306}|\
+    \u{150}O\u{30b}|\u{154}R\u{301}|\u{156}R\u{327}|\u{158}R\u{30c}|\u{15a}S\u{301}|\u{15c}S\u{302}|\
+    \u{15e}S\u{327}|\u{160}S\u{30c}|\u{162}T\u{327}|\u{164}T\u{30c}|\u{168}U\u{303}|\u{16a}U\u{304}|\
+    \u{16c}U\u{306}|\u{16e}U\u{30a}|\u{170}U\u{30b}|\u{172}U\u{328}|\u{174}W\u{302}|\u{176}Y\u{302}|\
+    \u{178}Y\u{308}|\u{179}Z\u{301}|\u{17b}Z\u{307}|\u{17d}Z\u{30c}|\u{1a0}O\u{31b}|\u{1af}U\u{31b}|\
+    \u{1c5}Dz\u{30c}|\u{1c8}Lj|\u{1cb}Nj|\u{1cd}A\u{30c}|\u{1cf}I\u{30c}|\u{1d1}O\u{30c}|\u{1d3}U\u{30c}|\
+    \u{1d5}U\u{308}\u{304}|\u{1d7}U\u{308}\u{301}|\u{1d9}U\u{308}\u{30c}|\u{1db}U\u{308}\u{300}|\
+    \u{1de}A\u{308}\u{304}|\u{1e0}A\u{307}\u{304}|\u{1e2}\u{c6}\u{304}|\u{1e6}G\u{30c}|\u{1e8}K\u{30c}|\
+    \u{1ea}O\u{328}|\u{1ec}O\u{328}\u{304}|\u{1ee}\u{1b7}\u{30c}|\u{1f0}j\u{30c}|\u{1f2}Dz|\u{1f4}G\u{301}|\
+    \u{1f8}N\u{300}|\u{1fa}A\u{30a}\u{301}|\u{1fc}\u{c6}\u{301}|\u{1fe}\u{d8}\u{301}|\u{200}A\u{30f}|\
+    \u{202}A\u{311}|\u{204}E\u{30f}|\u{206}E\u{311}|\u{208}I\u{30f}|\u{20a}I\u{311}|\u{20c}O\u{30f}|\
+    \u{20e}O\u{311}|\u{210}R\u{30f}|\u{212}R\u{311}|\u{214}U\u{30f}|\u{216}U\u{311}|\u{218}S\u{326}|\
+    \u{21a}T\u{326}|\u{21e}H\u{30c}|\u{226}A\u{307}|\u{228}E\u{327}|\u{22a}O\u{308}\u{304}|\u{22c}O\u{303}\u{304}|\
+    \u{22e}O\u{307}|\u{230}O\u{307}\u{304}|\u{232}Y\u{304}|\u{2b0}h|\u{2b1}\u{266}|\u{2b2}j|\u{2b3}r|\
+    \u{2b4}\u{279}|\u{2b5}\u{27b}|\u{2b6}\u{281}|\u{2b7}w|\u{2b8}y|\u{2d8} \u{306}|\u{2d9} \u{307}|\
+    \u{2da} \u{30a}|\u{2db} \u{328}|\u{2dc} \u{303}|\u{2dd} \u{30b}|\u{2e0}\u{263}|\u{2e1}l|\u{2e2}s|\u{2e3}x|\
+    \u{2e4}\u{295}|\u{340}\u{300}|\u{341}\u{301}|\u{343}\u{313}|\u{344}\u{308}\u{301}|\u{374}\u{2b9}|\
+    \u{37a} \u{345}|\u{37e};|\u{384} \u{301}|\u{385} \u{308}\u{301}|\u{386}\u{391}\u{301}|\u{387}\u{b7}|\
+    \u{388}\u{395}\u{301}|\u{389}\u{397}\u{301}|\u{38a}\u{399}\u{301}|\u{38c}\u{39f}\u{301}|\u{38e}\u{3a5}\u{301}|\
+    \u{38f}\u{3a9}\u{301}|\u{390}\u{3b9}\u{308}\u{301}|\u{3aa}\u{399}\u{308}|\u{3ab}\u{3a5}\u{308}|\
+    \u{3b0}\u{3c5}\u{308}\u{301}|\u{3d2}\u{3a5}|\u{3d3}\u{3a5}\u{301}|\u{3d4}\u{3a5}\u{308}|\u{3f4}\u{398}|\
+    \u{3f9}\u{3a3}|\u{400}\u{415}\u{300}|\u{401}\u{415}\u{308}|\u{403}\u{413}\u{301}|\u{407}\u{406}\u{308}|\
+    \u{40c}\u{41a}\u{301}|\u{40d}\u{418}\u{300}|\u{40e}\u{423}\u{306}|\u{419}\u{418}\u{306}|\u{476}\u{474}\u{30f}|\
+    \u{4c1}\u{416}\u{306}|\u{4d0}\u{410}\u{306}|\u{4d2}\u{410}\u{308}|\u{4d6}\u{415}\u{306}|\u{4da}\u{4d8}\u{308}|\
+    \u{4dc}\u{416}\u{308}|\u{4de}\u{417}\u{308}|\u{4e2}\u{418}\u{304}|\u{4e4}\u{418}\u{308}|\u{4e6}\u{41e}\u{308}|\
+    \u{4ea}\u{4e8}\u{308}|\u{4ec}\u{42d}\u{308}|\u{4ee}\u{423}\u{304}|\u{4f0}\u{423}\u{308}|\u{4f2}\u{423}\u{30b}|\
+    \u{4f4}\u{427}\u{308}|\u{4f8}\u{42b}\u{308}|\u{1e00}A\u{325}|\u{1e02}B\u{307}|\u{1e04}B\u{323}|\
+    \u{1e06}B\u{331}|\u{1e08}C\u{327}\u{301}|\u{1e0a}D\u{307}|\u{1e0c}D\u{323}|\u{1e0e}D\u{331}|\u{1e10}D\u{327}|\
+    \u{1e12}D\u{32d}|\u{1e14}E\u{304}\u{300}|\u{1e16}E\u{304}\u{301}|\u{1e18}E\u{32d}|\u{1e1a}E\u{330}|\
+    \u{1e1c}E\u{327}\u{306}|\u{1e1e}F\u{307}|\u{1e20}G\u{304}|\u{1e22}H\u{307}|\u{1e24}H\u{323}|\u{1e26}H\u{308}|\
+    \u{1e28}H\u{327}|\u{1e2a}H\u{32e}|\u{1e2c}I\u{330}|\u{1e2e}I\u{308}\u{301}|\u{1e30}K\u{301}|\u{1e32}K\u{323}|\
+    \u{1e34}K\u{331}|\u{1e36}L\u{323}|\u{1e38}L\u{323}\u{304}|\u{1e3a}L\u{331}|\u{1e3c}L\u{32d}|\u{1e3e}M\u{301}|\
+    \u{1e40}M\u{307}|\u{1e42}M\u{323}|\u{1e44}N\u{307}|\u{1e46}N\u{323}|\u{1e48}N\u{331}|\u{1e4a}N\u{32d}|\
+    \u{1e4c}O\u{303}\u{301}|\u{1e4e}O\u{303}\u{308}|\u{1e50}O\u{304}\u{300}|\u{1e52}O\u{304}\u{301}|\
+    \u{1e54}P\u{301}|\u{1e56}P\u{307}|\u{1e58}R\u{307}|\u{1e5a}R\u{323}|\u{1e5c}R\u{323}\u{304}|\u{1e5e}R\u{331}|\
+    \u{1e60}S\u{307}|\u{1e62}S\u{323}|\u{1e64}S\u{301}\u{307}|\u{1e66}S\u{30c}\u{307}|\u{1e68}S\u{323}\u{307}|\
+    \u{1e6a}T\u{307}|\u{1e6c}T\u{323}|\u{1e6e}T\u{331}|\u{1e70}T\u{32d}|\u{1e72}U\u{324}|\u{1e74}U\u{330}|\
+    \u{1e76}U\u{32d}|\u{1e78}U\u{303}\u{301}|\u{1e7a}U\u{304}\u{308}|\u{1e7c}V\u{303}|\u{1e7e}V\u{323}|\
+    \u{1e80}W\u{300}|\u{1e82}W\u{301}|\u{1e84}W\u{308}|\u{1e86}W\u{307}|\u{1e88}W\u{323}|\u{1e8a}X\u{307}|\
+    \u{1e8c}X\u{308}|\u{1e8e}Y\u{307}|\u{1e90}Z\u{302}|\u{1e92}Z\u{323}|\u{1e94}Z\u{331}|\u{1e96}h\u{331}|\
+    \u{1e97}t\u{308}|\u{1e98}w\u{30a}|\u{1e99}y\u{30a}|\u{1e9a}a\u{2be}|\u{1ea0}A\u{323}|\u{1ea2}A\u{309}|\
+    \u{1ea4}A\u{302}\u{301}|\u{1ea6}A\u{302}\u{300}|\u{1ea8}A\u{302}\u{309}|\u{1eaa}A\u{302}\u{303}|\
+    \u{1eac}A\u{323}\u{302}|\u{1eae}A\u{306}\u{301}|\u{1eb0}A\u{306}\u{300}|\u{1eb2}A\u{306}\u{309}|\
+    \u{1eb4}A\u{306}\u{303}|\u{1eb6}A\u{323}\u{306}|\u{1eb8}E\u{323}|\u{1eba}E\u{309}|\u{1ebc}E\u{303}|\
+    \u{1ebe}E\u{302}\u{301}|\u{1ec0}E\u{302}\u{300}|\u{1ec2}E\u{302}\u{309}|\u{1ec4}E\u{302}\u{303}|\
+    \u{1ec6}E\u{323}\u{302}|\u{1ec8}I\u{309}|\u{1eca}I\u{323}|\u{1ecc}O\u{323}|\u{1ece}O\u{309}|\
+    \u{1ed0}O\u{302}\u{301}|\u{1ed2}O\u{302}\u{300}|\u{1ed4}O\u{302}\u{309}|\u{1ed6}O\u{302}\u{303}|\
+    \u{1ed8}O\u{323}\u{302}|\u{1eda}O\u{31b}\u{301}|\u{1edc}O\u{31b}\u{300}|\u{1ede}O\u{31b}\u{309}|\
+    \u{1ee0}O\u{31b}\u{303}|\u{1ee2}O\u{31b}\u{323}|\u{1ee4}U\u{323}|\u{1ee6}U\u{309}|\u{1ee8}U\u{31b}\u{301}|\
+    \u{1eea}U\u{31b}\u{300}|\u{1eec}U\u{31b}\u{309}|\u{1eee}U\u{31b}\u{303}|\u{1ef0}U\u{31b}\u{323}|\
+    \u{1ef2}Y\u{300}|\u{1ef4}Y\u{323}|\u{1ef6}Y\u{309}|\u{1ef8}Y\u{303}|\u{1f08}\u{391}\u{313}|\
+    \u{1f09}\u{391}\u{314}|\u{1f0a}\u{391}\u{313}\u{300}|\u{1f0b}\u{391}\u{314}\u{300}|\
+    \u{1f0c}\u{391}\u{313}\u{301}|\u{1f0d}\u{391}\u{314}\u{301}|\u{1f0e}\u{391}\u{313}\u{342}|\
+    \u{1f0f}\u{391}\u{314}\u{342}|\u{1f18}\u{395}\u{313}|\u{1f19}\u{395}\u{314}|\u{1f1a}\u{395}\u{313}\u{300}|\
+    \u{1f1b}\u{395}\u{314}\u{300}|\u{1f1c}\u{395}\u{313}\u{301}|\u{1f1d}\u{395}\u{314}\u{301}|\
+    \u{1f28}\u{397}\u{313}|\u{1f29}\u{397}\u{314}|\u{1f2a}\u{397}\u{313}\u{300}|\u{1f2b}\u{397}\u{314}\u{300}|\
+    \u{1f2c}\u{397}\u{313}\u{301}|\u{1f2d}\u{397}\u{314}\u{301}|\u{1f2e}\u{397}\u{313}\u{342}|\
+    \u{1f2f}\u{397}\u{314}\u{342}|\u{1f38}\u{399}\u{313}|\u{1f39}\u{399}\u{314}|\u{1f3a}\u{399}\u{313}\u{300}|\
+    \u{1f3b}\u{399}\u{314}\u{300}|\u{1f3c}\u{399}\u{313}\u{301}|\u{1f3d}\u{399}\u{314}\u{301}|\
+    \u{1f3e}\u{399}\u{313}\u{342}|\u{1f3f}\u{399}\u{314}\u{342}|\u{1f48}\u{39f}\u{313}|\u{1f49}\u{39f}\u{314}|\
+    \u{1f4a}\u{39f}\u{313}\u{300}|\u{1f4b}\u{39f}\u{314}\u{300}|\u{1f4c}\u{39f}\u{313}\u{301}|\
+    \u{1f4d}\u{39f}\u{314}\u{301}|\u{1f50}\u{3c5}\u{313}|\u{1f52}\u{3c5}\u{313}\u{300}|\
+    \u{1f54}\u{3c5}\u{313}\u{301}|\u{1f56}\u{3c5}\u{313}\u{342}|\u{1f59}\u{3a5}\u{314}|\
+    \u{1f5b}\u{3a5}\u{314}\u{300}|\u{1f5d}\u{3a5}\u{314}\u{301}|\u{1f5f}\u{3a5}\u{314}\u{342}|\
+    \u{1f68}\u{3a9}\u{313}|\u{1f69}\u{3a9}\u{314}|\u{1f6a}\u{3a9}\u{313}\u{300}|\u{1f6b}\u{3a9}\u{314}\u{300}|\
+    \u{1f6c}\u{3a9}\u{313}\u{301}|\u{1f6d}\u{3a9}\u{314}\u{301}|\u{1f6e}\u{3a9}\u{313}\u{342}|\
+    \u{1f6f}\u{3a9}\u{314}\u{342}|\u{1f88}\u{391}\u{313}\u{345}|\u{1f89}\u{391}\u{314}\u{345}|\
+    \u{1f8a}\u{391}\u{313}\u{300}\u{345}|\u{1f8b}\u{391}\u{314}\u{300}\u{345}|\
+    \u{1f8c}\u{391}\u{313}\u{301}\u{345}|\u{1f8d}\u{391}\u{314}\u{301}\u{345}|\
+    \u{1f8e}\u{391}\u{313}\u{342}\u{345}|\u{1f8f}\u{391}\u{314}\u{342}\u{345}|\u{1f98}\u{397}\u{313}\u{345}|\
+    \u{1f99}\u{397}\u{314}\u{345}|\u{1f9a}\u{397}\u{313}\u{300}\u{345}|\u{1f9b}\u{397}\u{314}\u{300}\u{345}|\
+    \u{1f9c}\u{397}\u{313}\u{301}\u{345}|\u{1f9d}\u{397}\u{314}\u{301}\u{345}|\
+    \u{1f9e}\u{397}\u{313}\u{342}\u{345}|\u{1f9f}\u{397}\u{314}\u{342}\u{345}|\u{1fa8}\u{3a9}\u{313}\u{345}|\
+    \u{1fa9}\u{3a9}\u{314}\u{345}|\u{1faa}\u{3a9}\u{313}\u{300}\u{345}|\u{1fab}\u{3a9}\u{314}\u{300}\u{345}|\
+    \u{1fac}\u{3a9}\u{313}\u{301}\u{345}|\u{1fad}\u{3a9}\u{314}\u{301}\u{345}|\
+    \u{1fae}\u{3a9}\u{313}\u{342}\u{345}|\u{1faf}\u{3a9}\u{314}\u{342}\u{345}|\u{1fb2}\u{3b1}\u{300}\u{345}|\
+    \u{1fb4}\u{3b1}\u{301}\u{345}|\u{1fb6}\u{3b1}\u{342}|\u{1fb7}\u{3b1}\u{342}\u{345}|\u{1fb8}\u{391}\u{306}|\
+    \u{1fb9}\u{391}\u{304}|\u{1fba}\u{391}\u{300}|\u{1fbb}\u{391}\u{301}|\u{1fbc}\u{391}\u{345}|\u{1fbd} \u{313}|\
+    \u{1fbf} \u{313}|\u{1fc0} \u{342}|\u{1fc1} \u{308}\u{342}|\u{1fc2}\u{3b7}\u{300}\u{345}|\
+    \u{1fc4}\u{3b7}\u{301}\u{345}|\u{1fc6}\u{3b7}\u{342}|\u{1fc7}\u{3b7}\u{342}\u{345}|\u{1fc8}\u{395}\u{300}|\
+    \u{1fc9}\u{395}\u{301}|\u{1fca}\u{397}\u{300}|\u{1fcb}\u{397}\u{301}|\u{1fcc}\u{397}\u{345}|\
+    \u{1fcd} \u{313}\u{300}|\u{1fce} \u{313}\u{301}|\u{1fcf} \u{313}\u{342}|\u{1fd2}\u{3b9}\u{308}\u{300}|\
+    \u{1fd3}\u{3b9}\u{308}\u{301}|\u{1fd6}\u{3b9}\u{342}|\u{1fd7}\u{3b9}\u{308}\u{342}|\u{1fd8}\u{399}\u{306}|\
+    \u{1fd9}\u{399}\u{304}|\u{1fda}\u{399}\u{300}|\u{1fdb}\u{399}\u{301}|\u{1fdd} \u{314}\u{300}|\
+    \u{1fde} \u{314}\u{301}|\u{1fdf} \u{314}\u{342}|\u{1fe2}\u{3c5}\u{308}\u{300}|\u{1fe3}\u{3c5}\u{308}\u{301}|\
+    \u{1fe4}\u{3c1}\u{313}|\u{1fe6}\u{3c5}\u{342}|\u{1fe7}\u{3c5}\u{308}\u{342}|\u{1fe8}\u{3a5}\u{306}|\
+    \u{1fe9}\u{3a5}\u{304}|\u{1fea}\u{3a5}\u{300}|\u{1feb}\u{3a5}\u{301}|\u{1fec}\u{3a1}\u{314}|\
+    \u{1fed} \u{308}\u{300}|\u{1fee} \u{308}\u{301}|\u{1fef}`|\u{1ff2}\u{3c9}\u{300}\u{345}|\
+    \u{1ff4}\u{3c9}\u{301}\u{345}|\u{1ff6}\u{3c9}\u{342}|\u{1ff7}\u{3c9}\u{342}\u{345}|\u{1ff8}\u{39f}\u{300}|\
+    \u{1ff9}\u{39f}\u{301}|\u{1ffa}\u{3a9}\u{300}|\u{1ffb}\u{3a9}\u{301}|\u{1ffc}\u{3a9}\u{345}|\u{1ffd} \u{301}|\
+    \u{1ffe} \u{314}|\u{2000} |\u{2001} |\u{2002} |\u{2003} |\u{2004} |\u{2005} |\u{2006} |\u{2007} |\u{2008} |\
+    \u{2009} |\u{200a} |\u{2011}\u{2010}|\u{2017} \u{333}|\u{2024}.|\u{2025}..|\u{2026}...|\u{202f} |\
+    \u{2033}\u{2032}\u{2032}|\u{2034}\u{2032}\u{2032}\u{2032}|\u{2036}\u{2035}\u{2035}|\
+    \u{2037}\u{2035}\u{2035}\u{2035}|\u{203c}!!|\u{203e} \u{305}|\u{2047}??|\u{2048}?!|\u{2049}!?|\
+    \u{2057}\u{2032}\u{2032}\u{2032}\u{2032}|\u{205f} |\u{2070}0|\u{2071}i|\u{2074}4|\u{2075}5|\u{2076}6|\
+    \u{2077}7|\u{2078}8|\u{2079}9|\u{207a}+|\u{207b}\u{2212}|\u{207c}=|\u{207d}(|\u{207e})|\u{207f}n|\u{2080}0|\
+    \u{2081}1|\u{2082}2|\u{2083}3|\u{2084}4|\u{2085}5|\u{2086}6|\u{2087}7|\u{2088}8|\u{2089}9|\u{208a}+|\
+    \u{208b}\u{2212}|\u{208c}=|\u{208d}(|\u{208e})|\u{2090}a|\u{2091}e|\u{2092}o|\u{2093}x|\u{2094}\u{259}|\
+    \u{2095}h|\u{2096}k|\u{2097}l|\u{2098}m|\u{2099}n|\u{209a}p|\u{209b}s|\u{209c}t|\u{20a8}Rs|\u{2100}a/c|\
+    \u{2101}a/s|\u{2102}C|\u{2103}\u{b0}C|\u{2105}c/o|\u{2106}c/u|\u{2107}\u{190}|\u{2109}\u{b0}F|\u{210a}g|\
+    \u{210b}H|\u{210c}H|\u{210d}H|\u{210e}h|\u{210f}\u{127}|\u{2110}I|\u{2111}I|\u{2112}L|\u{2113}l|\u{2115}N|\
+    \u{2116}No|\u{2119}P|\u{211a}Q|\u{211b}R|\u{211c}R|\u{211d}R|\u{2120}SM|\u{2121}TEL|\u{2122}TM|\u{2124}Z|\
+    \u{2126}\u{3a9}|\u{2128}Z|\u{212a}K|\u{212b}A\u{30a}|\u{212c}B|\u{212d}C|\u{212f}e|\u{2130}E|\u{2131}F|\
+    \u{2133}M|\u{2134}o|\u{2135}\u{5d0}|\u{2136}\u{5d1}|\u{2137}\u{5d2}|\u{2138}\u{5d3}|\u{2139}i|\u{213b}FAX|\
+    \u{213c}\u{3c0}|\u{213d}\u{3b3}|\u{213e}\u{393}|\u{213f}\u{3a0}|\u{2140}\u{2211}|\u{2145}D|\u{2146}d|\
+    \u{2147}e|\u{2148}i|\u{2149}j|\u{2150}1\u{2044}7|\u{2151}1\u{2044}9|\u{2152}1\u{2044}10|\u{2153}1\u{2044}3|\
+    \u{2154}2\u{2044}3|\u{2155}1\u{2044}5|\u{2156}2\u{2044}5|\u{2157}3\u{2044}5|\u{2158}4\u{2044}5|\
+    \u{2159}1\u{2044}6|\u{215a}5\u{2044}6|\u{215b}1\u{2044}8|\u{215c}3\u{2044}8|\u{215d}5\u{2044}8|\
+    \u{215e}7\u{2044}8|\u{215f}1\u{2044}|\u{2160}I|\u{2161}II|\u{2162}III|\u{2163}IV|\u{2164}V|\u{2165}VI|\
+    \u{2166}VII|\u{2167}VIII|\u{2168}IX|\u{2169}X|\u{216a}XI|\u{216b}XII|\u{216c}L|\u{216d}C|\u{216e}D|\u{216f}M|\
+    \u{2189}0\u{2044}3|\u{fb00}ff|\u{fb01}fi|\u{fb02}fl|\u{fb03}ffi|\u{fb04}ffl|\u{fb05}st|\u{fb06}st|";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // ----- base subject (§2.1) -----
+
     #[test]
-    fn base_subjects() {
-        for (raw, base) in [
-            ("Re: Quote", "quote"),
-            ("RE: [sales] Fwd: Re: Quote (fwd)", "quote"),
-            ("[Fwd: Quote]", "quote"),
-            ("  Quote   for   March ", "quote for march"),
-            ("Re[2]: Quote", "quote"),
-            ("[only a blob]", "[only a blob]"),
-            ("=?UTF-8?B?UmU6IOaKpeS7tw==?=", "报价"),
-            ("Re: İİİ", "i̇i̇i̇"),
-            ("ReKx", "rekx"),
+    fn base_subjects_follow_the_extraction_steps() {
+        for (raw, base, reply) in [
+            ("Re: [list] Fwd: Hello (fwd)", "Hello", true),
+            ("[fwd: Re: x]", "x", true),
+            ("RE:re: x", "x", true),
+            ("Fw: x", "x", true),
+            ("FWD: x", "x", true),
+            ("fwd[2]: x", "x", true),
+            ("Re[2]: Quote", "Quote", true),
+            ("Re [2] : Quote", "Quote", true),
+            ("Re : Quote", "Quote", true),
+            ("[blob] ", "[blob]", false),
+            ("[blob]", "[blob]", false),
+            ("[blob] x", "x", false),
+            ("[a] [b] x", "x", false),
+            ("[a][b] Re: x", "x", true),
+            ("Re: [blob]", "[blob]", true),
+            ("x (fwd)", "x", true),
+            ("x (FWD) (Fwd)  ", "x", true),
+            ("(fwd)", "", true),
+            ("Re:", "", true),
+            ("Re: Re: ", "", true),
+            ("", "", false),
+            ("   ", "", false),
+            ("[Fwd: x] (fwd)", "x", true),
+            ("[fwd: [fwd: x]]", "x", true),
+            ("[fwd:]", "", true),
+            ("Re:Fwd:[fwd: Re: hi]", "hi", true),
+            ("Hello [fwd: x]", "Hello [fwd: x]", false),
+            ("[fwd: x", "[fwd: x", false),
+            ("ReKx", "ReKx", false),
+            ("Ref: x", "Ref: x", false),
+            ("Fwx: y", "Fwx: y", false),
+            ("re:[x]:y", ":y", true),
+            ("\t Quote \t for   March ", "Quote for March", false),
+            ("Quote\r\n for March", "Quote for March", false),
+            // Only SP and HTAB are white space: a no-break space is text.
+            ("Re:\u{a0}x", "\u{a0}x", true),
+            ("[liste \u{e9}t\u{e9}] Fwd: x", "x", true),
+            ("=?UTF-8?B?UmU6IOaKpeS7tw==?=", "\u{62a5}\u{4ef7}", true),
+            ("=?ISO-8859-1?Q?Re=3A_caf=E9?=", "caf\u{e9}", true),
         ] {
-            assert_eq!(base_subject(raw), base, "{raw}");
+            assert_eq!(extract_base_subject(raw), (base.to_string(), reply), "{raw:?}");
         }
     }
 
-    /// 5,000 messages, each replying to the one before: the chain is cut
-    /// every MAX_THREAD_DEPTH levels instead of recursing 5,000 deep.
     #[test]
-    fn a_hostile_reply_chain_is_cut_not_recursed() {
-        const STACK: usize = 1 << 20;
-        let n = 5000usize;
+    fn base_subjects_compare_through_the_collation() {
+        let key = |s: &str| casemap(&base_subject(s));
+        assert_eq!(key("Re: hello WORLD"), key("HELLO world (fwd)"));
+        assert_eq!(key("Re: caf\u{e9}"), key("CAFE\u{301}"));
+        assert_ne!(key("cafe"), key("caf\u{e9}"));
+    }
+
+    // ----- i;unicode-casemap (RFC 5051) -----
+
+    #[test]
+    fn casemap_titlecases_and_decomposes() {
+        assert_eq!(casemap("Hello, World"), "HELLO, WORLD");
+        assert_eq!(casemap("\u{e9}"), "E\u{301}");
+        assert_eq!(casemap("\u{c9}"), "E\u{301}");
+        assert_eq!(casemap("\u{1ec7}"), "E\u{323}\u{302}");
+        // dž: titlecase Dž, then <compat> D + ž, then z + caron.
+        assert_eq!(casemap("\u{1c6}"), "Dz\u{30c}");
+        assert_eq!(casemap("\u{1c4}"), casemap("\u{1c6}"));
+        // No simple titlecase: unchanged, then decomposed.
+        assert_eq!(casemap("\u{df}"), "\u{df}");
+        assert_eq!(casemap("\u{fb01}"), "fi");
+        assert_eq!(casemap("\u{ff41}\u{ff22}"), "AB");
+        assert_eq!(casemap("\u{3a3}\u{3c3}\u{3c2}"), "\u{3a3}\u{3a3}\u{3a3}");
+        assert_eq!(casemap("\u{10d0}"), "\u{10d0}");
+        assert_eq!(casemap("\u{1f80}"), "\u{391}\u{313}\u{345}");
+        assert_eq!(casemap("\u{d55c}"), "\u{1112}\u{1161}\u{11ab}");
+        assert_eq!(casemap("\u{2126}"), "\u{3a9}");
+        assert_eq!(casemap("\u{2026}"), "...");
+        // Accented letters sort with their base letter.
+        let mut words = vec!["zebra", "\u{e9}cole", "ecole", "F", "Eagle"];
+        words.sort_by_key(|w| casemap(w));
+        assert_eq!(words, ["Eagle", "ecole", "\u{e9}cole", "F", "zebra"]);
+    }
+
+    #[test]
+    fn the_decomposition_table_is_well_formed() {
+        let table = decompositions();
+        assert!(table.len() > 600);
+        let mut keys: Vec<char> = Vec::new();
+        for record in DECOMPOSITIONS.split('|').filter(|r| !r.is_empty()) {
+            let mut chars = record.chars();
+            let key = chars.next().expect("key");
+            assert!(!chars.as_str().is_empty(), "{key:?}");
+            keys.push(key);
+        }
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(keys, sorted, "sorted, no duplicates");
+        // Fully decomposed: no output has a decomposition of its own.
+        for d in table.values() {
+            for c in d.chars() {
+                assert!(!table.contains_key(&c), "{d:?}");
+            }
+        }
+    }
+
+    // ----- SORT (§3) -----
+
+    fn addr(name: Option<&str>, mailbox: &str, host: &str) -> EnvelopeAddress {
+        EnvelopeAddress {
+            name: name.map(str::to_string),
+            mailbox: Some(mailbox.to_string()),
+            host: Some(host.to_string()),
+        }
+    }
+
+    fn item(seq: u32, envelope: &Envelope) -> SortItem<'_> {
+        SortItem { seq, uid: seq * 10, size: 0, internal_date: seq as i64, envelope, references: Vec::new() }
+    }
+
+    fn sorted(items: &mut [SortItem], criteria: &str) -> Vec<u32> {
+        let criteria = parse_criteria(&mut Cursor::new(criteria.as_bytes())).expect("criteria");
+        sort(items, &criteria);
+        items.iter().map(|i| i.seq).collect()
+    }
+
+    #[test]
+    fn criteria_parse() {
+        let parse = |s: &str| parse_criteria(&mut Cursor::new(s.as_bytes()));
+        assert_eq!(
+            parse("(REVERSE date subject)").expect("ok"),
+            [
+                SortCriterion { key: SortKey::Date, reverse: true },
+                SortCriterion { key: SortKey::Subject, reverse: false }
+            ]
+        );
+        assert!(parse("()").is_err());
+        assert!(parse("(REVERSE)").is_err());
+        assert!(parse("(DATE REVERSE)").is_err());
+        assert!(parse("(REVERSE REVERSE DATE)").is_err());
+        assert!(parse("(COLOUR)").is_err());
+    }
+
+    #[test]
+    fn from_to_cc_sort_by_the_mailbox_of_the_first_address() {
+        let envelopes = [
+            Envelope {
+                from: vec![addr(Some("Aaron"), "zed", "a.example"), addr(None, "aaa", "x")],
+                to: vec![addr(Some("Zoe"), "Bob", "x")],
+                ..Default::default()
+            },
+            Envelope {
+                from: vec![addr(Some("Zach"), "Mary", "z.example")],
+                to: vec![addr(None, "alice", "x")],
+                cc: vec![addr(None, "carl", "x")],
+                ..Default::default()
+            },
+            Envelope::default(),
+            Envelope { from: vec![addr(None, "mary", "a.example")], ..Default::default() },
+        ];
+        let mut items: Vec<SortItem> = envelopes.iter().enumerate().map(|(i, e)| item(i as u32 + 1, e)).collect();
+        // Missing is the empty string, first; "Mary" and "mary" tie: seq.
+        assert_eq!(sorted(&mut items, "(FROM)"), [3, 2, 4, 1]);
+        assert_eq!(sorted(&mut items, "(TO)"), [3, 4, 2, 1]);
+        assert_eq!(sorted(&mut items, "(CC)"), [1, 3, 4, 2]);
+        assert_eq!(sorted(&mut items, "(REVERSE FROM)"), [1, 2, 4, 3]);
+    }
+
+    #[test]
+    fn display_from_and_to_sort_by_display_name_or_addr_spec() {
+        let envelopes = [
+            Envelope { from: vec![addr(Some("Zach"), "aaa", "x")], ..Default::default() },
+            Envelope { from: vec![addr(None, "mary", "x")], to: vec![addr(Some("B"), "z", "x")], ..Default::default() },
+            Envelope { from: vec![addr(Some(""), "bob", "x")], to: vec![addr(None, "a", "x")], ..Default::default() },
+            Envelope { from: vec![addr(Some("\u{c9}mile"), "e", "x")], ..Default::default() },
+        ];
+        let mut items: Vec<SortItem> = envelopes.iter().enumerate().map(|(i, e)| item(i as u32 + 1, e)).collect();
+        assert_eq!(sorted(&mut items, "(DISPLAYFROM)"), [3, 4, 2, 1]);
+        assert_eq!(sorted(&mut items, "(DISPLAYTO)"), [1, 4, 3, 2]);
+    }
+
+    #[test]
+    fn date_is_the_sent_date_in_utc_or_else_the_internal_date() {
+        let envelopes = [
+            Envelope { date: Some("Mon, 01 Jan 2001 00:01:33 +0000".into()), ..Default::default() },
+            Envelope { date: Some("Sun, 31 Dec 2000 16:01:33 -0800".into()), ..Default::default() },
+            Envelope { date: Some("Sun, 31 Dec 2000 23:00:00 +0000".into()), ..Default::default() },
+            Envelope { date: Some("not a date".into()), ..Default::default() },
+            Envelope::default(),
+        ];
+        let mut items: Vec<SortItem> = envelopes.iter().enumerate().map(|(i, e)| item(i as u32 + 1, e)).collect();
+        items[3].internal_date = 978_303_600; // 2000-12-31 23:00:00 UTC, as message 3
+        items[4].internal_date = 978_400_000;
+        // 1 and 2 are the same instant: sequence order, also when reversed.
+        assert_eq!(sorted(&mut items, "(DATE)"), [3, 4, 1, 2, 5]);
+        assert_eq!(sorted(&mut items, "(REVERSE DATE)"), [5, 1, 2, 3, 4]);
+        assert_eq!(sorted(&mut items, "(ARRIVAL)"), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn reverse_applies_to_the_next_criterion_only() {
+        let envelopes = [
+            Envelope { subject: Some("b".into()), ..Default::default() },
+            Envelope { subject: Some("Re: a".into()), ..Default::default() },
+            Envelope { subject: Some("B (fwd)".into()), ..Default::default() },
+            Envelope { subject: Some("[list] A".into()), ..Default::default() },
+            Envelope::default(),
+        ];
+        let mut items: Vec<SortItem> = envelopes.iter().enumerate().map(|(i, e)| item(i as u32 + 1, e)).collect();
+        for (i, size) in [10, 20, 10, 30, 5].into_iter().enumerate() {
+            items[i].size = size;
+        }
+        assert_eq!(sorted(&mut items, "(SUBJECT)"), [5, 2, 4, 1, 3]);
+        assert_eq!(sorted(&mut items, "(SUBJECT REVERSE SIZE)"), [5, 4, 2, 1, 3]);
+        assert_eq!(sorted(&mut items, "(REVERSE SUBJECT SIZE)"), [1, 3, 2, 4, 5]);
+        assert_eq!(sorted(&mut items, "(REVERSE SIZE SUBJECT)"), [4, 2, 1, 3, 5]);
+        assert_eq!(sorted(&mut items, "(SIZE)"), [5, 1, 3, 2, 4]);
+    }
+
+    // ----- message ids -----
+
+    #[test]
+    fn message_ids_are_normalized_and_validated() {
+        assert_eq!(message_ids("<a@b> <c@d>"), ["<a@b>", "<c@d>"]);
+        assert_eq!(message_ids("<\"01KF8JCEOCBS0045PS\"@xxx.yyy.com>"), ["<01KF8JCEOCBS0045PS@xxx.yyy.com>"]);
+        assert_eq!(message_ids(" <a (comment) @ b>"), ["<a@b>"]);
+        assert_eq!(message_ids("<\"a>b\"@c>"), ["<a>b@c>"]);
+        assert_eq!(message_ids("<no-at> <@x> <x@> <ok@x>"), ["<ok@x>"]);
+        assert_eq!(message_ids("<broken <ok@x>"), ["<ok@x>"]);
+        assert_eq!(message_ids("bob@x (Bob's message of <m@x>)"), ["<m@x>"]);
+        assert_eq!(message_ids("<A@X> <a@x>"), ["<A@X>", "<a@x>"]);
+        assert!(message_ids("").is_empty());
+    }
+
+    // ----- thread rendering (§4) -----
+
+    /// The RFC's thread-list syntax back into threads, for the tests.
+    fn parse_threads(s: &str) -> Vec<Thread> {
+        fn list(b: &[u8], pos: &mut usize) -> Thread {
+            assert_eq!(b[*pos], b'(');
+            *pos += 1;
+            let mut numbers = Vec::new();
+            let mut nested = Vec::new();
+            loop {
+                match b[*pos] {
+                    b')' => {
+                        *pos += 1;
+                        break;
+                    }
+                    b' ' => *pos += 1,
+                    b'(' => nested.push(list(b, pos)),
+                    _ => {
+                        let start = *pos;
+                        while b[*pos].is_ascii_digit() {
+                            *pos += 1;
+                        }
+                        numbers.push(std::str::from_utf8(&b[start..*pos]).expect("ascii").parse().expect("number"));
+                    }
+                }
+            }
+            let mut t = Thread { number: numbers.pop(), children: nested };
+            while let Some(n) = numbers.pop() {
+                t = Thread { number: Some(n), children: vec![t] };
+            }
+            t
+        }
+        let b = s.as_bytes();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while pos < b.len() {
+            out.push(list(b, &mut pos));
+        }
+        out
+    }
+
+    #[test]
+    fn rendering_matches_the_rfc_examples() {
+        let leaf = Thread::leaf;
+        // §4: "(2)(3 6 (4 23)(44 7 96))".
+        let example = vec![
+            leaf(2),
+            Thread {
+                number: Some(3),
+                children: vec![Thread {
+                    number: Some(6),
+                    children: vec![
+                        Thread { number: Some(4), children: vec![leaf(23)] },
+                        Thread {
+                            number: Some(44),
+                            children: vec![Thread { number: Some(7), children: vec![leaf(96)] }],
+                        },
+                    ],
+                }],
+            },
+        ];
+        assert_eq!(render(&example), "(2)(3 6 (4 23)(44 7 96))");
+        assert_eq!(parse_threads("(2)(3 6 (4 23)(44 7 96))"), example);
+        // §4: "((3)(5))", a missing parent.
+        assert_eq!(render(&[Thread { number: None, children: vec![leaf(3), leaf(5)] }]), "((3)(5))");
+        // A missing parent with one child is that child; without, nothing.
+        assert_eq!(render(&[Thread { number: None, children: vec![leaf(3)] }]), "(3)");
+        assert_eq!(render(&[Thread { number: None, children: vec![] }, leaf(1)]), "(1)");
+        assert_eq!(render(&[]), "");
+        // The §6 examples round-trip.
+        for example in [
+            "(166)(167)(168)(169)(172)(170)(171)(173)(174 (175)(176)(178)(181)(180))(179)(177 (183)(182)(188)(184)\
+             (185)(186)(187)(189))(190)(191)(192)(193)(194 195)(196 (197)(198))(199)(200 202)(201)(203)(204)(205)\
+             (206 207)(208)",
+            "(166)(167)(168)(169)(172)((170)(179))(171)(173)((174)(175)(176)(178)(181)(180))((177)(183)(182)(188 \
+             (184)(189))(185 186)(187))(190)(191)(192)(193)((194)(195 196))(197 198)(199)(200 202)(201)(203)(204)\
+             (205 206 207)(208)",
+        ] {
+            assert_eq!(render(&parse_threads(example)), example);
+        }
+    }
+
+    // ----- THREAD -----
+
+    struct Msg {
+        seq: u32,
+        date: i64,
+        id: Option<&'static str>,
+        refs: &'static [&'static str],
+        subject: &'static str,
+    }
+
+    type Algorithm = fn(&[SortItem], fn(&SortItem) -> u32) -> Vec<Thread>;
+
+    fn thread_with(algorithm: Algorithm, msgs: &[Msg]) -> String {
+        let envelopes: Vec<Envelope> = msgs
+            .iter()
+            .map(|m| Envelope {
+                subject: Some(m.subject.to_string()),
+                message_id: m.id.map(str::to_string),
+                ..Default::default()
+            })
+            .collect();
+        let items: Vec<SortItem> = msgs
+            .iter()
+            .zip(&envelopes)
+            .map(|(m, e)| SortItem {
+                seq: m.seq,
+                uid: m.seq + 100,
+                size: 0,
+                internal_date: m.date,
+                envelope: e,
+                references: m.refs.iter().map(|r| r.to_string()).collect(),
+            })
+            .collect();
+        render(&algorithm(&items, |i| i.seq))
+    }
+
+    fn refs_threads(msgs: &[Msg]) -> String {
+        thread_with(|items, number| references(items, number), msgs)
+    }
+
+    fn subject_threads(msgs: &[Msg]) -> String {
+        thread_with(|items, number| ordered_subject(items, number), msgs)
+    }
+
+    fn m(seq: u32, date: i64, id: Option<&'static str>, refs: &'static [&'static str], subject: &'static str) -> Msg {
+        Msg { seq, date, id, refs, subject }
+    }
+
+    #[test]
+    fn ordered_subject_groups_by_base_subject() {
+        let msgs = [
+            m(1, 50, None, &[], "Re: apples"),
+            m(2, 10, None, &[], "pears"),
+            m(3, 30, None, &[], "Apples"),
+            m(4, 40, None, &[], "[fruit] Fwd: APPLES"),
+            m(5, 20, None, &[], "plums"),
+            m(6, 60, None, &[], "re: pears"),
+            m(7, 30, None, &[], "apples"),
+        ];
+        // apples: 3 (30) then 7 (30, later seq), 4 (40), 1 (50); threads by
+        // the date of their first message: pears 10, plums 20, apples 30.
+        assert_eq!(subject_threads(&msgs), "(2 6)(5)(3 (7)(4)(1))");
+        assert_eq!(subject_threads(&[]), "");
+    }
+
+    #[test]
+    fn references_reproduces_the_rfc_example() {
+        let msgs = [
+            m(2, 100, Some("<2@x>"), &[], "other"),
+            m(3, 200, Some("<3@x>"), &[], "topic"),
+            m(4, 400, Some("<4@x>"), &["<3@x>", "<6@x>"], "Re: topic"),
+            m(6, 300, Some("<6@x>"), &["<3@x>"], "Re: topic"),
+            m(7, 700, Some("<7@x>"), &["<3@x>", "<6@x>", "<44@x>"], "Re: topic"),
+            m(23, 500, Some("<23@x>"), &["<3@x>", "<6@x>", "<4@x>"], "Re: topic"),
+            m(44, 600, Some("<44@x>"), &["<3@x>", "<6@x>"], "Re: topic"),
+            m(96, 800, Some("<96@x>"), &["<3@x>", "<6@x>", "<44@x>", "<7@x>"], "Re: topic"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(2)(3 6 (4 23)(44 7 96))");
+        assert_eq!(refs_threads(&[]), "");
+    }
+
+    #[test]
+    fn references_links_chains_and_truncated_references() {
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "s1"),
+            m(2, 2, Some("<b@x>"), &["<a@x>"], "s2"),
+            // Only the parent named: the rest of the chain is known already.
+            m(3, 3, Some("<c@x>"), &["<b@x>"], "s3"),
+            // Places <d@x> (message 5) below <b@x>...
+            m(4, 5, Some("<e@x>"), &["<a@x>", "<b@x>", "<d@x>"], "s4"),
+            // ...but its own References say <c@x>: the link is replaced.
+            m(5, 4, Some("<d@x>"), &["<a@x>", "<c@x>"], "s5"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 2 3 5 4)");
+        // References is authoritative for links it makes (1.A) only where
+        // the child has no parent yet.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "s1"),
+            m(2, 2, Some("<b@x>"), &["<a@x>"], "s2"),
+            m(3, 3, Some("<c@x>"), &["<z@x>", "<b@x>", "<c0@x>"], "s3"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 2 3)");
+    }
+
+    #[test]
+    fn references_refuses_loops() {
+        // Each names the other as its parent: the second link would loop.
+        let msgs = [m(1, 1, Some("<a@x>"), &["<b@x>"], "s1"), m(2, 2, Some("<b@x>"), &["<a@x>"], "s2")];
+        assert_eq!(refs_threads(&msgs), "(2 1)");
+        // Self references and a loop inside one References list.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &["<a@x>"], "s1"),
+            m(2, 2, Some("<b@x>"), &["<a@x>", "<b@x>", "<a@x>"], "s2"),
+            m(3, 3, Some("<c@x>"), &["<c@x>", "<b@x>", "<c@x>"], "s3"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 2 3)");
+    }
+
+    #[test]
+    fn references_prunes_dummies() {
+        // A missing parent at the top with one child: the child.
+        assert_eq!(refs_threads(&[m(1, 1, Some("<a@x>"), &["<gone@x>"], "s")]), "(1)");
+        // With two children: kept, as a parenthesized list of children.
+        let msgs = [m(1, 1, Some("<a@x>"), &["<gone@x>"], "s1"), m(2, 2, Some("<b@x>"), &["<gone@x>"], "s2")];
+        assert_eq!(refs_threads(&msgs), "((1)(2))");
+        // Below a message: replaced by its children.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "s1"),
+            m(2, 2, Some("<b@x>"), &["<a@x>", "<gone@x>"], "s2"),
+            m(3, 3, Some("<c@x>"), &["<a@x>", "<gone@x>", "<gone2@x>"], "s3"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 (2)(3))");
+        // A dummy left without children (2 was moved away from <x>)
+        // disappears, and <z> with one child gives way to it.
+        let msgs = [m(1, 1, Some("<a@x>"), &["<x@x>", "<b@x>"], "s1"), m(2, 2, Some("<b@x>"), &["<z@x>"], "s2")];
+        assert_eq!(refs_threads(&msgs), "(2 1)");
+        // Two dummies at the top sharing children order by the first child.
+        let msgs = [
+            m(1, 5, Some("<a@x>"), &["<p@x>"], "one"),
+            m(2, 1, Some("<b@x>"), &["<q@x>"], "two"),
+            m(3, 6, Some("<c@x>"), &["<p@x>"], "one more"),
+            m(4, 2, Some("<d@x>"), &["<q@x>"], "two more"),
+        ];
+        assert_eq!(refs_threads(&msgs), "((2)(4))((1)(3))");
+    }
+
+    #[test]
+    fn references_ids_duplicates_and_missing_ids() {
+        // A duplicate Message-ID stays with the first message.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "s1"),
+            m(2, 2, Some("<a@x>"), &[], "s2"),
+            m(3, 3, Some("<c@x>"), &["<a@x>"], "s3"),
+            m(4, 4, None, &[], "s4"),
+            m(5, 5, Some("not an id"), &[], "s5"),
+            m(6, 6, Some("<e@x>"), &["<\"a\"@x>"], "s6"),
+            // Case sensitive.
+            m(7, 7, Some("<f@x>"), &["<A@x>"], "s7"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 (3)(6))(2)(4)(5)(7)");
+    }
+
+    #[test]
+    fn references_groups_by_subject() {
+        // Replies without References join the original.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "Hello"),
+            m(2, 2, Some("<b@x>"), &[], "Re: Hello"),
+            m(3, 3, Some("<c@x>"), &[], "RE: hello (fwd)"),
+            m(4, 4, Some("<d@x>"), &[], "Other"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(1 (2)(3))(4)");
+        // The original, sent after the reply, still becomes the parent.
+        let msgs = [m(1, 1, Some("<a@x>"), &[], "Re: x"), m(2, 2, Some("<b@x>"), &[], "x")];
+        assert_eq!(refs_threads(&msgs), "(2 1)");
+        // Two originals, or two replies: siblings below a new dummy.
+        let msgs = [m(1, 1, Some("<a@x>"), &[], "x"), m(2, 2, Some("<b@x>"), &[], "[list] x")];
+        assert_eq!(refs_threads(&msgs), "((1)(2))");
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "Re: x"),
+            m(2, 2, Some("<b@x>"), &[], "Fwd: x"),
+            m(3, 3, Some("<c@x>"), &[], "re: x"),
+        ];
+        assert_eq!(refs_threads(&msgs), "((1)(2)(3))");
+        // A dummy takes the others, a whole thread moves with its root.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &["<gone@x>"], "Subject"),
+            m(2, 2, Some("<b@x>"), &["<gone@x>"], "Re: subject"),
+            m(3, 3, Some("<c@x>"), &[], "subject"),
+            m(4, 4, Some("<d@x>"), &["<c@x>"], "Re: subject"),
+        ];
+        assert_eq!(refs_threads(&msgs), "((1)(2)(3 4))");
+        // Two dummies with one subject: the children become siblings.
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &["<p@x>"], "t"),
+            m(2, 2, Some("<b@x>"), &["<p@x>"], "t"),
+            m(3, 3, Some("<c@x>"), &["<q@x>"], "t"),
+            m(4, 4, Some("<d@x>"), &["<q@x>"], "t"),
+        ];
+        assert_eq!(refs_threads(&msgs), "((1)(2)(3)(4))");
+        // Empty subjects are never grouped.
+        let msgs = [m(1, 1, Some("<a@x>"), &[], ""), m(2, 2, Some("<b@x>"), &[], "Re:")];
+        assert_eq!(refs_threads(&msgs), "(1)(2)");
+    }
+
+    #[test]
+    fn references_sorts_siblings_by_sent_date_then_sequence() {
+        let msgs = [
+            m(1, 1, Some("<a@x>"), &[], "s"),
+            m(2, 9, Some("<b@x>"), &["<a@x>"], "r1"),
+            m(3, 5, Some("<c@x>"), &["<a@x>"], "r2"),
+            m(4, 5, Some("<d@x>"), &["<a@x>"], "r3"),
+            m(5, 0, Some("<e@x>"), &[], "t"),
+        ];
+        assert_eq!(refs_threads(&msgs), "(5)(1 (3)(4)(2))");
+    }
+
+    #[test]
+    fn link_cut_forest_finds_roots() {
+        // Random links and cuts against a plain parent array.
+        let size = 60;
+        let mut forest = LinkCut::default();
+        for _ in 0..size {
+            forest.add();
+        }
+        let mut parent: Vec<Option<usize>> = vec![None; size];
+        let root = |parent: &[Option<usize>], mut x: usize| {
+            while let Some(p) = parent[x] {
+                x = p;
+            }
+            x
+        };
+        let mut state = 0x2545_f491_u64;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let (a, b) = (random(size), random(size));
+            match random(3) {
+                0 => {
+                    if parent[a].is_some() {
+                        forest.cut(a as u32);
+                        parent[a] = None;
+                    }
+                }
+                1 => {
+                    if parent[a].is_none() && root(&parent, b) != a {
+                        forest.link(a as u32, b as u32);
+                        parent[a] = Some(b);
+                    }
+                }
+                _ => assert_eq!(forest.find_root(a as u32) as usize, root(&parent, a)),
+            }
+        }
+    }
+
+    fn chain_items(envelopes: &[Envelope], refs: impl Fn(usize) -> Vec<String>) -> Vec<SortItem<'_>> {
+        envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, e)| SortItem {
+                seq: i as u32 + 1,
+                uid: i as u32 + 1,
+                size: 0,
+                internal_date: i as i64,
+                envelope: e,
+                references: refs(i),
+            })
+            .collect()
+    }
+
+    /// 100,000 messages, each replying to the one before, threaded and
+    /// rendered on a small stack: nothing recurses once per level.
+    #[test]
+    fn a_hostile_reply_chain_is_threaded_without_recursion() {
+        const STACK: usize = 256 << 10;
+        let n = 100_000usize;
         let result = std::thread::Builder::new()
             .stack_size(STACK)
             .spawn(move || {
                 let envelopes: Vec<Envelope> =
                     (0..n).map(|i| Envelope { message_id: Some(format!("<m{i}@x>")), ..Default::default() }).collect();
-                let items: Vec<SortItem> = envelopes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| SortItem {
-                        seq: i as u32 + 1,
-                        uid: i as u32 + 1,
-                        size: 0,
-                        internal_date: i as i64,
-                        envelope: e,
-                        references: if i == 0 { vec![] } else { vec![format!("<m{}@x>", i - 1)] },
-                    })
-                    .collect();
+                let items = chain_items(&envelopes, |i| if i == 0 { vec![] } else { vec![format!("<m{}@x>", i - 1)] });
                 let threads = references(&items, |i| i.seq);
-                (threads.len(), render(&threads).len())
+                let rendered = render(&threads);
+                (threads.len(), rendered.len(), rendered.starts_with("(1 2 3 "), rendered.ends_with(" 100000)"))
             })
             .expect("thread")
             .join()
             .expect("no stack overflow");
-        assert_eq!(result.0, n.div_ceil(MAX_THREAD_DEPTH));
-        assert!(result.1 > 4 * n, "every message is listed");
+        assert_eq!(result.0, 1, "one thread");
+        assert!(result.1 > 5 * n, "every message is listed");
+        assert!(result.2 && result.3);
     }
 
+    /// A deep chain, then many messages whose References would make its
+    /// root a child of its deepest message: each loop check is a root look
+    /// up in the link/cut forest, not a walk up 30,000 ancestors.
     #[test]
-    fn rendering() {
-        let leaf = |n| Thread { number: Some(n), children: vec![] };
-        let t = vec![
-            Thread { number: Some(1), children: vec![leaf(2)] },
-            Thread { number: Some(3), children: vec![leaf(4), leaf(5)] },
-            Thread { number: None, children: vec![leaf(6), leaf(7)] },
-        ];
-        assert_eq!(render(&t), "(1 2)(3 (4)(5))((6)(7))");
+    fn loop_checks_on_a_deep_chain_are_not_quadratic() {
+        let depth = 30_000usize;
+        let extra = 30_000usize;
+        let envelopes: Vec<Envelope> = (0..depth + extra)
+            .map(|i| Envelope { message_id: Some(format!("<m{i}@x>")), ..Default::default() })
+            .collect();
+        let items = chain_items(&envelopes, |i| match i {
+            0 => vec![],
+            i if i < depth => vec![format!("<m{}@x>", i - 1)],
+            _ => vec![format!("<m{}@x>", depth - 1), "<m0@x>".to_string()],
+        });
+        let threads = references(&items, |i| i.seq);
+        assert_eq!(threads.len(), 1);
+        let root = &threads[0];
+        assert_eq!(root.number, Some(1));
+        // m0 has m1 and every extra message as children.
+        assert_eq!(root.children.len(), 1 + extra);
     }
 }

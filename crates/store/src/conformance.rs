@@ -262,6 +262,28 @@ pub async fn header_search_follows_changes(s: &dyn Store) {
     assert!(third.id != again.id && third.uidvalidity > again.uidvalidity);
 }
 
+/// URLAUTH keys (RFC 4467): the first key given stays; RESETKEY of one
+/// mailbox or of all, and DELETE, forget them.
+pub async fn urlauth_keys_are_kept_until_reset(s: &dyn Store) {
+    let (a, b) = setup(s).await;
+    let one = s.create_mailbox(a.id, "One").await.expect("create").id;
+    let two = s.create_mailbox(a.id, "Two").await.expect("create").id;
+    let other = s.create_mailbox(b.id, "Theirs").await.expect("create").id;
+    assert_eq!(s.urlauth_key(one, None).await.expect("read"), None);
+    assert_eq!(s.urlauth_key(one, Some(vec![1; 32])).await.expect("make"), Some(vec![1; 32]));
+    assert_eq!(s.urlauth_key(one, Some(vec![2; 32])).await.expect("kept"), Some(vec![1; 32]));
+    s.urlauth_key(two, Some(vec![3; 32])).await.expect("make");
+    s.urlauth_key(other, Some(vec![4; 32])).await.expect("make");
+    s.reset_urlauth_keys(a.id, Some(one)).await.expect("reset one");
+    assert_eq!(s.urlauth_key(one, None).await.expect("read"), None);
+    assert_eq!(s.urlauth_key(two, None).await.expect("read"), Some(vec![3; 32]));
+    s.reset_urlauth_keys(a.id, None).await.expect("reset all");
+    assert_eq!(s.urlauth_key(two, None).await.expect("read"), None);
+    assert_eq!(s.urlauth_key(other, None).await.expect("read"), Some(vec![4; 32]), "another account's stays");
+    s.delete_mailbox(b.id, "Theirs").await.expect("delete");
+    assert_eq!(s.urlauth_key(other, None).await.expect("read"), None);
+}
+
 /// \Recent (RFC 3501 §2.3.2): each message is claimed by one caller only.
 pub async fn recent_is_claimed_once(s: &dyn Store) {
     let (a, _) = setup(s).await;

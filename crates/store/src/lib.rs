@@ -210,6 +210,13 @@ pub trait Folders: Send + Sync {
     async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
     /// Every subscribed name, existing or not, sorted.
     async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>>;
+    /// The mailbox's URLAUTH access key (RFC 4467 §3): `key` is stored as
+    /// the key when the mailbox has none yet. `None` when the mailbox has no
+    /// key and `key` is `None` (nothing authorized with it can be valid).
+    async fn urlauth_key(&self, mailbox: MailboxId, key: Option<Vec<u8>>) -> Result<Option<Vec<u8>>>;
+    /// RESETKEY (RFC 4467 §4.1): forgets the key of one mailbox, or of every
+    /// mailbox of the account, so the URLs made with it stop working.
+    async fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()>;
     /// Copies messages (body shared) and returns (source UID, new UID) pairs.
     /// With `expunge_source` it is a MOVE: the originals are removed in the
     /// same transaction.

@@ -410,5 +410,41 @@ def subscriptions():
     c.close()
 
 
+def sort_and_thread():
+    """RFC 5256: base subjects (Re:, Fwd:, [blob], (fwd)), SORT by the first
+    address's mailbox and DISPLAYFROM by the display name,
+    THREAD=ORDEREDSUBJECT, and THREAD=REFERENCES with a reply that has no
+    References grouped under its subject, a dummy parent kept for two
+    siblings, and a reference loop broken."""
+    c = Imap()
+    msgs = [
+        ("Zed <bob@x.test>", "Re: [sales] Price list", "Mon, 1 Jan 2024 10:00:00 +0000", "<a1@x.test>", None),
+        ("Ann <zack@x.test>", "Price list", "Sun, 31 Dec 2023 10:00:00 +0000", "<a0@x.test>", None),
+        ("carl@x.test", "Fwd: price LIST (fwd)", "Tue, 2 Jan 2024 10:00:00 +0000", "<a2@x.test>", "<a0@x.test>"),
+        ("dan@x.test", "Offer", "Wed, 3 Jan 2024 10:00:00 +0000", "<b1@x.test>", "<missing@x.test>"),
+        ("dan@x.test", "RE: offer", "Thu, 4 Jan 2024 10:00:00 +0000", "<b2@x.test>", "<missing@x.test>"),
+        ("dan@x.test", "loop", "Fri, 5 Jan 2024 10:00:00 +0000", "<c1@x.test>", "<c2@x.test>"),
+        ("dan@x.test", "loop", "Sat, 6 Jan 2024 10:00:00 +0000", "<c2@x.test>", "<c1@x.test>"),
+    ]
+    for frm, subject, date, mid, refs in msgs:
+        refs = f"References: {refs}\n" if refs else ""
+        c.append(f"From: {frm}\nSubject: {subject}\nDate: {date}\nMessage-ID: {mid}\n{refs}\nbody\n")
+    c.select()
+    want = {
+        "SORT (SUBJECT) UTF-8 ALL": "* SORT 6 7 4 5 1 2 3",
+        "SORT (FROM) UTF-8 ALL": "* SORT 1 3 4 5 6 7 2",
+        "SORT (DISPLAYFROM) UTF-8 ALL": "* SORT 2 3 4 5 6 7 1",
+        "SORT (REVERSE DATE) UTF-8 ALL": "* SORT 7 6 5 4 3 1 2",
+        "SORT (SUBJECT REVERSE DATE) UTF-8 ALL": "* SORT 7 6 5 4 3 1 2",
+        "THREAD ORDEREDSUBJECT UTF-8 ALL": "* THREAD (2 (1)(3))(4 5)(6 7)",
+        "THREAD REFERENCES UTF-8 ALL": "* THREAD (2 (1)(3))((4)(5))(7 6)",
+    }
+    for command, line in want.items():
+        r = c.ok(command)
+        got = (r.lines("SORT") or r.lines("THREAD"))[0].decode()
+        expect(got == line, f"{command}: {got!r}, want {line!r}")
+    c.close()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::directory::{insert_mailbox, next_uidvalidity};
 use super::mail::expunge_uids;
-use super::SqliteStore;
+use super::{found, SqliteStore};
 use crate::{AccountId, Folders, MailboxChange, MailboxId, Result, StoreError};
 
 fn mailbox_id(c: &Connection, account: AccountId, name: &str) -> Result<MailboxId> {
@@ -137,6 +137,7 @@ impl Folders for SqliteStore {
                 };
                 let (removed, modseq) = expunge_uids(c, id, &uids)?;
                 c.execute("DELETE FROM vanished WHERE mailbox_id = ?1", [id])?;
+                c.execute("DELETE FROM urlauth_keys WHERE mailbox_id = ?1", [id])?;
                 c.execute("DELETE FROM mailboxes WHERE id = ?1", [id])?;
                 Ok((id, removed, modseq))
             })
@@ -178,6 +179,41 @@ impl Folders for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn urlauth_key(&self, mailbox: MailboxId, key: Option<Vec<u8>>) -> Result<Option<Vec<u8>>> {
+        let lookup = move |c: &Connection| -> Result<Option<Vec<u8>>> {
+            Ok(c.query_row("SELECT key FROM urlauth_keys WHERE mailbox_id = ?1", [mailbox], |r| r.get(0)).optional()?)
+        };
+        let Some(key) = key else { return self.read(move |c| lookup(c)).await };
+        self.writer
+            .write(move |c| {
+                let account: i64 = found(
+                    c.query_row("SELECT account_id FROM mailboxes WHERE id = ?1", [mailbox], |r| r.get(0)),
+                    || format!("mailbox {mailbox}"),
+                )?;
+                c.execute(
+                    "INSERT OR IGNORE INTO urlauth_keys (mailbox_id, account_id, key) VALUES (?1, ?2, ?3)",
+                    params![mailbox, account, key],
+                )?;
+                lookup(c)
+            })
+            .await
+    }
+
+    async fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                match mailbox {
+                    Some(m) => c.execute(
+                        "DELETE FROM urlauth_keys WHERE account_id = ?1 AND mailbox_id = ?2",
+                        params![account, m],
+                    )?,
+                    None => c.execute("DELETE FROM urlauth_keys WHERE account_id = ?1", [account])?,
+                };
+                Ok(())
+            })
+            .await
     }
 
     async fn copy_messages(

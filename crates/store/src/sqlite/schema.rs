@@ -280,6 +280,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP TRIGGER subscribe_new_mailbox;
     "#,
+    // 16: URLAUTH mailbox access keys (RFC 4467 §3), random, made at the
+    // first GENURLAUTH; RESETKEY and DELETE remove them.
+    r#"
+    CREATE TABLE urlauth_keys (
+        mailbox_id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        key        BLOB NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -38,6 +38,12 @@ async fn header_search_follows_changes() {
 }
 
 #[tokio::test]
+async fn urlauth_keys_are_kept_until_reset() {
+    let (_d, s) = fresh();
+    suite::urlauth_keys_are_kept_until_reset(&s).await;
+}
+
+#[tokio::test]
 async fn recent_is_claimed_once() {
     let (_d, s) = fresh();
     suite::recent_is_claimed_once(&s).await;
@@ -211,7 +217,7 @@ async fn upgrade_from_schema_version_1() {
          DROP TABLE dkim_keys; DROP TABLE reset_tokens; DROP TABLE web_sessions; DROP TABLE app_passwords; DROP TABLE recovery_codes;
          ALTER TABLE accounts DROP COLUMN first_failure; ALTER TABLE accounts DROP COLUMN lock_count;
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
-         ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials;
+         ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials; DROP TABLE urlauth_keys;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

@@ -1,0 +1,27 @@
+//! The IMAP extensions a compliance suite checks, each with its own scenario
+//! file in tests/clients (imap_ext_NAME.py) run against a running server.
+
+mod common;
+
+use caravel::testing::TestServer;
+
+async fn extension(name: &str) {
+    let t = TestServer::start().await;
+    let script = format!("{}/tests/clients/imap_ext_{name}.py", env!("CARGO_MANIFEST_DIR"));
+    common::python_scenario(&script, "main", &t, vec![]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multiappend_rfc_3502() {
+    extension("multiappend").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catenate_rfc_4469() {
+    extension("catenate").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn urlauth_rfc_4467_and_binary_rfc_5524() {
+    extension("urlauth").await;
+}
