@@ -666,6 +666,8 @@ pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
         |name: &'static str| async move { s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == name) };
     s.create_mailbox(a.id, "Clients").await.expect("create");
     s.create_mailbox(a.id, "Clients/Lisbon").await.expect("create child");
+    assert!(!s.subscriptions(a.id).await.expect("subs").contains(&"Clients".to_string()), "CREATE subscribes nothing");
+    s.set_subscribed(a.id, "Clients", true).await.expect("subscribe");
     s.rename_mailbox(a.id, "Clients", "Customers").await.expect("rename");
     assert!(find("Customers/Lisbon").await.is_some(), "children follow");
     assert!(find("Clients").await.is_none());
@@ -718,6 +720,7 @@ pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
     assert!(find("Archive/2026").await.is_some() && find("Archive/2026/Old").await.is_some());
     s.create_mailbox(a.id, "Quotes").await.expect("create");
     s.create_mailbox(a.id, "Quotes/EU").await.expect("create child");
+    s.set_subscribed(a.id, "Quotes/EU", true).await.expect("subscribe");
     assert!(matches!(s.rename_mailbox(a.id, "Quotes", "Quotes/EU/x").await, Err(StoreError::Invalid(_))));
     s.rename_mailbox(a.id, "Quotes", "Offers").await.expect("rename with child");
     let subs = s.subscriptions(a.id).await.expect("subs");

@@ -211,7 +211,7 @@ async fn upgrade_from_schema_version_1() {
         "ALTER TABLE mailboxes DROP COLUMN unseen; ALTER TABLE mailboxes DROP COLUMN deleted;
          ALTER TABLE messages DROP COLUMN s_subject; ALTER TABLE messages DROP COLUMN s_from;
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
-         ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER subscribe_new_mailbox; DROP TABLE subscriptions;
+         ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER IF EXISTS subscribe_new_mailbox; DROP TABLE subscriptions;
          ALTER TABLE mailboxes DROP COLUMN recent_uid; ALTER TABLE messages DROP COLUMN internal_zone;
          DROP INDEX queue_due; ALTER TABLE queue DROP COLUMN notice_sent;
          DROP TABLE dkim_keys; DROP TABLE reset_tokens; DROP TABLE web_sessions; DROP TABLE app_passwords; DROP TABLE recovery_codes;
