@@ -25,3 +25,18 @@ async fn catenate_rfc_4469() {
 async fn urlauth_rfc_4467_and_binary_rfc_5524() {
     extension("urlauth").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn esort_rfc_5267() {
+    extension("esort").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_rfc_9394() {
+    extension("partial").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn context_search_and_sort_rfc_5267() {
+    extension("context").await;
+}

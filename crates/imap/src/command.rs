@@ -127,7 +127,11 @@ pub enum Command {
     Sort {
         criteria: Vec<crate::sort::SortCriterion>,
         keys: Vec<SearchKey>,
+        /// ESORT (RFC 5267 §3): `SORT RETURN (...)` answers with ESEARCH.
+        esearch: Option<Vec<String>>,
     },
+    /// CANCELUPDATE (RFC 5267 §4.3.5): the tags whose updates stop.
+    CancelUpdate(Vec<String>),
     Thread {
         references: bool,
         keys: Vec<SearchKey>,
@@ -482,12 +486,31 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
         }
         "SORT" => {
             c.sp()?;
+            // ESORT (RFC 5267 §3.1): sort-modifier = "RETURN" SP "(" options ")".
+            let mut esearch = None;
+            let start = c.pos;
+            if c.atom().is_ok_and(|a| a.eq_ignore_ascii_case("RETURN")) {
+                c.pos = start;
+                esearch = Some(crate::search::return_options(c)?);
+            } else {
+                c.pos = start;
+            }
             let criteria = crate::sort::parse_criteria(c)?;
             c.sp()?;
             charset(c)?;
             c.sp()?;
             let (keys, _) = parse_search(c)?;
-            Command::Sort { criteria, keys }
+            Command::Sort { criteria, keys, esearch }
+        }
+        "CANCELUPDATE" => {
+            let mut tags = Vec::new();
+            while c.eat(b' ') {
+                tags.push(String::from_utf8_lossy(&c.string()?).into_owned());
+            }
+            if tags.is_empty() {
+                return err("CANCELUPDATE needs a tag");
+            }
+            Command::CancelUpdate(tags)
         }
         "THREAD" => {
             c.sp()?;

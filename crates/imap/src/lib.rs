@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod command;
+pub mod context;
 pub mod cursor;
 pub mod deflate;
 pub mod errors;

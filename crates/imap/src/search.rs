@@ -40,26 +40,14 @@ pub enum SearchKey {
 
 /// Keys, and the ESEARCH return options when `RETURN (...)` was given.
 pub fn parse_search(c: &mut Cursor) -> PResult<(Vec<SearchKey>, Option<Vec<String>>)> {
-    let mut esearch = None;
     let start = c.pos;
-    if c.atom().map(|a| a.eq_ignore_ascii_case("RETURN")).unwrap_or(false) {
-        c.sp()?;
-        c.expect(b'(')?;
-        let mut opts = Vec::new();
-        while !c.eat(b')') {
-            let _ = c.eat(b' ');
-            let opt = c.atom()?.to_ascii_uppercase();
-            // RFC 4731 §3.1 and RFC 5182: anything else is BAD (RFC 4466 §2.6).
-            if !matches!(opt.as_str(), "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE") {
-                return err("unknown SEARCH return option");
-            }
-            opts.push(opt);
-        }
-        esearch = Some(opts);
-        c.sp()?;
+    let esearch = if c.atom().map(|a| a.eq_ignore_ascii_case("RETURN")).unwrap_or(false) {
+        c.pos = start;
+        Some(return_options(c)?)
     } else {
         c.pos = start;
-    }
+        None
+    };
     let start = c.pos;
     if c.atom().map(|a| a.eq_ignore_ascii_case("CHARSET")).unwrap_or(false) {
         c.sp()?;
@@ -76,6 +64,71 @@ pub fn parse_search(c: &mut Cursor) -> PResult<(Vec<SearchKey>, Option<Vec<Strin
         keys.push(key(c, 0)?);
     }
     Ok((keys, esearch))
+}
+
+/// `RETURN (options) SP` of SEARCH and SORT.
+pub fn return_options(c: &mut Cursor) -> PResult<Vec<String>> {
+    let word = c.atom()?;
+    if !word.eq_ignore_ascii_case("RETURN") {
+        return err("expected RETURN");
+    }
+    c.sp()?;
+    c.expect(b'(')?;
+    let mut opts = Vec::new();
+    while !c.eat(b')') {
+        let _ = c.eat(b' ');
+        let opt = c.atom()?.to_ascii_uppercase();
+        // RFC 4731 §3.1, RFC 5182, RFC 5267 §4 (CONTEXT, UPDATE) and
+        // RFC 9394 (PARTIAL): anything else is BAD (RFC 4466 §2.6).
+        match opt.as_str() {
+            "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE" | "UPDATE" | "CONTEXT" => opts.push(opt),
+            "PARTIAL" => {
+                c.sp()?;
+                let (a, b) = partial_range(c)?;
+                opts.push(format!("PARTIAL {a}:{b}"));
+            }
+            _ => return err("unknown SEARCH return option"),
+        }
+    }
+    c.sp()?;
+    Ok(opts)
+}
+
+/// RFC 9394 partial-range: `a:b` from the first result or `-a:-b` from the
+/// last (1 and -1 being the first and the last), in either order; given
+/// back low end first.
+fn partial_range(c: &mut Cursor) -> PResult<(i64, i64)> {
+    let one = |c: &mut Cursor| -> PResult<i64> {
+        let negative = c.eat(b'-');
+        let n = c.number()? as i64;
+        if n == 0 {
+            return err("PARTIAL ranges start at 1 (or -1 from the end)");
+        }
+        Ok(if negative { -n } else { n })
+    };
+    let a = one(c)?;
+    c.expect(b':')?;
+    let b = one(c)?;
+    if (a < 0) != (b < 0) {
+        return err("both ends of a PARTIAL range count from the same side");
+    }
+    Ok(if a.abs() <= b.abs() { (a, b) } else { (b, a) })
+}
+
+/// The part of `results` a PARTIAL range names.
+pub fn partial_slice(results: &[u32], range: (i64, i64)) -> &[u32] {
+    let n = results.len() as i64;
+    let (lo, hi) = match range {
+        (a, b) if a > 0 => (a - 1, b),
+        // -1 is the last: -a:-b is [n-b, n-a+1).
+        (a, b) => (n + b, n + a + 1),
+    };
+    let lo = lo.clamp(0, n) as usize;
+    let hi = hi.clamp(0, n) as usize;
+    if lo >= hi {
+        return &[];
+    }
+    &results[lo..hi]
 }
 
 /// Nesting of parentheses, NOT and OR allowed in one SEARCH; deeper is BAD

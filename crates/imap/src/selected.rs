@@ -38,6 +38,8 @@ pub struct Selected {
     track_recent: bool,
     /// The keywords the client was told of in FLAGS (RFC 3501 §7.2.6).
     keywords: Vec<String>,
+    /// Live SEARCH and SORT results (RFC 5267 §4).
+    pub(crate) contexts: Vec<crate::context::SearchContext>,
 }
 
 /// The FLAGS list of a message; `recent` adds \Recent (IMAP4rev1 only).
@@ -184,6 +186,7 @@ impl Selected {
                 recent,
                 track_recent: !session.rev2,
                 keywords,
+                contexts: Vec::new(),
             },
             out,
         ))
@@ -244,6 +247,13 @@ impl Selected {
             // Expunges this command may not report: the next one will.
             self.pending = true;
         }
+        if allow_expunge && !self.contexts.is_empty() {
+            let gone: std::collections::HashSet<u32> =
+                self.messages.iter().map(|m| m.uid).filter(|u| !fresh_by_uid.contains_key(u)).collect();
+            if !gone.is_empty() {
+                out.extend(self.context_expunges(&gone));
+            }
+        }
         if allow_expunge {
             let mut vanished = Vec::new();
             // From the end, so each number is right when it is sent.
@@ -284,6 +294,7 @@ impl Selected {
             let n = self.messages.iter().filter(|m| self.is_recent(m.uid)).count();
             out.extend(format!("* {n} RECENT\r\n").into_bytes());
         }
+        out.extend(self.refresh_contexts(ctx).await);
         out
     }
 
@@ -495,6 +506,18 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
             if let Some(opts) = esearch.as_ref().filter(|_| save) {
                 sel.saved = saved_result(&hits.iter().map(|&i| sel.messages[i].uid).collect::<Vec<_>>(), opts);
             }
+            if esearch.as_ref().is_some_and(|o| o.iter().any(|x| x == "UPDATE")) {
+                let context = crate::context::SearchContext {
+                    tag: tag.clone(),
+                    uid: t.uid,
+                    keys: keys.clone(),
+                    sort: None,
+                    result: hits.iter().map(|&i| sel.messages[i].uid).collect(),
+                };
+                if !sel.add_context(context) {
+                    out.extend(format!("* NO [NOUPDATE \"{tag}\"] Too many live results\r\n").into_bytes());
+                }
+            }
             // IMAP4rev2 (RFC 9051 §6.4.4) answers every SEARCH with ESEARCH.
             let esearch = if rev2 { Some(esearch.unwrap_or_default()) } else { esearch };
             match esearch {
@@ -522,18 +545,53 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
             out.extend(tagged(&tag, "OK", "SEARCH completed"));
             step(out)
         }
-        Command::Sort { criteria, keys } => {
+        Command::Sort { criteria, keys, esearch } => {
             let mut out = sel.sync(&ctx, t.uid).await;
-            match sort_or_thread(&ctx, sel, &keys, Some(&criteria), false, t.uid).await {
-                Ok(line) => out.extend(line.into_bytes()),
+            let order = match sorted_indexes(&ctx, sel, &keys, &criteria).await {
+                Ok(o) => o,
                 Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
+            };
+            let numbers: Vec<u32> =
+                order.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
+            match esearch {
+                None => {
+                    out.extend_from_slice(b"* SORT");
+                    for n in &numbers {
+                        out.extend(format!(" {n}").into_bytes());
+                    }
+                    out.extend_from_slice(b"\r\n");
+                }
+                // ESORT (RFC 5267 §3): ESEARCH in sort order; CONTEXT=SORT
+                // keeps it live with UPDATE.
+                Some(opts) => {
+                    if opts.iter().any(|x| x == "UPDATE") {
+                        let context = crate::context::SearchContext {
+                            tag: tag.clone(),
+                            uid: t.uid,
+                            keys: keys.clone(),
+                            sort: Some(criteria.clone()),
+                            result: order.iter().map(|&i| sel.messages[i].uid).collect(),
+                        };
+                        if !sel.add_context(context) {
+                            out.extend(format!("* NO [NOUPDATE \"{tag}\"] Too many live results\r\n").into_bytes());
+                        }
+                    }
+                    out.extend(esearch_line(&tag, t.uid, &numbers, &opts).into_bytes());
+                }
             }
             out.extend(tagged(&tag, "OK", "SORT completed"));
             step(out)
         }
+        Command::CancelUpdate(tags) => {
+            if sel.cancel_contexts(&tags) {
+                step(tagged(&tag, "OK", "CANCELUPDATE completed"))
+            } else {
+                session.bad(&tag, "No live result has that tag")
+            }
+        }
         Command::Thread { references, keys } => {
             let mut out = sel.sync(&ctx, t.uid).await;
-            match sort_or_thread(&ctx, sel, &keys, None, references, t.uid).await {
+            match thread(&ctx, sel, &keys, references, t.uid).await {
                 Ok(line) => out.extend(line.into_bytes()),
                 Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             }
@@ -634,6 +692,7 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 }
             }
 
+            out.extend(sel.refresh_contexts(&ctx).await);
             if modified.is_empty() {
                 out.extend(tagged(&tag, "OK", "STORE completed"));
             } else {
@@ -707,24 +766,38 @@ fn saved_result(uids: &[u32], opts: &[String]) -> Vec<u32> {
     uids.to_vec()
 }
 
+/// The ESEARCH response (RFC 4731 §3.1, RFC 5267 §3, RFC 9394) for
+/// `numbers` (ascending for SEARCH, in sort order for SORT: MIN and MAX are
+/// the first and the last).
 fn esearch_line(tag: &str, uid: bool, numbers: &[u32], opts: &[String]) -> String {
     let mut line = format!("* ESEARCH (TAG \"{tag}\")");
     if uid {
         line.push_str(" UID");
     }
-    let opts: Vec<&str> = if opts.is_empty() { vec!["ALL"] } else { opts.iter().map(String::as_str).collect() };
-    if !numbers.is_empty() {
-        for o in opts {
-            match o {
-                "MIN" => line.push_str(&format!(" MIN {}", numbers[0])),
-                "MAX" => line.push_str(&format!(" MAX {}", numbers[numbers.len() - 1])),
-                "COUNT" => line.push_str(&format!(" COUNT {}", numbers.len())),
-                "ALL" => line.push_str(&format!(" ALL {}", compress(numbers))),
-                _ => {}
+    let mut data: Vec<&str> =
+        opts.iter().map(String::as_str).filter(|o| !matches!(*o, "SAVE" | "UPDATE" | "CONTEXT")).collect();
+    // RETURN () is ALL; SAVE or UPDATE alone return no data.
+    if data.is_empty() && !opts.iter().any(|o| o == "SAVE" || o == "UPDATE") {
+        data.push("ALL");
+    }
+    for o in data {
+        match o {
+            "MIN" if !numbers.is_empty() => line.push_str(&format!(" MIN {}", numbers[0])),
+            "MAX" if !numbers.is_empty() => line.push_str(&format!(" MAX {}", numbers[numbers.len() - 1])),
+            "COUNT" => line.push_str(&format!(" COUNT {}", numbers.len())),
+            "ALL" if !numbers.is_empty() => line.push_str(&format!(" ALL {}", compress(numbers))),
+            p => {
+                let Some((a, b)) = p.strip_prefix("PARTIAL ").and_then(|r| {
+                    let (a, b) = r.split_once(':')?;
+                    Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?))
+                }) else {
+                    continue;
+                };
+                let part = search::partial_slice(numbers, (a, b));
+                let set = if part.is_empty() { "NIL".to_string() } else { compress(part) };
+                line.push_str(&format!(" PARTIAL ({a}:{b} {set})"));
             }
         }
-    } else if opts.contains(&"COUNT") {
-        line.push_str(" COUNT 0");
     }
     line.push_str("\r\n");
     line
@@ -773,11 +846,11 @@ fn references_of(raw: &[u8]) -> Vec<String> {
     field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()
 }
 
-async fn sort_or_thread(
+/// THREAD (RFC 5256 §3): the `* THREAD` response.
+async fn thread(
     ctx: &Context,
     sel: &Selected,
     keys: &[SearchKey],
-    criteria: Option<&[crate::sort::SortCriterion]>,
     references: bool,
     uid: bool,
 ) -> Result<String, StoreError> {
@@ -785,13 +858,13 @@ async fn sort_or_thread(
     let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
     let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
     let mut refs = std::collections::HashMap::new();
-    if criteria.is_none() && references {
+    if references {
         for &i in &hits {
             let raw = ctx.store.read_message(&sel.messages[i]).await?;
             refs.insert(sel.messages[i].uid, references_of(&raw));
         }
     }
-    let mut items: Vec<crate::sort::SortItem> = hits
+    let items: Vec<crate::sort::SortItem> = hits
         .iter()
         .filter_map(|&i| {
             let m = &sel.messages[i];
@@ -807,32 +880,49 @@ async fn sort_or_thread(
         })
         .collect();
     let number = |i: &crate::sort::SortItem| if uid { i.uid } else { i.seq };
-    Ok(match criteria {
-        Some(c) => {
-            crate::sort::sort(&mut items, c);
-            let list: Vec<String> = items.iter().map(|i| number(i).to_string()).collect();
-            let mut line = "* SORT".to_string();
-            for n in list {
-                line.push(' ');
-                line.push_str(&n);
-            }
-            line + "\r\n"
-        }
-        None => {
-            let threads = if references {
-                crate::sort::references(&items, number)
-            } else {
-                crate::sort::ordered_subject(&items, number)
-            };
-            match crate::sort::render(&threads) {
-                t if t.is_empty() => "* THREAD\r\n".to_string(),
-                t => format!("* THREAD {t}\r\n"),
-            }
-        }
+    let threads =
+        if references { crate::sort::references(&items, number) } else { crate::sort::ordered_subject(&items, number) };
+    Ok(match crate::sort::render(&threads) {
+        t if t.is_empty() => "* THREAD\r\n".to_string(),
+        t => format!("* THREAD {t}\r\n"),
     })
 }
 
-async fn search_messages(ctx: &Context, sel: &Selected, keys: &[SearchKey]) -> Result<Vec<usize>, StoreError> {
+/// The messages (indexes into the view) that match `keys`, in the order of
+/// `criteria` (RFC 5256 §3).
+pub(crate) async fn sorted_indexes(
+    ctx: &Context,
+    sel: &Selected,
+    keys: &[SearchKey],
+    criteria: &[crate::sort::SortCriterion],
+) -> Result<Vec<usize>, StoreError> {
+    let hits = search_messages(ctx, sel, keys).await?;
+    let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
+    let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
+    let mut items: Vec<crate::sort::SortItem> = hits
+        .iter()
+        .filter_map(|&i| {
+            let m = &sel.messages[i];
+            let (env, _) = structures.get(&m.uid)?;
+            Some(crate::sort::SortItem {
+                seq: i as u32 + 1,
+                uid: m.uid,
+                size: m.size,
+                internal_date: m.internal_date,
+                envelope: env,
+                references: Vec::new(),
+            })
+        })
+        .collect();
+    crate::sort::sort(&mut items, criteria);
+    Ok(items.iter().map(|i| i.seq as usize - 1).collect())
+}
+
+pub(crate) async fn search_messages(
+    ctx: &Context,
+    sel: &Selected,
+    keys: &[SearchKey],
+) -> Result<Vec<usize>, StoreError> {
     // Header keys the store can answer from its decoded columns go first.
     let mut pairs = Vec::new();
     search::header_keys(keys, &mut pairs);

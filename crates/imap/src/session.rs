@@ -193,6 +193,7 @@ impl Session {
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC", "SEARCHRES"]);
         caps.extend(["MULTIAPPEND", "CATENATE", "URLAUTH", "URLAUTH=BINARY"]);
+        caps.extend(["ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "PARTIAL"]);
         if !self.compressed {
             caps.push("COMPRESS=DEFLATE");
         }
