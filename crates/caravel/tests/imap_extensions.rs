@@ -40,3 +40,8 @@ async fn partial_rfc_9394() {
 async fn context_search_and_sort_rfc_5267() {
     extension("context").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_rfc_5465() {
+    extension("notify").await;
+}

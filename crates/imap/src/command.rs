@@ -132,6 +132,8 @@ pub enum Command {
     },
     /// CANCELUPDATE (RFC 5267 §4.3.5): the tags whose updates stop.
     CancelUpdate(Vec<String>),
+    /// NOTIFY SET / NOTIFY NONE (RFC 5465 §3); names as sent.
+    Notify(Option<NotifyRequest>),
     Thread {
         references: bool,
         keys: Vec<SearchKey>,
@@ -163,6 +165,24 @@ pub enum Command {
     GetQuota {
         root: String,
     },
+}
+
+/// `NOTIFY SET` as parsed: mailbox names still encoded as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRequest {
+    pub status: bool,
+    pub groups: Vec<NotifyGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    /// SELECTED, SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES.
+    pub filter: String,
+    pub mailboxes: Vec<String>,
+    /// Event names, upper-cased; empty for NONE.
+    pub events: Vec<String>,
+    /// MessageNew came with fetch attributes.
+    pub fetch_attributes: bool,
 }
 
 /// One message of an APPEND.
@@ -502,6 +522,14 @@ fn body(c: &mut Cursor, name: &str, uid: bool) -> PResult<Command> {
             let (keys, _) = parse_search(c)?;
             Command::Sort { criteria, keys, esearch }
         }
+        "NOTIFY" => {
+            c.sp()?;
+            match c.atom()?.to_ascii_uppercase().as_str() {
+                "NONE" => Command::Notify(None),
+                "SET" => Command::Notify(Some(notify_set(c)?)),
+                _ => return err("NOTIFY SET or NOTIFY NONE"),
+            }
+        }
         "CANCELUPDATE" => {
             let mut tags = Vec::new();
             while c.eat(b' ') {
@@ -649,6 +677,70 @@ fn append_message(c: &mut Cursor) -> PResult<AppendMessage> {
         }
     };
     Ok(AppendMessage { flags, date, data, utf8 })
+}
+
+/// `NOTIFY SET [STATUS] 1*(SP event-group)` (RFC 5465 §8).
+fn notify_set(c: &mut Cursor) -> PResult<NotifyRequest> {
+    let mut status = false;
+    let mut groups = Vec::new();
+    while c.eat(b' ') {
+        if groups.is_empty() && !status && c.peek() != Some(b'(') {
+            if !c.atom()?.eq_ignore_ascii_case("STATUS") {
+                return err("expected STATUS or an event group");
+            }
+            status = true;
+            continue;
+        }
+        c.expect(b'(')?;
+        let filter = c.atom()?.to_ascii_uppercase();
+        let mut mailboxes = Vec::new();
+        match filter.as_str() {
+            "SELECTED" | "SELECTED-DELAYED" | "INBOXES" | "PERSONAL" | "SUBSCRIBED" => {}
+            "SUBTREE" | "MAILBOXES" => {
+                c.sp()?;
+                if c.eat(b'(') {
+                    while !c.eat(b')') {
+                        let _ = c.eat(b' ');
+                        mailboxes.push(c.astring_utf8()?);
+                    }
+                } else {
+                    mailboxes.push(c.astring_utf8()?);
+                }
+                if mailboxes.is_empty() {
+                    return err("SUBTREE and MAILBOXES need a mailbox");
+                }
+            }
+            _ => return err("unknown NOTIFY filter"),
+        }
+        c.sp()?;
+        let mut events = Vec::new();
+        let mut fetch_attributes = false;
+        if !c.eat(b'(') {
+            if !c.atom()?.eq_ignore_ascii_case("NONE") {
+                return err("events are a list or NONE");
+            }
+        } else {
+            while !c.eat(b')') {
+                let _ = c.eat(b' ');
+                let event = c.atom()?.to_ascii_uppercase();
+                if event == "MESSAGENEW" && c.b_peek2() == Some((b' ', b'(')) {
+                    c.sp()?;
+                    parse_fetch_items(c)?;
+                    fetch_attributes = true;
+                }
+                events.push(event);
+            }
+            if events.is_empty() {
+                return err("an empty event list; use NONE");
+            }
+        }
+        c.expect(b')')?;
+        groups.push(NotifyGroup { filter, mailboxes, events, fetch_attributes });
+    }
+    if groups.is_empty() {
+        return err("NOTIFY SET needs an event group");
+    }
+    Ok(NotifyRequest { status, groups })
 }
 
 /// A URLFETCH argument: a URL, or `(url *(SP param))` (RFC 5524 §3.1).

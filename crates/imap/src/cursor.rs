@@ -81,6 +81,11 @@ impl<'a> Cursor<'a> {
         self.b.get(self.pos).copied()
     }
 
+    /// The next two bytes, if there are two.
+    pub fn b_peek2(&self) -> Option<(u8, u8)> {
+        Some((*self.b.get(self.pos)?, *self.b.get(self.pos + 1)?))
+    }
+
     pub fn at_end(&self) -> bool {
         matches!(&self.b[self.pos.min(self.b.len())..], b"" | b"\r\n" | b"\n")
     }

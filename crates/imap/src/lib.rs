@@ -10,6 +10,7 @@ pub mod errors;
 pub mod fetch;
 pub mod fetch_run;
 pub mod list;
+pub mod notify;
 pub mod receiver;
 pub mod search;
 pub mod selected;

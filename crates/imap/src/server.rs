@@ -160,7 +160,22 @@ impl ImapServer {
                     // Shutdown is noticed between commands, not during SASL.
                     let between = matches!(next, Next::Command);
                     let watch = if between { Some(&mut shutdown) } else { None };
-                    match read(&mut conn, &mut receiver, self.idle_timeout, watch).await {
+                    let read = read(&mut conn, &mut receiver, self.idle_timeout, watch);
+                    // With NOTIFY set, events go out between commands too (RFC 5465 §5).
+                    let got = if between && session.notify_active() {
+                        tokio::select! {
+                            r = read => Some(r),
+                            _ = session.notify_wait() => None,
+                        }
+                    } else {
+                        Some(read.await)
+                    };
+                    let Some(got) = got else {
+                        let events = session.notify_sync().await;
+                        conn.send(&events);
+                        continue;
+                    };
+                    match got {
                         Ok(()) => {}
                         Err(End::Gone) => return,
                         Err(End::Timeout) => {

@@ -107,6 +107,8 @@ pub struct Session {
     pub(crate) qresync: bool,
     /// COMPRESS=DEFLATE is active.
     compressed: bool,
+    /// NOTIFY is set (RFC 5465).
+    pub(crate) notify: Option<Box<crate::notify::Notify>>,
     bad: usize,
     _slot: Option<SessionSlot>,
     /// The client's address, for lockout and the address ban.
@@ -148,6 +150,7 @@ impl Session {
             condstore: false,
             qresync: false,
             compressed: false,
+            notify: None,
             bad: 0,
             _slot: None,
         }
@@ -166,20 +169,72 @@ impl Session {
         b"* BYE [UNAVAILABLE] Server shutting down\r\n".to_vec()
     }
 
-    /// Waits for a change of the selected mailbox (forever when none is selected).
+    /// Waits for a change of the selected mailbox, or of anything NOTIFY
+    /// watches (forever when there is neither).
     pub async fn idle_wait(&mut self) {
-        match &mut self.state {
-            State::Selected(_, s) => s.changed().await,
-            _ => std::future::pending().await,
+        match (&mut self.notify, &mut self.state) {
+            (Some(n), State::Selected(_, s)) => tokio::select! {
+                _ = n.changed() => {}
+                _ = s.changed() => {}
+            },
+            (Some(n), _) => n.changed().await,
+            (None, State::Selected(_, s)) => s.changed().await,
+            (None, _) => std::future::pending().await,
         }
     }
 
     /// The untagged responses for changes, during IDLE (EXPUNGE allowed).
     pub async fn idle_sync(&mut self) -> Vec<u8> {
         let ctx = self.ctx.clone();
-        match &mut self.state {
+        let mut out = match &mut self.state {
             State::Selected(_, s) => s.sync(&ctx, true).await,
             _ => Vec::new(),
+        };
+        out.extend(self.notify_report().await);
+        out
+    }
+
+    /// Whether NOTIFY is set: events are then sent between commands too.
+    pub fn notify_active(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    /// Between commands with NOTIFY set: waits for an event it asked for
+    /// (the selected mailbox's only with a SELECTED group).
+    pub async fn notify_wait(&mut self) {
+        let selected_events = self.notify.as_ref().and_then(|n| n.spec.selected()).is_some();
+        match (&mut self.notify, &mut self.state) {
+            (Some(n), State::Selected(_, s)) if selected_events => tokio::select! {
+                _ = n.changed() => {}
+                _ = s.changed() => {}
+            },
+            (Some(n), _) => n.changed().await,
+            (None, _) => std::future::pending().await,
+        }
+    }
+
+    /// What NOTIFY has to say now (RFC 5465 §5), outside any command.
+    pub async fn notify_sync(&mut self) -> Vec<u8> {
+        let ctx = self.ctx.clone();
+        let selected_events = self.notify.as_ref().and_then(|n| n.spec.selected()).is_some();
+        let mut out = match &mut self.state {
+            State::Selected(_, s) if selected_events => s.sync(&ctx, true).await,
+            _ => Vec::new(),
+        };
+        out.extend(self.notify_report().await);
+        out
+    }
+
+    async fn notify_report(&mut self) -> Vec<u8> {
+        let selected = match &self.state {
+            State::Selected(_, s) => Some(s.mailbox.id),
+            _ => None,
+        };
+        let utf8 = self.utf8;
+        let store = self.ctx.store.clone();
+        match &mut self.notify {
+            Some(n) => n.report(&*store, selected, &|name| encode_mailbox_name(name, utf8)).await,
+            None => Vec::new(),
         }
     }
 
@@ -193,7 +248,7 @@ impl Session {
         caps.extend(["CONDSTORE", "QUOTA", "QUOTA=RES-STORAGE", "UTF8=ACCEPT", "BINARY"]);
         caps.extend(["SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QRESYNC", "SEARCHRES"]);
         caps.extend(["MULTIAPPEND", "CATENATE", "URLAUTH", "URLAUTH=BINARY"]);
-        caps.extend(["ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "PARTIAL"]);
+        caps.extend(["ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "PARTIAL", "NOTIFY"]);
         if !self.compressed {
             caps.push("COMPRESS=DEFLATE");
         }
@@ -405,10 +460,7 @@ impl Session {
     }
 
     pub(crate) fn encode_name(&self, name: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        let shown = if self.utf8 { name.to_string() } else { utf7::encode(name) };
-        string(&mut out, shown.as_bytes());
-        out
+        encode_mailbox_name(name, self.utf8)
     }
 
     pub(crate) async fn find_mailbox(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>, StoreError> {
@@ -608,6 +660,32 @@ impl Session {
                 let Ok(mb) = name(&mailbox) else { return Step::new(tagged(&tag, "NO", "Invalid mailbox name")) };
                 crate::append::append(self, &user, &tag, &mb, messages).await
             }
+            Command::Notify(None) => {
+                self.notify = None;
+                Step::new(tagged(&tag, "OK", "NOTIFY completed"))
+            }
+            Command::Notify(Some(req)) => {
+                let spec = match notify_spec(req, self.utf8) {
+                    Ok(s) => s,
+                    Err(("BAD", why)) => return self.bad(&tag, &why),
+                    Err((status, why)) => return Step::new(tagged(&tag, status, &why)),
+                };
+                let selected = match &self.state {
+                    State::Selected(_, s) => Some(s.mailbox.id),
+                    _ => None,
+                };
+                let utf8 = self.utf8;
+                let encode = |name: &str| encode_mailbox_name(name, utf8);
+                self.notify = None;
+                match crate::notify::Notify::start(&*self.ctx.store, user.account, spec, selected, &encode).await {
+                    Ok((notify, mut out)) => {
+                        self.notify = Some(Box::new(notify));
+                        out.extend(tagged(&tag, "OK", "NOTIFY completed"));
+                        Step::new(out)
+                    }
+                    Err(e) => Step::new(tagged(&tag, "NO", &crate::errors::store_failure(&e))),
+                }
+            }
             Command::GenUrlAuth(pairs) => crate::urlauth::genurlauth(self, &user, &tag, &pairs).await,
             Command::UrlFetch(items) => crate::urlauth::urlfetch(self, &user, &tag, &items).await,
             Command::ResetKey { mailbox } => {
@@ -664,6 +742,58 @@ impl Session {
             None => Vec::new(),
         }
     }
+}
+
+/// A stored mailbox name as the client reads it: UTF-8 once UTF8=ACCEPT is
+/// on, modified UTF-7 before (RFC 3501 §5.1.3).
+pub(crate) fn encode_mailbox_name(name: &str, utf8: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let shown = if utf8 { name.to_string() } else { utf7::encode(name) };
+    string(&mut out, shown.as_bytes());
+    out
+}
+
+/// NOTIFY SET checked against RFC 5465 §5 and made a watch; `Err` is the
+/// tagged reply (BAD for a malformed set, NO [BADEVENT] for an event this
+/// server does not report).
+fn notify_spec(req: crate::command::NotifyRequest, utf8: bool) -> Result<crate::notify::Spec, (&'static str, String)> {
+    use crate::notify::{Events, Filter, Group, Spec};
+    const SUPPORTED: &str = "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]";
+    let mut groups = Vec::new();
+    for g in req.groups {
+        let mut events = Events::default();
+        for e in &g.events {
+            match e.as_str() {
+                "MESSAGENEW" => events.message_new = true,
+                "MESSAGEEXPUNGE" => events.message_expunge = true,
+                "FLAGCHANGE" => events.flag_change = true,
+                "MAILBOXNAME" => events.mailbox_name = true,
+                "SUBSCRIPTIONCHANGE" => events.subscription_change = true,
+                _ => return Err(("NO", format!("{SUPPORTED} {e} is not reported"))),
+            }
+        }
+        if g.fetch_attributes {
+            return Err(("NO", format!("{SUPPORTED} MessageNew takes no fetch attributes here")));
+        }
+        // RFC 5465 §5: MessageNew and MessageExpunge go together, and
+        // FlagChange needs both.
+        if events.message_new != events.message_expunge || (events.flag_change && !events.message_new) {
+            return Err(("BAD", "MessageNew and MessageExpunge go together; FlagChange needs both".into()));
+        }
+        let names = |list: Vec<String>| -> Result<Vec<String>, (&'static str, String)> {
+            list.iter().map(|n| mailbox_name(n, utf8).map_err(|e| ("BAD", e.to_string()))).collect()
+        };
+        let filter = match g.filter.as_str() {
+            "SELECTED" | "SELECTED-DELAYED" => Filter::Selected,
+            "INBOXES" => Filter::Inboxes,
+            "PERSONAL" => Filter::Personal,
+            "SUBSCRIBED" => Filter::Subscribed,
+            "SUBTREE" => Filter::Subtree(names(g.mailboxes)?),
+            _ => Filter::Mailboxes(names(g.mailboxes)?),
+        };
+        groups.push(Group { filter, events });
+    }
+    Ok(Spec { status: req.status, groups })
 }
 
 pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {

@@ -195,6 +195,10 @@ pub trait MailStore: Send + Sync {
     async fn vanished_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<u32>>;
     /// Changes to `mailbox` made from now on, in this process.
     fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange>;
+    /// A signal each time one of the account's mailboxes is created,
+    /// deleted, renamed, subscribed or unsubscribed, from now on, in this
+    /// process.
+    fn watch_account(&self, account: AccountId) -> broadcast::Receiver<()>;
 }
 
 /// Mailbox management for IMAP: rename, delete, subscribe, copy and move.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
-use crate::model::{MailboxChange, MailboxId};
+use crate::model::{AccountId, MailboxChange, MailboxId};
 
 /// Events a slow watcher may fall behind by before it is told it lagged
 /// (it then re-reads the mailbox state).
@@ -15,9 +15,26 @@ const CHANNEL_CAPACITY: usize = 256;
 #[derive(Default)]
 pub struct Notifier {
     channels: Mutex<HashMap<MailboxId, broadcast::Sender<MailboxChange>>>,
+    /// Per account: its mailboxes were created, deleted, renamed or
+    /// (un)subscribed (IMAP NOTIFY MailboxName and SubscriptionChange).
+    accounts: Mutex<HashMap<AccountId, broadcast::Sender<()>>>,
 }
 
 impl Notifier {
+    pub fn subscribe_account(&self, account: AccountId) -> broadcast::Receiver<()> {
+        let mut map = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(account).or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0).subscribe()
+    }
+
+    pub fn publish_account(&self, account: AccountId) {
+        let mut map = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = map.get(&account) {
+            if tx.send(()).is_err() {
+                map.remove(&account);
+            }
+        }
+    }
+
     pub fn subscribe(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(mailbox).or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0).subscribe()

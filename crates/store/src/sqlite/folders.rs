@@ -112,6 +112,7 @@ impl Folders for SqliteStore {
                 Ok(None)
             })
             .await?;
+        self.notifier.publish_account(account);
         // Sessions that have INBOX selected see its messages leave.
         if let Some((inbox, uids, modseq)) = emptied {
             if !uids.is_empty() {
@@ -144,6 +145,7 @@ impl Folders for SqliteStore {
             .await?;
         // Its id is never given again; what was cached under it goes now.
         self.header_cache.forget(id);
+        self.notifier.publish_account(account);
         if !removed.is_empty() {
             self.notifier.publish(id, MailboxChange::Expunged { uids: removed, modseq });
         }
@@ -169,7 +171,9 @@ impl Folders for SqliteStore {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        self.notifier.publish_account(account);
+        Ok(())
     }
 
     async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {

@@ -335,6 +335,7 @@ impl MailStore for SqliteStore {
                 Ok(c.query_row(&sql, [id], mailbox_from_row)?)
             })
             .await
+            .inspect(|_| self.notifier.publish_account(account))
     }
 
     async fn deliver(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
@@ -718,6 +719,10 @@ impl MailStore for SqliteStore {
 
     fn watch(&self, mailbox: MailboxId) -> broadcast::Receiver<MailboxChange> {
         self.notifier.subscribe(mailbox)
+    }
+
+    fn watch_account(&self, account: AccountId) -> broadcast::Receiver<()> {
+        self.notifier.subscribe_account(account)
     }
 }
 
