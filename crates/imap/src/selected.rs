@@ -846,6 +846,32 @@ fn references_of(raw: &[u8]) -> Vec<String> {
     field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()
 }
 
+type Structures = std::collections::HashMap<u32, (caravel_store::mime::Envelope, caravel_store::mime::BodyPart)>;
+
+/// What SORT and THREAD compare of the messages `hits` (indexes into the
+/// view); a message expunged meanwhile (no structure) is left out.
+fn sort_items<'a>(
+    sel: &Selected,
+    hits: &[usize],
+    structures: &'a Structures,
+    mut refs: std::collections::HashMap<u32, Vec<String>>,
+) -> Vec<crate::sort::SortItem<'a>> {
+    hits.iter()
+        .filter_map(|&i| {
+            let m = &sel.messages[i];
+            let (env, _) = structures.get(&m.uid)?;
+            Some(crate::sort::SortItem {
+                seq: i as u32 + 1,
+                uid: m.uid,
+                size: m.size,
+                internal_date: m.internal_date,
+                envelope: env,
+                references: refs.remove(&m.uid).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// THREAD (RFC 5256 §3): the `* THREAD` response.
 async fn thread(
     ctx: &Context,
@@ -864,21 +890,7 @@ async fn thread(
             refs.insert(sel.messages[i].uid, references_of(&raw));
         }
     }
-    let items: Vec<crate::sort::SortItem> = hits
-        .iter()
-        .filter_map(|&i| {
-            let m = &sel.messages[i];
-            let (env, _) = structures.get(&m.uid)?;
-            Some(crate::sort::SortItem {
-                seq: i as u32 + 1,
-                uid: m.uid,
-                size: m.size,
-                internal_date: m.internal_date,
-                envelope: env,
-                references: refs.remove(&m.uid).unwrap_or_default(),
-            })
-        })
-        .collect();
+    let items = sort_items(sel, &hits, &structures, refs);
     let number = |i: &crate::sort::SortItem| if uid { i.uid } else { i.seq };
     let threads =
         if references { crate::sort::references(&items, number) } else { crate::sort::ordered_subject(&items, number) };
@@ -899,21 +911,7 @@ pub(crate) async fn sorted_indexes(
     let hits = search_messages(ctx, sel, keys).await?;
     let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
     let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
-    let mut items: Vec<crate::sort::SortItem> = hits
-        .iter()
-        .filter_map(|&i| {
-            let m = &sel.messages[i];
-            let (env, _) = structures.get(&m.uid)?;
-            Some(crate::sort::SortItem {
-                seq: i as u32 + 1,
-                uid: m.uid,
-                size: m.size,
-                internal_date: m.internal_date,
-                envelope: env,
-                references: Vec::new(),
-            })
-        })
-        .collect();
+    let mut items = sort_items(sel, &hits, &structures, Default::default());
     crate::sort::sort(&mut items, criteria);
     Ok(items.iter().map(|i| i.seq as usize - 1).collect())
 }
