@@ -96,6 +96,14 @@ pub async fn append(
             Err(e) => Err(e),
         };
         match result {
+            // The mailbox was deleted meanwhile and the store chose another.
+            Ok(stored) if stored.mailbox != target_box.id => {
+                if let Err(undo) = session.ctx.store.expunge(stored.mailbox, &[stored.uid]).await {
+                    tracing::error!(error = %undo, "APPEND could not take back a message stored elsewhere");
+                }
+                failure = Some(StoreError::NotFound(format!("mailbox {mailbox}")));
+                break;
+            }
             Ok(stored) => uids.push(stored.uid),
             Err(e) => {
                 failure = Some(e);
@@ -112,6 +120,7 @@ pub async fn append(
         }
         let text = match e {
             StoreError::OverQuota(_) => "[OVERQUOTA] Mailbox is full".to_string(),
+            StoreError::NotFound(_) => "[TRYCREATE] No such mailbox".to_string(),
             e => crate::errors::store_failure(&e),
         };
         return step(tagged(tag, "NO", &text));
@@ -128,14 +137,21 @@ pub async fn append(
     step(out)
 }
 
+/// Parts one CATENATE may have; each URL reads a message.
+pub const MAX_CATENATE_PARTS: usize = 100;
+
 /// The message a CATENATE part list makes (RFC 4469 §5): text as given,
 /// URLs replaced by what they name. A URL that names nothing fails the
 /// APPEND with `[BADURL url]`.
 async fn catenate(session: &Session, user: &SignedIn, parts: &[CatPart]) -> Result<Vec<u8>, String> {
+    if parts.len() > MAX_CATENATE_PARTS {
+        return Err(format!("[LIMIT] At most {MAX_CATENATE_PARTS} parts in one CATENATE"));
+    }
     let mut out = Vec::new();
     for part in parts {
         match part {
-            CatPart::Text(bytes) => out.extend_from_slice(bytes),
+            // Text is mended like a plain APPEND's literal: bare LF to CRLF.
+            CatPart::Text(bytes) => out.extend(caravel_store::mime::to_crlf(bytes.clone())),
             CatPart::Url(text) => {
                 let found = match crate::url::parse(text) {
                     // An authorized URL is checked as URLFETCH checks it; a

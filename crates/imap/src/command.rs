@@ -899,6 +899,10 @@ mod tests {
             b"c SELECT INBOX (QRESYNC (1 2 1:5 (1,2 3,4)))\r\n",
             b"d APPEND x (\\Seen) \"01-Jan-2020 10:00:00 +0100\" ~{3}\r\nabc\r\n",
             b"e SORT (REVERSE DATE SUBJECT) UTF-8 ALL\r\n",
+            b"f APPEND x {1+}\r\na CATENATE (URL \"/INBOX/;UID=1/;SECTION=1\" TEXT {2+}\r\nbc) ~{1+}\r\nd\r\n",
+            b"g NOTIFY SET STATUS (SELECTED (MessageNew (UID) MessageExpunge)) (SUBTREE (A B) NONE)\r\n",
+            b"h URLFETCH (\"imap://a@b/X/;UID=1;URLAUTH=anonymous:INTERNAL:00\" BINARY) \"u\"\r\n",
+            b"i SORT RETURN (PARTIAL -1:-5 UPDATE) (SUBJECT) UTF-8 ALL\r\n",
         ];
         for _ in 0..20_000 {
             let mut cmd = seeds[(next() % seeds.len() as u64) as usize].to_vec();

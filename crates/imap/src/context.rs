@@ -6,8 +6,9 @@
 
 use std::collections::HashSet;
 
+use crate::cursor::SequenceSet;
 use crate::search::SearchKey;
-use crate::selected::{compress, search_messages, sorted_indexes, Selected};
+use crate::selected::{compress, search_among, sort_indexes, Selected};
 use crate::session::Context;
 use crate::sort::SortCriterion;
 
@@ -58,23 +59,70 @@ impl Selected {
         out
     }
 
-    /// After the view changed: each live result searched again, and what
-    /// came and went said (RFC 5267 §4.3.2-§4.3.4). A SEARCH gives position
-    /// 0; a SORT gives each new message's place in the sorted result.
-    pub(crate) async fn refresh_contexts(&mut self, ctx: &Context) -> Vec<u8> {
-        if self.contexts.is_empty() {
+    /// Sequence numbers and `$` in a live result's keys, made UIDs now: the
+    /// result is kept as the client asked, whatever is expunged later.
+    pub(crate) fn pin_keys(&self, keys: &[SearchKey]) -> Vec<SearchKey> {
+        fn pin(sel: &Selected, key: &SearchKey) -> SearchKey {
+            let largest = sel.messages.len() as u32;
+            match key {
+                SearchKey::Seq(SequenceSet::Saved) | SearchKey::Uid(SequenceSet::Saved) => {
+                    SearchKey::UidIn(sel.saved_uids().to_vec())
+                }
+                SearchKey::Seq(set) => SearchKey::UidIn(
+                    sel.messages
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| set.contains(*i as u32 + 1, largest))
+                        .map(|(_, m)| m.uid)
+                        .collect(),
+                ),
+                SearchKey::Not(k) => SearchKey::Not(Box::new(pin(sel, k))),
+                SearchKey::Or(a, b) => SearchKey::Or(Box::new(pin(sel, a)), Box::new(pin(sel, b))),
+                SearchKey::And(ks) => SearchKey::And(ks.iter().map(|k| pin(sel, k)).collect()),
+                other => other.clone(),
+            }
+        }
+        keys.iter().map(|k| pin(self, k)).collect()
+    }
+
+    /// After the messages `changed` (UIDs) changed or came: each live result
+    /// checks just those again and says what came and went (RFC 5267
+    /// §4.3.2-§4.3.4). A SEARCH gives position 0; a SORT gives each new
+    /// message's place in the sorted result.
+    pub(crate) async fn refresh_contexts(&mut self, ctx: &Context, changed: &HashSet<u32>) -> Vec<u8> {
+        if self.contexts.is_empty() || changed.is_empty() {
             return Vec::new();
         }
         let mut out = Vec::new();
         let mut contexts = std::mem::take(&mut self.contexts);
         for c in contexts.iter_mut() {
+            let Ok(matching) = search_among(ctx, self, &c.keys, Some(changed)).await else { continue };
+            let matching: HashSet<u32> = matching.into_iter().map(|i| self.messages[i].uid).collect();
+            let current: HashSet<u32> = c.result.iter().copied().collect();
+            let members: Vec<usize> = self
+                .messages
+                .iter()
+                .enumerate()
+                .filter(
+                    |(_, m)| {
+                        if changed.contains(&m.uid) {
+                            matching.contains(&m.uid)
+                        } else {
+                            current.contains(&m.uid)
+                        }
+                    },
+                )
+                .map(|(i, _)| i)
+                .collect();
             let fresh = match &c.sort {
-                Some(criteria) => sorted_indexes(ctx, self, &c.keys, criteria).await,
-                None => search_messages(ctx, self, &c.keys).await,
+                Some(criteria) => match sort_indexes(ctx, self, members, criteria).await {
+                    Ok(order) => order,
+                    Err(_) => continue,
+                },
+                None => members,
             };
-            let Ok(fresh) = fresh else { continue };
             let fresh: Vec<u32> = fresh.into_iter().map(|i| self.messages[i].uid).collect();
-            let old: HashSet<u32> = c.result.iter().copied().collect();
+            let old = current;
             let new: HashSet<u32> = fresh.iter().copied().collect();
             let mut removed: Vec<u32> =
                 c.result.iter().filter(|u| !new.contains(u)).filter_map(|&u| self.number(c.uid, u)).collect();

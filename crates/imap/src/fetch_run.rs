@@ -302,6 +302,7 @@ fn decode_qp(data: &[u8]) -> Vec<u8> {
             let hex = (line[i] == b'=')
                 .then(|| line.get(i + 1..i + 3))
                 .flatten()
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok());
             match hex {
@@ -335,5 +336,6 @@ mod tests {
         assert_eq!(decode_qp(b"foo \t\r\nbar=  \r\nbaz\tqux\r\n"), b"foo\r\nbarbaz\tqux\r\n");
         assert_eq!(decode_qp(b"a=20\r\nb=09\nc=\n"), b"a \r\nb\t\nc");
         assert_eq!(decode_qp(b"tail  "), b"tail");
+        assert_eq!(decode_qp(b"=+A=-1"), b"=+A=-1", "two hex digits, no sign");
     }
 }

@@ -10,10 +10,15 @@
 //! the mailbox list and compares it with what it last told the client.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use caravel_store::{AccountId, Mailbox, MailboxId, Store, StoreError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
+
+/// Event groups, and mailbox names in them, one NOTIFY SET may have.
+pub const MAX_GROUPS: usize = 32;
+pub const MAX_NAMES: usize = 1000;
 
 /// Which mailboxes an event group covers (RFC 5465 §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +57,15 @@ pub struct Group {
 pub struct Spec {
     pub status: bool,
     pub groups: Vec<Group>,
+    /// SELECTED-DELAYED: expunges wait for a command that may report them.
+    pub delayed: bool,
 }
 
 impl Spec {
-    /// The events of the selected mailbox (SELECTED or SELECTED-DELAYED).
+    /// The message events of the selected mailbox (SELECTED or
+    /// SELECTED-DELAYED), when it asked for any.
     pub fn selected(&self) -> Option<Events> {
-        self.groups.iter().find(|g| g.filter == Filter::Selected).map(|g| g.events)
+        self.groups.iter().find(|g| g.filter == Filter::Selected).map(|g| g.events).filter(Events::messages)
     }
 
     /// The events of the first group whose filter covers `name` (RFC 5465
@@ -109,8 +117,8 @@ pub struct Notify {
     account: AccountId,
     known: HashMap<MailboxId, Snapshot>,
     subscribed: BTreeSet<String>,
-    wake_tx: mpsc::UnboundedSender<()>,
-    wake_rx: mpsc::UnboundedReceiver<()>,
+    /// Wake-ups coalesce: one pending wake-up however many changes.
+    wake: Arc<tokio::sync::Notify>,
     watching: HashMap<MailboxId, JoinHandle<()>>,
     account_watch: JoinHandle<()>,
 }
@@ -124,16 +132,16 @@ impl Drop for Notify {
     }
 }
 
-/// Forwards every change on `rx` as a wake-up, until either side is gone.
-fn forward<T: Clone + Send + 'static>(mut rx: broadcast::Receiver<T>, tx: mpsc::UnboundedSender<()>) -> JoinHandle<()> {
+/// Forwards every change on `rx` as a wake-up, until the channel closes or
+/// the task is aborted (when NOTIFY ends).
+fn forward<T: Clone + Send + 'static>(
+    mut rx: broadcast::Receiver<T>,
+    wake: Arc<tokio::sync::Notify>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match rx.recv().await {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if tx.send(()).is_err() {
-                        return;
-                    }
-                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wake.notify_one(),
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
@@ -158,15 +166,14 @@ impl Notify {
         selected: Option<MailboxId>,
         encode: &(dyn Fn(&str) -> Vec<u8> + Sync),
     ) -> Result<(Notify, Vec<u8>), StoreError> {
-        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-        let account_watch = forward(store.watch_account(account), wake_tx.clone());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let account_watch = forward(store.watch_account(account), wake.clone());
         let mut notify = Notify {
             spec,
             account,
             known: HashMap::new(),
             subscribed: BTreeSet::new(),
-            wake_tx,
-            wake_rx,
+            wake,
             watching: HashMap::new(),
             account_watch,
         };
@@ -177,7 +184,7 @@ impl Notify {
             let snapshot = Snapshot::of(m);
             if let Some(events) = notify.spec.events_for(&m.name, &notify.subscribed) {
                 if events.messages() {
-                    notify.watching.insert(m.id, forward(store.watch(m.id), notify.wake_tx.clone()));
+                    notify.watching.insert(m.id, forward(store.watch(m.id), notify.wake.clone()));
                     if notify.spec.status && Some(m.id) != selected {
                         out.extend_from_slice(b"* STATUS ");
                         out.extend(encode(&m.name));
@@ -192,10 +199,7 @@ impl Notify {
 
     /// Waits for the next change to anything watched.
     pub async fn changed(&mut self) {
-        if self.wake_rx.recv().await.is_none() {
-            std::future::pending::<()>().await;
-        }
-        while self.wake_rx.try_recv().is_ok() {}
+        self.wake.notified().await;
     }
 
     /// What changed since the last report, as RFC 5465 §5 says to tell it.
@@ -238,7 +242,7 @@ impl Notify {
                 _ => {}
             }
             if events.messages() && !self.watching.contains_key(&m.id) {
-                self.watching.insert(m.id, forward(store.watch(m.id), self.wake_tx.clone()));
+                self.watching.insert(m.id, forward(store.watch(m.id), self.wake.clone()));
             }
             self.known.insert(m.id, now);
         }

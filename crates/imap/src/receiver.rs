@@ -62,6 +62,13 @@ impl Receiver {
         self.buf.extend_from_slice(&input[drop..]);
     }
 
+    /// Nothing of a next command has arrived: no partial line, no literal
+    /// under way. Only then may NOTIFY speak up unasked (RFC 3501 §7.4.1:
+    /// an EXPUNGE while the client sends a command would renumber it).
+    pub fn between_commands(&self) -> bool {
+        self.buf.is_empty() && self.literal_left == 0 && self.discard_left == 0 && !self.skipping
+    }
+
     /// The largest literal accepted from now on (small before sign-in).
     pub fn set_max_literal(&mut self, max: usize) {
         self.max_literal = max;
@@ -203,6 +210,23 @@ mod tests {
                 Event::Command(b"b NOOP\r\n".to_vec())
             ]
         );
+    }
+
+    /// NOTIFY may speak between commands only: not after part of a line, nor
+    /// while a literal is coming.
+    #[test]
+    fn between_commands_means_nothing_pending() {
+        let mut r = Receiver::new(8192, 1 << 20);
+        assert!(r.between_commands());
+        r.feed(b"a COPY 5 {7}\r\n");
+        assert_eq!(events(&mut r), vec![Event::Continue]);
+        assert!(!r.between_commands(), "a literal is on its way");
+        r.feed(b"Archive\r\n");
+        assert_eq!(events(&mut r).len(), 1);
+        assert!(r.between_commands());
+        r.feed(b"b NOO");
+        assert_eq!(events(&mut r), vec![]);
+        assert!(!r.between_commands(), "half a command");
     }
 
     #[test]

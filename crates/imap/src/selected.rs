@@ -36,8 +36,10 @@ pub struct Selected {
     /// IMAP4rev1: new messages are claimed as \Recent (read-write) or
     /// shown as such while unclaimed (read-only).
     track_recent: bool,
-    /// The keywords the client was told of in FLAGS (RFC 3501 §7.2.6).
+    /// The keywords the client was told of in FLAGS (RFC 3501 §7.2.6), and
+    /// the same lowercased, to look up.
     keywords: Vec<String>,
+    known_keywords: std::collections::HashSet<String>,
     /// Live SEARCH and SORT results (RFC 5267 §4).
     pub(crate) contexts: Vec<crate::context::SearchContext>,
 }
@@ -106,6 +108,11 @@ fn in_ranges(ranges: &[(u32, u32)], uid: u32) -> bool {
 }
 
 impl Selected {
+    /// The UIDs SEARCH RETURN (SAVE) kept (`$`).
+    pub(crate) fn saved_uids(&self) -> &[u32] {
+        &self.saved
+    }
+
     pub fn is_recent(&self, uid: u32) -> bool {
         in_ranges(&self.recent, uid)
     }
@@ -117,7 +124,8 @@ impl Selected {
         let mut added = false;
         for m in messages {
             for k in &m.keywords {
-                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                if !self.known_keywords.contains(&k.to_ascii_lowercase()) {
+                    self.known_keywords.insert(k.to_ascii_lowercase());
                     self.keywords.push(k.clone());
                     added = true;
                 }
@@ -185,6 +193,7 @@ impl Selected {
                 saved: Vec::new(),
                 recent,
                 track_recent: !session.rev2,
+                known_keywords: keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
                 keywords,
                 contexts: Vec::new(),
             },
@@ -224,10 +233,13 @@ impl Selected {
         let Ok(fresh) = ctx.store.messages(self.mailbox.id).await else { return Vec::new() };
         let mut out = self.learn_keywords(&fresh);
         let fresh_by_uid: std::collections::HashMap<u32, &MessageMeta> = fresh.iter().map(|m| (m.uid, m)).collect();
+        // What live results (RFC 5267) look at again: changed and new messages.
+        let mut changed = std::collections::HashSet::new();
         // Flag changes of messages both sides know.
         for (i, m) in self.messages.iter_mut().enumerate() {
             if let Some(f) = fresh_by_uid.get(&m.uid) {
                 if f.modseq != m.modseq || f.flags != m.flags || f.keywords != m.keywords {
+                    changed.insert(m.uid);
                     *m = (*f).clone();
                     // MODSEQ only once CONDSTORE is on (RFC 7162 §3.1).
                     let modseq = if self.condstore { format!(" MODSEQ ({})", m.modseq) } else { String::new() };
@@ -275,6 +287,7 @@ impl Selected {
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
         let before = self.messages.len();
         self.messages.extend(fresh.iter().filter(|m| m.uid > last).cloned());
+        changed.extend(self.messages[before..].iter().map(|m| m.uid));
         if self.messages.len() != before {
             out.extend(format!("* {} EXISTS\r\n", self.messages.len()).into_bytes());
         }
@@ -294,7 +307,7 @@ impl Selected {
             let n = self.messages.iter().filter(|m| self.is_recent(m.uid)).count();
             out.extend(format!("* {n} RECENT\r\n").into_bytes());
         }
-        out.extend(self.refresh_contexts(ctx).await);
+        out.extend(self.refresh_contexts(ctx, &changed).await);
         out
     }
 
@@ -510,7 +523,7 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 let context = crate::context::SearchContext {
                     tag: tag.clone(),
                     uid: t.uid,
-                    keys: keys.clone(),
+                    keys: sel.pin_keys(&keys),
                     sort: None,
                     result: hits.iter().map(|&i| sel.messages[i].uid).collect(),
                 };
@@ -568,7 +581,7 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                         let context = crate::context::SearchContext {
                             tag: tag.clone(),
                             uid: t.uid,
-                            keys: keys.clone(),
+                            keys: sel.pin_keys(&keys),
                             sort: Some(criteria.clone()),
                             result: order.iter().map(|&i| sel.messages[i].uid).collect(),
                         };
@@ -692,7 +705,8 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 }
             }
 
-            out.extend(sel.refresh_contexts(&ctx).await);
+            let stored: std::collections::HashSet<u32> = ok.iter().copied().collect();
+            out.extend(sel.refresh_contexts(&ctx, &stored).await);
             if modified.is_empty() {
                 out.extend(tagged(&tag, "OK", "STORE completed"));
             } else {
@@ -909,6 +923,16 @@ pub(crate) async fn sorted_indexes(
     criteria: &[crate::sort::SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
     let hits = search_messages(ctx, sel, keys).await?;
+    sort_indexes(ctx, sel, hits, criteria).await
+}
+
+/// `hits` (indexes into the view) in the order of `criteria`.
+pub(crate) async fn sort_indexes(
+    ctx: &Context,
+    sel: &Selected,
+    hits: Vec<usize>,
+    criteria: &[crate::sort::SortCriterion],
+) -> Result<Vec<usize>, StoreError> {
     let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
     let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
     let mut items = sort_items(sel, &hits, &structures, Default::default());
@@ -920,6 +944,18 @@ pub(crate) async fn search_messages(
     ctx: &Context,
     sel: &Selected,
     keys: &[SearchKey],
+) -> Result<Vec<usize>, StoreError> {
+    search_among(ctx, sel, keys, None).await
+}
+
+/// The messages (indexes into the view, ascending) that match `keys`; with
+/// `only`, just those of these UIDs are looked at (a live result checks
+/// the messages that changed, not the whole mailbox).
+pub(crate) async fn search_among(
+    ctx: &Context,
+    sel: &Selected,
+    keys: &[SearchKey],
+    only: Option<&std::collections::HashSet<u32>>,
 ) -> Result<Vec<usize>, StoreError> {
     // Header keys the store can answer from its decoded columns go first.
     let mut pairs = Vec::new();
@@ -941,16 +977,20 @@ pub(crate) async fn search_messages(
     let largest_seq = sel.messages.len() as u32;
     let largest_uid = sel.messages.last().map(|m| m.uid).unwrap_or(0);
     let mut hits = Vec::new();
+    let candidates: Vec<usize> = match only {
+        None => (0..sel.messages.len()).collect(),
+        Some(uids) => (0..sel.messages.len()).filter(|&i| uids.contains(&sel.messages[i].uid)).collect(),
+    };
     // Bodies are read a chunk at a time in one query each, not one by one.
-    for (chunk_index, chunk) in sel.messages.chunks(256).enumerate() {
+    for chunk in candidates.chunks(256) {
         let mut bodies: std::collections::HashMap<u32, Vec<u8>> = if content {
-            let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+            let uids: Vec<u32> = chunk.iter().map(|&i| sel.messages[i].uid).collect();
             ctx.store.read_messages(sel.mailbox.id, &uids).await?.into_iter().collect()
         } else {
             Default::default()
         };
-        for (j, m) in chunk.iter().enumerate() {
-            let i = chunk_index * 256 + j;
+        for &i in chunk {
+            let m = &sel.messages[i];
             let raw = bodies.remove(&m.uid);
             if content && raw.is_none() {
                 continue; // expunged meanwhile

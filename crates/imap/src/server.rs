@@ -59,6 +59,8 @@ impl ImapServer {
         let mut receiver = Receiver::new(MAX_LINE, PRE_AUTH_LITERAL);
         let mut next = Next::Command;
         let mut shutdown = net.shutdown.clone();
+        // When the client last sent something (the idle timeout runs from it).
+        let mut idle_since = tokio::time::Instant::now();
         loop {
             match next.clone() {
                 Next::Close => break,
@@ -160,9 +162,13 @@ impl ImapServer {
                     // Shutdown is noticed between commands, not during SASL.
                     let between = matches!(next, Next::Command);
                     let watch = if between { Some(&mut shutdown) } else { None };
-                    let read = read(&mut conn, &mut receiver, self.idle_timeout, watch);
-                    // With NOTIFY set, events go out between commands too (RFC 5465 §5).
-                    let got = if between && session.notify_active() {
+                    let quiet_for = idle_since.elapsed();
+                    let left = self.idle_timeout.saturating_sub(quiet_for).max(Duration::from_millis(1));
+                    let notify = between && receiver.between_commands() && session.notify_active();
+                    let read = read(&mut conn, &mut receiver, left, watch);
+                    // With NOTIFY set, events go out between commands too (RFC 5465 §5);
+                    // they do not count as the client being active.
+                    let got = if notify {
                         tokio::select! {
                             r = read => Some(r),
                             _ = session.notify_wait() => None,
@@ -176,7 +182,7 @@ impl ImapServer {
                         continue;
                     };
                     match got {
-                        Ok(()) => {}
+                        Ok(()) => idle_since = tokio::time::Instant::now(),
                         Err(End::Gone) => return,
                         Err(End::Timeout) => {
                             conn.send(&session.timeout_reply());

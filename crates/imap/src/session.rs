@@ -217,8 +217,10 @@ impl Session {
     pub async fn notify_sync(&mut self) -> Vec<u8> {
         let ctx = self.ctx.clone();
         let selected_events = self.notify.as_ref().and_then(|n| n.spec.selected()).is_some();
+        // SELECTED-DELAYED: expunges wait for a command (RFC 5465 §6).
+        let expunges = !self.notify.as_ref().is_some_and(|n| n.spec.delayed);
         let mut out = match &mut self.state {
-            State::Selected(_, s) if selected_events => s.sync(&ctx, true).await,
+            State::Selected(_, s) if selected_events => s.sync(&ctx, expunges).await,
             _ => Vec::new(),
         };
         out.extend(self.notify_report().await);
@@ -759,6 +761,12 @@ pub(crate) fn encode_mailbox_name(name: &str, utf8: bool) -> Vec<u8> {
 fn notify_spec(req: crate::command::NotifyRequest, utf8: bool) -> Result<crate::notify::Spec, (&'static str, String)> {
     use crate::notify::{Events, Filter, Group, Spec};
     const SUPPORTED: &str = "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]";
+    if req.groups.len() > crate::notify::MAX_GROUPS
+        || req.groups.iter().map(|g| g.mailboxes.len()).sum::<usize>() > crate::notify::MAX_NAMES
+    {
+        return Err(("NO", "[LIMIT] Too many event groups or mailbox names".into()));
+    }
+    let delayed = req.groups.iter().any(|g| g.filter == "SELECTED-DELAYED");
     let mut groups = Vec::new();
     for g in req.groups {
         let mut events = Events::default();
@@ -793,7 +801,7 @@ fn notify_spec(req: crate::command::NotifyRequest, utf8: bool) -> Result<crate::
         };
         groups.push(Group { filter, events });
     }
-    Ok(Spec { status: req.status, groups })
+    Ok(Spec { status: req.status, groups, delayed })
 }
 
 pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {

@@ -34,8 +34,8 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -50,7 +50,7 @@ fn percent_decode(s: &str) -> Option<String> {
 fn rfc3339(s: &str) -> Option<i64> {
     let s = s.trim();
     let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    if s.len() < 20 || &s[4..5] != "-" || &s[7..8] != "-" || !matches!(&s[10..11], "T" | "t") {
+    if !s.is_ascii() || s.len() < 20 || &s[4..5] != "-" || &s[7..8] != "-" || !matches!(&s[10..11], "T" | "t") {
         return None;
     }
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
@@ -82,7 +82,7 @@ fn rfc3339(s: &str) -> Option<i64> {
 /// Parses an IMAP URL naming a message (a UID is required); `None` when it
 /// is not one.
 pub fn parse(url: &str) -> Option<ImapUrl> {
-    let (absolute, user, path, path_start) = if url.len() > 7 && url[..7].eq_ignore_ascii_case("imap://") {
+    let (absolute, user, path, path_start) = if url.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("imap://")) {
         let rest = &url[7..];
         let slash = rest.find('/')?;
         let authority = &rest[..slash];
@@ -117,6 +117,11 @@ pub fn parse(url: &str) -> Option<ImapUrl> {
     };
     let mut offset = path_start + 1 + path[1..].find(';').unwrap_or(path.len() - 1);
     for piece in pieces {
+        // RFC 4467 §2.2: ;URLAUTH= ends the URL. Anything after it would not
+        // be covered by the token, and could point a valid token elsewhere.
+        if parsed.access.is_some() {
+            return None;
+        }
         let start = offset + 1;
         offset = start + piece.len();
         let value_of = |p: &str| p.trim_end_matches('/').to_string();
@@ -141,8 +146,15 @@ pub fn parse(url: &str) -> Option<ImapUrl> {
                 }
                 parsed.rump = url[..start + key.len() + 1 + access.len()].to_string();
                 parsed.access = Some(percent_decode(&access)?);
-                if let (Some(mech), Some(token)) = (parts.next(), parts.next()) {
-                    parsed.auth = Some((mech.to_string(), token.to_string()));
+                match (parts.next(), parts.next()) {
+                    (None, None) => {}
+                    // `:mechanism:token`, the token hex and nothing after it.
+                    (Some(mech), Some(token))
+                        if !mech.is_empty() && !token.is_empty() && token.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        parsed.auth = Some((mech.to_string(), token.to_string()));
+                    }
+                    _ => return None,
                 }
             }
             _ => return None,
@@ -169,16 +181,28 @@ mod tests {
         assert_eq!((u.user.as_deref(), u.absolute, u.access.as_deref()), (Some("joe"), true, Some("submit+fred")));
         assert_eq!(u.rump, "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred");
         assert_eq!(u.auth, Some(("internal".into(), "91354a473744909de610943775f92038".into())));
-        let u = parse("imap://joe;AUTH=*@example.com/INBOX/;UID=1;EXPIRE=2026-12-05T10:00:00Z;URLAUTH=anonymous")
-            .expect("url");
+        let text = "imap://joe;AUTH=*@example.com/INBOX/;UID=1;EXPIRE=2026-12-05T10:00:00Z;URLAUTH=anonymous";
+        let u = parse(text).expect("url");
         assert_eq!((u.user.as_deref(), u.expire), (Some("joe"), Some(1_796_464_800)));
-        assert_eq!(u.rump, u.rump.clone() + "", "no token: the rump is the whole URL");
-        assert!(u.rump.ends_with(";URLAUTH=anonymous") && u.auth.is_none());
+        assert_eq!((u.rump.as_str(), u.auth.as_ref()), (text, None), "no token: the rump is the whole URL");
+        // Nothing may follow ;URLAUTH=: the token would not cover it.
+        let signed = "imap://joe@h/INBOX/;UID=20/;SECTION=1.2;URLAUTH=anonymous:INTERNAL:00ff";
+        assert!(parse(signed).is_some());
+        for tail in [";UID=1", "/;SECTION=TEXT", ";PARTIAL=0.5", ";UIDVALIDITY=9"] {
+            assert!(parse(&format!("{signed}{tail}")).is_none(), "{tail}");
+        }
+        assert!(parse("imap://joe@h/INBOX/;URLAUTH=anonymous;UID=5").is_none(), "the UID after URLAUTH");
+        assert!(parse("imap://joe@h/INBOX/;UID=1;URLAUTH=anonymous:INTERNAL:zz").is_none(), "a token is hex");
+        assert!(parse("imap://joe@h/INBOX/;UID=1;URLAUTH=anonymous:INTERNAL").is_none());
+        assert!(parse("/%+1/;UID=1").is_none(), "percent escapes are two hex digits");
         for bad in
             ["", "INBOX/;UID=1", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/;UID=1", "/INBOX/;FOO=1", "/%ZZ/;UID=1"]
         {
             assert!(parse(bad).is_none(), "{bad}");
         }
         assert_eq!(rfc3339("2026-12-05T11:00:00.5+01:00"), Some(1_796_464_800));
+        // Multi-byte text where a prefix or a field is cut never panics.
+        assert!(parse("imap:/é/INBOX/;UID=1").is_none() && rfc3339("2026-12-05Té0:00:00Z").is_none());
+        assert!(parse("/INBOX/;UID=1;EXPIRE=2026é12-05T10:00:00Z").is_none());
     }
 }

@@ -19,12 +19,16 @@ use crate::url::{self, ImapUrl};
 /// The one mechanism (RFC 4467 §7: INTERNAL is the server's own).
 const MECHANISM: &str = "INTERNAL";
 
+/// URLs one URLFETCH or GENURLAUTH may name; more is refused with [LIMIT].
+pub const MAX_URLS: usize = 100;
+
 /// What a URL names: the whole message and its structure, and the bytes
 /// of the section (with any partial applied).
 pub struct Resolved {
     pub raw: Vec<u8>,
     pub structure: (Envelope, BodyPart),
     pub section: Option<fetch::Section>,
+    pub url_partial: Option<(u32, Option<u32>)>,
     pub data: Vec<u8>,
 }
 
@@ -51,8 +55,8 @@ pub async fn resolve(session: &Session, account: AccountId, url: &ImapUrl) -> Op
         return None;
     }
     let store = &session.ctx.store;
-    let meta = store.messages(mailbox.id).await.ok()?.into_iter().find(|m| m.uid == url.uid)?;
-    let raw = store.read_message(&meta).await.ok()?;
+    // By UID alone: no listing of the mailbox per URL.
+    let (_, raw) = store.read_messages(mailbox.id, &[url.uid]).await.ok()?.into_iter().next()?;
     let structure = store.structure(mailbox.id, url.uid).await.ok()?;
     let section = match &url.section {
         Some(text) => Some(fetch::parse_section(text)?),
@@ -66,7 +70,7 @@ pub async fn resolve(session: &Session, account: AccountId, url: &ImapUrl) -> Op
         Some((origin, len)) => fetch::apply_partial(data, Some((origin, len.unwrap_or(u32::MAX)))),
         None => data,
     };
-    Some(Resolved { raw, structure, section, data })
+    Some(Resolved { raw, structure, section, url_partial: url.partial, data })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -96,6 +100,9 @@ fn valid_access(access: &str) -> bool {
 
 /// GENURLAUTH (RFC 4467 §4.2): the URL with its token, for each pair.
 pub async fn genurlauth(session: &Session, user: &SignedIn, tag: &str, pairs: &[(String, String)]) -> Step {
+    if pairs.len() > MAX_URLS {
+        return Step::new(tagged(tag, "NO", &format!("[LIMIT] At most {MAX_URLS} URLs at once")));
+    }
     let mut out = Vec::new();
     for (text, mechanism) in pairs {
         if mechanism != MECHANISM {
@@ -164,8 +171,16 @@ pub async fn fetch_authorized(session: &Session, user: &SignedIn, url: &ImapUrl)
 /// URLFETCH (RFC 4467 §4.3, RFC 5524 §3): one untagged URLFETCH per URL,
 /// NIL for any URL that is not valid now.
 pub async fn urlfetch(session: &Session, user: &SignedIn, tag: &str, items: &[UrlFetch]) -> Step {
+    if items.len() > MAX_URLS {
+        return Step::new(tagged(tag, "NO", &format!("[LIMIT] At most {MAX_URLS} URLs at once")));
+    }
+    // One answer holds at most about two messages of the largest size.
+    let budget = session.ctx.config.max_message_size.saturating_mul(2).max(1 << 20) as usize;
     let mut out = Vec::new();
     for item in items {
+        if out.len() > budget {
+            return Step::new(tagged(tag, "NO", "[LIMIT] The answer would be too large; fetch fewer URLs at once"));
+        }
         let found = match url::parse(&item.url) {
             Some(u) => fetch_authorized(session, user, &u).await,
             None => None,
@@ -199,8 +214,11 @@ pub async fn urlfetch(session: &Session, user: &SignedIn, tag: &str, items: &[Ur
         if item.binary {
             out.extend_from_slice(b" (BINARY ");
             let part_numbers = r.section.as_ref().map(|s| s.part.clone()).unwrap_or_default();
+            let partial = r.url_partial.map(|(origin, len)| (origin, len.unwrap_or(u32::MAX)));
             match crate::fetch_run::binary(&r.raw, Some(&r.structure.1), &part_numbers) {
                 Ok(decoded) if part.is_some() || r.section.is_none() => {
+                    // ;PARTIAL= applies to the decoded content (RFC 5524 §3.1).
+                    let decoded = fetch::apply_partial(decoded, partial);
                     out.extend_from_slice(format!("~{{{}}}\r\n", decoded.len()).as_bytes());
                     out.extend_from_slice(&decoded);
                 }

@@ -79,6 +79,13 @@ def main():
     other.ok("SELECT Orders")
     other.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
     wait_lines(c, [b"* 1 FETCH (UID 2 FLAGS (\\Flagged"])
+    # SELECTED NONE: nothing unasked about the selected mailbox.
+    c.ok("NOTIFY SET (SELECTED NONE) (PERSONAL (MessageNew MessageExpunge))")
+    other.append("From: d@far.test\nSubject: quiet order\n\nbody\n", "Orders")
+    quiet(c)
+    r = c.ok("NOOP")
+    expect(r.lines("EXISTS"), f"reported at the next command: {r}")
+    c.ok("NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge))")
     # Events in IDLE too, for other mailboxes.
     tag = c.tag()
     c.send(f"{tag} IDLE\r\n".encode())

@@ -54,6 +54,12 @@ def main():
     expect(b"(BINARY ~{4}\r\n\x00\x01\x02\x03)" in line, f"{line!r}")
     line = fetched(c, f'("{part2}" BODY)')
     expect(line.endswith(b'(BODY "AAECAw==")'), f"{line!r}")
+    # Nothing added after the token is covered by it: such a URL is NIL, it
+    # cannot reach another part or message with a valid token.
+    for tail in [";UID=1", "/;SECTION=1", ";PARTIAL=0.10", f";UIDVALIDITY=1"]:
+        expect(fetched(c, f'"{part2}{tail}"').endswith(b" NIL"), f"a parameter after the token: {tail}")
+    r = c.cmd(f'GENURLAUTH "{base};URLAUTH=anonymous;UID=1" INTERNAL')
+    expect(r.status() == "NO", f"GENURLAUTH with a parameter after URLAUTH: {r}")
     # A token changed, or no token: NIL.
     forged = whole[:-4] + ("0000" if not whole.endswith("0000") else "1111")
     expect(fetched(c, f'"{forged}"').endswith(b" NIL"), "a forged token")

@@ -289,6 +289,13 @@ const MIGRATIONS: &[&str] = &[
         key        BLOB NOT NULL
     );
     "#,
+    // 17: the header text searched is now marked where the field exists
+    // (HEADER subject "" matches only those) and holds group names (TO
+    // team). Text stored before is forgotten, so those messages are
+    // searched from their envelopes, exactly, not from stale text.
+    r#"
+    UPDATE messages SET s_subject = NULL, s_from = NULL, s_to = NULL, s_cc = NULL, s_bcc = NULL;
+    "#,
 ];
 
 /// The schema version this build writes.
