@@ -57,3 +57,8 @@ async fn subscriptions_list_extended_and_lsub() {
 async fn sort_and_thread_follow_rfc_5256() {
     scenario("sort_and_thread").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keywords_are_announced_under_concurrent_load() {
+    scenario("flags_stress").await;
+}

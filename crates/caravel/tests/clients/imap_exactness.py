@@ -446,5 +446,58 @@ def sort_and_thread():
     c.close()
 
 
+def flags_stress():
+    """RFC 3501 §7.2.6 under load: four sessions set new keywords, append
+    and fetch at once for a few seconds; each checks that every keyword a
+    FETCH shows was in the last FLAGS it was sent."""
+    import random
+    import threading
+    import time
+
+    setup = Imap()
+    for n in range(5):
+        setup.append(f"From: a@far.test\nSubject: m{n}\n\nbody\n")
+    setup.close()
+    failures = []
+
+    def worker(seed):
+        rnd = random.Random(seed)
+        c = Imap()
+        known = set()
+
+        def check(r):
+            for line in r.untagged:
+                if line.startswith(b"* FLAGS ("):
+                    known.clear()
+                    known.update(x.lower() for x in line[9:line.index(b")")].split())
+                elif b" FETCH (" in line and b"FLAGS (" in line:
+                    flags = line[line.index(b"FLAGS (") + 7:]
+                    for f in flags[:flags.index(b")")].split():
+                        if not f.startswith(b"\\") and f.lower() not in known:
+                            failures.append(f"{f!r} used before FLAGS named it: {line!r}")
+
+        check(c.select())
+        deadline = time.time() + 4
+        while time.time() < deadline and not failures:
+            kw = f"$k{rnd.randrange(60)}"
+            action = rnd.randrange(4)
+            if action == 0:
+                check(c.ok(f"STORE {rnd.randrange(1, 6)} +FLAGS ({kw})"))
+            elif action == 1:
+                check(c.ok("FETCH 1:* FLAGS"))
+            elif action == 2:
+                check(c.ok("NOOP"))
+            else:
+                check(c.ok(f"APPEND INBOX ({kw}) {{}}", b"Subject: x\r\n\r\nbody\r\n"))
+        c.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expect(not failures, "; ".join(failures[:3]))
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
