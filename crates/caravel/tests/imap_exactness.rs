@@ -62,3 +62,8 @@ async fn sort_and_thread_follow_rfc_5256() {
 async fn keywords_are_announced_under_concurrent_load() {
     scenario("flags_stress").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envelope_groups_routes_and_defaults() {
+    scenario("envelope_corners").await;
+}

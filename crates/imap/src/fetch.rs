@@ -288,7 +288,9 @@ fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
     for a in list {
         out.push(b'(');
         ntext(out, a.name.as_deref());
-        out.extend_from_slice(b" NIL ");
+        out.push(b' ');
+        nstring(out, a.adl.as_deref());
+        out.push(b' ');
         nstring(out, a.mailbox.as_deref());
         out.push(b' ');
         nstring(out, a.host.as_deref());

@@ -1181,6 +1181,7 @@ mod tests {
             name: name.map(str::to_string),
             mailbox: Some(mailbox.to_string()),
             host: Some(host.to_string()),
+            ..Default::default()
         }
     }
 

@@ -31,6 +31,10 @@ pub struct Envelope {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvelopeAddress {
     pub name: Option<String>,
+    /// The obsolete source route (`@relay:` of `<@relay:user@host>`, RFC
+    /// 5322 §4.4), the envelope's "adl".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adl: Option<String>,
     pub mailbox: Option<String>,
     pub host: Option<String>,
 }
@@ -257,15 +261,11 @@ fn envelope(msg: &Message) -> Envelope {
     let raw_text = |name: &str| msg.header_raw(name).map(unfold).filter(|s| !s.is_empty());
     let addrs = |v: Option<&MpAddress>| v.map(addresses).unwrap_or_default();
     let from = addrs(msg.from());
-    // RFC 9051 §7.5.2: sender and reply-to default to from.
-    let sender = match msg.sender() {
-        Some(a) => addresses(a),
-        None => from.clone(),
-    };
-    let reply_to = match msg.reply_to() {
-        Some(a) => addresses(a),
-        None => from.clone(),
-    };
+    // RFC 3501 §7.4.2: sender and reply-to, absent or present but empty,
+    // are from.
+    let or_from = |list: Vec<EnvelopeAddress>| if list.is_empty() { from.clone() } else { list };
+    let sender = or_from(addrs(msg.sender()));
+    let reply_to = or_from(addrs(msg.reply_to()));
     Envelope {
         date: raw_text("Date"),
         subject: raw_text("Subject"),
@@ -293,14 +293,19 @@ fn is_address(a: &mail_parser::Addr) -> bool {
 
 fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
     let one = |addr: &mail_parser::Addr| {
-        let full = addr.address.as_deref().unwrap_or("");
+        let mut full = addr.address.as_deref().unwrap_or("").trim();
+        let mut adl = None;
+        if let Some((route, rest)) = full.strip_prefix('@').and_then(|f| f.split_once(':')) {
+            adl = Some(format!("@{route}"));
+            full = rest;
+        }
         // A NIL host would read as a group marker (RFC 9051 §7.5.2): an
         // address without a domain gets a placeholder, as Dovecot does.
         let (mailbox, host) = match full.rfind('@') {
             Some(i) => (Some(full[..i].to_string()), Some(full[i + 1..].to_string())),
             None => (Some(full.to_string()), Some("MISSING_DOMAIN".to_string())),
         };
-        EnvelopeAddress { name: addr.name.as_ref().map(|n| n.to_string()), mailbox, host }
+        EnvelopeAddress { name: addr.name.as_ref().map(|n| n.to_string()), adl, mailbox, host }
     };
     match a {
         MpAddress::List(list) => list.iter().filter(|x| is_address(x)).map(one).collect(),
@@ -310,7 +315,7 @@ fn addresses(a: &MpAddress) -> Vec<EnvelopeAddress> {
                 let members = g.addresses.iter().filter(|x| is_address(x)).map(one);
                 match &g.name {
                     Some(name) => {
-                        out.push(EnvelopeAddress { name: None, mailbox: Some(name.to_string()), host: None });
+                        out.push(EnvelopeAddress { mailbox: Some(name.to_string()), ..Default::default() });
                         out.extend(members);
                         out.push(EnvelopeAddress::default());
                     }
@@ -695,7 +700,7 @@ mod tests {
     /// members and an end marker; a comment in a group is no member.
     #[test]
     fn groups_in_envelopes_and_search_text() {
-        let marker = |m: &str| EnvelopeAddress { name: None, mailbox: Some(m.into()), host: None };
+        let marker = |m: &str| EnvelopeAddress { mailbox: Some(m.into()), ..Default::default() };
         let end = EnvelopeAddress::default();
         let to = |field: &str| {
             let raw = format!("From: a@b.test\r\nTo: {field}\r\n\r\nbody\r\n");
@@ -711,8 +716,9 @@ mod tests {
             name: Some("Ana Lopez".into()),
             mailbox: Some("ana".into()),
             host: Some("far.test".into()),
+            ..Default::default()
         };
-        let li = EnvelopeAddress { name: None, mailbox: Some("li".into()), host: Some("far.test".into()) };
+        let li = EnvelopeAddress { mailbox: Some("li".into()), host: Some("far.test".into()), ..Default::default() };
         assert_eq!(env, vec![marker("Team"), ana, end, li]);
         assert_eq!(text, format!("{FIELD_PRESENT}team:\nana lopez <ana@far.test>\n <li@far.test>"));
         assert_eq!(to("(only a comment)").0, vec![], "no address invented");

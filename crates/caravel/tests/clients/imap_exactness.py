@@ -499,5 +499,29 @@ def flags_stress():
     expect(not failures, "; ".join(failures[:3]))
 
 
+def envelope_corners():
+    """RFC 3501 §7.4.2: group syntax as start and end markers, two groups in
+    one field, no invented address for a comment, Sender and Reply-To taken
+    from From when absent or empty, a name from an old-style comment, and
+    a source route as the address's adl."""
+    c = Imap()
+    c.append("Date: Sat, 01 Feb 2025 01:02:03 +0200\nFrom: ana@far.test (Ana Lopez)\n"
+             "To: buyers: li@east.test, bo@east.test;, sellers: cy@west.test;\nCc: nobody: (not a member) ;\n"
+             "Sender: \nReply-To:\n\nbody\n")
+    c.append("Date: Sat, 01 Feb 2025 01:02:03 +0200\nFrom: <@relay.test:dan@far.test>\nTo: undisclosed-recipients:;\n\nbody\n")
+    c.select()
+    env = c.ok("FETCH 1 ENVELOPE").lines("FETCH")[0].decode()
+    ana = '(("Ana Lopez" NIL "ana" "far.test"))'
+    expect(env.count(ana) == 3, f"Sender and Reply-To empty: From's value: {env}")
+    groups = ('((NIL NIL "buyers" NIL)(NIL NIL "li" "east.test")(NIL NIL "bo" "east.test")(NIL NIL NIL NIL)'
+              '(NIL NIL "sellers" NIL)(NIL NIL "cy" "west.test")(NIL NIL NIL NIL))')
+    expect(groups in env, f"two groups: {env}")
+    expect('((NIL NIL "nobody" NIL)(NIL NIL NIL NIL))' in env, f"a comment is no member: {env}")
+    env = c.ok("FETCH 2 ENVELOPE").lines("FETCH")[0].decode()
+    expect('((NIL "@relay.test" "dan" "far.test"))' in env, f"the source route: {env}")
+    expect('((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL))' in env, f"{env}")
+    c.close()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
