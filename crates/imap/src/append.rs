@@ -75,10 +75,9 @@ pub async fn append(
         }
         ready.push((raw, flags, keywords, m.date));
     }
-    let mut uids = Vec::new();
-    let mut failure = None;
-    for (raw, flags, keywords, date) in ready {
-        let delivery = Delivery {
+    let deliveries: Vec<Delivery> = ready
+        .into_iter()
+        .map(|(raw, flags, keywords, date)| Delivery {
             raw: Arc::new(raw),
             internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
             internal_zone: date.map(|d| d.1).unwrap_or(0),
@@ -90,41 +89,20 @@ pub async fn append(
             sender: user.address.clone(),
             session: "imap-append".into(),
             ..Default::default()
-        };
-        let result = match session.ctx.store.deliver(delivery).await {
-            Ok(mut o) => o.stored.remove(0),
-            Err(e) => Err(e),
-        };
-        match result {
-            // The mailbox was deleted meanwhile and the store chose another.
-            Ok(stored) if stored.mailbox != target_box.id => {
-                if let Err(undo) = session.ctx.store.expunge(stored.mailbox, &[stored.uid]).await {
-                    tracing::error!(error = %undo, "APPEND could not take back a message stored elsewhere");
-                }
-                failure = Some(StoreError::NotFound(format!("mailbox {mailbox}")));
-                break;
-            }
-            Ok(stored) => uids.push(stored.uid),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+        })
+        .collect();
+    // RFC 3502 §6: all the messages in one transaction, or none.
+    let uids: Vec<u32> = match session.ctx.store.deliver_all(deliveries).await {
+        Ok(stored) => stored.iter().map(|s| s.uid).collect(),
+        Err(e) => {
+            let text = match e {
+                StoreError::OverQuota(_) => "[OVERQUOTA] Mailbox is full".to_string(),
+                StoreError::NotFound(_) => "[TRYCREATE] No such mailbox".to_string(),
+                e => crate::errors::store_failure(&e),
+            };
+            return step(tagged(tag, "NO", &text));
         }
-    }
-    if let Some(e) = failure {
-        // RFC 3502 §6: if any message cannot be appended, none is.
-        if !uids.is_empty() {
-            if let Err(undo) = session.ctx.store.expunge(target_box.id, &uids).await {
-                tracing::error!(error = %undo, "MULTIAPPEND could not take back the messages it had stored");
-            }
-        }
-        let text = match e {
-            StoreError::OverQuota(_) => "[OVERQUOTA] Mailbox is full".to_string(),
-            StoreError::NotFound(_) => "[TRYCREATE] No such mailbox".to_string(),
-            e => crate::errors::store_failure(&e),
-        };
-        return step(tagged(tag, "NO", &text));
-    }
+    };
     let mut out = Vec::new();
     // Our own APPEND to the selected mailbox shows up at once.
     if let crate::session::State::Selected(_, s) = &mut session.state {

@@ -262,6 +262,31 @@ pub async fn header_search_follows_changes(s: &dyn Store) {
     assert!(third.id != again.id && third.uidvalidity > again.uidvalidity);
 }
 
+/// `deliver_all` (MULTIAPPEND): every message stored in one go, or none;
+/// a mailbox that does not exist fails rather than falling back to INBOX.
+pub async fn deliver_all_is_all_or_nothing(s: &dyn Store) {
+    let (_, b) = setup(s).await;
+    let quotes = s.create_mailbox(b.id, "Quotes").await.expect("create");
+    let to = |name: &str| vec![Target::new(b.id, MailboxTarget::Name(name.into()))];
+    let stored = s
+        .deliver_all(vec![delivery(message(1, 500), to("Quotes")), delivery(message(2, 500), to("Quotes"))])
+        .await
+        .expect("both");
+    assert_eq!(stored.iter().map(|x| (x.mailbox, x.uid)).collect::<Vec<_>>(), vec![(quotes.id, 1), (quotes.id, 2)]);
+    // The second is over quota (500,000 bytes): the first is not kept either.
+    let over =
+        s.deliver_all(vec![delivery(message(3, 500), to("Quotes")), delivery(message(4, 600_000), to("Quotes"))]).await;
+    assert!(matches!(over, Err(StoreError::OverQuota(_))), "{over:?}");
+    let gone =
+        s.deliver_all(vec![delivery(message(5, 500), to("Quotes")), delivery(message(6, 500), to("Nowhere"))]).await;
+    assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
+    assert_eq!(s.messages(quotes.id).await.expect("messages").len(), 2, "nothing of the failed ones");
+    let inbox = s.mailboxes(b.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    assert_eq!(inbox.messages, 0, "no fallback to INBOX");
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
 /// URLAUTH keys (RFC 4467): the first key given stays; RESETKEY of one
 /// mailbox or of all, and DELETE, forget them.
 pub async fn urlauth_keys_are_kept_until_reset(s: &dyn Store) {

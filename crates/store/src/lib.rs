@@ -139,6 +139,11 @@ pub trait MailStore: Send + Sync {
     /// recipients, in one transaction; the body is stored once. Each target
     /// succeeds or fails on its own (e.g. one account over quota).
     async fn deliver(&self, delivery: Delivery) -> Result<DeliveryOutcome>;
+    /// Stores several messages, each for its targets, all or none (IMAP
+    /// MULTIAPPEND, RFC 3502 §6): one failure and nothing is stored. A
+    /// target whose mailbox is gone fails; there is no INBOX fallback. No
+    /// remote recipients.
+    async fn deliver_all(&self, deliveries: Vec<Delivery>) -> Result<Vec<Stored>>;
     /// The outbound queue.
     async fn queued(&self) -> Result<Vec<QueuedMessage>>;
     /// Makes the pending recipients of message `id` (every message: None)

@@ -309,6 +309,27 @@ fn in_savepoint<R>(c: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
     out
 }
 
+impl SqliteStore {
+    /// Off the runtime and outside the write lock: writes and fsyncs the
+    /// blob, and parses the message once.
+    async fn prepare(&self, raw: Arc<Vec<u8>>) -> Result<Parsed> {
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let hash = if raw.len() <= INLINE_MAX { BlobStore::hash(&raw) } else { blobs.write(&raw)?.hash };
+            let (env, body) = mime::analyze(&raw);
+            Ok(Parsed {
+                hash,
+                search: mime::search_text(&raw),
+                message_id: env.message_id.clone(),
+                envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
+                structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("delivery task failed: {e}")))?
+    }
+}
+
 #[async_trait]
 impl MailStore for SqliteStore {
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
@@ -342,24 +363,7 @@ impl MailStore for SqliteStore {
         if delivery.targets.is_empty() && delivery.remote.is_empty() {
             return Ok(DeliveryOutcome { stored: Vec::new(), queued: None });
         }
-        // Off the runtime and outside the write lock: write and fsync the blob,
-        // and parse the message once.
-        let blobs = self.blobs.clone();
-        let raw = delivery.raw.clone();
-        let parsed = tokio::task::spawn_blocking(move || -> Result<_> {
-            let hash = if raw.len() <= INLINE_MAX { BlobStore::hash(&raw) } else { blobs.write(&raw)?.hash };
-            let (env, body) = mime::analyze(&raw);
-            let parsed = Parsed {
-                hash,
-                search: mime::search_text(&raw),
-                message_id: env.message_id.clone(),
-                envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
-                structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
-            };
-            Ok(parsed)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("delivery task failed: {e}")))??;
+        let parsed = self.prepare(delivery.raw.clone()).await?;
 
         let blobs = self.blobs.clone();
         let d = Arc::new(delivery);
@@ -390,6 +394,40 @@ impl MailStore for SqliteStore {
             self.notifier.publish(s.mailbox, MailboxChange::Appended { uid: s.uid, modseq: s.modseq });
         }
         Ok(results)
+    }
+
+    async fn deliver_all(&self, deliveries: Vec<Delivery>) -> Result<Vec<Stored>> {
+        let mut prepared = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let parsed = self.prepare(d.raw.clone()).await?;
+            prepared.push((d, parsed));
+        }
+        let blobs = self.blobs.clone();
+        // One job: an error anywhere rolls every message back (the writer
+        // runs each job in a savepoint). Blob files written for it are left
+        // for `recover` to remove.
+        let stored = self
+            .writer
+            .write(move |c| {
+                let mut out = Vec::new();
+                for (d, p) in &prepared {
+                    if d.raw.len() > INLINE_MAX {
+                        ensure_blob(c, &blobs, &p.hash, &d.raw)?;
+                    }
+                    for t in &d.targets {
+                        if find_mailbox(c, t.account, &t.mailbox)?.is_none() {
+                            return Err(StoreError::NotFound("the mailbox no longer exists".into()));
+                        }
+                        out.push(store_one(c, d, p, t)?);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        for s in &stored {
+            self.notifier.publish(s.mailbox, MailboxChange::Appended { uid: s.uid, modseq: s.modseq });
+        }
+        Ok(stored)
     }
 
     async fn queued(&self) -> Result<Vec<QueuedMessage>> {

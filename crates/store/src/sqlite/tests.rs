@@ -38,6 +38,12 @@ async fn header_search_follows_changes() {
 }
 
 #[tokio::test]
+async fn deliver_all_is_all_or_nothing() {
+    let (_d, s) = fresh();
+    suite::deliver_all_is_all_or_nothing(&s).await;
+}
+
+#[tokio::test]
 async fn urlauth_keys_are_kept_until_reset() {
     let (_d, s) = fresh();
     suite::urlauth_keys_are_kept_until_reset(&s).await;
