@@ -39,13 +39,15 @@ pub enum FetchItem {
         section: Section,
         partial: Option<(u32, u32)>,
     },
+    /// BINARY[section] (RFC 3516): a part decoded; any other section (as
+    /// Dovecot allows: HEADER, TEXT, MIME) as it is.
     Binary {
         peek: bool,
-        part: Vec<u32>,
+        section: Section,
         partial: Option<(u32, u32)>,
     },
     BinarySize {
-        part: Vec<u32>,
+        section: Section,
     },
 }
 
@@ -148,12 +150,12 @@ fn item(c: &mut Cursor) -> PResult<FetchItem> {
         }
         "BINARY" | "BINARY.PEEK" | "BINARY.SIZE" => {
             c.expect(b'[')?;
-            let part = part_numbers(c)?;
+            let section = section(c)?;
             c.expect(b']')?;
             if name == "BINARY.SIZE" {
-                FetchItem::BinarySize { part }
+                FetchItem::BinarySize { section }
             } else {
-                FetchItem::Binary { peek: name == "BINARY.PEEK", part, partial: partial(c)? }
+                FetchItem::Binary { peek: name == "BINARY.PEEK", section, partial: partial(c)? }
             }
         }
         _ => return err("unknown FETCH item"),

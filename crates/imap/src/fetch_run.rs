@@ -198,20 +198,20 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
                     line.extend(format!("BODY[{}]{origin} ", fetch::section_name(section)).into_bytes());
                     fetch::string(&mut line, &data);
                 }
-                FetchItem::Binary { part, partial, .. } => {
+                FetchItem::Binary { section, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = binary(raw, structure.as_ref().map(|s| &s.1), part)?;
-                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
+                    let decoded = binary_section(raw, structure.as_ref().map(|s| &s.1), section)?;
                     let data = fetch::apply_partial(decoded, *partial);
                     let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
-                    line.extend(format!("BINARY[{}]{origin} ~{{{}}}\r\n", name.join("."), data.len()).into_bytes());
+                    let name = fetch::section_name(section);
+                    line.extend(format!("BINARY[{name}]{origin} ~{{{}}}\r\n", data.len()).into_bytes());
                     line.extend_from_slice(&data);
                 }
-                FetchItem::BinarySize { part } => {
+                FetchItem::BinarySize { section } => {
                     let raw = raw.as_deref().unwrap_or_default();
-                    let decoded = binary(raw, structure.as_ref().map(|s| &s.1), part)?;
-                    let name: Vec<String> = part.iter().map(u32::to_string).collect();
-                    line.extend(format!("BINARY.SIZE[{}] {}", name.join("."), decoded.len()).into_bytes());
+                    let decoded = binary_section(raw, structure.as_ref().map(|s| &s.1), section)?;
+                    let name = fetch::section_name(section);
+                    line.extend(format!("BINARY.SIZE[{name}] {}", decoded.len()).into_bytes());
                 }
             }
         }
@@ -239,6 +239,43 @@ fn header_end(raw: &[u8]) -> usize {
     raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len())
 }
 
+/// BINARY of any section: a part (or the whole message) decoded; HEADER,
+/// TEXT, MIME and HEADER.FIELDS are not content with an encoding, and come
+/// as they are, as BODY[] would give them (Dovecot does the same).
+fn binary_section(raw: &[u8], root: Option<&BodyPart>, section: &fetch::Section) -> Result<Vec<u8>, FetchError> {
+    match (&section.text, root) {
+        (fetch::SectionText::All, _) => binary(raw, root, &section.part),
+        (_, Some(root)) => Ok(fetch::section_bytes(raw, root, section).unwrap_or_default()),
+        (_, None) => Ok(Vec::new()),
+    }
+}
+
+/// Base64 as MIME has it (RFC 2045 §6.8): characters outside the alphabet
+/// (line breaks, spaces, stray bytes) are ignored, and `=` ends the data.
+fn decode_base64_mime(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in data {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
 /// BINARY[part] (RFC 3516 §4.2): the part with its transfer encoding removed;
 /// an empty section is the whole message, as with BODY[]. A part that does
 /// not exist is empty.
@@ -249,10 +286,7 @@ pub(crate) fn binary(raw: &[u8], root: Option<&BodyPart>, part: &[u32]) -> Resul
     let Some(p) = root.and_then(|r| fetch::find_part(r, part)) else { return Ok(Vec::new()) };
     let data = raw.get(p.body_start as usize..p.end as usize).unwrap_or_default();
     match p.encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("base64") => {
-            let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-            caravel_auth::sasl::decode_base64(&clean).ok_or(FetchError::UnknownCte)
-        }
+        Some("base64") => Ok(decode_base64_mime(data)),
         Some("quoted-printable") => Ok(decode_qp(data)),
         None | Some("7bit" | "8bit" | "binary") => Ok(data.to_vec()),
         // RFC 3516 §4.3: an encoding the server cannot undo fails the FETCH.
@@ -327,6 +361,15 @@ fn decode_qp(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_decoded_as_mime_has_it() {
+        assert_eq!(decode_base64_mime(b"aGVs\r\nbG8gd29y\r\nbGQ=\r\n"), b"hello world");
+        assert_eq!(decode_base64_mime(b"  aGVs    \r\n bG8g  \r\n   d29y  \t \r\n    bGQ= \r\n"), b"hello world");
+        assert_eq!(decode_base64_mime(b"aGVsbG8"), b"hello", "no padding");
+        assert_eq!(decode_base64_mime(b"aG!Vs*bG8="), b"hello", "stray bytes ignored");
+        assert_eq!(decode_base64_mime(b"aGk=ignored"), b"hi", "= ends the data");
+    }
 
     #[test]
     fn quoted_printable_is_decoded_for_binary() {

@@ -513,9 +513,14 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
             let numbers: Vec<u32> =
                 hits.iter().map(|&i| if t.uid { sel.messages[i].uid } else { i as u32 + 1 }).collect();
             // RFC 7162 §3.1.5: with a MODSEQ key, the highest mod-sequence of
-            // the messages found (none when nothing is found).
+            // the messages returned (none when nothing is found): with MIN
+            // and/or MAX alone, of just those.
+            let returned = match &esearch {
+                Some(opts) => saved_result(&hits, opts),
+                None => hits.clone(),
+            };
             let highest =
-                search::uses_modseq(&keys).then(|| hits.iter().map(|&i| sel.messages[i].modseq).max()).flatten();
+                search::uses_modseq(&keys).then(|| returned.iter().map(|&i| sel.messages[i].modseq).max()).flatten();
             if let Some(opts) = esearch.as_ref().filter(|_| save) {
                 sel.saved = saved_result(&hits.iter().map(|&i| sel.messages[i].uid).collect::<Vec<_>>(), opts);
             }
@@ -768,10 +773,11 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
 
 /// What SAVE keeps: with MIN and/or MAX alone, just those (RFC 5182 §2.4);
 /// otherwise every match. `uids` ascending.
-fn saved_result(uids: &[u32], opts: &[String]) -> Vec<u32> {
+fn saved_result<T: Copy + PartialEq>(uids: &[T], opts: &[String]) -> Vec<T> {
     let has = |o: &str| opts.iter().any(|x| x == o);
-    if (has("MIN") || has("MAX")) && !has("ALL") && !has("COUNT") {
-        let mut v: Vec<u32> = Vec::new();
+    let partial = opts.iter().any(|x| x.starts_with("PARTIAL "));
+    if (has("MIN") || has("MAX")) && !has("ALL") && !has("COUNT") && !partial {
+        let mut v: Vec<T> = Vec::new();
         v.extend(uids.first().filter(|_| has("MIN")));
         v.extend(uids.last().filter(|_| has("MAX")));
         v.dedup();

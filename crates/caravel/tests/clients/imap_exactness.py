@@ -239,6 +239,22 @@ def binary_exact():
     tilde, data = literal8(c.ok("FETCH 1 BINARY.PEEK[2]"), "BINARY[2]")
     expect(tilde and data == b"\x00\x01\x02\x03", f"NUL bytes in a literal8: {data!r}")
     expect("BINARY.SIZE[2] 4" in c.ok("FETCH 1 BINARY.SIZE[2]").text(), "size of the decoded part")
+    # Sections that are not a part's content come as they are, and their
+    # BINARY.SIZE is their size (as Dovecot gives them).
+    for section in ["HEADER", "TEXT", "1.MIME", "2.MIME", "HEADER.FIELDS (Subject)"]:
+        want = fetch_body(c, 1, section)
+        r = c.ok(f"FETCH 1 (BINARY.PEEK[{section}] BINARY.SIZE[{section}])")
+        _, data = literal8(r, f"BINARY[{section}]")
+        expect(data == want, f"BINARY[{section}]: {data!r}, want {want!r}")
+        expect(f"BINARY.SIZE[{section}] {len(want)}" in r.text(), f"{r}")
+    # Base64 as MIME has it: stray characters ignored, missing padding allowed.
+    loose = ("From: a@far.test\r\nSubject: b64\r\nContent-Type: text/plain\r\n"
+             "Content-Transfer-Encoding: base64\r\n\r\n  aGVs  \r\n bG8g*d29y\t\r\nbGQ\r\n")
+    c.append(loose.encode())
+    _, data = literal8(c.ok("FETCH 2 BINARY.PEEK[1]"), "BINARY[1]")
+    expect(data == b"hello world", f"lenient base64: {data!r}")
+    c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")
     # Appended as binary: NUL and a bare LF, kept byte for byte.
     raw = b"From: b@far.test\r\nSubject: bin\r\n\r\nab\x00cd\nend\r\n"
     tag = c.tag()
@@ -310,6 +326,13 @@ def condstore_enabling():
     expect(r.lines("SEARCH")[0] == b"* SEARCH", f"nothing found, no MODSEQ: {r}")
     r = c.ok("SEARCH RETURN (COUNT) MODSEQ 1")
     expect(re.search(rb"COUNT 2 MODSEQ \d+", r.lines("ESEARCH")[0]), f"{r}")
+    # MIN or MAX alone: the mod-sequence of just the message returned.
+    modseqs = {int(m.group(1)): int(m.group(2)) for m in
+               re.finditer(rb"\* (\d+) FETCH \(MODSEQ \((\d+)\)\)", c.ok("FETCH 1:2 (MODSEQ)").text().encode())}
+    for opt, seq in [("MIN", 1), ("MAX", 2)]:
+        r = c.ok(f"SEARCH RETURN ({opt}) MODSEQ 1")
+        line = r.lines("ESEARCH")[0].decode()
+        expect(line.endswith(f" {opt} {seq} MODSEQ {modseqs[seq]}"), f"{line} (modseqs {modseqs})")
     r = c.cmd('SEARCH MODSEQ "/flags/\\\\seen" sometimes 1')
     expect(r.status() == "BAD", f"a parse error is BAD: {r}")
     c.ok("NOOP")
