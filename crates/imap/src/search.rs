@@ -422,7 +422,15 @@ fn plain_body(raw: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let lower_has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
-    if lower_has(b"base64") || lower_has(b"quoted-printable") || lower_has(b"=?") || lower_has(b"text/html") {
+    // A multipart body holds part headers and boundaries, which BODY must
+    // not match: only a single-part message takes the fast path.
+    if lower_has(b"base64")
+        || lower_has(b"quoted-printable")
+        || lower_has(b"=?")
+        || lower_has(b"text/html")
+        || lower_has(b"multipart/")
+        || lower_has(b"message/")
+    {
         return None;
     }
     let start = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(raw.len());
@@ -543,6 +551,11 @@ mod tests {
         };
         assert!(parse("BODY \"ascii body\"").iter().all(|k| matches(k, &c2)), "fast path, any case");
         assert!(!parse("BODY needle").iter().all(|k| matches(k, &c2)), "BODY does not look at the header");
+        let multi = b"Subject: m\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\nX-Part: hidden\r\n\r\nvisible words\r\n--zz--\r\n";
+        let c3 = Candidate { raw: Some(multi), ..c2 };
+        assert!(parse("BODY visible").iter().all(|k| matches(k, &c3)));
+        assert!(!parse("BODY hidden").iter().all(|k| matches(k, &c3)), "a part's header is not body text");
+        assert!(!parse("BODY zz").iter().all(|k| matches(k, &c3)), "nor a boundary");
         assert!(all("2 UID 7 LARGER 100 SMALLER 1000"));
         assert!(all("ON 11-Jan-1970 SENTON 12-Jan-1970 SINCE 1-Jan-1970 BEFORE 12-Jan-1970"));
         assert!(all("OR DELETED SEEN") && all("NOT DELETED") && all("(SEEN NOT FLAGGED)"));
