@@ -262,6 +262,35 @@ pub async fn header_search_follows_changes(s: &dyn Store) {
     assert!(third.id != again.id && third.uidvalidity > again.uidvalidity);
 }
 
+/// Structures and bodies of some UIDs, dense (a range) or scattered, with
+/// duplicates and UIDs that do not exist: exactly those that exist, in UID
+/// order, whatever path the backend takes.
+pub async fn by_uid_reads_give_exactly_the_uids_asked(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    for n in 1..=300 {
+        s.deliver(delivery(message(n, 200), vec![inbox(a.id)])).await.expect("deliver");
+    }
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    for asked in [vec![5, 6, 7, 8, 9, 10], vec![300, 1, 150, 1, 999], vec![299, 300, 301], vec![], vec![42]] {
+        let mut want: Vec<u32> = asked.iter().copied().filter(|&u| (1..=300).contains(&u)).collect();
+        want.sort_unstable();
+        want.dedup();
+        let bodies = s.read_messages(mb.id, &asked).await.expect("read");
+        assert_eq!(bodies.iter().map(|b| b.0).collect::<Vec<_>>(), want, "{asked:?}");
+        for (uid, raw) in &bodies {
+            let subject = format!("Subject: test {uid}\r\n");
+            assert!(raw.windows(subject.len()).any(|w| w == subject.as_bytes()), "uid {uid}");
+        }
+        let structures = s.structures(mb.id, &asked).await.expect("structures");
+        let mut got: Vec<u32> = structures.keys().copied().collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{asked:?}");
+        for (uid, (env, _)) in &structures {
+            assert_eq!(env.subject.as_deref(), Some(format!("test {uid}").as_str()));
+        }
+    }
+}
+
 /// `deliver_all` (MULTIAPPEND): every message stored in one go, or none;
 /// a mailbox that does not exist fails rather than falling back to INBOX.
 pub async fn deliver_all_is_all_or_nothing(s: &dyn Store) {

@@ -309,6 +309,44 @@ fn in_savepoint<R>(c: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
     out
 }
 
+/// Runs `select` (rows of `mailbox`, its first column the UID) for just the
+/// rows of `uids`, in UID order, and hands each to `f`: one range scan when
+/// the UIDs lie close together (a FETCH range), one index lookup each when
+/// they are scattered. The cost follows the request, never the mailbox.
+fn for_each_uid_row(
+    c: &Connection,
+    select: &str,
+    uid_column: &str,
+    mailbox: MailboxId,
+    uids: &[u32],
+    mut f: impl FnMut(u32, &rusqlite::Row) -> Result<()>,
+) -> Result<()> {
+    let mut wanted: Vec<u32> = uids.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let (Some(&lo), Some(&hi)) = (wanted.first(), wanted.last()) else { return Ok(()) };
+    let span = (hi - lo) as usize + 1;
+    if span <= 2 * wanted.len() + 64 {
+        let mut st = c.prepare_cached(&format!("{select} AND {uid_column} BETWEEN ?2 AND ?3 ORDER BY {uid_column}"))?;
+        let mut rows = st.query(params![mailbox, lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let uid = r.get::<_, i64>(0)? as u32;
+            if wanted.binary_search(&uid).is_ok() {
+                f(uid, r)?;
+            }
+        }
+    } else {
+        let mut st = c.prepare_cached(&format!("{select} AND {uid_column} = ?2"))?;
+        for uid in wanted {
+            let mut rows = st.query(params![mailbox, uid])?;
+            if let Some(r) = rows.next()? {
+                f(uid, r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Off the runtime and outside the write lock: writes and fsyncs the
     /// blob, and parses the message once.
@@ -544,19 +582,12 @@ impl MailStore for SqliteStore {
         mailbox: MailboxId,
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, (Envelope, BodyPart)>> {
-        let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        let uids = uids.to_vec();
         let blobs = self.blobs.clone();
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT uid, envelope, structure, length(prefix), blob FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
-            )?;
-            let mut rows = st.query([mailbox])?;
-            let mut out = std::collections::HashMap::with_capacity(wanted.len());
-            while let Some(r) = rows.next()? {
-                let uid = r.get::<_, i64>(0)? as u32;
-                if !wanted.contains(&uid) {
-                    continue;
-                }
+            let mut out = std::collections::HashMap::with_capacity(uids.len());
+            let select = "SELECT uid, envelope, structure, length(prefix), blob FROM messages WHERE mailbox_id = ?1";
+            for_each_uid_row(c, select, "uid", mailbox, &uids, |uid, r| {
                 let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
                 // One damaged message (structure and bytes both unreadable)
                 // is left out; the range is still answered.
@@ -564,7 +595,8 @@ impl MailStore for SqliteStore {
                     Ok(structure) => drop(out.insert(uid, structure)),
                     Err(e) => tracing::error!(mailbox, uid, error = %e, "message unreadable; left out of the answer"),
                 }
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
         .await
@@ -586,21 +618,13 @@ impl MailStore for SqliteStore {
     }
 
     async fn read_messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>> {
-        let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
-        let (lo, hi) = (uids.iter().min().copied().unwrap_or(0), uids.iter().max().copied().unwrap_or(0));
+        let uids = uids.to_vec();
         let blobs = self.blobs.clone();
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT m.uid, m.prefix, m.blob, b.data FROM messages m JOIN blobs b ON b.hash = m.blob
-                 WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
-            )?;
-            let mut rows = st.query(params![mailbox, lo, hi])?;
-            let mut out = Vec::with_capacity(wanted.len());
-            while let Some(r) = rows.next()? {
-                let uid = r.get::<_, i64>(0)? as u32;
-                if !wanted.contains(&uid) {
-                    continue;
-                }
+            let mut out = Vec::with_capacity(uids.len());
+            let select = "SELECT m.uid, m.prefix, m.blob, b.data FROM messages m JOIN blobs b ON b.hash = m.blob
+                          WHERE m.mailbox_id = ?1";
+            for_each_uid_row(c, select, "m.uid", mailbox, &uids, |uid, r| {
                 let mut full: Vec<u8> = r.get(1)?;
                 match r.get::<_, Option<Vec<u8>>>(3)? {
                     Some(data) => full.extend_from_slice(&data),
@@ -610,7 +634,8 @@ impl MailStore for SqliteStore {
                     }
                 }
                 out.push((uid, full));
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
         .await

@@ -38,6 +38,12 @@ async fn header_search_follows_changes() {
 }
 
 #[tokio::test]
+async fn by_uid_reads_give_exactly_the_uids_asked() {
+    let (_d, s) = fresh();
+    suite::by_uid_reads_give_exactly_the_uids_asked(&s).await;
+}
+
+#[tokio::test]
 async fn deliver_all_is_all_or_nothing() {
     let (_d, s) = fresh();
     suite::deliver_all_is_all_or_nothing(&s).await;
