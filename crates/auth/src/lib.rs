@@ -2,6 +2,7 @@
 //! of credentials against the store with account lockout and a per-address
 //! ban, TOTP second factor codes, app passwords and QR codes for enrollment.
 
+pub mod cache;
 pub mod guard;
 pub mod password;
 pub mod qr;

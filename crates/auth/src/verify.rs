@@ -138,6 +138,10 @@ pub struct Authenticator {
     /// One sign-in attempt per account at a time: parallel guesses all see
     /// the failures counted before them (no burst gets past the lock).
     gates: std::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Passwords verified lately (see [`crate::cache`]).
+    verified: crate::cache::CredentialCache,
+    /// argon2id checks run, dummy ones included (tests and metrics).
+    checks_run: std::sync::atomic::AtomicU64,
 }
 
 /// SHA-256 of an app password or recovery code, as the store keeps it.
@@ -167,7 +171,14 @@ impl Authenticator {
             ips: IpGuard::new(policy.ban),
             unknown: Counter::new(as_ban),
             gates: Default::default(),
+            verified: Default::default(),
+            checks_run: Default::default(),
         }
+    }
+
+    /// How many argon2id checks have run.
+    pub fn password_checks(&self) -> u64 {
+        self.checks_run.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits for the account's other sign-in attempts to finish; hold the
@@ -190,6 +201,7 @@ impl Authenticator {
 
     /// Checks a password with argon2 on the check threads.
     async fn password_matches(&self, password: &str, hash: String) -> Result<bool, StoreError> {
+        self.checks_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // argon2 takes tens of milliseconds of CPU: off the async threads.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = (password.to_string(), hash, tx);
@@ -289,7 +301,17 @@ impl Authenticator {
             self.password_matches(password, DUMMY_HASH.to_string()).await?;
             return Ok(Checked::Refused(SignIn::Locked));
         }
-        if self.password_matches(password, user.password_hash.clone()).await? {
+        // Taken on trust for the cache's TTL from the argon2id check that
+        // proved it, not from each use.
+        let matches = if self.verified.verified(user.id, &user.password_hash, password) {
+            true
+        } else if self.password_matches(password, user.password_hash.clone()).await? {
+            self.verified.remember(user.id, &user.password_hash, password);
+            true
+        } else {
+            false
+        };
+        if matches {
             // With a second factor to come, the failures stay until it succeeds.
             if !user.totp_enabled && (user.failed_logins > 0 || user.locked_until.is_some()) {
                 self.accounts.record_success(user.id).await?;
@@ -364,5 +386,62 @@ mod tests {
         let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
         assert_eq!(params(super::DUMMY_HASH), params(&real), "same algorithm, version, memory and time cost");
         assert!(!crate::verify_password("caravel-dummy-password", super::DUMMY_HASH));
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use caravel_store::{Directory, NewUser, Security, UserUpdate};
+
+    /// The credential cache spares argon2id for a password verified lately,
+    /// and never outlives a password change, a lock or two-factor sign-in.
+    #[tokio::test]
+    async fn verified_passwords_are_cached_and_never_outlive_a_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(caravel_store::sqlite::SqliteStore::open(dir.path()).expect("store"));
+        store.add_domain("example.test").await.expect("domain");
+        let address = Address::parse("ana@example.test").expect("address");
+        let hash = crate::hash_password("First-Password-2026").expect("hash");
+        store
+            .add_user(NewUser { address: address.clone(), name: None, quota: None, password_hash: hash })
+            .await
+            .expect("user");
+        let auth = Authenticator::new(store.clone());
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let ok = |s: SignIn| matches!(s, SignIn::Ok(_));
+        assert!(ok(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify")));
+        let after_first = auth.password_checks();
+        for _ in 0..4 {
+            assert!(ok(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify")));
+        }
+        assert_eq!(auth.password_checks(), after_first, "four more sign-ins, no argon2id");
+        let wrong = auth.verify("ana@example.test", "Wrong-Password-2026", ip).await.expect("verify");
+        assert_eq!(wrong, SignIn::Failed);
+        assert_eq!(auth.password_checks(), after_first + 1, "a wrong password is always checked");
+        // A password change: the old one fails at once.
+        let new_hash = crate::hash_password("Second-Password-2026").expect("hash");
+        store
+            .update_user(&address, UserUpdate { password_hash: Some(new_hash), ..Default::default() })
+            .await
+            .expect("change");
+        assert_eq!(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify"), SignIn::Failed);
+        assert!(ok(auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify")));
+        // Two-factor sign-in turned on: the cached password is not enough.
+        let id = store.get_user(&address).await.expect("get").expect("user").id;
+        store.set_totp_secret(id, Some("JBSWY3DPEHPK3PXP".into())).await.expect("secret");
+        store.enable_totp(id, Vec::new()).await.expect("2fa");
+        assert_eq!(
+            auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify"),
+            SignIn::AppPasswordRequired
+        );
+        // A locked account stays locked for a cached password.
+        let other_ip: IpAddr = "127.0.0.2".parse().expect("ip");
+        let mut outcome = SignIn::Failed;
+        for _ in 0..6 {
+            outcome = auth.verify("ana@example.test", "Guess-Password-2026", other_ip).await.expect("verify");
+        }
+        assert_eq!(outcome, SignIn::Locked);
+        assert_eq!(auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify"), SignIn::Locked);
     }
 }
