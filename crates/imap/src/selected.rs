@@ -20,8 +20,8 @@ pub struct Selected {
     /// The messages in sequence-number order, as this session knows them.
     pub messages: Vec<MessageMeta>,
     watch: broadcast::Receiver<MailboxChange>,
-    /// A change was seen by [`Selected::changed`] and not yet synced.
-    pending: bool,
+    /// Changes announced by the store and not yet synced.
+    pending: Pending,
     /// QRESYNC is on: expunges are reported as VANISHED.
     pub qresync: bool,
     /// CONDSTORE is on: flag updates carry MODSEQ (RFC 7162 §3.1.4.1).
@@ -42,6 +42,35 @@ pub struct Selected {
     known_keywords: std::collections::HashSet<String>,
     /// Live SEARCH and SORT results (RFC 5267 §4).
     pub(crate) contexts: Vec<crate::context::SearchContext>,
+}
+
+/// What the store announced since the last sync: a sync reads just these
+/// messages, so its cost follows the change, not the mailbox.
+#[derive(Default)]
+struct Pending {
+    /// Read the whole list again (the channel lagged: changes were lost).
+    full: bool,
+    /// Messages whose flags changed.
+    flags: std::collections::HashSet<u32>,
+    /// Messages expunged and not yet reported (kept while a command may not
+    /// report expunges, RFC 9051 §7.5.1).
+    gone: std::collections::HashSet<u32>,
+    /// New messages came.
+    appended: bool,
+}
+
+impl Pending {
+    fn any(&self) -> bool {
+        self.full || self.appended || !self.flags.is_empty() || !self.gone.is_empty()
+    }
+
+    fn record(&mut self, change: MailboxChange) {
+        match change {
+            MailboxChange::Appended { .. } => self.appended = true,
+            MailboxChange::FlagsChanged { uids, .. } => self.flags.extend(uids),
+            MailboxChange::Expunged { uids, .. } => self.gone.extend(uids),
+        }
+    }
 }
 
 /// The FLAGS list of a message; `recent` adds \Recent (IMAP4rev1 only).
@@ -186,7 +215,7 @@ impl Selected {
                 read_only,
                 messages,
                 watch,
-                pending: false,
+                pending: Pending::default(),
                 qresync: false,
                 condstore: false,
                 fetching: None,
@@ -203,24 +232,72 @@ impl Selected {
 
     /// Whether the store has announced a change since the last sync.
     fn drain(&mut self) -> bool {
-        let mut changed = std::mem::take(&mut self.pending);
         loop {
             match self.watch.try_recv() {
-                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => changed = true,
-                Err(_) => return changed,
+                Ok(change) => self.pending.record(change),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.pending.full = true,
+                Err(_) => return self.pending.any(),
             }
         }
     }
 
     /// Waits until the mailbox changes (for IDLE).
     pub async fn changed(&mut self) {
-        if !self.pending {
+        if !self.pending.any() {
             match self.watch.recv().await {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.pending = true,
+                Ok(change) => self.pending.record(change),
+                Err(broadcast::error::RecvError::Lagged(_)) => self.pending.full = true,
                 // No notifier any more: nothing will ever change.
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
             }
         }
+    }
+
+    /// What changed, as (messages of the view with their new state, UIDs
+    /// gone, new messages): read by UID after announced changes, or from
+    /// the whole list after lost ones.
+    async fn delta(
+        &mut self,
+        ctx: &Context,
+    ) -> Result<(Vec<MessageMeta>, std::collections::HashSet<u32>, Vec<MessageMeta>), StoreError> {
+        let p = std::mem::take(&mut self.pending);
+        let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
+        let known = |sel: &Selected, uid: u32| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
+        if p.full {
+            let fresh = match ctx.store.messages(self.mailbox.id).await {
+                Ok(f) => f,
+                Err(e) => {
+                    self.pending.full = true;
+                    return Err(e);
+                }
+            };
+            let present: std::collections::HashSet<u32> = fresh.iter().map(|m| m.uid).collect();
+            let gone = self.messages.iter().map(|m| m.uid).filter(|u| !present.contains(u)).collect();
+            let (new, updated) = fresh.into_iter().partition(|m| m.uid > last);
+            return Ok((updated, gone, new));
+        }
+        let mut ask: Vec<u32> = p.flags.iter().copied().filter(|u| !p.gone.contains(u) && known(self, *u)).collect();
+        ask.sort_unstable();
+        let from = p.appended.then_some(last + 1);
+        let metas = if ask.is_empty() && from.is_none() {
+            Vec::new()
+        } else {
+            match ctx.store.messages_changed(self.mailbox.id, &ask, from).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.pending = p;
+                    return Err(e);
+                }
+            }
+        };
+        let mut gone = p.gone;
+        // An asked message that is no longer there went meanwhile.
+        for uid in ask.iter().filter(|u| metas.binary_search_by_key(*u, |m| m.uid).is_err()) {
+            gone.insert(*uid);
+        }
+        gone.retain(|&u| known(self, u));
+        let (new, updated) = metas.into_iter().partition(|m| m.uid > last);
+        Ok((updated, gone, new))
     }
 
     /// Brings the view up to date and says what changed: EXISTS for new
@@ -230,63 +307,57 @@ impl Selected {
         if !self.drain() {
             return Vec::new();
         }
-        let Ok(fresh) = ctx.store.messages(self.mailbox.id).await else { return Vec::new() };
-        let mut out = self.learn_keywords(&fresh);
-        let fresh_by_uid: std::collections::HashMap<u32, &MessageMeta> = fresh.iter().map(|m| (m.uid, m)).collect();
+        let Ok((updated, gone, new)) = self.delta(ctx).await else { return Vec::new() };
+        let mut out = self.learn_keywords(updated.iter().chain(new.iter()));
         // What live results (RFC 5267) look at again: changed and new messages.
         let mut changed = std::collections::HashSet::new();
-        // Flag changes of messages both sides know.
-        for (i, m) in self.messages.iter_mut().enumerate() {
-            if let Some(f) = fresh_by_uid.get(&m.uid) {
-                if f.modseq != m.modseq || f.flags != m.flags || f.keywords != m.keywords {
-                    changed.insert(m.uid);
-                    *m = (*f).clone();
-                    // MODSEQ only once CONDSTORE is on (RFC 7162 §3.1).
-                    let modseq = if self.condstore { format!(" MODSEQ ({})", m.modseq) } else { String::new() };
-                    out.extend(
-                        format!(
-                            "* {} FETCH (UID {} FLAGS ({}){modseq})\r\n",
-                            i + 1,
-                            m.uid,
-                            flags_text(m, in_ranges(&self.recent, m.uid)),
-                        )
-                        .into_bytes(),
-                    );
-                }
+        // Flag changes of messages both sides know, found by UID.
+        for f in updated {
+            let Ok(i) = self.messages.binary_search_by_key(&f.uid, |m| m.uid) else { continue };
+            let m = &mut self.messages[i];
+            if f.modseq != m.modseq || f.flags != m.flags || f.keywords != m.keywords {
+                changed.insert(f.uid);
+                *m = f;
+                // MODSEQ only once CONDSTORE is on (RFC 7162 §3.1).
+                let modseq = if self.condstore { format!(" MODSEQ ({})", m.modseq) } else { String::new() };
+                out.extend(
+                    format!(
+                        "* {} FETCH (UID {} FLAGS ({}){modseq})\r\n",
+                        i + 1,
+                        m.uid,
+                        flags_text(m, in_ranges(&self.recent, m.uid)),
+                    )
+                    .into_bytes(),
+                );
             }
         }
-        if !allow_expunge && self.messages.iter().any(|m| !fresh_by_uid.contains_key(&m.uid)) {
+        if !gone.is_empty() && !allow_expunge {
             // Expunges this command may not report: the next one will.
-            self.pending = true;
-        }
-        if allow_expunge && !self.contexts.is_empty() {
-            let gone: std::collections::HashSet<u32> =
-                self.messages.iter().map(|m| m.uid).filter(|u| !fresh_by_uid.contains_key(u)).collect();
-            if !gone.is_empty() {
+            self.pending.gone.extend(gone);
+        } else if !gone.is_empty() {
+            if !self.contexts.is_empty() {
                 out.extend(self.context_expunges(&gone));
             }
-        }
-        if allow_expunge {
-            let mut vanished = Vec::new();
-            // From the end, so each number is right when it is sent.
-            for i in (0..self.messages.len()).rev() {
-                if !fresh_by_uid.contains_key(&self.messages[i].uid) {
-                    let gone = self.messages.remove(i);
-                    if self.qresync {
-                        vanished.push(gone.uid);
-                    } else {
-                        out.extend(format!("* {} EXPUNGE\r\n", i + 1).into_bytes());
-                    }
-                }
-            }
-            if !vanished.is_empty() {
+            let mut numbers: Vec<usize> =
+                gone.iter().filter_map(|u| self.messages.binary_search_by_key(u, |m| m.uid).ok()).collect();
+            numbers.sort_unstable();
+            if self.qresync {
+                let mut vanished: Vec<u32> = gone.iter().copied().collect();
                 vanished.sort_unstable();
                 out.extend(format!("* VANISHED {}\r\n", compress(&vanished)).into_bytes());
+            } else {
+                // From the end, so each number is right when it is sent.
+                for i in numbers.iter().rev() {
+                    out.extend(format!("* {} EXPUNGE\r\n", i + 1).into_bytes());
+                }
             }
+            self.messages.retain(|m| !gone.contains(&m.uid));
         }
+        let mut new = new;
         let last = self.messages.last().map(|m| m.uid).unwrap_or(0);
         let before = self.messages.len();
-        self.messages.extend(fresh.iter().filter(|m| m.uid > last).cloned());
+        new.retain(|m| m.uid > last);
+        self.messages.extend(new);
         changed.extend(self.messages[before..].iter().map(|m| m.uid));
         if self.messages.len() != before {
             out.extend(format!("* {} EXISTS\r\n", self.messages.len()).into_bytes());
@@ -680,7 +751,9 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 }
             }
             // Our own change comes back through the notifier; show it now.
-            let fresh = match ctx.store.messages(sel.mailbox.id).await {
+            // Just the messages this STORE touched, read back by UID.
+            let touched: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
+            let fresh = match ctx.store.messages_changed(sel.mailbox.id, &touched, None).await {
                 Ok(f) => f,
                 Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
             };

@@ -94,3 +94,44 @@ async fn rename_inbox_empties_it_for_other_sessions() {
     assert_eq!(out.matches(" EXPUNGE\r\n").count(), 5, "{out}");
     assert!(run(&mut b, "s STATUS Old (MESSAGES)").await.contains("MESSAGES 5"));
 }
+
+/// A session's view follows another's changes whether it reads them by UID
+/// (a few announced changes) or again in full (more changes than the
+/// channel holds were missed): after either, both views agree.
+#[tokio::test]
+async fn views_agree_after_few_changes_and_after_missed_ones() {
+    let (h, mut a, mut b) = two().await;
+    let view = |out: String| -> Vec<String> {
+        // \Recent belongs to one session only (RFC 3501 §2.3.2).
+        let mut lines: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains(" FETCH "))
+            .map(|l| l.replace("\\Recent ", "").replace(" \\Recent", "").replace("\\Recent", ""))
+            .collect();
+        lines.sort();
+        lines
+    };
+    // A few changes: read back by UID.
+    run(&mut b, "x STORE 2 +FLAGS.SILENT (\\Flagged)").await;
+    run(&mut b, "y STORE 4 +FLAGS.SILENT (\\Deleted)").await;
+    run(&mut b, "z EXPUNGE").await;
+    h.deliver(SIMPLE).await;
+    let out = run(&mut a, "n NOOP").await;
+    assert!(out.contains("* 2 FETCH (UID 2 FLAGS (\\Flagged"), "{out}");
+    assert!(out.contains("* 4 EXPUNGE\r\n") && out.contains("* 5 EXISTS\r\n"), "{out}");
+    run(&mut b, "n NOOP").await;
+    assert_eq!(view(run(&mut a, "f FETCH 1:* (UID FLAGS)").await), view(run(&mut b, "f FETCH 1:* (UID FLAGS)").await));
+    // More changes than the channel holds (256): a is told it lagged and
+    // reads the whole list once.
+    for n in 0..300 {
+        let flag = if n % 2 == 0 { "+" } else { "-" };
+        run(&mut b, &format!("s{n} STORE 1:5 {flag}FLAGS.SILENT ($Busy{})", n % 7)).await;
+    }
+    run(&mut b, "d STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    run(&mut b, "e EXPUNGE").await;
+    h.deliver(SIMPLE).await;
+    let out = run(&mut a, "n NOOP").await;
+    assert!(out.contains("* 3 EXPUNGE\r\n") && out.contains("* 5 EXISTS\r\n"), "{out}");
+    run(&mut b, "n NOOP").await;
+    assert_eq!(view(run(&mut a, "f FETCH 1:* (UID FLAGS)").await), view(run(&mut b, "f FETCH 1:* (UID FLAGS)").await));
+}

@@ -281,6 +281,8 @@ pub async fn by_uid_reads_give_exactly_the_uids_asked(s: &dyn Store) {
             let subject = format!("Subject: test {uid}\r\n");
             assert!(raw.windows(subject.len()).any(|w| w == subject.as_bytes()), "uid {uid}");
         }
+        let metas = s.messages_changed(mb.id, &asked, None).await.expect("metas");
+        assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), want, "{asked:?}");
         let structures = s.structures(mb.id, &asked).await.expect("structures");
         let mut got: Vec<u32> = structures.keys().copied().collect();
         got.sort_unstable();
@@ -289,6 +291,10 @@ pub async fn by_uid_reads_give_exactly_the_uids_asked(s: &dyn Store) {
             assert_eq!(env.subject.as_deref(), Some(format!("test {uid}").as_str()));
         }
     }
+    // With `from`: those asked, then every message from that UID on, once each.
+    let metas = s.messages_changed(mb.id, &[7, 299, 3], Some(298)).await.expect("metas");
+    assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 7, 298, 299, 300]);
+    assert!(s.messages_changed(mb.id, &[], Some(301)).await.expect("none").is_empty());
 }
 
 /// `deliver_all` (MULTIAPPEND): every message stored in one go, or none;

@@ -152,6 +152,10 @@ pub trait MailStore: Send + Sync {
     /// Removes message `id` from the queue (its body goes once unused).
     async fn del_queued(&self, id: i64) -> Result<()>;
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    /// The messages of `uids` that still exist, and with `from` every message
+    /// from that UID on, in UID order: what a session's view needs after a
+    /// change, without reading the whole mailbox.
+    async fn messages_changed(&self, mailbox: MailboxId, uids: &[u32], from: Option<u32>) -> Result<Vec<MessageMeta>>;
     /// The envelope and MIME structure computed at delivery.
     async fn structure(&self, mailbox: MailboxId, uid: u32) -> Result<(mime::Envelope, mime::BodyPart)>;
     /// The structures of many messages at once (FETCH 1:* ENVELOPE).

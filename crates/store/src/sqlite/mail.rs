@@ -309,6 +309,25 @@ fn in_savepoint<R>(c: &Connection, f: impl FnOnce() -> Result<R>) -> Result<R> {
     out
 }
 
+/// The columns of a [`MessageMeta`], for [`meta_from_row`].
+const META_SELECT: &str =
+    "SELECT uid, modseq, flags, keywords, internal_date, size, blob, prefix, internal_zone FROM messages";
+
+fn meta_from_row(r: &rusqlite::Row) -> rusqlite::Result<MessageMeta> {
+    let keywords: String = r.get(3)?;
+    Ok(MessageMeta {
+        uid: r.get::<_, i64>(0)? as u32,
+        modseq: r.get::<_, i64>(1)? as u64,
+        flags: Flags(r.get::<_, i64>(2)? as u8),
+        keywords: keywords.split_whitespace().map(str::to_string).collect(),
+        internal_date: r.get(4)?,
+        internal_zone: r.get(8)?,
+        size: r.get::<_, i64>(5)? as u64,
+        blob: r.get(6)?,
+        prefix: r.get(7)?,
+    })
+}
+
 /// Runs `select` (rows of `mailbox`, its first column the UID) for just the
 /// rows of `uids`, in UID order, and hands each to `f`: one range scan when
 /// the UIDs lie close together (a FETCH range), one index lookup each when
@@ -538,25 +557,32 @@ impl MailStore for SqliteStore {
 
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT uid, modseq, flags, keywords, internal_date, size, blob, prefix, internal_zone FROM messages
-                 WHERE mailbox_id = ?1 ORDER BY uid",
-            )?;
-            let rows = st.query_map([mailbox], |r| {
-                let keywords: String = r.get(3)?;
-                Ok(MessageMeta {
-                    uid: r.get::<_, i64>(0)? as u32,
-                    modseq: r.get::<_, i64>(1)? as u64,
-                    flags: Flags(r.get::<_, i64>(2)? as u8),
-                    keywords: keywords.split_whitespace().map(str::to_string).collect(),
-                    internal_date: r.get(4)?,
-                    internal_zone: r.get(8)?,
-                    size: r.get::<_, i64>(5)? as u64,
-                    blob: r.get(6)?,
-                    prefix: r.get(7)?,
-                })
-            })?;
+            let mut st = c.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 ORDER BY uid"))?;
+            let rows = st.query_map([mailbox], meta_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn messages_changed(&self, mailbox: MailboxId, uids: &[u32], from: Option<u32>) -> Result<Vec<MessageMeta>> {
+        let uids = uids.to_vec();
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for_each_uid_row(c, &format!("{META_SELECT} WHERE mailbox_id = ?1"), "uid", mailbox, &uids, |_, r| {
+                out.push(meta_from_row(r)?);
+                Ok(())
+            })?;
+            if let Some(from) = from {
+                let mut st =
+                    c.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid >= ?2 ORDER BY uid"))?;
+                let rows = st.query_map(params![mailbox, from], meta_from_row)?;
+                for m in rows {
+                    out.push(m?);
+                }
+            }
+            out.sort_by_key(|m| m.uid);
+            out.dedup_by_key(|m| m.uid);
+            Ok(out)
         })
         .await
     }
