@@ -1,7 +1,7 @@
 //! What one change costs a session that has a large mailbox selected: the
 //! NOOP after another session flags one message, and after one new message
-//! arrives, on a mailbox of BENCH_MESSAGES (100,000) messages. It must not
-//! grow with the mailbox.
+//! arrives, on a mailbox of BENCH_MESSAGES (100,000) messages (it must not
+//! grow with the mailbox); and SORT of the whole mailbox, warm.
 //!
 //! `cargo bench -p caravel-imap --bench sync`
 
@@ -40,7 +40,16 @@ fn main() {
             let deliveries = batch
                 .iter()
                 .map(|n| Delivery {
-                    raw: Arc::new(format!("From: b{n}@remote.test\r\nSubject: s{n}\r\n\r\nbody {n}\r\n").into_bytes()),
+                    raw: Arc::new(
+                        format!(
+                            "From: B{n} <b{}@remote.test>\r\nSubject: Re: s{}\r\nDate: Mon, {} Dec 2024 10:{:02}:00 +0000\r\n\r\nbody {n}\r\n",
+                            n % 977,
+                            n % 1013,
+                            1 + n % 28,
+                            n % 60
+                        )
+                        .into_bytes(),
+                    ),
                     targets: inbox(),
                     ..Default::default()
                 })
@@ -84,5 +93,12 @@ fn main() {
             flag_ms / reps as f64,
             new_ms / reps as f64
         );
+        for command in ["SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL", "SORT (FROM) UTF-8 ALL"] {
+            run(&mut a, &format!("w {command}")).await;
+            let t = Instant::now();
+            let out = run(&mut a, &format!("s {command}")).await;
+            assert!(out.contains("s OK"), "{out}");
+            println!("{count} messages: {command} {:.0} ms (warm)", t.elapsed().as_secs_f64() * 1000.0);
+        }
     });
 }

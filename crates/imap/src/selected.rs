@@ -939,20 +939,20 @@ fn references_of(raw: &[u8]) -> Vec<String> {
     field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()
 }
 
-type Structures = std::collections::HashMap<u32, (caravel_store::mime::Envelope, caravel_store::mime::BodyPart)>;
+type Envelopes = std::collections::HashMap<u32, caravel_store::mime::Envelope>;
 
 /// What SORT and THREAD compare of the messages `hits` (indexes into the
 /// view); a message expunged meanwhile (no structure) is left out.
 fn sort_items<'a>(
     sel: &Selected,
     hits: &[usize],
-    structures: &'a Structures,
+    envelopes: &'a Envelopes,
     mut refs: std::collections::HashMap<u32, Vec<String>>,
 ) -> Vec<crate::sort::SortItem<'a>> {
     hits.iter()
         .filter_map(|&i| {
             let m = &sel.messages[i];
-            let (env, _) = structures.get(&m.uid)?;
+            let env = envelopes.get(&m.uid)?;
             Some(crate::sort::SortItem {
                 seq: i as u32 + 1,
                 uid: m.uid,
@@ -975,7 +975,7 @@ async fn thread(
 ) -> Result<String, StoreError> {
     let hits = search_messages(ctx, sel, keys).await?;
     let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
-    let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
+    let envelopes = ctx.store.envelopes_of(sel.mailbox.id, &uids).await?;
     let mut refs = std::collections::HashMap::new();
     if references {
         for &i in &hits {
@@ -983,7 +983,7 @@ async fn thread(
             refs.insert(sel.messages[i].uid, references_of(&raw));
         }
     }
-    let items = sort_items(sel, &hits, &structures, refs);
+    let items = sort_items(sel, &hits, &envelopes, refs);
     let number = |i: &crate::sort::SortItem| if uid { i.uid } else { i.seq };
     let threads =
         if references { crate::sort::references(&items, number) } else { crate::sort::ordered_subject(&items, number) };
@@ -1013,8 +1013,8 @@ pub(crate) async fn sort_indexes(
     criteria: &[crate::sort::SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
     let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
-    let structures = ctx.store.structures(sel.mailbox.id, &uids).await?;
-    let mut items = sort_items(sel, &hits, &structures, Default::default());
+    let envelopes = ctx.store.envelopes_of(sel.mailbox.id, &uids).await?;
+    let mut items = sort_items(sel, &hits, &envelopes, Default::default());
     crate::sort::sort(&mut items, criteria);
     Ok(items.iter().map(|i| i.seq as usize - 1).collect())
 }

@@ -166,6 +166,13 @@ pub trait MailStore: Send + Sync {
     ) -> Result<std::collections::HashMap<u32, (mime::Envelope, mime::BodyPart)>>;
     /// The envelopes of a mailbox's messages, by UID (SEARCH SUBJECT, SORT).
     async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, mime::Envelope>>;
+    /// The envelopes of just these messages (SORT and THREAD of a result):
+    /// no body structure is read.
+    async fn envelopes_of(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+    ) -> Result<std::collections::HashMap<u32, mime::Envelope>>;
     async fn read_blob(&self, hash: &str) -> Result<Vec<u8>>;
     /// Several whole messages (prefix + blob) in one query, by UID; UIDs
     /// that no longer exist are left out (SEARCH BODY/TEXT over a mailbox).

@@ -628,6 +628,22 @@ impl MailStore for SqliteStore {
         .await
     }
 
+    async fn envelopes_of(&self, mailbox: MailboxId, uids: &[u32]) -> Result<std::collections::HashMap<u32, Envelope>> {
+        let uids = uids.to_vec();
+        self.read(move |c| {
+            let mut out = std::collections::HashMap::with_capacity(uids.len());
+            let select = "SELECT uid, envelope FROM messages WHERE mailbox_id = ?1";
+            for_each_uid_row(c, select, "uid", mailbox, &uids, |uid, r| {
+                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?)
+                    .map_err(|e| StoreError::Backend(format!("stored envelope unreadable: {e}")))?;
+                out.insert(uid, env);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, Envelope>> {
         self.read(move |c| {
             let mut st = c.prepare_cached("SELECT uid, envelope FROM messages WHERE mailbox_id = ?1")?;
