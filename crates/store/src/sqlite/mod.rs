@@ -31,11 +31,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read connections kept open between reads.
 const MAX_IDLE_READERS: usize = 8;
 
+/// Reads that run at once; more wait their turn. Each holds a connection (a
+/// page cache of up to 2 MB) and a blocking thread: without a bound, ten
+/// busy clients grew the process to about 100 threads and hundreds of MB.
+const MAX_CONCURRENT_READS: usize = MAX_IDLE_READERS;
+
+/// The WAL is cut back to this size after a checkpoint, so a burst of
+/// writes (flag changes on a large mailbox) does not leave a large file.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 pub struct SqliteStore {
     db_path: PathBuf,
     blobs: BlobStore,
     writer: Writer,
     readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<tokio::sync::Semaphore>,
     notifier: Notifier,
     header_cache: Arc<HeaderCache>,
     queue_signal: Arc<tokio::sync::Notify>,
@@ -56,12 +66,14 @@ impl SqliteStore {
         blobs.clean_temp()?;
         let mut conn = open_connection(&db_path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
             writer: Writer::start(conn, blobs.clone()),
             db_path,
             blobs,
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
             notifier: Notifier::default(),
             header_cache: Arc::new(HeaderCache::default()),
             queue_signal: Arc::new(tokio::sync::Notify::new()),
@@ -76,7 +88,14 @@ impl SqliteStore {
     {
         let pool = self.readers.clone();
         let path = self.db_path.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("the store is closing".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let taken = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let conn = match taken {
                 Some(c) => c,

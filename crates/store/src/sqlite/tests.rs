@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use super::SqliteStore;
 use crate::conformance as suite;
 use crate::Maintenance;
@@ -310,4 +312,35 @@ async fn an_unreadable_stored_structure_is_rebuilt_and_reported() {
     let mut uids: Vec<u32> = left.keys().copied().collect();
     uids.sort();
     assert_eq!(uids, vec![1, 2]);
+}
+
+/// Reads run at most MAX_CONCURRENT_READS at once, however many are asked
+/// for together (each holds a connection and a blocking thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_are_bounded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_d, s) = fresh();
+    let s = Arc::new(s);
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (s, now, peak) = (s.clone(), now.clone(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            s.read(move |c| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                let one: i64 = c.query_row("SELECT 1", [], |r| r.get(0))?;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(one)
+            })
+            .await
+            .expect("read")
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 1);
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=super::MAX_CONCURRENT_READS).contains(&peak), "peak {peak}");
 }
