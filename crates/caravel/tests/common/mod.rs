@@ -93,7 +93,9 @@ pub fn free_port() -> u16 {
 }
 
 pub fn wait_for_port(port: u16) {
-    for _ in 0..200 {
+    // Up to 20 s: a debug server starting while the rest of the suite runs
+    // on two cores can take more than 5.
+    for _ in 0..800 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
