@@ -211,6 +211,9 @@ pub struct ImportArgs {
     /// Mark imported messages as read
     #[arg(long)]
     pub seen: bool,
+    /// Skip the first N messages of the sources (to go on after a stopped import)
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
     /// mbox files, Maildir folders, or files holding one message each
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,

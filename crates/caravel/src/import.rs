@@ -4,7 +4,7 @@
 //! Each stored message is printed (`UID <uid> <sha256>`) only once it is
 //! durable: a crash loses nothing that was printed.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::cli::ImportArgs;
 use crate::commands::{open_existing_store, CmdResult};
 
 /// Deliveries in flight at once.
-const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 8;
 
 /// One message read from a source, with the flags its source recorded.
 pub struct Imported {
@@ -27,34 +27,8 @@ pub struct Imported {
 
 /// Splits an mbox (mboxrd/mboxo: "From " separator lines, ">From " quoting).
 pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut messages = Vec::new();
-    let mut current: Option<Vec<u8>> = None;
-    let mut at_line_start = true;
-    let mut i = 0;
-    while i < data.len() {
-        let end = data[i..].iter().position(|&b| b == b'\n').map(|p| i + p + 1).unwrap_or(data.len());
-        let line = &data[i..end];
-        if at_line_start && line.starts_with(b"From ") {
-            if let Some(m) = current.take() {
-                messages.push(m);
-            }
-            current = Some(Vec::new());
-        } else if let Some(m) = current.as_mut() {
-            // mboxrd: one level of ">" quoting is removed from ">+From " lines.
-            let quoted = line.iter().take_while(|&&b| b == b'>').count();
-            if quoted > 0 && line[quoted..].starts_with(b"From ") {
-                m.extend_from_slice(&line[1..]);
-            } else {
-                m.extend_from_slice(line);
-            }
-        }
-        at_line_start = line.ends_with(b"\n");
-        i = end;
-    }
-    if let Some(m) = current {
-        messages.push(m);
-    }
-    messages
+    let mut reader = MboxReader::new(data, u64::MAX);
+    std::iter::from_fn(|| reader.next_message().ok().flatten()).collect()
 }
 
 /// Maildir flags from a file name's ":2," info (Seen, Replied, Flagged, Trashed, Draft).
@@ -75,36 +49,186 @@ fn maildir_flags(name: &str) -> Flags {
     flags
 }
 
-fn read_source(path: &Path, out: &mut Vec<Imported>) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-    if path.is_dir() {
-        let mut files: Vec<PathBuf> = Vec::new();
-        for sub in ["cur", "new"] {
-            let dir = path.join(sub);
-            if dir.is_dir() {
-                for f in std::fs::read_dir(&dir).map_err(err)? {
-                    files.push(f.map_err(err)?.path());
+/// Bytes of messages being stored at once, whatever their number: memory
+/// stays bounded however large the mbox or Maildir.
+const IN_FLIGHT_BYTES: usize = 32 << 20;
+
+/// Reads an mbox one message at a time (mboxrd/mboxo: "From " separator
+/// lines, one level of ">From " quoting removed).
+struct MboxReader<R: std::io::BufRead> {
+    input: R,
+    /// Messages still to pass over unread (`--skip`): not kept, not limited.
+    skip: usize,
+    /// The message being read, once its "From " line was seen.
+    current: Option<Vec<u8>>,
+    at_line_start: bool,
+    line: Vec<u8>,
+    max: u64,
+}
+
+impl<R: std::io::BufRead> MboxReader<R> {
+    fn new(input: R, max: u64) -> Self {
+        MboxReader { input, skip: 0, current: None, at_line_start: true, line: Vec::new(), max }
+    }
+
+    /// The next message, or `None` at the end. A message over `max` bytes is
+    /// an error as soon as it is seen, before it is all in memory.
+    fn next_message(&mut self) -> Result<Option<Vec<u8>>, String> {
+        loop {
+            self.line.clear();
+            // Never more of a line than could still fit the message: a huge
+            // line is refused without being read whole.
+            let room = if self.skip > 0 {
+                u64::MAX - 1
+            } else {
+                self.max.saturating_sub(self.current.as_ref().map_or(0, |m| m.len() as u64))
+            };
+            let n = std::io::Read::take(&mut self.input, room.saturating_add(1).max(1024))
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                if self.current.is_some() && self.skip > 0 {
+                    self.skip -= 1;
+                    self.current = None;
+                }
+                return Ok(self.current.take());
+            }
+            let line = &self.line[..];
+            let starts = self.at_line_start && line.starts_with(b"From ");
+            self.at_line_start = line.ends_with(b"\n");
+            if starts {
+                if let Some(done) = self.current.replace(Vec::new()) {
+                    if self.skip > 0 {
+                        self.skip -= 1;
+                        continue;
+                    }
+                    return Ok(Some(done));
+                }
+                continue;
+            }
+            if self.skip > 0 {
+                continue;
+            }
+            if let Some(m) = self.current.as_mut() {
+                // mboxrd: one level of ">" quoting is removed from ">+From " lines.
+                let quoted = line.iter().take_while(|&&b| b == b'>').count();
+                if quoted > 0 && line[quoted..].starts_with(b"From ") {
+                    m.extend_from_slice(&line[1..]);
+                } else {
+                    m.extend_from_slice(line);
+                }
+                if m.len() as u64 > self.max {
+                    return Err(format!("a message is larger than [limits] max_message_size ({} bytes)", self.max));
                 }
             }
         }
-        if files.is_empty() {
-            return Err(format!("{} is not a Maildir (no cur/ or new/ with messages)", path.display()));
-        }
-        files.sort();
-        for f in files {
-            let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            let raw = std::fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            out.push(Imported { raw: to_crlf(raw), flags: maildir_flags(&name) });
-        }
-        return Ok(());
     }
-    let data = std::fs::read(path).map_err(err)?;
-    if data.starts_with(b"From ") {
-        out.extend(split_mbox(&data).into_iter().map(|m| Imported { raw: to_crlf(m), flags: Flags::default() }));
-    } else {
-        out.push(Imported { raw: to_crlf(data), flags: Flags::default() });
+}
+
+/// The messages of the sources, one at a time: mbox files read as a stream,
+/// Maildir folders a file at a time, other files whole (one message each).
+struct Sources {
+    /// Messages still to pass over (`--skip`).
+    skip: usize,
+    paths: std::vec::IntoIter<PathBuf>,
+    /// Maildir files still to read, with their flags.
+    files: std::vec::IntoIter<(PathBuf, Flags)>,
+    mbox: Option<MboxReader<std::io::BufReader<std::fs::File>>>,
+    max: u64,
+}
+
+impl Sources {
+    fn new(paths: Vec<PathBuf>, max: u64, skip: usize) -> Sources {
+        Sources { skip, paths: paths.into_iter(), files: Vec::new().into_iter(), mbox: None, max }
     }
-    Ok(())
+
+    fn read_whole(&self, path: &Path) -> Result<Vec<u8>, String> {
+        let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        let size = std::fs::metadata(path).map_err(err)?.len();
+        if size > self.max {
+            return Err(format!(
+                "{} ({size} bytes) is larger than [limits] max_message_size ({} bytes)",
+                path.display(),
+                self.max
+            ));
+        }
+        std::fs::read(path).map_err(err)
+    }
+
+    fn next_message(&mut self) -> Result<Option<Imported>, String> {
+        loop {
+            if let Some(mbox) = self.mbox.as_mut() {
+                mbox.skip = self.skip;
+                let next = mbox.next_message();
+                self.skip = mbox.skip;
+                match next? {
+                    Some(m) => return Ok(Some(Imported { raw: to_crlf(m), flags: Flags::default() })),
+                    None => self.mbox = None,
+                }
+            }
+            if let Some((file, flags)) = self.files.next() {
+                if self.skip > 0 {
+                    self.skip -= 1;
+                    continue;
+                }
+                return Ok(Some(Imported { raw: to_crlf(self.read_whole(&file)?), flags }));
+            }
+            let Some(path) = self.paths.next() else { return Ok(None) };
+            let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+            if path.is_dir() {
+                let mut files: Vec<PathBuf> = Vec::new();
+                for sub in ["cur", "new"] {
+                    let dir = path.join(sub);
+                    if dir.is_dir() {
+                        for f in std::fs::read_dir(&dir).map_err(err)? {
+                            files.push(f.map_err(err)?.path());
+                        }
+                    }
+                }
+                if files.is_empty() {
+                    return Err(format!("{} is not a Maildir (no cur/ or new/ with messages)", path.display()));
+                }
+                files.sort();
+                let flagged = files
+                    .into_iter()
+                    .map(|f| {
+                        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                        (f, maildir_flags(&name))
+                    })
+                    .collect::<Vec<_>>();
+                self.files = flagged.into_iter();
+                continue;
+            }
+            let mut input = std::io::BufReader::new(std::fs::File::open(&path).map_err(err)?);
+            let is_mbox = std::io::BufRead::fill_buf(&mut input).map_err(err)?.starts_with(b"From ");
+            if is_mbox {
+                self.mbox = Some(MboxReader::new(input, self.max));
+                continue;
+            }
+            if self.skip > 0 {
+                self.skip -= 1;
+                continue;
+            }
+            return Ok(Some(Imported { raw: to_crlf(self.read_whole(&path)?), flags: Flags::default() }));
+        }
+    }
+}
+
+/// Which messages are durable: the import can be resumed after the first
+/// `prefix` of them (the ones after may be stored too, or not).
+#[derive(Default)]
+struct Done {
+    prefix: usize,
+    later: std::collections::BTreeSet<usize>,
+}
+
+impl Done {
+    fn finished(&mut self, index: usize) {
+        self.later.insert(index);
+        while self.later.remove(&self.prefix) {
+            self.prefix += 1;
+        }
+    }
 }
 
 pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
@@ -112,29 +236,46 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
     let address = Address::parse(&args.address)?;
     let user =
         store.get_user(&address).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {address}"))?;
-    let mut messages = Vec::new();
-    for p in &args.paths {
-        read_source(p, &mut messages)?;
-    }
-    if let Some(big) = messages.iter().find(|m| m.raw.len() as u64 > config.limits.max_message_size) {
-        return Err(format!(
-            "a message of {} bytes is larger than [limits] max_message_size ({} bytes)",
-            big.raw.len(),
-            config.limits.max_message_size
-        ));
-    }
     let boxes = store.mailboxes(user.id).await.map_err(|e| e.to_string())?;
     if !boxes.iter().any(|b| b.name == args.mailbox) {
         store.create_mailbox(user.id, &args.mailbox).await.map_err(|e| e.to_string())?;
     }
     let store: Arc<dyn Store> = store;
     let gate = Arc::new(Semaphore::new(IN_FLIGHT));
+    // Permits of 1 KiB: the bytes of the messages being stored.
+    let budget = IN_FLIGHT_BYTES >> 10;
+    let bytes = Arc::new(Semaphore::new(budget));
+    // Messages before --skip count as done: the prefix is of the sources.
+    let done = Arc::new(std::sync::Mutex::new(Done { prefix: args.skip, ..Default::default() }));
     let mut tasks = tokio::task::JoinSet::new();
-    let total = messages.len();
+    // --skip: the first messages are passed over unread.
+    let mut sources = Sources::new(args.paths.clone(), config.limits.max_message_size, args.skip);
     let now = caravel_store::now_secs();
-    for m in messages {
+    let mut index = args.skip;
+    let mut failed = None;
+    let mut last_report = std::time::Instant::now();
+    loop {
+        // Reading the next message is blocking file I/O: off the runtime.
+        let (back, next) = tokio::task::spawn_blocking(move || {
+            let next = sources.next_message();
+            (sources, next)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        sources = back;
+        let m = match next {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        let kib = (m.raw.len() >> 10).clamp(1, budget) as u32;
+        let room = bytes.clone().acquire_many_owned(kib).await.map_err(|e| e.to_string())?;
         let permit = gate.clone().acquire_owned().await.map_err(|e| e.to_string())?;
         let store = store.clone();
+        let task_done = done.clone();
         let flags = if args.seen { m.flags.union(Flags::SEEN) } else { m.flags };
         let delivery = Delivery {
             raw: Arc::new(m.raw),
@@ -144,27 +285,46 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
             session: "import".into(),
             ..Default::default()
         };
+        let this = index;
         tasks.spawn(async move {
             let hash = caravel_store::blobs::BlobStore::hash(&delivery.raw);
             let out = store.deliver(delivery).await;
-            drop(permit);
+            drop((permit, room));
             let stored = out.map_err(|e| e.to_string())?.stored.remove(0).map_err(|e| e.to_string())?;
+            task_done.lock().unwrap_or_else(|e| e.into_inner()).finished(this);
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "UID {} {hash}", stored.uid);
             let _ = stdout.flush();
             Ok::<(), String>(())
         });
+        index += 1;
+        while let Some(r) = tasks.try_join_next() {
+            if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
+                failed.get_or_insert(e);
+            }
+        }
+        if failed.is_some() {
+            break;
+        }
+        if last_report.elapsed() >= std::time::Duration::from_secs(5) {
+            let prefix = done.lock().unwrap_or_else(|e| e.into_inner()).prefix;
+            eprintln!("imported {} message(s) so far", prefix - args.skip);
+            last_report = std::time::Instant::now();
+        }
     }
-    let mut failed = None;
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
             failed.get_or_insert(e);
         }
     }
+    let durable = done.lock().unwrap_or_else(|e| e.into_inner()).prefix;
     match failed {
-        Some(e) => Err(format!("import stopped: {e}")),
+        Some(e) => Err(format!(
+            "import stopped: {e}. The first {durable} message(s) of the sources are stored; \
+             to go on after fixing the cause, run the same command with --skip {durable}"
+        )),
         None => {
-            eprintln!("imported {total} message(s) into {} of {address}", args.mailbox);
+            eprintln!("imported {} message(s) into {} of {address}", index - args.skip, args.mailbox);
             Ok(())
         }
     }
@@ -181,6 +341,14 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0], b"Subject: one\n\nFrom here\n>From there\n\n");
         assert_eq!(to_crlf(m[1].clone()), b"Subject: two\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn an_oversized_message_stops_the_reader_before_it_is_all_read() {
+        let mbox = format!("From a@b x\nSubject: small\n\nok\nFrom c@d x\nSubject: big\n\n{}", "y".repeat(5000));
+        let mut r = MboxReader::new(mbox.as_bytes(), 1000);
+        assert_eq!(r.next_message().expect("first").expect("a message"), b"Subject: small\n\nok\n");
+        assert!(r.next_message().is_err(), "the second is over the limit");
     }
 
     #[test]
