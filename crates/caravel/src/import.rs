@@ -78,8 +78,9 @@ impl<R: std::io::BufRead> MboxReader<R> {
             self.line.clear();
             // Never more of a line than could still fit the message: a huge
             // line is refused without being read whole.
+            // Passed-over messages are read in pieces of at most 64 KiB.
             let room = if self.skip > 0 {
-                u64::MAX - 1
+                64 << 10
             } else {
                 self.max.saturating_sub(self.current.as_ref().map_or(0, |m| m.len() as u64))
             };
@@ -264,6 +265,14 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
         .map_err(|e| e.to_string())?;
         sources = back;
         let m = match next {
+            // The limit holds for what is stored: after CRLF mending.
+            Ok(Some(m)) if m.raw.len() as u64 > config.limits.max_message_size => {
+                failed = Some(format!(
+                    "a message is larger than [limits] max_message_size ({} bytes)",
+                    config.limits.max_message_size
+                ));
+                break;
+            }
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(e) => {
@@ -317,10 +326,20 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
             failed.get_or_insert(e);
         }
     }
-    let durable = done.lock().unwrap_or_else(|e| e.into_inner()).prefix;
+    let (durable, later) = {
+        let done = done.lock().unwrap_or_else(|e| e.into_inner());
+        (done.prefix, done.later.len())
+    };
+    // Messages after the first failure that were stored as well would be
+    // stored again by --skip: say so.
+    let also = if later > 0 {
+        format!(" ({later} later message(s) were stored too, and --skip would store them again)")
+    } else {
+        String::new()
+    };
     match failed {
         Some(e) => Err(format!(
-            "import stopped: {e}. The first {durable} message(s) of the sources are stored; \
+            "import stopped: {e}. The first {durable} message(s) of the sources are stored{also}; \
              to go on after fixing the cause, run the same command with --skip {durable}"
         )),
         None => {

@@ -22,6 +22,9 @@ pub struct Selected {
     watch: broadcast::Receiver<MailboxChange>,
     /// Changes announced by the store and not yet synced.
     pending: Pending,
+    /// Expunges seen but held back for a command that may report them: not
+    /// a new change, so nothing waits on them (no NOTIFY or IDLE spin).
+    deferred_gone: std::collections::HashSet<u32>,
     /// QRESYNC is on: expunges are reported as VANISHED.
     pub qresync: bool,
     /// CONDSTORE is on: flag updates carry MODSEQ (RFC 7162 §3.1.4.1).
@@ -216,6 +219,7 @@ impl Selected {
                 messages,
                 watch,
                 pending: Pending::default(),
+                deferred_gone: Default::default(),
                 qresync: false,
                 condstore: false,
                 fetching: None,
@@ -304,10 +308,13 @@ impl Selected {
     /// messages, FETCH FLAGS for changed ones, and EXPUNGE only when
     /// `allow_expunge` (never during FETCH, STORE or SEARCH, RFC 9051 §7.5.1).
     pub async fn sync(&mut self, ctx: &Context, allow_expunge: bool) -> Vec<u8> {
-        if !self.drain() {
+        let announced = self.drain();
+        if !announced && (self.deferred_gone.is_empty() || !allow_expunge) {
             return Vec::new();
         }
-        let Ok((updated, gone, new)) = self.delta(ctx).await else { return Vec::new() };
+        let Ok((updated, mut gone, new)) = self.delta(ctx).await else { return Vec::new() };
+        gone.extend(std::mem::take(&mut self.deferred_gone));
+        gone.retain(|u| self.messages.binary_search_by_key(u, |m| m.uid).is_ok());
         let mut out = self.learn_keywords(updated.iter().chain(new.iter()));
         // What live results (RFC 5267) look at again: changed and new messages.
         let mut changed = std::collections::HashSet::new();
@@ -333,7 +340,7 @@ impl Selected {
         }
         if !gone.is_empty() && !allow_expunge {
             // Expunges this command may not report: the next one will.
-            self.pending.gone.extend(gone);
+            self.deferred_gone = gone;
         } else if !gone.is_empty() {
             if !self.contexts.is_empty() {
                 out.extend(self.context_expunges(&gone));
@@ -745,12 +752,15 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 StoreMode::Add => FlagMode::Add,
                 StoreMode::Remove => FlagMode::Remove,
             };
+            let mut ours = 0;
             if !ok.is_empty() {
-                if let Err(e) = ctx.store.set_flags(sel.mailbox.id, &ok, f, &kw, mode).await {
-                    return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e))));
+                match ctx.store.set_flags(sel.mailbox.id, &ok, f, &kw, mode).await {
+                    Ok(modseq) => ours = modseq,
+                    Err(e) => return step(after(out, tagged(&tag, "NO", &crate::errors::store_failure(&e)))),
                 }
             }
             // Our own change comes back through the notifier; show it now.
+            let stored_set: std::collections::HashSet<u32> = ok.iter().copied().collect();
             // Just the messages this STORE touched, read back by UID.
             let touched: Vec<u32> = indexes.iter().map(|&i| sel.messages[i].uid).collect();
             let fresh = match ctx.store.messages_changed(sel.mailbox.id, &touched, None).await {
@@ -759,13 +769,24 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
             };
             out.extend(sel.learn_keywords(&fresh));
             let fresh: std::collections::HashMap<u32, MessageMeta> = fresh.into_iter().map(|m| (m.uid, m)).collect();
+            let mut changed = stored_set.clone();
             for &i in &indexes {
                 let uid = sel.messages[i].uid;
+                // A state newer than this STORE's is another session's
+                // change: shown now, even with .SILENT, or it would never be.
+                let mut theirs = false;
                 if let Some(f) = fresh.get(&uid) {
+                    let known = &sel.messages[i];
+                    theirs = f.modseq != known.modseq
+                        && (f.modseq != ours || !stored_set.contains(&uid))
+                        && (f.flags != known.flags || f.keywords != known.keywords);
+                    if theirs {
+                        changed.insert(uid);
+                    }
                     sel.messages[i] = f.clone();
                 }
                 let m = &sel.messages[i];
-                if !silent && ok.contains(&uid) {
+                if (!silent && stored_set.contains(&uid)) || theirs {
                     let uid_item = if t.uid || condstore { format!("UID {} ", m.uid) } else { String::new() };
                     let modseq = if condstore || unchanged_since.is_some() {
                         format!(" MODSEQ ({})", m.modseq)
@@ -783,8 +804,7 @@ async fn execute_command(session: &mut Session, t: Tagged) -> Step {
                 }
             }
 
-            let stored: std::collections::HashSet<u32> = ok.iter().copied().collect();
-            out.extend(sel.refresh_contexts(&ctx, &stored).await);
+            out.extend(sel.refresh_contexts(&ctx, &changed).await);
             if modified.is_empty() {
                 out.extend(tagged(&tag, "OK", "STORE completed"));
             } else {

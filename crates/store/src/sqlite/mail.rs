@@ -634,9 +634,12 @@ impl MailStore for SqliteStore {
             let mut out = std::collections::HashMap::with_capacity(uids.len());
             let select = "SELECT uid, envelope FROM messages WHERE mailbox_id = ?1";
             for_each_uid_row(c, select, "uid", mailbox, &uids, |uid, r| {
-                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?)
-                    .map_err(|e| StoreError::Backend(format!("stored envelope unreadable: {e}")))?;
-                out.insert(uid, env);
+                // One damaged envelope is left out (logged); the SORT or
+                // THREAD is still answered.
+                match serde_json::from_str::<Envelope>(&r.get::<_, String>(1)?) {
+                    Ok(env) => drop(out.insert(uid, env)),
+                    Err(e) => tracing::error!(mailbox, uid, error = %e, "stored envelope unreadable; left out"),
+                }
                 Ok(())
             })?;
             Ok(out)
