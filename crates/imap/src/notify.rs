@@ -62,6 +62,52 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// NOTIFY SET checked against RFC 5465 §5 and made a watch; `Err` is the
+    /// tagged reply (BAD for a malformed set, NO [BADEVENT] for an event this
+    /// server does not report).
+    pub fn from_request(req: crate::command::NotifyRequest, utf8: bool) -> Result<Spec, (&'static str, String)> {
+        const SUPPORTED: &str = "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]";
+        if req.groups.len() > MAX_GROUPS || req.groups.iter().map(|g| g.mailboxes.len()).sum::<usize>() > MAX_NAMES {
+            return Err(("NO", "[LIMIT] Too many event groups or mailbox names".into()));
+        }
+        let delayed = req.groups.iter().any(|g| g.filter == "SELECTED-DELAYED");
+        let mut groups = Vec::new();
+        for g in req.groups {
+            let mut events = Events::default();
+            for e in &g.events {
+                match e.as_str() {
+                    "MESSAGENEW" => events.message_new = true,
+                    "MESSAGEEXPUNGE" => events.message_expunge = true,
+                    "FLAGCHANGE" => events.flag_change = true,
+                    "MAILBOXNAME" => events.mailbox_name = true,
+                    "SUBSCRIPTIONCHANGE" => events.subscription_change = true,
+                    _ => return Err(("NO", format!("{SUPPORTED} {e} is not reported"))),
+                }
+            }
+            if g.fetch_attributes {
+                return Err(("NO", format!("{SUPPORTED} MessageNew takes no fetch attributes here")));
+            }
+            // RFC 5465 §5: MessageNew and MessageExpunge go together, and
+            // FlagChange needs both.
+            if events.message_new != events.message_expunge || (events.flag_change && !events.message_new) {
+                return Err(("BAD", "MessageNew and MessageExpunge go together; FlagChange needs both".into()));
+            }
+            let names = |list: Vec<String>| -> Result<Vec<String>, (&'static str, String)> {
+                list.iter().map(|n| crate::session::mailbox_name(n, utf8).map_err(|e| ("BAD", e.to_string()))).collect()
+            };
+            let filter = match g.filter.as_str() {
+                "SELECTED" | "SELECTED-DELAYED" => Filter::Selected,
+                "INBOXES" => Filter::Inboxes,
+                "PERSONAL" => Filter::Personal,
+                "SUBSCRIBED" => Filter::Subscribed,
+                "SUBTREE" => Filter::Subtree(names(g.mailboxes)?),
+                _ => Filter::Mailboxes(names(g.mailboxes)?),
+            };
+            groups.push(Group { filter, events });
+        }
+        Ok(Spec { status: req.status, groups, delayed })
+    }
+
     /// The message events of the selected mailbox (SELECTED or
     /// SELECTED-DELAYED), when it asked for any.
     pub fn selected(&self) -> Option<Events> {

@@ -294,12 +294,12 @@ impl Selected {
                 }
             }
         };
+        // (The caller keeps only UIDs its view knows.) An asked message that
+        // is no longer there went meanwhile.
         let mut gone = p.gone;
-        // An asked message that is no longer there went meanwhile.
         for uid in ask.iter().filter(|u| metas.binary_search_by_key(*u, |m| m.uid).is_err()) {
             gone.insert(*uid);
         }
-        gone.retain(|&u| known(self, u));
         let (new, updated) = metas.into_iter().partition(|m| m.uid > last);
         Ok((updated, gone, new))
     }

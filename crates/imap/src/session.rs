@@ -667,7 +667,7 @@ impl Session {
                 Step::new(tagged(&tag, "OK", "NOTIFY completed"))
             }
             Command::Notify(Some(req)) => {
-                let spec = match notify_spec(req, self.utf8) {
+                let spec = match crate::notify::Spec::from_request(req, self.utf8) {
                     Ok(s) => s,
                     Err(("BAD", why)) => return self.bad(&tag, &why),
                     Err((status, why)) => return Step::new(tagged(&tag, status, &why)),
@@ -753,55 +753,6 @@ pub(crate) fn encode_mailbox_name(name: &str, utf8: bool) -> Vec<u8> {
     let shown = if utf8 { name.to_string() } else { utf7::encode(name) };
     string(&mut out, shown.as_bytes());
     out
-}
-
-/// NOTIFY SET checked against RFC 5465 §5 and made a watch; `Err` is the
-/// tagged reply (BAD for a malformed set, NO [BADEVENT] for an event this
-/// server does not report).
-fn notify_spec(req: crate::command::NotifyRequest, utf8: bool) -> Result<crate::notify::Spec, (&'static str, String)> {
-    use crate::notify::{Events, Filter, Group, Spec};
-    const SUPPORTED: &str = "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]";
-    if req.groups.len() > crate::notify::MAX_GROUPS
-        || req.groups.iter().map(|g| g.mailboxes.len()).sum::<usize>() > crate::notify::MAX_NAMES
-    {
-        return Err(("NO", "[LIMIT] Too many event groups or mailbox names".into()));
-    }
-    let delayed = req.groups.iter().any(|g| g.filter == "SELECTED-DELAYED");
-    let mut groups = Vec::new();
-    for g in req.groups {
-        let mut events = Events::default();
-        for e in &g.events {
-            match e.as_str() {
-                "MESSAGENEW" => events.message_new = true,
-                "MESSAGEEXPUNGE" => events.message_expunge = true,
-                "FLAGCHANGE" => events.flag_change = true,
-                "MAILBOXNAME" => events.mailbox_name = true,
-                "SUBSCRIPTIONCHANGE" => events.subscription_change = true,
-                _ => return Err(("NO", format!("{SUPPORTED} {e} is not reported"))),
-            }
-        }
-        if g.fetch_attributes {
-            return Err(("NO", format!("{SUPPORTED} MessageNew takes no fetch attributes here")));
-        }
-        // RFC 5465 §5: MessageNew and MessageExpunge go together, and
-        // FlagChange needs both.
-        if events.message_new != events.message_expunge || (events.flag_change && !events.message_new) {
-            return Err(("BAD", "MessageNew and MessageExpunge go together; FlagChange needs both".into()));
-        }
-        let names = |list: Vec<String>| -> Result<Vec<String>, (&'static str, String)> {
-            list.iter().map(|n| mailbox_name(n, utf8).map_err(|e| ("BAD", e.to_string()))).collect()
-        };
-        let filter = match g.filter.as_str() {
-            "SELECTED" | "SELECTED-DELAYED" => Filter::Selected,
-            "INBOXES" => Filter::Inboxes,
-            "PERSONAL" => Filter::Personal,
-            "SUBSCRIBED" => Filter::Subscribed,
-            "SUBTREE" => Filter::Subtree(names(g.mailboxes)?),
-            _ => Filter::Mailboxes(names(g.mailboxes)?),
-        };
-        groups.push(Group { filter, events });
-    }
-    Ok(Spec { status: req.status, groups, delayed })
 }
 
 pub(crate) fn status_items(m: &Mailbox, items: &[StatusItem]) -> String {

@@ -42,9 +42,11 @@ async fn owner(session: &Session, user: &SignedIn, url: &ImapUrl) -> Option<Acco
     session.ctx.store.get_user(&address).await.ok().flatten().map(|u| u.id)
 }
 
+/// A URL's mailbox name (UTF-8 once decoded, RFC 5092 §9), checked and
+/// INBOX-folded as a command's would be.
 async fn mailbox_of(session: &Session, account: AccountId, name: &str) -> Option<Mailbox> {
-    let name = if name.eq_ignore_ascii_case("INBOX") { "INBOX" } else { name };
-    session.find_mailbox(account, name).await.ok().flatten()
+    let name = crate::session::mailbox_name(name, true).ok()?;
+    session.find_mailbox(account, &name).await.ok().flatten()
 }
 
 /// The bytes `url` names in `account`'s mail, or `None` when it names
