@@ -4,7 +4,7 @@ use std::process::ExitCode;
 /// small; with glibc malloc every worker and blocking thread kept its own
 /// arena of freed pages (a peak twice Dovecot's was measured in the IMAP bench).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use caravel::cli::{Cli, Command};
 use caravel::{commands, dns_commands, import, security_commands, server::Server};
@@ -72,13 +72,28 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// The runtime: a worker per core, and a bounded pool for the blocking work
+/// (store reads, which the store limits to 8 at once, message parsing,
+/// password hashing). Tokio's default of 512 blocking threads let a busy
+/// minute leave dozens of threads and their memory behind; idle ones exit
+/// after a few seconds.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(3))
+        .build()
+}
+
+const MAX_BLOCKING_THREADS: usize = 16;
+
 fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit 2
     let serving = matches!(cli.command, Command::Serve);
     if serving || std::env::var_os("RUST_LOG").is_some() {
         init_logging();
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("caravel: cannot start: {e}");

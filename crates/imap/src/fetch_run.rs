@@ -29,8 +29,6 @@ pub struct FetchJob {
     /// (RFC 7162 §3.1.4.1, §3.2.4).
     condstore: bool,
     done: usize,
-    /// Envelopes of the whole mailbox, read once, when only ENVELOPE is asked.
-    envelopes: Option<HashMap<u32, Envelope>>,
 }
 
 impl FetchJob {
@@ -43,7 +41,7 @@ impl FetchJob {
         condstore: bool,
     ) -> FetchJob {
         let sets_seen = !read_only && items.iter().any(FetchItem::sets_seen);
-        FetchJob { tag, indexes, items, changed_since, sets_seen, condstore, done: 0, envelopes: None }
+        FetchJob { tag, indexes, items, changed_since, sets_seen, condstore, done: 0 }
     }
 }
 
@@ -117,16 +115,16 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
     // One allocation for the chunk rather than doubling as it grows.
     out.reserve(CHUNK.min(batch.len() * 512));
     // One query for the batch's structures, not one per message; for
-    // ENVELOPE alone, the mailbox's envelopes once (FETCH 1:* ENVELOPE).
+    // ENVELOPE alone, the batch's envelopes only (no structure to decode).
+    let uids: Vec<u32> = batch.iter().map(|&i| sel.messages[i].uid).collect();
     let mut structures: HashMap<u32, (Envelope, BodyPart)> = if needs_body {
-        let uids: Vec<u32> = batch.iter().map(|&i| sel.messages[i].uid).collect();
         ctx.store.structures(sel.mailbox.id, &uids).await?
+    } else if needs_structure {
+        let envelopes = ctx.store.envelopes_of(sel.mailbox.id, &uids).await?;
+        envelopes.into_iter().map(|(uid, e)| (uid, (e, BodyPart::default()))).collect()
     } else {
         HashMap::new()
     };
-    if needs_structure && !needs_body && job.envelopes.is_none() {
-        job.envelopes = Some(ctx.store.envelopes(sel.mailbox.id).await?);
-    }
     let sets_seen = job.sets_seen;
     let items = &job.items;
     for &i in &batch {
@@ -135,11 +133,7 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
         if job.changed_since.is_some_and(|n| m.modseq <= n) {
             continue;
         }
-        let structure = match (needs_body, needs_structure, &mut job.envelopes) {
-            (true, _, _) => structures.remove(&m.uid),
-            (false, true, Some(envelopes)) => envelopes.remove(&m.uid).map(|e| (e, BodyPart::default())),
-            _ => None,
-        };
+        let structure = structures.remove(&m.uid);
         let raw = if needs_raw { ctx.store.read_message(m).await.ok() } else { None };
         if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
             // Expunged by another session meanwhile: nothing to show.

@@ -369,10 +369,8 @@ impl Selected {
         if self.messages.len() != before {
             out.extend(format!("* {} EXISTS\r\n", self.messages.len()).into_bytes());
         }
-        if let Ok(boxes) = ctx.store.mailboxes(self.mailbox.account).await {
-            if let Some(m) = boxes.into_iter().find(|b| b.id == self.mailbox.id) {
-                self.mailbox = m;
-            }
+        if let Ok(Some(m)) = ctx.store.mailbox(self.mailbox.id).await {
+            self.mailbox = m;
         }
         // RFC 3501 §7.3.2: new messages come with the new RECENT count.
         if self.track_recent && self.messages.len() > before {
@@ -1069,16 +1067,20 @@ pub(crate) async fn search_among(
         keys.iter().cloned().map(|k| search::substitute(k, &answers, &sel.saved)).collect();
     let keys = &substituted[..];
     let content = search::needs_content(keys);
-    // Subject, From, To... come from the envelope stored at delivery: one
-    // query, no message read.
-    let envelopes =
-        if search::needs_envelope(keys) { ctx.store.envelopes(sel.mailbox.id).await? } else { Default::default() };
     let largest_seq = sel.messages.len() as u32;
     let largest_uid = sel.messages.last().map(|m| m.uid).unwrap_or(0);
     let mut hits = Vec::new();
     let candidates: Vec<usize> = match only {
         None => (0..sel.messages.len()).collect(),
         Some(uids) => (0..sel.messages.len()).filter(|&i| uids.contains(&sel.messages[i].uid)).collect(),
+    };
+    // Subject, From, To... come from the envelope stored at delivery: one
+    // query, no message read.
+    let envelopes = if search::needs_envelope(keys) {
+        let uids: Vec<u32> = candidates.iter().map(|&i| sel.messages[i].uid).collect();
+        ctx.store.envelopes_of(sel.mailbox.id, &uids).await?
+    } else {
+        Default::default()
     };
     // Bodies are read a chunk at a time in one query each, not one by one.
     for chunk in candidates.chunks(256) {

@@ -290,7 +290,20 @@ pub async fn by_uid_reads_give_exactly_the_uids_asked(s: &dyn Store) {
         for (uid, (env, _)) in &structures {
             assert_eq!(env.subject.as_deref(), Some(format!("test {uid}").as_str()));
         }
+        let envelopes = s.envelopes_of(mb.id, &asked).await.expect("envelopes");
+        let mut got: Vec<u32> = envelopes.keys().copied().collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{asked:?}");
+        for (uid, env) in &envelopes {
+            assert_eq!(env.subject.as_deref(), Some(format!("test {uid}").as_str()));
+        }
     }
+    // One mailbox by id, with its counters; none once deleted.
+    let one = s.mailbox(mb.id).await.expect("mailbox").expect("exists");
+    assert_eq!((one.name.as_str(), one.uidnext, one.messages), ("INBOX", 301, 300));
+    let other = s.create_mailbox(a.id, "Gone").await.expect("create");
+    s.delete_mailbox(a.id, "Gone").await.expect("delete");
+    assert!(s.mailbox(other.id).await.expect("lookup").is_none());
     // With `from`: those asked, then every message from that UID on, once each.
     let metas = s.messages_changed(mb.id, &[7, 299, 3], Some(298)).await.expect("metas");
     assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 7, 298, 299, 300]);

@@ -134,6 +134,9 @@ pub trait Security: Send + Sync {
 #[async_trait]
 pub trait MailStore: Send + Sync {
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
+    /// One mailbox by id (a session's counters after a change), None once
+    /// deleted.
+    async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox>;
     /// Stores one message for every target and queues it for the remote
     /// recipients, in one transaction; the body is stored once. Each target
@@ -164,10 +167,9 @@ pub trait MailStore: Send + Sync {
         mailbox: MailboxId,
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, (mime::Envelope, mime::BodyPart)>>;
-    /// The envelopes of a mailbox's messages, by UID (SEARCH SUBJECT, SORT).
-    async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, mime::Envelope>>;
-    /// The envelopes of just these messages (SORT and THREAD of a result):
-    /// no body structure is read.
+    /// The envelopes of just these messages (FETCH ENVELOPE, SEARCH SUBJECT,
+    /// SORT), by UID: no body structure is read. A message whose stored
+    /// envelope cannot be read is left out (and logged), as an expunged one.
     async fn envelopes_of(
         &self,
         mailbox: MailboxId,

@@ -399,6 +399,14 @@ impl MailStore for SqliteStore {
         .await
     }
 
+    async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        self.read(move |c| {
+            let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?1");
+            Ok(c.prepare_cached(&sql)?.query_row([id], mailbox_from_row).optional()?)
+        })
+        .await
+    }
+
     async fn create_mailbox(&self, account: AccountId, name: &str) -> Result<Mailbox> {
         if name.is_empty() || name.chars().any(char::is_control) {
             return Err(StoreError::Invalid(format!("{name:?} is not a valid mailbox name")));
@@ -642,21 +650,6 @@ impl MailStore for SqliteStore {
                 }
                 Ok(())
             })?;
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn envelopes(&self, mailbox: MailboxId) -> Result<std::collections::HashMap<u32, Envelope>> {
-        self.read(move |c| {
-            let mut st = c.prepare_cached("SELECT uid, envelope FROM messages WHERE mailbox_id = ?1")?;
-            let mut rows = st.query([mailbox])?;
-            let mut out = std::collections::HashMap::new();
-            while let Some(r) = rows.next()? {
-                let env: Envelope = serde_json::from_str(&r.get::<_, String>(1)?)
-                    .map_err(|e| StoreError::Backend(format!("stored envelope unreadable: {e}")))?;
-                out.insert(r.get::<_, i64>(0)? as u32, env);
-            }
             Ok(out)
         })
         .await
