@@ -1,7 +1,7 @@
 //! What one change costs a session that has a large mailbox selected: the
 //! NOOP after another session flags one message, and after one new message
 //! arrives, on a mailbox of BENCH_MESSAGES (100,000) messages (it must not
-//! grow with the mailbox); and SORT of the whole mailbox, warm.
+//! grow with the mailbox); and SORT and THREAD of the whole mailbox, warm.
 //!
 //! `cargo bench -p caravel-imap --bench sync`
 
@@ -42,11 +42,13 @@ fn main() {
                 .map(|n| Delivery {
                     raw: Arc::new(
                         format!(
-                            "From: B{n} <b{}@remote.test>\r\nSubject: Re: s{}\r\nDate: Mon, {} Dec 2024 10:{:02}:00 +0000\r\n\r\nbody {n}\r\n",
+                            "From: B{n} <b{}@remote.test>\r\nSubject: Re: s{}\r\nDate: Mon, {} Dec 2024 10:{:02}:00 +0000\r\n\
+                             Message-ID: <m{n}@remote.test>\r\nReferences: <m{}@remote.test>\r\n\r\nbody {n}\r\n",
                             n % 977,
                             n % 1013,
                             1 + n % 28,
-                            n % 60
+                            n % 60,
+                            n / 2
                         )
                         .into_bytes(),
                     ),
@@ -93,7 +95,14 @@ fn main() {
             flag_ms / reps as f64,
             new_ms / reps as f64
         );
-        for command in ["SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL", "SORT (FROM) UTF-8 ALL"] {
+        for command in [
+            "SORT (DATE) UTF-8 ALL",
+            "SORT (REVERSE DATE) UTF-8 ALL",
+            "SORT (SUBJECT) UTF-8 ALL",
+            "SORT (FROM) UTF-8 ALL",
+            "THREAD ORDEREDSUBJECT UTF-8 ALL",
+            "THREAD REFERENCES UTF-8 ALL",
+        ] {
             run(&mut a, &format!("w {command}")).await;
             let t = Instant::now();
             let out = run(&mut a, &format!("s {command}")).await;

@@ -931,55 +931,17 @@ pub(crate) fn compress(numbers: &[u32]) -> String {
     parts.join(",")
 }
 
-/// The message ids a message refers to: References, or else In-Reply-To.
-/// References kept per message for THREAD=REFERENCES.
-const MAX_REFERENCES: usize = 100;
-
-fn references_of(raw: &[u8]) -> Vec<String> {
-    // Only valid message ids count (RFC 5256 §3): a References field without
-    // one falls back to the first valid id of In-Reply-To.
-    let ids = crate::sort::message_ids;
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..end]).replace("\r\n ", " ").replace("\r\n\t", " ");
-    let field = |name: &str| {
-        head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.to_string())
-        })
-    };
-    let mut refs = field("references").map(|v| ids(&v)).unwrap_or_default();
-    if !refs.is_empty() {
-        // The nearest ancestors are the last ones (RFC 5322 §3.6.4); a
-        // hostile list of thousands would cost quadratic time to link.
-        refs.drain(..refs.len().saturating_sub(MAX_REFERENCES));
-        return refs;
+/// The view's index of each UID of `uids` that is among `hits` (indexes into
+/// the view), in the order of `uids`: the store's order, restricted to what
+/// the session searched and knows of.
+fn among_hits(sel: &Selected, hits: &[usize], uids: impl IntoIterator<Item = u32>) -> Vec<usize> {
+    let mut hit = vec![false; sel.messages.len()];
+    for &i in hits {
+        hit[i] = true;
     }
-    field("in-reply-to").map(|v| ids(&v).into_iter().take(1).collect()).unwrap_or_default()
-}
-
-type Envelopes = std::collections::HashMap<u32, caravel_store::mime::Envelope>;
-
-/// What SORT and THREAD compare of the messages `hits` (indexes into the
-/// view); a message expunged meanwhile (no structure) is left out.
-fn sort_items<'a>(
-    sel: &Selected,
-    hits: &[usize],
-    envelopes: &'a Envelopes,
-    mut refs: std::collections::HashMap<u32, Vec<String>>,
-) -> Vec<crate::sort::SortItem<'a>> {
-    hits.iter()
-        .filter_map(|&i| {
-            let m = &sel.messages[i];
-            let env = envelopes.get(&m.uid)?;
-            Some(crate::sort::SortItem {
-                seq: i as u32 + 1,
-                uid: m.uid,
-                size: m.size,
-                internal_date: m.internal_date,
-                envelope: env,
-                references: refs.remove(&m.uid).unwrap_or_default(),
-            })
-        })
+    uids.into_iter()
+        .filter_map(|uid| sel.messages.binary_search_by_key(&uid, |m| m.uid).ok())
+        .filter(|&i| hit[i])
         .collect()
 }
 
@@ -992,16 +954,16 @@ async fn thread(
     uid: bool,
 ) -> Result<String, StoreError> {
     let hits = search_messages(ctx, sel, keys).await?;
-    let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
-    let envelopes = ctx.store.envelopes_of(sel.mailbox.id, &uids).await?;
-    let mut refs = std::collections::HashMap::new();
-    if references {
-        for &i in &hits {
-            let raw = ctx.store.read_message(&sel.messages[i]).await?;
-            refs.insert(sel.messages[i].uid, references_of(&raw));
-        }
-    }
-    let items = sort_items(sel, &hits, &envelopes, refs);
+    let mut all: std::collections::HashMap<u32, caravel_store::sort_keys::ThreadKeys> =
+        ctx.store.thread_keys(sel.mailbox.id).await?.into_iter().collect();
+    let items: Vec<crate::sort::SortItem> = hits
+        .iter()
+        .filter_map(|&i| {
+            let m = &sel.messages[i];
+            // A message expunged meanwhile has no keys: left out.
+            Some(crate::sort::SortItem { seq: i as u32 + 1, uid: m.uid, keys: all.remove(&m.uid)? })
+        })
+        .collect();
     let number = |i: &crate::sort::SortItem| if uid { i.uid } else { i.seq };
     let threads =
         if references { crate::sort::references(&items, number) } else { crate::sort::ordered_subject(&items, number) };
@@ -1023,18 +985,16 @@ pub(crate) async fn sorted_indexes(
     sort_indexes(ctx, sel, hits, criteria).await
 }
 
-/// `hits` (indexes into the view) in the order of `criteria`.
+/// `hits` (indexes into the view) in the order of `criteria`: the store
+/// sorts the whole mailbox by its stored keys, the session keeps its hits.
 pub(crate) async fn sort_indexes(
     ctx: &Context,
     sel: &Selected,
     hits: Vec<usize>,
     criteria: &[crate::sort::SortCriterion],
 ) -> Result<Vec<usize>, StoreError> {
-    let uids: Vec<u32> = hits.iter().map(|&i| sel.messages[i].uid).collect();
-    let envelopes = ctx.store.envelopes_of(sel.mailbox.id, &uids).await?;
-    let mut items = sort_items(sel, &hits, &envelopes, Default::default());
-    crate::sort::sort(&mut items, criteria);
-    Ok(items.iter().map(|i| i.seq as usize - 1).collect())
+    let order = ctx.store.sorted_uids(sel.mailbox.id, criteria).await?;
+    Ok(among_hits(sel, &hits, order))
 }
 
 pub(crate) async fn search_messages(

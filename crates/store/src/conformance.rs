@@ -803,3 +803,79 @@ pub async fn folders_rename_delete_copy_move(s: &dyn Store) {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.messages, 1);
 }
+
+/// SORT by the keys stored with each message (RFC 5256 §3, RFC 5957): every
+/// criterion, REVERSE on its own criterion only, ties by UID; a copy sorts
+/// as its original, an expunged message is gone; THREAD's keys.
+pub async fn sort_follows_the_stored_keys(s: &dyn Store) {
+    use crate::sort_keys::{SortCriterion, SortKey};
+    let (a, _) = setup(s).await;
+    // (subject, Date, From, To, Cc, internal date, body padding)
+    let messages = [
+        ("b", "Mon, 01 Jan 2001 00:01:33 +0000", "Zed <zed@a.example>", "Zoe <Bob@x>", "", 5, 0),
+        ("Re: a", "Sun, 31 Dec 2000 16:01:33 -0800", "mary@x", "alice@x", "carl@x", 4, 40),
+        ("B (fwd)", "Sun, 31 Dec 2000 23:00:00 +0000", "Aaron <aaa@x>", "", "", 3, 0),
+        ("[list] A", "not a date", "Mary <Mary@z>", "B <z@x>", "", 978_303_600, 90),
+        ("", "", "", "", "", 978_400_000, 10),
+    ];
+    for (subject, date, from, to, cc, internal_date, pad) in messages {
+        let mut raw = String::new();
+        for (name, value) in [("Subject", subject), ("Date", date), ("From", from), ("To", to), ("Cc", cc)] {
+            if !value.is_empty() {
+                raw.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        raw.push_str(&format!("\r\n{}\r\n", "x".repeat(pad)));
+        let d = Delivery { internal_date, ..delivery(Arc::new(raw.into_bytes()), vec![inbox(a.id)]) };
+        s.deliver(d).await.expect("deliver");
+    }
+    let mb = s.mailboxes(a.id).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    let sorted = |criteria: &'static str| async move {
+        let criteria: Vec<SortCriterion> = criteria
+            .split(' ')
+            .scan(false, |reverse, word| {
+                Some(match word {
+                    "REVERSE" => {
+                        *reverse = true;
+                        None
+                    }
+                    _ => {
+                        let key = SortKey::from_name(word).expect("a sort key");
+                        Some(SortCriterion { key, reverse: std::mem::take(reverse) })
+                    }
+                })
+            })
+            .flatten()
+            .collect();
+        s.sorted_uids(mb.id, &criteria).await.expect("sort")
+    };
+    // 1 and 2 are the same instant: UID order, also when reversed; 4's date
+    // is its INTERNALDATE, 5 has none but its INTERNALDATE.
+    assert_eq!(sorted("DATE").await, [3, 4, 1, 2, 5]);
+    assert_eq!(sorted("REVERSE DATE").await, [5, 1, 2, 3, 4]);
+    assert_eq!(sorted("ARRIVAL").await, [3, 2, 1, 4, 5]);
+    // Base subjects, case-mapped: "", A, A, B, B.
+    assert_eq!(sorted("SUBJECT").await, [5, 2, 4, 1, 3]);
+    assert_eq!(sorted("SUBJECT REVERSE SIZE").await, [5, 4, 2, 1, 3]);
+    assert_eq!(sorted("REVERSE SUBJECT SIZE").await, [3, 1, 2, 4, 5]);
+    // Missing is the empty string, first; "Mary" and "mary" tie: UID.
+    assert_eq!(sorted("FROM").await, [5, 3, 2, 4, 1]);
+    assert_eq!(sorted("TO").await, [3, 5, 2, 1, 4]);
+    assert_eq!(sorted("CC").await, [1, 3, 4, 5, 2]);
+    assert_eq!(sorted("DISPLAYFROM").await, [5, 3, 4, 2, 1]);
+    assert_eq!(sorted("DISPLAYTO").await, [3, 5, 2, 4, 1]);
+
+    // A copy sorts as its original; an expunged message is gone.
+    let other = s.create_mailbox(a.id, "Other").await.expect("create");
+    let pairs = s.copy_messages(mb.id, &[1, 3], other.id, false).await.expect("copy");
+    let new = |old: u32| pairs.iter().find(|p| p.0 == old).expect("copied").1;
+    let by_date = [SortCriterion { key: SortKey::Date, reverse: false }];
+    assert_eq!(s.sorted_uids(other.id, &by_date).await.expect("sort"), [new(3), new(1)]);
+    s.expunge(mb.id, &[3]).await.expect("expunge");
+    assert_eq!(sorted("DATE").await, [4, 1, 2, 5]);
+
+    let threads = s.thread_keys(mb.id).await.expect("thread keys");
+    assert_eq!(threads.iter().map(|(uid, _)| *uid).collect::<Vec<_>>(), [1, 2, 4, 5]);
+    let (_, two) = &threads[1];
+    assert_eq!((two.subject.as_str(), two.reply, two.date), ("A", true, 978_307_293));
+}

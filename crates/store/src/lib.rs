@@ -39,6 +39,7 @@ pub mod model;
 mod notify;
 pub mod private;
 mod safe_parse;
+pub mod sort_keys;
 pub mod sqlite;
 mod system_mail;
 
@@ -167,6 +168,12 @@ pub trait MailStore: Send + Sync {
         mailbox: MailboxId,
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, (mime::Envelope, mime::BodyPart)>>;
+    /// SORT (RFC 5256 §3): the UIDs of the mailbox's messages in the order
+    /// of `criteria`, ties by UID; from keys computed when each message was
+    /// stored.
+    async fn sorted_uids(&self, mailbox: MailboxId, criteria: &[sort_keys::SortCriterion]) -> Result<Vec<u32>>;
+    /// THREAD (RFC 5256 §3): every message's keys, in UID order.
+    async fn thread_keys(&self, mailbox: MailboxId) -> Result<Vec<(u32, sort_keys::ThreadKeys)>>;
     /// The envelopes of just these messages (FETCH ENVELOPE, SEARCH SUBJECT,
     /// SORT), by UID: no body structure is read. A message whose stored
     /// envelope cannot be read is left out (and logged), as an expunged one.

@@ -79,6 +79,7 @@ impl Folders for SqliteStore {
                     let modseq: i64 =
                         c.query_row("SELECT highestmodseq FROM mailboxes WHERE id = ?1", [id], |r| r.get(0))?;
                     c.execute("UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1", params![id, new_id])?;
+                    c.execute("UPDATE sort_keys SET mailbox_id = ?2 WHERE mailbox_id = ?1", params![id, new_id])?;
                     c.execute(
                         "UPDATE mailboxes SET (messages, size, uidnext, highestmodseq, unseen, deleted) =
                            (SELECT messages, size, uidnext, highestmodseq, unseen, deleted FROM mailboxes WHERE id = ?1)
@@ -286,6 +287,7 @@ impl Folders for SqliteStore {
                          FROM messages WHERE mailbox_id = ?4 AND uid = ?5",
                     )?
                     .execute(params![to, new_uid, m, from, uid])?;
+                    super::sorting::copy_keys(c, (from, *uid as i64), (to, new_uid))?;
                     c.prepare_cached(
                         "UPDATE blobs SET refcount = refcount + 1 WHERE hash = (SELECT blob FROM messages WHERE mailbox_id = ?1 AND uid = ?2)",
                     )?

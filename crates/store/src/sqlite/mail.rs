@@ -178,6 +178,7 @@ struct Parsed {
     envelope: String,
     structure: String,
     message_id: Option<String>,
+    sort_keys: crate::sort_keys::SortKeys,
 }
 
 fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
@@ -232,6 +233,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         p.search.bcc,
         d.internal_zone
     ])?;
+    super::sorting::insert_keys(c, (mailbox, uid), &p.sort_keys, d.internal_date, size)?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     insert_event(
         c,
@@ -378,6 +380,7 @@ impl SqliteStore {
                 hash,
                 search: mime::search_text(&raw),
                 message_id: env.message_id.clone(),
+                sort_keys: crate::sort_keys::SortKeys::of(&env, &raw),
                 envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
                 structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
             })
@@ -653,6 +656,14 @@ impl MailStore for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn sorted_uids(&self, mailbox: MailboxId, criteria: &[crate::sort_keys::SortCriterion]) -> Result<Vec<u32>> {
+        self.sorted(mailbox, criteria).await
+    }
+
+    async fn thread_keys(&self, mailbox: MailboxId) -> Result<Vec<(u32, crate::sort_keys::ThreadKeys)>> {
+        self.threading_keys(mailbox).await
     }
 
     async fn read_messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>> {

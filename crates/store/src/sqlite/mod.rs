@@ -9,6 +9,7 @@ mod mail;
 mod queue;
 mod schema;
 mod security;
+mod sorting;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -296,6 +296,33 @@ const MIGRATIONS: &[&str] = &[
     r#"
     UPDATE messages SET s_subject = NULL, s_from = NULL, s_to = NULL, s_cc = NULL, s_bcc = NULL;
     "#,
+    // 18: SORT and THREAD keys (RFC 5256), computed once per message: a
+    // SORT is one ordered walk over these narrow rows instead of parsing
+    // every envelope. Text keys are case-mapped (i;unicode-casemap), so
+    // BINARY order is the collation's order. Existing messages get theirs
+    // at their mailbox's first SORT or THREAD (sqlite/sorting.rs).
+    r#"
+    CREATE TABLE sort_keys (
+        mailbox_id   INTEGER NOT NULL,
+        uid          INTEGER NOT NULL,
+        arrival      INTEGER NOT NULL,  -- INTERNALDATE
+        size         INTEGER NOT NULL,  -- RFC822.SIZE
+        date         INTEGER NOT NULL,  -- sent date, else INTERNALDATE (RFC 5256 §2.2)
+        subject      TEXT NOT NULL,     -- base subject (§2.1)
+        reply        INTEGER NOT NULL,  -- the subject marked a reply or forward
+        from_addr    TEXT NOT NULL,     -- addr-mailbox of the first From address
+        to_addr      TEXT NOT NULL,
+        cc_addr      TEXT NOT NULL,
+        from_display TEXT NOT NULL,     -- RFC 5957 DISPLAYFROM
+        to_display   TEXT NOT NULL,
+        message_id   TEXT,              -- first valid Message-ID, normalized
+        refs         TEXT NOT NULL,     -- References (or In-Reply-To) ids, space-separated
+        PRIMARY KEY (mailbox_id, uid)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER sort_keys_gone AFTER DELETE ON messages BEGIN
+        DELETE FROM sort_keys WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

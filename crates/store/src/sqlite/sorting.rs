@@ -1,0 +1,197 @@
+//! SORT and THREAD keys in the `sort_keys` table (see [`crate::sort_keys`]):
+//! written with each message, read as one ordered walk.
+//!
+//! A message stored before the table existed (or by a path that does not
+//! write keys) has none; the first SORT or THREAD of its mailbox notices the
+//! count differs from the mailbox's and computes the missing keys then, once.
+
+use rusqlite::{params, Connection};
+
+use super::SqliteStore;
+use crate::blobs::BlobStore;
+use crate::mime::Envelope;
+use crate::model::MailboxId;
+use crate::sort_keys::{SortCriterion, SortKey, SortKeys, ThreadKeys};
+use crate::Result;
+
+/// Writes one message's keys. `date` is the sent date, or else the
+/// INTERNALDATE (RFC 5256 §2.2).
+pub(crate) fn insert_keys(
+    c: &Connection,
+    (mailbox, uid): (MailboxId, i64),
+    keys: &SortKeys,
+    internal_date: i64,
+    size: i64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
+                                           cc_addr, from_display, to_display, message_id, refs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        mailbox,
+        uid,
+        internal_date,
+        size,
+        keys.date.unwrap_or(internal_date),
+        keys.subject,
+        keys.reply,
+        keys.from,
+        keys.to,
+        keys.cc,
+        keys.display_from,
+        keys.display_to,
+        keys.message_id,
+        keys.references.join(" "),
+    ])?;
+    Ok(())
+}
+
+/// A copy's keys are the original's (COPY, MOVE).
+pub(crate) fn copy_keys(c: &Connection, from: (MailboxId, i64), to: (MailboxId, i64)) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
+                                           cc_addr, from_display, to_display, message_id, refs)
+         SELECT ?3, ?4, arrival, size, date, subject, reply, from_addr, to_addr, cc_addr, from_display, to_display,
+                message_id, refs
+         FROM sort_keys WHERE mailbox_id = ?1 AND uid = ?2",
+    )?
+    .execute(params![from.0, from.1, to.0, to.1])?;
+    Ok(())
+}
+
+/// The column a key sorts by; text columns hold case-mapped strings, so
+/// SQLite's BINARY collation is the i;unicode-casemap order.
+fn column(key: SortKey) -> &'static str {
+    match key {
+        SortKey::Arrival => "arrival",
+        SortKey::Cc => "cc_addr",
+        SortKey::Date => "date",
+        SortKey::From => "from_addr",
+        SortKey::Size => "size",
+        SortKey::Subject => "subject",
+        SortKey::To => "to_addr",
+        SortKey::DisplayFrom => "from_display",
+        SortKey::DisplayTo => "to_display",
+    }
+}
+
+/// `ORDER BY` for the criteria; ties are broken by UID, which is the
+/// sequence number's order, never reversed (RFC 5256 §3).
+fn order_by(criteria: &[SortCriterion]) -> String {
+    let mut out: Vec<String> =
+        criteria.iter().map(|c| format!("{}{}", column(c.key), if c.reverse { " DESC" } else { "" })).collect();
+    out.push("uid".into());
+    out.join(", ")
+}
+
+impl SqliteStore {
+    /// Computes the keys a mailbox's messages lack (stored before keys were,
+    /// or copied without them) and drops keys of messages that are gone.
+    pub(crate) async fn ensure_sort_keys(&self, mailbox: MailboxId) -> Result<()> {
+        let complete = self
+            .read(move |c| {
+                let (messages, keyed): (i64, i64) = c
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM messages WHERE mailbox_id = ?1),
+                                (SELECT count(*) FROM sort_keys WHERE mailbox_id = ?1)",
+                    )?
+                    .query_row([mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(messages == keyed)
+            })
+            .await?;
+        if complete {
+            return Ok(());
+        }
+        let blobs = self.blobs.clone();
+        self.writer.write(move |c| fill_keys(c, &blobs, mailbox)).await
+    }
+
+    pub(crate) async fn sorted(&self, mailbox: MailboxId, criteria: &[SortCriterion]) -> Result<Vec<u32>> {
+        self.ensure_sort_keys(mailbox).await?;
+        let sql = format!("SELECT uid FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {}", order_by(criteria));
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([mailbox], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    pub(crate) async fn threading_keys(&self, mailbox: MailboxId) -> Result<Vec<(u32, ThreadKeys)>> {
+        self.ensure_sort_keys(mailbox).await?;
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT uid, date, subject, reply, message_id, refs FROM sort_keys WHERE mailbox_id = ?1 ORDER BY uid",
+            )?;
+            let rows = st.query_map([mailbox], |r| {
+                let refs: String = r.get(5)?;
+                Ok((
+                    r.get::<_, i64>(0)? as u32,
+                    ThreadKeys {
+                        date: r.get(1)?,
+                        subject: r.get(2)?,
+                        reply: r.get(3)?,
+                        message_id: r.get(4)?,
+                        references: refs.split_whitespace().map(str::to_string).collect(),
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}
+
+/// The missing keys of a mailbox, from each message's stored envelope and
+/// header, and no keys for messages that are gone.
+fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId) -> Result<()> {
+    c.prepare_cached(
+        "DELETE FROM sort_keys WHERE mailbox_id = ?1
+           AND uid NOT IN (SELECT uid FROM messages WHERE mailbox_id = ?1)",
+    )?
+    .execute([mailbox])?;
+    let mut st = c.prepare(
+        "SELECT m.uid, m.envelope, m.internal_date, m.size, m.prefix, m.blob, b.data
+         FROM messages m LEFT JOIN blobs b ON b.hash = m.blob
+         WHERE m.mailbox_id = ?1 AND m.uid NOT IN (SELECT uid FROM sort_keys WHERE mailbox_id = ?1)",
+    )?;
+    let mut rows = st.query([mailbox])?;
+    let mut filled = 0usize;
+    while let Some(r) = rows.next()? {
+        let uid: i64 = r.get(0)?;
+        // A damaged envelope sorts as an empty one rather than failing SORT.
+        let envelope: Envelope = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default();
+        let mut raw: Vec<u8> = r.get(4)?;
+        match r.get::<_, Option<Vec<u8>>>(6)? {
+            Some(data) => raw.extend_from_slice(&data),
+            None => match blobs.read(&r.get::<_, String>(5)?) {
+                Ok(data) => raw.extend_from_slice(&data),
+                Err(e) => {
+                    tracing::warn!(mailbox, uid, error = %e, "message body unreadable; threaded without its references")
+                }
+            },
+        }
+        insert_keys(c, (mailbox, uid), &SortKeys::of(&envelope, &raw), r.get(2)?, r.get(3)?)?;
+        filled += 1;
+    }
+    if filled > 0 {
+        tracing::info!(mailbox, messages = filled, "SORT and THREAD keys computed for messages stored without them");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_by_reverses_only_its_criterion_and_ends_with_the_uid() {
+        let c = |key, reverse| SortCriterion { key, reverse };
+        assert_eq!(order_by(&[c(SortKey::Date, false)]), "date, uid");
+        assert_eq!(
+            order_by(&[c(SortKey::Subject, true), c(SortKey::Size, false), c(SortKey::DisplayTo, true)]),
+            "subject DESC, size, to_display DESC, uid"
+        );
+    }
+}
