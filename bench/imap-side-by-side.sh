@@ -7,7 +7,11 @@
 #  - bench/imap_idle_rss.py: memory per idle IMAPS session (1,000 of them),
 #    then the memory left once they are closed. Dovecot is measured without
 #    TLS: over TLS each session keeps an imap-login proxy process, and the
-#    default limit of 100 such processes refuses the rest.
+#    default limit of 100 such processes refuses the rest;
+#  - bench/imap_stress.py: 10 and 90 clients at once over 20 users, STARTTLS,
+#    30 s each, signed in throughout (a mix of SELECT, FETCH, STORE, EXPUNGE,
+#    APPEND, STATUS, LIST, NOOP), and 10 clients signing in for every five
+#    commands: commands/s, CPU per command, threads, peak and after-load RSS.
 #   cargo build --release && bash bench/imap-side-by-side.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +33,14 @@ python3 bench/imap_ops.py --port 1143 --starttls --user user100@example.test --p
 echo "== Dovecot: idle sessions"
 python3 bench/imap_idle_rss.py --port 1143 --plain --user 'user{n}@example.test' --password pass \
   --pid "$(cat "$PB/run/dovecot/master.pid")" --count "$SESSIONS" --warmup 50 || echo "Dovecot idle sessions: failed"
+echo "== Dovecot: many clients"
+stress() {
+  for mode in "--clients 10" "--clients 90" "--clients 10 --sign-in-per-session"; do
+    # shellcheck disable=SC2086
+    python3 bench/imap_stress.py --starttls --users 20 --seconds 30 $mode "$@"
+  done
+}
+stress --port 1143 --password pass --label Dovecot --pid "dovecot=$(cat "$PB/run/dovecot/master.pid")"
 bash "$B/peerbench.sh" stop
 
 dir=$PB/caravel-imap
@@ -46,4 +58,6 @@ python3 bench/imap_ops.py --port 3143 --starttls --user user100@example.test --p
 echo "== Caravel: idle sessions"
 python3 bench/imap_idle_rss.py --port 3993 --user 'user{n}@example.test' --password Bench-Password-2026 \
   --pid "$pid" --count "$SESSIONS" --warmup 50
+echo "== Caravel: many clients"
+stress --port 3143 --password Bench-Password-2026 --label Caravel --pid "caravel=$pid"
 python3 "$B/compare.py" "$PB/results/ref-imap" "$PB/results/caravel-imap"

@@ -241,7 +241,17 @@ async def main():
         "peak": {k: peak[k] for k in ("procs", "threads", "rss_kb", "pss_kb")},
         "after_load": {f"{s}s": {k: v[k] for k in ("procs", "threads", "rss_kb", "pss_kb")} for s, v in after.items()},
     }
-    print(json.dumps(result, indent=1))
+    mb = lambda kb: f"{kb / 1024:.0f} MB"
+    print(
+        f"{args.label} ({result['mode']}, {args.clients} clients, {args.users} users): "
+        f"{result['commands_per_s']} commands/s, {result['cpu_ms_per_command']} ms CPU/command, "
+        f"errors {result['errors']} refused {result['refused']}; "
+        f"procs/threads idle {idle['procs']}/{idle['threads']} peak {peak['procs']}/{peak['threads']}; "
+        f"RSS idle {mb(idle['rss_kb'])} peak {mb(peak['rss_kb'])} after 10 s {mb(after[10]['rss_kb'])}; "
+        f"PSS idle {mb(idle['pss_kb'])} peak {mb(peak['pss_kb'])} after 10 s {mb(after[10]['pss_kb'])}"
+    )
+    if result["first_error"] or result["first_refusal"]:
+        print("  first error:", result["first_error"], "first refusal:", result["first_refusal"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
