@@ -27,7 +27,7 @@ rm -rf "$PB/results/ref-imap" "$PB/results/caravel-imap"
 bash "$B/peerbench.sh" wipe
 PB_TLS=yes bash "$B/peerbench.sh" setup
 bash "$B/peerbench.sh" start
-OUT=$PB/results/ref-imap bash "$B/peerbench.sh" bench --quick --steps mem-idle,imap --tls starttls
+OUT=$PB/results/ref-imap bash "$B/peerbench.sh" bench --quick --steps mem-idle,imap --tls starttls --sender loadgen@partner.test
 echo "== Dovecot: search and append"
 python3 bench/imap_ops.py --port 1143 --starttls --user user100@example.test --password pass
 echo "== Dovecot: idle sessions"
@@ -50,7 +50,7 @@ imap = ["127.0.0.1:3143"]
 imaps = ["127.0.0.1:3993"]
 pop3 = ["127.0.0.1:3110"]' '[limits]
 max_connections_per_ip = 5000'
-python3 "$B/run_bench.py" --quick --label caravel --out "$PB/results/caravel-imap" --smtp-port 3525 \
+python3 "$B/run_bench.py" --quick --label caravel --out "$PB/results/caravel-imap" --smtp-port 3525 --sender loadgen@partner.test \
   --imap-port 3143 --pop-port 3110 --tls starttls --password Bench-Password-2026 \
   --steps mem-idle,imap --count-imap --pid "caravel=$pid"
 echo "== Caravel: search and append"

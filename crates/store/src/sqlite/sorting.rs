@@ -92,8 +92,10 @@ impl SqliteStore {
         let complete = self
             .read(move |c| {
                 let (messages, keyed): (i64, i64) = c
+                    // The mailbox's message counter, kept with every change,
+                    // rather than a count of its messages.
                     .prepare_cached(
-                        "SELECT (SELECT count(*) FROM messages WHERE mailbox_id = ?1),
+                        "SELECT coalesce((SELECT messages FROM mailboxes WHERE id = ?1), 0),
                                 (SELECT count(*) FROM sort_keys WHERE mailbox_id = ?1)",
                     )?
                     .query_row([mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -109,6 +111,9 @@ impl SqliteStore {
 
     pub(crate) async fn sorted(&self, mailbox: MailboxId, criteria: &[SortCriterion]) -> Result<Vec<u32>> {
         self.ensure_sort_keys(mailbox).await?;
+        if let [one] = criteria {
+            return self.sorted_by_one(mailbox, *one).await;
+        }
         let sql = format!("SELECT uid FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {}", order_by(criteria));
         self.read(move |c| {
             let mut st = c.prepare_cached(&sql)?;
@@ -116,6 +121,23 @@ impl SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    /// One criterion, the usual SORT (DATE) or (REVERSE DATE): read in
+    /// ascending order, which for DATE is a walk of the `sort_keys_date`
+    /// index, and turned around here for REVERSE, with each run of equal
+    /// keys put back in UID order (ties are never reversed, RFC 5256 §3).
+    async fn sorted_by_one(&self, mailbox: MailboxId, criterion: SortCriterion) -> Result<Vec<u32>> {
+        let column = column(criterion.key);
+        let sql = format!("SELECT uid, {column} FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {column}, uid");
+        let rows: Vec<(u32, rusqlite::types::Value)> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map([mailbox], |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await?;
+        Ok(if criterion.reverse { reverse_keeping_ties(rows) } else { rows.into_iter().map(|(uid, _)| uid).collect() })
     }
 
     pub(crate) async fn threading_keys(&self, mailbox: MailboxId) -> Result<Vec<(u32, ThreadKeys)>> {
@@ -141,6 +163,17 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// `rows` in ascending key order (ties by UID) turned into descending key
+/// order with ties still by UID.
+fn reverse_keeping_ties<K: PartialEq>(mut rows: Vec<(u32, K)>) -> Vec<u32> {
+    rows.reverse();
+    let mut out = Vec::with_capacity(rows.len());
+    for run in rows.chunk_by(|a, b| a.1 == b.1) {
+        out.extend(run.iter().rev().map(|(uid, _)| *uid));
+    }
+    out
 }
 
 /// The missing keys of a mailbox, from each message's stored envelope and
@@ -184,6 +217,13 @@ fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reversing_keeps_ties_in_uid_order() {
+        let rows = vec![(3, 1), (5, 1), (1, 2), (2, 4), (4, 4), (6, 4)];
+        assert_eq!(reverse_keeping_ties(rows), [2, 4, 6, 1, 3, 5]);
+        assert!(reverse_keeping_ties(Vec::<(u32, i64)>::new()).is_empty());
+    }
 
     #[test]
     fn order_by_reverses_only_its_criterion_and_ends_with_the_uid() {

@@ -232,7 +232,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE accounts DROP COLUMN first_failure; ALTER TABLE accounts DROP COLUMN lock_count;
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
          ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials; DROP TABLE urlauth_keys;
-         DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
+         DROP INDEX sort_keys_date; DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
