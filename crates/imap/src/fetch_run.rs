@@ -87,6 +87,30 @@ pub async fn run(ctx: &Context, sel: &mut Selected, mut job: FetchJob, mut out: 
     }
 }
 
+/// Message bodies read in one query, up to this many bytes together: one
+/// store round trip for the last 50 messages of a mailbox, not 50; a batch of
+/// large messages is still read a few at a time.
+const BODIES_AT_ONCE: u64 = 4 << 20;
+
+/// The bodies of the first of `indexes` (into the view) and of those after
+/// it, up to [`BODIES_AT_ONCE`] bytes in all; empty if the read fails.
+async fn read_bodies(ctx: &Context, sel: &Selected, indexes: impl Iterator<Item = usize>) -> HashMap<u32, Vec<u8>> {
+    let mut total = 0;
+    let uids: Vec<u32> = indexes
+        .map(|i| &sel.messages[i])
+        .take_while(|m| {
+            let first = total == 0;
+            total += m.size.max(1);
+            first || total <= BODIES_AT_ONCE
+        })
+        .map(|m| m.uid)
+        .collect();
+    match ctx.store.read_messages(sel.mailbox.id, &uids).await {
+        Ok(bodies) => bodies.into_iter().collect(),
+        Err(_) => HashMap::new(),
+    }
+}
+
 async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mut Vec<u8>) -> Result<(), FetchError> {
     let items = &job.items;
     let needs_body = items.iter().any(|i| {
@@ -127,14 +151,28 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
     };
     let sets_seen = job.sets_seen;
     let items = &job.items;
-    for &i in &batch {
+    let wanted = |i: usize| job.changed_since.is_none_or(|n| sel.messages[i].modseq > n);
+    let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+    for (k, &i) in batch.iter().enumerate() {
         job.done += 1;
         let m = &sel.messages[i];
-        if job.changed_since.is_some_and(|n| m.modseq <= n) {
+        if !wanted(i) {
             continue;
         }
         let structure = structures.remove(&m.uid);
-        let raw = if needs_raw { ctx.store.read_message(m).await.ok() } else { None };
+        let raw = if needs_raw {
+            if !bodies.contains_key(&m.uid) {
+                bodies = read_bodies(ctx, sel, batch[k..].iter().copied().filter(|&j| wanted(j))).await;
+            }
+            match bodies.remove(&m.uid) {
+                Some(raw) => Some(raw),
+                // Not in the group (its read failed, or it was expunged):
+                // this message alone, as before.
+                None => ctx.store.read_message(m).await.ok(),
+            }
+        } else {
+            None
+        };
         if (needs_structure && structure.is_none()) || (needs_raw && raw.is_none()) {
             // Expunged by another session meanwhile: nothing to show.
             continue;
