@@ -87,27 +87,30 @@ pub async fn run(ctx: &Context, sel: &mut Selected, mut job: FetchJob, mut out: 
     }
 }
 
-/// Message bodies read in one query, up to this many bytes together: one
-/// store round trip for the last 50 messages of a mailbox, not 50; a batch of
-/// large messages is still read a few at a time.
-const BODIES_AT_ONCE: u64 = 4 << 20;
-
 /// The bodies of the first of `indexes` (into the view) and of those after
-/// it, up to [`BODIES_AT_ONCE`] bytes in all; empty if the read fails.
-async fn read_bodies(ctx: &Context, sel: &Selected, indexes: impl Iterator<Item = usize>) -> HashMap<u32, Vec<u8>> {
+/// it, up to `budget` bytes in all (what is left of the response chunk, so
+/// that none is read for nothing): one store round trip for the last 50
+/// messages of a mailbox, not 50. Returns how many were asked for, and the
+/// bodies (none if the read failed).
+async fn read_bodies(
+    ctx: &Context,
+    sel: &Selected,
+    indexes: impl Iterator<Item = usize>,
+    budget: u64,
+) -> (usize, HashMap<u32, Vec<u8>>) {
     let mut total = 0;
     let uids: Vec<u32> = indexes
         .map(|i| &sel.messages[i])
         .take_while(|m| {
             let first = total == 0;
             total += m.size.max(1);
-            first || total <= BODIES_AT_ONCE
+            first || total <= budget
         })
         .map(|m| m.uid)
         .collect();
     match ctx.store.read_messages(sel.mailbox.id, &uids).await {
-        Ok(bodies) => bodies.into_iter().collect(),
-        Err(_) => HashMap::new(),
+        Ok(bodies) => (uids.len(), bodies.into_iter().collect()),
+        Err(_) => (uids.len(), HashMap::new()),
     }
 }
 
@@ -153,6 +156,9 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
     let items = &job.items;
     let wanted = |i: usize| job.changed_since.is_none_or(|n| sel.messages[i].modseq > n);
     let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+    // The messages (of those wanted) the last group read covered: one that
+    // is missing from it is read alone, not with a new group.
+    let mut covered = 0usize;
     for (k, &i) in batch.iter().enumerate() {
         job.done += 1;
         let m = &sel.messages[i];
@@ -161,9 +167,12 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
         }
         let structure = structures.remove(&m.uid);
         let raw = if needs_raw {
-            if !bodies.contains_key(&m.uid) {
-                bodies = read_bodies(ctx, sel, batch[k..].iter().copied().filter(|&j| wanted(j))).await;
+            if covered == 0 {
+                let budget = CHUNK.saturating_sub(out.len()) as u64;
+                (covered, bodies) =
+                    read_bodies(ctx, sel, batch[k..].iter().copied().filter(|&j| wanted(j)), budget).await;
             }
+            covered -= 1;
             match bodies.remove(&m.uid) {
                 Some(raw) => Some(raw),
                 // Not in the group (its read failed, or it was expunged):

@@ -24,7 +24,7 @@ pub(crate) fn insert_keys(
     size: i64,
 ) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR REPLACE INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
+        "INSERT INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
                                            cc_addr, from_display, to_display, message_id, refs)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
@@ -50,7 +50,7 @@ pub(crate) fn insert_keys(
 /// A copy's keys are the original's (COPY, MOVE).
 pub(crate) fn copy_keys(c: &Connection, from: (MailboxId, i64), to: (MailboxId, i64)) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR REPLACE INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
+        "INSERT INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr,
                                            cc_addr, from_display, to_display, message_id, refs)
          SELECT ?3, ?4, arrival, size, date, subject, reply, from_addr, to_addr, cc_addr, from_display, to_display,
                 message_id, refs
