@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::*;
 
-fn addr(s: &str) -> Address {
+pub fn addr(s: &str) -> Address {
     Address::parse(s).expect("test address")
 }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use rusqlite::Connection;
 
-use super::SqliteStore;
+use super::{inline, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::{CheckReport, Maintenance, Result};
 
@@ -59,9 +59,6 @@ fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// size, refcount, inline content.
-type BlobRow = (i64, i64, Option<Vec<u8>>);
-
 /// Blob files younger than this without a row may belong to a delivery in
 /// progress (the file is written before its row); older ones are orphans.
 const IN_FLIGHT_AGE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -101,33 +98,40 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec
     )?
     .into_iter()
     .collect();
-    let rows: Vec<(String, BlobRow)> = {
-        let mut st = c.prepare("SELECT hash, size, refcount, data FROM blobs")?;
-        let r = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
-        r.collect::<rusqlite::Result<_>>()?
-    };
-    let known: HashSet<&str> = rows.iter().map(|(h, _)| h.as_str()).collect();
-    let in_files: HashSet<&str> = rows.iter().filter(|(_, (_, _, d))| d.is_none()).map(|(h, _)| h.as_str()).collect();
-    for (hash, (size, refcount, inline)) in &rows {
-        let actual = refs.get(hash).copied().unwrap_or(0);
-        if actual != *refcount {
+    // Each row is read and checked in turn: an inline body is inflated (a
+    // damaged one is reported) and hashed, never all of them held at once.
+    let mut known: HashSet<String> = HashSet::new();
+    let mut in_files: HashSet<String> = HashSet::new();
+    let mut st = c.prepare("SELECT hash, size, refcount, data, codec FROM blobs")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (hash, size, refcount): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let actual = refs.get(&hash).copied().unwrap_or(0);
+        if actual != refcount {
             problem(format!("blob {hash}: refcount {refcount} but {actual} message(s) or queue entries use it"));
         }
-        let content = match inline {
-            Some(data) => Ok(data.clone()),
-            None => blobs.read(hash),
+        let content = match r.get::<_, Option<Vec<u8>>>(3)? {
+            Some(data) => inline::unpack(&hash, r.get(4)?, data, size).map_err(|e| e.to_string()),
+            None => {
+                in_files.insert(hash.clone());
+                blobs.read(&hash).map_err(|e| e.to_string())
+            }
         };
         match content {
             Ok(data) => {
-                if data.len() as i64 != *size {
+                if data.len() as i64 != size {
                     problem(format!("blob {hash}: {} bytes on disk, {size} in the index", data.len()));
-                } else if BlobStore::hash(&data) != *hash {
+                } else if BlobStore::hash(&data) != hash {
                     problem(format!("blob {hash}: content does not match its hash (corrupted)"));
                 }
             }
-            Err(e) => missing.push((hash.clone(), e.to_string())),
+            Err(e) if in_files.contains(&hash) => missing.push((hash.clone(), e)),
+            Err(e) => problem(e),
         }
+        known.insert(hash);
     }
+    drop(rows);
+    drop(st);
     for hash in refs.keys() {
         if !known.contains(hash.as_str()) {
             problem(format!("blob {hash}: used by messages but has no index row"));
@@ -214,6 +218,6 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec
     }
 
     report.messages = c.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))? as u64;
-    report.blobs = rows.len() as u64;
+    report.blobs = known.len() as u64;
     Ok((report, missing))
 }

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::broadcast;
 
 use super::directory::insert_mailbox;
+use super::inline;
 use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::header_cache::{self, HeaderRow, MailboxHeaders};
@@ -174,6 +175,9 @@ pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> 
 
 struct Parsed {
     hash: String,
+    /// The body as its `blobs` row keeps it (codec, bytes), for bodies up to
+    /// `INLINE_MAX`; larger ones are in their file.
+    inline: Option<(i64, Vec<u8>)>,
     search: mime::SearchText,
     envelope: String,
     structure: String,
@@ -252,12 +256,15 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
 
 /// One more reference to the delivery's blob (creating its row).
 fn add_blob_ref(c: &Connection, d: &Delivery, p: &Parsed) -> Result<()> {
-    let inline = d.raw.len() <= INLINE_MAX;
+    let (codec, data) = match &p.inline {
+        Some((codec, data)) => (*codec, Some(data.as_slice())),
+        None => (inline::STORED, None),
+    };
     c.prepare_cached(
-        "INSERT INTO blobs (hash, size, refcount, data) VALUES (?1, ?2, 1, ?3)
+        "INSERT INTO blobs (hash, size, refcount, data, codec) VALUES (?1, ?2, 1, ?3, ?4)
          ON CONFLICT (hash) DO UPDATE SET refcount = refcount + 1",
     )?
-    .execute(params![p.hash, d.raw.len() as i64, inline.then_some(d.raw.as_slice())])?;
+    .execute(params![p.hash, d.raw.len() as i64, data, codec])?;
     Ok(())
 }
 
@@ -374,10 +381,16 @@ impl SqliteStore {
     async fn prepare(&self, raw: Arc<Vec<u8>>) -> Result<Parsed> {
         let blobs = self.blobs.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let hash = if raw.len() <= INLINE_MAX { BlobStore::hash(&raw) } else { blobs.write(&raw)?.hash };
+            let (hash, inline) = if raw.len() <= INLINE_MAX {
+                let (codec, data) = inline::pack(&raw);
+                (BlobStore::hash(&raw), Some((codec, data.into_owned())))
+            } else {
+                (blobs.write(&raw)?.hash, None)
+            };
             let (env, body) = mime::analyze(&raw);
             Ok(Parsed {
                 hash,
+                inline,
                 search: mime::search_text(&raw),
                 message_id: env.message_id.clone(),
                 sort_keys: crate::sort_keys::SortKeys::of(&env, &raw),
@@ -671,17 +684,12 @@ impl MailStore for SqliteStore {
         let blobs = self.blobs.clone();
         self.read(move |c| {
             let mut out = Vec::with_capacity(uids.len());
-            let select = "SELECT m.uid, m.prefix, m.blob, b.data FROM messages m JOIN blobs b ON b.hash = m.blob
-                          WHERE m.mailbox_id = ?1";
+            let select = "SELECT m.uid, m.prefix, m.blob, b.data, b.codec, b.size
+                          FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.mailbox_id = ?1";
             for_each_uid_row(c, select, "m.uid", mailbox, &uids, |uid, r| {
                 let mut full: Vec<u8> = r.get(1)?;
-                match r.get::<_, Option<Vec<u8>>>(3)? {
-                    Some(data) => full.extend_from_slice(&data),
-                    None => {
-                        let hash: String = r.get(2)?;
-                        full.extend_from_slice(&blobs.read(&hash)?);
-                    }
-                }
+                let hash: String = r.get(2)?;
+                full.extend_from_slice(&stored_body(&blobs, &hash, (r.get(3)?, r.get(4)?, r.get(5)?))?);
                 out.push((uid, full));
                 Ok(())
             })?;
@@ -875,12 +883,25 @@ impl MailLog for SqliteStore {
 /// None if one of them has none (stored before migration 4).
 /// A blob's bytes, kept in its row (small ones) or in its file.
 fn blob_bytes(c: &Connection, blobs: &BlobStore, hash: &str) -> Result<Vec<u8>> {
-    let inline: Option<Option<Vec<u8>>> =
-        c.query_row("SELECT data FROM blobs WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
-    match inline {
-        Some(Some(data)) => Ok(data),
-        Some(None) => blobs.read(hash).map_err(|e| StoreError::Backend(format!("blob {hash}: {e}"))),
+    let row: Option<StoredBody> = c
+        .prepare_cached("SELECT data, codec, size FROM blobs WHERE hash = ?1")?
+        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match row {
+        Some(row) => stored_body(blobs, hash, row),
         None => Err(StoreError::NotFound("no such message data".into())),
+    }
+}
+
+/// A `blobs` row's `data`, `codec` and `size`.
+pub(crate) type StoredBody = (Option<Vec<u8>>, i64, i64);
+
+/// The bytes of a blob from its row: inflated from the row, or read from its
+/// file when the row holds none.
+pub(crate) fn stored_body(blobs: &BlobStore, hash: &str, (data, codec, size): StoredBody) -> Result<Vec<u8>> {
+    match data {
+        Some(data) => inline::unpack(hash, codec, data, size),
+        None => blobs.read(hash).map_err(|e| StoreError::Backend(format!("blob {hash}: {e}"))),
     }
 }
 

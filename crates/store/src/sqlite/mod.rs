@@ -5,6 +5,7 @@ mod check;
 mod directory;
 mod dkim;
 mod folders;
+mod inline;
 mod mail;
 mod queue;
 mod schema;

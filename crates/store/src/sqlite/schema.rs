@@ -328,6 +328,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX sort_keys_date ON sort_keys(mailbox_id, date, uid);
     "#,
+    // 20: how a body kept in its row is stored (sqlite/inline.rs): 0 as it
+    // is, 1 compressed with raw DEFLATE. Rows written before stay as they are
+    // and are read as before.
+    r#"
+    ALTER TABLE blobs ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

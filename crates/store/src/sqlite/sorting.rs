@@ -105,8 +105,29 @@ impl SqliteStore {
         if complete {
             return Ok(());
         }
+        // In chunks, each its own write transaction: on a large mailbox
+        // stored before keys existed, deliveries go on between chunks
+        // instead of waiting for the whole mailbox to be parsed.
         let blobs = self.blobs.clone();
-        self.writer.write(move |c| fill_keys(c, &blobs, mailbox)).await
+        self.writer.write(move |c| drop_stale_keys(c, mailbox)).await?;
+        let (mut after, mut filled) = (0, 0);
+        loop {
+            let blobs = blobs.clone();
+            let (last, count) = self.writer.write(move |c| fill_keys(c, &blobs, mailbox, after)).await?;
+            filled += count;
+            match last {
+                Some(uid) => after = uid,
+                None => break,
+            }
+        }
+        if filled > 0 {
+            tracing::info!(
+                mailbox,
+                messages = filled,
+                "SORT and THREAD keys computed for messages stored without them"
+            );
+        }
+        Ok(())
     }
 
     pub(crate) async fn sorted(&self, mailbox: MailboxId, criteria: &[SortCriterion]) -> Result<Vec<u32>> {
@@ -176,42 +197,53 @@ fn reverse_keeping_ties<K: PartialEq>(mut rows: Vec<(u32, K)>) -> Vec<u32> {
     out
 }
 
-/// The missing keys of a mailbox, from each message's stored envelope and
-/// header, and no keys for messages that are gone.
-fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId) -> Result<()> {
+/// Messages whose keys one write transaction computes (two in tests, so
+/// that a few messages take several chunks).
+const FILL_CHUNK: i64 = if cfg!(test) { 2 } else { 256 };
+
+/// Drops the keys of messages that are gone.
+fn drop_stale_keys(c: &Connection, mailbox: MailboxId) -> Result<()> {
     c.prepare_cached(
         "DELETE FROM sort_keys WHERE mailbox_id = ?1
            AND uid NOT IN (SELECT uid FROM messages WHERE mailbox_id = ?1)",
     )?
     .execute([mailbox])?;
-    let mut st = c.prepare(
-        "SELECT m.uid, m.envelope, m.internal_date, m.size, m.prefix, m.blob, b.data
+    Ok(())
+}
+
+/// The missing keys of up to `FILL_CHUNK` messages of a mailbox with UIDs
+/// above `after`, from each message's stored envelope and header. Returns
+/// the last UID looked at (None when there are no more) and the number of
+/// keys written.
+fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId, after: i64) -> Result<(Option<i64>, usize)> {
+    let mut st = c.prepare_cached(
+        "SELECT m.uid, m.envelope, m.internal_date, m.size, m.prefix, m.blob, b.data, b.codec, b.size,
+                EXISTS (SELECT 1 FROM sort_keys k WHERE k.mailbox_id = m.mailbox_id AND k.uid = m.uid)
          FROM messages m LEFT JOIN blobs b ON b.hash = m.blob
-         WHERE m.mailbox_id = ?1 AND m.uid NOT IN (SELECT uid FROM sort_keys WHERE mailbox_id = ?1)",
+         WHERE m.mailbox_id = ?1 AND m.uid > ?2 ORDER BY m.uid LIMIT ?3",
     )?;
-    let mut rows = st.query([mailbox])?;
-    let mut filled = 0usize;
+    let mut rows = st.query(params![mailbox, after, FILL_CHUNK])?;
+    let (mut last, mut filled) = (None, 0);
     while let Some(r) = rows.next()? {
         let uid: i64 = r.get(0)?;
+        last = Some(uid);
+        if r.get::<_, bool>(9)? {
+            continue;
+        }
         // A damaged envelope sorts as an empty one rather than failing SORT.
         let envelope: Envelope = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default();
         let mut raw: Vec<u8> = r.get(4)?;
-        match r.get::<_, Option<Vec<u8>>>(6)? {
-            Some(data) => raw.extend_from_slice(&data),
-            None => match blobs.read(&r.get::<_, String>(5)?) {
-                Ok(data) => raw.extend_from_slice(&data),
-                Err(e) => {
-                    tracing::warn!(mailbox, uid, error = %e, "message body unreadable; threaded without its references")
-                }
-            },
+        let body = (r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(0), r.get::<_, Option<i64>>(8)?.unwrap_or(0));
+        match super::mail::stored_body(blobs, &r.get::<_, String>(5)?, body) {
+            Ok(data) => raw.extend_from_slice(&data),
+            Err(e) => {
+                tracing::warn!(mailbox, uid, error = %e, "message body unreadable; threaded without its references")
+            }
         }
         insert_keys(c, (mailbox, uid), &SortKeys::of(&envelope, &raw), r.get(2)?, r.get(3)?)?;
         filled += 1;
     }
-    if filled > 0 {
-        tracing::info!(mailbox, messages = filled, "SORT and THREAD keys computed for messages stored without them");
-    }
-    Ok(())
+    Ok((last, filled))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::SqliteStore;
 use crate::conformance as suite;
-use crate::Maintenance;
+use crate::{Directory, MailStore, Maintenance};
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -170,9 +170,43 @@ async fn check_detects_a_corrupted_inline_blob() {
     let (dir, s) = fresh();
     suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    // A compressed row that no longer inflates.
     raw.execute("UPDATE blobs SET data = CAST('garbage' AS BLOB)", []).expect("tamper");
     let report = s.check().await.expect("check");
-    assert!(report.problems.iter().any(|p| p.contains("bytes on disk")), "{:?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains("stored data damaged")), "{:?}", report.problems);
+    // A row kept as it is, of the wrong length.
+    raw.execute("UPDATE blobs SET codec = 0", []).expect("tamper");
+    let report = s.check().await.expect("check");
+    assert!(report.problems.iter().any(|p| p.contains("7 bytes, 2010 expected")), "{:?}", report.problems);
+}
+
+/// A small body is kept compressed in its row (sqlite/inline.rs) and read
+/// back byte for byte by every path; rows written before compression (codec
+/// 0) still read.
+#[tokio::test]
+async fn small_bodies_are_kept_compressed() {
+    let (dir, s) = fresh();
+    suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
+    let db = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    let (hash, size, stored, codec): (String, i64, i64, i64) = db
+        .query_row("SELECT hash, size, length(data), codec FROM blobs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect("row");
+    assert_eq!((size, codec), (2_010, super::inline::DEFLATE));
+    assert!(stored < size / 2, "{stored} bytes stored for {size}");
+
+    let account = s.get_user(&suite::addr("a@example.com")).await.expect("get").expect("a").id;
+    let inbox = s.mailboxes(account).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    let original = s.read_blob(&hash).await.expect("blob");
+    assert_eq!(original.len(), 2_010);
+    assert_eq!(crate::blobs::BlobStore::hash(&original), hash);
+
+    db.execute("UPDATE blobs SET data = ?1, codec = 0", [&original]).expect("as before migration 20");
+    assert_eq!(s.read_blob(&hash).await.expect("blob"), original);
+    assert_eq!(s.read_messages(inbox.id, &[1]).await.expect("read"), vec![(1, original)]);
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
 #[tokio::test]
@@ -221,8 +255,20 @@ async fn upgrade_from_schema_version_1() {
         suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
     }
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    // Bodies as version 1 kept them: as they are, without a codec.
+    let rows: Vec<(String, Vec<u8>, i64, i64)> = raw
+        .prepare("SELECT hash, data, codec, size FROM blobs WHERE data IS NOT NULL")
+        .expect("select")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    for (hash, data, codec, size) in rows {
+        let body = super::inline::unpack(&hash, codec, data, size).expect("inflate");
+        raw.execute("UPDATE blobs SET data = ?2 WHERE hash = ?1", rusqlite::params![hash, body]).expect("update");
+    }
     raw.execute_batch(
-        "ALTER TABLE mailboxes DROP COLUMN unseen; ALTER TABLE mailboxes DROP COLUMN deleted;
+        "ALTER TABLE blobs DROP COLUMN codec; ALTER TABLE mailboxes DROP COLUMN unseen; ALTER TABLE mailboxes DROP COLUMN deleted;
          ALTER TABLE messages DROP COLUMN s_subject; ALTER TABLE messages DROP COLUMN s_from;
          ALTER TABLE messages DROP COLUMN s_to; ALTER TABLE messages DROP COLUMN s_cc;
          ALTER TABLE messages DROP COLUMN s_bcc; DROP TRIGGER IF EXISTS subscribe_new_mailbox; DROP TABLE subscriptions;
@@ -391,4 +437,17 @@ async fn missing_sort_keys_are_computed_once() {
     let threads = s.thread_keys(inbox).await.expect("thread keys");
     assert_eq!(threads[1].1.references, ["<1@x>"]);
     assert_eq!(threads[1].1.message_id.as_deref(), Some("<2@x>"));
+    // Keys of two messages missing, and stale keys of a message that is
+    // gone: the others are kept, the missing computed, the stale dropped.
+    db.execute("DELETE FROM sort_keys WHERE uid IN (2, 3)", []).expect("delete");
+    db.execute("INSERT INTO sort_keys SELECT mailbox_id, 9, arrival, size, date, subject, reply, from_addr, to_addr, cc_addr, from_display, to_display, message_id, refs FROM sort_keys WHERE uid = 1", []).expect("stale");
+    assert_eq!(s.sorted_uids(inbox, &by_subject).await.expect("sort"), [2, 3, 1]);
+    let uids: Vec<i64> = db
+        .prepare("SELECT uid FROM sort_keys ORDER BY uid")
+        .expect("select")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("uids");
+    assert_eq!(uids, [1, 2, 3]);
 }
