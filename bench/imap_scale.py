@@ -2,6 +2,8 @@
 size in --sizes (2 KB messages), then, warm, at each size:
   - UID FETCH of the last 50 bodies (BODY.PEEK[]);
   - SORT (DATE) of the whole mailbox, and SORT (REVERSE DATE);
+  - FETCH 1:* (FLAGS ENVELOPE) of the whole mailbox (what a client's first
+    look at a folder asks);
   - IDLE: from the SMTP 250 of a new message to the `* EXISTS` of a session
     idling on the INBOX;
 and the server's peak memory over the whole run (fill included).
@@ -33,6 +35,9 @@ a.add_argument("--pid", action="append", default=[])
 a.add_argument("--label", default="server")
 a.add_argument("--harness", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench"))
 a.add_argument("--json")
+a.add_argument("--maildir", help="fill by writing the messages into this Maildir's new/ (owned by --maildir-owner) "
+               "instead of over SMTP: LMTP into a Maildir of ~90,000 messages falls to a few messages a second")
+a.add_argument("--maildir-owner", default="vmail")
 args = a.parse_args()
 sys.path.insert(0, args.harness)
 import procmem  # noqa: E402
@@ -58,9 +63,33 @@ def count():
     return n
 
 
+def fill_maildir(count_to_add, first_seq):
+    """The messages smtpload would send, as Postfix's LMTP would leave them
+    in new/ (Dovecot moves them to cur/ and indexes them at the next look)."""
+    import pwd
+    import smtpload  # noqa: E402
+    owner = pwd.getpwnam(args.maildir_owner)
+    for sub in ("new", "cur", "tmp"):
+        path = os.path.join(args.maildir, sub)
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o700)
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    new = os.path.join(args.maildir, "new")
+    run_id = f"fill{int(time.time())}"
+    for seq in range(first_seq, first_seq + count_to_add):
+        raw = smtpload.build_message(2048, "loadgen@partner.test", args.user, seq, run_id)
+        raw = f"Return-Path: <loadgen@partner.test>\r\nDelivered-To: {args.user}\r\n".encode() + raw
+        name = os.path.join(new, f"{int(time.time())}.M{seq}P{os.getpid()}.bench,S={len(raw)}")
+        with open(name, "wb") as f:
+            f.write(raw.replace(b"\r\n", b"\n"))  # Maildir keeps LF line ends
+        os.chown(name, owner.pw_uid, owner.pw_gid)
+
+
 def fill(target):
     have = count()
-    if target > have:
+    if target > have and args.maildir:
+        fill_maildir(target - have, have)
+    elif target > have:
         subprocess.run(
             [sys.executable, os.path.join(args.harness, "smtpload.py"), "--port", str(args.smtp_port),
              "--connections", "10", "--messages", str(target - have), "--size", "2K",
@@ -116,6 +145,7 @@ for size in [int(s) for s in args.sizes.split(",")]:
         "uid_fetch_last_50_bodies_ms": median_ms(lambda: m.uid("FETCH", f"{last - 49}:{last}", "(BODY.PEEK[])"), 5),
         "sort_date_ms": median_ms(lambda: m.sort("(DATE)", "UTF-8", "ALL"), 3),
         "sort_reverse_date_ms": median_ms(lambda: m.sort("(REVERSE DATE)", "UTF-8", "ALL"), 3),
+        "fetch_all_flags_envelope_ms": median_ms(lambda: m.fetch("1:*", "(FLAGS ENVELOPE)"), 3),
     }
     m.logout()
     row["idle_250_to_exists_ms"] = idle_latency()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use caravel_config::units::parse_size;
 use caravel_store::address::normalize_domain;
-use caravel_store::{Address, Alias, CheckReport, Domain, NewUser, Store, StoreError, User, UserUpdate};
+use caravel_store::{Address, Alias, CheckReport, CompactReport, Domain, NewUser, Store, StoreError, User, UserUpdate};
 pub use two_factor::{Enrollment, RECOVERY_CODES};
 
 /// An admin action that was refused or failed; the message is for people.
@@ -201,5 +201,9 @@ impl Admin {
 
     pub async fn store_check(&self) -> Result<CheckReport> {
         Ok(self.store.check().await?)
+    }
+
+    pub async fn store_compact(&self, vacuum: bool) -> Result<CompactReport> {
+        Ok(self.store.compact(vacuum).await?)
     }
 }

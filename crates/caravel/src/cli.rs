@@ -199,6 +199,14 @@ pub enum AliasCmd {
 pub enum StoreCmd {
     /// Verify every index entry, blob and counter; exit 1 on damage
     Check(Json),
+    /// Compress what older versions stored uncompressed, while the server runs
+    Compact {
+        /// Then rewrite the database file to return the space freed (writes wait meanwhile)
+        #[arg(long)]
+        vacuum: bool,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -208,6 +208,22 @@ pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
                 return Err(format!("the store is damaged: {} problem(s) found", report.problems.len()));
             }
         }
+        StoreCmd::Compact { vacuum, json } => {
+            let r = admin.store_compact(vacuum).await.map_err(|e| e.to_string())?;
+            if json.json {
+                print_json(&r)?;
+            } else {
+                let mb = |b: u64| b as f64 / 1e6;
+                println!(
+                    "{} bodies compressed ({:.1} MB to {:.1} MB); database file {:.1} MB, now {:.1} MB",
+                    r.bodies,
+                    mb(r.stored_before),
+                    mb(r.stored_after),
+                    mb(r.file_before),
+                    mb(r.file_after)
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -362,3 +362,20 @@ fn import_streams_with_bounded_memory_and_resumes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("imported 1 message(s)"), "{}", r.stderr);
 }
+
+#[test]
+fn store_compact_reports_what_it_did() {
+    let env = setup();
+    let mbox = env.dir.path().join("in.mbox");
+    let body = "a line of a message body\n".repeat(100);
+    std::fs::write(&mbox, format!("From a@b Sat Jan  1 00:00:00 2026\nSubject: hi\n\n{body}")).expect("mbox");
+    env.ok(&["import", "maria.silva@example.test", mbox.to_str().expect("path")]);
+    // Stored compressed already: nothing to do.
+    let out = env.ok(&["store", "compact"]);
+    assert!(out.starts_with("0 bodies compressed"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["store", "compact", "--vacuum", "--json"])).expect("json");
+    assert_eq!(json["bodies"], 0);
+    assert!(json["file_after"].as_u64().expect("size") > 0);
+    env.ok(&["store", "check"]);
+}

@@ -289,6 +289,12 @@ pub trait Maintenance: Send + Sync {
     /// names (written by deliveries a crash interrupted before their commit)
     /// are removed. Returns how many were found.
     async fn recover(&self) -> Result<u64>;
+    /// Rewrites in their compact form what older versions kept longer
+    /// (bodies stored uncompressed in their row), a chunk per write
+    /// transaction while the server goes on. The space freed is reused by
+    /// new mail; with `vacuum` the database file is then rewritten to give
+    /// it back to the file system (writes wait meanwhile).
+    async fn compact(&self, vacuum: bool) -> Result<CompactReport>;
 }
 
 /// DKIM signing keys (outbound mail signs with them; `caravel dns` prints

@@ -536,6 +536,20 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
+/// What `store compact` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    /// Bodies that were kept as they came and are now compressed.
+    pub bodies: u64,
+    /// Their stored bytes before and after.
+    pub stored_before: u64,
+    pub stored_after: u64,
+    /// The database file (with its WAL) before and after; it shrinks only
+    /// when the compaction ends with a vacuum.
+    pub file_before: u64,
+    pub file_after: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,10 @@ impl Maintenance for SqliteStore {
         self.writer.write(|_| Ok(())).await?;
         Ok(found)
     }
+
+    async fn compact(&self, vacuum: bool) -> Result<crate::CompactReport> {
+        self.compact_bodies(vacuum).await
+    }
 }
 
 fn query_pairs<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<Vec<(String, T)>> {

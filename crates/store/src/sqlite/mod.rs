@@ -2,6 +2,7 @@
 //! See the crate documentation for the layout and its invariants.
 
 mod check;
+mod compact;
 mod directory;
 mod dkim;
 mod folders;
