@@ -418,7 +418,6 @@ async fn sort_follows_the_stored_keys() {
 #[tokio::test]
 async fn missing_sort_keys_are_computed_once() {
     use crate::sort_keys::{SortCriterion, SortKey};
-    use crate::{Directory, MailStore};
     let (d, s) = fresh();
     let user = user_a(&s).await;
     let target = || crate::Target::new(user.id, crate::MailboxTarget::Special(crate::SpecialUse::Inbox));
