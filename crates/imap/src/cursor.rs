@@ -37,6 +37,36 @@ pub enum SequenceSet {
 }
 
 impl SequenceSet {
+    /// The set as ascending, disjoint, closed intervals, `*` being
+    /// `largest` and each range's ends in either order (RFC 9051 §9
+    /// seq-range). However many ranges overlap, the result has at most one
+    /// interval per range, so resolving a set costs per range, not per
+    /// number in it.
+    pub fn intervals(&self, largest: u32) -> Vec<(u64, u64)> {
+        let SequenceSet::Ranges(rs) = self else { return Vec::new() };
+        let mut out: Vec<(u64, u64)> = rs
+            .iter()
+            .map(|r| {
+                let a = if r.from == STAR { largest as u64 } else { r.from };
+                let b = if r.to == STAR { largest as u64 } else { r.to };
+                if a <= b {
+                    (a, b)
+                } else {
+                    (b, a)
+                }
+            })
+            .collect();
+        out.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(out.len());
+        for (lo, hi) in out {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        merged
+    }
+
     /// Whether `n` is in the set, `*` being `largest`.
     pub fn contains(&self, n: u32, largest: u32) -> bool {
         match self {
@@ -404,6 +434,19 @@ mod tests {
         c.sp().expect("sp");
         assert_eq!(c.astring().expect("atom"), b"atom]x");
         assert!(c.at_end());
+    }
+
+    #[test]
+    fn sequence_set_intervals_are_sorted_merged_and_star_is_the_largest() {
+        let set = |text: &[u8]| Cursor::new(text).sequence_set().expect("set");
+        assert_eq!(set(b"9:7,1,3:5,4,2,20:*").intervals(12), [(1, 5), (7, 9), (12, 20)]);
+        assert_eq!(set(b"3:5,6,7:8").intervals(8), [(3, 8)], "adjacent ranges merge");
+        assert_eq!(set(b"*").intervals(0), [(0, 0)]);
+        // `559:*` includes the largest even below 559 (RFC 3501 §6.4.8).
+        assert_eq!(set(b"559:*").intervals(40), [(40, 559)]);
+        assert_eq!(set(b"1:*,1:*,1:*").intervals(100_000), [(1, 100_000)]);
+        assert_eq!(set(b"4294967295,1").intervals(3), [(1, 1), (4_294_967_295, 4_294_967_295)]);
+        assert!(SequenceSet::Saved.intervals(5).is_empty());
     }
 
     #[test]
