@@ -79,9 +79,11 @@ def fill_maildir(count_to_add, first_seq):
     for seq in range(first_seq, first_seq + count_to_add):
         raw = smtpload.build_message(2048, "loadgen@partner.test", args.user, seq, run_id)
         raw = f"Return-Path: <loadgen@partner.test>\r\nDelivered-To: {args.user}\r\n".encode() + raw
-        name = os.path.join(new, f"{int(time.time())}.M{seq}P{os.getpid()}.bench,S={len(raw)}")
+        lf = raw.replace(b"\r\n", b"\n")  # Maildir keeps LF line ends
+        # S= the file's size, W= the size with CRLF (RFC822.SIZE), as LMTP names them.
+        name = os.path.join(new, f"{int(time.time())}.M{seq}P{os.getpid()}.bench,S={len(lf)},W={len(raw)}")
         with open(name, "wb") as f:
-            f.write(raw.replace(b"\r\n", b"\n"))  # Maildir keeps LF line ends
+            f.write(lf)
         os.chown(name, owner.pw_uid, owner.pw_gid)
 
 

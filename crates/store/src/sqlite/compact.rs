@@ -15,17 +15,12 @@ const CHUNK: i64 = 256;
 impl SqliteStore {
     pub(crate) async fn compact_bodies(&self, vacuum: bool) -> Result<CompactReport> {
         let mut report = CompactReport { file_before: self.file_size(), ..CompactReport::default() };
-        let mut after = 0;
-        loop {
-            let (last, bodies, before, now) = self.writer.write(move |c| compress_chunk(c, after)).await?;
+        self.write_in_chunks(compress_chunk, |(bodies, before, now)| {
             report.bodies += bodies;
             report.stored_before += before;
             report.stored_after += now;
-            match last {
-                Some(rowid) => after = rowid,
-                None => break,
-            }
-        }
+        })
+        .await?;
         if vacuum {
             let path = self.db_path.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {
@@ -53,7 +48,7 @@ impl SqliteStore {
 /// after `after` (rowid order). Returns the last rowid looked at (None at
 /// the end), how many bodies were compressed, and their stored bytes before
 /// and after.
-fn compress_chunk(c: &Connection, after: i64) -> Result<(Option<i64>, u64, u64, u64)> {
+fn compress_chunk(c: &Connection, after: i64) -> Result<(Option<i64>, (u64, u64, u64))> {
     let rows: Vec<(i64, String, Vec<u8>, i64)> = c
         .prepare_cached(
             "SELECT rowid, hash, data, size FROM blobs
@@ -83,5 +78,5 @@ fn compress_chunk(c: &Connection, after: i64) -> Result<(Option<i64>, u64, u64, 
         before += raw.len() as u64;
         now += packed.len() as u64;
     }
-    Ok((last, bodies, before, now))
+    Ok((last, (bodies, before, now)))
 }

@@ -376,6 +376,50 @@ fn for_each_uid_row(
 }
 
 impl SqliteStore {
+    /// SEARCH of one header field from the decoded text kept per message
+    /// (and cached per mailbox); None when some message has none.
+    async fn search_headers(&self, mailbox: MailboxId, field: &str, needle: &str) -> Result<Option<Vec<u32>>> {
+        let (field, needle) = (field.to_string(), needle.to_lowercase());
+        let cache = self.header_cache.clone();
+        self.read(move |c| {
+            // One snapshot for the counters and the rows read to catch up.
+            let tx = c.unchecked_transaction()?;
+            let (uidvalidity, uidnext, messages) = found(
+                tx.prepare_cached("SELECT uidvalidity, uidnext, messages FROM mailboxes WHERE id = ?1")?
+                    .query_row([mailbox], |r| {
+                        Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)? as usize))
+                    }),
+                || format!("mailbox {mailbox}"),
+            )?;
+            let entry = cache.entry(mailbox, uidvalidity);
+            let mut headers = entry.lock().unwrap_or_else(|e| e.into_inner());
+            if headers.uidvalidity != uidvalidity {
+                *headers = MailboxHeaders::new(uidvalidity);
+            }
+            if headers.uidnext < uidnext {
+                let Some(rows) = header_rows(&tx, mailbox, headers.uidnext)? else {
+                    // Rows stored before migration 4 have no decoded text.
+                    drop(headers);
+                    cache.forget(mailbox);
+                    return Ok(None);
+                };
+                headers.append(rows);
+                headers.uidnext = uidnext;
+            }
+            if headers.len() != messages {
+                let mut st = tx.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
+                let present = st.query_map([mailbox], |r| r.get::<_, u32>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                headers.retain(&present);
+            }
+            let hits = headers.search(&field, &needle);
+            let bytes = headers.bytes();
+            drop(headers);
+            cache.settle(mailbox, bytes);
+            Ok(hits)
+        })
+        .await
+    }
+
     /// Off the runtime and outside the write lock: writes and fsyncs the
     /// blob, and parses the message once.
     async fn prepare(&self, raw: Arc<Vec<u8>>) -> Result<Parsed> {
@@ -769,45 +813,14 @@ impl MailStore for SqliteStore {
         if !header_cache::FIELDS.contains(&field) {
             return Ok(None);
         }
-        let (field, needle) = (field.to_string(), needle.to_lowercase());
-        let cache = self.header_cache.clone();
-        self.read(move |c| {
-            // One snapshot for the counters and the rows read to catch up.
-            let tx = c.unchecked_transaction()?;
-            let (uidvalidity, uidnext, messages) = found(
-                tx.prepare_cached("SELECT uidvalidity, uidnext, messages FROM mailboxes WHERE id = ?1")?
-                    .query_row([mailbox], |r| {
-                        Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)? as usize))
-                    }),
-                || format!("mailbox {mailbox}"),
-            )?;
-            let entry = cache.entry(mailbox, uidvalidity);
-            let mut headers = entry.lock().unwrap_or_else(|e| e.into_inner());
-            if headers.uidvalidity != uidvalidity {
-                *headers = MailboxHeaders::new(uidvalidity);
-            }
-            if headers.uidnext < uidnext {
-                let Some(rows) = header_rows(&tx, mailbox, headers.uidnext)? else {
-                    // Rows stored before migration 4 have no decoded text.
-                    drop(headers);
-                    cache.forget(mailbox);
-                    return Ok(None);
-                };
-                headers.append(rows);
-                headers.uidnext = uidnext;
-            }
-            if headers.len() != messages {
-                let mut st = tx.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
-                let present = st.query_map([mailbox], |r| r.get::<_, u32>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-                headers.retain(&present);
-            }
-            let hits = headers.search(&field, &needle);
-            let bytes = headers.bytes();
-            drop(headers);
-            cache.settle(mailbox, bytes);
-            Ok(hits)
-        })
-        .await
+        match self.search_headers(mailbox, field, needle).await? {
+            Some(hits) => Ok(Some(hits)),
+            // Messages without their header text: computed once, then the
+            // search is answered from it (None again only if some message
+            // cannot be read).
+            None if self.fill_search_text(mailbox).await? > 0 => self.search_headers(mailbox, field, needle).await,
+            None => Ok(None),
+        }
     }
 
     async fn claim_recent(&self, mailbox: MailboxId) -> Result<(u32, u32)> {

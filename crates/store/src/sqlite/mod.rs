@@ -10,6 +10,7 @@ mod inline;
 mod mail;
 mod queue;
 mod schema;
+mod search_fill;
 mod security;
 mod sorting;
 mod writer;
@@ -119,6 +120,28 @@ impl SqliteStore {
 
     pub fn blob_store(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// Long maintenance work (keys and text for old messages, compaction)
+    /// as a series of short write transactions, so deliveries go on between
+    /// them: `chunk` gets the position the previous one stopped at (0 at
+    /// first) and returns where it stopped (None when done) and what it did,
+    /// which `add` collects.
+    pub(crate) async fn write_in_chunks<C, F>(&self, chunk: F, mut add: impl FnMut(C)) -> Result<()>
+    where
+        C: Send + 'static,
+        F: Fn(&Connection, i64) -> Result<(Option<i64>, C)> + Clone + Send + 'static,
+    {
+        let mut after = 0;
+        loop {
+            let step = chunk.clone();
+            let (last, done) = self.writer.write(move |c| step(c, after)).await?;
+            add(done);
+            match last {
+                Some(position) => after = position,
+                None => return Ok(()),
+            }
+        }
     }
 }
 

@@ -108,18 +108,10 @@ impl SqliteStore {
         // In chunks, each its own write transaction: on a large mailbox
         // stored before keys existed, deliveries go on between chunks
         // instead of waiting for the whole mailbox to be parsed.
-        let blobs = self.blobs.clone();
         self.writer.write(move |c| drop_stale_keys(c, mailbox)).await?;
-        let (mut after, mut filled) = (0, 0);
-        loop {
-            let blobs = blobs.clone();
-            let (last, count) = self.writer.write(move |c| fill_keys(c, &blobs, mailbox, after)).await?;
-            filled += count;
-            match last {
-                Some(uid) => after = uid,
-                None => break,
-            }
-        }
+        let blobs = self.blobs.clone();
+        let mut filled = 0;
+        self.write_in_chunks(move |c, after| fill_keys(c, &blobs, mailbox, after), |n| filled += n).await?;
         if filled > 0 {
             tracing::info!(
                 mailbox,

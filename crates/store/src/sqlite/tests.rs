@@ -17,6 +17,13 @@ async fn user_a(s: &SqliteStore) -> crate::User {
     .expect("user")
 }
 
+/// The UIDs a query selects.
+fn uids(db: &rusqlite::Connection, sql: &str) -> Vec<i64> {
+    let mut st = db.prepare(sql).expect("select");
+    let rows = st.query_map([], |r| r.get(0)).expect("rows");
+    rows.collect::<rusqlite::Result<_>>().expect("uids")
+}
+
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path()).expect("open");
@@ -308,10 +315,11 @@ async fn upgrade_from_schema_version_1() {
         })
         .expect("counts");
     assert_eq!(subscriptions, mailboxes, "subscribed mailboxes keep their subscription (migration 5)");
-    // Messages from before migration 4 have no search text: SEARCH falls back.
+    // Messages from before migration 4 have no search text: the first
+    // SEARCH computes it.
     let inbox: i64 =
         raw.query_row("SELECT id FROM mailboxes WHERE name = 'INBOX' LIMIT 1", [], |r| r.get(0)).expect("inbox");
-    assert_eq!(crate::MailStore::header_search(&s, inbox, "subject", "test").await.expect("search"), None);
+    assert_eq!(crate::MailStore::header_search(&s, inbox, "subject", "test").await.expect("search"), Some(vec![1]));
 }
 
 /// Issue 12: a structure stored before the depth limit (deeper than
@@ -445,14 +453,7 @@ async fn missing_sort_keys_are_computed_once() {
     db.execute("DELETE FROM sort_keys WHERE uid IN (2, 3)", []).expect("delete");
     db.execute("INSERT INTO sort_keys SELECT mailbox_id, 9, arrival, size, date, subject, reply, from_addr, to_addr, cc_addr, from_display, to_display, message_id, refs FROM sort_keys WHERE uid = 1", []).expect("stale");
     assert_eq!(s.sorted_uids(inbox, &by_subject).await.expect("sort"), [2, 3, 1]);
-    let uids: Vec<i64> = db
-        .prepare("SELECT uid FROM sort_keys ORDER BY uid")
-        .expect("select")
-        .query_map([], |r| r.get(0))
-        .expect("rows")
-        .collect::<rusqlite::Result<_>>()
-        .expect("uids");
-    assert_eq!(uids, [1, 2, 3]);
+    assert_eq!(uids(&db, "SELECT uid FROM sort_keys ORDER BY uid"), [1, 2, 3]);
 }
 
 /// `store compact` compresses bodies kept as they came (by versions before
@@ -508,4 +509,36 @@ async fn compact_compresses_bodies_stored_uncompressed() {
     let again = s.compact(true).await.expect("compact and vacuum");
     assert_eq!(again.bodies, 0);
     assert!(again.file_after < report.file_before, "{again:?} after {report:?}");
+}
+
+/// Messages without their decoded header text (stored before migration 4,
+/// or forgotten by migration 17) get it at the first SEARCH that needs it,
+/// which is then answered from it; a message whose bytes cannot be read
+/// leaves SEARCH to the envelopes (None).
+#[tokio::test]
+async fn missing_header_text_is_computed_at_the_first_search() {
+    let (dir, s) = fresh();
+    let user = user_a(&s).await;
+    let target = || crate::Target::new(user.id, crate::MailboxTarget::Special(crate::SpecialUse::Inbox));
+    for n in 1..=5 {
+        s.deliver(suite::delivery(suite::message(n, 500), vec![target()])).await.expect("deliver");
+    }
+    let inbox =
+        s.mailboxes(user.id).await.expect("mailboxes").into_iter().find(|m| m.name == "INBOX").expect("inbox").id;
+    let db = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    let forget = "UPDATE messages SET s_subject = NULL, s_from = NULL, s_to = NULL, s_cc = NULL, s_bcc = NULL";
+    db.execute(forget, []).expect("as migration 17 left them");
+    assert_eq!(s.header_search(inbox, "subject", "TEST 3").await.expect("search"), Some(vec![3]));
+    let missing: i64 =
+        db.query_row("SELECT count(*) FROM messages WHERE s_subject IS NULL", [], |r| r.get(0)).expect("count");
+    assert_eq!(missing, 0);
+    assert_eq!(s.header_search(inbox, "from", "sender@remote").await.expect("search"), Some(vec![1, 2, 3, 4, 5]));
+
+    // A new session's cache is empty; one message cannot be read.
+    let s2 = SqliteStore::open(dir.path()).expect("reopen");
+    db.execute(&format!("{forget} WHERE uid IN (2, 4)"), []).expect("forget two");
+    db.execute("UPDATE blobs SET data = zeroblob(10) WHERE hash = (SELECT blob FROM messages WHERE uid = 4)", [])
+        .expect("damage");
+    assert_eq!(s2.header_search(inbox, "subject", "TEST 2").await.expect("search"), None);
+    assert_eq!(uids(&db, "SELECT uid FROM messages WHERE s_subject IS NULL"), [4], "the readable one was filled");
 }
