@@ -20,6 +20,13 @@ pub struct Section {
     pub text: SectionText,
 }
 
+impl Section {
+    /// `[]`: the whole message, cut out without its structure.
+    pub fn is_whole(&self) -> bool {
+        self.part.is_empty() && matches!(self.text, SectionText::All)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchItem {
     Flags,

@@ -116,15 +116,14 @@ async fn read_bodies(
 
 async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mut Vec<u8>) -> Result<(), FetchError> {
     let items = &job.items;
-    let needs_body = items.iter().any(|i| {
-        matches!(
+    // BODY[] (what most clients download) is the message as stored: no
+    // structure to read and decode for it.
+    let needs_body = items.iter().any(|i| match i {
+        FetchItem::Section { section, .. } => !section.is_whole(),
+        _ => matches!(
             i,
-            FetchItem::Body
-                | FetchItem::BodyStructure
-                | FetchItem::Section { .. }
-                | FetchItem::Binary { .. }
-                | FetchItem::BinarySize { .. }
-        )
+            FetchItem::Body | FetchItem::BodyStructure | FetchItem::Binary { .. } | FetchItem::BinarySize { .. }
+        ),
     });
     let needs_structure = needs_body || items.contains(&FetchItem::Envelope);
     let needs_raw = items.iter().any(|i| {
@@ -232,8 +231,11 @@ async fn fetch_chunk(ctx: &Context, sel: &Selected, job: &mut FetchJob, out: &mu
                 }
                 FetchItem::Section { section, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
-                    let data =
-                        structure.as_ref().and_then(|(_, b)| fetch::section_bytes(raw, b, section)).unwrap_or_default();
+                    let data = if section.is_whole() {
+                        raw.to_vec()
+                    } else {
+                        structure.as_ref().and_then(|(_, b)| fetch::section_bytes(raw, b, section)).unwrap_or_default()
+                    };
                     let data = fetch::apply_partial(data, *partial);
                     let origin = partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
                     line.extend(format!("BODY[{}]{origin} ", fetch::section_name(section)).into_bytes());

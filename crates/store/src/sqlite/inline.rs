@@ -12,13 +12,21 @@
 //! whatever the codec.
 
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::cell::RefCell;
+use std::io::Write;
 
-use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compression, Decompress, FlushDecompress, Status};
 
+use super::mail::INLINE_MAX;
 use crate::{Result, StoreError};
+
+thread_local! {
+    /// One inflater per reading thread, reset for each body: allocating
+    /// and clearing its tables for every message of a FETCH cost more than
+    /// the inflating.
+    static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
 
 /// `blobs.codec`: the row holds the bytes as they are.
 pub(crate) const STORED: i64 = 0;
@@ -55,14 +63,20 @@ pub(crate) fn unpack(hash: &str, codec: i64, data: Vec<u8>, size: i64) -> Result
     let size = usize::try_from(size).map_err(|_| damaged("negative size"))?;
     let bytes = match codec {
         STORED => data,
-        DEFLATE => {
-            let mut out = Vec::with_capacity(size);
-            DeflateDecoder::new(data.as_slice())
-                .take(size as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| damaged(&e.to_string()))?;
-            out
-        }
+        // Only bodies up to INLINE_MAX are kept in a row: a larger size is
+        // damage, and never an allocation of what a damaged row claims.
+        DEFLATE if size > INLINE_MAX => return Err(damaged(&format!("size {size} too large for a row"))),
+        DEFLATE => INFLATER.with(|inflater| {
+            let mut inflater = inflater.borrow_mut();
+            inflater.reset(false);
+            // One byte of room past `size`: filling it means the row holds more.
+            let mut out = Vec::with_capacity(size + 1);
+            match inflater.decompress_vec(&data, &mut out, FlushDecompress::Finish) {
+                Ok(Status::StreamEnd) => Ok(out),
+                Ok(_) => Err(damaged(&format!("more than {size} bytes, or cut short"))),
+                Err(e) => Err(damaged(&e.to_string())),
+            }
+        })?,
         other => return Err(damaged(&format!("unknown codec {other}"))),
     };
     if bytes.len() != size {
@@ -136,6 +150,8 @@ mod tests {
         let (codec, packed) = pack(&zeros);
         assert_eq!(codec, DEFLATE);
         let err = unpack("h", codec, packed.into_owned(), 10).expect_err("too long");
-        assert!(err.to_string().contains("11 bytes, 10 expected"), "{err}");
+        assert!(err.to_string().contains("more than 10 bytes"), "{err}");
+        let err = unpack("h", DEFLATE, vec![1, 2, 3], i64::MAX).expect_err("too large");
+        assert!(err.to_string().contains("too large for a row"), "{err}");
     }
 }

@@ -154,6 +154,11 @@ fn open_connection(path: &Path) -> Result<Connection> {
     // FULL: a commit is on disk (WAL fsynced) before it returns.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The query planner's stability guarantee: a statement's plan does not
+    // depend on the values bound to it. Without it, a cached statement with
+    // a range (`uid BETWEEN ?2 AND ?3`, every FETCH) was compiled again at
+    // each run: 5-7 % of a FETCH's CPU. Our queries have one good plan.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 

@@ -542,3 +542,13 @@ async fn missing_header_text_is_computed_at_the_first_search() {
     assert_eq!(s2.header_search(inbox, "subject", "TEST 2").await.expect("search"), None);
     assert_eq!(uids(&db, "SELECT uid FROM messages WHERE s_subject IS NULL"), [4], "the readable one was filled");
 }
+
+/// Every connection plans a statement once, whatever is bound to it (a
+/// FETCH range was compiled again at each run without it).
+#[tokio::test]
+async fn connections_keep_their_query_plans() {
+    let (_d, s) = fresh();
+    let qpsg =
+        s.read(|c| Ok(c.db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)?)).await.expect("read");
+    assert!(qpsg);
+}
