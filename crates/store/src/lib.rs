@@ -41,6 +41,7 @@ pub mod private;
 mod safe_parse;
 pub mod sort_keys;
 pub mod sqlite;
+pub mod stored_envelope;
 mod system_mail;
 
 use async_trait::async_trait;

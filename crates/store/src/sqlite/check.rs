@@ -197,9 +197,9 @@ fn check_snapshot(c: &Connection, blobs: &BlobStore) -> Result<(CheckReport, Vec
     )?;
     let mut messages = st.query([])?;
     while let Some(r) = messages.next()? {
-        let (env, body): (String, String) = (r.get(3)?, r.get(4)?);
-        let unreadable = serde_json::from_str::<crate::mime::Envelope>(&env)
-            .and_then(|_| serde_json::from_str::<crate::mime::BodyPart>(&body))
+        let (env, body): (super::mail::EnvelopeBytes, String) = (r.get(3)?, r.get(4)?);
+        let unreadable = crate::stored_envelope::decode(&env.0)
+            .and_then(|_| serde_json::from_str::<crate::mime::BodyPart>(&body).map_err(|e| e.to_string()))
             .err();
         if let Some(e) = unreadable {
             let (name, owner, uid): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);

@@ -13,6 +13,7 @@ use crate::blobs::BlobStore;
 use crate::header_cache::{self, HeaderRow, MailboxHeaders};
 use crate::mime::{self, BodyPart, Envelope};
 use crate::model::merge_flags;
+use crate::stored_envelope;
 use crate::{
     now_millis, AccountId, Delivery, DeliveryOutcome, EventKind, EventQuery, FlagMode, Flags, MailEvent, MailLog,
     MailStore, Mailbox, MailboxChange, MailboxId, MailboxTarget, MessageMeta, QueuedMessage, QueuedRecipient, Result,
@@ -179,7 +180,8 @@ struct Parsed {
     /// `INLINE_MAX`; larger ones are in their file.
     inline: Option<(i64, Vec<u8>)>,
     search: mime::SearchText,
-    envelope: String,
+    /// `stored_envelope::encode`.
+    envelope: Vec<u8>,
     structure: String,
     message_id: Option<String>,
     sort_keys: crate::sort_keys::SortKeys,
@@ -438,7 +440,7 @@ impl SqliteStore {
                 search: mime::search_text(&raw),
                 message_id: env.message_id.clone(),
                 sort_keys: crate::sort_keys::SortKeys::of(&env, &raw),
-                envelope: serde_json::to_string(&env).map_err(|e| StoreError::Backend(e.to_string()))?,
+                envelope: stored_envelope::encode(&env),
                 structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
             })
         })
@@ -704,7 +706,7 @@ impl MailStore for SqliteStore {
             for_each_uid_row(c, select, "uid", mailbox, &uids, |uid, r| {
                 // One damaged envelope is left out (logged); the SORT or
                 // THREAD is still answered.
-                match serde_json::from_str::<Envelope>(&r.get::<_, String>(1)?) {
+                match stored_envelope::decode(&r.get::<_, EnvelopeBytes>(1)?.0) {
                     Ok(env) => drop(out.insert(uid, env)),
                     Err(e) => tracing::error!(mailbox, uid, error = %e, "stored envelope unreadable; left out"),
                 }
@@ -920,7 +922,17 @@ pub(crate) fn stored_body(blobs: &BlobStore, hash: &str, (data, codec, size): St
 
 /// A message row's stored envelope and structure (JSON), the length of its
 /// own header prefix, and its body blob.
-type StructureRow = (String, String, i64, String);
+type StructureRow = (EnvelopeBytes, String, i64, String);
+
+/// A stored envelope: a BLOB (`stored_envelope`), or TEXT (JSON) as older
+/// versions wrote it.
+pub(crate) struct EnvelopeBytes(pub Vec<u8>);
+
+impl rusqlite::types::FromSql for EnvelopeBytes {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(EnvelopeBytes(value.as_bytes()?.to_vec()))
+    }
+}
 
 /// Reads a message's stored envelope and structure. One whose stored form
 /// cannot be read (written before the MIME depth limit, or damaged) is
@@ -932,8 +944,8 @@ fn decode_structure(
     (mailbox, uid): (MailboxId, u32),
     (env, body, prefix_len, blob): StructureRow,
 ) -> Result<(Envelope, BodyPart)> {
-    let decoded =
-        serde_json::from_str::<Envelope>(&env).and_then(|e| Ok((e, serde_json::from_str::<BodyPart>(&body)?)));
+    let decoded = stored_envelope::decode(&env.0)
+        .and_then(|e| Ok((e, serde_json::from_str::<BodyPart>(&body).map_err(|e| e.to_string())?)));
     let (env, mut body) = match decoded {
         Ok(pair) => pair,
         Err(e) => {

@@ -9,7 +9,6 @@ use rusqlite::{params, Connection};
 
 use super::SqliteStore;
 use crate::blobs::BlobStore;
-use crate::mime::Envelope;
 use crate::model::MailboxId;
 use crate::sort_keys::{SortCriterion, SortKey, SortKeys, ThreadKeys};
 use crate::Result;
@@ -223,7 +222,8 @@ fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId, after: i64) 
             continue;
         }
         // A damaged envelope sorts as an empty one rather than failing SORT.
-        let envelope: Envelope = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default();
+        let envelope =
+            crate::stored_envelope::decode(&r.get::<_, super::mail::EnvelopeBytes>(1)?.0).unwrap_or_default();
         let mut raw: Vec<u8> = r.get(4)?;
         let body = (r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(0), r.get::<_, Option<i64>>(8)?.unwrap_or(0));
         match super::mail::stored_body(blobs, &r.get::<_, String>(5)?, body) {

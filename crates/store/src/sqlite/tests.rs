@@ -552,3 +552,24 @@ async fn connections_keep_their_query_plans() {
         s.read(|c| Ok(c.db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)?)).await.expect("read");
     assert!(qpsg);
 }
+
+/// Envelopes are stored in their binary form; the JSON older versions wrote
+/// still reads, in FETCH and in `store check`.
+#[tokio::test]
+async fn envelopes_stored_as_json_still_read() {
+    let (dir, s) = fresh();
+    suite::delivery_shares_one_blob_and_counts(&s, 2_000).await;
+    let account = s.get_user(&suite::addr("a@example.com")).await.expect("get").expect("a").id;
+    let inbox = s.mailboxes(account).await.expect("mb").into_iter().find(|m| m.name == "INBOX").expect("inbox");
+    let db = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    let kind: String = db.query_row("SELECT typeof(envelope) FROM messages LIMIT 1", [], |r| r.get(0)).expect("type");
+    assert_eq!(kind, "blob");
+    let (env, _) = s.structure(inbox.id, 1).await.expect("structure");
+    assert_eq!(env.subject.as_deref(), Some("test 1"));
+    let json = serde_json::to_string(&env).expect("json");
+    db.execute("UPDATE messages SET envelope = ?1", [&json]).expect("as older versions wrote it");
+    assert_eq!(s.structure(inbox.id, 1).await.expect("structure").0, env);
+    assert_eq!(s.envelopes_of(inbox.id, &[1]).await.expect("envelopes")[&1], env);
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
