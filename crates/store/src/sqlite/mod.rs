@@ -69,7 +69,7 @@ impl SqliteStore {
         let blobs = BlobStore::open(data_dir.join("blobs"))?;
         blobs.clean_temp()?;
         let mut conn = open_connection(&db_path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        use_wal(&conn)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
@@ -141,6 +141,27 @@ impl SqliteStore {
                 Some(position) => after = position,
                 None => return Ok(()),
             }
+        }
+    }
+}
+
+/// Puts the database in WAL mode (once: the mode is kept in the file).
+/// Switching takes an exclusive lock, for which SQLite does not wait: a
+/// second process opening a new store at the same moment (the server
+/// starting while an admin command runs) tries again, up to BUSY_TIMEOUT.
+fn use_wal(conn: &Connection) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let mode: std::result::Result<String, _> = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(StoreError::Backend(format!("the store cannot use WAL (journal mode {mode})"))),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -573,3 +573,21 @@ async fn envelopes_stored_as_json_still_read() {
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// Two processes opening a new store at once (the server starting while an
+/// admin command runs) both bring it up to date without taking a step twice.
+#[test]
+fn concurrent_opens_migrate_once() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for o in openers {
+            o.join().expect("thread").expect("open");
+        }
+    }
+}
