@@ -4,13 +4,9 @@
 
 use rusqlite::{params, Connection};
 
-use super::{inline, open_connection, SqliteStore};
+use super::{inline, open_connection, SqliteStore, CHUNK};
 use crate::blobs::BlobStore;
 use crate::{CompactReport, Result, StoreError};
-
-/// Rows one write transaction rewrites: a few milliseconds of work, so
-/// deliveries are held up no longer than by a burst of mail.
-const CHUNK: i64 = 256;
 
 impl SqliteStore {
     pub(crate) async fn compact_bodies(&self, vacuum: bool) -> Result<CompactReport> {

@@ -730,13 +730,11 @@ impl MailStore for SqliteStore {
         let blobs = self.blobs.clone();
         self.read(move |c| {
             let mut out = Vec::with_capacity(uids.len());
-            let select = "SELECT m.uid, m.prefix, m.blob, b.data, b.codec, b.size
-                          FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.mailbox_id = ?1";
-            for_each_uid_row(c, select, "m.uid", mailbox, &uids, |uid, r| {
-                let mut full: Vec<u8> = r.get(1)?;
-                let hash: String = r.get(2)?;
-                full.extend_from_slice(&stored_body(&blobs, &hash, (r.get(3)?, r.get(4)?, r.get(5)?))?);
-                out.push((uid, full));
+            let select = format!(
+                "SELECT m.uid, {MESSAGE_BYTES} FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.mailbox_id = ?1"
+            );
+            for_each_uid_row(c, &select, "m.uid", mailbox, &uids, |uid, r| {
+                out.push((uid, message_bytes(&blobs, r, 1)??));
                 Ok(())
             })?;
             Ok(out)
@@ -918,6 +916,25 @@ pub(crate) fn stored_body(blobs: &BlobStore, hash: &str, (data, codec, size): St
         Some(data) => inline::unpack(hash, codec, data, size),
         None => blobs.read(hash).map_err(|e| StoreError::Backend(format!("blob {hash}: {e}"))),
     }
+}
+
+/// The columns `message_bytes` reads, from `messages m` joined with
+/// `blobs b` on the blob's hash.
+pub(crate) const MESSAGE_BYTES: &str = "m.prefix, m.blob, b.data, b.codec, b.size";
+
+/// A message's bytes, its own header prefix then its body, from the
+/// `MESSAGE_BYTES` columns starting at `at`. The outer error is the query's,
+/// the inner one a body that cannot be read (left to the caller: skipped or
+/// fatal). A missing `blobs` row (LEFT JOIN) reads as a body in a file.
+pub(crate) fn message_bytes(blobs: &BlobStore, r: &rusqlite::Row, at: usize) -> Result<Result<Vec<u8>>> {
+    let mut raw: Vec<u8> = r.get(at)?;
+    let hash: String = r.get(at + 1)?;
+    let row =
+        (r.get(at + 2)?, r.get::<_, Option<i64>>(at + 3)?.unwrap_or(0), r.get::<_, Option<i64>>(at + 4)?.unwrap_or(0));
+    Ok(stored_body(blobs, &hash, row).map(|body| {
+        raw.extend_from_slice(&body);
+        raw
+    }))
 }
 
 /// A message row's stored envelope and structure (JSON), the length of its

@@ -40,6 +40,11 @@ const MAX_IDLE_READERS: usize = 8;
 /// busy clients grew the process to about 100 threads and hundreds of MB.
 const MAX_CONCURRENT_READS: usize = MAX_IDLE_READERS;
 
+/// Rows one maintenance transaction works on (`write_in_chunks`): a few
+/// milliseconds of work, so deliveries are held up no longer than by a burst
+/// of mail. Two in tests, so that a few messages take several chunks.
+pub(crate) const CHUNK: i64 = if cfg!(test) { 2 } else { 256 };
+
 /// The WAL is cut back to this size after a checkpoint, so a burst of
 /// writes (flag changes on a large mailbox) does not leave a large file.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
@@ -123,8 +128,8 @@ impl SqliteStore {
     }
 
     /// Long maintenance work (keys and text for old messages, compaction)
-    /// as a series of short write transactions, so deliveries go on between
-    /// them: `chunk` gets the position the previous one stopped at (0 at
+    /// as a series of short write transactions of up to `CHUNK` rows,
+    /// so deliveries go on between them: `chunk` gets the position the previous one stopped at (0 at
     /// first) and returns where it stopped (None when done) and what it did,
     /// which `add` collects.
     pub(crate) async fn write_in_chunks<C, F>(&self, chunk: F, mut add: impl FnMut(C)) -> Result<()>

@@ -7,16 +7,12 @@
 
 use rusqlite::{params, Connection};
 
-use super::mail::stored_body;
-use super::SqliteStore;
+use super::mail::{message_bytes, MESSAGE_BYTES};
+use super::{SqliteStore, CHUNK};
 use crate::blobs::BlobStore;
 use crate::mime;
 use crate::model::MailboxId;
 use crate::Result;
-
-/// Messages whose text one write transaction computes (two in tests, so
-/// that a few messages take several chunks).
-const CHUNK: i64 = if cfg!(test) { 2 } else { 256 };
 
 impl SqliteStore {
     /// Fills in the header text the mailbox's messages lack. Returns how
@@ -36,25 +32,22 @@ impl SqliteStore {
 /// `after`. Returns the last UID looked at (None when there are no more)
 /// and how many were filled.
 fn fill_chunk(c: &Connection, blobs: &BlobStore, mailbox: MailboxId, after: i64) -> Result<(Option<i64>, usize)> {
-    let mut st = c.prepare_cached(
-        "SELECT m.uid, m.prefix, m.blob, b.data, b.codec, b.size
-         FROM messages m LEFT JOIN blobs b ON b.hash = m.blob
-         WHERE m.mailbox_id = ?1 AND m.uid > ?2 AND m.s_subject IS NULL ORDER BY m.uid LIMIT ?3",
-    )?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT m.uid, {MESSAGE_BYTES} FROM messages m LEFT JOIN blobs b ON b.hash = m.blob
+             WHERE m.mailbox_id = ?1 AND m.uid > ?2 AND m.s_subject IS NULL ORDER BY m.uid LIMIT ?3"
+    ))?;
     let mut rows = st.query(params![mailbox, after, CHUNK])?;
     let (mut last, mut filled) = (None, 0);
     while let Some(r) = rows.next()? {
         let uid: i64 = r.get(0)?;
         last = Some(uid);
-        let mut raw: Vec<u8> = r.get(1)?;
-        let body = (r.get(3)?, r.get::<_, Option<i64>>(4)?.unwrap_or(0), r.get::<_, Option<i64>>(5)?.unwrap_or(0));
-        match stored_body(blobs, &r.get::<_, String>(2)?, body) {
-            Ok(data) => raw.extend_from_slice(&data),
+        let raw = match message_bytes(blobs, r, 1)? {
+            Ok(raw) => raw,
             Err(e) => {
                 tracing::warn!(mailbox, uid, error = %e, "message unreadable; SEARCH reads its envelope instead");
                 continue;
             }
-        }
+        };
         let text = mime::search_text(&raw);
         c.prepare_cached(
             "UPDATE messages SET s_subject = ?3, s_from = ?4, s_to = ?5, s_cc = ?6, s_bcc = ?7

@@ -7,7 +7,8 @@
 
 use rusqlite::{params, Connection};
 
-use super::SqliteStore;
+use super::mail::{message_bytes, EnvelopeBytes, MESSAGE_BYTES};
+use super::{SqliteStore, CHUNK};
 use crate::blobs::BlobStore;
 use crate::model::MailboxId;
 use crate::sort_keys::{SortCriterion, SortKey, SortKeys, ThreadKeys};
@@ -188,10 +189,6 @@ fn reverse_keeping_ties<K: PartialEq>(mut rows: Vec<(u32, K)>) -> Vec<u32> {
     out
 }
 
-/// Messages whose keys one write transaction computes (two in tests, so
-/// that a few messages take several chunks).
-const FILL_CHUNK: i64 = if cfg!(test) { 2 } else { 256 };
-
 /// Drops the keys of messages that are gone.
 fn drop_stale_keys(c: &Connection, mailbox: MailboxId) -> Result<()> {
     c.prepare_cached(
@@ -202,36 +199,34 @@ fn drop_stale_keys(c: &Connection, mailbox: MailboxId) -> Result<()> {
     Ok(())
 }
 
-/// The missing keys of up to `FILL_CHUNK` messages of a mailbox with UIDs
+/// The missing keys of up to `CHUNK` messages of a mailbox with UIDs
 /// above `after`, from each message's stored envelope and header. Returns
 /// the last UID looked at (None when there are no more) and the number of
 /// keys written.
 fn fill_keys(c: &Connection, blobs: &BlobStore, mailbox: MailboxId, after: i64) -> Result<(Option<i64>, usize)> {
-    let mut st = c.prepare_cached(
-        "SELECT m.uid, m.envelope, m.internal_date, m.size, m.prefix, m.blob, b.data, b.codec, b.size,
-                EXISTS (SELECT 1 FROM sort_keys k WHERE k.mailbox_id = m.mailbox_id AND k.uid = m.uid)
+    let mut st = c.prepare_cached(&format!(
+        "SELECT m.uid, m.envelope, m.internal_date, m.size,
+                EXISTS (SELECT 1 FROM sort_keys k WHERE k.mailbox_id = m.mailbox_id AND k.uid = m.uid), {MESSAGE_BYTES}
          FROM messages m LEFT JOIN blobs b ON b.hash = m.blob
-         WHERE m.mailbox_id = ?1 AND m.uid > ?2 ORDER BY m.uid LIMIT ?3",
-    )?;
-    let mut rows = st.query(params![mailbox, after, FILL_CHUNK])?;
+         WHERE m.mailbox_id = ?1 AND m.uid > ?2 ORDER BY m.uid LIMIT ?3"
+    ))?;
+    let mut rows = st.query(params![mailbox, after, CHUNK])?;
     let (mut last, mut filled) = (None, 0);
     while let Some(r) = rows.next()? {
         let uid: i64 = r.get(0)?;
         last = Some(uid);
-        if r.get::<_, bool>(9)? {
+        if r.get::<_, bool>(4)? {
             continue;
         }
         // A damaged envelope sorts as an empty one rather than failing SORT.
-        let envelope =
-            crate::stored_envelope::decode(&r.get::<_, super::mail::EnvelopeBytes>(1)?.0).unwrap_or_default();
-        let mut raw: Vec<u8> = r.get(4)?;
-        let body = (r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(0), r.get::<_, Option<i64>>(8)?.unwrap_or(0));
-        match super::mail::stored_body(blobs, &r.get::<_, String>(5)?, body) {
-            Ok(data) => raw.extend_from_slice(&data),
+        let envelope = crate::stored_envelope::decode(&r.get::<_, EnvelopeBytes>(1)?.0).unwrap_or_default();
+        let raw = match message_bytes(blobs, r, 5)? {
+            Ok(raw) => raw,
             Err(e) => {
-                tracing::warn!(mailbox, uid, error = %e, "message body unreadable; threaded without its references")
+                tracing::warn!(mailbox, uid, error = %e, "message body unreadable; threaded without its references");
+                r.get(5)?
             }
-        }
+        };
         insert_keys(c, (mailbox, uid), &SortKeys::of(&envelope, &raw), r.get(2)?, r.get(3)?)?;
         filled += 1;
     }
