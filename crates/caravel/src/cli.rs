@@ -47,6 +47,12 @@ pub enum Command {
     /// The outbound queue
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// Allow and block lists, keyword rules
+    #[command(subcommand)]
+    Filter(FilterCmd),
+    /// The learning spam classifier
+    #[command(subcommand)]
+    Spam(SpamCmd),
     /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
     Dns {
         domain: String,
@@ -225,4 +231,93 @@ pub struct ImportArgs {
     /// mbox files, Maildir folders, or files holding one message each
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// Where a filter rule applies: the whole server (neither flag), one
+/// domain, or one user.
+#[derive(Debug, Args)]
+pub struct RuleScope {
+    /// This user's rule only
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "domain")]
+    pub user: Option<String>,
+    /// This domain's rule (every user of it)
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FilterCmd {
+    /// Refuse mail from senders or client addresses (PATTERN: user@domain, @domain, *.domain, an IP or CIDR)
+    #[command(subcommand)]
+    Block(ListCmd),
+    /// Never score mail from these senders as spam (the antivirus and DMARC still apply)
+    #[command(subcommand)]
+    Allow(ListCmd),
+    /// Words and patterns that mark mail as spam
+    #[command(subcommand)]
+    Keyword(KeywordCmd),
+    /// Every rule, with its scope
+    List(Json),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListCmd {
+    Add {
+        pattern: String,
+        #[command(flatten)]
+        scope: RuleScope,
+    },
+    Del {
+        pattern: String,
+        #[command(flatten)]
+        scope: RuleScope,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeywordCmd {
+    /// TEXT is matched without case, in any charset; /REGEX/ is a pattern
+    Add {
+        text: String,
+        /// subject, body, or any (also header fields and attachment names)
+        #[arg(long = "where", default_value = "any")]
+        place: String,
+        /// junk, reject, quarantine, or score:N (adds N points)
+        #[arg(long, default_value = "junk")]
+        action: String,
+        #[command(flatten)]
+        scope: RuleScope,
+    },
+    Del {
+        text: String,
+        #[command(flatten)]
+        scope: RuleScope,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpamCmd {
+    /// Teach the classifier: message files, Maildir folders or mbox files
+    #[command(group(clap::ArgGroup::new("kind").required(true)))]
+    Train {
+        #[arg(long, group = "kind")]
+        spam: bool,
+        #[arg(long, group = "kind")]
+        ham: bool,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Train this user's classifier instead of the server's
+        #[arg(long, value_name = "ADDRESS")]
+        user: Option<String>,
+    },
+    /// Verdict, score and reasons per message
+    Classify {
+        #[command(flatten)]
+        json: Json,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// With this user's rules, training and thresholds
+        #[arg(long, value_name = "ADDRESS")]
+        user: Option<String>,
+    },
 }

@@ -128,7 +128,7 @@ impl<R: std::io::BufRead> MboxReader<R> {
 
 /// The messages of the sources, one at a time: mbox files read as a stream,
 /// Maildir folders a file at a time, other files whole (one message each).
-struct Sources {
+pub(crate) struct Sources {
     /// Messages still to pass over (`--skip`).
     skip: usize,
     paths: std::vec::IntoIter<PathBuf>,
@@ -139,7 +139,7 @@ struct Sources {
 }
 
 impl Sources {
-    fn new(paths: Vec<PathBuf>, max: u64, skip: usize) -> Sources {
+    pub(crate) fn new(paths: Vec<PathBuf>, max: u64, skip: usize) -> Sources {
         Sources { skip, paths: paths.into_iter(), files: Vec::new().into_iter(), mbox: None, max }
     }
 
@@ -156,7 +156,7 @@ impl Sources {
         std::fs::read(path).map_err(err)
     }
 
-    fn next_message(&mut self) -> Result<Option<Imported>, String> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<Imported>, String> {
         loop {
             if let Some(mbox) = self.mbox.as_mut() {
                 mbox.skip = self.skip;

@@ -8,4 +8,5 @@ pub mod import;
 mod router;
 pub mod security_commands;
 pub mod server;
+pub mod spam_commands;
 pub mod testing;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use caravel::cli::{Cli, Command};
-use caravel::{commands, dns_commands, import, security_commands, server::Server};
+use caravel::{commands, dns_commands, import, security_commands, server::Server, spam_commands};
 use caravel_config::Config;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -71,6 +71,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Tls(c) => security_commands::tls(&config, c),
         Command::Dkim(c) => dns_commands::dkim(&config, c).await,
         Command::Queue(c) => dns_commands::queue(&config, c).await,
+        Command::Filter(c) => spam_commands::filter(&config, c).await,
+        Command::Spam(c) => spam_commands::spam(&config, c).await,
         Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::commands::open_store;
 use crate::router::Router;
+use caravel_filter::{thresholds::Thresholds, SpamFilter};
 use caravel_net::tls::Certificates;
 use caravel_smtp::pipeline::{MimeDepthStage, Pipeline, SizeStage};
 
@@ -97,6 +98,7 @@ impl Server {
         // One authenticator (and one set of password-check threads) for all protocols.
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
         let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
+        let spam = Arc::new(SpamFilter::new(store.clone(), spam_settings(&config.spam)));
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -104,16 +106,23 @@ impl Server {
             submission,
             submissions,
             backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname)),
-            pipeline: Arc::new(Pipeline::new(vec![
-                Box::new(SizeStage { max: config.limits.max_message_size }),
-                Box::new(MimeDepthStage { max: config.limits.max_mime_depth }),
-                Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),
-                Box::new(caravel_filter::AuthenticationStage {
-                    dns: dns.clone(),
-                    hostname: config.hostname.clone(),
-                    store: store.clone(),
-                }),
-            ])),
+            pipeline: Arc::new(
+                Pipeline::with_thresholds(
+                    vec![
+                        Box::new(SizeStage { max: config.limits.max_message_size }),
+                        Box::new(MimeDepthStage { max: config.limits.max_mime_depth }),
+                        Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),
+                        Box::new(caravel_filter::AuthenticationStage {
+                            dns: dns.clone(),
+                            hostname: config.hostname.clone(),
+                            store: store.clone(),
+                        }),
+                        Box::new(spam.clone()),
+                    ],
+                    spam_thresholds(&config.spam),
+                )
+                .with_lists(spam.clone()),
+            ),
             timeouts: caravel_smtp::Timeouts {
                 command: config.smtp.command_timeout,
                 data: config.smtp.data_timeout,
@@ -238,5 +247,29 @@ fn sign_in_policy(s: &caravel_config::Security) -> caravel_auth::SignInPolicy {
             window_secs: secs(s.failure_window),
             ban_secs: secs(s.ip_ban),
         },
+    }
+}
+
+/// The spam stage's settings from `[spam]`.
+pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {
+    caravel_filter::SpamSettings {
+        enabled: s.enabled,
+        default_rules: s.default_rules,
+        min_messages: s.min_messages,
+        outbound_reject: s.outbound_reject,
+    }
+}
+
+/// The junk, quarantine and reject thresholds of `[spam]`.
+pub fn spam_thresholds(s: &caravel_config::Spam) -> Thresholds {
+    let limits = |t: &caravel_config::SpamThresholds| caravel_filter::thresholds::Limits {
+        junk: t.junk,
+        quarantine: t.quarantine,
+        reject: t.reject,
+    };
+    Thresholds {
+        global: limits(&s.thresholds),
+        domains: s.domains.iter().map(|(d, t)| (d.clone(), limits(t))).collect(),
+        users: s.users.iter().map(|(u, t)| (u.clone(), limits(t))).collect(),
     }
 }

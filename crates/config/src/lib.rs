@@ -6,6 +6,7 @@
 
 mod delivery;
 mod reader;
+mod spam;
 pub mod units;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use delivery::{Delivery, Relay};
 use reader::Reader;
+pub use spam::{Spam, Thresholds as SpamThresholds};
 
 /// Everything the server and the admin commands need to know.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,7 @@ pub struct Config {
     pub imap: Imap,
     pub store: StoreConfig,
     pub delivery: Delivery,
+    pub spam: Spam,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -321,6 +324,7 @@ impl Default for Config {
             imap: Imap::default(),
             store: StoreConfig::Sqlite,
             delivery: Delivery::default(),
+            spam: Spam::default(),
         }
     }
 }
@@ -380,7 +384,7 @@ impl Config {
             "",
             &[
                 "hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store",
-                "delivery",
+                "delivery", "spam",
             ],
         );
 
@@ -476,6 +480,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "delivery") {
             delivery::read(&mut r, t, &mut cfg.delivery);
+        }
+        if let Some(t) = r.table(root, "spam") {
+            spam::read(&mut r, t, &mut cfg.spam);
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use crate::pipeline::{MessageContext, Stage, Verdict};
 use async_trait::async_trait;
 use caravel_dns::mail_auth::dmarc::verify::DmarcParameters;
 use caravel_dns::mail_auth::dmarc::Policy;
@@ -19,7 +20,6 @@ use caravel_dns::mail_auth::{
     ArcOutput, AuthenticatedMessage, DkimOutput, DkimResult, DmarcOutput, DmarcResult, SpfOutput, SpfResult,
 };
 use caravel_dns::Resolver;
-use caravel_smtp::pipeline::{MessageContext, Stage, Verdict};
 use caravel_store::{Address, Recipient, Store};
 use futures_util::FutureExt;
 
@@ -43,7 +43,7 @@ impl Stage for AuthenticationStage {
     }
 
     async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
-        if !ctx.inbound || ctx.authenticated {
+        if !ctx.inbound || ctx.authenticated() {
             return None;
         }
         let auth = self.dns.authenticator();
@@ -98,7 +98,11 @@ impl Stage for AuthenticationStage {
                         dmarc.domain()
                     )))
                 }
-                Policy::Quarantine => ctx.score += QUARANTINE_SCORE,
+                Policy::Quarantine => ctx.hit(
+                    "DMARC_QUARANTINE",
+                    QUARANTINE_SCORE,
+                    format!("DMARC fails and {} asks for quarantine", dmarc.domain()),
+                ),
                 _ => {}
             }
         }

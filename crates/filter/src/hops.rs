@@ -2,8 +2,8 @@
 //! message going round between two servers that forward to each other
 //! collects them; past a limit it is refused instead of circling for ever.
 
+use crate::pipeline::{MessageContext, Stage, Verdict};
 use async_trait::async_trait;
-use caravel_smtp::pipeline::{MessageContext, Stage, Verdict};
 
 pub struct HopLimit {
     /// Most `Received:` fields accepted (`[smtp] max_hops`).

@@ -1,11 +1,23 @@
-//! The stages of the filter pipeline run at the end of DATA. Milestone 1
-//! has sender authentication (SPF, DKIM, DMARC, ARC); spam scoring and the
-//! antivirus scan come as more stages.
+//! The filter pipeline run at the end of DATA and its stages: sender
+//! authentication (SPF, DKIM, DMARC, ARC), mail loops, and spam (allow and
+//! block lists, keyword rules in any charset, a learning classifier).
 
 pub mod auth_results;
 pub mod authentication;
+pub mod bayes;
+pub mod content;
+pub mod default_rules;
 pub mod hops;
+pub mod html;
+pub mod keywords;
+pub mod lists;
+pub mod normalize;
 pub mod org_domain;
+pub mod pipeline;
+pub mod spam;
+pub mod thresholds;
+pub mod tokens;
 
 pub use authentication::AuthenticationStage;
 pub use hops::HopLimit;
+pub use spam::{SpamFilter, SpamSettings};

@@ -1,7 +1,8 @@
 //! RFC 8601 §5: an `Authentication-Results` field that names this server
 //! (its authserv-id is our hostname) but arrives from outside is a forgery,
 //! meant to make readers or filters trust a message we never checked. Such
-//! fields are removed before the message is stored.
+//! fields are removed before the message is stored, and so are `X-Spam-*`
+//! fields from outside: only this server's spam verdict may be read as one.
 
 use std::borrow::Cow;
 
@@ -25,7 +26,7 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
             }
         }
         let field = &message[pos..end];
-        if is_ours(field, hostname) {
+        if is_ours(field, hostname) || is_spam_field(field) {
             out.get_or_insert_with(|| message[..pos].to_vec());
         } else if let Some(o) = out.as_mut() {
             o.extend_from_slice(field);
@@ -39,6 +40,12 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
         }
         None => Cow::Borrowed(message),
     }
+}
+
+/// `X-Spam-Status`, `X-Spam-Score`, `X-Spam-Flag` ...: what a filter
+/// writes, so a sender's own copy would pass for our verdict.
+fn is_spam_field(field: &[u8]) -> bool {
+    field.len() > 7 && field[..7].eq_ignore_ascii_case(b"x-spam-")
 }
 
 fn is_ours(field: &[u8], hostname: &str) -> bool {

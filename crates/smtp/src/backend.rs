@@ -33,6 +33,20 @@ pub struct LocalRecipient {
     /// DSN NOTIFY and ORCPT given at RCPT (RFC 3461).
     pub notify: Option<String>,
     pub orcpt: Option<String>,
+    /// Where the filter files this recipient's copy.
+    pub folder: Folder,
+    /// Header fields for this recipient's copy only (`X-Spam-Status`).
+    pub headers: String,
+}
+
+/// The folder a recipient's copy goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Folder {
+    #[default]
+    Inbox,
+    Junk,
+    /// Junk, tagged `$Quarantine` until the quarantine exists.
+    Quarantine,
 }
 
 /// Where mail for an address goes.
@@ -58,8 +72,6 @@ pub struct Accepted {
     pub message: Vec<u8>,
     pub local: Vec<LocalRecipient>,
     pub remote: Vec<RemoteRecipient>,
-    /// The filter said: file it in Junk.
-    pub junk: bool,
     pub dsn: Dsn,
     pub session: String,
 }

@@ -5,7 +5,7 @@ pub mod auth_results;
 pub mod backend;
 pub mod command;
 pub mod data;
-pub mod pipeline;
+pub use caravel_filter::pipeline;
 pub mod received;
 pub mod reply;
 pub mod server;

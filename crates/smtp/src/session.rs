@@ -9,10 +9,11 @@ use caravel_auth::sasl::{self, SaslError};
 use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{now_millis, now_secs, Address, Dsn, EventKind, MailEvent, RemoteRecipient};
 
+use crate::backend::Folder;
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
 use crate::command::{self, Command, ParseError};
 use crate::data::{bare_line_ending, DataError, DataReceiver};
-use crate::pipeline::{MessageContext, Pipeline, Verdict};
+use crate::pipeline::{MessageContext, Outcome, Pipeline, RecipientCtx, Verdict};
 use crate::received::{received_header, TraceInfo};
 use crate::reply::Reply;
 
@@ -346,6 +347,13 @@ impl<B: Backend> Session<B> {
                 Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary failure: {}", e.0))),
             }
         }
+        if self.cfg.kind == Kind::Mx {
+            if let Some(Verdict::Reject { code, enhanced, text }) = self.pipeline.refuse_sender(&from, self.peer).await
+            {
+                self.log(EventKind::Rejected, &from, "", &format!("{code} {enhanced} {text}")).await;
+                return self.error(Reply::new(code, enhanced, text));
+            }
+        }
         tx.from = from;
         self.tx = Some(tx);
         Step::reply(Reply::new(250, "2.1.0", "Ok"))
@@ -402,6 +410,17 @@ impl<B: Backend> Session<B> {
                 false => Reply::new(452, "4.2.2", format!("<{address}>: Mailbox full, try again later")),
             };
             return Step::reply(r);
+        }
+        if self.cfg.kind == Kind::Mx {
+            let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
+            for l in &local {
+                if let Some(Verdict::Reject { code, enhanced, text }) =
+                    self.pipeline.refuse_recipient(&sender, self.peer, &l.address).await
+                {
+                    self.log_rejected(&address, &format!("{code} {enhanced} {text}")).await;
+                    return self.error(Reply::new(code, enhanced, text));
+                }
+            }
         }
         let Some(tx) = self.tx.as_mut() else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
@@ -527,30 +546,30 @@ impl<B: Backend> Session<B> {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
         };
         let helo = self.helo.clone().unwrap_or_default();
-        let mut ctx = MessageContext {
-            message: &message,
-            sender: &tx.from,
-            recipients: &tx.accepted,
-            peer: self.peer,
-            helo: &helo,
-            authenticated: self.user.is_some(),
-            inbound: self.cfg.kind == Kind::Mx,
-            tags: Vec::new(),
-            score: 0.0,
-            headers: Vec::new(),
-        };
-        let verdict = self.pipeline.run(&mut ctx).await;
+        let mut ctx = MessageContext::new(&message, &tx.from, self.peer, &helo);
+        ctx.user = self.user.as_ref().map(|u| u.address.as_str());
+        ctx.inbound = self.cfg.kind == Kind::Mx;
+        ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
+        let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
-        let junk = match verdict {
-            Verdict::Accept => false,
-            Verdict::Junk => true,
-            Verdict::Reject { code, enhanced, text } => {
+        let results = match outcome {
+            Outcome::Deliver(results) => results,
+            Outcome::Refuse { code, enhanced, text } => {
                 for rcpt in &tx.accepted {
                     self.log(EventKind::Rejected, &tx.from, rcpt, &format!("{code} {enhanced} {text}")).await;
                 }
                 return Step::reply(Reply::new(code, enhanced, text));
             }
         };
+        let mut tx = tx;
+        for (l, r) in tx.local.iter_mut().zip(&results) {
+            l.folder = match r.verdict {
+                Verdict::Accept => Folder::Inbox,
+                Verdict::Quarantine => Folder::Quarantine,
+                _ => Folder::Junk,
+            };
+            l.headers = r.headers();
+        }
         self.messages += 1;
         let id = format!("{}{:02x}", self.id, self.messages);
         let message_id = header_value(&message, "message-id");
@@ -575,6 +594,30 @@ impl<B: Backend> Session<B> {
         full.extend_from_slice(trace.as_bytes());
         full.extend_from_slice(&message);
         let size = full.len();
+        let auth: String = tags.iter().filter(|t| t.contains('=')).map(|t| format!(", {t}")).collect();
+        for rcpt in &tx.accepted {
+            // The verdict of the account this address delivers to (an alias
+            // to several accounts logs each account's).
+            let verdicts: Vec<String> = tx
+                .local
+                .iter()
+                .zip(&results)
+                .filter(|(l, _)| l.address.eq_ignore_ascii_case(rcpt) || tx.accepted.len() == 1)
+                .map(|(_, r)| {
+                    format!(
+                        ", spam {} score={:.1}{}",
+                        r.verdict.word(),
+                        r.score,
+                        match r.reasons() {
+                            x if x.is_empty() => String::new(),
+                            x => format!(" ({x})"),
+                        }
+                    )
+                })
+                .collect();
+            let detail = format!("from {} ({}), {size} bytes{auth}{}", self.peer, helo, verdicts.concat());
+            self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
+        }
         let accepted = Accepted {
             id: id.clone(),
             message_id: message_id.clone(),
@@ -582,20 +625,9 @@ impl<B: Backend> Session<B> {
             message: full,
             local: tx.local,
             remote: tx.remote,
-            junk,
             dsn: tx.dsn,
             session: self.id.clone(),
         };
-        for rcpt in &tx.accepted {
-            let results: String = tags.iter().filter(|t| t.contains('=')).map(|t| format!(", {t}")).collect();
-            let detail = format!(
-                "from {} ({}), {size} bytes{results}{}",
-                self.peer,
-                helo,
-                if junk { ", filed as junk" } else { "" }
-            );
-            self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
-        }
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
             Err(e) => {

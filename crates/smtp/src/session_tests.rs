@@ -26,6 +26,8 @@ impl Backend for Fake {
             over_quota: false,
             notify: None,
             orcpt: None,
+            folder: Default::default(),
+            headers: String::new(),
         };
         Ok(match address {
             "alice@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec![] },

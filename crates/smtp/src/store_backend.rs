@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use caravel_auth::{Authenticator, SignIn, SignedIn};
 use caravel_store::{Address, Delivery, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User};
 
-use crate::backend::{Accepted, Backend, LocalRecipient, Lookup, TempFailure};
+use crate::backend::{Accepted, Backend, Folder, LocalRecipient, Lookup, TempFailure};
 
 pub struct StoreBackend {
     store: Arc<dyn Store>,
@@ -67,7 +67,15 @@ fn temp(e: caravel_store::StoreError) -> TempFailure {
 
 fn local(user: &User, size: u64) -> LocalRecipient {
     let over_quota = user.quota.is_some_and(|q| user.used.saturating_add(size) > q || user.used >= q);
-    LocalRecipient { account: user.id, address: user.address.clone(), over_quota, notify: None, orcpt: None }
+    LocalRecipient {
+        account: user.id,
+        address: user.address.clone(),
+        over_quota,
+        notify: None,
+        orcpt: None,
+        folder: Folder::Inbox,
+        headers: String::new(),
+    }
 }
 
 #[async_trait]
@@ -115,15 +123,24 @@ impl Backend for StoreBackend {
     }
 
     async fn deliver(&self, mut m: Accepted) -> Result<(), TempFailure> {
-        let mailbox = MailboxTarget::Special(if m.junk { SpecialUse::Junk } else { SpecialUse::Inbox });
         let targets = m
             .local
             .iter()
-            .map(|l| Target {
-                // RFC 5321 §4.4: the final delivery adds Return-Path.
-                prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n", m.sender, l.address).into_bytes(),
-                check_quota: false,
-                ..Target::new(l.account, mailbox.clone())
+            .map(|l| {
+                let (mailbox, keywords) = match l.folder {
+                    Folder::Inbox => (SpecialUse::Inbox, vec![]),
+                    // $Junk: what Thunderbird and Apple Mail mark junk with.
+                    Folder::Junk => (SpecialUse::Junk, vec!["$Junk".to_string()]),
+                    Folder::Quarantine => (SpecialUse::Junk, vec!["$Junk".to_string(), "$Quarantine".to_string()]),
+                };
+                Target {
+                    // RFC 5321 §4.4: the final delivery adds Return-Path.
+                    prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n{}", m.sender, l.address, l.headers)
+                        .into_bytes(),
+                    check_quota: false,
+                    keywords,
+                    ..Target::new(l.account, MailboxTarget::Special(mailbox))
+                }
             })
             .collect();
         let raw = Arc::new(std::mem::take(&mut m.message));

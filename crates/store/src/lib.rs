@@ -33,6 +33,7 @@ pub mod blobs;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod filter_data;
 pub mod header_cache;
 pub mod mime;
 pub mod model;
@@ -49,6 +50,7 @@ use tokio::sync::broadcast;
 
 pub use address::Address;
 pub use error::{Result, StoreError};
+pub use filter_data::FilterData;
 pub use model::*;
 pub use notify::Notifier;
 pub use system_mail::send_system_mail;
@@ -314,8 +316,8 @@ pub trait Accounts: Directory + Security + MailLog {}
 impl<T: Directory + Security + MailLog> Accounts for T {}
 
 /// Everything a backend provides.
-pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue {}
-impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue> Store for T {}
+pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData {}
+impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

@@ -5,6 +5,7 @@ mod check;
 mod compact;
 mod directory;
 mod dkim;
+mod filter_data;
 mod folders;
 mod inline;
 mod mail;

@@ -334,6 +334,49 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE blobs ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 21: the spam filter (filter_data.rs): allow/block lists and keyword
+    // rules; the classifier's counts per scope (0: the server, else an
+    // account id) and which messages each scope learnt as what; messages
+    // users moved into or out of Junk, waiting to be learnt.
+    r#"
+    CREATE TABLE filter_rules (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        pattern TEXT NOT NULL,
+        scope TEXT NOT NULL DEFAULT '',
+        place TEXT,
+        action TEXT,
+        created INTEGER NOT NULL,
+        UNIQUE (kind, pattern, scope)
+    );
+    CREATE TABLE filter_generation (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL);
+    INSERT INTO filter_generation VALUES (0, 0);
+    CREATE TABLE spam_scopes (
+        scope INTEGER PRIMARY KEY,
+        spam INTEGER NOT NULL DEFAULT 0,
+        ham INTEGER NOT NULL DEFAULT 0,
+        generation INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE spam_tokens (
+        scope INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        spam INTEGER NOT NULL,
+        ham INTEGER NOT NULL,
+        PRIMARY KEY (scope, token)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_learnt (
+        scope INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        spam INTEGER NOT NULL,
+        PRIMARY KEY (scope, digest)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_learn_queue (
+        id INTEGER PRIMARY KEY,
+        account INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        spam INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

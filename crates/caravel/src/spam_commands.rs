@@ -1,0 +1,223 @@
+//! `caravel filter ...` (allow and block lists, keyword rules) and
+//! `caravel spam train|classify`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use caravel_config::Config;
+use caravel_filter::keywords::{Action, KeywordSet, Place};
+use caravel_filter::lists::Pattern;
+use caravel_filter::pipeline::Hit;
+use caravel_filter::SpamFilter;
+use caravel_store::filter_data::{FilterRule, GLOBAL_SCOPE};
+use caravel_store::{Address, FilterData, Store};
+use serde::Serialize;
+
+use crate::cli::{FilterCmd, KeywordCmd, ListCmd, RuleScope, SpamCmd};
+use crate::commands::{open_existing_store, print_json, CmdResult};
+use crate::import::Sources;
+use crate::server::{spam_settings, spam_thresholds};
+
+/// The stored scope of a rule: "", "@domain" or an address.
+async fn scope_key(store: &dyn Store, scope: &RuleScope) -> Result<String, String> {
+    if let Some(user) = &scope.user {
+        let a = Address::parse(user)?;
+        store.get_user(&a).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {a}"))?;
+        return Ok(a.to_string().to_lowercase());
+    }
+    if let Some(d) = &scope.domain {
+        let d = d.trim_start_matches('@').to_lowercase();
+        let known = store.list_domains().await.map_err(|e| e.to_string())?;
+        if !known.iter().any(|k| k.name == d) {
+            return Err(format!("no domain {d} (caravel domain add {d})"));
+        }
+        return Ok(format!("@{d}"));
+    }
+    Ok(String::new())
+}
+
+fn rule(kind: &str, pattern: String, scope: String) -> FilterRule {
+    FilterRule {
+        id: 0,
+        kind: kind.into(),
+        pattern,
+        scope,
+        place: None,
+        action: None,
+        created: caravel_store::now_secs(),
+    }
+}
+
+fn describe(scope: &str) -> String {
+    match scope {
+        "" => "for the whole server".into(),
+        s if s.starts_with('@') => format!("for {}", &s[1..]),
+        s => format!("for {s}"),
+    }
+}
+
+pub async fn filter(config: &Config, cmd: FilterCmd) -> CmdResult {
+    let store = open_existing_store(config)?;
+    match cmd {
+        FilterCmd::Block(c) => list(&*store, "block", c).await,
+        FilterCmd::Allow(c) => list(&*store, "allow", c).await,
+        FilterCmd::Keyword(KeywordCmd::Add { text, place, action, scope }) => {
+            let place = Place::parse(&place)?;
+            let action = Action::parse(&action)?;
+            KeywordSet::check(&text)?;
+            let scope = scope_key(&*store, &scope).await?;
+            let mut r = rule("keyword", text.clone(), scope.clone());
+            r.place = Some(place.word().into());
+            r.action = Some(action.text());
+            store.add_filter_rule(r).await.map_err(|e| e.to_string())?;
+            println!("keyword rule {text} ({}, {}) added {}", place.word(), action.text(), describe(&scope));
+            Ok(())
+        }
+        FilterCmd::Keyword(KeywordCmd::Del { text, scope }) => {
+            let scope = scope_key(&*store, &scope).await?;
+            store.del_filter_rule("keyword", &text, &scope).await.map_err(|e| e.to_string())?;
+            println!("keyword rule {text} removed {}", describe(&scope));
+            Ok(())
+        }
+        FilterCmd::List(json) => {
+            let rules = store.filter_rules().await.map_err(|e| e.to_string())?;
+            if json.json {
+                return print_json(&rules);
+            }
+            if rules.is_empty() {
+                println!("no rules (the built-in keyword rules apply unless [spam] default_rules = false)");
+            }
+            for r in rules {
+                let extra = match (&r.place, &r.action) {
+                    (Some(p), Some(a)) => format!(" where={p} action={a}"),
+                    _ => String::new(),
+                };
+                println!("{:<8} {}{extra} {}", r.kind, r.pattern, describe(&r.scope));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn list(store: &dyn Store, kind: &str, cmd: ListCmd) -> CmdResult {
+    match cmd {
+        ListCmd::Add { pattern, scope } => {
+            let p = Pattern::parse(&pattern)?.text();
+            let scope = scope_key(store, &scope).await?;
+            store.add_filter_rule(rule(kind, p.clone(), scope.clone())).await.map_err(|e| e.to_string())?;
+            println!("{kind} {p} added {}", describe(&scope));
+        }
+        ListCmd::Del { pattern, scope } => {
+            let p = Pattern::parse(&pattern)?.text();
+            let scope = scope_key(store, &scope).await?;
+            store.del_filter_rule(kind, &p, &scope).await.map_err(|e| e.to_string())?;
+            println!("{kind} {p} removed {}", describe(&scope));
+        }
+    }
+    Ok(())
+}
+
+/// Messages learnt per store transaction.
+const TRAIN_BATCH: usize = 500;
+
+#[derive(Serialize)]
+struct Classified {
+    file: String,
+    verdict: &'static str,
+    score: f64,
+    tags: Vec<String>,
+    reasons: Vec<String>,
+}
+
+pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
+    let store = open_existing_store(config)?;
+    let store: Arc<dyn Store> = store;
+    let filter = SpamFilter::new(store.clone(), spam_settings(&config.spam));
+    let account = |user: Option<String>| {
+        let store = store.clone();
+        async move {
+            let Some(user) = user else { return Ok::<_, String>(None) };
+            let a = Address::parse(&user)?;
+            let u = store.get_user(&a).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {a}"))?;
+            Ok(Some((u.address, u.id)))
+        }
+    };
+    match cmd {
+        SpamCmd::Train { spam, ham: _, paths, user } => {
+            let scope = account(user).await?.map_or(GLOBAL_SCOPE, |(_, id)| id);
+            train(config, &filter, scope, spam, paths).await
+        }
+        SpamCmd::Classify { json, files, user } => {
+            let who = account(user).await?;
+            let thresholds = spam_thresholds(&config.spam);
+            let mut out = Vec::new();
+            let started = std::time::Instant::now();
+            for file in &files {
+                let raw = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let (hits, decision) = filter.classify(&raw, who.as_ref().map(|(a, id)| (a.as_str(), *id))).await;
+                let score: f64 = hits.iter().map(|h| h.score).sum();
+                let limits = thresholds.for_address(who.as_ref().map_or("", |(a, _)| a));
+                let by_score = limits.verdict(score);
+                let verdict = match decision {
+                    Some(d) if d != caravel_filter::pipeline::Verdict::Accept && by_score.word() == "accept" => d,
+                    _ => by_score,
+                };
+                out.push(Classified {
+                    file: file.display().to_string(),
+                    verdict: verdict.word(),
+                    score: (score * 10.0).round() / 10.0 + 0.0,
+                    tags: hits.iter().map(|h: &Hit| h.name.clone()).collect(),
+                    reasons: hits.iter().map(|h| h.detail.clone()).collect(),
+                });
+            }
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!("classified {} messages in {secs:.2} s", out.len());
+            if json.json {
+                return print_json(&out);
+            }
+            for c in out {
+                println!("{}: {} score={:.1} tests={}", c.file, c.verdict, c.score, c.tags.join(","));
+                for r in c.reasons {
+                    println!("  {r}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, paths: Vec<PathBuf>) -> CmdResult {
+    let mut sources = Sources::new(paths, config.limits.max_message_size, 0);
+    let mut total = caravel_store::filter_data::LearnReport::default();
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < TRAIN_BATCH {
+            match sources.next_message()? {
+                Some(m) => {
+                    let digest = caravel_store::blobs::BlobStore::hash(&m.raw);
+                    batch.push((digest, m.raw, spam));
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let n = batch.len();
+        let report = filter.train(scope, batch).await.map_err(|e| e.to_string())?;
+        total.learnt += report.learnt;
+        total.relearnt += report.relearnt;
+        total.unchanged += report.unchanged;
+        if n < TRAIN_BATCH {
+            break;
+        }
+    }
+    println!(
+        "learnt {} messages as {} ({} moved from the other kind, {} known already)",
+        total.learnt + total.relearnt,
+        if spam { "spam" } else { "ham" },
+        total.relearnt,
+        total.unchanged
+    );
+    Ok(())
+}

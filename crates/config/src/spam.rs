@@ -1,0 +1,111 @@
+//! `[spam]`: the spam filter's switches and thresholds, for the whole
+//! server, per domain (`[spam.domain."example.com"]`) and per user
+//! (`[spam.user."alice@example.com"]`).
+
+use crate::reader::Reader;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spam {
+    /// Content scoring, lists and rules on inbound and submitted mail.
+    pub enabled: bool,
+    /// The built-in keyword rules (English and Chinese spam words).
+    pub default_rules: bool,
+    /// The learning classifier abstains until it has learnt this many spam
+    /// and this many legitimate messages.
+    pub min_messages: u32,
+    pub thresholds: Thresholds,
+    pub domains: Vec<(String, Thresholds)>,
+    pub users: Vec<(String, Thresholds)>,
+    /// Submitted mail (587/465) scoring this much is refused.
+    pub outbound_reject: f64,
+}
+
+/// Score at or above which mail goes to Junk, to the quarantine, or is
+/// refused (the last two can be off).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub junk: f64,
+    pub quarantine: Option<f64>,
+    pub reject: Option<f64>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { junk: 5.0, quarantine: Some(12.0), reject: Some(20.0) }
+    }
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Spam {
+            enabled: true,
+            default_rules: true,
+            min_messages: 50,
+            thresholds: Thresholds::default(),
+            domains: Vec::new(),
+            users: Vec::new(),
+            outbound_reject: 8.0,
+        }
+    }
+}
+
+const P: &str = "spam";
+const LEVELS: [&str; 3] = ["junk_score", "quarantine_score", "reject_score"];
+
+pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
+    let mut keys = vec!["enabled", "default_rules", "min_messages", "outbound_reject_score", "domain", "user"];
+    keys.extend(LEVELS);
+    r.check_keys(t, P, &keys);
+    let boolean = |i: &toml_edit::Item| i.as_bool().ok_or_else(|| "expected true or false".to_string());
+    if let Some(v) = r.parsed(t, P, "enabled", boolean) {
+        s.enabled = v;
+    }
+    if let Some(v) = r.parsed(t, P, "default_rules", boolean) {
+        s.default_rules = v;
+    }
+    if let Some(v) = r.count(t, P, "min_messages") {
+        s.min_messages = v.clamp(1, 1_000_000) as u32;
+    }
+    if let Some(v) = r.parsed(t, P, "outbound_reject_score", score) {
+        s.outbound_reject = v;
+    }
+    s.thresholds = thresholds(r, t, P, Thresholds::default());
+    for (kind, list) in [("domain", &mut s.domains), ("user", &mut s.users)] {
+        let Some(tables) = r.table(t, kind) else { continue };
+        for (name, item) in tables.iter() {
+            let prefix = format!("{P}.{kind}.\"{name}\"");
+            match item.as_table() {
+                Some(one) => {
+                    r.check_keys(one, &prefix, &LEVELS);
+                    list.push((name.to_lowercase(), thresholds(r, one, &prefix, s.thresholds)));
+                }
+                None => r.error(&prefix, item.span(), "expected a table of thresholds"),
+            }
+        }
+    }
+}
+
+fn score(i: &toml_edit::Item) -> Result<f64, String> {
+    let v = i.as_float().or_else(|| i.as_integer().map(|n| n as f64));
+    v.filter(|v| v.is_finite() && v.abs() <= 1000.0).ok_or_else(|| "expected a score such as 5 or 7.5".to_string())
+}
+
+/// Thresholds set in `t`, the rest from `base`; `"off"` turns quarantine or
+/// refusal off.
+fn thresholds(r: &mut Reader, t: &toml_edit::Table, prefix: &str, base: Thresholds) -> Thresholds {
+    let optional = |i: &toml_edit::Item| match i.as_str() {
+        Some("off") => Ok(None),
+        _ => score(i).map(Some),
+    };
+    let mut out = base;
+    if let Some(v) = r.parsed(t, prefix, "junk_score", score) {
+        out.junk = v;
+    }
+    if let Some(v) = r.parsed(t, prefix, "quarantine_score", optional) {
+        out.quarantine = v;
+    }
+    if let Some(v) = r.parsed(t, prefix, "reject_score", optional) {
+        out.reject = v;
+    }
+    out
+}

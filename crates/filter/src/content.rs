@@ -1,0 +1,264 @@
+//! The message as the spam stages read it, parsed once: the decoded
+//! subject, body text (text parts and the visible text of HTML parts, every
+//! charset converted to Unicode), header fields, attachment names and link
+//! hosts, all in the folded form of [`crate::normalize`]. Work is bounded:
+//! at most [`MAX_TEXT`] bytes of text and [`MAX_PARTS`] parts are read.
+
+use std::borrow::Cow;
+
+use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
+
+use crate::html::html_to_text;
+use crate::normalize::fold;
+
+/// Body text read per message.
+pub const MAX_TEXT: usize = 256 * 1024;
+/// MIME parts looked at per message.
+pub const MAX_PARTS: usize = 256;
+/// Header fields kept per message.
+const MAX_FIELDS: usize = 200;
+
+#[derive(Debug, Default, Clone)]
+pub struct Content {
+    pub subject: String,
+    pub body: String,
+    /// (lowercase field name, folded decoded value), in message order;
+    /// the fields this server adds on delivery are left out.
+    pub headers: Vec<(String, String)>,
+    pub attachments: Vec<String>,
+    /// Hosts of links in text and HTML, lowercase.
+    pub link_hosts: Vec<String>,
+    /// The From: address and display name.
+    pub from_address: String,
+    pub from_name: String,
+    pub text_parts: usize,
+    pub html_parts: usize,
+    pub images: usize,
+    /// Lowercase charsets of text parts.
+    pub charsets: Vec<String>,
+    /// The top-level Content-Type, e.g. "multipart/alternative".
+    pub content_type: String,
+    /// HTML tag and attribute names (see [`crate::html::HtmlText::markup`]).
+    pub markup: Vec<String>,
+    /// Host names and addresses in the `Received:` fields, newest first.
+    pub relays: Vec<String>,
+    /// (lowercase type/subtype, transfer encoding) of each part.
+    pub parts: Vec<String>,
+}
+
+/// Fields this server (or the SMTP session) puts on a message; a message
+/// learnt from a mailbox has them, one classified at DATA does not.
+pub fn added_here(name: &str) -> bool {
+    matches!(name, "return-path" | "delivered-to" | "authentication-results" | "x-spam-status" | "x-spam-score")
+        || name.starts_with("x-spam-")
+}
+
+impl Content {
+    pub fn parse(raw: &[u8]) -> Content {
+        // A leading mbox "From " line is not a header field.
+        let raw = match raw.starts_with(b"From ") {
+            true => raw.iter().position(|&b| b == b'\n').map_or(&raw[..0], |p| &raw[p + 1..]),
+            false => raw,
+        };
+        caravel_store::mime::with_parsed(raw, read).unwrap_or_default()
+    }
+
+    /// Everything `where = any` searches, one string per place.
+    pub fn places(&self) -> impl Iterator<Item = &str> {
+        [self.subject.as_str(), self.body.as_str(), self.from_name.as_str()]
+            .into_iter()
+            .chain(self.headers.iter().map(|(_, v)| v.as_str()))
+            .chain(self.attachments.iter().map(|a| a.as_str()))
+    }
+}
+
+fn read(msg: &Message) -> Content {
+    let mut c = Content {
+        subject: fold(msg.subject().unwrap_or_default()),
+        content_type: msg
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
+            .unwrap_or_default(),
+        ..Content::default()
+    };
+    if let Some(from) = msg.from().and_then(|f| f.first()) {
+        c.from_address = from.address().unwrap_or_default().to_lowercase();
+        c.from_name = fold(from.name().unwrap_or_default());
+    }
+    for h in msg.headers().iter().take(MAX_FIELDS) {
+        let name = h.name.as_str().to_ascii_lowercase();
+        if added_here(&name) {
+            continue;
+        }
+        if name == "received" {
+            if c.relays.len() < 40 {
+                relays_of(&msg_raw_field(msg, h), &mut c.relays);
+            }
+            continue;
+        }
+        let value = header_text(&h.value);
+        if !value.is_empty() {
+            c.headers.push((name, fold(&value)));
+        }
+    }
+    let mut body = String::new();
+    let mut stack: Vec<&Message> = vec![msg];
+    let mut parts = 0;
+    while let Some(m) = stack.pop() {
+        for part in &m.parts {
+            parts += 1;
+            if parts > MAX_PARTS {
+                break;
+            }
+            if c.parts.len() < 32 {
+                let ct = part.content_type().map_or("text/plain".to_string(), |ct| {
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
+                });
+                let cte = part.content_transfer_encoding().unwrap_or("7bit").to_ascii_lowercase();
+                c.parts.push(format!("{ct} {cte}"));
+            }
+            if let Some(name) = part.attachment_name() {
+                c.attachments.push(fold(name));
+            }
+            let room = MAX_TEXT.saturating_sub(body.len());
+            match &part.body {
+                PartType::Text(t) if room > 0 => {
+                    c.text_parts += 1;
+                    note_charset(&mut c, part);
+                    let t = cut(t, room);
+                    links_in_text(t, &mut c.link_hosts);
+                    body.push_str(t);
+                    body.push(' ');
+                }
+                PartType::Html(h) if room > 0 => {
+                    c.html_parts += 1;
+                    note_charset(&mut c, part);
+                    let h = html_to_text(cut(h, room.saturating_mul(4)));
+                    c.images += h.images;
+                    c.markup.extend(h.markup);
+                    c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));
+                    links_in_text(&h.text, &mut c.link_hosts);
+                    body.push_str(cut(&h.text, room));
+                    body.push(' ');
+                }
+                PartType::Message(inner) => stack.push(inner),
+                _ => {}
+            }
+        }
+    }
+    c.body = fold(&body);
+    c.link_hosts.sort_unstable();
+    c.link_hosts.dedup();
+    c
+}
+
+fn note_charset(c: &mut Content, part: &mail_parser::MessagePart) {
+    if let Some(cs) = part.content_type().and_then(|ct| ct.attribute("charset")) {
+        let cs = cs.to_ascii_lowercase();
+        if !c.charsets.contains(&cs) && c.charsets.len() < 8 {
+            c.charsets.push(cs);
+        }
+    }
+}
+
+/// The raw text of a header field as it came.
+fn msg_raw_field(msg: &Message, h: &mail_parser::Header) -> String {
+    let raw = msg.raw_message();
+    raw.get(h.offset_start as usize..h.offset_end as usize)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Host names and IPv4 addresses a `Received:` field names (its from and
+/// by parts), lowercase.
+fn relays_of(field: &str, out: &mut Vec<String>) {
+    let head = field.split(';').next().unwrap_or("");
+    for word in head.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '<' | '>')) {
+        let w = word.trim_matches(|c: char| c == '.' || c == ',').to_ascii_lowercase();
+        let ip = w.split('.').count() == 4 && w.split('.').all(|p| p.parse::<u8>().is_ok());
+        let host = w.contains('.') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if (ip || host) && out.len() < 40 {
+            out.push(w);
+        }
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut i = max;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    &s[..i]
+}
+
+/// A header value as text: decoded words, names and addresses.
+fn header_text<'a>(v: &'a HeaderValue<'_>) -> Cow<'a, str> {
+    match v {
+        HeaderValue::Text(t) => Cow::Borrowed(t.as_ref()),
+        HeaderValue::TextList(l) => Cow::Owned(l.join(" ")),
+        HeaderValue::Address(a) => Cow::Owned(
+            a.iter()
+                .map(|x| format!("{} {}", x.name().unwrap_or_default(), x.address().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => Cow::Borrowed(""),
+    }
+}
+
+/// Hosts of `http://`, `https://` and `www.` links written in text.
+fn links_in_text(text: &str, hosts: &mut Vec<String>) {
+    let lower = text.to_ascii_lowercase();
+    for start in ["http://", "https://", "www."] {
+        let mut from = 0;
+        while let Some(p) = lower[from..].find(start) {
+            let at = from + p;
+            from = at + start.len();
+            if hosts.len() < 200 {
+                hosts.extend(host_of(&lower[at..]));
+            }
+        }
+    }
+}
+
+/// The host of a URL (or of text starting `www.`), lowercase, without
+/// user info or port; None when it does not look like a host name.
+pub fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(scheme, r)| if scheme.len() <= 10 { r } else { url });
+    let authority = rest.split(['/', '?', '#', '"', '\'', '<', '>', ' ', '\t', '\r', '\n', ')']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host.split(':').next()?.trim_end_matches('.').to_ascii_lowercase();
+    let ok = host.contains('.')
+        && host.len() <= 253
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || !c.is_ascii());
+    ok.then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_links() {
+        assert_eq!(host_of("http://user@Shop.Example:8080/x").as_deref(), Some("shop.example"));
+        assert_eq!(host_of("www.pills.test/buy").as_deref(), Some("www.pills.test"));
+        assert_eq!(host_of("http://localhost/"), None);
+        let mut h = Vec::new();
+        links_in_text("see https://a.example/x and www.b.example.", &mut h);
+        assert_eq!(h, ["a.example", "www.b.example"]);
+    }
+
+    #[test]
+    fn mbox_from_line_and_our_fields_are_skipped() {
+        let c = Content::parse(
+            b"From x@y Mon Jan 1 00:00:00 2002\nReturn-Path: <a@b>\nX-Spam-Status: No\nSubject: Hi There\n\nBody text\n",
+        );
+        assert_eq!(c.subject, "hi there");
+        assert_eq!(c.body, "body text");
+        assert!(c.headers.iter().all(|(n, _)| n == "subject"), "{:?}", c.headers);
+    }
+}

@@ -1,0 +1,59 @@
+//! The rules every server starts with (`[spam] default_rules = false` turns
+//! them off): words that are almost never in business mail but common in
+//! spam to trading companies, in English and Chinese. Each adds points;
+//! none files a message as junk alone, except invoice-selling (发票代开 and
+//! its variants), which is always fraud.
+
+use crate::keywords::{Action, KeywordRule, Place};
+
+const RULES: &[(&str, &str, Place, f64)] = &[
+    ("CN_INVOICE_FRAUD", "发票代开", Place::Any, 6.0),
+    ("CN_INVOICE_FRAUD", "代开发票", Place::Any, 6.0),
+    ("CN_INVOICE_FRAUD", "代開發票", Place::Any, 6.0),
+    ("CN_INVOICE_FRAUD", "發票代開", Place::Any, 6.0),
+    ("CN_INVOICE_FRAUD", "代开增值税", Place::Any, 6.0),
+    ("CN_AD_SUBJECT", "广告", Place::Subject, 2.0),
+    ("CN_AD_SUBJECT", "廣告", Place::Subject, 2.0),
+    ("JP_AD_SUBJECT", "【広告】", Place::Subject, 2.0),
+    ("KR_AD_SUBJECT", "(광고)", Place::Subject, 2.0),
+    ("CN_PROMOTION", "促销", Place::Any, 1.5),
+    ("CN_WECHAT_CONTACT", "加微信", Place::Any, 2.0),
+    ("CN_WECHAT_CONTACT", "加qq", Place::Any, 2.0),
+    ("CN_PRIZE", "恭喜您中奖", Place::Any, 3.0),
+    ("CN_EASY_MONEY", "日赚", Place::Any, 2.5),
+    ("CN_GAMBLING", "博彩", Place::Any, 3.0),
+    ("CN_GAMBLING", "赌场", Place::Any, 3.0),
+    ("CN_LOAN", "无抵押贷款", Place::Any, 3.0),
+    ("EN_PILLS", "/\\b(viagra|cialis|levitra|xanax|valium)\\b/", Place::Any, 3.0),
+    ("EN_CASINO", "online casino", Place::Any, 2.5),
+    ("EN_LOTTERY", "/\\byou (have )?won\\b.{0,40}\\b(lottery|prize|million)/", Place::Any, 3.0),
+    ("EN_ADVANCE_FEE", "/\\b(next of kin|beneficiary of|confidential business proposal)\\b/", Place::Body, 2.5),
+    ("EN_MONEY_MAKING", "/\\b(make|earn) \\$?\\d[\\d,]* (a|per) (day|week)\\b/", Place::Any, 2.0),
+    ("EN_GUARANTEE", "100% guaranteed", Place::Any, 1.5),
+    ("EN_RISK_FREE", "risk-free", Place::Any, 1.0),
+    ("EN_ACT_NOW", "act now", Place::Any, 1.0),
+    ("EN_CREDIT", "/\\b(bad credit|credit repair|debt consolidation)\\b/", Place::Any, 2.0),
+    ("EN_WEIGHT_LOSS", "/\\blose (up to )?\\d+ (lbs|pounds)\\b/", Place::Any, 2.0),
+    ("EN_REMOVE_LIST", "/to be removed from (our|this) (mailing )?list/", Place::Body, 1.5),
+    ("EN_VERIFY_ACCOUNT", "/\\b(verify|confirm) your (account|password|identity)\\b/", Place::Any, 1.5),
+];
+
+pub fn rules() -> Vec<KeywordRule> {
+    RULES
+        .iter()
+        .map(|(name, pattern, place, score)| KeywordRule {
+            name: name.to_string(),
+            pattern: pattern.to_string(),
+            place: *place,
+            action: Action::Score(*score),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_rules_compile() {
+        crate::keywords::KeywordSet::new(super::rules()).expect("default rules");
+    }
+}

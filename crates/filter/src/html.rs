@@ -1,0 +1,209 @@
+//! The text a reader sees in an HTML part, and the links in it: tags
+//! dropped, `<script>` and `<style>` contents skipped, character references
+//! decoded. One pass over the input, no tree, no recursion.
+
+/// Text and link targets of `html`.
+pub struct HtmlText {
+    pub text: String,
+    /// href/src values of links and images.
+    pub links: Vec<String>,
+    pub images: usize,
+    /// Tag and attribute names as written (lowercase), e.g. `font`,
+    /// `font.color`: how a message is marked up says who wrote it.
+    pub markup: Vec<String>,
+}
+
+/// Markup names kept per part.
+const MAX_MARKUP: usize = 400;
+
+/// Longest tag read (attributes included); a longer one is cut there.
+const MAX_TAG: usize = 4096;
+
+pub fn html_to_text(html: &str) -> HtmlText {
+    let mut out =
+        HtmlText { text: String::with_capacity(html.len() / 2), links: Vec::new(), images: 0, markup: Vec::new() };
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        push_text(&mut out.text, &rest[..lt]);
+        rest = &rest[lt + 1..];
+        if let Some(comment) = rest.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |e| &comment[e + 3..]);
+            continue;
+        }
+        let end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..floor_char_boundary(rest, end.min(MAX_TAG))];
+        rest = rest.get(end + 1..).unwrap_or("");
+        let name: String =
+            tag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '/').collect::<String>().to_ascii_lowercase();
+        if out.markup.len() < MAX_MARKUP && !name.is_empty() && !name.starts_with('/') {
+            out.markup.push(name.clone());
+            for attr in attribute_names(tag).take(8) {
+                out.markup.push(format!("{name}.{attr}"));
+            }
+        }
+        match name.as_str() {
+            "script" | "style" => {
+                let close = format!("</{name}");
+                rest = find_ascii_ci(rest, &close).map_or("", |p| &rest[p..]);
+            }
+            "a" | "area" => out.links.extend(attribute(tag, "href")),
+            "img" => {
+                out.images += 1;
+                out.links.extend(attribute(tag, "src"));
+            }
+            _ => {}
+        }
+        // Block-level and line-break tags separate words.
+        if !matches!(name.trim_start_matches('/'), "b" | "i" | "u" | "em" | "strong" | "span" | "font" | "a" | "small")
+        {
+            out.text.push(' ');
+        }
+    }
+    push_text(&mut out.text, rest);
+    out
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn find_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
+    hay.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The names of a tag's attributes (the words before `=`), lowercase.
+fn attribute_names(tag: &str) -> impl Iterator<Item = String> + '_ {
+    let mut quote: Option<char> = None;
+    let mut names = Vec::new();
+    let mut word = String::new();
+    for c in tag.chars().skip_while(|c| !c.is_whitespace()) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '=') => {
+                if !word.is_empty() && names.len() < 16 {
+                    names.push(std::mem::take(&mut word).to_ascii_lowercase());
+                }
+            }
+            (None, c) if c.is_ascii_alphanumeric() || c == '-' => word.push(c),
+            (None, _) => word.clear(),
+        }
+    }
+    names.into_iter()
+}
+
+/// The value of attribute `name` in a tag's text, quoted or not.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(p) = lower[from..].find(name) {
+        let at = from + p;
+        from = at + name.len();
+        let before_ok = at == 0 || lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let after = lower[from..].trim_start();
+        if !before_ok || !after.starts_with('=') {
+            continue;
+        }
+        let value = tag[tag.len() - after.len() + 1..].trim_start();
+        let v = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
+            _ => value.split(|c: char| c.is_whitespace()).next().unwrap_or(""),
+        };
+        return Some(decode_entities(v));
+    }
+    None
+}
+
+fn push_text(out: &mut String, text: &str) {
+    if text.contains('&') {
+        out.push_str(&decode_entities(text));
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Decodes `&name;`, `&#NNN;` and `&#xHH;` (the named ones spam and
+/// business mail use; an unknown name is left as written).
+pub fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let semi = rest[1..].find(';').map(|p| p + 1).filter(|&p| p <= 10);
+        let decoded = semi.and_then(|p| entity(&rest[1..p]));
+        match (semi, decoded) {
+            (Some(p), Some(c)) => {
+                out.push(c);
+                rest = &rest[p + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn entity(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let n = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        return char::from_u32(n);
+    }
+    Some(match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        "copy" => '©',
+        "reg" => '®',
+        "trade" => '™',
+        "euro" => '€',
+        "pound" => '£',
+        "yen" => '¥',
+        "mdash" => '—',
+        "ndash" => '–',
+        "hellip" => '…',
+        "laquo" => '«',
+        "raquo" => '»',
+        "middot" => '·',
+        "bull" => '•',
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_styles_and_tags_are_not_text() {
+        let h = html_to_text(
+            "<html><head><style>.x{color:red}</style><SCRIPT>var casino=1</SCRIPT></head><body><p>Click \
+             <a href=\"http://cheap.example/buy?id=1\">here</a> for <b>VIAGRA</b> &amp; more &#20419;&#x9500;\
+             <!-- hidden casino --><img src='http://img.example/x.gif'></p></body></html>",
+        );
+        let text = crate::normalize::fold(&h.text);
+        assert_eq!(text, "click here for viagra & more 促销");
+        assert_eq!(h.links, ["http://cheap.example/buy?id=1", "http://img.example/x.gif"]);
+        assert_eq!(h.images, 1);
+    }
+
+    #[test]
+    fn broken_html_ends_cleanly() {
+        assert_eq!(html_to_text("a <b").text.trim(), "a");
+        assert_eq!(html_to_text("a &#xFFFFFFFF; &bogus; b").text, "a &#xFFFFFFFF; &bogus; b");
+        assert_eq!(html_to_text("<script>never closed").text.trim(), "");
+    }
+}

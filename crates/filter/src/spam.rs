@@ -1,0 +1,418 @@
+//! The spam stage: allow and block lists, keyword rules and the learning
+//! classifier, decided per recipient (each user's own lists, rules and
+//! training count for their copy only). Rules and counts live in the store
+//! (`caravel filter ...`, `caravel spam train`, Junk moves over IMAP); the
+//! stage keeps them compiled in memory and reloads what changed, which the
+//! store's generation numbers tell.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use caravel_store::filter_data::{Learn, LearnReport, SpamCounts, GLOBAL_SCOPE};
+use caravel_store::{AccountId, Store};
+
+use crate::bayes::{self, Model};
+use crate::content::Content;
+use crate::keywords::{Action, KeywordRule, KeywordSet, Place};
+use crate::lists::Pattern;
+use crate::pipeline::{Hit, MessageContext, RecipientCtx, Stage, Verdict};
+use crate::tokens::tokens;
+
+/// `[spam]` settings the stage uses.
+#[derive(Debug, Clone)]
+pub struct SpamSettings {
+    pub enabled: bool,
+    pub default_rules: bool,
+    /// The classifier abstains until it has learnt this many of each kind.
+    pub min_messages: u32,
+    /// Submitted mail scoring this much is refused.
+    pub outbound_reject: f64,
+}
+
+impl Default for SpamSettings {
+    fn default() -> Self {
+        SpamSettings { enabled: true, default_rules: true, min_messages: 50, outbound_reject: 8.0 }
+    }
+}
+
+/// Rules compiled from the store, per scope ("" server, "@domain", address).
+#[derive(Default)]
+struct RuleBook {
+    generation: i64,
+    allow: Vec<(String, Pattern)>,
+    block: Vec<(String, Pattern)>,
+    keywords: HashMap<String, KeywordSet>,
+}
+
+impl RuleBook {
+    fn scopes_of(address: &str) -> [String; 3] {
+        let address = address.to_lowercase();
+        let domain = address.rsplit_once('@').map_or(String::new(), |(_, d)| format!("@{d}"));
+        [String::new(), domain, address]
+    }
+
+    fn listed(list: &[(String, Pattern)], scopes: &[String], addresses: &[&str], ip: Option<IpAddr>) -> Option<String> {
+        list.iter()
+            .filter(|(s, _)| scopes.contains(s))
+            .find(|(_, p)| {
+                addresses.iter().any(|a| !a.is_empty() && p.matches_address(a)) || ip.is_some_and(|ip| p.matches_ip(ip))
+            })
+            .map(|(_, p)| p.text())
+    }
+}
+
+pub struct SpamFilter {
+    store: Arc<dyn Store>,
+    settings: SpamSettings,
+    rules: Mutex<Arc<RuleBook>>,
+    /// scope -> (generation, counts)
+    models: Mutex<HashMap<i64, (i64, Arc<Model>)>>,
+}
+
+/// Why a sender is refused before the message is sent.
+pub fn block_reply(pattern: &str) -> Verdict {
+    Verdict::Reject {
+        code: 550,
+        enhanced: "5.7.1",
+        text: format!("Sender refused: it is on this server's block list ({pattern})"),
+    }
+}
+
+impl SpamFilter {
+    pub fn new(store: Arc<dyn Store>, settings: SpamSettings) -> SpamFilter {
+        SpamFilter {
+            store,
+            settings,
+            rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
+            models: Mutex::default(),
+        }
+    }
+
+    fn book(&self) -> Arc<RuleBook> {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reloads the rules if another process (or this one) changed them.
+    async fn refresh_rules(&self) -> Arc<RuleBook> {
+        let current = self.book();
+        let Ok(generation) = self.store.filter_generation().await else { return current };
+        if generation == current.generation {
+            return current;
+        }
+        let rules = match self.store.filter_rules().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the filter rules; the previous ones stay");
+                return current;
+            }
+        };
+        let mut book = RuleBook { generation, ..RuleBook::default() };
+        let mut keywords: HashMap<String, Vec<KeywordRule>> = HashMap::new();
+        if self.settings.default_rules {
+            keywords.insert(String::new(), crate::default_rules::rules());
+        }
+        for r in rules {
+            match r.kind.as_str() {
+                "allow" | "block" => match Pattern::parse(&r.pattern) {
+                    Ok(p) => {
+                        let list = if r.kind == "allow" { &mut book.allow } else { &mut book.block };
+                        list.push((r.scope.clone(), p));
+                    }
+                    Err(e) => tracing::warn!(pattern = %r.pattern, error = %e, "filter rule skipped"),
+                },
+                "keyword" => {
+                    let place = r.place.as_deref().and_then(|p| Place::parse(p).ok()).unwrap_or(Place::Any);
+                    let action = r.action.as_deref().and_then(|a| Action::parse(a).ok()).unwrap_or(Action::Junk);
+                    let name = format!("KEYWORD_{}", r.id);
+                    keywords.entry(r.scope.clone()).or_default().push(KeywordRule {
+                        name,
+                        pattern: r.pattern,
+                        place,
+                        action,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for (scope, rules) in keywords {
+            match KeywordSet::new(rules) {
+                Ok(set) => {
+                    book.keywords.insert(scope, set);
+                }
+                Err(e) => tracing::warn!(scope = %scope, error = %e, "keyword rules skipped"),
+            }
+        }
+        let book = Arc::new(book);
+        *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
+        book
+    }
+
+    /// The counts of `scopes`, reloaded where their generation moved.
+    async fn models(&self, scopes: &[i64]) -> Vec<Arc<Model>> {
+        let Ok(generations) = self.store.spam_generations(scopes).await else { return Vec::new() };
+        let mut out = Vec::new();
+        for (scope, generation) in scopes.iter().zip(generations) {
+            if generation == 0 {
+                continue;
+            }
+            let cached = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned();
+            match cached {
+                Some((g, m)) if g == generation => out.push(m),
+                _ => match self.store.spam_counts(*scope).await {
+                    Ok(counts) => {
+                        let m = Arc::new(model_of(counts));
+                        self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(*scope, (generation, m.clone()));
+                        out.push(m);
+                    }
+                    Err(e) => tracing::warn!(scope, error = %e, "cannot read the classifier's counts"),
+                },
+            }
+        }
+        out
+    }
+
+    /// Learns the messages users moved into or out of Junk since last time.
+    pub async fn learn_pending(&self) {
+        let Ok(jobs) = self.store.spam_learn_jobs(64).await else { return };
+        if jobs.is_empty() {
+            return;
+        }
+        let mut by_scope: HashMap<AccountId, Vec<Learn>> = HashMap::new();
+        for job in &jobs {
+            let Ok(raw) = self.store.read_blob(&job.hash).await else { continue };
+            let toks = tokens(&Content::parse(&raw));
+            by_scope.entry(job.account).or_default().push(Learn {
+                digest: job.hash.clone(),
+                spam: job.spam,
+                tokens: toks,
+            });
+        }
+        for (scope, messages) in by_scope {
+            if let Err(e) = self.store.spam_learn(scope, messages).await {
+                tracing::warn!(account = scope, error = %e, "cannot learn from a Junk move");
+                return;
+            }
+        }
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        if let Err(e) = self.store.spam_learn_done(&ids).await {
+            tracing::warn!(error = %e, "cannot clear the learning queue");
+        }
+    }
+
+    /// The block-list entry refusing `sender` from `ip` for everyone, at MAIL.
+    pub async fn blocked_sender(&self, sender: &str, ip: IpAddr) -> Option<String> {
+        if !self.settings.enabled {
+            return None;
+        }
+        let book = self.refresh_rules().await;
+        RuleBook::listed(&book.block, &[String::new()], &[&sender.to_lowercase()], Some(ip))
+    }
+
+    /// The entry of `recipient`'s (or their domain's) block list refusing
+    /// `sender`, at RCPT.
+    pub async fn blocked_for(&self, sender: &str, ip: IpAddr, recipient: &str) -> Option<String> {
+        if !self.settings.enabled {
+            return None;
+        }
+        let book = self.refresh_rules().await;
+        let scopes = RuleBook::scopes_of(recipient);
+        RuleBook::listed(&book.block, &scopes[1..], &[&sender.to_lowercase()], Some(ip))
+    }
+
+    /// Content tests of `scope_keys` (rule scopes) and the classifier over
+    /// `models`, as hits.
+    fn content_hits(
+        &self,
+        book: &RuleBook,
+        scope_keys: &[String],
+        content: &Content,
+        toks: &[u64],
+        models: &[Arc<Model>],
+    ) -> (Vec<Hit>, Option<Verdict>) {
+        let mut hits = Vec::new();
+        let mut decision: Option<Verdict> = None;
+        for key in scope_keys {
+            let Some(set) = book.keywords.get(key) else { continue };
+            for (rule, matched) in set.matches(content) {
+                let where_ = match rule.place {
+                    Place::Subject => "subject",
+                    Place::Body => "body",
+                    Place::Any => "message",
+                };
+                let detail = format!("the {where_} contains \"{matched}\"");
+                let score = match rule.action {
+                    Action::Score(n) => n,
+                    Action::Junk | Action::Quarantine | Action::Reject => 0.0,
+                };
+                let v = match rule.action {
+                    Action::Junk => Some(Verdict::Junk),
+                    Action::Quarantine => Some(Verdict::Quarantine),
+                    Action::Reject => Some(Verdict::Reject {
+                        code: 550,
+                        enhanced: "5.7.1",
+                        text: format!("Message refused by a content rule: {detail}"),
+                    }),
+                    Action::Score(_) => None,
+                };
+                if let Some(v) = v {
+                    let mut r = RecipientCtx::new("", None);
+                    r.decision = decision.take();
+                    r.decide(v);
+                    decision = r.decision;
+                }
+                hits.push(Hit { name: rule.name.clone(), score, detail });
+            }
+        }
+        let refs: Vec<&Model> = models.iter().map(|m| m.as_ref()).collect();
+        if let Some(p) = bayes::classify(&refs, toks, self.settings.min_messages) {
+            let (name, score) = bayes::points(p);
+            hits.push(Hit {
+                name: name.into(),
+                score,
+                detail: format!("the learning classifier gives a spam probability of {:.0} %", p * 100.0),
+            });
+        }
+        (hits, decision)
+    }
+
+    /// Classifies a message as `caravel spam classify` does: the server's
+    /// rules and training (and the user's, with `account`/`address`).
+    pub async fn classify(&self, raw: &[u8], address: Option<(&str, AccountId)>) -> (Vec<Hit>, Option<Verdict>) {
+        let book = self.refresh_rules().await;
+        let content = Content::parse(raw);
+        let toks = tokens(&content);
+        let mut scopes = vec![GLOBAL_SCOPE];
+        let keys: Vec<String> = match address {
+            Some((a, id)) => {
+                scopes.push(id);
+                RuleBook::scopes_of(a).to_vec()
+            }
+            None => vec![String::new()],
+        };
+        let models = self.models(&scopes).await;
+        self.content_hits(&book, &keys, &content, &toks, &models)
+    }
+
+    /// Learns files given on the command line into `scope`.
+    pub async fn train(
+        &self,
+        scope: i64,
+        messages: Vec<(String, Vec<u8>, bool)>,
+    ) -> caravel_store::Result<LearnReport> {
+        let learn: Vec<Learn> = messages
+            .into_iter()
+            .map(|(digest, raw, spam)| Learn { digest, spam, tokens: tokens(&Content::parse(&raw)) })
+            .collect();
+        self.store.spam_learn(scope, learn).await
+    }
+}
+
+fn model_of(c: SpamCounts) -> Model {
+    Model {
+        spam_messages: c.spam_messages,
+        ham_messages: c.ham_messages,
+        tokens: c.tokens.into_iter().map(|(t, s, h)| (t, (s, h))).collect(),
+    }
+}
+
+/// DMARC failed for the From: domain: an allow-list entry naming that
+/// domain proves nothing (an allowed name is not an allowed forgery).
+fn forged(ctx: &MessageContext<'_>) -> bool {
+    ctx.tags.iter().any(|t| t == "dmarc=fail")
+}
+
+#[async_trait]
+impl Stage for SpamFilter {
+    fn name(&self) -> &'static str {
+        "spam"
+    }
+
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
+        if !self.settings.enabled {
+            return None;
+        }
+        self.learn_pending().await;
+        let book = self.refresh_rules().await;
+        let from = ctx.content().from_address.clone();
+        let sender = ctx.sender.to_lowercase();
+        let addresses = [sender.as_str(), from.as_str()];
+        if !ctx.inbound {
+            return self.check_outbound(ctx, &book).await;
+        }
+        if let Some(p) = RuleBook::listed(&book.block, &[String::new()], &addresses, Some(ctx.peer)) {
+            return Some(block_reply(&p));
+        }
+        let content = ctx.content().clone();
+        let toks = tokens(&content);
+        let forged = forged(ctx);
+        let mut recipients = std::mem::take(&mut ctx.recipients);
+        for r in recipients.iter_mut() {
+            let keys = RuleBook::scopes_of(&r.address);
+            if let Some(p) = RuleBook::listed(&book.block, &keys[1..], &addresses, Some(ctx.peer)) {
+                r.hits.push(Hit {
+                    name: "BLOCKLIST".into(),
+                    score: 0.0,
+                    detail: format!("the sender is on the block list ({p})"),
+                });
+                r.decide(block_reply(&p));
+                continue;
+            }
+            if let Some(p) = RuleBook::listed(&book.allow, &keys, &addresses, Some(ctx.peer)) {
+                if !forged {
+                    r.allowed = true;
+                    r.hits.push(Hit {
+                        name: "ALLOWLIST".into(),
+                        score: 0.0,
+                        detail: format!("the sender is on the allow list ({p})"),
+                    });
+                    continue;
+                }
+                r.hits.push(Hit {
+                    name: "ALLOWLIST_FORGED".into(),
+                    score: 0.0,
+                    detail: format!("the sender matches the allow list ({p}) but fails DMARC"),
+                });
+            }
+            let mut scopes = vec![GLOBAL_SCOPE];
+            scopes.extend(r.account);
+            let models = self.models(&scopes).await;
+            let (hits, decision) = self.content_hits(&book, &keys, &content, &toks, &models);
+            r.hits.extend(hits);
+            if let Some(d) = decision {
+                r.decide(d);
+            }
+        }
+        ctx.recipients = recipients;
+        None
+    }
+}
+
+impl SpamFilter {
+    /// Mail a signed-in user submits: the server's rules and training; over
+    /// `outbound_reject` it is refused with the reasons in plain words, so a
+    /// compromised account cannot spend the company's reputation.
+    async fn check_outbound(&self, ctx: &mut MessageContext<'_>, book: &RuleBook) -> Option<Verdict> {
+        let content = ctx.content().clone();
+        let toks = tokens(&content);
+        let models = self.models(&[GLOBAL_SCOPE]).await;
+        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &toks, &models);
+        let score: f64 = hits.iter().map(|h| h.score).sum();
+        let reasons: Vec<String> =
+            hits.iter().filter(|h| h.score > 0.0 || decision.is_some()).map(|h| h.detail.clone()).collect();
+        ctx.hits.extend(hits);
+        if score >= self.settings.outbound_reject || matches!(decision, Some(Verdict::Reject { .. })) {
+            return Some(Verdict::Reject {
+                code: 550,
+                enhanced: "5.7.1",
+                text: format!(
+                    "Not sent: the message looks like spam (score {score:.1}, the limit is {:.1}): {}",
+                    self.settings.outbound_reject,
+                    reasons.join("; ")
+                ),
+            });
+        }
+        None
+    }
+}

@@ -1,0 +1,194 @@
+//! The spam filter's rules and counts in the embedded store.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{delete_one, SqliteStore};
+use crate::filter_data::{FilterData, FilterRule, Learn, LearnJob, LearnReport, SpamCounts};
+use crate::{Result, StoreError};
+
+fn bump_filter_generation(c: &Connection) -> Result<()> {
+    c.execute("UPDATE filter_generation SET value = value + 1 WHERE id = 0", [])?;
+    Ok(())
+}
+
+/// Tokens are u64 hashes; SQLite integers are i64: the bits are kept.
+fn to_sql(token: u64) -> i64 {
+    token as i64
+}
+
+#[async_trait]
+impl FilterData for SqliteStore {
+    async fn add_filter_rule(&self, rule: FilterRule) -> Result<FilterRule> {
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "INSERT OR IGNORE INTO filter_rules (kind, pattern, scope, place, action, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![rule.kind, rule.pattern, rule.scope, rule.place, rule.action, rule.created],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "the {} rule {} exists already",
+                        rule.kind, rule.pattern
+                    )));
+                }
+                bump_filter_generation(c)?;
+                Ok(FilterRule { id: c.last_insert_rowid(), ..rule })
+            })
+            .await
+    }
+
+    async fn del_filter_rule(&self, kind: &str, pattern: &str, scope: &str) -> Result<()> {
+        let (kind, pattern, scope) = (kind.to_string(), pattern.to_string(), scope.to_string());
+        self.writer
+            .write(move |c| {
+                let sql = "DELETE FROM filter_rules WHERE kind = ?1 AND pattern = ?2 AND scope = ?3";
+                delete_one(c, sql, params![kind, pattern, scope], || format!("no {kind} rule {pattern}"))?;
+                bump_filter_generation(c)
+            })
+            .await
+    }
+
+    async fn filter_rules(&self) -> Result<Vec<FilterRule>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kind, pattern, scope, place, action, created FROM filter_rules ORDER BY kind, scope, id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(FilterRule {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    pattern: r.get(2)?,
+                    scope: r.get(3)?,
+                    place: r.get(4)?,
+                    action: r.get(5)?,
+                    created: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn filter_generation(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT value FROM filter_generation WHERE id = 0", [], |r| r.get(0))?)).await
+    }
+
+    async fn spam_counts(&self, scope: i64) -> Result<SpamCounts> {
+        self.read(move |c| {
+            let head: Option<(u32, u32, i64)> = c
+                .query_row("SELECT spam, ham, generation FROM spam_scopes WHERE scope = ?1", [scope], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let Some((spam_messages, ham_messages, generation)) = head else { return Ok(SpamCounts::default()) };
+            let mut st = c.prepare_cached("SELECT token, spam, ham FROM spam_tokens WHERE scope = ?1")?;
+            let tokens = st
+                .query_map([scope], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(SpamCounts { spam_messages, ham_messages, tokens, generation })
+        })
+        .await
+    }
+
+    async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {
+        let scopes = scopes.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT generation FROM spam_scopes WHERE scope = ?1")?;
+            scopes
+                .iter()
+                .map(|s| Ok(st.query_row([s], |r| r.get(0)).optional()?.unwrap_or(0)))
+                .collect::<Result<Vec<i64>>>()
+        })
+        .await
+    }
+
+    async fn spam_learn(&self, scope: i64, messages: Vec<Learn>) -> Result<LearnReport> {
+        self.writer.write(move |c| learn(c, scope, &messages)).await
+    }
+
+    async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>> {
+        self.read(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT id, account, hash, spam FROM spam_learn_queue ORDER BY id LIMIT ?1")?;
+            let rows = st.query_map([limit as i64], |r| {
+                Ok(LearnJob { id: r.get(0)?, account: r.get(1)?, hash: r.get(2)?, spam: r.get(3)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn spam_learn_done(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.writer
+            .write(move |c| {
+                let mut st = c.prepare_cached("DELETE FROM spam_learn_queue WHERE id = ?1")?;
+                for id in ids {
+                    st.execute([id])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// Adds each message's tokens to the scope's counts (moving them when the
+/// message was learnt as the other kind before), in one transaction.
+fn learn(c: &Connection, scope: i64, messages: &[Learn]) -> Result<LearnReport> {
+    let mut report = LearnReport::default();
+    let (mut dspam, mut dham) = (0i64, 0i64);
+    {
+        let mut before = c.prepare_cached("SELECT spam FROM spam_learnt WHERE scope = ?1 AND digest = ?2")?;
+        let mut mark =
+            c.prepare_cached("INSERT OR REPLACE INTO spam_learnt (scope, digest, spam) VALUES (?1, ?2, ?3)")?;
+        let mut add = c.prepare_cached(
+            "INSERT INTO spam_tokens (scope, token, spam, ham) VALUES (?1, ?2, max(0, ?3), max(0, ?4))
+             ON CONFLICT (scope, token) DO UPDATE SET spam = max(0, spam + ?3), ham = max(0, ham + ?4)",
+        )?;
+        for m in messages {
+            let was: Option<bool> = before.query_row(params![scope, m.digest], |r| r.get(0)).optional()?;
+            let (s, h) = match (was, m.spam) {
+                (Some(w), now) if w == now => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                (Some(_), true) => {
+                    report.relearnt += 1;
+                    (1, -1)
+                }
+                (Some(_), false) => {
+                    report.relearnt += 1;
+                    (-1, 1)
+                }
+                (None, true) => {
+                    report.learnt += 1;
+                    (1, 0)
+                }
+                (None, false) => {
+                    report.learnt += 1;
+                    (0, 1)
+                }
+            };
+            dspam += s;
+            dham += h;
+            for t in &m.tokens {
+                add.execute(params![scope, to_sql(*t), s.max(0), h.max(0)])?;
+                if s < 0 || h < 0 {
+                    add.execute(params![scope, to_sql(*t), s.min(0), h.min(0)])?;
+                }
+            }
+            mark.execute(params![scope, m.digest, m.spam])?;
+        }
+    }
+    if report.relearnt > 0 {
+        c.execute("DELETE FROM spam_tokens WHERE scope = ?1 AND spam = 0 AND ham = 0", [scope])?;
+    }
+    c.execute(
+        "INSERT INTO spam_scopes (scope, spam, ham, generation) VALUES (?1, max(0, ?2), max(0, ?3), 1)
+         ON CONFLICT (scope) DO UPDATE SET spam = max(0, spam + ?2), ham = max(0, ham + ?3), generation = generation + 1",
+        params![scope, dspam, dham],
+    )?;
+    Ok(report)
+}
