@@ -34,7 +34,7 @@ if [[ -z $SKIP_SA ]]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q spamassassin spamc \
       $(apt-cache show spamd >/dev/null 2>&1 && echo spamd)
   fi
-  sa_version=$(spamassassin --version | head -1)
+  sa_version=$(spamassassin --version | head -1 | sed "s/ version / /")
   cfg=$W/sa-cfg
   cp -r /etc/spamassassin "$cfg"
   mkdir "$W/sa-bayes"

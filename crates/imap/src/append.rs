@@ -84,6 +84,7 @@ pub async fn append(
             targets: vec![Target {
                 flags,
                 keywords,
+                user_filed: true,
                 ..Target::new(user.account, MailboxTarget::Name(mailbox.to_string()))
             }],
             sender: user.address.clone(),

@@ -879,3 +879,78 @@ pub async fn sort_follows_the_stored_keys(s: &dyn Store) {
     let (_, two) = &threads[1];
     assert_eq!((two.subject.as_str(), two.reply, two.date), ("A", true, 978_307_293));
 }
+
+/// Filter rules: added once per (kind, pattern, scope), listed, removed;
+/// each change moves the generation other processes watch.
+pub async fn filter_rules_and_generation(s: &dyn Store) {
+    use crate::filter_data::FilterRule;
+    let rule = |kind: &str, pattern: &str, scope: &str| FilterRule {
+        id: 0,
+        kind: kind.into(),
+        pattern: pattern.into(),
+        scope: scope.into(),
+        place: None,
+        action: None,
+        created: 1,
+    };
+    let g0 = s.filter_generation().await.expect("generation");
+    let added = s.add_filter_rule(rule("block", "@bad.test", "")).await.expect("add");
+    assert!(added.id > 0);
+    s.add_filter_rule(rule("block", "@bad.test", "a@example.com")).await.expect("same pattern, other scope");
+    let dup = s.add_filter_rule(rule("block", "@bad.test", "")).await;
+    assert!(matches!(dup, Err(crate::StoreError::Conflict(_))), "{dup:?}");
+    let g1 = s.filter_generation().await.expect("generation");
+    assert!(g1 > g0);
+    assert_eq!(s.filter_rules().await.expect("rules").len(), 2);
+    s.del_filter_rule("block", "@bad.test", "").await.expect("del");
+    assert!(s.del_filter_rule("block", "@bad.test", "").await.is_err(), "gone");
+    assert!(s.filter_generation().await.expect("generation") > g1);
+    assert_eq!(s.filter_rules().await.expect("rules")[0].scope, "a@example.com");
+}
+
+/// Learning counts a message once per kind, moves its counts when it is
+/// learnt as the other kind, and keeps scopes apart.
+pub async fn spam_counts_per_scope(s: &dyn Store) {
+    use crate::filter_data::Learn;
+    let learn = |digest: &str, spam: bool| Learn { digest: digest.into(), spam, tokens: vec![1, 2, u64::MAX] };
+    let r = s.spam_learn(0, vec![learn("m1", true), learn("m2", true), learn("m1", true)]).await.expect("learn");
+    assert_eq!((r.learnt, r.unchanged), (2, 1));
+    let c = s.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (2, 0));
+    let mut tokens = c.tokens.clone();
+    tokens.sort();
+    assert_eq!(tokens, vec![(1, 2, 0), (2, 2, 0), (u64::MAX, 2, 0)], "token bits survive the i64 column");
+    let r = s.spam_learn(0, vec![learn("m1", false)]).await.expect("relearn");
+    assert_eq!(r.relearnt, 1);
+    let c = s.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (1, 1));
+    assert!(c.tokens.iter().all(|&(_, sp, h)| sp == 1 && h == 1), "{:?}", c.tokens);
+    assert_eq!(s.spam_counts(7).await.expect("other scope").spam_messages, 0);
+    let g = s.spam_generations(&[0, 7]).await.expect("generations");
+    assert!(g[0] > 0 && g[1] == 0, "{g:?}");
+}
+
+/// Moving into Junk queues "spam", out of Junk "not spam" (but not into
+/// the Trash), and so do $Junk / $NotJunk and an APPEND into Junk; the
+/// filter's own Junk deliveries queue nothing.
+pub async fn junk_moves_are_queued_for_learning(s: &dyn Store) {
+    let (a, _) = setup(s).await;
+    let boxes = s.mailboxes(a.id).await.expect("mailboxes");
+    let id = |name: &str| boxes.iter().find(|m| m.name == name).expect(name).id;
+    let (inbox_id, junk, trash) = (id("INBOX"), id("Junk"), id("Trash"));
+    let to_junk = Target::new(a.id, MailboxTarget::Special(SpecialUse::Junk));
+    s.deliver(delivery(message(1, 100), vec![inbox(a.id)])).await.expect("deliver");
+    s.deliver(delivery(message(2, 100), vec![to_junk.clone()])).await.expect("filter's junk");
+    assert!(s.spam_learn_jobs(10).await.expect("jobs").is_empty(), "the filter's verdicts are not learnt");
+    s.copy_messages(inbox_id, &[1], junk, true).await.expect("move to junk");
+    let jobs = s.spam_learn_jobs(10).await.expect("jobs");
+    assert_eq!(jobs.iter().map(|j| (j.account, j.spam)).collect::<Vec<_>>(), vec![(a.id, true)]);
+    s.spam_learn_done(&[jobs[0].id]).await.expect("done");
+    s.copy_messages(junk, &[1], inbox_id, true).await.expect("back out of junk");
+    s.copy_messages(junk, &[2], trash, false).await.expect("junk to trash");
+    s.set_flags(inbox_id, &[2], Flags::default(), &["$Junk".into()], FlagMode::Add).await.expect("$Junk");
+    s.set_flags(inbox_id, &[2], Flags::default(), &["$NotJunk".into()], FlagMode::Add).await.expect("$NotJunk");
+    s.deliver(delivery(message(3, 100), vec![Target { user_filed: true, ..to_junk }])).await.expect("append");
+    let kinds: Vec<bool> = s.spam_learn_jobs(10).await.expect("jobs").iter().map(|j| j.spam).collect();
+    assert_eq!(kinds, vec![false, true, false, true], "out of junk, $Junk, $NotJunk, append");
+}

@@ -314,6 +314,10 @@ pub struct Target {
     /// Refuse the copy if it would put the account over its quota. SMTP checks
     /// at RCPT time instead and lets the accepted message in.
     pub check_quota: bool,
+    /// The user put it there (IMAP APPEND), so a copy landing in Junk is
+    /// learnt as spam. The filter's own Junk deliveries are not: the
+    /// classifier would learn its own verdicts.
+    pub user_filed: bool,
 }
 
 impl Target {
@@ -326,6 +330,7 @@ impl Target {
             keywords: Vec::new(),
             prefix: Vec::new(),
             check_quota: true,
+            user_filed: false,
         }
     }
 }

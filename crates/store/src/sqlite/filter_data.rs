@@ -12,6 +12,35 @@ fn bump_filter_generation(c: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Whether `mailbox` has the special use `role` (its default name: "Trash").
+pub(crate) fn is_role(c: &Connection, mailbox: crate::MailboxId, role: &str) -> Result<bool> {
+    let r: Option<String> = c
+        .prepare_cached("SELECT special_use FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(r.as_deref() == Some(role))
+}
+
+pub(crate) fn is_junk(c: &Connection, mailbox: crate::MailboxId) -> Result<bool> {
+    is_role(c, mailbox, "Junk")
+}
+
+/// Queues messages a user filed as spam or as not spam, to be learnt by the
+/// filter (in the same transaction as the move: none is lost or learnt
+/// without having happened).
+pub(crate) fn queue_learning(c: &Connection, mailbox: crate::MailboxId, uids: &[u32], spam: bool) -> Result<()> {
+    let mut st = c.prepare_cached(
+        "INSERT INTO spam_learn_queue (account, hash, spam)
+         SELECT b.account_id, m.blob, ?3 FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+         WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+    )?;
+    for uid in uids {
+        st.execute(params![mailbox, uid, spam])?;
+    }
+    Ok(())
+}
+
 /// Tokens are u64 hashes; SQLite integers are i64: the bits are kept.
 fn to_sql(token: u64) -> i64 {
     token as i64

@@ -300,6 +300,15 @@ impl Folders for SqliteStore {
                     pairs.push((*uid, new_uid as u32));
                     modseq = m as u64;
                 }
+                // A user moving mail into Junk says "spam"; out of Junk
+                // (but not to the Trash), "not spam".
+                let (from_junk, to_junk) = (super::filter_data::is_junk(c, from)?, super::filter_data::is_junk(c, to)?);
+                let copied: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+                if to_junk && !from_junk {
+                    super::filter_data::queue_learning(c, to, &copied, true)?;
+                } else if from_junk && !to_junk && !super::filter_data::is_role(c, to, "Trash")? {
+                    super::filter_data::queue_learning(c, to, &copied, false)?;
+                }
                 let (removed, src_modseq) = if expunge_source {
                     let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
                     expunge_uids(c, from, &moved)?

@@ -241,6 +241,9 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
     ])?;
     super::sorting::insert_keys(c, (mailbox, uid), &p.sort_keys, d.internal_date, size)?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
+    if t.user_filed && super::filter_data::is_junk(c, mailbox)? {
+        super::filter_data::queue_learning(c, mailbox, &[uid as u32], true)?;
+    }
     insert_event(
         c,
         &MailEvent {
@@ -771,6 +774,17 @@ impl MailStore for SqliteStore {
                     let Some((old_flags, old_kw)) = row else { continue };
                     let old_kw: Vec<String> = old_kw.split_whitespace().map(str::to_string).collect();
                     let (new, new_kw) = merge_flags(Flags(old_flags as u8), &old_kw, flags, &keywords, mode);
+                    // A client marking junk ($Junk) or not junk ($NotJunk)
+                    // teaches the classifier (RFC 5788 keywords).
+                    let newly = |k: &str| {
+                        new_kw.iter().any(|x| x.eq_ignore_ascii_case(k))
+                            && !old_kw.iter().any(|x| x.eq_ignore_ascii_case(k))
+                    };
+                    if newly("$Junk") {
+                        super::filter_data::queue_learning(c, mailbox, &[uid], true)?;
+                    } else if newly("$NotJunk") {
+                        super::filter_data::queue_learning(c, mailbox, &[uid], false)?;
+                    }
                     if new.0 != old_flags as u8 || new_kw != old_kw {
                         let (ou, od) = flag_counts(Flags(old_flags as u8));
                         let (nu, nd) = flag_counts(new);

@@ -54,6 +54,24 @@ async fn delivery_shares_one_blob_and_counts() {
 }
 
 #[tokio::test]
+async fn filter_rules_and_generation() {
+    let (_d, s) = fresh();
+    suite::filter_rules_and_generation(&s).await;
+}
+
+#[tokio::test]
+async fn spam_counts_per_scope() {
+    let (_d, s) = fresh();
+    suite::spam_counts_per_scope(&s).await;
+}
+
+#[tokio::test]
+async fn junk_moves_are_queued_for_learning() {
+    let (_d, s) = fresh();
+    suite::junk_moves_are_queued_for_learning(&s).await;
+}
+
+#[tokio::test]
 async fn header_search_follows_changes() {
     let (_d, s) = fresh();
     suite::header_search_follows_changes(&s).await;
@@ -299,6 +317,8 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
          ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials; DROP TABLE urlauth_keys;
          DROP INDEX sort_keys_date; DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
+         DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes; DROP TABLE spam_tokens;
+         DROP TABLE spam_learnt; DROP TABLE spam_learn_queue;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

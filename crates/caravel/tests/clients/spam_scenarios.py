@@ -1,0 +1,158 @@
+"""Spam filter scenarios run by tests/spam.rs with real clients (smtplib to
+send, imaplib to look and to move mail into Junk). Usage:
+spam_scenarios.py SCENARIO; ports come from the environment. The rules each
+scenario relies on are added by the Rust test with `caravel filter ...`."""
+
+import base64
+import email
+import email.policy
+import imaplib
+import smtplib
+import sys
+
+from common import HOST, PASSWORD, USER, expect, port
+from common import ctx as tls_context
+
+SMTP = port("SMTP_PORT")
+SUB = port("SUBMISSION_PORT")
+IMAPS = port("IMAPS_PORT")
+BOB = ("bob@example.test", "Builder-Key-2026!")
+
+
+def message(sender, to, subject_header, body, extra=""):
+    return (f"From: <{sender}>\r\nTo: {', '.join(to)}\r\nSubject: {subject_header}\r\n"
+            f"Message-ID: <{abs(hash(body))}@remote.test>\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra}\r\n{body}\r\n").encode()
+
+
+def send(sender, to, raw):
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("mx.remote.test")
+        s.sendmail(sender, to, raw)
+
+
+def folder(who, name):
+    """The raw messages in WHO's folder NAME."""
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=tls_context())
+    m.login(*who)
+    m.select(name, readonly=True)
+    _, data = m.uid("SEARCH", None, "ALL")
+    out = []
+    for uid in data[0].split():
+        _, msg = m.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+        out.append((msg[0][0].decode(), msg[0][1]))
+    m.logout()
+    return out
+
+
+def only_in(who, name, needle):
+    """The one message holding NEEDLE is in folder NAME of WHO, and not in the other one."""
+    other = "INBOX" if name == "Junk" else "Junk"
+    here = [(f, m) for f, m in folder(who, name) if needle in m]
+    there = [m for _, m in folder(who, other) if needle in m]
+    expect(len(here) == 1, f"{who[0]}: expected the message {needle!r} in {name}, found {len(here)}")
+    expect(not there, f"{who[0]}: the message {needle!r} is also in {other}")
+    return here[0]
+
+
+def spam_status(raw):
+    m = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return m.get_all("X-Spam-Status") or []
+
+
+def gbk_keyword_junk():
+    # Subject "本周促销" in GBK, as Chinese mail programs send it; a forged
+    # X-Spam-Status from outside must not survive.
+    subject = "=?GBK?B?" + base64.b64encode("本周促销 special".encode("gbk")).decode() + "?="
+    raw = message("sales@remote.test", ["alice@example.test"], subject, "Catalogue attached. gbk-1",
+                  extra="X-Spam-Status: No, score=-100 tests=FORGED\r\n")
+    send("sales@remote.test", ["alice@example.test"], raw)
+    flags, stored = only_in((USER, PASSWORD), "Junk", b"gbk-1")
+    status = spam_status(stored)
+    expect(len(status) == 1, f"one X-Spam-Status, ours: {status}")
+    expect(status[0].startswith("Yes,") and "KEYWORD_" in status[0], f"X-Spam-Status: {status}")
+    expect("FORGED" not in stored.decode("utf-8", "replace"), "the sender's X-Spam-Status was removed")
+    expect("$Junk" in flags, f"Junk copies carry $Junk: {flags}")
+
+
+def blocked_senders():
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("mx.bad.test")
+        code, text = s.mail("spammer@bad.test")
+        expect(code == 550 and b"5.7.1" in text and b"block list" in text, f"MAIL from a blocked sender: {code} {text}")
+        s.rset()
+        code, _ = s.mail("someone@evil.test")
+        expect(code == 250, f"evil.test is blocked for bob only: MAIL {code}")
+        code, text = s.rcpt("bob@example.test")
+        expect(code == 550 and b"block list" in text, f"RCPT bob from his blocked domain: {code} {text}")
+        code, _ = s.rcpt("alice@example.test")
+        expect(code == 250, f"RCPT alice from evil.test: {code}")
+
+
+def allowed_sender():
+    # alice allows partner.test: its mail is not scored, even with a keyword
+    # the server's rules send to Junk.
+    subject = "=?UTF-8?B?" + base64.b64encode("促销 price list".encode()).decode() + "?="
+    send("li@partner.test", ["alice@example.test"],
+         message("li@partner.test", ["alice@example.test"], subject, "Our price list. allow-1"))
+    _, stored = only_in((USER, PASSWORD), "INBOX", b"allow-1")
+    status = spam_status(stored)
+    expect(status and status[0].startswith("No,") and "ALLOWLIST" in status[0], f"X-Spam-Status: {status}")
+
+
+def two_recipients():
+    # bob's own rule sends "zircon offer" to his Junk; alice has no such rule.
+    raw = message("trader@remote.test", ["alice@example.test", "bob@example.test"], "Zircon Offer",
+                  "Best zircon offer this year. two-1")
+    send("trader@remote.test", ["alice@example.test", "bob@example.test"], raw)
+    only_in((USER, PASSWORD), "INBOX", b"two-1")
+    only_in(BOB, "Junk", b"two-1")
+
+
+def junk_move_learns():
+    words = ("quixotic hydroponic lanterns wholesale glimmerstone brackets "
+             "velvetine cargo manifests zephyrine tariffs ")
+    send("promo@remote.test", ["alice@example.test"],
+         message("promo@remote.test", ["alice@example.test"], "Lanterns", words * 3 + "learn-1"))
+    only_in((USER, PASSWORD), "INBOX", b"learn-1")
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=tls_context())
+    m.login(USER, PASSWORD)
+    m.select("INBOX")
+    _, data = m.uid("SEARCH", None, "BODY", "learn-1")
+    uid = data[0].split()[0]
+    typ, _ = m.uid("MOVE", uid, "Junk")
+    expect(typ == "OK", "MOVE to Junk")
+    m.logout()
+    send("promo@remote.test", ["alice@example.test"],
+         message("promo@remote.test", ["alice@example.test"], "Lanterns again", words * 3 + "learn-2"))
+    _, stored = only_in((USER, PASSWORD), "Junk", b"learn-2")
+    status = spam_status(stored)
+    expect(status and "BAYES_" in status[0], f"the classifier decided: {status}")
+    # bob never said so: his copy of the same words stays in his INBOX.
+    send("promo@remote.test", ["bob@example.test"],
+         message("promo@remote.test", ["bob@example.test"], "Lanterns", words * 3 + "learn-3"))
+    only_in(BOB, "INBOX", b"learn-3")
+
+
+def outbound_refused():
+    raw = message(USER, ["buyer@customer.test"], "Invoices",
+                  "We offer 发票代开 and cheap viagra, contact us today.")
+    with smtplib.SMTP(HOST, SUB) as s:
+        s.ehlo()
+        s.starttls(context=tls_context())
+        s.ehlo()
+        s.login(USER, PASSWORD)
+        try:
+            s.sendmail(USER, ["buyer@customer.test"], raw)
+            expect(False, "spam from a signed-in user was accepted")
+        except smtplib.SMTPDataError as e:
+            text = e.smtp_error.decode("utf-8", "replace")
+            expect(e.smtp_code == 550 and "Not sent" in text and "发票代开" in text, f"refusal: {e.smtp_code} {text}")
+        # An ordinary message still goes.
+        s.sendmail(USER, ["bob@example.test"], message(USER, ["bob@example.test"], "Order 1183",
+                                                         "Please confirm the shipment date. out-ok"))
+    only_in(BOB, "INBOX", b"out-ok")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()
