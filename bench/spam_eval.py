@@ -10,8 +10,8 @@ for bench/spam-side-by-side.sh. Standard library only.
       the side-by-side table; the same as JSON; the filter's false positives.
 
 Each OUT holds {"filter", "train_s", "wall_s", "cpu_s", "messages": [{"file",
-"label", "spam", "score", "tags"}]} (Caravel adds "verdict"); label is the first path component of
-the split entry (ham/spam)."""
+"label", "spam", "score", "tags"}]} (Caravel adds "verdict"); label is the
+first path component of the split entry (ham/spam)."""
 
 import argparse
 import concurrent.futures

@@ -118,6 +118,13 @@ impl Server {
                             store: store.clone(),
                         }),
                         Box::new(spam.clone()),
+                        Box::new(caravel_filter::dnsbl::DnsblStage {
+                            dns: dns.clone(),
+                            ip_zones: config.spam.dnsbl.clone(),
+                            uri_zones: config.spam.uribl.clone(),
+                            score: config.spam.dnsbl_score,
+                            timeout: config.spam.dnsbl_timeout,
+                        }),
                     ],
                     spam_thresholds(&config.spam),
                 )

@@ -114,3 +114,25 @@ async fn submitted_spam_is_refused_with_the_reason() {
     let t = start().await;
     scenario(&t, "outbound_refused").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dnsbl_and_uribl_listings_add_their_points() {
+    let t = TestServer::start_with(|c| {
+        c.spam.dnsbl = vec!["bl.test".into()];
+        c.spam.uribl = vec!["uribl.test".into()];
+        c.spam.dnsbl_score = 3.0;
+    })
+    .await;
+    let dns = t.dns.as_ref().expect("the test DNS server");
+    // RFC 5782 §5: listings answer 127.0.0.2; the client connects from 127.0.0.1.
+    dns.address("1.0.0.127.bl.test", "127.0.0.2".parse().expect("ip"));
+    dns.address("badlinks.test.uribl.test", "127.0.0.2".parse().expect("ip"));
+    // 127.255.255.x is a list's error code ("you may not ask"), not a listing.
+    dns.address("refused.test.uribl.test", "127.255.255.254".parse().expect("ip"));
+    scenario(&t, "dnsbl_listed").await;
+    let events = t.store().events(EventQuery { limit: 20, ..Default::default() }).await.expect("log");
+    assert!(
+        events.iter().any(|e| e.detail.contains("the sending server 127.0.0.1 is on a block list (1.0.0.127.bl.test")),
+        "{events:?}"
+    );
+}

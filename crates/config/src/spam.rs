@@ -18,6 +18,14 @@ pub struct Spam {
     pub users: Vec<(String, Thresholds)>,
     /// Submitted mail (587/465) scoring this much is refused.
     pub outbound_reject: f64,
+    /// DNSBL zones the client's address is looked up in (none: off).
+    pub dnsbl: Vec<String>,
+    /// URIBL zones the domains of a message's links are looked up in.
+    pub uribl: Vec<String>,
+    /// Points each listing adds.
+    pub dnsbl_score: f64,
+    /// How long one block-list lookup may take.
+    pub dnsbl_timeout: std::time::Duration,
 }
 
 /// Score at or above which mail goes to Junk, to the quarantine, or is
@@ -45,6 +53,10 @@ impl Default for Spam {
             domains: Vec::new(),
             users: Vec::new(),
             outbound_reject: 8.0,
+            dnsbl: Vec::new(),
+            uribl: Vec::new(),
+            dnsbl_score: 3.0,
+            dnsbl_timeout: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -53,7 +65,18 @@ const P: &str = "spam";
 const LEVELS: [&str; 3] = ["junk_score", "quarantine_score", "reject_score"];
 
 pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
-    let mut keys = vec!["enabled", "default_rules", "min_messages", "outbound_reject_score", "domain", "user"];
+    let mut keys = vec![
+        "enabled",
+        "default_rules",
+        "min_messages",
+        "outbound_reject_score",
+        "domain",
+        "user",
+        "dnsbl",
+        "uribl",
+        "dnsbl_score",
+        "dnsbl_timeout",
+    ];
     keys.extend(LEVELS);
     r.check_keys(t, P, &keys);
     let boolean = |i: &toml_edit::Item| i.as_bool().ok_or_else(|| "expected true or false".to_string());
@@ -69,6 +92,17 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     if let Some(v) = r.parsed(t, P, "outbound_reject_score", score) {
         s.outbound_reject = v;
     }
+    if let Some(v) = r.parsed(t, P, "dnsbl_score", score) {
+        s.dnsbl_score = v;
+    }
+    if let Some(v) = r.duration(t, P, "dnsbl_timeout") {
+        s.dnsbl_timeout = v.clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30));
+    }
+    for (key, list) in [("dnsbl", &mut s.dnsbl), ("uribl", &mut s.uribl)] {
+        if let Some(v) = r.parsed(t, P, key, zones) {
+            *list = v;
+        }
+    }
     s.thresholds = thresholds(r, t, P, Thresholds::default());
     for (kind, list) in [("domain", &mut s.domains), ("user", &mut s.users)] {
         let Some(tables) = r.table(t, kind) else { continue };
@@ -83,6 +117,25 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
             }
         }
     }
+}
+
+/// A list of DNS zone names.
+fn zones(i: &toml_edit::Item) -> Result<Vec<String>, String> {
+    let err = || "expected a list of DNS zones such as [\"zen.spamhaus.org\"]".to_string();
+    let list = i.as_array().ok_or_else(err)?;
+    list.iter()
+        .map(|v| {
+            let z = v.as_str().ok_or_else(err)?.trim_matches('.').to_ascii_lowercase();
+            let ok = !z.is_empty()
+                && z.split('.')
+                    .all(|l| !l.is_empty() && l.len() < 64 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            if ok {
+                Ok(z)
+            } else {
+                Err(format!("{z:?} is not a DNS zone"))
+            }
+        })
+        .collect()
 }
 
 fn score(i: &toml_edit::Item) -> Result<f64, String> {

@@ -36,6 +36,10 @@ impl Resolver {
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
         opts.attempts = 2;
+        // Answers (and "no such name") are kept for their TTL: every message
+        // asks about SPF, DKIM and DMARC records, and DNSBLs, of senders that
+        // write again and again (hickory's default keeps only 32 names).
+        opts.cache_size = 8192;
         let auth = if servers.is_empty() {
             MessageAuthenticator::new_system_conf()
                 .map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
@@ -89,6 +93,19 @@ impl Resolver {
         match failure {
             Some(e) if out.is_empty() => Err(e),
             _ => Ok(out),
+        }
+    }
+}
+
+impl Resolver {
+    /// The IPv4 addresses at `name` (A records only: what DNS block lists
+    /// answer); none when the name does not exist. `Err` is a failure.
+    pub async fn ipv4(&self, name: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+        let fqdn = fqdn(name);
+        match self.auth.resolver().ipv4_lookup(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup.iter().map(|a| a.0).collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
         }
     }
 }

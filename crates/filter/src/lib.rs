@@ -7,6 +7,7 @@ pub mod authentication;
 pub mod bayes;
 pub mod content;
 pub mod default_rules;
+pub mod dnsbl;
 pub mod hops;
 pub mod html;
 pub mod keywords;

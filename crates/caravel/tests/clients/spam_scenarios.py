@@ -134,6 +134,23 @@ def junk_move_learns():
     only_in(BOB, "INBOX", b"learn-3")
 
 
+def dnsbl_listed():
+    # Listed client (3 points) and a listed link domain (3 more): Junk.
+    send("news@remote.test", ["alice@example.test"],
+         message("news@remote.test", ["alice@example.test"], "News",
+                 "See http://www.badlinks.test/offer today. bl-1"))
+    _, stored = only_in((USER, PASSWORD), "Junk", b"bl-1")
+    status = " ".join(spam_status(stored))
+    expect("DNSBL_BL_TEST" in status and "URIBL_URIBL_TEST" in status, f"X-Spam-Status: {status}")
+    # A link domain the list refuses to answer for: only the DNSBL's points.
+    send("news@remote.test", ["alice@example.test"],
+         message("news@remote.test", ["alice@example.test"], "News 2",
+                 "See http://refused.test/x today. bl-2"))
+    _, stored = only_in((USER, PASSWORD), "INBOX", b"bl-2")
+    status = " ".join(spam_status(stored))
+    expect("DNSBL_BL_TEST" in status and "URIBL_" not in status, f"X-Spam-Status: {status}")
+
+
 def outbound_refused():
     raw = message(USER, ["buyer@customer.test"], "Invoices",
                   "We offer 发票代开 and cheap viagra, contact us today.")

@@ -1,0 +1,175 @@
+//! DNS block lists (RFC 5782): the client's address looked up in DNSBL
+//! zones (`4.3.2.1.zone` for 1.2.3.4, nibbles for IPv6) and the domains of
+//! the links in a message in URIBL zones (`example.com.zone`). An answer in
+//! 127.0.0.0/8 means listed, except 127.255.255.0/24, which the big lists use
+//! for "you may not ask" (an error, not a listing). Off unless `[spam]`
+//! names zones; lookups run at once, each bounded by a timeout, and the
+//! resolver keeps answers for their TTL.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use caravel_dns::Resolver;
+use futures_util::future::join_all;
+
+use crate::pipeline::{Hit, MessageContext, Stage, Verdict};
+
+/// Link domains looked up per message.
+const MAX_URI_LOOKUPS: usize = 10;
+
+pub struct DnsblStage {
+    pub dns: Resolver,
+    /// Zones the client's address is looked up in.
+    pub ip_zones: Vec<String>,
+    /// Zones the messages' link domains are looked up in.
+    pub uri_zones: Vec<String>,
+    /// Points a listing adds (per zone that lists).
+    pub score: f64,
+    pub timeout: Duration,
+}
+
+/// The name to look `ip` up under in `zone` (RFC 5782 §2.1, §2.4).
+pub fn ip_query(ip: IpAddr, zone: &str) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.{zone}")
+        }
+        IpAddr::V6(v6) => {
+            let mut labels: Vec<String> = Vec::with_capacity(33);
+            for byte in v6.octets().iter().rev() {
+                labels.push(format!("{:x}", byte & 0xf));
+                labels.push(format!("{:x}", byte >> 4));
+            }
+            labels.push(zone.to_string());
+            labels.join(".")
+        }
+    }
+}
+
+/// Addresses no public list knows: private, link-local and unique-local.
+fn is_private(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// A listing answer (not an error code).
+fn listed(answers: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    answers.iter().copied().find(|a| a.octets()[0] == 127 && a.octets()[..3] != [127, 255, 255])
+}
+
+/// The test name for a zone: DNSBL_ZEN_SPAMHAUS_ORG.
+fn test_name(prefix: &str, zone: &str) -> String {
+    let z: String =
+        zone.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("{prefix}_{z}")
+}
+
+/// The registered part of a host (its last two labels): what URIBLs list.
+fn registered(host: &str) -> String {
+    let labels: Vec<&str> = host.rsplitn(3, '.').collect();
+    match labels.as_slice() {
+        [tld, name, ..] => format!("{name}.{tld}"),
+        _ => host.to_string(),
+    }
+}
+
+impl DnsblStage {
+    async fn lookup(&self, name: String) -> Option<Ipv4Addr> {
+        match tokio::time::timeout(self.timeout, self.dns.ipv4(&name)).await {
+            Ok(Ok(answers)) => listed(&answers),
+            Ok(Err(e)) => {
+                tracing::debug!(name = %name, error = %e, "block list lookup failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(name = %name, "block list lookup timed out");
+                None
+            }
+        }
+    }
+
+    /// The hits for a client address and a message's link hosts.
+    pub async fn hits(&self, peer: IpAddr, link_hosts: &[String]) -> Vec<Hit> {
+        let mut queries: Vec<(String, String, String)> = Vec::new();
+        if !is_private(peer) {
+            for zone in &self.ip_zones {
+                queries.push((test_name("DNSBL", zone), ip_query(peer, zone), format!("the sending server {peer}")));
+            }
+        }
+        let mut domains: Vec<String> = link_hosts.iter().map(|h| registered(h)).collect();
+        domains.sort();
+        domains.dedup();
+        for d in domains.iter().take(MAX_URI_LOOKUPS) {
+            for zone in &self.uri_zones {
+                queries.push((test_name("URIBL", zone), format!("{d}.{zone}"), format!("the link domain {d}")));
+            }
+        }
+        let answers = join_all(queries.iter().map(|(_, q, _)| self.lookup(q.clone()))).await;
+        let mut hits: Vec<Hit> = Vec::new();
+        for ((name, query, what), answer) in queries.into_iter().zip(answers) {
+            let Some(code) = answer else { continue };
+            if hits.iter().any(|h| h.name == name) {
+                continue;
+            }
+            hits.push(Hit {
+                name,
+                score: self.score,
+                detail: format!("{what} is on a block list ({query} answers {code})"),
+            });
+        }
+        hits
+    }
+}
+
+#[async_trait]
+impl Stage for DnsblStage {
+    fn name(&self) -> &'static str {
+        "dnsbl"
+    }
+
+    async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
+        if !ctx.inbound || ctx.authenticated() || (self.ip_zones.is_empty() && self.uri_zones.is_empty()) {
+            return None;
+        }
+        if ctx.recipients.iter().all(|r| r.allowed) {
+            return None;
+        }
+        let hosts = if self.uri_zones.is_empty() { Vec::new() } else { ctx.content().link_hosts.clone() };
+        let hits = self.hits(ctx.peer, &hosts).await;
+        // An allow-listed sender is not scored, by content or by reputation.
+        for r in ctx.recipients.iter_mut().filter(|r| !r.allowed) {
+            r.hits.extend(hits.iter().cloned());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_names() {
+        assert_eq!(ip_query("192.0.2.99".parse().expect("ip"), "bl.test"), "99.2.0.192.bl.test");
+        assert_eq!(ip_query("::ffff:192.0.2.99".parse().expect("ip"), "bl.test"), "99.2.0.192.bl.test");
+        // RFC 5782 §2.4: 2001:db8:1:2:3:4:567:89ab
+        assert_eq!(
+            ip_query("2001:db8:1:2:3:4:567:89ab".parse().expect("ip"), "bl.test"),
+            "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test"
+        );
+        assert_eq!(registered("www.shop.example.com"), "example.com");
+        assert_eq!(test_name("DNSBL", "zen.spamhaus.org"), "DNSBL_ZEN_SPAMHAUS_ORG");
+    }
+
+    #[test]
+    fn error_codes_are_not_listings() {
+        assert_eq!(listed(&["127.255.255.254".parse().expect("ip")]), None);
+        assert_eq!(listed(&["127.0.0.2".parse().expect("ip")]), Some("127.0.0.2".parse().expect("ip")));
+        assert_eq!(listed(&["10.0.0.2".parse().expect("ip")]), None);
+        assert!(is_private("10.1.2.3".parse().expect("ip")) && !is_private("127.0.0.2".parse().expect("ip")));
+    }
+}
