@@ -100,7 +100,7 @@ impl Server {
         let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
         let spam = Arc::new(SpamFilter::new(store.clone(), spam_settings(&config.spam)));
         let (mx, submission, submissions) =
-            caravel_smtp::session_configs(&config.hostname, config.limits.max_message_size, &config.smtp);
+            caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp);
         let smtp = Arc::new(caravel_smtp::SmtpServer {
             mx,
             submission,

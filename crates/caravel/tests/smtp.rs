@@ -288,3 +288,13 @@ async fn a_catch_all_alias_takes_unknown_addresses_of_its_domain() {
     scenario(&t, "catch_all").await;
     assert_eq!(inbox(&*store, "alice@example.test").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_limits_per_user_and_the_hourly_send_limit() {
+    let t = TestServer::start_with(|c| {
+        c.limits.user_message_size = vec![("alice@example.test".into(), 8 << 10)];
+        c.smtp.max_recipients_per_hour = 3;
+    })
+    .await;
+    scenario(&t, "size_and_send_limits").await;
+}

@@ -115,6 +115,8 @@ impl Default for Pop3 {
 pub struct Smtp {
     /// Recipients per message; more get 452 4.5.3.
     pub max_recipients: usize,
+    /// Recipients one signed-in user may send to per hour (0: no limit).
+    pub max_recipients_per_hour: usize,
     /// Error replies in one session before it is closed with 421.
     pub max_errors: usize,
     /// Longest line of message text, CRLF included (RFC 5321: 1000).
@@ -135,6 +137,7 @@ impl Default for Smtp {
     fn default() -> Self {
         Smtp {
             max_recipients: 100,
+            max_recipients_per_hour: 1000,
             max_errors: 10,
             max_line_length: 1000,
             over_quota_permanent: false,
@@ -245,6 +248,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Deepest MIME nesting (multipart and message/rfc822 levels) accepted.
     pub max_mime_depth: usize,
+    /// (domain, largest message) for mail to or from a domain, below the global limit.
+    pub domain_message_size: Vec<(String, u64)>,
+    /// (address, largest message) for one user.
+    pub user_message_size: Vec<(String, u64)>,
     /// On SIGTERM, how long open sessions may finish their work.
     pub shutdown_grace: Duration,
 }
@@ -257,6 +264,8 @@ impl Default for Limits {
             max_connections_per_ip: 50,
             idle_timeout: Duration::from_secs(30 * 60),
             max_mime_depth: 50,
+            domain_message_size: Vec::new(),
+            user_message_size: Vec::new(),
             shutdown_grace: Duration::from_secs(4),
         }
     }
@@ -579,6 +588,7 @@ fn read_smtp(r: &mut Reader, t: &toml_edit::Table, smtp: &mut Smtp) {
         P,
         &[
             "max_recipients",
+            "max_recipients_per_hour",
             "max_errors",
             "max_line_length",
             "over_quota",
@@ -596,6 +606,9 @@ fn read_smtp(r: &mut Reader, t: &toml_edit::Table, smtp: &mut Smtp) {
         }
         Some(v as usize)
     };
+    if let Some(v) = ranged(r, "max_recipients_per_hour", 0, 10_000_000) {
+        smtp.max_recipients_per_hour = v;
+    }
     if let Some(v) = ranged(r, "max_recipients", 1, 100_000) {
         smtp.max_recipients = v;
     }
@@ -645,8 +658,25 @@ fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
             "idle_timeout",
             "max_mime_depth",
             "shutdown_grace",
+            "domain",
+            "user",
         ],
     );
+    for (kind, list) in [("domain", &mut limits.domain_message_size), ("user", &mut limits.user_message_size)] {
+        let Some(tables) = r.table(t, kind) else { continue };
+        for (name, item) in tables.iter() {
+            let prefix = format!("{P}.{kind}.\"{name}\"");
+            match item.as_table() {
+                Some(one) => {
+                    r.check_keys(one, &prefix, &["max_message_size"]);
+                    if let Some(v) = r.size(one, &prefix, "max_message_size") {
+                        list.push((name.to_lowercase(), v.max(1024)));
+                    }
+                }
+                None => r.error(&prefix, item.span(), "expected a table with max_message_size"),
+            }
+        }
+    }
     if let Some(v) = r.count(t, P, "max_mime_depth") {
         // The store keeps at most MAX_MIME_DEPTH levels of structure.
         if v == 0 || v > 60 {

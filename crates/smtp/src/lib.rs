@@ -5,6 +5,7 @@ pub mod auth_results;
 pub mod backend;
 pub mod command;
 pub mod data;
+pub mod limits;
 pub use caravel_filter::pipeline;
 pub mod received;
 pub mod reply;

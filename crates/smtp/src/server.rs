@@ -11,6 +11,7 @@ use caravel_net::{Connection, End, Handler, Line, Service, Session as NetSession
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::Backend;
+use crate::limits::{SendLimiter, SizeLimits};
 use crate::pipeline::Pipeline;
 use crate::reply::Reply;
 use crate::session::{Kind, Next, Session, SessionConfig, Step};
@@ -172,9 +173,16 @@ impl<B: Backend> Handler for SmtpServer<B> {
 /// The session settings of each port from the configuration.
 pub fn session_configs(
     hostname: &str,
-    max_message_size: u64,
+    limits: &caravel_config::Limits,
     smtp: &caravel_config::Smtp,
 ) -> (Arc<SessionConfig>, Arc<SessionConfig>, Arc<SessionConfig>) {
+    let max_message_size = limits.max_message_size;
+    let send_limiter = Arc::new(SendLimiter::new(smtp.max_recipients_per_hour));
+    let size_limits = SizeLimits {
+        global: max_message_size,
+        domains: limits.domain_message_size.clone(),
+        users: limits.user_message_size.clone(),
+    };
     let make = |kind: Kind| {
         Arc::new(SessionConfig {
             hostname: hostname.to_string(),
@@ -184,6 +192,8 @@ pub fn session_configs(
             max_errors: smtp.max_errors,
             max_line_length: smtp.max_line_length,
             over_quota_permanent: smtp.over_quota_permanent,
+            size_limits: size_limits.clone(),
+            send_limiter: send_limiter.clone(),
         })
     };
     (make(Kind::Mx), make(Kind::Submission), make(Kind::Submissions))

@@ -13,6 +13,7 @@ use crate::backend::Folder;
 use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
 use crate::command::{self, Command, ParseError};
 use crate::data::{bare_line_ending, DataError, DataReceiver};
+use crate::limits::{SendLimiter, SizeLimits};
 use crate::pipeline::{MessageContext, Outcome, Pipeline, RecipientCtx, Verdict};
 use crate::received::{received_header, TraceInfo};
 use crate::reply::Reply;
@@ -39,6 +40,10 @@ pub struct SessionConfig {
     pub max_line_length: usize,
     /// Over-quota recipients get 552 5.2.2 instead of 452 4.2.2.
     pub over_quota_permanent: bool,
+    /// Largest message per domain and per user.
+    pub size_limits: SizeLimits,
+    /// Recipients per signed-in user per hour (shared by all sessions).
+    pub send_limiter: Arc<SendLimiter>,
 }
 
 /// What the driver reads after sending the replies.
@@ -347,6 +352,12 @@ impl<B: Backend> Session<B> {
                 Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary failure: {}", e.0))),
             }
         }
+        if let Some(user) = &self.user {
+            if let Some(reply) = self.cfg.size_limits.refusal(tx.declared_size, &user.address, true) {
+                self.log(EventKind::Rejected, &from, "", &reply.lines.join(" ")).await;
+                return self.error(reply);
+            }
+        }
         if self.cfg.kind == Kind::Mx {
             if let Some(Verdict::Reject { code, enhanced, text }) = self.pipeline.refuse_sender(&from, self.peer).await
             {
@@ -410,6 +421,18 @@ impl<B: Backend> Session<B> {
                 false => Reply::new(452, "4.2.2", format!("<{address}>: Mailbox full, try again later")),
             };
             return Step::reply(r);
+        }
+        for l in local.iter().filter(|_| self.cfg.kind == Kind::Mx) {
+            if let Some(reply) = self.cfg.size_limits.refusal(declared_size, &l.address, false) {
+                self.log_rejected(&address, &reply.lines.join(" ")).await;
+                return self.error(reply);
+            }
+        }
+        if let Some(user) = &self.user {
+            if let Err(reply) = self.cfg.send_limiter.take(&user.address, 1, std::time::Instant::now()) {
+                self.log_rejected(&address, &reply.lines.join(" ")).await;
+                return self.error(reply);
+            }
         }
         if self.cfg.kind == Kind::Mx {
             let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
@@ -545,6 +568,12 @@ impl<B: Backend> Session<B> {
         let Some(tx) = self.tx.take() else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
         };
+        if let Some(reply) = self.size_refusal(&tx, message.len() as u64) {
+            for rcpt in &tx.accepted {
+                self.log(EventKind::Rejected, &tx.from, rcpt, &reply.lines.join(" ")).await;
+            }
+            return Step::reply(reply);
+        }
         let helo = self.helo.clone().unwrap_or_default();
         let mut ctx = MessageContext::new(&message, &tx.from, self.peer, &helo);
         ctx.user = self.user.as_ref().map(|u| u.address.as_str());
@@ -643,6 +672,21 @@ impl<B: Backend> Session<B> {
                 }
             }
         }
+    }
+
+    /// A message over the sender's limit (submitted), or over the limit of
+    /// every recipient (received: one recipient's smaller limit cannot
+    /// refuse a message the others take, after DATA).
+    fn size_refusal(&self, tx: &MailTx, size: u64) -> Option<Reply> {
+        if let Some(user) = &self.user {
+            return self.cfg.size_limits.refusal(size, &user.address, true);
+        }
+        if !tx.remote.is_empty() {
+            return None;
+        }
+        let mut refusals = tx.local.iter().map(|l| self.cfg.size_limits.refusal(size, &l.address, false));
+        let first = refusals.next().flatten()?;
+        refusals.all(|r| r.is_some()).then_some(first)
     }
 
     async fn log(&self, kind: EventKind, sender: &str, recipient: &str, detail: &str) {

@@ -66,6 +66,8 @@ fn session(kind: Kind, tls: bool) -> (Session<Fake>, Arc<Fake>) {
         max_errors: 4,
         max_line_length: 1000,
         over_quota_permanent: false,
+        size_limits: crate::limits::SizeLimits { global: 1000, ..Default::default() },
+        send_limiter: Arc::new(crate::limits::SendLimiter::new(0)),
     });
     let backend = Arc::new(Fake::default());
     let pipeline = Arc::new(Pipeline::new(vec![Box::new(SizeStage { max: 1000 })]));

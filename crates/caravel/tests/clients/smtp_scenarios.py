@@ -304,5 +304,34 @@ def catch_all():
         refused(lambda: s.sendmail("x@remote.test", ["someone@other.test"], b"Subject: x\r\n\r\nx\r\n"), 554, "5.7.1")
 
 
+
+def size_and_send_limits():
+    # alice's own limit is 8K (the server's is larger); bob has none.
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("mx.remote.test")
+        code, _ = s.mail("li@remote.test", ["SIZE=20000"])
+        expect(code == 250, f"MAIL SIZE=20000 under the server's limit: {code}")
+        code, text = s.rcpt("alice@example.test")
+        expect(code == 552 and b"5.3.4" in text and b"the limit for mail to alice@example.test is 8K" in text,
+               f"RCPT alice with SIZE over her limit: {code} {text}")
+        code, _ = s.rcpt("bob@example.test")
+        expect(code == 250, f"RCPT bob: {code}")
+    with smtplib.SMTP(HOST, SUB) as s:
+        s.ehlo()
+        s.starttls(context=tls_context())
+        s.ehlo()
+        s.login(*ALICE)
+        code, text = s.mail(USER, ["SIZE=20000"])
+        expect(code == 552 and b"the limit for mail from alice@example.test is 8K" in text, f"MAIL: {code} {text}")
+        s.rset()
+        # Three recipients an hour: the fourth is refused in words.
+        code, _ = s.mail(USER)
+        expect(code == 250, f"MAIL: {code}")
+        for n in range(3):
+            code, _ = s.rcpt(f"buyer{n}@customer.test")
+            expect(code == 250, f"RCPT {n}: {code}")
+        code, text = s.rcpt("buyer3@customer.test")
+        expect(code == 550 and b"5.4.5" in text and b"Sending limit reached" in text, f"4th RCPT: {code} {text}")
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
