@@ -136,3 +136,13 @@ async fn dnsbl_and_uribl_listings_add_their_points() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn greylisting_asks_new_senders_to_retry() {
+    let t = TestServer::start_with(|c| {
+        c.spam.greylisting = true;
+        c.spam.greylist_delay = std::time::Duration::from_secs(1);
+    })
+    .await;
+    scenario(&t, "greylisted").await;
+}

@@ -26,6 +26,12 @@ pub struct Spam {
     pub dnsbl_score: f64,
     /// How long one block-list lookup may take.
     pub dnsbl_timeout: std::time::Duration,
+    /// Greylist unknown (network, sender, recipient) triples.
+    pub greylisting: bool,
+    /// How long a new triple must wait before its retry is accepted.
+    pub greylist_delay: std::time::Duration,
+    /// How long a triple that passed (or waits) is remembered.
+    pub greylist_lifetime: std::time::Duration,
 }
 
 /// Score at or above which mail goes to Junk, to the quarantine, or is
@@ -57,6 +63,9 @@ impl Default for Spam {
             uribl: Vec::new(),
             dnsbl_score: 3.0,
             dnsbl_timeout: std::time::Duration::from_secs(3),
+            greylisting: false,
+            greylist_delay: std::time::Duration::from_secs(300),
+            greylist_lifetime: std::time::Duration::from_secs(36 * 86_400),
         }
     }
 }
@@ -76,12 +85,24 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
         "uribl",
         "dnsbl_score",
         "dnsbl_timeout",
+        "greylisting",
+        "greylist_delay",
+        "greylist_lifetime",
     ];
     keys.extend(LEVELS);
     r.check_keys(t, P, &keys);
     let boolean = |i: &toml_edit::Item| i.as_bool().ok_or_else(|| "expected true or false".to_string());
     if let Some(v) = r.parsed(t, P, "enabled", boolean) {
         s.enabled = v;
+    }
+    if let Some(v) = r.parsed(t, P, "greylisting", boolean) {
+        s.greylisting = v;
+    }
+    if let Some(v) = r.duration(t, P, "greylist_delay") {
+        s.greylist_delay = v;
+    }
+    if let Some(v) = r.duration(t, P, "greylist_lifetime") {
+        s.greylist_lifetime = v.max(std::time::Duration::from_secs(3600));
     }
     if let Some(v) = r.parsed(t, P, "default_rules", boolean) {
         s.default_rules = v;

@@ -8,6 +8,7 @@ pub mod bayes;
 pub mod content;
 pub mod default_rules;
 pub mod dnsbl;
+pub mod greylist;
 pub mod hops;
 pub mod html;
 pub mod keywords;

@@ -271,10 +271,13 @@ impl Pipeline {
     }
 
     /// A refusal at RCPT TO: the sender is on the recipient's (or their
-    /// domain's) block list.
+    /// domain's) block list, or greylisting asks for a retry (451).
     pub async fn refuse_recipient(&self, sender: &str, peer: IpAddr, recipient: &str) -> Option<Verdict> {
-        let p = self.lists.as_ref()?.blocked_for(sender, peer, recipient).await?;
-        Some(crate::spam::block_reply(&p))
+        let lists = self.lists.as_ref()?;
+        if let Some(p) = lists.blocked_for(sender, peer, recipient).await {
+            return Some(crate::spam::block_reply(&p));
+        }
+        lists.greylisted(sender, peer, recipient).await
     }
 
     pub async fn run(&self, ctx: &mut MessageContext<'_>) -> Outcome {

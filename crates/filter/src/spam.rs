@@ -29,11 +29,13 @@ pub struct SpamSettings {
     pub min_messages: u32,
     /// Submitted mail scoring this much is refused.
     pub outbound_reject: f64,
+    /// Greylisting: (delay, lifetime) in seconds, or None (off).
+    pub greylist: Option<(i64, i64)>,
 }
 
 impl Default for SpamSettings {
     fn default() -> Self {
-        SpamSettings { enabled: true, default_rules: true, min_messages: 50, outbound_reject: 8.0 }
+        SpamSettings { enabled: true, default_rules: true, min_messages: 50, outbound_reject: 8.0, greylist: None }
     }
 }
 
@@ -219,6 +221,36 @@ impl SpamFilter {
         let book = self.refresh_rules().await;
         let scopes = RuleBook::scopes_of(recipient);
         RuleBook::listed(&book.block, &scopes[1..], &[&sender.to_lowercase()], Some(ip))
+    }
+
+    /// "Come back later" for an unknown (network, sender, recipient)
+    /// triple, when greylisting is on and the sender is not allowed.
+    pub async fn greylisted(&self, sender: &str, ip: IpAddr, recipient: &str) -> Option<Verdict> {
+        let (delay, lifetime) = self.settings.greylist?;
+        if !self.settings.enabled {
+            return None;
+        }
+        let book = self.refresh_rules().await;
+        let scopes = RuleBook::scopes_of(recipient);
+        if RuleBook::listed(&book.allow, &scopes, &[&sender.to_lowercase()], Some(ip)).is_some() {
+            return None;
+        }
+        let key = crate::greylist::triple(ip, sender, recipient);
+        match self.store.greylist(&key, caravel_store::now_secs(), delay, lifetime).await {
+            Ok(Some(wait)) => Some(Verdict::Reject {
+                code: 451,
+                enhanced: "4.7.1",
+                text: format!(
+                    "Greylisted: this server accepts mail from a new sender after a retry; try again in {wait} seconds"
+                ),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                // Never refuse mail because the greylist cannot be read.
+                tracing::warn!(error = %e, "greylist unavailable; letting the message through");
+                None
+            }
+        }
     }
 
     /// Content tests of `scope_keys` (rule scopes) and the classifier over

@@ -954,3 +954,14 @@ pub async fn junk_moves_are_queued_for_learning(s: &dyn Store) {
     let kinds: Vec<bool> = s.spam_learn_jobs(10).await.expect("jobs").iter().map(|j| j.spam).collect();
     assert_eq!(kinds, vec![false, true, false, true], "out of junk, $Junk, $NotJunk, append");
 }
+
+/// Greylisting: new triples wait, come back after the delay and pass, and
+/// are remembered for the lifetime.
+pub async fn greylist_triples(s: &dyn Store) {
+    assert_eq!(s.greylist("t1", 1000, 300, 3000).await.expect("first"), Some(300));
+    assert_eq!(s.greylist("t1", 1100, 300, 3000).await.expect("too soon"), Some(200));
+    assert_eq!(s.greylist("t2", 1100, 300, 3000).await.expect("another"), Some(300));
+    assert_eq!(s.greylist("t1", 1300, 300, 3000).await.expect("after the delay"), None);
+    assert_eq!(s.greylist("t1", 4000, 300, 3000).await.expect("remembered"), None);
+    assert_eq!(s.greylist("t1", 7001, 300, 3000).await.expect("forgotten"), Some(300));
+}

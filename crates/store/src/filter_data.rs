@@ -81,4 +81,8 @@ pub trait FilterData: Send + Sync {
     /// Messages waiting to be learnt, oldest first.
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>>;
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()>;
+    /// Greylisting: None lets the triple through (it waited `delay`
+    /// seconds since first seen, or passed within `lifetime`); Some(n) asks
+    /// the client to come back in n seconds.
+    async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>>;
 }

@@ -9,6 +9,7 @@ import email.policy
 import imaplib
 import smtplib
 import sys
+import time
 
 from common import HOST, PASSWORD, USER, expect, port
 from common import ctx as tls_context
@@ -149,6 +150,23 @@ def dnsbl_listed():
     _, stored = only_in((USER, PASSWORD), "INBOX", b"bl-2")
     status = " ".join(spam_status(stored))
     expect("DNSBL_BL_TEST" in status and "URIBL_" not in status, f"X-Spam-Status: {status}")
+
+
+def greylisted():
+    def attempt():
+        with smtplib.SMTP(HOST, SMTP) as s:
+            s.ehlo("mx.remote.test")
+            s.mail("new@sender.test")
+            return s.rcpt("alice@example.test")
+    code, text = attempt()
+    expect(code == 451 and b"4.7.1" in text and b"Greylisted" in text, f"first attempt: {code} {text}")
+    code, _ = attempt()
+    expect(code == 451, f"a retry before the delay: {code}")
+    time.sleep(1.5)
+    code, _ = attempt()
+    expect(code == 250, f"a retry after the delay: {code}")
+    code, _ = attempt()
+    expect(code == 250, f"remembered: {code}")
 
 
 def outbound_refused():

@@ -149,6 +149,43 @@ impl FilterData for SqliteStore {
         .await
     }
 
+    async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {
+        let triple = triple.to_string();
+        self.writer
+            .write(move |c| {
+                let row: Option<(i64, i64, bool)> = c
+                    .prepare_cached("SELECT first_seen, last_seen, passed FROM greylist WHERE triple = ?1")?
+                    .query_row([&triple], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                let wait = match row {
+                    Some((_, last, true)) if now - last < lifetime => None,
+                    Some((first, last, false)) if now - last < lifetime => {
+                        let waited = now - first;
+                        (waited < delay).then_some(delay - waited)
+                    }
+                    _ => {
+                        // New, or forgotten: start again (and forget a few
+                        // other old triples while here).
+                        c.prepare_cached(
+                            "DELETE FROM greylist WHERE triple IN
+                             (SELECT triple FROM greylist WHERE last_seen < ?1 LIMIT 100)",
+                        )?
+                        .execute([now - lifetime])?;
+                        c.prepare_cached(
+                            "INSERT OR REPLACE INTO greylist (triple, first_seen, last_seen, passed) VALUES (?1, ?2, ?2, 0)",
+                        )?
+                        .execute(params![triple, now])?;
+                        return Ok(Some(delay));
+                    }
+                };
+                c.prepare_cached("UPDATE greylist SET last_seen = ?2, passed = ?3 WHERE triple = ?1")?.execute(
+                    params![triple, now, wait.is_none()],
+                )?;
+                Ok(wait)
+            })
+            .await
+    }
+
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()> {
         let ids = ids.to_vec();
         self.writer

@@ -377,6 +377,17 @@ const MIGRATIONS: &[&str] = &[
         spam INTEGER NOT NULL
     );
     "#,
+    // 22: greylisting (filter/src/greylist.rs): when each (network, sender,
+    // recipient) triple was first and last seen, and whether it passed.
+    r#"
+    CREATE TABLE greylist (
+        triple TEXT PRIMARY KEY,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        passed INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX greylist_last_seen ON greylist(last_seen);
+    "#,
 ];
 
 /// The schema version this build writes.

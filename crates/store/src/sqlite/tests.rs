@@ -66,6 +66,12 @@ async fn spam_counts_per_scope() {
 }
 
 #[tokio::test]
+async fn greylist_triples() {
+    let (_d, s) = fresh();
+    suite::greylist_triples(&s).await;
+}
+
+#[tokio::test]
 async fn junk_moves_are_queued_for_learning() {
     let (_d, s) = fresh();
     suite::junk_moves_are_queued_for_learning(&s).await;
@@ -318,7 +324,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials; DROP TABLE urlauth_keys;
          DROP INDEX sort_keys_date; DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
          DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes; DROP TABLE spam_tokens;
-         DROP TABLE spam_learnt; DROP TABLE spam_learn_queue;
+         DROP TABLE spam_learnt; DROP TABLE spam_learn_queue; DROP TABLE greylist;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
