@@ -11,8 +11,9 @@ use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
 use crate::html::html_to_text;
 use crate::normalize::fold;
 
-/// Body text read per message.
-pub const MAX_TEXT: usize = 256 * 1024;
+/// Body text read per message: spam says what it has to say early, and
+/// reading more costs every message (SpamAssassin and rspamd cut too).
+pub const MAX_TEXT: usize = 64 * 1024;
 /// MIME parts looked at per message.
 pub const MAX_PARTS: usize = 256;
 /// Header fields kept per message.
@@ -44,6 +45,8 @@ pub struct Content {
     pub relays: Vec<String>,
     /// (lowercase type/subtype, transfer encoding) of each part.
     pub parts: Vec<String>,
+    /// How deeply the MIME parts nest (see `caravel_store::mime::nesting_depth`).
+    pub depth: usize,
 }
 
 /// Fields this server (or the SMTP session) puts on a message; a message
@@ -74,6 +77,7 @@ impl Content {
 
 fn read(msg: &Message) -> Content {
     let mut c = Content {
+        depth: caravel_store::mime::message_depth(msg),
         subject: fold(msg.subject().unwrap_or_default()),
         content_type: msg
             .content_type()

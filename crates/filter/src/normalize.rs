@@ -12,6 +12,12 @@ pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
     for c in text.chars() {
+        // Most text is ASCII: letters and digits go straight through.
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            space = false;
+            continue;
+        }
         if is_invisible(c) {
             continue;
         }

@@ -86,6 +86,9 @@ impl RecipientCtx {
     }
 }
 
+/// Messages this large are parsed on a blocking thread.
+const LARGE: usize = 256 * 1024;
+
 /// What a stage sees; stages add to `hits`, `tags` and `headers`.
 pub struct MessageContext<'a> {
     pub message: &'a [u8],
@@ -130,6 +133,18 @@ impl<'a> MessageContext<'a> {
     /// The decoded text of the message, parsed once for all stages.
     pub fn content(&self) -> &Content {
         self.content.get_or_init(|| Content::parse(self.message))
+    }
+
+    /// Parses a large message off the async runtime's threads (decoding
+    /// every part of a 50 MB message takes a while) before any stage asks.
+    async fn parse_large(&mut self) {
+        if self.message.len() < LARGE || self.content.get().is_some() {
+            return;
+        }
+        let copy = self.message.to_vec();
+        if let Ok(c) = tokio::task::spawn_blocking(move || Content::parse(&copy)).await {
+            let _ = self.content.set(c);
+        }
     }
 
     /// The score of the tests that fired for everyone.
@@ -281,6 +296,7 @@ impl Pipeline {
     }
 
     pub async fn run(&self, ctx: &mut MessageContext<'_>) -> Outcome {
+        ctx.parse_large().await;
         for stage in &self.stages {
             if let Some(v) = stage.check(ctx).await {
                 ctx.tags.push(format!("decided-by:{}", stage.name()));
@@ -358,13 +374,7 @@ impl Stage for MimeDepthStage {
     }
 
     async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
-        // Parsing a large message takes a while: not on a runtime thread.
-        let depth = if ctx.message.len() < 256 * 1024 {
-            caravel_store::mime::nesting_depth(ctx.message)
-        } else {
-            let copy = ctx.message.to_vec();
-            tokio::task::spawn_blocking(move || caravel_store::mime::nesting_depth(&copy)).await.unwrap_or(usize::MAX)
-        };
+        let depth = ctx.content().depth;
         (depth > self.max).then(|| Verdict::Reject {
             code: 554,
             enhanced: "5.6.0",

@@ -98,8 +98,15 @@ impl SpamFilter {
 
     /// Reloads the rules if another process (or this one) changed them.
     async fn refresh_rules(&self) -> Arc<RuleBook> {
+        match self.store.filter_generation().await {
+            Ok(generation) => self.rules_at(generation).await,
+            Err(_) => self.book(),
+        }
+    }
+
+    /// The rules as of `generation`, reloaded if they are older.
+    async fn rules_at(&self, generation: i64) -> Arc<RuleBook> {
         let current = self.book();
-        let Ok(generation) = self.store.filter_generation().await else { return current };
         if generation == current.generation {
             return current;
         }
@@ -154,8 +161,13 @@ impl SpamFilter {
     /// The counts of `scopes`, reloaded where their generation moved.
     async fn models(&self, scopes: &[i64]) -> Vec<Arc<Model>> {
         let Ok(generations) = self.store.spam_generations(scopes).await else { return Vec::new() };
+        self.models_at(scopes, &generations).await
+    }
+
+    /// The counts of `scopes` as of `generations`.
+    async fn models_at(&self, scopes: &[i64], generations: &[i64]) -> Vec<Arc<Model>> {
         let mut out = Vec::new();
-        for (scope, generation) in scopes.iter().zip(generations) {
+        for (scope, &generation) in scopes.iter().zip(generations) {
             if generation == 0 {
                 continue;
             }
@@ -365,13 +377,23 @@ impl Stage for SpamFilter {
         if !self.settings.enabled {
             return None;
         }
-        self.learn_pending().await;
-        let book = self.refresh_rules().await;
+        // One read says what changed: rules, training, waiting Junk moves.
+        let mut scopes = vec![GLOBAL_SCOPE];
+        scopes.extend(ctx.recipients.iter().filter_map(|r| r.account));
+        let mut state = self.store.filter_state(&scopes).await.unwrap_or_default();
+        if state.learning_pending {
+            self.learn_pending().await;
+            state = self.store.filter_state(&scopes).await.unwrap_or_default();
+        }
+        let book = self.rules_at(state.rules).await;
+        let generation =
+            |scope: i64| scopes.iter().position(|s| *s == scope).and_then(|i| state.scopes.get(i).copied());
         let from = ctx.content().from_address.clone();
         let sender = ctx.sender.to_lowercase();
         let addresses = [sender.as_str(), from.as_str()];
         if !ctx.inbound {
-            return self.check_outbound(ctx, &book).await;
+            let models = self.models_at(&[GLOBAL_SCOPE], &[generation(GLOBAL_SCOPE).unwrap_or(0)]).await;
+            return self.check_outbound(ctx, &book, &models);
         }
         if let Some(p) = RuleBook::listed(&book.block, &[String::new()], &addresses, Some(ctx.peer)) {
             return Some(block_reply(&p));
@@ -407,9 +429,9 @@ impl Stage for SpamFilter {
                     detail: format!("the sender matches the allow list ({p}) but fails DMARC"),
                 });
             }
-            let mut scopes = vec![GLOBAL_SCOPE];
-            scopes.extend(r.account);
-            let models = self.models(&scopes).await;
+            let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();
+            let generations: Vec<i64> = mine.iter().map(|s| generation(*s).unwrap_or(0)).collect();
+            let models = self.models_at(&mine, &generations).await;
             let (hits, decision) = self.content_hits(&book, &keys, &content, &toks, &models);
             r.hits.extend(hits);
             if let Some(d) = decision {
@@ -425,11 +447,10 @@ impl SpamFilter {
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.
-    async fn check_outbound(&self, ctx: &mut MessageContext<'_>, book: &RuleBook) -> Option<Verdict> {
+    fn check_outbound(&self, ctx: &mut MessageContext<'_>, book: &RuleBook, models: &[Arc<Model>]) -> Option<Verdict> {
         let content = ctx.content().clone();
         let toks = tokens(&content);
-        let models = self.models(&[GLOBAL_SCOPE]).await;
-        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &toks, &models);
+        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &toks, models);
         let score: f64 = hits.iter().map(|h| h.score).sum();
         let reasons: Vec<String> =
             hits.iter().filter(|h| h.score > 0.0 || decision.is_some()).map(|h| h.detail.clone()).collect();

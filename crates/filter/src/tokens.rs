@@ -112,20 +112,21 @@ fn words(t: &mut Tokens, prefix: &str, text: &str) {
         if piece.is_empty() {
             continue;
         }
-        // Split a mixed piece into its CJK and non-CJK runs.
-        let mut run = String::new();
-        let mut run_cjk = false;
-        for ch in piece.chars() {
+        // Split a mixed piece into its CJK and non-CJK runs (slices: no
+        // copy for the common piece of one kind).
+        let mut start = 0;
+        let mut run_cjk = None;
+        for (i, ch) in piece.char_indices() {
             let cjk = is_cjk(ch);
-            if cjk != run_cjk && !run.is_empty() {
-                emit(t, prefix, &run, run_cjk, &mut buf);
-                run.clear();
+            if run_cjk.is_some_and(|r| r != cjk) {
+                emit(t, prefix, &piece[start..i], !cjk, &mut buf);
+                start = i;
             }
-            run_cjk = cjk;
-            run.push(ch);
+            run_cjk = Some(cjk);
         }
-        if !run.is_empty() {
-            emit(t, prefix, &run, run_cjk, &mut buf);
+        emit(t, prefix, &piece[start..], run_cjk.unwrap_or(false), &mut buf);
+        if t.seen.len() >= MAX_TOKENS {
+            return;
         }
     }
 }
@@ -162,8 +163,11 @@ fn emit(t: &mut Tokens, prefix: &str, run: &str, cjk: bool, buf: &mut String) {
     buf.push_str(run);
     t.add(buf);
     if !t.prev.is_empty() {
-        let pair = format!("{prefix}{} {run}", t.prev);
-        t.add(&pair);
+        buf.truncate(prefix.len());
+        buf.push_str(&t.prev);
+        buf.push(' ');
+        buf.push_str(run);
+        t.add(buf);
     }
     t.prev.clear();
     t.prev.push_str(run);

@@ -65,8 +65,22 @@ pub struct LearnJob {
     pub spam: bool,
 }
 
+/// What changed since the filter last looked, in one read per message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterState {
+    /// [`FilterData::filter_generation`].
+    pub rules: i64,
+    /// Junk moves wait to be learnt.
+    pub learning_pending: bool,
+    /// The generation of each scope asked about, in order.
+    pub scopes: Vec<i64>,
+}
+
 #[async_trait]
 pub trait FilterData: Send + Sync {
+    /// The rules' generation, whether learning waits, and the scopes'
+    /// generations, in one read.
+    async fn filter_state(&self, scopes: &[i64]) -> Result<FilterState>;
     /// A rule with the same kind, pattern and scope is a Conflict.
     async fn add_filter_rule(&self, rule: FilterRule) -> Result<FilterRule>;
     async fn del_filter_rule(&self, kind: &str, pattern: &str, scope: &str) -> Result<()>;

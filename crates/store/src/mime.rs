@@ -180,7 +180,7 @@ pub fn nesting_depth(raw: &[u8]) -> usize {
     with_parsed(raw, message_depth).unwrap_or(0)
 }
 
-fn message_depth(msg: &Message) -> usize {
+pub fn message_depth(msg: &Message) -> usize {
     let mut deepest = 0;
     let mut stack: Vec<(&Message, usize, usize)> = vec![(msg, 0, 0)];
     while let Some((m, index, depth)) = stack.pop() {

@@ -4,8 +4,17 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{delete_one, SqliteStore};
-use crate::filter_data::{FilterData, FilterRule, Learn, LearnJob, LearnReport, SpamCounts};
+use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamCounts};
 use crate::{Result, StoreError};
+
+fn filter_generation(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT value FROM filter_generation WHERE id = 0")?.query_row([], |r| r.get(0))?)
+}
+
+fn scope_generations(c: &Connection, scopes: &[i64]) -> Result<Vec<i64>> {
+    let mut st = c.prepare_cached("SELECT generation FROM spam_scopes WHERE scope = ?1")?;
+    scopes.iter().map(|s| Ok(st.query_row([s], |r| r.get(0)).optional()?.unwrap_or(0))).collect()
+}
 
 fn bump_filter_generation(c: &Connection) -> Result<()> {
     c.execute("UPDATE filter_generation SET value = value + 1 WHERE id = 0", [])?;
@@ -101,7 +110,17 @@ impl FilterData for SqliteStore {
     }
 
     async fn filter_generation(&self) -> Result<i64> {
-        self.read(|c| Ok(c.query_row("SELECT value FROM filter_generation WHERE id = 0", [], |r| r.get(0))?)).await
+        self.read(filter_generation).await
+    }
+
+    async fn filter_state(&self, scopes: &[i64]) -> Result<FilterState> {
+        let scopes = scopes.to_vec();
+        self.read(move |c| {
+            let learning_pending: bool =
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM spam_learn_queue)")?.query_row([], |r| r.get(0))?;
+            Ok(FilterState { rules: filter_generation(c)?, learning_pending, scopes: scope_generations(c, &scopes)? })
+        })
+        .await
     }
 
     async fn spam_counts(&self, scope: i64) -> Result<SpamCounts> {
@@ -123,14 +142,7 @@ impl FilterData for SqliteStore {
 
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {
         let scopes = scopes.to_vec();
-        self.read(move |c| {
-            let mut st = c.prepare_cached("SELECT generation FROM spam_scopes WHERE scope = ?1")?;
-            scopes
-                .iter()
-                .map(|s| Ok(st.query_row([s], |r| r.get(0)).optional()?.unwrap_or(0)))
-                .collect::<Result<Vec<i64>>>()
-        })
-        .await
+        self.read(move |c| scope_generations(c, &scopes)).await
     }
 
     async fn spam_learn(&self, scope: i64, messages: Vec<Learn>) -> Result<LearnReport> {
