@@ -1,0 +1,27 @@
+//! What the spam filter reads from a message: the decoded text (every
+//! charset, HTML to text, attachment names), its tokens, and the keyword
+//! rules over it. Bounded work and no panic for any input.
+#![no_main]
+use std::sync::OnceLock;
+
+use caravel_filter::content::{Content, MAX_TEXT};
+use caravel_filter::keywords::KeywordSet;
+use libfuzzer_sys::fuzz_target;
+
+fn rules() -> &'static KeywordSet {
+    static RULES: OnceLock<KeywordSet> = OnceLock::new();
+    RULES.get_or_init(|| KeywordSet::new(caravel_filter::default_rules::rules()).expect("default rules"))
+}
+
+fuzz_target!(|input: &[u8]| {
+    let c = Content::parse(input);
+    // Folding can grow a character (lowercase forms), never by much.
+    assert!(c.body.len() <= 4 * MAX_TEXT + 16, "{}", c.body.len());
+    let tokens = caravel_filter::tokens::tokens(&c);
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+    let _ = rules().matches(&c);
+    if let Ok(text) = std::str::from_utf8(input) {
+        let h = caravel_filter::html::html_to_text(text);
+        assert!(h.text.len() <= 2 * text.len() + 16);
+    }
+});
