@@ -158,9 +158,10 @@ pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
                 let score: f64 = hits.iter().map(|h| h.score).sum();
                 let limits = thresholds.for_address(who.as_ref().map_or("", |(a, _)| a));
                 let by_score = limits.verdict(score);
+                // As the pipeline decides: the harsher of rule and score.
                 let verdict = match decision {
-                    Some(d) if d != caravel_filter::pipeline::Verdict::Accept && by_score.word() == "accept" => d,
-                    _ => by_score,
+                    Some(d) => by_score.harsher(d),
+                    None => by_score,
                 };
                 out.push(Classified {
                     file: file.display().to_string(),

@@ -52,9 +52,11 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     admin(&t, &["filter", "block", "add", "@evil.test", "--user", "bob@example.test"]);
     admin(&t, &["filter", "allow", "add", "*.partner.test", "--user", "alice@example.test"]);
     admin(&t, &["filter", "keyword", "add", "zircon offer", "--user", "bob@example.test", "--action", "junk"]);
+    admin(&t, &["filter", "allow", "add", "@strict.test", "--user", "alice@example.test"]);
+    t.dns.as_ref().expect("test DNS").txt("strict.test", "v=spf1 -all");
     let rules: serde_json::Value = serde_json::from_str(&admin(&t, &["filter", "list", "--json"])).expect("json");
     let rules = rules.as_array().expect("array");
-    assert_eq!(rules.len(), 5, "{rules:?}");
+    assert_eq!(rules.len(), 6, "{rules:?}");
     assert!(rules.iter().any(|r| r["kind"] == "block" && r["pattern"] == "spammer@bad.test" && r["scope"] == ""));
     assert!(rules.iter().any(|r| r["kind"] == "allow" && r["scope"] == "alice@example.test"));
 
@@ -62,6 +64,7 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     scenario(&t, "blocked_senders").await;
     scenario(&t, "allowed_sender").await;
     scenario(&t, "two_recipients").await;
+    scenario(&t, "allowed_but_forged").await;
 
     // The mail log says why.
     let events = t.store().events(EventQuery { limit: 100, ..Default::default() }).await.expect("log");
@@ -79,7 +82,7 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     // A rule removed stops at once.
     admin(&t, &["filter", "block", "del", "spammer@bad.test"]);
     let rules: serde_json::Value = serde_json::from_str(&admin(&t, &["filter", "list", "--json"])).expect("json");
-    assert_eq!(rules.as_array().expect("array").len(), 4);
+    assert_eq!(rules.as_array().expect("array").len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,6 +18,9 @@ pub const MAX_TEXT: usize = 64 * 1024;
 pub const MAX_PARTS: usize = 256;
 /// Header fields kept per message.
 const MAX_FIELDS: usize = 200;
+/// Bytes of one header field's value read (folding lets a field be
+/// megabytes long).
+const MAX_FIELD: usize = 4096;
 
 #[derive(Debug, Default, Clone)]
 pub struct Content {
@@ -78,7 +81,7 @@ impl Content {
 fn read(msg: &Message) -> Content {
     let mut c = Content {
         depth: caravel_store::mime::message_depth(msg),
-        subject: fold(msg.subject().unwrap_or_default()),
+        subject: fold(cut(msg.subject().unwrap_or_default(), MAX_FIELD)),
         content_type: msg
             .content_type()
             .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
@@ -87,7 +90,7 @@ fn read(msg: &Message) -> Content {
     };
     if let Some(from) = msg.from().and_then(|f| f.first()) {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
-        c.from_name = fold(from.name().unwrap_or_default());
+        c.from_name = fold(cut(from.name().unwrap_or_default(), MAX_FIELD));
     }
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
@@ -100,9 +103,12 @@ fn read(msg: &Message) -> Content {
             }
             continue;
         }
+        if name == "subject" {
+            continue;
+        }
         let value = header_text(&h.value);
         if !value.is_empty() {
-            c.headers.push((name, fold(&value)));
+            c.headers.push((name, fold(cut(&value, MAX_FIELD))));
         }
     }
     let mut body = String::new();
@@ -121,8 +127,8 @@ fn read(msg: &Message) -> Content {
                 let cte = part.content_transfer_encoding().unwrap_or("7bit").to_ascii_lowercase();
                 c.parts.push(format!("{ct} {cte}"));
             }
-            if let Some(name) = part.attachment_name() {
-                c.attachments.push(fold(name));
+            if let Some(name) = part.attachment_name().filter(|_| c.attachments.len() < 64) {
+                c.attachments.push(fold(cut(name, 512)));
             }
             let room = MAX_TEXT.saturating_sub(body.len());
             match &part.body {
@@ -189,14 +195,19 @@ fn relays_of(field: &str, out: &mut Vec<String>) {
 
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn cut(s: &str, max: usize) -> &str {
+    &s[..floor_boundary(s, max)]
+}
+
+/// The largest character boundary of `s` at or below `max`.
+pub(crate) fn floor_boundary(s: &str, max: usize) -> usize {
     if s.len() <= max {
-        return s;
+        return s.len();
     }
     let mut i = max;
     while !s.is_char_boundary(i) {
         i -= 1;
     }
-    &s[..i]
+    i
 }
 
 /// A header value as text: decoded words, names and addresses.
@@ -217,14 +228,18 @@ fn header_text<'a>(v: &'a HeaderValue<'_>) -> Cow<'a, str> {
 /// Hosts of `http://`, `https://` and `www.` links written in text.
 fn links_in_text(text: &str, hosts: &mut Vec<String>) {
     let lower = text.to_ascii_lowercase();
+    // At most this many places looked at (each costs up to 300 bytes).
+    let mut budget = 2000;
     for start in ["http://", "https://", "www."] {
         let mut from = 0;
         while let Some(p) = lower[from..].find(start) {
             let at = from + p;
             from = at + start.len();
-            if hosts.len() < 200 {
-                hosts.extend(host_of(&lower[at..]));
+            budget -= 1;
+            if hosts.len() >= 200 || budget == 0 {
+                return;
             }
+            hosts.extend(host_of(&lower[at..]));
         }
     }
 }
@@ -232,6 +247,9 @@ fn links_in_text(text: &str, hosts: &mut Vec<String>) {
 /// The host of a URL (or of text starting `www.`), lowercase, without
 /// user info or port; None when it does not look like a host name.
 pub fn host_of(url: &str) -> Option<String> {
+    // A host name is at most 253 bytes: never look further (hostile text
+    // of one long "www.www.www…" would otherwise be walked once per "www.").
+    let url = &url[..floor_boundary(url, 300)];
     let rest = url.split_once("://").map_or(url, |(scheme, r)| if scheme.len() <= 10 { r } else { url });
     let authority = rest.split(['/', '?', '#', '"', '\'', '<', '>', ' ', '\t', '\r', '\n', ')']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);

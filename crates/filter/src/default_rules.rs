@@ -24,20 +24,28 @@ const RULES: &[(&str, &str, Place, f64)] = &[
     ("CN_GAMBLING", "博彩", Place::Any, 3.0),
     ("CN_GAMBLING", "赌场", Place::Any, 3.0),
     ("CN_LOAN", "无抵押贷款", Place::Any, 3.0),
-    ("EN_PILLS", "/\\b(viagra|cialis|levitra|xanax|valium)\\b/", Place::Any, 3.0),
+    ("EN_PILLS", "/(?-u:\\b)(viagra|cialis|levitra|xanax|valium)(?-u:\\b)/", Place::Any, 3.0),
     ("EN_CASINO", "online casino", Place::Any, 2.5),
-    ("EN_LOTTERY", "/\\byou (have )?won\\b.{0,40}\\b(lottery|prize|million)/", Place::Any, 3.0),
-    ("EN_ADVANCE_FEE", "/\\b(next of kin|beneficiary of|confidential business proposal)\\b/", Place::Body, 2.5),
-    ("EN_MONEY_MAKING", "/\\b(make|earn) \\$?\\d[\\d,]* (a|per) (day|week)\\b/", Place::Any, 2.0),
+    ("EN_LOTTERY", "/(?-u:\\b)you (have )?won(?-u:\\b).{0,40}(?-u:\\b)(lottery|prize|million)/", Place::Any, 3.0),
+    (
+        "EN_ADVANCE_FEE",
+        "/(?-u:\\b)(next of kin|beneficiary of|confidential business proposal)(?-u:\\b)/",
+        Place::Body,
+        2.5,
+    ),
+    ("EN_MONEY_MAKING", "/(?-u:\\b)(make|earn) \\$?\\d[\\d,]* (a|per) (day|week)(?-u:\\b)/", Place::Any, 2.0),
     ("EN_GUARANTEE", "100% guaranteed", Place::Any, 1.5),
     ("EN_RISK_FREE", "risk-free", Place::Any, 1.0),
     ("EN_ACT_NOW", "act now", Place::Any, 1.0),
-    ("EN_CREDIT", "/\\b(bad credit|credit repair|debt consolidation)\\b/", Place::Any, 2.0),
-    ("EN_WEIGHT_LOSS", "/\\blose (up to )?\\d+ (lbs|pounds)\\b/", Place::Any, 2.0),
+    ("EN_CREDIT", "/(?-u:\\b)(bad credit|credit repair|debt consolidation)(?-u:\\b)/", Place::Any, 2.0),
+    ("EN_WEIGHT_LOSS", "/(?-u:\\b)lose (up to )?\\d+ (lbs|pounds)(?-u:\\b)/", Place::Any, 2.0),
     ("EN_REMOVE_LIST", "/to be removed from (our|this) (mailing )?list/", Place::Body, 1.5),
-    ("EN_VERIFY_ACCOUNT", "/\\b(verify|confirm) your (account|password|identity)\\b/", Place::Any, 1.5),
+    ("EN_VERIFY_ACCOUNT", "/(?-u:\\b)(verify|confirm) your (account|password|identity)(?-u:\\b)/", Place::Any, 1.5),
 ];
 
+/// The patterns use ASCII word boundaries (`(?-u:\b)`): they match English
+/// words, and a Unicode `\b` would make the regex engine leave its fast
+/// path on every non-ASCII text.
 pub fn rules() -> Vec<KeywordRule> {
     RULES
         .iter()

@@ -68,13 +68,10 @@ fn test_name(prefix: &str, zone: &str) -> String {
     format!("{prefix}_{z}")
 }
 
-/// The registered part of a host (its last two labels): what URIBLs list.
+/// The registered part of a host (`shop.example.co.uk` -> `example.co.uk`,
+/// by the public suffix list): what URIBLs list.
 fn registered(host: &str) -> String {
-    let labels: Vec<&str> = host.rsplitn(3, '.').collect();
-    match labels.as_slice() {
-        [tld, name, ..] => format!("{name}.{tld}"),
-        _ => host.to_string(),
-    }
+    crate::org_domain::org_domain(host).to_string()
 }
 
 impl DnsblStage {
@@ -162,6 +159,7 @@ mod tests {
             "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test"
         );
         assert_eq!(registered("www.shop.example.com"), "example.com");
+        assert_eq!(registered("shop.example.co.uk"), "example.co.uk");
         assert_eq!(test_name("DNSBL", "zen.spamhaus.org"), "DNSBL_ZEN_SPAMHAUS_ORG");
     }
 

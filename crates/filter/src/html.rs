@@ -134,7 +134,10 @@ pub fn decode_entities(text: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let semi = rest[1..].find(';').map(|p| p + 1).filter(|&p| p <= 10);
+        // A reference is short: look for its ';' in the next few bytes only
+        // (a search of the whole rest at every '&' would be quadratic).
+        let window = &rest[..crate::content::floor_boundary(rest, 12)];
+        let semi = window[1..].find(';').map(|p| p + 1).filter(|&p| p <= 10);
         let decoded = semi.and_then(|p| entity(&rest[1..p]));
         match (semi, decoded) {
             (Some(p), Some(c)) => {

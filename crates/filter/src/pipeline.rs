@@ -40,6 +40,16 @@ impl Verdict {
         }
     }
 
+    /// The harsher of two verdicts (rules and scores only ever make a
+    /// verdict harsher).
+    pub fn harsher(self, other: Verdict) -> Verdict {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+
     /// How far from the inbox: a later stage or rule can make a verdict
     /// harsher, never milder.
     fn severity(&self) -> u8 {
@@ -286,13 +296,16 @@ impl Pipeline {
     }
 
     /// A refusal at RCPT TO: the sender is on the recipient's (or their
-    /// domain's) block list, or greylisting asks for a retry (451).
+    /// domain's) block list.
     pub async fn refuse_recipient(&self, sender: &str, peer: IpAddr, recipient: &str) -> Option<Verdict> {
-        let lists = self.lists.as_ref()?;
-        if let Some(p) = lists.blocked_for(sender, peer, recipient).await {
-            return Some(crate::spam::block_reply(&p));
-        }
-        lists.greylisted(sender, peer, recipient).await
+        let p = self.lists.as_ref()?.blocked_for(sender, peer, recipient).await?;
+        Some(crate::spam::block_reply(&p))
+    }
+
+    /// "Try again later" (451) for a new (network, sender, recipient) triple
+    /// when greylisting is on.
+    pub async fn greylist(&self, sender: &str, peer: IpAddr, recipient: &str) -> Option<Verdict> {
+        self.lists.as_ref()?.greylisted(sender, peer, recipient).await
     }
 
     pub async fn run(&self, ctx: &mut MessageContext<'_>) -> Outcome {

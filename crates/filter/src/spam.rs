@@ -65,7 +65,12 @@ impl RuleBook {
     }
 }
 
+/// Junk moves learnt per round.
+const LEARN_BATCH: usize = 16;
+
 pub struct SpamFilter {
+    /// Held while Junk moves are being learnt.
+    learning: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     settings: SpamSettings,
     rules: Mutex<Arc<RuleBook>>,
@@ -85,6 +90,7 @@ pub fn block_reply(pattern: &str) -> Verdict {
 impl SpamFilter {
     pub fn new(store: Arc<dyn Store>, settings: SpamSettings) -> SpamFilter {
         SpamFilter {
+            learning: tokio::sync::Mutex::new(()),
             store,
             settings,
             rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
@@ -189,14 +195,25 @@ impl SpamFilter {
 
     /// Learns the messages users moved into or out of Junk since last time.
     pub async fn learn_pending(&self) {
-        let Ok(jobs) = self.store.spam_learn_jobs(64).await else { return };
+        // One learner at a time: sessions arriving meanwhile go on without
+        // waiting (the next message learns what is left).
+        let Ok(_learning) = self.learning.try_lock() else { return };
+        let Ok(jobs) = self.store.spam_learn_jobs(LEARN_BATCH).await else { return };
         if jobs.is_empty() {
             return;
         }
         let mut by_scope: HashMap<AccountId, Vec<Learn>> = HashMap::new();
         for job in &jobs {
-            let Ok(raw) = self.store.read_blob(&job.hash).await else { continue };
-            let toks = tokens(&Content::parse(&raw));
+            let raw = match self.store.read_blob(&job.hash).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // Expunged since: nothing left to learn from.
+                    tracing::info!(hash = %job.hash, error = %e, "a message moved to or from Junk is gone");
+                    continue;
+                }
+            };
+            // Parsing a large message takes a while: not on a runtime thread.
+            let Ok(toks) = tokio::task::spawn_blocking(move || tokens(&Content::parse(&raw))).await else { continue };
             by_scope.entry(job.account).or_default().push(Learn {
                 digest: job.hash.clone(),
                 spam: job.spam,
@@ -306,7 +323,10 @@ impl SpamFilter {
                     r.decide(v);
                     decision = r.decision;
                 }
-                hits.push(Hit { name: rule.name.clone(), score, detail });
+                // Variants of one rule (发票代开, 代开发票 ...) count once.
+                if !hits.iter().any(|h: &Hit| h.name == rule.name) {
+                    hits.push(Hit { name: rule.name.clone(), score, detail });
+                }
             }
         }
         let refs: Vec<&Model> = models.iter().map(|m| m.as_ref()).collect();
@@ -361,10 +381,22 @@ fn model_of(c: SpamCounts) -> Model {
     }
 }
 
-/// DMARC failed for the From: domain: an allow-list entry naming that
-/// domain proves nothing (an allowed name is not an allowed forgery).
-fn forged(ctx: &MessageContext<'_>) -> bool {
-    ctx.tags.iter().any(|t| t == "dmarc=fail")
+/// The addresses an allow-list entry may match (an allowed name is not an
+/// allowed forgery): the envelope sender unless SPF failed for it; the
+/// From: address when DMARC passed for it, or when its domain publishes no
+/// DMARC and SPF did not fail. A partner with neither SPF nor DMARC cannot
+/// be told from a forger: the entry applies.
+fn trusted_addresses<'a>(ctx: &MessageContext<'_>, sender: &'a str, from: &'a str) -> Vec<&'a str> {
+    let tag = |t: &str| ctx.tags.iter().any(|x| x == t);
+    let spf_failed = tag("spf=fail") || tag("spf=softfail");
+    let mut out = Vec::new();
+    if !spf_failed {
+        out.push(sender);
+    }
+    if tag("dmarc=pass") || (!tag("dmarc=fail") && !spf_failed) {
+        out.push(from);
+    }
+    out
 }
 
 #[async_trait]
@@ -400,7 +432,7 @@ impl Stage for SpamFilter {
         }
         let content = ctx.content().clone();
         let toks = tokens(&content);
-        let forged = forged(ctx);
+        let trusted = trusted_addresses(ctx, &sender, &from);
         let mut recipients = std::mem::take(&mut ctx.recipients);
         for r in recipients.iter_mut() {
             let keys = RuleBook::scopes_of(&r.address);
@@ -414,7 +446,7 @@ impl Stage for SpamFilter {
                 continue;
             }
             if let Some(p) = RuleBook::listed(&book.allow, &keys, &addresses, Some(ctx.peer)) {
-                if !forged {
+                if RuleBook::listed(&book.allow, &keys, &trusted, Some(ctx.peer)).is_some() {
                     r.allowed = true;
                     r.hits.push(Hit {
                         name: "ALLOWLIST".into(),
@@ -426,7 +458,7 @@ impl Stage for SpamFilter {
                 r.hits.push(Hit {
                     name: "ALLOWLIST_FORGED".into(),
                     score: 0.0,
-                    detail: format!("the sender matches the allow list ({p}) but fails DMARC"),
+                    detail: format!("the sender matches the allow list ({p}) but SPF or DMARC fails for it"),
                 });
             }
             let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();

@@ -444,6 +444,16 @@ impl<B: Backend> Session<B> {
                     return self.error(Reply::new(code, enhanced, text));
                 }
             }
+            // Once per address (an alias to many accounts is one triple);
+            // a 451 asks for a retry and is not counted as an error.
+            if !local.is_empty() {
+                if let Some(Verdict::Reject { code, enhanced, text }) =
+                    self.pipeline.greylist(&sender, self.peer, &address).await
+                {
+                    self.log_rejected(&address, &format!("{code} {enhanced} {text}")).await;
+                    return Step::reply(Reply::new(code, enhanced, text));
+                }
+            }
         }
         let Some(tx) = self.tx.as_mut() else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));

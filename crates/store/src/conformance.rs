@@ -949,10 +949,14 @@ pub async fn junk_moves_are_queued_for_learning(s: &dyn Store) {
     s.copy_messages(junk, &[1], inbox_id, true).await.expect("back out of junk");
     s.copy_messages(junk, &[2], trash, false).await.expect("junk to trash");
     s.set_flags(inbox_id, &[2], Flags::default(), &["$Junk".into()], FlagMode::Add).await.expect("$Junk");
+    // $NotJunk in the INBOX (a client tagging its own verdicts) says nothing.
     s.set_flags(inbox_id, &[2], Flags::default(), &["$NotJunk".into()], FlagMode::Add).await.expect("$NotJunk");
     s.deliver(delivery(message(3, 100), vec![Target { user_filed: true, ..to_junk }])).await.expect("append");
+    // $NotJunk on a message in Junk: the user rescues it.
+    let junk_uid = s.messages(junk).await.expect("junk").last().expect("appended").uid;
+    s.set_flags(junk, &[junk_uid], Flags::default(), &["$NotJunk".into()], FlagMode::Add).await.expect("rescue");
     let kinds: Vec<bool> = s.spam_learn_jobs(10).await.expect("jobs").iter().map(|j| j.spam).collect();
-    assert_eq!(kinds, vec![false, true, false, true], "out of junk, $Junk, $NotJunk, append");
+    assert_eq!(kinds, vec![false, true, true, false], "out of junk, $Junk, append, $NotJunk in Junk");
 }
 
 /// Greylisting: new triples wait, come back after the delay and pass, and

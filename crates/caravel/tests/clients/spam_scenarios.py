@@ -101,6 +101,19 @@ def allowed_sender():
     expect(status and status[0].startswith("No,") and "ALLOWLIST" in status[0], f"X-Spam-Status: {status}")
 
 
+def allowed_but_forged():
+    # strict.test is on alice's allow list, but its SPF says this client
+    # may not send for it: the entry does not apply.
+    subject = "=?UTF-8?B?" + base64.b64encode("促销 forged".encode()).decode() + "?="
+    send("boss@strict.test", ["alice@example.test"],
+         message("boss@strict.test", ["alice@example.test"], subject, "Pay this invoice. forged-1"))
+    inbox = [m for _, m in folder((USER, PASSWORD), "INBOX") if b"forged-1" in m]
+    expect(not inbox, f"in INBOX: {inbox[:1]}")
+    _, stored = only_in((USER, PASSWORD), "Junk", b"forged-1")
+    status = " ".join(spam_status(stored))
+    expect("ALLOWLIST_FORGED" in status and "ALLOWLIST," not in status, f"X-Spam-Status: {status}")
+
+
 def two_recipients():
     # bob's own rule sends "zircon offer" to his Junk; alice has no such rule.
     raw = message("trader@remote.test", ["alice@example.test", "bob@example.test"], "Zircon Offer",

@@ -766,6 +766,7 @@ impl MailStore for SqliteStore {
             .write(move |c| {
                 let mut updates = Vec::new();
                 let (mut unseen_delta, mut deleted_delta) = (0i64, 0i64);
+                let in_junk = super::filter_data::is_junk(c, mailbox)?;
                 for uid in uids {
                     let row: Option<(i64, String)> = c
                         .prepare_cached("SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?
@@ -780,9 +781,13 @@ impl MailStore for SqliteStore {
                         new_kw.iter().any(|x| x.eq_ignore_ascii_case(k))
                             && !old_kw.iter().any(|x| x.eq_ignore_ascii_case(k))
                     };
-                    if newly("$Junk") {
+                    // Only where it means a change of mind: $Junk outside the
+                    // Junk folder, $NotJunk inside it (clients that tag every
+                    // message they classify must not teach the server its own
+                    // verdicts).
+                    if newly("$Junk") && !in_junk {
                         super::filter_data::queue_learning(c, mailbox, &[uid], true)?;
-                    } else if newly("$NotJunk") {
+                    } else if newly("$NotJunk") && in_junk {
                         super::filter_data::queue_learning(c, mailbox, &[uid], false)?;
                     }
                     if new.0 != old_flags as u8 || new_kw != old_kw {
