@@ -17,7 +17,8 @@ fn server() -> &'static Arc<SmtpServer<StoreBackend>> {
     SERVER.get_or_init(|| {
         let w = session::World::get();
         let smtp = caravel_config::Smtp::default();
-        let (mx, submission, submissions) = caravel_smtp::session_configs("mail.example.test", 1 << 20, &smtp);
+        let limits = caravel_config::Limits { max_message_size: 1 << 20, ..Default::default() };
+        let (mx, submission, submissions) = caravel_smtp::session_configs("mail.example.test", &limits, &smtp);
         Arc::new(SmtpServer {
             mx,
             submission,
