@@ -1,0 +1,380 @@
+//! Opening containers: zip, gzip, bzip2, tar, the streams of a PDF, the
+//! parts of a mail message and uuencoded files in text. Every unpacked byte
+//! is counted against the scan's [`Budget`]; what does not fit becomes a
+//! `Limits` finding instead of memory or time (zip bombs).
+
+use std::io::{Cursor, Read};
+
+use mail_parser::{Message, MimeHeaders, PartType};
+
+use crate::heuristics::{is_macro_entry, Heuristic};
+
+/// How far a scan may unpack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Containers inside containers (a message is level 0).
+    pub max_depth: usize,
+    /// Files unpacked from one message.
+    pub max_files: usize,
+    /// Bytes one unpacked file may have.
+    pub max_file_size: usize,
+    /// Bytes unpacked from one message in all.
+    pub max_total: usize,
+    /// Unpacked size over packed size, for files over 1 MiB.
+    pub max_ratio: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 10, max_files: 1000, max_file_size: 50 << 20, max_total: 200 << 20, max_ratio: 100 }
+    }
+}
+
+/// A file found inside another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    pub name: String,
+    pub data: Vec<u8>,
+    /// The name came from the sender (an attachment or archive entry name),
+    /// not made up here ("part 2"): name heuristics apply.
+    pub named: bool,
+}
+
+/// What one scan may still unpack, and what it had to leave out.
+pub struct Budget<'l> {
+    pub limits: &'l Limits,
+    files: usize,
+    total: usize,
+    pub notes: Vec<(Heuristic, String)>,
+}
+
+/// Files smaller than this are never called bombs, whatever their ratio.
+const RATIO_FLOOR: usize = 1 << 20;
+
+impl<'l> Budget<'l> {
+    pub fn new(limits: &'l Limits) -> Budget<'l> {
+        Budget { limits, files: 0, total: 0, notes: Vec::new() }
+    }
+
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    fn note(&mut self, h: Heuristic, detail: String) {
+        if self.notes.len() < 16 {
+            self.notes.push((h, detail));
+        }
+    }
+
+    /// Room for one more file?
+    fn another_file(&mut self, container: &str) -> bool {
+        if self.files >= self.limits.max_files {
+            self.note(Heuristic::Limits, format!("{container}: more than {} files", self.limits.max_files));
+            return false;
+        }
+        self.files += 1;
+        true
+    }
+
+    /// Counts bytes that are already in memory (decoded MIME parts).
+    pub fn account(&mut self, len: usize) {
+        self.files += 1;
+        self.total = self.total.saturating_add(len);
+    }
+
+    /// Reads an unpacked file within the limits; `packed` is its size in
+    /// the container when known (for the ratio).
+    fn read(&mut self, name: &str, reader: impl Read, packed: Option<usize>) -> Option<Vec<u8>> {
+        let l = self.limits;
+        let mut cap = l.max_file_size.min(l.max_total.saturating_sub(self.total));
+        let by_ratio = packed.map(|p| p.saturating_mul(l.max_ratio).max(RATIO_FLOOR));
+        if let Some(r) = by_ratio {
+            cap = cap.min(r);
+        }
+        let mut data = Vec::new();
+        let read = reader.take(cap as u64 + 1).read_to_end(&mut data);
+        if data.len() > cap {
+            let why = if by_ratio == Some(cap) {
+                format!("{name} unpacks to more than {} times its packed size", l.max_ratio)
+            } else {
+                format!("{name} unpacks to more than {} bytes", cap)
+            };
+            self.note(Heuristic::Limits, why);
+            return None;
+        }
+        if read.is_err() && data.is_empty() {
+            return None;
+        }
+        self.total += data.len();
+        Some(data)
+    }
+}
+
+/// Opens a zip archive (and notes encrypted entries and Office macros).
+pub fn zip(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(data)) else { return out };
+    for i in 0..archive.len() {
+        let (entry, encrypted, is_dir, packed) = match archive.by_index_raw(i) {
+            Ok(f) => (f.name().to_string(), f.encrypted(), f.is_dir(), f.compressed_size() as usize),
+            Err(_) => continue,
+        };
+        if is_dir {
+            continue;
+        }
+        if is_macro_entry(&entry) {
+            budget.note(Heuristic::Macro, format!("{name} is an Office document with macros ({entry})"));
+        }
+        if encrypted {
+            budget.note(Heuristic::Encrypted, format!("{name}: {entry} is encrypted and cannot be scanned"));
+            continue;
+        }
+        if !budget.another_file(name) {
+            break;
+        }
+        let Ok(f) = archive.by_index(i) else { continue };
+        if let Some(d) = budget.read(&format!("{name}/{entry}"), f, Some(packed)) {
+            out.push(Child { name: entry, data: d, named: true });
+        }
+    }
+    out
+}
+
+pub fn gzip(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    one(name, strip_ext(name, &[".gz", ".tgz", ".gzip"]), flate2::read::MultiGzDecoder::new(data), data.len(), budget)
+}
+
+pub fn bzip2(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    one(name, strip_ext(name, &[".bz2", ".tbz", ".bzip2"]), bzip2::read::MultiBzDecoder::new(data), data.len(), budget)
+}
+
+fn one(name: &str, inner: String, reader: impl Read, packed: usize, budget: &mut Budget) -> Vec<Child> {
+    if !budget.another_file(name) {
+        return vec![];
+    }
+    budget.read(name, reader, Some(packed)).map(|d| Child { name: inner, data: d, named: true }).into_iter().collect()
+}
+
+fn strip_ext(name: &str, exts: &[&str]) -> String {
+    let lower = name.to_ascii_lowercase();
+    for e in exts {
+        if lower.ends_with(e) && name.is_char_boundary(name.len() - e.len()) {
+            let base = &name[..name.len() - e.len()];
+            return if *e == ".tgz" || *e == ".tbz" { format!("{base}.tar") } else { base.to_string() };
+        }
+    }
+    format!("{name}.unpacked")
+}
+
+pub fn tar(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(Cursor::new(data));
+    let Ok(entries) = archive.entries() else { return out };
+    for entry in entries {
+        let Ok(e) = entry else { break };
+        if !e.header().entry_type().is_file() {
+            continue;
+        }
+        let entry = e.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        if !budget.another_file(name) {
+            break;
+        }
+        // A tar member is stored, not packed: no ratio.
+        if let Some(d) = budget.read(&format!("{name}/{entry}"), e, None) {
+            out.push(Child { name: entry, data: d, named: true });
+        }
+    }
+    out
+}
+
+/// The deflated streams of a PDF (where embedded files and scripts live).
+pub fn pdf(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut n = 0;
+    while let Some(p) = find(&data[at..], b"stream") {
+        let mut start = at + p + 6;
+        at = start;
+        // "endstream" also contains "stream"; a stream keyword ends its line.
+        match data.get(start..start + 2) {
+            Some(b"\r\n") => start += 2,
+            Some([b'\n', _]) => start += 1,
+            _ => continue,
+        }
+        let Some(len) = find(&data[start..], b"endstream") else { break };
+        at = start + len + 9;
+        let body = &data[start..start + len];
+        if !body.starts_with(&[0x78]) {
+            continue; // not zlib (FlateDecode)
+        }
+        n += 1;
+        if !budget.another_file(name) {
+            break;
+        }
+        let stream = format!("{name}/stream {n}");
+        if let Some(d) = budget.read(&stream, flate2::read::ZlibDecoder::new(body), Some(body.len())) {
+            if !d.is_empty() {
+                out.push(Child { name: stream, data: d, named: false });
+            }
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// uuencoded files in text.
+pub fn uuencoded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    if find(data, b"begin ").is_none() {
+        return vec![];
+    }
+    let room = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
+    let mut out = Vec::new();
+    for (entry, d) in crate::uu::decode_all(data, 64, room) {
+        if !budget.another_file(name) {
+            break;
+        }
+        budget.total += d.len();
+        out.push(Child { name: entry, data: d, named: true });
+    }
+    out
+}
+
+/// The decoded parts of a parsed message (nested messages included), in
+/// order; attachments keep their names.
+pub fn message_parts(msg: &Message, budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&Message> = vec![msg];
+    let mut n = 0;
+    while let Some(m) = stack.pop() {
+        for part in &m.parts {
+            let data: &[u8] = match &part.body {
+                PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+                PartType::Binary(b) | PartType::InlineBinary(b) => b,
+                PartType::Message(inner) => {
+                    stack.push(inner);
+                    continue;
+                }
+                PartType::Multipart(_) => continue,
+            };
+            n += 1;
+            if !budget.another_file("the message") {
+                return out;
+            }
+            if data.len() > budget.limits.max_file_size {
+                budget
+                    .note(Heuristic::Limits, format!("part {n} is larger than {} bytes", budget.limits.max_file_size));
+                continue;
+            }
+            budget.total += data.len();
+            let (name, named) = match part.attachment_name() {
+                Some(a) => (a.to_string(), true),
+                None => (format!("part {n}"), false),
+            };
+            out.push(Child { name, data: data.to_vec(), named });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (n, d) in files {
+            w.start_file(*n, zip::write::SimpleFileOptions::default()).expect("start");
+            w.write_all(d).expect("write");
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn zip_entries_come_out_named() {
+        let z = zip_of(&[("a.txt", b"alpha"), ("dir/b.exe", b"MZ beta")]);
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        let kids = zip("x.zip", &z, &mut b);
+        assert_eq!(kids.len(), 2);
+        assert_eq!((kids[1].name.as_str(), kids[1].data.as_slice()), ("dir/b.exe", &b"MZ beta"[..]));
+        assert!(b.notes.is_empty());
+    }
+
+    #[test]
+    fn a_zip_bomb_is_a_limits_note_not_memory() {
+        let z = zip_of(&[("zeros.bin", &vec![0u8; 8 << 20])]);
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        assert!(zip("bomb.zip", &z, &mut b).is_empty());
+        assert_eq!(b.notes.len(), 1);
+        assert!(b.notes[0].1.contains("times its packed size"), "{:?}", b.notes);
+        assert!(b.total() < 2 << 20);
+    }
+
+    #[test]
+    fn file_count_and_total_limits() {
+        let files: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("f{i}"), vec![b'x'; 100])).collect();
+        let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+        let z = zip_of(&refs);
+        let l = Limits { max_files: 5, ..Limits::default() };
+        let mut b = Budget::new(&l);
+        assert_eq!(zip("many.zip", &z, &mut b).len(), 5);
+        assert!(b.notes[0].1.contains("more than 5 files"));
+        let l = Limits { max_total: 250, ..Limits::default() };
+        let mut b = Budget::new(&l);
+        assert_eq!(zip("many.zip", &z, &mut b).len(), 2);
+        assert_eq!(b.notes[0].0, Heuristic::Limits);
+    }
+
+    #[test]
+    fn gzip_bzip2_tar_and_pdf_streams() {
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"inside gzip").expect("gz");
+        let gz = gz.finish().expect("gz");
+        assert_eq!(
+            gzip("a.txt.gz", &gz, &mut b)[0],
+            Child { name: "a.txt".into(), data: b"inside gzip".to_vec(), named: true }
+        );
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        bz.write_all(b"inside bzip2").expect("bz");
+        let bz = bz.finish().expect("bz");
+        assert_eq!(bzip2("a.bz2", &bz, &mut b)[0].data, b"inside bzip2");
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(10);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, "in/tar.bin", &b"inside tar"[..]).expect("tar");
+        let t = t.into_inner().expect("tar");
+        assert_eq!(
+            tar("a.tar", &t, &mut b)[0],
+            Child { name: "in/tar.bin".into(), data: b"inside tar".to_vec(), named: true }
+        );
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(b"inside a pdf stream").expect("z");
+        let mut pdf_bytes = b"%PDF-1.4\n1 0 obj << /Filter /FlateDecode >>\nstream\r\n".to_vec();
+        pdf_bytes.extend(z.finish().expect("z"));
+        pdf_bytes.extend_from_slice(b"\r\nendstream\nendobj\n");
+        assert_eq!(pdf("a.pdf", &pdf_bytes, &mut b)[0].data, b"inside a pdf stream");
+    }
+
+    #[test]
+    fn broken_containers_give_nothing() {
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        assert!(zip("x", b"PK\x03\x04garbage", &mut b).is_empty());
+        assert!(gzip("x", b"\x1f\x8bgarbage", &mut b).is_empty());
+        assert!(tar("x", &[0u8; 100], &mut b).is_empty());
+        assert!(pdf("x", b"%PDF stream\nx", &mut b).is_empty());
+    }
+}

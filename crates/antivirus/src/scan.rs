@@ -1,0 +1,303 @@
+//! The scan of one message or file: every file in it, containers opened
+//! depth-first within the [`Limits`], each file checked against the
+//! signatures and the heuristics. The first signature match ends the scan
+//! (the message is infected whatever else it holds).
+
+use std::sync::Arc;
+
+use crate::containers::{self, Budget, Child, Limits};
+use crate::filetype::FileType;
+use crate::heuristics::{self, Heuristic};
+use crate::signatures::Database;
+
+/// Something a scan found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A signature matched: the name of the threat, and the file.
+    Virus { name: String, file: String },
+    /// A heuristic fired.
+    Suspicious { kind: Heuristic, detail: String },
+}
+
+impl Finding {
+    pub fn name(&self) -> &str {
+        match self {
+            Finding::Virus { name, .. } => name,
+            Finding::Suspicious { kind, .. } => kind.name(),
+        }
+    }
+
+    /// In plain words, for replies, logs and the quarantine.
+    pub fn describe(&self) -> String {
+        match self {
+            Finding::Virus { name, file } => format!("{name} in {file}"),
+            Finding::Suspicious { detail, .. } => detail.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// Files looked at (the message itself, its parts, archive members).
+    pub files: usize,
+    /// Bytes unpacked or decoded on top of the message.
+    pub unpacked: usize,
+}
+
+impl Report {
+    pub fn virus(&self) -> Option<&Finding> {
+        self.findings.iter().find(|f| matches!(f, Finding::Virus { .. }))
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+#[derive(Clone)]
+pub struct Scanner {
+    db: Arc<Database>,
+    limits: Limits,
+}
+
+struct Item {
+    name: String,
+    data: Vec<u8>,
+    named: bool,
+    depth: usize,
+}
+
+impl Scanner {
+    pub fn new(db: Arc<Database>, limits: Limits) -> Scanner {
+        Scanner { db, limits }
+    }
+
+    pub fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Scans a file (or a message file) from the outside: its type decides
+    /// how it is opened.
+    pub fn scan_file(&self, name: &str, data: Vec<u8>) -> Report {
+        let mut budget = Budget::new(&self.limits);
+        let items = vec![Item { name: name.to_string(), data, named: true, depth: 0 }];
+        self.walk(items, &mut budget)
+    }
+
+    /// Scans a message whose parts are already decoded (the filter parses a
+    /// message once for every stage): the raw message, then each part.
+    pub fn scan_message(&self, raw: &[u8], parts: Vec<Child>) -> Report {
+        let mut budget = Budget::new(&self.limits);
+        let mut report = Report { files: 1, ..Report::default() };
+        if let Some(name) = self.db.scan(raw, FileType::Mail) {
+            report.findings.push(Finding::Virus { name, file: "the message".into() });
+            return report;
+        }
+        for p in &parts {
+            budget.account(p.data.len());
+        }
+        let items = parts.into_iter().map(|c| Item { name: c.name, data: c.data, named: c.named, depth: 1 }).collect();
+        let mut rest = self.walk(items, &mut budget);
+        rest.files += 1;
+        rest
+    }
+
+    fn walk(&self, items: Vec<Item>, budget: &mut Budget) -> Report {
+        let mut report = Report::default();
+        // Depth first, in order: the stack holds the items reversed.
+        let mut stack: Vec<Item> = items.into_iter().rev().collect();
+        while let Some(item) = stack.pop() {
+            report.files += 1;
+            if item.named {
+                if let Some((kind, detail)) = heuristics::check_name(&item.name) {
+                    push_once(&mut report, Finding::Suspicious { kind, detail });
+                }
+            }
+            let kind = FileType::detect(&item.data);
+            if let Some(name) = self.db.scan(&item.data, kind) {
+                report.findings.retain(|f| matches!(f, Finding::Virus { .. }));
+                report.findings.push(Finding::Virus { name, file: item.name.clone() });
+                break;
+            }
+            match kind {
+                FileType::Pe | FileType::Elf | FileType::MachO => push_once(
+                    &mut report,
+                    Finding::Suspicious {
+                        kind: Heuristic::Executable,
+                        detail: format!("{:?} is a program", item.name),
+                    },
+                ),
+                FileType::Ole2 if heuristics::ole_has_macros(&item.data) => push_once(
+                    &mut report,
+                    Finding::Suspicious {
+                        kind: Heuristic::Macro,
+                        detail: format!("{} is an Office document with macros", item.name),
+                    },
+                ),
+                _ => {}
+            }
+            let container = matches!(
+                kind,
+                FileType::Zip | FileType::Gzip | FileType::Bzip2 | FileType::Tar | FileType::Pdf | FileType::Mail
+            );
+            if container && item.depth >= self.limits.max_depth {
+                push_once(
+                    &mut report,
+                    Finding::Suspicious {
+                        kind: Heuristic::Limits,
+                        detail: format!("{} nests more than {} levels deep", item.name, self.limits.max_depth),
+                    },
+                );
+                continue;
+            }
+            let children = self.open(&item, kind, budget);
+            for c in children.into_iter().rev() {
+                stack.push(Item { name: c.name, data: c.data, named: c.named, depth: item.depth + 1 });
+            }
+        }
+        if report.virus().is_none() {
+            for (kind, detail) in budget.notes.drain(..) {
+                push_once(&mut report, Finding::Suspicious { kind, detail });
+            }
+        }
+        report.unpacked = budget.total();
+        report
+    }
+
+    fn open(&self, item: &Item, kind: FileType, budget: &mut Budget) -> Vec<Child> {
+        let name = item.name.as_str();
+        match kind {
+            FileType::Zip => containers::zip(name, &item.data, budget),
+            FileType::Gzip => containers::gzip(name, &item.data, budget),
+            FileType::Bzip2 => containers::bzip2(name, &item.data, budget),
+            FileType::Tar => containers::tar(name, &item.data, budget),
+            FileType::Pdf => containers::pdf(name, &item.data, budget),
+            FileType::Mail => caravel_store::mime::with_parsed(&item.data, |m| containers::message_parts(m, budget))
+                .unwrap_or_default(),
+            FileType::Other => containers::uuencoded(name, &item.data, budget),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One finding per kind is enough to decide; more would only repeat.
+fn push_once(report: &mut Report, f: Finding) {
+    let same = |g: &Finding| match (g, &f) {
+        (Finding::Suspicious { kind: a, .. }, Finding::Suspicious { kind: b, .. }) => a == b,
+        _ => false,
+    };
+    if !report.findings.iter().any(same) {
+        report.findings.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signatures::{Builder, EICAR, EICAR_NAME};
+    use std::io::Write;
+
+    fn scanner() -> Scanner {
+        Scanner::new(Arc::new(Builder::with_builtin().build()), Limits::default())
+    }
+
+    fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file(name, zip::write::SimpleFileOptions::default()).expect("start");
+        w.write_all(data).expect("write");
+        w.finish().expect("finish").into_inner()
+    }
+
+    fn mail_with(name: &str, data: &[u8]) -> Vec<u8> {
+        let b64 = base64(data);
+        format!(
+            "From: a@b.test\r\nTo: c@d.test\r\nSubject: order\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn base64(data: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in data.chunks(3) {
+            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn names(r: &Report) -> Vec<&str> {
+        r.findings.iter().map(|f| f.name()).collect()
+    }
+
+    #[test]
+    fn eicar_in_a_zip_in_a_zip_in_a_mail() {
+        let inner = zip_of("eicar.com", EICAR);
+        let outer = zip_of("inner.zip", &inner);
+        let r = scanner().scan_file("mail.eml", mail_with("order.zip", &outer));
+        assert_eq!(r.virus(), Some(&Finding::Virus { name: EICAR_NAME.into(), file: "eicar.com".into() }));
+        assert_eq!(names(&r), [EICAR_NAME], "a virus is the only finding");
+    }
+
+    #[test]
+    fn the_pipeline_entry_scans_given_parts() {
+        let s = scanner();
+        let parts = vec![Child { name: "a.zip".into(), data: zip_of("e.txt", EICAR), named: true }];
+        assert!(s.scan_message(b"Subject: x\r\n\r\nhi", parts).virus().is_some());
+        let r = s.scan_message(
+            b"Subject: x\r\n\r\nhi",
+            vec![Child { name: "a.pdf".into(), data: b"%PDF-1.4 fine".to_vec(), named: true }],
+        );
+        assert!(r.is_clean(), "{r:?}");
+    }
+
+    #[test]
+    fn heuristics_fire_on_names_and_contents() {
+        let s = scanner();
+        let r = s.scan_file("m.eml", mail_with("invoice.pdf.exe", b"MZ\x90\x00 a program"));
+        assert_eq!(names(&r), ["Heuristics.DoubleExtension", "Heuristics.Executable"]);
+        let r = s.scan_file("m.eml", mail_with("photos.zip", &zip_of("IMG_0001.jpg.scr", b"xx")));
+        assert_eq!(names(&r), ["Heuristics.DoubleExtension"]);
+        let r = s.scan_file("m.eml", mail_with("report.doc", b"MZ disguised"));
+        assert_eq!(names(&r), ["Heuristics.Executable"]);
+        let r = s.scan_file("m.eml", mail_with("price list.pdf", b"%PDF-1.4 fine"));
+        assert!(r.is_clean(), "{r:?}");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_a_finding() {
+        let mut data = zip_of("x.txt", b"deep");
+        for i in 0..5 {
+            data = zip_of(&format!("l{i}.zip"), &data);
+        }
+        let s = Scanner::new(Arc::new(Builder::with_builtin().build()), Limits { max_depth: 3, ..Limits::default() });
+        assert_eq!(names(&s.scan_file("top.zip", data)), ["Heuristics.LimitsExceeded"]);
+    }
+
+    #[test]
+    fn uuencoded_eicar_in_a_text_body() {
+        let mut uu = String::from("Subject: x\r\nFrom: a@b\r\n\r\nplease see\r\nbegin 644 eicar.com\r\n");
+        for line in EICAR.chunks(45) {
+            uu.push((b' ' + line.len() as u8) as char);
+            for c in line.chunks(3) {
+                let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+                for i in 0..4 {
+                    let v = (n >> (18 - 6 * i) & 63) as u8;
+                    uu.push(if v == 0 { '`' } else { (b' ' + v) as char });
+                }
+            }
+            uu.push_str("\r\n");
+        }
+        uu.push_str("`\r\nend\r\n");
+        // The raw message does not contain the EICAR text; the decoded file does.
+        let r = scanner().scan_file("uu.eml", uu.into_bytes());
+        assert!(r.virus().is_some(), "{r:?}");
+    }
+}

@@ -1,0 +1,358 @@
+//! A signature database in ClamAV's public text formats:
+//!
+//! - `.hdb` (MD5) and `.hsb` (SHA-1, SHA-256) whole-file hashes:
+//!   `HASH:SIZE:NAME[:MINFL]`, SIZE may be `*`;
+//! - `.ndb` body patterns: `NAME:TARGET:OFFSET:HEXSIG[:MINFL[:MAXFL]]`.
+//!
+//! Lines of other formats, target types and offsets this scanner does not
+//! implement are skipped and counted (`Database::skipped`), never matched
+//! half-right. All patterns' anchors go into one Aho-Corasick automaton, so
+//! thousands of signatures cost one pass over a file.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use md5::Digest;
+
+use crate::filetype::FileType;
+use crate::hexsig::{hex_decode, Pattern, VERIFY_BUDGET};
+
+/// The EICAR test file (eicar.org): every scanner must find it, so users can
+/// check theirs without real malware. Built in, as ClamAV ships it.
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+pub const EICAR_NAME: &str = "Eicar-Test-Signature";
+
+/// Where in a file a body pattern must start (`.ndb` field 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offset {
+    Any,
+    /// From `start` up to `start + shift`.
+    At {
+        start: usize,
+        shift: usize,
+    },
+    /// `EOF-n`.
+    FromEnd(usize),
+}
+
+impl Offset {
+    fn parse(s: &str) -> Option<Offset> {
+        if s == "*" {
+            return Some(Offset::Any);
+        }
+        if let Some(n) = s.strip_prefix("EOF-") {
+            return n.parse().ok().map(Offset::FromEnd);
+        }
+        let (start, shift) = match s.split_once(',') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => (s.parse().ok()?, 0),
+        };
+        Some(Offset::At { start, shift })
+    }
+
+    fn allows(&self, start: usize, len: usize) -> bool {
+        match *self {
+            Offset::Any => true,
+            Offset::At { start: s, shift } => start >= s && start <= s.saturating_add(shift),
+            Offset::FromEnd(n) => len.checked_sub(n) == Some(start),
+        }
+    }
+}
+
+struct BodySig {
+    name: String,
+    target: FileType,
+    offset: Offset,
+    pattern: Pattern,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum HashKind {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+/// Counts of what a database holds, for `caravel doctor` and updates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub hashes: usize,
+    pub patterns: usize,
+    /// Lines of a known format this scanner cannot use (other target types,
+    /// offsets relative to PE entry points, multi-byte alternatives ...).
+    pub skipped: usize,
+}
+
+#[derive(Default)]
+pub struct Builder {
+    body: Vec<BodySig>,
+    /// (kind, size or None for any size) -> hash -> name.
+    hashes: HashMap<(HashKind, Option<u64>), HashMap<Vec<u8>, String>>,
+    counts: Counts,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// With the built-in EICAR signatures (a hash and a body pattern).
+    pub fn with_builtin() -> Builder {
+        let mut b = Builder::new();
+        let eicar_md5 = hex(&md5::Md5::digest(EICAR));
+        let hex_body: String = EICAR.iter().map(|c| format!("{c:02x}")).collect();
+        b.add_file("builtin.hdb", &format!("{eicar_md5}:{}:{EICAR_NAME}\n", EICAR.len()))
+            .and_then(|_| b.add_file("builtin.ndb", &format!("{EICAR_NAME}:0:*:{hex_body}\n")))
+            .expect("the built-in signatures parse");
+        b
+    }
+
+    /// Adds a signature file by its name's extension; a line that is
+    /// malformed fails the whole file (an update must not half-load).
+    /// Files of other extensions are ignored (`Ok(false)`).
+    pub fn add_file(&mut self, name: &str, text: &str) -> Result<bool, String> {
+        let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+        let parse: fn(&mut Builder, &str) -> Result<(), String> = match ext.as_str() {
+            "hdb" | "hsb" => Builder::hash_line,
+            "ndb" => Builder::body_line,
+            _ => return Ok(false),
+        };
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            parse(self, line).map_err(|e| format!("{name} line {}: {e}", n + 1))?;
+        }
+        Ok(true)
+    }
+
+    fn hash_line(&mut self, line: &str) -> Result<(), String> {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 3 {
+            return Err("expected HASH:SIZE:NAME".into());
+        }
+        let hash = hex_decode(&f[0].to_ascii_lowercase()).ok_or("the hash is not hex")?;
+        let kind = match hash.len() {
+            16 => HashKind::Md5,
+            20 => HashKind::Sha1,
+            32 => HashKind::Sha256,
+            _ => return Err("the hash is not MD5, SHA-1 or SHA-256".into()),
+        };
+        let size = match f[1] {
+            "*" => None,
+            s => Some(s.parse::<u64>().map_err(|_| "the size is not a number")?),
+        };
+        self.hashes.entry((kind, size)).or_default().insert(hash, f[2].to_string());
+        self.counts.hashes += 1;
+        Ok(())
+    }
+
+    fn body_line(&mut self, line: &str) -> Result<(), String> {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 4 {
+            return Err("expected NAME:TARGET:OFFSET:HEXSIG".into());
+        }
+        let target: u8 = f[1].parse().map_err(|_| "the target type is not a number")?;
+        let (Some(target), Some(offset)) = (FileType::from_target(target), Offset::parse(f[2])) else {
+            self.counts.skipped += 1;
+            return Ok(());
+        };
+        match Pattern::parse(f[3]) {
+            Ok(pattern) => {
+                self.body.push(BodySig { name: f[0].to_string(), target, offset, pattern });
+                self.counts.patterns += 1;
+            }
+            Err(e) => {
+                tracing::debug!(signature = f[0], error = %e, "body signature skipped");
+                self.counts.skipped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    pub fn build(self) -> Database {
+        // Signatures sharing an anchor share one automaton pattern.
+        let mut anchors: Vec<Vec<u8>> = Vec::new();
+        let mut by_anchor: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut sigs_of: Vec<Vec<usize>> = Vec::new();
+        for (i, s) in self.body.iter().enumerate() {
+            let a = s.pattern.anchor();
+            let id = *by_anchor.entry(a.clone()).or_insert_with(|| {
+                anchors.push(a);
+                sigs_of.push(Vec::new());
+                anchors.len() - 1
+            });
+            sigs_of[id].push(i);
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&anchors)
+            .ok();
+        let mut hash_kinds: Vec<HashKind> = self.hashes.keys().map(|(k, _)| *k).collect();
+        hash_kinds.sort_by_key(|k| *k as u8);
+        hash_kinds.dedup();
+        Database { body: self.body, sigs_of, automaton, hashes: self.hashes, hash_kinds, counts: self.counts }
+    }
+}
+
+/// Loaded signatures, shared by every scan (immutable; an update builds a
+/// new one and swaps it in).
+pub struct Database {
+    body: Vec<BodySig>,
+    sigs_of: Vec<Vec<usize>>,
+    automaton: Option<AhoCorasick>,
+    hashes: HashMap<(HashKind, Option<u64>), HashMap<Vec<u8>, String>>,
+    hash_kinds: Vec<HashKind>,
+    counts: Counts,
+}
+
+impl Database {
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The first signature that matches `data` (of type `kind`), by name.
+    pub fn scan(&self, data: &[u8], kind: FileType) -> Option<String> {
+        self.scan_hashes(data).or_else(|| self.scan_body(data, kind))
+    }
+
+    fn scan_hashes(&self, data: &[u8]) -> Option<String> {
+        let size = data.len() as u64;
+        for kind in &self.hash_kinds {
+            let sized = self.hashes.get(&(*kind, Some(size)));
+            let any = self.hashes.get(&(*kind, None));
+            if sized.is_none() && any.is_none() {
+                continue;
+            }
+            let digest = match kind {
+                HashKind::Md5 => md5::Md5::digest(data).to_vec(),
+                HashKind::Sha1 => sha1::Sha1::digest(data).to_vec(),
+                HashKind::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            };
+            if let Some(name) = sized.and_then(|m| m.get(&digest)).or_else(|| any.and_then(|m| m.get(&digest))) {
+                return Some(name.clone());
+            }
+        }
+        None
+    }
+
+    fn scan_body(&self, data: &[u8], kind: FileType) -> Option<String> {
+        let ac = self.automaton.as_ref()?;
+        let mut budget = VERIFY_BUDGET.saturating_mul(16);
+        let len = data.len();
+        for m in ac.find_overlapping_iter(data) {
+            for &i in &self.sigs_of[m.pattern().as_usize()] {
+                let s = &self.body[i];
+                if !s.target.accepts(kind) {
+                    continue;
+                }
+                let mut one = VERIFY_BUDGET.min(budget);
+                let before = one;
+                let found = s.pattern.verify(data, m.start(), &|start| s.offset.allows(start, len), &mut one);
+                budget -= before - one;
+                if found {
+                    return Some(s.name.clone());
+                }
+            }
+            if budget == 0 {
+                tracing::debug!("signature verification budget spent on one file");
+                return None;
+            }
+        }
+        None
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(files: &[(&str, &str)]) -> Database {
+        let mut b = Builder::with_builtin();
+        for (n, t) in files {
+            b.add_file(n, t).expect("parses");
+        }
+        b.build()
+    }
+
+    #[test]
+    fn eicar_is_built_in_alone_and_inside_other_bytes() {
+        let d = db(&[]);
+        assert_eq!(d.scan(EICAR, FileType::Other).as_deref(), Some(EICAR_NAME));
+        let mut padded = b"some text before\n".to_vec();
+        padded.extend_from_slice(EICAR);
+        padded.extend_from_slice(b"\nand after");
+        assert_eq!(d.scan(&padded, FileType::Other).as_deref(), Some(EICAR_NAME));
+        assert_eq!(d.scan(b"X5O!P%@AP harmless", FileType::Other), None);
+    }
+
+    #[test]
+    fn hashes_of_each_kind_with_and_without_size() {
+        let data = b"a harmless file that a test calls malware";
+        let md5 = hex(&md5::Md5::digest(data));
+        let sha1 = hex(&sha1::Sha1::digest(data));
+        let sha256 = hex(&sha2::Sha256::digest(data));
+        let n = data.len();
+        for (file, line, name) in [
+            ("a.hdb", format!("{md5}:{n}:Test.Md5"), "Test.Md5"),
+            ("a.hsb", format!("{sha1}:{n}:Test.Sha1"), "Test.Sha1"),
+            ("a.hsb", format!("{}:*:Test.Sha256:73", sha256.to_uppercase()), "Test.Sha256"),
+        ] {
+            let d = db(&[(file, &line)]);
+            assert_eq!(d.scan(data, FileType::Other).as_deref(), Some(name), "{line}");
+            assert_eq!(d.scan(b"another file", FileType::Other), None);
+        }
+        // The size is part of the signature.
+        let d = db(&[("a.hdb", &format!("{md5}:{}:Test.Md5", n + 1))]);
+        assert_eq!(d.scan(data, FileType::Other), None);
+    }
+
+    #[test]
+    fn body_patterns_respect_target_type_and_offset() {
+        let d = db(&[(
+            "t.ndb",
+            "Test.Any:0:*:68656c6c6f*776f726c64\nTest.Pe:1:*:6576696c\nTest.Start:0:0:5354415254\nTest.End:0:EOF-3:454e44\n",
+        )]);
+        assert_eq!(d.scan(b"say hello to the world", FileType::Other).as_deref(), Some("Test.Any"));
+        assert_eq!(d.scan(b"evil text", FileType::Other), None);
+        assert_eq!(d.scan(b"MZ evil program", FileType::Pe).as_deref(), Some("Test.Pe"));
+        assert_eq!(d.scan(b"START here", FileType::Other).as_deref(), Some("Test.Start"));
+        assert_eq!(d.scan(b"not START here", FileType::Other), None);
+        assert_eq!(d.scan(b"the END", FileType::Other).as_deref(), Some("Test.End"));
+        assert_eq!(d.scan(b"the END.", FileType::Other), None);
+    }
+
+    #[test]
+    fn unusable_lines_are_counted_and_broken_files_refused() {
+        let mut b = Builder::new();
+        b.add_file("x.ndb", "A:1:EP+10:41424344\nB:0:*:41(4243|4445)\nC:0:*:4142\nD:3:*:41424344\n").expect("ok");
+        assert_eq!(b.counts(), &Counts { hashes: 0, patterns: 1, skipped: 3 });
+        assert!(b.add_file("y.hdb", "nothex:12:Name\n").is_err());
+        assert!(b.add_file("y.ndb", "OnlyName\n").is_err());
+        assert_eq!(b.add_file("notes.txt", "anything"), Ok(false));
+    }
+
+    #[test]
+    fn thousands_of_signatures_share_one_pass() {
+        let mut text = String::new();
+        for i in 0..5000u32 {
+            let bytes = format!("sig-{i:05}-pattern");
+            let hexed: String = bytes.bytes().map(|c| format!("{c:02x}")).collect();
+            text.push_str(&format!("Gen.{i}:0:*:{hexed}\n"));
+        }
+        let d = db(&[("gen.ndb", &text)]);
+        assert_eq!(d.counts().patterns, 5001);
+        assert_eq!(d.scan(b"... sig-04321-pattern ...", FileType::Other).as_deref(), Some("Gen.4321"));
+        assert_eq!(d.scan(b"... sig-99999-pattern ...", FileType::Other), None);
+    }
+}
