@@ -12,9 +12,11 @@
 pub mod clamd;
 pub mod containers;
 pub mod cvd;
+pub mod engine;
 pub mod filetype;
 pub mod heuristics;
 pub mod hexsig;
+pub mod install;
 pub mod scan;
 pub mod signatures;
 pub mod uu;
@@ -22,7 +24,8 @@ pub mod uu;
 mod load;
 
 pub use containers::{Child, Limits};
+pub use engine::{DbInfo, Engine};
 pub use heuristics::Heuristic;
-pub use load::{load_dir, Loaded};
+pub use load::{load_dir, load_dirs, Loaded};
 pub use scan::{Finding, Report, Scanner};
 pub use signatures::{Builder, Counts, Database};

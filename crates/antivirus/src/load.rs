@@ -25,10 +25,8 @@ pub fn is_signature_file(name: &str) -> bool {
     matches!(ext.as_str(), "hdb" | "hsb" | "ndb" | "cvd" | "cld")
 }
 
-/// Reads `dir`'s signature files (plus the built-in EICAR signatures). Any
-/// broken file fails the whole load: an update must not half-apply.
-pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
-    let mut b = Builder::with_builtin();
+/// The signature files in `dir`, sorted by name.
+pub fn signature_files(dir: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok())
@@ -36,10 +34,26 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
         .filter(|n| is_signature_file(n))
         .collect();
     names.sort();
+    Ok(names)
+}
+
+/// Reads `dir`'s signature files (plus the built-in EICAR signatures). Any
+/// broken file fails the whole load: an update must not half-apply.
+pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
+    load_dirs(&[dir])
+}
+
+/// Reads the signature files of several directories into one database.
+pub fn load_dirs(dirs: &[&Path]) -> Result<Loaded, String> {
+    let mut b = Builder::with_builtin();
+    let mut paths = Vec::new();
+    for dir in dirs {
+        paths.extend(signature_files(dir)?.into_iter().map(|n| (n.clone(), dir.join(n))));
+    }
+    let names: Vec<String> = paths.iter().map(|(n, _)| n.clone()).collect();
     let (mut skipped_lines, mut version, mut newest) = (0, None, 0u64);
-    for name in &names {
-        let path = dir.join(name);
-        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (name, path) in &paths {
+        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".cvd") || lower.ends_with(".cld") {
             let (h, files) = crate::cvd::read(name, &data)?;
@@ -53,7 +67,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, String> {
             }
         } else {
             b.add_file(name, &String::from_utf8_lossy(&data))?;
-            let mtime = std::fs::metadata(&path)
+            let mtime = std::fs::metadata(path)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

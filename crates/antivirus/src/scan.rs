@@ -3,6 +3,7 @@
 //! signatures and the heuristics. The first signature match ends the scan
 //! (the message is infected whatever else it holds).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::containers::{self, Budget, Child, Limits};
@@ -61,9 +62,9 @@ pub struct Scanner {
     limits: Limits,
 }
 
-struct Item {
+struct Item<'a> {
     name: String,
-    data: Vec<u8>,
+    data: Cow<'a, [u8]>,
     named: bool,
     depth: usize,
 }
@@ -81,29 +82,34 @@ impl Scanner {
     /// how it is opened.
     pub fn scan_file(&self, name: &str, data: Vec<u8>) -> Report {
         let mut budget = Budget::new(&self.limits);
-        let items = vec![Item { name: name.to_string(), data, named: true, depth: 0 }];
+        let items = vec![Item { name: name.to_string(), data: Cow::Owned(data), named: true, depth: 0 }];
         self.walk(items, &mut budget)
     }
 
     /// Scans a message whose parts are already decoded (the filter parses a
     /// message once for every stage): the raw message, then each part.
-    pub fn scan_message(&self, raw: &[u8], parts: Vec<Child>) -> Report {
+    /// `notes` are parts the decoding had to leave out.
+    pub fn scan_message(&self, raw: &[u8], parts: &[Child], notes: &[(Heuristic, String)]) -> Report {
         let mut budget = Budget::new(&self.limits);
+        budget.notes.extend(notes.iter().cloned());
         let mut report = Report { files: 1, ..Report::default() };
         if let Some(name) = self.db.scan(raw, FileType::Mail) {
             report.findings.push(Finding::Virus { name, file: "the message".into() });
             return report;
         }
-        for p in &parts {
+        for p in parts {
             budget.account(p.data.len());
         }
-        let items = parts.into_iter().map(|c| Item { name: c.name, data: c.data, named: c.named, depth: 1 }).collect();
+        let items = parts
+            .iter()
+            .map(|c| Item { name: c.name.clone(), data: Cow::Borrowed(&c.data[..]), named: c.named, depth: 1 })
+            .collect();
         let mut rest = self.walk(items, &mut budget);
         rest.files += 1;
         rest
     }
 
-    fn walk(&self, items: Vec<Item>, budget: &mut Budget) -> Report {
+    fn walk(&self, items: Vec<Item<'_>>, budget: &mut Budget) -> Report {
         let mut report = Report::default();
         // Depth first, in order: the stack holds the items reversed.
         let mut stack: Vec<Item> = items.into_iter().rev().collect();
@@ -153,7 +159,7 @@ impl Scanner {
             }
             let children = self.open(&item, kind, budget);
             for c in children.into_iter().rev() {
-                stack.push(Item { name: c.name, data: c.data, named: c.named, depth: item.depth + 1 });
+                stack.push(Item { name: c.name, data: Cow::Owned(c.data), named: c.named, depth: item.depth + 1 });
             }
         }
         if report.virus().is_none() {
@@ -165,7 +171,7 @@ impl Scanner {
         report
     }
 
-    fn open(&self, item: &Item, kind: FileType, budget: &mut Budget) -> Vec<Child> {
+    fn open(&self, item: &Item<'_>, kind: FileType, budget: &mut Budget) -> Vec<Child> {
         let name = item.name.as_str();
         match kind {
             FileType::Zip => containers::zip(name, &item.data, budget),
@@ -250,11 +256,9 @@ mod tests {
     fn the_pipeline_entry_scans_given_parts() {
         let s = scanner();
         let parts = vec![Child { name: "a.zip".into(), data: zip_of("e.txt", EICAR), named: true }];
-        assert!(s.scan_message(b"Subject: x\r\n\r\nhi", parts).virus().is_some());
-        let r = s.scan_message(
-            b"Subject: x\r\n\r\nhi",
-            vec![Child { name: "a.pdf".into(), data: b"%PDF-1.4 fine".to_vec(), named: true }],
-        );
+        assert!(s.scan_message(b"Subject: x\r\n\r\nhi", &parts, &[]).virus().is_some());
+        let pdf = [Child { name: "a.pdf".into(), data: b"%PDF-1.4 fine".to_vec(), named: true }];
+        let r = s.scan_message(b"Subject: x\r\n\r\nhi", &pdf, &[]);
         assert!(r.is_clean(), "{r:?}");
     }
 

@@ -53,6 +53,12 @@ pub enum Command {
     /// The learning spam classifier
     #[command(subcommand)]
     Spam(SpamCmd),
+    /// The virus scanner and its signatures
+    #[command(subcommand)]
+    Av(AvCmd),
+    /// Messages held back from their recipients (viruses, suspicious attachments, likely spam)
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
     /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
     Dns {
         domain: String,
@@ -320,4 +326,31 @@ pub enum SpamCmd {
         #[arg(long, value_name = "ADDRESS")]
         user: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AvCmd {
+    /// Scan files (messages, archives, documents): exit 1 if any is infected or suspicious
+    Scan {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Install new signatures (.hdb, .hsb, .ndb, .cvd, .cld) from a directory or from the URL of
+    /// a SHA256SUMS file; the running server uses them within seconds
+    Update {
+        #[arg(long, value_name = "URL|DIR")]
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCmd {
+    /// Held messages, newest first
+    List(Json),
+    /// One held message: why, from whom, to whom, and its text
+    Show { id: i64 },
+    /// Deliver a held message to its recipients' inboxes (and learn it as not spam)
+    Release { id: i64 },
+    /// Delete a held message
+    Del { id: i64 },
 }

@@ -1,6 +1,8 @@
 //! The `caravel` binary's library half: wiring the crates into a server, the
 //! admin commands, and the test harness that starts a whole server in-process.
 
+pub mod antivirus;
+pub mod av_commands;
 pub mod cli;
 pub mod commands;
 pub mod dns_commands;

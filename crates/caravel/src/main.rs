@@ -10,7 +10,7 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use caravel::cli::{Cli, Command};
-use caravel::{commands, dns_commands, import, security_commands, server::Server, spam_commands};
+use caravel::{av_commands, commands, dns_commands, import, security_commands, server::Server, spam_commands};
 use caravel_config::Config;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -73,6 +73,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Queue(c) => dns_commands::queue(&config, c).await,
         Command::Filter(c) => spam_commands::filter(&config, c).await,
         Command::Spam(c) => spam_commands::spam(&config, c).await,
+        Command::Av(c) => av_commands::av(&config, c).await,
+        Command::Quarantine(c) => av_commands::quarantine(&config, c).await,
         Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }
 }

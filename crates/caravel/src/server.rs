@@ -27,6 +27,9 @@ pub struct Server {
     watcher: JoinHandle<()>,
     /// The outbound queue worker.
     delivery: JoinHandle<()>,
+    /// Signature reloads and updates, quarantine retention and notices.
+    av_tasks: JoinHandle<()>,
+    pub antivirus: Arc<caravel_antivirus::Engine>,
 }
 
 /// How long one DNS query may take (two tries per server).
@@ -99,6 +102,12 @@ impl Server {
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
         let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
         let spam = Arc::new(SpamFilter::new(store.clone(), spam_settings(&config.spam)));
+        let engine = crate::antivirus::open_engine(&config)?;
+        let av_tasks = tokio::spawn(crate::antivirus::run_tasks(config.clone(), engine.clone(), store.clone()));
+        let av_stage: Option<Box<dyn caravel_smtp::pipeline::Stage>> = config
+            .antivirus
+            .enabled
+            .then(|| Box::new(crate::antivirus::stage(&config, engine.clone(), store.clone())) as Box<_>);
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp);
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -108,10 +117,15 @@ impl Server {
             backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname)),
             pipeline: Arc::new(
                 Pipeline::with_thresholds(
-                    vec![
-                        Box::new(SizeStage { max: config.limits.max_message_size }),
+                    [
+                        Box::new(SizeStage { max: config.limits.max_message_size })
+                            as Box<dyn caravel_smtp::pipeline::Stage>,
                         Box::new(MimeDepthStage { max: config.limits.max_mime_depth }),
                         Box::new(caravel_filter::HopLimit { max: config.smtp.max_hops }),
+                    ]
+                    .into_iter()
+                    .chain(av_stage)
+                    .chain::<[Box<dyn caravel_smtp::pipeline::Stage>; 3]>([
                         Box::new(caravel_filter::AuthenticationStage {
                             dns: dns.clone(),
                             hostname: config.hostname.clone(),
@@ -125,7 +139,8 @@ impl Server {
                             score: config.spam.dnsbl_score,
                             timeout: config.spam.dnsbl_timeout,
                         }),
-                    ],
+                    ])
+                    .collect(),
                     spam_thresholds(&config.spam),
                 )
                 .with_lists(spam.clone()),
@@ -203,7 +218,17 @@ impl Server {
                 let _ = tokio::task::spawn_blocking(move || watched.reload_if_changed()).await;
             }
         });
-        Ok(Server { addrs, store, certificates, stop: Some(stop), task: Some(task), watcher, delivery })
+        Ok(Server {
+            addrs,
+            store,
+            certificates,
+            stop: Some(stop),
+            task: Some(task),
+            watcher,
+            delivery,
+            av_tasks,
+            antivirus: engine,
+        })
     }
 
     /// The first address `service` listens on.
@@ -219,6 +244,7 @@ impl Server {
     /// Stops accepting, lets sessions finish (up to the grace period), returns.
     pub async fn stop(mut self) {
         self.watcher.abort();
+        self.av_tasks.abort();
         // An attempt cut short is recorded as nothing: it is tried again.
         self.delivery.abort();
         if let Some(s) = self.stop.take() {
@@ -233,6 +259,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.watcher.abort();
+        self.av_tasks.abort();
         self.delivery.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

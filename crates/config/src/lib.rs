@@ -4,6 +4,7 @@
 //! value at once, each with its key name and line (linkerd's "parse whole, fail
 //! once"). The result is an immutable snapshot shared behind an `Arc`.
 
+mod antivirus;
 mod delivery;
 mod reader;
 mod spam;
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use antivirus::{Antivirus, AvAction, ClamdFailure, Notify, QuarantineConfig};
 pub use delivery::{Delivery, Relay};
 use reader::Reader;
 pub use spam::{Spam, Thresholds as SpamThresholds};
@@ -40,6 +42,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub delivery: Delivery,
     pub spam: Spam,
+    pub antivirus: Antivirus,
+    pub quarantine: QuarantineConfig,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -334,6 +338,8 @@ impl Default for Config {
             store: StoreConfig::Sqlite,
             delivery: Delivery::default(),
             spam: Spam::default(),
+            antivirus: Antivirus::default(),
+            quarantine: QuarantineConfig::default(),
         }
     }
 }
@@ -392,8 +398,21 @@ impl Config {
             root,
             "",
             &[
-                "hostname", "data_dir", "listen", "tls", "dns", "limits", "smtp", "pop3", "imap", "security", "store",
-                "delivery", "spam",
+                "hostname",
+                "data_dir",
+                "listen",
+                "tls",
+                "dns",
+                "limits",
+                "smtp",
+                "pop3",
+                "imap",
+                "security",
+                "store",
+                "delivery",
+                "spam",
+                "antivirus",
+                "quarantine",
             ],
         );
 
@@ -492,6 +511,12 @@ impl Config {
         }
         if let Some(t) = r.table(root, "spam") {
             spam::read(&mut r, t, &mut cfg.spam);
+        }
+        if let Some(t) = r.table(root, "antivirus") {
+            antivirus::read(&mut r, t, &mut cfg.antivirus);
+        }
+        if let Some(t) = r.table(root, "quarantine") {
+            antivirus::read_quarantine(&mut r, t, &mut cfg.quarantine);
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);

@@ -232,3 +232,45 @@ fn dns_section_sets_resolvers_and_dnssec() {
     assert!(!Config::parse("").expect("defaults").dns.dnssec, "off unless asked for");
     assert!(Config::parse("[dns]\ndnssec = \"yes\"\n").is_err());
 }
+
+#[test]
+fn antivirus_and_quarantine_sections() {
+    let c = Config::parse(
+        r#"
+[antivirus]
+clamd = "/run/clamav/clamd.ctl"
+clamd_timeout = "10s"
+on_clamd_error = "builtin"
+max_file_size = "10M"
+max_ratio = 50
+update_from = "/srv/signatures"
+[antivirus.actions]
+encrypted = "accept"
+double_extension = "reject"
+[quarantine]
+retention = "7d"
+notify = "immediate"
+"#,
+    )
+    .expect("parses");
+    let a = &c.antivirus;
+    assert_eq!(a.clamd.as_deref(), Some("/run/clamav/clamd.ctl"));
+    assert_eq!((a.clamd_timeout.as_secs(), a.on_clamd_error), (10, ClamdFailure::Builtin));
+    assert_eq!((a.max_file_size, a.max_ratio, a.max_depth), (10 << 20, 50, 10));
+    assert_eq!(a.action("encrypted"), AvAction::Accept);
+    assert_eq!(a.action("double_extension"), AvAction::Reject);
+    assert_eq!(a.action("executable"), AvAction::Quarantine);
+    assert_eq!((c.quarantine.retention.as_secs(), c.quarantine.notify), (7 * 86_400, Notify::Immediate));
+    let d = Config::parse("").expect("defaults");
+    assert_eq!((d.antivirus.enabled, d.antivirus.on_clamd_error), (true, ClamdFailure::Tempfail));
+    assert_eq!((d.quarantine.retention.as_secs(), d.quarantine.notify), (30 * 86_400, Notify::Digest));
+    for bad in [
+        "[antivirus]\non_clamd_error = \"ignore\"",
+        "[antivirus.actions]\nexecutable = \"drop\"",
+        "[antivirus]\nscan = 1",
+        "[quarantine]\nnotify = 3",
+    ] {
+        let e = format!("{:?}", Config::parse(bad).expect_err(bad));
+        assert!(e.contains("antivirus") || e.contains("quarantine"), "{bad}: {e}");
+    }
+}

@@ -199,7 +199,33 @@ fn parse_response(raw: &[u8]) -> Result<String, String> {
     String::from_utf8(body).map_err(|_| "the policy is not UTF-8".into())
 }
 
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+/// The body of a `200` response, de-chunked, at most `max` bytes (for
+/// other small downloads, such as antivirus signature updates).
+pub fn http_body(raw: &[u8], max: usize) -> Result<Vec<u8>, String> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("not an HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let status = head.split("\r\n").next().unwrap_or("");
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("the server answered {status:?}"));
+    }
+    let chunked = head.split("\r\n").any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    let body = &raw[end + 4..];
+    let body = if chunked { dechunk_max(body, max)? } else { body.to_vec() };
+    if body.len() > max {
+        return Err("the file is too large".into());
+    }
+    Ok(body)
+}
+
+fn dechunk(body: &[u8]) -> Result<Vec<u8>, String> {
+    dechunk_max(body, MAX_POLICY)
+}
+
+fn dechunk_max(mut body: &[u8], max: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
         let nl = body.windows(2).position(|w| w == b"\r\n").ok_or("a broken chunk")?;
@@ -210,7 +236,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size || out.len() + size > MAX_POLICY {
+        if body.len() < size || out.len() + size > max {
             return Err("a broken or too large chunk".into());
         }
         out.extend_from_slice(&body[..size]);

@@ -5,6 +5,10 @@
 //! at most [`MAX_TEXT`] bytes of text and [`MAX_PARTS`] parts are read.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+use caravel_antivirus::containers::{message_parts, Budget, Limits};
+use caravel_antivirus::{Child, Heuristic};
 
 use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
 
@@ -50,6 +54,13 @@ pub struct Content {
     pub parts: Vec<String>,
     /// How deeply the MIME parts nest (see `caravel_store::mime::nesting_depth`).
     pub depth: usize,
+    /// The subject as written (decoded, not folded), for the quarantine.
+    pub subject_text: String,
+    /// Every decoded part, for the virus scanner (shared: copies of the
+    /// content do not copy them).
+    pub files: Arc<Vec<Child>>,
+    /// Parts left out of `files` (too many, too large).
+    pub file_notes: Vec<(Heuristic, String)>,
 }
 
 /// Fields this server (or the SMTP session) puts on a message; a message
@@ -82,6 +93,7 @@ fn read(msg: &Message) -> Content {
     let mut c = Content {
         depth: caravel_store::mime::message_depth(msg),
         subject: fold(cut(msg.subject().unwrap_or_default(), MAX_FIELD)),
+        subject_text: cut(msg.subject().unwrap_or_default(), 998).to_string(),
         content_type: msg
             .content_type()
             .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
@@ -157,6 +169,12 @@ fn read(msg: &Message) -> Content {
         }
     }
     c.body = fold(&body);
+    // The scanner's own limits on unpacking apply later; these bound the
+    // parts taken out of the message itself.
+    let limits = Limits::default();
+    let mut budget = Budget::new(&limits);
+    c.files = Arc::new(message_parts(msg, &mut budget));
+    c.file_notes = budget.notes;
     c.link_hosts.sort_unstable();
     c.link_hosts.dedup();
     c

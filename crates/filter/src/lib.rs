@@ -2,6 +2,7 @@
 //! authentication (SPF, DKIM, DMARC, ARC), mail loops, and spam (allow and
 //! block lists, keyword rules in any charset, a learning classifier).
 
+pub mod antivirus;
 pub mod auth_results;
 pub mod authentication;
 pub mod bayes;

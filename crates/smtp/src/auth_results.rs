@@ -42,10 +42,10 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
     }
 }
 
-/// `X-Spam-Status`, `X-Spam-Score`, `X-Spam-Flag` ...: what a filter
+/// `X-Spam-Status`, `X-Spam-Score`, `X-Virus-Status` ...: what a filter
 /// writes, so a sender's own copy would pass for our verdict.
 fn is_spam_field(field: &[u8]) -> bool {
-    field.len() > 7 && field[..7].eq_ignore_ascii_case(b"x-spam-")
+    field.len() > 8 && (field[..7].eq_ignore_ascii_case(b"x-spam-") || field[..8].eq_ignore_ascii_case(b"x-virus-"))
 }
 
 fn is_ours(field: &[u8], hostname: &str) -> bool {

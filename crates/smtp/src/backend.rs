@@ -37,6 +37,8 @@ pub struct LocalRecipient {
     pub folder: Folder,
     /// Header fields for this recipient's copy only (`X-Spam-Status`).
     pub headers: String,
+    /// Why the filter put it where it did (for the quarantine).
+    pub reason: String,
 }
 
 /// The folder a recipient's copy goes to.
@@ -45,7 +47,7 @@ pub enum Folder {
     #[default]
     Inbox,
     Junk,
-    /// Junk, tagged `$Quarantine` until the quarantine exists.
+    /// Held in the quarantine, in nobody's mailbox.
     Quarantine,
 }
 

@@ -608,6 +608,7 @@ impl<B: Backend> Session<B> {
                 _ => Folder::Junk,
             };
             l.headers = r.headers();
+            l.reason = r.reasons();
         }
         self.messages += 1;
         let id = format!("{}{:02x}", self.id, self.messages);

@@ -28,6 +28,7 @@ impl Backend for Fake {
             orcpt: None,
             folder: Default::default(),
             headers: String::new(),
+            reason: String::new(),
         };
         Ok(match address {
             "alice@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec![] },

@@ -61,6 +61,38 @@ impl StoreBackend {
     }
 }
 
+impl StoreBackend {
+    /// Puts the copies the filter quarantined in the quarantine, as one held
+    /// message for all their recipients (on disk before the 250).
+    async fn hold(&self, m: &Accepted) -> Result<(), TempFailure> {
+        let held: Vec<&LocalRecipient> = m.local.iter().filter(|l| l.folder == Folder::Quarantine).collect();
+        let Some(first) = held.first() else { return Ok(()) };
+        let kind = if first.reason.contains("AV_") || first.headers.contains("AV_") {
+            caravel_store::HeldKind::Suspicious
+        } else {
+            caravel_store::HeldKind::Spam
+        };
+        let raw = [first.headers.as_bytes(), &m.message].concat();
+        let subject =
+            caravel_store::mime::with_parsed(&raw, |p| p.subject().unwrap_or_default().to_string()).unwrap_or_default();
+        let id = self
+            .store
+            .hold(caravel_store::NewHeld {
+                kind,
+                reason: first.reason.clone(),
+                sender: m.sender.clone(),
+                recipients: held.iter().map(|l| l.address.clone()).collect(),
+                subject,
+                raw: Arc::new(raw),
+                created: caravel_store::now_secs(),
+            })
+            .await
+            .map_err(temp)?;
+        tracing::info!(id, sender = %m.sender, "message held in the quarantine");
+        Ok(())
+    }
+}
+
 fn temp(e: caravel_store::StoreError) -> TempFailure {
     TempFailure(e.to_string())
 }
@@ -75,6 +107,7 @@ fn local(user: &User, size: u64) -> LocalRecipient {
         orcpt: None,
         folder: Folder::Inbox,
         headers: String::new(),
+        reason: String::new(),
     }
 }
 
@@ -123,15 +156,16 @@ impl Backend for StoreBackend {
     }
 
     async fn deliver(&self, mut m: Accepted) -> Result<(), TempFailure> {
+        self.hold(&m).await?;
         let targets = m
             .local
             .iter()
+            .filter(|l| l.folder != Folder::Quarantine)
             .map(|l| {
                 let (mailbox, keywords) = match l.folder {
                     Folder::Inbox => (SpecialUse::Inbox, vec![]),
                     // $Junk: what Thunderbird and Apple Mail mark junk with.
-                    Folder::Junk => (SpecialUse::Junk, vec!["$Junk".to_string()]),
-                    Folder::Quarantine => (SpecialUse::Junk, vec!["$Junk".to_string(), "$Quarantine".to_string()]),
+                    _ => (SpecialUse::Junk, vec!["$Junk".to_string()]),
                 };
                 Target {
                     // RFC 5321 §4.4: the final delivery adds Return-Path.
@@ -154,6 +188,9 @@ impl Backend for StoreBackend {
             sender: m.sender.clone(),
             session: m.id.clone(),
         };
+        if delivery.targets.is_empty() && delivery.remote.is_empty() {
+            return Ok(());
+        }
         let outcome = self.store.deliver(delivery).await.map_err(temp)?;
         let stored: Vec<bool> = outcome.stored.iter().map(|r| r.is_ok()).collect();
         for r in outcome.stored {

@@ -969,3 +969,34 @@ pub async fn greylist_triples(s: &dyn Store) {
     assert_eq!(s.greylist("t1", 4000, 300, 3000).await.expect("remembered"), None);
     assert_eq!(s.greylist("t1", 7001, 300, 3000).await.expect("forgotten"), Some(300));
 }
+
+pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
+    use crate::quarantine::{HeldKind, NewHeld};
+    let held = |n: i64, kind| NewHeld {
+        kind,
+        reason: format!("reason {n}"),
+        sender: "x@remote.test".into(),
+        recipients: vec!["alice@example.com".into(), "bob@example.com".into()],
+        subject: format!("subject {n}"),
+        raw: Arc::new(format!("Subject: subject {n}\r\n\r\nbody {n}\r\n").into_bytes()),
+        created: 1000 * n,
+    };
+    let a = s.hold(held(1, HeldKind::Virus)).await.expect("hold");
+    let b = s.hold(held(2, HeldKind::Suspicious)).await.expect("hold");
+    let list = s.held().await.expect("list");
+    assert_eq!(list.iter().map(|h| h.id).collect::<Vec<_>>(), [b, a], "newest first");
+    assert_eq!(list[1].kind, HeldKind::Virus);
+    assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com"]);
+    assert_eq!((list[1].size, list[1].notified), (30, false));
+    let (h, raw) = s.held_message(a).await.expect("read").expect("there");
+    assert_eq!((h.subject.as_str(), raw.as_slice()), ("subject 1", &b"Subject: subject 1\r\n\r\nbody 1\r\n"[..]));
+    s.mark_held_notified(vec![a]).await.expect("mark");
+    assert!(s.held().await.expect("list").iter().any(|h| h.id == a && h.notified));
+    assert_eq!(s.expire_held(1500).await.expect("expire"), 1);
+    assert!(s.held_message(a).await.expect("read").is_none());
+    assert!(s.unhold(b).await.expect("del"));
+    assert!(!s.unhold(b).await.expect("del again"));
+    assert!(s.held().await.expect("list").is_empty());
+    // Held messages are in no mailbox: nobody's quota.
+    assert!(s.get_user(&addr("alice@example.com")).await.expect("user").is_none_or(|u| u.used == 0));
+}

@@ -39,6 +39,7 @@ pub mod mime;
 pub mod model;
 mod notify;
 pub mod private;
+pub mod quarantine;
 mod safe_parse;
 pub mod sort_keys;
 pub mod sqlite;
@@ -53,6 +54,7 @@ pub use error::{Result, StoreError};
 pub use filter_data::FilterData;
 pub use model::*;
 pub use notify::Notifier;
+pub use quarantine::{Held, HeldKind, NewHeld, Quarantine};
 pub use system_mail::send_system_mail;
 
 /// Domains, accounts and aliases.
@@ -316,8 +318,11 @@ pub trait Accounts: Directory + Security + MailLog {}
 impl<T: Directory + Security + MailLog> Accounts for T {}
 
 /// Everything a backend provides.
-pub trait Store: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData {}
-impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData> Store for T {}
+pub trait Store:
+    Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine
+{
+}
+impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine> Store for T {}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

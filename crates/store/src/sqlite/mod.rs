@@ -9,6 +9,7 @@ mod filter_data;
 mod folders;
 mod inline;
 mod mail;
+mod quarantine;
 mod queue;
 mod schema;
 mod search_fill;

@@ -388,6 +388,23 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX greylist_last_seen ON greylist(last_seen);
     "#,
+    // 23: the quarantine (store/src/quarantine.rs): held messages with why
+    // and for whom, and their text.
+    r#"
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        notified INTEGER NOT NULL DEFAULT 0,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX quarantine_created ON quarantine(created);
+    "#,
 ];
 
 /// The schema version this build writes.

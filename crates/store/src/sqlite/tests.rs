@@ -617,3 +617,9 @@ fn concurrent_opens_migrate_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn quarantine_holds_lists_releases_and_expires() {
+    let (_d, s) = fresh();
+    suite::quarantine_holds_lists_releases_and_expires(&s).await;
+}

@@ -1,0 +1,205 @@
+//! `caravel av scan|update` and `caravel quarantine list|show|release|del`.
+
+use std::path::{Path, PathBuf};
+
+use caravel_antivirus::install::{check_sum, install, parse_sums, read_dir_files};
+use caravel_antivirus::{Engine, Finding};
+use caravel_config::Config;
+use caravel_store::{Quarantine, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::antivirus::{av_limits, av_root, release};
+use crate::cli::{AvCmd, QuarantineCmd};
+use crate::commands::{open_existing_store, print_json, CmdResult};
+
+pub async fn av(config: &Config, cmd: AvCmd) -> CmdResult {
+    match cmd {
+        AvCmd::Scan { files } => scan(config, files).await,
+        AvCmd::Update { from } => {
+            let from = from.or_else(|| config.antivirus.update_from.clone()).ok_or(
+                "say where the signatures come from: --from DIR or --from URL (of a SHA256SUMS file), or set [antivirus] update_from",
+            )?;
+            println!("{}", update(config, &from).await?);
+            Ok(())
+        }
+    }
+}
+
+/// Prints one line per file: `FILE: OK`, `FILE: NAME FOUND` (a virus, as
+/// clamscan says it) or `FILE: SUSPICIOUS NAME (why)`.
+async fn scan(config: &Config, files: Vec<PathBuf>) -> CmdResult {
+    let engine = Engine::open(&av_root(config), config.antivirus.signatures.as_deref(), av_limits(config))?;
+    let scanner = engine.scanner();
+    let mut flagged = 0;
+    for f in files {
+        let data = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let name = f.file_name().map_or(f.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let s = scanner.clone();
+        let report = tokio::task::spawn_blocking(move || s.scan_file(&name, data)).await.map_err(|e| e.to_string())?;
+        let shown = f.display();
+        if report.is_clean() {
+            println!("{shown}: OK");
+            continue;
+        }
+        flagged += 1;
+        match report.virus() {
+            Some(Finding::Virus { name, file }) => println!("{shown}: {name} FOUND (in {file})"),
+            _ => {
+                for f in &report.findings {
+                    println!("{shown}: SUSPICIOUS {} ({})", f.name(), f.describe());
+                }
+            }
+        }
+    }
+    match flagged {
+        0 => Ok(()),
+        n => Err(format!("{n} file(s) infected or suspicious")),
+    }
+}
+
+/// Fetches signature files from a directory or a URL, checks them and
+/// installs them; the running server picks them up within seconds.
+pub async fn update(config: &Config, from: &str) -> Result<String, String> {
+    let files = if from.starts_with("http://") || from.starts_with("https://") {
+        fetch(from).await?
+    } else {
+        read_dir_files(Path::new(from))?
+    };
+    let root = av_root(config);
+    let done = tokio::task::spawn_blocking(move || install(&root, &files)).await.map_err(|e| e.to_string())??;
+    let unsigned = if done.files.iter().any(|f| f.ends_with(".cvd") || f.ends_with(".cld")) {
+        " (the digital signatures of .cvd/.cld files are not verified: fetch them from a source you trust)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "installed {} signature(s) from {} ({}); {} skipped (types this scanner does not read){unsigned}",
+        done.signatures,
+        from,
+        done.files.join(", "),
+        done.skipped
+    ))
+}
+
+/// Largest signature file fetched.
+const MAX_FILE: usize = 512 << 20;
+
+/// Downloads a SHA256SUMS list and every signature file it names (from the
+/// same directory), each checked against its sum.
+async fn fetch(url: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let list = http_get(url, 1 << 20).await?;
+    let sums = parse_sums(&String::from_utf8_lossy(&list))?;
+    if sums.is_empty() {
+        return Err(format!("{url} lists no signature files"));
+    }
+    let base = &url[..url.rfind('/').map_or(url.len(), |i| i + 1)];
+    let mut out = Vec::new();
+    for (sum, name) in sums {
+        let data = http_get(&format!("{base}{name}"), MAX_FILE).await?;
+        check_sum(&name, &data, &sum)?;
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+/// A plain HTTP/1.1 GET (TLS for https://, with the system's roots): 200
+/// only, at most `max` bytes of body.
+async fn http_get(url: &str, max: usize) -> Result<Vec<u8>, String> {
+    let (tls, rest) = match url.split_once("://") {
+        Some(("https", r)) => (true, r),
+        Some(("http", r)) => (false, r),
+        _ => return Err(format!("{url}: only http:// and https:// are supported")),
+    };
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let host = hostport.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(hostport, |(h, _)| h);
+    let addr = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{}", if tls { 443 } else { 80 })
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: Caravel\r\nConnection: close\r\n\r\n");
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("{url}: {e}"))?;
+        let mut response = Vec::new();
+        let limit = (max + 64 * 1024) as u64;
+        if tls {
+            let name =
+                tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+            let mut s = tokio_rustls::TlsConnector::from(caravel_delivery::mta_sts::verified_tls())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {host}: {e}"))?;
+            s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+            s.take(limit).read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+        } else {
+            let mut s = tcp;
+            s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+            s.take(limit).read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+        }
+        caravel_delivery::mta_sts::http_body(&response, max).map_err(|e| format!("{url}: {e}"))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), work)
+        .await
+        .map_err(|_| format!("{url}: no answer in time"))?
+}
+
+pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
+    let store = open_existing_store(config)?;
+    match cmd {
+        QuarantineCmd::List(json) => {
+            let held = store.held().await.map_err(|e| e.to_string())?;
+            if json.json {
+                return print_json(&held);
+            }
+            if held.is_empty() {
+                println!("the quarantine is empty");
+            }
+            for h in held {
+                println!("{}", summary(&h));
+            }
+            Ok(())
+        }
+        QuarantineCmd::Show { id } => {
+            let (h, raw) =
+                store.held_message(id).await.map_err(|e| e.to_string())?.ok_or(format!("no held message {id}"))?;
+            println!("{}", summary(&h));
+            // The message itself, as text (a terminal gets no raw control bytes).
+            let text: String = String::from_utf8_lossy(&raw)
+                .chars()
+                .map(|c| if c.is_control() && c != '\n' && c != '\r' && c != '\t' { '?' } else { c })
+                .collect();
+            print!("{text}");
+            Ok(())
+        }
+        QuarantineCmd::Release { id } => {
+            let to = release(store.clone() as std::sync::Arc<dyn Store>, config, id).await?;
+            println!("released held message {id} to {}", to.join(", "));
+            Ok(())
+        }
+        QuarantineCmd::Del { id } => {
+            if store.unhold(id).await.map_err(|e| e.to_string())? {
+                println!("deleted held message {id}");
+                Ok(())
+            } else {
+                Err(format!("no held message {id}"))
+            }
+        }
+    }
+}
+
+/// A held message's particulars, one per line.
+fn summary(h: &caravel_store::Held) -> String {
+    format!(
+        "id: {}\nheld: {}\nkind: {}\nwhy: {}\nfrom: {}\nto: {}\nsubject: {}\nsize: {}\n",
+        h.id,
+        caravel_store::rfc5322_date(h.created),
+        h.kind.word(),
+        h.reason,
+        h.sender,
+        h.recipients.join(", "),
+        h.subject,
+        h.size
+    )
+}

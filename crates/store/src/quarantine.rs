@@ -1,0 +1,91 @@
+//! The quarantine: messages held back from their recipients (a virus found
+//! at SMTP time, a suspicious attachment, a spam score over the quarantine
+//! threshold) with why, from whom, to whom, and when. An administrator
+//! lists, reads, releases or deletes them; after the retention period they
+//! are deleted. Held messages are in nobody's mailbox, so they count toward
+//! nobody's quota.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::Result;
+
+/// Why a message is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeldKind {
+    /// A virus signature matched: the message was refused at SMTP time; the
+    /// copy is for the administrator.
+    Virus,
+    /// A heuristic fired (a program, a double extension, macros ...): the
+    /// message was accepted and held.
+    Suspicious,
+    /// The spam score reached the quarantine threshold.
+    Spam,
+}
+
+impl HeldKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            HeldKind::Virus => "virus",
+            HeldKind::Suspicious => "suspicious",
+            HeldKind::Spam => "spam",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HeldKind> {
+        match s {
+            "virus" => Some(HeldKind::Virus),
+            "suspicious" => Some(HeldKind::Suspicious),
+            "spam" => Some(HeldKind::Spam),
+            _ => None,
+        }
+    }
+}
+
+/// A message to hold.
+#[derive(Debug, Clone)]
+pub struct NewHeld {
+    pub kind: HeldKind,
+    pub reason: String,
+    pub sender: String,
+    /// The local addresses it was for (release delivers to them).
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub raw: Arc<Vec<u8>>,
+    pub created: i64,
+}
+
+/// A held message, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Held {
+    pub id: i64,
+    pub kind: HeldKind,
+    pub reason: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub size: u64,
+    pub created: i64,
+    /// The recipients were told (digest or at once).
+    pub notified: bool,
+}
+
+#[async_trait]
+pub trait Quarantine: Send + Sync {
+    /// Holds a message; durable (on disk) when it returns.
+    async fn hold(&self, message: NewHeld) -> Result<i64>;
+    /// Every held message, newest first.
+    async fn held(&self) -> Result<Vec<Held>>;
+    /// One held message and its text.
+    async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>>;
+    /// Deletes a held message (after a release or by an administrator);
+    /// false if there was none.
+    async fn unhold(&self, id: i64) -> Result<bool>;
+    /// Deletes messages held before `before` (seconds); how many.
+    async fn expire_held(&self, before: i64) -> Result<u64>;
+    /// Marks messages as told to their recipients.
+    async fn mark_held_notified(&self, ids: Vec<i64>) -> Result<()>;
+}

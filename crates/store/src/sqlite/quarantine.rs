@@ -1,0 +1,89 @@
+//! The quarantine in the embedded store: one row per held message, its
+//! text in the row (held messages are few, and a row moves with the data).
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::SqliteStore;
+use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
+use crate::Result;
+
+const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified";
+
+fn held(r: &Row) -> rusqlite::Result<Held> {
+    let kind: String = r.get(1)?;
+    let recipients: String = r.get(4)?;
+    Ok(Held {
+        id: r.get(0)?,
+        kind: HeldKind::parse(&kind).unwrap_or(HeldKind::Suspicious),
+        reason: r.get(2)?,
+        sender: r.get(3)?,
+        recipients: recipients.split('\n').filter(|s| !s.is_empty()).map(String::from).collect(),
+        subject: r.get(5)?,
+        size: r.get::<_, i64>(6)? as u64,
+        created: r.get(7)?,
+        notified: r.get(8)?,
+    })
+}
+
+#[async_trait]
+impl Quarantine for SqliteStore {
+    async fn hold(&self, m: NewHeld) -> Result<i64> {
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                    params![
+                        m.kind.word(),
+                        m.reason,
+                        m.sender,
+                        m.recipients.join("\n"),
+                        m.subject,
+                        m.raw.len() as i64,
+                        m.created,
+                        m.raw.as_slice()
+                    ],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn held(&self) -> Result<Vec<Held>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM quarantine ORDER BY id DESC"))?;
+            let rows = st.query_map([], held)?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = ?1"))?;
+            Ok(st.query_row([id], |r| Ok((held(r)?, r.get::<_, Vec<u8>>(9)?))).optional()?)
+        })
+        .await
+    }
+
+    async fn unhold(&self, id: i64) -> Result<bool> {
+        self.writer.write(move |c| Ok(c.execute("DELETE FROM quarantine WHERE id = ?1", [id])? > 0)).await
+    }
+
+    async fn expire_held(&self, before: i64) -> Result<u64> {
+        self.writer.write(move |c| Ok(c.execute("DELETE FROM quarantine WHERE created < ?1", [before])? as u64)).await
+    }
+
+    async fn mark_held_notified(&self, ids: Vec<i64>) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                let mut st = c.prepare_cached("UPDATE quarantine SET notified = 1 WHERE id = ?1")?;
+                for id in &ids {
+                    st.execute(params![id])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
