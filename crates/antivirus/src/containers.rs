@@ -26,7 +26,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 10, max_files: 1000, max_file_size: 50 << 20, max_total: 200 << 20, max_ratio: 100 }
+        Limits { max_depth: 16, max_files: 1000, max_file_size: 50 << 20, max_total: 200 << 20, max_ratio: 100 }
     }
 }
 
@@ -191,6 +191,44 @@ pub fn tar(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     out
 }
 
+/// A 7z archive (LZMA, LZMA2 and the other methods the decoder has).
+pub fn sevenz(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut reader = match sevenz_rust2::ArchiveReader::new(Cursor::new(data), sevenz_rust2::Password::empty()) {
+        Ok(r) => r,
+        Err(e) => {
+            if format!("{e:?}").to_ascii_lowercase().contains("password") {
+                budget.note(Heuristic::Encrypted, format!("{name} is an encrypted 7z archive and cannot be scanned"));
+            }
+            return out;
+        }
+    };
+    reader.set_thread_count(1);
+    let packed = data.len();
+    let result = reader.for_each_entries(|entry, r| {
+        if entry.is_directory() {
+            return Ok(true);
+        }
+        if !budget.another_file(name) {
+            return Ok(false);
+        }
+        let entry_name = entry.name().to_string();
+        match budget.read(&format!("{name}/{entry_name}"), r, Some(packed)) {
+            Some(d) => {
+                out.push(Child { name: entry_name, data: d, named: true });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    });
+    if let Err(e) = result {
+        if format!("{e:?}").to_ascii_lowercase().contains("password") {
+            budget.note(Heuristic::Encrypted, format!("{name} is an encrypted 7z archive and cannot be scanned"));
+        }
+    }
+    out
+}
+
 /// The deflated streams of a PDF (where embedded files and scripts live).
 pub fn pdf(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
@@ -244,6 +282,85 @@ pub fn uuencoded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
         out.push(Child { name: entry, data: d, named: true });
     }
     out
+}
+
+/// Decodes a run of text into bytes: (bytes, input bytes used).
+type Decoder = fn(&[u8]) -> (Vec<u8>, usize);
+
+/// Files embedded as text: `data:...;base64,` URIs (HTML) and the
+/// hex-encoded objects of an RTF document (`\objdata`).
+pub fn embedded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let rtf = data.starts_with(b"{\\rtf");
+    let (marker, decode): (&[u8], Decoder) =
+        if rtf { (b"\\objdata", hex_run) } else { (b";base64,", base64_run) };
+    let mut at = 0;
+    while let Some(p) = find(&data[at..], marker) {
+        let start = at + p + marker.len();
+        let room = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
+        let (bytes, used) = decode(&data[start..data.len().min(start + room.saturating_mul(2) + 16)]);
+        at = start + used.max(1);
+        if bytes.len() < 16 {
+            continue;
+        }
+        if !budget.another_file(name) {
+            break;
+        }
+        budget.total += bytes.len();
+        out.push(Child { name: format!("{name}/embedded {}", out.len() + 1), data: bytes, named: false });
+    }
+    out
+}
+
+/// Hex digits (whitespace between them allowed) decoded, and how many
+/// input bytes they took.
+fn hex_run(s: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut high: Option<u8> = None;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let Some(v) = (c as char).to_digit(16) else { break };
+        match high.take() {
+            Some(h) => out.push(h << 4 | v as u8),
+            None => high = Some(v as u8),
+        }
+        i += 1;
+    }
+    (out, i)
+}
+
+/// Base64 (line breaks allowed) decoded up to the first other byte.
+fn base64_run(s: &[u8]) -> (Vec<u8>, usize) {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    };
+    let (mut out, mut acc, mut bits, mut i) = (Vec::new(), 0u32, 0, 0);
+    while i < s.len() {
+        let c = s[i];
+        if c == b'\r' || c == b'\n' {
+            i += 1;
+            continue;
+        }
+        let Some(v) = value(c) else { break };
+        acc = acc << 6 | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        i += 1;
+    }
+    (out, i)
 }
 
 /// The decoded parts of a parsed message (nested messages included), in
@@ -366,6 +483,20 @@ mod tests {
         pdf_bytes.extend(z.finish().expect("z"));
         pdf_bytes.extend_from_slice(b"\r\nendstream\nendobj\n");
         assert_eq!(pdf("a.pdf", &pdf_bytes, &mut b)[0].data, b"inside a pdf stream");
+    }
+
+    #[test]
+    fn data_uris_and_rtf_objects() {
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        let html = b"<a href=\"data:application/octet-stream;base64,TVqQAAMAAAAEAAAA//8AALgAAAAA\">x</a>";
+        let kids = embedded("a.html", html, &mut b);
+        assert_eq!(kids.len(), 1);
+        assert!(kids[0].data.starts_with(b"MZ\x90\x00\x03"), "{:?}", kids[0].data);
+        let rtf = b"{\\rtf1 {\\object{\\*\\objdata 01050000 02000000\n 4d5a9000 03000000 04000000 ffff0000}}}";
+        let kids = embedded("a.rtf", rtf, &mut b);
+        assert_eq!(kids.len(), 1);
+        assert_eq!(&kids[0].data[8..12], b"MZ\x90\x00");
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub enum FileType {
     Gzip,
     Bzip2,
     Tar,
-    /// Formats recognised but not opened (their contents cannot be scanned).
     SevenZip,
+    /// Recognised but not opened (no decoder fits the licence).
     Rar,
 }
 

@@ -145,7 +145,13 @@ impl Scanner {
             }
             let container = matches!(
                 kind,
-                FileType::Zip | FileType::Gzip | FileType::Bzip2 | FileType::Tar | FileType::Pdf | FileType::Mail
+                FileType::Zip
+                    | FileType::Gzip
+                    | FileType::Bzip2
+                    | FileType::Tar
+                    | FileType::SevenZip
+                    | FileType::Pdf
+                    | FileType::Mail
             );
             if container && item.depth >= self.limits.max_depth {
                 push_once(
@@ -178,10 +184,15 @@ impl Scanner {
             FileType::Gzip => containers::gzip(name, &item.data, budget),
             FileType::Bzip2 => containers::bzip2(name, &item.data, budget),
             FileType::Tar => containers::tar(name, &item.data, budget),
+            FileType::SevenZip => containers::sevenz(name, &item.data, budget),
             FileType::Pdf => containers::pdf(name, &item.data, budget),
             FileType::Mail => caravel_store::mime::with_parsed(&item.data, |m| containers::message_parts(m, budget))
                 .unwrap_or_default(),
-            FileType::Other => containers::uuencoded(name, &item.data, budget),
+            FileType::Other => {
+                let mut found = containers::uuencoded(name, &item.data, budget);
+                found.extend(containers::embedded(name, &item.data, budget));
+                found
+            }
             _ => Vec::new(),
         }
     }

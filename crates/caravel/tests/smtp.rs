@@ -47,7 +47,7 @@ async fn smtplib_delivers_byte_exact() {
     let msgs = inbox(&*store, "alice@example.test").await;
     assert_eq!(msgs.len(), 1);
     let raw = &msgs[0].1;
-    assert!(raw.starts_with(b"Return-Path: <li@remote.test>\r\nDelivered-To: alice@example.test\r\nX-Spam-Status: No, score=0.0 required=5.0 tests=none\r\n\tverdict=accept\r\nX-Spam-Score: 0.0\r\nAuthentication-Results: mail.example.test;\r\n\tdkim=none;\r\n\tspf=none "), "{}", String::from_utf8_lossy(raw));
+    assert!(raw.starts_with(b"Return-Path: <li@remote.test>\r\nDelivered-To: alice@example.test\r\nX-Spam-Status: No, score=0.0 required=5.0 tests=none\r\n\tverdict=accept\r\nX-Spam-Score: 0.0\r\nX-Virus-Scanned: Caravel\r\nAuthentication-Results: mail.example.test;\r\n\tdkim=none;\r\n\tspf=none "), "{}", String::from_utf8_lossy(raw));
     let text = String::from_utf8_lossy(raw);
     assert!(
         text.contains(

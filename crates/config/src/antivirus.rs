@@ -72,7 +72,7 @@ impl Default for Antivirus {
             clamd: None,
             clamd_timeout: Duration::from_secs(30),
             on_clamd_error: ClamdFailure::Tempfail,
-            max_depth: 10,
+            max_depth: 16,
             max_files: 1000,
             max_file_size: 50 << 20,
             max_total: 200 << 20,

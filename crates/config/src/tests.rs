@@ -256,7 +256,7 @@ notify = "immediate"
     let a = &c.antivirus;
     assert_eq!(a.clamd.as_deref(), Some("/run/clamav/clamd.ctl"));
     assert_eq!((a.clamd_timeout.as_secs(), a.on_clamd_error), (10, ClamdFailure::Builtin));
-    assert_eq!((a.max_file_size, a.max_ratio, a.max_depth), (10 << 20, 50, 10));
+    assert_eq!((a.max_file_size, a.max_ratio, a.max_depth), (10 << 20, 50, 16));
     assert_eq!(a.action("encrypted"), AvAction::Accept);
     assert_eq!(a.action("double_extension"), AvAction::Reject);
     assert_eq!(a.action("executable"), AvAction::Quarantine);

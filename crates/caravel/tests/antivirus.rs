@@ -1,0 +1,201 @@
+//! The antivirus and the quarantine end to end: mail through smtplib, the
+//! mailboxes seen with imaplib (tests/clients/av_scenarios.py), held
+//! messages listed and released with the `caravel` binary, a signature
+//! installed by `caravel av update` while the server runs, and clamd
+//! (Debian's clamav-daemon, started here with a database of our own).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use caravel::testing::TestServer;
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/av_scenarios.py");
+
+async fn scenario(t: &TestServer, name: &str, args: &[&str]) {
+    common::python_scenario_args(SCENARIOS, name, args, t, vec![]).await;
+}
+
+/// `caravel ARGS` against the running server's data; (success, stdout, stderr).
+fn admin(t: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let config = t.dir.path().join("av-admin.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n[listen]\n", t.config.data_dir)).expect("config");
+    let out = Command::new(common::BIN).arg("--config").arg(&config).args(args).output().expect("caravel");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn held(t: &TestServer) -> Vec<serde_json::Value> {
+    let (ok, out, err) = admin(t, &["quarantine", "list", "--json"]);
+    assert!(ok, "{err}");
+    serde_json::from_str::<serde_json::Value>(&out).expect("json").as_array().expect("array").clone()
+}
+
+/// A body-pattern signature file for an ASCII marker.
+fn ndb(name: &str, marker: &str) -> String {
+    let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{name}:0:*:{hex}\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn viruses_refused_suspicious_held_and_released() {
+    let t = TestServer::start().await;
+    scenario(&t, "eicar_refused", &[]).await;
+    scenario(&t, "double_extension_held", &[]).await;
+    scenario(&t, "clean_pdf_delivered", &[]).await;
+    scenario(&t, "outbound_program_refused", &[]).await;
+
+    // Both refused EICAR messages are kept for the administrator; the
+    // .pdf.exe is held for alice.
+    let list = held(&t);
+    assert_eq!(list.len(), 3, "{list:#?}");
+    let viruses: Vec<_> = list.iter().filter(|h| h["kind"] == "virus").collect();
+    assert_eq!(viruses.len(), 2, "{list:#?}");
+    assert!(viruses.iter().all(|h| h["reason"].as_str().is_some_and(|r| r.contains("Eicar-Test-Signature"))));
+    let suspicious = list.iter().find(|h| h["kind"] == "suspicious").expect("the .pdf.exe is held");
+    assert_eq!(suspicious["recipients"], serde_json::json!(["alice@example.test"]));
+    assert_eq!(suspicious["subject"], "Order pdfexe-1");
+    assert!(suspicious["reason"].as_str().is_some_and(|r| r.contains("invoice.pdf.exe")), "{suspicious}");
+    let id = suspicious["id"].as_i64().expect("id").to_string();
+
+    // show prints why and the message itself.
+    let (ok, out, _) = admin(&t, &["quarantine", "show", &id]);
+    assert!(ok && out.contains("kind: suspicious") && out.contains("pdfexe-1@remote.test"), "{out}");
+    // Held messages count toward nobody's quota.
+    let alice = t.store().get_user(&caravel_store::Address::parse("alice@example.test").expect("a")).await;
+    let used_before = alice.expect("store").expect("alice").used;
+
+    let (ok, out, err) = admin(&t, &["quarantine", "release", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("alice@example.test"), "{out}");
+    scenario(&t, "released", &["pdfexe-1"]).await;
+    assert_eq!(held(&t).len(), 2);
+    let alice = t.store().get_user(&caravel_store::Address::parse("alice@example.test").expect("a")).await;
+    assert!(alice.expect("store").expect("alice").used > used_before, "the released copy counts once delivered");
+
+    let virus_id = viruses[0]["id"].as_i64().expect("id").to_string();
+    let (ok, _, _) = admin(&t, &["quarantine", "del", &virus_id]);
+    assert!(ok);
+    assert_eq!(held(&t).len(), 1);
+    let (ok, _, err) = admin(&t, &["quarantine", "del", &virus_id]);
+    assert!(!ok && err.contains("no held message"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signature_installed_by_update_is_used_by_the_running_server() {
+    let t = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = "caravel-update-marker-7f3a";
+    std::fs::write(dir.path().join("local.ndb"), ndb("Caravel.Test.UpdateMarker", marker)).expect("write");
+    let (ok, out, err) = admin(&t, &["av", "update", "--from", &dir.path().display().to_string()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("installed 1 signature(s)"), "{out}");
+    scenario(&t, "marker_refused", &[marker, "Caravel.Test.UpdateMarker"]).await;
+
+    // A broken update changes nothing.
+    std::fs::write(dir.path().join("broken.hdb"), "not-a-hash:1:X\n").expect("write");
+    let (ok, _, err) = admin(&t, &["av", "update", "--from", &dir.path().display().to_string()]);
+    assert!(!ok && err.contains("broken.hdb line 1"), "{err}");
+    assert_eq!(t.server.antivirus.info().signatures, 3);
+}
+
+#[test]
+fn av_scan_names_what_it_finds_and_exits_1() {
+    let dir = tempfile::tempdir().expect("dir");
+    let eicar = [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..], b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat();
+    std::fs::write(dir.path().join("eicar.com"), &eicar).expect("w");
+    std::fs::write(dir.path().join("fine.txt"), "fine").expect("w");
+    std::fs::write(dir.path().join("report.pdf.scr"), "x").expect("w");
+    let run = |files: &[&str]| {
+        let mut c = Command::new(common::BIN);
+        c.current_dir(dir.path()).args(["av", "scan"]).args(files);
+        c.output().expect("caravel")
+    };
+    let out = run(&["fine.txt"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fine.txt: OK\n");
+    let out = run(&["fine.txt", "eicar.com", "report.pdf.scr"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("eicar.com: Eicar-Test-Signature FOUND"), "{text}");
+    assert!(text.contains("report.pdf.scr: SUSPICIOUS Heuristics.DoubleExtension"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 file(s) infected or suspicious"));
+}
+
+/// clamd from Debian's clamav-daemon, in the foreground on a unix socket of
+/// our own, with a one-line database (clamd will not start without one).
+struct Clamd {
+    child: Child,
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clamd_binary() -> &'static str {
+    for p in ["/usr/sbin/clamd", "/usr/bin/clamd"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("clamd is not installed: apt-get install clamav-daemon (.ci/run does)");
+}
+
+fn start_clamd(dir: &Path, signatures: &str) -> Clamd {
+    let db = dir.join("db");
+    std::fs::create_dir_all(&db).expect("db dir");
+    std::fs::write(db.join("caravel-test.ndb"), signatures).expect("db");
+    let socket = dir.join("clamd.sock");
+    let conf = dir.join("clamd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "LocalSocket {}\nDatabaseDirectory {}\nForeground yes\nLogFile {}\nPidFile {}\nTemporaryDirectory {}\nStreamMaxLength 60M\n",
+            socket.display(),
+            db.display(),
+            dir.join("clamd.log").display(),
+            dir.join("clamd.pid").display(),
+            dir.display()
+        ),
+    )
+    .expect("conf");
+    let child = Command::new(clamd_binary())
+        .arg("--config-file")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("clamd");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clamd did not start: {:?}",
+            std::fs::read_to_string(dir.join("clamd.log"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Clamd { child }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clamd_finds_what_the_builtin_scanner_does_not_and_its_absence_is_a_temporary_refusal() {
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = "caravel-clamd-only-marker-91c2";
+    let clamd = start_clamd(dir.path(), &ndb("Caravel.Test.ClamdOnly", marker));
+    let socket = dir.path().join("clamd.sock");
+    let t = TestServer::start_with(|c| c.antivirus.clamd = Some(socket.display().to_string())).await;
+    scenario(&t, "clamd_finds", &[marker, "Caravel.Test.ClamdOnly"]).await;
+    scenario(&t, "clean_pdf_delivered", &[]).await;
+    drop(clamd);
+    let _ = std::fs::remove_file(&socket);
+    scenario(&t, "clamd_down", &[]).await;
+}
