@@ -292,8 +292,7 @@ type Decoder = fn(&[u8]) -> (Vec<u8>, usize);
 pub fn embedded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
     let rtf = data.starts_with(b"{\\rtf");
-    let (marker, decode): (&[u8], Decoder) =
-        if rtf { (b"\\objdata", hex_run) } else { (b";base64,", base64_run) };
+    let (marker, decode): (&[u8], Decoder) = if rtf { (b"\\objdata", hex_run) } else { (b";base64,", base64_run) };
     let mut at = 0;
     while let Some(p) = find(&data[at..], marker) {
         let start = at + p + marker.len();

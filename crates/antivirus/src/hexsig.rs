@@ -10,31 +10,43 @@
 //!
 //! A pattern is a list of segments (runs of byte tests) separated by gaps.
 //! Its longest run of fixed bytes is its *anchor*: the database finds every
-//! anchor in one Aho-Corasick pass, and only where one occurs does
+//! anchor in one pass ([`crate::anchors`]), and only where one occurs does
 //! [`Pattern::verify`] check the rest.
 
-/// One byte position of a segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ByteTest {
-    Exact(u8),
+/// One byte position of a segment, in two bytes (a signature database
+/// holds millions of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteTest {
+    kind: Kind,
+    /// The byte, the nibble, or the index of the set in `Pattern::sets`.
+    value: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Exact,
     Any,
-    /// `a?`: the high nibble is `a`.
-    High(u8),
-    /// `?a`: the low nibble is `a`.
-    Low(u8),
-    OneOf(Vec<u8>),
-    NoneOf(Vec<u8>),
+    /// `a?`: the high nibble is `value`.
+    High,
+    /// `?a`: the low nibble is `value`.
+    Low,
+    OneOf,
+    NoneOf,
 }
 
 impl ByteTest {
-    fn matches(&self, b: u8) -> bool {
-        match self {
-            ByteTest::Exact(x) => b == *x,
-            ByteTest::Any => true,
-            ByteTest::High(n) => b >> 4 == *n,
-            ByteTest::Low(n) => b & 0x0f == *n,
-            ByteTest::OneOf(set) => set.contains(&b),
-            ByteTest::NoneOf(set) => !set.contains(&b),
+    const fn new(kind: Kind, value: u8) -> ByteTest {
+        ByteTest { kind, value }
+    }
+
+    fn matches(&self, b: u8, sets: &[Box<[u8]>]) -> bool {
+        match self.kind {
+            Kind::Exact => b == self.value,
+            Kind::Any => true,
+            Kind::High => b >> 4 == self.value,
+            Kind::Low => b & 0x0f == self.value,
+            Kind::OneOf => sets[self.value as usize].contains(&b),
+            Kind::NoneOf => !sets[self.value as usize].contains(&b),
         }
     }
 }
@@ -42,16 +54,20 @@ impl ByteTest {
 /// Bytes allowed between two segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gap {
-    pub min: usize,
+    pub min: u32,
     /// `None`: unbounded (`*`).
-    pub max: Option<usize>,
+    pub max: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
-    segments: Vec<Vec<ByteTest>>,
-    /// `gaps[i]` lies between `segments[i]` and `segments[i + 1]`.
-    gaps: Vec<Gap>,
+    tests: Box<[ByteTest]>,
+    /// (start, length) of each segment in `tests`.
+    segments: Box<[(u32, u32)]>,
+    /// `gaps[i]` lies between segment `i` and segment `i + 1`.
+    gaps: Box<[Gap]>,
+    /// The byte sets of `(aa|bb)` and `!(aa|bb)` tests.
+    sets: Box<[Box<[u8]>]>,
     /// (segment, start, length) of the anchor.
     anchor: (usize, usize, usize),
 }
@@ -61,9 +77,9 @@ pub struct Pattern {
 const MAX_SOURCE: usize = 64 * 1024;
 /// Segments per pattern.
 const MAX_SEGMENTS: usize = 64;
-/// The anchor is cut to this many bytes (longer anchors make the automaton
-/// bigger without making candidates rarer).
-const MAX_ANCHOR: usize = 24;
+/// The anchor is cut to this many bytes (a longer one makes candidates no
+/// rarer, only the comparison longer).
+const MAX_ANCHOR: usize = 16;
 /// ClamAV needs two fixed bytes in a row too: shorter anchors would match
 /// almost everywhere.
 const MIN_ANCHOR: usize = 2;
@@ -80,6 +96,7 @@ impl Pattern {
         let s = src.as_bytes();
         let mut segments: Vec<Vec<ByteTest>> = vec![Vec::new()];
         let mut gaps: Vec<Gap> = Vec::new();
+        let mut sets: Vec<Box<[u8]>> = Vec::new();
         let mut i = 0;
         let add_gap = |segments: &mut Vec<Vec<ByteTest>>, gaps: &mut Vec<Gap>, g: Gap| -> Result<(), String> {
             if segments.last().is_some_and(|s| s.is_empty()) {
@@ -88,8 +105,8 @@ impl Pattern {
                 }
                 // Two gaps in a row add up.
                 let last = gaps.last_mut().ok_or("gap")?;
-                last.min += g.min;
-                last.max = last.max.zip(g.max).map(|(a, b)| a + b);
+                last.min = last.min.saturating_add(g.min);
+                last.max = last.max.zip(g.max).map(|(a, b)| a.saturating_add(b));
                 return Ok(());
             }
             if segments.len() >= MAX_SEGMENTS {
@@ -127,16 +144,23 @@ impl Pattern {
                         }
                         set.push(hex_byte(alt.as_bytes()).ok_or("bad hex in alternative")?);
                     }
-                    seg.push(if negate { ByteTest::NoneOf(set) } else { ByteTest::OneOf(set) });
+                    if sets.len() > u8::MAX as usize {
+                        return Err("too many alternatives".into());
+                    }
+                    seg.push(ByteTest::new(if negate { Kind::NoneOf } else { Kind::OneOf }, sets.len() as u8));
+                    sets.push(set.into_boxed_slice());
                     i = end + 1;
                 }
                 _ => {
                     let pair = s.get(i..i + 2).ok_or("odd number of hex digits")?;
                     let test = match pair {
-                        b"??" => ByteTest::Any,
-                        [b'?', l] => ByteTest::Low(nibble(*l).ok_or("bad hex digit")?),
-                        [h, b'?'] => ByteTest::High(nibble(*h).ok_or("bad hex digit")?),
-                        _ => ByteTest::Exact(hex_byte(pair).ok_or_else(|| format!("bad hex {:?}", &src[i..i + 2]))?),
+                        b"??" => ByteTest::new(Kind::Any, 0),
+                        [b'?', l] => ByteTest::new(Kind::Low, nibble(*l).ok_or("bad hex digit")?),
+                        [h, b'?'] => ByteTest::new(Kind::High, nibble(*h).ok_or("bad hex digit")?),
+                        _ => ByteTest::new(
+                            Kind::Exact,
+                            hex_byte(pair).ok_or_else(|| format!("bad hex {:?}", &src[i..i + 2]))?,
+                        ),
                     };
                     seg.push(test);
                     i += 2;
@@ -147,19 +171,25 @@ impl Pattern {
             return Err("a pattern cannot end with a gap".into());
         }
         let anchor = longest_fixed_run(&segments).ok_or("no run of two fixed bytes to anchor on")?;
-        Ok(Pattern { segments, gaps, anchor })
+        let mut bounds = Vec::with_capacity(segments.len());
+        let mut tests = Vec::new();
+        for seg in segments {
+            bounds.push((tests.len() as u32, seg.len() as u32));
+            tests.extend(seg);
+        }
+        Ok(Pattern {
+            tests: tests.into_boxed_slice(),
+            segments: bounds.into_boxed_slice(),
+            gaps: gaps.into_boxed_slice(),
+            sets: sets.into_boxed_slice(),
+            anchor,
+        })
     }
 
-    /// The fixed bytes the automaton looks for.
+    /// The fixed bytes the anchor finder looks for.
     pub fn anchor(&self) -> Vec<u8> {
         let (seg, start, len) = self.anchor;
-        self.segments[seg][start..start + len]
-            .iter()
-            .map(|t| match t {
-                ByteTest::Exact(b) => *b,
-                _ => 0,
-            })
-            .collect()
+        self.segment(seg)[start..start + len].iter().map(|t| t.value).collect()
     }
 
     /// Whether the pattern matches `data` with its anchor found at `at`;
@@ -171,18 +201,23 @@ impl Pattern {
         if !self.segment_at(seg, data, seg_start, budget) {
             return false;
         }
-        let after = seg_start + self.segments[seg].len();
+        let after = seg_start + self.segment(seg).len();
         if !self.forward(seg + 1, data, after, budget) {
             return false;
         }
         self.backward(seg, data, seg_start, start_ok, budget)
     }
 
+    fn segment(&self, i: usize) -> &[ByteTest] {
+        let (start, len) = self.segments[i];
+        &self.tests[start as usize..(start + len) as usize]
+    }
+
     fn segment_at(&self, i: usize, data: &[u8], pos: usize, budget: &mut usize) -> bool {
-        let seg = &self.segments[i];
+        let seg = self.segment(i);
         let Some(window) = data.get(pos..pos + seg.len()) else { return false };
         *budget = budget.saturating_sub(seg.len());
-        seg.iter().zip(window).all(|(t, &b)| t.matches(b))
+        seg.iter().zip(window).all(|(t, &b)| t.matches(b, &self.sets))
     }
 
     /// Segments `i..` placed after `pos`, each within its gap.
@@ -191,10 +226,10 @@ impl Pattern {
             return true;
         }
         let gap = self.gaps[i - 1];
-        let len = self.segments[i].len();
+        let len = self.segment(i).len();
         let last_start = data.len().saturating_sub(len);
-        let hi = gap.max.map_or(last_start, |m| (pos + m).min(last_start));
-        let mut p = pos + gap.min;
+        let hi = gap.max.map_or(last_start, |m| (pos + m as usize).min(last_start));
+        let mut p = pos + gap.min as usize;
         while p <= hi && *budget > 0 {
             if self.segment_at(i, data, p, budget) && self.forward(i + 1, data, p + len, budget) {
                 return true;
@@ -218,9 +253,9 @@ impl Pattern {
             return start_ok(end);
         }
         let gap = self.gaps[i - 1];
-        let len = self.segments[i - 1].len();
-        let Some(latest) = end.checked_sub(gap.min + len) else { return false };
-        let earliest = gap.max.map_or(0, |m| end.saturating_sub(m + len));
+        let len = self.segment(i - 1).len();
+        let Some(latest) = end.checked_sub(gap.min as usize + len) else { return false };
+        let earliest = gap.max.map_or(0, |m| end.saturating_sub(m as usize + len));
         let mut p = latest;
         while p >= earliest && *budget > 0 {
             if self.segment_at(i - 1, data, p, budget) && self.backward(i - 1, data, p, start_ok, budget) {
@@ -236,7 +271,7 @@ impl Pattern {
 }
 
 fn parse_gap(s: &str, bracket: bool) -> Result<Gap, String> {
-    let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("bad gap {s:?}"));
+    let num = |t: &str| t.trim().parse::<u32>().map_err(|_| format!("bad gap {s:?}"));
     let g = match s.split_once('-') {
         None => {
             let n = num(s)?;
@@ -257,7 +292,7 @@ fn longest_fixed_run(segments: &[Vec<ByteTest>]) -> Option<(usize, usize, usize)
     for (si, seg) in segments.iter().enumerate() {
         let mut run_start = 0;
         for j in 0..=seg.len() {
-            let fixed = seg.get(j).is_some_and(|t| matches!(t, ByteTest::Exact(_)));
+            let fixed = seg.get(j).is_some_and(|t| t.kind == Kind::Exact);
             if fixed {
                 continue;
             }

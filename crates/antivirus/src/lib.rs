@@ -9,6 +9,7 @@
 //! a directory ([`load_dir`]) and talking to clamd ([`clamd`]) are the only
 //! parts that touch the outside.
 
+pub mod anchors;
 pub mod clamd;
 pub mod containers;
 pub mod cvd;

@@ -56,6 +56,10 @@ impl Report {
     }
 }
 
+/// Bytes of a raw message scanned as a mail file (its parts are scanned
+/// decoded, in full).
+const RAW_MAIL_SCAN: usize = 1 << 20;
+
 #[derive(Clone)]
 pub struct Scanner {
     db: Arc<Database>,
@@ -93,6 +97,10 @@ impl Scanner {
         let mut budget = Budget::new(&self.limits);
         budget.notes.extend(notes.iter().cloned());
         let mut report = Report { files: 1, ..Report::default() };
+        // The parts are scanned decoded below; of the raw message, what
+        // mail signatures look at (the header and the start of the body)
+        // is enough: past it, a large message is its encoded attachments.
+        let raw = &raw[..raw.len().min(RAW_MAIL_SCAN)];
         if let Some(name) = self.db.scan(raw, FileType::Mail) {
             report.findings.push(Finding::Virus { name, file: "the message".into() });
             return report;

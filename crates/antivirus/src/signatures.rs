@@ -6,14 +6,14 @@
 //!
 //! Lines of other formats, target types and offsets this scanner does not
 //! implement are skipped and counted (`Database::skipped`), never matched
-//! half-right. All patterns' anchors go into one Aho-Corasick automaton, so
-//! thousands of signatures cost one pass over a file.
+//! half-right. All patterns' anchors are found in one pass over a file
+//! ([`crate::anchors`]), so thousands of signatures cost one pass.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use md5::Digest;
 
+use crate::anchors::Anchors;
 use crate::filetype::FileType;
 use crate::hexsig::{hex_decode, Pattern, VERIFY_BUDGET};
 
@@ -60,13 +60,13 @@ impl Offset {
 }
 
 struct BodySig {
-    name: String,
+    name: Box<str>,
     target: FileType,
     offset: Offset,
     pattern: Pattern,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum HashKind {
     Md5,
     Sha1,
@@ -86,8 +86,7 @@ pub struct Counts {
 #[derive(Default)]
 pub struct Builder {
     body: Vec<BodySig>,
-    /// (kind, size or None for any size) -> hash -> name.
-    hashes: HashMap<(HashKind, Option<u64>), HashMap<Vec<u8>, String>>,
+    hashes: Vec<HashSig>,
     counts: Counts,
 }
 
@@ -143,7 +142,9 @@ impl Builder {
             "*" => None,
             s => Some(s.parse::<u64>().map_err(|_| "the size is not a number")?),
         };
-        self.hashes.entry((kind, size)).or_default().insert(hash, f[2].to_string());
+        let mut digest = [0u8; 32];
+        digest[..hash.len()].copy_from_slice(&hash);
+        self.hashes.push(HashSig { kind, digest, size, name: f[2].into() });
         self.counts.hashes += 1;
         Ok(())
     }
@@ -160,7 +161,7 @@ impl Builder {
         };
         match Pattern::parse(f[3]) {
             Ok(pattern) => {
-                self.body.push(BodySig { name: f[0].to_string(), target, offset, pattern });
+                self.body.push(BodySig { name: f[0].into(), target, offset, pattern });
                 self.counts.patterns += 1;
             }
             Err(e) => {
@@ -175,11 +176,11 @@ impl Builder {
         &self.counts
     }
 
-    pub fn build(self) -> Database {
-        // Signatures sharing an anchor share one automaton pattern.
+    pub fn build(mut self) -> Database {
+        // Signatures sharing an anchor share one entry of the anchor finder.
         let mut anchors: Vec<Vec<u8>> = Vec::new();
         let mut by_anchor: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut sigs_of: Vec<Vec<usize>> = Vec::new();
+        let mut sigs_of: Vec<Vec<u32>> = Vec::new();
         for (i, s) in self.body.iter().enumerate() {
             let a = s.pattern.anchor();
             let id = *by_anchor.entry(a.clone()).or_insert_with(|| {
@@ -187,28 +188,52 @@ impl Builder {
                 sigs_of.push(Vec::new());
                 anchors.len() - 1
             });
-            sigs_of[id].push(i);
+            sigs_of[id].push(i as u32);
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(&anchors)
-            .ok();
-        let mut hash_kinds: Vec<HashKind> = self.hashes.keys().map(|(k, _)| *k).collect();
-        hash_kinds.sort_by_key(|k| *k as u8);
-        hash_kinds.dedup();
-        Database { body: self.body, sigs_of, automaton, hashes: self.hashes, hash_kinds, counts: self.counts }
+        self.hashes.sort_by_key(|h| (h.kind as u8, h.digest));
+        let mut sizes: Vec<u64> = self.hashes.iter().filter_map(|h| h.size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut any_size: Vec<HashKind> = self.hashes.iter().filter(|h| h.size.is_none()).map(|h| h.kind).collect();
+        any_size.dedup();
+        let mut kinds: Vec<HashKind> = self.hashes.iter().map(|h| h.kind).collect();
+        kinds.dedup();
+        Database {
+            body: self.body.into_boxed_slice(),
+            sigs_of: sigs_of.into_iter().map(Vec::into_boxed_slice).collect(),
+            anchors: Anchors::new(anchors),
+            hashes: self.hashes.into_boxed_slice(),
+            sizes: sizes.into_boxed_slice(),
+            any_size,
+            kinds,
+            counts: self.counts,
+        }
     }
+}
+
+/// A whole-file hash signature.
+struct HashSig {
+    kind: HashKind,
+    /// The digest, zero-padded to 32 bytes.
+    digest: [u8; 32],
+    /// `None`: any size.
+    size: Option<u64>,
+    name: Box<str>,
 }
 
 /// Loaded signatures, shared by every scan (immutable; an update builds a
 /// new one and swaps it in).
 pub struct Database {
-    body: Vec<BodySig>,
-    sigs_of: Vec<Vec<usize>>,
-    automaton: Option<AhoCorasick>,
-    hashes: HashMap<(HashKind, Option<u64>), HashMap<Vec<u8>, String>>,
-    hash_kinds: Vec<HashKind>,
+    body: Box<[BodySig]>,
+    sigs_of: Box<[Box<[u32]>]>,
+    anchors: Anchors,
+    /// Sorted by (kind, digest).
+    hashes: Box<[HashSig]>,
+    /// Every size a hash signature names: a file of another size is hashed
+    /// only if some signature takes any size.
+    sizes: Box<[u64]>,
+    any_size: Vec<HashKind>,
+    kinds: Vec<HashKind>,
     counts: Counts,
 }
 
@@ -224,48 +249,55 @@ impl Database {
 
     fn scan_hashes(&self, data: &[u8]) -> Option<String> {
         let size = data.len() as u64;
-        for kind in &self.hash_kinds {
-            let sized = self.hashes.get(&(*kind, Some(size)));
-            let any = self.hashes.get(&(*kind, None));
-            if sized.is_none() && any.is_none() {
+        let sized = self.sizes.binary_search(&size).is_ok();
+        for &kind in &self.kinds {
+            if !sized && !self.any_size.contains(&kind) {
                 continue;
             }
-            let digest = match kind {
-                HashKind::Md5 => md5::Md5::digest(data).to_vec(),
-                HashKind::Sha1 => sha1::Sha1::digest(data).to_vec(),
-                HashKind::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            };
-            if let Some(name) = sized.and_then(|m| m.get(&digest)).or_else(|| any.and_then(|m| m.get(&digest))) {
-                return Some(name.clone());
+            let mut digest = [0u8; 32];
+            match kind {
+                HashKind::Md5 => digest[..16].copy_from_slice(&md5::Md5::digest(data)),
+                HashKind::Sha1 => digest[..20].copy_from_slice(&sha1::Sha1::digest(data)),
+                HashKind::Sha256 => digest.copy_from_slice(&sha2::Sha256::digest(data)),
+            }
+            let first = self.hashes.partition_point(|h| (h.kind as u8, h.digest) < (kind as u8, digest));
+            let found = self.hashes[first..]
+                .iter()
+                .take_while(|h| h.kind == kind && h.digest == digest)
+                .find(|h| h.size.is_none_or(|s| s == size));
+            if let Some(h) = found {
+                return Some(h.name.to_string());
             }
         }
         None
     }
 
     fn scan_body(&self, data: &[u8], kind: FileType) -> Option<String> {
-        let ac = self.automaton.as_ref()?;
         let mut budget = VERIFY_BUDGET.saturating_mul(16);
         let len = data.len();
-        for m in ac.find_overlapping_iter(data) {
-            for &i in &self.sigs_of[m.pattern().as_usize()] {
-                let s = &self.body[i];
+        let mut found = None;
+        self.anchors.each(data, |anchor, at| {
+            for &i in self.sigs_of[anchor].iter() {
+                let s = &self.body[i as usize];
                 if !s.target.accepts(kind) {
                     continue;
                 }
                 let mut one = VERIFY_BUDGET.min(budget);
                 let before = one;
-                let found = s.pattern.verify(data, m.start(), &|start| s.offset.allows(start, len), &mut one);
+                let hit = s.pattern.verify(data, at, &|start| s.offset.allows(start, len), &mut one);
                 budget -= before - one;
-                if found {
-                    return Some(s.name.clone());
+                if hit {
+                    found = Some(s.name.to_string());
+                    return true;
                 }
             }
             if budget == 0 {
                 tracing::debug!("signature verification budget spent on one file");
-                return None;
+                return true;
             }
-        }
-        None
+            false
+        });
+        found
     }
 }
 
