@@ -56,6 +56,12 @@ pub enum Command {
     /// The virus scanner and its signatures
     #[command(subcommand)]
     Av(AvCmd),
+    /// Checks, each with a verdict in plain words and the fix (with ADDRESS: that account too)
+    Doctor {
+        address: Option<String>,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Messages held back from their recipients (viruses, suspicious attachments, likely spam)
     #[command(subcommand)]
     Quarantine(QuarantineCmd),

@@ -6,6 +6,7 @@ pub mod av_commands;
 pub mod cli;
 pub mod commands;
 pub mod dns_commands;
+pub mod doctor;
 pub mod import;
 mod router;
 pub mod security_commands;

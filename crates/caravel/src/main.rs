@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Filter(c) => spam_commands::filter(&config, c).await,
         Command::Spam(c) => spam_commands::spam(&config, c).await,
         Command::Av(c) => av_commands::av(&config, c).await,
+        Command::Doctor { address, json } => caravel::doctor::run(&config, address, json.json).await,
         Command::Quarantine(c) => av_commands::quarantine(&config, c).await,
         Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }

@@ -63,6 +63,13 @@ async fn viruses_refused_suspicious_held_and_released() {
     assert!(suspicious["reason"].as_str().is_some_and(|r| r.contains("invoice.pdf.exe")), "{suspicious}");
     let id = suspicious["id"].as_i64().expect("id").to_string();
 
+    // alice hears of what is held for her (the daily digest, run now);
+    // nobody hears of refused viruses; a second run repeats nothing.
+    let sent = caravel::antivirus::notify_recipients(t.store().as_ref(), &t.config.hostname).await.expect("notify");
+    assert_eq!(sent, 1);
+    assert_eq!(caravel::antivirus::notify_recipients(t.store().as_ref(), &t.config.hostname).await.expect("again"), 0);
+    scenario(&t, "digest_received", &[&suspicious["id"].to_string()]).await;
+
     // show prints why and the message itself.
     let (ok, out, _) = admin(&t, &["quarantine", "show", &id]);
     assert!(ok && out.contains("kind: suspicious") && out.contains("pdfexe-1@remote.test"), "{out}");
@@ -73,7 +80,7 @@ async fn viruses_refused_suspicious_held_and_released() {
     let (ok, out, err) = admin(&t, &["quarantine", "release", &id]);
     assert!(ok, "{err}");
     assert!(out.contains("alice@example.test"), "{out}");
-    scenario(&t, "released", &["pdfexe-1"]).await;
+    scenario(&t, "released", &["<pdfexe-1@remote.test>"]).await;
     assert_eq!(held(&t).len(), 2);
     let alice = t.store().get_user(&caravel_store::Address::parse("alice@example.test").expect("a")).await;
     assert!(alice.expect("store").expect("alice").used > used_before, "the released copy counts once delivered");
@@ -89,6 +96,15 @@ async fn viruses_refused_suspicious_held_and_released() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_installed_by_update_is_used_by_the_running_server() {
     let t = TestServer::start().await;
+    let doctor = |t: &TestServer| {
+        let (_, out, _) = admin(t, &["doctor", "--json", "alice@example.test"]);
+        serde_json::from_str::<serde_json::Value>(&out).expect("doctor --json")
+    };
+    let before = doctor(&t);
+    assert_eq!(before[0]["name"], "antivirus");
+    assert_eq!(before[0]["status"], "warn", "{before}");
+    assert!(before[0]["verdict"].as_str().is_some_and(|v| v.contains("only the built-in")), "{before}");
+    assert!(before.as_array().expect("checks").iter().any(|c| c["name"] == "account" && c["status"] == "ok"));
     let dir = tempfile::tempdir().expect("dir");
     let marker = "caravel-update-marker-7f3a";
     std::fs::write(dir.path().join("local.ndb"), ndb("Caravel.Test.UpdateMarker", marker)).expect("write");
@@ -96,6 +112,21 @@ async fn a_signature_installed_by_update_is_used_by_the_running_server() {
     assert!(ok, "{err}");
     assert!(out.contains("installed 1 signature(s)"), "{out}");
     scenario(&t, "marker_refused", &[marker, "Caravel.Test.UpdateMarker"]).await;
+    let after = doctor(&t);
+    assert_eq!(after[0]["status"], "ok", "{after}");
+    assert!(after[0]["verdict"].as_str().is_some_and(|v| v.starts_with("3 signatures from 1 file(s)")), "{after}");
+    // Files a week old get a warning.
+    let installed = std::fs::read_dir(t.config.data_dir.join("antivirus"))
+        .expect("installed")
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("db-"))
+        .expect("a db- directory");
+    let old = std::time::SystemTime::now() - Duration::from_secs(8 * 86_400);
+    let f = std::fs::File::options().write(true).open(installed.path().join("local.ndb")).expect("open");
+    f.set_modified(old).expect("mtime");
+    let stale = doctor(&t);
+    assert_eq!(stale[0]["status"], "warn", "{stale}");
+    assert!(stale[0]["fix"].as_str().is_some_and(|f| f.contains("more than a week old")), "{stale}");
 
     // A broken update changes nothing.
     std::fs::write(dir.path().join("broken.hdb"), "not-a-hash:1:X\n").expect("write");

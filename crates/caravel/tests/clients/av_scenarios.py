@@ -98,6 +98,20 @@ def clean_pdf_delivered():
     expect(tags_in("INBOX", "cleanpdf-1") == 1, "the clean PDF is in the INBOX")
 
 
+def digest_received(held_id):
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=tls_context())
+    m.login(USER, PASSWORD)
+    m.select("INBOX", readonly=True)
+    _, data = m.uid("SEARCH", None, "SUBJECT", '"held for you"')
+    uids = data[0].split()
+    expect(len(uids) == 1, f"one quarantine notice, found {len(uids)}")
+    _, msg = m.uid("FETCH", uids[0], "(BODY.PEEK[])")
+    text = msg[0][1].decode("utf-8", "replace")
+    m.logout()
+    expect(f"#{held_id}" in text and "invoice.pdf.exe" in text and "Order pdfexe-1" in text, text)
+    expect("eicar" not in text.lower(), "refused viruses are not announced to recipients")
+
+
 def released(tag):
     expect(tags_in("INBOX", tag) == 1, f"{tag} is in the INBOX after its release")
 

@@ -1,0 +1,194 @@
+//! `caravel doctor [ADDRESS]`: checks, each with a verdict in plain words
+//! and, when something is wrong, the fix. Exit 1 if any check fails.
+//! (The troubleshooter of the management console will add to these.)
+
+use serde::Serialize;
+
+use caravel_config::Config;
+use caravel_store::{Address, Store};
+
+use crate::antivirus::{av_limits, av_root};
+use crate::commands::{open_existing_store, print_json, CmdResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub verdict: String,
+    /// What to do, when not Ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, status: Status, verdict: String, fix: Option<&str>) -> Check {
+    Check { name, status, verdict, fix: fix.map(String::from) }
+}
+
+/// Signatures older than this get a warning.
+const STALE_DAYS: u64 = 7;
+
+/// The antivirus signatures in use: how many, which version, how old.
+pub fn antivirus(config: &Config, now: u64) -> Check {
+    if !config.antivirus.enabled {
+        return check(
+            "antivirus",
+            Status::Warn,
+            "virus scanning is off".into(),
+            Some("set [antivirus] enabled = true"),
+        );
+    }
+    let engine = match caravel_antivirus::Engine::open(
+        &av_root(config),
+        config.antivirus.signatures.as_deref(),
+        av_limits(config),
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            return check(
+                "antivirus",
+                Status::Fail,
+                format!("the signatures do not load: {e}"),
+                Some("run caravel av update --from DIR|URL with good files"),
+            )
+        }
+    };
+    let info = engine.info();
+    if info.files.is_empty() {
+        return check(
+            "antivirus",
+            Status::Warn,
+            "only the built-in EICAR test signature is installed: viruses are caught by the heuristics alone".into(),
+            Some("install signatures: caravel av update --from DIR|URL, or [antivirus] signatures = \"/var/lib/clamav\" with freshclam"),
+        );
+    }
+    let age_days = now.saturating_sub(info.newest) / 86_400;
+    let version = info.version.map(|v| format!(", database version {v}")).unwrap_or_default();
+    let verdict = format!(
+        "{} signatures from {} file(s){version}, the newest {age_days} day(s) old ({} lines of other types skipped)",
+        info.signatures,
+        info.files.len(),
+        info.skipped
+    );
+    if age_days > STALE_DAYS {
+        return check(
+            "antivirus",
+            Status::Warn,
+            verdict,
+            Some("the signatures are more than a week old: run caravel av update, or set [antivirus] update_from"),
+        );
+    }
+    check("antivirus", Status::Ok, verdict, None)
+}
+
+async fn clamd(config: &Config) -> Option<Check> {
+    let at = config.antivirus.clamd.as_deref()?;
+    let endpoint = caravel_antivirus::clamd::Endpoint::parse(at);
+    Some(match caravel_antivirus::clamd::ping(&endpoint, std::time::Duration::from_secs(5)).await {
+        Ok(()) => check("clamd", Status::Ok, format!("clamd answers at {endpoint}"), None),
+        Err(e) => check(
+            "clamd",
+            Status::Fail,
+            format!("{e}: incoming mail is refused with 451 until it answers"),
+            Some("start clamd (systemctl start clamav-daemon), or remove [antivirus] clamd"),
+        ),
+    })
+}
+
+async fn quarantine(store: &dyn Store) -> Check {
+    match store.held().await {
+        Ok(h) if h.is_empty() => check("quarantine", Status::Ok, "the quarantine is empty".into(), None),
+        Ok(h) => {
+            check("quarantine", Status::Ok, format!("{} message(s) held (caravel quarantine list)", h.len()), None)
+        }
+        Err(e) => check("quarantine", Status::Fail, format!("cannot read the quarantine: {e}"), None),
+    }
+}
+
+async fn account(store: &dyn Store, address: &str, now: i64) -> Vec<Check> {
+    let a = match Address::parse(address) {
+        Ok(a) => a,
+        Err(e) => return vec![check("account", Status::Fail, e, Some("give an address such as alice@example.com"))],
+    };
+    let user = match store.get_user(&a).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return vec![check(
+                "account",
+                Status::Fail,
+                format!("there is no account {a}: mail to it is refused and nobody can sign in as it"),
+                Some("caravel user add ADDRESS, or caravel alias add if it should go to someone else"),
+            )]
+        }
+        Err(e) => return vec![check("account", Status::Fail, e.to_string(), None)],
+    };
+    let mut out = vec![check("account", Status::Ok, format!("{} exists", user.address), None)];
+    match user.locked_until.filter(|t| *t > now) {
+        Some(t) => out.push(check(
+            "sign-in",
+            Status::Fail,
+            format!(
+                "sign-in is locked for {} more minute(s) after {} failed attempts",
+                (t - now + 59) / 60,
+                user.failed_logins
+            ),
+            Some("caravel user unlock ADDRESS (and check the password the devices use)"),
+        )),
+        None => out.push(check("sign-in", Status::Ok, "sign-in is not locked".into(), None)),
+    }
+    if let Some(q) = user.quota {
+        let pct = user.used * 100 / q.max(1);
+        let status = if user.used >= q {
+            Status::Fail
+        } else if pct >= 90 {
+            Status::Warn
+        } else {
+            Status::Ok
+        };
+        out.push(check(
+            "quota",
+            status,
+            format!("{} of {} bytes used ({pct}%)", user.used, q),
+            (status != Status::Ok)
+                .then_some("delete or archive mail, or raise it: caravel user set ADDRESS --quota SIZE"),
+        ));
+    }
+    out
+}
+
+pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
+    let store = open_existing_store(config)?;
+    let now = caravel_store::now_secs();
+    let mut checks = vec![antivirus(config, now as u64)];
+    checks.extend(clamd(config).await);
+    checks.push(quarantine(store.as_ref()).await);
+    if let Some(a) = address {
+        checks.extend(account(store.as_ref(), &a, now).await);
+    }
+    if json {
+        print_json(&checks)?;
+    } else {
+        for c in &checks {
+            let word = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{word}  {}: {}", c.name, c.verdict);
+            if let Some(f) = &c.fix {
+                println!("      fix: {f}");
+            }
+        }
+    }
+    match checks.iter().filter(|c| c.status == Status::Fail).count() {
+        0 => Ok(()),
+        n => Err(format!("{n} check(s) failed")),
+    }
+}
