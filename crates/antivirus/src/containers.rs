@@ -294,7 +294,7 @@ pub fn embedded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let rtf = data.starts_with(b"{\\rtf");
     let (marker, decode): (&[u8], Decoder) = if rtf { (b"\\objdata", hex_run) } else { (b";base64,", base64_run) };
     let mut at = 0;
-    while let Some(p) = find(&data[at..], marker) {
+    while let Some(p) = data.get(at..).and_then(|rest| find(rest, marker)) {
         let start = at + p + marker.len();
         let room = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
         let (bytes, used) = decode(&data[start..data.len().min(start + room.saturating_mul(2) + 16)]);
@@ -496,6 +496,14 @@ mod tests {
         let kids = embedded("a.rtf", rtf, &mut b);
         assert_eq!(kids.len(), 1);
         assert_eq!(&kids[0].data[8..12], b"MZ\x90\x00");
+    }
+
+    #[test]
+    fn a_marker_at_the_very_end() {
+        let l = Limits::default();
+        let mut b = Budget::new(&l);
+        assert!(embedded("x", b"text;base64,", &mut b).is_empty());
+        assert!(embedded("x", b"{\\rtf1 \\objdata", &mut b).is_empty());
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Pattern {
                         [h, b'?'] => ByteTest::new(Kind::High, nibble(*h).ok_or("bad hex digit")?),
                         _ => ByteTest::new(
                             Kind::Exact,
-                            hex_byte(pair).ok_or_else(|| format!("bad hex {:?}", &src[i..i + 2]))?,
+                            hex_byte(pair).ok_or_else(|| format!("bad hex {:?}", String::from_utf8_lossy(pair)))?,
                         ),
                     };
                     seg.push(test);
@@ -396,6 +396,8 @@ mod tests {
             assert!(Pattern::parse(p).is_err(), "{p}");
         }
         assert!(Pattern::parse(&"61".repeat(40_000)).is_err());
+        // Not hex, and not even ASCII (found by fuzzing: no panic on the message).
+        assert!(Pattern::parse("0ÿdf").is_err());
     }
 
     #[test]

@@ -45,6 +45,15 @@ fn ndb(name: &str, marker: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn viruses_refused_suspicious_held_and_released() {
     let t = TestServer::start().await;
+    let (ok, _, err) = admin(&t, &["filter", "keyword", "add", "zircon bargain", "--action", "quarantine"]);
+    assert!(ok, "{err}");
+    scenario(&t, "keyword_held", &[]).await;
+    let spam = held(&t);
+    assert_eq!(spam.len(), 1, "{spam:#?}");
+    assert_eq!((spam[0]["kind"].as_str(), spam[0]["subject"].as_str()), (Some("spam"), Some("Order spamheld-1")));
+    let (ok, _, err) = admin(&t, &["quarantine", "release", &spam[0]["id"].to_string()]);
+    assert!(ok, "{err}");
+    scenario(&t, "released", &["<spamheld-1@remote.test>"]).await;
     scenario(&t, "eicar_refused", &[]).await;
     scenario(&t, "double_extension_held", &[]).await;
     scenario(&t, "clean_pdf_delivered", &[]).await;
@@ -128,11 +137,58 @@ async fn a_signature_installed_by_update_is_used_by_the_running_server() {
     assert_eq!(stale[0]["status"], "warn", "{stale}");
     assert!(stale[0]["fix"].as_str().is_some_and(|f| f.contains("more than a week old")), "{stale}");
 
+    // From a URL: a SHA256SUMS list served over HTTP, each file checked
+    // against it; a whole-file .hdb hash this time.
+    let web = tempfile::tempdir().expect("web");
+    let file = b"caravel hdb marker: the exact bytes of one attachment\n";
+    let md5 = {
+        let out = Command::new("md5sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("md5sum");
+        use std::io::Write;
+        out.stdin.as_ref().expect("stdin").write_all(file).expect("write");
+        String::from_utf8(out.wait_with_output().expect("md5sum").stdout).expect("utf8")[..32].to_string()
+    };
+    std::fs::write(web.path().join("marker.hdb"), format!("{md5}:{}:Caravel.Test.HashMarker\n", file.len()))
+        .expect("w");
+    std::fs::write(web.path().join("local.ndb"), ndb("Caravel.Test.UpdateMarker", marker)).expect("w");
+    let sums = Command::new("sha256sum")
+        .current_dir(web.path())
+        .args(["marker.hdb", "local.ndb"])
+        .output()
+        .expect("sha256sum");
+    std::fs::write(web.path().join("SHA256SUMS"), &sums.stdout).expect("w");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut http = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(web.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let url = format!("http://127.0.0.1:{port}/SHA256SUMS");
+    let mut result = admin(&t, &["av", "update", "--from", &url]);
+    for _ in 0..50 {
+        if result.0 || !result.2.contains("refused") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the server is still starting
+        result = admin(&t, &["av", "update", "--from", &url]);
+    }
+    assert!(result.0, "{}", result.2);
+    assert!(result.1.contains("installed 2 signature(s)"), "{}", result.1);
+    std::fs::write(web.path().join("tmp.txt"), file).expect("w");
+    scenario(&t, "file_refused", &[&web.path().join("tmp.txt").display().to_string(), "Caravel.Test.HashMarker"]).await;
+    // A file that does not match its listed sum is refused, and nothing changes.
+    std::fs::write(web.path().join("marker.hdb"), "0123456789abcdef0123456789abcdef:5:Other\n").expect("w");
+    let (ok, _, err) = admin(&t, &["av", "update", "--from", &url]);
+    assert!(!ok && err.contains("does not match"), "{err}");
+    let _ = http.kill();
+    let _ = http.wait();
+
     // A broken update changes nothing.
     std::fs::write(dir.path().join("broken.hdb"), "not-a-hash:1:X\n").expect("write");
     let (ok, _, err) = admin(&t, &["av", "update", "--from", &dir.path().display().to_string()]);
     assert!(!ok && err.contains("broken.hdb line 1"), "{err}");
-    assert_eq!(t.server.antivirus.info().signatures, 3);
+    assert_eq!(t.server.antivirus.info().signatures, 4);
 }
 
 #[test]

@@ -93,6 +93,13 @@ def double_extension_held():
     nowhere("pdfexe-1")
 
 
+def keyword_held():
+    raw = message("spamheld-1").replace(b"Please find", b"Zircon bargain: please find")
+    send(raw)
+    time.sleep(0.5)
+    nowhere("spamheld-1")
+
+
 def clean_pdf_delivered():
     send(message("cleanpdf-1", PDF, "price list.pdf"))
     expect(tags_in("INBOX", "cleanpdf-1") == 1, "the clean PDF is in the INBOX")
@@ -138,6 +145,24 @@ def marker_refused(marker, signature):
         n += 1
         try:
             send(message(f"marker-{n}", marker.encode(), "notes.txt"))
+        except smtplib.SMTPDataError as e:
+            text = e.smtp_error.decode()
+            expect(e.smtp_code == 554 and signature in text, text)
+            return
+        expect(time.time() < deadline, f"{signature} was not used within 30 s")
+        time.sleep(1)
+
+
+def file_refused(path, signature):
+    """The file at PATH, attached as it is, is refused naming SIGNATURE
+    (retried while the server loads new signatures)."""
+    data = open(path, "rb").read()
+    deadline = time.time() + 30
+    n = 0
+    while True:
+        n += 1
+        try:
+            send(message(f"file-{n}", data, "statement.dat"))
         except smtplib.SMTPDataError as e:
             text = e.smtp_error.decode()
             expect(e.smtp_code == 554 and signature in text, text)
