@@ -173,7 +173,17 @@ pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
             print!("{text}");
             Ok(())
         }
-        QuarantineCmd::Release { id } => {
+        QuarantineCmd::Release { id, force } => {
+            if !force {
+                if let Some((h, _)) = store.held_message(id).await.map_err(|e| e.to_string())? {
+                    if h.kind == caravel_store::HeldKind::Virus {
+                        return Err(format!(
+                            "held message {id} was refused for a virus ({}); add --force to deliver it anyway",
+                            h.reason
+                        ));
+                    }
+                }
+            }
             let to = release(store.clone() as std::sync::Arc<dyn Store>, config, id).await?;
             println!("released held message {id} to {}", to.join(", "));
             Ok(())

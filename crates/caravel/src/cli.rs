@@ -356,7 +356,12 @@ pub enum QuarantineCmd {
     /// One held message: why, from whom, to whom, and its text
     Show { id: i64 },
     /// Deliver a held message to its recipients' inboxes (and learn it as not spam)
-    Release { id: i64 },
+    Release {
+        id: i64,
+        /// Needed to release a message in which a virus was found
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete a held message
     Del { id: i64 },
 }

@@ -95,6 +95,8 @@ async fn viruses_refused_suspicious_held_and_released() {
     assert!(alice.expect("store").expect("alice").used > used_before, "the released copy counts once delivered");
 
     let virus_id = viruses[0]["id"].as_i64().expect("id").to_string();
+    let (ok, _, err) = admin(&t, &["quarantine", "release", &virus_id]);
+    assert!(!ok && err.contains("--force"), "a virus is released only on purpose: {err}");
     let (ok, _, _) = admin(&t, &["quarantine", "del", &virus_id]);
     assert!(ok);
     assert_eq!(held(&t).len(), 1);
