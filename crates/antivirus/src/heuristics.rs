@@ -121,6 +121,13 @@ pub fn ole_has_macros(data: &[u8]) -> bool {
     data.windows(VBA_PROJECT.len()).any(|w| w == VBA_PROJECT)
 }
 
+/// An OLE2 container holding an encrypted Office document (a password-
+/// protected .docx/.xlsx is stored as an `EncryptedPackage` stream).
+pub fn ole_is_encrypted(data: &[u8]) -> bool {
+    const ENCRYPTED: &[u8] = b"E\0n\0c\0r\0y\0p\0t\0e\0d\0P\0a\0c\0k\0a\0g\0e\0";
+    data.windows(ENCRYPTED.len()).any(|w| w == ENCRYPTED)
+}
+
 /// An OOXML/ODF archive entry that holds macros.
 pub fn is_macro_entry(entry: &str) -> bool {
     let e = entry.to_ascii_lowercase();
@@ -152,6 +159,9 @@ mod tests {
         );
         assert!(ole_has_macros(&ole));
         assert!(!ole_has_macros(b"_VBA_PROJECT in ASCII only"));
+        let enc: Vec<u8> = "EncryptedPackage".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert!(ole_is_encrypted(&[&[0u8; 64][..], &enc].concat()));
+        assert!(!ole_is_encrypted(&ole));
         assert!(is_macro_entry("word/vbaProject.bin"));
         assert!(!is_macro_entry("word/document.xml"));
     }

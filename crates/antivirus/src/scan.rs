@@ -149,6 +149,13 @@ impl Scanner {
                         detail: format!("{} is an Office document with macros", item.name),
                     },
                 ),
+                FileType::Ole2 if heuristics::ole_is_encrypted(&item.data) => push_once(
+                    &mut report,
+                    Finding::Suspicious {
+                        kind: Heuristic::Encrypted,
+                        detail: format!("{} is a password-protected Office document and cannot be scanned", item.name),
+                    },
+                ),
                 _ => {}
             }
             let container = matches!(

@@ -70,9 +70,31 @@ fn main() {
         let resolver = caravel_dns::Resolver::new(&[addr], Duration::from_secs(2)).expect("resolver");
         let auth = AuthenticationStage { dns: resolver, hostname: "mx.example.test".into(), store: store.clone() };
         let spam_only = Pipeline::new(vec![Box::new(spam.clone()) as Box<dyn Stage>]);
+        let auth2 =
+            AuthenticationStage { dns: auth.dns.clone(), hostname: auth.hostname.clone(), store: store.clone() };
         let with_auth = Pipeline::new(vec![Box::new(auth) as Box<dyn Stage>, Box::new(spam.clone())]);
+        // The virus scanner with 10,000 signatures of its own.
+        let av_dir = tempfile::tempdir().expect("tempdir");
+        let sigs: String = (0..10_000)
+            .map(|i| format!("Bench.{i}:0:*:{:016x}{:08x}\n", i as u64 * 0x9e37_79b9_7f4a_7c15, i))
+            .collect();
+        std::fs::write(av_dir.path().join("bench.ndb"), sigs).expect("signatures");
+        let engine =
+            caravel_antivirus::Engine::open(&dir.path().join("antivirus"), Some(av_dir.path()), Default::default())
+                .expect("engine");
+        let av = caravel_filter::antivirus::AntivirusStage {
+            engine: Arc::new(engine),
+            actions: Default::default(),
+            clamd: None,
+            store: store.clone(),
+        };
+        let whole = Pipeline::new(vec![Box::new(av) as Box<dyn Stage>, Box::new(auth2), Box::new(spam.clone())]);
         let messages: Vec<Vec<u8>> = (0..64).map(message).collect();
-        for (label, pipeline) in [("spam stage", &spam_only), ("authentication + spam", &with_auth)] {
+        for (label, pipeline) in [
+            ("spam stage", &spam_only),
+            ("authentication + spam", &with_auth),
+            ("antivirus + authentication + spam", &whole),
+        ] {
             // Warm up (rules compiled, model loaded, DNS answers cached).
             for m in &messages {
                 run(pipeline, m).await;
