@@ -229,6 +229,36 @@ pub fn sevenz(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     out
 }
 
+/// zlib streams inside an OLE2 document (old PowerPoint keeps embedded
+/// objects compressed in its own stream format): every position that holds
+/// a valid zlib header is tried, at most 32 streams.
+pub fn ole_zlib(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(p) = memchr::memchr(0x78, &data[at..]) {
+        let i = at + p;
+        at = i + 1;
+        let Some(&flg) = data.get(i + 1) else { break };
+        // RFC 1950 §2.2: CMF*256 + FLG is a multiple of 31; no preset dictionary.
+        if !(0x78u16 * 256 + flg as u16).is_multiple_of(31) || flg & 0x20 != 0 {
+            continue;
+        }
+        let mut probe = [0u8; 64];
+        let mut z = flate2::read::ZlibDecoder::new(&data[i..]);
+        if !matches!(z.read(&mut probe), Ok(n) if n == probe.len()) {
+            continue;
+        }
+        if out.len() >= 32 || !budget.another_file(name) {
+            break;
+        }
+        let stream = format!("{name}/stream at {i}");
+        if let Some(d) = budget.read(&stream, flate2::read::ZlibDecoder::new(&data[i..]), Some(data.len() - i)) {
+            out.push(Child { name: stream, data: d, named: false });
+        }
+    }
+    out
+}
+
 /// The deflated streams of a PDF (where embedded files and scripts live).
 pub fn pdf(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
@@ -282,6 +312,101 @@ pub fn uuencoded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
         out.push(Child { name: entry, data: d, named: true });
     }
     out
+}
+
+/// A BinHex 4.0 file (old Macintosh mailers): 6-bit text between colons,
+/// run-length coded, a header with the name and fork lengths, then the
+/// data fork (returned) and the resource fork.
+pub fn binhex(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    const ALPHABET: &[u8] = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr";
+    let Some(intro) = find(data, b"(This file must be converted with BinHex") else { return vec![] };
+    let Some(start) = memchr::memchr(b':', &data[intro..]).map(|p| intro + p + 1) else { return vec![] };
+    let cap = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
+    let (mut raw, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for &c in &data[start..] {
+        if c == b':' {
+            break;
+        }
+        let Some(v) = ALPHABET.iter().position(|&a| a == c) else { continue };
+        acc = acc << 6 | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            raw.push((acc >> bits) as u8);
+            if raw.len() > cap {
+                break;
+            }
+        }
+    }
+    // Run-length coding: 0x90 n repeats the previous byte n-1 more times;
+    // 0x90 0 is a literal 0x90.
+    let mut plain: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() && plain.len() <= cap {
+        if raw[i] == 0x90 && i + 1 < raw.len() {
+            match (raw[i + 1], plain.last().copied()) {
+                (0, _) => plain.push(0x90),
+                (n, Some(prev)) => plain.extend(std::iter::repeat_n(prev, (n as usize - 1).min(cap))),
+                (_, None) => {}
+            }
+            i += 2;
+        } else {
+            plain.push(raw[i]);
+            i += 1;
+        }
+    }
+    let Some(&n) = plain.first() else { return vec![] };
+    let n = n as usize;
+    let header_end = 1 + n + 1 + 4 + 4 + 2 + 4 + 4 + 2;
+    let Some(h) = plain.get(..header_end) else { return vec![] };
+    let entry = String::from_utf8_lossy(&h[1..1 + n]).into_owned();
+    let len = u32::from_be_bytes([h[n + 12], h[n + 13], h[n + 14], h[n + 15]]) as usize;
+    let fork = &plain[header_end..plain.len().min(header_end.saturating_add(len))];
+    if fork.is_empty() || !budget.another_file(name) {
+        return vec![];
+    }
+    budget.total += fork.len();
+    vec![Child { name: entry, data: fork.to_vec(), named: true }]
+}
+
+/// A file packed by Microsoft's COMPRESS.EXE (`SZDD`): LZSS with a
+/// 4 KiB window that starts filled with spaces.
+pub fn szdd(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
+    let Some(body) = data.strip_prefix(b"SZDD\x88\xf0\x27\x33").and_then(|d| d.get(6..)) else { return vec![] };
+    let cap = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
+    let cap = cap.min(body.len().saturating_mul(budget.limits.max_ratio).max(RATIO_FLOOR));
+    let mut window = [b' '; 4096];
+    let mut pos = 4096 - 16;
+    let mut out = Vec::new();
+    let mut input = body.iter().copied();
+    'outer: while let Some(flags) = input.next() {
+        for bit in 0..8 {
+            if out.len() > cap {
+                budget.note(Heuristic::Limits, format!("{name} unpacks to more than {cap} bytes"));
+                return vec![];
+            }
+            if flags >> bit & 1 == 1 {
+                let Some(b) = input.next() else { break 'outer };
+                out.push(b);
+                window[pos] = b;
+                pos = (pos + 1) & 4095;
+            } else {
+                let (Some(lo), Some(hi)) = (input.next(), input.next()) else { break 'outer };
+                let from = lo as usize | ((hi as usize & 0xf0) << 4);
+                for k in 0..(hi as usize & 0x0f) + 3 {
+                    let b = window[(from + k) & 4095];
+                    out.push(b);
+                    window[pos] = b;
+                    pos = (pos + 1) & 4095;
+                }
+            }
+        }
+    }
+    if out.is_empty() || !budget.another_file(name) {
+        return vec![];
+    }
+    budget.total += out.len();
+    vec![Child { name: format!("{name}.unpacked"), data: out, named: false }]
 }
 
 /// Decodes a run of text into bytes: (bytes, input bytes used).

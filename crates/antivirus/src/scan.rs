@@ -166,6 +166,7 @@ impl Scanner {
                     | FileType::Tar
                     | FileType::SevenZip
                     | FileType::Pdf
+                    | FileType::Ole2
                     | FileType::Mail
             );
             if container && item.depth >= self.limits.max_depth {
@@ -201,11 +202,14 @@ impl Scanner {
             FileType::Tar => containers::tar(name, &item.data, budget),
             FileType::SevenZip => containers::sevenz(name, &item.data, budget),
             FileType::Pdf => containers::pdf(name, &item.data, budget),
+            FileType::Ole2 => containers::ole_zlib(name, &item.data, budget),
             FileType::Mail => caravel_store::mime::with_parsed(&item.data, |m| containers::message_parts(m, budget))
                 .unwrap_or_default(),
             FileType::Other => {
                 let mut found = containers::uuencoded(name, &item.data, budget);
                 found.extend(containers::embedded(name, &item.data, budget));
+                found.extend(containers::binhex(name, &item.data, budget));
+                found.extend(containers::szdd(name, &item.data, budget));
                 found
             }
             _ => Vec::new(),

@@ -14,7 +14,7 @@ const TESTFILES: &str = "/usr/share/clamav-testfiles";
 const SIGNATURE: &str = include_str!("data/clam-testprog.ndb");
 
 /// Formats the scanner opens: zip (deflate, deflate64, bzip2), gzip, bzip2,
-/// tar, 7z, MIME (base64, uuencode), PDF streams, HTML data URIs, RTF objects.
+/// tar, 7z, zlib streams in OLE2 documents, BinHex, SZDD, MIME (base64, uuencode), PDF streams, HTML data URIs, RTF objects.
 const OPENED: &[&str] = &[
     "clam.exe",
     "clam.zip",
@@ -29,6 +29,9 @@ const OPENED: &[&str] = &[
     "clam.exe.html",
     "clam.exe.rtf",
     "clam.7z",
+    "clam.ppt",
+    "clam.exe.binhex",
+    "clam.exe.szdd",
     // Archives in archives, twelve levels deep.
     "clam_cache_emax.tgz",
 ];
