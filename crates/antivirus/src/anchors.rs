@@ -18,8 +18,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 const BITS: u32 = 20;
 
-/// The table's keys are already well-mixed words: one multiply is hash
-/// enough (the default SipHash would cost more than the rest of a lookup).
+/// One multiply, and the high half folded into the low one (the table picks
+/// buckets by the low bits, which a multiply alone leaves depending on the
+/// key's low bytes only); SipHash would cost more than the rest of a lookup.
 #[derive(Default)]
 struct WordHasher(u64);
 
@@ -33,7 +34,8 @@ impl Hasher for WordHasher {
         }
     }
     fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let x = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
     }
     fn write_u16(&mut self, n: u16) {
         self.write_u32(n as u32);

@@ -5,7 +5,7 @@
 
 use std::io::{Cursor, Read};
 
-use mail_parser::{Message, MimeHeaders, PartType};
+use mail_parser::{Encoding, Message, MimeHeaders, PartType};
 
 use crate::heuristics::{is_macro_entry, Heuristic};
 
@@ -64,8 +64,10 @@ impl<'l> Budget<'l> {
         self.total
     }
 
-    fn note(&mut self, h: Heuristic, detail: String) {
-        if self.notes.len() < 16 {
+    /// The first note of each kind is kept (each kind has its own action:
+    /// many notes of one kind must not crowd out another).
+    pub fn note(&mut self, h: Heuristic, detail: String) {
+        if !self.notes.iter().any(|(k, _)| *k == h) {
             self.notes.push((h, detail));
         }
     }
@@ -117,11 +119,20 @@ impl<'l> Budget<'l> {
 /// Opens a zip archive (and notes encrypted entries and Office macros).
 pub fn zip(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
-    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(data)) else { return out };
+    let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
+        Ok(a) => a,
+        Err(e) => {
+            budget.note(Heuristic::Unscannable, format!("{name} is a zip archive that cannot be opened ({e})"));
+            return out;
+        }
+    };
     for i in 0..archive.len() {
         let (entry, encrypted, is_dir, packed) = match archive.by_index_raw(i) {
             Ok(f) => (f.name().to_string(), f.encrypted(), f.is_dir(), f.compressed_size() as usize),
-            Err(_) => continue,
+            Err(e) => {
+                budget.note(Heuristic::Unscannable, format!("{name}: entry {i} cannot be read ({e})"));
+                continue;
+            }
         };
         if is_dir {
             continue;
@@ -136,7 +147,13 @@ pub fn zip(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
         if !budget.another_file(name) {
             break;
         }
-        let Ok(f) = archive.by_index(i) else { continue };
+        let f = match archive.by_index(i) {
+            Ok(f) => f,
+            Err(e) => {
+                budget.note(Heuristic::Unscannable, format!("{name}: {entry} cannot be unpacked ({e})"));
+                continue;
+            }
+        };
         if let Some(d) = budget.read(&format!("{name}/{entry}"), f, Some(packed)) {
             out.push(Child { name: entry, data: d, named: true });
         }
@@ -175,7 +192,13 @@ pub fn tar(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut archive = tar::Archive::new(Cursor::new(data));
     let Ok(entries) = archive.entries() else { return out };
     for entry in entries {
-        let Ok(e) = entry else { break };
+        let e = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                budget.note(Heuristic::Unscannable, format!("{name} is a damaged tar archive ({err})"));
+                break;
+            }
+        };
         if !e.header().entry_type().is_file() {
             continue;
         }
@@ -194,12 +217,18 @@ pub fn tar(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
 /// A 7z archive (LZMA, LZMA2 and the other methods the decoder has).
 pub fn sevenz(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
-    let mut reader = match sevenz_rust2::ArchiveReader::new(Cursor::new(data), sevenz_rust2::Password::empty()) {
+    // The decoder's own allocations (dictionaries, headers) are bounded
+    // too, not only what it writes out.
+    let memory_kb = (budget.limits.max_file_size / 1024).max(64 * 1024);
+    let reader = sevenz_rust2::ArchiveReader::new_with_memory_limit(
+        Cursor::new(data),
+        sevenz_rust2::Password::empty(),
+        memory_kb,
+    );
+    let mut reader = match reader {
         Ok(r) => r,
         Err(e) => {
-            if format!("{e:?}").to_ascii_lowercase().contains("password") {
-                budget.note(Heuristic::Encrypted, format!("{name} is an encrypted 7z archive and cannot be scanned"));
-            }
+            sevenz_failed(name, &e, budget);
             return out;
         }
     };
@@ -222,11 +251,20 @@ pub fn sevenz(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
         }
     });
     if let Err(e) = result {
-        if format!("{e:?}").to_ascii_lowercase().contains("password") {
-            budget.note(Heuristic::Encrypted, format!("{name} is an encrypted 7z archive and cannot be scanned"));
-        }
+        sevenz_failed(name, &e, budget);
     }
     out
+}
+
+/// A 7z archive that could not be read: encrypted (AES, which this build
+/// does not decode) or otherwise unreadable.
+fn sevenz_failed(name: &str, e: &sevenz_rust2::Error, budget: &mut Budget) {
+    let text = format!("{e:?}").to_ascii_lowercase();
+    if text.contains("password") || text.contains("aes") || text.contains("06f10701") {
+        budget.note(Heuristic::Encrypted, format!("{name} is an encrypted 7z archive and cannot be scanned"));
+    } else {
+        budget.note(Heuristic::Unscannable, format!("{name} is a 7z archive that cannot be opened ({e})"));
+    }
 }
 
 /// zlib streams inside an OLE2 document (old PowerPoint keeps embedded
@@ -305,6 +343,9 @@ pub fn uuencoded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let room = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
     let mut out = Vec::new();
     for (entry, d) in crate::uu::decode_all(data, 64, room) {
+        if d.len() >= room {
+            budget.note(Heuristic::Limits, format!("{name}: the uuencoded {entry} is larger than {room} bytes"));
+        }
         if !budget.another_file(name) {
             break;
         }
@@ -334,6 +375,7 @@ pub fn binhex(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
             bits -= 8;
             raw.push((acc >> bits) as u8);
             if raw.len() > cap {
+                budget.note(Heuristic::Limits, format!("{name}: the BinHex file is larger than {cap} bytes"));
                 break;
             }
         }
@@ -416,13 +458,18 @@ type Decoder = fn(&[u8]) -> (Vec<u8>, usize);
 /// hex-encoded objects of an RTF document (`\objdata`).
 pub fn embedded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
-    let rtf = data.starts_with(b"{\\rtf");
+    // Word opens "{\\rt" without the "f".
+    let rtf = data.starts_with(b"{\\rt");
     let (marker, decode): (&[u8], Decoder) = if rtf { (b"\\objdata", hex_run) } else { (b";base64,", base64_run) };
     let mut at = 0;
     while let Some(p) = data.get(at..).and_then(|rest| find(rest, marker)) {
         let start = at + p + marker.len();
         let room = budget.limits.max_file_size.min(budget.limits.max_total.saturating_sub(budget.total));
-        let (bytes, used) = decode(&data[start..data.len().min(start + room.saturating_mul(2) + 16)]);
+        let window = &data[start..data.len().min(start + room.saturating_mul(2) + 16)];
+        let (bytes, used) = decode(window);
+        if used == window.len() && start + used < data.len() {
+            budget.note(Heuristic::Limits, format!("{name}: an embedded file is larger than {room} bytes"));
+        }
         at = start + used.max(1);
         if bytes.len() < 16 {
             continue;
@@ -438,15 +485,43 @@ pub fn embedded(name: &str, data: &[u8], budget: &mut Budget) -> Vec<Child> {
 
 /// Hex digits (whitespace between them allowed) decoded, and how many
 /// input bytes they took.
+/// Control words (`\\par`, `\\*`) and braces inside the data are skipped, as
+/// Word skips them (a known way to hide an object from scanners).
 fn hex_run(s: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
     let mut high: Option<u8> = None;
     let mut i = 0;
+    let mut depth = 0usize;
     while i < s.len() {
         let c = s[i];
         if c.is_ascii_whitespace() {
             i += 1;
             continue;
+        }
+        match c {
+            b'\\' => {
+                i += 1;
+                while i < s.len() && (s[i].is_ascii_alphabetic() || s[i] == b'*') {
+                    i += 1;
+                }
+                while i < s.len() && (s[i].is_ascii_digit() || s[i] == b'-') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+                continue;
+            }
+            // The object's own group closes: the data ends.
+            b'}' if depth == 0 => break,
+            b'}' => {
+                depth -= 1;
+                i += 1;
+                continue;
+            }
+            _ => {}
         }
         let Some(v) = (c as char).to_digit(16) else { break };
         match high.take() {
@@ -489,37 +564,124 @@ fn base64_run(s: &[u8]) -> (Vec<u8>, usize) {
 
 /// The decoded parts of a parsed message (nested messages included), in
 /// order; attachments keep their names.
+///
+/// Each part is decoded here from its raw bytes, not taken from the
+/// parser: the parser converts text parts to UTF-8 (a zip sent as
+/// `text/plain` would no longer be a zip) and gives up on base64 with one
+/// stray character, where mail programs skip it (RFC 2045 §6.8) and save
+/// the file. A part without a transfer encoding the parser knows, whose
+/// body is base64 all the same, is scanned both ways.
 pub fn message_parts(msg: &Message, budget: &mut Budget) -> Vec<Child> {
     let mut out = Vec::new();
     let mut stack: Vec<&Message> = vec![msg];
     let mut n = 0;
     while let Some(m) = stack.pop() {
+        let raw = m.raw_message();
         for part in &m.parts {
-            let data: &[u8] = match &part.body {
-                PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
-                PartType::Binary(b) | PartType::InlineBinary(b) => b,
+            match &part.body {
                 PartType::Message(inner) => {
                     stack.push(inner);
                     continue;
                 }
                 PartType::Multipart(_) => continue,
-            };
-            n += 1;
-            if !budget.another_file("the message") {
-                return out;
+                _ => {}
             }
-            if data.len() > budget.limits.max_file_size {
+            n += 1;
+            let body = raw.get(part.offset_body as usize..part.offset_end as usize).unwrap_or_default();
+            if body.len() > budget.limits.max_file_size.saturating_mul(4) / 3 + 1024 {
                 budget
                     .note(Heuristic::Limits, format!("part {n} is larger than {} bytes", budget.limits.max_file_size));
                 continue;
             }
-            budget.total += data.len();
             let (name, named) = match part.attachment_name() {
                 Some(a) => (a.to_string(), true),
                 None => (format!("part {n}"), false),
             };
-            out.push(Child { name, data: data.to_vec(), named });
+            // The header's word, not the parser's reading of it: the parser
+            // drops the encoding of a body it could not decode.
+            let cte = part.content_transfer_encoding().map(|e| e.trim().to_ascii_lowercase());
+            let encoding = match cte.as_deref() {
+                Some("base64") => Encoding::Base64,
+                Some("quoted-printable") => Encoding::QuotedPrintable,
+                _ => part.encoding,
+            };
+            let mut decoded = vec![match encoding {
+                Encoding::Base64 => base64_lenient(body),
+                Encoding::QuotedPrintable => quoted_printable(body),
+                Encoding::None => body.to_vec(),
+            }];
+            if encoding == Encoding::None && looks_base64(body) {
+                decoded.push(base64_lenient(body));
+            }
+            for data in decoded {
+                if !budget.another_file("the message") {
+                    return out;
+                }
+                budget.total += data.len();
+                out.push(Child { name: name.clone(), data, named });
+            }
         }
+    }
+    out
+}
+
+/// Base64 with anything outside the alphabet skipped, up to the padding.
+fn base64_lenient(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = acc << 6 | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// A body that is base64 whatever its header says: lines of the alphabet
+/// only, long enough to be a file.
+fn looks_base64(s: &[u8]) -> bool {
+    let text = s.iter().filter(|b| !matches!(b, b'\r' | b'\n')).count();
+    text >= 64 && s.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\r' | b'\n'))
+}
+
+/// RFC 2045 §6.7: `=XX` is a byte, `=` at the end of a line joins lines.
+fn quoted_printable(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'=' {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (s.get(i + 1), s.get(i + 2)) {
+                (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
+                    out.push((hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0)) as u8);
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(s[i]);
+        i += 1;
     }
     out
 }
@@ -619,6 +781,12 @@ mod tests {
         assert!(kids[0].data.starts_with(b"MZ\x90\x00\x03"), "{:?}", kids[0].data);
         let rtf = b"{\\rtf1 {\\object{\\*\\objdata 01050000 02000000\n 4d5a9000 03000000 04000000 ffff0000}}}";
         let kids = embedded("a.rtf", rtf, &mut b);
+        assert_eq!(kids.len(), 1);
+        assert_eq!(&kids[0].data[8..12], b"MZ\x90\x00");
+        // Control words and groups inside the data, and "{\\rt" for "{\\rtf".
+        let rtf =
+            b"{\\rt {\\object{\\*\\objdata 0105\\par 0000{\\*\\x} 02000000 4d5a9000 03000000 04000000 ffff0000}}}";
+        let kids = embedded("b.rtf", rtf, &mut b);
         assert_eq!(kids.len(), 1);
         assert_eq!(&kids[0].data[8..12], b"MZ\x90\x00");
     }

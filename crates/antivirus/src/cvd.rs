@@ -59,7 +59,10 @@ pub fn read(name: &str, data: &[u8]) -> Result<(Header, Files), String> {
     }
     let mut unpacked = Vec::new();
     let reader: Box<dyn Read> = if gz { Box::new(flate2::read::GzDecoder::new(body)) } else { Box::new(body) };
-    reader.take(MAX_UNPACKED).read_to_end(&mut unpacked).map_err(|e| format!("{name}: cannot unpack: {e}"))?;
+    reader.take(MAX_UNPACKED + 1).read_to_end(&mut unpacked).map_err(|e| format!("{name}: cannot unpack: {e}"))?;
+    if unpacked.len() as u64 > MAX_UNPACKED {
+        return Err(format!("{name}: unpacks to more than {MAX_UNPACKED} bytes"));
+    }
     let mut files = Vec::new();
     let mut archive = tar::Archive::new(unpacked.as_slice());
     for entry in archive.entries().map_err(|e| format!("{name}: {e}"))? {

@@ -69,6 +69,19 @@ impl Engine {
         active_dir(&self.root).into_iter().chain(self.extra.clone()).collect()
     }
 
+    /// A `current` file naming a set that is not there is an error (the
+    /// old database stays in use), not "no signatures".
+    fn check_current(&self) -> Result<(), String> {
+        let pointer = self.root.join("current");
+        if pointer.exists() && active_dir(&self.root).is_none() {
+            return Err(format!(
+                "{} names a signature set that is missing: run caravel av update again",
+                pointer.display()
+            ));
+        }
+        Ok(())
+    }
+
     fn fingerprint(&self) -> Fingerprint {
         let mut out = Vec::new();
         for dir in self.dirs() {
@@ -84,6 +97,7 @@ impl Engine {
     }
 
     fn load(&self) -> Result<Loaded, String> {
+        self.check_current()?;
         let fingerprint = self.fingerprint();
         let dirs = self.dirs();
         let refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();

@@ -55,7 +55,23 @@ impl FileType {
 
     pub fn detect(data: &[u8]) -> FileType {
         let starts = |m: &[u8]| data.starts_with(m);
-        if starts(b"MZ") {
+        // Archives first: a zip whose first entry is named "%PDF-1.txt" is
+        // a zip, not a PDF.
+        if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
+            FileType::Zip
+        } else if starts(&[0x1f, 0x8b]) {
+            FileType::Gzip
+        } else if starts(b"BZh") {
+            FileType::Bzip2
+        } else if starts(&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]) {
+            FileType::SevenZip
+        } else if starts(b"Rar!\x1a\x07") {
+            FileType::Rar
+        } else if data.get(257..262) == Some(b"ustar") {
+            FileType::Tar
+        } else if starts(b"MZ") {
+            // A self-extracting archive is a program; it is opened as one
+            // too if it carries a zip (below, by the caller).
             FileType::Pe
         } else if starts(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
             FileType::Ole2
@@ -70,26 +86,29 @@ impl FileType {
         } else if data.get(..1024).unwrap_or(data).windows(5).any(|w| w == b"%PDF-") {
             // PDF readers accept the header anywhere in the first kilobyte.
             FileType::Pdf
-        } else if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
-            FileType::Zip
-        } else if starts(&[0x1f, 0x8b]) {
-            FileType::Gzip
-        } else if starts(b"BZh") {
-            FileType::Bzip2
-        } else if data.get(257..262) == Some(b"ustar") {
-            FileType::Tar
-        } else if starts(&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]) {
-            FileType::SevenZip
-        } else if starts(b"Rar!\x1a\x07") {
-            FileType::Rar
         } else if starts(b"\x89PNG") || starts(&[0xff, 0xd8, 0xff]) || starts(b"GIF8") {
-            FileType::Graphics
+            // A zip appended to an image opens in 7-Zip and WinRAR.
+            if has_zip_directory(data) {
+                FileType::Zip
+            } else {
+                FileType::Graphics
+            }
         } else if looks_like_mail(data) {
             FileType::Mail
+        } else if has_zip_directory(data) {
+            FileType::Zip
         } else {
             FileType::Other
         }
     }
+}
+
+/// A zip's end-of-central-directory record near the end (a zip with other
+/// bytes in front of it: archive tools open those too).
+pub fn has_zip_directory(data: &[u8]) -> bool {
+    // The record is 22 bytes plus a comment of up to 64 KiB.
+    let tail = &data[data.len().saturating_sub(22 + 65_535)..];
+    memchr::memmem::rfind(tail, b"PK\x05\x06").is_some()
 }
 
 /// An RFC 5322 message (or an mbox of them): header fields up to the first
@@ -140,5 +159,10 @@ mod tests {
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(FileType::detect(&tar), FileType::Tar);
+        // A zip whose first entry's name looks like a PDF header is a zip.
+        assert_eq!(FileType::detect(b"PK\x03\x04\x14\x00%PDF-1.txt"), FileType::Zip);
+        // A zip with other bytes in front.
+        assert_eq!(FileType::detect(b"GIF89a....PK\x05\x06\x00\x00"), FileType::Zip);
+        assert_eq!(FileType::detect(b"junk junk PK\x05\x06\x00\x00"), FileType::Zip);
     }
 }

@@ -23,16 +23,20 @@ pub enum Heuristic {
     /// The file nests too deep, unpacks too large or too far, or has too
     /// many parts (zip bombs): not scanned to the end.
     Limits,
+    /// An archive that cannot be opened (RAR, a broken or unsupported zip
+    /// or 7z): what it holds was not scanned.
+    Unscannable,
 }
 
 impl Heuristic {
-    pub const ALL: [Heuristic; 6] = [
+    pub const ALL: [Heuristic; 7] = [
         Heuristic::Executable,
         Heuristic::DoubleExtension,
         Heuristic::Rtlo,
         Heuristic::Macro,
         Heuristic::Encrypted,
         Heuristic::Limits,
+        Heuristic::Unscannable,
     ];
 
     /// The configuration key.
@@ -44,6 +48,7 @@ impl Heuristic {
             Heuristic::Macro => "macro",
             Heuristic::Encrypted => "encrypted",
             Heuristic::Limits => "limits",
+            Heuristic::Unscannable => "unscannable",
         }
     }
 
@@ -56,6 +61,7 @@ impl Heuristic {
             Heuristic::Macro => "Heuristics.OfficeMacro",
             Heuristic::Encrypted => "Heuristics.Encrypted",
             Heuristic::Limits => "Heuristics.LimitsExceeded",
+            Heuristic::Unscannable => "Heuristics.Unscannable",
         }
     }
 }

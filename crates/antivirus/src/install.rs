@@ -55,6 +55,10 @@ pub fn install(root: &Path, files: &[(String, Vec<u8>)]) -> Result<Installed, St
     }
     let counts = b.counts().clone();
     std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    // One install at a time (a scheduled update and an admin's may meet):
+    // each would otherwise clean away the other's new set.
+    let lock = std::fs::File::create(root.join(".install.lock")).map_err(|e| format!("{}: {e}", root.display()))?;
+    lock.lock().map_err(|e| format!("{}: {e}", root.display()))?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let name = format!("db-{stamp}");
     let tmp = root.join(format!(".tmp-{name}"));
@@ -69,7 +73,7 @@ pub fn install(root: &Path, files: &[(String, Vec<u8>)]) -> Result<Installed, St
     let dir = root.join(&name);
     std::fs::rename(&tmp, &dir).map_err(io)?;
     let previous = active_dir(root);
-    let pointer = root.join(".current.tmp");
+    let pointer = root.join(format!(".current.{stamp}.tmp"));
     {
         let mut f = std::fs::File::create(&pointer).map_err(io)?;
         f.write_all(name.as_bytes()).map_err(io)?;
@@ -83,7 +87,8 @@ pub fn install(root: &Path, files: &[(String, Vec<u8>)]) -> Result<Installed, St
         for e in entries.flatten() {
             let p = e.path();
             let n = e.file_name().to_string_lossy().into_owned();
-            if (n.starts_with("db-") || n.starts_with(".tmp-db-")) && p != dir && Some(&p) != previous.as_ref() {
+            let stale = n.starts_with("db-") || n.starts_with(".tmp-db-") || n.starts_with(".current.");
+            if stale && p != dir && Some(&p) != previous.as_ref() {
                 let _ = std::fs::remove_dir_all(&p);
             }
         }
@@ -161,15 +166,22 @@ mod tests {
         let scan = |t: &str| engine.scanner().database().scan(t.as_bytes(), FileType::Other);
         assert_eq!(scan("a first-marker").as_deref(), Some("First"));
         let second = install(root.path(), &[sig("Second", "second-marker")]).expect("install");
+
         assert!(engine.reload_if_changed().expect("reload"));
         assert_eq!(scan("a first-marker"), None, "the set is replaced, not added to");
         assert_eq!(scan("a second-marker").as_deref(), Some("Second"));
-        assert_eq!(active_dir(root.path()), Some(second.dir));
+        assert_eq!(active_dir(root.path()), Some(second.dir.clone()));
         // A broken set is refused and changes nothing.
         assert!(install(root.path(), &[("bad.hdb".into(), b"zz:1:X\n".to_vec())]).is_err());
         assert!(install(root.path(), &[("../evil.ndb".into(), b"".to_vec())]).is_err());
         assert!(!engine.reload_if_changed().expect("unchanged"));
         assert_eq!(scan("a second-marker").as_deref(), Some("Second"));
+        // A pointer to a missing set keeps the database in use.
+        std::fs::write(root.path().join("current"), "db-missing").expect("w");
+        assert!(engine.reload_if_changed().is_err());
+        assert_eq!(scan("a second-marker").as_deref(), Some("Second"));
+        std::fs::write(root.path().join("current"), second.dir.file_name().expect("name").to_string_lossy().as_bytes())
+            .expect("w");
         let dbs = std::fs::read_dir(root.path())
             .expect("ls")
             .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("db-")))

@@ -58,7 +58,7 @@ impl Report {
 
 /// Bytes of a raw message scanned as a mail file (its parts are scanned
 /// decoded, in full).
-const RAW_MAIL_SCAN: usize = 1 << 20;
+pub const RAW_MAIL_SCAN: usize = 1 << 20;
 
 #[derive(Clone)]
 pub struct Scanner {
@@ -129,7 +129,14 @@ impl Scanner {
                 }
             }
             let kind = FileType::detect(&item.data);
-            if let Some(name) = self.db.scan(&item.data, kind) {
+            let found = self.db.scan_checked(&item.data, kind).unwrap_or_else(|_| {
+                budget.note(
+                    Heuristic::Limits,
+                    format!("{}: checking the signatures took too long; it was not fully scanned", item.name),
+                );
+                None
+            });
+            if let Some(name) = found {
                 report.findings.retain(|f| matches!(f, Finding::Virus { .. }));
                 report.findings.push(Finding::Virus { name, file: item.name.clone() });
                 break;
@@ -166,6 +173,7 @@ impl Scanner {
                     | FileType::Tar
                     | FileType::SevenZip
                     | FileType::Pdf
+                    | FileType::Pe
                     | FileType::Ole2
                     | FileType::Mail
             );
@@ -197,10 +205,16 @@ impl Scanner {
         let name = item.name.as_str();
         match kind {
             FileType::Zip => containers::zip(name, &item.data, budget),
+            // A self-extracting archive: a program with a zip behind it.
+            FileType::Pe if crate::filetype::has_zip_directory(&item.data) => containers::zip(name, &item.data, budget),
             FileType::Gzip => containers::gzip(name, &item.data, budget),
             FileType::Bzip2 => containers::bzip2(name, &item.data, budget),
             FileType::Tar => containers::tar(name, &item.data, budget),
             FileType::SevenZip => containers::sevenz(name, &item.data, budget),
+            FileType::Rar => {
+                budget.note(Heuristic::Unscannable, format!("{name} is a RAR archive, which this scanner cannot open"));
+                Vec::new()
+            }
             FileType::Pdf => containers::pdf(name, &item.data, budget),
             FileType::Ole2 => containers::ole_zlib(name, &item.data, budget),
             FileType::Mail => caravel_store::mime::with_parsed(&item.data, |m| containers::message_parts(m, budget))
@@ -303,6 +317,36 @@ mod tests {
         assert_eq!(names(&r), ["Heuristics.Executable"]);
         let r = s.scan_file("m.eml", mail_with("price list.pdf", b"%PDF-1.4 fine"));
         assert!(r.is_clean(), "{r:?}");
+    }
+
+    #[test]
+    fn archives_that_cannot_be_opened_are_findings_and_prefixed_zips_are_opened() {
+        let s = scanner();
+        assert_eq!(names(&s.scan_file("a.rar", b"Rar!\x1a\x07\x00 whatever".to_vec())), ["Heuristics.Unscannable"]);
+        assert_eq!(names(&s.scan_file("a.zip", b"PK\x03\x04 broken".to_vec())), ["Heuristics.Unscannable"]);
+        let mut prefixed = b"GIF89a an image first ".to_vec();
+        prefixed.extend(zip_of("e.com", EICAR));
+        assert!(s.scan_file("photo.gif", prefixed).virus().is_some());
+        let mut sfx = b"MZ\x90\x00 a self-extracting program ".to_vec();
+        sfx.extend(zip_of("e.com", EICAR));
+        assert!(s.scan_file("setup.bin", sfx).virus().is_some());
+    }
+
+    #[test]
+    fn parts_are_scanned_as_sent_not_as_the_parser_converts_them() {
+        let s = scanner();
+        // A zip declared text/plain in Latin-1, sent 8bit: the bytes a mail
+        // program saves, not a UTF-8 conversion of them.
+        let zip = zip_of("e.com", EICAR);
+        let mut raw = b"From: a@b.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"a.zip\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+        raw.extend_from_slice(&zip);
+        raw.extend_from_slice(b"\r\n--b--\r\n");
+        assert!(s.scan_file("m.eml", raw).virus().is_some());
+        // Base64 with a stray character in it (mail programs skip it).
+        let b64 = base64(EICAR);
+        let broken = format!("{}!{}", &b64[..20], &b64[20..]);
+        let raw = format!("From: a@b.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{broken}\r\n");
+        assert!(s.scan_file("m.eml", raw.into_bytes()).virus().is_some());
     }
 
     #[test]

@@ -211,6 +211,11 @@ impl Builder {
     }
 }
 
+/// A file's signature checks stopped before the end (see
+/// [`Database::scan_checked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted;
+
 /// A whole-file hash signature.
 struct HashSig {
     kind: HashKind,
@@ -244,7 +249,17 @@ impl Database {
 
     /// The first signature that matches `data` (of type `kind`), by name.
     pub fn scan(&self, data: &[u8], kind: FileType) -> Option<String> {
-        self.scan_hashes(data).or_else(|| self.scan_body(data, kind))
+        self.scan_checked(data, kind).unwrap_or(None)
+    }
+
+    /// [`Database::scan`], with `Err` when the file's verification budget
+    /// ran out before every candidate was checked (data built to make the
+    /// matcher backtrack): the file was not fully scanned.
+    pub fn scan_checked(&self, data: &[u8], kind: FileType) -> Result<Option<String>, Exhausted> {
+        match self.scan_hashes(data) {
+            Some(name) => Ok(Some(name)),
+            None => self.scan_body(data, kind),
+        }
     }
 
     fn scan_hashes(&self, data: &[u8]) -> Option<String> {
@@ -272,8 +287,11 @@ impl Database {
         None
     }
 
-    fn scan_body(&self, data: &[u8], kind: FileType) -> Option<String> {
-        let mut budget = VERIFY_BUDGET.saturating_mul(16);
+    fn scan_body(&self, data: &[u8], kind: FileType) -> Result<Option<String>, Exhausted> {
+        // Every candidate gets a budget of its own; the file's total grows
+        // with its size, so long files are not cut short by honest work.
+        let mut budget = VERIFY_BUDGET.saturating_mul(16).max(data.len().saturating_mul(8));
+        let mut exhausted = false;
         let len = data.len();
         let mut found = None;
         self.anchors.each(data, |anchor, at| {
@@ -292,12 +310,16 @@ impl Database {
                 }
             }
             if budget == 0 {
-                tracing::debug!("signature verification budget spent on one file");
+                exhausted = true;
                 return true;
             }
             false
         });
-        found
+        match found {
+            Some(name) => Ok(Some(name)),
+            None if exhausted => Err(Exhausted),
+            None => Ok(None),
+        }
     }
 }
 

@@ -141,6 +141,7 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
         }
     }
     let mut sent = 0;
+    let mut failed: Vec<i64> = Vec::new();
     for (rcpt, items) in &by_rcpt {
         let mut body = format!(
             "Caravel on {hostname} held {} message(s) addressed to you, because they may be dangerous or are very likely spam.\r\nThey are not in your mailbox. If one of them is a message you expect, ask your mail administrator to release it, quoting its number.\r\n\r\n",
@@ -162,10 +163,14 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
         );
         match caravel_store::send_system_mail(store, rcpt, "", message.into_bytes(), "quarantine notice").await {
             Ok(_) => sent += 1,
-            Err(e) => tracing::warn!(recipient = %rcpt, error = %e, "cannot send a quarantine notice"),
+            Err(e) => {
+                tracing::warn!(recipient = %rcpt, error = %e, "cannot send a quarantine notice");
+                failed.extend(items.iter().map(|h| h.id));
+            }
         }
     }
-    let ids: Vec<i64> = held.iter().filter(|h| !h.notified).map(|h| h.id).collect();
+    // A notice that could not be sent is tried again next time.
+    let ids: Vec<i64> = held.iter().filter(|h| !h.notified && !failed.contains(&h.id)).map(|h| h.id).collect();
     if !ids.is_empty() {
         store.mark_held_notified(ids).await.map_err(|e| e.to_string())?;
     }
@@ -183,18 +188,27 @@ pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<
         .ok_or_else(|| format!("no held message {id} (caravel quarantine list)"))?;
     let mut targets = Vec::new();
     let mut accounts = Vec::new();
+    let mut remote = Vec::new();
     for r in &held.recipients {
         let Ok(a) = Address::parse(r) else { continue };
-        if let Recipient::Account(u) = store.resolve(&a).await.map_err(|e| e.to_string())? {
-            targets.push(Target {
-                prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n", held.sender, u.address).into_bytes(),
-                check_quota: false,
-                ..Target::new(u.id, MailboxTarget::Special(SpecialUse::Inbox))
-            });
-            accounts.push((u.id, u.address.clone()));
+        match store.resolve(&a).await.map_err(|e| e.to_string())? {
+            Recipient::Account(u) => {
+                targets.push(Target {
+                    prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n", held.sender, u.address).into_bytes(),
+                    check_quota: false,
+                    ..Target::new(u.id, MailboxTarget::Special(SpecialUse::Inbox))
+                });
+                accounts.push((u.id, u.address.clone()));
+            }
+            // An outside address an alias forwarded to: queued now.
+            Recipient::NotLocal => {
+                remote.push(caravel_store::RemoteRecipient { address: a.to_string(), notify: None, orcpt: None })
+            }
+            _ => {}
         }
     }
-    if targets.is_empty() {
+    let remote_addresses: Vec<String> = remote.iter().map(|r| r.address.clone()).collect();
+    if targets.is_empty() && remote.is_empty() {
         return Err(format!(
             "none of the recipients of held message {id} has an account any more ({})",
             held.recipients.join(", ")
@@ -206,7 +220,7 @@ pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<
         internal_date: held.created,
         internal_zone: 0,
         targets,
-        remote: vec![],
+        remote,
         dsn: Default::default(),
         sender: held.sender.clone(),
         session: format!("release-{id}"),
@@ -225,5 +239,5 @@ pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<
         }
     }
     store.unhold(id).await.map_err(|e| e.to_string())?;
-    Ok(accounts.into_iter().map(|(_, a)| a).collect())
+    Ok(accounts.into_iter().map(|(_, a)| a).chain(remote_addresses).collect())
 }

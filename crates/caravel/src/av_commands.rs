@@ -84,9 +84,25 @@ pub async fn update(config: &Config, from: &str) -> Result<String, String> {
 /// Largest signature file fetched.
 const MAX_FILE: usize = 512 << 20;
 
+/// Bytes downloaded in one update, all files together.
+const MAX_DOWNLOAD: usize = 2 << 30;
+
+/// Plain HTTP only from this machine: the sums come from the same server as
+/// the files, so on the network a plain download could be swapped whole
+/// (an empty set would turn the scanner's signatures off).
+fn plain_http_allowed(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(host, |(h, _)| h);
+    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Downloads a SHA256SUMS list and every signature file it names (from the
 /// same directory), each checked against its sum.
 async fn fetch(url: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    if url.starts_with("http://") && !plain_http_allowed(url) {
+        return Err(format!("{url}: use https:// (plain HTTP is accepted from this machine only)"));
+    }
     let list = http_get(url, 1 << 20).await?;
     let sums = parse_sums(&String::from_utf8_lossy(&list))?;
     if sums.is_empty() {
@@ -94,8 +110,10 @@ async fn fetch(url: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
     }
     let base = &url[..url.rfind('/').map_or(url.len(), |i| i + 1)];
     let mut out = Vec::new();
+    let mut total = 0usize;
     for (sum, name) in sums {
-        let data = http_get(&format!("{base}{name}"), MAX_FILE).await?;
+        let data = http_get(&format!("{base}{name}"), MAX_FILE.min(MAX_DOWNLOAD - total)).await?;
+        total += data.len();
         check_sum(&name, &data, &sum)?;
         out.push((name, data));
     }
@@ -212,4 +230,16 @@ fn summary(h: &caravel_store::Held) -> String {
         h.subject,
         h.size
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_only_from_this_machine() {
+        assert!(super::plain_http_allowed("http://127.0.0.1:8080/SHA256SUMS"));
+        assert!(super::plain_http_allowed("http://localhost/x/SHA256SUMS"));
+        assert!(super::plain_http_allowed("http://[::1]:80/SHA256SUMS"));
+        assert!(!super::plain_http_allowed("http://mirror.example.com/SHA256SUMS"));
+        assert!(!super::plain_http_allowed("http://10.0.0.1/SHA256SUMS"));
+    }
 }

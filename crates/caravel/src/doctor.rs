@@ -96,7 +96,10 @@ async fn clamd(config: &Config) -> Option<Check> {
         Err(e) => check(
             "clamd",
             Status::Fail,
-            format!("{e}: incoming mail is refused with 451 until it answers"),
+            match config.antivirus.on_clamd_error {
+                caravel_config::ClamdFailure::Tempfail => format!("{e}: mail is refused with 451 until it answers"),
+                caravel_config::ClamdFailure::Builtin => format!("{e}: mail is scanned by the built-in scanner alone"),
+            },
             Some("start clamd (systemctl start clamav-daemon), or remove [antivirus] clamd"),
         ),
     })

@@ -58,11 +58,12 @@ pub struct Antivirus {
     pub update_from: Option<String>,
     pub update_interval: Duration,
     /// Heuristic key ("executable", "double_extension", "rtlo", "macro",
-    /// "encrypted", "limits") -> action.
+    /// "encrypted", "limits", "unscannable") -> action.
     pub actions: Vec<(String, AvAction)>,
 }
 
-pub const HEURISTICS: [&str; 6] = ["executable", "double_extension", "rtlo", "macro", "encrypted", "limits"];
+pub const HEURISTICS: [&str; 7] =
+    ["executable", "double_extension", "rtlo", "macro", "encrypted", "limits", "unscannable"];
 
 impl Default for Antivirus {
     fn default() -> Self {

@@ -54,22 +54,18 @@ pub struct AntivirusStage {
     pub store: Arc<dyn Store>,
 }
 
-/// Messages larger than this are scanned on a blocking thread.
-const LARGE: usize = 256 * 1024;
-
 impl AntivirusStage {
     fn action(&self, h: Heuristic) -> Action {
         self.actions.get(&h).copied().unwrap_or(Action::Quarantine)
     }
 
+    /// On a blocking thread, always: a small message can hold archives
+    /// that unpack to the scanner's limits.
     async fn scan(&self, ctx: &MessageContext<'_>) -> Report {
         let scanner = self.engine.scanner();
         let content = ctx.content();
         let (files, notes) = (content.files.clone(), content.file_notes.clone());
-        if ctx.message.len() < LARGE {
-            return scanner.scan_message(ctx.message, &files, &notes);
-        }
-        let raw = ctx.message.to_vec();
+        let raw = ctx.message[..ctx.message.len().min(caravel_antivirus::scan::RAW_MAIL_SCAN)].to_vec();
         tokio::task::spawn_blocking(move || scanner.scan_message(&raw, &files, &notes)).await.unwrap_or_else(|e| {
             // A panic in the scanner must not pass the message: hold it.
             tracing::error!(error = %e, "the virus scan failed");
@@ -149,9 +145,13 @@ impl Stage for AntivirusStage {
         };
         let detail = detail.clone();
         ctx.tags.push(format!("av=suspicious:{}", kind.name()));
+        // Tests (in X-Spam-Status, the log and the quarantine's reason) for
+        // the findings that act; accepted ones are noted in X-Virus-Status.
         for f in &report.findings {
             if let Finding::Suspicious { kind, detail } = f {
-                ctx.hit(&format!("AV_{}", kind.key().to_ascii_uppercase()), 0.0, detail.clone());
+                if self.action(*kind) != Action::Accept {
+                    ctx.hit(&format!("AV_{}", kind.key().to_ascii_uppercase()), 0.0, detail.clone());
+                }
             }
         }
         if !inbound && action != Action::Accept {
@@ -162,12 +162,19 @@ impl Stage for AntivirusStage {
             Action::Reject => Some(reject(format!("Not accepted: {detail}"))),
             Action::Quarantine => {
                 ctx.recipients.iter_mut().for_each(|r| r.decide(Verdict::Quarantine));
+                // Read by the session: copies forwarded elsewhere (an alias
+                // to an outside address) are held too.
+                ctx.tags.push(HOLD_ALL.into());
                 None
             }
             Action::Accept => None,
         }
     }
 }
+
+/// The tag that asks for the whole message to be held, remote recipients
+/// included.
+pub const HOLD_ALL: &str = "av=quarantine";
 
 fn reject(text: String) -> Verdict {
     Verdict::Reject { code: 554, enhanced: "5.7.1", text }

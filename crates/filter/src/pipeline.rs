@@ -82,14 +82,25 @@ pub struct RecipientCtx {
     pub decision: Option<Verdict>,
     /// On this recipient's allow list: content scoring is skipped.
     pub allowed: bool,
+    /// A stage asked for this copy to be held (kept even if a harsher
+    /// refusal is overruled by the other recipients).
+    pub held: bool,
 }
 
 impl RecipientCtx {
     pub fn new(address: &str, account: Option<AccountId>) -> RecipientCtx {
-        RecipientCtx { address: address.to_string(), account, hits: Vec::new(), decision: None, allowed: false }
+        RecipientCtx {
+            address: address.to_string(),
+            account,
+            hits: Vec::new(),
+            decision: None,
+            allowed: false,
+            held: false,
+        }
     }
 
     pub fn decide(&mut self, v: Verdict) {
+        self.held |= v == Verdict::Quarantine;
         if self.decision.as_ref().is_none_or(|d| v.severity() > d.severity()) {
             self.decision = Some(v);
         }
@@ -327,13 +338,21 @@ impl Pipeline {
                 return Outcome::Refuse { code, enhanced, text };
             }
         }
-        for r in results.iter_mut().filter(|r| matches!(r.verdict, Verdict::Reject { .. })) {
+        for (r, c) in results.iter_mut().zip(&ctx.recipients) {
+            if !matches!(r.verdict, Verdict::Reject { .. }) {
+                continue;
+            }
+            // Never milder than a hold asked for before the refusal.
+            let held = c.held || self.thresholds.for_address(&c.address).verdict(r.score) == Verdict::Quarantine;
             r.hits.push(Hit {
                 name: "REJECT_OVERRULED".into(),
                 score: 0.0,
-                detail: "refused by this recipient's rules, filed as junk because others accepted it".into(),
+                detail: format!(
+                    "refused by this recipient's rules, {} because others accepted it",
+                    if held { "held" } else { "filed as junk" }
+                ),
             });
-            r.verdict = Verdict::Junk;
+            r.verdict = if held { Verdict::Quarantine } else { Verdict::Junk };
         }
         Outcome::Deliver(results)
     }
@@ -463,6 +482,28 @@ mod tests {
         let p = Pipeline::new(vec![Box::new(BobRefuses)]);
         assert_eq!(verdicts(p.run(&mut ctx(b"m", &["alice@x.test", "bob@x.test"])).await), ["accept", "junk"]);
         assert_eq!(verdicts(p.run(&mut ctx(b"m", &["bob@x.test"])).await), ["refused"]);
+    }
+
+    /// bob's copy is held by one stage, then refused by his rules: when
+    /// alice takes the message, bob's copy stays held (not Junk).
+    #[tokio::test]
+    async fn an_overruled_refusal_keeps_an_earlier_hold() {
+        struct HoldAll;
+        #[async_trait]
+        impl Stage for HoldAll {
+            fn name(&self) -> &'static str {
+                "hold"
+            }
+            async fn check(&self, ctx: &mut MessageContext<'_>) -> Option<Verdict> {
+                ctx.recipients.iter_mut().for_each(|r| r.decide(Verdict::Quarantine));
+                None
+            }
+        }
+        let p = Pipeline::new(vec![Box::new(HoldAll), Box::new(BobRefuses)]);
+        assert_eq!(
+            verdicts(p.run(&mut ctx(b"m", &["alice@x.test", "bob@x.test"])).await),
+            ["quarantine", "quarantine"]
+        );
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct Accepted {
     pub remote: Vec<RemoteRecipient>,
     pub dsn: Dsn,
     pub session: String,
+    /// Remote recipients held in the quarantine with the local ones (the
+    /// virus scanner held the whole message), and why.
+    pub held_remote: Vec<String>,
+    pub held_reason: String,
 }
 
 #[async_trait]

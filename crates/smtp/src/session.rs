@@ -591,6 +591,13 @@ impl<B: Backend> Session<B> {
         ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
         let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
+        let held_reason: String = ctx
+            .hits
+            .iter()
+            .filter(|h| h.name.starts_with("AV_"))
+            .map(|h| h.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         let results = match outcome {
             Outcome::Deliver(results) => results,
             Outcome::Refuse { code, enhanced, text } => {
@@ -658,6 +665,12 @@ impl<B: Backend> Session<B> {
             let detail = format!("from {} ({}), {size} bytes{auth}{}", self.peer, helo, verdicts.concat());
             self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
         }
+        // The scanner held the message: its copies for outside addresses
+        // (aliases that forward) wait in the quarantine too.
+        let held_remote: Vec<String> = match tags.iter().any(|t| t == caravel_filter::antivirus::HOLD_ALL) {
+            true => std::mem::take(&mut tx.remote).into_iter().map(|r| r.address).collect(),
+            false => Vec::new(),
+        };
         let accepted = Accepted {
             id: id.clone(),
             message_id: message_id.clone(),
@@ -667,6 +680,8 @@ impl<B: Backend> Session<B> {
             remote: tx.remote,
             dsn: tx.dsn,
             session: self.id.clone(),
+            held_remote,
+            held_reason,
         };
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),

@@ -66,22 +66,28 @@ impl StoreBackend {
     /// message for all their recipients (on disk before the 250).
     async fn hold(&self, m: &Accepted) -> Result<(), TempFailure> {
         let held: Vec<&LocalRecipient> = m.local.iter().filter(|l| l.folder == Folder::Quarantine).collect();
-        let Some(first) = held.first() else { return Ok(()) };
-        let kind = if first.reason.contains("AV_") || first.headers.contains("AV_") {
+        if held.is_empty() && m.held_remote.is_empty() {
+            return Ok(());
+        }
+        let (headers, reason) = match held.first() {
+            Some(first) => (first.headers.as_str(), first.reason.clone()),
+            None => ("", m.held_reason.clone()),
+        };
+        let kind = if !m.held_reason.is_empty() || headers.contains("AV_") {
             caravel_store::HeldKind::Suspicious
         } else {
             caravel_store::HeldKind::Spam
         };
-        let raw = [first.headers.as_bytes(), &m.message].concat();
+        let raw = [headers.as_bytes(), &m.message].concat();
         let subject =
             caravel_store::mime::with_parsed(&raw, |p| p.subject().unwrap_or_default().to_string()).unwrap_or_default();
         let id = self
             .store
             .hold(caravel_store::NewHeld {
                 kind,
-                reason: first.reason.clone(),
+                reason,
                 sender: m.sender.clone(),
-                recipients: held.iter().map(|l| l.address.clone()).collect(),
+                recipients: held.iter().map(|l| l.address.clone()).chain(m.held_remote.iter().cloned()).collect(),
                 subject,
                 raw: Arc::new(raw),
                 created: caravel_store::now_secs(),

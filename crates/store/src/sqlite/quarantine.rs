@@ -15,7 +15,8 @@ fn held(r: &Row) -> rusqlite::Result<Held> {
     let recipients: String = r.get(4)?;
     Ok(Held {
         id: r.get(0)?,
-        kind: HeldKind::parse(&kind).unwrap_or(HeldKind::Suspicious),
+        // An unknown kind is treated as the most dangerous one.
+        kind: HeldKind::parse(&kind).unwrap_or(HeldKind::Virus),
         reason: r.get(2)?,
         sender: r.get(3)?,
         recipients: recipients.split('\n').filter(|s| !s.is_empty()).map(String::from).collect(),
