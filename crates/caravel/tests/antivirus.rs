@@ -104,6 +104,30 @@ async fn viruses_refused_suspicious_held_and_released() {
     assert!(!ok && err.contains("no held message"), "{err}");
 }
 
+/// A held message's copies for outside addresses (an alias that forwards)
+/// wait in the quarantine too, and leave through the queue on release.
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_copies_are_held_with_the_message() {
+    let t = TestServer::start().await;
+    let (ok, _, err) = admin(&t, &["alias", "add", "orders@example.test", "partner@elsewhere.test"]);
+    assert!(ok, "{err}");
+    scenario(&t, "program_to", &["orders@example.test", "fwd-1"]).await;
+    let list = held(&t);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0]["kind"], "suspicious");
+    assert_eq!(list[0]["recipients"], serde_json::json!(["partner@elsewhere.test"]));
+    let queue = |t: &TestServer| {
+        let (ok, out, err) = admin(t, &["queue", "list", "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("json").as_array().expect("array").len()
+    };
+    assert_eq!(queue(&t), 0, "nothing went out while held");
+    let (ok, out, err) = admin(&t, &["quarantine", "release", &list[0]["id"].to_string()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("partner@elsewhere.test"), "{out}");
+    assert_eq!(queue(&t), 1, "released into the queue");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_installed_by_update_is_used_by_the_running_server() {
     let t = TestServer::start().await;

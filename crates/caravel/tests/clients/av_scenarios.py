@@ -100,6 +100,11 @@ def keyword_held():
     nowhere("spamheld-1")
 
 
+def program_to(to, tag):
+    """A program sent to TO (an alias that forwards elsewhere) is accepted."""
+    send(message(tag, PROGRAM, "invoice.pdf.exe", to=to), to=to)
+
+
 def clean_pdf_delivered():
     send(message("cleanpdf-1", PDF, "price list.pdf"))
     expect(tags_in("INBOX", "cleanpdf-1") == 1, "the clean PDF is in the INBOX")
