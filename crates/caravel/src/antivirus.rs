@@ -186,6 +186,27 @@ pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no held message {id} (caravel quarantine list)"))?;
+    if !store.claim_held(id, caravel_store::now_secs(), RELEASE_CLAIM).await.map_err(|e| e.to_string())? {
+        return Err(format!("held message {id} is being released already"));
+    }
+    let result = deliver_held(store.clone(), config, id, held, raw).await;
+    if result.is_err() {
+        let _ = store.unclaim_held(id).await;
+    }
+    result
+}
+
+/// How long a release's claim keeps others off (a release that crashed
+/// midway can be done again after this).
+const RELEASE_CLAIM: i64 = 600;
+
+async fn deliver_held(
+    store: Arc<dyn Store>,
+    config: &Config,
+    id: i64,
+    held: Held,
+    raw: Vec<u8>,
+) -> Result<Vec<String>, String> {
     let mut targets = Vec::new();
     let mut accounts = Vec::new();
     let mut remote = Vec::new();

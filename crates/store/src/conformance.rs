@@ -992,6 +992,12 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     assert_eq!((h.subject.as_str(), raw.as_slice()), ("subject 1", &b"Subject: subject 1\r\n\r\nbody 1\r\n"[..]));
     s.mark_held_notified(vec![a]).await.expect("mark");
     assert!(s.held().await.expect("list").iter().any(|h| h.id == a && h.notified));
+    // One release at a time; a claim left by a crash expires.
+    assert!(s.claim_held(b, 5000, 600).await.expect("claim"));
+    assert!(!s.claim_held(b, 5100, 600).await.expect("claimed already"));
+    s.unclaim_held(b).await.expect("unclaim");
+    assert!(s.claim_held(b, 5200, 600).await.expect("claim again"));
+    assert!(s.claim_held(b, 6000, 600).await.expect("a stale claim is taken over"));
     assert_eq!(s.expire_held(1500).await.expect("expire"), 1);
     assert!(s.held_message(a).await.expect("read").is_none());
     assert!(s.unhold(b).await.expect("del"));

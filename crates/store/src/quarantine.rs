@@ -88,4 +88,10 @@ pub trait Quarantine: Send + Sync {
     async fn expire_held(&self, before: i64) -> Result<u64>;
     /// Marks messages as told to their recipients.
     async fn mark_held_notified(&self, ids: Vec<i64>) -> Result<()>;
+    /// Claims a message for release at `now`: false if another release
+    /// claimed it less than `stale` seconds ago (one that crashed midway
+    /// can be taken over after that).
+    async fn claim_held(&self, id: i64, now: i64, stale: i64) -> Result<bool>;
+    /// Gives a claim back (the release failed).
+    async fn unclaim_held(&self, id: i64) -> Result<()>;
 }

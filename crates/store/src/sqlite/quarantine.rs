@@ -76,6 +76,24 @@ impl Quarantine for SqliteStore {
         self.writer.write(move |c| Ok(c.execute("DELETE FROM quarantine WHERE created < ?1", [before])? as u64)).await
     }
 
+    async fn claim_held(&self, id: i64, now: i64, stale: i64) -> Result<bool> {
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE quarantine SET releasing = ?2 WHERE id = ?1 AND (releasing = 0 OR releasing < ?3)",
+                    params![id, now, now - stale],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn unclaim_held(&self, id: i64) -> Result<()> {
+        self.writer
+            .write(move |c| Ok(c.execute("UPDATE quarantine SET releasing = 0 WHERE id = ?1", [id]).map(|_| ())?))
+            .await
+    }
+
     async fn mark_held_notified(&self, ids: Vec<i64>) -> Result<()> {
         self.writer
             .write(move |c| {

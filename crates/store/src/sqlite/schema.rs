@@ -405,6 +405,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX quarantine_created ON quarantine(created);
     "#,
+    // 24: a release in progress claims its row (two releases of one message
+    // would deliver it twice); the claim's time, 0 when unclaimed.
+    r#"
+    ALTER TABLE quarantine ADD COLUMN releasing INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
