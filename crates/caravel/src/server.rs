@@ -143,7 +143,8 @@ impl Server {
                     .collect(),
                     spam_thresholds(&config.spam),
                 )
-                .with_lists(spam.clone()),
+                .with_lists(spam.clone())
+                .with_file_limits(crate::antivirus::av_limits(&config)),
             ),
             timeouts: caravel_smtp::Timeouts {
                 command: config.smtp.command_timeout,

@@ -71,13 +71,25 @@ pub fn added_here(name: &str) -> bool {
 }
 
 impl Content {
+    /// The text of a message (for the spam filter's training and
+    /// classifying: no decoded files).
     pub fn parse(raw: &[u8]) -> Content {
+        Content::parse_inner(raw, None)
+    }
+
+    /// The text and every decoded part (`files`, for the virus scanner),
+    /// within `limits`.
+    pub fn parse_with_files(raw: &[u8], limits: &Limits) -> Content {
+        Content::parse_inner(raw, Some(limits))
+    }
+
+    fn parse_inner(raw: &[u8], limits: Option<&Limits>) -> Content {
         // A leading mbox "From " line is not a header field.
         let raw = match raw.starts_with(b"From ") {
             true => raw.iter().position(|&b| b == b'\n').map_or(&raw[..0], |p| &raw[p + 1..]),
             false => raw,
         };
-        caravel_store::mime::with_parsed(raw, read).unwrap_or_default()
+        caravel_store::mime::with_parsed(raw, |m| read(m, limits)).unwrap_or_default()
     }
 
     /// Everything `where = any` searches, one string per place.
@@ -89,7 +101,7 @@ impl Content {
     }
 }
 
-fn read(msg: &Message) -> Content {
+fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     let mut c = Content {
         depth: caravel_store::mime::message_depth(msg),
         subject: fold(cut(msg.subject().unwrap_or_default(), MAX_FIELD)),
@@ -169,12 +181,11 @@ fn read(msg: &Message) -> Content {
         }
     }
     c.body = fold(&body);
-    // The scanner's own limits on unpacking apply later; these bound the
-    // parts taken out of the message itself.
-    let limits = Limits::default();
-    let mut budget = Budget::new(&limits);
-    c.files = Arc::new(message_parts(msg, &mut budget));
-    c.file_notes = budget.notes;
+    if let Some(limits) = file_limits {
+        let mut budget = Budget::new(limits);
+        c.files = Arc::new(message_parts(msg, &mut budget));
+        c.file_notes = budget.notes;
+    }
     c.link_hosts.sort_unstable();
     c.link_hosts.dedup();
     c
@@ -281,6 +292,17 @@ pub fn host_of(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_only_when_asked_and_within_the_limits_given() {
+        let raw = b"From: a@b.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n\r\ntwo\r\n--b--\r\n";
+        assert!(Content::parse(raw).files.is_empty(), "training and classifying need no files");
+        let all = Content::parse_with_files(raw, &Limits::default());
+        assert_eq!(all.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["part 1", "a.bin"]);
+        let one = Content::parse_with_files(raw, &Limits { max_files: 1, ..Limits::default() });
+        assert_eq!(one.files.len(), 1);
+        assert_eq!(one.file_notes.first().map(|n| n.0), Some(Heuristic::Limits));
+    }
 
     #[test]
     fn hosts_of_links() {

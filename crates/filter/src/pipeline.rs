@@ -127,6 +127,9 @@ pub struct MessageContext<'a> {
     pub hits: Vec<Hit>,
     /// Header fields (with their CRLF) to put in front of the message.
     pub headers: Vec<String>,
+    /// Bounds on the parts decoded for the virus scanner (the pipeline sets
+    /// the configured ones).
+    pub file_limits: caravel_antivirus::Limits,
     content: OnceLock<Content>,
 }
 
@@ -143,6 +146,7 @@ impl<'a> MessageContext<'a> {
             tags: Vec::new(),
             hits: Vec::new(),
             headers: Vec::new(),
+            file_limits: caravel_antivirus::Limits::default(),
             content: OnceLock::new(),
         }
     }
@@ -153,7 +157,7 @@ impl<'a> MessageContext<'a> {
 
     /// The decoded text of the message, parsed once for all stages.
     pub fn content(&self) -> &Content {
-        self.content.get_or_init(|| Content::parse(self.message))
+        self.content.get_or_init(|| Content::parse_with_files(self.message, &self.file_limits))
     }
 
     /// Parses a large message off the async runtime's threads (decoding
@@ -163,7 +167,8 @@ impl<'a> MessageContext<'a> {
             return;
         }
         let copy = self.message.to_vec();
-        if let Ok(c) = tokio::task::spawn_blocking(move || Content::parse(&copy)).await {
+        let limits = self.file_limits.clone();
+        if let Ok(c) = tokio::task::spawn_blocking(move || Content::parse_with_files(&copy, &limits)).await {
             let _ = self.content.set(c);
         }
     }
@@ -281,6 +286,8 @@ pub struct Pipeline {
     thresholds: Thresholds,
     /// Answers block-list questions at MAIL and RCPT.
     lists: Option<Arc<SpamFilter>>,
+    /// The configured bounds on decoding a message's parts.
+    file_limits: Option<caravel_antivirus::Limits>,
 }
 
 impl Pipeline {
@@ -289,13 +296,20 @@ impl Pipeline {
     }
 
     pub fn with_thresholds(stages: Vec<Box<dyn Stage>>, thresholds: Thresholds) -> Pipeline {
-        Pipeline { stages, thresholds, lists: None }
+        Pipeline { stages, thresholds, lists: None, file_limits: None }
     }
 
     /// Block lists are checked at MAIL and RCPT too (the spam filter is
     /// then usually also one of the stages).
     pub fn with_lists(mut self, lists: Arc<SpamFilter>) -> Pipeline {
         self.lists = Some(lists);
+        self
+    }
+
+    /// Decodes parts for the virus scanner within these limits
+    /// (`[antivirus] max_*`) rather than the defaults.
+    pub fn with_file_limits(mut self, limits: caravel_antivirus::Limits) -> Pipeline {
+        self.file_limits = Some(limits);
         self
     }
 
@@ -320,6 +334,9 @@ impl Pipeline {
     }
 
     pub async fn run(&self, ctx: &mut MessageContext<'_>) -> Outcome {
+        if let Some(l) = &self.file_limits {
+            ctx.file_limits = l.clone();
+        }
         ctx.parse_large().await;
         for stage in &self.stages {
             if let Some(v) = stage.check(ctx).await {
