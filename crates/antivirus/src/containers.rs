@@ -5,6 +5,7 @@
 
 use std::io::{Cursor, Read};
 
+use caravel_store::mime::{decode_base64, decode_quoted_printable};
 use mail_parser::{Encoding, Message, MimeHeaders, PartType};
 
 use crate::heuristics::{is_macro_entry, Heuristic};
@@ -606,12 +607,12 @@ pub fn message_parts(msg: &Message, budget: &mut Budget) -> Vec<Child> {
                 _ => part.encoding,
             };
             let mut decoded = vec![match encoding {
-                Encoding::Base64 => base64_lenient(body),
-                Encoding::QuotedPrintable => quoted_printable(body),
+                Encoding::Base64 => decode_base64(body),
+                Encoding::QuotedPrintable => decode_quoted_printable(body),
                 Encoding::None => body.to_vec(),
             }];
             if encoding == Encoding::None && looks_base64(body) {
-                decoded.push(base64_lenient(body));
+                decoded.push(decode_base64(body));
             }
             for data in decoded {
                 if !budget.another_file("the message") {
@@ -625,65 +626,11 @@ pub fn message_parts(msg: &Message, budget: &mut Budget) -> Vec<Child> {
     out
 }
 
-/// Base64 with anything outside the alphabet skipped, up to the padding.
-fn base64_lenient(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in s {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = acc << 6 | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// A body that is base64 whatever its header says: lines of the alphabet
 /// only, long enough to be a file.
 fn looks_base64(s: &[u8]) -> bool {
     let text = s.iter().filter(|b| !matches!(b, b'\r' | b'\n')).count();
     text >= 64 && s.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\r' | b'\n'))
-}
-
-/// RFC 2045 §6.7: `=XX` is a byte, `=` at the end of a line joins lines.
-fn quoted_printable(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'=' {
-            let hex = |c: u8| (c as char).to_digit(16);
-            match (s.get(i + 1), s.get(i + 2)) {
-                (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
-                    out.push((hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0)) as u8);
-                    i += 3;
-                    continue;
-                }
-                (Some(b'\r'), Some(b'\n')) => {
-                    i += 3;
-                    continue;
-                }
-                (Some(b'\n'), _) => {
-                    i += 2;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]

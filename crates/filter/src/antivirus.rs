@@ -162,19 +162,13 @@ impl Stage for AntivirusStage {
             Action::Reject => Some(reject(format!("Not accepted: {detail}"))),
             Action::Quarantine => {
                 ctx.recipients.iter_mut().for_each(|r| r.decide(Verdict::Quarantine));
-                // Read by the session: copies forwarded elsewhere (an alias
-                // to an outside address) are held too.
-                ctx.tags.push(HOLD_ALL.into());
+                ctx.held_by_scanner = Some(detail);
                 None
             }
             Action::Accept => None,
         }
     }
 }
-
-/// The tag that asks for the whole message to be held, remote recipients
-/// included.
-pub const HOLD_ALL: &str = "av=quarantine";
 
 fn reject(text: String) -> Verdict {
     Verdict::Reject { code: 554, enhanced: "5.7.1", text }

@@ -130,6 +130,9 @@ pub struct MessageContext<'a> {
     /// Bounds on the parts decoded for the virus scanner (the pipeline sets
     /// the configured ones).
     pub file_limits: caravel_antivirus::Limits,
+    /// Set by the virus scanner when it holds the whole message, with why:
+    /// copies for outside addresses (aliases that forward) are held too.
+    pub held_by_scanner: Option<String>,
     content: OnceLock<Content>,
 }
 
@@ -147,6 +150,7 @@ impl<'a> MessageContext<'a> {
             hits: Vec::new(),
             headers: Vec::new(),
             file_limits: caravel_antivirus::Limits::default(),
+            held_by_scanner: None,
             content: OnceLock::new(),
         }
     }

@@ -77,9 +77,13 @@ pub struct Accepted {
     pub dsn: Dsn,
     pub session: String,
     /// Remote recipients held in the quarantine with the local ones (the
-    /// virus scanner held the whole message), and why.
+    /// virus scanner held the whole message).
     pub held_remote: Vec<String>,
-    pub held_reason: String,
+    /// Why the virus scanner held the whole message, if it did (else any
+    /// held copies are held as spam).
+    pub held_by_scanner: Option<String>,
+    /// The subject, when anything is held.
+    pub held_subject: String,
 }
 
 #[async_trait]

@@ -591,13 +591,7 @@ impl<B: Backend> Session<B> {
         ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
         let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
-        let held_reason: String = ctx
-            .hits
-            .iter()
-            .filter(|h| h.name.starts_with("AV_"))
-            .map(|h| h.detail.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let held_by_scanner = ctx.held_by_scanner.take();
         let results = match outcome {
             Outcome::Deliver(results) => results,
             Outcome::Refuse { code, enhanced, text } => {
@@ -606,6 +600,12 @@ impl<B: Backend> Session<B> {
                 }
                 return Step::reply(Reply::new(code, enhanced, text));
             }
+        };
+        // The subject for the quarantine's list, from the parse the stages
+        // already made (only when something is held).
+        let held_subject = match held_by_scanner.is_some() || results.iter().any(|r| r.verdict == Verdict::Quarantine) {
+            true => ctx.content().subject_text.clone(),
+            false => String::new(),
         };
         let mut tx = tx;
         for (l, r) in tx.local.iter_mut().zip(&results) {
@@ -667,7 +667,7 @@ impl<B: Backend> Session<B> {
         }
         // The scanner held the message: its copies for outside addresses
         // (aliases that forward) wait in the quarantine too.
-        let held_remote: Vec<String> = match tags.iter().any(|t| t == caravel_filter::antivirus::HOLD_ALL) {
+        let held_remote: Vec<String> = match held_by_scanner.is_some() {
             true => std::mem::take(&mut tx.remote).into_iter().map(|r| r.address).collect(),
             false => Vec::new(),
         };
@@ -681,7 +681,8 @@ impl<B: Backend> Session<B> {
             dsn: tx.dsn,
             session: self.id.clone(),
             held_remote,
-            held_reason,
+            held_by_scanner,
+            held_subject,
         };
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),

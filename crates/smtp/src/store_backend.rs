@@ -69,18 +69,16 @@ impl StoreBackend {
         if held.is_empty() && m.held_remote.is_empty() {
             return Ok(());
         }
-        let (headers, reason) = match held.first() {
-            Some(first) => (first.headers.as_str(), first.reason.clone()),
-            None => ("", m.held_reason.clone()),
+        let (headers, reason) = match (held.first(), &m.held_by_scanner) {
+            (Some(first), _) => (first.headers.as_str(), first.reason.clone()),
+            (None, why) => ("", why.clone().unwrap_or_default()),
         };
-        let kind = if !m.held_reason.is_empty() || headers.contains("AV_") {
-            caravel_store::HeldKind::Suspicious
-        } else {
-            caravel_store::HeldKind::Spam
+        let kind = match m.held_by_scanner {
+            Some(_) => caravel_store::HeldKind::Suspicious,
+            None => caravel_store::HeldKind::Spam,
         };
         let raw = [headers.as_bytes(), &m.message].concat();
-        let subject =
-            caravel_store::mime::with_parsed(&raw, |p| p.subject().unwrap_or_default().to_string()).unwrap_or_default();
+        let subject = m.held_subject.clone();
         let id = self
             .store
             .hold(caravel_store::NewHeld {

@@ -198,6 +198,83 @@ pub fn message_depth(msg: &Message) -> usize {
     deepest
 }
 
+/// Base64 as MIME has it (RFC 2045 §6.8): characters outside the alphabet
+/// (line breaks, spaces, stray bytes) are ignored, and `=` ends the data.
+pub fn decode_base64(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in data {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Quoted-printable decoding (RFC 2045 §6.7): whitespace at the end of a
+/// line was added in transport and goes (rule 3); `=` ending a line, after
+/// any such whitespace, is a soft break and joins it to the next (rule 5);
+/// `=XX` is a byte; anything else is kept as it is. Hard line breaks keep
+/// their form.
+pub fn decode_quoted_printable(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, eol, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let end = if i > 0 && rest[i - 1] == b'\r' { i - 1 } else { i };
+                (&rest[..end], &rest[end..=i], &rest[i + 1..])
+            }
+            None => (rest, &b""[..], &b""[..]),
+        };
+        let mut line = line;
+        while let [head @ .., b' ' | b'\t'] = line {
+            line = head;
+        }
+        let soft = line.last() == Some(&b'=');
+        if soft {
+            line = &line[..line.len() - 1];
+        }
+        let mut i = 0;
+        while i < line.len() {
+            let hex = (line[i] == b'=')
+                .then(|| line.get(i + 1..i + 3))
+                .flatten()
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(line[i]);
+                    i += 1;
+                }
+            }
+        }
+        if !soft {
+            out.extend_from_slice(eol);
+        }
+        rest = next;
+    }
+    out
+}
+
 /// Parses `raw` with mail-parser and hands the message to `f`, safe against
 /// hostile nesting (see [`crate::safe_parse`]); the result is dropped without
 /// recursion. `None` when there is not even a header.
@@ -481,6 +558,26 @@ pub fn dot_stuff(raw: &[u8], body_lines: Option<usize>, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_decoded_as_mime_has_it() {
+        assert_eq!(decode_base64(b"aGVs\r\nbG8gd29y\r\nbGQ=\r\n"), b"hello world");
+        assert_eq!(decode_base64(b"  aGVs    \r\n bG8g  \r\n   d29y  \t \r\n    bGQ= \r\n"), b"hello world");
+        assert_eq!(decode_base64(b"aGVsbG8"), b"hello", "no padding");
+        assert_eq!(decode_base64(b"aG!Vs*bG8="), b"hello", "stray bytes ignored");
+        assert_eq!(decode_base64(b"aGk=ignored"), b"hi", "= ends the data");
+    }
+
+    #[test]
+    fn quoted_printable_is_decoded_for_binary() {
+        assert_eq!(decode_quoted_printable(b"caf=C3=A9 =\r\nend"), "caf\u{e9} end".as_bytes());
+        assert_eq!(decode_quoted_printable(b"=ZZ=4"), b"=ZZ=4");
+        // Transport padding at line ends goes; `=` after it is a soft break.
+        assert_eq!(decode_quoted_printable(b"foo \t\r\nbar=  \r\nbaz\tqux\r\n"), b"foo\r\nbarbaz\tqux\r\n");
+        assert_eq!(decode_quoted_printable(b"a=20\r\nb=09\nc=\n"), b"a \r\nb\t\nc");
+        assert_eq!(decode_quoted_printable(b"tail  "), b"tail");
+        assert_eq!(decode_quoted_printable(b"=+A=-1"), b"=+A=-1", "two hex digits, no sign");
+    }
 
     const MULTI: &[u8] = b"From: \"Ana Lopez\" <ana@example.com>\r\nTo: team: bo@example.org, cy@example.org;\r\nSubject: =?UTF-8?Q?Cotizaci=C3=B3n?=\r\nMessage-ID: <m1@example.com>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\nthere\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.net\r\nSubject: inner\r\n\r\ninner body\r\n--b1--\r\n";
 

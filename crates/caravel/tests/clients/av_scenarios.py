@@ -141,39 +141,30 @@ def outbound_program_refused():
             expect(e.smtp_code == 554 and "Not sent" in text and "setup.exe" in text, text)
 
 
-def marker_refused(marker, signature):
-    """A message carrying MARKER is refused, naming SIGNATURE (a signature
-    installed while the server runs: retried until it is loaded)."""
+def refused_once_loaded(data, signature):
+    """A message with DATA attached is refused naming SIGNATURE: retried
+    while the running server loads newly installed signatures."""
     deadline = time.time() + 30
     n = 0
     while True:
         n += 1
         try:
-            send(message(f"marker-{n}", marker.encode(), "notes.txt"))
+            send(message(f"loaded-{n}", data, "notes.txt"))
         except smtplib.SMTPDataError as e:
             text = e.smtp_error.decode()
             expect(e.smtp_code == 554 and signature in text, text)
             return
         expect(time.time() < deadline, f"{signature} was not used within 30 s")
         time.sleep(1)
+
+
+def marker_refused(marker, signature):
+    refused_once_loaded(marker.encode(), signature)
 
 
 def file_refused(path, signature):
-    """The file at PATH, attached as it is, is refused naming SIGNATURE
-    (retried while the server loads new signatures)."""
-    data = open(path, "rb").read()
-    deadline = time.time() + 30
-    n = 0
-    while True:
-        n += 1
-        try:
-            send(message(f"file-{n}", data, "statement.dat"))
-        except smtplib.SMTPDataError as e:
-            text = e.smtp_error.decode()
-            expect(e.smtp_code == 554 and signature in text, text)
-            return
-        expect(time.time() < deadline, f"{signature} was not used within 30 s")
-        time.sleep(1)
+    """The file at PATH, attached as it is."""
+    refused_once_loaded(open(path, "rb").read(), signature)
 
 
 def clamd_finds(marker, signature):
