@@ -350,6 +350,43 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_exhausts_the_matcher_is_a_finding_not_clean() {
+        // Every position starts the anchor "AAAA"; the gap then searches the
+        // rest of the file for "ZZZZ" each time.
+        let mut b = Builder::with_builtin();
+        b.add_file("slow.ndb", "Slow.Test:0:*:41414141*5a5a5a5a\n").expect("signature");
+        let s = Scanner::new(Arc::new(b.build()), Limits::default());
+        let r = s.scan_file("data.bin", vec![b'A'; 1 << 20]);
+        assert_eq!(names(&r), ["Heuristics.LimitsExceeded"], "{r:?}");
+    }
+
+    #[test]
+    fn many_notes_of_one_kind_do_not_crowd_out_another() {
+        let l = Limits::default();
+        let mut budget = Budget::new(&l);
+        for i in 0..40 {
+            budget.note(Heuristic::Encrypted, format!("entry {i} is encrypted"));
+        }
+        budget.note(Heuristic::Limits, "too big".into());
+        let kinds: Vec<Heuristic> = budget.notes.iter().map(|n| n.0).collect();
+        assert_eq!(kinds, [Heuristic::Encrypted, Heuristic::Limits]);
+    }
+
+    #[test]
+    fn a_uuencoded_file_over_the_limit_is_a_finding() {
+        let mut text = String::from("begin 644 big.bin\n");
+        for _ in 0..100 {
+            text.push_str("M86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A86%A\n");
+        }
+        text.push_str("`\nend\n");
+        let s = Scanner::new(
+            Arc::new(Builder::with_builtin().build()),
+            Limits { max_file_size: 1000, ..Limits::default() },
+        );
+        assert_eq!(names(&s.scan_file("notes.txt", text.into_bytes())), ["Heuristics.LimitsExceeded"]);
+    }
+
+    #[test]
     fn nesting_deeper_than_the_limit_is_a_finding() {
         let mut data = zip_of("x.txt", b"deep");
         for i in 0..5 {
