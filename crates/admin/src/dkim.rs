@@ -84,6 +84,26 @@ pub fn dkim_txt(key: &DkimKey) -> String {
     format!("v=DKIM1; k={k}; p={}", key.public_key)
 }
 
+/// A TXT value as a zone file writes it: quoted character-strings of at
+/// most 255 bytes each (RFC 1035 §3.3.14), side by side; receivers join
+/// them again (RFC 6376 §3.6.2.2). An RSA-2048 key record needs two.
+pub fn zone_strings(value: &str) -> String {
+    let mut parts = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(255);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        parts.push(format!("\"{}\"", &rest[..cut]));
+        rest = &rest[cut..];
+    }
+    if parts.is_empty() {
+        return "\"\"".into();
+    }
+    parts.join(" ")
+}
+
 impl Admin {
     /// A new signing key for `domain` under a fresh selector (an older key
     /// stays until deleted: rotation publishes the new record first).
@@ -206,6 +226,15 @@ impl Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zone_strings_are_at_most_255_bytes() {
+        assert_eq!(zone_strings("v=DKIM1; p=abc"), "\"v=DKIM1; p=abc\"");
+        let long = "a".repeat(255) + "bc";
+        assert_eq!(zone_strings(&long), format!("\"{}\" \"bc\"", "a".repeat(255)));
+        assert_eq!(zone_strings(&"x".repeat(510)).matches('"').count(), 4);
+        assert_eq!(zone_strings(""), "\"\"");
+    }
 
     #[test]
     fn ed25519_keys_are_pkcs8_and_32_byte_public_keys() {

@@ -237,6 +237,7 @@ async fn deliver_held(
     }
     let raw = Arc::new(raw);
     let delivery = Delivery {
+        sign_as: None,
         raw: raw.clone(),
         internal_date: held.created,
         internal_zone: 0,

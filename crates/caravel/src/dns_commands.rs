@@ -1,7 +1,7 @@
 //! `caravel dkim` and `caravel dns`: what a domain publishes so that its mail
 //! is accepted abroad.
 
-use caravel_admin::dkim::{dkim_txt, Algorithm};
+use caravel_admin::dkim::{dkim_txt, zone_strings, Algorithm};
 use caravel_config::Config;
 
 use crate::cli::{DkimCmd, QueueCmd};
@@ -17,7 +17,7 @@ pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
                 "Key {} made for {} ({}). Publish this record, then mail is signed with it:",
                 key.selector, key.domain, key.algorithm
             );
-            println!("{}._domainkey.{} TXT \"{}\"", key.selector, key.domain, dkim_txt(&key));
+            println!("{}._domainkey.{} TXT {}", key.selector, key.domain, zone_strings(&dkim_txt(&key)));
         }
         DkimCmd::List { domain, json } => {
             let keys = admin.dkim_keys(&domain).await.map_err(|e| e.to_string())?;
@@ -43,7 +43,7 @@ pub async fn dns(config: &Config, domain: &str, json: bool) -> CmdResult {
         return print_json(&records);
     }
     for r in records {
-        let value = if r.kind == "TXT" { format!("\"{}\"", r.value) } else { r.value.clone() };
+        let value = if r.kind == "TXT" { zone_strings(&r.value) } else { r.value.clone() };
         println!("{}\t{}\t{}\n\t; {}", r.name, r.kind, value, r.why);
     }
     Ok(())

@@ -287,6 +287,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
         let task_done = done.clone();
         let flags = if args.seen { m.flags.union(Flags::SEEN) } else { m.flags };
         let delivery = Delivery {
+            sign_as: None,
             raw: Arc::new(m.raw),
             internal_date: now,
             targets: vec![Target { flags, ..Target::new(user.id, MailboxTarget::Name(args.mailbox.clone())) }],

@@ -232,6 +232,13 @@ fn dkim_keys_and_the_records_a_domain_publishes() {
     assert!(record.contains("._domainkey.export.test TXT \"v=DKIM1; k=ed25519; p="), "{out}");
     let out = env.ok(&["dkim", "generate", "EXPORT.test"]);
     assert!(out.contains("k=rsa; p=MIIBIjAN"), "RSA 2048 SubjectPublicKeyInfo: {out}");
+    // Zone files take at most 255 characters per string: the RSA record
+    // (about 410) is printed as several quoted strings.
+    let record = out.lines().last().expect("record");
+    let strings: Vec<&str> = record.split_once(" TXT ").expect("TXT").1.split("\" \"").collect();
+    assert!(strings.len() >= 2, "{record}");
+    assert!(strings.iter().all(|s| s.trim_matches('"').len() <= 255), "{record}");
+    assert!(strings.concat().trim_matches('"').starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"), "{record}");
     let keys: serde_json::Value =
         serde_json::from_str(&env.ok(&["dkim", "list", "export.test", "--json"])).expect("json");
     assert_eq!(keys.as_array().expect("keys").len(), 2);
@@ -277,6 +284,7 @@ fn queue_list_retry_and_del() {
         use caravel_store::{Delivery, MailStore, RemoteRecipient};
         let store = caravel_store::sqlite::SqliteStore::open(&env.data_dir()).expect("store");
         let d = Delivery {
+            sign_as: None,
             raw: std::sync::Arc::new(b"Subject: quote\r\n\r\nhello\r\n".to_vec()),
             internal_date: 1,
             sender: "sales@export.test".into(),

@@ -66,6 +66,14 @@ async fn world_with(receiver_max_recipients: Option<usize>, receiver_port: u16, 
             &caravel_admin::dkim::dkim_txt(&key),
         ));
     }
+    // A second hosted domain, whose sales@ alias Alice sends as.
+    admin.domain_add("trade.test").await.expect("domain");
+    admin.alias_add("sales@trade.test", &["alice@export.test".to_string()]).await.expect("alias");
+    let key = admin.dkim_generate("trade.test", caravel_admin::dkim::Algorithm::Rsa).await.expect("dkim key");
+    records
+        .push(Dnsmasq::txt(&format!("{}._domainkey.trade.test", key.selector), &caravel_admin::dkim::dkim_txt(&key)));
+    records.push(Dnsmasq::txt("trade.test", "v=spf1 ip4:127.0.0.1 -all"));
+    records.push(Dnsmasq::txt("_dmarc.trade.test", "v=DMARC1; p=reject"));
     let dns = Dnsmasq::start(dns_port, &records);
     let sender_mx = sender.addr(Service::Smtp).port();
     let receiver = Some(start_receiver(receiver_port, dns_addr, receiver_max_recipients, sender_mx).await);
@@ -143,6 +151,69 @@ async fn delivered_through_the_mx_signed_and_verified() {
         log.iter().any(|(k, d)| *k == EventKind::Received && d.contains("spf=pass") && d.contains("dmarc=pass")),
         "{log:?}"
     );
+}
+
+/// Runs an independent DKIM verifier (`/usr/bin/python3 dkim_verify.py`
+/// with dkimpy, or `perl dkim_verify.pl` with Mail::DKIM) on `message`;
+/// its output, and whether every signature verified.
+fn verify_dkim(verifier: &str, message: &str, dns: SocketAddr) -> (String, bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("message.eml");
+    std::fs::write(&path, message).expect("write");
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/");
+    let (program, script) = match verifier {
+        "dkimpy" => ("/usr/bin/python3", "dkim_verify.py"),
+        _ => ("perl", "dkim_verify.pl"),
+    };
+    let out = std::process::Command::new(program)
+        .arg(format!("{scripts}{script}"))
+        .arg(&path)
+        .arg(dns.port().to_string())
+        .output()
+        .expect("verifier");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (text, out.status.success())
+}
+
+/// RFC 6409 §8 and RFC 6376 §8.15: a message submitted without Date: and
+/// Message-ID:, with a Bcc:, from an alias of another hosted domain,
+/// arrives with both fields added, without the Bcc:, signed by the alias's
+/// domain with From: oversigned, and dkimpy and Mail::DKIM verify every
+/// signature.
+#[tokio::test(flavor = "multi_thread")]
+async fn submission_adds_date_and_message_id_drops_bcc_and_signs_for_the_from_domain() {
+    let w = world(None).await;
+    let message = "From: Sales <sales@trade.test>\r\nTo: alice@buyer.test\r\nBcc: bob@buyer.test\r\n\
+                   Subject: Quotation without a date\r\n\r\nPrices attached.\r\n";
+    let outcomes = caravel::testing::submit(
+        w.sender.addr(Service::Submission),
+        ("alice@export.test", ALICE_PASSWORD),
+        "alice@export.test",
+        &["alice@buyer.test", "bob@buyer.test"],
+        message.as_bytes().to_vec(),
+    )
+    .await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+    let receiver = w.receiver.as_ref().expect("receiver");
+    for who in ["alice@buyer.test", "bob@buyer.test"] {
+        let got = wait_for_inbox(receiver, who, 1).await;
+        let m = &got[0];
+        let head = m.split("\r\n\r\n").next().expect("headers");
+        assert!(head.contains("\r\nDate: "), "{head}");
+        assert!(head.contains("\r\nMessage-ID: <") && head.contains("@mail.export.test>"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("\nbcc:"), "the Bcc: is gone: {head}");
+        assert!(head.contains("header.d=trade.test") && head.contains("dmarc=pass"), "{head}");
+        assert!(head.contains("d=trade.test") && !head.contains("d=export.test;"), "{head}");
+        for verifier in ["dkimpy", "mail-dkim"] {
+            let (out, ok) = verify_dkim(verifier, m, w.dns_addr);
+            assert!(ok, "{verifier}: {out}\n{m}");
+        }
+        let (out, _) = verify_dkim("dkimpy", m, w.dns_addr);
+        assert!(
+            out.to_ascii_lowercase().contains("h=from:from:") || out.to_ascii_lowercase().contains(":from:from"),
+            "From: oversigned: {out}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,6 +65,7 @@ async fn mbsync_two_way_sync_of_1000_messages() {
     for i in 0..1000 {
         let raw = format!("From: buyer{i}@far.test\r\nTo: alice@example.test\r\nSubject: order {i}\r\nMessage-ID: <order-{i}@far.test>\r\n\r\nOrder number {i}.\r\n");
         let d = Delivery {
+            sign_as: None,
             raw: Arc::new(raw.into_bytes()),
             internal_date: 1_700_000_000 + i,
             targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],

@@ -30,6 +30,7 @@ async fn mutt_reads_moves_and_deletes() {
             "From: b@far.test\r\nTo: alice@example.test\r\nSubject: mutt test {i}\r\nDate: Mon, 2 Nov 2026 10:0{i}:00 +0000\r\nMessage-ID: <m{i}@far.test>\r\n\r\nbody {i}\r\n"
         );
         let d = Delivery {
+            sign_as: None,
             raw: Arc::new(raw.into_bytes()),
             internal_date: 1_790_000_000 + i,
             targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],

@@ -19,6 +19,7 @@ async fn deliver(store: &dyn Store, n: usize) {
             "From: partner@far.test\r\nTo: alice@example.test\r\nSubject: order {i}\r\nMessage-ID: <o{i}@far.test>\r\n\r\nLine one\r\n.starts with a dot\r\n..two dots\r\nend\r\n"
         );
         let d = Delivery {
+            sign_as: None,
             raw: Arc::new(raw.into_bytes()),
             targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],
             sender: "partner@far.test".into(),

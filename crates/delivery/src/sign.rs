@@ -16,7 +16,11 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The headers signed, when present (RFC 6376 §5.4.1's list).
-const SIGNED_HEADERS: [&str; 12] = [
+/// `From` is listed twice: the second, matching no field, signs the
+/// absence of another one, so a From: added on the way breaks the
+/// signature (oversigning, RFC 6376 §8.15).
+const SIGNED_HEADERS: [&str; 13] = [
+    "From",
     "From",
     "Reply-To",
     "Subject",
@@ -49,14 +53,17 @@ impl Signer {
 
     /// The message with a DKIM-Signature per key of its From: domain in
     /// front; unchanged when the domain has no key, or when the From:
-    /// domain is not the envelope sender's (`caravel` checked that the
-    /// sender may use the envelope address, not what From: says: a user of
-    /// one domain gets no signature for another, and forwarded mail from
-    /// elsewhere is not signed as ours).
-    pub async fn sign(&self, raw: &[u8], envelope_sender: &str) -> Vec<u8> {
+    /// domain is neither `sign_as` nor the envelope sender's domain.
+    /// `sign_as` is the domain whoever queued the message vouched for (the
+    /// submission checked that the signed-in user may send as the From:
+    /// address; an auto-reply is the account's own). Without it only the
+    /// envelope sender counts: a user of one domain gets no signature for
+    /// another, and forwarded mail from elsewhere is not signed as ours.
+    pub async fn sign(&self, raw: &[u8], envelope_sender: &str, sign_as: Option<&str>) -> Vec<u8> {
         let Some(domain) = from_domain(raw) else { return raw.to_vec() };
         let sender_domain = envelope_sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-        if sender_domain.as_deref() != Some(domain.as_str()) {
+        let vouched = sign_as.is_some_and(|d| d.eq_ignore_ascii_case(&domain));
+        if !vouched && sender_domain.as_deref() != Some(domain.as_str()) {
             return raw.to_vec();
         }
         let keys = self.keys(&domain).await;
@@ -126,6 +133,15 @@ fn signer<T: caravel_dns::mail_auth::common::crypto::SigningKey>(
 /// None when there is not exactly one From: field, or its addresses are in
 /// more than one domain: such a message is not signed.
 pub fn from_domain(raw: &[u8]) -> Option<String> {
+    let addresses = from_addresses(raw)?;
+    let mut domains =
+        addresses.iter().map(|a| a.rsplit_once('@').map(|(_, d)| d.trim().trim_end_matches('.').to_ascii_lowercase()));
+    let first = domains.next().flatten().filter(|d| !d.is_empty())?;
+    domains.all(|d| d.as_deref() == Some(first.as_str())).then_some(first)
+}
+
+/// The addresses of the From: header, when there is exactly one From: field.
+pub fn from_addresses(raw: &[u8]) -> Option<Vec<String>> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(raw.len());
     let head = String::from_utf8_lossy(&raw[..end]);
     // Unfolded fields named From.
@@ -157,15 +173,15 @@ pub fn from_domain(raw: &[u8]) -> Option<String> {
             _ => unquoted.push(c),
         }
     }
-    let mut domains = unquoted.split(',').filter_map(|part| {
-        let address = match (part.find('<'), part.rfind('>')) {
-            (Some(a), Some(b)) if a < b => part[a + 1..b].to_string(),
-            _ => part.split_whitespace().find(|w| w.contains('@'))?.to_string(),
-        };
-        Some(address.rsplit_once('@')?.1.trim().trim_end_matches('.').to_ascii_lowercase())
-    });
-    let first = domains.next().filter(|d| !d.is_empty())?;
-    domains.all(|d| d == first).then_some(first)
+    let addresses: Vec<String> = unquoted
+        .split(',')
+        .map(|part| match (part.find('<'), part.rfind('>')) {
+            (Some(a), Some(b)) if a < b => part[a + 1..b].trim().to_string(),
+            _ => part.split_whitespace().find(|w| w.contains('@')).unwrap_or_default().to_string(),
+        })
+        .filter(|a| !a.is_empty())
+        .collect();
+    (!addresses.is_empty()).then_some(addresses)
 }
 
 #[cfg(test)]

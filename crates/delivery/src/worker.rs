@@ -228,7 +228,7 @@ impl Worker {
             }
         };
         let message_id = header_value(&raw, "Message-ID");
-        let signed = Arc::new(self.signer.sign(&raw, &job.sender).await);
+        let signed = Arc::new(self.signer.sign(&raw, &job.sender, job.sign_as.as_deref()).await);
         let mut outcomes: Vec<(String, Outcome, Option<Hop>)> = Vec::new();
         let domains = by_domain(job.recipients.iter().map(|r| r.address.as_str()));
         let mut tasks = tokio::task::JoinSet::new();

@@ -40,6 +40,7 @@ fn main() {
             let deliveries = batch
                 .iter()
                 .map(|n| Delivery {
+                    sign_as: None,
                     raw: Arc::new(
                         format!(
                             "From: B{n} <b{}@remote.test>\r\nSubject: Re: s{}\r\nDate: Mon, {} Dec 2024 10:{:02}:00 +0000\r\n\
@@ -80,6 +81,7 @@ fn main() {
         let mut new_ms = 0.0;
         for n in 0..reps {
             let d = Delivery {
+                sign_as: None,
                 raw: Arc::new(format!("Subject: new {n}\r\n\r\nx\r\n").into_bytes()),
                 targets: inbox(),
                 ..Default::default()

@@ -78,6 +78,7 @@ pub async fn append(
     let deliveries: Vec<Delivery> = ready
         .into_iter()
         .map(|(raw, flags, keywords, date)| Delivery {
+            sign_as: None,
             raw: Arc::new(raw),
             internal_date: date.map(|d| d.0).unwrap_or_else(caravel_store::now_secs),
             internal_zone: date.map(|d| d.1).unwrap_or(0),

@@ -84,6 +84,8 @@ pub struct Accepted {
     pub held_by_scanner: Option<String>,
     /// The subject, when anything is held.
     pub held_subject: String,
+    /// The From: domain a signed-in sender may send as (DKIM signs for it).
+    pub sign_as: Option<String>,
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod store_backend;
+pub mod submission;
 
 #[cfg(test)]
 mod session_tests;

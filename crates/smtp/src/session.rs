@@ -584,6 +584,15 @@ impl<B: Backend> Session<B> {
             }
             return Step::reply(reply);
         }
+        let (message, sign_as) = match self.user.clone() {
+            Some(user) => {
+                let id = format!("{}{:02x}.{}@{}", self.id, self.messages + 1, now_millis(), self.cfg.hostname);
+                let message = crate::submission::prepare(&message, &caravel_store::rfc5322_date(now_secs()), &id);
+                let sign_as = self.sign_as(&user, &message).await;
+                (message, sign_as)
+            }
+            None => (message, None),
+        };
         let helo = self.helo.clone().unwrap_or_default();
         let mut ctx = MessageContext::new(&message, &tx.from, self.peer, &helo);
         ctx.user = self.user.as_ref().map(|u| u.address.as_str());
@@ -683,6 +692,7 @@ impl<B: Backend> Session<B> {
             held_remote,
             held_by_scanner,
             held_subject,
+            sign_as,
         };
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
@@ -699,6 +709,20 @@ impl<B: Backend> Session<B> {
                 }
             }
         }
+    }
+
+    /// The From: domain of a submitted message when every From: address is
+    /// one the user may send as: its DKIM keys sign it even when the
+    /// envelope sender is in another domain (an alias of another hosted
+    /// domain).
+    async fn sign_as(&self, user: &SignedIn, message: &[u8]) -> Option<String> {
+        let domain = caravel_delivery::sign::from_domain(message)?;
+        for address in caravel_delivery::sign::from_addresses(message)? {
+            if !self.backend.may_send_as(user, &address).await.unwrap_or(false) {
+                return None;
+            }
+        }
+        Some(domain)
     }
 
     /// A message over the sender's limit (submitted), or over the limit of

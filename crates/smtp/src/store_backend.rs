@@ -191,6 +191,7 @@ impl Backend for StoreBackend {
             dsn: m.dsn.clone(),
             sender: m.sender.clone(),
             session: m.id.clone(),
+            sign_as: m.sign_as.clone(),
         };
         if delivery.targets.is_empty() && delivery.remote.is_empty() {
             return Ok(());

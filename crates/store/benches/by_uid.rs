@@ -41,6 +41,7 @@ fn main() {
             let deliveries = batch
                 .iter()
                 .map(|&n| Delivery {
+                    sign_as: None,
                     raw: message(n),
                     targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],
                     sender: "bench@remote.test".into(),

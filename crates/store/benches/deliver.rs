@@ -56,6 +56,7 @@ async fn run(dir: &std::path::Path, size: usize, writers: usize, seconds: f64) -
             let mut n = 0;
             while Instant::now() < deadline {
                 let d = Delivery {
+                    sign_as: None,
                     raw: message(w, n, size),
                     internal_date: 0,
                     targets: vec![Target::new(account, MailboxTarget::Special(SpecialUse::Inbox))],

@@ -39,6 +39,7 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 for n in (w..count).step_by(16) {
                     let d = Delivery {
+                        sign_as: None,
                         raw: message(n),
                         targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],
                         sender: "bench@remote.test".into(),
@@ -77,6 +78,7 @@ fn main() {
         }
         store
             .deliver(Delivery {
+                sign_as: None,
                 raw: message(count),
                 targets: vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))],
                 ..Default::default()

@@ -368,6 +368,10 @@ pub struct Delivery {
     pub sender: String,
     /// The session that received it, for the mail log.
     pub session: String,
+    /// The domain whose DKIM keys may sign the remote copies although the
+    /// envelope sender is in another domain (or null): the From: domain
+    /// the submission checked the user may send as, an auto-reply's.
+    pub sign_as: Option<String>,
 }
 
 /// What became of a delivery.
@@ -413,6 +417,8 @@ pub struct QueueJob {
     pub ret: Option<String>,
     /// The sender was already told that it is late.
     pub delay_notice_sent: bool,
+    /// See [`Delivery::sign_as`].
+    pub sign_as: Option<String>,
     /// Pending recipients whose next attempt is due.
     pub recipients: Vec<JobRecipient>,
 }

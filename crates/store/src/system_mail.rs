@@ -16,6 +16,7 @@ pub async fn send_system_mail(
 ) -> Result<(), String> {
     let to = Address::parse(to).map_err(|e| format!("{to:?} is not a valid address: {e}"))?;
     let mut delivery = Delivery {
+        sign_as: None,
         raw: Arc::new(raw),
         internal_date: now_secs(),
         sender: sender.to_string(),

@@ -53,6 +53,7 @@ impl Harness {
     /// Delivers exactly these bytes (8-bit charsets stay as they are).
     pub async fn deliver_bytes(&self, raw: Vec<u8>) {
         let d = Delivery {
+            sign_as: None,
             raw: Arc::new(raw),
             internal_date: 1_700_000_000,
             targets: vec![Target::new(self.account, MailboxTarget::Special(SpecialUse::Inbox))],

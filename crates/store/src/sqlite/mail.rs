@@ -279,9 +279,10 @@ fn enqueue(c: &Connection, d: &Delivery, p: &Parsed) -> Result<i64> {
     let now = crate::now_secs();
     let id: i64 = c
         .prepare_cached(
-            "INSERT INTO queue (blob, sender, created, envid, ret, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            "INSERT INTO queue (blob, sender, created, envid, ret, session, sign_as)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         )?
-        .query_row(params![p.hash, d.sender, now, d.dsn.envid, d.dsn.ret, d.session], |r| r.get(0))?;
+        .query_row(params![p.hash, d.sender, now, d.dsn.envid, d.dsn.ret, d.session, d.sign_as], |r| r.get(0))?;
     for r in &d.remote {
         c.prepare_cached(
             "INSERT OR IGNORE INTO queue_recipients (queue_id, address, notify, orcpt, next_attempt)

@@ -62,16 +62,16 @@ fn json_ids(ids: &[i64]) -> String {
 
 fn job(c: &Connection, id: i64, now: i64) -> Result<QueueJob> {
     let row = c
-        .prepare_cached("SELECT sender, blob, created, envid, ret, notice_sent FROM queue WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
-    let (sender, blob, created, envid, ret, notice): (String, String, i64, Option<String>, Option<String>, i64) =
-        match row {
-            Ok(row) => row,
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                return Err(crate::StoreError::NotFound(format!("queued message {id}")))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        .prepare_cached("SELECT sender, blob, created, envid, ret, notice_sent, sign_as FROM queue WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)));
+    type Row = (String, String, i64, Option<String>, Option<String>, i64, Option<String>);
+    let (sender, blob, created, envid, ret, notice, sign_as): Row = match row {
+        Ok(row) => row,
+        Err(rusqlite::Error::QueryReturnedNoRows) => {
+            return Err(crate::StoreError::NotFound(format!("queued message {id}")))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut st = c.prepare_cached(
         "SELECT address, notify, orcpt, attempts FROM queue_recipients
          WHERE queue_id = ?1 AND status = 'pending' AND next_attempt <= ?2 ORDER BY address",
@@ -86,7 +86,7 @@ fn job(c: &Connection, id: i64, now: i64) -> Result<QueueJob> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(QueueJob { id, sender, blob, created, envid, ret, delay_notice_sent: notice != 0, recipients })
+    Ok(QueueJob { id, sender, blob, created, envid, ret, delay_notice_sent: notice != 0, sign_as, recipients })
 }
 
 fn record(c: &Connection, a: &Attempt) -> Result<()> {

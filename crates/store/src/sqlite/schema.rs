@@ -410,6 +410,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE quarantine ADD COLUMN releasing INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 25: the domain a queued message may be DKIM-signed for although its
+    // envelope sender is elsewhere (model.rs, Delivery::sign_as).
+    r#"
+    ALTER TABLE queue ADD COLUMN sign_as TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
