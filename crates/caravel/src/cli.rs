@@ -65,6 +65,18 @@ pub enum Command {
     /// Messages held back from their recipients (viruses, suspicious attachments, likely spam)
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Signatures put into every message a user sends (ADDRESS), or a domain's footer (DOMAIN)
+    #[command(subcommand)]
+    Signature(SignatureCmd),
+    /// Automatic replies: out of office, holidays, after hours, acknowledgements
+    #[command(subcommand)]
+    Autoreply(AutoreplyCmd),
+    /// The company's holidays (auto-replies answer on them)
+    #[command(subcommand)]
+    Holiday(HolidayCmd),
+    /// Mail rules applied at delivery: file, forward, mark, refuse
+    #[command(subcommand)]
+    Rule(RuleCmd),
     /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
     Dns {
         domain: String,
@@ -149,10 +161,42 @@ pub struct Json {
     pub json: bool,
 }
 
+/// What signatures and auto-replies fill in ({name}, {title} ...); "" clears one.
+#[derive(Debug, Args, Default)]
+pub struct ProfileArgs {
+    /// Job title ({title})
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Company name ({company})
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Telephone ({phone})
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Mobile telephone ({mobile})
+    #[arg(long)]
+    pub mobile: Option<String>,
+    /// Web site ({website})
+    #[arg(long)]
+    pub website: Option<String>,
+    /// Postal address ({address})
+    #[arg(long, value_name = "TEXT")]
+    pub postal_address: Option<String>,
+    /// Time zone of working hours and auto-reply dates (Asia/Shanghai, +08:00)
+    #[arg(long)]
+    pub zone: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DomainCmd {
     /// Serve mail for DOMAIN
     Add { domain: String },
+    /// The company details the domain's signatures use
+    Set {
+        domain: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
     /// List domains
     List(Json),
     /// Stop serving DOMAIN (it must have no users or aliases left)
@@ -184,6 +228,8 @@ pub enum UserCmd {
         /// Address for password recovery
         #[arg(long, value_name = "EMAIL")]
         recovery: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// List accounts
     List(Json),
@@ -364,4 +410,173 @@ pub enum QuarantineCmd {
     },
     /// Delete a held message
     Del { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignatureCmd {
+    /// Add or replace a signature template of ADDRESS (or the footer of a DOMAIN)
+    Set {
+        /// A user's address, or a domain for its footer (legal disclaimer)
+        address: String,
+        /// Plain text; {name} {title} {company} {phone} {mobile} {website} {address} are filled in
+        #[arg(long, value_name = "FILE")]
+        text_file: PathBuf,
+        /// HTML for HTML messages (else the text is used)
+        #[arg(long, value_name = "FILE")]
+        html_file: Option<PathBuf>,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// new, reply (and forward), external, internal or always
+        #[arg(long, default_value = "always")]
+        when: String,
+        /// Only for recipients in this domain or ending (.cn); repeatable
+        #[arg(long = "domain", value_name = "DOMAIN")]
+        domains: Vec<String>,
+    },
+    /// The templates of ADDRESS (or DOMAIN's footer)
+    List {
+        address: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete a template
+    Del { address: String, name: String },
+}
+
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum AutoreplyCmd {
+    /// Add or replace an auto-reply template of ADDRESS
+    Set {
+        address: String,
+        /// The reply's subject ({subject}: the original's; else it follows after a colon)
+        #[arg(long)]
+        subject: String,
+        /// The text; {name} ... {opens} (when the office opens) {opens_sender} (in the sender's time) {subject}
+        #[arg(long, value_name = "FILE")]
+        body_file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        html_file: Option<PathBuf>,
+        /// First day (YYYY-MM-DD or YYYY-MM-DDTHH:MM, in the user's zone)
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// out-of-office, holidays, after-hours or acknowledge (every new message, for shared addresses)
+        #[arg(long, default_value = "out-of-office")]
+        scenario: String,
+        /// Working hours, for after-hours
+        #[arg(long, default_value = "09:00-18:00", value_name = "HH:MM-HH:MM")]
+        hours: String,
+        /// Working days, for after-hours
+        #[arg(long, default_value = "mon-fri", value_name = "DAYS")]
+        workdays: String,
+        /// Holiday calendar (default: every holiday)
+        #[arg(long)]
+        calendar: Option<String>,
+        /// Use this template for senders in this domain or ending (.de); repeatable
+        #[arg(long = "sender-domain", value_name = "DOMAIN")]
+        sender_domains: Vec<String>,
+        /// Use this template for messages in this language (zh, en, ja, de ...)
+        #[arg(long)]
+        language: Option<String>,
+        /// Reply to one sender at most once in this many days
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
+    /// The auto-reply templates of ADDRESS
+    List {
+        address: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Turn auto-replies off: one template, or all
+    Off {
+        address: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HolidayCmd {
+    /// Add or replace a holiday (first and last day)
+    Add {
+        name: String,
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        #[arg(long, value_name = "DATE")]
+        until: String,
+        #[arg(long, default_value = "company")]
+        calendar: String,
+    },
+    List(Json),
+    Del {
+        name: String,
+    },
+}
+
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum RuleCmd {
+    /// Add a rule (applied after the existing ones); text conditions match case-insensitively, anywhere
+    Add {
+        address: String,
+        #[arg(long)]
+        from: Option<String>,
+        /// To: or Cc: contains
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        body: Option<String>,
+        /// "Name: value": the header field contains value; repeatable
+        #[arg(long, value_name = "NAME: VALUE")]
+        header: Vec<String>,
+        /// Larger than SIZE (e.g. 5M)
+        #[arg(long, value_name = "SIZE")]
+        larger: Option<String>,
+        #[arg(long, value_name = "SIZE")]
+        smaller: Option<String>,
+        /// It has an attachment
+        #[arg(long)]
+        attachment: bool,
+        /// Any condition suffices (default: all must hold)
+        #[arg(long)]
+        any: bool,
+        /// File into this folder (made when missing; "/" separates levels)
+        #[arg(long = "move", value_name = "FOLDER")]
+        move_to: Option<String>,
+        /// Send a copy to this address; repeatable
+        #[arg(long, value_name = "ADDRESS")]
+        forward: Vec<String>,
+        /// With --forward: keep no copy here
+        #[arg(long)]
+        no_keep: bool,
+        #[arg(long)]
+        mark_read: bool,
+        #[arg(long)]
+        flag: bool,
+        /// Refuse the message with this text
+        #[arg(long, value_name = "TEXT")]
+        reject: Option<String>,
+        /// No later rule applies
+        #[arg(long)]
+        stop: bool,
+    },
+    List {
+        address: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    Del {
+        address: String,
+        id: u64,
+    },
 }

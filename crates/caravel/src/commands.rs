@@ -77,6 +77,9 @@ pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
             admin.domain_del(&domain).await.map_err(|e| e.to_string())?;
             println!("domain {domain} deleted");
         }
+        DomainCmd::Set { domain, profile } => {
+            crate::personal_commands::domain_profile(config, &domain, &profile).await?
+        }
         DomainCmd::List(j) => {
             let list = admin.domain_list().await.map_err(|e| e.to_string())?;
             if j.json {
@@ -114,9 +117,15 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                 println!("password (shown once): {p}");
             }
         }
-        UserCmd::Set { address, name, quota, recovery } => {
-            let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
-            println!("user {} updated", user.address);
+        UserCmd::Set { address, name, quota, recovery, profile } => {
+            let changes = name.is_some() || quota.is_some() || recovery.is_some();
+            let profiled = crate::personal_commands::user_profile(config, &address, &profile).await?;
+            if changes || !profiled {
+                let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
+                println!("user {} updated", user.address);
+            } else {
+                println!("details of {address} updated");
+            }
         }
         UserCmd::Passwd { address, .. } => {
             let password = read_password()?;

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod dns_commands;
 pub mod doctor;
 pub mod import;
+pub mod personal_commands;
 mod router;
 pub mod security_commands;
 pub mod server;

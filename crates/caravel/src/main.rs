@@ -10,7 +10,9 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use caravel::cli::{Cli, Command};
-use caravel::{av_commands, commands, dns_commands, import, security_commands, server::Server, spam_commands};
+use caravel::{
+    av_commands, commands, dns_commands, import, personal_commands, security_commands, server::Server, spam_commands,
+};
 use caravel_config::Config;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -76,6 +78,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Av(c) => av_commands::av(&config, c).await,
         Command::Doctor { address, json } => caravel::doctor::run(&config, address, json.json).await,
         Command::Quarantine(c) => av_commands::quarantine(&config, c).await,
+        Command::Signature(c) => personal_commands::signature(&config, c).await,
+        Command::Autoreply(c) => personal_commands::autoreply(&config, c).await,
+        Command::Holiday(c) => personal_commands::holiday(&config, c).await,
+        Command::Rule(c) => personal_commands::rule(&config, c).await,
         Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
     }
 }

@@ -30,6 +30,8 @@ pub struct Server {
     /// Signature reloads and updates, quarantine retention and notices.
     av_tasks: JoinHandle<()>,
     pub antivirus: Arc<caravel_antivirus::Engine>,
+    /// The clock auto-replies read (a test may stop it at a chosen hour).
+    pub clock: caravel_store::Clock,
 }
 
 /// How long one DNS query may take (two tries per server).
@@ -101,6 +103,7 @@ impl Server {
         // One authenticator (and one set of password-check threads) for all protocols.
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
         let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
+        let clock = caravel_store::Clock::default();
         let spam = Arc::new(SpamFilter::new(store.clone(), spam_settings(&config.spam)));
         let engine = crate::antivirus::open_engine(&config)?;
         let av_tasks = tokio::spawn(crate::antivirus::run_tasks(config.clone(), engine.clone(), store.clone()));
@@ -114,7 +117,12 @@ impl Server {
             mx,
             submission,
             submissions,
-            backend: Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname)),
+            backend: Arc::new(caravel_smtp::StoreBackend::new(
+                store.clone(),
+                auth.clone(),
+                &config.hostname,
+                clock.clone(),
+            )),
             pipeline: Arc::new(
                 Pipeline::with_thresholds(
                     [
@@ -229,6 +237,7 @@ impl Server {
             delivery,
             av_tasks,
             antivirus: engine,
+            clock,
         })
     }
 

@@ -15,6 +15,14 @@ pub struct TempFailure(pub String);
 impl TempFailure {
     /// Words the store uses for a full disk (`StoreError::Full`).
     pub const FULL: &'static str = "mail storage full";
+    /// Starts the text of a permanent refusal (every recipient's rules
+    /// refused the message): 550 rather than 451.
+    pub const REFUSED: &'static str = "refused: ";
+
+    /// The recipients' rules refuse the message, with this text.
+    pub fn refused(&self) -> Option<&str> {
+        self.0.strip_prefix(Self::REFUSED)
+    }
 
     /// The disk is full (452 4.3.1 rather than 451 4.3.0).
     pub fn is_full(&self) -> bool {
@@ -39,6 +47,8 @@ pub struct LocalRecipient {
     pub headers: String,
     /// Why the filter put it where it did (for the quarantine).
     pub reason: String,
+    /// The RCPT address that led here (the account's own, or an alias).
+    pub via: String,
 }
 
 /// The folder a recipient's copy goes to.
@@ -97,6 +107,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether a signed-in user may use `from` as sender: their own address
     /// or an alias that delivers to them.
     async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure>;
+    /// A message `user` submits to `recipients` with what their settings
+    /// add (signature, company footer); unchanged by default.
+    async fn personalize(&self, _user: &SignedIn, message: Vec<u8>, _recipients: &[String]) -> Vec<u8> {
+        message
+    }
     /// Stores and queues. `Err` answers 451.
     async fn deliver(&self, message: Accepted) -> Result<(), TempFailure>;
     /// Writes an event to the operator's mail log.

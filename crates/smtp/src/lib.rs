@@ -13,6 +13,7 @@ pub mod server;
 pub mod session;
 pub mod store_backend;
 pub mod submission;
+mod user_settings;
 
 #[cfg(test)]
 mod session_tests;

@@ -460,7 +460,12 @@ impl<B: Backend> Session<B> {
         };
         for l in local {
             if !tx.local.iter().any(|x| x.account == l.account) {
-                tx.local.push(LocalRecipient { notify: rcpt.notify.clone(), orcpt: rcpt.orcpt.clone(), ..l });
+                tx.local.push(LocalRecipient {
+                    notify: rcpt.notify.clone(),
+                    orcpt: rcpt.orcpt.clone(),
+                    via: address.clone(),
+                    ..l
+                });
             }
         }
         for r in remote {
@@ -588,6 +593,7 @@ impl<B: Backend> Session<B> {
             Some(user) => {
                 let id = format!("{}{:02x}.{}@{}", self.id, self.messages + 1, now_millis(), self.cfg.hostname);
                 let message = crate::submission::prepare(&message, &caravel_store::rfc5322_date(now_secs()), &id);
+                let message = self.backend.personalize(&user, message, &tx.accepted).await;
                 let sign_as = self.sign_as(&user, &message).await;
                 (message, sign_as)
             }
@@ -696,6 +702,14 @@ impl<B: Backend> Session<B> {
         };
         match self.backend.deliver(accepted).await {
             Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
+            Err(e) if e.refused().is_some() => {
+                let text = e.refused().unwrap_or_default().to_string();
+                for rcpt in &tx.accepted {
+                    self.log(EventKind::Rejected, &tx.from, rcpt, &format!("550 5.7.1 {text}")).await;
+                }
+                // RFC 5429 §2.1: a refusal at SMTP time, not a bounce.
+                Step::reply(Reply::new(550, "5.7.1", text))
+            }
             Err(e) => {
                 let code = if e.is_full() { 452 } else { 451 };
                 for rcpt in &tx.accepted {

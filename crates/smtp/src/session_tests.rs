@@ -29,6 +29,7 @@ impl Backend for Fake {
             folder: Default::default(),
             headers: String::new(),
             reason: String::new(),
+            via: address.to_string(),
         };
         Ok(match address {
             "alice@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec![] },

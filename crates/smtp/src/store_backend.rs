@@ -6,20 +6,25 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use caravel_auth::{Authenticator, SignIn, SignedIn};
-use caravel_store::{Address, Delivery, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User};
+use caravel_store::{
+    Address, Clock, Delivery, Flags, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User,
+};
 
 use crate::backend::{Accepted, Backend, Folder, LocalRecipient, Lookup, TempFailure};
+use crate::user_settings::refused_by_all;
 
 pub struct StoreBackend {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
     /// Our name, in delivery notices.
-    hostname: String,
+    pub(crate) hostname: String,
+    /// What auto-replies read the hour from.
+    pub(crate) clock: Clock,
 }
 
 impl StoreBackend {
-    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, hostname: &str) -> StoreBackend {
-        StoreBackend { store, auth, hostname: hostname.to_string() }
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>, hostname: &str, clock: Clock) -> StoreBackend {
+        StoreBackend { store, auth, hostname: hostname.to_string(), clock }
     }
 
     /// NOTIFY=SUCCESS (RFC 3461 §6.2): tell the sender the message is in
@@ -112,6 +117,7 @@ fn local(user: &User, size: u64) -> LocalRecipient {
         folder: Folder::Inbox,
         headers: String::new(),
         reason: String::new(),
+        via: user.address.clone(),
     }
 }
 
@@ -137,7 +143,14 @@ impl Backend for StoreBackend {
                 }
                 Ok(Lookup::Deliver { local: locals, remote })
             }
-            Recipient::UnknownUser => Ok(Lookup::UnknownUser),
+            // A bounce to the address a rule forwarded a copy from goes
+            // back to the original sender (srs.rs).
+            Recipient::UnknownUser => {
+                match caravel_personal::delivery::srs_reverse(self.store.as_ref(), &address, self.clock.now()).await {
+                    Some(original) => Ok(Lookup::Deliver { local: vec![], remote: vec![original] }),
+                    None => Ok(Lookup::UnknownUser),
+                }
+            }
             Recipient::NotLocal => Ok(Lookup::NotLocal),
         }
     }
@@ -159,28 +172,69 @@ impl Backend for StoreBackend {
         })
     }
 
+    async fn personalize(&self, user: &SignedIn, message: Vec<u8>, recipients: &[String]) -> Vec<u8> {
+        let (account, hosted) = match (self.store.user_by_id(user.account).await, self.store.list_domains().await) {
+            (Ok(Some(account)), Ok(domains)) => (account, domains),
+            (a, d) => {
+                tracing::warn!(account = ?a.err(), domains = ?d.err(), "cannot read the sender's settings");
+                return message;
+            }
+        };
+        let hosted: Vec<String> = hosted.into_iter().map(|d| d.name.to_ascii_lowercase()).collect();
+        let sender = caravel_personal::compose::Sender {
+            account: account.id,
+            address: &account.address,
+            display_name: account.name.as_deref(),
+            recipients,
+            hosted: &hosted,
+        };
+        caravel_personal::compose::add_signatures(self.store.as_ref(), &sender, message).await
+    }
+
     async fn deliver(&self, mut m: Accepted) -> Result<(), TempFailure> {
         self.hold(&m).await?;
-        let targets = m
-            .local
-            .iter()
-            .filter(|l| l.folder != Folder::Quarantine)
-            .map(|l| {
-                let (mailbox, keywords) = match l.folder {
-                    Folder::Inbox => (SpecialUse::Inbox, vec![]),
-                    // $Junk: what Thunderbird and Apple Mail mark junk with.
-                    _ => (SpecialUse::Junk, vec!["$Junk".to_string()]),
-                };
-                Target {
-                    // RFC 5321 §4.4: the final delivery adds Return-Path.
-                    prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n{}", m.sender, l.address, l.headers)
-                        .into_bytes(),
-                    check_quota: false,
-                    keywords,
-                    ..Target::new(l.account, MailboxTarget::Special(mailbox))
+        let plans = self.plan_copies(&m).await;
+        if let Some(text) = refused_by_all(&m, &plans) {
+            return Err(TempFailure(format!("{}{text}", TempFailure::REFUSED)));
+        }
+        // Which local recipient each target is for.
+        let mut owners = Vec::new();
+        let mut targets = Vec::new();
+        for (i, (l, plan)) in m.local.iter().zip(&plans).enumerate() {
+            if l.folder == Folder::Quarantine || plan.as_ref().is_some_and(|p| p.reject.is_some() || !p.keep) {
+                continue;
+            }
+            let (mut mailbox, keywords) = match l.folder {
+                Folder::Inbox => (MailboxTarget::Special(SpecialUse::Inbox), vec![]),
+                // $Junk: what Thunderbird and Apple Mail mark junk with.
+                _ => (MailboxTarget::Special(SpecialUse::Junk), vec!["$Junk".to_string()]),
+            };
+            let mut flags = Flags::default();
+            if let Some(p) = plan {
+                if let Some(folder) = &p.folder {
+                    match caravel_personal::delivery::ensure_folder(self.store.as_ref(), l.account, folder).await {
+                        Ok(()) => mailbox = MailboxTarget::Name(folder.clone()),
+                        Err(e) => tracing::warn!(folder, error = %e, "a rule's folder cannot be made; INBOX instead"),
+                    }
                 }
-            })
-            .collect();
+                if p.seen {
+                    flags = flags.union(Flags::SEEN);
+                }
+                if p.flagged {
+                    flags = flags.union(Flags::FLAGGED);
+                }
+            }
+            owners.push(i);
+            targets.push(Target {
+                // RFC 5321 §4.4: the final delivery adds Return-Path.
+                prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n{}", m.sender, l.address, l.headers)
+                    .into_bytes(),
+                check_quota: false,
+                keywords,
+                flags,
+                ..Target::new(l.account, mailbox)
+            });
+        }
         let raw = Arc::new(std::mem::take(&mut m.message));
         let delivery = Delivery {
             raw: raw.clone(),
@@ -193,21 +247,23 @@ impl Backend for StoreBackend {
             session: m.id.clone(),
             sign_as: m.sign_as.clone(),
         };
-        if delivery.targets.is_empty() && delivery.remote.is_empty() {
-            return Ok(());
-        }
-        let outcome = self.store.deliver(delivery).await.map_err(temp)?;
-        let stored: Vec<bool> = outcome.stored.iter().map(|r| r.is_ok()).collect();
-        for r in outcome.stored {
-            match r {
-                Ok(_) => {}
-                // Storage trouble: the client retries the whole message.
-                Err(e) if e.is_transient() => return Err(temp(e)),
-                // The account went away since RCPT: nothing to retry.
-                Err(e) => tracing::warn!(error = %e, "a recipient could not be stored"),
+        let mut stored = vec![false; m.local.len()];
+        if !delivery.targets.is_empty() || !delivery.remote.is_empty() {
+            let outcome = self.store.deliver(delivery).await.map_err(temp)?;
+            for (r, &owner) in outcome.stored.into_iter().zip(&owners) {
+                match r {
+                    Ok(_) => stored[owner] = true,
+                    // Storage trouble: the client retries the whole message.
+                    Err(e) if e.is_transient() => return Err(temp(e)),
+                    // The account went away since RCPT: nothing to retry.
+                    Err(e) => tracing::warn!(error = %e, "a recipient could not be stored"),
+                }
             }
         }
+        self.forward_copies(&m, &raw, &plans).await;
+        self.notify_refused(&m, &raw, &plans).await;
         self.notify_delivered(&m, &raw, &stored).await;
+        self.auto_replies(&m, &raw, &plans, &stored);
         Ok(())
     }
 

@@ -7,6 +7,8 @@
 //! them later breaks every signature, and some receivers (OpenDKIM, large
 //! mailbox providers) refuse such a message outright.
 
+use caravel_store::fields::{field_name, fields, header_end};
+
 /// The message as it should go out: `Bcc:` fields removed (RFC 5322
 /// §3.6.3: the blind recipients are in the envelope; nobody should read
 /// their names), `Date:` and `Message-ID:` added at the end of the header
@@ -41,51 +43,6 @@ pub fn prepare(message: &[u8], date: &str, message_id: &str) -> Vec<u8> {
     }
     out.extend_from_slice(body);
     out
-}
-
-/// Where the header ends: just after the CRLF that closes its last field
-/// (the blank line and the body follow), or the whole message when it has
-/// no blank line.
-pub fn header_end(message: &[u8]) -> usize {
-    if message.starts_with(b"\r\n") {
-        return 0;
-    }
-    message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(message.len())
-}
-
-/// The header's fields, each with its continuation lines and CRLFs.
-pub fn fields(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = head;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = 0;
-        loop {
-            match rest[end..].windows(2).position(|w| w == b"\r\n") {
-                Some(p) => {
-                    end += p + 2;
-                    // A line starting with white space continues the field.
-                    if !rest.get(end).is_some_and(|b| *b == b' ' || *b == b'\t') {
-                        break;
-                    }
-                }
-                None => {
-                    end = rest.len();
-                    break;
-                }
-            }
-        }
-        let (field, tail) = rest.split_at(end);
-        rest = tail;
-        Some(field)
-    })
-}
-
-/// A field's name (before the colon, white space trimmed).
-pub fn field_name(field: &[u8]) -> &[u8] {
-    let name = field.split(|b| *b == b':').next().unwrap_or_default();
-    name.trim_ascii()
 }
 
 #[cfg(test)]

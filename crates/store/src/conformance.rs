@@ -1006,3 +1006,31 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     // Held messages are in no mailbox: nobody's quota.
     assert!(s.get_user(&addr("alice@example.com")).await.expect("user").is_none_or(|u| u.used == 0));
 }
+
+pub async fn settings_per_scope_and_reply_once(s: &dyn Store) {
+    use crate::settings::{account_scope, domain_scope};
+    let (a, b) = setup(s).await;
+    let (sa, sb) = (account_scope(a.id), account_scope(b.id));
+    s.put_setting(&sa, "signature", "work", "{\"text\":\"A\"}").await.expect("put");
+    s.put_setting(&sa, "signature", "cn", "{}").await.expect("put");
+    s.put_setting(&sb, "signature", "work", "{\"text\":\"B\"}").await.expect("put");
+    s.put_setting(&domain_scope("Example.com"), "footer", "", "legal").await.expect("put");
+    let mine = s.settings(&sa, "signature").await.expect("list");
+    assert_eq!(mine, vec![("cn".into(), "{}".into()), ("work".into(), "{\"text\":\"A\"}".into())]);
+    // Replacing keeps one row.
+    s.put_setting(&sa, "signature", "work", "{\"text\":\"A2\"}").await.expect("put");
+    assert_eq!(s.settings(&sa, "signature").await.expect("list")[1].1, "{\"text\":\"A2\"}");
+    assert_eq!(s.settings(&domain_scope("example.com"), "footer").await.expect("list")[0].1, "legal");
+    assert!(s.del_setting(&sa, "signature", "cn").await.expect("del"));
+    assert!(!s.del_setting(&sa, "signature", "cn").await.expect("del"));
+    assert!(s.settings(&sa, "rule").await.expect("list").is_empty());
+    // Once per sender per period, case-insensitively.
+    assert!(s.claim_reply(&sa, "Buyer@far.test", 1000, 7 * 86400).await.expect("claim"));
+    assert!(!s.claim_reply(&sa, "buyer@far.test", 2000, 7 * 86400).await.expect("claim"));
+    assert!(s.claim_reply(&sb, "buyer@far.test", 2000, 7 * 86400).await.expect("claim"), "per account");
+    assert!(s.claim_reply(&sa, "buyer@far.test", 1000 + 7 * 86400, 7 * 86400).await.expect("claim"));
+    // Deleting an account deletes its settings.
+    s.del_user(&Address::parse(&a.address).expect("address")).await.expect("del user");
+    assert!(s.settings(&sa, "signature").await.expect("list").is_empty());
+    assert_eq!(s.settings(&sb, "signature").await.expect("list").len(), 1);
+}

@@ -33,6 +33,7 @@ pub mod blobs;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod fields;
 pub mod filter_data;
 pub mod header_cache;
 pub mod mime;
@@ -41,6 +42,7 @@ mod notify;
 pub mod private;
 pub mod quarantine;
 mod safe_parse;
+pub mod settings;
 pub mod sort_keys;
 pub mod sqlite;
 pub mod stored_envelope;
@@ -55,7 +57,8 @@ pub use filter_data::FilterData;
 pub use model::*;
 pub use notify::Notifier;
 pub use quarantine::{Held, HeldKind, NewHeld, Quarantine};
-pub use system_mail::send_system_mail;
+pub use settings::Settings;
+pub use system_mail::{send_mail_as, send_system_mail};
 
 /// Domains, accounts and aliases.
 #[async_trait]
@@ -319,10 +322,33 @@ impl<T: Directory + Security + MailLog> Accounts for T {}
 
 /// Everything a backend provides.
 pub trait Store:
-    Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine
+    Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine + Settings
 {
 }
-impl<T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine> Store for T {}
+impl<T> Store for T where
+    T: Accounts + MailStore + Folders + Maintenance + DkimKeys + OutboundQueue + FilterData + Quarantine + Settings
+{
+}
+
+/// The server's clock: the system's, or a time a test set. Everything that
+/// depends on the hour (auto-replies after hours) reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => now_secs(),
+            fixed => fixed,
+        }
+    }
+
+    /// Stops the clock at `unix` seconds (0: the system's time again).
+    pub fn set(&self, unix: i64) {
+        self.0.store(unix, std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// Current time in Unix seconds.
 pub fn now_secs() -> i64 {

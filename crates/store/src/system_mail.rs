@@ -14,9 +14,22 @@ pub async fn send_system_mail(
     raw: Vec<u8>,
     session: &str,
 ) -> Result<(), String> {
+    send_mail_as(store, to, sender, raw, session, None).await
+}
+
+/// [`send_system_mail`] for mail written on a user's behalf (an
+/// auto-reply): its remote copy is DKIM-signed for `sign_as`.
+pub async fn send_mail_as(
+    store: &dyn Store,
+    to: &str,
+    sender: &str,
+    raw: Vec<u8>,
+    session: &str,
+    sign_as: Option<String>,
+) -> Result<(), String> {
     let to = Address::parse(to).map_err(|e| format!("{to:?} is not a valid address: {e}"))?;
     let mut delivery = Delivery {
-        sign_as: None,
+        sign_as,
         raw: Arc::new(raw),
         internal_date: now_secs(),
         sender: sender.to_string(),

@@ -273,6 +273,9 @@ impl Directory for SqliteStore {
                 if c.execute("DELETE FROM filter_rules WHERE scope = ?1", [&user.address.to_lowercase()])? > 0 {
                     c.execute("UPDATE filter_generation SET value = value + 1", [])?;
                 }
+                let scope = crate::settings::account_scope(user.id);
+                c.execute("DELETE FROM settings WHERE scope = ?1", [&scope])?;
+                c.execute("DELETE FROM reply_log WHERE scope = ?1", [&scope])?;
                 c.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;
                 Ok(())
             })

@@ -14,6 +14,7 @@ mod queue;
 mod schema;
 mod search_fill;
 mod security;
+mod settings;
 mod sorting;
 mod writer;
 

@@ -415,6 +415,26 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE queue ADD COLUMN sign_as TEXT;
     "#,
+    // 26: settings (store/src/settings.rs): signatures, profiles,
+    // auto-replies, mail rules and calendars as JSON per scope; and when
+    // each auto-reply went to whom.
+    r#"
+    CREATE TABLE settings (
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated INTEGER NOT NULL,
+        PRIMARY KEY (scope, kind, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE reply_log (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        sent INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX reply_log_sent ON reply_log(sent);
+    "#,
 ];
 
 /// The schema version this build writes.

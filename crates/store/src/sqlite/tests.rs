@@ -623,3 +623,9 @@ async fn quarantine_holds_lists_releases_and_expires() {
     let (_d, s) = fresh();
     suite::quarantine_holds_lists_releases_and_expires(&s).await;
 }
+
+#[tokio::test]
+async fn settings_per_scope_and_reply_once() {
+    let (_d, s) = fresh();
+    suite::settings_per_scope_and_reply_once(&s).await;
+}

@@ -1,0 +1,143 @@
+//! What recipients' own settings do at delivery (caravel-personal): their
+//! mail rules file, flag, forward or refuse each copy, and their
+//! auto-reply answers it. Spam copies are not touched: a rule neither
+//! rescues nor forwards what the filter junked, and nothing answers it.
+
+use std::sync::Arc;
+
+use caravel_personal::delivery::{auto_reply, forward, rules_outcome, Delivered};
+use caravel_personal::rules::Outcome;
+
+use crate::backend::{Accepted, Folder};
+use crate::store_backend::StoreBackend;
+
+/// The rules' decision per local recipient (None: no rules, or a copy the
+/// filter junked or held).
+pub type Plans = Vec<Option<Outcome>>;
+
+/// The refusal text when every recipient's rules refuse the message and
+/// nothing else takes it (RFC 5429: refuse at SMTP time when possible).
+pub fn refused_by_all(m: &Accepted, plans: &Plans) -> Option<String> {
+    if m.local.is_empty() || !m.remote.is_empty() || m.local.iter().any(|l| l.folder == Folder::Quarantine) {
+        return None;
+    }
+    let mut texts = plans.iter().map(|p| p.as_ref().and_then(|p| p.reject.clone()));
+    let first = texts.next().flatten()?;
+    texts.all(|t| t.is_some()).then(|| printable(&first))
+}
+
+/// A rule's text as it may appear in an SMTP reply: one line of
+/// printable ASCII.
+fn printable(text: &str) -> String {
+    let t: String = text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { ' ' }).collect();
+    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.is_empty() {
+        "Message refused by the recipient".into()
+    } else {
+        t.chars().take(200).collect()
+    }
+}
+
+impl StoreBackend {
+    pub(crate) async fn plan_copies(&self, m: &Accepted) -> Plans {
+        let mut view = None;
+        let mut plans = Vec::with_capacity(m.local.len());
+        for l in &m.local {
+            plans.push(match l.folder {
+                Folder::Inbox => rules_outcome(self.store.as_ref(), l.account, &m.message, &m.sender, &mut view).await,
+                _ => None,
+            });
+        }
+        for (l, p) in m.local.iter().zip(&plans) {
+            if let Some(p) = p.as_ref().filter(|p| !p.applied.is_empty()) {
+                tracing::info!(recipient = %l.address, rules = ?p.applied, "mail rules applied");
+            }
+        }
+        plans
+    }
+
+    /// The copies rules forward (before the 250, like the stored ones).
+    pub(crate) async fn forward_copies(&self, m: &Accepted, raw: &[u8], plans: &Plans) {
+        for (l, plan) in m.local.iter().zip(plans) {
+            let Some(plan) = plan.as_ref().filter(|p| p.reject.is_none()) else { continue };
+            for to in &plan.forward {
+                match forward(self.store.as_ref(), &l.address, &m.sender, raw, to, self.clock.now()).await {
+                    Ok(()) => tracing::info!(from = %l.address, to, "forwarded by a mail rule"),
+                    Err(e) => tracing::warn!(from = %l.address, to, error = e, "a rule's forward failed"),
+                }
+            }
+        }
+    }
+
+    /// A non-delivery report for the copies a rule refused, when others
+    /// were delivered (the message as a whole got its 250).
+    pub(crate) async fn notify_refused(&self, m: &Accepted, raw: &[u8], plans: &Plans) {
+        use caravel_delivery::dsn;
+        let failed: Vec<dsn::RecipientStatus> = m
+            .local
+            .iter()
+            .zip(plans)
+            .filter_map(|(l, p)| Some((l, p.as_ref()?.reject.as_ref()?)))
+            .map(|(l, text)| dsn::RecipientStatus {
+                recipient: l.via.clone(),
+                original_recipient: l.orcpt.clone(),
+                action: dsn::Action::Failed,
+                status: "5.7.1".into(),
+                remote_mta: None,
+                reply: Some(format!("550 5.7.1 {}", printable(text))),
+            })
+            .collect();
+        if failed.is_empty() || !dsn::should_report(&m.sender) {
+            return;
+        }
+        let now = caravel_store::now_secs();
+        let original = dsn::Original {
+            sender: &m.sender,
+            message: raw,
+            envid: m.dsn.envid.as_deref(),
+            return_full: false,
+            arrival: now,
+        };
+        let boundary = format!("refused-{}", m.id);
+        let report = dsn::report(&self.hostname, &original, &failed, &caravel_store::rfc5322_date(now), &boundary);
+        if let Err(e) =
+            caravel_store::send_system_mail(self.store.as_ref(), &m.sender, "", report, "refused by rule").await
+        {
+            tracing::warn!(error = %e, "cannot send a non-delivery notice");
+        }
+    }
+
+    /// Auto-replies, in the background: they are not part of what the
+    /// 250 promises, and the sender should not wait for them.
+    pub(crate) fn auto_replies(&self, m: &Accepted, raw: &Arc<Vec<u8>>, plans: &Plans, stored: &[bool]) {
+        for ((l, plan), ok) in m.local.iter().zip(plans).zip(stored) {
+            if !ok || plan.as_ref().is_some_and(|p| p.reject.is_some()) {
+                continue;
+            }
+            let (store, raw, hostname) = (self.store.clone(), raw.clone(), self.hostname.clone());
+            let (account, address, via, sender) = (l.account, l.address.clone(), l.via.clone(), m.sender.clone());
+            let (spam, now) = (l.folder != Folder::Inbox, self.clock.now());
+            tokio::spawn(async move {
+                let name = match store.user_by_id(account).await {
+                    Ok(Some(u)) => u.name,
+                    _ => None,
+                };
+                let d = Delivered {
+                    account,
+                    address: &address,
+                    via: &via,
+                    display_name: name.as_deref(),
+                    sender: &sender,
+                    raw: &raw,
+                    spam,
+                    now,
+                    hostname: &hostname,
+                };
+                match auto_reply(store.as_ref(), &d).await {
+                    Ok(done) => tracing::info!(recipient = %address, "{done}"),
+                    Err(why) => tracing::debug!(recipient = %address, "{why}"),
+                }
+            });
+        }
+    }
+}
