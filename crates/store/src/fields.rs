@@ -84,7 +84,7 @@ mod tests {
         assert_eq!(all, vec![&b"A: 1\r\n"[..], b"B: 2\r\n\t3\r\n", b"C: 4"]);
         assert_eq!(field_value(head, "b").as_deref(), Some("2 3"));
         assert_eq!(replace_field(head, "b", Some("B: x\r\n")), b"A: 1\r\nC: 4\r\nB: x\r\n");
-        assert_eq!(header_end(b"A: 1\r\n\r\nbody"), 7);
+        assert_eq!(header_end(b"A: 1\r\n\r\nbody"), 6);
         assert_eq!(header_end(b"\r\nbody"), 0);
     }
 }

@@ -325,6 +325,7 @@ async fn upgrade_from_schema_version_1() {
          DROP INDEX sort_keys_date; DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
          DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes; DROP TABLE spam_tokens;
          DROP TABLE spam_learnt; DROP TABLE spam_learn_queue; DROP TABLE greylist; DROP TABLE quarantine;
+         ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
