@@ -46,7 +46,11 @@ pub async fn send_mail_as(
         let Ok(parsed) = Address::parse(&address) else { continue };
         match store.resolve(&parsed).await.map_err(|e| e.to_string())? {
             Recipient::Account(user) => {
-                delivery.targets.push(Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)));
+                // RFC 5321 §4.4: the final delivery adds Return-Path.
+                let prefix = format!("Return-Path: <{sender}>\r\nDelivered-To: {}\r\n", user.address).into_bytes();
+                delivery
+                    .targets
+                    .push(Target { prefix, ..Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox)) });
             }
             Recipient::NotLocal => delivery.remote.push(RemoteRecipient { address, notify: None, orcpt: None }),
             Recipient::Alias(_) | Recipient::UnknownUser => {}
