@@ -459,3 +459,107 @@ async fn forged_senders_are_refused_by_dmarc_and_for_our_own_domains() {
     assert!(!header_block.contains("dmarc=pass"), "{header_block}");
     assert!(header_block.contains("smtp.helo=forger.test"), "{header_block}");
 }
+
+/// Sends `message` from `from` to `to` at `server`'s MX (no TLS needed).
+async fn to_mx(server: &TestServer, from: &str, to: &str, message: &str) -> Vec<Outcome> {
+    let env = Envelope {
+        from: from.into(),
+        recipients: vec![Recipient { address: to.into(), notify: None, orcpt: None }],
+        message: Arc::new(message.as_bytes().to_vec()),
+        eight_bit: false,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+    };
+    let settings =
+        Settings { hostname: "mx.buyer.test".into(), tls_possible: false, tls_required: false, credentials: None };
+    caravel_delivery::transport::deliver(
+        Client::new(settings, env),
+        server.addr(Service::Smtp),
+        "mail.export.test",
+        opportunistic_tls(),
+        Timeouts::default(),
+    )
+    .await
+}
+
+/// A buyer abroad writes to Bob: Bob's auto-reply reaches the buyer
+/// DKIM-signed for export.test (null envelope sender, verified by the
+/// buyer's server and by dkimpy), and Bob's rule forwards a copy abroad
+/// with an SRS envelope sender, so the receiver's SPF check passes; a
+/// bounce to that address goes back to the buyer, a forged one is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_replies_are_signed_and_rule_forwards_keep_spf() {
+    use caravel_personal::autoreply::AutoReply;
+    use caravel_personal::book::{save, AUTOREPLY, RULE};
+    use caravel_personal::rules::{Action, Rule};
+    let w = world(None).await;
+    let store = w.sender.store();
+    let bob = store
+        .get_user(&caravel_store::Address::parse("bob@export.test").expect("address"))
+        .await
+        .expect("user")
+        .expect("bob");
+    let scope = caravel_store::settings::account_scope(bob.id);
+    // Buyers at buyer.test get the auto-reply; mail from kunde.test is
+    // forwarded to a colleague at buyer.test.
+    let away = AutoReply {
+        subject: "Out of office".into(),
+        text: "Back on Monday.".into(),
+        senders: vec!["buyer.test".into()],
+        ..Default::default()
+    };
+    save(store.as_ref(), &scope, AUTOREPLY, "away", &away).await.expect("auto-reply");
+    let forward = Rule {
+        conditions: vec![caravel_personal::rules::Condition::From("kunde.test".into())],
+        actions: vec![Action::Forward { to: "bob@buyer.test".into(), keep: true }],
+        ..Default::default()
+    };
+    save(store.as_ref(), &scope, RULE, "1", &forward).await.expect("rule");
+
+    let message = "From: Hans <alice@buyer.test>\r\nTo: bob@export.test\r\nSubject: Inquiry\r\n\
+                   Message-ID: <inq1@buyer.test>\r\nDate: Mon, 1 Mar 2027 10:00:00 +0100\r\n\r\nPlease quote.\r\n";
+    let outcomes = to_mx(&w.sender, "alice@buyer.test", "bob@export.test", message).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+    wait_for_inbox(&w.sender, "bob@export.test", 1).await;
+
+    let receiver = w.receiver.as_ref().expect("receiver");
+    let reply = wait_for_inbox(receiver, "alice@buyer.test", 1).await.remove(0);
+    let head = reply.split("\r\n\r\n").next().expect("headers").to_string();
+    assert!(head.starts_with("Return-Path: <>"), "{head}");
+    assert!(head.contains("Auto-Submitted: auto-replied") && head.contains("In-Reply-To: <inq1@buyer.test>"), "{head}");
+    assert!(
+        head.contains("dkim=pass") && head.contains("header.d=export.test") && head.contains("dmarc=pass"),
+        "{head}"
+    );
+    let (out, ok) = verify_dkim("dkimpy", &reply, w.dns_addr);
+    assert!(ok, "dkimpy: {out}");
+
+    let message = "From: Hans <hans@kunde.test>\r\nTo: bob@export.test\r\nSubject: Inquiry\r\n\
+                   Message-ID: <inq2@kunde.test>\r\n\r\nPlease quote.\r\n";
+    let outcomes = to_mx(&w.sender, "hans@kunde.test", "bob@export.test", message).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+    let copy = wait_for_inbox(receiver, "bob@buyer.test", 1).await.remove(0);
+    let head = copy.split("\r\n\r\n").next().expect("headers").to_string();
+    let srs = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Return-Path: <"))
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("Return-Path")
+        .to_string();
+    assert!(srs.starts_with("SRS0=") && srs.ends_with("=kunde.test=hans@export.test"), "{srs}");
+    assert!(head.contains("spf=pass"), "SPF holds for the forwarded copy: {head}");
+    assert!(copy.contains("Subject: Inquiry") && copy.contains("Delivered-To: bob@export.test"), "{copy}");
+
+    // The receiver bounces the forwarded copy: export.test sends it on to
+    // the original sender.
+    let bounce = "From: MAILER-DAEMON@buyer.test\r\nTo: hans@kunde.test\r\nSubject: Undelivered Mail\r\n\r\nGone.\r\n";
+    let outcomes = to_mx(&w.sender, "", &srs, bounce).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+    let log = events(&*w.sender.store(), "hans@kunde.test").await;
+    assert!(log.iter().any(|(k, _)| *k == EventKind::Queued), "relayed to the original sender: {log:?}");
+    // A made-up SRS address is not a way to relay.
+    let forged = srs.replacen("=kunde.test=hans", "=far.test=victim", 1);
+    let outcomes = to_mx(&w.sender, "", &forged, bounce).await;
+    assert!(outcomes.iter().all(|o| !matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+}
