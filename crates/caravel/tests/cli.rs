@@ -387,3 +387,101 @@ fn store_compact_reports_what_it_did() {
     assert!(json["file_after"].as_u64().expect("size") > 0);
     env.ok(&["store", "check"]);
 }
+
+#[test]
+fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "export.test"]);
+    env.ok(&["user", "add", "li@export.test"]);
+    let text = env.dir.path().join("sig.txt");
+    std::fs::write(&text, "{name}\n{title}").expect("write");
+    let text = text.to_str().expect("path");
+
+    // Profiles: the user's and the domain's; a bad zone is refused.
+    assert!(env
+        .ok(&["user", "set", "li@export.test", "--title", "Sales", "--zone", "Asia/Shanghai"])
+        .contains("updated"));
+    assert_eq!(env.run(&["user", "set", "li@export.test", "--zone", "Mars/Base"]).code, 1);
+    env.ok(&["domain", "set", "export.test", "--company", "Export Co."]);
+
+    env.ok(&["signature", "set", "li@export.test", "--text-file", text, "--name", "cn", "--domain", ".cn"]);
+    env.ok(&["signature", "set", "li@export.test", "--text-file", text, "--when", "reply", "--name", "re"]);
+    env.ok(&["signature", "set", "export.test", "--text-file", text]);
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["signature", "list", "li@export.test", "--json"])).expect("json");
+    assert_eq!(list.as_array().expect("list").len(), 2);
+    assert_eq!(list[0]["name"], "cn");
+    assert_eq!(list[0]["domains"][0], ".cn");
+    assert_eq!(list[1]["when"], "reply");
+    assert!(env.ok(&["signature", "list", "export.test"]).contains("(footer)"));
+    assert_eq!(env.run(&["signature", "set", "li@export.test", "--text-file", text, "--when", "sometimes"]).code, 1);
+    assert_eq!(env.run(&["signature", "set", "nobody@export.test", "--text-file", text]).code, 1);
+    assert_eq!(env.run(&["signature", "set", "other.test", "--text-file", text]).code, 1);
+    env.ok(&["signature", "del", "li@export.test", "cn"]);
+    assert_eq!(env.run(&["signature", "del", "li@export.test", "cn"]).code, 1);
+
+    env.ok(&["autoreply", "set", "li@export.test", "--subject", "Away", "--body-file", text, "--from", "2027-02-06"]);
+    env.ok(&[
+        "autoreply",
+        "set",
+        "li@export.test",
+        "--subject",
+        "Closed",
+        "--body-file",
+        text,
+        "--name",
+        "evening",
+        "--scenario",
+        "after-hours",
+        "--hours",
+        "08:30-17:30",
+        "--workdays",
+        "mon-sat",
+        "--sender-domain",
+        ".de",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["autoreply", "list", "li@export.test", "--json"])).expect("json");
+    assert_eq!(list[1]["name"], "evening");
+    assert_eq!(list[1]["template"]["hours"]["days"], serde_json::json!([1, 2, 3, 4, 5, 6]));
+    assert_eq!(list[1]["template"]["scenario"], "after-hours");
+    for bad in [
+        vec!["--from", "6 Feb"],
+        vec!["--scenario", "weekend"],
+        vec!["--hours", "18:00-09:00"],
+        vec!["--workdays", "someday"],
+    ] {
+        let mut args = vec!["autoreply", "set", "li@export.test", "--subject", "S", "--body-file", text];
+        args.extend(bad.iter());
+        assert_eq!(env.run(&args).code, 1, "{bad:?}");
+    }
+    assert!(env.ok(&["autoreply", "off", "li@export.test", "--name", "evening"]).contains("1 auto-reply"));
+    assert!(env.ok(&["autoreply", "off", "li@export.test"]).contains("1 auto-reply"));
+    assert!(env.ok(&["autoreply", "list", "li@export.test"]).contains("off"));
+
+    env.ok(&["holiday", "add", "Spring Festival", "--from", "2027-02-06", "--until", "2027-02-12"]);
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["holiday", "list", "--json"])).expect("json");
+    assert_eq!(list[0]["calendar"], "company");
+    env.ok(&["holiday", "del", "Spring Festival"]);
+
+    assert!(env
+        .ok(&["rule", "add", "li@export.test", "--from", "@buyer.cn", "--move", "客户/报价"])
+        .contains("rule 1"));
+    assert!(env
+        .ok(&["rule", "add", "li@export.test", "--larger", "5M", "--forward", "boss@export.test"])
+        .contains("rule 2"));
+    assert_eq!(env.run(&["rule", "add", "li@export.test", "--from", "x"]).code, 1, "an action is needed");
+    assert_eq!(env.run(&["rule", "add", "li@export.test", "--no-keep", "--flag"]).code, 1);
+    assert_eq!(env.run(&["rule", "add", "li@export.test", "--header", "no colon", "--flag"]).code, 1);
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["rule", "list", "li@export.test", "--json"])).expect("json");
+    assert_eq!(list[0]["id"], 1);
+    assert_eq!(list[0]["actions"][0], serde_json::json!({"do": "move", "value": "客户/报价"}));
+    assert_eq!(list[1]["conditions"][0], serde_json::json!({"on": "larger", "value": 5 * 1024 * 1024}));
+    env.ok(&["rule", "del", "li@export.test", "1"]);
+    assert!(env.ok(&["rule", "add", "li@export.test", "--flag"]).contains("rule 3"), "numbers are not reused");
+    // Deleting the account deletes its settings.
+    env.ok(&["user", "del", "li@export.test"]);
+    env.ok(&["user", "add", "li@export.test"]);
+    assert!(env.ok(&["rule", "list", "li@export.test"]).contains("no rules"));
+}
