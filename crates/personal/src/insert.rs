@@ -39,16 +39,52 @@ pub enum Skipped {
     AlreadyThere,
     /// No text part to put it in (only attachments, or an unknown charset).
     NoText,
+    /// A bare CR or LF: SMTP refuses such messages (smtp/src/data.rs), so
+    /// only other callers can pass one, and it is left as it came.
+    Malformed,
 }
 
 /// The message with `signature` added to its text parts.
 pub fn insert(raw: &[u8], signature: &Rendered) -> Result<Vec<u8>, Skipped> {
+    if bare_line_ends(raw) {
+        return Err(Skipped::Malformed);
+    }
     let (_, root) = analyze_limited(raw, MAX_DEPTH);
-    if is_protected(&root) {
+    let decoded = text_parts(raw, &root)?;
+    if decoded.iter().any(|(part, text)| already_there(text, part.subtype == "html", signature)) {
+        return Err(Skipped::AlreadyThere);
+    }
+    // Replace from the end, so earlier offsets stay valid.
+    let mut decoded = decoded;
+    decoded.sort_by_key(|(part, _)| std::cmp::Reverse(part.header_start));
+    let mut out = raw.to_vec();
+    for (part, text) in &decoded {
+        let html = part.subtype == "html";
+        let new_text = if html { add_html(text, signature) } else { add_text(text, signature) };
+        let (start, body_start, end) = (part.header_start as usize, part.body_start as usize, part.end as usize);
+        let replacement = encode_part(&raw[start..body_start], part, &new_text, &raw[body_start..end]);
+        out.splice(start..end, replacement);
+    }
+    // The result must read as the same message with the signature in it:
+    // input so odd that the change would alter its structure (a header
+    // that starts with a continuation line, say) is left as it came.
+    let (_, new_root) = analyze_limited(&out, MAX_DEPTH);
+    let same_shape = leaf_count(&new_root) == leaf_count(&root);
+    let found = text_parts(&out, &new_root)
+        .is_ok_and(|parts| parts.iter().any(|(p, t)| already_there(t, p.subtype == "html", signature)));
+    if !same_shape || !found {
+        return Err(Skipped::Malformed);
+    }
+    Ok(out)
+}
+
+/// The decoded text parts that hold the message's own text.
+fn text_parts<'a>(raw: &[u8], root: &'a BodyPart) -> Result<Vec<(&'a BodyPart, String)>, Skipped> {
+    if is_protected(root) {
         return Err(Skipped::Protected);
     }
     let mut targets = Vec::new();
-    body_parts(&root, &mut targets, 0);
+    body_parts(root, &mut targets, 0);
     let mut decoded = Vec::new();
     for part in targets {
         let Some(text) = decode(raw, part) else { continue };
@@ -60,20 +96,22 @@ pub fn insert(raw: &[u8], signature: &Rendered) -> Result<Vec<u8>, Skipped> {
     if decoded.is_empty() {
         return Err(Skipped::NoText);
     }
-    if decoded.iter().any(|(part, text)| already_there(text, part.subtype == "html", &signature.text)) {
-        return Err(Skipped::AlreadyThere);
+    Ok(decoded)
+}
+
+fn leaf_count(p: &BodyPart) -> usize {
+    match p.parts.is_empty() {
+        true => 1,
+        false => p.parts.iter().map(leaf_count).sum(),
     }
-    // Replace from the end, so earlier offsets stay valid.
-    decoded.sort_by_key(|(part, _)| std::cmp::Reverse(part.header_start));
-    let mut out = raw.to_vec();
-    for (part, text) in decoded {
-        let html = part.subtype == "html";
-        let new_text = if html { add_html(&text, signature) } else { add_text(&text, signature) };
-        let (start, body_start, end) = (part.header_start as usize, part.body_start as usize, part.end as usize);
-        let replacement = encode_part(&raw[start..body_start], part, &new_text, &raw[body_start..end]);
-        out.splice(start..end, replacement);
-    }
-    Ok(out)
+}
+
+fn bare_line_ends(raw: &[u8]) -> bool {
+    raw.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || raw[i - 1] != b'\r',
+        b'\r' => raw.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// Whether any part signs or encrypts (RFC 1847, RFC 3156, RFC 8551).
@@ -165,10 +203,14 @@ fn visible(text: &str, html: bool) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether the signature's text is already in the part (a client that
-/// also signs, or the server inserting twice).
-fn already_there(text: &str, html: bool, signature: &str) -> bool {
-    let needle = visible(signature, false);
+/// Whether the signature is already in the part (a client that also
+/// signs, or the server inserting twice): its text in a text part, its
+/// HTML (as text) in an HTML part.
+fn already_there(text: &str, html: bool, signature: &Rendered) -> bool {
+    let needle = match (&signature.html, html) {
+        (Some(h), true) => visible(h, true),
+        _ => visible(&signature.text, false),
+    };
     !needle.is_empty() && visible(text, html).contains(&needle)
 }
 
@@ -327,7 +369,11 @@ mod tests {
     #[test]
     fn visible_text_ignores_tags_and_spacing() {
         assert_eq!(visible("<p>Ana&nbsp;Li</p>\r\n<p>Sales</p>", true), "Ana Li Sales");
-        assert!(already_there("Regards\r\n-- \r\nAna Li\r\n  Sales", false, "Ana Li\nSales"));
-        assert!(!already_there("Regards", false, ""));
+        let sig = |text: &str| Rendered { text: text.into(), html: None, separator: true };
+        assert!(already_there("Regards\r\n-- \r\nAna Li\r\n  Sales", false, &sig("Ana Li\nSales")));
+        assert!(!already_there("Regards", false, &sig("")));
+        let html = Rendered { html: Some("<b>Ana</b> &amp; Li".into()), ..sig("Ana Li, Sales") };
+        assert!(already_there("<p>x</p><div><b>Ana</b> &amp; Li</div>", true, &html));
+        assert!(!already_there("<p>x</p><div><b>Ana</b> &amp; Li</div>", false, &html));
     }
 }

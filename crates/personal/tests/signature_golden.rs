@@ -95,6 +95,12 @@ fn signed_encrypted_and_already_signed_messages_are_left_alone() {
 }
 
 #[test]
+fn bare_line_ends_are_left_alone() {
+    assert_eq!(insert(b"Subject: x\n\nbody\n", &signature()), Err(Skipped::Malformed));
+    assert_eq!(insert(b"Subject: x\r\n\r\nbo\rdy\r\n", &signature()), Err(Skipped::Malformed));
+}
+
+#[test]
 fn an_attachment_only_message_has_no_text_to_sign() {
     let m = b"From: a@export.test\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n\
               Content-Disposition: attachment; filename=x.pdf\r\n\r\n%PDF\r\n";
