@@ -119,11 +119,13 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
         }
         UserCmd::Set { address, name, quota, recovery, profile } => {
             let changes = name.is_some() || quota.is_some() || recovery.is_some();
-            let profiled = crate::personal_commands::user_profile(config, &address, &profile).await?;
+            let profiled = crate::personal_commands::has_profile(&profile);
             if changes || !profiled {
                 let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
                 println!("user {} updated", user.address);
-            } else {
+            }
+            if profiled {
+                crate::personal_commands::user_profile(config, &address, &profile).await?;
                 println!("details of {address} updated");
             }
         }

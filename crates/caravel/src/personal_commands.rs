@@ -64,6 +64,11 @@ impl From<&ProfileArgs> for Profile {
     }
 }
 
+/// Whether any profile option was given.
+pub fn has_profile(args: &ProfileArgs) -> bool {
+    !Profile::from(args).is_empty()
+}
+
 /// Applies the profile options of `user set` / `domain set` to `scope`;
 /// whether there were any.
 pub async fn update_profile(store: &dyn Store, scope: &str, args: &ProfileArgs) -> Result<bool, String> {
