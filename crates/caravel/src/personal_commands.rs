@@ -97,6 +97,12 @@ pub async fn user_profile(config: &Config, address: &str, args: &ProfileArgs) ->
 /// `caravel domain set DOMAIN --company ...`
 pub async fn domain_profile(config: &Config, domain: &str, args: &ProfileArgs) -> CmdResult {
     let store = open_existing_store(config)?;
+    if domain.contains('@') {
+        return Err(format!("{domain} is an address: caravel user set changes an account's details"));
+    }
+    if args.title.is_some() || args.mobile.is_some() {
+        return Err("--title and --mobile are a person's: set them with caravel user set".into());
+    }
     let (scope, _) = account_or_domain(store.as_ref(), domain).await?;
     if update_profile(store.as_ref(), &scope, args).await? {
         println!("details of {domain} updated");

@@ -403,6 +403,8 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
         .contains("updated"));
     assert_eq!(env.run(&["user", "set", "li@export.test", "--zone", "Mars/Base"]).code, 1);
     env.ok(&["domain", "set", "export.test", "--company", "Export Co."]);
+    assert_eq!(env.run(&["domain", "set", "li@export.test", "--company", "X"]).code, 1, "a domain, not an address");
+    assert_eq!(env.run(&["domain", "set", "export.test", "--title", "Boss"]).code, 1, "a person's detail");
 
     env.ok(&["signature", "set", "li@export.test", "--text-file", text, "--name", "cn", "--domain", ".cn"]);
     env.ok(&["signature", "set", "li@export.test", "--text-file", text, "--when", "reply", "--name", "re"]);

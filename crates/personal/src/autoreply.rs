@@ -232,9 +232,10 @@ pub struct Incoming<'a> {
     pub is_reply: bool,
 }
 
-/// The active template that fits the message best: one for the sender's
-/// domain before one for its language before a general one (ties: first
-/// by name).
+/// The active template that fits the message best: out of office or a
+/// holiday before after hours before an acknowledgement; within those, one
+/// for the sender's domain before one for its language before a general
+/// one (ties: first by name).
 pub fn choose<'a>(
     templates: &'a [(String, AutoReply)],
     m: &Incoming<'_>,
@@ -261,7 +262,14 @@ pub fn choose<'a>(
         if !r.active(now, tz, holidays) {
             continue;
         }
-        let score = by_sender + by_language;
+        // The scenario first (an absence says more than an acknowledgement),
+        // then the sender's domain, then the language.
+        let rank = match r.scenario {
+            Scenario::OutOfOffice | Scenario::Holidays => 300,
+            Scenario::AfterHours => 200,
+            Scenario::Acknowledge => 100,
+        };
+        let score = rank + by_sender + by_language;
         if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, t));
         }
@@ -413,6 +421,13 @@ mod tests {
         assert_eq!(pick("buyer.com", Some("en")).as_deref(), Some("a-general"));
         assert_eq!(pick("buyer.cn", Some("zh")).as_deref(), Some("b-chinese"));
         assert_eq!(pick("kunde.de", Some("zh")).as_deref(), Some("c-german"));
+        // An absence notice beats an acknowledgement, whatever its name.
+        let all = vec![
+            ("a-ack".to_string(), AutoReply { scenario: Scenario::Acknowledge, ..Default::default() }),
+            ("z-away".to_string(), AutoReply::default()),
+        ];
+        let m = Incoming { sender_domain: "buyer.com", language: None, is_reply: false };
+        assert_eq!(choose(&all, &m, now, &tz, &[]).map(|t| t.0.as_str()), Some("z-away"));
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub async fn srs(store: &dyn Store) -> caravel_store::Result<Srs> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
         .map_err(|_| caravel_store::StoreError::Backend("no random numbers".into()))?;
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    store.put_setting(SERVER, "secret", "srs", &hex).await?;
+    store.add_setting(SERVER, "secret", "srs", &hex).await?;
     // Read back: of two first uses at once, both use the one kept.
     let kept = store.settings(SERVER, "secret").await?.into_iter().find(|(n, _)| n == "srs").map(|(_, v)| v);
     Ok(Srs::new(kept.unwrap_or(hex).as_bytes()))
@@ -156,7 +156,11 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
         return Err("no auto-reply applies now".into());
     };
     let every = i64::from(template.days.max(1)) * 86400;
-    if !store.claim_reply(&scope, d.sender, d.now, every).await.map_err(|e| e.to_string())? {
+    // Per template and sender (RFC 5230 §4.2: each vacation action keeps
+    // its own record), so yesterday's acknowledgement does not silence
+    // today's out-of-office notice.
+    let key = format!("{name}\n{}", d.sender);
+    if !store.claim_reply(&scope, &key, d.now, every).await.map_err(|e| e.to_string())? {
         return Err(format!("no auto-reply: {} was answered in the last {} days", d.sender, template.days.max(1)));
     }
     let opens = template.next_opening(now, &tz, &holidays);
@@ -198,7 +202,10 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
     };
     let message = reply::build(&r, &facts);
     // RFC 3834 §3.3: the null reverse-path, so nothing answers it.
-    caravel_store::send_mail_as(store, d.sender, "", message, "auto-reply", Some(domain)).await?;
+    // Signed for the domain of the address it comes from (an alias may be
+    // in another of our domains).
+    let from_domain = from.rsplit_once('@').map(|(_, x)| x.to_ascii_lowercase()).unwrap_or(domain);
+    caravel_store::send_mail_as(store, d.sender, "", message, "auto-reply", Some(from_domain)).await?;
     Ok(format!("auto-reply \"{name}\" sent to {}", d.sender))
 }
 

@@ -13,6 +13,7 @@
 use caravel_store::fields::{field_value, replace_field};
 use caravel_store::mime::{analyze_limited, decode_base64, decode_quoted_printable, BodyPart};
 
+use crate::quote::quote_start;
 use crate::transfer::{encode_base64_lines, encode_quoted_printable, long_lines};
 
 /// How deep the MIME tree is searched for the text (a message's body is
@@ -167,11 +168,15 @@ fn decode(raw: &[u8], p: &BodyPart) -> Option<String> {
         _ => body.to_vec(),
     };
     let label = param(p, "charset").unwrap_or("us-ascii");
+    // Bytes the label does not describe (Latin-1 sent as us-ascii, broken
+    // UTF-8) would be rewritten as replacement characters: such a part is
+    // left as it came.
     if is_ascii_label(label) {
-        return Some(String::from_utf8_lossy(&bytes).into_owned());
+        return String::from_utf8(bytes).ok();
     }
     let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
-    Some(encoding.decode_without_bom_handling(&bytes).0.into_owned())
+    let (text, malformed) = encoding.decode_without_bom_handling(&bytes);
+    (!malformed).then(|| text.into_owned())
 }
 
 fn is_ascii_label(label: &str) -> bool {
@@ -195,12 +200,48 @@ fn visible(text: &str, html: bool) -> String {
             _ => out.push(c),
         }
     }
-    let out = if html {
-        out.replace("&nbsp;", " ").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    } else {
-        out
-    };
+    let out = if html { decode_entities(&out) } else { out };
     out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The character references a signature's HTML may hold (the ones
+/// `escape_html` writes, &nbsp; and numeric ones).
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after.find(';').filter(|e| *e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &after[..e];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" | "#39" => '\'',
+                "nbsp" => ' ',
+                _ => match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                    Some(hex) => char::from_u32(u32::from_str_radix(hex, 16).ok()?)?,
+                    None => char::from_u32(name.strip_prefix('#')?.parse().ok()?)?,
+                },
+            };
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether the signature is already in the part (a client that also
@@ -211,14 +252,23 @@ fn already_there(text: &str, html: bool, signature: &Rendered) -> bool {
         (Some(h), true) => visible(h, true),
         _ => visible(&signature.text, false),
     };
-    !needle.is_empty() && visible(text, html).contains(&needle)
+    // Only the new text counts: a signature in the quoted history is the
+    // one of an earlier message.
+    let fresh = &text[..quote_start(text, html).unwrap_or(text.len())];
+    !needle.is_empty() && visible(fresh, html).contains(&needle)
 }
 
 /// RFC 3676 §4.3: the signature follows a line of "-- ". Lines end as the
 /// part's own do (a base64 part may hold bare LFs).
 fn add_text(text: &str, signature: &Rendered) -> String {
     let eol = if text.contains('\n') && !text.contains("\r\n") { "\n" } else { "\r\n" };
-    let mut out = text.to_string();
+    // Above a reply's quoted history, else at the end.
+    let (new, quoted) = text.split_at(quote_start(text, false).unwrap_or(text.len()));
+    let mut out = new.to_string();
+    if !quoted.is_empty() {
+        out.truncate(out.trim_end().len());
+        out.push_str(eol);
+    }
     if !out.is_empty() && !out.ends_with('\n') {
         out.push_str(eol);
     }
@@ -231,10 +281,15 @@ fn add_text(text: &str, signature: &Rendered) -> String {
     if !out.ends_with(eol) {
         out.push_str(eol);
     }
+    if !quoted.is_empty() {
+        out.push_str(eol);
+        out.push_str(quoted);
+    }
     out
 }
 
-/// Before `</body>`, else before `</html>`, else at the end.
+/// Above a reply's quoted history, else before `</body>`, else before
+/// `</html>`, else at the end.
 fn add_html(text: &str, signature: &Rendered) -> String {
     let block = format!(
         "<div class=\"caravel-signature\">{}</div>",
@@ -244,7 +299,10 @@ fn add_html(text: &str, signature: &Rendered) -> String {
         }
     );
     let lower = text.to_ascii_lowercase();
-    let at = lower.rfind("</body").or_else(|| lower.rfind("</html")).unwrap_or(text.len());
+    let at = quote_start(text, true)
+        .or_else(|| lower.rfind("</body"))
+        .or_else(|| lower.rfind("</html"))
+        .unwrap_or(text.len());
     let mut out = String::with_capacity(text.len() + block.len() + 2);
     out.push_str(&text[..at]);
     out.push_str(&block);

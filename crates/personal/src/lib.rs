@@ -9,6 +9,7 @@ pub mod compose;
 pub mod delivery;
 pub mod insert;
 pub mod profile;
+mod quote;
 pub mod reply;
 pub mod rules;
 pub mod signature;

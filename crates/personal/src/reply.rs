@@ -131,7 +131,9 @@ pub struct Reply<'a> {
 /// The reply's subject: the template's with `{subject}` filled, or the
 /// template's, a colon and the original (RFC 3834 §3.1.5).
 pub fn reply_subject(template: &str, original: &str) -> String {
-    let original = original.trim();
+    // A hostile subject of kilobytes stays out of the reply's header.
+    let original: String = original.trim().chars().take(200).collect();
+    let original = original.as_str();
     match (template.trim(), template.contains("{subject}")) {
         (_, true) => template.replace("{subject}", original),
         ("", _) => format!("Auto: {original}"),
@@ -150,9 +152,9 @@ pub fn build(r: &Reply<'_>, f: &Facts) -> Vec<u8> {
     m.push_str(&format!("From: {from}\r\nTo: <{}>\r\n", r.to));
     m.push_str(&format!("Subject: {}\r\n", encode_words(&r.subject)));
     m.push_str(&format!("Date: {}\r\nMessage-ID: <{}>\r\n", r.date, r.message_id));
-    if let Some(id) = &f.message_id {
+    if let Some(id) = f.message_id.as_ref().filter(|id| id.len() <= 250) {
         m.push_str(&format!("In-Reply-To: {id}\r\n"));
-        let mut refs = f.references.clone();
+        let mut refs: Vec<String> = f.references.iter().filter(|r| r.len() <= 250).cloned().collect();
         refs.push(id.clone());
         // Long chains keep the first and the last few (RFC 5322 §3.6.4).
         if refs.len() > 10 {
@@ -191,7 +193,7 @@ pub fn build(r: &Reply<'_>, f: &Facts) -> Vec<u8> {
 }
 
 /// A header text as RFC 2047 encoded words when it is not plain ASCII
-/// (base64, at most 45 bytes of text per word so each stays under 76).
+/// (base64, at most 36 bytes of text per word so each line stays under 76).
 pub fn encode_words(s: &str) -> String {
     use base64::Engine;
     if s.is_ascii() && !s.contains("=?") && !s.contains(['\r', '\n']) {
@@ -200,7 +202,9 @@ pub fn encode_words(s: &str) -> String {
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in s.chars().filter(|c| *c != '\r' && *c != '\n') {
-        if chunk.len() + c.len_utf8() > 45 {
+        // 36 bytes are 48 base64 characters: the first word fits on the
+        // "Subject: " line within 76 (RFC 2047 §2).
+        if chunk.len() + c.len_utf8() > 36 {
             words.push(std::mem::take(&mut chunk));
         }
         chunk.push(c);

@@ -105,14 +105,7 @@ impl View {
                     .body_text(0)
                     .map(|t| t.chars().take(100_000).collect::<String>().to_lowercase())
                     .unwrap_or_default(),
-                headers: m
-                    .headers()
-                    .iter()
-                    .map(|h| {
-                        let value = m.header_raw(h.name()).unwrap_or_default();
-                        (h.name().to_ascii_lowercase(), value.trim().to_lowercase())
-                    })
-                    .collect(),
+                headers: header_fields(raw),
                 size: raw.len() as u64,
                 attachment: m.attachment_count() > 0,
             }
@@ -123,6 +116,25 @@ impl View {
             ..Default::default()
         })
     }
+}
+
+/// Rules look at this many header fields at most (a hostile message may
+/// carry hundreds of thousands).
+const MAX_FIELDS: usize = 1000;
+
+/// Every header field as (lowercased name, unfolded lowercased value), in
+/// order, from the raw header: each field once, whatever its name.
+fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    use caravel_store::fields::{field_name, fields, header_end};
+    fields(&raw[..header_end(raw)])
+        .take(MAX_FIELDS)
+        .map(|f| {
+            let name = String::from_utf8_lossy(field_name(f)).to_ascii_lowercase();
+            let value = f.iter().position(|b| *b == b':').map(|c| &f[c + 1..]).unwrap_or_default();
+            let value = String::from_utf8_lossy(value);
+            (name, value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase())
+        })
+        .collect()
 }
 
 impl Condition {
@@ -202,7 +214,7 @@ mod tests {
 
     fn view() -> View {
         View::of(
-            "From: \"Hans Buyer\" <hans@kunde.de>\r\nTo: li@export.test\r\nCc: sales@export.test\r\nSubject: Anfrage: Preise\r\n\
+            "Received: from relay-a\r\nReceived: from relay-b\r\n\tby mx\r\nFrom: \"Hans Buyer\" <hans@kunde.de>\r\nTo: li@export.test\r\nCc: sales@export.test\r\nSubject: Anfrage: Preise\r\n\
              X-Priority: 1\r\n\r\nBitte senden Sie ein Angebot.\r\n"
                 .as_bytes(),
             "hans@kunde.de",
@@ -220,6 +232,8 @@ mod tests {
             (Condition::Body("angebot".into()), true),
             (Condition::Body("invoice".into()), false),
             (Condition::Header("x-priority".into(), "1".into()), true),
+            (Condition::Header("received".into(), "relay-a".into()), true),
+            (Condition::Header("received".into(), "relay-b".into()), true),
             (Condition::Larger(10_000), false),
             (Condition::Smaller(10_000), true),
             (Condition::Attachment, false),

@@ -25,6 +25,10 @@ const CHANGED: &[&str] = &[
     "plain_latin1_qp",
     "html_without_body",
     "apple_related",
+    // Replies: the signature goes above the quoted history, and the one
+    // quoted from an earlier message does not count as already there.
+    "reply_plain_quoted",
+    "reply_outlook_html",
 ];
 
 const LEFT_ALONE: &[(&str, Skipped)] = &[
@@ -105,4 +109,23 @@ fn an_attachment_only_message_has_no_text_to_sign() {
     let m = b"From: a@export.test\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\n\
               Content-Disposition: attachment; filename=x.pdf\r\n\r\n%PDF\r\n";
     assert_eq!(insert(m, &signature()), Err(Skipped::NoText));
+}
+
+#[test]
+fn text_the_charset_does_not_describe_is_left_alone() {
+    // Latin-1 bytes in a part that says us-ascii: rewriting it would turn
+    // them into replacement characters.
+    let m = b"From: a@export.test\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xfc\xdfe\r\n";
+    assert_eq!(insert(m, &signature()), Err(Skipped::NoText));
+    let m = b"From: a@export.test\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbad \xff utf-8\r\n";
+    assert_eq!(insert(m, &signature()), Err(Skipped::NoText));
+}
+
+#[test]
+fn an_html_only_message_takes_a_signature_with_quotes_and_ampersands() {
+    let m = b"From: a@export.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p>\r\n";
+    let sig = Rendered { text: "Export Co. \"Golden Sun\" & Partners".into(), html: None, separator: true };
+    let out = String::from_utf8(insert(m, &sig).expect("inserted")).expect("utf-8");
+    assert!(out.contains("Export Co. &quot;Golden Sun&quot; &amp; Partners"), "{out}");
+    assert_eq!(insert(out.as_bytes(), &sig), Err(Skipped::AlreadyThere));
 }

@@ -146,10 +146,23 @@ impl Backend for StoreBackend {
             // A bounce to the address a rule forwarded a copy from goes
             // back to the original sender (srs.rs).
             Recipient::UnknownUser => {
-                match caravel_personal::delivery::srs_reverse(self.store.as_ref(), &address, self.clock.now()).await {
-                    Some(original) => Ok(Lookup::Deliver { local: vec![], remote: vec![original] }),
-                    None => Ok(Lookup::UnknownUser),
-                }
+                let Some(original) =
+                    caravel_personal::delivery::srs_reverse(self.store.as_ref(), &address, self.clock.now()).await
+                else {
+                    return Ok(Lookup::UnknownUser);
+                };
+                // The original sender may be one of ours.
+                let user = match Address::parse(&original) {
+                    Ok(a) => match self.store.resolve(&a).await.map_err(temp)? {
+                        Recipient::Account(user) => Some(user),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                Ok(match user {
+                    Some(user) => Lookup::Deliver { local: vec![local(&user, size)], remote: vec![] },
+                    None => Lookup::Deliver { local: vec![], remote: vec![original] },
+                })
             }
             Recipient::NotLocal => Ok(Lookup::NotLocal),
         }
@@ -197,11 +210,13 @@ impl Backend for StoreBackend {
         if let Some(text) = refused_by_all(&m, &plans) {
             return Err(TempFailure(format!("{}{text}", TempFailure::REFUSED)));
         }
+        let forwarded = self.forward_copies(&m, &plans).await;
         // Which local recipient each target is for.
         let mut owners = Vec::new();
         let mut targets = Vec::new();
         for (i, (l, plan)) in m.local.iter().zip(&plans).enumerate() {
-            if l.folder == Folder::Quarantine || plan.as_ref().is_some_and(|p| p.reject.is_some() || !p.keep) {
+            let kept_elsewhere = plan.as_ref().is_some_and(|p| !p.keep) && forwarded[i];
+            if l.folder == Folder::Quarantine || plan.as_ref().is_some_and(|p| p.reject.is_some()) || kept_elsewhere {
                 continue;
             }
             let (mut mailbox, keywords) = match l.folder {
@@ -260,7 +275,6 @@ impl Backend for StoreBackend {
                 }
             }
         }
-        self.forward_copies(&m, &raw, &plans).await;
         self.notify_refused(&m, &raw, &plans).await;
         self.notify_delivered(&m, &raw, &stored).await;
         self.auto_replies(&m, &raw, &plans, &stored);

@@ -56,17 +56,25 @@ impl StoreBackend {
         plans
     }
 
-    /// The copies rules forward (before the 250, like the stored ones).
-    pub(crate) async fn forward_copies(&self, m: &Accepted, raw: &[u8], plans: &Plans) {
-        for (l, plan) in m.local.iter().zip(plans) {
+    /// The copies rules forward (before the 250, like the stored ones);
+    /// per local recipient, whether every forward went out. A copy whose
+    /// rule keeps none here is kept after all when one did not, so a
+    /// failed forward loses nothing.
+    pub(crate) async fn forward_copies(&self, m: &Accepted, plans: &Plans) -> Vec<bool> {
+        let mut sent = vec![true; m.local.len()];
+        for (i, (l, plan)) in m.local.iter().zip(plans).enumerate() {
             let Some(plan) = plan.as_ref().filter(|p| p.reject.is_none()) else { continue };
             for to in &plan.forward {
-                match forward(self.store.as_ref(), &l.address, &m.sender, raw, to, self.clock.now()).await {
+                match forward(self.store.as_ref(), &l.address, &m.sender, &m.message, to, self.clock.now()).await {
                     Ok(()) => tracing::info!(from = %l.address, to, "forwarded by a mail rule"),
-                    Err(e) => tracing::warn!(from = %l.address, to, error = e, "a rule's forward failed"),
+                    Err(e) => {
+                        tracing::warn!(from = %l.address, to, error = e, "a rule's forward failed; the copy is kept");
+                        sent[i] = false;
+                    }
                 }
             }
         }
+        sent
     }
 
     /// A non-delivery report for the copies a rule refused, when others
@@ -78,6 +86,9 @@ impl StoreBackend {
             .iter()
             .zip(plans)
             .filter_map(|(l, p)| Some((l, p.as_ref()?.reject.as_ref()?)))
+            // RFC 3461 §4.1: no report unless failures were asked for
+            // (the default asks for them; NEVER and SUCCESS/DELAY alone do not).
+            .filter(|(l, _)| l.notify.as_deref().is_none_or(|n| n.split(',').any(|v| v == "FAILURE")))
             .map(|(l, text)| dsn::RecipientStatus {
                 recipient: l.via.clone(),
                 original_recipient: l.orcpt.clone(),

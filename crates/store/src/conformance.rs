@@ -1021,6 +1021,9 @@ pub async fn settings_per_scope_and_reply_once(s: &dyn Store) {
     s.put_setting(&sa, "signature", "work", "{\"text\":\"A2\"}").await.expect("put");
     assert_eq!(s.settings(&sa, "signature").await.expect("list")[1].1, "{\"text\":\"A2\"}");
     assert_eq!(s.settings(&domain_scope("example.com"), "footer").await.expect("list")[0].1, "legal");
+    assert!(s.add_setting("server", "secret", "srs", "first").await.expect("add"));
+    assert!(!s.add_setting("server", "secret", "srs", "second").await.expect("add"), "kept");
+    assert_eq!(s.settings("server", "secret").await.expect("list")[0].1, "first");
     assert!(s.del_setting(&sa, "signature", "cn").await.expect("del"));
     assert!(!s.del_setting(&sa, "signature", "cn").await.expect("del"));
     assert!(s.settings(&sa, "rule").await.expect("list").is_empty());

@@ -25,6 +25,9 @@ pub trait Settings: Send + Sync {
     async fn settings(&self, scope: &str, kind: &str) -> Result<Vec<(String, String)>>;
     /// Creates or replaces one.
     async fn put_setting(&self, scope: &str, kind: &str, name: &str, value: &str) -> Result<()>;
+    /// Creates one unless it exists; whether it was created (of two callers
+    /// at once, one wins and both then read the same value).
+    async fn add_setting(&self, scope: &str, kind: &str, name: &str, value: &str) -> Result<bool>;
     /// Whether it existed.
     async fn del_setting(&self, scope: &str, kind: &str, name: &str) -> Result<bool>;
     /// Reply-once bookkeeping for auto-replies (RFC 3834 §2, RFC 5230 §4.2):

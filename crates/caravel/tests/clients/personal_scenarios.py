@@ -249,6 +249,13 @@ def rules():
     caravel("rule", "del", BOB, "5")
     send(message("unwanted offer"), to=[BOB])
     expect(len(mailbox(BOB, BOB_PASSWORD, wait_for=1)) == 1, "delivered once the rule is gone")
+
+    # A forward that cannot go (no such address) keeps the copy that
+    # --no-keep would have dropped.
+    caravel("rule", "add", BOB, "--subject", "keep me", "--forward", "ghost@example.test", "--no-keep")
+    send(message("keep me safe"), to=[BOB])
+    inbox = mailbox(BOB, BOB_PASSWORD, wait_for=2)
+    expect(any(m["Subject"] == "keep me safe" for m in inbox), "kept after a failed forward")
     print("ok")
 
 

@@ -39,6 +39,20 @@ impl Settings for SqliteStore {
             .await
     }
 
+    async fn add_setting(&self, scope: &str, kind: &str, name: &str, value: &str) -> Result<bool> {
+        let (scope, kind, name, value) = (scope.to_string(), kind.to_string(), name.to_string(), value.to_string());
+        self.writer
+            .write(move |c| {
+                let n = c.execute(
+                    "INSERT INTO settings (scope, kind, name, value, updated) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (scope, kind, name) DO NOTHING",
+                    params![scope, kind, name, value, crate::now_secs()],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn del_setting(&self, scope: &str, kind: &str, name: &str) -> Result<bool> {
         let (scope, kind, name) = (scope.to_string(), kind.to_string(), name.to_string());
         self.writer
