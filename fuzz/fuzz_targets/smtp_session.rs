@@ -23,7 +23,12 @@ fn server() -> &'static Arc<SmtpServer<StoreBackend>> {
             mx,
             submission,
             submissions,
-            backend: Arc::new(StoreBackend::new(w.store.clone(), w.auth.clone(), "mail.example.test")),
+            backend: Arc::new(StoreBackend::new(
+                w.store.clone(),
+                w.auth.clone(),
+                "mail.example.test",
+                caravel_store::Clock::default(),
+            )),
             pipeline: Arc::new(Pipeline::new(vec![
                 Box::new(SizeStage { max: 1 << 20 }),
                 Box::new(MimeDepthStage { max: 50 }),

@@ -115,7 +115,8 @@ fn an_attachment_only_message_has_no_text_to_sign() {
 fn text_the_charset_does_not_describe_is_left_alone() {
     // Latin-1 bytes in a part that says us-ascii: rewriting it would turn
     // them into replacement characters.
-    let m = b"From: a@export.test\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xfc\xdfe\r\n";
+    let m =
+        b"From: a@export.test\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xfc\xdfe\r\n";
     assert_eq!(insert(m, &signature()), Err(Skipped::NoText));
     let m = b"From: a@export.test\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbad \xff utf-8\r\n";
     assert_eq!(insert(m, &signature()), Err(Skipped::NoText));
