@@ -163,6 +163,13 @@ async fn account(store: &dyn Store, address: &str, now: i64) -> Vec<Check> {
                 .then_some("delete or archive mail, or raise it: caravel user set ADDRESS --quota SIZE"),
         ));
     }
+    match caravel_personal::delivery::describe(store, user.id, now).await {
+        Ok((replies, rules)) => {
+            out.push(check("auto-reply", Status::Ok, replies, None));
+            out.push(check("rules", Status::Ok, rules, None));
+        }
+        Err(e) => out.push(check("auto-reply", Status::Fail, format!("cannot read the settings: {e}"), None)),
+    }
     out
 }
 

@@ -457,6 +457,19 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
         args.extend(bad.iter());
         assert_eq!(env.run(&args).code, 1, "{bad:?}");
     }
+    // The troubleshooter says what answers buyers now.
+    let doctor: serde_json::Value =
+        serde_json::from_str(&env.run(&["doctor", "li@export.test", "--json"]).stdout).expect("json");
+    let verdict = |name: &str| {
+        doctor.as_array().expect("checks").iter().find(|c| c["name"] == name).expect("check")["verdict"]
+            .as_str()
+            .expect("verdict")
+            .to_string()
+    };
+    let replies = verdict("auto-reply");
+    assert!(replies.contains("\"default\" (OutOfOffice, 2027-02-06 to further notice)"), "{replies}");
+    assert!(replies.contains("\"evening\" (AfterHours)"), "{replies}");
+    assert_eq!(verdict("rules"), "no mail rules");
     assert!(env.ok(&["autoreply", "off", "li@export.test", "--name", "evening"]).contains("1 auto-reply"));
     assert!(env.ok(&["autoreply", "off", "li@export.test"]).contains("1 auto-reply"));
     assert!(env.ok(&["autoreply", "list", "li@export.test"]).contains("off"));
@@ -480,6 +493,11 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
     assert_eq!(list[0]["id"], 1);
     assert_eq!(list[0]["actions"][0], serde_json::json!({"do": "move", "value": "客户/报价"}));
     assert_eq!(list[1]["conditions"][0], serde_json::json!({"on": "larger", "value": 5 * 1024 * 1024}));
+    let doctor: serde_json::Value =
+        serde_json::from_str(&env.run(&["doctor", "li@export.test", "--json"]).stdout).expect("json");
+    let rules =
+        doctor.as_array().expect("checks").iter().find(|c| c["name"] == "rules").expect("rules")["verdict"].to_string();
+    assert!(rules.contains("2 mail rule(s): rule 2 forwards to boss@export.test (a copy is kept)"), "{rules}");
     env.ok(&["rule", "del", "li@export.test", "1"]);
     assert!(env.ok(&["rule", "add", "li@export.test", "--flag"]).contains("rule 3"), "numbers are not reused");
     // Deleting the account deletes its settings.

@@ -244,3 +244,48 @@ fn format_opening(at: &jiff::Zoned, tz: &jiff::tz::TimeZone) -> String {
         local.minute()
     )
 }
+
+/// In plain words, for `caravel doctor ADDRESS`: the account's auto-reply
+/// templates and whether each answers at `now`, and what its rules do with
+/// mail (forwards first: they explain mail that "never arrived").
+pub async fn describe(store: &dyn Store, account: AccountId, now: i64) -> caravel_store::Result<(String, String)> {
+    let scope = account_scope(account);
+    let templates: Vec<(String, AutoReply)> = load(store, &scope, AUTOREPLY).await?;
+    let profile: Profile = load_one(store, &scope, PROFILE).await?.unwrap_or_default();
+    let tz = autoreply::zone(profile.zone.as_deref());
+    let holidays: Vec<Holiday> = load(store, SERVER, HOLIDAY).await?.into_iter().map(|(_, h)| h).collect();
+    let at = Timestamp::from_second(now).unwrap_or(Timestamp::UNIX_EPOCH);
+    let replies = match templates.is_empty() {
+        true => "auto-replies are off".to_string(),
+        false => templates
+            .iter()
+            .map(|(name, t)| {
+                let period = match (&t.from, &t.until) {
+                    (None, None) => String::new(),
+                    (f, u) => {
+                        format!(", {} to {}", f.as_deref().unwrap_or("now"), u.as_deref().unwrap_or("further notice"))
+                    }
+                };
+                let now_word = if t.active(at, &tz, &holidays) { "answers now" } else { "does not answer now" };
+                format!("\"{name}\" ({:?}{period}) {now_word}", t.scenario)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let rules = in_order(load::<Rule>(store, &scope, RULE).await?);
+    let mut forwards = Vec::new();
+    for (id, rule) in &rules {
+        for action in &rule.actions {
+            if let crate::rules::Action::Forward { to, keep } = action {
+                let kept = if *keep { "a copy is kept" } else { "no copy is kept" };
+                forwards.push(format!("rule {id} forwards to {to} ({kept})"));
+            }
+        }
+    }
+    let rules = match (rules.len(), forwards.is_empty()) {
+        (0, _) => "no mail rules".to_string(),
+        (n, true) => format!("{n} mail rule(s), none forwards (caravel rule list)"),
+        (n, false) => format!("{n} mail rule(s): {} (caravel rule list)", forwards.join("; ")),
+    };
+    Ok((replies, rules))
+}
