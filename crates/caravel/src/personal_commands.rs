@@ -12,7 +12,7 @@ use caravel_personal::delivery::SERVER;
 use caravel_personal::profile::Profile;
 use caravel_personal::rules::{in_order, Action, Condition, Rule};
 use caravel_personal::signature::{Template, When};
-use caravel_store::settings::{account_scope, domain_scope};
+use caravel_store::settings::{account_scope, alias_scope, domain_scope};
 use caravel_store::{Address, Settings, Store};
 
 use crate::cli::{AutoreplyCmd, HolidayCmd, ProfileArgs, RuleCmd, SignatureCmd};
@@ -30,6 +30,17 @@ async fn account(store: &dyn Store, address: &str) -> Result<String, String> {
         None => Err(format!(
             "no account {address} (auto-replies, signatures and rules belong to accounts: caravel user list)"
         )),
+    }
+}
+
+/// The scope of an account, or of a shared alias (auto-replies only: a
+/// sales@ that goes to several people answers once, for all of them).
+async fn account_or_alias(store: &dyn Store, address: &str) -> Result<String, String> {
+    let parsed = Address::parse(address).map_err(|err| format!("{address:?} is not an address: {err}"))?;
+    match store.resolve(&parsed).await.map_err(e)? {
+        caravel_store::Recipient::Account(user) => Ok(account_scope(user.id)),
+        caravel_store::Recipient::Alias(_) => Ok(alias_scope(&parsed.to_string())),
+        _ => Err(format!("no account or alias {address} (caravel user list, caravel alias list)")),
     }
 }
 
@@ -192,7 +203,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
             language,
             days,
         } => {
-            let scope = account(store, &address).await?;
+            let scope = account_or_alias(store, &address).await?;
             let scenario = Scenario::parse(&scenario).ok_or_else(|| {
                 format!("--scenario {scenario}: use out-of-office, holidays, after-hours or acknowledge")
             })?;
@@ -223,7 +234,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
             println!("auto-reply {name} of {address} set ({scenario:?}, once per sender per {} days)", template.days);
         }
         AutoreplyCmd::List { address, json } => {
-            let scope = account(store, &address).await?;
+            let scope = account_or_alias(store, &address).await?;
             let all: Vec<(String, AutoReply)> = load(store, &scope, AUTOREPLY).await.map_err(e)?;
             if json.json {
                 let list: Vec<serde_json::Value> =
@@ -244,7 +255,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
             }
         }
         AutoreplyCmd::Off { address, name } => {
-            let scope = account(store, &address).await?;
+            let scope = account_or_alias(store, &address).await?;
             let names: Vec<String> = match name {
                 Some(n) => vec![n],
                 None => store.settings(&scope, AUTOREPLY).await.map_err(e)?.into_iter().map(|(n, _)| n).collect(),

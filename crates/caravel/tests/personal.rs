@@ -39,6 +39,13 @@ async fn rules_file_forward_mark_and_refuse() {
     scenario("rules").await;
 }
 
+/// A shared sales@ (an alias of two accounts) acknowledges a new inquiry
+/// once, from sales@, and not a reply in the thread.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_address_acknowledges_each_new_inquiry_once() {
+    scenario("shared").await;
+}
+
 fn caravel(t: &TestServer, args: &[&str]) -> String {
     let env = common::admin_env(t);
     let config = &env.iter().find(|(k, _)| k == "CARAVEL_CONFIG").expect("config").1;

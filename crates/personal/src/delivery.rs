@@ -108,7 +108,10 @@ pub async fn srs_reverse(store: &dyn Store, address: &Address, now: i64) -> Opti
 
 /// One delivered copy an auto-reply may answer.
 pub struct Delivered<'a> {
-    pub account: AccountId,
+    /// Whose auto-replies: an account's (`account_scope`) or a shared
+    /// alias's (`alias_scope`).
+    pub scope: &'a str,
+    /// The account's address, or the alias.
     pub address: &'a str,
     /// The address the message was sent to (an alias of the account).
     pub via: &'a str,
@@ -124,8 +127,8 @@ pub struct Delivered<'a> {
 /// Sends the account's auto-reply to the message if one applies and RFC
 /// 3834 allows it; what was sent, or why not, for the log.
 pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, String> {
-    let scope = account_scope(d.account);
-    let templates: Vec<(String, AutoReply)> = load(store, &scope, AUTOREPLY).await.map_err(|e| e.to_string())?;
+    let scope = d.scope;
+    let templates: Vec<(String, AutoReply)> = load(store, scope, AUTOREPLY).await.map_err(|e| e.to_string())?;
     if templates.is_empty() {
         return Err("no auto-reply".into());
     }
@@ -133,7 +136,7 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
     let own: Vec<String> = [d.address, d.via].iter().map(|a| a.to_lowercase()).collect();
     reply::may_reply(d.sender, &facts, &own, d.spam).map_err(|why| format!("no auto-reply: {why:?}"))?;
     let domain = d.address.rsplit_once('@').map(|(_, x)| x.to_ascii_lowercase()).unwrap_or_default();
-    let profile: Profile = load_one(store, &scope, PROFILE).await.map_err(|e| e.to_string())?.unwrap_or_default();
+    let profile: Profile = load_one(store, scope, PROFILE).await.map_err(|e| e.to_string())?.unwrap_or_default();
     let company: Profile = load_one(store, &caravel_store::settings::domain_scope(&domain), PROFILE)
         .await
         .map_err(|e| e.to_string())?
@@ -160,7 +163,7 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
     // its own record), so yesterday's acknowledgement does not silence
     // today's out-of-office notice.
     let key = format!("{name}\n{}", d.sender);
-    if !store.claim_reply(&scope, &key, d.now, every).await.map_err(|e| e.to_string())? {
+    if !store.claim_reply(scope, &key, d.now, every).await.map_err(|e| e.to_string())? {
         return Err(format!("no auto-reply: {} was answered in the last {} days", d.sender, template.days.max(1)));
     }
     let opens = template.next_opening(now, &tz, &holidays);
@@ -186,7 +189,9 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
     let subject_template = render(&template.subject.replace("{subject}", "\u{1}"), &lookup, false);
     let subject = reply::reply_subject(&subject_template.replace('\u{1}', "{subject}"), &facts.subject);
     let date = caravel_store::rfc5322_date(d.now);
-    let message_id = format!("auto.{}.{}@{}", d.account, caravel_store::now_millis(), d.hostname);
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let message_id = format!("auto.{}.{n}@{}", caravel_store::now_millis(), d.hostname);
     // From the address the buyer wrote to (an alias such as sales@), if
     // it is in To: or Cc:, else the account's own.
     let from = if facts.addressed.iter().any(|a| a.eq_ignore_ascii_case(d.via)) { d.via } else { d.address };

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use caravel_personal::delivery::{auto_reply, forward, rules_outcome, Delivered};
 use caravel_personal::rules::Outcome;
+use caravel_store::settings::{account_scope, alias_scope};
+use caravel_store::AccountId;
 
 use crate::backend::{Accepted, Folder};
 use crate::store_backend::StoreBackend;
@@ -119,36 +121,60 @@ impl StoreBackend {
     }
 
     /// Auto-replies, in the background: they are not part of what the
-    /// 250 promises, and the sender should not wait for them.
+    /// 250 promises, and the sender should not wait for them. Each account
+    /// answers for itself; a shared alias (sales@) with an auto-reply of
+    /// its own answers once for all its members.
     pub(crate) fn auto_replies(&self, m: &Accepted, raw: &Arc<Vec<u8>>, plans: &Plans, stored: &[bool]) {
+        let mut aliases: Vec<(String, bool)> = Vec::new();
         for ((l, plan), ok) in m.local.iter().zip(plans).zip(stored) {
             if !ok || plan.as_ref().is_some_and(|p| p.reject.is_some()) {
                 continue;
             }
-            let (store, raw, hostname) = (self.store.clone(), raw.clone(), self.hostname.clone());
-            let (account, address, via, sender) = (l.account, l.address.clone(), l.via.clone(), m.sender.clone());
-            let (spam, now) = (l.folder != Folder::Inbox, self.clock.now());
-            tokio::spawn(async move {
-                let name = match store.user_by_id(account).await {
-                    Ok(Some(u)) => u.name,
-                    _ => None,
-                };
-                let d = Delivered {
-                    account,
-                    address: &address,
-                    via: &via,
-                    display_name: name.as_deref(),
-                    sender: &sender,
-                    raw: &raw,
-                    spam,
-                    now,
-                    hostname: &hostname,
-                };
-                match auto_reply(store.as_ref(), &d).await {
-                    Ok(done) => tracing::info!(recipient = %address, "{done}"),
-                    Err(why) => tracing::debug!(recipient = %address, "{why}"),
-                }
-            });
+            let spam = l.folder != Folder::Inbox;
+            if !l.via.eq_ignore_ascii_case(&l.address) && !aliases.iter().any(|(a, _)| a.eq_ignore_ascii_case(&l.via)) {
+                aliases.push((l.via.clone(), spam));
+            }
+            let account = l.account;
+            self.spawn_reply(account_scope(account), Some(account), l.address.clone(), l.via.clone(), m, raw, spam);
         }
+        for (alias, spam) in aliases {
+            self.spawn_reply(alias_scope(&alias), None, alias.clone(), alias, m, raw, spam);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_reply(
+        &self,
+        scope: String,
+        account: Option<AccountId>,
+        address: String,
+        via: String,
+        m: &Accepted,
+        raw: &Arc<Vec<u8>>,
+        spam: bool,
+    ) {
+        let (store, raw, hostname) = (self.store.clone(), raw.clone(), self.hostname.clone());
+        let (sender, now) = (m.sender.clone(), self.clock.now());
+        tokio::spawn(async move {
+            let name = match account {
+                Some(id) => store.user_by_id(id).await.ok().flatten().and_then(|u| u.name),
+                None => None,
+            };
+            let d = Delivered {
+                scope: &scope,
+                address: &address,
+                via: &via,
+                display_name: name.as_deref(),
+                sender: &sender,
+                raw: &raw,
+                spam,
+                now,
+                hostname: &hostname,
+            };
+            match auto_reply(store.as_ref(), &d).await {
+                Ok(done) => tracing::info!(recipient = %address, "{done}"),
+                Err(why) => tracing::debug!(recipient = %address, "{why}"),
+            }
+        });
     }
 }

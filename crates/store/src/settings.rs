@@ -3,7 +3,8 @@
 //! scope and kind. The store keeps them; `caravel-personal` gives them
 //! their types and meaning, so a new setting needs no new table.
 //!
-//! Scopes: `account:ID` (goes with the account), `domain:NAME`, `server`.
+//! Scopes: `account:ID` (goes with the account), `alias:ADDRESS` (goes
+//! with the alias), `domain:NAME`, `server`.
 
 use async_trait::async_trait;
 
@@ -12,6 +13,11 @@ use crate::{AccountId, Result};
 /// The scope of an account's settings.
 pub fn account_scope(account: AccountId) -> String {
     format!("account:{account}")
+}
+
+/// The scope of a shared alias's settings (its auto-reply), lowercased.
+pub fn alias_scope(address: &str) -> String {
+    format!("alias:{}", address.to_lowercase())
 }
 
 /// The scope of a domain's settings (lowercased).

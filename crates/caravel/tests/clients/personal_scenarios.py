@@ -259,5 +259,43 @@ def rules():
     print("ok")
 
 
+def shared():
+    """sales@ goes to two people and acknowledges each new inquiry once."""
+    caravel("alias", "add", "sales@example.test", USER, BOB)
+    body = file_with("Thank you for your inquiry about {subject}. We answer within one working day.")
+    caravel("autoreply", "set", "sales@example.test", "--subject", "Received: {subject}", "--body-file", body,
+            "--scenario", "acknowledge")
+
+    def inquiry(subject, reply_to=None):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = USER, "sales@example.test", subject
+        if reply_to:
+            m["In-Reply-To"] = reply_to
+        m.set_content("Please quote 500 units.\n")
+        send(m, to=["sales@example.test"])
+
+    inquiry("LED lamps")
+    mailbox(BOB, BOB_PASSWORD, wait_for=1)
+    acks = []
+    deadline = time.time() + 15
+    while time.time() < deadline and not acks:
+        acks = [m for m in mailbox(USER, PASSWORD, wait_for=0, timeout=0) if m["Auto-Submitted"]]
+        time.sleep(0.2)
+    expect(len(acks) == 1, f"one acknowledgement: {len(acks)}")
+    a = acks[0]
+    expect(a["From"].addresses[0].addr_spec == "sales@example.test", a["From"])
+    expect(a["Subject"] == "Received: LED lamps", a["Subject"])
+    plain, _ = texts(a)
+    expect("inquiry about LED lamps" in plain, plain)
+    # A reply in the thread is not a new inquiry; two members, one answer.
+    inquiry("Re: LED lamps", reply_to="<x@example.test>")
+    mailbox(BOB, BOB_PASSWORD, wait_for=2)
+    time.sleep(1.5)
+    acks = [m for m in mailbox(USER, PASSWORD, wait_for=0, timeout=0) if m["Auto-Submitted"]]
+    expect(len(acks) == 1, f"still one: {len(acks)}")
+    expect("Acknowledge" in caravel("autoreply", "list", "sales@example.test").stdout, "listed for the alias")
+    print("ok")
+
+
 if __name__ == "__main__":
-    {"signatures": signatures, "autoreply": autoreply, "rules": rules}[sys.argv[1]]()
+    {"signatures": signatures, "autoreply": autoreply, "rules": rules, "shared": shared}[sys.argv[1]]()

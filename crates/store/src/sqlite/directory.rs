@@ -353,6 +353,10 @@ impl Directory for SqliteStore {
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("no alias {alias}")));
                 }
+                // Its auto-reply goes with it.
+                let scope = crate::settings::alias_scope(&alias.to_string());
+                c.execute("DELETE FROM settings WHERE scope = ?1", [&scope])?;
+                c.execute("DELETE FROM reply_log WHERE scope = ?1", [&scope])?;
                 Ok(())
             })
             .await
