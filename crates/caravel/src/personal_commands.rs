@@ -161,7 +161,7 @@ pub async fn signature(config: &Config, cmd: SignatureCmd) -> CmdResult {
                 let domains =
                     if t.domains.is_empty() { String::new() } else { format!(" to {}", t.domains.join(", ")) };
                 println!(
-                    "{}\t{:?}{domains}\t{}",
+                    "{}\t{}{domains}\t{}",
                     if n.is_empty() { "(footer)" } else { n },
                     t.when,
                     t.text.lines().next().unwrap_or("")
@@ -231,7 +231,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
                 return Err(format!("--hours {hours}: use HH:MM-HH:MM with the start before the end"));
             }
             save(store, &scope, AUTOREPLY, &name, &template).await.map_err(e)?;
-            println!("auto-reply {name} of {address} set ({scenario:?}, once per sender per {} days)", template.days);
+            println!("auto-reply {name} of {address} set ({scenario}, once per sender per {} days)", template.days);
         }
         AutoreplyCmd::List { address, json } => {
             let scope = account_or_alias(store, &address).await?;
@@ -248,7 +248,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
                         format!(" {} to {}", f.as_deref().unwrap_or("now"), u.as_deref().unwrap_or("further notice"))
                     }
                 };
-                println!("{n}\t{:?}{period}\t{}", t.scenario, t.subject);
+                println!("{n}\t{}{period}\t{}", t.scenario, t.subject);
             }
             if all.is_empty() {
                 println!("auto-replies are off");
@@ -397,8 +397,8 @@ pub async fn rule(config: &Config, cmd: RuleCmd) -> CmdResult {
             }
             for (id, r) in &rules {
                 let join = if r.any { " or " } else { " and " };
-                let when: Vec<String> = r.conditions.iter().map(|c| format!("{c:?}")).collect();
-                let what: Vec<String> = r.actions.iter().map(|a| format!("{a:?}")).collect();
+                let when: Vec<String> = r.conditions.iter().map(|c| c.to_string()).collect();
+                let what: Vec<String> = r.actions.iter().map(|a| a.to_string()).collect();
                 let when = if when.is_empty() { "always".to_string() } else { when.join(join) };
                 println!("{id}\tif {when}\tthen {}", what.join(", "));
             }

@@ -467,8 +467,8 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
             .to_string()
     };
     let replies = verdict("auto-reply");
-    assert!(replies.contains("\"default\" (OutOfOffice, 2027-02-06 to further notice)"), "{replies}");
-    assert!(replies.contains("\"evening\" (AfterHours)"), "{replies}");
+    assert!(replies.contains("\"default\" (out-of-office, 2027-02-06 to further notice)"), "{replies}");
+    assert!(replies.contains("\"evening\" (after-hours)"), "{replies}");
     assert_eq!(verdict("rules"), "no mail rules");
     assert!(env.ok(&["autoreply", "off", "li@export.test", "--name", "evening"]).contains("1 auto-reply"));
     assert!(env.ok(&["autoreply", "off", "li@export.test"]).contains("1 auto-reply"));
@@ -498,6 +498,8 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
     let rules =
         doctor.as_array().expect("checks").iter().find(|c| c["name"] == "rules").expect("rules")["verdict"].to_string();
     assert!(rules.contains("2 mail rule(s): rule 2 forwards to boss@export.test (a copy is kept)"), "{rules}");
+    let text = env.ok(&["rule", "list", "li@export.test"]);
+    assert!(text.contains("1\tif from contains \"@buyer.cn\"\tthen file into 客户/报价"), "{text}");
     env.ok(&["rule", "del", "li@export.test", "1"]);
     assert!(env.ok(&["rule", "add", "li@export.test", "--flag"]).contains("rule 3"), "numbers are not reused");
     // Deleting the account deletes its settings.

@@ -27,6 +27,17 @@ pub enum Scenario {
     Acknowledge,
 }
 
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scenario::OutOfOffice => "out-of-office",
+            Scenario::Holidays => "holidays",
+            Scenario::AfterHours => "after-hours",
+            Scenario::Acknowledge => "acknowledge",
+        })
+    }
+}
+
 impl Scenario {
     pub fn parse(s: &str) -> Option<Scenario> {
         Some(match s {

@@ -272,7 +272,7 @@ pub async fn describe(store: &dyn Store, account: AccountId, now: i64) -> carave
                     }
                 };
                 let now_word = if t.active(at, &tz, &holidays) { "answers now" } else { "does not answer now" };
-                format!("\"{name}\" ({:?}{period}) {now_word}", t.scenario)
+                format!("\"{name}\" ({}{period}) {now_word}", t.scenario)
             })
             .collect::<Vec<_>>()
             .join("; "),

@@ -118,6 +118,35 @@ impl View {
     }
 }
 
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Condition::From(s) => write!(f, "from contains \"{s}\""),
+            Condition::To(s) => write!(f, "to or cc contains \"{s}\""),
+            Condition::Subject(s) => write!(f, "subject contains \"{s}\""),
+            Condition::Body(s) => write!(f, "text contains \"{s}\""),
+            Condition::Header(n, v) => write!(f, "{n}: contains \"{v}\""),
+            Condition::Larger(n) => write!(f, "larger than {n} bytes"),
+            Condition::Smaller(n) => write!(f, "smaller than {n} bytes"),
+            Condition::Attachment => write!(f, "has an attachment"),
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Move(folder) => write!(f, "file into {folder}"),
+            Action::Forward { to, keep: true } => write!(f, "forward to {to}"),
+            Action::Forward { to, keep: false } => write!(f, "forward to {to} and keep no copy"),
+            Action::MarkRead => write!(f, "mark read"),
+            Action::Flag => write!(f, "flag"),
+            Action::Reject(text) => write!(f, "refuse (\"{text}\")"),
+            Action::Stop => write!(f, "stop"),
+        }
+    }
+}
+
 /// Rules look at this many header fields at most (a hostile message may
 /// carry hundreds of thousands).
 const MAX_FIELDS: usize = 1000;

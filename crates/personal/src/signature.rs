@@ -22,6 +22,18 @@ pub enum When {
     Internal,
 }
 
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            When::Always => "always",
+            When::New => "new messages",
+            When::Reply => "replies and forwards",
+            When::External => "mail to outside addresses",
+            When::Internal => "mail inside the company",
+        })
+    }
+}
+
 impl When {
     pub fn parse(s: &str) -> Option<When> {
         Some(match s.to_ascii_lowercase().as_str() {
