@@ -5,7 +5,7 @@
 
 use caravel_store::fields::{field_value, header_end};
 use caravel_store::settings::{account_scope, domain_scope};
-use caravel_store::{AccountId, Settings};
+use caravel_store::{AccountId, Store};
 
 use crate::book::{load, load_one, FOOTER, PROFILE, SIGNATURE};
 use crate::insert::{insert, Rendered, Skipped};
@@ -17,39 +17,40 @@ pub struct Sender<'a> {
     pub account: AccountId,
     /// The account's address (its domain's profile and footer apply).
     pub address: &'a str,
-    /// The account's display name, when its profile has none.
-    pub display_name: Option<&'a str>,
     pub recipients: &'a [String],
-    /// The domains served here, lowercased.
-    pub hosted: &'a [String],
 }
 
 /// The message with the user's signature and the domain's footer in its
-/// text, as far as they apply and are not there already.
-pub async fn add_signatures(settings: &dyn Settings, sender: &Sender<'_>, message: Vec<u8>) -> Vec<u8> {
+/// text, as far as they apply and are not there already. A user with
+/// neither costs two reads; the rest is read only when something applies.
+pub async fn add_signatures(store: &dyn Store, sender: &Sender<'_>, message: Vec<u8>) -> Vec<u8> {
     let domain = sender.address.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
     let (own, domain_scope) = (account_scope(sender.account), domain_scope(&domain));
     let read = async {
-        let templates: Vec<(String, Template)> = load(settings, &own, SIGNATURE).await?;
-        let footers: Vec<(String, Template)> = load(settings, &domain_scope, FOOTER).await?;
-        let profile: Profile = load_one(settings, &own, PROFILE).await?.unwrap_or_default();
-        let company: Profile = load_one(settings, &domain_scope, PROFILE).await?.unwrap_or_default();
-        Ok::<_, caravel_store::StoreError>((templates, footers, profile, company))
+        let templates: Vec<(String, Template)> = load(store, &own, SIGNATURE).await?;
+        let footers: Vec<(String, Template)> = load(store, &domain_scope, FOOTER).await?;
+        if templates.is_empty() && footers.is_empty() {
+            return Ok(None);
+        }
+        let profile: Profile = load_one(store, &own, PROFILE).await?.unwrap_or_default();
+        let company: Profile = load_one(store, &domain_scope, PROFILE).await?.unwrap_or_default();
+        let name = store.user_by_id(sender.account).await?.and_then(|u| u.name);
+        let hosted: Vec<String> =
+            store.list_domains().await?.into_iter().map(|d| d.name.to_ascii_lowercase()).collect();
+        Ok::<_, caravel_store::StoreError>(Some((templates, footers, profile, company, name, hosted)))
     };
-    let (templates, footers, profile, company) = match read.await {
-        Ok(r) => r,
+    let (templates, footers, profile, company, name, hosted) = match read.await {
+        Ok(Some(r)) => r,
+        Ok(None) => return message,
         Err(e) => {
             // A message goes out without a signature rather than not at all.
             tracing::warn!(error = %e, "cannot read signature settings");
             return message;
         }
     };
-    if templates.is_empty() && footers.is_empty() {
-        return message;
-    }
-    let named = Profile { name: sender.display_name.map(str::to_string), ..Default::default() };
+    let named = Profile { name, ..Default::default() };
     let profile = profile.or(&company).or(&named);
-    let scenario = scenario(&message, sender);
+    let scenario = scenario(&message, sender, &hosted);
     let mut message = message;
     for (template, separator) in [(choose(&templates, &scenario), true), (choose(&footers, &scenario), false)] {
         let Some((_, t)) = template else { continue };
@@ -69,7 +70,7 @@ pub async fn add_signatures(settings: &dyn Settings, sender: &Sender<'_>, messag
 }
 
 /// Reply or new, inside or outside, and to which domains.
-fn scenario(message: &[u8], sender: &Sender<'_>) -> Scenario {
+fn scenario(message: &[u8], sender: &Sender<'_>, hosted: &[String]) -> Scenario {
     let head = &message[..header_end(message)];
     let answers = field_value(head, "in-reply-to").is_some() || field_value(head, "references").is_some();
     let subject = caravel_store::mime::with_parsed(head, |m| m.subject().map(str::to_string))
@@ -78,6 +79,6 @@ fn scenario(message: &[u8], sender: &Sender<'_>) -> Scenario {
         .unwrap_or_default();
     let recipient_domains: Vec<String> =
         sender.recipients.iter().filter_map(|r| r.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())).collect();
-    let external = recipient_domains.iter().any(|d| !sender.hosted.contains(d));
+    let external = recipient_domains.iter().any(|d| !hosted.contains(d));
     Scenario { reply: is_reply(answers, &subject), external, recipient_domains }
 }

@@ -115,7 +115,8 @@ pub struct Delivered<'a> {
     pub address: &'a str,
     /// The address the message was sent to (an alias of the account).
     pub via: &'a str,
-    pub display_name: Option<&'a str>,
+    /// The account (for its display name); None for a shared alias.
+    pub account: Option<AccountId>,
     pub sender: &'a str,
     pub raw: &'a [u8],
     /// Filed as spam or held.
@@ -141,7 +142,11 @@ pub async fn auto_reply(store: &dyn Store, d: &Delivered<'_>) -> Result<String, 
         .await
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
-    let named = Profile { name: d.display_name.map(str::to_string), ..Default::default() };
+    let name = match d.account {
+        Some(id) => store.user_by_id(id).await.map_err(|e| e.to_string())?.and_then(|u| u.name),
+        None => None,
+    };
+    let named = Profile { name, ..Default::default() };
     let profile = profile.or(&company).or(&named);
     let zone_name = profile.zone.clone();
     let tz = autoreply::zone(zone_name.as_deref());

@@ -4,13 +4,12 @@
 
 /// Lines that open a quoted or forwarded message in plain text, as the
 /// common clients write them (compared case-insensitively, trimmed).
-const PLAIN_OPENERS: [&str; 9] = [
+const PLAIN_OPENERS: [&str; 8] = [
     "-----original message-----",
     "-------- original message --------",
     "-------- forwarded message --------",
     "---------- forwarded message ---------",
     "------------------ 原始邮件 ------------------",
-    "------------------&nbsp;原始邮件&nbsp;------------------",
     "-----原始邮件-----",
     "-----邮件原件-----",
     "begin forwarded message:",

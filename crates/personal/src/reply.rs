@@ -4,7 +4,6 @@
 //! `In-Reply-To` and `References`, the original subject after the
 //! template's.
 
-use crate::insert::escape_html;
 use crate::transfer::encode_quoted_printable;
 
 /// What an auto-reply needs to know of a delivered message.
@@ -228,12 +227,6 @@ fn encode_phrase(s: &str) -> String {
     }
 }
 
-/// Plain reply text as HTML (when the template has none, no HTML part is
-/// sent; this is for `{opens}` and the like inside an HTML template).
-pub fn html_text(s: &str) -> String {
-    escape_html(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +307,10 @@ mod tests {
         assert!(parsed.text.contains("Back on Monday."));
         assert_eq!(reply_subject("{subject} [away]", "Offer"), "Offer [away]");
         assert_eq!(reply_subject("", "Offer"), "Auto: Offer");
+        // A hostile subject stays out of the reply's header; encoded words
+        // keep the Subject line within 76 characters.
+        assert!(reply_subject("Away", &"x".repeat(5000)).len() <= 210);
+        let subject = format!("Subject: {}", encode_words(&"报价单".repeat(30)));
+        assert!(subject.split("\r\n").all(|l| l.len() <= 76), "{subject}");
     }
 }

@@ -45,23 +45,33 @@ impl StoreBackend {
                 reply: None,
             })
             .collect();
-        if wanted.is_empty() || !dsn::should_report(&m.sender) {
+        let full = m.dsn.ret.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("FULL"));
+        self.send_report(m, message, &wanted, full, "delivered", "delivery report").await;
+    }
+
+    /// Sends a delivery status notification about `m` to its sender
+    /// (none for the null sender); `kind` names the boundary, `why` the
+    /// cause in the mail log.
+    pub(crate) async fn send_report(
+        &self,
+        m: &Accepted,
+        message: &[u8],
+        statuses: &[caravel_delivery::dsn::RecipientStatus],
+        return_full: bool,
+        kind: &str,
+        why: &str,
+    ) {
+        use caravel_delivery::dsn;
+        if statuses.is_empty() || !dsn::should_report(&m.sender) {
             return;
         }
         let now = caravel_store::now_secs();
-        let original = dsn::Original {
-            sender: &m.sender,
-            message,
-            envid: m.dsn.envid.as_deref(),
-            return_full: m.dsn.ret.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("FULL")),
-            arrival: now,
-        };
-        let boundary = format!("delivered-{}", m.id);
-        let report = dsn::report(&self.hostname, &original, &wanted, &caravel_store::rfc5322_date(now), &boundary);
-        if let Err(e) =
-            caravel_store::send_system_mail(self.store.as_ref(), &m.sender, "", report, "delivery report").await
-        {
-            tracing::warn!(error = %e, "cannot send a delivery notice");
+        let original =
+            dsn::Original { sender: &m.sender, message, envid: m.dsn.envid.as_deref(), return_full, arrival: now };
+        let boundary = format!("{kind}-{}", m.id);
+        let report = dsn::report(&self.hostname, &original, statuses, &caravel_store::rfc5322_date(now), &boundary);
+        if let Err(e) = caravel_store::send_system_mail(self.store.as_ref(), &m.sender, "", report, why).await {
+            tracing::warn!(error = %e, "cannot send a delivery status notification");
         }
     }
 }
@@ -186,21 +196,7 @@ impl Backend for StoreBackend {
     }
 
     async fn personalize(&self, user: &SignedIn, message: Vec<u8>, recipients: &[String]) -> Vec<u8> {
-        let (account, hosted) = match (self.store.user_by_id(user.account).await, self.store.list_domains().await) {
-            (Ok(Some(account)), Ok(domains)) => (account, domains),
-            (a, d) => {
-                tracing::warn!(account = ?a.err(), domains = ?d.err(), "cannot read the sender's settings");
-                return message;
-            }
-        };
-        let hosted: Vec<String> = hosted.into_iter().map(|d| d.name.to_ascii_lowercase()).collect();
-        let sender = caravel_personal::compose::Sender {
-            account: account.id,
-            address: &account.address,
-            display_name: account.name.as_deref(),
-            recipients,
-            hosted: &hosted,
-        };
+        let sender = caravel_personal::compose::Sender { account: user.account, address: &user.address, recipients };
         caravel_personal::compose::add_signatures(self.store.as_ref(), &sender, message).await
     }
 

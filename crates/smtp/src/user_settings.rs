@@ -100,24 +100,7 @@ impl StoreBackend {
                 reply: Some(format!("550 5.7.1 {}", printable(text))),
             })
             .collect();
-        if failed.is_empty() || !dsn::should_report(&m.sender) {
-            return;
-        }
-        let now = caravel_store::now_secs();
-        let original = dsn::Original {
-            sender: &m.sender,
-            message: raw,
-            envid: m.dsn.envid.as_deref(),
-            return_full: false,
-            arrival: now,
-        };
-        let boundary = format!("refused-{}", m.id);
-        let report = dsn::report(&self.hostname, &original, &failed, &caravel_store::rfc5322_date(now), &boundary);
-        if let Err(e) =
-            caravel_store::send_system_mail(self.store.as_ref(), &m.sender, "", report, "refused by rule").await
-        {
-            tracing::warn!(error = %e, "cannot send a non-delivery notice");
-        }
+        self.send_report(m, raw, &failed, false, "refused", "refused by rule").await;
     }
 
     /// Auto-replies, in the background: they are not part of what the
@@ -156,15 +139,11 @@ impl StoreBackend {
         let (store, raw, hostname) = (self.store.clone(), raw.clone(), self.hostname.clone());
         let (sender, now) = (m.sender.clone(), self.clock.now());
         tokio::spawn(async move {
-            let name = match account {
-                Some(id) => store.user_by_id(id).await.ok().flatten().and_then(|u| u.name),
-                None => None,
-            };
             let d = Delivered {
                 scope: &scope,
                 address: &address,
                 via: &via,
-                display_name: name.as_deref(),
+                account,
                 sender: &sender,
                 raw: &raw,
                 spam,

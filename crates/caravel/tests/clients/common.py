@@ -4,6 +4,7 @@ self-signed certificate, and the failure helper."""
 
 import os
 import ssl
+import subprocess
 import sys
 
 HOST = "127.0.0.1"
@@ -40,3 +41,13 @@ def totp(secret, at=None):
     mac = hmac.new(key, counter.to_bytes(8, "big"), "sha1").digest()
     o = mac[-1] & 15
     return "%06d" % ((int.from_bytes(mac[o:o + 4], "big") & 0x7FFFFFFF) % 1000000)
+
+
+def caravel(*args, check=True):
+    """Runs an admin command against the server under test (CARAVEL_BIN
+    with CARAVEL_CONFIG); with CHECK it must succeed."""
+    p = subprocess.run([os.environ["CARAVEL_BIN"], "--config", os.environ["CARAVEL_CONFIG"], *args],
+                       capture_output=True, text=True)
+    if check:
+        expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stdout} {p.stderr}")
+    return p

@@ -10,23 +10,14 @@ import os
 import poplib
 import smtplib
 import sqlite3
-import subprocess
 import sys
 
-from common import HOST, PASSWORD, USER, ctx, expect, port, totp
+from common import HOST, PASSWORD, USER, caravel, ctx, expect, port, totp
 
 IMAPS = port("IMAPS_PORT")
 POP3S = port("POP3S_PORT")
 SUBMISSIONS = port("SUBMISSIONS_PORT")
 BOB, BOB_PASSWORD = "bob@example.test", "Builder-Key-2026!"
-
-
-def caravel(*args, check=True):
-    p = subprocess.run([os.environ["CARAVEL_BIN"], "--config", os.environ["CARAVEL_CONFIG"], *args],
-                       capture_output=True, text=True)
-    if check:
-        expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stderr}")
-    return p
 
 
 def attempt(sign_in, errors):
