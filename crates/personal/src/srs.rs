@@ -71,6 +71,7 @@ mod tests {
         let (local, domain) = fwd.rsplit_once('@').expect("address");
         assert_eq!(domain, "export.test");
         assert!(local.starts_with("SRS0=") && local.ends_with("=kunde.de=Hans.Buyer"), "{fwd}");
+        assert_eq!(local.split('=').nth(1).map(str::len), Some(8), "40 bits of hash: {fwd}");
         assert_eq!(srs.reverse(local, 20_000).as_deref(), Some("Hans.Buyer@kunde.de"));
         assert_eq!(srs.reverse(&local.to_lowercase(), 20_021).as_deref(), Some("hans.buyer@kunde.de"));
         assert_eq!(srs.reverse(local, 20_022), None, "too old");

@@ -5,27 +5,17 @@ submission, read back with imaplib. Usage: personal_scenarios.py NAME"""
 import email
 import email.policy
 import imaplib
-import os
 import smtplib
-import subprocess
 import sys
 import tempfile
 import time
 from email.message import EmailMessage
 
-from common import HOST, PASSWORD, USER, ctx, expect, port
+from common import HOST, PASSWORD, USER, caravel, ctx, expect, port
 
 IMAPS = port("IMAPS_PORT")
 SUB = port("SUBMISSION_PORT")
 BOB, BOB_PASSWORD = "bob@example.test", "Builder-Key-2026!"
-
-
-def caravel(*args, check=True):
-    p = subprocess.run([os.environ["CARAVEL_BIN"], "--config", os.environ["CARAVEL_CONFIG"], *args],
-                       capture_output=True, text=True)
-    if check:
-        expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stdout} {p.stderr}")
-    return p
 
 
 def file_with(text):
@@ -202,6 +192,17 @@ def autoreply():
     plain, _ = texts(r)
     expect(f"Dear {USER}," in plain and "Bob Builder" in plain, plain)
 
+    # Each template keeps its own record (RFC 5230 §4.2): a new one answers
+    # a sender the old one already answered.
+    caravel("autoreply", "off", BOB)
+    caravel("autoreply", "set", BOB, "--subject", "Travelling", "--body-file", body, "--name", "second")
+    send(message("Inquiry 3"), to=[BOB])
+    deadline = time.time() + 15
+    while time.time() < deadline and len(replies) < 2:
+        replies = [m for m in mailbox(USER, PASSWORD, wait_for=0, timeout=0) if m["Auto-Submitted"]]
+        time.sleep(0.2)
+    expect(len(replies) == 2 and replies[1]["Subject"] == "Travelling: Inquiry 3", f"{[r['Subject'] for r in replies]}")
+
     caravel("autoreply", "off", BOB)
     expect("off" in caravel("autoreply", "list", BOB).stdout, "turned off")
     print("ok")
@@ -245,6 +246,36 @@ def rules():
         expect(False, "refused after DATA, not at RCPT")
     except smtplib.SMTPDataError as e:
         expect(e.smtp_code == 550 and b"No thanks" in e.smtp_error, str(e))
+
+    # Alice and Bob both get it; Bob's rule refuses his copy. Alice (the
+    # sender) gets a non-delivery report, unless she asked for none.
+    def reports():
+        return [m for m in mailbox(USER, PASSWORD, wait_for=0, timeout=0) if m.get_content_type() == "multipart/report"]
+    with smtplib.SMTP(HOST, SUB, timeout=30) as s:
+        s.starttls(context=ctx())
+        s.login(USER, PASSWORD)
+        s.sendmail(USER, [BOB, USER], message("unwanted offer 2").as_bytes(policy=email.policy.SMTP), rcpt_options=["NOTIFY=NEVER"])
+    mailbox(USER, PASSWORD, wait_for=2)
+    time.sleep(1)
+    expect(not reports(), "NOTIFY=NEVER: no report")
+    send(message("unwanted offer 3"), to=[BOB, USER])
+    deadline = time.time() + 15
+    while time.time() < deadline and not reports():
+        time.sleep(0.2)
+    expect(len(reports()) == 1, "a report for the refused copy")
+
+    # A bounce to the SRS address of the forwarded copy comes back to
+    # Alice, one of ours, here.
+    srs = copies[0]["Return-Path"].strip("<>")
+    expect(srs.startswith("SRS0=") and srs.endswith("@example.test"), srs)
+    before = len(mailbox(USER, PASSWORD, wait_for=0, timeout=0))
+    bounce = EmailMessage()
+    bounce["From"], bounce["To"], bounce["Subject"] = "MAILER-DAEMON@far.test", srs, "Undelivered: 报价 2027"
+    bounce.set_content("The forwarded copy could not be delivered.\n")
+    with smtplib.SMTP(HOST, port("SMTP_PORT"), timeout=30) as s:
+        s.sendmail("", [srs], bounce.as_bytes(policy=email.policy.SMTP))
+    back = mailbox(USER, PASSWORD, wait_for=before + 1)
+    expect(any(m["Subject"] == "Undelivered: 报价 2027" for m in back), "the bounce reached Alice")
 
     caravel("rule", "del", BOB, "5")
     send(message("unwanted offer"), to=[BOB])
