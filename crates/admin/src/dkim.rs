@@ -5,6 +5,7 @@ use caravel_store::address::normalize_domain;
 use caravel_store::{now_secs, DkimKey};
 use serde::Serialize;
 
+use crate::client_setup::{ClientSetup, Security};
 use crate::{Admin, AdminError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +152,8 @@ impl Admin {
     /// Every record `domain` should publish for mail to and from this server
     /// (`hostname`): MX, SPF, DKIM (each key), DMARC, MTA-STS, TLS-RPT and
     /// the client autoconfiguration SRV records (RFC 6186, RFC 8314).
-    pub async fn dns_records(&self, domain: &str, hostname: &str) -> Result<Vec<DnsRecord>> {
+    pub async fn dns_records(&self, domain: &str, setup: &ClientSetup) -> Result<Vec<DnsRecord>> {
+        let hostname = setup.hostname.as_str();
         let domain = normalize_domain(domain)?;
         if !self.store.list_domains().await?.iter().any(|d| d.name == domain) {
             return Err(AdminError(format!("{domain} is not a domain served here (caravel domain add {domain})")));
@@ -209,16 +211,32 @@ impl Admin {
                 format!("v=TLSRPTv1; rua=mailto:postmaster@{domain}"),
                 "TLS-RPT: senders report TLS problems reaching the domain",
             ),
-            r(format!("_imaps._tcp.{domain}"), "SRV", format!("0 1 993 {hostname}."), "mail programs find IMAP"),
-            r(format!("_pop3s._tcp.{domain}"), "SRV", format!("10 1 995 {hostname}."), "mail programs find POP3"),
-            r(
-                format!("_submissions._tcp.{domain}"),
-                "SRV",
-                format!("0 1 465 {hostname}."),
-                "mail programs find where to send",
-            ),
             r(format!("autoconfig.{domain}"), "CNAME", format!("{hostname}."), "Thunderbird's automatic set-up"),
+            r(format!("autodiscover.{domain}"), "CNAME", format!("{hostname}."), "Outlook's automatic set-up"),
         ]);
+        // RFC 6186 and RFC 8314 §5.1: where mail programs find each
+        // service; TLS before STARTTLS, IMAP before POP3.
+        for e in setup.incoming.iter().chain(&setup.outgoing) {
+            let priority = if e.security == Security::Tls { 0 } else { 10 } + if e.protocol == "pop3" { 20 } else { 0 };
+            out.push(r(
+                format!("{}.{domain}", ClientSetup::srv_name(e)),
+                "SRV",
+                format!("{priority} 1 {} {hostname}.", e.port),
+                match e.protocol {
+                    "imap" => "mail programs find IMAP",
+                    "pop3" => "mail programs find POP3",
+                    _ => "mail programs find where to send",
+                },
+            ));
+        }
+        if let Some(port) = setup.https {
+            out.push(r(
+                format!("_autodiscover._tcp.{domain}"),
+                "SRV",
+                format!("0 1 {port} {hostname}."),
+                "Outlook finds its automatic set-up",
+            ));
+        }
         Ok(out)
     }
 }

@@ -2,6 +2,7 @@
 //! the CLI today and by the web API later, so both refuse the same input with
 //! the same words (STYLE.md practice 15).
 
+pub mod client_setup;
 pub mod dkim;
 pub mod tls_check;
 mod two_factor;

@@ -38,7 +38,8 @@ pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
 
 pub async fn dns(config: &Config, domain: &str, json: bool) -> CmdResult {
     let admin = admin(config)?;
-    let records = admin.dns_records(domain, &config.hostname).await.map_err(|e| e.to_string())?;
+    let setup = caravel_admin::client_setup::ClientSetup::from_listen(&config.hostname, &config.listen);
+    let records = admin.dns_records(domain, &setup).await.map_err(|e| e.to_string())?;
     if json {
         return print_json(&records);
     }

@@ -189,6 +189,10 @@ impl Server {
             store: store.clone(),
             auth,
             admin: caravel_admin::Admin::new(store.clone()),
+            setup: caravel_admin::client_setup::ClientSetup::new(&config.hostname, |key| {
+                listeners.iter().find(|l| l.service.key() == key).map(|l| l.addr.port())
+            }),
+            mta_sts: config.mta_sts.clone(),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
         let dane = if config.dns.dnssec {

@@ -223,7 +223,11 @@ fn tls_check_says_what_is_wrong_with_the_certificate() {
 
 #[test]
 fn dkim_keys_and_the_records_a_domain_publishes() {
-    let env = Env::new();
+    // The SRV records announce the ports the listeners are on.
+    let env = Env::with_config(
+        "[listen]\nimaps = [\"0.0.0.0:10993\"]\nsubmissions = [\"0.0.0.0:465\"]\n\
+         submission = [\"0.0.0.0:587\"]\nhttps = [\"0.0.0.0:443\"]\n",
+    );
     env.ok(&["domain", "add", "export.test"]);
     let r = env.run(&["dkim", "generate", "nowhere.test"]);
     assert_eq!(r.code, 1, "only for domains served here");
@@ -266,10 +270,20 @@ fn dkim_keys_and_the_records_a_domain_publishes() {
         ("_smtp._tls.export.test", "TXT"),
         ("_imaps._tcp.export.test", "SRV"),
         ("_submissions._tcp.export.test", "SRV"),
+        ("_submission._tcp.export.test", "SRV"),
+        ("_autodiscover._tcp.export.test", "SRV"),
         ("autoconfig.export.test", "CNAME"),
+        ("autodiscover.export.test", "CNAME"),
     ] {
         assert_eq!(find(name, kind), 1, "{name} {kind}");
     }
+    // No POP3 listener, no POP3 record.
+    assert_eq!(find("_pop3s._tcp.export.test", "SRV"), 0);
+    let srv = |name: &str| {
+        records.as_array().expect("records").iter().find(|r| r["name"] == name).expect(name)["value"].clone()
+    };
+    assert_eq!(srv("_imaps._tcp.export.test"), "0 1 10993 mail.example.test.");
+    assert_eq!(srv("_submission._tcp.export.test"), "10 1 587 mail.example.test.");
     let text = env.ok(&["dns", "export.test"]);
     assert!(text.contains("export.test\tMX\t10 mail.example.test."), "{text}");
 }

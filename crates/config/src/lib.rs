@@ -6,6 +6,7 @@
 
 mod antivirus;
 mod delivery;
+mod mta_sts;
 mod reader;
 mod spam;
 pub mod units;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use antivirus::{Antivirus, AvAction, ClamdFailure, Notify, QuarantineConfig};
 pub use delivery::{Delivery, Relay};
+pub use mta_sts::{MtaSts, StsMode};
 use reader::Reader;
 pub use spam::{Spam, Thresholds as SpamThresholds};
 
@@ -44,6 +46,7 @@ pub struct Config {
     pub spam: Spam,
     pub antivirus: Antivirus,
     pub quarantine: QuarantineConfig,
+    pub mta_sts: MtaSts,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -340,6 +343,7 @@ impl Default for Config {
             spam: Spam::default(),
             antivirus: Antivirus::default(),
             quarantine: QuarantineConfig::default(),
+            mta_sts: MtaSts::default(),
         }
     }
 }
@@ -413,6 +417,7 @@ impl Config {
                 "spam",
                 "antivirus",
                 "quarantine",
+                "mta_sts",
             ],
         );
 
@@ -517,6 +522,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "quarantine") {
             antivirus::read_quarantine(&mut r, t, &mut cfg.quarantine);
+        }
+        if let Some(t) = r.table(root, "mta_sts") {
+            mta_sts::read(&mut r, t, &mut cfg.mta_sts);
         }
         if let Some(t) = r.table(root, "store") {
             r.check_keys(t, "store", &["backend", "url"]);

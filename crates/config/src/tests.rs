@@ -274,3 +274,15 @@ notify = "immediate"
         assert!(e.contains("antivirus") || e.contains("quarantine"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn mta_sts_section() {
+    let c = Config::parse("[mta_sts]\nmode = \"enforce\"\nmax_age = \"30d\"\n").expect("parses");
+    assert_eq!((c.mta_sts.mode, c.mta_sts.max_age.as_secs()), (StsMode::Enforce, 30 * 86_400));
+    let d = Config::parse("").expect("defaults");
+    assert_eq!((d.mta_sts.mode.as_str(), d.mta_sts.max_age.as_secs()), ("testing", 7 * 86_400));
+    for bad in ["[mta_sts]\nmode = \"strict\"", "[mta_sts]\nmax_age = \"400d\"", "[mta_sts]\npolicy = 1"] {
+        let e = format!("{:?}", Config::parse(bad).expect_err(bad));
+        assert!(e.contains("mta_sts"), "{bad}: {e}");
+    }
+}

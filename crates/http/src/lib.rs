@@ -4,6 +4,7 @@
 //! connection at a time from the `net` listeners.
 
 mod api;
+mod autoconfig;
 mod cookie;
 mod email_code;
 
@@ -34,6 +35,9 @@ pub struct State {
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
     pub admin: Admin,
+    /// What mail programs are told to use (from the listeners).
+    pub setup: caravel_admin::client_setup::ClientSetup,
+    pub mta_sts: caravel_config::MtaSts,
 }
 
 /// Where a request came from (set per connection).
@@ -53,6 +57,12 @@ impl HttpServer {
         let router = axum::Router::new()
             .route("/healthz", get(api::healthz))
             .route("/api/v1/openapi.json", get(openapi))
+            .route("/mail/config-v1.1.xml", get(autoconfig::thunderbird))
+            .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(autoconfig::thunderbird))
+            .route("/autodiscover/autodiscover.xml", post(autoconfig::outlook))
+            .route("/Autodiscover/Autodiscover.xml", post(autoconfig::outlook))
+            .route("/apple/mobileconfig", get(autoconfig::apple))
+            .route("/.well-known/mta-sts.txt", get(autoconfig::mta_sts))
             .route("/api/v1/session", post(api::sign_in).get(api::whoami).delete(api::sign_out))
             .route("/api/v1/session/totp", post(api::second_factor_totp))
             .route("/api/v1/session/recovery", post(api::second_factor_recovery))
