@@ -20,6 +20,12 @@ fn server() -> &'static Arc<HttpServer> {
             store: w.store.clone(),
             auth: w.auth.clone(),
             admin: caravel_admin::Admin::new(w.store.clone()),
+            setup: caravel_admin::client_setup::ClientSetup::new("mail.example.test", |k| match k {
+                "imaps" => Some(993),
+                "submission" => Some(587),
+                _ => None,
+            }),
+            mta_sts: Default::default(),
         }))
     })
 }

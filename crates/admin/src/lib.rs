@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use caravel_config::units::parse_size;
 use caravel_store::address::normalize_domain;
-use caravel_store::{Address, Alias, CheckReport, CompactReport, Domain, NewUser, Store, StoreError, User, UserUpdate};
+use caravel_store::{
+    Address, Alias, CheckReport, CompactReport, Domain, NewUser, Protocol, Protocols, Store, StoreError, User,
+    UserUpdate,
+};
 pub use two_factor::{Enrollment, RECOVERY_CODES};
 
 /// An admin action that was refused or failed; the message is for people.
@@ -89,6 +92,31 @@ fn display_name(text: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
+/// A phone number in international form (E.164: `+`, the country code and
+/// the number, 8 to 15 digits in all); spaces, dashes, dots and brackets
+/// as people write them are dropped.
+pub fn e164(text: &str) -> Result<String> {
+    let t = text.trim();
+    let bad = || {
+        AdminError(format!(
+            "{t:?} is not a mobile number in international form: write + and the country code, e.g. +86 138 0013 8000"
+        ))
+    };
+    let rest = t.strip_prefix('+').ok_or_else(bad)?;
+    let mut digits = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return Err(bad()),
+        }
+    }
+    if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+        return Err(bad());
+    }
+    Ok(format!("+{digits}"))
+}
+
 impl Admin {
     pub fn new(store: Arc<dyn Store>) -> Admin {
         Admin { store }
@@ -151,6 +179,43 @@ impl Admin {
         Ok(self.store.update_user(&address, update).await?)
     }
 
+    /// Turns protocols on or off for one account; the account as it is now.
+    pub async fn user_protocols(&self, addr: &str, changes: &[(Protocol, bool)]) -> Result<User> {
+        let address = address(addr)?;
+        let user = self.store.get_user(&address).await?.ok_or_else(|| AdminError(format!("no user {address}")))?;
+        let mut protocols = user.protocols;
+        for (p, on) in changes {
+            protocols.set(*p, *on);
+        }
+        let update = UserUpdate { protocols: Some(protocols), ..Default::default() };
+        Ok(self.store.update_user(&address, update).await?)
+    }
+
+    /// The protocols new accounts of `domain` get (existing ones keep
+    /// theirs); the domain's setting as it is now.
+    pub async fn domain_protocols(&self, name: &str, changes: &[(Protocol, bool)]) -> Result<Protocols> {
+        let name = normalize_domain(name)?;
+        let domains = self.store.list_domains().await?;
+        let domain = domains.iter().find(|d| d.name == name).ok_or_else(|| {
+            AdminError(format!("domain {name} is not served here (add it with: caravel domain add {name})"))
+        })?;
+        let mut protocols = domain.protocols;
+        for (p, on) in changes {
+            protocols.set(*p, *on);
+        }
+        self.store.set_domain_protocols(&name, protocols).await?;
+        Ok(protocols)
+    }
+
+    /// The number text-message codes go to; `""` removes it. The number is
+    /// kept in its international form (E.164): `+86 138-0013-8000` becomes
+    /// `+8613800138000`.
+    pub async fn user_phone(&self, addr: &str, phone: &str) -> Result<User> {
+        let address = address(addr)?;
+        let phone = if phone.trim().is_empty() { None } else { Some(e164(phone)?) };
+        Ok(self.store.update_user(&address, UserUpdate { phone: Some(phone), ..Default::default() }).await?)
+    }
+
     pub async fn user_passwd(&self, addr: &str, password: &str) -> Result<()> {
         let address = address(addr)?;
         caravel_auth::check_policy(password, &address.to_string())?;
@@ -206,5 +271,19 @@ impl Admin {
 
     pub async fn store_compact(&self, vacuum: bool) -> Result<CompactReport> {
         Ok(self.store.compact(vacuum).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e164;
+
+    #[test]
+    fn phone_numbers_in_international_form() {
+        assert_eq!(e164("+86 138-0013-8000").as_deref(), Ok("+8613800138000"));
+        assert_eq!(e164(" +1 (415) 555.0100 ").as_deref(), Ok("+14155550100"));
+        for bad in ["13800138000", "+86 138 0013 8000 ext 5", "+0123456789", "+1234", "+1234567890123456", "+"] {
+            assert!(e164(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -22,13 +22,19 @@ fn main() {
         let auth = Authenticator::new(store);
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let t = Instant::now();
-        let first = auth.verify("ana@bench.test", "Bench-Password-2026", ip).await.expect("verify");
+        let first = auth
+            .verify("ana@bench.test", "Bench-Password-2026", ip, caravel_store::Protocol::Imap)
+            .await
+            .expect("verify");
         assert!(matches!(first, SignIn::Ok(_)));
         println!("first sign-in (argon2id): {:.2} ms", t.elapsed().as_secs_f64() * 1000.0);
         let reps = 500;
         let t = Instant::now();
         for _ in 0..reps {
-            let again = auth.verify("ana@bench.test", "Bench-Password-2026", ip).await.expect("verify");
+            let again = auth
+                .verify("ana@bench.test", "Bench-Password-2026", ip, caravel_store::Protocol::Imap)
+                .await
+                .expect("verify");
             assert!(matches!(again, SignIn::Ok(_)));
         }
         println!("cached sign-in: {:.3} ms each ({reps})", t.elapsed().as_secs_f64() * 1000.0 / reps as f64);

@@ -14,4 +14,4 @@ mod verify;
 pub use password::{
     check_policy, generate_app_password, generate_password, generate_recovery_code, hash_password, verify_password,
 };
-pub use verify::{secret_hash, Authenticator, SignIn, SignInPolicy, SignedIn};
+pub use verify::{protocol_off_text, secret_hash, Authenticator, SignIn, SignInPolicy, SignedIn};

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use caravel_store::{
-    now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, StoreError, User,
+    now_millis, now_secs, AccountId, Accounts, Address, EventKind, LockPolicy, MailEvent, Protocol, StoreError, User,
 };
 
 use crate::guard::{BanPolicy, Counter, IpGuard};
@@ -125,6 +125,21 @@ pub enum SignIn {
     AppPasswordRequired,
     /// Too many failures from this address: it is banned for a while.
     Banned,
+    /// The credentials were right, but the account may not use this
+    /// protocol (an administrator turned it off). The account's address
+    /// as stored (not as typed) is for the reply.
+    ProtocolOff(Protocol, String),
+}
+
+/// What a mail program shows when `protocol` is turned off for `username`:
+/// what happened and where it is turned on again.
+pub fn protocol_off_text(protocol: Protocol, address: &str) -> String {
+    format!(
+        "{} is turned off for this account. An administrator can turn it on in the management console \
+         (Users, {address}, Protocols) or with: caravel user set {address} --{} on",
+        protocol.label(),
+        protocol.key()
+    )
 }
 
 pub struct Authenticator {
@@ -223,8 +238,20 @@ impl Authenticator {
     /// password, or an app password; only an app password once two-factor
     /// sign-in is on. Failures count towards the account lock and the
     /// address ban. `Err` is a store failure (a temporary error).
-    pub async fn verify(&self, username: &str, password: &str, ip: IpAddr) -> Result<SignIn, StoreError> {
+    /// `protocol` is the one signed in to: an account with it turned off
+    /// is refused, once its credentials are proved (nobody learns the
+    /// switch without the password).
+    pub async fn verify(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+        protocol: Protocol,
+    ) -> Result<SignIn, StoreError> {
         Ok(match self.check(username, password, ip, true).await? {
+            Checked::Password(user) | Checked::AppPassword(user) if !user.protocols.allows(protocol) => {
+                SignIn::ProtocolOff(protocol, user.address)
+            }
             Checked::Password(user) if user.totp_enabled => SignIn::AppPasswordRequired,
             Checked::Password(user) | Checked::AppPassword(user) => {
                 SignIn::Ok(SignedIn { account: user.id, address: user.address })
@@ -410,13 +437,16 @@ mod cache_tests {
         let auth = Authenticator::new(store.clone());
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let ok = |s: SignIn| matches!(s, SignIn::Ok(_));
-        assert!(ok(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify")));
+        assert!(ok(auth.verify("ana@example.test", "First-Password-2026", ip, Protocol::Imap).await.expect("verify")));
         let after_first = auth.password_checks();
         for _ in 0..4 {
-            assert!(ok(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify")));
+            assert!(ok(auth
+                .verify("ana@example.test", "First-Password-2026", ip, Protocol::Imap)
+                .await
+                .expect("verify")));
         }
         assert_eq!(auth.password_checks(), after_first, "four more sign-ins, no argon2id");
-        let wrong = auth.verify("ana@example.test", "Wrong-Password-2026", ip).await.expect("verify");
+        let wrong = auth.verify("ana@example.test", "Wrong-Password-2026", ip, Protocol::Imap).await.expect("verify");
         assert_eq!(wrong, SignIn::Failed);
         assert_eq!(auth.password_checks(), after_first + 1, "a wrong password is always checked");
         // A password change: the old one fails at once.
@@ -425,23 +455,47 @@ mod cache_tests {
             .update_user(&address, UserUpdate { password_hash: Some(new_hash), ..Default::default() })
             .await
             .expect("change");
-        assert_eq!(auth.verify("ana@example.test", "First-Password-2026", ip).await.expect("verify"), SignIn::Failed);
-        assert!(ok(auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify")));
+        assert_eq!(
+            auth.verify("ana@example.test", "First-Password-2026", ip, Protocol::Imap).await.expect("verify"),
+            SignIn::Failed
+        );
+        assert!(ok(auth.verify("ana@example.test", "Second-Password-2026", ip, Protocol::Imap).await.expect("verify")));
+        // A protocol turned off: refused by name, for a cached password too,
+        // and only once the password is right.
+        let pop3_off = caravel_store::Protocols { pop3: false, ..Default::default() };
+        store.update_user(&address, UserUpdate { protocols: Some(pop3_off), ..Default::default() }).await.expect("off");
+        assert_eq!(
+            auth.verify("ANA@example.test", "Second-Password-2026", ip, Protocol::Pop3).await.expect("verify"),
+            SignIn::ProtocolOff(Protocol::Pop3, "ana@example.test".into())
+        );
+        assert_eq!(
+            auth.verify("ana@example.test", "Wrong-Password-2026", ip, Protocol::Pop3).await.expect("verify"),
+            SignIn::Failed
+        );
+        assert!(ok(auth.verify("ana@example.test", "Second-Password-2026", ip, Protocol::Imap).await.expect("verify")));
+        store
+            .update_user(&address, UserUpdate { protocols: Some(Default::default()), ..Default::default() })
+            .await
+            .expect("on");
         // Two-factor sign-in turned on: the cached password is not enough.
         let id = store.get_user(&address).await.expect("get").expect("user").id;
         store.set_totp_secret(id, Some("JBSWY3DPEHPK3PXP".into())).await.expect("secret");
         store.enable_totp(id, Vec::new()).await.expect("2fa");
         assert_eq!(
-            auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify"),
+            auth.verify("ana@example.test", "Second-Password-2026", ip, Protocol::Imap).await.expect("verify"),
             SignIn::AppPasswordRequired
         );
         // A locked account stays locked for a cached password.
         let other_ip: IpAddr = "127.0.0.2".parse().expect("ip");
         let mut outcome = SignIn::Failed;
         for _ in 0..6 {
-            outcome = auth.verify("ana@example.test", "Guess-Password-2026", other_ip).await.expect("verify");
+            outcome =
+                auth.verify("ana@example.test", "Guess-Password-2026", other_ip, Protocol::Imap).await.expect("verify");
         }
         assert_eq!(outcome, SignIn::Locked);
-        assert_eq!(auth.verify("ana@example.test", "Second-Password-2026", ip).await.expect("verify"), SignIn::Locked);
+        assert_eq!(
+            auth.verify("ana@example.test", "Second-Password-2026", ip, Protocol::Imap).await.expect("verify"),
+            SignIn::Locked
+        );
     }
 }

@@ -170,7 +170,7 @@ pub struct ProfileArgs {
     /// Company name ({company})
     #[arg(long)]
     pub company: Option<String>,
-    /// Telephone ({phone})
+    /// Telephone ({phone}); for a user, in international form (+86 ...), also where text-message codes go
     #[arg(long)]
     pub phone: Option<String>,
     /// Mobile telephone ({mobile})
@@ -187,15 +187,48 @@ pub struct ProfileArgs {
     pub zone: Option<String>,
 }
 
+/// `on` or `off`.
+fn on_off(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("use on or off".into()),
+    }
+}
+
+/// The protocol switches of `user set` and `domain set`.
+#[derive(Debug, Args, Default)]
+pub struct SwitchArgs {
+    /// Sending mail with a mail program (SMTP AUTH on 587/465)
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub smtp: Option<bool>,
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub imap: Option<bool>,
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub pop3: Option<bool>,
+}
+
+impl SwitchArgs {
+    pub fn changes(&self) -> Vec<(caravel_store::Protocol, bool)> {
+        use caravel_store::Protocol;
+        [(Protocol::Smtp, self.smtp), (Protocol::Imap, self.imap), (Protocol::Pop3, self.pop3)]
+            .into_iter()
+            .filter_map(|(p, on)| on.map(|on| (p, on)))
+            .collect()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DomainCmd {
     /// Serve mail for DOMAIN
     Add { domain: String },
-    /// The company details the domain's signatures use
+    /// The company details the domain's signatures use, and the protocols its new users get
     Set {
         domain: String,
         #[command(flatten)]
         profile: ProfileArgs,
+        #[command(flatten)]
+        switches: SwitchArgs,
     },
     /// List domains
     List(Json),
@@ -218,7 +251,7 @@ pub enum UserCmd {
         #[arg(long, value_name = "SIZE")]
         quota: Option<String>,
     },
-    /// Change an account's name, quota or recovery address
+    /// Change an account's name, quota, recovery address, protocols or details
     Set {
         address: String,
         #[arg(long)]
@@ -228,6 +261,8 @@ pub enum UserCmd {
         /// Address for password recovery
         #[arg(long, value_name = "EMAIL")]
         recovery: Option<String>,
+        #[command(flatten)]
+        switches: SwitchArgs,
         #[command(flatten)]
         profile: ProfileArgs,
     },

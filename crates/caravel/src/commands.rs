@@ -77,8 +77,15 @@ pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
             admin.domain_del(&domain).await.map_err(|e| e.to_string())?;
             println!("domain {domain} deleted");
         }
-        DomainCmd::Set { domain, profile } => {
-            crate::personal_commands::domain_profile(config, &domain, &profile).await?
+        DomainCmd::Set { domain, profile, switches } => {
+            let changes = switches.changes();
+            if !changes.is_empty() {
+                let p = admin.domain_protocols(&domain, &changes).await.map_err(|e| e.to_string())?;
+                println!("new users of {domain} get: {}; existing users keep theirs", protocols_text(p));
+            }
+            if changes.is_empty() || crate::personal_commands::has_profile(&profile) {
+                crate::personal_commands::domain_profile(config, &domain, &profile).await?
+            }
         }
         DomainCmd::List(j) => {
             let list = admin.domain_list().await.map_err(|e| e.to_string())?;
@@ -87,7 +94,12 @@ pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
             }
             for d in list {
                 let shown = if d.display != d.name { format!("{} ({})", d.display, d.name) } else { d.name.clone() };
-                println!("{shown}\t{} users\t{} aliases", d.users, d.aliases);
+                println!(
+                    "{shown}\t{} users\t{} aliases\tnew users: {}",
+                    d.users,
+                    d.aliases,
+                    protocols_text(d.protocols)
+                );
             }
         }
     }
@@ -103,6 +115,17 @@ struct UserView {
     recovery: Option<String>,
     failed_logins: u32,
     locked: bool,
+    protocols: caravel_store::Protocols,
+    phone: Option<String>,
+}
+
+/// "SMTP on, IMAP on, POP3 off".
+pub fn protocols_text(p: caravel_store::Protocols) -> String {
+    caravel_store::Protocol::ALL
+        .iter()
+        .map(|q| format!("{} {}", q.key().to_uppercase(), if p.allows(*q) { "on" } else { "off" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
@@ -117,10 +140,27 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                 println!("password (shown once): {p}");
             }
         }
-        UserCmd::Set { address, name, quota, recovery, profile } => {
+        UserCmd::Set { address, name, quota, recovery, switches, profile } => {
             let changes = name.is_some() || quota.is_some() || recovery.is_some();
             let profiled = crate::personal_commands::has_profile(&profile);
-            if changes || !profiled {
+            let switched = switches.changes();
+            if !switched.is_empty() {
+                let user = admin.user_protocols(&address, &switched).await.map_err(e)?;
+                println!("{}: {}", user.address, protocols_text(user.protocols));
+            }
+            if let Some(phone) = profile.phone.as_deref() {
+                // The account's number for text-message codes; a number
+                // without a country code is for signatures only.
+                match admin.user_phone(&address, phone).await {
+                    Ok(u) => println!(
+                        "text-message codes for {} go to {}",
+                        u.address,
+                        u.phone.as_deref().unwrap_or("no number")
+                    ),
+                    Err(why) => println!("note: {why}; it is used in signatures only"),
+                }
+            }
+            if changes || (!profiled && switched.is_empty()) {
                 let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
                 println!("user {} updated", user.address);
             }
@@ -157,6 +197,8 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                     used: u.used,
                     recovery: u.recovery,
                     failed_logins: u.failed_logins,
+                    protocols: u.protocols,
+                    phone: u.phone,
                 })
                 .collect();
             if j.json {
@@ -165,8 +207,12 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
             for u in users {
                 let quota = u.quota.map(format_size).unwrap_or_else(|| "unlimited".into());
                 let lock = if u.locked { "\tLOCKED" } else { "" };
+                let off: Vec<&str> =
+                    caravel_store::Protocol::ALL.iter().filter(|p| !u.protocols.allows(**p)).map(|p| p.key()).collect();
+                let off =
+                    if off.is_empty() { String::new() } else { format!("\t{} off", off.join(", ").to_uppercase()) };
                 println!(
-                    "{}\t{}\t{} of {quota}{lock}",
+                    "{}\t{}\t{} of {quota}{lock}{off}",
                     u.address,
                     u.name.as_deref().unwrap_or("-"),
                     format_size(u.used)

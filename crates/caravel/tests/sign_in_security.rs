@@ -39,3 +39,9 @@ async fn failures_from_one_address_ban_it_on_every_listener() {
     .await;
     scenario(&t, "ip_ban").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protocols_turned_off_per_account_and_per_domain() {
+    let t = TestServer::start().await;
+    scenario(&t, "protocol_switches").await;
+}

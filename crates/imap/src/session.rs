@@ -408,7 +408,7 @@ impl Session {
             next: Next::Command,
             auth_failed,
         };
-        match self.ctx.auth.verify(user, password, self.peer).await {
+        match self.ctx.auth.verify(user, password, self.peer, caravel_store::Protocol::Imap).await {
             Ok(SignIn::Ok(u)) => {
                 {
                     let mut map = self.ctx.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -441,6 +441,11 @@ impl Session {
             ),
             Ok(SignIn::Banned) => {
                 refused("UNAVAILABLE", "Too many failed sign-ins from your address; try again later", false)
+            }
+            // RFC 5530: the user should contact the administrator.
+            Ok(SignIn::ProtocolOff(p, address)) => {
+                tracing::info!(user = %address, protocol = p.key(), "sign-in refused: protocol turned off");
+                refused("CONTACTADMIN", &caravel_auth::protocol_off_text(p, &address), false)
             }
             // Before sign-in, the details go to the log only.
             Err(e) => {

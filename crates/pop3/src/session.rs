@@ -244,6 +244,13 @@ impl<M: Maildrops> Session<M> {
             }
             Ok(SignIn::Locked) => return self.error(LOCKED),
             Ok(SignIn::Banned) => return self.error(BANNED),
+            // [SYS/PERM]: not the password, and trying again will not help
+            // until an administrator acts (a program should not ask for a
+            // new password).
+            Ok(SignIn::ProtocolOff(p, address)) => {
+                tracing::info!(user = %address, protocol = p.key(), "sign-in refused: protocol turned off");
+                return self.error(&format!("[SYS/PERM] {}", caravel_auth::protocol_off_text(p, &address)));
+            }
             Err(e) => {
                 // Before sign-in, the details go to the log only.
                 tracing::error!(error = %e.0, "sign-in could not be checked");

@@ -33,7 +33,7 @@ fn temp(e: caravel_store::StoreError) -> TempFailure {
 #[async_trait]
 impl Maildrops for StoreMaildrops {
     async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure> {
-        self.auth.verify(username, password, peer).await.map_err(temp)
+        self.auth.verify(username, password, peer, caravel_store::Protocol::Pop3).await.map_err(temp)
     }
 
     async fn open(&self, user: &SignedIn) -> Result<Snapshot, TempFailure> {

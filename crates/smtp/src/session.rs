@@ -860,6 +860,13 @@ impl<B: Backend> Session<B> {
             Ok(SignIn::Banned) => {
                 self.error(Reply::new(454, "4.7.0", "Too many failed sign-ins from your address; try again later"))
             }
+            // The credentials were right: 5.7.1 (refused by policy), not
+            // 5.7.8 (wrong credentials), so the user is not asked again
+            // for a password that is right.
+            Ok(SignIn::ProtocolOff(p, address)) => {
+                tracing::info!(user = %address, protocol = p.key(), "sign-in refused: protocol turned off");
+                self.error(Reply::new(535, "5.7.1", caravel_auth::protocol_off_text(p, &address)))
+            }
             Err(e) => {
                 // Before sign-in, the details go to the log only.
                 tracing::error!(error = %e.0, "sign-in could not be checked");

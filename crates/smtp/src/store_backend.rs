@@ -179,7 +179,7 @@ impl Backend for StoreBackend {
     }
 
     async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<SignIn, TempFailure> {
-        self.auth.verify(username, password, peer).await.map_err(temp)
+        self.auth.verify(username, password, peer, caravel_store::Protocol::Smtp).await.map_err(temp)
     }
 
     async fn may_send_as(&self, user: &SignedIn, from: &str) -> Result<bool, TempFailure> {

@@ -1037,3 +1037,41 @@ pub async fn settings_per_scope_and_reply_once(s: &dyn Store) {
     assert!(s.settings(&sa, "signature").await.expect("list").is_empty());
     assert_eq!(s.settings(&sb, "signature").await.expect("list").len(), 1);
 }
+
+/// Protocol switches: a domain's setting is what its new accounts get;
+/// an account's own switches and phone number are kept and changed alone.
+pub async fn protocol_switches_and_phone(s: &dyn Store) {
+    s.add_domain("example.com").await.expect("domain");
+    let before = s.add_user(new_user("old@example.com", None)).await.expect("user");
+    assert_eq!(before.protocols, Protocols::default(), "everything on by default");
+    let pop3_off = Protocols { pop3: false, ..Protocols::default() };
+    s.set_domain_protocols("example.com", pop3_off).await.expect("domain default");
+    assert_eq!(s.list_domains().await.expect("domains")[0].protocols, pop3_off);
+    let new = s.add_user(new_user("new@example.com", None)).await.expect("user");
+    assert_eq!(new.protocols, pop3_off, "a new account gets the domain's");
+    let old = s.get_user(&addr("old@example.com")).await.expect("get").expect("old");
+    assert_eq!(old.protocols, Protocols::default(), "existing accounts keep theirs");
+    let smtp_off = Protocols { smtp: false, imap: true, pop3: true };
+    let u = s
+        .update_user(
+            &addr("old@example.com"),
+            UserUpdate { protocols: Some(smtp_off), phone: Some(Some("+8613800138000".into())), ..Default::default() },
+        )
+        .await
+        .expect("update");
+    assert_eq!((u.protocols, u.phone.as_deref()), (smtp_off, Some("+8613800138000")));
+    let u = s
+        .update_user(&addr("old@example.com"), UserUpdate { name: Some("Old".into()), ..Default::default() })
+        .await
+        .expect("update");
+    assert_eq!((u.protocols, u.phone.as_deref()), (smtp_off, Some("+8613800138000")), "other changes keep them");
+    let u = s
+        .update_user(&addr("old@example.com"), UserUpdate { phone: Some(None), ..Default::default() })
+        .await
+        .expect("update");
+    assert_eq!(u.phone, None);
+    assert!(s.set_domain_protocols("nowhere.test", smtp_off).await.is_err());
+    for bits in 0..8 {
+        assert_eq!(Protocols::from_off_bits(bits).off_bits(), bits);
+    }
+}

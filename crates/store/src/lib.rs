@@ -65,6 +65,8 @@ pub use system_mail::{send_mail_as, send_system_mail};
 pub trait Directory: Send + Sync {
     async fn add_domain(&self, name: &str) -> Result<Domain>;
     async fn list_domains(&self) -> Result<Vec<Domain>>;
+    /// What new accounts of the domain may use (existing ones keep theirs).
+    async fn set_domain_protocols(&self, name: &str, protocols: Protocols) -> Result<()>;
     /// Refused while the domain still has users or aliases.
     async fn del_domain(&self, name: &str) -> Result<()>;
     /// Creates the account and its standard mailboxes (INBOX, Sent, Drafts,

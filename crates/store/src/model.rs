@@ -13,6 +13,94 @@ pub struct Domain {
     pub display: String,
     pub users: u64,
     pub aliases: u64,
+    /// What new accounts of the domain may use.
+    pub protocols: Protocols,
+}
+
+/// The mail protocols an account may sign in to, as a business mail console
+/// switches them per account (the web console is always on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protocols {
+    /// Sending: SMTP AUTH on the submission ports.
+    pub smtp: bool,
+    pub imap: bool,
+    pub pop3: bool,
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols { smtp: true, imap: true, pop3: true }
+    }
+}
+
+/// One of the switchable protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Smtp, Protocol::Imap, Protocol::Pop3];
+
+    /// The lowercase name, as in `caravel user set --imap off`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+
+    /// The name people know it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "Sending mail (SMTP)",
+            Protocol::Imap => "IMAP",
+            Protocol::Pop3 => "POP3",
+        }
+    }
+
+    fn bit(self) -> i64 {
+        match self {
+            Protocol::Smtp => 1,
+            Protocol::Imap => 2,
+            Protocol::Pop3 => 4,
+        }
+    }
+}
+
+impl Protocols {
+    pub fn allows(self, p: Protocol) -> bool {
+        match p {
+            Protocol::Smtp => self.smtp,
+            Protocol::Imap => self.imap,
+            Protocol::Pop3 => self.pop3,
+        }
+    }
+
+    pub fn set(&mut self, p: Protocol, on: bool) {
+        match p {
+            Protocol::Smtp => self.smtp = on,
+            Protocol::Imap => self.imap = on,
+            Protocol::Pop3 => self.pop3 = on,
+        }
+    }
+
+    /// The stored form: a bit set per protocol turned off, so that a
+    /// missing value (0) means everything on.
+    pub fn off_bits(self) -> i64 {
+        Protocol::ALL.iter().filter(|p| !self.allows(**p)).map(|p| p.bit()).sum()
+    }
+
+    pub fn from_off_bits(bits: i64) -> Protocols {
+        let mut p = Protocols::default();
+        for q in Protocol::ALL {
+            p.set(q, bits & q.bit() == 0);
+        }
+        p
+    }
 }
 
 /// An account that can sign in and receive mail.
@@ -32,6 +120,10 @@ pub struct User {
     pub locked_until: Option<i64>,
     /// Two-factor sign-in is on (TOTP confirmed): mail clients need app passwords.
     pub totp_enabled: bool,
+    /// The mail protocols it may sign in to.
+    pub protocols: Protocols,
+    /// A mobile number for text-message codes (E.164, `+8613800138000`).
+    pub phone: Option<String>,
     #[serde(skip)]
     pub password_hash: String,
 }
@@ -118,6 +210,9 @@ pub struct UserUpdate {
     pub quota: Option<Option<u64>>,
     pub recovery: Option<String>,
     pub password_hash: Option<String>,
+    pub protocols: Option<Protocols>,
+    /// `Some(None)` removes the number.
+    pub phone: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,11 +43,12 @@ def totp(secret, at=None):
     return "%06d" % ((int.from_bytes(mac[o:o + 4], "big") & 0x7FFFFFFF) % 1000000)
 
 
-def caravel(*args, check=True):
+def caravel(*args, check=True, input=None):
     """Runs an admin command against the server under test (CARAVEL_BIN
-    with CARAVEL_CONFIG); with CHECK it must succeed."""
+    with CARAVEL_CONFIG), with INPUT on standard input; with CHECK it must
+    succeed."""
     p = subprocess.run([os.environ["CARAVEL_BIN"], "--config", os.environ["CARAVEL_CONFIG"], *args],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, input=input)
     if check:
         expect(p.returncode == 0, f"caravel {' '.join(args)}: {p.returncode} {p.stdout} {p.stderr}")
     return p

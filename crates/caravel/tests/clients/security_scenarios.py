@@ -118,5 +118,68 @@ def ip_ban():
     expect(len(rows) == 1 and rows[0][0].startswith("127.0.0.1 banned"), f"mail log: {rows}")
 
 
+def protocol_switches():
+    """Per-account switches, enforced at sign-in on every listener, in
+    plain words once the password is right; the domain's setting is what
+    new accounts get."""
+    phone = caravel("app-password", "add", BOB, "Phone").stdout.strip().splitlines()[-1]
+    out = caravel("user", "set", BOB, "--imap", "off").stdout
+    expect("IMAP off" in out and "SMTP on" in out, out)
+    for password in (BOB_PASSWORD, phone):
+        ok, text = imap_login(BOB, password)
+        expect(not ok and "CONTACTADMIN" in text and "IMAP is turned off for this account" in text
+               and f"caravel user set {BOB} --imap on" in text, text)
+    # A wrong password is told nothing about the switch.
+    ok, text = imap_login(BOB, "Wrong-Password-2026")
+    expect(not ok and "AUTHENTICATIONFAILED" in text and "turned off" not in text, text)
+    expect(pop3_login(BOB, BOB_PASSWORD)[0] and smtp_login(BOB, BOB_PASSWORD)[0], "the others stay on")
+    # With STARTTLS on 143 too.
+    m = imaplib.IMAP4(HOST, port("IMAP_PORT"))
+    m.starttls(ssl_context=ctx())
+    ok, text = attempt(lambda: m.login(BOB, BOB_PASSWORD), imaplib.IMAP4.error)
+    expect(not ok and "turned off" in text, text)
+
+    caravel("user", "set", BOB, "--imap", "on", "--pop3", "off", "--smtp", "off")
+    expect(imap_login(BOB, BOB_PASSWORD)[0], "IMAP back on")
+    ok, text = pop3_login(BOB, BOB_PASSWORD)
+    expect(not ok and "[SYS/PERM] POP3 is turned off for this account" in text, text)
+    ok, text = smtp_login(BOB, BOB_PASSWORD)
+    expect(not ok and "535" in text and "5.7.1" in text and "Sending mail (SMTP) is turned off" in text, text)
+    # Submission on 587 (STARTTLS) as well; receiving mail is not affected.
+    s = smtplib.SMTP(HOST, port("SUBMISSION_PORT"))
+    s.starttls(context=ctx())
+    ok, text = attempt(lambda: s.login(BOB, BOB_PASSWORD), smtplib.SMTPException)
+    expect(not ok and "turned off" in text, text)
+    mx = smtplib.SMTP(HOST, port("SMTP_PORT"))
+    refused = mx.sendmail("buyer@partner.test", [BOB], b"Subject: order\r\n\r\nStill received.\r\n")
+    mx.quit()
+    expect(refused == {}, f"mail to the account still arrives: {refused}")
+    users = json.loads(caravel("user", "list", "--json").stdout)
+    (b,) = [u for u in users if u["address"] == BOB]
+    expect(b["protocols"] == {"smtp": False, "imap": True, "pop3": False}, b)
+    expect(caravel("user", "set", BOB, "--imap", "maybe", check=False).returncode == 2, "on or off only")
+
+    # The domain's setting: for accounts made after it.
+    out = caravel("domain", "set", "example.test", "--pop3", "off").stdout
+    expect("POP3 off" in out and "existing users keep theirs" in out, out)
+    domains = json.loads(caravel("domain", "list", "--json").stdout)
+    expect(domains[0]["protocols"] == {"smtp": True, "imap": True, "pop3": False}, domains)
+    caravel("user", "add", "carol@example.test", "--password-stdin", input="Harbour-Gate-2026-x")
+    ok, text = pop3_login("carol@example.test", "Harbour-Gate-2026-x")
+    expect(not ok and "POP3 is turned off" in text, text)
+    expect(imap_login("carol@example.test", "Harbour-Gate-2026-x")[0], "IMAP on for carol")
+    expect(pop3_login(USER, PASSWORD)[0], "alice (made before) keeps POP3")
+    caravel("user", "set", "carol@example.test", "--pop3", "on")
+    expect(pop3_login("carol@example.test", "Harbour-Gate-2026-x")[0], "turned on for one account")
+
+    # The phone number for text-message codes, kept in international form.
+    out = caravel("user", "set", BOB, "--phone", "+86 138-0013-8000").stdout
+    expect("+8613800138000" in out, out)
+    users = json.loads(caravel("user", "list", "--json").stdout)
+    expect([u["phone"] for u in users if u["address"] == BOB] == ["+8613800138000"], users)
+    out = caravel("user", "set", BOB, "--phone", "021 5555 1234").stdout
+    expect("signatures only" in out, out)
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

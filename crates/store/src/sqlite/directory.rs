@@ -7,12 +7,13 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Recipient, Result, SpecialUse, StoreError, User,
-    UserUpdate,
+    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Protocols, Recipient, Result, SpecialUse,
+    StoreError, User, UserUpdate,
 };
 
 const USER_COLUMNS: &str =
-    "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash, totp_enabled";
+    "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash, totp_enabled, \
+     protocols_off, phone";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -26,6 +27,8 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         locked_until: r.get(7)?,
         password_hash: r.get(8)?,
         totp_enabled: r.get(9)?,
+        protocols: Protocols::from_off_bits(r.get(10)?),
+        phone: r.get(11)?,
     })
 }
 
@@ -100,7 +103,13 @@ impl Directory for SqliteStore {
                 if n == 0 {
                     return Err(StoreError::Conflict(format!("domain {name} already exists")));
                 }
-                Ok(Domain { display: display_domain(&name), name, users: 0, aliases: 0 })
+                Ok(Domain {
+                    display: display_domain(&name),
+                    name,
+                    users: 0,
+                    aliases: 0,
+                    protocols: Protocols::default(),
+                })
             })
             .await
     }
@@ -109,7 +118,7 @@ impl Directory for SqliteStore {
         self.read(|c| {
             let mut st = c.prepare(
                 "SELECT name, (SELECT count(*) FROM accounts a WHERE a.domain_id = d.id),
-                        (SELECT count(*) FROM aliases l WHERE l.domain_id = d.id)
+                        (SELECT count(*) FROM aliases l WHERE l.domain_id = d.id), protocols_off
                  FROM domains d ORDER BY name",
             )?;
             let rows = st.query_map([], |r| {
@@ -119,11 +128,23 @@ impl Directory for SqliteStore {
                     name,
                     users: r.get::<_, i64>(1)? as u64,
                     aliases: r.get::<_, i64>(2)? as u64,
+                    protocols: Protocols::from_off_bits(r.get(3)?),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn set_domain_protocols(&self, name: &str, protocols: Protocols) -> Result<()> {
+        let name = name.to_string();
+        self.writer
+            .write(move |c| {
+                let id = domain_id(c, &name)?;
+                c.execute("UPDATE domains SET protocols_off = ?1 WHERE id = ?2", params![protocols.off_bits(), id])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn del_domain(&self, name: &str) -> Result<()> {
@@ -157,8 +178,10 @@ impl Directory for SqliteStore {
                     return Err(StoreError::Conflict(format!("{} is already an alias", user.address)));
                 }
                 let n = c.execute(
-                    "INSERT INTO accounts (domain_id, address, address_key, name, password_hash, quota, created)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    "INSERT INTO accounts (domain_id, address, address_key, name, password_hash, quota, created,
+                                           protocols_off)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT protocols_off FROM domains WHERE id = ?1))
+                     ON CONFLICT DO NOTHING",
                     params![
                         domain,
                         user.address.to_string(),
@@ -224,6 +247,12 @@ impl Directory for SqliteStore {
                 }
                 if let Some(recovery) = update.recovery {
                     c.execute("UPDATE accounts SET recovery = ?1 WHERE id = ?2", params![recovery, user.id])?;
+                }
+                if let Some(p) = update.protocols {
+                    c.execute("UPDATE accounts SET protocols_off = ?1 WHERE id = ?2", params![p.off_bits(), user.id])?;
+                }
+                if let Some(phone) = update.phone {
+                    c.execute("UPDATE accounts SET phone = ?1 WHERE id = ?2", params![phone, user.id])?;
                 }
                 if let Some(hash) = update.password_hash {
                     c.execute("UPDATE accounts SET password_hash = ?1 WHERE id = ?2", params![hash, user.id])?;

@@ -435,6 +435,14 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX reply_log_sent ON reply_log(sent);
     "#,
+    // 27: protocol switches per account, and per domain for new accounts
+    // (a bit set per protocol turned off: 1 SMTP, 2 IMAP, 4 POP3); a phone
+    // number for text-message codes.
+    r#"
+    ALTER TABLE accounts ADD COLUMN protocols_off INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN phone TEXT;
+    ALTER TABLE domains ADD COLUMN protocols_off INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -326,6 +326,8 @@ async fn upgrade_from_schema_version_1() {
          DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes; DROP TABLE spam_tokens;
          DROP TABLE spam_learnt; DROP TABLE spam_learn_queue; DROP TABLE greylist; DROP TABLE quarantine;
          ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
+         ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;
+         ALTER TABLE domains DROP COLUMN protocols_off;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
@@ -629,4 +631,10 @@ async fn quarantine_holds_lists_releases_and_expires() {
 async fn settings_per_scope_and_reply_once() {
     let (_d, s) = fresh();
     suite::settings_per_scope_and_reply_once(&s).await;
+}
+
+#[tokio::test]
+async fn protocol_switches_and_phone() {
+    let (_d, s) = fresh();
+    suite::protocol_switches_and_phone(&s).await;
 }
