@@ -26,6 +26,8 @@ fn server() -> &'static Arc<HttpServer> {
                 _ => None,
             }),
             mta_sts: Default::default(),
+            metrics_allow: caravel_config::Metrics::default().allow,
+            data_dir: None,
         }))
     })
 }

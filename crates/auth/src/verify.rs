@@ -131,6 +131,14 @@ pub enum SignIn {
     ProtocolOff(Protocol, String),
 }
 
+/// Counts a refused sign-in (a wrong password or code; not a lock or ban
+/// in force, which are counted when they start).
+fn count_failure(outcome: &SignIn, protocol: &'static str) {
+    if *outcome == SignIn::Failed {
+        caravel_metrics::inc(&caravel_metrics::global().sign_in_failures, &[("protocol", protocol)]);
+    }
+}
+
 /// What a mail program shows when `protocol` is turned off for `username`:
 /// what happened and where it is turned on again.
 pub fn protocol_off_text(protocol: Protocol, address: &str) -> String {
@@ -256,7 +264,10 @@ impl Authenticator {
             Checked::Password(user) | Checked::AppPassword(user) => {
                 SignIn::Ok(SignedIn { account: user.id, address: user.address })
             }
-            Checked::Refused(outcome) => outcome,
+            Checked::Refused(outcome) => {
+                count_failure(&outcome, protocol.key());
+                outcome
+            }
         })
     }
 
@@ -272,7 +283,10 @@ impl Authenticator {
     ) -> Result<Result<User, SignIn>, StoreError> {
         Ok(match self.check(username, password, ip, false).await? {
             Checked::Password(user) | Checked::AppPassword(user) => Ok(user),
-            Checked::Refused(outcome) => Err(outcome),
+            Checked::Refused(outcome) => {
+                count_failure(&outcome, "web");
+                Err(outcome)
+            }
         })
     }
 
@@ -280,6 +294,7 @@ impl Authenticator {
     /// must not be guessable by trying (lockout and ban apply).
     pub async fn second_factor_failed(&self, user: &User, ip: IpAddr) -> Result<(), StoreError> {
         let now = now_secs();
+        count_failure(&SignIn::Failed, "web");
         self.failure(user, ip, now).await
     }
 
@@ -390,6 +405,12 @@ impl Authenticator {
     }
 
     async fn log(&self, kind: EventKind, who: &str, detail: String) {
+        let metrics = caravel_metrics::global();
+        match kind {
+            EventKind::Locked => metrics.account_locks.inc(),
+            EventKind::Banned => metrics.address_bans.inc(),
+            _ => 0,
+        };
         let event = MailEvent {
             ts: now_millis(),
             kind,

@@ -193,6 +193,8 @@ impl Server {
                 listeners.iter().find(|l| l.service.key() == key).map(|l| l.addr.port())
             }),
             mta_sts: config.mta_sts.clone(),
+            metrics_allow: config.metrics.allow.clone(),
+            data_dir: Some(config.data_dir.clone()),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
         let dane = if config.dns.dnssec {

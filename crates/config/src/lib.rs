@@ -7,6 +7,7 @@
 mod antivirus;
 mod delivery;
 mod mta_sts;
+mod network;
 mod reader;
 mod spam;
 pub mod units;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use antivirus::{Antivirus, AvAction, ClamdFailure, Notify, QuarantineConfig};
 pub use delivery::{Delivery, Relay};
 pub use mta_sts::{MtaSts, StsMode};
+pub use network::{Metrics, Network};
 use reader::Reader;
 pub use spam::{Spam, Thresholds as SpamThresholds};
 
@@ -47,6 +49,7 @@ pub struct Config {
     pub antivirus: Antivirus,
     pub quarantine: QuarantineConfig,
     pub mta_sts: MtaSts,
+    pub metrics: Metrics,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -344,6 +347,7 @@ impl Default for Config {
             antivirus: Antivirus::default(),
             quarantine: QuarantineConfig::default(),
             mta_sts: MtaSts::default(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -418,6 +422,7 @@ impl Config {
                 "antivirus",
                 "quarantine",
                 "mta_sts",
+                "metrics",
             ],
         );
 
@@ -522,6 +527,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "quarantine") {
             antivirus::read_quarantine(&mut r, t, &mut cfg.quarantine);
+        }
+        if let Some(t) = r.table(root, "metrics") {
+            network::read_metrics(&mut r, t, &mut cfg.metrics);
         }
         if let Some(t) = r.table(root, "mta_sts") {
             mta_sts::read(&mut r, t, &mut cfg.mta_sts);

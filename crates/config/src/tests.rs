@@ -286,3 +286,14 @@ fn mta_sts_section() {
         assert!(e.contains("mta_sts"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn metrics_section() {
+    let c = Config::parse("[metrics]\nallow = [\"10.0.0.5\", \"192.0.2.0/24\"]\n").expect("parses");
+    assert!(c.metrics.allow.iter().any(|n| n.contains("192.0.2.9".parse().expect("ip"))));
+    assert!(!c.metrics.allow.iter().any(|n| n.contains("127.0.0.1".parse().expect("ip"))), "replaces the default");
+    let d = Config::parse("").expect("defaults");
+    assert!(d.metrics.allow.iter().any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
+    let e = format!("{:?}", Config::parse("[metrics]\nallow = [\"example.com\"]").expect_err("bad"));
+    assert!(e.contains("metrics.allow"), "{e}");
+}

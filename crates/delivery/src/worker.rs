@@ -251,7 +251,12 @@ impl Worker {
                 envid: job.envid.clone(),
             };
             let me = self.clone();
-            tasks.spawn(async move { me.deliver_domain(&domain, env).await });
+            tasks.spawn(async move {
+                let started = std::time::Instant::now();
+                let outcome = me.deliver_domain(&domain, env).await;
+                caravel_metrics::global().delivery_attempt_seconds.observe(caravel_metrics::since(started));
+                outcome
+            });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -377,6 +382,20 @@ impl Worker {
         results: Vec<(String, RecipientResult)>,
         delay_notice_sent: bool,
     ) {
+        let metrics = caravel_metrics::global();
+        for (_, r) in &results {
+            match r {
+                RecipientResult::Delivered { .. } => {
+                    caravel_metrics::inc(&metrics.messages_delivered, &[("destination", "remote")])
+                }
+                RecipientResult::Retry { .. } => {
+                    metrics.messages_deferred.inc();
+                }
+                RecipientResult::Failed { .. } => {
+                    metrics.messages_bounced.inc();
+                }
+            }
+        }
         let attempt = Attempt { queue_id: job.id, message_id, results, delay_notice_sent };
         // Not recorded means delivered again later: try hard.
         for wait in [1, 5, 30] {

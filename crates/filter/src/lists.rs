@@ -4,12 +4,14 @@
 
 use std::net::IpAddr;
 
+use caravel_config::Network;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pattern {
     Address(String),
     Domain(String),
     DomainTree(String),
-    Net { addr: IpAddr, prefix: u8 },
+    Net(Network),
 }
 
 impl Pattern {
@@ -27,19 +29,9 @@ impl Pattern {
             }
             return domain(d).map(|d| Pattern::Address(format!("{local}@{d}")));
         }
-        let (addr, prefix) = match t.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (t.as_str(), None),
-        };
-        if let Ok(addr) = addr.parse::<IpAddr>() {
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                Some(p) => {
-                    p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(format!("bad prefix length in `{text}`"))?
-                }
-                None => max,
-            };
-            return Ok(Pattern::Net { addr, prefix });
+        let looks_like_ip = t.split('/').next().is_some_and(|a| a.parse::<IpAddr>().is_ok());
+        if looks_like_ip {
+            return Network::parse(&t).map(Pattern::Net);
         }
         Err(format!("`{text}` is not a pattern: use user@domain, @domain, *.domain, an IP address or a CIDR block"))
     }
@@ -50,8 +42,7 @@ impl Pattern {
             Pattern::Address(a) => a.clone(),
             Pattern::Domain(d) => format!("@{d}"),
             Pattern::DomainTree(d) => format!("*.{d}"),
-            Pattern::Net { addr, prefix } if *prefix == if addr.is_ipv4() { 32 } else { 128 } => addr.to_string(),
-            Pattern::Net { addr, prefix } => format!("{addr}/{prefix}"),
+            Pattern::Net(n) => n.to_string(),
         }
     }
 
@@ -62,19 +53,12 @@ impl Pattern {
             Pattern::Address(a) => a == address,
             Pattern::Domain(p) => p == d,
             Pattern::DomainTree(p) => d == p || d.strip_suffix(p.as_str()).is_some_and(|s| s.ends_with('.')),
-            Pattern::Net { .. } => false,
+            Pattern::Net(_) => false,
         }
     }
 
     pub fn matches_ip(&self, ip: IpAddr) -> bool {
-        let Pattern::Net { addr, prefix } = self else { return false };
-        let (a, b, bits) = match (addr, ip.to_canonical()) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(*a) as u128, u32::from(b) as u128, 32),
-            (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(*a), u128::from(b), 128),
-            _ => return false,
-        };
-        let shift = bits - *prefix as u32;
-        shift >= bits || (a >> shift) == (b >> shift)
+        matches!(self, Pattern::Net(n) if n.contains(ip))
     }
 }
 

@@ -7,6 +7,7 @@ mod api;
 mod autoconfig;
 mod cookie;
 mod email_code;
+mod metrics;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct State {
     /// What mail programs are told to use (from the listeners).
     pub setup: caravel_admin::client_setup::ClientSetup,
     pub mta_sts: caravel_config::MtaSts,
+    /// Who may read `/metrics`.
+    pub metrics_allow: Vec<caravel_config::Network>,
+    /// The data directory, whose size `/metrics` reports.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Where a request came from (set per connection).
@@ -56,6 +61,7 @@ impl HttpServer {
     pub fn new(state: State) -> HttpServer {
         let router = axum::Router::new()
             .route("/healthz", get(api::healthz))
+            .route("/metrics", get(metrics::metrics))
             .route("/api/v1/openapi.json", get(openapi))
             .route("/mail/config-v1.1.xml", get(autoconfig::thunderbird))
             .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(autoconfig::thunderbird))

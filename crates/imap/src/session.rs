@@ -45,6 +45,7 @@ impl Context {
 pub(crate) struct SessionSlot {
     ctx: Arc<Context>,
     account: AccountId,
+    _signed_in: caravel_metrics::Held,
 }
 
 impl Drop for SessionSlot {
@@ -278,7 +279,9 @@ impl Session {
             Err(e) => return self.bad(e.tag.as_deref().unwrap_or("*"), &e.reason),
         };
         let bad = self.bad;
+        let started = std::time::Instant::now();
         let step = self.execute(cmd).await;
+        caravel_metrics::global().imap_command_seconds.observe(caravel_metrics::since(started));
         // The limit is on BAD commands in a row, as Dovecot counts them: a
         // client that mixes in a wrong one now and then is not cut off.
         if self.bad == bad {
@@ -418,7 +421,14 @@ impl Session {
                     }
                     *n += 1;
                 }
-                self._slot = Some(SessionSlot { ctx: self.ctx.clone(), account: u.account });
+                self._slot = Some(SessionSlot {
+                    ctx: self.ctx.clone(),
+                    account: u.account,
+                    _signed_in: caravel_metrics::Held::new(
+                        &caravel_metrics::global().sessions_signed_in,
+                        &[("protocol", "imap")],
+                    ),
+                });
                 tracing::info!(user = %u.address, "signed in");
                 self.state = State::Authenticated(u);
                 let text = format!("[CAPABILITY {}] Signed in", self.capabilities());

@@ -255,7 +255,10 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
         let id = next_session_id();
         let span = tracing::info_span!("session", id = %id, service = %l.service, peer = %peer);
         let handler = ctx.handler.clone();
+        let metrics = caravel_metrics::global();
+        let service_label = [("service", l.service.key())];
         let Some(slot) = ctx.limits.admit(peer.ip(), reserved) else {
+            caravel_metrics::inc(&metrics.connections_refused, &service_label);
             warn!(parent: &span, "too many connections from this address; refused");
             sessions.spawn(async move { handler.refuse(l.service, Stream::Plain(tcp)).await }.instrument(span));
             continue;
@@ -269,8 +272,11 @@ async fn accept_loop(l: BoundListener, ctx: AcceptContext) {
             idle_timeout: ctx.idle_timeout,
             shutdown: ctx.shutdown.clone(),
         };
+        caravel_metrics::inc(&metrics.connections, &service_label);
+        let open = caravel_metrics::Held::new(&metrics.connections_open, &service_label);
         sessions.spawn(
             async move {
+                let _open = open;
                 let started = Instant::now();
                 info!("connected");
                 let mut stream = Stream::Plain(tcp);

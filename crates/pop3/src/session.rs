@@ -89,11 +89,14 @@ pub struct Session<M: Maildrops> {
     errors: usize,
     /// The client's address, for lockout and the address ban.
     peer: IpAddr,
+    /// Counted in the signed-in sessions while the maildrop is open.
+    signed_in: Option<caravel_metrics::Held>,
 }
 
 impl<M: Maildrops> Session<M> {
     pub fn new(cfg: Arc<Config>, maildrops: Arc<M>, locks: Locks, tls: bool, peer: IpAddr) -> Session<M> {
         Session {
+            signed_in: None,
             peer,
             cfg,
             maildrops,
@@ -266,6 +269,10 @@ impl<M: Maildrops> Session<M> {
                 let n = snapshot.messages.len();
                 let size: u64 = snapshot.messages.iter().map(|m| m.size).sum();
                 self.state = State::Transaction { snapshot, deleted: BTreeSet::new(), _lock: lock };
+                self.signed_in = Some(caravel_metrics::Held::new(
+                    &caravel_metrics::global().sessions_signed_in,
+                    &[("protocol", "pop3")],
+                ));
                 ok(&format!("Mailbox open, {n} messages ({size} octets)"))
             }
             Err(e) => err(&format!("[SYS/TEMP] {}", e.0)),

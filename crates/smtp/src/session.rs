@@ -29,6 +29,17 @@ pub enum Kind {
     Submissions,
 }
 
+impl Kind {
+    /// The listener's name in `[listen]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Mx => "smtp",
+            Kind::Submission => "submission",
+            Kind::Submissions => "submissions",
+        }
+    }
+}
+
 pub struct SessionConfig {
     pub hostname: String,
     pub kind: Kind,
@@ -580,6 +591,18 @@ impl<B: Backend> Session<B> {
     /// Filters, adds the trace header, stores and queues; 250 only once all
     /// of it is on disk.
     async fn finish(&mut self, message: Vec<u8>) -> Step {
+        let started = std::time::Instant::now();
+        let step = self.finish_message(message).await;
+        let metrics = caravel_metrics::global();
+        let service = [("service", self.cfg.kind.key())];
+        metrics.smtp_data_seconds.get_or_create(&service.to_vec()).observe(caravel_metrics::since(started));
+        if step.replies.first().is_some_and(|r| r.code == 250) {
+            caravel_metrics::inc(&metrics.messages_received, &service);
+        }
+        step
+    }
+
+    async fn finish_message(&mut self, message: Vec<u8>) -> Step {
         let Some(tx) = self.tx.take() else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
         };
@@ -607,9 +630,16 @@ impl<B: Backend> Session<B> {
         let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
         let held_by_scanner = ctx.held_by_scanner.take();
+        let verdicts = &caravel_metrics::global().filter_verdicts;
         let results = match outcome {
-            Outcome::Deliver(results) => results,
+            Outcome::Deliver(results) => {
+                for r in &results {
+                    caravel_metrics::inc(verdicts, &[("verdict", r.verdict.word())]);
+                }
+                results
+            }
             Outcome::Refuse { code, enhanced, text } => {
+                caravel_metrics::inc(verdicts, &[("verdict", "reject")]);
                 for rcpt in &tx.accepted {
                     self.log(EventKind::Rejected, &tx.from, rcpt, &format!("{code} {enhanced} {text}")).await;
                 }
@@ -700,8 +730,14 @@ impl<B: Backend> Session<B> {
             held_subject,
             sign_as,
         };
+        let (local_copies, remote_copies) = (accepted.local.len() as u64, accepted.remote.len() as u64);
         match self.backend.deliver(accepted).await {
-            Ok(()) => Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))),
+            Ok(()) => {
+                let metrics = caravel_metrics::global();
+                metrics.messages_delivered.get_or_create(&vec![("destination", "local")]).inc_by(local_copies);
+                metrics.messages_queued.inc_by(remote_copies);
+                Step::reply(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))
+            }
             Err(e) if e.refused().is_some() => {
                 let text = e.refused().unwrap_or_default().to_string();
                 for rcpt in &tx.accepted {
@@ -766,6 +802,10 @@ impl<B: Backend> Session<B> {
         recipient: &str,
         detail: &str,
     ) {
+        if kind == EventKind::Rejected {
+            let reason = caravel_metrics::rejection_reason(detail);
+            caravel_metrics::inc(&caravel_metrics::global().messages_rejected, &[("reason", reason)]);
+        }
         self.backend
             .log(MailEvent {
                 ts: now_millis(),

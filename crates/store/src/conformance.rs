@@ -603,6 +603,7 @@ pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
     let rcpts: Vec<&str> = queue[0].recipients.iter().map(|r| r.address.as_str()).collect();
     assert_eq!(rcpts, vec!["x@far.test", "y@far.test"]);
     assert!(queue[0].recipients.iter().all(|r| r.status == "pending" && r.attempts == 0));
+    assert_eq!(s.queue_summary().await.expect("summary"), (1, Some(queue[0].created)));
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.blobs, 1, "the queue and the mailbox share the body");
@@ -624,6 +625,7 @@ pub async fn remote_recipients_are_queued_with_the_local_copies(s: &dyn Store) {
     s.del_queued(only).await.expect("del");
     assert!(matches!(s.del_queued(only).await, Err(StoreError::NotFound(_))));
     assert_eq!(s.queued().await.expect("queue").len(), 1);
+    assert_eq!(s.queue_summary().await.expect("summary").0, 1);
     let report = s.check().await.expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.blobs, 1, "the deleted message's own body is gone; the shared one stays");

@@ -160,6 +160,9 @@ pub trait MailStore: Send + Sync {
     async fn deliver_all(&self, deliveries: Vec<Delivery>) -> Result<Vec<Stored>>;
     /// The outbound queue.
     async fn queued(&self) -> Result<Vec<QueuedMessage>>;
+    /// How many messages the queue holds and when the oldest came (Unix
+    /// seconds), in one cheap read (for `/metrics` and the doctor).
+    async fn queue_summary(&self) -> Result<(u64, Option<i64>)>;
     /// Makes the pending recipients of message `id` (every message: None)
     /// due now; returns how many recipients that touched.
     async fn retry_queued(&self, id: Option<i64>, now: i64) -> Result<u64>;

@@ -561,6 +561,15 @@ impl MailStore for SqliteStore {
         Ok(stored)
     }
 
+    async fn queue_summary(&self) -> Result<(u64, Option<i64>)> {
+        self.read(|c| {
+            let (n, oldest): (i64, Option<i64>) =
+                c.query_row("SELECT count(*), min(created) FROM queue", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((n as u64, oldest))
+        })
+        .await
+    }
+
     async fn queued(&self) -> Result<Vec<QueuedMessage>> {
         self.read(|c| {
             let mut st = c.prepare(
