@@ -256,11 +256,21 @@ impl Authenticator {
         ip: IpAddr,
         protocol: Protocol,
     ) -> Result<SignIn, StoreError> {
-        Ok(match self.check(username, password, ip, true).await? {
+        let over = protocol.key().to_uppercase();
+        Ok(match self.check(username, password, ip, true, &over).await? {
             Checked::Password(user) | Checked::AppPassword(user) if !user.protocols.allows(protocol) => {
+                let why = format!("{over} is turned off for the account: sign-in over {over} from {ip} refused");
+                self.log(EventKind::SignInFailed, &user.address, why).await;
                 SignIn::ProtocolOff(protocol, user.address)
             }
-            Checked::Password(user) if user.totp_enabled => SignIn::AppPasswordRequired,
+            Checked::Password(user) if user.totp_enabled => {
+                let why = format!(
+                    "the account password was used over {over} from {ip}, but two-factor sign-in is on: \
+                     the program needs an app password"
+                );
+                self.log(EventKind::SignInFailed, &user.address, why).await;
+                SignIn::AppPasswordRequired
+            }
             Checked::Password(user) | Checked::AppPassword(user) => {
                 SignIn::Ok(SignedIn { account: user.id, address: user.address })
             }
@@ -281,7 +291,7 @@ impl Authenticator {
         password: &str,
         ip: IpAddr,
     ) -> Result<Result<User, SignIn>, StoreError> {
-        Ok(match self.check(username, password, ip, false).await? {
+        Ok(match self.check(username, password, ip, false, "the web").await? {
             Checked::Password(user) | Checked::AppPassword(user) => Ok(user),
             Checked::Refused(outcome) => {
                 count_failure(&outcome, "web");
@@ -295,7 +305,7 @@ impl Authenticator {
     pub async fn second_factor_failed(&self, user: &User, ip: IpAddr) -> Result<(), StoreError> {
         let now = now_secs();
         count_failure(&SignIn::Failed, "web");
-        self.failure(user, ip, now).await
+        self.failure(user, ip, now, "a wrong second-factor code", "the web").await
     }
 
     async fn check(
@@ -304,6 +314,7 @@ impl Authenticator {
         password: &str,
         ip: IpAddr,
         app_passwords: bool,
+        over: &str,
     ) -> Result<Checked, StoreError> {
         let now = now_secs();
         if self.ips.banned(ip, now) {
@@ -360,12 +371,15 @@ impl Authenticator {
             }
             return Ok(Checked::Password(user));
         }
-        self.failure(&user, ip, now).await?;
+        self.failure(&user, ip, now, "a wrong password", over).await?;
         Ok(Checked::Refused(SignIn::Failed))
     }
 
     /// Counts a failure for the account and the address; logs a lock.
-    async fn failure(&self, user: &User, ip: IpAddr, now: i64) -> Result<(), StoreError> {
+    /// `what` failed over `over` (IMAP, POP3, SMTP, the web): logged for
+    /// the account's owner to find (an old phone with the old password).
+    async fn failure(&self, user: &User, ip: IpAddr, now: i64, what: &str, over: &str) -> Result<(), StoreError> {
+        self.log(EventKind::SignInFailed, &user.address, format!("{what} over {over} from {ip}")).await;
         self.address_failure(ip, now, &user.address).await;
         if let Some(until) = self.accounts.record_failure(user.id, now, self.policy.lock).await? {
             let minutes = (until - now + 59) / 60;

@@ -62,6 +62,24 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// A message's whole path: received, filtered, stored, queued, each delivery attempt, bounced
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["message_id", "from", "to"])))]
+    Trace {
+        /// The Message-ID (with or without <>)
+        #[arg(long, value_name = "ID")]
+        message_id: Option<String>,
+        /// Messages from this sender
+        #[arg(long, value_name = "ADDRESS")]
+        from: Option<String>,
+        /// Messages to this recipient
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+        /// How many messages (the newest)
+        #[arg(long, default_value_t = 10)]
+        last: usize,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Messages held back from their recipients (viruses, suspicious attachments, likely spam)
     #[command(subcommand)]
     Quarantine(QuarantineCmd),

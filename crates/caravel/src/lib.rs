@@ -14,3 +14,4 @@ pub mod security_commands;
 pub mod server;
 pub mod spam_commands;
 pub mod testing;
+pub mod trace;

@@ -77,6 +77,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Spam(c) => spam_commands::spam(&config, c).await,
         Command::Av(c) => av_commands::av(&config, c).await,
         Command::Doctor { address, json } => caravel::doctor::run(&config, address, json.json).await,
+        Command::Trace { message_id, from, to, last, json } => {
+            let which = match (message_id, from, to) {
+                (Some(id), _, _) => caravel::trace::Which::MessageId(id),
+                (_, Some(a), _) => caravel::trace::Which::From(a),
+                (_, _, Some(a)) => caravel::trace::Which::To(a),
+                _ => unreachable!("clap requires one"),
+            };
+            caravel::trace::run(&config, which, last, json.json).await
+        }
         Command::Quarantine(c) => av_commands::quarantine(&config, c).await,
         Command::Signature(c) => personal_commands::signature(&config, c).await,
         Command::Autoreply(c) => personal_commands::autoreply(&config, c).await,

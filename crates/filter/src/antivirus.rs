@@ -86,6 +86,8 @@ impl AntivirusStage {
             subject: ctx.content().subject_text.clone(),
             raw: Arc::new(ctx.message.to_vec()),
             created: caravel_store::now_secs(),
+            message_id: None,
+            session: None,
         };
         if let Err(e) = self.store.hold(held).await {
             tracing::warn!(error = %e, "could not keep a copy of a refused infected message");

@@ -194,7 +194,12 @@ impl Drop for Held {
 /// so that the label has few values.
 pub fn rejection_reason(reply: &str) -> &'static str {
     let lower = reply.to_ascii_lowercase();
-    let code = lower.split_whitespace().nth(1).unwrap_or("");
+    // The enhanced status code, wherever it stands (after the reply code,
+    // or first when the log kept the reply's text only).
+    let code = lower
+        .split_whitespace()
+        .find(|w| w.len() <= 9 && w.split('.').count() == 3 && w.split('.').all(|p| p.parse::<u16>().is_ok()))
+        .unwrap_or("");
     let has = |w: &str| lower.contains(w);
     if has("virus") || has("malware") || has("infected") {
         "virus"
@@ -210,7 +215,7 @@ pub fn rejection_reason(reply: &str) -> &'static str {
         "relay_denied"
     } else if code == "5.1.1" || code == "5.1.0" {
         "unknown_recipient"
-    } else if code.ends_with(".2.2") {
+    } else if code.ends_with(".2.2") || has("mailbox full") {
         "mailbox_full"
     } else if code.ends_with(".3.4") || code.ends_with(".2.3") || has("too large") {
         "too_large"
@@ -270,6 +275,8 @@ mod tests {
         assert_eq!(rejection_reason("550 5.7.1 DMARC policy of example.com says reject"), "authentication");
         assert_eq!(rejection_reason("500 5.5.2 Syntax error"), "protocol");
         assert_eq!(rejection_reason("whatever"), "other");
+        assert_eq!(rejection_reason("4.2.2 <bob@example.test>: Mailbox full, try again later"), "mailbox_full");
+        assert_eq!(rejection_reason("5.3.4 Message size exceeds fixed maximum message size of 20000"), "too_large");
     }
 
     #[test]

@@ -426,11 +426,11 @@ impl<B: Backend> Session<B> {
             }
         };
         if local.iter().any(|l| l.over_quota) {
-            self.log_rejected(&address, "mailbox full").await;
             let r = match self.cfg.over_quota_permanent {
                 true => Reply::new(552, "5.2.2", format!("<{address}>: Mailbox full")),
                 false => Reply::new(452, "4.2.2", format!("<{address}>: Mailbox full, try again later")),
             };
+            self.log_rejected(&address, &r.lines.join(" ")).await;
             return Step::reply(r);
         }
         for l in local.iter().filter(|_| self.cfg.kind == Kind::Mx) {
@@ -707,7 +707,12 @@ impl<B: Backend> Session<B> {
                     )
                 })
                 .collect();
-            let detail = format!("from {} ({}), {size} bytes{auth}{}", self.peer, helo, verdicts.concat());
+            let how = match (&self.tls, &self.user) {
+                (Some(tls), Some(u)) => format!("port {}, {tls}, signed in as {}", self.cfg.kind.key(), u.address),
+                (Some(tls), None) => format!("port {}, {tls}", self.cfg.kind.key()),
+                (None, _) => format!("port {}, without TLS", self.cfg.kind.key()),
+            };
+            let detail = format!("from {} ({}), {how}, {size} bytes{auth}{}", self.peer, helo, verdicts.concat());
             self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
         }
         // The scanner held the message: its copies for outside addresses

@@ -104,6 +104,8 @@ impl StoreBackend {
                 subject,
                 raw: Arc::new(raw),
                 created: caravel_store::now_secs(),
+                message_id: m.message_id.clone(),
+                session: Some(m.session.clone()),
             })
             .await
             .map_err(temp)?;

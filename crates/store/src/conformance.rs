@@ -982,11 +982,19 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         subject: format!("subject {n}"),
         raw: Arc::new(format!("Subject: subject {n}\r\n\r\nbody {n}\r\n").into_bytes()),
         created: 1000 * n,
+        message_id: Some(format!("<held{n}@remote.test>")),
+        session: None,
     };
     let a = s.hold(held(1, HeldKind::Virus)).await.expect("hold");
     let b = s.hold(held(2, HeldKind::Suspicious)).await.expect("hold");
     let list = s.held().await.expect("list");
     assert_eq!(list.iter().map(|h| h.id).collect::<Vec<_>>(), [b, a], "newest first");
+    let logged = s
+        .events(EventQuery { message_id: Some("<held1@remote.test>".into()), ..Default::default() })
+        .await
+        .expect("events");
+    assert_eq!(logged.len(), 2, "one event per recipient: {logged:?}");
+    assert!(logged.iter().all(|e| e.kind == EventKind::Quarantined && e.detail.contains("reason 1")), "{logged:?}");
     assert_eq!(list[1].kind, HeldKind::Virus);
     assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com"]);
     assert_eq!((list[1].size, list[1].notified), (30, false));

@@ -594,6 +594,13 @@ pub enum EventKind {
     Locked,
     /// An address was banned after failed sign-ins across accounts.
     Banned,
+    /// A sign-in to an existing account was refused (wrong password or
+    /// code, an app password needed, a protocol turned off): how and from
+    /// where, for the doctor's "an old phone with the old password".
+    SignInFailed,
+    /// Held in the quarantine (spam over the threshold, a suspicious
+    /// attachment, a virus kept for the administrator).
+    Quarantined,
 }
 
 impl EventKind {
@@ -607,6 +614,8 @@ impl EventKind {
             EventKind::Deferred => "deferred",
             EventKind::Locked => "locked",
             EventKind::Banned => "banned",
+            EventKind::SignInFailed => "sign-in-failed",
+            EventKind::Quarantined => "quarantined",
         }
     }
     pub fn parse(s: &str) -> Option<EventKind> {
@@ -619,6 +628,8 @@ impl EventKind {
             EventKind::Deferred,
             EventKind::Locked,
             EventKind::Banned,
+            EventKind::SignInFailed,
+            EventKind::Quarantined,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -631,6 +642,12 @@ pub struct EventQuery {
     pub message_id: Option<String>,
     pub sender: Option<String>,
     pub recipient: Option<String>,
+    /// Only events in this session (one SMTP connection).
+    pub session: Option<String>,
+    /// Only events at or after this time (Unix milliseconds).
+    pub since: Option<i64>,
+    /// The newest `limit` events (still returned oldest first).
+    pub newest: bool,
     pub limit: usize,
 }
 

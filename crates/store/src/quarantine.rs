@@ -56,6 +56,9 @@ pub struct NewHeld {
     pub subject: String,
     pub raw: Arc<Vec<u8>>,
     pub created: i64,
+    /// For the mail log (`caravel trace`).
+    pub message_id: Option<String>,
+    pub session: Option<String>,
 }
 
 /// A held message, without its text.

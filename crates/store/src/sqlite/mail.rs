@@ -244,6 +244,8 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
     if t.user_filed && super::filter_data::is_junk(c, mailbox)? {
         super::filter_data::queue_learning(c, mailbox, &[uid as u32], true)?;
     }
+    let folder: String =
+        c.prepare_cached("SELECT name FROM mailboxes WHERE id = ?1")?.query_row([mailbox], |r| r.get(0))?;
     insert_event(
         c,
         &MailEvent {
@@ -252,7 +254,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
             message_id: p.message_id.clone(),
             sender: Some(d.sender.clone()),
             recipient: Some(address),
-            detail: format!("stored in mailbox {mailbox} as UID {uid}"),
+            detail: format!("stored in {folder} as UID {uid}"),
             session: Some(d.session.clone()),
         },
     )?;
@@ -897,13 +899,15 @@ impl MailLog for SqliteStore {
     async fn events(&self, q: EventQuery) -> Result<Vec<MailEvent>> {
         self.read(move |c| {
             let limit = if q.limit == 0 { 1000 } else { q.limit } as i64;
-            let mut st = c.prepare(
+            let order = if q.newest { "DESC" } else { "ASC" };
+            let mut st = c.prepare(&format!(
                 "SELECT ts, kind, message_id, sender, recipient, detail, session FROM mail_log
                  WHERE (?1 IS NULL OR message_id = ?1) AND (?2 IS NULL OR sender = ?2 COLLATE NOCASE)
-                   AND (?3 IS NULL OR recipient = ?3 COLLATE NOCASE)
-                 ORDER BY id LIMIT ?4",
-            )?;
-            let rows = st.query_map(params![q.message_id, q.sender, q.recipient, limit], |r| {
+                   AND (?3 IS NULL OR recipient = ?3 COLLATE NOCASE) AND (?4 IS NULL OR session = ?4)
+                   AND (?5 IS NULL OR ts >= ?5)
+                 ORDER BY id {order} LIMIT ?6"
+            ))?;
+            let rows = st.query_map(params![q.message_id, q.sender, q.recipient, q.session, q.since, limit], |r| {
                 let kind: String = r.get(1)?;
                 Ok(MailEvent {
                     ts: r.get(0)?,
@@ -915,7 +919,11 @@ impl MailLog for SqliteStore {
                     session: r.get(6)?,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let mut events: Vec<MailEvent> = rows.collect::<rusqlite::Result<_>>()?;
+            if q.newest {
+                events.reverse();
+            }
+            Ok(events)
         })
         .await
     }

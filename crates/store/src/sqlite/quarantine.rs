@@ -46,7 +46,22 @@ impl Quarantine for SqliteStore {
                         m.raw.as_slice()
                     ],
                 )?;
-                Ok(c.last_insert_rowid())
+                let id = c.last_insert_rowid();
+                for r in &m.recipients {
+                    super::mail::insert_event(
+                        c,
+                        &crate::MailEvent {
+                            ts: crate::now_millis(),
+                            kind: crate::EventKind::Quarantined,
+                            message_id: m.message_id.clone(),
+                            sender: Some(m.sender.clone()),
+                            recipient: Some(r.clone()),
+                            detail: format!("held in the quarantine as {id} ({}): {}", m.kind.word(), m.reason),
+                            session: m.session.clone(),
+                        },
+                    )?;
+                }
+                Ok(id)
             })
             .await
     }

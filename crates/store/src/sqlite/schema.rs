@@ -443,6 +443,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN phone TEXT;
     ALTER TABLE domains ADD COLUMN protocols_off INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 28: `caravel trace` follows a message through its SMTP session.
+    r#"
+    CREATE INDEX mail_log_session ON mail_log(session);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -327,7 +327,7 @@ async fn upgrade_from_schema_version_1() {
          DROP TABLE spam_learnt; DROP TABLE spam_learn_queue; DROP TABLE greylist; DROP TABLE quarantine;
          ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
          ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;
-         ALTER TABLE domains DROP COLUMN protocols_off;
+         ALTER TABLE domains DROP COLUMN protocols_off; DROP INDEX mail_log_session;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

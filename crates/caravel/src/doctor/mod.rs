@@ -5,7 +5,9 @@
 use serde::Serialize;
 
 use caravel_config::Config;
-use caravel_store::{Address, Store};
+use caravel_store::Store;
+
+mod account;
 
 use crate::antivirus::{av_limits, av_root};
 use crate::commands::{open_existing_store, print_json, CmdResult};
@@ -28,7 +30,7 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-fn check(name: &'static str, status: Status, verdict: String, fix: Option<&str>) -> Check {
+pub(crate) fn check(name: &'static str, status: Status, verdict: String, fix: Option<&str>) -> Check {
     Check { name, status, verdict, fix: fix.map(String::from) }
 }
 
@@ -115,64 +117,6 @@ async fn quarantine(store: &dyn Store) -> Check {
     }
 }
 
-async fn account(store: &dyn Store, address: &str, now: i64) -> Vec<Check> {
-    let a = match Address::parse(address) {
-        Ok(a) => a,
-        Err(e) => return vec![check("account", Status::Fail, e, Some("give an address such as alice@example.com"))],
-    };
-    let user = match store.get_user(&a).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            return vec![check(
-                "account",
-                Status::Fail,
-                format!("there is no account {a}: mail to it is refused and nobody can sign in as it"),
-                Some("caravel user add ADDRESS, or caravel alias add if it should go to someone else"),
-            )]
-        }
-        Err(e) => return vec![check("account", Status::Fail, e.to_string(), None)],
-    };
-    let mut out = vec![check("account", Status::Ok, format!("{} exists", user.address), None)];
-    match user.locked_until.filter(|t| *t > now) {
-        Some(t) => out.push(check(
-            "sign-in",
-            Status::Fail,
-            format!(
-                "sign-in is locked for {} more minute(s) after {} failed attempts",
-                (t - now + 59) / 60,
-                user.failed_logins
-            ),
-            Some("caravel user unlock ADDRESS (and check the password the devices use)"),
-        )),
-        None => out.push(check("sign-in", Status::Ok, "sign-in is not locked".into(), None)),
-    }
-    if let Some(q) = user.quota {
-        let pct = user.used * 100 / q.max(1);
-        let status = if user.used >= q {
-            Status::Fail
-        } else if pct >= 90 {
-            Status::Warn
-        } else {
-            Status::Ok
-        };
-        out.push(check(
-            "quota",
-            status,
-            format!("{} of {} bytes used ({pct}%)", user.used, q),
-            (status != Status::Ok)
-                .then_some("delete or archive mail, or raise it: caravel user set ADDRESS --quota SIZE"),
-        ));
-    }
-    match caravel_personal::delivery::describe(store, user.id, now).await {
-        Ok((replies, rules)) => {
-            out.push(check("auto-reply", Status::Ok, replies, None));
-            out.push(check("rules", Status::Ok, rules, None));
-        }
-        Err(e) => out.push(check("auto-reply", Status::Fail, format!("cannot read the settings: {e}"), None)),
-    }
-    out
-}
-
 pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
     let store = open_existing_store(config)?;
     let now = caravel_store::now_secs();
@@ -180,7 +124,7 @@ pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdRes
     checks.extend(clamd(config).await);
     checks.push(quarantine(store.as_ref()).await);
     if let Some(a) = address {
-        checks.extend(account(store.as_ref(), &a, now).await);
+        checks.extend(account::account(store.as_ref(), &a, now).await);
     }
     if json {
         print_json(&checks)?;

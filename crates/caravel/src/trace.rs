@@ -1,0 +1,166 @@
+//! `caravel trace`: a message's whole path, from the mail log: received
+//! (from where, over which port, TLS, who signed in), the filters' verdict
+//! with its reasons, refused, stored in which folder, held in the
+//! quarantine, queued, each remote delivery attempt with the other
+//! server's reply, delivered or given up. Events of one message share its
+//! Message-ID; refusals before the message was read (unknown recipient,
+//! blocked sender, too large) share only the SMTP session, and are shown
+//! as that session's refusals.
+
+use serde::Serialize;
+
+use caravel_config::Config;
+use caravel_store::{EventKind, EventQuery, MailEvent, Store};
+
+use crate::commands::{open_existing_store, print_json, CmdResult};
+use crate::security_commands::date;
+
+pub enum Which {
+    MessageId(String),
+    From(String),
+    To(String),
+}
+
+/// Events read to find messages, and per message.
+const SEEDS: usize = 200;
+const PER_MESSAGE: usize = 500;
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    /// Unix milliseconds.
+    pub ts: i64,
+    pub time: String,
+    pub event: &'static str,
+    pub recipient: Option<String>,
+    /// What happened, in plain words.
+    pub what: String,
+    /// The log's own words (replies quoted as given).
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Trace {
+    pub message_id: Option<String>,
+    pub session: Option<String>,
+    pub sender: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+fn words(e: &MailEvent) -> String {
+    let to = e.recipient.as_deref().unwrap_or("");
+    match e.kind {
+        EventKind::Received => format!("received for {to}"),
+        EventKind::Rejected => format!("refused for {to}"),
+        EventKind::Delivered if e.detail.starts_with("stored in ") => format!("delivered to {to}'s mailbox"),
+        EventKind::Delivered => format!("delivered to {to} by the receiving server"),
+        EventKind::Queued => format!("queued for {to} (another server's address)"),
+        EventKind::Deferred => {
+            format!("a delivery attempt to {to} failed for now; it is tried again for up to 5 days")
+        }
+        EventKind::Bounced => {
+            let code =
+                e.detail.split_whitespace().find(|w| w.matches('.').count() == 2 && w.len() <= 9).unwrap_or("5.0.0");
+            format!(
+                "given up for {to}: {}; a report went to the sender",
+                caravel_delivery::dsn::explain(code, caravel_delivery::dsn::Action::Failed)
+            )
+        }
+        EventKind::Quarantined => format!("held in the quarantine instead of {to}'s mailbox"),
+        EventKind::SignInFailed => "a failed sign-in".into(),
+        EventKind::Locked => "account locked".into(),
+        EventKind::Banned => "address banned".into(),
+    }
+}
+
+fn step(e: &MailEvent) -> Step {
+    Step {
+        ts: e.ts,
+        time: date(e.ts / 1000),
+        event: e.kind.as_str(),
+        recipient: e.recipient.clone(),
+        what: words(e),
+        detail: e.detail.clone(),
+    }
+}
+
+fn is_mail(e: &MailEvent) -> bool {
+    !matches!(e.kind, EventKind::SignInFailed | EventKind::Locked | EventKind::Banned)
+}
+
+/// The messages `which` names, the newest `last`, oldest first.
+pub async fn traces(store: &dyn Store, which: &Which, last: usize) -> Result<Vec<Trace>, String> {
+    let e = |e: caravel_store::StoreError| e.to_string();
+    let seed_query = match which {
+        Which::MessageId(id) => {
+            let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+            EventQuery { message_id: Some(format!("<{id}>")), ..Default::default() }
+        }
+        Which::From(a) => EventQuery { sender: Some(a.trim().to_string()), ..Default::default() },
+        Which::To(a) => EventQuery { recipient: Some(a.trim().to_string()), ..Default::default() },
+    };
+    let seeds = store.events(EventQuery { newest: true, limit: SEEDS, ..seed_query }).await.map_err(e)?;
+    // Newest first: one trace per Message-ID, or per session for refusals
+    // without one.
+    let mut out: Vec<Trace> = Vec::new();
+    for seed in seeds.iter().rev().filter(|s| is_mail(s)) {
+        if out.len() >= last {
+            break;
+        }
+        let known = out.iter().any(|t| match (&seed.message_id, &t.message_id) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => t.session == seed.session,
+            _ => false,
+        });
+        if known {
+            continue;
+        }
+        let mut events: Vec<MailEvent> = match (&seed.message_id, &seed.session) {
+            (Some(id), _) => {
+                let q = EventQuery { message_id: Some(id.clone()), limit: PER_MESSAGE, ..Default::default() };
+                store.events(q).await.map_err(e)?
+            }
+            (None, Some(session)) => {
+                let q = EventQuery { session: Some(session.clone()), limit: PER_MESSAGE, ..Default::default() };
+                let all = store.events(q).await.map_err(e)?;
+                all.into_iter().filter(|e| e.message_id.is_none()).collect()
+            }
+            (None, None) => vec![seed.clone()],
+        };
+        events.retain(is_mail);
+        events.sort_by_key(|e| e.ts);
+        out.push(Trace {
+            message_id: seed.message_id.clone(),
+            session: seed.session.clone(),
+            sender: events.first().and_then(|e| e.sender.clone()),
+            steps: events.iter().map(step).collect(),
+        });
+    }
+    out.reverse();
+    Ok(out)
+}
+
+pub async fn run(config: &Config, which: Which, last: usize, json: bool) -> CmdResult {
+    let store = open_existing_store(config)?;
+    let traces = traces(store.as_ref(), &which, last.max(1)).await?;
+    if json {
+        return print_json(&traces);
+    }
+    if traces.is_empty() {
+        return Err("no such message in the mail log".into());
+    }
+    for t in &traces {
+        let sender = match t.sender.as_deref() {
+            Some("") | None => "<>",
+            Some(s) => s,
+        };
+        match &t.message_id {
+            Some(id) => println!("message {id} from {sender}"),
+            None => println!("refused in session {} from {sender}", t.session.as_deref().unwrap_or("?")),
+        }
+        for s in &t.steps {
+            println!("  {}  {}\n      {}", s.time, s.what, s.detail);
+        }
+        println!();
+    }
+    Ok(())
+}
