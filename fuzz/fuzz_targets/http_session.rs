@@ -28,6 +28,7 @@ fn server() -> &'static Arc<HttpServer> {
             mta_sts: Default::default(),
             metrics_allow: caravel_config::Metrics::default().allow,
             data_dir: None,
+            troubleshoot: None,
         }))
     })
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use caravel_config::units::parse_size;
 use caravel_store::address::normalize_domain;
 use caravel_store::{
-    Address, Alias, CheckReport, CompactReport, Domain, NewUser, Protocol, Protocols, Store, StoreError, User,
+    Address, Alias, CheckReport, CompactReport, Domain, NewUser, Protocol, Protocols, Role, Store, StoreError, User,
     UserUpdate,
 };
 pub use two_factor::{Enrollment, RECOVERY_CODES};
@@ -205,6 +205,12 @@ impl Admin {
         }
         self.store.set_domain_protocols(&name, protocols).await?;
         Ok(protocols)
+    }
+
+    /// What the account may administer (the web console and the API).
+    pub async fn user_role(&self, addr: &str, role: Role) -> Result<User> {
+        let address = address(addr)?;
+        Ok(self.store.update_user(&address, UserUpdate { role: Some(role), ..Default::default() }).await?)
     }
 
     /// The number text-message codes go to; `""` removes it. The number is

@@ -254,6 +254,8 @@ pub enum DomainCmd {
     Del { domain: String },
 }
 
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
     /// Create an account; without --password-stdin a password is generated and printed once
@@ -281,6 +283,9 @@ pub enum UserCmd {
         recovery: Option<String>,
         #[command(flatten)]
         switches: SwitchArgs,
+        /// What the account administers in the web console and the API: user, domain-admin (its domain) or admin
+        #[arg(long, value_parser = ["user", "domain-admin", "admin"])]
+        role: Option<String>,
         #[command(flatten)]
         profile: ProfileArgs,
     },

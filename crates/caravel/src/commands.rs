@@ -117,6 +117,7 @@ struct UserView {
     locked: bool,
     protocols: caravel_store::Protocols,
     phone: Option<String>,
+    role: caravel_store::Role,
 }
 
 /// "SMTP on, IMAP on, POP3 off".
@@ -140,7 +141,11 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                 println!("password (shown once): {p}");
             }
         }
-        UserCmd::Set { address, name, quota, recovery, switches, profile } => {
+        UserCmd::Set { address, name, quota, recovery, switches, role, profile } => {
+            if let Some(role) = role.as_deref().and_then(caravel_store::Role::parse) {
+                let user = admin.user_role(&address, role).await.map_err(e)?;
+                println!("{} is now {}", user.address, user.role.as_str());
+            }
             let changes = name.is_some() || quota.is_some() || recovery.is_some();
             let profiled = crate::personal_commands::has_profile(&profile);
             let switched = switches.changes();
@@ -160,7 +165,7 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                     Err(why) => println!("note: {why}; it is used in signatures only"),
                 }
             }
-            if changes || (!profiled && switched.is_empty()) {
+            if changes || (!profiled && switched.is_empty() && role.is_none()) {
                 let user = admin.user_set(&address, UserChanges { name, quota, recovery }).await.map_err(e)?;
                 println!("user {} updated", user.address);
             }
@@ -199,6 +204,7 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
                     failed_logins: u.failed_logins,
                     protocols: u.protocols,
                     phone: u.phone,
+                    role: u.role,
                 })
                 .collect();
             if j.json {

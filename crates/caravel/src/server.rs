@@ -195,6 +195,7 @@ impl Server {
             mta_sts: config.mta_sts.clone(),
             metrics_allow: config.metrics.allow.clone(),
             data_dir: Some(config.data_dir.clone()),
+            troubleshoot: Some(Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() })),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
         let dane = if config.dns.dnssec {

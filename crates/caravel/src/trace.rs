@@ -164,3 +164,27 @@ pub async fn run(config: &Config, which: Which, last: usize, json: bool) -> CmdR
     }
     Ok(())
 }
+
+/// The doctor and trace for the web API (`/api/v1/doctor`, `/api/v1/trace`).
+pub struct Troubleshooter {
+    pub config: Config,
+    pub store: std::sync::Arc<dyn Store>,
+}
+
+#[async_trait::async_trait]
+impl caravel_http::Troubleshoot for Troubleshooter {
+    async fn doctor(&self, address: Option<String>) -> Result<serde_json::Value, String> {
+        let checks = crate::doctor::checks(&self.config, self.store.as_ref(), address.as_deref()).await;
+        serde_json::to_value(checks).map_err(|e| e.to_string())
+    }
+
+    async fn trace(&self, query: caravel_http::TraceQuery, last: usize) -> Result<serde_json::Value, String> {
+        let which = match query {
+            caravel_http::TraceQuery::MessageId(id) => Which::MessageId(id),
+            caravel_http::TraceQuery::From(a) => Which::From(a),
+            caravel_http::TraceQuery::To(a) => Which::To(a),
+        };
+        let traces = traces(self.store.as_ref(), &which, last).await?;
+        serde_json::to_value(traces).map_err(|e| e.to_string())
+    }
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 pub mod dnssec;
 pub use mail_auth;
-use mail_auth::hickory_resolver::config::{NameServerConfig, ProtocolConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::config::{
+    NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
 use mail_auth::{IpLookupStrategy, MessageAuthenticator};
 
@@ -40,6 +42,10 @@ impl Resolver {
         // asks about SPF, DKIM and DMARC records, and DNSBLs, of senders that
         // write again and again (hickory's default keeps only 32 names).
         opts.cache_size = 8192;
+        // Named resolvers answer everything: this machine's /etc/hosts
+        // (localhost names for 127.0.0.1) must not stand in for what the
+        // world sees in DNS (the doctor's reverse-DNS check).
+        opts.use_hosts_file = ResolveHosts::Never;
         let auth = if servers.is_empty() {
             MessageAuthenticator::new_system_conf()
                 .map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
@@ -98,6 +104,16 @@ impl Resolver {
 }
 
 impl Resolver {
+    /// The names a reverse lookup of `ip` gives (PTR records), lowercase
+    /// without the final dot; none when there are none.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, String> {
+        match self.auth.resolver().reverse_lookup(ip).await {
+            Ok(lookup) => Ok(lookup.iter().map(|n| n.to_string().trim_end_matches('.').to_ascii_lowercase()).collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(format!("reverse DNS lookup of {ip} failed: {e}")),
+        }
+    }
+
     /// The IPv4 addresses at `name` (A records only: what DNS block lists
     /// answer); none when the name does not exist. `Err` is a failure.
     pub async fn ipv4(&self, name: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {

@@ -18,6 +18,7 @@ use caravel_store::{now_secs, User, WebSession};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api_error::ApiError;
 use crate::{cookie, email_code, Client, State};
 
 type St = AxState<Arc<State>>;
@@ -42,21 +43,25 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
+            // One status for a body the endpoint cannot take (axum tells
+            // 415, 422 and 400 apart; a client needs only the words).
             Err(r) => {
-                Err(error(r.status(), &format!("This request is not what the endpoint takes: {}", r.body_text())))
+                let status = match r.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(error(status, &format!("This request is not what the endpoint takes: {}", r.body_text())))
             }
         }
     }
 }
 
 fn error(status: StatusCode, text: &str) -> Response {
-    (status, Json(json!({ "error": text }))).into_response()
+    ApiError::new(status, text).into_response()
 }
 
-/// The details go to the log, not to a client that may not be signed in.
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "web API request failed");
-    error(StatusCode::SERVICE_UNAVAILABLE, "Temporary failure on the server; try again in a moment.")
+    ApiError::unavailable(e).into_response()
 }
 
 pub async fn healthz(AxState(st): St) -> Response {
@@ -69,15 +74,15 @@ pub async fn healthz(AxState(st): St) -> Response {
 /// The request's session and its account. `pending_ok`: a session still
 /// waiting for its second factor will do.
 pub struct Current {
-    token_hash: String,
-    session: WebSession,
-    user: User,
+    pub(crate) token_hash: String,
+    pub(crate) session: WebSession,
+    pub(crate) user: User,
 }
 
 /// A signed-in session (the second factor, if any, given).
-pub struct Full(Current);
+pub struct Full(pub(crate) Current);
 /// A session waiting for its second factor.
-pub struct Pending(Current);
+pub struct Pending(pub(crate) Current);
 
 impl FromRequestParts<Arc<State>> for Full {
     type Rejection = Response;
@@ -214,10 +219,11 @@ pub async fn sign_in(
     }
     let mut headers = HeaderMap::new();
     cookie::set(&mut headers, &client, &token, lifetime);
+    let csrf = cookie::csrf(&token);
     let body = if pending {
-        json!({ "signed_in": false, "address": user.address, "second_factor": second_factors(&user) })
+        json!({ "signed_in": false, "address": user.address, "second_factor": second_factors(&user), "csrf": csrf })
     } else {
-        json!({ "signed_in": true, "address": user.address })
+        json!({ "signed_in": true, "address": user.address, "role": user.role, "csrf": csrf })
     };
     (StatusCode::OK, headers, Json(body)).into_response()
 }
@@ -238,7 +244,9 @@ async fn complete(st: &State, client: &Client, cur: Current) -> Response {
     let _ = st.auth.succeeded(&cur.user).await;
     let mut headers = HeaderMap::new();
     cookie::set(&mut headers, client, &token, SESSION_SECS);
-    (StatusCode::OK, headers, Json(json!({ "signed_in": true, "address": cur.user.address }))).into_response()
+    let body =
+        json!({ "signed_in": true, "address": cur.user.address, "role": cur.user.role, "csrf": cookie::csrf(&token) });
+    (StatusCode::OK, headers, Json(body)).into_response()
 }
 
 /// A wrong code: counted as a failed sign-in.
@@ -384,12 +392,16 @@ pub async fn second_factor_email(
 }
 
 pub async fn whoami(AxState(st): St, headers: HeaderMap) -> Response {
+    let csrf = cookie::token(&headers).map(|t| cookie::csrf(&t));
     match current(&st, &headers, Want::Any).await {
         Ok(cur) => Json(json!({
             "address": cur.user.address,
             "signed_in": !cur.session.pending,
             "two_factor": cur.user.totp_enabled,
             "expires": cur.session.expires,
+            "role": cur.user.role,
+            "protocols": cur.user.protocols,
+            "csrf": csrf,
         }))
         .into_response(),
         Err(r) => r,

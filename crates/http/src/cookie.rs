@@ -21,6 +21,16 @@ pub fn token_hash(token: &str) -> String {
     caravel_auth::secret_hash(token)
 }
 
+/// The anti-forgery token of a session (RFC-free "synchronizer token",
+/// derived so nothing more is stored): pages read it from the sign-in
+/// answer or `GET /api/v1/session` and send it as `X-CSRF-Token` with every
+/// request that changes something. Another site can make the browser send
+/// the cookie (it is HttpOnly, SameSite=Strict besides) but cannot read
+/// this.
+pub fn csrf(token: &str) -> String {
+    caravel_auth::secret_hash(&format!("caravel-csrf:{token}"))
+}
+
 /// The session token the request carries, if any.
 pub fn token(headers: &HeaderMap) -> Option<String> {
     headers

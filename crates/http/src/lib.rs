@@ -3,7 +3,9 @@
 //! passwords) that the web UI builds its pages on. axum over hyper, one
 //! connection at a time from the `net` listeners.
 
+mod admin_api;
 mod api;
+pub mod api_error;
 mod autoconfig;
 mod cookie;
 mod email_code;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use caravel_admin::Admin;
 use caravel_auth::Authenticator;
 use caravel_net::{Handler, Service, Session, Stream, Transport};
@@ -43,6 +45,27 @@ pub struct State {
     pub metrics_allow: Vec<caravel_config::Network>,
     /// The data directory, whose size `/metrics` reports.
     pub data_dir: Option<std::path::PathBuf>,
+    /// The doctor and trace (the binary provides them: they read the
+    /// configuration, DNS and the mail log).
+    pub troubleshoot: Option<Arc<dyn Troubleshoot>>,
+}
+
+/// Which messages `caravel trace` follows.
+#[derive(Debug, Clone)]
+pub enum TraceQuery {
+    MessageId(String),
+    From(String),
+    To(String),
+}
+
+/// The troubleshooter behind `/api/v1/doctor` and `/api/v1/trace`: the
+/// same checks and traces as `caravel doctor` and `caravel trace`, as the
+/// JSON they print with `--json`.
+#[async_trait]
+pub trait Troubleshoot: Send + Sync {
+    /// The server's checks (None) or one account's.
+    async fn doctor(&self, address: Option<String>) -> Result<serde_json::Value, String>;
+    async fn trace(&self, query: TraceQuery, last: usize) -> Result<serde_json::Value, String>;
 }
 
 /// Where a request came from (set per connection).
@@ -82,11 +105,55 @@ impl HttpServer {
             .route("/api/v1/2fa/confirm", post(api::confirm))
             .route("/api/v1/app-passwords", get(api::app_passwords).post(api::add_app_password))
             .route("/api/v1/app-passwords/{name}", delete(api::del_app_password))
+            .route("/api/v1/domains", get(admin_api::domains).post(admin_api::add_domain))
+            .route("/api/v1/domains/{name}", delete(admin_api::del_domain))
+            .route("/api/v1/domains/{name}/protocols", put(admin_api::domain_protocols))
+            .route("/api/v1/users", get(admin_api::users).post(admin_api::add_user))
+            .route(
+                "/api/v1/users/{address}",
+                get(admin_api::user).patch(admin_api::patch_user).delete(admin_api::del_user),
+            )
+            .route("/api/v1/users/{address}/unlock", post(admin_api::unlock_user))
+            .route("/api/v1/users/{address}/password", put(admin_api::set_password))
+            .route("/api/v1/aliases", get(admin_api::aliases).post(admin_api::add_alias))
+            .route("/api/v1/aliases/{alias}", delete(admin_api::del_alias))
+            .route("/api/v1/doctor", get(admin_api::doctor))
+            .route("/api/v1/doctor/{address}", get(admin_api::doctor_account))
+            .route("/api/v1/trace", get(admin_api::trace))
+            .layer(axum::middleware::from_fn(csrf_guard))
             .layer(DefaultBodyLimit::max(MAX_BODY))
             .layer(axum::middleware::map_response(no_store))
             .with_state(Arc::new(state));
         HttpServer { router }
     }
+}
+
+/// Requests that need no session, though a browser may send an old cookie
+/// with them: signing in, and the forgotten-password flow.
+const NO_SESSION: [&str; 3] = ["/api/v1/session", "/api/v1/password-reset", "/api/v1/password-reset/confirm"];
+
+/// Every request that changes something and carries a session cookie must
+/// carry the session's anti-forgery token too ([`cookie::csrf`]): a page
+/// of another site can make the browser send the cookie, not the token.
+async fn csrf_guard(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = req.method() == Method::POST && NO_SESSION.contains(&path);
+    if changes && path.starts_with("/api/") && !exempt {
+        if let Some(token) = cookie::token(req.headers()) {
+            let given = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let want = cookie::csrf(&token);
+            if !caravel_auth::constant_time_eq(given.as_bytes(), want.as_bytes()) {
+                return api_error::ApiError::forbidden(
+                    "This request lacks the page's X-CSRF-Token (from the sign-in answer or GET /api/v1/session).",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Answers carry secrets (codes, app passwords, the TOTP key): no cache
@@ -171,9 +238,12 @@ mod tests {
         let mut described: Vec<String> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
         described.push("/api/v1/openapi.json".into());
         let source = include_str!("lib.rs");
-        let mut routed: Vec<String> = source
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+        // Each `.route(` and the path string after it (on its line or the next).
+        let code = source.split("#[cfg(test)]").next().unwrap_or("");
+        let mut routed: Vec<String> = code
+            .split(".route(")
+            .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"'))
             .filter_map(|l| l.split('"').next())
             .map(str::to_string)
             .collect();

@@ -1080,6 +1080,12 @@ pub async fn protocol_switches_and_phone(s: &dyn Store) {
         .await
         .expect("update");
     assert_eq!(u.phone, None);
+    assert_eq!(u.role, Role::User, "a user by default");
+    let u = s
+        .update_user(&addr("old@example.com"), UserUpdate { role: Some(Role::DomainAdmin), ..Default::default() })
+        .await
+        .expect("update");
+    assert_eq!((u.role, u.protocols), (Role::DomainAdmin, smtp_off));
     assert!(s.set_domain_protocols("nowhere.test", smtp_off).await.is_err());
     for bits in 0..8 {
         assert_eq!(Protocols::from_off_bits(bits).off_bits(), bits);

@@ -124,6 +124,7 @@ pub struct User {
     pub protocols: Protocols,
     /// A mobile number for text-message codes (E.164, `+8613800138000`).
     pub phone: Option<String>,
+    pub role: Role,
     #[serde(skip)]
     pub password_hash: String,
 }
@@ -213,6 +214,34 @@ pub struct UserUpdate {
     pub protocols: Option<Protocols>,
     /// `Some(None)` removes the number.
     pub phone: Option<Option<String>>,
+    pub role: Option<Role>,
+}
+
+/// What an account may administer in the web console and the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Its own mail and settings only.
+    #[default]
+    User,
+    /// The accounts, aliases and settings of its own domain.
+    DomainAdmin,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::DomainAdmin => "domain-admin",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::User, Role::DomainAdmin, Role::Admin].into_iter().find(|r| r.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

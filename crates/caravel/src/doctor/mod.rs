@@ -8,6 +8,7 @@ use caravel_config::Config;
 use caravel_store::Store;
 
 mod account;
+mod server;
 
 use crate::antivirus::{av_limits, av_root};
 use crate::commands::{open_existing_store, print_json, CmdResult};
@@ -117,15 +118,22 @@ async fn quarantine(store: &dyn Store) -> Check {
     }
 }
 
-pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
-    let store = open_existing_store(config)?;
+/// Every check: the server's (no address) or one account's.
+pub async fn checks(config: &Config, store: &dyn Store, address: Option<&str>) -> Vec<Check> {
     let now = caravel_store::now_secs();
     let mut checks = vec![antivirus(config, now as u64)];
     checks.extend(clamd(config).await);
-    checks.push(quarantine(store.as_ref()).await);
-    if let Some(a) = address {
-        checks.extend(account::account(store.as_ref(), &a, now).await);
+    checks.push(quarantine(store).await);
+    match address {
+        Some(a) => checks.extend(account::account(store, a, now).await),
+        None => checks.extend(server::server(config, store, now).await),
     }
+    checks
+}
+
+pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
+    let store = open_existing_store(config)?;
+    let checks = checks(config, store.as_ref(), address.as_deref()).await;
     if json {
         print_json(&checks)?;
     } else {

@@ -155,7 +155,14 @@ pub async fn python_scenario_args(
 /// and CARAVEL_DB.
 pub fn admin_env(t: &caravel::testing::TestServer) -> Vec<(String, String)> {
     let config = t.dir.path().join("admin.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n[listen]\n", t.config.data_dir)).expect("config");
+    // The server's own resolvers: admin commands that look things up (the
+    // doctor) stay on loopback too.
+    let resolvers: Vec<String> = t.config.dns.resolvers.iter().map(|r| format!("{:?}", r.to_string())).collect();
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\ndns.resolvers = [{}]\n[listen]\n", t.config.data_dir, resolvers.join(", ")),
+    )
+    .expect("config");
     vec![
         ("CARAVEL_BIN".to_string(), BIN.to_string()),
         ("CARAVEL_CONFIG".to_string(), config.display().to_string()),

@@ -7,13 +7,13 @@ use super::mail::{blob_counts, release_blob_counts};
 use super::{found, SqliteStore};
 use crate::address::display_domain;
 use crate::{
-    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Protocols, Recipient, Result, SpecialUse,
+    now_secs, AccountId, Address, Alias, Directory, Domain, NewUser, Protocols, Recipient, Result, Role, SpecialUse,
     StoreError, User, UserUpdate,
 };
 
 const USER_COLUMNS: &str =
     "id, address, name, quota, used, recovery, failed_logins, locked_until, password_hash, totp_enabled, \
-     protocols_off, phone";
+     protocols_off, phone, role";
 
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -29,6 +29,7 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         totp_enabled: r.get(9)?,
         protocols: Protocols::from_off_bits(r.get(10)?),
         phone: r.get(11)?,
+        role: Role::parse(&r.get::<_, String>(12)?).unwrap_or_default(),
     })
 }
 
@@ -250,6 +251,9 @@ impl Directory for SqliteStore {
                 }
                 if let Some(p) = update.protocols {
                     c.execute("UPDATE accounts SET protocols_off = ?1 WHERE id = ?2", params![p.off_bits(), user.id])?;
+                }
+                if let Some(role) = update.role {
+                    c.execute("UPDATE accounts SET role = ?1 WHERE id = ?2", params![role.as_str(), user.id])?;
                 }
                 if let Some(phone) = update.phone {
                     c.execute("UPDATE accounts SET phone = ?1 WHERE id = ?2", params![phone, user.id])?;

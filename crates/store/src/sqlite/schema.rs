@@ -447,6 +447,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX mail_log_session ON mail_log(session);
     "#,
+    // 29: who administers what in the web console and the API: 'user',
+    // 'domain-admin' (the accounts of its own domain) or 'admin'.
+    r#"
+    ALTER TABLE accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+    "#,
 ];
 
 /// The schema version this build writes.

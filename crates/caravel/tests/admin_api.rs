@@ -1,0 +1,39 @@
+//! The administration API (domains, users, aliases, protocol switches,
+//! roles, the doctor and trace) over HTTP as the web console calls it:
+//! session cookie plus anti-forgery token, one JSON error shape, each role
+//! held to what it may do; and every operation of the OpenAPI document
+//! answering as documented.
+
+mod common;
+
+use caravel::testing::TestServer;
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/api_scenarios.py");
+
+async fn scenario(t: &TestServer, name: &str) {
+    common::python_scenario(SCENARIOS, name, t, common::admin_env(t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_manages_everything_with_the_anti_forgery_token() {
+    let t = TestServer::start().await;
+    scenario(&t, "admin").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_admin_manages_its_own_domain_only() {
+    let t = TestServer::start().await;
+    scenario(&t, "domain_admin").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_reads_its_own_account_doctor_and_trace() {
+    let t = TestServer::start().await;
+    scenario(&t, "user").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_documented_operation_answers() {
+    let t = TestServer::start().await;
+    scenario(&t, "every_endpoint_answers").await;
+}

@@ -1,0 +1,326 @@
+//! The administration API (`/api/v1/domains`, `/users`, `/aliases`,
+//! `/doctor`, `/trace`): what the CLI does, through the same admin service
+//! ([`caravel_admin::Admin`]), so both refuse the same input with the same
+//! words. Roles: an `admin` manages everything; a `domain-admin` the
+//! accounts and aliases of its own domain; a `user` reads its own account,
+//! doctor and trace only.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State as AxState};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use caravel_admin::{UserChanges, UserRequest};
+use caravel_store::{Address, Protocol, Role, User};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{Current, Full, JsonBody};
+use crate::api_error::ApiError;
+use crate::State;
+
+type St = AxState<Arc<State>>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// A signed-in account with an administrator's role.
+pub struct Manager(pub Current);
+
+impl FromRequestParts<Arc<State>> for Manager {
+    type Rejection = axum::response::Response;
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<State>) -> Result<Self, Self::Rejection> {
+        let Full(cur) = Full::from_request_parts(parts, st).await?;
+        if cur.user.role == Role::User {
+            return Err(axum::response::IntoResponse::into_response(ApiError::forbidden(
+                "This needs an administrator's account (caravel user set ADDRESS --role admin|domain-admin).",
+            )));
+        }
+        Ok(Manager(cur))
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(_, d)| d)
+}
+
+/// Whether `user` may manage things of `domain`.
+fn manages(user: &User, domain: &str) -> bool {
+    match user.role {
+        Role::Admin => true,
+        Role::DomainAdmin => domain_of(&user.address).eq_ignore_ascii_case(domain),
+        Role::User => false,
+    }
+}
+
+fn require(user: &User, domain: &str) -> Result<(), ApiError> {
+    if manages(user, domain) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!("{} does not administer {domain}.", user.address)))
+}
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    if user.role == Role::Admin {
+        return Ok(());
+    }
+    Err(ApiError::forbidden("This needs the server administrator's role (admin)."))
+}
+
+/// The domain of an address as the store keeps it (ASCII, lowercase).
+fn normalized_domain(address: &str) -> Result<String, ApiError> {
+    let d = domain_of(address.trim().trim_start_matches('@'));
+    caravel_store::address::normalize_domain(d).map_err(ApiError::bad_request)
+}
+
+// ---- domains ----
+
+pub async fn domains(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    let list = st.admin.domain_list().await?;
+    let visible: Vec<_> = list.into_iter().filter(|d| manages(&cur.user, &d.name)).collect();
+    Ok(Json(json!(visible)))
+}
+
+#[derive(Deserialize)]
+pub struct NewDomain {
+    name: String,
+}
+
+pub async fn add_domain(AxState(st): St, Manager(cur): Manager, JsonBody(d): JsonBody<NewDomain>) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!(st.admin.domain_add(&d.name).await?)))
+}
+
+pub async fn del_domain(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
+    require_admin(&cur.user)?;
+    st.admin.domain_del(&name).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+/// Protocol switches as JSON: `{"smtp": false}` changes only SMTP.
+#[derive(Deserialize, Default)]
+pub struct Switches {
+    smtp: Option<bool>,
+    imap: Option<bool>,
+    pop3: Option<bool>,
+}
+
+impl Switches {
+    fn changes(&self) -> Vec<(Protocol, bool)> {
+        [(Protocol::Smtp, self.smtp), (Protocol::Imap, self.imap), (Protocol::Pop3, self.pop3)]
+            .into_iter()
+            .filter_map(|(p, on)| on.map(|on| (p, on)))
+            .collect()
+    }
+}
+
+pub async fn domain_protocols(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(name): Path<String>,
+    JsonBody(s): JsonBody<Switches>,
+) -> ApiResult {
+    require(&cur.user, &normalized_domain(&name)?)?;
+    let protocols = st.admin.domain_protocols(&name, &s.changes()).await?;
+    Ok(Json(json!({ "domain": name, "protocols": protocols })))
+}
+
+// ---- users ----
+
+pub async fn users(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    let list = st.admin.user_list().await?;
+    let visible: Vec<&User> = list.iter().filter(|u| manages(&cur.user, domain_of(&u.address))).collect();
+    Ok(Json(json!(visible)))
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    address: String,
+    password: Option<String>,
+    name: Option<String>,
+    quota: Option<String>,
+}
+
+pub async fn add_user(AxState(st): St, Manager(cur): Manager, JsonBody(u): JsonBody<NewUser>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&u.address)?)?;
+    let req = UserRequest { address: u.address, password: u.password, name: u.name, quota: u.quota };
+    let (user, generated) = st.admin.user_add(req).await?;
+    Ok(Json(json!({ "user": user, "password": generated })))
+}
+
+/// The account `address`, if the caller may see it (itself, or as its
+/// administrator).
+async fn visible_user(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
+    let a = Address::parse(address).map_err(ApiError::bad_request)?;
+    let own = a.key() == Address::parse(&cur.user.address).map(|o| o.key()).unwrap_or_default();
+    if !own {
+        require(&cur.user, &a.domain)?;
+    }
+    st.store.get_user(&a).await?.ok_or_else(|| ApiError::not_found(format!("no user {a}")))
+}
+
+pub async fn user(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    Ok(Json(json!(visible_user(&st, &cur, &address).await?)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct UserPatch {
+    name: Option<String>,
+    quota: Option<String>,
+    recovery: Option<String>,
+    phone: Option<String>,
+    role: Option<Role>,
+    #[serde(flatten)]
+    switches: Switches,
+}
+
+pub async fn patch_user(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(address): Path<String>,
+    JsonBody(p): JsonBody<UserPatch>,
+) -> ApiResult {
+    let target = visible_user(&st, &cur, &address).await?;
+    require(&cur.user, domain_of(&target.address))?;
+    if let Some(role) = p.role {
+        // Only the server's administrator makes administrators of the
+        // server; nobody changes their own role.
+        if role == Role::Admin || target.role == Role::Admin {
+            require_admin(&cur.user)?;
+        }
+        if target.id == cur.user.id {
+            return Err(ApiError::forbidden("Nobody changes their own role; ask another administrator."));
+        }
+        st.admin.user_role(&target.address, role).await?;
+    }
+    let changes = p.switches.changes();
+    if !changes.is_empty() {
+        st.admin.user_protocols(&target.address, &changes).await?;
+    }
+    if let Some(phone) = p.phone.as_deref() {
+        st.admin.user_phone(&target.address, phone).await?;
+    }
+    if p.name.is_some() || p.quota.is_some() || p.recovery.is_some() {
+        let c = UserChanges { name: p.name, quota: p.quota, recovery: p.recovery };
+        st.admin.user_set(&target.address, c).await?;
+    }
+    Ok(Json(json!(visible_user(&st, &cur, &target.address).await?)))
+}
+
+pub async fn del_user(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
+    let target = visible_user(&st, &cur, &address).await?;
+    require(&cur.user, domain_of(&target.address))?;
+    if target.id == cur.user.id {
+        return Err(ApiError::forbidden("You cannot delete the account you are signed in with."));
+    }
+    st.admin.user_del(&target.address).await?;
+    Ok(Json(json!({ "deleted": target.address })))
+}
+
+pub async fn unlock_user(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&address)?)?;
+    st.admin.user_unlock(&address).await?;
+    Ok(Json(json!({ "unlocked": address })))
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    password: String,
+}
+
+/// An administrator sets a new password (the old sessions and app
+/// passwords end with it).
+pub async fn set_password(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(address): Path<String>,
+    JsonBody(p): JsonBody<NewPassword>,
+) -> ApiResult {
+    require(&cur.user, &normalized_domain(&address)?)?;
+    st.admin.user_passwd(&address, &p.password).await?;
+    Ok(Json(json!({ "changed": address })))
+}
+
+// ---- aliases ----
+
+pub async fn aliases(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    let list = st.admin.alias_list().await?;
+    let visible: Vec<_> = list.into_iter().filter(|a| manages(&cur.user, domain_of(&a.address))).collect();
+    Ok(Json(json!(visible)))
+}
+
+#[derive(Deserialize)]
+pub struct NewAlias {
+    alias: String,
+    targets: Vec<String>,
+}
+
+pub async fn add_alias(AxState(st): St, Manager(cur): Manager, JsonBody(a): JsonBody<NewAlias>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&a.alias)?)?;
+    Ok(Json(json!(st.admin.alias_add(&a.alias, &a.targets).await?)))
+}
+
+pub async fn del_alias(AxState(st): St, Manager(cur): Manager, Path(alias): Path<String>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&alias)?)?;
+    st.admin.alias_del(&alias).await?;
+    Ok(Json(json!({ "deleted": alias })))
+}
+
+// ---- troubleshooting ----
+
+fn troubleshooter(st: &State) -> Result<&Arc<dyn crate::Troubleshoot>, ApiError> {
+    st.troubleshoot.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "No troubleshooter here."))
+}
+
+/// The server's checks (administrators of the whole server).
+pub async fn doctor(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(troubleshooter(&st)?.doctor(None).await.map_err(ApiError::unavailable)?))
+}
+
+/// One account's checks: its own, or as its administrator.
+pub async fn doctor_account(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    let user = visible_user(&st, &cur, &address).await?;
+    Ok(Json(troubleshooter(&st)?.doctor(Some(user.address)).await.map_err(ApiError::unavailable)?))
+}
+
+#[derive(Deserialize)]
+pub struct TraceParams {
+    message_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    last: Option<usize>,
+}
+
+/// Mail of `address` may be traced by the address itself and its
+/// administrator; mail of an address that is no account here (a sender
+/// outside) by the server's administrator.
+async fn may_trace(st: &State, cur: &Current, address: &str) -> Result<(), ApiError> {
+    match visible_user(st, cur, address).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.status, StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST) => require_admin(&cur.user),
+        Err(e) => Err(e),
+    }
+}
+
+/// A message's path: by Message-ID for administrators of the server; by
+/// sender or recipient for that address's administrator or the address
+/// itself.
+pub async fn trace(AxState(st): St, Full(cur): Full, Query(q): Query<TraceParams>) -> ApiResult {
+    let query = match (q.message_id, q.from, q.to) {
+        (Some(id), _, _) => {
+            require_admin(&cur.user)?;
+            crate::TraceQuery::MessageId(id)
+        }
+        (None, Some(a), _) => {
+            may_trace(&st, &cur, &a).await?;
+            crate::TraceQuery::From(a)
+        }
+        (None, None, Some(a)) => {
+            may_trace(&st, &cur, &a).await?;
+            crate::TraceQuery::To(a)
+        }
+        (None, None, None) => return Err(ApiError::bad_request("Give message_id, from or to.")),
+    };
+    let last = q.last.unwrap_or(10).clamp(1, 100);
+    Ok(Json(troubleshooter(&st)?.trace(query, last).await.map_err(ApiError::bad_request)?))
+}
