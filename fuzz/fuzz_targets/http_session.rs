@@ -29,6 +29,7 @@ fn server() -> &'static Arc<HttpServer> {
             metrics_allow: caravel_config::Metrics::default().allow,
             data_dir: None,
             troubleshoot: None,
+            sms: None,
         }))
     })
 }

@@ -6,7 +6,6 @@ use caravel_antivirus::install::{check_sum, install, parse_sums, read_dir_files}
 use caravel_antivirus::{Engine, Finding};
 use caravel_config::Config;
 use caravel_store::{Quarantine, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::antivirus::{av_limits, av_root, release};
 use crate::cli::{AvCmd, QuarantineCmd};
@@ -87,15 +86,10 @@ const MAX_FILE: usize = 512 << 20;
 /// Bytes downloaded in one update, all files together.
 const MAX_DOWNLOAD: usize = 2 << 30;
 
-/// Plain HTTP only from this machine: the sums come from the same server as
-/// the files, so on the network a plain download could be swapped whole
-/// (an empty set would turn the scanner's signatures off).
-fn plain_http_allowed(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or("");
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(host, |(h, _)| h);
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+// Plain HTTP only from this machine: the sums come from the same server as
+// the files, so on the network a plain download could be swapped whole
+// (an empty set would turn the scanner's signatures off).
+use crate::web_client::plain_http_allowed;
 
 /// Downloads a SHA256SUMS list and every signature file it names (from the
 /// same directory), each checked against its sum.
@@ -120,47 +114,9 @@ async fn fetch(url: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(out)
 }
 
-/// A plain HTTP/1.1 GET (TLS for https://, with the system's roots): 200
-/// only, at most `max` bytes of body.
+/// A download for `av update`: 200 only, at most `max` bytes.
 async fn http_get(url: &str, max: usize) -> Result<Vec<u8>, String> {
-    let (tls, rest) = match url.split_once("://") {
-        Some(("https", r)) => (true, r),
-        Some(("http", r)) => (false, r),
-        _ => return Err(format!("{url}: only http:// and https:// are supported")),
-    };
-    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let host = hostport.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(hostport, |(h, _)| h);
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:{}", if tls { 443 } else { 80 })
-    };
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: Caravel\r\nConnection: close\r\n\r\n");
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("{url}: {e}"))?;
-        let mut response = Vec::new();
-        let limit = (max + 64 * 1024) as u64;
-        if tls {
-            let name =
-                tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-            let mut s = tokio_rustls::TlsConnector::from(caravel_delivery::mta_sts::verified_tls())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS with {host}: {e}"))?;
-            s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-            s.take(limit).read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-        } else {
-            let mut s = tcp;
-            s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-            s.take(limit).read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-        }
-        caravel_delivery::mta_sts::http_body(&response, max).map_err(|e| format!("{url}: {e}"))
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(120), work)
-        .await
-        .map_err(|_| format!("{url}: no answer in time"))?
+    crate::web_client::get(url, max, std::time::Duration::from_secs(120)).await
 }
 
 pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {

@@ -62,6 +62,9 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Text-message codes through [sms] webhook_url
+    #[command(subcommand)]
+    Sms(SmsCmd),
     /// A message's whole path: received, filtered, stored, queued, each delivery attempt, bounced
     #[command(group(clap::ArgGroup::new("which").required(true).args(["message_id", "from", "to"])))]
     Trace {
@@ -203,6 +206,12 @@ pub struct ProfileArgs {
     /// Time zone of working hours and auto-reply dates (Asia/Shanghai, +08:00)
     #[arg(long)]
     pub zone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SmsCmd {
+    /// Send a test code to NUMBER (international form, +86 ...) and say what the webhook answered
+    Test { number: String },
 }
 
 /// `on` or `off`.

@@ -12,6 +12,8 @@ pub mod personal_commands;
 mod router;
 pub mod security_commands;
 pub mod server;
+pub mod sms;
 pub mod spam_commands;
 pub mod testing;
 pub mod trace;
+pub mod web_client;

@@ -77,6 +77,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Spam(c) => spam_commands::spam(&config, c).await,
         Command::Av(c) => av_commands::av(&config, c).await,
         Command::Doctor { address, json } => caravel::doctor::run(&config, address, json.json).await,
+        Command::Sms(caravel::cli::SmsCmd::Test { number }) => caravel::sms::test(&config, &number).await,
         Command::Trace { message_id, from, to, last, json } => {
             let which = match (message_id, from, to) {
                 (Some(id), _, _) => caravel::trace::Which::MessageId(id),

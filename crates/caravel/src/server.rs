@@ -196,6 +196,7 @@ impl Server {
             metrics_allow: config.metrics.allow.clone(),
             data_dir: Some(config.data_dir.clone()),
             troubleshoot: Some(Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() })),
+            sms: crate::sms::Webhook::from_config(&config.sms).map(|w| Arc::new(w) as Arc<dyn caravel_http::SmsSender>),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
         let dane = if config.dns.dnssec {

@@ -9,6 +9,7 @@ mod delivery;
 mod mta_sts;
 mod network;
 mod reader;
+mod sms;
 mod spam;
 pub mod units;
 
@@ -22,6 +23,7 @@ pub use delivery::{Delivery, Relay};
 pub use mta_sts::{MtaSts, StsMode};
 pub use network::{Metrics, Network};
 use reader::Reader;
+pub use sms::{webhook_url_ok, Sms};
 pub use spam::{Spam, Thresholds as SpamThresholds};
 
 /// Everything the server and the admin commands need to know.
@@ -50,6 +52,7 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     pub mta_sts: MtaSts,
     pub metrics: Metrics,
+    pub sms: Sms,
 }
 
 /// `[imap]`: limits of the IMAP listeners.
@@ -348,6 +351,7 @@ impl Default for Config {
             quarantine: QuarantineConfig::default(),
             mta_sts: MtaSts::default(),
             metrics: Metrics::default(),
+            sms: Sms { timeout: Duration::from_secs(10), ..Sms::default() },
         }
     }
 }
@@ -423,6 +427,7 @@ impl Config {
                 "quarantine",
                 "mta_sts",
                 "metrics",
+                "sms",
             ],
         );
 
@@ -527,6 +532,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "quarantine") {
             antivirus::read_quarantine(&mut r, t, &mut cfg.quarantine);
+        }
+        if let Some(t) = r.table(root, "sms") {
+            sms::read(&mut r, t, &mut cfg.sms);
         }
         if let Some(t) = r.table(root, "metrics") {
             network::read_metrics(&mut r, t, &mut cfg.metrics);

@@ -297,3 +297,16 @@ fn metrics_section() {
     let e = format!("{:?}", Config::parse("[metrics]\nallow = [\"example.com\"]").expect_err("bad"));
     assert!(e.contains("metrics.allow"), "{e}");
 }
+
+#[test]
+fn sms_section() {
+    let c = Config::parse("[sms]\nwebhook_url = \"https://sms.example.com/send\"\ntoken = \"t0k\"\ntimeout = \"5s\"\n")
+        .expect("parses");
+    assert_eq!(c.sms.webhook_url.as_deref(), Some("https://sms.example.com/send"));
+    assert_eq!((c.sms.token.as_deref(), c.sms.timeout.as_secs()), (Some("t0k"), 5));
+    assert!(Config::parse("[sms]\nwebhook_url = \"http://127.0.0.1:9/x\"").is_ok(), "this machine may use http");
+    let d = Config::parse("").expect("defaults");
+    assert_eq!((d.sms.webhook_url.clone(), d.sms.timeout.as_secs()), (None, 10));
+    let e = format!("{:?}", Config::parse("[sms]\nwebhook_url = \"http://sms.example.com/send\"").expect_err("clear"));
+    assert!(e.contains("sms.webhook_url") && e.contains("https"), "{e}");
+}

@@ -202,12 +202,23 @@ fn parse_response(raw: &[u8]) -> Result<String, String> {
 /// The body of a `200` response, de-chunked, at most `max` bytes (for
 /// other small downloads, such as antivirus signature updates).
 pub fn http_body(raw: &[u8], max: usize) -> Result<Vec<u8>, String> {
+    match http_response(raw, max)? {
+        (200, body) => Ok(body),
+        (status, _) => Err(format!("the server answered {status}")),
+    }
+}
+
+/// The status and the de-chunked body (at most `max` bytes) of an HTTP/1.1
+/// response.
+pub fn http_response(raw: &[u8], max: usize) -> Result<(u16, Vec<u8>), String> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("not an HTTP response")?;
     let head = String::from_utf8_lossy(&raw[..end]);
-    let status = head.split("\r\n").next().unwrap_or("");
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("the server answered {status:?}"));
-    }
+    let status_line = head.split("\r\n").next().unwrap_or("");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("not an HTTP status line: {status_line:?}"))?;
     let chunked = head.split("\r\n").any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
             k.trim().eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
@@ -216,9 +227,9 @@ pub fn http_body(raw: &[u8], max: usize) -> Result<Vec<u8>, String> {
     let body = &raw[end + 4..];
     let body = if chunked { dechunk_max(body, max)? } else { body.to_vec() };
     if body.len() > max {
-        return Err("the file is too large".into());
+        return Err("the answer is too large".into());
     }
-    Ok(body)
+    Ok((status, body))
 }
 
 fn dechunk(body: &[u8]) -> Result<Vec<u8>, String> {

@@ -168,10 +168,13 @@ fn locked() -> Response {
     )
 }
 
-fn second_factors(user: &User) -> Vec<&'static str> {
+fn second_factors(st: &State, user: &User) -> Vec<&'static str> {
     let mut m = vec!["totp", "recovery"];
     if user.recovery.is_some() {
         m.push("email");
+    }
+    if user.phone.is_some() && st.sms.is_some() {
+        m.push("sms");
     }
     m
 }
@@ -221,7 +224,7 @@ pub async fn sign_in(
     cookie::set(&mut headers, &client, &token, lifetime);
     let csrf = cookie::csrf(&token);
     let body = if pending {
-        json!({ "signed_in": false, "address": user.address, "second_factor": second_factors(&user), "csrf": csrf })
+        json!({ "signed_in": false, "address": user.address, "second_factor": second_factors(&st, &user), "csrf": csrf })
     } else {
         json!({ "signed_in": true, "address": user.address, "role": user.role, "csrf": csrf })
     };
@@ -325,13 +328,36 @@ pub async fn second_factor_recovery(
     }
 }
 
+/// Where a sign-in code goes.
+enum Channel {
+    Email(String),
+    Sms(String, Arc<dyn crate::SmsSender>),
+}
+
 pub async fn send_email_code(AxState(st): St, Pending(cur): Pending) -> Response {
-    let (_gate, mut cur) = match gated(&st, cur).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
     let Some(recovery) = cur.user.recovery.clone() else {
         return error(StatusCode::BAD_REQUEST, "This account has no recovery address to send a code to.");
+    };
+    send_code(&st, cur, Channel::Email(recovery)).await
+}
+
+pub async fn send_sms_code(AxState(st): St, Pending(cur): Pending) -> Response {
+    let Some(sender) = st.sms.clone() else {
+        return error(StatusCode::BAD_REQUEST, "Text-message codes are not set up on this server ([sms] webhook_url).");
+    };
+    let Some(phone) = cur.user.phone.clone() else {
+        return error(StatusCode::BAD_REQUEST, "This account has no mobile number to send a code to.");
+    };
+    send_code(&st, cur, Channel::Sms(phone, sender)).await
+}
+
+/// One code per sign-in at a time, by email or text message: the same
+/// limits either way (a resend pause, a few codes per sign-in, a few wrong
+/// tries per code, ten minutes), checked by `second_factor_email`.
+async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
+    let (_gate, mut cur) = match gated(st, cur).await {
+        Ok(g) => g,
+        Err(r) => return r,
     };
     let now = now_secs();
     if cur.session.codes_sent >= email_code::MAX_SENT {
@@ -349,11 +375,32 @@ pub async fn send_email_code(AxState(st): St, Pending(cur): Pending) -> Response
     if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
         return unavailable(e);
     }
-    let message = email_code::code_message(&cur.user.address, &code);
-    if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, message).await {
-        return unavailable(e);
-    }
-    (StatusCode::ACCEPTED, Json(json!({ "sent_to": mask(&recovery) }))).into_response()
+    let sent_to = match channel {
+        Channel::Email(recovery) => {
+            let message = email_code::code_message(&cur.user.address, &code);
+            if let Err(e) = email_code::send(&st.store, &st.hostname, &recovery, message).await {
+                return unavailable(e);
+            }
+            mask(&recovery)
+        }
+        Channel::Sms(phone, sender) => {
+            if let Err(e) = sender.send_code(&phone, &code).await {
+                tracing::warn!(user = %cur.user.address, error = %e, "cannot send a text-message code");
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "The text message could not be sent; try your authenticator app or an emailed code.",
+                );
+            }
+            mask_phone(&phone)
+        }
+    };
+    (StatusCode::ACCEPTED, Json(json!({ "sent_to": sent_to }))).into_response()
+}
+
+/// `+86*******8000`.
+fn mask_phone(phone: &str) -> String {
+    let n = phone.chars().count();
+    phone.chars().enumerate().map(|(i, c)| if i < 3 || i + 4 >= n { c } else { '*' }).collect()
 }
 
 /// `a***@example.com`: enough to recognise, not to harvest.

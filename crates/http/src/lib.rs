@@ -48,6 +48,14 @@ pub struct State {
     /// The doctor and trace (the binary provides them: they read the
     /// configuration, DNS and the mail log).
     pub troubleshoot: Option<Arc<dyn Troubleshoot>>,
+    /// Text-message codes (`[sms] webhook_url`); None: not offered.
+    pub sms: Option<Arc<dyn SmsSender>>,
+}
+
+/// Sends a sign-in code by text message (the binary provides the webhook).
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    async fn send_code(&self, to: &str, code: &str) -> Result<(), String>;
 }
 
 /// Which messages `caravel trace` follows.
@@ -97,6 +105,8 @@ impl HttpServer {
             .route("/api/v1/session/recovery", post(api::second_factor_recovery))
             .route("/api/v1/session/email-code", post(api::send_email_code))
             .route("/api/v1/session/email", post(api::second_factor_email))
+            .route("/api/v1/session/sms-code", post(api::send_sms_code))
+            .route("/api/v1/session/sms", post(api::second_factor_email))
             .route("/api/v1/sign-out-everywhere", post(api::sign_out_everywhere))
             .route("/api/v1/password-reset", post(api::password_reset))
             .route("/api/v1/password-reset/confirm", post(api::password_reset_confirm))

@@ -240,5 +240,75 @@ def https_cookie_is_secure():
     expect(status == 401, "signed out everywhere")
 
 
+def sms_sign_in():
+    """The second factor by text message, through a webhook on this
+    machine standing in for the SMS provider."""
+    import http.server
+    import threading
+    got = []
+    fail = {"now": False}
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(500 if fail["now"] else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.HTTPServer((HOST, int(os.environ["SMS_PORT"])), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+
+    uri = caravel("2fa", "enroll", BOB).strip().splitlines()[-1]
+    caravel("2fa", "confirm", BOB, totp(uri))
+    # No number yet: no text messages offered.
+    b = Browser()
+    status, body = b.call("POST", "/api/v1/session", {"address": BOB, "password": BOB_PASSWORD})
+    expect(status == 200 and "sms" not in body["second_factor"], f"{body}")
+    status, body = b.call("POST", "/api/v1/session/sms-code")
+    expect(status == 400 and "no mobile number" in body["error"], f"{status} {body}")
+
+    out = caravel("user", "set", BOB, "--phone", "+86 138 0013 8000")
+    expect("+8613800138000" in out, out)
+    out = caravel("sms", "test", "+86 138 0013 8000")
+    expect("took a test message" in out and got[-1][2]["purpose"] == "test", f"{out} {got}")
+
+    b = Browser()
+    status, body = b.call("POST", "/api/v1/session", {"address": BOB, "password": BOB_PASSWORD})
+    expect(status == 200 and not body["signed_in"] and "sms" in body["second_factor"], f"{body}")
+    status, body = b.call("POST", "/api/v1/session/sms-code")
+    expect(status == 202 and body["sent_to"] == "+86*******8000", f"{status} {body}")
+    path, auth, msg = got[-1]
+    expect(path == "/send" and auth == "Bearer hook-secret", f"{path} {auth}")
+    expect(msg["to"] == "+8613800138000" and msg["purpose"] == "sign-in" and re.fullmatch(r"\d{6}", msg["code"])
+           and msg["code"] in msg["text"], f"{msg}")
+    code = msg["code"]
+    status, body = b.call("POST", "/api/v1/session/sms-code")
+    expect(status == 429 and "wait a minute" in body["error"], f"one code a minute: {status} {body}")
+    wrong = "000000" if code != "000000" else "111111"
+    status, body = b.call("POST", "/api/v1/session/sms", {"code": wrong})
+    expect(status == 400 and "not right" in body["error"], f"{status} {body}")
+    status, body = b.call("GET", "/api/v1/app-passwords")
+    expect(status == 401, "nothing before the code")
+    status, body = b.call("POST", "/api/v1/session/sms", {"code": code})
+    expect(status == 200 and body["signed_in"], f"{status} {body}")
+    status, body = b.call("GET", "/api/v1/session")
+    expect(status == 200 and body["signed_in"], f"{body}")
+
+    # The code belonged to that sign-in: a new one cannot use it.
+    c = Browser()
+    c.call("POST", "/api/v1/session", {"address": BOB, "password": BOB_PASSWORD})
+    status, body = c.call("POST", "/api/v1/session/sms", {"code": code})
+    expect(status == 400, f"replayed code: {status} {body}")
+    # The provider failing: said in plain words.
+    fail["now"] = True
+    status, body = c.call("POST", "/api/v1/session/sms-code")
+    expect(status == 502 and "could not be sent" in body["error"], f"{status} {body}")
+    hook.shutdown()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
