@@ -87,8 +87,24 @@ fn is_mail(e: &MailEvent) -> bool {
     !matches!(e.kind, EventKind::SignInFailed | EventKind::Locked | EventKind::Banned)
 }
 
-/// The messages `which` names, the newest `last`, oldest first.
-pub async fn traces(store: &dyn Store, which: &Which, last: usize) -> Result<Vec<Trace>, String> {
+/// Whether `address` is `scope` (an address) or in it (a domain).
+fn address_in_scope(address: &str, scope: &str) -> bool {
+    match scope.contains('@') {
+        true => address.eq_ignore_ascii_case(scope),
+        false => address.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(scope)),
+    }
+}
+
+/// An event a caller limited to `scope` may see: one it sent or received
+/// (a message's other recipients, Bcc ones included, are not its business).
+fn event_in_scope(e: &MailEvent, scope: &str) -> bool {
+    [&e.sender, &e.recipient].into_iter().flatten().any(|a| address_in_scope(a, scope))
+}
+
+/// The messages `which` names, the newest `last`, oldest first; with
+/// `scope`, only the events of that address or domain (the Message-ID a
+/// sender wrote must not open other people's events).
+pub async fn traces(store: &dyn Store, which: &Which, last: usize, scope: Option<&str>) -> Result<Vec<Trace>, String> {
     let e = |e: caravel_store::StoreError| e.to_string();
     let seed_query = match which {
         Which::MessageId(id) => {
@@ -126,7 +142,10 @@ pub async fn traces(store: &dyn Store, which: &Which, last: usize) -> Result<Vec
             }
             (None, None) => vec![seed.clone()],
         };
-        events.retain(is_mail);
+        events.retain(|e| is_mail(e) && scope.is_none_or(|s| event_in_scope(e, s)));
+        if events.is_empty() {
+            continue;
+        }
         events.sort_by_key(|e| e.ts);
         out.push(Trace {
             message_id: seed.message_id.clone(),
@@ -141,7 +160,7 @@ pub async fn traces(store: &dyn Store, which: &Which, last: usize) -> Result<Vec
 
 pub async fn run(config: &Config, which: Which, last: usize, json: bool) -> CmdResult {
     let store = open_existing_store(config)?;
-    let traces = traces(store.as_ref(), &which, last.max(1)).await?;
+    let traces = traces(store.as_ref(), &which, last.max(1), None).await?;
     if json {
         return print_json(&traces);
     }
@@ -173,18 +192,23 @@ pub struct Troubleshooter {
 
 #[async_trait::async_trait]
 impl caravel_http::Troubleshoot for Troubleshooter {
-    async fn doctor(&self, address: Option<String>) -> Result<serde_json::Value, String> {
-        let checks = crate::doctor::checks(&self.config, self.store.as_ref(), address.as_deref()).await;
+    async fn doctor(&self, address: Option<String>, server_parts: bool) -> Result<serde_json::Value, String> {
+        let checks = crate::doctor::checks(&self.config, self.store.as_ref(), address.as_deref(), server_parts).await;
         serde_json::to_value(checks).map_err(|e| e.to_string())
     }
 
-    async fn trace(&self, query: caravel_http::TraceQuery, last: usize) -> Result<serde_json::Value, String> {
+    async fn trace(
+        &self,
+        query: caravel_http::TraceQuery,
+        last: usize,
+        scope: Option<String>,
+    ) -> Result<serde_json::Value, String> {
         let which = match query {
             caravel_http::TraceQuery::MessageId(id) => Which::MessageId(id),
             caravel_http::TraceQuery::From(a) => Which::From(a),
             caravel_http::TraceQuery::To(a) => Which::To(a),
         };
-        let traces = traces(self.store.as_ref(), &which, last).await?;
+        let traces = traces(self.store.as_ref(), &which, last, scope.as_deref()).await?;
         serde_json::to_value(traces).map_err(|e| e.to_string())
     }
 }

@@ -28,17 +28,16 @@ pub async fn request(
         Some(("http", r)) => (false, r),
         _ => return Err(format!("{url}: only http:// and https:// are supported")),
     };
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("{url:?}: a URL with spaces or control characters"));
+    }
     let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
-    if hostport.is_empty() || hostport.contains(['@', ' ']) || path.contains([' ', '\r', '\n']) {
+    if hostport.is_empty() || hostport.contains('@') {
         return Err(format!("{url}: not a URL this client takes"));
     }
-    let host = hostport.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(hostport, |(h, _)| h);
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:{}", if tls { 443 } else { 80 })
-    };
+    let (host, port) = host_and_port(hostport, if tls { 443 } else { 80 })?;
+    let addr = format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.to_string() });
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: Caravel\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -76,10 +75,42 @@ pub async fn request(
     tokio::time::timeout(timeout, work).await.map_err(|_| format!("{url}: no answer in time"))?
 }
 
+/// `example.com`, `example.com:8443`, `[::1]`, `[::1]:8080`: the host (an
+/// IPv6 literal without brackets) and the port.
+fn host_and_port(hostport: &str, default: u16) -> Result<(&str, u16), String> {
+    let bad = || format!("{hostport}: not a host and port");
+    if let Some(rest) = hostport.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host, p.parse().map_err(|_| bad())?)),
+            None if after.is_empty() => Ok((host, default)),
+            None => Err(bad()),
+        };
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => Ok((h, p.parse().map_err(|_| bad())?)),
+        None => Ok((hostport, default)),
+    }
+}
+
 /// A GET that must answer 200.
 pub async fn get(url: &str, max: usize, timeout: Duration) -> Result<Vec<u8>, String> {
     match request("GET", url, &[], &[], max, timeout).await? {
         (200, body) => Ok(body),
         (status, _) => Err(format!("{url}: the server answered {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_port;
+
+    #[test]
+    fn hosts_ports_and_ipv6_literals() {
+        assert_eq!(host_and_port("example.com", 443), Ok(("example.com", 443)));
+        assert_eq!(host_and_port("example.com:8443", 443), Ok(("example.com", 8443)));
+        assert_eq!(host_and_port("[::1]", 80), Ok(("::1", 80)));
+        assert_eq!(host_and_port("[::1]:8080", 80), Ok(("::1", 8080)));
+        assert!(host_and_port("[::1", 80).is_err() && host_and_port("h:x", 80).is_err());
     }
 }

@@ -57,7 +57,7 @@ fn is_private(ip: IpAddr) -> bool {
 }
 
 /// A listing answer (not an error code).
-fn listed(answers: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+pub fn listed(answers: &[Ipv4Addr]) -> Option<Ipv4Addr> {
     answers.iter().copied().find(|a| a.octets()[0] == 127 && a.octets()[..3] != [127, 255, 255])
 }
 

@@ -66,6 +66,29 @@ fn require_admin(user: &User) -> Result<(), ApiError> {
     Err(ApiError::forbidden("This needs the server administrator's role (admin)."))
 }
 
+/// Whether `cur` may change the account `target`: its own, or as the
+/// administrator of its domain, and never an account that holds as much
+/// power or more (a domain admin cannot reset the server admin's password
+/// or recovery address, nor another domain admin's).
+fn may_change(cur: &User, target: &User) -> Result<(), ApiError> {
+    if cur.id == target.id {
+        return Ok(());
+    }
+    require(cur, domain_of(&target.address))?;
+    let outranked = match cur.role {
+        Role::Admin => false,
+        Role::DomainAdmin => target.role != Role::User,
+        Role::User => true,
+    };
+    if outranked {
+        return Err(ApiError::forbidden(format!(
+            "{} is an administrator too: only the server's administrator changes it.",
+            target.address
+        )));
+    }
+    Ok(())
+}
+
 /// The domain of an address as the store keeps it (ASCII, lowercase).
 fn normalized_domain(address: &str) -> Result<String, ApiError> {
     let d = domain_of(address.trim().trim_start_matches('@'));
@@ -181,6 +204,7 @@ pub async fn patch_user(
 ) -> ApiResult {
     let target = visible_user(&st, &cur, &address).await?;
     require(&cur.user, domain_of(&target.address))?;
+    may_change(&cur.user, &target)?;
     if let Some(role) = p.role {
         // Only the server's administrator makes administrators of the
         // server; nobody changes their own role.
@@ -208,17 +232,18 @@ pub async fn patch_user(
 
 pub async fn del_user(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
     let target = visible_user(&st, &cur, &address).await?;
-    require(&cur.user, domain_of(&target.address))?;
     if target.id == cur.user.id {
         return Err(ApiError::forbidden("You cannot delete the account you are signed in with."));
     }
+    may_change(&cur.user, &target)?;
     st.admin.user_del(&target.address).await?;
     Ok(Json(json!({ "deleted": target.address })))
 }
 
 pub async fn unlock_user(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
-    require(&cur.user, &normalized_domain(&address)?)?;
-    st.admin.user_unlock(&address).await?;
+    let target = visible_user(&st, &cur, &address).await?;
+    may_change(&cur.user, &target)?;
+    st.admin.user_unlock(&target.address).await?;
     Ok(Json(json!({ "unlocked": address })))
 }
 
@@ -235,8 +260,9 @@ pub async fn set_password(
     Path(address): Path<String>,
     JsonBody(p): JsonBody<NewPassword>,
 ) -> ApiResult {
-    require(&cur.user, &normalized_domain(&address)?)?;
-    st.admin.user_passwd(&address, &p.password).await?;
+    let target = visible_user(&st, &cur, &address).await?;
+    may_change(&cur.user, &target)?;
+    st.admin.user_passwd(&target.address, &p.password).await?;
     Ok(Json(json!({ "changed": address })))
 }
 
@@ -274,13 +300,15 @@ fn troubleshooter(st: &State) -> Result<&Arc<dyn crate::Troubleshoot>, ApiError>
 /// The server's checks (administrators of the whole server).
 pub async fn doctor(AxState(st): St, Manager(cur): Manager) -> ApiResult {
     require_admin(&cur.user)?;
-    Ok(Json(troubleshooter(&st)?.doctor(None).await.map_err(ApiError::unavailable)?))
+    Ok(Json(troubleshooter(&st)?.doctor(None, true).await.map_err(ApiError::unavailable)?))
 }
 
 /// One account's checks: its own, or as its administrator.
 pub async fn doctor_account(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
     let user = visible_user(&st, &cur, &address).await?;
-    Ok(Json(troubleshooter(&st)?.doctor(Some(user.address)).await.map_err(ApiError::unavailable)?))
+    let server_parts = cur.user.role == Role::Admin;
+    let checks = troubleshooter(&st)?.doctor(Some(user.address), server_parts).await;
+    Ok(Json(checks.map_err(ApiError::unavailable)?))
 }
 
 #[derive(Deserialize)]
@@ -322,5 +350,12 @@ pub async fn trace(AxState(st): St, Full(cur): Full, Query(q): Query<TraceParams
         (None, None, None) => return Err(ApiError::bad_request("Give message_id, from or to.")),
     };
     let last = q.last.unwrap_or(10).clamp(1, 100);
-    Ok(Json(troubleshooter(&st)?.trace(query, last).await.map_err(ApiError::bad_request)?))
+    // Only what the caller may see of each message: the events of its
+    // own address (a user), of its domain (a domain admin), or all.
+    let scope = match cur.user.role {
+        Role::Admin => None,
+        Role::DomainAdmin => Some(domain_of(&cur.user.address).to_string()),
+        Role::User => Some(cur.user.address.clone()),
+    };
+    Ok(Json(troubleshooter(&st)?.trace(query, last, scope).await.map_err(ApiError::unavailable)?))
 }

@@ -355,11 +355,17 @@ pub async fn send_sms_code(AxState(st): St, Pending(cur): Pending) -> Response {
 /// limits either way (a resend pause, a few codes per sign-in, a few wrong
 /// tries per code, ten minutes), checked by `second_factor_email`.
 async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
-    let (_gate, mut cur) = match gated(st, cur).await {
+    let (gate, mut cur) = match gated(st, cur).await {
         Ok(g) => g,
         Err(r) => return r,
     };
     let now = now_secs();
+    if matches!(channel, Channel::Sms(..)) && !sms_allowed(cur.user.id, now) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many text messages for this account today; use the authenticator app or an emailed code.",
+        );
+    }
     if cur.session.codes_sent >= email_code::MAX_SENT {
         return error(StatusCode::TOO_MANY_REQUESTS, "Too many codes for this sign-in; start again later.");
     }
@@ -375,6 +381,9 @@ async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
     if let Err(e) = st.store.update_web_session(&cur.token_hash, cur.session).await {
         return unavailable(e);
     }
+    // Sending may wait on the SMS provider: the account's other sign-ins
+    // (its mail programs) must not wait with it.
+    drop(gate);
     let sent_to = match channel {
         Channel::Email(recovery) => {
             let message = email_code::code_message(&cur.user.address, &code);
@@ -395,6 +404,27 @@ async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
         }
     };
     (StatusCode::ACCEPTED, Json(json!({ "sent_to": sent_to }))).into_response()
+}
+
+/// Text messages cost money and a sign-in's limits reset with a new
+/// sign-in: at most this many per account per day (kept in memory).
+const SMS_PER_DAY: usize = 10;
+
+fn sms_allowed(account: caravel_store::AccountId, now: i64) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SENT: OnceLock<Mutex<HashMap<caravel_store::AccountId, Vec<i64>>>> = OnceLock::new();
+    let mut sent = SENT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    sent.retain(|_, times| {
+        times.retain(|t| now - t < 86_400);
+        !times.is_empty()
+    });
+    let times = sent.entry(account).or_default();
+    if times.len() >= SMS_PER_DAY {
+        return false;
+    }
+    times.push(now);
+    true
 }
 
 /// `+86*******8000`.

@@ -71,9 +71,12 @@ pub enum TraceQuery {
 /// JSON they print with `--json`.
 #[async_trait]
 pub trait Troubleshoot: Send + Sync {
-    /// The server's checks (None) or one account's.
-    async fn doctor(&self, address: Option<String>) -> Result<serde_json::Value, String>;
-    async fn trace(&self, query: TraceQuery, last: usize) -> Result<serde_json::Value, String>;
+    /// The server's checks (None) or one account's; `server_parts`: with
+    /// the antivirus and quarantine checks (for the server's administrator).
+    async fn doctor(&self, address: Option<String>, server_parts: bool) -> Result<serde_json::Value, String>;
+    /// `scope`: only events whose sender or recipient is this address, or
+    /// in this domain (no `@`); None: every event.
+    async fn trace(&self, query: TraceQuery, last: usize, scope: Option<String>) -> Result<serde_json::Value, String>;
 }
 
 /// Where a request came from (set per connection).

@@ -27,9 +27,16 @@ pub async fn metrics(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Response {
-    if !st.metrics_allow.iter().any(|n| n.contains(client.ip)) {
-        let text =
-            format!("Metrics are not served to {}: add it to [metrics] allow in the configuration.\n", client.ip);
+    // Behind a reverse proxy on this machine every request comes from
+    // 127.0.0.1: one the proxy forwarded is not from here.
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"].iter().any(|h| headers.contains_key(*h));
+    if forwarded || !st.metrics_allow.iter().any(|n| n.contains(client.ip)) {
+        let text = match forwarded {
+            true => "Metrics are not served through a proxy: scrape the server's own address.\n".to_string(),
+            false => {
+                format!("Metrics are not served to {}: add it to [metrics] allow in the configuration.\n", client.ip)
+            }
+        };
         return (StatusCode::FORBIDDEN, [(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
     }
     let m = caravel_metrics::global();

@@ -994,6 +994,9 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         .await
         .expect("events");
     assert_eq!(logged.len(), 2, "one event per recipient: {logged:?}");
+    let q = |kind| EventQuery { recipient: Some("alice@example.com".into()), kind: Some(kind), ..Default::default() };
+    assert_eq!(s.events(q(EventKind::Quarantined)).await.expect("events").len(), 2);
+    assert!(s.events(q(EventKind::Rejected)).await.expect("events").is_empty(), "only the kind asked");
     assert!(logged.iter().all(|e| e.kind == EventKind::Quarantined && e.detail.contains("reason 1")), "{logged:?}");
     assert_eq!(list[1].kind, HeldKind::Virus);
     assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com"]);

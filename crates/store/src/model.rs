@@ -675,6 +675,8 @@ pub struct EventQuery {
     pub session: Option<String>,
     /// Only events at or after this time (Unix milliseconds).
     pub since: Option<i64>,
+    /// Only events of this kind.
+    pub kind: Option<EventKind>,
     /// The newest `limit` events (still returned oldest first).
     pub newest: bool,
     pub limit: usize,

@@ -37,9 +37,21 @@ pub async fn account(store: &dyn Store, address: &str, now: i64) -> Vec<Check> {
         }
         Err(e) => return vec![check("account", Status::Fail, e.to_string(), None)],
     };
+    // One query per kind of event: a busy mailbox's deliveries must not
+    // push its sign-in failures out of the newest few hundred.
     let since = (now - RECENT_DAYS * 86_400) * 1000;
-    let to_them = recent(store, EventQuery { recipient: Some(user.address.clone()), ..query(since) }).await;
-    let from_them = recent(store, EventQuery { sender: Some(user.address.clone()), ..query(since) }).await;
+    let mut to_them = Vec::new();
+    for kind in [EventKind::SignInFailed, EventKind::Rejected, EventKind::Received, EventKind::Quarantined] {
+        let q = EventQuery { recipient: Some(user.address.clone()), kind: Some(kind), ..query(since) };
+        to_them.extend(recent(store, q).await);
+    }
+    let mut from_them = Vec::new();
+    for kind in [EventKind::Bounced, EventKind::Deferred, EventKind::Rejected] {
+        let q = EventQuery { sender: Some(user.address.clone()), kind: Some(kind), ..query(since) };
+        from_them.extend(recent(store, q).await);
+    }
+    to_them.sort_by_key(|e| e.ts);
+    from_them.sort_by_key(|e| e.ts);
     let mut out = vec![check("account", Status::Ok, format!("{} exists", user.address), None)];
     out.push(lock(&user, &to_them, now));
     out.push(sign_in_failures(&user, &to_them, now));

@@ -118,12 +118,20 @@ async fn quarantine(store: &dyn Store) -> Check {
     }
 }
 
-/// Every check: the server's (no address) or one account's.
-pub async fn checks(config: &Config, store: &dyn Store, address: Option<&str>) -> Vec<Check> {
+/// Every check: the server's (no address) or one account's; with
+/// `server_parts` the antivirus and quarantine too (not for a user asking
+/// about itself: the signatures' load is work, and not its business).
+pub async fn checks(config: &Config, store: &dyn Store, address: Option<&str>, server_parts: bool) -> Vec<Check> {
     let now = caravel_store::now_secs();
-    let mut checks = vec![antivirus(config, now as u64)];
-    checks.extend(clamd(config).await);
-    checks.push(quarantine(store).await);
+    let mut checks = Vec::new();
+    if server_parts {
+        // Loading the signatures reads and parses files: off the runtime.
+        let c = config.clone();
+        let av = tokio::task::spawn_blocking(move || antivirus(&c, now as u64)).await;
+        checks.push(av.unwrap_or_else(|e| check("antivirus", Status::Fail, format!("the check failed: {e}"), None)));
+        checks.extend(clamd(config).await);
+        checks.push(quarantine(store).await);
+    }
     match address {
         Some(a) => checks.extend(account::account(store, a, now).await),
         None => checks.extend(server::server(config, store, now).await),
@@ -133,7 +141,7 @@ pub async fn checks(config: &Config, store: &dyn Store, address: Option<&str>) -
 
 pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
     let store = open_existing_store(config)?;
-    let checks = checks(config, store.as_ref(), address.as_deref()).await;
+    let checks = checks(config, store.as_ref(), address.as_deref(), true).await;
     if json {
         print_json(&checks)?;
     } else {

@@ -173,9 +173,11 @@ async fn block_lists(config: &Config, dns: &caravel_dns::Resolver, ips: &[IpAddr
         let o = v4.octets();
         for zone in &config.spam.dnsbl {
             let name = format!("{}.{}.{}.{}.{zone}", o[3], o[2], o[1], o[0]);
+            // 127.255.255.x are the lists' error codes (a refused public
+            // resolver), not listings.
             if let Ok(answers) = dns.ipv4(&name).await {
-                if answers.iter().any(|a| a.octets()[0] == 127) {
-                    listed.push(format!("{ip} on {zone}"));
+                if let Some(code) = caravel_filter::dnsbl::listed(&answers) {
+                    listed.push(format!("{ip} on {zone} ({code})"));
                 }
             }
         }
@@ -262,6 +264,14 @@ async fn spf(dns: &caravel_dns::Resolver, host: &str, domain: &str, ips: &[IpAdd
             Some(fix),
         );
     };
+    if ips.is_empty() {
+        return check(
+            "spf",
+            Status::Warn,
+            format!("{domain}: \"{record}\" cannot be checked: the host name has no address"),
+            None,
+        );
+    }
     let mut refused = Vec::new();
     for ip in ips {
         let out =

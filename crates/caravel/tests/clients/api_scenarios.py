@@ -144,6 +144,18 @@ def domain_admin():
     status, checks = b.call("GET", "/api/v1/doctor/eve@example.test")
     expect(status == 200 and any(c["name"] == "protocols" and c["status"] == "warn" for c in checks), checks)
     refused(b.call("GET", f"/api/v1/trace?to={q(CAROL)}"), 403, "")
+    # The server's administrator (alice) is in bob's domain, and out of
+    # his reach: no password reset, no recovery address or number of his
+    # choosing (the way to take an account), no unlock, no delete.
+    for method, path, body in [
+        ("PUT", f"/api/v1/users/{q(USER)}/password", {"password": "Taken-Over-2026-x"}),
+        ("PATCH", f"/api/v1/users/{q(USER)}", {"recovery": "bob@example.test"}),
+        ("PATCH", f"/api/v1/users/{q(USER)}", {"phone": "+86 138 0000 0000"}),
+        ("POST", f"/api/v1/users/{q(USER)}/unlock", None),
+        ("DELETE", f"/api/v1/users/{q(USER)}", None),
+    ]:
+        refused(b.call(method, path, body), 403, "administrator too")
+    expect(Session(USER, PASSWORD).csrf, "alice's password still works")
     expect(b.call("DELETE", "/api/v1/users/eve@example.test")[0] == 200, "deleted")
     print("domain admin ok")
 
@@ -160,7 +172,21 @@ def user():
     refused(c.call("GET", f"/api/v1/users/{q(USER)}"), 403, "")
     refused(c.call("PATCH", f"/api/v1/users/{q(CAROL)}", {"role": "admin"}), 403, "administrator")
     status, checks = c.call("GET", f"/api/v1/doctor/{q(CAROL)}")
-    expect(status == 200 and {"account", "sign-in", "protocols", "sending"} <= {x["name"] for x in checks}, checks)
+    names = {x["name"] for x in checks}
+    expect(status == 200 and {"account", "sign-in", "protocols", "sending"} <= names, checks)
+    expect(not names & {"antivirus", "clamd", "quarantine"}, f"the server's parts are the admin's: {names}")
+    # A Message-ID is the sender's to write: one copied from another
+    # message must not show carol that message's other events.
+    import smtplib
+    for to in (USER, CAROL):
+        s = smtplib.SMTP(HOST, port("SMTP_PORT"))
+        s.sendmail("buyer@partner.test", [to], (f"From: buyer@partner.test\r\nTo: {to}\r\nSubject: offer\r\n"
+                                               "Message-ID: <offer-77@partner.test>\r\n\r\nPrices.\r\n").encode())
+        s.quit()
+    status, traces = c.call("GET", f"/api/v1/trace?to={q(CAROL)}")
+    expect(status == 200 and traces, traces)
+    seen = [st.get("recipient") for t in traces for st in t["steps"]]
+    expect(CAROL in seen and USER not in seen, f"only carol's own events: {seen}")
     refused(c.call("GET", f"/api/v1/doctor/{q(USER)}"), 403, "")
     status, traces = c.call("GET", f"/api/v1/trace?to={q(CAROL)}")
     expect(status == 200 and isinstance(traces, list), traces)

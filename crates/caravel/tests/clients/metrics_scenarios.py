@@ -25,9 +25,11 @@ from common import HOST, PASSWORD, USER, ctx, expect, port
 HTTP, SMTP, IMAPS = port("HTTP_PORT"), port("SMTP_PORT"), port("IMAPS_PORT")
 
 
-def scrape(accept=None):
+def scrape(accept=None, headers=None):
     c = http.client.HTTPConnection(HOST, HTTP, timeout=10)
-    c.request("GET", "/metrics", headers={"Accept": accept} if accept else {})
+    h = {"Accept": accept} if accept else {}
+    h.update(headers or {})
+    c.request("GET", "/metrics", headers=h)
     r = c.getresponse()
     body = r.read().decode()
     c.close()
@@ -113,6 +115,10 @@ def counts_what_happened():
     expect(status == 200 and ctype.startswith("application/openmetrics-text"), ctype)
     om, _ = samples(text, openmetrics_families)
     expect(value(om, "caravel_messages_received_total", service="smtp") >= 1, "OpenMetrics parse")
+    # Through a reverse proxy on this machine the peer is 127.0.0.1: what
+    # the proxy forwards is not from here.
+    status, _, text = scrape(headers={"X-Forwarded-For": "203.0.113.9"})
+    expect(status == 403 and "proxy" in text, f"forwarded: {status} {text}")
     print("metrics ok")
 
 

@@ -904,21 +904,23 @@ impl MailLog for SqliteStore {
                 "SELECT ts, kind, message_id, sender, recipient, detail, session FROM mail_log
                  WHERE (?1 IS NULL OR message_id = ?1) AND (?2 IS NULL OR sender = ?2 COLLATE NOCASE)
                    AND (?3 IS NULL OR recipient = ?3 COLLATE NOCASE) AND (?4 IS NULL OR session = ?4)
-                   AND (?5 IS NULL OR ts >= ?5)
-                 ORDER BY id {order} LIMIT ?6"
+                   AND (?5 IS NULL OR ts >= ?5) AND (?6 IS NULL OR kind = ?6)
+                 ORDER BY id {order} LIMIT ?7"
             ))?;
-            let rows = st.query_map(params![q.message_id, q.sender, q.recipient, q.session, q.since, limit], |r| {
-                let kind: String = r.get(1)?;
-                Ok(MailEvent {
-                    ts: r.get(0)?,
-                    kind: EventKind::parse(&kind).unwrap_or(EventKind::Received),
-                    message_id: r.get(2)?,
-                    sender: r.get(3)?,
-                    recipient: r.get(4)?,
-                    detail: r.get(5)?,
-                    session: r.get(6)?,
-                })
-            })?;
+            let kind = q.kind.map(|k| k.as_str());
+            let rows =
+                st.query_map(params![q.message_id, q.sender, q.recipient, q.session, q.since, kind, limit], |r| {
+                    let kind: String = r.get(1)?;
+                    Ok(MailEvent {
+                        ts: r.get(0)?,
+                        kind: EventKind::parse(&kind).unwrap_or(EventKind::Received),
+                        message_id: r.get(2)?,
+                        sender: r.get(3)?,
+                        recipient: r.get(4)?,
+                        detail: r.get(5)?,
+                        session: r.get(6)?,
+                    })
+                })?;
             let mut events: Vec<MailEvent> = rows.collect::<rusqlite::Result<_>>()?;
             if q.newest {
                 events.reverse();
