@@ -30,6 +30,7 @@ fn server() -> &'static Arc<HttpServer> {
             data_dir: None,
             troubleshoot: None,
             sms: None,
+            listeners: Vec::new(),
         }))
     })
 }

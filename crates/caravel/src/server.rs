@@ -197,6 +197,7 @@ impl Server {
             data_dir: Some(config.data_dir.clone()),
             troubleshoot: Some(Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() })),
             sms: crate::sms::Webhook::from_config(&config.sms).map(|w| Arc::new(w) as Arc<dyn caravel_http::SmsSender>),
+            listeners: listeners.iter().map(|l| l.addr).collect(),
         }));
         let handler = Arc::new(Router { smtp, pop3, imap, http });
         let dane = if config.dns.dnssec {

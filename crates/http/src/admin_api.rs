@@ -359,3 +359,74 @@ pub async fn trace(AxState(st): St, Full(cur): Full, Query(q): Query<TraceParams
     };
     Ok(Json(troubleshooter(&st)?.trace(query, last, scope).await.map_err(ApiError::unavailable)?))
 }
+
+// ---- the outbound queue (the server's administrator) ----
+
+pub async fn queue(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!(st.admin.queue_list().await?)))
+}
+
+/// Makes every waiting recipient due now.
+pub async fn queue_retry_all(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!({ "recipients": st.admin.queue_retry(None).await? })))
+}
+
+pub async fn queue_retry(AxState(st): St, Manager(cur): Manager, Path(id): Path<i64>) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!({ "recipients": st.admin.queue_retry(Some(id)).await? })))
+}
+
+pub async fn queue_del(AxState(st): St, Manager(cur): Manager, Path(id): Path<i64>) -> ApiResult {
+    require_admin(&cur.user)?;
+    st.admin.queue_del(id).await?;
+    Ok(Json(json!({ "deleted": id })))
+}
+
+// ---- DKIM keys and the DNS records of a domain ----
+
+pub async fn dkim_keys(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&name)?)?;
+    Ok(Json(json!(st.admin.dkim_keys(&name).await?)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewKey {
+    algorithm: Option<String>,
+}
+
+/// A new signing key (RSA 2048 unless `"algorithm": "ed25519"`) and the
+/// TXT record to publish for it.
+pub async fn dkim_generate(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(name): Path<String>,
+    JsonBody(k): JsonBody<NewKey>,
+) -> ApiResult {
+    require(&cur.user, &normalized_domain(&name)?)?;
+    let algorithm = caravel_admin::dkim::Algorithm::parse(k.algorithm.as_deref().unwrap_or("rsa"))?;
+    let key = st.admin.dkim_generate(&name, algorithm).await?;
+    let record = json!({
+        "name": format!("{}._domainkey.{}", key.selector, key.domain),
+        "type": "TXT",
+        "value": caravel_admin::dkim::dkim_txt(&key),
+    });
+    Ok(Json(json!({ "key": key, "record": record })))
+}
+
+pub async fn dkim_del(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path((name, selector)): Path<(String, String)>,
+) -> ApiResult {
+    require(&cur.user, &normalized_domain(&name)?)?;
+    st.admin.dkim_del(&name, &selector).await?;
+    Ok(Json(json!({ "deleted": selector })))
+}
+
+/// Every record the domain should publish, each with why (as `caravel dns`).
+pub async fn dns_records(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
+    require(&cur.user, &normalized_domain(&name)?)?;
+    Ok(Json(json!(st.admin.dns_records(&name, &st.setup).await?)))
+}

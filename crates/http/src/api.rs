@@ -64,12 +64,33 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
     ApiError::unavailable(e).into_response()
 }
 
+/// 200 when the store answers and every listener accepts a connection.
 pub async fn healthz(AxState(st): St) -> Response {
-    match st.store.list_domains().await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    if let Err(e) = st.store.list_domains().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response();
     }
+    for addr in &st.listeners {
+        // A listener on every address is reached on loopback.
+        let at = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+            }
+            _ => *addr,
+        };
+        let connect = tokio::time::timeout(HEALTH_TIMEOUT, tokio::net::TcpStream::connect(at)).await;
+        if !matches!(connect, Ok(Ok(_))) {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("listener {addr} does not accept connections\n"))
+                .into_response();
+        }
+    }
+    (StatusCode::OK, "ok\n").into_response()
 }
+
+/// How long `/healthz` waits for each listener.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The request's session and its account. `pending_ok`: a session still
 /// waiting for its second factor will do.

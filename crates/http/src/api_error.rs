@@ -57,13 +57,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The admin service words its refusals for people; "no such ..." is a
-/// 404, "already ..." a 409, the rest a 400.
+/// The admin service words its refusals for people; "no user ...", "no
+/// queued message ..." is a 404, "already ..." a 409, the rest a 400.
 impl From<caravel_admin::AdminError> for ApiError {
     fn from(e: caravel_admin::AdminError) -> ApiError {
         let m = e.0;
         let lower = m.to_ascii_lowercase();
-        if lower.starts_with("no user") || lower.starts_with("no alias") || lower.contains("is not served here") {
+        if lower.starts_with("no ") || lower.contains("is not served here") || lower.contains("not found") {
             ApiError::not_found(m)
         } else if lower.contains("already") {
             ApiError::new(StatusCode::CONFLICT, m)
@@ -85,5 +85,6 @@ mod tests {
         assert_eq!(admin("no user a@b.test"), StatusCode::NOT_FOUND);
         assert_eq!(admin("user a@b.test already exists"), StatusCode::CONFLICT);
         assert_eq!(admin("bad quota: x"), StatusCode::BAD_REQUEST);
+        assert_eq!(admin("no queued message 9"), StatusCode::NOT_FOUND);
     }
 }

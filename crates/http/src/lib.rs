@@ -50,6 +50,8 @@ pub struct State {
     pub troubleshoot: Option<Arc<dyn Troubleshoot>>,
     /// Text-message codes (`[sms] webhook_url`); None: not offered.
     pub sms: Option<Arc<dyn SmsSender>>,
+    /// Every listener's address, which `/healthz` checks.
+    pub listeners: Vec<std::net::SocketAddr>,
 }
 
 /// Sends a sign-in code by text message (the binary provides the webhook).
@@ -121,6 +123,13 @@ impl HttpServer {
             .route("/api/v1/domains", get(admin_api::domains).post(admin_api::add_domain))
             .route("/api/v1/domains/{name}", delete(admin_api::del_domain))
             .route("/api/v1/domains/{name}/protocols", put(admin_api::domain_protocols))
+            .route("/api/v1/domains/{name}/dkim", get(admin_api::dkim_keys).post(admin_api::dkim_generate))
+            .route("/api/v1/domains/{name}/dkim/{selector}", delete(admin_api::dkim_del))
+            .route("/api/v1/domains/{name}/dns", get(admin_api::dns_records))
+            .route("/api/v1/queue", get(admin_api::queue))
+            .route("/api/v1/queue/retry", post(admin_api::queue_retry_all))
+            .route("/api/v1/queue/{id}/retry", post(admin_api::queue_retry))
+            .route("/api/v1/queue/{id}", delete(admin_api::queue_del))
             .route("/api/v1/users", get(admin_api::users).post(admin_api::add_user))
             .route(
                 "/api/v1/users/{address}",

@@ -107,6 +107,25 @@ def admin():
     expect(a.call("DELETE", "/api/v1/domains/new.test")[0] == 200, "domain deleted")
     refused(a.call("DELETE", f"/api/v1/users/{q(USER)}"), 403, "signed in with")
     refused(a.call("PATCH", f"/api/v1/users/{q(USER)}", {"role": "user"}), 403, "own role")
+    # DKIM keys and the records to publish.
+    status, body = a.call("POST", "/api/v1/domains/example.test/dkim", {"algorithm": "ed25519"})
+    expect(status == 200 and body["record"]["type"] == "TXT" and body["record"]["value"].startswith("v=DKIM1; k=ed25519"),
+           body)
+    selector = body["key"]["selector"]
+    status, keys = a.call("GET", "/api/v1/domains/example.test/dkim")
+    expect(status == 200 and [k["selector"] for k in keys] == [selector], keys)
+    expect(all("private" not in json.dumps(k).lower() for k in keys), f"no private key: {keys}")
+    refused(a.call("POST", "/api/v1/domains/example.test/dkim", {"algorithm": "dsa"}), 400, "not a DKIM algorithm")
+    status, records = a.call("GET", "/api/v1/domains/example.test/dns")
+    expect(status == 200 and any(r["type"] == "MX" and r["name"] == "example.test" for r in records)
+           and any(r["name"] == f"{selector}._domainkey.example.test" for r in records), records)
+    expect(a.call("DELETE", f"/api/v1/domains/example.test/dkim/{selector}")[0] == 200, "key retired")
+    # The outbound queue.
+    status, queue = a.call("GET", "/api/v1/queue")
+    expect(status == 200 and queue == [], queue)
+    status, body = a.call("POST", "/api/v1/queue/retry")
+    expect(status == 200 and body["recipients"] == 0, body)
+    refused(a.call("DELETE", "/api/v1/queue/999"), 404, "")
     # The troubleshooter.
     status, checks = a.call("GET", "/api/v1/doctor")
     expect(status == 200 and any(c["name"] == "listeners" for c in checks), checks)
@@ -141,6 +160,10 @@ def domain_admin():
     refused(b.call("PUT", "/api/v1/domains/other.test/protocols", {"imap": False}), 403, "other.test")
     refused(b.call("POST", "/api/v1/aliases", {"alias": "x@other.test", "targets": [BOB]}), 403, "other.test")
     refused(b.call("GET", "/api/v1/doctor"), 403, "admin")
+    refused(b.call("GET", "/api/v1/queue"), 403, "admin")
+    refused(b.call("POST", "/api/v1/domains/other.test/dkim", {}), 403, "other.test")
+    status, records = b.call("GET", "/api/v1/domains/example.test/dns")
+    expect(status == 200 and records, records)
     status, checks = b.call("GET", "/api/v1/doctor/eve@example.test")
     expect(status == 200 and any(c["name"] == "protocols" and c["status"] == "warn" for c in checks), checks)
     refused(b.call("GET", f"/api/v1/trace?to={q(CAROL)}"), 403, "")
@@ -202,7 +225,8 @@ def every_endpoint_answers():
     s = Session()
     status, doc = s.call("GET", "/api/v1/openapi.json")
     expect(status == 200, "openapi")
-    samples = {"{name}": "example.test", "{address}": q(USER), "{alias}": "sales@example.test"}
+    samples = {"{name}": "example.test", "{address}": q(USER), "{alias}": "sales@example.test",
+               "{selector}": "s1", "{id}": "1"}
     bodies = {"post": {}, "put": {}, "patch": {}}
     seen = 0
     for path, ops in doc["paths"].items():
