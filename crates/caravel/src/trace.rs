@@ -58,8 +58,7 @@ fn words(e: &MailEvent) -> String {
             format!("a delivery attempt to {to} failed for now; it is tried again for up to 5 days")
         }
         EventKind::Bounced => {
-            let code =
-                e.detail.split_whitespace().find(|w| w.matches('.').count() == 2 && w.len() <= 9).unwrap_or("5.0.0");
+            let code = crate::doctor::account::status_code(&e.detail).unwrap_or("5.0.0");
             format!(
                 "given up for {to}: {}; a report went to the sender",
                 caravel_delivery::dsn::explain(code, caravel_delivery::dsn::Action::Failed)

@@ -70,16 +70,7 @@ pub async fn healthz(AxState(st): St) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response();
     }
     for addr in &st.listeners {
-        // A listener on every address is reached on loopback.
-        let at = match addr.ip() {
-            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
-                std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
-            }
-            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
-                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
-            }
-            _ => *addr,
-        };
+        let at = caravel_net::reachable_at(*addr);
         let connect = tokio::time::timeout(HEALTH_TIMEOUT, tokio::net::TcpStream::connect(at)).await;
         if !matches!(connect, Ok(Ok(_))) {
             return (StatusCode::SERVICE_UNAVAILABLE, format!("listener {addr} does not accept connections\n"))

@@ -300,7 +300,7 @@ fn spam_filed(events: &[MailEvent]) -> Check {
 
 /// The enhanced status code in a reply or a remote server's words
 /// ("mx.partner.test said: 550 5.1.1 ...").
-fn status_code(text: &str) -> Option<&str> {
+pub(crate) fn status_code(text: &str) -> Option<&str> {
     text.split_whitespace().find(|w| {
         let parts: Vec<&str> = w.split('.').collect();
         parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))

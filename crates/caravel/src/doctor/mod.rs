@@ -7,7 +7,7 @@ use serde::Serialize;
 use caravel_config::Config;
 use caravel_store::Store;
 
-mod account;
+pub(crate) mod account;
 mod server;
 
 use crate::antivirus::{av_limits, av_root};

@@ -6,7 +6,7 @@
 //! address on a block list, is there disk space left, does the queue move,
 //! and is the clock sane.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use caravel_config::Config;
@@ -35,21 +35,12 @@ pub async fn server(config: &Config, store: &dyn Store, now: i64) -> Vec<Check> 
     out
 }
 
-/// Where to connect to reach a listener bound to `addr` from this machine.
-fn reachable_at(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
-        _ => addr,
-    }
-}
-
 async fn listeners(config: &Config) -> Vec<Check> {
     let mut down = Vec::new();
     let mut up = 0;
     for service in caravel_config::SERVICES {
         for addr in config.listen.service(service) {
-            let at = reachable_at(*addr);
+            let at = caravel_net::reachable_at(*addr);
             match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(at)).await {
                 Ok(Ok(_)) => up += 1,
                 Ok(Err(e)) => down.push(format!("{service} on {addr} ({e})")),
