@@ -31,6 +31,7 @@ fn server() -> &'static Arc<HttpServer> {
             troubleshoot: None,
             sms: None,
             listeners: Vec::new(),
+            ops: None,
         }))
     })
 }

@@ -177,10 +177,16 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
     Ok(sent)
 }
 
-/// Delivers a held message to its recipients' inboxes, then deletes it
-/// from the quarantine; a message held as spam is learnt as not spam for
-/// each of them. Returns the addresses it went to.
-pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<Vec<String>, String> {
+/// Delivers a held message to its recipients' inboxes (or to `only` that
+/// one of them, the others keeping it held), then deletes it from the
+/// quarantine; a message held as spam is learnt as not spam for each of
+/// them. Returns the addresses it went to.
+pub async fn release(
+    store: Arc<dyn Store>,
+    config: &Config,
+    id: i64,
+    only: Option<&str>,
+) -> Result<Vec<String>, String> {
     let (held, raw) = store
         .held_message(id)
         .await
@@ -189,7 +195,13 @@ pub async fn release(store: Arc<dyn Store>, config: &Config, id: i64) -> Result<
     if !store.claim_held(id, caravel_store::now_secs(), RELEASE_CLAIM).await.map_err(|e| e.to_string())? {
         return Err(format!("held message {id} is being released already"));
     }
-    let result = deliver_held(store.clone(), config, id, held, raw).await;
+    if let Some(one) = only {
+        if !held.recipients.iter().any(|r| r.eq_ignore_ascii_case(one)) {
+            let _ = store.unclaim_held(id).await;
+            return Err(format!("held message {id} is not addressed to {one}"));
+        }
+    }
+    let result = deliver_held(store.clone(), config, id, held, raw, only).await;
     if result.is_err() {
         let _ = store.unclaim_held(id).await;
     }
@@ -206,11 +218,12 @@ async fn deliver_held(
     id: i64,
     held: Held,
     raw: Vec<u8>,
+    only: Option<&str>,
 ) -> Result<Vec<String>, String> {
     let mut targets = Vec::new();
     let mut accounts = Vec::new();
     let mut remote = Vec::new();
-    for r in &held.recipients {
+    for r in held.recipients.iter().filter(|r| only.is_none_or(|o| r.eq_ignore_ascii_case(o))) {
         let Ok(a) = Address::parse(r) else { continue };
         match store.resolve(&a).await.map_err(|e| e.to_string())? {
             Recipient::Account(u) => {
@@ -260,6 +273,15 @@ async fn deliver_held(
             }
         }
     }
-    store.unhold(id).await.map_err(|e| e.to_string())?;
+    match only {
+        Some(one) => {
+            store.drop_held_recipient(id, one).await.map_err(|e| e.to_string())?;
+            // The others' copy stays held, and may be released again.
+            store.unclaim_held(id).await.map_err(|e| e.to_string())?;
+        }
+        None => {
+            store.unhold(id).await.map_err(|e| e.to_string())?;
+        }
+    }
     Ok(accounts.into_iter().map(|(_, a)| a).chain(remote_addresses).collect())
 }

@@ -158,7 +158,7 @@ pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
                     }
                 }
             }
-            let to = release(store.clone() as std::sync::Arc<dyn Store>, config, id).await?;
+            let to = release(store.clone() as std::sync::Arc<dyn Store>, config, id, None).await?;
             println!("released held message {id} to {}", to.join(", "));
             Ok(())
         }

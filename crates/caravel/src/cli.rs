@@ -83,6 +83,22 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Search the mail log: what was received, refused, delivered, queued, bounced, quarantined
+    Log {
+        /// An address (as sender or recipient) or a Message-ID
+        text: Option<String>,
+        /// received, rejected, delivered, queued, bounced, deferred, quarantined or signinfailed
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events since this day (YYYY-MM-DD, UTC)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// How many events (the newest)
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Messages held back from their recipients (viruses, suspicious attachments, likely spam)
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
@@ -101,6 +117,9 @@ pub enum Command {
     /// Every DNS record DOMAIN should publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig)
     Dns {
         domain: String,
+        /// Also ask DNS what is published now, and say for each record whether it is right
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         json: Json,
     },
@@ -594,48 +613,8 @@ pub enum RuleCmd {
     /// Add a rule (applied after the existing ones); text conditions match case-insensitively, anywhere
     Add {
         address: String,
-        #[arg(long)]
-        from: Option<String>,
-        /// To: or Cc: contains
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long)]
-        subject: Option<String>,
-        #[arg(long)]
-        body: Option<String>,
-        /// "Name: value": the header field contains value; repeatable
-        #[arg(long, value_name = "NAME: VALUE")]
-        header: Vec<String>,
-        /// Larger than SIZE (e.g. 5M)
-        #[arg(long, value_name = "SIZE")]
-        larger: Option<String>,
-        #[arg(long, value_name = "SIZE")]
-        smaller: Option<String>,
-        /// It has an attachment
-        #[arg(long)]
-        attachment: bool,
-        /// Any condition suffices (default: all must hold)
-        #[arg(long)]
-        any: bool,
-        /// File into this folder (made when missing; "/" separates levels)
-        #[arg(long = "move", value_name = "FOLDER")]
-        move_to: Option<String>,
-        /// Send a copy to this address; repeatable
-        #[arg(long, value_name = "ADDRESS")]
-        forward: Vec<String>,
-        /// With --forward: keep no copy here
-        #[arg(long)]
-        no_keep: bool,
-        #[arg(long)]
-        mark_read: bool,
-        #[arg(long)]
-        flag: bool,
-        /// Refuse the message with this text
-        #[arg(long, value_name = "TEXT")]
-        reject: Option<String>,
-        /// No later rule applies
-        #[arg(long)]
-        stop: bool,
+        #[command(flatten)]
+        rule: RuleArgs,
     },
     List {
         address: String,
@@ -646,4 +625,51 @@ pub enum RuleCmd {
         address: String,
         id: u64,
     },
+}
+
+/// A mail rule's conditions and actions (`caravel rule add`).
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To: or Cc: contains
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    #[arg(long)]
+    pub body: Option<String>,
+    /// "Name: value": the header field contains value; repeatable
+    #[arg(long, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+    /// Larger than SIZE (e.g. 5M)
+    #[arg(long, value_name = "SIZE")]
+    pub larger: Option<String>,
+    #[arg(long, value_name = "SIZE")]
+    pub smaller: Option<String>,
+    /// It has an attachment
+    #[arg(long)]
+    pub attachment: bool,
+    /// Any condition suffices (default: all must hold)
+    #[arg(long)]
+    pub any: bool,
+    /// File into this folder (made when missing; "/" separates levels)
+    #[arg(long = "move", value_name = "FOLDER")]
+    pub move_to: Option<String>,
+    /// Send a copy to this address; repeatable
+    #[arg(long, value_name = "ADDRESS")]
+    pub forward: Vec<String>,
+    /// With --forward: keep no copy here
+    #[arg(long)]
+    pub no_keep: bool,
+    #[arg(long)]
+    pub mark_read: bool,
+    #[arg(long)]
+    pub flag: bool,
+    /// Refuse the message with this text
+    #[arg(long, value_name = "TEXT")]
+    pub reject: Option<String>,
+    /// No later rule applies
+    #[arg(long)]
+    pub stop: bool,
 }

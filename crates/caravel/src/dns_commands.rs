@@ -36,10 +36,25 @@ pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
     Ok(())
 }
 
-pub async fn dns(config: &Config, domain: &str, json: bool) -> CmdResult {
+pub async fn dns(config: &Config, domain: &str, check: bool, json: bool) -> CmdResult {
     let admin = admin(config)?;
     let setup = caravel_admin::client_setup::ClientSetup::from_listen(&config.hostname, &config.listen);
     let records = admin.dns_records(domain, &setup).await.map_err(|e| e.to_string())?;
+    if check {
+        let dns = caravel_dns::Resolver::new(&config.dns.resolvers, std::time::Duration::from_secs(5))?;
+        let checked = crate::dns_check::check(&dns, &config.hostname, records).await;
+        if json {
+            return print_json(&checked);
+        }
+        for c in &checked {
+            let status = serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_uppercase));
+            println!("{:<5} {}\t{}\t{}", status.unwrap_or_default(), c.name, c.kind, c.note);
+            if c.status != crate::doctor::Status::Ok {
+                println!("      publish: {}\n      found:   {}", c.value, c.found.join(" | "));
+            }
+        }
+        return Ok(());
+    }
     if json {
         return print_json(&records);
     }

@@ -87,12 +87,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             caravel::trace::run(&config, which, last, json.json).await
         }
+        Command::Log { text, kind, since, last, json } => {
+            let kind = match kind {
+                Some(k) => Some(caravel_store::EventKind::parse(&k).ok_or(format!(
+                    "--kind {k}: use received, rejected, delivered, queued, bounced, deferred, quarantined, sign-in-failed, locked or banned"
+                ))?),
+                None => None,
+            };
+            let since = match since {
+                Some(d) => Some(
+                    caravel_personal::autoreply::utc_seconds(&d).ok_or(format!("--since {d}: use YYYY-MM-DD"))? * 1000,
+                ),
+                None => None,
+            };
+            let q = caravel::trace::LogSearch { text, kind, since, last };
+            caravel::trace::log(&config, q, json.json).await
+        }
         Command::Quarantine(c) => av_commands::quarantine(&config, c).await,
         Command::Signature(c) => personal_commands::signature(&config, c).await,
         Command::Autoreply(c) => personal_commands::autoreply(&config, c).await,
         Command::Holiday(c) => personal_commands::holiday(&config, c).await,
         Command::Rule(c) => personal_commands::rule(&config, c).await,
-        Command::Dns { domain, json } => dns_commands::dns(&config, &domain, json.json).await,
+        Command::Dns { domain, check, json } => dns_commands::dns(&config, &domain, check, json.json).await,
     }
 }
 

@@ -4,14 +4,12 @@
 
 use std::path::Path;
 
-use caravel_config::units::parse_size;
 use caravel_config::Config;
-use caravel_personal::autoreply::{self, AutoReply, Holiday, Hours, Scenario};
-use caravel_personal::book::{load, load_one, save, AUTOREPLY, FOOTER, HOLIDAY, PROFILE, RULE, SIGNATURE};
-use caravel_personal::delivery::SERVER;
+use caravel_personal::autoreply::{self, AutoReply};
+use caravel_personal::book::{load, load_one, save, AUTOREPLY, FOOTER, PROFILE, SIGNATURE};
+use caravel_personal::manage::{self, AutoReplyForm, RuleForm, SignatureForm};
 use caravel_personal::profile::Profile;
-use caravel_personal::rules::{in_order, Action, Condition, Rule};
-use caravel_personal::signature::{Template, When};
+use caravel_personal::signature::Template;
 use caravel_store::settings::{account_scope, alias_scope, domain_scope};
 use caravel_store::{Address, Settings, Store};
 
@@ -129,19 +127,14 @@ pub async fn signature(config: &Config, cmd: SignatureCmd) -> CmdResult {
     match cmd {
         SignatureCmd::Set { address, text_file, html_file, name, when, domains } => {
             let (scope, kind) = account_or_domain(store, &address).await?;
-            let when = When::parse(&when)
-                .ok_or_else(|| format!("--when {when}: use new, reply, external, internal or always"))?;
-            let template = Template {
-                text: read(&text_file)?.trim_end().to_string(),
+            let form = SignatureForm {
+                text: read(&text_file)?,
                 html: html_file.as_deref().map(read).transpose()?,
-                when,
-                domains: domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
+                when: Some(when),
+                domains,
             };
-            if template.text.is_empty() {
-                return Err(format!("{} is empty", text_file.display()));
-            }
             let name = if kind == FOOTER { String::new() } else { name };
-            save(store, &scope, kind, &name, &template).await.map_err(e)?;
+            manage::set_signature(store, &scope, kind, &name, form).await?;
             match kind {
                 FOOTER => println!("footer of {address} set: it follows every signature of its users' mail"),
                 _ => println!("signature {name} of {address} set"),
@@ -204,34 +197,25 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
             days,
         } => {
             let scope = account_or_alias(store, &address).await?;
-            let scenario = Scenario::parse(&scenario).ok_or_else(|| {
-                format!("--scenario {scenario}: use out-of-office, holidays, after-hours or acknowledge")
-            })?;
-            for d in [&from, &until].into_iter().flatten() {
-                if !autoreply::valid_moment(d) {
-                    return Err(format!("{d:?} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM"));
-                }
-            }
-            let (start, end) = hours.split_once('-').ok_or("--hours: use HH:MM-HH:MM, e.g. 09:00-18:00")?;
-            let days_list = autoreply::parse_days(&workdays).ok_or("--workdays: use e.g. mon-fri or mon,tue,thu")?;
-            let template = AutoReply {
+            let form = AutoReplyForm {
                 subject,
                 text: read(&body_file)?,
                 html: html_file.as_deref().map(read).transpose()?,
                 scenario,
                 from,
                 until,
-                hours: Hours { days: days_list, start: start.trim().into(), end: end.trim().into() },
+                hours,
+                workdays,
                 calendar,
-                senders: sender_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
-                language: language.map(|l| l.to_ascii_lowercase()),
-                days: days.max(1),
+                sender_domains,
+                language,
+                days,
             };
-            if !autoreply::valid_hours(&template.hours) {
-                return Err(format!("--hours {hours}: use HH:MM-HH:MM with the start before the end"));
-            }
-            save(store, &scope, AUTOREPLY, &name, &template).await.map_err(e)?;
-            println!("auto-reply {name} of {address} set ({scenario}, once per sender per {} days)", template.days);
+            let template = manage::set_autoreply(store, &scope, &name, form).await?;
+            println!(
+                "auto-reply {name} of {address} set ({}, once per sender per {} days)",
+                template.scenario, template.days
+            );
         }
         AutoreplyCmd::List { address, json } => {
             let scope = account_or_alias(store, &address).await?;
@@ -256,14 +240,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
         }
         AutoreplyCmd::Off { address, name } => {
             let scope = account_or_alias(store, &address).await?;
-            let names: Vec<String> = match name {
-                Some(n) => vec![n],
-                None => store.settings(&scope, AUTOREPLY).await.map_err(e)?.into_iter().map(|(n, _)| n).collect(),
-            };
-            let mut removed = 0;
-            for n in &names {
-                removed += usize::from(store.del_setting(&scope, AUTOREPLY, n).await.map_err(e)?);
-            }
+            let removed = manage::autoreplies_off(store, &scope, name.as_deref()).await?;
             if removed == 0 {
                 return Err(format!("{address} has no such auto-reply"));
             }
@@ -278,28 +255,20 @@ pub async fn holiday(config: &Config, cmd: HolidayCmd) -> CmdResult {
     let store = store.as_ref();
     match cmd {
         HolidayCmd::Add { name, from, until, calendar } => {
-            for d in [&from, &until] {
-                if !autoreply::valid_moment(d) {
-                    return Err(format!("{d:?} is not a date: use YYYY-MM-DD"));
-                }
-            }
-            let h = Holiday { from, until, calendar: calendar.to_ascii_lowercase() };
-            save(store, SERVER, HOLIDAY, &name, &h).await.map_err(e)?;
+            let h = manage::set_holiday(store, &name, &from, &until, &calendar).await?;
             println!("holiday {name} ({} to {}) in calendar {}", h.from, h.until, h.calendar);
         }
         HolidayCmd::List(json) => {
-            let all: Vec<(String, Holiday)> = load(store, SERVER, HOLIDAY).await.map_err(e)?;
+            let all = manage::holidays(store).await?;
             if json.json {
-                let list: Vec<serde_json::Value> =
-                    all.iter().map(|(n, h)| serde_json::json!({"name": n, "from": h.from, "until": h.until, "calendar": h.calendar})).collect();
-                return print_json(&list);
+                return print_json(&all);
             }
-            for (n, h) in &all {
-                println!("{n}\t{} to {}\t{}", h.from, h.until, h.calendar);
+            for h in &all {
+                println!("{}\t{} to {}\t{}", h.name, h.holiday.from, h.holiday.until, h.holiday.calendar);
             }
         }
         HolidayCmd::Del { name } => {
-            if !store.del_setting(SERVER, HOLIDAY, &name).await.map_err(e)? {
+            if !manage::del_holiday(store, &name).await? {
                 return Err(format!("no holiday {name}"));
             }
             println!("holiday {name} deleted");
@@ -312,95 +281,37 @@ pub async fn rule(config: &Config, cmd: RuleCmd) -> CmdResult {
     let store = open_existing_store(config)?;
     let store = store.as_ref();
     match cmd {
-        RuleCmd::Add {
-            address,
-            from,
-            to,
-            subject,
-            body,
-            header,
-            larger,
-            smaller,
-            attachment,
-            any,
-            move_to,
-            forward,
-            no_keep,
-            mark_read,
-            flag,
-            reject,
-            stop,
-        } => {
+        RuleCmd::Add { address, rule } => {
             let scope = account(store, &address).await?;
-            let mut conditions = Vec::new();
-            conditions.extend(from.map(Condition::From));
-            conditions.extend(to.map(Condition::To));
-            conditions.extend(subject.map(Condition::Subject));
-            conditions.extend(body.map(Condition::Body));
-            for h in header {
-                let (name, value) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: use \"Name: value\""))?;
-                conditions.push(Condition::Header(name.trim().to_string(), value.trim().to_string()));
-            }
-            if let Some(s) = larger {
-                conditions.push(Condition::Larger(parse_size(&s)?));
-            }
-            if let Some(s) = smaller {
-                conditions.push(Condition::Smaller(parse_size(&s)?));
-            }
-            if attachment {
-                conditions.push(Condition::Attachment);
-            }
-            let mut actions = Vec::new();
-            if let Some(folder) = move_to {
-                let folder = folder.trim_matches('/').to_string();
-                if folder.is_empty() {
-                    return Err("--move needs a folder name".into());
-                }
-                actions.push(Action::Move(folder));
-            }
-            for to in &forward {
-                Address::parse(to).map_err(|err| format!("--forward {to:?}: {err}"))?;
-                actions.push(Action::Forward { to: to.clone(), keep: !no_keep });
-            }
-            if mark_read {
-                actions.push(Action::MarkRead);
-            }
-            if flag {
-                actions.push(Action::Flag);
-            }
-            if let Some(text) = reject {
-                actions.push(Action::Reject(text));
-            }
-            if stop {
-                actions.push(Action::Stop);
-            }
-            if actions.is_empty() {
-                return Err("a rule needs an action: --move, --forward, --mark-read, --flag, --reject or --stop".into());
-            }
-            if no_keep && forward.is_empty() {
-                return Err("--no-keep goes with --forward".into());
-            }
-            let existing = in_order(load::<Rule>(store, &scope, RULE).await.map_err(e)?);
-            let id = existing.iter().filter_map(|(n, _)| n.parse::<u64>().ok()).max().unwrap_or(0) + 1;
-            save(store, &scope, RULE, &id.to_string(), &Rule { conditions, any, actions }).await.map_err(e)?;
+            let form = RuleForm {
+                from: rule.from,
+                to: rule.to,
+                subject: rule.subject,
+                body: rule.body,
+                header: rule.header,
+                larger: rule.larger,
+                smaller: rule.smaller,
+                attachment: rule.attachment,
+                any: rule.any,
+                move_to: rule.move_to,
+                forward: rule.forward,
+                no_keep: rule.no_keep,
+                mark_read: rule.mark_read,
+                flag: rule.flag,
+                reject: rule.reject,
+                stop: rule.stop,
+            };
+            let id = manage::add_rule(store, &scope, form).await?;
             println!("rule {id} added for {address}");
         }
         RuleCmd::List { address, json } => {
             let scope = account(store, &address).await?;
-            let rules = in_order(load::<Rule>(store, &scope, RULE).await.map_err(e)?);
+            let rules = manage::rules(store, &scope).await?;
             if json.json {
-                let list: Vec<serde_json::Value> = rules
-                    .iter()
-                    .map(|(id, r)| serde_json::json!({"id": id.parse::<u64>().unwrap_or(0), "conditions": r.conditions, "any": r.any, "actions": r.actions}))
-                    .collect();
-                return print_json(&list);
+                return print_json(&rules);
             }
-            for (id, r) in &rules {
-                let join = if r.any { " or " } else { " and " };
-                let when: Vec<String> = r.conditions.iter().map(|c| c.to_string()).collect();
-                let what: Vec<String> = r.actions.iter().map(|a| a.to_string()).collect();
-                let when = if when.is_empty() { "always".to_string() } else { when.join(join) };
-                println!("{id}\tif {when}\tthen {}", what.join(", "));
+            for r in &rules {
+                println!("{}\t{}", r.id, r.description);
             }
             if rules.is_empty() {
                 println!("no rules");
@@ -408,7 +319,7 @@ pub async fn rule(config: &Config, cmd: RuleCmd) -> CmdResult {
         }
         RuleCmd::Del { address, id } => {
             let scope = account(store, &address).await?;
-            if !store.del_setting(&scope, RULE, &id.to_string()).await.map_err(e)? {
+            if !manage::del_rule(store, &scope, id).await? {
                 return Err(format!("{address} has no rule {id}"));
             }
             println!("rule {id} of {address} deleted");

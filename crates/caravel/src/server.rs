@@ -184,6 +184,7 @@ impl Server {
             idle_timeout: config.imap.idle_timeout,
             auth_failure_delay: config.imap.auth_failure_delay,
         });
+        let troubleshooter = Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() });
         let http = Arc::new(caravel_http::HttpServer::new(caravel_http::State {
             hostname: config.hostname.clone(),
             store: store.clone(),
@@ -195,7 +196,8 @@ impl Server {
             mta_sts: config.mta_sts.clone(),
             metrics_allow: config.metrics.allow.clone(),
             data_dir: Some(config.data_dir.clone()),
-            troubleshoot: Some(Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() })),
+            troubleshoot: Some(troubleshooter.clone()),
+            ops: Some(troubleshooter),
             sms: crate::sms::Webhook::from_config(&config.sms).map(|w| Arc::new(w) as Arc<dyn caravel_http::SmsSender>),
             listeners: listeners.iter().map(|l| l.addr).collect(),
         }));

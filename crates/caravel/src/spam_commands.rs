@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use caravel_config::Config;
-use caravel_filter::keywords::{Action, KeywordSet, Place};
-use caravel_filter::lists::Pattern;
 use caravel_filter::pipeline::Hit;
+use caravel_filter::rules::{new_rule, stored_pattern};
 use caravel_filter::SpamFilter;
-use caravel_store::filter_data::{FilterRule, GLOBAL_SCOPE};
+use caravel_store::filter_data::GLOBAL_SCOPE;
 use caravel_store::{Address, FilterData, Store};
 use serde::Serialize;
 
@@ -36,18 +35,6 @@ async fn scope_key(store: &dyn Store, scope: &RuleScope) -> Result<String, Strin
     Ok(String::new())
 }
 
-fn rule(kind: &str, pattern: String, scope: String) -> FilterRule {
-    FilterRule {
-        id: 0,
-        kind: kind.into(),
-        pattern,
-        scope,
-        place: None,
-        action: None,
-        created: caravel_store::now_secs(),
-    }
-}
-
 fn describe(scope: &str) -> String {
     match scope {
         "" => "for the whole server".into(),
@@ -62,15 +49,11 @@ pub async fn filter(config: &Config, cmd: FilterCmd) -> CmdResult {
         FilterCmd::Block(c) => list(&*store, "block", c).await,
         FilterCmd::Allow(c) => list(&*store, "allow", c).await,
         FilterCmd::Keyword(KeywordCmd::Add { text, place, action, scope }) => {
-            let place = Place::parse(&place)?;
-            let action = Action::parse(&action)?;
-            KeywordSet::check(&text)?;
             let scope = scope_key(&*store, &scope).await?;
-            let mut r = rule("keyword", text.clone(), scope.clone());
-            r.place = Some(place.word().into());
-            r.action = Some(action.text());
+            let r = new_rule("keyword", &text, Some(&place), Some(&action), scope.clone())?;
+            let (place, action) = (r.place.clone().unwrap_or_default(), r.action.clone().unwrap_or_default());
             store.add_filter_rule(r).await.map_err(|e| e.to_string())?;
-            println!("keyword rule {text} ({}, {}) added {}", place.word(), action.text(), describe(&scope));
+            println!("keyword rule {text} ({place}, {action}) added {}", describe(&scope));
             Ok(())
         }
         FilterCmd::Keyword(KeywordCmd::Del { text, scope }) => {
@@ -102,13 +85,14 @@ pub async fn filter(config: &Config, cmd: FilterCmd) -> CmdResult {
 async fn list(store: &dyn Store, kind: &str, cmd: ListCmd) -> CmdResult {
     match cmd {
         ListCmd::Add { pattern, scope } => {
-            let p = Pattern::parse(&pattern)?.text();
             let scope = scope_key(store, &scope).await?;
-            store.add_filter_rule(rule(kind, p.clone(), scope.clone())).await.map_err(|e| e.to_string())?;
+            let r = new_rule(kind, &pattern, None, None, scope.clone())?;
+            let p = r.pattern.clone();
+            store.add_filter_rule(r).await.map_err(|e| e.to_string())?;
             println!("{kind} {p} added {}", describe(&scope));
         }
         ListCmd::Del { pattern, scope } => {
-            let p = Pattern::parse(&pattern)?.text();
+            let p = stored_pattern(kind, &pattern)?;
             let scope = scope_key(store, &scope).await?;
             store.del_filter_rule(kind, &p, &scope).await.map_err(|e| e.to_string())?;
             println!("{kind} {p} removed {}", describe(&scope));

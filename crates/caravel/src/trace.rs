@@ -183,6 +183,75 @@ pub async fn run(config: &Config, which: Which, last: usize, json: bool) -> CmdR
     Ok(())
 }
 
+/// A search of the mail log (`caravel log`, the console's mail log page).
+#[derive(Debug, Clone, Default)]
+pub struct LogSearch {
+    /// An address (as sender or recipient), or a Message-ID.
+    pub text: Option<String>,
+    pub kind: Option<EventKind>,
+    /// Unix milliseconds.
+    pub since: Option<i64>,
+    pub last: usize,
+}
+
+/// The newest `last` events that match, newest first; with `scope`, only
+/// those of that address or domain.
+pub async fn search(store: &dyn Store, q: &LogSearch, scope: Option<&str>) -> Result<Vec<MailEvent>, String> {
+    let e = |e: caravel_store::StoreError| e.to_string();
+    let last = q.last.clamp(1, 1000);
+    // A user's log is their own address's; a domain's is read wider, then
+    // narrowed.
+    let text = q.text.clone().filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_string());
+    let text = text.or_else(|| scope.filter(|s| s.contains('@')).map(str::to_string));
+    let base = EventQuery { kind: q.kind, since: q.since, newest: true, limit: last, ..Default::default() };
+    let queries = match &text {
+        Some(t) if t.contains('@') && !t.starts_with('<') => vec![
+            EventQuery { sender: Some(t.clone()), ..base.clone() },
+            EventQuery { recipient: Some(t.clone()), ..base.clone() },
+        ],
+        Some(t) => {
+            let id = t.trim_start_matches('<').trim_end_matches('>');
+            vec![EventQuery { message_id: Some(format!("<{id}>")), ..base.clone() }]
+        }
+        None if scope.is_some() => vec![EventQuery { limit: last * 20, ..base }],
+        None => vec![base],
+    };
+    let mut found: Vec<MailEvent> = Vec::new();
+    for query in queries {
+        for ev in store.events(query).await.map_err(e)? {
+            if !found.contains(&ev) {
+                found.push(ev);
+            }
+        }
+    }
+    found.retain(|ev| scope.is_none_or(|s| event_in_scope(ev, s)));
+    found.sort_by_key(|e| std::cmp::Reverse(e.ts));
+    found.truncate(last);
+    Ok(found)
+}
+
+/// `caravel log`
+pub async fn log(config: &Config, q: LogSearch, json: bool) -> CmdResult {
+    let store = open_existing_store(config)?;
+    let events = search(store.as_ref(), &q, None).await?;
+    if json {
+        return print_json(&events);
+    }
+    if events.is_empty() {
+        println!("nothing in the mail log matches");
+    }
+    for ev in &events {
+        let who = match (&ev.sender, &ev.recipient) {
+            (Some(s), Some(r)) => format!("{s} -> {r}"),
+            (Some(s), None) => s.clone(),
+            (None, Some(r)) => format!("-> {r}"),
+            (None, None) => String::new(),
+        };
+        println!("{}  {:<14} {who}\n      {}", date(ev.ts / 1000), ev.kind.as_str(), ev.detail);
+    }
+    Ok(())
+}
+
 /// The doctor and trace for the web API (`/api/v1/doctor`, `/api/v1/trace`).
 pub struct Troubleshooter {
     pub config: Config,
@@ -209,5 +278,11 @@ impl caravel_http::Troubleshoot for Troubleshooter {
         };
         let traces = traces(self.store.as_ref(), &which, last, scope.as_deref()).await?;
         serde_json::to_value(traces).map_err(|e| e.to_string())
+    }
+
+    async fn log(&self, query: caravel_http::LogQuery, scope: Option<String>) -> Result<serde_json::Value, String> {
+        let q = LogSearch { text: query.text, kind: query.kind, since: query.since, last: query.last };
+        let events = search(self.store.as_ref(), &q, scope.as_deref()).await?;
+        serde_json::to_value(events).map_err(|e| e.to_string())
     }
 }

@@ -37,3 +37,27 @@ async fn every_documented_operation_answers() {
     let t = TestServer::start().await;
     scenario(&t, "every_endpoint_answers").await;
 }
+
+const CONSOLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/console_api_scenarios.py");
+
+async fn console(t: &TestServer, name: &str) {
+    common::python_scenario(CONSOLE, name, t, common::admin_env(t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_keeps_its_own_signatures_auto_replies_rules_and_phone() {
+    let t = TestServer::start().await;
+    console(&t, "own_settings").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filter_rules_by_scope_and_the_quarantine_released_per_recipient() {
+    let t = TestServer::start().await;
+    console(&t, "filter_rules_and_quarantine").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn antivirus_holidays_app_passwords_mail_log_and_dns_check() {
+    let t = TestServer::start().await;
+    console(&t, "administration").await;
+}

@@ -162,6 +162,20 @@ impl Resolver {
         }
     }
 
+    /// The SRV records at `name` as "priority weight port target."; none
+    /// when there are none. `Err` is a temporary failure.
+    pub async fn srv_records(&self, name: &str) -> Result<Vec<String>, String> {
+        let fqdn = fqdn(name);
+        match self.auth.resolver().srv_lookup(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup
+                .iter()
+                .map(|r| format!("{} {} {} {}", r.priority(), r.weight(), r.port(), r.target()))
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
+        }
+    }
+
     /// The `id` of the domain's MTA-STS record (`_mta-sts.DOMAIN` TXT,
     /// RFC 8461 §3.1); None when it has none. `Err` is a temporary failure.
     pub async fn mta_sts_id(&self, domain: &str) -> Result<Option<String>, String> {

@@ -17,6 +17,7 @@ pub mod lists;
 pub mod normalize;
 pub mod org_domain;
 pub mod pipeline;
+pub mod rules;
 pub mod spam;
 pub mod thresholds;
 pub mod tokens;

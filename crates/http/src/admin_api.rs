@@ -39,12 +39,12 @@ impl FromRequestParts<Arc<State>> for Manager {
     }
 }
 
-fn domain_of(address: &str) -> &str {
+pub(crate) fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(_, d)| d)
 }
 
 /// Whether `user` may manage things of `domain`.
-fn manages(user: &User, domain: &str) -> bool {
+pub(crate) fn manages(user: &User, domain: &str) -> bool {
     match user.role {
         Role::Admin => true,
         Role::DomainAdmin => domain_of(&user.address).eq_ignore_ascii_case(domain),
@@ -52,14 +52,14 @@ fn manages(user: &User, domain: &str) -> bool {
     }
 }
 
-fn require(user: &User, domain: &str) -> Result<(), ApiError> {
+pub(crate) fn require(user: &User, domain: &str) -> Result<(), ApiError> {
     if manages(user, domain) {
         return Ok(());
     }
     Err(ApiError::forbidden(format!("{} does not administer {domain}.", user.address)))
 }
 
-fn require_admin(user: &User) -> Result<(), ApiError> {
+pub(crate) fn require_admin(user: &User) -> Result<(), ApiError> {
     if user.role == Role::Admin {
         return Ok(());
     }
@@ -70,7 +70,7 @@ fn require_admin(user: &User) -> Result<(), ApiError> {
 /// administrator of its domain, and never an account that holds as much
 /// power or more (a domain admin cannot reset the server admin's password
 /// or recovery address, nor another domain admin's).
-fn may_change(cur: &User, target: &User) -> Result<(), ApiError> {
+pub(crate) fn may_change(cur: &User, target: &User) -> Result<(), ApiError> {
     if cur.id == target.id {
         return Ok(());
     }
@@ -172,7 +172,7 @@ pub async fn add_user(AxState(st): St, Manager(cur): Manager, JsonBody(u): JsonB
 
 /// The account `address`, if the caller may see it (itself, or as its
 /// administrator).
-async fn visible_user(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
+pub(crate) async fn visible_user(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
     let a = Address::parse(address).map_err(ApiError::bad_request)?;
     let own = a.key() == Address::parse(&cur.user.address).map(|o| o.key()).unwrap_or_default();
     if !own {
@@ -293,7 +293,7 @@ pub async fn del_alias(AxState(st): St, Manager(cur): Manager, Path(alias): Path
 
 // ---- troubleshooting ----
 
-fn troubleshooter(st: &State) -> Result<&Arc<dyn crate::Troubleshoot>, ApiError> {
+pub(crate) fn troubleshooter(st: &State) -> Result<&Arc<dyn crate::Troubleshoot>, ApiError> {
     st.troubleshoot.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "No troubleshooter here."))
 }
 

@@ -7,9 +7,11 @@ mod admin_api;
 mod api;
 pub mod api_error;
 mod autoconfig;
+mod console_api;
 mod cookie;
 mod email_code;
 mod metrics;
+mod web;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,6 +54,26 @@ pub struct State {
     pub sms: Option<Arc<dyn SmsSender>>,
     /// Every listener's address, which `/healthz` checks.
     pub listeners: Vec<std::net::SocketAddr>,
+    /// Quarantine releases, the antivirus and live DNS checks (the binary
+    /// provides them: they need the configuration and the network).
+    pub ops: Option<Arc<dyn Operations>>,
+}
+
+/// The server operations behind the console that need more than the store:
+/// the same code as `caravel quarantine release`, `caravel av update` and
+/// `caravel dns --check`.
+#[async_trait]
+pub trait Operations: Send + Sync {
+    /// Delivers a held message to its recipients, or to `only` that one
+    /// (the others keep it held); the addresses it went to.
+    async fn release(&self, id: i64, only: Option<String>) -> Result<Vec<String>, String>;
+    /// The antivirus's state: `status`, `verdict`, `fix` as the doctor
+    /// says them, and `signatures`, `updated`, `age_days`.
+    async fn antivirus(&self) -> serde_json::Value;
+    /// Installs new signatures (from `[antivirus] update_from` if None).
+    async fn antivirus_update(&self, from: Option<String>) -> Result<String, String>;
+    /// What DNS answers now for each record.
+    async fn dns_check(&self, records: Vec<caravel_admin::dkim::DnsRecord>) -> Result<serde_json::Value, String>;
 }
 
 /// Sends a sign-in code by text message (the binary provides the webhook).
@@ -79,6 +101,20 @@ pub trait Troubleshoot: Send + Sync {
     /// `scope`: only events whose sender or recipient is this address, or
     /// in this domain (no `@`); None: every event.
     async fn trace(&self, query: TraceQuery, last: usize, scope: Option<String>) -> Result<serde_json::Value, String>;
+    /// The mail log's newest events that match, newest first; `scope` as
+    /// for `trace`.
+    async fn log(&self, query: LogQuery, scope: Option<String>) -> Result<serde_json::Value, String>;
+}
+
+/// A search of the mail log.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// An address (sender or recipient) or a Message-ID.
+    pub text: Option<String>,
+    pub kind: Option<caravel_store::EventKind>,
+    /// Unix milliseconds.
+    pub since: Option<i64>,
+    pub last: usize,
 }
 
 /// Where a request came from (set per connection).
@@ -139,6 +175,46 @@ impl HttpServer {
             .route("/api/v1/users/{address}/password", put(admin_api::set_password))
             .route("/api/v1/aliases", get(admin_api::aliases).post(admin_api::add_alias))
             .route("/api/v1/aliases/{alias}", delete(admin_api::del_alias))
+            .route("/", get(web::index))
+            .route("/index.html", get(web::index))
+            .route("/assets/app.js", get(web::script))
+            .route("/assets/app.css", get(web::style))
+            .route("/api/v1/setup", get(console_api::setup))
+            .route("/api/v1/users/{address}/phone", put(console_api::set_phone))
+            .route("/api/v1/users/{address}/signatures", get(console_api::signatures))
+            .route("/api/v1/users/{address}/signatures/preview", post(console_api::preview_signature))
+            .route(
+                "/api/v1/users/{address}/signatures/{name}",
+                put(console_api::set_signature).delete(console_api::del_signature),
+            )
+            .route("/api/v1/users/{address}/autoreplies", get(console_api::autoreplies))
+            .route(
+                "/api/v1/users/{address}/autoreplies/{name}",
+                put(console_api::set_autoreply).delete(console_api::del_autoreply),
+            )
+            .route("/api/v1/users/{address}/rules", get(console_api::rules).post(console_api::add_rule))
+            .route("/api/v1/users/{address}/rules/{id}", delete(console_api::del_rule))
+            .route(
+                "/api/v1/domains/{name}/footer",
+                get(console_api::footer).put(console_api::set_footer).delete(console_api::del_footer),
+            )
+            .route("/api/v1/domains/{name}/dns/check", get(console_api::dns_check))
+            .route("/api/v1/filter/rules", get(console_api::filter_rules).post(console_api::add_filter_rule))
+            .route("/api/v1/filter/rules/{id}", delete(console_api::del_filter_rule))
+            .route("/api/v1/quarantine", get(console_api::quarantine))
+            .route("/api/v1/quarantine/{id}", get(console_api::held_message).delete(console_api::del_held))
+            .route("/api/v1/quarantine/{id}/release", post(console_api::release))
+            .route("/api/v1/users/{address}/2fa", delete(console_api::disable_two_factor))
+            .route(
+                "/api/v1/users/{address}/app-passwords",
+                get(console_api::user_app_passwords).post(console_api::add_user_app_password),
+            )
+            .route("/api/v1/users/{address}/app-passwords/{name}", delete(console_api::del_user_app_password))
+            .route("/api/v1/holidays", get(console_api::holidays).post(console_api::add_holiday))
+            .route("/api/v1/holidays/{name}", delete(console_api::del_holiday))
+            .route("/api/v1/antivirus", get(console_api::antivirus))
+            .route("/api/v1/antivirus/update", post(console_api::antivirus_update))
+            .route("/api/v1/log", get(console_api::log))
             .route("/api/v1/doctor", get(admin_api::doctor))
             .route("/api/v1/doctor/{address}", get(admin_api::doctor_account))
             .route("/api/v1/trace", get(admin_api::trace))

@@ -168,6 +168,13 @@ fn fixed_offset(s: &str) -> Option<jiff::tz::Offset> {
     jiff::tz::Offset::from_seconds(sign * (h * 3600 + m * 60)).ok()
 }
 
+/// A day or moment ("2027-02-06", "2027-02-06T18:00") in UTC, as Unix
+/// seconds (a search's "since").
+pub fn utc_seconds(s: &str) -> Option<i64> {
+    let at = parse_moment(s.trim(), false)?;
+    Some(at.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second())
+}
+
 /// Whether `name` is a zone we know (IANA or a fixed offset).
 pub fn valid_zone(name: &str) -> bool {
     TimeZone::get(name).is_ok() || fixed_offset(name).is_some()
@@ -351,6 +358,28 @@ pub fn parse_days(s: &str) -> Option<Vec<i8>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// ISO weekday numbers as `parse_days` reads them: runs as "mon-fri",
+/// others by name ("mon,wed,sat").
+pub fn format_days(days: &[i8]) -> String {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let name = |d: i8| NAMES.get(usize::try_from(d - 1).unwrap_or(usize::MAX)).copied().unwrap_or("?");
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < days.len() {
+        let mut j = i;
+        while j + 1 < days.len() && days[j + 1] == days[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => name(days[i]).to_string(),
+            1 => format!("{},{}", name(days[i]), name(days[j])),
+            _ => format!("{}-{}", name(days[i]), name(days[j])),
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
 /// "Monday" … for `{opens}`.
 pub fn weekday_name(w: Weekday) -> &'static str {
     match w {
@@ -367,6 +396,21 @@ pub fn weekday_name(w: Weekday) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_read_as_utc_seconds() {
+        assert_eq!(utc_seconds("1970-01-02"), Some(86_400));
+        assert_eq!(utc_seconds("2027-02-06T18:00"), Some(1_801_936_800));
+        assert_eq!(utc_seconds("someday"), None);
+    }
+
+    #[test]
+    fn weekday_lists_read_back_as_written() {
+        for text in ["mon-fri", "mon-sat", "mon,wed,sat", "mon,tue", "sun", "mon-wed,fri-sun"] {
+            let days = parse_days(text).expect(text);
+            assert_eq!(format_days(&days), text);
+        }
+    }
 
     fn at(s: &str, tz: &TimeZone) -> Timestamp {
         s.parse::<DateTime>().expect("datetime").to_zoned(tz.clone()).expect("zoned").timestamp()

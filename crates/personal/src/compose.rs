@@ -7,9 +7,9 @@ use caravel_store::fields::{field_value, header_end};
 use caravel_store::settings::{account_scope, domain_scope};
 use caravel_store::{AccountId, Store};
 
-use crate::book::{load, load_one, FOOTER, PROFILE, SIGNATURE};
+use crate::book::{load, FOOTER, SIGNATURE};
 use crate::insert::{insert, Rendered, Skipped};
-use crate::profile::{profile_lookup, render, Profile};
+use crate::profile::{profile_lookup, render};
 use crate::signature::{choose, is_reply, Scenario, Template};
 
 /// Who submits, and to whom.
@@ -32,14 +32,12 @@ pub async fn add_signatures(store: &dyn Store, sender: &Sender<'_>, message: Vec
         if templates.is_empty() && footers.is_empty() {
             return Ok(None);
         }
-        let profile: Profile = load_one(store, &own, PROFILE).await?.unwrap_or_default();
-        let company: Profile = load_one(store, &domain_scope, PROFILE).await?.unwrap_or_default();
-        let name = store.user_by_id(sender.account).await?.and_then(|u| u.name);
+        let profile = crate::manage::sender_profile(store, sender.account, &domain).await?;
         let hosted: Vec<String> =
             store.list_domains().await?.into_iter().map(|d| d.name.to_ascii_lowercase()).collect();
-        Ok::<_, caravel_store::StoreError>(Some((templates, footers, profile, company, name, hosted)))
+        Ok::<_, caravel_store::StoreError>(Some((templates, footers, profile, hosted)))
     };
-    let (templates, footers, profile, company, name, hosted) = match read.await {
+    let (templates, footers, profile, hosted) = match read.await {
         Ok(Some(r)) => r,
         Ok(None) => return message,
         Err(e) => {
@@ -48,8 +46,6 @@ pub async fn add_signatures(store: &dyn Store, sender: &Sender<'_>, message: Vec
             return message;
         }
     };
-    let named = Profile { name, ..Default::default() };
-    let profile = profile.or(&company).or(&named);
     let scenario = scenario(&message, sender, &hosted);
     let mut message = message;
     for (template, separator) in [(choose(&templates, &scenario), true), (choose(&footers, &scenario), false)] {

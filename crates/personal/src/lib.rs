@@ -8,6 +8,7 @@ pub mod book;
 pub mod compose;
 pub mod delivery;
 pub mod insert;
+pub mod manage;
 pub mod profile;
 mod quote;
 pub mod reply;

@@ -1011,6 +1011,14 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     s.unclaim_held(b).await.expect("unclaim");
     assert!(s.claim_held(b, 5200, 600).await.expect("claim again"));
     assert!(s.claim_held(b, 6000, 600).await.expect("a stale claim is taken over"));
+    // Released to one recipient: the others keep it; the last takes it away.
+    let c = s.hold(held(3, HeldKind::Spam)).await.expect("hold");
+    assert_eq!(s.drop_held_recipient(c, "ALICE@example.com").await.expect("drop"), Some(1));
+    let left = s.held().await.expect("list").into_iter().find(|h| h.id == c).expect("still held");
+    assert_eq!(left.recipients, ["bob@example.com"]);
+    assert_eq!(s.drop_held_recipient(c, "bob@example.com").await.expect("drop"), Some(0));
+    assert!(s.held_message(c).await.expect("read").is_none(), "gone with its last recipient");
+    assert_eq!(s.drop_held_recipient(c, "bob@example.com").await.expect("drop"), None);
     assert_eq!(s.expire_held(1500).await.expect("expire"), 1);
     assert!(s.held_message(a).await.expect("read").is_none());
     assert!(s.unhold(b).await.expect("del"));

@@ -87,6 +87,10 @@ pub trait Quarantine: Send + Sync {
     /// Deletes a held message (after a release or by an administrator);
     /// false if there was none.
     async fn unhold(&self, id: i64) -> Result<bool>;
+    /// Takes one recipient off a held message (released to that one
+    /// alone); how many remain, None if there is no such message. The
+    /// message is deleted when none remains.
+    async fn drop_held_recipient(&self, id: i64, address: &str) -> Result<Option<usize>>;
     /// Deletes messages held before `before` (seconds); how many.
     async fn expire_held(&self, before: i64) -> Result<u64>;
     /// Marks messages as told to their recipients.

@@ -40,13 +40,16 @@ const STALE_DAYS: u64 = 7;
 
 /// The antivirus signatures in use: how many, which version, how old.
 pub fn antivirus(config: &Config, now: u64) -> Check {
+    antivirus_state(config, now).0
+}
+
+/// The antivirus check, and what the signature files are when they load
+/// (blocking: they are read).
+pub fn antivirus_state(config: &Config, now: u64) -> (Check, Option<caravel_antivirus::DbInfo>) {
     if !config.antivirus.enabled {
-        return check(
-            "antivirus",
-            Status::Warn,
-            "virus scanning is off".into(),
-            Some("set [antivirus] enabled = true"),
-        );
+        let off =
+            check("antivirus", Status::Warn, "virus scanning is off".into(), Some("set [antivirus] enabled = true"));
+        return (off, None);
     }
     let engine = match caravel_antivirus::Engine::open(
         &av_root(config),
@@ -55,15 +58,20 @@ pub fn antivirus(config: &Config, now: u64) -> Check {
     ) {
         Ok(e) => e,
         Err(e) => {
-            return check(
+            let broken = check(
                 "antivirus",
                 Status::Fail,
                 format!("the signatures do not load: {e}"),
                 Some("run caravel av update --from DIR|URL with good files"),
-            )
+            );
+            return (broken, None);
         }
     };
     let info = engine.info();
+    (antivirus_verdict(&info, now), Some(info))
+}
+
+fn antivirus_verdict(info: &caravel_antivirus::DbInfo, now: u64) -> Check {
     if info.files.is_empty() {
         return check(
             "antivirus",

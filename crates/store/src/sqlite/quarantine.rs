@@ -87,6 +87,25 @@ impl Quarantine for SqliteStore {
         self.writer.write(move |c| Ok(c.execute("DELETE FROM quarantine WHERE id = ?1", [id])? > 0)).await
     }
 
+    async fn drop_held_recipient(&self, id: i64, address: &str) -> Result<Option<usize>> {
+        let address = address.to_string();
+        self.writer
+            .write(move |c| {
+                let recipients: Option<String> =
+                    c.query_row("SELECT recipients FROM quarantine WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+                let Some(recipients) = recipients else { return Ok(None) };
+                let rest: Vec<&str> =
+                    recipients.split('\n').filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case(&address)).collect();
+                if rest.is_empty() {
+                    c.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
+                } else {
+                    c.execute("UPDATE quarantine SET recipients = ?2 WHERE id = ?1", params![id, rest.join("\n")])?;
+                }
+                Ok(Some(rest.len()))
+            })
+            .await
+    }
+
     async fn expire_held(&self, before: i64) -> Result<u64> {
         self.writer.write(move |c| Ok(c.execute("DELETE FROM quarantine WHERE created < ?1", [before])? as u64)).await
     }

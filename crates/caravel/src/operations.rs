@@ -1,0 +1,55 @@
+//! The console's server operations (`caravel_http::Operations`): the same
+//! functions the CLI's `quarantine release`, `av update` and `dns --check`
+//! call.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::trace::Troubleshooter;
+
+#[async_trait::async_trait]
+impl caravel_http::Operations for Troubleshooter {
+    async fn release(&self, id: i64, only: Option<String>) -> Result<Vec<String>, String> {
+        crate::antivirus::release(self.store.clone(), &self.config, id, only.as_deref()).await
+    }
+
+    async fn antivirus(&self) -> serde_json::Value {
+        let config = self.config.clone();
+        let now = caravel_store::now_secs().max(0) as u64;
+        let state = tokio::task::spawn_blocking(move || crate::doctor::antivirus_state(&config, now)).await;
+        let quarantined = self.store.held().await.map(|h| h.len()).ok();
+        let (check, info) = match state {
+            Ok(s) => s,
+            Err(e) => return json!({ "status": "fail", "verdict": format!("the check stopped: {e}") }),
+        };
+        let (signatures, updated) = match &info {
+            Some(i) => (Some(i.signatures), (i.newest > 0).then_some(i.newest)),
+            None => (None, None),
+        };
+        json!({
+            "enabled": self.config.antivirus.enabled,
+            "status": check.status,
+            "verdict": check.verdict,
+            "fix": check.fix,
+            "signatures": signatures,
+            "files": info.as_ref().map(|i| i.files.len()),
+            "updated": updated,
+            "age_days": updated.map(|u| now.saturating_sub(u) / 86_400),
+            "update_from": self.config.antivirus.update_from,
+            "quarantined": quarantined,
+        })
+    }
+
+    async fn antivirus_update(&self, from: Option<String>) -> Result<String, String> {
+        let from = from.filter(|f| !f.trim().is_empty()).or_else(|| self.config.antivirus.update_from.clone());
+        let from = from.ok_or("say where the signatures come from (a directory, or the URL of a SHA256SUMS file), or set [antivirus] update_from")?;
+        crate::av_commands::update(&self.config, from.trim()).await
+    }
+
+    async fn dns_check(&self, records: Vec<caravel_admin::dkim::DnsRecord>) -> Result<serde_json::Value, String> {
+        let dns = caravel_dns::Resolver::new(&self.config.dns.resolvers, Duration::from_secs(5))?;
+        let checked = crate::dns_check::check(&dns, &self.config.hostname, records).await;
+        serde_json::to_value(checked).map_err(|e| e.to_string())
+    }
+}

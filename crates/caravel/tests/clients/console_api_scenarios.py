@@ -1,0 +1,232 @@
+"""The console's API beyond accounts and domains, run by tests/admin_api.rs:
+a user's own settings (signatures, auto-replies, rules, lists, phone,
+quarantine), the administrators' filter rules, quarantine, antivirus, mail
+log, holidays, live DNS check and a hand on other accounts' sign-in. Each
+change is checked where it acts: the CLI reads the same settings, mail
+goes where the quarantine release says. Alice is the server's admin, bob
+a user, carol a user of another domain. Ports from HTTP_PORT, SMTP_PORT,
+IMAPS_PORT."""
+
+import imaplib
+import json
+import smtplib
+import sys
+import time
+from email.message import EmailMessage
+
+from api_scenarios import BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, Session, q, refused
+from common import HOST, PASSWORD, USER, caravel, ctx, expect, port
+
+SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
+
+
+def setup():
+    caravel("domain", "add", "other.test")
+    caravel("user", "add", CAROL, "--password-stdin", input=CAROL_PASSWORD)
+    caravel("user", "set", USER, "--role", "admin")
+
+
+def ok(result, status=200):
+    got, body = result
+    expect(got == status, f"expected {status}: {got} {body}")
+    return body
+
+
+def inbox_subjects(user, password):
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(user, password)
+    m.select("INBOX", readonly=True)
+    _, data = m.search(None, "ALL")
+    out = []
+    for n in data[0].split():
+        _, msg = m.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        out.append(msg[0][1].decode(errors="replace").strip())
+    m.logout()
+    return out
+
+
+def own_settings():
+    setup()
+    bob = Session(BOB, BOB_PASSWORD)
+    me = f"/api/v1/users/{q(BOB)}"
+    setup_info = ok(bob.call("GET", "/api/v1/setup"))
+    expect(setup_info["hostname"] == "mail.example.test"
+           and any(e["protocol"] == "imap" and e["port"] == IMAPS and e["security"] == "tls"
+                   for e in setup_info["incoming"]), setup_info)
+    u = ok(bob.call("PUT", f"{me}/phone", {"phone": "+86 138 0013 8000"}))
+    expect(u["phone"] == "+8613800138000", u)
+    refused(bob.call("PUT", f"{me}/phone", {"phone": "call me"}), 400, "")
+
+    # Signatures: saved as the CLI reads them, previewed with the profile.
+    caravel("user", "set", BOB, "--title", "Export Manager", "--company", "Harbour Trading")
+    ok(bob.call("PUT", f"{me}/signatures/reply", {"text": "Bob\n{title}\n{company}\nMobile: {mobile}",
+                                                  "when": "reply", "domains": [" .CN "]}))
+    sigs = ok(bob.call("GET", f"{me}/signatures"))
+    expect([(s["name"], s["when"], s["domains"]) for s in sigs] == [("reply", "reply", [".cn"])], sigs)
+    cli = json.loads(caravel("signature", "list", BOB, "--json").stdout)
+    expect(cli[0]["name"] == "reply" and cli[0]["when"] == "reply", f"the CLI sees it: {cli}")
+    preview = ok(bob.call("POST", f"{me}/signatures/preview", {"text": sigs[0]["text"], "html": "<b>{company}</b>"}))
+    expect(preview["text"] == "Bob\nExport Manager\nHarbour Trading" and preview["html"] == "<b>Harbour Trading</b>",
+           f"filled, the empty mobile line left out: {preview}")
+    refused(bob.call("PUT", f"{me}/signatures/x", {"text": "x", "when": "sometimes"}), 400, "when")
+    refused(bob.call("PUT", f"{me}/signatures/x", {"text": "  "}), 400, "needs a text")
+    ok(bob.call("DELETE", f"{me}/signatures/reply"))
+    refused(bob.call("DELETE", f"{me}/signatures/reply"), 404, "no signature")
+
+    # Auto-replies: listed as entered, with whether they answer now.
+    ok(bob.call("PUT", f"{me}/autoreplies/trip", {"scenario": "out-of-office", "subject": "Away: {subject}",
+                                                  "text": "Back on Monday.", "from": "2020-01-01",
+                                                  "until": "2099-12-31", "sender_domains": ["Buyer.DE"]}))
+    ok(bob.call("PUT", f"{me}/autoreplies/later", {"scenario": "out-of-office", "text": "Later.",
+                                                   "from": "2098-01-01"}))
+    replies = {r["name"]: r for r in ok(bob.call("GET", f"{me}/autoreplies"))}
+    expect(replies["trip"]["active"] and not replies["later"]["active"], f"active now or not: {replies}")
+    expect(replies["trip"]["hours"] == "09:00-18:00" and replies["trip"]["workdays"] == "mon-fri"
+           and replies["trip"]["sender_domains"] == ["buyer.de"], replies["trip"])
+    refused(bob.call("PUT", f"{me}/autoreplies/x", {"text": "x", "from": "next week"}), 400, "not a date")
+    refused(bob.call("PUT", f"{me}/autoreplies/x", {"text": "x", "scenario": "after-hours",
+                                                    "hours": "18:00-09:00"}), 400, "start before the end")
+    expect("trip" in caravel("autoreply", "list", BOB).stdout, "the CLI sees the auto-reply")
+    ok(bob.call("DELETE", f"{me}/autoreplies/later"))
+    refused(bob.call("DELETE", f"{me}/autoreplies/later"), 404, "no auto-reply")
+
+    # Mail rules.
+    created = ok(bob.call("POST", f"{me}/rules", {"from": "buyer.cn", "move_to": "Customers/CN", "flag": True}), 201)
+    rules = ok(bob.call("GET", f"{me}/rules"))
+    expect(rules[0]["id"] == created["id"] and "file into Customers/CN" in rules[0]["description"], rules)
+    refused(bob.call("POST", f"{me}/rules", {"from": "x"}), 400, "needs an action")
+    refused(bob.call("POST", f"{me}/rules", {"larger": "huge", "flag": True}), 400, "size")
+    cli = json.loads(caravel("rule", "list", BOB, "--json").stdout)
+    expect(cli[0]["actions"][0] == {"do": "move", "value": "Customers/CN"}, f"the CLI sees the rule: {cli}")
+    ok(bob.call("DELETE", f"{me}/rules/{created['id']}"))
+    refused(bob.call("DELETE", f"{me}/rules/{created['id']}"), 404, "no rule")
+
+    # Nobody reaches another account's settings.
+    carol = Session(CAROL, CAROL_PASSWORD)
+    for method, path in [("GET", f"{me}/signatures"), ("GET", f"{me}/autoreplies"), ("GET", f"{me}/rules"),
+                         ("PUT", f"{me}/phone")]:
+        refused(carol.call(method, path, {"phone": ""} if method == "PUT" else None), 403, "does not administer")
+    # The administrator does.
+    alice = Session(USER, PASSWORD)
+    ok(alice.call("PUT", f"{me}/autoreplies/admin-set", {"text": "Set by the office."}))
+    expect(any(r["name"] == "admin-set" for r in ok(bob.call("GET", f"{me}/autoreplies"))), "set for bob")
+
+
+def send_spam_to(recipients, subject):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "offers@partner.test", ", ".join(recipients), subject
+    msg["Message-ID"] = f"<{abs(hash(subject))}@partner.test>"
+    msg.set_content("Claim your prize now: this is held by a keyword rule.")
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.send_message(msg, to_addrs=recipients)
+
+
+def filter_rules_and_quarantine():
+    setup()
+    alice, bob, carol = Session(USER, PASSWORD), Session(BOB, BOB_PASSWORD), Session(CAROL, CAROL_PASSWORD)
+    # A user's own block list; the server's rules are the administrator's.
+    mine = ok(bob.call("POST", "/api/v1/filter/rules", {"kind": "block", "pattern": "@Spam.TEST"}), 201)
+    expect(mine["scope"] == BOB and mine["pattern"] == "@spam.test", mine)
+    refused(bob.call("POST", "/api/v1/filter/rules", {"kind": "block", "pattern": "@x.test", "scope": ""}), 403, "")
+    refused(bob.call("POST", "/api/v1/filter/rules", {"kind": "allow", "pattern": "@x.test",
+                                                      "scope": "example.test"}), 403, "")
+    refused(bob.call("POST", "/api/v1/filter/rules", {"kind": "block", "pattern": "not a pattern"}), 400, "pattern")
+    refused(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "x", "place": "footer",
+                                                        "scope": ""}), 400, "")
+    server = ok(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "claim your prize",
+                                                            "action": "quarantine", "scope": ""}), 201)
+    expect(server["place"] == "any" and server["action"] == "quarantine", server)
+    expect([r["id"] for r in ok(bob.call("GET", "/api/v1/filter/rules"))] == [mine["id"]], "bob sees his own")
+    expect({r["id"] for r in ok(alice.call("GET", "/api/v1/filter/rules"))} == {mine["id"], server["id"]}, "all")
+    expect("claim your prize" in caravel("filter", "list").stdout, "the CLI sees the server's rule")
+    refused(bob.call("DELETE", f"/api/v1/filter/rules/{server['id']}"), 404, "no filter rule")
+
+    # Held for two: each releases their own copy.
+    send_spam_to([BOB, USER], "Claim your prize (for two)")
+    held = ok(bob.call("GET", "/api/v1/quarantine"))
+    expect(len(held) == 1 and set(held[0]["recipients"]) == {BOB, USER}, held)
+    hid = held[0]["id"]
+    expect(ok(carol.call("GET", "/api/v1/quarantine")) == [], "carol sees none")
+    refused(carol.call("GET", f"/api/v1/quarantine/{hid}"), 404, "no held message")
+    refused(carol.call("POST", f"/api/v1/quarantine/{hid}/release", {}), 404, "no held message")
+    shown = ok(bob.call("GET", f"/api/v1/quarantine/{hid}"))
+    expect("held by a keyword rule" in shown["text"] and not shown["truncated"], shown)
+    released = ok(bob.call("POST", f"/api/v1/quarantine/{hid}/release", {}))
+    expect(released["released_to"] == [BOB], released)
+    expect(any("Claim your prize (for two)" in s for s in inbox_subjects(BOB, BOB_PASSWORD)), "in bob's inbox")
+    expect(not any("Claim your prize" in s for s in inbox_subjects(USER, PASSWORD)), "not in alice's")
+    expect(ok(bob.call("GET", "/api/v1/quarantine")) == [], "gone from bob's list")
+    still = ok(alice.call("GET", "/api/v1/quarantine"))
+    expect(len(still) == 1 and still[0]["recipients"] == [USER], f"alice's copy stays held: {still}")
+    # A user's delete takes only their copy; the administrator's, all.
+    send_spam_to([BOB, USER], "Claim your prize (again)")
+    again = [h for h in ok(bob.call("GET", "/api/v1/quarantine"))][0]["id"]
+    ok(bob.call("DELETE", f"/api/v1/quarantine/{again}"))
+    expect([h["recipients"] for h in ok(alice.call("GET", "/api/v1/quarantine")) if h["id"] == again] == [[USER]],
+           "bob's delete left alice's copy")
+    ok(alice.call("DELETE", f"/api/v1/quarantine/{again}"))
+    ok(alice.call("POST", f"/api/v1/quarantine/{hid}/release", {}))
+    expect(any("Claim your prize (for two)" in s for s in inbox_subjects(USER, PASSWORD)), "alice's copy arrived")
+    expect(ok(alice.call("GET", "/api/v1/quarantine")) == [], "the quarantine is empty")
+    ok(bob.call("DELETE", f"/api/v1/filter/rules/{mine['id']}"))
+    refused(bob.call("DELETE", f"/api/v1/filter/rules/{mine['id']}"), 404, "no filter rule")
+
+
+def administration():
+    setup()
+    alice, bob = Session(USER, PASSWORD), Session(BOB, BOB_PASSWORD)
+    # The antivirus, for the server's administrator.
+    av = ok(alice.call("GET", "/api/v1/antivirus"))
+    expect(av["status"] in ("ok", "warn") and av["verdict"] and av["enabled"] is True, av)
+    refused(bob.call("GET", "/api/v1/antivirus"), 403, "administrator")
+    refused(alice.call("POST", "/api/v1/antivirus/update", {"from": "/nonexistent/signatures"}), 400, "")
+    # The company's holidays.
+    ok(alice.call("POST", "/api/v1/holidays", {"name": "Spring Festival", "from": "2027-02-06",
+                                               "until": "2027-02-12", "calendar": "CN"}))
+    expect(ok(bob.call("GET", "/api/v1/holidays"))[0] == {"name": "Spring Festival", "from": "2027-02-06",
+                                                           "until": "2027-02-12", "calendar": "cn"}, "listed")
+    refused(alice.call("POST", "/api/v1/holidays", {"name": "x", "from": "soon", "until": "later"}), 400, "not a date")
+    refused(bob.call("POST", "/api/v1/holidays", {"name": "x", "from": "2027-01-01", "until": "2027-01-01"}), 403, "")
+    expect("Spring Festival" in caravel("holiday", "list").stdout, "the CLI sees it")
+    ok(alice.call("DELETE", "/api/v1/holidays/Spring%20Festival"))
+    # An app password made by the administrator works for IMAP; 2FA off.
+    made = ok(alice.call("POST", f"/api/v1/users/{q(BOB)}/app-passwords", {"name": "warehouse scanner"}), 201)
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    m.login(BOB, made["password"])
+    m.logout()
+    names = [p["name"] for p in ok(alice.call("GET", f"/api/v1/users/{q(BOB)}/app-passwords"))]
+    expect(names == ["warehouse scanner"], names)
+    refused(bob.call("GET", f"/api/v1/users/{q(USER)}/app-passwords"), 403, "")
+    ok(alice.call("DELETE", f"/api/v1/users/{q(BOB)}/app-passwords/warehouse%20scanner"))
+    out = caravel("2fa", "enroll", BOB).stdout
+    uri = [line for line in out.splitlines() if line.startswith("otpauth://")][0]
+    from common import totp
+    caravel("2fa", "confirm", BOB, totp(uri))
+    expect(ok(alice.call("GET", f"/api/v1/users/{q(BOB)}"))["totp_enabled"], "on")
+    ok(alice.call("DELETE", f"/api/v1/users/{q(BOB)}/2fa"))
+    expect(not ok(alice.call("GET", f"/api/v1/users/{q(BOB)}"))["totp_enabled"], "off")
+    # The mail log: the administrator searches; a user sees its own.
+    send_spam_to([BOB], "An ordinary offer")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        events = ok(alice.call("GET", f"/api/v1/log?q={q(BOB)}&kind=delivered"))
+        if events:
+            break
+        time.sleep(0.2)
+    expect(events and all(e["kind"] == "delivered" and e["recipient"] == BOB for e in events), events)
+    expect(ok(alice.call("GET", "/api/v1/log?kind=signinfailed")) is not None, "the JSON name of a kind works")
+    refused(alice.call("GET", "/api/v1/log?kind=exploded"), 400, "kind")
+    theirs = ok(bob.call("GET", f"/api/v1/log?q={q(USER)}"))
+    expect(all(BOB in (e.get("sender"), e.get("recipient")) for e in theirs), f"bob sees only his: {theirs}")
+    cli = json.loads(caravel("log", BOB, "--kind", "delivered", "--json").stdout)
+    expect(len(cli) == len(events), f"the CLI finds the same: {cli}")
+    # What DNS says now (the test DNS publishes nothing for example.test).
+    checked = ok(alice.call("GET", "/api/v1/domains/example.test/dns/check"))
+    mx = [c for c in checked if c["type"] == "MX"][0]
+    expect(mx["status"] == "fail" and mx["found"] == [] and "no MX" in mx["note"], mx)
+    expect(all(c["status"] in ("ok", "warn", "fail") and c["note"] for c in checked), checked)
+    refused(bob.call("GET", "/api/v1/domains/example.test/dns/check"), 403, "")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()

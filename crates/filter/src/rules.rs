@@ -1,0 +1,65 @@
+//! A filter rule as an administrator or a user enters it (an allow or block
+//! list entry, or a keyword rule), checked and in its stored form: the one
+//! check behind `caravel filter ...` and `/api/v1/filter/rules`.
+
+use caravel_store::filter_data::FilterRule;
+
+use crate::keywords::{Action, KeywordSet, Place};
+use crate::lists::Pattern;
+
+/// `kind`: allow, block or keyword; `place` and `action` for keyword
+/// rules only (defaults: any, junk); `scope`: "", "@domain" or an address
+/// (the caller has checked it exists and may be changed).
+pub fn new_rule(
+    kind: &str,
+    pattern: &str,
+    place: Option<&str>,
+    action: Option<&str>,
+    scope: String,
+) -> Result<FilterRule, String> {
+    let mut rule = FilterRule {
+        id: 0,
+        kind: kind.to_string(),
+        pattern: String::new(),
+        scope,
+        place: None,
+        action: None,
+        created: caravel_store::now_secs(),
+    };
+    match kind {
+        "allow" | "block" => rule.pattern = Pattern::parse(pattern)?.text(),
+        "keyword" => {
+            KeywordSet::check(pattern)?;
+            rule.pattern = pattern.to_string();
+            rule.place = Some(Place::parse(place.unwrap_or("any"))?.word().into());
+            rule.action = Some(Action::parse(action.unwrap_or("junk"))?.text());
+        }
+        other => return Err(format!("{other:?} is not a kind of rule: use allow, block or keyword")),
+    }
+    Ok(rule)
+}
+
+/// The pattern as stored: lists keep a canonical form, keywords as typed.
+pub fn stored_pattern(kind: &str, pattern: &str) -> Result<String, String> {
+    match kind {
+        "allow" | "block" => Ok(Pattern::parse(pattern)?.text()),
+        _ => Ok(pattern.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_checked_and_stored_in_canonical_form() {
+        let r = new_rule("block", " @Spammer.TEST ", None, None, String::new()).expect("valid");
+        assert_eq!((r.pattern.as_str(), r.place, r.action), ("@spammer.test", None, None));
+        let k = new_rule("keyword", "free money", None, Some("score:3"), "@x.test".into()).expect("valid");
+        assert_eq!((k.place.as_deref(), k.action.as_deref()), (Some("any"), Some("score:3")));
+        assert!(new_rule("keyword", "x", Some("footer"), None, String::new()).is_err());
+        assert!(new_rule("keyword", "/(unclosed/", None, None, String::new()).is_err());
+        assert!(new_rule("allow", "not a pattern", None, None, String::new()).is_err());
+        assert!(new_rule("mute", "x@y.test", None, None, String::new()).is_err());
+    }
+}

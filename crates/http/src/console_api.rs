@@ -1,0 +1,546 @@
+//! The rest of the console's API: each user's own settings (signatures,
+//! auto-replies, mail rules, allow/block lists, quarantine, phone number,
+//! the mail-program set-up) and the administrators' filter rules,
+//! quarantine, antivirus, mail log and live DNS check. The same checks as
+//! the CLI (`caravel_personal::manage`, `caravel_filter::rules`, and the
+//! binary's [`crate::Operations`]); roles as in [`crate::admin_api`]: a
+//! user reaches its own things, a domain admin its domain's, an admin all.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::Json;
+use caravel_personal::book::{FOOTER, SIGNATURE};
+use caravel_personal::manage::{self, AutoReplyForm, RuleForm, SignatureForm};
+use caravel_store::filter_data::FilterRule;
+use caravel_store::settings::{account_scope, domain_scope};
+use caravel_store::{Held, HeldKind, Role, User};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admin_api::{domain_of, manages, may_change, require, require_admin, troubleshooter, visible_user, Manager};
+use crate::api::{Current, Full, JsonBody};
+use crate::api_error::ApiError;
+use crate::State;
+
+type St = AxState<Arc<State>>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// A refusal of the shared checks, in their words ("no ..." is a 404).
+fn refused(e: String) -> ApiError {
+    ApiError::from(caravel_admin::AdminError(e))
+}
+
+fn ops(st: &State) -> Result<&Arc<dyn crate::Operations>, ApiError> {
+    st.ops.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "Not available on this server."))
+}
+
+/// The account `address` for a change: itself, or one its administrator
+/// may change.
+async fn changeable(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
+    let target = visible_user(st, cur, address).await?;
+    may_change(&cur.user, &target)?;
+    Ok(target)
+}
+
+// ---- the signed-in account ----
+
+/// What mail programs are told to use (the set-up page).
+pub async fn setup(AxState(st): St, Full(_): Full) -> ApiResult {
+    Ok(Json(json!(st.setup)))
+}
+
+#[derive(Deserialize)]
+pub struct Phone {
+    phone: String,
+}
+
+/// The number text-message codes go to (empty: none).
+pub async fn set_phone(
+    AxState(st): St,
+    Full(cur): Full,
+    Path(address): Path<String>,
+    JsonBody(p): JsonBody<Phone>,
+) -> ApiResult {
+    let target = changeable(&st, &cur, &address).await?;
+    st.admin.user_phone(&target.address, &p.phone).await?;
+    Ok(Json(json!(visible_user(&st, &cur, &target.address).await?)))
+}
+
+// ---- signatures ----
+
+pub async fn signatures(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    let user = visible_user(&st, &cur, &address).await?;
+    let list = manage::signatures(st.store.as_ref(), &account_scope(user.id), SIGNATURE).await.map_err(refused)?;
+    Ok(Json(json!(list)))
+}
+
+pub async fn set_signature(
+    AxState(st): St,
+    Full(cur): Full,
+    Path((address, name)): Path<(String, String)>,
+    JsonBody(form): JsonBody<SignatureForm>,
+) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    manage::set_signature(st.store.as_ref(), &account_scope(user.id), SIGNATURE, name.trim(), form)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "saved": name.trim() })))
+}
+
+pub async fn del_signature(
+    AxState(st): St,
+    Full(cur): Full,
+    Path((address, name)): Path<(String, String)>,
+) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    if !st.store.del_setting(&account_scope(user.id), SIGNATURE, &name).await? {
+        return Err(ApiError::not_found(format!("{} has no signature {name}", user.address)));
+    }
+    Ok(Json(json!({ "deleted": name })))
+}
+
+#[derive(Deserialize)]
+pub struct Preview {
+    text: String,
+    html: Option<String>,
+}
+
+/// A template filled in from the account's details, as its mail will
+/// carry it.
+pub async fn preview_signature(
+    AxState(st): St,
+    Full(cur): Full,
+    Path(address): Path<String>,
+    JsonBody(p): JsonBody<Preview>,
+) -> ApiResult {
+    let user = visible_user(&st, &cur, &address).await?;
+    let html = p.html.as_deref().filter(|h| !h.trim().is_empty());
+    let (text, html) =
+        manage::preview_signature(st.store.as_ref(), user.id, &user.address, &p.text, html).await.map_err(refused)?;
+    Ok(Json(json!({ "text": text, "html": html })))
+}
+
+/// A domain's footer (a legal disclaimer after every signature).
+pub async fn footer(AxState(st): St, Manager(cur): Manager, Path(domain): Path<String>) -> ApiResult {
+    require(&cur.user, &domain)?;
+    let list = manage::signatures(st.store.as_ref(), &domain_scope(&domain), FOOTER).await.map_err(refused)?;
+    Ok(Json(json!(list.into_iter().next())))
+}
+
+pub async fn set_footer(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(domain): Path<String>,
+    JsonBody(form): JsonBody<SignatureForm>,
+) -> ApiResult {
+    require(&cur.user, &domain)?;
+    if !st.store.list_domains().await?.iter().any(|d| d.name.eq_ignore_ascii_case(&domain)) {
+        return Err(ApiError::not_found(format!("no domain {domain}")));
+    }
+    manage::set_signature(st.store.as_ref(), &domain_scope(&domain), FOOTER, "", form)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "saved": domain })))
+}
+
+pub async fn del_footer(AxState(st): St, Manager(cur): Manager, Path(domain): Path<String>) -> ApiResult {
+    require(&cur.user, &domain)?;
+    if !st.store.del_setting(&domain_scope(&domain), FOOTER, "").await? {
+        return Err(ApiError::not_found(format!("{domain} has no footer")));
+    }
+    Ok(Json(json!({ "deleted": domain })))
+}
+
+// ---- auto-replies ----
+
+pub async fn autoreplies(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    let user = visible_user(&st, &cur, &address).await?;
+    let scope = account_scope(user.id);
+    let profile: caravel_personal::profile::Profile =
+        caravel_personal::book::load_one(st.store.as_ref(), &scope, caravel_personal::book::PROFILE)
+            .await?
+            .unwrap_or_default();
+    let list = manage::autoreplies(st.store.as_ref(), &scope, profile.zone.as_deref(), caravel_store::now_secs())
+        .await
+        .map_err(refused)?;
+    Ok(Json(json!(list)))
+}
+
+pub async fn set_autoreply(
+    AxState(st): St,
+    Full(cur): Full,
+    Path((address, name)): Path<(String, String)>,
+    JsonBody(form): JsonBody<AutoReplyForm>,
+) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    let t = manage::set_autoreply(st.store.as_ref(), &account_scope(user.id), name.trim(), form)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "saved": name.trim(), "scenario": t.scenario.to_string(), "days": t.days })))
+}
+
+pub async fn del_autoreply(
+    AxState(st): St,
+    Full(cur): Full,
+    Path((address, name)): Path<(String, String)>,
+) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    match manage::autoreplies_off(st.store.as_ref(), &account_scope(user.id), Some(&name)).await.map_err(refused)? {
+        0 => Err(ApiError::not_found(format!("{} has no auto-reply {name}", user.address))),
+        _ => Ok(Json(json!({ "deleted": name }))),
+    }
+}
+
+// ---- mail rules ----
+
+pub async fn rules(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    let user = visible_user(&st, &cur, &address).await?;
+    Ok(Json(json!(manage::rules(st.store.as_ref(), &account_scope(user.id)).await.map_err(refused)?)))
+}
+
+pub async fn add_rule(
+    AxState(st): St,
+    Full(cur): Full,
+    Path(address): Path<String>,
+    JsonBody(form): JsonBody<RuleForm>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = changeable(&st, &cur, &address).await?;
+    let id = manage::add_rule(st.store.as_ref(), &account_scope(user.id), form).await.map_err(ApiError::bad_request)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+pub async fn del_rule(AxState(st): St, Full(cur): Full, Path((address, id)): Path<(String, u64)>) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    if !manage::del_rule(st.store.as_ref(), &account_scope(user.id), id).await.map_err(refused)? {
+        return Err(ApiError::not_found(format!("{} has no rule {id}", user.address)));
+    }
+    Ok(Json(json!({ "deleted": id })))
+}
+
+// ---- filter rules: allow and block lists, keyword rules ----
+
+/// Whether `cur` may see and change rules of `scope` ("" the server's,
+/// "@domain", or an address).
+async fn may_rule(st: &State, cur: &Current, scope: &str) -> Result<(), ApiError> {
+    match scope {
+        "" => require_admin(&cur.user),
+        s if s.starts_with('@') => require(&cur.user, &s[1..]),
+        address => changeable(st, cur, address).await.map(|_| ()),
+    }
+}
+
+/// Rules a caller sees: all (admin), its domain's and its users' (domain
+/// admin), its own (user).
+fn sees_rule(user: &User, rule: &FilterRule) -> bool {
+    match rule.scope.as_str() {
+        "" => user.role == Role::Admin,
+        s if s.starts_with('@') => manages(user, &s[1..]),
+        address => address.eq_ignore_ascii_case(&user.address) || manages(user, domain_of(address)),
+    }
+}
+
+pub async fn filter_rules(AxState(st): St, Full(cur): Full) -> ApiResult {
+    let rules: Vec<FilterRule> =
+        st.store.filter_rules().await?.into_iter().filter(|r| sees_rule(&cur.user, r)).collect();
+    Ok(Json(json!(rules)))
+}
+
+#[derive(Deserialize)]
+pub struct NewRule {
+    kind: String,
+    pattern: String,
+    place: Option<String>,
+    action: Option<String>,
+    /// "" for the server, "@domain" (or "domain"), an address; absent: the
+    /// caller's own address.
+    scope: Option<String>,
+}
+
+/// The stored form of a scope as typed.
+fn scope_key(given: Option<&str>, own: &str) -> String {
+    match given.map(str::trim) {
+        None => own.to_ascii_lowercase(),
+        Some("") => String::new(),
+        Some(s) if s.contains('@') && !s.starts_with('@') => s.to_ascii_lowercase(),
+        Some(s) => format!("@{}", s.trim_start_matches('@').to_ascii_lowercase()),
+    }
+}
+
+pub async fn add_filter_rule(
+    AxState(st): St,
+    Full(cur): Full,
+    JsonBody(r): JsonBody<NewRule>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let scope = scope_key(r.scope.as_deref(), &cur.user.address);
+    may_rule(&st, &cur, &scope).await?;
+    if let Some(d) = scope.strip_prefix('@') {
+        if !st.store.list_domains().await?.iter().any(|k| k.name == d) {
+            return Err(ApiError::not_found(format!("no domain {d}")));
+        }
+    }
+    let rule = caravel_filter::rules::new_rule(&r.kind, &r.pattern, r.place.as_deref(), r.action.as_deref(), scope)
+        .map_err(ApiError::bad_request)?;
+    let saved = st.store.add_filter_rule(rule).await?;
+    Ok((StatusCode::CREATED, Json(json!(saved))))
+}
+
+pub async fn del_filter_rule(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
+    let rules = st.store.filter_rules().await?;
+    let rule = rules
+        .into_iter()
+        .find(|r| r.id == id && sees_rule(&cur.user, r))
+        .ok_or_else(|| ApiError::not_found(format!("no filter rule {id}")))?;
+    may_rule(&st, &cur, &rule.scope).await?;
+    st.store.del_filter_rule(&rule.kind, &rule.pattern, &rule.scope).await?;
+    Ok(Json(json!({ "deleted": id })))
+}
+
+// ---- the quarantine ----
+
+/// The recipients of `held` the caller answers for: all (admin), those of
+/// its domain (domain admin), itself (user).
+fn own_recipients(user: &User, held: &Held) -> Vec<String> {
+    held.recipients
+        .iter()
+        .filter(|r| match user.role {
+            Role::Admin => true,
+            Role::DomainAdmin => manages(user, domain_of(r)),
+            Role::User => r.eq_ignore_ascii_case(&user.address),
+        })
+        .cloned()
+        .collect()
+}
+
+pub async fn quarantine(AxState(st): St, Full(cur): Full) -> ApiResult {
+    let held: Vec<Held> =
+        st.store.held().await?.into_iter().filter(|h| !own_recipients(&cur.user, h).is_empty()).collect();
+    Ok(Json(json!(held)))
+}
+
+/// A held message the caller may act on, and the recipients it acts for.
+async fn held_for(st: &State, cur: &Current, id: i64) -> Result<(Held, Vec<u8>, Vec<String>), ApiError> {
+    let not_found = || ApiError::not_found(format!("no held message {id}"));
+    let (held, raw) = st.store.held_message(id).await?.ok_or_else(not_found)?;
+    let mine = own_recipients(&cur.user, &held);
+    if mine.is_empty() {
+        return Err(not_found());
+    }
+    Ok((held, raw, mine))
+}
+
+/// The most of a held message's text shown (its source, as text).
+const HELD_TEXT: usize = 256 * 1024;
+
+pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
+    let (held, raw, _) = held_for(&st, &cur, id).await?;
+    let shown = &raw[..raw.len().min(HELD_TEXT)];
+    let text: String = String::from_utf8_lossy(shown)
+        .chars()
+        .map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '\u{fffd}' } else { c })
+        .collect();
+    Ok(Json(json!({ "held": held, "text": text, "truncated": raw.len() > HELD_TEXT })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Release {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Delivers a held message: to all its recipients (the administrator), or
+/// to those the caller answers for, the others' copy staying held. A
+/// virus goes out only by an administrator who says `force`.
+pub async fn release(
+    AxState(st): St,
+    Full(cur): Full,
+    Path(id): Path<i64>,
+    JsonBody(r): JsonBody<Release>,
+) -> ApiResult {
+    let (held, _, mine) = held_for(&st, &cur, id).await?;
+    if held.kind == HeldKind::Virus {
+        if cur.user.role == Role::User {
+            return Err(ApiError::forbidden(format!(
+                "Held message {id} carries a virus ({}); only an administrator can release it.",
+                held.reason
+            )));
+        }
+        if !r.force {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("Held message {id} carries a virus ({}); release it with force if you must.", held.reason),
+            ));
+        }
+    }
+    let ops = ops(&st)?;
+    let released = if mine.len() == held.recipients.len() && cur.user.role == Role::Admin {
+        ops.release(id, None).await.map_err(ApiError::bad_request)?
+    } else {
+        let mut to = Vec::new();
+        for one in mine {
+            to.extend(ops.release(id, Some(one)).await.map_err(ApiError::bad_request)?);
+        }
+        to
+    };
+    Ok(Json(json!({ "released_to": released })))
+}
+
+/// Deletes a held message (for the caller's recipients only: the others
+/// keep their copy).
+pub async fn del_held(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
+    let (held, _, mine) = held_for(&st, &cur, id).await?;
+    if mine.len() == held.recipients.len() {
+        st.store.unhold(id).await?;
+    } else {
+        for one in &mine {
+            st.store.drop_held_recipient(id, one).await?;
+        }
+    }
+    Ok(Json(json!({ "deleted": id })))
+}
+
+// ---- an administrator's hand on an account's sign-in ----
+
+/// Turns two-factor sign-in off (a lost phone and lost recovery codes).
+pub async fn disable_two_factor(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
+    let target = changeable(&st, &cur, &address).await?;
+    st.admin.totp_disable(&target.address).await?;
+    Ok(Json(json!({ "two_factor": false, "address": target.address })))
+}
+
+pub async fn user_app_passwords(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
+    let target = visible_user(&st, &cur, &address).await?;
+    Ok(Json(json!(st.admin.app_password_list(&target.address).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct AppPasswordName {
+    name: String,
+}
+
+/// An app password made by an administrator for a user's device.
+pub async fn add_user_app_password(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(address): Path<String>,
+    JsonBody(n): JsonBody<AppPasswordName>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let target = changeable(&st, &cur, &address).await?;
+    let password = st.admin.app_password_add(&target.address, &n.name).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "name": n.name.trim(), "password": password }))))
+}
+
+pub async fn del_user_app_password(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path((address, name)): Path<(String, String)>,
+) -> ApiResult {
+    let target = changeable(&st, &cur, &address).await?;
+    st.admin.app_password_del(&target.address, &name).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+// ---- the company's holidays (for holiday auto-replies) ----
+
+pub async fn holidays(AxState(st): St, Full(_): Full) -> ApiResult {
+    Ok(Json(json!(manage::holidays(st.store.as_ref()).await.map_err(refused)?)))
+}
+
+#[derive(Deserialize)]
+pub struct NewHoliday {
+    name: String,
+    from: String,
+    until: String,
+    #[serde(default)]
+    calendar: String,
+}
+
+pub async fn add_holiday(AxState(st): St, Manager(cur): Manager, JsonBody(h): JsonBody<NewHoliday>) -> ApiResult {
+    require_admin(&cur.user)?;
+    let saved = manage::set_holiday(st.store.as_ref(), &h.name, &h.from, &h.until, &h.calendar)
+        .await
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "name": h.name.trim(), "holiday": saved })))
+}
+
+pub async fn del_holiday(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
+    require_admin(&cur.user)?;
+    if !manage::del_holiday(st.store.as_ref(), &name).await.map_err(refused)? {
+        return Err(ApiError::not_found(format!("no holiday {name}")));
+    }
+    Ok(Json(json!({ "deleted": name })))
+}
+
+// ---- antivirus, mail log, DNS (administrators) ----
+
+pub async fn antivirus(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(ops(&st)?.antivirus().await))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Update {
+    from: Option<String>,
+}
+
+pub async fn antivirus_update(AxState(st): St, Manager(cur): Manager, JsonBody(u): JsonBody<Update>) -> ApiResult {
+    require_admin(&cur.user)?;
+    let result = ops(&st)?.antivirus_update(u.from).await.map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "result": result })))
+}
+
+#[derive(Deserialize)]
+pub struct LogParams {
+    q: Option<String>,
+    kind: Option<String>,
+    /// Unix seconds.
+    since: Option<i64>,
+    last: Option<usize>,
+}
+
+/// The mail log: administrators see their domain's (or every) event;
+/// a user its own.
+pub async fn log(AxState(st): St, Full(cur): Full, Query(p): Query<LogParams>) -> ApiResult {
+    let kind = match p.kind.as_deref().map(str::trim).filter(|k| !k.is_empty() && *k != "any") {
+        None => None,
+        Some(k) => Some(
+            caravel_store::EventKind::parse(k)
+                .or_else(|| serde_json::from_value(json!(k)).ok())
+                .ok_or_else(|| ApiError::bad_request(format!("{k:?} is not a kind of event")))?,
+        ),
+    };
+    let scope = match cur.user.role {
+        Role::Admin => None,
+        Role::DomainAdmin => Some(domain_of(&cur.user.address).to_string()),
+        Role::User => Some(cur.user.address.clone()),
+    };
+    let query = crate::LogQuery {
+        text: p.q,
+        kind,
+        since: p.since.map(|s| s.saturating_mul(1000)),
+        last: p.last.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(troubleshooter(&st)?.log(query, scope).await.map_err(ApiError::unavailable)?))
+}
+
+/// What DNS answers now for each record the domain needs.
+pub async fn dns_check(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
+    require(&cur.user, &name)?;
+    let records = st.admin.dns_records(&name, &st.setup).await?;
+    Ok(Json(ops(&st)?.dns_check(records).await.map_err(ApiError::unavailable)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_read_as_stored() {
+        assert_eq!(scope_key(None, "Li@Export.test"), "li@export.test");
+        assert_eq!(scope_key(Some(""), "li@export.test"), "");
+        assert_eq!(scope_key(Some("Export.test"), "x"), "@export.test");
+        assert_eq!(scope_key(Some("@export.test"), "x"), "@export.test");
+        assert_eq!(scope_key(Some("bob@export.test"), "x"), "bob@export.test");
+    }
+}
