@@ -93,7 +93,9 @@ pub async fn run_tasks(config: Config, engine: Arc<Engine>, store: Arc<dyn Store
         async move {
             let Some(from) = config.antivirus.update_from.clone() else { return };
             loop {
-                match crate::av_commands::update(&config, &from).await {
+                match crate::av_commands::update(&config, &from, crate::progress::Progress::quiet("signature update"))
+                    .await
+                {
                     Ok(msg) => tracing::info!("{msg}"),
                     Err(err) => tracing::warn!(error = %err, source = %from, "scheduled antivirus update failed"),
                 }

@@ -10,6 +10,7 @@ use caravel_store::{Quarantine, Store};
 use crate::antivirus::{av_limits, av_root, release};
 use crate::cli::{AvCmd, QuarantineCmd};
 use crate::commands::{open_existing_store, print_json, CmdResult};
+use crate::progress::Progress;
 
 pub async fn av(config: &Config, cmd: AvCmd) -> CmdResult {
     match cmd {
@@ -18,7 +19,7 @@ pub async fn av(config: &Config, cmd: AvCmd) -> CmdResult {
             let from = from.or_else(|| config.antivirus.update_from.clone()).ok_or(
                 "say where the signatures come from: --from DIR or --from URL (of a SHA256SUMS file), or set [antivirus] update_from",
             )?;
-            println!("{}", update(config, &from).await?);
+            println!("{}", update(config, &from, Progress::messages("signature update", 0)).await?);
             Ok(())
         }
     }
@@ -58,14 +59,18 @@ async fn scan(config: &Config, files: Vec<PathBuf>) -> CmdResult {
 
 /// Fetches signature files from a directory or a URL, checks them and
 /// installs them; the running server picks them up within seconds.
-pub async fn update(config: &Config, from: &str) -> Result<String, String> {
+pub async fn update(config: &Config, from: &str, mut progress: Progress) -> Result<String, String> {
     let files = if from.starts_with("http://") || from.starts_with("https://") {
+        progress.stage(&format!("downloading from {from}"));
         fetch(from).await?
     } else {
+        progress.stage(&format!("reading {from}"));
         read_dir_files(Path::new(from))?
     };
+    progress.stage(&format!("checking and installing {} file(s)", files.len()));
     let root = av_root(config);
     let done = tokio::task::spawn_blocking(move || install(&root, &files)).await.map_err(|e| e.to_string())??;
+    progress.finish();
     let unsigned = if done.files.iter().any(|f| f.ends_with(".cvd") || f.ends_with(".cld")) {
         " (the digital signatures of .cvd/.cld files are not verified: fetch them from a source you trust)"
     } else {

@@ -254,7 +254,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
     let now = caravel_store::now_secs();
     let mut index = args.skip;
     let mut failed = None;
-    let mut last_report = std::time::Instant::now();
+    let mut progress = crate::progress::Progress::messages("import", crate::progress::total_size(&args.paths));
     loop {
         // Reading the next message is blocking file I/O: off the runtime.
         let (back, next) = tokio::task::spawn_blocking(move || {
@@ -280,6 +280,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
                 break;
             }
         };
+        progress.advance(m.raw.len() as u64);
         let kib = (m.raw.len() >> 10).clamp(1, budget) as u32;
         let room = bytes.clone().acquire_many_owned(kib).await.map_err(|e| e.to_string())?;
         let permit = gate.clone().acquire_owned().await.map_err(|e| e.to_string())?;
@@ -316,12 +317,8 @@ pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
         if failed.is_some() {
             break;
         }
-        if last_report.elapsed() >= std::time::Duration::from_secs(5) {
-            let prefix = done.lock().unwrap_or_else(|e| e.into_inner()).prefix;
-            eprintln!("imported {} message(s) so far", prefix - args.skip);
-            last_report = std::time::Instant::now();
-        }
     }
+    progress.finish();
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
             failed.get_or_insert(e);

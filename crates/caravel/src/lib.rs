@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod import;
 pub mod operations;
 pub mod personal_commands;
+pub mod progress;
 mod router;
 pub mod security_commands;
 pub mod server;

@@ -44,7 +44,8 @@ impl caravel_http::Operations for Troubleshooter {
     async fn antivirus_update(&self, from: Option<String>) -> Result<String, String> {
         let from = from.filter(|f| !f.trim().is_empty()).or_else(|| self.config.antivirus.update_from.clone());
         let from = from.ok_or("say where the signatures come from (a directory, or the URL of a SHA256SUMS file), or set [antivirus] update_from")?;
-        crate::av_commands::update(&self.config, from.trim()).await
+        let quiet = crate::progress::Progress::quiet("signature update");
+        crate::av_commands::update(&self.config, from.trim(), quiet).await
     }
 
     async fn dns_check(&self, records: Vec<caravel_admin::dkim::DnsRecord>) -> Result<serde_json::Value, String> {

@@ -172,6 +172,7 @@ pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
 }
 
 async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, paths: Vec<PathBuf>) -> CmdResult {
+    let mut progress = crate::progress::Progress::messages("training", crate::progress::total_size(&paths));
     let mut sources = Sources::new(paths, config.limits.max_message_size, 0);
     let mut total = caravel_store::filter_data::LearnReport::default();
     loop {
@@ -179,6 +180,7 @@ async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, pat
         while batch.len() < TRAIN_BATCH {
             match sources.next_message()? {
                 Some(m) => {
+                    progress.advance(m.raw.len() as u64);
                     let digest = caravel_store::blobs::BlobStore::hash(&m.raw);
                     batch.push((digest, m.raw, spam));
                 }
@@ -197,6 +199,7 @@ async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, pat
             break;
         }
     }
+    progress.finish();
     println!(
         "learnt {} messages as {} ({} moved from the other kind, {} known already)",
         total.learnt + total.relearnt,

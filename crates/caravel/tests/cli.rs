@@ -521,3 +521,40 @@ fn signatures_auto_replies_holidays_and_rules_from_the_command_line() {
     env.ok(&["user", "add", "li@export.test"]);
     assert!(env.ok(&["rule", "list", "li@export.test"]).contains("no rules"));
 }
+
+/// A long import shows a progress bar (bytes, messages, rate, time left)
+/// when run at a terminal, and only plain lines in a log; what scripts read
+/// on standard output stays the same.
+#[test]
+fn a_long_import_shows_its_progress_at_a_terminal() {
+    let env = setup();
+    let mbox = env.dir.path().join("old.mbox");
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!("From x@partner.test Mon Jan  1 00:00:00 2024\nSubject: order {i}\n\n"));
+        text.push_str(&format!("line of order {i}\n").repeat(40));
+        text.push('\n');
+    }
+    std::fs::write(&mbox, text).expect("mbox");
+    let command = format!(
+        "{} --config {} import maria.silva@example.test {} > {}",
+        common::BIN,
+        env.config.display(),
+        mbox.display(),
+        env.dir.path().join("uids.txt").display()
+    );
+    // util-linux `script` runs the command on a pseudo-terminal and copies
+    // what it draws to its own output.
+    let out =
+        std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).output().expect("script (bsdutils)");
+    let drawn = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(out.status.success(), "{drawn}");
+    assert!(drawn.contains("import [") && drawn.contains("message(s)") && drawn.contains("left)"), "{drawn}");
+    let uids = std::fs::read_to_string(env.dir.path().join("uids.txt")).expect("uids");
+    assert_eq!(uids.lines().filter(|l| l.starts_with("UID ")).count(), 3000, "stdout as before");
+    // In a log: no bar, no terminal codes.
+    let r = env.run(&["import", "maria.silva@example.test", "--mailbox", "Again", mbox.to_str().expect("path")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}') && !r.stderr.contains("import ["), "{}", r.stderr);
+    assert!(r.stderr.contains("imported 3000 message(s)"), "{}", r.stderr);
+}
