@@ -48,6 +48,43 @@ impl caravel_http::Operations for Troubleshooter {
         crate::av_commands::update(&self.config, from.trim(), quiet).await
     }
 
+    async fn spam_settings(&self) -> serde_json::Value {
+        let s = &self.config.spam;
+        let limits = |t: &caravel_config::SpamThresholds| json!({ "junk": t.junk, "quarantine": t.quarantine, "reject": t.reject });
+        let each = |list: &[(String, caravel_config::SpamThresholds)]| -> serde_json::Map<String, serde_json::Value> {
+            list.iter().map(|(k, t)| (k.clone(), limits(t))).collect()
+        };
+        json!({
+            "enabled": s.enabled,
+            "default_rules": s.default_rules,
+            "min_messages": s.min_messages,
+            "thresholds": limits(&s.thresholds),
+            "domains": each(&s.domains),
+            "users": each(&s.users),
+            "outbound_reject": s.outbound_reject,
+            "dnsbl": s.dnsbl,
+            "uribl": s.uribl,
+            "greylisting": s.greylisting,
+            "greylist_delay_secs": s.greylist_delay.as_secs(),
+        })
+    }
+
+    async fn classify(&self, raw: Vec<u8>, account: Option<(String, i64)>) -> serde_json::Value {
+        let filter =
+            caravel_filter::SpamFilter::new(self.store.clone(), crate::server::spam_settings(&self.config.spam));
+        let who = account.as_ref().map(|(a, id)| (a.as_str(), *id));
+        json!(crate::spam_commands::classify(&self.config, &filter, &raw, who).await)
+    }
+
+    async fn train(&self, raw: Vec<u8>, spam: bool, account: Option<i64>) -> Result<serde_json::Value, String> {
+        let filter =
+            caravel_filter::SpamFilter::new(self.store.clone(), crate::server::spam_settings(&self.config.spam));
+        let digest = caravel_store::blobs::BlobStore::hash(&raw);
+        let scope = account.unwrap_or(caravel_store::filter_data::GLOBAL_SCOPE);
+        let report = filter.train(scope, vec![(digest, raw, spam)]).await.map_err(|e| e.to_string())?;
+        Ok(json!({ "learnt": report.learnt, "relearnt": report.relearnt, "unchanged": report.unchanged }))
+    }
+
     async fn dns_check(&self, records: Vec<caravel_admin::dkim::DnsRecord>) -> Result<serde_json::Value, String> {
         let dns = caravel_dns::Resolver::new(&self.config.dns.resolvers, Duration::from_secs(5))?;
         let checked = crate::dns_check::check(&dns, &self.config.hostname, records).await;

@@ -105,12 +105,34 @@ async fn list(store: &dyn Store, kind: &str, cmd: ListCmd) -> CmdResult {
 const TRAIN_BATCH: usize = 500;
 
 #[derive(Serialize)]
-struct Classified {
-    file: String,
-    verdict: &'static str,
-    score: f64,
-    tags: Vec<String>,
-    reasons: Vec<String>,
+pub struct Classified {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub file: String,
+    pub verdict: &'static str,
+    pub score: f64,
+    pub tags: Vec<String>,
+    pub reasons: Vec<String>,
+}
+
+/// The verdict the delivery pipeline would give `raw` (for `who`: an
+/// account's address and id, with its rules, training and thresholds).
+pub async fn classify(config: &Config, filter: &SpamFilter, raw: &[u8], who: Option<(&str, i64)>) -> Classified {
+    let (hits, decision) = filter.classify(raw, who).await;
+    let score: f64 = hits.iter().map(|h| h.score).sum();
+    let limits = spam_thresholds(&config.spam).for_address(who.map_or("", |(a, _)| a));
+    let by_score = limits.verdict(score);
+    // As the pipeline decides: the harsher of rule and score.
+    let verdict = match decision {
+        Some(d) => by_score.harsher(d),
+        None => by_score,
+    };
+    Classified {
+        file: String::new(),
+        verdict: verdict.word(),
+        score: (score * 10.0).round() / 10.0 + 0.0,
+        tags: hits.iter().map(|h: &Hit| h.name.clone()).collect(),
+        reasons: hits.iter().map(|h| h.detail.clone()).collect(),
+    }
 }
 
 pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
@@ -133,27 +155,12 @@ pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
         }
         SpamCmd::Classify { json, files, user } => {
             let who = account(user).await?;
-            let thresholds = spam_thresholds(&config.spam);
             let mut out = Vec::new();
             let started = std::time::Instant::now();
             for file in &files {
                 let raw = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let (hits, decision) = filter.classify(&raw, who.as_ref().map(|(a, id)| (a.as_str(), *id))).await;
-                let score: f64 = hits.iter().map(|h| h.score).sum();
-                let limits = thresholds.for_address(who.as_ref().map_or("", |(a, _)| a));
-                let by_score = limits.verdict(score);
-                // As the pipeline decides: the harsher of rule and score.
-                let verdict = match decision {
-                    Some(d) => by_score.harsher(d),
-                    None => by_score,
-                };
-                out.push(Classified {
-                    file: file.display().to_string(),
-                    verdict: verdict.word(),
-                    score: (score * 10.0).round() / 10.0 + 0.0,
-                    tags: hits.iter().map(|h: &Hit| h.name.clone()).collect(),
-                    reasons: hits.iter().map(|h| h.detail.clone()).collect(),
-                });
+                let who = who.as_ref().map(|(a, id)| (a.as_str(), *id));
+                out.push(Classified { file: file.display().to_string(), ..classify(config, &filter, &raw, who).await });
             }
             let secs = started.elapsed().as_secs_f64();
             eprintln!("classified {} messages in {secs:.2} s", out.len());

@@ -61,3 +61,9 @@ async fn antivirus_holidays_app_passwords_mail_log_and_dns_check() {
     let t = TestServer::start().await;
     console(&t, "administration").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_classified_and_learnt_through_the_api() {
+    let t = TestServer::start().await;
+    console(&t, "spam_filter").await;
+}

@@ -472,6 +472,66 @@ pub async fn del_holiday(AxState(st): St, Manager(cur): Manager, Path(name): Pat
     Ok(Json(json!({ "deleted": name })))
 }
 
+// ---- the spam filter ----
+
+/// `[spam]` as configured; a domain admin sees its own domain's and users'
+/// thresholds only.
+pub async fn spam_settings(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    let mut settings = ops(&st)?.spam_settings().await;
+    if cur.user.role != Role::Admin {
+        for (key, of) in [("domains", false), ("users", true)] {
+            if let Some(map) = settings.get_mut(key).and_then(Value::as_object_mut) {
+                map.retain(|k, _| manages(&cur.user, if of { domain_of(k) } else { k }));
+            }
+        }
+    }
+    Ok(Json(settings))
+}
+
+#[derive(Deserialize)]
+pub struct Sample {
+    /// The whole message (header and body).
+    message: String,
+    /// Whose rules, training and thresholds: the caller's own unless an
+    /// administrator names another account; "" is the server's.
+    user: Option<String>,
+    #[serde(default)]
+    spam: bool,
+}
+
+/// The account a classification or training is for: the caller itself; an
+/// administrator may name an account it manages, or the server ("").
+async fn sample_account(st: &State, cur: &Current, user: Option<&str>) -> Result<Option<(String, i64)>, ApiError> {
+    match user.map(str::trim) {
+        None => Ok(Some((cur.user.address.clone(), cur.user.id))),
+        Some("") => require_admin(&cur.user).map(|_| None),
+        Some(address) => {
+            let target = changeable(st, cur, address).await?;
+            Ok(Some((target.address, target.id)))
+        }
+    }
+}
+
+fn sample_bytes(message: String) -> Result<Vec<u8>, ApiError> {
+    if message.trim().is_empty() {
+        return Err(ApiError::bad_request("Give the whole message (header and body) in \"message\"."));
+    }
+    Ok(caravel_store::mime::to_crlf(message.into_bytes()))
+}
+
+/// What the filter would say of a message: verdict, score, and why.
+pub async fn classify(AxState(st): St, Full(cur): Full, JsonBody(s): JsonBody<Sample>) -> ApiResult {
+    let who = sample_account(&st, &cur, s.user.as_deref()).await?;
+    Ok(Json(ops(&st)?.classify(sample_bytes(s.message)?, who).await))
+}
+
+/// Teaches the classifier a message as spam (`"spam": true`) or not.
+pub async fn train(AxState(st): St, Full(cur): Full, JsonBody(s): JsonBody<Sample>) -> ApiResult {
+    let who = sample_account(&st, &cur, s.user.as_deref()).await?;
+    let report = ops(&st)?.train(sample_bytes(s.message)?, s.spam, who.map(|(_, id)| id)).await;
+    Ok(Json(report.map_err(ApiError::bad_request)?))
+}
+
 // ---- antivirus, mail log, DNS (administrators) ----
 
 pub async fn antivirus(AxState(st): St, Manager(cur): Manager) -> ApiResult {

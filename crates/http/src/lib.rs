@@ -31,6 +31,8 @@ use tower::ServiceExt;
 
 /// JSON bodies are small; anything larger is refused before it is read.
 const MAX_BODY: usize = 64 * 1024;
+/// A message to classify or learn, as JSON text (escaping can double it).
+const MAX_MESSAGE_BODY: usize = 64 << 20;
 /// A client that does not send its request head in this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -74,6 +76,14 @@ pub trait Operations: Send + Sync {
     async fn antivirus_update(&self, from: Option<String>) -> Result<String, String>;
     /// What DNS answers now for each record.
     async fn dns_check(&self, records: Vec<caravel_admin::dkim::DnsRecord>) -> Result<serde_json::Value, String>;
+    /// `[spam]` as configured: the thresholds (the server's, each domain's
+    /// and user's), the block-list zones, greylisting.
+    async fn spam_settings(&self) -> serde_json::Value;
+    /// The verdict the pipeline would give a message (for an account, by
+    /// address and id: with its rules, training and thresholds).
+    async fn classify(&self, raw: Vec<u8>, account: Option<(String, i64)>) -> serde_json::Value;
+    /// Learns a message as spam or not, for an account or (None) the server.
+    async fn train(&self, raw: Vec<u8>, spam: bool, account: Option<i64>) -> Result<serde_json::Value, String>;
 }
 
 /// Sends a sign-in code by text message (the binary provides the webhook).
@@ -212,6 +222,10 @@ impl HttpServer {
             .route("/api/v1/users/{address}/app-passwords/{name}", delete(console_api::del_user_app_password))
             .route("/api/v1/holidays", get(console_api::holidays).post(console_api::add_holiday))
             .route("/api/v1/holidays/{name}", delete(console_api::del_holiday))
+            .route("/api/v1/spam/settings", get(console_api::spam_settings))
+            // A whole message in the body: up to the largest accepted.
+            .route("/api/v1/spam/classify", post(console_api::classify).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)))
+            .route("/api/v1/spam/train", post(console_api::train).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)))
             .route("/api/v1/antivirus", get(console_api::antivirus))
             .route("/api/v1/antivirus/update", post(console_api::antivirus_update))
             .route("/api/v1/log", get(console_api::log))

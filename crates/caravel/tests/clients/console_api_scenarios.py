@@ -172,6 +172,39 @@ def filter_rules_and_quarantine():
     refused(bob.call("DELETE", f"/api/v1/filter/rules/{mine['id']}"), 404, "no filter rule")
 
 
+def spam_filter():
+    """Classify and train over the API, as the CLI does: a keyword rule
+    scores a message; training is the caller's own classifier unless an
+    administrator names another (or the server's)."""
+    setup()
+    alice, bob, carol = Session(USER, PASSWORD), Session(BOB, BOB_PASSWORD), Session(CAROL, CAROL_PASSWORD)
+    ok(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "wholesale replica watches",
+                                                   "action": "score:7", "scope": ""}), 201)
+    offer = ("From: seller@partner.test\nTo: bob@example.test\nSubject: Wholesale replica watches\n\n"
+             "Wholesale replica watches, best price.\n")
+    verdict = ok(bob.call("POST", "/api/v1/spam/classify", {"message": offer}))
+    expect(verdict["verdict"] == "junk" and verdict["score"] >= 7
+           and any("wholesale replica watches" in r for r in verdict["reasons"]), verdict)
+    plain = "From: buyer@partner.test\nSubject: Order 77\n\nPlease confirm the order.\n"
+    clean = ok(bob.call("POST", "/api/v1/spam/classify", {"message": plain}))
+    expect(clean["verdict"] == "accept", f"clean: {clean}")
+    learnt = ok(bob.call("POST", "/api/v1/spam/train", {"message": offer, "spam": True}))
+    expect(learnt == {"learnt": 1, "relearnt": 0, "unchanged": 0}, learnt)
+    again = ok(bob.call("POST", "/api/v1/spam/train", {"message": offer, "spam": False}))
+    expect(again["relearnt"] == 1, f"moved to the other kind: {again}")
+    refused(bob.call("POST", "/api/v1/spam/train", {"message": offer, "spam": True, "user": ""}), 403, "")
+    refused(carol.call("POST", "/api/v1/spam/train", {"message": offer, "spam": True, "user": BOB}), 403, "")
+    refused(bob.call("POST", "/api/v1/spam/classify", {"message": "  "}), 400, "whole message")
+    expect(ok(alice.call("POST", "/api/v1/spam/train", {"message": offer, "spam": True, "user": ""}))["learnt"] == 1,
+           "the server's classifier")
+    # A message larger than the API's usual 64 KiB limit.
+    big = plain + ("Line of a long specification sheet.\n" * 8000)
+    expect(ok(bob.call("POST", "/api/v1/spam/classify", {"message": big}))["verdict"] == "accept", "a large message")
+    settings = ok(alice.call("GET", "/api/v1/spam/settings"))
+    expect(settings["thresholds"]["junk"] == 5.0 and settings["enabled"] is True, settings)
+    refused(bob.call("GET", "/api/v1/spam/settings"), 403, "administrator")
+
+
 def administration():
     setup()
     alice, bob = Session(USER, PASSWORD), Session(BOB, BOB_PASSWORD)
