@@ -1655,8 +1655,45 @@ async function renderAdminFilter(view) {
   field(t('filter.scope'), input('scope', { autocomplete: 'off' }), t('filter.scopeHint')),
   actions(submit(t('b.add'), 'list-add')));
   view.append(pageHead(t('title.admin/filter'), t('filter.lead')),
+    card(t('filter.thresholds'), await spamThresholds()),
     card(t('filter.keywords'), keywordBox, h('h3', {}, t('filter.newKeyword')), keywordForm),
-    card(t('filter.lists'), listBox, h('h3', {}, t('lists.new')), listForm));
+    card(t('filter.lists'), listBox, h('h3', {}, t('lists.new')), listForm),
+    card(t('filter.test'), h('p', { class: 'hint' }, t('filter.testHint')), classifyForm()));
+}
+
+/* The scores at which mail goes to Junk, to the quarantine, or is refused
+ * ([spam] in the configuration file: read-only here). */
+async function spamThresholds() {
+  const s = (await api('GET', '/api/v1/spam/settings')) || {};
+  const off = (v) => (v === null || v === undefined ? t('filter.off') : String(v));
+  const rows = [['', s.thresholds || {}]];
+  for (const [k, v] of Object.entries(s.domains || {})) rows.push(['@' + k, v]);
+  for (const [k, v] of Object.entries(s.users || {})) rows.push([k, v]);
+  return h('div', { 'data-test': 'spam-thresholds' },
+    table([
+      { label: t('filter.scope'), cell: (r) => scopeLabel(r[0]) },
+      { label: t('filter.junk'), cell: (r) => off(r[1].junk) },
+      { label: t('filter.quarantine'), cell: (r) => off(r[1].quarantine) },
+      { label: t('filter.reject'), cell: (r) => off(r[1].reject) },
+    ], rows),
+    h('p', { class: 'hint' }, t('filter.thresholdsHint')));
+}
+
+/* Paste a message, see what the filter would do with it and why. */
+function classifyForm() {
+  const result = h('div', { 'data-test': 'classify-result' });
+  const f = form({ class: 'stack', 'data-test': 'classify-form' }, async (v) => {
+    const body = { message: v.message };
+    if (nul(v.user)) body.user = v.user.trim();
+    const r = await api('POST', '/api/v1/spam/classify', body, { long: true });
+    setKids(result,
+      h('div', { class: 'status-line' }, h('strong', {}, tv('verdict', r.verdict)), h('span', {}, ' ' + t('filter.score', { n: r.score }))),
+      h('ul', {}, (r.reasons || []).map((x) => h('li', {}, x))));
+  },
+  field(t('filter.message'), h('textarea', { name: 'message', rows: 8, spellcheck: 'false', required: true })),
+  field(t('filter.forUser'), input('user', { autocomplete: 'off' }), t('filter.forUserHint')),
+  actions(submit(t('b.classify'), 'classify')));
+  return h('div', {}, f, result);
 }
 
 // ---------------------------------------------------------------- admin: antivirus
@@ -2249,6 +2286,23 @@ const I18N = {
 
     // admin: filter
     'filter.lead': 'Keyword rules and allow/block lists for the whole server, a domain or an account.',
+    'filter.thresholds': 'Spam scores',
+    'filter.thresholdsHint': 'Set in the [spam] section of the configuration file. Mail scoring at least the first number goes to Junk; the others send it to the quarantine or refuse it.',
+    'filter.junk': 'To Junk at',
+    'filter.quarantine': 'Quarantine at',
+    'filter.reject': 'Refuse at',
+    'filter.off': 'off',
+    'filter.test': 'Test a message',
+    'filter.testHint': 'Paste a whole message (its header lines too) to see what the filter would do with it, and why.',
+    'filter.message': 'Message',
+    'filter.forUser': 'For account',
+    'filter.forUserHint': 'Empty: your own settings. An address: that account\'s rules and training.',
+    'filter.score': 'score {n}',
+    'b.classify': 'Check',
+    'verdict.accept': 'Inbox',
+    'verdict.junk': 'Junk',
+    'verdict.quarantine': 'Quarantine',
+    'verdict.reject': 'Refused',
     'filter.keywords': 'Keyword rules',
     'filter.newKeyword': 'Add a keyword rule',
     'filter.lists': 'Allow and block lists',
@@ -2720,6 +2774,23 @@ const I18N = {
     'alias.deleted': '别名 {alias} 已删除。',
 
     'filter.lead': '适用于整个服务器、某个域名或某个账户的关键词规则和黑白名单。',
+    'filter.thresholds': '垃圾邮件分值',
+    'filter.thresholdsHint': '在配置文件的 [spam] 部分设置。分值达到第一个数的邮件进入垃圾邮件文件夹；达到后两个数则进入隔离区或被拒收。',
+    'filter.junk': '进入垃圾邮件',
+    'filter.quarantine': '进入隔离区',
+    'filter.reject': '拒收',
+    'filter.off': '关闭',
+    'filter.test': '测试一封邮件',
+    'filter.testHint': '粘贴整封邮件（包括邮件头），查看过滤器会如何处理以及原因。',
+    'filter.message': '邮件内容',
+    'filter.forUser': '按账户',
+    'filter.forUserHint': '留空：使用您自己的设置。填写地址：使用该账户的规则和学习数据。',
+    'filter.score': '分值 {n}',
+    'b.classify': '检测',
+    'verdict.accept': '收件箱',
+    'verdict.junk': '垃圾邮件',
+    'verdict.quarantine': '隔离区',
+    'verdict.reject': '拒收',
     'filter.keywords': '关键词规则',
     'filter.newKeyword': '添加关键词规则',
     'filter.lists': '白名单与黑名单',

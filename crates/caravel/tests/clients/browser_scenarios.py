@@ -140,6 +140,14 @@ def sign_in_with_totp_and_tour_the_pages():
             go(b, name)
             expect(not error_text(b), f"page {name} loads without an error: {error_text(b)}")
             shot(b, name)
+            if name == "admin-filter":
+                # A message pasted into the filter's test box gets a verdict.
+                b.find('textarea[name="message"]').type(
+                    "From: x@partner.test\nSubject: Order 12\n\nPlease confirm the order.\n")
+                b.find('[data-test="classify"]').click()
+                result = b.find('[data-test="classify-result"]')
+                b.wait("the verdict", lambda: "Inbox" in result.text)
+                shot(b, "admin-filter-classified")
         # Chinese: every label changes; the choice is kept.
         b.find('[data-test="lang"]').click()
         b.wait("Chinese labels", lambda: any("\u4e00" <= ch <= "\u9fff" for ch in b.find("nav").text))
