@@ -189,21 +189,22 @@ pub async fn release(
     id: i64,
     only: Option<&str>,
 ) -> Result<Vec<String>, String> {
-    let (held, raw) = store
-        .held_message(id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no held message {id} (caravel quarantine list)"))?;
-    if !store.claim_held(id, caravel_store::now_secs(), RELEASE_CLAIM).await.map_err(|e| e.to_string())? {
+    let e = |e: caravel_store::StoreError| e.to_string();
+    if store.held_message(id).await.map_err(e)?.is_none() {
+        return Err(format!("no held message {id} (caravel quarantine list)"));
+    }
+    if !store.claim_held(id, caravel_store::now_secs(), RELEASE_CLAIM).await.map_err(e)? {
         return Err(format!("held message {id} is being released already"));
     }
-    if let Some(one) = only {
-        if !held.recipients.iter().any(|r| r.eq_ignore_ascii_case(one)) {
-            let _ = store.unclaim_held(id).await;
-            return Err(format!("held message {id} is not addressed to {one}"));
+    // Read again under the claim: a release that finished meanwhile took
+    // its recipients off (or the whole message), and none goes twice.
+    let result = match store.held_message(id).await.map_err(e)? {
+        None => Err(format!("held message {id} was released or deleted meanwhile")),
+        Some((held, _)) if only.is_some_and(|one| !held.recipients.iter().any(|r| r.eq_ignore_ascii_case(one))) => {
+            Err(format!("held message {id} is not held for {} (any more)", only.unwrap_or_default()))
         }
-    }
-    let result = deliver_held(store.clone(), config, id, held, raw, only).await;
+        Some((held, raw)) => deliver_held(store.clone(), config, id, held, raw, only).await,
+    };
     if result.is_err() {
         let _ = store.unclaim_held(id).await;
     }

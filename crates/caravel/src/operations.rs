@@ -42,7 +42,20 @@ impl caravel_http::Operations for Troubleshooter {
     }
 
     async fn antivirus_update(&self, from: Option<String>) -> Result<String, String> {
-        let from = from.filter(|f| !f.trim().is_empty()).or_else(|| self.config.antivirus.update_from.clone());
+        // From a web page: the configured source or an https address, not
+        // a directory of the server (that is for a shell: caravel av update).
+        let from = from.map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
+        if let Some(f) = &from {
+            if !f.starts_with("https://") && Some(f) != self.config.antivirus.update_from.as_ref() {
+                return Err(format!(
+                    "{f}: give an https:// address of a SHA256SUMS file (a directory of the server: caravel av update --from DIR)"
+                ));
+            }
+        }
+        // One update at a time.
+        static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one = RUNNING.try_lock().map_err(|_| "an update is running already".to_string())?;
+        let from = from.or_else(|| self.config.antivirus.update_from.clone());
         let from = from.ok_or("say where the signatures come from (a directory, or the URL of a SHA256SUMS file), or set [antivirus] update_from")?;
         let quiet = crate::progress::Progress::quiet("signature update");
         crate::av_commands::update(&self.config, from.trim(), quiet).await

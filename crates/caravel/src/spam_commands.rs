@@ -52,7 +52,7 @@ pub async fn filter(config: &Config, cmd: FilterCmd) -> CmdResult {
             let scope = scope_key(&*store, &scope).await?;
             let r = new_rule("keyword", &text, Some(&place), Some(&action), scope.clone())?;
             let (place, action) = (r.place.clone().unwrap_or_default(), r.action.clone().unwrap_or_default());
-            store.add_filter_rule(r).await.map_err(|e| e.to_string())?;
+            caravel_filter::rules::add(&*store, r).await?;
             println!("keyword rule {text} ({place}, {action}) added {}", describe(&scope));
             Ok(())
         }
@@ -88,7 +88,7 @@ async fn list(store: &dyn Store, kind: &str, cmd: ListCmd) -> CmdResult {
             let scope = scope_key(store, &scope).await?;
             let r = new_rule(kind, &pattern, None, None, scope.clone())?;
             let p = r.pattern.clone();
-            store.add_filter_rule(r).await.map_err(|e| e.to_string())?;
+            caravel_filter::rules::add(store, r).await?;
             println!("{kind} {p} added {}", describe(&scope));
         }
         ListCmd::Del { pattern, scope } => {

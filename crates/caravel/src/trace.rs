@@ -96,14 +96,52 @@ fn address_in_scope(address: &str, scope: &str) -> bool {
 
 /// An event a caller limited to `scope` may see: one it sent or received
 /// (a message's other recipients, Bcc ones included, are not its business).
-fn event_in_scope(e: &MailEvent, scope: &str) -> bool {
-    [&e.sender, &e.recipient].into_iter().flatten().any(|a| address_in_scope(a, scope))
+fn event_in_scope(e: &MailEvent, scope: &Scope) -> bool {
+    if scope.hidden.iter().any(|h| [&e.sender, &e.recipient].into_iter().flatten().any(|a| a.eq_ignore_ascii_case(h))) {
+        return false;
+    }
+    if e.recipient.as_deref().is_some_and(|r| address_in_scope(r, &scope.of)) {
+        return true;
+    }
+    let sent = e.sender.as_deref().is_some_and(|s| address_in_scope(s, &scope.of));
+    // What became of mail at a recipient here (its folder, a forward, an
+    // alias's members, the quarantine) is the recipient's business: the
+    // sender sees its mail accepted or refused, and its progress outside.
+    let local = e
+        .recipient
+        .as_deref()
+        .and_then(|r| r.rsplit_once('@'))
+        .is_some_and(|(_, d)| scope.hosted.iter().any(|h| h.eq_ignore_ascii_case(d)));
+    sent && (!local || matches!(e.kind, EventKind::Received | EventKind::Rejected))
+}
+
+/// What a caller limited to part of the mail log sees.
+pub struct Scope {
+    /// An address (a user) or a domain (its administrator).
+    pub of: String,
+    /// The domains served here.
+    pub hosted: Vec<String>,
+    /// Accounts whose events are not shown (a domain's administrators, to
+    /// another domain admin).
+    pub hidden: Vec<String>,
+}
+
+impl Scope {
+    pub async fn new(store: &dyn Store, of: &str, hidden: Vec<String>) -> Result<Scope, String> {
+        let hosted = store.list_domains().await.map_err(|e| e.to_string())?.into_iter().map(|d| d.name).collect();
+        Ok(Scope { of: of.to_string(), hosted, hidden })
+    }
 }
 
 /// The messages `which` names, the newest `last`, oldest first; with
 /// `scope`, only the events of that address or domain (the Message-ID a
 /// sender wrote must not open other people's events).
-pub async fn traces(store: &dyn Store, which: &Which, last: usize, scope: Option<&str>) -> Result<Vec<Trace>, String> {
+pub async fn traces(
+    store: &dyn Store,
+    which: &Which,
+    last: usize,
+    scope: Option<&Scope>,
+) -> Result<Vec<Trace>, String> {
     let e = |e: caravel_store::StoreError| e.to_string();
     let seed_query = match which {
         Which::MessageId(id) => {
@@ -196,13 +234,13 @@ pub struct LogSearch {
 
 /// The newest `last` events that match, newest first; with `scope`, only
 /// those of that address or domain.
-pub async fn search(store: &dyn Store, q: &LogSearch, scope: Option<&str>) -> Result<Vec<MailEvent>, String> {
+pub async fn search(store: &dyn Store, q: &LogSearch, scope: Option<&Scope>) -> Result<Vec<MailEvent>, String> {
     let e = |e: caravel_store::StoreError| e.to_string();
     let last = q.last.clamp(1, 1000);
     // A user's log is their own address's; a domain's is read wider, then
     // narrowed.
     let text = q.text.clone().filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_string());
-    let text = text.or_else(|| scope.filter(|s| s.contains('@')).map(str::to_string));
+    let text = text.or_else(|| scope.filter(|s| s.of.contains('@')).map(|s| s.of.clone()));
     let base = EventQuery { kind: q.kind, since: q.since, newest: true, limit: last, ..Default::default() };
     let queries = match &text {
         Some(t) if t.contains('@') && !t.starts_with('<') => vec![
@@ -258,6 +296,15 @@ pub struct Troubleshooter {
     pub store: std::sync::Arc<dyn Store>,
 }
 
+impl Troubleshooter {
+    async fn scope(&self, visible: Option<caravel_http::Visible>) -> Result<Option<Scope>, String> {
+        match visible {
+            None => Ok(None),
+            Some(v) => Ok(Some(Scope::new(self.store.as_ref(), &v.of, v.hidden).await?)),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl caravel_http::Troubleshoot for Troubleshooter {
     async fn doctor(&self, address: Option<String>, server_parts: bool) -> Result<serde_json::Value, String> {
@@ -269,20 +316,26 @@ impl caravel_http::Troubleshoot for Troubleshooter {
         &self,
         query: caravel_http::TraceQuery,
         last: usize,
-        scope: Option<String>,
+        scope: Option<caravel_http::Visible>,
     ) -> Result<serde_json::Value, String> {
+        let scope = self.scope(scope).await?;
         let which = match query {
             caravel_http::TraceQuery::MessageId(id) => Which::MessageId(id),
             caravel_http::TraceQuery::From(a) => Which::From(a),
             caravel_http::TraceQuery::To(a) => Which::To(a),
         };
-        let traces = traces(self.store.as_ref(), &which, last, scope.as_deref()).await?;
+        let traces = traces(self.store.as_ref(), &which, last, scope.as_ref()).await?;
         serde_json::to_value(traces).map_err(|e| e.to_string())
     }
 
-    async fn log(&self, query: caravel_http::LogQuery, scope: Option<String>) -> Result<serde_json::Value, String> {
+    async fn log(
+        &self,
+        query: caravel_http::LogQuery,
+        scope: Option<caravel_http::Visible>,
+    ) -> Result<serde_json::Value, String> {
+        let scope = self.scope(scope).await?;
         let q = LogSearch { text: query.text, kind: query.kind, since: query.since, last: query.last };
-        let events = search(self.store.as_ref(), &q, scope.as_deref()).await?;
+        let events = search(self.store.as_ref(), &q, scope.as_ref()).await?;
         serde_json::to_value(events).map_err(|e| e.to_string())
     }
 }

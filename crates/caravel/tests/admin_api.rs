@@ -67,3 +67,9 @@ async fn messages_classified_and_learnt_through_the_api() {
     let t = TestServer::start().await;
     console(&t, "spam_filter").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_is_held_to_its_own_mail_settings_and_log() {
+    let t = TestServer::start().await;
+    console(&t, "boundaries").await;
+}

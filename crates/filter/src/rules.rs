@@ -3,6 +3,7 @@
 //! check behind `caravel filter ...` and `/api/v1/filter/rules`.
 
 use caravel_store::filter_data::FilterRule;
+use caravel_store::Store;
 
 use crate::keywords::{Action, KeywordSet, Place};
 use crate::lists::Pattern;
@@ -26,6 +27,9 @@ pub fn new_rule(
         action: None,
         created: caravel_store::now_secs(),
     };
+    if pattern.len() > MAX_PATTERN {
+        return Err(format!("the pattern is longer than {MAX_PATTERN} bytes"));
+    }
     match kind {
         "allow" | "block" => rule.pattern = Pattern::parse(pattern)?.text(),
         "keyword" => {
@@ -37,6 +41,21 @@ pub fn new_rule(
         other => return Err(format!("{other:?} is not a kind of rule: use allow, block or keyword")),
     }
     Ok(rule)
+}
+
+/// Rules one scope (the server, a domain, an account) may hold: every
+/// change recompiles the rules, and each message is checked against them.
+pub const MAX_PER_SCOPE: usize = 500;
+/// The longest pattern (a keyword, a regular expression, an address).
+pub const MAX_PATTERN: usize = 512;
+
+/// Adds a checked rule (from [`new_rule`]), unless its scope is full.
+pub async fn add(store: &dyn Store, rule: FilterRule) -> Result<FilterRule, String> {
+    let rules = store.filter_rules().await.map_err(|e| e.to_string())?;
+    if rules.iter().filter(|r| r.scope == rule.scope).count() >= MAX_PER_SCOPE {
+        return Err(format!("this scope has {MAX_PER_SCOPE} rules already, the most kept: delete some first"));
+    }
+    store.add_filter_rule(rule).await.map_err(|e| e.to_string())
 }
 
 /// The pattern as stored: lists keep a canonical form, keywords as typed.
@@ -61,5 +80,6 @@ mod tests {
         assert!(new_rule("keyword", "/(unclosed/", None, None, String::new()).is_err());
         assert!(new_rule("allow", "not a pattern", None, None, String::new()).is_err());
         assert!(new_rule("mute", "x@y.test", None, None, String::new()).is_err());
+        assert!(new_rule("keyword", &"x".repeat(600), None, None, String::new()).is_err());
     }
 }

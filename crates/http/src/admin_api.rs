@@ -262,6 +262,10 @@ pub async fn set_password(
 ) -> ApiResult {
     let target = visible_user(&st, &cur, &address).await?;
     may_change(&cur.user, &target)?;
+    if target.id == cur.user.id {
+        // Without the current password: a stolen session would keep the account.
+        return Err(ApiError::forbidden("For your own password use the security page (it asks for the current one)."));
+    }
     st.admin.user_passwd(&target.address, &p.password).await?;
     Ok(Json(json!({ "changed": address })))
 }
@@ -350,14 +354,30 @@ pub async fn trace(AxState(st): St, Full(cur): Full, Query(q): Query<TraceParams
         (None, None, None) => return Err(ApiError::bad_request("Give message_id, from or to.")),
     };
     let last = q.last.unwrap_or(10).clamp(1, 100);
-    // Only what the caller may see of each message: the events of its
-    // own address (a user), of its domain (a domain admin), or all.
-    let scope = match cur.user.role {
-        Role::Admin => None,
-        Role::DomainAdmin => Some(domain_of(&cur.user.address).to_string()),
-        Role::User => Some(cur.user.address.clone()),
-    };
+    let scope = visible(&st, &cur).await?;
     Ok(Json(troubleshooter(&st)?.trace(query, last, scope).await.map_err(ApiError::unavailable)?))
+}
+
+/// The accounts that outrank a domain admin (the server's administrators
+/// and other domain admins): their mail and events are not its to see.
+pub(crate) async fn outranking(st: &State, cur: &Current) -> Result<Vec<String>, ApiError> {
+    if cur.user.role != Role::DomainAdmin {
+        return Ok(Vec::new());
+    }
+    let all = st.admin.user_list().await?;
+    Ok(all.into_iter().filter(|u| u.role != Role::User && u.id != cur.user.id).map(|u| u.address).collect())
+}
+
+/// What of the mail log the caller sees: the events of its own address (a
+/// user), of its domain less its betters' (a domain admin), or all.
+pub(crate) async fn visible(st: &State, cur: &Current) -> Result<Option<crate::Visible>, ApiError> {
+    Ok(match cur.user.role {
+        Role::Admin => None,
+        Role::DomainAdmin => {
+            Some(crate::Visible { of: domain_of(&cur.user.address).to_string(), hidden: outranking(st, cur).await? })
+        }
+        Role::User => Some(crate::Visible { of: cur.user.address.clone(), hidden: Vec::new() }),
+    })
 }
 
 // ---- the outbound queue (the server's administrator) ----

@@ -548,6 +548,32 @@ async fn reauthenticate(st: &State, client: &Client, user: &User, password: &str
     }
 }
 
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    /// The current password.
+    password: String,
+    new_password: String,
+}
+
+/// A user changes its own password, giving the current one. Every web
+/// session and app password ends with it (this one too: sign in again).
+pub async fn change_password(
+    AxState(st): St,
+    Extension(client): Extension<Client>,
+    Full(cur): Full,
+    JsonBody(c): JsonBody<PasswordChange>,
+) -> Response {
+    if let Err(r) = reauthenticate(&st, &client, &cur.user, &c.password).await {
+        return r;
+    }
+    if let Err(e) = st.admin.user_passwd(&cur.user.address, &c.new_password).await {
+        return admin_error(e);
+    }
+    let mut headers = HeaderMap::new();
+    cookie::set(&mut headers, &client, "", 0);
+    (StatusCode::OK, headers, Json(json!({ "password_changed": true, "signed_in": false }))).into_response()
+}
+
 pub async fn enroll(
     AxState(st): St,
     Extension(client): Extension<Client>,

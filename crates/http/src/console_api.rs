@@ -19,7 +19,9 @@ use caravel_store::{Held, HeldKind, Role, User};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin_api::{domain_of, manages, may_change, require, require_admin, troubleshooter, visible_user, Manager};
+use crate::admin_api::{
+    domain_of, manages, may_change, outranking, require, require_admin, troubleshooter, visible, visible_user, Manager,
+};
 use crate::api::{Current, Full, JsonBody};
 use crate::api_error::ApiError;
 use crate::State;
@@ -36,8 +38,9 @@ fn ops(st: &State) -> Result<&Arc<dyn crate::Operations>, ApiError> {
     st.ops.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "Not available on this server."))
 }
 
-/// The account `address` for a change: itself, or one its administrator
-/// may change.
+/// The account `address` for reading or changing its settings: itself, or
+/// one its administrator may change (a domain admin never reaches an
+/// administrator's mail, rules or devices).
 async fn changeable(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
     let target = visible_user(st, cur, address).await?;
     may_change(&cur.user, &target)?;
@@ -71,7 +74,7 @@ pub async fn set_phone(
 // ---- signatures ----
 
 pub async fn signatures(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
-    let user = visible_user(&st, &cur, &address).await?;
+    let user = changeable(&st, &cur, &address).await?;
     let list = manage::signatures(st.store.as_ref(), &account_scope(user.id), SIGNATURE).await.map_err(refused)?;
     Ok(Json(json!(list)))
 }
@@ -95,7 +98,8 @@ pub async fn del_signature(
     Path((address, name)): Path<(String, String)>,
 ) -> ApiResult {
     let user = changeable(&st, &cur, &address).await?;
-    if !st.store.del_setting(&account_scope(user.id), SIGNATURE, &name).await? {
+    let name = name.trim();
+    if !st.store.del_setting(&account_scope(user.id), SIGNATURE, name).await? {
         return Err(ApiError::not_found(format!("{} has no signature {name}", user.address)));
     }
     Ok(Json(json!({ "deleted": name })))
@@ -115,7 +119,7 @@ pub async fn preview_signature(
     Path(address): Path<String>,
     JsonBody(p): JsonBody<Preview>,
 ) -> ApiResult {
-    let user = visible_user(&st, &cur, &address).await?;
+    let user = changeable(&st, &cur, &address).await?;
     let html = p.html.as_deref().filter(|h| !h.trim().is_empty());
     let (text, html) =
         manage::preview_signature(st.store.as_ref(), user.id, &user.address, &p.text, html).await.map_err(refused)?;
@@ -156,7 +160,7 @@ pub async fn del_footer(AxState(st): St, Manager(cur): Manager, Path(domain): Pa
 // ---- auto-replies ----
 
 pub async fn autoreplies(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
-    let user = visible_user(&st, &cur, &address).await?;
+    let user = changeable(&st, &cur, &address).await?;
     let scope = account_scope(user.id);
     let profile: caravel_personal::profile::Profile =
         caravel_personal::book::load_one(st.store.as_ref(), &scope, caravel_personal::book::PROFILE)
@@ -187,7 +191,10 @@ pub async fn del_autoreply(
     Path((address, name)): Path<(String, String)>,
 ) -> ApiResult {
     let user = changeable(&st, &cur, &address).await?;
-    match manage::autoreplies_off(st.store.as_ref(), &account_scope(user.id), Some(&name)).await.map_err(refused)? {
+    match manage::autoreplies_off(st.store.as_ref(), &account_scope(user.id), Some(name.trim()))
+        .await
+        .map_err(refused)?
+    {
         0 => Err(ApiError::not_found(format!("{} has no auto-reply {name}", user.address))),
         _ => Ok(Json(json!({ "deleted": name }))),
     }
@@ -196,7 +203,7 @@ pub async fn del_autoreply(
 // ---- mail rules ----
 
 pub async fn rules(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
-    let user = visible_user(&st, &cur, &address).await?;
+    let user = changeable(&st, &cur, &address).await?;
     Ok(Json(json!(manage::rules(st.store.as_ref(), &account_scope(user.id)).await.map_err(refused)?)))
 }
 
@@ -261,9 +268,11 @@ pub struct NewRule {
 /// The stored form of a scope as typed.
 fn scope_key(given: Option<&str>, own: &str) -> String {
     match given.map(str::trim) {
-        None => own.to_ascii_lowercase(),
+        None => own.to_lowercase(),
         Some("") => String::new(),
-        Some(s) if s.contains('@') && !s.starts_with('@') => s.to_ascii_lowercase(),
+        Some(s) if s.contains('@') && !s.starts_with('@') => {
+            caravel_store::Address::parse(s).map(|a| a.to_string().to_lowercase()).unwrap_or_else(|_| s.to_lowercase())
+        }
         Some(s) => format!("@{}", s.trim_start_matches('@').to_ascii_lowercase()),
     }
 }
@@ -282,7 +291,7 @@ pub async fn add_filter_rule(
     }
     let rule = caravel_filter::rules::new_rule(&r.kind, &r.pattern, r.place.as_deref(), r.action.as_deref(), scope)
         .map_err(ApiError::bad_request)?;
-    let saved = st.store.add_filter_rule(rule).await?;
+    let saved = caravel_filter::rules::add(st.store.as_ref(), rule).await.map_err(ApiError::bad_request)?;
     Ok((StatusCode::CREATED, Json(json!(saved))))
 }
 
@@ -300,30 +309,50 @@ pub async fn del_filter_rule(AxState(st): St, Full(cur): Full, Path(id): Path<i6
 // ---- the quarantine ----
 
 /// The recipients of `held` the caller answers for: all (admin), those of
-/// its domain (domain admin), itself (user).
-fn own_recipients(user: &User, held: &Held) -> Vec<String> {
+/// its domain except accounts that outrank it (domain admin), itself
+/// (user). Nobody but the server's administrator handles a virus: the
+/// sender was refused, the copy is kept for the administrator alone.
+fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String> {
+    if held.kind == HeldKind::Virus && user.role != Role::Admin {
+        return Vec::new();
+    }
     held.recipients
         .iter()
         .filter(|r| match user.role {
             Role::Admin => true,
-            Role::DomainAdmin => manages(user, domain_of(r)),
+            Role::DomainAdmin => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
             Role::User => r.eq_ignore_ascii_case(&user.address),
         })
         .cloned()
         .collect()
 }
 
+/// A held message as the caller may see it: the recipients it answers
+/// for only (the others, Bcc included, are none of its business).
+fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
+    if user.role != Role::Admin {
+        held.recipients = mine;
+    }
+    held
+}
+
 pub async fn quarantine(AxState(st): St, Full(cur): Full) -> ApiResult {
-    let held: Vec<Held> =
-        st.store.held().await?.into_iter().filter(|h| !own_recipients(&cur.user, h).is_empty()).collect();
-    Ok(Json(json!(held)))
+    let above = outranking(&st, &cur).await?;
+    let mut out = Vec::new();
+    for h in st.store.held().await? {
+        let mine = own_recipients(&cur.user, &above, &h);
+        if !mine.is_empty() {
+            out.push(shown(&cur.user, h, mine));
+        }
+    }
+    Ok(Json(json!(out)))
 }
 
 /// A held message the caller may act on, and the recipients it acts for.
 async fn held_for(st: &State, cur: &Current, id: i64) -> Result<(Held, Vec<u8>, Vec<String>), ApiError> {
     let not_found = || ApiError::not_found(format!("no held message {id}"));
     let (held, raw) = st.store.held_message(id).await?.ok_or_else(not_found)?;
-    let mine = own_recipients(&cur.user, &held);
+    let mine = own_recipients(&cur.user, &outranking(st, cur).await?, &held);
     if mine.is_empty() {
         return Err(not_found());
     }
@@ -334,12 +363,13 @@ async fn held_for(st: &State, cur: &Current, id: i64) -> Result<(Held, Vec<u8>, 
 const HELD_TEXT: usize = 256 * 1024;
 
 pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
-    let (held, raw, _) = held_for(&st, &cur, id).await?;
-    let shown = &raw[..raw.len().min(HELD_TEXT)];
-    let text: String = String::from_utf8_lossy(shown)
+    let (held, raw, mine) = held_for(&st, &cur, id).await?;
+    let shown_text = &raw[..raw.len().min(HELD_TEXT)];
+    let text: String = String::from_utf8_lossy(shown_text)
         .chars()
         .map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '\u{fffd}' } else { c })
         .collect();
+    let held = shown(&cur.user, held, mine);
     Ok(Json(json!({ "held": held, "text": text, "truncated": raw.len() > HELD_TEXT })))
 }
 
@@ -349,9 +379,10 @@ pub struct Release {
     force: bool,
 }
 
-/// Delivers a held message: to all its recipients (the administrator), or
-/// to those the caller answers for, the others' copy staying held. A
-/// virus goes out only by an administrator who says `force`.
+/// Delivers a held message: to all its recipients still held (the
+/// server's administrator), or to those the caller answers for, the
+/// others' copy staying held. A suspicious attachment goes out only by an
+/// administrator; a virus only by the server's, who says `force`.
 pub async fn release(
     AxState(st): St,
     Full(cur): Full,
@@ -359,58 +390,90 @@ pub async fn release(
     JsonBody(r): JsonBody<Release>,
 ) -> ApiResult {
     let (held, _, mine) = held_for(&st, &cur, id).await?;
-    if held.kind == HeldKind::Virus {
-        if cur.user.role == Role::User {
-            return Err(ApiError::forbidden(format!(
-                "Held message {id} carries a virus ({}); only an administrator can release it.",
-                held.reason
-            )));
-        }
-        if !r.force {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("Held message {id} carries a virus ({}); release it with force if you must.", held.reason),
-            ));
-        }
+    if held.kind == HeldKind::Suspicious && cur.user.role == Role::User {
+        return Err(ApiError::forbidden(format!(
+            "Held message {id} was held for a risky attachment ({}); ask your administrator to release it.",
+            held.reason
+        )));
+    }
+    if held.kind == HeldKind::Virus && !r.force {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Held message {id} carries a virus ({}); release it with force if you must.", held.reason),
+        ));
     }
     let ops = ops(&st)?;
-    let released = if mine.len() == held.recipients.len() && cur.user.role == Role::Admin {
+    let released = if cur.user.role == Role::Admin {
+        // Whatever recipients are still held when the release claims it.
         ops.release(id, None).await.map_err(ApiError::bad_request)?
     } else {
         let mut to = Vec::new();
         for one in mine {
-            to.extend(ops.release(id, Some(one)).await.map_err(ApiError::bad_request)?);
+            match ops.release(id, Some(one)).await {
+                Ok(went) => to.extend(went),
+                // Those before went out: say so with the failure.
+                Err(e) if !to.is_empty() => {
+                    return Err(ApiError::bad_request(format!("released to {} only: {e}", to.join(", "))))
+                }
+                Err(e) => return Err(ApiError::bad_request(e)),
+            }
         }
         to
     };
     Ok(Json(json!({ "released_to": released })))
 }
 
+/// How long a deletion keeps a release off (and the other way round).
+const CLAIM_SECS: i64 = 600;
+
 /// Deletes a held message (for the caller's recipients only: the others
-/// keep their copy).
+/// keep their copy). Not while a release of it is under way.
 pub async fn del_held(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
-    let (held, _, mine) = held_for(&st, &cur, id).await?;
-    if mine.len() == held.recipients.len() {
-        st.store.unhold(id).await?;
-    } else {
-        for one in &mine {
-            st.store.drop_held_recipient(id, one).await?;
-        }
+    let (_, _, mine) = held_for(&st, &cur, id).await?;
+    if !st.store.claim_held(id, caravel_store::now_secs(), CLAIM_SECS).await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("Held message {id} is being released.")));
     }
+    let result = async {
+        if cur.user.role == Role::Admin {
+            st.store.unhold(id).await?;
+        } else {
+            for one in &mine {
+                st.store.drop_held_recipient(id, one).await?;
+            }
+        }
+        Ok::<_, caravel_store::StoreError>(())
+    }
+    .await;
+    st.store.unclaim_held(id).await?;
+    result?;
     Ok(Json(json!({ "deleted": id })))
 }
 
 // ---- an administrator's hand on an account's sign-in ----
 
+/// Another account the caller administers. Its own second factor and app
+/// passwords go through the self-service routes, which ask for the
+/// password again: a stolen session alone must not turn 2FA off or mint a
+/// lasting password.
+async fn someone_else(st: &State, cur: &Current, address: &str) -> Result<User, ApiError> {
+    let target = changeable(st, cur, address).await?;
+    if target.id == cur.user.id {
+        return Err(ApiError::forbidden(
+            "For your own account use the security page (it asks for your password again).",
+        ));
+    }
+    Ok(target)
+}
+
 /// Turns two-factor sign-in off (a lost phone and lost recovery codes).
 pub async fn disable_two_factor(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
-    let target = changeable(&st, &cur, &address).await?;
+    let target = someone_else(&st, &cur, &address).await?;
     st.admin.totp_disable(&target.address).await?;
     Ok(Json(json!({ "two_factor": false, "address": target.address })))
 }
 
 pub async fn user_app_passwords(AxState(st): St, Manager(cur): Manager, Path(address): Path<String>) -> ApiResult {
-    let target = visible_user(&st, &cur, &address).await?;
+    let target = changeable(&st, &cur, &address).await?;
     Ok(Json(json!(st.admin.app_password_list(&target.address).await?)))
 }
 
@@ -426,8 +489,10 @@ pub async fn add_user_app_password(
     Path(address): Path<String>,
     JsonBody(n): JsonBody<AppPasswordName>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let target = changeable(&st, &cur, &address).await?;
+    let target = someone_else(&st, &cur, &address).await?;
     let password = st.admin.app_password_add(&target.address, &n.name).await?;
+    // Quiet access to a mailbox: on the record.
+    tracing::warn!(by = %cur.user.address, account = %target.address, name = %n.name.trim(), "app password made by an administrator");
     Ok((StatusCode::CREATED, Json(json!({ "name": n.name.trim(), "password": password }))))
 }
 
@@ -466,7 +531,7 @@ pub async fn add_holiday(AxState(st): St, Manager(cur): Manager, JsonBody(h): Js
 
 pub async fn del_holiday(AxState(st): St, Manager(cur): Manager, Path(name): Path<String>) -> ApiResult {
     require_admin(&cur.user)?;
-    if !manage::del_holiday(st.store.as_ref(), &name).await.map_err(refused)? {
+    if !manage::del_holiday(st.store.as_ref(), name.trim()).await.map_err(refused)? {
         return Err(ApiError::not_found(format!("no holiday {name}")));
     }
     Ok(Json(json!({ "deleted": name })))
@@ -570,11 +635,7 @@ pub async fn log(AxState(st): St, Full(cur): Full, Query(p): Query<LogParams>) -
                 .ok_or_else(|| ApiError::bad_request(format!("{k:?} is not a kind of event")))?,
         ),
     };
-    let scope = match cur.user.role {
-        Role::Admin => None,
-        Role::DomainAdmin => Some(domain_of(&cur.user.address).to_string()),
-        Role::User => Some(cur.user.address.clone()),
-    };
+    let scope = visible(&st, &cur).await?;
     let query = crate::LogQuery {
         text: p.q,
         kind,

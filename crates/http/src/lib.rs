@@ -110,10 +110,19 @@ pub trait Troubleshoot: Send + Sync {
     async fn doctor(&self, address: Option<String>, server_parts: bool) -> Result<serde_json::Value, String>;
     /// `scope`: only events whose sender or recipient is this address, or
     /// in this domain (no `@`); None: every event.
-    async fn trace(&self, query: TraceQuery, last: usize, scope: Option<String>) -> Result<serde_json::Value, String>;
+    async fn trace(&self, query: TraceQuery, last: usize, scope: Option<Visible>) -> Result<serde_json::Value, String>;
     /// The mail log's newest events that match, newest first; `scope` as
     /// for `trace`.
-    async fn log(&self, query: LogQuery, scope: Option<String>) -> Result<serde_json::Value, String>;
+    async fn log(&self, query: LogQuery, scope: Option<Visible>) -> Result<serde_json::Value, String>;
+}
+
+/// The part of the mail log a caller sees: the events of an address (a
+/// user) or a domain (its administrator), less those of `hidden` accounts
+/// (administrators who outrank the caller).
+#[derive(Debug, Clone)]
+pub struct Visible {
+    pub of: String,
+    pub hidden: Vec<String>,
 }
 
 /// A search of the mail log.
@@ -161,6 +170,7 @@ impl HttpServer {
             .route("/api/v1/sign-out-everywhere", post(api::sign_out_everywhere))
             .route("/api/v1/password-reset", post(api::password_reset))
             .route("/api/v1/password-reset/confirm", post(api::password_reset_confirm))
+            .route("/api/v1/password", post(api::change_password))
             .route("/api/v1/2fa/enroll", post(api::enroll))
             .route("/api/v1/2fa/qr.png", get(api::enroll_qr))
             .route("/api/v1/2fa/confirm", post(api::confirm))
@@ -232,6 +242,7 @@ impl HttpServer {
             .route("/api/v1/doctor", get(admin_api::doctor))
             .route("/api/v1/doctor/{address}", get(admin_api::doctor_account))
             .route("/api/v1/trace", get(admin_api::trace))
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn(csrf_guard))
             .layer(DefaultBodyLimit::max(MAX_BODY))
             .layer(axum::middleware::map_response(no_store))
@@ -266,6 +277,18 @@ async fn csrf_guard(req: axum::extract::Request, next: axum::middleware::Next) -
         }
     }
     next.run(req).await
+}
+
+/// A path that exists, asked with a method it does not take: the one JSON
+/// error shape, naming the methods it does (from axum's Allow header).
+async fn method_not_allowed(req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_string();
+    api_error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {} (see the Allow header, or /api/v1/openapi.json).", path, req.method()),
+    )
+    .into_response()
 }
 
 /// Answers carry secrets (codes, app passwords, the TOTP key): no cache

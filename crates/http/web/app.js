@@ -843,7 +843,24 @@ async function renderSecurity(view) {
   view.append(pageHead(t('title.security'), t('sec.lead')));
   view.append(twoFactorCard(user));
   if (apps) view.append(appPasswordsCard(apps));
-  view.append(phoneCard(user), everywhereCard());
+  view.append(passwordCard(), phoneCard(user), everywhereCard());
+}
+
+/* A new password, given the current one; every session ends with it. */
+function passwordCard() {
+  return card(t('sec.password'),
+    h('p', {}, t('sec.passwordLead')),
+    form({ class: 'stack', 'data-test': 'password-form' }, async (v) => {
+      if (v.new_password !== v.again) throw new Error(t('sec.passwordMismatch'));
+      await api('POST', '/api/v1/password', { password: v.password, new_password: v.new_password });
+      clearSession();
+      state.flash = t('sec.passwordChanged');
+      go('#/sign-in');
+    },
+    field(t('f.currentPassword'), input('password', { type: 'password', autocomplete: 'current-password', required: true })),
+    field(t('f.newPassword'), input('new_password', { type: 'password', autocomplete: 'new-password', required: true }), t('sec.passwordHint')),
+    field(t('f.newPasswordAgain'), input('again', { type: 'password', autocomplete: 'new-password', required: true })),
+    actions(submit(t('b.changePassword'), 'password-change'))));
 }
 
 function twoFactorCard(user) {
@@ -2067,6 +2084,14 @@ const I18N = {
     'apps.namePh': 'e.g. Phone',
     'apps.newOnce': 'The app password for “{name}” is below. Enter it in the app now: it is shown only once.',
     'sec.phone': 'Mobile number for sign-in codes',
+    'sec.password': 'Password',
+    'sec.passwordLead': 'Change the password you sign in with. Every device and app password is signed out with it: sign in again, and make new app passwords for your mail programs.',
+    'sec.passwordHint': 'At least 12 characters; a few unrelated words are easy to remember and hard to guess.',
+    'sec.passwordMismatch': 'The two new passwords are not the same.',
+    'sec.passwordChanged': 'Your password is changed. Sign in with the new one.',
+    'f.newPassword': 'New password',
+    'f.newPasswordAgain': 'New password again',
+    'b.changePassword': 'Change password',
     'sec.phoneLead': 'Codes can be sent to this number by text message.',
     'sec.phoneHint': 'International format, e.g. +8613800138000. Leave empty to remove it.',
     'sec.phoneSaved': 'Mobile number saved: {phone}.',
@@ -2565,6 +2590,14 @@ const I18N = {
     'apps.namePh': '例如：手机',
     'apps.newOnce': '以下是“{name}”的应用专用密码，请立即填入应用中——它只显示这一次。',
     'sec.phone': '接收验证码的手机号码',
+    'sec.password': '登录密码',
+    'sec.passwordLead': '修改登录密码。修改后所有设备和应用专用密码都会退出：请重新登录，并为邮件客户端重新生成应用专用密码。',
+    'sec.passwordHint': '至少 12 个字符；几个互不相关的词组合起来既好记又难猜。',
+    'sec.passwordMismatch': '两次输入的新密码不一致。',
+    'sec.passwordChanged': '密码已修改，请用新密码登录。',
+    'f.newPassword': '新密码',
+    'f.newPasswordAgain': '再次输入新密码',
+    'b.changePassword': '修改密码',
     'sec.phoneLead': '登录验证码可通过短信发送到该号码。',
     'sec.phoneHint': '请使用国际格式，例如 +8613800138000。留空即删除号码。',
     'sec.phoneSaved': '手机号码已保存：{phone}。',

@@ -81,11 +81,29 @@ fn check_name(name: &str) -> Result<()> {
     Err(format!("{name:?} is not a usable name (1 to 64 characters, no '/')"))
 }
 
+/// Templates of one kind an account may keep: enough for every scenario
+/// and language, not a store to fill.
+pub const MAX_TEMPLATES: usize = 50;
+/// Mail rules an account may keep.
+pub const MAX_RULES: usize = 200;
+
+/// Refuses a new `name` when `scope` holds `max` of `kind` already
+/// (replacing one is always allowed).
+async fn room_for(store: &dyn Store, scope: &str, kind: &str, name: &str, max: usize) -> Result<()> {
+    let existing = store.settings(scope, kind).await.map_err(e)?;
+    if existing.len() >= max && !existing.iter().any(|(n, _)| n == name) {
+        return Err(format!("there are {max} already, the most kept: delete one first"));
+    }
+    Ok(())
+}
+
 pub async fn set_signature(store: &dyn Store, scope: &str, kind: &str, name: &str, form: SignatureForm) -> Result<()> {
     if !name.is_empty() {
         check_name(name)?;
     }
-    save(store, scope, kind, name, &form.build()?).await.map_err(e)
+    let template = form.build()?;
+    room_for(store, scope, kind, name, MAX_TEMPLATES).await?;
+    save(store, scope, kind, name, &template).await.map_err(e)
 }
 
 /// The profile a user's signatures are filled from: their own details,
@@ -229,6 +247,7 @@ pub async fn autoreplies(store: &dyn Store, scope: &str, zone: Option<&str>, now
 pub async fn set_autoreply(store: &dyn Store, scope: &str, name: &str, form: AutoReplyForm) -> Result<AutoReply> {
     check_name(name)?;
     let template = form.build()?;
+    room_for(store, scope, AUTOREPLY, name, MAX_TEMPLATES).await?;
     save(store, scope, AUTOREPLY, name, &template).await.map_err(e)?;
     Ok(template)
 }
@@ -393,6 +412,9 @@ pub async fn rules(store: &dyn Store, scope: &str) -> Result<Vec<RuleView>> {
 pub async fn add_rule(store: &dyn Store, scope: &str, form: RuleForm) -> Result<u64> {
     let rule = form.build()?;
     let existing = load::<Rule>(store, scope, RULE).await.map_err(e)?;
+    if existing.len() >= MAX_RULES {
+        return Err(format!("there are {MAX_RULES} rules already, the most kept: delete one first"));
+    }
     let id = existing.iter().filter_map(|(n, _)| n.parse::<u64>().ok()).max().unwrap_or(0) + 1;
     save(store, scope, RULE, &id.to_string(), &rule).await.map_err(e)?;
     Ok(id)

@@ -110,6 +110,21 @@ def own_settings():
     alice = Session(USER, PASSWORD)
     ok(alice.call("PUT", f"{me}/autoreplies/admin-set", {"text": "Set by the office."}))
     expect(any(r["name"] == "admin-set" for r in ok(bob.call("GET", f"{me}/autoreplies"))), "set for bob")
+    # Bob changes his own password: the current one is needed, and every
+    # session ends with it.
+    new_password = "Harbour-Crane-Lift-2027"
+    refused(bob.call("POST", "/api/v1/password", {"password": "wrong", "new_password": new_password}), 403, "")
+    refused(bob.call("POST", "/api/v1/password", {"password": BOB_PASSWORD, "new_password": "short"}), 400, "")
+    done = ok(bob.call("POST", "/api/v1/password", {"password": BOB_PASSWORD, "new_password": new_password}))
+    expect(done["password_changed"], done)
+    expect(bob.call("GET", "/api/v1/session")[0] == 401, "this session ended too")
+    Session(BOB, new_password)
+    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    try:
+        m.login(BOB, BOB_PASSWORD)
+        expect(False, "the old password no longer works")
+    except imaplib.IMAP4.error:
+        pass
 
 
 def send_spam_to(recipients, subject):
@@ -144,7 +159,8 @@ def filter_rules_and_quarantine():
     # Held for two: each releases their own copy.
     send_spam_to([BOB, USER], "Claim your prize (for two)")
     held = ok(bob.call("GET", "/api/v1/quarantine"))
-    expect(len(held) == 1 and set(held[0]["recipients"]) == {BOB, USER}, held)
+    expect(len(held) == 1 and held[0]["recipients"] == [BOB], f"bob sees his own part: {held}")
+    expect(set(ok(alice.call("GET", "/api/v1/quarantine"))[0]["recipients"]) == {BOB, USER}, "alice sees all")
     hid = held[0]["id"]
     expect(ok(carol.call("GET", "/api/v1/quarantine")) == [], "carol sees none")
     refused(carol.call("GET", f"/api/v1/quarantine/{hid}"), 404, "no held message")
@@ -203,6 +219,90 @@ def spam_filter():
     settings = ok(alice.call("GET", "/api/v1/spam/settings"))
     expect(settings["thresholds"]["junk"] == 5.0 and settings["enabled"] is True, settings)
     refused(bob.call("GET", "/api/v1/spam/settings"), 403, "administrator")
+
+
+def boundaries():
+    """What each role may not reach: a domain admin neither the server
+    admin's settings nor its held mail; a user never a virus, never who
+    else a held message was for; nobody its own 2FA or app passwords
+    through the administrators' routes; a sender not what became of its
+    mail at a local recipient. And the limits on what a user may store."""
+    import smtplib as smtp
+    from av_scenarios import EICAR, PROGRAM, message
+    setup()
+    caravel("user", "set", BOB, "--role", "domain-admin")
+    dan, dan_password = "dan@example.test", "Lantern-Quay-2026"
+    caravel("user", "add", dan, "--password-stdin", input=dan_password)
+    alice, bob, dan_s = Session(USER, PASSWORD), Session(BOB, BOB_PASSWORD), Session(dan, dan_password)
+    # A domain admin does not read the server admin's settings.
+    ok(alice.call("PUT", f"/api/v1/users/{q(USER)}/autoreplies/away", {"text": "Away."}))
+    for path in ["signatures", "autoreplies", "rules", "app-passwords"]:
+        refused(bob.call("GET", f"/api/v1/users/{q(USER)}/{path}"), 403, "administrator")
+    ok(bob.call("GET", f"/api/v1/users/{q(dan)}/autoreplies"))
+    # Held for alice, bob and dan: each sees only its own part of it.
+    ok(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "claim your prize",
+                                                   "action": "quarantine", "scope": ""}), 201)
+    send_spam_to([USER, BOB, dan], "Claim your prize (three)")
+    mine = ok(dan_s.call("GET", "/api/v1/quarantine"))
+    expect(len(mine) == 1 and mine[0]["recipients"] == [dan], f"dan sees himself only (no Bcc): {mine}")
+    shown = ok(dan_s.call("GET", f"/api/v1/quarantine/{mine[0]['id']}"))
+    expect(shown["held"]["recipients"] == [dan], shown["held"])
+    theirs = ok(bob.call("GET", "/api/v1/quarantine"))
+    expect(sorted(theirs[0]["recipients"]) == sorted([BOB, dan]), f"bob: his domain's users, not alice: {theirs}")
+    released = ok(bob.call("POST", f"/api/v1/quarantine/{theirs[0]['id']}/release", {}))
+    expect(sorted(released["released_to"]) == sorted([BOB, dan]), released)
+    left = ok(alice.call("GET", "/api/v1/quarantine"))
+    expect(len(left) == 1 and left[0]["recipients"] == [USER], f"alice's copy stays: {left}")
+    ok(alice.call("DELETE", f"/api/v1/quarantine/{left[0]['id']}"))
+    # A virus: refused at SMTP, its copy for the server's administrator alone.
+    try:
+        with smtp.SMTP(HOST, SMTP) as s:
+            s.sendmail("buyer@remote.test", [dan], message("virus-1", EICAR, "eicar.com", to=dan))
+        expect(False, "the virus is refused")
+    except smtp.SMTPDataError as e:
+        expect(e.smtp_code == 554, e)
+    expect(ok(dan_s.call("GET", "/api/v1/quarantine")) == [], "a user never sees a virus")
+    expect(ok(bob.call("GET", "/api/v1/quarantine")) == [], "nor a domain admin")
+    virus = ok(alice.call("GET", "/api/v1/quarantine"))
+    expect(len(virus) == 1 and virus[0]["kind"] == "virus", virus)
+    refused(dan_s.call("DELETE", f"/api/v1/quarantine/{virus[0]['id']}"), 404, "no held message")
+    refused(alice.call("POST", f"/api/v1/quarantine/{virus[0]['id']}/release", {}), 409, "force")
+    ok(alice.call("DELETE", f"/api/v1/quarantine/{virus[0]['id']}"))
+    # A risky attachment: the user sees it, an administrator releases it.
+    with smtp.SMTP(HOST, SMTP) as s:
+        s.sendmail("buyer@remote.test", [dan], message("program-1", PROGRAM, "invoice.pdf.exe", to=dan))
+    risky = ok(dan_s.call("GET", "/api/v1/quarantine"))
+    expect(len(risky) == 1 and risky[0]["kind"] == "suspicious", risky)
+    refused(dan_s.call("POST", f"/api/v1/quarantine/{risky[0]['id']}/release", {}), 403, "administrator")
+    expect(ok(bob.call("POST", f"/api/v1/quarantine/{risky[0]['id']}/release", {}))["released_to"] == [dan], "bob")
+    # Nobody turns off its own second factor or mints its own app password
+    # through the administrators' routes (they skip the password).
+    refused(alice.call("DELETE", f"/api/v1/users/{q(USER)}/2fa"), 403, "security page")
+    refused(alice.call("POST", f"/api/v1/users/{q(USER)}/app-passwords", {"name": "x"}), 403, "security page")
+    refused(alice.call("PUT", f"/api/v1/users/{q(USER)}/password", {"password": "Another-Long-Pass-2026"}),
+            403, "security page")
+    # A sender sees its mail accepted, not where it was filed here.
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = dan, USER, "To the boss"
+    msg.set_content("Hello.")
+    with smtplib.SMTP_SSL(HOST, port("SUBMISSIONS_PORT"), context=ctx()) as s:
+        s.login(dan, dan_password)
+        s.send_message(msg)
+    time.sleep(0.5)
+    seen = ok(dan_s.call("GET", "/api/v1/log"))
+    expect(any(e["kind"] == "received" for e in seen), f"dan sees his mail received: {seen}")
+    expect(not any(e["kind"] == "delivered" and e["recipient"] == USER for e in seen),
+           f"not where it went at alice's: {seen}")
+    expect(any(e["kind"] == "delivered" and e["recipient"] == USER
+               for e in ok(alice.call("GET", f"/api/v1/log?q={q(USER)}"))), "alice sees it")
+    # The limits on what one account keeps.
+    for n in range(50):
+        ok(dan_s.call("PUT", f"/api/v1/users/{q(dan)}/signatures/s{n}", {"text": f"Dan {n}"}))
+    refused(dan_s.call("PUT", f"/api/v1/users/{q(dan)}/signatures/s50", {"text": "one too many"}), 400, "the most")
+    ok(dan_s.call("PUT", f"/api/v1/users/{q(dan)}/signatures/s7", {"text": "replacing is fine"}))
+    refused(dan_s.call("PUT", f"/api/v1/users/{q(dan)}/signatures/preview", {"text": "x"}), 405, "does not take PUT")
+    refused(dan_s.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "x" * 600}), 400, "longer")
+    refused(alice.call("POST", "/api/v1/antivirus/update", {"from": "/var/lib/clamav"}), 400, "https://")
 
 
 def administration():
