@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use caravel_config::Config;
-use caravel_personal::autoreply::{self, AutoReply};
-use caravel_personal::book::{load, load_one, save, AUTOREPLY, FOOTER, PROFILE, SIGNATURE};
+use caravel_personal::autoreply::AutoReply;
+use caravel_personal::book::{load, AUTOREPLY, FOOTER, SIGNATURE};
 use caravel_personal::manage::{self, AutoReplyForm, RuleForm, SignatureForm};
 use caravel_personal::profile::Profile;
 use caravel_personal::signature::Template;
@@ -85,14 +85,7 @@ pub async fn update_profile(store: &dyn Store, scope: &str, args: &ProfileArgs) 
     if changes.is_empty() {
         return Ok(false);
     }
-    if let Some(zone) = changes.zone.as_deref().filter(|z| !z.is_empty()) {
-        if !autoreply::valid_zone(zone) {
-            return Err(format!("unknown time zone {zone:?}: use a name like Asia/Shanghai or an offset like +08:00"));
-        }
-    }
-    let mut profile: Profile = load_one(store, scope, PROFILE).await.map_err(e)?.unwrap_or_default();
-    profile.update(&changes);
-    save(store, scope, PROFILE, "", &profile).await.map_err(e)?;
+    manage::update_profile(store, scope, &changes).await?;
     Ok(true)
 }
 

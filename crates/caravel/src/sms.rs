@@ -49,15 +49,21 @@ impl caravel_http::SmsSender for Webhook {
     async fn send_code(&self, to: &str, code: &str) -> Result<(), String> {
         self.send(to, code, &code_text(code), "sign-in").await
     }
+
+    async fn send_test(&self, to: &str) -> Result<String, String> {
+        let code = format!("{:06}", rand::random_range(0..1_000_000u32));
+        self.send(to, &code, &format!("Caravel test message: your test code is {code}."), "test").await?;
+        Ok(code)
+    }
 }
 
 /// `caravel sms test NUMBER`.
 pub async fn test(config: &caravel_config::Config, number: &str) -> crate::commands::CmdResult {
+    use caravel_http::SmsSender;
     let hook = Webhook::from_config(&config.sms)
         .ok_or("no [sms] webhook_url in the configuration: text-message codes are off")?;
     let to = caravel_admin::e164(number).map_err(|e| e.to_string())?;
-    let code = format!("{:06}", rand::random_range(0..1_000_000u32));
-    hook.send(&to, &code, &format!("Caravel test message: your test code is {code}."), "test").await?;
+    let code = hook.send_test(&to).await?;
     println!("the webhook took a test message for {to} (code {code}); check that it arrived");
     Ok(())
 }

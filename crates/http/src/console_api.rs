@@ -159,14 +159,34 @@ pub async fn del_footer(AxState(st): St, Manager(cur): Manager, Path(domain): Pa
 
 // ---- auto-replies ----
 
+/// Whose auto-replies: an account (itself or as its administrator), or a
+/// shared alias such as sales@ (its domain's administrator), which answers
+/// once for everyone it reaches. The settings scope and the time zone.
+async fn autoreply_scope(st: &State, cur: &Current, address: &str) -> Result<(String, Option<String>), ApiError> {
+    match changeable(st, cur, address).await {
+        Ok(user) => {
+            let scope = account_scope(user.id);
+            Ok((scope.clone(), manage::profile(st.store.as_ref(), &scope).await.map_err(refused)?.zone))
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            let a = caravel_store::Address::parse(address).map_err(ApiError::bad_request)?;
+            match st.store.resolve(&a).await? {
+                caravel_store::Recipient::Alias(_) => {
+                    require(&cur.user, &a.domain)?;
+                    let zone =
+                        manage::profile(st.store.as_ref(), &domain_scope(&a.domain)).await.map_err(refused)?.zone;
+                    Ok((caravel_store::settings::alias_scope(&a.to_string()), zone))
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn autoreplies(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
-    let user = changeable(&st, &cur, &address).await?;
-    let scope = account_scope(user.id);
-    let profile: caravel_personal::profile::Profile =
-        caravel_personal::book::load_one(st.store.as_ref(), &scope, caravel_personal::book::PROFILE)
-            .await?
-            .unwrap_or_default();
-    let list = manage::autoreplies(st.store.as_ref(), &scope, profile.zone.as_deref(), caravel_store::now_secs())
+    let (scope, zone) = autoreply_scope(&st, &cur, &address).await?;
+    let list = manage::autoreplies(st.store.as_ref(), &scope, zone.as_deref(), caravel_store::now_secs())
         .await
         .map_err(refused)?;
     Ok(Json(json!(list)))
@@ -178,10 +198,8 @@ pub async fn set_autoreply(
     Path((address, name)): Path<(String, String)>,
     JsonBody(form): JsonBody<AutoReplyForm>,
 ) -> ApiResult {
-    let user = changeable(&st, &cur, &address).await?;
-    let t = manage::set_autoreply(st.store.as_ref(), &account_scope(user.id), name.trim(), form)
-        .await
-        .map_err(ApiError::bad_request)?;
+    let (scope, _) = autoreply_scope(&st, &cur, &address).await?;
+    let t = manage::set_autoreply(st.store.as_ref(), &scope, name.trim(), form).await.map_err(ApiError::bad_request)?;
     Ok(Json(json!({ "saved": name.trim(), "scenario": t.scenario.to_string(), "days": t.days })))
 }
 
@@ -190,14 +208,115 @@ pub async fn del_autoreply(
     Full(cur): Full,
     Path((address, name)): Path<(String, String)>,
 ) -> ApiResult {
-    let user = changeable(&st, &cur, &address).await?;
-    match manage::autoreplies_off(st.store.as_ref(), &account_scope(user.id), Some(name.trim()))
-        .await
-        .map_err(refused)?
-    {
-        0 => Err(ApiError::not_found(format!("{} has no auto-reply {name}", user.address))),
+    let (scope, _) = autoreply_scope(&st, &cur, &address).await?;
+    match manage::autoreplies_off(st.store.as_ref(), &scope, Some(name.trim())).await.map_err(refused)? {
+        0 => Err(ApiError::not_found(format!("{address} has no auto-reply {name}"))),
         _ => Ok(Json(json!({ "deleted": name }))),
     }
+}
+
+// ---- profiles ----
+
+/// The details signatures and auto-replies are filled with.
+#[derive(Deserialize, Default)]
+pub struct ProfileChanges {
+    title: Option<String>,
+    company: Option<String>,
+    phone: Option<String>,
+    mobile: Option<String>,
+    website: Option<String>,
+    address: Option<String>,
+    zone: Option<String>,
+}
+
+impl From<ProfileChanges> for caravel_personal::profile::Profile {
+    fn from(c: ProfileChanges) -> Self {
+        caravel_personal::profile::Profile {
+            name: None,
+            title: c.title,
+            company: c.company,
+            phone: c.phone,
+            mobile: c.mobile,
+            website: c.website,
+            address: c.address,
+            zone: c.zone,
+        }
+    }
+}
+
+pub async fn user_profile(AxState(st): St, Full(cur): Full, Path(address): Path<String>) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    Ok(Json(json!(manage::profile(st.store.as_ref(), &account_scope(user.id)).await.map_err(refused)?)))
+}
+
+pub async fn patch_user_profile(
+    AxState(st): St,
+    Full(cur): Full,
+    Path(address): Path<String>,
+    JsonBody(c): JsonBody<ProfileChanges>,
+) -> ApiResult {
+    let user = changeable(&st, &cur, &address).await?;
+    let changes = c.into();
+    let saved = manage::update_profile(st.store.as_ref(), &account_scope(user.id), &changes).await;
+    Ok(Json(json!(saved.map_err(ApiError::bad_request)?)))
+}
+
+pub async fn domain_profile(AxState(st): St, Manager(cur): Manager, Path(domain): Path<String>) -> ApiResult {
+    require(&cur.user, &domain)?;
+    Ok(Json(json!(manage::profile(st.store.as_ref(), &domain_scope(&domain)).await.map_err(refused)?)))
+}
+
+pub async fn patch_domain_profile(
+    AxState(st): St,
+    Manager(cur): Manager,
+    Path(domain): Path<String>,
+    JsonBody(c): JsonBody<ProfileChanges>,
+) -> ApiResult {
+    require(&cur.user, &domain)?;
+    if !st.store.list_domains().await?.iter().any(|d| d.name.eq_ignore_ascii_case(&domain)) {
+        return Err(ApiError::not_found(format!("no domain {domain}")));
+    }
+    if c.title.is_some() || c.mobile.is_some() {
+        return Err(ApiError::bad_request("title and mobile are a person's: set them on the account"));
+    }
+    let saved = manage::update_profile(st.store.as_ref(), &domain_scope(&domain.to_ascii_lowercase()), &c.into()).await;
+    Ok(Json(json!(saved.map_err(ApiError::bad_request)?)))
+}
+
+// ---- the store and text messages (the server's administrator) ----
+
+/// `caravel store check`: every message's blob there and intact.
+pub async fn store_check(AxState(st): St, Manager(cur): Manager) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!(st.admin.store_check().await?)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Compact {
+    #[serde(default)]
+    vacuum: bool,
+}
+
+/// `caravel store compact`: unreferenced blobs removed (and, with vacuum,
+/// the database file shrunk).
+pub async fn store_compact(AxState(st): St, Manager(cur): Manager, JsonBody(c): JsonBody<Compact>) -> ApiResult {
+    require_admin(&cur.user)?;
+    Ok(Json(json!(st.admin.store_compact(c.vacuum).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct SmsTest {
+    number: String,
+}
+
+/// `caravel sms test NUMBER`: a test code through the webhook.
+pub async fn sms_test(AxState(st): St, Manager(cur): Manager, JsonBody(t): JsonBody<SmsTest>) -> ApiResult {
+    require_admin(&cur.user)?;
+    let sms =
+        st.sms.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_IMPLEMENTED, "[sms] webhook_url is not set."))?;
+    let number = caravel_admin::e164(&t.number).map_err(|e| ApiError::bad_request(e.0))?;
+    let code = sms.send_test(&number).await.map_err(ApiError::bad_request)?;
+    Ok(Json(json!({ "sent_to": number, "code": code })))
 }
 
 // ---- mail rules ----

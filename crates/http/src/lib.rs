@@ -90,6 +90,8 @@ pub trait Operations: Send + Sync {
 #[async_trait]
 pub trait SmsSender: Send + Sync {
     async fn send_code(&self, to: &str, code: &str) -> Result<(), String>;
+    /// A test message with a code of its own (which it returns).
+    async fn send_test(&self, to: &str) -> Result<String, String>;
 }
 
 /// Which messages `caravel trace` follows.
@@ -212,6 +214,17 @@ impl HttpServer {
                 "/api/v1/users/{address}/autoreplies/{name}",
                 put(console_api::set_autoreply).delete(console_api::del_autoreply),
             )
+            .route(
+                "/api/v1/users/{address}/profile",
+                get(console_api::user_profile).patch(console_api::patch_user_profile),
+            )
+            .route(
+                "/api/v1/domains/{name}/profile",
+                get(console_api::domain_profile).patch(console_api::patch_domain_profile),
+            )
+            .route("/api/v1/store/check", get(console_api::store_check))
+            .route("/api/v1/store/compact", post(console_api::store_compact))
+            .route("/api/v1/sms/test", post(console_api::sms_test))
             .route("/api/v1/users/{address}/rules", get(console_api::rules).post(console_api::add_rule))
             .route("/api/v1/users/{address}/rules/{id}", delete(console_api::del_rule))
             .route(

@@ -981,7 +981,32 @@ async function renderSignatures(view) {
   await refresh();
   view.append(pageHead(t('title.signatures'), t('sig.lead')),
     card(t('sig.list'), listBox),
-    card(t('sig.edit'), f, previewBox));
+    card(t('sig.edit'), f, previewBox),
+    card(t('prof.title'), h('p', { class: 'hint' }, t('prof.lead')), await profileForm()));
+}
+
+/* The details {title}, {company} ... are filled with; empty fields fall
+ * back on the company's (set by the administrator). */
+async function profileForm() {
+  const p = (await api('GET', userPath('/profile'))) || {};
+  const fields = ['title', 'company', 'phone', 'mobile', 'website', 'address', 'zone'];
+  const f = form({ class: 'stack', 'data-test': 'profile-form' }, async (v) => {
+    const body = {};
+    for (const k of fields) body[k] = v[k].trim();
+    await api('PATCH', userPath('/profile'), body);
+    showNotice(t('prof.saved'));
+  },
+  h('div', { class: 'row-fields' },
+    field(t('prof.f.title'), input('title', { value: p.title || '', autocomplete: 'organization-title' })),
+    field(t('prof.f.company'), input('company', { value: p.company || '', autocomplete: 'organization' }))),
+  h('div', { class: 'row-fields' },
+    field(t('prof.f.phone'), input('phone', { value: p.phone || '', type: 'tel' })),
+    field(t('prof.f.mobile'), input('mobile', { value: p.mobile || '', type: 'tel' }))),
+  field(t('prof.f.website'), input('website', { value: p.website || '', type: 'url' })),
+  field(t('prof.f.address'), input('address', { value: p.address || '', autocomplete: 'street-address' })),
+  field(t('prof.f.zone'), input('zone', { value: p.zone || '', placeholder: 'Asia/Shanghai' }), t('prof.zoneHint')),
+  actions(submit(t('b.save'), 'profile-save')));
+  return f;
 }
 
 function signatureTable(list, f, refresh) {
@@ -2084,6 +2109,17 @@ const I18N = {
     'apps.namePh': 'e.g. Phone',
     'apps.newOnce': 'The app password for “{name}” is below. Enter it in the app now: it is shown only once.',
     'sec.phone': 'Mobile number for sign-in codes',
+    'prof.title': 'Your details',
+    'prof.lead': 'What {title}, {company}, {phone}, {mobile}, {website} and {address} are filled with in your signatures and auto-replies. Empty fields use your company\'s details.',
+    'prof.saved': 'Your details are saved.',
+    'prof.f.title': 'Job title',
+    'prof.f.company': 'Company',
+    'prof.f.phone': 'Telephone',
+    'prof.f.mobile': 'Mobile',
+    'prof.f.website': 'Website',
+    'prof.f.address': 'Postal address',
+    'prof.f.zone': 'Time zone',
+    'prof.zoneHint': 'For working hours and auto-reply dates: a name like Asia/Shanghai or an offset like +08:00.',
     'sec.password': 'Password',
     'sec.passwordLead': 'Change the password you sign in with. Every device and app password is signed out with it: sign in again, and make new app passwords for your mail programs.',
     'sec.passwordHint': 'At least 12 characters; a few unrelated words are easy to remember and hard to guess.',
@@ -2590,6 +2626,17 @@ const I18N = {
     'apps.namePh': '例如：手机',
     'apps.newOnce': '以下是“{name}”的应用专用密码，请立即填入应用中——它只显示这一次。',
     'sec.phone': '接收验证码的手机号码',
+    'prof.title': '个人信息',
+    'prof.lead': '签名和自动回复中的 {title}、{company}、{phone}、{mobile}、{website}、{address} 将用这里的信息填写。留空的项使用公司信息。',
+    'prof.saved': '个人信息已保存。',
+    'prof.f.title': '职位',
+    'prof.f.company': '公司',
+    'prof.f.phone': '电话',
+    'prof.f.mobile': '手机',
+    'prof.f.website': '网站',
+    'prof.f.address': '通信地址',
+    'prof.f.zone': '时区',
+    'prof.zoneHint': '用于工作时间和自动回复日期：如 Asia/Shanghai 或 +08:00。',
     'sec.password': '登录密码',
     'sec.passwordLead': '修改登录密码。修改后所有设备和应用专用密码都会退出：请重新登录，并为邮件客户端重新生成应用专用密码。',
     'sec.passwordHint': '至少 12 个字符；几个互不相关的词组合起来既好记又难猜。',

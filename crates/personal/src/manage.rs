@@ -135,6 +135,29 @@ pub async fn preview_signature(
     Ok((render(text, &lookup, false), html.map(|h| render(h, &lookup, true))))
 }
 
+// ---- profiles: what {title}, {company} ... are filled with ----
+
+pub async fn profile(store: &dyn Store, scope: &str) -> Result<Profile> {
+    Ok(load_one(store, scope, PROFILE).await.map_err(e)?.unwrap_or_default())
+}
+
+/// Sets the fields `changes` has ("" clears one); the profile after.
+pub async fn update_profile(store: &dyn Store, scope: &str, changes: &Profile) -> Result<Profile> {
+    if let Some(zone) = changes.zone.as_deref().map(str::trim).filter(|z| !z.is_empty()) {
+        if !autoreply::valid_zone(zone) {
+            return Err(format!("unknown time zone {zone:?}: use a name like Asia/Shanghai or an offset like +08:00"));
+        }
+    }
+    let fields = [&changes.name, &changes.title, &changes.company, &changes.phone, &changes.mobile, &changes.website];
+    if fields.into_iter().chain([&changes.address, &changes.zone]).flatten().any(|v| v.len() > 1024) {
+        return Err("a profile field is longer than 1024 characters".into());
+    }
+    let mut current = profile(store, scope).await?;
+    current.update(changes);
+    save(store, scope, PROFILE, "", &current).await.map_err(e)?;
+    Ok(current)
+}
+
 // ---- auto-replies ----
 
 /// An auto-reply as a form (or the CLI's options) gives it: the working

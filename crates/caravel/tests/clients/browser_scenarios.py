@@ -140,6 +140,16 @@ def sign_in_with_totp_and_tour_the_pages():
             go(b, name)
             expect(not error_text(b), f"page {name} loads without an error: {error_text(b)}")
             shot(b, name)
+            if name == "signatures":
+                # Details saved on the page fill the signature's preview.
+                b.find('[data-test="profile-form"] input[name="title"]').type("Export Manager")
+                b.find('[data-test="profile-save"]').click()
+                b.wait("saved", lambda: b.find('[data-test="notice"]').text.strip())
+                b.find('textarea[name="text"]').type("Alice\n{title}")
+                b.find('[data-test="signature-preview"]').click()
+                preview = b.find('[data-test="preview-text"]')
+                b.wait("the preview", lambda: "Export Manager" in preview.text)
+                shot(b, "signatures-preview")
             if name == "admin-filter":
                 # A message pasted into the filter's test box gets a verdict.
                 b.find('textarea[name="message"]').type(

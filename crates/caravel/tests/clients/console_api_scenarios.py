@@ -57,8 +57,13 @@ def own_settings():
     expect(u["phone"] == "+8613800138000", u)
     refused(bob.call("PUT", f"{me}/phone", {"phone": "call me"}), 400, "")
 
-    # Signatures: saved as the CLI reads them, previewed with the profile.
-    caravel("user", "set", BOB, "--title", "Export Manager", "--company", "Harbour Trading")
+    # Signatures: saved as the CLI reads them, previewed with the profile
+    # (set here through the API, the company from the domain's).
+    prof = ok(bob.call("PATCH", f"{me}/profile", {"title": "Export Manager", "zone": "Asia/Shanghai"}))
+    expect(prof["title"] == "Export Manager" and prof["zone"] == "Asia/Shanghai", prof)
+    refused(bob.call("PATCH", f"{me}/profile", {"zone": "Mars/Olympus"}), 400, "time zone")
+    refused(bob.call("PATCH", "/api/v1/domains/example.test/profile", {"company": "x"}), 403, "")
+    ok(Session(USER, PASSWORD).call("PATCH", "/api/v1/domains/example.test/profile", {"company": "Harbour Trading"}))
     ok(bob.call("PUT", f"{me}/signatures/reply", {"text": "Bob\n{title}\n{company}\nMobile: {mobile}",
                                                   "when": "reply", "domains": [" .CN "]}))
     sigs = ok(bob.call("GET", f"{me}/signatures"))
@@ -313,6 +318,30 @@ def administration():
     expect(av["status"] in ("ok", "warn") and av["verdict"] and av["enabled"] is True, av)
     refused(bob.call("GET", "/api/v1/antivirus"), 403, "administrator")
     refused(alice.call("POST", "/api/v1/antivirus/update", {"from": "/nonexistent/signatures"}), 400, "")
+    # The store's check and compaction, as the CLI's.
+    report = ok(alice.call("GET", "/api/v1/store/check"))
+    expect(report["problems"] == [] and report["messages"] >= 0, report)
+    expect(isinstance(ok(alice.call("POST", "/api/v1/store/compact", {})), dict), "compacted")
+    refused(bob.call("GET", "/api/v1/store/check"), 403, "")
+    refused(alice.call("POST", "/api/v1/sms/test", {"number": "+8613800138000"}), 501, "webhook_url")
+    # A domain's details and footer.
+    ok(alice.call("PATCH", "/api/v1/domains/example.test/profile", {"company": "Harbour Trading", "zone": "+08:00"}))
+    refused(alice.call("PATCH", "/api/v1/domains/example.test/profile", {"title": "CEO"}), 400, "a person's")
+    expect(ok(alice.call("GET", "/api/v1/domains/example.test/profile"))["company"] == "Harbour Trading", "saved")
+    ok(alice.call("PUT", "/api/v1/domains/example.test/footer", {"text": "{company}: confidential."}))
+    expect(ok(alice.call("GET", "/api/v1/domains/example.test/footer"))["text"] == "{company}: confidential.", "f")
+    expect("confidential" in caravel("signature", "list", "example.test").stdout, "the CLI sees the footer")
+    refused(bob.call("PUT", "/api/v1/domains/example.test/footer", {"text": "x"}), 403, "")
+    ok(alice.call("DELETE", "/api/v1/domains/example.test/footer"))
+    refused(alice.call("DELETE", "/api/v1/domains/example.test/footer"), 404, "no footer")
+    # A shared address's acknowledgement, set by the domain's administrator.
+    caravel("alias", "add", "sales@example.test", BOB)
+    ok(alice.call("PUT", "/api/v1/users/sales%40example.test/autoreplies/ack",
+                  {"scenario": "acknowledge", "text": "Thank you for your inquiry."}))
+    expect([r["name"] for r in ok(alice.call("GET", "/api/v1/users/sales%40example.test/autoreplies"))] == ["ack"],
+           "listed for the alias")
+    expect("ack" in caravel("autoreply", "list", "sales@example.test").stdout, "the CLI sees it")
+    refused(bob.call("GET", "/api/v1/users/sales%40example.test/autoreplies"), 403, "")
     # The company's holidays.
     ok(alice.call("POST", "/api/v1/holidays", {"name": "Spring Festival", "from": "2027-02-06",
                                                "until": "2027-02-12", "calendar": "CN"}))

@@ -275,6 +275,13 @@ def sms_sign_in():
     expect("+8613800138000" in out, out)
     out = caravel("sms", "test", "+86 138 0013 8000")
     expect("took a test message" in out and got[-1][2]["purpose"] == "test", f"{out} {got}")
+    # The same test from the console, by the server's administrator.
+    caravel("user", "set", USER, "--role", "admin")
+    admin = Browser()
+    admin.call("POST", "/api/v1/session", {"address": USER, "password": PASSWORD})
+    status, body = admin.call("POST", "/api/v1/sms/test", {"number": "+86 138 0013 8000"})
+    expect(status == 200 and body["sent_to"] == "+8613800138000" and got[-1][2]["code"] == body["code"]
+           and got[-1][2]["purpose"] == "test", f"{status} {body} {got[-1]}")
 
     b = Browser()
     status, body = b.call("POST", "/api/v1/session", {"address": BOB, "password": BOB_PASSWORD})
