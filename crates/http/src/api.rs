@@ -491,6 +491,8 @@ pub async fn whoami(AxState(st): St, headers: HeaderMap) -> Response {
             "role": cur.user.role,
             "protocols": cur.user.protocols,
             "csrf": csrf,
+            // While waiting for the second factor: which ones it takes.
+            "second_factor": cur.session.pending.then(|| second_factors(&st, &cur.user)),
         }))
         .into_response(),
         Err(r) => r,

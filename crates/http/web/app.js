@@ -598,6 +598,10 @@ function route() {
   state.route = path;
   state.params = params;
   state.ps = {};
+  if (state.resume && path === 'sign-in') {
+    state.ps.pending = state.resume;
+    state.resume = null;
+  }
   state.routeSeq++;
   clearMessages();
   if (state.flashError) { showError(state.flashError); state.flashError = null; }
@@ -1924,6 +1928,15 @@ async function start() {
   try {
     const s = await api('GET', '/api/v1/session', undefined, { noRedirect: true });
     if (s && s.signed_in) setSession(s);
+    // A sign-in waiting for its second factor (the page was reloaded):
+    // carry on where it stood.
+    else if (s && Array.isArray(s.second_factor) && s.second_factor.length) {
+      state.resume = {
+        address: s.address || '',
+        methods: s.second_factor,
+        method: s.second_factor.includes('totp') ? 'totp' : s.second_factor[0],
+      };
+    }
   } catch (e) {
     if (e.status !== 401) state.flashError = e.message;
   }
