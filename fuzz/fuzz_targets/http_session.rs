@@ -32,6 +32,7 @@ fn server() -> &'static Arc<HttpServer> {
             sms: None,
             listeners: Vec::new(),
             ops: None,
+            acme: None,
         }))
     })
 }

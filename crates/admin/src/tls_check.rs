@@ -24,6 +24,11 @@ pub struct CertReport {
     pub not_after: i64,
     pub days_left: i64,
     pub self_signed: bool,
+    /// Where it comes from: "file" (`[tls]`), "acme" or "self-signed".
+    pub source: String,
+    /// For ACME's: when it is looked at again and when it renews.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<String>,
     /// Each problem in plain words, with what to do; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -31,18 +36,51 @@ pub struct CertReport {
 /// Checks every certificate the configuration uses, at `now` (Unix seconds),
 /// against `roots` (the system's trusted authorities).
 pub fn check(config: &Config, roots: &[CertificateDer<'static>], now: i64) -> Result<Vec<CertReport>, String> {
-    let mut sources: Vec<(String, std::path::PathBuf, Vec<String>)> = Vec::new();
-    let default_file = match &config.tls {
-        Some(f) => f.cert.clone(),
-        None => config.data_dir.join("tls/cert.pem"),
+    let mut sources: Vec<(String, std::path::PathBuf, Vec<String>, &str)> = Vec::new();
+    let acme_cert = caravel_acme::dir(&config.data_dir).join("cert.pem");
+    let acme_in_use = config.acme.is_some() && acme_cert.exists();
+    let (default_file, source) = match &config.tls {
+        Some(f) => (f.cert.clone(), "file"),
+        None if acme_in_use => (acme_cert.clone(), "acme"),
+        None => (config.data_dir.join("tls/cert.pem"), "self-signed"),
     };
-    sources.push(("default".into(), default_file, vec![config.hostname.clone()]));
+    sources.push(("default".into(), default_file, vec![config.hostname.clone()], source));
     for (name, files) in &config.tls_sni {
         let host = name.strip_prefix("*.").map(|p| format!("mail.{p}")).unwrap_or_else(|| name.clone());
-        sources.push((name.clone(), files.cert.clone(), vec![host]));
+        sources.push((name.clone(), files.cert.clone(), vec![host], "file"));
+    }
+    if acme_in_use && config.tls.is_some() {
+        sources.push(("acme".into(), acme_cert, Vec::new(), "acme"));
     }
     let anchors: Vec<_> = roots.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
-    sources.iter().map(|(used_for, file, hosts)| check_one(used_for, file, hosts, &anchors, now)).collect()
+    let mut reports: Vec<CertReport> = sources
+        .iter()
+        .map(|(used_for, file, hosts, source)| check_one(used_for, file, hosts, &anchors, now, source))
+        .collect::<Result<_, _>>()?;
+    if let Some(acme) = &config.acme {
+        acme_state(acme, &config.data_dir, &mut reports, now);
+    }
+    Ok(reports)
+}
+
+/// What ACME did last, on the certificate it made (or, before it made one,
+/// on the certificate serving meanwhile).
+fn acme_state(acme: &caravel_config::Acme, data_dir: &Path, reports: &mut [CertReport], now: i64) {
+    let status = caravel_acme::Status::read(data_dir);
+    // The ACME certificate's report, else the default one's.
+    let target: usize = reports.iter().position(|r| r.source == "acme").unwrap_or_default();
+    let Some(report) = reports.get_mut(target) else { return };
+    if report.source == "acme" {
+        let info = caravel_acme::CertInfo::read(Path::new(&report.file)).ok();
+        let renews = info.map(|i| rfc_date(i.renew_at(acme.renew_before))).unwrap_or_default();
+        let next = if status.next_check > now { rfc_date(status.next_check) } else { "at the next start".into() };
+        report.renewal = Some(format!("renews from {renews}; next look {next} ({})", acme.directory));
+    } else if status.last_error.is_none() {
+        report.problems.push(format!("ACME ({}) has not obtained a certificate yet", acme.directory));
+    }
+    if let Some(e) = &status.last_error {
+        report.problems.push(format!("the last ACME attempt failed: {e}"));
+    }
 }
 
 /// The system's trusted authorities (Debian: /etc/ssl/certs).
@@ -56,6 +94,7 @@ fn check_one(
     hosts: &[String],
     anchors: &[rustls_pki_types::TrustAnchor<'_>],
     now: i64,
+    source: &str,
 ) -> Result<CertReport, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
@@ -132,6 +171,8 @@ fn check_one(
         not_after,
         days_left,
         self_signed,
+        source: source.to_string(),
+        renewal: None,
         problems,
     })
 }

@@ -80,13 +80,17 @@ pub fn tls(config: &Config, cmd: TlsCmd) -> CmdResult {
         for r in &reports {
             let verdict = if r.problems.is_empty() { "OK" } else { "PROBLEM" };
             println!(
-                "{verdict}\t{} ({}): {}, valid until {} ({} days)",
+                "{verdict}\t{} ({}, {}): {}, valid until {} ({} days)",
                 r.used_for,
+                r.source,
                 r.file,
                 r.names.join(", "),
                 date(r.not_after),
                 r.days_left
             );
+            if let Some(renewal) = &r.renewal {
+                println!("  from ACME: {renewal}");
+            }
             for p in &r.problems {
                 println!("  - {p}");
             }

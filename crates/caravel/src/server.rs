@@ -29,6 +29,8 @@ pub struct Server {
     delivery: JoinHandle<()>,
     /// Signature reloads and updates, quarantine retention and notices.
     av_tasks: JoinHandle<()>,
+    /// Certificates from `[acme]`, obtained and renewed.
+    acme: Option<JoinHandle<()>>,
     pub antivirus: Arc<caravel_antivirus::Engine>,
     /// The clock auto-replies read (a test may stop it at a chosen hour).
     pub clock: caravel_store::Clock,
@@ -198,6 +200,7 @@ impl Server {
             data_dir: Some(config.data_dir.clone()),
             troubleshoot: Some(troubleshooter.clone()),
             ops: Some(troubleshooter),
+            acme: Some(certificates.challenges.clone()),
             sms: crate::sms::Webhook::from_config(&config.sms).map(|w| Arc::new(w) as Arc<dyn caravel_http::SmsSender>),
             listeners: listeners.iter().map(|l| l.addr).collect(),
         }));
@@ -230,6 +233,20 @@ impl Server {
             })
             .await
         });
+        // After the listeners: the CA's validation reaches them.
+        let acme = config.acme.clone().map(|acme| {
+            let names = Arc::new(HostedNames {
+                hostname: config.hostname.clone(),
+                store: store.clone() as Arc<dyn caravel_store::Store>,
+            });
+            let manager = caravel_acme::Manager {
+                config: acme,
+                data_dir: config.data_dir.clone(),
+                certs: certificates.clone(),
+                names,
+            };
+            tokio::spawn(manager.run())
+        });
         let watched = certificates.clone();
         let watcher = tokio::spawn(async move {
             loop {
@@ -247,6 +264,7 @@ impl Server {
             watcher,
             delivery,
             av_tasks,
+            acme,
             antivirus: engine,
             clock,
         })
@@ -266,6 +284,9 @@ impl Server {
     pub async fn stop(mut self) {
         self.watcher.abort();
         self.av_tasks.abort();
+        if let Some(a) = &self.acme {
+            a.abort();
+        }
         // An attempt cut short is recorded as nothing: it is tried again.
         self.delivery.abort();
         if let Some(s) = self.stop.take() {
@@ -281,6 +302,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.watcher.abort();
         self.av_tasks.abort();
+        if let Some(a) = &self.acme {
+            a.abort();
+        }
         self.delivery.abort();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -306,6 +330,22 @@ fn sign_in_policy(s: &caravel_config::Security) -> caravel_auth::SignInPolicy {
 }
 
 /// The spam stage's settings from `[spam]`.
+/// The names ACME certifies by default: the hostname and the published
+/// names of each hosted domain, read at each check.
+struct HostedNames {
+    hostname: String,
+    store: Arc<dyn caravel_store::Store>,
+}
+
+#[async_trait::async_trait]
+impl caravel_acme::Names for HostedNames {
+    async fn names(&self) -> Vec<String> {
+        let domains: Vec<String> =
+            self.store.list_domains().await.map(|d| d.into_iter().map(|d| d.name).collect()).unwrap_or_default();
+        caravel_acme::default_names(&self.hostname, &domains)
+    }
+}
+
 pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {
     caravel_filter::SpamSettings {
         enabled: s.enabled,

@@ -4,6 +4,7 @@
 //! value at once, each with its key name and line (linkerd's "parse whole, fail
 //! once"). The result is an immutable snapshot shared behind an `Arc`.
 
+mod acme;
 mod antivirus;
 mod delivery;
 mod mta_sts;
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use acme::{Acme, AcmeChallenge, LETS_ENCRYPT};
 pub use antivirus::{Antivirus, AvAction, ClamdFailure, Notify, QuarantineConfig};
 pub use delivery::{Delivery, Relay};
 pub use mta_sts::{MtaSts, StsMode};
@@ -51,6 +53,8 @@ pub struct Config {
     pub antivirus: Antivirus,
     pub quarantine: QuarantineConfig,
     pub mta_sts: MtaSts,
+    /// `[acme]`: certificates from an ACME CA (None: files or self-signed).
+    pub acme: Option<Acme>,
     pub metrics: Metrics,
     pub sms: Sms,
 }
@@ -350,6 +354,7 @@ impl Default for Config {
             antivirus: Antivirus::default(),
             quarantine: QuarantineConfig::default(),
             mta_sts: MtaSts::default(),
+            acme: None,
             metrics: Metrics::default(),
             sms: Sms { timeout: Duration::from_secs(10), ..Sms::default() },
         }
@@ -426,6 +431,7 @@ impl Config {
                 "antivirus",
                 "quarantine",
                 "mta_sts",
+                "acme",
                 "metrics",
                 "sms",
             ],
@@ -538,6 +544,9 @@ impl Config {
         }
         if let Some(t) = r.table(root, "metrics") {
             network::read_metrics(&mut r, t, &mut cfg.metrics);
+        }
+        if let Some(t) = r.table(root, "acme") {
+            cfg.acme = Some(acme::read(&mut r, t));
         }
         if let Some(t) = r.table(root, "mta_sts") {
             mta_sts::read(&mut r, t, &mut cfg.mta_sts);

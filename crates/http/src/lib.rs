@@ -59,6 +59,8 @@ pub struct State {
     /// Quarantine releases, the antivirus and live DNS checks (the binary
     /// provides them: they need the configuration and the network).
     pub ops: Option<Arc<dyn Operations>>,
+    /// The ACME HTTP-01 answers being validated.
+    pub acme: Option<Arc<caravel_net::tls::AcmeChallenges>>,
 }
 
 /// The server operations behind the console that need more than the store:
@@ -162,6 +164,7 @@ impl HttpServer {
             .route("/Autodiscover/Autodiscover.xml", post(autoconfig::outlook))
             .route("/apple/mobileconfig", get(autoconfig::apple))
             .route("/.well-known/mta-sts.txt", get(autoconfig::mta_sts))
+            .route("/.well-known/acme-challenge/{token}", get(acme_challenge))
             .route("/api/v1/session", post(api::sign_in).get(api::whoami).delete(api::sign_out))
             .route("/api/v1/session/totp", post(api::second_factor_totp))
             .route("/api/v1/session/recovery", post(api::second_factor_recovery))
@@ -309,6 +312,19 @@ async fn method_not_allowed(req: axum::extract::Request) -> axum::response::Resp
 async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
+}
+
+/// An ACME HTTP-01 validation (RFC 8555 §8.3): the key authorization for
+/// the token, as plain text; 404 for any other.
+async fn acme_challenge(
+    axum::extract::State(st): axum::extract::State<Arc<State>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.acme.as_ref().and_then(|c| c.http(&token)) {
+        Some(answer) => ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], answer).into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "no such challenge\n").into_response(),
+    }
 }
 
 /// The API's description (OpenAPI 3), kept next to the routes it describes.

@@ -12,9 +12,9 @@
 use std::io;
 use std::time::Duration;
 
+use crate::tls::TlsAcceptor;
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor;
 
 use crate::{Shutdown, Stream};
 

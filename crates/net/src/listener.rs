@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::tls::TlsAcceptor;
 use async_trait::async_trait;
 use caravel_config::{Limits, Listen};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn, Instrument};
 
 use crate::{ConnectionLimits, Stream};

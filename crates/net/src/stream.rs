@@ -4,10 +4,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::tls::TlsAcceptor;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 pub enum Stream {
     Plain(TcpStream),

@@ -16,13 +16,61 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::LazyConfigAcceptor;
 
 /// The certificates in use, chosen per connection by the name the client
 /// asks for (SNI), and replaced in place when their files change.
 pub struct Certificates {
     sources: Vec<(Option<String>, TlsFiles)>,
+    /// The certificate obtained by ACME (`data_dir/acme/`), when there is
+    /// one: the default instead of the self-signed one, and for each of its
+    /// names the `[tls]` files do not cover.
+    acme: Option<TlsFiles>,
+    /// Whether `[tls]` names the default certificate (files win over ACME).
+    files_default: bool,
     loaded: RwLock<Loaded>,
+    /// What an ACME server's validation asks for right now.
+    pub challenges: Arc<AcmeChallenges>,
+}
+
+/// The answers to ACME challenges being validated: HTTP-01 key
+/// authorizations by token (RFC 8555 §8.3), and TLS-ALPN-01 certificates
+/// by name (RFC 8737).
+#[derive(Default)]
+pub struct AcmeChallenges {
+    http: RwLock<HashMap<String, String>>,
+    alpn: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl AcmeChallenges {
+    pub fn set_http(&self, token: &str, key_authorization: &str) {
+        self.http.write().unwrap_or_else(|e| e.into_inner()).insert(token.to_string(), key_authorization.to_string());
+    }
+
+    pub fn http(&self, token: &str) -> Option<String> {
+        self.http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+    }
+
+    pub fn set_alpn(&self, name: &str, key: Arc<CertifiedKey>) {
+        self.alpn.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_ascii_lowercase(), key);
+    }
+
+    fn alpn(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.alpn.read().unwrap_or_else(|e| e.into_inner()).get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// Forgets every answer (the order is over).
+    pub fn clear(&self) {
+        self.http.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.alpn.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Where ACME keeps what it obtained.
+pub fn acme_files(data_dir: &Path) -> TlsFiles {
+    let dir = data_dir.join("acme");
+    TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }
 }
 
 #[derive(Default)]
@@ -53,7 +101,13 @@ impl Certificates {
         };
         let mut sources = vec![(None, default)];
         sources.extend(config.tls_sni.iter().map(|(name, files)| (Some(name.clone()), files.clone())));
-        let certs = Certificates { sources, loaded: RwLock::new(Loaded::default()) };
+        let certs = Certificates {
+            sources,
+            acme: config.acme.is_some().then(|| acme_files(&config.data_dir)),
+            files_default: config.tls.is_some(),
+            loaded: RwLock::new(Loaded::default()),
+            challenges: Arc::default(),
+        };
         let loaded = certs.load()?;
         *certs.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded;
         Ok(Arc::new(certs))
@@ -62,7 +116,9 @@ impl Certificates {
     fn stamps(&self) -> Vec<Option<SystemTime>> {
         self.sources
             .iter()
-            .flat_map(|(_, f)| [&f.cert, &f.key])
+            .map(|(_, f)| f)
+            .chain(&self.acme)
+            .flat_map(|f| [&f.cert, &f.key])
             .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
     }
@@ -78,6 +134,23 @@ impl Certificates {
                 Some(n) => {
                     loaded.by_name.insert(n.clone(), key);
                 }
+            }
+        }
+        // ACME's certificate, once there is one: for its names that no file
+        // covers, and as the default instead of a self-signed one.
+        if let Some(files) = self.acme.as_ref().filter(|f| f.cert.exists() && f.key.exists()) {
+            let key = certified_key(files)?;
+            let covered_by_default: Vec<String> = match (&loaded.default, self.files_default) {
+                (Some(d), true) => d.cert.first().map(|c| names_of(c)).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            for name in key.cert.first().map(|c| names_of(c)).unwrap_or_default() {
+                if !covered_by_default.contains(&name) {
+                    loaded.by_name.entry(name).or_insert_with(|| key.clone());
+                }
+            }
+            if !self.files_default {
+                loaded.default = Some(key);
             }
         }
         Ok(loaded)
@@ -136,6 +209,15 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
+/// A certificate and its key from PEM text (an ACME challenge's).
+pub fn certified_from_pem(cert: &str, key: &str) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let key = rustls_pemfile::private_key(&mut key.as_bytes()).map_err(|e| e.to_string())?.ok_or("no key")?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
+    Ok(Arc::new(CertifiedKey::new(certs, signer)))
+}
+
 fn certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
     let certs = load_certs(&files.cert)?;
     let key = load_key(&files.key)?;
@@ -148,16 +230,86 @@ fn certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
     Ok(Arc::new(certified))
 }
 
+/// The DNS names (lowercase) a certificate is for (its subjectAltName).
+pub fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else { return Vec::new() };
+    let Ok(Some(san)) = parsed.subject_alternative_name() else { return Vec::new() };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The ALPN protocol of a TLS-ALPN-01 validation (RFC 8737 §6.2).
+const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// The acceptor every TLS listener uses: TLS 1.3 and 1.2 only, certificates
-/// from `certs`.
-pub fn acceptor(certs: Arc<Certificates>) -> Result<TlsAcceptor, String> {
+/// from `certs`. A handshake that offers only `acme-tls/1` for a name being
+/// validated gets that name's challenge certificate instead (RFC 8737
+/// §3); every other is an ordinary one.
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    config: Arc<ServerConfig>,
+    challenges: Arc<AcmeChallenges>,
+}
+
+fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider)
+    Ok(ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_no_client_auth()
-        .with_cert_resolver(certs);
-    Ok(TlsAcceptor::from(Arc::new(server)))
+        .with_cert_resolver(resolver))
+}
+
+/// Always the one challenge certificate.
+#[derive(Debug)]
+struct Challenge(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Challenge {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+impl std::fmt::Debug for AcmeChallenges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AcmeChallenges")
+    }
+}
+
+impl TlsAcceptor {
+    pub async fn accept<IO>(&self, io: IO) -> std::io::Result<TlsStream<IO>>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+        let hello = start.client_hello();
+        let validation = hello.alpn().is_some_and(|mut protocols| protocols.all(|p| p == ACME_TLS_ALPN));
+        let challenge = match (validation, hello.server_name()) {
+            (true, Some(name)) => self.challenges.alpn(name),
+            _ => None,
+        };
+        let config = match challenge {
+            Some(key) => {
+                let mut config = server_config(Arc::new(Challenge(key))).map_err(std::io::Error::other)?;
+                config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+                Arc::new(config)
+            }
+            None => self.config.clone(),
+        };
+        start.into_stream(config).await
+    }
+}
+
+pub fn acceptor(certs: Arc<Certificates>) -> Result<TlsAcceptor, String> {
+    let challenges = certs.challenges.clone();
+    Ok(TlsAcceptor { config: Arc::new(server_config(certs)?), challenges })
 }
 
 /// Generates `cert.pem` and `key.pem` for `hostname` in `dir` unless present.
@@ -217,4 +369,64 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| format!("TLS key {} is not valid PEM: {e}", path.display()))?
         .ok_or_else(|| format!("{} holds no private key", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for `names`, written as `stem`.pem/-key.pem.
+    fn cert(dir: &Path, stem: &str, names: &[&str]) -> TlsFiles {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let files = TlsFiles { cert: dir.join(format!("{stem}.pem")), key: dir.join(format!("{stem}-key.pem")) };
+        fs::create_dir_all(dir).expect("dir");
+        fs::write(&files.cert, cert.pem()).expect("write");
+        fs::write(&files.key, key.serialize_pem()).expect("write");
+        files
+    }
+
+    fn names_served(certs: &Certificates, name: &str) -> Vec<String> {
+        let key = certs.for_name(Some(name)).expect("a certificate");
+        names_of(&key.cert[0])
+    }
+
+    fn config(dir: &Path) -> Config {
+        Config {
+            hostname: "mail.export.test".into(),
+            data_dir: dir.to_path_buf(),
+            acme: Some(caravel_config::Acme::default()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_acme_certificate_replaces_the_self_signed_one_once_it_exists() {
+        let dir = tempfile::tempdir().expect("dir");
+        let certs = Certificates::from_config(&config(dir.path())).expect("certs");
+        assert!(names_served(&certs, "mail.export.test").contains(&"localhost".to_string()), "self-signed first");
+        let acme = acme_files(dir.path());
+        cert(&dir.path().join("acme"), "cert", &["mail.export.test", "mta-sts.export.test"]);
+        fs::rename(dir.path().join("acme/cert-key.pem"), &acme.key).expect("key in place");
+        assert!(certs.reload_if_changed().expect("reload"), "noticed like a renewed file");
+        assert_eq!(names_served(&certs, "mail.export.test"), ["mail.export.test", "mta-sts.export.test"]);
+        assert_eq!(names_served(&certs, "anything.else"), ["mail.export.test", "mta-sts.export.test"], "default");
+    }
+
+    #[test]
+    fn files_in_tls_win_over_acme_for_the_names_they_cover() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut c = config(dir.path());
+        c.tls = Some(cert(dir.path(), "bought", &["mail.export.test"]));
+        let acme = acme_files(dir.path());
+        cert(&dir.path().join("acme"), "cert", &["mail.export.test", "autoconfig.export.test"]);
+        fs::rename(dir.path().join("acme/cert-key.pem"), &acme.key).expect("key in place");
+        let certs = Certificates::from_config(&c).expect("certs");
+        assert_eq!(names_served(&certs, "mail.export.test"), ["mail.export.test"], "the bought one");
+        assert_eq!(names_served(&certs, "autoconfig.export.test"), ["mail.export.test", "autoconfig.export.test"]);
+        assert_eq!(names_served(&certs, "other.test"), ["mail.export.test"], "the default stays the file's");
+    }
 }

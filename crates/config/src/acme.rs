@@ -1,0 +1,100 @@
+//! `[acme]`: certificates obtained and renewed automatically from an ACME
+//! certificate authority (RFC 8555), Let's Encrypt by default. The section
+//! being there turns it on: the server must be reachable from the internet
+//! under its names (port 80 for HTTP-01, 443 for TLS-ALPN-01).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::reader::Reader;
+
+/// Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// How the CA checks that this server answers for a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// A certificate on the https listener, for ALPN `acme-tls/1` (RFC 8737).
+    TlsAlpn01,
+    /// A file at `http://NAME/.well-known/acme-challenge/TOKEN` on the
+    /// http listener (RFC 8555 §8.3).
+    Http01,
+}
+
+impl AcmeChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+            AcmeChallenge::Http01 => "http-01",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acme {
+    pub directory: String,
+    /// The contact the CA writes to about the certificates.
+    pub email: Option<String>,
+    pub challenge: AcmeChallenge,
+    /// The names; empty: the hostname, and `mta-sts.` and `autoconfig.` of
+    /// each hosted domain.
+    pub domains: Vec<String>,
+    /// More roots to trust the ACME server's own HTTPS with (a private or
+    /// test CA).
+    pub ca_file: Option<PathBuf>,
+    /// Renew when less than this is left; None: a third of the lifetime.
+    pub renew_before: Option<Duration>,
+    /// How often the certificate's age is looked at.
+    pub check_every: Duration,
+}
+
+impl Default for Acme {
+    fn default() -> Self {
+        Acme {
+            directory: LETS_ENCRYPT.into(),
+            email: None,
+            challenge: AcmeChallenge::TlsAlpn01,
+            domains: Vec::new(),
+            ca_file: None,
+            renew_before: None,
+            check_every: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+const P: &str = "acme";
+
+pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table) -> Acme {
+    let mut a = Acme::default();
+    r.check_keys(t, P, &["directory", "email", "challenge", "domains", "ca_file", "renew_before", "check_every"]);
+    if let Some(d) = r.string(t, P, "directory") {
+        if d.starts_with("https://") {
+            a.directory = d;
+        } else {
+            r.error("acme.directory", t.get("directory").and_then(|i| i.span()), "must be an https:// URL");
+        }
+    }
+    a.email = r.string(t, P, "email");
+    if let Some(c) = r.parsed(t, P, "challenge", |i| match i.as_str() {
+        Some("tls-alpn-01") => Ok(AcmeChallenge::TlsAlpn01),
+        Some("http-01") => Ok(AcmeChallenge::Http01),
+        _ => Err("expected \"tls-alpn-01\" or \"http-01\"".to_string()),
+    }) {
+        a.challenge = c;
+    }
+    if let Some(d) = r.parsed(t, P, "domains", |i| {
+        let list = i.as_array().ok_or("expected a list of names")?;
+        list.iter()
+            .map(|v| v.as_str().map(|s| s.trim().trim_end_matches('.').to_ascii_lowercase()).ok_or("expected names"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(str::to_string)
+    }) {
+        a.domains = d;
+    }
+    a.ca_file = r.string(t, P, "ca_file").map(PathBuf::from);
+    a.renew_before = r.duration(t, P, "renew_before");
+    if let Some(d) = r.duration(t, P, "check_every") {
+        a.check_every = d.max(Duration::from_secs(1));
+    }
+    a
+}
