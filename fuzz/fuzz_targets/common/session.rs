@@ -51,7 +51,7 @@ pub struct World {
     pub runtime: tokio::runtime::Runtime,
     pub store: Arc<dyn Store>,
     pub auth: Arc<caravel_auth::Authenticator>,
-    pub tls: tokio_rustls::TlsAcceptor,
+    pub tls: caravel_net::tls::TlsAcceptor,
     /// Kept alive: the shutdown signal never fires.
     _stop: tokio::sync::watch::Sender<bool>,
     stop_rx: tokio::sync::watch::Receiver<bool>,
