@@ -51,21 +51,7 @@ impl CertInfo {
         let (_, block) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
         let (_, cert) =
             x509_parser::parse_x509_certificate(&block.contents).map_err(|e| format!("{}: {e}", file.display()))?;
-        let names = cert
-            .subject_alternative_name()
-            .ok()
-            .flatten()
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|n| match n {
-                        x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = caravel_net::tls::dns_names(&block.contents);
         let validity = cert.validity();
         Ok(CertInfo { names, not_before: validity.not_before.timestamp(), not_after: validity.not_after.timestamp() })
     }

@@ -105,21 +105,7 @@ fn check_one(
         .map_err(|e| format!("{} is not a valid certificate: {e}", file.display()))?;
     let not_after = parsed.validity().not_after.timestamp();
     let days_left = (not_after - now).div_euclid(86400);
-    let names: Vec<String> = parsed
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = caravel_net::tls::dns_names(leaf);
     let self_signed = parsed.issuer() == parsed.subject();
     let mut problems = Vec::new();
     let date = rfc_date(not_after);

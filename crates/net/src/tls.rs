@@ -232,8 +232,13 @@ fn certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
 
 /// The DNS names (lowercase) a certificate is for (its subjectAltName).
 pub fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
+    dns_names(cert.as_ref())
+}
+
+/// The DNS names (lowercase) in the subjectAltName of a DER certificate.
+pub fn dns_names(der: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
-    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else { return Vec::new() };
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(der) else { return Vec::new() };
     let Ok(Some(san)) = parsed.subject_alternative_name() else { return Vec::new() };
     san.value
         .general_names
