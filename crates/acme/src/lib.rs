@@ -24,6 +24,8 @@ pub use status::{CertInfo, Status};
 #[async_trait::async_trait]
 pub trait Names: Send + Sync {
     async fn names(&self) -> Vec<String>;
+    /// What became of an order, in plain words, for the mail log.
+    async fn record(&self, _what: &str) {}
 }
 
 pub struct Manager {
@@ -119,6 +121,12 @@ impl Manager {
                 self.certs.reload()?;
                 let info = CertInfo::read(&files.cert)?;
                 tracing::info!(names = ?info.names, not_after = info.not_after, "ACME: certificate obtained and in use");
+                let what = format!(
+                    "a certificate for {} obtained from {} ({reason}) and in use",
+                    info.names.join(", "),
+                    self.config.directory
+                );
+                self.names.record(&what).await;
                 status.last_error = None;
                 status.issued = now;
                 status.write(&self.data_dir);
@@ -127,6 +135,7 @@ impl Manager {
             Err(e) => {
                 status.last_error = Some(e.clone());
                 status.write(&self.data_dir);
+                self.names.record(&format!("no certificate for {}: {e}", names.join(", "))).await;
                 Err(e)
             }
         }

@@ -344,6 +344,21 @@ impl caravel_acme::Names for HostedNames {
             self.store.list_domains().await.map(|d| d.into_iter().map(|d| d.name).collect()).unwrap_or_default();
         caravel_acme::default_names(&self.hostname, &domains)
     }
+
+    async fn record(&self, what: &str) {
+        let event = caravel_store::MailEvent {
+            ts: caravel_store::now_millis(),
+            kind: caravel_store::EventKind::Certificate,
+            message_id: None,
+            sender: None,
+            recipient: None,
+            detail: what.to_string(),
+            session: Some("acme".into()),
+        };
+        if let Err(e) = self.store.record(event).await {
+            tracing::warn!(error = %e, "the certificate event is not in the mail log");
+        }
+    }
 }
 
 pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {

@@ -68,6 +68,7 @@ fn words(e: &MailEvent) -> String {
         EventKind::SignInFailed => "a failed sign-in".into(),
         EventKind::Locked => "account locked".into(),
         EventKind::Banned => "address banned".into(),
+        EventKind::Certificate => "the TLS certificate".into(),
     }
 }
 

@@ -1851,7 +1851,7 @@ function dnsTable(list) {
 
 // ---------------------------------------------------------------- admin: mail log
 
-const LOG_KINDS = ['any', 'received', 'rejected', 'delivered', 'queued', 'bounced', 'deferred', 'quarantined', 'signinfailed'];
+const LOG_KINDS = ['any', 'received', 'rejected', 'delivered', 'queued', 'bounced', 'deferred', 'quarantined', 'signinfailed', 'certificate'];
 
 async function renderAdminLog(view) {
   const results = h('div');
@@ -2452,6 +2452,7 @@ const I18N = {
     'event.bounced': 'Bounced',
     'event.deferred': 'Deferred',
     'event.quarantined': 'Quarantined',
+    'event.certificate': 'Certificate',
 
     // generic field names (queue, DKIM keys, domain details)
     'field.id': 'ID',
@@ -2955,6 +2956,7 @@ const I18N = {
     'event.bounced': '已退信',
     'event.deferred': '延迟投递',
     'event.quarantined': '已隔离',
+    'event.certificate': '证书',
 
     'field.id': 'ID',
     'field.sender': '发件人',

@@ -630,6 +630,9 @@ pub enum EventKind {
     /// Held in the quarantine (spam over the threshold, a suspicious
     /// attachment, a virus kept for the administrator).
     Quarantined,
+    /// A TLS certificate obtained from ACME, or an attempt that failed
+    /// (with the CA's reason).
+    Certificate,
 }
 
 impl EventKind {
@@ -645,6 +648,7 @@ impl EventKind {
             EventKind::Banned => "banned",
             EventKind::SignInFailed => "sign-in-failed",
             EventKind::Quarantined => "quarantined",
+            EventKind::Certificate => "certificate",
         }
     }
     pub fn parse(s: &str) -> Option<EventKind> {
@@ -659,6 +663,7 @@ impl EventKind {
             EventKind::Banned,
             EventKind::SignInFailed,
             EventKind::Quarantined,
+            EventKind::Certificate,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

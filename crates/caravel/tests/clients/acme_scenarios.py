@@ -64,6 +64,8 @@ def issued_once():
     for p in (SUBMISSIONS, HTTPS):
         expect(served(p, ctx), f"port {p} serves the certificate too")
     expect(served(HTTPS, ctx, "mta-sts.example.test"), "the second name is on it")
+    logged = json.loads(caravel("log", "--kind", "certificate", "--json").stdout)
+    expect(any("obtained" in e["detail"] and NAME in e["detail"] for e in logged), f"in the mail log: {logged}")
     report = json.loads(caravel("tls", "check", "--json", check=False).stdout)
     acme = [r for r in report if r.get("source") == "acme"]
     expect(acme and NAME in acme[0]["names"] and acme[0].get("renewal"), f"tls check names ACME: {report}")
@@ -120,6 +122,10 @@ def validation_fails():
             expect(tls.getpeercert(binary_form=True), "the self-signed certificate still serves")
     out = caravel("tls", "check", check=False)
     expect("could not validate" in out.stdout + out.stderr, f"tls check says why: {out.stdout} {out.stderr}")
+    logged = json.loads(caravel("log", "--kind", "certificate", "--json").stdout)
+    expect(logged and "could not validate" in logged[0]["detail"], f"the mail log says why: {logged}")
+    doctor = caravel("doctor", check=False).stdout
+    expect("could not validate" in doctor, f"the doctor says why: {doctor}")
 
 
 if __name__ == "__main__":
