@@ -37,9 +37,9 @@ fn builder(config: &Acme) -> Result<instant_acme::AccountBuilder, String> {
 
 /// The account: restored from `data_dir/acme/account.json`, or created
 /// (and saved, 0600) on the first order.
-async fn account(config: &Acme, data_dir: &Path) -> Result<Account, String> {
+async fn account(config: &Acme, data_dir: &Path, fresh: bool) -> Result<Account, String> {
     let file = crate::dir(data_dir).join("account.json");
-    if let Ok(bytes) = std::fs::read(&file) {
+    if let (false, Ok(bytes)) = (fresh, std::fs::read(&file)) {
         if let Ok(saved) = serde_json::from_slice::<Saved>(&bytes) {
             if saved.directory == config.directory {
                 return builder(config)?
@@ -62,6 +62,10 @@ async fn account(config: &Acme, data_dir: &Path) -> Result<Account, String> {
     Ok(account)
 }
 
+async fn account_again(config: &Acme, data_dir: &Path) -> Result<Account, String> {
+    account(config, data_dir, true).await
+}
+
 fn unreachable_ca(config: &Acme, err: instant_acme::Error) -> String {
     format!("the ACME server {} did not answer as expected: {err}", config.directory)
 }
@@ -76,9 +80,23 @@ pub async fn obtain(
     if names.is_empty() {
         return Err("no names to certify".into());
     }
-    let account = account(config, data_dir).await?;
     let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(|err| refused("the order", err))?;
+    let account = account(config, data_dir, false).await?;
+    let mut order = match account.new_order(&NewOrder::new(&identifiers)).await {
+        Ok(order) => order,
+        // The CA no longer knows the saved account (deactivated, or a test
+        // CA restarted): a new one, once.
+        Err(instant_acme::Error::Api(p))
+            if p.r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":accountDoesNotExist") || t.ends_with(":unauthorized")) =>
+        {
+            tracing::warn!(problem = %p, "ACME: the saved account is refused; creating a new one");
+            let account = account_again(config, data_dir).await?;
+            account.new_order(&NewOrder::new(&identifiers)).await.map_err(|err| refused("the order", err))?
+        }
+        Err(err) => return Err(refused("the order", err)),
+    };
     let kind = match config.challenge {
         AcmeChallenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
         AcmeChallenge::Http01 => ChallengeType::Http01,
@@ -98,7 +116,7 @@ pub async fn obtain(
             AcmeChallenge::Http01 => challenges.set_http(&challenge.token, key_authorization.as_str()),
             AcmeChallenge::TlsAlpn01 => {
                 let (cert, key) = alpn_certificate(&name, key_authorization.digest().as_ref())?;
-                challenges.set_alpn(&name, caravel_net::tls::certified_from_pem(&cert, &key)?);
+                challenges.set_alpn(&name, &cert, &key)?;
             }
         }
         challenge.set_ready().await.map_err(|err| refused("a challenge", err))?;
@@ -184,5 +202,10 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
         .open(&tmp)
         .map_err(|err| format!("cannot write {}: {err}", tmp.display()))?;
     f.write_all(data).and_then(|_| f.sync_all()).map_err(|err| format!("cannot write {}: {err}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|err| format!("cannot write {}: {err}", path.display()))
+    std::fs::rename(&tmp, path).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    // The rename itself on disk, before anyone is told it is done.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|err| format!("{}: {err}", dir.display()))?;
+    }
+    Ok(())
 }

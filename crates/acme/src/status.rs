@@ -1,6 +1,7 @@
 //! What ACME did last, for `caravel tls check` and the doctor
 //! (`data_dir/acme/status.json`), and what a certificate file holds.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,15 +10,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Status {
+    /// Each certificate, by its file's name (the hostname, or a domain).
+    pub certs: BTreeMap<String, CertStatus>,
+    /// When the certificates are looked at again (Unix seconds).
+    pub next_check: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertStatus {
     /// The names wanted at the last check.
     pub names: Vec<String>,
     /// Unix seconds; 0: never.
     pub last_attempt: i64,
     pub issued: i64,
+    /// The directory of the CA that issued it.
+    pub directory: String,
     /// Why the last attempt failed, in plain words; None: it did not.
     pub last_error: Option<String>,
-    /// When the certificate is looked at again.
-    pub next_check: i64,
 }
 
 fn path(data_dir: &Path) -> std::path::PathBuf {
@@ -35,6 +45,15 @@ impl Status {
             tracing::warn!(error = %e, "ACME: status not saved");
         }
     }
+
+    /// The latest failed attempt, if the last attempt of any certificate
+    /// failed: (when, why).
+    pub fn last_failure(&self) -> Option<(i64, &str)> {
+        self.certs
+            .values()
+            .filter_map(|c| c.last_error.as_deref().map(|e| (c.last_attempt, e)))
+            .max_by_key(|(at, _)| *at)
+    }
 }
 
 /// The names and validity of the certificate in a PEM file.
@@ -46,14 +65,21 @@ pub struct CertInfo {
 }
 
 impl CertInfo {
+    /// The first certificate of a PEM file (the key may come first).
     pub fn read(file: &Path) -> Result<CertInfo, String> {
         let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let (_, block) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(&block.contents).map_err(|e| format!("{}: {e}", file.display()))?;
-        let names = caravel_net::tls::dns_names(&block.contents);
+        let der = x509_parser::pem::Pem::iter_from_buffer(&pem)
+            .filter_map(Result::ok)
+            .find(|p| p.label == "CERTIFICATE")
+            .ok_or_else(|| format!("{} holds no certificate", file.display()))?
+            .contents;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| format!("{}: {e}", file.display()))?;
         let validity = cert.validity();
-        Ok(CertInfo { names, not_before: validity.not_before.timestamp(), not_after: validity.not_after.timestamp() })
+        Ok(CertInfo {
+            names: caravel_net::tls::dns_names(&der),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+        })
     }
 
     /// When to renew: `before` the end, or with a third of the lifetime
@@ -64,6 +90,12 @@ impl CertInfo {
             None => (self.not_after - self.not_before) / 3,
         };
         self.not_after.saturating_sub(left)
+    }
+
+    /// A margin this long renews at nearly every check (a CA allows few
+    /// duplicates a week): worth a warning.
+    pub fn margin_too_long(&self, before: Option<Duration>) -> bool {
+        before.is_some_and(|b| b.as_secs() as i64 >= (self.not_after - self.not_before) / 2)
     }
 }
 
@@ -76,14 +108,18 @@ mod tests {
         let c = CertInfo { names: vec![], not_before: 0, not_after: 90 * 86_400 };
         assert_eq!(c.renew_at(None), 60 * 86_400);
         assert_eq!(c.renew_at(Some(Duration::from_secs(86_400))), 89 * 86_400);
+        assert!(c.margin_too_long(Some(Duration::from_secs(60 * 86_400))) && !c.margin_too_long(None));
     }
 
     #[test]
     fn the_status_reads_back_and_a_missing_one_is_empty() {
         let dir = tempfile::tempdir().expect("dir");
         assert_eq!(Status::read(dir.path()), Status::default());
-        let s = Status { names: vec!["mail.x.test".into()], last_error: Some("refused".into()), ..Status::default() };
+        let mut s = Status::default();
+        let failed = CertStatus { last_attempt: 5, last_error: Some("refused".into()), ..CertStatus::default() };
+        s.certs.insert("mail.x.test".into(), failed);
         s.write(dir.path());
         assert_eq!(Status::read(dir.path()), s);
+        assert_eq!(s.last_failure(), Some((5, "refused")));
     }
 }

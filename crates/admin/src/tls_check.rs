@@ -37,20 +37,28 @@ pub struct CertReport {
 /// against `roots` (the system's trusted authorities).
 pub fn check(config: &Config, roots: &[CertificateDer<'static>], now: i64) -> Result<Vec<CertReport>, String> {
     let mut sources: Vec<(String, std::path::PathBuf, Vec<String>, &str)> = Vec::new();
-    let acme_cert = caravel_acme::dir(&config.data_dir).join("cert.pem");
-    let acme_in_use = config.acme.is_some() && acme_cert.exists();
+    let acme_dir = caravel_net::tls::acme_dir(&config.data_dir);
+    let acme_file = |stem: &str| acme_dir.join(format!("{stem}.pem"));
+    let acme_on = config.acme.is_some();
+    let hostname_acme = acme_file(&config.hostname);
     let (default_file, source) = match &config.tls {
         Some(f) => (f.cert.clone(), "file"),
-        None if acme_in_use => (acme_cert.clone(), "acme"),
+        None if acme_on && hostname_acme.exists() => (hostname_acme.clone(), "acme"),
         None => (config.data_dir.join("tls/cert.pem"), "self-signed"),
     };
-    sources.push(("default".into(), default_file, vec![config.hostname.clone()], source));
+    sources.push(("default".into(), default_file.clone(), vec![config.hostname.clone()], source));
     for (name, files) in &config.tls_sni {
         let host = name.strip_prefix("*.").map(|p| format!("mail.{p}")).unwrap_or_else(|| name.clone());
         sources.push((name.clone(), files.cert.clone(), vec![host], "file"));
     }
-    if acme_in_use && config.tls.is_some() {
-        sources.push(("acme".into(), acme_cert, Vec::new(), "acme"));
+    let status = caravel_acme::Status::read(&config.data_dir);
+    if acme_on {
+        for (stem, cert) in &status.certs {
+            let file = acme_file(stem);
+            if file.exists() && file != default_file {
+                sources.push((stem.clone(), file, cert.names.clone(), "acme"));
+            }
+        }
     }
     let anchors: Vec<_> = roots.iter().filter_map(|c| webpki::anchor_from_trusted_cert(c).ok()).collect();
     let mut reports: Vec<CertReport> = sources
@@ -58,28 +66,49 @@ pub fn check(config: &Config, roots: &[CertificateDer<'static>], now: i64) -> Re
         .map(|(used_for, file, hosts, source)| check_one(used_for, file, hosts, &anchors, now, source))
         .collect::<Result<_, _>>()?;
     if let Some(acme) = &config.acme {
-        acme_state(acme, &config.data_dir, &mut reports, now);
+        acme_state(acme, &config.hostname, &status, &mut reports, now);
     }
     Ok(reports)
 }
 
-/// What ACME did last, on the certificate it made (or, before it made one,
-/// on the certificate serving meanwhile).
-fn acme_state(acme: &caravel_config::Acme, data_dir: &Path, reports: &mut [CertReport], now: i64) {
-    let status = caravel_acme::Status::read(data_dir);
-    // The ACME certificate's report, else the default one's.
-    let target: usize = reports.iter().position(|r| r.source == "acme").unwrap_or_default();
-    let Some(report) = reports.get_mut(target) else { return };
-    if report.source == "acme" {
-        let info = caravel_acme::CertInfo::read(Path::new(&report.file)).ok();
-        let renews = info.map(|i| rfc_date(i.renew_at(acme.renew_before))).unwrap_or_default();
-        let next = if status.next_check > now { rfc_date(status.next_check) } else { "at the next start".into() };
-        report.renewal = Some(format!("renews from {renews}; next look {next} ({})", acme.directory));
-    } else if status.last_error.is_none() {
-        report.problems.push(format!("ACME ({}) has not obtained a certificate yet", acme.directory));
+/// What ACME did last: on each certificate it made, when it renews and
+/// why its last attempt failed; a certificate it could not make at all is
+/// a problem of the default one (the one serving meanwhile).
+fn acme_state(
+    acme: &caravel_config::Acme,
+    hostname: &str,
+    status: &caravel_acme::Status,
+    reports: &mut [CertReport],
+    now: i64,
+) {
+    let next = if status.next_check > now { rfc_date(status.next_check) } else { "at the next start".into() };
+    let mut unplaced = Vec::new();
+    for (stem, cert) in &status.certs {
+        let index = reports.iter().position(|r| {
+            r.source == "acme" && Path::new(&r.file).file_stem().is_some_and(|f| f.to_string_lossy() == *stem)
+        });
+        match index {
+            Some(i) => {
+                let report = &mut reports[i];
+                let renews = caravel_acme::CertInfo::read(Path::new(&report.file))
+                    .map(|info| rfc_date(info.renew_at(acme.renew_before)))
+                    .unwrap_or_default();
+                report.renewal = Some(format!("renews from {renews}; next look {next} ({})", acme.directory));
+                if let Some(e) = &cert.last_error {
+                    report.problems.push(format!("the last ACME attempt failed: {e}"));
+                }
+            }
+            None => {
+                let why = cert.last_error.clone().unwrap_or_else(|| "not obtained yet".into());
+                unplaced.push(format!("no ACME certificate for {} yet: {why}", cert.names.join(", ")));
+            }
+        }
     }
-    if let Some(e) = &status.last_error {
-        report.problems.push(format!("the last ACME attempt failed: {e}"));
+    if status.certs.is_empty() {
+        unplaced.push(format!("ACME ({}) has not obtained a certificate for {hostname} yet", acme.directory));
+    }
+    if let Some(default) = reports.first_mut() {
+        default.problems.extend(unplaced);
     }
 }
 

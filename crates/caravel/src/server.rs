@@ -235,15 +235,13 @@ impl Server {
         });
         // After the listeners: the CA's validation reaches them.
         let acme = config.acme.clone().map(|acme| {
-            let names = Arc::new(HostedNames {
-                hostname: config.hostname.clone(),
-                store: store.clone() as Arc<dyn caravel_store::Store>,
-            });
+            let host = Arc::new(HostedNames { store: store.clone() as Arc<dyn caravel_store::Store> });
             let manager = caravel_acme::Manager {
                 config: acme,
+                hostname: config.hostname.clone(),
                 data_dir: config.data_dir.clone(),
                 certs: certificates.clone(),
-                names,
+                host,
             };
             tokio::spawn(manager.run())
         });
@@ -329,20 +327,17 @@ fn sign_in_policy(s: &caravel_config::Security) -> caravel_auth::SignInPolicy {
     }
 }
 
-/// The spam stage's settings from `[spam]`.
-/// The names ACME certifies by default: the hostname and the published
-/// names of each hosted domain, read at each check.
+/// What ACME asks the running server: the hosted domains (their published
+/// names are certified), and where outcomes go (the mail log).
 struct HostedNames {
-    hostname: String,
     store: Arc<dyn caravel_store::Store>,
 }
 
 #[async_trait::async_trait]
-impl caravel_acme::Names for HostedNames {
-    async fn names(&self) -> Vec<String> {
-        let domains: Vec<String> =
-            self.store.list_domains().await.map(|d| d.into_iter().map(|d| d.name).collect()).unwrap_or_default();
-        caravel_acme::default_names(&self.hostname, &domains)
+impl caravel_acme::Host for HostedNames {
+    async fn domains(&self) -> Result<Vec<String>, String> {
+        let domains = self.store.list_domains().await.map_err(|e| format!("the store did not answer: {e}"))?;
+        Ok(domains.into_iter().map(|d| d.name).collect())
     }
 
     async fn record(&self, what: &str) {
@@ -361,6 +356,7 @@ impl caravel_acme::Names for HostedNames {
     }
 }
 
+/// The spam stage's settings from `[spam]`.
 pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {
     caravel_filter::SpamSettings {
         enabled: s.enabled,

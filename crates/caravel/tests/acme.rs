@@ -19,8 +19,13 @@ use caravel_dns::test_server::{Dnsmasq, ReservedPort};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/acme_scenarios.py");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+/// A loopback port held until the listener is dropped, right before the
+/// program that is to bind it starts (narrowing the window in which
+/// another test could take it).
+fn reserve() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    (l, port)
 }
 
 /// Pebble with its own HTTPS certificate (for 127.0.0.1), validating
@@ -42,7 +47,7 @@ impl Pebble {
         let ca_file = dir.join("pebble-cert.pem");
         std::fs::write(&ca_file, cert.pem()).expect("write");
         std::fs::write(dir.join("pebble-key.pem"), key.serialize_pem()).expect("write");
-        let (port, management) = (free_port(), free_port());
+        let ((held_port, port), (held_management, management)) = (reserve(), reserve());
         let config = serde_json::json!({ "pebble": {
             "listenAddress": format!("127.0.0.1:{port}"),
             "managementListenAddress": format!("127.0.0.1:{management}"),
@@ -51,6 +56,7 @@ impl Pebble {
             "ocspResponderURL": "", "externalAccountBindingRequired": false,
         }});
         std::fs::write(dir.join("pebble.json"), config.to_string()).expect("write");
+        drop((held_port, held_management));
         let child = Command::new("pebble")
             .arg("-config")
             .arg(dir.join("pebble.json"))
@@ -91,24 +97,29 @@ struct Setup {
     pebble: Pebble,
     _dns: Dnsmasq,
     _dir: tempfile::TempDir,
+    /// Bound, never accepted from: connections to it are not answered.
+    _closed: std::net::TcpListener,
 }
 
 /// Caravel on fixed http/https ports with `[acme]` pointed at a pebble
 /// whose challenges reach `http_port`/`tls_port` (Caravel's, unless the
 /// test means them to fail).
-async fn setup(challenge: AcmeChallenge, wrong_port: bool, renew_before: Option<Duration>) -> Setup {
+async fn setup(challenge: AcmeChallenge, wrong_port: bool, renew_before: Option<Duration>, domains: &[&str]) -> Setup {
     let dir = tempfile::tempdir().expect("dir");
     let dns_port = ReservedPort::new();
     let dns_addr = dns_port.addr();
     let dns = Dnsmasq::start(dns_port, &["--address=/example.test/127.0.0.1".to_string()]);
-    let (http, https) = (free_port(), free_port());
-    let (va_http, va_tls) = if wrong_port { (free_port(), free_port()) } else { (http, https) };
+    let ((held_http, http), (held_https, https)) = (reserve(), reserve());
+    // A wrong port: one nobody listens on (held by this test throughout).
+    let (closed, closed_port) = reserve();
+    let (va_http, va_tls) = if wrong_port { (closed_port, closed_port) } else { (http, https) };
     let pebble = Pebble::start(dir.path(), dns_addr, va_http, va_tls);
+    drop((held_http, held_https));
     let acme = Acme {
         directory: pebble.directory(),
         email: Some("postmaster@example.test".into()),
         challenge,
-        domains: vec!["mail.example.test".into(), "mta-sts.example.test".into()],
+        domains: domains.iter().map(|d| d.to_string()).collect(),
         ca_file: Some(pebble.ca_file.clone()),
         renew_before,
         check_every: Duration::from_secs(2),
@@ -119,7 +130,7 @@ async fn setup(challenge: AcmeChallenge, wrong_port: bool, renew_before: Option<
         c.acme = Some(acme);
     })
     .await;
-    Setup { t, pebble, _dns: dns, _dir: dir }
+    Setup { t, pebble, _dns: dns, _dir: dir, _closed: closed }
 }
 
 async fn scenario(s: &Setup, name: &str) {
@@ -138,18 +149,20 @@ async fn scenario(s: &Setup, name: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_alpn_01_issues_a_certificate_that_every_listener_serves_and_renews_it_in_place() {
     // Always due: each check (every 2 s) renews, to see a renewal happen.
-    let s = setup(AcmeChallenge::TlsAlpn01, false, Some(Duration::from_secs(100_000 * 86_400))).await;
+    // The default names: the hostname's certificate, and example.test's
+    // (mta-sts. and autoconfig.) once the domain is there.
+    let s = setup(AcmeChallenge::TlsAlpn01, false, Some(Duration::from_secs(100_000 * 86_400)), &[]).await;
     scenario(&s, "issued_and_renewed").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_01_issues_a_certificate() {
-    let s = setup(AcmeChallenge::Http01, false, None).await;
+    let s = setup(AcmeChallenge::Http01, false, None, &["mail.example.test", "mta-sts.example.test"]).await;
     scenario(&s, "issued_once").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenge_that_cannot_succeed_keeps_the_old_certificate_and_says_why() {
-    let s = setup(AcmeChallenge::Http01, true, None).await;
+    let s = setup(AcmeChallenge::Http01, true, None, &["mail.example.test"]).await;
     scenario(&s, "validation_fails").await;
 }

@@ -85,9 +85,15 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table) -> Acme {
     if let Some(d) = r.parsed(t, P, "domains", |i| {
         let list = i.as_array().ok_or("expected a list of names")?;
         list.iter()
-            .map(|v| v.as_str().map(|s| s.trim().trim_end_matches('.').to_ascii_lowercase()).ok_or("expected names"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(str::to_string)
+            .map(|v| {
+                let name = v.as_str().ok_or("expected names in double quotes")?;
+                if name.contains('*') {
+                    // Wildcards need DNS-01, which this client does not do.
+                    return Err(format!("{name}: wildcard names cannot be certified here; list each name"));
+                }
+                crate::validate_hostname(name.trim().trim_end_matches('.')).map_err(|e| format!("{name}: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()
     }) {
         a.domains = d;
     }
@@ -97,4 +103,33 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table) -> Acme {
         a.check_every = d.max(Duration::from_secs(1));
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AcmeChallenge, Config};
+
+    #[test]
+    fn the_section_turns_acme_on_with_defaults_and_checks_its_values() {
+        assert!(Config::parse("").expect("empty").acme.is_none(), "off without the section");
+        let c = Config::parse("[acme]\nemail = \"it@export.test\"\n").expect("valid");
+        let a = c.acme.expect("on");
+        assert_eq!((a.directory.as_str(), a.challenge), (super::LETS_ENCRYPT, AcmeChallenge::TlsAlpn01));
+        let c = Config::parse(
+            "[acme]\nchallenge = \"http-01\"\ndomains = [\"Mail.Export.test.\"]\nrenew_before = \"30d\"\n",
+        )
+        .expect("valid");
+        let a = c.acme.expect("on");
+        assert_eq!((a.challenge, a.domains), (AcmeChallenge::Http01, vec!["mail.export.test".to_string()]));
+        for bad in [
+            "[acme]\ndomains = [\"*.export.test\"]\n",
+            "[acme]\ndomains = [\"not a name\"]\n",
+            "[acme]\nchallenge = \"dns-01\"\n",
+            "[acme]\ndirectory = \"http://ca.test/dir\"\n",
+            "[acme]\nrenewal = \"soon\"\n",
+        ] {
+            let errors = Config::parse(bad).expect_err(bad);
+            assert!(errors.iter().all(|e| e.key.starts_with("acme")), "{bad}: {errors:?}");
+        }
+    }
 }

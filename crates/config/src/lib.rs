@@ -769,7 +769,7 @@ fn read_limits(r: &mut Reader, t: &toml_edit::Table, limits: &mut Limits) {
 }
 
 /// A hostname is a domain name in ASCII (RFC 1123 labels); it is lowercased.
-fn validate_hostname(h: &str) -> Result<String, String> {
+pub(crate) fn validate_hostname(h: &str) -> Result<String, String> {
     let h = h.trim_end_matches('.').to_ascii_lowercase();
     let ok = !h.is_empty()
         && h.len() <= 253

@@ -23,10 +23,12 @@ use tokio_rustls::LazyConfigAcceptor;
 /// asks for (SNI), and replaced in place when their files change.
 pub struct Certificates {
     sources: Vec<(Option<String>, TlsFiles)>,
-    /// The certificate obtained by ACME (`data_dir/acme/`), when there is
-    /// one: the default instead of the self-signed one, and for each of its
-    /// names the `[tls]` files do not cover.
-    acme: Option<TlsFiles>,
+    /// The directory of the certificates ACME obtained (`data_dir/acme/certs`,
+    /// one PEM file each holding its key and chain): for each of their
+    /// names no file covers, and the one naming the hostname as the default
+    /// instead of the self-signed one.
+    acme: Option<std::path::PathBuf>,
+    hostname: String,
     /// Whether `[tls]` names the default certificate (files win over ACME).
     files_default: bool,
     loaded: RwLock<Loaded>,
@@ -40,7 +42,8 @@ pub struct Certificates {
 #[derive(Default)]
 pub struct AcmeChallenges {
     http: RwLock<HashMap<String, String>>,
-    alpn: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// The TLS configuration that answers a name's validation.
+    alpn: RwLock<HashMap<String, Arc<ServerConfig>>>,
 }
 
 impl AcmeChallenges {
@@ -52,11 +55,18 @@ impl AcmeChallenges {
         self.http.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
     }
 
-    pub fn set_alpn(&self, name: &str, key: Arc<CertifiedKey>) {
-        self.alpn.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_ascii_lowercase(), key);
+    /// Answers the validation of `name` with this certificate (PEM; its
+    /// critical acmeIdentifier extension is for the CA, which is why it is
+    /// not checked here) and ALPN `acme-tls/1` only (RFC 8737 §3).
+    pub fn set_alpn(&self, name: &str, cert: &str, key: &str) -> Result<(), String> {
+        let key = Arc::new(from_pem(cert, key)?);
+        let mut config = server_config(Arc::new(Challenge(key)))?;
+        config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+        self.alpn.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_ascii_lowercase(), Arc::new(config));
+        Ok(())
     }
 
-    fn alpn(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+    fn alpn(&self, name: &str) -> Option<Arc<ServerConfig>> {
         self.alpn.read().unwrap_or_else(|e| e.into_inner()).get(&name.to_ascii_lowercase()).cloned()
     }
 
@@ -67,10 +77,30 @@ impl AcmeChallenges {
     }
 }
 
-/// Where ACME keeps what it obtained.
-pub fn acme_files(data_dir: &Path) -> TlsFiles {
-    let dir = data_dir.join("acme");
-    TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }
+/// Where ACME keeps the certificates it obtained: one file per
+/// certificate, its key and chain together, replaced by one rename (a
+/// crash never leaves a key beside another certificate).
+pub fn acme_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("acme").join("certs")
+}
+
+/// The ACME certificate files, in name order.
+fn acme_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pem")).collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Whether `pattern` (a certificate name, maybe `*.parent`) covers `name`.
+fn covers(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(parent) => name.split_once('.').is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(parent)),
+        None => pattern.eq_ignore_ascii_case(name),
+    }
 }
 
 #[derive(Default)]
@@ -103,7 +133,8 @@ impl Certificates {
         sources.extend(config.tls_sni.iter().map(|(name, files)| (Some(name.clone()), files.clone())));
         let certs = Certificates {
             sources,
-            acme: config.acme.is_some().then(|| acme_files(&config.data_dir)),
+            acme: config.acme.is_some().then(|| acme_dir(&config.data_dir)),
+            hostname: config.hostname.to_ascii_lowercase(),
             files_default: config.tls.is_some(),
             loaded: RwLock::new(Loaded::default()),
             challenges: Arc::default(),
@@ -114,11 +145,11 @@ impl Certificates {
     }
 
     fn stamps(&self) -> Vec<Option<SystemTime>> {
+        let acme = self.acme.as_deref().map(acme_files).unwrap_or_default();
         self.sources
             .iter()
-            .map(|(_, f)| f)
-            .chain(&self.acme)
-            .flat_map(|f| [&f.cert, &f.key])
+            .flat_map(|(_, f)| [&f.cert, &f.key])
+            .chain(&acme)
             .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
     }
@@ -136,20 +167,30 @@ impl Certificates {
                 }
             }
         }
-        // ACME's certificate, once there is one: for its names that no file
-        // covers, and as the default instead of a self-signed one.
-        if let Some(files) = self.acme.as_ref().filter(|f| f.cert.exists() && f.key.exists()) {
-            let key = certified_key(files)?;
-            let covered_by_default: Vec<String> = match (&loaded.default, self.files_default) {
-                (Some(d), true) => d.cert.first().map(|c| names_of(c)).unwrap_or_default(),
-                _ => Vec::new(),
+        // ACME's certificates: for their names no file covers (exactly or
+        // by a wildcard), and the hostname's as the default instead of a
+        // self-signed one. One that does not load is left out, never a
+        // reason not to start.
+        let mut covered: Vec<String> = self.sources.iter().filter_map(|(n, _)| n.clone()).collect();
+        if self.files_default {
+            covered.extend(loaded.default.as_ref().and_then(|d| d.cert.first()).map(names_of).unwrap_or_default());
+        }
+        covered.extend(loaded.by_name.values().filter_map(|k| k.cert.first()).flat_map(names_of));
+        for file in self.acme.as_deref().map(acme_files).unwrap_or_default() {
+            let key = match certified_key(&TlsFiles { cert: file.clone(), key: file.clone() }) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an ACME certificate that does not load is left out");
+                    continue;
+                }
             };
-            for name in key.cert.first().map(|c| names_of(c)).unwrap_or_default() {
-                if !covered_by_default.contains(&name) {
-                    loaded.by_name.entry(name).or_insert_with(|| key.clone());
+            let names = key.cert.first().map(names_of).unwrap_or_default();
+            for name in &names {
+                if !covered.iter().any(|c| covers(c, name)) {
+                    loaded.by_name.entry(name.clone()).or_insert_with(|| key.clone());
                 }
             }
-            if !self.files_default {
+            if !self.files_default && names.contains(&self.hostname) {
                 loaded.default = Some(key);
             }
         }
@@ -209,13 +250,19 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
-/// A certificate and its key from PEM text (an ACME challenge's).
-pub fn certified_from_pem(cert: &str, key: &str) -> Result<Arc<CertifiedKey>, String> {
+fn from_pem(cert: &str, key: &str) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> =
         rustls_pemfile::certs(&mut cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let key = rustls_pemfile::private_key(&mut key.as_bytes()).map_err(|e| e.to_string())?.ok_or("no key")?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
-    Ok(Arc::new(CertifiedKey::new(certs, signer)))
+    Ok(CertifiedKey::new(certs, signer))
+}
+
+/// A certificate and its key from PEM text, checked to fit each other.
+pub fn certified_from_pem(cert: &str, key: &str) -> Result<Arc<CertifiedKey>, String> {
+    let certified = from_pem(cert, key)?;
+    certified.keys_match().map_err(|e| format!("the certificate does not fit its key: {e}"))?;
+    Ok(Arc::new(certified))
 }
 
 fn certified_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
@@ -300,15 +347,16 @@ impl TlsAcceptor {
             (true, Some(name)) => self.challenges.alpn(name),
             _ => None,
         };
-        let config = match challenge {
-            Some(key) => {
-                let mut config = server_config(Arc::new(Challenge(key))).map_err(std::io::Error::other)?;
-                config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
-                Arc::new(config)
+        match challenge {
+            // A validation: the handshake is all it asks; no session
+            // follows (RFC 8737 §3), nor a connection slot held.
+            Some(config) => {
+                let mut tls = start.into_stream(config).await?;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "ACME TLS-ALPN-01 validation answered"))
             }
-            None => self.config.clone(),
-        };
-        start.into_stream(config).await
+            None => start.into_stream(self.config.clone()).await,
+        }
     }
 }
 
@@ -380,18 +428,29 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 mod tests {
     use super::*;
 
-    /// A self-signed certificate for `names`, written as `stem`.pem/-key.pem.
-    fn cert(dir: &Path, stem: &str, names: &[&str]) -> TlsFiles {
+    /// A self-signed certificate for `names`: (certificate PEM, key PEM).
+    fn pem(names: &[&str]) -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .expect("params")
             .self_signed(&key)
             .expect("cert");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn files(dir: &Path, stem: &str, names: &[&str]) -> TlsFiles {
+        let (cert, key) = pem(names);
         let files = TlsFiles { cert: dir.join(format!("{stem}.pem")), key: dir.join(format!("{stem}-key.pem")) };
-        fs::create_dir_all(dir).expect("dir");
-        fs::write(&files.cert, cert.pem()).expect("write");
-        fs::write(&files.key, key.serialize_pem()).expect("write");
+        fs::write(&files.cert, cert).expect("write");
+        fs::write(&files.key, key).expect("write");
         files
+    }
+
+    /// An ACME certificate as the manager writes it: key and chain in one file.
+    fn acme(data_dir: &Path, stem: &str, names: &[&str]) {
+        let (cert, key) = pem(names);
+        fs::create_dir_all(acme_dir(data_dir)).expect("dir");
+        fs::write(acme_dir(data_dir).join(format!("{stem}.pem")), key + &cert).expect("write");
     }
 
     fn names_served(certs: &Certificates, name: &str) -> Vec<String> {
@@ -409,29 +468,41 @@ mod tests {
     }
 
     #[test]
-    fn the_acme_certificate_replaces_the_self_signed_one_once_it_exists() {
+    fn acme_certificates_replace_the_self_signed_one_once_they_exist() {
         let dir = tempfile::tempdir().expect("dir");
         let certs = Certificates::from_config(&config(dir.path())).expect("certs");
         assert!(names_served(&certs, "mail.export.test").contains(&"localhost".to_string()), "self-signed first");
-        let acme = acme_files(dir.path());
-        cert(&dir.path().join("acme"), "cert", &["mail.export.test", "mta-sts.export.test"]);
-        fs::rename(dir.path().join("acme/cert-key.pem"), &acme.key).expect("key in place");
+        acme(dir.path(), "mail.export.test", &["mail.export.test"]);
+        acme(dir.path(), "export.test", &["mta-sts.export.test", "autoconfig.export.test"]);
         assert!(certs.reload_if_changed().expect("reload"), "noticed like a renewed file");
-        assert_eq!(names_served(&certs, "mail.export.test"), ["mail.export.test", "mta-sts.export.test"]);
-        assert_eq!(names_served(&certs, "anything.else"), ["mail.export.test", "mta-sts.export.test"], "default");
+        assert_eq!(names_served(&certs, "mail.export.test"), ["mail.export.test"]);
+        assert_eq!(names_served(&certs, "autoconfig.export.test"), ["mta-sts.export.test", "autoconfig.export.test"]);
+        assert_eq!(names_served(&certs, "anything.else"), ["mail.export.test"], "the hostname's is the default");
     }
 
     #[test]
-    fn files_in_tls_win_over_acme_for_the_names_they_cover() {
+    fn a_broken_acme_certificate_is_left_out_not_fatal() {
+        let dir = tempfile::tempdir().expect("dir");
+        fs::create_dir_all(acme_dir(dir.path())).expect("dir");
+        let (cert, _) = pem(&["mail.export.test"]);
+        let (_, other_key) = pem(&["x.test"]);
+        fs::write(acme_dir(dir.path()).join("mail.export.test.pem"), other_key + &cert).expect("write");
+        let certs = Certificates::from_config(&config(dir.path())).expect("starts anyway");
+        assert!(names_served(&certs, "mail.export.test").contains(&"localhost".to_string()), "self-signed serves");
+    }
+
+    #[test]
+    fn files_win_over_acme_for_the_names_they_cover_wildcards_and_sni_included() {
         let dir = tempfile::tempdir().expect("dir");
         let mut c = config(dir.path());
-        c.tls = Some(cert(dir.path(), "bought", &["mail.export.test"]));
-        let acme = acme_files(dir.path());
-        cert(&dir.path().join("acme"), "cert", &["mail.export.test", "autoconfig.export.test"]);
-        fs::rename(dir.path().join("acme/cert-key.pem"), &acme.key).expect("key in place");
+        c.tls = Some(files(dir.path(), "bought", &["*.export.test"]));
+        c.tls_sni = vec![("*.buyer.test".into(), files(dir.path(), "buyer", &["*.buyer.test"]))];
+        acme(dir.path(), "all", &["mail.export.test", "autoconfig.buyer.test", "mail.other.test"]);
         let certs = Certificates::from_config(&c).expect("certs");
-        assert_eq!(names_served(&certs, "mail.export.test"), ["mail.export.test"], "the bought one");
-        assert_eq!(names_served(&certs, "autoconfig.export.test"), ["mail.export.test", "autoconfig.export.test"]);
-        assert_eq!(names_served(&certs, "other.test"), ["mail.export.test"], "the default stays the file's");
+        assert_eq!(names_served(&certs, "mail.export.test"), ["*.export.test"], "the default file's wildcard");
+        assert_eq!(names_served(&certs, "autoconfig.buyer.test"), ["*.buyer.test"], "the SNI file's wildcard");
+        assert_eq!(names_served(&certs, "mail.other.test")[2], "mail.other.test", "ACME's for the rest");
+        assert_eq!(names_served(&certs, "unknown.test"), ["*.export.test"], "the default stays the file's");
+        assert!(covers("*.export.test", "MAIL.export.test") && !covers("*.export.test", "a.b.export.test"));
     }
 }
