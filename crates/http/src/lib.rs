@@ -11,7 +11,9 @@ mod console_api;
 mod cookie;
 mod email_code;
 mod metrics;
+mod safe_html;
 mod web;
+mod webmail_api;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -204,6 +206,11 @@ impl HttpServer {
             .route("/index.html", get(web::index))
             .route("/assets/app.js", get(web::script))
             .route("/assets/app.css", get(web::style))
+            .route("/api/v1/mail/folders", get(webmail_api::folders))
+            .route("/api/v1/mail/messages", get(webmail_api::messages))
+            .route("/api/v1/mail/message", get(webmail_api::message))
+            .route("/api/v1/mail/attachment", get(webmail_api::attachment))
+            .route("/api/v1/mail/inline", get(webmail_api::inline))
             .route("/api/v1/setup", get(console_api::setup))
             .route("/api/v1/users/{address}/phone", put(console_api::set_phone))
             .route("/api/v1/users/{address}/signatures", get(console_api::signatures))
