@@ -19,3 +19,15 @@ async fn a_folder_is_paged_newest_first() {
     let t = TestServer::start().await;
     common::python_scenario(SCENARIOS, "paging", &t, common::admin_env(&t)).await;
 }
+
+/// In headless Chromium: sign in with two-factor, read the GBK message,
+/// download its attachment; a message of 35 XSS payloads runs nothing and
+/// reaches nothing until pictures are allowed, and then only the picture.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_in_the_browser_with_xss_payloads_kept_inert() {
+    let t = TestServer::start().await;
+    let mut env = common::admin_env(&t);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    common::python_scenario(SCENARIOS, "read_in_the_browser", &t, env).await;
+}

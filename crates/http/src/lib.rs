@@ -209,6 +209,7 @@ impl HttpServer {
             .route("/api/v1/mail/folders", get(webmail_api::folders))
             .route("/api/v1/mail/messages", get(webmail_api::messages))
             .route("/api/v1/mail/message", get(webmail_api::message))
+            .route("/api/v1/mail/render", get(webmail_api::render))
             .route("/api/v1/mail/attachment", get(webmail_api::attachment))
             .route("/api/v1/mail/inline", get(webmail_api::inline))
             .route("/api/v1/setup", get(console_api::setup))

@@ -155,13 +155,15 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
         })
         .collect();
     st.store.set_flags(mailbox.id, &[q.uid], Flags::SEEN, &[], caravel_store::FlagMode::Add).await?;
+    // Without a Date: field, when it arrived.
+    let arrived = st.store.messages_changed(mailbox.id, &[q.uid], None).await?.first().map(|m| m.internal_date);
     Ok(Json(json!({
         "uid": q.uid,
         "subject": parsed.subject(),
         "from": addresses(parsed.from()),
         "to": addresses(parsed.to()),
         "cc": addresses(parsed.cc()),
-        "date": parsed.date().map(|d| d.to_timestamp()),
+        "date": parsed.date().map(|d| d.to_timestamp()).or(arrived),
         "message_id": parsed.message_id(),
         "text": text,
         "html": html.as_ref().map(|h| h.html.clone()),
@@ -180,6 +182,38 @@ fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::Mess
             attached || p.content_id().is_none()
         })
         .collect()
+}
+
+/// A message's HTML as a page of its own, for the webmail's frame: made
+/// safe as in [`message`], under a policy that lets nothing run and
+/// nothing load but the message's own images (and, when the reader
+/// allowed them, remote ones), sandboxed, framed only by this site.
+pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> Result<Response, ApiError> {
+    let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
+    let parsed =
+        MessageParser::default().parse(&bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))?;
+    let cid_base = format!("/api/v1/mail/inline?folder={}&uid={}&cid=", percent(&q.folder), q.uid);
+    let body = match parsed.body_html(0) {
+        Some(h) => crate::safe_html::clean(&h, q.remote, Some(&cid_base)).html,
+        None => String::new(),
+    };
+    let images = if q.remote { "'self' data: https: http:" } else { "'self' data:" };
+    let policy = format!(
+        "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; \
+         form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox"
+    );
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\"><style>body{{font-family:system-ui,sans-serif;margin:8px;word-wrap:break-word}}img{{max-width:100%}}</style></head><body>{body}</body></html>"
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_SECURITY_POLICY, policy),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        page,
+    )
+        .into_response())
 }
 
 fn percent(s: &str) -> String {
@@ -201,7 +235,8 @@ pub struct Part {
 
 /// A download, never shown in the page: `attachment`, its declared type
 /// not trusted (`nosniff`), its name in RFC 6266 form.
-fn download(name: &str, bytes: Vec<u8>, inline_image: bool) -> Response {
+fn download(name: &str, bytes: Vec<u8>, image: Option<&str>) -> Response {
+    let inline_image = image.is_some();
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' }).collect();
     let disposition = format!(
@@ -209,7 +244,7 @@ fn download(name: &str, bytes: Vec<u8>, inline_image: bool) -> Response {
         if inline_image { "inline" } else { "attachment" },
         percent(name)
     );
-    let ctype = if inline_image { "image/png" } else { "application/octet-stream" };
+    let ctype = image.unwrap_or("application/octet-stream");
     (
         [
             (CONTENT_TYPE, ctype.to_string()),
@@ -229,7 +264,7 @@ pub async fn attachment(AxState(st): St, Full(cur): Full, Query(q): Query<Part>)
     let index = q.index.ok_or_else(|| ApiError::bad_request("Give the attachment's index."))?;
     let part =
         listed(&parsed).into_iter().nth(index).ok_or_else(|| ApiError::not_found(format!("no attachment {index}")))?;
-    Ok(download(part.attachment_name().unwrap_or("attachment"), part.contents().to_vec(), false))
+    Ok(download(part.attachment_name().unwrap_or("attachment"), part.contents().to_vec(), None))
 }
 
 /// An image the HTML refers to by `cid:`; only images are served this way.
@@ -244,5 +279,14 @@ pub async fn inline(AxState(st): St, Full(cur): Full, Query(q): Query<Part>) -> 
         .find(|p| p.content_id().is_some_and(|c| c.trim_matches(['<', '>']) == cid))
         .filter(|p| p.content_type().is_some_and(|c| c.ctype().eq_ignore_ascii_case("image")))
         .ok_or_else(|| ApiError::not_found("no such image in this message"))?;
-    Ok(download(part.attachment_name().unwrap_or("image"), part.contents().to_vec(), true))
+    // Raster images only, by their declared type (never SVG: it can carry script).
+    let kind = part.content_type().and_then(|c| c.subtype()).map(str::to_ascii_lowercase);
+    let image = match kind.as_deref() {
+        Some("png") => "image/png",
+        Some("jpeg" | "jpg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => return Err(ApiError::not_found("no such image in this message")),
+    };
+    Ok(download(part.attachment_name().unwrap_or("image"), part.contents().to_vec(), Some(image)))
 }

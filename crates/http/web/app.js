@@ -36,7 +36,7 @@ const state = {
 };
 
 const PUBLIC = new Set(['sign-in', 'forgot']);
-const USER_NAV = ['home', 'security', 'signatures', 'autoreplies', 'rules', 'lists', 'quarantine', 'doctor'];
+const USER_NAV = ['mail', 'home', 'security', 'signatures', 'autoreplies', 'rules', 'lists', 'quarantine', 'doctor'];
 const ADMIN_NAV = ['admin/domains', 'admin/users', 'admin/aliases', 'admin/filter', 'admin/antivirus',
   'admin/quarantine', 'admin/queue', 'admin/dns', 'admin/log', 'admin/doctor'];
 /* Pages a domain administrator does not get (the API refuses them too). */
@@ -969,6 +969,87 @@ function everywhereCard() {
     actions(submit(t('b.signOutEverywhere'), 'sign-out-everywhere', { class: 'danger' }))));
 }
 
+// ---------------------------------------------------------------- mail (reading)
+
+const MAIL_PAGE = 50;
+
+function mailHref(folder, extra) {
+  let href = '#/mail?folder=' + enc(folder);
+  for (const [k, v] of Object.entries(extra || {})) href += '&' + k + '=' + enc(v);
+  return href;
+}
+
+function folderLabel(f) {
+  return f.special_use ? tv('folder', f.special_use) : f.name;
+}
+
+function personLabel(p) {
+  if (!p) return '—';
+  return p.name ? p.name + ' <' + p.address + '>' : (p.address || '—');
+}
+
+/* Folders, the folder's messages newest first (pages of 50), and the
+ * message asked for: its header, its attachments as downloads, and its
+ * HTML in a sandboxed frame the server renders (nothing runs; remote
+ * images only when the reader allows them). */
+async function renderMail(view, params) {
+  const folderName = params.folder || 'INBOX';
+  const offset = Math.max(0, Number(params.offset || 0));
+  const folders = (await api('GET', '/api/v1/mail/folders')) || [];
+  const page = await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE);
+  const folderList = h('ul', { class: 'folders', 'data-test': 'folders' }, folders.map((f) => h('li', {},
+    h('a', {
+      href: mailHref(f.name), 'data-test': 'folder', 'data-folder': f.name,
+      'aria-current': f.name === folderName ? 'page' : null,
+    }, folderLabel(f), f.unseen ? h('span', { class: 'count' }, ' (' + f.unseen + ')') : null))));
+  const rows = (page && page.messages) || [];
+  const list = table([
+    { label: t('mail.from'), cell: (m) => (m.from ? (m.from.name || m.from.address) : '—') },
+    { label: t('mail.subject'), cell: (m) => h('a', { href: mailHref(folderName, { uid: m.uid, offset }), 'data-test': 'open' }, m.subject || t('mail.noSubject')) },
+    { label: t('mail.date'), cell: (m) => fmtTime(m.date) },
+    { label: t('mail.size'), cell: (m) => fmtSize(m.size) },
+  ], rows, (m) => ({ 'data-uid': m.uid, class: m.seen ? 'seen' : 'unseen' }), { 'data-test': 'messages' });
+  const total = (page && page.total) || 0;
+  const pager = h('div', { class: 'pager' },
+    offset > 0 ? h('a', { href: mailHref(folderName, { offset: Math.max(0, offset - MAIL_PAGE) }), 'data-test': 'newer' }, t('mail.newer')) : null,
+    h('span', {}, t('mail.range', { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
+    offset + MAIL_PAGE < total ? h('a', { href: mailHref(folderName, { offset: offset + MAIL_PAGE }), 'data-test': 'older' }, t('mail.older')) : null);
+  const reader = params.uid ? await mailReader(folderName, params) : h('p', { class: 'hint' }, t('mail.pick'));
+  view.append(pageHead(t('title.mail'), null),
+    h('div', { class: 'mail' },
+      card(t('mail.folders'), folderList),
+      card(folderLabel(folders.find((f) => f.name === folderName) || { name: folderName }), list, pager),
+      card(null, reader)));
+}
+
+async function mailReader(folderName, params) {
+  const remote = params.remote === '1';
+  const q = 'folder=' + enc(folderName) + '&uid=' + enc(params.uid);
+  const m = await api('GET', '/api/v1/mail/message?' + q + (remote ? '&remote=true' : ''));
+  const people = (list) => (list || []).map(personLabel).join(', ') || '—';
+  const head = h('dl', { class: 'kv mail-head', 'data-test': 'message-head' },
+    h('dt', {}, t('mail.from')), h('dd', {}, people(m.from)),
+    h('dt', {}, t('mail.to')), h('dd', {}, people(m.to)),
+    (m.cc && m.cc.length) ? [h('dt', {}, t('mail.cc')), h('dd', {}, people(m.cc))] : null,
+    h('dt', {}, t('mail.date')), h('dd', {}, fmtTime(m.date)));
+  const attachments = (m.attachments || []).length ? h('ul', { class: 'attachments', 'data-test': 'attachments' },
+    m.attachments.map((a) => h('li', {}, h('a', {
+      href: '/api/v1/mail/attachment?' + q + '&index=' + a.index, download: a.name, 'data-test': 'attachment',
+    }, a.name), ' ', h('small', {}, (a.type || '') + ', ' + fmtSize(a.size))))) : null;
+  const images = m.remote_images_blocked && !remote
+    ? h('p', { class: 'notice-line', 'data-test': 'images-blocked' }, t('mail.imagesBlocked'), ' ',
+      h('a', { href: mailHref(folderName, { uid: params.uid, offset: params.offset || 0, remote: '1' }), 'data-test': 'show-images' }, t('mail.showImages')))
+    : null;
+  const body = m.html !== null && m.html !== undefined
+    ? h('iframe', {
+      class: 'mail-body', 'data-test': 'message-html', title: m.subject || '',
+      sandbox: 'allow-popups allow-popups-to-escape-sandbox',
+      src: '/api/v1/mail/render?' + q + (remote ? '&remote=true' : ''),
+    })
+    : h('pre', { class: 'mail-text', 'data-test': 'message-text' }, m.text || '');
+  return h('article', { 'data-test': 'message' }, h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), head, attachments, images, body);
+}
+
 // ---------------------------------------------------------------- signatures
 
 const WHEN = ['always', 'new', 'reply', 'external', 'internal'];
@@ -1899,6 +1980,7 @@ function logTable(list, traceBox) {
 // ---------------------------------------------------------------- page table and start
 
 const PAGES = {
+  mail: renderMail,
   'sign-in': renderSignIn,
   forgot: renderForgot,
   home: renderHome,
@@ -1980,6 +2062,27 @@ const I18N = {
     'title.rules': 'Mail rules',
     'title.lists': 'Allow & block lists',
     'title.quarantine': 'Quarantine',
+    'title.mail': 'Mail',
+    'mail.folders': 'Folders',
+    'mail.from': 'From',
+    'mail.to': 'To',
+    'mail.cc': 'Cc',
+    'mail.subject': 'Subject',
+    'mail.date': 'Date',
+    'mail.size': 'Size',
+    'mail.noSubject': '(no subject)',
+    'mail.newer': '‹ Newer',
+    'mail.older': 'Older ›',
+    'mail.range': '{from}–{to} of {total}',
+    'mail.pick': 'Choose a message to read it.',
+    'mail.imagesBlocked': 'Pictures from the internet are not shown: they would tell the sender you opened this message.',
+    'mail.showImages': 'Show pictures',
+    'folder.inbox': 'Inbox',
+    'folder.sent': 'Sent',
+    'folder.drafts': 'Drafts',
+    'folder.junk': 'Junk',
+    'folder.trash': 'Trash',
+    'folder.archive': 'Archive',
     'title.doctor': 'Mail check-up',
     'title.admin/domains': 'Domains',
     'title.admin/users': 'Users',
@@ -2505,6 +2608,27 @@ const I18N = {
     'title.rules': '收信规则',
     'title.lists': '白名单与黑名单',
     'title.quarantine': '隔离区',
+    'title.mail': '邮件',
+    'mail.folders': '文件夹',
+    'mail.from': '发件人',
+    'mail.to': '收件人',
+    'mail.cc': '抄送',
+    'mail.subject': '主题',
+    'mail.date': '日期',
+    'mail.size': '大小',
+    'mail.noSubject': '（无主题）',
+    'mail.newer': '‹ 较新',
+    'mail.older': '较旧 ›',
+    'mail.range': '第 {from}–{to} 封，共 {total} 封',
+    'mail.pick': '选择一封邮件阅读。',
+    'mail.imagesBlocked': '未显示来自互联网的图片：加载它们会让发件人知道您打开了这封邮件。',
+    'mail.showImages': '显示图片',
+    'folder.inbox': '收件箱',
+    'folder.sent': '已发送',
+    'folder.drafts': '草稿箱',
+    'folder.junk': '垃圾邮件',
+    'folder.trash': '已删除',
+    'folder.archive': '归档',
     'title.doctor': '邮箱体检',
     'title.admin/domains': '域名管理',
     'title.admin/users': '用户管理',

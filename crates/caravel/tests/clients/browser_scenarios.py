@@ -26,11 +26,11 @@ SHOTS = os.environ.get("SCREENSHOTS") or tempfile.mkdtemp(prefix="caravel-shots-
 
 
 @contextmanager
-def browser():
+def browser(**options):
     """A headless Chromium for one scenario; when the scenario fails in it,
     the screen, the address and the page's message are kept for whoever
     reads the log."""
-    b = Browser()
+    b = Browser(**options)
     try:
         yield b
     except Exception:
@@ -137,7 +137,7 @@ def sign_in_with_totp_and_tour_the_pages():
                f"the set-up table gives this server's name and ports: {setup}")
         expect(home, "home")
         shot(b, "home")
-        pages = ["security", "signatures", "autoreplies", "rules", "lists", "quarantine", "doctor",
+        pages = ["mail", "security", "signatures", "autoreplies", "rules", "lists", "quarantine", "doctor",
                  "admin-domains", "admin-users", "admin-aliases", "admin-filter", "admin-antivirus",
                  "admin-quarantine", "admin-queue", "admin-dns", "admin-log", "admin-doctor"]
         for name in pages:
@@ -176,7 +176,7 @@ def sign_in_with_totp_and_tour_the_pages():
         b.find('[data-test="lang"]').click()
         # A phone: no sideways scrolling, the menu behind a button.
         b.set_size(390, 844)
-        for name in ["home", "security", "quarantine", "admin-users"]:
+        for name in ["home", "mail", "security", "quarantine", "admin-users"]:
             go(b, name)
             wide = b.run("return document.documentElement.scrollWidth - window.innerWidth")
             expect(wide <= 1, f"{name} fits a phone's width (over by {wide}px)")

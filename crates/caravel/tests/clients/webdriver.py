@@ -33,7 +33,7 @@ class Browser:
     """One headless Chromium, started with its own chromedriver and an
     empty profile; `close()` ends both."""
 
-    def __init__(self, width=1280, height=900):
+    def __init__(self, width=1280, height=900, downloads=None):
         driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
         self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="caravel-chromium-")
@@ -57,7 +57,12 @@ class Browser:
                 "--lang=en-US"]
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": shutil.which("chromium") or "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": {
+                "binary": shutil.which("chromium") or "/usr/bin/chromium", "args": args,
+                # Downloads land in DOWNLOADS without asking.
+                "prefs": {"download.default_directory": downloads or self.profile,
+                          "download.prompt_for_download": False},
+            },
         }}}
         self.session = self._call("POST", "/session", caps)["sessionId"]
 
@@ -95,6 +100,13 @@ class Browser:
 
     def get(self, url):
         self.cmd("POST", "/url", {"url": url})
+
+    def alert_text(self):
+        """The text of an open alert/confirm dialog, or None."""
+        try:
+            return self.cmd("GET", "/alert/text")
+        except WebDriverError:
+            return None
 
     def run(self, script, *args):
         return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})

@@ -106,5 +106,136 @@ def paging():
     expect(len(last["messages"]) == 20 and last["messages"][-1]["subject"] == "Order 000", "the last page")
 
 
+EVIL_HITS = []
+
+
+def evil_server():
+    """A web server on loopback standing in for the attacker's: every
+    request a payload manages to make lands here."""
+    import http.server
+    import threading
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            EVIL_HITS.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+            self.wfile.write(b"GIF89a")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer((HOST, 0), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
+
+
+def xss_payloads(evil):
+    """Markup that runs script or reaches the network if anything lets it
+    through: each would set top.__xss, open an alert, or call EVIL."""
+    e = f"http://{HOST}:{evil}"
+    return [
+        "<script>top.__xss=1</script>",
+        "<img src=x onerror=\"top.__xss=2\">",
+        f"<img src=\"{e}/img-remote\">",
+        "<svg onload=\"top.__xss=3\"></svg>",
+        "<svg><script>top.__xss=4</script></svg>",
+        "<a href=\"javascript:top.__xss=5\" id=js>js link</a>",
+        "<iframe src=\"javascript:top.__xss=6\"></iframe>",
+        f"<iframe src=\"{e}/iframe\"></iframe>",
+        "<body onload=\"top.__xss=7\">",
+        "<details open ontoggle=\"top.__xss=8\"><summary>x</summary></details>",
+        "<video><source onerror=\"top.__xss=9\"></video>",
+        f"<object data=\"{e}/object\"></object>",
+        f"<embed src=\"{e}/embed\">",
+        f"<base href=\"{e}/base/\"><img src=\"relative.gif\">",
+        f"<meta http-equiv=\"refresh\" content=\"0;url={e}/refresh\">",
+        f"<link rel=stylesheet href=\"{e}/css\">",
+        f"<style>@import '{e}/import.css'; body{{background:url({e}/bg)}}</style>",
+        f"<div style=\"background:url({e}/style-bg)\">styled</div>",
+        "<div style=\"width:expression(top.__xss=10)\">ie</div>",
+        f"<form action=\"{e}/form\"><button id=submit>send</button></form>",
+        "<math><mtext><table><mglyph><style><img src=x onerror=\"top.__xss=11\">",
+        "<noscript><p title=\"</noscript><img src=x onerror=top.__xss=12>\">",
+        "<img src=\"data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9ImFsZXJ0KDEpIj48L3N2Zz4=\">",
+        "<a href=\"data:text/html,<script>top.__xss=13</script>\">data link</a>",
+        f"<img srcset=\"{e}/srcset 1x\">",
+        f"<picture><source srcset=\"{e}/picture\"><img src=x></picture>",
+        f"<audio src=\"{e}/audio\" autoplay></audio>",
+        f"<input type=image src=\"{e}/input\">",
+        f"<table background=\"{e}/table-bg\"><tr><td>t</td></tr></table>",
+        "<isindex type=image src=1 onerror=\"top.__xss=14\">",
+        "<xss onafterscriptexecute=\"top.__xss=15\"><script>1</script>",
+        "<a href=\"vbscript:msgbox(1)\">vb</a>",
+        "<img src=x oNeRrOr=\"top.__xss=16\">",
+        "<img src=`x` onerror=top.__xss=17>",
+        "<svg><a xlink:href=\"javascript:top.__xss=18\"><text y=20>svg link</text></a></svg>",
+    ]
+
+
+def read_in_the_browser():
+    """Signed in with two-factor, alice opens the GBK message from the
+    mail page, downloads its attachment, and a message full of XSS payloads
+    shows without running anything or reaching the network; its pictures
+    load only when she allows them."""
+    import os
+    import tempfile
+    from browser_scenarios import BASE, browser, enroll_by_cli, shot, sign_in
+    from common import totp
+    evil = evil_server()
+    send(gbk_message())
+    hostile = EmailMessage()
+    hostile["From"], hostile["To"], hostile["Subject"] = "sales@partner.test", USER, "Hostile HTML"
+    hostile.set_content("text version")
+    hostile.add_alternative("<p>Dear buyer</p>" + "\n".join(xss_payloads(evil)), subtype="html")
+    send(hostile)
+    uri = enroll_by_cli(USER)
+    downloads = tempfile.mkdtemp(prefix="caravel-downloads-")
+    with browser(downloads=downloads) as b:
+        sign_in(b, USER, PASSWORD)
+        b.find('input[name="code"]').type(totp(uri, time.time() + 30))
+        b.find('[data-test="verify"]').click()
+        b.page("home")
+        b.find('[data-test="nav-mail"]').click()
+        b.page("mail")
+        rows = b.find('[data-test="messages"]')
+        expect("报价单：促销价格" in rows.text and "王经理" in rows.text, f"the list decodes GBK: {rows.text}")
+        shot(b, "mail-list")
+        [a for a in b.find_all('[data-test="open"]') if "报价单" in a.text][0].click()
+        b.page("mail")
+        expect(b.find('[data-test="message-subject"]').text == "报价单：促销价格", "the subject")
+        link = b.find('[data-test="attachment"]')
+        expect(link.text == "价格表.xls", link.text)
+        shot(b, "mail-message")
+        link.click()
+        path = os.path.join(downloads, "价格表.xls")
+        b.wait("the download", lambda: os.path.exists(path) and os.path.getsize(path) == len(SHEET))
+        expect(open(path, "rb").read() == SHEET, "downloaded byte for byte")
+        # The hostile one.
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        [a for a in b.find_all('[data-test="open"]') if "Hostile" in a.text][0].click()
+        b.page("mail")
+        frame = b.find('[data-test="message-html"]')
+        b.wait("the frame", lambda: b.run("const f=document.querySelector('[data-test=message-html]');"
+                                          "return !!(f && f.contentWindow && f.contentWindow.length >= 0)"))
+        time.sleep(1.5)
+        expect(b.alert_text() is None, "no dialog opened")
+        expect(b.run("return window.__xss === undefined"), "no payload ran in the page")
+        b.find('[data-test="images-blocked"]')
+        shot(b, "mail-hostile")
+        expect(EVIL_HITS == [], f"nothing reached the network: {EVIL_HITS}")
+        # Pictures on request: the remote image loads, scripts still do not.
+        b.find('[data-test="show-images"]').click()
+        b.page("mail")
+        b.wait("the remote picture", lambda: "/img-remote" in EVIL_HITS, timeout=10)
+        time.sleep(1)
+        expect(b.run("return window.__xss === undefined") and b.alert_text() is None, "still nothing ran")
+        others = [h for h in EVIL_HITS if h != "/img-remote"]
+        expect(others == [], f"only the picture was fetched: {EVIL_HITS}")
+        expect(frame is not None, "the frame")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
