@@ -31,3 +31,20 @@ async fn read_in_the_browser_with_xss_payloads_kept_inert() {
     env.push(("SCREENSHOTS".into(), shots.display().to_string()));
     common::python_scenario(SCENARIOS, "read_in_the_browser", &t, env).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_moves_spam_deletes_folders_and_search_as_imap_sees_them() {
+    let t = TestServer::start().await;
+    common::python_scenario(SCENARIOS, "actions_and_search", &t, common::admin_env(&t)).await;
+}
+
+/// In headless Chromium, in Chinese: search for a Chinese word, move a
+/// message into a folder, mark one as spam; IMAP sees both at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_move_and_spam_from_the_page() {
+    let t = TestServer::start().await;
+    let mut env = common::admin_env(&t);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    common::python_scenario(SCENARIOS, "act_in_the_browser", &t, env).await;
+}

@@ -89,9 +89,16 @@ pub async fn messages(AxState(st): St, Full(cur): Full, Query(p): Query<Page>) -
     let uids = st.store.sorted_uids(mailbox.id, &newest_first).await?;
     let limit = p.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let page: Vec<u32> = uids.iter().skip(p.offset).take(limit).copied().collect();
-    let metas = st.store.messages_changed(mailbox.id, &page, None).await?;
-    let envelopes = st.store.envelopes_of(mailbox.id, &page).await?;
-    let list: Vec<Value> = page
+    let list = summaries(&st, &mailbox, &page).await?;
+    Ok(Json(json!({ "folder": mailbox.name, "total": uids.len(), "offset": p.offset, "messages": list })))
+}
+
+/// The list's line for each of `page`: decoded subject and sender, date,
+/// size, seen and flagged.
+async fn summaries(st: &State, mailbox: &Mailbox, page: &[u32]) -> Result<Vec<Value>, ApiError> {
+    let metas = st.store.messages_changed(mailbox.id, page, None).await?;
+    let envelopes = st.store.envelopes_of(mailbox.id, page).await?;
+    Ok(page
         .iter()
         .filter_map(|uid| {
             let meta = metas.iter().find(|m| m.uid == *uid)?;
@@ -106,8 +113,7 @@ pub async fn messages(AxState(st): St, Full(cur): Full, Query(p): Query<Page>) -
                 "flagged": meta.flags.contains(Flags::FLAGGED),
             }))
         })
-        .collect();
-    Ok(Json(json!({ "folder": mailbox.name, "total": uids.len(), "offset": p.offset, "messages": list })))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -289,4 +295,298 @@ pub async fn inline(AxState(st): St, Full(cur): Full, Query(q): Query<Part>) -> 
         _ => return Err(ApiError::not_found("no such image in this message")),
     };
     Ok(download(part.attachment_name().unwrap_or("image"), part.contents().to_vec(), Some(image)))
+}
+
+// ---- actions: flags, moves, deletes, folders ----
+
+#[derive(Deserialize)]
+pub struct Marks {
+    folder: String,
+    uids: Vec<u32>,
+    seen: Option<bool>,
+    flagged: Option<bool>,
+}
+
+/// The most messages one action takes.
+const MAX_ACTION: usize = 1000;
+
+fn uids_ok(uids: &[u32]) -> Result<(), ApiError> {
+    match uids.len() {
+        0 => Err(ApiError::bad_request("Choose at least one message.")),
+        n if n > MAX_ACTION => Err(ApiError::bad_request(format!("At most {MAX_ACTION} messages at once."))),
+        _ => Ok(()),
+    }
+}
+
+/// Read or unread, flagged or not; IMAP clients see it at once.
+pub async fn flags(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(m): crate::api::JsonBody<Marks>,
+) -> ApiResult {
+    uids_ok(&m.uids)?;
+    let mailbox = folder(&st, &cur, &m.folder).await?;
+    for (flag, on) in [(Flags::SEEN, m.seen), (Flags::FLAGGED, m.flagged)] {
+        if let Some(on) = on {
+            let mode = if on { caravel_store::FlagMode::Add } else { caravel_store::FlagMode::Remove };
+            st.store.set_flags(mailbox.id, &m.uids, flag, &[], mode).await?;
+        }
+    }
+    Ok(Json(json!({ "changed": m.uids.len() })))
+}
+
+#[derive(Deserialize)]
+pub struct Move {
+    folder: String,
+    uids: Vec<u32>,
+    to: String,
+}
+
+async fn special(st: &State, cur: &Current, use_: caravel_store::SpecialUse) -> Result<Mailbox, ApiError> {
+    let boxes = st.store.mailboxes(cur.user.id).await?;
+    boxes
+        .into_iter()
+        .find(|b| b.special_use == Some(use_))
+        .ok_or_else(|| ApiError::not_found(format!("this account has no {use_:?} folder")))
+}
+
+/// Moves messages (as IMAP MOVE: one transaction). Into Junk it teaches
+/// the classifier "spam", out of Junk "not spam" (the store queues both).
+pub async fn move_messages(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(m): crate::api::JsonBody<Move>,
+) -> ApiResult {
+    uids_ok(&m.uids)?;
+    let from = folder(&st, &cur, &m.folder).await?;
+    let to = folder(&st, &cur, &m.to).await?;
+    if from.id == to.id {
+        return Err(ApiError::bad_request("The messages are in that folder already."));
+    }
+    let moved = st.store.copy_messages(from.id, &m.uids, to.id, true).await?;
+    Ok(Json(json!({ "moved": moved.len(), "to": to.name })))
+}
+
+#[derive(Deserialize)]
+pub struct Delete {
+    folder: String,
+    uids: Vec<u32>,
+}
+
+/// To Trash; in Trash (or Junk) for good.
+pub async fn delete(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(d): crate::api::JsonBody<Delete>,
+) -> ApiResult {
+    uids_ok(&d.uids)?;
+    let from = folder(&st, &cur, &d.folder).await?;
+    use caravel_store::SpecialUse::{Junk, Trash};
+    if matches!(from.special_use, Some(Trash | Junk)) {
+        let gone = st.store.expunge(from.id, &d.uids).await?;
+        return Ok(Json(json!({ "deleted": gone.len() })));
+    }
+    let trash = special(&st, &cur, Trash).await?;
+    let moved = st.store.copy_messages(from.id, &d.uids, trash.id, true).await?;
+    Ok(Json(json!({ "moved": moved.len(), "to": trash.name })))
+}
+
+#[derive(Deserialize)]
+pub struct FolderName {
+    name: String,
+}
+
+/// Empties Trash or Junk.
+pub async fn empty(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(f): crate::api::JsonBody<FolderName>,
+) -> ApiResult {
+    let mailbox = folder(&st, &cur, &f.name).await?;
+    use caravel_store::SpecialUse::{Junk, Trash};
+    if !matches!(mailbox.special_use, Some(Trash | Junk)) {
+        return Err(ApiError::bad_request("Only Trash and Junk are emptied this way."));
+    }
+    let uids: Vec<u32> = st.store.messages(mailbox.id).await?.iter().map(|m| m.uid).collect();
+    let gone = st.store.expunge(mailbox.id, &uids).await?;
+    Ok(Json(json!({ "deleted": gone.len() })))
+}
+
+/// A folder name as IMAP keeps it: "/" between levels, no empty level,
+/// no control characters, not too long.
+fn folder_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().trim_matches('/').to_string();
+    let bad = name.is_empty()
+        || name.len() > 200
+        || name.split('/').any(|l| l.trim().is_empty())
+        || name.chars().any(|c| c.is_control() || c == '*' || c == '%');
+    if bad {
+        return Err(ApiError::bad_request("A folder name needs letters; \"/\" separates levels."));
+    }
+    Ok(name)
+}
+
+pub async fn create_folder(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(f): crate::api::JsonBody<FolderName>,
+) -> ApiResult {
+    let name = folder_name(&f.name)?;
+    let created = st.store.create_mailbox(cur.user.id, &name).await?;
+    Ok(Json(json!({ "created": created.name })))
+}
+
+#[derive(Deserialize)]
+pub struct Rename {
+    from: String,
+    to: String,
+}
+
+pub async fn rename_folder(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(r): crate::api::JsonBody<Rename>,
+) -> ApiResult {
+    let source = folder(&st, &cur, &r.from).await?;
+    if source.special_use.is_some() {
+        return Err(ApiError::bad_request(format!("{} is a standard folder; it keeps its name.", source.name)));
+    }
+    let to = folder_name(&r.to)?;
+    st.store.rename_mailbox(cur.user.id, &source.name, &to).await?;
+    Ok(Json(json!({ "renamed": to })))
+}
+
+pub async fn delete_folder(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(f): crate::api::JsonBody<FolderName>,
+) -> ApiResult {
+    let mailbox = folder(&st, &cur, &f.name).await?;
+    if mailbox.special_use.is_some() {
+        return Err(ApiError::bad_request(format!("{} is a standard folder; it stays.", mailbox.name)));
+    }
+    st.store.delete_mailbox(cur.user.id, &mailbox.name).await?;
+    Ok(Json(json!({ "deleted": mailbox.name })))
+}
+
+// ---- search ----
+
+#[derive(Deserialize)]
+pub struct Search {
+    folder: String,
+    /// Words anywhere: subject, sender, recipients, text.
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    subject: Option<String>,
+    /// Unix seconds.
+    since: Option<i64>,
+    before: Option<i64>,
+    #[serde(default)]
+    attachment: bool,
+}
+
+/// Messages read for a text search, the newest first: beyond, the search
+/// says it stopped (IMAP SEARCH has no such limit; a page must answer).
+const SEARCH_SCAN: usize = 5000;
+
+/// The folder's messages that match every filter given, newest first:
+/// header filters through the store's decoded header index, words also in
+/// the decoded text (Chinese included: matched as text, no word breaks).
+pub async fn search(AxState(st): St, Full(cur): Full, Query(s): Query<Search>) -> ApiResult {
+    let mailbox = folder(&st, &cur, &s.folder).await?;
+    let newest_first = [SortCriterion { key: SortKey::Date, reverse: true }];
+    let mut uids = st.store.sorted_uids(mailbox.id, &newest_first).await?;
+    for (field, value) in [("from", &s.from), ("to", &s.to), ("subject", &s.subject)] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            let found = header_matches(&st, &mailbox, field, v).await?;
+            uids.retain(|u| found.contains(u));
+        }
+    }
+    if s.since.is_some() || s.before.is_some() {
+        let metas = st.store.messages(mailbox.id).await?;
+        uids.retain(|u| {
+            metas.iter().find(|m| m.uid == *u).is_some_and(|m| {
+                s.since.is_none_or(|t| m.internal_date >= t) && s.before.is_none_or(|t| m.internal_date < t)
+            })
+        });
+    }
+    let words = s.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_lowercase);
+    let mut truncated = false;
+    if words.is_some() || s.attachment {
+        if uids.len() > SEARCH_SCAN {
+            uids.truncate(SEARCH_SCAN);
+            truncated = true;
+        }
+        let mut kept = Vec::new();
+        for chunk in uids.chunks(100) {
+            for (uid, raw) in st.store.read_messages(mailbox.id, chunk).await? {
+                let Some(m) = MessageParser::default().parse(&raw) else { continue };
+                let text_ok = words.as_deref().is_none_or(|w| matches_text(&m, w));
+                let attached_ok = !s.attachment || !listed(&m).is_empty();
+                if text_ok && attached_ok {
+                    kept.push(uid);
+                }
+            }
+        }
+        uids.retain(|u| kept.contains(u));
+    }
+    let page: Vec<u32> = uids.iter().take(MAX_PAGE).copied().collect();
+    let found = summaries(&st, &mailbox, &page).await?;
+    Ok(Json(json!({ "folder": mailbox.name, "total": uids.len(), "messages": found, "truncated": truncated })))
+}
+
+async fn header_matches(st: &State, mailbox: &Mailbox, field: &str, needle: &str) -> Result<Vec<u32>, ApiError> {
+    if let Some(found) = st.store.header_search(mailbox.id, field, needle).await? {
+        return Ok(found);
+    }
+    // Messages stored before the index: read them.
+    let needle = needle.to_lowercase();
+    let all: Vec<u32> = st.store.messages(mailbox.id).await?.iter().map(|m| m.uid).collect();
+    let mut out = Vec::new();
+    for chunk in all.chunks(100) {
+        for (uid, raw) in st.store.read_messages(mailbox.id, chunk).await? {
+            let Some(m) = MessageParser::default().parse_headers(&raw) else { continue };
+            let value = match field {
+                "subject" => m.subject().unwrap_or_default().to_string(),
+                "from" => addresses_text(m.from()),
+                _ => addresses_text(m.to()),
+            };
+            if value.to_lowercase().contains(&needle) {
+                out.push(uid);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn addresses_text(a: Option<&mail_parser::Address>) -> String {
+    a.map(|a| {
+        a.iter()
+            .map(|x| format!("{} {}", x.name().unwrap_or_default(), x.address().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+    .unwrap_or_default()
+}
+
+/// `words` (lowercase) in the subject, the people, or the text.
+fn matches_text(m: &mail_parser::Message<'_>, words: &str) -> bool {
+    let mut hay = String::new();
+    hay.push_str(m.subject().unwrap_or_default());
+    hay.push(' ');
+    hay.push_str(&addresses_text(m.from()));
+    hay.push(' ');
+    hay.push_str(&addresses_text(m.to()));
+    for i in 0.. {
+        match m.body_text(i) {
+            Some(t) => {
+                hay.push(' ');
+                hay.push_str(&t);
+            }
+            None => break,
+        }
+    }
+    let hay = hay.to_lowercase();
+    words.split_whitespace().all(|w| hay.contains(w))
 }

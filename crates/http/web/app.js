@@ -995,34 +995,100 @@ function personLabel(p) {
 async function renderMail(view, params) {
   const folderName = params.folder || 'INBOX';
   const offset = Math.max(0, Number(params.offset || 0));
+  const query = params.q || '';
   const folders = (await api('GET', '/api/v1/mail/folders')) || [];
-  const page = await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE);
+  const current = folders.find((f) => f.name === folderName) || { name: folderName };
+  const page = query
+    ? await api('GET', '/api/v1/mail/search?folder=' + enc(folderName) + '&q=' + enc(query))
+    : await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE);
   const folderList = h('ul', { class: 'folders', 'data-test': 'folders' }, folders.map((f) => h('li', {},
     h('a', {
       href: mailHref(f.name), 'data-test': 'folder', 'data-folder': f.name,
       'aria-current': f.name === folderName ? 'page' : null,
     }, folderLabel(f), f.unseen ? h('span', { class: 'count' }, ' (' + f.unseen + ')') : null))));
   const rows = (page && page.messages) || [];
+  const picked = new Set();
   const list = table([
+    {
+      label: '', class: 'cell-pick', cell: (m) => h('input', {
+        type: 'checkbox', 'data-test': 'select', 'aria-label': m.subject || '',
+        onchange: (ev) => { if (ev.target.checked) picked.add(m.uid); else picked.delete(m.uid); },
+      }),
+    },
     { label: t('mail.from'), cell: (m) => (m.from ? (m.from.name || m.from.address) : '—') },
-    { label: t('mail.subject'), cell: (m) => h('a', { href: mailHref(folderName, { uid: m.uid, offset }), 'data-test': 'open' }, m.subject || t('mail.noSubject')) },
+    { label: t('mail.subject'), cell: (m) => h('a', { href: mailHref(folderName, { uid: m.uid, offset }), 'data-test': 'open' }, (m.flagged ? '★ ' : '') + (m.subject || t('mail.noSubject'))) },
     { label: t('mail.date'), cell: (m) => fmtTime(m.date) },
     { label: t('mail.size'), cell: (m) => fmtSize(m.size) },
   ], rows, (m) => ({ 'data-uid': m.uid, class: m.seen ? 'seen' : 'unseen' }), { 'data-test': 'messages' });
+  const chosen = () => {
+    if (!picked.size) throw new Error(t('mail.chooseFirst'));
+    return [...picked];
+  };
+  const reload = () => renderView();
+  const tool = (label, test, fn, attrs) => actionButton(label, test, async () => { await fn(); await reload(); }, Object.assign({ class: 'small' }, attrs || {}));
+  const others = folders.filter((f) => f.name !== folderName);
+  const moveTo = select('to', others.map((f) => [f.name, folderLabel(f)]));
+  const isJunk = current.special_use === 'junk';
+  const toolbar = h('div', { class: 'toolbar', 'data-test': 'mail-actions' },
+    tool(t('mail.markRead'), 'mark-read', () => api('POST', '/api/v1/mail/flags', { folder: folderName, uids: chosen(), seen: true })),
+    tool(t('mail.markUnread'), 'mark-unread', () => api('POST', '/api/v1/mail/flags', { folder: folderName, uids: chosen(), seen: false })),
+    tool(t('mail.flag'), 'flag', () => api('POST', '/api/v1/mail/flags', { folder: folderName, uids: chosen(), flagged: true })),
+    isJunk
+      ? tool(t('mail.notSpam'), 'not-spam', () => api('POST', '/api/v1/mail/move', { folder: folderName, uids: chosen(), to: 'INBOX' }))
+      : tool(t('mail.spam'), 'spam', () => api('POST', '/api/v1/mail/move', { folder: folderName, uids: chosen(), to: junkName(folders) })),
+    tool(t('mail.delete'), 'delete-messages', () => api('POST', '/api/v1/mail/delete', { folder: folderName, uids: chosen() }), { class: 'small danger' }),
+    h('span', { class: 'move' }, moveTo,
+      tool(t('mail.move'), 'move', () => api('POST', '/api/v1/mail/move', { folder: folderName, uids: chosen(), to: moveTo.value }))),
+    (current.special_use === 'trash' || isJunk)
+      ? tool(t('mail.empty'), 'empty', async () => { if (confirm(t('mail.emptyConfirm'))) await api('POST', '/api/v1/mail/empty', { name: folderName }); }, { class: 'small danger' })
+      : null);
+  const search = form({ class: 'inline-form', 'data-test': 'search-form' }, async (v) => {
+    go(v.q.trim() ? mailHref(folderName, { q: v.q.trim() }) : mailHref(folderName));
+  }, input('q', { type: 'search', value: query, placeholder: t('mail.searchPh'), 'aria-label': t('mail.search') }),
+  submit(t('mail.search'), 'search'));
   const total = (page && page.total) || 0;
-  const pager = h('div', { class: 'pager' },
-    offset > 0 ? h('a', { href: mailHref(folderName, { offset: Math.max(0, offset - MAIL_PAGE) }), 'data-test': 'newer' }, t('mail.newer')) : null,
-    h('span', {}, t('mail.range', { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
-    offset + MAIL_PAGE < total ? h('a', { href: mailHref(folderName, { offset: offset + MAIL_PAGE }), 'data-test': 'older' }, t('mail.older')) : null);
-  const reader = params.uid ? await mailReader(folderName, params) : h('p', { class: 'hint' }, t('mail.pick'));
+  const pager = query
+    ? h('div', { class: 'pager' }, h('span', { 'data-test': 'found' }, t('mail.found', { n: total })),
+      page.truncated ? h('small', {}, ' ' + t('mail.truncated')) : null,
+      h('a', { href: mailHref(folderName), 'data-test': 'clear-search' }, t('mail.clearSearch')))
+    : h('div', { class: 'pager' },
+      offset > 0 ? h('a', { href: mailHref(folderName, { offset: Math.max(0, offset - MAIL_PAGE) }), 'data-test': 'newer' }, t('mail.newer')) : null,
+      h('span', {}, t('mail.range', { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
+      offset + MAIL_PAGE < total ? h('a', { href: mailHref(folderName, { offset: offset + MAIL_PAGE }), 'data-test': 'older' }, t('mail.older')) : null);
+  const folderForm = form({ class: 'stack', 'data-test': 'folder-form' }, async (v, f) => {
+    await api('POST', '/api/v1/mail/folders/create', { name: v.name.trim() });
+    f.reset();
+    await reload();
+  }, field(t('mail.newFolder'), input('name', { autocomplete: 'off', placeholder: t('mail.newFolderPh') })),
+  actions(submit(t('b.add'), 'folder-create')));
+  const folderActions = current.special_use ? null : h('div', { class: 'toolbar' },
+    actionButton(t('mail.renameFolder'), 'folder-rename', async () => {
+      const to = prompt(t('mail.renamePrompt'), folderName);
+      if (to && to.trim() && to.trim() !== folderName) {
+        await api('POST', '/api/v1/mail/folders/rename', { from: folderName, to: to.trim() });
+        go(mailHref(to.trim()));
+      }
+    }, { class: 'small' }),
+    actionButton(t('mail.deleteFolder'), 'folder-delete', async () => {
+      if (confirm(t('mail.deleteFolderConfirm', { name: folderName }))) {
+        await api('POST', '/api/v1/mail/folders/delete', { name: folderName });
+        go(mailHref('INBOX'));
+      }
+    }, { class: 'small danger' }));
+  const reader = params.uid ? await mailReader(folderName, params, folders) : h('p', { class: 'hint' }, t('mail.pick'));
   view.append(pageHead(t('title.mail'), null),
     h('div', { class: 'mail' },
-      card(t('mail.folders'), folderList),
-      card(folderLabel(folders.find((f) => f.name === folderName) || { name: folderName }), list, pager),
+      card(t('mail.folders'), folderList, folderForm),
+      card(folderLabel(current), search, toolbar, list, pager, folderActions),
       card(null, reader)));
 }
 
-async function mailReader(folderName, params) {
+function junkName(folders) {
+  const junk = folders.find((f) => f.special_use === 'junk');
+  return junk ? junk.name : 'Junk';
+}
+
+async function mailReader(folderName, params, folders) {
   const remote = params.remote === '1';
   const q = 'folder=' + enc(folderName) + '&uid=' + enc(params.uid);
   const m = await api('GET', '/api/v1/mail/message?' + q + (remote ? '&remote=true' : ''));
@@ -1047,7 +1113,22 @@ async function mailReader(folderName, params) {
       src: '/api/v1/mail/render?' + q + (remote ? '&remote=true' : ''),
     })
     : h('pre', { class: 'mail-text', 'data-test': 'message-text' }, m.text || '');
-  return h('article', { 'data-test': 'message' }, h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), head, attachments, images, body);
+  const one = [Number(params.uid)];
+  const after = () => go(mailHref(folderName, { offset: params.offset || 0 }));
+  const tools = h('div', { class: 'toolbar', 'data-test': 'message-actions' },
+    actionButton(t('mail.markUnread'), 'message-unread', async () => {
+      await api('POST', '/api/v1/mail/flags', { folder: folderName, uids: one, seen: false });
+      after();
+    }, { class: 'small' }),
+    actionButton(t('mail.spam'), 'message-spam', async () => {
+      await api('POST', '/api/v1/mail/move', { folder: folderName, uids: one, to: junkName(folders) });
+      after();
+    }, { class: 'small' }),
+    actionButton(t('mail.delete'), 'message-delete', async () => {
+      await api('POST', '/api/v1/mail/delete', { folder: folderName, uids: one });
+      after();
+    }, { class: 'small danger' }));
+  return h('article', { 'data-test': 'message' }, h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), tools, head, attachments, images, body);
 }
 
 // ---------------------------------------------------------------- signatures
@@ -2077,6 +2158,27 @@ const I18N = {
     'mail.pick': 'Choose a message to read it.',
     'mail.imagesBlocked': 'Pictures from the internet are not shown: they would tell the sender you opened this message.',
     'mail.showImages': 'Show pictures',
+    'mail.chooseFirst': 'Tick the messages first.',
+    'mail.markRead': 'Mark read',
+    'mail.markUnread': 'Mark unread',
+    'mail.flag': 'Flag',
+    'mail.spam': 'Spam',
+    'mail.notSpam': 'Not spam',
+    'mail.delete': 'Delete',
+    'mail.move': 'Move',
+    'mail.empty': 'Empty folder',
+    'mail.emptyConfirm': 'Delete every message in this folder for good?',
+    'mail.search': 'Search',
+    'mail.searchPh': 'Words, a name or an address',
+    'mail.found': '{n} found',
+    'mail.truncated': '(only the newest 5000 messages were searched)',
+    'mail.clearSearch': 'Show all',
+    'mail.newFolder': 'New folder',
+    'mail.newFolderPh': 'Customers/Germany',
+    'mail.renameFolder': 'Rename folder',
+    'mail.renamePrompt': 'New name for the folder:',
+    'mail.deleteFolder': 'Delete folder',
+    'mail.deleteFolderConfirm': 'Delete the folder {name} and every message in it?',
     'folder.inbox': 'Inbox',
     'folder.sent': 'Sent',
     'folder.drafts': 'Drafts',
@@ -2623,6 +2725,27 @@ const I18N = {
     'mail.pick': '选择一封邮件阅读。',
     'mail.imagesBlocked': '未显示来自互联网的图片：加载它们会让发件人知道您打开了这封邮件。',
     'mail.showImages': '显示图片',
+    'mail.chooseFirst': '请先勾选邮件。',
+    'mail.markRead': '标为已读',
+    'mail.markUnread': '标为未读',
+    'mail.flag': '加星标',
+    'mail.spam': '垃圾邮件',
+    'mail.notSpam': '不是垃圾邮件',
+    'mail.delete': '删除',
+    'mail.move': '移动',
+    'mail.empty': '清空文件夹',
+    'mail.emptyConfirm': '永久删除此文件夹中的所有邮件？',
+    'mail.search': '搜索',
+    'mail.searchPh': '关键词、姓名或地址',
+    'mail.found': '找到 {n} 封',
+    'mail.truncated': '（只搜索了最新的 5000 封邮件）',
+    'mail.clearSearch': '显示全部',
+    'mail.newFolder': '新建文件夹',
+    'mail.newFolderPh': '客户/德国',
+    'mail.renameFolder': '重命名文件夹',
+    'mail.renamePrompt': '文件夹的新名称：',
+    'mail.deleteFolder': '删除文件夹',
+    'mail.deleteFolderConfirm': '删除文件夹 {name} 及其中所有邮件？',
     'folder.inbox': '收件箱',
     'folder.sent': '已发送',
     'folder.drafts': '草稿箱',

@@ -106,6 +106,81 @@ def paging():
     expect(len(last["messages"]) == 20 and last["messages"][-1]["subject"] == "Order 000", "the last page")
 
 
+def imap_folder_subjects(folder):
+    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    i.login(USER, PASSWORD)
+    i.select(f'"{folder}"', readonly=True)
+    _, data = i.search(None, "ALL")
+    out = []
+    for n in data[0].split():
+        _, msg = i.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        out.append(msg[0][1].decode(errors="replace").strip())
+    i.logout()
+    return out
+
+
+def actions_and_search():
+    """Flags, moves, spam and not spam, deletes, folders and search, each
+    seen over IMAP or in the classifier's queue as it happened."""
+    send(gbk_message())
+    for n, (subject, body) in enumerate([("Order 7", "please confirm 促销 terms"), ("Invoice", "net 30"),
+                                         ("Weekly news", "nothing")]):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = "sales@partner.test", USER, subject
+        m.set_content(body)
+        send(m)
+    a = Session(USER, PASSWORD)
+    _, page = a.call("GET", "/api/v1/mail/messages?folder=INBOX")
+    uid = {m["subject"]: m["uid"] for m in page["messages"]}
+    # Search: a Chinese word in the text, in the subject, filters.
+    _, found = a.call("GET", "/api/v1/mail/search?folder=INBOX&q=%E4%BF%83%E9%94%80")
+    expect(sorted(m["subject"] for m in found["messages"]) == ["Order 7", "报价单：促销价格"], found)
+    _, found = a.call("GET", "/api/v1/mail/search?folder=INBOX&subject=%E6%8A%A5%E4%BB%B7")
+    expect([m["subject"] for m in found["messages"]] == ["报价单：促销价格"], found)
+    _, found = a.call("GET", "/api/v1/mail/search?folder=INBOX&attachment=true")
+    expect([m["subject"] for m in found["messages"]] == ["报价单：促销价格"], found)
+    _, found = a.call("GET", "/api/v1/mail/search?folder=INBOX&q=invoice%20net")
+    expect([m["subject"] for m in found["messages"]] == ["Invoice"], found)
+    # Flags, seen over IMAP.
+    status, _ = a.call("POST", "/api/v1/mail/flags", {"folder": "INBOX", "uids": [uid["Invoice"]], "seen": True, "flagged": True})
+    expect(status == 200, "flags")
+    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    i.login(USER, PASSWORD)
+    i.select("INBOX", readonly=True)
+    _, data = i.uid("FETCH", str(uid["Invoice"]), "(FLAGS)")
+    i.logout()
+    expect(b"\\Seen" in data[0] and b"\\Flagged" in data[0], data)
+    # Folders: create (nested, Chinese), move into it, rename, refuse the standard ones.
+    status, body = a.call("POST", "/api/v1/mail/folders/create", {"name": "客户/报价"})
+    expect(status == 200 and body["created"] == "客户/报价", body)
+    status, _ = a.call("POST", "/api/v1/mail/move", {"folder": "INBOX", "uids": [uid["Order 7"]], "to": "客户/报价"})
+    expect(status == 200 and "Order 7" in " ".join(imap_folder_subjects("&W6JiNw-/&YqVO9w-")), "moved, seen over IMAP")
+    status, body = a.call("POST", "/api/v1/mail/folders/rename", {"from": "客户/报价", "to": "客户/询价"})
+    expect(status == 200, body)
+    status, body = a.call("POST", "/api/v1/mail/folders/rename", {"from": "INBOX", "to": "x"})
+    expect(status == 400 and "standard" in body["error"], body)
+    status, body = a.call("POST", "/api/v1/mail/folders/create", {"name": "a//b"})
+    expect(status == 400, body)
+    # Spam and not spam: into Junk and back, each queued for learning.
+    status, _ = a.call("POST", "/api/v1/mail/move", {"folder": "INBOX", "uids": [uid["Weekly news"]], "to": "Junk"})
+    expect(status == 200 and any("Weekly news" in x for x in imap_folder_subjects("Junk")), "in Junk")
+    # Delete to Trash, then for good, then empty.
+    status, body = a.call("POST", "/api/v1/mail/delete", {"folder": "INBOX", "uids": [uid["Invoice"]]})
+    expect(status == 200 and body["to"] == "Trash" and any("Invoice" in x for x in imap_folder_subjects("Trash")), body)
+    _, trash = a.call("GET", "/api/v1/mail/messages?folder=Trash")
+    status, body = a.call("POST", "/api/v1/mail/delete", {"folder": "Trash", "uids": [trash["messages"][0]["uid"]]})
+    expect(status == 200 and body["deleted"] == 1 and imap_folder_subjects("Trash") == [], body)
+    status, body = a.call("POST", "/api/v1/mail/empty", {"name": "Junk"})
+    expect(status == 200 and body["deleted"] == 1, body)
+    status, body = a.call("POST", "/api/v1/mail/empty", {"name": "INBOX"})
+    expect(status == 400, body)
+    status, body = a.call("POST", "/api/v1/mail/folders/delete", {"name": "客户/询价"})
+    expect(status == 200, body)
+    # Changes need the page's token.
+    status, body = a.call("POST", "/api/v1/mail/flags", {"folder": "INBOX", "uids": [1], "seen": False}, csrf=False)
+    expect(status == 403, body)
+
+
 EVIL_HITS = []
 
 
@@ -235,6 +310,50 @@ def read_in_the_browser():
         others = [h for h in EVIL_HITS if h != "/img-remote"]
         expect(others == [], f"only the picture was fetched: {EVIL_HITS}")
         expect(frame is not None, "the frame")
+
+
+def act_in_the_browser():
+    """From the mail page: search for a Chinese word, move a message into
+    a new folder (seen there over IMAP), mark one as spam (in Junk over
+    IMAP), in Chinese."""
+    from browser_scenarios import BASE, browser, shot, sign_in
+    send(gbk_message())
+    for subject in ["Order 7", "Weekly news"]:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = "sales@partner.test", USER, subject
+        m.set_content("please confirm 促销 terms" if subject == "Order 7" else "nothing")
+        send(m)
+    Session(USER, PASSWORD).call("POST", "/api/v1/mail/folders/create", {"name": "客户"})
+    with browser() as b:
+        sign_in(b, USER, PASSWORD)
+        b.page("home")
+        b.find('[data-test="lang"]').click()
+        b.find('[data-test="nav-mail"]').click()
+        b.page("mail")
+        b.find('[data-test="search-form"] input[name="q"]').type("促销")
+        b.find('[data-test="search"]').click()
+        b.page("mail")
+        found = b.find('[data-test="messages"]').text
+        expect("Order 7" in found and "报价单" in found and "Weekly" not in found, f"found: {found}")
+        expect("找到 2 封" in b.find('[data-test="found"]').text, "counted, in Chinese")
+        shot(b, "mail-search-zh")
+        b.find('[data-test="clear-search"]').click()
+        b.page("mail")
+        def tick(subject):
+            row = [r for r in b.find_all('[data-test="messages"] tr[data-uid]') if subject in r.text][0]
+            row.find('[data-test="select"]').click()
+        tick("Order 7")
+        b.run("const s=document.querySelector('[data-test=mail-actions] select[name=to]'); s.value='客户';")
+        b.find('[data-test="move"]').click()
+        b.page("mail")
+        b.wait("moved over IMAP", lambda: any("Order 7" in x for x in imap_folder_subjects("&W6JiNw-")))
+        tick("Weekly news")
+        b.find('[data-test="spam"]').click()
+        b.page("mail")
+        b.wait("in Junk over IMAP", lambda: any("Weekly news" in x for x in imap_folder_subjects("Junk")))
+        left = b.find('[data-test="messages"]').text
+        expect("Order 7" not in left and "Weekly news" not in left and "报价单" in left, left)
+        shot(b, "mail-after-actions")
 
 
 if __name__ == "__main__":
