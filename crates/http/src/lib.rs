@@ -211,6 +211,7 @@ impl HttpServer {
             .route("/api/v1/mail/message", get(webmail_api::message))
             .route("/api/v1/mail/render", get(webmail_api::render))
             .route("/api/v1/mail/search", get(webmail_api::search))
+            .route("/api/v1/mail/events", get(webmail_api::events))
             .route("/api/v1/mail/flags", post(webmail_api::flags))
             .route("/api/v1/mail/move", post(webmail_api::move_messages))
             .route("/api/v1/mail/delete", post(webmail_api::delete))

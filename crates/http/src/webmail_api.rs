@@ -590,3 +590,45 @@ fn matches_text(m: &mail_parser::Message<'_>, words: &str) -> bool {
     let hay = hay.to_lowercase();
     words.split_whitespace().all(|w| hay.contains(w))
 }
+
+// ---- live updates ----
+
+#[derive(Deserialize)]
+pub struct Watch {
+    folder: String,
+}
+
+/// Server-sent events for an open folder: `change` each time its messages
+/// change (new mail, flags, moves — from IMAP clients, delivery or another
+/// page, through the same notification IDLE uses) and `folders` when the
+/// folder list changes. The page reloads what it shows.
+pub async fn events(
+    AxState(st): St,
+    Full(cur): Full,
+    Query(w): Query<Watch>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let mailbox = folder(&st, &cur, &w.folder).await?;
+    let changes = st.store.watch(mailbox.id);
+    let folders = st.store.watch_account(cur.user.id);
+    let stream = futures_util::stream::unfold((changes, folders), |(mut changes, mut folders)| async move {
+        let event = tokio::select! {
+            r = changes.recv() => match r {
+                Ok(_) | Err(RecvError::Lagged(_)) => Event::default().event("change").data("{}"),
+                Err(RecvError::Closed) => return None,
+            },
+            r = folders.recv() => match r {
+                Ok(()) | Err(RecvError::Lagged(_)) => Event::default().event("folders").data("{}"),
+                Err(RecvError::Closed) => return None,
+            },
+        };
+        Some((Ok(event), (changes, folders)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(20))))
+}

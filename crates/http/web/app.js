@@ -595,6 +595,7 @@ function route() {
   if (!PAGES[path]) return go('#/home');
   if (!state.signedIn && !PUBLIC.has(path)) return go('#/sign-in');
   if (path.startsWith('admin/') && !isManager()) return go('#/home');
+  if (path !== 'mail') stopListening();
   state.route = path;
   state.params = params;
   state.ps = {};
@@ -1076,11 +1077,46 @@ async function renderMail(view, params) {
       }
     }, { class: 'small danger' }));
   const reader = params.uid ? await mailReader(folderName, params, folders) : h('p', { class: 'hint' }, t('mail.pick'));
+  state.mailQuietUntil = Date.now() + 1500;
+  listen(folderName, () => (picked.size ? showNotice(t('mail.changed')) : renderView()));
   view.append(pageHead(t('title.mail'), null),
     h('div', { class: 'mail' },
       card(t('mail.folders'), folderList, folderForm),
       card(folderLabel(current), search, toolbar, list, pager, folderActions),
       card(null, reader)));
+}
+
+/* Live updates while the folder is open: the server says when its
+ * messages or the folder list change (new mail, an IMAP client's flags),
+ * and the page reloads them, unless messages are ticked (then it says so). */
+function listen(folderName, changed) {
+  if (state.mailEvents && state.mailEvents.folder === folderName && state.mailEvents.source.readyState !== 2) {
+    state.mailEvents.changed = changed;
+    return;
+  }
+  stopListening();
+  if (typeof EventSource === 'undefined') return;
+  const source = new EventSource('/api/v1/mail/events?folder=' + enc(folderName));
+  const entry = { folder: folderName, source, changed, timer: null };
+  // The page's own doings (opening a message marks it read) echo back as
+  // changes: a change within a moment of a render waits for that moment
+  // to pass, so a redraw never cuts into the one just made.
+  const soon = () => {
+    clearTimeout(entry.timer);
+    const wait = Math.max(300, (state.mailQuietUntil || 0) - Date.now());
+    entry.timer = setTimeout(() => { if (state.route === 'mail') entry.changed(); }, wait);
+  };
+  source.addEventListener('change', soon);
+  source.addEventListener('folders', soon);
+  state.mailEvents = entry;
+}
+
+function stopListening() {
+  if (state.mailEvents) {
+    state.mailEvents.source.close();
+    clearTimeout(state.mailEvents.timer);
+    state.mailEvents = null;
+  }
 }
 
 function junkName(folders) {
@@ -2159,6 +2195,7 @@ const I18N = {
     'mail.imagesBlocked': 'Pictures from the internet are not shown: they would tell the sender you opened this message.',
     'mail.showImages': 'Show pictures',
     'mail.chooseFirst': 'Tick the messages first.',
+    'mail.changed': 'This folder changed; it is shown again when nothing is ticked.',
     'mail.markRead': 'Mark read',
     'mail.markUnread': 'Mark unread',
     'mail.flag': 'Flag',
@@ -2726,6 +2763,7 @@ const I18N = {
     'mail.imagesBlocked': '未显示来自互联网的图片：加载它们会让发件人知道您打开了这封邮件。',
     'mail.showImages': '显示图片',
     'mail.chooseFirst': '请先勾选邮件。',
+    'mail.changed': '此文件夹有变化；取消勾选后会重新显示。',
     'mail.markRead': '标为已读',
     'mail.markUnread': '标为未读',
     'mail.flag': '加星标',
