@@ -56,10 +56,17 @@ def error_text(b):
 
 def sign_in(b, address, password):
     b.get(BASE + "#/sign-in")
-    form = b.find('input[name="address"]')
-    form.type(address)
-    b.find('input[name="password"]').type(password)
-    b.find('[data-test="sign-in"]').click()
+    # The page may draw the form again while it starts: fill it until both
+    # fields hold what was typed, then send it.
+    for _ in range(5):
+        b.fill('input[name="address"]', address)
+        b.fill('input[name="password"]', password)
+        held = b.run("const f = n => (document.querySelector(`input[name=${n}]`) || {}).value;"
+                     "return [f('address'), f('password')]")
+        if held == [address, password]:
+            break
+        time.sleep(0.2)
+    b.press('[data-test="sign-in"]')
 
 
 def go(b, name):

@@ -138,6 +138,26 @@ class Browser:
         """The first element matching CSS, waiting for it to appear."""
         return self.wait(css, lambda: (self.find_all(css) or [None])[0], timeout)
 
+    def again(self, what, action, tries=5):
+        """ACTION (given a fresh lookup) until it does not meet an element
+        the page replaced meanwhile (a page that redraws itself)."""
+        for n in range(tries):
+            try:
+                return action()
+            except WebDriverError as e:
+                if "stale element" not in str(e) or n == tries - 1:
+                    raise
+                time.sleep(0.2)
+        raise WebDriverError(f"{what}: the page kept changing")
+
+    def fill(self, css, text):
+        """Types TEXT into the field CSS names, as found now."""
+        return self.again(css, lambda: self.find(css).type(text))
+
+    def press(self, css):
+        """Clicks what CSS names, as found now."""
+        return self.again(css, lambda: self.find(css).click())
+
     def page(self, name, timeout=20):
         """Waits until the console's page NAME has loaded its data."""
         return self.find(f'main[data-page="{name}"][data-ready="1"]', timeout)
@@ -155,6 +175,9 @@ class Element:
         self.b, self.id = browser, id
 
     def click(self):
+        # Into the middle of the window first: a sticky header must not sit
+        # over the element when the click lands.
+        self.b.run("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", {ELEMENT: self.id})
         self.b.cmd("POST", f"/element/{self.id}/click", {})
         return self
 
