@@ -204,6 +204,7 @@ impl HttpServer {
             .route("/api/v1/aliases/{alias}", delete(admin_api::del_alias))
             .route("/", get(web::index))
             .route("/index.html", get(web::index))
+            .route("/mail", get(web::index))
             .route("/assets/app.js", get(web::script))
             .route("/assets/app.css", get(web::style))
             .route("/api/v1/mail/folders", get(webmail_api::folders))

@@ -583,7 +583,9 @@ async function signOut(ev) {
 }
 
 function parseHash() {
-  const raw = String(location.hash || '').replace(/^#\/?/, '');
+  // The webmail's own address (/mail) opens on the Mail page.
+  const start = location.pathname === '/mail' && !location.hash ? 'mail' : '';
+  const raw = String(location.hash || '').replace(/^#\/?/, '') || start;
   const cut = raw.indexOf('?');
   const path = cut < 0 ? raw : raw.slice(0, cut);
   const query = cut < 0 ? '' : raw.slice(cut + 1);
