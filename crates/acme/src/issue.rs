@@ -182,30 +182,4 @@ fn alpn_certificate(name: &str, digest: &[u8]) -> Result<(String, String), Strin
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Writes a file only its owner reads (0600), whole or not at all.
-pub fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|err| format!("cannot write {}: {err}", tmp.display()))?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(|err| format!("cannot write {}: {err}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
-    // The rename itself on disk, before anyone is told it is done.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|err| format!("{}: {err}", dir.display()))?;
-    }
-    Ok(())
-}
+pub use caravel_net::tls::write_private;

@@ -31,14 +31,7 @@ pub fn clean(html: &str, allow_remote: bool, cid_url: Option<&str>) -> Cleaned {
         .attribute_filter(move |element, attribute, value| {
             if element == "img" && attribute == "src" {
                 if let Some(cid) = value.strip_prefix("cid:") {
-                    let encoded: String = cid
-                        .bytes()
-                        .map(|b| match b {
-                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-                            _ => format!("%{b:02X}"),
-                        })
-                        .collect();
-                    return cid_url.as_ref().map(|u| format!("{u}{encoded}").into());
+                    return cid_url.as_ref().map(|u| format!("{u}{}", percent(cid)).into());
                 }
                 if !allow_remote {
                     seen.store(true, Ordering::Relaxed);
@@ -53,6 +46,17 @@ pub fn clean(html: &str, allow_remote: bool, cid_url: Option<&str>) -> Cleaned {
         .clean(html)
         .to_string();
     Cleaned { html: cleaned, remote_blocked: blocked.load(Ordering::Relaxed) }
+}
+
+/// A URL component: unreserved characters as they are, every other byte
+/// %XX (RFC 3986 §2.3).
+pub fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -132,19 +132,27 @@ async fn raw(st: &State, cur: &Current, folder_name: &str, uid: u32) -> Result<(
     Ok((mailbox, bytes))
 }
 
+fn parse(bytes: &[u8]) -> Result<mail_parser::Message<'_>, ApiError> {
+    MessageParser::default().parse(bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))
+}
+
+/// The message's HTML made safe; its cid: images point at `/mail/inline`.
+fn safe_html(m: &mail_parser::Message<'_>, q: &One) -> Option<crate::safe_html::Cleaned> {
+    let base = format!("/api/v1/mail/inline?folder={}&uid={}&cid=", crate::safe_html::percent(&q.folder), q.uid);
+    m.body_html(0).map(|h| crate::safe_html::clean(&h, q.remote, Some(&base)))
+}
+
 /// One message, decoded: its header fields, its text, its HTML made safe
 /// (remote images held back unless `remote`), and its attachments.
 pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> ApiResult {
     let (mailbox, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
-    let parsed =
-        MessageParser::default().parse(&bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))?;
+    let parsed = parse(&bytes)?;
     let addresses = |list: Option<&mail_parser::Address>| -> Vec<Value> {
         list.map(|a| a.iter().map(|x| json!({ "name": x.name(), "address": x.address() })).collect())
             .unwrap_or_default()
     };
     let text = parsed.body_text(0).map(|t| t.into_owned());
-    let cid_base = format!("/api/v1/mail/inline?folder={}&uid={}&cid=", percent(&q.folder), q.uid);
-    let html = parsed.body_html(0).map(|h| crate::safe_html::clean(&h, q.remote, Some(&cid_base)));
+    let html = safe_html(&parsed, &q);
     let attachments: Vec<Value> = listed(&parsed)
         .into_iter()
         .enumerate()
@@ -196,13 +204,8 @@ fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::Mess
 /// allowed them, remote ones), sandboxed, framed only by this site.
 pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
-    let parsed =
-        MessageParser::default().parse(&bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))?;
-    let cid_base = format!("/api/v1/mail/inline?folder={}&uid={}&cid=", percent(&q.folder), q.uid);
-    let body = match parsed.body_html(0) {
-        Some(h) => crate::safe_html::clean(&h, q.remote, Some(&cid_base)).html,
-        None => String::new(),
-    };
+    let parsed = parse(&bytes)?;
+    let body = safe_html(&parsed, &q).map(|h| h.html).unwrap_or_default();
     let images = if q.remote { "'self' data: https: http:" } else { "'self' data:" };
     let policy = format!(
         "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; \
@@ -222,15 +225,6 @@ pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> R
         .into_response())
 }
 
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[derive(Deserialize)]
 pub struct Part {
     folder: String,
@@ -248,7 +242,7 @@ fn download(name: &str, bytes: Vec<u8>, image: Option<&str>) -> Response {
     let disposition = format!(
         "{}; filename=\"{ascii}\"; filename*=UTF-8''{}",
         if inline_image { "inline" } else { "attachment" },
-        percent(name)
+        crate::safe_html::percent(name)
     );
     let ctype = image.unwrap_or("application/octet-stream");
     (
@@ -265,8 +259,7 @@ fn download(name: &str, bytes: Vec<u8>, image: Option<&str>) -> Response {
 /// An attachment's bytes, by its index among the message's attachments.
 pub async fn attachment(AxState(st): St, Full(cur): Full, Query(q): Query<Part>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
-    let parsed =
-        MessageParser::default().parse(&bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))?;
+    let parsed = parse(&bytes)?;
     let index = q.index.ok_or_else(|| ApiError::bad_request("Give the attachment's index."))?;
     let part =
         listed(&parsed).into_iter().nth(index).ok_or_else(|| ApiError::not_found(format!("no attachment {index}")))?;
@@ -276,8 +269,7 @@ pub async fn attachment(AxState(st): St, Full(cur): Full, Query(q): Query<Part>)
 /// An image the HTML refers to by `cid:`; only images are served this way.
 pub async fn inline(AxState(st): St, Full(cur): Full, Query(q): Query<Part>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
-    let parsed =
-        MessageParser::default().parse(&bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))?;
+    let parsed = parse(&bytes)?;
     let cid = q.cid.as_deref().unwrap_or_default().trim_matches(['<', '>']);
     let part = parsed
         .parts

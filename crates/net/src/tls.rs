@@ -371,14 +371,7 @@ pub fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(), String> {
     if cert_path.exists() && dir.join("key.pem").exists() {
         return Ok(());
     }
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
+    // (write_private makes the directory, 0700.)
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let fail = |e: rcgen::Error| format!("cannot generate a certificate: {e}");
     let mut params = rcgen::CertificateParams::new(names).map_err(fail)?;
@@ -391,8 +384,17 @@ pub fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Writes a file only its owner reads (0600), whole or not at all: a temp
+/// file, fsync, rename, fsync of the directory (made 0700 when missing).
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let tmp = path.with_extension("tmp");
     // A file left by an earlier run would keep its mode: start anew.
     let _ = fs::remove_file(&tmp);
@@ -403,7 +405,12 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
         .open(&tmp)
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // The rename itself on disk, before anyone is told it is done.
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
