@@ -33,6 +33,7 @@ fn server() -> &'static Arc<HttpServer> {
             listeners: Vec::new(),
             ops: None,
             acme: None,
+            submission: None,
         }))
     })
 }

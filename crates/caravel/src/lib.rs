@@ -20,3 +20,4 @@ pub mod spam_commands;
 pub mod testing;
 pub mod trace;
 pub mod web_client;
+pub mod web_submit;

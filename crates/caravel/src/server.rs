@@ -115,16 +115,13 @@ impl Server {
             .then(|| Box::new(crate::antivirus::stage(&config, engine.clone(), store.clone())) as Box<_>);
         let (mx, submission, submissions) =
             caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp);
+        let smtp_backend =
+            Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname, clock.clone()));
         let smtp = Arc::new(caravel_smtp::SmtpServer {
             mx,
             submission,
             submissions,
-            backend: Arc::new(caravel_smtp::StoreBackend::new(
-                store.clone(),
-                auth.clone(),
-                &config.hostname,
-                clock.clone(),
-            )),
+            backend: smtp_backend.clone(),
             pipeline: Arc::new(
                 Pipeline::with_thresholds(
                     [
@@ -201,6 +198,11 @@ impl Server {
             troubleshoot: Some(troubleshooter.clone()),
             ops: Some(troubleshooter),
             acme: Some(certificates.challenges.clone()),
+            submission: Some(Arc::new(crate::web_submit::WebSubmission {
+                config: smtp.submission.clone(),
+                backend: smtp_backend,
+                pipeline: smtp.pipeline.clone(),
+            })),
             sms: crate::sms::Webhook::from_config(&config.sms).map(|w| Arc::new(w) as Arc<dyn caravel_http::SmsSender>),
             listeners: listeners.iter().map(|l| l.addr).collect(),
         }));

@@ -48,3 +48,35 @@ async fn search_move_and_spam_from_the_page() {
     env.push(("SCREENSHOTS".into(), shots.display().to_string()));
     common::python_scenario(SCENARIOS, "act_in_the_browser", &t, env).await;
 }
+
+const WRITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/webmail_write_scenarios.py");
+
+/// A reply written in the webmail goes through the submission path: the
+/// signature, the attachment and the threading fields reach the local
+/// recipient over IMAP, the Sent copy keeps the Bcc, the outside
+/// recipients are queued; drafts replace each other; refusals in words.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_written_in_the_webmail_is_sent_threaded_with_the_signature() {
+    let t = TestServer::start().await;
+    common::python_scenario(WRITE, "writing", &t, common::admin_env(&t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_report_says_each_recipients_fate_in_plain_words() {
+    let t = TestServer::start().await;
+    common::python_scenario(WRITE, "bounce", &t, common::admin_env(&t)).await;
+}
+
+/// In headless Chromium: reply to a buyer's message with Cc from the
+/// address suggestions, the signature previewed, a file attached; the
+/// local recipient gets it threaded with the signature over IMAP, the
+/// original is answered, a draft autosaves and reopens, a refusal shows in
+/// words, and the bounce from outside reads in plain words.
+#[tokio::test(flavor = "multi_thread")]
+async fn write_in_the_browser_reply_with_signature_attachment_drafts_and_refusal() {
+    let t = TestServer::start().await;
+    let mut env = common::admin_env(&t);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    common::python_scenario(SCENARIOS, "write_in_the_browser", &t, env).await;
+}

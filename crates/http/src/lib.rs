@@ -7,6 +7,7 @@ mod admin_api;
 mod api;
 pub mod api_error;
 mod autoconfig;
+mod compose_message;
 mod console_api;
 mod cookie;
 mod email_code;
@@ -14,6 +15,7 @@ mod metrics;
 mod safe_html;
 mod web;
 mod webmail_api;
+mod webmail_compose;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -63,6 +65,52 @@ pub struct State {
     pub ops: Option<Arc<dyn Operations>>,
     /// The ACME HTTP-01 answers being validated.
     pub acme: Option<Arc<caravel_net::tls::AcmeChallenges>>,
+    /// Sending from the webmail (the binary provides the SMTP submission
+    /// path); None: the webmail reads only.
+    pub submission: Option<Arc<dyn Submission>>,
+}
+
+/// A message the webmail sends, through the same submission as port 587:
+/// the sender check, the recipients' lookup and limits, the outbound
+/// filter, the signature, DKIM and the queue.
+#[async_trait]
+pub trait Submission: Send + Sync {
+    /// The largest message the server accepts (`[limits] max_message_size`).
+    fn max_message_size(&self) -> u64;
+    /// Submits `message` as `user`, from the browser at `peer`.
+    async fn submit(
+        &self,
+        user: caravel_auth::SignedIn,
+        peer: IpAddr,
+        envelope: Envelope,
+        message: Vec<u8>,
+    ) -> Result<Submitted, SubmitRefused>;
+}
+
+/// MAIL FROM and RCPT TO.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub from: String,
+    pub recipients: Vec<String>,
+}
+
+/// An accepted submission.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The queue id the SMTP reply named.
+    pub queue_id: String,
+    /// The message as it left (Date, Message-ID, the signature in it),
+    /// without the trace fields: the copy for Sent.
+    pub message: Vec<u8>,
+}
+
+/// A refused submission: the SMTP reply, and the recipient it was about.
+#[derive(Debug, Clone)]
+pub struct SubmitRefused {
+    pub code: u16,
+    /// The reply's text, its enhanced code first (`5.1.1 ...`).
+    pub text: String,
+    pub recipient: Option<String>,
 }
 
 /// The server operations behind the console that need more than the store:
@@ -222,6 +270,17 @@ impl HttpServer {
             .route("/api/v1/mail/folders/delete", post(webmail_api::delete_folder))
             .route("/api/v1/mail/attachment", get(webmail_api::attachment))
             .route("/api/v1/mail/inline", get(webmail_api::inline))
+            .route("/api/v1/mail/compose", get(webmail_compose::compose_info))
+            .route("/api/v1/mail/contacts", get(webmail_compose::contacts))
+            .route("/api/v1/mail/signature", post(webmail_compose::signature))
+            // Streamed to disk under the largest message's limit, not held.
+            .route("/api/v1/mail/upload", post(webmail_compose::upload).layer(DefaultBodyLimit::disable()))
+            // A message being written: its text and HTML, up to a whole message.
+            .route(
+                "/api/v1/mail/draft",
+                post(webmail_compose::save_draft).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
+            )
+            .route("/api/v1/mail/send", post(webmail_compose::send).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)))
             .route("/api/v1/setup", get(console_api::setup))
             .route("/api/v1/users/{address}/phone", put(console_api::set_phone))
             .route("/api/v1/users/{address}/signatures", get(console_api::signatures))

@@ -28,7 +28,7 @@ type ApiResult = Result<Json<Value>, ApiError>;
 /// The most messages one page lists.
 const MAX_PAGE: usize = 200;
 
-async fn folder(st: &State, cur: &Current, name: &str) -> Result<Mailbox, ApiError> {
+pub(crate) async fn folder(st: &State, cur: &Current, name: &str) -> Result<Mailbox, ApiError> {
     let boxes = st.store.mailboxes(cur.user.id).await?;
     boxes.into_iter().find(|b| b.name == name).ok_or_else(|| ApiError::not_found(format!("no folder {name}")))
 }
@@ -72,7 +72,7 @@ fn decoded(field: &str, raw: &str) -> String {
     value.unwrap_or_else(|| raw.to_string())
 }
 
-fn person(a: &caravel_store::mime::EnvelopeAddress) -> Value {
+pub(crate) fn person(a: &caravel_store::mime::EnvelopeAddress) -> Value {
     let address = match (&a.mailbox, &a.host) {
         (Some(m), Some(h)) => format!("{m}@{h}"),
         (Some(m), None) => m.clone(),
@@ -125,14 +125,19 @@ pub struct One {
     remote: bool,
 }
 
-async fn raw(st: &State, cur: &Current, folder_name: &str, uid: u32) -> Result<(Mailbox, Vec<u8>), ApiError> {
+pub(crate) async fn raw(
+    st: &State,
+    cur: &Current,
+    folder_name: &str,
+    uid: u32,
+) -> Result<(Mailbox, Vec<u8>), ApiError> {
     let mailbox = folder(st, cur, folder_name).await?;
     let mut found = st.store.read_messages(mailbox.id, &[uid]).await?;
     let (_, bytes) = found.pop().ok_or_else(|| ApiError::not_found(format!("no message {uid} in {folder_name}")))?;
     Ok((mailbox, bytes))
 }
 
-fn parse(bytes: &[u8]) -> Result<mail_parser::Message<'_>, ApiError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<mail_parser::Message<'_>, ApiError> {
     MessageParser::default().parse(bytes).ok_or_else(|| ApiError::bad_request("This message cannot be read."))
 }
 
@@ -179,6 +184,9 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
         "cc": addresses(parsed.cc()),
         "date": parsed.date().map(|d| d.to_timestamp()).or(arrived),
         "message_id": parsed.message_id(),
+        "reply_to": addresses(parsed.reply_to()),
+        "references": parsed.references().as_text_list().map(|ids| ids.iter().map(|id| format!("<{id}>")).collect::<Vec<_>>().join(" ")),
+        "bounce": bounce(&parsed),
         "text": text,
         "html": html.as_ref().map(|h| h.html.clone()),
         "remote_images_blocked": html.is_some_and(|h| h.remote_blocked),
@@ -186,9 +194,51 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
     })))
 }
 
+/// A delivery report's recipients (RFC 3464 §2.3), each with what
+/// happened in plain words: the reader of a bounce learns why at a glance.
+fn bounce(m: &mail_parser::Message<'_>) -> Option<Value> {
+    use caravel_delivery::dsn::{explain, Action};
+    let part = m.parts.iter().find(|p| {
+        p.content_type().is_some_and(|c| {
+            c.ctype().eq_ignore_ascii_case("message")
+                && c.subtype().is_some_and(|s| {
+                    s.eq_ignore_ascii_case("delivery-status") || s.eq_ignore_ascii_case("global-delivery-status")
+                })
+        })
+    })?;
+    let text = String::from_utf8_lossy(part.contents()).replace("\r\n", "\n");
+    let mut recipients = Vec::new();
+    // The first block is about the message; each further one a recipient.
+    for block in text.split("\n\n").skip(1) {
+        let field = |name: &str| {
+            block.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let Some(recipient) = field("Final-Recipient").or_else(|| field("Original-Recipient")) else { continue };
+        let address = recipient.split_once(';').map_or(recipient.as_str(), |(_, a)| a.trim()).to_string();
+        let action = match field("Action").unwrap_or_default().to_ascii_lowercase().as_str() {
+            "delayed" => Action::Delayed,
+            "delivered" => Action::Delivered,
+            "relayed" | "expanded" => Action::Relayed,
+            _ => Action::Failed,
+        };
+        let status = field("Status").unwrap_or_default();
+        recipients.push(json!({
+            "address": address,
+            "status": status,
+            "failed": action == Action::Failed,
+            "explanation": explain(&status, action),
+            "diagnostic": field("Diagnostic-Code"),
+        }));
+    }
+    Some(json!({ "recipients": recipients }))
+}
+
 /// The attachments a reader sees: not the images the HTML shows in place
 /// (a Content-ID and no `attachment` disposition).
-fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::MessagePart<'a>> {
+pub(crate) fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::MessagePart<'a>> {
     parsed
         .attachments()
         .filter(|p| {
@@ -334,7 +384,7 @@ pub struct Move {
     to: String,
 }
 
-async fn special(st: &State, cur: &Current, use_: caravel_store::SpecialUse) -> Result<Mailbox, ApiError> {
+pub(crate) async fn special(st: &State, cur: &Current, use_: caravel_store::SpecialUse) -> Result<Mailbox, ApiError> {
     let boxes = st.store.mailboxes(cur.user.id).await?;
     boxes
         .into_iter()

@@ -598,6 +598,8 @@ function route() {
   if (!state.signedIn && !PUBLIC.has(path)) return go('#/sign-in');
   if (path.startsWith('admin/') && !isManager()) return go('#/home');
   if (path !== 'mail') stopListening();
+  // A message being written is kept as a draft when the page changes.
+  if (state.ps.compose) leaveComposer(state.ps.compose);
   state.route = path;
   state.params = params;
   state.ps = {};
@@ -996,11 +998,25 @@ function personLabel(p) {
  * HTML in a sandboxed frame the server renders (nothing runs; remote
  * images only when the reader allows them). */
 async function renderMail(view, params) {
+  // A message being written takes the page (and keeps it through a
+  // language switch); live updates would only redraw what is hidden.
+  if (state.ps.compose) {
+    stopListening();
+    renderComposer(view, state.ps.compose);
+    return;
+  }
   const folderName = params.folder || 'INBOX';
   const offset = Math.max(0, Number(params.offset || 0));
   const query = params.q || '';
   const folders = (await api('GET', '/api/v1/mail/folders')) || [];
   const current = folders.find((f) => f.name === folderName) || { name: folderName };
+  // A draft opens in the composer, to be written on.
+  if (params.uid && current.special_use === 'drafts') {
+    stopListening();
+    await openComposer({ kind: 'draft', folder: folderName, uid: Number(params.uid), back: folderName }, true);
+    renderComposer(view, state.ps.compose);
+    return;
+  }
   const page = query
     ? await api('GET', '/api/v1/mail/search?folder=' + enc(folderName) + '&q=' + enc(query))
     : await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE);
@@ -1081,7 +1097,9 @@ async function renderMail(view, params) {
   const reader = params.uid ? await mailReader(folderName, params, folders) : h('p', { class: 'hint' }, t('mail.pick'));
   state.mailQuietUntil = Date.now() + 1500;
   listen(folderName, () => (picked.size ? showNotice(t('mail.changed')) : renderView()));
-  view.append(pageHead(t('title.mail'), null),
+  const write = actionButton(t('compose.write'), 'compose',
+    () => openComposer({ kind: 'new', back: folderName }), { id: 'compose', class: 'primary' });
+  view.append(pageHead(t('title.mail'), null, write),
     h('div', { class: 'mail' },
       card(t('mail.folders'), folderList, folderForm),
       card(folderLabel(current), search, toolbar, list, pager, folderActions),
@@ -1153,7 +1171,15 @@ async function mailReader(folderName, params, folders) {
     : h('pre', { class: 'mail-text', 'data-test': 'message-text' }, m.text || '');
   const one = [Number(params.uid)];
   const after = () => go(mailHref(folderName, { offset: params.offset || 0 }));
+  // Answering and passing on: each opens the composer with this message.
+  const write = (label, kind) => actionButton(label, kind,
+    () => openComposer({ kind, message: m, folder: folderName, uid: Number(params.uid), back: folderName }),
+    { id: kind, class: 'small' });
   const tools = h('div', { class: 'toolbar', 'data-test': 'message-actions' },
+    write(t('compose.reply'), 'reply'),
+    write(t('compose.replyAll'), 'reply-all'),
+    write(t('compose.forward'), 'forward'),
+    write(t('compose.forwardAttachment'), 'forward-attachment'),
     actionButton(t('mail.markUnread'), 'message-unread', async () => {
       await api('POST', '/api/v1/mail/flags', { folder: folderName, uids: one, seen: false });
       after();
@@ -1166,7 +1192,992 @@ async function mailReader(folderName, params, folders) {
       await api('POST', '/api/v1/mail/delete', { folder: folderName, uids: one });
       after();
     }, { class: 'small danger' }));
-  return h('article', { 'data-test': 'message' }, h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), tools, head, attachments, images, body);
+  return h('article', { 'data-test': 'message' }, bounceNotice(m.bounce),
+    h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), tools, head, attachments, images, body);
+}
+
+/* A delivery report, said plainly above the report itself: each
+ * recipient and the server's explanation of what happened. A report with
+ * no failure in it (delayed, delivered) is not called a failure. */
+function bounceNotice(bounce) {
+  if (!bounce) return null;
+  const list = Array.isArray(bounce.recipients) ? bounce.recipients : [];
+  const failed = !list.length || list.some((r) => r.failed !== false);
+  return h('div', { class: failed ? 'bounce' : 'bounce bounce-info', role: 'note', 'data-test': 'bounce' },
+    h('p', {}, h('strong', {}, t(failed ? 'mail.bounce' : 'mail.report'))),
+    list.length ? [
+      h('p', {}, t('mail.bounceLead')),
+      h('ul', {}, list.map((r) => h('li', { 'data-address': r.address || '', 'data-failed': String(r.failed !== false) },
+        h('span', { class: 'bounce-address' }, r.address || '—'), ': ',
+        r.explanation || r.status || ''))),
+    ] : null);
+}
+
+// ---------------------------------------------------------------- mail (writing)
+
+const DRAFT_WAIT = 3000;     // a draft is saved this long after the last change
+const LOOKUP_WAIT = 200;     // address suggestions after this long without typing
+const SIGNATURE_WAIT = 500;  // the signature preview follows the header fields
+const PLAIN_KEY = 'caravel.plain';
+const SEPARATOR = /[,;，；]/;
+
+/* The composer is one object in the Mail page's state (state.ps.compose):
+ * the header fields as typed, the body's two editors (kept as elements
+ * across redraws, so a language switch loses nothing), the attachments,
+ * what it answers or forwards, and the draft it last saved. Every change
+ * goes through composeChanged(): the draft is saved a moment later and the
+ * signature preview follows the sender, recipients and subject.
+ *
+ * The server builds the message (/api/v1/mail/draft and /send); the page
+ * only sends what was typed. The editor holds the user's own writing and
+ * the quote of a message built from its text with text nodes; a reopened
+ * draft's HTML is rebuilt node by node from a short list (importSafe).
+ * Nothing the server or another sender wrote goes in as HTML. */
+
+/* Opens the composer. opts: {kind: new | reply | reply-all | forward |
+ * forward-attachment | draft, message (the /mail/message answer, for
+ * answers and forwards), folder, uid, back (the folder to return to)}.
+ * With noRender the caller draws the page (a draft opened from the list). */
+async function openComposer(opts, noRender) {
+  const info = (await api('GET', '/api/v1/mail/compose')) || {};
+  if (opts.kind === 'draft') {
+    opts.message = await api('GET', '/api/v1/mail/message?folder=' + enc(opts.folder) + '&uid=' + enc(opts.uid));
+  }
+  state.ps.compose = newComposer(info, opts);
+  if (!noRender) await renderView();
+}
+
+function lower(s) {
+  return String(s || '').trim().toLowerCase();
+}
+
+/* "Name <address>" as a recipient field holds it; a name with commas,
+ * quotes or brackets goes in quotes. */
+function mailboxText(p) {
+  if (!p) return '';
+  const name = String(p.name || '').trim();
+  if (!name || lower(name) === lower(p.address)) return p.address || '';
+  const plain = /^[^",;<>@()[\]\\:.，；]*$/.test(name);
+  return (plain ? name : '"' + name.replace(/["\\]/g, '\\$&') + '"') + ' <' + p.address + '>';
+}
+
+/* A recipient field's text as a list: commas and semicolons (also the
+ * full-width ones a Chinese keyboard types) separate, except inside quotes
+ * or angle brackets. */
+function splitAddresses(text) {
+  const out = [];
+  let cur = '';
+  let quoted = false;
+  let angle = false;
+  let escaped = false;
+  for (const ch of String(text || '')) {
+    if (escaped) {
+      escaped = false;
+    } else if (quoted && ch === '\\') {
+      escaped = true;
+    } else if (ch === '"') {
+      quoted = !quoted;
+    } else if (!quoted && ch === '<') {
+      angle = true;
+    } else if (!quoted && ch === '>') {
+      angle = false;
+    } else if (!quoted && !angle && SEPARATOR.test(ch)) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+/* The bare address in "Name <address>" (or the entry itself). */
+function bareAddress(entry) {
+  const m = /<([^<>]*)>\s*$/.exec(String(entry || ''));
+  return lower(m ? m[1] : entry);
+}
+
+/* People as a recipient field's text, without the account's own
+ * addresses and without repeats (nor those in `skip`, bare addresses). */
+function peopleText(list, own, skip) {
+  const seen = new Set(skip || []);
+  const out = [];
+  for (const p of list || []) {
+    const a = lower(p && p.address);
+    if (!a || own.has(a) || seen.has(a)) continue;
+    seen.add(a);
+    out.push(mailboxText(p));
+  }
+  return out.join(', ');
+}
+
+function replySubject(subject) {
+  const s = String(subject || '');
+  return /^\s*(re|回复|答复)\s*[:：]/i.test(s) ? s : 'Re: ' + s;
+}
+
+function forwardSubject(subject) {
+  const s = String(subject || '');
+  return /^\s*(fwd?|转发)\s*[:：]/i.test(s) ? s : 'Fwd: ' + s;
+}
+
+function prefersPlain() {
+  try { return localStorage.getItem(PLAIN_KEY) === '1'; } catch (e) { return false; }
+}
+
+// ---- the body: blocks of lines, shown as nodes or as text
+
+/* A body is built as blocks, {lines: [...]} paragraphs and {quote: [...]}
+ * quoted lines, and drawn either as editor nodes (text nodes, <br>, <p>,
+ * <blockquote>) or as plain text ("> " before each quoted line). */
+function blocksToNodes(blocks) {
+  return blocks.map((b) => {
+    const lines = b.quote || b.lines;
+    const kids = lines.some((l) => l !== '') ? lines.map((l, i) => [i ? h('br') : null, l]) : h('br');
+    return b.quote ? h('blockquote', { type: 'cite' }, kids) : h('p', {}, kids);
+  });
+}
+
+function blocksToText(blocks) {
+  let out = '';
+  blocks.forEach((b, i) => {
+    const text = b.quote ? b.quote.map((l) => '> ' + l).join('\n') : b.lines.join('\n');
+    out += (i === 0 ? '' : (b.quote ? '\n' : '\n\n')) + text;
+  });
+  return out;
+}
+
+/* Plain text as paragraphs (blank lines) of lines. */
+function textBlocks(text) {
+  return String(text || '').replace(/\r\n?/g, '\n').replace(/\n+$/, '')
+    .split(/\n{2,}/).map((p) => ({ lines: p.split('\n') }));
+}
+
+function textToNodes(text) {
+  return blocksToNodes(textBlocks(text));
+}
+
+/* Elements a restored draft keeps (everything else gives its text only),
+ * and those dropped with their content. */
+const KEEP_TAGS = new Set(['p', 'div', 'br', 'b', 'strong', 'i', 'em', 'u', 's', 'ul', 'ol', 'li', 'blockquote', 'a']);
+const BLOCK_TAGS = new Set(['table', 'tr', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'pre', 'section', 'article', 'header', 'footer', 'center', 'dl', 'dt', 'dd']);
+const DROP_TAGS = new Set(['script', 'style', 'head', 'title', 'template', 'iframe', 'object', 'embed', 'img', 'svg', 'math',
+  'noscript', 'video', 'audio', 'picture', 'source', 'form', 'input', 'button', 'select', 'textarea', 'link', 'meta', 'base']);
+
+/* HTML the server gave (a saved draft) as new, safe editor nodes: parsed
+ * in an inert document (nothing loads or runs there), then copied element
+ * by element from a short list, links only to web and mail addresses, no
+ * attributes else. The HTML itself never reaches the page. */
+function importSafe(html) {
+  const doc = new DOMParser().parseFromString(String(html || ''), 'text/html');
+  const out = document.createDocumentFragment();
+  copySafe(doc.body, out);
+  return out;
+}
+
+function copySafe(from, to) {
+  if (!from) return;
+  for (const n of from.childNodes) {
+    if (n.nodeType === Node.TEXT_NODE) {
+      to.append(document.createTextNode(n.data));
+      continue;
+    }
+    if (n.nodeType !== Node.ELEMENT_NODE) continue;
+    const tag = n.tagName.toLowerCase();
+    if (DROP_TAGS.has(tag)) continue;
+    let el;
+    if (tag === 'a') {
+      const href = String(n.getAttribute('href') || '').trim();
+      el = /^(https?:\/\/|mailto:)/i.test(href) ? h('a', { href }) : h('span');
+    } else if (KEEP_TAGS.has(tag)) {
+      el = document.createElement(tag);
+    } else if (BLOCK_TAGS.has(tag) || tag === 'td' || tag === 'th') {
+      el = document.createElement('div');
+    } else {
+      copySafe(n, to); // an unknown or inline element: its content only
+      continue;
+    }
+    copySafe(n, el);
+    to.append(el);
+  }
+}
+
+/* The text of a message to quote: its text part, or the words of its
+ * HTML when it has none. */
+function messageText(m) {
+  if (m.text && String(m.text).trim()) return String(m.text);
+  if (!m.html) return '';
+  const box = h('div', { class: 'offscreen', 'aria-hidden': 'true' }, importSafe(m.html));
+  document.body.append(box);
+  const text = box.innerText;
+  box.remove();
+  return text;
+}
+
+/* The editor's text as the message's text part: what the reader sees,
+ * with "> " before each line of a quote. Read from a copy laid out off
+ * screen, so innerText knows where lines end. */
+function editorText(editor) {
+  const outermost = (q) => !(q.parentElement && q.parentElement.closest('blockquote'));
+  const quoted = [...editor.querySelectorAll('blockquote')].filter(outermost).map((q) => q.innerText);
+  const copy = h('div', { class: 'offscreen', 'aria-hidden': 'true' }, [...editor.childNodes].map((n) => n.cloneNode(true)));
+  [...copy.querySelectorAll('blockquote')].filter(outermost).forEach((q, i) => {
+    const lines = String(quoted[i] || '').replace(/\n+$/, '').split('\n');
+    q.replaceWith(h('div', {}, lines.map((l, j) => [j ? h('br') : null, '> ' + l])));
+  });
+  document.body.append(copy);
+  const text = copy.innerText;
+  copy.remove();
+  return text.replace(/\u00a0/g, ' ').replace(/\s+$/, '');
+}
+
+// ---- the composer's model
+
+function newComposer(info, o) {
+  const ids = Array.isArray(info.identities) ? info.identities : [];
+  const own = new Set(ids.map((i) => lower(i.address)).concat([lower(state.address)]));
+  const m = o.message || null;
+  const c = {
+    info, own, kind: o.kind, back: o.back || 'INBOX',
+    from: ids.length ? ids[0].address : state.address,
+    to: '', cc: '', bcc: '', subject: '',
+    showCc: false, showBcc: false,
+    plain: prefersPlain(),
+    files: [],          // {name, size, type, upload | ref, fixed, pending, xhr, progress}
+    reply_to: null, forward: null, draft_uid: null,
+    error: '',          // the last refusal, shown in the composer
+    status: null,       // the draft line: {key, vars, bad}
+    signature: '',      // the text the server adds when sending
+    version: 0,         // changes made ...
+    savedVersion: 0,    // ... and the last one saved as a draft
+    timers: {}, saving: null, sending: false, closed: false, left: false, sigSeq: 0, focused: false,
+    ui: {},             // this drawing's elements
+  };
+  c.editor = h('div', { class: 'editor', contenteditable: 'true', role: 'textbox', 'aria-multiline': 'true', spellcheck: 'true', 'data-test': 'editor' });
+  c.area = textarea('body', { class: 'plain-body', rows: '14', 'data-test': 'body' });
+  c.editor.addEventListener('input', () => composeChanged(c, 'body'));
+  c.area.addEventListener('input', () => composeChanged(c, 'body'));
+  c.editor.addEventListener('paste', (ev) => {
+    // Pictures and files pasted in become attachments.
+    const files = ev.clipboardData && ev.clipboardData.files;
+    if (files && files.length) {
+      ev.preventDefault();
+      for (const f of files) uploadFile(c, f);
+    }
+  });
+  let blocks = [];
+  if (m && o.kind !== 'draft') {
+    // Answer from the address the message came to, when it is one's own.
+    const to = [...(m.to || []), ...(m.cc || [])].find((p) => own.has(lower(p.address)));
+    const id = to && ids.find((i) => lower(i.address) === lower(to.address));
+    if (id) c.from = id.address;
+  }
+  if (o.kind === 'reply' || o.kind === 'reply-all') {
+    let targets = (m.reply_to && m.reply_to.length) ? m.reply_to : (m.from || []);
+    // Answering one's own message (from Sent) goes to its recipients.
+    if (targets.length && targets.every((p) => own.has(lower(p.address)))) targets = m.to || [];
+    c.to = peopleText(targets, own);
+    if (o.kind === 'reply-all') {
+      c.cc = peopleText([...(m.to || []), ...(m.cc || [])], own, splitAddresses(c.to).map(bareAddress));
+    }
+    c.subject = replySubject(m.subject);
+    c.reply_to = { folder: o.folder, uid: o.uid };
+    const who = m.from && m.from.length ? personLabel(m.from[0]) : '—';
+    const lines = messageText(m).replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n');
+    blocks = [{ lines: [''] }, { lines: [t('compose.wrote', { date: fmtTime(m.date), who })] }, { quote: lines }];
+  } else if (o.kind === 'forward') {
+    c.subject = forwardSubject(m.subject);
+    c.forward = { folder: o.folder, uid: o.uid, as_attachment: false };
+    const people = (list) => (list || []).map(personLabel).join(', ');
+    const head = [t('compose.fwdHead'),
+      t('mail.from') + ': ' + people(m.from),
+      t('mail.date') + ': ' + fmtTime(m.date),
+      t('mail.subject') + ': ' + (m.subject || ''),
+      t('mail.to') + ': ' + people(m.to)];
+    if (m.cc && m.cc.length) head.push(t('mail.cc') + ': ' + people(m.cc));
+    blocks = [{ lines: [''] }, { lines: head }].concat(textBlocks(messageText(m)));
+    c.files = (m.attachments || []).map((a) => ({
+      name: a.name, size: a.size, type: a.type, ref: { folder: o.folder, uid: o.uid, index: a.index },
+    }));
+  } else if (o.kind === 'forward-attachment') {
+    c.subject = forwardSubject(m.subject);
+    c.forward = { folder: o.folder, uid: o.uid, as_attachment: true };
+    c.files = [{ name: (m.subject || t('mail.noSubject')) + '.eml', type: 'message/rfc822', fixed: true }];
+  } else if (o.kind === 'draft') {
+    const sender = m.from && m.from[0];
+    const id = sender && ids.find((i) => lower(i.address) === lower(sender.address));
+    if (id) c.from = id.address;
+    const all = new Set();
+    c.to = peopleText(m.to, all);
+    c.cc = peopleText(m.cc, all);
+    c.bcc = peopleText(m.bcc, all);
+    c.subject = m.subject || '';
+    c.draft_uid = o.uid;
+    c.files = (m.attachments || []).map((a) => ({
+      name: a.name, size: a.size, type: a.type, ref: { folder: o.folder, uid: o.uid, index: a.index },
+    }));
+    // Written as rich text, it comes back so; else as plain text.
+    c.plain = m.html === null || m.html === undefined;
+    if (c.plain) c.area.value = m.text || '';
+    else setKids(c.editor, importSafe(m.html));
+  }
+  c.showCc = !!c.cc;
+  c.showBcc = !!c.bcc;
+  if (o.kind !== 'draft') {
+    if (c.plain) c.area.value = blocksToText(blocks);
+    else setKids(c.editor, blocksToNodes(blocks));
+  }
+  refreshSignature(c, 0);
+  return c;
+}
+
+/* Every change: the draft is saved DRAFT_WAIT after the last one; the
+ * signature preview follows the header fields. */
+function composeChanged(c, what) {
+  if (c.closed || c.left) return;
+  c.version++;
+  clearTimeout(c.timers.draft);
+  c.timers.draft = setTimeout(() => { saveDraft(c, false).catch(() => {}); }, DRAFT_WAIT);
+  if (what !== 'body' && what !== 'files') refreshSignature(c, SIGNATURE_WAIT);
+}
+
+function stopComposerTimers(c) {
+  for (const k of Object.keys(c.timers)) clearTimeout(c.timers[k]);
+}
+
+/* The page is changing under the composer: what was not saved yet is
+ * saved now (the body is read while the editor is still on the page). */
+function leaveComposer(c) {
+  stopComposerTimers(c);
+  if (!c.closed && !c.sending && c.version !== c.savedVersion) saveDraft(c, false).catch(() => {});
+  c.left = true;
+}
+
+/* The body as sent: in rich mode the editor's HTML (the user's own; the
+ * server cleans it) and its text, in plain mode the text alone. */
+function composeBody(c) {
+  if (c.plain) return { text: c.area.value, html: null };
+  return { text: editorText(c.editor), html: c.editor.innerHTML };
+}
+
+/* The draft as /mail/draft and /mail/send take it, and the attachments
+ * in the order sent. */
+function draftBody(c, body) {
+  const items = c.files.filter((f) => !f.pending && !f.fixed && (f.upload || f.ref));
+  return {
+    items,
+    body: {
+      from: c.from,
+      to: splitAddresses(c.to),
+      cc: splitAddresses(c.cc),
+      bcc: splitAddresses(c.bcc),
+      subject: c.subject,
+      text: body.text,
+      html: body.html,
+      attachments: items.map((f) => (f.upload ? { upload: f.upload } : f.ref)),
+      reply_to: c.reply_to,
+      forward: c.forward,
+      draft_uid: c.draft_uid,
+    },
+  };
+}
+
+function clockNow() {
+  return new Date().toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' });
+}
+
+/* Saves the draft (now: manual; else only when something changed since
+ * the last save). Saves run one after another, each replacing the last. */
+function saveDraft(c, manual) {
+  clearTimeout(c.timers.draft);
+  const version = c.version;
+  const body = composeBody(c);
+  const run = async () => {
+    if (c.closed || (!manual && version === c.savedVersion)) return;
+    const { body: draft, items } = draftBody(c, body);
+    setDraftStatus(c, 'compose.saving');
+    try {
+      const r = await api('POST', '/api/v1/mail/draft', draft);
+      const folder = (r && r.folder) || c.info.drafts || 'Drafts';
+      const old = c.draft_uid;
+      c.draft_uid = r && r.uid !== undefined ? r.uid : c.draft_uid;
+      // Attachments taken from the draft now replaced are in the new one:
+      // the files in the order sent, then the whole messages (message/rfc822,
+      // which the server puts last).
+      const whole = (f) => !!f.ref && /^message\/rfc822$/i.test(f.type || '');
+      items.filter((f) => !whole(f)).concat(items.filter(whole)).forEach((f, i) => {
+        if (f.ref && old !== null && f.ref.folder === folder && f.ref.uid === old) f.ref = { folder, uid: c.draft_uid, index: i };
+      });
+      c.savedVersion = Math.max(c.savedVersion, version);
+      setDraftStatus(c, 'compose.savedAt', { time: clockNow() });
+    } catch (e) {
+      setDraftStatus(c, 'compose.notSaved', { error: e.message }, true);
+      if (manual) throw e;
+    }
+  };
+  c.saving = (c.saving || Promise.resolve()).catch(() => {}).then(run);
+  return c.saving;
+}
+
+function setDraftStatus(c, key, vars, bad) {
+  c.status = { key, vars, bad };
+  drawDraftStatus(c);
+}
+
+function drawDraftStatus(c) {
+  const el = c.ui.status;
+  if (!el) return;
+  el.classList.toggle('bad', !!(c.status && c.status.bad));
+  setKids(el, c.status ? t(c.status.key, c.status.vars) : '');
+}
+
+/* The refusal of a send (or of a file), shown at the top of the composer. */
+function setComposeError(c, text) {
+  c.error = text || '';
+  drawComposeError(c);
+  if (c.error && c.ui.error) c.ui.error.scrollIntoView({ block: 'nearest' });
+}
+
+function drawComposeError(c) {
+  if (!c.ui.error) return;
+  setKids(c.ui.error, c.error
+    ? h('div', { role: 'alert', class: 'msg msg-error compose-error', 'data-test': 'compose-error' }, c.error)
+    : null);
+}
+
+/* The signature and footer the server will add, for these header fields
+ * (asked again after changes; a failed ask keeps the last answer). */
+function refreshSignature(c, wait) {
+  clearTimeout(c.timers.sig);
+  c.timers.sig = setTimeout(async () => {
+    if (c.closed || c.left) return;
+    const seq = ++c.sigSeq;
+    let r = null;
+    try {
+      r = await api('POST', '/api/v1/mail/signature', {
+        from: c.from, to: splitAddresses(c.to), cc: splitAddresses(c.cc), bcc: splitAddresses(c.bcc),
+        subject: c.subject, reply: !!c.reply_to,
+      });
+    } catch (e) {
+      return;
+    }
+    if (seq !== c.sigSeq || !r) return;
+    c.signature = typeof r.text === 'string' ? r.text : '';
+    drawSignature(c);
+  }, wait);
+}
+
+function drawSignature(c) {
+  if (!c.ui.sig) return;
+  c.ui.sig.hidden = !c.signature;
+  setKids(c.ui.sigText, c.signature);
+}
+
+// ---- attachments
+
+/* Uploads FILE at once (its own request, with progress), refusing locally
+ * what could never be sent. */
+function uploadFile(c, file) {
+  const max = Number(c.info.max_message_size) || 0;
+  const total = c.files.reduce((n, f) => n + (Number(f.size) || 0), 0) + file.size;
+  if (max && file.size > max) {
+    setComposeError(c, t('compose.tooBig', { name: file.name, size: fmtSize(file.size), max: fmtSize(max) }));
+    return;
+  }
+  if (max && total > max) {
+    setComposeError(c, t('compose.tooBigTotal', { name: file.name, max: fmtSize(max) }));
+    return;
+  }
+  const item = { name: file.name, size: file.size, type: file.type || 'application/octet-stream', progress: 0 };
+  const url = '/api/v1/mail/upload?name=' + enc(file.name) + '&type=' + enc(item.type);
+  item.pending = new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    item.xhr = xhr;
+    const finish = (error) => {
+      delete item.pending;
+      delete item.xhr;
+      if (error) {
+        c.files = c.files.filter((f) => f !== item);
+        setComposeError(c, t('compose.uploadFailed', { name: item.name, error }));
+      }
+      drawFiles(c);
+      if (!error) composeChanged(c, 'files');
+      resolve();
+    };
+    xhr.open('POST', url);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (state.csrf) xhr.setRequestHeader('X-CSRF-Token', state.csrf);
+    xhr.upload.addEventListener('progress', (ev) => {
+      if (!ev.lengthComputable) return;
+      item.progress = ev.total ? ev.loaded / ev.total : 0;
+      if (item.bar) item.bar.value = item.progress;
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (data && typeof data.csrf === 'string' && data.csrf) state.csrf = data.csrf;
+      if (xhr.status >= 200 && xhr.status < 300 && data && data.id) {
+        item.upload = data.id;
+        item.name = data.name || item.name;
+        if (data.size !== undefined) item.size = data.size;
+        item.type = data.type || item.type;
+        finish(null);
+        return;
+      }
+      if (xhr.status === 401 && state.signedIn) {
+        sessionEnded(data && data.error);
+        resolve();
+        return;
+      }
+      finish((data && typeof data.error === 'string' && data.error) || t('err.status', { status: xhr.status }));
+    });
+    xhr.addEventListener('error', () => finish(t('err.network')));
+    xhr.addEventListener('abort', () => { delete item.pending; resolve(); });
+    xhr.send(file);
+  });
+  c.files.push(item);
+  drawFiles(c);
+}
+
+function removeFile(c, item) {
+  if (item.fixed) return;
+  if (item.xhr) item.xhr.abort();
+  c.files = c.files.filter((f) => f !== item);
+  drawFiles(c);
+  composeChanged(c, 'files');
+}
+
+/* The attachments as chips: name, size, a progress bar while uploading,
+ * and × to remove (not the forwarded message itself). */
+function drawFiles(c) {
+  const list = c.ui.files;
+  if (!list) return;
+  list.hidden = !c.files.length;
+  setKids(list, c.files.map((f) => {
+    f.bar = f.pending ? h('progress', { class: 'upload', max: '1', value: String(f.progress || 0), 'aria-label': t('compose.uploading', { name: f.name }) }) : null;
+    return h('li', {
+      class: 'chip' + (f.fixed ? ' chip-fixed' : ''), 'data-test': 'compose-attachment',
+      'data-state': f.pending ? 'uploading' : 'ready', title: f.fixed ? t('compose.wholeMessage') : null,
+    },
+    h('span', { class: 'chip-name' }, f.name),
+    f.size !== undefined && f.size !== null ? h('small', { class: 'chip-size' }, fmtSize(f.size)) : null,
+    f.bar,
+    f.fixed ? null : h('button', {
+      type: 'button', class: 'chip-remove', 'data-test': 'remove-attachment',
+      'aria-label': t('compose.remove', { name: f.name }), title: t('compose.remove', { name: f.name }),
+      onclick: () => removeFile(c, f),
+    }, '×'));
+  }));
+}
+
+// ---- recipient fields with suggestions
+
+/* A recipient field: a text input, and under it the addresses the server
+ * suggests for the word being typed (arrows choose, Enter or a click
+ * completes it as "Name <address>", Escape closes). */
+function recipientField(c, name) {
+  const listId = 'f' + (++uid);
+  const inp = input(name, {
+    value: c[name], autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false', inputmode: 'email',
+    role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': listId,
+    placeholder: name === 'to' ? t('compose.toPh') : null,
+  });
+  const list = h('ul', { class: 'suggestions', id: listId, role: 'listbox', hidden: true, 'aria-label': t('compose.suggestions') });
+  const s = { items: [], active: 0, seq: 0, timer: null };
+  // The word at the caret: between the separators around it.
+  const word = () => {
+    const v = inp.value;
+    const caret = inp.selectionStart === null ? v.length : inp.selectionStart;
+    let start = caret;
+    while (start > 0 && !SEPARATOR.test(v[start - 1])) start--;
+    let end = caret;
+    while (end < v.length && !SEPARATOR.test(v[end])) end++;
+    return { start, end, text: v.slice(start, end).trim() };
+  };
+  const close = () => {
+    s.items = [];
+    list.hidden = true;
+    setKids(list);
+    inp.setAttribute('aria-expanded', 'false');
+    inp.removeAttribute('aria-activedescendant');
+  };
+  const draw = () => {
+    setKids(list, s.items.map((p, i) => h('li', {
+      id: listId + '-' + i, role: 'option', 'aria-selected': String(i === s.active),
+      class: i === s.active ? 'active' : null, 'data-address': p.address,
+      onmousedown: (ev) => ev.preventDefault(), // the input keeps the focus
+      onclick: () => pick(i),
+    }, p.name ? [h('span', { class: 's-name' }, p.name), ' ', h('span', { class: 's-address' }, '<' + p.address + '>')] : p.address)));
+    list.hidden = !s.items.length;
+    inp.setAttribute('aria-expanded', String(!!s.items.length));
+    if (s.items.length) inp.setAttribute('aria-activedescendant', listId + '-' + s.active);
+  };
+  const pick = (i) => {
+    const p = s.items[i];
+    if (!p) return;
+    const w = word();
+    const v = inp.value;
+    const before = v.slice(0, w.start);
+    const head = before + (before && !/\s$/.test(before) ? ' ' : '') + mailboxText(p) + ', ';
+    const rest = v.slice(w.end).replace(/^[,;，；]\s*/, '');
+    inp.value = head + rest;
+    inp.setSelectionRange(head.length, head.length);
+    close();
+    c[name] = inp.value;
+    composeChanged(c, name);
+    inp.focus();
+  };
+  const lookup = async () => {
+    const w = word();
+    if (!w.text || /[<>"]/.test(w.text)) return close();
+    const seq = ++s.seq;
+    let r = null;
+    try {
+      r = await api('GET', '/api/v1/mail/contacts?q=' + enc(w.text));
+    } catch (e) {
+      r = null;
+    }
+    if (seq !== s.seq || document.activeElement !== inp) return;
+    const have = new Set(splitAddresses(inp.value).map(bareAddress));
+    s.items = ((r && r.contacts) || []).filter((p) => p && p.address && !have.has(lower(p.address)));
+    s.active = 0;
+    draw();
+  };
+  inp.addEventListener('input', () => {
+    c[name] = inp.value;
+    composeChanged(c, name);
+    clearTimeout(s.timer);
+    s.timer = setTimeout(lookup, LOOKUP_WAIT);
+  });
+  inp.addEventListener('keydown', (ev) => {
+    if (list.hidden || !s.items.length) return;
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      const n = s.items.length;
+      s.active = (s.active + (ev.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      draw();
+    } else if (ev.key === 'Enter') {
+      ev.preventDefault();
+      pick(s.active);
+    } else if (ev.key === 'Escape') {
+      ev.preventDefault();
+      close();
+    }
+  });
+  inp.addEventListener('blur', () => { clearTimeout(s.timer); s.seq++; close(); });
+  return { input: inp, box: h('div', { class: 'recipient' }, inp, list) };
+}
+
+// ---- the editor's toolbar
+
+const FORMATS = [
+  ['bold', 'B', 'compose.bold', 'fmt-bold'],
+  ['italic', 'I', 'compose.italic', 'fmt-italic'],
+  ['underline', 'U', 'compose.underline', 'fmt-underline'],
+  ['insertUnorderedList', '•', 'compose.bullets'],
+  ['insertOrderedList', '1.', 'compose.numbers'],
+  ['link', null, 'compose.link'],
+  ['removeFormat', null, 'compose.clear'],
+];
+
+function editorTools(c) {
+  const run = (cmd) => {
+    c.editor.focus();
+    if (cmd === 'link') addLink(c);
+    else if (cmd === 'removeFormat') {
+      document.execCommand('removeFormat', false, null);
+      document.execCommand('unlink', false, null);
+    } else document.execCommand(cmd, false, null);
+    composeChanged(c, 'body');
+    updateTools(c);
+  };
+  const buttons = FORMATS.map(([cmd, glyph, key, cls]) => h('button', {
+    type: 'button', class: 'small fmt' + (cls ? ' ' + cls : ''), 'data-cmd': cmd, 'data-test': 'fmt-' + cmd,
+    title: t(key), 'aria-label': t(key), 'aria-pressed': ['bold', 'italic', 'underline', 'insertUnorderedList', 'insertOrderedList'].includes(cmd) ? 'false' : null,
+    onmousedown: (ev) => ev.preventDefault(), // the selection stays in the editor
+    onclick: () => run(cmd),
+  }, glyph || t(key + 'Short')));
+  return h('div', { class: 'fmt-group', role: 'group', 'aria-label': t('compose.toolbar') }, buttons);
+}
+
+/* A link on the selected words (or the address itself at the caret):
+ * web and mail addresses only. */
+function addLink(c) {
+  const sel = window.getSelection();
+  const range = sel.rangeCount && c.editor.contains(sel.getRangeAt(0).commonAncestorContainer) ? sel.getRangeAt(0).cloneRange() : null;
+  let url = prompt(t('compose.linkPrompt'), 'https://');
+  if (!url) return;
+  url = url.trim();
+  if (/^www\./i.test(url)) url = 'https://' + url;
+  else if (/^[^\s@/:]+@[^\s@/]+\.[^\s@/]+$/.test(url)) url = 'mailto:' + url;
+  if (!/^(https?:\/\/[^\s/]+|mailto:[^\s@]+@)\S*$/i.test(url)) {
+    setComposeError(c, t('compose.linkBad'));
+    return;
+  }
+  c.editor.focus();
+  if (range) {
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+  if (range && !range.collapsed) {
+    document.execCommand('createLink', false, url);
+    return;
+  }
+  const a = h('a', { href: url }, url.replace(/^mailto:/i, ''));
+  const at = range || (() => { const r = document.createRange(); r.selectNodeContents(c.editor); r.collapse(false); return r; })();
+  at.insertNode(a);
+  at.setStartAfter(a);
+  at.collapse(true);
+  sel.removeAllRanges();
+  sel.addRange(at);
+}
+
+/* The pressed state of the formatting buttons follows the caret. */
+function updateTools(c) {
+  if (!c.ui.tools) return;
+  for (const b of c.ui.tools.querySelectorAll('[aria-pressed]')) {
+    let on = false;
+    try { on = document.queryCommandState(b.getAttribute('data-cmd')); } catch (e) { on = false; }
+    b.setAttribute('aria-pressed', String(!!on));
+  }
+}
+
+let toolsWatched = false;
+
+function watchTools() {
+  if (toolsWatched) return;
+  toolsWatched = true;
+  document.addEventListener('selectionchange', () => {
+    const c = state.ps && state.ps.compose;
+    if (c && !c.plain && document.activeElement === c.editor) updateTools(c);
+  });
+}
+
+/* Rich text ⇄ plain text: the text is the editor's as it reads; back, the
+ * text becomes paragraphs of text nodes. */
+function setPlain(c, plain) {
+  if (plain === c.plain) return;
+  if (plain) c.area.value = editorText(c.editor);
+  else setKids(c.editor, textToNodes(c.area.value));
+  c.plain = plain;
+  try { localStorage.setItem(PLAIN_KEY, plain ? '1' : '0'); } catch (e) { /* storage may be off */ }
+  drawMode(c);
+  composeChanged(c, 'body');
+  (plain ? c.area : c.editor).focus();
+}
+
+function drawMode(c) {
+  c.editor.hidden = c.plain;
+  c.area.hidden = !c.plain;
+  if (c.ui.tools) c.ui.tools.hidden = c.plain;
+  if (c.ui.toggle) c.ui.toggle.setAttribute('aria-pressed', String(c.plain));
+}
+
+/* The caret where writing starts: the top of the body for an answer or
+ * a draft, else the To field. */
+function focusComposer(c) {
+  if (c.focused || !c.ui.to) return;
+  c.focused = true;
+  if (!['reply', 'reply-all', 'draft'].includes(c.kind)) {
+    c.ui.to.focus();
+    return;
+  }
+  if (c.plain) {
+    c.area.focus();
+    c.area.setSelectionRange(0, 0);
+    return;
+  }
+  c.editor.focus();
+  const r = document.createRange();
+  r.setStart(c.editor.firstChild || c.editor, 0);
+  r.collapse(true);
+  const sel = window.getSelection();
+  sel.removeAllRanges();
+  sel.addRange(r);
+}
+
+// ---- sending, saving, discarding
+
+async function sendComposed(c) {
+  setComposeError(c, '');
+  if (![c.to, c.cc, c.bcc].some((v) => splitAddresses(v).length)) {
+    setComposeError(c, t('compose.noRecipient'));
+    if (c.ui.to) c.ui.to.focus();
+    return;
+  }
+  c.sending = true;
+  clearTimeout(c.timers.draft);
+  try {
+    // Files still uploading go with it; a draft being saved finishes first
+    // (so the server deletes the right one).
+    await Promise.all(c.files.filter((f) => f.pending).map((f) => f.pending));
+    if (c.saving) await c.saving.catch(() => {});
+    const { body } = draftBody(c, composeBody(c));
+    await api('POST', '/api/v1/mail/send', body, { long: true });
+    c.closed = true;
+    stopComposerTimers(c);
+    state.flash = t('compose.sent');
+    go(mailHref(c.back));
+  } catch (e) {
+    if (e && e.handled) throw e;
+    // Refused (422: a recipient, a limit, the filter): the words stay in
+    // the composer, with everything as it was.
+    setComposeError(c, e instanceof Error ? e.message : String(e));
+  } finally {
+    c.sending = false;
+  }
+}
+
+async function discardComposed(c) {
+  const something = c.version > 0 || c.draft_uid !== null;
+  if (something && !confirm(t('compose.discardConfirm'))) return;
+  c.closed = true;
+  stopComposerTimers(c);
+  for (const f of c.files) if (f.xhr) f.xhr.abort();
+  try {
+    if (c.saving) await c.saving.catch(() => {});
+    if (c.draft_uid !== null) {
+      await api('POST', '/api/v1/mail/delete', { folder: c.info.drafts || 'Drafts', uids: [c.draft_uid] });
+    }
+  } catch (e) {
+    c.closed = false;
+    throw e;
+  }
+  go(mailHref(c.back));
+}
+
+/* Back to the folder, the draft kept (saved first if it changed). */
+async function closeComposed(c) {
+  if (c.version !== c.savedVersion) await saveDraft(c, true);
+  c.closed = true;
+  stopComposerTimers(c);
+  go(mailHref(c.back));
+}
+
+// ---- drawing the composer
+
+function renderComposer(view, c) {
+  watchTools();
+  const ui = c.ui = {};
+  const ids = Array.isArray(c.info.identities) && c.info.identities.length
+    ? c.info.identities : [{ address: c.from || state.address, name: null }];
+  const row = (label, control, target, extra, attrs) => {
+    if (!target.id) target.id = 'f' + (++uid);
+    return h('div', Object.assign({ class: 'compose-row' }, attrs || {}),
+      h('label', { for: target.id }, label), control, extra ? h('span', { class: 'row-extra' }, extra) : null);
+  };
+  const from = select('from', ids.map((i) => [i.address, mailboxText(i)]), { value: c.from });
+  from.addEventListener('change', () => { c.from = from.value; composeChanged(c, 'from'); });
+  const to = recipientField(c, 'to');
+  const cc = recipientField(c, 'cc');
+  const bcc = recipientField(c, 'bcc');
+  ui.to = to.input;
+  const ccRow = row(t('compose.cc'), cc.box, cc.input, null, { hidden: !c.showCc, 'data-test': 'cc-row' });
+  const bccRow = row(t('compose.bcc'), bcc.box, bcc.input, null, { hidden: !c.showBcc, 'data-test': 'bcc-row' });
+  const reveal = (which, rowEl, field) => {
+    const b = h('button', {
+      type: 'button', class: 'link', 'data-test': 'show-' + which, hidden: c[which === 'cc' ? 'showCc' : 'showBcc'],
+      onclick: () => {
+        c[which === 'cc' ? 'showCc' : 'showBcc'] = true;
+        rowEl.hidden = false;
+        b.hidden = true;
+        field.focus();
+      },
+    }, t('compose.' + which));
+    return b;
+  };
+  const subject = input('subject', { value: c.subject, autocomplete: 'off' });
+  subject.addEventListener('input', () => { c.subject = subject.value; composeChanged(c, 'subject'); });
+
+  // The editor and its toolbar; the plain-text switch.
+  ui.tools = editorTools(c);
+  ui.toggle = h('button', {
+    type: 'button', id: 'plain-toggle', class: 'small', 'data-test': 'plain-toggle', 'aria-pressed': String(c.plain),
+    onclick: () => setPlain(c, !c.plain),
+  }, t('compose.plain'));
+  c.editor.setAttribute('aria-label', t('compose.body'));
+  c.area.setAttribute('aria-label', t('compose.body'));
+  drawMode(c);
+
+  // The signature the server adds, read-only.
+  ui.sigText = h('pre', { class: 'signature-preview', 'data-test': 'compose-signature' });
+  ui.sig = h('div', { class: 'signature-box', hidden: true }, h('p', { class: 'hint' }, t('compose.signature')), ui.sigText);
+  drawSignature(c);
+
+  // Attachments: a button for the file picker, and dropping files anywhere
+  // on the composer.
+  const picker = h('input', { type: 'file', id: 'attach-input', multiple: true, class: 'file-input', tabindex: '-1', 'aria-hidden': 'true' });
+  picker.addEventListener('change', () => {
+    for (const f of picker.files) uploadFile(c, f);
+    picker.value = '';
+  });
+  ui.files = h('ul', { class: 'chips', 'data-test': 'compose-attachments', 'aria-label': t('compose.attachments') });
+  drawFiles(c);
+
+  const send = actionButton(t('compose.send'), 'send', () => sendComposed(c), { id: 'send', class: 'primary', disabled: c.sending });
+  ui.status = h('span', { class: 'draft-status', role: 'status', 'aria-live': 'polite', 'data-test': 'draft-status' });
+  drawDraftStatus(c);
+  ui.error = h('div', { class: 'compose-error-slot' });
+  drawComposeError(c);
+
+  const root = h('section', { class: 'card composer', 'data-test': 'composer', 'aria-labelledby': 'compose-title' },
+    h('div', { class: 'card-head' }, h('h2', { id: 'compose-title' }, t('compose.title.' + c.kind)),
+      h('button', { type: 'button', class: 'link', 'data-test': 'compose-close', onclick: (ev) => act(ev.currentTarget, () => closeComposed(c)) }, t('compose.close'))),
+    ui.error,
+    h('div', { class: 'compose-fields' },
+      row(t('compose.from'), from, from),
+      row(t('compose.to'), to.box, to.input, [reveal('cc', ccRow, cc.input), reveal('bcc', bccRow, bcc.input)]),
+      ccRow,
+      bccRow,
+      row(t('compose.subject'), subject, subject)),
+    h('div', { class: 'compose-body' },
+      h('div', { class: 'toolbar editor-toolbar' }, ui.tools, h('span', { class: 'spacer' }), ui.toggle),
+      c.editor, c.area),
+    ui.sig,
+    h('div', { class: 'compose-files' },
+      ui.files,
+      h('div', { class: 'toolbar' },
+        button(t('compose.attach'), 'attach', { class: 'small', onclick: () => picker.click() }),
+        h('small', { class: 'hint' }, t('compose.dropHint')), picker)),
+    h('div', { class: 'actions compose-actions' },
+      send,
+      actionButton(t('compose.saveDraft'), 'save-draft', () => saveDraft(c, true).catch((e) => {
+        if (e && e.handled) throw e;
+        setComposeError(c, e.message);
+      }), { id: 'save-draft' }),
+      actionButton(t('compose.discard'), 'discard', () => discardComposed(c), { id: 'discard', class: 'danger' }),
+      ui.status));
+
+  // Files dropped on the composer are attached (not opened by the browser,
+  // not put into the editor).
+  const hasFiles = (ev) => ev.dataTransfer && [...(ev.dataTransfer.types || [])].includes('Files');
+  root.addEventListener('dragover', (ev) => {
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    ev.dataTransfer.dropEffect = 'copy';
+    root.classList.add('dragging');
+  });
+  root.addEventListener('dragleave', (ev) => {
+    if (!ev.relatedTarget || !root.contains(ev.relatedTarget)) root.classList.remove('dragging');
+  });
+  root.addEventListener('drop', (ev) => {
+    root.classList.remove('dragging');
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    for (const f of ev.dataTransfer.files) uploadFile(c, f);
+  });
+  // Ctrl+Enter (⌘+Enter) sends.
+  root.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey) && !send.disabled) {
+      ev.preventDefault();
+      send.click();
+    }
+  });
+  view.append(pageHead(t('title.mail'), null), root);
+  // After the page has been swapped in.
+  setTimeout(() => focusComposer(c), 0);
 }
 
 // ---------------------------------------------------------------- signatures
@@ -2224,6 +3235,63 @@ const I18N = {
     'folder.junk': 'Junk',
     'folder.trash': 'Trash',
     'folder.archive': 'Archive',
+    'mail.bounce': 'This is a delivery failure report.',
+    'mail.bounceLead': 'What happened, recipient by recipient:',
+    'mail.report': 'This is a delivery report.',
+    'compose.write': 'Write',
+    'compose.reply': 'Reply',
+    'compose.replyAll': 'Reply all',
+    'compose.forward': 'Forward',
+    'compose.forwardAttachment': 'Forward as attachment',
+    'compose.title.new': 'New message',
+    'compose.title.reply': 'Reply',
+    'compose.title.reply-all': 'Reply to all',
+    'compose.title.forward': 'Forward',
+    'compose.title.forward-attachment': 'Forward as attachment',
+    'compose.title.draft': 'Draft',
+    'compose.close': 'Close and keep the draft',
+    'compose.from': 'From',
+    'compose.to': 'To',
+    'compose.cc': 'Cc',
+    'compose.bcc': 'Bcc',
+    'compose.subject': 'Subject',
+    'compose.toPh': 'Names or addresses, separated by commas',
+    'compose.suggestions': 'Suggested addresses',
+    'compose.body': 'Message',
+    'compose.toolbar': 'Formatting',
+    'compose.bold': 'Bold',
+    'compose.italic': 'Italic',
+    'compose.underline': 'Underline',
+    'compose.bullets': 'Bulleted list',
+    'compose.numbers': 'Numbered list',
+    'compose.link': 'Add a link',
+    'compose.linkShort': 'Link',
+    'compose.clear': 'Remove formatting',
+    'compose.clearShort': 'Clear',
+    'compose.linkPrompt': 'Address the link opens (https://… or an email address):',
+    'compose.linkBad': 'Only links to web pages (http, https) and email addresses can be added.',
+    'compose.plain': 'Plain text',
+    'compose.signature': 'Added when sent:',
+    'compose.attach': 'Attach files',
+    'compose.dropHint': 'or drop files here',
+    'compose.attachments': 'Attachments',
+    'compose.uploading': 'Uploading {name}',
+    'compose.remove': 'Remove {name}',
+    'compose.wholeMessage': 'The original message goes with it as a whole. To leave it out, discard this message.',
+    'compose.tooBig': '{name} is {size}; a message can be at most {max}. Send large files another way, for example as a download link.',
+    'compose.tooBigTotal': '{name} was not attached: with it the message would be over {max}, the most a message can be.',
+    'compose.uploadFailed': '{name} was not attached: {error}',
+    'compose.send': 'Send',
+    'compose.saveDraft': 'Save draft',
+    'compose.discard': 'Discard',
+    'compose.discardConfirm': 'Discard this message? Its draft is deleted too.',
+    'compose.saving': 'Saving draft…',
+    'compose.savedAt': 'Draft saved {time}',
+    'compose.notSaved': 'Draft not saved: {error}',
+    'compose.sent': 'Sent.',
+    'compose.noRecipient': 'Who is it for? Add at least one address in To, Cc or Bcc.',
+    'compose.wrote': 'On {date}, {who} wrote:',
+    'compose.fwdHead': '---------- Forwarded message ----------',
     'title.doctor': 'Mail check-up',
     'title.admin/domains': 'Domains',
     'title.admin/users': 'Users',
@@ -2792,6 +3860,63 @@ const I18N = {
     'folder.junk': '垃圾邮件',
     'folder.trash': '已删除',
     'folder.archive': '归档',
+    'mail.bounce': '这是一封退信报告：邮件未能送达。',
+    'mail.bounceLead': '各收件人的投递情况：',
+    'mail.report': '这是一封投递状态报告。',
+    'compose.write': '写邮件',
+    'compose.reply': '回复',
+    'compose.replyAll': '全部回复',
+    'compose.forward': '转发',
+    'compose.forwardAttachment': '作为附件转发',
+    'compose.title.new': '写邮件',
+    'compose.title.reply': '回复',
+    'compose.title.reply-all': '全部回复',
+    'compose.title.forward': '转发',
+    'compose.title.forward-attachment': '作为附件转发',
+    'compose.title.draft': '草稿',
+    'compose.close': '关闭（保留草稿）',
+    'compose.from': '发件人',
+    'compose.to': '收件人',
+    'compose.cc': '抄送',
+    'compose.bcc': '密送',
+    'compose.subject': '主题',
+    'compose.toPh': '姓名或邮箱地址，多个用逗号分隔',
+    'compose.suggestions': '推荐的地址',
+    'compose.body': '正文',
+    'compose.toolbar': '格式',
+    'compose.bold': '加粗',
+    'compose.italic': '斜体',
+    'compose.underline': '下划线',
+    'compose.bullets': '项目符号',
+    'compose.numbers': '编号',
+    'compose.link': '插入链接',
+    'compose.linkShort': '链接',
+    'compose.clear': '清除格式',
+    'compose.clearShort': '清除格式',
+    'compose.linkPrompt': '链接地址（https://… 或邮箱地址）：',
+    'compose.linkBad': '只能插入网页（http、https）或邮箱地址的链接。',
+    'compose.plain': '纯文本',
+    'compose.signature': '发送时将添加：',
+    'compose.attach': '添加附件',
+    'compose.dropHint': '或将文件拖到这里',
+    'compose.attachments': '附件',
+    'compose.uploading': '正在上传 {name}',
+    'compose.remove': '删除 {name}',
+    'compose.wholeMessage': '原邮件将整封作为附件发送。如不需要，请放弃这封邮件。',
+    'compose.tooBig': '{name} 大小为 {size}，而一封邮件最大只能 {max}。大文件请改用其他方式发送，例如下载链接。',
+    'compose.tooBigTotal': '{name} 未添加：加上它邮件将超过 {max}（单封邮件的上限）。',
+    'compose.uploadFailed': '{name} 未添加：{error}',
+    'compose.send': '发送',
+    'compose.saveDraft': '存草稿',
+    'compose.discard': '放弃',
+    'compose.discardConfirm': '放弃这封邮件吗？已保存的草稿也会删除。',
+    'compose.saving': '正在保存草稿…',
+    'compose.savedAt': '草稿已保存 {time}',
+    'compose.notSaved': '草稿未保存：{error}',
+    'compose.sent': '已发送。',
+    'compose.noRecipient': '请填写收件人：收件人、抄送或密送中至少填一个地址。',
+    'compose.wrote': '{date}，{who} 写道：',
+    'compose.fwdHead': '---------- 转发的邮件 ----------',
     'title.doctor': '邮箱体检',
     'title.admin/domains': '域名管理',
     'title.admin/users': '用户管理',

@@ -160,6 +160,18 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// A session for someone already signed in elsewhere (the webmail:
+    /// password, second factor and lockout passed at the web sign-in),
+    /// past EHLO: MAIL, RCPT and DATA then run every check port 587 runs.
+    /// `how` describes the connection for the Received field and the log.
+    pub fn signed_in_elsewhere(mut self, user: SignedIn, how: &str) -> Session<B> {
+        self.tls = Some(how.to_string());
+        self.helo = Some(self.cfg.hostname.clone());
+        self.esmtp = true;
+        self.user = Some(user);
+        self
+    }
+
     pub fn greeting(&self) -> Reply {
         Reply::plain(220, format!("{} ESMTP Caravel", self.cfg.hostname))
     }

@@ -384,5 +384,237 @@ def act_in_the_browser():
         expect(b.run("return window.__same_page") == marker, "no reload of the page: the same document")
 
 
+RFQ_SUBJECT, RFQ_ID = "询价 RFQ 42", "<rfq-1@partner.test>"
+SIGNATURE = "Li Wei\nCaravel Trading"
+CHEN, CHEN_PASSWORD = "chen@example.test", "Jasmine-Quay-2026"
+REPLY_TEXT = "您好，报价单见附件，请查收。"
+QUOTE_NAME, QUOTE_PDF = "报价单-RFQ42.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 8
+DRAFT_SUBJECT = "样品 Samples 7"
+
+
+def imap_messages(user, password, folder):
+    """(flags, message) for each message in FOLDER over IMAP, nothing
+    marked seen; headers decoded (the email package's modern policy)."""
+    from email import policy
+    from email.parser import BytesParser
+    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
+    i.login(user, password)
+    out = []
+    status, _ = i.select(f'"{folder}"', readonly=True)
+    if status == "OK":
+        _, data = i.uid("SEARCH", None, "ALL")
+        for uid in data[0].split():
+            _, flags = i.uid("FETCH", uid, "(FLAGS)")
+            _, body = i.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = next(part[1] for part in body if isinstance(part, tuple))
+            out.append((flags[0].decode(), BytesParser(policy=policy.default).parsebytes(raw)))
+    i.logout()
+    return out
+
+
+def imap_find(user, password, folder, subject, timeout=30):
+    """The first message in FOLDER whose subject SUBJECT (a string, or a
+    test of one) takes, waiting for it: (flags, message)."""
+    matches = subject if callable(subject) else (lambda s: s == subject)
+    deadline = time.time() + timeout
+    while True:
+        found = [(f, m) for f, m in imap_messages(user, password, folder) if matches(str(m["subject"] or ""))]
+        if found:
+            return found[0]
+        if time.time() > deadline:
+            expect(False, f"{subject!r} in {user}'s {folder}")
+        time.sleep(0.3)
+
+
+def texts(m):
+    """Every text part of M (not attachments), decoded, one after another."""
+    return "\n".join(p.get_content() for p in m.walk()
+                     if p.get_content_maintype() == "text" and not p.is_attachment())
+
+
+def queued_for(admin, address):
+    """The outbound queue holds a copy for ADDRESS, or held one: a message
+    for a domain that does not resolve bounces as soon as it is tried, so
+    the mail log's "queued" event counts too."""
+    import urllib.parse
+    status, queue = admin.call("GET", "/api/v1/queue")
+    expect(status == 200, queue)
+    if any(r["address"] == address for m in queue for r in m["recipients"]):
+        return True
+    status, events = admin.call("GET", f"/api/v1/log?kind=queued&q={urllib.parse.quote(address)}")
+    return status == 200 and any(e.get("recipient") == address for e in events)
+
+
+def write_in_the_browser():
+    """Li Wei (alice) answers a request for quotation from the mail page:
+    Reply all first fills in the others (without her own address), then
+    Reply, a Chinese sentence, a colleague added in Cc from the address
+    suggestions, a PDF attached; sent with her signature. Her colleague's
+    IMAP inbox gets it with In-Reply-To, References, the signature and the
+    PDF; her Sent folder keeps it; the request is \\Answered; the copy for
+    the buyer goes to the outbound queue, and its failure report shows as
+    one in the reader. Then a message to an address that does not exist:
+    saved as a draft (seen in Drafts over IMAP), opened again from Drafts,
+    refused with the server's words in the composer, discarded."""
+    import os
+    import tempfile
+    import urllib.parse
+    from api_scenarios import q
+    from browser_scenarios import BASE, browser, error_text, shot, sign_in
+    from common import caravel
+    # Set-up through the console's API: her signature, her colleague.
+    caravel("user", "set", USER, "--role", "admin")
+    a = Session(USER, PASSWORD)
+    status, body = a.call("PUT", f"/api/v1/users/{q(USER)}/signatures/default", {"when": "always", "text": SIGNATURE})
+    expect(status == 200, f"the signature: {status} {body}")
+    status, body = a.call("POST", "/api/v1/users", {"address": CHEN, "name": "Chen Jing", "password": CHEN_PASSWORD})
+    expect(status == 200, f"the colleague: {status} {body}")
+    status, folders = a.call("GET", "/api/v1/mail/compose")
+    expect(status == 200 and folders["drafts"] and folders["sent"], folders)
+    drafts, sent = folders["drafts"], folders["sent"]
+    # The request, from outside, over port 25.
+    rfq = EmailMessage()
+    rfq["From"] = "Zhang Wei <buyer@partner.test>"
+    rfq["To"] = "Li Wei <Alice@Example.test>"
+    rfq["Cc"] = f"Chen Jing <{CHEN}>"
+    rfq["Subject"] = RFQ_SUBJECT
+    rfq["Message-ID"] = RFQ_ID
+    rfq.set_content("请报 500 件的价格。\nPlease quote 500 units, delivery to Hamburg.\n")
+    send(rfq)
+    imap_find(USER, PASSWORD, "INBOX", RFQ_SUBJECT)
+    pdf = os.path.join(tempfile.mkdtemp(prefix="caravel-attach-"), QUOTE_NAME)
+    with open(pdf, "wb") as f:
+        f.write(QUOTE_PDF)
+
+    with browser() as b:
+        def value(name):
+            return b.find(f'.composer [name="{name}"]').prop("value")
+
+        def open_message(matches, shows='[data-test="message-subject"]'):
+            # The list may be redrawn by a live update: click until it takes.
+            def click():
+                links = [x for x in b.find_all('[data-test="open"]') if matches(x.text.strip())]
+                return bool(links) and links[0].click()
+            b.wait("the message in the list", click)
+            b.find(shows)
+            b.page("mail")
+
+        def discard():
+            b.press("#discard")
+            if b.alert_text() is not None:
+                b.cmd("POST", "/alert/accept", {})
+            b.wait("the composer closed", lambda: not b.find_all(".composer"))
+            b.page("mail")
+
+        sign_in(b, USER, PASSWORD)
+        b.page("home")
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        open_message(lambda s: s == RFQ_SUBJECT)
+        # Reply all: the buyer in To, the colleague in Cc, her own address
+        # (in another case) in neither.
+        b.press("#reply-all")
+        b.find(".composer")
+        b.page("mail")
+        to, cc = value("to"), value("cc")
+        expect("buyer@partner.test" in to and CHEN in cc and "alice@" not in (to + cc).lower(), f"reply all: {to} / {cc}")
+        expect(value("subject") == "Re: " + RFQ_SUBJECT, value("subject"))
+        discard()
+        # Reply: only the buyer; the quote below; the signature shown.
+        open_message(lambda s: s == RFQ_SUBJECT)
+        b.press("#reply")
+        b.find(".composer")
+        b.page("mail")
+        expect(value("to") == "Zhang Wei <buyer@partner.test>" and not value("cc"), f"reply: {value('to')} / {value('cc')}")
+        expect("Please quote 500 units" in b.find(".composer .editor blockquote").text, "the quote")
+        b.wait("the signature preview", lambda: "Caravel Trading" in b.find(".composer .signature-preview").text)
+        b.find(".composer .editor").type(REPLY_TEXT, clear=False)
+        # The colleague in Cc, from the suggestions.
+        b.press('.composer [data-test="show-cc"]')
+        b.fill('.composer input[name="cc"]', "Chen")
+        def suggested():
+            found = [li for li in b.find_all(".composer .suggestions li") if CHEN in li.text]
+            return bool(found) and found[0].click()
+        b.wait("the suggestion", suggested)
+        expect(f"<{CHEN}>, " in value("cc"), f"completed as Name <address>: {value('cc')!r}")
+        b.find("#attach-input").type(pdf, clear=False)
+        chip = b.find('.composer .chip[data-state="ready"]')
+        expect(QUOTE_NAME in chip.text and "KB" in chip.text, f"the attachment: {chip.text}")
+        expect(REPLY_TEXT in b.find(".composer .editor").text, "the reply's text")
+        shot(b, "compose-reply")
+        b.press("#send")
+        b.wait("sent", lambda: "sent" in b.find('[data-test="notice"]').text.lower())
+        b.page("mail")
+        expect(not b.find_all(".composer"), "back to the folder")
+
+        # What the mail protocols see.
+        _, got = imap_find(CHEN, CHEN_PASSWORD, "INBOX", "Re: " + RFQ_SUBJECT)
+        expect(str(got["In-Reply-To"]).strip() == RFQ_ID, f"In-Reply-To: {got['In-Reply-To']}")
+        expect(RFQ_ID in str(got["References"] or ""), f"References: {got['References']}")
+        expect("buyer@partner.test" in str(got["To"]) and CHEN in str(got["Cc"]), f"{got['To']} / {got['Cc']}")
+        body = texts(got)
+        expect(REPLY_TEXT in body and "Caravel Trading" in body and "Please quote 500 units" in body, body)
+        files = {p.get_filename(): p.get_payload(decode=True) for p in got.walk() if p.get_filename()}
+        expect(files.get(QUOTE_NAME) == QUOTE_PDF, f"the PDF byte for byte: {list(files)}")
+        _, copy = imap_find(USER, PASSWORD, sent, "Re: " + RFQ_SUBJECT)
+        expect(str(copy["In-Reply-To"]).strip() == RFQ_ID, "the copy in Sent")
+        b.wait("the request answered", lambda: "\\Answered" in imap_find(USER, PASSWORD, "INBOX", RFQ_SUBJECT)[0])
+        b.wait("the buyer's copy queued", lambda: queued_for(a, "buyer@partner.test"))
+        # partner.test does not resolve here: the report comes back, and
+        # the reader says what it is.
+        imap_find(USER, PASSWORD, "INBOX", lambda s: s.startswith("Undelivered"), timeout=60)
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        open_message(lambda s: s.startswith("Undelivered"))
+        report = b.find('[data-test="bounce"]').text
+        expect("delivery failure" in report and "buyer@partner.test" in report, f"the report: {report}")
+        shot(b, "mail-bounce")
+
+        # A draft: saved a moment after typing stops.
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        b.press("#compose")
+        b.find(".composer")
+        b.page("mail")
+        b.fill('.composer input[name="to"]', "nobody@example.test")
+        b.fill('.composer input[name="subject"]', DRAFT_SUBJECT)
+        b.find(".composer .editor").type("请寄三个样品。Please send three samples.", clear=False)
+        b.press("#plain-toggle")
+        expect("请寄三个样品" in b.find('.composer textarea[name="body"]').prop("value"), "as plain text")
+        b.press("#plain-toggle")
+        b.wait("the draft saved", lambda: "saved" in b.find(".composer .draft-status").text.lower(), timeout=20)
+        flags, draft = imap_find(USER, PASSWORD, drafts, DRAFT_SUBJECT)
+        expect("\\Draft" in flags and "nobody@example.test" in str(draft["To"]), f"in {drafts}: {flags}")
+        # Opened again from Drafts, it is written on; the refusal stays in it.
+        b.get(BASE + "#/mail?folder=" + urllib.parse.quote(drafts))
+        b.page("mail")
+        open_message(lambda s: s == DRAFT_SUBJECT, shows=".composer")
+        expect(value("subject") == DRAFT_SUBJECT and "nobody@example.test" in value("to"), "the draft restored")
+        expect("三个样品" in b.find(".composer .editor").text, "its text restored")
+        b.press("#send")
+        refusal = b.wait("the refusal", lambda: b.find(".composer .compose-error").text)
+        expect("nobody@example.test" in refusal and b.find(".compose-error").attr("role") == "alert", refusal)
+        expect(value("subject") == DRAFT_SUBJECT and "nobody@example.test" in value("to"), "kept as it was")
+        expect(not error_text(b), f"the refusal is in the composer only: {error_text(b)}")
+        shot(b, "compose-refused")
+        # On a phone: no sideways scrolling.
+        b.set_size(390, 844)
+        wide = b.run("return document.documentElement.scrollWidth - window.innerWidth")
+        expect(wide <= 1, f"the composer fits a phone's width (over by {wide}px)")
+        shot(b, "compose-phone")
+        b.set_size(1280, 900)
+        discard()
+        b.wait("the draft deleted", lambda: not [m for _, m in imap_messages(USER, PASSWORD, drafts)
+                                                  if str(m["subject"]) == DRAFT_SUBJECT])
+        # In Chinese.
+        b.find('[data-test="lang"]').click()
+        b.wait("Chinese", lambda: b.find("#compose").text == "写邮件")
+        b.press("#compose")
+        composer = b.find(".composer")
+        b.page("mail")
+        expect(all(w in composer.text for w in ["收件人", "主题", "发送", "存草稿", "放弃", "添加附件"]), composer.text)
+        shot(b, "compose-zh")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
