@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use caravel_auth::{SignIn, SignedIn};
 use caravel_http::{Envelope, SubmitRefused, Submitted};
 use caravel_smtp::backend::{Accepted, Backend, Lookup, TempFailure};
+use caravel_smtp::data::DataError;
 use caravel_smtp::pipeline::Pipeline;
 use caravel_smtp::reply::Reply;
 use caravel_smtp::session::{Session, SessionConfig};
@@ -58,7 +59,23 @@ impl caravel_http::Submission for WebSubmission {
             expect(session.line(format!("RCPT TO:<{rcpt}>").as_bytes()).await.replies, Some(rcpt))?;
         }
         expect(session.line(b"DATA").await.replies, None)?;
-        let done = session.data_done(Ok(message)).await.replies;
+        // What the DATA reader refuses on the wire it refuses here too (the
+        // webmail builds clean messages; this keeps it so): a bare CR or LF
+        // or a NUL could smuggle a second message past the next hop.
+        let longest = message.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+        let refused = if caravel_smtp::data::bare_line_ending(&message, false) || message.ends_with(b"\r") {
+            Some(DataError::BareLineEnding)
+        } else if message.contains(&0) {
+            Some(DataError::Nul)
+        } else if longest >= self.config.max_line_length {
+            Some(DataError::LineTooLong)
+        } else {
+            None
+        };
+        let done = match refused {
+            Some(e) => session.data_done(Err(e)).await.replies,
+            None => session.data_done(Ok(message)).await.replies,
+        };
         let queue_id = done
             .first()
             .filter(|r| r.code == 250)

@@ -42,8 +42,21 @@ pub fn parse_person(typed: &str) -> Result<Person, String> {
     if bad {
         return Err(format!("\"{typed}\" is not an email address."));
     }
-    let name = name.chars().filter(|c| !c.is_control()).collect::<String>();
+    let name = unquote(name).chars().filter(|c| !c.is_control()).collect::<String>();
     Ok(Person { name: (!name.is_empty()).then_some(name), address: address.to_string() })
+}
+
+/// A quoted name's text: `\x` is `x`.
+fn unquote(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Every entry of a field, each possibly holding several addresses
@@ -58,11 +71,18 @@ pub fn parse_people(field: &[String]) -> Result<Vec<Person>, String> {
     Ok(out)
 }
 
-/// Splits on `,` and `;` outside quotes and angle brackets.
+/// Splits on `,` and `;` outside quotes and angle brackets (`\"` inside
+/// quotes is a quote, RFC 5322 §3.2.4).
 fn split_addresses(s: &str) -> Vec<String> {
-    let (mut out, mut cur, mut quoted, mut angle) = (Vec::new(), String::new(), false, false);
+    let (mut out, mut cur, mut quoted, mut angle, mut escaped) = (Vec::new(), String::new(), false, false, false);
     for c in s.chars() {
+        if escaped {
+            escaped = false;
+            cur.push(c);
+            continue;
+        }
         match c {
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => angle = true,
             '>' if !quoted => angle = false,
@@ -142,22 +162,68 @@ pub fn build(c: &Composed) -> std::io::Result<Vec<u8>> {
         let ids: Vec<&str> = c.references.iter().map(|r| bare(r)).collect();
         m = m.references(MessageId::new_list(ids.into_iter()));
     }
-    let mut m = m.text_body(c.text.replace("\r\n", "\n"));
+    let mut m = m.text_body(plain(&c.text));
     if let Some(html) = &c.html {
-        m = m.html_body(html.as_str());
+        m = m.html_body(plain(html));
     }
     for a in &c.attachments {
-        m = m.attachment(a.content_type.as_str(), a.name.as_str(), a.bytes.as_slice());
+        m.attachments
+            .get_or_insert_with(Vec::new)
+            .push(base64_part(&a.content_type, &a.bytes)?.attachment(a.name.as_str()));
     }
     for (name, raw) in &c.forwarded {
-        // RFC 2046 §5.2.1: no base64 for message/rfc822; 8bit when it has
-        // to (submitted with BODY=8BITMIME).
-        let encoding = if raw.is_ascii() { "7bit" } else { "8bit" };
-        let part =
-            MimePart::new("message/rfc822", raw.as_slice()).attachment(name.as_str()).transfer_encoding(encoding);
-        m.attachments.get_or_insert_with(Vec::new).push(part);
+        m.attachments.get_or_insert_with(Vec::new).push(forwarded_part(raw)?.attachment(name.as_str()));
     }
     m.write_to_vec()
+}
+
+/// Text as typed, with line ends the builder turns into CRLF: no lone CR
+/// and no NUL, so nothing in a body can end SMTP's DATA early at the next
+/// hop (SMTP smuggling) or be refused as binary.
+fn plain(text: &str) -> String {
+    text.replace("\r\n", "\n").chars().filter(|c| *c != '\r' && *c != '\0').collect()
+}
+
+/// Every line end CRLF (a lone CR or LF becomes one), NULs dropped.
+fn crlf_lines(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    let mut bytes = raw.iter().copied().filter(|b| *b != 0).peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' => {
+                bytes.next_if_eq(&b'\n');
+                out.extend_from_slice(b"\r\n");
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+    }
+    out
+}
+
+/// An attachment in base64 whatever its type: a text file's bytes (lone
+/// CR, NUL, long lines) then reach every recipient unchanged.
+fn base64_part<'a>(content_type: &'a str, bytes: &[u8]) -> std::io::Result<MimePart<'a>> {
+    let mut encoded = Vec::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 38 + 4);
+    mail_builder::encoders::base64::base64_encode_mime(bytes, &mut encoded, false)?;
+    let text = String::from_utf8(encoded).map_err(std::io::Error::other)?;
+    Ok(MimePart::new(content_type, text).transfer_encoding("base64"))
+}
+
+/// A message forwarded whole: `message/rfc822` unencoded as RFC 2046
+/// §5.2.1 asks (8bit when it must, submitted with BODY=8BITMIME), its line
+/// ends made CRLF and NULs dropped; one whose lines SMTP cannot carry
+/// (over 998 octets) goes in base64 instead, which readers still open.
+fn forwarded_part(raw: &[u8]) -> std::io::Result<MimePart<'static>> {
+    let mut clean = crlf_lines(raw);
+    if clean.split(|b| *b == b'\n').any(|l| l.len() > 999) {
+        return base64_part("message/rfc822", &clean);
+    }
+    if !clean.ends_with(b"\r\n") {
+        clean.extend_from_slice(b"\r\n");
+    }
+    let encoding = if clean.is_ascii() { "7bit" } else { "8bit" };
+    Ok(MimePart::new("message/rfc822", clean).transfer_encoding(encoding))
 }
 
 /// References for an answer: the original's References (or its
@@ -292,6 +358,52 @@ mod tests {
         assert!(text.contains("Content-Type: message/rfc822"));
         assert!(text.contains("Content-Transfer-Encoding: 8bit"));
         assert!(raw.windows(original.len()).any(|w| w == original.as_slice()));
+    }
+
+    /// What SMTP would refuse at DATA (and what smuggles a second message
+    /// past the next hop) cannot come out of the builder.
+    fn smtp_clean(raw: &[u8]) -> bool {
+        let lines_ok = raw.split(|b| *b == b'\n').all(|l| l.len() <= 999);
+        let ends_ok = raw.iter().enumerate().all(|(i, b)| match b {
+            b'\r' => raw.get(i + 1) == Some(&b'\n'),
+            b'\n' => i > 0 && raw[i - 1] == b'\r',
+            _ => true,
+        });
+        lines_ok && ends_ok && !raw.contains(&0)
+    }
+
+    #[test]
+    fn bare_line_ends_and_nuls_never_reach_the_message() {
+        let smuggle = "hi\r.\r\nMAIL FROM:<ceo@x.test>\r\n\0\n.\n";
+        let long_line = "x".repeat(5000);
+        let forwarded = format!("Subject: a\r\n\r\nbody\r.\r\n\0{long_line}\n");
+        let c = Composed {
+            text: smuggle.into(),
+            html: Some(smuggle.into()),
+            attachments: vec![Attachment {
+                name: "a.txt".into(),
+                content_type: "text/plain".into(),
+                bytes: smuggle.as_bytes().to_vec(),
+            }],
+            forwarded: vec![
+                ("f.eml".into(), forwarded.into_bytes()),
+                ("g.eml".into(), b"Subject: b\r\n\r\nx\ry\n\0".to_vec()),
+            ],
+            ..composed()
+        };
+        let raw = build(&c).expect("built");
+        assert!(smtp_clean(&raw), "{}", String::from_utf8_lossy(&raw));
+        // The text file's bytes themselves arrive unchanged (base64).
+        let m = mail_parser::MessageParser::default().parse(&raw).expect("parses");
+        let a = m.attachments().find(|a| a.attachment_name() == Some("a.txt")).expect("a.txt");
+        assert_eq!(a.contents(), smuggle.as_bytes());
+    }
+
+    #[test]
+    fn quoted_names_with_commas_and_quotes_survive() {
+        let all = parse_people(&[r#""Chen \"CJ\", Jing" <chen@buyer.test>, bob@x.test"#.into()]).expect("ok");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].name.as_deref(), Some(r#"Chen "CJ", Jing"#));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod safe_html;
 mod web;
 mod webmail_api;
 mod webmail_compose;
+mod webmail_uploads;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -274,7 +275,7 @@ impl HttpServer {
             .route("/api/v1/mail/contacts", get(webmail_compose::contacts))
             .route("/api/v1/mail/signature", post(webmail_compose::signature))
             // Streamed to disk under the largest message's limit, not held.
-            .route("/api/v1/mail/upload", post(webmail_compose::upload).layer(DefaultBodyLimit::disable()))
+            .route("/api/v1/mail/upload", post(webmail_uploads::upload).layer(DefaultBodyLimit::disable()))
             // A message being written: its text and HTML, up to a whole message.
             .route(
                 "/api/v1/mail/draft",

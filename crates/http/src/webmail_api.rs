@@ -13,6 +13,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIO
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use caravel_store::sort_keys::{SortCriterion, SortKey};
+use caravel_store::threads::SortItem;
 use caravel_store::{Flags, Mailbox};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
@@ -59,6 +60,32 @@ pub struct Page {
     #[serde(default)]
     offset: usize,
     limit: Option<usize>,
+    /// date (the default), arrival, from, to, subject, size (RFC 5256 and
+    /// RFC 5957 display-name order: what the reader sees sorted).
+    sort: Option<String>,
+    /// Largest first; the default for date, arrival and size.
+    reverse: Option<bool>,
+    /// One entry per conversation (RFC 5256 REFERENCES), newest activity
+    /// first; the page counts conversations.
+    #[serde(default)]
+    thread: bool,
+}
+
+impl Page {
+    fn criterion(&self) -> Result<SortCriterion, ApiError> {
+        let word = self.sort.as_deref().unwrap_or("date").to_ascii_lowercase();
+        let key = match word.as_str() {
+            "date" => SortKey::Date,
+            "arrival" => SortKey::Arrival,
+            "from" => SortKey::DisplayFrom,
+            "to" => SortKey::DisplayTo,
+            "subject" => SortKey::Subject,
+            "size" => SortKey::Size,
+            _ => return Err(ApiError::bad_request("Sort by date, arrival, from, to, subject or size.")),
+        };
+        let biggest_first = matches!(key, SortKey::Date | SortKey::Arrival | SortKey::Size);
+        Ok(SortCriterion { key, reverse: self.reverse.unwrap_or(biggest_first) })
+    }
 }
 
 /// A header value as people read it (RFC 2047 encoded words decoded).
@@ -82,15 +109,84 @@ pub(crate) fn person(a: &caravel_store::mime::EnvelopeAddress) -> Value {
     json!({ "name": name.filter(|n| !n.is_empty() && *n != address), "address": address })
 }
 
-/// A page of the folder's messages, newest first.
+/// A page of the folder's messages, newest first unless asked otherwise;
+/// with `thread`, a page of conversations, each message with its depth.
 pub async fn messages(AxState(st): St, Full(cur): Full, Query(p): Query<Page>) -> ApiResult {
     let mailbox = folder(&st, &cur, &p.folder).await?;
-    let newest_first = [SortCriterion { key: SortKey::Date, reverse: true }];
-    let uids = st.store.sorted_uids(mailbox.id, &newest_first).await?;
     let limit = p.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    if p.thread {
+        return threaded(&st, &mailbox, p.offset, limit).await;
+    }
+    let uids = st.store.sorted_uids(mailbox.id, &[p.criterion()?]).await?;
     let page: Vec<u32> = uids.iter().skip(p.offset).take(limit).copied().collect();
     let list = summaries(&st, &mailbox, &page).await?;
     Ok(Json(json!({ "folder": mailbox.name, "total": uids.len(), "offset": p.offset, "messages": list })))
+}
+
+/// Conversations by RFC 5256 REFERENCES (what IMAP THREAD answers), the
+/// one with the newest message first; each message in tree order with its
+/// depth. A page holds `limit` conversations and at most `MAX_PAGE`
+/// messages (a huge conversation is cut, and says how many it has).
+async fn threaded(st: &State, mailbox: &Mailbox, offset: usize, limit: usize) -> ApiResult {
+    let mut keys = st.store.thread_keys(mailbox.id).await?;
+    keys.sort_by_key(|(uid, _)| *uid);
+    let dates: std::collections::HashMap<u32, i64> = keys.iter().map(|(u, k)| (*u, k.date)).collect();
+    let items: Vec<SortItem> =
+        keys.into_iter().enumerate().map(|(i, (uid, keys))| SortItem { seq: i as u32 + 1, uid, keys }).collect();
+    let threads = caravel_store::threads::references(&items, |i| i.uid);
+    let mut conversations: Vec<(i64, Vec<(u32, usize)>)> = threads
+        .iter()
+        .map(|t| {
+            let members = flatten(t);
+            let newest = members.iter().filter_map(|(u, _)| dates.get(u)).max().copied().unwrap_or(0);
+            (newest, members)
+        })
+        .filter(|(_, m)| !m.is_empty())
+        .collect();
+    conversations.sort_by_key(|(newest, members)| (std::cmp::Reverse(*newest), members[0].0));
+    let mut rows: Vec<(u32, usize, usize, usize)> = Vec::new();
+    for (n, (_, members)) in conversations.iter().enumerate().skip(offset).take(limit) {
+        for (uid, depth) in members {
+            if rows.len() >= MAX_PAGE {
+                break;
+            }
+            rows.push((*uid, *depth, n, members.len()));
+        }
+    }
+    let page: Vec<u32> = rows.iter().map(|r| r.0).collect();
+    let mut list = summaries(st, mailbox, &page).await?;
+    for item in list.iter_mut() {
+        let uid = item["uid"].as_u64().unwrap_or_default() as u32;
+        if let Some((_, depth, n, size)) = rows.iter().find(|r| r.0 == uid) {
+            item["depth"] = json!(depth);
+            item["thread"] = json!(n);
+            item["thread_size"] = json!(size);
+        }
+    }
+    Ok(Json(json!({
+        "folder": mailbox.name, "total": conversations.len(), "offset": offset, "messages": list, "threaded": true,
+    })))
+}
+
+/// A conversation's messages in tree order with their depth; a missing
+/// parent (a message not in this folder) is skipped, its replies kept at
+/// its depth. An explicit stack: a hostile chain may be 100,000 deep.
+fn flatten(root: &caravel_store::threads::Thread) -> Vec<(u32, usize)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root, 0usize)];
+    while let Some((t, depth)) = stack.pop() {
+        let child_depth = match t.number {
+            Some(uid) => {
+                out.push((uid, depth));
+                depth + 1
+            }
+            None => depth,
+        };
+        for c in t.children.iter().rev() {
+            stack.push((c, child_depth));
+        }
+    }
+    out
 }
 
 /// The list's line for each of `page`: decoded subject and sender, date,
@@ -123,6 +219,8 @@ pub struct One {
     /// Show remote images (the reader agreed).
     #[serde(default)]
     remote: bool,
+    /// A message forwarded inside this one (its index in `nested`).
+    nested: Option<usize>,
 }
 
 pub(crate) async fn raw(
@@ -182,16 +280,44 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
         "from": addresses(parsed.from()),
         "to": addresses(parsed.to()),
         "cc": addresses(parsed.cc()),
+        // In the sender's own copies (Sent, Drafts): whom they copied blindly.
+        "bcc": addresses(parsed.bcc()),
         "date": parsed.date().map(|d| d.to_timestamp()).or(arrived),
         "message_id": parsed.message_id(),
         "reply_to": addresses(parsed.reply_to()),
         "references": parsed.references().as_text_list().map(|ids| ids.iter().map(|id| format!("<{id}>")).collect::<Vec<_>>().join(" ")),
         "bounce": bounce(&parsed),
+        "nested": nested(&parsed).iter().enumerate().map(|(i, m)| json!({
+            "index": i,
+            "subject": m.subject(),
+            "from": addresses(m.from()),
+            "to": addresses(m.to()),
+            "date": m.date().map(|d| d.to_timestamp()),
+            "text": m.body_text(0),
+            "has_html": m.body_html(0).is_some(),
+            "attachments": m.attachments().map(|a| a.attachment_name().unwrap_or("attachment")).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "text": text,
         "html": html.as_ref().map(|h| h.html.clone()),
         "remote_images_blocked": html.is_some_and(|h| h.remote_blocked),
         "attachments": attachments,
     })))
+}
+
+/// Most messages forwarded inside one that the reader shows.
+const MAX_NESTED: usize = 20;
+
+/// The messages forwarded whole inside this one (message/rfc822 parts,
+/// RFC 2046 §5.2.1), first level only, in order.
+fn nested<'a>(m: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::Message<'a>> {
+    m.parts
+        .iter()
+        .filter_map(|p| match &p.body {
+            mail_parser::PartType::Message(inner) => Some(inner),
+            _ => None,
+        })
+        .take(MAX_NESTED)
+        .collect()
 }
 
 /// A delivery report's recipients (RFC 3464 §2.3), each with what
@@ -255,7 +381,15 @@ pub(crate) fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_p
 pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
     let parsed = parse(&bytes)?;
-    let body = safe_html(&parsed, &q).map(|h| h.html).unwrap_or_default();
+    let body = match q.nested {
+        // A forwarded message's own cid: images are not served: dropped.
+        Some(i) => nested(&parsed)
+            .get(i)
+            .and_then(|m| m.body_html(0))
+            .map(|h| crate::safe_html::clean(&h, q.remote, None).html)
+            .unwrap_or_default(),
+        None => safe_html(&parsed, &q).map(|h| h.html).unwrap_or_default(),
+    };
     let images = if q.remote { "'self' data: https: http:" } else { "'self' data:" };
     let policy = format!(
         "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; \

@@ -5,7 +5,6 @@
 //! in Sent. Answers are threaded (In-Reply-To, References) and mark the
 //! original \Answered; forwards mark it `$Forwarded` (RFC 5788 registry).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Extension, Query, State as AxState};
@@ -21,22 +20,19 @@ use crate::api::{Current, Full, JsonBody};
 use crate::api_error::ApiError;
 use crate::compose_message::{self as cm, Attachment, Composed, Person};
 use crate::webmail_api::{folder, listed, parse, person, raw, special};
+use crate::webmail_uploads::{read_upload, uploads_dir};
 use crate::{Client, State};
 
 type St = AxState<Arc<State>>;
 type ApiResult = Result<Json<Value>, ApiError>;
 
-/// Uploads kept for a message not yet sent, per account: files and bytes
-/// (twice the largest message), and how long they wait.
-const MAX_UPLOADS: usize = 50;
-const UPLOAD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// The largest message when no submission is wired (tests of reading).
 const DEFAULT_MAX_MESSAGE: u64 = 25 << 20;
 /// Correspondents read for suggestions: the newest of Sent and Inbox.
 const CONTACT_SCAN: usize = 300;
 const MAX_SUGGESTIONS: usize = 10;
 
-fn max_message(st: &State) -> u64 {
+pub(crate) fn max_message(st: &State) -> u64 {
     st.submission.as_ref().map_or(DEFAULT_MAX_MESSAGE, |s| s.max_message_size())
 }
 
@@ -142,120 +138,12 @@ pub async fn contacts(AxState(st): St, Full(cur): Full, Query(c): Query<ContactQ
     Ok(Json(json!({ "contacts": found })))
 }
 
-// ---- uploads ----
-
-#[derive(Deserialize)]
-pub struct UploadQuery {
-    name: String,
-    #[serde(rename = "type")]
-    content_type: Option<String>,
-}
-
-fn uploads_dir(st: &State, cur: &Current) -> Result<PathBuf, ApiError> {
-    let data = st.data_dir.as_ref().ok_or_else(|| ApiError::unavailable("uploads need a data directory"))?;
-    Ok(data.join("uploads").join(cur.user.id.to_string()))
-}
-
-/// An upload's id is 32 hex digits: nothing else names a file.
-fn upload_id_ok(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-/// Removes uploads older than a day; what is left: (files, bytes).
-async fn sweep(dir: &std::path::Path) -> (usize, u64) {
-    let (mut files, mut bytes) = (0, 0);
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return (0, 0) };
-    while let Ok(Some(e)) = entries.next_entry().await {
-        let Ok(meta) = e.metadata().await else { continue };
-        let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > UPLOAD_LIFETIME);
-        if old {
-            let _ = tokio::fs::remove_file(e.path()).await;
-        } else if e.path().extension().is_none() {
-            files += 1;
-            bytes += meta.len();
-        }
-    }
-    (files, bytes)
-}
-
-fn too_large(what: &str, max: u64) -> ApiError {
+pub(crate) fn too_large(what: &str, max: u64) -> ApiError {
     let mb = max as f64 / (1 << 20) as f64;
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("{what} larger than the largest message the server accepts ({mb:.1} MB)."),
     )
-}
-
-/// A file for a message being written, streamed to disk and refused as
-/// soon as it passes the largest message; its id is what a draft names.
-pub async fn upload(
-    AxState(st): St,
-    Full(cur): Full,
-    Query(q): Query<UploadQuery>,
-    body: axum::body::Body,
-) -> ApiResult {
-    use futures_util::StreamExt;
-    use tokio::io::AsyncWriteExt;
-    let max = max_message(&st);
-    let dir = uploads_dir(&st, &cur)?;
-    tokio::fs::create_dir_all(&dir).await.map_err(ApiError::unavailable)?;
-    let (files, bytes) = sweep(&dir).await;
-    if files >= MAX_UPLOADS || bytes >= 2 * max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Too many files are waiting to be sent: send or discard a message first.",
-        ));
-    }
-    let name: String = q.name.chars().filter(|c| !c.is_control() && !"/\\".contains(*c)).take(200).collect();
-    let name = if name.trim().is_empty() { "attachment".to_string() } else { name };
-    let content_type = q
-        .content_type
-        .filter(|t| t.len() < 100 && t.contains('/') && t.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let id = hex::encode(rand::random::<[u8; 16]>());
-    let part = dir.join(format!("{id}.part"));
-    let mut file = tokio::fs::File::create(&part).await.map_err(ApiError::unavailable)?;
-    let mut size: u64 = 0;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(ApiError::bad_request("The upload was interrupted; try again."));
-            }
-        };
-        size += chunk.len() as u64;
-        if size > max {
-            drop(file);
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(too_large("This file is", max));
-        }
-        file.write_all(&chunk).await.map_err(ApiError::unavailable)?;
-    }
-    file.flush().await.map_err(ApiError::unavailable)?;
-    drop(file);
-    let meta = json!({ "name": name, "type": content_type, "size": size });
-    tokio::fs::write(dir.join(format!("{id}.json")), meta.to_string()).await.map_err(ApiError::unavailable)?;
-    tokio::fs::rename(&part, dir.join(&id)).await.map_err(ApiError::unavailable)?;
-    Ok(Json(json!({ "id": id, "name": name, "size": size, "type": content_type })))
-}
-
-async fn read_upload(dir: &std::path::Path, id: &str) -> Result<Attachment, ApiError> {
-    let gone = || {
-        ApiError::not_found("An attached file is no longer on the server (uploads are kept a day): attach it again.")
-    };
-    if !upload_id_ok(id) {
-        return Err(gone());
-    }
-    let meta = tokio::fs::read(dir.join(format!("{id}.json"))).await.map_err(|_| gone())?;
-    let meta: Value = serde_json::from_slice(&meta).map_err(|_| gone())?;
-    let bytes = tokio::fs::read(dir.join(id)).await.map_err(|_| gone())?;
-    Ok(Attachment {
-        name: meta["name"].as_str().unwrap_or("attachment").to_string(),
-        content_type: meta["type"].as_str().unwrap_or("application/octet-stream").to_string(),
-        bytes,
-    })
 }
 
 // ---- drafts and sending ----
@@ -314,20 +202,93 @@ pub struct Draft {
 /// References (or In-Reply-To when it has none).
 fn thread_of(raw: &[u8]) -> (Option<String>, Vec<String>) {
     let Some(m) = mail_parser::MessageParser::default().parse_headers(raw) else { return (None, Vec::new()) };
+    // Ids as they may be written again: visible ASCII only (a hostile
+    // original cannot put a line end into our header).
     let ids = |h: &mail_parser::HeaderValue| -> Vec<String> {
-        h.as_text_list().unwrap_or_default().iter().map(|id| format!("<{id}>")).collect()
+        h.as_text_list()
+            .unwrap_or_default()
+            .iter()
+            .filter(|id| {
+                !id.is_empty() && id.len() < 500 && id.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+            })
+            .map(|id| format!("<{id}>"))
+            .collect()
     };
     let mut refs = ids(m.references());
     if refs.is_empty() {
         refs = ids(m.in_reply_to());
     }
-    (m.message_id().map(|id| format!("<{id}>")), refs)
+    let id =
+        m.message_id().map(|id| ids(&mail_parser::HeaderValue::Text(id.into()))).and_then(|v| v.into_iter().next());
+    (id, refs)
 }
 
 /// A name for a file: no path separators or control characters.
 fn file_name(subject: &str) -> String {
     let clean: String = subject.chars().filter(|c| !c.is_control() && !"/\\:*?\"<>|".contains(*c)).take(80).collect();
     format!("{}.eml", if clean.trim().is_empty() { "message" } else { clean.trim() })
+}
+
+/// Most attachments one message takes (references to stored ones and
+/// uploads together).
+const MAX_ATTACHMENTS: usize = 100;
+
+/// Reads the draft's attachments into `c`, each stored message once,
+/// stopping as soon as they pass the largest message: a draft naming one
+/// big attachment a thousand times costs one read, not a thousand.
+async fn attach(st: &State, cur: &Current, d: &Draft, c: &mut Composed) -> Result<(), ApiError> {
+    if d.attachments.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::bad_request(format!("At most {MAX_ATTACHMENTS} attachments in one message.")));
+    }
+    let max = max_message(st);
+    let mut used: u64 = 0;
+    let mut read: std::collections::HashMap<(String, u32), Vec<u8>> = std::collections::HashMap::new();
+    let uploads = uploads_dir(st, cur);
+    for a in &d.attachments {
+        match a {
+            AttachmentRef::Upload { upload } => {
+                let dir = uploads.as_ref().map_err(Clone::clone)?;
+                let file = read_upload(dir, upload).await?;
+                used += file.bytes.len() as u64;
+                c.attachments.push(file);
+            }
+            AttachmentRef::Stored { folder: f, uid, index } => {
+                let key = (f.clone(), *uid);
+                if !read.contains_key(&key) {
+                    let (_, bytes) = raw(st, cur, f, *uid).await?;
+                    read.insert(key.clone(), bytes);
+                }
+                let bytes = read.get(&key).map(Vec::as_slice).unwrap_or_default();
+                let parsed = parse(bytes)?;
+                let part = listed(&parsed)
+                    .into_iter()
+                    .nth(*index)
+                    .ok_or_else(|| ApiError::not_found(format!("message {uid} in {f} has no attachment {index}")))?;
+                let name: String =
+                    part.attachment_name().unwrap_or("attachment").chars().filter(|c| !c.is_control()).collect();
+                let content_type = part
+                    .content_type()
+                    .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or("octet-stream")))
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))
+                    .unwrap_or_else(|| "application/octet-stream".into());
+                let (size, entry) = match &part.body {
+                    mail_parser::PartType::Message(m) => (m.raw_message().len(), Err((name, m.raw_message().to_vec()))),
+                    _ => {
+                        (part.contents().len(), Ok(Attachment { name, content_type, bytes: part.contents().to_vec() }))
+                    }
+                };
+                used += size as u64;
+                match entry {
+                    Ok(file) => c.attachments.push(file),
+                    Err(whole) => c.forwarded.push(whole),
+                }
+            }
+        }
+        if used > max {
+            return Err(too_large("With its attachments, this message is", max));
+        }
+    }
+    Ok(())
 }
 
 /// The draft resolved: people parsed, the HTML made safe, attachments
@@ -364,32 +325,7 @@ async fn resolve(st: &State, cur: &Current, d: &Draft) -> Result<Composed, ApiEr
         date: caravel_store::now_secs(),
         ..Composed::default()
     };
-    let uploads = uploads_dir(st, cur);
-    for a in &d.attachments {
-        match a {
-            AttachmentRef::Upload { upload } => {
-                let dir = uploads.as_ref().map_err(Clone::clone)?;
-                c.attachments.push(read_upload(dir, upload).await?);
-            }
-            AttachmentRef::Stored { folder: f, uid, index } => {
-                let (_, bytes) = raw(st, cur, f, *uid).await?;
-                let parsed = parse(&bytes)?;
-                let part = listed(&parsed)
-                    .into_iter()
-                    .nth(*index)
-                    .ok_or_else(|| ApiError::not_found(format!("message {uid} in {f} has no attachment {index}")))?;
-                let name = part.attachment_name().unwrap_or("attachment").to_string();
-                let content_type = part
-                    .content_type()
-                    .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or("octet-stream")))
-                    .unwrap_or_else(|| "application/octet-stream".into());
-                match &part.body {
-                    mail_parser::PartType::Message(m) => c.forwarded.push((name, m.raw_message().to_vec())),
-                    _ => c.attachments.push(Attachment { name, content_type, bytes: part.contents().to_vec() }),
-                }
-            }
-        }
-    }
+    attach(st, cur, d, &mut c).await?;
     if let Some(r) = &d.reply_to {
         let (_, bytes) = raw(st, cur, &r.folder, r.uid).await?;
         let (id, refs) = thread_of(&bytes);
@@ -399,9 +335,10 @@ async fn resolve(st: &State, cur: &Current, d: &Draft) -> Result<Composed, ApiEr
         // A draft reopened keeps the thread it was started in.
         if let Some((_, bytes)) = st.store.read_messages(drafts.id, &[uid]).await?.pop() {
             let m = mail_parser::MessageParser::default().parse_headers(&bytes);
-            let one = m.as_ref().and_then(|m| m.in_reply_to().as_text().map(|id| format!("<{id}>")));
+            let answers = m.as_ref().is_some_and(|m| m.in_reply_to().as_text().is_some());
             let (_, refs) = thread_of(&bytes);
-            c.in_reply_to = one;
+            // Our own draft: its In-Reply-To is the last of its References.
+            c.in_reply_to = answers.then(|| refs.last().cloned()).flatten();
             c.references = refs;
         }
     }
@@ -490,10 +427,22 @@ pub async fn send(
     Extension(client): Extension<Client>,
     JsonBody(d): JsonBody<Draft>,
 ) -> Result<Response, ApiError> {
+    // Its own task: a browser that goes away mid-send (a closed tab, a lost
+    // connection) does not stop it between queueing and keeping the copy
+    // in Sent, which would leave the draft to be sent twice.
+    tokio::spawn(send_draft(st, cur, client, d)).await.map_err(ApiError::unavailable)?
+}
+
+async fn send_draft(st: Arc<State>, cur: Current, client: Client, d: Draft) -> Result<Response, ApiError> {
     let submission = st
         .submission
         .clone()
         .ok_or_else(|| ApiError::unavailable("sending from the web is not wired on this server"))?;
+    // The account's switch for sending holds here as on port 587.
+    if !cur.user.protocols.allows(caravel_store::Protocol::Smtp) {
+        let why = caravel_auth::protocol_off_text(caravel_store::Protocol::Smtp, &cur.user.address);
+        return Err(ApiError::forbidden(format!("Not sent: {why}")));
+    }
     let c = resolve(&st, &cur, &d).await?;
     let from = c.from.clone().ok_or_else(|| ApiError::bad_request("Choose a From address."))?;
     let mut recipients: Vec<String> = Vec::new();
@@ -520,7 +469,7 @@ pub async fn send(
         }
     };
     // Queued: what follows must not turn the answer into a failure (the
-    // message is on its way); a copy that cannot be kept is said so.
+    // message is on its way); a copy that cannot be kept is logged.
     let copy = sent_copy(sent.message, &c.bcc);
     let sent_uid = match keep(&st, &cur, SpecialUse::Sent, copy, Flags::SEEN).await {
         Ok(uid) => Some(uid),
@@ -534,14 +483,11 @@ pub async fn send(
     }
     mark_original(&st, &cur, &d).await;
     if let Ok(dir) = uploads_dir(&st, &cur) {
-        for a in &d.attachments {
-            if let AttachmentRef::Upload { upload } = a {
-                if upload_id_ok(upload) {
-                    let _ = tokio::fs::remove_file(dir.join(upload)).await;
-                    let _ = tokio::fs::remove_file(dir.join(format!("{upload}.json"))).await;
-                }
-            }
-        }
+        let used = d.attachments.iter().filter_map(|a| match a {
+            AttachmentRef::Upload { upload } => Some(upload),
+            AttachmentRef::Stored { .. } => None,
+        });
+        crate::webmail_uploads::forget(&dir, used).await;
     }
     Ok(Json(json!({
         "sent": true,

@@ -1538,6 +1538,8 @@ function composeChanged(c, what) {
   if (c.closed || c.left) return;
   c.version++;
   clearTimeout(c.timers.draft);
+  // While sending, no autosave: a draft saved now would outlive the sent message.
+  if (c.sending) return;
   c.timers.draft = setTimeout(() => { saveDraft(c, false).catch(() => {}); }, DRAFT_WAIT);
   if (what !== 'body' && what !== 'files') refreshSignature(c, SIGNATURE_WAIT);
 }
@@ -1594,7 +1596,7 @@ function saveDraft(c, manual) {
   const version = c.version;
   const body = composeBody(c);
   const run = async () => {
-    if (c.closed || (!manual && version === c.savedVersion)) return;
+    if (c.closed || (!manual && version === c.savedVersion) || (!manual && c.sending)) return;
     const { body: draft, items } = draftBody(c, body);
     setDraftStatus(c, 'compose.saving');
     try {

@@ -47,6 +47,7 @@ pub mod sort_keys;
 pub mod sqlite;
 pub mod stored_envelope;
 mod system_mail;
+pub mod threads;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;

@@ -110,6 +110,10 @@ def writing():
     expect(status == 200 and d2["uid"] != d1["uid"], d2)
     drafts = fetch_all(USER, PASSWORD, "Drafts")
     expect(len(drafts) == 1 and "\\Draft" in drafts[0][0] and "draft two" in text_of(drafts[0][1]), f"Drafts: {drafts}")
+    status, bcc_draft = a.call("POST", "/api/v1/mail/draft", {**draft, "bcc": ["boss@example.test"], "draft_uid": d2["uid"]})
+    _, reopened = a.call("GET", f"/api/v1/mail/message?folder=Drafts&uid={bcc_draft['uid']}")
+    expect([x["address"] for x in reopened["bcc"]] == ["boss@example.test"], f"a reopened draft keeps its Bcc: {reopened}")
+    d2 = bcc_draft
 
     # The reply: through submission, threaded, signed off, attached.
     reply = {**draft, "from": USER, "bcc": ["hidden@partner.test"], "draft_uid": d2["uid"],
@@ -173,6 +177,29 @@ def writing():
     expect(status == 403, "sending needs the anti-forgery token")
     expect(len(fetch_all(BOB, BOB_PASSWORD, "INBOX")) == 1, "nothing refused arrived")
 
+    # Bytes that would end DATA early at the next hop (SMTP smuggling)
+    # never leave: the text arrives with its line ends made whole.
+    smuggle = "hi\r.\r\nMAIL FROM:<ceo@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nSubject: forged\r\n\0\n.\n"
+    status, _ = a.call("POST", "/api/v1/mail/send", {"to": [BOB], "subject": "smuggle", "text": smuggle})
+    expect(status == 200, "sent, cleaned")
+    time.sleep(0.3)
+    i = imap(BOB, BOB_PASSWORD)
+    i.select("INBOX", readonly=True)
+    _, found = i.uid("SEARCH", None, "ALL")
+    raws = [i.uid("FETCH", u, "(BODY.PEEK[])")[1][0][1] for u in found[0].split()]
+    i.logout()
+    expect(len(raws) == 2 and not any(b"forged" in r.split(b"\r\n\r\n")[0] for r in raws), "no second message")
+    clean = raws[-1].replace(b"\r\n", b"")
+    expect(b"\r" not in clean and b"\n" not in clean and b"\0" not in clean, raws[-1])
+    # Limits of one message's attachments; the account's switch for sending.
+    status, no = a.call("POST", "/api/v1/mail/draft",
+                        {"attachments": [{"folder": "INBOX", "uid": original, "index": 0}] * 101})
+    expect(status == 400 and "At most 100 attachments" in no["error"], no)
+    caravel("user", "set", USER, "--smtp", "off")
+    status, no = a.call("POST", "/api/v1/mail/send", {"to": [BOB], "subject": "x", "text": "y"})
+    caravel("user", "set", USER, "--smtp", "on")
+    expect(status == 403 and "turned off" in no["error"], no)
+
     # Forwarded whole, then inline with the original's attachment.
     status, _ = a.call("POST", "/api/v1/mail/send", {"to": [BOB], "subject": "Fwd: 询价 RFQ 42", "text": "FYI",
                                                      "forward": {"folder": "INBOX", "uid": original,
@@ -196,6 +223,12 @@ def writing():
     _, flags = i.uid("FETCH", str(original), "(FLAGS)")
     i.logout()
     expect(b"$Forwarded" in flags[0], flags)
+
+    # Files waiting to be sent: at most 50 per account.
+    statuses = [upload(a, f"f{n}.txt", b"x", "text/plain")[0] for n in range(50)]
+    expect(statuses.count(200) == 50, statuses)
+    status, no = upload(a, "one-too-many.txt", b"x", "text/plain")
+    expect(status == 413 and "Too many files" in no["error"], f"{status} {no}")
 
 
 def bounce():
