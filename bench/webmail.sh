@@ -12,7 +12,7 @@ MESSAGES=${MESSAGES:-10000}
 [[ -x target/release/caravel ]] || { echo "build first: cargo build --release"; exit 1; }
 dir=${PB:-/var/tmp/peerbench}/caravel-webmail
 source bench/caravel-lib.sh
-start_caravel "$dir" 100 100 'imap = ["127.0.0.1:3143"]'
+start_caravel "$dir" 100 100 'imap = ["127.0.0.1:3143"]' $'[limits]\nmax_connections_per_ip = 1000'
 python3 - "$dir/inbox.mbox" "$MESSAGES" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])

@@ -18,15 +18,18 @@ def rss_kib(pid):
 
 class Session:
     def __init__(self, port, user, password):
-        self.port, self.cookie = port, None
-        status, _ = self.call("POST", "/api/v1/session", {"address": user, "password": password})
+        self.port, self.cookie, self.csrf = port, None, None
+        status, data = self.call("POST", "/api/v1/session", {"address": user, "password": password})
         assert status == 200, status
+        self.csrf = json.loads(data).get("csrf")
 
     def call(self, method, path, body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.cookie:
             headers["Cookie"] = self.cookie
+        if self.csrf and method != "GET":
+            headers["X-CSRF-Token"] = self.csrf
         c.request(method, path, json.dumps(body) if body is not None else None, headers)
         r = c.getresponse()
         data = r.read()
@@ -70,17 +73,43 @@ def main():
     warm_open = statistics.median(timed(opener(u)) for u in uids[1:21])
     _, data = s.call("GET", "/api/v1/mail/search?folder=INBOX&q=inquiry%20000123")
     search = timed(lambda: s.call("GET", "/api/v1/mail/search?folder=INBOX&subject=000123"))
+    threads = statistics.median(
+        timed(lambda: s.call("GET", "/api/v1/mail/messages?folder=INBOX&limit=50&thread=true")) for _ in range(5))
+    by_subject = statistics.median(
+        timed(lambda: s.call("GET", "/api/v1/mail/messages?folder=INBOX&limit=50&sort=subject")) for _ in range(5))
+
+    def send():
+        status, data = s.call("POST", "/api/v1/mail/send", {"to": [a.user], "subject": "Re: Inquiry 000123",
+                                                            "text": "Our best price is attached.\n" * 20,
+                                                            "reply_to": {"folder": "INBOX", "uid": uids[0]}})
+        assert status == 200, data[:300]
+
+    send_ms = statistics.median(timed(send) for _ in range(10))
     before = rss_kib(a.pid)
     sessions = [Session(a.port, a.user, a.password) for _ in range(a.sessions)]
     for x in sessions:
         x.call("GET", "/api/v1/mail/folders")
     after = rss_kib(a.pid)
+    # Each open page also holds its live-update stream (server-sent events).
+    import socket
+    streams = []
+    for x in sessions:
+        sock = socket.create_connection(("127.0.0.1", a.port))
+        sock.sendall(f"GET /api/v1/mail/events?folder=INBOX HTTP/1.1\r\nHost: x\r\nCookie: {x.cookie}\r\n\r\n".encode())
+        streams.append(sock)
+    for sock in streams:
+        assert b" 200 " in sock.recv(4096).split(b"\r\n")[0]
+    with_streams = rss_kib(a.pid)
     print(f"webmail on a {a.messages}-message INBOX (release build, loopback HTTP):")
     print(f"  first message list (folders + newest 50): cold {cold_list:.1f} ms, warm median {warm_list:.1f} ms")
     print(f"  open a message: cold {cold_open:.1f} ms, warm median {warm_open:.1f} ms")
     print(f"  subject search over the folder: {search:.1f} ms")
+    print(f"  first page of conversations (thread=true): median {threads:.1f} ms; sorted by subject: {by_subject:.1f} ms")
+    print(f"  send a reply (submission, signature, queue, Sent copy): median {send_ms:.1f} ms")
     print(f"  memory per signed-in web session: {(after - before) / a.sessions:.1f} KiB "
           f"(RSS {before} -> {after} KiB over {a.sessions} sessions)")
+    print(f"  ... with its live-update stream open: {(with_streams - before) / a.sessions:.1f} KiB "
+          f"(RSS -> {with_streams} KiB)")
 
 
 if __name__ == "__main__":

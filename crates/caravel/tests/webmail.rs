@@ -80,3 +80,19 @@ async fn write_in_the_browser_reply_with_signature_attachment_drafts_and_refusal
     env.push(("SCREENSHOTS".into(), shots.display().to_string()));
     common::python_scenario(SCENARIOS, "write_in_the_browser", &t, env).await;
 }
+
+const LIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/webmail_list_scenarios.py");
+
+/// Sorted by date, subject, size, arrival; threaded as IMAP THREAD
+/// REFERENCES threads (the same code), a page counting conversations.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_sorts_and_threads_as_imap_does() {
+    let t = TestServer::start().await;
+    common::python_scenario(LIST, "listing", &t, common::admin_env(&t)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_forwarded_whole_is_shown_nested_and_safe() {
+    let t = TestServer::start().await;
+    common::python_scenario(LIST, "nested", &t, common::admin_env(&t)).await;
+}
