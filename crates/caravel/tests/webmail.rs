@@ -96,3 +96,23 @@ async fn a_message_forwarded_whole_is_shown_nested_and_safe() {
     let t = TestServer::start().await;
     common::python_scenario(LIST, "nested", &t, common::admin_env(&t)).await;
 }
+
+/// Remote pictures per message and per sender; a forged From never loads
+/// a trusted sender's pictures.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_pictures_load_on_consent_or_for_a_trusted_proved_sender() {
+    let t = TestServer::start().await;
+    common::python_scenario(LIST, "pictures", &t, common::admin_env(&t)).await;
+}
+
+/// In headless Chromium: the list sorted by date and subject both ways,
+/// conversations indented with their counts, a message forwarded whole
+/// shown nested, the plain/formatted switch, the settings menu.
+#[tokio::test(flavor = "multi_thread")]
+async fn sort_threads_and_nested_messages_in_the_browser() {
+    let t = TestServer::start().await;
+    let mut env = common::admin_env(&t);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    common::python_scenario(SCENARIOS, "sort_thread_nested_in_the_browser", &t, env).await;
+}

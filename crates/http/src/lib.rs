@@ -271,6 +271,7 @@ impl HttpServer {
             .route("/api/v1/mail/folders/delete", post(webmail_api::delete_folder))
             .route("/api/v1/mail/attachment", get(webmail_api::attachment))
             .route("/api/v1/mail/inline", get(webmail_api::inline))
+            .route("/api/v1/mail/images/trust", post(webmail_api::trust_images))
             .route("/api/v1/mail/compose", get(webmail_compose::compose_info))
             .route("/api/v1/mail/contacts", get(webmail_compose::contacts))
             .route("/api/v1/mail/signature", post(webmail_compose::signature))

@@ -203,7 +203,12 @@ async fn summaries(st: &State, mailbox: &Mailbox, page: &[u32]) -> Result<Vec<Va
                 "uid": uid,
                 "subject": env.and_then(|e| e.subject.as_deref()).map(|s| decoded("Subject", s)).unwrap_or_default(),
                 "from": env.and_then(|e| e.from.first()).map(person),
-                "date": meta.internal_date,
+                // The Date field (what sorting by date uses), else arrival.
+                "date": env
+                    .and_then(|e| e.date.as_deref())
+                    .and_then(mail_parser::DateTime::parse_rfc822)
+                    .map(|d| d.to_timestamp())
+                    .unwrap_or(meta.internal_date),
                 "size": meta.size,
                 "seen": meta.flags.contains(Flags::SEEN),
                 "flagged": meta.flags.contains(Flags::FLAGGED),
@@ -240,9 +245,91 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<mail_parser::Message<'_>, ApiError> 
 }
 
 /// The message's HTML made safe; its cid: images point at `/mail/inline`.
-fn safe_html(m: &mail_parser::Message<'_>, q: &One) -> Option<crate::safe_html::Cleaned> {
+fn safe_html(m: &mail_parser::Message<'_>, q: &One, remote: bool) -> Option<crate::safe_html::Cleaned> {
     let base = format!("/api/v1/mail/inline?folder={}&uid={}&cid=", crate::safe_html::percent(&q.folder), q.uid);
-    m.body_html(0).map(|h| crate::safe_html::clean(&h, q.remote, Some(&base)))
+    real_html(m).map(|h| crate::safe_html::clean(&h, remote, Some(&base)))
+}
+
+/// The message's own HTML, if it has a text/html part (mail-parser's
+/// `body_html` also turns a plain-text body into HTML, which the reader
+/// shows better as text).
+fn real_html<'a>(m: &'a mail_parser::Message<'a>) -> Option<std::borrow::Cow<'a, str>> {
+    let first = *m.html_body.first()?;
+    match m.parts.get(first as usize).map(|p| &p.body) {
+        Some(mail_parser::PartType::Html(_)) => m.body_html(0),
+        _ => None,
+    }
+}
+
+/// The settings kind of the senders whose pictures a user always loads
+/// (named by lowercase address).
+const IMAGE_SENDERS: &str = "image_sender";
+/// Most such senders per account.
+const MAX_IMAGE_SENDERS: usize = 1000;
+
+/// The message's first From address, lowercase.
+fn sender_of(m: &mail_parser::Message<'_>) -> Option<String> {
+    m.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase)
+}
+
+/// Whether the From address is proved: our own Authentication-Results
+/// (RFC 8601) say DMARC passed, or there are none (mail submitted here, or
+/// imported). A forged From never loads a trusted sender's pictures (a
+/// tracker could otherwise claim a trusted address to learn who reads).
+fn sender_proved(raw: &[u8], hostname: &str) -> bool {
+    let head = &raw[..caravel_store::fields::header_end(raw)];
+    let ours: Vec<String> = caravel_store::fields::fields(head)
+        .filter(|f| caravel_store::fields::field_name(f).eq_ignore_ascii_case(b"authentication-results"))
+        .map(|f| String::from_utf8_lossy(f).to_lowercase())
+        .filter(|f| {
+            let value = f.split_once(':').map_or("", |(_, v)| v).trim_start();
+            value.starts_with(&format!("{};", hostname.to_lowercase()))
+        })
+        .collect();
+    ours.is_empty() || ours.iter().any(|f| f.contains("dmarc=pass"))
+}
+
+/// Remote pictures load: the reader agreed for this message, or always
+/// does for this (proved) sender. (trusted sender, effective)
+async fn remote_allowed(st: &State, cur: &Current, q: &One, m: &mail_parser::Message<'_>, raw: &[u8]) -> (bool, bool) {
+    let Some(sender) = sender_of(m) else { return (false, q.remote) };
+    let scope = caravel_store::settings::account_scope(cur.user.id);
+    let trusted = match st.store.settings(&scope, IMAGE_SENDERS).await {
+        Ok(list) => list.iter().any(|(name, _)| *name == sender),
+        Err(e) => {
+            tracing::warn!(error = %e, "trusted picture senders unreadable");
+            false
+        }
+    };
+    (trusted, q.remote || (trusted && sender_proved(raw, &st.hostname)))
+}
+
+#[derive(Deserialize)]
+pub struct TrustImages {
+    address: String,
+    trust: bool,
+}
+
+/// Always (or no longer) load remote pictures in mail from this sender.
+pub async fn trust_images(
+    AxState(st): St,
+    Full(cur): Full,
+    crate::api::JsonBody(t): crate::api::JsonBody<TrustImages>,
+) -> ApiResult {
+    let address = t.address.trim().to_lowercase();
+    if caravel_store::Address::parse(&address).is_err() {
+        return Err(ApiError::bad_request(format!("\"{address}\" is not an email address.")));
+    }
+    let scope = caravel_store::settings::account_scope(cur.user.id);
+    if t.trust {
+        if st.store.settings(&scope, IMAGE_SENDERS).await?.len() >= MAX_IMAGE_SENDERS {
+            return Err(ApiError::bad_request(format!("At most {MAX_IMAGE_SENDERS} senders.")));
+        }
+        st.store.put_setting(&scope, IMAGE_SENDERS, &address, "true").await?;
+    } else {
+        st.store.del_setting(&scope, IMAGE_SENDERS, &address).await?;
+    }
+    Ok(Json(json!({ "address": address, "trusted": t.trust })))
 }
 
 /// One message, decoded: its header fields, its text, its HTML made safe
@@ -255,14 +342,15 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
             .unwrap_or_default()
     };
     let text = parsed.body_text(0).map(|t| t.into_owned());
-    let html = safe_html(&parsed, &q);
+    let (trusted, remote) = remote_allowed(&st, &cur, &q, &parsed, &bytes).await;
+    let html = safe_html(&parsed, &q, remote);
     let attachments: Vec<Value> = listed(&parsed)
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
             json!({
                 "index": i,
-                "name": a.attachment_name().unwrap_or("attachment"),
+                "name": part_name(a),
                 "type": a.content_type().map(|c| match c.subtype() {
                     Some(s) => format!("{}/{s}", c.ctype()),
                     None => c.ctype().to_string(),
@@ -294,12 +382,15 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
             "to": addresses(m.to()),
             "date": m.date().map(|d| d.to_timestamp()),
             "text": m.body_text(0),
-            "has_html": m.body_html(0).is_some(),
-            "attachments": m.attachments().map(|a| a.attachment_name().unwrap_or("attachment")).collect::<Vec<_>>(),
+            "has_html": real_html(m).is_some(),
+            "attachments": m.attachments().map(part_name).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "text": text,
         "html": html.as_ref().map(|h| h.html.clone()),
         "remote_images_blocked": html.is_some_and(|h| h.remote_blocked),
+        "remote_images_shown": remote,
+        "sender": sender_of(&parsed),
+        "sender_trusted_for_images": trusted,
         "attachments": attachments,
     })))
 }
@@ -362,6 +453,25 @@ fn bounce(m: &mail_parser::Message<'_>) -> Option<Value> {
     Some(json!({ "recipients": recipients }))
 }
 
+/// An attachment's name as shown and downloaded: its own, or for a
+/// message forwarded whole without one, its subject (`Subject.eml`).
+pub(crate) fn part_name(p: &mail_parser::MessagePart<'_>) -> String {
+    if let Some(name) = p.attachment_name() {
+        return name.to_string();
+    }
+    match &p.body {
+        mail_parser::PartType::Message(m) => eml_name(m.subject().unwrap_or_default()),
+        _ => "attachment".to_string(),
+    }
+}
+
+/// A file name for a whole message: its subject without what file
+/// systems refuse, `.eml`.
+pub(crate) fn eml_name(subject: &str) -> String {
+    let clean: String = subject.chars().filter(|c| !c.is_control() && !"/\\:*?\"<>|".contains(*c)).take(80).collect();
+    format!("{}.eml", if clean.trim().is_empty() { "message" } else { clean.trim() })
+}
+
 /// The attachments a reader sees: not the images the HTML shows in place
 /// (a Content-ID and no `attachment` disposition).
 pub(crate) fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::MessagePart<'a>> {
@@ -381,16 +491,17 @@ pub(crate) fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_p
 pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
     let parsed = parse(&bytes)?;
+    let (_, remote) = remote_allowed(&st, &cur, &q, &parsed, &bytes).await;
     let body = match q.nested {
         // A forwarded message's own cid: images are not served: dropped.
         Some(i) => nested(&parsed)
             .get(i)
-            .and_then(|m| m.body_html(0))
-            .map(|h| crate::safe_html::clean(&h, q.remote, None).html)
+            .and_then(|m| real_html(m))
+            .map(|h| crate::safe_html::clean(&h, remote, None).html)
             .unwrap_or_default(),
-        None => safe_html(&parsed, &q).map(|h| h.html).unwrap_or_default(),
+        None => safe_html(&parsed, &q, remote).map(|h| h.html).unwrap_or_default(),
     };
-    let images = if q.remote { "'self' data: https: http:" } else { "'self' data:" };
+    let images = if remote { "'self' data: https: http:" } else { "'self' data:" };
     let policy = format!(
         "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; \
          form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox"
@@ -447,7 +558,7 @@ pub async fn attachment(AxState(st): St, Full(cur): Full, Query(q): Query<Part>)
     let index = q.index.ok_or_else(|| ApiError::bad_request("Give the attachment's index."))?;
     let part =
         listed(&parsed).into_iter().nth(index).ok_or_else(|| ApiError::not_found(format!("no attachment {index}")))?;
-    Ok(download(part.attachment_name().unwrap_or("attachment"), part.contents().to_vec(), None))
+    Ok(download(&part_name(part), part.contents().to_vec(), None))
 }
 
 /// An image the HTML refers to by `cid:`; only images are served this way.

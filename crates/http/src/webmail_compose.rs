@@ -223,12 +223,6 @@ fn thread_of(raw: &[u8]) -> (Option<String>, Vec<String>) {
     (id, refs)
 }
 
-/// A name for a file: no path separators or control characters.
-fn file_name(subject: &str) -> String {
-    let clean: String = subject.chars().filter(|c| !c.is_control() && !"/\\:*?\"<>|".contains(*c)).take(80).collect();
-    format!("{}.eml", if clean.trim().is_empty() { "message" } else { clean.trim() })
-}
-
 /// Most attachments one message takes (references to stored ones and
 /// uploads together).
 const MAX_ATTACHMENTS: usize = 100;
@@ -264,8 +258,7 @@ async fn attach(st: &State, cur: &Current, d: &Draft, c: &mut Composed) -> Resul
                     .into_iter()
                     .nth(*index)
                     .ok_or_else(|| ApiError::not_found(format!("message {uid} in {f} has no attachment {index}")))?;
-                let name: String =
-                    part.attachment_name().unwrap_or("attachment").chars().filter(|c| !c.is_control()).collect();
+                let name: String = crate::webmail_api::part_name(part).chars().filter(|c| !c.is_control()).collect();
                 let content_type = part
                     .content_type()
                     .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or("octet-stream")))
@@ -345,7 +338,7 @@ async fn resolve(st: &State, cur: &Current, d: &Draft) -> Result<Composed, ApiEr
     if let Some(f) = d.forward.as_ref().filter(|f| f.as_attachment) {
         let (_, bytes) = raw(st, cur, &f.folder, f.uid).await?;
         let subject = parse(&bytes)?.subject().unwrap_or_default().to_string();
-        c.forwarded.push((file_name(&subject), bytes));
+        c.forwarded.push((crate::webmail_api::eml_name(&subject), bytes));
     }
     Ok(c)
 }

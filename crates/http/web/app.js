@@ -977,6 +977,107 @@ function everywhereCard() {
 // ---------------------------------------------------------------- mail (reading)
 
 const MAIL_PAGE = 50;
+const MAIL_VIEW_KEY = 'caravel.mailView';
+const SORT_KEYS = ['date', 'arrival', 'from', 'to', 'subject', 'size'];
+/* Keys the server lists largest first unless told otherwise. */
+const BIGGEST_FIRST = new Set(['date', 'arrival', 'size']);
+const MAX_INDENT = 6;        // a reply deeper than this is drawn at this depth
+const READ_PLAIN_KEY = 'caravel.readPlain';
+
+/* How the list is shown, for every folder alike: {sort, reverse, thread},
+ * as the user last chose it (kept in the browser). */
+function mailView() {
+  let v = null;
+  try { v = JSON.parse(localStorage.getItem(MAIL_VIEW_KEY) || 'null'); } catch (e) { v = null; }
+  if (!v || typeof v !== 'object') v = {};
+  const sort = SORT_KEYS.includes(v.sort) ? v.sort : 'date';
+  return {
+    sort,
+    reverse: typeof v.reverse === 'boolean' ? v.reverse : BIGGEST_FIRST.has(sort),
+    thread: v.thread === true,
+  };
+}
+
+function saveMailView(v) {
+  try { localStorage.setItem(MAIL_VIEW_KEY, JSON.stringify(v)); } catch (e) { /* storage may be off */ }
+}
+
+/* The list's query for a view: the sort and its direction, or
+ * conversations (which the server orders by their newest message). */
+function mailViewQuery(v) {
+  return v.thread ? '&thread=true' : '&sort=' + enc(v.sort) + '&reverse=' + (v.reverse ? 'true' : 'false');
+}
+
+/* What the direction button says for a view: dates newest or oldest
+ * first, sizes largest or smallest first, words A→Z or Z→A. */
+function directionLabel(v) {
+  if (v.sort === 'date' || v.sort === 'arrival') return t(v.reverse ? 'mail.newestFirst' : 'mail.oldestFirst');
+  if (v.sort === 'size') return t(v.reverse ? 'mail.largestFirst' : 'mail.smallestFirst');
+  return t(v.reverse ? 'mail.zToA' : 'mail.aToZ');
+}
+
+/* The sort, its direction and the Conversations switch above the list.
+ * A change is remembered and the list drawn again from its first page
+ * (the message being read stays open). */
+function mailViewControls(folderName, params, v) {
+  const apply = (next) => {
+    saveMailView(next);
+    clearMessages();
+    const href = mailHref(folderName, params.uid ? { uid: params.uid } : {});
+    if (Number(params.offset || 0) > 0) go(href);
+    else renderView();
+  };
+  const sortSelect = select('sort', SORT_KEYS.map((k) => [k, t('mail.sort.' + k)]), {
+    id: 'sort', value: v.sort, 'data-test': 'sort', disabled: v.thread,
+    title: v.thread ? t('mail.threadOrder') : null,
+    // Another key starts in its own usual direction (dates newest first,
+    // words A→Z).
+    onchange: (ev) => apply({ sort: ev.target.value, reverse: BIGGEST_FIRST.has(ev.target.value), thread: v.thread }),
+  });
+  const label = directionLabel(v);
+  const direction = h('button', {
+    type: 'button', id: 'sort-direction', class: 'small', 'data-test': 'sort-direction',
+    'data-reverse': String(v.reverse), title: v.thread ? t('mail.threadOrder') : label, 'aria-label': label,
+    disabled: v.thread, onclick: () => apply({ sort: v.sort, reverse: !v.reverse, thread: v.thread }),
+  }, v.reverse ? '↓' : '↑');
+  const threads = checkbox('threads', t('mail.threads'), {
+    checked: v.thread, 'data-test': 'threads',
+    onchange: (ev) => apply({ sort: v.sort, reverse: v.reverse, thread: ev.target.checked }),
+  });
+  return h('div', { class: 'toolbar list-view', 'data-test': 'list-view' },
+    h('span', { class: 'sort-box' }, h('label', { for: 'sort', class: 'sort-label' }, t('mail.sortBy')), sortSelect, direction),
+    threads);
+}
+
+/* Links to the account's pages that shape its mail, from the Mail page:
+ * a button that opens a short menu (Escape or a click elsewhere closes it). */
+function mailSettings() {
+  const pages = ['signatures', 'autoreplies', 'rules', 'security', 'lists'];
+  const menu = h('ul', { id: 'mail-settings-menu', class: 'menu-pop', 'data-test': 'mail-settings-menu', hidden: true },
+    pages.map((p) => h('li', {}, h('a', { href: '#/' + p, 'data-test': 'settings-' + p }, t('title.' + p)))));
+  const btn = h('button', {
+    type: 'button', id: 'mail-settings', 'data-test': 'mail-settings',
+    'aria-expanded': 'false', 'aria-controls': 'mail-settings-menu',
+  }, t('mail.settings'), h('span', { 'aria-hidden': 'true' }, ' ▾'));
+  const box = h('div', { class: 'menu-box' }, btn, menu);
+  const outside = (ev) => { if (!box.contains(ev.target)) show(false); };
+  function show(open) {
+    menu.hidden = !open;
+    btn.setAttribute('aria-expanded', String(open));
+    if (open) document.addEventListener('click', outside, true);
+    else document.removeEventListener('click', outside, true);
+  }
+  btn.addEventListener('click', () => show(menu.hidden));
+  // A link followed closes the menu (the page changes anyway).
+  menu.addEventListener('click', (ev) => { if (ev.target.closest('a')) show(false); });
+  box.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !menu.hidden) {
+      show(false);
+      btn.focus();
+    }
+  });
+  return box;
+}
 
 function mailHref(folder, extra) {
   let href = '#/mail?folder=' + enc(folder);
@@ -993,10 +1094,11 @@ function personLabel(p) {
   return p.name ? p.name + ' <' + p.address + '>' : (p.address || '—');
 }
 
-/* Folders, the folder's messages newest first (pages of 50), and the
- * message asked for: its header, its attachments as downloads, and its
- * HTML in a sandboxed frame the server renders (nothing runs; remote
- * images only when the reader allows them). */
+/* Folders, the folder's messages (pages of 50) sorted as the user chose
+ * (newest first at first) or as conversations, and the message asked for:
+ * its header, its attachments as downloads, its HTML in a sandboxed frame
+ * the server renders (nothing runs; remote images only when the reader
+ * allows them) or its text, and the messages forwarded inside it. */
 async function renderMail(view, params) {
   // A message being written takes the page (and keeps it through a
   // language switch); live updates would only redraw what is hidden.
@@ -1017,15 +1119,33 @@ async function renderMail(view, params) {
     renderComposer(view, state.ps.compose);
     return;
   }
+  // A search lists what it finds newest first; the folder itself, as the
+  // user chose to see it.
+  const listView = mailView();
   const page = query
     ? await api('GET', '/api/v1/mail/search?folder=' + enc(folderName) + '&q=' + enc(query))
-    : await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE);
+    : await api('GET', '/api/v1/mail/messages?folder=' + enc(folderName) + '&offset=' + offset + '&limit=' + MAIL_PAGE
+      + mailViewQuery(listView));
+  const threaded = !query && !!(page && page.threaded);
   const folderList = h('ul', { class: 'folders', 'data-test': 'folders' }, folders.map((f) => h('li', {},
     h('a', {
       href: mailHref(f.name), 'data-test': 'folder', 'data-folder': f.name,
       'aria-current': f.name === folderName ? 'page' : null,
     }, folderLabel(f), f.unseen ? h('span', { class: 'count' }, ' (' + f.unseen + ')') : null))));
   const rows = (page && page.messages) || [];
+  // As conversations: each conversation's messages come one after another
+  // in reply order; its first row carries the count, every row its depth.
+  const firsts = new Set();
+  rows.forEach((m, i) => { if (threaded && (i === 0 || rows[i - 1].thread !== m.thread)) firsts.add(m.uid); });
+  const rowAttrs = (m) => {
+    const attrs = { 'data-uid': m.uid, class: m.seen ? 'seen' : 'unseen' };
+    if (!threaded) return attrs;
+    attrs['data-thread'] = m.thread;
+    attrs['data-depth'] = Number(m.depth) || 0;
+    // Conversations alternate a faint tint; a line separates them.
+    attrs.class += ' thread-row' + (firsts.has(m.uid) ? ' thread-first' : '') + (Number(m.thread) % 2 ? ' thread-odd' : '');
+    return attrs;
+  };
   const picked = new Set();
   const list = table([
     {
@@ -1035,10 +1155,24 @@ async function renderMail(view, params) {
       }),
     },
     { label: t('mail.from'), cell: (m) => (m.from ? (m.from.name || m.from.address) : '—') },
-    { label: t('mail.subject'), cell: (m) => h('a', { href: mailHref(folderName, { uid: m.uid, offset }), 'data-test': 'open' }, (m.flagged ? '★ ' : '') + (m.subject || t('mail.noSubject'))) },
+    {
+      label: t('mail.subject'), class: 'cell-subject', cell: (m) => [
+        h('a', { href: mailHref(folderName, { uid: m.uid, offset }), 'data-test': 'open' }, (m.flagged ? '★ ' : '') + (m.subject || t('mail.noSubject'))),
+        firsts.has(m.uid) && m.thread_size > 1
+          ? h('span', { class: 'thread-count', 'data-test': 'thread-count', title: t('mail.threadCount', { n: m.thread_size }) }, String(m.thread_size))
+          : null,
+      ],
+    },
     { label: t('mail.date'), cell: (m) => fmtTime(m.date) },
     { label: t('mail.size'), cell: (m) => fmtSize(m.size) },
-  ], rows, (m) => ({ 'data-uid': m.uid, class: m.seen ? 'seen' : 'unseen' }), { 'data-test': 'messages' });
+  ], rows, rowAttrs, { 'data-test': 'messages' });
+  // Replies indented by their depth (at most MAX_INDENT steps): a CSS
+  // variable the stylesheet turns into the subject's indent.
+  if (threaded) {
+    list.querySelectorAll('tbody tr[data-depth]').forEach((tr) => {
+      tr.style.setProperty('--depth', String(Math.min(MAX_INDENT, Number(tr.getAttribute('data-depth')) || 0)));
+    });
+  }
   const chosen = () => {
     if (!picked.size) throw new Error(t('mail.chooseFirst'));
     return [...picked];
@@ -1072,7 +1206,9 @@ async function renderMail(view, params) {
       h('a', { href: mailHref(folderName), 'data-test': 'clear-search' }, t('mail.clearSearch')))
     : h('div', { class: 'pager' },
       offset > 0 ? h('a', { href: mailHref(folderName, { offset: Math.max(0, offset - MAIL_PAGE) }), 'data-test': 'newer' }, t('mail.newer')) : null,
-      h('span', {}, t('mail.range', { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
+      // As conversations, the pages count conversations.
+      h('span', { 'data-test': 'range' }, t(threaded ? 'mail.rangeThreads' : 'mail.range',
+        { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
       offset + MAIL_PAGE < total ? h('a', { href: mailHref(folderName, { offset: offset + MAIL_PAGE }), 'data-test': 'older' }, t('mail.older')) : null);
   const folderForm = form({ class: 'stack', 'data-test': 'folder-form' }, async (v, f) => {
     await api('POST', '/api/v1/mail/folders/create', { name: v.name.trim() });
@@ -1099,10 +1235,10 @@ async function renderMail(view, params) {
   listen(folderName, () => (picked.size ? showNotice(t('mail.changed')) : renderView()));
   const write = actionButton(t('compose.write'), 'compose',
     () => openComposer({ kind: 'new', back: folderName }), { id: 'compose', class: 'primary' });
-  view.append(pageHead(t('title.mail'), null, write),
+  view.append(pageHead(t('title.mail'), null, write, mailSettings()),
     h('div', { class: 'mail' },
       card(t('mail.folders'), folderList, folderForm),
-      card(folderLabel(current), search, toolbar, list, pager, folderActions),
+      card(folderLabel(current), search, query ? null : mailViewControls(folderName, params, listView), toolbar, list, pager, folderActions),
       card(null, reader)));
 }
 
@@ -1144,15 +1280,72 @@ function junkName(folders) {
   return junk ? junk.name : 'Junk';
 }
 
+function people(list) {
+  return (list || []).map(personLabel).join(', ') || '—';
+}
+
+/* Text worth showing (not missing, not only blank). */
+function hasText(text) {
+  return typeof text === 'string' && text.trim() !== '';
+}
+
+/* HTML that is only text and line breaks: what the server gives for a
+ * text-only message (its MIME parser turns the text into HTML). Read in an
+ * inert document, as importSafe does: nothing in it loads or runs. */
+function htmlIsText(html) {
+  const doc = new DOMParser().parseFromString(String(html || ''), 'text/html');
+  return [...doc.body.querySelectorAll('*')].every((el) => el.tagName === 'BR');
+}
+
+/* Answers of nestedHasHtml, by message and index: a message under its
+ * UID never changes, so a redraw (live updates) asks no more. */
+const nestedKinds = new Map();
+
+/* Whether a forwarded message has HTML of its own rather than its text
+ * made into HTML (`has_html` is true for both): the page the server
+ * renders for it, fetched and read as above, never shown. In doubt, yes
+ * (the frame then shows whatever it is). */
+async function nestedHasHtml(q, n) {
+  if (!n.has_html) return false;
+  if (!hasText(n.text)) return true;
+  const key = q + '&nested=' + enc(n.index);
+  if (nestedKinds.has(key)) return nestedKinds.get(key);
+  let html = true;
+  try {
+    const res = await fetch('/api/v1/mail/render?' + key, { credentials: 'same-origin' });
+    if (res.ok) {
+      html = !htmlIsText(await res.text());
+      nestedKinds.set(key, html);
+    }
+  } catch (e) { /* the frame will say what went wrong */ }
+  return html;
+}
+
+function prefersPlainReading() {
+  try { return localStorage.getItem(READ_PLAIN_KEY) === '1'; } catch (e) { return false; }
+}
+
+/* The sandboxed frame the server renders a message's HTML into (a
+ * message forwarded inside it with `nested`): nothing runs in it, nothing
+ * loads but its own pictures (remote ones only when the reader allowed). */
+function mailFrame(q, title, remote, nested, test) {
+  return h('iframe', {
+    class: 'mail-body', 'data-test': test, title: title || '',
+    sandbox: 'allow-popups allow-popups-to-escape-sandbox',
+    src: '/api/v1/mail/render?' + q + (nested === null ? '' : '&nested=' + enc(nested)) + (remote ? '&remote=true' : ''),
+  });
+}
+
 async function mailReader(folderName, params, folders) {
   const remote = params.remote === '1';
   const q = 'folder=' + enc(folderName) + '&uid=' + enc(params.uid);
   const m = await api('GET', '/api/v1/mail/message?' + q + (remote ? '&remote=true' : ''));
-  const people = (list) => (list || []).map(personLabel).join(', ') || '—';
   const head = h('dl', { class: 'kv mail-head', 'data-test': 'message-head' },
     h('dt', {}, t('mail.from')), h('dd', {}, people(m.from)),
     h('dt', {}, t('mail.to')), h('dd', {}, people(m.to)),
     (m.cc && m.cc.length) ? [h('dt', {}, t('mail.cc')), h('dd', {}, people(m.cc))] : null,
+    // Only in the sender's own copies (Sent, Drafts).
+    (m.bcc && m.bcc.length) ? [h('dt', {}, t('mail.bcc')), h('dd', {}, people(m.bcc))] : null,
     h('dt', {}, t('mail.date')), h('dd', {}, fmtTime(m.date)));
   const attachments = (m.attachments || []).length ? h('ul', { class: 'attachments', 'data-test': 'attachments' },
     m.attachments.map((a) => h('li', {}, h('a', {
@@ -1162,13 +1355,40 @@ async function mailReader(folderName, params, folders) {
     ? h('p', { class: 'notice-line', 'data-test': 'images-blocked' }, t('mail.imagesBlocked'), ' ',
       h('a', { href: mailHref(folderName, { uid: params.uid, offset: params.offset || 0, remote: '1' }), 'data-test': 'show-images' }, t('mail.showImages')))
     : null;
-  const body = m.html !== null && m.html !== undefined
-    ? h('iframe', {
-      class: 'mail-body', 'data-test': 'message-html', title: m.subject || '',
-      sandbox: 'allow-popups allow-popups-to-escape-sandbox',
-      src: '/api/v1/mail/render?' + q + (remote ? '&remote=true' : ''),
-    })
-    : h('pre', { class: 'mail-text', 'data-test': 'message-text' }, m.text || '');
+  // The body: the HTML in its frame, or the text (a text-only message's
+  // "HTML" is only its text). A message with both, or with a forwarded
+  // one that has both, can be read either way; the choice is remembered
+  // and holds for the forwarded ones too.
+  const hasHtml = m.html !== null && m.html !== undefined && !(hasText(m.text) && htmlIsText(m.html));
+  const nested = Array.isArray(m.nested) ? m.nested : [];
+  const nestedHtml = await Promise.all(nested.map((n) => nestedHasHtml(q, n)));
+  const both = (hasHtml && hasText(m.text)) || nested.some((n, i) => nestedHtml[i] && hasText(n.text));
+  let plain = both && prefersPlainReading();
+  const bodyBox = h('div', { class: 'mail-view' });
+  const nestedBoxes = nested.map((n, i) => nestedMessage(n, q, remote, nestedHtml[i]));
+  let frame = null; // made once, when first shown
+  const toggle = both ? h('button', { type: 'button', id: 'view-toggle', class: 'small', 'data-test': 'view-toggle' }) : null;
+  const draw = () => {
+    const asText = !hasHtml || (plain && hasText(m.text));
+    if (!asText && !frame) frame = mailFrame(q, m.subject, remote, null, 'message-html');
+    // The pictures notice only matters where pictures would show.
+    setKids(bodyBox, asText ? null : images,
+      asText ? h('pre', { class: 'mail-text', 'data-test': 'message-text' }, m.text || '') : frame);
+    nestedBoxes.forEach((b) => b.draw(plain));
+    if (toggle) {
+      // The button names the other way of reading it.
+      toggle.setAttribute('data-view', plain ? 'plain' : 'formatted');
+      setKids(toggle, t(plain ? 'mail.showFormatted' : 'mail.showPlain'));
+    }
+  };
+  if (toggle) {
+    toggle.addEventListener('click', () => {
+      plain = !plain;
+      try { localStorage.setItem(READ_PLAIN_KEY, plain ? '1' : '0'); } catch (e) { /* storage may be off */ }
+      draw();
+    });
+  }
+  draw();
   const one = [Number(params.uid)];
   const after = () => go(mailHref(folderName, { offset: params.offset || 0 }));
   // Answering and passing on: each opens the composer with this message.
@@ -1193,7 +1413,41 @@ async function mailReader(folderName, params, folders) {
       after();
     }, { class: 'small danger' }));
   return h('article', { 'data-test': 'message' }, bounceNotice(m.bounce),
-    h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), tools, head, attachments, images, body);
+    h('h2', { 'data-test': 'message-subject' }, m.subject || t('mail.noSubject')), tools, head, attachments,
+    toggle ? h('div', { class: 'view-switch' }, toggle) : null, bodyBox,
+    nestedBoxes.map((b) => b.box));
+}
+
+/* A message forwarded whole inside the one being read (an entry of the
+ * answer's `nested`), in a box below it: who sent it to whom and when,
+ * its subject, its HTML (when it has some: `html`) in a frame of its own,
+ * rendered by the server like the message's, or its text, and the names
+ * of its attachments. Returns {box, draw(plain)}: draw shows the text or
+ * the HTML. */
+function nestedMessage(n, q, remote, html) {
+  const bodyBox = h('div', { class: 'nested-body' });
+  let frame = null;
+  const box = h('section', { class: 'nested-message', 'data-test': 'nested-message', 'data-index': n.index },
+    h('h3', { class: 'nested-title' }, t('mail.forwarded')),
+    h('dl', { class: 'kv mail-head', 'data-test': 'nested-head' },
+      h('dt', {}, t('mail.from')), h('dd', {}, people(n.from)),
+      h('dt', {}, t('mail.to')), h('dd', {}, people(n.to)),
+      h('dt', {}, t('mail.date')), h('dd', {}, fmtTime(n.date)),
+      h('dt', {}, t('mail.subject')), h('dd', { 'data-test': 'nested-subject' }, n.subject || t('mail.noSubject'))),
+    bodyBox,
+    (n.attachments || []).length ? [
+      h('p', { class: 'hint' }, t('mail.nestedAttachments')),
+      h('ul', { class: 'attachments', 'data-test': 'nested-attachments' },
+        n.attachments.map((name) => h('li', {}, String(name)))),
+    ] : null);
+  const draw = (plain) => {
+    const asText = !html || (plain && hasText(n.text));
+    if (!asText && !frame) frame = mailFrame(q, n.subject, remote, n.index, 'nested-html');
+    setKids(bodyBox, asText
+      ? (typeof n.text === 'string' ? h('pre', { class: 'mail-text', 'data-test': 'nested-text' }, n.text) : null)
+      : frame);
+  };
+  return { box, draw };
 }
 
 /* A delivery report, said plainly above the report itself: each
@@ -3231,6 +3485,29 @@ const I18N = {
     'mail.renamePrompt': 'New name for the folder:',
     'mail.deleteFolder': 'Delete folder',
     'mail.deleteFolderConfirm': 'Delete the folder {name} and every message in it?',
+    'mail.bcc': 'Bcc',
+    'mail.sortBy': 'Sort by',
+    'mail.sort.date': 'Date',
+    'mail.sort.arrival': 'Arrival',
+    'mail.sort.from': 'From',
+    'mail.sort.to': 'To',
+    'mail.sort.subject': 'Subject',
+    'mail.sort.size': 'Size',
+    'mail.newestFirst': 'Newest first',
+    'mail.oldestFirst': 'Oldest first',
+    'mail.largestFirst': 'Largest first',
+    'mail.smallestFirst': 'Smallest first',
+    'mail.aToZ': 'A→Z',
+    'mail.zToA': 'Z→A',
+    'mail.threads': 'Conversations',
+    'mail.threadOrder': 'Conversations are listed by their newest message.',
+    'mail.threadCount': '{n} messages in this conversation',
+    'mail.rangeThreads': '{from}–{to} of {total} conversations',
+    'mail.forwarded': 'Forwarded message',
+    'mail.nestedAttachments': 'Attached to it:',
+    'mail.showPlain': 'Plain text',
+    'mail.showFormatted': 'Formatted',
+    'mail.settings': 'Settings',
     'folder.inbox': 'Inbox',
     'folder.sent': 'Sent',
     'folder.drafts': 'Drafts',
@@ -3856,6 +4133,29 @@ const I18N = {
     'mail.renamePrompt': '文件夹的新名称：',
     'mail.deleteFolder': '删除文件夹',
     'mail.deleteFolderConfirm': '删除文件夹 {name} 及其中所有邮件？',
+    'mail.bcc': '密送',
+    'mail.sortBy': '排序',
+    'mail.sort.date': '日期',
+    'mail.sort.arrival': '收到时间',
+    'mail.sort.from': '发件人',
+    'mail.sort.to': '收件人',
+    'mail.sort.subject': '主题',
+    'mail.sort.size': '大小',
+    'mail.newestFirst': '最新的在前',
+    'mail.oldestFirst': '最早的在前',
+    'mail.largestFirst': '最大的在前',
+    'mail.smallestFirst': '最小的在前',
+    'mail.aToZ': '升序（A→Z）',
+    'mail.zToA': '降序（Z→A）',
+    'mail.threads': '会话',
+    'mail.threadOrder': '会话按其中最新的邮件排列。',
+    'mail.threadCount': '此会话共 {n} 封邮件',
+    'mail.rangeThreads': '第 {from}–{to} 个会话，共 {total} 个',
+    'mail.forwarded': '转发的邮件',
+    'mail.nestedAttachments': '其中的附件：',
+    'mail.showPlain': '纯文本',
+    'mail.showFormatted': '带格式',
+    'mail.settings': '设置',
     'folder.inbox': '收件箱',
     'folder.sent': '已发送',
     'folder.drafts': '草稿箱',

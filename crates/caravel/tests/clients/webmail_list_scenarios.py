@@ -9,7 +9,7 @@ import sys
 import time
 from email.message import EmailMessage
 
-from api_scenarios import Session
+from api_scenarios import BOB, BOB_PASSWORD, Session
 from common import HOST, PASSWORD, USER, ctx, expect, port
 
 SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
@@ -96,6 +96,48 @@ def nested():
     status, html = a.call("GET", f"/api/v1/mail/render?folder=INBOX&uid={uid}&nested=0")
     html = html.decode()
     expect(status == 200 and "<b>html</b>" in html and "<script" not in html, html)
+
+
+def pictures():
+    """Remote pictures: blocked; shown once on consent; always for a sender
+    the reader trusts, when the From address is proved (mail from a hosted
+    user, or DMARC passed here), never for a sender whose From nobody
+    proved."""
+    tracker = '<p>catalogue</p><img src="https://tracker.partner.test/open.gif">'
+    bob = Session(BOB, BOB_PASSWORD)
+    status, _ = bob.call("POST", "/api/v1/mail/send", {"to": [USER], "subject": "from bob", "text": "catalogue",
+                                                       "html": tracker})
+    expect(status == 200, "bob sends")
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "buyer@partner.test", USER, "from outside"
+    m.set_content("catalogue")
+    m.add_alternative(tracker, subtype="html")
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.send_message(m, from_addr="buyer@partner.test", to_addrs=[USER])
+    time.sleep(0.3)
+    a = Session(USER, PASSWORD)
+    _, page = a.call("GET", "/api/v1/mail/messages?folder=INBOX")
+    uid = {x["subject"]: x["uid"] for x in page["messages"]}
+
+    def shown(subject, consent=False):
+        q = f"folder=INBOX&uid={uid[subject]}" + ("&remote=true" if consent else "")
+        _, msg = a.call("GET", f"/api/v1/mail/message?{q}")
+        _, page = a.call("GET", f"/api/v1/mail/render?{q}")
+        in_page = b"tracker.partner.test" in page
+        expect(in_page == ("tracker.partner.test" in msg["html"]) == msg["remote_images_shown"], (msg, page))
+        return msg["remote_images_shown"], msg["sender_trusted_for_images"]
+
+    expect(shown("from bob") == (False, False) and shown("from outside") == (False, False), "blocked by default")
+    expect(shown("from bob", consent=True)[0], "shown once on consent")
+    for sender in [BOB, "buyer@partner.test"]:
+        status, _ = a.call("POST", "/api/v1/mail/images/trust", {"address": sender, "trust": True})
+        expect(status == 200, f"trust {sender}")
+    expect(shown("from bob") == (True, True), "a trusted, proved sender: always")
+    expect(shown("from outside") == (False, True), "trusted, but nobody proved that From: still blocked")
+    a.call("POST", "/api/v1/mail/images/trust", {"address": BOB, "trust": False})
+    expect(shown("from bob") == (False, False), "trust taken back")
+    status, no = a.call("POST", "/api/v1/mail/images/trust", {"address": "not an address", "trust": True})
+    expect(status == 400, no)
 
 
 if __name__ == "__main__":

@@ -616,5 +616,175 @@ def write_in_the_browser():
         shot(b, "compose-zh")
 
 
+def sort_thread_nested_in_the_browser():
+    """The list sorted by date (the default), by subject, reversed, and as
+    conversations: a three-message conversation (REFERENCES) on rows one
+    after another, each reply further in, its first row counting 3; the
+    choice kept over a reload. A message forwarded whole shown in a box of
+    its own below the one that carries it; a message with HTML and text
+    read as text at the press of a button; the settings menu leading to
+    the Signatures page; all of it on a phone's width too."""
+    from browser_scenarios import BASE, browser, shot, sign_in
+
+    def mail(subject, date, text, msgid=None, refs=None, html=None):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"], m["Date"] = "sales@partner.test", USER, subject, date
+        if msgid:
+            m["Message-ID"] = msgid
+        if refs:
+            m["In-Reply-To"], m["References"] = refs.split()[-1], refs
+        m.set_content(text)
+        if html:
+            m.add_alternative(html, subtype="html")
+        return m
+
+    # Delivered out of Date order, so that arrival and Date differ.
+    send(mail("Zebra catalogue", "Mon, 1 Jun 2026 10:00:00 +0000", "zebra stripes, every size\n" * 250))
+    send(mail("Moon launch plan", "Mon, 1 Jun 2026 09:00:00 +0000", "the plan", "<t1@partner.test>"))
+    send(mail("Apple invoice", "Mon, 1 Jun 2026 12:00:00 +0000", "Apple plain words, net 30",
+              html="<p><b>Apple</b> formatted words</p><table><tr><td>net 30</td></tr></table>"))
+    send(mail("Re: Moon launch plan", "Mon, 1 Jun 2026 11:00:00 +0000", "agreed", "<t2@partner.test>",
+              "<t1@partner.test>"))
+    inner = EmailMessage()
+    inner["From"], inner["To"], inner["Subject"] = "陈静 <chen@partner.test>", USER, "Inner 报价 subject"
+    inner["Date"] = "Sun, 31 May 2026 16:00:00 +0000"
+    inner.set_content("inner text 内文")
+    outer = mail("Fwd: Karst quarry quote", "Mon, 1 Jun 2026 08:00:00 +0000", "see the quote below")
+    outer.add_attachment(inner)  # message/rfc822: forwarded whole
+    send(outer)
+    send(mail("Re: Moon launch plan", "Mon, 1 Jun 2026 13:00:00 +0000", "launch at dawn", "<t3@partner.test>",
+              "<t1@partner.test> <t2@partner.test>"))
+    by_date = ["Re: Moon launch plan", "Apple invoice", "Re: Moon launch plan", "Zebra catalogue",
+               "Moon launch plan", "Fwd: Karst quarry quote"]
+    # RFC 5256 base subjects ("Re:", "Fwd:" set aside); equal ones in
+    # arrival order, either way.
+    by_subject = ["Apple invoice", "Fwd: Karst quarry quote", "Moon launch plan", "Re: Moon launch plan",
+                  "Re: Moon launch plan", "Zebra catalogue"]
+    by_subject_back = ["Zebra catalogue", "Moon launch plan", "Re: Moon launch plan", "Re: Moon launch plan",
+                       "Fwd: Karst quarry quote", "Apple invoice"]
+    a = Session(USER, PASSWORD)
+
+    with browser() as b:
+        def subjects():
+            return b.run("return [...document.querySelectorAll('[data-test=messages] tbody td.cell-subject "
+                         "[data-test=open]')].map(a => a.textContent)")
+
+        def listed(what, expected):
+            # A live update may redraw the list at any moment: read it until
+            # it says what is expected.
+            b.wait(what, lambda: subjects() == expected)
+            b.page("mail")
+
+        def open_message(subject, shows):
+            def click():
+                links = [x for x in b.find_all('[data-test="open"]') if x.text.strip() == subject]
+                return bool(links) and links[0].click()
+            b.wait(f"{subject} opened", click)
+            b.find(shows)
+            b.page("mail")
+
+        def tick(subject):
+            # Until the box in the list on screen is ticked (a redraw may
+            # come between; once ticked, the page holds live redraws back).
+            def ticked():
+                rows = [r for r in b.find_all('[data-test="messages"] tbody tr') if subject in r.text]
+                if rows and not rows[0].find('[data-test="select"]').prop("checked"):
+                    rows[0].find('[data-test="select"]').click()
+                return b.run("return [...document.querySelectorAll('[data-test=messages] tbody tr')]"
+                             ".some(r => r.textContent.includes(arguments[0]) && r.querySelector('input').checked)",
+                             subject)
+            b.wait(f"{subject} ticked", ticked)
+
+        b.wait("six messages delivered",
+               lambda: a.call("GET", "/api/v1/mail/messages?folder=INBOX")[1].get("total") == 6)
+        sign_in(b, USER, PASSWORD)
+        b.page("home")
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        # The Date field's order, newest first.
+        listed("newest Date first", by_date)
+        expect(b.find("#sort-direction").attr("title") == "Newest first", "the direction says so")
+        # By subject: A to Z; the direction turned: Z to A.
+        b.again("sort", lambda: b.run("const s = document.querySelector('#sort'); s.value = 'subject';"
+                                      "s.dispatchEvent(new Event('change', {bubbles: true}))"))
+        listed("by subject", by_subject)
+        expect(b.find("#sort-direction").attr("title") == "A→Z", "A→Z")
+        b.press("#sort-direction")
+        listed("by subject, reversed", by_subject_back)
+        expect(b.find("#sort-direction").attr("title") == "Z→A", "Z→A")
+        # Kept in the browser: the same after a reload.
+        b.run("window.__before_reload = 1; location.reload()")
+        b.wait("reloaded", lambda: b.run("return !window.__before_reload"))
+        b.page("mail")
+        listed("the choice kept", by_subject_back)
+        expect(b.find('select[name="sort"]').prop("value") == "subject", "the sort kept")
+
+        # Conversations: the newest activity first; the conversation's
+        # three messages on consecutive rows, each reply further in.
+        b.press('input[name="threads"]')
+        listed("as conversations", ["Moon launch plan", "Re: Moon launch plan", "Re: Moon launch plan",
+                                    "Apple invoice", "Zebra catalogue", "Fwd: Karst quarry quote"])
+        rows = b.run("return [...document.querySelectorAll('[data-test=messages] tbody tr')].map(r => ({"
+                     "thread: r.dataset.thread, depth: r.dataset.depth,"
+                     "indent: parseFloat(getComputedStyle(r.querySelector('td.cell-subject')).paddingLeft),"
+                     "badge: (r.querySelector('.thread-count') || {}).textContent || ''}))")
+        moon = rows[:3]
+        expect(len({r["thread"] for r in moon}) == 1 and moon[0]["thread"] != rows[3]["thread"],
+               f"one conversation, consecutive: {rows}")
+        expect([r["depth"] for r in moon] == ["0", "1", "2"] and moon[0]["indent"] < moon[1]["indent"] < moon[2]["indent"],
+               f"each reply further in: {moon}")
+        expect(moon[0]["badge"] == "3" and [r["badge"] for r in rows[1:]] == [""] * 5, f"the count: {rows}")
+        expect(b.find('input[name="threads"]').prop("checked") and b.find("#sort").prop("disabled"),
+               "the switch on; conversations have their own order")
+        expect("of 4 conversations" in b.find('[data-test="range"]').text, b.find('[data-test="range"]').text)
+        # The list's actions work on conversations' rows too.
+        tick("Zebra catalogue")
+        b.press('[data-test="flag"]')
+        b.wait("flagged", lambda: "★ Zebra catalogue" in subjects())
+        b.page("mail")
+        shot(b, "mail-threads")
+
+        # The forwarded message, nested below the one that carries it.
+        open_message("Fwd: Karst quarry quote", '[data-test="nested-message"]')
+        box = b.find('[data-test="nested-message"]').text
+        expect("Forwarded message" in box and "Inner 报价 subject" in box and "inner text 内文" in box
+               and "陈静" in box, f"the nested box: {box}")
+        expect("see the quote below" in b.find('[data-test="message-text"]').text, "the outer text")
+        into_view = "document.querySelector('[data-test=nested-message]').scrollIntoView({block: 'center'})"
+        b.run(into_view)
+        shot(b, "mail-nested")
+        # On a phone: conversations and the nested box, no sideways scrolling.
+        b.set_size(390, 844)
+        wide = b.run("return document.documentElement.scrollWidth - window.innerWidth")
+        expect(wide <= 1, f"the page fits a phone's width (over by {wide}px)")
+        b.run(into_view)
+        shot(b, "mail-nested-phone")
+        b.set_size(1280, 900)
+
+        # HTML and text: formatted first, plain text at the press of a button.
+        open_message("Apple invoice", '[data-test="message-html"]')
+        b.press("#view-toggle")
+        b.wait("the plain text", lambda: "Apple plain words" in b.find('[data-test="message-text"]').text)
+        expect(not b.find_all('[data-test="message-html"]'), "the frame gone")
+        expect(b.find("#view-toggle").text == "Formatted", b.find("#view-toggle").text)
+
+        # The settings menu: the account's mail pages. Opened (again, if a
+        # live update redrew the page meanwhile) until its link is followed.
+        def to_signatures():
+            menu = b.find('[data-test="mail-settings-menu"]')
+            if menu.prop("hidden"):
+                b.press("#mail-settings")
+                return False
+            words = ["Signatures", "Auto-replies", "Mail rules", "Security", "Allow & block lists"]
+            expect(all(w in menu.text for w in words), f"the menu: {menu.text}")
+            link = menu.find('[data-test="settings-signatures"]')
+            expect(link.attr("href") == "#/signatures", link.attr("href"))
+            shot(b, "mail-settings")
+            link.click()
+            return True
+        b.wait("the Signatures link followed", to_signatures)
+        b.page("signatures")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
