@@ -1351,10 +1351,24 @@ async function mailReader(folderName, params, folders) {
     m.attachments.map((a) => h('li', {}, h('a', {
       href: '/api/v1/mail/attachment?' + q + '&index=' + a.index, download: a.name, 'data-test': 'attachment',
     }, a.name), ' ', h('small', {}, (a.type || '') + ', ' + fmtSize(a.size))))) : null;
-  const images = m.remote_images_blocked && !remote
-    ? h('p', { class: 'notice-line', 'data-test': 'images-blocked' }, t('mail.imagesBlocked'), ' ',
-      h('a', { href: mailHref(folderName, { uid: params.uid, offset: params.offset || 0, remote: '1' }), 'data-test': 'show-images' }, t('mail.showImages')))
-    : null;
+  // Pictures per sender: the choice is the server's (kept for every
+  // device), and it holds only when the server proved the From address.
+  const trust = (on) => async () => {
+    await api('POST', '/api/v1/mail/images/trust', { address: m.sender, trust: on });
+    await renderView();
+  };
+  let images = null;
+  if (m.remote_images_blocked && !remote) {
+    images = h('p', { class: 'notice-line', 'data-test': 'images-blocked' }, t('mail.imagesBlocked'), ' ',
+      h('a', { href: mailHref(folderName, { uid: params.uid, offset: params.offset || 0, remote: '1' }), 'data-test': 'show-images' }, t('mail.showImages')),
+      m.sender && !m.sender_trusted_for_images
+        ? [' ', actionButton(t('mail.alwaysImages', { sender: m.sender }), 'trust-images', trust(true), { class: 'small' })]
+        : null,
+      m.sender_trusted_for_images ? [' ', t('mail.senderUnproved')] : null);
+  } else if (m.sender_trusted_for_images && m.remote_images_shown && !remote) {
+    images = h('p', { class: 'notice-line', 'data-test': 'images-trusted' }, t('mail.imagesTrusted', { sender: m.sender }), ' ',
+      actionButton(t('mail.stopImages'), 'untrust-images', trust(false), { class: 'small' }));
+  }
   // The body: the HTML in its frame, or the text (a text-only message's
   // "HTML" is only its text). A message with both, or with a forwarded
   // one that has both, can be read either way; the choice is remembered
@@ -3463,6 +3477,10 @@ const I18N = {
     'mail.pick': 'Choose a message to read it.',
     'mail.imagesBlocked': 'Pictures from the internet are not shown: they would tell the sender you opened this message.',
     'mail.showImages': 'Show pictures',
+    'mail.alwaysImages': 'Always show pictures from {sender}',
+    'mail.senderUnproved': 'Pictures from this sender are always shown, but this message could not be proved to come from them, so they are not.',
+    'mail.imagesTrusted': 'Pictures from {sender} are always shown.',
+    'mail.stopImages': 'Stop showing them',
     'mail.chooseFirst': 'Tick the messages first.',
     'mail.changed': 'This folder changed; it is shown again when nothing is ticked.',
     'mail.markRead': 'Mark read',
@@ -4111,6 +4129,10 @@ const I18N = {
     'mail.pick': '选择一封邮件阅读。',
     'mail.imagesBlocked': '未显示来自互联网的图片：加载它们会让发件人知道您打开了这封邮件。',
     'mail.showImages': '显示图片',
+    'mail.alwaysImages': '始终显示来自 {sender} 的图片',
+    'mail.senderUnproved': '已设为始终显示此发件人的图片，但无法证实这封邮件确实来自该发件人，因此未显示。',
+    'mail.imagesTrusted': '来自 {sender} 的图片会始终显示。',
+    'mail.stopImages': '不再显示',
     'mail.chooseFirst': '请先勾选邮件。',
     'mail.changed': '此文件夹有变化；取消勾选后会重新显示。',
     'mail.markRead': '标为已读',

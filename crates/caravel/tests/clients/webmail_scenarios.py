@@ -311,6 +311,18 @@ def read_in_the_browser():
         others = [h for h in EVIL_HITS if h != "/img-remote"]
         expect(others == [], f"only the picture was fetched: {EVIL_HITS}")
         expect(frame is not None, "the frame")
+        # "Always from this sender": nobody proved this From address (it
+        # came from outside without DMARC), so still nothing loads.
+        hits = len(EVIL_HITS)
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        [a for a in b.find_all('[data-test="open"]') if "Hostile" in a.text][0].click()
+        b.page("mail")
+        b.find('[data-test="trust-images"]').click()
+        b.wait("trusted, not proved", lambda: not b.find_all('[data-test="trust-images"]')
+               and b.find_all('[data-test="images-blocked"]'))
+        time.sleep(1)
+        expect(len(EVIL_HITS) == hits, f"a forged sender's pictures stay blocked: {EVIL_HITS}")
 
 
 def act_in_the_browser():
