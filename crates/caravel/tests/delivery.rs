@@ -4,6 +4,8 @@
 //! DKIM, retries, and bounces into the sender's INBOX; the receiver checks
 //! SPF, DKIM and DMARC and writes Authentication-Results.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -562,4 +564,23 @@ async fn auto_replies_are_signed_and_rule_forwards_keep_spf() {
     let forged = srs.replacen("=kunde.test=hans", "=far.test=victim", 1);
     let outcomes = to_mx(&w.sender, "", &forged, bounce).await;
     assert!(outcomes.iter().all(|o| !matches!(o, Outcome::Delivered(_))), "{outcomes:?}");
+}
+
+/// The webmail's send path is the submission's: a reply written in the
+/// browser's API crosses SMTP to the buyer's server threaded under the
+/// question, with the signature, DKIM-signed and verified there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_from_the_webmail_arrives_over_smtp_threaded_signed_and_with_the_signature() {
+    let w = world(None).await;
+    let receiver = w.receiver.as_ref().expect("receiver");
+    receiver.submit_as("alice@buyer.test", &["alice@export.test"], "RFQ 42").await;
+    wait_for_inbox(&w.sender, "alice@export.test", 1).await;
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/webmail_write_scenarios.py");
+    let mut env = common::admin_env(&w.sender);
+    env.extend([
+        ("SENDER".to_string(), "alice@export.test".to_string()),
+        ("BUYER".to_string(), "alice@buyer.test".to_string()),
+        ("BUYER_IMAPS_PORT".to_string(), receiver.addr(Service::Imaps).port().to_string()),
+    ]);
+    common::python_scenario(scenario, "reply_over_smtp", &w.sender, env).await;
 }

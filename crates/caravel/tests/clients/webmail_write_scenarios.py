@@ -253,5 +253,46 @@ def bounce():
            and "does not exist" in r[0]["explanation"], m["bounce"])
 
 
+def reply_over_smtp():
+    """tests/delivery.rs: the webmail of SENDER answers mail from BUYER on
+    another server; the reply crosses SMTP (loopback, TLS, MX from DNS)
+    and arrives at the buyer threaded under the question, with the
+    signature, DKIM-signed and verified there."""
+    import os
+    sender, buyer = os.environ["SENDER"], os.environ["BUYER"]
+    buyer_imaps = int(os.environ["BUYER_IMAPS_PORT"])
+    a = Session(sender, PASSWORD)
+    status, _ = a.call("PUT", f"/api/v1/users/{sender}/signatures/work",
+                       {"text": SIGNATURE, "when": "always", "domains": []})
+    expect(status == 200, "signature")
+    _, page = a.call("GET", "/api/v1/mail/messages?folder=INBOX")
+    rfq = next(m for m in page["messages"] if m["subject"] == "RFQ 42")
+    _, original = a.call("GET", f"/api/v1/mail/message?folder=INBOX&uid={rfq['uid']}")
+    status, sent = a.call("POST", "/api/v1/mail/send", {
+        "to": [buyer], "subject": "Re: RFQ 42", "text": "您好，报价见附件。\nBest regards",
+        "reply_to": {"folder": "INBOX", "uid": rfq["uid"]}})
+    expect(status == 200, f"{status} {sent}")
+    got = None
+    for _ in range(150):
+        i = imaplib.IMAP4_SSL(HOST, buyer_imaps, ssl_context=ctx())
+        i.login(buyer, PASSWORD)
+        i.select("INBOX", readonly=True)
+        _, found = i.uid("SEARCH", None, "HEADER", "Subject", "\"Re: RFQ 42\"")
+        if found[0]:
+            _, d = i.uid("FETCH", found[0].split()[-1], "(BODY.PEEK[])")
+            got = email.message_from_bytes(d[0][1], policy=email.policy.default)
+        i.logout()
+        if got:
+            break
+        time.sleep(0.2)
+    expect(got is not None, "the reply reached the buyer's server")
+    question = f"<{original['message_id']}>"
+    expect(got["In-Reply-To"] == question and question in got["References"].split(), dict(got))
+    expect("Alice Wong" in text_of(got) and "您好，报价见附件。" in text_of(got), text_of(got))
+    results = " ".join(got.get_all("Authentication-Results"))
+    expect(all(x in results for x in ["dkim=pass", "dmarc=pass", "spf=pass"]), results)
+    expect(any("with ESMTPS" in r for r in got.get_all("Received")), got.get_all("Received"))
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
