@@ -14,6 +14,8 @@ use mail_builder::MessageBuilder;
 /// Most recipients one message names (To, Cc and Bcc together); the
 /// server's `[smtp] max_recipients` still applies when it is sent.
 pub const MAX_RECIPIENTS: usize = 500;
+/// Longest display name kept, in characters.
+const MAX_NAME: usize = 64;
 /// Most ids kept in References (the first and the newest, RFC 5322 §3.6.4
 /// lets a long chain be cut in the middle).
 const MAX_REFERENCES: usize = 20;
@@ -42,7 +44,9 @@ pub fn parse_person(typed: &str) -> Result<Person, String> {
     if bad {
         return Err(format!("\"{typed}\" is not an email address."));
     }
-    let name = unquote(name).chars().filter(|c| !c.is_control()).collect::<String>();
+    // A display name is a name: longer ones are cut (an encoded word is
+    // never folded, and a header line must stay under 998 octets).
+    let name = unquote(name).chars().filter(|c| !c.is_control()).take(MAX_NAME).collect::<String>();
     Ok(Person { name: (!name.is_empty()).then_some(name), address: address.to_string() })
 }
 
@@ -216,11 +220,12 @@ fn base64_part<'a>(content_type: &'a str, bytes: &[u8]) -> std::io::Result<MimeP
 /// (over 998 octets) goes in base64 instead, which readers still open.
 fn forwarded_part(raw: &[u8]) -> std::io::Result<MimePart<'static>> {
     let mut clean = crlf_lines(raw);
-    if clean.split(|b| *b == b'\n').any(|l| l.len() > 999) {
-        return base64_part("message/rfc822", &clean);
-    }
     if !clean.ends_with(b"\r\n") {
         clean.extend_from_slice(b"\r\n");
+    }
+    // RFC 5322 §2.1.1: 998 octets a line, its CRLF aside.
+    if clean.split(|b| *b == b'\n').any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > 998) {
+        return base64_part("message/rfc822", &clean);
     }
     let encoding = if clean.is_ascii() { "7bit" } else { "8bit" };
     Ok(MimePart::new("message/rfc822", clean).transfer_encoding(encoding))
@@ -363,7 +368,7 @@ mod tests {
     /// What SMTP would refuse at DATA (and what smuggles a second message
     /// past the next hop) cannot come out of the builder.
     fn smtp_clean(raw: &[u8]) -> bool {
-        let lines_ok = raw.split(|b| *b == b'\n').all(|l| l.len() <= 999);
+        let lines_ok = raw.split(|b| *b == b'\n').all(|l| l.strip_suffix(b"\r").unwrap_or(l).len() <= 998);
         let ends_ok = raw.iter().enumerate().all(|(i, b)| match b {
             b'\r' => raw.get(i + 1) == Some(&b'\n'),
             b'\n' => i > 0 && raw[i - 1] == b'\r',
@@ -397,6 +402,22 @@ mod tests {
         let m = mail_parser::MessageParser::default().parse(&raw).expect("parses");
         let a = m.attachments().find(|a| a.attachment_name() == Some("a.txt")).expect("a.txt");
         assert_eq!(a.contents(), smuggle.as_bytes());
+    }
+
+    /// Found by fuzzing: a long display name (one encoded word, never
+    /// folded), and a forwarded message whose only line is 999 octets.
+    #[test]
+    fn no_line_passes_998_octets() {
+        let long_name = format!("{} <chen@buyer.test>", "陈".repeat(400));
+        for line in [998, 999, 1500] {
+            let c = Composed {
+                to: parse_people(std::slice::from_ref(&long_name)).expect("parsed"),
+                forwarded: vec![("f.eml".into(), vec![b'x'; line])],
+                ..composed()
+            };
+            let raw = build(&c).expect("built");
+            assert!(smtp_clean(&raw), "forwarded line of {line}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod admin_api;
 mod api;
 pub mod api_error;
 mod autoconfig;
-mod compose_message;
+pub mod compose_message;
 mod console_api;
 mod cookie;
 mod email_code;
