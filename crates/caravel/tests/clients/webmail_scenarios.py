@@ -261,9 +261,15 @@ def read_in_the_browser():
     evil = evil_server()
     send(gbk_message())
     hostile = EmailMessage()
-    hostile["From"], hostile["To"], hostile["Subject"] = "sales@partner.test", USER, "Hostile HTML"
-    hostile.set_content("text version")
+    # Payloads in the subject, the sender's name and an attachment's name
+    # and content too (an SVG with script: a download, never a page).
+    hostile["From"] = '"<img src=x onerror=top.__xss=21>" <sales@partner.test>'
+    hostile["To"] = USER
+    hostile["Subject"] = "Hostile HTML <img src=x onerror=top.__xss=20><script>top.__xss=22</script>"
+    hostile.set_content("text version <script>top.__xss=23</script>")
     hostile.add_alternative("<p>Dear buyer</p>" + "\n".join(xss_payloads(evil)), subtype="html")
+    hostile.add_attachment(b'<svg xmlns="http://www.w3.org/2000/svg" onload="top.__xss=24"><script>top.__xss=25</script></svg>',
+                           maintype="image", subtype="svg+xml", filename="<img src=x onerror=top.__xss=26>.svg")
     send(hostile)
     uri = enroll_by_cli(USER)
     downloads = tempfile.mkdtemp(prefix="caravel-downloads-")
@@ -311,6 +317,23 @@ def read_in_the_browser():
         others = [h for h in EVIL_HITS if h != "/img-remote"]
         expect(others == [], f"only the picture was fetched: {EVIL_HITS}")
         expect(frame is not None, "the frame")
+        # Answering and forwarding it puts its subject, names and text in
+        # the composer: as text, still nothing runs.
+        b.get(BASE + "#/mail?folder=INBOX")
+        b.page("mail")
+        [a for a in b.find_all('[data-test="open"]') if "Hostile" in a.text][0].click()
+        b.page("mail")
+        for action in ["reply-all", "forward"]:
+            b.find(f'#{action}').click()
+            b.find('.composer')
+            time.sleep(0.5)
+            expect(b.run("return window.__xss === undefined") and b.alert_text() is None, f"{action}: nothing ran")
+            b.find('[data-test="compose-close"]').click()
+            b.page("mail")
+            [a for a in b.find_all('[data-test="open"]') if "Hostile" in a.text][0].click()
+            b.page("mail")
+        shot(b, "mail-hostile-names")
+        expect(EVIL_HITS.count("/img-remote") == 1 and len(EVIL_HITS) == 1, EVIL_HITS)
         # "Always from this sender": nobody proved this From address (it
         # came from outside without DMARC), so still nothing loads.
         hits = len(EVIL_HITS)
