@@ -1146,11 +1146,16 @@ async function renderMail(view, params) {
     attrs.class += ' thread-row' + (firsts.has(m.uid) ? ' thread-first' : '') + (Number(m.thread) % 2 ? ' thread-odd' : '');
     return attrs;
   };
-  const picked = new Set();
+  // Ticks outlive a redraw of the same folder (a live update may redraw
+  // the list just as a box is ticked); an action done clears them.
+  if (!state.mailPicked || state.mailPicked.folder !== folderName) state.mailPicked = { folder: folderName, uids: new Set() };
+  const picked = state.mailPicked.uids;
+  const onPage = new Set(rows.map((m) => m.uid));
+  for (const uid of [...picked]) if (!onPage.has(uid)) picked.delete(uid);
   const list = table([
     {
       label: '', class: 'cell-pick', cell: (m) => h('input', {
-        type: 'checkbox', 'data-test': 'select', 'aria-label': m.subject || '',
+        type: 'checkbox', 'data-test': 'select', 'aria-label': m.subject || '', checked: picked.has(m.uid),
         onchange: (ev) => { if (ev.target.checked) picked.add(m.uid); else picked.delete(m.uid); },
       }),
     },
@@ -1178,7 +1183,7 @@ async function renderMail(view, params) {
     return [...picked];
   };
   const reload = () => renderView();
-  const tool = (label, test, fn, attrs) => actionButton(label, test, async () => { await fn(); await reload(); }, Object.assign({ class: 'small' }, attrs || {}));
+  const tool = (label, test, fn, attrs) => actionButton(label, test, async () => { await fn(); picked.clear(); await reload(); }, Object.assign({ class: 'small' }, attrs || {}));
   const others = folders.filter((f) => f.name !== folderName);
   const moveTo = select('to', others.map((f) => [f.name, folderLabel(f)]));
   const isJunk = current.special_use === 'junk';
