@@ -80,6 +80,34 @@ fn arc_word(arc: &ArcOutput<'_>, peer: IpAddr) -> &'static str {
     ["pass", "fail", "neutral", "permerror", "temperror", "none"].into_iter().find(|w| *w == word).unwrap_or("none")
 }
 
+/// Whether a header field is an `Authentication-Results` field naming
+/// `hostname` as its authserv-id (RFC 8601 §2.2: `authserv-id [ CFWS
+/// authres-version ] ";" ...`), compared as ASCII without case: what the
+/// SMTP server strips from arriving mail and what the webmail reads as
+/// this server's own verdict, decided by one function.
+pub fn names_us(field: &[u8], hostname: &str) -> bool {
+    let text = String::from_utf8_lossy(field);
+    let Some((name, value)) = text.split_once(':') else { return false };
+    if !name.trim().eq_ignore_ascii_case("authentication-results") {
+        return false;
+    }
+    let id = value.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+    id.trim_end_matches('.').eq_ignore_ascii_case(hostname.trim_end_matches('.'))
+}
+
+/// Our own field says DMARC passed for the From domain `domain`: a result
+/// line (each starts its own line here, and no value holds a line break)
+/// that begins `dmarc=pass` and names `header.from=domain`.
+pub fn dmarc_passed(field: &[u8], domain: &str) -> bool {
+    String::from_utf8_lossy(field).split('\n').any(|line| {
+        let mut words = line.trim().trim_end_matches(';').split_whitespace();
+        words.next() == Some("dmarc=pass")
+            && words.any(|w| {
+                w.strip_prefix("header.from=").is_some_and(|d| d.trim_matches('"').eq_ignore_ascii_case(domain))
+            })
+    })
+}
+
 /// A property value (RFC 8601 §2.2): as it is when it is a plain token or
 /// `local-part@domain` made of safe characters, else a quoted-string with
 /// `"` and `\` escaped and control characters (CR, LF ...) left out.
@@ -105,6 +133,21 @@ pub fn value(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_result_line_of_our_own_says_dmarc_passed() {
+        let ours = b"Authentication-Results: mail.example.test;\r\n\tdkim=none;\r\n\tspf=pass smtp.mailfrom=\"dmarc=pass@attacker.test\";\r\n\tdmarc=fail header.from=trusted.test\r\n";
+        assert!(names_us(ours, "MAIL.example.test"));
+        assert!(!dmarc_passed(ours, "trusted.test"), "a value that reads dmarc=pass is not a result");
+        let pass = b"Authentication-Results: mail.example.test;\r\n\tspf=pass smtp.mailfrom=a@trusted.test;\r\n\tdmarc=pass header.from=trusted.test policy.dmarc=none\r\n";
+        assert!(dmarc_passed(pass, "Trusted.test") && !dmarc_passed(pass, "other.test"));
+        // Not ours: another authserv-id, or one that only lowercases to ours.
+        assert!(!names_us(b"Authentication-Results: mx.other.test; dmarc=pass\r\n", "mail.example.test"));
+        assert!(!names_us(
+            "Authentication-Results: mail.ban\u{212A}.test; dmarc=pass\r\n".as_bytes(),
+            "mail.bank.test"
+        ));
+    }
 
     #[test]
     fn values_cannot_break_out_of_the_field() {

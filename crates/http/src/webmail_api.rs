@@ -144,15 +144,8 @@ async fn threaded(st: &State, mailbox: &Mailbox, offset: usize, limit: usize) ->
         .filter(|(_, m)| !m.is_empty())
         .collect();
     conversations.sort_by_key(|(newest, members)| (std::cmp::Reverse(*newest), members[0].0));
-    let mut rows: Vec<(u32, usize, usize, usize)> = Vec::new();
-    for (n, (_, members)) in conversations.iter().enumerate().skip(offset).take(limit) {
-        for (uid, depth) in members {
-            if rows.len() >= MAX_PAGE {
-                break;
-            }
-            rows.push((*uid, *depth, n, members.len()));
-        }
-    }
+    let members: Vec<&[(u32, usize)]> = conversations.iter().map(|(_, m)| m.as_slice()).collect();
+    let (rows, next) = conversation_page(&members, offset, limit, MAX_PAGE);
     let page: Vec<u32> = rows.iter().map(|r| r.0).collect();
     let mut list = summaries(st, mailbox, &page).await?;
     for item in list.iter_mut() {
@@ -165,7 +158,31 @@ async fn threaded(st: &State, mailbox: &Mailbox, offset: usize, limit: usize) ->
     }
     Ok(Json(json!({
         "folder": mailbox.name, "total": conversations.len(), "offset": offset, "messages": list, "threaded": true,
+        "next_offset": next,
     })))
+}
+
+/// One page of conversations: whole ones only, up to `limit` of them and
+/// `max_rows` rows; one that alone is longer than a page comes first on
+/// its page, cut. Rows are (uid, depth, conversation, its size); the next
+/// page starts at the returned index.
+fn conversation_page(
+    conversations: &[&[(u32, usize)]],
+    offset: usize,
+    limit: usize,
+    max_rows: usize,
+) -> (Vec<(u32, usize, usize, usize)>, usize) {
+    let mut rows = Vec::new();
+    let mut next = offset;
+    for (n, members) in conversations.iter().enumerate().skip(offset).take(limit) {
+        let room = max_rows - rows.len();
+        if members.len() > room && !rows.is_empty() {
+            break;
+        }
+        rows.extend(members.iter().take(room).map(|(uid, depth)| (*uid, *depth, n, members.len())));
+        next = n + 1;
+    }
+    (rows, next)
 }
 
 /// A conversation's messages in tree order with their depth; a missing
@@ -272,27 +289,32 @@ fn sender_of(m: &mail_parser::Message<'_>) -> Option<String> {
     m.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_lowercase)
 }
 
-/// Whether the From address is proved: our own Authentication-Results
-/// (RFC 8601) say DMARC passed, or there are none (mail submitted here, or
-/// imported). A forged From never loads a trusted sender's pictures (a
-/// tracker could otherwise claim a trusted address to learn who reads).
-fn sender_proved(raw: &[u8], hostname: &str) -> bool {
+/// Whether the From address is proved: this server's own
+/// Authentication-Results (RFC 8601; forged ones are stripped on arrival)
+/// say DMARC passed for its domain. Nothing else proves it — not the
+/// absence of results (mail put in by IMAP), not a sender's own words. A
+/// forged From never loads a trusted sender's pictures (a tracker could
+/// otherwise claim a trusted address to learn who reads).
+fn sender_proved(raw: &[u8], hostname: &str, sender: &str) -> bool {
+    let Some((_, domain)) = sender.rsplit_once('@') else { return false };
     let head = &raw[..caravel_store::fields::header_end(raw)];
-    let ours: Vec<String> = caravel_store::fields::fields(head)
-        .filter(|f| caravel_store::fields::field_name(f).eq_ignore_ascii_case(b"authentication-results"))
-        .map(|f| String::from_utf8_lossy(f).to_lowercase())
-        .filter(|f| {
-            let value = f.split_once(':').map_or("", |(_, v)| v).trim_start();
-            value.starts_with(&format!("{};", hostname.to_lowercase()))
-        })
-        .collect();
-    ours.is_empty() || ours.iter().any(|f| f.contains("dmarc=pass"))
+    caravel_store::fields::fields(head).any(|f| {
+        use caravel_filter::auth_results::{dmarc_passed, names_us};
+        names_us(f, hostname) && dmarc_passed(f, domain)
+    })
 }
 
-/// Remote pictures load: the reader agreed for this message, or always
-/// does for this (proved) sender. (trusted sender, effective)
-async fn remote_allowed(st: &State, cur: &Current, q: &One, m: &mail_parser::Message<'_>, raw: &[u8]) -> (bool, bool) {
-    let Some(sender) = sender_of(m) else { return (false, q.remote) };
+/// Remote pictures: whether the reader always loads them for this sender,
+/// whether the sender is proved, and whether they load now (the reader
+/// agreed for this message, or trusts this proved sender).
+struct Pictures {
+    trusted: bool,
+    proved: bool,
+    load: bool,
+}
+
+async fn remote_allowed(st: &State, cur: &Current, q: &One, m: &mail_parser::Message<'_>, raw: &[u8]) -> Pictures {
+    let Some(sender) = sender_of(m) else { return Pictures { trusted: false, proved: false, load: q.remote } };
     let scope = caravel_store::settings::account_scope(cur.user.id);
     let trusted = match st.store.settings(&scope, IMAGE_SENDERS).await {
         Ok(list) => list.iter().any(|(name, _)| *name == sender),
@@ -301,7 +323,8 @@ async fn remote_allowed(st: &State, cur: &Current, q: &One, m: &mail_parser::Mes
             false
         }
     };
-    (trusted, q.remote || (trusted && sender_proved(raw, &st.hostname)))
+    let proved = sender_proved(raw, &st.hostname, &sender);
+    Pictures { trusted, proved, load: q.remote || (trusted && proved) }
 }
 
 #[derive(Deserialize)]
@@ -342,8 +365,8 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
             .unwrap_or_default()
     };
     let text = parsed.body_text(0).map(|t| t.into_owned());
-    let (trusted, remote) = remote_allowed(&st, &cur, &q, &parsed, &bytes).await;
-    let html = safe_html(&parsed, &q, remote);
+    let pictures = remote_allowed(&st, &cur, &q, &parsed, &bytes).await;
+    let html = safe_html(&parsed, &q, pictures.load);
     let attachments: Vec<Value> = listed(&parsed)
         .into_iter()
         .enumerate()
@@ -388,9 +411,10 @@ pub async fn message(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> 
         "text": text,
         "html": html.as_ref().map(|h| h.html.clone()),
         "remote_images_blocked": html.is_some_and(|h| h.remote_blocked),
-        "remote_images_shown": remote,
+        "remote_images_shown": pictures.load,
         "sender": sender_of(&parsed),
-        "sender_trusted_for_images": trusted,
+        "sender_trusted_for_images": pictures.trusted,
+        "sender_proved": pictures.proved,
         "attachments": attachments,
     })))
 }
@@ -411,10 +435,21 @@ fn nested<'a>(m: &'a mail_parser::Message<'a>) -> Vec<&'a mail_parser::Message<'
         .collect()
 }
 
+/// The most of a delivery-status part read, and recipients listed.
+const MAX_REPORT: usize = 64 << 10;
+const MAX_REPORTED: usize = 100;
+
 /// A delivery report's recipients (RFC 3464 §2.3), each with what
 /// happened in plain words: the reader of a bounce learns why at a glance.
 fn bounce(m: &mail_parser::Message<'_>) -> Option<Value> {
     use caravel_delivery::dsn::{explain, Action};
+    // Only a report: the message itself is multipart/report (RFC 6522).
+    let report = m.content_type().is_some_and(|c| {
+        c.ctype().eq_ignore_ascii_case("multipart") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    if !report {
+        return None;
+    }
     let part = m.parts.iter().find(|p| {
         p.content_type().is_some_and(|c| {
             c.ctype().eq_ignore_ascii_case("message")
@@ -423,10 +458,11 @@ fn bounce(m: &mail_parser::Message<'_>) -> Option<Value> {
                 })
         })
     })?;
-    let text = String::from_utf8_lossy(part.contents()).replace("\r\n", "\n");
+    let contents = part.contents();
+    let text = String::from_utf8_lossy(&contents[..contents.len().min(MAX_REPORT)]).replace("\r\n", "\n");
     let mut recipients = Vec::new();
     // The first block is about the message; each further one a recipient.
-    for block in text.split("\n\n").skip(1) {
+    for block in text.split("\n\n").skip(1).take(MAX_REPORTED) {
         let field = |name: &str| {
             block.lines().find_map(|l| {
                 let (k, v) = l.split_once(':')?;
@@ -468,7 +504,10 @@ pub(crate) fn part_name(p: &mail_parser::MessagePart<'_>) -> String {
 /// A file name for a whole message: its subject without what file
 /// systems refuse, `.eml`.
 pub(crate) fn eml_name(subject: &str) -> String {
-    let clean: String = subject.chars().filter(|c| !c.is_control() && !"/\\:*?\"<>|".contains(*c)).take(80).collect();
+    // No path characters, and no bidi controls that would disguise the name.
+    let bidi = |c: char| ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    let clean: String =
+        subject.chars().filter(|c| !c.is_control() && !bidi(*c) && !"/\\:*?\"<>|".contains(*c)).take(80).collect();
     format!("{}.eml", if clean.trim().is_empty() { "message" } else { clean.trim() })
 }
 
@@ -491,7 +530,13 @@ pub(crate) fn listed<'a>(parsed: &'a mail_parser::Message<'a>) -> Vec<&'a mail_p
 pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> Result<Response, ApiError> {
     let (_, bytes) = raw(&st, &cur, &q.folder, q.uid).await?;
     let parsed = parse(&bytes)?;
-    let (_, remote) = remote_allowed(&st, &cur, &q, &parsed, &bytes).await;
+    // A message forwarded inside is someone else's: only the reader's
+    // consent for this message loads its pictures, never the trust in
+    // whoever forwarded it.
+    let remote = match q.nested {
+        Some(_) => q.remote,
+        None => remote_allowed(&st, &cur, &q, &parsed, &bytes).await.load,
+    };
     let body = match q.nested {
         // A forwarded message's own cid: images are not served: dropped.
         Some(i) => nested(&parsed)
@@ -513,6 +558,8 @@ pub async fn render(AxState(st): St, Full(cur): Full, Query(q): Query<One>) -> R
         [
             (CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
             (axum::http::header::CONTENT_SECURITY_POLICY, policy),
+            // Pictures that load do not learn where they were read.
+            (axum::http::header::REFERRER_POLICY, "no-referrer".to_string()),
             (X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
         page,
@@ -918,4 +965,25 @@ pub async fn events(
         Some((Ok(event), (changes, folders)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(20))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conversation_page;
+
+    #[test]
+    fn conversation_pages_never_skip_a_conversation() {
+        let long: Vec<(u32, usize)> = (1..=7).map(|u| (u, 1)).collect();
+        let (a, b, c) = ([(10, 0)], [(20, 0), (21, 1)], [(30, 0)]);
+        let all: Vec<&[(u32, usize)]> = vec![&a, &long, &b, &c];
+        // Rows for 5: the first alone, then the long one cut, then the rest.
+        let (rows, next) = conversation_page(&all, 0, 50, 5);
+        assert_eq!((rows.iter().map(|r| r.0).collect::<Vec<_>>(), next), (vec![10], 1));
+        let (rows, next) = conversation_page(&all, 1, 50, 5);
+        assert_eq!((rows.len(), rows[0].3, next), (5, 7, 2));
+        let (rows, next) = conversation_page(&all, 2, 50, 5);
+        assert_eq!((rows.iter().map(|r| r.0).collect::<Vec<_>>(), next), (vec![20, 21, 30], 4));
+        // `limit` counts conversations.
+        assert_eq!(conversation_page(&all, 2, 1, 5).1, 3);
+    }
 }

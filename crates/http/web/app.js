@@ -274,6 +274,7 @@ function clearSession() {
   state.address = '';
   state.role = '';
   state.csrf = '';
+  state.mailPicked = null;
 }
 
 function sessionEnded(message) {
@@ -597,7 +598,11 @@ function route() {
   if (!PAGES[path]) return go('#/home');
   if (!state.signedIn && !PUBLIC.has(path)) return go('#/sign-in');
   if (path.startsWith('admin/') && !isManager()) return go('#/home');
-  if (path !== 'mail') stopListening();
+  if (path !== 'mail') {
+    stopListening();
+    // Ticks hold while the list redraws, not once the mail page is left.
+    state.mailPicked = null;
+  }
   // A message being written is kept as a draft when the page changes.
   if (state.ps.compose) leaveComposer(state.ps.compose);
   state.route = path;
@@ -1205,6 +1210,9 @@ async function renderMail(view, params) {
   }, input('q', { type: 'search', value: query, placeholder: t('mail.searchPh'), 'aria-label': t('mail.search') }),
   submit(t('mail.search'), 'search'));
   const total = (page && page.total) || 0;
+  // As conversations, a page ends where the server says (a long one can
+  // fill a page by itself).
+  const pageEnd = threaded && page && Number.isInteger(page.next_offset) ? Math.max(page.next_offset, offset + 1) : offset + MAIL_PAGE;
   const pager = query
     ? h('div', { class: 'pager' }, h('span', { 'data-test': 'found' }, t('mail.found', { n: total })),
       page.truncated ? h('small', {}, ' ' + t('mail.truncated')) : null,
@@ -1213,8 +1221,8 @@ async function renderMail(view, params) {
       offset > 0 ? h('a', { href: mailHref(folderName, { offset: Math.max(0, offset - MAIL_PAGE) }), 'data-test': 'newer' }, t('mail.newer')) : null,
       // As conversations, the pages count conversations.
       h('span', { 'data-test': 'range' }, t(threaded ? 'mail.rangeThreads' : 'mail.range',
-        { from: total ? offset + 1 : 0, to: Math.min(total, offset + MAIL_PAGE), total })),
-      offset + MAIL_PAGE < total ? h('a', { href: mailHref(folderName, { offset: offset + MAIL_PAGE }), 'data-test': 'older' }, t('mail.older')) : null);
+        { from: total ? offset + 1 : 0, to: Math.min(total, pageEnd), total })),
+      pageEnd < total ? h('a', { href: mailHref(folderName, { offset: pageEnd }), 'data-test': 'older' }, t('mail.older')) : null);
   const folderForm = form({ class: 'stack', 'data-test': 'folder-form' }, async (v, f) => {
     await api('POST', '/api/v1/mail/folders/create', { name: v.name.trim() });
     f.reset();
@@ -1302,28 +1310,10 @@ function htmlIsText(html) {
   return [...doc.body.querySelectorAll('*')].every((el) => el.tagName === 'BR');
 }
 
-/* Answers of nestedHasHtml, by message and index: a message under its
- * UID never changes, so a redraw (live updates) asks no more. */
-const nestedKinds = new Map();
-
-/* Whether a forwarded message has HTML of its own rather than its text
- * made into HTML (`has_html` is true for both): the page the server
- * renders for it, fetched and read as above, never shown. In doubt, yes
- * (the frame then shows whatever it is). */
+/* Whether a forwarded message has HTML of its own (the server says so
+ * only for a real text/html part). */
 async function nestedHasHtml(q, n) {
-  if (!n.has_html) return false;
-  if (!hasText(n.text)) return true;
-  const key = q + '&nested=' + enc(n.index);
-  if (nestedKinds.has(key)) return nestedKinds.get(key);
-  let html = true;
-  try {
-    const res = await fetch('/api/v1/mail/render?' + key, { credentials: 'same-origin' });
-    if (res.ok) {
-      html = !htmlIsText(await res.text());
-      nestedKinds.set(key, html);
-    }
-  } catch (e) { /* the frame will say what went wrong */ }
-  return html;
+  return !!n.has_html;
 }
 
 function prefersPlainReading() {
@@ -1366,10 +1356,11 @@ async function mailReader(folderName, params, folders) {
   if (m.remote_images_blocked && !remote) {
     images = h('p', { class: 'notice-line', 'data-test': 'images-blocked' }, t('mail.imagesBlocked'), ' ',
       h('a', { href: mailHref(folderName, { uid: params.uid, offset: params.offset || 0, remote: '1' }), 'data-test': 'show-images' }, t('mail.showImages')),
-      m.sender && !m.sender_trusted_for_images
+      // Offered only where it would hold: the server proved the sender.
+      m.sender && m.sender_proved && !m.sender_trusted_for_images
         ? [' ', actionButton(t('mail.alwaysImages', { sender: m.sender }), 'trust-images', trust(true), { class: 'small' })]
         : null,
-      m.sender_trusted_for_images ? [' ', t('mail.senderUnproved')] : null);
+      m.sender_trusted_for_images && !m.sender_proved ? [' ', t('mail.senderUnproved')] : null);
   } else if (m.sender_trusted_for_images && m.remote_images_shown && !remote) {
     images = h('p', { class: 'notice-line', 'data-test': 'images-trusted' }, t('mail.imagesTrusted', { sender: m.sender }), ' ',
       actionButton(t('mail.stopImages'), 'untrust-images', trust(false), { class: 'small' }));

@@ -26,7 +26,7 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
             }
         }
         let field = &message[pos..end];
-        if is_ours(field, hostname) || is_spam_field(field) {
+        if caravel_filter::auth_results::names_us(field, hostname) || is_spam_field(field) {
             out.get_or_insert_with(|| message[..pos].to_vec());
         } else if let Some(o) = out.as_mut() {
             o.extend_from_slice(field);
@@ -46,17 +46,6 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
 /// writes, so a sender's own copy would pass for our verdict.
 fn is_spam_field(field: &[u8]) -> bool {
     field.len() > 8 && (field[..7].eq_ignore_ascii_case(b"x-spam-") || field[..8].eq_ignore_ascii_case(b"x-virus-"))
-}
-
-fn is_ours(field: &[u8], hostname: &str) -> bool {
-    let text = String::from_utf8_lossy(field);
-    let Some((name, value)) = text.split_once(':') else { return false };
-    if !name.trim().eq_ignore_ascii_case("authentication-results") {
-        return false;
-    }
-    // RFC 8601 §2.2: authserv-id [ CFWS authres-version ] ";" ...
-    let id = value.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
-    id.trim_end_matches('.').eq_ignore_ascii_case(hostname.trim_end_matches('.'))
 }
 
 #[cfg(test)]

@@ -100,42 +100,64 @@ def nested():
 
 def pictures():
     """Remote pictures: blocked; shown once on consent; always for a sender
-    the reader trusts, when the From address is proved (mail from a hosted
-    user, or DMARC passed here), never for a sender whose From nobody
-    proved."""
+    the reader trusts, when this server proved the From address (DMARC
+    passed here: tests/webmail.rs publishes SPF and DMARC for
+    partner.test); never for an unproved one, nor for a sender whose
+    envelope tries to write "dmarc=pass" into our results, nor for a
+    message forwarded inside a trusted sender's mail."""
     tracker = '<p>catalogue</p><img src="https://tracker.partner.test/open.gif">'
+
+    def arrive(subject, header_from, mail_from, inner=None):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = header_from, USER, subject
+        m.set_content("catalogue")
+        m.add_alternative(tracker, subtype="html")
+        if inner is not None:
+            m.add_attachment(inner)
+        with smtplib.SMTP(HOST, SMTP) as s:
+            s.send_message(m, from_addr=mail_from, to_addrs=[USER])
+
+    newsletter = EmailMessage()
+    newsletter["From"], newsletter["Subject"] = "news@unknown.test", "inner"
+    newsletter.set_content("inner")
+    newsletter.add_alternative(tracker, subtype="html")
+    arrive("proved", "buyer@partner.test", "buyer@partner.test")
+    arrive("unproved", "news@unknown.test", "news@unknown.test")
+    arrive("envelope trick", "news@unknown.test", "dmarc=pass@attacker.test")
+    arrive("forwarding", "buyer@partner.test", "buyer@partner.test", inner=newsletter)
     bob = Session(BOB, BOB_PASSWORD)
     status, _ = bob.call("POST", "/api/v1/mail/send", {"to": [USER], "subject": "from bob", "text": "catalogue",
                                                        "html": tracker})
     expect(status == 200, "bob sends")
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = "buyer@partner.test", USER, "from outside"
-    m.set_content("catalogue")
-    m.add_alternative(tracker, subtype="html")
-    with smtplib.SMTP(HOST, SMTP) as s:
-        s.send_message(m, from_addr="buyer@partner.test", to_addrs=[USER])
     time.sleep(0.3)
     a = Session(USER, PASSWORD)
     _, page = a.call("GET", "/api/v1/mail/messages?folder=INBOX")
     uid = {x["subject"]: x["uid"] for x in page["messages"]}
 
-    def shown(subject, consent=False):
+    def shown(subject, consent=False, nested=None):
         q = f"folder=INBOX&uid={uid[subject]}" + ("&remote=true" if consent else "")
+        if nested is not None:
+            _, page = a.call("GET", f"/api/v1/mail/render?{q}&nested={nested}")
+            return b"tracker.partner.test" in page
         _, msg = a.call("GET", f"/api/v1/mail/message?{q}")
-        _, page = a.call("GET", f"/api/v1/mail/render?{q}")
+        status, page = a.call("GET", f"/api/v1/mail/render?{q}")
         in_page = b"tracker.partner.test" in page
         expect(in_page == ("tracker.partner.test" in msg["html"]) == msg["remote_images_shown"], (msg, page))
-        return msg["remote_images_shown"], msg["sender_trusted_for_images"]
+        return msg["remote_images_shown"], msg["sender_trusted_for_images"], msg["sender_proved"]
 
-    expect(shown("from bob") == (False, False) and shown("from outside") == (False, False), "blocked by default")
-    expect(shown("from bob", consent=True)[0], "shown once on consent")
-    for sender in [BOB, "buyer@partner.test"]:
+    expect(shown("proved") == (False, False, True), "blocked by default, though proved")
+    expect(shown("unproved") == (False, False, False) and shown("from bob")[2] is False, "nothing else proves")
+    expect(shown("unproved", consent=True)[0], "shown once on consent")
+    for sender in ["buyer@partner.test", "news@unknown.test", BOB]:
         status, _ = a.call("POST", "/api/v1/mail/images/trust", {"address": sender, "trust": True})
         expect(status == 200, f"trust {sender}")
-    expect(shown("from bob") == (True, True), "a trusted, proved sender: always")
-    expect(shown("from outside") == (False, True), "trusted, but nobody proved that From: still blocked")
-    a.call("POST", "/api/v1/mail/images/trust", {"address": BOB, "trust": False})
-    expect(shown("from bob") == (False, False), "trust taken back")
+    expect(shown("proved") == (True, True, True), "a trusted, proved sender: always")
+    for subject in ["unproved", "envelope trick", "from bob"]:
+        expect(shown(subject)[:2] == (False, True), f"{subject}: trusted, but not proved: still blocked")
+    expect(shown("forwarding")[0] and not shown("forwarding", nested=0), "a forwarded message needs its own consent")
+    expect(shown("forwarding", consent=True, nested=0), "... which it gets")
+    a.call("POST", "/api/v1/mail/images/trust", {"address": "buyer@partner.test", "trust": False})
+    expect(shown("proved") == (False, False, True), "trust taken back")
     status, no = a.call("POST", "/api/v1/mail/images/trust", {"address": "not an address", "trust": True})
     expect(status == 400, no)
 
