@@ -12,9 +12,7 @@ use caravel::testing::TestServer;
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/browser_scenarios.py");
 
 async fn scenario(t: &TestServer, name: &str) {
-    let mut env = common::admin_env(t);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    let env = common::browser_env(t);
     common::python_scenario(SCENARIOS, name, t, env).await;
 }
 

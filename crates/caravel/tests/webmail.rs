@@ -26,9 +26,7 @@ async fn a_folder_is_paged_newest_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn read_in_the_browser_with_xss_payloads_kept_inert() {
     let t = TestServer::start().await;
-    let mut env = common::admin_env(&t);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    let env = common::browser_env(&t);
     common::python_scenario(SCENARIOS, "read_in_the_browser", &t, env).await;
 }
 
@@ -43,9 +41,7 @@ async fn flags_moves_spam_deletes_folders_and_search_as_imap_sees_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn search_move_and_spam_from_the_page() {
     let t = TestServer::start().await;
-    let mut env = common::admin_env(&t);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    let env = common::browser_env(&t);
     common::python_scenario(SCENARIOS, "act_in_the_browser", &t, env).await;
 }
 
@@ -75,9 +71,7 @@ async fn a_delivery_report_says_each_recipients_fate_in_plain_words() {
 #[tokio::test(flavor = "multi_thread")]
 async fn write_in_the_browser_reply_with_signature_attachment_drafts_and_refusal() {
     let t = TestServer::start().await;
-    let mut env = common::admin_env(&t);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    let env = common::browser_env(&t);
     common::python_scenario(SCENARIOS, "write_in_the_browser", &t, env).await;
 }
 
@@ -115,8 +109,6 @@ async fn remote_pictures_load_on_consent_or_for_a_trusted_proved_sender() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sort_threads_and_nested_messages_in_the_browser() {
     let t = TestServer::start().await;
-    let mut env = common::admin_env(&t);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    let env = common::browser_env(&t);
     common::python_scenario(SCENARIOS, "sort_thread_nested_in_the_browser", &t, env).await;
 }

@@ -7,7 +7,7 @@
 
 use mail_builder::headers::address::Address as MbAddress;
 use mail_builder::headers::message_id::MessageId;
-use mail_builder::headers::HeaderType;
+use mail_builder::headers::{Header, HeaderType};
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
 
@@ -231,6 +231,21 @@ fn forwarded_part(raw: &[u8]) -> std::io::Result<MimePart<'static>> {
     Ok(MimePart::new("message/rfc822", clean).transfer_encoding(encoding))
 }
 
+/// `message` with a Bcc field on top, written as [`build`] writes it: the
+/// Sent copy shows whom the sender copied blindly (the submission removed
+/// the field, RFC 6409 §8.1).
+pub fn with_bcc(message: Vec<u8>, bcc: &[Person]) -> Vec<u8> {
+    if bcc.is_empty() {
+        return message;
+    }
+    let mut out = b"Bcc: ".to_vec();
+    if list(bcc).write_header(&mut out, "Bcc: ".len()).is_err() {
+        return message;
+    }
+    out.extend_from_slice(&message);
+    out
+}
+
 /// References for an answer: the original's References (or its
 /// In-Reply-To) and its Message-ID, long chains cut in the middle.
 pub fn references(original_references: &[String], original_id: Option<&str>) -> Vec<String> {
@@ -425,6 +440,16 @@ mod tests {
         let all = parse_people(&[r#""Chen \"CJ\", Jing" <chen@buyer.test>, bob@x.test"#.into()]).expect("ok");
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].name.as_deref(), Some(r#"Chen "CJ", Jing"#));
+    }
+
+    #[test]
+    fn the_sent_copy_gets_its_bcc_back() {
+        let copy = with_bcc(b"Subject: x\r\n\r\nbody\r\n".to_vec(), &[p("老板 <boss@export.test>"), p("x@y.test")]);
+        let m = mail_parser::MessageParser::default().parse(&copy).expect("parses");
+        let bcc: Vec<_> = m.bcc().map(|a| a.iter().filter_map(|x| x.address()).collect()).unwrap_or_default();
+        assert_eq!(bcc, ["boss@export.test", "x@y.test"]);
+        assert_eq!(m.subject(), Some("x"));
+        assert_eq!(with_bcc(b"a".to_vec(), &[]), b"a");
     }
 
     #[test]

@@ -287,13 +287,14 @@ async fn attach(st: &State, cur: &Current, d: &Draft, c: &mut Composed) -> Resul
 /// The draft resolved: people parsed, the HTML made safe, attachments
 /// read, the answered message's thread found.
 async fn resolve(st: &State, cur: &Current, d: &Draft) -> Result<Composed, ApiError> {
-    let mine = identities(st, cur).await?;
+    // The user's name on whichever address they send from (the
+    // submission checks they may); by default their own address.
+    let name = cur.user.name.clone().filter(|n| !n.trim().is_empty());
     let from = match d.from.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-        None => mine.first().cloned(),
+        None => Person { name, address: cur.user.address.clone() },
         Some(f) => {
             let typed = cm::parse_person(f).map_err(ApiError::bad_request)?;
-            let known = mine.iter().find(|p| p.address.eq_ignore_ascii_case(&typed.address)).cloned();
-            Some(known.unwrap_or(typed))
+            Person { name: typed.name.or(name), ..typed }
         }
     };
     let (to, cc, bcc) = (
@@ -307,7 +308,7 @@ async fn resolve(st: &State, cur: &Current, d: &Draft) -> Result<Composed, ApiEr
     let subject: String = d.heading.subject.chars().filter(|c| !c.is_control()).take(1000).collect();
     let html = d.html.as_deref().map(|h| crate::safe_html::clean(h, true, None).html);
     let mut c = Composed {
-        from,
+        from: Some(from),
         to,
         cc,
         bcc,
@@ -386,32 +387,6 @@ pub async fn save_draft(AxState(st): St, Full(cur): Full, JsonBody(d): JsonBody<
     Ok(Json(json!({ "uid": uid, "folder": drafts.name })))
 }
 
-/// The Sent copy: what left, with the Bcc the submission removed (the
-/// sender may see whom they copied blindly).
-fn sent_copy(left: Vec<u8>, bcc: &[Person]) -> Vec<u8> {
-    if bcc.is_empty() {
-        return left;
-    }
-    let header = cm::build(&Composed { bcc: bcc.to_vec(), ..Composed::default() }).unwrap_or_default();
-    let line_start = header.windows(5).position(|w| w == b"Bcc: ");
-    let field: Vec<u8> = match line_start {
-        Some(start) => {
-            let rest = &header[start..];
-            // The field and its folded continuation lines.
-            let mut end = 0;
-            while let Some(nl) = rest[end..].windows(2).position(|w| w == b"\r\n") {
-                end += nl + 2;
-                if !rest.get(end).is_some_and(|b| *b == b' ' || *b == b'\t') {
-                    break;
-                }
-            }
-            rest[..end].to_vec()
-        }
-        None => Vec::new(),
-    };
-    [field, left].concat()
-}
-
 /// Sends as port 587 would; a refusal comes back in plain words (status
 /// 422) with the SMTP reply, and the draft stays.
 pub async fn send(
@@ -463,7 +438,7 @@ async fn send_draft(st: Arc<State>, cur: Current, client: Client, d: Draft) -> R
     };
     // Queued: what follows must not turn the answer into a failure (the
     // message is on its way); a copy that cannot be kept is logged.
-    let copy = sent_copy(sent.message, &c.bcc);
+    let copy = cm::with_bcc(sent.message, &c.bcc);
     let sent_uid = match keep(&st, &cur, SpecialUse::Sent, copy, Flags::SEEN).await {
         Ok(uid) => Some(uid),
         Err(e) => {

@@ -1302,20 +1302,6 @@ function hasText(text) {
   return typeof text === 'string' && text.trim() !== '';
 }
 
-/* HTML that is only text and line breaks: what the server gives for a
- * text-only message (its MIME parser turns the text into HTML). Read in an
- * inert document, as importSafe does: nothing in it loads or runs. */
-function htmlIsText(html) {
-  const doc = new DOMParser().parseFromString(String(html || ''), 'text/html');
-  return [...doc.body.querySelectorAll('*')].every((el) => el.tagName === 'BR');
-}
-
-/* Whether a forwarded message has HTML of its own (the server says so
- * only for a real text/html part). */
-async function nestedHasHtml(q, n) {
-  return !!n.has_html;
-}
-
 function prefersPlainReading() {
   try { return localStorage.getItem(READ_PLAIN_KEY) === '1'; } catch (e) { return false; }
 }
@@ -1365,13 +1351,13 @@ async function mailReader(folderName, params, folders) {
     images = h('p', { class: 'notice-line', 'data-test': 'images-trusted' }, t('mail.imagesTrusted', { sender: m.sender }), ' ',
       actionButton(t('mail.stopImages'), 'untrust-images', trust(false), { class: 'small' }));
   }
-  // The body: the HTML in its frame, or the text (a text-only message's
-  // "HTML" is only its text). A message with both, or with a forwarded
-  // one that has both, can be read either way; the choice is remembered
-  // and holds for the forwarded ones too.
-  const hasHtml = m.html !== null && m.html !== undefined && !(hasText(m.text) && htmlIsText(m.html));
+  // The body: the HTML in its frame (the server gives HTML only for a
+  // real text/html part), or the text. A message with both, or with a
+  // forwarded one that has both, can be read either way; the choice is
+  // remembered and holds for the forwarded ones too.
+  const hasHtml = m.html !== null && m.html !== undefined;
   const nested = Array.isArray(m.nested) ? m.nested : [];
-  const nestedHtml = await Promise.all(nested.map((n) => nestedHasHtml(q, n)));
+  const nestedHtml = nested.map((n) => !!n.has_html);
   const both = (hasHtml && hasText(m.text)) || nested.some((n, i) => nestedHtml[i] && hasText(n.text));
   let plain = both && prefersPlainReading();
   const bodyBox = h('div', { class: 'mail-view' });

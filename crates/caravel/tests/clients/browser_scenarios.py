@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from email.message import EmailMessage
 
-from common import HOST, PASSWORD, USER, caravel, ctx, expect, port, totp
+from common import HOST, PASSWORD, USER, caravel, ctx, expect, imap_subjects, port, totp
 from webdriver import Browser
 
 HTTP, IMAPS, SUBMISSIONS, SMTP, POP3S = (port(n) for n in
@@ -81,19 +81,6 @@ def go(b, name):
 def click_in_row(b, row_css, action):
     row = b.find(row_css)
     row.find(f'[data-test="{action}"]').click()
-
-
-def imap_subjects(user, password, folder="INBOX"):
-    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    m.login(user, password)
-    m.select(folder, readonly=True)
-    _, data = m.search(None, "ALL")
-    subjects = []
-    for n in data[0].split():
-        _, msg = m.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        subjects.append(msg[0][1].decode(errors="replace").strip())
-    m.logout()
-    return subjects
 
 
 def wait_for_subject(user, password, words, timeout=30):

@@ -1,7 +1,8 @@
 """What the scenario scripts share: the server's address and ports (from the
 environment the Rust tests set), the test user, a TLS context that accepts the
-self-signed certificate, and the failure helper."""
+self-signed certificate, the failure helper, and reading folders over IMAP."""
 
+import imaplib
 import os
 import ssl
 import subprocess
@@ -26,6 +27,45 @@ def expect(cond, what):
     if not cond:
         print("FAILED:", what, file=sys.stderr)
         sys.exit(1)
+
+
+def imap_session(user, password, imaps=None):
+    """An IMAPS session signed in as USER (on IMAPS_PORT unless IMAPS)."""
+    i = imaplib.IMAP4_SSL(HOST, imaps or port("IMAPS_PORT"), ssl_context=ctx())
+    i.login(user, password)
+    return i
+
+
+def imap_messages(user, password, folder, imaps=None):
+    """(flags, message) for each message in FOLDER, by UID, nothing marked
+    seen; headers decoded (the email package's modern policy). A folder
+    that does not exist has none."""
+    from email import policy
+    from email.parser import BytesParser
+    i = imap_session(user, password, imaps)
+    out = []
+    status, _ = i.select(f'"{folder}"', readonly=True)
+    if status == "OK":
+        _, data = i.uid("SEARCH", None, "ALL")
+        for uid in data[0].split():
+            _, d = i.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+            parts = [p for p in d if isinstance(p, tuple)]
+            out.append((parts[0][0].decode(), BytesParser(policy=policy.default).parsebytes(parts[0][1])))
+    i.logout()
+    return out
+
+
+def imap_subjects(user, password, folder="INBOX"):
+    """The Subject field of each message in FOLDER, as sent (not decoded)."""
+    i = imap_session(user, password)
+    i.select(f'"{folder}"', readonly=True)
+    _, data = i.search(None, "ALL")
+    out = []
+    for n in data[0].split():
+        _, msg = i.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        out.append(msg[0][1].decode(errors="replace").strip())
+    i.logout()
+    return out
 
 
 def totp(secret, at=None):

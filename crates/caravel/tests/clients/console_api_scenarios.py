@@ -15,7 +15,7 @@ import time
 from email.message import EmailMessage
 
 from api_scenarios import BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, Session, q, refused
-from common import HOST, PASSWORD, USER, caravel, ctx, expect, port
+from common import HOST, PASSWORD, USER, caravel, ctx, expect, imap_subjects, port
 
 SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
 
@@ -30,19 +30,6 @@ def ok(result, status=200):
     got, body = result
     expect(got == status, f"expected {status}: {got} {body}")
     return body
-
-
-def inbox_subjects(user, password):
-    m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    m.login(user, password)
-    m.select("INBOX", readonly=True)
-    _, data = m.search(None, "ALL")
-    out = []
-    for n in data[0].split():
-        _, msg = m.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        out.append(msg[0][1].decode(errors="replace").strip())
-    m.logout()
-    return out
 
 
 def own_settings():
@@ -174,8 +161,8 @@ def filter_rules_and_quarantine():
     expect("held by a keyword rule" in shown["text"] and not shown["truncated"], shown)
     released = ok(bob.call("POST", f"/api/v1/quarantine/{hid}/release", {}))
     expect(released["released_to"] == [BOB], released)
-    expect(any("Claim your prize (for two)" in s for s in inbox_subjects(BOB, BOB_PASSWORD)), "in bob's inbox")
-    expect(not any("Claim your prize" in s for s in inbox_subjects(USER, PASSWORD)), "not in alice's")
+    expect(any("Claim your prize (for two)" in s for s in imap_subjects(BOB, BOB_PASSWORD)), "in bob's inbox")
+    expect(not any("Claim your prize" in s for s in imap_subjects(USER, PASSWORD)), "not in alice's")
     expect(ok(bob.call("GET", "/api/v1/quarantine")) == [], "gone from bob's list")
     still = ok(alice.call("GET", "/api/v1/quarantine"))
     expect(len(still) == 1 and still[0]["recipients"] == [USER], f"alice's copy stays held: {still}")
@@ -187,7 +174,7 @@ def filter_rules_and_quarantine():
            "bob's delete left alice's copy")
     ok(alice.call("DELETE", f"/api/v1/quarantine/{again}"))
     ok(alice.call("POST", f"/api/v1/quarantine/{hid}/release", {}))
-    expect(any("Claim your prize (for two)" in s for s in inbox_subjects(USER, PASSWORD)), "alice's copy arrived")
+    expect(any("Claim your prize (for two)" in s for s in imap_subjects(USER, PASSWORD)), "alice's copy arrived")
     expect(ok(alice.call("GET", "/api/v1/quarantine")) == [], "the quarantine is empty")
     ok(bob.call("DELETE", f"/api/v1/filter/rules/{mine['id']}"))
     refused(bob.call("DELETE", f"/api/v1/filter/rules/{mine['id']}"), 404, "no filter rule")

@@ -3,16 +3,15 @@ whole shown nested, over the JSON API; run by tests/webmail.rs. The
 threads are IMAP THREAD=REFERENCES' (the same code): checked against the
 server's own IMAP answer. Ports from HTTP_PORT, SMTP_PORT, IMAPS_PORT."""
 
-import imaplib
 import smtplib
 import sys
 import time
 from email.message import EmailMessage
 
 from api_scenarios import BOB, BOB_PASSWORD, Session
-from common import HOST, PASSWORD, USER, ctx, expect, port
+from common import HOST, PASSWORD, USER, expect, imap_session, port
 
-SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
+SMTP = port("SMTP_PORT")
 
 
 def deliver(subject, date, body, msgid, refs=None, sender="buyer@partner.test"):
@@ -64,8 +63,7 @@ def listing():
     page, second = subjects(a, "thread=true&offset=1&limit=1")
     expect(second == ["Alpha note"] and page["total"] == 3, second)
     # The same threads as IMAP THREAD=REFERENCES answers.
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(USER, PASSWORD)
+    i = imap_session(USER, PASSWORD)
     i.select("INBOX", readonly=True)
     _, data = i.uid("THREAD", "REFERENCES", "UTF-8", "ALL")
     i.logout()

@@ -5,7 +5,6 @@ safe, the attachment downloaded byte for byte, the message then seen over
 IMAP, and paging through a larger folder. Ports from HTTP_PORT, SMTP_PORT,
 IMAPS_PORT."""
 
-import imaplib
 import smtplib
 import sys
 import time
@@ -13,9 +12,9 @@ from email.header import Header
 from email.message import EmailMessage
 
 from api_scenarios import BOB, BOB_PASSWORD, Session
-from common import HOST, PASSWORD, USER, ctx, expect, port
+from common import HOST, PASSWORD, USER, expect, imap_messages, imap_session, imap_subjects, port
 
-SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
+SMTP = port("SMTP_PORT")
 HOSTILE = ('<p>Dear buyer,</p><script>alert(1)</script><img src=x onerror="alert(2)">'
            '<a href="javascript:alert(3)">price</a><img src="https://tracker.partner.test/open.gif">'
            '<img src="cid:logo@partner.test"><a href="https://partner.test/order">order</a>')
@@ -74,8 +73,7 @@ def reading():
     r = c.getresponse()
     expect(r.status == 200 and r.read() == LOGO, f"the cid image: {r.status}")
     # Read in the browser: seen in IMAP too.
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(USER, PASSWORD)
+    i = imap_session(USER, PASSWORD)
     i.select("INBOX", readonly=True)
     _, data = i.uid("FETCH", str(item["uid"]), "(FLAGS)")
     i.logout()
@@ -106,19 +104,6 @@ def paging():
     expect(len(last["messages"]) == 20 and last["messages"][-1]["subject"] == "Order 000", "the last page")
 
 
-def imap_folder_subjects(folder):
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(USER, PASSWORD)
-    i.select(f'"{folder}"', readonly=True)
-    _, data = i.search(None, "ALL")
-    out = []
-    for n in data[0].split():
-        _, msg = i.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        out.append(msg[0][1].decode(errors="replace").strip())
-    i.logout()
-    return out
-
-
 def actions_and_search():
     """Flags, moves, spam and not spam, deletes, folders and search, each
     seen over IMAP or in the classifier's queue as it happened."""
@@ -144,8 +129,7 @@ def actions_and_search():
     # Flags, seen over IMAP.
     status, _ = a.call("POST", "/api/v1/mail/flags", {"folder": "INBOX", "uids": [uid["Invoice"]], "seen": True, "flagged": True})
     expect(status == 200, "flags")
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(USER, PASSWORD)
+    i = imap_session(USER, PASSWORD)
     i.select("INBOX", readonly=True)
     _, data = i.uid("FETCH", str(uid["Invoice"]), "(FLAGS)")
     i.logout()
@@ -154,7 +138,7 @@ def actions_and_search():
     status, body = a.call("POST", "/api/v1/mail/folders/create", {"name": "客户/报价"})
     expect(status == 200 and body["created"] == "客户/报价", body)
     status, _ = a.call("POST", "/api/v1/mail/move", {"folder": "INBOX", "uids": [uid["Order 7"]], "to": "客户/报价"})
-    expect(status == 200 and "Order 7" in " ".join(imap_folder_subjects("&W6JiNw-/&YqVO9w-")), "moved, seen over IMAP")
+    expect(status == 200 and "Order 7" in " ".join(imap_subjects(USER, PASSWORD, "&W6JiNw-/&YqVO9w-")), "moved, seen over IMAP")
     status, body = a.call("POST", "/api/v1/mail/folders/rename", {"from": "客户/报价", "to": "客户/询价"})
     expect(status == 200, body)
     status, body = a.call("POST", "/api/v1/mail/folders/rename", {"from": "INBOX", "to": "x"})
@@ -163,13 +147,13 @@ def actions_and_search():
     expect(status == 400, body)
     # Spam and not spam: into Junk and back, each queued for learning.
     status, _ = a.call("POST", "/api/v1/mail/move", {"folder": "INBOX", "uids": [uid["Weekly news"]], "to": "Junk"})
-    expect(status == 200 and any("Weekly news" in x for x in imap_folder_subjects("Junk")), "in Junk")
+    expect(status == 200 and any("Weekly news" in x for x in imap_subjects(USER, PASSWORD, "Junk")), "in Junk")
     # Delete to Trash, then for good, then empty.
     status, body = a.call("POST", "/api/v1/mail/delete", {"folder": "INBOX", "uids": [uid["Invoice"]]})
-    expect(status == 200 and body["to"] == "Trash" and any("Invoice" in x for x in imap_folder_subjects("Trash")), body)
+    expect(status == 200 and body["to"] == "Trash" and any("Invoice" in x for x in imap_subjects(USER, PASSWORD, "Trash")), body)
     _, trash = a.call("GET", "/api/v1/mail/messages?folder=Trash")
     status, body = a.call("POST", "/api/v1/mail/delete", {"folder": "Trash", "uids": [trash["messages"][0]["uid"]]})
-    expect(status == 200 and body["deleted"] == 1 and imap_folder_subjects("Trash") == [], body)
+    expect(status == 200 and body["deleted"] == 1 and imap_subjects(USER, PASSWORD, "Trash") == [], body)
     status, body = a.call("POST", "/api/v1/mail/empty", {"name": "Junk"})
     expect(status == 200 and body["deleted"] == 1, body)
     status, body = a.call("POST", "/api/v1/mail/empty", {"name": "INBOX"})
@@ -345,7 +329,7 @@ def act_in_the_browser():
     """From the mail page: search for a Chinese word, move a message into
     a new folder (seen there over IMAP), mark one as spam (in Junk over
     IMAP), in Chinese."""
-    from browser_scenarios import BASE, browser, shot, sign_in
+    from browser_scenarios import browser, shot, sign_in
     send(gbk_message())
     for subject in ["Order 7", "Weekly news"]:
         m = EmailMessage()
@@ -387,11 +371,11 @@ def act_in_the_browser():
         b.run("const s=document.querySelector('[data-test=mail-actions] select[name=to]'); s.value='客户';")
         b.find('[data-test="move"]').click()
         b.page("mail")
-        b.wait("moved over IMAP", lambda: any("Order 7" in x for x in imap_folder_subjects("&W6JiNw-")))
+        b.wait("moved over IMAP", lambda: any("Order 7" in x for x in imap_subjects(USER, PASSWORD, "&W6JiNw-")))
         tick("Weekly news")
         b.find('[data-test="spam"]').click()
         b.page("mail")
-        b.wait("in Junk over IMAP", lambda: any("Weekly news" in x for x in imap_folder_subjects("Junk")))
+        b.wait("in Junk over IMAP", lambda: any("Weekly news" in x for x in imap_subjects(USER, PASSWORD, "Junk")))
         left = b.find('[data-test="messages"]').text
         expect("Order 7" not in left and "Weekly news" not in left and "报价单" in left, left)
         shot(b, "mail-after-actions")
@@ -402,8 +386,7 @@ def act_in_the_browser():
         late.set_content("hello")
         send(late)
         b.wait("the new message listed", lambda: "Arrived while open" in b.find('[data-test="messages"]').text)
-        i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-        i.login(USER, PASSWORD)
+        i = imap_session(USER, PASSWORD)
         i.select("INBOX")
         i.search(None, "ALL")
         i.store("1:*", "+FLAGS", "(\\Seen)")
@@ -418,26 +401,6 @@ CHEN, CHEN_PASSWORD = "chen@example.test", "Jasmine-Quay-2026"
 REPLY_TEXT = "您好，报价单见附件，请查收。"
 QUOTE_NAME, QUOTE_PDF = "报价单-RFQ42.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 8
 DRAFT_SUBJECT = "样品 Samples 7"
-
-
-def imap_messages(user, password, folder):
-    """(flags, message) for each message in FOLDER over IMAP, nothing
-    marked seen; headers decoded (the email package's modern policy)."""
-    from email import policy
-    from email.parser import BytesParser
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(user, password)
-    out = []
-    status, _ = i.select(f'"{folder}"', readonly=True)
-    if status == "OK":
-        _, data = i.uid("SEARCH", None, "ALL")
-        for uid in data[0].split():
-            _, flags = i.uid("FETCH", uid, "(FLAGS)")
-            _, body = i.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = next(part[1] for part in body if isinstance(part, tuple))
-            out.append((flags[0].decode(), BytesParser(policy=policy.default).parsebytes(raw)))
-    i.logout()
-    return out
 
 
 def imap_find(user, password, folder, subject, timeout=30):

@@ -6,9 +6,6 @@ remote recipients wait in the queue; drafts replace each other in Drafts;
 refusals come back in plain words; forwards whole and inline. Ports from
 HTTP_PORT, SMTP_PORT, IMAPS_PORT."""
 
-import email
-import email.policy
-import imaplib
 import smtplib
 import sys
 import time
@@ -16,9 +13,9 @@ import urllib.parse
 from email.message import EmailMessage
 
 from api_scenarios import BOB, BOB_PASSWORD, Session
-from common import HOST, PASSWORD, USER, caravel, ctx, expect, port
+from common import HOST, PASSWORD, USER, caravel, expect, imap_messages, imap_session, port
 
-SMTP, IMAPS = port("SMTP_PORT"), port("IMAPS_PORT")
+SMTP = port("SMTP_PORT")
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 20
 SIGNATURE = "Alice Wong\nSales, Caravel Trading"
 
@@ -38,25 +35,6 @@ def rfq():
     m.set_content("请报价 500 件。")
     m.add_attachment(b"spec sheet v2", maintype="text", subtype="plain", filename="spec.txt")
     return m
-
-
-def imap(user, password):
-    i = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
-    i.login(user, password)
-    return i
-
-
-def fetch_all(user, password, folder):
-    """[(flags, parsed message)] of FOLDER."""
-    i = imap(user, password)
-    i.select(folder, readonly=True)
-    _, data = i.uid("SEARCH", None, "ALL")
-    out = []
-    for uid in data[0].split():
-        _, d = i.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
-        out.append((d[0][0].decode(), email.message_from_bytes(d[0][1], policy=email.policy.default)))
-    i.logout()
-    return out
 
 
 def text_of(m):
@@ -108,7 +86,7 @@ def writing():
     expect(status == 200 and d1["folder"] == "Drafts", d1)
     status, d2 = a.call("POST", "/api/v1/mail/draft", {**draft, "text": "draft two", "draft_uid": d1["uid"]})
     expect(status == 200 and d2["uid"] != d1["uid"], d2)
-    drafts = fetch_all(USER, PASSWORD, "Drafts")
+    drafts = imap_messages(USER, PASSWORD, "Drafts")
     expect(len(drafts) == 1 and "\\Draft" in drafts[0][0] and "draft two" in text_of(drafts[0][1]), f"Drafts: {drafts}")
     status, bcc_draft = a.call("POST", "/api/v1/mail/draft", {**draft, "bcc": ["boss@example.test"], "draft_uid": d2["uid"]})
     _, reopened = a.call("GET", f"/api/v1/mail/message?folder=Drafts&uid={bcc_draft['uid']}")
@@ -123,7 +101,7 @@ def writing():
     status, sent = a.call("POST", "/api/v1/mail/send", reply)
     expect(status == 200 and sent["sent"] and sent["sent_uid"] and sent["queue_id"], f"{status} {sent}")
     time.sleep(0.3)
-    got = fetch_all(BOB, BOB_PASSWORD, "INBOX")
+    got = imap_messages(BOB, BOB_PASSWORD, "INBOX")
     expect(len(got) == 1, f"Bob's INBOX: {got}")
     m = got[0][1]
     expect(m["In-Reply-To"] == "<rfq-1@partner.test>"
@@ -137,11 +115,11 @@ def writing():
            [p.get_filename() for p in attached])
     expect("with ESMTPSA (webmail over HTTPS)" in " ".join(m.get_all("Received")), m.get_all("Received"))
     # Sent keeps the Bcc and the signature; the draft is gone; the original answered.
-    sent_box = fetch_all(USER, PASSWORD, "Sent")
+    sent_box = imap_messages(USER, PASSWORD, "Sent")
     expect(len(sent_box) == 1 and "hidden@partner.test" in str(sent_box[0][1]["Bcc"])
            and "Alice Wong" in text_of(sent_box[0][1]) and "\\Seen" in sent_box[0][0], f"Sent: {sent_box} {sent}")
-    expect(fetch_all(USER, PASSWORD, "Drafts") == [], "the sent draft is removed")
-    inbox = fetch_all(USER, PASSWORD, "INBOX")
+    expect(imap_messages(USER, PASSWORD, "Drafts") == [], "the sent draft is removed")
+    inbox = imap_messages(USER, PASSWORD, "INBOX")
     expect("\\Answered" in inbox[0][0], inbox[0][0])
     # The outside recipients were queued; the test's DNS knows no
     # partner.test, so the queue gives up at once and the report comes
@@ -175,7 +153,7 @@ def writing():
     expect(status == 400 and "is not an email address" in no["error"], no)
     status, _ = a.call("POST", "/api/v1/mail/send", {"to": [BOB], "subject": "x", "text": "y"}, csrf=False)
     expect(status == 403, "sending needs the anti-forgery token")
-    expect(len(fetch_all(BOB, BOB_PASSWORD, "INBOX")) == 1, "nothing refused arrived")
+    expect(len(imap_messages(BOB, BOB_PASSWORD, "INBOX")) == 1, "nothing refused arrived")
 
     # Bytes that would end DATA early at the next hop (SMTP smuggling)
     # never leave: the text arrives with its line ends made whole.
@@ -183,7 +161,7 @@ def writing():
     status, _ = a.call("POST", "/api/v1/mail/send", {"to": [BOB], "subject": "smuggle", "text": smuggle})
     expect(status == 200, "sent, cleaned")
     time.sleep(0.3)
-    i = imap(BOB, BOB_PASSWORD)
+    i = imap_session(BOB, BOB_PASSWORD)
     i.select("INBOX", readonly=True)
     _, found = i.uid("SEARCH", None, "ALL")
     raws = [i.uid("FETCH", u, "(BODY.PEEK[])")[1][0][1] for u in found[0].split()]
@@ -211,14 +189,14 @@ def writing():
         "forward": {"folder": "INBOX", "uid": original, "as_attachment": False}})
     expect(status == 200, "forwarded inline")
     time.sleep(0.3)
-    got = fetch_all(BOB, BOB_PASSWORD, "INBOX")
+    got = imap_messages(BOB, BOB_PASSWORD, "INBOX")
     whole = next(m for _, m in got if str(m["Subject"]) == "Fwd: 询价 RFQ 42")
     inner = [p for p in whole.walk() if p.get_content_type() == "message/rfc822"]
     expect(len(inner) == 1 and "rfq-1@partner.test" in inner[0].as_string(), "the original inside, whole")
     inline = next(m for _, m in got if "(inline)" in str(m["Subject"]))
     expect([(p.get_filename(), p.get_content()) for p in inline.iter_attachments()] == [("spec.txt", "spec sheet v2")],
            "the original's attachment forwarded")
-    i = imap(USER, PASSWORD)
+    i = imap_session(USER, PASSWORD)
     i.select("INBOX", readonly=True)
     _, flags = i.uid("FETCH", str(original), "(FLAGS)")
     i.logout()
@@ -274,14 +252,8 @@ def reply_over_smtp():
     expect(status == 200, f"{status} {sent}")
     got = None
     for _ in range(150):
-        i = imaplib.IMAP4_SSL(HOST, buyer_imaps, ssl_context=ctx())
-        i.login(buyer, PASSWORD)
-        i.select("INBOX", readonly=True)
-        _, found = i.uid("SEARCH", None, "HEADER", "Subject", "\"Re: RFQ 42\"")
-        if found[0]:
-            _, d = i.uid("FETCH", found[0].split()[-1], "(BODY.PEEK[])")
-            got = email.message_from_bytes(d[0][1], policy=email.policy.default)
-        i.logout()
+        got = next((m for _, m in imap_messages(buyer, PASSWORD, "INBOX", buyer_imaps)
+                    if str(m["Subject"]) == "Re: RFQ 42"), None)
         if got:
             break
         time.sleep(0.2)

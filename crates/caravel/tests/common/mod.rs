@@ -169,3 +169,12 @@ pub fn admin_env(t: &caravel::testing::TestServer) -> Vec<(String, String)> {
         ("CARAVEL_DB".to_string(), t.config.data_dir.join("caravel.db").display().to_string()),
     ]
 }
+
+/// [`admin_env`] for a browser scenario: screenshots go to
+/// target/screenshots/ (kept by CI as artifacts).
+pub fn browser_env(t: &caravel::testing::TestServer) -> Vec<(String, String)> {
+    let mut env = admin_env(t);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    env.push(("SCREENSHOTS".into(), shots.display().to_string()));
+    env
+}
