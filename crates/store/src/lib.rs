@@ -43,6 +43,7 @@ pub mod private;
 pub mod quarantine;
 mod safe_parse;
 pub mod settings;
+pub mod postgres;
 pub mod sort_keys;
 pub mod sqlite;
 pub mod stored_envelope;
