@@ -13,8 +13,9 @@ mod directory;
 mod dkim;
 mod filter_data;
 mod folders;
-mod mail_log;
 mod mail;
+mod mail_log;
+mod mailboxes;
 mod maintenance;
 mod notify;
 mod quarantine;
@@ -32,7 +33,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use crate::header_cache::HeaderCache;
-use crate::{MailboxChange, MailboxId, AccountId, Notifier, Result, StoreError};
+use crate::{AccountId, MailboxChange, MailboxId, Notifier, Result, StoreError};
 
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 

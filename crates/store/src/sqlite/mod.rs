@@ -7,7 +7,7 @@ mod directory;
 mod dkim;
 mod filter_data;
 mod folders;
-mod inline;
+pub(crate) mod inline;
 mod mail;
 mod quarantine;
 mod queue;
