@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use caravel_config::Config;
 use caravel_net::{bind_all, serve, Service};
-use caravel_store::sqlite::SqliteStore;
-use caravel_store::Maintenance;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -19,7 +17,7 @@ use caravel_smtp::pipeline::{MimeDepthStage, Pipeline, SizeStage};
 /// A started server; [`Server::stop`] stops it gracefully.
 pub struct Server {
     pub addrs: Vec<(Service, SocketAddr)>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn caravel_store::Store>,
     /// The certificates in use; reloaded when their files change.
     pub certificates: Arc<Certificates>,
     stop: Option<oneshot::Sender<()>>,
@@ -93,7 +91,7 @@ impl Server {
     /// reported before anything is served.
     pub async fn start(config: Config) -> Result<Server, String> {
         check_data_dir(&config)?;
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         let orphans = store.recover().await.map_err(|e| format!("store recovery failed: {e}"))?;
         if orphans > 0 {
             tracing::info!(orphans, "removed blob files left by deliveries interrupted by a crash");
