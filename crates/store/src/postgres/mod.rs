@@ -9,6 +9,7 @@
 //! `FOR UPDATE SKIP LOCKED`. Changes are published to this process's
 //! sessions at once and to other nodes by `NOTIFY` (notify.rs).
 
+mod coordination;
 mod directory;
 mod dkim;
 mod filter_data;

@@ -315,6 +315,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (scope, key)
     );
     CREATE INDEX reply_log_sent ON reply_log(sent);
+    -- What nodes agree on (coordination.rs): exclusive leases (a POP3
+    -- maildrop, an address ban) and events counted over a sliding window
+    -- (sends per user, failed sign-ins per address).
+    CREATE TABLE leases (
+        name   text PRIMARY KEY,
+        holder text NOT NULL,
+        until  bigint NOT NULL
+    );
+    CREATE TABLE rate_events (
+        name text NOT NULL,
+        ts   bigint NOT NULL,
+        n    bigint NOT NULL
+    );
+    CREATE INDEX rate_events_name ON rate_events(name, ts);
     "#,
 ];
 

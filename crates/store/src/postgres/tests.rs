@@ -54,6 +54,7 @@ on_postgres! {
     quarantine_holds_lists_releases_and_expires;
     settings_per_scope_and_reply_once;
     protocol_switches_and_phone;
+    leases_and_windowed_counts;
 }
 
 /// Every public function of the suite runs here and on SQLite: a function

@@ -3,6 +3,7 @@
 
 mod check;
 mod compact;
+mod coordination;
 mod directory;
 mod dkim;
 mod filter_data;

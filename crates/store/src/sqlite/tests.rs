@@ -54,6 +54,12 @@ async fn delivery_shares_one_blob_and_counts() {
 }
 
 #[tokio::test]
+async fn leases_and_windowed_counts() {
+    let (_d, s) = fresh();
+    suite::leases_and_windowed_counts(&s).await;
+}
+
+#[tokio::test]
 async fn filter_rules_and_generation() {
     let (_d, s) = fresh();
     suite::filter_rules_and_generation(&s).await;
