@@ -92,6 +92,9 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, String> {
         check_data_dir(&config)?;
         let store = open_store(&config).await?;
+        // Other nodes may use this store: what one process kept in memory
+        // (POP3 maildrop locks, send limits, the address ban) lives in it.
+        let shared = store.shared().then(|| store.clone() as Arc<dyn caravel_store::Coordination>);
         let orphans = store.recover().await.map_err(|e| format!("store recovery failed: {e}"))?;
         if orphans > 0 {
             tracing::info!(orphans, "removed blob files left by deliveries interrupted by a crash");
@@ -112,7 +115,7 @@ impl Server {
             .enabled
             .then(|| Box::new(crate::antivirus::stage(&config, engine.clone(), store.clone())) as Box<_>);
         let (mx, submission, submissions) =
-            caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp);
+            caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp, shared.clone());
         let smtp_backend =
             Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname, clock.clone()));
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -163,7 +166,7 @@ impl Server {
                 max_errors: config.pop3.max_errors,
             }),
             maildrops: Arc::new(caravel_pop3::StoreMaildrops::new(store.clone(), auth.clone())),
-            locks: caravel_pop3::Locks::default(),
+            locks: shared.clone().map(caravel_pop3::Locks::shared).unwrap_or_default(),
             idle_timeout: config.pop3.idle_timeout,
             auth_failure_delay: config.pop3.auth_failure_delay,
         });

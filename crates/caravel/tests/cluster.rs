@@ -15,8 +15,16 @@ const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/clus
 async fn two_nodes() -> (TestServer, TestServer) {
     let url = caravel_testkit::postgres::fresh_database();
     let store = StoreConfig::Postgres { url };
-    let a = TestServer::start_with(|c| c.store = store.clone()).await;
-    let b = TestServer::join(caravel::testing::DOMAIN, |c| c.store = store).await;
+    let quick = |store: StoreConfig| {
+        move |c: &mut caravel_config::Config| {
+            c.store = store;
+            c.imap.auth_failure_delay = std::time::Duration::from_millis(50);
+            c.pop3.auth_failure_delay = std::time::Duration::from_millis(50);
+            c.security.ip_max_failed_logins = 6;
+        }
+    };
+    let a = TestServer::start_with(quick(store.clone())).await;
+    let b = TestServer::join(caravel::testing::DOMAIN, quick(store)).await;
     (a, b)
 }
 
@@ -24,6 +32,7 @@ fn node_a_ports(a: &TestServer) -> Vec<(String, String)> {
     vec![
         ("A_SMTP_PORT".into(), a.addr(Service::Smtp).port().to_string()),
         ("A_IMAPS_PORT".into(), a.addr(Service::Imaps).port().to_string()),
+        ("A_POP3S_PORT".into(), a.addr(Service::Pop3s).port().to_string()),
     ]
 }
 
@@ -106,4 +115,26 @@ async fn a_queue_drained_by_two_nodes_delivers_each_message_once() {
     assert_eq!(from_a + from_b, 2 * EACH, "every message came from one of the nodes");
     assert!(from_a > 0 && from_b > 0, "both nodes delivered: A {from_a}, B {from_b}");
     assert!(a.store().queued().await.expect("queue").is_empty(), "the shared queue is empty");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pop3_allows_one_session_per_maildrop_across_nodes() {
+    let (a, b) = two_nodes().await;
+    common::python_scenario(SCENARIOS, "pop3_one_session_per_maildrop_across_nodes", &b, node_a_ports(&a)).await;
+}
+
+/// Failed sign-ins from one address add up over both nodes; the ban they
+/// cause holds on both.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_on_both_nodes_ban_the_address_on_both() {
+    let (a, b) = two_nodes().await;
+    let failures = a.config.security.ip_max_failed_logins.to_string();
+    common::python_scenario_args(
+        SCENARIOS,
+        "failures_on_both_nodes_ban_the_address_on_both",
+        &[&failures],
+        &b,
+        node_a_ports(&a),
+    )
+    .await;
 }

@@ -14,6 +14,7 @@ from common import HOST, PASSWORD, USER, ctx, expect, imap_session, port
 
 A_SMTP = port("A_SMTP_PORT")
 A_IMAPS = port("A_IMAPS_PORT")
+A_POP3S = port("A_POP3S_PORT")
 
 
 def send_to_a(subject, to=USER):
@@ -70,6 +71,52 @@ def user_made_on_a_signs_in_on_b():
     ok, data = b.select("INBOX")
     expect(ok == "OK" and data == [b"0"], f"carol's INBOX on B: {data}")
     b.logout()
+
+
+def pop3(pop3s_port, user=USER, password=PASSWORD):
+    p = poplib.POP3_SSL(HOST, pop3s_port, context=ctx())
+    p.user(user)
+    p.pass_(password)
+    return p
+
+
+def pop3_one_session_per_maildrop_across_nodes():
+    a = pop3(A_POP3S)
+    try:
+        pop3(port("POP3S_PORT"))
+        expect(False, "a second POP3 session on node B while A has the maildrop")
+    except poplib.error_proto as e:
+        expect(b"[IN-USE]" in e.args[0], f"refused as in use: {e}")
+    a.quit()
+    # The lease is given back when the session ends (shortly after QUIT).
+    for _ in range(50):
+        try:
+            pop3(port("POP3S_PORT")).quit()
+            return
+        except poplib.error_proto:
+            time.sleep(0.1)
+    expect(False, "node B never got the maildrop after A's QUIT")
+
+
+def imap_fails(imaps_port, user, password):
+    i = imaplib.IMAP4_SSL(HOST, imaps_port, ssl_context=ctx())
+    try:
+        i.login(user, password)
+        i.logout()
+        return None
+    except imaplib.IMAP4.error as e:
+        return str(e)
+
+
+def failures_on_both_nodes_ban_the_address_on_both():
+    failures = int(sys.argv[2])
+    for n in range(failures):
+        node = A_IMAPS if n % 2 == 0 else port("IMAPS_PORT")
+        err = imap_fails(node, f"nobody{n}@example.test", "wrong-password")
+        expect(err is not None, f"failure {n} refused")
+    for name, node in (("A", A_IMAPS), ("B", port("IMAPS_PORT"))):
+        err = imap_fails(node, USER, PASSWORD)
+        expect(err is not None and "UNAVAILABLE" in err, f"node {name} refuses the banned address: {err}")
 
 
 if __name__ == "__main__":
