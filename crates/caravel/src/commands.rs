@@ -272,6 +272,9 @@ pub async fn alias(config: &Config, cmd: AliasCmd) -> CmdResult {
 }
 
 pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
+    if let StoreCmd::Migrate { to, json } = cmd {
+        return migrate_store(config, &to, json.json).await;
+    }
     let admin = admin(config).await?;
     match cmd {
         StoreCmd::Check(j) => {
@@ -288,6 +291,7 @@ pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
                 return Err(format!("the store is damaged: {} problem(s) found", report.problems.len()));
             }
         }
+        StoreCmd::Migrate { .. } => {}
         StoreCmd::Compact { vacuum, json } => {
             let r = admin.store_compact(vacuum).await.map_err(|e| e.to_string())?;
             if json.json {
@@ -304,6 +308,74 @@ pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `caravel store migrate --to URL`: the embedded store of this
+/// configuration's data_dir, copied into PostgreSQL with a bar per table,
+/// then verified (row counts and checksums on both sides).
+async fn migrate_store(config: &Config, to: &str, json: bool) -> CmdResult {
+    use std::io::IsTerminal;
+    if !matches!(config.store, StoreConfig::Sqlite) {
+        return Err("the configuration already uses PostgreSQL: migrate from the embedded store's configuration".into());
+    }
+    if !config.data_dir.join("caravel.db").exists() {
+        return Err(format!("no Caravel store in {} to migrate", config.data_dir.display()));
+    }
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        return Err("--to needs a URL: postgres://USER:PASSWORD@HOST:PORT/DB".into());
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let mut last_line = std::time::Instant::now();
+    let mut show = |p: caravel_store::postgres::import::Progress| {
+        if !terminal {
+            if p.done == p.total || last_line.elapsed() >= std::time::Duration::from_secs(5) {
+                eprintln!("migrate: {} {}/{} rows", p.table, p.done, p.total);
+                last_line = std::time::Instant::now();
+            }
+            return;
+        }
+        if bar.as_ref().is_none_or(|(t, _)| t != p.table) {
+            if let Some((_, old)) = bar.take() {
+                old.finish();
+            }
+            let b = indicatif::ProgressBar::with_draw_target(Some(p.total), indicatif::ProgressDrawTarget::stderr());
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>18} [{bar:30}] {pos}/{len} rows ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(p.table.to_string());
+            bar = Some((p.table.to_string(), b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(p.done);
+        }
+    };
+    let report = caravel_store::postgres::import::copy_from_sqlite(&config.data_dir, to, &mut show)
+        .await
+        .map_err(|e| format!("migration to {} failed (the database is left as it was): {e}", redact_url(to)))?;
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    if json {
+        print_json(&report)?;
+    } else {
+        for (check, ok) in &report.checks {
+            println!("{} {check}", if *ok { "ok  " } else { "FAIL" });
+        }
+        let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+        println!("{rows} rows in {} tables copied to {}", report.tables.len(), redact_url(to));
+    }
+    if !report.verified() {
+        return Err("the copy does not match the embedded store (see FAIL above); do not switch to it".into());
+    }
+    if !json {
+        println!("Verified. To switch: stop the server, set [store] backend = \"postgres\" and url = the URL given to --to, start it");
     }
     Ok(())
 }

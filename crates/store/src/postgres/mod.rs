@@ -14,6 +14,7 @@ mod directory;
 mod dkim;
 mod filter_data;
 mod folders;
+pub mod import;
 mod mail;
 mod mail_log;
 mod mailboxes;

@@ -70,3 +70,73 @@ fn every_suite_function_runs_on_both_backends() {
         assert!(sqlite_src.contains(&format!("suite::{name}(")), "conformance::{name} does not run on SQLite");
     }
 }
+
+/// `caravel store migrate`: an embedded store with mail (bodies in rows and
+/// in files), flags, a queue and sign-in state, copied into PostgreSQL,
+/// reads the same through the traits, keeps its UIDs, and goes on from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_store_migrates_with_its_uids_and_verifies() {
+    use crate::{Directory, FlagMode, Flags, MailStore, MailboxTarget, Security, SpecialUse, Target};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (user, inbox, before) = {
+        let s = crate::sqlite::SqliteStore::open(dir.path()).expect("sqlite");
+        s.add_domain("example.com").await.expect("domain");
+        let user = s
+            .add_user(crate::NewUser {
+                address: suite::addr("a@example.com"),
+                name: Some("A".into()),
+                quota: None,
+                password_hash: "$argon2id$test".into(),
+            })
+            .await
+            .expect("user");
+        s.add_app_password(user.id, "phone", "hash-of-phone").await.expect("app password");
+        let target = || Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox));
+        for (n, size) in [(1, 500), (2, 100_000), (3, 2_000)] {
+            let mut d = suite::delivery(suite::message(n, size), vec![target()]);
+            if n == 3 {
+                d.remote = vec![crate::RemoteRecipient { address: "far@remote.test".into(), ..Default::default() }];
+            }
+            s.deliver(d).await.expect("deliver");
+        }
+        let inbox =
+            s.mailboxes(user.id).await.expect("mailboxes").into_iter().find(|m| m.name == "INBOX").expect("INBOX");
+        s.set_flags(inbox.id, &[2], Flags::SEEN, &["$Important".into()], FlagMode::Add).await.expect("flags");
+        s.expunge(inbox.id, &[1]).await.expect("expunge");
+        let inbox = s.mailbox(inbox.id).await.expect("mailbox").expect("INBOX");
+        let mut before = Vec::new();
+        for m in s.messages(inbox.id).await.expect("messages") {
+            before.push((m.uid, m.flags, m.keywords.clone(), s.read_message(&m).await.expect("read")));
+        }
+        (user, inbox, before)
+    };
+    let url = caravel_testkit::postgres::fresh_database();
+    let mut steps = 0;
+    let report = super::import::copy_from_sqlite(dir.path(), &url, &mut |_| steps += 1).await.expect("migrate");
+    assert!(report.verified(), "{:?}", report.checks);
+    assert!(steps > 0, "progress was reported");
+    assert!(report.checks.len() > super::import::TABLES.len(), "counts and checksums were compared");
+    let pg = PgStore::connect(&url).await.expect("connect");
+    let moved = pg.get_user(&suite::addr("a@example.com")).await.expect("get").expect("user");
+    assert_eq!((moved.id, moved.password_hash.as_str()), (user.id, "$argon2id$test"));
+    assert!(pg.use_app_password(user.id, "hash-of-phone").await.expect("app password"));
+    let pg_inbox = pg.mailbox(inbox.id).await.expect("mailbox").expect("INBOX");
+    assert_eq!(
+        (pg_inbox.uidvalidity, pg_inbox.uidnext, pg_inbox.highestmodseq, pg_inbox.messages),
+        (inbox.uidvalidity, inbox.uidnext, inbox.highestmodseq, inbox.messages)
+    );
+    let mut after = Vec::new();
+    for m in pg.messages(inbox.id).await.expect("messages") {
+        after.push((m.uid, m.flags, m.keywords.clone(), pg.read_message(&m).await.expect("read")));
+    }
+    assert_eq!(after, before, "UIDs, flags, keywords and bodies (in rows and in files) as they were");
+    assert_eq!(pg.queued().await.expect("queue").len(), 1, "the queue came along");
+    // Mail goes on from the copied counters.
+    let next =
+        suite::delivery(suite::message(4, 300), vec![Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox))]);
+    let outcome = pg.deliver(next).await.expect("deliver after the migration");
+    assert_eq!(outcome.stored[0].as_ref().expect("stored").uid, inbox.uidnext, "the next UID");
+    // A second migration into the same database is refused.
+    let again = super::import::copy_from_sqlite(dir.path(), &url, &mut |_| {}).await;
+    assert!(matches!(again, Err(crate::StoreError::Conflict(_))), "{again:?}");
+}
