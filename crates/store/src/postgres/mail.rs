@@ -4,7 +4,7 @@
 //! How the races between nodes are settled:
 //! - A delivery locks the mailbox rows it writes to (by ascending id), then
 //!   the accounts (by ascending id), then takes its blob row by upsert: the
-//!   brief's lock order (mailboxes.rs), so two deliveries never wait on each
+//!   lock order of mailboxes.rs, so two transactions never wait on each
 //!   other in a cycle. UIDs and MODSEQs are raised under the mailbox lock
 //!   (`UPDATE … RETURNING`), so they are never given twice and a reader
 //!   never sees a UID below `uidnext` appear later; quotas are checked and
@@ -86,12 +86,13 @@ impl Prepared {
             // those up to INLINE_MAX are compressed (`unpack` refuses to
             // inflate larger ones, and PostgreSQL compresses large values
             // itself when it moves them out of line).
-            let packed = match raw.len() <= INLINE_MAX {
-                true => match inline::pack(&raw) {
+            let packed = if raw.len() <= INLINE_MAX {
+                match inline::pack(&raw) {
                     (inline::STORED, _) => None,
                     (codec, data) => Some((codec, data.into_owned())),
-                },
-                false => None,
+                }
+            } else {
+                None
             };
             let index = Indexed::of(&raw)?;
             Ok(Prepared { raw, hash, packed, index })
@@ -125,7 +126,7 @@ struct LockedAccount {
     address: String,
 }
 
-/// The rows a delivery may write to, locked in the brief's order.
+/// The rows a delivery may write to, locked in order (mailboxes.rs).
 struct Locked {
     /// By ascending id.
     mailboxes: Vec<LockedMailbox>,
@@ -820,10 +821,7 @@ impl MailStore for PgStore {
         let queue_ref = i64::from(!delivery.remote.is_empty());
         add_blob_refs(&tx, &[(&p, copies.len() as i64 + queue_ref)]).await?;
         let stored = store_copies(&tx, &[(&delivery, &p)], &copies).await?;
-        let queued = match delivery.remote.is_empty() {
-            true => None,
-            false => Some(enqueue(&tx, &delivery, &p).await?),
-        };
+        let queued = if delivery.remote.is_empty() { None } else { Some(enqueue(&tx, &delivery, &p).await?) };
         tx.commit().await?;
         let stored: Vec<Result<Stored>> = outcomes.into_iter().map(|o| o.map(|i| stored[i].clone())).collect();
         self.publish_stored(&stored.iter().flatten().collect::<Vec<_>>());
