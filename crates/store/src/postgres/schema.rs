@@ -189,8 +189,9 @@ const MIGRATIONS: &[&str] = &[
         session    text
     );
     CREATE INDEX mail_log_message_id ON mail_log(message_id);
-    CREATE INDEX mail_log_sender ON mail_log(sender);
-    CREATE INDEX mail_log_recipient ON mail_log(recipient);
+    -- Addresses are looked up without regard to case (`caravel trace`).
+    CREATE INDEX mail_log_sender ON mail_log(lower(sender));
+    CREATE INDEX mail_log_recipient ON mail_log(lower(recipient));
     CREATE INDEX mail_log_session ON mail_log(session);
     -- Sign-in security: recovery codes and app passwords as SHA-256 hashes.
     CREATE TABLE recovery_codes (
