@@ -18,7 +18,7 @@ use std::io::Write;
 use flate2::write::DeflateEncoder;
 use flate2::{Compression, Decompress, FlushDecompress, Status};
 
-use super::mail::INLINE_MAX;
+pub(crate) use super::mail::INLINE_MAX; // TEMP until pg-h2
 use crate::{Result, StoreError};
 
 thread_local! {
