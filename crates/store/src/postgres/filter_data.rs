@@ -10,7 +10,7 @@ use tokio_postgres::GenericClient;
 
 use super::PgStore;
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamCounts};
-use crate::{MailboxId, Result, StoreError};
+use crate::{AccountId, Result, StoreError};
 
 /// The generation of each scope of `$1` (0 when it never learnt), in order.
 const SCOPE_GENERATIONS: &str = "ARRAY(SELECT coalesce(s.generation, 0)
@@ -31,29 +31,22 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX })
 }
 
-/// Whether `mailbox` has the special use `role` (its default name: "Trash").
-pub(crate) async fn is_role(c: &impl GenericClient, mailbox: MailboxId, role: &str) -> Result<bool> {
-    let row = c.query_opt("SELECT special_use FROM mailboxes WHERE id = $1", &[&mailbox]).await?;
-    Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(role))
-}
-
-pub(crate) async fn is_junk(c: &impl GenericClient, mailbox: MailboxId) -> Result<bool> {
-    is_role(c, mailbox, "Junk").await
-}
-
-/// Queues messages a user filed as spam or as not spam, to be learnt by the
-/// filter (in the caller's transaction, with the move: none is lost or
-/// learnt without having happened).
-pub(crate) async fn queue_learning(c: &impl GenericClient, mailbox: MailboxId, uids: &[u32], spam: bool) -> Result<()> {
-    if uids.is_empty() {
+/// Queues messages a user filed as spam or as not spam, by (account, blob,
+/// spam), to be learnt by the filter: in the transaction of the change, so
+/// that none is lost or learnt without having happened.
+pub(crate) async fn queue_learning(c: &impl GenericClient, rows: &[(AccountId, &str, bool)]) -> Result<()> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let uids: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
+    let account: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let hash: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let spam: Vec<bool> = rows.iter().map(|r| r.2).collect();
     c.execute(
         "INSERT INTO spam_learn_queue (account, hash, spam)
-         SELECT b.account_id, m.blob, $3 FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
-         WHERE m.mailbox_id = $1 AND m.uid = ANY($2) ORDER BY m.uid",
-        &[&mailbox, &uids, &spam],
+         SELECT account, hash, spam FROM unnest($1::bigint[], $2::text[], $3::boolean[])
+                WITH ORDINALITY AS l(account, hash, spam, n)
+         ORDER BY n",
+        &[&account, &hash, &spam],
     )
     .await?;
     Ok(())
