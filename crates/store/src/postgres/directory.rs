@@ -456,3 +456,76 @@ impl Directory for PgStore {
         Ok(Recipient::UnknownUser)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::postgres::security::races::{at_once, two_nodes};
+    use crate::{Address, Directory, NewUser, Recipient};
+
+    /// Deleting an account takes everything of it, and its messages'
+    /// references to shared bodies (a body another account holds stays).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn del_user_takes_its_rows_and_blob_references() {
+        let (a, _, u) = two_nodes().await;
+        let other = NewUser {
+            address: Address::parse("v@example.com").expect("address"),
+            name: None,
+            quota: None,
+            password_hash: "x".into(),
+        };
+        let v = a.add_user(other).await.expect("user v").id;
+        let c = a.client().await.expect("client");
+        c.batch_execute("INSERT INTO blobs (hash, size, refcount, data) VALUES ('h', 1, 2, '\\x00')")
+            .await
+            .expect("blob");
+        for account in [u, v] {
+            c.execute(
+                "INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob, envelope, structure)
+                 SELECT id, 1, 1, 0, 1, 'h', '\\x', '{}' FROM mailboxes WHERE account_id = $1 AND name = 'INBOX'",
+                &[&account],
+            )
+            .await
+            .expect("message");
+            c.execute(
+                "INSERT INTO urlauth_keys (mailbox_id, account_id, key)
+                 SELECT id, account_id, '\\x01' FROM mailboxes WHERE account_id = $1 AND name = 'INBOX'",
+                &[&account],
+            )
+            .await
+            .expect("urlauth key");
+        }
+        a.del_user(&Address::parse("u@example.com").expect("address")).await.expect("del u");
+        let left = |sql: &'static str| {
+            let c = &c;
+            async move { c.query_one(sql, &[]).await.expect("count").get::<_, i64>(0) }
+        };
+        assert_eq!(left("SELECT refcount FROM blobs WHERE hash = 'h'").await, 1, "v's message still holds it");
+        assert_eq!(left("SELECT count(*) FROM messages").await, 1);
+        assert_eq!(left("SELECT count(*) FROM urlauth_keys").await, 1);
+        assert_eq!(left("SELECT count(*) FROM mailboxes").await, 6, "v's");
+        assert_eq!(left("SELECT count(*) FROM subscriptions").await, 6);
+        a.del_user(&Address::parse("v@example.com").expect("address")).await.expect("del v");
+        assert_eq!(left("SELECT count(*) FROM blobs").await, 0, "the last reference took the body");
+        assert_eq!(left("SELECT count(*) FROM mailboxes").await, 0);
+        assert_eq!(left("SELECT count(*) FROM accounts").await, 0);
+        assert_eq!(left("SELECT count(*) FROM serials").await, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_address_becomes_a_user_or_an_alias_not_both() {
+        let (a, b, _) = two_nodes().await;
+        let made = at_once(&a, &b, 8, |s, i| async move {
+            let address = Address::parse("same@example.com").expect("address");
+            if i % 4 < 2 {
+                let user = NewUser { address, name: None, quota: None, password_hash: "x".into() };
+                s.add_user(user).await.map(|_| ()).ok()
+            } else {
+                s.add_alias(&address, &["u@example.com".into()]).await.map(|_| ()).ok()
+            }
+        })
+        .await;
+        assert_eq!(made.iter().filter(|m| m.is_some()).count(), 1);
+        let resolved = a.resolve(&Address::parse("same@example.com").expect("address")).await.expect("resolve");
+        assert!(matches!(resolved, Recipient::Account(_) | Recipient::Alias(_)));
+    }
+}

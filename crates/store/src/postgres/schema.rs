@@ -122,20 +122,21 @@ const MIGRATIONS: &[&str] = &[
         modseq     bigint NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
     );
-    -- SORT and THREAD keys (RFC 5256), computed once per message.
+    -- SORT and THREAD keys (RFC 5256), computed once per message. The text
+    -- keys are case-mapped already: byte order ("C") is i;unicode-casemap's.
     CREATE TABLE sort_keys (
         mailbox_id   bigint NOT NULL,
         uid          bigint NOT NULL,
         arrival      bigint NOT NULL,
         size         bigint NOT NULL,
         date         bigint NOT NULL,
-        subject      text NOT NULL,
+        subject      text COLLATE "C" NOT NULL,
         reply        boolean NOT NULL,
-        from_addr    text NOT NULL,
-        to_addr      text NOT NULL,
-        cc_addr      text NOT NULL,
-        from_display text NOT NULL,
-        to_display   text NOT NULL,
+        from_addr    text COLLATE "C" NOT NULL,
+        to_addr      text COLLATE "C" NOT NULL,
+        cc_addr      text COLLATE "C" NOT NULL,
+        from_display text COLLATE "C" NOT NULL,
+        to_display   text COLLATE "C" NOT NULL,
         message_id   text,
         refs         text NOT NULL,
         PRIMARY KEY (mailbox_id, uid)

@@ -303,3 +303,81 @@ impl Security for PgStore {
         Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))).filter(|(_, expires)| *expires > now))
     }
 }
+
+/// Races between nodes: two stores on one database, many calls at once.
+#[cfg(test)]
+pub(super) mod races {
+    use std::sync::Arc;
+
+    use super::PgStore;
+    use crate::{Address, Directory, LockPolicy, NewUser, Security};
+
+    /// Two nodes on one fresh database with one account; its id.
+    pub(in crate::postgres) async fn two_nodes() -> (Arc<PgStore>, Arc<PgStore>, i64) {
+        let url = caravel_testkit::postgres::fresh_database();
+        let a = PgStore::connect(&url).await.expect("node a");
+        let b = PgStore::connect(&url).await.expect("node b");
+        a.add_domain("example.com").await.expect("domain");
+        let user = NewUser {
+            address: Address::parse("u@example.com").expect("address"),
+            name: None,
+            quota: None,
+            password_hash: "x".into(),
+        };
+        let id = a.add_user(user).await.expect("user").id;
+        (Arc::new(a), Arc::new(b), id)
+    }
+
+    /// Runs `n` calls of `f` at once, alternating nodes; their results.
+    pub(in crate::postgres) async fn at_once<T, F, Fut>(a: &Arc<PgStore>, b: &Arc<PgStore>, n: usize, f: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<PgStore>, usize) -> Fut,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
+        let tasks: Vec<_> =
+            (0..n).map(|i| tokio::spawn(f(if i % 2 == 0 { a.clone() } else { b.clone() }, i))).collect();
+        let mut out = Vec::with_capacity(n);
+        for t in tasks {
+            out.push(t.await.expect("task"));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_failure_is_lost_and_one_locks() {
+        let (a, b, id) = two_nodes().await;
+        let policy = LockPolicy { max_failures: 20, window_secs: 900, lock_secs: 900 };
+        let locks = at_once(&a, &b, 20, move |s, i| async move {
+            s.record_failure(id, 1000 + i as i64 % 3, policy).await.expect("failure")
+        })
+        .await;
+        assert_eq!(locks.iter().filter(|l| l.is_some()).count(), 1, "the 20th failure locks, once");
+        let user = a.user_by_id(id).await.expect("user").expect("exists");
+        assert_eq!(user.failed_logins, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_steps_and_tokens_are_taken_once() {
+        let (a, b, id) = two_nodes().await;
+        a.set_totp_secret(id, Some("JBSWY3DPEHPK3PXP".into())).await.expect("enroll");
+        a.enable_totp(id, vec!["h1".into()]).await.expect("confirm");
+        let steps = at_once(&a, &b, 8, move |s, _| async move { s.use_totp_step(id, 7).await.expect("step") }).await;
+        assert_eq!(steps.iter().filter(|ok| **ok).count(), 1, "one step, one sign-in");
+        let codes =
+            at_once(&a, &b, 8, move |s, _| async move { s.use_recovery_code(id, "h1").await.expect("code") }).await;
+        assert_eq!(codes.iter().filter(|ok| **ok).count(), 1, "one recovery code, one use");
+        let made = at_once(&a, &b, 8, move |s, i| async move {
+            s.create_reset_token(&format!("r{i}"), id, 100, 1000, 40).await.expect("token")
+        })
+        .await;
+        assert_eq!(made.iter().filter(|ok| **ok).count(), 1, "one token per minute");
+        let token = format!("r{}", made.iter().position(|ok| *ok).expect("one made"));
+        let taken = at_once(&a, &b, 8, move |s, _| {
+            let token = token.clone();
+            async move { s.take_reset_token(&token, 500).await.expect("take") }
+        })
+        .await;
+        assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1, "one use");
+    }
+}

@@ -74,3 +74,24 @@ impl Settings for PgStore {
         Ok(claimed)
     }
 }
+
+#[cfg(test)]
+mod races {
+    use crate::postgres::security::races::{at_once, two_nodes};
+    use crate::settings::Settings;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_reply_and_one_first_value() {
+        let (a, b, _) = two_nodes().await;
+        let claims = at_once(&a, &b, 8, |s, i| async move {
+            s.claim_reply("server", "Buyer@far.test", 1000 + i as i64, 86400).await.expect("claim")
+        })
+        .await;
+        assert_eq!(claims.iter().filter(|ok| **ok).count(), 1, "one auto-reply per period");
+        let added = at_once(&a, &b, 8, |s, i| async move {
+            s.add_setting("server", "secret", "srs", &format!("v{i}")).await.expect("add")
+        })
+        .await;
+        assert_eq!(added.iter().filter(|ok| **ok).count(), 1, "one value wins");
+    }
+}
