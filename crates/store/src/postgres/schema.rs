@@ -165,6 +165,8 @@ const MIGRATIONS: &[&str] = &[
         claimed_until bigint NOT NULL DEFAULT 0      -- Unix seconds; the claim lapses then
     );
     CREATE INDEX queue_blob ON queue(blob);
+    -- The claims of the messages being attempted now (few: cleared after each attempt).
+    CREATE INDEX queue_claimed ON queue(claimed_until) WHERE claimed_by IS NOT NULL;
     CREATE TABLE queue_recipients (
         queue_id     bigint NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
         address      text NOT NULL,
@@ -270,9 +272,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (scope, token)
     );
     CREATE TABLE spam_learnt (
-        scope  bigint NOT NULL,
-        digest text NOT NULL,
-        spam   boolean NOT NULL,
+        scope    bigint NOT NULL,
+        digest   text NOT NULL,
+        spam     boolean NOT NULL,
+        relearnt bigint NOT NULL DEFAULT 0,          -- times learnt again as the other kind
         PRIMARY KEY (scope, digest)
     );
     CREATE TABLE spam_learn_queue (

@@ -176,3 +176,87 @@ async fn two_nodes_deliver_into_one_inbox_at_once() {
     assert_eq!(search(b.clone()).await, expected);
     assert_eq!(search(a.clone()).await, expected);
 }
+
+/// Two nodes learning the same messages at the same instant count each
+/// message once (the `spam_learnt` upsert decides which node learns it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_learnt_once_across_nodes() {
+    use crate::filter_data::{FilterData, Learn};
+    let url = caravel_testkit::postgres::fresh_database();
+    let (a, b) = (PgStore::connect(&url).await.expect("node a"), PgStore::connect(&url).await.expect("node b"));
+    let batch: Vec<Learn> =
+        (0..40).map(|n| Learn { digest: format!("m{n}"), spam: true, tokens: vec![1, 2, n as u64 + 100] }).collect();
+    let (ra, rb) = tokio::join!(a.spam_learn(0, batch.clone()), b.spam_learn(0, batch.clone()));
+    let (ra, rb) = (ra.expect("learn on a"), rb.expect("learn on b"));
+    assert_eq!((ra.learnt + rb.learnt, ra.unchanged + rb.unchanged), (40, 40), "{ra:?} {rb:?}");
+    let c = a.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (40, 0));
+    let mut tokens = c.tokens.clone();
+    tokens.sort();
+    assert_eq!(tokens[..2], [(1, 40, 0), (2, 40, 0)]);
+    assert!(tokens[2..].iter().all(|&(_, s, h)| (s, h) == (1, 0)) && tokens.len() == 42, "{tokens:?}");
+    // Relearnt as ham on both nodes at once: moved once.
+    let ham: Vec<Learn> = batch.into_iter().map(|l| Learn { spam: false, ..l }).collect();
+    let (ra, rb) = tokio::join!(a.spam_learn(0, ham.clone()), b.spam_learn(0, ham));
+    let (ra, rb) = (ra.expect("relearn on a"), rb.expect("relearn on b"));
+    assert_eq!((ra.relearnt + rb.relearnt, ra.unchanged + rb.unchanged), (40, 40), "{ra:?} {rb:?}");
+    let c = b.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (0, 40));
+    assert!(c.tokens.iter().all(|&(t, s, h)| s == 0 && h == if t < 100 { 40 } else { 1 }), "{:?}", c.tokens);
+}
+
+/// `store check` finds damaged counters, references and bodies; `store
+/// compact` compresses a body kept as it came and reports sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_finds_damage_and_compact_compresses() {
+    use crate::{Directory, Maintenance, NewUser};
+    let s = fresh().await;
+    s.add_domain("example.com").await.expect("domain");
+    let user = NewUser {
+        address: suite::addr("a@example.com"),
+        name: None,
+        quota: None,
+        password_hash: "$argon2id$test".into(),
+    };
+    s.add_user(user).await.expect("user");
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let body = "a line of mail text that compresses well\r\n".repeat(50).into_bytes();
+    let hash = crate::blobs::BlobStore::hash(&body);
+    let c = s.client().await.expect("client");
+    c.batch_execute(
+        "UPDATE accounts SET used = 7;
+         UPDATE mailboxes SET messages = 2, uidnext = 0 WHERE name = 'INBOX';
+         INSERT INTO blobs (hash, size, refcount, codec, data) VALUES ('00', 3, 1, 0, 'abc');",
+    )
+    .await
+    .expect("damage");
+    c.execute(
+        "INSERT INTO blobs (hash, size, refcount, codec, data) VALUES ($1, $2, 0, 0, $3)",
+        &[&hash, &(body.len() as i64), &body],
+    )
+    .await
+    .expect("a body kept as it came");
+    let problems = s.check().await.expect("check").problems;
+    for expected in [
+        "account a@example.com: quota usage says 7 bytes, its messages hold 0",
+        "mailbox INBOX of a@example.com: counters say 2 messages / 0 bytes, found 0 / 0",
+        "mailbox INBOX of a@example.com: UIDNEXT 0 not above UID 0",
+        "blob 00: refcount 1 but 0 message(s) or queue entries use it",
+        "blob 00: content does not match its hash (corrupted)",
+        &format!("blob {hash}: kept, but no message or queue entry uses it"),
+    ] {
+        assert!(problems.iter().any(|p| p == expected), "{expected} not in {problems:?}");
+    }
+    assert_eq!(problems.len(), 6, "{problems:?}");
+    let compacted = s.compact(true).await.expect("compact");
+    assert_eq!(compacted.bodies, 1, "the damaged body stays as it is");
+    assert!(compacted.stored_after < compacted.stored_before / 4, "{compacted:?}");
+    assert!(compacted.file_before > 0 && compacted.file_after > 0, "{compacted:?}");
+    let codec: i64 = c.query_one("SELECT codec FROM blobs WHERE hash = $1", &[&hash]).await.expect("row").get(0);
+    assert_eq!(codec, crate::sqlite::inline::DEFLATE);
+    let again = s.check().await.expect("check").problems;
+    assert_eq!(again, problems, "the compressed body inflates to its hash");
+    assert_eq!(s.compact(false).await.expect("compact again").bodies, 0);
+    assert_eq!(s.recover().await.expect("recover"), 0);
+}
