@@ -47,17 +47,22 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Runs `sql` as a statement prepared once per connection: one round trip
 /// per run instead of two (the database is across a network).
-async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
+pub(crate) async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.query(&statement, params).await?)
 }
 
-async fn query_opt(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
+pub(crate) async fn query_one(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Row> {
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&statement, params).await?)
+}
+
+pub(crate) async fn query_opt(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.query_opt(&statement, params).await?)
 }
 
-async fn execute(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<u64> {
+pub(crate) async fn execute(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<u64> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.execute(&statement, params).await?)
 }
@@ -503,14 +508,13 @@ async fn insert_sort_keys(
 /// caller has counted the queue's reference to the blob).
 async fn enqueue(c: &impl GenericClient, d: &Delivery, p: &Prepared) -> Result<i64> {
     let now = now_secs();
-    let id: i64 = query_opt(
+    let id: i64 = query_one(
         c,
         "INSERT INTO queue (blob, sender, created, envid, ret, session, sign_as)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         &[&p.hash, &d.sender, &now, &d.dsn.envid, &d.dsn.ret, &d.session, &d.sign_as],
     )
     .await?
-    .ok_or_else(|| StoreError::Backend("the queue insert returned nothing".into()))?
     .get(0);
     let address: Vec<&str> = d.remote.iter().map(|r| r.address.as_str()).collect();
     let notify: Vec<Option<&str>> = d.remote.iter().map(|r| r.notify.as_deref()).collect();
@@ -897,9 +901,7 @@ impl MailStore for PgStore {
 
     async fn queue_summary(&self) -> Result<(u64, Option<i64>)> {
         let c = self.client().await?;
-        let r = query_opt(&c, "SELECT count(*), min(created) FROM queue", &[])
-            .await?
-            .ok_or_else(|| StoreError::Backend("count returned nothing".into()))?;
+        let r = query_one(&c, "SELECT count(*), min(created) FROM queue", &[]).await?;
         Ok((r.get::<_, i64>(0) as u64, r.get(1)))
     }
 
