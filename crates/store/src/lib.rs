@@ -37,6 +37,7 @@ mod error;
 pub mod fields;
 pub mod filter_data;
 pub mod header_cache;
+mod indexing;
 pub mod mime;
 pub mod model;
 mod notify;

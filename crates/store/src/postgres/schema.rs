@@ -122,20 +122,21 @@ const MIGRATIONS: &[&str] = &[
         modseq     bigint NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
     );
-    -- SORT and THREAD keys (RFC 5256), computed once per message.
+    -- SORT and THREAD keys (RFC 5256), computed once per message. The text
+    -- keys are case-mapped already: byte order ("C") is i;unicode-casemap's.
     CREATE TABLE sort_keys (
         mailbox_id   bigint NOT NULL,
         uid          bigint NOT NULL,
         arrival      bigint NOT NULL,
         size         bigint NOT NULL,
         date         bigint NOT NULL,
-        subject      text NOT NULL,
+        subject      text COLLATE "C" NOT NULL,
         reply        boolean NOT NULL,
-        from_addr    text NOT NULL,
-        to_addr      text NOT NULL,
-        cc_addr      text NOT NULL,
-        from_display text NOT NULL,
-        to_display   text NOT NULL,
+        from_addr    text COLLATE "C" NOT NULL,
+        to_addr      text COLLATE "C" NOT NULL,
+        cc_addr      text COLLATE "C" NOT NULL,
+        from_display text COLLATE "C" NOT NULL,
+        to_display   text COLLATE "C" NOT NULL,
         message_id   text,
         refs         text NOT NULL,
         PRIMARY KEY (mailbox_id, uid)
@@ -164,6 +165,8 @@ const MIGRATIONS: &[&str] = &[
         claimed_until bigint NOT NULL DEFAULT 0      -- Unix seconds; the claim lapses then
     );
     CREATE INDEX queue_blob ON queue(blob);
+    -- The claims of the messages being attempted now (few: cleared after each attempt).
+    CREATE INDEX queue_claimed ON queue(claimed_until) WHERE claimed_by IS NOT NULL;
     CREATE TABLE queue_recipients (
         queue_id     bigint NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
         address      text NOT NULL,
@@ -269,9 +272,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (scope, token)
     );
     CREATE TABLE spam_learnt (
-        scope  bigint NOT NULL,
-        digest text NOT NULL,
-        spam   boolean NOT NULL,
+        scope    bigint NOT NULL,
+        digest   text NOT NULL,
+        spam     boolean NOT NULL,
+        relearnt bigint NOT NULL DEFAULT 0,          -- times learnt again as the other kind
         PRIMARY KEY (scope, digest)
     );
     CREATE TABLE spam_learn_queue (

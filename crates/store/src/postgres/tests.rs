@@ -140,3 +140,194 @@ async fn an_embedded_store_migrates_with_its_uids_and_verifies() {
     let again = super::import::copy_from_sqlite(dir.path(), &url, &mut |_| {}).await;
     assert!(matches!(again, Err(crate::StoreError::Conflict(_))), "{again:?}");
 }
+
+/// Two nodes (two stores on one database) deliver into one INBOX at once,
+/// while sessions on both claim \Recent: every UID is given once and they
+/// follow each other, the counters add up exactly, each message is recent
+/// for one claim only, and a watcher on one node hears of the other node's
+/// deliveries (NOTIFY) within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_into_one_inbox_at_once() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::*;
+
+    let url = caravel_testkit::postgres::fresh_database();
+    let a = Arc::new(PgStore::connect(&url).await.expect("node a"));
+    let b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+    a.add_domain("example.com").await.expect("domain");
+    let new_user =
+        NewUser { address: suite::addr("u@example.com"), name: None, quota: None, password_hash: "$argon2id$t".into() };
+    let user = a.add_user(new_user).await.expect("user");
+    let inbox = b.mailboxes(user.id).await.expect("mailboxes").into_iter().find(|m| m.name == "INBOX").expect("INBOX");
+    let target = move || Target::new(user.id, MailboxTarget::Special(SpecialUse::Inbox));
+
+    // Node b listens for the other nodes on a connection of its own, set up
+    // in the background: wait until it hears node a at all.
+    let mut account_watch = b.watch_account(user.id);
+    for i in 0.. {
+        a.create_mailbox(user.id, &format!("probe {i}")).await.expect("create");
+        if tokio::time::timeout(Duration::from_millis(200), account_watch.recv()).await.is_ok() {
+            break;
+        }
+        assert!(i < 50, "node b never heard of node a");
+    }
+    let mut watch = b.watch(inbox.id);
+    let first = a.deliver(suite::delivery(suite::message(0, 300), vec![target()])).await.expect("deliver").stored;
+    let first = first.into_iter().next().expect("one target").expect("stored");
+    let heard = tokio::time::timeout(Duration::from_secs(1), watch.recv()).await.expect("within a second");
+    assert_eq!(heard.expect("a change"), MailboxChange::Appended { uid: first.uid, modseq: first.modseq });
+
+    // 50 deliveries from each node, and claims of \Recent from both, at once.
+    let mut deliveries = tokio::task::JoinSet::new();
+    let mut claims = tokio::task::JoinSet::new();
+    for n in 1..=100usize {
+        let node = if n % 2 == 0 { a.clone() } else { b.clone() };
+        deliveries.spawn(async move {
+            let d = suite::delivery(suite::message(n, 200 + 10 * n), vec![target()]);
+            node.deliver(d).await.expect("deliver").stored.remove(0).expect("stored")
+        });
+        if n % 5 == 0 {
+            let node = if n % 10 == 0 { a.clone() } else { b.clone() };
+            claims.spawn(async move { node.claim_recent(inbox.id).await.expect("claim") });
+        }
+    }
+    let mut stored = Vec::new();
+    while let Some(s) = deliveries.join_next().await {
+        stored.push(s.expect("delivery task"));
+    }
+    let mut uids: Vec<u32> = stored.iter().map(|s| s.uid).collect();
+    uids.sort_unstable();
+    assert_eq!(uids, (2..=101).collect::<Vec<u32>>(), "each UID once, none skipped");
+
+    let metas = a.messages(inbox.id).await.expect("messages");
+    let mut modseqs: Vec<u64> = metas.iter().map(|m| m.modseq).collect();
+    modseqs.sort_unstable();
+    modseqs.dedup();
+    assert_eq!(modseqs.len(), 101, "each message its own MODSEQ");
+    let total: u64 = metas.iter().map(|m| m.size).sum();
+    let mb = b.mailbox(inbox.id).await.expect("mailbox").expect("INBOX");
+    assert_eq!((mb.messages, mb.uidnext, mb.unseen, mb.size), (101, 102, 101, total));
+    assert!(mb.highestmodseq >= modseqs[100]);
+    let used = b.get_user(&suite::addr("u@example.com")).await.expect("get").expect("user").used;
+    assert_eq!(used, total, "the quota counts every message once");
+
+    // The claims and a last one cover UIDs 1..102, each UID once.
+    let mut ranges = Vec::new();
+    while let Some(r) = claims.join_next().await {
+        ranges.push(r.expect("claim task"));
+    }
+    ranges.push(a.claim_recent(inbox.id).await.expect("last claim"));
+    ranges.retain(|(first, next)| first < next);
+    ranges.sort_unstable();
+    assert_eq!(ranges.first().map(|r| r.0), Some(1));
+    assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "disjoint and contiguous: {ranges:?}");
+    assert_eq!(ranges.last().map(|r| r.1), Some(102));
+
+    // Node b's watcher heard of every delivery, its own and node a's.
+    let mut heard: Vec<u32> = Vec::new();
+    while heard.len() < 100 {
+        match tokio::time::timeout(Duration::from_secs(5), watch.recv()).await.expect("changes keep coming") {
+            Ok(MailboxChange::Appended { uid, .. }) => heard.push(uid),
+            other => panic!("{other:?}"),
+        }
+    }
+    heard.sort_unstable();
+    assert_eq!(heard, uids);
+
+    // Each node's header cache follows the other node's changes.
+    let search = |node: Arc<PgStore>| async move {
+        node.header_search(inbox.id, "subject", "TEST").await.expect("search").expect("answered")
+    };
+    assert_eq!(search(b.clone()).await, (1..=101).collect::<Vec<u32>>());
+    assert_eq!(a.expunge(inbox.id, &[5, 50]).await.expect("expunge"), [5, 50]);
+    a.deliver(suite::delivery(suite::message(102, 300), vec![target()])).await.expect("deliver");
+    let expected: Vec<u32> = (1..=102).filter(|u| ![5, 50].contains(u)).collect();
+    assert_eq!(search(b.clone()).await, expected);
+    assert_eq!(search(a.clone()).await, expected);
+}
+
+/// Two nodes learning the same messages at the same instant count each
+/// message once (the `spam_learnt` upsert decides which node learns it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_learnt_once_across_nodes() {
+    use crate::filter_data::{FilterData, Learn};
+    let url = caravel_testkit::postgres::fresh_database();
+    let (a, b) = (PgStore::connect(&url).await.expect("node a"), PgStore::connect(&url).await.expect("node b"));
+    let batch: Vec<Learn> =
+        (0..40).map(|n| Learn { digest: format!("m{n}"), spam: true, tokens: vec![1, 2, n as u64 + 100] }).collect();
+    let (ra, rb) = tokio::join!(a.spam_learn(0, batch.clone()), b.spam_learn(0, batch.clone()));
+    let (ra, rb) = (ra.expect("learn on a"), rb.expect("learn on b"));
+    assert_eq!((ra.learnt + rb.learnt, ra.unchanged + rb.unchanged), (40, 40), "{ra:?} {rb:?}");
+    let c = a.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (40, 0));
+    let mut tokens = c.tokens.clone();
+    tokens.sort();
+    assert_eq!(tokens[..2], [(1, 40, 0), (2, 40, 0)]);
+    assert!(tokens[2..].iter().all(|&(_, s, h)| (s, h) == (1, 0)) && tokens.len() == 42, "{tokens:?}");
+    // Relearnt as ham on both nodes at once: moved once.
+    let ham: Vec<Learn> = batch.into_iter().map(|l| Learn { spam: false, ..l }).collect();
+    let (ra, rb) = tokio::join!(a.spam_learn(0, ham.clone()), b.spam_learn(0, ham));
+    let (ra, rb) = (ra.expect("relearn on a"), rb.expect("relearn on b"));
+    assert_eq!((ra.relearnt + rb.relearnt, ra.unchanged + rb.unchanged), (40, 40), "{ra:?} {rb:?}");
+    let c = b.spam_counts(0).await.expect("counts");
+    assert_eq!((c.spam_messages, c.ham_messages), (0, 40));
+    assert!(c.tokens.iter().all(|&(t, s, h)| s == 0 && h == if t < 100 { 40 } else { 1 }), "{:?}", c.tokens);
+}
+
+/// `store check` finds damaged counters, references and bodies; `store
+/// compact` compresses a body kept as it came and reports sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_finds_damage_and_compact_compresses() {
+    use crate::{Directory, Maintenance, NewUser};
+    let s = fresh().await;
+    s.add_domain("example.com").await.expect("domain");
+    let user = NewUser {
+        address: suite::addr("a@example.com"),
+        name: None,
+        quota: None,
+        password_hash: "$argon2id$test".into(),
+    };
+    s.add_user(user).await.expect("user");
+    let report = s.check().await.expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let body = "a line of mail text that compresses well\r\n".repeat(50).into_bytes();
+    let hash = crate::blobs::BlobStore::hash(&body);
+    let c = s.client().await.expect("client");
+    c.batch_execute(
+        "UPDATE accounts SET used = 7;
+         UPDATE mailboxes SET messages = 2, uidnext = 0 WHERE name = 'INBOX';
+         INSERT INTO blobs (hash, size, refcount, codec, data) VALUES ('00', 3, 1, 0, 'abc');",
+    )
+    .await
+    .expect("damage");
+    c.execute(
+        "INSERT INTO blobs (hash, size, refcount, codec, data) VALUES ($1, $2, 0, 0, $3)",
+        &[&hash, &(body.len() as i64), &body],
+    )
+    .await
+    .expect("a body kept as it came");
+    let problems = s.check().await.expect("check").problems;
+    for expected in [
+        "account a@example.com: quota usage says 7 bytes, its messages hold 0",
+        "mailbox INBOX of a@example.com: counters say 2 messages / 0 bytes, found 0 / 0",
+        "mailbox INBOX of a@example.com: UIDNEXT 0 not above UID 0",
+        "blob 00: refcount 1 but 0 message(s) or queue entries use it",
+        "blob 00: content does not match its hash (corrupted)",
+        &format!("blob {hash}: kept, but no message or queue entry uses it"),
+    ] {
+        assert!(problems.iter().any(|p| p == expected), "{expected} not in {problems:?}");
+    }
+    assert_eq!(problems.len(), 6, "{problems:?}");
+    let compacted = s.compact(true).await.expect("compact");
+    assert_eq!(compacted.bodies, 1, "the damaged body stays as it is");
+    assert!(compacted.stored_after < compacted.stored_before / 4, "{compacted:?}");
+    assert!(compacted.file_before > 0 && compacted.file_after > 0, "{compacted:?}");
+    let codec: i64 = c.query_one("SELECT codec FROM blobs WHERE hash = $1", &[&hash]).await.expect("row").get(0);
+    assert_eq!(codec, crate::sqlite::inline::DEFLATE);
+    let again = s.check().await.expect("check").problems;
+    assert_eq!(again, problems, "the compressed body inflates to its hash");
+    assert_eq!(s.compact(false).await.expect("compact again").bodies, 0);
+    assert_eq!(s.recover().await.expect("recover"), 0);
+}
