@@ -47,17 +47,22 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Runs `sql` as a statement prepared once per connection: one round trip
 /// per run instead of two (the database is across a network).
-async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
+pub(crate) async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.query(&statement, params).await?)
 }
 
-async fn query_opt(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
+pub(crate) async fn query_one(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Row> {
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&statement, params).await?)
+}
+
+pub(crate) async fn query_opt(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.query_opt(&statement, params).await?)
 }
 
-async fn execute(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<u64> {
+pub(crate) async fn execute(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<u64> {
     let statement = c.prepare_cached(sql).await?;
     Ok(c.execute(&statement, params).await?)
 }

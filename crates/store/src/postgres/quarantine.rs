@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::queue::insert_events;
+use super::mail::insert_events;
 use super::PgStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::{EventKind, MailEvent, Result};
@@ -70,7 +70,7 @@ impl Quarantine for PgStore {
                 session: m.session.clone(),
             })
             .collect();
-        insert_events(&*tx, &events).await?;
+        insert_events(&tx, &events).await?;
         tx.commit().await?;
         Ok(id)
     }
