@@ -4,7 +4,7 @@
 //! How the races between nodes are settled:
 //! - A delivery locks the mailbox rows it writes to (by ascending id), then
 //!   the accounts (by ascending id), then takes its blob row by upsert: the
-//!   brief's lock order (mailboxes.rs), so two deliveries never wait on each
+//!   lock order of mailboxes.rs, so two transactions never wait on each
 //!   other in a cycle. UIDs and MODSEQs are raised under the mailbox lock
 //!   (`UPDATE … RETURNING`), so they are never given twice and a reader
 //!   never sees a UID below `uidnext` appear later; quotas are checked and
@@ -91,12 +91,13 @@ impl Prepared {
             // those up to INLINE_MAX are compressed (`unpack` refuses to
             // inflate larger ones, and PostgreSQL compresses large values
             // itself when it moves them out of line).
-            let packed = match raw.len() <= INLINE_MAX {
-                true => match inline::pack(&raw) {
+            let packed = if raw.len() <= INLINE_MAX {
+                match inline::pack(&raw) {
                     (inline::STORED, _) => None,
                     (codec, data) => Some((codec, data.into_owned())),
-                },
-                false => None,
+                }
+            } else {
+                None
             };
             let index = Indexed::of(&raw)?;
             Ok(Prepared { raw, hash, packed, index })
@@ -130,7 +131,7 @@ struct LockedAccount {
     address: String,
 }
 
-/// The rows a delivery may write to, locked in the brief's order.
+/// The rows a delivery may write to, locked in order (mailboxes.rs).
 struct Locked {
     /// By ascending id.
     mailboxes: Vec<LockedMailbox>,
@@ -507,14 +508,13 @@ async fn insert_sort_keys(
 /// caller has counted the queue's reference to the blob).
 async fn enqueue(c: &impl GenericClient, d: &Delivery, p: &Prepared) -> Result<i64> {
     let now = now_secs();
-    let id: i64 = query_opt(
+    let id: i64 = query_one(
         c,
         "INSERT INTO queue (blob, sender, created, envid, ret, session, sign_as)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         &[&p.hash, &d.sender, &now, &d.dsn.envid, &d.dsn.ret, &d.session, &d.sign_as],
     )
     .await?
-    .ok_or_else(|| StoreError::Backend("the queue insert returned nothing".into()))?
     .get(0);
     let address: Vec<&str> = d.remote.iter().map(|r| r.address.as_str()).collect();
     let notify: Vec<Option<&str>> = d.remote.iter().map(|r| r.notify.as_deref()).collect();
@@ -825,10 +825,7 @@ impl MailStore for PgStore {
         let queue_ref = i64::from(!delivery.remote.is_empty());
         add_blob_refs(&tx, &[(&p, copies.len() as i64 + queue_ref)]).await?;
         let stored = store_copies(&tx, &[(&delivery, &p)], &copies).await?;
-        let queued = match delivery.remote.is_empty() {
-            true => None,
-            false => Some(enqueue(&tx, &delivery, &p).await?),
-        };
+        let queued = if delivery.remote.is_empty() { None } else { Some(enqueue(&tx, &delivery, &p).await?) };
         tx.commit().await?;
         let stored: Vec<Result<Stored>> = outcomes.into_iter().map(|o| o.map(|i| stored[i].clone())).collect();
         self.publish_stored(&stored.iter().flatten().collect::<Vec<_>>());
@@ -904,9 +901,7 @@ impl MailStore for PgStore {
 
     async fn queue_summary(&self) -> Result<(u64, Option<i64>)> {
         let c = self.client().await?;
-        let r = query_opt(&c, "SELECT count(*), min(created) FROM queue", &[])
-            .await?
-            .ok_or_else(|| StoreError::Backend("count returned nothing".into()))?;
+        let r = query_one(&c, "SELECT count(*), min(created) FROM queue", &[]).await?;
         Ok((r.get::<_, i64>(0) as u64, r.get(1)))
     }
 
