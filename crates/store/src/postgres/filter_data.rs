@@ -47,17 +47,17 @@ impl FilterData for PgStore {
     async fn add_filter_rule(&self, rule: FilterRule) -> Result<FilterRule> {
         // The rule and the generation in one statement: other nodes see both or neither.
         let row = query_opt(
-                &self.client().await?,
-                "WITH added AS (
+            &self.client().await?,
+            "WITH added AS (
                      INSERT INTO filter_rules (kind, pattern, scope, place, action, created)
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id),
                  bumped AS (
                      UPDATE filter_generation SET value = value + 1
                      WHERE id = 0 AND EXISTS (SELECT 1 FROM added))
                  SELECT id FROM added",
-                &[&rule.kind, &rule.pattern, &rule.scope, &rule.place, &rule.action, &rule.created],
-            )
-            .await?;
+            &[&rule.kind, &rule.pattern, &rule.scope, &rule.place, &rule.action, &rule.created],
+        )
+        .await?;
         match row {
             Some(r) => Ok(FilterRule { id: r.get(0), ..rule }),
             None => Err(StoreError::Conflict(format!("the {} rule {} exists already", rule.kind, rule.pattern))),
@@ -66,17 +66,17 @@ impl FilterData for PgStore {
 
     async fn del_filter_rule(&self, kind: &str, pattern: &str, scope: &str) -> Result<()> {
         let removed: i64 = query_one(
-                &self.client().await?,
-                "WITH removed AS (
+            &self.client().await?,
+            "WITH removed AS (
                      DELETE FROM filter_rules WHERE kind = $1 AND pattern = $2 AND scope = $3 RETURNING id),
                  bumped AS (
                      UPDATE filter_generation SET value = value + 1
                      WHERE id = 0 AND EXISTS (SELECT 1 FROM removed))
                  SELECT count(*) FROM removed",
-                &[&kind, &pattern, &scope],
-            )
-            .await?
-            .get(0);
+            &[&kind, &pattern, &scope],
+        )
+        .await?
+        .get(0);
         match removed {
             0 => Err(StoreError::NotFound(format!("no {kind} rule {pattern}"))),
             _ => Ok(()),
@@ -110,14 +110,14 @@ impl FilterData for PgStore {
         // of tokens: the three arrays are filled from the same rows in the
         // same order.
         let row = query_opt(
-                &self.client().await?,
-                "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
+            &self.client().await?,
+            "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
                    LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
                             FROM spam_tokens WHERE scope = s.scope) t
                  WHERE s.scope = $1",
-                &[&scope],
-            )
-            .await?;
+            &[&scope],
+        )
+        .await?;
         let Some(r) = row else { return Ok(SpamCounts::default()) };
         let (tokens, spams, hams): (Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>) =
             (r.get(3), r.get(4), r.get(5));
@@ -162,17 +162,17 @@ impl FilterData for PgStore {
         // `lifetime` keeps its first sighting and passes once it waited
         // `delay`; a new or forgotten one starts again now.
         let row = query_one(
-                &c,
-                "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
+            &c,
+            "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
                  ON CONFLICT (triple) DO UPDATE SET
                    first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
                    passed = CASE WHEN $2 - greylist.last_seen < $4
                                  THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
                    last_seen = $2
                  RETURNING first_seen, passed",
-                &[&triple, &now, &delay, &lifetime],
-            )
-            .await?;
+            &[&triple, &now, &delay, &lifetime],
+        )
+        .await?;
         let (first, passed): (i64, bool) = (row.get(0), row.get(1));
         if passed {
             return Ok(None);
@@ -206,15 +206,15 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     let last: BTreeMap<&str, bool> = messages.iter().map(|m| (m.digest.as_str(), m.spam)).collect();
     let (digests, kinds): (Vec<&str>, Vec<bool>) = last.iter().map(|(d, k)| (*d, *k)).unzip();
     let rows = query(
-            c,
-            "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
+        c,
+        "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
              SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
              ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
              WHERE spam_learnt.spam <> EXCLUDED.spam
              RETURNING digest, relearnt = 0",
-            &[&scope, &digests, &kinds],
-        )
-        .await?;
+        &[&scope, &digests, &kinds],
+    )
+    .await?;
     // What each digest was before: a row inserted was unknown; a row
     // updated was the other kind; no row was already the kind it ends with.
     let mut before: HashMap<&str, Option<bool>> = last.iter().map(|(d, k)| (*d, Some(*k))).collect();

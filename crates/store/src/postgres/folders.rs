@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient as CachedClient, Transaction};
 use tokio_postgres::GenericClient;
 
-use super::mail::{execute, query, query_opt, queue_learning};
+use super::mail::{execute, query, query_one, query_opt, queue_learning};
 use super::mailboxes::{expunge_uids, flag_counts, insert_mailbox, next_uidvalidity};
 use super::{conflict, PgStore};
 use crate::{AccountId, Flags, Folders, MailboxChange, MailboxId, Result, SpecialUse, StoreError};
@@ -115,9 +115,8 @@ async fn rename_inbox(c: &impl GenericClient, account: AccountId, inbox: Mailbox
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("mailbox {to} already exists")))?;
     create_parents(c, account, to).await?;
-    let rows = c
-        .query("UPDATE messages SET mailbox_id = $2 WHERE mailbox_id = $1 RETURNING uid", &[&inbox, &new_id])
-        .await?;
+    let rows =
+        c.query("UPDATE messages SET mailbox_id = $2 WHERE mailbox_id = $1 RETURNING uid", &[&inbox, &new_id]).await?;
     let mut uids: Vec<u32> = rows.iter().map(|r| r.get::<_, i64>(0) as u32).collect();
     uids.sort_unstable();
     c.execute("UPDATE sort_keys SET mailbox_id = $2 WHERE mailbox_id = $1", &[&inbox, &new_id]).await?;
@@ -208,10 +207,8 @@ async fn sources(c: &impl CachedClient, mailbox: MailboxId, uids: &[u32]) -> Res
     let wanted: Vec<i64> = uids.iter().map(|&u| i64::from(u)).filter(|u| seen.insert(*u)).collect();
     let sql = "SELECT uid, size, flags, blob FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)";
     let rows = query(c, sql, &[&mailbox, &wanted]).await?;
-    let mut found: HashMap<i64, Source> = rows
-        .iter()
-        .map(|r| (r.get(0), (r.get(0), r.get(1), Flags(r.get::<_, i64>(2) as u8), r.get(3))))
-        .collect();
+    let mut found: HashMap<i64, Source> =
+        rows.iter().map(|r| (r.get(0), (r.get(0), r.get(1), Flags(r.get::<_, i64>(2) as u8), r.get(3)))).collect();
     Ok(wanted.iter().filter_map(|u| found.remove(u)).collect())
 }
 
@@ -355,7 +352,8 @@ impl Folders for PgStore {
         // One statement each: whether the mailbox exists is read with the change.
         let known: bool = if subscribed {
             // Only an existing mailbox can be subscribed (RFC 9051 §6.3.7 allows the check).
-            c.query_one(
+            query_one(
+                &c,
                 "WITH mailbox AS (SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2),
                  added AS (INSERT INTO subscriptions (account_id, name) SELECT $1, $2 FROM mailbox
                            ON CONFLICT DO NOTHING)
@@ -367,7 +365,8 @@ impl Folders for PgStore {
         } else {
             // A subscription outlives its mailbox: unsubscribing a name
             // that is neither subscribed nor a mailbox is the only error.
-            c.query_one(
+            query_one(
+                &c,
                 "WITH removed AS (DELETE FROM subscriptions WHERE account_id = $1 AND name = $2 RETURNING 1)
                  SELECT EXISTS (SELECT 1 FROM removed)
                      OR EXISTS (SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2)",
@@ -385,31 +384,28 @@ impl Folders for PgStore {
 
     async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
         // Byte order, as the embedded store sorts.
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE \"C\"", &[&account])
-            .await?;
+        let sql = "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE \"C\"";
+        let rows = query(&self.client().await?, sql, &[&account]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn urlauth_key(&self, mailbox: MailboxId, key: Option<Vec<u8>>) -> Result<Option<Vec<u8>>> {
         let c = self.client().await?;
         let Some(key) = key else {
-            let row = c.query_opt("SELECT key FROM urlauth_keys WHERE mailbox_id = $1", &[&mailbox]).await?;
+            let row = query_opt(&c, "SELECT key FROM urlauth_keys WHERE mailbox_id = $1", &[&mailbox]).await?;
             return Ok(row.map(|r| r.get(0)));
         };
         // Insert-if-absent and read in one statement: of two nodes making a
         // key at once, the second waits for the first's row and returns its
         // key (the no-op update is what returns the row that is there).
-        let row = c
-            .query_opt(
-                "INSERT INTO urlauth_keys (mailbox_id, account_id, key) SELECT id, account_id, $2 FROM mailboxes
-                 WHERE id = $1
-                 ON CONFLICT (mailbox_id) DO UPDATE SET key = urlauth_keys.key RETURNING key",
-                &[&mailbox, &key],
-            )
-            .await?;
+        let row = query_opt(
+            &c,
+            "INSERT INTO urlauth_keys (mailbox_id, account_id, key) SELECT id, account_id, $2 FROM mailboxes
+             WHERE id = $1
+             ON CONFLICT (mailbox_id) DO UPDATE SET key = urlauth_keys.key RETURNING key",
+            &[&mailbox, &key],
+        )
+        .await?;
         match row {
             Some(r) => Ok(Some(r.get(0))),
             None => Err(StoreError::NotFound(format!("mailbox {mailbox}"))),
@@ -420,9 +416,10 @@ impl Folders for PgStore {
         let c = self.client().await?;
         match mailbox {
             Some(m) => {
-                c.execute("DELETE FROM urlauth_keys WHERE account_id = $1 AND mailbox_id = $2", &[&account, &m]).await?
+                let sql = "DELETE FROM urlauth_keys WHERE account_id = $1 AND mailbox_id = $2";
+                execute(&c, sql, &[&account, &m]).await?
             }
-            None => c.execute("DELETE FROM urlauth_keys WHERE account_id = $1", &[&account]).await?,
+            None => execute(&c, "DELETE FROM urlauth_keys WHERE account_id = $1", &[&account]).await?,
         };
         Ok(())
     }

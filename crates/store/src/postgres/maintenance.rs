@@ -31,8 +31,7 @@ impl Maintenance for PgStore {
         // at the same instant as the rows it is compared with.
         let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
         let mut report = CheckReport::default();
-        let counts =
-            tx.query_one("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM blobs)", &[]).await?;
+        let counts = tx.query_one("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM blobs)", &[]).await?;
         report.messages = counts.get::<_, i64>(0) as u64;
         report.blobs = counts.get::<_, i64>(1) as u64;
         let problems = &mut report.problems;

@@ -146,12 +146,12 @@ async fn renew_claims(c: &impl GenericClient, node: &str, now: i64, busy: &[i64]
 /// The pending recipients due at `now` of each message, by address.
 async fn due_recipients(c: &impl GenericClient, ids: &[i64], now: i64) -> Result<HashMap<i64, Vec<JobRecipient>>> {
     let rows = query(
-            c,
-            "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
+        c,
+        "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
              WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
-            &[&ids, &now],
-        )
-        .await?;
+        &[&ids, &now],
+    )
+    .await?;
     let mut out: HashMap<i64, Vec<JobRecipient>> = HashMap::new();
     for r in rows {
         out.entry(r.get(0)).or_default().push(JobRecipient {
@@ -231,12 +231,12 @@ async fn record(c: &Transaction<'_>, node: &str, a: &Attempt) -> Result<()> {
     )
     .await?;
     let gone = query_opt(
-            c,
-            "DELETE FROM queue WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE queue_id = $1)
+        c,
+        "DELETE FROM queue WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE queue_id = $1)
              RETURNING blob",
-            &[&a.queue_id],
-        )
-        .await?;
+        &[&a.queue_id],
+    )
+    .await?;
     if let Some(r) = gone {
         release_blobs(&**c, &[(r.get(0), 1)]).await?;
     }
