@@ -38,7 +38,7 @@ impl FilterData for PgStore {
         // One statement: one snapshot for the three answers.
         let sql = format!(
             "SELECT (SELECT value FROM filter_generation WHERE id = 0),
-                    EXISTS (SELECT 1 FROM spam_learn_queue), {SCOPE_GENERATIONS}"
+             EXISTS (SELECT 1 FROM spam_learn_queue), {SCOPE_GENERATIONS}"
         );
         let row = query_one(&self.client().await?, &sql, &[&scopes]).await?;
         Ok(FilterState { rules: row.get(0), learning_pending: row.get(1), scopes: row.get(2) })
@@ -49,12 +49,12 @@ impl FilterData for PgStore {
         let row = query_opt(
             &self.client().await?,
             "WITH added AS (
-                     INSERT INTO filter_rules (kind, pattern, scope, place, action, created)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id),
-                 bumped AS (
-                     UPDATE filter_generation SET value = value + 1
-                     WHERE id = 0 AND EXISTS (SELECT 1 FROM added))
-                 SELECT id FROM added",
+                 INSERT INTO filter_rules (kind, pattern, scope, place, action, created)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id),
+             bumped AS (
+                 UPDATE filter_generation SET value = value + 1
+                 WHERE id = 0 AND EXISTS (SELECT 1 FROM added))
+             SELECT id FROM added",
             &[&rule.kind, &rule.pattern, &rule.scope, &rule.place, &rule.action, &rule.created],
         )
         .await?;
@@ -68,11 +68,11 @@ impl FilterData for PgStore {
         let removed: i64 = query_one(
             &self.client().await?,
             "WITH removed AS (
-                     DELETE FROM filter_rules WHERE kind = $1 AND pattern = $2 AND scope = $3 RETURNING id),
-                 bumped AS (
-                     UPDATE filter_generation SET value = value + 1
-                     WHERE id = 0 AND EXISTS (SELECT 1 FROM removed))
-                 SELECT count(*) FROM removed",
+                 DELETE FROM filter_rules WHERE kind = $1 AND pattern = $2 AND scope = $3 RETURNING id),
+             bumped AS (
+                 UPDATE filter_generation SET value = value + 1
+                 WHERE id = 0 AND EXISTS (SELECT 1 FROM removed))
+             SELECT count(*) FROM removed",
             &[&kind, &pattern, &scope],
         )
         .await?
@@ -112,9 +112,9 @@ impl FilterData for PgStore {
         let row = query_opt(
             &self.client().await?,
             "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
-                   LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
-                            FROM spam_tokens WHERE scope = s.scope) t
-                 WHERE s.scope = $1",
+               LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
+                        FROM spam_tokens WHERE scope = s.scope) t
+             WHERE s.scope = $1",
             &[&scope],
         )
         .await?;
@@ -164,12 +164,12 @@ impl FilterData for PgStore {
         let row = query_one(
             &c,
             "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
-                 ON CONFLICT (triple) DO UPDATE SET
-                   first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
-                   passed = CASE WHEN $2 - greylist.last_seen < $4
-                                 THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
-                   last_seen = $2
-                 RETURNING first_seen, passed",
+             ON CONFLICT (triple) DO UPDATE SET
+               first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
+               passed = CASE WHEN $2 - greylist.last_seen < $4
+                             THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
+               last_seen = $2
+             RETURNING first_seen, passed",
             &[&triple, &now, &delay, &lifetime],
         )
         .await?;
@@ -208,10 +208,10 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     let rows = query(
         c,
         "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
-             SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
-             ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
-             WHERE spam_learnt.spam <> EXCLUDED.spam
-             RETURNING digest, relearnt = 0",
+         SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
+         ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
+         WHERE spam_learnt.spam <> EXCLUDED.spam
+         RETURNING digest, relearnt = 0",
         &[&scope, &digests, &kinds],
     )
     .await?;
@@ -257,7 +257,8 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     add_token_counts(c, scope, &deltas, report.relearnt > 0).await?;
     execute(
         c,
-        "INSERT INTO spam_scopes (scope, spam, ham, generation) VALUES ($1, greatest(0, $2::bigint), greatest(0, $3::bigint), 1)
+        "INSERT INTO spam_scopes (scope, spam, ham, generation)
+         VALUES ($1, greatest(0, $2::bigint), greatest(0, $3::bigint), 1)
          ON CONFLICT (scope) DO UPDATE SET spam = greatest(0, spam_scopes.spam + $2),
            ham = greatest(0, spam_scopes.ham + $3), generation = spam_scopes.generation + 1",
         &[&scope, &dspam, &dham],

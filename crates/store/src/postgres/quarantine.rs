@@ -42,7 +42,7 @@ impl Quarantine for PgStore {
         let id: i64 = query_one(
             &tx,
             "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) RETURNING id",
             &[
                 &m.kind.word(),
                 &m.reason,

@@ -6,6 +6,8 @@
 //! nodes never attempt one recipient at the same time; `record_attempt`
 //! clears the claim. A node that dies mid-attempt leaves its claims behind;
 //! they lapse at the lease's end and another node takes the messages then.
+//! Leases are read against the caller's clock (the worker's `now`): the
+//! few seconds nodes' clocks may differ are nothing against a lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,17 +52,18 @@ impl OutboundQueue for PgStore {
         // This node's own claims are taken again unless busy: the worker
         // may have passed over a message it was given (no free slot).
         let claimed = query(
-                &c,
-                "WITH due AS (SELECT queue_id, min(next_attempt) AS at FROM queue_recipients
-                              WHERE status = 'pending' AND next_attempt <= $1 GROUP BY queue_id),
-                 picked AS (SELECT q.id, due.at FROM queue q JOIN due ON due.queue_id = q.id
-                            WHERE q.id <> ALL($2) AND (q.claimed_by IS NULL OR q.claimed_by = $3 OR q.claimed_until <= $1)
-                            ORDER BY due.at, q.id LIMIT $4 FOR UPDATE OF q SKIP LOCKED)
-                 UPDATE queue q SET claimed_by = $3, claimed_until = $1 + $5 FROM picked WHERE q.id = picked.id
-                 RETURNING q.id, q.sender, q.blob, q.created, q.envid, q.ret, q.notice_sent, q.sign_as, picked.at",
-                &[&now, &busy, &self.node(), &limit, &CLAIM_LEASE],
-            )
-            .await?;
+            &c,
+            "WITH due AS (SELECT queue_id, min(next_attempt) AS at FROM queue_recipients
+                          WHERE status = 'pending' AND next_attempt <= $1 GROUP BY queue_id),
+             picked AS (SELECT q.id, due.at FROM queue q JOIN due ON due.queue_id = q.id
+                        WHERE q.id <> ALL($2)
+                          AND (q.claimed_by IS NULL OR q.claimed_by = $3 OR q.claimed_until <= $1)
+                        ORDER BY due.at, q.id LIMIT $4 FOR UPDATE OF q SKIP LOCKED)
+             UPDATE queue q SET claimed_by = $3, claimed_until = $1 + $5 FROM picked WHERE q.id = picked.id
+             RETURNING q.id, q.sender, q.blob, q.created, q.envid, q.ret, q.notice_sent, q.sign_as, picked.at",
+            &[&now, &busy, &self.node(), &limit, &CLAIM_LEASE],
+        )
+        .await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -97,18 +100,19 @@ impl OutboundQueue for PgStore {
         // few), or the end of another node's claim if that comes first.
         let c = self.client().await?;
         let row = query_opt(
-                &c,
-                "SELECT least(
-                   (SELECT r.next_attempt FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
-                    WHERE r.status = 'pending' AND NOT (q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2)
-                    ORDER BY r.next_attempt LIMIT 1),
-                   (SELECT min(greatest(r.next_attempt, q.claimed_until)) FROM queue q
-                    JOIN queue_recipients r ON r.queue_id = q.id
-                    WHERE q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2
-                      AND r.status = 'pending'))",
-                &[&self.node(), &crate::now_secs()],
-            )
-            .await?;
+            &c,
+            "SELECT least(
+             (SELECT r.next_attempt FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+              WHERE r.status = 'pending'
+                AND NOT (q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2)
+              ORDER BY r.next_attempt LIMIT 1),
+             (SELECT min(greatest(r.next_attempt, q.claimed_until)) FROM queue q
+              JOIN queue_recipients r ON r.queue_id = q.id
+              WHERE q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2
+                AND r.status = 'pending'))",
+            &[&self.node(), &crate::now_secs()],
+        )
+        .await?;
         Ok(row.and_then(|r| r.get(0)))
     }
 
@@ -148,7 +152,7 @@ async fn due_recipients(c: &impl GenericClient, ids: &[i64], now: i64) -> Result
     let rows = query(
         c,
         "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
-             WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
+         WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
         &[&ids, &now],
     )
     .await?;
@@ -233,7 +237,7 @@ async fn record(c: &Transaction<'_>, node: &str, a: &Attempt) -> Result<()> {
     let gone = query_opt(
         c,
         "DELETE FROM queue WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE queue_id = $1)
-             RETURNING blob",
+         RETURNING blob",
         &[&a.queue_id],
     )
     .await?;
