@@ -64,6 +64,8 @@ struct Emptied {
 }
 
 async fn rename(c: &impl GenericClient, account: AccountId, from: &str, to: &str) -> Result<Option<Emptied>> {
+    // The mailbox and the children that move with it (INBOX's stay), locked
+    // until the commit: a delivery into any of them waits for the rename.
     let tree = lock_tree(c, account, from, from != "INBOX").await?;
     if exists(c, account, to).await? {
         return Err(StoreError::Conflict(format!("mailbox {to} already exists")));
