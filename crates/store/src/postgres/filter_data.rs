@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 
+use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamCounts};
-use crate::{AccountId, Result, StoreError};
+use crate::{Result, StoreError};
 
 /// The generation of each scope of `$1` (0 when it never learnt), in order.
 const SCOPE_GENERATIONS: &str = "ARRAY(SELECT coalesce(s.generation, 0)
@@ -31,55 +32,32 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX })
 }
 
-/// Queues messages a user filed as spam or as not spam, by (account, blob,
-/// spam), to be learnt by the filter: in the transaction of the change, so
-/// that none is lost or learnt without having happened.
-pub(crate) async fn queue_learning(c: &impl GenericClient, rows: &[(AccountId, &str, bool)]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let account: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let hash: Vec<&str> = rows.iter().map(|r| r.1).collect();
-    let spam: Vec<bool> = rows.iter().map(|r| r.2).collect();
-    c.execute(
-        "INSERT INTO spam_learn_queue (account, hash, spam)
-         SELECT account, hash, spam FROM unnest($1::bigint[], $2::text[], $3::boolean[])
-                WITH ORDINALITY AS l(account, hash, spam, n)
-         ORDER BY n",
-        &[&account, &hash, &spam],
-    )
-    .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl FilterData for PgStore {
     async fn filter_state(&self, scopes: &[i64]) -> Result<FilterState> {
         // One statement: one snapshot for the three answers.
         let sql = format!(
             "SELECT (SELECT value FROM filter_generation WHERE id = 0),
-                    EXISTS (SELECT 1 FROM spam_learn_queue), {SCOPE_GENERATIONS}"
+             EXISTS (SELECT 1 FROM spam_learn_queue), {SCOPE_GENERATIONS}"
         );
-        let row = self.client().await?.query_one(&sql, &[&scopes]).await?;
+        let row = query_one(&self.client().await?, &sql, &[&scopes]).await?;
         Ok(FilterState { rules: row.get(0), learning_pending: row.get(1), scopes: row.get(2) })
     }
 
     async fn add_filter_rule(&self, rule: FilterRule) -> Result<FilterRule> {
         // The rule and the generation in one statement: other nodes see both or neither.
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "WITH added AS (
-                     INSERT INTO filter_rules (kind, pattern, scope, place, action, created)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id),
-                 bumped AS (
-                     UPDATE filter_generation SET value = value + 1
-                     WHERE id = 0 AND EXISTS (SELECT 1 FROM added))
-                 SELECT id FROM added",
-                &[&rule.kind, &rule.pattern, &rule.scope, &rule.place, &rule.action, &rule.created],
-            )
-            .await?;
+        let row = query_opt(
+            &self.client().await?,
+            "WITH added AS (
+                 INSERT INTO filter_rules (kind, pattern, scope, place, action, created)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id),
+             bumped AS (
+                 UPDATE filter_generation SET value = value + 1
+                 WHERE id = 0 AND EXISTS (SELECT 1 FROM added))
+             SELECT id FROM added",
+            &[&rule.kind, &rule.pattern, &rule.scope, &rule.place, &rule.action, &rule.created],
+        )
+        .await?;
         match row {
             Some(r) => Ok(FilterRule { id: r.get(0), ..rule }),
             None => Err(StoreError::Conflict(format!("the {} rule {} exists already", rule.kind, rule.pattern))),
@@ -87,20 +65,18 @@ impl FilterData for PgStore {
     }
 
     async fn del_filter_rule(&self, kind: &str, pattern: &str, scope: &str) -> Result<()> {
-        let removed: i64 = self
-            .client()
-            .await?
-            .query_one(
-                "WITH removed AS (
-                     DELETE FROM filter_rules WHERE kind = $1 AND pattern = $2 AND scope = $3 RETURNING id),
-                 bumped AS (
-                     UPDATE filter_generation SET value = value + 1
-                     WHERE id = 0 AND EXISTS (SELECT 1 FROM removed))
-                 SELECT count(*) FROM removed",
-                &[&kind, &pattern, &scope],
-            )
-            .await?
-            .get(0);
+        let removed: i64 = query_one(
+            &self.client().await?,
+            "WITH removed AS (
+                 DELETE FROM filter_rules WHERE kind = $1 AND pattern = $2 AND scope = $3 RETURNING id),
+             bumped AS (
+                 UPDATE filter_generation SET value = value + 1
+                 WHERE id = 0 AND EXISTS (SELECT 1 FROM removed))
+             SELECT count(*) FROM removed",
+            &[&kind, &pattern, &scope],
+        )
+        .await?
+        .get(0);
         match removed {
             0 => Err(StoreError::NotFound(format!("no {kind} rule {pattern}"))),
             _ => Ok(()),
@@ -108,14 +84,8 @@ impl FilterData for PgStore {
     }
 
     async fn filter_rules(&self) -> Result<Vec<FilterRule>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT id, kind, pattern, scope, place, action, created FROM filter_rules ORDER BY kind, scope, id",
-                &[],
-            )
-            .await?;
+        let sql = "SELECT id, kind, pattern, scope, place, action, created FROM filter_rules ORDER BY kind, scope, id";
+        let rows = query(&self.client().await?, sql, &[]).await?;
         Ok(rows
             .iter()
             .map(|r| FilterRule {
@@ -131,7 +101,7 @@ impl FilterData for PgStore {
     }
 
     async fn filter_generation(&self) -> Result<i64> {
-        let row = self.client().await?.query_one("SELECT value FROM filter_generation WHERE id = 0", &[]).await?;
+        let row = query_one(&self.client().await?, "SELECT value FROM filter_generation WHERE id = 0", &[]).await?;
         Ok(row.get(0))
     }
 
@@ -139,17 +109,15 @@ impl FilterData for PgStore {
         // One statement (one snapshot, one round trip) whatever the number
         // of tokens: the three arrays are filled from the same rows in the
         // same order.
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
-                   LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
-                            FROM spam_tokens WHERE scope = s.scope) t
-                 WHERE s.scope = $1",
-                &[&scope],
-            )
-            .await?;
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
+               LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
+                        FROM spam_tokens WHERE scope = s.scope) t
+             WHERE s.scope = $1",
+            &[&scope],
+        )
+        .await?;
         let Some(r) = row else { return Ok(SpamCounts::default()) };
         let (tokens, spams, hams): (Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>) =
             (r.get(3), r.get(4), r.get(5));
@@ -164,30 +132,27 @@ impl FilterData for PgStore {
     }
 
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {
-        let row = self.client().await?.query_one(&format!("SELECT {SCOPE_GENERATIONS}"), &[&scopes]).await?;
+        let row = query_one(&self.client().await?, &format!("SELECT {SCOPE_GENERATIONS}"), &[&scopes]).await?;
         Ok(row.get(0))
     }
 
     async fn spam_learn(&self, scope: i64, messages: Vec<Learn>) -> Result<LearnReport> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let report = learn(&*tx, scope, &messages).await?;
+        let report = learn(&tx, scope, &messages).await?;
         tx.commit().await?;
         Ok(report)
     }
 
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT id, account, hash, spam FROM spam_learn_queue ORDER BY id LIMIT $1", &[&limit])
-            .await?;
+        let sql = "SELECT id, account, hash, spam FROM spam_learn_queue ORDER BY id LIMIT $1";
+        let rows = query(&self.client().await?, sql, &[&limit]).await?;
         Ok(rows.iter().map(|r| LearnJob { id: r.get(0), account: r.get(1), hash: r.get(2), spam: r.get(3) }).collect())
     }
 
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()> {
-        self.client().await?.execute("DELETE FROM spam_learn_queue WHERE id = ANY($1)", &[&ids]).await?;
+        execute(&self.client().await?, "DELETE FROM spam_learn_queue WHERE id = ANY($1)", &[&ids]).await?;
         Ok(())
     }
 
@@ -196,18 +161,18 @@ impl FilterData for PgStore {
         // One upsert decides, under the row's lock: a triple seen within
         // `lifetime` keeps its first sighting and passes once it waited
         // `delay`; a new or forgotten one starts again now.
-        let row = c
-            .query_one(
-                "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
-                 ON CONFLICT (triple) DO UPDATE SET
-                   first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
-                   passed = CASE WHEN $2 - greylist.last_seen < $4
-                                 THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
-                   last_seen = $2
-                 RETURNING first_seen, passed",
-                &[&triple, &now, &delay, &lifetime],
-            )
-            .await?;
+        let row = query_one(
+            &c,
+            "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
+             ON CONFLICT (triple) DO UPDATE SET
+               first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
+               passed = CASE WHEN $2 - greylist.last_seen < $4
+                             THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
+               last_seen = $2
+             RETURNING first_seen, passed",
+            &[&triple, &now, &delay, &lifetime],
+        )
+        .await?;
         let (first, passed): (i64, bool) = (row.get(0), row.get(1));
         if passed {
             return Ok(None);
@@ -215,7 +180,8 @@ impl FilterData for PgStore {
         if first == now {
             // New, or forgotten: forget a few other old triples while here
             // (skipping those another node is touching).
-            c.execute(
+            execute(
+                &c,
                 "DELETE FROM greylist WHERE triple IN
                  (SELECT triple FROM greylist WHERE last_seen < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)",
                 &[&(now - lifetime)],
@@ -239,16 +205,16 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     // The kind each digest ends with (the last time it appears).
     let last: BTreeMap<&str, bool> = messages.iter().map(|m| (m.digest.as_str(), m.spam)).collect();
     let (digests, kinds): (Vec<&str>, Vec<bool>) = last.iter().map(|(d, k)| (*d, *k)).unzip();
-    let rows = c
-        .query(
-            "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
-             SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
-             ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
-             WHERE spam_learnt.spam <> EXCLUDED.spam
-             RETURNING digest, relearnt = 0",
-            &[&scope, &digests, &kinds],
-        )
-        .await?;
+    let rows = query(
+        c,
+        "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
+         SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
+         ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
+         WHERE spam_learnt.spam <> EXCLUDED.spam
+         RETURNING digest, relearnt = 0",
+        &[&scope, &digests, &kinds],
+    )
+    .await?;
     // What each digest was before: a row inserted was unknown; a row
     // updated was the other kind; no row was already the kind it ends with.
     let mut before: HashMap<&str, Option<bool>> = last.iter().map(|(d, k)| (*d, Some(*k))).collect();
@@ -289,8 +255,10 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
         }
     }
     add_token_counts(c, scope, &deltas, report.relearnt > 0).await?;
-    c.execute(
-        "INSERT INTO spam_scopes (scope, spam, ham, generation) VALUES ($1, greatest(0, $2::bigint), greatest(0, $3::bigint), 1)
+    execute(
+        c,
+        "INSERT INTO spam_scopes (scope, spam, ham, generation)
+         VALUES ($1, greatest(0, $2::bigint), greatest(0, $3::bigint), 1)
          ON CONFLICT (scope) DO UPDATE SET spam = greatest(0, spam_scopes.spam + $2),
            ham = greatest(0, spam_scopes.ham + $3), generation = spam_scopes.generation + 1",
         &[&scope, &dspam, &dham],
@@ -323,7 +291,8 @@ async fn add_token_counts(
     };
     let (tokens, spams, hams) = split(|n| n.max(0));
     if !tokens.is_empty() {
-        c.execute(
+        execute(
+            c,
             "INSERT INTO spam_tokens (scope, token, spam, ham)
              SELECT $1, t, s, h FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(t, s, h) ORDER BY t
              ON CONFLICT (scope, token) DO UPDATE
@@ -334,7 +303,8 @@ async fn add_token_counts(
     }
     let (tokens, spams, hams) = split(|n| n.min(0));
     if !tokens.is_empty() {
-        c.execute(
+        execute(
+            c,
             "UPDATE spam_tokens t SET spam = greatest(0, t.spam + u.s), ham = greatest(0, t.ham + u.h)
              FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(token, s, h)
              WHERE t.scope = $1 AND t.token = u.token",
@@ -344,7 +314,8 @@ async fn add_token_counts(
     }
     if relearnt {
         let touched: Vec<i64> = deltas.keys().copied().collect();
-        c.execute(
+        execute(
+            c,
             "DELETE FROM spam_tokens WHERE scope = $1 AND token = ANY($2) AND spam = 0 AND ham = 0",
             &[&scope, &touched],
         )

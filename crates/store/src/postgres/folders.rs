@@ -10,9 +10,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
+use deadpool_postgres::{GenericClient as CachedClient, Transaction};
 use tokio_postgres::GenericClient;
 
-use super::filter_data::queue_learning;
+use super::mail::{execute, query, query_one, query_opt, queue_learning};
 use super::mailboxes::{expunge_uids, flag_counts, insert_mailbox, next_uidvalidity};
 use super::{conflict, PgStore};
 use crate::{AccountId, Flags, Folders, MailboxChange, MailboxId, Result, SpecialUse, StoreError};
@@ -63,6 +64,8 @@ struct Emptied {
 }
 
 async fn rename(c: &impl GenericClient, account: AccountId, from: &str, to: &str) -> Result<Option<Emptied>> {
+    // The mailbox and the children that move with it (INBOX's stay), locked
+    // until the commit: a delivery into any of them waits for the rename.
     let tree = lock_tree(c, account, from, from != "INBOX").await?;
     if exists(c, account, to).await? {
         return Err(StoreError::Conflict(format!("mailbox {to} already exists")));
@@ -114,9 +117,8 @@ async fn rename_inbox(c: &impl GenericClient, account: AccountId, inbox: Mailbox
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("mailbox {to} already exists")))?;
     create_parents(c, account, to).await?;
-    let rows = c
-        .query("UPDATE messages SET mailbox_id = $2 WHERE mailbox_id = $1 RETURNING uid", &[&inbox, &new_id])
-        .await?;
+    let rows =
+        c.query("UPDATE messages SET mailbox_id = $2 WHERE mailbox_id = $1 RETURNING uid", &[&inbox, &new_id]).await?;
     let mut uids: Vec<u32> = rows.iter().map(|r| r.get::<_, i64>(0) as u32).collect();
     uids.sort_unstable();
     c.execute("UPDATE sort_keys SET mailbox_id = $2 WHERE mailbox_id = $1", &[&inbox, &new_id]).await?;
@@ -152,14 +154,14 @@ struct Copied {
 /// One source message: (uid, size, flags, blob).
 type Source = (i64, i64, Flags, String);
 
-async fn copy(c: &impl GenericClient, from: MailboxId, uids: &[u32], to: MailboxId, expunge: bool) -> Result<Copied> {
+async fn copy(c: &Transaction<'_>, from: MailboxId, uids: &[u32], to: MailboxId, expunge: bool) -> Result<Copied> {
     // Both mailboxes locked, in ascending id order.
-    let rows = c
-        .query(
-            "SELECT id, account_id, special_use FROM mailboxes WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &[&vec![from, to]],
-        )
-        .await?;
+    let rows = query(
+        c,
+        "SELECT id, account_id, special_use FROM mailboxes WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&vec![from, to]],
+    )
+    .await?;
     let boxes: HashMap<MailboxId, (AccountId, Option<String>)> =
         rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
     let Some((to_account, to_use)) = boxes.get(&to).cloned() else {
@@ -176,7 +178,7 @@ async fn copy(c: &impl GenericClient, from: MailboxId, uids: &[u32], to: Mailbox
     let grows = !(expunge && from_account == to_account);
     check_quota(c, from_account, to_account, if grows { total } else { 0 }).await?;
     let copies = insert_copies(c, from, to, &sources).await?;
-    c.execute("UPDATE accounts SET used = used + $2 WHERE id = $1", &[&to_account, &total]).await?;
+    execute(c, "UPDATE accounts SET used = used + $2 WHERE id = $1", &[&to_account, &total]).await?;
     add_blob_refs(c, &sources).await?;
     // A user moving mail into Junk says "spam"; out of Junk (but not to the
     // Trash), "not spam".
@@ -196,31 +198,27 @@ async fn copy(c: &impl GenericClient, from: MailboxId, uids: &[u32], to: Mailbox
     let mut copied = Copied { copies, ..Copied::default() };
     if expunge {
         let moved: Vec<u32> = sources.iter().map(|s| s.0 as u32).collect();
-        (copied.removed, copied.src_modseq) = expunge_uids(c, from, &moved).await?;
+        (copied.removed, copied.src_modseq) = expunge_uids(&**c, from, &moved).await?;
     }
     Ok(copied)
 }
 
 /// The messages of `uids` that are in the mailbox, in the order asked, each once.
-async fn sources(c: &impl GenericClient, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<Source>> {
+async fn sources(c: &impl CachedClient, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<Source>> {
     let mut seen = HashSet::new();
     let wanted: Vec<i64> = uids.iter().map(|&u| i64::from(u)).filter(|u| seen.insert(*u)).collect();
-    let rows = c
-        .query("SELECT uid, size, flags, blob FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)", &[&mailbox, &wanted])
-        .await?;
-    let mut found: HashMap<i64, Source> = rows
-        .iter()
-        .map(|r| (r.get(0), (r.get(0), r.get(1), Flags(r.get::<_, i64>(2) as u8), r.get(3))))
-        .collect();
+    let sql = "SELECT uid, size, flags, blob FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)";
+    let rows = query(c, sql, &[&mailbox, &wanted]).await?;
+    let mut found: HashMap<i64, Source> =
+        rows.iter().map(|r| (r.get(0), (r.get(0), r.get(1), Flags(r.get::<_, i64>(2) as u8), r.get(3)))).collect();
     Ok(wanted.iter().filter_map(|u| found.remove(u)).collect())
 }
 
 /// Locks both accounts (ascending id) and refuses what would take the
 /// destination's over its quota.
-async fn check_quota(c: &impl GenericClient, from: AccountId, to: AccountId, grows: i64) -> Result<()> {
-    let rows = c
-        .query("SELECT id, quota, used FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&vec![from, to]])
-        .await?;
+async fn check_quota(c: &impl CachedClient, from: AccountId, to: AccountId, grows: i64) -> Result<()> {
+    let sql = "SELECT id, quota, used FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+    let rows = query(c, sql, &[&vec![from, to]]).await?;
     let Some(row) = rows.iter().find(|r| r.get::<_, i64>(0) == to) else {
         return Err(StoreError::NotFound(format!("no account {to}")));
     };
@@ -235,7 +233,7 @@ async fn check_quota(c: &impl GenericClient, from: AccountId, to: AccountId, gro
 /// source row but its place. UIDs and MODSEQs come from one update of the
 /// (locked) destination row, in the order of `sources`.
 async fn insert_copies(
-    c: &impl GenericClient,
+    c: &impl CachedClient,
     from: MailboxId,
     to: MailboxId,
     sources: &[Source],
@@ -248,19 +246,21 @@ async fn insert_copies(
         unseen += u;
         deleted += d;
     }
-    let row = c
-        .query_one(
-            "UPDATE mailboxes SET uidnext = uidnext + $2, highestmodseq = highestmodseq + $2,
-               messages = messages + $2, size = size + $3, unseen = unseen + $4, deleted = deleted + $5
-             WHERE id = $1 RETURNING uidnext - $2, highestmodseq - $2",
-            &[&to, &n, &size, &unseen, &deleted],
-        )
-        .await?;
+    let row = query_opt(
+        c,
+        "UPDATE mailboxes SET uidnext = uidnext + $2, highestmodseq = highestmodseq + $2,
+           messages = messages + $2, size = size + $3, unseen = unseen + $4, deleted = deleted + $5
+         WHERE id = $1 RETURNING uidnext - $2, highestmodseq - $2",
+        &[&to, &n, &size, &unseen, &deleted],
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no mailbox {to}")))?;
     let (first_uid, base_modseq): (i64, i64) = (row.get(0), row.get(1));
     let src: Vec<i64> = sources.iter().map(|s| s.0).collect();
     let uid: Vec<i64> = (0..n).map(|i| first_uid + i).collect();
     let modseq: Vec<i64> = (0..n).map(|i| base_modseq + 1 + i).collect();
-    c.execute(
+    execute(
+        c,
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, internal_zone, size, blob,
                                prefix, envelope, structure, s_subject, s_from, s_to, s_cc, s_bcc)
          SELECT $1, u.uid, u.modseq, m.flags, m.keywords, m.internal_date, m.internal_zone, m.size, m.blob,
@@ -272,7 +272,8 @@ async fn insert_copies(
     )
     .await?;
     // A copy sorts as its original (RFC 5256 keys computed once).
-    c.execute(
+    execute(
+        c,
         "INSERT INTO sort_keys (mailbox_id, uid, arrival, size, date, subject, reply, from_addr, to_addr, cc_addr,
                                 from_display, to_display, message_id, refs)
          SELECT $1, u.uid, k.arrival, k.size, k.date, k.subject, k.reply, k.from_addr, k.to_addr, k.cc_addr,
@@ -287,14 +288,15 @@ async fn insert_copies(
 
 /// One more reference to each copied body: rows locked in hash order (the
 /// order of every transaction taking several blobs), then counted.
-async fn add_blob_refs(c: &impl GenericClient, sources: &[Source]) -> Result<()> {
+async fn add_blob_refs(c: &impl CachedClient, sources: &[Source]) -> Result<()> {
     let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
     for s in sources {
         *counts.entry(s.3.as_str()).or_default() += 1;
     }
     let (hashes, n): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
-    c.execute("SELECT 1 FROM blobs WHERE hash = ANY($1) ORDER BY hash FOR UPDATE", &[&hashes]).await?;
-    c.execute(
+    execute(c, "SELECT 1 FROM blobs WHERE hash = ANY($1) ORDER BY hash FOR UPDATE", &[&hashes]).await?;
+    execute(
+        c,
         "UPDATE blobs b SET refcount = b.refcount + v.n FROM unnest($1::text[], $2::bigint[]) AS v(hash, n)
          WHERE b.hash = v.hash",
         &[&hashes, &n],
@@ -352,7 +354,8 @@ impl Folders for PgStore {
         // One statement each: whether the mailbox exists is read with the change.
         let known: bool = if subscribed {
             // Only an existing mailbox can be subscribed (RFC 9051 §6.3.7 allows the check).
-            c.query_one(
+            query_one(
+                &c,
                 "WITH mailbox AS (SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2),
                  added AS (INSERT INTO subscriptions (account_id, name) SELECT $1, $2 FROM mailbox
                            ON CONFLICT DO NOTHING)
@@ -364,7 +367,8 @@ impl Folders for PgStore {
         } else {
             // A subscription outlives its mailbox: unsubscribing a name
             // that is neither subscribed nor a mailbox is the only error.
-            c.query_one(
+            query_one(
+                &c,
                 "WITH removed AS (DELETE FROM subscriptions WHERE account_id = $1 AND name = $2 RETURNING 1)
                  SELECT EXISTS (SELECT 1 FROM removed)
                      OR EXISTS (SELECT 1 FROM mailboxes WHERE account_id = $1 AND name = $2)",
@@ -382,31 +386,28 @@ impl Folders for PgStore {
 
     async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
         // Byte order, as the embedded store sorts.
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE \"C\"", &[&account])
-            .await?;
+        let sql = "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE \"C\"";
+        let rows = query(&self.client().await?, sql, &[&account]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn urlauth_key(&self, mailbox: MailboxId, key: Option<Vec<u8>>) -> Result<Option<Vec<u8>>> {
         let c = self.client().await?;
         let Some(key) = key else {
-            let row = c.query_opt("SELECT key FROM urlauth_keys WHERE mailbox_id = $1", &[&mailbox]).await?;
+            let row = query_opt(&c, "SELECT key FROM urlauth_keys WHERE mailbox_id = $1", &[&mailbox]).await?;
             return Ok(row.map(|r| r.get(0)));
         };
         // Insert-if-absent and read in one statement: of two nodes making a
         // key at once, the second waits for the first's row and returns its
         // key (the no-op update is what returns the row that is there).
-        let row = c
-            .query_opt(
-                "INSERT INTO urlauth_keys (mailbox_id, account_id, key) SELECT id, account_id, $2 FROM mailboxes
-                 WHERE id = $1
-                 ON CONFLICT (mailbox_id) DO UPDATE SET key = urlauth_keys.key RETURNING key",
-                &[&mailbox, &key],
-            )
-            .await?;
+        let row = query_opt(
+            &c,
+            "INSERT INTO urlauth_keys (mailbox_id, account_id, key) SELECT id, account_id, $2 FROM mailboxes
+             WHERE id = $1
+             ON CONFLICT (mailbox_id) DO UPDATE SET key = urlauth_keys.key RETURNING key",
+            &[&mailbox, &key],
+        )
+        .await?;
         match row {
             Some(r) => Ok(Some(r.get(0))),
             None => Err(StoreError::NotFound(format!("mailbox {mailbox}"))),
@@ -417,9 +418,10 @@ impl Folders for PgStore {
         let c = self.client().await?;
         match mailbox {
             Some(m) => {
-                c.execute("DELETE FROM urlauth_keys WHERE account_id = $1 AND mailbox_id = $2", &[&account, &m]).await?
+                let sql = "DELETE FROM urlauth_keys WHERE account_id = $1 AND mailbox_id = $2";
+                execute(&c, sql, &[&account, &m]).await?
             }
-            None => c.execute("DELETE FROM urlauth_keys WHERE account_id = $1", &[&account]).await?,
+            None => execute(&c, "DELETE FROM urlauth_keys WHERE account_id = $1", &[&account]).await?,
         };
         Ok(())
     }
@@ -433,7 +435,7 @@ impl Folders for PgStore {
     ) -> Result<Vec<(u32, u32)>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let copied = copy(&*tx, from, uids, to, expunge_source).await?;
+        let copied = copy(&tx, from, uids, to, expunge_source).await?;
         tx.commit().await?;
         for &(_, uid, modseq) in &copied.copies {
             self.publish(to, MailboxChange::Appended { uid, modseq });

@@ -31,8 +31,7 @@ impl Maintenance for PgStore {
         // at the same instant as the rows it is compared with.
         let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
         let mut report = CheckReport::default();
-        let counts =
-            tx.query_one("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM blobs)", &[]).await?;
+        let counts = tx.query_one("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM blobs)", &[]).await?;
         report.messages = counts.get::<_, i64>(0) as u64;
         report.blobs = counts.get::<_, i64>(1) as u64;
         let problems = &mut report.problems;
@@ -203,7 +202,8 @@ async fn check_mailboxes(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Re
                       count(*) FILTER (WHERE m.flags & 1 = 0), count(*) FILTER (WHERE m.flags & 8 = 8)
                FROM mailboxes b JOIN accounts a ON a.id = b.account_id LEFT JOIN messages m ON m.mailbox_id = b.id
                GROUP BY b.id, a.address
-             ) s (name, owner, messages, size, uidnext, hms, unseen, deleted, n, total, max_uid, max_modseq, n_unseen, n_deleted)
+             ) s (name, owner, messages, size, uidnext, hms, unseen, deleted,
+                  n, total, max_uid, max_modseq, n_unseen, n_deleted)
              WHERE messages <> n OR size <> total OR uidnext <= max_uid OR hms < max_modseq
                 OR unseen <> n_unseen OR deleted <> n_deleted",
             &[],

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::queue::insert_events;
+use super::mail::{execute, insert_events, query, query_one, query_opt};
 use super::PgStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::{EventKind, MailEvent, Result};
@@ -39,23 +39,23 @@ impl Quarantine for PgStore {
     async fn hold(&self, m: NewHeld) -> Result<i64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let id: i64 = tx
-            .query_one(
-                "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) RETURNING id",
-                &[
-                    &m.kind.word(),
-                    &m.reason,
-                    &m.sender,
-                    &m.recipients.join("\n"),
-                    &m.subject,
-                    &(m.raw.len() as i64),
-                    &m.created,
-                    &m.raw.as_slice(),
-                ],
-            )
-            .await?
-            .get(0);
+        let id: i64 = query_one(
+            &tx,
+            "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) RETURNING id",
+            &[
+                &m.kind.word(),
+                &m.reason,
+                &m.sender,
+                &m.recipients.join("\n"),
+                &m.subject,
+                &(m.raw.len() as i64),
+                &m.created,
+                &m.raw.as_slice(),
+            ],
+        )
+        .await?
+        .get(0);
         let ts = crate::now_millis();
         let events: Vec<MailEvent> = m
             .recipients
@@ -70,24 +70,24 @@ impl Quarantine for PgStore {
                 session: m.session.clone(),
             })
             .collect();
-        insert_events(&*tx, &events).await?;
+        insert_events(&tx, &events).await?;
         tx.commit().await?;
         Ok(id)
     }
 
     async fn held(&self) -> Result<Vec<Held>> {
         let sql = format!("SELECT {COLUMNS} FROM quarantine ORDER BY id DESC");
-        Ok(self.client().await?.query(&sql, &[]).await?.iter().map(held).collect())
+        Ok(query(&self.client().await?, &sql, &[]).await?.iter().map(held).collect())
     }
 
     async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1");
-        let row = self.client().await?.query_opt(&sql, &[&id]).await?;
+        let row = query_opt(&self.client().await?, &sql, &[&id]).await?;
         Ok(row.map(|r| (held(&r), r.get(9))))
     }
 
     async fn unhold(&self, id: i64) -> Result<bool> {
-        Ok(self.client().await?.execute("DELETE FROM quarantine WHERE id = $1", &[&id]).await? > 0)
+        Ok(execute(&self.client().await?, "DELETE FROM quarantine WHERE id = $1", &[&id]).await? > 0)
     }
 
     async fn drop_held_recipient(&self, id: i64, address: &str) -> Result<Option<usize>> {
@@ -95,43 +95,41 @@ impl Quarantine for PgStore {
         let tx = c.transaction().await?;
         // Locked: a release to another recipient on another node waits, and
         // then takes its recipient from this one's result.
-        let row = tx.query_opt("SELECT recipients FROM quarantine WHERE id = $1 FOR UPDATE", &[&id]).await?;
+        let row = query_opt(&tx, "SELECT recipients FROM quarantine WHERE id = $1 FOR UPDATE", &[&id]).await?;
         let Some(row) = row else { return Ok(None) };
         let rest: Vec<&str> = split_recipients(row.get(0)).filter(|r| !r.eq_ignore_ascii_case(address)).collect();
         if rest.is_empty() {
-            tx.execute("DELETE FROM quarantine WHERE id = $1", &[&id]).await?;
+            execute(&tx, "DELETE FROM quarantine WHERE id = $1", &[&id]).await?;
         } else {
-            tx.execute("UPDATE quarantine SET recipients = $2 WHERE id = $1", &[&id, &rest.join("\n")]).await?;
+            execute(&tx, "UPDATE quarantine SET recipients = $2 WHERE id = $1", &[&id, &rest.join("\n")]).await?;
         }
         tx.commit().await?;
         Ok(Some(rest.len()))
     }
 
     async fn expire_held(&self, before: i64) -> Result<u64> {
-        Ok(self.client().await?.execute("DELETE FROM quarantine WHERE created < $1", &[&before]).await?)
+        Ok(execute(&self.client().await?, "DELETE FROM quarantine WHERE created < $1", &[&before]).await?)
     }
 
     async fn mark_held_notified(&self, ids: Vec<i64>) -> Result<()> {
-        self.client().await?.execute("UPDATE quarantine SET notified = true WHERE id = ANY($1)", &[&ids]).await?;
+        execute(&self.client().await?, "UPDATE quarantine SET notified = true WHERE id = ANY($1)", &[&ids]).await?;
         Ok(())
     }
 
     async fn claim_held(&self, id: i64, now: i64, stale: i64) -> Result<bool> {
         // One conditional update: of two nodes claiming at once, the second
         // waits for the first's row lock, sees its claim, and changes nothing.
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "UPDATE quarantine SET releasing = $2 WHERE id = $1 AND (releasing = 0 OR releasing < $3)",
-                &[&id, &now, &(now - stale)],
-            )
-            .await?;
+        let n = execute(
+            &self.client().await?,
+            "UPDATE quarantine SET releasing = $2 WHERE id = $1 AND (releasing = 0 OR releasing < $3)",
+            &[&id, &now, &(now - stale)],
+        )
+        .await?;
         Ok(n == 1)
     }
 
     async fn unclaim_held(&self, id: i64) -> Result<()> {
-        self.client().await?.execute("UPDATE quarantine SET releasing = 0 WHERE id = $1", &[&id]).await?;
+        execute(&self.client().await?, "UPDATE quarantine SET releasing = 0 WHERE id = $1", &[&id]).await?;
         Ok(())
     }
 }

@@ -6,13 +6,16 @@
 //! nodes never attempt one recipient at the same time; `record_attempt`
 //! clears the claim. A node that dies mid-attempt leaves its claims behind;
 //! they lapse at the lease's end and another node takes the messages then.
+//! Leases are read against the caller's clock (the worker's `now`): the
+//! few seconds nodes' clocks may differ are nothing against a lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 
+use super::mail::{execute, insert_events, query, query_opt};
 use super::mailboxes::release_blobs;
 use super::PgStore;
 use crate::{Attempt, EventKind, JobRecipient, MailEvent, OutboundQueue, QueueJob, RecipientResult, Result};
@@ -40,7 +43,7 @@ pub(crate) const CLAIM_LEASE: i64 = 3600;
 impl OutboundQueue for PgStore {
     async fn due(&self, now: i64, limit: usize, busy: &[i64]) -> Result<Vec<QueueJob>> {
         let c = self.client().await?;
-        renew_claims(&**c, self.node(), now, busy).await?;
+        renew_claims(&c, self.node(), now, busy).await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // One statement picks and claims: rows another node is claiming at
         // this instant are skipped (SKIP LOCKED), rows another node claimed
@@ -48,25 +51,26 @@ impl OutboundQueue for PgStore {
         // checked again on the row's newest version once it is locked).
         // This node's own claims are taken again unless busy: the worker
         // may have passed over a message it was given (no free slot).
-        let claimed = c
-            .query(
-                "WITH due AS (SELECT queue_id, min(next_attempt) AS at FROM queue_recipients
-                              WHERE status = 'pending' AND next_attempt <= $1 GROUP BY queue_id),
-                 picked AS (SELECT q.id, due.at FROM queue q JOIN due ON due.queue_id = q.id
-                            WHERE q.id <> ALL($2) AND (q.claimed_by IS NULL OR q.claimed_by = $3 OR q.claimed_until <= $1)
-                            ORDER BY due.at, q.id LIMIT $4 FOR UPDATE OF q SKIP LOCKED)
-                 UPDATE queue q SET claimed_by = $3, claimed_until = $1 + $5 FROM picked WHERE q.id = picked.id
-                 RETURNING q.id, q.sender, q.blob, q.created, q.envid, q.ret, q.notice_sent, q.sign_as, picked.at",
-                &[&now, &busy, &self.node(), &limit, &CLAIM_LEASE],
-            )
-            .await?;
+        let claimed = query(
+            &c,
+            "WITH due AS (SELECT queue_id, min(next_attempt) AS at FROM queue_recipients
+                          WHERE status = 'pending' AND next_attempt <= $1 GROUP BY queue_id),
+             picked AS (SELECT q.id, due.at FROM queue q JOIN due ON due.queue_id = q.id
+                        WHERE q.id <> ALL($2)
+                          AND (q.claimed_by IS NULL OR q.claimed_by = $3 OR q.claimed_until <= $1)
+                        ORDER BY due.at, q.id LIMIT $4 FOR UPDATE OF q SKIP LOCKED)
+             UPDATE queue q SET claimed_by = $3, claimed_until = $1 + $5 FROM picked WHERE q.id = picked.id
+             RETURNING q.id, q.sender, q.blob, q.created, q.envid, q.ret, q.notice_sent, q.sign_as, picked.at",
+            &[&now, &busy, &self.node(), &limit, &CLAIM_LEASE],
+        )
+        .await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
         let mut order: Vec<(i64, i64)> = claimed.iter().map(|r| (r.get(8), r.get(0))).collect();
         order.sort_unstable();
         let ids: Vec<i64> = order.iter().map(|(_, id)| *id).collect();
-        let mut recipients = due_recipients(&**c, &ids, now).await?;
+        let mut recipients = due_recipients(&c, &ids, now).await?;
         let mut jobs: HashMap<i64, QueueJob> = claimed
             .iter()
             .map(|r| {
@@ -94,28 +98,28 @@ impl OutboundQueue for PgStore {
         // The earliest pending recipient of a message no other node holds
         // (along the (status, next_attempt) index: claims by others are
         // few), or the end of another node's claim if that comes first.
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "SELECT least(
-                   (SELECT r.next_attempt FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
-                    WHERE r.status = 'pending' AND NOT (q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2)
-                    ORDER BY r.next_attempt LIMIT 1),
-                   (SELECT min(greatest(r.next_attempt, q.claimed_until)) FROM queue q
-                    JOIN queue_recipients r ON r.queue_id = q.id
-                    WHERE q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2
-                      AND r.status = 'pending'))",
-                &[&self.node(), &crate::now_secs()],
-            )
-            .await?;
-        Ok(row.get(0))
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT least(
+             (SELECT r.next_attempt FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+              WHERE r.status = 'pending'
+                AND NOT (q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2)
+              ORDER BY r.next_attempt LIMIT 1),
+             (SELECT min(greatest(r.next_attempt, q.claimed_until)) FROM queue q
+              JOIN queue_recipients r ON r.queue_id = q.id
+              WHERE q.claimed_by IS NOT NULL AND q.claimed_by <> $1 AND q.claimed_until > $2
+                AND r.status = 'pending'))",
+            &[&self.node(), &crate::now_secs()],
+        )
+        .await?;
+        Ok(row.and_then(|r| r.get(0)))
     }
 
     async fn record_attempt(&self, attempt: Attempt) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        record(&*tx, self.node(), &attempt).await?;
+        record(&tx, self.node(), &attempt).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -133,9 +137,10 @@ async fn renew_claims(c: &impl GenericClient, node: &str, now: i64, busy: &[i64]
     if busy.is_empty() {
         return Ok(());
     }
-    c.execute(
-        "UPDATE queue SET claimed_until = $3 + $4
-         WHERE id = ANY($1) AND claimed_by = $2 AND claimed_until < $3 + $4 / 2",
+    execute(
+        c,
+        "UPDATE queue SET claimed_until = $3::bigint + $4::bigint
+         WHERE id = ANY($1) AND claimed_by = $2 AND claimed_until < $3::bigint + $4::bigint / 2",
         &[&busy, &node, &now, &CLAIM_LEASE],
     )
     .await?;
@@ -144,13 +149,13 @@ async fn renew_claims(c: &impl GenericClient, node: &str, now: i64, busy: &[i64]
 
 /// The pending recipients due at `now` of each message, by address.
 async fn due_recipients(c: &impl GenericClient, ids: &[i64], now: i64) -> Result<HashMap<i64, Vec<JobRecipient>>> {
-    let rows = c
-        .query(
-            "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
-             WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
-            &[&ids, &now],
-        )
-        .await?;
+    let rows = query(
+        c,
+        "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
+         WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
+        &[&ids, &now],
+    )
+    .await?;
     let mut out: HashMap<i64, Vec<JobRecipient>> = HashMap::new();
     for r in rows {
         out.entry(r.get(0)).or_default().push(JobRecipient {
@@ -166,9 +171,9 @@ async fn due_recipients(c: &impl GenericClient, ids: &[i64], now: i64) -> Result
 /// One attempt's results, in the caller's transaction: delivered and failed
 /// recipients leave, the others wait; the claim ends; a message with no
 /// recipient left goes, and its body once unused.
-async fn record(c: &impl GenericClient, node: &str, a: &Attempt) -> Result<()> {
+async fn record(c: &Transaction<'_>, node: &str, a: &Attempt) -> Result<()> {
     // Locked first (queue row, then blob rows: the lock order of deletes).
-    let row = c.query_opt("SELECT sender FROM queue WHERE id = $1 FOR UPDATE", &[&a.queue_id]).await?;
+    let row = query_opt(c, "SELECT sender FROM queue WHERE id = $1 FOR UPDATE", &[&a.queue_id]).await?;
     // Deleted by `caravel queue del` while the attempt ran.
     let Some(row) = row else { return Ok(()) };
     let sender: String = row.get(0);
@@ -204,11 +209,12 @@ async fn record(c: &impl GenericClient, node: &str, a: &Attempt) -> Result<()> {
         });
     }
     if !done.is_empty() {
-        c.execute("DELETE FROM queue_recipients WHERE queue_id = $1 AND address = ANY($2)", &[&a.queue_id, &done])
+        execute(c, "DELETE FROM queue_recipients WHERE queue_id = $1 AND address = ANY($2)", &[&a.queue_id, &done])
             .await?;
     }
     if !later.is_empty() {
-        c.execute(
+        execute(
+            c,
             "UPDATE queue_recipients r SET attempts = r.attempts + 1, next_attempt = u.at, last_error = u.error
              FROM unnest($2::text[], $3::bigint[], $4::text[]) AS u(address, at, error)
              WHERE r.queue_id = $1 AND r.address = u.address",
@@ -219,7 +225,8 @@ async fn record(c: &impl GenericClient, node: &str, a: &Attempt) -> Result<()> {
     insert_events(c, &events).await?;
     // The claim ends with the attempt, unless it lapsed and another node
     // holds the message now.
-    c.execute(
+    execute(
+        c,
         "UPDATE queue SET notice_sent = notice_sent OR $2,
            claimed_until = CASE WHEN claimed_by = $3 THEN 0 ELSE claimed_until END,
            claimed_by = CASE WHEN claimed_by = $3 THEN NULL ELSE claimed_by END
@@ -227,40 +234,15 @@ async fn record(c: &impl GenericClient, node: &str, a: &Attempt) -> Result<()> {
         &[&a.queue_id, &a.delay_notice_sent, &node],
     )
     .await?;
-    let gone = c
-        .query_opt(
-            "DELETE FROM queue WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE queue_id = $1)
-             RETURNING blob",
-            &[&a.queue_id],
-        )
-        .await?;
-    if let Some(r) = gone {
-        release_blobs(c, &[(r.get(0), 1)]).await?;
-    }
-    Ok(())
-}
-
-/// Writes mail-log events (`caravel trace`) in the caller's transaction,
-/// in one statement whatever their number, in their order.
-pub(crate) async fn insert_events(c: &impl GenericClient, events: &[MailEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let ts: Vec<i64> = events.iter().map(|e| e.ts).collect();
-    let kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let message_id: Vec<Option<&str>> = events.iter().map(|e| e.message_id.as_deref()).collect();
-    let sender: Vec<Option<&str>> = events.iter().map(|e| e.sender.as_deref()).collect();
-    let recipient: Vec<Option<&str>> = events.iter().map(|e| e.recipient.as_deref()).collect();
-    let detail: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
-    let session: Vec<Option<&str>> = events.iter().map(|e| e.session.as_deref()).collect();
-    c.execute(
-        "INSERT INTO mail_log (ts, kind, message_id, sender, recipient, detail, session)
-         SELECT ts, kind, message_id, sender, recipient, detail, session
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-              WITH ORDINALITY AS u(ts, kind, message_id, sender, recipient, detail, session, n)
-         ORDER BY n",
-        &[&ts, &kind, &message_id, &sender, &recipient, &detail, &session],
+    let gone = query_opt(
+        c,
+        "DELETE FROM queue WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM queue_recipients WHERE queue_id = $1)
+         RETURNING blob",
+        &[&a.queue_id],
     )
     .await?;
+    if let Some(r) = gone {
+        release_blobs(&**c, &[(r.get(0), 1)]).await?;
+    }
     Ok(())
 }

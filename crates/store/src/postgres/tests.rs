@@ -331,3 +331,96 @@ async fn check_finds_damage_and_compact_compresses() {
     assert_eq!(s.compact(false).await.expect("compact again").bodies, 0);
     assert_eq!(s.recover().await.expect("recover"), 0);
 }
+
+/// Two nodes' workers taking due recipients at once: a message is held by
+/// one node at a time, every recipient is attempted exactly once, and a
+/// claim lapses at the end of its lease (unless its node renews it while
+/// still busy with the message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_claims_hand_each_recipient_to_one_node() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    use super::queue::CLAIM_LEASE;
+    use crate::{Attempt, MailStore, Maintenance, OutboundQueue, RecipientResult, RemoteRecipient};
+
+    let url = caravel_testkit::postgres::fresh_database();
+    let a = Arc::new(PgStore::connect(&url).await.expect("node a"));
+    let b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+    let now = crate::now_secs();
+    let queue = |n: usize, recipients: usize| {
+        let mut d = suite::delivery(suite::message(n, 200), vec![]);
+        d.remote = (0..recipients)
+            .map(|r| RemoteRecipient { address: format!("r{r}@far{n}.test"), ..Default::default() })
+            .collect();
+        d
+    };
+    let mut all = Vec::new();
+    for n in 0..30 {
+        let id = a.deliver(queue(n, 3)).await.expect("queue").queued.expect("queued");
+        all.extend((0..3).map(|r| (id, format!("r{r}@far{n}.test"))));
+    }
+    let delivered = |id: i64, recipients: Vec<String>| Attempt {
+        queue_id: id,
+        message_id: None,
+        results: recipients.into_iter().map(|r| (r, RecipientResult::Delivered { detail: "250 ok".into() })).collect(),
+        delay_notice_sent: false,
+    };
+    let holding: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let handled: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();
+    let worker = |store: Arc<PgStore>| {
+        let (holding, handled) = (holding.clone(), handled.clone());
+        async move {
+            loop {
+                let jobs = store.due(now, 4, &[]).await.expect("due");
+                if jobs.is_empty() {
+                    // The rest is held by the other node, which delivers it all.
+                    return;
+                }
+                for job in &jobs {
+                    assert!(holding.lock().expect("lock").insert(job.id), "message {} held by both nodes", job.id);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                for job in jobs {
+                    let addresses: Vec<String> = job.recipients.iter().map(|r| r.address.clone()).collect();
+                    handled.lock().expect("lock").extend(addresses.iter().map(|r| (job.id, r.clone())));
+                    holding.lock().expect("lock").remove(&job.id);
+                    store.record_attempt(delivered(job.id, addresses)).await.expect("record");
+                }
+            }
+        }
+    };
+    tokio::join!(worker(a.clone()), worker(b.clone()));
+    let mut handled = handled.lock().expect("lock").clone();
+    handled.sort();
+    all.sort();
+    assert_eq!(handled, all, "every recipient attempted once");
+    assert!(a.queued().await.expect("queue").is_empty());
+    let report = b.check().await.expect("check");
+    assert!(report.problems.is_empty() && report.blobs == 0, "{report:?}");
+
+    // Node a takes a message; b leaves it alone until a's lease ends, and
+    // a renews it while busy with it.
+    let id = a.deliver(queue(99, 1)).await.expect("queue").queued.expect("queued");
+    assert_eq!(a.due(now, 10, &[]).await.expect("due").len(), 1);
+    assert!(b.due(now, 10, &[]).await.expect("due").is_empty(), "held by a");
+    assert_eq!(b.next_due().await.expect("next"), Some(now + CLAIM_LEASE), "when a's claim ends");
+    assert!(a.next_due().await.expect("next").is_some_and(|t| t <= now), "a's own claim holds nothing back for a");
+    assert!(a.due(now, 10, &[id]).await.expect("due").is_empty(), "busy");
+    assert_eq!(a.due(now, 10, &[]).await.expect("due").len(), 1, "passed over by a's worker: given again");
+    assert!(a.due(now + CLAIM_LEASE - 10, 10, &[id]).await.expect("due").is_empty(), "busy, and renewed");
+    assert!(b.due(now + CLAIM_LEASE, 10, &[]).await.expect("due").is_empty(), "renewed");
+    let taken = b.due(now + 2 * CLAIM_LEASE, 10, &[]).await.expect("due");
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id], "a's lapsed claim goes to b");
+    // a's attempt ending late is recorded, and leaves b's claim alone.
+    let retry = |at: i64| Attempt {
+        queue_id: id,
+        message_id: None,
+        results: vec![("r0@far99.test".into(), RecipientResult::Retry { at, error: "451 later".into() })],
+        delay_notice_sent: false,
+    };
+    a.record_attempt(retry(now)).await.expect("late record");
+    assert!(a.due(now + 2 * CLAIM_LEASE, 10, &[]).await.expect("due").is_empty(), "still b's");
+    b.record_attempt(retry(now)).await.expect("record");
+    assert_eq!(a.due(now + 2 * CLAIM_LEASE, 10, &[]).await.expect("due")[0].recipients[0].attempts, 2);
+}
