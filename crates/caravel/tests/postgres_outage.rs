@@ -84,3 +84,38 @@ async fn acknowledged_mail_survives_postgres_stopping_mid_load() {
     }
     eprintln!("acknowledged {}, refused {}, stored {}", acked.len(), refused.len(), stored.len());
 }
+
+/// A signed-in IMAP session whose store goes away gets `NO [UNAVAILABLE]`
+/// for what needs the store, and works again once PostgreSQL is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn imap_answers_unavailable_while_postgres_is_down() {
+    use std::io::{BufRead, BufReader, Write};
+    let pg = Arc::new(caravel_testkit::postgres::PgServer::start(false));
+    let url = pg.create_database("imap");
+    let t = TestServer::start_with(|c| c.store = StoreConfig::Postgres { url }).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/cluster_scenarios.py");
+    let imaps = t.addr(Service::Imaps).port().to_string();
+    let pg2 = pg.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new("python3")
+            .args([script, "imap_while_the_store_is_down"])
+            .env("IMAPS_PORT", imaps)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut next = || lines.next().and_then(|l| l.ok()).unwrap_or_default();
+        assert_eq!(next(), "ready");
+        pg2.stop();
+        writeln!(stdin, "go").expect("go");
+        assert_eq!(next(), "refused", "a temporary NO while PostgreSQL is down");
+        pg2.restart();
+        writeln!(stdin, "go").expect("go");
+        let status = child.wait().expect("wait");
+        assert!(status.success(), "the scenario failed (see its stderr)");
+    })
+    .await
+    .expect("scenario");
+}

@@ -119,5 +119,21 @@ def failures_on_both_nodes_ban_the_address_on_both():
         expect(err is not None and "UNAVAILABLE" in err, f"node {name} refuses the banned address: {err}")
 
 
+def imap_while_the_store_is_down():
+    """Signed in and selected, then (after "go" on stdin, once the test has
+    stopped PostgreSQL) commands that need the store: a temporary NO."""
+    m = imap_session(USER, PASSWORD)
+    m.select("INBOX")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    typ, data = m.status("INBOX", "(MESSAGES)")
+    expect(typ == "NO" and b"[UNAVAILABLE]" in data[0], f"STATUS while down: {typ} {data}")
+    print("refused", flush=True)
+    sys.stdin.readline()
+    typ, data = m.status("INBOX", "(MESSAGES)")
+    expect(typ == "OK", f"STATUS once it is back: {typ} {data}")
+    m.logout()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
