@@ -138,7 +138,18 @@ async fn copy_all(
     let tx = client.transaction().await?;
     // Made by the first migration; the copy brings the store's own row.
     tx.execute("DELETE FROM filter_generation", &[]).await?;
-    let plan = plan(&tx).await?;
+    let mut plan = plan(&tx).await?;
+    // Columns only PostgreSQL has (queue claims) keep their defaults.
+    {
+        let conn = rusqlite::Connection::open_with_flags(
+            data_dir.join("caravel.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        for (table, columns) in &mut plan {
+            let have = sqlite_columns(&conn, table)?;
+            columns.retain(|c| have.contains(&c.name));
+        }
+    }
     let (rows_tx, mut rows_rx) = mpsc::channel::<Batch>(4);
     let reader = {
         let data_dir = data_dir.to_path_buf();
@@ -152,6 +163,14 @@ async fn copy_all(
             return Err(reader_error(reader));
         };
         progress(Progress { table, done: 0, total });
+        if columns.is_empty() {
+            // A table the embedded store does not have: nothing to copy.
+            let Some(Batch::End) = rows_rx.recv().await else {
+                return Err(reader_error(reader));
+            };
+            copied.push((table.clone(), 0));
+            continue;
+        }
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         let sink = tx.copy_in(&format!("COPY {table} ({}) FROM STDIN BINARY", names.join(", "))).await?;
         let types: Vec<Type> = columns.iter().map(|c| c.ty.clone()).collect();
@@ -238,8 +257,8 @@ async fn plan(c: &impl tokio_postgres::GenericClient) -> Result<Vec<(String, Vec
     Ok(plan)
 }
 
-/// Reads every table of the plan in one snapshot and streams its rows.
-/// Columns the embedded store lacks are left out of the plan first.
+/// Reads every table of the plan in one snapshot and streams its rows (a
+/// table with no columns in the plan is one the embedded store lacks).
 fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Sender<Batch>) -> Result<()> {
     let mut conn = rusqlite::Connection::open_with_flags(
         data_dir.join("caravel.db"),
@@ -254,16 +273,8 @@ fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Send
             if have.is_empty() { 0 } else { tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))? };
         send(Batch::Start { total: total as u64 })?;
         if total > 0 {
-            let select: Vec<String> = columns
-                .iter()
-                .map(|c| match (table.as_str(), c.as_str()) {
-                    // A body kept in its file has no data in the row.
-                    ("blobs", "data") => "data".to_string(),
-                    _ if have.contains(c) => c.clone(),
-                    _ => "NULL".to_string(),
-                })
-                .collect();
-            let mut st = tx.prepare(&format!("SELECT {} FROM {table}", select.join(", ")))?;
+            // Only columns both sides have are in the plan.
+            let mut st = tx.prepare(&format!("SELECT {} FROM {table}", columns.join(", ")))?;
             let mut rows = st.query([])?;
             let mut batch = Vec::with_capacity(BATCH);
             while let Some(row) = rows.next()? {
