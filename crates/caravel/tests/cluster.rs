@@ -45,7 +45,7 @@ async fn mail_taken_by_one_node_is_pushed_and_fetched_on_the_other() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_created_on_one_node_signs_in_on_the_other() {
     let (a, b) = two_nodes().await;
-    let password = "Carol-Shipping-2026";
+    let password = "Shipping-Lane-2026";
     Admin::new(a.store())
         .user_add(UserRequest {
             address: "carol@example.test".into(),
