@@ -70,10 +70,17 @@ impl<K: std::hash::Hash + Eq> Counter<K> {
     pub fn lift(&self, key: &K) {
         self.entries().remove(key);
     }
+
+    /// Bans `key` until `until` (a ban decided elsewhere: another node).
+    pub fn ban(&self, key: K, until: i64) {
+        let mut entries = self.entries();
+        let e = entries.entry(key).or_default();
+        e.banned_until = e.banned_until.max(until);
+    }
 }
 
 /// The key an address counts under: itself, or its /64 for IPv6.
-fn key(ip: IpAddr) -> IpAddr {
+pub fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();
@@ -105,6 +112,11 @@ impl IpGuard {
     /// Lifts a ban (and forgets the failures) of `ip`.
     pub fn lift(&self, ip: IpAddr) {
         self.0.lift(&key(ip))
+    }
+
+    /// Bans `ip` until `until`, as another node decided.
+    pub fn ban(&self, ip: IpAddr, until: i64) {
+        self.0.ban(key(ip), until)
     }
 }
 

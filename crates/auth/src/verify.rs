@@ -175,6 +175,11 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(clean.as_bytes()))
 }
 
+/// The lease an address ban is kept as in a shared store.
+fn ban_lease(ip: IpAddr) -> String {
+    format!("ban:{}", crate::guard::key(ip))
+}
+
 impl Authenticator {
     pub fn new(accounts: Arc<dyn Accounts>) -> Authenticator {
         Authenticator::with_policy(accounts, SignInPolicy::default())
@@ -317,7 +322,7 @@ impl Authenticator {
         over: &str,
     ) -> Result<Checked, StoreError> {
         let now = now_secs();
-        if self.ips.banned(ip, now) {
+        if self.ips.banned(ip, now) || self.banned_by_other_nodes(ip, now).await? {
             return Ok(Checked::Refused(SignIn::Banned));
         }
         let address = Address::parse(username).ok();
@@ -402,8 +407,54 @@ impl Authenticator {
         self.accounts.record_success(user.id).await
     }
 
+    /// With a store other nodes share: whether one of them banned `ip`
+    /// (then this node remembers the ban too, for its cheap checks).
+    async fn banned_by_other_nodes(&self, ip: IpAddr, now: i64) -> Result<bool, StoreError> {
+        if !self.accounts.shared() {
+            return Ok(false);
+        }
+        match self.accounts.lease_until(&ban_lease(ip), now).await? {
+            Some(until) => {
+                self.ips.ban(ip, until);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Counts a failed sign-in from `ip`: in memory, or, with a store other
+    /// nodes share, in the store, so failures on every node add up to one
+    /// ban that every node enforces. True when this failure bans `ip`.
+    async fn count_address_failure(&self, ip: IpAddr, now: i64) -> bool {
+        if !self.accounts.shared() {
+            return self.ips.failure(ip, now);
+        }
+        let p = self.policy.ban;
+        let name = format!("signin-failures:{}", crate::guard::key(ip));
+        match self.accounts.add_events(&name, 1, u64::MAX, now, p.window_secs).await {
+            Ok(Some(total)) if total >= u64::from(p.max_failures) => {
+                let until = now.saturating_add(p.ban_secs);
+                self.ips.ban(ip, until);
+                // Taken by one node only: the others find it already held.
+                match self.accounts.take_lease(&ban_lease(ip), "ban", now, until).await {
+                    Ok(taken) => taken && total == u64::from(p.max_failures),
+                    Err(e) => {
+                        tracing::warn!(error = %e, %ip, "the address ban could not be shared with other nodes");
+                        false
+                    }
+                }
+            }
+            Ok(_) => false,
+            Err(e) => {
+                // The store is failing: count here, so a ban still happens.
+                tracing::warn!(error = %e, %ip, "failed sign-in counted on this node only");
+                self.ips.failure(ip, now)
+            }
+        }
+    }
+
     async fn address_failure(&self, ip: IpAddr, now: i64, username: &str) {
-        if self.ips.failure(ip, now) {
+        if self.count_address_failure(ip, now).await {
             let minutes = self.policy.ban.ban_secs / 60;
             tracing::warn!(%ip, minutes, "address banned after repeated failed sign-ins");
             self.log(

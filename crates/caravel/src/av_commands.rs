@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use caravel_antivirus::install::{check_sum, install, parse_sums, read_dir_files};
 use caravel_antivirus::{Engine, Finding};
 use caravel_config::Config;
-use caravel_store::{Quarantine, Store};
+use caravel_store::Store;
 
 use crate::antivirus::{av_limits, av_root, release};
 use crate::cli::{AvCmd, QuarantineCmd};
@@ -125,7 +125,7 @@ async fn http_get(url: &str, max: usize) -> Result<Vec<u8>, String> {
 }
 
 pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     match cmd {
         QuarantineCmd::List(json) => {
             let held = store.held().await.map_err(|e| e.to_string())?;

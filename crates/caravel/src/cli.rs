@@ -357,6 +357,14 @@ pub enum StoreCmd {
         #[command(flatten)]
         json: Json,
     },
+    /// Copy the embedded store into an empty PostgreSQL database, then verify the copy
+    Migrate {
+        /// The database: postgres://USER:PASSWORD@HOST:PORT/DB
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 #[derive(Debug, Args)]

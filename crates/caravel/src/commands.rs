@@ -7,6 +7,7 @@ use std::sync::Arc;
 use caravel_admin::{Admin, UserChanges, UserRequest};
 use caravel_config::units::format_size;
 use caravel_config::{Config, StoreConfig};
+use caravel_store::postgres::PgStore;
 use caravel_store::sqlite::SqliteStore;
 use caravel_store::Store;
 use serde::Serialize;
@@ -18,38 +19,54 @@ pub type CmdResult = Result<(), String>;
 /// Opens the store of a server that has run before: admin commands never
 /// create one (a wrong directory would otherwise get a store of its own that
 /// the server never sees).
-pub fn open_existing_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
+pub async fn open_existing_store(config: &Config) -> Result<Arc<dyn Store>, String> {
     if matches!(config.store, StoreConfig::Sqlite) && !config.data_dir.join("caravel.db").exists() {
         return Err(format!(
             "no Caravel store in {}: start the server once (caravel serve) to create it, or point --config or data_dir at the server's data",
             config.data_dir.display()
         ));
     }
-    let store = open_store(config)?;
-    let _ = USED_STORE.set(config.data_dir.clone());
+    let store = open_store(config).await?;
+    let _ = USED_STORE.set(match &config.store {
+        StoreConfig::Sqlite => config.data_dir.display().to_string(),
+        StoreConfig::Postgres { url } => redact_url(url),
+    });
     Ok(store)
 }
 
 /// The data directory an admin command used; `main` names it on stderr after
 /// success (stdout stays clean for --json), so a command run with the wrong
 /// configuration shows at once which store it read or changed.
-pub static USED_STORE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+pub static USED_STORE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-/// Opens the store the configuration names, creating it if needed.
-pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, String> {
+/// Opens the store the configuration names, creating it if needed (the
+/// PostgreSQL database must exist; its tables are created or migrated).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
     match &config.store {
         StoreConfig::Sqlite => SqliteStore::open(&config.data_dir)
-            .map(Arc::new)
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
             .map_err(|e| format!("cannot open the store in {}: {e}", config.data_dir.display())),
-        StoreConfig::Postgres { .. } => Err(
-            "[store] backend = \"postgres\" is not available in this version yet; remove [store] to use the embedded store"
-                .into(),
-        ),
+        StoreConfig::Postgres { url } => PgStore::connect(url)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .map_err(|e| format!("cannot open the PostgreSQL store at {}: {e}", redact_url(url))),
     }
 }
 
-pub(crate) fn admin(config: &Config) -> Result<Admin, String> {
-    let store: Arc<dyn Store> = open_existing_store(config)?;
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &url[scheme + 3..at];
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) async fn admin(config: &Config) -> Result<Admin, String> {
+    let store: Arc<dyn Store> = open_existing_store(config).await?;
     Ok(Admin::new(store))
 }
 
@@ -67,7 +84,7 @@ pub(crate) fn print_json<T: Serialize>(value: &T) -> CmdResult {
 }
 
 pub async fn domain(config: &Config, cmd: DomainCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         DomainCmd::Add { domain } => {
             let d = admin.domain_add(&domain).await.map_err(|e| e.to_string())?;
@@ -130,7 +147,7 @@ pub fn protocols_text(p: caravel_store::Protocols) -> String {
 }
 
 pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     let e = |e: caravel_admin::AdminError| e.to_string();
     match cmd {
         UserCmd::Add { address, password_stdin, name, quota } => {
@@ -230,7 +247,7 @@ pub async fn user(config: &Config, cmd: UserCmd) -> CmdResult {
 }
 
 pub async fn alias(config: &Config, cmd: AliasCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     let e = |e: caravel_admin::AdminError| e.to_string();
     match cmd {
         AliasCmd::Add { alias, targets } => {
@@ -255,7 +272,10 @@ pub async fn alias(config: &Config, cmd: AliasCmd) -> CmdResult {
 }
 
 pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
-    let admin = admin(config)?;
+    if let StoreCmd::Migrate { to, json } = cmd {
+        return migrate_store(config, &to, json.json).await;
+    }
+    let admin = admin(config).await?;
     match cmd {
         StoreCmd::Check(j) => {
             let report = admin.store_check().await.map_err(|e| e.to_string())?;
@@ -271,6 +291,7 @@ pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
                 return Err(format!("the store is damaged: {} problem(s) found", report.problems.len()));
             }
         }
+        StoreCmd::Migrate { .. } => {}
         StoreCmd::Compact { vacuum, json } => {
             let r = admin.store_compact(vacuum).await.map_err(|e| e.to_string())?;
             if json.json {
@@ -287,6 +308,74 @@ pub async fn store(config: &Config, cmd: StoreCmd) -> CmdResult {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `caravel store migrate --to URL`: the embedded store of this
+/// configuration's data_dir, copied into PostgreSQL with a bar per table,
+/// then verified (row counts and checksums on both sides).
+async fn migrate_store(config: &Config, to: &str, json: bool) -> CmdResult {
+    use std::io::IsTerminal;
+    if !matches!(config.store, StoreConfig::Sqlite) {
+        return Err("the configuration already uses PostgreSQL: migrate from the embedded store's configuration".into());
+    }
+    if !config.data_dir.join("caravel.db").exists() {
+        return Err(format!("no Caravel store in {} to migrate", config.data_dir.display()));
+    }
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        return Err("--to needs a URL: postgres://USER:PASSWORD@HOST:PORT/DB".into());
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let mut last_line = std::time::Instant::now();
+    let mut show = |p: caravel_store::postgres::import::Progress| {
+        if !terminal {
+            if p.done == p.total || last_line.elapsed() >= std::time::Duration::from_secs(5) {
+                eprintln!("migrate: {} {}/{} rows", p.table, p.done, p.total);
+                last_line = std::time::Instant::now();
+            }
+            return;
+        }
+        if bar.as_ref().is_none_or(|(t, _)| t != p.table) {
+            if let Some((_, old)) = bar.take() {
+                old.finish();
+            }
+            let b = indicatif::ProgressBar::with_draw_target(Some(p.total), indicatif::ProgressDrawTarget::stderr());
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>18} [{bar:30}] {pos}/{len} rows ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(p.table.to_string());
+            bar = Some((p.table.to_string(), b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(p.done);
+        }
+    };
+    let report = caravel_store::postgres::import::copy_from_sqlite(&config.data_dir, to, &mut show)
+        .await
+        .map_err(|e| format!("migration to {} failed (the database is left as it was): {e}", redact_url(to)))?;
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    if json {
+        print_json(&report)?;
+    } else {
+        for (check, ok) in &report.checks {
+            println!("{} {check}", if *ok { "ok  " } else { "FAIL" });
+        }
+        let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+        println!("{rows} rows in {} tables copied to {}", report.tables.len(), redact_url(to));
+    }
+    if !report.verified() {
+        return Err("the copy does not match the embedded store (see FAIL above); do not switch to it".into());
+    }
+    if !json {
+        println!("Verified. To switch: stop the server, set [store] backend = \"postgres\" and url = the URL given to --to, start it");
     }
     Ok(())
 }

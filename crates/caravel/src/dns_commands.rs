@@ -8,7 +8,7 @@ use crate::cli::{DkimCmd, QueueCmd};
 use crate::commands::{admin, print_json, CmdResult};
 
 pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         DkimCmd::Generate { domain, algo } => {
             let algorithm = Algorithm::parse(&algo).map_err(|e| e.to_string())?;
@@ -37,7 +37,7 @@ pub async fn dkim(config: &Config, cmd: DkimCmd) -> CmdResult {
 }
 
 pub async fn dns(config: &Config, domain: &str, check: bool, json: bool) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     let setup = caravel_admin::client_setup::ClientSetup::from_listen(&config.hostname, &config.listen);
     let records = admin.dns_records(domain, &setup).await.map_err(|e| e.to_string())?;
     if check {
@@ -66,7 +66,7 @@ pub async fn dns(config: &Config, domain: &str, check: bool, json: bool) -> CmdR
 }
 
 pub async fn queue(config: &Config, cmd: QueueCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         QueueCmd::List(json) => {
             let list = admin.queue_list().await.map_err(|e| e.to_string())?;

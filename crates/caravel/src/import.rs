@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use caravel_config::Config;
 use caravel_store::mime::to_crlf;
-use caravel_store::{Address, Delivery, Directory, Flags, MailStore, MailboxTarget, Store, Target};
+use caravel_store::{Address, Delivery, Flags, MailboxTarget, Store, Target};
 use tokio::sync::Semaphore;
 
 use crate::cli::ImportArgs;
@@ -233,7 +233,7 @@ impl Done {
 }
 
 pub async fn run(config: &Config, args: ImportArgs) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let address = Address::parse(&args.address)?;
     let user =
         store.get_user(&address).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user {address}"))?;

@@ -142,8 +142,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => {
-            if let Some(dir) = commands::USED_STORE.get() {
-                eprintln!("caravel: store in {}", dir.display());
+            if let Some(store) = commands::USED_STORE.get() {
+                eprintln!("caravel: store in {store}");
             }
             ExitCode::SUCCESS
         }

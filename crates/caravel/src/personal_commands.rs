@@ -11,7 +11,7 @@ use caravel_personal::manage::{self, AutoReplyForm, RuleForm, SignatureForm};
 use caravel_personal::profile::Profile;
 use caravel_personal::signature::Template;
 use caravel_store::settings::{account_scope, alias_scope, domain_scope};
-use caravel_store::{Address, Settings, Store};
+use caravel_store::{Address, Store};
 
 use crate::cli::{AutoreplyCmd, HolidayCmd, ProfileArgs, RuleCmd, SignatureCmd};
 use crate::commands::{open_existing_store, print_json, CmdResult};
@@ -91,14 +91,14 @@ pub async fn update_profile(store: &dyn Store, scope: &str, args: &ProfileArgs) 
 
 /// `caravel user set ADDRESS --title ...`
 pub async fn user_profile(config: &Config, address: &str, args: &ProfileArgs) -> Result<bool, String> {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let scope = account(store.as_ref(), address).await?;
     update_profile(store.as_ref(), &scope, args).await
 }
 
 /// `caravel domain set DOMAIN --company ...`
 pub async fn domain_profile(config: &Config, domain: &str, args: &ProfileArgs) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     if domain.contains('@') {
         return Err(format!("{domain} is an address: caravel user set changes an account's details"));
     }
@@ -115,7 +115,7 @@ pub async fn domain_profile(config: &Config, domain: &str, args: &ProfileArgs) -
 }
 
 pub async fn signature(config: &Config, cmd: SignatureCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let store = store.as_ref();
     match cmd {
         SignatureCmd::Set { address, text_file, html_file, name, when, domains } => {
@@ -170,7 +170,7 @@ pub async fn signature(config: &Config, cmd: SignatureCmd) -> CmdResult {
 }
 
 pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let store = store.as_ref();
     match cmd {
         AutoreplyCmd::Set {
@@ -244,7 +244,7 @@ pub async fn autoreply(config: &Config, cmd: AutoreplyCmd) -> CmdResult {
 }
 
 pub async fn holiday(config: &Config, cmd: HolidayCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let store = store.as_ref();
     match cmd {
         HolidayCmd::Add { name, from, until, calendar } => {
@@ -271,7 +271,7 @@ pub async fn holiday(config: &Config, cmd: HolidayCmd) -> CmdResult {
 }
 
 pub async fn rule(config: &Config, cmd: RuleCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let store = store.as_ref();
     match cmd {
         RuleCmd::Add { address, rule } => {

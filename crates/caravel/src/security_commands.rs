@@ -6,7 +6,7 @@ use crate::cli::{AppPasswordCmd, TlsCmd, TwoFactorCmd};
 use crate::commands::{admin, print_json, CmdResult};
 
 pub async fn two_factor(config: &Config, cmd: TwoFactorCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         TwoFactorCmd::Enroll { address, qr } => {
             let e = admin.totp_enroll(&address).await.map_err(|e| e.to_string())?;
@@ -45,7 +45,7 @@ pub async fn two_factor(config: &Config, cmd: TwoFactorCmd) -> CmdResult {
 }
 
 pub async fn app_password(config: &Config, cmd: AppPasswordCmd) -> CmdResult {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         AppPasswordCmd::Add { address, name } => {
             let password = admin.app_password_add(&address, &name).await.map_err(|e| e.to_string())?;

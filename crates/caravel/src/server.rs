@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use caravel_config::Config;
 use caravel_net::{bind_all, serve, Service};
-use caravel_store::sqlite::SqliteStore;
-use caravel_store::Maintenance;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -19,7 +17,7 @@ use caravel_smtp::pipeline::{MimeDepthStage, Pipeline, SizeStage};
 /// A started server; [`Server::stop`] stops it gracefully.
 pub struct Server {
     pub addrs: Vec<(Service, SocketAddr)>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn caravel_store::Store>,
     /// The certificates in use; reloaded when their files change.
     pub certificates: Arc<Certificates>,
     stop: Option<oneshot::Sender<()>>,
@@ -93,7 +91,10 @@ impl Server {
     /// reported before anything is served.
     pub async fn start(config: Config) -> Result<Server, String> {
         check_data_dir(&config)?;
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
+        // Other nodes may use this store: what one process kept in memory
+        // (POP3 maildrop locks, send limits, the address ban) lives in it.
+        let shared = store.shared().then(|| store.clone() as Arc<dyn caravel_store::Coordination>);
         let orphans = store.recover().await.map_err(|e| format!("store recovery failed: {e}"))?;
         if orphans > 0 {
             tracing::info!(orphans, "removed blob files left by deliveries interrupted by a crash");
@@ -114,7 +115,7 @@ impl Server {
             .enabled
             .then(|| Box::new(crate::antivirus::stage(&config, engine.clone(), store.clone())) as Box<_>);
         let (mx, submission, submissions) =
-            caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp);
+            caravel_smtp::session_configs(&config.hostname, &config.limits, &config.smtp, shared.clone());
         let smtp_backend =
             Arc::new(caravel_smtp::StoreBackend::new(store.clone(), auth.clone(), &config.hostname, clock.clone()));
         let smtp = Arc::new(caravel_smtp::SmtpServer {
@@ -165,7 +166,7 @@ impl Server {
                 max_errors: config.pop3.max_errors,
             }),
             maildrops: Arc::new(caravel_pop3::StoreMaildrops::new(store.clone(), auth.clone())),
-            locks: caravel_pop3::Locks::default(),
+            locks: shared.clone().map(caravel_pop3::Locks::shared).unwrap_or_default(),
             idle_timeout: config.pop3.idle_timeout,
             auth_failure_delay: config.pop3.auth_failure_delay,
         });

@@ -9,7 +9,7 @@ use caravel_filter::pipeline::Hit;
 use caravel_filter::rules::{new_rule, stored_pattern};
 use caravel_filter::SpamFilter;
 use caravel_store::filter_data::GLOBAL_SCOPE;
-use caravel_store::{Address, FilterData, Store};
+use caravel_store::{Address, Store};
 use serde::Serialize;
 
 use crate::cli::{FilterCmd, KeywordCmd, ListCmd, RuleScope, SpamCmd};
@@ -44,7 +44,7 @@ fn describe(scope: &str) -> String {
 }
 
 pub async fn filter(config: &Config, cmd: FilterCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     match cmd {
         FilterCmd::Block(c) => list(&*store, "block", c).await,
         FilterCmd::Allow(c) => list(&*store, "allow", c).await,
@@ -136,7 +136,7 @@ pub async fn classify(config: &Config, filter: &SpamFilter, raw: &[u8], who: Opt
 }
 
 pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let store: Arc<dyn Store> = store;
     let filter = SpamFilter::new(store.clone(), spam_settings(&config.spam));
     let account = |user: Option<String>| {

@@ -54,6 +54,23 @@ impl TestServer {
     /// bob@ it) after `adjust` has changed the configuration. Unless
     /// `adjust` names resolvers, a test DNS server of its own answers.
     pub async fn start_for(domain: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let t = Self::join(domain, adjust).await;
+        let admin = Admin::new(t.store());
+        admin.domain_add(domain).await.expect("test domain");
+        for (address, password) in USERS {
+            let address = address.replace(DOMAIN, domain);
+            admin
+                .user_add(UserRequest { address, password: Some(password.into()), ..Default::default() })
+                .await
+                .expect("test user");
+        }
+        t
+    }
+
+    /// Starts a server for `domain` like [`TestServer::start_for`], but
+    /// creates nothing in its store: another node of a cluster, whose
+    /// shared store (`adjust` names it) already has the domain and users.
+    pub async fn join(domain: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = loopback_config(dir.path());
         config.hostname = format!("mail.{domain}");
@@ -63,15 +80,6 @@ impl TestServer {
             config.dns.resolvers = vec![dns.addr()];
         }
         let server = Server::start(config.clone()).await.expect("test server starts");
-        let admin = Admin::new(server.store.clone() as Arc<dyn Store>);
-        admin.domain_add(domain).await.expect("test domain");
-        for (address, password) in USERS {
-            let address = address.replace(DOMAIN, domain);
-            admin
-                .user_add(UserRequest { address, password: Some(password.into()), ..Default::default() })
-                .await
-                .expect("test user");
-        }
         TestServer { config, server, dir, dns }
     }
 

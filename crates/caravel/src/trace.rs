@@ -197,7 +197,7 @@ pub async fn traces(
 }
 
 pub async fn run(config: &Config, which: Which, last: usize, json: bool) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let traces = traces(store.as_ref(), &which, last.max(1), None).await?;
     if json {
         return print_json(&traces);
@@ -271,7 +271,7 @@ pub async fn search(store: &dyn Store, q: &LogSearch, scope: Option<&Scope>) -> 
 
 /// `caravel log`
 pub async fn log(config: &Config, q: LogSearch, json: bool) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let events = search(store.as_ref(), &q, None).await?;
     if json {
         return print_json(&events);

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use caravel_auth::sasl::{self, SaslError};
 use caravel_auth::{SignIn, SignedIn};
-use caravel_store::AccountId;
+use caravel_store::{AccountId, Coordination};
 
-use crate::backend::{Maildrops, Snapshot};
+use crate::backend::{Maildrops, Snapshot, TempFailure};
 use crate::command::{self, Command, ParseError};
 
 /// What the driver does after writing the reply.
@@ -42,28 +42,98 @@ fn err(text: &str) -> Step {
     Step { reply: format!("-ERR {text}\r\n").into_bytes(), next: Next::Command, auth_failed: false }
 }
 
-/// The accounts that have a POP3 session in TRANSACTION state in this process
-/// (RFC 1939 §8: one maildrop, one session; IMAP is not blocked).
+/// How long a maildrop lease in a shared store lasts without renewal: a
+/// node that dies holding one frees the maildrop after this.
+const LEASE_SECS: i64 = 600;
+
+/// How often a session renews its lease (well within [`LEASE_SECS`]).
+const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The maildrops that have a POP3 session in TRANSACTION state (RFC 1939
+/// §8: one maildrop, one session; IMAP is not blocked): in this process's
+/// memory, or, when several nodes share the store, as leases in it.
 #[derive(Default, Clone)]
-pub struct Locks(Arc<Mutex<HashSet<AccountId>>>);
+pub struct Locks {
+    local: Arc<Mutex<HashSet<AccountId>>>,
+    shared: Option<Arc<dyn Coordination>>,
+}
 
 /// Releases the maildrop lock when the session ends, however it ends.
 pub struct LockGuard {
     locks: Locks,
     account: AccountId,
+    /// In a shared store: the lease's holder name and its renewal task.
+    lease: Option<(String, tokio::task::JoinHandle<()>)>,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.locks.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
+        match (self.lease.take(), &self.locks.shared) {
+            (Some((holder, renewal)), Some(store)) => {
+                renewal.abort();
+                let (store, name) = (store.clone(), lease_name(self.account));
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Err(e) = store.release_lease(&name, &holder).await {
+                            tracing::warn!(error = %e, "POP3 maildrop lease not released; it lapses by itself");
+                        }
+                    });
+                }
+            }
+            _ => {
+                self.locks.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
+            }
+        }
     }
 }
 
+fn lease_name(account: AccountId) -> String {
+    format!("pop3:{account}")
+}
+
 impl Locks {
-    fn take(&self, account: AccountId) -> Option<LockGuard> {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(account).then(|| LockGuard { locks: self.clone(), account })
+    /// Locks kept as leases in `store`, which other nodes share.
+    pub fn shared(store: Arc<dyn Coordination>) -> Locks {
+        Locks { local: Arc::default(), shared: Some(store) }
     }
+
+    /// The account's lock, None while another session holds it.
+    async fn take(&self, account: AccountId) -> Result<Option<LockGuard>, TempFailure> {
+        let Some(store) = &self.shared else {
+            let mut set = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(set.insert(account).then(|| LockGuard { locks: self.clone(), account, lease: None }));
+        };
+        let holder = format!("{:016x}", rand_u64());
+        let now = caravel_store::now_secs();
+        let name = lease_name(account);
+        match store.take_lease(&name, &holder, now, now + LEASE_SECS).await {
+            Ok(false) => Ok(None),
+            Err(e) => Err(TempFailure(format!("the mailbox lock could not be taken: {e}"))),
+            Ok(true) => {
+                let (store, renewed_by) = (store.clone(), holder.clone());
+                let renewal = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(LEASE_RENEWAL).await;
+                        let now = caravel_store::now_secs();
+                        if let Err(e) = store.take_lease(&name, &renewed_by, now, now + LEASE_SECS).await {
+                            tracing::warn!(error = %e, "POP3 maildrop lease not renewed");
+                        }
+                    }
+                });
+                Ok(Some(LockGuard { locks: self.clone(), account, lease: Some((holder, renewal)) }))
+            }
+        }
+    }
+}
+
+/// A random holder name (the std hasher's per-process random keys, mixed
+/// with a counter: unique without another dependency).
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
 }
 
 pub struct Config {
@@ -260,8 +330,10 @@ impl<M: Maildrops> Session<M> {
                 return err("[SYS/TEMP] Sign-in is not possible right now; try again later");
             }
         };
-        let Some(lock) = self.locks.take(user.account) else {
-            return err("[IN-USE] Another POP3 session is using this mailbox");
+        let lock = match self.locks.take(user.account).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return err("[IN-USE] Another POP3 session is using this mailbox"),
+            Err(e) => return err(&format!("[SYS/TEMP] {}", e.0)),
         };
         match self.maildrops.open(&user).await {
             Ok(snapshot) => {

@@ -4,10 +4,11 @@
 //! must not send a flood from the company's address).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use caravel_config::units::format_size;
+use caravel_store::Coordination;
 
 use crate::reply::Reply;
 
@@ -50,10 +51,12 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1 << 20) as f64)
 }
 
-/// Recipients per user in a sliding hour, in memory (a restart forgets).
+/// Recipients per user in a sliding hour: in memory (a restart forgets),
+/// or, when several nodes share the store, counted in it.
 pub struct SendLimiter {
     per_hour: usize,
     sent: Mutex<HashMap<String, VecDeque<(Instant, usize)>>>,
+    shared: Option<Arc<dyn Coordination>>,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -61,13 +64,37 @@ const HOUR: Duration = Duration::from_secs(3600);
 impl SendLimiter {
     /// `per_hour` 0: no limit.
     pub fn new(per_hour: usize) -> SendLimiter {
-        SendLimiter { per_hour, sent: Mutex::default() }
+        SendLimiter { per_hour, sent: Mutex::default(), shared: None }
+    }
+
+    /// A limit every node sharing `store` counts against together.
+    pub fn shared(per_hour: usize, store: Arc<dyn Coordination>) -> SendLimiter {
+        SendLimiter { shared: Some(store), ..SendLimiter::new(per_hour) }
     }
 
     /// Whether `user` may add `n` more recipients now; if so they count.
-    pub fn take(&self, user: &str, n: usize, now: Instant) -> Result<(), Reply> {
+    pub async fn take(&self, user: &str, n: usize, now: Instant) -> Result<(), Reply> {
         if self.per_hour == 0 {
             return Ok(());
+        }
+        if let Some(store) = &self.shared {
+            let name = format!("send:{}", user.to_lowercase());
+            let counted = store.add_events(
+                &name,
+                n as u64,
+                self.per_hour as u64,
+                caravel_store::now_secs(),
+                HOUR.as_secs() as i64,
+            );
+            return match counted.await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(self.refusal(user)),
+                Err(e) => Err(Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("Temporary failure: the sending limit could not be checked ({e})"),
+                )),
+            };
         }
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let log = sent.entry(user.to_lowercase()).or_default();
@@ -76,22 +103,26 @@ impl SendLimiter {
         }
         let used: usize = log.iter().map(|(_, n)| n).sum();
         if used + n > self.per_hour {
-            // RFC 3463 §3.5: 5.4.5 is "system congestion"; Gmail and others
-            // use it for a sending quota, and clients show the text.
-            return Err(Reply::new(
-                550,
-                "5.4.5",
-                format!(
-                    "Sending limit reached: {user} may send to {} recipients per hour; try again later or ask your administrator",
-                    self.per_hour
-                ),
-            ));
+            return Err(self.refusal(user));
         }
         log.push_back((now, n));
         if sent.len() > 100_000 {
             sent.retain(|_, l| l.back().is_some_and(|(t, _)| now.duration_since(*t) < HOUR));
         }
         Ok(())
+    }
+
+    fn refusal(&self, user: &str) -> Reply {
+        // RFC 3463 §3.5: 5.4.5 is "system congestion"; Gmail and others
+        // use it for a sending quota, and clients show the text.
+        Reply::new(
+            550,
+            "5.4.5",
+            format!(
+                "Sending limit reached: {user} may send to {} recipients per hour; try again later or ask your administrator",
+                self.per_hour
+            ),
+        )
     }
 }
 
@@ -117,16 +148,31 @@ mod tests {
         assert!(l.refusal(1 << 20, "clerk@small.test", false).is_none());
     }
 
-    #[test]
-    fn recipients_per_hour_slide() {
+    #[tokio::test]
+    async fn recipients_per_hour_slide() {
         let l = SendLimiter::new(3);
         let t0 = Instant::now();
-        assert!(l.take("a@x.test", 2, t0).is_ok());
-        assert!(l.take("A@x.test", 1, t0).is_ok());
-        let refused = l.take("a@x.test", 1, t0 + Duration::from_secs(10)).expect_err("over");
+        assert!(l.take("a@x.test", 2, t0).await.is_ok());
+        assert!(l.take("A@x.test", 1, t0).await.is_ok());
+        let refused = l.take("a@x.test", 1, t0 + Duration::from_secs(10)).await.expect_err("over");
         assert!(refused.lines[0].contains("Sending limit reached"), "{:?}", refused.lines);
-        assert!(l.take("b@x.test", 3, t0).is_ok(), "per user");
-        assert!(l.take("a@x.test", 3, t0 + HOUR).is_ok(), "an hour later");
-        assert!(SendLimiter::new(0).take("a@x.test", 1_000_000, t0).is_ok());
+        assert!(l.take("b@x.test", 3, t0).await.is_ok(), "per user");
+        assert!(l.take("a@x.test", 3, t0 + HOUR).await.is_ok(), "an hour later");
+        assert!(SendLimiter::new(0).take("a@x.test", 1_000_000, t0).await.is_ok());
+    }
+
+    /// Two limiters on one store (two nodes) count together.
+    #[tokio::test]
+    async fn a_shared_limit_counts_every_node() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Coordination> =
+            Arc::new(caravel_store::sqlite::SqliteStore::open(dir.path()).expect("store"));
+        let (a, b) = (SendLimiter::shared(3, store.clone()), SendLimiter::shared(3, store));
+        let now = Instant::now();
+        assert!(a.take("a@x.test", 2, now).await.is_ok());
+        assert!(b.take("A@x.test", 1, now).await.is_ok());
+        let refused = b.take("a@x.test", 1, now).await.expect_err("over, counted on both");
+        assert!(refused.lines[0].contains("Sending limit reached"), "{:?}", refused.lines);
+        assert!(a.take("b@x.test", 3, now).await.is_ok(), "per user");
     }
 }

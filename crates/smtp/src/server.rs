@@ -170,14 +170,20 @@ impl<B: Backend> Handler for SmtpServer<B> {
     }
 }
 
-/// The session settings of each port from the configuration.
+/// The session settings of each port from the configuration. With
+/// `shared` (a store other nodes use too) the hourly send limit is counted
+/// there, across nodes.
 pub fn session_configs(
     hostname: &str,
     limits: &caravel_config::Limits,
     smtp: &caravel_config::Smtp,
+    shared: Option<Arc<dyn caravel_store::Coordination>>,
 ) -> (Arc<SessionConfig>, Arc<SessionConfig>, Arc<SessionConfig>) {
     let max_message_size = limits.max_message_size;
-    let send_limiter = Arc::new(SendLimiter::new(smtp.max_recipients_per_hour));
+    let send_limiter = Arc::new(match shared {
+        Some(store) => SendLimiter::shared(smtp.max_recipients_per_hour, store),
+        None => SendLimiter::new(smtp.max_recipients_per_hour),
+    });
     let size_limits = SizeLimits {
         global: max_message_size,
         domains: limits.domain_message_size.clone(),

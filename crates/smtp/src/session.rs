@@ -452,7 +452,7 @@ impl<B: Backend> Session<B> {
             }
         }
         if let Some(user) = &self.user {
-            if let Err(reply) = self.cfg.send_limiter.take(&user.address, 1, std::time::Instant::now()) {
+            if let Err(reply) = self.cfg.send_limiter.take(&user.address, 1, std::time::Instant::now()).await {
                 self.log_rejected(&address, &reply.lines.join(" ")).await;
                 return self.error(reply);
             }

@@ -1102,3 +1102,28 @@ pub async fn protocol_switches_and_phone(s: &dyn Store) {
         assert_eq!(Protocols::from_off_bits(bits).off_bits(), bits);
     }
 }
+
+pub async fn leases_and_windowed_counts(s: &dyn Store) {
+    // A lease is exclusive until it ends; its holder may extend it.
+    assert!(s.take_lease("pop3:1", "node-a/1", 100, 200).await.expect("take"));
+    assert!(!s.take_lease("pop3:1", "node-b/7", 150, 250).await.expect("taken"), "held by another");
+    assert_eq!(s.lease_until("pop3:1", 150).await.expect("until"), Some(200));
+    assert!(s.take_lease("pop3:1", "node-a/1", 150, 300).await.expect("extend"), "the holder extends it");
+    assert_eq!(s.lease_until("pop3:1", 250).await.expect("until"), Some(300));
+    assert!(s.take_lease("pop3:1", "node-b/7", 300, 400).await.expect("lapsed"), "a lapsed lease is free");
+    s.release_lease("pop3:1", "node-a/1").await.expect("release by a former holder");
+    assert_eq!(s.lease_until("pop3:1", 350).await.expect("until"), Some(400), "only the holder releases");
+    s.release_lease("pop3:1", "node-b/7").await.expect("release");
+    assert_eq!(s.lease_until("pop3:1", 350).await.expect("until"), None);
+    assert!(s.take_lease("pop3:1", "node-a/2", 350, 450).await.expect("free again"));
+    // Counts within a sliding window, up to a limit.
+    assert_eq!(s.add_events("send:a", 3, 5, 1000, 3600).await.expect("add"), Some(3));
+    assert_eq!(s.add_events("send:a", 2, 5, 1100, 3600).await.expect("add"), Some(5));
+    assert_eq!(s.add_events("send:a", 1, 5, 1200, 3600).await.expect("over"), None, "over the limit: not counted");
+    assert_eq!(s.add_events("send:b", 1, 5, 1200, 3600).await.expect("other name"), Some(1));
+    assert_eq!(
+        s.add_events("send:a", 1, 5, 4601, 3600).await.expect("window moved"),
+        Some(3),
+        "the first 3 left the window"
+    );
+}

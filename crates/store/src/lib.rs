@@ -32,13 +32,16 @@ pub mod address;
 pub mod blobs;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod coordination;
 mod error;
 pub mod fields;
 pub mod filter_data;
 pub mod header_cache;
+mod indexing;
 pub mod mime;
 pub mod model;
 mod notify;
+pub mod postgres;
 pub mod private;
 pub mod quarantine;
 mod safe_parse;
@@ -53,6 +56,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 pub use address::Address;
+pub use coordination::Coordination;
 pub use error::{Result, StoreError};
 pub use filter_data::FilterData;
 pub use model::*;
@@ -322,9 +326,10 @@ pub trait DkimKeys: Send + Sync {
     async fn del_dkim_key(&self, domain: &str, selector: &str) -> Result<()>;
 }
 
-/// What sign-in needs: accounts, their security state, and the mail log.
-pub trait Accounts: Directory + Security + MailLog {}
-impl<T: Directory + Security + MailLog> Accounts for T {}
+/// What sign-in needs: accounts, their security state, the mail log, and
+/// what nodes sharing the store agree on (the address ban).
+pub trait Accounts: Directory + Security + MailLog + Coordination {}
+impl<T: Directory + Security + MailLog + Coordination> Accounts for T {}
 
 /// Everything a backend provides.
 pub trait Store:

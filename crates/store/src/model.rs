@@ -151,6 +151,47 @@ pub struct LockPolicy {
     pub lock_secs: i64,
 }
 
+/// An account's failed sign-in counters after one more failure
+/// ([`LockPolicy::after_failure`]), as both backends store them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failed_logins: i64,
+    /// The start of the counting window; None once the failures locked it,
+    /// so that the next failure after the lock counts from 1.
+    pub first_failure: Option<i64>,
+    /// Set when this failure locks the account (and `lock_count` goes up).
+    pub locked_until: Option<i64>,
+}
+
+impl LockPolicy {
+    /// Counts one more failure at `now` on an account that had
+    /// `failed_logins` since `first_failure` and was locked `lock_count`
+    /// times since its last success.
+    pub fn after_failure(
+        &self,
+        now: i64,
+        failed_logins: i64,
+        first_failure: Option<i64>,
+        lock_count: i64,
+    ) -> FailureCount {
+        // A failure outside the window starts a new one.
+        let (failures, first) = match first_failure {
+            Some(f) if now - f < self.window_secs => (failed_logins + 1, f),
+            _ => (1, now),
+        };
+        if failures < i64::from(self.max_failures) {
+            return FailureCount { failed_logins: failures, first_failure: Some(first), locked_until: None };
+        }
+        // Locked: 15 minutes, then 30, 60 ... for repeated locks, at most a
+        // day (or the configured lock, if longer): repeated attacks must not
+        // lock the owner out for good. The count stays visible beside the
+        // lock (`user list`).
+        let cap = self.lock_secs.max(86_400);
+        let until = now.saturating_add(self.lock_secs.saturating_mul(1 << lock_count.clamp(0, 20)).min(cap));
+        FailureCount { failed_logins: failures, first_failure: None, locked_until: Some(until) }
+    }
+}
+
 /// A web sign-in session (the cookie itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {

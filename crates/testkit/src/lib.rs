@@ -1,5 +1,7 @@
 //! What the tests of several crates share.
 
+pub mod postgres;
+
 /// The deterministic generator (xorshift64) of the randomized robustness
 /// tests, a stand-in for a fuzzer on stable Rust: the same seed gives the
 /// same inputs, so a failure can be replayed.

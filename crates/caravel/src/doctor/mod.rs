@@ -148,7 +148,7 @@ pub async fn checks(config: &Config, store: &dyn Store, address: Option<&str>, s
 }
 
 pub async fn run(config: &Config, address: Option<String>, json: bool) -> CmdResult {
-    let store = open_existing_store(config)?;
+    let store = open_existing_store(config).await?;
     let checks = checks(config, store.as_ref(), address.as_deref(), true).await;
     if json {
         print_json(&checks)?;

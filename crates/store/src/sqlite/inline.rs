@@ -18,8 +18,13 @@ use std::io::Write;
 use flate2::write::DeflateEncoder;
 use flate2::{Compression, Decompress, FlushDecompress, Status};
 
-use super::mail::INLINE_MAX;
 use crate::{Result, StoreError};
+
+/// Messages up to this size are stored inside the database, larger ones in
+/// blob files. Small messages then cost no fsync of their own: the group
+/// commit makes them durable together (as Stalwart inlines small blobs).
+/// Only rows up to this size are compressed (see [`unpack`]).
+pub(crate) const INLINE_MAX: usize = 32 * 1024;
 
 thread_local! {
     /// One inflater per reading thread, reset for each body: allocating

@@ -7,10 +7,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::broadcast;
 
 use super::directory::insert_mailbox;
-use super::inline;
+use super::inline::{self, INLINE_MAX};
 use super::{found, SqliteStore};
 use crate::blobs::BlobStore;
 use crate::header_cache::{self, HeaderRow, MailboxHeaders};
+use crate::indexing::{decode_stored, Indexed};
 use crate::mime::{self, BodyPart, Envelope};
 use crate::model::merge_flags;
 use crate::stored_envelope;
@@ -19,11 +20,6 @@ use crate::{
     MailStore, Mailbox, MailboxChange, MailboxId, MailboxTarget, MessageMeta, QueuedMessage, QueuedRecipient, Result,
     SpecialUse, StoreError, Stored,
 };
-
-/// Messages up to this size are stored inside the database, larger ones in
-/// blob files. Small messages then cost no fsync of their own: the group
-/// commit makes them durable together (as Stalwart inlines small blobs).
-pub(crate) const INLINE_MAX: usize = 32 * 1024;
 
 /// Drops one reference per counted message from each blob; blobs left with
 /// none lose their row and go to the trash (unlinked by a later transaction).
@@ -179,12 +175,7 @@ struct Parsed {
     /// The body as its `blobs` row keeps it (codec, bytes), for bodies up to
     /// `INLINE_MAX`; larger ones are in their file.
     inline: Option<(i64, Vec<u8>)>,
-    search: mime::SearchText,
-    /// `stored_envelope::encode`.
-    envelope: Vec<u8>,
-    structure: String,
-    message_id: Option<String>,
-    sort_keys: crate::sort_keys::SortKeys,
+    index: Indexed,
 }
 
 fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Result<Stored> {
@@ -230,16 +221,16 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         size,
         p.hash,
         t.prefix,
-        p.envelope,
-        p.structure,
-        p.search.subject,
-        p.search.from,
-        p.search.to,
-        p.search.cc,
-        p.search.bcc,
+        p.index.envelope,
+        p.index.structure,
+        p.index.search.subject,
+        p.index.search.from,
+        p.index.search.to,
+        p.index.search.cc,
+        p.index.search.bcc,
         d.internal_zone
     ])?;
-    super::sorting::insert_keys(c, (mailbox, uid), &p.sort_keys, d.internal_date, size)?;
+    super::sorting::insert_keys(c, (mailbox, uid), &p.index.sort_keys, d.internal_date, size)?;
     c.prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?.execute(params![t.account, size])?;
     if t.user_filed && super::filter_data::is_junk(c, mailbox)? {
         super::filter_data::queue_learning(c, mailbox, &[uid as u32], true)?;
@@ -251,7 +242,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
         &MailEvent {
             ts: now_millis(),
             kind: EventKind::Delivered,
-            message_id: p.message_id.clone(),
+            message_id: p.index.message_id.clone(),
             sender: Some(d.sender.clone()),
             recipient: Some(address),
             detail: format!("stored in {folder} as UID {uid}"),
@@ -296,7 +287,7 @@ fn enqueue(c: &Connection, d: &Delivery, p: &Parsed) -> Result<i64> {
             &MailEvent {
                 ts: now_millis(),
                 kind: EventKind::Queued,
-                message_id: p.message_id.clone(),
+                message_id: p.index.message_id.clone(),
                 sender: Some(d.sender.clone()),
                 recipient: Some(r.address.clone()),
                 detail: format!("queued for remote delivery as {id}"),
@@ -439,16 +430,7 @@ impl SqliteStore {
             } else {
                 (blobs.write(&raw)?.hash, None)
             };
-            let (env, body) = mime::analyze(&raw);
-            Ok(Parsed {
-                hash,
-                inline,
-                search: mime::search_text(&raw),
-                message_id: env.message_id.clone(),
-                sort_keys: crate::sort_keys::SortKeys::of(&env, &raw),
-                envelope: stored_envelope::encode(&env),
-                structure: serde_json::to_string(&body).map_err(|e| StoreError::Backend(e.to_string()))?,
-            })
+            Ok(Parsed { hash, inline, index: Indexed::of(&raw)? })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("delivery task failed: {e}")))?
@@ -1000,9 +982,7 @@ fn decode_structure(
     (mailbox, uid): (MailboxId, u32),
     (env, body, prefix_len, blob): StructureRow,
 ) -> Result<(Envelope, BodyPart)> {
-    let decoded = stored_envelope::decode(&env.0)
-        .and_then(|e| Ok((e, serde_json::from_str::<BodyPart>(&body).map_err(|e| e.to_string())?)));
-    let (env, mut body) = match decoded {
+    let (env, mut body) = match decode_stored(&env.0, &body) {
         Ok(pair) => pair,
         Err(e) => {
             tracing::warn!(mailbox, uid, error = %e, "stored structure unreadable; analyzing the message again");

@@ -3,11 +3,12 @@
 
 mod check;
 mod compact;
+mod coordination;
 mod directory;
 mod dkim;
 mod filter_data;
 mod folders;
-mod inline;
+pub(crate) mod inline;
 mod mail;
 mod quarantine;
 mod queue;

@@ -452,6 +452,22 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
     "#,
+    // 30: leases and windowed counts (coordination.rs), the same tables as
+    // in the PostgreSQL store; one process owns this store, so the
+    // protocols keep these in memory and only admin tools use them here.
+    r#"
+    CREATE TABLE leases (
+        name   TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE rate_events (
+        name TEXT NOT NULL,
+        ts   INTEGER NOT NULL,
+        n    INTEGER NOT NULL
+    );
+    CREATE INDEX rate_events_name ON rate_events(name, ts);
+    "#,
 ];
 
 /// The schema version this build writes.

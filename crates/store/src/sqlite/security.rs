@@ -20,30 +20,19 @@ impl Security for SqliteStore {
                     ),
                     || format!("account {account}"),
                 )?;
-                // A failure outside the window starts a new one.
-                let (failures, first) = match first {
-                    Some(f) if now - f < policy.window_secs => (failures + 1, f),
-                    _ => (1, now),
-                };
-                if failures < policy.max_failures as i64 {
+                let count = policy.after_failure(now, failures, first, locks);
+                let Some(until) = count.locked_until else {
                     c.execute(
                         "UPDATE accounts SET failed_logins = ?2, first_failure = ?3 WHERE id = ?1",
-                        params![account, failures, first],
+                        params![account, count.failed_logins, count.first_failure],
                     )?;
                     return Ok(None);
-                }
-                // Locked: 15 minutes, then 30, 60 ... for repeated locks, at
-                // most a day (or the configured lock, if longer): repeated
-                // attacks must not lock the owner out for good.
-                let cap = policy.lock_secs.max(86_400);
-                let until = now.saturating_add(policy.lock_secs.saturating_mul(1 << locks.min(20)).min(cap));
-                // The count stays visible beside the lock (`user list`); with
-                // no window start, the next failure after the lock counts from 1.
+                };
                 c.execute(
                     "UPDATE accounts SET failed_logins = ?3, first_failure = NULL, locked_until = ?2,
                             lock_count = lock_count + 1
                      WHERE id = ?1",
-                    params![account, until, failures],
+                    params![account, until, count.failed_logins],
                 )?;
                 Ok(Some(until))
             })

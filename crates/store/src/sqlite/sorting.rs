@@ -10,8 +10,9 @@ use rusqlite::{params, Connection};
 use super::mail::{message_bytes, EnvelopeBytes, MESSAGE_BYTES};
 use super::{SqliteStore, CHUNK};
 use crate::blobs::BlobStore;
+use crate::indexing::{sort_column, sort_order_by};
 use crate::model::MailboxId;
-use crate::sort_keys::{SortCriterion, SortKey, SortKeys, ThreadKeys};
+use crate::sort_keys::{SortCriterion, SortKeys, ThreadKeys};
 use crate::Result;
 
 /// Writes one message's keys. `date` is the sent date, or else the
@@ -60,31 +61,6 @@ pub(crate) fn copy_keys(c: &Connection, from: (MailboxId, i64), to: (MailboxId, 
     Ok(())
 }
 
-/// The column a key sorts by; text columns hold case-mapped strings, so
-/// SQLite's BINARY collation is the i;unicode-casemap order.
-fn column(key: SortKey) -> &'static str {
-    match key {
-        SortKey::Arrival => "arrival",
-        SortKey::Cc => "cc_addr",
-        SortKey::Date => "date",
-        SortKey::From => "from_addr",
-        SortKey::Size => "size",
-        SortKey::Subject => "subject",
-        SortKey::To => "to_addr",
-        SortKey::DisplayFrom => "from_display",
-        SortKey::DisplayTo => "to_display",
-    }
-}
-
-/// `ORDER BY` for the criteria; ties are broken by UID, which is the
-/// sequence number's order, never reversed (RFC 5256 §3).
-fn order_by(criteria: &[SortCriterion]) -> String {
-    let mut out: Vec<String> =
-        criteria.iter().map(|c| format!("{}{}", column(c.key), if c.reverse { " DESC" } else { "" })).collect();
-    out.push("uid".into());
-    out.join(", ")
-}
-
 impl SqliteStore {
     /// Computes the keys a mailbox's messages lack (stored before keys were,
     /// or copied without them) and drops keys of messages that are gone.
@@ -127,7 +103,7 @@ impl SqliteStore {
         if let [one] = criteria {
             return self.sorted_by_one(mailbox, *one).await;
         }
-        let sql = format!("SELECT uid FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {}", order_by(criteria));
+        let sql = format!("SELECT uid FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {}", sort_order_by(criteria));
         self.read(move |c| {
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map([mailbox], |r| r.get::<_, i64>(0).map(|u| u as u32))?;
@@ -141,7 +117,7 @@ impl SqliteStore {
     /// index, and turned around here for REVERSE, with each run of equal
     /// keys put back in UID order (ties are never reversed, RFC 5256 §3).
     async fn sorted_by_one(&self, mailbox: MailboxId, criterion: SortCriterion) -> Result<Vec<u32>> {
-        let column = column(criterion.key);
+        let column = sort_column(criterion.key);
         let sql = format!("SELECT uid, {column} FROM sort_keys WHERE mailbox_id = ?1 ORDER BY {column}, uid");
         let rows: Vec<(u32, rusqlite::types::Value)> = self
             .read(move |c| {
@@ -242,15 +218,5 @@ mod tests {
         let rows = vec![(3, 1), (5, 1), (1, 2), (2, 4), (4, 4), (6, 4)];
         assert_eq!(reverse_keeping_ties(rows), [2, 4, 6, 1, 3, 5]);
         assert!(reverse_keeping_ties(Vec::<(u32, i64)>::new()).is_empty());
-    }
-
-    #[test]
-    fn order_by_reverses_only_its_criterion_and_ends_with_the_uid() {
-        let c = |key, reverse| SortCriterion { key, reverse };
-        assert_eq!(order_by(&[c(SortKey::Date, false)]), "date, uid");
-        assert_eq!(
-            order_by(&[c(SortKey::Subject, true), c(SortKey::Size, false), c(SortKey::DisplayTo, true)]),
-            "subject DESC, size, to_display DESC, uid"
-        );
     }
 }

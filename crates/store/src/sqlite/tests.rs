@@ -54,6 +54,12 @@ async fn delivery_shares_one_blob_and_counts() {
 }
 
 #[tokio::test]
+async fn leases_and_windowed_counts() {
+    let (_d, s) = fresh();
+    suite::leases_and_windowed_counts(&s).await;
+}
+
+#[tokio::test]
 async fn filter_rules_and_generation() {
     let (_d, s) = fresh();
     suite::filter_rules_and_generation(&s).await;
@@ -328,7 +334,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
          ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;
          ALTER TABLE domains DROP COLUMN protocols_off; DROP INDEX mail_log_session;
-         ALTER TABLE accounts DROP COLUMN role;
+         ALTER TABLE accounts DROP COLUMN role; DROP TABLE leases; DROP TABLE rate_events;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
