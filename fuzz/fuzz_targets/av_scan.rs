@@ -12,8 +12,11 @@ fn scanner() -> &'static Scanner {
     static S: OnceLock<Scanner> = OnceLock::new();
     S.get_or_init(|| {
         let mut b = Builder::with_builtin();
-        b.add_file("t.ndb", "T.One:0:*:4d5a??00{2-8}50450000\nT.Two:0:0:504b0304*(00|01)ff\nT.Three:1:EOF-4:deadbeef\n")
-            .expect("signatures");
+        b.add_file(
+            "t.ndb",
+            "T.One:0:*:4d5a??00{2-8}50450000\nT.Two:0:0:504b0304*(00|01)ff\nT.Three:1:EOF-4:deadbeef\n",
+        )
+        .expect("signatures");
         // Small limits: the fuzzer explores structure, not size.
         let limits = Limits { max_files: 50, max_file_size: 1 << 20, max_total: 4 << 20, ..Limits::default() };
         Scanner::new(Arc::new(b.build()), limits)

@@ -23,7 +23,11 @@ fuzz_target!(|input: &[u8]| {
         subject,
         text: String::from_utf8_lossy(next()).into_owned(),
         html: Some(String::from_utf8_lossy(next()).into_owned()),
-        attachments: vec![Attachment { name: "f.txt".into(), content_type: "text/plain".into(), bytes: next().to_vec() }],
+        attachments: vec![Attachment {
+            name: "f.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: next().to_vec(),
+        }],
         forwarded: vec![("m.eml".into(), next().to_vec())],
         message_id: "fuzz@example.test".into(),
         ..Composed::default()

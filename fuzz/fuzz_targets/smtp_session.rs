@@ -18,7 +18,7 @@ fn server() -> &'static Arc<SmtpServer<StoreBackend>> {
         let w = session::World::get();
         let smtp = caravel_config::Smtp::default();
         let limits = caravel_config::Limits { max_message_size: 1 << 20, ..Default::default() };
-        let (mx, submission, submissions) = caravel_smtp::session_configs("mail.example.test", &limits, &smtp);
+        let (mx, submission, submissions) = caravel_smtp::session_configs("mail.example.test", &limits, &smtp, None);
         Arc::new(SmtpServer {
             mx,
             submission,
