@@ -372,7 +372,7 @@ async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
         Err(r) => return r,
     };
     let now = now_secs();
-    if matches!(channel, Channel::Sms(..)) && !sms_allowed(cur.user.id, now) {
+    if matches!(channel, Channel::Sms(..)) && !sms_allowed(st, cur.user.id, now).await {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many text messages for this account today; use the authenticator app or an emailed code.",
@@ -419,12 +419,23 @@ async fn send_code(st: &State, cur: Current, channel: Channel) -> Response {
 }
 
 /// Text messages cost money and a sign-in's limits reset with a new
-/// sign-in: at most this many per account per day (kept in memory).
+/// sign-in: at most this many per account per day, kept in memory, or in
+/// the store when other nodes share it (they count together).
 const SMS_PER_DAY: usize = 10;
 
-fn sms_allowed(account: caravel_store::AccountId, now: i64) -> bool {
+async fn sms_allowed(st: &State, account: caravel_store::AccountId, now: i64) -> bool {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
+    if st.store.shared() {
+        let name = format!("sms:{account}");
+        return match st.store.add_events(&name, 1, SMS_PER_DAY as u64, now, 86_400).await {
+            Ok(counted) => counted.is_some(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the text-message limit could not be checked; none sent");
+                false
+            }
+        };
+    }
     static SENT: OnceLock<Mutex<HashMap<caravel_store::AccountId, Vec<i64>>>> = OnceLock::new();
     let mut sent = SENT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     sent.retain(|_, times| {
