@@ -335,10 +335,9 @@ impl Authenticator {
             // like an account does.
             let name = username.to_lowercase();
             self.password_matches(password, DUMMY_HASH.to_string()).await?;
-            if self.unknown.banned(&name, now) {
+            if self.unknown_locked(&name, now).await? {
                 return Ok(Checked::Refused(SignIn::Locked));
             }
-            self.unknown.failure(name, now);
             self.address_failure(ip, now, username).await;
             return Ok(Checked::Refused(SignIn::Failed));
         };
@@ -405,6 +404,31 @@ impl Authenticator {
     /// A completed sign-in (after the second factor) clears failures.
     pub async fn succeeded(&self, user: &User) -> Result<(), StoreError> {
         self.accounts.record_success(user.id).await
+    }
+
+    /// Whether a name no account has is "locked" as an account would be
+    /// after as many failures (so the answers do not tell which names
+    /// exist); counts this failure. With a store other nodes share, the
+    /// count and the lock are kept there, like real accounts' locks.
+    async fn unknown_locked(&self, name: &str, now: i64) -> Result<bool, StoreError> {
+        if !self.accounts.shared() {
+            if self.unknown.banned(&name.to_string(), now) {
+                return Ok(true);
+            }
+            self.unknown.failure(name.to_string(), now);
+            return Ok(false);
+        }
+        let lease = format!("unknown-lock:{name}");
+        if self.accounts.lease_until(&lease, now).await?.is_some() {
+            return Ok(true);
+        }
+        let lock = self.policy.lock;
+        let counted =
+            self.accounts.add_events(&format!("unknown-failures:{name}"), 1, u64::MAX, now, lock.window_secs).await?;
+        if counted.is_some_and(|total| total >= u64::from(lock.max_failures)) {
+            self.accounts.take_lease(&lease, "lock", now, now.saturating_add(lock.lock_secs)).await?;
+        }
+        Ok(false)
     }
 
     /// With a store other nodes share: whether one of them banned `ip`

@@ -42,19 +42,55 @@ pub static USED_STORE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// Opens the store the configuration names, creating it if needed (the
 /// PostgreSQL database must exist; its tables are created or migrated).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    open_store_as(config, None).await
+}
+
+/// [`open_store`] for the server: on PostgreSQL as the node named in
+/// `data_dir/node-id` (made at the first start), which takes back what its
+/// previous run left claimed.
+pub async fn open_store_for_serving(config: &Config) -> Result<Arc<dyn Store>, String> {
+    let node = match &config.store {
+        StoreConfig::Sqlite => None,
+        StoreConfig::Postgres { .. } => Some(node_id(&config.data_dir)?),
+    };
+    open_store_as(config, node).await
+}
+
+/// This node's lasting name: random, kept in `data_dir/node-id`.
+fn node_id(data_dir: &std::path::Path) -> Result<String, String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    caravel_store::private::create_dir(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let id = format!(
+        "{}-{}",
+        host.trim(),
+        caravel_auth::token::random_key()[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    std::fs::write(&path, format!("{id}\n")).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
+}
+
+async fn open_store_as(config: &Config, node: Option<String>) -> Result<Arc<dyn Store>, String> {
     match &config.store {
         StoreConfig::Sqlite => SqliteStore::open(&config.data_dir)
             .map(|s| Arc::new(s) as Arc<dyn Store>)
             .map_err(|e| format!("cannot open the store in {}: {e}", config.data_dir.display())),
-        StoreConfig::Postgres { url } => PgStore::connect(url)
+        StoreConfig::Postgres { url } => PgStore::connect_node(url, node.as_deref())
             .await
             .map(|s| Arc::new(s) as Arc<dyn Store>)
             .map_err(|e| format!("cannot open the PostgreSQL store at {}: {e}", redact_url(url))),
     }
 }
 
-/// The URL without its password, for messages and logs.
+/// The URL without its password (in the user part or the query), for
+/// messages and logs.
 pub fn redact_url(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or(url);
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let user_info = &url[scheme + 3..at];
@@ -62,6 +98,18 @@ pub fn redact_url(url: &str) -> String {
             format!("{}{user}{}", &url[..scheme + 3], &url[at..])
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_never_show() {
+        let r = super::redact_url;
+        assert_eq!(r("postgres://caravel:s3cret@db:5432/mail"), "postgres://caravel@db:5432/mail");
+        assert_eq!(r("postgres://db/mail?user=c&password=s3cret"), "postgres://db/mail");
+        assert_eq!(r("postgresql://u:p:q@h/d"), "postgresql://u@h/d");
+        assert_eq!(r("postgres://db/mail"), "postgres://db/mail");
     }
 }
 

@@ -8,7 +8,7 @@ use caravel_net::{bind_all, serve, Service};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::commands::open_store;
+use crate::commands::open_store_for_serving;
 use crate::router::Router;
 use caravel_filter::{thresholds::Thresholds, SpamFilter};
 use caravel_net::tls::Certificates;
@@ -91,7 +91,7 @@ impl Server {
     /// reported before anything is served.
     pub async fn start(config: Config) -> Result<Server, String> {
         check_data_dir(&config)?;
-        let store = open_store(&config).await?;
+        let store = open_store_for_serving(&config).await?;
         // Other nodes may use this store: what one process kept in memory
         // (POP3 maildrop locks, send limits, the address ban) lives in it.
         let shared = store.shared().then(|| store.clone() as Arc<dyn caravel_store::Coordination>);

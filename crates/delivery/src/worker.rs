@@ -145,12 +145,17 @@ impl Worker {
             jobs = self.store.due(now, room * 4, &busy).await.map_err(|e| e.to_string())?;
         }
         let mut taken = Taken { started: 0, waiting: !busy.is_empty() };
+        // Handed out but not started: given back at once, so that another
+        // node sharing the store can take them (a claim would hold them).
+        let mut passed_over = Vec::new();
         for job in jobs {
             if job.recipients.is_empty() {
+                passed_over.push(job.id);
                 continue;
             }
             if taken.started == room || self.all_domains_saturated(&addresses(&job)) {
                 taken.waiting = true;
+                passed_over.push(job.id);
                 continue;
             }
             taken.started += 1;
@@ -170,6 +175,7 @@ impl Worker {
                 finished.notify_one();
             });
         }
+        self.store.release(&passed_over).await.map_err(|e| e.to_string())?;
         Ok(taken)
     }
 

@@ -72,6 +72,7 @@ impl Pending {
             MailboxChange::Appended { .. } => self.appended = true,
             MailboxChange::FlagsChanged { uids, .. } => self.flags.extend(uids),
             MailboxChange::Expunged { uids, .. } => self.gone.extend(uids),
+            MailboxChange::Resync => self.full = true,
         }
     }
 }

@@ -64,6 +64,15 @@ pub struct LockGuard {
     account: AccountId,
     /// In a shared store: the lease's holder name and its renewal task.
     lease: Option<(String, tokio::task::JoinHandle<()>)>,
+    /// Set when a renewal found the lease gone or could not renew it before
+    /// it ended: the maildrop may be another session's now.
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LockGuard {
+    fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Drop for LockGuard {
@@ -101,7 +110,12 @@ impl Locks {
     async fn take(&self, account: AccountId) -> Result<Option<LockGuard>, TempFailure> {
         let Some(store) = &self.shared else {
             let mut set = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            return Ok(set.insert(account).then(|| LockGuard { locks: self.clone(), account, lease: None }));
+            return Ok(set.insert(account).then(|| LockGuard {
+                locks: self.clone(),
+                account,
+                lease: None,
+                lost: Arc::default(),
+            }));
         };
         let holder = format!("{:016x}", rand_u64());
         let now = caravel_store::now_secs();
@@ -111,16 +125,30 @@ impl Locks {
             Err(e) => Err(TempFailure(format!("the mailbox lock could not be taken: {e}"))),
             Ok(true) => {
                 let (store, renewed_by) = (store.clone(), holder.clone());
+                let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let mark = lost.clone();
                 let renewal = tokio::spawn(async move {
+                    let mut until = now + LEASE_SECS;
                     loop {
                         tokio::time::sleep(LEASE_RENEWAL).await;
                         let now = caravel_store::now_secs();
-                        if let Err(e) = store.take_lease(&name, &renewed_by, now, now + LEASE_SECS).await {
-                            tracing::warn!(error = %e, "POP3 maildrop lease not renewed");
+                        match store.take_lease(&name, &renewed_by, now, now + LEASE_SECS).await {
+                            Ok(true) => until = now + LEASE_SECS,
+                            Ok(false) => {
+                                tracing::warn!("POP3 maildrop lease taken by another session after it lapsed");
+                                mark.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return;
+                            }
+                            Err(e) if now >= until => {
+                                tracing::warn!(error = %e, "POP3 maildrop lease lapsed: it could not be renewed");
+                                mark.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "POP3 maildrop lease not renewed; trying again"),
                         }
                     }
                 });
-                Ok(Some(LockGuard { locks: self.clone(), account, lease: Some((holder, renewal)) }))
+                Ok(Some(LockGuard { locks: self.clone(), account, lease: Some((holder, renewal)), lost }))
             }
         }
     }
@@ -438,7 +466,11 @@ impl<M: Maildrops> Session<M> {
         let mut step = match state {
             State::Transaction { snapshot, deleted, _lock } => {
                 let uids: Vec<u32> = deleted.iter().map(|&i| snapshot.messages[i].uid).collect();
-                if uids.is_empty() {
+                if !uids.is_empty() && _lock.lost() {
+                    // Another session may have the maildrop now: removing
+                    // what this one marked could remove what it still shows.
+                    err("[IN-USE] The mailbox lock was lost (the store was unreachable too long); nothing was deleted")
+                } else if uids.is_empty() {
                     ok(&format!("{} closing connection", self.cfg.hostname))
                 } else {
                     match self.maildrops.expunge(snapshot.mailbox, &uids).await {

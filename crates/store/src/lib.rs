@@ -289,6 +289,13 @@ pub trait OutboundQueue: Send + Sync {
     /// Messages with recipients due at `now`, earliest due first, at most `limit`
     /// messages; recipients whose message is in `busy` are left out.
     async fn due(&self, now: i64, limit: usize, busy: &[i64]) -> Result<Vec<QueueJob>>;
+    /// Gives back messages `due` handed out that the worker did not start
+    /// (no free slot, a busy domain), so other nodes sharing the store may
+    /// take them now. Nothing to do where one process owns the store.
+    async fn release(&self, ids: &[i64]) -> Result<()> {
+        let _ = ids;
+        Ok(())
+    }
     /// When the next pending recipient is due (None: the queue is empty).
     async fn next_due(&self) -> Result<Option<i64>>;
     /// Records one attempt: delivered and failed recipients leave the queue,

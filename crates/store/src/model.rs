@@ -631,9 +631,22 @@ pub struct Stored {
 /// What the change notifier publishes for a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailboxChange {
-    Appended { uid: u32, modseq: u64 },
-    FlagsChanged { uids: Vec<u32>, modseq: u64 },
-    Expunged { uids: Vec<u32>, modseq: u64 },
+    Appended {
+        uid: u32,
+        modseq: u64,
+    },
+    FlagsChanged {
+        uids: Vec<u32>,
+        modseq: u64,
+    },
+    Expunged {
+        uids: Vec<u32>,
+        modseq: u64,
+    },
+    /// Changes may have been missed (another node's notifications while the
+    /// connection that carries them was down): read the mailbox's state
+    /// again, as after a lag.
+    Resync,
 }
 
 /// The operator's mail log: one event in a message's life.

@@ -40,6 +40,16 @@ impl Notifier {
         map.entry(mailbox).or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0).subscribe()
     }
 
+    /// Tells every watcher of every mailbox and account to read its state
+    /// again: changes may have been missed.
+    pub fn resync_all(&self) {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, tx| tx.send(MailboxChange::Resync).is_ok());
+        drop(map);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts.retain(|_, tx| tx.send(()).is_ok());
+    }
+
     pub fn publish(&self, mailbox: MailboxId, change: MailboxChange) {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(tx) = map.get(&mailbox) {

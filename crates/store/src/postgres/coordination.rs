@@ -44,6 +44,7 @@ impl Coordination for PgStore {
     }
 
     async fn add_events(&self, name: &str, n: u64, max: u64, now: i64, window: i64) -> Result<Option<u64>> {
+        prune_now_and_then(self, now).await?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&name]).await?;
@@ -58,4 +59,23 @@ impl Coordination for PgStore {
         tx.commit().await?;
         Ok(Some(total))
     }
+}
+
+/// Events older than any window in use, and leases long over, are deleted
+/// every few minutes: names that are never counted again (an address that
+/// failed once) would otherwise stay forever.
+async fn prune_now_and_then(store: &PgStore, now: i64) -> Result<()> {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    const EVERY: i64 = 600;
+    /// Longer than the longest window (a day, text-message codes).
+    const KEEP: i64 = 8 * 86_400;
+    let last = LAST.load(Ordering::Relaxed);
+    if now - last < EVERY || LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        return Ok(());
+    }
+    let c = store.client().await?;
+    c.execute("DELETE FROM rate_events WHERE ts < $1", &[&(now - KEEP)]).await?;
+    c.execute("DELETE FROM leases WHERE until < $1", &[&(now - KEEP)]).await?;
+    Ok(())
 }

@@ -58,8 +58,10 @@ pub const TABLES: &[&str] = &[
     "rate_events",
 ];
 
-/// Rows sent to PostgreSQL in one message from the reading thread.
+/// Rows sent to PostgreSQL in one message from the reading thread, and the
+/// bytes they may hold (bodies: a few batches wait in the channel).
 const BATCH: usize = 500;
+const BATCH_BYTES: usize = 16 << 20;
 
 /// Where the copy is: `table`, `done` of `total` rows.
 #[derive(Debug, Clone)]
@@ -93,6 +95,16 @@ enum Value {
     Bytes(Vec<u8>),
 }
 
+impl Value {
+    fn size(&self) -> usize {
+        match self {
+            Value::Text(t) => t.len(),
+            Value::Bytes(b) => b.len(),
+            _ => 8,
+        }
+    }
+}
+
 /// A column of the PostgreSQL table and how its values are written.
 struct Column {
     name: String,
@@ -102,27 +114,30 @@ struct Column {
 /// Copies the embedded store in `data_dir` into the empty database at
 /// `url` (its schema is created first), then verifies the copy.
 pub async fn copy_from_sqlite(data_dir: &Path, url: &str, progress: &mut dyn FnMut(Progress)) -> Result<MigrateReport> {
-    // Brings the embedded store's schema up to date, as a server start would.
-    drop(SqliteStore::open(data_dir)?);
+    // Brings the embedded store's schema up to date, as a server start
+    // would, and computes what older versions left for later (SORT and
+    // THREAD keys, header text for SEARCH): PostgreSQL computes neither.
+    {
+        let sqlite = SqliteStore::open(data_dir)?;
+        for mailbox in sqlite.mailbox_ids().await? {
+            sqlite.ensure_sort_keys(mailbox).await?;
+            sqlite.fill_search_text(mailbox).await?;
+        }
+    }
     // Creates (or checks) the PostgreSQL schema.
     drop(super::PgStore::connect(url).await?);
     let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
     let driver = tokio::spawn(connection);
-    let result = copy_all(&mut client, data_dir, progress).await;
-    let report = match result {
-        Ok(tables) => verify(&client, data_dir, tables).await,
-        Err(e) => Err(e),
-    };
+    let report = copy_all(&mut client, data_dir, progress).await;
     drop(client);
     let _ = driver.await;
     report
 }
 
-async fn copy_all(
-    client: &mut Client,
-    data_dir: &Path,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<(String, u64)>> {
+/// Copies and verifies in one transaction, committed only when the copy
+/// matches the snapshot it was read from and the embedded store did not
+/// change meanwhile (a server still running would lose what came after).
+async fn copy_all(client: &mut Client, data_dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<MigrateReport> {
     let used: i64 = client
         .query_one(
             "SELECT (SELECT count(*) FROM domains) + (SELECT count(*) FROM accounts) + (SELECT count(*) FROM messages)",
@@ -157,7 +172,7 @@ async fn copy_all(
             plan.iter().map(|(t, cols)| (t.clone(), cols.iter().map(|c| c.name.clone()).collect())).collect();
         std::thread::spawn(move || read_sqlite(&data_dir, &plan, &rows_tx))
     };
-    let mut copied = Vec::new();
+    let mut copied: Vec<(String, u64)> = Vec::new();
     for (table, columns) in &plan {
         let Some(Batch::Start { total }) = rows_rx.recv().await else {
             return Err(reader_error(reader));
@@ -197,25 +212,48 @@ async fn copy_all(
         writer.finish().await?;
         copied.push((table.clone(), done));
     }
-    reader.join().map_err(|_| StoreError::Backend("the reading thread failed".into()))??;
-    // Identities go on above the copied ids.
+    let snapshot = reader.join().map_err(|_| StoreError::Backend("the reading thread failed".into()))??;
+    // Identities go on above every id the embedded store ever gave (ids
+    // are never reused: a deleted mailbox's or queued message's included).
     for (table, columns) in &plan {
         if columns.iter().any(|c| c.name == "id") {
+            let given = snapshot.highest_ids.iter().find(|(t, _)| t == table).map_or(0, |(_, n)| *n);
             tx.execute(
                 &format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                   greatest(coalesce((SELECT max(id) FROM {table}), 0), $1) + 1, false)
                      WHERE pg_get_serial_sequence('{table}', 'id') IS NOT NULL"
                 ),
-                &[],
+                &[&given],
             )
             .await?;
         }
     }
+    let report = verify(&tx, copied, &snapshot.checksums).await?;
+    if !report.verified() {
+        return Ok(report);
+    }
+    let now = current_checksums(data_dir)?;
+    if now != snapshot.checksums {
+        return Err(StoreError::Conflict(
+            "the embedded store changed during the copy (is a server still using it?): stop the server and migrate again; \
+             nothing was written to PostgreSQL"
+                .into(),
+        ));
+    }
     tx.commit().await?;
-    Ok(copied)
+    Ok(report)
 }
 
-fn reader_error(reader: std::thread::JoinHandle<Result<()>>) -> StoreError {
+/// What the reading thread saw in its snapshot, for the checks.
+struct Snapshot {
+    /// [`CHECKSUMS`] over the rows it copied.
+    checksums: Vec<String>,
+    /// The highest id each table ever gave (`serials`, AUTOINCREMENT).
+    highest_ids: Vec<(String, i64)>,
+}
+
+fn reader_error(reader: std::thread::JoinHandle<Result<Snapshot>>) -> StoreError {
     match reader.join() {
         Ok(Err(e)) => e,
         _ => StoreError::Backend("the embedded store could not be read to the end".into()),
@@ -259,7 +297,7 @@ async fn plan(c: &impl tokio_postgres::GenericClient) -> Result<Vec<(String, Vec
 
 /// Reads every table of the plan in one snapshot and streams its rows (a
 /// table with no columns in the plan is one the embedded store lacks).
-fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Sender<Batch>) -> Result<()> {
+fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Sender<Batch>) -> Result<Snapshot> {
     let mut conn = rusqlite::Connection::open_with_flags(
         data_dir.join("caravel.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -277,6 +315,7 @@ fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Send
             let mut st = tx.prepare(&format!("SELECT {} FROM {table}", columns.join(", ")))?;
             let mut rows = st.query([])?;
             let mut batch = Vec::with_capacity(BATCH);
+            let mut bytes = 0;
             while let Some(row) = rows.next()? {
                 let mut values: Vec<Value> = (0..columns.len())
                     .map(|i| {
@@ -292,9 +331,11 @@ fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Send
                 if table == "blobs" {
                     fill_blob(columns, &mut values, &blobs)?;
                 }
+                bytes += values.iter().map(Value::size).sum::<usize>();
                 batch.push(values);
-                if batch.len() == BATCH {
+                if batch.len() == BATCH || bytes >= BATCH_BYTES {
                     send(Batch::Rows(std::mem::take(&mut batch)))?;
+                    bytes = 0;
                 }
             }
             if !batch.is_empty() {
@@ -303,7 +344,29 @@ fn read_sqlite(data_dir: &Path, plan: &[(String, Vec<String>)], out: &mpsc::Send
         }
         send(Batch::End)?;
     }
-    Ok(())
+    let checksums = CHECKSUMS.iter().map(|(_, sql)| sqlite_checksum(&tx, sql)).collect::<Result<_>>()?;
+    Ok(Snapshot { checksums, highest_ids: highest_ids(&tx)? })
+}
+
+/// The highest id each table ever gave: mailboxes keep theirs in
+/// `serials`, the queue in `sqlite_sequence` (AUTOINCREMENT).
+fn highest_ids(c: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
+    use rusqlite::OptionalExtension;
+    let mut out = Vec::new();
+    let mailbox: Option<i64> =
+        c.query_row("SELECT value FROM serials WHERE name = 'mailbox_id'", [], |r| r.get(0)).optional()?;
+    out.push(("mailboxes".to_string(), mailbox.unwrap_or(0)));
+    let mut st = c.prepare("SELECT name, seq FROM sqlite_sequence")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    Ok(out)
+}
+
+/// [`CHECKSUMS`] over the embedded store as it is now.
+fn current_checksums(data_dir: &Path) -> Result<Vec<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(data_dir.join("caravel.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    CHECKSUMS.iter().map(|(_, sql)| sqlite_checksum(&conn, sql)).collect()
 }
 
 /// A blob row whose body is in its file gets the file's bytes, as they are.
@@ -350,23 +413,25 @@ fn to_sql(v: Value, ty: &Type) -> Result<Box<dyn ToSql + Sync + Send>> {
     })
 }
 
-/// The checks: row counts per table on both sides; checksums over what
-/// mail programs and sign-in depend on; every body in PostgreSQL hashes to
+/// The checks, inside the copy's transaction: row counts per table on both
+/// sides; checksums over what mail programs and sign-in depend on, against
+/// the snapshot the copy was read from; every body in PostgreSQL hashes to
 /// its name.
-async fn verify(client: &Client, data_dir: &Path, tables: Vec<(String, u64)>) -> Result<MigrateReport> {
-    let conn =
-        rusqlite::Connection::open_with_flags(data_dir.join("caravel.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+async fn verify(
+    tx: &tokio_postgres::Transaction<'_>,
+    tables: Vec<(String, u64)>,
+    snapshot: &[String],
+) -> Result<MigrateReport> {
     let mut checks = Vec::new();
     for (table, copied) in &tables {
-        let n: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
+        let n: i64 = tx.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
         checks.push((format!("{table}: {copied} rows on both sides"), n as u64 == *copied));
     }
-    for (name, sql) in CHECKSUMS {
-        let sqlite = sqlite_checksum(&conn, sql)?;
-        let postgres = postgres_checksum(client, sql).await?;
-        checks.push((format!("{name} checksum"), sqlite == postgres));
+    for ((name, sql), sqlite) in CHECKSUMS.iter().zip(snapshot) {
+        let postgres = postgres_checksum(tx, sql).await?;
+        checks.push((format!("{name} checksum"), *sqlite == postgres));
     }
-    let bad = blobs_not_matching_their_names(client).await?;
+    let bad = blobs_not_matching_their_names(tx).await?;
     checks.push((format!("every message body matches its SHA-256 ({bad} do not)"), bad == 0));
     Ok(MigrateReport { tables, checks })
 }
@@ -416,7 +481,7 @@ fn combine(mut row_hashes: Vec<Vec<u8>>) -> String {
     hex::encode(all.finalize())
 }
 
-async fn postgres_checksum(c: &Client, sql: &str) -> Result<String> {
+async fn postgres_checksum(c: &impl tokio_postgres::GenericClient, sql: &str) -> Result<String> {
     let rows = c.query(sql, &[]).await?;
     let mut row_hashes = Vec::with_capacity(rows.len());
     for row in rows {
@@ -444,7 +509,7 @@ async fn postgres_checksum(c: &Client, sql: &str) -> Result<String> {
 
 /// Reads every body back (a batch at a time) and counts those whose bytes
 /// do not hash to their name or have another length.
-async fn blobs_not_matching_their_names(c: &Client) -> Result<u64> {
+async fn blobs_not_matching_their_names(c: &impl tokio_postgres::GenericClient) -> Result<u64> {
     let mut bad = 0;
     let mut after = String::new();
     loop {

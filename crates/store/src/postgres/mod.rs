@@ -57,6 +57,16 @@ pub struct PgStore {
     /// This node's name in notifications and queue claims (random per start).
     node: String,
     notify_out: notify::Sender,
+    /// The notification tasks, stopped when the store is dropped.
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl PgStore {
@@ -64,6 +74,29 @@ impl PgStore {
     /// applies the schema's migrations and starts listening for the other
     /// nodes' changes.
     pub async fn connect(url: &str) -> Result<PgStore> {
+        Self::connect_node(url, None).await
+    }
+
+    /// [`PgStore::connect`] for a server node named `node`, a name it keeps
+    /// across restarts (several processes must never share one): the queue
+    /// claims it left when it stopped or crashed are given back at once,
+    /// rather than when their lease ends.
+    pub async fn connect_node(url: &str, node: Option<&str>) -> Result<PgStore> {
+        let store = Self::open(url, node.map(str::to_string)).await?;
+        if node.is_some() {
+            let freed = store
+                .client()
+                .await?
+                .execute("UPDATE queue SET claimed_by = NULL, claimed_until = 0 WHERE claimed_by = $1", &[&store.node])
+                .await?;
+            if freed > 0 {
+                tracing::info!(messages = freed, "gave back the queue claims of this node's previous run");
+            }
+        }
+        Ok(store)
+    }
+
+    async fn open(url: &str, node: Option<String>) -> Result<PgStore> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Invalid(format!("[store] url is not a PostgreSQL URL: {e}")))?;
         config.connect_timeout(CONNECT_TIMEOUT);
@@ -83,9 +116,9 @@ impl PgStore {
             schema::migrate(&mut client).await?;
             let notifier = Arc::new(Notifier::default());
             let queue_signal = Arc::new(tokio::sync::Notify::new());
-            let node = node_name();
-            let notify_out = notify::Sender::start(pool.clone());
-            notify::listen(config, node.clone(), notifier.clone(), queue_signal.clone());
+            let node = node.unwrap_or_else(node_name);
+            let (notify_out, sending) = notify::Sender::start(pool.clone(), node.clone());
+            let listening = notify::listen(config, node.clone(), notifier.clone(), queue_signal.clone());
             PgStore {
                 pool: pool.clone(),
                 notifier,
@@ -93,6 +126,7 @@ impl PgStore {
                 queue_signal,
                 node,
                 notify_out,
+                tasks: vec![sending, listening],
             }
         };
         Ok(store)

@@ -13,6 +13,7 @@
 //! <node> q                                        the queue has work
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,30 +33,38 @@ const UIDS_PER_PAYLOAD: usize = 500;
 const QUEUE: usize = 10_000;
 
 /// Sends NOTIFYs from a background task, so that a commit does not wait for
-/// them; several are sent in one round trip.
+/// them; what is waiting goes in one statement. While PostgreSQL cannot be
+/// reached the payloads wait (up to [`QUEUE`]); if some had to be dropped,
+/// the other nodes are told to read everything again (`r`) once it is back.
 #[derive(Clone)]
 pub(crate) struct Sender {
     tx: mpsc::Sender<String>,
+    dropped: Arc<AtomicBool>,
 }
 
+/// Payloads sent in one statement at most.
+const BATCH: usize = 256;
+
 impl Sender {
-    pub(crate) fn start(pool: deadpool_postgres::Pool) -> Sender {
+    pub(crate) fn start(pool: deadpool_postgres::Pool, node: String) -> (Sender, tokio::task::AbortHandle) {
         let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
-        tokio::spawn(async move {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let lost = dropped.clone();
+        let task = tokio::spawn(async move {
             let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, 64).await > 0 {
-                let Ok(client) = pool.get().await else {
-                    batch.clear();
-                    continue;
-                };
-                for payload in batch.drain(..) {
-                    if let Err(e) = client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await {
-                        tracing::debug!("NOTIFY to other nodes failed: {e}");
-                    }
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                if lost.swap(false, Ordering::Relaxed) {
+                    batch.insert(0, format!("{node} r"));
                 }
+                // Until it is sent: a change must reach the other nodes.
+                while let Err(e) = send_batch(&pool, &batch).await {
+                    tracing::debug!("NOTIFY to other nodes failed, trying again: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                batch.clear();
             }
         });
-        Sender { tx }
+        (Sender { tx, dropped }, task.abort_handle())
     }
 
     pub(crate) fn mailbox(&self, node: &str, mailbox: MailboxId, change: &MailboxChange) {
@@ -63,8 +72,9 @@ impl Sender {
             MailboxChange::Appended { uid, modseq } => ("a", std::slice::from_ref(uid), modseq),
             MailboxChange::FlagsChanged { uids, modseq } => ("f", uids.as_slice(), modseq),
             MailboxChange::Expunged { uids, modseq } => ("e", uids.as_slice(), modseq),
+            MailboxChange::Resync => ("r", &[][..], &0),
         };
-        for chunk in uids.chunks(UIDS_PER_PAYLOAD) {
+        for chunk in uids.chunks(UIDS_PER_PAYLOAD).chain(uids.is_empty().then_some(&[][..])) {
             let list: Vec<String> = chunk.iter().map(u32::to_string).collect();
             self.send(format!("{node} m {mailbox} {kind} {modseq} {}", list.join(",")));
         }
@@ -79,8 +89,19 @@ impl Sender {
     }
 
     fn send(&self, payload: String) {
-        let _ = self.tx.try_send(payload);
+        if self.tx.try_send(payload).is_err() {
+            self.dropped.store(true, Ordering::Relaxed);
+        }
     }
+}
+
+async fn send_batch(pool: &deadpool_postgres::Pool, batch: &[String]) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", &[&CHANNEL, &batch])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// What another node's payload asks this node to tell its watchers.
@@ -89,6 +110,8 @@ enum Received {
     Mailbox(MailboxId, MailboxChange),
     Account(AccountId),
     Queue,
+    /// The sender dropped notifications: every watcher reads again.
+    Everything,
 }
 
 /// Parses a payload; None for this node's own (already published) or a
@@ -101,6 +124,7 @@ fn parse(payload: &str, own: &str) -> Option<Received> {
     }
     match words.next()? {
         "q" => Some(Received::Queue),
+        "r" => Some(Received::Everything),
         "a" => Some(Received::Account(words.next()?.parse().ok()?)),
         "m" => {
             let mailbox = words.next()?.parse().ok()?;
@@ -114,6 +138,7 @@ fn parse(payload: &str, own: &str) -> Option<Received> {
                 "a" => MailboxChange::Appended { uid: *uids.first()?, modseq },
                 "f" => MailboxChange::FlagsChanged { uids, modseq },
                 "e" => MailboxChange::Expunged { uids, modseq },
+                "r" => MailboxChange::Resync,
                 _ => return None,
             };
             Some(Received::Mailbox(mailbox, change))
@@ -122,16 +147,17 @@ fn parse(payload: &str, own: &str) -> Option<Received> {
     }
 }
 
-/// LISTENs on a connection of its own for as long as the process runs,
-/// connecting again (every second) while PostgreSQL is unreachable. After a
-/// reconnection the queue worker is woken, since a signal may have been missed.
+/// LISTENs on a connection of its own for as long as the store is open,
+/// connecting again (every second) while PostgreSQL is unreachable. Each
+/// (re)connection tells every watcher to read its state again and wakes the
+/// queue worker: what other nodes sent meanwhile was missed.
 pub(crate) fn listen(
     config: tokio_postgres::Config,
     node: String,
     notifier: Arc<Notifier>,
     queue_signal: Arc<tokio::sync::Notify>,
-) {
-    tokio::spawn(async move {
+) -> tokio::task::AbortHandle {
+    let task = tokio::spawn(async move {
         loop {
             match config.connect(NoTls).await {
                 Ok((client, mut connection)) => {
@@ -145,12 +171,14 @@ pub(crate) fn listen(
                         }
                     });
                     if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                        notifier.resync_all();
                         queue_signal.notify_one();
                         while let Some(payload) = rx.recv().await {
                             match parse(&payload, &node) {
                                 Some(Received::Mailbox(mailbox, change)) => notifier.publish(mailbox, change),
                                 Some(Received::Account(account)) => notifier.publish_account(account),
                                 Some(Received::Queue) => queue_signal.notify_one(),
+                                Some(Received::Everything) => notifier.resync_all(),
                                 None => {}
                             }
                         }
@@ -163,6 +191,7 @@ pub(crate) fn listen(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+    task.abort_handle()
 }
 
 #[cfg(test)]
@@ -172,7 +201,7 @@ mod tests {
     #[test]
     fn payloads_round_trip_and_skip_our_own() {
         let (tx, mut rx) = mpsc::channel(10);
-        let sender = Sender { tx };
+        let sender = Sender { tx, dropped: Arc::default() };
         sender.mailbox("n1", 7, &MailboxChange::FlagsChanged { uids: vec![1, 5], modseq: 9 });
         sender.mailbox("n1", 7, &MailboxChange::Appended { uid: 3, modseq: 4 });
         sender.account("n1", 2);
@@ -188,12 +217,26 @@ mod tests {
         assert_eq!(parse(&got[3], "n2"), Some(Received::Queue));
         assert_eq!(parse(&got[0], "n1"), None, "our own changes were published already");
         assert_eq!(parse("n2 m x", "n1"), None);
+        sender.mailbox("n1", 7, &MailboxChange::Resync);
+        let resync = rx.try_recv().expect("a resync payload");
+        assert_eq!(parse(&resync, "n2"), Some(Received::Mailbox(7, MailboxChange::Resync)));
+        assert_eq!(parse("n1 r", "n2"), Some(Received::Everything));
+    }
+
+    #[test]
+    fn a_full_queue_marks_the_loss() {
+        let (tx, _rx) = mpsc::channel(1);
+        let sender = Sender { tx, dropped: Arc::default() };
+        sender.queue("n1");
+        assert!(!sender.dropped.load(Ordering::Relaxed));
+        sender.queue("n1");
+        assert!(sender.dropped.load(Ordering::Relaxed), "the next batch tells the others to read again");
     }
 
     #[test]
     fn long_uid_lists_are_split() {
         let (tx, mut rx) = mpsc::channel(10);
-        let sender = Sender { tx };
+        let sender = Sender { tx, dropped: Arc::default() };
         let uids: Vec<u32> = (1..=1200).collect();
         sender.mailbox("n1", 1, &MailboxChange::Expunged { uids, modseq: 2 });
         let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).collect();

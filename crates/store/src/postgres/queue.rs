@@ -94,6 +94,20 @@ impl OutboundQueue for PgStore {
         Ok(ids.iter().filter_map(|id| jobs.remove(id)).filter(|j| !j.recipients.is_empty()).collect())
     }
 
+    async fn release(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        execute(
+            &c,
+            "UPDATE queue SET claimed_by = NULL, claimed_until = 0 WHERE id = ANY($1) AND claimed_by = $2",
+            &[&ids, &self.node()],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn next_due(&self) -> Result<Option<i64>> {
         // The earliest pending recipient of a message no other node holds
         // (along the (status, next_attempt) index: claims by others are
@@ -152,7 +166,7 @@ async fn due_recipients(c: &impl GenericClient, ids: &[i64], now: i64) -> Result
     let rows = query(
         c,
         "SELECT queue_id, address, notify, orcpt, attempts FROM queue_recipients
-         WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address",
+         WHERE queue_id = ANY($1) AND status = 'pending' AND next_attempt <= $2 ORDER BY queue_id, address COLLATE \"C\"",
         &[&ids, &now],
     )
     .await?;

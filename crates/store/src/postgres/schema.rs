@@ -334,6 +334,7 @@ const MIGRATIONS: &[&str] = &[
         n    bigint NOT NULL
     );
     CREATE INDEX rate_events_name ON rate_events(name, ts);
+    CREATE INDEX rate_events_ts ON rate_events(ts);
     "#,
 ];
 

@@ -159,7 +159,7 @@ impl Security for PgStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT name, created, last_used FROM app_passwords WHERE account_id = $1 ORDER BY name",
+                "SELECT name, created, last_used FROM app_passwords WHERE account_id = $1 ORDER BY name COLLATE \"C\"",
                 &[&account],
             )
             .await?;

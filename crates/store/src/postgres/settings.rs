@@ -16,8 +16,11 @@ const REPLY_MEMORY: i64 = 366 * 86400;
 impl Settings for PgStore {
     async fn settings(&self, scope: &str, kind: &str) -> Result<Vec<(String, String)>> {
         let c = self.client().await?;
-        let st =
-            c.prepare_cached("SELECT name, value FROM settings WHERE scope = $1 AND kind = $2 ORDER BY name").await?;
+        let st = c
+            .prepare_cached(
+                "SELECT name, value FROM settings WHERE scope = $1 AND kind = $2 ORDER BY name COLLATE \"C\"",
+            )
+            .await?;
         Ok(c.query(&st, &[&scope, &kind]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 

@@ -108,6 +108,9 @@ async fn an_embedded_store_migrates_with_its_uids_and_verifies() {
         for m in s.messages(inbox.id).await.expect("messages") {
             before.push((m.uid, m.flags, m.keywords.clone(), s.read_message(&m).await.expect("read")));
         }
+        // As a store from before SORT keys and search text were kept.
+        let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+        raw.execute_batch("DELETE FROM sort_keys; UPDATE messages SET s_subject = NULL, s_from = NULL;").expect("age");
         (user, inbox, before)
     };
     let url = caravel_testkit::postgres::fresh_database();
@@ -130,6 +133,11 @@ async fn an_embedded_store_migrates_with_its_uids_and_verifies() {
         after.push((m.uid, m.flags, m.keywords.clone(), pg.read_message(&m).await.expect("read")));
     }
     assert_eq!(after, before, "UIDs, flags, keywords and bodies (in rows and in files) as they were");
+    let by_subject = [crate::sort_keys::SortCriterion { key: crate::sort_keys::SortKey::Subject, reverse: false }];
+    let sorted = pg.sorted_uids(inbox.id, &by_subject).await.expect("sort");
+    assert_eq!(sorted.len(), before.len(), "messages stored before SORT keys were kept sort too: {sorted:?}");
+    let found = pg.header_search(inbox.id, "subject", "test 3").await.expect("search");
+    assert_eq!(found, Some(vec![3]), "their header text came along");
     assert_eq!(pg.queued().await.expect("queue").len(), 1, "the queue came along");
     // Mail goes on from the copied counters.
     let next =

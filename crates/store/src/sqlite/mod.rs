@@ -127,6 +127,16 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 
+    /// Every mailbox's id (maintenance over all of them).
+    pub(crate) async fn mailbox_ids(&self) -> Result<Vec<crate::MailboxId>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT id FROM mailboxes ORDER BY id")?;
+            let ids = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
     pub fn blob_store(&self) -> &BlobStore {
         &self.blobs
     }
