@@ -60,3 +60,18 @@ impl Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_reaches_every_watcher() {
+        let n = Notifier::default();
+        let (mut m1, mut m2, mut acct) = (n.subscribe(1), n.subscribe(2), n.subscribe_account(7));
+        n.resync_all();
+        assert_eq!(m1.try_recv().ok(), Some(MailboxChange::Resync));
+        assert_eq!(m2.try_recv().ok(), Some(MailboxChange::Resync));
+        assert!(acct.try_recv().is_ok(), "account watchers read their mailbox list again");
+    }
+}

@@ -186,9 +186,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(code) if *code == SqlState::DISK_FULL || *code == SqlState::OUT_OF_MEMORY => {
-                StoreError::Full(e.to_string())
-            }
+            Some(code) if *code == SqlState::DISK_FULL => StoreError::Full(e.to_string()),
             _ => StoreError::Backend(match e.as_db_error() {
                 Some(db) => format!("PostgreSQL: {}", db.message()),
                 None => format!("PostgreSQL: {e}"),

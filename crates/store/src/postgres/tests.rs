@@ -432,3 +432,28 @@ async fn queue_claims_hand_each_recipient_to_one_node() {
     b.record_attempt(retry(now)).await.expect("record");
     assert_eq!(a.due(now + 2 * CLAIM_LEASE, 10, &[]).await.expect("due")[0].recipients[0].attempts, 2);
 }
+
+/// Messages a node was handed but did not start are given back at once,
+/// and a node that starts again under its name takes back what its previous
+/// run left claimed: another node need not wait for the lease to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_not_used_are_given_back() {
+    use crate::{MailStore, OutboundQueue, RemoteRecipient};
+    let url = caravel_testkit::postgres::fresh_database();
+    let a = PgStore::connect_node(&url, Some("node-a")).await.expect("node a");
+    let b = PgStore::connect(&url).await.expect("node b");
+    let mut d = suite::delivery(suite::message(1, 200), vec![]);
+    d.remote = vec![RemoteRecipient { address: "x@far.test".into(), ..Default::default() }];
+    let id = a.deliver(d).await.expect("queue").queued.expect("queued");
+    let now = crate::now_secs();
+    assert_eq!(a.due(now, 10, &[]).await.expect("due").len(), 1, "node a claims it");
+    assert!(b.due(now, 10, &[]).await.expect("due").is_empty(), "held by a");
+    a.release(&[id]).await.expect("release");
+    assert_eq!(b.due(now, 10, &[]).await.expect("due").len(), 1, "given back: b takes it at once");
+    b.release(&[id]).await.expect("release");
+    assert_eq!(a.due(now, 10, &[]).await.expect("due").len(), 1, "a claims it again");
+    drop(a);
+    assert!(b.due(now, 10, &[]).await.expect("due").is_empty(), "a's claim outlives a crash");
+    let _a_again = PgStore::connect_node(&url, Some("node-a")).await.expect("node a starts again");
+    assert_eq!(b.due(now, 10, &[]).await.expect("due").len(), 1, "a's restart gave its old claims back");
+}
