@@ -44,9 +44,16 @@ users() {
   for i in $(seq 1 100); do echo "Bench-Password-2026" | $C user add "user$i@example.test" --password-stdin >/dev/null 2>&1; done
 }
 stop_nodes() { for p in "${node_pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done; }
+# CPU seconds (user + system) used so far by processes named $1.
+cpu() {
+  ps -C "$1" -o times= | awk '{s += $1} END {print s + 0}'
+}
 run() {
+  local pg0 cv0
+  pg0=$(cpu postgres) cv0=$(cpu caravel)
   python3 bench/pg_nodes.py --label "$1" --smtp "$2" --imap "$3" --count-cmd "$4" --messages "$MESSAGES" \
     --connections "$CONNECTIONS" --fill "$FILL" --out "$W/$1.json"
+  echo "$1: CPU seconds over the run: caravel $(( $(cpu caravel) - cv0 )), postgres $(( $(cpu postgres) - pg0 ))" | tee -a "$W/cpu.txt"
 }
 
 # 1. The embedded store, one node.
