@@ -65,12 +65,7 @@ fn node_id(data_dir: &std::path::Path) -> Result<String, String> {
         }
     }
     caravel_store::private::create_dir(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let id = format!(
-        "{}-{}",
-        host.trim(),
-        caravel_auth::token::random_key()[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let id = caravel_store::postgres::node_name();
     std::fs::write(&path, format!("{id}\n")).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(id)
 }

@@ -380,6 +380,12 @@ pub struct Mailbox {
 pub struct Flags(pub u8);
 
 impl Flags {
+    /// What one message with these flags adds to its mailbox's `unseen`
+    /// and `deleted` counters (both backends keep them per mailbox).
+    pub fn counts(self) -> (i64, i64) {
+        (i64::from(!self.contains(Flags::SEEN)), i64::from(self.contains(Flags::DELETED)))
+    }
+
     pub const SEEN: Flags = Flags(1);
     pub const ANSWERED: Flags = Flags(2);
     pub const FLAGGED: Flags = Flags(4);

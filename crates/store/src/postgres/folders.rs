@@ -14,7 +14,7 @@ use deadpool_postgres::{GenericClient as CachedClient, Transaction};
 use tokio_postgres::GenericClient;
 
 use super::mail::{execute, query, query_one, query_opt, queue_learning};
-use super::mailboxes::{expunge_uids, flag_counts, insert_mailbox, next_uidvalidity};
+use super::mailboxes::{expunge_uids, insert_mailbox, next_uidvalidity};
 use super::{conflict, PgStore};
 use crate::{AccountId, Flags, Folders, MailboxChange, MailboxId, Result, SpecialUse, StoreError};
 
@@ -241,7 +241,7 @@ async fn insert_copies(
     let n = sources.len() as i64;
     let (mut size, mut unseen, mut deleted) = (0i64, 0i64, 0i64);
     for s in sources {
-        let (u, d) = flag_counts(s.2);
+        let (u, d) = s.2.counts();
         size += s.1;
         unseen += u;
         deleted += d;

@@ -26,8 +26,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::mailboxes::{
-    expunge_uids, flag_counts, insert_mailbox, load_mailbox, mailbox_from_row, next_modseq, release_blobs,
-    MAILBOX_COLUMNS,
+    expunge_uids, insert_mailbox, load_mailbox, mailbox_from_row, next_modseq, release_blobs, MAILBOX_COLUMNS,
 };
 use super::PgStore;
 use crate::blobs::BlobStore;
@@ -306,7 +305,7 @@ async fn add_blob_refs(c: &impl GenericClient, refs: &[(&Prepared, i64)]) -> Res
 async fn allocate(c: &impl GenericClient, copies: &[Copy]) -> Result<Vec<(i64, i64)>> {
     let mut per: BTreeMap<MailboxId, [i64; 4]> = BTreeMap::new();
     for copy in copies {
-        let (unseen, deleted) = flag_counts(copy.flags);
+        let (unseen, deleted) = copy.flags.counts();
         let e = per.entry(copy.mailbox).or_default();
         *e = [e[0] + 1, e[1] + copy.size, e[2] + unseen, e[3] + deleted];
     }
@@ -1104,7 +1103,7 @@ impl MailStore for PgStore {
                 learn.push((account, r.get(3), false));
             }
             if new != old || new_kw != old_kw {
-                let ((ou, od), (nu, nd)) = (flag_counts(old), flag_counts(new));
+                let ((ou, od), (nu, nd)) = (old.counts(), new.counts());
                 unseen_delta += nu - ou;
                 deleted_delta += nd - od;
                 changed.push((r.get(0), i64::from(new.0), new_kw.join(" ")));

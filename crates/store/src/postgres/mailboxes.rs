@@ -102,11 +102,6 @@ pub(crate) async fn next_modseq(c: &impl GenericClient, mailbox: MailboxId) -> R
     }
 }
 
-/// (unseen, deleted) contributions of one message with these flags.
-pub(crate) fn flag_counts(flags: Flags) -> (i64, i64) {
-    (i64::from(!flags.contains(Flags::SEEN)), i64::from(flags.contains(Flags::DELETED)))
-}
-
 /// Drops `n` references from each blob; a blob left with none is deleted
 /// (its body with it: it lives in the row).
 pub(crate) async fn release_blobs(c: &impl GenericClient, counts: &[(String, i64)]) -> Result<()> {
@@ -143,7 +138,7 @@ pub(crate) async fn expunge_uids(c: &impl GenericClient, mailbox: MailboxId, uid
         removed.push(r.get::<_, i64>(0) as u32);
         *blobs.entry(r.get(1)).or_default() += 1;
         freed += r.get::<_, i64>(2);
-        let (u, d) = flag_counts(Flags(r.get::<_, i64>(3) as u8));
+        let (u, d) = Flags(r.get::<_, i64>(3) as u8).counts();
         unseen += u;
         deleted += d;
     }

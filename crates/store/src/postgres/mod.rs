@@ -163,7 +163,9 @@ impl PgStore {
     }
 }
 
-fn node_name() -> String {
+/// A new node name: the host's name, the process id and four random
+/// bytes (a server keeps the first one it gets in `data_dir/node-id`).
+pub fn node_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut random = [0u8; 4];
     let _ = getrandom_bytes(&mut random);

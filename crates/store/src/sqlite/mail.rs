@@ -125,11 +125,6 @@ fn current_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
     Ok(m as u64)
 }
 
-/// (unseen, deleted) contributions of one message with these flags.
-pub(crate) fn flag_counts(flags: Flags) -> (i64, i64) {
-    (i64::from(!flags.contains(Flags::SEEN)), i64::from(flags.contains(Flags::DELETED)))
-}
-
 /// Removes `uids` from a mailbox inside the caller's transaction: counters,
 /// quota, blob references and the QRESYNC `vanished` record. Returns the UIDs
 /// that were there and the new modseq.
@@ -145,7 +140,7 @@ pub(crate) fn expunge_uids(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> 
         let Some((blob, size, flags)) = row else { continue };
         release_blob_counts(c, &[(blob, 1)])?;
         freed += size;
-        let (u, d) = flag_counts(Flags(flags as u8));
+        let (u, d) = Flags(flags as u8).counts();
         unseen += u;
         deleted += d;
         removed.push(uid);
@@ -202,9 +197,7 @@ fn store_one(c: &Connection, d: &Delivery, p: &Parsed, t: &crate::Target) -> Res
                 messages = messages + 1, size = size + ?2, unseen = unseen + ?3, deleted = deleted + ?4
          WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
         )?
-        .query_row(params![mailbox, size, flag_counts(t.flags).0, flag_counts(t.flags).1], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        .query_row(params![mailbox, size, t.flags.counts().0, t.flags.counts().1], |r| Ok((r.get(0)?, r.get(1)?)))?;
     add_blob_ref(c, d, p)?;
     c.prepare_cached(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, envelope, structure,
@@ -785,8 +778,8 @@ impl MailStore for SqliteStore {
                         super::filter_data::queue_learning(c, mailbox, &[uid], false)?;
                     }
                     if new.0 != old_flags as u8 || new_kw != old_kw {
-                        let (ou, od) = flag_counts(Flags(old_flags as u8));
-                        let (nu, nd) = flag_counts(new);
+                        let (ou, od) = Flags(old_flags as u8).counts();
+                        let (nu, nd) = new.counts();
                         unseen_delta += nu - ou;
                         deleted_delta += nd - od;
                         updates.push((uid, new, new_kw.join(" ")));
