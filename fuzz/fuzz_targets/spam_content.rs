@@ -1,6 +1,7 @@
 //! What the spam filter reads from a message: the decoded text (every
-//! charset, HTML to text, attachment names), its tokens, and the keyword
-//! rules over it. Bounded work and no panic for any input.
+//! charset, HTML to text, attachment names), its tokens and the
+//! classifier's features (tokens and byte 5-grams of the header as read
+//! without this server's own fields), and the keyword rules over it. Bounded work and no panic for any input.
 #![no_main]
 use std::sync::OnceLock;
 
@@ -19,6 +20,9 @@ fuzz_target!(|input: &[u8]| {
     assert!(c.body.len() <= 4 * MAX_TEXT + 16, "{}", c.body.len());
     let tokens = caravel_filter::tokens::tokens(&c);
     assert!(tokens.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+    let features = caravel_filter::logistic::features(input, &c);
+    assert!(features.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+    assert!(features.len() <= tokens.len() + 3000, "{} features", features.len());
     let _ = rules().matches(&c);
     if let Ok(text) = std::str::from_utf8(input) {
         let h = caravel_filter::html::html_to_text(text);

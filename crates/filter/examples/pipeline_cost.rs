@@ -53,12 +53,17 @@ fn main() {
             };
             store.add_filter_rule(rule).await.expect("rule");
         }
-        // A classifier with counts for the message's own words.
+        // A classifier trained on 200 messages of words and 5-grams.
         let learn: Vec<Learn> = (0..200)
             .map(|i| Learn {
                 digest: format!("d{i}"),
                 spam: i % 2 == 0,
-                tokens: (0..300).map(|t| caravel_filter::tokens::hash(&format!("w{}", (t * 7 + i) % 5000))).collect(),
+                features: {
+                    let mut f: Vec<u32> = (0..3000).map(|t| ((t * 7 + i) % 50_000) as u32 * 83).collect();
+                    f.sort_unstable();
+                    f.dedup();
+                    f
+                },
             })
             .collect();
         store.spam_learn(0, learn).await.expect("learn");

@@ -70,6 +70,13 @@ pub fn added_here(name: &str) -> bool {
         || name.starts_with("x-spam-")
 }
 
+/// This server's own `Received:` field (received.rs in the SMTP crate
+/// writes "by HOST (Caravel)"): a stored message has it on top, one
+/// classified at DATA does not, so learning skips the first such field.
+pub fn our_received(field: &[u8]) -> bool {
+    field.windows(10).any(|w| w == b" (Caravel)")
+}
+
 impl Content {
     /// The text of a message (for the spam filter's training and
     /// classifying: no decoded files).
@@ -116,14 +123,18 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
         c.from_name = fold(cut(from.name().unwrap_or_default(), MAX_FIELD));
     }
+    let mut our_received_seen = false;
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
             continue;
         }
         if name == "received" {
-            if c.relays.len() < 40 {
-                relays_of(&msg_raw_field(msg, h), &mut c.relays);
+            let field = msg_raw_field(msg, h);
+            if !our_received_seen && our_received(field.as_bytes()) {
+                our_received_seen = true;
+            } else if c.relays.len() < 40 {
+                relays_of(&field, &mut c.relays);
             }
             continue;
         }

@@ -5,7 +5,6 @@
 pub mod antivirus;
 pub mod auth_results;
 pub mod authentication;
-pub mod bayes;
 pub mod content;
 pub mod default_rules;
 pub mod dnsbl;
@@ -14,6 +13,7 @@ pub mod hops;
 pub mod html;
 pub mod keywords;
 pub mod lists;
+pub mod logistic;
 pub mod normalize;
 pub mod org_domain;
 pub mod pipeline;

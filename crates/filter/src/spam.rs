@@ -1,24 +1,23 @@
 //! The spam stage: allow and block lists, keyword rules and the learning
 //! classifier, decided per recipient (each user's own lists, rules and
-//! training count for their copy only). Rules and counts live in the store
-//! (`caravel filter ...`, `caravel spam train`, Junk moves over IMAP); the
-//! stage keeps them compiled in memory and reloads what changed, which the
-//! store's generation numbers tell.
+//! training count for their copy only). Rules and learnt examples live in
+//! the store (`caravel filter ...`, `caravel spam train`, Junk moves over
+//! IMAP); the stage keeps the rules compiled and the models trained in
+//! memory and redoes what changed, which the store's generation numbers tell.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use caravel_store::filter_data::{Learn, LearnReport, SpamCounts, GLOBAL_SCOPE};
+use caravel_store::filter_data::{Learn, LearnReport, SpamExamples, GLOBAL_SCOPE};
 use caravel_store::{AccountId, Store};
 
-use crate::bayes::{self, Model};
 use crate::content::Content;
 use crate::keywords::{Action, KeywordRule, KeywordSet, Place};
 use crate::lists::Pattern;
+use crate::logistic::{self, features, Trained};
 use crate::pipeline::{Hit, MessageContext, RecipientCtx, Stage, Verdict};
-use crate::tokens::tokens;
 
 /// `[spam]` settings the stage uses.
 #[derive(Debug, Clone)]
@@ -65,6 +64,11 @@ impl RuleBook {
     }
 }
 
+/// A scope's model as trained: (the server model's generation, the scope's
+/// generation, model). A user's layer is trained on top of the server's
+/// model, so it is redone when either changes.
+type CachedModel = (i64, i64, Arc<Trained>);
+
 /// Junk moves learnt per round.
 const LEARN_BATCH: usize = 16;
 
@@ -74,8 +78,10 @@ pub struct SpamFilter {
     store: Arc<dyn Store>,
     settings: SpamSettings,
     rules: Mutex<Arc<RuleBook>>,
-    /// scope -> (generation, counts)
-    models: Mutex<HashMap<i64, (i64, Arc<Model>)>>,
+    models: Mutex<HashMap<i64, CachedModel>>,
+    /// Held while a model is trained (one at a time: the next waiter finds
+    /// it done).
+    training: tokio::sync::Mutex<()>,
 }
 
 /// Why a sender is refused before the message is sent.
@@ -95,6 +101,7 @@ impl SpamFilter {
             settings,
             rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
             models: Mutex::default(),
+            training: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -164,33 +171,68 @@ impl SpamFilter {
         book
     }
 
-    /// The counts of `scopes`, reloaded where their generation moved.
-    async fn models(&self, scopes: &[i64]) -> Vec<Arc<Model>> {
+    /// The models of `scopes` (the server, and maybe a user), trained
+    /// again where their generation moved.
+    async fn models(&self, scopes: &[i64]) -> Vec<Arc<Trained>> {
         let Ok(generations) = self.store.spam_generations(scopes).await else { return Vec::new() };
         self.models_at(scopes, &generations).await
     }
 
-    /// The counts of `scopes` as of `generations`.
-    async fn models_at(&self, scopes: &[i64], generations: &[i64]) -> Vec<Arc<Model>> {
-        let mut out = Vec::new();
+    /// The models of `scopes` (the server's first) as of `generations`: the
+    /// server's model, then each user's layer on top of it.
+    async fn models_at(&self, scopes: &[i64], generations: &[i64]) -> Vec<Arc<Trained>> {
+        let mut out: Vec<Arc<Trained>> = Vec::new();
+        let global = scopes.iter().position(|s| *s == GLOBAL_SCOPE).map_or(0, |i| generations[i]);
+        let mut base: Option<Arc<Trained>> = None;
         for (scope, &generation) in scopes.iter().zip(generations) {
             if generation == 0 {
                 continue;
             }
-            let cached = self.models.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned();
-            match cached {
-                Some((g, m)) if g == generation => out.push(m),
-                _ => match self.store.spam_counts(*scope).await {
-                    Ok(counts) => {
-                        let m = Arc::new(model_of(counts));
-                        self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(*scope, (generation, m.clone()));
-                        out.push(m);
-                    }
-                    Err(e) => tracing::warn!(scope, error = %e, "cannot read the classifier's counts"),
-                },
+            let Some(m) = self.model(*scope, global, generation, base.clone()).await else { continue };
+            if *scope == GLOBAL_SCOPE {
+                base = Some(m.clone());
             }
+            out.push(m);
         }
         out
+    }
+
+    /// One scope's model, from the cache or trained from its examples.
+    async fn model(
+        &self,
+        scope: i64,
+        global: i64,
+        generation: i64,
+        base: Option<Arc<Trained>>,
+    ) -> Option<Arc<Trained>> {
+        let key = (if scope == GLOBAL_SCOPE { 0 } else { global }, generation);
+        let cached = || {
+            let models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+            models.get(&scope).filter(|(g, s, _)| (*g, *s) == key).map(|(_, _, m)| m.clone())
+        };
+        if let Some(m) = cached() {
+            return Some(m);
+        }
+        let _training = self.training.lock().await;
+        if let Some(m) = cached() {
+            return Some(m);
+        }
+        let examples = match self.store.spam_examples(scope).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(scope, error = %e, "cannot read the classifier's examples");
+                return None;
+            }
+        };
+        let started = std::time::Instant::now();
+        let n = examples.examples.len();
+        // Training takes a while (the server's model: a fraction of a
+        // second per thousand examples): not on a runtime thread.
+        let trained = tokio::task::spawn_blocking(move || train_scope(scope, examples, base)).await.ok()?;
+        tracing::info!(scope, examples = n, ms = started.elapsed().as_millis() as u64, "spam classifier trained");
+        let m = Arc::new(trained);
+        self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(scope, (key.0, key.1, m.clone()));
+        Some(m)
     }
 
     /// Learns the messages users moved into or out of Junk since last time.
@@ -213,12 +255,10 @@ impl SpamFilter {
                 }
             };
             // Parsing a large message takes a while: not on a runtime thread.
-            let Ok(toks) = tokio::task::spawn_blocking(move || tokens(&Content::parse(&raw))).await else { continue };
-            by_scope.entry(job.account).or_default().push(Learn {
-                digest: job.hash.clone(),
-                spam: job.spam,
-                tokens: toks,
-            });
+            let Ok(features) = tokio::task::spawn_blocking(move || features(&raw, &Content::parse(&raw))).await else {
+                continue;
+            };
+            by_scope.entry(job.account).or_default().push(Learn { digest: job.hash.clone(), spam: job.spam, features });
         }
         for (scope, messages) in by_scope {
             if let Err(e) = self.store.spam_learn(scope, messages).await {
@@ -289,8 +329,8 @@ impl SpamFilter {
         book: &RuleBook,
         scope_keys: &[String],
         content: &Content,
-        toks: &[u64],
-        models: &[Arc<Model>],
+        features: &[u32],
+        models: &[Arc<Trained>],
     ) -> (Vec<Hit>, Option<Verdict>) {
         let mut hits = Vec::new();
         let mut decision: Option<Verdict> = None;
@@ -329,9 +369,9 @@ impl SpamFilter {
                 }
             }
         }
-        let refs: Vec<&Model> = models.iter().map(|m| m.as_ref()).collect();
-        if let Some(p) = bayes::classify(&refs, toks, self.settings.min_messages) {
-            let (name, score) = bayes::points(p);
+        let layers: Vec<&Trained> = models.iter().map(|m| m.as_ref()).collect();
+        if let Some(p) = logistic::classify(&layers, features, self.settings.min_messages) {
+            let (name, score) = logistic::points(p);
             hits.push(Hit {
                 name: name.into(),
                 score,
@@ -346,7 +386,7 @@ impl SpamFilter {
     pub async fn classify(&self, raw: &[u8], address: Option<(&str, AccountId)>) -> (Vec<Hit>, Option<Verdict>) {
         let book = self.refresh_rules().await;
         let content = Content::parse(raw);
-        let toks = tokens(&content);
+        let features = features(raw, &content);
         let mut scopes = vec![GLOBAL_SCOPE];
         let keys: Vec<String> = match address {
             Some((a, id)) => {
@@ -356,7 +396,7 @@ impl SpamFilter {
             None => vec![String::new()],
         };
         let models = self.models(&scopes).await;
-        self.content_hits(&book, &keys, &content, &toks, &models)
+        self.content_hits(&book, &keys, &content, &features, &models)
     }
 
     /// Learns files given on the command line into `scope`.
@@ -367,18 +407,21 @@ impl SpamFilter {
     ) -> caravel_store::Result<LearnReport> {
         let learn: Vec<Learn> = messages
             .into_iter()
-            .map(|(digest, raw, spam)| Learn { digest, spam, tokens: tokens(&Content::parse(&raw)) })
+            .map(|(digest, raw, spam)| Learn { digest, spam, features: features(&raw, &Content::parse(&raw)) })
             .collect();
         self.store.spam_learn(scope, learn).await
     }
 }
 
-fn model_of(c: SpamCounts) -> Model {
-    Model {
-        spam_messages: c.spam_messages,
-        ham_messages: c.ham_messages,
-        tokens: c.tokens.into_iter().map(|(t, s, h)| (t, (s, h))).collect(),
-    }
+/// A scope's model from its examples: the server's trained from scratch, a
+/// user's as a layer on top of `base` (the server's model, when it has one).
+fn train_scope(scope: i64, examples: SpamExamples, base: Option<Arc<Trained>>) -> Trained {
+    let weights = match (scope, &base) {
+        (GLOBAL_SCOPE, _) => logistic::train(&examples.examples),
+        (_, Some(b)) => logistic::train_on_top(&[&b.weights], &examples.examples),
+        (_, None) => logistic::train_on_top(&[], &examples.examples),
+    };
+    Trained { weights, spam: examples.spam_messages, ham: examples.ham_messages }
 }
 
 /// The addresses an allow-list entry may match (an allowed name is not an
@@ -431,7 +474,7 @@ impl Stage for SpamFilter {
             return Some(block_reply(&p));
         }
         let content = ctx.content().clone();
-        let toks = tokens(&content);
+        let features = features(ctx.message, &content);
         let trusted = trusted_addresses(ctx, &sender, &from);
         let mut recipients = std::mem::take(&mut ctx.recipients);
         for r in recipients.iter_mut() {
@@ -464,7 +507,7 @@ impl Stage for SpamFilter {
             let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();
             let generations: Vec<i64> = mine.iter().map(|s| generation(*s).unwrap_or(0)).collect();
             let models = self.models_at(&mine, &generations).await;
-            let (hits, decision) = self.content_hits(&book, &keys, &content, &toks, &models);
+            let (hits, decision) = self.content_hits(&book, &keys, &content, &features, &models);
             r.hits.extend(hits);
             if let Some(d) = decision {
                 r.decide(d);
@@ -479,10 +522,15 @@ impl SpamFilter {
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.
-    fn check_outbound(&self, ctx: &mut MessageContext<'_>, book: &RuleBook, models: &[Arc<Model>]) -> Option<Verdict> {
+    fn check_outbound(
+        &self,
+        ctx: &mut MessageContext<'_>,
+        book: &RuleBook,
+        models: &[Arc<Trained>],
+    ) -> Option<Verdict> {
         let content = ctx.content().clone();
-        let toks = tokens(&content);
-        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &toks, models);
+        let features = features(ctx.message, &content);
+        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &features, models);
         let score: f64 = hits.iter().map(|h| h.score).sum();
         let reasons: Vec<String> =
             hits.iter().filter(|h| h.score > 0.0 || decision.is_some()).map(|h| h.detail.clone()).collect();

@@ -910,24 +910,23 @@ pub async fn filter_rules_and_generation(s: &dyn Store) {
     assert_eq!(s.filter_rules().await.expect("rules")[0].scope, "a@example.com");
 }
 
-/// Learning counts a message once per kind, moves its counts when it is
-/// learnt as the other kind, and keeps scopes apart.
-pub async fn spam_counts_per_scope(s: &dyn Store) {
+/// Learning keeps a message once per kind with its features, changes its
+/// label when it is learnt as the other kind, and keeps scopes apart.
+pub async fn spam_examples_per_scope(s: &dyn Store) {
     use crate::filter_data::Learn;
-    let learn = |digest: &str, spam: bool| Learn { digest: digest.into(), spam, tokens: vec![1, 2, u64::MAX] };
+    let learn = |digest: &str, spam: bool| Learn { digest: digest.into(), spam, features: vec![1, 2, 300, u32::MAX] };
     let r = s.spam_learn(0, vec![learn("m1", true), learn("m2", true), learn("m1", true)]).await.expect("learn");
     assert_eq!((r.learnt, r.unchanged), (2, 1));
-    let c = s.spam_counts(0).await.expect("counts");
+    let c = s.spam_examples(0).await.expect("examples");
     assert_eq!((c.spam_messages, c.ham_messages), (2, 0));
-    let mut tokens = c.tokens.clone();
-    tokens.sort();
-    assert_eq!(tokens, vec![(1, 2, 0), (2, 2, 0), (u64::MAX, 2, 0)], "token bits survive the i64 column");
+    assert_eq!(c.examples.len(), 2, "m1 once");
+    assert!(c.examples.iter().all(|(spam, f)| *spam && f == &vec![1, 2, 300, u32::MAX]), "features survive");
     let r = s.spam_learn(0, vec![learn("m1", false)]).await.expect("relearn");
     assert_eq!(r.relearnt, 1);
-    let c = s.spam_counts(0).await.expect("counts");
+    let c = s.spam_examples(0).await.expect("examples");
     assert_eq!((c.spam_messages, c.ham_messages), (1, 1));
-    assert!(c.tokens.iter().all(|&(_, sp, h)| sp == 1 && h == 1), "{:?}", c.tokens);
-    assert_eq!(s.spam_counts(7).await.expect("other scope").spam_messages, 0);
+    assert_eq!(c.examples.iter().map(|e| e.0).collect::<Vec<_>>(), vec![false, true], "ordered by digest");
+    assert!(s.spam_examples(7).await.expect("other scope").examples.is_empty());
     let g = s.spam_generations(&[0, 7]).await.expect("generations");
     assert!(g[0] > 0 && g[1] == 0, "{g:?}");
 }

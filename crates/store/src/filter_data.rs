@@ -1,6 +1,8 @@
 //! What the spam filter keeps: allow/block lists and keyword rules, and the
-//! learning classifier's counts per scope (0 is the whole server, any other
-//! number an account id).
+//! learning classifier's examples per scope (0 is the whole server, any
+//! other number an account id): each learnt message's features, from which
+//! the filter trains its model (so a message learnt again as the other kind
+//! simply changes its label).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -26,23 +28,66 @@ pub struct FilterRule {
     pub created: i64,
 }
 
-/// A scope's counts as learnt.
+/// A scope's examples as learnt.
 #[derive(Debug, Clone, Default)]
-pub struct SpamCounts {
+pub struct SpamExamples {
     pub spam_messages: u32,
     pub ham_messages: u32,
-    /// (token, spam count, ham count)
-    pub tokens: Vec<(u64, u32, u32)>,
+    /// (spam?, features), ordered by digest (a fixed order: every node
+    /// trains the same model from the same examples).
+    pub examples: Vec<(bool, Vec<u32>)>,
     pub generation: i64,
 }
 
-/// One message to learn: its digest (so that learning it twice counts it
-/// once, and learning it as the other kind moves its counts) and tokens.
+/// One message to learn: its digest (so that learning it twice keeps it
+/// once, and learning it as the other kind changes its label) and its
+/// features (the filter's hashes, sorted ascending).
 #[derive(Debug, Clone)]
 pub struct Learn {
     pub digest: String,
     pub spam: bool,
-    pub tokens: Vec<u64>,
+    pub features: Vec<u32>,
+}
+
+/// Sorted features as bytes: each the difference from the one before, in
+/// LEB128 (two bytes for most: about a quarter of the plain size).
+pub fn pack_features(features: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(features.len() * 2);
+    let mut prev = 0u32;
+    for &f in features {
+        let mut d = f.wrapping_sub(prev);
+        prev = f;
+        loop {
+            let low = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(low);
+                break;
+            }
+            out.push(low | 0x80);
+        }
+    }
+    out
+}
+
+/// The features of [`pack_features`]; a damaged tail is dropped.
+pub fn unpack_features(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let (mut prev, mut d, mut shift) = (0u32, 0u32, 0u32);
+    for &b in bytes {
+        if shift > 28 {
+            break;
+        }
+        d |= ((b & 0x7f) as u32) << shift;
+        if b & 0x80 != 0 {
+            shift += 7;
+            continue;
+        }
+        prev = prev.wrapping_add(d);
+        out.push(prev);
+        (d, shift) = (0, 0);
+    }
+    out
 }
 
 /// What a round of learning did.
@@ -53,6 +98,30 @@ pub struct LearnReport {
     pub relearnt: u64,
     /// Learnt before as the same kind: nothing to do.
     pub unchanged: u64,
+}
+
+impl LearnReport {
+    /// Counts learning a message that was `was` (None: never learnt) as
+    /// `spam`, and returns how the scope's (spam, ham) totals move, or None
+    /// when it was learnt as that kind already.
+    pub fn count(&mut self, was: Option<bool>, spam: bool) -> Option<(i64, i64)> {
+        let moved = match (was, spam) {
+            (Some(w), now) if w == now => {
+                self.unchanged += 1;
+                return None;
+            }
+            (Some(_), true) => (1, -1),
+            (Some(_), false) => (-1, 1),
+            (None, true) => (1, 0),
+            (None, false) => (0, 1),
+        };
+        if was.is_some() {
+            self.relearnt += 1;
+        } else {
+            self.learnt += 1;
+        }
+        Some(moved)
+    }
 }
 
 /// A message a user moved into Junk (spam) or out of it (ham).
@@ -88,7 +157,7 @@ pub trait FilterData: Send + Sync {
     /// Changes whenever a rule is added or removed (by any process).
     async fn filter_generation(&self) -> Result<i64>;
 
-    async fn spam_counts(&self, scope: i64) -> Result<SpamCounts>;
+    async fn spam_examples(&self, scope: i64) -> Result<SpamExamples>;
     /// The generation of each scope (0 when it never learnt).
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>>;
     async fn spam_learn(&self, scope: i64, messages: Vec<Learn>) -> Result<LearnReport>;
@@ -99,4 +168,20 @@ pub trait FilterData: Send + Sync {
     /// seconds since first seen, or passed within `lifetime`); Some(n) asks
     /// the client to come back in n seconds.
     async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_pack_and_unpack() {
+        let f = vec![0, 1, 127, 128, 300, 70_000, 4_194_303, u32::MAX];
+        let packed = pack_features(&f);
+        assert!(packed.len() < f.len() * 4);
+        assert_eq!(unpack_features(&packed), f);
+        assert_eq!(unpack_features(&[]), Vec::<u32>::new());
+        // A damaged tail (a varint that never ends) is dropped, no panic.
+        assert_eq!(unpack_features(&[5, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), vec![5]);
+    }
 }

@@ -107,7 +107,7 @@ async fn delete_account_data(c: &impl GenericClient, user: &User) -> Result<()> 
     // Blob rows are locked last (the lock order of mailboxes.rs).
     release_blobs(c, &counts).await?;
     // The user's own spam training and rules go with them.
-    for table in ["spam_tokens", "spam_learnt", "spam_scopes"] {
+    for table in ["spam_learnt", "spam_scopes"] {
         c.execute(&format!("DELETE FROM {table} WHERE scope = $1"), &[&id]).await?;
     }
     c.execute("DELETE FROM spam_learn_queue WHERE account = $1", &[&id]).await?;

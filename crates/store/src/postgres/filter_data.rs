@@ -1,7 +1,7 @@
-//! The spam filter's rules, counts, learning queue and greylist in
-//! PostgreSQL. Several nodes learn and greylist at once: every change is one
-//! upsert or runs under the row locks of the thing it counts, so that the
-//! same message learnt on two nodes is counted once.
+//! The spam filter's rules, learnt examples, learning queue and greylist
+//! in PostgreSQL. Several nodes learn and greylist at once: every change is
+//! one upsert or runs under the row locks of the thing it counts, so that
+//! the same message learnt on two nodes is counted once.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,22 +10,14 @@ use deadpool_postgres::GenericClient;
 
 use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
-use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamCounts};
+use crate::filter_data::{pack_features, unpack_features};
+use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{Result, StoreError};
 
 /// The generation of each scope of `$1` (0 when it never learnt), in order.
 const SCOPE_GENERATIONS: &str = "ARRAY(SELECT coalesce(s.generation, 0)
      FROM unnest($1::bigint[]) WITH ORDINALITY AS u(scope, n) LEFT JOIN spam_scopes s ON s.scope = u.scope
      ORDER BY u.n)";
-
-/// Tokens are u64 hashes; PostgreSQL's bigint is i64: the bits are kept.
-fn to_sql(token: u64) -> i64 {
-    token as i64
-}
-
-fn from_sql(token: i64) -> u64 {
-    token as u64
-}
 
 /// A count read back (never negative: updates clamp at 0).
 fn count(n: i64) -> u32 {
@@ -105,30 +97,28 @@ impl FilterData for PgStore {
         Ok(row.get(0))
     }
 
-    async fn spam_counts(&self, scope: i64) -> Result<SpamCounts> {
-        // One statement (one snapshot, one round trip) whatever the number
-        // of tokens: the three arrays are filled from the same rows in the
-        // same order.
-        let row = query_opt(
+    async fn spam_examples(&self, scope: i64) -> Result<SpamExamples> {
+        // One statement (one snapshot, one round trip): the totals and the
+        // examples from the same rows.
+        let rows = query(
             &self.client().await?,
-            "SELECT s.spam, s.ham, s.generation, t.tokens, t.spams, t.hams FROM spam_scopes s,
-               LATERAL (SELECT array_agg(token) AS tokens, array_agg(spam) AS spams, array_agg(ham) AS hams
-                        FROM spam_tokens WHERE scope = s.scope) t
-             WHERE s.scope = $1",
+            "SELECT s.spam, s.ham, s.generation, l.spam, l.features FROM spam_scopes s
+               LEFT JOIN spam_learnt l ON l.scope = s.scope
+             WHERE s.scope = $1 ORDER BY l.digest",
             &[&scope],
         )
         .await?;
-        let Some(r) = row else { return Ok(SpamCounts::default()) };
-        let (tokens, spams, hams): (Option<Vec<i64>>, Option<Vec<i64>>, Option<Vec<i64>>) =
-            (r.get(3), r.get(4), r.get(5));
-        let tokens = tokens
-            .unwrap_or_default()
-            .into_iter()
-            .zip(spams.unwrap_or_default())
-            .zip(hams.unwrap_or_default())
-            .map(|((t, s), h)| (from_sql(t), count(s), count(h)))
+        let Some(first) = rows.first() else { return Ok(SpamExamples::default()) };
+        let examples = rows
+            .iter()
+            .filter_map(|r| Some((r.get::<_, Option<bool>>(3)?, unpack_features(r.get::<_, Option<&[u8]>>(4)?))))
             .collect();
-        Ok(SpamCounts { spam_messages: count(r.get(0)), ham_messages: count(r.get(1)), tokens, generation: r.get(2) })
+        Ok(SpamExamples {
+            spam_messages: count(first.get(0)),
+            ham_messages: count(first.get(1)),
+            examples,
+            generation: first.get(2),
+        })
     }
 
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {
@@ -192,69 +182,52 @@ impl FilterData for PgStore {
     }
 }
 
-/// Adds each message's tokens to the scope's counts (moving them when the
-/// message was learnt as the other kind before), in the caller's transaction.
+/// Keeps each message's features under its digest (changing its label
+/// when it was learnt as the other kind before) and the scope's totals, in
+/// the caller's transaction.
 ///
 /// Atomic per message across nodes: the `spam_learnt` upsert changes a
 /// digest's row only when it is new or its kind changes, and it returns the
-/// rows it changed; the counts move for those alone. A node learning the
+/// rows it changed; the totals move for those alone. A node learning the
 /// same message at the same time waits on that row and then finds it
 /// learnt. Rows are locked in one order everywhere (digests sorted, then
-/// tokens sorted, then the scope) so that two learners never deadlock.
+/// the scope) so that two learners never deadlock.
 async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result<LearnReport> {
-    // The kind each digest ends with (the last time it appears).
-    let last: BTreeMap<&str, bool> = messages.iter().map(|m| (m.digest.as_str(), m.spam)).collect();
-    let (digests, kinds): (Vec<&str>, Vec<bool>) = last.iter().map(|(d, k)| (*d, *k)).unzip();
+    // The kind (and features) each digest ends with (the last time it appears).
+    let last: BTreeMap<&str, &Learn> = messages.iter().map(|m| (m.digest.as_str(), m)).collect();
+    let digests: Vec<&str> = last.keys().copied().collect();
+    let kinds: Vec<bool> = last.values().map(|m| m.spam).collect();
+    let features: Vec<Vec<u8>> = last.values().map(|m| pack_features(&m.features)).collect();
     let rows = query(
         c,
-        "INSERT INTO spam_learnt (scope, digest, spam, relearnt)
-         SELECT $1, d, k, 0 FROM unnest($2::text[], $3::boolean[]) AS u(d, k) ORDER BY d
-         ON CONFLICT (scope, digest) DO UPDATE SET spam = EXCLUDED.spam, relearnt = spam_learnt.relearnt + 1
+        "INSERT INTO spam_learnt (scope, digest, spam, relearnt, features)
+         SELECT $1, d, k, 0, f FROM unnest($2::text[], $3::boolean[], $4::bytea[]) AS u(d, k, f) ORDER BY d
+         ON CONFLICT (scope, digest) DO UPDATE
+           SET spam = EXCLUDED.spam, features = EXCLUDED.features, relearnt = spam_learnt.relearnt + 1
          WHERE spam_learnt.spam <> EXCLUDED.spam
          RETURNING digest, relearnt = 0",
-        &[&scope, &digests, &kinds],
+        &[&scope, &digests, &kinds, &features],
     )
     .await?;
     // What each digest was before: a row inserted was unknown; a row
     // updated was the other kind; no row was already the kind it ends with.
-    let mut before: HashMap<&str, Option<bool>> = last.iter().map(|(d, k)| (*d, Some(*k))).collect();
+    let mut before: HashMap<&str, Option<bool>> = last.iter().map(|(d, m)| (*d, Some(m.spam))).collect();
     for r in &rows {
         let (digest, inserted): (String, bool) = (r.get(0), r.get(1));
-        if let Some((d, k)) = last.get_key_value(digest.as_str()) {
-            before.insert(d, if inserted { None } else { Some(!k) });
+        if let Some((d, m)) = last.get_key_value(digest.as_str()) {
+            before.insert(d, if inserted { None } else { Some(!m.spam) });
         }
     }
     // The messages in their order, as if learnt one after the other.
     let mut report = LearnReport::default();
     let (mut dspam, mut dham) = (0i64, 0i64);
-    let mut deltas: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     for m in messages {
         let state = before.entry(m.digest.as_str()).or_insert(None);
-        let (s, h) = match (*state, m.spam) {
-            (Some(was), now) if was == now => {
-                report.unchanged += 1;
-                continue;
-            }
-            (Some(_), true) => (1, -1),
-            (Some(_), false) => (-1, 1),
-            (None, true) => (1, 0),
-            (None, false) => (0, 1),
-        };
-        if state.is_some() {
-            report.relearnt += 1;
-        } else {
-            report.learnt += 1;
-        }
+        let Some((s, h)) = report.count(*state, m.spam) else { continue };
         *state = Some(m.spam);
         dspam += s;
         dham += h;
-        for t in &m.tokens {
-            let d = deltas.entry(to_sql(*t)).or_default();
-            d.0 += s;
-            d.1 += h;
-        }
     }
-    add_token_counts(c, scope, &deltas, report.relearnt > 0).await?;
     execute(
         c,
         "INSERT INTO spam_scopes (scope, spam, ham, generation)
@@ -265,61 +238,4 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     )
     .await?;
     Ok(report)
-}
-
-/// Adds (spam, ham) deltas to the tokens' counts, never below 0, and drops
-/// the tokens left at 0 after a relearn. Set-based, tokens in ascending
-/// order: the additions are one upsert; the subtractions then touch rows
-/// that upsert locked already (a move takes from one kind what it gives
-/// the other, so a token with a negative delta has a positive one too).
-async fn add_token_counts(
-    c: &impl GenericClient,
-    scope: i64,
-    deltas: &BTreeMap<i64, (i64, i64)>,
-    relearnt: bool,
-) -> Result<()> {
-    let split = |pick: fn(i64) -> i64| {
-        let mut out: (Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
-        for (&t, &(s, h)) in deltas {
-            if pick(s) != 0 || pick(h) != 0 {
-                out.0.push(t);
-                out.1.push(pick(s));
-                out.2.push(pick(h));
-            }
-        }
-        out
-    };
-    let (tokens, spams, hams) = split(|n| n.max(0));
-    if !tokens.is_empty() {
-        execute(
-            c,
-            "INSERT INTO spam_tokens (scope, token, spam, ham)
-             SELECT $1, t, s, h FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(t, s, h) ORDER BY t
-             ON CONFLICT (scope, token) DO UPDATE
-             SET spam = spam_tokens.spam + EXCLUDED.spam, ham = spam_tokens.ham + EXCLUDED.ham",
-            &[&scope, &tokens, &spams, &hams],
-        )
-        .await?;
-    }
-    let (tokens, spams, hams) = split(|n| n.min(0));
-    if !tokens.is_empty() {
-        execute(
-            c,
-            "UPDATE spam_tokens t SET spam = greatest(0, t.spam + u.s), ham = greatest(0, t.ham + u.h)
-             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(token, s, h)
-             WHERE t.scope = $1 AND t.token = u.token",
-            &[&scope, &tokens, &spams, &hams],
-        )
-        .await?;
-    }
-    if relearnt {
-        let touched: Vec<i64> = deltas.keys().copied().collect();
-        execute(
-            c,
-            "DELETE FROM spam_tokens WHERE scope = $1 AND token = ANY($2) AND spam = 0 AND ham = 0",
-            &[&scope, &touched],
-        )
-        .await?;
-    }
-    Ok(())
 }

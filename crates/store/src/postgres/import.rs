@@ -47,7 +47,6 @@ pub const TABLES: &[&str] = &[
     "filter_rules",
     "filter_generation",
     "spam_scopes",
-    "spam_tokens",
     "spam_learnt",
     "spam_learn_queue",
     "greylist",

@@ -299,7 +299,7 @@ impl Directory for SqliteStore {
                 c.execute("DELETE FROM recovery_codes WHERE account_id = ?1", [user.id])?;
                 c.execute("DELETE FROM subscriptions WHERE account_id = ?1", [user.id])?;
                 // The user's own spam training and rules go with them.
-                for table in ["spam_tokens", "spam_learnt", "spam_scopes"] {
+                for table in ["spam_learnt", "spam_scopes"] {
                     c.execute(&format!("DELETE FROM {table} WHERE scope = ?1"), [user.id])?;
                 }
                 c.execute("DELETE FROM spam_learn_queue WHERE account = ?1", [user.id])?;

@@ -1,10 +1,12 @@
-//! The spam filter's rules and counts in the embedded store.
+//! The spam filter's rules, learnt examples, learning queue and greylist
+//! in the embedded store.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{delete_one, SqliteStore};
-use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamCounts};
+use crate::filter_data::{pack_features, unpack_features};
+use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{Result, StoreError};
 
 fn filter_generation(c: &Connection) -> Result<i64> {
@@ -48,11 +50,6 @@ pub(crate) fn queue_learning(c: &Connection, mailbox: crate::MailboxId, uids: &[
         st.execute(params![mailbox, uid, spam])?;
     }
     Ok(())
-}
-
-/// Tokens are u64 hashes; SQLite integers are i64: the bits are kept.
-fn to_sql(token: u64) -> i64 {
-    token as i64
 }
 
 #[async_trait]
@@ -123,19 +120,19 @@ impl FilterData for SqliteStore {
         .await
     }
 
-    async fn spam_counts(&self, scope: i64) -> Result<SpamCounts> {
+    async fn spam_examples(&self, scope: i64) -> Result<SpamExamples> {
         self.read(move |c| {
             let head: Option<(u32, u32, i64)> = c
                 .query_row("SELECT spam, ham, generation FROM spam_scopes WHERE scope = ?1", [scope], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()?;
-            let Some((spam_messages, ham_messages, generation)) = head else { return Ok(SpamCounts::default()) };
-            let mut st = c.prepare_cached("SELECT token, spam, ham FROM spam_tokens WHERE scope = ?1")?;
-            let tokens = st
-                .query_map([scope], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))?
+            let Some((spam_messages, ham_messages, generation)) = head else { return Ok(SpamExamples::default()) };
+            let mut st = c.prepare_cached("SELECT spam, features FROM spam_learnt WHERE scope = ?1 ORDER BY digest")?;
+            let examples = st
+                .query_map([scope], |r| Ok((r.get(0)?, unpack_features(&r.get::<_, Vec<u8>>(1)?))))?
                 .collect::<rusqlite::Result<_>>()?;
-            Ok(SpamCounts { spam_messages, ham_messages, tokens, generation })
+            Ok(SpamExamples { spam_messages, ham_messages, examples, generation })
         })
         .await
     }
@@ -212,56 +209,24 @@ impl FilterData for SqliteStore {
     }
 }
 
-/// Adds each message's tokens to the scope's counts (moving them when the
-/// message was learnt as the other kind before), in one transaction.
+/// Keeps each message's features under its digest (changing its label
+/// when it was learnt as the other kind before) and the scope's totals, in
+/// one transaction.
 fn learn(c: &Connection, scope: i64, messages: &[Learn]) -> Result<LearnReport> {
     let mut report = LearnReport::default();
     let (mut dspam, mut dham) = (0i64, 0i64);
     {
         let mut before = c.prepare_cached("SELECT spam FROM spam_learnt WHERE scope = ?1 AND digest = ?2")?;
-        let mut mark =
-            c.prepare_cached("INSERT OR REPLACE INTO spam_learnt (scope, digest, spam) VALUES (?1, ?2, ?3)")?;
-        let mut add = c.prepare_cached(
-            "INSERT INTO spam_tokens (scope, token, spam, ham) VALUES (?1, ?2, max(0, ?3), max(0, ?4))
-             ON CONFLICT (scope, token) DO UPDATE SET spam = max(0, spam + ?3), ham = max(0, ham + ?4)",
+        let mut keep = c.prepare_cached(
+            "INSERT OR REPLACE INTO spam_learnt (scope, digest, spam, features) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for m in messages {
             let was: Option<bool> = before.query_row(params![scope, m.digest], |r| r.get(0)).optional()?;
-            let (s, h) = match (was, m.spam) {
-                (Some(w), now) if w == now => {
-                    report.unchanged += 1;
-                    continue;
-                }
-                (Some(_), true) => {
-                    report.relearnt += 1;
-                    (1, -1)
-                }
-                (Some(_), false) => {
-                    report.relearnt += 1;
-                    (-1, 1)
-                }
-                (None, true) => {
-                    report.learnt += 1;
-                    (1, 0)
-                }
-                (None, false) => {
-                    report.learnt += 1;
-                    (0, 1)
-                }
-            };
+            let Some((s, h)) = report.count(was, m.spam) else { continue };
             dspam += s;
             dham += h;
-            for t in &m.tokens {
-                add.execute(params![scope, to_sql(*t), s.max(0), h.max(0)])?;
-                if s < 0 || h < 0 {
-                    add.execute(params![scope, to_sql(*t), s.min(0), h.min(0)])?;
-                }
-            }
-            mark.execute(params![scope, m.digest, m.spam])?;
+            keep.execute(params![scope, m.digest, m.spam, pack_features(&m.features)])?;
         }
-    }
-    if report.relearnt > 0 {
-        c.execute("DELETE FROM spam_tokens WHERE scope = ?1 AND spam = 0 AND ham = 0", [scope])?;
     }
     c.execute(
         "INSERT INTO spam_scopes (scope, spam, ham, generation) VALUES (?1, max(0, ?2), max(0, ?3), 1)

@@ -468,6 +468,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX rate_events_name ON rate_events(name, ts);
     "#,
+    // 31: the classifier became a logistic regression trained from each
+    // learnt message's features (filter/src/logistic.rs); token counts
+    // cannot be turned into those, so earlier training is forgotten (the
+    // README says to run `caravel spam train` again).
+    r#"
+    DROP TABLE spam_tokens;
+    DELETE FROM spam_learnt;
+    DELETE FROM spam_scopes;
+    ALTER TABLE spam_learnt ADD COLUMN features BLOB NOT NULL DEFAULT x'';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -66,9 +66,9 @@ async fn filter_rules_and_generation() {
 }
 
 #[tokio::test]
-async fn spam_counts_per_scope() {
+async fn spam_examples_per_scope() {
     let (_d, s) = fresh();
-    suite::spam_counts_per_scope(&s).await;
+    suite::spam_examples_per_scope(&s).await;
 }
 
 #[tokio::test]
@@ -329,7 +329,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE accounts DROP COLUMN totp_secret; ALTER TABLE accounts DROP COLUMN totp_enabled;
          ALTER TABLE accounts DROP COLUMN totp_last_step; DROP TABLE serials; DROP TABLE urlauth_keys;
          DROP INDEX sort_keys_date; DROP TRIGGER sort_keys_gone; DROP TABLE sort_keys;
-         DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes; DROP TABLE spam_tokens;
+         DROP TABLE filter_rules; DROP TABLE filter_generation; DROP TABLE spam_scopes;
          DROP TABLE spam_learnt; DROP TABLE spam_learn_queue; DROP TABLE greylist; DROP TABLE quarantine;
          ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
          ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;

@@ -1,0 +1,360 @@
+//! The learning classifier: logistic regression over hashed binary
+//! features, trained by stochastic gradient descent (the set-up of Goodman
+//! and Yih, "Online Discriminative Spam Filter Training", CEAS 2006, and of
+//! Sculley and Wachman's TREC filters): the classifier's tokens (words,
+//! word pairs, CJK character pairs, link hosts, header and shape tokens) and
+//! the byte 5-grams of the message's first 3,000 bytes, headers included, so
+//! that spellings the tokenizer splits ("v1agra", "fr.ee") and the way a
+//! mailer writes its header still count.
+//!
+//! The server's model is trained from every example the store keeps for
+//! scope 0, a few passes in a fixed shuffled order: the same examples give
+//! the same model on every node. A user's own training is a second, sparse
+//! layer on top of it, trained only until each of the user's messages is on
+//! its side (train on error): one message moved into Junk moves the verdict
+//! on it and on messages like it, and little else.
+
+use std::collections::HashMap;
+
+use crate::content::{added_here, our_received, Content};
+use crate::tokens::tokens;
+
+/// Features are hashes folded into 2^BITS values.
+pub const BITS: u32 = 22;
+/// Byte n-grams: their length and how much of the message they read.
+const GRAM: usize = 5;
+const GRAM_BYTES: usize = 3000;
+/// The server's model: passes over the examples and the step size.
+const EPOCHS: usize = 5;
+const RATE: f32 = 0.02;
+/// A user's layer: each of their messages is trained until its margin is
+/// past this (a probability of 98 %), for at most this many passes.
+const PERSONAL_MARGIN: f64 = 4.0;
+const PERSONAL_EPOCHS: usize = 20;
+/// The most one update adds to a feature's weight.
+const PERSONAL_STEP: f64 = 0.5;
+
+/// The features of a message (`raw` as it came or as stored), sorted and
+/// distinct.
+pub fn features(raw: &[u8], content: &Content) -> Vec<u32> {
+    let toks = tokens(content);
+    let mut out: Vec<u32> = toks.iter().map(|t| (t >> (64 - BITS)) as u32).collect();
+    let text = gram_text(raw);
+    out.reserve(text.len());
+    for w in text.windows(GRAM) {
+        // FNV-1a with its own seed, so a 5-gram and a token rarely share a value.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ 0x55;
+        for b in w {
+            h ^= b.to_ascii_lowercase() as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push((h >> (64 - BITS)) as u32);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The first `GRAM_BYTES` of the message the n-grams read: without a
+/// leading mbox "From " line, without the fields this server adds at
+/// delivery (`added_here`, and its own `Received:` saying "(Caravel)"),
+/// and without CR (a file on disk and the same message over SMTP read the
+/// same).
+fn gram_text(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(GRAM_BYTES);
+    let mut rest = raw;
+    if rest.starts_with(b"From ") {
+        rest = rest.iter().position(|&b| b == b'\n').map_or(&[], |p| &rest[p + 1..]);
+    }
+    let line_end = |s: &[u8]| s.iter().position(|&b| b == b'\n').map_or(s.len(), |p| p + 1);
+    let mut our_received_seen = false;
+    // The header, a field (with its continuation lines) at a time.
+    while !rest.is_empty() && out.len() < GRAM_BYTES {
+        let mut end = line_end(rest);
+        if rest[..end].iter().all(|&b| b == b'\r' || b == b'\n') {
+            break;
+        }
+        while end < rest.len() && matches!(rest[end], b' ' | b'\t') {
+            end += line_end(&rest[end..]);
+        }
+        let (field, next) = rest.split_at(end);
+        rest = next;
+        let name = field.split(|&b| b == b':').next().unwrap_or_default();
+        let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+        let ours = added_here(&name) || (name == "received" && !our_received_seen && our_received(field));
+        our_received_seen |= ours && name == "received";
+        if !ours {
+            out.extend(field.iter().filter(|&&b| b != b'\r'));
+        }
+    }
+    // The empty line and the body.
+    out.extend(rest.iter().filter(|&&b| b != b'\r').take(GRAM_BYTES.saturating_sub(out.len())));
+    out.truncate(GRAM_BYTES);
+    out
+}
+
+/// A hasher for features (already hashes): one multiplication spreads
+/// their bits over the whole word, which the map's probing needs.
+#[derive(Default, Clone, Copy)]
+pub struct FeatureHash(u64);
+
+impl std::hash::Hasher for FeatureHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Sparse = HashMap<u32, f32, std::hash::BuildHasherDefault<FeatureHash>>;
+
+/// One layer of weights: dense for the server's model (every feature
+/// value has a slot: 16 MB, fast to train), sparse for a user's.
+#[derive(Debug, Clone)]
+pub enum Weights {
+    Dense(Vec<f32>),
+    Sparse(Sparse),
+}
+
+impl Weights {
+    fn get(&self, f: u32) -> f32 {
+        match self {
+            Weights::Dense(w) => w.get(f as usize).copied().unwrap_or(0.0),
+            Weights::Sparse(w) => w.get(&f).copied().unwrap_or(0.0),
+        }
+    }
+
+    fn add(&mut self, features: &[u32], step: f32) {
+        match self {
+            Weights::Dense(w) => {
+                for &f in features {
+                    if let Some(x) = w.get_mut(f as usize) {
+                        *x += step;
+                    }
+                }
+            }
+            Weights::Sparse(w) => {
+                for &f in features {
+                    *w.entry(f).or_default() += step;
+                }
+            }
+        }
+    }
+
+    /// Features with a weight (the size of a user's layer).
+    pub fn len(&self) -> usize {
+        match self {
+            Weights::Dense(w) => w.iter().filter(|x| **x != 0.0).count(),
+            Weights::Sparse(w) => w.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A scope's model and how many messages of each kind it learnt from.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub weights: Weights,
+    pub spam: u32,
+    pub ham: u32,
+}
+
+/// The log-odds of spam: the sum of every layer's weights of the features.
+pub fn margin(layers: &[&Weights], features: &[u32]) -> f64 {
+    let mut sum = 0.0f64;
+    for l in layers {
+        sum += features.iter().map(|&f| l.get(f)).sum::<f32>() as f64;
+    }
+    sum
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The order of one pass: a shuffle with a fixed seed (xorshift), so the
+/// same examples always give the same model.
+fn shuffled(n: usize, pass: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (pass as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for i in (1..n).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        order.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// Trains the server's model from its examples (spam?, features).
+pub fn train(examples: &[(bool, Vec<u32>)]) -> Weights {
+    let mut w = Weights::Dense(vec![0.0; 1 << BITS]);
+    for pass in 0..EPOCHS {
+        for i in shuffled(examples.len(), pass) {
+            let (spam, f) = &examples[i];
+            let p = sigmoid(margin(&[&w], f));
+            let y = if *spam { 1.0 } else { 0.0 };
+            w.add(f, (y - p) as f32 * RATE);
+        }
+    }
+    w
+}
+
+/// Trains a user's layer on top of `base` (the server's model, or nothing):
+/// each example that the layers together do not put on its side by
+/// `PERSONAL_MARGIN` moves the user's weights of its features just enough
+/// to get it there (the passive-aggressive update of Crammer et al., 2006,
+/// with binary features), a few passes until every example stays put.
+pub fn train_on_top(base: &[&Weights], examples: &[(bool, Vec<u32>)]) -> Weights {
+    let mut own = Weights::Sparse(Sparse::default());
+    for pass in 0..PERSONAL_EPOCHS {
+        let mut moved = false;
+        for i in shuffled(examples.len(), pass) {
+            let (spam, f) = &examples[i];
+            if f.is_empty() {
+                continue;
+            }
+            let m = margin(base, f) + margin(&[&own], f);
+            let short = PERSONAL_MARGIN - if *spam { m } else { -m };
+            if short <= 1e-6 {
+                continue;
+            }
+            let step = (short / f.len() as f64).min(PERSONAL_STEP) as f32;
+            own.add(f, if *spam { step } else { -step });
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    own
+}
+
+/// The spam probability of a message from `layers` (the server's model and
+/// the user's), or None when they learnt fewer than `min_messages` of
+/// either kind together.
+pub fn classify(layers: &[&Trained], features: &[u32], min_messages: u32) -> Option<f64> {
+    let spam: u32 = layers.iter().map(|t| t.spam).sum();
+    let ham: u32 = layers.iter().map(|t| t.ham).sum();
+    if spam < min_messages.max(1) || ham < min_messages.max(1) {
+        return None;
+    }
+    let weights: Vec<&Weights> = layers.iter().map(|t| &t.weights).collect();
+    Some(sigmoid(margin(&weights, features)))
+}
+
+/// The points a spam probability adds to the score, and the test's name
+/// (SpamAssassin's BAYES_nn names, our own points: with few other rules the
+/// classifier alone must be able to file a message as junk).
+pub fn points(p: f64) -> (&'static str, f64) {
+    match p {
+        p if p >= 0.99 => ("BAYES_99", 6.0),
+        p if p >= 0.90 => ("BAYES_90", 5.0),
+        p if p >= 0.70 => ("BAYES_70", 3.0),
+        p if p >= 0.60 => ("BAYES_60", 1.5),
+        p if p > 0.40 => ("BAYES_50", 0.0),
+        p if p > 0.20 => ("BAYES_20", -0.5),
+        p if p > 0.05 => ("BAYES_05", -1.0),
+        _ => ("BAYES_00", -2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(subject: &str, body: &str) -> Vec<u8> {
+        format!("From: a@b.test\r\nSubject: {subject}\r\n\r\n{body}\r\n").into_bytes()
+    }
+
+    fn feats(raw: &[u8]) -> Vec<u32> {
+        features(raw, &Content::parse(raw))
+    }
+
+    fn trained(examples: &[(bool, Vec<u32>)]) -> Trained {
+        Trained {
+            weights: train(examples),
+            spam: examples.iter().filter(|e| e.0).count() as u32,
+            ham: examples.iter().filter(|e| !e.0).count() as u32,
+        }
+    }
+
+    fn corpus() -> Vec<(bool, Vec<u32>)> {
+        let spam = ["cheap pills online", "casino winner bonus", "cheap casino pills now", "winner claim prize"];
+        let ham =
+            ["meeting agenda monday", "invoice for shipment", "container booking confirmed", "agenda and invoice"];
+        let mut out = Vec::new();
+        for (i, s) in spam.iter().enumerate() {
+            out.push((true, feats(&msg(s, &format!("{s} offer {i}")))));
+        }
+        for (i, h) in ham.iter().enumerate() {
+            out.push((false, feats(&msg(h, &format!("{h} regards {i}")))));
+        }
+        out
+    }
+
+    #[test]
+    fn learns_and_abstains_until_trained() {
+        let examples = corpus();
+        let t = trained(&examples);
+        assert_eq!(classify(&[&t], &feats(&msg("cheap pills", "casino")), 5), None, "too few messages");
+        let p = classify(&[&t], &feats(&msg("cheap casino pills", "winner bonus offer")), 1).expect("trained");
+        assert!(p > 0.8, "{p}");
+        let p = classify(&[&t], &feats(&msg("invoice shipment agenda", "container regards")), 1).expect("trained");
+        assert!(p < 0.2, "{p}");
+    }
+
+    #[test]
+    fn the_same_examples_give_the_same_model() {
+        let e = corpus();
+        let probe = feats(&msg("cheap agenda", "winner invoice"));
+        assert_eq!(margin(&[&train(&e)], &probe), margin(&[&train(&e)], &probe));
+    }
+
+    #[test]
+    fn a_users_layer_corrects_the_server_model_for_them() {
+        let base = trained(&corpus());
+        let theirs = feats(&msg("zorblax widget quote", "zorblax widget quote for you"));
+        let before = classify(&[&base], &theirs, 1).expect("trained");
+        assert!(before < 0.9, "{before}");
+        let own = train_on_top(&[&base.weights], &[(true, theirs.clone())]);
+        let user = Trained { weights: own, spam: 1, ham: 0 };
+        let after = classify(&[&base, &user], &theirs, 1).expect("trained");
+        assert!(after > 0.98, "{before} -> {after}");
+        let similar = feats(&msg("zorblax widget quote", "another zorblax widget quote"));
+        assert!(classify(&[&base, &user], &similar, 1).expect("trained") > 0.9);
+        // Mail unlike it keeps its verdict.
+        let ham = feats(&msg("invoice for shipment", "container booking regards"));
+        assert!(classify(&[&base, &user], &ham, 1).expect("trained") < 0.5);
+    }
+
+    #[test]
+    fn our_own_fields_and_line_ends_do_not_change_the_features() {
+        let plain = b"From: a@b.test\nSubject: hello there\n\nsome text here\n".to_vec();
+        let stored = b"Return-Path: <a@b.test>\r\nDelivered-To: c@d.test\r\nX-Spam-Status: Yes, score=9\r\n\
+Authentication-Results: mx.d.test; spf=pass\r\nReceived: from b.test ([192.0.2.1])\r\n\tby mx.d.test (Caravel)\r\n\
+From: a@b.test\r\nSubject: hello there\r\n\r\nsome text here\r\n"
+            .to_vec();
+        assert_eq!(gram_text(&plain), gram_text(&stored));
+        assert_eq!(feats(&plain), feats(&stored));
+        // Another server's Received field is the message's own.
+        let relayed = b"Received: from x by y (Caravel)\nReceived: from z by w (Caravel)\nSubject: s\n\nb\n";
+        assert!(gram_text(relayed).starts_with(b"Received: from z"));
+    }
+
+    #[test]
+    fn points_are_monotonic() {
+        let ps = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.995, 0.9999];
+        let scores: Vec<f64> = ps.iter().map(|p| points(*p).1).collect();
+        assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    }
+}
