@@ -226,8 +226,8 @@ impl SpamFilter {
         };
         let started = std::time::Instant::now();
         let n = examples.examples.len();
-        // Training takes a while (the server's model: a fraction of a
-        // second per thousand examples): not on a runtime thread.
+        // Training takes a while (the server's model: about 0.6 s of CPU
+        // per thousand examples): not on a runtime thread.
         let trained = tokio::task::spawn_blocking(move || train_scope(scope, examples, base)).await.ok()?;
         tracing::info!(scope, examples = n, ms = started.elapsed().as_millis() as u64, "spam classifier trained");
         let m = Arc::new(trained);
