@@ -10,7 +10,7 @@
 //!   trained on the others, the scores pooled)
 
 use caravel_filter::content::Content;
-use caravel_filter::logistic::{classify, features, train, Trained};
+use caravel_filter::logistic::{classify, features, Trained};
 
 fn read(dir: &str, list: &str) -> Vec<(String, bool, Vec<u32>)> {
     let text = std::fs::read_to_string(list).expect("list");
@@ -24,11 +24,7 @@ fn read(dir: &str, list: &str) -> Vec<(String, bool, Vec<u32>)> {
 }
 
 fn model(examples: &[(bool, Vec<u32>)]) -> Trained {
-    Trained {
-        weights: train(examples),
-        spam: examples.iter().filter(|e| e.0).count() as u32,
-        ham: examples.iter().filter(|e| !e.0).count() as u32,
-    }
+    Trained::new(examples)
 }
 
 fn cross_validate(dir: &str, list: &str, k: usize) {

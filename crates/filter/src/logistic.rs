@@ -30,8 +30,8 @@ const RATE: f32 = 0.02;
 /// Runs averaged into the server's model.
 const MODELS: usize = 3;
 /// A user's layer: each of their messages is trained until its margin is
-/// past this (a probability of 98 %), for at most this many passes.
-const PERSONAL_MARGIN: f64 = 4.0;
+/// past this (a probability of 95 %), for at most this many passes.
+const PERSONAL_MARGIN: f64 = 3.0;
 const PERSONAL_EPOCHS: usize = 20;
 /// The most one update adds to a feature's weight.
 const PERSONAL_STEP: f64 = 0.5;
@@ -168,6 +168,54 @@ pub struct Trained {
     pub weights: Weights,
     pub spam: u32,
     pub ham: u32,
+    /// The server's model: in how many of its examples each feature value
+    /// is (saturating), so that a user's layer can tell a message's own
+    /// features from those most mail has.
+    seen_in: Option<Vec<u16>>,
+}
+
+impl Trained {
+    /// The server's model, trained from its examples.
+    pub fn new(examples: &[(bool, Vec<u32>)]) -> Trained {
+        let mut seen_in = vec![0u16; 1 << BITS];
+        for (_, f) in examples {
+            for &x in f {
+                if let Some(n) = seen_in.get_mut(x as usize) {
+                    *n = n.saturating_add(1);
+                }
+            }
+        }
+        Trained {
+            weights: train(examples),
+            spam: examples.iter().filter(|e| e.0).count() as u32,
+            ham: examples.iter().filter(|e| !e.0).count() as u32,
+            seen_in: Some(seen_in),
+        }
+    }
+
+    /// A user's layer on top of `base` (the server's model, if trained).
+    pub fn on_top(base: Option<&Trained>, examples: &[(bool, Vec<u32>)]) -> Trained {
+        Trained {
+            weights: train_on_top(base, examples),
+            spam: examples.iter().filter(|e| e.0).count() as u32,
+            ham: examples.iter().filter(|e| !e.0).count() as u32,
+            seen_in: None,
+        }
+    }
+
+    /// How much a feature says about one message in particular: its
+    /// inverse document frequency among the server's examples (a feature
+    /// of every message, like "Subject: ", says nothing), 1 without them.
+    fn rarity(&self, feature: u32) -> f64 {
+        match &self.seen_in {
+            Some(seen) => {
+                let n = (self.spam + self.ham) as f64;
+                let df = seen.get(feature as usize).copied().unwrap_or(0) as f64;
+                ((n + 1.0) / (df + 1.0)).ln().max(0.0)
+            }
+            None => 1.0,
+        }
+    }
 }
 
 /// The log-odds of spam: the sum of every layer's weights of the features.
@@ -237,31 +285,39 @@ fn sgd(examples: &[(bool, Vec<u32>)], run: usize) -> Vec<f32> {
 /// Trains a user's layer on top of `base` (the server's model, or nothing):
 /// each example that the layers together do not put on its side by
 /// `PERSONAL_MARGIN` moves the user's weights of its features just enough
-/// to get it there (the passive-aggressive update of Crammer et al., 2006,
-/// with binary features), a few passes until every example stays put.
-pub fn train_on_top(base: &[&Weights], examples: &[(bool, Vec<u32>)]) -> Weights {
-    let mut own = Weights::Sparse(Sparse::default());
+/// to get it there (the passive-aggressive update of Crammer et al., 2006),
+/// each feature in proportion to its rarity, so that the move falls on
+/// what is particular to the message (its sender, its words) rather than
+/// on what most mail has; a few passes until every example stays put.
+fn train_on_top(base: Option<&Trained>, examples: &[(bool, Vec<u32>)]) -> Weights {
+    let mut own = Sparse::default();
+    let base_weights: Vec<&Weights> = base.map(|b| &b.weights).into_iter().collect();
+    let rarity = |f: u32| base.map_or(1.0, |b| b.rarity(f));
     for pass in 0..PERSONAL_EPOCHS {
         let mut moved = false;
         for i in shuffled(examples.len(), pass) {
             let (spam, f) = &examples[i];
-            if f.is_empty() {
+            let total: f64 = f.iter().map(|&x| rarity(x)).sum();
+            if total <= 0.0 {
                 continue;
             }
-            let m = margin(base, f) + margin(&[&own], f);
+            let m = margin(&base_weights, f) + f.iter().map(|x| own.get(x).copied().unwrap_or(0.0) as f64).sum::<f64>();
             let short = PERSONAL_MARGIN - if *spam { m } else { -m };
             if short <= 1e-6 {
                 continue;
             }
-            let step = (short / f.len() as f64).min(PERSONAL_STEP) as f32;
-            own.add(f, if *spam { step } else { -step });
+            let tau = short / total;
+            for &x in f {
+                let step = (tau * rarity(x)).min(PERSONAL_STEP) as f32;
+                *own.entry(x).or_default() += if *spam { step } else { -step };
+            }
             moved = true;
         }
         if !moved {
             break;
         }
     }
-    own
+    Weights::Sparse(own)
 }
 
 /// The spam probability of a message from `layers` (the server's model and
@@ -306,11 +362,7 @@ mod tests {
     }
 
     fn trained(examples: &[(bool, Vec<u32>)]) -> Trained {
-        Trained {
-            weights: train(examples),
-            spam: examples.iter().filter(|e| e.0).count() as u32,
-            ham: examples.iter().filter(|e| !e.0).count() as u32,
-        }
+        Trained::new(examples)
     }
 
     fn corpus() -> Vec<(bool, Vec<u32>)> {
@@ -351,15 +403,30 @@ mod tests {
         let theirs = feats(&msg("zorblax widget quote", "zorblax widget quote for you"));
         let before = classify(&[&base], &theirs, 1).expect("trained");
         assert!(before < 0.9, "{before}");
-        let own = train_on_top(&[&base.weights], &[(true, theirs.clone())]);
-        let user = Trained { weights: own, spam: 1, ham: 0 };
+        let user = Trained::on_top(Some(&base), &[(true, theirs.clone())]);
         let after = classify(&[&base, &user], &theirs, 1).expect("trained");
-        assert!(after > 0.98, "{before} -> {after}");
+        assert!(after > 0.95, "{before} -> {after}");
+        // A message like it moves most of the way (it shares the rare
+        // words, not the body's own 5-grams).
         let similar = feats(&msg("zorblax widget quote", "another zorblax widget quote"));
-        assert!(classify(&[&base, &user], &similar, 1).expect("trained") > 0.9);
+        let (was, now) = (
+            classify(&[&base], &similar, 1).expect("trained"),
+            classify(&[&base, &user], &similar, 1).expect("trained"),
+        );
+        assert!(now > 0.8 && now - was > 0.3, "{was} -> {now}");
         // Mail unlike it keeps its verdict.
         let ham = feats(&msg("invoice for shipment", "container booking regards"));
         assert!(classify(&[&base, &user], &ham, 1).expect("trained") < 0.5);
+    }
+
+    #[test]
+    fn a_message_taken_out_of_junk_is_learnt_as_legitimate_for_that_user() {
+        let base = trained(&corpus());
+        let newsletter = feats(&msg("cheap casino pills", "winner bonus offer from our casino newsletter"));
+        assert!(classify(&[&base], &newsletter, 1).expect("trained") > 0.5);
+        let user = Trained::on_top(Some(&base), &[(false, newsletter.clone())]);
+        let after = classify(&[&base, &user], &newsletter, 1).expect("trained");
+        assert!(after < 0.05, "{after}");
     }
 
     #[test]

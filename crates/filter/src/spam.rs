@@ -416,12 +416,13 @@ impl SpamFilter {
 /// A scope's model from its examples: the server's trained from scratch, a
 /// user's as a layer on top of `base` (the server's model, when it has one).
 fn train_scope(scope: i64, examples: SpamExamples, base: Option<Arc<Trained>>) -> Trained {
-    let weights = match (scope, &base) {
-        (GLOBAL_SCOPE, _) => logistic::train(&examples.examples),
-        (_, Some(b)) => logistic::train_on_top(&[&b.weights], &examples.examples),
-        (_, None) => logistic::train_on_top(&[], &examples.examples),
+    let mut trained = match scope {
+        GLOBAL_SCOPE => Trained::new(&examples.examples),
+        _ => Trained::on_top(base.as_deref(), &examples.examples),
     };
-    Trained { weights, spam: examples.spam_messages, ham: examples.ham_messages }
+    // The store's totals (the examples are the same messages).
+    (trained.spam, trained.ham) = (examples.spam_messages, examples.ham_messages);
+    trained
 }
 
 /// The addresses an allow-list entry may match (an allowed name is not an
