@@ -83,18 +83,14 @@ impl caravel_http::Operations for Troubleshooter {
     }
 
     async fn classify(&self, raw: Vec<u8>, account: Option<(String, i64)>) -> serde_json::Value {
-        let filter =
-            caravel_filter::SpamFilter::new(self.store.clone(), crate::server::spam_settings(&self.config.spam));
         let who = account.as_ref().map(|(a, id)| (a.as_str(), *id));
-        json!(crate::spam_commands::classify(&self.config, &filter, &raw, who).await)
+        json!(crate::spam_commands::classify(&self.config, &self.spam, &raw, who).await)
     }
 
     async fn train(&self, raw: Vec<u8>, spam: bool, account: Option<i64>) -> Result<serde_json::Value, String> {
-        let filter =
-            caravel_filter::SpamFilter::new(self.store.clone(), crate::server::spam_settings(&self.config.spam));
         let digest = caravel_store::blobs::BlobStore::hash(&raw);
         let scope = account.unwrap_or(caravel_store::filter_data::GLOBAL_SCOPE);
-        let report = filter.train(scope, vec![(digest, raw, spam)]).await.map_err(|e| e.to_string())?;
+        let report = self.spam.train(scope, vec![(digest, raw, spam)]).await.map_err(|e| e.to_string())?;
         Ok(json!({ "learnt": report.learnt, "relearnt": report.relearnt, "unchanged": report.unchanged }))
     }
 

@@ -184,7 +184,8 @@ impl Server {
             idle_timeout: config.imap.idle_timeout,
             auth_failure_delay: config.imap.auth_failure_delay,
         });
-        let troubleshooter = Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone() });
+        let troubleshooter =
+            Arc::new(crate::trace::Troubleshooter { config: config.clone(), store: store.clone(), spam: spam.clone() });
         let http = Arc::new(caravel_http::HttpServer::new(caravel_http::State {
             hostname: config.hostname.clone(),
             store: store.clone(),

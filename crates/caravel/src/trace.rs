@@ -295,6 +295,9 @@ pub async fn log(config: &Config, q: LogSearch, json: bool) -> CmdResult {
 pub struct Troubleshooter {
     pub config: Config,
     pub store: std::sync::Arc<dyn Store>,
+    /// The server's spam filter (its trained models are kept, not trained
+    /// again for each console request).
+    pub spam: std::sync::Arc<caravel_filter::SpamFilter>,
 }
 
 impl Troubleshooter {

@@ -66,8 +66,9 @@ pub struct Content {
 /// Fields this server (or the SMTP session) puts on a message; a message
 /// learnt from a mailbox has them, one classified at DATA does not.
 pub fn added_here(name: &str) -> bool {
-    matches!(name, "return-path" | "delivered-to" | "authentication-results" | "x-spam-status" | "x-spam-score")
+    matches!(name, "return-path" | "delivered-to" | "authentication-results")
         || name.starts_with("x-spam-")
+        || name.starts_with("x-virus-")
 }
 
 /// This server's own `Received:` field (received.rs in the SMTP crate

@@ -14,6 +14,7 @@ pub mod html;
 pub mod keywords;
 pub mod lists;
 pub mod logistic;
+pub mod model_cache;
 pub mod normalize;
 pub mod org_domain;
 pub mod pipeline;

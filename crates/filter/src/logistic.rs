@@ -168,6 +168,10 @@ pub struct Trained {
     pub weights: Weights,
     pub spam: u32,
     pub ham: u32,
+    /// The generation of the store's examples it was trained from, and of
+    /// the server's model under it (a user's layer), for the cache.
+    pub generation: i64,
+    pub base_generation: i64,
     /// The server's model: in how many of its examples each feature value
     /// is (saturating), so that a user's layer can tell a message's own
     /// features from those most mail has.
@@ -189,6 +193,8 @@ impl Trained {
             weights: train(examples),
             spam: examples.iter().filter(|e| e.0).count() as u32,
             ham: examples.iter().filter(|e| !e.0).count() as u32,
+            generation: 0,
+            base_generation: 0,
             seen_in: Some(seen_in),
         }
     }
@@ -199,6 +205,8 @@ impl Trained {
             weights: train_on_top(base, examples),
             spam: examples.iter().filter(|e| e.0).count() as u32,
             ham: examples.iter().filter(|e| !e.0).count() as u32,
+            generation: 0,
+            base_generation: 0,
             seen_in: None,
         }
     }

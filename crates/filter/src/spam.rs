@@ -10,13 +10,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use caravel_store::filter_data::{Learn, LearnReport, SpamExamples, GLOBAL_SCOPE};
+use caravel_store::filter_data::{Learn, LearnReport, GLOBAL_SCOPE};
 use caravel_store::{AccountId, Store};
 
 use crate::content::Content;
 use crate::keywords::{Action, KeywordRule, KeywordSet, Place};
 use crate::lists::Pattern;
 use crate::logistic::{self, features, Trained};
+use crate::model_cache::ModelCache;
 use crate::pipeline::{Hit, MessageContext, RecipientCtx, Stage, Verdict};
 
 /// `[spam]` settings the stage uses.
@@ -64,11 +65,6 @@ impl RuleBook {
     }
 }
 
-/// A scope's model as trained: (the server model's generation, the scope's
-/// generation, model). A user's layer is trained on top of the server's
-/// model, so it is redone when either changes.
-type CachedModel = (i64, i64, Arc<Trained>);
-
 /// Junk moves learnt per round.
 const LEARN_BATCH: usize = 16;
 
@@ -78,10 +74,7 @@ pub struct SpamFilter {
     store: Arc<dyn Store>,
     settings: SpamSettings,
     rules: Mutex<Arc<RuleBook>>,
-    models: Mutex<HashMap<i64, CachedModel>>,
-    /// Held while a model is trained (one at a time: the next waiter finds
-    /// it done).
-    training: tokio::sync::Mutex<()>,
+    models: ModelCache,
 }
 
 /// Why a sender is refused before the message is sent.
@@ -97,11 +90,10 @@ impl SpamFilter {
     pub fn new(store: Arc<dyn Store>, settings: SpamSettings) -> SpamFilter {
         SpamFilter {
             learning: tokio::sync::Mutex::new(()),
-            store,
+            store: store.clone(),
             settings,
             rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
-            models: Mutex::default(),
-            training: tokio::sync::Mutex::new(()),
+            models: ModelCache::new(store.clone()),
         }
     }
 
@@ -182,57 +174,18 @@ impl SpamFilter {
     /// server's model, then each user's layer on top of it.
     async fn models_at(&self, scopes: &[i64], generations: &[i64]) -> Vec<Arc<Trained>> {
         let mut out: Vec<Arc<Trained>> = Vec::new();
-        let global = scopes.iter().position(|s| *s == GLOBAL_SCOPE).map_or(0, |i| generations[i]);
         let mut base: Option<Arc<Trained>> = None;
         for (scope, &generation) in scopes.iter().zip(generations) {
             if generation == 0 {
                 continue;
             }
-            let Some(m) = self.model(*scope, global, generation, base.clone()).await else { continue };
+            let Some(m) = self.models.get(*scope, generation, base.as_ref()).await else { continue };
             if *scope == GLOBAL_SCOPE {
                 base = Some(m.clone());
             }
             out.push(m);
         }
         out
-    }
-
-    /// One scope's model, from the cache or trained from its examples.
-    async fn model(
-        &self,
-        scope: i64,
-        global: i64,
-        generation: i64,
-        base: Option<Arc<Trained>>,
-    ) -> Option<Arc<Trained>> {
-        let key = (if scope == GLOBAL_SCOPE { 0 } else { global }, generation);
-        let cached = || {
-            let models = self.models.lock().unwrap_or_else(|e| e.into_inner());
-            models.get(&scope).filter(|(g, s, _)| (*g, *s) == key).map(|(_, _, m)| m.clone())
-        };
-        if let Some(m) = cached() {
-            return Some(m);
-        }
-        let _training = self.training.lock().await;
-        if let Some(m) = cached() {
-            return Some(m);
-        }
-        let examples = match self.store.spam_examples(scope).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(scope, error = %e, "cannot read the classifier's examples");
-                return None;
-            }
-        };
-        let started = std::time::Instant::now();
-        let n = examples.examples.len();
-        // Training takes a while (the server's model: about 0.6 s of CPU
-        // per thousand examples): not on a runtime thread.
-        let trained = tokio::task::spawn_blocking(move || train_scope(scope, examples, base)).await.ok()?;
-        tracing::info!(scope, examples = n, ms = started.elapsed().as_millis() as u64, "spam classifier trained");
-        let m = Arc::new(trained);
-        self.models.lock().unwrap_or_else(|e| e.into_inner()).insert(scope, (key.0, key.1, m.clone()));
-        Some(m)
     }
 
     /// Learns the messages users moved into or out of Junk since last time.
@@ -411,18 +364,6 @@ impl SpamFilter {
             .collect();
         self.store.spam_learn(scope, learn).await
     }
-}
-
-/// A scope's model from its examples: the server's trained from scratch, a
-/// user's as a layer on top of `base` (the server's model, when it has one).
-fn train_scope(scope: i64, examples: SpamExamples, base: Option<Arc<Trained>>) -> Trained {
-    let mut trained = match scope {
-        GLOBAL_SCOPE => Trained::new(&examples.examples),
-        _ => Trained::on_top(base.as_deref(), &examples.examples),
-    };
-    // The store's totals (the examples are the same messages).
-    (trained.spam, trained.ham) = (examples.spam_messages, examples.ham_messages);
-    trained
 }
 
 /// The addresses an allow-list entry may match (an allowed name is not an

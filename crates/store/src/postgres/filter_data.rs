@@ -228,6 +228,10 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
         dspam += s;
         dham += h;
     }
+    if report.learnt + report.relearnt == 0 {
+        // Nothing new: the models trained from these examples stand.
+        return Ok(report);
+    }
     execute(
         c,
         "INSERT INTO spam_scopes (scope, spam, ham, generation)

@@ -122,6 +122,8 @@ impl FilterData for SqliteStore {
 
     async fn spam_examples(&self, scope: i64) -> Result<SpamExamples> {
         self.read(move |c| {
+            // One read transaction: the totals and the examples of one moment.
+            let c = c.unchecked_transaction()?;
             let head: Option<(u32, u32, i64)> = c
                 .query_row("SELECT spam, ham, generation FROM spam_scopes WHERE scope = ?1", [scope], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -227,6 +229,10 @@ fn learn(c: &Connection, scope: i64, messages: &[Learn]) -> Result<LearnReport> 
             dham += h;
             keep.execute(params![scope, m.digest, m.spam, pack_features(&m.features)])?;
         }
+    }
+    if report.learnt + report.relearnt == 0 {
+        // Nothing new: the models trained from these examples stand.
+        return Ok(report);
     }
     c.execute(
         "INSERT INTO spam_scopes (scope, spam, ham, generation) VALUES (?1, max(0, ?2), max(0, ?3), 1)
