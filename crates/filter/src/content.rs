@@ -72,8 +72,9 @@ pub fn added_here(name: &str) -> bool {
 }
 
 /// This server's own `Received:` field (received.rs in the SMTP crate
-/// writes "by HOST (Caravel)"): a stored message has it on top, one
-/// classified at DATA does not, so learning skips the first such field.
+/// writes "by HOST (Caravel)"): a stored message has it right below the
+/// fields added at delivery, one classified at DATA does not, so learning
+/// skips such a field there (and only there).
 pub fn our_received(field: &[u8]) -> bool {
     field.windows(10).any(|w| w == b" (Caravel)")
 }
@@ -124,17 +125,19 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
         c.from_name = fold(cut(from.name().unwrap_or_default(), MAX_FIELD));
     }
-    let mut our_received_seen = false;
+    // Our `Received:` is the first field after those added at delivery.
+    let mut past_ours = false;
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
             continue;
         }
+        let first = !std::mem::replace(&mut past_ours, true);
         if name == "received" {
             let field = msg_raw_field(msg, h);
-            if !our_received_seen && our_received(field.as_bytes()) {
-                our_received_seen = true;
-            } else if c.relays.len() < 40 {
+            // Ours is not one of the message's relays.
+            let ours = first && our_received(field.as_bytes());
+            if !ours && c.relays.len() < 40 {
                 relays_of(&field, &mut c.relays);
             }
             continue;

@@ -40,7 +40,7 @@ const PERSONAL_STEP: f64 = 0.5;
 /// distinct.
 pub fn features(raw: &[u8], content: &Content) -> Vec<u32> {
     let toks = tokens(content);
-    let mut out: Vec<u32> = toks.iter().map(|t| (t >> (64 - BITS)) as u32).collect();
+    let mut out: Vec<u32> = toks.iter().map(|&t| fold(t)).collect();
     let text = gram_text(raw);
     out.reserve(text.len());
     for w in text.windows(GRAM) {
@@ -50,11 +50,25 @@ pub fn features(raw: &[u8], content: &Content) -> Vec<u32> {
             h ^= b.to_ascii_lowercase() as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        out.push((h >> (64 - BITS)) as u32);
+        out.push(fold(h));
     }
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// A 64-bit FNV-1a hash folded to `BITS`: mixed first (the 64-bit
+/// finalizer of MurmurHash3), because FNV's last byte reaches the top bits
+/// through one multiplication only, and "cat" and "car" would share a
+/// value. Stored features are these values: never change it.
+fn fold(h: u64) -> u32 {
+    let mut h = h;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h >> (64 - BITS)) as u32
 }
 
 /// The first `GRAM_BYTES` of the message the n-grams read: without a
@@ -69,7 +83,8 @@ fn gram_text(raw: &[u8]) -> Vec<u8> {
         rest = rest.iter().position(|&b| b == b'\n').map_or(&[], |p| &rest[p + 1..]);
     }
     let line_end = |s: &[u8]| s.iter().position(|&b| b == b'\n').map_or(s.len(), |p| p + 1);
-    let mut our_received_seen = false;
+    // Our `Received:` is the first field after those added at delivery.
+    let mut past_ours = false;
     // The header, a field (with its continuation lines) at a time.
     while !rest.is_empty() && out.len() < GRAM_BYTES {
         let mut end = line_end(rest);
@@ -83,8 +98,8 @@ fn gram_text(raw: &[u8]) -> Vec<u8> {
         rest = next;
         let name = field.split(|&b| b == b':').next().unwrap_or_default();
         let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
-        let ours = added_here(&name) || (name == "received" && !our_received_seen && our_received(field));
-        our_received_seen |= ours && name == "received";
+        let ours = added_here(&name) || (!past_ours && name == "received" && our_received(field));
+        past_ours |= !added_here(&name);
         if !ours {
             out.extend(field.iter().filter(|&&b| b != b'\r'));
         }
@@ -365,6 +380,10 @@ mod tests {
         format!("From: a@b.test\r\nSubject: {subject}\r\n\r\n{body}\r\n").into_bytes()
     }
 
+    fn hash_of(text: &str) -> u64 {
+        crate::tokens::hash(text)
+    }
+
     fn feats(raw: &[u8]) -> Vec<u32> {
         features(raw, &Content::parse(raw))
     }
@@ -449,6 +468,9 @@ From: a@b.test\r\nSubject: hello there\r\n\r\nsome text here\r\n"
         // Another server's Received field is the message's own.
         let relayed = b"Received: from x by y (Caravel)\nReceived: from z by w (Caravel)\nSubject: s\n\nb\n";
         assert!(gram_text(relayed).starts_with(b"Received: from z"));
+        let forged = b"Subject: s\nReceived: from x by y (Caravel)\n\nb\n";
+        assert_eq!(gram_text(forged), forged.to_vec(), "below other fields it is not ours");
+        assert_ne!(fold(hash_of("cat")), fold(hash_of("car")));
     }
 
     #[test]
