@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use crate::content::{added_here, our_received, Content};
-use crate::tokens::tokens;
+use crate::tokens::{tokens, TokenHasher};
 
 /// Features are hashes folded into 2^BITS values.
 pub const BITS: u32 = 22;
@@ -110,26 +110,7 @@ fn gram_text(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A hasher for features (already hashes): one multiplication spreads
-/// their bits over the whole word, which the map's probing needs.
-#[derive(Default, Clone, Copy)]
-pub struct FeatureHash(u64);
-
-impl std::hash::Hasher for FeatureHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8 | *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type Sparse = HashMap<u32, f32, std::hash::BuildHasherDefault<FeatureHash>>;
+type Sparse = HashMap<u32, f32, TokenHasher>;
 
 /// One layer of weights: dense for the server's model (every feature
 /// value has a slot: 16 MB, fast to train), sparse for a user's.
@@ -162,18 +143,6 @@ impl Weights {
                 }
             }
         }
-    }
-
-    /// Features with a weight (the size of a user's layer).
-    pub fn len(&self) -> usize {
-        match self {
-            Weights::Dense(w) => w.iter().filter(|x| **x != 0.0).count(),
-            Weights::Sparse(w) => w.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

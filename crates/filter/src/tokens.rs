@@ -13,8 +13,10 @@ const MAX_WORD: usize = 24;
 /// Tokens per message (a huge message adds no more evidence).
 const MAX_TOKENS: usize = 4000;
 
-/// A hasher for keys that are already hashes: the key is its own hash
-/// (SipHash over them cost a tenth of the classifier's time).
+/// A hasher for keys that are already hashes (SipHash over them cost a
+/// tenth of the classifier's time): a 64-bit token is its own hash; a
+/// 22-bit feature is multiplied out over the whole word, which the map's
+/// probing needs (its top bits would all be 0).
 #[derive(Default, Clone, Copy)]
 pub struct PreHashed(u64);
 
@@ -30,9 +32,12 @@ impl std::hash::Hasher for PreHashed {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
-/// A map or set keyed by token hashes.
+/// A map or set keyed by token hashes or features.
 pub type TokenHasher = std::hash::BuildHasherDefault<PreHashed>;
 
 pub fn hash(token: &str) -> u64 {
