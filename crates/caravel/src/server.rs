@@ -107,7 +107,13 @@ impl Server {
         let auth = Arc::new(caravel_auth::Authenticator::with_policy(store.clone(), sign_in_policy(&config.security)));
         let dns = caravel_dns::Resolver::new(&config.dns.resolvers, DNS_TIMEOUT)?;
         let clock = caravel_store::Clock::default();
-        let spam = Arc::new(SpamFilter::new(store.clone(), spam_settings(&config.spam)));
+        let spam = Arc::new(spam_filter(&config, store.clone()));
+        // The server's model ready before the first message needs it (read
+        // from data_dir/spam, or trained).
+        tokio::spawn({
+            let spam = spam.clone();
+            async move { spam.prepare().await }
+        });
         let engine = crate::antivirus::open_engine(&config)?;
         let av_tasks = tokio::spawn(crate::antivirus::run_tasks(config.clone(), engine.clone(), store.clone()));
         let av_stage: Option<Box<dyn caravel_smtp::pipeline::Stage>> = config
@@ -358,6 +364,11 @@ impl caravel_acme::Host for HostedNames {
             tracing::warn!(error = %e, "the certificate event is not in the mail log");
         }
     }
+}
+
+/// The spam stage, keeping its trained model in `data_dir/spam`.
+pub fn spam_filter(config: &Config, store: Arc<dyn caravel_store::Store>) -> SpamFilter {
+    SpamFilter::new(store, spam_settings(&config.spam)).with_model_dir(config.data_dir.join("spam"))
 }
 
 /// The spam stage's settings from `[spam]`.

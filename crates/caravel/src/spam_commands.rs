@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use caravel_config::Config;
-use caravel_filter::pipeline::Hit;
+use caravel_filter::pipeline::{Hit, Verdict};
 use caravel_filter::rules::{new_rule, stored_pattern};
 use caravel_filter::SpamFilter;
 use caravel_store::filter_data::GLOBAL_SCOPE;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::cli::{FilterCmd, KeywordCmd, ListCmd, RuleScope, SpamCmd};
 use crate::commands::{open_existing_store, print_json, CmdResult};
 use crate::import::Sources;
-use crate::server::{spam_settings, spam_thresholds};
+use crate::server::{spam_filter, spam_thresholds};
 
 /// The stored scope of a rule: "", "@domain" or an address.
 async fn scope_key(store: &dyn Store, scope: &RuleScope) -> Result<String, String> {
@@ -118,6 +118,12 @@ pub struct Classified {
 /// account's address and id, with its rules, training and thresholds).
 pub async fn classify(config: &Config, filter: &SpamFilter, raw: &[u8], who: Option<(&str, i64)>) -> Classified {
     let (hits, decision) = filter.classify(raw, who).await;
+    verdict(config, who, hits, decision)
+}
+
+/// The verdict of the content tests' `hits` and a rule's `decision` under
+/// `who`'s thresholds (or the server's).
+fn verdict(config: &Config, who: Option<(&str, i64)>, hits: Vec<Hit>, decision: Option<Verdict>) -> Classified {
     let score: f64 = hits.iter().map(|h| h.score).sum();
     let limits = spam_thresholds(&config.spam).for_address(who.map_or("", |(a, _)| a));
     let by_score = limits.verdict(score);
@@ -138,7 +144,7 @@ pub async fn classify(config: &Config, filter: &SpamFilter, raw: &[u8], who: Opt
 pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
     let store = open_existing_store(config).await?;
     let store: Arc<dyn Store> = store;
-    let filter = SpamFilter::new(store.clone(), spam_settings(&config.spam));
+    let filter = spam_filter(config, store.clone());
     let account = |user: Option<String>| {
         let store = store.clone();
         async move {
@@ -151,16 +157,29 @@ pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
     match cmd {
         SpamCmd::Train { spam, ham: _, paths, user } => {
             let scope = account(user).await?.map_or(GLOBAL_SCOPE, |(_, id)| id);
-            train(config, &filter, scope, spam, paths).await
+            train(config, &filter, scope, spam, paths).await?;
+            // The server's model now, kept in data_dir/spam: `spam classify`
+            // and the server read it instead of training it again.
+            let started = std::time::Instant::now();
+            if let Some((spam, ham)) = filter.prepare().await {
+                println!(
+                    "the server's classifier: {spam} spam and {ham} legitimate messages learnt, model ready in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
         }
         SpamCmd::Classify { json, files, user } => {
             let who = account(user).await?;
             let mut out = Vec::new();
             let started = std::time::Instant::now();
+            let who = who.as_ref().map(|(a, id)| (a.as_str(), *id));
+            // Rules and models as they are now, for every file.
+            let snapshot = filter.snapshot(who).await;
             for file in &files {
                 let raw = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let who = who.as_ref().map(|(a, id)| (a.as_str(), *id));
-                out.push(Classified { file: file.display().to_string(), ..classify(config, &filter, &raw, who).await });
+                let (hits, decision) = snapshot.classify(&filter, &raw);
+                out.push(Classified { file: file.display().to_string(), ..verdict(config, who, hits, decision) });
             }
             let secs = started.elapsed().as_secs_f64();
             eprintln!("classified {} messages in {secs:.2} s", out.len());

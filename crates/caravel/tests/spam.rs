@@ -95,7 +95,16 @@ async fn a_move_into_junk_teaches_that_users_classifier() {
     let mut train = vec!["spam", "train", "--ham"];
     let ham = sample("ham");
     train.extend(ham.iter().map(String::as_str));
-    assert!(admin(&t, &train).contains("learnt 40 messages as ham"));
+    let out = admin(&t, &train);
+    assert!(out.contains("learnt 40 messages as ham"), "{out}");
+    // With both kinds learnt, the server's model is trained at once and
+    // kept for the server and `spam classify` to read.
+    assert!(out.contains("the server's classifier: 40 spam and 40 legitimate messages learnt"), "{out}");
+    let models: Vec<_> = std::fs::read_dir(t.config.data_dir.join("spam"))
+        .expect("data_dir/spam")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(models.len() == 1 && models[0].starts_with("server-") && models[0].ends_with(".model"), "{models:?}");
     // Learning the same messages again counts them once.
     let again = admin(&t, &["spam", "train", "--ham", &ham[0]]);
     assert!(again.contains("1 known already"), "{again}");

@@ -15,6 +15,7 @@ pub mod keywords;
 pub mod lists;
 pub mod logistic;
 pub mod model_cache;
+pub mod model_file;
 pub mod normalize;
 pub mod org_domain;
 pub mod pipeline;

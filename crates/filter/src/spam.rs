@@ -97,6 +97,25 @@ impl SpamFilter {
         }
     }
 
+    /// Keeps the server's trained model in `dir` between processes.
+    pub fn with_model_dir(mut self, dir: std::path::PathBuf) -> SpamFilter {
+        self.models = self.models.with_dir(dir);
+        self
+    }
+
+    /// Trains the server's model (or reads it from the model directory) now
+    /// rather than when the first message needs it; how many spam and
+    /// legitimate messages it learnt from, or None while it has too few of
+    /// either kind to be used (`min_messages`).
+    pub async fn prepare(&self) -> Option<(u32, u32)> {
+        if !self.settings.enabled {
+            return None;
+        }
+        let models = self.models(&[GLOBAL_SCOPE]).await;
+        let m = models.first()?;
+        (m.spam.min(m.ham) >= self.settings.min_messages.max(1)).then_some((m.spam, m.ham))
+    }
+
     fn book(&self) -> Arc<RuleBook> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -337,9 +356,13 @@ impl SpamFilter {
     /// Classifies a message as `caravel spam classify` does: the server's
     /// rules and training (and the user's, with `account`/`address`).
     pub async fn classify(&self, raw: &[u8], address: Option<(&str, AccountId)>) -> (Vec<Hit>, Option<Verdict>) {
+        self.snapshot(address).await.classify(self, raw)
+    }
+
+    /// The rules and models that apply to `address` (or to the server) now,
+    /// to classify many messages without asking the store each time.
+    pub async fn snapshot(&self, address: Option<(&str, AccountId)>) -> Snapshot {
         let book = self.refresh_rules().await;
-        let content = Content::parse(raw);
-        let features = features(raw, &content);
         let mut scopes = vec![GLOBAL_SCOPE];
         let keys: Vec<String> = match address {
             Some((a, id)) => {
@@ -348,8 +371,7 @@ impl SpamFilter {
             }
             None => vec![String::new()],
         };
-        let models = self.models(&scopes).await;
-        self.content_hits(&book, &keys, &content, &features, &models)
+        Snapshot { book, keys, models: self.models(&scopes).await }
     }
 
     /// Learns files given on the command line into `scope`.
@@ -363,6 +385,23 @@ impl SpamFilter {
             .map(|(digest, raw, spam)| Learn { digest, spam, features: features(&raw, &Content::parse(&raw)) })
             .collect();
         self.store.spam_learn(scope, learn).await
+    }
+}
+
+/// What applies to one recipient (or the server) at one moment: rules and
+/// trained models.
+pub struct Snapshot {
+    book: Arc<RuleBook>,
+    keys: Vec<String>,
+    models: Vec<Arc<Trained>>,
+}
+
+impl Snapshot {
+    /// The content tests' hits on `raw`, and a rule's decision if one made it.
+    pub fn classify(&self, filter: &SpamFilter, raw: &[u8]) -> (Vec<Hit>, Option<Verdict>) {
+        let content = Content::parse(raw);
+        let features = features(raw, &content);
+        filter.content_hits(&self.book, &self.keys, &content, &features, &self.models)
     }
 }
 

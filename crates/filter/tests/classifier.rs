@@ -4,7 +4,7 @@
 //! it arrives over SMTP (CRLF) gets the same features.
 
 use caravel_filter::content::Content;
-use caravel_filter::logistic::{classify, features, Trained};
+use caravel_filter::logistic::{classify, features, points, Trained};
 
 fn corpus() -> Vec<(String, bool, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
@@ -39,14 +39,14 @@ fn trained_and_held_out() -> (Trained, Vec<(String, bool, Vec<u32>)>) {
 
 /// One user's correction (a message moved into or out of Junk) turns the
 /// verdict on that message for them, and no other message crosses the
-/// line the classifier alone files as Junk by (p >= 0.9, BAYES_90: 5
-/// points, the default junk score) the wrong way. (Messages of the same
+/// line the classifier alone files as Junk by (the 5 points of the default
+/// junk score) the wrong way. (Messages of the same
 /// mailing list move towards it: they share the list's header fields.)
 #[test]
 fn a_users_correction_moves_that_message_and_not_the_others() {
     let (model, held) = trained_and_held_out();
     let p = |layers: &[&Trained], f: &[u32]| classify(layers, f, 10).expect("trained");
-    let junk = |p: f64| p >= 0.9;
+    let junk = |p: f64| points(p).1 >= 5.0;
     for (target, (name, spam, f)) in held.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
         // The user says the opposite of what the message is.
         let user = Trained::on_top(Some(&model), &[(!spam, f.clone())]);
