@@ -34,11 +34,13 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 /// A checksum of the body (FNV-1a over 64-bit words): a file cut short
 /// or zeroed by a crash is not read as a model.
 fn checksum(body: &[u8]) -> u64 {
-    body.chunks(8).fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
-        let mut word = [0u8; 8];
-        word[..c.len()].copy_from_slice(c);
-        (h ^ u64::from_le_bytes(word)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let words = body.chunks_exact(8);
+    let tail = words.remainder().iter().fold(0u64, |t, &b| (t << 8) | b as u64);
+    let h = words.fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
+        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        (h ^ word).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h ^ tail).wrapping_mul(0x0100_0000_01b3)
 }
 
 /// A fingerprint of a set of examples (spam?, features), whatever their
