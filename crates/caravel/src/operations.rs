@@ -71,6 +71,7 @@ impl caravel_http::Operations for Troubleshooter {
             "enabled": s.enabled,
             "default_rules": s.default_rules,
             "min_messages": s.min_messages,
+            "max_examples": s.max_examples,
             "thresholds": limits(&s.thresholds),
             "domains": each(&s.domains),
             "users": each(&s.users),

@@ -221,6 +221,7 @@ async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, pat
         total.learnt += report.learnt;
         total.relearnt += report.relearnt;
         total.unchanged += report.unchanged;
+        total.forgotten += report.forgotten;
         if n < TRAIN_BATCH {
             break;
         }
@@ -233,5 +234,11 @@ async fn train(config: &Config, filter: &SpamFilter, scope: i64, spam: bool, pat
         total.relearnt,
         total.unchanged
     );
+    if total.forgotten > 0 {
+        println!(
+            "forgot the {} examples learnt longest ago (the limit is [spam] max_examples = {} of each kind)",
+            total.forgotten, config.spam.max_examples
+        );
+    }
     Ok(())
 }

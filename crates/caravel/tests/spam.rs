@@ -19,8 +19,14 @@ async fn scenario(t: &TestServer, name: &str) {
 /// Runs `caravel ARGS` against the running server's store (with its
 /// `[spam]` settings); returns stdout.
 fn admin(t: &TestServer, args: &[&str]) -> String {
+    admin_with(t, "", args)
+}
+
+/// `admin`, with more `[spam]` settings.
+fn admin_with(t: &TestServer, spam: &str, args: &[&str]) -> String {
     let config = t.dir.path().join("spam-admin.toml");
-    let text = format!("data_dir = {:?}\n[listen]\n[spam]\nmin_messages = {}\n", t.config.data_dir, MIN_MESSAGES);
+    let text =
+        format!("data_dir = {:?}\n[listen]\n[spam]\nmin_messages = {}\n{spam}\n", t.config.data_dir, MIN_MESSAGES);
     std::fs::write(&config, text).expect("config");
     let out = Command::new(common::BIN).arg("--config").arg(&config).args(args).output().expect("caravel");
     assert!(out.status.success(), "caravel {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -119,6 +125,24 @@ async fn a_move_into_junk_teaches_that_users_classifier() {
     assert!(v[0]["tags"].as_array().expect("tags").iter().any(|t| t.as_str().is_some_and(|t| t.starts_with("BAYES_"))));
 
     scenario(&t, "junk_move_learns").await;
+}
+
+/// `[spam] max_examples`: past it, the examples learnt longest ago are
+/// forgotten (and can be learnt again as new).
+#[tokio::test(flavor = "multi_thread")]
+async fn training_keeps_at_most_max_examples_of_each_kind() {
+    let t = start().await;
+    let spam = sample("spam");
+    let mut train = vec!["spam", "train", "--spam"];
+    train.extend(spam.iter().map(String::as_str));
+    let out = admin_with(&t, "max_examples = 30", &train);
+    assert!(out.contains("learnt 40 messages as spam"), "{out}");
+    assert!(out.contains("forgot the 10 examples learnt longest ago"), "{out}");
+    let kept = t.store().spam_examples(0).await.expect("examples");
+    assert_eq!((kept.spam_messages, kept.examples.len()), (30, 30));
+    // The first files were learnt first: they are the ones forgotten.
+    let again = admin_with(&t, "max_examples = 30", &["spam", "train", "--spam", &spam[0], &spam[39]]);
+    assert!(again.contains("learnt 1 messages as spam") && again.contains("1 known already"), "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

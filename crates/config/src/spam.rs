@@ -13,6 +13,9 @@ pub struct Spam {
     /// The learning classifier abstains until it has learnt this many spam
     /// and this many legitimate messages.
     pub min_messages: u32,
+    /// Examples the classifier keeps per kind and scope (the server, each
+    /// user); past it the ones learnt longest ago are forgotten.
+    pub max_examples: u32,
     pub thresholds: Thresholds,
     pub domains: Vec<(String, Thresholds)>,
     pub users: Vec<(String, Thresholds)>,
@@ -55,6 +58,7 @@ impl Default for Spam {
             enabled: true,
             default_rules: true,
             min_messages: 50,
+            max_examples: 10_000,
             thresholds: Thresholds::default(),
             domains: Vec::new(),
             users: Vec::new(),
@@ -78,6 +82,7 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
         "enabled",
         "default_rules",
         "min_messages",
+        "max_examples",
         "outbound_reject_score",
         "domain",
         "user",
@@ -109,6 +114,9 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     }
     if let Some(v) = r.count(t, P, "min_messages") {
         s.min_messages = v.clamp(1, 1_000_000) as u32;
+    }
+    if let Some(v) = r.count(t, P, "max_examples") {
+        s.max_examples = v.clamp(10, 1_000_000) as u32;
     }
     if let Some(v) = r.parsed(t, P, "outbound_reject_score", score) {
         s.outbound_reject = v;

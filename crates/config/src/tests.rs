@@ -310,3 +310,12 @@ fn sms_section() {
     let e = format!("{:?}", Config::parse("[sms]\nwebhook_url = \"http://sms.example.com/send\"").expect_err("clear"));
     assert!(e.contains("sms.webhook_url") && e.contains("https"), "{e}");
 }
+
+#[test]
+fn spam_example_limit_has_a_default_and_a_floor() {
+    assert_eq!(Config::parse("").expect("defaults").spam.max_examples, 10_000);
+    let c = Config::parse("[spam]\nmax_examples = 20000\n").expect("config");
+    assert_eq!(c.spam.max_examples, 20_000);
+    let c = Config::parse("[spam]\nmax_examples = 3\n").expect("config");
+    assert_eq!(c.spam.max_examples, 10, "fewer would leave nothing to learn from");
+}

@@ -27,6 +27,8 @@ pub struct SpamSettings {
     pub default_rules: bool,
     /// The classifier abstains until it has learnt this many of each kind.
     pub min_messages: u32,
+    /// Examples kept per kind and scope; the oldest past it are forgotten.
+    pub max_examples: u32,
     /// Submitted mail scoring this much is refused.
     pub outbound_reject: f64,
     /// Greylisting: (delay, lifetime) in seconds, or None (off).
@@ -35,7 +37,14 @@ pub struct SpamSettings {
 
 impl Default for SpamSettings {
     fn default() -> Self {
-        SpamSettings { enabled: true, default_rules: true, min_messages: 50, outbound_reject: 8.0, greylist: None }
+        SpamSettings {
+            enabled: true,
+            default_rules: true,
+            min_messages: 50,
+            max_examples: 10_000,
+            outbound_reject: 8.0,
+            greylist: None,
+        }
     }
 }
 
@@ -233,7 +242,7 @@ impl SpamFilter {
             by_scope.entry(job.account).or_default().push(Learn { digest: job.hash.clone(), spam: job.spam, features });
         }
         for (scope, messages) in by_scope {
-            if let Err(e) = self.store.spam_learn(scope, messages).await {
+            if let Err(e) = self.learn(scope, messages).await {
                 tracing::warn!(account = scope, error = %e, "cannot learn from a Junk move");
                 return;
             }
@@ -384,7 +393,18 @@ impl SpamFilter {
             .into_iter()
             .map(|(digest, raw, spam)| Learn { digest, spam, features: features(&raw, &Content::parse(&raw)) })
             .collect();
-        self.store.spam_learn(scope, learn).await
+        self.learn(scope, learn).await
+    }
+
+    /// Keeps `messages` as examples of `scope`, then forgets its oldest
+    /// past `max_examples` of a kind (the report counts them).
+    async fn learn(&self, scope: i64, messages: Vec<Learn>) -> caravel_store::Result<LearnReport> {
+        let mut report = self.store.spam_learn(scope, messages).await?;
+        if report.learnt + report.relearnt > 0 {
+            let (spam, ham) = self.store.spam_trim(scope, self.settings.max_examples).await?;
+            report.forgotten = spam + ham;
+        }
+        Ok(report)
     }
 }
 

@@ -931,6 +931,33 @@ pub async fn spam_examples_per_scope(s: &dyn Store) {
     assert!(g[0] > 0 && g[1] == 0, "{g:?}");
 }
 
+/// Past `keep` examples of a kind, the ones learnt longest ago are
+/// forgotten (a message learnt again as the other kind counts as new);
+/// the totals follow and the generation moves only when some were.
+pub async fn spam_examples_forget_the_oldest(s: &dyn Store) {
+    use crate::filter_data::Learn;
+    let learn = |digest: &str, spam: bool| Learn { digest: digest.into(), spam, features: vec![digest.len() as u32] };
+    // Digests out of alphabetical order: age, not name, decides.
+    for d in ["s5", "s1", "s4"] {
+        s.spam_learn(0, vec![learn(d, true)]).await.expect("learn");
+    }
+    s.spam_learn(0, vec![learn("s2", true), learn("h1", false), learn("h2", false)]).await.expect("learn");
+    s.spam_learn(0, vec![learn("s5", false)]).await.expect("s5 becomes the newest ham");
+    s.spam_learn(3, vec![learn("u1", true), learn("u2", true), learn("u3", true)]).await.expect("another scope");
+    let g = s.spam_generations(&[0]).await.expect("generation")[0];
+    assert_eq!(s.spam_trim(0, 3).await.expect("trim"), (0, 0), "3 spam (s1 s4 s2), 3 ham (h1 h2 s5)");
+    assert_eq!(s.spam_generations(&[0]).await.expect("generation")[0], g, "nothing forgotten, same model");
+    assert_eq!(s.spam_trim(0, 2).await.expect("trim"), (1, 1));
+    let e = s.spam_examples(0).await.expect("examples");
+    assert_eq!((e.spam_messages, e.ham_messages), (2, 2));
+    assert_eq!(e.examples.len(), 4);
+    assert!(s.spam_generations(&[0]).await.expect("generation")[0] > g);
+    // s1 (spam) and h1 (ham) were the oldest: learning them again is new.
+    let r = s.spam_learn(0, vec![learn("s1", true), learn("h1", false), learn("s4", true)]).await.expect("learn");
+    assert_eq!((r.learnt, r.unchanged), (2, 1), "s1 and h1 forgotten, s4 kept");
+    assert_eq!(s.spam_examples(3).await.expect("other scope").examples.len(), 3, "scopes apart");
+}
+
 /// Moving into Junk queues "spam", out of Junk "not spam" (but not into
 /// the Trash), and so do $Junk / $NotJunk and an APPEND into Junk; the
 /// filter's own Junk deliveries queue nothing.

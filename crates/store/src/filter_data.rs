@@ -98,6 +98,8 @@ pub struct LearnReport {
     pub relearnt: u64,
     /// Learnt before as the same kind: nothing to do.
     pub unchanged: u64,
+    /// Older examples forgotten to stay within `[spam] max_examples`.
+    pub forgotten: u32,
 }
 
 impl LearnReport {
@@ -161,6 +163,11 @@ pub trait FilterData: Send + Sync {
     /// The generation of each scope (0 when it never learnt).
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>>;
     async fn spam_learn(&self, scope: i64, messages: Vec<Learn>) -> Result<LearnReport>;
+    /// Forgets the scope's oldest examples (by when they were last learnt)
+    /// past `keep` of each kind, so that a store trained for years stays
+    /// bounded; how many (spam, ham) were forgotten. The totals and the
+    /// generation move when any were.
+    async fn spam_trim(&self, scope: i64, keep: u32) -> Result<(u32, u32)>;
     /// Messages waiting to be learnt, oldest first.
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>>;
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()>;

@@ -134,6 +134,39 @@ impl FilterData for PgStore {
         Ok(report)
     }
 
+    async fn spam_trim(&self, scope: i64, keep: u32) -> Result<(u32, u32)> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut gone = [0u32; 2];
+        for (i, spam) in [true, false].into_iter().enumerate() {
+            // A node trimming at the same time deletes the same oldest
+            // rows: it waits on them, finds them gone, and counts none.
+            let row = query_one(
+                &tx,
+                "WITH gone AS (
+                   DELETE FROM spam_learnt WHERE scope = $1 AND spam = $2 AND digest IN
+                     (SELECT digest FROM spam_learnt WHERE scope = $1 AND spam = $2 ORDER BY seq, digest
+                      LIMIT greatest(0, (SELECT count(*) FROM spam_learnt WHERE scope = $1 AND spam = $2) - $3))
+                   RETURNING 1)
+                 SELECT count(*) FROM gone",
+                &[&scope, &spam, &i64::from(keep)],
+            )
+            .await?;
+            gone[i] = count(row.get(0));
+        }
+        if gone != [0, 0] {
+            execute(
+                &tx,
+                "UPDATE spam_scopes SET spam = greatest(0, spam - $2), ham = greatest(0, ham - $3),
+                 generation = generation + 1 WHERE scope = $1",
+                &[&scope, &i64::from(gone[0]), &i64::from(gone[1])],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((gone[0], gone[1]))
+    }
+
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = "SELECT id, account, hash, spam FROM spam_learn_queue ORDER BY id LIMIT $1";
@@ -200,10 +233,12 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     let features: Vec<Vec<u8>> = last.values().map(|m| pack_features(&m.features)).collect();
     let rows = query(
         c,
-        "INSERT INTO spam_learnt (scope, digest, spam, relearnt, features)
-         SELECT $1, d, k, 0, f FROM unnest($2::text[], $3::boolean[], $4::bytea[]) AS u(d, k, f) ORDER BY d
+        "INSERT INTO spam_learnt (scope, digest, spam, relearnt, features, seq)
+         SELECT $1, d, k, 0, f, (SELECT coalesce(max(seq), 0) FROM spam_learnt WHERE scope = $1) + n
+           FROM unnest($2::text[], $3::boolean[], $4::bytea[]) WITH ORDINALITY AS u(d, k, f, n) ORDER BY d
          ON CONFLICT (scope, digest) DO UPDATE
-           SET spam = EXCLUDED.spam, features = EXCLUDED.features, relearnt = spam_learnt.relearnt + 1
+           SET spam = EXCLUDED.spam, features = EXCLUDED.features, relearnt = spam_learnt.relearnt + 1,
+               seq = EXCLUDED.seq
          WHERE spam_learnt.spam <> EXCLUDED.spam
          RETURNING digest, relearnt = 0",
         &[&scope, &digests, &kinds, &features],

@@ -345,6 +345,12 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM spam_scopes;
     ALTER TABLE spam_learnt ADD COLUMN features bytea NOT NULL DEFAULT ''::bytea;
     "#,
+    // 3: the embedded store's version 32: when each example was learnt,
+    // to forget the oldest past `[spam] max_examples`.
+    r#"
+    ALTER TABLE spam_learnt ADD COLUMN seq bigint NOT NULL DEFAULT 0;
+    CREATE INDEX spam_learnt_age ON spam_learnt(scope, seq);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -49,6 +49,7 @@ on_postgres! {
     sort_follows_the_stored_keys;
     filter_rules_and_generation;
     spam_examples_per_scope;
+    spam_examples_forget_the_oldest;
     junk_moves_are_queued_for_learning;
     greylist_triples;
     quarantine_holds_lists_releases_and_expires;

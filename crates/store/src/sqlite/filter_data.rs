@@ -148,6 +148,38 @@ impl FilterData for SqliteStore {
         self.writer.write(move |c| learn(c, scope, &messages)).await
     }
 
+    async fn spam_trim(&self, scope: i64, keep: u32) -> Result<(u32, u32)> {
+        self.writer
+            .write(move |tx| {
+                let mut gone = [0u32; 2];
+                for (i, spam) in [true, false].into_iter().enumerate() {
+                    let n: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM spam_learnt WHERE scope = ?1 AND spam = ?2")?
+                        .query_row(params![scope, spam], |r| r.get(0))?;
+                    let extra = n - i64::from(keep);
+                    if extra <= 0 {
+                        continue;
+                    }
+                    gone[i] = tx
+                        .prepare_cached(
+                            "DELETE FROM spam_learnt WHERE scope = ?1 AND spam = ?2 AND digest IN
+                             (SELECT digest FROM spam_learnt WHERE scope = ?1 AND spam = ?2
+                              ORDER BY seq, digest LIMIT ?3)",
+                        )?
+                        .execute(params![scope, spam, extra])? as u32;
+                }
+                if gone != [0, 0] {
+                    tx.execute(
+                        "UPDATE spam_scopes SET spam = max(0, spam - ?2), ham = max(0, ham - ?3),
+                         generation = generation + 1 WHERE scope = ?1",
+                        params![scope, gone[0], gone[1]],
+                    )?;
+                }
+                Ok((gone[0], gone[1]))
+            })
+            .await
+    }
+
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>> {
         self.read(move |c| {
             let mut st =
@@ -218,16 +250,21 @@ fn learn(c: &Connection, scope: i64, messages: &[Learn]) -> Result<LearnReport> 
     let mut report = LearnReport::default();
     let (mut dspam, mut dham) = (0i64, 0i64);
     {
+        // Each example learnt (or learnt again) is the scope's newest.
+        let mut seq: i64 = c
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM spam_learnt WHERE scope = ?1")?
+            .query_row([scope], |r| r.get(0))?;
         let mut before = c.prepare_cached("SELECT spam FROM spam_learnt WHERE scope = ?1 AND digest = ?2")?;
         let mut keep = c.prepare_cached(
-            "INSERT OR REPLACE INTO spam_learnt (scope, digest, spam, features) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO spam_learnt (scope, digest, spam, features, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for m in messages {
             let was: Option<bool> = before.query_row(params![scope, m.digest], |r| r.get(0)).optional()?;
             let Some((s, h)) = report.count(was, m.spam) else { continue };
             dspam += s;
             dham += h;
-            keep.execute(params![scope, m.digest, m.spam, pack_features(&m.features)])?;
+            seq += 1;
+            keep.execute(params![scope, m.digest, m.spam, pack_features(&m.features), seq])?;
         }
     }
     if report.learnt + report.relearnt == 0 {

@@ -478,6 +478,13 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM spam_scopes;
     ALTER TABLE spam_learnt ADD COLUMN features BLOB NOT NULL DEFAULT x'';
     "#,
+    // 32: when each example was learnt (a number rising per scope), so
+    // that the oldest can be forgotten past `[spam] max_examples`.
+    // Examples from before count as the oldest.
+    r#"
+    ALTER TABLE spam_learnt ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX spam_learnt_age ON spam_learnt(scope, seq);
+    "#,
 ];
 
 /// The schema version this build writes.

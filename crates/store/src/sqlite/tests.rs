@@ -72,6 +72,12 @@ async fn spam_examples_per_scope() {
 }
 
 #[tokio::test]
+async fn spam_examples_forget_the_oldest() {
+    let (_d, s) = fresh();
+    suite::spam_examples_forget_the_oldest(&s).await;
+}
+
+#[tokio::test]
 async fn greylist_triples() {
     let (_d, s) = fresh();
     suite::greylist_triples(&s).await;
