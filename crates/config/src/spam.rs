@@ -118,6 +118,8 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     if let Some(v) = r.count(t, P, "max_examples") {
         s.max_examples = v.clamp(10, 1_000_000) as u32;
     }
+    // Fewer kept than the classifier needs to speak would silence it for good.
+    s.max_examples = s.max_examples.max(s.min_messages);
     if let Some(v) = r.parsed(t, P, "outbound_reject_score", score) {
         s.outbound_reject = v;
     }

@@ -316,6 +316,8 @@ fn spam_example_limit_has_a_default_and_a_floor() {
     assert_eq!(Config::parse("").expect("defaults").spam.max_examples, 10_000);
     let c = Config::parse("[spam]\nmax_examples = 20000\n").expect("config");
     assert_eq!(c.spam.max_examples, 20_000);
-    let c = Config::parse("[spam]\nmax_examples = 3\n").expect("config");
-    assert_eq!(c.spam.max_examples, 10, "fewer would leave nothing to learn from");
+    let c = Config::parse("[spam]\nmax_examples = 3\nmin_messages = 5\n").expect("config");
+    assert_eq!(c.spam.max_examples, 10, "the floor");
+    let c = Config::parse("[spam]\nmax_examples = 30\n").expect("config");
+    assert_eq!(c.spam.max_examples, 50, "never below min_messages (50): the classifier would never speak");
 }

@@ -400,9 +400,11 @@ impl SpamFilter {
     /// past `max_examples` of a kind (the report counts them).
     async fn learn(&self, scope: i64, messages: Vec<Learn>) -> caravel_store::Result<LearnReport> {
         let mut report = self.store.spam_learn(scope, messages).await?;
-        if report.learnt + report.relearnt > 0 {
-            let (spam, ham) = self.store.spam_trim(scope, self.settings.max_examples).await?;
-            report.forgotten = spam + ham;
+        // Learnt is learnt: a trim that fails is tried again after the
+        // next learn, and does not undo this one.
+        match self.store.spam_trim(scope, self.settings.max_examples).await {
+            Ok((spam, ham)) => report.forgotten = spam + ham,
+            Err(e) => tracing::warn!(scope, error = %e, "cannot forget the oldest spam examples"),
         }
         Ok(report)
     }

@@ -956,6 +956,11 @@ pub async fn spam_examples_forget_the_oldest(s: &dyn Store) {
     let r = s.spam_learn(0, vec![learn("s1", true), learn("h1", false), learn("s4", true)]).await.expect("learn");
     assert_eq!((r.learnt, r.unchanged), (2, 1), "s1 and h1 forgotten, s4 kept");
     assert_eq!(s.spam_examples(3).await.expect("other scope").examples.len(), 3, "scopes apart");
+    // Within one batch, the order of learning decides (not the digests').
+    s.spam_learn(5, vec![learn("b3", true), learn("b1", true), learn("b2", true)]).await.expect("batch");
+    assert_eq!(s.spam_trim(5, 2).await.expect("trim"), (1, 0));
+    let r = s.spam_learn(5, vec![learn("b1", true), learn("b2", true), learn("b3", true)]).await.expect("learn");
+    assert_eq!((r.learnt, r.unchanged), (1, 2), "b3, learnt first, was forgotten");
 }
 
 /// Moving into Junk queues "spam", out of Junk "not spam" (but not into

@@ -139,14 +139,16 @@ impl FilterData for PgStore {
         let tx = c.transaction().await?;
         let mut gone = [0u32; 2];
         for (i, spam) in [true, false].into_iter().enumerate() {
-            // A node trimming at the same time deletes the same oldest
-            // rows: it waits on them, finds them gone, and counts none.
+            // Everything after the newest `keep`. Rows another node holds
+            // (learning them again, or trimming too) are skipped: no lock
+            // waits on learn's order, and no row is counted twice; what is
+            // left over goes next time.
             let row = query_one(
                 &tx,
                 "WITH gone AS (
                    DELETE FROM spam_learnt WHERE scope = $1 AND spam = $2 AND digest IN
-                     (SELECT digest FROM spam_learnt WHERE scope = $1 AND spam = $2 ORDER BY seq, digest
-                      LIMIT greatest(0, (SELECT count(*) FROM spam_learnt WHERE scope = $1 AND spam = $2) - $3))
+                     (SELECT digest FROM spam_learnt WHERE scope = $1 AND spam = $2
+                      ORDER BY seq DESC, digest DESC OFFSET $3 FOR UPDATE SKIP LOCKED)
                    RETURNING 1)
                  SELECT count(*) FROM gone",
                 &[&scope, &spam, &i64::from(keep)],
@@ -231,17 +233,22 @@ async fn learn(c: &impl GenericClient, scope: i64, messages: &[Learn]) -> Result
     let digests: Vec<&str> = last.keys().copied().collect();
     let kinds: Vec<bool> = last.values().map(|m| m.spam).collect();
     let features: Vec<Vec<u8>> = last.values().map(|m| pack_features(&m.features)).collect();
+    // Each digest's age within the batch: where it last appears (the
+    // messages are learnt in their order, as on SQLite).
+    let position: HashMap<&str, i64> =
+        messages.iter().enumerate().map(|(i, m)| (m.digest.as_str(), i as i64 + 1)).collect();
+    let ages: Vec<i64> = last.keys().map(|d| position.get(d).copied().unwrap_or(0)).collect();
     let rows = query(
         c,
         "INSERT INTO spam_learnt (scope, digest, spam, relearnt, features, seq)
-         SELECT $1, d, k, 0, f, (SELECT coalesce(max(seq), 0) FROM spam_learnt WHERE scope = $1) + n
-           FROM unnest($2::text[], $3::boolean[], $4::bytea[]) WITH ORDINALITY AS u(d, k, f, n) ORDER BY d
+         SELECT $1, d, k, 0, f, (SELECT coalesce(max(seq), 0) FROM spam_learnt WHERE scope = $1) + a
+           FROM unnest($2::text[], $3::boolean[], $4::bytea[], $5::bigint[]) AS u(d, k, f, a) ORDER BY d
          ON CONFLICT (scope, digest) DO UPDATE
            SET spam = EXCLUDED.spam, features = EXCLUDED.features, relearnt = spam_learnt.relearnt + 1,
                seq = EXCLUDED.seq
          WHERE spam_learnt.spam <> EXCLUDED.spam
          RETURNING digest, relearnt = 0",
-        &[&scope, &digests, &kinds, &features],
+        &[&scope, &digests, &kinds, &features, &ages],
     )
     .await?;
     // What each digest was before: a row inserted was unknown; a row

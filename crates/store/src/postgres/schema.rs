@@ -349,7 +349,7 @@ const MIGRATIONS: &[&str] = &[
     // to forget the oldest past `[spam] max_examples`.
     r#"
     ALTER TABLE spam_learnt ADD COLUMN seq bigint NOT NULL DEFAULT 0;
-    CREATE INDEX spam_learnt_age ON spam_learnt(scope, seq);
+    CREATE INDEX spam_learnt_age ON spam_learnt(scope, spam, seq);
     "#,
 ];
 

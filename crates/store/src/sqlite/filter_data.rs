@@ -153,20 +153,14 @@ impl FilterData for SqliteStore {
             .write(move |tx| {
                 let mut gone = [0u32; 2];
                 for (i, spam) in [true, false].into_iter().enumerate() {
-                    let n: i64 = tx
-                        .prepare_cached("SELECT count(*) FROM spam_learnt WHERE scope = ?1 AND spam = ?2")?
-                        .query_row(params![scope, spam], |r| r.get(0))?;
-                    let extra = n - i64::from(keep);
-                    if extra <= 0 {
-                        continue;
-                    }
+                    // Everything after the newest `keep` (the index walks it).
                     gone[i] = tx
                         .prepare_cached(
                             "DELETE FROM spam_learnt WHERE scope = ?1 AND spam = ?2 AND digest IN
                              (SELECT digest FROM spam_learnt WHERE scope = ?1 AND spam = ?2
-                              ORDER BY seq, digest LIMIT ?3)",
+                              ORDER BY seq DESC, digest DESC LIMIT -1 OFFSET ?3)",
                         )?
-                        .execute(params![scope, spam, extra])? as u32;
+                        .execute(params![scope, spam, keep])? as u32;
                 }
                 if gone != [0, 0] {
                     tx.execute(
@@ -243,6 +237,12 @@ impl FilterData for SqliteStore {
     }
 }
 
+/// The scope's newest `seq` (0 when empty): the largest of each kind, so
+/// that the (scope, spam, seq) index answers it from its ends.
+const NEWEST: &str = "SELECT coalesce(max(m), 0) FROM
+    (SELECT max(seq) AS m FROM spam_learnt WHERE scope = ?1 AND spam = 0
+     UNION ALL SELECT max(seq) FROM spam_learnt WHERE scope = ?1 AND spam = 1)";
+
 /// Keeps each message's features under its digest (changing its label
 /// when it was learnt as the other kind before) and the scope's totals, in
 /// one transaction.
@@ -251,9 +251,7 @@ fn learn(c: &Connection, scope: i64, messages: &[Learn]) -> Result<LearnReport> 
     let (mut dspam, mut dham) = (0i64, 0i64);
     {
         // Each example learnt (or learnt again) is the scope's newest.
-        let mut seq: i64 = c
-            .prepare_cached("SELECT coalesce(max(seq), 0) FROM spam_learnt WHERE scope = ?1")?
-            .query_row([scope], |r| r.get(0))?;
+        let mut seq: i64 = c.prepare_cached(NEWEST)?.query_row([scope], |r| r.get(0))?;
         let mut before = c.prepare_cached("SELECT spam FROM spam_learnt WHERE scope = ?1 AND digest = ?2")?;
         let mut keep = c.prepare_cached(
             "INSERT OR REPLACE INTO spam_learnt (scope, digest, spam, features, seq) VALUES (?1, ?2, ?3, ?4, ?5)",

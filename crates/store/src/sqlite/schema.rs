@@ -483,7 +483,7 @@ const MIGRATIONS: &[&str] = &[
     // Examples from before count as the oldest.
     r#"
     ALTER TABLE spam_learnt ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX spam_learnt_age ON spam_learnt(scope, seq);
+    CREATE INDEX spam_learnt_age ON spam_learnt(scope, spam, seq);
     "#,
 ];
 
