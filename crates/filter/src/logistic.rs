@@ -71,13 +71,18 @@ pub fn features(raw: &[u8], content: &Content) -> Vec<u32> {
 /// through one multiplication only, and "cat" and "car" would share a
 /// value. Stored features are these values: never change it.
 fn fold(h: u64) -> u32 {
-    let mut h = h;
+    (mix64(h) >> (64 - BITS)) as u32
+}
+
+/// The 64-bit finalizer of MurmurHash3: every input bit reaches every
+/// output bit.
+pub(crate) fn mix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^= h >> 33;
-    (h >> (64 - BITS)) as u32
+    h
 }
 
 /// The first `GRAM_BYTES` of the message the n-grams read: without a

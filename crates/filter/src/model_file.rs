@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::logistic::{settings_signature, Trained, BITS};
+use crate::logistic::{mix64, settings_signature, Trained, BITS};
 
 const MAGIC: &[u8; 8] = b"CRVLSPAM";
 /// The file's layout and the meaning of features: raise it when either
@@ -47,21 +47,12 @@ fn checksum(body: &[u8]) -> u64 {
 /// order: the sum of each example's own 64-bit hash.
 pub fn fingerprint(examples: &[(bool, Vec<u32>)]) -> u64 {
     examples.iter().fold(0u64, |sum, (spam, features)| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for f in features {
-            for b in f.to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        // The label on its own (not folded into a feature's bytes).
-        h ^= if *spam { 0x9e37_79b9_7f4a_7c15 } else { 0 };
-        // Mixed (the MurmurHash3 finalizer) before the sum, so that two
-        // examples cannot cancel out by their low bits.
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        sum.wrapping_add(h)
+        let bytes: Vec<u8> = features.iter().flat_map(|f| f.to_le_bytes()).collect();
+        // The label on its own (not folded into a feature's bytes), and
+        // mixed before the sum, so that two examples cannot cancel out by
+        // their low bits.
+        let label = if *spam { 0x9e37_79b9_7f4a_7c15 } else { 0 };
+        sum.wrapping_add(mix64(crate::tokens::hash_bytes(&bytes) ^ label))
     })
 }
 

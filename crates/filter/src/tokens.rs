@@ -41,8 +41,13 @@ impl std::hash::Hasher for PreHashed {
 pub type TokenHasher = std::hash::BuildHasherDefault<PreHashed>;
 
 pub fn hash(token: &str) -> u64 {
+    hash_bytes(token.as_bytes())
+}
+
+/// 64-bit FNV-1a.
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in token.bytes() {
+    for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
