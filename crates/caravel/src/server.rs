@@ -378,6 +378,8 @@ pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {
         default_rules: s.default_rules,
         min_messages: s.min_messages,
         max_examples: s.max_examples,
+        correspondent_score: s.correspondent_score,
+        correspondents_kept: s.correspondents_kept,
         outbound_reject: s.outbound_reject,
         greylist: s.greylisting.then_some((s.greylist_delay.as_secs() as i64, s.greylist_lifetime.as_secs() as i64)),
     }

@@ -145,6 +145,20 @@ async fn training_keeps_at_most_max_examples_of_each_kind() {
     assert!(again.contains("learnt 1 messages as spam") && again.contains("1 known already"), "{again}");
 }
 
+/// Mail from someone a user wrote to (and whose address is not forged) is
+/// not junk on its content alone, for that user only.
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
+    let t = start().await;
+    admin(&t, &["filter", "keyword", "add", "container clearance", "--action", "score:6"]);
+    t.dns.as_ref().expect("test DNS").txt("strict.test", "v=spf1 -all");
+    scenario(&t, "correspondents").await;
+    let alice = caravel_store::Address::parse("alice@example.test").expect("address");
+    let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;
+    let noted = t.store().correspondent(account, "buyer@customer.test").await.expect("read");
+    assert!(noted.is_some(), "noted in lowercase");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn submitted_spam_is_refused_with_the_reason() {
     let t = start().await;

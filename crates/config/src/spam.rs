@@ -16,6 +16,13 @@ pub struct Spam {
     /// Examples the classifier keeps per kind and scope (the server, each
     /// user); past it the ones learnt longest ago are forgotten.
     pub max_examples: u32,
+    /// Points (0 or less) for mail whose authenticated From: address the
+    /// recipient has sent mail to: a reply from a customer is not junk on
+    /// its content alone. 0 turns it off.
+    pub correspondent_score: f64,
+    /// Addresses remembered per user as written to; past it the ones
+    /// written to longest ago are forgotten.
+    pub correspondents_kept: u32,
     pub thresholds: Thresholds,
     pub domains: Vec<(String, Thresholds)>,
     pub users: Vec<(String, Thresholds)>,
@@ -59,6 +66,8 @@ impl Default for Spam {
             default_rules: true,
             min_messages: 50,
             max_examples: 10_000,
+            correspondent_score: -4.0,
+            correspondents_kept: 5_000,
             thresholds: Thresholds::default(),
             domains: Vec::new(),
             users: Vec::new(),
@@ -83,6 +92,8 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
         "default_rules",
         "min_messages",
         "max_examples",
+        "correspondent_score",
+        "correspondents_kept",
         "outbound_reject_score",
         "domain",
         "user",
@@ -120,6 +131,13 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     }
     // Fewer kept than the classifier needs to speak would silence it for good.
     s.max_examples = s.max_examples.max(s.min_messages);
+    if let Some(v) = r.parsed(t, P, "correspondent_score", score) {
+        // A bonus only: writing to someone never makes their mail junk.
+        s.correspondent_score = v.min(0.0);
+    }
+    if let Some(v) = r.count(t, P, "correspondents_kept") {
+        s.correspondents_kept = v.clamp(10, 1_000_000) as u32;
+    }
     if let Some(v) = r.parsed(t, P, "outbound_reject_score", score) {
         s.outbound_reject = v;
     }

@@ -321,3 +321,13 @@ fn spam_example_limit_has_a_default_and_a_floor() {
     let c = Config::parse("[spam]\nmax_examples = 30\n").expect("config");
     assert_eq!(c.spam.max_examples, 50, "never below min_messages (50): the classifier would never speak");
 }
+
+#[test]
+fn correspondents_have_a_default_score_and_limit() {
+    let d = Config::parse("").expect("defaults").spam;
+    assert_eq!((d.correspondent_score, d.correspondents_kept), (-4.0, 5_000));
+    let c = Config::parse("[spam]\ncorrespondent_score = 0\ncorrespondents_kept = 200\n").expect("config").spam;
+    assert_eq!((c.correspondent_score, c.correspondents_kept), (0.0, 200), "0 turns it off");
+    let c = Config::parse("[spam]\ncorrespondent_score = 3\ncorrespondents_kept = 2\n").expect("config").spam;
+    assert_eq!((c.correspondent_score, c.correspondents_kept), (0.0, 10), "never a penalty; the floor");
+}

@@ -117,8 +117,12 @@ pub struct MessageContext<'a> {
     pub recipients: Vec<RecipientCtx>,
     pub peer: IpAddr,
     pub helo: &'a str,
-    /// The signed-in user who submitted it, if any.
+    /// The signed-in user who submitted it, if any, and their account.
     pub user: Option<&'a str>,
+    pub user_account: Option<AccountId>,
+    /// Every recipient the client gave (local and remote), for what a
+    /// submission tells about its sender (the spam stage's correspondents).
+    pub envelope_recipients: Vec<String>,
     /// Received on the MX listener (from other servers), not submitted.
     pub inbound: bool,
     /// Short results for the mail log, e.g. "spf=pass".
@@ -145,6 +149,8 @@ impl<'a> MessageContext<'a> {
             peer,
             helo,
             user: None,
+            user_account: None,
+            envelope_recipients: Vec::new(),
             inbound: true,
             tags: Vec::new(),
             hits: Vec::new(),

@@ -29,6 +29,10 @@ pub struct SpamSettings {
     pub min_messages: u32,
     /// Examples kept per kind and scope; the oldest past it are forgotten.
     pub max_examples: u32,
+    /// Points for mail from an address the recipient wrote to (0: off).
+    pub correspondent_score: f64,
+    /// Addresses remembered per user as written to.
+    pub correspondents_kept: u32,
     /// Submitted mail scoring this much is refused.
     pub outbound_reject: f64,
     /// Greylisting: (delay, lifetime) in seconds, or None (off).
@@ -42,6 +46,8 @@ impl Default for SpamSettings {
             default_rules: true,
             min_messages: 50,
             max_examples: 10_000,
+            correspondent_score: -4.0,
+            correspondents_kept: 5_000,
             outbound_reject: 8.0,
             greylist: None,
         }
@@ -471,7 +477,11 @@ impl Stage for SpamFilter {
         let addresses = [sender.as_str(), from.as_str()];
         if !ctx.inbound {
             let models = self.models_at(&[GLOBAL_SCOPE], &[generation(GLOBAL_SCOPE).unwrap_or(0)]).await;
-            return self.check_outbound(ctx, &book, &models);
+            let refused = self.check_outbound(ctx, &book, &models);
+            if refused.is_none() {
+                self.note_correspondents(ctx).await;
+            }
+            return refused;
         }
         if let Some(p) = RuleBook::listed(&book.block, &[String::new()], &addresses, Some(ctx.peer)) {
             return Some(block_reply(&p));
@@ -507,6 +517,9 @@ impl Stage for SpamFilter {
                     detail: format!("the sender matches the allow list ({p}) but SPF or DMARC fails for it"),
                 });
             }
+            if let Some(account) = r.account {
+                r.hits.extend(self.known_correspondent(account, &from, &trusted).await);
+            }
             let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();
             let generations: Vec<i64> = mine.iter().map(|s| generation(*s).unwrap_or(0)).collect();
             let models = self.models_at(&mine, &generations).await;
@@ -521,7 +534,55 @@ impl Stage for SpamFilter {
     }
 }
 
+/// Recipients of one submission noted as correspondents (the RCPT limit
+/// is higher; a mass mailing says little about whom the user knows).
+const NOTED_PER_MESSAGE: usize = 100;
+/// Someone not written to for this long is a stranger again.
+const CORRESPONDENT_LIFETIME: i64 = 400 * 86_400;
+
 impl SpamFilter {
+    /// Remembers whom a signed-in user wrote to: mail from them later is
+    /// scored `correspondent_score` for this user. A store error costs the
+    /// bonus, never the message.
+    async fn note_correspondents(&self, ctx: &MessageContext<'_>) {
+        let Some(account) = ctx.user_account else { return };
+        if self.settings.correspondent_score >= 0.0 || ctx.envelope_recipients.is_empty() {
+            return;
+        }
+        let mut addresses: Vec<String> = ctx.envelope_recipients.iter().map(|a| a.to_lowercase()).collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses.truncate(NOTED_PER_MESSAGE);
+        let now = caravel_store::now_secs();
+        if let Err(e) =
+            self.store.note_correspondents(account, &addresses, now, self.settings.correspondents_kept).await
+        {
+            tracing::warn!(account, error = %e, "cannot note whom a user wrote to");
+        }
+    }
+
+    /// KNOWN_CORRESPONDENT when `account` wrote to the message's From:
+    /// address, and only when that address is authenticated (`trusted`:
+    /// DMARC passed, or SPF did not fail where the domain has no DMARC): a
+    /// forger using a customer's address gets no bonus.
+    async fn known_correspondent(&self, account: AccountId, from: &str, trusted: &[&str]) -> Option<Hit> {
+        if self.settings.correspondent_score >= 0.0 || from.is_empty() || !trusted.contains(&from) {
+            return None;
+        }
+        let last = match self.store.correspondent(account, &from.to_lowercase()).await {
+            Ok(last) => last?,
+            Err(e) => {
+                tracing::warn!(account, error = %e, "cannot read whom a user wrote to");
+                return None;
+            }
+        };
+        (caravel_store::now_secs() - last < CORRESPONDENT_LIFETIME).then(|| Hit {
+            name: "KNOWN_CORRESPONDENT".into(),
+            score: self.settings.correspondent_score,
+            detail: format!("the recipient has written to {from}"),
+        })
+    }
+
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.

@@ -637,6 +637,8 @@ impl<B: Backend> Session<B> {
         let helo = self.helo.clone().unwrap_or_default();
         let mut ctx = MessageContext::new(&message, &tx.from, self.peer, &helo);
         ctx.user = self.user.as_ref().map(|u| u.address.as_str());
+        ctx.user_account = self.user.as_ref().map(|u| u.account);
+        ctx.envelope_recipients = tx.accepted.clone();
         ctx.inbound = self.cfg.kind == Kind::Mx;
         ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
         let outcome = self.pipeline.run(&mut ctx).await;

@@ -202,5 +202,41 @@ def outbound_refused():
     only_in(BOB, "INBOX", b"out-ok")
 
 
+def submit(to, raw):
+    """ALICE sends RAW to TO over submission (587, STARTTLS, signed in)."""
+    with smtplib.SMTP(HOST, SUB) as s:
+        s.ehlo()
+        s.starttls(context=tls_context())
+        s.ehlo()
+        s.login(USER, PASSWORD)
+        s.sendmail(USER, to, raw)
+
+
+def correspondents():
+    # "container clearance" scores 6 (a rule the Rust test adds): junk for
+    # a stranger, not for someone the user wrote to.
+    body = "Urgent container clearance fee, pay today. "
+    send("buyer@customer.test", ["alice@example.test"],
+         message("buyer@customer.test", ["alice@example.test"], "Clearance", body + "corr-1"))
+    only_in((USER, PASSWORD), "Junk", b"corr-1")
+    submit(["Buyer@Customer.test", "boss@strict.test"],
+           message(USER, ["Buyer@Customer.test", "boss@strict.test"], "Order 1183", "Please confirm. corr-out"))
+    send("buyer@customer.test", ["alice@example.test", "bob@example.test"],
+         message("buyer@customer.test", ["alice@example.test", "bob@example.test"], "Re: Order 1183",
+                 body + "corr-2"))
+    _, stored = only_in((USER, PASSWORD), "INBOX", b"corr-2")
+    status = " ".join(spam_status(stored))
+    expect("KNOWN_CORRESPONDENT" in status and "KEYWORD_" in status, f"X-Spam-Status: {status}")
+    # bob never wrote to the buyer: his copy is junk.
+    _, stored = only_in(BOB, "Junk", b"corr-2")
+    expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), "bob's copy has no bonus")
+    # strict.test's SPF refuses this client: a forger using an address
+    # alice wrote to gets no bonus.
+    send("boss@strict.test", ["alice@example.test"],
+         message("boss@strict.test", ["alice@example.test"], "Re: Order 1183", body + "corr-3"))
+    _, stored = only_in((USER, PASSWORD), "Junk", b"corr-3")
+    expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), "no bonus for a forgery")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

@@ -111,6 +111,7 @@ async fn delete_account_data(c: &impl GenericClient, user: &User) -> Result<()> 
         c.execute(&format!("DELETE FROM {table} WHERE scope = $1"), &[&id]).await?;
     }
     c.execute("DELETE FROM spam_learn_queue WHERE account = $1", &[&id]).await?;
+    c.execute("DELETE FROM correspondents WHERE account = $1", &[&id]).await?;
     if c.execute("DELETE FROM filter_rules WHERE scope = $1", &[&user.address.to_lowercase()]).await? > 0 {
         c.execute("UPDATE filter_generation SET value = value + 1", &[]).await?;
     }

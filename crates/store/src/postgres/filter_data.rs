@@ -12,7 +12,7 @@ use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
 use crate::filter_data::{pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
-use crate::{Result, StoreError};
+use crate::{AccountId, Result, StoreError};
 
 /// The generation of each scope of `$1` (0 when it never learnt), in order.
 const SCOPE_GENERATIONS: &str = "ARRAY(SELECT coalesce(s.generation, 0)
@@ -179,6 +179,42 @@ impl FilterData for PgStore {
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()> {
         execute(&self.client().await?, "DELETE FROM spam_learn_queue WHERE id = ANY($1)", &[&ids]).await?;
         Ok(())
+    }
+
+    async fn note_correspondents(&self, account: AccountId, addresses: &[String], now: i64, keep: u32) -> Result<()> {
+        let c = self.client().await?;
+        // Sorted: two nodes noting the same addresses lock them in one order.
+        let mut addresses = addresses.to_vec();
+        addresses.sort();
+        addresses.dedup();
+        execute(
+            &c,
+            "INSERT INTO correspondents (account, address, last_seen) SELECT $1, a, $3 FROM unnest($2::text[]) AS a
+             ON CONFLICT (account, address) DO UPDATE SET
+               last_seen = GREATEST(correspondents.last_seen, EXCLUDED.last_seen)",
+            &[&account, &addresses, &now],
+        )
+        .await?;
+        execute(
+            &c,
+            "DELETE FROM correspondents WHERE account = $1 AND address IN
+             (SELECT address FROM correspondents WHERE account = $1
+              ORDER BY last_seen DESC, address OFFSET $2 FOR UPDATE SKIP LOCKED)",
+            &[&account, &(keep as i64)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn correspondent(&self, account: AccountId, address: &str) -> Result<Option<i64>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT last_seen FROM correspondents WHERE account = $1 AND address = $2",
+            &[&account, &address],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {

@@ -50,6 +50,7 @@ pub const TABLES: &[&str] = &[
     "spam_learnt",
     "spam_learn_queue",
     "greylist",
+    "correspondents",
     "quarantine",
     "settings",
     "reply_log",

@@ -351,6 +351,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE spam_learnt ADD COLUMN seq bigint NOT NULL DEFAULT 0;
     CREATE INDEX spam_learnt_age ON spam_learnt(scope, spam, seq);
     "#,
+    // 4: the embedded store's version 33: whom each user wrote to.
+    r#"
+    CREATE TABLE correspondents (
+        account   bigint NOT NULL,
+        address   text NOT NULL,
+        last_seen bigint NOT NULL,
+        PRIMARY KEY (account, address)
+    );
+    CREATE INDEX correspondents_age ON correspondents(account, last_seen);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -52,6 +52,7 @@ on_postgres! {
     spam_examples_forget_the_oldest;
     junk_moves_are_queued_for_learning;
     greylist_triples;
+    correspondents_are_noted_per_account;
     quarantine_holds_lists_releases_and_expires;
     settings_per_scope_and_reply_once;
     protocol_switches_and_phone;

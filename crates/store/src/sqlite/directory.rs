@@ -303,6 +303,7 @@ impl Directory for SqliteStore {
                     c.execute(&format!("DELETE FROM {table} WHERE scope = ?1"), [user.id])?;
                 }
                 c.execute("DELETE FROM spam_learn_queue WHERE account = ?1", [user.id])?;
+                c.execute("DELETE FROM correspondents WHERE account = ?1", [user.id])?;
                 if c.execute("DELETE FROM filter_rules WHERE scope = ?1", [&user.address.to_lowercase()])? > 0 {
                     c.execute("UPDATE filter_generation SET value = value + 1", [])?;
                 }

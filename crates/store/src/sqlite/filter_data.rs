@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{delete_one, SqliteStore};
 use crate::filter_data::{pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
-use crate::{Result, StoreError};
+use crate::{AccountId, Result, StoreError};
 
 fn filter_generation(c: &Connection) -> Result<i64> {
     Ok(c.prepare_cached("SELECT value FROM filter_generation WHERE id = 0")?.query_row([], |r| r.get(0))?)
@@ -182,6 +182,38 @@ impl FilterData for SqliteStore {
                 Ok(LearnJob { id: r.get(0)?, account: r.get(1)?, hash: r.get(2)?, spam: r.get(3)? })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn note_correspondents(&self, account: AccountId, addresses: &[String], now: i64, keep: u32) -> Result<()> {
+        let addresses = addresses.to_vec();
+        self.writer
+            .write(move |tx| {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO correspondents (account, address, last_seen) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (account, address) DO UPDATE SET last_seen = max(last_seen, ?3)",
+                )?;
+                for a in &addresses {
+                    st.execute(params![account, a, now])?;
+                }
+                tx.prepare_cached(
+                    "DELETE FROM correspondents WHERE account = ?1 AND address IN
+                     (SELECT address FROM correspondents WHERE account = ?1
+                      ORDER BY last_seen DESC, address LIMIT -1 OFFSET ?2)",
+                )?
+                .execute(params![account, keep])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn correspondent(&self, account: AccountId, address: &str) -> Result<Option<i64>> {
+        let address = address.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT last_seen FROM correspondents WHERE account = ?1 AND address = ?2")?
+                .query_row(params![account, address], |r| r.get(0))
+                .optional()?)
         })
         .await
     }

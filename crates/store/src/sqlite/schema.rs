@@ -485,6 +485,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE spam_learnt ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX spam_learnt_age ON spam_learnt(scope, spam, seq);
     "#,
+    // 33: whom each user wrote to (filter/src/spam.rs, known
+    // correspondents): their replies are not filed as junk on content alone.
+    r#"
+    CREATE TABLE correspondents (
+        account   INTEGER NOT NULL,
+        address   TEXT NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (account, address)
+    ) WITHOUT ROWID;
+    CREATE INDEX correspondents_age ON correspondents(account, last_seen);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -78,6 +78,12 @@ async fn spam_examples_forget_the_oldest() {
 }
 
 #[tokio::test]
+async fn correspondents_are_noted_per_account() {
+    let (_d, s) = fresh();
+    suite::correspondents_are_noted_per_account(&s).await;
+}
+
+#[tokio::test]
 async fn greylist_triples() {
     let (_d, s) = fresh();
     suite::greylist_triples(&s).await;
@@ -340,7 +346,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE queue DROP COLUMN sign_as; DROP TABLE settings; DROP TABLE reply_log;
          ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;
          ALTER TABLE domains DROP COLUMN protocols_off; DROP INDEX mail_log_session;
-         ALTER TABLE accounts DROP COLUMN role; DROP TABLE leases; DROP TABLE rate_events;
+         ALTER TABLE accounts DROP COLUMN role; DROP TABLE leases; DROP TABLE rate_events; DROP TABLE correspondents;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
