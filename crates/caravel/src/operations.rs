@@ -72,6 +72,8 @@ impl caravel_http::Operations for Troubleshooter {
             "default_rules": s.default_rules,
             "min_messages": s.min_messages,
             "max_examples": s.max_examples,
+            "correspondent_score": s.correspondent_score,
+            "correspondents_kept": s.correspondents_kept,
             "thresholds": limits(&s.thresholds),
             "domains": each(&s.domains),
             "users": each(&s.users),

@@ -151,7 +151,10 @@ async fn training_keeps_at_most_max_examples_of_each_kind() {
 async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
     let t = start().await;
     admin(&t, &["filter", "keyword", "add", "container clearance", "--action", "score:6"]);
-    t.dns.as_ref().expect("test DNS").txt("strict.test", "v=spf1 -all");
+    let dns = t.dns.as_ref().expect("test DNS");
+    dns.txt("strict.test", "v=spf1 -all");
+    // The buyer's mail comes from here: SPF passes for customer.test.
+    dns.txt("customer.test", "v=spf1 ip4:127.0.0.0/8 -all");
     scenario(&t, "correspondents").await;
     let alice = caravel_store::Address::parse("alice@example.test").expect("address");
     let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;
@@ -163,6 +166,11 @@ async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
 async fn submitted_spam_is_refused_with_the_reason() {
     let t = start().await;
     scenario(&t, "outbound_refused").await;
+    // Only accepted mail tells whom a user writes to.
+    let alice = caravel_store::Address::parse("alice@example.test").expect("address");
+    let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;
+    assert_eq!(t.store().correspondent(account, "buyer@customer.test").await.expect("read"), None, "refused");
+    assert!(t.store().correspondent(account, "bob@example.test").await.expect("read").is_some(), "accepted");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -131,9 +131,15 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     }
     // Fewer kept than the classifier needs to speak would silence it for good.
     s.max_examples = s.max_examples.max(s.min_messages);
-    if let Some(v) = r.parsed(t, P, "correspondent_score", score) {
-        // A bonus only: writing to someone never makes their mail junk.
-        s.correspondent_score = v.min(0.0);
+    // A bonus only: writing to someone never makes their mail junk.
+    let bonus = |i: &toml_edit::Item| {
+        score(i).and_then(|v| match v <= 0.0 {
+            true => Ok(v),
+            false => Err("expected 0 (off) or a negative score such as -4".to_string()),
+        })
+    };
+    if let Some(v) = r.parsed(t, P, "correspondent_score", bonus) {
+        s.correspondent_score = v;
     }
     if let Some(v) = r.count(t, P, "correspondents_kept") {
         s.correspondents_kept = v.clamp(10, 1_000_000) as u32;

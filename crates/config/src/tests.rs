@@ -328,6 +328,8 @@ fn correspondents_have_a_default_score_and_limit() {
     assert_eq!((d.correspondent_score, d.correspondents_kept), (-4.0, 5_000));
     let c = Config::parse("[spam]\ncorrespondent_score = 0\ncorrespondents_kept = 200\n").expect("config").spam;
     assert_eq!((c.correspondent_score, c.correspondents_kept), (0.0, 200), "0 turns it off");
-    let c = Config::parse("[spam]\ncorrespondent_score = 3\ncorrespondents_kept = 2\n").expect("config").spam;
-    assert_eq!((c.correspondent_score, c.correspondents_kept), (0.0, 10), "never a penalty; the floor");
+    let c = Config::parse("[spam]\ncorrespondents_kept = 2\n").expect("config").spam;
+    assert_eq!(c.correspondents_kept, 10, "the floor");
+    let e = format!("{:?}", Config::parse("[spam]\ncorrespondent_score = 3\n").expect_err("never a penalty"));
+    assert!(e.contains("correspondent_score") && e.contains("negative"), "{e}");
 }

@@ -106,6 +106,17 @@ impl Stage for AuthenticationStage {
                 _ => {}
             }
         }
+        // The From: address is the sender's own (for the spam stage's
+        // known correspondents) when the field names only it and DMARC
+        // passed, or SPF or DKIM passed for its domain (RFC 7489 §3.1).
+        if let [only] = message.from.as_slice() {
+            let address = only.to_lowercase();
+            if let Some((_, domain)) = address.rsplit_once('@') {
+                if dmarc_result == "pass" || passes_for(&spf, mail_from_domain, &dkim, domain) {
+                    ctx.authenticated_from = Some(address.clone());
+                }
+            }
+        }
         // Every domain the From: field names, not just the first.
         let mut from_domains: Vec<String> =
             message.from.iter().filter_map(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).collect();

@@ -117,12 +117,12 @@ pub struct MessageContext<'a> {
     pub recipients: Vec<RecipientCtx>,
     pub peer: IpAddr,
     pub helo: &'a str,
-    /// The signed-in user who submitted it, if any, and their account.
+    /// The signed-in user who submitted it, if any.
     pub user: Option<&'a str>,
-    pub user_account: Option<AccountId>,
-    /// Every recipient the client gave (local and remote), for what a
-    /// submission tells about its sender (the spam stage's correspondents).
-    pub envelope_recipients: Vec<String>,
+    /// The From: address (lowercase) when the authentication stage found
+    /// it is the sender's own: the only address of the field, and DMARC
+    /// passed or SPF or DKIM passed for its domain.
+    pub authenticated_from: Option<String>,
     /// Received on the MX listener (from other servers), not submitted.
     pub inbound: bool,
     /// Short results for the mail log, e.g. "spf=pass".
@@ -149,8 +149,7 @@ impl<'a> MessageContext<'a> {
             peer,
             helo,
             user: None,
-            user_account: None,
-            envelope_recipients: Vec::new(),
+            authenticated_from: None,
             inbound: true,
             tags: Vec::new(),
             hits: Vec::new(),
@@ -335,6 +334,14 @@ impl Pipeline {
     pub async fn refuse_recipient(&self, sender: &str, peer: IpAddr, recipient: &str) -> Option<Verdict> {
         let p = self.lists.as_ref()?.blocked_for(sender, peer, recipient).await?;
         Some(crate::spam::block_reply(&p))
+    }
+
+    /// A signed-in user's message was accepted (250) for `recipients`:
+    /// the spam filter remembers whom they wrote to.
+    pub async fn sent(&self, account: AccountId, recipients: &[String]) {
+        if let Some(lists) = &self.lists {
+            lists.note_correspondents(account, recipients).await;
+        }
     }
 
     /// "Try again later" (451) for a new (network, sender, recipient) triple

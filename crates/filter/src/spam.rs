@@ -477,11 +477,7 @@ impl Stage for SpamFilter {
         let addresses = [sender.as_str(), from.as_str()];
         if !ctx.inbound {
             let models = self.models_at(&[GLOBAL_SCOPE], &[generation(GLOBAL_SCOPE).unwrap_or(0)]).await;
-            let refused = self.check_outbound(ctx, &book, &models);
-            if refused.is_none() {
-                self.note_correspondents(ctx).await;
-            }
-            return refused;
+            return self.check_outbound(ctx, &book, &models);
         }
         if let Some(p) = RuleBook::listed(&book.block, &[String::new()], &addresses, Some(ctx.peer)) {
             return Some(block_reply(&p));
@@ -518,7 +514,7 @@ impl Stage for SpamFilter {
                 });
             }
             if let Some(account) = r.account {
-                r.hits.extend(self.known_correspondent(account, &from, &trusted).await);
+                r.hits.extend(self.known_correspondent(account, &from, ctx.authenticated_from.as_deref()).await);
             }
             let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();
             let generations: Vec<i64> = mine.iter().map(|s| generation(*s).unwrap_or(0)).collect();
@@ -534,42 +530,44 @@ impl Stage for SpamFilter {
     }
 }
 
-/// Recipients of one submission noted as correspondents (the RCPT limit
-/// is higher; a mass mailing says little about whom the user knows).
+/// A message to more recipients than this notes none of them: a mass
+/// mailing says little about whom the user knows (the RCPT limit is
+/// higher).
 const NOTED_PER_MESSAGE: usize = 100;
-/// Someone not written to for this long is a stranger again.
+/// Someone not written to for this long is a stranger again (and
+/// forgotten).
 const CORRESPONDENT_LIFETIME: i64 = 400 * 86_400;
 
 impl SpamFilter {
-    /// Remembers whom a signed-in user wrote to: mail from them later is
-    /// scored `correspondent_score` for this user. A store error costs the
-    /// bonus, never the message.
-    async fn note_correspondents(&self, ctx: &MessageContext<'_>) {
-        let Some(account) = ctx.user_account else { return };
-        if self.settings.correspondent_score >= 0.0 || ctx.envelope_recipients.is_empty() {
+    /// Remembers whom a signed-in user wrote to, once the message was
+    /// accepted: mail from them later is scored `correspondent_score` for
+    /// this user. A store error costs the bonus, never the message.
+    pub async fn note_correspondents(&self, account: AccountId, recipients: &[String]) {
+        if !self.settings.enabled || self.settings.correspondent_score >= 0.0 {
             return;
         }
-        let mut addresses: Vec<String> = ctx.envelope_recipients.iter().map(|a| a.to_lowercase()).collect();
+        let mut addresses: Vec<String> = recipients.iter().map(|a| a.to_lowercase()).collect();
         addresses.sort();
         addresses.dedup();
-        addresses.truncate(NOTED_PER_MESSAGE);
+        if addresses.is_empty() || addresses.len() > NOTED_PER_MESSAGE {
+            return;
+        }
         let now = caravel_store::now_secs();
-        if let Err(e) =
-            self.store.note_correspondents(account, &addresses, now, self.settings.correspondents_kept).await
-        {
+        let (keep, forget_before) = (self.settings.correspondents_kept, now - CORRESPONDENT_LIFETIME);
+        if let Err(e) = self.store.note_correspondents(account, &addresses, now, keep, forget_before).await {
             tracing::warn!(account, error = %e, "cannot note whom a user wrote to");
         }
     }
 
     /// KNOWN_CORRESPONDENT when `account` wrote to the message's From:
-    /// address, and only when that address is authenticated (`trusted`:
-    /// DMARC passed, or SPF did not fail where the domain has no DMARC): a
-    /// forger using a customer's address gets no bonus.
-    async fn known_correspondent(&self, account: AccountId, from: &str, trusted: &[&str]) -> Option<Hit> {
-        if self.settings.correspondent_score >= 0.0 || from.is_empty() || !trusted.contains(&from) {
+    /// address, and only when the authentication stage found that address
+    /// is the sender's own (`authenticated`): a forger using a customer's
+    /// address gets no bonus.
+    async fn known_correspondent(&self, account: AccountId, from: &str, authenticated: Option<&str>) -> Option<Hit> {
+        if self.settings.correspondent_score >= 0.0 || from.is_empty() || authenticated != Some(from) {
             return None;
         }
-        let last = match self.store.correspondent(account, &from.to_lowercase()).await {
+        let last = match self.store.correspondent(account, from).await {
             Ok(last) => last?,
             Err(e) => {
                 tracing::warn!(account, error = %e, "cannot read whom a user wrote to");
@@ -582,7 +580,9 @@ impl SpamFilter {
             detail: format!("the recipient has written to {from}"),
         })
     }
+}
 
+impl SpamFilter {
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.

@@ -637,8 +637,6 @@ impl<B: Backend> Session<B> {
         let helo = self.helo.clone().unwrap_or_default();
         let mut ctx = MessageContext::new(&message, &tx.from, self.peer, &helo);
         ctx.user = self.user.as_ref().map(|u| u.address.as_str());
-        ctx.user_account = self.user.as_ref().map(|u| u.account);
-        ctx.envelope_recipients = tx.accepted.clone();
         ctx.inbound = self.cfg.kind == Kind::Mx;
         ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
         let outcome = self.pipeline.run(&mut ctx).await;
@@ -752,6 +750,9 @@ impl<B: Backend> Session<B> {
         let (local_copies, remote_copies) = (accepted.local.len() as u64, accepted.remote.len() as u64);
         match self.backend.deliver(accepted).await {
             Ok(()) => {
+                if let Some(user) = &self.user {
+                    self.pipeline.sent(user.account, &tx.accepted).await;
+                }
                 let metrics = caravel_metrics::global();
                 metrics.messages_delivered.get_or_create(&vec![("destination", "local")]).inc_by(local_copies);
                 metrics.messages_queued.inc_by(remote_copies);

@@ -1006,26 +1006,31 @@ pub async fn greylist_triples(s: &dyn Store) {
 }
 
 /// Known correspondents: noted per account, the latest time kept, the
-/// oldest forgotten past `keep`, and gone with the account.
+/// oldest forgotten past `keep` or by age, and gone with the account.
 pub async fn correspondents_are_noted_per_account(s: &dyn Store) {
     s.add_domain("example.com").await.expect("domain");
     let a = s.add_user(new_user("a@example.com", None)).await.expect("user a").id;
     let b = s.add_user(new_user("b@example.com", None)).await.expect("user b").id;
     let list = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    s.note_correspondents(a, &list(&["buyer@far.test", "agent@port.test"]), 100, 3).await.expect("note");
+    s.note_correspondents(a, &list(&["buyer@far.test", "agent@port.test"]), 100, 3, 0).await.expect("note");
     assert_eq!(s.correspondent(a, "buyer@far.test").await.expect("read"), Some(100));
     assert_eq!(s.correspondent(b, "buyer@far.test").await.expect("read"), None, "per account");
     // An older time does not move it back.
-    s.note_correspondents(a, &list(&["buyer@far.test"]), 90, 3).await.expect("note");
+    s.note_correspondents(a, &list(&["buyer@far.test"]), 90, 3, 0).await.expect("note");
     assert_eq!(s.correspondent(a, "buyer@far.test").await.expect("read"), Some(100));
-    s.note_correspondents(a, &list(&["buyer@far.test", "new@one.test"]), 200, 3).await.expect("note");
-    s.note_correspondents(a, &list(&["other@two.test"]), 300, 3).await.expect("note");
+    s.note_correspondents(a, &list(&["buyer@far.test", "new@one.test"]), 200, 3, 0).await.expect("note");
+    s.note_correspondents(a, &list(&["other@two.test"]), 300, 3, 0).await.expect("note");
     // Four addresses, three kept: the one written to longest ago goes.
     assert_eq!(s.correspondent(a, "agent@port.test").await.expect("read"), None, "forgotten");
     for kept in ["buyer@far.test", "new@one.test", "other@two.test"] {
         assert!(s.correspondent(a, kept).await.expect("read").is_some(), "{kept}");
     }
-    s.note_correspondents(b, &list(&["buyer@far.test"]), 50, 3).await.expect("note");
+    // Those not written to since `forget_before` are forgotten.
+    s.note_correspondents(a, &list(&["late@three.test"]), 1000, 10, 250).await.expect("note");
+    assert_eq!(s.correspondent(a, "buyer@far.test").await.expect("read"), None, "too old");
+    assert_eq!(s.correspondent(a, "other@two.test").await.expect("read"), Some(300));
+    assert_eq!(s.correspondent(a, "late@three.test").await.expect("read"), Some(1000));
+    s.note_correspondents(b, &list(&["buyer@far.test"]), 50, 3, 0).await.expect("note");
     s.del_user(&addr("a@example.com")).await.expect("del a");
     let again = s.add_user(new_user("a@example.com", None)).await.expect("user a again").id;
     assert_eq!(s.correspondent(a, "buyer@far.test").await.expect("read"), None, "gone with the account");

@@ -176,9 +176,16 @@ pub trait FilterData: Send + Sync {
     /// the client to come back in n seconds.
     async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>>;
     /// Notes that `account` sent mail to `addresses` (lowercase) at `now`;
-    /// past `keep` addresses per account, the ones written to longest ago
-    /// are forgotten.
-    async fn note_correspondents(&self, account: AccountId, addresses: &[String], now: i64, keep: u32) -> Result<()>;
+    /// the account's addresses last written to before `forget_before`, and
+    /// past `keep` those written to longest ago, are forgotten.
+    async fn note_correspondents(
+        &self,
+        account: AccountId,
+        addresses: &[String],
+        now: i64,
+        keep: u32,
+        forget_before: i64,
+    ) -> Result<()>;
     /// When `account` last sent mail to `address` (lowercase), if it did.
     async fn correspondent(&self, account: AccountId, address: &str) -> Result<Option<i64>>;
 }

@@ -236,6 +236,15 @@ def correspondents():
          message("boss@strict.test", ["alice@example.test"], "Re: Order 1183", body + "corr-3"))
     _, stored = only_in((USER, PASSWORD), "Junk", b"corr-3")
     expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), "no bonus for a forgery")
+    # Nor when SPF passes for another envelope sender than the From: domain
+    # (customer.test's SPF is not asked), or when From: names two addresses.
+    send("x@attacker.test", ["alice@example.test"],
+         message("buyer@customer.test", ["alice@example.test"], "Re: Order 1183", body + "corr-4"))
+    send("buyer@customer.test", ["alice@example.test"],
+         message("buyer@customer.test>, <x@evil.test", ["alice@example.test"], "Re: Order 1183", body + "corr-5"))
+    for needle in (b"corr-4", b"corr-5"):
+        _, stored = only_in((USER, PASSWORD), "Junk", needle)
+        expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), f"no bonus for {needle}")
 
 
 if __name__ == "__main__":

@@ -181,7 +181,14 @@ impl FilterData for PgStore {
         Ok(())
     }
 
-    async fn note_correspondents(&self, account: AccountId, addresses: &[String], now: i64, keep: u32) -> Result<()> {
+    async fn note_correspondents(
+        &self,
+        account: AccountId,
+        addresses: &[String],
+        now: i64,
+        keep: u32,
+        forget_before: i64,
+    ) -> Result<()> {
         let c = self.client().await?;
         // Sorted: two nodes noting the same addresses lock them in one order.
         let mut addresses = addresses.to_vec();
@@ -195,6 +202,8 @@ impl FilterData for PgStore {
             &[&account, &addresses, &now],
         )
         .await?;
+        execute(&c, "DELETE FROM correspondents WHERE account = $1 AND last_seen < $2", &[&account, &forget_before])
+            .await?;
         execute(
             &c,
             "DELETE FROM correspondents WHERE account = $1 AND address IN

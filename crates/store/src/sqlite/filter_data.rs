@@ -186,7 +186,14 @@ impl FilterData for SqliteStore {
         .await
     }
 
-    async fn note_correspondents(&self, account: AccountId, addresses: &[String], now: i64, keep: u32) -> Result<()> {
+    async fn note_correspondents(
+        &self,
+        account: AccountId,
+        addresses: &[String],
+        now: i64,
+        keep: u32,
+        forget_before: i64,
+    ) -> Result<()> {
         let addresses = addresses.to_vec();
         self.writer
             .write(move |tx| {
@@ -197,6 +204,8 @@ impl FilterData for SqliteStore {
                 for a in &addresses {
                     st.execute(params![account, a, now])?;
                 }
+                tx.prepare_cached("DELETE FROM correspondents WHERE account = ?1 AND last_seen < ?2")?
+                    .execute(params![account, forget_before])?;
                 tx.prepare_cached(
                     "DELETE FROM correspondents WHERE account = ?1 AND address IN
                      (SELECT address FROM correspondents WHERE account = ?1
