@@ -435,17 +435,21 @@ impl Snapshot {
 
 /// The addresses an allow-list entry may match (an allowed name is not an
 /// allowed forgery): the envelope sender unless SPF failed for it; the
-/// From: address when DMARC passed for it, or when its domain publishes no
-/// DMARC and SPF did not fail. A partner with neither SPF nor DMARC cannot
-/// be told from a forger: the entry applies.
+/// From: address when it is the sender's own (`authenticated_from`: DMARC,
+/// or SPF or DKIM, passed for its domain), or when the envelope sender is
+/// in its domain, SPF did not fail and DMARC did not fail. A partner with
+/// neither SPF nor DMARC cannot be told from a forger sending from its own
+/// domain: the entry applies; one sending from another domain gets nothing.
 fn trusted_addresses<'a>(ctx: &MessageContext<'_>, sender: &'a str, from: &'a str) -> Vec<&'a str> {
     let tag = |t: &str| ctx.tags.iter().any(|x| x == t);
     let spf_failed = tag("spf=fail") || tag("spf=softfail");
+    let domain = |a: &'a str| a.rsplit_once('@').map(|(_, d)| d);
+    let same_domain = domain(from).is_some_and(|d| domain(sender) == Some(d));
     let mut out = Vec::new();
     if !spf_failed {
         out.push(sender);
     }
-    if tag("dmarc=pass") || (!tag("dmarc=fail") && !spf_failed) {
+    if ctx.authenticated_from.as_deref() == Some(from) || (same_domain && !tag("dmarc=fail") && !spf_failed) {
         out.push(from);
     }
     out

@@ -112,6 +112,13 @@ def allowed_but_forged():
     _, stored = only_in((USER, PASSWORD), "Junk", b"forged-1")
     status = " ".join(spam_status(stored))
     expect("ALLOWLIST_FORGED" in status and "ALLOWLIST," not in status, f"X-Spam-Status: {status}")
+    # partner.test is allowed too, but this comes from another domain's
+    # envelope sender: nothing says partner.test sent it.
+    send("x@attacker.test", ["alice@example.test"],
+         message("li@partner.test", ["alice@example.test"], subject, "Pay this invoice. forged-2"))
+    _, stored = only_in((USER, PASSWORD), "Junk", b"forged-2")
+    status = " ".join(spam_status(stored))
+    expect("ALLOWLIST_FORGED" in status and "ALLOWLIST," not in status, f"X-Spam-Status: {status}")
 
 
 def two_recipients():
