@@ -155,6 +155,9 @@ async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
     dns.txt("strict.test", "v=spf1 -all");
     // The buyer's mail comes from here: SPF passes for customer.test.
     dns.txt("customer.test", "v=spf1 ip4:127.0.0.0/8 -all");
+    // SPF passes for a subdomain, which strict alignment does not accept.
+    dns.txt("mail.aligned.test", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.aligned.test", "v=DMARC1; p=none; aspf=s; adkim=s");
     scenario(&t, "correspondents").await;
     let alice = caravel_store::Address::parse("alice@example.test").expect("address");
     let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;

@@ -108,11 +108,16 @@ impl Stage for AuthenticationStage {
         }
         // The From: address is the sender's own (for the spam stage's
         // known correspondents) when the field names only it and DMARC
-        // passed, or SPF or DKIM passed for its domain (RFC 7489 §3.1).
+        // passed, or SPF or DKIM passed for its domain (RFC 7489 §3.1) and
+        // DMARC did not fail: a domain that asks for strict alignment
+        // (adkim=s, aspf=s; RFC 7489 §3.1.1, §3.1.2) does not count a pass
+        // for a subdomain.
         if let [only] = message.from.as_slice() {
             let address = only.to_lowercase();
             if let Some((_, domain)) = address.rsplit_once('@') {
-                if dmarc_result == "pass" || passes_for(&spf, mail_from_domain, &dkim, domain) {
+                if dmarc_result == "pass"
+                    || (dmarc_result != "fail" && passes_for(&spf, mail_from_domain, &dkim, domain))
+                {
                     ctx.authenticated_from = Some(address.clone());
                 }
             }

@@ -514,7 +514,11 @@ impl Stage for SpamFilter {
                 r.hits.push(Hit {
                     name: "ALLOWLIST_FORGED".into(),
                     score: 0.0,
-                    detail: format!("the sender matches the allow list ({p}) but SPF or DMARC fails for it"),
+                    detail: format!(
+                        "the sender matches the allow list ({p}), but the address is not shown to be theirs \
+                         (SPF or DMARC fails, or From: is in another domain than the envelope sender and not \
+                         authenticated)"
+                    ),
                 });
             }
             if let Some(account) = r.account {
@@ -584,9 +588,7 @@ impl SpamFilter {
             detail: format!("the recipient has written to {from}"),
         })
     }
-}
 
-impl SpamFilter {
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.

@@ -226,8 +226,8 @@ def correspondents():
     send("buyer@customer.test", ["alice@example.test"],
          message("buyer@customer.test", ["alice@example.test"], "Clearance", body + "corr-1"))
     only_in((USER, PASSWORD), "Junk", b"corr-1")
-    submit(["Buyer@Customer.test", "boss@strict.test"],
-           message(USER, ["Buyer@Customer.test", "boss@strict.test"], "Order 1183", "Please confirm. corr-out"))
+    to = ["Buyer@Customer.test", "boss@strict.test", "sales@aligned.test"]
+    submit(to, message(USER, to, "Order 1183", "Please confirm. corr-out"))
     send("buyer@customer.test", ["alice@example.test", "bob@example.test"],
          message("buyer@customer.test", ["alice@example.test", "bob@example.test"], "Re: Order 1183",
                  body + "corr-2"))
@@ -249,7 +249,11 @@ def correspondents():
          message("buyer@customer.test", ["alice@example.test"], "Re: Order 1183", body + "corr-4"))
     send("buyer@customer.test", ["alice@example.test"],
          message("buyer@customer.test>, <x@evil.test", ["alice@example.test"], "Re: Order 1183", body + "corr-5"))
-    for needle in (b"corr-4", b"corr-5"):
+    # aligned.test asks for strict DMARC alignment (aspf=s) under p=none:
+    # SPF passing for mail.aligned.test does not make From: its own.
+    send("bounce@mail.aligned.test", ["alice@example.test"],
+         message("sales@aligned.test", ["alice@example.test"], "Re: Order 1183", body + "corr-6"))
+    for needle in (b"corr-4", b"corr-5", b"corr-6"):
         _, stored = only_in((USER, PASSWORD), "Junk", needle)
         expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), f"no bonus for {needle}")
 
