@@ -101,16 +101,9 @@ fn fold(h: u64) -> u32 {
     (mix64(h) >> (64 - BITS)) as u32
 }
 
-/// The 64-bit finalizer of MurmurHash3: every input bit reaches every
-/// output bit.
-pub(crate) fn mix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h
-}
+/// The 64-bit finalizer of MurmurHash3 (the store's, which fingerprints
+/// examples with it).
+pub(crate) use caravel_store::filter_data::mix64;
 
 /// The first `GRAM_BYTES` of the message the n-grams read: without a
 /// leading mbox "From " line, without the fields this server adds at

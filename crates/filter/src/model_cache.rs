@@ -129,6 +129,14 @@ async fn train(
     base: Option<Arc<Trained>>,
     dir: Option<Arc<PathBuf>>,
 ) -> Option<Arc<Trained>> {
+    // The server's model may be on disk already: its file is found by the
+    // examples' fingerprint, which needs no features read (unpacking them
+    // was most of a `spam classify` run's start).
+    if let (GLOBAL_SCOPE, Some(dir)) = (scope, &dir) {
+        if let Some(m) = read_kept(store, dir.clone()).await {
+            return Some(Arc::new(m));
+        }
+    }
     let examples = match store.spam_examples(scope).await {
         Ok(e) => e,
         Err(e) => {
@@ -138,53 +146,51 @@ async fn train(
     };
     let started = std::time::Instant::now();
     let n = examples.examples.len();
-    let (trained, from_file) =
-        tokio::task::spawn_blocking(move || train_scope(scope, examples, base, dir.as_deref())).await.ok()?;
+    let trained = tokio::task::spawn_blocking(move || train_scope(scope, examples, base, dir.as_deref())).await.ok()?;
     let ms = started.elapsed().as_millis() as u64;
-    if from_file {
-        tracing::info!(scope, examples = n, ms, "spam classifier read from its file");
-    } else {
-        tracing::info!(scope, examples = n, ms, "spam classifier trained");
-    }
+    tracing::info!(scope, examples = n, ms, "spam classifier trained");
     Some(Arc::new(trained))
 }
 
+/// The server's model from its file in `dir`, if one was trained from the
+/// examples the store has now.
+async fn read_kept(store: &dyn Store, dir: Arc<PathBuf>) -> Option<Trained> {
+    let summary = store.spam_examples_summary(GLOBAL_SCOPE).await.ok()?;
+    if summary.spam_messages == 0 || summary.ham_messages == 0 {
+        return None;
+    }
+    let started = std::time::Instant::now();
+    let fingerprint = summary.fingerprint;
+    let mut m = tokio::task::spawn_blocking(move || model_file::load(&dir, fingerprint)).await.ok()??;
+    (m.spam, m.ham, m.generation) = (summary.spam_messages, summary.ham_messages, summary.generation);
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(scope = GLOBAL_SCOPE, examples = m.spam + m.ham, ms, "spam classifier read from its file");
+    Some(m)
+}
+
 /// A scope's model from its examples: the server's trained from scratch
-/// (or read from `dir`: then the second value is true), a user's as a
-/// layer on top of `base` (the server's model, when it has one).
-fn train_scope(
-    scope: i64,
-    examples: SpamExamples,
-    base: Option<Arc<Trained>>,
-    dir: Option<&PathBuf>,
-) -> (Trained, bool) {
-    let (mut trained, from_file) = match scope {
+/// (and kept in `dir`), a user's as a layer on top of `base` (the server's
+/// model, when it has one).
+fn train_scope(scope: i64, examples: SpamExamples, base: Option<Arc<Trained>>, dir: Option<&PathBuf>) -> Trained {
+    let mut trained = match scope {
         // One kind only: nothing is trained (see `Trained::new`), nothing kept.
-        GLOBAL_SCOPE if examples.spam_messages == 0 || examples.ham_messages == 0 => {
-            (Trained::new(&examples.examples), false)
-        }
+        GLOBAL_SCOPE if examples.spam_messages == 0 || examples.ham_messages == 0 => Trained::new(&examples.examples),
         GLOBAL_SCOPE => {
-            let fingerprint = model_file::fingerprint(&examples.examples);
-            match dir.and_then(|d| model_file::load(d, fingerprint)) {
-                Some(m) => (m, true),
-                None => {
-                    let m = Trained::new(&examples.examples);
-                    if let Some(d) = dir {
-                        if let Err(e) = model_file::save(d, fingerprint, &m) {
-                            tracing::warn!(dir = %d.display(), error = %e, "cannot keep the spam classifier's model");
-                        }
-                    }
-                    (m, false)
+            let m = Trained::new(&examples.examples);
+            if let Some(d) = dir {
+                if let Err(e) = model_file::save(d, examples.fingerprint, &m) {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot keep the spam classifier's model");
                 }
             }
+            m
         }
-        _ => (Trained::on_top(base.as_deref(), &examples.examples), false),
+        _ => Trained::on_top(base.as_deref(), &examples.examples),
     };
     // The store's totals (the examples are the same messages).
     (trained.spam, trained.ham) = (examples.spam_messages, examples.ham_messages);
     trained.generation = examples.generation;
     trained.base_generation = base.map_or(0, |b| b.generation);
-    (trained, from_file)
+    trained
 }
 
 #[cfg(test)]
@@ -202,14 +208,50 @@ mod tests {
             .collect()
     }
 
-    /// A newer server model is trained in the background while the old one
-    /// serves; a user's layer follows the server model it sits on.
-    #[tokio::test]
-    async fn the_server_model_is_refreshed_in_the_background() {
+    /// A store that learnt 5 spam and 5 legitimate messages.
+    async fn five_of_each() -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn Store> = Arc::new(caravel_store::sqlite::SqliteStore::open(dir.path()).expect("store"));
         store.spam_learn(GLOBAL_SCOPE, learn(5, true)).await.expect("learn");
         store.spam_learn(GLOBAL_SCOPE, learn(5, false)).await.expect("learn");
+        (dir, store)
+    }
+
+    /// A process with the same store and directory reads the server's
+    /// model from its file, found by the examples' fingerprint alone.
+    #[tokio::test]
+    async fn the_kept_model_is_read_by_the_fingerprint() {
+        let (dir, store) = five_of_each().await;
+        let models = dir.path().join("spam");
+        let g = store.spam_generations(&[GLOBAL_SCOPE]).await.expect("generation")[0];
+        let trained = ModelCache::new(store.clone()).with_dir(models.clone());
+        let first = trained.get(GLOBAL_SCOPE, g, None).await.expect("trained");
+        assert_eq!(std::fs::read_dir(&models).expect("kept").count(), 1);
+        // Put another model (its features the other way round) under the
+        // same fingerprint: a new cache must serve that one, from the file.
+        let summary = store.spam_examples_summary(GLOBAL_SCOPE).await.expect("summary");
+        assert_eq!(summary.fingerprint, store.spam_examples(GLOBAL_SCOPE).await.expect("examples").fingerprint);
+        let swapped: Vec<(bool, Vec<u32>)> = store
+            .spam_examples(GLOBAL_SCOPE)
+            .await
+            .expect("examples")
+            .examples
+            .into_iter()
+            .map(|(s, f)| (!s, f))
+            .collect();
+        model_file::save(&models, summary.fingerprint, &Trained::new(&swapped)).expect("save");
+        let read = ModelCache::new(store.clone()).with_dir(models).get(GLOBAL_SCOPE, g, None).await.expect("read");
+        assert_eq!((read.spam, read.ham, read.generation), (5, 5, g), "the store's totals");
+        let spammy = [1, 2, 3];
+        let p = |m: &Trained| crate::logistic::classify(&[m], &spammy, 1).expect("decides");
+        assert!(p(&first) > 0.5 && p(&read) < 0.5, "{} {}", p(&first), p(&read));
+    }
+
+    /// A newer server model is trained in the background while the old one
+    /// serves; a user's layer follows the server model it sits on.
+    #[tokio::test]
+    async fn the_server_model_is_refreshed_in_the_background() {
+        let (_dir, store) = five_of_each().await;
         let cache = ModelCache::new(store.clone());
         let g1 = store.spam_generations(&[GLOBAL_SCOPE]).await.expect("generation")[0];
         let first = cache.get(GLOBAL_SCOPE, g1, None).await.expect("trained while waiting");

@@ -12,13 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::logistic::{mix64, settings_signature, Trained, BITS};
+use caravel_store::filter_data::{example_hash, fnv_bytes, pack_features};
+
+use crate::logistic::{settings_signature, Trained, BITS};
 
 const MAGIC: &[u8; 8] = b"CRVLSPAM";
 /// The file's layout and the meaning of features: raise it when either
 /// changes, so that files written before are trained again rather than
 /// read. (A change of the training settings is caught by their signature.)
-const FORMAT: u32 = 1;
+/// 2: the checksum counts the length.
+const FORMAT: u32 = 2;
 /// Magic, format, bits, the training settings' signature, fingerprint,
 /// spam, ham, and the body's checksum.
 const HEADER: usize = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 8;
@@ -31,32 +34,17 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// is removed by the next save.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 
-/// FNV-1a over 64-bit words instead of bytes: a multiplication per word
-/// (the fingerprint reads every feature of every example each time the
-/// server starts; byte by byte it was a tenth of `spam classify`).
-fn fnv_words(words: impl Iterator<Item = u64>) -> u64 {
-    words.fold(0xcbf2_9ce4_8422_2325u64, |h, w| (h ^ w).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// A checksum of the body: a file cut short or zeroed by a crash is not
 /// read as a model.
 fn checksum(body: &[u8]) -> u64 {
-    let words = body.chunks_exact(8);
-    let tail = words.remainder().iter().fold(0u64, |t, &b| (t << 8) | b as u64);
-    let words = words.map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-    fnv_words(words.chain(std::iter::once(tail)))
+    fnv_bytes(body)
 }
 
-/// A fingerprint of a set of examples (spam?, features), whatever their
-/// order: the sum of each example's own 64-bit hash.
+/// The fingerprint the store gives these examples (spam?, features)
+/// ([`caravel_store::filter_data::SpamExamples::fingerprint`]), whatever
+/// their order.
 pub fn fingerprint(examples: &[(bool, Vec<u32>)]) -> u64 {
-    examples.iter().fold(0u64, |sum, (spam, features)| {
-        // The label on its own (not folded into a feature), and mixed
-        // before the sum, so that two examples cannot cancel out by their
-        // low bits.
-        let label = if *spam { 0x9e37_79b9_7f4a_7c15 } else { 0 };
-        sum.wrapping_add(mix64(fnv_words(features.iter().map(|&f| f as u64)) ^ label))
-    })
+    examples.iter().fold(0u64, |sum, (spam, features)| sum.wrapping_add(example_hash(*spam, &pack_features(features))))
 }
 
 fn path(dir: &Path, fingerprint: u64) -> PathBuf {

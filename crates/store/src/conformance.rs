@@ -927,6 +927,18 @@ pub async fn spam_examples_per_scope(s: &dyn Store) {
     assert_eq!((c.spam_messages, c.ham_messages), (1, 1));
     assert_eq!(c.examples.iter().map(|e| e.0).collect::<Vec<_>>(), vec![false, true], "ordered by digest");
     assert!(s.spam_examples(7).await.expect("other scope").examples.is_empty());
+    // The fingerprint: of the set, the same without the features, and
+    // moved by a label.
+    use crate::filter_data::{example_hash, pack_features};
+    let summary = s.spam_examples_summary(0).await.expect("summary");
+    assert!(summary.examples.is_empty());
+    assert_eq!((summary.spam_messages, summary.ham_messages, summary.generation), (1, 1, c.generation));
+    let packed = pack_features(&[1, 2, 300, u32::MAX]);
+    assert_eq!(summary.fingerprint, c.fingerprint);
+    assert_eq!(c.fingerprint, example_hash(false, &packed).wrapping_add(example_hash(true, &packed)));
+    s.spam_learn(0, vec![learn("m1", true)]).await.expect("relearn");
+    assert_ne!(s.spam_examples_summary(0).await.expect("summary").fingerprint, c.fingerprint);
+    assert_eq!(s.spam_examples_summary(7).await.expect("other scope").fingerprint, 0);
     let g = s.spam_generations(&[0, 7]).await.expect("generations");
     assert!(g[0] > 0 && g[1] == 0, "{g:?}");
 }

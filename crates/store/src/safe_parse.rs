@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use mail_parser::{HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use std::sync::OnceLock;
 
 /// Rounds of finding and changing encoded enclosed messages before giving up
 /// on decoding.
@@ -73,7 +74,11 @@ pub fn prepare(raw: &[u8]) -> Prepared<'_> {
     let mut retyped = HashSet::new();
     for _ in 0..MAX_ROUNDS {
         let (plain, lines) = without_encodings(&bytes);
-        let found = match MessageParser::default().parse(plain.as_ref()) {
+        // Only the structure matters here: the MIME fields are parsed,
+        // every other field is kept raw (cheaper).
+        static STRUCTURE: OnceLock<MessageParser> = OnceLock::new();
+        let parser = STRUCTURE.get_or_init(|| MessageParser::new().with_mime_headers());
+        let found = match parser.parse(plain.as_ref()) {
             Some(msg) => {
                 let found = encoded_messages(&msg, &bytes, &lines);
                 crate::mime::drop_flat(msg);

@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 
 use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
-use crate::filter_data::{pack_features, unpack_features};
+use crate::filter_data::{example_hash, pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
 
@@ -22,6 +22,39 @@ const SCOPE_GENERATIONS: &str = "ARRAY(SELECT coalesce(s.generation, 0)
 /// A count read back (never negative: updates clamp at 0).
 fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(if n < 0 { 0 } else { u32::MAX })
+}
+
+impl PgStore {
+    /// A scope's examples (their features unpacked only when `features`),
+    /// totals, generation and fingerprint: one statement (one snapshot, one
+    /// round trip), the totals and the examples from the same rows.
+    async fn read_examples(&self, scope: i64, features: bool) -> Result<SpamExamples> {
+        let rows = query(
+            &self.client().await?,
+            "SELECT s.spam, s.ham, s.generation, l.spam, l.features FROM spam_scopes s
+               LEFT JOIN spam_learnt l ON l.scope = s.scope
+             WHERE s.scope = $1 ORDER BY l.digest",
+            &[&scope],
+        )
+        .await?;
+        let Some(first) = rows.first() else { return Ok(SpamExamples::default()) };
+        let mut out = SpamExamples {
+            spam_messages: count(first.get(0)),
+            ham_messages: count(first.get(1)),
+            generation: first.get(2),
+            ..SpamExamples::default()
+        };
+        for r in &rows {
+            let (Some(spam), Some(packed)) = (r.get::<_, Option<bool>>(3), r.get::<_, Option<&[u8]>>(4)) else {
+                continue;
+            };
+            out.fingerprint = out.fingerprint.wrapping_add(example_hash(spam, packed));
+            if features {
+                out.examples.push((spam, unpack_features(packed)));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -98,27 +131,11 @@ impl FilterData for PgStore {
     }
 
     async fn spam_examples(&self, scope: i64) -> Result<SpamExamples> {
-        // One statement (one snapshot, one round trip): the totals and the
-        // examples from the same rows.
-        let rows = query(
-            &self.client().await?,
-            "SELECT s.spam, s.ham, s.generation, l.spam, l.features FROM spam_scopes s
-               LEFT JOIN spam_learnt l ON l.scope = s.scope
-             WHERE s.scope = $1 ORDER BY l.digest",
-            &[&scope],
-        )
-        .await?;
-        let Some(first) = rows.first() else { return Ok(SpamExamples::default()) };
-        let examples = rows
-            .iter()
-            .filter_map(|r| Some((r.get::<_, Option<bool>>(3)?, unpack_features(r.get::<_, Option<&[u8]>>(4)?))))
-            .collect();
-        Ok(SpamExamples {
-            spam_messages: count(first.get(0)),
-            ham_messages: count(first.get(1)),
-            examples,
-            generation: first.get(2),
-        })
+        self.read_examples(scope, true).await
+    }
+
+    async fn spam_examples_summary(&self, scope: i64) -> Result<SpamExamples> {
+        self.read_examples(scope, false).await
     }
 
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{delete_one, SqliteStore};
-use crate::filter_data::{pack_features, unpack_features};
+use crate::filter_data::{example_hash, pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
 
@@ -16,6 +16,35 @@ fn filter_generation(c: &Connection) -> Result<i64> {
 fn scope_generations(c: &Connection, scopes: &[i64]) -> Result<Vec<i64>> {
     let mut st = c.prepare_cached("SELECT generation FROM spam_scopes WHERE scope = ?1")?;
     scopes.iter().map(|s| Ok(st.query_row([s], |r| r.get(0)).optional()?.unwrap_or(0))).collect()
+}
+
+/// A scope's examples (their features unpacked only when `features`),
+/// totals, generation and fingerprint, in one read transaction: all of one
+/// moment.
+fn read_examples(c: &Connection, scope: i64, features: bool) -> Result<SpamExamples> {
+    let c = c.unchecked_transaction()?;
+    let head: Option<(u32, u32, i64)> = c
+        .query_row("SELECT spam, ham, generation FROM spam_scopes WHERE scope = ?1", [scope], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((spam_messages, ham_messages, generation)) = head else { return Ok(SpamExamples::default()) };
+    let mut out = SpamExamples { spam_messages, ham_messages, generation, ..SpamExamples::default() };
+    let mut st = c.prepare_cached("SELECT spam, features FROM spam_learnt WHERE scope = ?1 ORDER BY digest")?;
+    let mut rows = st.query([scope])?;
+    while let Some(r) = rows.next()? {
+        let spam: bool = r.get(0)?;
+        // Borrowed from the row: nothing copied.
+        let packed = match r.get_ref(1)? {
+            rusqlite::types::ValueRef::Blob(b) => b,
+            _ => &[],
+        };
+        out.fingerprint = out.fingerprint.wrapping_add(example_hash(spam, packed));
+        if features {
+            out.examples.push((spam, unpack_features(packed)));
+        }
+    }
+    Ok(out)
 }
 
 fn bump_filter_generation(c: &Connection) -> Result<()> {
@@ -121,22 +150,11 @@ impl FilterData for SqliteStore {
     }
 
     async fn spam_examples(&self, scope: i64) -> Result<SpamExamples> {
-        self.read(move |c| {
-            // One read transaction: the totals and the examples of one moment.
-            let c = c.unchecked_transaction()?;
-            let head: Option<(u32, u32, i64)> = c
-                .query_row("SELECT spam, ham, generation FROM spam_scopes WHERE scope = ?1", [scope], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?;
-            let Some((spam_messages, ham_messages, generation)) = head else { return Ok(SpamExamples::default()) };
-            let mut st = c.prepare_cached("SELECT spam, features FROM spam_learnt WHERE scope = ?1 ORDER BY digest")?;
-            let examples = st
-                .query_map([scope], |r| Ok((r.get(0)?, unpack_features(&r.get::<_, Vec<u8>>(1)?))))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(SpamExamples { spam_messages, ham_messages, examples, generation })
-        })
-        .await
+        self.read(move |c| read_examples(c, scope, true)).await
+    }
+
+    async fn spam_examples_summary(&self, scope: i64) -> Result<SpamExamples> {
+        self.read(move |c| read_examples(c, scope, false)).await
     }
 
     async fn spam_generations(&self, scopes: &[i64]) -> Result<Vec<i64>> {
