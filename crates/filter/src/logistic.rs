@@ -50,15 +50,14 @@ pub fn settings_signature() -> u64 {
 pub fn features(raw: &[u8], content: &Content) -> Vec<u32> {
     let toks = tokens(content);
     let mut out: Vec<u32> = toks.iter().map(|&t| fold(t)).collect();
-    let text = gram_text(raw);
+    let mut text = gram_text(raw);
+    text.make_ascii_lowercase();
     out.reserve(text.len());
     for w in text.windows(GRAM) {
+        // A window is GRAM bytes: as an array, the loop below unrolls.
+        let w: [u8; GRAM] = w.try_into().unwrap_or_default();
         // FNV-1a with its own seed, so a 5-gram and a token rarely share a value.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ 0x55;
-        for b in w {
-            h ^= b.to_ascii_lowercase() as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = w.iter().fold(0xcbf2_9ce4_8422_2325 ^ 0x55, |h: u64, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
         out.push(fold(h));
     }
     sort_distinct(&mut out);
