@@ -71,7 +71,17 @@ fn main() {
         // dnsmasq in its own process, so its CPU is not counted here.
         let port = caravel_dns::test_server::ReservedPort::new();
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.number()));
-        let _dns = caravel_dns::test_server::Dnsmasq::start(port, &[]);
+        // Authoritative for .test, so that "no such name" carries the
+        // zone's SOA and its negative TTL, as a real resolver's answer
+        // does (RFC 2308 §5: without it nothing may be cached, and every
+        // message would ask again). NO_SOA=1 measures that case.
+        let zone: Vec<String> = match std::env::var("NO_SOA") {
+            Ok(_) => Vec::new(),
+            Err(_) => ["--auth-server=ns.test,lo", "--auth-zone=test", "--auth-soa=1,hostmaster.test,1200,120,604800"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let _dns = caravel_dns::test_server::Dnsmasq::start(port, &zone);
         let resolver = caravel_dns::Resolver::new(&[addr], Duration::from_secs(2)).expect("resolver");
         let auth = AuthenticationStage { dns: resolver, hostname: "mx.example.test".into(), store: store.clone() };
         let spam_only = Pipeline::new(vec![Box::new(spam.clone()) as Box<dyn Stage>]);
