@@ -7,11 +7,17 @@
 # password Bench-Password-2026. Sets `pid` and `C` (the CLI with its config).
 # DNS (SPF, DKIM, DMARC of every inbound message; MX of outbound mail) goes
 # to dnsmasq on 127.0.0.1:15353, which knows no names (--local=/#/) unless
-# DNSMASQ_RECORDS adds some, never to the machine's resolver.
+# DNSMASQ_RECORDS adds some, never to the machine's resolver. It is
+# authoritative for .test (the harness' domains), so that "no such name"
+# carries the zone's SOA and its negative TTL as a real resolver's answer
+# does (RFC 2308 §5): Caravel caches it, as it would in production, instead
+# of asking again for every message. NO_SOA=1 leaves that out.
 start_dnsmasq() {
+  local zone="--auth-server=ns.test,lo --auth-zone=test --auth-soa=1,hostmaster.test,1200,120,604800"
+  [[ -n ${NO_SOA:-} ]] && zone=""
   # shellcheck disable=SC2086
   dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-    --listen-address=127.0.0.1 --port=15353 --pid-file= --local=/#/ ${DNSMASQ_RECORDS:-} &
+    --listen-address=127.0.0.1 --port=15353 --pid-file= --local=/#/ $zone ${DNSMASQ_RECORDS:-} &
   dns_pid=$!
   sleep 0.3
 }
