@@ -158,15 +158,11 @@ async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
     // SPF passes for a subdomain, which strict alignment does not accept.
     dns.txt("mail.aligned.test", "v=spf1 ip4:127.0.0.0/8 -all");
     dns.txt("_dmarc.aligned.test", "v=DMARC1; p=none; aspf=s; adkim=s");
-    // A spammer with its own SPF, whom alice answers.
-    dns.txt("spam-co.test", "v=spf1 ip4:127.0.0.0/8 -all");
     scenario(&t, "correspondents").await;
     let alice = caravel_store::Address::parse("alice@example.test").expect("address");
     let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;
     let noted = t.store().correspondent(account, "buyer@customer.test").await.expect("read");
     assert!(noted.is_some(), "noted in lowercase");
-    let answered = t.store().correspondent(account, "promo@spam-co.test").await.expect("read");
-    assert_eq!(answered, None, "a reply to spam notes nobody");
 }
 
 #[tokio::test(flavor = "multi_thread")]

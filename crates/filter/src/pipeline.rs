@@ -337,11 +337,10 @@ impl Pipeline {
     }
 
     /// A signed-in user's message was accepted (250) for `recipients`:
-    /// the spam filter remembers whom they wrote to, unless the message
-    /// answers (`replying_to`: its In-Reply-To ids) one in their Junk.
-    pub async fn sent(&self, account: AccountId, recipients: &[String], replying_to: &[String]) {
+    /// the spam filter remembers whom they wrote to.
+    pub async fn sent(&self, account: AccountId, recipients: &[String]) {
         if let Some(lists) = &self.lists {
-            lists.note_correspondents(account, recipients, replying_to).await;
+            lists.note_correspondents(account, recipients).await;
         }
     }
 

@@ -549,29 +549,10 @@ const CORRESPONDENT_LIFETIME: i64 = 400 * 86_400;
 impl SpamFilter {
     /// Remembers whom a signed-in user wrote to, once the message was
     /// accepted: mail from them later is scored `correspondent_score` for
-    /// this user. Not when the message answers one in the user's Junk
-    /// (`replying_to`: its In-Reply-To ids): "STOP" or "unsubscribe" sent
-    /// to a spammer makes no correspondent. A store error costs the bonus,
-    /// never the message.
-    pub async fn note_correspondents(&self, account: AccountId, recipients: &[String], replying_to: &[String]) {
+    /// this user. A store error costs the bonus, never the message.
+    pub async fn note_correspondents(&self, account: AccountId, recipients: &[String]) {
         if !self.settings.enabled || self.settings.correspondent_score >= 0.0 {
             return;
-        }
-        if !replying_to.is_empty() {
-            match self.store.junk_holds(account, replying_to).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    tracing::info!(
-                        account,
-                        "a reply to a message in Junk: its recipients are not noted as correspondents"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(account, error = %e, "cannot tell whether a reply answers spam");
-                    return;
-                }
-            }
         }
         let mut addresses: Vec<String> = recipients.iter().map(|a| a.to_lowercase()).collect();
         addresses.sort();

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use caravel_auth::sasl::{self, SaslError};
 use caravel_auth::{SignIn, SignedIn};
-use caravel_store::sort_keys::message_ids;
 use caravel_store::{now_millis, now_secs, Address, Dsn, EventKind, MailEvent, RemoteRecipient};
 
 use crate::backend::Folder;
@@ -678,12 +677,6 @@ impl<B: Backend> Session<B> {
         self.messages += 1;
         let id = format!("{}{:02x}", self.id, self.messages);
         let message_id = header_value(&message, "message-id");
-        // What a signed-in user's message answers (RFC 5322 §3.6.4), for
-        // the spam filter: a reply to spam makes nobody a correspondent.
-        let replying_to = match &self.user {
-            Some(_) => header_value(&message, "in-reply-to").map(|v| message_ids(&v)).unwrap_or_default(),
-            None => Vec::new(),
-        };
         let trace = received_header(&TraceInfo {
             helo: &helo,
             peer: self.peer,
@@ -758,7 +751,7 @@ impl<B: Backend> Session<B> {
         match self.backend.deliver(accepted).await {
             Ok(()) => {
                 if let Some(user) = &self.user {
-                    self.pipeline.sent(user.account, &tx.accepted, &replying_to).await;
+                    self.pipeline.sent(user.account, &tx.accepted).await;
                 }
                 let metrics = caravel_metrics::global();
                 metrics.messages_delivered.get_or_create(&vec![("destination", "local")]).inc_by(local_copies);

@@ -1050,20 +1050,6 @@ pub async fn correspondents_are_noted_per_account(s: &dyn Store) {
     assert_eq!(s.correspondent(b, "buyer@far.test").await.expect("read"), Some(50), "b keeps theirs");
 }
 
-/// A Message-ID is found in the account's Junk folder only.
-pub async fn junk_holds_finds_message_ids_in_junk(s: &dyn Store) {
-    let (a, b) = setup(s).await;
-    let to_junk = |id| Target::new(id, MailboxTarget::Special(SpecialUse::Junk));
-    s.deliver(delivery(message(1, 100), vec![inbox(a.id)])).await.expect("deliver");
-    s.deliver(delivery(message(2, 100), vec![to_junk(a.id)])).await.expect("deliver to junk");
-    let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(s.junk_holds(a.id, &ids(&["<2@remote.test>"])).await.expect("read"));
-    assert!(s.junk_holds(a.id, &ids(&["<9@x.test>", "<2@remote.test>"])).await.expect("read"), "any of them");
-    assert!(!s.junk_holds(a.id, &ids(&["<1@remote.test>"])).await.expect("read"), "in the INBOX");
-    assert!(!s.junk_holds(b.id, &ids(&["<2@remote.test>"])).await.expect("read"), "another account's");
-    assert!(!s.junk_holds(a.id, &[]).await.expect("read"));
-}
-
 pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     use crate::quarantine::{HeldKind, NewHeld};
     let held = |n: i64, kind| NewHeld {

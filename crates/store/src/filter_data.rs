@@ -234,10 +234,6 @@ pub trait FilterData: Send + Sync {
     ) -> Result<()>;
     /// When `account` last sent mail to `address` (lowercase), if it did.
     async fn correspondent(&self, account: AccountId, address: &str) -> Result<Option<i64>>;
-    /// Whether `account`'s Junk folder holds a message whose Message-ID is
-    /// one of `message_ids` (normalized as [`crate::sort_keys::message_ids`]
-    /// gives them): a reply to it is an answer to spam.
-    async fn junk_holds(&self, account: AccountId, message_ids: &[String]) -> Result<bool>;
 }
 
 #[cfg(test)]

@@ -243,17 +243,6 @@ impl FilterData for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn junk_holds(&self, account: AccountId, message_ids: &[String]) -> Result<bool> {
-        let row = query_one(
-            &self.client().await?,
-            "SELECT EXISTS(SELECT 1 FROM sort_keys k JOIN mailboxes m ON m.id = k.mailbox_id
-             WHERE m.account_id = $1 AND m.special_use = 'Junk' AND k.message_id = ANY($2))",
-            &[&account, &message_ids],
-        )
-        .await?;
-        Ok(row.get(0))
-    }
-
     async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {
         let c = self.client().await?;
         // One upsert decides, under the row's lock: a triple seen within

@@ -53,7 +53,6 @@ on_postgres! {
     junk_moves_are_queued_for_learning;
     greylist_triples;
     correspondents_are_noted_per_account;
-    junk_holds_finds_message_ids_in_junk;
     quarantine_holds_lists_releases_and_expires;
     settings_per_scope_and_reply_once;
     protocol_switches_and_phone;

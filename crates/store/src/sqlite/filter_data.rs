@@ -245,24 +245,6 @@ impl FilterData for SqliteStore {
         .await
     }
 
-    async fn junk_holds(&self, account: AccountId, message_ids: &[String]) -> Result<bool> {
-        let ids = message_ids.to_vec();
-        self.read(move |c| {
-            // The Junk folder's keys, by the primary key's mailbox prefix.
-            let mut st = c.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM sort_keys k JOIN mailboxes m ON m.id = k.mailbox_id
-                 WHERE m.account_id = ?1 AND m.special_use = 'Junk' AND k.message_id = ?2)",
-            )?;
-            for id in &ids {
-                if st.query_row(params![account, id], |r| r.get::<_, bool>(0))? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await
-    }
-
     async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {
         let triple = triple.to_string();
         self.writer

@@ -84,12 +84,6 @@ async fn correspondents_are_noted_per_account() {
 }
 
 #[tokio::test]
-async fn junk_holds_finds_message_ids_in_junk() {
-    let (_d, s) = fresh();
-    suite::junk_holds_finds_message_ids_in_junk(&s).await;
-}
-
-#[tokio::test]
 async fn greylist_triples() {
     let (_d, s) = fresh();
     suite::greylist_triples(&s).await;
