@@ -158,11 +158,35 @@ async fn replies_from_whom_a_user_wrote_to_are_not_junk() {
     // SPF passes for a subdomain, which strict alignment does not accept.
     dns.txt("mail.aligned.test", "v=spf1 ip4:127.0.0.0/8 -all");
     dns.txt("_dmarc.aligned.test", "v=DMARC1; p=none; aspf=s; adkim=s");
+    // The same, under a DMARC record that cannot be parsed.
+    dns.txt("mail.broken.test", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.broken.test", "v=DMARC1; p=bogus");
     scenario(&t, "correspondents").await;
     let alice = caravel_store::Address::parse("alice@example.test").expect("address");
     let account = t.store().get_user(&alice).await.expect("read").expect("alice").id;
     let noted = t.store().correspondent(account, "buyer@customer.test").await.expect("read");
     assert!(noted.is_some(), "noted in lowercase");
+}
+
+/// A bounce is authenticated by its HELO name, whatever its case.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounce_passes_dmarc_whatever_the_case_of_its_helo() {
+    let t = start().await;
+    let dns = t.dns.as_ref().expect("test DNS");
+    dns.txt("mail.bounce.test", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.bounce.test", "v=DMARC1; p=reject");
+    scenario(&t, "bounce_helo_case").await;
+}
+
+/// DMARC's relaxed alignment knows the public suffixes (RFC 7489 §3.2):
+/// SPF passing for a stranger's domain under the same suffix is no pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn dmarc_alignment_knows_public_suffixes() {
+    let t = start().await;
+    let dns = t.dns.as_ref().expect("test DNS");
+    dns.txt("evil.me.uk", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.acme.me.uk", "v=DMARC1; p=reject");
+    scenario(&t, "public_suffix_forgery").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

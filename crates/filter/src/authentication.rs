@@ -66,8 +66,13 @@ impl Stage for AuthenticationStage {
         };
         let dkim = guarded("DKIM", auth.verify_dkim(&message), Vec::new).await;
         let arc = guarded("ARC", auth.verify_arc(&message), ArcOutput::default).await;
-        let mail_from_domain = ctx.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-        let mail_from_domain = mail_from_domain.as_deref().unwrap_or(helo);
+        // DMARC compares domains as given: lowercase both sides (a
+        // bounce's HELO "Mail.Example.com" is mail.example.com).
+        let mail_from_domain = match ctx.sender.rsplit_once('@') {
+            Some((_, d)) => d.to_ascii_lowercase(),
+            None => helo.to_ascii_lowercase(),
+        };
+        let mail_from_domain = mail_from_domain.as_str();
         let dmarc = guarded(
             "DMARC",
             auth.verify_dmarc(
@@ -107,16 +112,17 @@ impl Stage for AuthenticationStage {
             }
         }
         // The From: address is the sender's own (for the spam stage's
-        // known correspondents) when the field names only it and DMARC
-        // passed, or SPF or DKIM passed for its domain (RFC 7489 §3.1) and
-        // DMARC did not fail: a domain that asks for strict alignment
-        // (adkim=s, aspf=s; RFC 7489 §3.1.1, §3.1.2) does not count a pass
-        // for a subdomain.
+        // known correspondents and allow lists) when the field names only
+        // it and DMARC passed, or the domain publishes no DMARC record and
+        // SPF or DKIM passed for it (RFC 7489 §3.1). A record that fails,
+        // or that could not be read or parsed (temperror, permerror), may
+        // ask for strict alignment (adkim=s, aspf=s; §3.1.1, §3.1.2), under
+        // which a pass for a subdomain does not count: no bonus then.
         if let [only] = message.from.as_slice() {
             let address = only.to_lowercase();
             if let Some((_, domain)) = address.rsplit_once('@') {
                 if dmarc_result == "pass"
-                    || (dmarc_result != "fail" && passes_for(&spf, mail_from_domain, &dkim, domain))
+                    || (dmarc_result == "none" && passes_for(&spf, mail_from_domain, &dkim, domain))
                 {
                     ctx.authenticated_from = Some(address.clone());
                 }
@@ -216,9 +222,9 @@ fn random_below_100() -> u64 {
     h.finish() % 100
 }
 
-/// SPF or DKIM passed for `domain` itself or a name under it. Used for our
-/// own domains, so it needs no list of public suffixes: nobody else can
-/// publish records under them.
+/// SPF or DKIM passed for `domain` itself or a name under it: records
+/// under a domain are its owner's (a public suffix is never a From:
+/// domain that passes: nobody signs or sends as `co.uk`).
 fn passes_for(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], domain: &str) -> bool {
     let within = |d: &str| {
         let d = d.trim_end_matches('.').to_ascii_lowercase();

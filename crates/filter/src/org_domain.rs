@@ -1,25 +1,22 @@
-//! The organizational domain (RFC 7489 §3.2) for DMARC's relaxed alignment:
-//! `mail.buyer.example` and `buyer.example` are one organization.
+//! The organizational domain (RFC 7489 §3.2) for DMARC's relaxed alignment
+//! and for URIBL lookups: `mail.buyer.example` and `buyer.example` are one
+//! organization. It is the public suffix (from the Public Suffix List,
+//! compiled in by the `psl` crate) and one label more. A name under a
+//! suffix we do not know counts its last label as the suffix (the list's
+//! implicit `*` rule), so `buyer.test` is its own organization.
 //!
-//! Without the Public Suffix List (not bundled yet), a short list of
-//! common two-label public suffixes stands in: `co.uk`, `com.br` and the
-//! like. Anything else is the last two labels.
-
-/// Second-level labels under a two-letter country code that are public
-/// suffixes themselves (e.g. `co.uk`, `com.cn`, `ac.jp`).
-const SECOND_LEVEL: [&str; 12] = ["co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "nic"];
+//! Without the list, two strangers' domains under one multi-label suffix
+//! (`acme.me.uk` and `evil.me.uk`) would be one organization, and SPF
+//! passing for the second would count as aligned for the first.
 
 pub fn org_domain(domain: &str) -> &str {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let keep = match labels.as_slice() {
-        [.., second, tld] if tld.len() == 2 && SECOND_LEVEL.contains(second) => 3,
-        _ => 2,
-    };
-    if labels.len() <= keep {
-        return domain;
+    let name = domain.trim_end_matches('.');
+    // The list is lowercase; the answer is a tail of the name as given.
+    let lower = name.to_ascii_lowercase();
+    match psl::domain(lower.as_bytes()) {
+        Some(org) => &name[name.len() - org.as_bytes().len()..],
+        None => domain,
     }
-    let skip: usize = labels[..labels.len() - keep].iter().map(|l| l.len() + 1).sum();
-    &domain[skip..]
 }
 
 #[cfg(test)]
@@ -32,6 +29,20 @@ mod tests {
         assert_eq!(org_domain("buyer.example"), "buyer.example");
         assert_eq!(org_domain("a.b.export.co.uk"), "export.co.uk");
         assert_eq!(org_domain("export.com.br"), "export.com.br");
+        assert_eq!(org_domain("mail.Export.COM.cn"), "Export.COM.cn", "any case");
+        assert_eq!(org_domain("mx.buyer.test."), "buyer.test");
         assert_eq!(org_domain("test"), "test");
+    }
+
+    /// Suffixes of more than one label that a list of common second-level
+    /// names misses: two strangers under them are not one organization.
+    #[test]
+    fn strangers_under_a_public_suffix_are_not_one_organization() {
+        assert_eq!(org_domain("mail.acme.me.uk"), "acme.me.uk");
+        assert_ne!(org_domain("evil.me.uk"), org_domain("acme.me.uk"));
+        assert_eq!(org_domain("shop.example.ltd.uk"), "example.ltd.uk");
+        assert_eq!(org_domain("a.yamada.gr.jp"), "yamada.gr.jp");
+        assert_eq!(org_domain("x.someone.github.io"), "someone.github.io");
+        assert_eq!(org_domain("mail.trading.com.cn"), "trading.com.cn");
     }
 }

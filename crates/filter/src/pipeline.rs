@@ -121,7 +121,8 @@ pub struct MessageContext<'a> {
     pub user: Option<&'a str>,
     /// The From: address (lowercase) when the authentication stage found
     /// it is the sender's own: the only address of the field, and DMARC
-    /// passed or SPF or DKIM passed for its domain.
+    /// passed, or the domain has no DMARC record and SPF or DKIM passed
+    /// for it.
     pub authenticated_from: Option<String>,
     /// Received on the MX listener (from other servers), not submitted.
     pub inbound: bool,

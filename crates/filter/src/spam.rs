@@ -435,8 +435,8 @@ impl Snapshot {
 
 /// The addresses an allow-list entry may match (an allowed name is not an
 /// allowed forgery): the envelope sender unless SPF failed for it; the
-/// From: address when it is the sender's own (`authenticated_from`: DMARC,
-/// or SPF or DKIM, passed for its domain), or when the envelope sender is
+/// From: address when it is the sender's own (`authenticated_from`: DMARC
+/// passed, or with no DMARC record SPF or DKIM did), or when the envelope sender is
 /// in its domain, SPF did not fail and DMARC did not fail. A partner with
 /// neither SPF nor DMARC cannot be told from a forger sending from its own
 /// domain: the entry applies; one sending from another domain gets nothing.

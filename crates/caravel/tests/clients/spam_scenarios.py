@@ -226,7 +226,7 @@ def correspondents():
     send("buyer@customer.test", ["alice@example.test"],
          message("buyer@customer.test", ["alice@example.test"], "Clearance", body + "corr-1"))
     only_in((USER, PASSWORD), "Junk", b"corr-1")
-    to = ["Buyer@Customer.test", "boss@strict.test", "sales@aligned.test"]
+    to = ["Buyer@Customer.test", "boss@strict.test", "sales@aligned.test", "sales@broken.test"]
     submit(to, message(USER, to, "Order 1183", "Please confirm. corr-out"))
     send("buyer@customer.test", ["alice@example.test", "bob@example.test"],
          message("buyer@customer.test", ["alice@example.test", "bob@example.test"], "Re: Order 1183",
@@ -253,9 +253,39 @@ def correspondents():
     # SPF passing for mail.aligned.test does not make From: its own.
     send("bounce@mail.aligned.test", ["alice@example.test"],
          message("sales@aligned.test", ["alice@example.test"], "Re: Order 1183", body + "corr-6"))
-    for needle in (b"corr-4", b"corr-5", b"corr-6"):
+    # broken.test's DMARC record cannot be parsed (permerror): it might ask
+    # for strict alignment, so SPF passing for a subdomain earns nothing.
+    send("bounce@mail.broken.test", ["alice@example.test"],
+         message("sales@broken.test", ["alice@example.test"], "Re: Order 1183", body + "corr-7"))
+    for needle in (b"corr-4", b"corr-5", b"corr-6", b"corr-7"):
         _, stored = only_in((USER, PASSWORD), "Junk", needle)
         expect("KNOWN_CORRESPONDENT" not in " ".join(spam_status(stored)), f"no bonus for {needle}")
+
+
+def bounce_helo_case():
+    # A bounce (null reverse-path) is judged by its HELO name (RFC 7208
+    # §2.3), which servers send in any case: DMARC aligns it with the
+    # From: domain all the same (domain names compare case-insensitively,
+    # RFC 4343), and bounce.test's p=reject does not refuse it.
+    raw = message("MAILER-DAEMON@mail.bounce.test", ["alice@example.test"], "Undelivered Mail", "bounce-1")
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("Mail.Bounce.TEST")
+        s.sendmail("", ["alice@example.test"], raw)
+    _, stored = only_in((USER, PASSWORD), "INBOX", b"bounce-1")
+    expect(b"dmarc=pass" in stored, "DMARC passes for the bounce")
+
+
+def public_suffix_forgery():
+    # evil.me.uk and acme.me.uk are strangers under the public suffix
+    # me.uk: SPF passing for the first is not aligned with the second,
+    # whose p=reject refuses the message.
+    raw = message("buyer@acme.me.uk", ["alice@example.test"], "New bank account", "psl-1")
+    try:
+        send("x@evil.me.uk", ["alice@example.test"], raw)
+        expect(False, "a forgery under a public suffix was accepted")
+    except smtplib.SMTPDataError as e:
+        text = e.smtp_error.decode()
+        expect(e.smtp_code == 550 and "DMARC policy of acme.me.uk" in text, f"refusal: {e.smtp_code} {text}")
 
 
 if __name__ == "__main__":
