@@ -9,13 +9,15 @@
 //! (`acme.me.uk` and `evil.me.uk`) would be one organization, and SPF
 //! passing for the second would count as aligned for the first.
 
+/// The organizational domain of `domain`: a tail of it as given, without
+/// a trailing dot (`buyer.test.` and `buyer.test` are one name).
 pub fn org_domain(domain: &str) -> &str {
     let name = domain.trim_end_matches('.');
     // The list is lowercase; the answer is a tail of the name as given.
     let lower = name.to_ascii_lowercase();
     match psl::domain(lower.as_bytes()) {
         Some(org) => &name[name.len() - org.as_bytes().len()..],
-        None => domain,
+        None => name,
     }
 }
 
@@ -32,6 +34,7 @@ mod tests {
         assert_eq!(org_domain("mail.Export.COM.cn"), "Export.COM.cn", "any case");
         assert_eq!(org_domain("mx.buyer.test."), "buyer.test");
         assert_eq!(org_domain("test"), "test");
+        assert_eq!(org_domain("ca."), "ca");
     }
 
     /// Suffixes of more than one label that a list of common second-level
