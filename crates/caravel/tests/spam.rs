@@ -214,6 +214,11 @@ async fn dnsbl_and_uribl_listings_add_their_points() {
     dns.address("badlinks.test.uribl.test", "127.0.0.2".parse().expect("ip"));
     // 127.255.255.x is a list's error code ("you may not ask"), not a listing.
     dns.address("refused.test.uribl.test", "127.255.255.254".parse().expect("ip"));
+    // 127.0.0.1 is URIBL's "query refused", never a listing.
+    dns.address("blocked.test.uribl.test", "127.0.0.1".parse().expect("ip"));
+    // A link to an address is not a domain: were it asked as one, the
+    // last two labels of 192.0.2.7 would be "listed".
+    dns.address("2.7.uribl.test", "127.0.0.2".parse().expect("ip"));
     scenario(&t, "dnsbl_listed").await;
     let events = t.store().events(EventQuery { limit: 20, ..Default::default() }).await.expect("log");
     assert!(

@@ -1,10 +1,14 @@
 //! DNS block lists (RFC 5782): the client's address looked up in DNSBL
 //! zones (`4.3.2.1.zone` for 1.2.3.4, nibbles for IPv6) and the domains of
 //! the links in a message in URIBL zones (`example.com.zone`). An answer in
-//! 127.0.0.0/8 means listed, except 127.255.255.0/24, which the big lists use
-//! for "you may not ask" (an error, not a listing). Off unless `[spam]`
-//! names zones; lookups run at once, each bounded by a timeout, and the
-//! resolver keeps answers for their TTL.
+//! 127.0.0.0/8 means listed, except the codes the big lists answer with
+//! when they refuse to answer (an error, not a listing): 127.255.255.0/24
+//! (Spamhaus: public resolver, over the free limit), 127.0.1.255 (Spamhaus
+//! DBL: IP queries prohibited) and 127.0.0.1 (URIBL: "query refused", and
+//! never a listing code, RFC 5782 §5). Counting those would put every
+//! message with a link in Junk behind a public resolver. Off unless
+//! `[spam]` names zones; lookups run at once, each bounded by a timeout,
+//! and the resolver keeps answers for their TTL.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -56,9 +60,57 @@ fn is_private(ip: IpAddr) -> bool {
     }
 }
 
+/// What a block list answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Listed(Ipv4Addr),
+    /// The list refused to answer us (see the module's comment).
+    Refused(Ipv4Addr),
+    NotListed,
+}
+
+/// Reads a block list's answers: a listing, a refusal, or neither.
+pub fn answer(answers: &[Ipv4Addr]) -> Answer {
+    let refusal = |a: &Ipv4Addr| {
+        let o = a.octets();
+        o[..3] == [127, 255, 255] || o == [127, 0, 1, 255] || o == [127, 0, 0, 1]
+    };
+    let in_loopback = |a: &&Ipv4Addr| a.octets()[0] == 127;
+    if let Some(a) = answers.iter().filter(in_loopback).find(|a| !refusal(a)) {
+        return Answer::Listed(*a);
+    }
+    match answers.iter().filter(in_loopback).find(|a| refusal(a)) {
+        Some(a) => Answer::Refused(*a),
+        None => Answer::NotListed,
+    }
+}
+
 /// A listing answer (not an error code).
 pub fn listed(answers: &[Ipv4Addr]) -> Option<Ipv4Addr> {
-    answers.iter().copied().find(|a| a.octets()[0] == 127 && a.octets()[..3] != [127, 255, 255])
+    match answer(answers) {
+        Answer::Listed(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// Says, at most once every ten minutes, that a list refuses our queries:
+/// its listings count for nothing until the admin fixes the resolver.
+fn warn_refused(name: &str, code: Ipv4Addr) {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = caravel_store::now_secs().max(0) as u64;
+    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    if now >= last + 600
+        && LAST
+            .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            name = %name,
+            code = %code,
+            "a block list refuses our queries (it answers with an error code, e.g. behind a public resolver or over \
+             its free limit): its listings are not counted; use a resolver of your own in [dns] resolvers"
+        );
+    }
 }
 
 /// The test name for a zone: DNSBL_ZEN_SPAMHAUS_ORG.
@@ -77,7 +129,14 @@ fn registered(host: &str) -> String {
 impl DnsblStage {
     async fn lookup(&self, name: String) -> Option<Ipv4Addr> {
         match tokio::time::timeout(self.timeout, self.dns.ipv4(&name)).await {
-            Ok(Ok(answers)) => listed(&answers),
+            Ok(Ok(answers)) => match answer(&answers) {
+                Answer::Listed(a) => Some(a),
+                Answer::Refused(code) => {
+                    warn_refused(&name, code);
+                    None
+                }
+                Answer::NotListed => None,
+            },
             Ok(Err(e)) => {
                 tracing::debug!(name = %name, error = %e, "block list lookup failed");
                 None
@@ -97,9 +156,22 @@ impl DnsblStage {
                 queries.push((test_name("DNSBL", zone), ip_query(peer, zone), format!("the sending server {peer}")));
             }
         }
-        let mut domains: Vec<String> = link_hosts.iter().map(|h| registered(h)).collect();
+        // Domains only: an address in a link is no domain a URIBL lists.
+        let mut domains: Vec<String> = link_hosts
+            .iter()
+            .filter(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_err())
+            .map(|h| registered(h))
+            .collect();
         domains.sort();
         domains.dedup();
+        // Past the limit, which ones are asked is not for the sender to
+        // know: ten harmless links before the spam one would otherwise
+        // hide it. An order by a hash keyed per process.
+        if domains.len() > MAX_URI_LOOKUPS {
+            static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+            let key = KEY.get_or_init(Default::default);
+            domains.sort_by_cached_key(|d| std::hash::BuildHasher::hash_one(key, d));
+        }
         for d in domains.iter().take(MAX_URI_LOOKUPS) {
             for zone in &self.uri_zones {
                 queries.push((test_name("URIBL", zone), format!("{d}.{zone}"), format!("the link domain {d}")));
@@ -161,6 +233,18 @@ mod tests {
         assert_eq!(registered("www.shop.example.com"), "example.com");
         assert_eq!(registered("shop.example.co.uk"), "example.co.uk");
         assert_eq!(test_name("DNSBL", "zen.spamhaus.org"), "DNSBL_ZEN_SPAMHAUS_ORG");
+    }
+
+    #[test]
+    fn refusals_are_not_listings() {
+        let ip = |s: &str| -> Ipv4Addr { s.parse().expect("ip") };
+        for code in ["127.255.255.254", "127.255.255.255", "127.255.255.252", "127.0.1.255", "127.0.0.1"] {
+            assert_eq!(answer(&[ip(code)]), Answer::Refused(ip(code)), "{code}");
+        }
+        assert_eq!(answer(&[ip("127.0.1.2")]), Answer::Listed(ip("127.0.1.2")), "a DBL listing");
+        assert_eq!(answer(&[ip("127.0.0.1"), ip("127.0.0.4")]), Answer::Listed(ip("127.0.0.4")));
+        assert_eq!(answer(&[ip("93.184.216.34")]), Answer::NotListed, "a wildcard's answer");
+        assert_eq!(answer(&[]), Answer::NotListed);
     }
 
     #[test]

@@ -163,10 +163,11 @@ def dnsbl_listed():
     _, stored = only_in((USER, PASSWORD), "Junk", b"bl-1")
     status = " ".join(spam_status(stored))
     expect("DNSBL_BL_TEST" in status and "URIBL_URIBL_TEST" in status, f"X-Spam-Status: {status}")
-    # A link domain the list refuses to answer for: only the DNSBL's points.
+    # Link domains the list refuses to answer for, and a link to an
+    # address: only the DNSBL's points.
     send("news@remote.test", ["alice@example.test"],
          message("news@remote.test", ["alice@example.test"], "News 2",
-                 "See http://refused.test/x today. bl-2"))
+                 "See http://refused.test/x, http://blocked.test/y and http://192.0.2.7/z today. bl-2"))
     _, stored = only_in((USER, PASSWORD), "INBOX", b"bl-2")
     status = " ".join(spam_status(stored))
     expect("DNSBL_BL_TEST" in status and "URIBL_" not in status, f"X-Spam-Status: {status}")
