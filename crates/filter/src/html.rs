@@ -26,8 +26,15 @@ pub fn html_to_text(html: &str) -> HtmlText {
     while let Some(lt) = rest.find('<') {
         push_text(&mut out.text, &rest[..lt]);
         rest = &rest[lt + 1..];
+        // A tag opens only with a letter, `/`, `!` or `?` after the `<`
+        // (HTML's tag open state); any other `<` is text, as a browser
+        // shows it: "1 < 2 CHEAP PILLS" must not hide its words.
+        if !rest.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'/' | b'!' | b'?')) {
+            out.text.push('<');
+            continue;
+        }
         if let Some(comment) = rest.strip_prefix("!--") {
-            rest = comment.find("-->").map_or("", |e| &comment[e + 3..]);
+            rest = after_comment(comment);
             continue;
         }
         let end = rest.find('>').unwrap_or(rest.len());
@@ -53,14 +60,91 @@ pub fn html_to_text(html: &str) -> HtmlText {
             }
             _ => {}
         }
-        // Block-level and line-break tags separate words.
-        if !matches!(name.trim_start_matches('/'), "b" | "i" | "u" | "em" | "strong" | "span" | "font" | "a" | "small")
-        {
+        // Block-level and line-break tags separate words; inline and
+        // unknown ones (which browsers show inline) do not: VI<wbr>AGRA
+        // and VI<sup></sup>AGRA are one word on the screen.
+        if separates(name.trim_start_matches('/')) {
             out.text.push(' ');
         }
     }
     push_text(&mut out.text, rest);
     out
+}
+
+/// What follows a comment whose `<!--` was read: an empty one ends at once
+/// (`<!-->`, `<!--->`), others at `-->` or `--!>` (HTML's comment states).
+fn after_comment(comment: &str) -> &str {
+    if let Some(r) = comment.strip_prefix('>').or_else(|| comment.strip_prefix("->")) {
+        return r;
+    }
+    let close = comment.find("-->").map(|e| e + 3);
+    let bang = comment.find("--!>").map(|e| e + 4);
+    match (close, bang) {
+        (Some(a), Some(b)) => &comment[a.min(b)..],
+        (Some(e), None) | (None, Some(e)) => &comment[e..],
+        (None, None) => "",
+    }
+}
+
+/// Tags a browser shows as a break between words: blocks, line breaks,
+/// table cells, list items, form controls.
+fn separates(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div"
+            | "br"
+            | "hr"
+            | "li"
+            | "ul"
+            | "ol"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "tr"
+            | "td"
+            | "th"
+            | "table"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "caption"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "blockquote"
+            | "pre"
+            | "address"
+            | "center"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "nav"
+            | "aside"
+            | "main"
+            | "figure"
+            | "figcaption"
+            | "details"
+            | "summary"
+            | "form"
+            | "fieldset"
+            | "legend"
+            | "input"
+            | "button"
+            | "select"
+            | "option"
+            | "textarea"
+            | "title"
+            | "head"
+            | "body"
+            | "html"
+            | "iframe"
+            | "frame"
+            | "img"
+    )
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -201,6 +285,21 @@ mod tests {
         assert_eq!(text, "click here for viagra & more 促销");
         assert_eq!(h.links, ["http://cheap.example/buy?id=1", "http://img.example/x.gif"]);
         assert_eq!(h.images, 1);
+    }
+
+    /// Text a browser shows is text here too, whatever a sender does to
+    /// hide it from the rules.
+    #[test]
+    fn text_a_browser_shows_is_not_hidden() {
+        let text = |h: &str| crate::normalize::fold(&html_to_text(h).text);
+        assert_eq!(text("<p>1 < 2 CHEAP PILLS <b>now</b></p>"), "1 < 2 cheap pills now");
+        assert_eq!(text("price <5 USD, buy"), "price <5 usd, buy");
+        assert_eq!(text("a <!--> VISIBLE b"), "a visible b", "an empty comment");
+        assert_eq!(text("a <!---> VISIBLE b"), "a visible b");
+        assert_eq!(text("a <!-- x --!> VISIBLE b"), "a visible b");
+        assert_eq!(text("VI<wbr>AGRA VI<sup></sup>AGRA VI<x-y>AGRA"), "viagra viagra viagra");
+        assert_eq!(text("<td>one</td><td>two</td>"), "one two", "cells still separate");
+        assert_eq!(text("line<br>next"), "line next");
     }
 
     #[test]
