@@ -42,10 +42,14 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
     }
 }
 
-/// `X-Spam-Status`, `X-Spam-Score`, `X-Virus-Status` ...: what a filter
-/// writes, so a sender's own copy would pass for our verdict.
+/// `X-Spam-Status`, `X-Spam-Score`, `X-Virus-Status`, and rspamd's `X-Spam`,
+/// `X-Spamd-Result`, `X-Rspamd-*` ...: what a filter writes, so a sender's
+/// own copy would pass for a verdict (ours, or one a user's rules or mail
+/// program read).
 fn is_spam_field(field: &[u8]) -> bool {
-    field.len() > 8 && (field[..7].eq_ignore_ascii_case(b"x-spam-") || field[..8].eq_ignore_ascii_case(b"x-virus-"))
+    let Some(colon) = field.iter().position(|&b| b == b':') else { return false };
+    let name = field[..colon].trim_ascii_end().to_ascii_lowercase();
+    name == b"x-spam" || [&b"x-spam-"[..], b"x-spamd-", b"x-rspamd-", b"x-virus-"].iter().any(|p| name.starts_with(p))
 }
 
 #[cfg(test)]
@@ -59,6 +63,17 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             "Received: from x\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: pay now\r\n\r\nAuthentication-Results: mail.example.test; in the body stays\r\n"
+        );
+    }
+
+    #[test]
+    fn other_filters_verdicts_go() {
+        let m = b"X-Spam: No\r\nx-spam-status: No, score=-9\r\n\tfolded\r\nX-Spamd-Result: default: False\r\n\
+X-Rspamd-Action: no action\r\nX-Virus-Scanned: clean\r\nX-Spammer-Name: kept\r\nX-Spamming: kept\r\nSubject: s\r\n\r\nX-Spam: body\r\n";
+        let out = strip_forged(m, "mail.example.test");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "X-Spammer-Name: kept\r\nX-Spamming: kept\r\nSubject: s\r\n\r\nX-Spam: body\r\n"
         );
     }
 
