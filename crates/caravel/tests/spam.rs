@@ -60,6 +60,7 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     admin(&t, &["filter", "keyword", "add", "zircon offer", "--user", "bob@example.test", "--action", "junk"]);
     admin(&t, &["filter", "allow", "add", "@strict.test", "--user", "alice@example.test"]);
     t.dns.as_ref().expect("test DNS").txt("strict.test", "v=spf1 -all");
+    t.dns.as_ref().expect("test DNS").txt("_dmarc.dmarc-fail.test", "v=DMARC1; p=none");
     let rules: serde_json::Value = serde_json::from_str(&admin(&t, &["filter", "list", "--json"])).expect("json");
     let rules = rules.as_array().expect("array");
     assert_eq!(rules.len(), 6, "{rules:?}");

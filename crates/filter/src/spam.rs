@@ -489,6 +489,9 @@ impl Stage for SpamFilter {
         let content = ctx.content().clone();
         let features = features(ctx.message, &content);
         let trusted = trusted_addresses(ctx, &sender, &from);
+        // An allow entry never lets through a message whose From: domain
+        // fails DMARC, whichever address or network matched it.
+        let dmarc_failed = ctx.tags.iter().any(|t| t == "dmarc=fail");
         let mut recipients = std::mem::take(&mut ctx.recipients);
         for r in recipients.iter_mut() {
             let keys = RuleBook::scopes_of(&r.address);
@@ -502,7 +505,7 @@ impl Stage for SpamFilter {
                 continue;
             }
             if let Some(p) = RuleBook::listed(&book.allow, &keys, &addresses, Some(ctx.peer)) {
-                if RuleBook::listed(&book.allow, &keys, &trusted, Some(ctx.peer)).is_some() {
+                if !dmarc_failed && RuleBook::listed(&book.allow, &keys, &trusted, Some(ctx.peer)).is_some() {
                     r.allowed = true;
                     r.hits.push(Hit {
                         name: "ALLOWLIST".into(),

@@ -119,6 +119,13 @@ def allowed_but_forged():
     _, stored = only_in((USER, PASSWORD), "Junk", b"forged-2")
     status = " ".join(spam_status(stored))
     expect("ALLOWLIST_FORGED" in status and "ALLOWLIST," not in status, f"X-Spam-Status: {status}")
+    # The envelope sender is allowed (partner.test has no SPF to fail), but
+    # the From: domain fails DMARC (p=none): the entry does not apply.
+    send("li@partner.test", ["alice@example.test"],
+         message("ceo@dmarc-fail.test", ["alice@example.test"], subject, "Pay this invoice. forged-3"))
+    _, stored = only_in((USER, PASSWORD), "Junk", b"forged-3")
+    status = " ".join(spam_status(stored))
+    expect("ALLOWLIST_FORGED" in status and "ALLOWLIST," not in status, f"X-Spam-Status: {status}")
 
 
 def two_recipients():
