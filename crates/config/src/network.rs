@@ -19,11 +19,25 @@ impl Network {
             Some((a, p)) => (a, Some(p)),
             None => (t, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| format!("`{text}` is not an IP address or network"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let written: IpAddr = addr.parse().map_err(|_| format!("`{text}` is not an IP address or network"))?;
+        let max = if written.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(format!("bad prefix length in `{text}`"))?,
             None => max,
+        };
+        // One form for one network: an IPv4-mapped IPv6 network (within
+        // ::ffff:0:0/96) is the IPv4 one, and the host bits are zero
+        // (192.0.2.77/24 is 192.0.2.0/24), so that a list shows and
+        // deletes it by the name it matches by.
+        let (addr, prefix) = match written.to_canonical() {
+            IpAddr::V4(v4) if written.is_ipv6() && prefix >= 96 => (IpAddr::V4(v4), prefix - 96),
+            _ => (written, prefix),
+        };
+        let addr = match addr {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & u32::MAX.checked_shl(32 - prefix as u32).unwrap_or(0)).into()),
+            IpAddr::V6(a) => {
+                IpAddr::V6((u128::from(a) & u128::MAX.checked_shl(128 - prefix as u32).unwrap_or(0)).into())
+            }
         };
         Ok(Network { addr, prefix })
     }
