@@ -127,6 +127,9 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
+    // Every Subject: field (RFC 5322 §3.6 allows one; mail-parser reads the
+    // last, a mail program may show the first): rules see them all.
+    let mut subjects: Vec<String> = Vec::new();
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
@@ -143,12 +146,18 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             continue;
         }
         if name == "subject" {
+            if subjects.len() < 8 {
+                subjects.push(header_text(&h.value).into_owned());
+            }
             continue;
         }
         let value = header_text(&h.value);
         if !value.is_empty() {
             c.headers.push((name, fold(cut(&value, MAX_FIELD))));
         }
+    }
+    if subjects.len() > 1 {
+        c.subject = fold(cut(&subjects.join(" "), MAX_FIELD));
     }
     let mut body = String::new();
     let mut stack: Vec<&Message> = vec![msg];
@@ -327,6 +336,14 @@ mod tests {
         let mut h = Vec::new();
         links_in_text("see https://a.example/x and www.b.example.", &mut h);
         assert_eq!(h, ["a.example", "www.b.example"]);
+    }
+
+    #[test]
+    fn every_subject_field_is_read() {
+        let c = Content::parse(b"From: a@b.test\r\nSubject: CHEAP PILLS\r\nSubject: Meeting notes\r\n\r\nHello\r\n");
+        assert!(c.subject.contains("cheap pills") && c.subject.contains("meeting notes"), "{}", c.subject);
+        let one = Content::parse(b"From: a@b.test\r\nSubject: Meeting notes\r\n\r\nHello\r\n");
+        assert_eq!(one.subject, "meeting notes");
     }
 
     #[test]
