@@ -56,6 +56,7 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     admin(&t, &["filter", "keyword", "add", "促销", "--where", "subject", "--action", "junk"]);
     admin(&t, &["filter", "block", "add", "Spammer@Bad.test"]);
     admin(&t, &["filter", "block", "add", "@evil.test", "--user", "bob@example.test"]);
+    admin(&t, &["alias", "add", "team@example.test", "alice@example.test", "bob@example.test"]);
     admin(&t, &["filter", "allow", "add", "*.partner.test", "--user", "alice@example.test"]);
     admin(&t, &["filter", "keyword", "add", "zircon offer", "--user", "bob@example.test", "--action", "junk"]);
     admin(&t, &["filter", "allow", "add", "@strict.test", "--user", "alice@example.test"]);

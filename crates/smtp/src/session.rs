@@ -457,15 +457,26 @@ impl<B: Backend> Session<B> {
                 return self.error(reply);
             }
         }
+        let mut local = local;
         if self.cfg.kind == Kind::Mx {
             let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
-            for l in &local {
-                if let Some(Verdict::Reject { code, enhanced, text }) =
-                    self.pipeline.refuse_recipient(&sender, self.peer, &l.address).await
-                {
-                    self.log_rejected(&address, &format!("{code} {enhanced} {text}")).await;
-                    return self.error(Reply::new(code, enhanced, text));
+            // A block list refuses for its own scope: one member's list
+            // drops that member from an alias, and refuses the address
+            // only when nobody is left to deliver to.
+            let mut refusal = None;
+            let mut kept = Vec::with_capacity(local.len());
+            for l in local {
+                match self.pipeline.refuse_recipient(&sender, self.peer, &l.address).await {
+                    Some(Verdict::Reject { code, enhanced, text }) => {
+                        refusal.get_or_insert((code, enhanced, text));
+                    }
+                    _ => kept.push(l),
                 }
+            }
+            local = kept;
+            if let Some((code, enhanced, text)) = refusal.filter(|_| local.is_empty() && remote.is_empty()) {
+                self.log_rejected(&address, &format!("{code} {enhanced} {text}")).await;
+                return self.error(Reply::new(code, enhanced, text));
             }
             // Once per address (an alias to many accounts is one triple);
             // a 451 asks for a retry and is not counted as an error.

@@ -88,6 +88,13 @@ def blocked_senders():
         expect(code == 550 and b"block list" in text, f"RCPT bob from his blocked domain: {code} {text}")
         code, _ = s.rcpt("alice@example.test")
         expect(code == 250, f"RCPT alice from evil.test: {code}")
+        # team@ is alice and bob: bob's block drops his copy, not alice's.
+        code, _ = s.rcpt("team@example.test")
+        expect(code == 250, f"RCPT team@ (alice and bob) from evil.test: {code}")
+        code, _ = s.data(message("someone@evil.test", ["team@example.test"], "Hello team", "Hi. team-1"))
+        expect(code == 250, f"DATA: {code}")
+    only_in((USER, PASSWORD), "INBOX", b"team-1")
+    expect(not any(b"team-1" in m for box in ("INBOX", "Junk") for _, m in folder(BOB, box)), "bob has no copy")
 
 
 def allowed_sender():
