@@ -96,14 +96,8 @@ pub fn listed(answers: &[Ipv4Addr]) -> Option<Ipv4Addr> {
 /// Says, at most once every ten minutes, that a list refuses our queries:
 /// its listings count for nothing until the admin fixes the resolver.
 fn warn_refused(name: &str, code: Ipv4Addr) {
-    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = caravel_store::now_secs().max(0) as u64;
-    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
-    if now >= last + 600
-        && LAST
-            .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
-            .is_ok()
-    {
+    static WARNED: caravel_metrics::Every = caravel_metrics::Every::new(600);
+    if WARNED.due(caravel_store::now_secs().max(0) as u64) {
         tracing::warn!(
             name = %name,
             code = %code,
