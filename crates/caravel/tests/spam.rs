@@ -59,12 +59,13 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     admin(&t, &["alias", "add", "team@example.test", "alice@example.test", "bob@example.test"]);
     admin(&t, &["filter", "allow", "add", "*.partner.test", "--user", "alice@example.test"]);
     admin(&t, &["filter", "keyword", "add", "zircon offer", "--user", "bob@example.test", "--action", "junk"]);
+    admin(&t, &["filter", "keyword", "add", r"/\bскидка\b/", "--user", "bob@example.test", "--action", "junk"]);
     admin(&t, &["filter", "allow", "add", "@strict.test", "--user", "alice@example.test"]);
     t.dns.as_ref().expect("test DNS").txt("strict.test", "v=spf1 -all");
     t.dns.as_ref().expect("test DNS").txt("_dmarc.dmarc-fail.test", "v=DMARC1; p=none");
     let rules: serde_json::Value = serde_json::from_str(&admin(&t, &["filter", "list", "--json"])).expect("json");
     let rules = rules.as_array().expect("array");
-    assert_eq!(rules.len(), 6, "{rules:?}");
+    assert_eq!(rules.len(), 7, "{rules:?}");
     assert!(rules.iter().any(|r| r["kind"] == "block" && r["pattern"] == "spammer@bad.test" && r["scope"] == ""));
     assert!(rules.iter().any(|r| r["kind"] == "allow" && r["scope"] == "alice@example.test"));
 
@@ -90,7 +91,7 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     // A rule removed stops at once.
     admin(&t, &["filter", "block", "del", "spammer@bad.test"]);
     let rules: serde_json::Value = serde_json::from_str(&admin(&t, &["filter", "list", "--json"])).expect("json");
-    assert_eq!(rules.as_array().expect("array").len(), 5);
+    assert_eq!(rules.as_array().expect("array").len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,7 +22,8 @@ use caravel_filter::logistic::{classify, features, margin, points, Trained};
 type Row = (String, bool, Vec<u32>, f64, String);
 
 fn read(dir: &str, list: &str) -> Vec<Row> {
-    let rules = KeywordSet::new(caravel_filter::default_rules::rules()).expect("default rules");
+    let rules = KeywordSet::new(caravel_filter::default_rules::rules(), caravel_filter::keywords::pattern_limit(""))
+        .expect("default rules");
     let text = std::fs::read_to_string(list).expect("list");
     text.lines()
         .filter(|l| !l.is_empty())

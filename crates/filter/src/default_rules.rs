@@ -62,6 +62,6 @@ pub fn rules() -> Vec<KeywordRule> {
 mod tests {
     #[test]
     fn the_default_rules_compile() {
-        crate::keywords::KeywordSet::new(super::rules()).expect("default rules");
+        crate::keywords::KeywordSet::new(super::rules(), crate::keywords::pattern_limit("")).expect("default rules");
     }
 }

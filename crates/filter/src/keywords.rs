@@ -6,7 +6,8 @@
 //! words match anywhere, since that text has no spaces between words.
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::content::Content;
 use crate::normalize::{fold, is_cjk};
@@ -84,6 +85,11 @@ pub struct KeywordRule {
 }
 
 impl KeywordRule {
+    /// A `/regular expression/` rather than a word.
+    pub fn is_pattern(&self) -> bool {
+        self.regex().is_some()
+    }
+
     fn regex(&self) -> Option<&str> {
         let p = self.pattern.strip_prefix('/')?.strip_suffix('/')?;
         (!p.is_empty()).then_some(p)
@@ -96,57 +102,129 @@ pub struct KeywordSet {
     words: Option<AhoCorasick>,
     /// The rule of each word, and the folded word.
     word_rules: Vec<(usize, String)>,
+    /// All patterns in one set, each without its Unicode word boundaries
+    /// (see [`Screened`]).
     regexes: RegexSet,
     regex_rules: Vec<usize>,
+    /// Per pattern of `regexes`, the whole pattern where it had Unicode
+    /// word boundaries: a match of the set is confirmed by it.
+    confirm: Vec<Option<Regex>>,
 }
 
-/// Limits of a compiled pattern set (a hostile or careless pattern must
-/// not take the memory of the server).
-const REGEX_SIZE_LIMIT: usize = 32 << 20;
+/// How much compiled pattern program a scope's rules may hold together:
+/// each message to the scope is searched with all of it, and a pattern the
+/// fast engine cannot run (a Unicode `\b` on text that is not ASCII) costs
+/// time in proportion. An account's rules are held tightest, since any
+/// user may write them; the server's (the default rules take ~130 KB) and
+/// a domain's are written by administrators.
+pub fn pattern_limit(scope: &str) -> usize {
+    match scope {
+        "" => 8 << 20,
+        s if s.starts_with('@') => 2 << 20,
+        _ => 1 << 20,
+    }
+}
+
+/// Text a message's patterns are searched in, all places together (the
+/// subject and the body come first, and fit: see `content::MAX_TEXT`);
+/// words are looked for everywhere, in one linear pass.
+pub const PATTERN_TEXT: usize = 160 * 1024;
 
 impl KeywordSet {
-    /// Compiles `rules`; a bad pattern is an error naming it.
-    pub fn new(rules: Vec<KeywordRule>) -> Result<KeywordSet, String> {
+    /// Compiles `rules` with at most `limit` bytes of pattern program; a
+    /// bad pattern, or patterns too large together, is an error naming it.
+    pub fn new(rules: Vec<KeywordRule>, limit: usize) -> Result<KeywordSet, String> {
+        match KeywordSet::lenient(rules, limit) {
+            (_, skipped) if !skipped.is_empty() => Err(skipped.join("; ")),
+            (set, _) => Ok(set),
+        }
+    }
+
+    /// Compiles what can be of `rules` (stored ones passed the check when
+    /// added, but may not all fit together under a smaller limit): a bad
+    /// word or pattern is left out, not every rule of the scope, and why
+    /// is in the second value.
+    pub fn lenient(rules: Vec<KeywordRule>, limit: usize) -> (KeywordSet, Vec<String>) {
+        let mut skipped = Vec::new();
         let mut word_rules = Vec::new();
         let mut patterns = Vec::new();
         let mut regex_rules = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             match r.regex() {
                 Some(re) => {
-                    patterns.push(format!("(?i:{re})"));
-                    regex_rules.push(i);
-                }
-                None => {
-                    let w = fold(&r.pattern);
-                    if w.is_empty() {
-                        return Err(format!("keyword `{}` is empty", r.pattern));
+                    let pattern = format!("(?i:{re})");
+                    match compile(std::slice::from_ref(&pattern), limit) {
+                        Ok(_) => {
+                            patterns.push(pattern);
+                            regex_rules.push(i);
+                        }
+                        Err(e) => skipped.push(format!("{}: {e}", r.pattern)),
                     }
-                    word_rules.push((i, w));
                 }
+                None => match fold(&r.pattern) {
+                    w if w.is_empty() => skipped.push(format!("keyword `{}` is empty", r.pattern)),
+                    w => word_rules.push((i, w)),
+                },
             }
         }
         let words = match word_rules.is_empty() {
             true => None,
-            false => Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(word_rules.iter().map(|(_, w)| w.as_str()))
-                    .map_err(|e| format!("keywords: {e}"))?,
-            ),
+            false => match AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(word_rules.iter().map(|(_, w)| w.as_str()))
+            {
+                Ok(ac) => Some(ac),
+                Err(e) => {
+                    skipped.extend(word_rules.drain(..).map(|(i, _)| format!("{}: {e}", rules[i].pattern)));
+                    None
+                }
+            },
         };
-        let regexes = RegexSetBuilder::new(&patterns)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| format!("pattern: {e}"))?;
-        Ok(KeywordSet { rules, words, word_rules, regexes, regex_rules })
+        let regexes = compile(&patterns, limit).unwrap_or_else(|_| {
+            // Keep the longest run of patterns, in the order added, that fits.
+            let (mut fits, mut too_many) = (0, patterns.len());
+            while too_many - fits > 1 {
+                let mid = (fits + too_many) / 2;
+                match compile(&patterns[..mid], limit).is_ok() {
+                    true => fits = mid,
+                    false => too_many = mid,
+                }
+            }
+            skipped.extend(regex_rules[fits..].iter().map(|&i| {
+                format!(
+                    "{}: with the other patterns, over the limit of {} KiB of compiled patterns: simplify or \
+                     delete some",
+                    rules[i].pattern,
+                    limit >> 10
+                )
+            }));
+            regex_rules.truncate(fits);
+            compile(&patterns[..fits], limit).unwrap_or_else(|_| RegexSet::empty())
+        });
+        // What is kept is searched screened: the set without Unicode word
+        // boundaries, which the fast engine runs on any text, then each
+        // pattern it finds whole (a pattern without them is its own screen).
+        let kept = &patterns[..regex_rules.len()];
+        let screened: Vec<Screened> = kept.iter().map(|p| Screened::new(p, limit)).collect();
+        let screens: Vec<String> = screened.iter().map(|s| s.screen.clone()).collect();
+        let (regexes, confirm) = match compile(&screens, limit) {
+            Ok(set) => (set, screened.into_iter().map(|s| s.whole).collect()),
+            // Not expected (a screen is smaller than its pattern): search whole.
+            Err(_) => (regexes, kept.iter().map(|_| None).collect()),
+        };
+        (KeywordSet { rules, words, word_rules, regexes, regex_rules, confirm }, skipped)
     }
 
     /// Checks one pattern alone (for `filter keyword add`).
-    pub fn check(pattern: &str) -> Result<(), String> {
+    pub fn check(pattern: &str, limit: usize) -> Result<(), String> {
         let rule =
             KeywordRule { name: String::new(), pattern: pattern.into(), place: Place::Any, action: Action::Junk };
-        KeywordSet::new(vec![rule]).map(|_| ())
+        KeywordSet::new(vec![rule], limit).map(|_| ())
+    }
+
+    /// The rules compiled, as given.
+    pub fn rules(&self) -> &[KeywordRule] {
+        &self.rules
     }
 
     pub fn is_empty(&self) -> bool {
@@ -160,6 +238,7 @@ impl KeywordSet {
             .chain(std::iter::once((Place::Body, c.body.as_str())))
             .chain(c.places().skip(2).map(|t| (Place::Any, t)))
             .collect();
+        let mut pattern_room = PATTERN_TEXT;
         for (place, text) in places {
             if text.is_empty() {
                 continue;
@@ -176,16 +255,90 @@ impl KeywordSet {
                     }
                 }
             }
-            if !self.regex_rules.is_empty() {
+            if !self.regex_rules.is_empty() && pattern_room > 0 {
+                let text = &text[..text.floor_char_boundary(pattern_room)];
+                pattern_room -= text.len();
                 for i in self.regexes.matches(text).iter() {
                     let rule = self.regex_rules[i];
-                    if hit[rule].is_none() && applies(rule) {
+                    let whole = || self.confirm[i].as_ref().is_none_or(|re| re.is_match(text));
+                    if hit[rule].is_none() && applies(rule) && whole() {
                         hit[rule] = Some(self.rules[rule].pattern.clone());
                     }
                 }
             }
         }
         hit.into_iter().enumerate().filter_map(|(i, h)| h.map(|h| (&self.rules[i], h))).collect()
+    }
+}
+
+/// One set of `patterns`, at most `limit` bytes of program (and as much
+/// for the lazy DFA's cache).
+fn compile(patterns: &[String], limit: usize) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(patterns).size_limit(limit).dfa_size_limit(limit).build()
+}
+
+/// A pattern as searched. A Unicode `\b` (or `\B`, `\<`, `\>`) keeps the
+/// regex engine from its fast DFA on any text that is not ASCII: its
+/// slow engine then takes milliseconds per rule and message. The same
+/// pattern without those assertions (`screen`) matches wherever the
+/// pattern does, and more, and runs fast; only where it matches is the
+/// `whole` pattern searched.
+struct Screened {
+    screen: String,
+    whole: Option<Regex>,
+}
+
+/// Nesting a pattern may have (the parser refuses deeper ones before the
+/// screen, which walks it, is made).
+const NEST_LIMIT: u32 = 100;
+
+impl Screened {
+    fn new(pattern: &str, limit: usize) -> Screened {
+        let as_is = || Screened { screen: pattern.to_string(), whole: None };
+        let Ok(hir) = regex_syntax::ParserBuilder::new().nest_limit(NEST_LIMIT).build().parse(pattern) else {
+            return as_is();
+        };
+        if !hir.properties().look_set().contains_word_unicode() {
+            return as_is();
+        }
+        let whole = RegexBuilder::new(pattern).size_limit(limit).dfa_size_limit(limit).nest_limit(NEST_LIMIT).build();
+        match whole {
+            Ok(whole) => Screened { screen: without_unicode_words(hir).to_string(), whole: Some(whole) },
+            Err(_) => as_is(),
+        }
+    }
+}
+
+/// `hir` with its Unicode word-boundary assertions matching everywhere.
+/// Recursion is bounded by the parser's nesting limit.
+fn without_unicode_words(hir: Hir) -> Hir {
+    if !hir.properties().look_set().contains_word_unicode() {
+        return hir;
+    }
+    match hir.into_kind() {
+        HirKind::Look(
+            Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode,
+        ) => Hir::empty(),
+        HirKind::Repetition(mut r) => {
+            r.sub = Box::new(without_unicode_words(*r.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Capture(mut c) => {
+            c.sub = Box::new(without_unicode_words(*c.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(without_unicode_words).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.into_iter().map(without_unicode_words).collect()),
+        // Holds no word boundary (the look set said so above).
+        HirKind::Look(look) => Hir::look(look),
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(l) => Hir::literal(l.0),
+        HirKind::Class(c) => Hir::class(c),
     }
 }
 
@@ -215,7 +368,7 @@ mod tests {
 
     #[test]
     fn words_stand_alone_and_cjk_matches_anywhere() {
-        let set = KeywordSet::new(vec![rule("SALE", Place::Any), rule("促销", Place::Subject)]).expect("set");
+        let set = KeywordSet::new(vec![rule("SALE", Place::Any), rule("促销", Place::Subject)], USER).expect("set");
         assert_eq!(set.matches(&content("Wholesale prices", "")).len(), 0);
         assert_eq!(set.matches(&content("Big ＳＡＬＥ!", "")).len(), 1);
         assert_eq!(set.matches(&content("本周促销活动", "")).len(), 1);
@@ -224,13 +377,103 @@ mod tests {
 
     #[test]
     fn patterns_and_places() {
-        let set = KeywordSet::new(vec![rule("/v[i1]agra/", Place::Body), rule("invoice", Place::Any)]).expect("set");
+        let set =
+            KeywordSet::new(vec![rule("/v[i1]agra/", Place::Body), rule("invoice", Place::Any)], USER).expect("set");
         let mut c = content("x", "cheap V1AGRA here");
         c.attachments.push("invoice.pdf".into());
         let m = set.matches(&c);
         assert_eq!(m.len(), 2, "{m:?}");
-        assert!(KeywordSet::check("/(unclosed/").is_err());
-        assert!(KeywordSet::check("/a{1000}{1000}{1000}/").is_err(), "too big a pattern is refused");
+        assert!(KeywordSet::check("/(unclosed/", USER).is_err());
+        assert!(KeywordSet::check("/a{1000}{1000}{1000}/", pattern_limit("")).is_err(), "too big a pattern is refused");
+    }
+
+    const USER: usize = 1 << 20;
+
+    /// Words with Unicode boundaries, up to `n` of them: a large program.
+    fn costly(n: usize, end: &str) -> String {
+        format!("/(?:\\b\\w+\\b\\W*){{1,{n}}}{end}/")
+    }
+
+    #[test]
+    fn an_account_may_hold_less_pattern_program_than_the_server() {
+        assert_eq!(pattern_limit("alice@x.test"), USER);
+        assert!(pattern_limit("@x.test") > USER && pattern_limit("") > pattern_limit("@x.test"));
+        let e = KeywordSet::check(&costly(20, "zzz"), USER).expect_err("too large for an account");
+        assert!(e.contains("size limit"), "{e}");
+        KeywordSet::check(&costly(20, "zzz"), pattern_limit("")).expect("the server's limit is higher");
+    }
+
+    #[test]
+    fn patterns_too_large_together_are_refused_and_stored_ones_kept_in_part() {
+        let rules = vec![
+            rule(&costly(5, "one"), Place::Any),
+            rule("offer", Place::Any),
+            rule(&costly(5, "two"), Place::Any),
+            rule(&costly(5, "three"), Place::Any),
+        ];
+        for r in &rules {
+            KeywordSet::check(&r.pattern, USER).expect("each fits alone");
+        }
+        let e = KeywordSet::new(rules.clone(), USER).err().expect("not all together");
+        assert!(e.contains("over the limit of 1024 KiB"), "{e}");
+        // Stored rules that no longer fit together: the first patterns and
+        // every word still apply, the rest are named.
+        let (set, skipped) = KeywordSet::lenient(rules, USER);
+        assert!(!skipped.is_empty() && skipped.len() < 3, "{skipped:?}");
+        assert!(skipped.iter().all(|s| !s.contains("one") && !s.contains("offer")), "{skipped:?}");
+        let hits = set.matches(&content("a special offer", "number one"));
+        assert_eq!(hits.len(), 2, "{hits:?}");
+    }
+
+    #[test]
+    fn patterns_search_a_bounded_text_and_words_all_of_it() {
+        let set = KeywordSet::new(vec![rule("/last\\s+field/", Place::Any), rule("final word", Place::Any)], USER)
+            .expect("set");
+        let mut c = content("subject", &"body text ".repeat(6_000));
+        let filler = "x".repeat(4_000);
+        c.headers = (0..40).map(|_| ("x-filler".to_string(), filler.clone())).collect();
+        c.headers.push(("x-last".into(), "last field, final word".into()));
+        let hits: Vec<String> = set.matches(&c).iter().map(|(r, _)| r.pattern.clone()).collect();
+        assert_eq!(hits, ["final word"], "the pattern's text ends after {PATTERN_TEXT} bytes");
+        c.headers.drain(..20);
+        assert_eq!(set.matches(&c).len(), 2, "within the budget");
+    }
+
+    #[test]
+    fn unicode_word_boundaries_match_as_the_whole_pattern_does() {
+        let patterns = [r"\bfree\s+money\b", r"\bпривет\b", r"\Bing\b", r"(?:\b\w+\b\W*){2}zz", r"\b{start}ab"];
+        let texts = [
+            "free money",
+            "freemoney now",
+            "éfree money",
+            "«free money»",
+            "скажи привет!",
+            "приветствую",
+            "selling",
+            "ing",
+            "один два zz",
+            "one two zz",
+            "x ab",
+            "xab",
+        ];
+        for p in patterns {
+            let whole = Regex::new(&format!("(?i:{p})")).expect("pattern");
+            let set = KeywordSet::new(vec![rule(&format!("/{p}/"), Place::Any)], USER).expect("set");
+            for t in texts {
+                let expected = whole.is_match(&fold(t));
+                assert_eq!(set.matches(&content("", t)).len(), usize::from(expected), "/{p}/ on {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pattern_with_unicode_word_boundaries_is_screened_without_them() {
+        let s = Screened::new(r"(?i:\bfree\s+(money|cash)\b)", USER);
+        assert!(s.whole.is_some() && !s.screen.contains("\\b"), "{}", s.screen);
+        let screen = Regex::new(&s.screen).expect("the screen is a pattern");
+        assert!(screen.is_match("FREE cash") && screen.is_match("carefree money"), "{}", s.screen);
+        let ascii = Screened::new(r"(?-u:\b)free(?-u:\b)", USER);
+        assert!(ascii.whole.is_none() && ascii.screen == r"(?-u:\b)free(?-u:\b)", "ASCII boundaries run fast");
     }
 
     #[test]

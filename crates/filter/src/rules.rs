@@ -5,7 +5,7 @@
 use caravel_store::filter_data::FilterRule;
 use caravel_store::Store;
 
-use crate::keywords::{Action, KeywordSet, Place};
+use crate::keywords::{pattern_limit, Action, KeywordRule, KeywordSet, Place};
 use crate::lists::Pattern;
 
 /// `kind`: allow, block or keyword; `place` and `action` for keyword
@@ -33,7 +33,7 @@ pub fn new_rule(
     match kind {
         "allow" | "block" => rule.pattern = Pattern::parse(pattern)?.text(),
         "keyword" => {
-            KeywordSet::check(pattern)?;
+            KeywordSet::check(pattern, pattern_limit(&rule.scope))?;
             rule.pattern = pattern.to_string();
             rule.place = Some(Place::parse(place.unwrap_or("any"))?.word().into());
             rule.action = Some(Action::parse(action.unwrap_or("junk"))?.text());
@@ -55,7 +55,28 @@ pub async fn add(store: &dyn Store, rule: FilterRule) -> Result<FilterRule, Stri
     if rules.iter().filter(|r| r.scope == rule.scope).count() >= MAX_PER_SCOPE {
         return Err(format!("this scope has {MAX_PER_SCOPE} rules already, the most kept: delete some first"));
     }
+    if rule.kind == "keyword" {
+        // Each pattern was checked alone; the scope's are searched as one
+        // set, which must fit too (the server's holds the default rules).
+        let mut set: Vec<KeywordRule> = match rule.scope.is_empty() {
+            true => crate::default_rules::rules(),
+            false => Vec::new(),
+        };
+        set.extend(rules.iter().chain([&rule]).filter(|r| r.scope == rule.scope).filter_map(keyword_rule));
+        KeywordSet::new(set, pattern_limit(&rule.scope))?;
+    }
     store.add_filter_rule(rule).await.map_err(|e| e.to_string())
+}
+
+/// A stored keyword rule as matched (None for list entries); the test name
+/// in `X-Spam-Status` is `KEYWORD_` and its id.
+pub fn keyword_rule(r: &FilterRule) -> Option<KeywordRule> {
+    (r.kind == "keyword").then(|| KeywordRule {
+        name: format!("KEYWORD_{}", r.id),
+        pattern: r.pattern.clone(),
+        place: r.place.as_deref().and_then(|p| Place::parse(p).ok()).unwrap_or(Place::Any),
+        action: r.action.as_deref().and_then(|a| Action::parse(a).ok()).unwrap_or(Action::Junk),
+    })
 }
 
 /// The pattern as stored: lists keep a canonical form, keywords as typed.

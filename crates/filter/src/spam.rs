@@ -5,7 +5,7 @@
 //! IMAP); the stage keeps the rules compiled and the models trained in
 //! memory and redoes what changed, which the store's generation numbers tell.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +14,7 @@ use caravel_store::filter_data::{Learn, LearnReport, GLOBAL_SCOPE};
 use caravel_store::{AccountId, Store};
 
 use crate::content::Content;
-use crate::keywords::{Action, KeywordRule, KeywordSet, Place};
+use crate::keywords::{pattern_limit, Action, KeywordRule, KeywordSet, Place};
 use crate::lists::Pattern;
 use crate::logistic::{self, features, Trained};
 use crate::model_cache::ModelCache;
@@ -60,7 +60,10 @@ struct RuleBook {
     generation: i64,
     allow: Vec<(String, Pattern)>,
     block: Vec<(String, Pattern)>,
-    keywords: HashMap<String, KeywordSet>,
+    keywords: HashMap<String, Arc<KeywordSet>>,
+    /// Scopes with patterns someone entered: the default rules are known
+    /// to run in the fast engine, these may need the slow one.
+    entered_patterns: HashSet<String>,
 }
 
 impl RuleBook {
@@ -86,6 +89,8 @@ const LEARN_BATCH: usize = 16;
 pub struct SpamFilter {
     /// Held while Junk moves are being learnt.
     learning: tokio::sync::Mutex<()>,
+    /// Held while the rules are read and compiled again.
+    reloading: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     settings: SpamSettings,
     rules: Mutex<Arc<RuleBook>>,
@@ -105,6 +110,7 @@ impl SpamFilter {
     pub fn new(store: Arc<dyn Store>, settings: SpamSettings) -> SpamFilter {
         SpamFilter {
             learning: tokio::sync::Mutex::new(()),
+            reloading: tokio::sync::Mutex::new(()),
             store: store.clone(),
             settings,
             rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
@@ -146,7 +152,14 @@ impl SpamFilter {
     /// The rules as of `generation`, reloaded if they are older.
     async fn rules_at(&self, generation: i64) -> Arc<RuleBook> {
         let current = self.book();
-        if generation == current.generation {
+        if current.generation >= generation {
+            return current;
+        }
+        // One reload at a time: sessions that arrive meanwhile wait for it
+        // rather than compile the same rules again.
+        let _reloading = self.reloading.lock().await;
+        let current = self.book();
+        if current.generation >= generation {
             return current;
         }
         let rules = match self.store.filter_rules().await {
@@ -162,35 +175,55 @@ impl SpamFilter {
             keywords.insert(String::new(), crate::default_rules::rules());
         }
         for r in rules {
-            match r.kind.as_str() {
-                "allow" | "block" => match Pattern::parse(&r.pattern) {
-                    Ok(p) => {
-                        let list = if r.kind == "allow" { &mut book.allow } else { &mut book.block };
-                        list.push((r.scope.clone(), p));
-                    }
-                    Err(e) => tracing::warn!(pattern = %r.pattern, error = %e, "filter rule skipped"),
-                },
-                "keyword" => {
-                    let place = r.place.as_deref().and_then(|p| Place::parse(p).ok()).unwrap_or(Place::Any);
-                    let action = r.action.as_deref().and_then(|a| Action::parse(a).ok()).unwrap_or(Action::Junk);
-                    let name = format!("KEYWORD_{}", r.id);
-                    keywords.entry(r.scope.clone()).or_default().push(KeywordRule {
-                        name,
-                        pattern: r.pattern,
-                        place,
-                        action,
-                    });
+            if let Some(k) = crate::rules::keyword_rule(&r) {
+                if k.is_pattern() {
+                    book.entered_patterns.insert(r.scope.clone());
                 }
-                _ => {}
+                keywords.entry(r.scope.clone()).or_default().push(k);
+                continue;
+            }
+            if r.kind != "allow" && r.kind != "block" {
+                continue;
+            }
+            match Pattern::parse(&r.pattern) {
+                Ok(p) => {
+                    let list = if r.kind == "allow" { &mut book.allow } else { &mut book.block };
+                    list.push((r.scope.clone(), p));
+                }
+                Err(e) => tracing::warn!(pattern = %r.pattern, error = %e, "filter rule skipped"),
             }
         }
+        // A scope whose rules did not change keeps its compiled set; the
+        // others compile off the runtime's threads (patterns take a while).
+        let mut changed = Vec::new();
         for (scope, rules) in keywords {
-            match KeywordSet::new(rules) {
-                Ok(set) => {
-                    book.keywords.insert(scope, set);
+            match current.keywords.get(&scope) {
+                Some(set) if set.rules() == rules.as_slice() => {
+                    book.keywords.insert(scope, set.clone());
                 }
-                Err(e) => tracing::warn!(scope = %scope, error = %e, "keyword rules skipped"),
+                _ => changed.push((scope, rules)),
             }
+        }
+        let compiled = tokio::task::spawn_blocking(move || {
+            changed
+                .into_iter()
+                .map(|(scope, rules)| {
+                    let limit = pattern_limit(&scope);
+                    let (set, skipped) = KeywordSet::lenient(rules, limit);
+                    (scope, set, skipped)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(compiled) = compiled else {
+            tracing::warn!("cannot compile the keyword rules; the previous ones stay");
+            return current;
+        };
+        for (scope, set, skipped) in compiled {
+            for why in skipped {
+                tracing::warn!(scope = %scope, rule = %why, "keyword rule skipped");
+            }
+            book.keywords.insert(scope, Arc::new(set));
         }
         let book = Arc::new(book);
         *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
@@ -309,65 +342,6 @@ impl SpamFilter {
         }
     }
 
-    /// Content tests of `scope_keys` (rule scopes) and the classifier over
-    /// `models`, as hits.
-    fn content_hits(
-        &self,
-        book: &RuleBook,
-        scope_keys: &[String],
-        content: &Content,
-        features: &[u32],
-        models: &[Arc<Trained>],
-    ) -> (Vec<Hit>, Option<Verdict>) {
-        let mut hits = Vec::new();
-        let mut decision: Option<Verdict> = None;
-        for key in scope_keys {
-            let Some(set) = book.keywords.get(key) else { continue };
-            for (rule, matched) in set.matches(content) {
-                let where_ = match rule.place {
-                    Place::Subject => "subject",
-                    Place::Body => "body",
-                    Place::Any => "message",
-                };
-                let detail = format!("the {where_} contains \"{matched}\"");
-                let score = match rule.action {
-                    Action::Score(n) => n,
-                    Action::Junk | Action::Quarantine | Action::Reject => 0.0,
-                };
-                let v = match rule.action {
-                    Action::Junk => Some(Verdict::Junk),
-                    Action::Quarantine => Some(Verdict::Quarantine),
-                    Action::Reject => Some(Verdict::Reject {
-                        code: 550,
-                        enhanced: "5.7.1",
-                        text: format!("Message refused by a content rule: {detail}"),
-                    }),
-                    Action::Score(_) => None,
-                };
-                if let Some(v) = v {
-                    let mut r = RecipientCtx::new("", None);
-                    r.decision = decision.take();
-                    r.decide(v);
-                    decision = r.decision;
-                }
-                // Variants of one rule (发票代开, 代开发票 ...) count once.
-                if !hits.iter().any(|h: &Hit| h.name == rule.name) {
-                    hits.push(Hit { name: rule.name.clone(), score, detail });
-                }
-            }
-        }
-        let layers: Vec<&Trained> = models.iter().map(|m| m.as_ref()).collect();
-        if let Some(p) = logistic::classify(&layers, features, self.settings.min_messages) {
-            let (name, score) = logistic::points(p);
-            hits.push(Hit {
-                name: name.into(),
-                score,
-                detail: format!("the learning classifier gives a spam probability of {:.0} %", p * 100.0),
-            });
-        }
-        (hits, decision)
-    }
-
     /// Classifies a message as `caravel spam classify` does: the server's
     /// rules and training (and the user's, with `account`/`address`).
     pub async fn classify(&self, raw: &[u8], address: Option<(&str, AccountId)>) -> (Vec<Hit>, Option<Verdict>) {
@@ -416,6 +390,107 @@ impl SpamFilter {
     }
 }
 
+/// The rule scopes ("" server, "@domain", address) and models that apply
+/// to one recipient.
+struct ContentJob {
+    keys: Vec<String>,
+    models: Vec<Arc<Trained>>,
+}
+
+/// What content tests found for one recipient (or one scope's rules).
+#[derive(Default)]
+struct Findings {
+    hits: Vec<Hit>,
+    /// The strongest decision a rule made (junk, quarantine, reject).
+    decision: Option<Verdict>,
+}
+
+impl Findings {
+    fn decide(&mut self, v: Verdict) {
+        let mut r = RecipientCtx::new("", None);
+        r.decision = self.decision.take();
+        r.decide(v);
+        self.decision = r.decision;
+    }
+}
+
+/// Content tests for each of `jobs` (a recipient's rule scopes and
+/// models): keyword hits and the strongest decision a rule made, then
+/// the classifier's hit. A scope's rules are searched once and a stack
+/// of models is asked once, however many recipients share them.
+fn content_hits(
+    book: &RuleBook,
+    jobs: &[ContentJob],
+    content: &Content,
+    features: &[u32],
+    min_messages: u32,
+) -> Vec<Findings> {
+    let mut by_scope: HashMap<&str, Findings> = HashMap::new();
+    let mut by_models: HashMap<Vec<*const Trained>, Option<Hit>> = HashMap::new();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut found = Findings::default();
+        for key in &job.keys {
+            let Some(set) = book.keywords.get(key) else { continue };
+            let scope = by_scope.entry(key.as_str()).or_insert_with(|| keyword_findings(set, content));
+            for hit in &scope.hits {
+                // Variants of one rule (发票代开, 代开发票 ...) count once.
+                if !found.hits.iter().any(|h| h.name == hit.name) {
+                    found.hits.push(hit.clone());
+                }
+            }
+            if let Some(v) = &scope.decision {
+                found.decide(v.clone());
+            }
+        }
+        let stack: Vec<*const Trained> = job.models.iter().map(Arc::as_ptr).collect();
+        let classified = by_models.entry(stack).or_insert_with(|| {
+            let layers: Vec<&Trained> = job.models.iter().map(|m| m.as_ref()).collect();
+            let p = logistic::classify(&layers, features, min_messages)?;
+            let (name, score) = logistic::points(p);
+            Some(Hit {
+                name: name.into(),
+                score,
+                detail: format!("the learning classifier gives a spam probability of {:.0} %", p * 100.0),
+            })
+        });
+        found.hits.extend(classified.clone());
+        out.push(found);
+    }
+    out
+}
+
+/// What one scope's keyword rules find in a message.
+fn keyword_findings(set: &KeywordSet, content: &Content) -> Findings {
+    let mut found = Findings::default();
+    for (rule, matched) in set.matches(content) {
+        let where_ = match rule.place {
+            Place::Subject => "subject",
+            Place::Body => "body",
+            Place::Any => "message",
+        };
+        let detail = format!("the {where_} contains \"{matched}\"");
+        match rule.action {
+            Action::Junk => found.decide(Verdict::Junk),
+            Action::Quarantine => found.decide(Verdict::Quarantine),
+            Action::Reject => found.decide(Verdict::Reject {
+                code: 550,
+                enhanced: "5.7.1",
+                text: format!("Message refused by a content rule: {detail}"),
+            }),
+            Action::Score(_) => {}
+        }
+        let score = match rule.action {
+            Action::Score(n) => n,
+            Action::Junk | Action::Quarantine | Action::Reject => 0.0,
+        };
+        if !found.hits.iter().any(|h: &Hit| h.name == rule.name) {
+            found.hits.push(Hit { name: rule.name.clone(), score, detail });
+        }
+    }
+    found
+}
+
 /// What applies to one recipient (or the server) at one moment: rules and
 /// trained models.
 pub struct Snapshot {
@@ -429,7 +504,9 @@ impl Snapshot {
     pub fn classify(&self, filter: &SpamFilter, raw: &[u8]) -> (Vec<Hit>, Option<Verdict>) {
         let content = Content::parse(raw);
         let features = features(raw, &content);
-        filter.content_hits(&self.book, &self.keys, &content, &features, &self.models)
+        let job = ContentJob { keys: self.keys.clone(), models: self.models.clone() };
+        let found = content_hits(&self.book, &[job], &content, &features, filter.settings.min_messages);
+        found.into_iter().next().map(|f| (f.hits, f.decision)).unwrap_or_default()
     }
 }
 
@@ -493,7 +570,8 @@ impl Stage for SpamFilter {
         // fails DMARC, whichever address or network matched it.
         let dmarc_failed = ctx.tags.iter().any(|t| t == "dmarc=fail");
         let mut recipients = std::mem::take(&mut ctx.recipients);
-        for r in recipients.iter_mut() {
+        let mut jobs: Vec<(usize, ContentJob)> = Vec::new();
+        for (index, r) in recipients.iter_mut().enumerate() {
             let keys = RuleBook::scopes_of(&r.address);
             if let Some(p) = RuleBook::listed(&book.block, &keys[1..], &addresses, Some(ctx.peer)) {
                 r.hits.push(Hit {
@@ -530,9 +608,27 @@ impl Stage for SpamFilter {
             let mine: Vec<i64> = std::iter::once(GLOBAL_SCOPE).chain(r.account).collect();
             let generations: Vec<i64> = mine.iter().map(|s| generation(*s).unwrap_or(0)).collect();
             let models = self.models_at(&mine, &generations).await;
-            let (hits, decision) = self.content_hits(&book, &keys, &content, &features, &models);
-            r.hits.extend(hits);
-            if let Some(d) = decision {
+            jobs.push((index, ContentJob { keys: keys.to_vec(), models }));
+        }
+        let (indices, jobs): (Vec<usize>, Vec<ContentJob>) = jobs.into_iter().unzip();
+        let min_messages = self.settings.min_messages;
+        let entered = jobs.iter().flat_map(|j| &j.keys).any(|k| book.entered_patterns.contains(k));
+        let found = match entered {
+            false => content_hits(&book, &jobs, &content, &features, min_messages),
+            // A pattern someone entered may need the slow engine (a Unicode
+            // `\b` on text that is not ASCII: milliseconds per rule), so it
+            // is not searched on the runtime's threads.
+            true => tokio::task::spawn_blocking(move || content_hits(&book, &jobs, &content, &features, min_messages))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "content tests failed; the message is scored without them");
+                    Vec::new()
+                }),
+        };
+        for (index, found) in indices.into_iter().zip(found) {
+            let r = &mut recipients[index];
+            r.hits.extend(found.hits);
+            if let Some(d) = found.decision {
                 r.decide(d);
             }
         }
@@ -603,7 +699,9 @@ impl SpamFilter {
     ) -> Option<Verdict> {
         let content = ctx.content().clone();
         let features = features(ctx.message, &content);
-        let (hits, decision) = self.content_hits(book, &[String::new()], &content, &features, models);
+        let job = ContentJob { keys: vec![String::new()], models: models.to_vec() };
+        let found = content_hits(book, &[job], &content, &features, self.settings.min_messages);
+        let (hits, decision) = found.into_iter().next().map(|f| (f.hits, f.decision)).unwrap_or_default();
         let score: f64 = hits.iter().map(|h| h.score).sum();
         let reasons: Vec<String> =
             hits.iter().filter(|h| h.score > 0.0 || decision.is_some()).map(|h| h.detail.clone()).collect();

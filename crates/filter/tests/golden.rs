@@ -27,7 +27,7 @@ fn rules() -> KeywordSet {
     add("T_EXE", "/\\.exe$/", Place::Any);
     add("T_PAYPAL_LOOKALIKE", "/paypa[1i]/", Place::Any);
     add("T_CASINO", "casino", Place::Any);
-    KeywordSet::new(rules).expect("rules")
+    KeywordSet::new(rules, caravel_filter::keywords::pattern_limit("")).expect("rules")
 }
 
 fn tags(c: &Content) -> Vec<String> {

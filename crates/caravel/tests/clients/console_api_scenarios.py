@@ -138,6 +138,17 @@ def filter_rules_and_quarantine():
     refused(bob.call("POST", "/api/v1/filter/rules", {"kind": "allow", "pattern": "@x.test",
                                                       "scope": "example.test"}), 403, "")
     refused(bob.call("POST", "/api/v1/filter/rules", {"kind": "block", "pattern": "not a pattern"}), 400, "pattern")
+    # Every message to a scope is searched with all its patterns: a user's
+    # may hold less compiled program than the server's, alone and together.
+    def costly(n, end):
+        return {"kind": "keyword", "pattern": "/(?:\\b\\w+\\b\\W*){1,%d}%s/" % (n, end)}
+    refused(bob.call("POST", "/api/v1/filter/rules", costly(20, "zzz")), 400, "size limit")
+    big = ok(alice.call("POST", "/api/v1/filter/rules", {**costly(20, "zzz"), "scope": ""}), 201)
+    ok(alice.call("DELETE", f"/api/v1/filter/rules/{big['id']}"))
+    fits = [ok(bob.call("POST", "/api/v1/filter/rules", costly(5, end)), 201) for end in ("one", "two")]
+    refused(bob.call("POST", "/api/v1/filter/rules", costly(5, "three")), 400, "with the other patterns")
+    for r in fits:
+        ok(bob.call("DELETE", f"/api/v1/filter/rules/{r['id']}"))
     refused(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "x", "place": "footer",
                                                         "scope": ""}), 400, "")
     server = ok(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "claim your prize",

@@ -142,6 +142,14 @@ def two_recipients():
     send("trader@remote.test", ["alice@example.test", "bob@example.test"], raw)
     only_in((USER, PASSWORD), "INBOX", b"two-1")
     only_in(BOB, "Junk", b"two-1")
+    # bob's pattern /\bскидка\b/ has Unicode word boundaries: the word
+    # alone in Russian text is Junk for him, inside a longer word it is not.
+    for n, text in ((2, "Большая скидка на лампы"), (3, "Со скидками на лампы")):
+        body = f"{text}, до пятницы. two-{n}"
+        send("trader@remote.test", ["alice@example.test", "bob@example.test"],
+             message("trader@remote.test", ["alice@example.test", "bob@example.test"], "Лампы", body))
+        only_in((USER, PASSWORD), "INBOX", f"two-{n}".encode())
+        only_in(BOB, "Junk" if n == 2 else "INBOX", f"two-{n}".encode())
 
 
 def junk_move_learns():
