@@ -94,6 +94,42 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     assert_eq!(rules.as_array().expect("array").len(), 6);
 }
 
+/// Received mail an alias forwards outside is filtered as the alias's (its
+/// domain's lists, rules and thresholds): a copy held or refused by them
+/// waits in the quarantine and does not go out; a message nobody else
+/// takes is refused; clean mail goes into the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_an_alias_forwards_outside_are_filtered() {
+    let t = start().await;
+    admin(&t, &["alias", "add", "orders@example.test", "partner@elsewhere.test"]);
+    admin(&t, &["alias", "add", "team@example.test", "alice@example.test", "partner2@elsewhere.test"]);
+    admin(&t, &["filter", "keyword", "add", "zircon bargain", "--action", "quarantine"]);
+    admin(&t, &["filter", "keyword", "add", "forged invoice", "--action", "reject"]);
+    admin(&t, &["filter", "block", "add", "@blocked.test", "--domain", "example.test"]);
+    admin(&t, &["filter", "allow", "add", "d@remote.test", "--user", "alice@example.test"]);
+    scenario(&t, "forwarded_copies").await;
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(&admin(&t, args)).expect("json").as_array().expect("array").clone()
+    };
+    let held = json(&["quarantine", "list", "--json"]);
+    let to = |h: &serde_json::Value| h["recipients"].clone();
+    assert_eq!(held.len(), 2, "{held:#?}");
+    assert!(held.iter().all(|h| h["kind"] == "spam"), "{held:#?}");
+    assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner@elsewhere.test"])), "{held:#?}");
+    assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner2@elsewhere.test"])), "{held:#?}");
+    let events = t.store().events(EventQuery { limit: 500, ..Default::default() }).await.expect("log");
+    let queued: Vec<(Option<&str>, Option<&str>)> = events
+        .iter()
+        .filter(|e| {
+            e.kind == EventKind::Queued && e.recipient.as_deref().is_some_and(|r| r.ends_with("@elsewhere.test"))
+        })
+        .map(|e| (e.sender.as_deref(), e.recipient.as_deref()))
+        .collect();
+    assert_eq!(queued, [(Some("c@remote.test"), Some("partner@elsewhere.test"))], "only the clean message goes out");
+    let shown = admin(&t, &["quarantine", "show", &held[0]["id"].to_string()]);
+    assert!(shown.contains("X-Spam-Status: Yes"), "the held copy says why: {shown}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_move_into_junk_teaches_that_users_classifier() {
     let t = start().await;

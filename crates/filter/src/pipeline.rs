@@ -75,7 +75,8 @@ pub struct Hit {
 #[derive(Debug, Clone)]
 pub struct RecipientCtx {
     pub address: String,
-    /// The local account (None: a remote recipient of submitted mail).
+    /// The local account (None: the copies an alias forwards outside,
+    /// filtered as the alias's).
     pub account: Option<AccountId>,
     pub hits: Vec<Hit>,
     /// A decision a rule of this recipient made (the harshest wins).
@@ -377,8 +378,11 @@ impl Pipeline {
             if !matches!(r.verdict, Verdict::Reject { .. }) {
                 continue;
             }
-            // Never milder than a hold asked for before the refusal.
-            let held = c.held || self.thresholds.for_address(&c.address).verdict(r.score) == Verdict::Quarantine;
+            // Never milder than a hold asked for before the refusal; a copy
+            // that goes elsewhere (no account here) has no Junk folder.
+            let held = c.held
+                || c.account.is_none()
+                || self.thresholds.for_address(&c.address).verdict(r.score) == Verdict::Quarantine;
             r.hits.push(Hit {
                 name: "REJECT_OVERRULED".into(),
                 score: 0.0,
@@ -484,7 +488,7 @@ mod tests {
 
     fn ctx<'a>(message: &'a [u8], to: &[&str]) -> MessageContext<'a> {
         let mut c = MessageContext::new(message, "a@b.test", "127.0.0.1".parse().expect("ip"), "h");
-        c.recipients = to.iter().map(|a| RecipientCtx::new(a, None)).collect();
+        c.recipients = to.iter().zip(1..).map(|(a, account)| RecipientCtx::new(a, Some(account))).collect();
         c
     }
 
@@ -517,6 +521,10 @@ mod tests {
         let p = Pipeline::new(vec![Box::new(BobRefuses)]);
         assert_eq!(verdicts(p.run(&mut ctx(b"m", &["alice@x.test", "bob@x.test"])).await), ["accept", "junk"]);
         assert_eq!(verdicts(p.run(&mut ctx(b"m", &["bob@x.test"])).await), ["refused"]);
+        // bob@ an alias forwarding outside: no Junk folder there, held here.
+        let mut c = ctx(b"m", &["alice@x.test"]);
+        c.recipients.push(RecipientCtx::new("bob@x.test", None));
+        assert_eq!(verdicts(p.run(&mut c).await), ["accept", "quarantine"]);
     }
 
     /// bob's copy is held by one stage, then refused by his rules: when

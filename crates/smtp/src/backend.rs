@@ -86,9 +86,13 @@ pub struct Accepted {
     pub remote: Vec<RemoteRecipient>,
     pub dsn: Dsn,
     pub session: String,
-    /// Remote recipients held in the quarantine with the local ones (the
-    /// virus scanner held the whole message).
+    /// Remote recipients held in the quarantine with the local ones: the
+    /// virus scanner held the whole message, or the filter held or refused
+    /// the copies an alias forwards outside.
     pub held_remote: Vec<String>,
+    /// The X-Spam headers and the reasons of the filter's verdict on
+    /// `held_remote`, when it held them (an alias forwarding outside).
+    pub held_remote_why: (String, String),
     /// Why the virus scanner held the whole message, if it did (else any
     /// held copies are held as spam).
     pub held_by_scanner: Option<String>,

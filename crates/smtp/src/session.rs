@@ -14,7 +14,7 @@ use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
 use crate::command::{self, Command, ParseError};
 use crate::data::{bare_line_ending, DataError, DataReceiver};
 use crate::limits::{SendLimiter, SizeLimits};
-use crate::pipeline::{MessageContext, Outcome, Pipeline, RecipientCtx, Verdict};
+use crate::pipeline::{MessageContext, Outcome, Pipeline, RecipientCtx, RecipientResult, Verdict};
 use crate::received::{received_header, TraceInfo};
 use crate::reply::Reply;
 
@@ -99,6 +99,10 @@ struct MailTx {
     dsn: Dsn,
     local: Vec<LocalRecipient>,
     remote: Vec<RemoteRecipient>,
+    /// For each of `remote`, the address it was sent to (an alias here
+    /// that forwards outside, on the MX listener): its copy is filtered
+    /// as that alias's.
+    remote_via: Vec<String>,
     /// Recipient addresses as accepted, for the mail log and the filter.
     accepted: Vec<String>,
     bdat: Option<Bdat>,
@@ -317,6 +321,7 @@ impl<B: Backend> Session<B> {
             dsn: Dsn::default(),
             local: Vec::new(),
             remote: Vec::new(),
+            remote_via: Vec::new(),
             accepted: Vec::new(),
             bdat: None,
         };
@@ -421,7 +426,7 @@ impl<B: Backend> Session<B> {
             Ok(l) => l,
             Err(e) => return Step::reply(Reply::new(451, "4.3.0", format!("Temporary lookup failure: {}", e.0))),
         };
-        let (local, remote) = match lookup {
+        let (local, mut remote) = match lookup {
             Lookup::Deliver { local, remote } => (local, remote),
             Lookup::UnknownUser => {
                 self.log_rejected(&address, "550 5.1.1 no such user").await;
@@ -474,13 +479,22 @@ impl<B: Backend> Session<B> {
                 }
             }
             local = kept;
+            // Copies an alias forwards outside: the alias's own lists.
+            if !remote.is_empty() {
+                if let Some(Verdict::Reject { code, enhanced, text }) =
+                    self.pipeline.refuse_recipient(&sender, self.peer, &address).await
+                {
+                    refusal.get_or_insert((code, enhanced, text));
+                    remote.clear();
+                }
+            }
             if let Some((code, enhanced, text)) = refusal.filter(|_| local.is_empty() && remote.is_empty()) {
                 self.log_rejected(&address, &format!("{code} {enhanced} {text}")).await;
                 return self.error(Reply::new(code, enhanced, text));
             }
             // Once per address (an alias to many accounts is one triple);
             // a 451 asks for a retry and is not counted as an error.
-            if !local.is_empty() {
+            if !local.is_empty() || !remote.is_empty() {
                 if let Some(Verdict::Reject { code, enhanced, text }) =
                     self.pipeline.greylist(&sender, self.peer, &address).await
                 {
@@ -505,6 +519,7 @@ impl<B: Backend> Session<B> {
         for r in remote {
             if !tx.remote.iter().any(|x| x.address.eq_ignore_ascii_case(&r)) {
                 tx.remote.push(RemoteRecipient { address: r, ..rcpt.clone() });
+                tx.remote_via.push(address.clone());
             }
         }
         tx.accepted.push(address);
@@ -650,6 +665,18 @@ impl<B: Backend> Session<B> {
         ctx.user = self.user.as_ref().map(|u| u.address.as_str());
         ctx.inbound = self.cfg.kind == Kind::Mx;
         ctx.recipients = tx.local.iter().map(|l| RecipientCtx::new(&l.address, Some(l.account))).collect();
+        // Received mail an alias forwards outside is filtered as the alias's
+        // (its domain's rules and thresholds): spam held or refused here is
+        // not sent on in the company's name.
+        let mut forwarding: Vec<String> = Vec::new();
+        if ctx.inbound {
+            for via in &tx.remote_via {
+                if !forwarding.iter().any(|f| f.eq_ignore_ascii_case(via)) {
+                    forwarding.push(via.clone());
+                }
+            }
+        }
+        ctx.recipients.extend(forwarding.iter().map(|via| RecipientCtx::new(via, None)));
         let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
         let held_by_scanner = ctx.held_by_scanner.take();
@@ -669,9 +696,23 @@ impl<B: Backend> Session<B> {
                 return Step::reply(Reply::new(code, enhanced, text));
             }
         };
+        let mut results = results;
+        let forwarded: Vec<(String, RecipientResult)> =
+            forwarding.into_iter().zip(results.split_off(tx.local.len())).collect();
+        // A forwarded copy is never filed in a Junk folder outside: held,
+        // or refused (the whole message when nobody else takes it), it
+        // waits in the quarantine, where nothing is lost.
+        let held_forward = |via: &str| {
+            forwarded.iter().any(|(f, r)| {
+                f.eq_ignore_ascii_case(via) && matches!(r.verdict, Verdict::Quarantine | Verdict::Reject { .. })
+            })
+        };
         // The subject for the quarantine's list, from the parse the stages
         // already made (only when something is held).
-        let held_subject = match held_by_scanner.is_some() || results.iter().any(|r| r.verdict == Verdict::Quarantine) {
+        let held_subject = match held_by_scanner.is_some()
+            || results.iter().any(|r| r.verdict == Verdict::Quarantine)
+            || tx.remote_via.iter().any(|v| held_forward(v))
+        {
             true => ctx.content().subject_text.clone(),
             false => String::new(),
         };
@@ -716,8 +757,10 @@ impl<B: Backend> Session<B> {
             let verdicts: Vec<String> = tx
                 .local
                 .iter()
+                .map(|l| l.address.as_str())
                 .zip(&results)
-                .filter(|(l, _)| l.address.eq_ignore_ascii_case(rcpt) || tx.accepted.len() == 1)
+                .chain(forwarded.iter().map(|(via, r)| (via.as_str(), r)))
+                .filter(|(address, _)| address.eq_ignore_ascii_case(rcpt) || tx.accepted.len() == 1)
                 .map(|(_, r)| {
                     format!(
                         ", spam {} score={:.1}{}",
@@ -740,10 +783,21 @@ impl<B: Backend> Session<B> {
         }
         // The scanner held the message: its copies for outside addresses
         // (aliases that forward) wait in the quarantine too.
-        let held_remote: Vec<String> = match held_by_scanner.is_some() {
-            true => std::mem::take(&mut tx.remote).into_iter().map(|r| r.address).collect(),
-            false => Vec::new(),
-        };
+        let mut held_remote: Vec<String> = Vec::new();
+        let mut kept = Vec::with_capacity(tx.remote.len());
+        for (r, via) in std::mem::take(&mut tx.remote).into_iter().zip(&tx.remote_via) {
+            match held_by_scanner.is_some() || held_forward(via) {
+                true => held_remote.push(r.address),
+                false => kept.push(r),
+            }
+        }
+        tx.remote = kept;
+        // Why forwarded copies are held when no local copy says it.
+        let held_remote_why = forwarded
+            .iter()
+            .find(|(via, _)| held_forward(via))
+            .map(|(_, r)| (r.headers(), r.reasons()))
+            .unwrap_or_default();
         let accepted = Accepted {
             id: id.clone(),
             message_id: message_id.clone(),
@@ -754,6 +808,7 @@ impl<B: Backend> Session<B> {
             dsn: tx.dsn,
             session: self.id.clone(),
             held_remote,
+            held_remote_why,
             held_by_scanner,
             held_subject,
             sign_as,

@@ -86,7 +86,8 @@ impl StoreBackend {
         }
         let (headers, reason) = match (held.first(), &m.held_by_scanner) {
             (Some(first), _) => (first.headers.as_str(), first.reason.clone()),
-            (None, why) => ("", why.clone().unwrap_or_default()),
+            (None, Some(why)) => ("", why.clone()),
+            (None, None) => (m.held_remote_why.0.as_str(), m.held_remote_why.1.clone()),
         };
         let kind = match m.held_by_scanner {
             Some(_) => caravel_store::HeldKind::Suspicious,

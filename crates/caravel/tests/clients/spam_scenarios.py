@@ -152,6 +152,33 @@ def two_recipients():
         only_in(BOB, "Junk" if n == 2 else "INBOX", f"two-{n}".encode())
 
 
+def forwarded_copies():
+    """orders@ forwards to partner@elsewhere.test, team@ to alice and to
+    partner2@elsewhere.test: their copies are filtered as the alias's."""
+    send("a@remote.test", ["orders@example.test"],
+         message("a@remote.test", ["orders@example.test"], "Deal", "A zircon bargain for you. fwd-held"))
+    try:
+        send("b@remote.test", ["orders@example.test"],
+             message("b@remote.test", ["orders@example.test"], "Pay", "See the forged invoice. fwd-refused"))
+        expect(False, "a message only a forwarding alias takes, refused by its rules, was accepted")
+    except smtplib.SMTPDataError as e:
+        expect(e.smtp_code == 550 and b"content rule" in e.smtp_error, f"DATA: {e.smtp_code} {e.smtp_error}")
+    send("c@remote.test", ["orders@example.test"],
+         message("c@remote.test", ["orders@example.test"], "Order 12", "Please confirm order 12. fwd-clean"))
+    # alice allows the sender and takes the message; the alias's copy is
+    # refused by the server's rule, overruled by alice, and held.
+    send("d@remote.test", ["team@example.test"],
+         message("d@remote.test", ["team@example.test"], "Pay", "The forged invoice again. fwd-team"))
+    only_in((USER, PASSWORD), "INBOX", b"fwd-team")
+    # The alias's domain blocks blocked.test: refused at RCPT.
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("mx.blocked.test")
+        code, _ = s.mail("x@blocked.test")
+        expect(code == 250, f"MAIL: {code}")
+        code, text = s.rcpt("orders@example.test")
+        expect(code == 550 and b"block list" in text, f"RCPT orders@ from a blocked domain: {code} {text}")
+
+
 def junk_move_learns():
     words = ("quixotic hydroponic lanterns wholesale glimmerstone brackets "
              "velvetine cargo manifests zephyrine tariffs ")
