@@ -178,7 +178,7 @@ pub async fn spam(config: &Config, cmd: SpamCmd) -> CmdResult {
             let snapshot = filter.snapshot(who).await;
             for file in &files {
                 let raw = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let (hits, decision) = snapshot.classify(&filter, &raw);
+                let (hits, decision) = snapshot.classify(&raw);
                 out.push(Classified { file: file.display().to_string(), ..verdict(config, who, hits, decision) });
             }
             let secs = started.elapsed().as_secs_f64();

@@ -97,7 +97,8 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
 /// Received mail an alias forwards outside is filtered as the alias's (its
 /// domain's lists, rules and thresholds): a copy held or refused by them
 /// waits in the quarantine and does not go out; a message nobody else
-/// takes is refused; clean mail goes into the queue.
+/// takes is refused; clean mail goes into the queue. And a copy one rule
+/// holds and another refuses stays held when the refusal is overruled.
 #[tokio::test(flavor = "multi_thread")]
 async fn copies_an_alias_forwards_outside_are_filtered() {
     let t = start().await;
@@ -107,13 +108,15 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     admin(&t, &["filter", "keyword", "add", "forged invoice", "--action", "reject"]);
     admin(&t, &["filter", "block", "add", "@blocked.test", "--domain", "example.test"]);
     admin(&t, &["filter", "allow", "add", "d@remote.test", "--user", "alice@example.test"]);
+    admin(&t, &["filter", "keyword", "add", "zircon bargain", "--action", "reject", "--user", "bob@example.test"]);
     scenario(&t, "forwarded_copies").await;
     let json = |args: &[&str]| -> Vec<serde_json::Value> {
         serde_json::from_str::<serde_json::Value>(&admin(&t, args)).expect("json").as_array().expect("array").clone()
     };
     let held = json(&["quarantine", "list", "--json"]);
     let to = |h: &serde_json::Value| h["recipients"].clone();
-    assert_eq!(held.len(), 2, "{held:#?}");
+    assert_eq!(held.len(), 3, "{held:#?}");
+    assert!(held.iter().any(|h| to(h) == serde_json::json!(["bob@example.test"])), "{held:#?}");
     assert!(held.iter().all(|h| h["kind"] == "spam"), "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner@elsewhere.test"])), "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner2@elsewhere.test"])), "{held:#?}");

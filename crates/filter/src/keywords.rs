@@ -126,8 +126,10 @@ pub fn pattern_limit(scope: &str) -> usize {
 }
 
 /// Text a message's patterns are searched in, all places together (the
-/// subject and the body come first, and fit: see `content::MAX_TEXT`);
-/// words are looked for everywhere, in one linear pass.
+/// subject, the body, the sender's name and attachment names come first,
+/// and fit: see `content::MAX_TEXT`; each header field has its share of
+/// the rest, at least `MIN_FIELD_SHARE`); words are looked for everywhere,
+/// in one linear pass.
 pub const PATTERN_TEXT: usize = 160 * 1024;
 
 impl KeywordSet {
@@ -234,12 +236,22 @@ impl KeywordSet {
     /// The rules that match, each once, with the text that matched.
     pub fn matches(&self, c: &Content) -> Vec<(&KeywordRule, String)> {
         let mut hit: Vec<Option<String>> = vec![None; self.rules.len()];
-        let places: Vec<(Place, &str)> = std::iter::once((Place::Subject, c.subject.as_str()))
-            .chain(std::iter::once((Place::Body, c.body.as_str())))
-            .chain(c.places().skip(2).map(|t| (Place::Any, t)))
-            .collect();
+        // Patterns read a bounded text: the subject, the body, the sender's
+        // name and attachment names first, then each header field its share
+        // of what is left, so that padding fields cannot push the others
+        // out of reach.
+        let mut places: Vec<(Place, &str, usize)> = vec![
+            (Place::Subject, c.subject.as_str(), usize::MAX),
+            (Place::Body, c.body.as_str(), usize::MAX),
+            (Place::Any, c.from_name.as_str(), usize::MAX),
+        ];
+        places.extend(c.attachments.iter().map(|a| (Place::Any, a.as_str(), usize::MAX)));
+        let ahead: usize = places.iter().map(|(_, t, _)| t.len()).sum();
+        let share = (PATTERN_TEXT.saturating_sub(ahead) / c.headers.len().max(1)).max(MIN_FIELD_SHARE);
+        places.extend(c.headers.iter().map(|(_, v)| (Place::Any, v.as_str(), share)));
         let mut pattern_room = PATTERN_TEXT;
-        for (place, text) in places {
+        let mut confirm_room = CONFIRM_TEXT;
+        for (place, text, most) in places {
             if text.is_empty() {
                 continue;
             }
@@ -255,19 +267,61 @@ impl KeywordSet {
                     }
                 }
             }
-            if !self.regex_rules.is_empty() && pattern_room > 0 {
-                let text = &text[..text.floor_char_boundary(pattern_room)];
-                pattern_room -= text.len();
-                for i in self.regexes.matches(text).iter() {
-                    let rule = self.regex_rules[i];
-                    let whole = || self.confirm[i].as_ref().is_none_or(|re| re.is_match(text));
-                    if hit[rule].is_none() && applies(rule) && whole() {
-                        hit[rule] = Some(self.rules[rule].pattern.clone());
+            if self.regex_rules.is_empty() {
+                continue;
+            }
+            let text = cut_at_space(text, most.min(pattern_room.max(MIN_FIELD_SHARE)));
+            pattern_room = pattern_room.saturating_sub(text.len());
+            for i in self.regexes.matches(text).iter() {
+                let rule = self.regex_rules[i];
+                if hit[rule].is_some() || !applies(rule) {
+                    continue;
+                }
+                let whole = match &self.confirm[i] {
+                    None => true,
+                    // The slow engine's work per message is bounded: past
+                    // it, a screen's match is not confirmed and counts for
+                    // nothing (a sender who knows the rules could otherwise
+                    // make each message cost seconds).
+                    Some(_) if confirm_room < text.len() => {
+                        if UNCONFIRMED.due(caravel_store::now_secs().max(0) as u64) {
+                            tracing::warn!(rule = %self.rules[rule].pattern, "keyword pattern left unconfirmed: too much text matched the screens of this message");
+                        }
+                        false
                     }
+                    Some(re) => {
+                        confirm_room -= text.len();
+                        re.is_match(text)
+                    }
+                };
+                if whole {
+                    hit[rule] = Some(self.rules[rule].pattern.clone());
                 }
             }
         }
         hit.into_iter().enumerate().filter_map(|(i, h)| h.map(|h| (&self.rules[i], h))).collect()
+    }
+}
+
+/// Text a message's patterns with Unicode word boundaries are confirmed
+/// in, in all (each confirmation searches one place with one pattern).
+pub const CONFIRM_TEXT: usize = 512 * 1024;
+/// The least of a header field a pattern reads, however many fields.
+const MIN_FIELD_SHARE: usize = 256;
+/// The warning for unconfirmed patterns, at most once a minute.
+static UNCONFIRMED: caravel_metrics::Every = caravel_metrics::Every::new(60);
+
+/// `text` cut to at most `max` bytes, at a space when one is near the end
+/// (a cut inside a word would be a word boundary the text does not have).
+fn cut_at_space(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = text.floor_char_boundary(max);
+    let start = end.saturating_sub(64);
+    match text.as_bytes()[start..end].iter().rposition(|b| b.is_ascii_whitespace()) {
+        Some(i) => &text[..start + i],
+        None => &text[..end],
     }
 }
 
@@ -288,6 +342,9 @@ struct Screened {
     whole: Option<Regex>,
 }
 
+/// The lazy DFA cache of a pattern that confirms its screen's matches.
+const CONFIRM_DFA: usize = 256 * 1024;
+
 /// Nesting a pattern may have (the parser refuses deeper ones before the
 /// screen, which walks it, is made).
 const NEST_LIMIT: u32 = 100;
@@ -301,7 +358,13 @@ impl Screened {
         if !hir.properties().look_set().contains_word_unicode() {
             return as_is();
         }
-        let whole = RegexBuilder::new(pattern).size_limit(limit).dfa_size_limit(limit).nest_limit(NEST_LIMIT).build();
+        // Its DFA cache (one per thread that searches) is kept small: the
+        // whole pattern runs only where its screen matched.
+        let whole = RegexBuilder::new(pattern)
+            .size_limit(limit)
+            .dfa_size_limit(limit.min(CONFIRM_DFA))
+            .nest_limit(NEST_LIMIT)
+            .build();
         match whole {
             Ok(whole) => Screened { screen: without_unicode_words(hir).to_string(), whole: Some(whole) },
             Err(_) => as_is(),
@@ -426,17 +489,30 @@ mod tests {
     }
 
     #[test]
-    fn patterns_search_a_bounded_text_and_words_all_of_it() {
-        let set = KeywordSet::new(vec![rule("/last\\s+field/", Place::Any), rule("final word", Place::Any)], USER)
-            .expect("set");
+    fn patterns_search_a_bounded_text_that_padding_cannot_push_a_field_out_of() {
+        let set = KeywordSet::new(
+            vec![rule("/last\\s+field/", Place::Any), rule("/\\.exe$/", Place::Any), rule("final word", Place::Any)],
+            USER,
+        )
+        .expect("set");
         let mut c = content("subject", &"body text ".repeat(6_000));
-        let filler = "x".repeat(4_000);
+        let filler = "x ".repeat(2_000);
         c.headers = (0..40).map(|_| ("x-filler".to_string(), filler.clone())).collect();
         c.headers.push(("x-last".into(), "last field, final word".into()));
+        c.attachments.push("invoice.exe".into());
+        assert_eq!(set.matches(&c).len(), 3, "attachment names come first, each field has its share");
+        // A field's share: past it, a pattern does not see the field's end.
+        c.headers = (0..200).map(|_| ("x-filler".to_string(), filler.clone())).collect();
+        c.headers.push(("x-last".into(), format!("{filler} last field, final word")));
         let hits: Vec<String> = set.matches(&c).iter().map(|(r, _)| r.pattern.clone()).collect();
-        assert_eq!(hits, ["final word"], "the pattern's text ends after {PATTERN_TEXT} bytes");
-        c.headers.drain(..20);
-        assert_eq!(set.matches(&c).len(), 2, "within the budget");
+        assert_eq!(hits, ["/\\.exe$/", "final word"], "words are looked for in all of it");
+    }
+
+    #[test]
+    fn a_cut_ends_at_a_space() {
+        assert_eq!(cut_at_space("one two three", 9), "one two");
+        assert_eq!(cut_at_space("one two three", 100), "one two three");
+        assert_eq!(cut_at_space("дваслова", 5), "дв", "no space near: at a character");
     }
 
     #[test]

@@ -55,15 +55,24 @@ pub async fn add(store: &dyn Store, rule: FilterRule) -> Result<FilterRule, Stri
     if rules.iter().filter(|r| r.scope == rule.scope).count() >= MAX_PER_SCOPE {
         return Err(format!("this scope has {MAX_PER_SCOPE} rules already, the most kept: delete some first"));
     }
-    if rule.kind == "keyword" {
-        // Each pattern was checked alone; the scope's are searched as one
-        // set, which must fit too (the server's holds the default rules).
+    if let Some(new) = keyword_rule(&rule).filter(|k| k.is_pattern()) {
+        // Each pattern was checked alone; a scope's are searched as one set,
+        // which must take this one too (the server's holds the default
+        // rules). Stored patterns that no longer fit do not block it.
         let mut set: Vec<KeywordRule> = match rule.scope.is_empty() {
             true => crate::default_rules::rules(),
             false => Vec::new(),
         };
-        set.extend(rules.iter().chain([&rule]).filter(|r| r.scope == rule.scope).filter_map(keyword_rule));
-        KeywordSet::new(set, pattern_limit(&rule.scope))?;
+        set.extend(rules.iter().filter(|r| r.scope == rule.scope).filter_map(keyword_rule).filter(|k| k.is_pattern()));
+        set.push(new.clone());
+        let limit = pattern_limit(&rule.scope);
+        // Compiling takes a while: not on the runtime's threads.
+        let skipped = tokio::task::spawn_blocking(move || KeywordSet::lenient(set, limit).1)
+            .await
+            .map_err(|e| format!("cannot check the pattern: {e}"))?;
+        if let Some(why) = skipped.iter().find(|why| why.starts_with(&format!("{}: ", new.pattern))) {
+            return Err(why.clone());
+        }
     }
     store.add_filter_rule(rule).await.map_err(|e| e.to_string())
 }

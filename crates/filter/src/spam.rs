@@ -91,6 +91,9 @@ pub struct SpamFilter {
     learning: tokio::sync::Mutex<()>,
     /// Held while the rules are read and compiled again.
     reloading: tokio::sync::Mutex<()>,
+    /// Content tests on blocking threads at once (entered patterns may
+    /// take the slow engine: they wait their turn, not take every core).
+    content_slots: tokio::sync::Semaphore,
     store: Arc<dyn Store>,
     settings: SpamSettings,
     rules: Mutex<Arc<RuleBook>>,
@@ -111,6 +114,9 @@ impl SpamFilter {
         SpamFilter {
             learning: tokio::sync::Mutex::new(()),
             reloading: tokio::sync::Mutex::new(()),
+            content_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            ),
             store: store.clone(),
             settings,
             rules: Mutex::new(Arc::new(RuleBook { generation: -1, ..RuleBook::default() })),
@@ -152,14 +158,14 @@ impl SpamFilter {
     /// The rules as of `generation`, reloaded if they are older.
     async fn rules_at(&self, generation: i64) -> Arc<RuleBook> {
         let current = self.book();
-        if current.generation >= generation {
+        if current.generation == generation {
             return current;
         }
         // One reload at a time: sessions that arrive meanwhile wait for it
         // rather than compile the same rules again.
         let _reloading = self.reloading.lock().await;
         let current = self.book();
-        if current.generation >= generation {
+        if current.generation == generation {
             return current;
         }
         let rules = match self.store.filter_rules().await {
@@ -345,7 +351,32 @@ impl SpamFilter {
     /// Classifies a message as `caravel spam classify` does: the server's
     /// rules and training (and the user's, with `account`/`address`).
     pub async fn classify(&self, raw: &[u8], address: Option<(&str, AccountId)>) -> (Vec<Hit>, Option<Verdict>) {
-        self.snapshot(address).await.classify(self, raw)
+        let snapshot = self.snapshot(address).await;
+        let raw = raw.to_vec();
+        // Parsing a message and the caller's own patterns take a while.
+        let _slot = self.content_slots.acquire().await;
+        tokio::task::spawn_blocking(move || snapshot.classify(&raw)).await.unwrap_or_else(resume)
+    }
+
+    /// `content_hits` for `jobs`: on this thread when only the default
+    /// rules' patterns apply, else on a blocking thread (a pattern someone
+    /// entered may need the slow engine: a Unicode `\b` on text that is not
+    /// ASCII), as many at once as there are cores.
+    async fn content_tests(
+        &self,
+        book: Arc<RuleBook>,
+        jobs: Vec<ContentJob>,
+        content: Content,
+        features: Vec<u32>,
+    ) -> Vec<Findings> {
+        let min_messages = self.settings.min_messages;
+        if !jobs.iter().flat_map(|j| &j.keys).any(|k| book.entered_patterns.contains(k)) {
+            return content_hits(&book, &jobs, &content, &features, min_messages);
+        }
+        let _slot = self.content_slots.acquire().await;
+        tokio::task::spawn_blocking(move || content_hits(&book, &jobs, &content, &features, min_messages))
+            .await
+            .unwrap_or_else(resume)
     }
 
     /// The rules and models that apply to `address` (or to the server) now,
@@ -360,7 +391,7 @@ impl SpamFilter {
             }
             None => vec![String::new()],
         };
-        Snapshot { book, keys, models: self.models(&scopes).await }
+        Snapshot { book, keys, models: self.models(&scopes).await, min_messages: self.settings.min_messages }
     }
 
     /// Learns files given on the command line into `scope`.
@@ -403,6 +434,9 @@ struct Findings {
     hits: Vec<Hit>,
     /// The strongest decision a rule made (junk, quarantine, reject).
     decision: Option<Verdict>,
+    /// A rule asked for the message to be held (kept when a harsher
+    /// decision is overruled).
+    held: bool,
 }
 
 impl Findings {
@@ -411,6 +445,16 @@ impl Findings {
         r.decision = self.decision.take();
         r.decide(v);
         self.decision = r.decision;
+        self.held |= r.held;
+    }
+}
+
+/// A content test's thread panicked: the session ends as it would have on
+/// this thread (the message is not accepted without its tests).
+fn resume<T>(e: tokio::task::JoinError) -> T {
+    match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(e) => panic!("content tests cancelled: {e}"),
     }
 }
 
@@ -442,6 +486,7 @@ fn content_hits(
             if let Some(v) = &scope.decision {
                 found.decide(v.clone());
             }
+            found.held |= scope.held;
         }
         let stack: Vec<*const Trained> = job.models.iter().map(Arc::as_ptr).collect();
         let classified = by_models.entry(stack).or_insert_with(|| {
@@ -497,15 +542,16 @@ pub struct Snapshot {
     book: Arc<RuleBook>,
     keys: Vec<String>,
     models: Vec<Arc<Trained>>,
+    min_messages: u32,
 }
 
 impl Snapshot {
     /// The content tests' hits on `raw`, and a rule's decision if one made it.
-    pub fn classify(&self, filter: &SpamFilter, raw: &[u8]) -> (Vec<Hit>, Option<Verdict>) {
+    pub fn classify(&self, raw: &[u8]) -> (Vec<Hit>, Option<Verdict>) {
         let content = Content::parse(raw);
         let features = features(raw, &content);
         let job = ContentJob { keys: self.keys.clone(), models: self.models.clone() };
-        let found = content_hits(&self.book, &[job], &content, &features, filter.settings.min_messages);
+        let found = content_hits(&self.book, &[job], &content, &features, self.min_messages);
         found.into_iter().next().map(|f| (f.hits, f.decision)).unwrap_or_default()
     }
 }
@@ -558,7 +604,7 @@ impl Stage for SpamFilter {
         let addresses = [sender.as_str(), from.as_str()];
         if !ctx.inbound {
             let models = self.models_at(&[GLOBAL_SCOPE], &[generation(GLOBAL_SCOPE).unwrap_or(0)]).await;
-            return self.check_outbound(ctx, &book, &models);
+            return self.check_outbound(ctx, book, models).await;
         }
         if let Some(p) = RuleBook::listed(&book.block, &[String::new()], &addresses, Some(ctx.peer)) {
             return Some(block_reply(&p));
@@ -611,23 +657,15 @@ impl Stage for SpamFilter {
             jobs.push((index, ContentJob { keys: keys.to_vec(), models }));
         }
         let (indices, jobs): (Vec<usize>, Vec<ContentJob>) = jobs.into_iter().unzip();
-        let min_messages = self.settings.min_messages;
-        let entered = jobs.iter().flat_map(|j| &j.keys).any(|k| book.entered_patterns.contains(k));
-        let found = match entered {
-            false => content_hits(&book, &jobs, &content, &features, min_messages),
-            // A pattern someone entered may need the slow engine (a Unicode
-            // `\b` on text that is not ASCII: milliseconds per rule), so it
-            // is not searched on the runtime's threads.
-            true => tokio::task::spawn_blocking(move || content_hits(&book, &jobs, &content, &features, min_messages))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "content tests failed; the message is scored without them");
-                    Vec::new()
-                }),
-        };
+        let found = self.content_tests(book, jobs, content, features).await;
         for (index, found) in indices.into_iter().zip(found) {
             let r = &mut recipients[index];
             r.hits.extend(found.hits);
+            // A rule's hold stands even when another's refusal wins and is
+            // then overruled by the other recipients.
+            if found.held {
+                r.decide(Verdict::Quarantine);
+            }
             if let Some(d) = found.decision {
                 r.decide(d);
             }
@@ -691,16 +729,16 @@ impl SpamFilter {
     /// Mail a signed-in user submits: the server's rules and training; over
     /// `outbound_reject` it is refused with the reasons in plain words, so a
     /// compromised account cannot spend the company's reputation.
-    fn check_outbound(
+    async fn check_outbound(
         &self,
         ctx: &mut MessageContext<'_>,
-        book: &RuleBook,
-        models: &[Arc<Trained>],
+        book: Arc<RuleBook>,
+        models: Vec<Arc<Trained>>,
     ) -> Option<Verdict> {
         let content = ctx.content().clone();
         let features = features(ctx.message, &content);
-        let job = ContentJob { keys: vec![String::new()], models: models.to_vec() };
-        let found = content_hits(book, &[job], &content, &features, self.settings.min_messages);
+        let job = ContentJob { keys: vec![String::new()], models };
+        let found = self.content_tests(book, vec![job], content, features).await;
         let (hits, decision) = found.into_iter().next().map(|f| (f.hits, f.decision)).unwrap_or_default();
         let score: f64 = hits.iter().map(|h| h.score).sum();
         let reasons: Vec<String> =

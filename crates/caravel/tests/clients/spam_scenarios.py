@@ -170,6 +170,13 @@ def forwarded_copies():
     send("d@remote.test", ["team@example.test"],
          message("d@remote.test", ["team@example.test"], "Pay", "The forged invoice again. fwd-team"))
     only_in((USER, PASSWORD), "INBOX", b"fwd-team")
+    # bob's copy: the server's rule holds it, his own refuses it; alice
+    # takes the message, so his refusal is overruled, and the hold stands.
+    send("d@remote.test", ["alice@example.test", "bob@example.test"],
+         message("d@remote.test", ["alice@example.test", "bob@example.test"], "Deal",
+                 "A zircon bargain for two. held-bob"))
+    only_in((USER, PASSWORD), "INBOX", b"held-bob")
+    expect(not any(b"held-bob" in m for box in ("INBOX", "Junk") for _, m in folder(BOB, box)), "bob's copy is held")
     # The alias's domain blocks blocked.test: refused at RCPT.
     with smtplib.SMTP(HOST, SMTP) as s:
         s.ehlo("mx.blocked.test")
