@@ -8,7 +8,8 @@
 use std::net::IpAddr;
 
 /// The triple's key: the client's /24 (IPv4) or /64 (IPv6), because big
-/// senders retry from another address of the same pool; addresses lowercase.
+/// senders retry from another address of the same pool; the sender as
+/// [`stable_sender`] gives it; addresses lowercase.
 pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> String {
     let net = match peer.to_canonical() {
         IpAddr::V4(v4) => {
@@ -20,7 +21,47 @@ pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> String {
             format!("{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3])
         }
     };
-    format!("{net} {} {}", sender.to_lowercase(), recipient.to_lowercase())
+    format!("{net} {} {}", stable_sender(sender), recipient.to_lowercase())
+}
+
+/// The part of an envelope sender that stays the same from one message to
+/// the next. Mailing lists and bulk senders put a message number in it
+/// (VERP: `bounce-4711-bob=example.com@list.test`), BATV signs it per
+/// message (`prvs=0123abcdef=news@shop.test`, RFC-less but common), and
+/// SRS adds a hash and a day (`SRS0=HHHH=TT=orig.test=user@fwd.test`):
+/// left as they come, every message of a newsletter would be a new triple
+/// and wait again. Digits become `#`, the BATV tag and the SRS hash and
+/// day are dropped.
+pub fn stable_sender(sender: &str) -> String {
+    let sender = sender.to_lowercase();
+    let Some((local, domain)) = sender.rsplit_once('@') else { return sender };
+    let mut local = local;
+    for batv in ["prvs=", "msprvs1=", "btv1=="] {
+        if let Some(rest) = local.strip_prefix(batv) {
+            // The tag, then the address's own local part.
+            local = rest.split_once('=').map_or(rest, |(_, own)| own.trim_start_matches('='));
+        }
+    }
+    let srs;
+    if let Some(rest) = local.strip_prefix("srs0=").or_else(|| local.strip_prefix("srs1=")) {
+        // hash=day=domain=local (SRS0); SRS1 keeps the same shape after its own hash.
+        let parts: Vec<&str> = rest.splitn(3, '=').collect();
+        if parts.len() == 3 {
+            srs = format!("srs={}", parts[2]);
+            local = &srs;
+        }
+    }
+    let mut out = String::with_capacity(sender.len());
+    let mut in_digits = false;
+    for c in local.chars() {
+        match c.is_ascii_digit() {
+            true if in_digits => {}
+            true => out.push('#'),
+            false => out.push(c),
+        }
+        in_digits = c.is_ascii_digit();
+    }
+    format!("{out}@{domain}")
 }
 
 #[cfg(test)]
@@ -34,5 +75,22 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, triple("192.0.3.10".parse().expect("ip"), "a@x.test", "b@y.test"));
         assert_eq!(triple("2001:db8:1:2::5".parse().expect("ip"), "", "b@y.test"), "2001:db8:1:2  b@y.test");
+    }
+
+    #[test]
+    fn per_message_parts_of_a_sender_do_not_make_a_new_triple() {
+        let same = |a: &str, b: &str| assert_eq!(stable_sender(a), stable_sender(b), "{a} vs {b}");
+        same("bounce-4711-bob=example.com@list.test", "Bounce-4712-bob=example.com@list.test");
+        same("prvs=0123abcdef=news@shop.test", "prvs=9f8e7d6c5b=news@shop.test");
+        same("prvs=0123abcdef=news@shop.test", "news@shop.test");
+        same("SRS0=HhJk=2T=orig.test=user@fwd.test", "srs0=xYz1=3a=orig.test=user@fwd.test");
+        assert_eq!(stable_sender("msgid-20261207-889@bulk.test"), "msgid-#-#@bulk.test");
+        assert_ne!(stable_sender("alice@x.test"), stable_sender("bob@x.test"));
+        assert_ne!(
+            stable_sender("bounce-1-bob=example.com@list.test"),
+            stable_sender("bounce-1-ann=example.com@list.test")
+        );
+        assert_eq!(stable_sender(""), "");
+        assert_eq!(stable_sender("prvs=@x.test"), "@x.test", "a tag with nothing after it");
     }
 }

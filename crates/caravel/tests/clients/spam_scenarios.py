@@ -230,20 +230,31 @@ def dnsbl_listed():
 
 
 def greylisted():
-    def attempt():
+    def attempt(sender="new@sender.test", to="alice@example.test"):
         with smtplib.SMTP(HOST, SMTP) as s:
             s.ehlo("mx.remote.test")
-            s.mail("new@sender.test")
-            return s.rcpt("alice@example.test")
+            s.mail(sender)
+            return s.rcpt(to)
     code, text = attempt()
     expect(code == 451 and b"4.7.1" in text and b"Greylisted" in text, f"first attempt: {code} {text}")
     code, _ = attempt()
     expect(code == 451, f"a retry before the delay: {code}")
+    # A list's bounce address numbers each message (VERP), BATV tags it.
+    code, _ = attempt("bounce-101-alice=example.test@list.test")
+    expect(code == 451, f"a list's first message: {code}")
+    code, _ = attempt("prvs=4a1b2c3d4e=sales@shop.test")
+    expect(code == 451, f"a BATV-signed sender's first message: {code}")
     time.sleep(1.5)
     code, _ = attempt()
     expect(code == 250, f"a retry after the delay: {code}")
     code, _ = attempt()
     expect(code == 250, f"remembered: {code}")
+    code, _ = attempt("bounce-102-alice=example.test@list.test")
+    expect(code == 250, f"the list's next message is the same sender: {code}")
+    code, _ = attempt("prvs=9f9e9d9c9b=sales@shop.test")
+    expect(code == 250, f"the BATV sender's next message, another tag: {code}")
+    code, _ = attempt("bounce-103-bob=example.test@list.test", "bob@example.test")
+    expect(code == 451, f"another recipient is another triple: {code}")
 
 
 def outbound_refused():
