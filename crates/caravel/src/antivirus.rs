@@ -139,7 +139,16 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
     let mut by_rcpt: HashMap<String, Vec<&Held>> = HashMap::new();
     for h in held.iter().filter(|h| !h.notified && h.kind != HeldKind::Virus) {
         for r in &h.recipients {
-            by_rcpt.entry(r.to_lowercase()).or_default().push(h);
+            // Only accounts here: an outside address an alias forwards to
+            // (or an SRS bounce's original sender) is not told about our
+            // quarantine; its copy waits for the administrator.
+            let local = match Address::parse(r) {
+                Ok(a) => matches!(store.resolve(&a).await, Ok(Recipient::Account(_))),
+                Err(_) => false,
+            };
+            if local {
+                by_rcpt.entry(r.to_lowercase()).or_default().push(h);
+            }
         }
     }
     let mut sent = 0;
@@ -252,9 +261,12 @@ async fn deliver_held(
         ));
     }
     let raw = Arc::new(raw);
-    let delivery = Delivery {
+    // Outside addresses get the message without our verdict fields: they
+    // would show the company's filter rules to whoever receives it.
+    let outward = (!remote.is_empty()).then(|| Arc::new(caravel_smtp::auth_results::strip_verdicts(&raw).into_owned()));
+    let delivery = |raw: Arc<Vec<u8>>, targets: Vec<Target>, remote: Vec<caravel_store::RemoteRecipient>| Delivery {
         sign_as: None,
-        raw: raw.clone(),
+        raw,
         internal_date: held.created,
         internal_zone: 0,
         targets,
@@ -263,9 +275,14 @@ async fn deliver_held(
         sender: held.sender.clone(),
         session: format!("release-{id}"),
     };
-    let outcome = store.deliver(delivery).await.map_err(|e| e.to_string())?;
-    if let Some(Err(e)) = outcome.stored.iter().find(|r| r.is_err()) {
-        return Err(format!("releasing held message {id}: {e}"));
+    if !targets.is_empty() {
+        let outcome = store.deliver(delivery(raw.clone(), targets, Vec::new())).await.map_err(|e| e.to_string())?;
+        if let Some(Err(e)) = outcome.stored.iter().find(|r| r.is_err()) {
+            return Err(format!("releasing held message {id}: {e}"));
+        }
+    }
+    if let Some(outward) = outward {
+        store.deliver(delivery(outward, Vec::new(), remote)).await.map_err(|e| e.to_string())?;
     }
     if held.kind == HeldKind::Spam {
         let filter = caravel_filter::SpamFilter::new(store.clone(), crate::server::spam_settings(&config.spam));

@@ -109,26 +109,60 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     admin(&t, &["filter", "block", "add", "@blocked.test", "--domain", "example.test"]);
     admin(&t, &["filter", "allow", "add", "d@remote.test", "--user", "alice@example.test"]);
     admin(&t, &["filter", "keyword", "add", "zircon bargain", "--action", "reject", "--user", "bob@example.test"]);
+    admin(&t, &["domain", "add", "other.test"]);
+    admin(&t, &["alias", "add", "sales@other.test", "partner@elsewhere.test"]);
+    admin(&t, &["alias", "add", "team2@other.test", "alice@example.test", "partner3@elsewhere.test"]);
+    admin(&t, &["filter", "keyword", "add", "walnut crate", "--action", "quarantine", "--domain", "other.test"]);
+    admin(&t, &["rule", "add", "alice@example.test", "--subject", "unwanted", "--reject", "No thanks"]);
+    t.dns.as_ref().expect("test DNS").txt("spf.test", "v=spf1 ip4:127.0.0.0/8 -all");
     scenario(&t, "forwarded_copies").await;
     let json = |args: &[&str]| -> Vec<serde_json::Value> {
         serde_json::from_str::<serde_json::Value>(&admin(&t, args)).expect("json").as_array().expect("array").clone()
     };
     let held = json(&["quarantine", "list", "--json"]);
     let to = |h: &serde_json::Value| h["recipients"].clone();
-    assert_eq!(held.len(), 3, "{held:#?}");
+    assert_eq!(held.len(), 5, "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["bob@example.test"])), "{held:#?}");
+    let held_for = |who: &str| held.iter().filter(|h| to(h) == serde_json::json!([who])).count();
+    assert_eq!(held_for("partner@elsewhere.test"), 2, "held by either alias: {held:#?}");
+    assert_eq!(held_for("partner3@elsewhere.test"), 1, "accepted and held, not refused: {held:#?}");
     assert!(held.iter().all(|h| h["kind"] == "spam"), "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner@elsewhere.test"])), "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["partner2@elsewhere.test"])), "{held:#?}");
     let events = t.store().events(EventQuery { limit: 500, ..Default::default() }).await.expect("log");
-    let queued: Vec<(Option<&str>, Option<&str>)> = events
+    let mut queued: Vec<(Option<&str>, Option<&str>)> = events
         .iter()
         .filter(|e| {
             e.kind == EventKind::Queued && e.recipient.as_deref().is_some_and(|r| r.ends_with("@elsewhere.test"))
         })
         .map(|e| (e.sender.as_deref(), e.recipient.as_deref()))
         .collect();
-    assert_eq!(queued, [(Some("c@remote.test"), Some("partner@elsewhere.test"))], "only the clean message goes out");
+    queued.sort();
+    let expected = [
+        (Some("c@remote.test"), Some("partner@elsewhere.test")),
+        (Some("d@remote.test"), Some("partner3@elsewhere.test")),
+        (Some("e@spf.test"), Some("partner3@elsewhere.test")),
+    ];
+    assert_eq!(queued, expected, "only the clean messages go out");
+    // alice's rule refused her copies: a notice for the sender SPF vouches
+    // for, none for the other.
+    let notices: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Queued && e.session.as_deref() == Some("refused by rule"))
+        .filter_map(|e| e.recipient.as_deref())
+        .collect();
+    assert_eq!(notices, ["e@spf.test"], "refusal notices");
+    // Quarantine notices go to accounts here only, not to the outside
+    // addresses whose copies are held.
+    caravel::antivirus::notify_recipients(t.store().as_ref(), &t.config.hostname).await.expect("notices");
+    let events = t.store().events(EventQuery { limit: 500, ..Default::default() }).await.expect("log");
+    let outside: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Queued && e.sender.as_deref() == Some(""))
+        .filter_map(|e| e.recipient.as_deref())
+        .filter(|r| r.ends_with("@elsewhere.test"))
+        .collect();
+    assert!(outside.is_empty(), "quarantine notices to outside addresses: {outside:?}");
     let shown = admin(&t, &["quarantine", "show", &held[0]["id"].to_string()]);
     assert!(shown.contains("X-Spam-Status: Yes"), "the held copy says why: {shown}");
 }

@@ -10,6 +10,19 @@ use std::borrow::Cow;
 /// `hostname` (compared without case). Other fields, and the body, are kept
 /// byte for byte; a message without any is returned as is.
 pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
+    strip_fields(message, |field| caravel_filter::auth_results::names_us(field, hostname) || is_spam_field(field))
+}
+
+/// The message without this server's (or any filter's) spam and virus
+/// verdict fields: a held copy released to an outside address does not
+/// show the company's filter rules to whoever receives it.
+pub fn strip_verdicts(message: &[u8]) -> Cow<'_, [u8]> {
+    strip_fields(message, is_spam_field)
+}
+
+/// The message without the header fields (each with its folded lines) for
+/// which `drop` is true; the body is kept byte for byte.
+fn strip_fields(message: &[u8], drop: impl Fn(&[u8]) -> bool) -> Cow<'_, [u8]> {
     let head_end = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(message.len());
     let mut out: Option<Vec<u8>> = None;
     let mut pos = 0;
@@ -26,7 +39,7 @@ pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
             }
         }
         let field = &message[pos..end];
-        if caravel_filter::auth_results::names_us(field, hostname) || is_spam_field(field) {
+        if drop(field) {
             out.get_or_insert_with(|| message[..pos].to_vec());
         } else if let Some(o) = out.as_mut() {
             o.extend_from_slice(field);
@@ -63,6 +76,16 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             "Received: from x\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: pay now\r\n\r\nAuthentication-Results: mail.example.test; in the body stays\r\n"
+        );
+    }
+
+    #[test]
+    fn a_released_copy_loses_the_verdicts_and_keeps_the_results() {
+        let m = b"X-Spam-Status: Yes, score=13.0\r\n\ttests=KEYWORD_7\r\nX-Spam-Score: 13.0\r\n\
+Authentication-Results: mail.example.test; spf=pass\r\nSubject: s\r\n\r\nX-Spam-Score: body\r\n";
+        assert_eq!(
+            String::from_utf8_lossy(&strip_verdicts(m)),
+            "Authentication-Results: mail.example.test; spf=pass\r\nSubject: s\r\n\r\nX-Spam-Score: body\r\n"
         );
     }
 

@@ -99,10 +99,11 @@ struct MailTx {
     dsn: Dsn,
     local: Vec<LocalRecipient>,
     remote: Vec<RemoteRecipient>,
-    /// For each of `remote`, the address it was sent to (an alias here
-    /// that forwards outside, on the MX listener): its copy is filtered
-    /// as that alias's.
-    remote_via: Vec<String>,
+    /// For each of `remote`, the addresses it was sent to (aliases here
+    /// that forward outside, on the MX listener): its copy is filtered as
+    /// theirs, and held if any of them holds it. Empty for a bounce to an
+    /// SRS address of ours (a copy we forwarded, coming back).
+    remote_via: Vec<Vec<String>>,
     /// Recipient addresses as accepted, for the mail log and the filter.
     accepted: Vec<String>,
     bdat: Option<Bdat>,
@@ -463,6 +464,10 @@ impl<B: Backend> Session<B> {
             }
         }
         let mut local = local;
+        // A bounce to an SRS address of ours: a copy we forwarded, coming
+        // back to its original sender (caravel_personal::delivery::srs_reverse).
+        let srs = local.is_empty()
+            && address.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("srs0=") || p.eq_ignore_ascii_case("srs1="));
         if self.cfg.kind == Kind::Mx {
             let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
             // A block list refuses for its own scope: one member's list
@@ -479,8 +484,9 @@ impl<B: Backend> Session<B> {
                 }
             }
             local = kept;
-            // Copies an alias forwards outside: the alias's own lists.
-            if !remote.is_empty() {
+            // Copies an alias forwards outside: the alias's own lists (a
+            // bounce to an SRS address of ours goes back as it came).
+            if !remote.is_empty() && !srs {
                 if let Some(Verdict::Reject { code, enhanced, text }) =
                     self.pipeline.refuse_recipient(&sender, self.peer, &address).await
                 {
@@ -494,7 +500,7 @@ impl<B: Backend> Session<B> {
             }
             // Once per address (an alias to many accounts is one triple);
             // a 451 asks for a retry and is not counted as an error.
-            if !local.is_empty() || !remote.is_empty() {
+            if !local.is_empty() || (!remote.is_empty() && !srs) {
                 if let Some(Verdict::Reject { code, enhanced, text }) =
                     self.pipeline.greylist(&sender, self.peer, &address).await
                 {
@@ -517,9 +523,13 @@ impl<B: Backend> Session<B> {
             }
         }
         for r in remote {
-            if !tx.remote.iter().any(|x| x.address.eq_ignore_ascii_case(&r)) {
-                tx.remote.push(RemoteRecipient { address: r, ..rcpt.clone() });
-                tx.remote_via.push(address.clone());
+            let via: Vec<String> = (!srs).then(|| address.clone()).into_iter().collect();
+            match tx.remote.iter().position(|x| x.address.eq_ignore_ascii_case(&r)) {
+                Some(i) => tx.remote_via[i].extend(via),
+                None => {
+                    tx.remote.push(RemoteRecipient { address: r, ..rcpt.clone() });
+                    tx.remote_via.push(via);
+                }
             }
         }
         tx.accepted.push(address);
@@ -670,7 +680,7 @@ impl<B: Backend> Session<B> {
         // not sent on in the company's name.
         let mut forwarding: Vec<String> = Vec::new();
         if ctx.inbound {
-            for via in &tx.remote_via {
+            for via in tx.remote_via.iter().flatten() {
                 if !forwarding.iter().any(|f| f.eq_ignore_ascii_case(via)) {
                     forwarding.push(via.clone());
                 }
@@ -711,7 +721,7 @@ impl<B: Backend> Session<B> {
         // already made (only when something is held).
         let held_subject = match held_by_scanner.is_some()
             || results.iter().any(|r| r.verdict == Verdict::Quarantine)
-            || tx.remote_via.iter().any(|v| held_forward(v))
+            || tx.remote_via.iter().flatten().any(|v| held_forward(v))
         {
             true => ctx.content().subject_text.clone(),
             false => String::new(),
@@ -786,7 +796,7 @@ impl<B: Backend> Session<B> {
         let mut held_remote: Vec<String> = Vec::new();
         let mut kept = Vec::with_capacity(tx.remote.len());
         for (r, via) in std::mem::take(&mut tx.remote).into_iter().zip(&tx.remote_via) {
-            match held_by_scanner.is_some() || held_forward(via) {
+            match held_by_scanner.is_some() || via.iter().any(|v| held_forward(v)) {
                 true => held_remote.push(r.address),
                 false => kept.push(r),
             }
@@ -812,6 +822,7 @@ impl<B: Backend> Session<B> {
             held_by_scanner,
             held_subject,
             sign_as,
+            sender_verified: self.user.is_some() || tags.iter().any(|t| t == "spf=pass"),
         };
         let (local_copies, remote_copies) = (accepted.local.len() as u64, accepted.remote.len() as u64);
         match self.backend.deliver(accepted).await {

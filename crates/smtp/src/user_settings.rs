@@ -20,7 +20,11 @@ pub type Plans = Vec<Option<Outcome>>;
 /// The refusal text when every recipient's rules refuse the message and
 /// nothing else takes it (RFC 5429: refuse at SMTP time when possible).
 pub fn refused_by_all(m: &Accepted, plans: &Plans) -> Option<String> {
-    if m.local.is_empty() || !m.remote.is_empty() || m.local.iter().any(|l| l.folder == Folder::Quarantine) {
+    if m.local.is_empty()
+        || !m.remote.is_empty()
+        || !m.held_remote.is_empty()
+        || m.local.iter().any(|l| l.folder == Folder::Quarantine)
+    {
         return None;
     }
     let mut texts = plans.iter().map(|p| p.as_ref().and_then(|p| p.reject.clone()));
@@ -83,6 +87,15 @@ impl StoreBackend {
     /// were delivered (the message as a whole got its 250).
     pub(crate) async fn notify_refused(&self, m: &Accepted, raw: &[u8], plans: &Plans) {
         use caravel_delivery::dsn;
+        if !m.sender_verified {
+            if plans.iter().any(|p| p.as_ref().is_some_and(|p| p.reject.is_some())) {
+                tracing::info!(
+                    sender = %m.sender,
+                    "no notice of a copy refused by a mail rule: SPF did not pass for the sender, who may be forged"
+                );
+            }
+            return;
+        }
         let failed: Vec<dsn::RecipientStatus> = m
             .local
             .iter()

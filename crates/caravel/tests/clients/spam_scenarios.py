@@ -177,6 +177,20 @@ def forwarded_copies():
                  "A zircon bargain for two. held-bob"))
     only_in((USER, PASSWORD), "INBOX", b"held-bob")
     expect(not any(b"held-bob" in m for box in ("INBOX", "Junk") for _, m in folder(BOB, box)), "bob's copy is held")
+    # orders@ and sales@other.test both forward to partner@: its copy is
+    # held when either alias's rules hold it (other.test holds walnuts).
+    send("d@remote.test", ["orders@example.test", "sales@other.test"],
+         message("d@remote.test", ["orders@example.test", "sales@other.test"], "Crate",
+                 "A walnut crate. fwd-two-aliases"))
+    # team2@other.test is alice and partner3@: alice's own mail rule
+    # refuses "unwanted", the alias's copy is held: accepted, not refused.
+    send("d@remote.test", ["team2@other.test"],
+         message("d@remote.test", ["team2@other.test"], "unwanted walnuts", "A walnut crate. fwd-rule-held"))
+    # A refusal notice from alice's rule goes only to a sender SPF vouches
+    # for (spf.test allows this client): to a forged one it is backscatter.
+    for sender in ("d@remote.test", "e@spf.test"):
+        send(sender, ["team2@other.test"],
+             message(sender, ["team2@other.test"], "unwanted offer", f"Plain words. notice-{sender}"))
     # The alias's domain blocks blocked.test: refused at RCPT.
     with smtplib.SMTP(HOST, SMTP) as s:
         s.ehlo("mx.blocked.test")
