@@ -137,22 +137,29 @@ pub async fn run_tasks(config: Config, engine: Arc<Engine>, store: Arc<dyn Store
 pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usize, String> {
     let held = store.held().await.map_err(|e| e.to_string())?;
     let mut by_rcpt: HashMap<String, Vec<&Held>> = HashMap::new();
+    let mut unresolved: Vec<i64> = Vec::new();
     for h in held.iter().filter(|h| !h.notified && h.kind != HeldKind::Virus) {
         for r in &h.recipients {
             // Only accounts here: an outside address an alias forwards to
             // (or an SRS bounce's original sender) is not told about our
             // quarantine; its copy waits for the administrator.
             let local = match Address::parse(r) {
-                Ok(a) => matches!(store.resolve(&a).await, Ok(Recipient::Account(_))),
-                Err(_) => false,
+                Ok(a) => store.resolve(&a).await.map(|r| matches!(r, Recipient::Account(_))),
+                Err(_) => Ok(false),
             };
-            if local {
-                by_rcpt.entry(r.to_lowercase()).or_default().push(h);
+            match local {
+                Ok(true) => by_rcpt.entry(r.to_lowercase()).or_default().push(h),
+                Ok(false) => {}
+                // Not known now: this one is told next time.
+                Err(e) => {
+                    tracing::warn!(recipient = %r, error = %e, "cannot tell whether a held message's recipient is ours");
+                    unresolved.push(h.id);
+                }
             }
         }
     }
     let mut sent = 0;
-    let mut failed: Vec<i64> = Vec::new();
+    let mut failed: Vec<i64> = unresolved;
     for (rcpt, items) in &by_rcpt {
         let mut body = format!(
             "Caravel on {hostname} held {} message(s) addressed to you, because they may be dangerous or are very likely spam.\r\nThey are not in your mailbox. If one of them is a message you expect, ask your mail administrator to release it, quoting its number.\r\n\r\n",
@@ -234,6 +241,8 @@ async fn deliver_held(
 ) -> Result<Vec<String>, String> {
     let mut targets = Vec::new();
     let mut accounts = Vec::new();
+    // The held recipients that are accounts here, as the quarantine has them.
+    let mut local_held: Vec<&str> = Vec::new();
     let mut remote = Vec::new();
     for r in held.recipients.iter().filter(|r| only.is_none_or(|o| r.eq_ignore_ascii_case(o))) {
         let Ok(a) = Address::parse(r) else { continue };
@@ -245,6 +254,7 @@ async fn deliver_held(
                     ..Target::new(u.id, MailboxTarget::Special(SpecialUse::Inbox))
                 });
                 accounts.push((u.id, u.address.clone()));
+                local_held.push(r);
             }
             // An outside address an alias forwarded to: queued now.
             Recipient::NotLocal => {
@@ -282,6 +292,11 @@ async fn deliver_held(
         }
     }
     if let Some(outward) = outward {
+        // Two deliveries: if the second fails, a release tried again must
+        // not give the accounts here their copy twice.
+        for r in &local_held {
+            store.drop_held_recipient(id, r).await.map_err(|e| e.to_string())?;
+        }
         store.deliver(delivery(outward, Vec::new(), remote)).await.map_err(|e| e.to_string())?;
     }
     if held.kind == HeldKind::Spam {

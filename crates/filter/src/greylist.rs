@@ -42,24 +42,34 @@ pub fn stable_sender(sender: &str) -> String {
             local = rest.split_once('=').map_or(rest, |(_, own)| own.trim_start_matches('='));
         }
     }
+    // SRS1 (forwarded twice): hash=first forwarder==, then an SRS0 tail.
+    let srs0 = match local.strip_prefix("srs1=") {
+        Some(rest) => rest.split_once("==").map(|(_, tail)| tail),
+        None => local.strip_prefix("srs0="),
+    };
     let srs;
-    if let Some(rest) = local.strip_prefix("srs0=").or_else(|| local.strip_prefix("srs1=")) {
-        // hash=day=domain=local (SRS0); SRS1 keeps the same shape after its own hash.
+    if let Some(rest) = srs0 {
+        // hash=day=domain=local: the hash and the day change.
         let parts: Vec<&str> = rest.splitn(3, '=').collect();
         if parts.len() == 3 {
             srs = format!("srs={}", parts[2]);
             local = &srs;
         }
     }
+    // Numbers standing alone (not part of a word such as `user2`) become `#`.
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let chars: Vec<char> = local.chars().collect();
     let mut out = String::with_capacity(sender.len());
-    let mut in_digits = false;
-    for c in local.chars() {
-        match c.is_ascii_digit() {
-            true if in_digits => {}
-            true => out.push('#'),
-            false => out.push(c),
+    let mut i = 0;
+    while i < chars.len() {
+        let end = chars[i..].iter().position(|c| !c.is_ascii_digit()).map_or(chars.len(), |n| i + n);
+        if end > i && !word(i.checked_sub(1).map(|p| chars[p])) && !word(chars.get(end).copied()) {
+            out.push('#');
+            i = end;
+            continue;
         }
-        in_digits = c.is_ascii_digit();
+        out.extend(&chars[i..end.max(i + 1)]);
+        i = end.max(i + 1);
     }
     format!("{out}@{domain}")
 }
@@ -85,6 +95,12 @@ mod tests {
         same("prvs=0123abcdef=news@shop.test", "news@shop.test");
         same("SRS0=HhJk=2T=orig.test=user@fwd.test", "srs0=xYz1=3a=orig.test=user@fwd.test");
         assert_eq!(stable_sender("msgid-20261207-889@bulk.test"), "msgid-#-#@bulk.test");
+        same(
+            "SRS1=Ab12=fwd.test==HhJk=2T=orig.test=user@fwd2.test",
+            "srs1=Zz99=fwd.test==xYz1=3a=orig.test=user@fwd2.test",
+        );
+        assert_ne!(stable_sender("user1@x.test"), stable_sender("user2@x.test"), "a digit inside a word stays");
+        assert_eq!(stable_sender("ab12cd-345@x.test"), "ab12cd-#@x.test");
         assert_ne!(stable_sender("alice@x.test"), stable_sender("bob@x.test"));
         assert_ne!(
             stable_sender("bounce-1-bob=example.com@list.test"),

@@ -464,10 +464,7 @@ impl<B: Backend> Session<B> {
             }
         }
         let mut local = local;
-        // A bounce to an SRS address of ours: a copy we forwarded, coming
-        // back to its original sender (caravel_personal::delivery::srs_reverse).
-        let srs = local.is_empty()
-            && address.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("srs0=") || p.eq_ignore_ascii_case("srs1="));
+        let srs = is_srs_bounce(self.tx.as_ref().map_or("", |t| t.from.as_str()), &address, local.is_empty());
         if self.cfg.kind == Kind::Mx {
             let sender = self.tx.as_ref().map(|t| t.from.clone()).unwrap_or_default();
             // A block list refuses for its own scope: one member's list
@@ -490,6 +487,11 @@ impl<B: Backend> Session<B> {
                 if let Some(Verdict::Reject { code, enhanced, text }) =
                     self.pipeline.refuse_recipient(&sender, self.peer, &address).await
                 {
+                    if !local.is_empty() {
+                        // The address is accepted for its members here: the
+                        // log says what became of the outside copies.
+                        tracing::info!(alias = %address, sender = %sender, reason = %text, "forwarded copies refused");
+                    }
                     refusal.get_or_insert((code, enhanced, text));
                     remote.clear();
                 }
@@ -1044,4 +1046,25 @@ fn valid_notify(v: &str) -> bool {
         return true;
     }
     !parts.is_empty() && parts.iter().all(|p| matches!(p.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
+}
+
+/// A bounce (null sender) to an SRS address of ours: a copy we forwarded,
+/// coming back to its original sender (`srs_reverse` checked its hash).
+/// It goes back as it came. Mail from anyone else to such an address is
+/// filtered like any forwarded copy: the address is valid for weeks.
+fn is_srs_bounce(sender: &str, address: &str, nobody_here: bool) -> bool {
+    sender.is_empty() && nobody_here && address.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("srs0="))
+}
+
+#[cfg(test)]
+mod srs_bounce_tests {
+    use super::is_srs_bounce;
+
+    #[test]
+    fn only_a_bounce_to_an_srs_address_goes_back_unfiltered() {
+        assert!(is_srs_bounce("", "SRS0=HhJk=2T=orig.test=user@example.test", true));
+        assert!(!is_srs_bounce("spammer@x.test", "SRS0=HhJk=2T=orig.test=user@example.test", true), "a sender");
+        assert!(!is_srs_bounce("", "SRS0=HhJk=2T=orig.test=user@example.test", false), "an account here");
+        assert!(!is_srs_bounce("", "orders@example.test", true));
+    }
 }

@@ -191,6 +191,9 @@ def forwarded_copies():
     for sender in ("d@remote.test", "e@spf.test"):
         send(sender, ["team2@other.test"],
              message(sender, ["team2@other.test"], "unwanted offer", f"Plain words. notice-{sender}"))
+    # Held for alice and for team@'s outside member, in one entry.
+    send("f@remote.test", ["team@example.test"],
+         message("f@remote.test", ["team@example.test"], "Deal", "A zircon bargain for the team. held-both"))
     # The alias's domain blocks blocked.test: refused at RCPT.
     with smtplib.SMTP(HOST, SMTP) as s:
         s.ehlo("mx.blocked.test")
