@@ -248,19 +248,7 @@ fn relays_of(field: &str, out: &mut Vec<String>) {
 
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn cut(s: &str, max: usize) -> &str {
-    &s[..floor_boundary(s, max)]
-}
-
-/// The largest character boundary of `s` at or below `max`.
-pub(crate) fn floor_boundary(s: &str, max: usize) -> usize {
-    if s.len() <= max {
-        return s.len();
-    }
-    let mut i = max;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// A header value as text: decoded words, names and addresses.
@@ -302,7 +290,7 @@ fn links_in_text(text: &str, hosts: &mut Vec<String>) {
 pub fn host_of(url: &str) -> Option<String> {
     // A host name is at most 253 bytes: never look further (hostile text
     // of one long "www.www.www…" would otherwise be walked once per "www.").
-    let url = &url[..floor_boundary(url, 300)];
+    let url = &url[..url.floor_char_boundary(300)];
     let rest = url.split_once("://").map_or(url, |(scheme, r)| if scheme.len() <= 10 { r } else { url });
     let authority = rest.split(['/', '?', '#', '"', '\'', '<', '>', ' ', '\t', '\r', '\n', ')']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);

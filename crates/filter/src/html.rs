@@ -38,7 +38,7 @@ pub fn html_to_text(html: &str) -> HtmlText {
             continue;
         }
         let end = rest.find('>').unwrap_or(rest.len());
-        let tag = &rest[..floor_char_boundary(rest, end.min(MAX_TAG))];
+        let tag = &rest[..rest.floor_char_boundary(end.min(MAX_TAG))];
         rest = rest.get(end + 1..).unwrap_or("");
         let name: String =
             tag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '/').collect::<String>().to_ascii_lowercase();
@@ -147,13 +147,6 @@ fn separates(name: &str) -> bool {
     )
 }
 
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 fn find_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
     hay.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
@@ -220,7 +213,7 @@ pub fn decode_entities(text: &str) -> String {
         rest = &rest[amp..];
         // A reference is short: look for its ';' in the next few bytes only
         // (a search of the whole rest at every '&' would be quadratic).
-        let window = &rest[..crate::content::floor_boundary(rest, 12)];
+        let window = &rest[..rest.floor_char_boundary(12)];
         let semi = window[1..].find(';').map(|p| p + 1).filter(|&p| p <= 10);
         let decoded = semi.and_then(|p| entity(&rest[1..p]));
         match (semi, decoded) {

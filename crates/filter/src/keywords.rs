@@ -115,7 +115,7 @@ pub struct KeywordSet {
 /// each message to the scope is searched with all of it, and a pattern the
 /// fast engine cannot run (a Unicode `\b` on text that is not ASCII) costs
 /// time in proportion. An account's rules are held tightest, since any
-/// user may write them; the server's (the default rules take ~130 KB) and
+/// user may write them; the server's (the default rules take under 128 KiB) and
 /// a domain's are written by administrators.
 pub fn pattern_limit(scope: &str) -> usize {
     match scope {
