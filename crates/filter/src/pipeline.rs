@@ -102,9 +102,10 @@ impl RecipientCtx {
 
     pub fn decide(&mut self, v: Verdict) {
         self.held |= v == Verdict::Quarantine;
-        if self.decision.as_ref().is_none_or(|d| v.severity() > d.severity()) {
-            self.decision = Some(v);
-        }
+        self.decision = Some(match self.decision.take() {
+            Some(d) => d.harsher(v),
+            None => v,
+        });
     }
 }
 

@@ -18,7 +18,7 @@ use crate::keywords::{pattern_limit, Action, KeywordRule, KeywordSet, Place};
 use crate::lists::Pattern;
 use crate::logistic::{self, features, Trained};
 use crate::model_cache::ModelCache;
-use crate::pipeline::{Hit, MessageContext, RecipientCtx, Stage, Verdict};
+use crate::pipeline::{Hit, MessageContext, Stage, Verdict};
 
 /// `[spam]` settings the stage uses.
 #[derive(Debug, Clone)]
@@ -441,11 +441,11 @@ struct Findings {
 
 impl Findings {
     fn decide(&mut self, v: Verdict) {
-        let mut r = RecipientCtx::new("", None);
-        r.decision = self.decision.take();
-        r.decide(v);
-        self.decision = r.decision;
-        self.held |= r.held;
+        self.held |= v == Verdict::Quarantine;
+        self.decision = Some(match self.decision.take() {
+            Some(d) => d.harsher(v),
+            None => v,
+        });
     }
 }
 
