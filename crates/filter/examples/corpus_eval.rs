@@ -12,6 +12,9 @@
 //!   (the same, with the folds by the From: address's organizational
 //!   domain: every message is scored by a model that never saw its sender,
 //!   as mail from a new correspondent or another corpus will be)
+//! GSEED=n picks another assignment of messages to folds (for either kind):
+//! the figures move a lot between assignments, so compare settings over
+//! several of them.
 
 use caravel_filter::content::Content;
 use caravel_filter::keywords::{Action, KeywordSet};
@@ -58,7 +61,10 @@ fn cross_validate(dir: &str, list: &str, k: usize, by_sender: bool) {
             (caravel_filter::tokens::hash(&format!("{org}{}", std::env::var("GSEED").unwrap_or_default())) % k as u64)
                 as usize
         } else {
-            i % k
+            match std::env::var("GSEED") {
+                Ok(seed) => (caravel_filter::tokens::hash(&format!("{i}/{seed}")) % k as u64) as usize,
+                Err(_) => i % k,
+            }
         }
     };
     let mut rows: Vec<Scored> = Vec::new();
