@@ -82,6 +82,9 @@ impl caravel_http::Operations for Troubleshooter {
             "uribl": s.uribl,
             "greylisting": s.greylisting,
             "greylist_delay_secs": s.greylist_delay.as_secs(),
+            "greylist_lifetime_secs": s.greylist_lifetime.as_secs(),
+            "greylist_retry_window_secs": s.greylist_retry_window.as_secs(),
+            "greylist_auto_allow": s.greylist_auto_allow,
         })
     }
 

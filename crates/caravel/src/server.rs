@@ -381,7 +381,12 @@ pub fn spam_settings(s: &caravel_config::Spam) -> caravel_filter::SpamSettings {
         correspondent_score: s.correspondent_score,
         correspondents_kept: s.correspondents_kept,
         outbound_reject: s.outbound_reject,
-        greylist: s.greylisting.then_some((s.greylist_delay.as_secs() as i64, s.greylist_lifetime.as_secs() as i64)),
+        greylist: s.greylisting.then_some(caravel_store::filter_data::GreyPolicy {
+            delay: s.greylist_delay.as_secs() as i64,
+            lifetime: s.greylist_lifetime.as_secs() as i64,
+            retry_window: s.greylist_retry_window.as_secs() as i64,
+            auto_allow: s.greylist_auto_allow,
+        }),
     }
 }
 

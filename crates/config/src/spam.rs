@@ -42,6 +42,11 @@ pub struct Spam {
     pub greylist_delay: std::time::Duration,
     /// How long a triple that passed (or waits) is remembered.
     pub greylist_lifetime: std::time::Duration,
+    /// How long after the delay a retry is still accepted.
+    pub greylist_retry_window: std::time::Duration,
+    /// Triples a client network passes before it is no longer greylisted
+    /// (0: never).
+    pub greylist_auto_allow: u32,
 }
 
 /// Score at or above which mail goes to Junk, to the quarantine, or is
@@ -79,6 +84,8 @@ impl Default for Spam {
             greylisting: false,
             greylist_delay: std::time::Duration::from_secs(300),
             greylist_lifetime: std::time::Duration::from_secs(36 * 86_400),
+            greylist_retry_window: std::time::Duration::from_secs(2 * 86_400),
+            greylist_auto_allow: 5,
         }
     }
 }
@@ -104,6 +111,8 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
         "greylisting",
         "greylist_delay",
         "greylist_lifetime",
+        "greylist_retry_window",
+        "greylist_auto_allow",
     ];
     keys.extend(LEVELS);
     r.check_keys(t, P, &keys);
@@ -119,6 +128,12 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     }
     if let Some(v) = r.duration(t, P, "greylist_lifetime") {
         s.greylist_lifetime = v.max(std::time::Duration::from_secs(3600));
+    }
+    if let Some(v) = r.duration(t, P, "greylist_retry_window") {
+        s.greylist_retry_window = v.max(std::time::Duration::from_secs(60));
+    }
+    if let Some(v) = r.count(t, P, "greylist_auto_allow") {
+        s.greylist_auto_allow = v.min(1_000_000) as u32;
     }
     if let Some(v) = r.parsed(t, P, "default_rules", boolean) {
         s.default_rules = v;

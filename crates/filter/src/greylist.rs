@@ -7,10 +7,10 @@
 
 use std::net::IpAddr;
 
-/// The triple's key: the client's /24 (IPv4) or /64 (IPv6), because big
-/// senders retry from another address of the same pool; the sender as
-/// [`stable_sender`] gives it; addresses lowercase.
-pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> String {
+/// The client's network and the triple's key: the client's /24 (IPv4) or
+/// /64 (IPv6), because big senders retry from another address of the same
+/// pool; the sender as [`stable_sender`] gives it; addresses lowercase.
+pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> (String, String) {
     let net = match peer.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
@@ -21,7 +21,8 @@ pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> String {
             format!("{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3])
         }
     };
-    format!("{net} {} {}", stable_sender(sender), recipient.to_lowercase())
+    let key = format!("{net} {} {}", stable_sender(sender), recipient.to_lowercase());
+    (net, key)
 }
 
 /// The part of an envelope sender that stays the same from one message to
@@ -84,7 +85,8 @@ mod tests {
         let b = triple("192.0.2.99".parse().expect("ip"), "a@x.test", "B@y.test");
         assert_eq!(a, b);
         assert_ne!(a, triple("192.0.3.10".parse().expect("ip"), "a@x.test", "b@y.test"));
-        assert_eq!(triple("2001:db8:1:2::5".parse().expect("ip"), "", "b@y.test"), "2001:db8:1:2  b@y.test");
+        let v6 = triple("2001:db8:1:2::5".parse().expect("ip"), "", "b@y.test");
+        assert_eq!(v6, ("2001:db8:1:2".to_string(), "2001:db8:1:2  b@y.test".to_string()));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use caravel_store::filter_data::{Learn, LearnReport, GLOBAL_SCOPE};
+use caravel_store::filter_data::{GreyPolicy, Learn, LearnReport, GLOBAL_SCOPE};
 use caravel_store::{AccountId, Store};
 
 use crate::content::Content;
@@ -35,8 +35,8 @@ pub struct SpamSettings {
     pub correspondents_kept: u32,
     /// Submitted mail scoring this much is refused.
     pub outbound_reject: f64,
-    /// Greylisting: (delay, lifetime) in seconds, or None (off).
-    pub greylist: Option<(i64, i64)>,
+    /// Greylisting, or None (off).
+    pub greylist: Option<GreyPolicy>,
 }
 
 impl Default for SpamSettings {
@@ -321,7 +321,7 @@ impl SpamFilter {
     /// "Come back later" for an unknown (network, sender, recipient)
     /// triple, when greylisting is on and the sender is not allowed.
     pub async fn greylisted(&self, sender: &str, ip: IpAddr, recipient: &str) -> Option<Verdict> {
-        let (delay, lifetime) = self.settings.greylist?;
+        let policy = self.settings.greylist?;
         if !self.settings.enabled {
             return None;
         }
@@ -330,8 +330,8 @@ impl SpamFilter {
         if RuleBook::listed(&book.allow, &scopes, &[&sender.to_lowercase()], Some(ip)).is_some() {
             return None;
         }
-        let key = crate::greylist::triple(ip, sender, recipient);
-        match self.store.greylist(&key, caravel_store::now_secs(), delay, lifetime).await {
+        let (network, key) = crate::greylist::triple(ip, sender, recipient);
+        match self.store.greylist(&network, &key, caravel_store::now_secs(), policy).await {
             Ok(Some(wait)) => Some(Verdict::Reject {
                 code: 451,
                 enhanced: "4.7.1",

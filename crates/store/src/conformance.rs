@@ -1006,15 +1006,42 @@ pub async fn junk_moves_are_queued_for_learning(s: &dyn Store) {
     assert_eq!(kinds, vec![false, true, true, false], "out of junk, $Junk, append, $NotJunk in Junk");
 }
 
-/// Greylisting: new triples wait, come back after the delay and pass, and
-/// are remembered for the lifetime.
+/// Greylisting: new triples wait, come back after the delay and pass, are
+/// remembered for the lifetime, start again when retried too late, and a
+/// network that passed `auto_allow` triples waits no more.
 pub async fn greylist_triples(s: &dyn Store) {
-    assert_eq!(s.greylist("t1", 1000, 300, 3000).await.expect("first"), Some(300));
-    assert_eq!(s.greylist("t1", 1100, 300, 3000).await.expect("too soon"), Some(200));
-    assert_eq!(s.greylist("t2", 1100, 300, 3000).await.expect("another"), Some(300));
-    assert_eq!(s.greylist("t1", 1300, 300, 3000).await.expect("after the delay"), None);
-    assert_eq!(s.greylist("t1", 4000, 300, 3000).await.expect("remembered"), None);
-    assert_eq!(s.greylist("t1", 7001, 300, 3000).await.expect("forgotten"), Some(300));
+    use crate::filter_data::GreyPolicy;
+    let p = GreyPolicy { delay: 300, lifetime: 3000, retry_window: 1000, auto_allow: 0 };
+    assert_eq!(s.greylist("n1", "n1 t1", 1000, p).await.expect("first"), Some(300));
+    assert_eq!(s.greylist("n1", "n1 t1", 1100, p).await.expect("too soon"), Some(200));
+    assert_eq!(s.greylist("n1", "n1 t2", 1100, p).await.expect("another"), Some(300));
+    assert_eq!(s.greylist("n1", "n1 t1", 1300, p).await.expect("after the delay"), None);
+    // t2 came back after the delay and the retry window: it waits again.
+    assert_eq!(s.greylist("n1", "n1 t2", 2401, p).await.expect("too late"), Some(300));
+    assert_eq!(s.greylist("n1", "n1 t2", 2701, p).await.expect("retried in time"), None);
+    assert_eq!(s.greylist("n1", "n1 t1", 4000, p).await.expect("remembered"), None);
+    assert_eq!(s.greylist("n1", "n1 t1", 7001, p).await.expect("forgotten"), Some(300));
+    // Auto-allowing: n2 passes two triples, then a third waits no more;
+    // n3 has passed one only.
+    let auto = GreyPolicy { auto_allow: 2, ..p };
+    for (net, t) in [("n2", "n2 a"), ("n2", "n2 b"), ("n3", "n3 a")] {
+        assert_eq!(s.greylist(net, t, 10_000, auto).await.expect("new"), Some(300), "{t}");
+        assert_eq!(s.greylist(net, t, 10_300, auto).await.expect("retry"), None, "{t}");
+        // Passing again does not count again.
+        assert_eq!(s.greylist(net, t, 10_301, auto).await.expect("again"), None, "{t}");
+    }
+    assert_eq!(s.greylist("n2", "n2 c", 10_400, auto).await.expect("allowed network"), None);
+    assert_eq!(s.greylist("n3", "n3 b", 10_400, auto).await.expect("one pass only"), Some(300));
+    assert_eq!(s.greylist("n3", "n3 a", 10_500, auto).await.expect("remembered"), None);
+    assert_eq!(s.greylist("n3", "n3 c", 10_500, auto).await.expect("still one pass"), Some(300));
+    assert_eq!(s.greylist("n2", "n2 c", 10_400, p).await.expect("auto-allowing off"), Some(300));
+    // An allowed network's use keeps it allowed (refreshed once a day at
+    // most); one unheard of for the lifetime is forgotten.
+    assert_eq!(s.greylist("n2", "n2 d", 13_000, auto).await.expect("still allowed"), None);
+    let daily = GreyPolicy { lifetime: 200_000, ..auto };
+    assert_eq!(s.greylist("n2", "n2 f", 100_000, daily).await.expect("allowed"), None);
+    assert_eq!(s.greylist("n2", "n2 f", 299_000, daily).await.expect("refreshed at 100,000"), None);
+    assert_eq!(s.greylist("n2", "n2 f", 499_001, daily).await.expect("forgotten"), Some(300));
 }
 
 /// Known correspondents: noted per account, the latest time kept, the

@@ -178,6 +178,29 @@ pub struct LearnJob {
     pub spam: bool,
 }
 
+/// How greylisting decides ([`FilterData::greylist`]), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GreyPolicy {
+    /// How long a new triple waits before its retry is let through.
+    pub delay: i64,
+    /// How long a triple that passed, and a network's passes, are
+    /// remembered after they were last seen.
+    pub lifetime: i64,
+    /// How long after the delay the retry may come: a triple that waits
+    /// longer starts again (postgrey's retry window), so that software
+    /// retrying days later, or a one-off guess, does not pass.
+    pub retry_window: i64,
+    /// A client network that has passed this many triples is let through
+    /// without waiting (postgrey's auto-whitelisting of clients): a real
+    /// mail server's next new correspondent is not delayed. 0: never.
+    pub auto_allow: u32,
+}
+
+/// How often, at most, an auto-allowed network's use moves its last pass
+/// (one write a day, not one per message): a network that keeps sending
+/// stays allowed past the lifetime.
+pub const CLIENT_REFRESH: i64 = 86_400;
+
 /// What changed since the filter last looked, in one read per message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterState {
@@ -217,10 +240,13 @@ pub trait FilterData: Send + Sync {
     /// Messages waiting to be learnt, oldest first.
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>>;
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()>;
-    /// Greylisting: None lets the triple through (it waited `delay`
-    /// seconds since first seen, or passed within `lifetime`); Some(n) asks
-    /// the client to come back in n seconds.
-    async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>>;
+    /// Greylisting `triple`, from a client in `network` (the triple's
+    /// first word): None lets it through (it came back after `delay` and
+    /// within the retry window, or passed within `lifetime`, or the network
+    /// has passed `auto_allow` triples within `lifetime`); Some(n) asks the
+    /// client to come back in n seconds. A triple passing for the first
+    /// time counts for its network.
+    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>>;
     /// Notes that `account` sent mail to `addresses` (lowercase) at `now`;
     /// the account's addresses last written to before `forget_before`, and
     /// past `keep` those written to longest ago, are forgotten.

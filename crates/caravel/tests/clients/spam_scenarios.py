@@ -272,6 +272,14 @@ def greylisted():
     expect(code == 250, f"the BATV sender's next message, another tag: {code}")
     code, _ = attempt("bounce-103-bob=example.test@list.test", "bob@example.test")
     expect(code == 451, f"another recipient is another triple: {code}")
+    # Its retry is the network's fourth triple passed ([spam]
+    # greylist_auto_allow = 4 in the Rust test): after that, a server
+    # that has shown it retries is not greylisted any more.
+    time.sleep(1.5)
+    code, _ = attempt("bounce-104-bob=example.test@list.test", "bob@example.test")
+    expect(code == 250, f"bob's triple after the delay: {code}")
+    code, _ = attempt("someone@else.test", "bob@example.test")
+    expect(code == 250, f"a new triple from a network that passed four: {code}")
 
 
 def outbound_refused():

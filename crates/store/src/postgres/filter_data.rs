@@ -10,8 +10,9 @@ use deadpool_postgres::GenericClient;
 
 use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
+use crate::filter_data::CLIENT_REFRESH;
 use crate::filter_data::{example_hash, pack_features, unpack_features};
-use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
+use crate::filter_data::{FilterData, FilterRule, FilterState, GreyPolicy, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
 
 /// The generation of each scope of `$1` (0 when it never learnt), in order.
@@ -243,37 +244,77 @@ impl FilterData for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {
+    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
+        let GreyPolicy { delay, lifetime, retry_window, auto_allow } = policy;
         let c = self.client().await?;
+        if auto_allow > 0 {
+            let row = query_opt(
+                &c,
+                "SELECT passes, last_pass FROM greylist_clients WHERE network = $1 AND last_pass > $2",
+                &[&network, &(now - lifetime)],
+            )
+            .await?;
+            if let Some(r) = row.filter(|r| r.get::<_, i64>(0) >= auto_allow as i64) {
+                if now - r.get::<_, i64>(1) > CLIENT_REFRESH {
+                    execute(
+                        &c,
+                        "UPDATE greylist_clients SET last_pass = greatest(last_pass, $2) WHERE network = $1",
+                        &[&network, &now],
+                    )
+                    .await?;
+                }
+                return Ok(None);
+            }
+        }
         // One upsert decides, under the row's lock: a triple seen within
-        // `lifetime` keeps its first sighting and passes once it waited
-        // `delay`; a new or forgotten one starts again now.
+        // `lifetime` (and, while it waits, within the retry window) keeps
+        // its first sighting and passes once it waited `delay`; a new,
+        // forgotten or late one starts again now. The subquery reads the
+        // row as it was before (the statement's snapshot): whether it had
+        // passed already.
         let row = query_one(
             &c,
             "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
              ON CONFLICT (triple) DO UPDATE SET
-               first_seen = CASE WHEN $2 - greylist.last_seen < $4 THEN greylist.first_seen ELSE $2 END,
+               first_seen = CASE WHEN $2 - greylist.last_seen < $4
+                                  AND (greylist.passed OR $2 - greylist.first_seen < $3::bigint + $5::bigint)
+                             THEN greylist.first_seen ELSE $2 END,
                passed = CASE WHEN $2 - greylist.last_seen < $4
+                              AND (greylist.passed OR $2 - greylist.first_seen < $3::bigint + $5::bigint)
                              THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
                last_seen = $2
-             RETURNING first_seen, passed",
-            &[&triple, &now, &delay, &lifetime],
+             RETURNING first_seen, passed, (SELECT g.passed FROM greylist g WHERE g.triple = $1)",
+            &[&triple, &now, &delay, &lifetime, &retry_window],
         )
         .await?;
-        let (first, passed): (i64, bool) = (row.get(0), row.get(1));
+        let (first, passed, before): (i64, bool, Option<bool>) = (row.get(0), row.get(1), row.get(2));
         if passed {
+            if before == Some(false) {
+                // Passing for the first time: one more for its network.
+                execute(
+                    &c,
+                    "INSERT INTO greylist_clients (network, passes, last_pass) VALUES ($1, 1, $2)
+                     ON CONFLICT (network) DO UPDATE SET
+                       passes = CASE WHEN $2 - greylist_clients.last_pass < $3
+                                THEN greylist_clients.passes + 1 ELSE 1 END,
+                       last_pass = $2",
+                    &[&network, &now, &lifetime],
+                )
+                .await?;
+            }
             return Ok(None);
         }
         if first == now {
-            // New, or forgotten: forget a few other old triples while here
-            // (skipping those another node is touching).
-            execute(
-                &c,
-                "DELETE FROM greylist WHERE triple IN
-                 (SELECT triple FROM greylist WHERE last_seen < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)",
-                &[&(now - lifetime)],
-            )
-            .await?;
+            // New, forgotten or late: forget a few other old triples and
+            // networks while here (skipping those another node is touching).
+            for (table, key, age) in [("greylist", "triple", "last_seen"), ("greylist_clients", "network", "last_pass")]
+            {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE {key} IN
+                     (SELECT {key} FROM {table} WHERE {age} < $1 LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                );
+                execute(&c, &sql, &[&(now - lifetime)]).await?;
+            }
         }
         Ok(Some(delay - (now - first)))
     }

@@ -50,6 +50,7 @@ pub const TABLES: &[&str] = &[
     "spam_learnt",
     "spam_learn_queue",
     "greylist",
+    "greylist_clients",
     "correspondents",
     "quarantine",
     "settings",

@@ -361,6 +361,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX correspondents_age ON correspondents(account, last_seen);
     "#,
+    // 5: the embedded store's version 34: greylisting's client networks.
+    r#"
+    CREATE TABLE greylist_clients (
+        network   text PRIMARY KEY,
+        passes    bigint NOT NULL,
+        last_pass bigint NOT NULL
+    );
+    CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{delete_one, SqliteStore};
+use crate::filter_data::CLIENT_REFRESH;
 use crate::filter_data::{example_hash, pack_features, unpack_features};
-use crate::filter_data::{FilterData, FilterRule, FilterState, Learn, LearnJob, LearnReport, SpamExamples};
+use crate::filter_data::{FilterData, FilterRule, FilterState, GreyPolicy, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
 
 fn filter_generation(c: &Connection) -> Result<i64> {
@@ -245,26 +246,48 @@ impl FilterData for SqliteStore {
         .await
     }
 
-    async fn greylist(&self, triple: &str, now: i64, delay: i64, lifetime: i64) -> Result<Option<i64>> {
-        let triple = triple.to_string();
+    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
+        let (network, triple) = (network.to_string(), triple.to_string());
+        let GreyPolicy { delay, lifetime, retry_window, auto_allow } = policy;
         self.writer
             .write(move |c| {
+                if auto_allow > 0 {
+                    let client: Option<(i64, i64)> = c
+                        .prepare_cached(
+                            "SELECT passes, last_pass FROM greylist_clients WHERE network = ?1 AND last_pass > ?2",
+                        )?
+                        .query_row(params![network, now - lifetime], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if let Some((_, last)) = client.filter(|c| c.0 >= auto_allow as i64) {
+                        if now - last > CLIENT_REFRESH {
+                            c.prepare_cached("UPDATE greylist_clients SET last_pass = ?2 WHERE network = ?1")?
+                                .execute(params![network, now])?;
+                        }
+                        return Ok(None);
+                    }
+                }
                 let row: Option<(i64, i64, bool)> = c
                     .prepare_cached("SELECT first_seen, last_seen, passed FROM greylist WHERE triple = ?1")?
                     .query_row([&triple], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 let wait = match row {
                     Some((_, last, true)) if now - last < lifetime => None,
-                    Some((first, last, false)) if now - last < lifetime => {
+                    Some((first, last, false)) if now - last < lifetime && now - first < delay + retry_window => {
                         let waited = now - first;
                         (waited < delay).then_some(delay - waited)
                     }
                     _ => {
-                        // New, or forgotten: start again (and forget a few
-                        // other old triples while here).
+                        // New, forgotten or retried too late: start again
+                        // (and forget a few other old triples and networks
+                        // while here).
                         c.prepare_cached(
                             "DELETE FROM greylist WHERE triple IN
                              (SELECT triple FROM greylist WHERE last_seen < ?1 LIMIT 100)",
+                        )?
+                        .execute([now - lifetime])?;
+                        c.prepare_cached(
+                            "DELETE FROM greylist_clients WHERE network IN
+                             (SELECT network FROM greylist_clients WHERE last_pass < ?1 LIMIT 100)",
                         )?
                         .execute([now - lifetime])?;
                         c.prepare_cached(
@@ -277,6 +300,15 @@ impl FilterData for SqliteStore {
                 c.prepare_cached("UPDATE greylist SET last_seen = ?2, passed = ?3 WHERE triple = ?1")?.execute(
                     params![triple, now, wait.is_none()],
                 )?;
+                if wait.is_none() && row.is_some_and(|r| !r.2) {
+                    // Passing for the first time: one more for its network.
+                    c.prepare_cached(
+                        "INSERT INTO greylist_clients (network, passes, last_pass) VALUES (?1, 1, ?2)
+                         ON CONFLICT (network) DO UPDATE SET
+                           passes = CASE WHEN ?2 - last_pass < ?3 THEN passes + 1 ELSE 1 END, last_pass = ?2",
+                    )?
+                    .execute(params![network, now, lifetime])?;
+                }
                 Ok(wait)
             })
             .await

@@ -496,6 +496,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX correspondents_age ON correspondents(account, last_seen);
     "#,
+    // 34: greylisting's client networks (store/src/filter_data.rs,
+    // `GreyPolicy::auto_allow`): how many triples each has passed.
+    r#"
+    CREATE TABLE greylist_clients (
+        network   TEXT PRIMARY KEY,
+        passes    INTEGER NOT NULL,
+        last_pass INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
+    "#,
 ];
 
 /// The schema version this build writes.

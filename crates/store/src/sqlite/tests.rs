@@ -347,6 +347,7 @@ async fn upgrade_from_schema_version_1() {
          ALTER TABLE accounts DROP COLUMN protocols_off; ALTER TABLE accounts DROP COLUMN phone;
          ALTER TABLE domains DROP COLUMN protocols_off; DROP INDEX mail_log_session;
          ALTER TABLE accounts DROP COLUMN role; DROP TABLE leases; DROP TABLE rate_events; DROP TABLE correspondents;
+         DROP TABLE greylist_clients;
          PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
