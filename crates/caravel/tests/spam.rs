@@ -94,6 +94,29 @@ async fn keyword_rules_lists_and_verdicts_per_recipient() {
     assert_eq!(rules.as_array().expect("array").len(), 6);
 }
 
+/// A message from `from` that alice's mail rule refuses, signed with a new
+/// Ed25519 key of `from`'s domain published in the test DNS.
+fn dkim_signed(t: &TestServer, from: &str) -> Vec<u8> {
+    let domain = from.rsplit_once('@').expect("address").1;
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+    let key = caravel_store::DkimKey {
+        domain: domain.into(),
+        selector: "t1".into(),
+        algorithm: "ed25519-sha256".into(),
+        private_key: pair.serialize_pem(),
+        public_key: caravel_auth::sasl::encode(pair.public_key_raw()),
+        created: 0,
+    };
+    let dns = t.dns.as_ref().expect("test DNS");
+    dns.txt(&format!("t1._domainkey.{domain}"), &caravel_admin::dkim::dkim_txt(&key));
+    let raw = format!(
+        "From: <{from}>\r\nTo: <team2@other.test>\r\nSubject: unwanted signed offer\r\n\
+         Message-ID: <signed@{domain}>\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nPlain words. signed\r\n"
+    );
+    let header = caravel_delivery::sign::sign_with(&key, raw.as_bytes()).expect("sign");
+    [header.as_bytes(), raw.as_bytes()].concat()
+}
+
 /// Received mail an alias forwards outside is filtered as the alias's (its
 /// domain's lists, rules and thresholds): a copy held or refused by them
 /// waits in the quarantine and does not go out; a message nobody else
@@ -115,7 +138,10 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     admin(&t, &["filter", "keyword", "add", "walnut crate", "--action", "quarantine", "--domain", "other.test"]);
     admin(&t, &["rule", "add", "alice@example.test", "--subject", "unwanted", "--reject", "No thanks"]);
     t.dns.as_ref().expect("test DNS").txt("spf.test", "v=spf1 ip4:127.0.0.0/8 -all");
-    scenario(&t, "forwarded_copies").await;
+    let signed = t.dir.path().join("signed.eml");
+    std::fs::write(&signed, dkim_signed(&t, "g@dkim.test")).expect("signed message");
+    let env = vec![("SIGNED_MESSAGE".to_string(), signed.display().to_string())];
+    common::python_scenario(SCENARIOS, "forwarded_copies", &t, env).await;
     let json = |args: &[&str]| -> Vec<serde_json::Value> {
         serde_json::from_str::<serde_json::Value>(&admin(&t, args)).expect("json").as_array().expect("array").clone()
     };
@@ -142,6 +168,8 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
         (Some("c@remote.test"), Some("partner@elsewhere.test")),
         (Some("d@remote.test"), Some("partner3@elsewhere.test")),
         (Some("e@spf.test"), Some("partner3@elsewhere.test")),
+        (Some("g@dkim.test"), Some("partner3@elsewhere.test")),
+        (Some("h@victim.test"), Some("partner3@elsewhere.test")),
     ];
     assert_eq!(queued, expected, "only the clean messages go out");
     // alice's rule refused her copies: a notice for the sender SPF vouches
@@ -151,7 +179,9 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
         .filter(|e| e.kind == EventKind::Queued && e.session.as_deref() == Some("refused by rule"))
         .filter_map(|e| e.recipient.as_deref())
         .collect();
-    assert_eq!(notices, ["e@spf.test"], "refusal notices");
+    let mut notices = notices;
+    notices.sort();
+    assert_eq!(notices, ["e@spf.test", "g@dkim.test"], "refusal notices");
     // Quarantine notices go to accounts here only, not to the outside
     // addresses whose copies are held.
     caravel::antivirus::notify_recipients(t.store().as_ref(), &t.config.hostname).await.expect("notices");

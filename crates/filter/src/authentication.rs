@@ -50,6 +50,7 @@ impl Stage for AuthenticationStage {
         let helo = helo_identity(ctx.helo);
         let spf = check_spf(&self.dns, ctx.peer, ctx.helo, &self.hostname, ctx.sender).await;
         ctx.tags.push(format!("spf={}", spf_word(&spf)));
+        ctx.sender_verified = !ctx.sender.is_empty() && spf.result() == SpfResult::Pass;
         let mut found = Found {
             dkim: &[],
             spf: spf_word(&spf),
@@ -82,6 +83,9 @@ impl Stage for AuthenticationStage {
         )
         .await;
         let dmarc_result = dmarc_word(&dmarc);
+        let signers = dkim.iter().filter(|o| o.result() == &DkimResult::Pass).filter_map(|o| o.signature());
+        ctx.sender_verified |=
+            !ctx.sender.is_empty() && signed_by_senders_domain(mail_from_domain, signers.map(|s| s.d.as_str()));
         found.dkim = &dkim;
         found.arc = Some(&arc);
         found.dmarc = Some((dmarc_result, &dmarc));
@@ -235,6 +239,16 @@ fn passes_for(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], doma
     spf_ok || dkim_ok
 }
 
+/// Whether a verified DKIM signature is the envelope sender's own: its
+/// domain and the sender's have the same organizational domain (DMARC's
+/// relaxed alignment, RFC 7489 §3.1.1). Forwarded mail often fails SPF
+/// but keeps its signature, and a notice sent back to such a sender is not
+/// backscatter: the domain sent the message.
+fn signed_by_senders_domain<'a>(sender_domain: &str, signers: impl IntoIterator<Item = &'a str>) -> bool {
+    let ours = org_domain(sender_domain).to_ascii_lowercase();
+    signers.into_iter().any(|d| org_domain(d.trim_end_matches('.')).eq_ignore_ascii_case(&ours))
+}
+
 fn reject(text: &str) -> Verdict {
     Verdict::Reject { code: 550, enhanced: "5.7.1", text: text.to_string() }
 }
@@ -285,5 +299,21 @@ fn dmarc_word(d: &DmarcOutput) -> &'static str {
         "pass"
     } else {
         "fail"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_vouches_for_senders_of_its_organization() {
+        assert!(signed_by_senders_domain("shop.example", ["shop.example"]));
+        assert!(signed_by_senders_domain("bounces.shop.example", ["Shop.Example."]), "relaxed alignment");
+        assert!(signed_by_senders_domain("shop.example", ["mail.shop.example"]));
+        assert!(signed_by_senders_domain("shop.co.uk", ["other.test", "news.shop.co.uk"]));
+        assert!(!signed_by_senders_domain("victim.example", ["spammer.example"]), "someone else's signature");
+        assert!(!signed_by_senders_domain("a.co.uk", ["b.co.uk"]), "a public suffix is no organization");
+        assert!(!signed_by_senders_domain("shop.example", []));
     }
 }

@@ -128,6 +128,11 @@ pub struct MessageContext<'a> {
     pub authenticated_from: Option<String>,
     /// Received on the MX listener (from other servers), not submitted.
     pub inbound: bool,
+    /// The envelope sender's domain vouches for the message: SPF passed
+    /// for it, or a DKIM signature of its organization verified. Notices
+    /// (a mail rule's refusal) go back only to such a sender: to a forged
+    /// one they are backscatter.
+    pub sender_verified: bool,
     /// Short results for the mail log, e.g. "spf=pass".
     pub tags: Vec<String>,
     /// Tests that fired for every recipient.
@@ -154,6 +159,7 @@ impl<'a> MessageContext<'a> {
             user: None,
             authenticated_from: None,
             inbound: true,
+            sender_verified: false,
             tags: Vec::new(),
             hits: Vec::new(),
             headers: Vec::new(),

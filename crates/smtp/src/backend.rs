@@ -100,10 +100,11 @@ pub struct Accepted {
     pub held_subject: String,
     /// The From: domain a signed-in sender may send as (DKIM signs for it).
     pub sign_as: Option<String>,
-    /// The envelope sender is shown to be the sender's: signed in here, or
-    /// SPF passed for it. Reports after the 250 that nobody asked for (a
-    /// mail rule's refusal) go only to such senders: to a forged one they
-    /// would be backscatter.
+    /// The envelope sender is shown to be the sender's: signed in here, SPF
+    /// passed for it, or a DKIM signature of its domain's organization
+    /// verified. Reports after the 250 that nobody asked for (a mail rule's
+    /// refusal) go only to such senders: to a forged one they would be
+    /// backscatter.
     pub sender_verified: bool,
 }
 

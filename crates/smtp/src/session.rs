@@ -692,6 +692,7 @@ impl<B: Backend> Session<B> {
         let outcome = self.pipeline.run(&mut ctx).await;
         let (tags, added) = (std::mem::take(&mut ctx.tags), std::mem::take(&mut ctx.headers));
         let held_by_scanner = ctx.held_by_scanner.take();
+        let sender_verified = ctx.sender_verified;
         let verdicts = &caravel_metrics::global().filter_verdicts;
         let results = match outcome {
             Outcome::Deliver(results) => {
@@ -824,7 +825,7 @@ impl<B: Backend> Session<B> {
             held_by_scanner,
             held_subject,
             sign_as,
-            sender_verified: self.user.is_some() || tags.iter().any(|t| t == "spf=pass"),
+            sender_verified: self.user.is_some() || sender_verified,
         };
         let (local_copies, remote_copies) = (accepted.local.len() as u64, accepted.remote.len() as u64);
         match self.backend.deliver(accepted).await {

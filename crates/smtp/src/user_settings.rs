@@ -91,7 +91,8 @@ impl StoreBackend {
             if plans.iter().any(|p| p.as_ref().is_some_and(|p| p.reject.is_some())) {
                 tracing::info!(
                     sender = %m.sender,
-                    "no notice of a copy refused by a mail rule: SPF did not pass for the sender, who may be forged"
+                    "no notice of a copy refused by a mail rule: neither SPF nor a DKIM signature of the sender's \
+                     domain vouches for the sender, who may be forged"
                 );
             }
             return;

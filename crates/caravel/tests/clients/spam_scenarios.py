@@ -7,6 +7,7 @@ import base64
 import email
 import email.policy
 import imaplib
+import os
 import smtplib
 import sys
 import time
@@ -191,6 +192,11 @@ def forwarded_copies():
     for sender in ("d@remote.test", "e@spf.test"):
         send(sender, ["team2@other.test"],
              message(sender, ["team2@other.test"], "unwanted offer", f"Plain words. notice-{sender}"))
+    # A message dkim.test signed (the Rust test signs it; no SPF record):
+    # its signature vouches for a sender of dkim.test, not for anyone else.
+    signed = open(os.environ["SIGNED_MESSAGE"], "rb").read()
+    for sender in ("g@dkim.test", "h@victim.test"):
+        send(sender, ["team2@other.test"], signed)
     # Held for alice and for team@'s outside member, in one entry.
     send("f@remote.test", ["team@example.test"],
          message("f@remote.test", ["team@example.test"], "Deal", "A zircon bargain for the team. held-both"))
