@@ -354,7 +354,7 @@ async fn greylisting_asks_new_senders_to_retry() {
     let t = TestServer::start_with(|c| {
         c.spam.greylisting = true;
         c.spam.greylist_delay = std::time::Duration::from_secs(1);
-        c.spam.greylist_auto_allow = 4;
+        c.spam.greylist_auto_allow = 1;
     })
     .await;
     scenario(&t, "greylisted").await;

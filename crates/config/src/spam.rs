@@ -44,8 +44,8 @@ pub struct Spam {
     pub greylist_lifetime: std::time::Duration,
     /// How long after the delay a retry is still accepted.
     pub greylist_retry_window: std::time::Duration,
-    /// Triples a client network passes before it is no longer greylisted
-    /// (0: never).
+    /// Passes (one an hour at most) a client needs before it is no longer
+    /// greylisted (0: never).
     pub greylist_auto_allow: u32,
 }
 
@@ -123,14 +123,15 @@ pub(crate) fn read(r: &mut Reader, t: &toml_edit::Table, s: &mut Spam) {
     if let Some(v) = r.parsed(t, P, "greylisting", boolean) {
         s.greylisting = v;
     }
+    let days = |n: u64| std::time::Duration::from_secs(n * 86_400);
     if let Some(v) = r.duration(t, P, "greylist_delay") {
-        s.greylist_delay = v;
+        s.greylist_delay = v.min(days(1));
     }
     if let Some(v) = r.duration(t, P, "greylist_lifetime") {
-        s.greylist_lifetime = v.max(std::time::Duration::from_secs(3600));
+        s.greylist_lifetime = v.clamp(std::time::Duration::from_secs(3600), days(3650));
     }
     if let Some(v) = r.duration(t, P, "greylist_retry_window") {
-        s.greylist_retry_window = v.max(std::time::Duration::from_secs(60));
+        s.greylist_retry_window = v.clamp(std::time::Duration::from_secs(60), days(365));
     }
     if let Some(v) = r.count(t, P, "greylist_auto_allow") {
         s.greylist_auto_allow = v.min(1_000_000) as u32;

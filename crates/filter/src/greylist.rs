@@ -7,22 +7,26 @@
 
 use std::net::IpAddr;
 
-/// The client's network and the triple's key: the client's /24 (IPv4) or
-/// /64 (IPv6), because big senders retry from another address of the same
-/// pool; the sender as [`stable_sender`] gives it; addresses lowercase.
+/// The client and the triple's key. The triple has the client's /24
+/// (IPv4) or /64 (IPv6), because big senders retry from another address of
+/// the same pool; the sender as [`stable_sender`] gives it; addresses
+/// lowercase. The client, whose passes may auto-allow it, is its own IPv4
+/// address (as postgrey keys it: one host that retries does not vouch for
+/// its neighbours) or its IPv6 /64 (one host's usual share).
 pub fn triple(peer: IpAddr, sender: &str, recipient: &str) -> (String, String) {
-    let net = match peer.to_canonical() {
+    let (net, client) = match peer.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}")
+            (format!("{a}.{b}.{c}"), v4.to_string())
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3])
+            let net = format!("{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3]);
+            (net.clone(), net)
         }
     };
     let key = format!("{net} {} {}", stable_sender(sender), recipient.to_lowercase());
-    (net, key)
+    (client, key)
 }
 
 /// The part of an envelope sender that stays the same from one message to
@@ -83,8 +87,11 @@ mod tests {
     fn triples_group_a_pool() {
         let a = triple("192.0.2.10".parse().expect("ip"), "A@x.test", "b@y.test");
         let b = triple("192.0.2.99".parse().expect("ip"), "a@x.test", "B@y.test");
-        assert_eq!(a, b);
-        assert_ne!(a, triple("192.0.3.10".parse().expect("ip"), "a@x.test", "b@y.test"));
+        assert_eq!(a.1, b.1, "one triple");
+        assert_eq!((a.0.as_str(), b.0.as_str()), ("192.0.2.10", "192.0.2.99"), "two clients");
+        assert_ne!(a.1, triple("192.0.3.10".parse().expect("ip"), "a@x.test", "b@y.test").1);
+        let mapped = triple("::ffff:192.0.2.10".parse().expect("ip"), "a@x.test", "b@y.test");
+        assert_eq!(mapped, a, "an IPv4-mapped address is the IPv4 client");
         let v6 = triple("2001:db8:1:2::5".parse().expect("ip"), "", "b@y.test");
         assert_eq!(v6, ("2001:db8:1:2".to_string(), "2001:db8:1:2  b@y.test".to_string()));
     }

@@ -330,8 +330,8 @@ impl SpamFilter {
         if RuleBook::listed(&book.allow, &scopes, &[&sender.to_lowercase()], Some(ip)).is_some() {
             return None;
         }
-        let (network, key) = crate::greylist::triple(ip, sender, recipient);
-        match self.store.greylist(&network, &key, caravel_store::now_secs(), policy).await {
+        let (client, key) = crate::greylist::triple(ip, sender, recipient);
+        match self.store.greylist(&client, &key, caravel_store::now_secs(), policy).await {
             Ok(Some(wait)) => Some(Verdict::Reject {
                 code: 451,
                 enhanced: "4.7.1",

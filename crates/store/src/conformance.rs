@@ -1008,7 +1008,7 @@ pub async fn junk_moves_are_queued_for_learning(s: &dyn Store) {
 
 /// Greylisting: new triples wait, come back after the delay and pass, are
 /// remembered for the lifetime, start again when retried too late, and a
-/// network that passed `auto_allow` triples waits no more.
+/// client with `auto_allow` passes (one an hour at most) waits no more.
 pub async fn greylist_triples(s: &dyn Store) {
     use crate::filter_data::GreyPolicy;
     let p = GreyPolicy { delay: 300, lifetime: 3000, retry_window: 1000, auto_allow: 0 };
@@ -1021,27 +1021,28 @@ pub async fn greylist_triples(s: &dyn Store) {
     assert_eq!(s.greylist("n1", "n1 t2", 2701, p).await.expect("retried in time"), None);
     assert_eq!(s.greylist("n1", "n1 t1", 4000, p).await.expect("remembered"), None);
     assert_eq!(s.greylist("n1", "n1 t1", 7001, p).await.expect("forgotten"), Some(300));
-    // Auto-allowing: n2 passes two triples, then a third waits no more;
-    // n3 has passed one only.
-    let auto = GreyPolicy { auto_allow: 2, ..p };
-    for (net, t) in [("n2", "n2 a"), ("n2", "n2 b"), ("n3", "n3 a")] {
-        assert_eq!(s.greylist(net, t, 10_000, auto).await.expect("new"), Some(300), "{t}");
-        assert_eq!(s.greylist(net, t, 10_300, auto).await.expect("retry"), None, "{t}");
-        // Passing again does not count again.
-        assert_eq!(s.greylist(net, t, 10_301, auto).await.expect("again"), None, "{t}");
-    }
-    assert_eq!(s.greylist("n2", "n2 c", 10_400, auto).await.expect("allowed network"), None);
-    assert_eq!(s.greylist("n3", "n3 b", 10_400, auto).await.expect("one pass only"), Some(300));
-    assert_eq!(s.greylist("n3", "n3 a", 10_500, auto).await.expect("remembered"), None);
-    assert_eq!(s.greylist("n3", "n3 c", 10_500, auto).await.expect("still one pass"), Some(300));
-    assert_eq!(s.greylist("n2", "n2 c", 10_400, p).await.expect("auto-allowing off"), Some(300));
-    // An allowed network's use keeps it allowed (refreshed once a day at
-    // most); one unheard of for the lifetime is forgotten.
-    assert_eq!(s.greylist("n2", "n2 d", 13_000, auto).await.expect("still allowed"), None);
-    let daily = GreyPolicy { lifetime: 200_000, ..auto };
-    assert_eq!(s.greylist("n2", "n2 f", 100_000, daily).await.expect("allowed"), None);
-    assert_eq!(s.greylist("n2", "n2 f", 299_000, daily).await.expect("refreshed at 100,000"), None);
-    assert_eq!(s.greylist("n2", "n2 f", 499_001, daily).await.expect("forgotten"), Some(300));
+    // Auto-allowing at 2 passes: a pass counts once an hour at most.
+    let auto = GreyPolicy { delay: 300, lifetime: 100_000, retry_window: 1000, auto_allow: 2 };
+    let at = |t: &'static str, now: i64| async move { s.greylist(&t[..2], t, now, auto).await.expect("greylist") };
+    assert_eq!((at("c1 a", 10_000).await, at("c1 a", 10_300).await), (Some(300), None), "the first pass");
+    assert_eq!((at("c1 b", 10_400).await, at("c1 b", 10_700).await), (Some(300), None), "in the same hour");
+    assert_eq!(at("c1 c", 10_800).await, Some(300), "one pass so far");
+    assert_eq!(at("c1 b", 13_950).await, None, "passing again does not count");
+    assert_eq!(at("c1 c", 13_960).await, Some(300), "still one");
+    assert_eq!((at("c1 d", 14_000).await, at("c1 d", 14_300).await), (Some(300), None), "an hour later: two");
+    assert_eq!(at("c1 e", 14_400).await, None, "an allowed client");
+    assert_eq!(at("c2 e", 14_400).await, Some(300), "another client");
+    let off = GreyPolicy { auto_allow: 0, ..auto };
+    assert_eq!(s.greylist("c1", "c1 x", 14_500, off).await.expect("off"), Some(300), "auto-allowing off");
+    // Its use keeps it allowed (refreshed every lifetime/2 here); after a
+    // lifetime unheard of it is forgotten.
+    assert_eq!(at("c1 f", 70_000).await, None, "allowed, refreshed");
+    assert_eq!(at("c1 g", 150_000).await, None, "allowed thanks to the refresh, refreshed again");
+    assert_eq!(at("c1 h", 250_001).await, Some(300), "forgotten");
+    // Absurd settings do not overflow.
+    let huge = GreyPolicy { delay: 300, lifetime: i64::MAX / 4, retry_window: i64::MAX, auto_allow: 1 };
+    assert_eq!(s.greylist("c3", "c3 a", 300_000, huge).await.expect("huge"), Some(300));
+    assert_eq!(s.greylist("c3", "c3 a", 300_300, huge).await.expect("huge"), None);
 }
 
 /// Known correspondents: noted per account, the latest time kept, the

@@ -183,23 +183,40 @@ pub struct LearnJob {
 pub struct GreyPolicy {
     /// How long a new triple waits before its retry is let through.
     pub delay: i64,
-    /// How long a triple that passed, and a network's passes, are
+    /// How long a triple that passed, and a client's passes, are
     /// remembered after they were last seen.
     pub lifetime: i64,
     /// How long after the delay the retry may come: a triple that waits
     /// longer starts again (postgrey's retry window), so that software
     /// retrying days later, or a one-off guess, does not pass.
     pub retry_window: i64,
-    /// A client network that has passed this many triples is let through
-    /// without waiting (postgrey's auto-whitelisting of clients): a real
-    /// mail server's next new correspondent is not delayed. 0: never.
+    /// A client (an IPv4 address, an IPv6 /64) whose triples passed this
+    /// many times, counted at most once an hour ([`CLIENT_COUNT_EVERY`]),
+    /// is let through without waiting (postgrey's auto-whitelisting of
+    /// clients): a real mail server's next new correspondent is not
+    /// delayed, while a spam run cannot earn it in one burst. 0: never.
     pub auto_allow: u32,
 }
 
-/// How often, at most, an auto-allowed network's use moves its last pass
-/// (one write a day, not one per message): a network that keeps sending
-/// stays allowed past the lifetime.
-pub const CLIENT_REFRESH: i64 = 86_400;
+impl GreyPolicy {
+    /// When a waiting triple's retry comes too late, in seconds after it
+    /// was first seen (saturating: any configured values are safe).
+    pub fn too_late(&self) -> i64 {
+        self.delay.saturating_add(self.retry_window)
+    }
+
+    /// How often, at most, an auto-allowed client's use moves its last
+    /// pass: once a day (not a write per message), more often when the
+    /// lifetime is shorter, so that a client that keeps sending stays
+    /// allowed.
+    pub fn refresh_every(&self) -> i64 {
+        (self.lifetime / 2).clamp(1, 86_400)
+    }
+}
+
+/// A client's passes count at most once in this many seconds (postgrey's
+/// hour): five triples retried in one burst are one pass.
+pub const CLIENT_COUNT_EVERY: i64 = 3_600;
 
 /// What changed since the filter last looked, in one read per message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,13 +257,13 @@ pub trait FilterData: Send + Sync {
     /// Messages waiting to be learnt, oldest first.
     async fn spam_learn_jobs(&self, limit: usize) -> Result<Vec<LearnJob>>;
     async fn spam_learn_done(&self, ids: &[i64]) -> Result<()>;
-    /// Greylisting `triple`, from a client in `network` (the triple's
-    /// first word): None lets it through (it came back after `delay` and
-    /// within the retry window, or passed within `lifetime`, or the network
-    /// has passed `auto_allow` triples within `lifetime`); Some(n) asks the
-    /// client to come back in n seconds. A triple passing for the first
-    /// time counts for its network.
-    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>>;
+    /// Greylisting `triple` from `client`: None lets it through (it came
+    /// back after `delay` and within the retry window, or passed within
+    /// `lifetime`, or the client has `auto_allow` passes, the last within
+    /// `lifetime`); Some(n) asks the client to come back in n seconds. A
+    /// triple passing for the first time is a pass for its client (at most
+    /// one an hour).
+    async fn greylist(&self, client: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>>;
     /// Notes that `account` sent mail to `addresses` (lowercase) at `now`;
     /// the account's addresses last written to before `forget_before`, and
     /// past `keep` those written to longest ago, are forgotten.

@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 
 use super::mail::{execute, query, query_one, query_opt};
 use super::PgStore;
-use crate::filter_data::CLIENT_REFRESH;
+use crate::filter_data::CLIENT_COUNT_EVERY;
 use crate::filter_data::{example_hash, pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, GreyPolicy, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
@@ -244,22 +244,22 @@ impl FilterData for PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
-        let GreyPolicy { delay, lifetime, retry_window, auto_allow } = policy;
+    async fn greylist(&self, client: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
+        let GreyPolicy { delay, lifetime, auto_allow, .. } = policy;
         let c = self.client().await?;
         if auto_allow > 0 {
             let row = query_opt(
                 &c,
-                "SELECT passes, last_pass FROM greylist_clients WHERE network = $1 AND last_pass > $2",
-                &[&network, &(now - lifetime)],
+                "SELECT passes, last_pass FROM greylist_clients WHERE client = $1 AND last_pass > $2",
+                &[&client, &(now - lifetime)],
             )
             .await?;
             if let Some(r) = row.filter(|r| r.get::<_, i64>(0) >= auto_allow as i64) {
-                if now - r.get::<_, i64>(1) > CLIENT_REFRESH {
+                if now - r.get::<_, i64>(1) > policy.refresh_every() {
                     execute(
                         &c,
-                        "UPDATE greylist_clients SET last_pass = greatest(last_pass, $2) WHERE network = $1",
-                        &[&network, &now],
+                        "UPDATE greylist_clients SET last_pass = greatest(last_pass, $2) WHERE client = $1",
+                        &[&client, &now],
                     )
                     .await?;
                 }
@@ -267,38 +267,45 @@ impl FilterData for PgStore {
             }
         }
         // One upsert decides, under the row's lock: a triple seen within
-        // `lifetime` (and, while it waits, within the retry window) keeps
-        // its first sighting and passes once it waited `delay`; a new,
+        // `lifetime` (and, while it waits, before it is too late) keeps its
+        // first sighting and passes once it waited `delay`; a new,
         // forgotten or late one starts again now. The subquery reads the
-        // row as it was before (the statement's snapshot): whether it had
-        // passed already.
+        // row as the statement's snapshot has it: whether it had passed
+        // already. Two nodes passing the same triple at once may both see
+        // it waiting; the client's count below moves once an hour at most
+        // whatever they do.
         let row = query_one(
             &c,
             "INSERT INTO greylist (triple, first_seen, last_seen, passed) VALUES ($1, $2, $2, false)
              ON CONFLICT (triple) DO UPDATE SET
                first_seen = CASE WHEN $2 - greylist.last_seen < $4
-                                  AND (greylist.passed OR $2 - greylist.first_seen < $3::bigint + $5::bigint)
+                                  AND (greylist.passed OR $2 - greylist.first_seen < $5)
                              THEN greylist.first_seen ELSE $2 END,
                passed = CASE WHEN $2 - greylist.last_seen < $4
-                              AND (greylist.passed OR $2 - greylist.first_seen < $3::bigint + $5::bigint)
+                              AND (greylist.passed OR $2 - greylist.first_seen < $5)
                              THEN greylist.passed OR $2 - greylist.first_seen >= $3 ELSE false END,
                last_seen = $2
              RETURNING first_seen, passed, (SELECT g.passed FROM greylist g WHERE g.triple = $1)",
-            &[&triple, &now, &delay, &lifetime, &retry_window],
+            &[&triple, &now, &delay, &lifetime, &policy.too_late()],
         )
         .await?;
         let (first, passed, before): (i64, bool, Option<bool>) = (row.get(0), row.get(1), row.get(2));
         if passed {
             if before == Some(false) {
-                // Passing for the first time: one more for its network.
+                // Passing for the first time: a pass for its client,
+                // counted at most once an hour.
                 execute(
                     &c,
-                    "INSERT INTO greylist_clients (network, passes, last_pass) VALUES ($1, 1, $2)
-                     ON CONFLICT (network) DO UPDATE SET
-                       passes = CASE WHEN $2 - greylist_clients.last_pass < $3
-                                THEN greylist_clients.passes + 1 ELSE 1 END,
+                    "INSERT INTO greylist_clients (client, passes, last_pass, last_count) VALUES ($1, 1, $2, $2)
+                     ON CONFLICT (client) DO UPDATE SET
+                       passes = CASE WHEN $2 - greylist_clients.last_pass >= $3 THEN 1
+                                     WHEN $2 - greylist_clients.last_count >= $4 THEN greylist_clients.passes + 1
+                                     ELSE greylist_clients.passes END,
+                       last_count = CASE WHEN $2 - greylist_clients.last_pass >= $3
+                                          OR $2 - greylist_clients.last_count >= $4
+                                         THEN $2 ELSE greylist_clients.last_count END,
                        last_pass = $2",
-                    &[&network, &now, &lifetime],
+                    &[&client, &now, &lifetime, &CLIENT_COUNT_EVERY],
                 )
                 .await?;
             }
@@ -306,8 +313,8 @@ impl FilterData for PgStore {
         }
         if first == now {
             // New, forgotten or late: forget a few other old triples and
-            // networks while here (skipping those another node is touching).
-            for (table, key, age) in [("greylist", "triple", "last_seen"), ("greylist_clients", "network", "last_pass")]
+            // clients while here (skipping those another node is touching).
+            for (table, key, age) in [("greylist", "triple", "last_seen"), ("greylist_clients", "client", "last_pass")]
             {
                 let sql = format!(
                     "DELETE FROM {table} WHERE {key} IN

@@ -361,12 +361,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX correspondents_age ON correspondents(account, last_seen);
     "#,
-    // 5: the embedded store's version 34: greylisting's client networks.
+    // 5: the embedded store's version 34: greylisting's clients.
     r#"
     CREATE TABLE greylist_clients (
-        network   text PRIMARY KEY,
-        passes    bigint NOT NULL,
-        last_pass bigint NOT NULL
+        client     text PRIMARY KEY,
+        passes     bigint NOT NULL,
+        last_pass  bigint NOT NULL,
+        last_count bigint NOT NULL
     );
     CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
     "#,

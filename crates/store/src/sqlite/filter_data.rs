@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{delete_one, SqliteStore};
-use crate::filter_data::CLIENT_REFRESH;
+use crate::filter_data::CLIENT_COUNT_EVERY;
 use crate::filter_data::{example_hash, pack_features, unpack_features};
 use crate::filter_data::{FilterData, FilterRule, FilterState, GreyPolicy, Learn, LearnJob, LearnReport, SpamExamples};
 use crate::{AccountId, Result, StoreError};
@@ -246,22 +246,22 @@ impl FilterData for SqliteStore {
         .await
     }
 
-    async fn greylist(&self, network: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
-        let (network, triple) = (network.to_string(), triple.to_string());
-        let GreyPolicy { delay, lifetime, retry_window, auto_allow } = policy;
+    async fn greylist(&self, client: &str, triple: &str, now: i64, policy: GreyPolicy) -> Result<Option<i64>> {
+        let (client, triple) = (client.to_string(), triple.to_string());
+        let GreyPolicy { delay, lifetime, auto_allow, .. } = policy;
         self.writer
             .write(move |c| {
                 if auto_allow > 0 {
-                    let client: Option<(i64, i64)> = c
+                    let known: Option<(i64, i64)> = c
                         .prepare_cached(
-                            "SELECT passes, last_pass FROM greylist_clients WHERE network = ?1 AND last_pass > ?2",
+                            "SELECT passes, last_pass FROM greylist_clients WHERE client = ?1 AND last_pass > ?2",
                         )?
-                        .query_row(params![network, now - lifetime], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .query_row(params![client, now - lifetime], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
-                    if let Some((_, last)) = client.filter(|c| c.0 >= auto_allow as i64) {
-                        if now - last > CLIENT_REFRESH {
-                            c.prepare_cached("UPDATE greylist_clients SET last_pass = ?2 WHERE network = ?1")?
-                                .execute(params![network, now])?;
+                    if let Some((_, last)) = known.filter(|k| k.0 >= auto_allow as i64) {
+                        if now - last > policy.refresh_every() {
+                            c.prepare_cached("UPDATE greylist_clients SET last_pass = ?2 WHERE client = ?1")?
+                                .execute(params![client, now])?;
                         }
                         return Ok(None);
                     }
@@ -272,24 +272,22 @@ impl FilterData for SqliteStore {
                     .optional()?;
                 let wait = match row {
                     Some((_, last, true)) if now - last < lifetime => None,
-                    Some((first, last, false)) if now - last < lifetime && now - first < delay + retry_window => {
+                    Some((first, last, false)) if now - last < lifetime && now - first < policy.too_late() => {
                         let waited = now - first;
                         (waited < delay).then_some(delay - waited)
                     }
                     _ => {
                         // New, forgotten or retried too late: start again
-                        // (and forget a few other old triples and networks
+                        // (and forget a few other old triples and clients
                         // while here).
-                        c.prepare_cached(
-                            "DELETE FROM greylist WHERE triple IN
-                             (SELECT triple FROM greylist WHERE last_seen < ?1 LIMIT 100)",
-                        )?
-                        .execute([now - lifetime])?;
-                        c.prepare_cached(
-                            "DELETE FROM greylist_clients WHERE network IN
-                             (SELECT network FROM greylist_clients WHERE last_pass < ?1 LIMIT 100)",
-                        )?
-                        .execute([now - lifetime])?;
+                        for (table, key, age) in
+                            [("greylist", "triple", "last_seen"), ("greylist_clients", "client", "last_pass")]
+                        {
+                            c.prepare_cached(&format!(
+                                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {age} < ?1 LIMIT 100)"
+                            ))?
+                            .execute([now - lifetime])?;
+                        }
                         c.prepare_cached(
                             "INSERT OR REPLACE INTO greylist (triple, first_seen, last_seen, passed) VALUES (?1, ?2, ?2, 0)",
                         )?
@@ -301,13 +299,18 @@ impl FilterData for SqliteStore {
                     params![triple, now, wait.is_none()],
                 )?;
                 if wait.is_none() && row.is_some_and(|r| !r.2) {
-                    // Passing for the first time: one more for its network.
+                    // Passing for the first time: a pass for its client,
+                    // counted at most once an hour.
                     c.prepare_cached(
-                        "INSERT INTO greylist_clients (network, passes, last_pass) VALUES (?1, 1, ?2)
-                         ON CONFLICT (network) DO UPDATE SET
-                           passes = CASE WHEN ?2 - last_pass < ?3 THEN passes + 1 ELSE 1 END, last_pass = ?2",
+                        "INSERT INTO greylist_clients (client, passes, last_pass, last_count) VALUES (?1, 1, ?2, ?2)
+                         ON CONFLICT (client) DO UPDATE SET
+                           passes = CASE WHEN ?2 - last_pass >= ?3 THEN 1
+                                         WHEN ?2 - last_count >= ?4 THEN passes + 1 ELSE passes END,
+                           last_count = CASE WHEN ?2 - last_pass >= ?3 OR ?2 - last_count >= ?4
+                                             THEN ?2 ELSE last_count END,
+                           last_pass = ?2",
                     )?
-                    .execute(params![network, now, lifetime])?;
+                    .execute(params![client, now, lifetime, CLIENT_COUNT_EVERY])?;
                 }
                 Ok(wait)
             })

@@ -496,13 +496,14 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX correspondents_age ON correspondents(account, last_seen);
     "#,
-    // 34: greylisting's client networks (store/src/filter_data.rs,
-    // `GreyPolicy::auto_allow`): how many triples each has passed.
+    // 34: greylisting's clients (store/src/filter_data.rs,
+    // `GreyPolicy::auto_allow`): how many times their triples passed.
     r#"
     CREATE TABLE greylist_clients (
-        network   TEXT PRIMARY KEY,
-        passes    INTEGER NOT NULL,
-        last_pass INTEGER NOT NULL
+        client     TEXT PRIMARY KEY,
+        passes     INTEGER NOT NULL,
+        last_pass  INTEGER NOT NULL,
+        last_count INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
     "#,
