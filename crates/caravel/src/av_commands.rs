@@ -187,7 +187,14 @@ fn summary(h: &caravel_store::Held) -> String {
         h.kind.word(),
         h.reason,
         h.sender,
-        h.recipients.join(", "),
+        h.recipients
+            .iter()
+            .map(|r| match h.via.get(r) {
+                Some(alias) => format!("{r} (forwarded by {alias})"),
+                None => r.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         h.subject,
         h.size
     )

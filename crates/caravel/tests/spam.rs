@@ -170,10 +170,11 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
         (Some("e@spf.test"), Some("partner3@elsewhere.test")),
         (Some("g@dkim.test"), Some("partner3@elsewhere.test")),
         (Some("h@victim.test"), Some("partner3@elsewhere.test")),
+        (Some("x@dkim.test"), Some("partner3@elsewhere.test")),
     ];
     assert_eq!(queued, expected, "only the clean messages go out");
     // alice's rule refused her copies: a notice for the sender SPF vouches
-    // for, none for the other.
+    // for and for the author of the signed message, none for the others.
     let notices: Vec<&str> = events
         .iter()
         .filter(|e| e.kind == EventKind::Queued && e.session.as_deref() == Some("refused by rule"))

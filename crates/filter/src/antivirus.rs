@@ -83,6 +83,7 @@ impl AntivirusStage {
             reason: reason.to_string(),
             sender: ctx.sender.to_string(),
             recipients: ctx.recipients.iter().map(|r| r.address.clone()).collect(),
+            via: Default::default(),
             subject: ctx.content().subject_text.clone(),
             raw: Arc::new(ctx.message.to_vec()),
             created: caravel_store::now_secs(),

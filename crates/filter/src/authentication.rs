@@ -84,8 +84,7 @@ impl Stage for AuthenticationStage {
         .await;
         let dmarc_result = dmarc_word(&dmarc);
         let signers = dkim.iter().filter(|o| o.result() == &DkimResult::Pass).filter_map(|o| o.signature());
-        ctx.sender_verified |=
-            !ctx.sender.is_empty() && signed_by_senders_domain(mail_from_domain, signers.map(|s| s.d.as_str()));
+        ctx.sender_verified |= signed_by_sender(ctx.sender, &message.from, signers.map(|s| (s.d.as_str(), &s.h[..])));
         found.dkim = &dkim;
         found.arc = Some(&arc);
         found.dmarc = Some((dmarc_result, &dmarc));
@@ -239,14 +238,32 @@ fn passes_for(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], doma
     spf_ok || dkim_ok
 }
 
-/// Whether a verified DKIM signature is the envelope sender's own: its
-/// domain and the sender's have the same organizational domain (DMARC's
-/// relaxed alignment, RFC 7489 §3.1.1). Forwarded mail often fails SPF
-/// but keeps its signature, and a notice sent back to such a sender is not
-/// backscatter: the domain sent the message.
-fn signed_by_senders_domain<'a>(sender_domain: &str, signers: impl IntoIterator<Item = &'a str>) -> bool {
-    let ours = org_domain(sender_domain).to_ascii_lowercase();
-    signers.into_iter().any(|d| org_domain(d.trim_end_matches('.')).eq_ignore_ascii_case(&ours))
+/// Whether a verified DKIM signature (its d= and signed fields, h=) vouches
+/// for the envelope sender, so that a notice sent back after the 250 is not
+/// backscatter. Forwarded mail often fails SPF but keeps its signature.
+/// DKIM signs the message, not the envelope, and a signed message can be
+/// replayed with any envelope: a signature counts only when the message's
+/// one From: address is the envelope sender, the signature covers From:
+/// (RFC 6376 §5.4 requires it; the verifier does not check), and its domain
+/// is the sender's or a parent of it. A message a big provider signed then
+/// vouches for its author alone, and a neighbour under a shared parent
+/// (another tenant of `onmicrosoft.com`) for nobody.
+fn signed_by_sender<'a>(
+    sender: &str,
+    from: &[String],
+    signatures: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> bool {
+    let [only] = from else { return false };
+    let Some((_, domain)) = sender.rsplit_once('@') else { return false };
+    if !only.eq_ignore_ascii_case(sender) {
+        return false;
+    }
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    signatures.into_iter().any(|(d, signed)| {
+        let d = d.trim_end_matches('.').to_ascii_lowercase();
+        let ours = !d.is_empty() && (domain == d || domain.ends_with(&format!(".{d}")));
+        ours && signed.iter().any(|h| h.trim().eq_ignore_ascii_case("from"))
+    })
 }
 
 fn reject(text: &str) -> Verdict {
@@ -307,13 +324,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signature_vouches_for_senders_of_its_organization() {
-        assert!(signed_by_senders_domain("shop.example", ["shop.example"]));
-        assert!(signed_by_senders_domain("bounces.shop.example", ["Shop.Example."]), "relaxed alignment");
-        assert!(signed_by_senders_domain("shop.example", ["mail.shop.example"]));
-        assert!(signed_by_senders_domain("shop.co.uk", ["other.test", "news.shop.co.uk"]));
-        assert!(!signed_by_senders_domain("victim.example", ["spammer.example"]), "someone else's signature");
-        assert!(!signed_by_senders_domain("a.co.uk", ["b.co.uk"]), "a public suffix is no organization");
-        assert!(!signed_by_senders_domain("shop.example", []));
+    fn a_signature_vouches_for_its_author_only() {
+        let from = |a: &str| vec![a.to_string()];
+        let h: &[String] = &["To".into(), "From".into(), "Subject".into()];
+        let vouches = |sender: &str, author: &str, d: &str| signed_by_sender(sender, &from(author), [(d, h)]);
+        assert!(vouches("ann@shop.example", "ann@shop.example", "shop.example"));
+        assert!(vouches("Ann@Bounces.Shop.Example", "ann@bounces.shop.example", "shop.example."), "a parent signs");
+        assert!(!vouches("ann@shop.example", "ann@shop.example", "mail.shop.example"), "a subdomain does not");
+        assert!(!vouches("victim@big.example", "attacker@big.example", "big.example"), "a replayed message");
+        assert!(!vouches("ann@a.onmicrosoft.com", "ann@a.onmicrosoft.com", "b.onmicrosoft.com"), "a neighbour");
+        assert!(!vouches("ann@victim.example", "ann@victim.example", "spammer.example"));
+        assert!(!vouches("", "", "shop.example"), "a null sender");
+        let unsigned_from: &[String] = &["Subject".into()];
+        assert!(!signed_by_sender("ann@shop.example", &from("ann@shop.example"), [("shop.example", unsigned_from)]));
+        let two = vec!["ann@shop.example".to_string(), "bob@shop.example".to_string()];
+        assert!(!signed_by_sender("ann@shop.example", &two, [("shop.example", h)]), "two authors");
+        assert!(!signed_by_sender("ann@shop.example", &from("ann@shop.example"), []));
     }
 }

@@ -128,10 +128,10 @@ pub struct MessageContext<'a> {
     pub authenticated_from: Option<String>,
     /// Received on the MX listener (from other servers), not submitted.
     pub inbound: bool,
-    /// The envelope sender's domain vouches for the message: SPF passed
-    /// for it, or a DKIM signature of its organization verified. Notices
-    /// (a mail rule's refusal) go back only to such a sender: to a forged
-    /// one they are backscatter.
+    /// The envelope sender vouches for the message: SPF passed for it, or
+    /// its domain (or a parent) signed a message it wrote (`From:` is the
+    /// sender). Notices (a mail rule's refusal) go back only to such a
+    /// sender: to a forged one they are backscatter.
     pub sender_verified: bool,
     /// Short results for the mail log, e.g. "spf=pass".
     pub tags: Vec<String>,

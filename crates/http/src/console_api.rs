@@ -428,7 +428,8 @@ pub async fn del_filter_rule(AxState(st): St, Full(cur): Full, Path(id): Path<i6
 // ---- the quarantine ----
 
 /// The recipients of `held` the caller answers for: all (admin), those of
-/// its domain except accounts that outrank it (domain admin), itself
+/// its domain except accounts that outrank it, and the outside addresses
+/// an alias of its domain forwarded the copy to (domain admin), itself
 /// (user). Nobody but the server's administrator handles a virus: the
 /// sender was refused, the copy is kept for the administrator alone.
 fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String> {
@@ -439,7 +440,10 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
         .iter()
         .filter(|r| match user.role {
             Role::Admin => true,
-            Role::DomainAdmin => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
+            Role::DomainAdmin => match held.via.get(*r) {
+                Some(alias) => manages(user, domain_of(alias)),
+                None => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
+            },
             Role::User => r.eq_ignore_ascii_case(&user.address),
         })
         .cloned()
@@ -450,6 +454,7 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
 /// for only (the others, Bcc included, are none of its business).
 fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
     if user.role != Role::Admin {
+        held.via.retain(|r, _| mine.contains(r));
         held.recipients = mine;
     }
     held

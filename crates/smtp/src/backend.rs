@@ -88,8 +88,9 @@ pub struct Accepted {
     pub session: String,
     /// Remote recipients held in the quarantine with the local ones: the
     /// virus scanner held the whole message, or the filter held or refused
-    /// the copies an alias forwards outside.
-    pub held_remote: Vec<String>,
+    /// the copies an alias forwards outside. Each with the alias here that
+    /// forwards to it (whose domain's administrator answers for the copy).
+    pub held_remote: Vec<(String, String)>,
     /// The X-Spam headers and the reasons of the filter's verdict on
     /// `held_remote`, when it held them (an alias forwarding outside).
     pub held_remote_why: (String, String),
@@ -101,10 +102,9 @@ pub struct Accepted {
     /// The From: domain a signed-in sender may send as (DKIM signs for it).
     pub sign_as: Option<String>,
     /// The envelope sender is shown to be the sender's: signed in here, SPF
-    /// passed for it, or a DKIM signature of its domain's organization
-    /// verified. Reports after the 250 that nobody asked for (a mail rule's
-    /// refusal) go only to such senders: to a forged one they would be
-    /// backscatter.
+    /// passed for it, or its domain signed a message it wrote (DKIM).
+    /// Reports after the 250 that nobody asked for (a mail rule's refusal)
+    /// go only to such senders: to a forged one they would be backscatter.
     pub sender_verified: bool,
 }
 

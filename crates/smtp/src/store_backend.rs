@@ -101,7 +101,12 @@ impl StoreBackend {
                 kind,
                 reason,
                 sender: m.sender.clone(),
-                recipients: held.iter().map(|l| l.address.clone()).chain(m.held_remote.iter().cloned()).collect(),
+                recipients: held
+                    .iter()
+                    .map(|l| l.address.clone())
+                    .chain(m.held_remote.iter().map(|r| r.0.clone()))
+                    .collect(),
+                via: m.held_remote.iter().filter(|r| !r.1.is_empty()).cloned().collect(),
                 subject,
                 raw: Arc::new(raw),
                 created: caravel_store::now_secs(),

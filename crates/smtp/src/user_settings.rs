@@ -88,11 +88,12 @@ impl StoreBackend {
     pub(crate) async fn notify_refused(&self, m: &Accepted, raw: &[u8], plans: &Plans) {
         use caravel_delivery::dsn;
         if !m.sender_verified {
-            if plans.iter().any(|p| p.as_ref().is_some_and(|p| p.reject.is_some())) {
+            let refused = plans.iter().any(|p| p.as_ref().is_some_and(|p| p.reject.is_some()));
+            if refused && dsn::should_report(&m.sender) {
                 tracing::info!(
                     sender = %m.sender,
                     "no notice of a copy refused by a mail rule: neither SPF nor a DKIM signature of the sender's \
-                     domain vouches for the sender, who may be forged"
+                     own message vouches for the sender, who may be forged"
                 );
             }
             return;

@@ -1084,7 +1084,8 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         kind,
         reason: format!("reason {n}"),
         sender: "x@remote.test".into(),
-        recipients: vec!["alice@example.com".into(), "bob@example.com".into()],
+        recipients: vec!["alice@example.com".into(), "bob@example.com".into(), "partner@far.test".into()],
+        via: [("partner@far.test".to_string(), "orders@example.com".to_string())].into(),
         subject: format!("subject {n}"),
         raw: Arc::new(format!("Subject: subject {n}\r\n\r\nbody {n}\r\n").into_bytes()),
         created: 1000 * n,
@@ -1099,13 +1100,15 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         .events(EventQuery { message_id: Some("<held1@remote.test>".into()), ..Default::default() })
         .await
         .expect("events");
-    assert_eq!(logged.len(), 2, "one event per recipient: {logged:?}");
+    assert_eq!(logged.len(), 3, "one event per recipient: {logged:?}");
     let q = |kind| EventQuery { recipient: Some("alice@example.com".into()), kind: Some(kind), ..Default::default() };
     assert_eq!(s.events(q(EventKind::Quarantined)).await.expect("events").len(), 2);
     assert!(s.events(q(EventKind::Rejected)).await.expect("events").is_empty(), "only the kind asked");
     assert!(logged.iter().all(|e| e.kind == EventKind::Quarantined && e.detail.contains("reason 1")), "{logged:?}");
     assert_eq!(list[1].kind, HeldKind::Virus);
-    assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com"]);
+    assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com", "partner@far.test"]);
+    assert_eq!(list[1].via.get("partner@far.test").map(String::as_str), Some("orders@example.com"), "its alias");
+    assert_eq!(list[1].via.len(), 1);
     assert_eq!((list[1].size, list[1].notified), (30, false));
     let (h, raw) = s.held_message(a).await.expect("read").expect("there");
     assert_eq!((h.subject.as_str(), raw.as_slice()), ("subject 1", &b"Subject: subject 1\r\n\r\nbody 1\r\n"[..]));
@@ -1119,7 +1122,8 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     assert!(s.claim_held(b, 6000, 600).await.expect("a stale claim is taken over"));
     // Released to one recipient: the others keep it; the last takes it away.
     let c = s.hold(held(3, HeldKind::Spam)).await.expect("hold");
-    assert_eq!(s.drop_held_recipient(c, "ALICE@example.com").await.expect("drop"), Some(1));
+    assert_eq!(s.drop_held_recipient(c, "ALICE@example.com").await.expect("drop"), Some(2));
+    assert_eq!(s.drop_held_recipient(c, "partner@far.test").await.expect("drop"), Some(1));
     let left = s.held().await.expect("list").into_iter().find(|h| h.id == c).expect("still held");
     assert_eq!(left.recipients, ["bob@example.com"]);
     assert_eq!(s.drop_held_recipient(c, "bob@example.com").await.expect("drop"), Some(0));

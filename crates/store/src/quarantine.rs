@@ -5,6 +5,7 @@
 //! are deleted. Held messages are in nobody's mailbox, so they count toward
 //! nobody's quota.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -51,8 +52,13 @@ pub struct NewHeld {
     pub kind: HeldKind,
     pub reason: String,
     pub sender: String,
-    /// The local addresses it was for (release delivers to them).
+    /// The addresses it was for (release delivers to them): accounts here,
+    /// and outside addresses an alias here forwards to.
     pub recipients: Vec<String>,
+    /// The outside recipients' aliases (recipient -> alias): the copy
+    /// was the alias's, and the alias's domain administrator answers for
+    /// it.
+    pub via: BTreeMap<String, String>,
     pub subject: String,
     pub raw: Arc<Vec<u8>>,
     pub created: i64,
@@ -69,6 +75,8 @@ pub struct Held {
     pub reason: String,
     pub sender: String,
     pub recipients: Vec<String>,
+    /// [`NewHeld::via`].
+    pub via: BTreeMap<String, String>,
     pub subject: String,
     pub size: u64,
     pub created: i64,
@@ -101,4 +109,14 @@ pub trait Quarantine: Send + Sync {
     async fn claim_held(&self, id: i64, now: i64, stale: i64) -> Result<bool>;
     /// Gives a claim back (the release failed).
     async fn unclaim_held(&self, id: i64) -> Result<()>;
+}
+
+/// The `via` column: a line per outside recipient, "recipient<TAB>alias".
+pub(crate) fn via_column(via: &BTreeMap<String, String>) -> String {
+    via.iter().map(|(r, a)| format!("{r}\t{a}")).collect::<Vec<_>>().join("\n")
+}
+
+/// [`via_column`] read back (lines without a tab are skipped).
+pub(crate) fn parse_via(column: &str) -> BTreeMap<String, String> {
+    column.lines().filter_map(|l| l.split_once('\t')).map(|(r, a)| (r.to_string(), a.to_string())).collect()
 }

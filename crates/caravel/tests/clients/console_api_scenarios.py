@@ -257,6 +257,23 @@ def boundaries():
     left = ok(alice.call("GET", "/api/v1/quarantine"))
     expect(len(left) == 1 and left[0]["recipients"] == [USER], f"alice's copy stays: {left}")
     ok(alice.call("DELETE", f"/api/v1/quarantine/{left[0]['id']}"))
+    # A copy an alias forwards outside, held: the administrator of the
+    # alias's domain answers for it (bob for orders@example.test), a user
+    # does not, nor bob for another domain's alias.
+    caravel("alias", "add", "orders@example.test", "partner@elsewhere.test")
+    caravel("alias", "add", "sales@other.test", "partner2@elsewhere.test")
+    send_spam_to(["orders@example.test"], "Claim your prize (forwarded)")
+    send_spam_to(["sales@other.test"], "Claim your prize (other domain)")
+    fwd = ok(bob.call("GET", "/api/v1/quarantine"))
+    expect([(h["recipients"], h["via"]) for h in fwd]
+           == [(["partner@elsewhere.test"], {"partner@elsewhere.test": "orders@example.test"})],
+           f"bob answers for his alias's copy only: {fwd}")
+    expect(ok(dan_s.call("GET", "/api/v1/quarantine")) == [], "a user does not")
+    released = ok(bob.call("POST", f"/api/v1/quarantine/{fwd[0]['id']}/release", {}))
+    expect(released["released_to"] == ["partner@elsewhere.test"], released)
+    other = ok(alice.call("GET", "/api/v1/quarantine"))
+    expect(len(other) == 1 and other[0]["via"] == {"partner2@elsewhere.test": "sales@other.test"}, other)
+    ok(alice.call("DELETE", f"/api/v1/quarantine/{other[0]['id']}"))
     # A virus: refused at SMTP, its copy for the server's administrator alone.
     try:
         with smtp.SMTP(HOST, SMTP) as s:

@@ -187,15 +187,18 @@ def forwarded_copies():
     # refuses "unwanted", the alias's copy is held: accepted, not refused.
     send("d@remote.test", ["team2@other.test"],
          message("d@remote.test", ["team2@other.test"], "unwanted walnuts", "A walnut crate. fwd-rule-held"))
-    # A refusal notice from alice's rule goes only to a sender SPF vouches
-    # for (spf.test allows this client): to a forged one it is backscatter.
+    # A refusal notice from alice's rule goes only to a sender SPF (spf.test
+    # allows this client) or DKIM vouches for: to a forged one it is
+    # backscatter.
     for sender in ("d@remote.test", "e@spf.test"):
         send(sender, ["team2@other.test"],
              message(sender, ["team2@other.test"], "unwanted offer", f"Plain words. notice-{sender}"))
-    # A message dkim.test signed (the Rust test signs it; no SPF record):
-    # its signature vouches for a sender of dkim.test, not for anyone else.
-    signed = open(os.environ["SIGNED_MESSAGE"], "rb").read()
-    for sender in ("g@dkim.test", "h@victim.test"):
+    # A message from g@dkim.test that dkim.test signed (the Rust test signs
+    # it; no SPF record): its signature vouches for its author, not for
+    # another envelope sender, even of the same domain (a replay).
+    with open(os.environ["SIGNED_MESSAGE"], "rb") as f:
+        signed = f.read()
+    for sender in ("g@dkim.test", "h@victim.test", "x@dkim.test"):
         send(sender, ["team2@other.test"], signed)
     # Held for alice and for team@'s outside member, in one entry.
     send("f@remote.test", ["team@example.test"],

@@ -10,7 +10,7 @@ use super::PgStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::{EventKind, MailEvent, Result};
 
-const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified";
+const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via";
 
 fn held(r: &Row) -> Held {
     let kind: &str = r.get(1);
@@ -26,6 +26,7 @@ fn held(r: &Row) -> Held {
         size: r.get::<_, i64>(6) as u64,
         created: r.get(7),
         notified: r.get(8),
+        via: crate::quarantine::parse_via(r.get(9)),
     }
 }
 
@@ -41,8 +42,8 @@ impl Quarantine for PgStore {
         let tx = c.transaction().await?;
         let id: i64 = query_one(
             &tx,
-            "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) RETURNING id",
+            "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $9) RETURNING id",
             &[
                 &m.kind.word(),
                 &m.reason,
@@ -52,6 +53,7 @@ impl Quarantine for PgStore {
                 &(m.raw.len() as i64),
                 &m.created,
                 &m.raw.as_slice(),
+                &crate::quarantine::via_column(&m.via),
             ],
         )
         .await?
@@ -83,7 +85,7 @@ impl Quarantine for PgStore {
     async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1");
         let row = query_opt(&self.client().await?, &sql, &[&id]).await?;
-        Ok(row.map(|r| (held(&r), r.get(9))))
+        Ok(row.map(|r| (held(&r), r.get(10))))
     }
 
     async fn unhold(&self, id: i64) -> Result<bool> {

@@ -371,6 +371,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
     "#,
+    // 6: the embedded store's version 35: the alias of a held copy for an
+    // outside address.
+    r#"
+    ALTER TABLE quarantine ADD COLUMN via text NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::Result;
 
-const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified";
+const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via";
 
 fn held(r: &Row) -> rusqlite::Result<Held> {
     let kind: String = r.get(1)?;
@@ -24,6 +24,7 @@ fn held(r: &Row) -> rusqlite::Result<Held> {
         size: r.get::<_, i64>(6)? as u64,
         created: r.get(7)?,
         notified: r.get(8)?,
+        via: crate::quarantine::parse_via(&r.get::<_, String>(9)?),
     })
 }
 
@@ -33,8 +34,8 @@ impl Quarantine for SqliteStore {
         self.writer
             .write(move |c| {
                 c.execute(
-                    "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                    "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
                     params![
                         m.kind.word(),
                         m.reason,
@@ -43,7 +44,8 @@ impl Quarantine for SqliteStore {
                         m.subject,
                         m.raw.len() as i64,
                         m.created,
-                        m.raw.as_slice()
+                        m.raw.as_slice(),
+                        crate::quarantine::via_column(&m.via)
                     ],
                 )?;
                 let id = c.last_insert_rowid();
@@ -78,7 +80,7 @@ impl Quarantine for SqliteStore {
     async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = ?1"))?;
-            Ok(st.query_row([id], |r| Ok((held(r)?, r.get::<_, Vec<u8>>(9)?))).optional()?)
+            Ok(st.query_row([id], |r| Ok((held(r)?, r.get::<_, Vec<u8>>(10)?))).optional()?)
         })
         .await
     }

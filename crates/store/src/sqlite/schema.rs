@@ -507,6 +507,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX greylist_clients_age ON greylist_clients(last_pass);
     "#,
+    // 35: which alias here a held copy for an outside address was
+    // forwarded by (store/src/quarantine.rs, `NewHeld::via`).
+    r#"
+    ALTER TABLE quarantine ADD COLUMN via TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.
