@@ -190,7 +190,7 @@ fn summary(h: &caravel_store::Held) -> String {
         h.recipients
             .iter()
             .map(|r| match h.via.get(r) {
-                Some(alias) => format!("{r} (forwarded by {alias})"),
+                Some(aliases) => format!("{r} (forwarded by {})", aliases.join(", ")),
                 None => r.clone(),
             })
             .collect::<Vec<_>>()

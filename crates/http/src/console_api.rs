@@ -429,7 +429,8 @@ pub async fn del_filter_rule(AxState(st): St, Full(cur): Full, Path(id): Path<i6
 
 /// The recipients of `held` the caller answers for: all (admin), those of
 /// its domain except accounts that outrank it, and the outside addresses
-/// an alias of its domain forwarded the copy to (domain admin), itself
+/// an alias of its domain forwarded the copy to (domain admin; all the
+/// aliases are shown, since the copy was each one's), itself
 /// (user). Nobody but the server's administrator handles a virus: the
 /// sender was refused, the copy is kept for the administrator alone.
 fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String> {
@@ -441,7 +442,7 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
         .filter(|r| match user.role {
             Role::Admin => true,
             Role::DomainAdmin => match held.via.get(*r) {
-                Some(alias) => manages(user, domain_of(alias)),
+                Some(aliases) => aliases.iter().any(|a| manages(user, domain_of(a))),
                 None => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
             },
             Role::User => r.eq_ignore_ascii_case(&user.address),

@@ -2755,7 +2755,10 @@ function quarantineTable(list, admin, viewer, refresh) {
     { label: t('q.time'), cell: (q) => fmtTime(q.created) },
     { label: t('q.from'), cell: (q) => q.sender || '—' },
   ];
-  if (admin) cols.push({ label: t('q.to'), cell: (q) => (q.recipients || []).join(', ') || '—' });
+  // An outside address an alias here forwards to: say which alias.
+  const to = (q) => (q.recipients || []).map((r) => (q.via && q.via[r]
+    ? t('q.via', { address: r, aliases: q.via[r].join(', ') }) : r));
+  if (admin) cols.push({ label: t('q.to'), cell: (q) => to(q).join(', ') || '—' });
   cols.push(
     { label: t('q.subject'), cell: (q) => q.subject || t('q.noSubject') },
     { label: t('q.why'), cell: (q) => [h('span', { class: 'pill pill-' + q.kind }, tv('qkind', q.kind)), ' ', q.reason || ''] },
@@ -3862,6 +3865,7 @@ const I18N = {
     'q.time': 'Received',
     'q.from': 'From',
     'q.to': 'To',
+    'q.via': '{address} (forwarded by {aliases})',
     'q.subject': 'Subject',
     'q.noSubject': '(no subject)',
     'q.why': 'Why',
@@ -4502,6 +4506,7 @@ const I18N = {
     'q.time': '接收时间',
     'q.from': '发件人',
     'q.to': '收件人',
+    'q.via': '{address}（由 {aliases} 转发）',
     'q.subject': '主题',
     'q.noSubject': '（无主题）',
     'q.why': '原因',

@@ -88,9 +88,10 @@ pub struct Accepted {
     pub session: String,
     /// Remote recipients held in the quarantine with the local ones: the
     /// virus scanner held the whole message, or the filter held or refused
-    /// the copies an alias forwards outside. Each with the alias here that
-    /// forwards to it (whose domain's administrator answers for the copy).
-    pub held_remote: Vec<(String, String)>,
+    /// the copies an alias forwards outside. Each with the aliases here
+    /// that forward to it (whose domains' administrators answer for the
+    /// copy).
+    pub held_remote: Vec<(String, Vec<String>)>,
     /// The X-Spam headers and the reasons of the filter's verdict on
     /// `held_remote`, when it held them (an alias forwarding outside).
     pub held_remote_why: (String, String),

@@ -796,16 +796,12 @@ impl<B: Backend> Session<B> {
         }
         // The scanner held the message: its copies for outside addresses
         // (aliases that forward) wait in the quarantine too.
-        let mut held_remote: Vec<(String, String)> = Vec::new();
+        let mut held_remote: Vec<(String, Vec<String>)> = Vec::new();
         let mut kept = Vec::with_capacity(tx.remote.len());
         for (r, via) in std::mem::take(&mut tx.remote).into_iter().zip(&tx.remote_via) {
-            // The alias whose filter held the copy, else the first.
-            match via.iter().find(|v| held_forward(v)) {
-                Some(alias) => held_remote.push((r.address, alias.clone())),
-                None if held_by_scanner.is_some() => {
-                    held_remote.push((r.address, via.first().cloned().unwrap_or_default()))
-                }
-                None => kept.push(r),
+            match held_by_scanner.is_some() || via.iter().any(|v| held_forward(v)) {
+                true => held_remote.push((r.address, via.clone())),
+                false => kept.push(r),
             }
         }
         tx.remote = kept;

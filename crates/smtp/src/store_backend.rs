@@ -1,6 +1,7 @@
 //! The [`Backend`] over the store and the authenticator: how a running server
 //! resolves, signs in, stores and queues.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -77,46 +78,69 @@ impl StoreBackend {
 }
 
 impl StoreBackend {
-    /// Puts the copies the filter quarantined in the quarantine, as one held
-    /// message for all their recipients (on disk before the 250).
+    /// Puts the copies the filter quarantined in the quarantine (on disk
+    /// before the 250): one held message per verdict. Recipients held for
+    /// the same reasons share one; another recipient's reasons and
+    /// X-Spam fields (their own rules and lists) are none of their
+    /// business, and a domain administrator sees the held messages of its
+    /// own recipients only.
     async fn hold(&self, m: &Accepted) -> Result<(), TempFailure> {
-        let held: Vec<&LocalRecipient> = m.local.iter().filter(|l| l.folder == Folder::Quarantine).collect();
-        if held.is_empty() && m.held_remote.is_empty() {
-            return Ok(());
+        let mut groups: Vec<HeldGroup> = Vec::new();
+        for l in m.local.iter().filter(|l| l.folder == Folder::Quarantine) {
+            group(&mut groups, (l.headers.as_str(), l.reason.as_str()), &l.address, &[]);
         }
-        let (headers, reason) = match (held.first(), &m.held_by_scanner) {
-            (Some(first), _) => (first.headers.as_str(), first.reason.clone()),
-            (None, Some(why)) => ("", why.clone()),
-            (None, None) => (m.held_remote_why.0.as_str(), m.held_remote_why.1.clone()),
+        let remote_why = match &m.held_by_scanner {
+            Some(why) => ("", why.as_str()),
+            None => (m.held_remote_why.0.as_str(), m.held_remote_why.1.as_str()),
         };
+        for (address, aliases) in &m.held_remote {
+            group(&mut groups, remote_why, address, aliases);
+        }
         let kind = match m.held_by_scanner {
             Some(_) => caravel_store::HeldKind::Suspicious,
             None => caravel_store::HeldKind::Spam,
         };
-        let raw = [headers.as_bytes(), &m.message].concat();
-        let subject = m.held_subject.clone();
-        let id = self
-            .store
-            .hold(caravel_store::NewHeld {
-                kind,
-                reason,
-                sender: m.sender.clone(),
-                recipients: held
-                    .iter()
-                    .map(|l| l.address.clone())
-                    .chain(m.held_remote.iter().map(|r| r.0.clone()))
-                    .collect(),
-                via: m.held_remote.iter().filter(|r| !r.1.is_empty()).cloned().collect(),
-                subject,
-                raw: Arc::new(raw),
-                created: caravel_store::now_secs(),
-                message_id: m.message_id.clone(),
-                session: Some(m.session.clone()),
-            })
-            .await
-            .map_err(temp)?;
-        tracing::info!(id, sender = %m.sender, "message held in the quarantine");
+        for ((headers, reason), recipients, via) in groups {
+            let id = self
+                .store
+                .hold(caravel_store::NewHeld {
+                    kind,
+                    reason: reason.to_string(),
+                    sender: m.sender.clone(),
+                    recipients,
+                    via,
+                    subject: m.held_subject.clone(),
+                    raw: Arc::new([headers.as_bytes(), &m.message].concat()),
+                    created: caravel_store::now_secs(),
+                    message_id: m.message_id.clone(),
+                    session: Some(m.session.clone()),
+                })
+                .await
+                .map_err(temp)?;
+            tracing::info!(id, sender = %m.sender, "message held in the quarantine");
+        }
         Ok(())
+    }
+}
+
+/// A held message to write: (X-Spam fields, reason), its recipients, and
+/// the aliases of its outside recipients.
+type HeldGroup<'a> = ((&'a str, &'a str), Vec<String>, BTreeMap<String, Vec<String>>);
+
+/// Adds `address` (with the aliases that forwarded it here) to the held
+/// message for `why` (X-Spam fields, reason), a new one if none has it.
+fn group<'a>(groups: &mut Vec<HeldGroup<'a>>, why: (&'a str, &'a str), address: &str, aliases: &[String]) {
+    let i = match groups.iter().position(|g| g.0 == why) {
+        Some(i) => i,
+        None => {
+            groups.push((why, Vec::new(), BTreeMap::new()));
+            groups.len() - 1
+        }
+    };
+    let (_, recipients, via) = &mut groups[i];
+    recipients.push(address.to_string());
+    if !aliases.is_empty() {
+        via.insert(address.to_string(), aliases.to_vec());
     }
 }
 

@@ -55,10 +55,10 @@ pub struct NewHeld {
     /// The addresses it was for (release delivers to them): accounts here,
     /// and outside addresses an alias here forwards to.
     pub recipients: Vec<String>,
-    /// The outside recipients' aliases (recipient -> alias): the copy
-    /// was the alias's, and the alias's domain administrator answers for
+    /// The outside recipients' aliases here (recipient -> aliases): the
+    /// copy was the aliases', and their domains' administrators answer for
     /// it.
-    pub via: BTreeMap<String, String>,
+    pub via: BTreeMap<String, Vec<String>>,
     pub subject: String,
     pub raw: Arc<Vec<u8>>,
     pub created: i64,
@@ -75,8 +75,8 @@ pub struct Held {
     pub reason: String,
     pub sender: String,
     pub recipients: Vec<String>,
-    /// [`NewHeld::via`].
-    pub via: BTreeMap<String, String>,
+    /// [`NewHeld::via`], for the recipients still held.
+    pub via: BTreeMap<String, Vec<String>>,
     pub subject: String,
     pub size: u64,
     pub created: i64,
@@ -111,12 +111,43 @@ pub trait Quarantine: Send + Sync {
     async fn unclaim_held(&self, id: i64) -> Result<()>;
 }
 
-/// The `via` column: a line per outside recipient, "recipient<TAB>alias".
-pub(crate) fn via_column(via: &BTreeMap<String, String>) -> String {
-    via.iter().map(|(r, a)| format!("{r}\t{a}")).collect::<Vec<_>>().join("\n")
+/// The `via` column: a line per (outside recipient, alias),
+/// "recipient<TAB>alias" (addresses hold no tab or line break: they were
+/// parsed at RCPT).
+pub(crate) fn via_column(via: &BTreeMap<String, Vec<String>>) -> String {
+    let lines = via.iter().flat_map(|(r, aliases)| aliases.iter().map(move |a| format!("{r}\t{a}")));
+    lines.collect::<Vec<_>>().join("\n")
 }
 
-/// [`via_column`] read back (lines without a tab are skipped).
-pub(crate) fn parse_via(column: &str) -> BTreeMap<String, String> {
-    column.lines().filter_map(|l| l.split_once('\t')).map(|(r, a)| (r.to_string(), a.to_string())).collect()
+/// [`via_column`] read back, for the recipients still held (a release to
+/// one recipient leaves its line behind).
+pub(crate) fn parse_via(column: &str, recipients: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut via: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (r, a) in column.lines().filter_map(|l| l.split_once('\t')) {
+        if recipients.iter().any(|x| x == r) {
+            via.entry(r.to_string()).or_default().push(a.to_string());
+        }
+    }
+    via
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_round_trips_and_follows_the_recipients() {
+        let via: BTreeMap<String, Vec<String>> = [
+            ("p@far.test".to_string(), vec!["orders@a.test".to_string(), "sales@b.test".to_string()]),
+            ("q@far.test".to_string(), vec!["info@a.test".to_string()]),
+        ]
+        .into();
+        let column = via_column(&via);
+        let all = ["p@far.test".to_string(), "q@far.test".to_string(), "x@a.test".to_string()];
+        assert_eq!(parse_via(&column, &all), via);
+        let left = parse_via(&column, &all[1..]);
+        assert_eq!(left.keys().collect::<Vec<_>>(), ["q@far.test"], "p was released");
+        assert!(parse_via("", &all).is_empty());
+        assert!(parse_via("no tab here", &all).is_empty());
+    }
 }

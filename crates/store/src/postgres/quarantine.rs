@@ -14,19 +14,20 @@ const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, crea
 
 fn held(r: &Row) -> Held {
     let kind: &str = r.get(1);
-    let recipients: &str = r.get(4);
+    let recipients: Vec<String> = split_recipients(r.get(4)).map(String::from).collect();
+    let via = crate::quarantine::parse_via(r.get(9), &recipients);
     Held {
         id: r.get(0),
         // An unknown kind is treated as the most dangerous one.
         kind: HeldKind::parse(kind).unwrap_or(HeldKind::Virus),
         reason: r.get(2),
         sender: r.get(3),
-        recipients: split_recipients(recipients).map(String::from).collect(),
+        recipients,
         subject: r.get(5),
         size: r.get::<_, i64>(6) as u64,
         created: r.get(7),
         notified: r.get(8),
-        via: crate::quarantine::parse_via(r.get(9)),
+        via,
     }
 }
 

@@ -12,19 +12,21 @@ const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, crea
 
 fn held(r: &Row) -> rusqlite::Result<Held> {
     let kind: String = r.get(1)?;
-    let recipients: String = r.get(4)?;
+    let recipients: Vec<String> =
+        r.get::<_, String>(4)?.split('\n').filter(|s| !s.is_empty()).map(String::from).collect();
+    let via = crate::quarantine::parse_via(&r.get::<_, String>(9)?, &recipients);
     Ok(Held {
         id: r.get(0)?,
         // An unknown kind is treated as the most dangerous one.
         kind: HeldKind::parse(&kind).unwrap_or(HeldKind::Virus),
         reason: r.get(2)?,
         sender: r.get(3)?,
-        recipients: recipients.split('\n').filter(|s| !s.is_empty()).map(String::from).collect(),
+        recipients,
         subject: r.get(5)?,
         size: r.get::<_, i64>(6)? as u64,
         created: r.get(7)?,
         notified: r.get(8)?,
-        via: crate::quarantine::parse_via(&r.get::<_, String>(9)?),
+        via,
     })
 }
 
