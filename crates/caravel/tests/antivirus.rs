@@ -105,17 +105,21 @@ async fn viruses_refused_suspicious_held_and_released() {
 }
 
 /// A held message's copies for outside addresses (an alias that forwards)
-/// wait in the quarantine too, and leave through the queue on release.
+/// wait in the quarantine too, in one entry with the local copies (the
+/// scanner's reason is the same for all), and leave through the queue on
+/// release while the local copy is stored.
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_copies_are_held_with_the_message() {
     let t = TestServer::start().await;
-    let (ok, _, err) = admin(&t, &["alias", "add", "orders@example.test", "partner@elsewhere.test"]);
+    let (ok, _, err) =
+        admin(&t, &["alias", "add", "orders@example.test", "alice@example.test", "partner@elsewhere.test"]);
     assert!(ok, "{err}");
     scenario(&t, "program_to", &["orders@example.test", "fwd-1"]).await;
     let list = held(&t);
     assert_eq!(list.len(), 1, "{list:#?}");
     assert_eq!(list[0]["kind"], "suspicious");
-    assert_eq!(list[0]["recipients"], serde_json::json!(["partner@elsewhere.test"]));
+    assert_eq!(list[0]["recipients"], serde_json::json!(["alice@example.test", "partner@elsewhere.test"]));
+    assert_eq!(list[0]["via"], serde_json::json!({"partner@elsewhere.test": ["orders@example.test"]}));
     let queue = |t: &TestServer| {
         let (ok, out, err) = admin(t, &["queue", "list", "--json"]);
         assert!(ok, "{err}");
@@ -124,8 +128,10 @@ async fn forwarded_copies_are_held_with_the_message() {
     assert_eq!(queue(&t), 0, "nothing went out while held");
     let (ok, out, err) = admin(&t, &["quarantine", "release", &list[0]["id"].to_string()]);
     assert!(ok, "{err}");
-    assert!(out.contains("partner@elsewhere.test"), "{out}");
+    assert!(out.contains("partner@elsewhere.test") && out.contains("alice@example.test"), "{out}");
     assert_eq!(queue(&t), 1, "released into the queue");
+    assert!(held(&t).is_empty(), "released for both");
+    assert_eq!(t.inbox("alice@example.test").await.len(), 1, "alice's copy is stored");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -527,7 +527,13 @@ impl<B: Backend> Session<B> {
         for r in remote {
             let via: Vec<String> = (!srs).then(|| address.clone()).into_iter().collect();
             match tx.remote.iter().position(|x| x.address.eq_ignore_ascii_case(&r)) {
-                Some(i) => tx.remote_via[i].extend(via),
+                Some(i) => {
+                    for v in via {
+                        if !tx.remote_via[i].iter().any(|x| x.eq_ignore_ascii_case(&v)) {
+                            tx.remote_via[i].push(v);
+                        }
+                    }
+                }
                 None => {
                     tx.remote.push(RemoteRecipient { address: r, ..rcpt.clone() });
                     tx.remote_via.push(via);

@@ -79,28 +79,34 @@ impl StoreBackend {
 
 impl StoreBackend {
     /// Puts the copies the filter quarantined in the quarantine (on disk
-    /// before the 250): one held message per verdict. Recipients held for
-    /// the same reasons share one; another recipient's reasons and
-    /// X-Spam fields (their own rules and lists) are none of their
-    /// business, and a domain administrator sees the held messages of its
-    /// own recipients only.
+    /// before the 250). The local copies are one held message, with the
+    /// first one's X-Spam fields and reason. The copies that aliases
+    /// forward outside are another, with the filter's verdict on them: the
+    /// aliases' domain administrators answer for those, and must not read
+    /// a local recipient's verdict. When the virus scanner held the whole
+    /// message, one held message has every copy (its reason is the same
+    /// for all).
     async fn hold(&self, m: &Accepted) -> Result<(), TempFailure> {
-        let mut groups: Vec<HeldGroup> = Vec::new();
-        for l in m.local.iter().filter(|l| l.folder == Folder::Quarantine) {
-            group(&mut groups, (l.headers.as_str(), l.reason.as_str()), &l.address, &[]);
-        }
-        let remote_why = match &m.held_by_scanner {
-            Some(why) => ("", why.as_str()),
-            None => (m.held_remote_why.0.as_str(), m.held_remote_why.1.as_str()),
-        };
-        for (address, aliases) in &m.held_remote {
-            group(&mut groups, remote_why, address, aliases);
+        let local: Vec<&LocalRecipient> = m.local.iter().filter(|l| l.folder == Folder::Quarantine).collect();
+        let locals: Vec<String> = local.iter().map(|l| l.address.clone()).collect();
+        let remote: Vec<String> = m.held_remote.iter().map(|r| r.0.clone()).collect();
+        let via: BTreeMap<String, Vec<String>> = m.held_remote.iter().filter(|r| !r.1.is_empty()).cloned().collect();
+        let mut entries: Vec<HeldEntry> = Vec::new();
+        match (local.first(), &m.held_by_scanner) {
+            (Some(first), Some(_)) => entries.push((&first.headers, &first.reason, [locals, remote].concat(), via)),
+            (None, Some(why)) => entries.push(("", why, remote, via)),
+            (first, None) => {
+                if let Some(first) = first {
+                    entries.push((&first.headers, &first.reason, locals, BTreeMap::new()));
+                }
+                entries.push((&m.held_remote_why.0, &m.held_remote_why.1, remote, via));
+            }
         }
         let kind = match m.held_by_scanner {
             Some(_) => caravel_store::HeldKind::Suspicious,
             None => caravel_store::HeldKind::Spam,
         };
-        for ((headers, reason), recipients, via) in groups {
+        for (headers, reason, recipients, via) in entries.into_iter().filter(|e| !e.2.is_empty()) {
             let id = self
                 .store
                 .hold(caravel_store::NewHeld {
@@ -123,26 +129,9 @@ impl StoreBackend {
     }
 }
 
-/// A held message to write: (X-Spam fields, reason), its recipients, and
-/// the aliases of its outside recipients.
-type HeldGroup<'a> = ((&'a str, &'a str), Vec<String>, BTreeMap<String, Vec<String>>);
-
-/// Adds `address` (with the aliases that forwarded it here) to the held
-/// message for `why` (X-Spam fields, reason), a new one if none has it.
-fn group<'a>(groups: &mut Vec<HeldGroup<'a>>, why: (&'a str, &'a str), address: &str, aliases: &[String]) {
-    let i = match groups.iter().position(|g| g.0 == why) {
-        Some(i) => i,
-        None => {
-            groups.push((why, Vec::new(), BTreeMap::new()));
-            groups.len() - 1
-        }
-    };
-    let (_, recipients, via) = &mut groups[i];
-    recipients.push(address.to_string());
-    if !aliases.is_empty() {
-        via.insert(address.to_string(), aliases.to_vec());
-    }
-}
+/// A held message to write: X-Spam fields, reason, recipients, and the
+/// aliases of its outside recipients.
+type HeldEntry<'a> = (&'a str, &'a str, Vec<String>, BTreeMap<String, Vec<String>>);
 
 fn temp(e: caravel_store::StoreError) -> TempFailure {
     TempFailure(e.to_string())

@@ -200,9 +200,10 @@ def forwarded_copies():
         signed = f.read()
     for sender in ("g@dkim.test", "h@victim.test", "x@dkim.test"):
         send(sender, ["team2@other.test"], signed)
-    # Held for alice and for team@'s outside member, in one entry.
+    # Held for alice and for team@'s outside member (two entries).
     send("f@remote.test", ["team@example.test"],
-         message("f@remote.test", ["team@example.test"], "Deal", "A zircon bargain for the team. held-both"))
+         message("f@remote.test", ["team@example.test"], "Deal for the team",
+                 "A zircon bargain for the team. held-both"))
     # The alias's domain blocks blocked.test: refused at RCPT.
     with smtplib.SMTP(HOST, SMTP) as s:
         s.ehlo("mx.blocked.test")
