@@ -172,7 +172,7 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
                 caravel_store::rfc5322_date(h.created),
                 h.sender,
                 h.subject,
-                h.reason
+                h.reason_for(std::slice::from_ref(rcpt))
             ));
         }
         let message = format!(
@@ -248,8 +248,15 @@ async fn deliver_held(
         let Ok(a) = Address::parse(r) else { continue };
         match store.resolve(&a).await.map_err(|e| e.to_string())? {
             Recipient::Account(u) => {
+                // The recipient's own X-Spam fields go on its copy only.
                 targets.push(Target {
-                    prefix: format!("Return-Path: <{}>\r\nDelivered-To: {}\r\n", held.sender, u.address).into_bytes(),
+                    prefix: format!(
+                        "Return-Path: <{}>\r\nDelivered-To: {}\r\n{}",
+                        held.sender,
+                        u.address,
+                        held.fields_of(r)
+                    )
+                    .into_bytes(),
                     check_quota: false,
                     ..Target::new(u.id, MailboxTarget::Special(SpecialUse::Inbox))
                 });

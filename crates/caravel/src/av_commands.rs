@@ -144,6 +144,17 @@ pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
             let (h, raw) =
                 store.held_message(id).await.map_err(|e| e.to_string())?.ok_or(format!("no held message {id}"))?;
             println!("{}", summary(&h));
+            // Each recipient's verdict, when the filter judged them apart:
+            // the message's text is without their X-Spam fields.
+            if h.verdicts.len() > 1 || h.verdicts.values().any(|v| v.reason != h.reason) {
+                for (r, v) in &h.verdicts {
+                    println!("why for {r}: {}", v.reason);
+                }
+                println!();
+            }
+            for (r, v) in h.verdicts.iter().filter(|(_, v)| !v.fields.is_empty()) {
+                println!("fields for {r}:\n{}", v.fields.trim_end());
+            }
             // The message itself, as text (a terminal gets no raw control bytes).
             let text: String = String::from_utf8_lossy(&raw)
                 .chars()

@@ -147,10 +147,9 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     };
     let held = json(&["quarantine", "list", "--json"]);
     let to = |h: &serde_json::Value| h["recipients"].clone();
-    // Seven entries: the held-both message is two, alice's copy and the
-    // outside one (whose aliases' administrators must not read alice's
-    // verdict).
-    assert_eq!(held.len(), 7, "{held:#?}");
+    // Six entries: the held-both message is one, for alice and the
+    // outside member, each with its own verdict.
+    assert_eq!(held.len(), 6, "{held:#?}");
     assert!(held.iter().any(|h| to(h) == serde_json::json!(["bob@example.test"])), "{held:#?}");
     let held_for = |who: &str| held.iter().filter(|h| to(h) == serde_json::json!([who])).count();
     assert_eq!(held_for("partner@elsewhere.test"), 2, "held by either alias: {held:#?}");
@@ -200,15 +199,20 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     let shown = admin(&t, &["quarantine", "show", &held[0]["id"].to_string()]);
     assert!(shown.contains("X-Spam-Status: Yes"), "the held copy says why: {shown}");
     // Held for alice and team@'s outside member: released, alice's copy is
-    // stored and the outside one queued.
+    // stored with her verdict on top, and the outside one queued.
     let deal: Vec<&serde_json::Value> = held.iter().filter(|h| h["subject"] == "Deal for the team").collect();
-    let mut deal_to: Vec<serde_json::Value> = deal.iter().map(|h| to(h)).collect();
-    deal_to.sort_by_key(|v| v.to_string());
-    assert_eq!(deal_to, [serde_json::json!(["alice@example.test"]), serde_json::json!(["partner2@elsewhere.test"])]);
-    for h in &deal {
-        let out = admin(&t, &["quarantine", "release", &h["id"].to_string()]);
-        assert!(out.contains("alice@example.test") || out.contains("partner2@elsewhere.test"), "{out}");
-    }
+    assert_eq!(deal.len(), 1, "{deal:#?}");
+    assert_eq!(to(deal[0]), serde_json::json!(["alice@example.test", "partner2@elsewhere.test"]));
+    let verdicts = deal[0]["verdicts"].as_object().expect("verdicts");
+    assert!(verdicts["alice@example.test"]["fields"].as_str().is_some_and(|f| f.starts_with("X-Spam-Status: Yes")));
+    assert!(verdicts["partner2@elsewhere.test"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "{verdicts:?}");
+    let out = admin(&t, &["quarantine", "release", &deal[0]["id"].to_string()]);
+    assert!(out.contains("alice@example.test") && out.contains("partner2@elsewhere.test"), "{out}");
+    let inbox = common::stored_in(t.store().as_ref(), "alice@example.test", "INBOX").await;
+    let stored: Vec<String> =
+        inbox.iter().map(|m| String::from_utf8_lossy(m).into_owned()).filter(|m| m.contains("held-both")).collect();
+    assert_eq!(stored.len(), 1, "released into her INBOX");
+    assert_eq!(stored[0].matches("X-Spam-Status: Yes").count(), 1, "her own verdict, once: {}", stored[0]);
     assert_eq!(json(&["quarantine", "list", "--json"]).len(), 5, "released");
     let events = t.store().events(EventQuery { limit: 500, ..Default::default() }).await.expect("log");
     assert!(

@@ -84,6 +84,7 @@ impl AntivirusStage {
             sender: ctx.sender.to_string(),
             recipients: ctx.recipients.iter().map(|r| r.address.clone()).collect(),
             via: Default::default(),
+            verdicts: Default::default(),
             subject: ctx.content().subject_text.clone(),
             raw: Arc::new(ctx.message.to_vec()),
             created: caravel_store::now_secs(),

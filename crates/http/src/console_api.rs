@@ -453,9 +453,13 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
 
 /// A held message as the caller may see it: the recipients it answers
 /// for only (the others, Bcc included, are none of its business).
+/// Their verdicts only, too: another recipient's reason would tell its
+/// rules and lists.
 fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
     if user.role != Role::Admin {
+        held.reason = held.reason_for(&mine);
         held.via.retain(|r, _| mine.contains(r));
+        held.verdicts.retain(|r, _| mine.iter().any(|m| m.eq_ignore_ascii_case(r)));
         held.recipients = mine;
     }
     held
@@ -489,6 +493,14 @@ const HELD_TEXT: usize = 256 * 1024;
 
 pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
     let (held, raw, mine) = held_for(&st, &cur, id).await?;
+    // The text with the X-Spam fields of the caller's copies on top, when
+    // they are the same for all of them (each recipient's are in
+    // `verdicts`).
+    let fields = match mine.iter().map(|r| held.fields_of(r)).collect::<Vec<_>>().as_slice() {
+        [first, rest @ ..] if rest.iter().all(|f| f == first) => first.to_string(),
+        _ => String::new(),
+    };
+    let raw = [fields.as_bytes(), &raw].concat();
     let shown_text = &raw[..raw.len().min(HELD_TEXT)];
     let text: String = String::from_utf8_lossy(shown_text)
         .chars()
@@ -518,7 +530,7 @@ pub async fn release(
     if held.kind == HeldKind::Suspicious && cur.user.role == Role::User {
         return Err(ApiError::forbidden(format!(
             "Held message {id} was held for a risky attachment ({}); ask your administrator to release it.",
-            held.reason
+            held.reason_for(&mine)
         )));
     }
     if held.kind == HeldKind::Virus && !r.force {

@@ -51,6 +51,20 @@ pub struct LocalRecipient {
     pub via: String,
 }
 
+/// A copy for an outside address, held in the quarantine with the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldRemote {
+    pub address: String,
+    /// The aliases here that forward to it: their domains' administrators
+    /// answer for the copy.
+    pub via: Vec<String>,
+    /// The filter's verdict on the copy, X-Spam fields and reasons: that of
+    /// the first of its aliases whose copy the filter held (empty when
+    /// only the virus scanner held it).
+    pub headers: String,
+    pub reason: String,
+}
+
 /// The folder a recipient's copy goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Folder {
@@ -88,13 +102,8 @@ pub struct Accepted {
     pub session: String,
     /// Remote recipients held in the quarantine with the local ones: the
     /// virus scanner held the whole message, or the filter held or refused
-    /// the copies an alias forwards outside. Each with the aliases here
-    /// that forward to it (whose domains' administrators answer for the
-    /// copy).
-    pub held_remote: Vec<(String, Vec<String>)>,
-    /// The X-Spam headers and the reasons of the filter's verdict on
-    /// `held_remote`, when it held them (an alias forwarding outside).
-    pub held_remote_why: (String, String),
+    /// the copies an alias forwards outside.
+    pub held_remote: Vec<HeldRemote>,
     /// Why the virus scanner held the whole message, if it did (else any
     /// held copies are held as spam).
     pub held_by_scanner: Option<String>,

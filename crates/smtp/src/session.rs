@@ -10,7 +10,7 @@ use caravel_auth::{SignIn, SignedIn};
 use caravel_store::{now_millis, now_secs, Address, Dsn, EventKind, MailEvent, RemoteRecipient};
 
 use crate::backend::Folder;
-use crate::backend::{Accepted, Backend, LocalRecipient, Lookup};
+use crate::backend::{Accepted, Backend, HeldRemote, LocalRecipient, Lookup};
 use crate::command::{self, Command, ParseError};
 use crate::data::{bare_line_ending, DataError, DataReceiver};
 use crate::limits::{SendLimiter, SizeLimits};
@@ -801,22 +801,26 @@ impl<B: Backend> Session<B> {
             self.log_message(EventKind::Received, message_id.clone(), &tx.from, rcpt, &detail).await;
         }
         // The scanner held the message: its copies for outside addresses
-        // (aliases that forward) wait in the quarantine too.
-        let mut held_remote: Vec<(String, Vec<String>)> = Vec::new();
+        // (aliases that forward) wait in the quarantine too. A copy the
+        // filter held keeps the verdict of the first alias that held it.
+        let mut held_remote: Vec<HeldRemote> = Vec::new();
         let mut kept = Vec::with_capacity(tx.remote.len());
         for (r, via) in std::mem::take(&mut tx.remote).into_iter().zip(&tx.remote_via) {
-            match held_by_scanner.is_some() || via.iter().any(|v| held_forward(v)) {
-                true => held_remote.push((r.address, via.clone())),
-                false => kept.push(r),
+            if held_by_scanner.is_none() && !via.iter().any(|v| held_forward(v)) {
+                kept.push(r);
+                continue;
             }
+            let verdict = via.iter().find_map(|v| {
+                forwarded.iter().find(|(f, _)| f.eq_ignore_ascii_case(v) && held_forward(v)).map(|(_, r)| r)
+            });
+            held_remote.push(HeldRemote {
+                address: r.address,
+                via: via.clone(),
+                headers: verdict.map(|r| r.headers()).unwrap_or_default(),
+                reason: verdict.map(|r| r.reasons()).unwrap_or_default(),
+            });
         }
         tx.remote = kept;
-        // Why forwarded copies are held when no local copy says it.
-        let held_remote_why = forwarded
-            .iter()
-            .find(|(via, _)| held_forward(via))
-            .map(|(_, r)| (r.headers(), r.reasons()))
-            .unwrap_or_default();
         let accepted = Accepted {
             id: id.clone(),
             message_id: message_id.clone(),
@@ -827,7 +831,6 @@ impl<B: Backend> Session<B> {
             dsn: tx.dsn,
             session: self.id.clone(),
             held_remote,
-            held_remote_why,
             held_by_scanner,
             held_subject,
             sign_as,

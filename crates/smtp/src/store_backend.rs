@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use caravel_auth::{Authenticator, SignIn, SignedIn};
 use caravel_store::{
-    Address, Clock, Delivery, Flags, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User,
+    Address, Clock, Delivery, Flags, HeldVerdict, MailEvent, MailboxTarget, Recipient, SpecialUse, Store, Target, User,
 };
 
 use crate::backend::{Accepted, Backend, Folder, LocalRecipient, Lookup, TempFailure};
@@ -78,60 +78,59 @@ impl StoreBackend {
 }
 
 impl StoreBackend {
-    /// Puts the copies the filter quarantined in the quarantine (on disk
-    /// before the 250). The local copies are one held message, with the
-    /// first one's X-Spam fields and reason. The copies that aliases
-    /// forward outside are another, with the filter's verdict on them: the
-    /// aliases' domain administrators answer for those, and must not read
-    /// a local recipient's verdict. When the virus scanner held the whole
-    /// message, one held message has every copy (its reason is the same
-    /// for all).
+    /// Puts the copies the filter or the scanner held in the quarantine
+    /// (on disk before the 250): one held message, its text without our
+    /// X-Spam fields, and each recipient's verdict (reason and fields)
+    /// apart. A recipient's fields go on top of its own copy when it is
+    /// released, and whoever answers for one recipient reads that one's
+    /// verdict only, never another's (its own rules and lists).
     async fn hold(&self, m: &Accepted) -> Result<(), TempFailure> {
-        let local: Vec<&LocalRecipient> = m.local.iter().filter(|l| l.folder == Folder::Quarantine).collect();
-        let locals: Vec<String> = local.iter().map(|l| l.address.clone()).collect();
-        let remote: Vec<String> = m.held_remote.iter().map(|r| r.0.clone()).collect();
-        let via: BTreeMap<String, Vec<String>> = m.held_remote.iter().filter(|r| !r.1.is_empty()).cloned().collect();
-        let mut entries: Vec<HeldEntry> = Vec::new();
-        match (local.first(), &m.held_by_scanner) {
-            (Some(first), Some(_)) => entries.push((&first.headers, &first.reason, [locals, remote].concat(), via)),
-            (None, Some(why)) => entries.push(("", why, remote, via)),
-            (first, None) => {
-                if let Some(first) = first {
-                    entries.push((&first.headers, &first.reason, locals, BTreeMap::new()));
-                }
-                entries.push((&m.held_remote_why.0, &m.held_remote_why.1, remote, via));
+        let scanner = m.held_by_scanner.as_deref();
+        let local = m.local.iter().filter(|l| l.folder == Folder::Quarantine);
+        let copies = local
+            .map(|l| (&l.address, &l.headers, &l.reason))
+            .chain(m.held_remote.iter().map(|r| (&r.address, &r.headers, &r.reason)));
+        let (mut recipients, mut verdicts) = (Vec::<String>::new(), BTreeMap::new());
+        for (address, fields, reason) in copies {
+            // An account reached twice (itself and an alias) is held once.
+            if recipients.iter().any(|r| r.eq_ignore_ascii_case(address)) {
+                continue;
             }
+            recipients.push(address.clone());
+            // The scanner's reason is everyone's.
+            let reason = scanner.unwrap_or(reason).to_string();
+            verdicts.insert(address.clone(), HeldVerdict { reason, fields: fields.clone() });
         }
-        let kind = match m.held_by_scanner {
-            Some(_) => caravel_store::HeldKind::Suspicious,
-            None => caravel_store::HeldKind::Spam,
-        };
-        for (headers, reason, recipients, via) in entries.into_iter().filter(|e| !e.2.is_empty()) {
-            let id = self
-                .store
-                .hold(caravel_store::NewHeld {
-                    kind,
-                    reason: reason.to_string(),
-                    sender: m.sender.clone(),
-                    recipients,
-                    via,
-                    subject: m.held_subject.clone(),
-                    raw: Arc::new([headers.as_bytes(), &m.message].concat()),
-                    created: caravel_store::now_secs(),
-                    message_id: m.message_id.clone(),
-                    session: Some(m.session.clone()),
-                })
-                .await
-                .map_err(temp)?;
-            tracing::info!(id, sender = %m.sender, "message held in the quarantine");
+        if recipients.is_empty() {
+            return Ok(());
         }
+        let via: BTreeMap<String, Vec<String>> =
+            m.held_remote.iter().filter(|r| !r.via.is_empty()).map(|r| (r.address.clone(), r.via.clone())).collect();
+        let id = self
+            .store
+            .hold(caravel_store::NewHeld {
+                kind: match scanner {
+                    Some(_) => caravel_store::HeldKind::Suspicious,
+                    None => caravel_store::HeldKind::Spam,
+                },
+                // For the server's administrator: each recipient's reason, once.
+                reason: caravel_store::joined_reasons(verdicts.values()),
+                sender: m.sender.clone(),
+                recipients,
+                via,
+                verdicts,
+                subject: m.held_subject.clone(),
+                raw: Arc::new(m.message.clone()),
+                created: caravel_store::now_secs(),
+                message_id: m.message_id.clone(),
+                session: Some(m.session.clone()),
+            })
+            .await
+            .map_err(temp)?;
+        tracing::info!(id, sender = %m.sender, "message held in the quarantine");
         Ok(())
     }
 }
-
-/// A held message to write: X-Spam fields, reason, recipients, and the
-/// aliases of its outside recipients.
-type HeldEntry<'a> = (&'a str, &'a str, Vec<String>, BTreeMap<String, Vec<String>>);
 
 fn temp(e: caravel_store::StoreError) -> TempFailure {
     TempFailure(e.to_string())

@@ -1086,6 +1086,16 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         sender: "x@remote.test".into(),
         recipients: vec!["alice@example.com".into(), "bob@example.com".into(), "partner@far.test".into()],
         via: [("partner@far.test".to_string(), vec!["orders@example.com".to_string()])].into(),
+        // Alice's copy has a verdict of its own; bob's has none (the
+        // message's reason is his).
+        verdicts: [(
+            "alice@example.com".to_string(),
+            crate::HeldVerdict {
+                reason: format!("alice's rule {n}"),
+                fields: "X-Spam-Status: Yes, score=9.0\r\n".into(),
+            },
+        )]
+        .into(),
         subject: format!("subject {n}"),
         raw: Arc::new(format!("Subject: subject {n}\r\n\r\nbody {n}\r\n").into_bytes()),
         created: 1000 * n,
@@ -1104,11 +1114,23 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     let q = |kind| EventQuery { recipient: Some("alice@example.com".into()), kind: Some(kind), ..Default::default() };
     assert_eq!(s.events(q(EventKind::Quarantined)).await.expect("events").len(), 2);
     assert!(s.events(q(EventKind::Rejected)).await.expect("events").is_empty(), "only the kind asked");
-    assert!(logged.iter().all(|e| e.kind == EventKind::Quarantined && e.detail.contains("reason 1")), "{logged:?}");
+    assert!(logged.iter().all(|e| e.kind == EventKind::Quarantined), "{logged:?}");
+    // Each recipient's event says its own reason, and no other's.
+    for e in &logged {
+        let own = match e.recipient.as_deref() {
+            Some("alice@example.com") => "alice's rule 1",
+            _ => "reason 1",
+        };
+        assert!(e.detail.ends_with(&format!(": {own}")), "{e:?}");
+    }
     assert_eq!(list[1].kind, HeldKind::Virus);
     assert_eq!(list[1].recipients, ["alice@example.com", "bob@example.com", "partner@far.test"]);
     assert_eq!(list[1].via.get("partner@far.test"), Some(&vec!["orders@example.com".to_string()]), "its alias");
     assert_eq!(list[1].via.len(), 1);
+    assert_eq!(list[1].verdicts.len(), 1);
+    assert_eq!(list[1].reason_for(&["alice@example.com".into()]), "alice's rule 1");
+    assert_eq!(list[1].fields_of("alice@example.com"), "X-Spam-Status: Yes, score=9.0\r\n");
+    assert_eq!(list[1].reason_for(&["bob@example.com".into()]), "reason 1");
     assert_eq!((list[1].size, list[1].notified), (30, false));
     let (h, raw) = s.held_message(a).await.expect("read").expect("there");
     assert_eq!((h.subject.as_str(), raw.as_slice()), ("subject 1", &b"Subject: subject 1\r\n\r\nbody 1\r\n"[..]));
@@ -1127,6 +1149,7 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     let left = s.held().await.expect("list").into_iter().find(|h| h.id == c).expect("still held");
     assert_eq!(left.recipients, ["bob@example.com"]);
     assert!(left.via.is_empty(), "the alias went with its recipient");
+    assert!(left.verdicts.is_empty(), "alice's verdict went with her");
     assert_eq!(s.drop_held_recipient(c, "bob@example.com").await.expect("drop"), Some(0));
     assert!(s.held_message(c).await.expect("read").is_none(), "gone with its last recipient");
     assert_eq!(s.drop_held_recipient(c, "bob@example.com").await.expect("drop"), None);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
@@ -59,6 +59,12 @@ pub struct NewHeld {
     /// copy was the aliases', and their domains' administrators answer for
     /// it.
     pub via: BTreeMap<String, Vec<String>>,
+    /// Each recipient's verdict (recipient -> its reason and X-Spam
+    /// fields), when the filter judged each copy apart: `raw` is then
+    /// the message without them, and a recipient's fields go on top of its
+    /// copy only. Nobody reads another recipient's verdict (its rules, its
+    /// lists).
+    pub verdicts: BTreeMap<String, HeldVerdict>,
     pub subject: String,
     pub raw: Arc<Vec<u8>>,
     pub created: i64,
@@ -77,11 +83,65 @@ pub struct Held {
     pub recipients: Vec<String>,
     /// [`NewHeld::via`], for the recipients still held.
     pub via: BTreeMap<String, Vec<String>>,
+    /// [`NewHeld::verdicts`], for the recipients still held.
+    pub verdicts: BTreeMap<String, HeldVerdict>,
     pub subject: String,
     pub size: u64,
     pub created: i64,
     /// The recipients were told (digest or at once).
     pub notified: bool,
+}
+
+/// The filter's verdict on one recipient's copy of a held message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldVerdict {
+    /// Why this copy is held, in words.
+    pub reason: String,
+    /// The `X-Spam-*` fields that go on top of this copy (CRLF-ended).
+    pub fields: String,
+}
+
+impl NewHeld {
+    /// Why the copy for `recipient` is held: its own reason, else the
+    /// message's.
+    pub fn reason_of(&self, recipient: &str) -> &str {
+        verdict_of(&self.verdicts, recipient).map_or(&self.reason, |v| &v.reason)
+    }
+}
+
+impl Held {
+    /// Why the message is held for `recipients`: their own reasons, each
+    /// once; the message's reason when none of them has its own.
+    pub fn reason_for(&self, recipients: &[String]) -> String {
+        let own = recipients.iter().filter_map(|r| verdict_of(&self.verdicts, r));
+        match joined_reasons(own) {
+            r if r.is_empty() => self.reason.clone(),
+            r => r,
+        }
+    }
+
+    /// The X-Spam fields of `recipient`'s copy ("" when it has none of its
+    /// own: an older held message has them in its text).
+    pub fn fields_of(&self, recipient: &str) -> &str {
+        verdict_of(&self.verdicts, recipient).map_or("", |v| &v.fields)
+    }
+}
+
+/// The reasons of `verdicts` (each a list joined by "; "), each reason
+/// once, in their order ("" for none).
+pub fn joined_reasons<'a>(verdicts: impl Iterator<Item = &'a HeldVerdict>) -> String {
+    let mut reasons: Vec<&str> = Vec::new();
+    for r in verdicts.flat_map(|v| v.reason.split("; ")).filter(|r| !r.is_empty()) {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    reasons.join("; ")
+}
+
+/// A recipient's verdict (addresses compare without case).
+fn verdict_of<'a>(verdicts: &'a BTreeMap<String, HeldVerdict>, recipient: &str) -> Option<&'a HeldVerdict> {
+    verdicts.get(recipient).or_else(|| verdicts.iter().find(|(r, _)| r.eq_ignore_ascii_case(recipient)).map(|e| e.1))
 }
 
 #[async_trait]
@@ -131,6 +191,22 @@ pub(crate) fn parse_via(column: &str, recipients: &[String]) -> BTreeMap<String,
     via
 }
 
+/// The `verdicts` column: JSON (reasons and fields hold any text), ""
+/// when there are none.
+pub(crate) fn verdicts_column(verdicts: &BTreeMap<String, HeldVerdict>) -> String {
+    match verdicts.is_empty() {
+        true => String::new(),
+        false => serde_json::to_string(verdicts).unwrap_or_default(),
+    }
+}
+
+/// [`verdicts_column`] read back, for the recipients still held.
+pub(crate) fn parse_verdicts(column: &str, recipients: &[String]) -> BTreeMap<String, HeldVerdict> {
+    let mut verdicts: BTreeMap<String, HeldVerdict> = serde_json::from_str(column).unwrap_or_default();
+    verdicts.retain(|r, _| recipients.iter().any(|x| x.eq_ignore_ascii_case(r)));
+    verdicts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +225,43 @@ mod tests {
         assert_eq!(left.keys().collect::<Vec<_>>(), ["q@far.test"], "p was released");
         assert!(parse_via("", &all).is_empty());
         assert!(parse_via("no tab here", &all).is_empty());
+    }
+
+    #[test]
+    fn verdicts_round_trip_and_stay_with_their_recipient() {
+        let v = |reason: &str, fields: &str| HeldVerdict { reason: reason.into(), fields: fields.into() };
+        let verdicts: BTreeMap<String, HeldVerdict> = [
+            ("Alice@a.test".to_string(), v("her rule", "X-Spam-Status: Yes, tests=KEYWORD_7\r\n\tmore\r\n")),
+            ("bob@a.test".to_string(), v("score 9; her rule", "X-Spam-Status: Yes, tests=BAYES_99\r\n")),
+            ("carol@a.test".to_string(), v("her rule", "")),
+        ]
+        .into();
+        let column = verdicts_column(&verdicts);
+        let all: Vec<String> = ["alice@a.test", "bob@a.test", "carol@a.test"].map(String::from).into();
+        assert_eq!(parse_verdicts(&column, &all).len(), 3);
+        let left = parse_verdicts(&column, &all[1..]);
+        assert_eq!(left.keys().collect::<Vec<_>>(), ["bob@a.test", "carol@a.test"], "alice was released");
+        assert_eq!(verdicts_column(&BTreeMap::new()), "");
+        assert!(parse_verdicts("", &all).is_empty(), "an older held message has none");
+        assert!(parse_verdicts("not json", &all).is_empty());
+        let held = Held {
+            id: 1,
+            kind: HeldKind::Spam,
+            reason: "held for three".into(),
+            sender: "s@far.test".into(),
+            recipients: all.clone(),
+            via: BTreeMap::new(),
+            verdicts: parse_verdicts(&column, &all),
+            subject: String::new(),
+            size: 0,
+            created: 0,
+            notified: false,
+        };
+        assert_eq!(held.reason_for(&all[..1]), "her rule", "alice's own reason (case apart)");
+        assert_eq!(held.reason_for(&all[1..2]), "score 9; her rule");
+        assert_eq!(held.reason_for(&all), "her rule; score 9", "each reason once");
+        assert_eq!(held.reason_for(&["dan@a.test".to_string()]), "held for three");
+        assert!(held.fields_of("ALICE@a.test").starts_with("X-Spam-Status: Yes, tests=KEYWORD_7"));
+        assert_eq!(held.fields_of("dan@a.test"), "");
     }
 }

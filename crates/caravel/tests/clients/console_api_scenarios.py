@@ -263,8 +263,7 @@ def boundaries():
     caravel("alias", "add", "orders@example.test", "partner@elsewhere.test")
     caravel("alias", "add", "sales@other.test", "partner2@elsewhere.test")
     # carol (other.test) holds it by a rule of her own as well: her copy
-    # is held for other reasons, in an entry of its own, which bob does
-    # not see.
+    # is held for other reasons, which bob does not see (nor she his).
     carol = Session(CAROL, CAROL_PASSWORD)
     rule = ok(carol.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "carols secret word",
                                                           "action": "quarantine"}), 201)
@@ -279,12 +278,16 @@ def boundaries():
     text = ok(bob.call("GET", f"/api/v1/quarantine/{fwd[0]['id']}"))["text"]
     expect("carols secret word" not in fwd[0]["reason"] and test not in text,
            f"nothing of carol's verdict: {fwd[0]['reason']}")
+    expect(list(fwd[0]["verdicts"]) == ["partner@elsewhere.test"], f"the copy's verdict only: {fwd[0]['verdicts']}")
     theirs = ok(carol.call("GET", "/api/v1/quarantine"))
-    expect(len(theirs) == 1 and "carols secret word" in theirs[0]["reason"], f"carol's own entry: {theirs}")
-    expect(test in ok(carol.call("GET", f"/api/v1/quarantine/{theirs[0]['id']}"))["text"], "her test, in her entry")
+    expect(len(theirs) == 1 and "carols secret word" in theirs[0]["reason"], f"carol's own verdict: {theirs}")
+    expect(list(theirs[0]["verdicts"]) == [CAROL] and test in theirs[0]["verdicts"][CAROL]["fields"], theirs)
+    expect(test in ok(carol.call("GET", f"/api/v1/quarantine/{theirs[0]['id']}"))["text"], "her test, in her text")
     expect(ok(dan_s.call("GET", "/api/v1/quarantine")) == [], "a user does not")
     released = ok(bob.call("POST", f"/api/v1/quarantine/{fwd[0]['id']}/release", {}))
     expect(released["released_to"] == ["partner@elsewhere.test"], released)
+    left = ok(carol.call("GET", "/api/v1/quarantine"))
+    expect([h["recipients"] for h in left] == [[CAROL]], f"carol's copy stays held: {left}")
     other = [h for h in ok(alice.call("GET", "/api/v1/quarantine")) if h["via"]]
     expect(len(other) == 1 and other[0]["via"] == {"partner2@elsewhere.test": ["sales@other.test"]}, other)
     for h in ok(alice.call("GET", "/api/v1/quarantine")):

@@ -178,3 +178,17 @@ pub fn browser_env(t: &caravel::testing::TestServer) -> Vec<(String, String)> {
     env.push(("SCREENSHOTS".into(), shots.display().to_string()));
     env
 }
+
+/// The texts of the messages in `folder` of `address`'s account, read from
+/// the store.
+pub async fn stored_in(store: &dyn caravel_store::Store, address: &str, folder: &str) -> Vec<Vec<u8>> {
+    let address = caravel_store::Address::parse(address).expect("address");
+    let user = store.get_user(&address).await.expect("get").expect("user");
+    let mailboxes = store.mailboxes(user.id).await.expect("mailboxes");
+    let mailbox = mailboxes.into_iter().find(|m| m.name == folder).expect("folder");
+    let mut out = Vec::new();
+    for m in store.messages(mailbox.id).await.expect("messages") {
+        out.push(store.read_message(&m).await.expect("read"));
+    }
+    out
+}

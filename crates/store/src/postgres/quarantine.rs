@@ -10,12 +10,13 @@ use super::PgStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::{EventKind, MailEvent, Result};
 
-const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via";
+const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via, verdicts";
 
 fn held(r: &Row) -> Held {
     let kind: &str = r.get(1);
     let recipients: Vec<String> = split_recipients(r.get(4)).map(String::from).collect();
     let via = crate::quarantine::parse_via(r.get(9), &recipients);
+    let verdicts = crate::quarantine::parse_verdicts(r.get(10), &recipients);
     Held {
         id: r.get(0),
         // An unknown kind is treated as the most dangerous one.
@@ -28,6 +29,7 @@ fn held(r: &Row) -> Held {
         created: r.get(7),
         notified: r.get(8),
         via,
+        verdicts,
     }
 }
 
@@ -43,8 +45,8 @@ impl Quarantine for PgStore {
         let tx = c.transaction().await?;
         let id: i64 = query_one(
             &tx,
-            "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $9) RETURNING id",
+            "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via, verdicts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $9, $10) RETURNING id",
             &[
                 &m.kind.word(),
                 &m.reason,
@@ -55,6 +57,7 @@ impl Quarantine for PgStore {
                 &m.created,
                 &m.raw.as_slice(),
                 &crate::quarantine::via_column(&m.via),
+                &crate::quarantine::verdicts_column(&m.verdicts),
             ],
         )
         .await?
@@ -69,7 +72,7 @@ impl Quarantine for PgStore {
                 message_id: m.message_id.clone(),
                 sender: Some(m.sender.clone()),
                 recipient: Some(r.clone()),
-                detail: format!("held in the quarantine as {id} ({}): {}", m.kind.word(), m.reason),
+                detail: format!("held in the quarantine as {id} ({}): {}", m.kind.word(), m.reason_of(r)),
                 session: m.session.clone(),
             })
             .collect();
@@ -86,7 +89,7 @@ impl Quarantine for PgStore {
     async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
         let sql = format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1");
         let row = query_opt(&self.client().await?, &sql, &[&id]).await?;
-        Ok(row.map(|r| (held(&r), r.get(10))))
+        Ok(row.map(|r| (held(&r), r.get(11))))
     }
 
     async fn unhold(&self, id: i64) -> Result<bool> {

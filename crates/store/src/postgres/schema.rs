@@ -376,6 +376,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE quarantine ADD COLUMN via text NOT NULL DEFAULT '';
     "#,
+    // 7: the embedded store's version 36: each held recipient's own
+    // verdict.
+    r#"
+    ALTER TABLE quarantine ADD COLUMN verdicts text NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

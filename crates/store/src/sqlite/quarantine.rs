@@ -8,13 +8,14 @@ use super::SqliteStore;
 use crate::quarantine::{Held, HeldKind, NewHeld, Quarantine};
 use crate::Result;
 
-const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via";
+const COLUMNS: &str = "id, kind, reason, sender, recipients, subject, size, created, notified, via, verdicts";
 
 fn held(r: &Row) -> rusqlite::Result<Held> {
     let kind: String = r.get(1)?;
     let recipients: Vec<String> =
         r.get::<_, String>(4)?.split('\n').filter(|s| !s.is_empty()).map(String::from).collect();
     let via = crate::quarantine::parse_via(&r.get::<_, String>(9)?, &recipients);
+    let verdicts = crate::quarantine::parse_verdicts(&r.get::<_, String>(10)?, &recipients);
     Ok(Held {
         id: r.get(0)?,
         // An unknown kind is treated as the most dangerous one.
@@ -27,6 +28,7 @@ fn held(r: &Row) -> rusqlite::Result<Held> {
         created: r.get(7)?,
         notified: r.get(8)?,
         via,
+        verdicts,
     })
 }
 
@@ -36,8 +38,8 @@ impl Quarantine for SqliteStore {
         self.writer
             .write(move |c| {
                 c.execute(
-                    "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+                    "INSERT INTO quarantine (kind, reason, sender, recipients, subject, size, created, notified, raw, via, verdicts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10)",
                     params![
                         m.kind.word(),
                         m.reason,
@@ -47,7 +49,8 @@ impl Quarantine for SqliteStore {
                         m.raw.len() as i64,
                         m.created,
                         m.raw.as_slice(),
-                        crate::quarantine::via_column(&m.via)
+                        crate::quarantine::via_column(&m.via),
+                        crate::quarantine::verdicts_column(&m.verdicts)
                     ],
                 )?;
                 let id = c.last_insert_rowid();
@@ -60,7 +63,7 @@ impl Quarantine for SqliteStore {
                             message_id: m.message_id.clone(),
                             sender: Some(m.sender.clone()),
                             recipient: Some(r.clone()),
-                            detail: format!("held in the quarantine as {id} ({}): {}", m.kind.word(), m.reason),
+                            detail: format!("held in the quarantine as {id} ({}): {}", m.kind.word(), m.reason_of(r)),
                             session: m.session.clone(),
                         },
                     )?;
@@ -82,7 +85,7 @@ impl Quarantine for SqliteStore {
     async fn held_message(&self, id: i64) -> Result<Option<(Held, Vec<u8>)>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = ?1"))?;
-            Ok(st.query_row([id], |r| Ok((held(r)?, r.get::<_, Vec<u8>>(10)?))).optional()?)
+            Ok(st.query_row([id], |r| Ok((held(r)?, r.get::<_, Vec<u8>>(11)?))).optional()?)
         })
         .await
     }

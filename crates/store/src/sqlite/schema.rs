@@ -512,6 +512,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE quarantine ADD COLUMN via TEXT NOT NULL DEFAULT '';
     "#,
+    // 36: each held recipient's own verdict, its reason and X-Spam fields
+    // (store/src/quarantine.rs, `NewHeld::verdicts`).
+    r#"
+    ALTER TABLE quarantine ADD COLUMN verdicts TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.
