@@ -229,10 +229,7 @@ fn random_below_100() -> u64 {
 /// under a domain are its owner's (a public suffix is never a From:
 /// domain that passes: nobody signs or sends as `co.uk`).
 fn passes_for(spf: &SpfOutput, mail_from_domain: &str, dkim: &[DkimOutput], domain: &str) -> bool {
-    let within = |d: &str| {
-        let d = d.trim_end_matches('.').to_ascii_lowercase();
-        d == domain || d.ends_with(&format!(".{domain}"))
-    };
+    let within = |d: &str| at_or_under(d, domain);
     let spf_ok = spf.result() == SpfResult::Pass && within(mail_from_domain);
     let dkim_ok = dkim.iter().any(|o| o.result() == &DkimResult::Pass && o.signature().is_some_and(|s| within(&s.d)));
     spf_ok || dkim_ok
@@ -258,12 +255,17 @@ fn signed_by_sender<'a>(
     if !only.eq_ignore_ascii_case(sender) {
         return false;
     }
+    signatures
+        .into_iter()
+        .any(|(d, signed)| at_or_under(domain, d) && signed.iter().any(|h| h.trim().eq_ignore_ascii_case("from")))
+}
+
+/// Whether `name` is `domain` or a name under it (without case or a final
+/// dot); nothing is under an empty domain.
+fn at_or_under(name: &str, domain: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    signatures.into_iter().any(|(d, signed)| {
-        let d = d.trim_end_matches('.').to_ascii_lowercase();
-        let ours = !d.is_empty() && (domain == d || domain.ends_with(&format!(".{d}")));
-        ours && signed.iter().any(|h| h.trim().eq_ignore_ascii_case("from"))
-    })
+    !domain.is_empty() && (name == domain || name.ends_with(&format!(".{domain}")))
 }
 
 fn reject(text: &str) -> Verdict {
@@ -322,6 +324,16 @@ fn dmarc_word(d: &DmarcOutput) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_at_or_under_its_domain_only() {
+        assert!(at_or_under("Mail.Example.COM.", "example.com"));
+        assert!(at_or_under("example.com", "EXAMPLE.com."));
+        assert!(!at_or_under("badexample.com", "example.com"), "a label boundary");
+        assert!(!at_or_under("example.com", "mail.example.com"), "a parent is not under its child");
+        assert!(!at_or_under("", ""), "nothing is under an empty domain");
+        assert!(!at_or_under("example.com", ""));
+    }
 
     #[test]
     fn a_signature_vouches_for_its_author_only() {
