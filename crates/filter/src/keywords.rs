@@ -439,6 +439,19 @@ mod tests {
     }
 
     #[test]
+    fn compatibility_forms_match_their_letters() {
+        // An encoded subject in mathematical bold, a body in half-width
+        // katakana with voiced marks.
+        let raw = "From: a@far.test\r\nSubject: =?UTF-8?B?8J2QhfCdkJHwnZCE8J2QhCDwnZCG8J2QiPCdkIXwnZCT?=\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\r\nﾊﾟｽﾎﾟｰﾄ ｶﾞｲﾄﾞ\r\n";
+        let c = Content::parse(raw.as_bytes());
+        let set = KeywordSet::new(vec![rule("free gift", Place::Subject), rule("パスポート", Place::Body)], USER)
+            .expect("set");
+        let names: Vec<&str> = set.matches(&c).iter().map(|(r, _)| r.name.as_str()).collect();
+        assert_eq!(names, ["KW_free gift", "KW_パスポート"], "{:?} / {:?}", c.subject, c.body);
+    }
+
+    #[test]
     fn patterns_and_places() {
         let set =
             KeywordSet::new(vec![rule("/v[i1]agra/", Place::Body), rule("invoice", Place::Any)], USER).expect("set");

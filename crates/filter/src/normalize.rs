@@ -1,7 +1,13 @@
-//! One spelling for matching: lowercase, full-width Latin letters and digits
-//! folded to ASCII, half-width katakana to full width, and every run of
-//! white space to one space. Spam writes ＦＲＥＥ or ｾｰﾙ to slip past
-//! filters; a rule written as `free` or `セール` must still match.
+//! One spelling for matching: Unicode compatibility forms folded (NFKC,
+//! UAX #15: full-width Latin letters and digits to ASCII, half-width
+//! katakana to full width with their voiced marks, mathematical and circled
+//! letters, ligatures), lowercase, and every run of white space to one
+//! space. Spam writes ＦＲＥＥ, 𝐅𝐑𝐄𝐄 or ｾｰﾙ to slip past filters; a rule
+//! written as `free` or `セール` must still match.
+
+use std::borrow::Cow;
+
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Half-width katakana U+FF61..=U+FF9F, as their full-width forms (the
 /// voiced-sound marks become the combining-free marks U+309B/U+309C).
@@ -9,6 +15,11 @@ const HALF_KATAKANA: &str = "。「」、・ヲァィゥェォャュョッーア
 
 /// The folded form of `text` (see the module comment).
 pub fn fold(text: &str) -> String {
+    // Most text is ASCII or NFKC already, and is read as it is.
+    let text: Cow<str> = match text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        true => Cow::Borrowed(text),
+        false => Cow::Owned(text.nfkc().collect()),
+    };
     let mut out = String::with_capacity(text.len());
     let mut space = false;
     for c in text.chars() {
@@ -82,6 +93,21 @@ mod tests {
         assert_eq!(fold("ÜBER Straße"), "über straße");
         assert_eq!(fold("Скидки"), "скидки");
         assert_eq!(fold("vi\u{200B}agra"), "viagra");
+    }
+
+    #[test]
+    fn compatibility_forms_fold_to_their_letters() {
+        // Half-width katakana with a voiced mark: one full-width letter.
+        assert_eq!(fold("ｶﾞｲﾄﾞ"), "ガイド");
+        assert_eq!(fold("ﾊﾟｽﾎﾟｰﾄ"), "パスポート");
+        // Mathematical bold and sans-serif letters, circled letters, a ligature.
+        assert_eq!(fold("𝐅𝐑𝐄𝐄 𝗚𝗜𝗙𝗧"), "free gift");
+        assert_eq!(fold("Ⓥⓘⓐⓖⓡⓐ"), "viagra");
+        assert_eq!(fold("ﬁnance"), "finance");
+        // A compatibility ideograph is its unified ideograph.
+        assert_eq!(fold("\u{F900}"), "\u{8C48}");
+        // Text already in NFKC is left alone.
+        assert_eq!(fold("促销 Café"), "促销 café");
     }
 
     #[test]
