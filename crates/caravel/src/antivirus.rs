@@ -277,6 +277,13 @@ async fn deliver_held(
             held.recipients.join(", ")
         ));
     }
+    // A message held as spam before each recipient's verdict was kept
+    // apart has the first recipient's X-Spam fields in its text: not on
+    // the others' copies.
+    let raw = match held.verdicts.is_empty() && held.kind == HeldKind::Spam {
+        true => caravel_smtp::auth_results::strip_verdicts(&raw).into_owned(),
+        false => raw,
+    };
     let raw = Arc::new(raw);
     // Outside addresses get the message without our verdict fields: they
     // would show the company's filter rules to whoever receives it.

@@ -146,7 +146,7 @@ pub async fn quarantine(config: &Config, cmd: QuarantineCmd) -> CmdResult {
             println!("{}", summary(&h));
             // Each recipient's verdict, when the filter judged them apart:
             // the message's text is without their X-Spam fields.
-            if h.verdicts.len() > 1 || h.verdicts.values().any(|v| v.reason != h.reason) {
+            if h.verdicts.len() > 1 {
                 for (r, v) in &h.verdicts {
                     println!("why for {r}: {}", v.reason);
                 }
@@ -196,7 +196,7 @@ fn summary(h: &caravel_store::Held) -> String {
         h.id,
         caravel_store::rfc5322_date(h.created),
         h.kind.word(),
-        h.reason,
+        h.reason_for(&h.recipients),
         h.sender,
         h.recipients
             .iter()

@@ -15,7 +15,7 @@ use caravel_personal::book::{FOOTER, SIGNATURE};
 use caravel_personal::manage::{self, AutoReplyForm, RuleForm, SignatureForm};
 use caravel_store::filter_data::FilterRule;
 use caravel_store::settings::{account_scope, domain_scope};
-use caravel_store::{Held, HeldKind, Role, User};
+use caravel_store::{same_recipient, Held, HeldKind, HeldVerdict, Role, User};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -454,14 +454,20 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
 /// A held message as the caller may see it: the recipients it answers
 /// for only (the others, Bcc included, are none of its business).
 /// Their verdicts only, too: another recipient's reason would tell its
-/// rules and lists.
+/// rules and lists; so would the verdict another alias's filter gave an
+/// outside copy, to a domain administrator of this one.
 fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
     if user.role != Role::Admin {
-        held.reason = held.reason_for(&mine);
         held.via.retain(|r, _| mine.contains(r));
-        held.verdicts.retain(|r, _| mine.iter().any(|m| m.eq_ignore_ascii_case(r)));
+        held.verdicts.retain(|r, _| mine.iter().any(|m| same_recipient(m, r)));
+        let kind = held.kind;
+        for v in held.verdicts.values_mut().filter(|v| !v.alias.is_empty() && !manages(user, domain_of(&v.alias))) {
+            *v = HeldVerdict { reason: kind.held_as().to_string(), ..HeldVerdict::default() };
+        }
         held.recipients = mine;
     }
+    // The reasons of the recipients still held (and shown) only.
+    held.reason = held.reason_for(&held.recipients);
     held
 }
 
@@ -493,10 +499,11 @@ const HELD_TEXT: usize = 256 * 1024;
 
 pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
     let (held, raw, mine) = held_for(&st, &cur, id).await?;
+    let held = shown(&cur.user, held, mine);
     // The text with the X-Spam fields of the caller's copies on top, when
     // they are the same for all of them (each recipient's are in
     // `verdicts`).
-    let fields = match mine.iter().map(|r| held.fields_of(r)).collect::<Vec<_>>().as_slice() {
+    let fields = match held.recipients.iter().map(|r| held.fields_of(r)).collect::<Vec<_>>().as_slice() {
         [first, rest @ ..] if rest.iter().all(|f| f == first) => first.to_string(),
         _ => String::new(),
     };
@@ -506,7 +513,6 @@ pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>)
         .chars()
         .map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '\u{fffd}' } else { c })
         .collect();
-    let held = shown(&cur.user, held, mine);
     Ok(Json(json!({ "held": held, "text": text, "truncated": raw.len() > HELD_TEXT })))
 }
 

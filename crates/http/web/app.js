@@ -2772,7 +2772,12 @@ function quarantineButtons(q, viewer, refresh) {
   return [
     actionButton(t('b.view'), 'view', async () => {
       const r = await api('GET', path);
+      // Each recipient's verdict: its reason and X-Spam fields.
+      const verdicts = Object.entries((r && r.held && r.held.verdicts) || {});
       setKids(viewer, card(t('q.message', { subject: q.subject || t('q.noSubject') }),
+        verdicts.length ? h('dl', { 'data-test': 'held-verdicts', class: 'verdicts' },
+          verdicts.map(([who, v]) => [h('dt', {}, t('q.verdictFor', { address: who })),
+            h('dd', {}, v.reason || '—', v.fields ? h('pre', { class: 'source' }, v.fields) : null)])) : null,
         h('pre', { 'data-test': 'held-text', class: 'source' }, (r && r.text) || ''),
         r && r.truncated ? h('p', { class: 'hint' }, t('q.truncated')) : null,
         actions(button(t('b.close'), 'close-view', { onclick: () => setKids(viewer) }))));
@@ -3866,6 +3871,7 @@ const I18N = {
     'q.from': 'From',
     'q.to': 'To',
     'q.via': '{address} (forwarded by {aliases})',
+    'q.verdictFor': 'Held for {address}:',
     'q.subject': 'Subject',
     'q.noSubject': '(no subject)',
     'q.why': 'Why',
@@ -4507,6 +4513,7 @@ const I18N = {
     'q.from': '发件人',
     'q.to': '收件人',
     'q.via': '{address}（由 {aliases} 转发）',
+    'q.verdictFor': '{address} 的隔离原因：',
     'q.subject': '主题',
     'q.noSubject': '（无主题）',
     'q.why': '原因',

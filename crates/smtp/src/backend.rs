@@ -60,9 +60,10 @@ pub struct HeldRemote {
     pub via: Vec<String>,
     /// The filter's verdict on the copy, X-Spam fields and reasons: that of
     /// the first of its aliases whose copy the filter held (empty when
-    /// only the virus scanner held it).
+    /// only the virus scanner held it), and that alias.
     pub headers: String,
     pub reason: String,
+    pub verdict_by: String,
 }
 
 /// The folder a recipient's copy goes to.

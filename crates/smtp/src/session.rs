@@ -811,13 +811,14 @@ impl<B: Backend> Session<B> {
                 continue;
             }
             let verdict = via.iter().find_map(|v| {
-                forwarded.iter().find(|(f, _)| f.eq_ignore_ascii_case(v) && held_forward(v)).map(|(_, r)| r)
+                forwarded.iter().find(|(f, _)| f.eq_ignore_ascii_case(v) && held_forward(v)).map(|(_, r)| (v, r))
             });
             held_remote.push(HeldRemote {
                 address: r.address,
                 via: via.clone(),
-                headers: verdict.map(|r| r.headers()).unwrap_or_default(),
-                reason: verdict.map(|r| r.reasons()).unwrap_or_default(),
+                headers: verdict.map(|(_, r)| r.headers()).unwrap_or_default(),
+                reason: verdict.map(|(_, r)| r.reasons()).unwrap_or_default(),
+                verdict_by: verdict.map(|(v, _)| v.clone()).unwrap_or_default(),
             });
         }
         tx.remote = kept;

@@ -88,10 +88,10 @@ impl StoreBackend {
         let scanner = m.held_by_scanner.as_deref();
         let local = m.local.iter().filter(|l| l.folder == Folder::Quarantine);
         let copies = local
-            .map(|l| (&l.address, &l.headers, &l.reason))
-            .chain(m.held_remote.iter().map(|r| (&r.address, &r.headers, &r.reason)));
+            .map(|l| (&l.address, &l.headers, &l.reason, ""))
+            .chain(m.held_remote.iter().map(|r| (&r.address, &r.headers, &r.reason, r.verdict_by.as_str())));
         let (mut recipients, mut verdicts) = (Vec::<String>::new(), BTreeMap::new());
-        for (address, fields, reason) in copies {
+        for (address, fields, reason, alias) in copies {
             // An account reached twice (itself and an alias) is held once.
             if recipients.iter().any(|r| r.eq_ignore_ascii_case(address)) {
                 continue;
@@ -99,7 +99,7 @@ impl StoreBackend {
             recipients.push(address.clone());
             // The scanner's reason is everyone's.
             let reason = scanner.unwrap_or(reason).to_string();
-            verdicts.insert(address.clone(), HeldVerdict { reason, fields: fields.clone() });
+            verdicts.insert(address.clone(), HeldVerdict { reason, fields: fields.clone(), alias: alias.to_string() });
         }
         if recipients.is_empty() {
             return Ok(());

@@ -1086,13 +1086,15 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
         sender: "x@remote.test".into(),
         recipients: vec!["alice@example.com".into(), "bob@example.com".into(), "partner@far.test".into()],
         via: [("partner@far.test".to_string(), vec!["orders@example.com".to_string()])].into(),
-        // Alice's copy has a verdict of its own; bob's has none (the
-        // message's reason is his).
+        // Alice's copy has a verdict of its own; bob's has none: his
+        // reason is only the kind of hold, never the message's (which
+        // may list alice's).
         verdicts: [(
             "alice@example.com".to_string(),
             crate::HeldVerdict {
                 reason: format!("alice's rule {n}"),
                 fields: "X-Spam-Status: Yes, score=9.0\r\n".into(),
+                ..Default::default()
             },
         )]
         .into(),
@@ -1119,7 +1121,7 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     for e in &logged {
         let own = match e.recipient.as_deref() {
             Some("alice@example.com") => "alice's rule 1",
-            _ => "reason 1",
+            _ => "held for a virus",
         };
         assert!(e.detail.ends_with(&format!(": {own}")), "{e:?}");
     }
@@ -1130,7 +1132,7 @@ pub async fn quarantine_holds_lists_releases_and_expires(s: &dyn Store) {
     assert_eq!(list[1].verdicts.len(), 1);
     assert_eq!(list[1].reason_for(&["alice@example.com".into()]), "alice's rule 1");
     assert_eq!(list[1].fields_of("alice@example.com"), "X-Spam-Status: Yes, score=9.0\r\n");
-    assert_eq!(list[1].reason_for(&["bob@example.com".into()]), "reason 1");
+    assert_eq!(list[1].reason_for(&["bob@example.com".into()]), "held for a virus");
     assert_eq!((list[1].size, list[1].notified), (30, false));
     let (h, raw) = s.held_message(a).await.expect("read").expect("there");
     assert_eq!((h.subject.as_str(), raw.as_slice()), ("subject 1", &b"Subject: subject 1\r\n\r\nbody 1\r\n"[..]));

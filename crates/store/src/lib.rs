@@ -61,7 +61,7 @@ pub use error::{Result, StoreError};
 pub use filter_data::FilterData;
 pub use model::*;
 pub use notify::Notifier;
-pub use quarantine::{joined_reasons, Held, HeldKind, HeldVerdict, NewHeld, Quarantine};
+pub use quarantine::{joined_reasons, same_recipient, Held, HeldKind, HeldVerdict, NewHeld, Quarantine};
 pub use settings::Settings;
 pub use system_mail::{send_mail_as, send_system_mail};
 

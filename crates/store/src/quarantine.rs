@@ -36,6 +36,15 @@ impl HeldKind {
         }
     }
 
+    /// The kind of hold in words (a reason that says no more than that).
+    pub fn held_as(self) -> &'static str {
+        match self {
+            HeldKind::Virus => "held for a virus",
+            HeldKind::Suspicious => "held for a risky attachment",
+            HeldKind::Spam => "held as likely spam",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<HeldKind> {
         match s {
             "virus" => Some(HeldKind::Virus),
@@ -99,25 +108,28 @@ pub struct HeldVerdict {
     pub reason: String,
     /// The `X-Spam-*` fields that go on top of this copy (CRLF-ended).
     pub fields: String,
+    /// For a copy an alias forwards outside: the alias whose filter held
+    /// it (its rules and lists gave the verdict), so that another alias's
+    /// domain administrator is not shown it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alias: String,
 }
 
 impl NewHeld {
-    /// Why the copy for `recipient` is held: its own reason, else the
-    /// message's.
-    pub fn reason_of(&self, recipient: &str) -> &str {
-        verdict_of(&self.verdicts, recipient).map_or(&self.reason, |v| &v.reason)
+    /// Why the copy for `recipient` is held, as [`Held::reason_for`] says.
+    pub fn reason_of(&self, recipient: &str) -> String {
+        own_reason(&self.verdicts, self.kind, &self.reason, std::slice::from_ref(&recipient.to_string()))
     }
 }
 
 impl Held {
     /// Why the message is held for `recipients`: their own reasons, each
-    /// once; the message's reason when none of them has its own.
+    /// once. The message's own reason (every recipient's, for the server's
+    /// administrator) only when it has no verdicts per recipient (a virus,
+    /// a message held before they were kept); else, without a reason of
+    /// theirs, only what kind of hold it is.
     pub fn reason_for(&self, recipients: &[String]) -> String {
-        let own = recipients.iter().filter_map(|r| verdict_of(&self.verdicts, r));
-        match joined_reasons(own) {
-            r if r.is_empty() => self.reason.clone(),
-            r => r,
-        }
+        own_reason(&self.verdicts, self.kind, &self.reason, recipients)
     }
 
     /// The X-Spam fields of `recipient`'s copy ("" when it has none of its
@@ -139,9 +151,27 @@ pub fn joined_reasons<'a>(verdicts: impl Iterator<Item = &'a HeldVerdict>) -> St
     reasons.join("; ")
 }
 
-/// A recipient's verdict (addresses compare without case).
+/// See [`Held::reason_for`].
+fn own_reason(verdicts: &BTreeMap<String, HeldVerdict>, kind: HeldKind, reason: &str, recipients: &[String]) -> String {
+    if verdicts.is_empty() {
+        return reason.to_string();
+    }
+    let own = recipients.iter().filter_map(|r| verdict_of(verdicts, r));
+    match joined_reasons(own) {
+        r if r.is_empty() => kind.held_as().to_string(),
+        r => r,
+    }
+}
+
+/// A recipient's verdict.
 fn verdict_of<'a>(verdicts: &'a BTreeMap<String, HeldVerdict>, recipient: &str) -> Option<&'a HeldVerdict> {
-    verdicts.get(recipient).or_else(|| verdicts.iter().find(|(r, _)| r.eq_ignore_ascii_case(recipient)).map(|e| e.1))
+    verdicts.get(recipient).or_else(|| verdicts.iter().find(|(r, _)| same_recipient(r, recipient)).map(|e| e.1))
+}
+
+/// Whether two recipient addresses are one: without case, UTF-8 local
+/// parts included (as accounts are unique, `Address::key`).
+pub fn same_recipient(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
 }
 
 #[async_trait]
@@ -203,7 +233,7 @@ pub(crate) fn verdicts_column(verdicts: &BTreeMap<String, HeldVerdict>) -> Strin
 /// [`verdicts_column`] read back, for the recipients still held.
 pub(crate) fn parse_verdicts(column: &str, recipients: &[String]) -> BTreeMap<String, HeldVerdict> {
     let mut verdicts: BTreeMap<String, HeldVerdict> = serde_json::from_str(column).unwrap_or_default();
-    verdicts.retain(|r, _| recipients.iter().any(|x| x.eq_ignore_ascii_case(r)));
+    verdicts.retain(|r, _| recipients.iter().any(|x| same_recipient(x, r)));
     verdicts
 }
 
@@ -229,18 +259,27 @@ mod tests {
 
     #[test]
     fn verdicts_round_trip_and_stay_with_their_recipient() {
-        let v = |reason: &str, fields: &str| HeldVerdict { reason: reason.into(), fields: fields.into() };
+        let v = |reason: &str, fields: &str| HeldVerdict {
+            reason: reason.into(),
+            fields: fields.into(),
+            ..Default::default()
+        };
         let verdicts: BTreeMap<String, HeldVerdict> = [
+            ("Ünal@a.test".to_string(), v("his list", "")),
             ("Alice@a.test".to_string(), v("her rule", "X-Spam-Status: Yes, tests=KEYWORD_7\r\n\tmore\r\n")),
             ("bob@a.test".to_string(), v("score 9; her rule", "X-Spam-Status: Yes, tests=BAYES_99\r\n")),
             ("carol@a.test".to_string(), v("her rule", "")),
         ]
         .into();
         let column = verdicts_column(&verdicts);
-        let all: Vec<String> = ["alice@a.test", "bob@a.test", "carol@a.test"].map(String::from).into();
-        assert_eq!(parse_verdicts(&column, &all).len(), 3);
+        let all: Vec<String> = ["alice@a.test", "bob@a.test", "carol@a.test", "ünal@a.test"].map(String::from).into();
+        assert_eq!(parse_verdicts(&column, &all).len(), 4);
         let left = parse_verdicts(&column, &all[1..]);
-        assert_eq!(left.keys().collect::<Vec<_>>(), ["bob@a.test", "carol@a.test"], "alice was released");
+        assert_eq!(
+            left.keys().collect::<Vec<_>>(),
+            ["bob@a.test", "carol@a.test", "Ünal@a.test"],
+            "alice was released"
+        );
         assert_eq!(verdicts_column(&BTreeMap::new()), "");
         assert!(parse_verdicts("", &all).is_empty(), "an older held message has none");
         assert!(parse_verdicts("not json", &all).is_empty());
@@ -259,9 +298,12 @@ mod tests {
         };
         assert_eq!(held.reason_for(&all[..1]), "her rule", "alice's own reason (case apart)");
         assert_eq!(held.reason_for(&all[1..2]), "score 9; her rule");
-        assert_eq!(held.reason_for(&all), "her rule; score 9", "each reason once");
-        assert_eq!(held.reason_for(&["dan@a.test".to_string()]), "held for three");
+        assert_eq!(held.reason_for(&all), "her rule; score 9; his list", "each reason once");
+        assert_eq!(held.reason_for(&["dan@a.test".to_string()]), "held as likely spam", "never the others' reasons");
+        let older = Held { verdicts: BTreeMap::new(), ..held.clone() };
+        assert_eq!(older.reason_for(&all[..1]), "held for three", "a message without verdicts has its own reason");
         assert!(held.fields_of("ALICE@a.test").starts_with("X-Spam-Status: Yes, tests=KEYWORD_7"));
         assert_eq!(held.fields_of("dan@a.test"), "");
+        assert_eq!(held.reason_for(&["ünal@A.test".to_string()]), "his list", "UTF-8 local parts without case");
     }
 }

@@ -299,16 +299,27 @@ def user_sets_an_auto_reply():
 
 
 def user_releases_a_quarantined_message():
-    """A message held by a keyword rule shows on bob's quarantine page; he
-    releases it and it arrives in his inbox (and leaves the page)."""
+    """A message held by a keyword rule for bob and alice shows on bob's
+    quarantine page with his verdict only; he releases it and it arrives
+    in his inbox (and leaves the page). The administrator's view has each
+    recipient's verdict."""
     caravel("filter", "keyword", "add", "claim your prize", "--action", "quarantine")
+    caravel("user", "set", USER, "--role", "admin")
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "offers@partner.test", BOB, "Claim your prize today"
+    msg["From"], msg["To"], msg["Subject"] = "offers@partner.test", f"{BOB}, {USER}", "Claim your prize today"
     msg["Message-ID"] = "<prize-1@partner.test>"
     msg.set_content("Claim your prize: a real order from a real buyer, wrongly held.")
     with smtplib.SMTP(HOST, SMTP) as s:
         s.send_message(msg)
     expect(not any("Claim your prize" in x for x in imap_subjects(BOB, BOB_PASSWORD)), "held, not delivered")
+    with browser() as b:
+        sign_in(b, USER, PASSWORD)
+        b.page("home")
+        go(b, "quarantine")
+        b.find("tr[data-id]").find('[data-test="view"]').click()
+        verdicts = b.find('[data-test="held-verdicts"]').text
+        expect(BOB in verdicts and USER in verdicts and "X-Spam-Status: Yes" in verdicts,
+               f"each recipient's verdict: {verdicts}")
     with browser() as b:
         sign_in(b, BOB, BOB_PASSWORD)
         b.page("home")
@@ -317,6 +328,9 @@ def user_releases_a_quarantined_message():
         expect("Claim your prize" in row.text, f"the held message is listed: {row.text}")
         row.find('[data-test="view"]').click()
         expect("wrongly held" in b.find('[data-test="held-text"]').text, "its text can be read")
+        verdicts = b.find('[data-test="held-verdicts"]').text
+        expect(BOB in verdicts and USER not in verdicts and "claim your prize" in verdicts,
+               f"his own verdict only: {verdicts}")
         shot(b, "quarantine")
         b.find("tr[data-id]").find('[data-test="release"]').click()
         b.wait("the notice", lambda: b.find('[data-test="notice"]').text.strip())

@@ -292,6 +292,26 @@ def boundaries():
     expect(len(other) == 1 and other[0]["via"] == {"partner2@elsewhere.test": ["sales@other.test"]}, other)
     for h in ok(alice.call("GET", "/api/v1/quarantine")):
         ok(alice.call("DELETE", f"/api/v1/quarantine/{h['id']}"))
+    # Aliases of two domains forward to one outside address, and only
+    # other.test's own rule holds the copy: bob answers for it (through
+    # orders@) but reads nothing of other.test's verdict.
+    caravel("alias", "add", "sales2@other.test", "partner@elsewhere.test")
+    ok(alice.call("POST", "/api/v1/filter/rules", {"kind": "keyword", "pattern": "otherdomain walnuts",
+                                                   "action": "quarantine", "scope": "other.test"}), 201)
+    walnuts = EmailMessage()
+    walnuts["From"], walnuts["To"], walnuts["Subject"] = "offers@partner.test", "orders@example.test", "Walnuts"
+    walnuts.set_content("Fresh otherdomain walnuts by the crate.")
+    with smtp.SMTP(HOST, SMTP) as s:
+        s.send_message(walnuts, to_addrs=["orders@example.test", "sales2@other.test"])
+    [held] = ok(alice.call("GET", "/api/v1/quarantine"))
+    verdict = held["verdicts"]["partner@elsewhere.test"]
+    expect(verdict["alias"] == "sales2@other.test" and "otherdomain walnuts" in held["reason"], held)
+    [theirs] = ok(bob.call("GET", "/api/v1/quarantine"))
+    shown = ok(bob.call("GET", f"/api/v1/quarantine/{theirs['id']}"))
+    expect(theirs["via"] == {"partner@elsewhere.test": ["orders@example.test", "sales2@other.test"]}, theirs)
+    expect("walnuts" not in theirs["reason"] and theirs["verdicts"]["partner@elsewhere.test"]["fields"] == ""
+           and "X-Spam-Status" not in shown["text"], f"nothing of other.test's verdict: {theirs} {shown['text'][:300]}")
+    ok(alice.call("DELETE", f"/api/v1/quarantine/{held['id']}"))
     # A virus: refused at SMTP, its copy for the server's administrator alone.
     try:
         with smtp.SMTP(HOST, SMTP) as s:
