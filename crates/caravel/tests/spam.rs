@@ -175,6 +175,17 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
         (Some("x@dkim.test"), Some("partner3@elsewhere.test")),
     ];
     assert_eq!(queued, expected, "only the clean messages go out");
+    // team2@other.test's log says what became of alice's copy, but not why:
+    // her allow list is her own, not other.test's administrator's to read.
+    // team@example.test's log has her reasons (her domain's).
+    let logged = |rcpt: &str| -> Vec<&str> {
+        let received = events.iter().filter(|e| e.kind == EventKind::Received);
+        received.filter(|e| e.recipient.as_deref() == Some(rcpt)).map(|e| e.detail.as_str()).collect()
+    };
+    let team2 = logged("team2@other.test");
+    assert!(team2.iter().all(|d| d.contains(", spam ") && !d.contains("allow list")), "{team2:#?}");
+    let team = logged("team@example.test");
+    assert!(team.iter().any(|d| d.contains("on the allow list (d@remote.test)")), "{team:#?}");
     // alice's rule refused her copies: a notice for the sender SPF vouches
     // for and for the author of the signed message, none for the others.
     let notices: Vec<&str> = events

@@ -771,25 +771,26 @@ impl<B: Backend> Session<B> {
         let size = full.len();
         let auth: String = tags.iter().filter(|t| t.contains('=')).map(|t| format!(", {t}")).collect();
         for rcpt in &tx.accepted {
-            // The verdict of the account this address delivers to (an alias
-            // to several accounts logs each account's).
+            // The verdict of each account this address delivers to (an
+            // alias to several accounts logs each account's), and of the
+            // copy it forwards outside. Whoever reads this address's log
+            // answers for its domain: the reasons of an account of another
+            // domain (its own rules and lists) are not theirs to read.
+            let rcpt_domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
             let verdicts: Vec<String> = tx
                 .local
                 .iter()
-                .map(|l| l.address.as_str())
+                .map(|l| (l.via.as_str(), l.address.as_str()))
                 .zip(&results)
-                .chain(forwarded.iter().map(|(via, r)| (via.as_str(), r)))
-                .filter(|(address, _)| address.eq_ignore_ascii_case(rcpt) || tx.accepted.len() == 1)
-                .map(|(_, r)| {
-                    format!(
-                        ", spam {} score={:.1}{}",
-                        r.verdict.word(),
-                        r.score,
-                        match r.reasons() {
-                            x if x.is_empty() => String::new(),
-                            x => format!(" ({x})"),
-                        }
-                    )
+                .chain(forwarded.iter().map(|(via, r)| ((via.as_str(), via.as_str()), r)))
+                .filter(|((via, _), _)| via.eq_ignore_ascii_case(rcpt))
+                .map(|((_, address), r)| {
+                    let ours = address.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(rcpt_domain));
+                    let reasons = match r.reasons() {
+                        x if x.is_empty() || !ours => String::new(),
+                        x => format!(" ({x})"),
+                    };
+                    format!(", spam {} score={:.1}{reasons}", r.verdict.word(), r.score)
                 })
                 .collect();
             let how = match (&self.tls, &self.user) {
