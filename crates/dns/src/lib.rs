@@ -12,6 +12,7 @@ use mail_auth::hickory_resolver::config::{
     NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use mail_auth::hickory_resolver::proto::op::ResponseCode;
+use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use mail_auth::{IpLookupStrategy, MessageAuthenticator};
 
 /// What an MX lookup found.
@@ -32,26 +33,16 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Asks `servers` (UDP, then TCP); the system's resolvers if none.
+    /// Asks `servers` (UDP, then TCP); the system's resolvers if none
+    /// (with the system's options, such as `ndots`, under ours).
     /// `timeout` bounds each try (two tries per server).
     pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<Resolver, String> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = timeout;
-        opts.attempts = 2;
-        // Answers (and "no such name") are kept for their TTL: every message
-        // asks about SPF, DKIM and DMARC records, and DNSBLs, of senders that
-        // write again and again (hickory's default keeps only 32 names).
-        opts.cache_size = 8192;
-        // Named resolvers answer everything: this machine's /etc/hosts
-        // (localhost names for 127.0.0.1) must not stand in for what the
-        // world sees in DNS (the doctor's reverse-DNS check).
-        opts.use_hosts_file = ResolveHosts::Never;
-        let auth = if servers.is_empty() {
-            MessageAuthenticator::new_system_conf()
-                .map_err(|e| format!("cannot read the system's DNS settings: {e}"))?
-        } else {
-            MessageAuthenticator::new(servers_config(servers), opts).map_err(|e| format!("cannot set up DNS: {e}"))?
+        let (config, base) = match servers.is_empty() {
+            true => read_system_conf().map_err(|e| format!("cannot read the system's DNS settings: {e}"))?,
+            false => (servers_config(servers), ResolverOpts::default()),
         };
+        let auth = MessageAuthenticator::new(config, our_options(base, timeout))
+            .map_err(|e| format!("cannot set up DNS: {e}"))?;
         Ok(Resolver { auth: Arc::new(auth) })
     }
 
@@ -127,6 +118,23 @@ impl Resolver {
 }
 
 /// `servers`, each asked over UDP and then TCP (for long answers).
+/// The resolver's options over `base` (the default, or the system's).
+fn our_options(base: ResolverOpts, timeout: Duration) -> ResolverOpts {
+    let mut opts = base;
+    opts.timeout = timeout;
+    opts.attempts = 2;
+    // Answers (and "no such name") are kept for their TTL: every message
+    // asks about SPF, DKIM and DMARC records, and DNSBLs, of senders that
+    // write again and again (hickory's default keeps only 32 names).
+    opts.cache_size = 8192;
+    // Resolvers answer everything: this machine's /etc/hosts (localhost
+    // names for 127.0.0.1) must not stand in for what the world sees in
+    // DNS (MX routing, the doctor's reverse-DNS check), as Postfix's
+    // `smtp_host_lookup = dns`.
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts
+}
+
 pub(crate) fn servers_config(servers: &[SocketAddr]) -> ResolverConfig {
     let mut name_servers = Vec::new();
     for s in servers {
@@ -188,5 +196,22 @@ impl Resolver {
             | Err(mail_auth::Error::UnsupportedVersion) => Ok(None),
             Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_options_keep_the_systems_and_add_a_cache_and_no_hosts_file() {
+        let mut system = ResolverOpts::default();
+        system.ndots = 3;
+        system.cache_size = 32;
+        system.use_hosts_file = ResolveHosts::Always;
+        let opts = our_options(system, Duration::from_secs(4));
+        assert_eq!(opts.ndots, 3, "the system's own options stay");
+        assert_eq!((opts.cache_size, opts.attempts, opts.timeout), (8192, 2, Duration::from_secs(4)));
+        assert!(matches!(opts.use_hosts_file, ResolveHosts::Never));
     }
 }
