@@ -217,10 +217,19 @@ impl KeywordSet {
         (KeywordSet { rules, words, word_rules, regexes, regex_rules, confirm }, skipped)
     }
 
-    /// Checks one pattern alone (for `filter keyword add`).
+    /// Checks one pattern alone (for `filter keyword add`). A word is
+    /// folded as the text is; a `/REGEX/` is not (folding would change its
+    /// syntax: `（` is `(`), so one with characters folded text never has
+    /// (㈱, ①, full-width or mathematical letters) could never match.
     pub fn check(pattern: &str, limit: usize) -> Result<(), String> {
         let rule =
             KeywordRule { name: String::new(), pattern: pattern.into(), place: Place::Any, action: Action::Junk };
+        if let Some(p) = rule.regex().filter(|p| !unicode_normalization::is_nfkc(p)) {
+            let plain: String = unicode_normalization::UnicodeNormalization::nfkc(p).collect();
+            return Err(format!(
+                "the pattern has characters that are matched as their plain forms (NFKC: ① is 1, ㈱ is (株), ＡＢ is AB): write /{plain}/"
+            ));
+        }
         KeywordSet::new(vec![rule], limit).map(|_| ())
     }
 
@@ -460,6 +469,9 @@ mod tests {
         let m = set.matches(&c);
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(KeywordSet::check("/(unclosed/", USER).is_err());
+        let e = KeywordSet::check("/①号/", USER).expect_err("never matches folded text");
+        assert!(e.contains("/1号/"), "{e}");
+        KeywordSet::check("①号", USER).expect("a word is folded as the text is");
         assert!(KeywordSet::check("/a{1000}{1000}{1000}/", pattern_limit("")).is_err(), "too big a pattern is refused");
     }
 

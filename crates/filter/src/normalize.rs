@@ -1,28 +1,26 @@
 //! One spelling for matching: Unicode compatibility forms folded (NFKC,
 //! UAX #15: full-width Latin letters and digits to ASCII, half-width
 //! katakana to full width with their voiced marks, mathematical and circled
-//! letters, ligatures), lowercase, and every run of white space to one
-//! space. Spam writes ＦＲＥＥ, 𝐅𝐑𝐄𝐄 or ｾｰﾙ to slip past filters; a rule
+//! letters, ligatures), lowercase, invisible characters dropped, and every
+//! run of white space to one space. Spam writes ＦＲＥＥ, 𝐅𝐑𝐄𝐄 or ｾｰﾙ to slip past filters; a rule
 //! written as `free` or `セール` must still match.
 
 use std::borrow::Cow;
 
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
-/// Half-width katakana U+FF61..=U+FF9F, as their full-width forms (the
-/// voiced-sound marks become the combining-free marks U+309B/U+309C).
-const HALF_KATAKANA: &str = "。「」、・ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン゛゜";
-
-/// The folded form of `text` (see the module comment).
+/// The folded form of `text` (see the module comment), never longer than
+/// `text`: what was cut to a budget stays within it (a compatibility
+/// character can stand for up to 18 letters).
 pub fn fold(text: &str) -> String {
     // Most text is ASCII or NFKC already, and is read as it is.
-    let text: Cow<str> = match text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+    let normal: Cow<str> = match text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         true => Cow::Borrowed(text),
-        false => Cow::Owned(text.nfkc().collect()),
+        false => Cow::Owned(nfkc(text)),
     };
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(normal.len());
     let mut space = false;
-    for c in text.chars() {
+    for c in normal.chars() {
         // Most text is ASCII: letters and digits go straight through.
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
@@ -32,7 +30,6 @@ pub fn fold(text: &str) -> String {
         if is_invisible(c) {
             continue;
         }
-        let c = fold_char(c);
         if c.is_whitespace() {
             if !space && !out.is_empty() {
                 out.push(' ');
@@ -50,16 +47,64 @@ pub fn fold(text: &str) -> String {
     if out.ends_with(' ') {
         out.pop();
     }
+    truncate(&mut out, text.len());
     out
 }
 
-fn fold_char(c: char) -> char {
-    match c as u32 {
-        // Full-width ASCII forms (U+FF01..=U+FF5E) are ASCII + 0xFEE0.
-        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        0x3000 => ' ',
-        0xFF61..=0xFF9F => HALF_KATAKANA.chars().nth((c as u32 - 0xFF61) as usize).unwrap_or(c),
-        _ => c,
+/// `text` in NFKC, at most `text.len()` bytes of it. Invisible characters
+/// go first, so that they split no letter from its mark (`ﾊ\u{200B}ﾟ`
+/// is `パ`). The kana voiced marks written apart (゛ ゜) join the kana
+/// before them (`カ゛` is `ガ`), where NFKC would make them a space and a
+/// mark; so would it the other spacing marks (´ ¨ ¸ ...), which stay as
+/// they are: `don´t` is one word.
+fn nfkc(text: &str) -> String {
+    let cap = text.len();
+    let mut out = String::with_capacity(cap);
+    let mut run = String::new();
+    for c in text.chars().filter(|&c| !is_invisible(c)) {
+        let c = match c {
+            '\u{309B}' => '\u{3099}',
+            '\u{309C}' => '\u{309A}',
+            c => c,
+        };
+        if becomes_a_space_and_a_mark(c) {
+            push_nfkc(&mut out, &run, cap);
+            run.clear();
+            if out.len() + c.len_utf8() <= cap {
+                out.push(c);
+            }
+        } else {
+            run.push(c);
+        }
+    }
+    push_nfkc(&mut out, &run, cap);
+    out
+}
+
+/// Appends `run` in NFKC to `out` while `out` stays within `cap` bytes.
+fn push_nfkc(out: &mut String, run: &str, cap: usize) {
+    for c in run.nfkc() {
+        if out.len() + c.len_utf8() > cap {
+            return;
+        }
+        out.push(c);
+    }
+}
+
+/// A spacing mark (´, ¨, ¸, ˘ ...) that NFKC writes as a space and a
+/// combining mark.
+fn becomes_a_space_and_a_mark(c: char) -> bool {
+    (c as u32) >= 0xA8 && !c.is_alphanumeric() && !c.is_whitespace() && std::iter::once(c).nfkc().next() == Some(' ')
+}
+
+/// Cuts `s` to at most `max` bytes, at a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
     }
 }
 
@@ -108,6 +153,22 @@ mod tests {
         assert_eq!(fold("\u{F900}"), "\u{8C48}");
         // Text already in NFKC is left alone.
         assert_eq!(fold("促销 Café"), "促销 café");
+        // Invisible characters go before NFKC; kana marks written apart
+        // join their kana; other spacing marks split no word.
+        assert_eq!(fold("ﾊ\u{200B}ﾟｽ"), "パス");
+        assert_eq!(fold("カ゛イト゛"), "ガイド");
+        assert_eq!(fold("Don´t ＭＩＳＳ"), "don´t miss");
+    }
+
+    #[test]
+    fn folded_text_is_never_longer_than_the_text() {
+        // U+FDFA (3 bytes) is 18 letters in NFKC.
+        let text = "\u{FDFA}".repeat(1000);
+        let folded = fold(&text);
+        assert!(folded.len() <= text.len() && folded.len() > text.len() / 2, "{}", folded.len());
+        let turkish = "İ".repeat(100);
+        assert!(fold(&turkish).len() <= turkish.len(), "lowercase may grow a letter");
+        assert_eq!(fold("ＦＲＥＥ"), "free");
     }
 
     #[test]

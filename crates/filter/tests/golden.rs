@@ -129,6 +129,13 @@ const CASES: &[Case] = &[
         tags: &[],
     },
     Case {
+        file: "compat-forms.eml",
+        subject: "𝐅𝐑𝐄𝐄 𝐆𝐈𝐅𝐓 ㈱",
+        body: "ﾊﾟｽﾎﾟｰﾄ ①号 ﬁnance™ don´t",
+        attachments: &[],
+        tags: &[],
+    },
+    Case {
         file: "multipart-alternative.eml",
         subject: "Limited offer",
         body: "Limited offer just for you",
@@ -147,6 +154,13 @@ fn every_golden_message_decodes_and_tags_as_expected() {
         assert_eq!(c.attachments, names, "{}: attachment names", case.file);
         assert_eq!(tags(&c), case.tags, "{}: tags", case.file);
     }
+}
+
+#[test]
+fn compatibility_forms_are_read_as_their_letters() {
+    let c = golden("compat-forms.eml");
+    assert_eq!(c.subject, "free gift (株)");
+    assert_eq!(c.body, "パスポート 1号 financetm don´t");
 }
 
 #[test]

@@ -251,6 +251,14 @@ FILES["multipart-alternative.eml"] = (
     + ("--%s--\r\n" % B3).encode())
 
 
+COMPAT_BODY = "ﾊﾟｽﾎﾟｰﾄ ①号 ﬁnance™ don´t"
+FILES["compat-forms.eml"] = simple(
+    ew_b("𝐅𝐑𝐄𝐄 𝐆𝐈𝐅𝐓 ㈱", "utf-8"), "compat-forms",
+    "Mon, 01 Dec 2025 14:00:00 +0900",
+    "text/plain; charset=utf-8", "base64",
+    b64_body(COMPAT_BODY.encode("utf-8")))
+
+
 # ---------------------------------------------------------------- expectations
 # What a correct decoder extracts. README.md is generated from this table and the
 # files are checked against it after writing. Body texts: charset-decoded,
@@ -323,6 +331,13 @@ EXPECTED = {
         parts=[("text/plain", HAM.rstrip("\n"))],
         note="Ordinary business mail (quotation request, FOB Shanghai), 7bit us-ascii, "
              "no spam words."),
+    "compat-forms.eml": dict(
+        subject="𝐅𝐑𝐄𝐄 𝐆𝐈𝐅𝐓 ㈱",
+        parts=[("text/plain", COMPAT_BODY)],
+        note="Subject: one B encoded-word, UTF-8, in mathematical bold letters and a "
+             "parenthesized ideograph; body UTF-8, base64: half-width katakana with voiced "
+             "marks, a circled digit, a ligature, a trade mark sign and a spacing acute accent. "
+             "NFKC folds them for matching (`free gift (株)`, `パスポート 1号 financetm don´t`)."),
     "multipart-alternative.eml": dict(
         subject="Limited offer",
         parts=[("text/plain", "Limited offer"),

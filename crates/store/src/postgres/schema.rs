@@ -381,6 +381,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE quarantine ADD COLUMN verdicts text NOT NULL DEFAULT '';
     "#,
+    // 8: the embedded store's version 37: text is read in NFKC, so
+    // learnt features changed meaning and training is forgotten.
+    r#"
+    DELETE FROM spam_learnt;
+    DELETE FROM spam_scopes;
+    "#,
 ];
 
 /// The schema version this build writes.

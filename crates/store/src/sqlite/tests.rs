@@ -658,3 +658,23 @@ async fn protocol_switches_and_phone() {
     let (_d, s) = fresh();
     suite::protocol_switches_and_phone(&s).await;
 }
+
+/// Migration 37: text is read in NFKC, so examples learnt before (features,
+/// not messages) mean something else and are forgotten.
+#[tokio::test]
+async fn examples_learnt_before_nfkc_are_forgotten() {
+    use crate::filter_data::{FilterData, Learn};
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = SqliteStore::open(dir.path()).expect("open");
+        let learn = |digest: &str, spam: bool| Learn { digest: digest.into(), spam, features: vec![1, 2, 3] };
+        s.spam_learn(0, vec![learn("m1", true), learn("m2", false)]).await.expect("learn");
+        assert_eq!(s.spam_examples(0).await.expect("examples").examples.len(), 2);
+    }
+    let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
+    raw.execute_batch("PRAGMA user_version = 36;").expect("back to version 36");
+    drop(raw);
+    let s = SqliteStore::open(dir.path()).expect("upgrade");
+    let after = s.spam_examples(0).await.expect("examples");
+    assert!(after.examples.is_empty() && after.spam_messages == 0 && after.ham_messages == 0, "forgotten");
+}
