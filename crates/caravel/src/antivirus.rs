@@ -216,7 +216,9 @@ pub async fn release(
     // its recipients off (or the whole message), and none goes twice.
     let result = match store.held_message(id).await.map_err(e)? {
         None => Err(format!("held message {id} was released or deleted meanwhile")),
-        Some((held, _)) if only.is_some_and(|one| !held.recipients.iter().any(|r| r.eq_ignore_ascii_case(one))) => {
+        Some((held, _))
+            if only.is_some_and(|one| !held.recipients.iter().any(|r| caravel_store::same_recipient(r, one))) =>
+        {
             Err(format!("held message {id} is not held for {} (any more)", only.unwrap_or_default()))
         }
         Some((held, raw)) => deliver_held(store.clone(), config, id, held, raw, only).await,
@@ -244,7 +246,7 @@ async fn deliver_held(
     // The held recipients that are accounts here, as the quarantine has them.
     let mut local_held: Vec<&str> = Vec::new();
     let mut remote = Vec::new();
-    for r in held.recipients.iter().filter(|r| only.is_none_or(|o| r.eq_ignore_ascii_case(o))) {
+    for r in held.recipients.iter().filter(|r| only.is_none_or(|o| caravel_store::same_recipient(r, o))) {
         let Ok(a) = Address::parse(r) else { continue };
         match store.resolve(&a).await.map_err(|e| e.to_string())? {
             Recipient::Account(u) => {
@@ -277,10 +279,10 @@ async fn deliver_held(
             held.recipients.join(", ")
         ));
     }
-    // A message held as spam before each recipient's verdict was kept
-    // apart has the first recipient's X-Spam fields in its text: not on
-    // the others' copies.
-    let raw = match held.verdicts.is_empty() && held.kind == HeldKind::Spam {
+    // A message held before each recipient's verdict was kept apart has
+    // the first recipient's X-Spam fields in its text: not on the others'
+    // copies.
+    let raw = match held.verdicts.is_empty() {
         true => caravel_smtp::auth_results::strip_verdicts(&raw).into_owned(),
         false => raw,
     };

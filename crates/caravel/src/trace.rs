@@ -108,12 +108,30 @@ fn event_in_scope(e: &MailEvent, scope: &Scope) -> bool {
     // What became of mail at a recipient here (its folder, a forward, an
     // alias's members, the quarantine) is the recipient's business: the
     // sender sees its mail accepted or refused, and its progress outside.
-    let local = e
-        .recipient
-        .as_deref()
-        .and_then(|r| r.rsplit_once('@'))
-        .is_some_and(|(_, d)| scope.hosted.iter().any(|h| h.eq_ignore_ascii_case(d)));
-    sent && (!local || matches!(e.kind, EventKind::Received | EventKind::Rejected))
+    sent && (!to_hosted(e, scope) || matches!(e.kind, EventKind::Received | EventKind::Rejected))
+}
+
+/// Whether the event's recipient is an address of a domain served here.
+fn to_hosted(e: &MailEvent, scope: &Scope) -> bool {
+    let domain = e.recipient.as_deref().and_then(|r| r.rsplit_once('@')).map(|(_, d)| d);
+    domain.is_some_and(|d| scope.hosted.iter().any(|h| h.eq_ignore_ascii_case(d)))
+}
+
+/// An event as a caller limited to `scope` sees it, if at all. A sender
+/// sees its mail received at a recipient here without the filter's
+/// verdict on that recipient's copy: its folder, and the recipient's own
+/// rules and lists in the reasons.
+fn scoped(mut e: MailEvent, scope: &Scope) -> Option<MailEvent> {
+    if !event_in_scope(&e, scope) {
+        return None;
+    }
+    let as_recipient = e.recipient.as_deref().is_some_and(|r| address_in_scope(r, &scope.of));
+    if !as_recipient && e.kind == EventKind::Received && to_hosted(&e, scope) {
+        if let Some(at) = e.detail.find(", spam ") {
+            e.detail.truncate(at);
+        }
+    }
+    Some(e)
 }
 
 /// What a caller limited to part of the mail log sees.
@@ -168,7 +186,7 @@ pub async fn traces(
         if known {
             continue;
         }
-        let mut events: Vec<MailEvent> = match (&seed.message_id, &seed.session) {
+        let events: Vec<MailEvent> = match (&seed.message_id, &seed.session) {
             (Some(id), _) => {
                 let q = EventQuery { message_id: Some(id.clone()), limit: PER_MESSAGE, ..Default::default() };
                 store.events(q).await.map_err(e)?
@@ -180,7 +198,11 @@ pub async fn traces(
             }
             (None, None) => vec![seed.clone()],
         };
-        events.retain(|e| is_mail(e) && scope.is_none_or(|s| event_in_scope(e, s)));
+        let events = events.into_iter().filter(is_mail);
+        let mut events: Vec<MailEvent> = match scope {
+            Some(s) => events.filter_map(|e| scoped(e, s)).collect(),
+            None => events.collect(),
+        };
         if events.is_empty() {
             continue;
         }
@@ -263,7 +285,10 @@ pub async fn search(store: &dyn Store, q: &LogSearch, scope: Option<&Scope>) -> 
             }
         }
     }
-    found.retain(|ev| scope.is_none_or(|s| event_in_scope(ev, s)));
+    let mut found: Vec<MailEvent> = match scope {
+        Some(s) => found.into_iter().filter_map(|e| scoped(e, s)).collect(),
+        None => found,
+    };
     found.sort_by_key(|e| std::cmp::Reverse(e.ts));
     found.truncate(last);
     Ok(found)

@@ -23,6 +23,7 @@ pub mod rules;
 pub mod spam;
 pub mod thresholds;
 pub mod tokens;
+pub mod verdict_fields;
 
 pub use authentication::AuthenticationStage;
 pub use hops::HopLimit;

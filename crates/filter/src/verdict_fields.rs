@@ -10,7 +10,7 @@ use std::borrow::Cow;
 /// `hostname` (compared without case). Other fields, and the body, are kept
 /// byte for byte; a message without any is returned as is.
 pub fn strip_forged<'a>(message: &'a [u8], hostname: &str) -> Cow<'a, [u8]> {
-    strip_fields(message, |field| caravel_filter::auth_results::names_us(field, hostname) || is_spam_field(field))
+    strip_fields(message, |field| crate::auth_results::names_us(field, hostname) || is_spam_field(field))
 }
 
 /// The message without this server's (or any filter's) spam and virus

@@ -445,7 +445,7 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
                 Some(aliases) => aliases.iter().any(|a| manages(user, domain_of(a))),
                 None => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
             },
-            Role::User => r.eq_ignore_ascii_case(&user.address),
+            Role::User => same_recipient(r, &user.address),
         })
         .cloned()
         .collect()
@@ -457,6 +457,11 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
 /// rules and lists; so would the verdict another alias's filter gave an
 /// outside copy, to a domain administrator of this one.
 fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
+    // Held before each recipient's verdict was kept apart: its reason is
+    // the first recipient's.
+    if older(&held) && held.kind == HeldKind::Spam && user.role != Role::Admin {
+        held.reason = held.kind.held_as().to_string();
+    }
     if user.role != Role::Admin {
         held.via.retain(|r, _| mine.contains(r));
         held.verdicts.retain(|r, _| mine.iter().any(|m| same_recipient(m, r)));
@@ -469,6 +474,13 @@ fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
     // The reasons of the recipients still held (and shown) only.
     held.reason = held.reason_for(&held.recipients);
     held
+}
+
+/// A message held as spam or for an attachment before each recipient's
+/// verdict was kept apart (a virus never had one): its text has the first
+/// recipient's X-Spam fields.
+fn older(held: &Held) -> bool {
+    held.verdicts.is_empty() && held.kind != HeldKind::Virus
 }
 
 pub async fn quarantine(AxState(st): St, Full(cur): Full) -> ApiResult {
@@ -499,6 +511,10 @@ const HELD_TEXT: usize = 256 * 1024;
 
 pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
     let (held, raw, mine) = held_for(&st, &cur, id).await?;
+    let raw = match older(&held) && cur.user.role != Role::Admin {
+        true => caravel_filter::verdict_fields::strip_verdicts(&raw).into_owned(),
+        false => raw,
+    };
     let held = shown(&cur.user, held, mine);
     // The text with the X-Spam fields of the caller's copies on top, when
     // they are the same for all of them (each recipient's are in

@@ -783,7 +783,9 @@ impl<B: Backend> Session<B> {
                 .map(|l| (l.via.as_str(), l.address.as_str()))
                 .zip(&results)
                 .chain(forwarded.iter().map(|(via, r)| ((via.as_str(), via.as_str()), r)))
-                .filter(|((via, _), _)| via.eq_ignore_ascii_case(rcpt))
+                // An account reached by two RCPTs (itself and an alias)
+                // is one copy, kept with the first: both log its verdict.
+                .filter(|((via, address), _)| via.eq_ignore_ascii_case(rcpt) || address.eq_ignore_ascii_case(rcpt))
                 .map(|((_, address), r)| {
                     let ours = address.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(rcpt_domain));
                     let reasons = match r.reasons() {

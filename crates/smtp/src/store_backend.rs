@@ -93,7 +93,7 @@ impl StoreBackend {
         let (mut recipients, mut verdicts) = (Vec::<String>::new(), BTreeMap::new());
         for (address, fields, reason, alias) in copies {
             // An account reached twice (itself and an alias) is held once.
-            if recipients.iter().any(|r| r.eq_ignore_ascii_case(address)) {
+            if recipients.iter().any(|r| caravel_store::same_recipient(r, address)) {
                 continue;
             }
             recipients.push(address.clone());

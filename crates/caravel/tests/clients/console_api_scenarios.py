@@ -349,6 +349,10 @@ def boundaries():
     time.sleep(0.5)
     seen = ok(dan_s.call("GET", "/api/v1/log"))
     expect(any(e["kind"] == "received" for e in seen), f"dan sees his mail received: {seen}")
+    expect(not any(", spam " in e["detail"] for e in seen if e["recipient"] == USER),
+           f"not the filter's verdict on alice's copy: {seen}")
+    expect(any(e["kind"] == "received" and ", spam " in e["detail"]
+               for e in ok(alice.call("GET", f"/api/v1/log?q={q(USER)}"))), "alice sees the verdict")
     expect(not any(e["kind"] == "delivered" and e["recipient"] == USER for e in seen),
            f"not where it went at alice's: {seen}")
     expect(any(e["kind"] == "delivered" and e["recipient"] == USER

@@ -103,7 +103,8 @@ impl Quarantine for PgStore {
         // then takes its recipient from this one's result.
         let row = query_opt(&tx, "SELECT recipients FROM quarantine WHERE id = $1 FOR UPDATE", &[&id]).await?;
         let Some(row) = row else { return Ok(None) };
-        let rest: Vec<&str> = split_recipients(row.get(0)).filter(|r| !r.eq_ignore_ascii_case(address)).collect();
+        let rest: Vec<&str> =
+            split_recipients(row.get(0)).filter(|r| !crate::quarantine::same_recipient(r, address)).collect();
         if rest.is_empty() {
             execute(&tx, "DELETE FROM quarantine WHERE id = $1", &[&id]).await?;
         } else {

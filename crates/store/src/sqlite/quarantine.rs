@@ -101,8 +101,10 @@ impl Quarantine for SqliteStore {
                 let recipients: Option<String> =
                     c.query_row("SELECT recipients FROM quarantine WHERE id = ?1", [id], |r| r.get(0)).optional()?;
                 let Some(recipients) = recipients else { return Ok(None) };
-                let rest: Vec<&str> =
-                    recipients.split('\n').filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case(&address)).collect();
+                let rest: Vec<&str> = recipients
+                    .split('\n')
+                    .filter(|r| !r.is_empty() && !crate::quarantine::same_recipient(r, &address))
+                    .collect();
                 if rest.is_empty() {
                     c.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
                 } else {
