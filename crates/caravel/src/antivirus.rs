@@ -172,7 +172,7 @@ pub async fn notify_recipients(store: &dyn Store, hostname: &str) -> Result<usiz
                 caravel_store::rfc5322_date(h.created),
                 h.sender,
                 h.subject,
-                h.reason_for(std::slice::from_ref(rcpt))
+                h.reason_told_to(std::slice::from_ref(rcpt))
             ));
         }
         let message = format!(

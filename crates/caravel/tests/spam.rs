@@ -168,6 +168,7 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     queued.sort();
     let expected = [
         (Some("c@remote.test"), Some("partner@elsewhere.test")),
+        (Some("d@remote.test"), Some("partner2@elsewhere.test")),
         (Some("d@remote.test"), Some("partner3@elsewhere.test")),
         (Some("e@spf.test"), Some("partner3@elsewhere.test")),
         (Some("g@dkim.test"), Some("partner3@elsewhere.test")),
@@ -186,6 +187,26 @@ async fn copies_an_alias_forwards_outside_are_filtered() {
     assert!(team2.iter().all(|d| d.contains(", spam ") && !d.contains("allow list")), "{team2:#?}");
     let team = logged("team@example.test");
     assert!(team.iter().any(|d| d.contains("on the allow list (d@remote.test)")), "{team:#?}");
+    // "Both ways" reached alice by her address, then through team@: each
+    // address's event has her verdict.
+    let received_in = |session: &Option<String>, rcpt: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == EventKind::Received && &e.session == session && e.recipient.as_deref() == Some(rcpt))
+    };
+    let both: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|e| {
+            let alice = received_in(&e.session, "alice@example.test")?;
+            let team = received_in(&e.session, "team@example.test")?;
+            (e.recipient.as_deref() == Some("alice@example.test"))
+                .then_some((alice.detail.as_str(), team.detail.as_str()))
+        })
+        .collect();
+    assert_eq!(both.len(), 1, "{both:#?}");
+    for detail in [both[0].0, both[0].1] {
+        assert!(detail.contains("spam accept score=0.0 (the sender is on the allow list (d@remote.test))"), "{detail}");
+    }
     // alice's rule refused her copies: a notice for the sender SPF vouches
     // for and for the author of the signed message, none for the others.
     let notices: Vec<&str> = events

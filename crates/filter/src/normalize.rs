@@ -9,14 +9,17 @@ use std::borrow::Cow;
 
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
-/// The folded form of `text` (see the module comment), never longer than
-/// `text`: what was cut to a budget stays within it (a compatibility
-/// character can stand for up to 18 letters).
+/// The folded form of `text` (see the module comment). It is at most an
+/// eighth (and 64 bytes) longer than `text`, so what was cut to a budget
+/// stays near it: a compatibility character can stand for 18 letters, and
+/// past that allowance the characters that would grow are kept as they
+/// are (nothing is cut off the end, where spam could hide).
 pub fn fold(text: &str) -> String {
+    let mut allowance = text.len() / 8 + 64;
     // Most text is ASCII or NFKC already, and is read as it is.
     let normal: Cow<str> = match text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         true => Cow::Borrowed(text),
-        false => Cow::Owned(nfkc(text)),
+        false => Cow::Owned(nfkc(text, &mut allowance)),
     };
     let mut out = String::with_capacity(normal.len());
     let mut space = false;
@@ -40,26 +43,44 @@ pub fn fold(text: &str) -> String {
         space = false;
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
+            continue;
+        }
+        // A few letters grow when lowercased (İ is i and a dot above).
+        let grown = c.to_lowercase().map(char::len_utf8).sum::<usize>().saturating_sub(c.len_utf8());
+        match grown <= allowance {
+            true => {
+                allowance -= grown;
+                out.extend(c.to_lowercase());
+            }
+            false => out.push(c),
         }
     }
     if out.ends_with(' ') {
         out.pop();
     }
-    truncate(&mut out, text.len());
     out
 }
 
-/// `text` in NFKC, at most `text.len()` bytes of it. Invisible characters
-/// go first, so that they split no letter from its mark (`ﾊ\u{200B}ﾟ`
-/// is `パ`). The kana voiced marks written apart (゛ ゜) join the kana
-/// before them (`カ゛` is `ガ`), where NFKC would make them a space and a
-/// mark; so would it the other spacing marks (´ ¨ ¸ ...), which stay as
-/// they are: `don´t` is one word.
-fn nfkc(text: &str) -> String {
-    let cap = text.len();
-    let mut out = String::with_capacity(cap);
+/// The form a `/REGEX/` must be written in to match folded text: `text`
+/// through the same NFKC step, without an allowance.
+pub fn plain_form(text: &str) -> Cow<'_, str> {
+    match text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        true if !text.chars().any(is_invisible) => Cow::Borrowed(text),
+        _ => {
+            let mut unbounded = usize::MAX;
+            Cow::Owned(nfkc(text, &mut unbounded))
+        }
+    }
+}
+
+/// `text` in NFKC, growing by at most `allowance` bytes (taken from it).
+/// Invisible characters go first, so that they split no letter from its
+/// mark (`ﾊ\u{200B}ﾟ` is `パ`). The kana voiced marks written apart (゛ ゜)
+/// join the kana before them (`カ゛` is `ガ`), where NFKC would make them
+/// a space and a mark; so would it the other spacing marks (´ ¨ ¸ ...),
+/// which stay as they are.
+fn nfkc(text: &str, allowance: &mut usize) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     for c in text.chars().filter(|&c| !is_invisible(c)) {
         let c = match c {
@@ -67,45 +88,38 @@ fn nfkc(text: &str) -> String {
             '\u{309C}' => '\u{309A}',
             c => c,
         };
-        if becomes_a_space_and_a_mark(c) {
-            push_nfkc(&mut out, &run, cap);
-            run.clear();
-            if out.len() + c.len_utf8() <= cap {
-                out.push(c);
+        // Composition only shrinks text: what grows is a character's own
+        // decomposition.
+        let kept = match is_nfkc_quick(std::iter::once(c)) {
+            IsNormalized::Yes => false,
+            _ if becomes_a_space_and_a_mark(c) => true,
+            _ => {
+                let grown = std::iter::once(c).nfkc().map(char::len_utf8).sum::<usize>().saturating_sub(c.len_utf8());
+                match grown <= *allowance {
+                    true => {
+                        *allowance -= grown;
+                        false
+                    }
+                    false => true,
+                }
             }
+        };
+        if kept {
+            out.extend(run.nfkc());
+            run.clear();
+            out.push(c);
         } else {
             run.push(c);
         }
     }
-    push_nfkc(&mut out, &run, cap);
+    out.extend(run.nfkc());
     out
-}
-
-/// Appends `run` in NFKC to `out` while `out` stays within `cap` bytes.
-fn push_nfkc(out: &mut String, run: &str, cap: usize) {
-    for c in run.nfkc() {
-        if out.len() + c.len_utf8() > cap {
-            return;
-        }
-        out.push(c);
-    }
 }
 
 /// A spacing mark (´, ¨, ¸, ˘ ...) that NFKC writes as a space and a
 /// combining mark.
 fn becomes_a_space_and_a_mark(c: char) -> bool {
-    (c as u32) >= 0xA8 && !c.is_alphanumeric() && !c.is_whitespace() && std::iter::once(c).nfkc().next() == Some(' ')
-}
-
-/// Cuts `s` to at most `max` bytes, at a character boundary.
-fn truncate(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut at = max;
-        while !s.is_char_boundary(at) {
-            at -= 1;
-        }
-        s.truncate(at);
-    }
+    !c.is_alphanumeric() && !c.is_whitespace() && std::iter::once(c).nfkc().next() == Some(' ')
 }
 
 /// Whether `c` is written without spaces between words (Han, kana, Hangul):
@@ -154,21 +168,36 @@ mod tests {
         // Text already in NFKC is left alone.
         assert_eq!(fold("促销 Café"), "促销 café");
         // Invisible characters go before NFKC; kana marks written apart
-        // join their kana; other spacing marks split no word.
+        // join their kana; other spacing marks stay marks, not a space.
         assert_eq!(fold("ﾊ\u{200B}ﾟｽ"), "パス");
         assert_eq!(fold("カ゛イト゛"), "ガイド");
         assert_eq!(fold("Don´t ＭＩＳＳ"), "don´t miss");
     }
 
     #[test]
-    fn folded_text_is_never_longer_than_the_text() {
-        // U+FDFA (3 bytes) is 18 letters in NFKC.
-        let text = "\u{FDFA}".repeat(1000);
+    fn folded_text_grows_a_little_at_most_and_loses_nothing() {
+        // U+FDFA (3 bytes) is 18 letters (33 bytes) in NFKC: past the
+        // allowance it stays as it is, and the text after it is read.
+        let text = "\u{FDFA}".repeat(1000) + " free gift";
         let folded = fold(&text);
-        assert!(folded.len() <= text.len() && folded.len() > text.len() / 2, "{}", folded.len());
-        let turkish = "İ".repeat(100);
-        assert!(fold(&turkish).len() <= turkish.len(), "lowercase may grow a letter");
+        assert!(folded.len() <= text.len() + text.len() / 8 + 64, "{}", folded.len());
+        assert!(folded.ends_with(" free gift"), "nothing cut off the end");
+        let turkish = "İ".repeat(1000) + " end";
+        let folded = fold(&turkish);
+        assert!(folded.len() <= turkish.len() + turkish.len() / 8 + 64 && folded.ends_with(" end"));
+        // Short words grow freely: a rule for ㈱ is (株), not a cut "(".
+        assert_eq!(fold("㈱"), "(株)");
+        assert_eq!(fold("㍿"), "株式会社");
         assert_eq!(fold("ＦＲＥＥ"), "free");
+    }
+
+    #[test]
+    fn a_pattern_plain_form_is_what_folding_reads() {
+        assert_eq!(plain_form("①号"), "1号");
+        assert_eq!(plain_form("カ゛イド"), "ガイド");
+        assert_eq!(plain_form("don´t"), "don´t", "a spacing mark stays");
+        assert_eq!(plain_form("a\u{200B}b"), "ab", "invisible characters go");
+        assert!(matches!(plain_form("plain (株)"), Cow::Borrowed(_)));
     }
 
     #[test]

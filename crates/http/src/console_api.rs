@@ -443,7 +443,7 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
             Role::Admin => true,
             Role::DomainAdmin => match held.via.get(*r) {
                 Some(aliases) => aliases.iter().any(|a| manages(user, domain_of(a))),
-                None => manages(user, domain_of(r)) && !outranking.iter().any(|o| o.eq_ignore_ascii_case(r)),
+                None => manages(user, domain_of(r)) && !outranking.iter().any(|o| same_recipient(o, r)),
             },
             Role::User => same_recipient(r, &user.address),
         })
@@ -457,11 +457,6 @@ fn own_recipients(user: &User, outranking: &[String], held: &Held) -> Vec<String
 /// rules and lists; so would the verdict another alias's filter gave an
 /// outside copy, to a domain administrator of this one.
 fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
-    // Held before each recipient's verdict was kept apart: its reason is
-    // the first recipient's.
-    if older(&held) && held.kind == HeldKind::Spam && user.role != Role::Admin {
-        held.reason = held.kind.held_as().to_string();
-    }
     if user.role != Role::Admin {
         held.via.retain(|r, _| mine.contains(r));
         held.verdicts.retain(|r, _| mine.iter().any(|m| same_recipient(m, r)));
@@ -472,15 +467,11 @@ fn shown(user: &User, mut held: Held, mine: Vec<String>) -> Held {
         held.recipients = mine;
     }
     // The reasons of the recipients still held (and shown) only.
-    held.reason = held.reason_for(&held.recipients);
+    held.reason = match user.role {
+        Role::Admin => held.reason_for(&held.recipients),
+        _ => held.reason_told_to(&held.recipients),
+    };
     held
-}
-
-/// A message held as spam or for an attachment before each recipient's
-/// verdict was kept apart (a virus never had one): its text has the first
-/// recipient's X-Spam fields.
-fn older(held: &Held) -> bool {
-    held.verdicts.is_empty() && held.kind != HeldKind::Virus
 }
 
 pub async fn quarantine(AxState(st): St, Full(cur): Full) -> ApiResult {
@@ -511,7 +502,9 @@ const HELD_TEXT: usize = 256 * 1024;
 
 pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>) -> ApiResult {
     let (held, raw, mine) = held_for(&st, &cur, id).await?;
-    let raw = match older(&held) && cur.user.role != Role::Admin {
+    // An older held message has the first recipient's X-Spam fields in
+    // its text.
+    let raw = match held.is_older() && cur.user.role != Role::Admin {
         true => caravel_filter::verdict_fields::strip_verdicts(&raw).into_owned(),
         false => raw,
     };
@@ -552,7 +545,7 @@ pub async fn release(
     if held.kind == HeldKind::Suspicious && cur.user.role == Role::User {
         return Err(ApiError::forbidden(format!(
             "Held message {id} was held for a risky attachment ({}); ask your administrator to release it.",
-            held.reason_for(&mine)
+            held.reason_told_to(&mine)
         )));
     }
     if held.kind == HeldKind::Virus && !r.force {

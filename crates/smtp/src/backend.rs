@@ -49,6 +49,8 @@ pub struct LocalRecipient {
     pub reason: String,
     /// The RCPT address that led here (the account's own, or an alias).
     pub via: String,
+    /// Other RCPT addresses that led to this account (it is one copy).
+    pub also_via: Vec<String>,
 }
 
 /// A copy for an outside address, held in the quarantine with the message.

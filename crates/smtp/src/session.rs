@@ -515,13 +515,15 @@ impl<B: Backend> Session<B> {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
         };
         for l in local {
-            if !tx.local.iter().any(|x| x.account == l.account) {
-                tx.local.push(LocalRecipient {
+            match tx.local.iter_mut().find(|x| x.account == l.account) {
+                // One copy per account, whichever RCPTs led to it.
+                Some(x) => x.also_via.push(address.clone()),
+                None => tx.local.push(LocalRecipient {
                     notify: rcpt.notify.clone(),
                     orcpt: rcpt.orcpt.clone(),
                     via: address.clone(),
                     ..l
-                });
+                }),
             }
         }
         for r in remote {
@@ -780,13 +782,17 @@ impl<B: Backend> Session<B> {
             let verdicts: Vec<String> = tx
                 .local
                 .iter()
-                .map(|l| (l.via.as_str(), l.address.as_str()))
+                .map(|l| (l, l.address.as_str()))
                 .zip(&results)
-                .chain(forwarded.iter().map(|(via, r)| ((via.as_str(), via.as_str()), r)))
-                // An account reached by two RCPTs (itself and an alias)
-                // is one copy, kept with the first: both log its verdict.
-                .filter(|((via, address), _)| via.eq_ignore_ascii_case(rcpt) || address.eq_ignore_ascii_case(rcpt))
-                .map(|((_, address), r)| {
+                .filter(|((l, _), _)| std::iter::once(&l.via).chain(&l.also_via).any(|v| v.eq_ignore_ascii_case(rcpt)))
+                .map(|((_, address), r)| (address, r))
+                .chain(
+                    forwarded
+                        .iter()
+                        .map(|(via, r)| (via.as_str(), r))
+                        .filter(|(via, _)| via.eq_ignore_ascii_case(rcpt)),
+                )
+                .map(|(address, r)| {
                     let ours = address.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(rcpt_domain));
                     let reasons = match r.reasons() {
                         x if x.is_empty() || !ours => String::new(),

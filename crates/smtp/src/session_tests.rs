@@ -30,6 +30,7 @@ impl Backend for Fake {
             headers: String::new(),
             reason: String::new(),
             via: address.to_string(),
+            also_via: Vec::new(),
         };
         Ok(match address {
             "alice@example.test" => Lookup::Deliver { local: vec![local(1)], remote: vec![] },

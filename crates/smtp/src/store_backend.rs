@@ -148,6 +148,7 @@ fn local(user: &User, size: u64) -> LocalRecipient {
         headers: String::new(),
         reason: String::new(),
         via: user.address.clone(),
+        also_via: Vec::new(),
     }
 }
 

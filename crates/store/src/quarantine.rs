@@ -132,6 +132,24 @@ impl Held {
         own_reason(&self.verdicts, self.kind, &self.reason, recipients)
     }
 
+    /// Held as spam or for an attachment before each recipient's verdict
+    /// was kept apart (a virus never had one): the message's reason and
+    /// the X-Spam fields in its text are the first recipient's.
+    pub fn is_older(&self) -> bool {
+        self.verdicts.is_empty() && self.kind != HeldKind::Virus
+    }
+
+    /// Why the message is held, as told to someone who answers for
+    /// `recipients` only (a user, a domain administrator, a notice): as
+    /// [`Held::reason_for`], but only the kind of hold for an older
+    /// message held as spam, whose reason may be another recipient's.
+    pub fn reason_told_to(&self, recipients: &[String]) -> String {
+        match self.is_older() && self.kind == HeldKind::Spam {
+            true => self.kind.held_as().to_string(),
+            false => self.reason_for(recipients),
+        }
+    }
+
     /// The X-Spam fields of `recipient`'s copy ("" when it has none of its
     /// own: an older held message has them in its text).
     pub fn fields_of(&self, recipient: &str) -> &str {
@@ -302,6 +320,11 @@ mod tests {
         assert_eq!(held.reason_for(&["dan@a.test".to_string()]), "held as likely spam", "never the others' reasons");
         let older = Held { verdicts: BTreeMap::new(), ..held.clone() };
         assert_eq!(older.reason_for(&all[..1]), "held for three", "a message without verdicts has its own reason");
+        assert!(older.is_older() && !held.is_older());
+        assert_eq!(older.reason_told_to(&all[..1]), "held as likely spam", "maybe another recipient's reason");
+        assert_eq!(held.reason_told_to(&all[1..2]), "score 9; her rule");
+        let virus = Held { kind: HeldKind::Virus, ..older.clone() };
+        assert_eq!(virus.reason_told_to(&all[..1]), "held for three", "a virus is the same for all");
         assert!(held.fields_of("ALICE@a.test").starts_with("X-Spam-Status: Yes, tests=KEYWORD_7"));
         assert_eq!(held.fields_of("dan@a.test"), "");
         assert_eq!(held.reason_for(&["ünal@A.test".to_string()]), "his list", "UTF-8 local parts without case");

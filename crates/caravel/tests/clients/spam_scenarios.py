@@ -200,7 +200,12 @@ def forwarded_copies():
         signed = f.read()
     for sender in ("g@dkim.test", "h@victim.test", "x@dkim.test"):
         send(sender, ["team2@other.test"], signed)
-    # Held for alice and for team@'s outside member (two entries).
+    # alice by her own address first, then through team@: one copy, whose
+    # verdict both addresses' log events give.
+    send("d@remote.test", ["alice@example.test", "team@example.test"],
+         message("d@remote.test", ["alice@example.test", "team@example.test"], "Both ways",
+                 "Plain words. both-ways"))
+    # Held for alice and for team@'s outside member (one entry).
     send("f@remote.test", ["team@example.test"],
          message("f@remote.test", ["team@example.test"], "Deal for the team",
                  "A zircon bargain for the team. held-both"))
