@@ -46,11 +46,12 @@ pub fn fold(text: &str) -> String {
             continue;
         }
         // A few letters grow when lowercased (İ is i and a dot above).
-        let grown = c.to_lowercase().map(char::len_utf8).sum::<usize>().saturating_sub(c.len_utf8());
+        let lower = c.to_lowercase();
+        let grown = lower.clone().map(char::len_utf8).sum::<usize>().saturating_sub(c.len_utf8());
         match grown <= allowance {
             true => {
                 allowance -= grown;
-                out.extend(c.to_lowercase());
+                out.extend(lower);
             }
             false => out.push(c),
         }

@@ -516,13 +516,14 @@ pub async fn held_message(AxState(st): St, Full(cur): Full, Path(id): Path<i64>)
         [first, rest @ ..] if rest.iter().all(|f| f == first) => first.to_string(),
         _ => String::new(),
     };
-    let raw = [fields.as_bytes(), &raw].concat();
-    let shown_text = &raw[..raw.len().min(HELD_TEXT)];
-    let text: String = String::from_utf8_lossy(shown_text)
+    // Only what is shown is copied (a held message may be 50 MB).
+    let total = fields.len() + raw.len();
+    let shown_text: Vec<u8> = fields.bytes().chain(raw.iter().copied()).take(HELD_TEXT).collect();
+    let text: String = String::from_utf8_lossy(&shown_text)
         .chars()
         .map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '\u{fffd}' } else { c })
         .collect();
-    Ok(Json(json!({ "held": held, "text": text, "truncated": raw.len() > HELD_TEXT })))
+    Ok(Json(json!({ "held": held, "text": text, "truncated": total > HELD_TEXT })))
 }
 
 #[derive(Deserialize, Default)]

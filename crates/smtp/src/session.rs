@@ -723,11 +723,12 @@ impl<B: Backend> Session<B> {
         // A forwarded copy is never filed in a Junk folder outside: held,
         // or refused (the whole message when nobody else takes it), it
         // waits in the quarantine, where nothing is lost.
-        let held_forward = |via: &str| {
-            forwarded.iter().any(|(f, r)| {
+        let held_by = |via: &str| {
+            forwarded.iter().find(|(f, r)| {
                 f.eq_ignore_ascii_case(via) && matches!(r.verdict, Verdict::Quarantine | Verdict::Reject { .. })
             })
         };
+        let held_forward = |via: &str| held_by(via).is_some();
         // The subject for the quarantine's list, from the parse the stages
         // already made (only when something is held).
         let held_subject = match held_by_scanner.is_some()
@@ -819,9 +820,7 @@ impl<B: Backend> Session<B> {
                 kept.push(r);
                 continue;
             }
-            let verdict = via.iter().find_map(|v| {
-                forwarded.iter().find(|(f, _)| f.eq_ignore_ascii_case(v) && held_forward(v)).map(|(_, r)| (v, r))
-            });
+            let verdict = via.iter().find_map(|v| held_by(v).map(|(_, r)| (v, r)));
             held_remote.push(HeldRemote {
                 address: r.address,
                 via: via.clone(),

@@ -189,7 +189,7 @@ fn verdict_of<'a>(verdicts: &'a BTreeMap<String, HeldVerdict>, recipient: &str) 
 /// Whether two recipient addresses are one: without case, UTF-8 local
 /// parts included (as accounts are unique, `Address::key`).
 pub fn same_recipient(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+    a.eq_ignore_ascii_case(b) || a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
 }
 
 #[async_trait]
