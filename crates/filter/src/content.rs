@@ -12,6 +12,7 @@ use caravel_antivirus::{Child, Heuristic};
 
 use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
 
+use crate::charset::Unlabelled;
 use crate::html::html_to_text;
 use crate::normalize::fold;
 
@@ -121,9 +122,14 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             .unwrap_or_default(),
         ..Content::default()
     };
+    // Text in eight bits without a charset, read again in the message's.
+    let unlabelled = Unlabelled::new(msg);
     if let Some(from) = msg.from().and_then(|f| f.first()) {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
-        c.from_name = fold(cut(from.name().unwrap_or_default(), MAX_FIELD));
+        let name = from.name().unwrap_or_default();
+        let raw_name = msg.headers().iter().find(|h| h.name == mail_parser::HeaderName::From);
+        let name = raw_name.and_then(|h| unlabelled.display_name(h, name)).map_or(Cow::Borrowed(name), Cow::Owned);
+        c.from_name = fold(cut(&name, MAX_FIELD));
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
@@ -145,19 +151,26 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             }
             continue;
         }
+        let value = header_text(&h.value);
+        let value = match unlabelled.field(h, &value) {
+            Some(text) => Cow::Owned(text),
+            None => value,
+        };
         if name == "subject" {
             if subjects.len() < 8 {
-                subjects.push(header_text(&h.value).into_owned());
+                subjects.push(value.into_owned());
             }
             continue;
         }
-        let value = header_text(&h.value);
         if !value.is_empty() {
             c.headers.push((name, fold(cut(&value, MAX_FIELD))));
         }
     }
-    if subjects.len() > 1 {
+    if subjects.len() > 1 || subjects.first().is_some_and(|s| msg.subject() != Some(s.as_str())) {
         c.subject = fold(cut(&subjects.join(" "), MAX_FIELD));
+        if subjects.len() == 1 {
+            c.subject_text = cut(&subjects[0], 998).to_string();
+        }
     }
     let mut body = String::new();
     let mut stack: Vec<&Message> = vec![msg];
@@ -183,7 +196,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Text(t) if room > 0 => {
                     c.text_parts += 1;
                     note_charset(&mut c, part);
-                    let t = cut(t, room);
+                    let decoded = unlabelled.part(part, t);
+                    let t = cut(decoded.as_deref().unwrap_or(t), room);
                     links_in_text(t, &mut c.link_hosts);
                     body.push_str(t);
                     body.push(' ');
@@ -191,7 +205,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Html(h) if room > 0 => {
                     c.html_parts += 1;
                     note_charset(&mut c, part);
-                    let h = html_to_text(cut(h, room.saturating_mul(4)));
+                    let decoded = unlabelled.part(part, h);
+                    let h = html_to_text(cut(decoded.as_deref().unwrap_or(h), room.saturating_mul(4)));
                     c.images += h.images;
                     c.markup.extend(h.markup);
                     c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));

@@ -5,6 +5,7 @@
 pub mod antivirus;
 pub mod auth_results;
 pub mod authentication;
+pub mod charset;
 pub mod content;
 pub mod default_rules;
 pub mod dnsbl;

@@ -75,6 +75,19 @@ def gbk_keyword_junk():
     expect(status[0].startswith("Yes,") and "KEYWORD_" in status[0], f"X-Spam-Status: {status}")
     expect("FORGED" not in stored.decode("utf-8", "replace"), "the sender's X-Spam-Status was removed")
     expect("$Junk" in flags, f"Junk copies carry $Junk: {flags}")
+    # The same subject in raw GBK bytes, not an encoded word, and a body
+    # with no charset, as older Chinese mail programs send them (8BITMIME).
+    raw = (b"From: <sales@remote.test>\r\nTo: alice@example.test\r\nSubject: " + "新品促销".encode("gbk")
+           + b"\r\nMessage-ID: <gbk-2@remote.test>\r\nDate: Sat, 05 Dec 2026 10:00:00 +0000\r\n"
+           + b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+           + "您好，附件是本季产品目录。".encode("gbk") + b" gbk-2\r\n")
+    with smtplib.SMTP(HOST, SMTP) as s:
+        s.ehlo("mx.remote.test")
+        s.sendmail("sales@remote.test", ["alice@example.test"], raw, mail_options=["BODY=8BITMIME"])
+    _, stored = only_in((USER, PASSWORD), "Junk", b"gbk-2")
+    status = spam_status(stored)
+    expect(len(status) == 1 and status[0].startswith("Yes,") and "KEYWORD_" in status[0],
+           f"a raw GBK subject is read: X-Spam-Status {status}")
 
 
 def blocked_senders():

@@ -387,6 +387,13 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM spam_learnt;
     DELETE FROM spam_scopes;
     "#,
+    // 9: the embedded store's version 38: unlabelled 8-bit text is
+    // decoded, so learnt features changed meaning and training is
+    // forgotten.
+    r#"
+    DELETE FROM spam_learnt;
+    DELETE FROM spam_scopes;
+    "#,
 ];
 
 /// The schema version this build writes.

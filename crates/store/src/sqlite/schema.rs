@@ -527,6 +527,15 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM spam_learnt;
     DELETE FROM spam_scopes;
     "#,
+    // 38: text in eight bits without a charset (a raw GBK Subject:, a
+    // text part without charset) is decoded in the message's charset or
+    // the detector's guess (filter/src/charset.rs) instead of read as
+    // U+FFFD, so such a message has other features than when it was
+    // learnt: training is forgotten again (the README says why).
+    r#"
+    DELETE FROM spam_learnt;
+    DELETE FROM spam_scopes;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -659,10 +659,17 @@ async fn protocol_switches_and_phone() {
     suite::protocol_switches_and_phone(&s).await;
 }
 
-/// Migration 37: text is read in NFKC, so examples learnt before (features,
-/// not messages) mean something else and are forgotten.
+/// Migrations 37 and 38: text is read in NFKC, and unlabelled 8-bit text
+/// in its charset, so examples learnt before (features, not messages) mean
+/// something else and are forgotten, from either version.
 #[tokio::test]
 async fn examples_learnt_before_nfkc_are_forgotten() {
+    for from in [36, 37] {
+        examples_are_forgotten_from(from).await;
+    }
+}
+
+async fn examples_are_forgotten_from(version: u32) {
     use crate::filter_data::{FilterData, Learn};
     let dir = tempfile::tempdir().expect("tempdir");
     {
@@ -672,7 +679,7 @@ async fn examples_learnt_before_nfkc_are_forgotten() {
         assert_eq!(s.spam_examples(0).await.expect("examples").examples.len(), 2);
     }
     let raw = rusqlite::Connection::open(dir.path().join("caravel.db")).expect("db");
-    raw.execute_batch("PRAGMA user_version = 36;").expect("back to version 36");
+    raw.execute_batch(&format!("PRAGMA user_version = {version};")).expect("back to an older version");
     drop(raw);
     let s = SqliteStore::open(dir.path()).expect("upgrade");
     let after = s.spam_examples(0).await.expect("examples");
