@@ -12,14 +12,23 @@
 //! text that is not UTF-8 is decoded again: a message that is UTF-8 or
 //! labelled costs one scan for U+FFFD per field and part.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use encoding_rs::{Encoding, UTF_8};
+use encoding_rs::{Encoding, REPLACEMENT, UTF_8, X_USER_DEFINED};
 use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::{Encoding as Transfer, Header, Message, MessagePart, MimeHeaders};
+use mail_parser::parsers::MessageStream;
+use mail_parser::{Encoding as Transfer, Header, HeaderValue, Message, MessagePart, MimeHeaders};
 
 /// How much of the message the detector reads.
 const DETECT_BYTES: usize = 64 * 1024;
+/// How much of a part's raw body is decoded again: base64 is 4/3 of its
+/// bytes, quoted-printable up to three times, and the text is cut at
+/// `MAX_TEXT` after.
+const DECODE_BYTES: usize = 4 * crate::content::MAX_TEXT;
+/// How much of a header field's raw value is decoded again (the text is
+/// cut at 4 KB after).
+const FIELD_BYTES: usize = 16 * 1024;
 
 /// The replacement character mail-parser leaves for bytes that are not
 /// UTF-8.
@@ -37,34 +46,37 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         Unlabelled { msg, chosen: OnceCell::new() }
     }
 
-    /// A header field's value as text: `parsed` (mail-parser's reading)
-    /// unless its raw bytes are not UTF-8, then those bytes decoded and
-    /// unfolded (RFC 5322 §2.2.3).
-    pub fn field(&self, h: &Header, parsed: &str) -> Option<String> {
+    /// A top-level header field read again when mail-parser's reading
+    /// `parsed` has U+FFFD and its raw bytes are not UTF-8: the bytes
+    /// decoded, then parsed as mail-parser parses the field (encoded words
+    /// decoded, addresses apart), so that one raw byte does not undo the
+    /// rest of the field. None: keep mail-parser's.
+    pub fn field(&self, h: &Header, parsed: &str) -> Option<HeaderValue<'static>> {
         if !parsed.contains(REPLACED) {
             return None;
         }
         let raw = self.msg.raw_message().get(h.offset_start as usize..h.offset_end as usize)?;
-        if std::str::from_utf8(raw).is_ok() {
+        let raw = &raw[..raw.len().min(FIELD_BYTES)];
+        if !not_utf8(raw) {
             return None;
         }
-        let text = self.decode(raw);
-        Some(text.replace("\r\n", "").replace('\n', "").trim().to_string())
+        let mut text = self.decode(None, raw).into_bytes();
+        text.extend_from_slice(b"\r\n");
+        let mut stream = MessageStream::new(&text);
+        let value = match &h.value {
+            HeaderValue::Address(_) => stream.parse_address(),
+            HeaderValue::Text(_) | HeaderValue::TextList(_) => stream.parse_unstructured(),
+            _ => return None,
+        };
+        Some(value.into_owned())
     }
 
-    /// The display name of a `From:` field whose raw bytes are not UTF-8:
-    /// what comes before the address, without quotes.
-    pub fn display_name(&self, h: &Header, parsed: &str) -> Option<String> {
-        let value = self.field(h, parsed)?;
-        let name = value.rsplit_once('<').map_or("", |(name, _)| name);
-        Some(name.trim().trim_matches('"').trim().to_string())
-    }
-
-    /// A text part's text: `parsed` unless the part has no charset
-    /// mail-parser knows (none, an unknown one, or "us-ascii", which says
-    /// nothing about 8-bit bytes) and has 8-bit bytes, then its bytes
-    /// decoded.
-    pub fn part(&self, part: &MessagePart, parsed: &str) -> Option<String> {
+    /// A text part whose offsets are in `offsets_in` (see
+    /// [`offsets_of_attached`]): `parsed` unless the part has no charset
+    /// mail-parser knows (none, one only encoding_rs knows, or "us-ascii",
+    /// which says nothing about 8-bit bytes) and has 8-bit bytes, then its
+    /// bytes decoded.
+    pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str) -> Option<String> {
         let label = part.content_type().and_then(|ct| ct.attribute("charset"));
         let ascii = label.is_some_and(is_ascii_label);
         if label.is_some_and(|cs| !ascii && charset_decoder(cs.as_bytes()).is_some()) {
@@ -75,22 +87,70 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         if if ascii { parsed.is_ascii() } else { !parsed.contains(REPLACED) } {
             return None;
         }
-        let raw = self.msg.raw_message().get(part.offset_body as usize..part.offset_end as usize)?;
-        let bytes = match part.encoding {
-            Transfer::Base64 => mail_parser::decoders::base64::base64_decode(raw)?,
-            Transfer::QuotedPrintable => mail_parser::decoders::quoted_printable::quoted_printable_decode(raw)?,
-            Transfer::None => raw.to_vec(),
+        let raw = offsets_in.get(part.offset_body as usize..part.offset_end as usize)?;
+        // Content reads at most MAX_TEXT of text: decode no more than
+        // could give it, in whole lines (a base64 quantum or a
+        // quoted-printable escape is never cut).
+        let raw = match raw.len() > DECODE_BYTES {
+            true => raw[..DECODE_BYTES].rsplitn(2, |&b| b == b'\n').last().unwrap_or_default(),
+            false => raw,
         };
-        match std::str::from_utf8(&bytes) {
+        // mail-parser's own MIME decoders: as lenient as when it read the
+        // part (a stray "=" in quoted-printable stays).
+        let bytes = match part.encoding {
+            Transfer::Base64 => decoded(MessageStream::new(raw).decode_base64_mime(b""))?,
+            Transfer::QuotedPrintable => decoded(MessageStream::new(raw).decode_quoted_printable_mime(b""))?,
+            Transfer::None => Cow::Borrowed(raw),
+        };
+        match not_utf8(&bytes) {
             // UTF-8 under an ASCII label: mail-parser read it as Latin-1.
-            Ok(text) => ascii.then(|| text.to_string()),
-            Err(_) => Some(self.decode(&bytes)),
+            false => ascii.then(|| String::from_utf8_lossy(&bytes).into_owned()),
+            true => {
+                // A label encoding_rs knows and mail-parser does not ("x-gbk").
+                let own = label
+                    .filter(|_| !ascii)
+                    .and_then(|cs| Encoding::for_label(cs.trim().as_bytes()))
+                    .filter(|&e| usable(e));
+                Some(self.decode(own, &bytes))
+            }
         }
     }
 
-    fn decode(&self, bytes: &[u8]) -> String {
-        let encoding = *self.chosen.get_or_init(|| declared(self.msg).unwrap_or_else(|| detect(self.msg, bytes)));
+    fn decode(&self, own: Option<&'static Encoding>, bytes: &[u8]) -> String {
+        let encoding = own.unwrap_or_else(|| {
+            *self.chosen.get_or_init(|| declared(self.msg).unwrap_or_else(|| detect(self.msg, bytes)))
+        });
         encoding.decode_without_bom_handling(bytes).0.into_owned()
+    }
+}
+
+/// Whether `bytes` are not UTF-8 (a character cut at the very end counts
+/// as UTF-8: the text was cut there).
+fn not_utf8(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_err_and(|e| e.error_len().is_some())
+}
+
+fn decoded((end, bytes): (usize, Cow<'_, [u8]>)) -> Option<Cow<'_, [u8]>> {
+    (end != usize::MAX).then_some(bytes)
+}
+
+/// A charset that text in eight bits can be read in: ASCII as ASCII
+/// (not UTF-16, not ISO-2022, whose decoders would turn the whole text
+/// into other characters or one U+FFFD), and not UTF-8 (the text is not).
+fn usable(e: &'static Encoding) -> bool {
+    e.is_ascii_compatible() && e != UTF_8 && e != X_USER_DEFINED && e != REPLACEMENT
+}
+
+/// The bytes the offsets of an attached message's parts count in, given
+/// the part `holder` that holds it and the bytes its own offsets count in.
+/// mail-parser reads an attached message written as it is in place, with
+/// offsets in the enclosing bytes (its `raw_message` is only its own
+/// slice); one in base64 or quoted-printable, when it parses one, from its
+/// decoded bytes.
+pub fn offsets_of_attached<'a>(holder: &MessagePart, enclosing: &'a [u8], attached: &'a Message) -> &'a [u8] {
+    match holder.encoding {
+        Transfer::None => enclosing,
+        _ => attached.raw_message(),
     }
 }
 
@@ -99,14 +159,15 @@ fn is_ascii_label(label: &str) -> bool {
     l.contains("ascii") || matches!(l.as_str(), "us" | "iso646-us" | "cp367" | "ibm367" | "csascii")
 }
 
-/// The first legacy charset a part of the message declares.
+/// The first charset a part of the message declares that 8-bit text can
+/// be read in.
 fn declared(msg: &Message) -> Option<&'static Encoding> {
     msg.parts
         .iter()
         .filter_map(|p| p.content_type()?.attribute("charset"))
         .filter(|cs| !is_ascii_label(cs))
         .filter_map(|cs| Encoding::for_label(cs.trim().as_bytes()))
-        .find(|&e| e != UTF_8)
+        .find(|&e| usable(e))
 }
 
 /// The detector's guess from the message's bytes and `text` (a part's
@@ -142,14 +203,44 @@ mod tests {
         assert!(c.body.contains("代开发票") && c.body.contains("加微信"), "{}", c.body);
     }
 
+    /// ISO-8859-5, which the detector would not guess (it would read
+    /// these bytes as another Cyrillic charset).
     #[test]
     fn a_raw_subject_takes_the_charset_the_body_declares() {
-        let big5 = |t: &str| encoding_rs::BIG5.encode(t).0.into_owned();
+        let iso = |t: &str| encoding_rs::ISO_8859_5.encode(t).0.into_owned();
         let head =
-            [b"Subject: ".as_slice(), &big5("特價促銷"), b"\r\nContent-Type: text/plain; charset=big5\r\n"].concat();
-        let c = Content::parse(&message(&head, &big5("本週特價")));
-        assert_eq!(c.subject, "特價促銷");
-        assert!(c.body.contains("本週特價"));
+            [b"Subject: ".as_slice(), &iso("Скидки"), b"\r\nContent-Type: text/plain; charset=iso-8859-5\r\n"].concat();
+        let c = Content::parse(&message(&head, &iso("Только сегодня")));
+        assert_eq!(c.subject, "скидки");
+        assert_eq!(c.subject_text, "Скидки");
+        assert!(c.body.contains("только сегодня"));
+    }
+
+    /// One raw byte does not undo the encoded words of the field.
+    #[test]
+    fn encoded_words_next_to_raw_bytes() {
+        let head = [b"Subject: =?UTF-8?B?5L+D6ZSA?= ".as_slice(), &gb("特价"), b"\r\n"].concat();
+        let c = Content::parse(&message(&head, b"body"));
+        assert_eq!(c.subject, "促销 特价");
+    }
+
+    /// A part in UTF-16 or ISO-2022 elsewhere in the message is not the
+    /// charset of the 8-bit text (its decoder would turn all of it into
+    /// other characters); a sloppy quoted-printable body ("a=b") is read
+    /// as mail-parser read it (its decoder drops the stray "=b").
+    #[test]
+    fn other_parts_labels_and_sloppy_quoted_printable() {
+        for label in ["utf-16", "hz-gb-2312", "iso-2022-jp"] {
+            let qp: String = gb("促销价格").iter().map(|b| format!("={b:02X}")).collect();
+            let body = format!(
+                "--b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+                 {qp} a=b\r\n--b1\r\nContent-Type: text/plain; charset={label}; name=a.txt\r\n\
+                 Content-Disposition: attachment\r\n\r\nx\r\n--b1--\r\n"
+            );
+            let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
+            let c = Content::parse(&message(head, body.as_bytes()));
+            assert!(c.body.starts_with("促销价格 a"), "{label}: {}", c.body);
+        }
     }
 
     #[test]
@@ -176,6 +267,36 @@ mod tests {
         assert_eq!(c.from_name, "张经理");
         assert_eq!(c.from_address, "a@b.test");
         assert!(c.headers.iter().any(|(n, v)| n == "x-note" && v == "广告"), "{:?}", c.headers);
+    }
+
+    /// The parts of a message attached as it is have offsets in the
+    /// enclosing message's bytes, not in the attached one's.
+    #[test]
+    fn parts_of_attached_messages() {
+        let inner = message(b"Subject: inner\r\nContent-Type: text/plain\r\n", &gb("内附报价单，请查收。"));
+        for (cte, body) in [("7bit", inner.clone()), ("8bit", inner)] {
+            let head = b"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
+            let outer = [
+                b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee below\r\n--b1\r\n".as_slice(),
+                format!("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").as_bytes(),
+                &body,
+                b"\r\n--b1--\r\n",
+            ]
+            .concat();
+            let c = Content::parse(&message(head, &outer));
+            assert!(c.body.contains("see below") && c.body.contains("内附报价单"), "{cte}: {}", c.body);
+        }
+    }
+
+    /// A long part is decoded again only as far as the text is read.
+    #[test]
+    fn a_long_part_is_cut_at_a_line() {
+        let line = gb("促销价格表第一行内容\r\n");
+        let body: Vec<u8> = line.iter().copied().cycle().take(line.len() * 20_000).collect();
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &body));
+        assert!(c.body.starts_with("促销价格表第一行内容"), "{}", &c.body[..60]);
+        assert!(c.body.len() <= crate::content::MAX_TEXT + 1);
+        assert!(!c.body.contains('\u{FFFD}'));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use caravel_antivirus::{Child, Heuristic};
 
 use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
 
-use crate::charset::Unlabelled;
+use crate::charset::{offsets_of_attached, Unlabelled};
 use crate::html::html_to_text;
 use crate::normalize::fold;
 
@@ -127,15 +127,19 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     if let Some(from) = msg.from().and_then(|f| f.first()) {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
         let name = from.name().unwrap_or_default();
-        let raw_name = msg.headers().iter().find(|h| h.name == mail_parser::HeaderName::From);
-        let name = raw_name.and_then(|h| unlabelled.display_name(h, name)).map_or(Cow::Borrowed(name), Cow::Owned);
-        c.from_name = fold(cut(&name, MAX_FIELD));
+        // mail-parser reads the last From: field.
+        let field = msg.headers().iter().rev().find(|h| h.name == mail_parser::HeaderName::From);
+        let again = field.and_then(|h| unlabelled.field(h, name));
+        let name = again.as_ref().and_then(|v| v.as_address()?.first()?.name()).unwrap_or(name);
+        c.from_name = fold(cut(name, MAX_FIELD));
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
     // Every Subject: field (RFC 5322 §3.6 allows one; mail-parser reads the
     // last, a mail program may show the first): rules see them all.
     let mut subjects: Vec<String> = Vec::new();
+    // Whether a Subject: was read again in its charset (`Unlabelled`).
+    let mut redecoded = false;
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
@@ -153,7 +157,10 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         }
         let value = header_text(&h.value);
         let value = match unlabelled.field(h, &value) {
-            Some(text) => Cow::Owned(text),
+            Some(again) => {
+                redecoded |= name == "subject";
+                Cow::Owned(header_text(&again).into_owned())
+            }
             None => value,
         };
         if name == "subject" {
@@ -166,16 +173,20 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             c.headers.push((name, fold(cut(&value, MAX_FIELD))));
         }
     }
-    if subjects.len() > 1 || subjects.first().is_some_and(|s| msg.subject() != Some(s.as_str())) {
+    if subjects.len() > 1 || redecoded {
         c.subject = fold(cut(&subjects.join(" "), MAX_FIELD));
-        if subjects.len() == 1 {
-            c.subject_text = cut(&subjects[0], 998).to_string();
+    }
+    if redecoded {
+        // The one a mail program shows (mail-parser's: the last), read again.
+        if let Some(last) = subjects.last() {
+            c.subject_text = cut(last, 998).to_string();
         }
     }
     let mut body = String::new();
-    let mut stack: Vec<&Message> = vec![msg];
+    // Each message with the bytes its parts' offsets count in.
+    let mut stack: Vec<(&Message, &[u8])> = vec![(msg, msg.raw_message())];
     let mut parts = 0;
-    while let Some(m) = stack.pop() {
+    while let Some((m, offsets_in)) = stack.pop() {
         for part in &m.parts {
             parts += 1;
             if parts > MAX_PARTS {
@@ -196,7 +207,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Text(t) if room > 0 => {
                     c.text_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(part, t);
+                    let decoded = unlabelled.part(offsets_in, part, t);
                     let t = cut(decoded.as_deref().unwrap_or(t), room);
                     links_in_text(t, &mut c.link_hosts);
                     body.push_str(t);
@@ -205,7 +216,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Html(h) if room > 0 => {
                     c.html_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(part, h);
+                    let decoded = unlabelled.part(offsets_in, part, h);
                     let h = html_to_text(cut(decoded.as_deref().unwrap_or(h), room.saturating_mul(4)));
                     c.images += h.images;
                     c.markup.extend(h.markup);
@@ -214,7 +225,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                     body.push_str(cut(&h.text, room));
                     body.push(' ');
                 }
-                PartType::Message(inner) => stack.push(inner),
+                PartType::Message(inner) => stack.push((inner, offsets_of_attached(part, offsets_in, inner))),
                 _ => {}
             }
         }
