@@ -106,10 +106,12 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             // UTF-8 under an ASCII label: mail-parser read it as Latin-1.
             false => ascii.then(|| String::from_utf8_lossy(&bytes).into_owned()),
             true => {
-                // A label encoding_rs knows and mail-parser does not ("x-gbk").
+                // A label encoding_rs knows and mail-parser does not
+                // ("x-gbk"), else an HTML part's own <meta charset>.
                 let own = label
                     .filter(|_| !ascii)
                     .and_then(|cs| Encoding::for_label(cs.trim().as_bytes()))
+                    .or_else(|| meta_charset(&bytes))
                     .filter(|&e| usable(e));
                 Some(self.decode(own, &bytes))
             }
@@ -122,6 +124,22 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         });
         encoding.decode_without_bom_handling(bytes).0.into_owned()
     }
+}
+
+/// The charset an HTML text names near its top (`<meta charset=gbk>` or
+/// `<meta http-equiv="Content-Type" content="text/html; charset=gbk">`),
+/// where a browser looks for it (HTML §13.2.3.2 reads the first 1,024
+/// bytes).
+fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(1024)];
+    let at = head.windows(8).position(|w| w.eq_ignore_ascii_case(b"charset="))? + 8;
+    let label: Vec<u8> = head[at..]
+        .iter()
+        .skip_while(|&&b| b == b'"' || b == b'\'')
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        .copied()
+        .collect();
+    Encoding::for_label(&label)
 }
 
 /// Whether `bytes` are not UTF-8 (a character cut at the very end counts
@@ -203,17 +221,32 @@ mod tests {
         assert!(c.body.contains("代开发票") && c.body.contains("加微信"), "{}", c.body);
     }
 
-    /// ISO-8859-5, which the detector would not guess (it would read
-    /// these bytes as another Cyrillic charset).
+    /// A raw subject in the charset the body declares (ISO-8859-7; from
+    /// the subject's three bytes the detector guesses another).
     #[test]
     fn a_raw_subject_takes_the_charset_the_body_declares() {
-        let iso = |t: &str| encoding_rs::ISO_8859_5.encode(t).0.into_owned();
+        let iso = |t: &str| encoding_rs::ISO_8859_7.encode(t).0.into_owned();
         let head =
-            [b"Subject: ".as_slice(), &iso("Скидки"), b"\r\nContent-Type: text/plain; charset=iso-8859-5\r\n"].concat();
-        let c = Content::parse(&message(&head, &iso("Только сегодня")));
-        assert_eq!(c.subject, "скидки");
-        assert_eq!(c.subject_text, "Скидки");
-        assert!(c.body.contains("только сегодня"));
+            [b"Subject: ".as_slice(), &iso("Ώρα"), b"\r\nContent-Type: text/plain; charset=iso-8859-7\r\n"].concat();
+        let c = Content::parse(&message(&head, b"plain text"));
+        assert_eq!(c.subject, "ώρα");
+        assert_eq!(c.subject_text, "Ώρα");
+    }
+
+    /// An HTML part without a MIME charset is read in the one its <meta>
+    /// names (ISO-8859-7; from three bytes the detector guesses another).
+    #[test]
+    fn html_meta_charset() {
+        let iso = encoding_rs::ISO_8859_7.encode("Ώρα").0.into_owned();
+        let html = [
+            b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-7\"></head><body>"
+                .as_slice(),
+            &iso,
+            b"</body></html>",
+        ]
+        .concat();
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", &html));
+        assert!(c.body.contains("ώρα"), "{}", c.body);
     }
 
     /// One raw byte does not undo the encoded words of the field.
