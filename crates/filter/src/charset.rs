@@ -47,28 +47,20 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
     }
 
     /// A top-level header field read again when mail-parser's reading
-    /// `parsed` has U+FFFD and its raw bytes are not UTF-8: the bytes
-    /// decoded, then parsed as mail-parser parses the field (encoded words
-    /// decoded, addresses apart), so that one raw byte does not undo the
-    /// rest of the field. None: keep mail-parser's.
+    /// `parsed` has U+FFFD and its raw bytes are text in a legacy charset:
+    /// the bytes decoded, then parsed as the message's fields are (encoded
+    /// words, addresses, raw fields alike), so that one raw byte does not
+    /// undo the rest of the field. None: keep mail-parser's.
     pub fn field(&self, h: &Header, parsed: &str) -> Option<HeaderValue<'static>> {
         if !parsed.contains(REPLACED) {
             return None;
         }
         let raw = self.msg.raw_message().get(h.offset_start as usize..h.offset_end as usize)?;
         let raw = &raw[..raw.len().min(FIELD_BYTES)];
-        if !not_utf8(raw) {
+        if !legacy(raw) {
             return None;
         }
-        let mut text = self.decode(None, raw).into_bytes();
-        text.extend_from_slice(b"\r\n");
-        let mut stream = MessageStream::new(&text);
-        let value = match &h.value {
-            HeaderValue::Address(_) => stream.parse_address(),
-            HeaderValue::Text(_) | HeaderValue::TextList(_) => stream.parse_unstructured(),
-            _ => return None,
-        };
-        Some(value.into_owned())
+        caravel_store::mime::parse_field(h.name.as_str(), &self.decode(None, raw))
     }
 
     /// A text part whose offsets are in `offsets_in` (see
@@ -76,7 +68,7 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
     /// mail-parser knows (none, one only encoding_rs knows, or "us-ascii",
     /// which says nothing about 8-bit bytes) and has 8-bit bytes, then its
     /// bytes decoded.
-    pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str) -> Option<String> {
+    pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str, html: bool) -> Option<String> {
         let label = part.content_type().and_then(|ct| ct.attribute("charset"));
         let ascii = label.is_some_and(is_ascii_label);
         if label.is_some_and(|cs| !ascii && charset_decoder(cs.as_bytes()).is_some()) {
@@ -91,8 +83,9 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         // Content reads at most MAX_TEXT of text: decode no more than
         // could give it, in whole lines (a base64 quantum or a
         // quoted-printable escape is never cut).
-        let raw = match raw.len() > DECODE_BYTES {
-            true => raw[..DECODE_BYTES].rsplitn(2, |&b| b == b'\n').last().unwrap_or_default(),
+        let most = if html { 3 * DECODE_BYTES } else { DECODE_BYTES };
+        let raw = match raw.len() > most {
+            true => raw[..most].rsplitn(2, |&b| b == b'\n').last().unwrap_or_default(),
             false => raw,
         };
         // mail-parser's own MIME decoders: as lenient as when it read the
@@ -102,20 +95,19 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             Transfer::QuotedPrintable => decoded(MessageStream::new(raw).decode_quoted_printable_mime(b""))?,
             Transfer::None => Cow::Borrowed(raw),
         };
-        match not_utf8(&bytes) {
+        if !legacy(&bytes) {
             // UTF-8 under an ASCII label: mail-parser read it as Latin-1.
-            false => ascii.then(|| String::from_utf8_lossy(&bytes).into_owned()),
-            true => {
-                // A label encoding_rs knows and mail-parser does not
-                // ("x-gbk"), else an HTML part's own <meta charset>.
-                let own = label
-                    .filter(|_| !ascii)
-                    .and_then(|cs| Encoding::for_label(cs.trim().as_bytes()))
-                    .or_else(|| meta_charset(&bytes))
-                    .filter(|&e| usable(e));
-                Some(self.decode(own, &bytes))
-            }
+            return ascii.then(|| String::from_utf8_lossy(&bytes).into_owned());
         }
+        // The part's own label when only encoding_rs knows it (quoted with
+        // spaces), else an HTML part's <meta>. A part that says UTF-8 is
+        // read as mail-parser read it.
+        let own = label.filter(|_| !ascii).and_then(|cs| Encoding::for_label(cs.trim().as_bytes()));
+        if own == Some(UTF_8) {
+            return None;
+        }
+        let own = own.filter(|&e| usable(e)).or_else(|| html.then(|| meta_charset(&bytes)).flatten());
+        Some(self.decode(own, &bytes))
     }
 
     fn decode(&self, own: Option<&'static Encoding>, bytes: &[u8]) -> String {
@@ -126,26 +118,66 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
     }
 }
 
-/// The charset an HTML text names near its top (`<meta charset=gbk>` or
-/// `<meta http-equiv="Content-Type" content="text/html; charset=gbk">`),
-/// where a browser looks for it (HTML §13.2.3.2 reads the first 1,024
-/// bytes).
+/// The charset a `<meta>` tag near the top of an HTML text names
+/// (`<meta charset="gbk">`, or `content="text/html; charset=gbk"`), where
+/// a browser looks for it (HTML §13.2.3.2 reads the first 1,024 bytes). An
+/// ASCII label says nothing of 8-bit bytes, and one that 8-bit text cannot
+/// be read in is left to `usable`.
 fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
-    let head = &bytes[..bytes.len().min(1024)];
-    let at = head.windows(8).position(|w| w.eq_ignore_ascii_case(b"charset="))? + 8;
-    let label: Vec<u8> = head[at..]
-        .iter()
-        .skip_while(|&&b| b == b'"' || b == b'\'')
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-        .copied()
-        .collect();
-    Encoding::for_label(&label)
+    let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = find(&head[from..], b"<meta") {
+        let start = from + at;
+        let end = head[start..].iter().position(|&b| b == b'>').map_or(head.len(), |p| start + p);
+        if let Some(e) = charset_in(&head[start..end]) {
+            return Some(e);
+        }
+        from = end.max(start + 5);
+    }
+    None
 }
 
-/// Whether `bytes` are not UTF-8 (a character cut at the very end counts
-/// as UTF-8: the text was cut there).
-fn not_utf8(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_err_and(|e| e.error_len().is_some())
+/// The first `charset = LABEL` in a tag with a label encoding_rs knows
+/// (not an ASCII one).
+fn charset_in(tag: &[u8]) -> Option<&'static Encoding> {
+    let mut from = 0;
+    while let Some(at) = find(&tag[from..], b"charset") {
+        from += at + 7;
+        let rest = tag[from..].trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b"=") else { continue };
+        let label: Vec<u8> = rest
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\''))
+            .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+            .copied()
+            .collect();
+        let found = std::str::from_utf8(&label).ok().filter(|l| !l.is_empty() && !is_ascii_label(l));
+        if let Some(e) = found.and_then(|l| Encoding::for_label(l.as_bytes())) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `bytes` are text in a legacy charset rather than UTF-8: some
+/// sequence is not UTF-8 (a character cut at the very end aside: the text
+/// was cut there), and those outnumber the characters past ASCII that are.
+/// UTF-8 with a stray byte (a Latin-1 footer, a field cut short) stays
+/// UTF-8; GBK, Big5 or KOI8-R text seldom makes a UTF-8 sequence.
+fn legacy(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).map_or_else(|e| e.error_len().is_none(), |_| true) {
+        return false;
+    }
+    let (mut good, mut bad) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        good += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        bad += usize::from(!chunk.invalid().is_empty());
+    }
+    bad > good
 }
 
 fn decoded((end, bytes): (usize, Cow<'_, [u8]>)) -> Option<Cow<'_, [u8]>> {
@@ -174,7 +206,11 @@ pub fn offsets_of_attached<'a>(holder: &MessagePart, enclosing: &'a [u8], attach
 
 fn is_ascii_label(label: &str) -> bool {
     let l = label.trim().to_ascii_lowercase();
-    l.contains("ascii") || matches!(l.as_str(), "us" | "iso646-us" | "cp367" | "ibm367" | "csascii")
+    l.contains("ascii")
+        || l.starts_with("ansi_x3.4")
+        || l.starts_with("iso646")
+        || l.starts_with("iso_646")
+        || matches!(l.as_str(), "us" | "646" | "iso-ir-6" | "cp367" | "ibm367")
 }
 
 /// The first charset a part of the message declares that 8-bit text can
@@ -330,6 +366,59 @@ mod tests {
         assert!(c.body.starts_with("促销价格表第一行内容"), "{}", &c.body[..60]);
         assert!(c.body.len() <= crate::content::MAX_TEXT + 1);
         assert!(!c.body.contains('\u{FFFD}'));
+    }
+
+    /// UTF-8 with a stray byte (a field cut short, a Latin-1 footer)
+    /// stays UTF-8: re-read in a legacy charset, all of it would be noise.
+    #[test]
+    fn mostly_utf8_stays_utf8() {
+        let head = [b"Subject: ".as_slice(), "促销活动".as_bytes(), b"\xff\r\nContent-Type: text/plain\r\n"].concat();
+        let body = ["正文内容".as_bytes(), b" caf\xe9"].concat();
+        let c = Content::parse(&message(&head, &body));
+        assert!(c.subject.starts_with("促销活动"), "{}", c.subject);
+        assert!(c.body.starts_with("正文内容 caf"), "{}", c.body);
+    }
+
+    /// The last From: is the one mail-parser and mail programs read; read
+    /// again, its address comes from the same parse (the second byte of 表
+    /// in Shift_JIS is "\\", which read as bytes escapes the quote).
+    #[test]
+    fn the_from_field_read_again() {
+        let sjis = |t: &str| encoding_rs::SHIFT_JIS.encode(t).0.into_owned();
+        let raw = [
+            b"From: \"".as_slice(),
+            &gb("甲方"),
+            b"\" <first@a.test>\r\nFrom: \"",
+            &sjis("営業代表"),
+            b"\" <Sales@B.test>\r\nSubject: x\r\n\r\nbody\r\n",
+        ]
+        .concat();
+        let c = Content::parse(&raw);
+        assert_eq!(c.from_name, "営業代表");
+        assert_eq!(c.from_address, "sales@b.test");
+    }
+
+    /// A field mail-parser keeps raw (X-...) stays raw when read again: its
+    /// encoded words are not decoded here either.
+    #[test]
+    fn raw_fields_stay_raw() {
+        let head = [b"Subject: x\r\nX-Note: =?UTF-8?B?5L+D6ZSA?= ".as_slice(), &gb("特价"), b"\r\n"].concat();
+        let c = Content::parse(&message(&head, b"body"));
+        let note = c.headers.iter().find(|(n, _)| n == "x-note").map(|(_, v)| v.as_str());
+        assert_eq!(note, Some("=?utf-8?b?5l+d6zsa?= 特价"));
+    }
+
+    /// Only an HTML part's <meta> names its charset, and an ASCII label in
+    /// it says nothing: plain text quoting "charset=iso-8859-5" and HTML
+    /// with <meta charset=us-ascii> are still read as the GBK they are.
+    #[test]
+    fn meta_only_in_html_and_not_ascii() {
+        let text = [b"Content-Type: text/plain; charset=iso-8859-5\r\n".as_slice(), &gb("本周特价促销活动")].concat();
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &text));
+        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
+        let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", &html));
+        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
     }
 
     #[test]

@@ -127,19 +127,27 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     if let Some(from) = msg.from().and_then(|f| f.first()) {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
         let name = from.name().unwrap_or_default();
-        // mail-parser reads the last From: field.
+        // mail-parser reads the last From: field. Read again, it gives the
+        // address too: a Shift_JIS name's second byte can be "\", which
+        // read as bytes escapes the closing quote.
         let field = msg.headers().iter().rev().find(|h| h.name == mail_parser::HeaderName::From);
-        let again = field.and_then(|h| unlabelled.field(h, name));
-        let name = again.as_ref().and_then(|v| v.as_address()?.first()?.name()).unwrap_or(name);
-        c.from_name = fold(cut(name, MAX_FIELD));
+        let read_as = format!("{name} {}", c.from_address);
+        let again = field.and_then(|h| unlabelled.field(h, &read_as));
+        let again = again.as_ref().and_then(|v| v.as_address()?.first());
+        if let Some(address) = again.and_then(|a| a.address()) {
+            c.from_address = address.to_lowercase();
+        }
+        c.from_name = fold(cut(again.map_or(name, |a| a.name().unwrap_or_default()), MAX_FIELD));
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
     // Every Subject: field (RFC 5322 §3.6 allows one; mail-parser reads the
     // last, a mail program may show the first): rules see them all.
     let mut subjects: Vec<String> = Vec::new();
-    // Whether a Subject: was read again in its charset (`Unlabelled`).
+    // Whether a Subject: was read again in its charset (`Unlabelled`),
+    // and the last one (the one mail-parser and mail programs show).
     let mut redecoded = false;
+    let mut last_subject = String::new();
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
@@ -165,8 +173,9 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         };
         if name == "subject" {
             if subjects.len() < 8 {
-                subjects.push(value.into_owned());
+                subjects.push(value.to_string());
             }
+            last_subject = value.into_owned();
             continue;
         }
         if !value.is_empty() {
@@ -178,9 +187,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     }
     if redecoded {
         // The one a mail program shows (mail-parser's: the last), read again.
-        if let Some(last) = subjects.last() {
-            c.subject_text = cut(last, 998).to_string();
-        }
+        c.subject_text = cut(&last_subject, 998).to_string();
     }
     let mut body = String::new();
     // Each message with the bytes its parts' offsets count in.
@@ -207,7 +214,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Text(t) if room > 0 => {
                     c.text_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(offsets_in, part, t);
+                    let decoded = unlabelled.part(offsets_in, part, t, false);
                     let t = cut(decoded.as_deref().unwrap_or(t), room);
                     links_in_text(t, &mut c.link_hosts);
                     body.push_str(t);
@@ -216,7 +223,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Html(h) if room > 0 => {
                     c.html_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(offsets_in, part, h);
+                    let decoded = unlabelled.part(offsets_in, part, h, true);
                     let h = html_to_text(cut(decoded.as_deref().unwrap_or(h), room.saturating_mul(4)));
                     c.images += h.images;
                     c.markup.extend(h.markup);

@@ -291,6 +291,16 @@ fn with_prepared<R>(raw: &[u8], f: impl FnOnce(&Message, &Prepared) -> R) -> Opt
     Some(out)
 }
 
+/// One header field parsed as a message's fields are (`name: value`): for
+/// a value read again in its charset (the spam filter's text of a raw GBK
+/// field). `None` when it does not parse.
+pub fn parse_field(name: &str, value: &str) -> Option<mail_parser::HeaderValue<'static>> {
+    let text = format!("{name}:{}\r\n\r\n", value.trim_end_matches(['\r', '\n']));
+    let msg = parser().parse(text.as_bytes())?;
+    let value = msg.parts.first()?.headers.first()?.value.clone();
+    Some(value.into_owned())
+}
+
 /// mail-parser's default parsing of every field, except `Received:`, kept
 /// raw: nothing reads its parsed form (the spam filter reads the raw
 /// field), and parsing it was a tenth of the time to classify a message.
