@@ -18,7 +18,7 @@ use std::cell::OnceCell;
 use encoding_rs::{Encoding, REPLACEMENT, UTF_8, X_USER_DEFINED};
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Encoding as Transfer, Header, HeaderValue, Message, MessagePart, MimeHeaders};
+use mail_parser::{Encoding as Transfer, Header, HeaderName, HeaderValue, Message, MessagePart, MimeHeaders};
 
 /// How much of the message the detector reads.
 const DETECT_BYTES: usize = 64 * 1024;
@@ -61,6 +61,30 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             return None;
         }
         caravel_store::mime::parse_field(h.name.as_str(), &self.decode(None, raw))
+    }
+
+    /// An attachment's name (`parsed`, mail-parser's reading) whose field
+    /// is text in a legacy charset (a raw GBK `filename="发票.pdf"`), read
+    /// again: the `Content-Disposition` filename, else the `Content-Type`
+    /// name, as mail-parser takes them. The part's fields count offsets in
+    /// `offsets_in`.
+    pub fn attachment_name(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str) -> Option<String> {
+        if !parsed.contains(REPLACED) {
+            return None;
+        }
+        for (field, attribute) in [(HeaderName::ContentDisposition, "filename"), (HeaderName::ContentType, "name")] {
+            let Some(h) = part.headers.iter().rev().find(|h| h.name == field) else { continue };
+            let raw = offsets_in.get(h.offset_start as usize..h.offset_end as usize)?;
+            let raw = &raw[..raw.len().min(FIELD_BYTES)];
+            if !legacy(raw) {
+                continue;
+            }
+            let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(None, raw))?;
+            if let Some(name) = value.as_content_type().and_then(|ct| ct.attribute(attribute)) {
+                return Some(name.to_string());
+            }
+        }
+        None
     }
 
     /// A text part whose offsets are in `offsets_in` (see
@@ -226,14 +250,19 @@ fn declared(msg: &Message) -> Option<&'static Encoding> {
 
 /// The detector's guess from the message's bytes and `text` (a part's
 /// decoded bytes, which the raw message has only in base64 or
-/// quoted-printable).
+/// quoted-printable), with the sender's top-level domain as a hint.
 fn detect(msg: &Message, text: &[u8]) -> &'static Encoding {
     let mut d = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     let raw = msg.raw_message();
     d.feed(&raw[..raw.len().min(DETECT_BYTES)], false);
     d.feed(b"\n", false);
     d.feed(&text[..text.len().min(DETECT_BYTES)], true);
-    d.guess(None, chardetng::Utf8Detection::Deny)
+    // The sender's top-level domain tells short text apart (a few bytes
+    // of GBK are also EUC-KR): chardetng weighs .cn, .kr, .jp, .ru ...
+    let tld = msg.from().and_then(|f| f.first()?.address()).and_then(|a| a.rsplit_once('.')).map(|(_, t)| t);
+    let tld =
+        tld.map(str::to_ascii_lowercase).filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+    d.guess(tld.as_deref().map(str::as_bytes), chardetng::Utf8Detection::Deny)
 }
 
 #[cfg(test)]
@@ -419,6 +448,25 @@ mod tests {
         let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", &html));
         assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
+    }
+
+    /// A raw GBK attachment name, as Chinese mail programs write it, is
+    /// read for keyword rules on attachment names.
+    #[test]
+    fn a_raw_attachment_name() {
+        let body = [
+            b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--b1\r\n".as_slice(),
+            b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"",
+            &gb("代开发票.pdf"),
+            b"\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b1--\r\n",
+        ]
+        .concat();
+        let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
+        // From a .cn sender: eight bytes of GBK alone are also EUC-KR.
+        let raw =
+            [b"From: a@sales.example.cn\r\n".as_slice(), &message(head, &body)[b"From: a@b.test\r\n".len()..]].concat();
+        let c = Content::parse(&raw);
+        assert_eq!(c.attachments, vec!["代开发票.pdf".to_string()]);
     }
 
     #[test]

@@ -207,7 +207,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 c.parts.push(format!("{ct} {cte}"));
             }
             if let Some(name) = part.attachment_name().filter(|_| c.attachments.len() < 64) {
-                c.attachments.push(fold(cut(name, 512)));
+                let again = unlabelled.attachment_name(offsets_in, part, name);
+                c.attachments.push(fold(cut(again.as_deref().unwrap_or(name), 512)));
             }
             let room = MAX_TEXT.saturating_sub(body.len());
             match &part.body {
