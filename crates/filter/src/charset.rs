@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use encoding_rs::{Encoding, REPLACEMENT, UTF_8, X_USER_DEFINED};
+use encoding_rs::{Encoding, REPLACEMENT, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Encoding as Transfer, Header, HeaderName, HeaderValue, Message, MessagePart, MimeHeaders};
@@ -41,6 +41,17 @@ pub struct Unlabelled<'m, 'x> {
     chosen: OnceCell<&'static Encoding>,
 }
 
+/// A header field read again in its charset.
+pub struct Reread {
+    /// The field as mail-parser parses it, from the decoded text.
+    pub value: HeaderValue<'static>,
+    /// The decoding took ASCII letters or digits as halves of other
+    /// characters (`Buy \x81viagra` in GBK is `Buy 乿iagra`): mail-parser's
+    /// reading, which keeps them, is to be read too, or one stray byte
+    /// would hide a word from the rules.
+    pub ascii_lost: bool,
+}
+
 impl<'m, 'x> Unlabelled<'m, 'x> {
     pub fn new(msg: &'m Message<'x>) -> Self {
         Unlabelled { msg, chosen: OnceCell::new() }
@@ -51,7 +62,7 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
     /// the bytes decoded, then parsed as the message's fields are (encoded
     /// words, addresses, raw fields alike), so that one raw byte does not
     /// undo the rest of the field. None: keep mail-parser's.
-    pub fn field(&self, h: &Header, parsed: &str) -> Option<HeaderValue<'static>> {
+    pub fn field(&self, h: &Header, parsed: &str) -> Option<Reread> {
         if !parsed.contains(REPLACED) {
             return None;
         }
@@ -60,42 +71,50 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         if !legacy(raw) {
             return None;
         }
-        caravel_store::mime::parse_field(h.name.as_str(), &self.decode(None, raw))
+        let text = self.decode(None, raw);
+        let ascii_lost = ascii_lost(raw, &text);
+        Some(Reread { value: caravel_store::mime::parse_field(h.name.as_str(), &text)?, ascii_lost })
     }
 
-    /// An attachment's name (`parsed`, mail-parser's reading) whose field
-    /// is text in a legacy charset (a raw GBK `filename="发票.pdf"`), read
-    /// again: the `Content-Disposition` filename, else the `Content-Type`
-    /// name, as mail-parser takes them. The part's fields count offsets in
-    /// `offsets_in`.
+    /// An attachment's name whose field is text in a legacy charset (a raw
+    /// GBK `filename="发票.pdf"`), read again from the field mail-parser
+    /// took `parsed` from: the `Content-Disposition` filename if it has
+    /// one, else the `Content-Type` name. The part's fields count offsets
+    /// in `offsets_in`.
     pub fn attachment_name(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str) -> Option<String> {
         if !parsed.contains(REPLACED) {
             return None;
         }
-        for (field, attribute) in [(HeaderName::ContentDisposition, "filename"), (HeaderName::ContentType, "name")] {
-            let Some(h) = part.headers.iter().rev().find(|h| h.name == field) else { continue };
-            let raw = offsets_in.get(h.offset_start as usize..h.offset_end as usize)?;
-            let raw = &raw[..raw.len().min(FIELD_BYTES)];
-            if !legacy(raw) {
-                continue;
-            }
-            let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(None, raw))?;
-            if let Some(name) = value.as_content_type().and_then(|ct| ct.attribute(attribute)) {
-                return Some(name.to_string());
-            }
+        let (field, attribute) = match part.content_disposition().and_then(|cd| cd.attribute("filename")) {
+            Some(_) => (HeaderName::ContentDisposition, "filename"),
+            None => (HeaderName::ContentType, "name"),
+        };
+        let h = part.headers.iter().rev().find(|h| h.name == field)?;
+        let raw = offsets_in.get(h.offset_start as usize..h.offset_end as usize)?;
+        let raw = &raw[..raw.len().min(FIELD_BYTES)];
+        if !legacy(raw) {
+            return None;
         }
-        None
+        let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(None, raw))?;
+        value.as_content_type()?.attribute(attribute).map(str::to_string)
     }
 
     /// A text part whose offsets are in `offsets_in` (see
     /// [`offsets_of_attached`]): `parsed` unless the part has no charset
     /// mail-parser knows (none, one only encoding_rs knows, or "us-ascii",
     /// which says nothing about 8-bit bytes) and has 8-bit bytes, then its
-    /// bytes decoded.
+    /// bytes decoded (and `parsed` after them when the decoding took ASCII
+    /// letters or digits into other characters).
     pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str, html: bool) -> Option<String> {
         let label = part.content_type().and_then(|ct| ct.attribute("charset"));
         let ascii = label.is_some_and(is_ascii_label);
         if label.is_some_and(|cs| !ascii && charset_decoder(cs.as_bytes()).is_some()) {
+            return None;
+        }
+        // The part's own label when only encoding_rs knows it (quoted with
+        // spaces). A part that says UTF-8 is read as mail-parser read it.
+        let own = label.filter(|_| !ascii).and_then(|cs| Encoding::for_label(cs.trim().as_bytes()));
+        if own == Some(UTF_8) {
             return None;
         }
         // Read as "us-ascii", 8-bit bytes come out as Latin-1 letters;
@@ -123,15 +142,17 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             // UTF-8 under an ASCII label: mail-parser read it as Latin-1.
             return ascii.then(|| String::from_utf8_lossy(&bytes).into_owned());
         }
-        // The part's own label when only encoding_rs knows it (quoted with
-        // spaces), else an HTML part's <meta>. A part that says UTF-8 is
-        // read as mail-parser read it.
-        let own = label.filter(|_| !ascii).and_then(|cs| Encoding::for_label(cs.trim().as_bytes()));
-        if own == Some(UTF_8) {
+        // Else an HTML part's <meta>; one naming UTF-16 means UTF-8, as in
+        // a browser (HTML §13.2.3.2).
+        let meta = if html && own.is_none_or(|e| !usable(e)) { meta_charset(&bytes) } else { None };
+        if meta == Some(UTF_8) {
             return None;
         }
-        let own = own.filter(|&e| usable(e)).or_else(|| html.then(|| meta_charset(&bytes)).flatten());
-        Some(self.decode(own, &bytes))
+        let text = self.decode(own.filter(|&e| usable(e)).or(meta), &bytes);
+        Some(match ascii_lost(&bytes, &text) {
+            true => format!("{text} {parsed}"),
+            false => text,
+        })
     }
 
     fn decode(&self, own: Option<&'static Encoding>, bytes: &[u8]) -> String {
@@ -145,8 +166,7 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
 /// The charset a `<meta>` tag near the top of an HTML text names
 /// (`<meta charset="gbk">`, or `content="text/html; charset=gbk"`), where
 /// a browser looks for it (HTML §13.2.3.2 reads the first 1,024 bytes). An
-/// ASCII label says nothing of 8-bit bytes, and one that 8-bit text cannot
-/// be read in is left to `usable`.
+/// ASCII label says nothing of 8-bit bytes.
 fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
     let mut from = 0;
@@ -161,8 +181,8 @@ fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     None
 }
 
-/// The first `charset = LABEL` in a tag with a label encoding_rs knows
-/// (not an ASCII one).
+/// The charset of the first `charset = LABEL` in a tag that names one
+/// 8-bit text can be read in (not an ASCII one).
 fn charset_in(tag: &[u8]) -> Option<&'static Encoding> {
     let mut from = 0;
     while let Some(at) = find(&tag[from..], b"charset") {
@@ -176,11 +196,25 @@ fn charset_in(tag: &[u8]) -> Option<&'static Encoding> {
             .copied()
             .collect();
         let found = std::str::from_utf8(&label).ok().filter(|l| !l.is_empty() && !is_ascii_label(l));
-        if let Some(e) = found.and_then(|l| Encoding::for_label(l.as_bytes())) {
-            return Some(e);
+        // As a browser's prescan: UTF-16 in a <meta> is UTF-8, and
+        // x-user-defined windows-1252; a label 8-bit text cannot be read
+        // in (ISO-2022, HZ) is passed over.
+        match found.and_then(|l| Encoding::for_label(l.as_bytes())) {
+            Some(e) if e == UTF_16LE || e == UTF_16BE => return Some(UTF_8),
+            Some(e) if e == X_USER_DEFINED => return Some(WINDOWS_1252),
+            Some(e) if usable(e) => return Some(e),
+            _ => {}
         }
     }
     None
+}
+
+/// Whether decoding `raw` into `text` took ASCII letters or digits as the
+/// second bytes of other characters (GBK, Big5 and Shift_JIS trail bytes
+/// go down to 0x40).
+fn ascii_lost(raw: &[u8], text: &str) -> bool {
+    let letters = raw.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    letters > text.bytes().filter(|b| b.is_ascii_alphanumeric()).count()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -259,10 +293,20 @@ fn detect(msg: &Message, text: &[u8]) -> &'static Encoding {
     d.feed(&text[..text.len().min(DETECT_BYTES)], true);
     // The sender's top-level domain tells short text apart (a few bytes
     // of GBK are also EUC-KR): chardetng weighs .cn, .kr, .jp, .ru ...
-    let tld = msg.from().and_then(|f| f.first()?.address()).and_then(|a| a.rsplit_once('.')).map(|(_, t)| t);
-    let tld =
-        tld.map(str::to_ascii_lowercase).filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()));
-    d.guess(tld.as_deref().map(str::as_bytes), chardetng::Utf8Detection::Deny)
+    d.guess(sender_tld(msg).as_deref().map(str::as_bytes), chardetng::Utf8Detection::Deny)
+}
+
+/// The From: address's top-level domain as chardetng takes it: lowercase
+/// ASCII, an internationalized one in Punycode (.中国 is xn--fiqs8s).
+fn sender_tld(msg: &Message) -> Option<String> {
+    let address = msg.from()?.first()?.address()?;
+    let domain = address.rsplit_once('@')?.1.trim_end_matches('.');
+    let ascii = match domain.is_ascii() {
+        true => domain.to_ascii_lowercase(),
+        false => idna::domain_to_ascii(domain).ok()?,
+    };
+    let tld = ascii.rsplit('.').next()?;
+    (!tld.is_empty() && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then(|| tld.to_string())
 }
 
 #[cfg(test)]
@@ -271,6 +315,22 @@ mod tests {
 
     fn gb(text: &str) -> Vec<u8> {
         encoding_rs::GBK.encode(text).0.into_owned()
+    }
+
+    /// The text Content reads from an HTML body with no MIME charset.
+    fn html_text(html: &[u8]) -> String {
+        Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", html)).body
+    }
+
+    /// A message with a text part and an attachment with these fields.
+    fn with_attachment(fields: &[u8]) -> Vec<u8> {
+        let body = [
+            b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--b1\r\n".as_slice(),
+            fields,
+            b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b1--\r\n",
+        ]
+        .concat();
+        message(b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n", &body)
     }
 
     fn message(head: &[u8], body: &[u8]) -> Vec<u8> {
@@ -310,8 +370,8 @@ mod tests {
             b"</body></html>",
         ]
         .concat();
-        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", &html));
-        assert!(c.body.contains("ώρα"), "{}", c.body);
+        let body = html_text(&html);
+        assert!(body.contains("ώρα"), "{body}");
     }
 
     /// One raw byte does not undo the encoded words of the field.
@@ -408,11 +468,11 @@ mod tests {
         assert!(c.body.starts_with("正文内容 caf"), "{}", c.body);
     }
 
-    /// The last From: is the one mail-parser and mail programs read; read
-    /// again, its address comes from the same parse (the second byte of 表
-    /// in Shift_JIS is "\\", which read as bytes escapes the quote).
+    /// The last From: is the one mail-parser and mail programs read; its
+    /// name is read again (Shift_JIS trail bytes include "c" and "\\", so
+    /// mail-parser's reading follows it).
     #[test]
-    fn the_from_field_read_again() {
+    fn the_from_name_read_again() {
         let sjis = |t: &str| encoding_rs::SHIFT_JIS.encode(t).0.into_owned();
         let raw = [
             b"From: \"".as_slice(),
@@ -423,8 +483,87 @@ mod tests {
         ]
         .concat();
         let c = Content::parse(&raw);
-        assert_eq!(c.from_name, "営業代表");
-        assert_eq!(c.from_address, "sales@b.test");
+        assert!(c.from_name.starts_with("営業代表 "), "{}", c.from_name);
+    }
+
+    /// The From address stays the one DMARC judged, read as bytes (by
+    /// mail-parser, as mail-auth reads it): read in Shift_JIS, the "\\" of
+    /// 表 no longer escapes the quote and another address would appear.
+    #[test]
+    fn the_from_address_is_never_read_again() {
+        let sjis = encoding_rs::SHIFT_JIS.encode("代表").0.into_owned();
+        let raw = [
+            b"From: \"".as_slice(),
+            &sjis,
+            b"\" <sales@b.test>\r\nSubject: x\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\nbody\r\n",
+        ]
+        .concat();
+        let as_bytes = caravel_store::mime::with_parsed(&raw, |m| {
+            m.from().and_then(|f| f.first()?.address()).unwrap_or_default().to_lowercase()
+        });
+        let c = Content::parse(&raw);
+        assert_ne!(as_bytes.as_deref(), Some("sales@b.test"), "the case reads differently as bytes");
+        assert_eq!(Some(c.from_address), as_bytes);
+        assert!(c.from_name.starts_with("代表"), "{}", c.from_name);
+    }
+
+    /// One stray lead byte does not hide the ASCII word after it: GBK
+    /// reads "\x81v" as one character, so mail-parser's reading is kept
+    /// next to the decoded one.
+    #[test]
+    fn a_stray_lead_byte_hides_no_word() {
+        let head = b"Subject: Buy \x81viagra now\r\nContent-Type: text/plain; charset=gbk\r\n";
+        let c = Content::parse(&message(head, b"body"));
+        assert!(c.subject.contains("viagra"), "{}", c.subject);
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", b"Buy \x81viagra now"));
+        assert!(c.body.contains("viagra"), "{}", c.body);
+    }
+
+    /// A <meta> naming UTF-16 means UTF-8 (a browser's prescan), not a
+    /// decoder that pairs ASCII bytes into other characters; ISO-2022 is
+    /// passed over.
+    #[test]
+    fn meta_labels_that_cannot_read_eight_bits() {
+        for label in ["utf-16", "iso-2022-kr", "x-user-defined"] {
+            let html = [format!("<meta charset=\"{label}\"><p>Buy cheap pills now ").as_bytes(), b"\xff</p>"].concat();
+            let body = html_text(&html);
+            assert!(body.contains("buy cheap pills now"), "{label}: {body}");
+        }
+    }
+
+    /// Only an HTML part's <meta> names its charset, and an ASCII label in
+    /// it says nothing: plain text quoting "charset=iso-8859-5" and HTML
+    /// with <meta charset=us-ascii> are still read as the GBK they are.
+    #[test]
+    fn meta_only_in_html_and_not_ascii() {
+        let text = [b"Content-Type: text/plain; charset=iso-8859-5\r\n".as_slice(), &gb("本周特价促销活动")].concat();
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &text));
+        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
+        let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
+        let body = html_text(&html);
+        assert!(body.contains("本周特价促销活动"), "{body}");
+    }
+
+    /// A raw GBK attachment name, as Chinese mail programs write it, is
+    /// read for keyword rules on attachment names, next to mail-parser's
+    /// reading; and it is read again from the field mail-parser took it
+    /// from (a raw Content-Type name does not replace a Content-Disposition
+    /// filename).
+    #[test]
+    fn attachment_names() {
+        let names = |from: &[u8], fields: &[&[u8]]| {
+            let raw = [from, &with_attachment(&fields.concat())[b"From: a@b.test\r\n".len()..]].concat();
+            Content::parse(&raw).attachments
+        };
+        // From a .cn sender: eight bytes of GBK alone are also EUC-KR.
+        let cd = b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"".as_slice();
+        let found = names(b"From: a@sales.example.cn\r\n", &[cd, &gb("代开发票.pdf"), b"\""]);
+        assert_eq!(found[0], "代开发票.pdf");
+        assert_eq!(found.len(), 2, "and as mail-parser read it: {found:?}");
+        let exe = b"\"\r\nContent-Disposition: attachment; filename=\"\xc3\xa9\xffinv.exe\"".as_slice();
+        let found = names(b"From: a@b.test\r\n", &[b"Content-Type: application/pdf; name=\"", &gb("发票.pdf"), exe]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with("inv.exe"), "{found:?}");
     }
 
     /// A field mail-parser keeps raw (X-...) stays raw when read again: its
@@ -437,36 +576,16 @@ mod tests {
         assert_eq!(note, Some("=?utf-8?b?5l+d6zsa?= 特价"));
     }
 
-    /// Only an HTML part's <meta> names its charset, and an ASCII label in
-    /// it says nothing: plain text quoting "charset=iso-8859-5" and HTML
-    /// with <meta charset=us-ascii> are still read as the GBK they are.
     #[test]
-    fn meta_only_in_html_and_not_ascii() {
-        let text = [b"Content-Type: text/plain; charset=iso-8859-5\r\n".as_slice(), &gb("本周特价促销活动")].concat();
-        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &text));
-        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
-        let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
-        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", &html));
-        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
-    }
-
-    /// A raw GBK attachment name, as Chinese mail programs write it, is
-    /// read for keyword rules on attachment names.
-    #[test]
-    fn a_raw_attachment_name() {
-        let body = [
-            b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--b1\r\n".as_slice(),
-            b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"",
-            &gb("代开发票.pdf"),
-            b"\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b1--\r\n",
-        ]
-        .concat();
-        let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
-        // From a .cn sender: eight bytes of GBK alone are also EUC-KR.
-        let raw =
-            [b"From: a@sales.example.cn\r\n".as_slice(), &message(head, &body)[b"From: a@b.test\r\n".len()..]].concat();
-        let c = Content::parse(&raw);
-        assert_eq!(c.attachments, vec!["代开发票.pdf".to_string()]);
+    fn the_senders_top_level_domain() {
+        let tld = |from: &str| {
+            let raw = format!("From: {from}\r\nSubject: x\r\n\r\nbody\r\n");
+            caravel_store::mime::with_parsed(raw.as_bytes(), super::sender_tld).flatten()
+        };
+        assert_eq!(tld("a@Sales.Example.CN").as_deref(), Some("cn"));
+        assert_eq!(tld("a@例子.中国").as_deref(), Some("xn--fiqs8s"));
+        assert_eq!(tld("a@b.test.").as_deref(), Some("test"));
+        assert_eq!(tld("nobody").as_deref(), None);
     }
 
     #[test]

@@ -127,17 +127,20 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     if let Some(from) = msg.from().and_then(|f| f.first()) {
         c.from_address = from.address().unwrap_or_default().to_lowercase();
         let name = from.name().unwrap_or_default();
-        // mail-parser reads the last From: field. Read again, it gives the
-        // address too: a Shift_JIS name's second byte can be "\", which
-        // read as bytes escapes the closing quote.
+        // mail-parser reads the last From: field. Read again, only its
+        // name is taken: the address stays the one DMARC judged (read as
+        // bytes, as mail-auth reads it), whatever the decoding makes of
+        // trail bytes such as "\" or "@".
         let field = msg.headers().iter().rev().find(|h| h.name == mail_parser::HeaderName::From);
-        let read_as = format!("{name} {}", c.from_address);
-        let again = field.and_then(|h| unlabelled.field(h, &read_as));
-        let again = again.as_ref().and_then(|v| v.as_address()?.first());
-        if let Some(address) = again.and_then(|a| a.address()) {
-            c.from_address = address.to_lowercase();
-        }
-        c.from_name = fold(cut(again.map_or(name, |a| a.name().unwrap_or_default()), MAX_FIELD));
+        let again = field.and_then(|h| unlabelled.field(h, &format!("{name} {}", c.from_address)));
+        let name = match &again {
+            Some(r) => {
+                let new = r.value.as_address().and_then(|a| a.first()?.name()).unwrap_or_default();
+                Cow::Owned(if r.ascii_lost { format!("{new} {name}") } else { new.to_string() })
+            }
+            None => Cow::Borrowed(name),
+        };
+        c.from_name = fold(cut(&name, MAX_FIELD));
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
@@ -167,7 +170,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         let value = match unlabelled.field(h, &value) {
             Some(again) => {
                 redecoded |= name == "subject";
-                Cow::Owned(header_text(&again).into_owned())
+                let text = header_text(&again.value);
+                Cow::Owned(if again.ascii_lost { format!("{text} {value}") } else { text.into_owned() })
             }
             None => value,
         };
@@ -207,8 +211,13 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 c.parts.push(format!("{ct} {cte}"));
             }
             if let Some(name) = part.attachment_name().filter(|_| c.attachments.len() < 64) {
-                let again = unlabelled.attachment_name(offsets_in, part, name);
-                c.attachments.push(fold(cut(again.as_deref().unwrap_or(name), 512)));
+                // Read again, and as mail-parser read it when that differs
+                // (the webmail shows that one; a name's ".exe" must not
+                // hide behind a trail byte).
+                if let Some(again) = unlabelled.attachment_name(offsets_in, part, name) {
+                    c.attachments.push(fold(cut(&again, 512)));
+                }
+                c.attachments.push(fold(cut(name, 512)));
             }
             let room = MAX_TEXT.saturating_sub(body.len());
             match &part.body {
