@@ -45,11 +45,9 @@ pub struct Unlabelled<'m, 'x> {
 pub struct Reread {
     /// The field as mail-parser parses it, from the decoded text.
     pub value: HeaderValue<'static>,
-    /// The decoding took ASCII letters or digits as halves of other
-    /// characters (`Buy \x81viagra` in GBK is `Buy 乿iagra`): mail-parser's
-    /// reading, which keeps them, is to be read too, or one stray byte
-    /// would hide a word from the rules.
-    pub ascii_lost: bool,
+    /// Whether the bytes look like text in a legacy charset (see
+    /// `legacy`): then this reading is the likelier one, to show first.
+    pub legacy: bool,
 }
 
 impl<'m, 'x> Unlabelled<'m, 'x> {
@@ -58,29 +56,30 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
     }
 
     /// A top-level header field read again when mail-parser's reading
-    /// `parsed` has U+FFFD and its raw bytes are text in a legacy charset:
-    /// the bytes decoded, then parsed as the message's fields are (encoded
-    /// words, addresses, raw fields alike), so that one raw byte does not
-    /// undo the rest of the field. None: keep mail-parser's.
+    /// `parsed` has U+FFFD and its raw bytes are not UTF-8: the bytes
+    /// decoded, then parsed as the message's fields are (encoded words,
+    /// addresses, raw fields alike). The caller reads both readings: which
+    /// one a person sees depends on the mail program, and the sender
+    /// controls how much of the field looks like which.
     pub fn field(&self, h: &Header, parsed: &str) -> Option<Reread> {
         if !parsed.contains(REPLACED) {
             return None;
         }
         let raw = self.msg.raw_message().get(h.offset_start as usize..h.offset_end as usize)?;
         let raw = &raw[..raw.len().min(FIELD_BYTES)];
-        if !legacy(raw) {
+        if !not_utf8(raw) {
             return None;
         }
-        let text = self.decode(None, raw);
-        let ascii_lost = ascii_lost(raw, &text);
-        Some(Reread { value: caravel_store::mime::parse_field(h.name.as_str(), &text)?, ascii_lost })
+        let value = caravel_store::mime::parse_field(h.name.as_str(), &self.decode(None, raw))?;
+        Some(Reread { value, legacy: legacy(raw) })
     }
 
-    /// An attachment's name whose field is text in a legacy charset (a raw
-    /// GBK `filename="发票.pdf"`), read again from the field mail-parser
-    /// took `parsed` from: the `Content-Disposition` filename if it has
-    /// one, else the `Content-Type` name. The part's fields count offsets
-    /// in `offsets_in`.
+    /// An attachment's name whose field is not UTF-8 (a raw GBK
+    /// `filename="发票.pdf"`), read again, in the part's own charset if it
+    /// has one, from the field mail-parser took `parsed` from: the
+    /// `Content-Disposition` filename if it has one, else the
+    /// `Content-Type` name. The part's fields count offsets in
+    /// `offsets_in`.
     pub fn attachment_name(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str) -> Option<String> {
         if !parsed.contains(REPLACED) {
             return None;
@@ -92,33 +91,34 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         let h = part.headers.iter().rev().find(|h| h.name == field)?;
         let raw = offsets_in.get(h.offset_start as usize..h.offset_end as usize)?;
         let raw = &raw[..raw.len().min(FIELD_BYTES)];
-        if !legacy(raw) {
+        if !not_utf8(raw) {
             return None;
         }
-        let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(None, raw))?;
+        let own = part.content_type().and_then(|ct| ct.attribute("charset")).filter(|cs| !is_ascii_label(cs));
+        let own = own.and_then(|cs| Encoding::for_label(cs.trim().as_bytes())).filter(|&e| usable(e));
+        let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(own, raw))?;
         value.as_content_type()?.attribute(attribute).map(str::to_string)
     }
 
     /// A text part whose offsets are in `offsets_in` (see
-    /// [`offsets_of_attached`]): `parsed` unless the part has no charset
-    /// mail-parser knows (none, one only encoding_rs knows, or "us-ascii",
-    /// which says nothing about 8-bit bytes) and has 8-bit bytes, then its
-    /// bytes decoded (and `parsed` after them when the decoding took ASCII
-    /// letters or digits into other characters).
-    pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str, html: bool) -> Option<String> {
+    /// [`offsets_of_attached`]), read again when it has no charset
+    /// mail-parser decodes (none, one only encoding_rs knows, or "us-ascii",
+    /// which says nothing about 8-bit bytes: mail-parser reads it as
+    /// windows-1252) and its bytes are not UTF-8; with whether it is the
+    /// likelier reading. The caller reads both readings. None for a part that says UTF-8 (mail-parser has no
+    /// decoder of its own for that label: this is the common case).
+    pub fn part(&self, offsets_in: &[u8], part: &MessagePart, parsed: &str, html: bool) -> Option<(String, bool)> {
         let label = part.content_type().and_then(|ct| ct.attribute("charset"));
         let ascii = label.is_some_and(is_ascii_label);
         if label.is_some_and(|cs| !ascii && charset_decoder(cs.as_bytes()).is_some()) {
             return None;
         }
-        // The part's own label when only encoding_rs knows it (quoted with
-        // spaces). A part that says UTF-8 is read as mail-parser read it.
         let own = label.filter(|_| !ascii).and_then(|cs| Encoding::for_label(cs.trim().as_bytes()));
         if own == Some(UTF_8) {
             return None;
         }
-        // Read as "us-ascii", 8-bit bytes come out as Latin-1 letters;
-        // read without a charset, as U+FFFD.
+        // Read as "us-ascii", 8-bit bytes come out as windows-1252
+        // letters; read without a charset, as U+FFFD.
         if if ascii { parsed.is_ascii() } else { !parsed.contains(REPLACED) } {
             return None;
         }
@@ -138,21 +138,17 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             Transfer::QuotedPrintable => decoded(MessageStream::new(raw).decode_quoted_printable_mime(b""))?,
             Transfer::None => Cow::Borrowed(raw),
         };
-        if !legacy(&bytes) {
-            // UTF-8 under an ASCII label: mail-parser read it as Latin-1.
-            return ascii.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        if !not_utf8(&bytes) {
+            // UTF-8 under an ASCII label: mail-parser read it as windows-1252.
+            return ascii.then(|| (String::from_utf8_lossy(&bytes).into_owned(), true));
         }
-        // Else an HTML part's <meta>; one naming UTF-16 means UTF-8, as in
-        // a browser (HTML §13.2.3.2).
+        // An HTML part's <meta>; one naming UTF-16 means UTF-8, as in a
+        // browser (HTML §13.2.3.2).
         let meta = if html && own.is_none_or(|e| !usable(e)) { meta_charset(&bytes) } else { None };
         if meta == Some(UTF_8) {
             return None;
         }
-        let text = self.decode(own.filter(|&e| usable(e)).or(meta), &bytes);
-        Some(match ascii_lost(&bytes, &text) {
-            true => format!("{text} {parsed}"),
-            false => text,
-        })
+        Some((self.decode(own.filter(|&e| usable(e)).or(meta), &bytes), legacy(&bytes)))
     }
 
     fn decode(&self, own: Option<&'static Encoding>, bytes: &[u8]) -> String {
@@ -164,70 +160,116 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
 }
 
 /// The charset a `<meta>` tag near the top of an HTML text names
-/// (`<meta charset="gbk">`, or `content="text/html; charset=gbk"`), where
-/// a browser looks for it (HTML §13.2.3.2 reads the first 1,024 bytes). An
-/// ASCII label says nothing of 8-bit bytes.
+/// (`<meta charset="gbk">`, or `<meta http-equiv="Content-Type"
+/// content="text/html; charset=gbk">`), where a browser looks for it (HTML
+/// §13.2.3.2: the first 1,024 bytes, comments skipped). An ASCII label
+/// says nothing of 8-bit bytes.
 fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = find(&head[from..], b"<meta") {
-        let start = from + at;
-        let end = head[start..].iter().position(|&b| b == b'>').map_or(head.len(), |p| start + p);
-        if let Some(e) = charset_in(&head[start..end]) {
+    let mut at = 0;
+    while at < head.len() {
+        let rest = &head[at..];
+        if rest.starts_with(b"<!--") {
+            at += find(&rest[4..], b"-->").map_or(rest.len(), |p| p + 7);
+            continue;
+        }
+        let is_meta = rest.starts_with(b"<meta") && rest.get(5).is_some_and(|&b| b.is_ascii_whitespace() || b == b'/');
+        if !is_meta {
+            at += 1;
+            continue;
+        }
+        let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+        if let Some(e) = charset_in(&rest[..end]) {
             return Some(e);
         }
-        from = end.max(start + 5);
+        at += end.max(1);
     }
     None
 }
 
-/// The charset of the first `charset = LABEL` in a tag that names one
-/// 8-bit text can be read in (not an ASCII one).
+/// The charset of a `<meta>` tag (after "<meta"): its `charset`
+/// attribute, or the charset in `content` when the tag has `http-equiv`;
+/// one 8-bit text can be read in, not an ASCII one.
 fn charset_in(tag: &[u8]) -> Option<&'static Encoding> {
-    let mut from = 0;
-    while let Some(at) = find(&tag[from..], b"charset") {
-        from += at + 7;
-        let rest = tag[from..].trim_ascii_start();
-        let Some(rest) = rest.strip_prefix(b"=") else { continue };
-        let label: Vec<u8> = rest
-            .iter()
-            .skip_while(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\''))
-            .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-            .copied()
-            .collect();
-        let found = std::str::from_utf8(&label).ok().filter(|l| !l.is_empty() && !is_ascii_label(l));
-        // As a browser's prescan: UTF-16 in a <meta> is UTF-8, and
-        // x-user-defined windows-1252; a label 8-bit text cannot be read
-        // in (ISO-2022, HZ) is passed over.
-        match found.and_then(|l| Encoding::for_label(l.as_bytes())) {
-            Some(e) if e == UTF_16LE || e == UTF_16BE => return Some(UTF_8),
-            Some(e) if e == X_USER_DEFINED => return Some(WINDOWS_1252),
-            Some(e) if usable(e) => return Some(e),
-            _ => {}
+    let attributes = attributes(tag.get(5..).unwrap_or_default());
+    let value = |name: &[u8]| attributes.iter().find(|(n, _)| n.as_slice() == name).map(|(_, v)| v.as_slice());
+    let label = match (value(b"charset"), value(b"http-equiv"), value(b"content")) {
+        (Some(label), _, _) => label,
+        (None, Some(_), Some(content)) => {
+            let at = find(content, b"charset")? + 7;
+            let rest = content[at..].trim_ascii_start().strip_prefix(b"=")?;
+            let rest = rest.trim_ascii_start();
+            let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
+            let end = rest.iter().position(|&b| b == b';' || b == b'"' || b == b'\'' || b.is_ascii_whitespace());
+            &rest[..end.unwrap_or(rest.len())]
         }
+        _ => return None,
+    };
+    let label = std::str::from_utf8(label).ok().map(str::trim).filter(|l| !l.is_empty() && !is_ascii_label(l))?;
+    // As a browser's prescan: UTF-16 in a <meta> is UTF-8, and
+    // x-user-defined windows-1252; a label 8-bit text cannot be read in
+    // (ISO-2022, HZ) names nothing.
+    match Encoding::for_label(label.as_bytes())? {
+        e if e == UTF_16LE || e == UTF_16BE => Some(UTF_8),
+        e if e == X_USER_DEFINED => Some(WINDOWS_1252),
+        e => usable(e).then_some(e),
     }
-    None
 }
 
-/// Whether decoding `raw` into `text` took ASCII letters or digits as the
-/// second bytes of other characters (GBK, Big5 and Shift_JIS trail bytes
-/// go down to 0x40).
-fn ascii_lost(raw: &[u8], text: &str) -> bool {
-    let letters = raw.iter().filter(|b| b.is_ascii_alphanumeric()).count();
-    letters > text.bytes().filter(|b| b.is_ascii_alphanumeric()).count()
+/// A tag's attributes (lowercase already), as name and value: values
+/// quoted with " or ', or unquoted up to a space.
+fn attributes(mut rest: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        rest = rest.trim_ascii_start();
+        while let Some(r) = rest.strip_prefix(b"/") {
+            rest = r.trim_ascii_start();
+        }
+        let name_end =
+            rest.iter().position(|&b| b.is_ascii_whitespace() || b == b'=' || b == b'/').unwrap_or(rest.len());
+        if name_end == 0 {
+            return out;
+        }
+        let name = rest[..name_end].to_vec();
+        rest = rest[name_end..].trim_ascii_start();
+        let Some(after) = rest.strip_prefix(b"=") else {
+            out.push((name, Vec::new()));
+            continue;
+        };
+        rest = after.trim_ascii_start();
+        let (value, next) = match rest.first() {
+            Some(&q @ (b'"' | b'\'')) => {
+                let end = rest[1..].iter().position(|&b| b == q).map_or(rest.len(), |p| p + 1);
+                (&rest[1..end], rest.get(end + 1..).unwrap_or_default())
+            }
+            _ => {
+                let end = rest.iter().position(|b| b.is_ascii_whitespace()).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        out.push((name, value.to_vec()));
+        rest = next;
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Whether `bytes` are text in a legacy charset rather than UTF-8: some
+/// Whether `bytes` have a sequence that is not UTF-8 (a character cut at
+/// the very end aside: the text was cut there).
+fn not_utf8(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_err_and(|e| e.error_len().is_some())
+}
+
+/// Whether `bytes` are likelier text in a legacy charset than UTF-8: some
 /// sequence is not UTF-8 (a character cut at the very end aside: the text
 /// was cut there), and those outnumber the characters past ASCII that are.
-/// UTF-8 with a stray byte (a Latin-1 footer, a field cut short) stays
-/// UTF-8; GBK, Big5 or KOI8-R text seldom makes a UTF-8 sequence.
+/// UTF-8 with a stray byte (a Latin-1 footer, a field cut short) is
+/// likelier UTF-8; GBK, Big5 or KOI8-R text seldom makes a UTF-8
+/// sequence. Only an order: the sender picks both counts.
 fn legacy(bytes: &[u8]) -> bool {
-    if std::str::from_utf8(bytes).map_or_else(|e| e.error_len().is_none(), |_| true) {
+    if !not_utf8(bytes) {
         return false;
     }
     let (mut good, mut bad) = (0usize, 0usize);
@@ -342,7 +384,8 @@ mod tests {
         let head = [b"Subject: ".as_slice(), &gb("代开发票 优惠"), b"\r\nContent-Type: text/plain\r\n"].concat();
         let raw = message(&head, &gb("尊敬的客户您好，本公司常年代开发票，优惠促销，请加微信联系。"));
         let c = Content::parse(&raw);
-        assert_eq!(c.subject, "代开发票 优惠");
+        assert!(c.subject.starts_with("代开发票 优惠 "), "{}", c.subject);
+        assert_eq!(c.subject_text, "代开发票 优惠");
         assert!(c.body.contains("代开发票") && c.body.contains("加微信"), "{}", c.body);
     }
 
@@ -354,24 +397,24 @@ mod tests {
         let head =
             [b"Subject: ".as_slice(), &iso("Ώρα"), b"\r\nContent-Type: text/plain; charset=iso-8859-7\r\n"].concat();
         let c = Content::parse(&message(&head, b"plain text"));
-        assert_eq!(c.subject, "ώρα");
+        assert!(c.subject.starts_with("ώρα "), "{}", c.subject);
         assert_eq!(c.subject_text, "Ώρα");
     }
 
     /// An HTML part without a MIME charset is read in the one its <meta>
-    /// names (ISO-8859-7; from three bytes the detector guesses another).
+    /// names (ISO-8859-7; from three bytes the detector guesses another),
+    /// as a browser's prescan finds it: comments are skipped, <metadata>
+    /// is not a <meta>, and content= counts only with http-equiv.
     #[test]
     fn html_meta_charset() {
         let iso = encoding_rs::ISO_8859_7.encode("Ώρα").0.into_owned();
-        let html = [
-            b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-7\"></head><body>"
-                .as_slice(),
-            &iso,
-            b"</body></html>",
-        ]
-        .concat();
-        let body = html_text(&html);
-        assert!(body.contains("ώρα"), "{body}");
+        let equiv = b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-7\">";
+        let decoys = b"<!-- <meta charset=iso-8859-5> --><metadata charset=iso-8859-5>\
+                       <meta content=\"x; charset=iso-8859-5\"><meta charset=iso-8859-7>";
+        for head in [equiv.as_slice(), decoys.as_slice()] {
+            let body = html_text(&[head, b"<p>", &iso].concat());
+            assert!(body.trim_start().starts_with("ώρα"), "{body}");
+        }
     }
 
     /// One raw byte does not undo the encoded words of the field.
@@ -379,7 +422,7 @@ mod tests {
     fn encoded_words_next_to_raw_bytes() {
         let head = [b"Subject: =?UTF-8?B?5L+D6ZSA?= ".as_slice(), &gb("特价"), b"\r\n"].concat();
         let c = Content::parse(&message(&head, b"body"));
-        assert_eq!(c.subject, "促销 特价");
+        assert!(c.subject.starts_with("促销 特价 "), "{}", c.subject);
     }
 
     /// A part in UTF-16 or ISO-2022 elsewhere in the message is not the
@@ -422,9 +465,9 @@ mod tests {
         let from = [b"From: \"".as_slice(), &gb("张经理"), b"\" <a@b.test>\r\n"].concat();
         raw.splice(0..b"From: a@b.test\r\n".len(), from);
         let c = Content::parse(&raw);
-        assert_eq!(c.from_name, "张经理");
+        assert!(c.from_name.starts_with("张经理 "), "{}", c.from_name);
         assert_eq!(c.from_address, "a@b.test");
-        assert!(c.headers.iter().any(|(n, v)| n == "x-note" && v == "广告"), "{:?}", c.headers);
+        assert!(c.headers.iter().any(|(n, v)| n == "x-note" && v.starts_with("广告 ")), "{:?}", c.headers);
     }
 
     /// The parts of a message attached as it is have offsets in the
@@ -454,7 +497,6 @@ mod tests {
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &body));
         assert!(c.body.starts_with("促销价格表第一行内容"), "{}", &c.body[..60]);
         assert!(c.body.len() <= crate::content::MAX_TEXT + 1);
-        assert!(!c.body.contains('\u{FFFD}'));
     }
 
     /// UTF-8 with a stray byte (a field cut short, a Latin-1 footer)
@@ -562,8 +604,7 @@ mod tests {
         assert_eq!(found.len(), 2, "and as mail-parser read it: {found:?}");
         let exe = b"\"\r\nContent-Disposition: attachment; filename=\"\xc3\xa9\xffinv.exe\"".as_slice();
         let found = names(b"From: a@b.test\r\n", &[b"Content-Type: application/pdf; name=\"", &gb("发票.pdf"), exe]);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].ends_with("inv.exe"), "{found:?}");
+        assert!(found.iter().all(|n| n.ends_with("inv.exe")), "{found:?}");
     }
 
     /// A field mail-parser keeps raw (X-...) stays raw when read again: its
@@ -573,7 +614,7 @@ mod tests {
         let head = [b"Subject: x\r\nX-Note: =?UTF-8?B?5L+D6ZSA?= ".as_slice(), &gb("特价"), b"\r\n"].concat();
         let c = Content::parse(&message(&head, b"body"));
         let note = c.headers.iter().find(|(n, _)| n == "x-note").map(|(_, v)| v.as_str());
-        assert_eq!(note, Some("=?utf-8?b?5l+d6zsa?= 特价"));
+        assert!(note.is_some_and(|n| n.starts_with("=?utf-8?b?5l+d6zsa?= 特价 ")), "{note:?}");
     }
 
     #[test]
@@ -586,6 +627,47 @@ mod tests {
         assert_eq!(tld("a@例子.中国").as_deref(), Some("xn--fiqs8s"));
         assert_eq!(tld("a@b.test.").as_deref(), Some("test"));
         assert_eq!(tld("nobody").as_deref(), None);
+    }
+
+    /// The sender picks how much of a text looks like which charset: both
+    /// readings are always read. UTF-8 padded with stray bytes (in an HTML
+    /// comment, after a subject) keeps mail-parser's reading; GBK padded
+    /// with valid UTF-8 keeps the re-read one; an unclosed comment in one
+    /// reading of an HTML part does not swallow the other.
+    #[test]
+    fn padding_hides_neither_reading() {
+        let html = ["<p>本周特价促销，加微信</p><!--".as_bytes(), &[0xff; 11], b"-->"].concat();
+        assert!(html_text(&html).contains("本周特价促销"));
+        let head = ["Subject: 本周特价促销".as_bytes(), &[0xff; 7], b"\r\n"].concat();
+        assert!(Content::parse(&message(&head, b"body")).subject.contains("本周特价促销"));
+        let body = [gb("代开发票").as_slice(), "中文中文中文中文中文中文".as_bytes()].concat();
+        let raw =
+            [b"From: a@sales.example.cn\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n".as_slice(), &body].concat();
+        assert!(Content::parse(&raw).body.contains("代开发票"));
+        let html = b"<p>Buy \x81viagra now</p><!--";
+        let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
+        let parts = [
+            b"--b1\r\nContent-Type: text/html\r\n\r\n".as_slice(),
+            html,
+            b"\r\n--b1\r\nContent-Type: text/plain; charset=gbk\r\n\r\nx\r\n--b1--\r\n",
+        ]
+        .concat();
+        assert!(Content::parse(&message(head, &parts)).body.contains("viagra"));
+    }
+
+    /// A part labelled UTF-8 is read as mail-parser reads it (it has no
+    /// decoder of its own for the label: the common path).
+    #[test]
+    fn a_part_labelled_utf8_is_not_read_again() {
+        let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n", &gb("代开发票")));
+        assert!(!c.body.contains("代开发票"), "{}", c.body);
+    }
+
+    /// More than eight Subject fields: the last, the one shown, is read.
+    #[test]
+    fn the_last_of_many_subjects() {
+        let head: String = (1..=9).map(|i| format!("Subject: {}\r\n", if i == 9 { "final" } else { "s" })).collect();
+        assert!(Content::parse(&message(head.as_bytes(), b"body")).subject.contains("final"));
     }
 
     #[test]

@@ -136,21 +136,23 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         let name = match &again {
             Some(r) => {
                 let new = r.value.as_address().and_then(|a| a.first()?.name()).unwrap_or_default();
-                Cow::Owned(if r.ascii_lost { format!("{new} {name}") } else { new.to_string() })
+                Cow::Owned(both_readings(new, name, r.legacy))
             }
-            None => Cow::Borrowed(name),
+            None => Cow::Borrowed(cut(name, MAX_FIELD)),
         };
-        c.from_name = fold(cut(&name, MAX_FIELD));
+        c.from_name = fold(&name);
     }
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
     // Every Subject: field (RFC 5322 §3.6 allows one; mail-parser reads the
     // last, a mail program may show the first): rules see them all.
     let mut subjects: Vec<String> = Vec::new();
-    // Whether a Subject: was read again in its charset (`Unlabelled`),
-    // and the last one (the one mail-parser and mail programs show).
+    // Whether a Subject: was read again in its charset (`Unlabelled`);
+    // how many there are; the last one (the one mail-parser and mail
+    // programs show), and as shown in the quarantine if it was read again.
     let mut redecoded = false;
-    let mut last_subject = String::new();
+    let mut subjects_seen = 0;
+    let mut last_subject = (String::new(), None::<String>);
     for h in msg.headers().iter().take(MAX_FIELDS) {
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
@@ -167,31 +169,38 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             continue;
         }
         let value = header_text(&h.value);
-        let value = match unlabelled.field(h, &value) {
+        // Read again in its charset: both readings, each cut apart.
+        let (value, shown) = match unlabelled.field(h, &value) {
             Some(again) => {
-                redecoded |= name == "subject";
                 let text = header_text(&again.value);
-                Cow::Owned(if again.ascii_lost { format!("{text} {value}") } else { text.into_owned() })
+                let shown = cut(if again.legacy { &text } else { &value }, 998).to_string();
+                (both_readings(&text, &value, again.legacy), Some(shown))
             }
-            None => value,
+            None => (cut(&value, MAX_FIELD).to_string(), None),
         };
         if name == "subject" {
+            subjects_seen += 1;
+            redecoded |= shown.is_some();
             if subjects.len() < 8 {
-                subjects.push(value.to_string());
+                subjects.push(value.clone());
             }
-            last_subject = value.into_owned();
+            last_subject = (value, shown);
             continue;
         }
         if !value.is_empty() {
-            c.headers.push((name, fold(cut(&value, MAX_FIELD))));
+            c.headers.push((name, fold(&value)));
         }
     }
-    if subjects.len() > 1 || redecoded {
-        c.subject = fold(cut(&subjects.join(" "), MAX_FIELD));
+    if subjects_seen > 1 || redecoded {
+        // The one shown (mail-parser's: the last) first: neither a long
+        // first one nor more than 8 push it out.
+        let others = if subjects_seen <= 8 { &subjects[..subjects.len().saturating_sub(1)] } else { &subjects[..] };
+        let all: Vec<&str> =
+            std::iter::once(last_subject.0.as_str()).chain(others.iter().map(String::as_str)).collect();
+        c.subject = fold(cut(&all.join(" "), 2 * MAX_FIELD + 1));
     }
-    if redecoded {
-        // The one a mail program shows (mail-parser's: the last), read again.
-        c.subject_text = cut(&last_subject, 998).to_string();
+    if let Some(shown) = last_subject.1 {
+        c.subject_text = shown;
     }
     let mut body = String::new();
     // Each message with the bytes its parts' offsets count in.
@@ -224,23 +233,35 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Text(t) if room > 0 => {
                     c.text_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(offsets_in, part, t, false);
-                    let t = cut(decoded.as_deref().unwrap_or(t), room);
-                    links_in_text(t, &mut c.link_hosts);
-                    body.push_str(t);
-                    body.push(' ');
+                    // Read again in its charset: both readings, half the room each.
+                    let again = unlabelled.part(offsets_in, part, t, false);
+                    let readings = readings(again.as_ref(), t);
+                    for t in &readings {
+                        let t = cut(t, room / readings.len());
+                        links_in_text(t, &mut c.link_hosts);
+                        body.push_str(t);
+                        body.push(' ');
+                    }
                 }
                 PartType::Html(h) if room > 0 => {
                     c.html_parts += 1;
                     note_charset(&mut c, part);
-                    let decoded = unlabelled.part(offsets_in, part, h, true);
-                    let h = html_to_text(cut(decoded.as_deref().unwrap_or(h), room.saturating_mul(4)));
-                    c.images += h.images;
-                    c.markup.extend(h.markup);
-                    c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));
-                    links_in_text(&h.text, &mut c.link_hosts);
-                    body.push_str(cut(&h.text, room));
-                    body.push(' ');
+                    // Each reading made text apart (an unclosed comment in
+                    // one must not swallow the other), half the room each.
+                    let again = unlabelled.part(offsets_in, part, h, true);
+                    let readings = readings(again.as_ref(), h);
+                    let share = room / readings.len();
+                    for (i, h) in readings.iter().enumerate() {
+                        let h = html_to_text(cut(h, share.saturating_mul(4)));
+                        if i == 0 {
+                            c.images += h.images;
+                            c.markup.extend(h.markup);
+                        }
+                        c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));
+                        links_in_text(&h.text, &mut c.link_hosts);
+                        body.push_str(cut(&h.text, share));
+                        body.push(' ');
+                    }
                 }
                 PartType::Message(inner) => stack.push((inner, offsets_of_attached(part, offsets_in, inner))),
                 _ => {}
@@ -256,6 +277,23 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     c.link_hosts.sort_unstable();
     c.link_hosts.dedup();
     c
+}
+
+/// A part's readings: mail-parser's, and the re-read one if there is
+/// one, the likelier first.
+fn readings<'a>(again: Option<&'a (String, bool)>, parsed: &'a str) -> Vec<&'a str> {
+    match again {
+        Some((text, true)) => vec![text, parsed],
+        Some((text, false)) => vec![parsed, text],
+        None => vec![parsed],
+    }
+}
+
+/// A field's two readings, a re-read one and mail-parser's, each at most
+/// `MAX_FIELD`: the likelier first (`legacy`: the re-read one).
+fn both_readings(again: &str, parsed: &str, legacy: bool) -> String {
+    let (first, second) = if legacy { (again, parsed) } else { (parsed, again) };
+    format!("{} {}", cut(first, MAX_FIELD), cut(second, MAX_FIELD))
 }
 
 fn note_charset(c: &mut Content, part: &mail_parser::MessagePart) {
