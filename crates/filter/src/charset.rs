@@ -22,9 +22,10 @@ use mail_parser::{Encoding as Transfer, Header, HeaderName, HeaderValue, Message
 
 /// How much of the message the detector reads.
 const DETECT_BYTES: usize = 64 * 1024;
-/// How much of a part's raw body is decoded again: base64 is 4/3 of its
-/// bytes, quoted-printable up to three times, and the text is cut at
-/// `MAX_TEXT` after.
+/// How much of a text part's raw body is decoded again (twice that for
+/// HTML): base64 is 4/3 of its bytes, quoted-printable up to three times,
+/// and each reading gets half of `MAX_TEXT` of text (HTML four times that)
+/// after.
 const DECODE_BYTES: usize = 4 * crate::content::MAX_TEXT;
 /// How much of a header field's raw value is decoded again (the text is
 /// cut at 4 KB after).
@@ -97,7 +98,7 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         let own = part.content_type().and_then(|ct| ct.attribute("charset")).filter(|cs| !is_ascii_label(cs));
         let own = own.and_then(|cs| Encoding::for_label(cs.trim().as_bytes())).filter(|&e| usable(e));
         let value = caravel_store::mime::parse_field(field.as_str(), &self.decode(own, raw))?;
-        value.as_content_type()?.attribute(attribute).map(str::to_string)
+        value.as_content_type()?.attribute(attribute).filter(|name| *name != parsed).map(str::to_string)
     }
 
     /// A text part whose offsets are in `offsets_in` (see
@@ -126,7 +127,7 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
         // Content reads at most MAX_TEXT of text: decode no more than
         // could give it, in whole lines (a base64 quantum or a
         // quoted-printable escape is never cut).
-        let most = if html { 3 * DECODE_BYTES } else { DECODE_BYTES };
+        let most = if html { 2 * DECODE_BYTES } else { DECODE_BYTES };
         let raw = match raw.len() > most {
             true => raw[..most].rsplitn(2, |&b| b == b'\n').last().unwrap_or_default(),
             false => raw,
@@ -142,13 +143,12 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
             // UTF-8 under an ASCII label: mail-parser read it as windows-1252.
             return ascii.then(|| (String::from_utf8_lossy(&bytes).into_owned(), true));
         }
-        // An HTML part's <meta>; one naming UTF-16 means UTF-8, as in a
-        // browser (HTML §13.2.3.2).
+        // An HTML part's <meta>. One that says UTF-8 (or UTF-16) adds
+        // nothing to mail-parser's reading: the message's charset then.
         let meta = if html && own.is_none_or(|e| !usable(e)) { meta_charset(&bytes) } else { None };
-        if meta == Some(UTF_8) {
-            return None;
-        }
-        Some((self.decode(own.filter(|&e| usable(e)).or(meta), &bytes), legacy(&bytes)))
+        let text = self.decode(own.filter(|&e| usable(e)).or(meta.filter(|&e| e != UTF_8)), &bytes);
+        // The same text twice would only halve what is read of it.
+        (text != parsed).then(|| (text, legacy(&bytes)))
     }
 
     fn decode(&self, own: Option<&'static Encoding>, bytes: &[u8]) -> String {
@@ -161,94 +161,113 @@ impl<'m, 'x> Unlabelled<'m, 'x> {
 
 /// The charset a `<meta>` tag near the top of an HTML text names
 /// (`<meta charset="gbk">`, or `<meta http-equiv="Content-Type"
-/// content="text/html; charset=gbk">`), where a browser looks for it (HTML
-/// §13.2.3.2: the first 1,024 bytes, comments skipped). An ASCII label
-/// says nothing of 8-bit bytes.
+/// content="text/html; charset=gbk">`), found as a browser's prescan
+/// finds it (HTML §13.2.3.2): in the first 1,024 bytes, past comments and
+/// the attributes of other tags (quotes respected), the first `<meta>`
+/// that names one. UTF-16 there is UTF-8, as in a browser.
 fn meta_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
     let mut at = 0;
     while at < head.len() {
         let rest = &head[at..];
-        if rest.starts_with(b"<!--") {
-            at += find(&rest[4..], b"-->").map_or(rest.len(), |p| p + 7);
-            continue;
-        }
-        let is_meta = rest.starts_with(b"<meta") && rest.get(5).is_some_and(|&b| b.is_ascii_whitespace() || b == b'/');
-        if !is_meta {
-            at += 1;
-            continue;
-        }
-        let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
-        if let Some(e) = charset_in(&rest[..end]) {
-            return Some(e);
-        }
-        at += end.max(1);
+        let second = rest.get(1).copied().unwrap_or(0);
+        at += if rest.starts_with(b"<!--") {
+            // "<!-->" and "<!--->" end where they start.
+            find(&rest[2..], b"-->").map_or(rest.len(), |p| p + 5)
+        } else if rest.starts_with(b"<meta") && rest.get(5).is_some_and(|&b| b.is_ascii_whitespace() || b == b'/') {
+            let (attributes, used) = attributes(&rest[5..]);
+            if let Some(e) = charset_of(&attributes) {
+                return Some(e);
+            }
+            5 + used
+        } else if second.is_ascii_alphabetic() || (second == b'/' && rest.get(2).is_some_and(u8::is_ascii_alphabetic)) {
+            // Another tag: its name, then its attributes.
+            let name =
+                rest[1..].iter().position(|&b| b.is_ascii_whitespace() || b == b'>').map_or(rest.len(), |p| p + 1);
+            name + attributes(&rest[name..]).1
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"</") || rest.starts_with(b"<?") {
+            rest.iter().position(|&b| b == b'>').map_or(rest.len(), |p| p + 1)
+        } else {
+            1
+        };
     }
     None
 }
 
-/// The charset of a `<meta>` tag (after "<meta"): its `charset`
-/// attribute, or the charset in `content` when the tag has `http-equiv`;
-/// one 8-bit text can be read in, not an ASCII one.
-fn charset_in(tag: &[u8]) -> Option<&'static Encoding> {
-    let attributes = attributes(tag.get(5..).unwrap_or_default());
+/// The charset a `<meta>` tag's attributes name: `charset`, or the
+/// charset in `content` with `http-equiv="content-type"`. An ASCII label
+/// says nothing of 8-bit bytes, and one 8-bit text cannot be read in
+/// (ISO-2022, HZ) names nothing; x-user-defined is windows-1252.
+fn charset_of(attributes: &[Attribute]) -> Option<&'static Encoding> {
     let value = |name: &[u8]| attributes.iter().find(|(n, _)| n.as_slice() == name).map(|(_, v)| v.as_slice());
     let label = match (value(b"charset"), value(b"http-equiv"), value(b"content")) {
         (Some(label), _, _) => label,
-        (None, Some(_), Some(content)) => {
-            let at = find(content, b"charset")? + 7;
-            let rest = content[at..].trim_ascii_start().strip_prefix(b"=")?;
-            let rest = rest.trim_ascii_start();
-            let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
-            let end = rest.iter().position(|&b| b == b';' || b == b'"' || b == b'\'' || b.is_ascii_whitespace());
-            &rest[..end.unwrap_or(rest.len())]
-        }
+        (None, Some(b"content-type"), Some(content)) => charset_in_content(content)?,
         _ => return None,
     };
     let label = std::str::from_utf8(label).ok().map(str::trim).filter(|l| !l.is_empty() && !is_ascii_label(l))?;
-    // As a browser's prescan: UTF-16 in a <meta> is UTF-8, and
-    // x-user-defined windows-1252; a label 8-bit text cannot be read in
-    // (ISO-2022, HZ) names nothing.
     match Encoding::for_label(label.as_bytes())? {
         e if e == UTF_16LE || e == UTF_16BE => Some(UTF_8),
         e if e == X_USER_DEFINED => Some(WINDOWS_1252),
-        e => usable(e).then_some(e),
+        e => (e == UTF_8 || usable(e)).then_some(e),
     }
 }
 
-/// A tag's attributes (lowercase already), as name and value: values
-/// quoted with " or ', or unquoted up to a space.
-fn attributes(mut rest: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The label after "charset=" in a `content` value (HTML §2.6.6: each
+/// "charset" is tried until one is followed by "=").
+fn charset_in_content(content: &[u8]) -> Option<&[u8]> {
+    let mut from = 0;
+    while let Some(at) = find(&content[from..], b"charset") {
+        from += at + 7;
+        let Some(rest) = content[from..].trim_ascii_start().strip_prefix(b"=") else { continue };
+        let rest = rest.trim_ascii_start();
+        let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
+        let end = rest.iter().position(|&b| b == b';' || b == b'"' || b == b'\'' || b.is_ascii_whitespace());
+        return Some(&rest[..end.unwrap_or(rest.len())]);
+    }
+    None
+}
+
+/// An attribute of a tag: its name and value.
+type Attribute = (Vec<u8>, Vec<u8>);
+
+/// A tag's attributes (lowercase already) as name and value, values
+/// quoted with " or ' or unquoted, up to the `>` that ends the tag outside
+/// quotes; and how many bytes that took, the `>` included.
+fn attributes(tag: &[u8]) -> (Vec<Attribute>, usize) {
     let mut out = Vec::new();
+    let mut at = 0;
+    let skip = |at: usize, f: &dyn Fn(u8) -> bool| tag[at..].iter().position(|&b| !f(b)).map_or(tag.len(), |p| at + p);
     loop {
-        rest = rest.trim_ascii_start();
-        while let Some(r) = rest.strip_prefix(b"/") {
-            rest = r.trim_ascii_start();
+        at = skip(at, &|b| b.is_ascii_whitespace() || b == b'/');
+        match tag.get(at) {
+            None => return (out, tag.len()),
+            Some(b'>') => return (out, at + 1),
+            _ => {}
         }
-        let name_end =
-            rest.iter().position(|&b| b.is_ascii_whitespace() || b == b'=' || b == b'/').unwrap_or(rest.len());
-        if name_end == 0 {
-            return out;
-        }
-        let name = rest[..name_end].to_vec();
-        rest = rest[name_end..].trim_ascii_start();
-        let Some(after) = rest.strip_prefix(b"=") else {
+        let name_end = skip(at, &|b| !(b.is_ascii_whitespace() || matches!(b, b'=' | b'/' | b'>'))).max(at + 1);
+        let name = tag[at..name_end].to_vec();
+        at = skip(name_end, &|b| b.is_ascii_whitespace());
+        if tag.get(at) != Some(&b'=') {
             out.push((name, Vec::new()));
             continue;
-        };
-        rest = after.trim_ascii_start();
-        let (value, next) = match rest.first() {
+        }
+        at = skip(at + 1, &|b| b.is_ascii_whitespace());
+        let value = match tag.get(at) {
             Some(&q @ (b'"' | b'\'')) => {
-                let end = rest[1..].iter().position(|&b| b == q).map_or(rest.len(), |p| p + 1);
-                (&rest[1..end], rest.get(end + 1..).unwrap_or_default())
+                let end = tag[at + 1..].iter().position(|&b| b == q).map_or(tag.len(), |p| at + 1 + p);
+                let value = tag[at + 1..end].to_vec();
+                at = (end + 1).min(tag.len());
+                value
             }
             _ => {
-                let end = rest.iter().position(|b| b.is_ascii_whitespace()).unwrap_or(rest.len());
-                (&rest[..end], &rest[end..])
+                let end = skip(at, &|b| !(b.is_ascii_whitespace() || b == b'>'));
+                let value = tag[at..end].to_vec();
+                at = end;
+                value
             }
         };
-        out.push((name, value.to_vec()));
-        rest = next;
+        out.push((name, value));
     }
 }
 
@@ -561,15 +580,28 @@ mod tests {
         assert!(c.body.contains("viagra"), "{}", c.body);
     }
 
-    /// A <meta> naming UTF-16 means UTF-8 (a browser's prescan), not a
-    /// decoder that pairs ASCII bytes into other characters; ISO-2022 is
-    /// passed over.
+    /// The prescan, as a browser's: UTF-16 is UTF-8, x-user-defined
+    /// windows-1252, ISO-2022 and ASCII labels name nothing; comments
+    /// (even empty ones), other tags' attributes, <metadata>, a content=
+    /// without http-equiv="content-type" and quoted ">" are passed over.
     #[test]
-    fn meta_labels_that_cannot_read_eight_bits() {
-        for label in ["utf-16", "iso-2022-kr", "x-user-defined"] {
-            let html = [format!("<meta charset=\"{label}\"><p>Buy cheap pills now ").as_bytes(), b"\xff</p>"].concat();
-            let body = html_text(&html);
-            assert!(body.contains("buy cheap pills now"), "{label}: {body}");
+    fn the_meta_prescan() {
+        use encoding_rs::{BIG5, GBK, UTF_8, WINDOWS_1252};
+        let cases: [(&str, Option<&'static encoding_rs::Encoding>); 11] = [
+            ("<meta charset=\"utf-16\">", Some(UTF_8)),
+            ("<meta charset=x-user-defined>", Some(WINDOWS_1252)),
+            ("<meta charset=iso-2022-kr>", None),
+            ("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=big5\">", Some(BIG5)),
+            ("<p title=\"<meta charset=utf-16>\"><meta charset=gbk>", Some(GBK)),
+            ("<!--><meta charset=gbk>", Some(GBK)),
+            ("<!-- <meta charset=utf-16> --><meta charset=gbk>", Some(GBK)),
+            ("<meta http-equiv=refresh content=\"0;charset=utf-16\"><meta charset=gbk>", Some(GBK)),
+            ("<meta content=\"x; charset=big5\" name=a><metadata charset=big5><meta charset=gbk>", Some(GBK)),
+            ("<meta name=\"a>b\" charset=gbk>", Some(GBK)),
+            ("<meta charset=us-ascii><meta charset=gbk>", Some(GBK)),
+        ];
+        for (html, want) in cases {
+            assert_eq!(super::meta_charset(html.as_bytes()), want, "{html}");
         }
     }
 
@@ -578,7 +610,11 @@ mod tests {
     /// with <meta charset=us-ascii> are still read as the GBK they are.
     #[test]
     fn meta_only_in_html_and_not_ascii() {
-        let text = [b"Content-Type: text/plain; charset=iso-8859-5\r\n".as_slice(), &gb("本周特价促销活动")].concat();
+        let text = [
+            b"<meta charset=iso-8859-5> Content-Type: text/plain; charset=iso-8859-5\r\n".as_slice(),
+            &gb("本周特价促销活动"),
+        ]
+        .concat();
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &text));
         assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
         let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
@@ -663,11 +699,18 @@ mod tests {
         assert!(!c.body.contains("代开发票"), "{}", c.body);
     }
 
-    /// More than eight Subject fields: the last, the one shown, is read.
+    /// The last Subject, the one shown, is read and shown however many
+    /// fields come before it (more than eight Subjects, more than 200
+    /// fields).
     #[test]
     fn the_last_of_many_subjects() {
         let head: String = (1..=9).map(|i| format!("Subject: {}\r\n", if i == 9 { "final" } else { "s" })).collect();
         assert!(Content::parse(&message(head.as_bytes(), b"body")).subject.contains("final"));
+        let fields: String = (0..200).map(|i| format!("X-F{i}: x\r\n")).collect();
+        let head = [b"Subject: x\xff\r\n".as_slice(), fields.as_bytes(), b"Subject: VIAGRA\r\n"].concat();
+        let c = Content::parse(&message(&head, b"body"));
+        assert!(c.subject.contains("viagra"), "{}", c.subject);
+        assert_eq!(c.subject_text, "VIAGRA");
     }
 
     #[test]

@@ -153,7 +153,13 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     let mut redecoded = false;
     let mut subjects_seen = 0;
     let mut last_subject = (String::new(), None::<String>);
-    for h in msg.headers().iter().take(MAX_FIELDS) {
+    // Subject: fields are read wherever they are (mail-parser shows the
+    // last, however far down); other fields only among the first
+    // MAX_FIELDS.
+    for (i, h) in msg.headers().iter().enumerate() {
+        if i >= MAX_FIELDS && h.name != mail_parser::HeaderName::Subject {
+            continue;
+        }
         let name = h.name.as_str().to_ascii_lowercase();
         if added_here(&name) {
             continue;
@@ -191,13 +197,15 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             c.headers.push((name, fold(&value)));
         }
     }
+    if subjects_seen > 8 {
+        // The one shown (mail-parser's: the last) is read however many
+        // come before it.
+        subjects.push(last_subject.0.clone());
+    }
     if subjects_seen > 1 || redecoded {
-        // The one shown (mail-parser's: the last) first: neither a long
-        // first one nor more than 8 push it out.
-        let others = if subjects_seen <= 8 { &subjects[..subjects.len().saturating_sub(1)] } else { &subjects[..] };
-        let all: Vec<&str> =
-            std::iter::once(last_subject.0.as_str()).chain(others.iter().map(String::as_str)).collect();
-        c.subject = fold(cut(&all.join(" "), 2 * MAX_FIELD + 1));
+        // In message order, each already cut (a long first one pushes no
+        // other out).
+        c.subject = fold(&subjects.join(" "));
     }
     if let Some(shown) = last_subject.1 {
         c.subject_text = shown;
@@ -290,10 +298,14 @@ fn readings<'a>(again: Option<&'a (String, bool)>, parsed: &'a str) -> Vec<&'a s
 }
 
 /// A field's two readings, a re-read one and mail-parser's, each at most
-/// `MAX_FIELD`: the likelier first (`legacy`: the re-read one).
+/// `MAX_FIELD`: the likelier first (`legacy`: the re-read one); one if
+/// they are the same.
 fn both_readings(again: &str, parsed: &str, legacy: bool) -> String {
     let (first, second) = if legacy { (again, parsed) } else { (parsed, again) };
-    format!("{} {}", cut(first, MAX_FIELD), cut(second, MAX_FIELD))
+    match first == second {
+        true => cut(first, MAX_FIELD).to_string(),
+        false => format!("{} {}", cut(first, MAX_FIELD), cut(second, MAX_FIELD)),
+    }
 }
 
 fn note_charset(c: &mut Content, part: &mail_parser::MessagePart) {
