@@ -145,19 +145,31 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     // Our `Received:` is the first field after those added at delivery.
     let mut past_ours = false;
     // Every Subject: field (RFC 5322 §3.6 allows one; mail-parser reads the
-    // last, a mail program may show the first): rules see them all.
+    // last, a mail program may show the first): rules see the first eight
+    // and the last, wherever it is, each read once.
     let mut subjects: Vec<String> = Vec::new();
-    // Whether a Subject: was read again in its charset (`Unlabelled`);
-    // how many there are; the last one (the one mail-parser and mail
-    // programs show), and as shown in the quarantine if it was read again.
-    let mut redecoded = false;
     let mut subjects_seen = 0;
-    let mut last_subject = (String::new(), None::<String>);
-    // Subject: fields are read wherever they are (mail-parser shows the
-    // last, however far down); other fields only among the first
-    // MAX_FIELDS.
+    let mut last_subject = None;
+    // Whether a Subject: was read again in its charset (`Unlabelled`), and
+    // the last one as the quarantine shows it then.
+    let mut redecoded = false;
+    let mut shown = None;
+    // A field's text: both readings, each cut apart, when it was read
+    // again in its charset, and the likelier one to show.
+    let read_field = |h: &mail_parser::Header| -> (String, Option<String>) {
+        let value = header_text(&h.value);
+        match unlabelled.field(h, &value) {
+            Some(again) => {
+                let text = header_text(&again.value);
+                let shown = cut(if again.legacy { &text } else { &value }, 998).to_string();
+                (both_readings(&text, &value, again.legacy), Some(shown))
+            }
+            None => (cut(&value, MAX_FIELD).to_string(), None),
+        }
+    };
     for (i, h) in msg.headers().iter().enumerate() {
-        if i >= MAX_FIELDS && h.name != mail_parser::HeaderName::Subject {
+        let subject = h.name == mail_parser::HeaderName::Subject;
+        if i >= MAX_FIELDS && !subject {
             continue;
         }
         let name = h.name.as_str().to_ascii_lowercase();
@@ -174,46 +186,45 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             }
             continue;
         }
-        let value = header_text(&h.value);
-        // Read again in its charset: both readings, each cut apart.
-        let (value, shown) = match unlabelled.field(h, &value) {
-            Some(again) => {
-                let text = header_text(&again.value);
-                let shown = cut(if again.legacy { &text } else { &value }, 998).to_string();
-                (both_readings(&text, &value, again.legacy), Some(shown))
-            }
-            None => (cut(&value, MAX_FIELD).to_string(), None),
-        };
-        if name == "subject" {
+        if subject {
             subjects_seen += 1;
-            redecoded |= shown.is_some();
-            if subjects.len() < 8 {
-                subjects.push(value.clone());
+            last_subject = Some(h);
+            if subjects_seen <= 8 {
+                let (value, how) = read_field(h);
+                redecoded |= how.is_some();
+                subjects.push(value);
+                shown = how;
             }
-            last_subject = (value, shown);
             continue;
         }
+        let (value, _) = read_field(h);
         if !value.is_empty() {
             c.headers.push((name, fold(&value)));
         }
     }
-    if subjects_seen > 8 {
-        // The one shown (mail-parser's: the last) is read however many
-        // come before it.
-        subjects.push(last_subject.0.clone());
+    if let Some(h) = last_subject.filter(|_| subjects_seen > 8) {
+        let (value, how) = read_field(h);
+        redecoded |= how.is_some();
+        subjects.push(value);
+        shown = how;
     }
     if subjects_seen > 1 || redecoded {
         // In message order, each already cut (a long first one pushes no
         // other out).
         c.subject = fold(&subjects.join(" "));
     }
-    if let Some(shown) = last_subject.1 {
+    if let Some(shown) = shown {
         c.subject_text = shown;
     }
     let mut body = String::new();
+    // Text parts read again in their charset (`Unlabelled::part`), with a
+    // budget of their own: mail-parser's reading is read as it always was.
+    let mut again_text = String::new();
     // Each message with the bytes its parts' offsets count in.
     let mut stack: Vec<(&Message, &[u8])> = vec![(msg, msg.raw_message())];
     let mut parts = 0;
+    // Attachment names read (a name read again counts once).
+    let mut names_read = 0;
     while let Some((m, offsets_in)) = stack.pop() {
         for part in &m.parts {
             parts += 1;
@@ -227,7 +238,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 let cte = part.content_transfer_encoding().unwrap_or("7bit").to_ascii_lowercase();
                 c.parts.push(format!("{ct} {cte}"));
             }
-            if let Some(name) = part.attachment_name().filter(|_| c.attachments.len() < 64) {
+            if let Some(name) = part.attachment_name().filter(|_| names_read < 64) {
+                names_read += 1;
                 // Read again, and as mail-parser read it when that differs
                 // (the webmail shows that one; a name's ".exe" must not
                 // hide behind a trail byte).
@@ -241,41 +253,47 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                 PartType::Text(t) if room > 0 => {
                     c.text_parts += 1;
                     note_charset(&mut c, part);
-                    // Read again in its charset: both readings, half the room each.
-                    let again = unlabelled.part(offsets_in, part, t, false);
-                    let readings = readings(again.as_ref(), t);
-                    for t in &readings {
-                        let t = cut(t, room / readings.len());
-                        links_in_text(t, &mut c.link_hosts);
-                        body.push_str(t);
-                        body.push(' ');
+                    let again_room = MAX_TEXT.saturating_sub(again_text.len());
+                    if let Some(again) = (again_room > 0).then(|| unlabelled.part(offsets_in, part, t, false)).flatten()
+                    {
+                        let again = cut(&again, again_room);
+                        links_in_text(again, &mut c.link_hosts);
+                        again_text.push_str(again);
+                        again_text.push(' ');
                     }
+                    let t = cut(t, room);
+                    links_in_text(t, &mut c.link_hosts);
+                    body.push_str(t);
+                    body.push(' ');
                 }
                 PartType::Html(h) if room > 0 => {
                     c.html_parts += 1;
                     note_charset(&mut c, part);
                     // Each reading made text apart (an unclosed comment in
-                    // one must not swallow the other), half the room each.
-                    let again = unlabelled.part(offsets_in, part, h, true);
-                    let readings = readings(again.as_ref(), h);
-                    let share = room / readings.len();
-                    for (i, h) in readings.iter().enumerate() {
-                        let h = html_to_text(cut(h, share.saturating_mul(4)));
-                        if i == 0 {
-                            c.images += h.images;
-                            c.markup.extend(h.markup);
-                        }
-                        c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));
-                        links_in_text(&h.text, &mut c.link_hosts);
-                        body.push_str(cut(&h.text, share));
-                        body.push(' ');
+                    // one must not swallow the other).
+                    let again_room = MAX_TEXT.saturating_sub(again_text.len());
+                    if let Some(again) = (again_room > 0).then(|| unlabelled.part(offsets_in, part, h, true)).flatten()
+                    {
+                        let again = html_to_text(cut(&again, again_room.saturating_mul(4)));
+                        c.link_hosts.extend(again.links.iter().filter_map(|l| host_of(l)));
+                        links_in_text(&again.text, &mut c.link_hosts);
+                        again_text.push_str(cut(&again.text, again_room));
+                        again_text.push(' ');
                     }
+                    let h = html_to_text(cut(h, room.saturating_mul(4)));
+                    c.images += h.images;
+                    c.markup.extend(h.markup);
+                    c.link_hosts.extend(h.links.iter().filter_map(|l| host_of(l)));
+                    links_in_text(&h.text, &mut c.link_hosts);
+                    body.push_str(cut(&h.text, room));
+                    body.push(' ');
                 }
                 PartType::Message(inner) => stack.push((inner, offsets_of_attached(part, offsets_in, inner))),
                 _ => {}
             }
         }
     }
+    body.push_str(&again_text);
     c.body = fold(&body);
     if let Some(limits) = file_limits {
         let mut budget = Budget::new(limits);
@@ -285,16 +303,6 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     c.link_hosts.sort_unstable();
     c.link_hosts.dedup();
     c
-}
-
-/// A part's readings: mail-parser's, and the re-read one if there is
-/// one, the likelier first.
-fn readings<'a>(again: Option<&'a (String, bool)>, parsed: &'a str) -> Vec<&'a str> {
-    match again {
-        Some((text, true)) => vec![text, parsed],
-        Some((text, false)) => vec![parsed, text],
-        None => vec![parsed],
-    }
 }
 
 /// A field's two readings, a re-read one and mail-parser's, each at most
