@@ -380,9 +380,14 @@ mod tests {
         encoding_rs::GBK.encode(text).0.into_owned()
     }
 
+    /// Both readings of the body.
+    fn all(c: &Content) -> String {
+        format!("{} {}", c.body, c.again)
+    }
+
     /// The text Content reads from an HTML body with no MIME charset.
     fn html_text(html: &[u8]) -> String {
-        Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", html)).body
+        all(&Content::parse(&message(b"Subject: x\r\nContent-Type: text/html\r\n", html)))
     }
 
     /// A message with a text part and an attachment with these fields.
@@ -407,7 +412,7 @@ mod tests {
         let c = Content::parse(&raw);
         assert!(c.subject.starts_with("代开发票 优惠 "), "{}", c.subject);
         assert_eq!(c.subject_text, "代开发票 优惠");
-        assert!(c.body.contains("代开发票") && c.body.contains("加微信"), "{}", c.body);
+        assert!(all(&c).contains("代开发票") && all(&c).contains("加微信"), "{}", all(&c));
     }
 
     /// A raw subject in the charset the body declares (ISO-8859-7; from
@@ -461,7 +466,7 @@ mod tests {
             );
             let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
             let c = Content::parse(&message(head, body.as_bytes()));
-            assert!(c.body.contains("促销价格 a"), "{label}: {}", c.body);
+            assert!(all(&c).contains("促销价格 a"), "{label}: {}", all(&c));
         }
     }
 
@@ -471,12 +476,12 @@ mod tests {
         let koi8 = encoding_rs::KOI8_R.encode("Скидки на все товары только сегодня, звоните нам").0.into_owned();
         let head = b"Subject: hi\r\nContent-Type: text/plain; charset=us-ascii\r\n";
         let c = Content::parse(&message(head, &koi8));
-        assert!(c.body.contains("скидки на все товары"), "{}", c.body);
+        assert!(all(&c).contains("скидки на все товары"), "{}", all(&c));
         let sjis = encoding_rs::SHIFT_JIS.encode("今すぐお電話ください、特別なご案内です。").0.into_owned();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&sjis);
         let head = b"Subject: hi\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n";
         let c = Content::parse(&message(head, b64.as_bytes()));
-        assert!(c.body.contains("特別なご案内"), "{}", c.body);
+        assert!(all(&c).contains("特別なご案内"), "{}", all(&c));
     }
 
     #[test]
@@ -506,7 +511,7 @@ mod tests {
             ]
             .concat();
             let c = Content::parse(&message(head, &outer));
-            assert!(c.body.contains("see below") && c.body.contains("内附报价单"), "{cte}: {}", c.body);
+            assert!(all(&c).contains("see below") && all(&c).contains("内附报价单"), "{cte}: {}", all(&c));
         }
     }
 
@@ -516,9 +521,9 @@ mod tests {
         let line = gb("促销价格表第一行内容\r\n");
         let body: Vec<u8> = line.iter().copied().cycle().take(line.len() * 20_000).collect();
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &body));
-        assert!(c.body.contains(" 促销价格表第一行内容"), "{}", c.body.chars().take(60).collect::<String>());
+        assert!(all(&c).contains(" 促销价格表第一行内容"), "{}", all(&c).chars().take(60).collect::<String>());
         // Each reading within its own budget.
-        assert!(c.body.len() <= 2 * crate::content::MAX_TEXT + 2);
+        assert!(all(&c).len() <= 2 * crate::content::MAX_TEXT + 2);
     }
 
     /// UTF-8 with a stray byte (a field cut short, a Latin-1 footer)
@@ -529,7 +534,7 @@ mod tests {
         let body = ["正文内容".as_bytes(), b" caf\xe9"].concat();
         let c = Content::parse(&message(&head, &body));
         assert!(c.subject.starts_with("促销活动"), "{}", c.subject);
-        assert!(c.body.starts_with("正文内容 caf"), "{}", c.body);
+        assert!(all(&c).starts_with("正文内容 caf"), "{}", all(&c));
     }
 
     /// The last From: is the one mail-parser and mail programs read; its
@@ -580,7 +585,7 @@ mod tests {
         let c = Content::parse(&message(head, b"body"));
         assert!(c.subject.contains("viagra"), "{}", c.subject);
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", b"Buy \x81viagra now"));
-        assert!(c.body.contains("viagra"), "{}", c.body);
+        assert!(all(&c).contains("viagra"), "{}", all(&c));
     }
 
     /// The prescan, as a browser's: UTF-16 is UTF-8, x-user-defined
@@ -619,7 +624,7 @@ mod tests {
         ]
         .concat();
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain\r\n", &text));
-        assert!(c.body.contains("本周特价促销活动"), "{}", c.body);
+        assert!(all(&c).contains("本周特价促销活动"), "{}", all(&c));
         let html = [b"<meta charset=\"us-ascii\"><p>".as_slice(), &gb("本周特价促销活动"), b"</p>"].concat();
         let body = html_text(&html);
         assert!(body.contains("本周特价促销活动"), "{body}");
@@ -682,7 +687,7 @@ mod tests {
         let body = [gb("代开发票").as_slice(), "中文中文中文中文中文中文".as_bytes()].concat();
         let raw =
             [b"From: a@sales.example.cn\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n".as_slice(), &body].concat();
-        assert!(Content::parse(&raw).body.contains("代开发票"));
+        assert!(all(&Content::parse(&raw)).contains("代开发票"));
         let html = b"<p>Buy \x81viagra now</p><!--";
         let head = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n";
         let parts = [
@@ -691,7 +696,7 @@ mod tests {
             b"\r\n--b1\r\nContent-Type: text/plain; charset=gbk\r\n\r\nx\r\n--b1--\r\n",
         ]
         .concat();
-        assert!(Content::parse(&message(head, &parts)).body.contains("viagra"));
+        assert!(all(&Content::parse(&message(head, &parts))).contains("viagra"));
     }
 
     /// A part labelled UTF-8 is read as mail-parser reads it (it has no
@@ -699,7 +704,7 @@ mod tests {
     #[test]
     fn a_part_labelled_utf8_is_not_read_again() {
         let c = Content::parse(&message(b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n", &gb("代开发票")));
-        assert!(!c.body.contains("代开发票"), "{}", c.body);
+        assert!(!all(&c).contains("代开发票"), "{}", all(&c));
     }
 
     /// The last Subject, the one shown, is read and shown however many
@@ -739,6 +744,6 @@ mod tests {
         let head = "Subject: 促销 ünïcödé\r\nContent-Type: text/plain; charset=utf-8\r\n".as_bytes();
         let c = Content::parse(&message(head, "正文 text".as_bytes()));
         assert_eq!(c.subject, "促销 ünïcödé");
-        assert_eq!(c.body.trim(), "正文 text");
+        assert_eq!(all(&c).trim(), "正文 text");
     }
 }

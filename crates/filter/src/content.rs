@@ -49,6 +49,10 @@ pub struct Content {
     pub content_type: String,
     /// HTML tag and attribute names (see [`crate::html::HtmlText::markup`]).
     pub markup: Vec<String>,
+    /// Text parts read again in their charset, as a second reading next
+    /// to `body` (8-bit text without a charset: see [`crate::charset`]),
+    /// folded; empty for mail that is UTF-8 or labelled.
+    pub again: String,
     /// Host names and addresses in the `Received:` fields, newest first.
     pub relays: Vec<String>,
     /// (lowercase type/subtype, transfer encoding) of each part.
@@ -104,7 +108,7 @@ impl Content {
 
     /// Everything `where = any` searches, one string per place.
     pub fn places(&self) -> impl Iterator<Item = &str> {
-        [self.subject.as_str(), self.body.as_str(), self.from_name.as_str()]
+        [self.subject.as_str(), self.body.as_str(), self.again.as_str(), self.from_name.as_str()]
             .into_iter()
             .chain(self.headers.iter().map(|(_, v)| v.as_str()))
             .chain(self.attachments.iter().map(|a| a.as_str()))
@@ -209,9 +213,10 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         shown = how;
     }
     if subjects_seen > 1 || redecoded {
-        // In message order, each already cut (a long first one pushes no
-        // other out).
-        c.subject = fold(&subjects.join(" "));
+        // In message order, each its share of two fields' length (a long
+        // first one pushes no other out).
+        let each = (2 * MAX_FIELD + 1) / subjects.len();
+        c.subject = fold(&subjects.iter().map(|s| cut(s, each)).collect::<Vec<_>>().join(" "));
     }
     if let Some(shown) = shown {
         c.subject_text = shown;
@@ -220,6 +225,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     // Text parts read again in their charset (`Unlabelled::part`), with a
     // budget of their own: mail-parser's reading is read as it always was.
     let mut again_text = String::new();
+    let mut again_hosts = Vec::new();
     // Each message with the bytes its parts' offsets count in.
     let mut stack: Vec<(&Message, &[u8])> = vec![(msg, msg.raw_message())];
     let mut parts = 0;
@@ -257,7 +263,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                     if let Some(again) = (again_room > 0).then(|| unlabelled.part(offsets_in, part, t, false)).flatten()
                     {
                         let again = cut(&again, again_room);
-                        links_in_text(again, &mut c.link_hosts);
+                        links_in_text(again, &mut again_hosts);
                         again_text.push_str(again);
                         again_text.push(' ');
                     }
@@ -275,8 +281,8 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
                     if let Some(again) = (again_room > 0).then(|| unlabelled.part(offsets_in, part, h, true)).flatten()
                     {
                         let again = html_to_text(cut(&again, again_room.saturating_mul(4)));
-                        c.link_hosts.extend(again.links.iter().filter_map(|l| host_of(l)));
-                        links_in_text(&again.text, &mut c.link_hosts);
+                        again_hosts.extend(again.links.iter().filter_map(|l| host_of(l)));
+                        links_in_text(&again.text, &mut again_hosts);
                         again_text.push_str(cut(&again.text, again_room));
                         again_text.push(' ');
                     }
@@ -293,8 +299,9 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             }
         }
     }
-    body.push_str(&again_text);
     c.body = fold(&body);
+    c.again = fold(&again_text);
+    c.link_hosts.extend(again_hosts);
     if let Some(limits) = file_limits {
         let mut budget = Budget::new(limits);
         c.files = Arc::new(message_parts(msg, &mut budget));

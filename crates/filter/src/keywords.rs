@@ -128,8 +128,9 @@ pub fn pattern_limit(scope: &str) -> usize {
 /// Text a message's patterns are searched in, all places together (the
 /// subject, the body, the sender's name and attachment names come first,
 /// and fit: see `content::MAX_TEXT`; each header field has its share of
-/// the rest, at least `MIN_FIELD_SHARE`); words are looked for everywhere,
-/// in one linear pass.
+/// the rest, at least `MIN_FIELD_SHARE`; the body read again in its
+/// charset, `Content::again`, has room of its own on top); words are looked
+/// for everywhere, in one linear pass.
 pub const PATTERN_TEXT: usize = 160 * 1024;
 
 impl KeywordSet {
@@ -258,8 +259,11 @@ impl KeywordSet {
         places.extend(c.attachments.iter().map(|a| (Place::Any, a.as_str(), usize::MAX)));
         let ahead: usize = places.iter().map(|(_, t, _)| t.len()).sum();
         let share = (PATTERN_TEXT.saturating_sub(ahead) / c.headers.len().max(1)).max(MIN_FIELD_SHARE);
+        // The body read again in its charset comes right after the body,
+        // with room of its own (at most MAX_TEXT): the others keep theirs.
+        places.insert(2, (Place::Body, c.again.as_str(), usize::MAX));
         places.extend(c.headers.iter().map(|(_, v)| (Place::Any, v.as_str(), share)));
-        let mut pattern_room = PATTERN_TEXT;
+        let mut pattern_room = PATTERN_TEXT + c.again.len();
         let mut confirm_room = CONFIRM_TEXT;
         for (place, text, most) in places {
             if text.is_empty() {
@@ -459,6 +463,20 @@ mod tests {
             .expect("set");
         let names: Vec<&str> = set.matches(&c).iter().map(|(r, _)| r.name.as_str()).collect();
         assert_eq!(names, ["KW_free gift", "KW_パスポート"], "{:?} / {:?}", c.subject, c.body);
+    }
+
+    /// The body read again in its charset is body text for the rules,
+    /// words and patterns alike, with room of its own after a full body.
+    #[test]
+    fn the_body_read_again_is_body_text() {
+        let set =
+            KeywordSet::new(vec![rule("/代开.?发票/", Place::Body), rule("加微信", Place::Body)], USER).expect("set");
+        let c = Content {
+            body: fold(&"noise ".repeat(PATTERN_TEXT / 6)),
+            again: fold(&format!("{}本公司代开发票，请加微信", "说明 ".repeat(200))),
+            ..Content::default()
+        };
+        assert_eq!(set.matches(&c).len(), 2);
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub fn tokens(c: &Content) -> Vec<u64> {
         relay(&mut t, r);
     }
     words(&mut t, "", &c.body);
+    words(&mut t, "", &c.again);
     t.seen.into_iter().collect()
 }
 
