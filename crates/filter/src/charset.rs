@@ -526,8 +526,9 @@ mod tests {
         assert!(all(&c).len() <= 2 * crate::content::MAX_TEXT + 2);
     }
 
-    /// UTF-8 with a stray byte (a field cut short, a Latin-1 footer)
-    /// stays UTF-8: re-read in a legacy charset, all of it would be noise.
+    /// UTF-8 with a stray byte (a field cut short, a Latin-1 footer) is
+    /// likelier UTF-8: its UTF-8 reading comes first (the re-read one, all
+    /// noise, only after it).
     #[test]
     fn mostly_utf8_stays_utf8() {
         let head = [b"Subject: ".as_slice(), "促销活动".as_bytes(), b"\xff\r\nContent-Type: text/plain\r\n"].concat();
