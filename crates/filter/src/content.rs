@@ -136,7 +136,9 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
         // bytes, as mail-auth reads it), whatever the decoding makes of
         // trail bytes such as "\" or "@".
         let field = msg.headers().iter().rev().find(|h| h.name == mail_parser::HeaderName::From);
-        let again = field.and_then(|h| unlabelled.field(h, &format!("{name} {}", c.from_address)));
+        // Either part read with U+FFFD (no text joined for every message).
+        let read_as = if name.contains('\u{FFFD}') { name } else { c.from_address.as_str() };
+        let again = field.and_then(|h| unlabelled.field(h, read_as));
         let name = match &again {
             Some(r) => {
                 let new = r.value.as_address().and_then(|a| a.first()?.name()).unwrap_or_default();
@@ -158,19 +160,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     // the last one as the quarantine shows it then.
     let mut redecoded = false;
     let mut shown = None;
-    // A field's text: both readings, each cut apart, when it was read
-    // again in its charset, and the likelier one to show.
-    let read_field = |h: &mail_parser::Header| -> (String, Option<String>) {
-        let value = header_text(&h.value);
-        match unlabelled.field(h, &value) {
-            Some(again) => {
-                let text = header_text(&again.value);
-                let shown = cut(if again.legacy { &text } else { &value }, 998).to_string();
-                (both_readings(&text, &value, again.legacy), Some(shown))
-            }
-            None => (cut(&value, MAX_FIELD).to_string(), None),
-        }
-    };
+    let read_field = |h| read_field(&unlabelled, h);
     for (i, h) in msg.headers().iter().enumerate() {
         let subject = h.name == mail_parser::HeaderName::Subject;
         if i >= MAX_FIELDS && !subject {
@@ -196,7 +186,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
             if subjects_seen <= 8 {
                 let (value, how) = read_field(h);
                 redecoded |= how.is_some();
-                subjects.push(value);
+                subjects.push(value.into_owned());
                 shown = how;
             }
             continue;
@@ -209,7 +199,7 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     if let Some(h) = last_subject.filter(|_| subjects_seen > 8) {
         let (value, how) = read_field(h);
         redecoded |= how.is_some();
-        subjects.push(value);
+        subjects.push(value.into_owned());
         shown = how;
     }
     if subjects_seen > 1 || redecoded {
@@ -310,6 +300,24 @@ fn read(msg: &Message, file_limits: Option<&Limits>) -> Content {
     c.link_hosts.sort_unstable();
     c.link_hosts.dedup();
     c
+}
+
+/// A field's text (`MAX_FIELD` of it, borrowed for ordinary mail): both
+/// readings, each cut apart, when it was read again in its charset, and
+/// the likelier one to show.
+fn read_field<'h>(unlabelled: &Unlabelled, h: &'h mail_parser::Header) -> (Cow<'h, str>, Option<String>) {
+    let value = header_text(&h.value);
+    match unlabelled.field(h, &value) {
+        Some(again) => {
+            let text = header_text(&again.value);
+            let shown = cut(if again.legacy { &text } else { &value }, 998).to_string();
+            (Cow::Owned(both_readings(&text, &value, again.legacy)), Some(shown))
+        }
+        None => match value {
+            Cow::Borrowed(v) => (Cow::Borrowed(cut(v, MAX_FIELD)), None),
+            Cow::Owned(v) => (Cow::Owned(cut(&v, MAX_FIELD).to_string()), None),
+        },
+    }
 }
 
 /// A field's two readings, a re-read one and mail-parser's, each at most
