@@ -67,12 +67,21 @@ def imap_ok(user, password):
 
 
 def found_in_inbox(user, password, subject, pattern):
-    """PATTERN's group in the newest message of USER's INBOX with SUBJECT."""
+    """PATTERN's group in the newest message of USER's INBOX with SUBJECT,
+    waiting up to 20 s for it: the server answers a reset request before
+    its message is delivered (the answer must not tell whether the account
+    exists by how long it takes)."""
     m = imaplib.IMAP4_SSL(HOST, IMAPS, ssl_context=ctx())
     m.login(user, password)
     m.select("INBOX")
-    typ, data = m.search(None, "SUBJECT", f'"{subject}"')
-    ids = data[0].split()
+    deadline = time.monotonic() + 20
+    while True:
+        m.noop()
+        typ, data = m.search(None, "SUBJECT", f'"{subject}"')
+        ids = data[0].split()
+        if ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     expect(ids, f"{subject!r} arrived in the recovery mailbox")
     typ, msg = m.fetch(ids[-1], "(BODY.PEEK[])")
     m.logout()
